@@ -1,0 +1,59 @@
+/** `layercache inspect`: list the candidate exits of a model. */
+import Table from 'cli-table3';
+import type { Config } from '../../config/index.ts';
+import { analyzeModel, type ModelAnalysis } from '../../inspect/index.ts';
+import { loadModel } from '../../onnx/index.ts';
+import { formatBytes, formatCount, formatPercent, formatShape } from '../format.ts';
+import type { CliIo } from '../io.ts';
+
+export interface InspectOptions {
+  readonly all: boolean;
+  readonly json: boolean;
+  readonly inputShape?: Record<string, number[]>;
+}
+
+/** The `inspect --json` contract. */
+export function inspectJson(file: string, a: ModelAnalysis, all: boolean): object {
+  return {
+    model: file,
+    inputs: a.inputs.map((t) => ({ name: t.name, shape: t.shape })),
+    outputs: a.outputs.map((t) => ({ name: t.name, shape: t.shape })),
+    totalMacs: a.totalMacs,
+    exits: (all ? a.candidates : a.exits).map((e) => ({
+      index: e.index, tensor: e.tensor, shape: e.shape, cumulativeMacs: e.cumulativeMacs, fraction: e.fraction,
+      activationElements: e.activationElements, activationBytes: e.activationBytes,
+    })),
+  };
+}
+
+export async function runInspect(file: string, opts: InspectOptions, config: Config, io: CliIo): Promise<void> {
+  const model = await loadModel(file);
+  const a = await analyzeModel(model, { source: file, engine: config.engine, ...(opts.inputShape ? { inputShapes: opts.inputShape } : {}) });
+  if (opts.json) {
+    io.out(`${JSON.stringify(inspectJson(file, a, opts.all), null, 2)}\n`);
+    return;
+  }
+  const exits = opts.all ? a.candidates : a.exits;
+  io.out(`model       ${file}\n`);
+  io.out(`inputs      ${a.inputs.map((t) => `${t.name} ${t.dtype}${formatShape(t.shape)}`).join(', ')}\n`);
+  io.out(`outputs     ${a.outputs.map((t) => `${t.name} ${t.dtype}${formatShape(t.shape)}`).join(', ')}\n`);
+  io.out(`total MACs  ${formatCount(a.totalMacs)} per sample\n`);
+  if (exits.length === 0) {
+    io.out('\nNo candidate exits: no single tensor carries all of the data from the inputs to the outputs (for example, parallel branches run side by side to the end). This model cannot be split.\n');
+    return;
+  }
+  const table = new Table({
+    head: ['#', 'tensor', 'shape', 'cum. MACs', 'fraction', 'activation'],
+    colAligns: ['right', 'left', 'left', 'right', 'right', 'right'],
+    chars: { mid: '', 'left-mid': '', 'mid-mid': '', 'right-mid': '' },
+    style: { head: config.color && io.isTty ? ['cyan'] : [], border: config.color && io.isTty ? ['grey'] : [] },
+  });
+  for (const e of exits) {
+    table.push([e.index, e.tensor, formatShape(e.shape), formatCount(e.cumulativeMacs), formatPercent(e.fraction), formatBytes(e.activationBytes)]);
+  }
+  io.out(`\n${table.toString()}\n`);
+  const note = opts.all
+    ? `${exits.length} cut points.`
+    : `${exits.length} exits (one per block; ${a.candidates.length} cut points in all, list them with --all).`;
+  io.out(`${note}\n`);
+}

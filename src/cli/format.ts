@@ -1,0 +1,24 @@
+/** Human-readable formatting for CLI output. Invariant: pure functions, no I/O. */
+import type { Dim } from '../onnx/index.ts';
+
+export function formatShape(shape: readonly Dim[] | null): string {
+  return shape ? `[${shape.join(', ')}]` : '[?]';
+}
+
+/** 125_500_000 → "125.50 M". */
+export function formatCount(n: number): string {
+  if (n >= 1e9) return `${(n / 1e9).toFixed(2)} G`;
+  if (n >= 1e6) return `${(n / 1e6).toFixed(2)} M`;
+  if (n >= 1e3) return `${(n / 1e3).toFixed(1)} K`;
+  return String(n);
+}
+
+export function formatBytes(n: number): string {
+  if (n >= 1 << 20) return `${(n / (1 << 20)).toFixed(1)} MiB`;
+  if (n >= 1 << 10) return `${(n / (1 << 10)).toFixed(1)} KiB`;
+  return `${n} B`;
+}
+
+export function formatPercent(fraction: number): string {
+  return `${(fraction * 100).toFixed(1)}%`;
+}

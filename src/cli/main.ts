@@ -1,0 +1,14 @@
+/**
+ * Process entry of the `layercache` bin. Invariant: the only place that sets the
+ * process exit status; it uses exitCode (not exit()) so piped output is flushed.
+ */
+import { runCli } from './program.ts';
+
+export async function main(): Promise<void> {
+  const code = await runCli(process.argv.slice(2), {
+    out: (s) => process.stdout.write(s),
+    err: (s) => process.stderr.write(s),
+    isTty: Boolean(process.stderr.isTTY),
+  });
+  process.exitCode = code;
+}

@@ -1,0 +1,25 @@
+/** Parsers for CLI option values. Invariant: bad values raise USAGE errors naming the value and the fix. */
+import { LayercacheError } from '../errors/index.ts';
+
+/** Parses "name=1x3x224x224" (repeatable) into { name: [1,3,224,224] }. */
+export function parseInputShape(value: string, previous: Record<string, number[]> = {}): Record<string, number[]> {
+  const m = /^([^=]+)=(\d+(?:x\d+)*)$/.exec(value.trim());
+  if (!m) throw new LayercacheError('USAGE', `--input-shape '${value}' is malformed; write NAME=DIMS, e.g. --input-shape input=1x3x224x224`);
+  const dims = m[2]!.split('x').map(Number);
+  if (dims.some((d) => d <= 0)) throw new LayercacheError('USAGE', `--input-shape '${value}' has a zero dimension; every dimension must be at least 1`);
+  return { ...previous, [m[1]!]: dims };
+}
+
+/** Parses "a,b,c" into a list of non-empty names. */
+export function parseNameList(value: string, option: string): string[] {
+  const names = value.split(',').map((s) => s.trim()).filter((s) => s.length > 0);
+  if (names.length === 0) throw new LayercacheError('USAGE', `${option} '${value}' names no tensors; pass a comma-separated list, e.g. ${option} /layer1/Relu_output_0`);
+  return names;
+}
+
+/** Parses a non-negative integer option. */
+export function parseCount(value: string, option: string): number {
+  const n = Number(value);
+  if (!Number.isInteger(n) || n < 0) throw new LayercacheError('USAGE', `${option} '${value}' is not a non-negative integer`);
+  return n;
+}

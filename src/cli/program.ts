@@ -1,0 +1,96 @@
+/**
+ * The CLI composition root: parses arguments, builds the one Config, runs a command,
+ * and maps errors to one-line messages and exit codes.
+ * Invariants: returns an exit code instead of exiting (main.ts exits); an error prints
+ * one line "layercache: error CODE: message" unless --verbose asks for the stack and causes.
+ */
+import { createRequire } from 'node:module';
+import { Command, CommanderError, Option } from 'commander';
+import { loadConfig, type Config } from '../config/index.ts';
+import { asLayercacheError, type LayercacheError } from '../errors/index.ts';
+import { runInspect } from './commands/inspect.ts';
+import { runSplit } from './commands/split.ts';
+import type { CliIo } from './io.ts';
+import { parseCount, parseInputShape, parseNameList } from './options.ts';
+
+const pkg = createRequire(import.meta.url)('../../package.json') as { version: string };
+
+interface GlobalOptions {
+  verbose?: boolean;
+  threads?: number;
+}
+
+function describeError(err: LayercacheError, verbose: boolean): string {
+  let text = `layercache: error ${err.code}: ${err.message}\n`;
+  if (verbose) {
+    text += `${err.stack ?? ''}\n`;
+    let cause = err.cause;
+    while (cause !== undefined) {
+      text += `caused by: ${cause instanceof Error ? (cause.stack ?? cause.message) : String(cause)}\n`;
+      cause = cause instanceof Error ? cause.cause : undefined;
+    }
+  }
+  return text;
+}
+
+const shapeOption = (): Option =>
+  new Option('--input-shape <name=dims>', 'concrete shape for an input with symbolic non-batch dims (repeatable), e.g. input=1x3x224x224')
+    .argParser((v: string, prev: Record<string, number[]> | undefined) => parseInputShape(v, prev));
+
+/** Runs the CLI with `argv` (without node and script). Resolves to the exit code. */
+export async function runCli(argv: readonly string[], io: CliIo, env?: NodeJS.ProcessEnv): Promise<number> {
+  let config: Config | undefined;
+  const program = new Command('layercache')
+    .description('Make a pre-trained ONNX classifier faster with early-exit cache heads.')
+    .version(pkg.version, '-V, --version')
+    .option('--verbose', 'print stack traces and error causes')
+    .addOption(new Option('--threads <n>', 'onnxruntime threads per operator (0 = auto; env LAYERCACHE_THREADS)').argParser((v) => parseCount(v, '--threads')))
+    .showHelpAfterError('(run with --help for usage)')
+    .exitOverride()
+    .configureOutput({ writeOut: (s) => io.out(s), writeErr: (s) => io.err(s) });
+
+  const configure = (): Config => {
+    const g = program.opts<GlobalOptions>();
+    config = loadConfig({ verbose: g.verbose ?? false, ...(g.threads !== undefined ? { engine: { intraOpThreads: g.threads } } : {}) }, env);
+    return config;
+  };
+
+  program
+    .command('inspect')
+    .description('List the candidate exits of an ONNX model: cut points, shapes and cumulative MACs.')
+    .argument('<model>', 'path to an .onnx model')
+    .option('--all', 'list every cut point instead of one exit per block', false)
+    .option('--json', 'print JSON (the CLI contract) instead of a table', false)
+    .addOption(shapeOption())
+    .addHelpText('after', '\nExamples:\n  layercache inspect model.onnx\n  layercache inspect model.onnx --all --json\n')
+    .action(async (model: string, opts: { all: boolean; json: boolean; inputShape?: Record<string, number[]> }) => {
+      await runInspect(model, opts, configure(), io);
+    });
+
+  program
+    .command('split')
+    .description('Cut an ONNX model into segments at the given tensors and write them with segments.json.')
+    .argument('<model>', 'path to an .onnx model')
+    .requiredOption('--at <names>', 'comma-separated cut tensors (see `layercache inspect`)')
+    .requiredOption('--out <dir>', 'output directory (created atomically)')
+    .option('--force', 'replace --out if it already exists', false)
+    .option('--json', 'print segments.json to stdout', false)
+    .addOption(shapeOption())
+    .addHelpText('after', '\nExample:\n  layercache split model.onnx --at /layer1/layer1.2/Relu_1_output_0,/layer2/layer2.2/Relu_1_output_0 --out segments/\n')
+    .action(async (model: string, opts: { at: string; out: string; force: boolean; json: boolean; inputShape?: Record<string, number[]> }) => {
+      await runSplit(model, { ...opts, at: parseNameList(opts.at, '--at') }, configure(), io);
+    });
+
+  try {
+    await program.parseAsync([...argv], { from: 'user' });
+    return 0;
+  } catch (err) {
+    if (err instanceof CommanderError) {
+      // Commander already printed its message (or the help/version text).
+      return err.exitCode === 0 ? 0 : 2;
+    }
+    const e = asLayercacheError(err);
+    io.err(describeError(e, config?.verbose ?? argv.includes('--verbose')));
+    return e.exitCode;
+  }
+}

@@ -1,0 +1,109 @@
+/**
+ * The only place that talks to onnxruntime-node. Wraps an InferenceSession behind
+ * plain tensors, so no other module sees onnxruntime types.
+ * Invariants: every onnxruntime failure surfaces as a LayercacheError with the
+ * original error as `cause`; outputs are copied out of onnxruntime-owned memory.
+ */
+import * as ort from 'onnxruntime-node';
+import { LayercacheError } from '../errors/index.ts';
+import type { DType, Tensor } from '../tensor/index.ts';
+
+export interface EngineOptions {
+  /** Threads inside one operator (0 = onnxruntime's default). */
+  readonly intraOpThreads: number;
+  /** onnxruntime graph optimisation level. */
+  readonly graphOptimization: 'disabled' | 'basic' | 'extended' | 'all';
+}
+
+export const DEFAULT_ENGINE_OPTIONS: EngineOptions = Object.freeze({ intraOpThreads: 0, graphOptimization: 'all' });
+
+export interface IoInfo {
+  readonly name: string;
+  /** Element type name as onnxruntime reports it, e.g. 'float32'. */
+  readonly type: string;
+  /** Declared shape; symbolic dims are strings. null when not a tensor. */
+  readonly shape: readonly (number | string)[] | null;
+}
+
+const ORT_TYPES: ReadonlySet<string> = new Set(['float32', 'float64', 'float16', 'int8', 'uint8', 'int16', 'uint16', 'int32', 'uint32', 'int64', 'uint64', 'bool']);
+
+function toOrt(t: Tensor): ort.Tensor {
+  return new ort.Tensor(t.dtype, t.data as ort.Tensor.DataType, t.dims as number[]);
+}
+
+function fromOrt(name: string, t: ort.OnnxValue): Tensor {
+  const tensor = t as ort.Tensor;
+  if (!ORT_TYPES.has(tensor.type)) {
+    throw new LayercacheError('ENGINE_RUN_FAILED', `output '${name}' has type ${tensor.type}, which layercache cannot read; only numeric tensor outputs are supported`);
+  }
+  const data = tensor.data as Tensor['data'];
+  const copy = (data as Float32Array).slice() as Tensor['data'];
+  return { dtype: tensor.type as DType, dims: [...tensor.dims], data: copy };
+}
+
+export class Session {
+  private constructor(
+    private readonly session: ort.InferenceSession,
+    readonly label: string,
+  ) {}
+
+  /** Loads a serialised ONNX model. `label` names it in error messages. */
+  static async create(model: Uint8Array, label: string, options: EngineOptions = DEFAULT_ENGINE_OPTIONS): Promise<Session> {
+    try {
+      const session = await ort.InferenceSession.create(model, {
+        graphOptimizationLevel: options.graphOptimization,
+        intraOpNumThreads: options.intraOpThreads,
+        interOpNumThreads: 1,
+        executionMode: 'sequential',
+        logSeverityLevel: 3,
+      });
+      return new Session(session, label);
+    } catch (err) {
+      throw new LayercacheError(
+        'ENGINE_SESSION_FAILED',
+        `onnxruntime cannot load ${label}: ${(err as Error).message.split('\n')[0]}; check that the model is valid and uses operators onnxruntime supports`,
+        { cause: err },
+      );
+    }
+  }
+
+  get inputs(): IoInfo[] {
+    return this.session.inputMetadata.map(describe);
+  }
+
+  get outputs(): IoInfo[] {
+    return this.session.outputMetadata.map(describe);
+  }
+
+  /** Runs the model. feeds: input name → tensor; returns the requested (default: all) outputs. */
+  async run(feeds: Readonly<Record<string, Tensor>>, outputNames?: readonly string[]): Promise<Record<string, Tensor>> {
+    const ortFeeds: Record<string, ort.Tensor> = {};
+    for (const [k, v] of Object.entries(feeds)) ortFeeds[k] = toOrt(v);
+    let result: ort.InferenceSession.ReturnType;
+    try {
+      result = outputNames ? await this.session.run(ortFeeds, outputNames as string[]) : await this.session.run(ortFeeds);
+    } catch (err) {
+      const shapes = Object.entries(feeds).map(([k, v]) => `${k}[${v.dims.join(',')}]`).join(', ');
+      throw new LayercacheError('ENGINE_RUN_FAILED', `onnxruntime failed running ${label(this)} on ${shapes}: ${(err as Error).message.split('\n')[0]}`, { cause: err });
+    }
+    const out: Record<string, Tensor> = {};
+    for (const [k, v] of Object.entries(result)) {
+      out[k] = fromOrt(k, v);
+      (v as ort.Tensor).dispose?.();
+    }
+    return out;
+  }
+
+  async release(): Promise<void> {
+    await this.session.release();
+  }
+}
+
+function label(s: Session): string {
+  return s.label;
+}
+
+function describe(m: ort.InferenceSession.ValueMetadata): IoInfo {
+  if (!m.isTensor) return { name: m.name, type: 'non-tensor', shape: null };
+  return { name: m.name, type: m.type, shape: m.shape.map((d) => (typeof d === 'number' && d >= 0 ? d : String(d))) };
+}

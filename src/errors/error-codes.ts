@@ -1,0 +1,42 @@
+/**
+ * The catalogue of stable error codes. Every error layercache raises carries one of
+ * these codes. Invariant: codes are never renamed or reused once released; the HTTP
+ * status is what a server answers when the error reaches a client, and the exit code
+ * is what the CLI returns.
+ */
+
+export interface ErrorCodeInfo {
+  /** HTTP status the server answers with. */
+  readonly httpStatus: number;
+  /** Process exit code the CLI returns. 2 = bad input or usage, 1 = internal. */
+  readonly exitCode: 1 | 2;
+  /** One-line meaning, used in docs and `--help`. */
+  readonly meaning: string;
+}
+
+const input = (meaning: string): ErrorCodeInfo => ({ httpStatus: 400, exitCode: 2, meaning });
+const notFound = (meaning: string): ErrorCodeInfo => ({ httpStatus: 404, exitCode: 2, meaning });
+const internal = (meaning: string): ErrorCodeInfo => ({ httpStatus: 500, exitCode: 1, meaning });
+
+export const ERROR_CODES = {
+  USAGE: input('A command-line argument or option is missing or malformed.'),
+  CONFIG_INVALID: input('A configuration value is out of range or of the wrong type.'),
+  FILE_NOT_FOUND: notFound('A file or directory that was named does not exist.'),
+  FILE_UNREADABLE: input('A file exists but cannot be read.'),
+  FILE_WRITE_FAILED: internal('Writing an output file failed; nothing partial was left behind.'),
+  OUTPUT_EXISTS: input('The output path already exists and is not empty.'),
+  ONNX_PARSE_FAILED: input('The file is not a valid ONNX model (not protobuf, or truncated).'),
+  ONNX_INVALID_MODEL: input('The file parses as protobuf but is not a usable ONNX model.'),
+  ONNX_EXTERNAL_DATA_MISSING: input('A tensor stored in an external data file could not be read.'),
+  ONNX_BUILD_FAILED: internal('The ONNX graph builder was used incorrectly.'),
+  INPUT_SHAPE_UNKNOWN: input('A model input has a symbolic dimension other than the batch.'),
+  CUT_NOT_FOUND: input('A requested cut tensor does not exist in the graph.'),
+  CUT_NOT_FRONTIER: input('A requested cut tensor is not a cut point of the dataflow graph.'),
+  NO_EXITS: input('The graph has no single-tensor cut point, so it cannot be split.'),
+  ENGINE_SESSION_FAILED: input('onnxruntime could not load the model.'),
+  ENGINE_RUN_FAILED: internal('onnxruntime failed while running the model.'),
+  DATA_SPEC_INVALID: input('A data specification could not be parsed or read.'),
+  INTERNAL: internal('An unexpected internal error; please report it with --verbose output.'),
+} as const satisfies Record<string, ErrorCodeInfo>;
+
+export type ErrorCode = keyof typeof ERROR_CODES;

@@ -1,0 +1,3 @@
+/** Public surface of the errors module: the error class and its code catalogue. */
+export { LayercacheError, asLayercacheError } from './layercache-error.ts';
+export { ERROR_CODES, type ErrorCode, type ErrorCodeInfo } from './error-codes.ts';

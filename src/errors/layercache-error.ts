@@ -1,0 +1,31 @@
+/**
+ * The one error class of layercache. Invariant: every error that crosses a module
+ * boundary is a LayercacheError with a stable `code`; its message names the bad value
+ * and says how to fix it; the underlying error, if any, is chained as `cause`.
+ */
+import { ERROR_CODES, type ErrorCode } from './error-codes.ts';
+
+export class LayercacheError extends Error {
+  readonly code: ErrorCode;
+
+  constructor(code: ErrorCode, message: string, options?: { cause?: unknown }) {
+    super(message, options?.cause === undefined ? undefined : { cause: options.cause });
+    this.name = 'LayercacheError';
+    this.code = code;
+  }
+
+  get httpStatus(): number {
+    return ERROR_CODES[this.code].httpStatus;
+  }
+
+  get exitCode(): 1 | 2 {
+    return ERROR_CODES[this.code].exitCode;
+  }
+}
+
+/** Wraps anything thrown into a LayercacheError, keeping the original as `cause`. */
+export function asLayercacheError(err: unknown, code: ErrorCode = 'INTERNAL'): LayercacheError {
+  if (err instanceof LayercacheError) return err;
+  const detail = err instanceof Error ? err.message : String(err);
+  return new LayercacheError(code, detail, { cause: err });
+}

@@ -1,0 +1,74 @@
+/**
+ * Atomic file and directory writes. Invariant: a reader never sees a half-written
+ * file or directory at the final path. Files are written to a sibling temporary path
+ * and renamed; directories are assembled beside the target and renamed into place.
+ */
+import { randomBytes } from 'node:crypto';
+import { promises as fs } from 'node:fs';
+import path from 'node:path';
+import { LayercacheError } from '../errors/index.ts';
+
+function tempSibling(target: string): string {
+  return `${target}.tmp-${process.pid}-${randomBytes(4).toString('hex')}`;
+}
+
+/** Writes `data` to `file` atomically (temp file + fsync + rename). */
+export async function writeFileAtomic(file: string, data: Uint8Array | string): Promise<void> {
+  const tmp = tempSibling(file);
+  try {
+    await fs.mkdir(path.dirname(file), { recursive: true });
+    const handle = await fs.open(tmp, 'w');
+    try {
+      await handle.writeFile(data);
+      await handle.sync();
+    } finally {
+      await handle.close();
+    }
+    await fs.rename(tmp, file);
+  } catch (err) {
+    await fs.rm(tmp, { force: true });
+    throw new LayercacheError('FILE_WRITE_FAILED', `could not write ${file}: ${(err as Error).message}`, {
+      cause: err,
+    });
+  }
+}
+
+/**
+ * Builds a directory atomically: `fill` writes into a fresh temporary directory, which
+ * then replaces `dir`. If `fill` throws, nothing is left behind and `dir` is untouched.
+ * `dir` must not exist, or be empty, unless `overwrite` is set.
+ */
+export async function writeDirAtomic(
+  dir: string,
+  fill: (tmpDir: string) => Promise<void>,
+  options: { overwrite?: boolean } = {},
+): Promise<void> {
+  const existing = await fs.readdir(dir).catch((err: NodeJS.ErrnoException) => {
+    if (err.code === 'ENOENT') return null;
+    throw new LayercacheError('FILE_UNREADABLE', `cannot read output directory ${dir}: ${err.message}`, { cause: err });
+  });
+  if (existing && existing.length > 0 && !options.overwrite) {
+    throw new LayercacheError(
+      'OUTPUT_EXISTS',
+      `output directory ${dir} already exists and is not empty; choose another --out or pass --force to replace it`,
+    );
+  }
+  const tmp = tempSibling(dir);
+  await fs.mkdir(path.dirname(path.resolve(dir)), { recursive: true });
+  await fs.mkdir(tmp);
+  try {
+    await fill(tmp);
+    if (existing) {
+      const old = tempSibling(dir);
+      await fs.rename(dir, old);
+      await fs.rename(tmp, dir);
+      await fs.rm(old, { recursive: true, force: true });
+    } else {
+      await fs.rename(tmp, dir);
+    }
+  } catch (err) {
+    await fs.rm(tmp, { recursive: true, force: true });
+    if (err instanceof LayercacheError) throw err;
+    throw new LayercacheError('FILE_WRITE_FAILED', `could not write ${dir}: ${(err as Error).message}`, { cause: err });
+  }
+}

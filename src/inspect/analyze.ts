@@ -1,0 +1,167 @@
+/**
+ * Analyse a model: run it once with every intermediate tensor exposed to learn each
+ * tensor's type and shape, find the cut points, count MACs, and list candidate exits.
+ * Shapes come from onnxruntime itself, so any operator it runs is understood; running at
+ * two batch sizes tells which dimensions follow the batch.
+ * Invariants: MACs are per sample; exits are listed in topological order with strictly
+ * increasing cumulative MACs only where compute happens between them.
+ */
+import { LayercacheError } from '../errors/index.ts';
+import { Session, DEFAULT_ENGINE_OPTIONS, type EngineOptions } from '../engine/index.ts';
+import { dtypeOfElemType, elemTypeName, elemTypeOfDtype, indexGraph, readValueInfo, protoDims, serializeModel, type Dim, type ModelProto } from '../onnx/index.ts';
+import { analyzeDataflow, addOutputs, collapseCuts, nodeMacs, type Dataflow, type TensorType } from '../surgery/index.ts';
+import { allocate, bytesPerElement, numel, seededRng, type DType, type Tensor } from '../tensor/index.ts';
+
+export interface TensorSummary {
+  readonly name: string;
+  readonly dtype: DType;
+  /** Shape with the batch dimension symbolic. */
+  readonly shape: readonly Dim[];
+  /** Concrete dims at batch 1. */
+  readonly dims: readonly number[];
+}
+
+export interface ExitCandidate {
+  /** 0-based position in the listed exits. */
+  readonly index: number;
+  readonly tensor: string;
+  readonly shape: readonly Dim[];
+  /** MACs per sample of everything up to and including this tensor. */
+  readonly cumulativeMacs: number;
+  /** cumulativeMacs / totalMacs. */
+  readonly fraction: number;
+  /** Elements per sample of the tensor. */
+  readonly activationElements: number;
+  /** Bytes per sample of the tensor. */
+  readonly activationBytes: number;
+}
+
+export interface ModelAnalysis {
+  readonly model: ModelProto;
+  readonly flow: Dataflow;
+  readonly inputs: readonly TensorSummary[];
+  readonly outputs: readonly TensorSummary[];
+  /** Name of the symbolic batch dimension, or null when the batch is fixed. */
+  readonly batchDim: string | null;
+  readonly totalMacs: number;
+  /** Every cut point as an exit candidate. */
+  readonly candidates: readonly ExitCandidate[];
+  /** Candidates collapsed to one per block (the default listing). */
+  readonly exits: readonly ExitCandidate[];
+  /** Summary of any tensor seen by the shape probe. */
+  tensor(name: string): TensorSummary | undefined;
+  /** Declared type of a tensor, for segment boundaries. */
+  typeOf(name: string): TensorType;
+}
+
+export interface AnalyzeOptions {
+  /** Concrete shapes for inputs whose non-batch dims are symbolic, e.g. { input: [1, 3, 224, 224] }. */
+  readonly inputShapes?: Readonly<Record<string, readonly number[]>>;
+  readonly engine?: EngineOptions;
+  /** Label for messages (usually the file path). */
+  readonly source?: string;
+}
+
+function feedFor(name: string, elemType: number, shape: readonly Dim[] | null, batch: number, opts: AnalyzeOptions, source: string): Tensor {
+  const dtype = dtypeOfElemType(elemType);
+  if (!dtype) throw new LayercacheError('ONNX_INVALID_MODEL', `${source}: input '${name}' has type ${elemTypeName(elemType)}, which layercache cannot feed; only numeric tensor inputs are supported`);
+  const given = opts.inputShapes?.[name];
+  let dims: number[];
+  if (given) {
+    dims = [...given];
+    dims[0] = batch;
+  } else {
+    if (!shape) throw new LayercacheError('INPUT_SHAPE_UNKNOWN', `${source}: input '${name}' declares no shape; pass --input-shape ${name}=1x...`);
+    dims = shape.map((d, i) => {
+      if (typeof d === 'number' && d > 0) return d;
+      if (i === 0) return batch;
+      throw new LayercacheError('INPUT_SHAPE_UNKNOWN', `${source}: input '${name}' has symbolic dimension ${i} ('${d}'); pass --input-shape ${name}=${shape.map((x, k) => (k === 0 ? 1 : typeof x === 'number' ? x : 'N')).join('x')} with N filled in`);
+    });
+  }
+  const n = numel(dims);
+  const data = allocate(dtype, n);
+  if (dtype === 'float32' || dtype === 'float64') {
+    const rng = seededRng(1234);
+    for (let i = 0; i < n; i++) (data as Float32Array)[i] = rng.normal();
+  }
+  return { dtype, dims, data } as Tensor;
+}
+
+/** Analyses a model. Runs it twice (batch 1 and 2) with all intermediates exposed. */
+export async function analyzeModel(model: ModelProto, opts: AnalyzeOptions = {}): Promise<ModelAnalysis> {
+  const source = opts.source ?? 'model';
+  const index = indexGraph(model.graph!);
+  const flow = analyzeDataflow(index);
+  const inputDecl = index.inputs.map((name) => {
+    const vi = index.valueInfo.get(name);
+    const decl = vi ? readValueInfo(vi) : null;
+    if (!decl) throw new LayercacheError('ONNX_INVALID_MODEL', `${source}: input '${name}' is not a tensor; layercache handles tensor inputs only`);
+    return { name, ...decl };
+  });
+  const first = inputDecl[0]?.shape?.[0];
+  const batchDim = typeof first === 'string' ? (first === '?' || first === '' ? 'batch' : first) : inputDecl[0]?.shape === null ? 'batch' : null;
+
+  // Expose every tensor that a node computes; onnxruntime infers their types.
+  const taps: string[] = [];
+  for (const node of index.nodes) for (const o of node.output) if (o !== '') taps.push(o);
+  const probe = addOutputs(model, taps, () => null);
+  const session = await Session.create(serializeModel(probe), `${source} (shape probe)`, opts.engine ?? DEFAULT_ENGINE_OPTIONS);
+  let atOne: Record<string, Tensor>;
+  let atTwo: Record<string, Tensor> | null = null;
+  try {
+    const feeds = (b: number): Record<string, Tensor> =>
+      Object.fromEntries(inputDecl.map((d) => [d.name, feedFor(d.name, d.elemType, d.shape, b, opts, source)]));
+    atOne = await session.run(feeds(1));
+    if (batchDim) atTwo = await session.run(feeds(2));
+  } finally {
+    await session.release();
+  }
+
+  const summaries = new Map<string, TensorSummary>();
+  const summarize = (name: string, t: Tensor): void => {
+    const other = atTwo?.[name];
+    const shape = t.dims.map((d, i): Dim => (other && other.dims[i] !== d ? (d === 1 && other.dims[i] === 2 ? batchDim! : '?') : d));
+    summaries.set(name, { name, dtype: t.dtype, shape, dims: t.dims });
+  };
+  for (const [name, t] of Object.entries(atOne)) summarize(name, t);
+  for (const d of inputDecl) {
+    const dims = feedFor(d.name, d.elemType, d.shape, 1, opts, source).dims;
+    summaries.set(d.name, { name: d.name, dtype: dtypeOfElemType(d.elemType)!, shape: d.shape ?? dims, dims });
+  }
+  const initDims = new Map(model.graph!.initializer.map((t) => [t.name, protoDims(t)]));
+  const dimsOf = (name: string): readonly number[] | undefined => summaries.get(name)?.dims ?? initDims.get(name);
+
+  const macs = index.nodes.map((n, i) => (flow.isCore[i] ? nodeMacs(n, dimsOf) : 0));
+  const prefix: number[] = [];
+  macs.reduce((acc, m, i) => (prefix[i] = acc + m), 0);
+  const totalMacs = prefix[prefix.length - 1] ?? 0;
+
+  const candidate = (tensor: string, k: number): ExitCandidate => {
+    const s = summaries.get(tensor)!;
+    const cumulativeMacs = prefix[flow.cutPosition.get(tensor)!]!;
+    const el = numel(s.dims);
+    return {
+      index: k, tensor, shape: s.shape, cumulativeMacs,
+      fraction: totalMacs > 0 ? cumulativeMacs / totalMacs : 0,
+      activationElements: el, activationBytes: el * bytesPerElement(s.dtype),
+    };
+  };
+  const candidates = flow.cuts.map(candidate);
+  const exits = collapseCuts(flow, dimsOf).map(candidate);
+
+  const summaryOf = (name: string): TensorSummary => {
+    const s = summaries.get(name);
+    if (!s) throw new LayercacheError('INTERNAL', `no shape was recorded for tensor '${name}'`);
+    return s;
+  };
+  return {
+    model, flow, batchDim, totalMacs, candidates, exits,
+    inputs: index.inputs.map(summaryOf),
+    outputs: index.outputs.map(summaryOf),
+    tensor: (name) => summaries.get(name),
+    typeOf: (name) => {
+      const s = summaryOf(name);
+      return { elemType: elemTypeOfDtype(s.dtype), shape: s.shape };
+    },
+  };
+}

@@ -1,0 +1,148 @@
+/**
+ * Load, parse, serialise and save ONNX ModelProto with @bufbuild/protobuf (ONNX 1.20 schema).
+ * Invariants: an unmodified model serialises to the exact bytes it was parsed from
+ * (unknown fields are kept); saves are atomic; a model whose tensors live in external
+ * data files is loaded by path with that data inlined, or refused naming the missing file.
+ */
+import { promises as fs } from 'node:fs';
+import path from 'node:path';
+import { fromBinary, toBinary, clone } from '@bufbuild/protobuf';
+import { ModelProtoSchema, TensorProto_DataLocation, type ModelProto, type TensorProto, type GraphProto } from 'onnx-buf';
+import { LayercacheError } from '../errors/index.ts';
+import { writeFileAtomic } from '../files/index.ts';
+
+export type { ModelProto };
+
+/** Parses ONNX bytes. `source` names the origin in error messages. */
+export function parseModel(bytes: Uint8Array, source = 'model'): ModelProto {
+  if (bytes.length === 0) {
+    throw new LayercacheError('ONNX_PARSE_FAILED', `${source} is empty (0 bytes); pass an .onnx model file`);
+  }
+  let model: ModelProto;
+  try {
+    model = fromBinary(ModelProtoSchema, bytes);
+  } catch (err) {
+    throw new LayercacheError(
+      'ONNX_PARSE_FAILED',
+      `${source} is not a valid ONNX file (${(err as Error).message}); it may be truncated or not ONNX at all — re-export or re-download it`,
+      { cause: err },
+    );
+  }
+  validateModel(model, source);
+  return model;
+}
+
+function validateModel(model: ModelProto, source: string): void {
+  const problems: string[] = [];
+  if (model.irVersion <= 0n) problems.push('ir_version is missing');
+  if (model.opsetImport.length === 0) problems.push('opset_import is empty');
+  const g = model.graph;
+  if (!g) problems.push('it has no graph');
+  else {
+    if (g.node.length === 0) problems.push('the graph has no nodes');
+    if (g.output.length === 0) problems.push('the graph has no outputs');
+  }
+  if (problems.length > 0) {
+    throw new LayercacheError(
+      'ONNX_INVALID_MODEL',
+      `${source} is not a usable ONNX model: ${problems.join(', ')}; the file may be truncated or not an ONNX model — re-export it`,
+    );
+  }
+}
+
+/** Serialises a model to ONNX bytes. */
+export function serializeModel(model: ModelProto): Uint8Array {
+  return toBinary(ModelProtoSchema, model);
+}
+
+/** Deep copy, so that surgery never mutates its input. */
+export function cloneModel(model: ModelProto): ModelProto {
+  return clone(ModelProtoSchema, model);
+}
+
+/** Reads a model from disk, inlining any external-data tensors found next to it. */
+export async function loadModel(file: string): Promise<ModelProto> {
+  const bytes = await readModelFile(file);
+  const model = parseModel(bytes, file);
+  if (hasExternalData(model)) await inlineExternalData(model, path.dirname(file), file);
+  return model;
+}
+
+/** Reads raw model bytes with clear errors for missing or unreadable files. */
+export async function readModelFile(file: string): Promise<Uint8Array> {
+  try {
+    return new Uint8Array(await fs.readFile(file));
+  } catch (err) {
+    const e = err as NodeJS.ErrnoException;
+    if (e.code === 'ENOENT') {
+      throw new LayercacheError('FILE_NOT_FOUND', `model file ${file} does not exist; check the path`, { cause: err });
+    }
+    if (e.code === 'EISDIR') {
+      throw new LayercacheError('FILE_UNREADABLE', `${file} is a directory; pass the .onnx model file inside it`, { cause: err });
+    }
+    throw new LayercacheError('FILE_UNREADABLE', `cannot read model file ${file}: ${e.message}`, { cause: err });
+  }
+}
+
+/** Writes a model to disk atomically. */
+export async function saveModel(model: ModelProto, file: string): Promise<void> {
+  await writeFileAtomic(file, serializeModel(model));
+}
+
+function* allTensors(graph: GraphProto): Generator<TensorProto> {
+  yield* graph.initializer;
+  for (const node of graph.node) {
+    for (const attr of node.attribute) {
+      if (attr.t) yield attr.t;
+      yield* attr.tensors;
+      if (attr.g) yield* allTensors(attr.g);
+      for (const g of attr.graphs) yield* allTensors(g);
+    }
+  }
+}
+
+/** True if any tensor of the model keeps its data in an external file. */
+export function hasExternalData(model: ModelProto): boolean {
+  if (!model.graph) return false;
+  for (const t of allTensors(model.graph)) {
+    if (t.dataLocation === TensorProto_DataLocation.EXTERNAL) return true;
+  }
+  return false;
+}
+
+async function inlineExternalData(model: ModelProto, baseDir: string, source: string): Promise<void> {
+  const files = new Map<string, Uint8Array>();
+  for (const t of allTensors(model.graph!)) {
+    if (t.dataLocation !== TensorProto_DataLocation.EXTERNAL) continue;
+    const entry = new Map(t.externalData.map((kv) => [kv.key, kv.value]));
+    const location = entry.get('location');
+    if (!location) {
+      throw new LayercacheError('ONNX_EXTERNAL_DATA_MISSING', `${source}: tensor '${t.name}' is external but names no location; re-save the model with its data inline`);
+    }
+    const resolved = path.resolve(baseDir, location);
+    if (path.relative(baseDir, resolved).startsWith('..')) {
+      throw new LayercacheError('ONNX_EXTERNAL_DATA_MISSING', `${source}: tensor '${t.name}' points outside the model folder (${location}); move the data file next to the model`);
+    }
+    let data = files.get(resolved);
+    if (!data) {
+      try {
+        data = new Uint8Array(await fs.readFile(resolved));
+      } catch (err) {
+        throw new LayercacheError(
+          'ONNX_EXTERNAL_DATA_MISSING',
+          `${source}: tensor '${t.name}' keeps its weights in external file '${location}', which cannot be read (${(err as NodeJS.ErrnoException).code ?? 'error'}); put that file next to the model`,
+          { cause: err },
+        );
+      }
+      files.set(resolved, data);
+    }
+    const offset = Number(entry.get('offset') ?? '0');
+    const length = entry.has('length') ? Number(entry.get('length')) : data.length - offset;
+    if (!(offset >= 0 && length >= 0 && offset + length <= data.length)) {
+      throw new LayercacheError('ONNX_EXTERNAL_DATA_MISSING', `${source}: tensor '${t.name}' wants bytes ${offset}..${offset + length} of '${location}', which has only ${data.length}; the data file is truncated or belongs to another model`);
+    }
+    t.rawData = data.slice(offset, offset + length);
+    t.externalData = [];
+    t.dataLocation = TensorProto_DataLocation.DEFAULT;
+  }
+}

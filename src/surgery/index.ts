@@ -1,0 +1,6 @@
+/** Public surface of the surgery module: dataflow analysis, cut points, exits, MACs, segments and probes. */
+export { type Dataflow, analyzeDataflow } from './dataflow.ts';
+export { collapseCuts } from './exits.ts';
+export { nodeMacs, HEAVY_OPS } from './macs.ts';
+export { type Segment, type TensorType, orderCuts, extractSegments, addOutputs } from './segments.ts';
+export { type SegmentsIndex, type BoundaryDescription, writeSegments, sha256Hex } from './segment-files.ts';

@@ -1,0 +1,69 @@
+/**
+ * Writes a chain of segments to a directory with a `segments.json` index.
+ * Invariant: the directory appears complete or not at all (atomic directory write).
+ */
+import { createHash } from 'node:crypto';
+import path from 'node:path';
+import { writeDirAtomic, writeFileAtomic } from '../files/index.ts';
+import { dtypeOfElemType, elemTypeName, readValueInfo, serializeModel, type Dim, type ValueInfoProto } from '../onnx/index.ts';
+import type { Segment } from './segments.ts';
+
+export interface BoundaryDescription {
+  readonly name: string;
+  readonly dtype: string;
+  readonly shape: readonly Dim[] | null;
+}
+
+export interface SegmentsIndex {
+  readonly format: 'layercache.segments/1';
+  readonly source: string;
+  readonly sourceSha256: string;
+  readonly cuts: readonly string[];
+  readonly segments: readonly {
+    readonly index: number;
+    readonly file: string;
+    readonly inputs: readonly BoundaryDescription[];
+    readonly outputs: readonly BoundaryDescription[];
+  }[];
+}
+
+function describe(v: ValueInfoProto): BoundaryDescription {
+  const decl = readValueInfo(v);
+  const dtype = decl ? (dtypeOfElemType(decl.elemType) ?? elemTypeName(decl.elemType)) : 'unknown';
+  return { name: v.name, dtype, shape: decl?.shape ?? null };
+}
+
+/** sha256 of bytes, hex. */
+export function sha256Hex(bytes: Uint8Array): string {
+  return createHash('sha256').update(bytes).digest('hex');
+}
+
+/** Writes segment_NN.onnx files and segments.json into `dir` atomically; returns the index. */
+export async function writeSegments(
+  dir: string,
+  segments: readonly Segment[],
+  source: { readonly path: string; readonly bytes: Uint8Array },
+  options: { overwrite?: boolean } = {},
+): Promise<SegmentsIndex> {
+  const width = Math.max(2, String(segments.length - 1).length);
+  const index: SegmentsIndex = {
+    format: 'layercache.segments/1',
+    source: source.path,
+    sourceSha256: sha256Hex(source.bytes),
+    cuts: segments.slice(1).map((s) => s.inputs[0]!),
+    segments: segments.map((s) => {
+      const g = s.model.graph!;
+      return {
+        index: s.index,
+        file: `segment_${String(s.index).padStart(width, '0')}.onnx`,
+        inputs: g.input.filter((v) => s.inputs.includes(v.name)).map(describe),
+        outputs: g.output.map(describe),
+      };
+    }),
+  };
+  await writeDirAtomic(dir, async (tmp) => {
+    for (const [k, s] of segments.entries()) await writeFileAtomic(path.join(tmp, index.segments[k]!.file), serializeModel(s.model));
+    await writeFileAtomic(path.join(tmp, 'segments.json'), `${JSON.stringify(index, null, 2)}\n`);
+  }, options);
+  return index;
+}

@@ -1,0 +1,55 @@
+/**
+ * Reader for the CIFAR-10 "binary version" layout: records of 3073 bytes, one label byte
+ * then 1024 R, 1024 G and 1024 B bytes (32×32, row-major). Invariant: only the requested
+ * record range is read from disk; labels and pixels keep record order.
+ */
+import { promises as fs } from 'node:fs';
+import { LayercacheError } from '../errors/index.ts';
+
+export const CIFAR_RECORD_BYTES = 3073;
+export const CIFAR_SHAPE = { channels: 3, height: 32, width: 32 } as const;
+
+export interface LabelledImages {
+  readonly count: number;
+  /** [count] */
+  readonly labels: Uint8Array;
+  /** [count, 3, 32, 32] planar bytes. */
+  readonly pixels: Uint8Array;
+}
+
+/** Number of records in a CIFAR binary file. */
+export async function cifarRecordCount(file: string): Promise<number> {
+  let size: number;
+  try {
+    size = (await fs.stat(file)).size;
+  } catch (err) {
+    throw new LayercacheError('FILE_NOT_FOUND', `CIFAR file ${file} does not exist; check the path in the data spec`, { cause: err });
+  }
+  if (size % CIFAR_RECORD_BYTES !== 0) {
+    throw new LayercacheError('DATA_SPEC_INVALID', `${file} is ${size} bytes, not a multiple of ${CIFAR_RECORD_BYTES}; it is not a CIFAR-10 binary file`);
+  }
+  return size / CIFAR_RECORD_BYTES;
+}
+
+/** Reads records [start, end) of a CIFAR binary file. */
+export async function readCifar(file: string, start: number, end: number): Promise<LabelledImages> {
+  const total = await cifarRecordCount(file);
+  if (!(Number.isInteger(start) && Number.isInteger(end) && start >= 0 && end <= total && start < end)) {
+    throw new LayercacheError('DATA_SPEC_INVALID', `record range ${start}-${end - 1} is empty or outside ${file}, which holds records 0-${total - 1}`);
+  }
+  const count = end - start;
+  const buf = new Uint8Array(count * CIFAR_RECORD_BYTES);
+  const handle = await fs.open(file, 'r');
+  try {
+    await handle.read(buf, 0, buf.length, start * CIFAR_RECORD_BYTES);
+  } finally {
+    await handle.close();
+  }
+  const labels = new Uint8Array(count);
+  const pixels = new Uint8Array(count * 3072);
+  for (let i = 0; i < count; i++) {
+    labels[i] = buf[i * CIFAR_RECORD_BYTES]!;
+    pixels.set(buf.subarray(i * CIFAR_RECORD_BYTES + 1, (i + 1) * CIFAR_RECORD_BYTES), i * 3072);
+  }
+  return { count, labels, pixels };
+}

@@ -1,0 +1,56 @@
+/**
+ * Image preprocessing: x = (pixel / scale − mean[c]) / std[c], laid out NCHW or NHWC.
+ * Invariant: the same Preprocess value gives the same tensor in every command, so a
+ * bundle stores it once and `eval`/`serve` need no flags.
+ */
+import { LayercacheError } from '../errors/index.ts';
+import { tensor, type Tensor } from '../tensor/index.ts';
+
+export interface Preprocess {
+  readonly scale: number;
+  readonly mean: readonly number[];
+  readonly std: readonly number[];
+  readonly layout: 'nchw' | 'nhwc';
+}
+
+export const IDENTITY_PREPROCESS: Preprocess = Object.freeze({ scale: 1, mean: [0], std: [1], layout: 'nchw' as const });
+
+/** Checks a preprocessing spec against a channel count. */
+export function validatePreprocess(p: Preprocess, channels: number): void {
+  const bad = (what: string): never => {
+    throw new LayercacheError('CONFIG_INVALID', `preprocessing ${what}; for the CIFAR ResNets pass --scale 255 --mean 0.485,0.456,0.406 --std 0.229,0.224,0.225`);
+  };
+  if (!(p.scale > 0)) bad(`--scale ${p.scale} must be > 0`);
+  for (const [name, v] of [['--mean', p.mean], ['--std', p.std]] as const) {
+    if (v.length !== 1 && v.length !== channels) bad(`${name} has ${v.length} values but the images have ${channels} channels`);
+    if (v.some((x) => !Number.isFinite(x))) bad(`${name} ${v.join(',')} has a non-number`);
+  }
+  if (p.std.some((s) => s === 0)) bad(`--std ${p.std.join(',')} contains 0`);
+}
+
+/**
+ * pixels: [count, channels, height, width] bytes (planar, as CIFAR stores them).
+ * Returns float32 [count, C, H, W] (nchw) or [count, H, W, C] (nhwc).
+ */
+export function preprocessPlanar(pixels: Uint8Array, count: number, channels: number, height: number, width: number, p: Preprocess): Tensor<'float32'> {
+  validatePreprocess(p, channels);
+  const plane = height * width;
+  const out = new Float32Array(count * channels * plane);
+  for (let c = 0; c < channels; c++) {
+    const m = p.mean.length === 1 ? p.mean[0]! : p.mean[c]!;
+    const s = p.std.length === 1 ? p.std[0]! : p.std[c]!;
+    const a = 1 / (p.scale * s);
+    const b = -m / s;
+    for (let n = 0; n < count; n++) {
+      const src = (n * channels + c) * plane;
+      if (p.layout === 'nchw') {
+        for (let i = 0; i < plane; i++) out[src + i] = pixels[src + i]! * a + b;
+      } else {
+        const dst = n * channels * plane;
+        for (let i = 0; i < plane; i++) out[dst + i * channels + c] = pixels[src + i]! * a + b;
+      }
+    }
+  }
+  const dims = p.layout === 'nchw' ? [count, channels, height, width] : [count, height, width, channels];
+  return tensor('float32', dims, out);
+}

@@ -1,0 +1,96 @@
+/**
+ * Tiny models built with the project's GraphBuilder, for unit tests. Each returns the
+ * model and the tensor names a test needs. Weights are seeded, so results are stable.
+ */
+import { GraphBuilder, type ModelProto } from '../../src/onnx/index.ts';
+import { randomNormal, seededRng, tensor, type Rng } from '../../src/tensor/index.ts';
+
+function w(g: GraphBuilder, rng: Rng, name: string, dims: number[], std = 0.3): string {
+  return g.weight(name, tensor('float32', dims, randomNormal(rng, dims.reduce((a, b) => a * b, 1), std)));
+}
+
+/** x[batch,6] → Gemm(8) → Relu → Gemm(8) → Relu → Gemm(4) → logits. */
+export function mlp(opset = 17): { model: ModelProto; hidden: string[] } {
+  const rng = seededRng(1);
+  const g = new GraphBuilder({ opset });
+  const x = g.input('x', 'float32', ['batch', 6]);
+  const h1 = g.op('Gemm', [x, w(g, rng, 'w1', [8, 6]), w(g, rng, 'b1', [8])], { transB: 1 }, 'h1');
+  const r1 = g.op('Relu', [h1], {}, 'r1');
+  const h2 = g.op('Gemm', [r1, w(g, rng, 'w2', [8, 8]), w(g, rng, 'b2', [8])], { transB: 1 }, 'h2');
+  const r2 = g.op('Relu', [h2], {}, 'r2');
+  g.op('Gemm', [r2, w(g, rng, 'w3', [4, 8]), w(g, rng, 'b3', [4])], { transB: 1 }, 'logits');
+  g.output('logits', 'float32', ['batch', 4]);
+  return { model: g.build(), hidden: ['h1', 'r1', 'h2', 'r2'] };
+}
+
+/**
+ * A conv net with two residual blocks: stem conv+relu, then per block
+ * conv→relu→conv, add the block input, relu. The block-internal tensors are bypassed
+ * by the skip connection, so they are not cuts. A Shape/Gather/Concat/Reshape head
+ * computes the flatten shape from constants only.
+ */
+export function residualNet(opset = 17): { model: ModelProto; blockOutputs: string[]; inner: string[] } {
+  const rng = seededRng(2);
+  const g = new GraphBuilder({ opset });
+  const x = g.input('image', 'float32', ['N', 3, 8, 8]);
+  const stemConv = g.op('Conv', [x, w(g, rng, 'stem_w', [4, 3, 3, 3]), w(g, rng, 'stem_b', [4])], { pads: [1, 1, 1, 1] }, 'stem_conv');
+  let cur = g.op('Relu', [stemConv], {}, 'stem');
+  const blockOutputs: string[] = [];
+  const inner: string[] = [];
+  for (const b of [1, 2]) {
+    const c1 = g.op('Conv', [cur, w(g, rng, `b${b}_w1`, [4, 4, 3, 3]), w(g, rng, `b${b}_b1`, [4])], { pads: [1, 1, 1, 1] }, `b${b}_conv1`);
+    const r1 = g.op('Relu', [c1], {}, `b${b}_relu1`);
+    const c2 = g.op('Conv', [r1, w(g, rng, `b${b}_w2`, [4, 4, 3, 3]), w(g, rng, `b${b}_b2`, [4])], { pads: [1, 1, 1, 1] }, `b${b}_conv2`);
+    const sum = g.op('Add', [c2, cur], {}, `b${b}_add`);
+    cur = g.op('Relu', [sum], {}, `b${b}_out`);
+    blockOutputs.push(cur);
+    inner.push(c1, r1, c2);
+  }
+  const pooled = g.op('GlobalAveragePool', [cur], {}, 'pooled');
+  const shape = g.op('Constant', [], { value: tensor('int64', [2], new BigInt64Array([0n, -1n])) }, 'flat_shape');
+  const flat = g.op('Reshape', [pooled, shape], {}, 'flat');
+  g.op('Gemm', [flat, w(g, rng, 'fc_w', [5, 4]), w(g, rng, 'fc_b', [5])], { transB: 1 }, 'logits');
+  g.output('logits', 'float32', ['N', 5]);
+  return { model: g.build(), blockOutputs, inner };
+}
+
+/** x → a → (b = Relu(a), c = Sigmoid(a)) → d = Add(b, c) → y: 'b' and 'c' are not cuts, 'a' and 'd' are. */
+export function branchRejoin(): { model: ModelProto } {
+  const rng = seededRng(3);
+  const g = new GraphBuilder();
+  const x = g.input('x', 'float32', ['batch', 4]);
+  const a = g.op('Gemm', [x, w(g, rng, 'wa', [4, 4]), w(g, rng, 'ba', [4])], { transB: 1 }, 'a');
+  const b = g.op('Relu', [a], {}, 'b');
+  const c = g.op('Sigmoid', [a], {}, 'c');
+  const d = g.op('Add', [b, c], {}, 'd');
+  g.op('Gemm', [d, w(g, rng, 'wy', [3, 4]), w(g, rng, 'by', [3])], { transB: 1 }, 'y');
+  g.output('y', 'float32', ['batch', 3]);
+  return { model: g.build() };
+}
+
+/** One trunk, two outputs: logits and probabilities (Softmax of logits), plus an aux output from the trunk. */
+export function twoOutputs(): { model: ModelProto } {
+  const rng = seededRng(4);
+  const g = new GraphBuilder();
+  const x = g.input('x', 'float32', ['batch', 5]);
+  const h = g.op('Relu', [g.op('Gemm', [x, w(g, rng, 'w1', [6, 5]), w(g, rng, 'b1', [6])], { transB: 1 }, 'h_pre')], {}, 'h');
+  const z = g.op('Relu', [g.op('Gemm', [h, w(g, rng, 'w2', [6, 6]), w(g, rng, 'b2', [6])], { transB: 1 }, 'z_pre')], {}, 'z');
+  const logits = g.op('Gemm', [z, w(g, rng, 'w3', [3, 6]), w(g, rng, 'b3', [3])], { transB: 1 }, 'logits');
+  g.op('Softmax', [logits], { axis: 1 }, 'probs');
+  g.output('logits', 'float32', ['batch', 3]);
+  g.output('probs', 'float32', ['batch', 3]);
+  return { model: g.build() };
+}
+
+/** Every stage concatenates the stage input with its output, back to the input: no cut point exists. */
+export function denseConcat(): { model: ModelProto } {
+  const rng = seededRng(5);
+  const g = new GraphBuilder();
+  const x = g.input('x', 'float32', ['batch', 4]);
+  const a = g.op('Gemm', [x, w(g, rng, 'wa', [4, 4]), w(g, rng, 'ba', [4])], { transB: 1 }, 'a');
+  const ax = g.op('Concat', [x, a], { axis: 1 }, 'ax');
+  const b = g.op('Gemm', [ax, w(g, rng, 'wb', [4, 8]), w(g, rng, 'bb', [4])], { transB: 1 }, 'b');
+  g.op('Concat', [x, a, b], { axis: 1 }, 'y');
+  g.output('y', 'float32', ['batch', 12]);
+  return { model: g.build() };
+}

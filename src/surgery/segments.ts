@@ -27,6 +27,9 @@ export interface Segment {
 
 /** Sorts cut names into topological order and checks each is a cut point of `flow`. */
 export function orderCuts(flow: Dataflow, names: readonly string[]): string[] {
+  if (flow.cuts.length === 0) {
+    throw new LayercacheError('NO_EXITS', `the graph has no cut point: no single tensor carries all data from the inputs to the outputs (for example, every stage concatenates earlier tensors), so it cannot be split at ${names.map((n) => `'${n}'`).join(', ')}`);
+  }
   const seen = new Set<string>();
   for (const name of names) {
     if (seen.has(name)) throw new LayercacheError('USAGE', `cut '${name}' is listed twice; list each cut tensor once`);

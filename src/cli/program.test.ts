@@ -1,0 +1,144 @@
+import assert from 'node:assert/strict';
+import { execFile } from 'node:child_process';
+import { promises as fs } from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import { describe, it } from 'node:test';
+import { promisify } from 'node:util';
+import { saveModel, serializeModel, loadModel } from '../onnx/index.ts';
+import { cli } from '../../test/support/cli.ts';
+import { residualNet } from '../../test/support/models.ts';
+import { maxAbsDiff, randomInput, runModel } from '../../test/support/chain.ts';
+
+async function fixture(): Promise<{ dir: string; model: string }> {
+  const dir = await fs.mkdtemp(path.join(os.tmpdir(), 'layercache-cli-'));
+  const model = path.join(dir, 'net.onnx');
+  await saveModel(residualNet().model, model);
+  return { dir, model };
+}
+
+/** One line on stderr, naming the code, and no stack trace. */
+function assertOneLineError(r: { code: number; stderr: string; stdout: string }, code: string, pattern: RegExp): void {
+  assert.equal(r.code, 2, r.stderr);
+  assert.equal(r.stdout, '');
+  const lines = r.stderr.trimEnd().split('\n');
+  assert.equal(lines.length, 1, r.stderr);
+  assert.match(lines[0]!, new RegExp(`^layercache: error ${code}: `));
+  assert.match(lines[0]!, pattern);
+  assert.doesNotMatch(r.stderr, /\n\s+at /);
+}
+
+describe('layercache inspect', () => {
+  it('--json follows the CLI contract', async () => {
+    const { model } = await fixture();
+    const r = await cli('inspect', model, '--json');
+    assert.equal(r.code, 0, r.stderr);
+    const j = JSON.parse(r.stdout);
+    assert.equal(j.model, model);
+    assert.deepEqual(j.inputs, [{ name: 'image', shape: ['N', 3, 8, 8] }]);
+    assert.deepEqual(j.outputs, [{ name: 'logits', shape: ['N', 5] }]);
+    assert.equal(typeof j.totalMacs, 'number');
+    assert.deepEqual(j.exits.map((e: { tensor: string }) => e.tensor), ['stem', 'b1_out', 'b2_out']);
+    for (const [i, e] of j.exits.entries()) {
+      assert.equal(e.index, i);
+      assert.ok(e.fraction > 0 && e.fraction <= 1);
+      assert.equal(e.cumulativeMacs, Math.round(e.fraction * j.totalMacs));
+    }
+    const all = JSON.parse((await cli('inspect', model, '--json', '--all')).stdout);
+    assert.equal(all.exits.length, 8);
+  });
+
+  it('prints a table', async () => {
+    const { model } = await fixture();
+    const r = await cli('inspect', model);
+    assert.equal(r.code, 0);
+    assert.match(r.stdout, /b1_out/);
+    assert.match(r.stdout, /3 exits/);
+  });
+
+  it('bad input: one-line errors with codes, no stack trace', async () => {
+    const { dir, model } = await fixture();
+    const text = path.join(dir, 'notes.txt');
+    await fs.writeFile(text, 'not a model at all\n');
+    const bytes = await fs.readFile(model);
+    const truncated = path.join(dir, 'truncated.onnx');
+    await fs.writeFile(truncated, bytes.subarray(0, Math.floor(bytes.length / 2)));
+    const r1 = await cli('inspect', text);
+    assert.match(r1.stderr, /^layercache: error ONNX_(PARSE_FAILED|INVALID_MODEL): .*notes\.txt/);
+    assertOneLineError(r1, 'ONNX_(PARSE_FAILED|INVALID_MODEL)', /notes\.txt/);
+    assertOneLineError(await cli('inspect', truncated), 'ONNX_(PARSE_FAILED|INVALID_MODEL)', /truncated\.onnx/);
+    assertOneLineError(await cli('inspect', path.join(dir, 'missing.onnx')), 'FILE_NOT_FOUND', /missing\.onnx/);
+  });
+
+  it('--verbose adds the stack trace', async () => {
+    const { dir } = await fixture();
+    const r = await cli('--verbose', 'inspect', path.join(dir, 'missing.onnx'));
+    assert.equal(r.code, 2);
+    assert.match(r.stderr, /\n\s+at /);
+  });
+
+  it('usage errors exit 2', async () => {
+    const r = await cli('inspect');
+    assert.equal(r.code, 2);
+    assert.match(r.stderr, /missing required argument/);
+  });
+});
+
+describe('layercache split', () => {
+  it('writes segments and segments.json that chain to the uncut model', async () => {
+    const { dir, model } = await fixture();
+    const out = path.join(dir, 'segs');
+    const r = await cli('split', model, '--at', 'b2_out,stem', '--out', out);
+    assert.equal(r.code, 0, r.stderr);
+    const index = JSON.parse(await fs.readFile(path.join(out, 'segments.json'), 'utf8'));
+    assert.deepEqual(index.cuts, ['stem', 'b2_out']);
+    assert.deepEqual(index.segments.map((s: { file: string }) => s.file), ['segment_00.onnx', 'segment_01.onnx', 'segment_02.onnx']);
+    assert.deepEqual(index.segments[1].inputs, [{ name: 'stem', dtype: 'float32', shape: ['N', 4, 8, 8] }]);
+    assert.deepEqual(index.segments[2].outputs, [{ name: 'logits', dtype: 'float32', shape: ['N', 5] }]);
+
+    let current: Record<string, ReturnType<typeof randomInput>> = { image: randomInput([2, 3, 8, 8]) };
+    const expected = await runModel(await loadModel(model), current);
+    for (const s of index.segments) {
+      const seg = await loadModel(path.join(out, s.file));
+      current = (await runModel(seg, current)) as typeof current;
+    }
+    assert.ok(maxAbsDiff(current.logits!, expected.logits!) <= 1e-5);
+  });
+
+  it('bad cuts: unknown tensor and non-frontier tensor; nothing is written', async () => {
+    const { dir, model } = await fixture();
+    const out = path.join(dir, 'segs');
+    assertOneLineError(await cli('split', model, '--at', 'nope', '--out', out), 'CUT_NOT_FOUND', /'nope'/);
+    assertOneLineError(await cli('split', model, '--at', 'b1_relu1', '--out', out), 'CUT_NOT_FRONTIER', /'b1_relu1'.*bypass/);
+    await assert.rejects(fs.stat(out), { code: 'ENOENT' });
+    assert.deepEqual((await fs.readdir(dir)).sort(), ['net.onnx']);
+  });
+
+  it('refuses to overwrite a non-empty --out unless --force', async () => {
+    const { dir, model } = await fixture();
+    const out = path.join(dir, 'segs');
+    await fs.mkdir(out);
+    await fs.writeFile(path.join(out, 'keep.txt'), 'x');
+    assertOneLineError(await cli('split', model, '--at', 'stem', '--out', out), 'OUTPUT_EXISTS', /--force/);
+    assert.deepEqual(await fs.readdir(out), ['keep.txt']);
+    assert.equal((await cli('split', model, '--at', 'stem', '--out', out, '--force')).code, 0);
+    assert.deepEqual((await fs.readdir(out)).sort(), ['segment_00.onnx', 'segment_01.onnx', 'segments.json']);
+  });
+});
+
+describe('the layercache bin', () => {
+  it('runs as a process: --version, and a one-line error with exit status 2', async () => {
+    const bin = path.resolve(import.meta.dirname, '../../bin/layercache.js');
+    const run = promisify(execFile);
+    const v = await run(process.execPath, [bin, '--version']);
+    assert.match(v.stdout, /^\d+\.\d+\.\d+/);
+    const { dir } = await fixture();
+    const bad = path.join(dir, 'bad.onnx');
+    await fs.writeFile(bad, serializeModel(residualNet().model).subarray(0, 100));
+    await assert.rejects(run(process.execPath, [bin, 'inspect', bad]), (e: { code: number; stderr: string }) => {
+      assert.equal(e.code, 2);
+      assert.match(e.stderr, /^layercache: error ONNX_\w+: .*bad\.onnx.*\n$/);
+      return true;
+    });
+  });
+});

@@ -1,0 +1,28 @@
+import assert from 'node:assert/strict';
+import { promises as fs } from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import { describe, it } from 'node:test';
+import { writeDirAtomic, writeFileAtomic } from './atomic-write.ts';
+
+describe('atomic writes', () => {
+  it('a failing fill leaves neither the directory nor temporary files behind', async () => {
+    const root = await fs.mkdtemp(path.join(os.tmpdir(), 'layercache-atomic-'));
+    const dir = path.join(root, 'out');
+    await assert.rejects(writeDirAtomic(dir, async (tmp) => {
+      await writeFileAtomic(path.join(tmp, 'a.txt'), 'a');
+      throw new Error('boom');
+    }), /boom/);
+    assert.deepEqual(await fs.readdir(root), []);
+  });
+
+  it('replaces an existing directory only with overwrite', async () => {
+    const root = await fs.mkdtemp(path.join(os.tmpdir(), 'layercache-atomic-'));
+    const dir = path.join(root, 'out');
+    await writeDirAtomic(dir, (tmp) => writeFileAtomic(path.join(tmp, 'v1'), '1'));
+    await assert.rejects(writeDirAtomic(dir, (tmp) => writeFileAtomic(path.join(tmp, 'v2'), '2')), { code: 'OUTPUT_EXISTS' });
+    await writeDirAtomic(dir, (tmp) => writeFileAtomic(path.join(tmp, 'v2'), '2'), { overwrite: true });
+    assert.deepEqual(await fs.readdir(dir), ['v2']);
+    assert.deepEqual(await fs.readdir(root), ['out']);
+  });
+});

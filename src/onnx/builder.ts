@@ -10,10 +10,10 @@
  *   g.output(y, 'float32', ['batch', 8]);
  *   const model = g.build();
  */
-import { create } from '@bufbuild/protobuf';
+import { clone, create } from '@bufbuild/protobuf';
 import {
   AttributeProtoSchema, AttributeProto_AttributeType as A, GraphProtoSchema, ModelProtoSchema, NodeProtoSchema,
-  OperatorSetIdProtoSchema, type AttributeProto, type GraphProto, type ModelProto, type NodeProto, type ValueInfoProto,
+  OperatorSetIdProtoSchema, type AttributeProto, type GraphProto, type ModelProto, type NodeProto, type TensorProto, type ValueInfoProto,
 } from 'onnx-buf';
 import { LayercacheError } from '../errors/index.ts';
 import type { DType, Tensor } from '../tensor/index.ts';
@@ -64,6 +64,16 @@ export class GraphBuilder {
     this.opset = options.opset ?? 17;
     this.irVersion = options.irVersion ?? 8;
     this.graphName = options.name ?? 'graph';
+  }
+
+  /** The default-domain opset the graph targets; generated nodes must be valid at it. */
+  get opsetVersion(): number {
+    return this.opset;
+  }
+
+  /** Reserves names already used elsewhere (e.g. by the model being extended). */
+  reserve(names: Iterable<string>): void {
+    for (const n of names) this.names.add(n);
   }
 
   private claim(name: string): string {
@@ -129,6 +139,12 @@ export class GraphBuilder {
     });
   }
 
+  /** Nodes, initializers and outputs added so far (for extendModel). */
+  parts(): { nodes: NodeProto[]; initializers: TensorProto[]; outputs: ValueInfoProto[]; inputs: ValueInfoProto[] } {
+    const g = this.buildGraph();
+    return { nodes: g.node, initializers: g.initializer, outputs: g.output, inputs: g.input };
+  }
+
   /** The complete model. */
   build(): ModelProto {
     return create(ModelProtoSchema, {
@@ -138,4 +154,32 @@ export class GraphBuilder {
       graph: this.buildGraph(),
     });
   }
+}
+
+/** The default-domain opset of a model (ai.onnx), or 0 when it declares none. */
+export function modelOpset(model: ModelProto): number {
+  const entry = model.opsetImport.find((o) => o.domain === '' || o.domain === 'ai.onnx');
+  return entry ? Number(entry.version) : 0;
+}
+
+/**
+ * A copy of `model` with nodes appended by `fn`. Outputs that `fn` declares are appended
+ * after the model's own, or replace them with `{ outputs: 'replace' }`. The builder's
+ * opset is the model's, so generated nodes must be valid there.
+ */
+export function extendModel(model: ModelProto, fn: (g: GraphBuilder) => void, options: { outputs?: 'append' | 'replace' } = {}): ModelProto {
+  const base = clone(ModelProtoSchema, model);
+  const graph = base.graph!;
+  const g = new GraphBuilder({ opset: modelOpset(model), irVersion: Number(model.irVersion) });
+  g.reserve([
+    ...graph.input.map((v) => v.name), ...graph.initializer.map((t) => t.name), ...graph.output.map((v) => v.name),
+    ...graph.node.flatMap((n) => n.output), ...graph.node.map((n) => n.name),
+  ]);
+  fn(g);
+  const added = g.parts();
+  if (added.inputs.length > 0) throw new LayercacheError('ONNX_BUILD_FAILED', 'extendModel cannot add graph inputs');
+  graph.node.push(...added.nodes);
+  graph.initializer.push(...added.initializers);
+  graph.output = options.outputs === 'replace' ? added.outputs : [...graph.output, ...added.outputs];
+  return base;
 }

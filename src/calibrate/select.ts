@@ -1,0 +1,149 @@
+/**
+ * Exit and threshold selection: lowest expected cost subject to agreement with the
+ * backbone ≥ 1 − tolerance on held-out samples.
+ *
+ * For a multiplier λ, coordinate descent minimises Σ cost + λ · Σ disagreements: each
+ * exit's threshold (or dropping the exit) is optimised exactly given the others, by
+ * sorting the samples that reach it by score. λ is then searched so that the policy is
+ * feasible — empirically (disagreement ≤ tolerance − margin) or statistically (the
+ * one-sided Clopper–Pearson upper bound on disagreement at confidence 1 − δ is ≤
+ * tolerance). Invariant: the returned policy is the cheapest feasible one found, and
+ * the all-backbone policy (feasible by construction) is the fallback.
+ */
+import { LayercacheError } from '../errors/index.ts';
+import { clopperPearsonUpper } from './bounds.ts';
+import { NEVER, simulate, type CalibrationTable, type Policy, type PolicyOutcome } from './policy.ts';
+
+export interface SelectOptions {
+  /** Allowed disagreement with the backbone, in (0, 1). */
+  readonly tolerance: number;
+  /** Extra safety subtracted from the tolerance on the calibration samples (empirical mode). */
+  readonly margin?: number;
+  /** When set: statistical mode, disagreement ≤ tolerance with confidence 1 − delta. */
+  readonly delta?: number;
+}
+
+export interface Selection {
+  readonly policy: Policy;
+  readonly outcome: PolicyOutcome;
+  readonly lambda: number;
+}
+
+export interface ParetoPoint {
+  readonly meanCost: number;
+  readonly agreement: number;
+  readonly policy: Policy;
+}
+
+export function validateTolerance(tolerance: number): void {
+  if (!(tolerance > 0 && tolerance < 1)) {
+    throw new LayercacheError('CONFIG_INVALID', `tolerance ${tolerance} is outside (0, 1); pass e.g. --tolerance 0.01 for 1% disagreement`);
+  }
+}
+
+/** True when the outcome meets the agreement requirement. */
+export function isFeasible(outcome: PolicyOutcome, n: number, opts: SelectOptions): boolean {
+  if (opts.delta !== undefined) return clopperPearsonUpper(outcome.errors, n, opts.delta) <= opts.tolerance;
+  return outcome.errors / n <= opts.tolerance - (opts.margin ?? 0) + 1e-12;
+}
+
+/** Coordinate descent on cost + λ·errors from `start`; returns a local optimum. */
+export function optimizeForLambda(table: CalibrationTable, lambda: number, start?: Policy): Policy {
+  const { n, exits } = table;
+  const E = exits.length;
+  const thresholds = start ? [...start.thresholds] : new Array<number>(E).fill(NEVER);
+  const reached = new Uint8Array(n);
+  const next = new Float64Array(n);
+  const order = new Int32Array(n);
+  for (let sweep = 0; sweep < 6; sweep++) {
+    let changed = false;
+    for (let e = 0; e < E; e++) {
+      // Samples that reach exit e under the current earlier thresholds.
+      reached.fill(1);
+      for (let f = 0; f < e; f++) {
+        const t = thresholds[f]!;
+        if (t === NEVER) continue;
+        const s = exits[f]!.score;
+        for (let i = 0; i < n; i++) if (reached[i] && s[i]! >= t) reached[i] = 0;
+      }
+      // Value of continuing past e, under the current later thresholds.
+      next.fill(table.fullCost);
+      for (let f = E - 1; f > e; f--) {
+        const t = thresholds[f]!;
+        if (t === NEVER) continue;
+        const col = exits[f]!;
+        for (let i = 0; i < n; i++) {
+          next[i] = col.headCost + (col.score[i]! >= t ? col.cost + (col.correct[i] ? 0 : lambda) : next[i]!);
+        }
+      }
+      const col = exits[e]!;
+      let m = 0;
+      for (let i = 0; i < n; i++) if (reached[i]) order[m++] = i;
+      const idx = Array.from(order.subarray(0, m)).sort((a, b) => col.score[b]! - col.score[a]!);
+      // Objective relative to "not kept": m·headCost + Σ_{exiting} (exitValue − next).
+      let best = 0;
+      let bestT = NEVER;
+      let running = m * col.headCost;
+      for (let j = 0; j < m; j++) {
+        const i = idx[j]!;
+        running += col.cost + (col.correct[i] ? 0 : lambda) - next[i]!;
+        const boundary = j === m - 1 || col.score[idx[j + 1]!]! < col.score[i]!;
+        if (boundary && running < best - 1e-12) {
+          best = running;
+          bestT = col.score[i]!;
+        }
+      }
+      if (bestT !== thresholds[e]) {
+        thresholds[e] = bestT;
+        changed = true;
+      }
+    }
+    if (!changed) break;
+  }
+  return { thresholds };
+}
+
+/** Cheapest feasible policy found by searching λ. */
+export function selectPolicy(table: CalibrationTable, opts: SelectOptions): Selection {
+  validateTolerance(opts.tolerance);
+  const none: Policy = { thresholds: table.exits.map(() => NEVER) };
+  let best: Selection = { policy: none, outcome: simulate(table, none), lambda: NEVER };
+  const scale = table.fullCost;
+  let lo = Math.log(1e-4 * scale);
+  let hi = Math.log(1e5 * scale);
+  let warm: Policy | undefined;
+  const consider = (lambda: number): boolean => {
+    const policy = optimizeForLambda(table, lambda, warm);
+    warm = policy;
+    const outcome = simulate(table, policy);
+    const ok = isFeasible(outcome, table.n, opts);
+    if (ok && outcome.meanCost < best.outcome.meanCost) best = { policy, outcome, lambda };
+    return ok;
+  };
+  for (let it = 0; it < 30; it++) {
+    const mid = (lo + hi) / 2;
+    if (consider(Math.exp(mid))) hi = mid;
+    else lo = mid;
+  }
+  // A few λ just above the boundary: coordinate descent is not monotone in λ.
+  for (let k = 1; k <= 8; k++) consider(Math.exp(hi + 0.05 * k));
+  return best;
+}
+
+/** Cost/agreement trade-off over a range of λ, keeping non-dominated points. */
+export function paretoFront(table: CalibrationTable, points = 40): ParetoPoint[] {
+  const all: ParetoPoint[] = [];
+  let warm: Policy | undefined;
+  const scale = table.fullCost;
+  for (let k = 0; k < points; k++) {
+    const lambda = scale * Math.exp(Math.log(1e-3) + ((Math.log(1e5) - Math.log(1e-3)) * k) / (points - 1));
+    const policy = optimizeForLambda(table, lambda, warm);
+    warm = policy;
+    const o = simulate(table, policy);
+    all.push({ meanCost: o.meanCost, agreement: o.agreement, policy });
+  }
+  all.sort((a, b) => a.meanCost - b.meanCost || b.agreement - a.agreement);
+  const front: ParetoPoint[] = [];
+  for (const p of all) if (front.length === 0 || p.agreement > front[front.length - 1]!.agreement) front.push(p);
+  return front;
+}

@@ -121,7 +121,7 @@ export async function trainHeads(
   return { params, seconds, gflops: (6 * macsPerSample * B * total) / seconds / 1e9, losses };
 }
 
-/** Softmax probabilities of every head on `rows`: per job, [rows.length, classes]. */
+/** Log-probabilities (log-softmax) of every head on `rows`: per job, [rows.length, classes]. */
 export async function predictHeads(
   jobs: readonly HeadJob[], params: readonly HeadParam[][], set: FeatureSet, rows: Int32Array, engine: EngineOptions,
 ): Promise<Float32Array[]> {
@@ -130,7 +130,7 @@ export async function predictHeads(
   jobs.forEach((j, i) => {
     const x = g.input(`x${i}`, 'float32', ['B', j.features.dim]);
     const names = addParamInitializers(g, params[i]!, `h${i}`);
-    g.op('Softmax', [appendHeadLogits(g, j.spec, x, names, `h${i}`)], { axis: 1 }, `p${i}`);
+    g.op('LogSoftmax', [appendHeadLogits(g, j.spec, x, names, `h${i}`)], { axis: 1 }, `p${i}`);
     g.output(`p${i}`, 'float32', ['B', K]);
   });
   const session = await Session.create(serializeModel(g.build()), 'head prediction', engine);

@@ -5,6 +5,7 @@
  * Invariant: both use the same table and cost model as the selected policy, so the
  * three are directly comparable.
  */
+import { scoreOfMaxProbability } from './scores.ts';
 import { simulate, type CalibrationTable, type Policy, type PolicyOutcome } from './policy.ts';
 
 /** Every exit kept with the same threshold. */
@@ -13,18 +14,20 @@ export function globalThresholdPolicy(table: CalibrationTable, threshold: number
 }
 
 /**
- * The paper's rule tuned to an agreement target: the lowest global threshold whose
- * agreement on the table is ≥ target. `table` must hold max-softmax scores.
+ * The paper's rule tuned to an agreement target: the lowest global max-softmax
+ * probability whose agreement on the table is ≥ target. `table` must hold 'max'
+ * (log-odds) scores; the returned threshold is a probability.
  */
 export function paperRule(table: CalibrationTable, targetAgreement: number): { threshold: number; outcome: PolicyOutcome } {
+  const at = (p: number): PolicyOutcome => simulate(table, globalThresholdPolicy(table, scoreOfMaxProbability(p)));
   let lo = 0;
-  let hi = 1.000001;
-  for (let it = 0; it < 40; it++) {
+  let hi = 1;
+  for (let it = 0; it < 50; it++) {
     const mid = (lo + hi) / 2;
-    if (simulate(table, globalThresholdPolicy(table, mid)).agreement >= targetAgreement) hi = mid;
+    if (at(mid).agreement >= targetAgreement) hi = mid;
     else lo = mid;
   }
-  return { threshold: hi, outcome: simulate(table, globalThresholdPolicy(table, hi)) };
+  return { threshold: hi, outcome: at(hi) };
 }
 
 /** Mean cost if each sample left at its earliest agreeing exit, paying for that head only. */

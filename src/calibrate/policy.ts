@@ -17,7 +17,7 @@ export interface ExitColumn {
   /** Cost of this exit's head when kept, including any extra session call. */
   readonly headCost: number;
   /** [n] confidence scores. */
-  readonly score: Float32Array;
+  readonly score: Float64Array;
   /** [n] 1 when the head's class equals the backbone's. */
   readonly correct: Uint8Array;
 }

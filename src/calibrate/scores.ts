@@ -1,81 +1,90 @@
 /**
- * Confidence scores computed from head probabilities. Single-head scores are the
- * paper's max softmax, the margin between the two top classes, and a
- * temperature-calibrated max softmax; the window score averages the probabilities of
- * the last `window` candidate heads up to the exit (an ensemble along the depth) and
- * counts only when that average agrees with the exit's own head.
- * Shapes: probs [n, classes] row-major; scores [n].
+ * Confidence scores from head log-probabilities, in float64 so confident answers do not
+ * saturate (in float32, softmax rounds to exactly 1 and ties hide the errors).
+ *
+ * - 'max': the paper's max softmax, as the log-odds −log(1 − p_max): monotone in p_max.
+ * - 'margin': log p_top − log p_second.
+ * - 'temperature': 'max' after re-tempering the log-probabilities by a fitted T.
+ * - 'window': the geometric-mean ensemble of the last `window` candidate heads up to the
+ *   exit (mean log-probabilities, renormalised), scored like 'max', and −∞ unless the
+ *   ensemble's class equals the exit's own head's class.
+ * Shapes: logProbs [n, classes] row-major; scores [n].
  */
 
 export type ScoreKind = 'max' | 'margin' | 'temperature' | 'window';
 
 export const SCORE_KINDS: readonly ScoreKind[] = ['max', 'margin', 'temperature', 'window'];
 
-export function argmaxRows(probs: Float32Array, classes: number): Int32Array {
-  const n = probs.length / classes;
+/** Log-odds score → max-softmax probability. */
+export function maxProbabilityOf(score: number): number {
+  return 1 - Math.exp(-score);
+}
+
+/** Max-softmax probability → log-odds score. */
+export function scoreOfMaxProbability(p: number): number {
+  return p >= 1 ? Number.POSITIVE_INFINITY : -Math.log(1 - p);
+}
+
+export function argmaxRows(values: Float32Array | Float64Array, classes: number): Int32Array {
+  const n = values.length / classes;
   const out = new Int32Array(n);
   for (let i = 0; i < n; i++) {
     let b = 0;
-    for (let k = 1; k < classes; k++) if (probs[i * classes + k]! > probs[i * classes + b]!) b = k;
+    for (let k = 1; k < classes; k++) if (values[i * classes + k]! > values[i * classes + b]!) b = k;
     out[i] = b;
   }
   return out;
 }
 
-export function maxScore(probs: Float32Array, classes: number): Float32Array {
-  const n = probs.length / classes;
-  const out = new Float32Array(n);
-  for (let i = 0; i < n; i++) {
-    let m = 0;
-    for (let k = 0; k < classes; k++) m = Math.max(m, probs[i * classes + k]!);
-    out[i] = m;
-  }
+/** −log Σ_{k≠top} exp(lp_k − lse(lp)) for one row of unnormalised log-probabilities. */
+function logOddsRow(lp: Float32Array | Float64Array, off: number, classes: number, scale = 1): number {
+  let top = 0;
+  for (let k = 1; k < classes; k++) if (lp[off + k]! > lp[off + top]!) top = k;
+  const t = lp[off + top]! * scale;
+  let others = 0;
+  for (let k = 0; k < classes; k++) if (k !== top) others += Math.exp(lp[off + k]! * scale - t);
+  // p_max = 1 / (1 + others); 1 − p_max = others / (1 + others).
+  return Math.log1p(others) - Math.log(others);
+}
+
+export function maxScore(logProbs: Float32Array | Float64Array, classes: number, temperature = 1): Float64Array {
+  const n = logProbs.length / classes;
+  const out = new Float64Array(n);
+  for (let i = 0; i < n; i++) out[i] = logOddsRow(logProbs, i * classes, classes, 1 / temperature);
   return out;
 }
 
-export function marginScore(probs: Float32Array, classes: number): Float32Array {
-  const n = probs.length / classes;
-  const out = new Float32Array(n);
+export function marginScore(logProbs: Float32Array | Float64Array, classes: number): Float64Array {
+  const n = logProbs.length / classes;
+  const out = new Float64Array(n);
   for (let i = 0; i < n; i++) {
-    let a = 0;
-    let b = 0;
+    let a = -Infinity;
+    let b = -Infinity;
     for (let k = 0; k < classes; k++) {
-      const p = probs[i * classes + k]!;
-      if (p > a) [a, b] = [p, a];
-      else if (p > b) b = p;
+      const v = logProbs[i * classes + k]!;
+      if (v > a) [a, b] = [v, a];
+      else if (v > b) b = v;
     }
     out[i] = a - b;
   }
   return out;
 }
 
-/** Probabilities re-tempered: softmax(log p / T). */
-export function temper(probs: Float32Array, classes: number, temperature: number): Float32Array {
-  const out = new Float32Array(probs.length);
-  const n = probs.length / classes;
-  for (let i = 0; i < n; i++) {
-    let mx = -Infinity;
-    for (let k = 0; k < classes; k++) mx = Math.max(mx, Math.log(Math.max(probs[i * classes + k]!, 1e-30)) / temperature);
-    let sum = 0;
-    for (let k = 0; k < classes; k++) {
-      const v = Math.exp(Math.log(Math.max(probs[i * classes + k]!, 1e-30)) / temperature - mx);
-      out[i * classes + k] = v;
-      sum += v;
-    }
-    for (let k = 0; k < classes; k++) out[i * classes + k]! /= sum;
-  }
-  return out;
-}
-
 /**
- * Temperature minimising the negative log-likelihood of the reference classes
- * (the backbone's answers) under softmax(log p / T), by golden-section search on log T.
+ * Temperature minimising the negative log-likelihood of the reference classes (the
+ * backbone's answers) under softmax(lp / T), by golden-section search on log T.
  */
-export function fitTemperature(probs: Float32Array, classes: number, reference: Int32Array): number {
+export function fitTemperature(logProbs: Float32Array, classes: number, reference: Int32Array): number {
   const nll = (logT: number): number => {
-    const q = temper(probs, classes, Math.exp(logT));
+    const inv = Math.exp(-logT);
     let s = 0;
-    for (let i = 0; i < reference.length; i++) s -= Math.log(Math.max(q[i * classes + reference[i]!]!, 1e-30));
+    for (let i = 0; i < reference.length; i++) {
+      let mx = -Infinity;
+      for (let k = 0; k < classes; k++) mx = Math.max(mx, logProbs[i * classes + k]! * inv);
+      let z = 0;
+      for (let k = 0; k < classes; k++) z += Math.exp(logProbs[i * classes + k]! * inv - mx);
+      s -= logProbs[i * classes + reference[i]!]! * inv - mx - Math.log(z);
+    }
     return s;
   };
   let a = Math.log(0.05);
@@ -95,23 +104,24 @@ export function fitTemperature(probs: Float32Array, classes: number, reference: 
   return Math.exp((a + b) / 2);
 }
 
-/**
- * Window score at exit e: mean of probs over heads [e − window + 1, e]; its max when its
- * argmax equals head e's argmax, else 0. probsByExit: per candidate exit, [n, classes].
- */
-export function windowScore(probsByExit: readonly Float32Array[], e: number, window: number, classes: number): Float32Array {
+/** Mean log-probabilities of heads [e − window + 1, e]: [n, classes] float64. */
+export function windowLogProbs(logProbsByExit: readonly Float32Array[], e: number, window: number, classes: number): Float64Array {
   const first = Math.max(0, e - window + 1);
-  const n = probsByExit[e]!.length / classes;
-  const mean = new Float32Array(n * classes);
+  const mean = new Float64Array(logProbsByExit[e]!.length);
   for (let f = first; f <= e; f++) {
-    const p = probsByExit[f]!;
+    const p = logProbsByExit[f]!;
     for (let j = 0; j < mean.length; j++) mean[j]! += p[j]!;
   }
   const scale = 1 / (e - first + 1);
   for (let j = 0; j < mean.length; j++) mean[j]! *= scale;
-  const own = argmaxRows(probsByExit[e]!, classes);
-  const avgArg = argmaxRows(mean, classes);
-  const mx = maxScore(mean, classes);
-  for (let i = 0; i < n; i++) if (own[i] !== avgArg[i]) mx[i] = 0;
-  return mx;
+  return mean;
+}
+
+export function windowScore(logProbsByExit: readonly Float32Array[], e: number, window: number, classes: number): Float64Array {
+  const mean = windowLogProbs(logProbsByExit, e, window, classes);
+  const own = argmaxRows(logProbsByExit[e]!, classes);
+  const ens = argmaxRows(mean, classes);
+  const score = maxScore(mean, classes);
+  for (let i = 0; i < score.length; i++) if (own[i] !== ens[i]) score[i] = Number.NEGATIVE_INFINITY;
+  return score;
 }

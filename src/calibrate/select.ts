@@ -103,42 +103,37 @@ export function optimizeForLambda(table: CalibrationTable, lambda: number, start
   return { thresholds };
 }
 
-/** Cheapest feasible policy found by searching λ. */
+/** Cheapest feasible policy found by searching λ on a log grid, then refining around the best. */
 export function selectPolicy(table: CalibrationTable, opts: SelectOptions): Selection {
   validateTolerance(opts.tolerance);
   const none: Policy = { thresholds: table.exits.map(() => NEVER) };
   let best: Selection = { policy: none, outcome: simulate(table, none), lambda: NEVER };
-  const scale = table.fullCost;
-  let lo = Math.log(1e-4 * scale);
-  let hi = Math.log(1e5 * scale);
-  let warm: Policy | undefined;
-  const consider = (lambda: number): boolean => {
-    const policy = optimizeForLambda(table, lambda, warm);
-    warm = policy;
+  const consider = (logLambda: number): void => {
+    const lambda = table.fullCost * Math.exp(logLambda);
+    // Cold starts: warm starts carry over thresholds that no longer pay off.
+    const policy = optimizeForLambda(table, lambda);
     const outcome = simulate(table, policy);
-    const ok = isFeasible(outcome, table.n, opts);
-    if (ok && outcome.meanCost < best.outcome.meanCost) best = { policy, outcome, lambda };
-    return ok;
+    if (isFeasible(outcome, table.n, opts) && outcome.meanCost < best.outcome.meanCost) best = { policy, outcome, lambda };
   };
-  for (let it = 0; it < 30; it++) {
-    const mid = (lo + hi) / 2;
-    if (consider(Math.exp(mid))) hi = mid;
-    else lo = mid;
+  const lo = Math.log(1e-3);
+  const hi = Math.log(1e5);
+  const steps = 48;
+  for (let k = 0; k <= steps; k++) consider(lo + ((hi - lo) * k) / steps);
+  if (best.lambda !== NEVER) {
+    const center = Math.log(best.lambda / table.fullCost);
+    const width = (hi - lo) / steps;
+    for (let k = -8; k <= 8; k++) consider(center + (width * k) / 8);
   }
-  // A few λ just above the boundary: coordinate descent is not monotone in λ.
-  for (let k = 1; k <= 8; k++) consider(Math.exp(hi + 0.05 * k));
   return best;
 }
 
 /** Cost/agreement trade-off over a range of λ, keeping non-dominated points. */
 export function paretoFront(table: CalibrationTable, points = 40): ParetoPoint[] {
   const all: ParetoPoint[] = [];
-  let warm: Policy | undefined;
   const scale = table.fullCost;
   for (let k = 0; k < points; k++) {
     const lambda = scale * Math.exp(Math.log(1e-3) + ((Math.log(1e5) - Math.log(1e-3)) * k) / (points - 1));
-    const policy = optimizeForLambda(table, lambda, warm);
-    warm = policy;
+    const policy = optimizeForLambda(table, lambda);
     const o = simulate(table, policy);
     all.push({ meanCost: o.meanCost, agreement: o.agreement, policy });
   }

@@ -36,6 +36,10 @@ export const ERROR_CODES = {
   ENGINE_SESSION_FAILED: input('onnxruntime could not load the model.'),
   ENGINE_RUN_FAILED: internal('onnxruntime failed while running the model.'),
   DATA_SPEC_INVALID: input('A data specification could not be parsed or read.'),
+  DATA_SHAPE_MISMATCH: input('The data samples do not have the shape the model expects.'),
+  BUNDLE_NOT_FOUND: notFound('The bundle directory or its manifest does not exist.'),
+  BUNDLE_INVALID: input('The bundle manifest or one of its files is malformed or corrupted.'),
+  BUNDLE_MODEL_MISMATCH: input('The bundle was built for a different model.'),
   INTERNAL: internal('An unexpected internal error; please report it with --verbose output.'),
 } as const satisfies Record<string, ErrorCodeInfo>;
 

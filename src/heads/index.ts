@@ -3,3 +3,4 @@ export { type HeadSpec, type HeadParam, paramShapes, initParams, headMacs, headL
 export { poolFeatures, pooledDim } from './pooling.ts';
 export { appendHeadLogits, addParamInitializers, appendLossAndGrads, appendAdamW, scalar, type FloatType, type LossAndGrads } from './head-graph.ts';
 export { buildLossGradModel, buildTrainStepModel, trainStepNames, type TrainHead, type TrainOptions } from './train-graph.ts';
+export { buildHeadModel, headParamsOf, HEAD_INPUT, HEAD_OUTPUT } from './head-model.ts';

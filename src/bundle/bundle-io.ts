@@ -1,0 +1,111 @@
+/**
+ * Save and load bundles: a directory with manifest.json, backbone.onnx, segments/ and
+ * heads/. Invariants: a save is atomic (the directory appears complete or not at all);
+ * a load validates the manifest schema, every file's presence and sha256, and parses
+ * every model, so a loaded bundle is complete and uncorrupted.
+ */
+import { createHash } from 'node:crypto';
+import { promises as fs } from 'node:fs';
+import path from 'node:path';
+import { LayercacheError } from '../errors/index.ts';
+import { writeDirAtomic, writeFileAtomic } from '../files/index.ts';
+import { parseModel, serializeModel, type ModelProto } from '../onnx/index.ts';
+import { ManifestSchema, type Manifest } from './manifest.ts';
+
+export const MANIFEST_FILE = 'manifest.json';
+
+export interface BundleFiles {
+  readonly backbone: Uint8Array;
+  readonly segments: readonly ModelProto[];
+  readonly heads: readonly ModelProto[];
+}
+
+export interface LoadedBundle extends BundleFiles {
+  readonly dir: string;
+  readonly manifest: Manifest;
+}
+
+export function sha256(bytes: Uint8Array): string {
+  return createHash('sha256').update(bytes).digest('hex');
+}
+
+/** Paths of a bundle's files, relative to its directory. */
+export function bundlePaths(exits: number): { segments: string[]; heads: string[]; backbone: string } {
+  const w = Math.max(2, String(exits).length);
+  return {
+    backbone: 'backbone.onnx',
+    segments: Array.from({ length: exits + 1 }, (_, i) => `segments/segment_${String(i).padStart(w, '0')}.onnx`),
+    heads: Array.from({ length: exits }, (_, i) => `heads/head_${String(i).padStart(w, '0')}.onnx`),
+  };
+}
+
+/**
+ * Writes a bundle atomically. `manifest` must already reference the files by the names
+ * of bundlePaths(); their sha256 fields are filled in here.
+ */
+export async function saveBundle(dir: string, manifest: Manifest, files: BundleFiles, options: { overwrite?: boolean } = {}): Promise<Manifest> {
+  const paths = bundlePaths(manifest.exits.length);
+  const segBytes = files.segments.map(serializeModel);
+  const headBytes = files.heads.map(serializeModel);
+  const final: Manifest = {
+    ...manifest,
+    source: { ...manifest.source, backbone: { file: paths.backbone, sha256: sha256(files.backbone) } },
+    segments: manifest.segments.map((s, i) => ({ ...s, file: paths.segments[i]!, sha256: sha256(segBytes[i]!) })),
+    exits: manifest.exits.map((e, i) => ({ ...e, head: { ...e.head, file: paths.heads[i]!, sha256: sha256(headBytes[i]!) } })),
+  };
+  const checked = ManifestSchema.safeParse(final);
+  if (!checked.success) throw new LayercacheError('INTERNAL', `refusing to save an invalid manifest: ${checked.error.issues[0]?.message}`, { cause: checked.error });
+  await writeDirAtomic(dir, async (tmp) => {
+    await writeFileAtomic(path.join(tmp, paths.backbone), files.backbone);
+    for (const [i, b] of segBytes.entries()) await writeFileAtomic(path.join(tmp, paths.segments[i]!), b);
+    for (const [i, b] of headBytes.entries()) await writeFileAtomic(path.join(tmp, paths.heads[i]!), b);
+    await writeFileAtomic(path.join(tmp, MANIFEST_FILE), `${JSON.stringify(final, null, 2)}\n`);
+  }, options);
+  return final;
+}
+
+async function readChecked(dir: string, ref: { file: string; sha256: string }, what: string): Promise<Uint8Array> {
+  const file = path.join(dir, ref.file);
+  let bytes: Uint8Array;
+  try {
+    bytes = new Uint8Array(await fs.readFile(file));
+  } catch (err) {
+    throw new LayercacheError('BUNDLE_INVALID', `bundle ${dir} is missing ${what} ${ref.file}; rebuild the bundle with 'layercache build'`, { cause: err });
+  }
+  if (sha256(bytes) !== ref.sha256) {
+    throw new LayercacheError('BUNDLE_INVALID', `bundle ${dir}: ${what} ${ref.file} is corrupted (sha256 mismatch); rebuild the bundle with 'layercache build'`);
+  }
+  return bytes;
+}
+
+/** Loads and fully validates a bundle. */
+export async function loadBundle(dir: string): Promise<LoadedBundle> {
+  const manifestPath = path.join(dir, MANIFEST_FILE);
+  let text: string;
+  try {
+    text = await fs.readFile(manifestPath, 'utf8');
+  } catch (err) {
+    const code = (err as NodeJS.ErrnoException).code;
+    throw new LayercacheError('BUNDLE_NOT_FOUND', code === 'ENOENT'
+      ? `no bundle at ${dir} (${MANIFEST_FILE} is missing); build one with 'layercache build MODEL.onnx --data SPEC --out ${dir}'`
+      : `cannot read ${manifestPath}: ${(err as Error).message}`, { cause: err });
+  }
+  let json: unknown;
+  try {
+    json = JSON.parse(text);
+  } catch (err) {
+    throw new LayercacheError('BUNDLE_INVALID', `${manifestPath} is not valid JSON (${(err as Error).message}); the bundle is corrupted — rebuild it`, { cause: err });
+  }
+  const parsed = ManifestSchema.safeParse(json);
+  if (!parsed.success) {
+    const issue = parsed.error.issues[0]!;
+    throw new LayercacheError('BUNDLE_INVALID', `${manifestPath}: ${issue.path.join('.') || 'manifest'} ${issue.message}; the bundle is corrupted or from another version — rebuild it`, { cause: parsed.error });
+  }
+  const manifest = parsed.data;
+  const backbone = await readChecked(dir, manifest.source.backbone, 'backbone');
+  const segments: ModelProto[] = [];
+  for (const s of manifest.segments) segments.push(parseModel(await readChecked(dir, s, 'segment'), path.join(dir, s.file)));
+  const heads: ModelProto[] = [];
+  for (const e of manifest.exits) heads.push(parseModel(await readChecked(dir, e.head, 'head'), path.join(dir, e.head.file)));
+  return { dir, manifest, backbone, segments, heads };
+}

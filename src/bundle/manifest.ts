@@ -1,0 +1,79 @@
+/**
+ * The bundle manifest (manifest.json), format version 1. Invariants: every file the
+ * bundle needs is listed with its sha256; exits are in network order and refer to the
+ * segment that ends at them; thresholds are in the score's own units (for 'max' and
+ * 'temperature' the log-odds −log(1 − p_max), for 'margin' log p₁ − log p₂).
+ */
+import { z } from 'zod';
+
+const Dim = z.union([z.number().int(), z.string()]);
+const IoSpec = z.object({ name: z.string(), dtype: z.string(), shape: z.array(Dim) }).strict();
+const FileRef = z.object({ file: z.string().regex(/^[\w./-]+$/), sha256: z.string().regex(/^[0-9a-f]{64}$/) }).strict();
+
+export const PreprocessSchema = z.object({
+  scale: z.number().positive(),
+  mean: z.array(z.number()).min(1),
+  std: z.array(z.number().refine((v) => v !== 0, 'std must not be 0')).min(1),
+  layout: z.enum(['nchw', 'nhwc']),
+}).strict();
+
+export const HeadSpecSchema = z.object({
+  pool: z.number().int().min(1),
+  hidden: z.number().int().min(0),
+  dropout: z.number().min(0).max(0.95),
+}).strict();
+
+export const ScoreSchema = z.object({
+  kind: z.enum(['max', 'margin', 'temperature']),
+}).strict();
+
+export const ExitEntrySchema = z.object({
+  /** Position among the model's candidate exits (from `inspect`). */
+  candidate: z.number().int().min(0),
+  tensor: z.string(),
+  shape: z.array(Dim),
+  head: FileRef.extend({ spec: HeadSpecSchema, macs: z.number().min(0) }).strict(),
+  threshold: z.number(),
+  /** Temperature applied to the head's log-probabilities before scoring (1 unless kind = 'temperature'). */
+  temperature: z.number().positive(),
+  /** Fraction of calibration samples answered at this exit. */
+  expectedHitRate: z.number().min(0).max(1),
+  /** Backbone MACs per sample up to this exit. */
+  cumulativeMacs: z.number().min(0),
+  /** Measured backbone latency up to this exit, ms (at the build batch size, per sample). */
+  costMs: z.number().min(0),
+}).strict();
+
+export const ManifestSchema = z.object({
+  format: z.literal('layercache.bundle/1'),
+  version: z.number().int().min(1),
+  createdAt: z.string(),
+  layercacheVersion: z.string(),
+  source: z.object({
+    file: z.string(),
+    sha256: z.string().regex(/^[0-9a-f]{64}$/),
+    backbone: FileRef,
+    inputs: z.array(IoSpec).min(1),
+    outputs: z.array(IoSpec).min(1),
+    totalMacs: z.number().min(0),
+    classes: z.number().int().min(2),
+  }).strict(),
+  preprocess: PreprocessSchema.nullable(),
+  score: ScoreSchema,
+  exits: z.array(ExitEntrySchema),
+  /** exits.length + 1 segments: inputs → exit 0 → … → outputs. */
+  segments: z.array(FileRef.extend({ macs: z.number().min(0) }).strict()).min(1),
+  build: z.record(z.string(), z.unknown()),
+  metrics: z.record(z.string(), z.unknown()),
+}).strict().superRefine((m, ctx) => {
+  if (m.segments.length !== m.exits.length + 1) {
+    ctx.addIssue({ code: 'custom', message: `has ${m.exits.length} exits but ${m.segments.length} segments (expected ${m.exits.length + 1})`, path: ['segments'] });
+  }
+  for (let i = 1; i < m.exits.length; i++) {
+    if (m.exits[i]!.candidate <= m.exits[i - 1]!.candidate) ctx.addIssue({ code: 'custom', message: 'exits are not in network order', path: ['exits', i] });
+  }
+});
+
+export type Manifest = z.infer<typeof ManifestSchema>;
+export type ExitEntry = z.infer<typeof ExitEntrySchema>;
+export type ScoreSpec = z.infer<typeof ScoreSchema>;

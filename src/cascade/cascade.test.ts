@@ -1,0 +1,92 @@
+import assert from 'node:assert/strict';
+import { after, before, describe, it } from 'node:test';
+import { analyzeModel } from '../inspect/index.ts';
+import { buildHeadModel, initParams } from '../heads/index.ts';
+import { extractSegments } from '../surgery/index.ts';
+import { seededRng } from '../tensor/index.ts';
+import { randomInput, runModel } from '../../test/support/chain.ts';
+import { residualNet } from '../../test/support/models.ts';
+import { Cascade, type CascadeExit } from './cascade.ts';
+import { scoreRow } from './confidence.ts';
+import type { ModelProto } from '../onnx/index.ts';
+
+const engine = { intraOpThreads: 1, graphOptimization: 'all' } as const;
+let parts: { segments: ModelProto[]; heads: ModelProto[]; model: ModelProto };
+const tensors = ['stem', 'b1_out'];
+
+
+async function cascadeWith(thresholds: number[]): Promise<Cascade> {
+  const exits: CascadeExit[] = tensors.map((tensor, i) => ({ tensor, threshold: thresholds[i]!, temperature: 1 }));
+  return Cascade.create({ segments: parts.segments, heads: parts.heads, exits, classes: 5, score: 'max' }, engine);
+}
+
+async function headLogProbs(i: number, input: ReturnType<typeof randomInput>): Promise<Float32Array> {
+  const upTo = await runModel(parts.segments[0]!, { image: input });
+  let t = upTo.stem!;
+  if (i === 1) t = (await runModel(parts.segments[1]!, { stem: t })).b1_out!;
+  return (await runModel(parts.heads[i]!, { exit: t })).logprobs!.data as Float32Array;
+}
+
+describe('cascade', () => {
+  before(async () => {
+    const { model } = residualNet();
+    const a = await analyzeModel(model);
+    const segments = extractSegments(model, a.flow, tensors, a.typeOf).map((s) => s.model);
+    const rng = seededRng(3);
+    const spec = { pool: 2, hidden: 6, dropout: 0 };
+    const heads = tensors.map(() => buildHeadModel(spec, initParams(spec, 16, 5, rng), [4, 8, 8], 5, 17));
+    parts = { segments, heads, model };
+  });
+  const created: Cascade[] = [];
+  after(async () => Promise.all(created.map((c) => c.release())));
+
+  it('with thresholds that never fire, returns exactly the backbone answers (batch 1 and batch N)', async () => {
+    const c = await cascadeWith([Infinity, Infinity]);
+    created.push(c);
+    for (const batch of [1, 7]) {
+      const x = randomInput([batch, 3, 8, 8], batch);
+      const rows = await c.run(x);
+      const logits = (await runModel(parts.model, { image: x })).logits!.data as Float32Array;
+      rows.forEach((r, i) => {
+        assert.equal(r.exit, null);
+        const row = logits.subarray(i * 5, i * 5 + 5);
+        const mx = Math.max(...row);
+        const e = Array.from(row, (v) => Math.exp(v - mx));
+        const s = e.reduce((a, b) => a + b, 0);
+        e.forEach((v, k) => assert.ok(Math.abs(v / s - r.probs[k]!) < 1e-6));
+        assert.equal(r.classIndex, row.indexOf(mx));
+      });
+    }
+  });
+
+  it('with thresholds of 0, answers every row at the first exit with the head answer', async () => {
+    const c = await cascadeWith([0, 0]);
+    created.push(c);
+    const x = randomInput([6, 3, 8, 8], 11);
+    const rows = await c.run(x);
+    const lp = await headLogProbs(0, x);
+    rows.forEach((r, i) => {
+      assert.equal(r.exit, 0);
+      assert.equal(r.classIndex, scoreRow(lp, i, 5, 'max', 1).classIndex);
+    });
+  });
+
+  it('shrink: mixed exits come back in the original row order, each row as if run alone', async () => {
+    const x = randomInput([16, 3, 8, 8], 5);
+    const lp0 = await headLogProbs(0, x);
+    const scores = Array.from({ length: 16 }, (_, i) => scoreRow(lp0, i, 5, 'max', 1).score).sort((a, b) => a - b);
+    const median = scores[8]!;
+    const c = await cascadeWith([median, 0]);
+    created.push(c);
+    const rows = await c.run(x);
+    assert.ok(rows.some((r) => r.exit === 0) && rows.some((r) => r.exit === 1), 'both exits should fire');
+    for (let i = 0; i < 16; i++) {
+      const single = await c.run({ dtype: 'float32', dims: [1, 3, 8, 8], data: (x.data as Float32Array).slice(i * 192, (i + 1) * 192) });
+      assert.equal(rows[i]!.exit, single[0]!.exit);
+      assert.equal(rows[i]!.classIndex, single[0]!.classIndex);
+      for (let k = 0; k < 5; k++) assert.ok(Math.abs(rows[i]!.probs[k]! - single[0]!.probs[k]!) < 1e-5);
+      const expectedExit = scoreRow(lp0, i, 5, 'max', 1).score >= median ? 0 : 1;
+      assert.equal(rows[i]!.exit, expectedExit);
+    }
+  });
+});

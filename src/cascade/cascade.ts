@@ -1,0 +1,152 @@
+/**
+ * The cascade runtime. Stage j runs segment j with head j fused into it (one session
+ * call yields both the cut tensor and the head's log-probabilities); rows whose score
+ * reaches the threshold are answered there and only the remaining rows go on ("shrink").
+ * The last stage is the rest of the backbone.
+ * Invariants: results come back in input row order; a threshold of +Infinity never
+ * exits; an input that never exits gets exactly the backbone's answer.
+ */
+import type { LoadedBundle, ScoreSpec } from '../bundle/index.ts';
+import { Session, type EngineOptions } from '../engine/index.ts';
+import { LayercacheError } from '../errors/index.ts';
+import { HEAD_INPUT, HEAD_OUTPUT } from '../heads/index.ts';
+import { appendGraph, serializeModel, type ModelProto } from '../onnx/index.ts';
+import { numel, type Tensor } from '../tensor/index.ts';
+import { scoreRow, softmaxRow } from './confidence.ts';
+
+export interface CascadeRow {
+  /** Class probabilities [classes]. */
+  readonly probs: Float32Array;
+  readonly classIndex: number;
+  /** Position of the answering exit among the bundle's exits, or null for the full backbone. */
+  readonly exit: number | null;
+  /** Max class probability of the answer. */
+  readonly confidence: number;
+}
+
+export interface CascadeExit {
+  readonly tensor: string;
+  readonly threshold: number;
+  readonly temperature: number;
+}
+
+interface Stage {
+  readonly session: Session;
+  readonly input: string;
+  /** Cut tensor passed to the next stage, or null for the last stage. */
+  readonly cut: string | null;
+  readonly exit: CascadeExit | null;
+}
+
+const FUSED_PREFIX = 'lc_head/';
+
+/** Segment j fused with head j: outputs the cut tensor and `${FUSED_PREFIX}logprobs`. */
+export function fuseHead(segment: ModelProto, head: ModelProto, exitTensor: string): ModelProto {
+  return appendGraph(segment, head, { [HEAD_INPUT]: exitTensor }, FUSED_PREFIX);
+}
+
+/** Copies rows `keep` of x [batch, ...] into a new tensor [keep.length, ...]. */
+export function gatherRows(x: Tensor, keep: readonly number[]): Tensor {
+  const row = numel(x.dims.slice(1));
+  const src = x.data as Float32Array;
+  const out = new (src.constructor as Float32ArrayConstructor)(keep.length * row);
+  keep.forEach((r, i) => out.set(src.subarray(r * row, (r + 1) * row), i * row));
+  return { dtype: x.dtype, dims: [keep.length, ...x.dims.slice(1)], data: out } as Tensor;
+}
+
+export class Cascade {
+  private constructor(
+    private readonly stages: readonly Stage[],
+    readonly classes: number,
+    private readonly scoreKind: ScoreSpec['kind'],
+    readonly inputName: string,
+  ) {}
+
+  /**
+   * Builds a cascade from segments (exits.length + 1), heads (one per exit) and exits.
+   * Thresholds are in the score's units; +Infinity disables an exit.
+   */
+  static async create(
+    parts: { segments: readonly ModelProto[]; heads: readonly ModelProto[]; exits: readonly CascadeExit[]; classes: number; score: ScoreSpec['kind'] },
+    engine: EngineOptions,
+  ): Promise<Cascade> {
+    const { segments, heads, exits } = parts;
+    if (segments.length !== exits.length + 1 || heads.length !== exits.length) {
+      throw new LayercacheError('BUNDLE_INVALID', `a cascade with ${exits.length} exits needs ${exits.length + 1} segments and ${exits.length} heads, got ${segments.length} and ${heads.length}`);
+    }
+    const stages: Stage[] = [];
+    try {
+      for (let j = 0; j < segments.length; j++) {
+        const exit = exits[j] ?? null;
+        const model = exit ? fuseHead(segments[j]!, heads[j]!, exit.tensor) : segments[j]!;
+        const session = await Session.create(serializeModel(model), exit ? `segment ${j} + head ${j}` : `segment ${j}`, engine);
+        stages.push({ session, input: segments[j]!.graph!.input[0]!.name, cut: exit?.tensor ?? null, exit });
+      }
+    } catch (err) {
+      await Promise.all(stages.map((s) => s.session.release()));
+      throw err;
+    }
+    return new Cascade(stages, parts.classes, parts.score, stages[0]!.input);
+  }
+
+  static async fromBundle(bundle: LoadedBundle, engine: EngineOptions, thresholds?: readonly number[]): Promise<Cascade> {
+    const m = bundle.manifest;
+    return Cascade.create({
+      segments: bundle.segments,
+      heads: bundle.heads,
+      exits: m.exits.map((e, i) => ({ tensor: e.tensor, threshold: thresholds?.[i] ?? e.threshold, temperature: e.temperature })),
+      classes: m.source.classes,
+      score: m.score.kind,
+    }, engine);
+  }
+
+  get exitCount(): number {
+    return this.stages.length - 1;
+  }
+
+  /** input: [batch, ...] for the backbone's first input. Returns one row per input row, in order. */
+  async run(input: Tensor): Promise<CascadeRow[]> {
+    const batch = input.dims[0]!;
+    const rows: (CascadeRow | undefined)[] = new Array(batch);
+    let alive = Array.from({ length: batch }, (_, i) => i);
+    let x = input;
+    const K = this.classes;
+    for (let j = 0; j < this.stages.length && alive.length > 0; j++) {
+      const stage = this.stages[j]!;
+      const out = await stage.session.run({ [stage.input]: x });
+      if (!stage.exit) {
+        const logits = Object.values(out)[0]!.data as Float32Array;
+        alive.forEach((orig, r) => {
+          const probs = softmaxRow(logits, r, K);
+          let c = 0;
+          for (let k = 1; k < K; k++) if (probs[k]! > probs[c]!) c = k;
+          rows[orig] = { probs, classIndex: c, exit: null, confidence: probs[c]! };
+        });
+        break;
+      }
+      const lp = out[`${FUSED_PREFIX}${HEAD_OUTPUT}`]!.data as Float32Array;
+      const { threshold, temperature } = stage.exit;
+      const keep: number[] = [];
+      const stillAlive: number[] = [];
+      alive.forEach((orig, r) => {
+        const s = scoreRow(lp, r, K, this.scoreKind, temperature);
+        if (threshold !== Number.POSITIVE_INFINITY && s.score >= threshold) {
+          const probs = new Float32Array(K);
+          for (let k = 0; k < K; k++) probs[k] = Math.exp(lp[r * K + k]!);
+          rows[orig] = { probs, classIndex: s.classIndex, exit: j, confidence: probs[s.classIndex]! };
+        } else {
+          keep.push(r);
+          stillAlive.push(orig);
+        }
+      });
+      const cut = out[stage.cut!]!;
+      x = keep.length === alive.length ? cut : gatherRows(cut, keep);
+      alive = stillAlive;
+    }
+    return rows as CascadeRow[];
+  }
+
+  async release(): Promise<void> {
+    await Promise.all(this.stages.map((s) => s.session.release()));
+  }
+}

@@ -5,15 +5,12 @@
  * - 'max': the paper's max softmax, as the log-odds −log(1 − p_max): monotone in p_max.
  * - 'margin': log p_top − log p_second.
  * - 'temperature': 'max' after re-tempering the log-probabilities by a fitted T.
- * - 'window': the geometric-mean ensemble of the last `window` candidate heads up to the
- *   exit (mean log-probabilities, renormalised), scored like 'max', and −∞ unless the
- *   ensemble's class equals the exit's own head's class.
  * Shapes: logProbs [n, classes] row-major; scores [n].
  */
 
-export type ScoreKind = 'max' | 'margin' | 'temperature' | 'window';
+export type ScoreKind = 'max' | 'margin' | 'temperature';
 
-export const SCORE_KINDS: readonly ScoreKind[] = ['max', 'margin', 'temperature', 'window'];
+export const SCORE_KINDS: readonly ScoreKind[] = ['max', 'margin', 'temperature'];
 
 /** Log-odds score → max-softmax probability. */
 export function maxProbabilityOf(score: number): number {
@@ -102,26 +99,4 @@ export function fitTemperature(logProbs: Float32Array, classes: number, referenc
     }
   }
   return Math.exp((a + b) / 2);
-}
-
-/** Mean log-probabilities of heads [e − window + 1, e]: [n, classes] float64. */
-export function windowLogProbs(logProbsByExit: readonly Float32Array[], e: number, window: number, classes: number): Float64Array {
-  const first = Math.max(0, e - window + 1);
-  const mean = new Float64Array(logProbsByExit[e]!.length);
-  for (let f = first; f <= e; f++) {
-    const p = logProbsByExit[f]!;
-    for (let j = 0; j < mean.length; j++) mean[j]! += p[j]!;
-  }
-  const scale = 1 / (e - first + 1);
-  for (let j = 0; j < mean.length; j++) mean[j]! *= scale;
-  return mean;
-}
-
-export function windowScore(logProbsByExit: readonly Float32Array[], e: number, window: number, classes: number): Float64Array {
-  const mean = windowLogProbs(logProbsByExit, e, window, classes);
-  const own = argmaxRows(logProbsByExit[e]!, classes);
-  const ens = argmaxRows(mean, classes);
-  const score = maxScore(mean, classes);
-  for (let i = 0; i < score.length; i++) if (own[i] !== ens[i]) score[i] = Number.NEGATIVE_INFINITY;
-  return score;
 }

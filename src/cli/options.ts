@@ -23,3 +23,15 @@ export function parseCount(value: string, option: string): number {
   if (!Number.isInteger(n) || n < 0) throw new LayercacheError('USAGE', `${option} '${value}' is not a non-negative integer`);
   return n;
 }
+
+/** Parses a finite number option. */
+export function parseNumber(value: string, option: string): number {
+  const n = Number(value);
+  if (value.trim() === '' || !Number.isFinite(n)) throw new LayercacheError('USAGE', `${option} '${value}' is not a number`);
+  return n;
+}
+
+/** Parses "a,b,c" numbers. */
+export function parseNumberList(value: string, option: string): number[] {
+  return value.split(',').map((v) => parseNumber(v, option));
+}

@@ -8,10 +8,11 @@ import { createRequire } from 'node:module';
 import { Command, CommanderError, Option } from 'commander';
 import { loadConfig, type Config } from '../config/index.ts';
 import { asLayercacheError, type LayercacheError } from '../errors/index.ts';
+import { runBuild } from './commands/build.ts';
 import { runInspect } from './commands/inspect.ts';
 import { runSplit } from './commands/split.ts';
 import type { CliIo } from './io.ts';
-import { parseCount, parseInputShape, parseNameList } from './options.ts';
+import { parseCount, parseInputShape, parseNameList, parseNumber, parseNumberList } from './options.ts';
 
 const pkg = createRequire(import.meta.url)('../../package.json') as { version: string };
 
@@ -36,6 +37,23 @@ function describeError(err: LayercacheError, verbose: boolean): string {
 const shapeOption = (): Option =>
   new Option('--input-shape <name=dims>', 'concrete shape for an input with symbolic non-batch dims (repeatable), e.g. input=1x3x224x224')
     .argParser((v: string, prev: Record<string, number[]> | undefined) => parseInputShape(v, prev));
+
+/** Adds the preprocessing options shared by every command that reads images. */
+function addPreprocessOptions(cmd: Command): Command {
+  return cmd
+    .option('--scale <s>', 'x = (pixel / scale - mean) / std', (v) => parseNumber(v, '--scale'))
+    .option('--mean <m>', 'per-channel mean, e.g. 0.485,0.456,0.406', (v) => parseNumberList(v, '--mean'))
+    .option('--std <s>', 'per-channel std, e.g. 0.229,0.224,0.225', (v) => parseNumberList(v, '--std'))
+    .option('--layout <layout>', 'nchw | nhwc', 'nchw');
+}
+
+function preprocessFrom(o: Record<string, unknown>): Record<string, unknown> {
+  const p: Record<string, unknown> = { layout: o.layout };
+  if (o.scale !== undefined) p.scale = o.scale;
+  if (o.mean !== undefined) p.mean = o.mean;
+  if (o.std !== undefined) p.std = o.std;
+  return p;
+}
 
 /** Runs the CLI with `argv` (without node and script). Resolves to the exit code. */
 export async function runCli(argv: readonly string[], io: CliIo, env?: NodeJS.ProcessEnv): Promise<number> {
@@ -79,6 +97,37 @@ export async function runCli(argv: readonly string[], io: CliIo, env?: NodeJS.Pr
     .addHelpText('after', '\nExample:\n  layercache split model.onnx --at /layer1/layer1.2/Relu_1_output_0,/layer2/layer2.2/Relu_1_output_0 --out segments/\n')
     .action(async (model: string, opts: { at: string; out: string; force: boolean; json: boolean; inputShape?: Record<string, number[]> }) => {
       await runSplit(model, { ...opts, at: parseNameList(opts.at, '--at') }, configure(), io);
+    });
+
+  const build = program
+    .command('build')
+    .description('Build a bundle: train cache heads by self-distillation on unlabeled data, then pick exits and thresholds.')
+    .argument('<model>', 'path to an .onnx classifier')
+    .requiredOption('--data <spec>', 'unlabeled samples: cifar10:PATH#A-B | npy:PATH#A-B | raw:PATH:DxDxD#A-B')
+    .requiredOption('--out <dir>', 'bundle directory to write (atomically)')
+    .option('--tolerance <t>', 'allowed disagreement with the backbone, in (0, 1)', (v) => parseNumber(v, '--tolerance'), 0.01)
+    .option('--confidence <delta>', 'statistical mode: disagreement <= tolerance with confidence 1 - delta', (v) => parseNumber(v, '--confidence'))
+    .option('--margin <m>', 'empirical mode: extra agreement demanded on calibration samples (default tolerance/2)', (v) => parseNumber(v, '--margin'))
+    .option('--batch <n>', 'batch size whose latency is minimised', (v) => parseCount(v, '--batch'), 1)
+    .option('--score <kind>', 'confidence score: max | margin | temperature', 'max')
+    .option('--folds <k>', 'cross-fitting folds', (v) => parseCount(v, '--folds'), 5)
+    .option('--epochs <n>', 'training epochs per head', (v) => parseCount(v, '--epochs'), 12)
+    .option('--seed <n>', 'random seed', (v) => parseCount(v, '--seed'), 1)
+    .option('--force', 'replace --out if it exists', false)
+    .option('--json', 'print the build report as JSON', false);
+  addPreprocessOptions(build)
+    .addHelpText('after', '\nExample:\n  layercache build resnet56.onnx --data cifar10:cifar10_test_jpeg.bin#0-4999 --out bundle/ \\\n    --scale 255 --mean 0.485,0.456,0.406 --std 0.229,0.224,0.225\n')
+    .action(async (model: string, o: Record<string, unknown>) => {
+      config = loadConfig({
+        verbose: program.opts<GlobalOptions>().verbose ?? false,
+        ...(program.opts<GlobalOptions>().threads !== undefined ? { engine: { intraOpThreads: program.opts<GlobalOptions>().threads } } : {}),
+        build: {
+          tolerance: o.tolerance as number, delta: (o.confidence as number | undefined) ?? null, margin: (o.margin as number | undefined) ?? null,
+          batch: o.batch as number, score: o.score as 'max', folds: o.folds as number, epochs: o.epochs as number, seed: o.seed as number,
+        },
+        preprocess: preprocessFrom(o),
+      }, env);
+      await runBuild(model, { data: o.data as string, out: o.out as string, force: o.force as boolean, json: o.json as boolean }, config, io);
     });
 
   try {

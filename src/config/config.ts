@@ -12,19 +12,57 @@ const EngineSchema = z.object({
   graphOptimization: z.enum(['disabled', 'basic', 'extended', 'all']).default('all'),
 }).strict();
 
+const HeadSpecSchema = z.object({
+  pool: z.number().int().min(1).max(16),
+  hidden: z.number().int().min(0).max(4096),
+  dropout: z.number().min(0).max(0.9),
+}).strict();
+
+const BuildSchema = z.object({
+  /** Allowed disagreement with the backbone, in (0, 1). */
+  tolerance: z.number().gt(0).lt(1).default(0.01),
+  /** Statistical mode: disagreement ≤ tolerance with confidence 1 − delta. */
+  delta: z.number().gt(0).lt(1).nullable().default(null),
+  /** Empirical mode safety margin on calibration samples; null = tolerance / 2. */
+  margin: z.number().min(0).lt(1).nullable().default(null),
+  /** Batch size whose latency the selection minimises. */
+  batch: z.number().int().min(1).max(4096).default(1),
+  score: z.enum(['max', 'margin', 'temperature']).default('max'),
+  folds: z.number().int().min(2).max(20).default(5),
+  family: z.array(HeadSpecSchema).min(1).default([{ pool: 4, hidden: 128, dropout: 0.3 }, { pool: 1, hidden: 0, dropout: 0 }]),
+  epochs: z.number().int().min(1).max(1000).default(12),
+  trainBatch: z.number().int().min(1).max(65536).default(256),
+  learningRate: z.number().gt(0).max(1).default(0.002),
+  weightDecay: z.number().min(0).max(1).default(0.0005),
+  /** Distillation temperature T. */
+  temperature: z.number().gt(0).max(100).default(1),
+  seed: z.number().int().min(0).default(1),
+  collectBatch: z.number().int().min(1).max(4096).default(64),
+  measureReps: z.number().int().min(3).max(10000).default(30),
+}).strict();
+
+const PreprocessSchema = z.object({
+  scale: z.number().gt(0).default(1),
+  mean: z.array(z.number()).min(1).default([0]),
+  std: z.array(z.number().refine((v) => v !== 0, 'must not be 0')).min(1).default([1]),
+  layout: z.enum(['nchw', 'nhwc']).default('nchw'),
+}).strict();
+
 export const ConfigSchema = z.object({
   engine: EngineSchema.default({ intraOpThreads: 0, graphOptimization: 'all' }),
+  build: BuildSchema.default(BuildSchema.parse({})),
+  preprocess: PreprocessSchema.default(PreprocessSchema.parse({})),
   /** Colour in terminal output (off when NO_COLOR is set). */
   color: z.boolean().default(true),
   /** Print stack traces and error causes. */
   verbose: z.boolean().default(false),
 }).strict();
 
-export type Config = Readonly<{
-  engine: Readonly<z.infer<typeof EngineSchema>>;
-  color: boolean;
-  verbose: boolean;
-}>;
+type DeepReadonly<T> = T extends (infer U)[] ? readonly DeepReadonly<U>[] : T extends object ? { readonly [K in keyof T]: DeepReadonly<T[K]> } : T;
+
+export type Config = DeepReadonly<z.infer<typeof ConfigSchema>>;
+export type BuildConfig = Config['build'];
+export type PreprocessConfig = Config['preprocess'];
 
 export type ConfigInput = z.input<typeof ConfigSchema>;
 
@@ -66,5 +104,6 @@ export function loadConfig(overrides: ConfigInput = {}, env: NodeJS.ProcessEnv =
     ...fromEnv,
     ...overrides,
     engine: { ...fromEnv.engine, ...overrides.engine },
+    ...(overrides.build ? { build: overrides.build } : {}),
   });
 }

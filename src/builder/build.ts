@@ -1,0 +1,272 @@
+/**
+ * `layercache build`: from a model and unlabeled data to a bundle.
+ *   collect  one backbone pass per sample: pooled features at every candidate exit + logits
+ *   train    cross-fitted heads (out-of-fold predictions for calibration), then final heads
+ *   measure  latency of every candidate segment and head at the batch size optimised
+ *   select   exits and thresholds: lowest expected latency with agreement ≥ 1 − tolerance
+ * Invariants: thresholds are chosen only from out-of-fold predictions (no sample is scored
+ * by a head trained on it); nothing is written here (the caller saves the bundle).
+ */
+import { createRequire } from 'node:module';
+import type { Manifest, ScoreSpec } from '../bundle/index.ts';
+import { sha256 } from '../bundle/index.ts';
+import {
+  argmaxRows, fitTemperature, marginScore, maxScore, oracleCost, paperRule, paretoFront, selectPolicy, simulate,
+  type CalibrationTable, type Policy, type PolicyOutcome,
+} from '../calibrate/index.ts';
+import type { BuildConfig } from '../config/index.ts';
+import type { DataSource, Preprocess } from '../data/index.ts';
+import type { EngineOptions } from '../engine/index.ts';
+import { LayercacheError } from '../errors/index.ts';
+import { buildHeadModel, headLabel, headMacs, type HeadSpec } from '../heads/index.ts';
+import { analyzeModel, type ModelAnalysis } from '../inspect/index.ts';
+import { modelOpset, type ModelProto } from '../onnx/index.ts';
+import { withPhase, type Progress } from '../progress/index.ts';
+import { extractSegments } from '../surgery/index.ts';
+import { collectFeatures, type ExitInfo, type FeatureSet } from './collect.ts';
+import { crossFit, trainFinal } from './crossfit.ts';
+import { measureLatency, type LatencyCosts } from './measure.ts';
+import type { HeadJob, TrainSettings } from './train-heads.ts';
+
+const pkg = createRequire(import.meta.url)('../../package.json') as { version: string };
+
+interface BuildSettings {
+  readonly tolerance: number;
+  /** Statistical mode: Clopper–Pearson confidence 1 − delta; null for the empirical mode. */
+  readonly delta: number | null;
+  /** Empirical mode: calibration must reach agreement ≥ 1 − tolerance + margin. */
+  readonly margin: number;
+  /** Batch size whose latency is minimised. */
+  readonly batch: number;
+  readonly score: ScoreSpec['kind'];
+  readonly folds: number;
+  readonly family: readonly HeadSpec[];
+  readonly train: TrainSettings;
+  readonly collectBatch: number;
+  readonly measureReps: number;
+}
+
+function settingsOf(c: BuildConfig): BuildSettings {
+  return {
+    tolerance: c.tolerance,
+    delta: c.delta,
+    margin: c.delta !== null ? 0 : (c.margin ?? c.tolerance / 2),
+    batch: c.batch,
+    score: c.score,
+    folds: c.folds,
+    family: c.family,
+    train: { epochs: c.epochs, batchSize: c.trainBatch, learningRate: c.learningRate, weightDecay: c.weightDecay, temperature: c.temperature, seed: c.seed },
+    collectBatch: c.collectBatch,
+    measureReps: c.measureReps,
+  };
+}
+
+export interface BuildInput {
+  readonly modelFile: string;
+  readonly modelBytes: Uint8Array;
+  readonly model: ModelProto;
+  readonly data: DataSource;
+  readonly preprocess: Preprocess | null;
+}
+
+export interface PolicySummary {
+  readonly agreement: number;
+  readonly latencyMs: number;
+  readonly macsPerSample: number;
+  readonly exitRates: number[];
+}
+
+export interface BuildReport {
+  readonly samples: number;
+  readonly candidates: { tensor: string; fraction: number; head: string; outOfFoldAgreement: number; latencyMs: number }[];
+  readonly selected: PolicySummary & { exits: number[] };
+  readonly paperRule: PolicySummary & { threshold: number };
+  readonly oracle: { latencyMs: number; macsPerSample: number };
+  readonly backbone: { latencyMs: number; macsPerSample: number };
+  readonly pareto: { latencyMs: number; macsPerSample: number; agreement: number }[];
+  readonly train: { seconds: number; gflops: number };
+  readonly latencyBatch: number;
+  readonly callOverheadMs: number;
+}
+
+export interface BuildResult {
+  readonly manifest: Manifest;
+  readonly segments: ModelProto[];
+  readonly heads: ModelProto[];
+  readonly report: BuildReport;
+}
+
+function checkData(a: ModelAnalysis, data: DataSource): void {
+  const want = a.inputs[0]!.dims.slice(1);
+  if (a.inputs.length !== 1) {
+    throw new LayercacheError('DATA_SHAPE_MISMATCH', `the model has ${a.inputs.length} inputs (${a.inputs.map((i) => i.name).join(', ')}); layercache build supports single-input classifiers`);
+  }
+  if (want.join('x') !== data.sampleDims.join('x')) {
+    throw new LayercacheError('DATA_SHAPE_MISMATCH', `data '${data.description}' gives samples of shape [${data.sampleDims.join(', ')}] but the model input '${a.inputs[0]!.name}' expects [${want.join(', ')}] per sample; check --layout or the data spec`);
+  }
+}
+
+function scoresFor(kind: ScoreSpec['kind'], lp: Float32Array, classes: number, temperature: number): Float64Array {
+  return kind === 'margin' ? marginScore(lp, classes) : maxScore(lp, classes, kind === 'temperature' ? temperature : 1);
+}
+
+function summarize(latency: PolicyOutcome, macs: PolicyOutcome, batch: number): PolicySummary {
+  return { agreement: latency.agreement, latencyMs: latency.meanCost / batch, macsPerSample: macs.meanCost, exitRates: latency.exitRates };
+}
+
+export async function buildCascade(input: BuildInput, config: BuildConfig, engine: EngineOptions, progress: Progress): Promise<BuildResult> {
+  const settings = settingsOf(config);
+  const { model, data } = input;
+  const a = await analyzeModel(model, { source: input.modelFile, engine });
+  checkData(a, data);
+  if (a.exits.length === 0) {
+    throw new LayercacheError('NO_EXITS', `${input.modelFile} has no candidate exits (no single-tensor cut point), so no heads can be attached`);
+  }
+  const teacherOutput = a.outputs[0]!.name;
+  const classes = a.outputs[0]!.dims[1] ?? 0;
+  if (a.outputs[0]!.dims.length !== 2 || classes < 2) {
+    throw new LayercacheError('ONNX_INVALID_MODEL', `${input.modelFile}: output '${teacherOutput}' has shape [${a.outputs[0]!.shape.join(', ')}]; layercache needs a classifier whose first output is [batch, classes]`);
+  }
+  const exits: ExitInfo[] = a.exits.map((e) => ({ index: e.index, tensor: e.tensor, dims: a.tensor(e.tensor)!.dims.slice(1), cumulativeMacs: e.cumulativeMacs }));
+  const pools = [...new Set(settings.family.map((s) => s.pool))];
+  const set: FeatureSet = await collectFeatures(model, exits, pools, teacherOutput, classes, data, { batchSize: settings.collectBatch, engine, progress });
+
+  // Cross-fitted predictions of every family member at every exit.
+  const featureOf = (e: number, pool: number) => set.features.find((f) => f.exit === e && f.pool === pool)!;
+  const jobs: { exit: number; member: number; job: HeadJob }[] = [];
+  exits.forEach((e) => settings.family.forEach((spec, m) => jobs.push({ exit: e.index, member: m, job: { spec, features: featureOf(e.index, spec.pool) } })));
+  const cf = await crossFit(jobs.map((j) => j.job), set, settings.folds, settings.train, { engine, progress });
+  const reference = argmaxRows(set.teacher, classes);
+  const n = set.count;
+
+  // Per exit, the member with the best estimated saving at a strict precision.
+  const target = settings.tolerance / 2;
+  const headCostMacs = (e: number, spec: HeadSpec): number => headMacs(spec, featureOf(e, spec.pool).dim, classes) + a.exits[e]!.activationElements;
+  const choice = exits.map((e) => {
+    let best = { member: 0, value: -Infinity, agreement: 0 };
+    settings.family.forEach((spec, m) => {
+      const lp = cf.outOfFold[jobs.findIndex((j) => j.exit === e.index && j.member === m)]!;
+      const own = argmaxRows(lp, classes);
+      const score = maxScore(lp, classes);
+      const order = Array.from({ length: n }, (_, i) => i).sort((x, y) => score[y]! - score[x]!);
+      let errors = 0;
+      let covered = 0;
+      let agree = 0;
+      order.forEach((i, k) => {
+        if (own[i] !== reference[i]) errors++;
+        else agree++;
+        if (errors <= target * (k + 1)) covered = k + 1;
+      });
+      const value = (covered / n) * (a.totalMacs - e.cumulativeMacs) - headCostMacs(e.index, spec);
+      if (value > best.value) best = { member: m, value, agreement: agree / n };
+    });
+    return best;
+  });
+  const chosenJobs = exits.map((e, i) => ({ spec: settings.family[choice[i]!.member]!, features: featureOf(e.index, settings.family[choice[i]!.member]!.pool) }));
+  const final = await trainFinal(chosenJobs, set, settings.folds, settings.train, { engine, progress });
+  const opset = modelOpset(model);
+  const headModels = exits.map((e, i) => buildHeadModel(chosenJobs[i]!.spec, final.params[i]!, e.dims, classes, opset));
+
+  // Latency of every candidate segment and head, on real samples.
+  const allSegments = extractSegments(model, a.flow, exits.map((e) => e.tensor), a.typeOf).map((s) => s.model);
+  const batchInput = data.batch(0, Math.min(settings.batch, data.count));
+  const lat: LatencyCosts = await measureLatency(model, allSegments, headModels, batchInput, { engine, progress, reps: settings.measureReps });
+
+  // Calibration tables (latency and MACs) from out-of-fold predictions of the chosen heads.
+  const oof = exits.map((e, i) => cf.outOfFold[jobs.findIndex((j) => j.exit === e.index && j.member === choice[i]!.member)]!);
+  const temperatures = oof.map((lp) => (settings.score === 'temperature' ? fitTemperature(lp, classes, reference) : 1));
+  const correct = oof.map((lp) => Uint8Array.from(argmaxRows(lp, classes), (c, i) => (c === reference[i] ? 1 : 0)));
+  const table = (kind: ScoreSpec['kind'], cost: 'latency' | 'macs'): CalibrationTable => ({
+    n, fullCost: cost === 'latency' ? lat.full : a.totalMacs,
+    exits: exits.map((e, i) => ({
+      cost: cost === 'latency' ? lat.toExit[i]! : e.cumulativeMacs,
+      headCost: cost === 'latency' ? lat.head[i]! : headCostMacs(e.index, chosenJobs[i]!.spec),
+      score: scoresFor(kind, oof[i]!, classes, temperatures[i]!),
+      correct: correct[i]!,
+    })),
+  });
+  const latencyTable = table(settings.score, 'latency');
+  const macsTable = table(settings.score, 'macs');
+  const selection = await withPhase(progress, 'select', 1, async (phase) => {
+    const s = selectPolicy(latencyTable, { tolerance: settings.tolerance, margin: settings.margin, ...(settings.delta !== null ? { delta: settings.delta } : {}) });
+    phase.tick();
+    return s;
+  });
+  const policy: Policy = selection.policy;
+  const kept = policy.thresholds.flatMap((t, e) => (t === Number.POSITIVE_INFINITY ? [] : [e]));
+
+  // Baselines on the same tables.
+  const maxLatency = table('max', 'latency');
+  const maxMacs = table('max', 'macs');
+  const paper = paperRule(maxLatency, selection.outcome.agreement);
+  const paperPolicy: Policy = { thresholds: exits.map(() => -Math.log(1 - paper.threshold)) };
+  const oracleLatency = oracleCost(latencyTable);
+  const oracleMacs = oracleCost(macsTable);
+  const pareto = paretoFront(latencyTable).map((p) => ({ latencyMs: p.meanCost / lat.batch, macsPerSample: simulate(macsTable, p.policy).meanCost, agreement: p.agreement }));
+
+  // The bundle: segments cut at the kept exits, their heads, and the manifest.
+  const segments = extractSegments(model, a.flow, kept.map((e) => exits[e]!.tensor), a.typeOf).map((s) => s.model);
+  const heads = kept.map((e) => headModels[e]!);
+  const io = (vs: readonly { name: string; dtype: string; shape: readonly (number | string)[] }[]) => vs.map((v) => ({ name: v.name, dtype: v.dtype, shape: [...v.shape] }));
+  const outcome = summarize(selection.outcome, simulate(macsTable, policy), lat.batch);
+  const report: BuildReport = {
+    samples: n,
+    candidates: exits.map((e, i) => ({
+      tensor: e.tensor, fraction: a.exits[i]!.fraction, head: headLabel(chosenJobs[i]!.spec), outOfFoldAgreement: choice[i]!.agreement, latencyMs: lat.toExit[i]! / lat.batch,
+    })),
+    selected: { ...outcome, exits: kept },
+    paperRule: { ...summarize(paper.outcome, simulate(maxMacs, paperPolicy), lat.batch), threshold: paper.threshold },
+    oracle: { latencyMs: oracleLatency.meanCost / lat.batch, macsPerSample: oracleMacs.meanCost },
+    backbone: { latencyMs: lat.full / lat.batch, macsPerSample: a.totalMacs },
+    pareto,
+    train: { seconds: cf.seconds + final.seconds, gflops: (cf.gflops * cf.seconds + final.gflops * final.seconds) / Math.max(1e-9, cf.seconds + final.seconds) },
+    latencyBatch: lat.batch,
+    callOverheadMs: lat.callOverhead,
+  };
+  const segmentMacs = [...kept.map((e) => exits[e]!.cumulativeMacs), a.totalMacs].map((c, i, arr) => c - (i > 0 ? arr[i - 1]! : 0));
+  const manifest: Manifest = {
+    format: 'layercache.bundle/1',
+    version: 1,
+    createdAt: new Date().toISOString(),
+    layercacheVersion: pkg.version,
+    source: {
+      file: input.modelFile,
+      sha256: sha256(input.modelBytes),
+      backbone: { file: 'backbone.onnx', sha256: '0'.repeat(64) },
+      inputs: io(a.inputs),
+      outputs: io(a.outputs),
+      totalMacs: a.totalMacs,
+      classes,
+    },
+    preprocess: input.preprocess ? { ...input.preprocess, mean: [...input.preprocess.mean], std: [...input.preprocess.std] } : null,
+    score: { kind: settings.score },
+    exits: kept.map((e) => ({
+      candidate: e,
+      tensor: exits[e]!.tensor,
+      shape: [...a.exits[e]!.shape],
+      head: { file: 'heads/x.onnx', sha256: '0'.repeat(64), spec: { ...chosenJobs[e]!.spec }, macs: headCostMacs(e, chosenJobs[e]!.spec) },
+      threshold: policy.thresholds[e]!,
+      temperature: temperatures[e]!,
+      expectedHitRate: selection.outcome.exitRates[e]!,
+      cumulativeMacs: exits[e]!.cumulativeMacs,
+      costMs: lat.toExit[e]! / lat.batch,
+    })),
+    segments: segments.map((_, i) => ({ file: 'segments/x.onnx', sha256: '0'.repeat(64), macs: segmentMacs[i]! })),
+    build: {
+      data: data.description,
+      samples: n,
+      tolerance: settings.tolerance,
+      delta: settings.delta,
+      margin: settings.margin,
+      batch: settings.batch,
+      score: settings.score,
+      folds: settings.folds,
+      family: settings.family.map((s) => ({ ...s })),
+      train: { ...settings.train },
+      engine: { ...engine },
+    },
+    metrics: { calibration: report.selected, paperRule: report.paperRule, oracle: report.oracle, backbone: report.backbone, pareto: report.pareto, candidates: report.candidates, train: report.train, callOverheadMs: report.callOverheadMs },
+  };
+  return { manifest, segments, heads, report };
+}
+

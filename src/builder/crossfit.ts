@@ -1,0 +1,56 @@
+/**
+ * Cross-fitted head training. The calibration samples are split into K folds; for each
+ * fold, every candidate head is trained on the other folds and predicts the held-out
+ * fold, so every sample gets out-of-fold predictions from heads that never saw it. The
+ * deployed heads are then trained on all samples for the same number of optimiser steps
+ * as a fold model, so their confidence matches what calibration measured.
+ * Invariant: a sample's out-of-fold prediction never comes from a head trained on it.
+ */
+import type { EngineOptions } from '../engine/index.ts';
+import type { HeadParam } from '../heads/index.ts';
+import type { Progress } from '../progress/index.ts';
+import type { FeatureSet } from './collect.ts';
+import { predictHeads, trainHeads, type HeadJob, type TrainSettings } from './train-heads.ts';
+
+export interface CrossFitResult {
+  /** Per job: out-of-fold log-probabilities [count, classes]. */
+  readonly outOfFold: Float32Array[];
+  readonly gflops: number;
+  readonly seconds: number;
+}
+
+function range(a: number, b: number): Int32Array {
+  return Int32Array.from({ length: b - a }, (_, i) => a + i);
+}
+
+export async function crossFit(
+  jobs: readonly HeadJob[], set: FeatureSet, folds: number, settings: TrainSettings,
+  opts: { engine: EngineOptions; progress: Progress },
+): Promise<CrossFitResult> {
+  const n = set.count;
+  const K = set.classes;
+  const outOfFold = jobs.map(() => new Float32Array(n * K));
+  let seconds = 0;
+  let flops = 0;
+  for (let f = 0; f < folds; f++) {
+    const a = Math.round((f * n) / folds);
+    const b = Math.round(((f + 1) * n) / folds);
+    const train = Int32Array.from([...range(0, a), ...range(b, n)]);
+    const r = await trainHeads(jobs, set, train, { ...settings, seed: settings.seed + f }, { ...opts, label: `train fold ${f + 1}/${folds}` });
+    seconds += r.seconds;
+    flops += r.gflops * r.seconds;
+    const pred = await predictHeads(jobs, r.params, set, range(a, b), opts.engine);
+    pred.forEach((p, j) => outOfFold[j]!.set(p, a * K));
+  }
+  return { outOfFold, seconds, gflops: seconds > 0 ? flops / seconds : 0 };
+}
+
+/** Trains the deployed heads on all samples, with the optimiser steps of one fold model. */
+export async function trainFinal(
+  jobs: readonly HeadJob[], set: FeatureSet, folds: number, settings: TrainSettings,
+  opts: { engine: EngineOptions; progress: Progress },
+): Promise<{ params: HeadParam[][]; seconds: number; gflops: number }> {
+  const epochs = folds > 1 ? Math.max(1, Math.round((settings.epochs * (folds - 1)) / folds)) : settings.epochs;
+  const r = await trainHeads(jobs, set, range(0, set.count), { ...settings, epochs, seed: settings.seed + 1000 }, { ...opts, label: 'train final heads' });
+  return { params: r.params, seconds: r.seconds, gflops: r.gflops };
+}

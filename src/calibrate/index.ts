@@ -1,0 +1,8 @@
+/** Public surface of the calibrate module: scores, policies, selection, bounds and baselines. */
+export { type CalibrationTable, type ExitColumn, type Policy, type PolicyOutcome, NEVER, simulate, keptExits } from './policy.ts';
+export { selectPolicy, optimizeForLambda, paretoFront, isFeasible, validateTolerance, type SelectOptions, type Selection, type ParetoPoint } from './select.ts';
+export { clopperPearsonUpper, clopperPearsonLower, incompleteBeta } from './bounds.ts';
+export { paperRule, oracleCost, globalThresholdPolicy } from './baselines.ts';
+export {
+  type ScoreKind, SCORE_KINDS, argmaxRows, maxScore, marginScore, fitTemperature, maxProbabilityOf, scoreOfMaxProbability,
+} from './scores.ts';

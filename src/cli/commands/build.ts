@@ -1,0 +1,49 @@
+/** `layercache build`: collect, train, measure and select, then save a bundle atomically. */
+import Table from 'cli-table3';
+import { buildCascade } from '../../builder/index.ts';
+import { saveBundle } from '../../bundle/index.ts';
+import type { Config } from '../../config/index.ts';
+import { openDataSource } from '../../data/index.ts';
+import { loadModel, readModelFile } from '../../onnx/index.ts';
+import { formatCount, formatPercent } from '../format.ts';
+import type { CliIo } from '../io.ts';
+import { terminalProgress } from '../progress-bars.ts';
+
+export interface BuildCommandOptions {
+  readonly data: string;
+  readonly out: string;
+  readonly force: boolean;
+  readonly json: boolean;
+}
+
+export async function runBuild(file: string, opts: BuildCommandOptions, config: Config, io: CliIo): Promise<void> {
+  const started = performance.now();
+  const progress = terminalProgress(io, config.color);
+  const modelBytes = await readModelFile(file);
+  const model = await loadModel(file);
+  const data = await openDataSource(opts.data, config.preprocess);
+  const result = await buildCascade({ modelFile: file, modelBytes, model, data, preprocess: config.preprocess }, config.build, config.engine, progress);
+  const saved = await saveBundle(opts.out, result.manifest, { backbone: modelBytes, segments: result.segments, heads: result.heads }, { overwrite: opts.force });
+  const seconds = (performance.now() - started) / 1000;
+  const r = result.report;
+  if (opts.json) {
+    io.out(`${JSON.stringify({ bundle: opts.out, seconds, report: r, exits: saved.exits }, null, 2)}\n`);
+    return;
+  }
+  const t = new Table({ head: ['', 'agreement', 'latency ms/sample', 'MACs/sample', 'MACs saved'], style: { head: [], border: [] } });
+  const row = (name: string, agreement: number | null, ms: number, macs: number) =>
+    t.push([name, agreement === null ? '—' : formatPercent(agreement), ms.toFixed(3), formatCount(macs), formatPercent(1 - macs / r.backbone.macsPerSample)]);
+  row('backbone', 1, r.backbone.latencyMs, r.backbone.macsPerSample);
+  row(`selected (${r.selected.exits.length} exits)`, r.selected.agreement, r.selected.latencyMs, r.selected.macsPerSample);
+  row(`paper rule (p ≥ ${r.paperRule.threshold.toFixed(3)})`, r.paperRule.agreement, r.paperRule.latencyMs, r.paperRule.macsPerSample);
+  row('oracle bound', null, r.oracle.latencyMs, r.oracle.macsPerSample);
+  io.out(`calibration estimates on ${r.samples} out-of-fold samples (latency at batch ${r.latencyBatch}):\n${t.toString()}\n`);
+  const ex = new Table({ head: ['exit', 'tensor', 'head', 'threshold p', 'hit rate'], style: { head: [], border: [] } });
+  for (const e of saved.exits) {
+    ex.push([e.candidate, e.tensor, `${e.head.spec.hidden > 0 ? `mlp${e.head.spec.hidden}` : 'linear'}@${e.head.spec.pool}x${e.head.spec.pool}`, (1 - Math.exp(-e.threshold)).toFixed(4), formatPercent(e.expectedHitRate)]);
+  }
+  if (saved.exits.length > 0) io.out(`${ex.toString()}\n`);
+  else io.out('No exit met the agreement requirement on the calibration samples; the bundle runs the full backbone.\n');
+  io.out(`head training: ${r.train.seconds.toFixed(1)} s at ${r.train.gflops.toFixed(1)} GFLOP/s\n`);
+  io.out(`wrote ${opts.out} in ${seconds.toFixed(1)} s\n`);
+}

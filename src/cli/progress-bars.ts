@@ -1,0 +1,36 @@
+/**
+ * Renders library progress for the terminal: cli-progress bars on a TTY, one line per
+ * finished phase otherwise (CI logs stay readable). Invariant: writes only to stderr,
+ * so --json output on stdout stays clean.
+ */
+import cliProgress from 'cli-progress';
+import type { Progress, ProgressPhase } from '../progress/index.ts';
+import type { CliIo } from './io.ts';
+
+export function terminalProgress(io: CliIo, color: boolean): Progress {
+  return {
+    note: (text) => io.err(`${text}\n`),
+    phase: (label, total): ProgressPhase => {
+      const started = performance.now();
+      if (!io.isTty) {
+        return {
+          tick: () => {},
+          end: () => io.err(`${label}: done in ${((performance.now() - started) / 1000).toFixed(1)} s\n`),
+        };
+      }
+      const bar = new cliProgress.SingleBar({
+        format: `${label.padEnd(18)} {bar} {percentage}% | {value}/{total} | {duration_formatted} | {status}`,
+        barCompleteChar: color ? '\u2588' : '#',
+        barIncompleteChar: color ? '\u2591' : '-',
+        hideCursor: true,
+        stream: process.stderr,
+        clearOnComplete: false,
+      });
+      bar.start(total, 0, { status: '' });
+      return {
+        tick: (units = 1, status = '') => bar.increment(units, { status }),
+        end: () => bar.stop(),
+      };
+    },
+  };
+}

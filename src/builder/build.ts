@@ -93,6 +93,7 @@ export interface BuildResult {
   readonly manifest: Manifest;
   readonly segments: ModelProto[];
   readonly heads: ModelProto[];
+  readonly candidateHeads: ModelProto[];
   readonly report: BuildReport;
 }
 
@@ -252,6 +253,15 @@ export async function buildCascade(input: BuildInput, config: BuildConfig, engin
       costMs: lat.toExit[e]! / lat.batch,
     })),
     segments: segments.map((_, i) => ({ file: 'segments/x.onnx', sha256: '0'.repeat(64), macs: segmentMacs[i]! })),
+    candidates: exits.map((e, i) => ({
+      candidate: i,
+      tensor: e.tensor,
+      shape: [...a.exits[i]!.shape],
+      head: { file: 'candidates/x.onnx', sha256: '0'.repeat(64), spec: { ...chosenJobs[i]!.spec }, macs: headCostMacs(i, chosenJobs[i]!.spec) },
+      temperature: temperatures[i]!,
+      cumulativeMacs: e.cumulativeMacs,
+      costMs: lat.toExit[i]! / lat.batch,
+    })),
     build: {
       data: data.description,
       samples: n,
@@ -267,6 +277,6 @@ export async function buildCascade(input: BuildInput, config: BuildConfig, engin
     },
     metrics: { calibration: report.selected, paperRule: report.paperRule, oracle: report.oracle, backbone: report.backbone, pareto: report.pareto, candidates: report.candidates, train: report.train, callOverheadMs: report.callOverheadMs },
   };
-  return { manifest, segments, heads, report };
+  return { manifest, segments, heads, candidateHeads: headModels, report };
 }
 

@@ -18,6 +18,8 @@ export interface BundleFiles {
   readonly backbone: Uint8Array;
   readonly segments: readonly ModelProto[];
   readonly heads: readonly ModelProto[];
+  /** Heads of every candidate exit, in candidate order. */
+  readonly candidateHeads: readonly ModelProto[];
 }
 
 export interface LoadedBundle extends BundleFiles {
@@ -30,12 +32,13 @@ export function sha256(bytes: Uint8Array): string {
 }
 
 /** Paths of a bundle's files, relative to its directory. */
-export function bundlePaths(exits: number): { segments: string[]; heads: string[]; backbone: string } {
-  const w = Math.max(2, String(exits).length);
+export function bundlePaths(exits: number, candidates: number): { segments: string[]; heads: string[]; candidates: string[]; backbone: string } {
+  const pad = (i: number): string => String(i).padStart(Math.max(2, String(Math.max(exits, candidates)).length), '0');
   return {
     backbone: 'backbone.onnx',
-    segments: Array.from({ length: exits + 1 }, (_, i) => `segments/segment_${String(i).padStart(w, '0')}.onnx`),
-    heads: Array.from({ length: exits }, (_, i) => `heads/head_${String(i).padStart(w, '0')}.onnx`),
+    segments: Array.from({ length: exits + 1 }, (_, i) => `segments/segment_${pad(i)}.onnx`),
+    heads: Array.from({ length: exits }, (_, i) => `heads/head_${pad(i)}.onnx`),
+    candidates: Array.from({ length: candidates }, (_, i) => `candidates/head_${pad(i)}.onnx`),
   };
 }
 
@@ -44,14 +47,16 @@ export function bundlePaths(exits: number): { segments: string[]; heads: string[
  * of bundlePaths(); their sha256 fields are filled in here.
  */
 export async function saveBundle(dir: string, manifest: Manifest, files: BundleFiles, options: { overwrite?: boolean } = {}): Promise<Manifest> {
-  const paths = bundlePaths(manifest.exits.length);
+  const paths = bundlePaths(manifest.exits.length, manifest.candidates.length);
   const segBytes = files.segments.map(serializeModel);
   const headBytes = files.heads.map(serializeModel);
+  const candBytes = files.candidateHeads.map(serializeModel);
   const final: Manifest = {
     ...manifest,
     source: { ...manifest.source, backbone: { file: paths.backbone, sha256: sha256(files.backbone) } },
     segments: manifest.segments.map((s, i) => ({ ...s, file: paths.segments[i]!, sha256: sha256(segBytes[i]!) })),
     exits: manifest.exits.map((e, i) => ({ ...e, head: { ...e.head, file: paths.heads[i]!, sha256: sha256(headBytes[i]!) } })),
+    candidates: manifest.candidates.map((c, i) => ({ ...c, head: { ...c.head, file: paths.candidates[i]!, sha256: sha256(candBytes[i]!) } })),
   };
   const checked = ManifestSchema.safeParse(final);
   if (!checked.success) throw new LayercacheError('INTERNAL', `refusing to save an invalid manifest: ${checked.error.issues[0]?.message}`, { cause: checked.error });
@@ -59,6 +64,7 @@ export async function saveBundle(dir: string, manifest: Manifest, files: BundleF
     await writeFileAtomic(path.join(tmp, paths.backbone), files.backbone);
     for (const [i, b] of segBytes.entries()) await writeFileAtomic(path.join(tmp, paths.segments[i]!), b);
     for (const [i, b] of headBytes.entries()) await writeFileAtomic(path.join(tmp, paths.heads[i]!), b);
+    for (const [i, b] of candBytes.entries()) await writeFileAtomic(path.join(tmp, paths.candidates[i]!), b);
     await writeFileAtomic(path.join(tmp, MANIFEST_FILE), `${JSON.stringify(final, null, 2)}\n`);
   }, options);
   return final;
@@ -107,5 +113,7 @@ export async function loadBundle(dir: string): Promise<LoadedBundle> {
   for (const s of manifest.segments) segments.push(parseModel(await readChecked(dir, s, 'segment'), path.join(dir, s.file)));
   const heads: ModelProto[] = [];
   for (const e of manifest.exits) heads.push(parseModel(await readChecked(dir, e.head, 'head'), path.join(dir, e.head.file)));
-  return { dir, manifest, backbone, segments, heads };
+  const candidateHeads: ModelProto[] = [];
+  for (const c of manifest.candidates) candidateHeads.push(parseModel(await readChecked(dir, c.head, 'candidate head'), path.join(dir, c.head.file)));
+  return { dir, manifest, backbone, segments, heads, candidateHeads };
 }

@@ -44,6 +44,17 @@ export const ExitEntrySchema = z.object({
   costMs: z.number().min(0),
 }).strict();
 
+/** A candidate exit with its trained head, kept for evaluation (oracle, paper rule) even when not selected. */
+export const CandidateSchema = z.object({
+  candidate: z.number().int().min(0),
+  tensor: z.string(),
+  shape: z.array(Dim),
+  head: FileRef.extend({ spec: HeadSpecSchema, macs: z.number().min(0) }).strict(),
+  temperature: z.number().positive(),
+  cumulativeMacs: z.number().min(0),
+  costMs: z.number().min(0),
+}).strict();
+
 export const ManifestSchema = z.object({
   format: z.literal('layercache.bundle/1'),
   version: z.number().int().min(1),
@@ -63,6 +74,7 @@ export const ManifestSchema = z.object({
   exits: z.array(ExitEntrySchema),
   /** exits.length + 1 segments: inputs → exit 0 → … → outputs. */
   segments: z.array(FileRef.extend({ macs: z.number().min(0) }).strict()).min(1),
+  candidates: z.array(CandidateSchema),
   build: z.record(z.string(), z.unknown()),
   metrics: z.record(z.string(), z.unknown()),
 }).strict().superRefine((m, ctx) => {
@@ -77,3 +89,4 @@ export const ManifestSchema = z.object({
 export type Manifest = z.infer<typeof ManifestSchema>;
 export type ExitEntry = z.infer<typeof ExitEntrySchema>;
 export type ScoreSpec = z.infer<typeof ScoreSchema>;
+export type CandidateEntry = z.infer<typeof CandidateSchema>;

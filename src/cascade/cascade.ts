@@ -146,6 +146,22 @@ export class Cascade {
     return rows as CascadeRow[];
   }
 
+  /**
+   * Runs every stage on every row, without exiting: per exit the head's log-probabilities
+   * [batch, classes], and the backbone's logits [batch, classes]. For evaluation.
+   */
+  async trace(input: Tensor): Promise<{ heads: Float32Array[]; logits: Float32Array }> {
+    const heads: Float32Array[] = [];
+    let x = input;
+    for (const stage of this.stages) {
+      const out = await stage.session.run({ [stage.input]: x });
+      if (!stage.exit) return { heads, logits: Object.values(out)[0]!.data as Float32Array };
+      heads.push(out[`${FUSED_PREFIX}${HEAD_OUTPUT}`]!.data as Float32Array);
+      x = out[stage.cut!]!;
+    }
+    throw new LayercacheError('INTERNAL', 'cascade has no final stage');
+  }
+
   async release(): Promise<void> {
     await Promise.all(this.stages.map((s) => s.session.release()));
   }

@@ -9,6 +9,7 @@ import { Command, CommanderError, Option } from 'commander';
 import { loadConfig, type Config } from '../config/index.ts';
 import { asLayercacheError, type LayercacheError } from '../errors/index.ts';
 import { runBuild } from './commands/build.ts';
+import { runEval } from './commands/eval.ts';
 import { runInspect } from './commands/inspect.ts';
 import { runSplit } from './commands/split.ts';
 import type { CliIo } from './io.ts';
@@ -128,6 +129,20 @@ export async function runCli(argv: readonly string[], io: CliIo, env?: NodeJS.Pr
         preprocess: preprocessFrom(o),
       }, env);
       await runBuild(model, { data: o.data as string, out: o.out as string, force: o.force as boolean, json: o.json as boolean }, config, io);
+    });
+
+  program
+    .command('eval')
+    .description('Measure the backbone and the bundle in the same run on the same inputs.')
+    .argument('<bundle>', 'bundle directory (from layercache build)')
+    .requiredOption('--data <spec>', 'samples to evaluate on, e.g. cifar10:PATH#5000-9999')
+    .option('--json', 'print the report as JSON', false)
+    .option('--baseline <name>', "also run a baseline: 'paper' (every exit, one global max-softmax threshold)")
+    .option('--model <file>', 'check that the bundle was built for this model')
+    .option('--latency-samples <n>', 'samples timed one by one at batch 1', (v) => parseCount(v, '--latency-samples'), 2000)
+    .addHelpText('after', '\nExample:\n  layercache eval bundle/ --data cifar10:cifar10_test_jpeg.bin#5000-9999 --baseline paper --json\n')
+    .action(async (dir: string, o: { data: string; json: boolean; baseline?: string; model?: string; latencySamples: number }) => {
+      await runEval(dir, o, configure(), io);
     });
 
   try {

@@ -13,6 +13,8 @@ export interface EngineOptions {
   readonly intraOpThreads: number;
   /** onnxruntime graph optimisation level. */
   readonly graphOptimization: 'disabled' | 'basic' | 'extended' | 'all';
+  /** Let idle onnxruntime worker threads spin (lower latency for a single session, contention for many). */
+  readonly spinning?: boolean;
 }
 
 export const DEFAULT_ENGINE_OPTIONS: EngineOptions = Object.freeze({ intraOpThreads: 0, graphOptimization: 'all' });
@@ -56,6 +58,8 @@ export class Session {
         interOpNumThreads: 1,
         executionMode: 'sequential',
         logSeverityLevel: 3,
+        // Many sessions share two cores: spinning worker threads would steal them from each other.
+        extra: { session: { intra_op: { allow_spinning: options.spinning ? '1' : '0' }, inter_op: { allow_spinning: '0' } } },
       });
       return new Session(session, label);
     } catch (err) {

@@ -23,7 +23,7 @@ export async function runBuild(file: string, opts: BuildCommandOptions, config: 
   const model = await loadModel(file);
   const data = await openDataSource(opts.data, config.preprocess);
   const result = await buildCascade({ modelFile: file, modelBytes, model, data, preprocess: config.preprocess }, config.build, config.engine, progress);
-  const saved = await saveBundle(opts.out, result.manifest, { backbone: modelBytes, segments: result.segments, heads: result.heads }, { overwrite: opts.force });
+  const saved = await saveBundle(opts.out, result.manifest, { backbone: modelBytes, segments: result.segments, heads: result.heads, candidateHeads: result.candidateHeads }, { overwrite: opts.force });
   const seconds = (performance.now() - started) / 1000;
   const r = result.report;
   if (opts.json) {

@@ -1,0 +1,66 @@
+/** `layercache eval`: backbone vs bundle, same run, same inputs. */
+import Table from 'cli-table3';
+import { loadBundle, sha256 } from '../../bundle/index.ts';
+import type { Config } from '../../config/index.ts';
+import { IDENTITY_PREPROCESS, openDataSource } from '../../data/index.ts';
+import { LayercacheError } from '../../errors/index.ts';
+import { evaluateBundle, type EvalReport, type SystemFigures } from '../../evaluate/index.ts';
+import { readModelFile } from '../../onnx/index.ts';
+import { formatCount, formatPercent } from '../format.ts';
+import type { CliIo } from '../io.ts';
+import { terminalProgress } from '../progress-bars.ts';
+
+export interface EvalCommandOptions {
+  readonly data: string;
+  readonly json: boolean;
+  readonly baseline?: string;
+  readonly model?: string;
+  readonly latencySamples: number;
+}
+
+/** The `eval --json` contract (latency traces left out). */
+export function evalJson(r: EvalReport): object {
+  const { latencyTrace: _trace, ...rest } = r;
+  void _trace;
+  return rest;
+}
+
+export async function runEval(dir: string, opts: EvalCommandOptions, config: Config, io: CliIo): Promise<EvalReport> {
+  if (opts.baseline !== undefined && opts.baseline !== 'paper') {
+    throw new LayercacheError('USAGE', `--baseline '${opts.baseline}' is unknown; the only baseline is 'paper'`);
+  }
+  const bundle = await loadBundle(dir);
+  if (opts.model) {
+    const digest = sha256(await readModelFile(opts.model));
+    if (digest !== bundle.manifest.source.sha256) {
+      throw new LayercacheError('BUNDLE_MODEL_MISMATCH', `bundle ${dir} was built for ${bundle.manifest.source.file} (sha256 ${bundle.manifest.source.sha256.slice(0, 12)}…), not for ${opts.model} (sha256 ${digest.slice(0, 12)}…); rebuild the bundle for this model`);
+    }
+  }
+  const data = await openDataSource(opts.data, bundle.manifest.preprocess ?? IDENTITY_PREPROCESS);
+  const want = bundle.manifest.source.inputs[0]!.shape.slice(1);
+  if (want.join('x') !== data.sampleDims.join('x')) {
+    throw new LayercacheError('DATA_SHAPE_MISMATCH', `data '${opts.data}' gives samples of shape [${data.sampleDims.join(', ')}] but the bundle's model expects [${want.join(', ')}]`);
+  }
+  const report = await evaluateBundle(bundle, data, {
+    engine: config.engine, progress: terminalProgress(io, config.color), latencySamples: opts.latencySamples, paper: opts.baseline === 'paper',
+  });
+  if (opts.json) {
+    io.out(`${JSON.stringify(evalJson(report), null, 2)}\n`);
+    return report;
+  }
+  const t = new Table({ head: ['', 'agreement', 'accuracy', 'MACs/sample', 'p50 ms', 'p95 ms', 'p99 ms', 'mean ms', 'batch-64 samples/s'], style: { head: [], border: [] } });
+  const row = (name: string, agreement: number, f: SystemFigures) => t.push([
+    name, formatPercent(agreement), f.accuracy === null ? '—' : formatPercent(f.accuracy), formatCount(f.macsPerSample),
+    f.latencyMs.p50.toFixed(3), f.latencyMs.p95.toFixed(3), f.latencyMs.p99.toFixed(3), f.latencyMs.mean.toFixed(3), f.throughputBatch64.toFixed(0),
+  ]);
+  row('backbone', 1, report.backbone);
+  row('bundle', report.cached.agreement, report.cached);
+  if (report.paperBaseline) row(`paper rule (p ≥ ${report.paperBaseline.threshold.toFixed(3)})`, report.paperBaseline.agreement, report.paperBaseline);
+  io.out(`${report.samples} samples from ${report.data}; latency over the first ${report.latencySamples} at batch 1\n${t.toString()}\n`);
+  const b = report.backbone;
+  const c = report.cached;
+  io.out(`MACs saved ${formatPercent(1 - c.macsPerSample / b.macsPerSample)} (oracle bound ${formatPercent(1 - report.oracle.macsPerSample / b.macsPerSample)}), `
+    + `mean batch-1 latency ${formatPercent(1 - c.latencyMs.mean / b.latencyMs.mean)} lower, batch-64 throughput ×${(c.throughputBatch64 / b.throughputBatch64).toFixed(2)}\n`);
+  io.out(`exit hit rates: ${c.exitRates.map((r, i) => `#${i} ${formatPercent(r)}`).join(', ') || 'none'}; full backbone ${formatPercent(c.fullRate)}\n`);
+  return report;
+}

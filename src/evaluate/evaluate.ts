@@ -1,0 +1,225 @@
+/**
+ * `layercache eval`: the backbone and the bundle measured in the same run on the same
+ * inputs. Accuracy figures come from full passes at batch 64; latency from interleaved
+ * batch-1 runs (backbone, then bundle, per sample) so machine noise hits both alike;
+ * throughput from alternating batch-64 passes.
+ * Invariants: agreement compares the bundle's class with the backbone's on every sample;
+ * MACs per sample count the backbone up to the exit plus every kept head evaluated.
+ */
+import { Cascade, type CascadeRow } from '../cascade/index.ts';
+import type { LoadedBundle } from '../bundle/index.ts';
+import { argmaxRows, scoreOfMaxProbability } from '../calibrate/index.ts';
+import type { DataSource } from '../data/index.ts';
+import { Session, type EngineOptions } from '../engine/index.ts';
+import { analyzeModel } from '../inspect/index.ts';
+import { parseModel } from '../onnx/index.ts';
+import { withPhase, type Progress } from '../progress/index.ts';
+import { extractSegments } from '../surgery/index.ts';
+import type { Tensor } from '../tensor/index.ts';
+
+export interface LatencyStats {
+  readonly p50: number;
+  readonly p95: number;
+  readonly p99: number;
+  readonly mean: number;
+}
+
+export interface SystemFigures {
+  readonly accuracy: number | null;
+  readonly macsPerSample: number;
+  readonly latencyMs: LatencyStats;
+  readonly throughputBatch64: number;
+}
+
+export interface CachedFigures extends SystemFigures {
+  readonly agreement: number;
+  readonly exitRates: number[];
+  readonly fullRate: number;
+}
+
+export interface EvalReport {
+  readonly samples: number;
+  readonly data: string;
+  readonly bundle: string;
+  readonly backbone: SystemFigures;
+  readonly cached: CachedFigures;
+  readonly oracle: { readonly macsPerSample: number };
+  readonly paperBaseline?: CachedFigures & { readonly threshold: number };
+  readonly latencySamples: number;
+  /** Batch-1 latencies in ms, for plots. */
+  readonly latencyTrace: { readonly backbone: number[]; readonly cached: number[] };
+}
+
+export interface EvalOptions {
+  readonly engine: EngineOptions;
+  readonly progress: Progress;
+  /** Samples timed at batch 1 (the first ones). */
+  readonly latencySamples: number;
+  readonly paper: boolean;
+}
+
+function stats(ms: number[]): LatencyStats {
+  const s = [...ms].sort((a, b) => a - b);
+  const q = (p: number): number => s[Math.min(s.length - 1, Math.floor(p * s.length))]!;
+  return { p50: q(0.5), p95: q(0.95), p99: q(0.99), mean: s.reduce((a, b) => a + b, 0) / s.length };
+}
+
+function accuracyOf(classes: ArrayLike<number>, labels: DataSource['labels']): number | null {
+  if (!labels) return null;
+  let ok = 0;
+  for (let i = 0; i < classes.length; i++) if (classes[i] === labels[i]) ok++;
+  return ok / classes.length;
+}
+
+interface Runner {
+  run(x: Tensor): Promise<CascadeRow[]>;
+}
+
+async function cachedFigures(
+  name: string, cascade: Cascade, exitMacs: readonly number[], headMacs: readonly number[], totalMacs: number,
+  data: DataSource, reference: Int32Array, batches: Tensor[], opts: EvalOptions, backbone: Session,
+): Promise<{ figures: CachedFigures; trace: number[]; backboneTrace: number[]; backboneThroughput: number }> {
+  const rows: CascadeRow[] = [];
+  const inputName = backbone.inputs[0]!.name;
+  let cascadeMs = 0;
+  let backboneMs = 0;
+  await withPhase(opts.progress, `${name}: batch 64`, batches.length, async (phase) => {
+    for (const b of batches) {
+      let t = performance.now();
+      await backbone.run({ [inputName]: b });
+      backboneMs += performance.now() - t;
+      t = performance.now();
+      rows.push(...(await cascade.run(b)));
+      cascadeMs += performance.now() - t;
+      phase.tick();
+    }
+  });
+  const n = rows.length;
+  let agree = 0;
+  let macs = 0;
+  const counts = exitMacs.map(() => 0);
+  let full = 0;
+  rows.forEach((r, i) => {
+    if (r.classIndex === reference[i]) agree++;
+    const last = r.exit ?? exitMacs.length - 1;
+    for (let e = 0; e <= last; e++) macs += headMacs[e]!;
+    if (r.exit === null) {
+      macs += totalMacs;
+      full++;
+    } else {
+      macs += exitMacs[r.exit]!;
+      counts[r.exit]!++;
+    }
+  });
+  const lat: number[] = [];
+  const blat: number[] = [];
+  const timed = Math.min(opts.latencySamples, data.count);
+  const runner: Runner = cascade;
+  await withPhase(opts.progress, `${name}: batch 1`, timed, async (phase) => {
+    for (let i = 0; i < timed; i++) {
+      const x = data.batch(i, i + 1);
+      let t = performance.now();
+      await backbone.run({ [inputName]: x });
+      blat.push(performance.now() - t);
+      t = performance.now();
+      await runner.run(x);
+      lat.push(performance.now() - t);
+      phase.tick();
+    }
+  });
+  return {
+    figures: {
+      agreement: agree / n,
+      accuracy: accuracyOf(rows.map((r) => r.classIndex), data.labels),
+      macsPerSample: macs / n,
+      latencyMs: stats(lat),
+      throughputBatch64: n / (cascadeMs / 1000),
+      exitRates: counts.map((c) => c / n),
+      fullRate: full / n,
+    },
+    trace: lat,
+    backboneTrace: blat,
+    backboneThroughput: n / (backboneMs / 1000),
+  };
+}
+
+export async function evaluateBundle(bundle: LoadedBundle, data: DataSource, opts: EvalOptions): Promise<EvalReport> {
+  const m = bundle.manifest;
+  const K = m.source.classes;
+  const backbone = await Session.create(bundle.backbone, 'backbone', opts.engine);
+  const cascade = await Cascade.fromBundle(bundle, opts.engine);
+  const batches: Tensor[] = [];
+  for (let s = 0; s < data.count; s += 64) batches.push(data.batch(s, Math.min(data.count, s + 64)));
+  try {
+    // Reference answers: the backbone on every sample.
+    const logits = new Float32Array(data.count * K);
+    const inputName = backbone.inputs[0]!.name;
+    let off = 0;
+    for (const b of batches) {
+      const out = Object.values(await backbone.run({ [inputName]: b }))[0]!.data as Float32Array;
+      logits.set(out, off);
+      off += out.length;
+    }
+    const reference = argmaxRows(logits, K);
+    const exitMacs = m.exits.map((e) => e.cumulativeMacs);
+    const headMacs = m.exits.map((e) => e.head.macs);
+    const main = await cachedFigures('bundle', cascade, exitMacs, headMacs, m.source.totalMacs, data, reference, batches, opts, backbone);
+
+    // Oracle: every candidate head traced on every sample.
+    const backboneModel = parseModel(bundle.backbone, 'backbone');
+    const analysis = await analyzeModel(backboneModel, { engine: opts.engine });
+    const candidateSegments = extractSegments(backboneModel, analysis.flow, m.candidates.map((c) => c.tensor), analysis.typeOf).map((s) => s.model);
+    const allExits = m.candidates.map((c) => ({ tensor: c.tensor, threshold: scoreOfMaxProbability(1), temperature: c.temperature }));
+    const traceCascade = await Cascade.create({ segments: candidateSegments, heads: bundle.candidateHeads, exits: allExits, classes: K, score: 'max' }, opts.engine);
+    let oracleMacs = 0;
+    try {
+      let base = 0;
+      for (const b of batches) {
+        const { heads } = await traceCascade.trace(b);
+        const rowsInBatch = b.dims[0]!;
+        const classesByHead = heads.map((h) => argmaxRows(h, K));
+        for (let r = 0; r < rowsInBatch; r++) {
+          const e = classesByHead.findIndex((c) => c[r] === reference[base + r]);
+          oracleMacs += e < 0 ? m.source.totalMacs : m.candidates[e]!.cumulativeMacs + m.candidates[e]!.head.macs;
+        }
+        base += rowsInBatch;
+      }
+    } finally {
+      await traceCascade.release();
+    }
+
+    let paperBaseline: EvalReport['paperBaseline'];
+    if (opts.paper) {
+      const threshold = (m.metrics.paperRule as { threshold?: number } | undefined)?.threshold ?? 0.5;
+      const paperCascade = await Cascade.create({
+        segments: candidateSegments, heads: bundle.candidateHeads,
+        exits: m.candidates.map((c) => ({ tensor: c.tensor, threshold: scoreOfMaxProbability(threshold), temperature: 1 })), classes: K, score: 'max',
+      }, opts.engine);
+      try {
+        const p = await cachedFigures('paper rule', paperCascade, m.candidates.map((c) => c.cumulativeMacs), m.candidates.map((c) => c.head.macs), m.source.totalMacs, data, reference, batches, opts, backbone);
+        paperBaseline = { ...p.figures, threshold };
+      } finally {
+        await paperCascade.release();
+      }
+    }
+    return {
+      samples: data.count,
+      data: data.description,
+      bundle: bundle.dir,
+      backbone: {
+        accuracy: accuracyOf(reference, data.labels),
+        macsPerSample: m.source.totalMacs,
+        latencyMs: stats(main.backboneTrace),
+        throughputBatch64: main.backboneThroughput,
+      },
+      cached: main.figures,
+      oracle: { macsPerSample: oracleMacs / data.count },
+      ...(paperBaseline ? { paperBaseline } : {}),
+      latencySamples: main.trace.length,
+      latencyTrace: { backbone: main.backboneTrace, cached: main.trace },
+    };
+  } finally {
+    await cascade.release();
+    await backbone.release();
+  }
+}

@@ -29,6 +29,14 @@ export interface IoInfo {
 
 const ORT_TYPES: ReadonlySet<string> = new Set(['float32', 'float64', 'float16', 'int8', 'uint8', 'int16', 'uint16', 'int32', 'uint32', 'int64', 'uint64', 'bool']);
 
+// onnxruntime logs its own errors to stderr; layercache reports them as LayercacheErrors instead.
+ort.env.logLevel = 'fatal';
+
+/** onnxruntime's message on one line, without its source-location prefix. */
+function ortMessage(err: unknown): string {
+  return String((err as Error).message ?? err).replace(/\s*\n\s*/g, ' ').replace(/^\[[^\]]*\]\s*/, '').trim();
+}
+
 function toOrt(t: Tensor): ort.Tensor {
   return new ort.Tensor(t.dtype, t.data as ort.Tensor.DataType, t.dims as number[]);
 }
@@ -65,7 +73,7 @@ export class Session {
     } catch (err) {
       throw new LayercacheError(
         'ENGINE_SESSION_FAILED',
-        `onnxruntime cannot load ${label}: ${(err as Error).message.split('\n')[0]}; check that the model is valid and uses operators onnxruntime supports`,
+        `onnxruntime cannot load ${label}: ${ortMessage(err)}; check that the model is valid and uses operators onnxruntime supports`,
         { cause: err },
       );
     }
@@ -88,7 +96,7 @@ export class Session {
       result = outputNames ? await this.session.run(ortFeeds, outputNames as string[]) : await this.session.run(ortFeeds);
     } catch (err) {
       const shapes = Object.entries(feeds).map(([k, v]) => `${k}[${v.dims.join(',')}]`).join(', ');
-      throw new LayercacheError('ENGINE_RUN_FAILED', `onnxruntime failed running ${label(this)} on ${shapes}: ${(err as Error).message.split('\n')[0]}`, { cause: err });
+      throw new LayercacheError('ENGINE_RUN_FAILED', `onnxruntime failed running ${label(this)} on ${shapes}: ${ortMessage(err)}`, { cause: err });
     }
     const out: Record<string, Tensor> = {};
     for (const [k, v] of Object.entries(result)) {

@@ -3,7 +3,7 @@ import { describe, it } from 'node:test';
 import { readValueInfo } from '../onnx/index.ts';
 import { extractSegments } from '../surgery/index.ts';
 import { maxAbsDiff, randomInput, runChain, runModel } from '../../test/support/chain.ts';
-import { branchRejoin, denseConcat, mlp, residualNet, twoOutputs } from '../../test/support/models.ts';
+import { branchRejoin, denseConcat, earlyBatchRead, mlp, residualNet, twoOutputs } from '../../test/support/models.ts';
 import { analyzeModel } from './analyze.ts';
 
 describe('analyzeModel', () => {
@@ -45,6 +45,7 @@ describe('segments chained at every cut reproduce the uncut model', () => {
     { name: 'residual conv net at opset 21', build: () => residualNet(21).model, input: 'image', dims: [3, 8, 8] },
     { name: 'branch that rejoins', build: () => branchRejoin().model, input: 'x', dims: [4] },
     { name: 'two outputs', build: () => twoOutputs().model, input: 'x', dims: [5] },
+    { name: 'batch size read from the input early, used at the end', build: () => earlyBatchRead().model, input: 'x', dims: [2, 3] },
   ];
   for (const c of cases) {
     it(c.name, async () => {
@@ -72,6 +73,15 @@ describe('segments chained at every cut reproduce the uncut model', () => {
     assert.deepEqual(readValueInfo(segments[1]!.model.graph!.input[0]!)!.shape, ['N', 4, 8, 8]);
     // The constant shape tensor feeding Reshape is copied into the segment that needs it.
     assert.ok(segments[1]!.model.graph!.node.some((n) => n.opType === 'Constant'));
+  });
+
+  it('a batch size read early does not pin the tensors in between: they are still cuts', async () => {
+    const { model, hidden } = earlyBatchRead();
+    const a = await analyzeModel(model);
+    assert.deepEqual(a.flow.cuts, hidden);
+    const segments = extractSegments(model, a.flow, ['c2'], a.typeOf);
+    // The second segment rebuilds the batch size from its own input instead of reading x.
+    assert.ok(segments[1]!.model.graph!.node.some((n) => n.opType === 'Shape' && n.input[0] === 'c2'));
   });
 
   it('rejects a tensor that is not a cut, naming the bypass', async () => {

@@ -112,7 +112,13 @@ export async function analyzeModel(model: ModelProto, opts: AnalyzeOptions = {})
     const feeds = (b: number): Record<string, Tensor> =>
       Object.fromEntries(inputDecl.map((d) => [d.name, feedFor(d.name, d.elemType, d.shape, b, opts, source)]));
     atOne = await session.run(feeds(1));
-    if (batchDim) atTwo = await session.run(feeds(2));
+    if (batchDim) {
+      try {
+        atTwo = await session.run(feeds(2));
+      } catch (err) {
+        throw new LayercacheError('ONNX_INVALID_MODEL', `${source} declares a dynamic batch ('${batchDim}') but fails at batch 2 (${(err as Error).message}); it probably hard-codes batch 1 somewhere (for example a Reshape to [1, -1]) — re-export it with a dynamic batch`, { cause: err });
+      }
+    }
   } finally {
     await session.release();
   }

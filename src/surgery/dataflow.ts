@@ -3,7 +3,10 @@
  *
  * A *data* node reads (transitively) a graph input; other nodes only compute
  * constants (Constant, shape arithmetic on initializers) and are copied into every
- * segment that needs them. The *core* is the data nodes that also feed a graph output.
+ * segment that needs them. A Shape node carries no data, only dimensions: its output is a
+ * *shape value*, recomputed inside whichever segment needs it (see shape-rewrite.ts), so
+ * `b = x.shape[0]` read at the input and used at the end does not pin every tensor in
+ * between. The *core* is the data nodes that also feed a graph output.
  *
  * A tensor t is a cut point iff every path from the graph inputs to the outputs passes
  * through t. Within the core, every node is an ancestor of t, its producer, or a
@@ -31,7 +34,7 @@ export function analyzeDataflow(index: GraphIndex): Dataflow {
   const { nodes, nodeInputs, outputs } = index;
   const dataTensors = new Set<string>(index.inputs);
   const isData = nodes.map((n, i) => {
-    const data = nodeInputs[i]!.some((name) => dataTensors.has(name));
+    const data = n.opType !== 'Shape' && nodeInputs[i]!.some((name) => dataTensors.has(name));
     if (data) for (const o of n.output) if (o !== '') dataTensors.add(o);
     return data;
   });

@@ -83,6 +83,18 @@ export function nodeMacs(node: NodeProto, dimsOf: (name: string) => readonly num
       const a = inDims(0);
       return a && a.length > 0 ? outN * a[a.length - 1]! : outN;
     }
+    case 'LSTM':
+    case 'GRU':
+    case 'RNN': {
+      // W: [directions, gates·H, I], R: [directions, gates·H, H]; X: [seq, batch, I] (or batch-first with layout = 1).
+      const x = inDims(0);
+      const wd = inDims(1);
+      const rd = inDims(2);
+      if (!x || !wd || !rd || x.length !== 3) return outN;
+      const steps = intAttr(node, 'layout', 0) ? x[1]! : x[0]!;
+      const batch = intAttr(node, 'layout', 0) ? x[0]! : x[1]!;
+      return steps * batch * wd[0]! * wd[1]! * (wd[2]! + rd[2]!);
+    }
     case 'MaxPool':
     case 'AveragePool':
     case 'LpPool': {

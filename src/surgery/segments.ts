@@ -8,7 +8,8 @@
 import { create } from '@bufbuild/protobuf';
 import { GraphProtoSchema, ModelProtoSchema, ValueInfoProtoSchema } from 'onnx-buf';
 import { LayercacheError } from '../errors/index.ts';
-import { cloneModel, makeValueInfo, type Dim, type ModelProto, type NodeProto, type ValueInfoProto } from '../onnx/index.ts';
+import { cloneModel, makeValueInfo, outerScopeReads, type Dim, type ModelProto, type NodeProto, type TensorProto, type ValueInfoProto } from '../onnx/index.ts';
+import { rebuildShape } from './shape-rewrite.ts';
 import type { Dataflow } from './dataflow.ts';
 
 /** Element type and shape of a tensor, as it should be declared at a segment boundary. */
@@ -93,14 +94,33 @@ function withConstantDeps(flow: Dataflow, picked: Set<number>): void {
   }
 }
 
-function subModel(source: ModelProto, flow: Dataflow, nodeIds: Set<number>, inputs: ValueInfoProto[], outputs: ValueInfoProto[], name: string): ModelProto {
+function subModel(
+  source: ModelProto, flow: Dataflow, nodeIds: Set<number>, inputs: ValueInfoProto[], outputs: ValueInfoProto[], name: string,
+  typeOf: (name: string) => TensorType,
+): ModelProto {
   const { index } = flow;
   const g = source.graph!;
   const ordered = [...nodeIds].sort((a, b) => a - b);
-  const nodes: NodeProto[] = ordered.map((i) => index.nodes[i]!);
+  // Shape nodes reading a tensor this segment does not have are rebuilt from its input.
+  const available = new Set<string>([...inputs.map((v) => v.name), ...index.initializers]);
+  for (const i of ordered) if (flow.isData[i]) for (const o of index.nodes[i]!.output) available.add(o);
+  const extraInits: TensorProto[] = [];
+  const batch = inputs.length > 0 && index.inputs.length > 0 ? typeOf(index.inputs[0]!).shape[0] : undefined;
+  const batchName = typeof batch === 'string' ? batch : null;
+  const nodes: NodeProto[] = ordered.flatMap((i) => {
+    const node = index.nodes[i]!;
+    const src = node.input[0];
+    if (node.opType !== 'Shape' || src === undefined || available.has(src)) return [node];
+    const input = inputs[0]!;
+    const axis = batchName === null ? -1 : typeOf(input.name).shape.indexOf(batchName);
+    const rebuilt = rebuildShape(node, typeOf(src).shape, batchName, axis >= 0 ? { name: input.name, batchAxis: axis } : null, `${name}_shape${i}`);
+    extraInits.push(...rebuilt.initializers);
+    return rebuilt.nodes;
+  });
   const used = new Set<string>();
   const produced = new Set<string>();
   for (const i of ordered) {
+    if (index.nodes[i]!.opType === 'Shape' && !available.has(index.nodes[i]!.input[0] ?? '')) continue;
     for (const t of index.nodeInputs[i]!) used.add(t);
     for (const o of index.nodes[i]!.output) produced.add(o);
   }
@@ -119,7 +139,7 @@ function subModel(source: ModelProto, flow: Dataflow, nodeIds: Set<number>, inpu
     graph: create(GraphProtoSchema, {
       name,
       node: nodes,
-      initializer: g.initializer.filter((t) => used.has(t.name)),
+      initializer: [...g.initializer.filter((t) => used.has(t.name)), ...extraInits],
       sparseInitializer: g.sparseInitializer.filter((t) => used.has(t.values?.name ?? '')),
       input: [...inputs, ...initInputs],
       output: outputs,
@@ -149,20 +169,20 @@ export function extractSegments(model: ModelProto, flow: Dataflow, cuts: readonl
     withConstantDeps(flow, picked);
     const inputs = j === 0 ? graphInputs : [cutInfo(ordered[j - 1]!)];
     const outputs = j === ordered.length ? g.output : [cutInfo(ordered[j]!)];
-    const seg = subModel(model, flow, picked, inputs, outputs, `${g.name || 'model'}_segment_${j}`);
-    assertSelfContained(flow, seg, j);
+    const seg = subModel(model, flow, picked, inputs, outputs, `${g.name || 'model'}_segment_${j}`, typeOf);
+    assertSelfContained(seg, j);
     segments.push({ index: j, model: seg, inputs: inputs.map((v) => v.name), outputs: outputs.map((v) => v.name) });
   }
   return segments;
 }
 
-function assertSelfContained(flow: Dataflow, seg: ModelProto, j: number): void {
+function assertSelfContained(seg: ModelProto, j: number): void {
   const g = seg.graph!;
   const available = new Set([...g.input.map((v) => v.name), ...g.initializer.map((t) => t.name), ...g.sparseInitializer.map((t) => t.values?.name ?? '')]);
   for (const n of g.node) for (const o of n.output) available.add(o);
-  const posOf = new Map(flow.index.nodes.map((n, i) => [n, i]));
   for (const n of g.node) {
-    for (const t of flow.index.nodeInputs[posOf.get(n)!]!) {
+    const reads = [...n.input.filter((x) => x !== ''), ...n.attribute.flatMap((a) => (a.g ? [a.g, ...a.graphs] : a.graphs)).flatMap((sg) => [...outerScopeReads(sg)])];
+    for (const t of reads) {
       if (!available.has(t)) {
         throw new LayercacheError('INTERNAL', `segment ${j} reads '${t}', which no earlier part of the segment provides; please report this model`);
       }

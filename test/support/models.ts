@@ -94,3 +94,22 @@ export function denseConcat(): { model: ModelProto } {
   g.output('y', 'float32', ['batch', 12]);
   return { model: g.build() };
 }
+
+/**
+ * Reads the batch size from the input first (`b = x.shape[0]`) and uses it only at the end
+ * (Reshape to [b, -1]), as many PyTorch exports do. The hidden tensors are still cuts.
+ */
+export function earlyBatchRead(): { model: ModelProto; hidden: string[] } {
+  const rng = seededRng(6);
+  const g = new GraphBuilder({ opset: 13 });
+  const x = g.input('x', 'float32', ['batch', 2, 3]);
+  const shape = g.op('Shape', [x], {}, 'x_shape');
+  const b = g.op('Gather', [shape, g.weight('zero', tensor('int64', [1], new BigInt64Array([0n])))], { axis: 0 }, 'b');
+  const flatShape = g.op('Concat', [b, g.weight('minus_one', tensor('int64', [1], new BigInt64Array([-1n])))], { axis: 0 }, 'flat_shape');
+  const c1 = g.op('Relu', [g.op('Conv', [x, w(g, rng, 'k1', [4, 2, 1]), w(g, rng, 'kb1', [4])], {}, 'c1_pre')], {}, 'c1');
+  const c2 = g.op('Relu', [g.op('Conv', [c1, w(g, rng, 'k2', [4, 4, 1]), w(g, rng, 'kb2', [4])], {}, 'c2_pre')], {}, 'c2');
+  const flat = g.op('Reshape', [c2, flatShape], {}, 'flat');
+  g.op('Gemm', [flat, w(g, rng, 'wo', [3, 12]), w(g, rng, 'bo', [3])], { transB: 1 }, 'y');
+  g.output('y', 'float32', ['batch', 3]);
+  return { model: g.build(), hidden: ['c1_pre', 'c1', 'c2_pre', 'c2', 'flat'] };
+}

@@ -43,6 +43,8 @@ export function validateTolerance(tolerance: number): void {
 
 /** True when the outcome meets the agreement requirement. */
 export function isFeasible(outcome: PolicyOutcome, n: number, opts: SelectOptions): boolean {
+  // Without early exits the answers are the backbone's: no disagreement, whatever n is.
+  if (outcome.fullRate === 1) return true;
   if (opts.delta !== undefined) return clopperPearsonUpper(outcome.errors, n, opts.delta) <= opts.tolerance;
   return outcome.errors / n <= opts.tolerance - (opts.margin ?? 0) + 1e-12;
 }

@@ -1,0 +1,88 @@
+import assert from 'node:assert/strict';
+import { describe, it } from 'node:test';
+import { globalThresholdPolicy, oracleCost, paperRule } from './baselines.ts';
+import { NEVER, simulate, type CalibrationTable } from './policy.ts';
+import { scoreOfMaxProbability } from './scores.ts';
+import { isFeasible, paretoFront, selectPolicy } from './select.ts';
+
+// Four samples, two exits. Reaching exit 0 costs 1, exit 1 costs 2, the backbone 4; each kept head costs 0.1.
+const table: CalibrationTable = {
+  n: 4,
+  fullCost: 4,
+  exits: [
+    { cost: 1, headCost: 0.1, score: Float64Array.from([0.9, 0.8, 0.3, 0.2]), correct: Uint8Array.from([1, 0, 1, 1]) },
+    { cost: 2, headCost: 0.1, score: Float64Array.from([0.9, 0.9, 0.5, 0.1]), correct: Uint8Array.from([1, 1, 1, 0]) },
+  ],
+};
+
+describe('policy simulation (hand-computed)', () => {
+  it('charges the backbone up to the exit plus every kept head passed', () => {
+    const o = simulate(table, { thresholds: [0.9, 0.5] });
+    // sample 0 exits at 0: 1 + 0.1; samples 1, 2 at 1: 2 + 0.2; sample 3 runs everything: 4 + 0.2.
+    assert.ok(Math.abs(o.meanCost - (1.1 + 2.2 + 2.2 + 4.2) / 4) < 1e-12);
+    assert.equal(o.errors, 0);
+    assert.deepEqual(o.exitRates, [0.25, 0.5]);
+    assert.equal(o.fullRate, 0.25);
+  });
+});
+
+describe('selectPolicy (hand-computed optima)', () => {
+  it('with no disagreement allowed, keeps both exits at thresholds 0.9 and 0.5', () => {
+    const s = selectPolicy(table, { tolerance: 0.2 });
+    assert.deepEqual(s.policy.thresholds, [0.9, 0.5]);
+    assert.ok(Math.abs(s.outcome.meanCost - 2.425) < 1e-12);
+    assert.equal(s.outcome.errors, 0);
+  });
+
+  it('with one disagreement allowed, answers everything at exit 0 and drops exit 1', () => {
+    const s = selectPolicy(table, { tolerance: 0.3 });
+    assert.equal(s.policy.thresholds[1], NEVER);
+    assert.ok(s.policy.thresholds[0]! <= 0.2);
+    assert.ok(Math.abs(s.outcome.meanCost - 1.1) < 1e-12);
+    assert.equal(s.outcome.errors, 1);
+  });
+
+  it('a margin tightens the empirical requirement', () => {
+    assert.equal(selectPolicy(table, { tolerance: 0.3, margin: 0.1 }).outcome.errors, 0);
+  });
+
+  it('statistical mode: 4 samples cannot support a 20% bound at 90% confidence, so nothing exits', () => {
+    // Clopper–Pearson upper bound with 0 errors in 4 at δ = 0.1 is 1 − 0.1^(1/4) ≈ 0.44 > 0.2.
+    const s = selectPolicy(table, { tolerance: 0.2, delta: 0.1 });
+    assert.deepEqual(s.policy.thresholds, [NEVER, NEVER]);
+    assert.equal(s.outcome.meanCost, 4);
+    assert.ok(isFeasible(s.outcome, 4, { tolerance: 0.2, delta: 0.1 }));
+  });
+
+  it('rejects a tolerance outside (0, 1)', () => {
+    for (const t of [0, 1, -0.5, 2]) assert.throws(() => selectPolicy(table, { tolerance: t }), { code: 'CONFIG_INVALID' });
+  });
+});
+
+describe('baselines (hand-computed)', () => {
+  it('oracle: each sample at its earliest agreeing exit, paying only that head', () => {
+    assert.ok(Math.abs(oracleCost(table).meanCost - (1.1 + 2.1 + 1.1 + 1.1) / 4) < 1e-12);
+  });
+
+  it('paper rule: one global threshold for every exit, tuned to the agreement target', () => {
+    const probs: CalibrationTable = {
+      ...table,
+      exits: table.exits.map((e) => ({ ...e, score: Float64Array.from(e.score, (p) => scoreOfMaxProbability(p)) })),
+    };
+    const r = paperRule(probs, 1);
+    // Any p in (0.8, 0.9] keeps sample 1 (wrong at exit 0, p = 0.8) from exiting early.
+    assert.ok(r.threshold > 0.8 && r.threshold <= 0.9);
+    assert.equal(r.outcome.agreement, 1);
+    const o = simulate(probs, globalThresholdPolicy(probs, scoreOfMaxProbability(0.5)));
+    assert.equal(o.errors, 1);
+  });
+
+  it('the Pareto front is sorted by cost with strictly increasing agreement', () => {
+    const front = paretoFront(table);
+    for (let i = 1; i < front.length; i++) {
+      assert.ok(front[i]!.meanCost >= front[i - 1]!.meanCost);
+      assert.ok(front[i]!.agreement > front[i - 1]!.agreement);
+    }
+    assert.equal(front.at(-1)!.agreement, 1);
+  });
+});

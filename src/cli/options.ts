@@ -35,3 +35,10 @@ export function parseNumber(value: string, option: string): number {
 export function parseNumberList(value: string, option: string): number[] {
   return value.split(',').map((v) => parseNumber(v, option));
 }
+
+/** Parses a number strictly between 0 and 1 (a tolerance or a confidence level δ). */
+export function parseFraction(value: string, option: string, example: string): number {
+  const n = parseNumber(value, option);
+  if (!(n > 0 && n < 1)) throw new LayercacheError('USAGE', `${option} ${value} is outside (0, 1); pass e.g. ${option} ${example}`);
+  return n;
+}

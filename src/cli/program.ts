@@ -13,7 +13,7 @@ import { runEval } from './commands/eval.ts';
 import { runInspect } from './commands/inspect.ts';
 import { runSplit } from './commands/split.ts';
 import type { CliIo } from './io.ts';
-import { parseCount, parseInputShape, parseNameList, parseNumber, parseNumberList } from './options.ts';
+import { parseCount, parseFraction, parseInputShape, parseNameList, parseNumber, parseNumberList } from './options.ts';
 
 const pkg = createRequire(import.meta.url)('../../package.json') as { version: string };
 
@@ -106,8 +106,8 @@ export async function runCli(argv: readonly string[], io: CliIo, env?: NodeJS.Pr
     .argument('<model>', 'path to an .onnx classifier')
     .requiredOption('--data <spec>', 'unlabeled samples: cifar10:PATH#A-B | npy:PATH#A-B | raw:PATH:DxDxD#A-B')
     .requiredOption('--out <dir>', 'bundle directory to write (atomically)')
-    .option('--tolerance <t>', 'allowed disagreement with the backbone, in (0, 1)', (v) => parseNumber(v, '--tolerance'), 0.01)
-    .option('--confidence <delta>', 'statistical mode: disagreement <= tolerance with confidence 1 - delta', (v) => parseNumber(v, '--confidence'))
+    .option('--tolerance <t>', 'allowed disagreement with the backbone, in (0, 1)', (v) => parseFraction(v, '--tolerance', '0.01'), 0.01)
+    .option('--confidence <delta>', 'statistical mode: disagreement <= tolerance with confidence 1 - delta', (v) => parseFraction(v, '--confidence', '0.05'))
     .option('--margin <m>', 'empirical mode: extra agreement demanded on calibration samples (default tolerance/2)', (v) => parseNumber(v, '--margin'))
     .option('--batch <n>', 'batch size whose latency is minimised', (v) => parseCount(v, '--batch'), 1)
     .option('--score <kind>', 'confidence score: max | margin | temperature', 'max')

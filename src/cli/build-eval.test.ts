@@ -1,0 +1,114 @@
+/**
+ * End-to-end on a tiny model: build a bundle from raw unlabeled samples, load it back,
+ * evaluate it, and check the bad inputs of the build and eval commands.
+ */
+import assert from 'node:assert/strict';
+import { promises as fs } from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import { before, describe, it } from 'node:test';
+import { loadBundle, saveBundle } from '../bundle/index.ts';
+import { Cascade } from '../cascade/index.ts';
+import { saveModel } from '../onnx/index.ts';
+import { randomNormal, seededRng } from '../tensor/index.ts';
+import { cli } from '../../test/support/cli.ts';
+import { mlp, residualNet } from '../../test/support/models.ts';
+
+let dir: string;
+let model: string;
+let data: string;
+const fast = ['--folds', '2', '--epochs', '3', '--tolerance', '0.2', '--threads', '1'];
+
+before(async () => {
+  dir = await fs.mkdtemp(path.join(os.tmpdir(), 'layercache-build-'));
+  model = path.join(dir, 'net.onnx');
+  await saveModel(residualNet().model, model);
+  data = path.join(dir, 'samples.f32');
+  await fs.writeFile(data, randomNormal(seededRng(9), 300 * 3 * 8 * 8));
+});
+
+describe('build → bundle → eval on a tiny model', () => {
+  it('builds a valid bundle, round-trips it, and eval reports the contract fields', async () => {
+    const out = path.join(dir, 'bundle');
+    const b = await cli('build', model, '--data', `raw:${data}:3x8x8#0-199`, '--out', out, ...fast, '--json');
+    assert.equal(b.code, 0, b.stderr);
+    const report = JSON.parse(b.stdout);
+    assert.equal(report.report.samples, 200);
+    const bundle = await loadBundle(out);
+    assert.equal(bundle.manifest.format, 'layercache.bundle/1');
+    assert.equal(bundle.manifest.candidates.length, 3);
+    assert.equal(bundle.segments.length, bundle.manifest.exits.length + 1);
+
+    // Round trip: saving the loaded bundle again and loading it gives the same manifest and answers.
+    const copy = path.join(dir, 'copy');
+    await saveBundle(copy, bundle.manifest, bundle);
+    const again = await loadBundle(copy);
+    assert.deepEqual(again.manifest, bundle.manifest);
+    const x = { dtype: 'float32' as const, dims: [5, 3, 8, 8], data: randomNormal(seededRng(4), 5 * 192) };
+    const c1 = await Cascade.fromBundle(bundle, { intraOpThreads: 1, graphOptimization: 'all' });
+    const c2 = await Cascade.fromBundle(again, { intraOpThreads: 1, graphOptimization: 'all' });
+    assert.deepEqual((await c1.run(x)).map((r) => [r.classIndex, r.exit]), (await c2.run(x)).map((r) => [r.classIndex, r.exit]));
+    await c1.release();
+    await c2.release();
+
+    const e = await cli('eval', out, '--data', `raw:${data}:3x8x8#200-299`, '--json', '--baseline', 'paper', '--latency-samples', '20', '--threads', '1');
+    assert.equal(e.code, 0, e.stderr);
+    const j = JSON.parse(e.stdout);
+    assert.equal(j.samples, 100);
+    for (const key of ['accuracy', 'macsPerSample', 'latencyMs', 'throughputBatch64']) assert.ok(key in j.backbone, key);
+    for (const key of ['agreement', 'accuracy', 'macsPerSample', 'latencyMs', 'throughputBatch64', 'exitRates']) assert.ok(key in j.cached, key);
+    for (const key of ['p50', 'p95', 'p99', 'mean']) assert.equal(typeof j.cached.latencyMs[key], 'number');
+    assert.equal(j.backbone.accuracy, null, 'raw data has no labels');
+    assert.ok(j.cached.agreement >= 0 && j.cached.agreement <= 1);
+    assert.ok(j.oracle.macsPerSample <= j.backbone.macsPerSample);
+    assert.ok('paperBaseline' in j && j.paperBaseline.exitRates.length === 3);
+    assert.equal(j.cached.exitRates.length, bundle.manifest.exits.length);
+  });
+
+  it('bad build inputs: clear errors and no partial bundle', async () => {
+    const out = path.join(dir, 'bad');
+    const cases: [string[], string, RegExp][] = [
+      [['--data', `raw:${data}:3x4x4#0-99`], 'DATA_SHAPE_MISMATCH', /\[3, 4, 4\].*\[3, 8, 8\]/],
+      [['--data', `raw:${data}:3x8x8#50-40`], 'DATA_SPEC_INVALID', /empty range/],
+      [['--data', `raw:${data}:3x8x8#0-5000`], 'DATA_SPEC_INVALID', /holds 300/],
+      [['--data', `raw:${data}:3x8x8#0-99`, '--tolerance', '1.5'], 'USAGE', /--tolerance 1\.5 is outside \(0, 1\)/],
+      [['--data', `raw:${data}:3x8x8#0-99`, '--tolerance', '0'], 'USAGE', /outside \(0, 1\)/],
+      [['--data', `nope:${data}`], 'DATA_SPEC_INVALID', /unknown kind 'nope'/],
+    ];
+    for (const [args, code, pattern] of cases) {
+      const r = await cli('build', model, '--out', out, ...args);
+      assert.equal(r.code, 2, `${args.join(' ')}: ${r.stderr}`);
+      assert.match(r.stderr, new RegExp(`^layercache: error ${code}: `));
+      assert.match(r.stderr, pattern);
+      await assert.rejects(fs.stat(out), { code: 'ENOENT' });
+    }
+    const leftovers = (await fs.readdir(dir)).filter((f) => f.includes('.tmp-'));
+    assert.deepEqual(leftovers, []);
+  });
+
+  it('bad eval inputs: missing bundle, corrupted file, bundle built for another model', async () => {
+    const out = path.join(dir, 'bundle2');
+    assert.equal((await cli('build', model, '--data', `raw:${data}:3x8x8#0-149`, '--out', out, ...fast)).code, 0);
+    const evalArgs = ['--data', `raw:${data}:3x8x8#0-9`, '--latency-samples', '2', '--threads', '1'];
+
+    const missing = await cli('eval', path.join(dir, 'nowhere'), ...evalArgs);
+    assert.match(missing.stderr, /^layercache: error BUNDLE_NOT_FOUND: .*nowhere/);
+
+    const other = path.join(dir, 'other.onnx');
+    await saveModel(mlp().model, other);
+    const mismatch = await cli('eval', out, ...evalArgs, '--model', other);
+    assert.match(mismatch.stderr, /^layercache: error BUNDLE_MODEL_MISMATCH: .*other\.onnx/);
+    assert.equal((await cli('eval', out, ...evalArgs, '--model', model)).code, 0);
+
+    const manifest = JSON.parse(await fs.readFile(path.join(out, 'manifest.json'), 'utf8'));
+    const seg = path.join(out, manifest.segments[0].file);
+    const bytes = await fs.readFile(seg);
+    bytes[bytes.length - 1] ^= 0xff;
+    await fs.writeFile(seg, bytes);
+    const corrupted = await cli('eval', out, ...evalArgs);
+    assert.match(corrupted.stderr, /^layercache: error BUNDLE_INVALID: .*segment_00\.onnx is corrupted/);
+
+    await fs.writeFile(path.join(out, 'manifest.json'), '{ "format": "layercache.bundle/1", ');
+    assert.match((await cli('eval', out, ...evalArgs)).stderr, /^layercache: error BUNDLE_INVALID: .*not valid JSON/);
+  });
+});

@@ -103,7 +103,7 @@ describe('build → bundle → eval on a tiny model', () => {
     const manifest = JSON.parse(await fs.readFile(path.join(out, 'manifest.json'), 'utf8'));
     const seg = path.join(out, manifest.segments[0].file);
     const bytes = await fs.readFile(seg);
-    bytes[bytes.length - 1] ^= 0xff;
+    bytes[bytes.length - 1] = bytes[bytes.length - 1]! ^ 0xff;
     await fs.writeFile(seg, bytes);
     const corrupted = await cli('eval', out, ...evalArgs);
     assert.match(corrupted.stderr, /^layercache: error BUNDLE_INVALID: .*segment_00\.onnx is corrupted/);

@@ -8,7 +8,7 @@
  */
 import { Cascade, type CascadeRow } from '../cascade/index.ts';
 import type { LoadedBundle } from '../bundle/index.ts';
-import { argmaxRows, scoreOfMaxProbability } from '../calibrate/index.ts';
+import { argmaxRows, maxScore, paperRule, scoreOfMaxProbability } from '../calibrate/index.ts';
 import type { DataSource } from '../data/index.ts';
 import { Session, type EngineOptions } from '../engine/index.ts';
 import { analyzeModel } from '../inspect/index.ts';
@@ -55,7 +55,13 @@ export interface EvalOptions {
   readonly progress: Progress;
   /** Samples timed at batch 1 (the first ones). */
   readonly latencySamples: number;
-  readonly paper: boolean;
+  /**
+   * Paper-rule baseline: 'build' uses the threshold chosen at build time (equal agreement
+   * on calibration samples); 'match' picks the global threshold whose agreement on these
+   * very samples equals the bundle's (this tunes the baseline on the test data, in its
+   * favour); false skips it.
+   */
+  readonly paper: false | 'build' | 'match';
 }
 
 function stats(ms: number[]): LatencyStats {
@@ -172,10 +178,12 @@ export async function evaluateBundle(bundle: LoadedBundle, data: DataSource, opt
     const allExits = m.candidates.map((c) => ({ tensor: c.tensor, threshold: scoreOfMaxProbability(1), temperature: c.temperature }));
     const traceCascade = await Cascade.create({ segments: candidateSegments, heads: bundle.candidateHeads, exits: allExits, classes: K, score: 'max' }, opts.engine);
     let oracleMacs = 0;
+    const traced = m.candidates.map(() => new Float32Array(data.count * K));
     try {
       let base = 0;
       for (const b of batches) {
         const { heads } = await traceCascade.trace(b);
+        heads.forEach((h, e) => traced[e]!.set(h, base * K));
         const rowsInBatch = b.dims[0]!;
         const classesByHead = heads.map((h) => argmaxRows(h, K));
         for (let r = 0; r < rowsInBatch; r++) {
@@ -190,7 +198,14 @@ export async function evaluateBundle(bundle: LoadedBundle, data: DataSource, opt
 
     let paperBaseline: EvalReport['paperBaseline'];
     if (opts.paper) {
-      const threshold = (m.metrics.paperRule as { threshold?: number } | undefined)?.threshold ?? 0.5;
+      const built = (m.metrics.paperRule as { threshold?: number } | undefined)?.threshold ?? 0.5;
+      const threshold = opts.paper === 'build' ? built : paperRule({
+        n: data.count, fullCost: m.source.totalMacs,
+        exits: m.candidates.map((c, e) => ({
+          cost: c.cumulativeMacs, headCost: c.head.macs, score: maxScore(traced[e]!, K),
+          correct: Uint8Array.from(argmaxRows(traced[e]!, K), (k, i) => (k === reference[i] ? 1 : 0)),
+        })),
+      }, main.figures.agreement).threshold;
       const paperCascade = await Cascade.create({
         segments: candidateSegments, heads: bundle.candidateHeads,
         exits: m.candidates.map((c) => ({ tensor: c.tensor, threshold: scoreOfMaxProbability(threshold), temperature: 1 })), classes: K, score: 'max',

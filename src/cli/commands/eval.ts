@@ -42,7 +42,7 @@ export async function runEval(dir: string, opts: EvalCommandOptions, config: Con
     throw new LayercacheError('DATA_SHAPE_MISMATCH', `data '${opts.data}' gives samples of shape [${data.sampleDims.join(', ')}] but the bundle's model expects [${want.join(', ')}]`);
   }
   const report = await evaluateBundle(bundle, data, {
-    engine: config.engine, progress: terminalProgress(io, config.color), latencySamples: opts.latencySamples, paper: opts.baseline === 'paper',
+    engine: config.engine, progress: terminalProgress(io, config.color), latencySamples: opts.latencySamples, paper: opts.baseline === 'paper' ? 'build' : false,
   });
   if (opts.json) {
     io.out(`${JSON.stringify(evalJson(report), null, 2)}\n`);

@@ -1,0 +1,112 @@
+/**
+ * `npm run bench:cifar`: the paper's protocol, honestly. For ResNet-20/32/56 from
+ * ../shared/assets at tolerance 0.5%, 1% and 2%: heads are trained and thresholds chosen
+ * on records 0–4999 of cifar10_test_jpeg.bin; everything is evaluated on records
+ * 5000–9999, backbone and bundle in the same run. The paper's rule (every exit, one
+ * global max-softmax threshold) is evaluated at equal held-out agreement, its threshold
+ * tuned on the held-out half itself (in its favour).
+ * Writes bench/results/cifar-<model>-<tol>.json and the table in BENCHMARKS.md.
+ *   npm run bench:cifar [-- --models resnet56 --tolerances 0.01 --threads 2]
+ */
+import { execSync } from 'node:child_process';
+import { existsSync, promises as fs } from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import { buildCascade } from '../src/builder/index.ts';
+import { loadBundle, saveBundle } from '../src/bundle/index.ts';
+import { loadConfig } from '../src/config/index.ts';
+import { openDataSource } from '../src/data/index.ts';
+import { evaluateBundle, type EvalReport } from '../src/evaluate/index.ts';
+import { loadModel, readModelFile } from '../src/onnx/index.ts';
+import type { Progress } from '../src/progress/index.ts';
+
+const root = path.resolve(import.meta.dirname, '..');
+const assets = process.env.LAYERCACHE_ASSETS ?? path.resolve(root, '../shared/assets');
+const arg = (name: string, dflt: string): string => {
+  const i = process.argv.indexOf(`--${name}`);
+  return i >= 0 ? process.argv[i + 1]! : dflt;
+};
+const models = arg('models', 'resnet20,resnet32,resnet56').split(',');
+const tolerances = arg('tolerances', '0.005,0.01,0.02').split(',').map(Number);
+const threads = Number(arg('threads', '2'));
+const latencySamples = Number(arg('latency-samples', '2000'));
+
+if (!existsSync(path.join(assets, 'cifar10_test_jpeg.bin'))) {
+  console.log(`skipping: ${assets}/cifar10_test_jpeg.bin not found (set LAYERCACHE_ASSETS)`);
+  process.exit(0);
+}
+
+const log: Progress = {
+  note: (t) => console.log(`  ${t}`),
+  phase: (label) => {
+    const t0 = performance.now();
+    return { tick: () => {}, end: () => console.log(`  ${label}: ${((performance.now() - t0) / 1000).toFixed(1)} s`) };
+  },
+};
+const preprocess = { scale: 255, mean: [0.485, 0.456, 0.406], std: [0.229, 0.224, 0.225], layout: 'nchw' as const };
+const data = path.join(assets, 'cifar10_test_jpeg.bin');
+await fs.mkdir(path.join(root, 'bench/results/bundles'), { recursive: true });
+
+interface Row { model: string; tolerance: number; buildSeconds: number; report: EvalReport; build: unknown }
+const rows: Row[] = [];
+for (const name of models) {
+  const file = path.join(assets, `cifar10_${name}.onnx`);
+  for (const tolerance of tolerances) {
+    console.log(`${name} tolerance ${tolerance}`);
+    const config = loadConfig({ engine: { intraOpThreads: threads }, build: { tolerance }, preprocess });
+    const t0 = performance.now();
+    const bytes = await readModelFile(file);
+    const result = await buildCascade({ modelFile: file, modelBytes: bytes, model: await loadModel(file), data: await openDataSource(`cifar10:${data}#0-4999`, preprocess), preprocess },
+      config.build, config.engine, log);
+    const dir = path.join(root, `bench/results/bundles/${name}-${tolerance}`);
+    await saveBundle(dir, result.manifest, { backbone: bytes, segments: result.segments, heads: result.heads, candidateHeads: result.candidateHeads }, { overwrite: true });
+    const buildSeconds = (performance.now() - t0) / 1000;
+    console.log(`  build: ${buildSeconds.toFixed(1)} s, ${result.manifest.exits.length} exits`);
+    const report = await evaluateBundle(await loadBundle(dir), await openDataSource(`cifar10:${data}#5000-9999`, preprocess), {
+      engine: config.engine, progress: log, latencySamples, paper: 'match',
+    });
+    const { latencyTrace: _t, ...json } = report;
+    void _t;
+    const row = { model: name, tolerance, buildSeconds, report, build: result.report };
+    rows.push(row);
+    await fs.writeFile(path.join(root, `bench/results/cifar-${name}-${tolerance}.json`), `${JSON.stringify({ ...row, report: json }, null, 2)}\n`);
+    const c = report.cached;
+    const b = report.backbone;
+    console.log(`  held-out: agreement ${(100 * c.agreement).toFixed(2)}%, MACs saved ${(100 * (1 - c.macsPerSample / b.macsPerSample)).toFixed(1)}%, `
+      + `latency saved ${(100 * (1 - c.latencyMs.mean / b.latencyMs.mean)).toFixed(1)}%, throughput x${(c.throughputBatch64 / b.throughputBatch64).toFixed(2)}`);
+  }
+}
+
+// BENCHMARKS.md: replace the section between the markers.
+const pct = (x: number): string => `${(100 * x).toFixed(1)}%`;
+const commit = (() => {
+  try {
+    return execSync('git rev-parse --short HEAD', { cwd: root }).toString().trim();
+  } catch {
+    return 'unknown';
+  }
+})();
+const ort = JSON.parse(await fs.readFile(path.join(root, 'node_modules/onnxruntime-node/package.json'), 'utf8')).version;
+const lines = [
+  '<!-- bench:cifar:start -->',
+  `Machine: ${os.cpus()[0]?.model ?? 'unknown'} × ${os.cpus().length}, ${Math.round(os.totalmem() / 2 ** 30)} GiB; Node ${process.version}; onnxruntime-node ${ort}; ${threads} onnxruntime threads; commit ${commit}; ${new Date().toISOString().slice(0, 10)}.`,
+  `Command: \`npm run bench:cifar -- --models ${models.join(',')} --tolerances ${tolerances.join(',')} --threads ${threads}\`. Heads and thresholds from records 0–4999; every figure below on records 5000–9999.`,
+  '',
+  '| model | tol. | held-out agreement | accuracy (backbone → bundle) | MACs saved | oracle MACs saved | mean batch-1 latency (backbone → bundle) | saved | p99 batch-1 (backbone → bundle) | batch-64 throughput × | exits | build s | paper rule at equal agreement: MACs saved / latency saved |',
+  '|---|---:|---:|---|---:|---:|---|---:|---|---:|---:|---:|---|',
+  ...rows.map(({ model, tolerance, buildSeconds, report: r }) => {
+    const b = r.backbone;
+    const c = r.cached;
+    const p = r.paperBaseline;
+    return `| ${model} | ${pct(tolerance)} | ${(100 * c.agreement).toFixed(2)}% | ${pct(b.accuracy ?? 0)} → ${pct(c.accuracy ?? 0)} | ${pct(1 - c.macsPerSample / b.macsPerSample)} | ${pct(1 - r.oracle.macsPerSample / b.macsPerSample)} | `
+      + `${b.latencyMs.mean.toFixed(3)} → ${c.latencyMs.mean.toFixed(3)} ms | ${pct(1 - c.latencyMs.mean / b.latencyMs.mean)} | ${b.latencyMs.p99.toFixed(3)} → ${c.latencyMs.p99.toFixed(3)} ms | ${(c.throughputBatch64 / b.throughputBatch64).toFixed(2)} | `
+      + `${c.exitRates.length} | ${buildSeconds.toFixed(0)} | ${p ? `${pct(1 - p.macsPerSample / b.macsPerSample)} / ${pct(1 - p.latencyMs.mean / b.latencyMs.mean)} (p ≥ ${p.threshold.toFixed(3)}, agreement ${(100 * p.agreement).toFixed(2)}%)` : '—'} |`;
+  }),
+  '<!-- bench:cifar:end -->',
+];
+const mdPath = path.join(root, 'BENCHMARKS.md');
+const md = existsSync(mdPath) ? await fs.readFile(mdPath, 'utf8') : '# Benchmarks\n\n## CIFAR-10 ResNets (`npm run bench:cifar`)\n\n<!-- bench:cifar:start -->\n<!-- bench:cifar:end -->\n';
+const start = md.indexOf('<!-- bench:cifar:start -->');
+const end = md.indexOf('<!-- bench:cifar:end -->') + '<!-- bench:cifar:end -->'.length;
+await fs.writeFile(mdPath, `${md.slice(0, start)}${lines.join('\n')}${md.slice(end)}`);
+console.log(`wrote BENCHMARKS.md and bench/results/`);

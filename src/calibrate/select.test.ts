@@ -17,7 +17,7 @@ const table: CalibrationTable = {
 
 describe('policy simulation (hand-computed)', () => {
   it('charges the backbone up to the exit plus every kept head passed', () => {
-    const o = simulate(table, { thresholds: [0.9, 0.5] });
+    const o = simulate(table, { thresholds: [0.85, 0.3] });
     // sample 0 exits at 0: 1 + 0.1; samples 1, 2 at 1: 2 + 0.2; sample 3 runs everything: 4 + 0.2.
     assert.ok(Math.abs(o.meanCost - (1.1 + 2.2 + 2.2 + 4.2) / 4) < 1e-12);
     assert.equal(o.errors, 0);
@@ -27,9 +27,10 @@ describe('policy simulation (hand-computed)', () => {
 });
 
 describe('selectPolicy (hand-computed optima)', () => {
-  it('with no disagreement allowed, keeps both exits at thresholds 0.9 and 0.5', () => {
+  it('with no disagreement allowed, keeps both exits, thresholds midway below 0.9 and 0.5', () => {
     const s = selectPolicy(table, { tolerance: 0.2 });
-    assert.deepEqual(s.policy.thresholds, [0.9, 0.5]);
+    // Exit 0 lets only sample 0 (0.9) through, not sample 1 (0.8); exit 1 lets 0.9 and 0.5 through, not 0.1.
+    assert.deepEqual(s.policy.thresholds.map((t) => Number(t.toFixed(6))), [0.85, 0.3]);
     assert.ok(Math.abs(s.outcome.meanCost - 2.425) < 1e-12);
     assert.equal(s.outcome.errors, 0);
   });

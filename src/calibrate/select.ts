@@ -89,10 +89,12 @@ export function optimizeForLambda(table: CalibrationTable, lambda: number, start
       for (let j = 0; j < m; j++) {
         const i = idx[j]!;
         running += col.cost + (col.correct[i] ? 0 : lambda) - next[i]!;
-        const boundary = j === m - 1 || col.score[idx[j + 1]!]! < col.score[i]!;
-        if (boundary && running < best - 1e-12) {
+        const nextScore = j === m - 1 ? Number.NEGATIVE_INFINITY : col.score[idx[j + 1]!]!;
+        if (nextScore < col.score[i]! && running < best - 1e-12) {
           best = running;
-          bestT = col.score[i]!;
+          // Midway to the next score: no sample sits on the threshold, so float32 and
+          // float64 comparisons at run time agree on every calibration sample.
+          bestT = Number.isFinite(nextScore) ? (col.score[i]! + nextScore) / 2 : col.score[i]!;
         }
       }
       if (bestT !== thresholds[e]) {

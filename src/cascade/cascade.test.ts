@@ -15,9 +15,9 @@ let parts: { segments: ModelProto[]; heads: ModelProto[]; model: ModelProto };
 const tensors = ['stem', 'b1_out'];
 
 
-async function cascadeWith(thresholds: number[]): Promise<Cascade> {
-  const exits: CascadeExit[] = tensors.map((tensor, i) => ({ tensor, threshold: thresholds[i]!, temperature: 1 }));
-  return Cascade.create({ segments: parts.segments, heads: parts.heads, exits, classes: 5, score: 'max' }, engine);
+async function cascadeWith(thresholds: number[], score: 'max' | 'margin' | 'temperature' = 'max', temperature = 1): Promise<Cascade> {
+  const exits: CascadeExit[] = tensors.map((tensor, i) => ({ tensor, threshold: thresholds[i]!, temperature }));
+  return Cascade.create({ segments: parts.segments, heads: parts.heads, exits, classes: 5, score }, engine);
 }
 
 async function headLogProbs(i: number, input: ReturnType<typeof randomInput>): Promise<Float32Array> {
@@ -71,11 +71,34 @@ describe('cascade', () => {
     });
   });
 
+  for (const kind of ['max', 'margin', 'temperature'] as const) {
+    it(`batch 1 (one nested-If graph) decides exactly like the staged runtime: ${kind} score`, async () => {
+      const x = randomInput([40, 3, 8, 8], 21);
+      const median = async (h: number): Promise<number> => {
+        const lp = await headLogProbs(h, x);
+        const sorted = Array.from({ length: 40 }, (_, i) => scoreRow(lp, i, 5, kind, 2).score).sort((a, b) => a - b);
+        return (sorted[19]! + sorted[20]!) / 2;
+      };
+      const c = await cascadeWith([await median(0), await median(1)], kind, 2);
+      created.push(c);
+      const staged = await c.run(x, { staged: true });
+      const seen = new Set<number | null>();
+      for (let i = 0; i < 40; i++) {
+        const [one] = await c.run({ dtype: 'float32', dims: [1, 3, 8, 8], data: (x.data as Float32Array).slice(i * 192, (i + 1) * 192) });
+        assert.equal(one!.exit, staged[i]!.exit, `row ${i}`);
+        assert.equal(one!.classIndex, staged[i]!.classIndex, `row ${i}`);
+        for (let k = 0; k < 5; k++) assert.ok(Math.abs(one!.probs[k]! - staged[i]!.probs[k]!) < 1e-5);
+        seen.add(one!.exit);
+      }
+      assert.deepEqual([...seen].sort(), [0, 1, null], 'the test needs rows at both exits and at the backbone');
+    });
+  }
+
   it('shrink: mixed exits come back in the original row order, each row as if run alone', async () => {
     const x = randomInput([16, 3, 8, 8], 5);
     const lp0 = await headLogProbs(0, x);
     const scores = Array.from({ length: 16 }, (_, i) => scoreRow(lp0, i, 5, 'max', 1).score).sort((a, b) => a - b);
-    const median = scores[8]!;
+    const median = (scores[7]! + scores[8]!) / 2;
     const c = await cascadeWith([median, 0]);
     created.push(c);
     const rows = await c.run(x);

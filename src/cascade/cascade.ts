@@ -13,6 +13,7 @@ import { HEAD_INPUT, HEAD_OUTPUT } from '../heads/index.ts';
 import { appendGraph, serializeModel, type ModelProto } from '../onnx/index.ts';
 import { numel, type Tensor } from '../tensor/index.ts';
 import { scoreRow, softmaxRow } from './confidence.ts';
+import { buildIfCascade } from './if-graph.ts';
 
 export interface CascadeRow {
   /** Class probabilities [classes]. */
@@ -38,11 +39,14 @@ interface Stage {
   readonly exit: CascadeExit | null;
 }
 
-const FUSED_PREFIX = 'lc_head/';
+/** Name of head j's log-probabilities in a fused segment. */
+export function fusedHeadOutput(j: number): string {
+  return `lc_head${j}/${HEAD_OUTPUT}`;
+}
 
-/** Segment j fused with head j: outputs the cut tensor and `${FUSED_PREFIX}logprobs`. */
-export function fuseHead(segment: ModelProto, head: ModelProto, exitTensor: string): ModelProto {
-  return appendGraph(segment, head, { [HEAD_INPUT]: exitTensor }, FUSED_PREFIX);
+/** Segment j fused with head j: outputs the cut tensor and fusedHeadOutput(j). */
+export function fuseHead(segment: ModelProto, head: ModelProto, exitTensor: string, j: number): ModelProto {
+  return appendGraph(segment, head, { [HEAD_INPUT]: exitTensor }, `lc_head${j}/`);
 }
 
 /** Copies rows `keep` of x [batch, ...] into a new tensor [keep.length, ...]. */
@@ -57,6 +61,7 @@ export function gatherRows(x: Tensor, keep: readonly number[]): Tensor {
 export class Cascade {
   private constructor(
     private readonly stages: readonly Stage[],
+    private readonly single: Session | null,
     readonly classes: number,
     private readonly scoreKind: ScoreSpec['kind'],
     readonly inputName: string,
@@ -75,18 +80,26 @@ export class Cascade {
       throw new LayercacheError('BUNDLE_INVALID', `a cascade with ${exits.length} exits needs ${exits.length + 1} segments and ${exits.length} heads, got ${segments.length} and ${heads.length}`);
     }
     const stages: Stage[] = [];
+    const fused: ModelProto[] = [];
+    let single: Session | null = null;
     try {
       for (let j = 0; j < segments.length; j++) {
         const exit = exits[j] ?? null;
-        const model = exit ? fuseHead(segments[j]!, heads[j]!, exit.tensor) : segments[j]!;
+        const model = exit ? fuseHead(segments[j]!, heads[j]!, exit.tensor, j) : segments[j]!;
+        if (exit) fused.push(model);
         const session = await Session.create(serializeModel(model), exit ? `segment ${j} + head ${j}` : `segment ${j}`, engine);
         stages.push({ session, input: segments[j]!.graph!.input[0]!.name, cut: exit?.tensor ?? null, exit });
       }
+      // Batch 1: one graph of nested If nodes, one session call per request.
+      if (exits.length > 0) {
+        const model = buildIfCascade(fused, segments[segments.length - 1]!, exits, exits.map((_, j) => fusedHeadOutput(j)), parts.classes, parts.score);
+        single = await Session.create(serializeModel(model), 'batch-1 cascade', engine);
+      }
     } catch (err) {
-      await Promise.all(stages.map((s) => s.session.release()));
+      await Promise.all([...stages.map((s) => s.session.release()), single?.release()]);
       throw err;
     }
-    return new Cascade(stages, parts.classes, parts.score, stages[0]!.input);
+    return new Cascade(stages, single, parts.classes, parts.score, stages[0]!.input);
   }
 
   static async fromBundle(bundle: LoadedBundle, engine: EngineOptions, thresholds?: readonly number[]): Promise<Cascade> {
@@ -104,9 +117,22 @@ export class Cascade {
     return this.stages.length - 1;
   }
 
-  /** input: [batch, ...] for the backbone's first input. Returns one row per input row, in order. */
-  async run(input: Tensor): Promise<CascadeRow[]> {
+  /**
+   * input: [batch, ...] for the backbone's first input. Returns one row per input row, in
+   * order. Batch 1 runs the single nested-If graph; larger batches run stage by stage,
+   * dropping answered rows. `staged` forces the stage-by-stage path (for tests).
+   */
+  async run(input: Tensor, options: { staged?: boolean } = {}): Promise<CascadeRow[]> {
     const batch = input.dims[0]!;
+    if (batch === 1 && this.single && !options.staged) {
+      const out = await this.single.run({ [this.inputName]: input });
+      const [probsT, exitT] = Object.values(out) as [Tensor, Tensor];
+      const probs = probsT.data as Float32Array;
+      let c = 0;
+      for (let k = 1; k < this.classes; k++) if (probs[k]! > probs[c]!) c = k;
+      const e = Number(exitT.data[0]);
+      return [{ probs: probs.slice(0, this.classes), classIndex: c, exit: e < 0 ? null : e, confidence: probs[c]! }];
+    }
     const rows: (CascadeRow | undefined)[] = new Array(batch);
     let alive = Array.from({ length: batch }, (_, i) => i);
     let x = input;
@@ -124,7 +150,7 @@ export class Cascade {
         });
         break;
       }
-      const lp = out[`${FUSED_PREFIX}${HEAD_OUTPUT}`]!.data as Float32Array;
+      const lp = out[fusedHeadOutput(j)]!.data as Float32Array;
       const { threshold, temperature } = stage.exit;
       const keep: number[] = [];
       const stillAlive: number[] = [];
@@ -153,16 +179,16 @@ export class Cascade {
   async trace(input: Tensor): Promise<{ heads: Float32Array[]; logits: Float32Array }> {
     const heads: Float32Array[] = [];
     let x = input;
-    for (const stage of this.stages) {
+    for (const [j, stage] of this.stages.entries()) {
       const out = await stage.session.run({ [stage.input]: x });
       if (!stage.exit) return { heads, logits: Object.values(out)[0]!.data as Float32Array };
-      heads.push(out[`${FUSED_PREFIX}${HEAD_OUTPUT}`]!.data as Float32Array);
+      heads.push(out[fusedHeadOutput(j)]!.data as Float32Array);
       x = out[stage.cut!]!;
     }
     throw new LayercacheError('INTERNAL', 'cascade has no final stage');
   }
 
   async release(): Promise<void> {
-    await Promise.all(this.stages.map((s) => s.session.release()));
+    await Promise.all([...this.stages.map((s) => s.session.release()), this.single?.release()]);
   }
 }

@@ -1,0 +1,162 @@
+/**
+ * The batch-1 cascade as one ONNX graph of nested If nodes: segment j and head j run,
+ * the score is compared with the threshold in-graph, and only the branch taken runs
+ * (then: answer with head j; else: the rest of the network). One session call per
+ * request, instead of one per stage.
+ * Outputs: probabilities [1, classes] float32 and the exit [1] int64 (−1 = full backbone),
+ * in that order (named 'probs' and 'exit' unless the model already uses those names).
+ * Invariants: the decision equals scoreRow(...) ≥ threshold up to float32 rounding of the
+ * threshold; a threshold of +Infinity never exits; every tensor name is unique across all
+ * nested graphs.
+ */
+import { create } from '@bufbuild/protobuf';
+import { GraphProtoSchema, ModelProtoSchema, type GraphProto, type NodeProto, type TensorProto } from 'onnx-buf';
+import type { ScoreSpec } from '../bundle/index.ts';
+import { GraphBuilder, makeValueInfo, modelOpset, type ModelProto } from '../onnx/index.ts';
+import { tensor } from '../tensor/index.ts';
+import type { CascadeExit } from './cascade.ts';
+
+interface Level {
+  nodes: NodeProto[];
+  initializers: TensorProto[];
+  probs: string;
+  exit: string;
+}
+
+/**
+ * Nodes built by a GraphBuilder, as plain parts. `taken` holds every name in use; the
+ * names in `produce` were claimed for this part's outputs. New names are added to `taken`.
+ */
+function partsOf(fn: (g: GraphBuilder) => void, opset: number, taken: Set<string>, produce: readonly string[]): { nodes: NodeProto[]; initializers: TensorProto[] } {
+  const g = new GraphBuilder({ opset });
+  g.reserve([...taken].filter((n) => !produce.includes(n)));
+  fn(g);
+  const p = g.parts();
+  for (const n of p.nodes) {
+    taken.add(n.name);
+    for (const o of n.output) taken.add(o);
+  }
+  for (const t of p.initializers) taken.add(t.name);
+  return { nodes: p.nodes, initializers: p.initializers };
+}
+
+/** The threshold as a float32 comparison value: log p for max/temperature, the margin itself for margin. */
+function comparisonValue(kind: ScoreSpec['kind'], threshold: number): number {
+  if (kind === 'margin') return threshold;
+  // score = −log(1 − p)  ⇔  log p = log(1 − e^(−score)).
+  return Math.log(-Math.expm1(-threshold));
+}
+
+export function buildIfCascade(
+  fused: readonly ModelProto[], last: ModelProto, exits: readonly CascadeExit[], headOutputs: readonly string[],
+  classes: number, kind: ScoreSpec['kind'],
+): ModelProto {
+  const opset = modelOpset(last);
+  const taken = new Set<string>();
+  for (const m of [...fused, last]) {
+    for (const n of m.graph!.node) for (const o of n.output) taken.add(o);
+    for (const t of m.graph!.initializer) taken.add(t.name);
+    for (const v of m.graph!.input) taken.add(v.name);
+  }
+  const claim = (base: string): string => {
+    let name = base;
+    for (let k = 1; taken.has(name); k++) name = `${base}_${k}`;
+    taken.add(name);
+    return name;
+  };
+
+  // Innermost level: the rest of the backbone, answering with its softmax and exit −1.
+  const lastGraph = last.graph!;
+  const logits = lastGraph.output[0]!.name;
+  const lastProbs = claim('lc_probs_full');
+  const lastExit = claim('lc_exit_full');
+  const tail = partsOf((g) => {
+    g.op('Softmax', [logits], { axis: 1 }, lastProbs);
+    g.op('Constant', [], { value: tensor('int64', [1], new BigInt64Array([-1n])) }, lastExit);
+  }, opset, taken, [lastProbs, lastExit]);
+  let inner: Level = {
+    nodes: [...lastGraph.node, ...tail.nodes],
+    initializers: [...lastGraph.initializer, ...tail.initializers],
+    probs: lastProbs,
+    exit: lastExit,
+  };
+
+  for (let j = fused.length - 1; j >= 0; j--) {
+    const exit = exits[j]!;
+    const seg = fused[j]!.graph!;
+    const lp = headOutputs[j]!;
+    const cond = claim(`lc_cond_${j}`);
+    const thenProbs = claim(`lc_probs_head_${j}`);
+    const thenExit = claim(`lc_exit_head_${j}`);
+    const probs = claim(`lc_probs_${j}`);
+    const exitOut = claim(`lc_exit_${j}`);
+    const never = exit.threshold === Number.POSITIVE_INFINITY;
+    const decide = partsOf((g) => {
+      let score: string;
+      if (kind === 'margin') {
+        const k2 = g.weight(claim(`lc_k2_${j}`), tensor('int64', [1], new BigInt64Array([2n])));
+        const [values] = g.node('TopK', [lp, k2], { axis: 1 }, { outputs: 2 }) as [string, string];
+        const first = g.op('Slice', [values, g.weight(claim(`lc_s0_${j}`), tensor('int64', [1], new BigInt64Array([0n]))), g.weight(claim(`lc_s1_${j}`), tensor('int64', [1], new BigInt64Array([1n]))), g.weight(claim(`lc_ax_${j}`), tensor('int64', [1], new BigInt64Array([1n])))]);
+        const second = g.op('Slice', [values, g.weight(claim(`lc_t1_${j}`), tensor('int64', [1], new BigInt64Array([1n]))), g.weight(claim(`lc_t2_${j}`), tensor('int64', [1], new BigInt64Array([2n]))), g.weight(claim(`lc_ax2_${j}`), tensor('int64', [1], new BigInt64Array([1n])))]);
+        score = g.op('Sub', [first, second]);
+      } else {
+        const tempered = kind === 'temperature' && exit.temperature !== 1
+          ? g.op('LogSoftmax', [g.op('Mul', [lp, g.weight(claim(`lc_invT_${j}`), tensor('float32', [1], new Float32Array([1 / exit.temperature])))])], { axis: 1 })
+          : lp;
+        score = opset >= 18
+          ? g.op('ReduceMax', [tempered, g.weight(claim(`lc_axes_${j}`), tensor('int64', [1], new BigInt64Array([1n])))], { keepdims: 1 })
+          : g.op('ReduceMax', [tempered], { axes: [1], keepdims: 1 });
+      }
+      const flat = g.op('Reshape', [score, g.weight(claim(`lc_one_${j}`), tensor('int64', [1], new BigInt64Array([1n])))]);
+      const limit = g.weight(claim(`lc_thr_${j}`), tensor('float32', [1], new Float32Array([never ? 0 : comparisonValue(kind, exit.threshold)])));
+      const below = g.op('Less', [flat, limit]);
+      const fire = g.op('Not', [below]);
+      const enabled = g.weight(claim(`lc_on_${j}`), tensor('bool', [1], new Uint8Array([never ? 0 : 1])));
+      g.op('And', [fire, enabled], {}, cond);
+    }, opset, taken, [cond]);
+    const thenParts = partsOf((g) => {
+      g.op('Exp', [lp], {}, thenProbs);
+      g.op('Constant', [], { value: tensor('int64', [1], new BigInt64Array([BigInt(j)])) }, thenExit);
+    }, opset, taken, [thenProbs, thenExit]);
+    const branch = (name: string, level: Level): GraphProto => create(GraphProtoSchema, {
+      name,
+      node: level.nodes,
+      initializer: level.initializers,
+      output: [makeValueInfo(level.probs, 'float32', [1, classes]), makeValueInfo(level.exit, 'int64', [1])],
+    });
+    const ifParts = partsOf((g) => {
+      g.node('If', [cond], {
+        then_branch: branch(`lc_then_${j}`, { ...thenParts, probs: thenProbs, exit: thenExit }),
+        else_branch: branch(`lc_else_${j}`, inner),
+      }, { outputs: [probs, exitOut], name: claim(`lc_if_${j}`) });
+    }, opset, taken, [probs, exitOut]);
+    inner = {
+      nodes: [...seg.node, ...decide.nodes, ...ifParts.nodes],
+      initializers: [...seg.initializer, ...decide.initializers, ...ifParts.initializers],
+      probs,
+      exit: exitOut,
+    };
+  }
+
+  const first = (fused[0] ?? last).graph!;
+  const probsOut = claim('probs');
+  const exitOut = claim('exit');
+  const out = partsOf((g) => {
+    g.op('Identity', [inner.probs], {}, probsOut);
+    g.op('Identity', [inner.exit], {}, exitOut);
+  }, opset, taken, [probsOut, exitOut]);
+  const source = fused[0] ?? last;
+  return create(ModelProtoSchema, {
+    irVersion: source.irVersion,
+    opsetImport: source.opsetImport,
+    producerName: 'layercache',
+    functions: source.functions,
+    graph: create(GraphProtoSchema, {
+      name: 'layercache_cascade_batch1',
+      node: [...inner.nodes, ...out.nodes],
+      initializer: [...inner.initializers, ...out.initializers],
+      input: first.input.filter((v) => !first.initializer.some((t) => t.name === v.name)),
+      output: [makeValueInfo(probsOut, 'float32', [1, classes]), makeValueInfo(exitOut, 'int64', [1])],
+    }),
+  });
+}

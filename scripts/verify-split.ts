@@ -6,7 +6,7 @@
  * max |diff| of every output. Exit status 1 if any model fails.
  */
 import { Session } from '../src/engine/index.ts';
-import { analyzeModel } from '../src/inspect/index.ts';
+import { analyzeModel, batchAxisOf } from '../src/inspect/index.ts';
 import { loadModel, serializeModel } from '../src/onnx/index.ts';
 import { extractSegments } from '../src/surgery/index.ts';
 import { allocate, numel, seededRng, type Tensor } from '../src/tensor/index.ts';
@@ -40,7 +40,8 @@ for (const file of files) {
     const feeds: Record<string, Tensor> = {};
     for (const inp of a.inputs) {
       const dims = [...inp.dims];
-      if (a.batchDim) dims[0] = 2;
+      const axis = batchAxisOf(inp.shape);
+      if (a.batchDim) dims[axis] = dims[axis]! * 2;
       const data = allocate(inp.dtype, numel(dims));
       if (inp.dtype === 'float32') for (let i = 0; i < data.length; i++) (data as Float32Array)[i] = rng.normal();
       feeds[inp.name] = { dtype: inp.dtype, dims, data } as Tensor;

@@ -3,7 +3,7 @@ import { describe, it } from 'node:test';
 import { readValueInfo } from '../onnx/index.ts';
 import { extractSegments } from '../surgery/index.ts';
 import { maxAbsDiff, randomInput, runChain, runModel } from '../../test/support/chain.ts';
-import { branchRejoin, denseConcat, earlyBatchRead, mlp, residualNet, twoOutputs } from '../../test/support/models.ts';
+import { branchRejoin, denseConcat, earlyBatchRead, foldedBatch, mlp, residualNet, twoOutputs } from '../../test/support/models.ts';
 import { analyzeModel } from './analyze.ts';
 
 describe('analyzeModel', () => {
@@ -46,6 +46,7 @@ describe('segments chained at every cut reproduce the uncut model', () => {
     { name: 'branch that rejoins', build: () => branchRejoin().model, input: 'x', dims: [4] },
     { name: 'two outputs', build: () => twoOutputs().model, input: 'x', dims: [5] },
     { name: 'batch size read from the input early, used at the end', build: () => earlyBatchRead().model, input: 'x', dims: [2, 3] },
+    { name: 'batch folded into rows, restored from the input shape', build: () => foldedBatch().model, input: 'x', dims: [4, 6] },
   ];
   for (const c of cases) {
     it(c.name, async () => {
@@ -82,6 +83,13 @@ describe('segments chained at every cut reproduce the uncut model', () => {
     const segments = extractSegments(model, a.flow, ['c2'], a.typeOf);
     // The second segment rebuilds the batch size from its own input instead of reading x.
     assert.ok(segments[1]!.model.graph!.node.some((n) => n.opType === 'Shape' && n.input[0] === 'c2'));
+  });
+
+  it('tensors with the batch folded into rows are not cuts when a later Reshape needs the batch size', async () => {
+    const a = await analyzeModel(foldedBatch().model);
+    assert.ok(!a.flow.cuts.includes('h1') && !a.flow.cuts.includes('rows'));
+    assert.ok(a.flow.cuts.includes('back'));
+    assert.deepEqual(a.tensor('h1')!.shape, ['?', 6]);
   });
 
   it('rejects a tensor that is not a cut, naming the bypass', async () => {

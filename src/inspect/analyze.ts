@@ -9,7 +9,7 @@
 import { LayercacheError } from '../errors/index.ts';
 import { Session, DEFAULT_ENGINE_OPTIONS, type EngineOptions } from '../engine/index.ts';
 import { dtypeOfElemType, elemTypeName, elemTypeOfDtype, indexGraph, readValueInfo, protoDims, serializeModel, type Dim, type ModelProto } from '../onnx/index.ts';
-import { analyzeDataflow, addOutputs, collapseCuts, nodeMacs, type Dataflow, type TensorType } from '../surgery/index.ts';
+import { analyzeDataflow, addOutputs, collapseCuts, nodeMacs, rebuildableCuts, type Dataflow, type TensorType } from '../surgery/index.ts';
 import { allocate, bytesPerElement, numel, seededRng, type DType, type Tensor } from '../tensor/index.ts';
 
 export interface TensorSummary {
@@ -62,22 +62,42 @@ export interface AnalyzeOptions {
   readonly source?: string;
 }
 
-function feedFor(name: string, elemType: number, shape: readonly Dim[] | null, batch: number, opts: AnalyzeOptions, source: string): Tensor {
+const BATCH_NAMES = /^(batch|batch_size|batchsize|bs|n|b|unk__\d+|dynamic_?axes_?\d*|\?|)$/i;
+
+/** Axis of the batch in a declared input shape: a batch-like symbolic name, else the first symbolic dim, else 0. */
+export function batchAxisOf(shape: readonly Dim[] | null): number {
+  if (!shape) return 0;
+  const named = shape.findIndex((d) => typeof d === 'string' && BATCH_NAMES.test(d));
+  if (named >= 0) return named;
+  const symbolic = shape.findIndex((d) => typeof d === 'string');
+  return symbolic >= 0 ? symbolic : 0;
+}
+
+/**
+ * A feed for one input. scale = 1 uses the batch size given (1 unless --input-shape says
+ * otherwise); scale = 2 doubles it, to see which dims follow the batch.
+ */
+function feedFor(name: string, elemType: number, shape: readonly Dim[] | null, scale: 1 | 2, opts: AnalyzeOptions, source: string): Tensor {
   const dtype = dtypeOfElemType(elemType);
   if (!dtype) throw new LayercacheError('ONNX_INVALID_MODEL', `${source}: input '${name}' has type ${elemTypeName(elemType)}, which layercache cannot feed; only numeric tensor inputs are supported`);
   const given = opts.inputShapes?.[name];
+  const axis = batchAxisOf(shape);
   let dims: number[];
   if (given) {
+    if (shape && given.length !== shape.length) {
+      throw new LayercacheError('USAGE', `--input-shape ${name}=${given.join('x')} has ${given.length} dims but '${name}' has ${shape.length} ([${shape.join(', ')}])`);
+    }
     dims = [...given];
-    dims[0] = batch;
   } else {
     if (!shape) throw new LayercacheError('INPUT_SHAPE_UNKNOWN', `${source}: input '${name}' declares no shape; pass --input-shape ${name}=1x...`);
     dims = shape.map((d, i) => {
       if (typeof d === 'number' && d > 0) return d;
-      if (i === 0) return batch;
-      throw new LayercacheError('INPUT_SHAPE_UNKNOWN', `${source}: input '${name}' has symbolic dimension ${i} ('${d}'); pass --input-shape ${name}=${shape.map((x, k) => (k === 0 ? 1 : typeof x === 'number' ? x : 'N')).join('x')} with N filled in`);
+      if (i === axis) return 1;
+      const hint = shape.map((x, k) => (k === axis ? 1 : typeof x === 'number' ? x : 'N')).join('x');
+      throw new LayercacheError('INPUT_SHAPE_UNKNOWN', `${source}: input '${name}' has symbolic dimension ${i} ('${d}') besides the batch (dimension ${axis}); pass --input-shape ${name}=${hint} with N filled in`);
     });
   }
+  if (scale === 2) dims[axis] = dims[axis]! * 2;
   const n = numel(dims);
   const data = allocate(dtype, n);
   if (dtype === 'float32' || dtype === 'float64') {
@@ -91,15 +111,17 @@ function feedFor(name: string, elemType: number, shape: readonly Dim[] | null, b
 export async function analyzeModel(model: ModelProto, opts: AnalyzeOptions = {}): Promise<ModelAnalysis> {
   const source = opts.source ?? 'model';
   const index = indexGraph(model.graph!);
-  const flow = analyzeDataflow(index);
+  const rawFlow = analyzeDataflow(index);
   const inputDecl = index.inputs.map((name) => {
     const vi = index.valueInfo.get(name);
     const decl = vi ? readValueInfo(vi) : null;
     if (!decl) throw new LayercacheError('ONNX_INVALID_MODEL', `${source}: input '${name}' is not a tensor; layercache handles tensor inputs only`);
     return { name, ...decl };
   });
-  const first = inputDecl[0]?.shape?.[0];
-  const batchDim = typeof first === 'string' ? (first === '?' || first === '' ? 'batch' : first) : inputDecl[0]?.shape === null ? 'batch' : null;
+  const firstShape = inputDecl[0]?.shape ?? null;
+  const axis = batchAxisOf(firstShape);
+  const declared = firstShape?.[axis];
+  const batchDim = typeof declared === 'string' ? (declared === '?' || declared === '' ? 'batch' : declared) : firstShape === null ? 'batch' : null;
 
   // Expose every tensor that a node computes; onnxruntime infers their types.
   const taps: string[] = [];
@@ -109,7 +131,7 @@ export async function analyzeModel(model: ModelProto, opts: AnalyzeOptions = {})
   let atOne: Record<string, Tensor>;
   let atTwo: Record<string, Tensor> | null = null;
   try {
-    const feeds = (b: number): Record<string, Tensor> =>
+    const feeds = (b: 1 | 2): Record<string, Tensor> =>
       Object.fromEntries(inputDecl.map((d) => [d.name, feedFor(d.name, d.elemType, d.shape, b, opts, source)]));
     atOne = await session.run(feeds(1));
     if (batchDim) {
@@ -124,9 +146,10 @@ export async function analyzeModel(model: ModelProto, opts: AnalyzeOptions = {})
   }
 
   const summaries = new Map<string, TensorSummary>();
+  const batchSize = inputDecl.length > 0 ? feedFor(inputDecl[0]!.name, inputDecl[0]!.elemType, firstShape, 1, opts, source).dims[axis]! : 1;
   const summarize = (name: string, t: Tensor): void => {
     const other = atTwo?.[name];
-    const shape = t.dims.map((d, i): Dim => (other && other.dims[i] !== d ? (d === 1 && other.dims[i] === 2 ? batchDim! : '?') : d));
+    const shape = t.dims.map((d, i): Dim => (other && other.dims[i] !== d ? (d === batchSize && other.dims[i] === 2 * batchSize ? batchDim! : '?') : d));
     summaries.set(name, { name, dtype: t.dtype, shape, dims: t.dims });
   };
   for (const [name, t] of Object.entries(atOne)) summarize(name, t);
@@ -134,18 +157,22 @@ export async function analyzeModel(model: ModelProto, opts: AnalyzeOptions = {})
     const dims = feedFor(d.name, d.elemType, d.shape, 1, opts, source).dims;
     summaries.set(d.name, { name: d.name, dtype: dtypeOfElemType(d.elemType)!, shape: d.shape ?? dims, dims });
   }
+  // Cuts whose later segments could not rebuild a shape value they read are not cuts.
+  const flow = rebuildableCuts(rawFlow, (name) => summaries.get(name)?.shape, batchDim);
   const initDims = new Map(model.graph!.initializer.map((t) => [t.name, protoDims(t)]));
   const dimsOf = (name: string): readonly number[] | undefined => summaries.get(name)?.dims ?? initDims.get(name);
 
   const macs = index.nodes.map((n, i) => (flow.isCore[i] ? nodeMacs(n, dimsOf) : 0));
   const prefix: number[] = [];
   macs.reduce((acc, m, i) => (prefix[i] = acc + m), 0);
+  // Per sample: the probe ran at `batchSize` samples.
+  for (let i = 0; i < prefix.length; i++) prefix[i] = prefix[i]! / batchSize;
   const totalMacs = prefix[prefix.length - 1] ?? 0;
 
   const candidate = (tensor: string, k: number): ExitCandidate => {
     const s = summaries.get(tensor)!;
     const cumulativeMacs = prefix[flow.cutPosition.get(tensor)!]!;
-    const el = numel(s.dims);
+    const el = numel(s.dims) / batchSize;
     return {
       index: k, tensor, shape: s.shape, cumulativeMacs,
       fraction: totalMacs > 0 ? cumulativeMacs / totalMacs : 0,

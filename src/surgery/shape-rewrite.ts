@@ -11,6 +11,7 @@ import { AttributeProto_AttributeType as A, AttributeProtoSchema, NodeProtoSchem
 import { LayercacheError } from '../errors/index.ts';
 import { tensorToProto, type Dim } from '../onnx/index.ts';
 import { tensor } from '../tensor/index.ts';
+import type { Dataflow } from './dataflow.ts';
 
 function int64(name: string, values: number[]): TensorProto {
   return tensorToProto(name, tensor('int64', [values.length], new BigInt64Array(values.map(BigInt))));
@@ -68,4 +69,47 @@ export function rebuildShape(node: NodeProto, shape: readonly Dim[], batch: stri
     attribute: [create(AttributeProtoSchema, { name: 'axis', type: A.INT, i: 0n })],
   }));
   return { nodes, initializers };
+}
+
+/**
+ * The cut points whose later segments can rebuild every shape value they need: for each
+ * Shape node read after a cut but reading a tensor computed before it, that tensor's
+ * shape must be fixed except for the batch dimension, and the cut tensor must carry the
+ * batch dimension (to read it from). Other cuts are dropped.
+ * shapeOf: symbolic shape of a tensor; batch: the batch dimension's name.
+ */
+export function rebuildableCuts(flow: Dataflow, shapeOf: (name: string) => readonly Dim[] | undefined, batch: string | null): Dataflow {
+  const { index } = flow;
+  const n = index.nodes.length;
+  // For each non-data node: the last core node that (transitively) reads its outputs.
+  const lastCoreUse = new Int32Array(n).fill(-1);
+  for (let i = n - 1; i >= 0; i--) {
+    if (flow.isData[i]) continue;
+    for (const o of index.nodes[i]!.output) {
+      for (const j of index.consumers.get(o) ?? []) {
+        lastCoreUse[i] = Math.max(lastCoreUse[i]!, flow.isCore[j] ? j : lastCoreUse[j]!);
+      }
+    }
+  }
+  const shapeReads = index.nodes.flatMap((node, i) => {
+    const src = node.input[0];
+    if (node.opType !== 'Shape' || src === undefined || !flow.dataTensors.has(src)) return [];
+    return [{ src, from: index.producer.get(src) ?? -1, until: lastCoreUse[i]! }];
+  });
+  const ok = (cut: string): boolean => {
+    const p = flow.cutPosition.get(cut)!;
+    const cutShape = shapeOf(cut);
+    for (const r of shapeReads) {
+      if (!(r.from <= p && r.until > p)) continue;
+      const shape = shapeOf(r.src);
+      if (!shape) return false;
+      for (const d of shape) {
+        if (typeof d === 'number') continue;
+        if (d !== batch || batch === null || !cutShape?.includes(batch)) return false;
+      }
+    }
+    return true;
+  };
+  const cuts = flow.cuts.filter(ok);
+  return { ...flow, cuts, cutPosition: new Map(cuts.map((c) => [c, flow.cutPosition.get(c)!])) };
 }

@@ -113,3 +113,21 @@ export function earlyBatchRead(): { model: ModelProto; hidden: string[] } {
   g.output('y', 'float32', ['batch', 3]);
   return { model: g.build(), hidden: ['c1_pre', 'c1', 'c2_pre', 'c2', 'flat'] };
 }
+
+/**
+ * Folds the batch into rows: x [batch, 4, 6] → [batch·4, 6] → two Gemm+Relu → back to
+ * [b, 4·6] with b = Shape(x)[0]. The folded tensors cannot rebuild b, so they are not cuts.
+ */
+export function foldedBatch(): { model: ModelProto } {
+  const rng = seededRng(7);
+  const g = new GraphBuilder({ opset: 13 });
+  const x = g.input('x', 'float32', ['batch', 4, 6]);
+  const b = g.op('Gather', [g.op('Shape', [x]), g.weight('zero', tensor('int64', [1], new BigInt64Array([0n])))], { axis: 0 }, 'b');
+  const rows = g.op('Reshape', [x, g.weight('rows_shape', tensor('int64', [2], new BigInt64Array([-1n, 6n])))], {}, 'rows');
+  const h1 = g.op('Relu', [g.op('Gemm', [rows, w(g, rng, 'w1', [6, 6]), w(g, rng, 'b1', [6])], { transB: 1 })], {}, 'h1');
+  const h2 = g.op('Relu', [g.op('Gemm', [h1, w(g, rng, 'w2', [6, 6]), w(g, rng, 'b2', [6])], { transB: 1 })], {}, 'h2');
+  const back = g.op('Reshape', [h2, g.op('Concat', [b, g.weight('m1', tensor('int64', [1], new BigInt64Array([-1n])))], { axis: 0 })], {}, 'back');
+  g.op('Gemm', [back, w(g, rng, 'wo', [3, 24]), w(g, rng, 'bo', [3])], { transB: 1 }, 'y');
+  g.output('y', 'float32', ['batch', 3]);
+  return { model: g.build() };
+}

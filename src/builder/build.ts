@@ -15,7 +15,7 @@ import {
   type CalibrationTable, type Policy, type PolicyOutcome,
 } from '../calibrate/index.ts';
 import type { BuildConfig } from '../config/index.ts';
-import type { DataSource, Preprocess } from '../data/index.ts';
+import { flipped, type Augmentation, type DataSource, type Preprocess } from '../data/index.ts';
 import type { EngineOptions } from '../engine/index.ts';
 import { LayercacheError } from '../errors/index.ts';
 import { buildHeadModel, headLabel, headMacs, type HeadSpec } from '../heads/index.ts';
@@ -44,6 +44,7 @@ interface BuildSettings {
   readonly train: TrainSettings;
   readonly collectBatch: number;
   readonly measureReps: number;
+  readonly augment: readonly Augmentation[];
 }
 
 function settingsOf(c: BuildConfig): BuildSettings {
@@ -58,6 +59,7 @@ function settingsOf(c: BuildConfig): BuildSettings {
     train: { epochs: c.epochs, batchSize: c.trainBatch, learningRate: c.learningRate, weightDecay: c.weightDecay, temperature: c.temperature, seed: c.seed },
     collectBatch: c.collectBatch,
     measureReps: c.measureReps,
+    augment: c.augment,
   };
 }
 
@@ -130,15 +132,16 @@ export async function buildCascade(input: BuildInput, config: BuildConfig, engin
   }
   const exits: ExitInfo[] = a.exits.map((e) => ({ index: e.index, tensor: e.tensor, dims: a.tensor(e.tensor)!.dims.slice(1), cumulativeMacs: e.cumulativeMacs }));
   const pools = [...new Set(settings.family.map((s) => s.pool))];
-  const set: FeatureSet = await collectFeatures(model, exits, pools, teacherOutput, classes, data, { batchSize: settings.collectBatch, engine, progress });
+  const sources = [data, ...settings.augment.map(() => flipped(data, input.preprocess?.layout ?? 'nchw'))];
+  const set: FeatureSet = await collectFeatures(model, exits, pools, teacherOutput, classes, sources, { batchSize: settings.collectBatch, engine, progress });
 
   // Cross-fitted predictions of every family member at every exit.
   const featureOf = (e: number, pool: number) => set.features.find((f) => f.exit === e && f.pool === pool)!;
   const jobs: { exit: number; member: number; job: HeadJob }[] = [];
   exits.forEach((e) => settings.family.forEach((spec, m) => jobs.push({ exit: e.index, member: m, job: { spec, features: featureOf(e.index, spec.pool) } })));
   const cf = await crossFit(jobs.map((j) => j.job), set, settings.folds, settings.train, { engine, progress });
-  const reference = argmaxRows(set.teacher, classes);
-  const n = set.count;
+  const n = set.samples;
+  const reference = argmaxRows(set.teacher.subarray(0, n * classes), classes);
 
   // Per exit, the member with the best estimated saving at a strict precision.
   const target = settings.tolerance / 2;
@@ -271,6 +274,7 @@ export async function buildCascade(input: BuildInput, config: BuildConfig, engin
       batch: settings.batch,
       score: settings.score,
       folds: settings.folds,
+      augment: [...settings.augment],
       family: settings.family.map((s) => ({ ...s })),
       train: { ...settings.train },
       engine: { ...engine },

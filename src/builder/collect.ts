@@ -31,7 +31,10 @@ export interface ExitFeatures {
 }
 
 export interface FeatureSet {
+  /** Rows: the samples, then each augmented variant of them in the same order. */
   readonly count: number;
+  /** Distinct samples; row r is a view of sample r % samples. */
+  readonly samples: number;
   readonly classes: number;
   /** [count, classes] backbone logits. */
   readonly teacher: Float32Array;
@@ -66,14 +69,19 @@ export function collectionBytes(count: number, exits: readonly ExitInfo[], pools
   return perSample * count * 4;
 }
 
+/**
+ * Collects features for `sources[0]` (the samples) and every further source (augmented
+ * variants of the same samples, same order), stacked as rows.
+ */
 export async function collectFeatures(
   model: ModelProto, exits: readonly ExitInfo[], pools: readonly number[], teacherOutput: string, classes: number,
-  source: DataSource, opts: { batchSize: number; engine: EngineOptions; progress: Progress },
+  sources: readonly DataSource[], opts: { batchSize: number; engine: EngineOptions; progress: Progress },
 ): Promise<FeatureSet> {
-  const { count } = source;
-  if (count === 0) throw new LayercacheError('DATA_SPEC_INVALID', `data '${source.description}' holds no samples; give a non-empty range`);
+  const samples = sources[0]!.count;
+  const count = samples * sources.length;
+  if (samples === 0) throw new LayercacheError('DATA_SPEC_INVALID', `data '${sources[0]!.description}' holds no samples; give a non-empty range`);
   const bytes = collectionBytes(count, exits, pools, classes);
-  opts.progress.note(`collecting features of ${exits.length} exits × ${pools.length} pooling${pools.length > 1 ? 's' : ''} for ${count} samples: ${(bytes / 2 ** 20).toFixed(1)} MiB`);
+  opts.progress.note(`collecting features of ${exits.length} exits × ${pools.length} pooling${pools.length > 1 ? 's' : ''} for ${samples} samples × ${sources.length} variant${sources.length > 1 ? 's' : ''}: ${(bytes / 2 ** 20).toFixed(1)} MiB`);
   const probe = buildFeatureProbe(model, exits, pools, teacherOutput);
   const session = await Session.create(serializeModel(probe), 'feature probe', opts.engine);
   const teacher = new Float32Array(count * classes);
@@ -86,8 +94,9 @@ export async function collectFeatures(
   try {
     await withPhase(opts.progress, 'collect', count, async (phase) => {
       for (let s = 0; s < count; s += opts.batchSize) {
-        const e = Math.min(count, s + opts.batchSize);
-        const out = await session.run({ [inputName]: source.batch(s, e) });
+        const v = Math.floor(s / samples);
+        const e = Math.min((v + 1) * samples, s + opts.batchSize);
+        const out = await session.run({ [inputName]: sources[v]!.batch(s - v * samples, e - v * samples) });
         const t = out.lc_teacher!;
         if (t.dims.length !== 2 || t.dims[1] !== classes) {
           throw new LayercacheError('ONNX_INVALID_MODEL', `the backbone output '${teacherOutput}' has shape [${t.dims.join(', ')}], expected [batch, ${classes}]; layercache needs a classifier with one [batch, classes] output`);
@@ -100,5 +109,5 @@ export async function collectFeatures(
   } finally {
     await session.release();
   }
-  return { count, classes, teacher, features, labels: source.labels };
+  return { count, samples, classes, teacher, features, labels: sources[0]!.labels };
 }

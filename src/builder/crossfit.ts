@@ -1,7 +1,8 @@
 /**
  * Cross-fitted head training. The calibration samples are split into K folds; for each
- * fold, every candidate head is trained on the other folds and predicts the held-out
- * fold, so every sample gets out-of-fold predictions from heads that never saw it. The
+ * fold, every candidate head is trained on the other folds (with their augmented
+ * variants) and predicts the held-out fold's original samples, so every sample gets
+ * out-of-fold predictions from heads that never saw it nor a variant of it. The
  * deployed heads are then trained on all samples for the same number of optimiser steps
  * as a fold model, so their confidence matches what calibration measured.
  * Invariant: a sample's out-of-fold prediction never comes from a head trained on it.
@@ -27,7 +28,8 @@ export async function crossFit(
   jobs: readonly HeadJob[], set: FeatureSet, folds: number, settings: TrainSettings,
   opts: { engine: EngineOptions; progress: Progress },
 ): Promise<CrossFitResult> {
-  const n = set.count;
+  const n = set.samples;
+  const variants = set.count / n;
   const K = set.classes;
   const outOfFold = jobs.map(() => new Float32Array(n * K));
   let seconds = 0;
@@ -35,7 +37,7 @@ export async function crossFit(
   for (let f = 0; f < folds; f++) {
     const a = Math.round((f * n) / folds);
     const b = Math.round(((f + 1) * n) / folds);
-    const train = Int32Array.from([...range(0, a), ...range(b, n)]);
+    const train = Int32Array.from(Array.from({ length: variants }, (_, v) => [...range(v * n, v * n + a), ...range(v * n + b, (v + 1) * n)]).flat());
     const r = await trainHeads(jobs, set, train, { ...settings, seed: settings.seed + f }, { ...opts, label: `train fold ${f + 1}/${folds}` });
     seconds += r.seconds;
     flops += r.gflops * r.seconds;

@@ -53,7 +53,7 @@ for (const name of models) {
   const file = path.join(assets, `cifar10_${name}.onnx`);
   for (const tolerance of tolerances) {
     console.log(`${name} tolerance ${tolerance}`);
-    const config = loadConfig({ engine: { intraOpThreads: threads }, build: { tolerance }, preprocess });
+    const config = loadConfig({ engine: { intraOpThreads: threads }, build: { tolerance, augment: ['flip'] }, preprocess });
     const t0 = performance.now();
     const bytes = await readModelFile(file);
     const result = await buildCascade({ modelFile: file, modelBytes: bytes, model: await loadModel(file), data: await openDataSource(`cifar10:${data}#0-4999`, preprocess), preprocess },
@@ -90,7 +90,7 @@ const ort = JSON.parse(await fs.readFile(path.join(root, 'node_modules/onnxrunti
 const lines = [
   '<!-- bench:cifar:start -->',
   `Machine: ${os.cpus()[0]?.model ?? 'unknown'} × ${os.cpus().length}, ${Math.round(os.totalmem() / 2 ** 30)} GiB; Node ${process.version}; onnxruntime-node ${ort}; ${threads} onnxruntime threads; commit ${commit}; ${new Date().toISOString().slice(0, 10)}.`,
-  `Command: \`npm run bench:cifar -- --models ${models.join(',')} --tolerances ${tolerances.join(',')} --threads ${threads}\`. Heads and thresholds from records 0–4999; every figure below on records 5000–9999.`,
+  `Command: \`npm run bench:cifar -- --models ${models.join(',')} --tolerances ${tolerances.join(',')} --threads ${threads}\` (build defaults plus \`--augment flip\`). Heads and thresholds from records 0–4999; every figure below on records 5000–9999.`,
   '',
   '| model | tol. | held-out agreement | accuracy (backbone → bundle) | MACs saved | oracle MACs saved | mean batch-1 latency (backbone → bundle) | saved | p99 batch-1 (backbone → bundle) | batch-64 throughput × | exits | build s | paper rule at equal agreement: MACs saved / latency saved |',
   '|---|---:|---:|---|---:|---:|---|---:|---|---:|---:|---:|---|',

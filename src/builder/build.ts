@@ -51,7 +51,7 @@ function settingsOf(c: BuildConfig): BuildSettings {
   return {
     tolerance: c.tolerance,
     delta: c.delta,
-    margin: c.delta !== null ? 0 : (c.margin ?? c.tolerance / 2),
+    margin: c.delta !== null ? 0 : (c.margin ?? c.tolerance / 3),
     batch: c.batch,
     score: c.score,
     folds: c.folds,
@@ -144,7 +144,7 @@ export async function buildCascade(input: BuildInput, config: BuildConfig, engin
   const reference = argmaxRows(set.teacher.subarray(0, n * classes), classes);
 
   // Per exit, the member with the best estimated saving at a strict precision.
-  const target = settings.tolerance / 2;
+  const target = settings.tolerance / 3;
   const headCostMacs = (e: number, spec: HeadSpec): number => headMacs(spec, featureOf(e, spec.pool).dim, classes) + a.exits[e]!.activationElements;
   const choice = exits.map((e) => {
     let best = { member: 0, value: -Infinity, agreement: 0 };

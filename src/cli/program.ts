@@ -108,13 +108,14 @@ export async function runCli(argv: readonly string[], io: CliIo, env?: NodeJS.Pr
     .requiredOption('--out <dir>', 'bundle directory to write (atomically)')
     .option('--tolerance <t>', 'allowed disagreement with the backbone, in (0, 1)', (v) => parseFraction(v, '--tolerance', '0.01'), 0.01)
     .option('--confidence <delta>', 'statistical mode: disagreement <= tolerance with confidence 1 - delta', (v) => parseFraction(v, '--confidence', '0.05'))
-    .option('--margin <m>', 'empirical mode: extra agreement demanded on calibration samples (default tolerance/2)', (v) => parseNumber(v, '--margin'))
+    .option('--margin <m>', 'empirical mode: extra agreement demanded on calibration samples (default tolerance/3)', (v) => parseNumber(v, '--margin'))
     .option('--batch <n>', 'batch size whose latency is minimised', (v) => parseCount(v, '--batch'), 1)
     .option('--score <kind>', 'confidence score: max | margin | temperature', 'max')
     .option('--folds <k>', 'cross-fitting folds', (v) => parseCount(v, '--folds'), 3)
     .option('--augment <list>', "label-free augmentation of the build samples: 'flip' (mirror images; natural images only)", (v) => parseNameList(v, '--augment'))
     .option('--epochs <n>', 'training epochs per head', (v) => parseCount(v, '--epochs'), 12)
     .option('--seed <n>', 'random seed', (v) => parseCount(v, '--seed'), 1)
+    .option('--distill-temperature <t>', 'distillation temperature T of the KL loss', (v) => parseNumber(v, '--distill-temperature'), 4)
     .option('--force', 'replace --out if it exists', false)
     .option('--json', 'print the build report as JSON', false);
   addPreprocessOptions(build)
@@ -126,6 +127,7 @@ export async function runCli(argv: readonly string[], io: CliIo, env?: NodeJS.Pr
         build: {
           tolerance: o.tolerance as number, delta: (o.confidence as number | undefined) ?? null, margin: (o.margin as number | undefined) ?? null,
           batch: o.batch as number, score: o.score as 'max', folds: o.folds as number, epochs: o.epochs as number, seed: o.seed as number,
+          temperature: o.distillTemperature as number,
           ...(o.augment ? { augment: o.augment as 'flip'[] } : {}),
         },
         preprocess: preprocessFrom(o),

@@ -23,7 +23,7 @@ const BuildSchema = z.object({
   tolerance: z.number().gt(0).lt(1).default(0.01),
   /** Statistical mode: disagreement ≤ tolerance with confidence 1 − delta. */
   delta: z.number().gt(0).lt(1).nullable().default(null),
-  /** Empirical mode safety margin on calibration samples; null = tolerance / 2. */
+  /** Empirical mode safety margin on calibration samples; null = tolerance / 3. */
   margin: z.number().min(0).lt(1).nullable().default(null),
   /** Batch size whose latency the selection minimises. */
   batch: z.number().int().min(1).max(4096).default(1),
@@ -36,8 +36,8 @@ const BuildSchema = z.object({
   trainBatch: z.number().int().min(1).max(65536).default(256),
   learningRate: z.number().gt(0).max(1).default(0.002),
   weightDecay: z.number().min(0).max(1).default(0.0005),
-  /** Distillation temperature T. */
-  temperature: z.number().gt(0).max(100).default(1),
+  /** Distillation temperature T (T = 4 gave heads better-ranked confidence than T = 1 on CIFAR ResNets). */
+  temperature: z.number().gt(0).max(100).default(4),
   seed: z.number().int().min(0).default(1),
   collectBatch: z.number().int().min(1).max(4096).default(64),
   measureReps: z.number().int().min(3).max(10000).default(30),

@@ -27,23 +27,6 @@ export const ScoreSchema = z.object({
   kind: z.enum(['max', 'margin', 'temperature']),
 }).strict();
 
-export const ExitEntrySchema = z.object({
-  /** Position among the model's candidate exits (from `inspect`). */
-  candidate: z.number().int().min(0),
-  tensor: z.string(),
-  shape: z.array(Dim),
-  head: FileRef.extend({ spec: HeadSpecSchema, macs: z.number().min(0) }).strict(),
-  threshold: z.number(),
-  /** Temperature applied to the head's log-probabilities before scoring (1 unless kind = 'temperature'). */
-  temperature: z.number().positive(),
-  /** Fraction of calibration samples answered at this exit. */
-  expectedHitRate: z.number().min(0).max(1),
-  /** Backbone MACs per sample up to this exit. */
-  cumulativeMacs: z.number().min(0),
-  /** Measured backbone latency up to this exit, ms (at the build batch size, per sample). */
-  costMs: z.number().min(0),
-}).strict();
-
 /** A candidate exit with its trained head, kept for evaluation (oracle, paper rule) even when not selected. */
 export const CandidateSchema = z.object({
   candidate: z.number().int().min(0),
@@ -53,6 +36,14 @@ export const CandidateSchema = z.object({
   temperature: z.number().positive(),
   cumulativeMacs: z.number().min(0),
   costMs: z.number().min(0),
+}).strict();
+
+/** A kept exit: a candidate with the threshold chosen for it. */
+export const ExitEntrySchema = CandidateSchema.extend({
+  /** Answer here when score ≥ threshold (in the score's units, see the top comment). */
+  threshold: z.number(),
+  /** Fraction of calibration samples answered at this exit. */
+  expectedHitRate: z.number().min(0).max(1),
 }).strict();
 
 export const ManifestSchema = z.object({

@@ -4,3 +4,4 @@ export { type LabelledImages, CIFAR_RECORD_BYTES, CIFAR_SHAPE, cifarRecordCount,
 export { type DataSource } from './source.ts';
 export { openDataSource } from './spec.ts';
 export { type Augmentation, flipped } from './augment.ts';
+export { type ImageSize, imageSizeOf } from './image-folder.ts';

@@ -3,6 +3,7 @@
  *   cifar10:PATH[#A-B]      records A..B (inclusive) of a CIFAR-10 binary file
  *   npy:PATH[#A-B]          a float32 .npy array [N, ...] of already-preprocessed inputs
  *   raw:PATH:DxDxD[#A-B]    raw little-endian float32 samples of the given per-sample shape
+ *   folder:PATH[#A-B]       images (class subfolders give labels), resized to the model's input
  * Invariant: every failure names the spec and says what a valid one looks like.
  */
 import { promises as fs } from 'node:fs';
@@ -11,8 +12,9 @@ import { sliceRows, tensor } from '../tensor/index.ts';
 import { readCifar, cifarRecordCount, CIFAR_SHAPE } from './cifar.ts';
 import { preprocessPlanar, type Preprocess } from './preprocess.ts';
 import type { DataSource } from './source.ts';
+import { openImageFolder, type ImageSize } from './image-folder.ts';
 
-const HELP = 'use cifar10:PATH#0-4999, npy:PATH#0-99 or raw:PATH:3x32x32#0-99';
+const HELP = 'use cifar10:PATH#0-4999, folder:PATH#0-99, npy:PATH#0-99 or raw:PATH:3x32x32#0-99';
 
 function bad(spec: string, why: string, cause?: unknown): LayercacheError {
   return new LayercacheError('DATA_SPEC_INVALID', `data spec '${spec}' ${why}; ${HELP}`, cause === undefined ? undefined : { cause });
@@ -68,11 +70,16 @@ function tensorSource(description: string, data: Float32Array, sampleDims: numbe
 }
 
 /**
- * Opens a data source. `preprocess` applies to image formats (cifar10); tensor formats
- * (npy, raw) are fed as they are.
+ * Opens a data source. `preprocess` applies to image formats (cifar10, folder); tensor
+ * formats (npy, raw) are fed as they are. `imageSize` (the model's input) is needed for
+ * folders, whose images are resized to it.
  */
-export async function openDataSource(spec: string, preprocess: Preprocess): Promise<DataSource> {
+export async function openDataSource(spec: string, preprocess: Preprocess, imageSize?: ImageSize): Promise<DataSource> {
   const { kind, rest, range } = splitSpec(spec);
+  if (kind === 'folder') {
+    if (!imageSize) throw bad(spec, 'needs the model input size to resize images to, which is unknown here');
+    return openImageFolder(spec, rest, (total) => parseRange(spec, range, total), imageSize, preprocess);
+  }
   if (kind === 'cifar10') {
     const total = await cifarRecordCount(rest);
     const [a, b] = parseRange(spec, range, total);

@@ -2,7 +2,7 @@
 import Table from 'cli-table3';
 import { loadBundle, sha256 } from '../../bundle/index.ts';
 import type { Config } from '../../config/index.ts';
-import { IDENTITY_PREPROCESS, openDataSource } from '../../data/index.ts';
+import { IDENTITY_PREPROCESS, imageSizeOf, openDataSource } from '../../data/index.ts';
 import { LayercacheError } from '../../errors/index.ts';
 import { evaluateBundle, type EvalReport, type SystemFigures } from '../../evaluate/index.ts';
 import { readModelFile } from '../../onnx/index.ts';
@@ -36,7 +36,8 @@ export async function runEval(dir: string, opts: EvalCommandOptions, config: Con
       throw new LayercacheError('BUNDLE_MODEL_MISMATCH', `bundle ${dir} was built for ${bundle.manifest.source.file} (sha256 ${bundle.manifest.source.sha256.slice(0, 12)}…), not for ${opts.model} (sha256 ${digest.slice(0, 12)}…); rebuild the bundle for this model`);
     }
   }
-  const data = await openDataSource(opts.data, bundle.manifest.preprocess ?? IDENTITY_PREPROCESS);
+  const pre = bundle.manifest.preprocess ?? IDENTITY_PREPROCESS;
+  const data = await openDataSource(opts.data, pre, imageSizeOf(bundle.manifest.source.inputs[0]!.shape, pre.layout));
   const want = bundle.manifest.source.inputs[0]!.shape.slice(1);
   if (want.join('x') !== data.sampleDims.join('x')) {
     throw new LayercacheError('DATA_SHAPE_MISMATCH', `data '${opts.data}' gives samples of shape [${data.sampleDims.join(', ')}] but the bundle's model expects [${want.join(', ')}]`);

@@ -1,0 +1,34 @@
+import assert from 'node:assert/strict';
+import { promises as fs } from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import { describe, it } from 'node:test';
+import sharp from 'sharp';
+import { openDataSource } from './spec.ts';
+
+describe('folder data source', () => {
+  it('decodes class subfolders with labels, resizes, and preprocesses; a corrupt image is named', async () => {
+    const root = await fs.mkdtemp(path.join(os.tmpdir(), 'layercache-images-'));
+    for (const [cls, value] of [['cat', 255], ['dog', 0]] as const) {
+      await fs.mkdir(path.join(root, cls));
+      for (const k of [1, 2]) {
+        await sharp({ create: { width: 6, height: 4, channels: 3, background: { r: value, g: 0, b: 128 } } }).png().toFile(path.join(root, cls, `${k}.png`));
+      }
+    }
+    const pre = { scale: 255, mean: [0.5], std: [0.5], layout: 'nchw' as const };
+    const src = await openDataSource(`folder:${root}#1-3`, pre, { channels: 3, height: 2, width: 2 });
+    assert.equal(src.count, 3);
+    assert.deepEqual(Array.from(src.labels!), [0, 1, 1]);
+    assert.deepEqual(src.sampleDims, [3, 2, 2]);
+    const t = src.batch(0, 2);
+    assert.deepEqual(t.dims, [2, 3, 2, 2]);
+    // cat: R = 255 → (1 − 0.5) / 0.5 = 1; G = 0 → −1; dog: R = 0 → −1.
+    assert.ok(Math.abs(t.data[0]! - 1) < 1e-6);
+    assert.ok(Math.abs(t.data[4]! + 1) < 1e-6);
+    assert.ok(Math.abs(t.data[12]! + 1) < 1e-6);
+
+    await fs.writeFile(path.join(root, 'dog', '3.png'), 'not a png');
+    await assert.rejects(openDataSource(`folder:${root}`, pre, { channels: 3, height: 2, width: 2 }), { code: 'DATA_SPEC_INVALID', message: /3\.png cannot be decoded/ });
+    await assert.rejects(openDataSource(`folder:${path.join(root, 'missing')}`, pre, { channels: 3, height: 2, width: 2 }), { code: 'FILE_NOT_FOUND' });
+  });
+});

@@ -25,7 +25,7 @@ import { withPhase, type Progress } from '../progress/index.ts';
 import { extractSegments } from '../surgery/index.ts';
 import { collectFeatures, type ExitInfo, type FeatureSet } from './collect.ts';
 import { crossFit, trainFinal } from './crossfit.ts';
-import { measureLatency, type LatencyCosts } from './measure.ts';
+import { measureCascade, measureLatency, type LatencyCosts } from './measure.ts';
 import type { HeadJob, TrainSettings } from './train-heads.ts';
 
 const pkg = createRequire(import.meta.url)('../../package.json') as { version: string };
@@ -89,6 +89,8 @@ export interface BuildReport {
   readonly train: { seconds: number; gflops: number };
   readonly latencyBatch: number;
   readonly callOverheadMs: number;
+  /** Runtime checks of the selection: kept exits and measured mean ms per batch. */
+  readonly checks: { exits: number[]; backboneMs: number; cascadeMs: number }[];
 }
 
 export interface BuildResult {
@@ -191,10 +193,32 @@ export async function buildCascade(input: BuildInput, config: BuildConfig, engin
   });
   const latencyTable = table(settings.score, 'latency');
   const macsTable = table(settings.score, 'macs');
-  const selection = await withPhase(progress, 'select', 1, async (phase) => {
-    const s = selectPolicy(latencyTable, { tolerance: settings.tolerance, margin: settings.margin, ...(settings.delta !== null ? { delta: settings.delta } : {}) });
-    phase.tick();
-    return s;
+  const selectOpts = { tolerance: settings.tolerance, margin: settings.margin, ...(settings.delta !== null ? { delta: settings.delta } : {}) };
+  // Select, then check the choice on the real runtime: while the cascade is not faster
+  // than the backbone on calibration inputs, drop the kept exit that saves least.
+  const allowed = exits.map(() => true);
+  const verifyInputs = Array.from({ length: Math.max(1, Math.min(Math.floor(200 / settings.batch), Math.floor(n / settings.batch))) }, (_, k) => data.batch(k * settings.batch, Math.min(n, (k + 1) * settings.batch)));
+  const checks: { exits: number[]; backboneMs: number; cascadeMs: number }[] = [];
+  const selection = await withPhase(progress, 'select', exits.length, async (phase) => {
+    for (;;) {
+      const restricted: CalibrationTable = { ...latencyTable, exits: latencyTable.exits.map((c, e) => (allowed[e] ? c : { ...c, headCost: Number.POSITIVE_INFINITY })) };
+      const s = selectPolicy(restricted, selectOpts);
+      const keptNow = s.policy.thresholds.flatMap((t, e) => (t === Number.POSITIVE_INFINITY ? [] : [e]));
+      if (keptNow.length === 0) return s;
+      const trial = extractSegments(model, a.flow, keptNow.map((e) => exits[e]!.tensor), a.typeOf).map((seg) => seg.model);
+      const m = await measureCascade(model, {
+        segments: trial, heads: keptNow.map((e) => headModels[e]!), classes, score: settings.score,
+        exits: keptNow.map((e) => ({ tensor: exits[e]!.tensor, threshold: s.policy.thresholds[e]!, temperature: temperatures[e]! })),
+      }, verifyInputs, { engine, reps: 3 });
+      checks.push({ exits: keptNow, ...m });
+      phase.tick();
+      if (m.cascadeMs < m.backboneMs) return s;
+      const worst = keptNow.reduce((w, e) => {
+        const gain = (x: number): number => s.outcome.exitRates[x]! * (lat.full - lat.toExit[x]!);
+        return gain(e) < gain(w) ? e : w;
+      });
+      allowed[worst] = false;
+    }
   });
   const policy: Policy = selection.policy;
   const kept = policy.thresholds.flatMap((t, e) => (t === Number.POSITIVE_INFINITY ? [] : [e]));
@@ -226,6 +250,7 @@ export async function buildCascade(input: BuildInput, config: BuildConfig, engin
     train: { seconds: cf.seconds + final.seconds, gflops: (cf.gflops * cf.seconds + final.gflops * final.seconds) / Math.max(1e-9, cf.seconds + final.seconds) },
     latencyBatch: lat.batch,
     callOverheadMs: lat.callOverhead,
+    checks,
   };
   const segmentMacs = [...kept.map((e) => exits[e]!.cumulativeMacs), a.totalMacs].map((c, i, arr) => c - (i > 0 ? arr[i - 1]! : 0));
   const manifest: Manifest = {
@@ -279,7 +304,7 @@ export async function buildCascade(input: BuildInput, config: BuildConfig, engin
       train: { ...settings.train },
       engine: { ...engine },
     },
-    metrics: { calibration: report.selected, paperRule: report.paperRule, oracle: report.oracle, backbone: report.backbone, pareto: report.pareto, candidates: report.candidates, train: report.train, callOverheadMs: report.callOverheadMs },
+    metrics: { calibration: report.selected, paperRule: report.paperRule, oracle: report.oracle, backbone: report.backbone, pareto: report.pareto, candidates: report.candidates, train: report.train, callOverheadMs: report.callOverheadMs, checks: report.checks },
   };
   return { manifest, segments, heads, candidateHeads: headModels, report };
 }

@@ -9,6 +9,7 @@
  * Invariant: timings are medians over repeated runs after warm-up, so one slow run
  * (shared machine) does not skew them.
  */
+import { Cascade } from '../cascade/index.ts';
 import { Session, type EngineOptions } from '../engine/index.ts';
 import { serializeModel, type ModelProto } from '../onnx/index.ts';
 import { withPhase, type Progress } from '../progress/index.ts';
@@ -85,4 +86,36 @@ export async function measureLatency(
     const capped = toExit.map((c) => Math.min(c, fullMs));
     return { batch, toExit: capped, head: headMs, full: fullMs, callOverhead: overhead };
   });
+}
+
+/**
+ * The real runtime, measured: mean latency per batch of the backbone and of a cascade
+ * (built from `parts`) on the same inputs, in alternating blocks.
+ */
+export async function measureCascade(
+  backbone: ModelProto, parts: Parameters<typeof Cascade.create>[0], inputs: readonly Tensor[],
+  opts: { engine: EngineOptions; reps: number },
+): Promise<{ backboneMs: number; cascadeMs: number }> {
+  const full = await Session.create(serializeModel(backbone), 'backbone', opts.engine);
+  const cascade = await Cascade.create(parts, opts.engine);
+  const inputName = full.inputs[0]!.name;
+  let backboneMs = 0;
+  let cascadeMs = 0;
+  try {
+    for (let r = 0; r < opts.reps; r++) {
+      await full.run({ [inputName]: inputs[0]! });
+      let t = performance.now();
+      for (const x of inputs) await full.run({ [inputName]: x });
+      backboneMs += performance.now() - t;
+      await cascade.run(inputs[0]!);
+      t = performance.now();
+      for (const x of inputs) await cascade.run(x);
+      cascadeMs += performance.now() - t;
+    }
+  } finally {
+    await full.release();
+    await cascade.release();
+  }
+  const runs = opts.reps * inputs.length;
+  return { backboneMs: backboneMs / runs, cascadeMs: cascadeMs / runs };
 }

@@ -60,6 +60,12 @@ export function optimizeForLambda(table: CalibrationTable, lambda: number, start
   for (let sweep = 0; sweep < 6; sweep++) {
     let changed = false;
     for (let e = 0; e < E; e++) {
+      // An exit with an infinite head cost is excluded from the choice.
+      if (!Number.isFinite(exits[e]!.headCost)) {
+        if (thresholds[e] !== NEVER) changed = true;
+        thresholds[e] = NEVER;
+        continue;
+      }
       // Samples that reach exit e under the current earlier thresholds.
       reached.fill(1);
       for (let f = 0; f < e; f++) {

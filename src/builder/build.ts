@@ -51,7 +51,7 @@ function settingsOf(c: BuildConfig): BuildSettings {
   return {
     tolerance: c.tolerance,
     delta: c.delta,
-    margin: c.delta !== null ? 0 : (c.margin ?? c.tolerance / 3),
+    margin: c.delta !== null ? 0 : (c.margin ?? c.tolerance / 5),
     batch: c.batch,
     score: c.score,
     folds: c.folds,
@@ -81,7 +81,7 @@ export interface PolicySummary {
 export interface BuildReport {
   readonly samples: number;
   readonly candidates: { tensor: string; fraction: number; head: string; outOfFoldAgreement: number; latencyMs: number }[];
-  readonly selected: PolicySummary & { exits: number[] };
+  readonly selected: PolicySummary & { exits: number[]; crossValidatedAgreement: number | null };
   readonly paperRule: PolicySummary & { threshold: number };
   readonly oracle: { latencyMs: number; macsPerSample: number };
   readonly backbone: { latencyMs: number; macsPerSample: number };
@@ -242,7 +242,7 @@ export async function buildCascade(input: BuildInput, config: BuildConfig, engin
     candidates: exits.map((e, i) => ({
       tensor: e.tensor, fraction: a.exits[i]!.fraction, head: headLabel(chosenJobs[i]!.spec), outOfFoldAgreement: choice[i]!.agreement, latencyMs: lat.toExit[i]! / lat.batch,
     })),
-    selected: { ...outcome, exits: kept },
+    selected: { ...outcome, exits: kept, crossValidatedAgreement: selection.crossValidated?.agreement ?? null },
     paperRule: { ...summarize(paper.outcome, simulate(maxMacs, paperPolicy), lat.batch), threshold: paper.threshold },
     oracle: { latencyMs: oracleLatency.meanCost / lat.batch, macsPerSample: oracleMacs.meanCost },
     backbone: { latencyMs: lat.full / lat.batch, macsPerSample: a.totalMacs },

@@ -87,3 +87,27 @@ describe('baselines (hand-computed)', () => {
     assert.equal(front.at(-1)!.agreement, 1);
   });
 });
+
+describe('cross-validated λ', () => {
+  it('does not fit noise: with uninformative scores, in-sample selection exits but cross-validation keeps the backbone', () => {
+    const rng = (() => {
+      let a = 7;
+      return () => ((a = (a * 1103515245 + 12345) % 2147483648) / 2147483648);
+    })();
+    const n = 400;
+    const noisy: CalibrationTable = {
+      n,
+      fullCost: 10,
+      exits: [3, 6].map((cost) => ({
+        cost, headCost: 0.1,
+        score: Float64Array.from({ length: n }, () => rng()),
+        correct: Uint8Array.from({ length: n }, () => (rng() < 0.93 ? 1 : 0)),
+      })),
+    };
+    const inSample = selectPolicy(noisy, { tolerance: 0.02, crossValidate: false });
+    assert.ok(inSample.outcome.fullRate < 1, 'in-sample thresholds find lucky high-score runs');
+    const honest = selectPolicy(noisy, { tolerance: 0.02 });
+    assert.ok(honest.outcome.fullRate > inSample.outcome.fullRate);
+    assert.ok(honest.crossValidated === undefined || honest.crossValidated.errors / n <= 0.02);
+  });
+});

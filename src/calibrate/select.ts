@@ -21,11 +21,16 @@ export interface SelectOptions {
   readonly margin?: number;
   /** When set: statistical mode, disagreement ≤ tolerance with confidence 1 − delta. */
   readonly delta?: number;
+  /** Judge each λ by 2-fold cross-validation of its thresholds (default true). */
+  readonly crossValidate?: boolean;
 }
 
 export interface Selection {
   readonly policy: Policy;
+  /** Outcome on all the samples (in-sample for the thresholds). */
   readonly outcome: PolicyOutcome;
+  /** Cross-validated outcome of the chosen λ, when cross-validation was used. */
+  readonly crossValidated?: PolicyOutcome;
   readonly lambda: number;
 }
 
@@ -113,17 +118,58 @@ export function optimizeForLambda(table: CalibrationTable, lambda: number, start
   return { thresholds };
 }
 
-/** Cheapest feasible policy found by searching λ on a log grid, then refining around the best. */
+function rowsOf(table: CalibrationTable, rows: Int32Array): CalibrationTable {
+  return {
+    n: rows.length,
+    fullCost: table.fullCost,
+    exits: table.exits.map((c) => ({ ...c, score: Float64Array.from(rows, (i) => c.score[i]!), correct: Uint8Array.from(rows, (i) => c.correct[i]!) })),
+  };
+}
+
+/**
+ * Honest outcome of "optimise at λ": thresholds fitted on one half of the samples are
+ * judged on the other half, and the other way round; errors and costs are summed.
+ */
+function crossValidated(halves: readonly [CalibrationTable, CalibrationTable], lambda: number): PolicyOutcome {
+  const [a, b] = halves;
+  const onB = simulate(b, optimizeForLambda(a, lambda));
+  const onA = simulate(a, optimizeForLambda(b, lambda));
+  const n = a.n + b.n;
+  return {
+    meanCost: (onA.meanCost * a.n + onB.meanCost * b.n) / n,
+    agreement: 1 - (onA.errors + onB.errors) / n,
+    errors: onA.errors + onB.errors,
+    exitRates: onA.exitRates.map((r, e) => (r * a.n + onB.exitRates[e]! * b.n) / n),
+    fullRate: (onA.fullRate * a.n + onB.fullRate * b.n) / n,
+  };
+}
+
+/**
+ * Cheapest feasible policy. λ is searched on a log grid, then refined around the best.
+ * With crossValidate (the default), λ is judged by 2-fold cross-validation of the
+ * thresholds — thresholds fitted on half the samples, agreement counted on the other
+ * half — which removes most of the optimism of judging thresholds on the samples that
+ * chose them; the returned policy is then fitted on all samples at that λ.
+ */
 export function selectPolicy(table: CalibrationTable, opts: SelectOptions): Selection {
   validateTolerance(opts.tolerance);
   const none: Policy = { thresholds: table.exits.map(() => NEVER) };
   let best: Selection = { policy: none, outcome: simulate(table, none), lambda: NEVER };
+  let bestJudged = Number.POSITIVE_INFINITY;
+  const cv = opts.crossValidate !== false && table.n >= 20;
+  const halves: [CalibrationTable, CalibrationTable] | null = cv
+    ? [rowsOf(table, Int32Array.from({ length: Math.ceil(table.n / 2) }, (_, k) => 2 * k)), rowsOf(table, Int32Array.from({ length: Math.floor(table.n / 2) }, (_, k) => 2 * k + 1))]
+    : null;
   const consider = (logLambda: number): void => {
     const lambda = table.fullCost * Math.exp(logLambda);
     // Cold starts: warm starts carry over thresholds that no longer pay off.
     const policy = optimizeForLambda(table, lambda);
     const outcome = simulate(table, policy);
-    if (isFeasible(outcome, table.n, opts) && outcome.meanCost < best.outcome.meanCost) best = { policy, outcome, lambda };
+    const judged = halves ? crossValidated(halves, lambda) : outcome;
+    if (isFeasible(judged, table.n, opts) && isFeasible(outcome, table.n, opts) && judged.meanCost < bestJudged) {
+      best = { policy, outcome, lambda, ...(halves ? { crossValidated: judged } : {}) };
+      bestJudged = judged.meanCost;
+    }
   };
   const lo = Math.log(1e-3);
   const hi = Math.log(1e5);

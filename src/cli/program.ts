@@ -108,7 +108,7 @@ export async function runCli(argv: readonly string[], io: CliIo, env?: NodeJS.Pr
     .requiredOption('--out <dir>', 'bundle directory to write (atomically)')
     .option('--tolerance <t>', 'allowed disagreement with the backbone, in (0, 1)', (v) => parseFraction(v, '--tolerance', '0.01'), 0.01)
     .option('--confidence <delta>', 'statistical mode: disagreement <= tolerance with confidence 1 - delta', (v) => parseFraction(v, '--confidence', '0.05'))
-    .option('--margin <m>', 'empirical mode: extra agreement demanded on calibration samples (default tolerance/3)', (v) => parseNumber(v, '--margin'))
+    .option('--margin <m>', 'empirical mode: extra agreement demanded on calibration samples (default tolerance/5)', (v) => parseNumber(v, '--margin'))
     .option('--batch <n>', 'batch size whose latency is minimised', (v) => parseCount(v, '--batch'), 1)
     .option('--score <kind>', 'confidence score: max | margin | temperature', 'max')
     .option('--folds <k>', 'cross-fitting folds', (v) => parseCount(v, '--folds'), 3)

@@ -23,7 +23,7 @@ const BuildSchema = z.object({
   tolerance: z.number().gt(0).lt(1).default(0.01),
   /** Statistical mode: disagreement ≤ tolerance with confidence 1 − delta. */
   delta: z.number().gt(0).lt(1).nullable().default(null),
-  /** Empirical mode safety margin on calibration samples; null = tolerance / 3. */
+  /** Empirical mode safety margin on the cross-validated agreement; null = tolerance / 5. */
   margin: z.number().min(0).lt(1).nullable().default(null),
   /** Batch size whose latency the selection minimises. */
   batch: z.number().int().min(1).max(4096).default(1),

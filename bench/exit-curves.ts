@@ -1,0 +1,59 @@
+/**
+ * Per-exit agreement-vs-hit-rate on held-out data: every candidate head of a bundle is
+ * run on records 5000–9999, and for each exit we report its head's agreement with the
+ * backbone and the largest fraction of samples it could answer (the most confident first)
+ * while keeping agreement on those answers ≥ 99.5 / 99 / 98 / 95%. This is the headroom
+ * the heads' confidence leaves, exit by exit.
+ *   node --import tsx bench/exit-curves.ts [BUNDLE_DIR]
+ */
+import path from 'node:path';
+import { loadBundle } from '../src/bundle/index.ts';
+import { argmaxRows, maxScore } from '../src/calibrate/index.ts';
+import { Cascade } from '../src/cascade/index.ts';
+import { openDataSource } from '../src/data/index.ts';
+import { analyzeModel } from '../src/inspect/index.ts';
+import { parseModel } from '../src/onnx/index.ts';
+import { extractSegments } from '../src/surgery/index.ts';
+
+const root = path.resolve(import.meta.dirname, '..');
+const dir = process.argv[2] ?? path.join(root, 'bench/results/bundles/resnet56-0.01');
+const assets = process.env.LAYERCACHE_ASSETS ?? path.resolve(root, '../shared/assets');
+const engine = { intraOpThreads: 2, graphOptimization: 'all' as const };
+const bundle = await loadBundle(dir);
+const m = bundle.manifest;
+const K = m.source.classes;
+const data = await openDataSource(`cifar10:${path.join(assets, 'cifar10_test_jpeg.bin')}#5000-9999`, m.preprocess!);
+const backbone = parseModel(bundle.backbone);
+const a = await analyzeModel(backbone, { engine });
+const segments = extractSegments(backbone, a.flow, m.candidates.map((c) => c.tensor), a.typeOf).map((s) => s.model);
+const cascade = await Cascade.create({ segments, heads: bundle.candidateHeads, exits: m.candidates.map((c) => ({ tensor: c.tensor, threshold: Infinity, temperature: 1 })), classes: K, score: 'max' }, engine);
+const heads = m.candidates.map(() => new Float32Array(data.count * K));
+const logits = new Float32Array(data.count * K);
+for (let s = 0; s < data.count; s += 250) {
+  const t = await cascade.trace(data.batch(s, Math.min(data.count, s + 250)));
+  t.heads.forEach((h, e) => heads[e]!.set(h, s * K));
+  logits.set(t.logits, s * K);
+}
+await cascade.release();
+const ref = argmaxRows(logits, K);
+const levels = [0.995, 0.99, 0.98, 0.95];
+console.log(`bundle ${dir}, ${data.count} held-out samples\n`);
+console.log(`| exit | tensor | MACs to here | head agreement | ${levels.map((l) => `hit rate at ${(100 * l).toFixed(1)}%`).join(' | ')} |`);
+console.log(`|---:|---|---:|---:|${levels.map(() => '---:').join('|')}|`);
+m.candidates.forEach((c, e) => {
+  const own = argmaxRows(heads[e]!, K);
+  const score = maxScore(heads[e]!, K);
+  const order = Array.from({ length: data.count }, (_, i) => i).sort((x, y) => score[y]! - score[x]!);
+  const best = levels.map(() => 0);
+  let errors = 0;
+  let agree = 0;
+  order.forEach((i, k) => {
+    if (own[i] === ref[i]) agree++;
+    else errors++;
+    levels.forEach((l, j) => {
+      if (errors <= (1 - l) * (k + 1)) best[j] = k + 1;
+    });
+  });
+  const frac = c.cumulativeMacs / m.source.totalMacs;
+  console.log(`| ${e} | ${c.tensor} | ${(100 * frac).toFixed(1)}% | ${(100 * agree / data.count).toFixed(1)}% | ${best.map((b) => `${(100 * b / data.count).toFixed(1)}%`).join(' | ')} |`);
+});

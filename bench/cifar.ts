@@ -8,9 +8,7 @@
  * Writes bench/results/cifar-<model>-<tol>.json and the table in BENCHMARKS.md.
  *   npm run bench:cifar [-- --models resnet56 --tolerances 0.01 --threads 2]
  */
-import { execSync } from 'node:child_process';
 import { existsSync, promises as fs } from 'node:fs';
-import os from 'node:os';
 import path from 'node:path';
 import { buildCascade } from '../src/builder/index.ts';
 import { loadBundle, saveBundle } from '../src/bundle/index.ts';
@@ -19,6 +17,7 @@ import { openDataSource } from '../src/data/index.ts';
 import { evaluateBundle, type EvalReport } from '../src/evaluate/index.ts';
 import { loadModel, readModelFile } from '../src/onnx/index.ts';
 import type { Progress } from '../src/progress/index.ts';
+import { renderCifarTable } from './render-cifar.ts';
 
 const root = path.resolve(import.meta.dirname, '..');
 const assets = process.env.LAYERCACHE_ASSETS ?? path.resolve(root, '../shared/assets');
@@ -77,36 +76,4 @@ for (const name of models) {
   }
 }
 
-// BENCHMARKS.md: replace the section between the markers.
-const pct = (x: number): string => `${(100 * x).toFixed(1)}%`;
-const commit = (() => {
-  try {
-    return execSync('git rev-parse --short HEAD', { cwd: root }).toString().trim();
-  } catch {
-    return 'unknown';
-  }
-})();
-const ort = JSON.parse(await fs.readFile(path.join(root, 'node_modules/onnxruntime-node/package.json'), 'utf8')).version;
-const lines = [
-  '<!-- bench:cifar:start -->',
-  `Machine: ${os.cpus()[0]?.model ?? 'unknown'} × ${os.cpus().length}, ${Math.round(os.totalmem() / 2 ** 30)} GiB; Node ${process.version}; onnxruntime-node ${ort}; ${threads} onnxruntime threads; commit ${commit}; ${new Date().toISOString().slice(0, 10)}.`,
-  `Command: \`npm run bench:cifar -- --models ${models.join(',')} --tolerances ${tolerances.join(',')} --threads ${threads}\` (build defaults plus \`--augment flip\`). Heads and thresholds from records 0–4999; every figure below on records 5000–9999.`,
-  '',
-  '| model | tol. | held-out agreement | accuracy (backbone → bundle) | MACs saved | oracle MACs saved | mean batch-1 latency (backbone → bundle) | saved | p99 batch-1 (backbone → bundle) | batch-64 throughput × | exits | build s | paper rule at equal agreement: MACs saved / latency saved |',
-  '|---|---:|---:|---|---:|---:|---|---:|---|---:|---:|---:|---|',
-  ...rows.map(({ model, tolerance, buildSeconds, report: r }) => {
-    const b = r.backbone;
-    const c = r.cached;
-    const p = r.paperBaseline;
-    return `| ${model} | ${pct(tolerance)} | ${(100 * c.agreement).toFixed(2)}% | ${pct(b.accuracy ?? 0)} → ${pct(c.accuracy ?? 0)} | ${pct(1 - c.macsPerSample / b.macsPerSample)} | ${pct(1 - r.oracle.macsPerSample / b.macsPerSample)} | `
-      + `${b.latencyMs.mean.toFixed(3)} → ${c.latencyMs.mean.toFixed(3)} ms | ${pct(1 - c.latencyMs.mean / b.latencyMs.mean)} | ${b.latencyMs.p99.toFixed(3)} → ${c.latencyMs.p99.toFixed(3)} ms | ${(c.throughputBatch64 / b.throughputBatch64).toFixed(2)} | `
-      + `${c.exitRates.length} | ${buildSeconds.toFixed(0)} | ${p ? `${pct(1 - p.macsPerSample / b.macsPerSample)} / ${pct(1 - p.latencyMs.mean / b.latencyMs.mean)} (p ≥ ${p.threshold.toFixed(3)}, agreement ${(100 * p.agreement).toFixed(2)}%)` : '—'} |`;
-  }),
-  '<!-- bench:cifar:end -->',
-];
-const mdPath = path.join(root, 'BENCHMARKS.md');
-const md = existsSync(mdPath) ? await fs.readFile(mdPath, 'utf8') : '# Benchmarks\n\n## CIFAR-10 ResNets (`npm run bench:cifar`)\n\n<!-- bench:cifar:start -->\n<!-- bench:cifar:end -->\n';
-const start = md.indexOf('<!-- bench:cifar:start -->');
-const end = md.indexOf('<!-- bench:cifar:end -->') + '<!-- bench:cifar:end -->'.length;
-await fs.writeFile(mdPath, `${md.slice(0, start)}${lines.join('\n')}${md.slice(end)}`);
-console.log(`wrote BENCHMARKS.md and bench/results/`);
+await renderCifarTable({ models, tolerances, threads });

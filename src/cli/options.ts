@@ -42,3 +42,9 @@ export function parseFraction(value: string, option: string, example: string): n
   if (!(n > 0 && n < 1)) throw new LayercacheError('USAGE', `${option} ${value} is outside (0, 1); pass e.g. ${option} ${example}`);
   return n;
 }
+
+/** Parses one of a fixed set of choices. */
+export function parseChoice<T extends string>(value: string, option: string, choices: readonly T[]): T {
+  if (!(choices as readonly string[]).includes(value)) throw new LayercacheError('USAGE', `${option} '${value}' is not one of ${choices.join(', ')}`);
+  return value as T;
+}

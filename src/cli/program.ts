@@ -13,7 +13,7 @@ import { runEval } from './commands/eval.ts';
 import { runInspect } from './commands/inspect.ts';
 import { runSplit } from './commands/split.ts';
 import type { CliIo } from './io.ts';
-import { parseCount, parseFraction, parseInputShape, parseNameList, parseNumber, parseNumberList } from './options.ts';
+import { parseChoice, parseCount, parseFraction, parseInputShape, parseNameList, parseNumber, parseNumberList } from './options.ts';
 
 const pkg = createRequire(import.meta.url)('../../package.json') as { version: string };
 
@@ -45,7 +45,7 @@ function addPreprocessOptions(cmd: Command): Command {
     .option('--scale <s>', 'x = (pixel / scale - mean) / std', (v) => parseNumber(v, '--scale'))
     .option('--mean <m>', 'per-channel mean, e.g. 0.485,0.456,0.406', (v) => parseNumberList(v, '--mean'))
     .option('--std <s>', 'per-channel std, e.g. 0.229,0.224,0.225', (v) => parseNumberList(v, '--std'))
-    .option('--layout <layout>', 'nchw | nhwc', 'nchw');
+    .option('--layout <layout>', 'nchw | nhwc', (v) => parseChoice(v, '--layout', ['nchw', 'nhwc'] as const), 'nchw');
 }
 
 function preprocessFrom(o: Record<string, unknown>): Record<string, unknown> {
@@ -110,9 +110,9 @@ export async function runCli(argv: readonly string[], io: CliIo, env?: NodeJS.Pr
     .option('--confidence <delta>', 'statistical mode: disagreement <= tolerance with confidence 1 - delta', (v) => parseFraction(v, '--confidence', '0.05'))
     .option('--margin <m>', 'empirical mode: extra agreement demanded on calibration samples (default tolerance/5)', (v) => parseNumber(v, '--margin'))
     .option('--batch <n>', 'batch size whose latency is minimised', (v) => parseCount(v, '--batch'), 1)
-    .option('--score <kind>', 'confidence score: max | margin | temperature', 'max')
+    .option('--score <kind>', 'confidence score: max | margin | temperature', (v) => parseChoice(v, '--score', ['max', 'margin', 'temperature'] as const), 'max')
     .option('--folds <k>', 'cross-fitting folds', (v) => parseCount(v, '--folds'), 3)
-    .option('--augment <list>', "label-free augmentation of the build samples: 'flip' (mirror images; natural images only)", (v) => parseNameList(v, '--augment'))
+    .option('--augment <list>', "label-free augmentation of the build samples: 'flip' (mirror images; natural images only)", (v) => parseNameList(v, '--augment').map((a) => parseChoice(a, '--augment', ['flip'] as const)))
     .option('--epochs <n>', 'training epochs per head', (v) => parseCount(v, '--epochs'), 12)
     .option('--seed <n>', 'random seed', (v) => parseCount(v, '--seed'), 1)
     .option('--distill-temperature <t>', 'distillation temperature T of the KL loss', (v) => parseNumber(v, '--distill-temperature'), 4)

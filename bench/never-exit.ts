@@ -6,10 +6,10 @@
  *   node --import tsx bench/never-exit.ts [BUNDLE_DIR] [--threads 2]
  */
 import path from 'node:path';
+import { measureCascade } from '../src/builder/index.ts';
 import { loadBundle } from '../src/bundle/index.ts';
-import { Cascade } from '../src/cascade/index.ts';
 import { openDataSource } from '../src/data/index.ts';
-import { Session } from '../src/engine/index.ts';
+import { parseModel } from '../src/onnx/index.ts';
 
 const root = path.resolve(import.meta.dirname, '..');
 const dir = process.argv[2] && !process.argv[2].startsWith('--') ? process.argv[2] : path.join(root, 'bench/results/bundles/resnet56-0.01');
@@ -19,31 +19,15 @@ const assets = process.env.LAYERCACHE_ASSETS ?? path.resolve(root, '../shared/as
 const bundle = await loadBundle(dir);
 const m = bundle.manifest;
 const data = await openDataSource(`cifar10:${path.join(assets, 'cifar10_test_jpeg.bin')}#5000-5999`, m.preprocess!);
-const backbone = await Session.create(bundle.backbone, 'backbone', engine);
-const never = await Cascade.fromBundle(bundle, engine, m.exits.map(() => Number.POSITIVE_INFINITY));
-const input = backbone.inputs[0]!.name;
+const parts = {
+  segments: bundle.segments, heads: bundle.heads, classes: m.source.classes, score: m.score.kind,
+  exits: m.exits.map((e) => ({ tensor: e.tensor, threshold: Number.POSITIVE_INFINITY, temperature: e.temperature })),
+};
 
 console.log(`bundle ${dir}: ${m.exits.length} kept exits (candidates ${m.exits.map((e) => e.candidate).join(', ')})\n`);
 console.log('| batch | backbone ms | never-exiting cascade ms | overhead |\n|---:|---:|---:|---:|');
 for (const batch of [1, 64]) {
-  const xs = Array.from({ length: batch === 1 ? 1000 : 15 }, (_, k) => data.batch(k * batch, (k + 1) * batch));
-  let tb = 0;
-  let tc = 0;
-  for (let rep = 0; rep < 3; rep++) {
-    for (let s = 0; s < xs.length; s += 50) {
-      const block = xs.slice(s, s + 50);
-      await backbone.run({ [input]: block[0]! });
-      let t = performance.now();
-      for (const x of block) await backbone.run({ [input]: x });
-      tb += performance.now() - t;
-      await never.run(block[0]!);
-      t = performance.now();
-      for (const x of block) await never.run(x);
-      tc += performance.now() - t;
-    }
-  }
-  const runs = 3 * xs.length;
-  console.log(`| ${batch} | ${(tb / runs).toFixed(3)} | ${(tc / runs).toFixed(3)} | ${(100 * (tc / tb - 1)).toFixed(1)}% |`);
+  const inputs = Array.from({ length: batch === 1 ? 1000 : 15 }, (_, k) => data.batch(k * batch, (k + 1) * batch));
+  const r = await measureCascade(parseModel(bundle.backbone), parts, inputs, { engine, reps: 3 });
+  console.log(`| ${batch} | ${r.backboneMs.toFixed(3)} | ${r.cascadeMs.toFixed(3)} | ${(100 * (r.cascadeMs / r.backboneMs - 1)).toFixed(1)}% |`);
 }
-await backbone.release();
-await never.release();

@@ -75,7 +75,7 @@ describe('build → bundle → eval on a tiny model', () => {
       [['--data', `raw:${data}:3x8x8#0-99`, '--tolerance', '0'], 'USAGE', /outside \(0, 1\)/],
       [['--data', `nope:${data}`], 'DATA_SPEC_INVALID', /unknown kind 'nope'/],
       [['--data', `raw:${data}:3x8x8#0-99`, '--score', 'entropy'], 'USAGE', /--score 'entropy' is not one of max, margin, temperature/],
-      [['--data', `raw:${data}:3x8x8#0-99`, '--augment', 'crop'], 'USAGE', /--augment 'crop'/],
+      [['--data', `raw:${data}:3x8x8#0-99`, '--augment', 'rotate'], 'USAGE', /--augment 'rotate'/],
     ];
     for (const [args, code, pattern] of cases) {
       const r = await cli('build', model, '--out', out, ...args);

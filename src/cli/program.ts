@@ -112,7 +112,7 @@ export async function runCli(argv: readonly string[], io: CliIo, env?: NodeJS.Pr
     .option('--batch <n>', 'batch size whose latency is minimised', (v) => parseCount(v, '--batch'), 1)
     .option('--score <kind>', 'confidence score: max | margin | temperature', (v) => parseChoice(v, '--score', ['max', 'margin', 'temperature'] as const), 'max')
     .option('--folds <k>', 'cross-fitting folds', (v) => parseCount(v, '--folds'), 3)
-    .option('--augment <list>', "label-free augmentation of the build samples: 'flip' (mirror images; natural images only)", (v) => parseNameList(v, '--augment').map((a) => parseChoice(a, '--augment', ['flip'] as const)))
+    .option('--augment <list>', "label-free augmented copies of the build samples, e.g. flip,crop (natural images only)", (v) => parseNameList(v, '--augment').map((a) => parseChoice(a, '--augment', ['flip', 'crop'] as const)))
     .option('--epochs <n>', 'training epochs per head', (v) => parseCount(v, '--epochs'), 12)
     .option('--seed <n>', 'random seed', (v) => parseCount(v, '--seed'), 1)
     .option('--distill-temperature <t>', 'distillation temperature T of the KL loss', (v) => parseNumber(v, '--distill-temperature'), 4)
@@ -128,7 +128,7 @@ export async function runCli(argv: readonly string[], io: CliIo, env?: NodeJS.Pr
           tolerance: o.tolerance as number, delta: (o.confidence as number | undefined) ?? null, margin: (o.margin as number | undefined) ?? null,
           batch: o.batch as number, score: o.score as 'max', folds: o.folds as number, epochs: o.epochs as number, seed: o.seed as number,
           temperature: o.distillTemperature as number,
-          ...(o.augment ? { augment: o.augment as 'flip'[] } : {}),
+          ...(o.augment ? { augment: o.augment as ('flip' | 'crop')[] } : {}),
         },
         preprocess: preprocessFrom(o),
       }, env);

@@ -29,8 +29,8 @@ const BuildSchema = z.object({
   batch: z.number().int().min(1).max(4096).default(1),
   score: z.enum(['max', 'margin', 'temperature']).default('max'),
   folds: z.number().int().min(2).max(20).default(3),
-  /** Label-free augmentation of the build samples ('flip' mirrors images left–right). */
-  augment: z.array(z.enum(['flip'])).max(1).default([]),
+  /** Label-free augmented copies of the build samples ('flip' mirrors images, 'crop' shifts them). */
+  augment: z.array(z.enum(['flip', 'crop'])).max(4).default([]),
   family: z.array(HeadSpecSchema).min(1).default([{ pool: 4, hidden: 128, dropout: 0.3 }, { pool: 1, hidden: 0, dropout: 0 }]),
   epochs: z.number().int().min(1).max(1000).default(12),
   trainBatch: z.number().int().min(1).max(65536).default(256),

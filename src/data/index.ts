@@ -3,5 +3,5 @@ export { type Preprocess, IDENTITY_PREPROCESS, validatePreprocess, preprocessPla
 export { type LabelledImages, CIFAR_RECORD_BYTES, CIFAR_SHAPE, cifarRecordCount, readCifar } from './cifar.ts';
 export { type DataSource } from './source.ts';
 export { openDataSource } from './spec.ts';
-export { type Augmentation, flipped } from './augment.ts';
+export { type Augmentation, flipped, cropped } from './augment.ts';
 export { type ImageSize, imageSizeOf } from './image-folder.ts';

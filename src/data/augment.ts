@@ -12,12 +12,17 @@ import type { DataSource } from './source.ts';
 
 export type Augmentation = 'flip' | 'crop';
 
-/** A data source whose samples are the horizontal mirror images of `source`'s. */
-export function flipped(source: DataSource, layout: 'nchw' | 'nhwc'): DataSource {
+function imageDims(source: DataSource, kind: Augmentation): readonly number[] {
   const dims = source.sampleDims;
   if (dims.length !== 3) {
-    throw new LayercacheError('DATA_SHAPE_MISMATCH', `--augment flip needs image samples [C, H, W] or [H, W, C], but '${source.description}' has [${dims.join(', ')}]`);
+    throw new LayercacheError('DATA_SHAPE_MISMATCH', `--augment ${kind} needs image samples [C, H, W] or [H, W, C], but '${source.description}' has [${dims.join(', ')}]`);
   }
+  return dims;
+}
+
+/** A data source whose samples are the horizontal mirror images of `source`'s. */
+export function flipped(source: DataSource, layout: 'nchw' | 'nhwc'): DataSource {
+  const dims = imageDims(source, 'flip');
   return {
     ...source,
     description: `${source.description} (flipped)`,
@@ -43,10 +48,7 @@ export function flipped(source: DataSource, layout: 'nchw' | 'nhwc'): DataSource
 
 /** A data source whose samples are randomly shifted copies (padded random crops) of `source`'s. */
 export function cropped(source: DataSource, layout: 'nchw' | 'nhwc', seed: number, max = 4): DataSource {
-  const dims = source.sampleDims;
-  if (dims.length !== 3) {
-    throw new LayercacheError('DATA_SHAPE_MISMATCH', `--augment crop needs image samples [C, H, W] or [H, W, C], but '${source.description}' has [${dims.join(', ')}]`);
-  }
+  const dims = imageDims(source, 'crop');
   const rng = seededRng(seed);
   const shifts = Array.from({ length: source.count }, () => [Math.floor(rng.uniform() * (2 * max + 1)) - max, Math.floor(rng.uniform() * (2 * max + 1)) - max] as const);
   const [c, h, w] = layout === 'nchw' ? [dims[0]!, dims[1]!, dims[2]!] : [dims[2]!, dims[0]!, dims[1]!];

@@ -96,7 +96,7 @@ export class Session {
       result = outputNames ? await this.session.run(ortFeeds, outputNames as string[]) : await this.session.run(ortFeeds);
     } catch (err) {
       const shapes = Object.entries(feeds).map(([k, v]) => `${k}[${v.dims.join(',')}]`).join(', ');
-      throw new LayercacheError('ENGINE_RUN_FAILED', `onnxruntime failed running ${label(this)} on ${shapes}: ${ortMessage(err)}`, { cause: err });
+      throw new LayercacheError('ENGINE_RUN_FAILED', `onnxruntime failed running ${this.label} on ${shapes}: ${ortMessage(err)}`, { cause: err });
     }
     const out: Record<string, Tensor> = {};
     for (const [k, v] of Object.entries(result)) {
@@ -109,10 +109,6 @@ export class Session {
   async release(): Promise<void> {
     await this.session.release();
   }
-}
-
-function label(s: Session): string {
-  return s.label;
 }
 
 function describe(m: ort.InferenceSession.ValueMetadata): IoInfo {

@@ -1,5 +1,5 @@
 import assert from 'node:assert/strict';
-import { execFile } from 'node:child_process';
+import { execFile, spawn } from 'node:child_process';
 import { promises as fs } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
@@ -7,7 +7,7 @@ import { describe, it } from 'node:test';
 import { promisify } from 'node:util';
 import { saveModel, serializeModel, loadModel } from '../onnx/index.ts';
 import { cli } from '../../test/support/cli.ts';
-import { residualNet } from '../../test/support/models.ts';
+import { denseConcat, residualNet } from '../../test/support/models.ts';
 import { maxAbsDiff, randomInput, runModel } from '../../test/support/chain.ts';
 
 async function fixture(): Promise<{ dir: string; model: string }> {
@@ -68,6 +68,17 @@ describe('layercache inspect', () => {
     assertOneLineError(r1, 'ONNX_(PARSE_FAILED|INVALID_MODEL)', /notes\.txt/);
     assertOneLineError(await cli('inspect', truncated), 'ONNX_(PARSE_FAILED|INVALID_MODEL)', /truncated\.onnx/);
     assertOneLineError(await cli('inspect', path.join(dir, 'missing.onnx')), 'FILE_NOT_FOUND', /missing\.onnx/);
+  });
+
+  it('a graph with no cut point: an empty list with a clear message, and split refuses with NO_EXITS', async () => {
+    const { dir } = await fixture();
+    const file = path.join(dir, 'dense.onnx');
+    await saveModel(denseConcat().model, file);
+    const table = await cli('inspect', file);
+    assert.equal(table.code, 0);
+    assert.match(table.stdout, /No candidate exits/);
+    assert.deepEqual(JSON.parse((await cli('inspect', file, '--json')).stdout).exits, []);
+    assertOneLineError(await cli('split', file, '--at', 'a', '--out', path.join(dir, 'segs')), 'NO_EXITS', /no cut point/);
   });
 
   it('--verbose adds the stack trace', async () => {
@@ -140,5 +151,16 @@ describe('the layercache bin', () => {
       assert.match(e.stderr, /^layercache: error ONNX_\w+: .*bad\.onnx.*\n$/);
       return true;
     });
+  });
+
+  it('a reader that closes the pipe early does not crash it (layercache … | head)', async () => {
+    const bin = path.resolve(import.meta.dirname, '../../bin/layercache.js');
+    const child = spawn(process.execPath, [bin, '--help'], { stdio: ['ignore', 'pipe', 'pipe'] });
+    child.stdout.destroy();
+    let stderr = '';
+    child.stderr.on('data', (d: Buffer) => void (stderr += d.toString()));
+    const code = await new Promise<number | null>((resolve) => child.on('close', resolve));
+    assert.doesNotMatch(stderr, /EPIPE|Unhandled/);
+    assert.equal(code, 0);
   });
 });

@@ -63,6 +63,9 @@ function settingsOf(c: BuildConfig): BuildSettings {
   };
 }
 
+/** Runtime checks of a selection before the builder gives up on early exits (bounds build time). */
+const MAX_RUNTIME_CHECKS = 6;
+
 export interface BuildInput {
   readonly modelFile: string;
   readonly modelBytes: Uint8Array;
@@ -214,6 +217,12 @@ export async function buildCascade(input: BuildInput, config: BuildConfig, engin
       checks.push({ exits: keptNow, ...m });
       phase.tick();
       if (m.cascadeMs < m.backboneMs) return s;
+      if (checks.length >= MAX_RUNTIME_CHECKS) {
+        // Still slower than the backbone after several tries: keep the backbone alone.
+        const none: Policy = { thresholds: exits.map(() => Number.POSITIVE_INFINITY) };
+        progress.note(`no cascade beat the backbone on the runtime check after ${checks.length} tries; the bundle runs the backbone alone`);
+        return { policy: none, outcome: simulate(latencyTable, none), lambda: Number.POSITIVE_INFINITY };
+      }
       const worst = keptNow.reduce((w, e) => {
         const gain = (x: number): number => s.outcome.exitRates[x]! * (lat.full - lat.toExit[x]!);
         return gain(e) < gain(w) ? e : w;

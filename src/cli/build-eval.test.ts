@@ -84,6 +84,13 @@ describe('build → bundle → eval on a tiny model', () => {
       assert.match(r.stderr, pattern);
       await assert.rejects(fs.stat(out), { code: 'ENOENT' });
     }
+    // An occupied --out is refused before any work.
+    const occupied = path.join(dir, 'occupied');
+    await fs.mkdir(occupied);
+    await fs.writeFile(path.join(occupied, 'keep'), 'x');
+    const busy = await cli('build', model, '--out', `${occupied}/`, '--data', `raw:${data}:3x8x8#0-99`, ...fast);
+    assert.match(busy.stderr, /^layercache: error OUTPUT_EXISTS: .*--force/);
+    assert.deepEqual(await fs.readdir(occupied), ['keep']);
     const leftovers = (await fs.readdir(dir)).filter((f) => f.includes('.tmp-'));
     assert.deepEqual(leftovers, []);
   });

@@ -25,4 +25,11 @@ describe('atomic writes', () => {
     assert.deepEqual(await fs.readdir(dir), ['v2']);
     assert.deepEqual(await fs.readdir(root), ['out']);
   });
+
+  it('accepts a directory given with a trailing slash', async () => {
+    const root = await fs.mkdtemp(path.join(os.tmpdir(), 'layercache-atomic-'));
+    await writeDirAtomic(`${path.join(root, 'bundle')}/`, (tmp) => writeFileAtomic(path.join(tmp, 'a'), 'a'));
+    assert.deepEqual(await fs.readdir(root), ['bundle']);
+    assert.deepEqual(await fs.readdir(path.join(root, 'bundle')), ['a']);
+  });
 });

@@ -39,10 +39,12 @@ export async function writeFileAtomic(file: string, data: Uint8Array | string): 
  * `dir` must not exist, or be empty, unless `overwrite` is set.
  */
 export async function writeDirAtomic(
-  dir: string,
+  target: string,
   fill: (tmpDir: string) => Promise<void>,
   options: { overwrite?: boolean } = {},
 ): Promise<void> {
+  // 'bundle/' and 'bundle' are the same directory; the temporary one must sit beside it.
+  const dir = path.resolve(target);
   const existing = await fs.readdir(dir).catch((err: NodeJS.ErrnoException) => {
     if (err.code === 'ENOENT') return null;
     throw new LayercacheError('FILE_UNREADABLE', `cannot read output directory ${dir}: ${err.message}`, { cause: err });
@@ -50,12 +52,16 @@ export async function writeDirAtomic(
   if (existing && existing.length > 0 && !options.overwrite) {
     throw new LayercacheError(
       'OUTPUT_EXISTS',
-      `output directory ${dir} already exists and is not empty; choose another --out or pass --force to replace it`,
+      `output directory ${target} already exists and is not empty; choose another --out or pass --force to replace it`,
     );
   }
   const tmp = tempSibling(dir);
-  await fs.mkdir(path.dirname(path.resolve(dir)), { recursive: true });
-  await fs.mkdir(tmp);
+  try {
+    await fs.mkdir(path.dirname(dir), { recursive: true });
+    await fs.mkdir(tmp);
+  } catch (err) {
+    throw new LayercacheError('FILE_WRITE_FAILED', `cannot create ${target}: ${(err as Error).message}; check the path and its permissions`, { cause: err });
+  }
   try {
     await fill(tmp);
     if (existing) {
@@ -69,6 +75,6 @@ export async function writeDirAtomic(
   } catch (err) {
     await fs.rm(tmp, { recursive: true, force: true });
     if (err instanceof LayercacheError) throw err;
-    throw new LayercacheError('FILE_WRITE_FAILED', `could not write ${dir}: ${(err as Error).message}`, { cause: err });
+    throw new LayercacheError('FILE_WRITE_FAILED', `could not write ${target}: ${(err as Error).message}`, { cause: err });
   }
 }

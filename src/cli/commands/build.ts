@@ -1,9 +1,11 @@
 /** `layercache build`: collect, train, measure and select, then save a bundle atomically. */
+import { promises as fs } from 'node:fs';
 import Table from 'cli-table3';
 import { buildCascade } from '../../builder/index.ts';
 import { saveBundle } from '../../bundle/index.ts';
 import type { Config } from '../../config/index.ts';
 import { imageSizeOf, openDataSource } from '../../data/index.ts';
+import { LayercacheError } from '../../errors/index.ts';
 import { loadModel, readModelFile, readValueInfo } from '../../onnx/index.ts';
 import { formatCount, formatPercent } from '../format.ts';
 import type { CliIo } from '../io.ts';
@@ -18,6 +20,11 @@ export interface BuildCommandOptions {
 
 export async function runBuild(file: string, opts: BuildCommandOptions, config: Config, io: CliIo): Promise<void> {
   const started = performance.now();
+  // Refuse an occupied --out before minutes of work, not after (the save checks again).
+  const present = await fs.readdir(opts.out).catch(() => []);
+  if (present.length > 0 && !opts.force) {
+    throw new LayercacheError('OUTPUT_EXISTS', `output directory ${opts.out} already exists and is not empty; choose another --out or pass --force to replace it`);
+  }
   const progress = terminalProgress(io, config.color);
   const modelBytes = await readModelFile(file);
   const model = await loadModel(file);

@@ -43,7 +43,7 @@ export async function runBuild(file: string, opts: BuildCommandOptions, config: 
     t.push([name, agreement === null ? '—' : formatPercent(agreement), ms.toFixed(3), formatCount(macs), formatPercent(1 - macs / r.backbone.macsPerSample)]);
   row('backbone', 1, r.backbone.latencyMs, r.backbone.macsPerSample);
   row(`selected (${r.selected.exits.length} exits)`, r.selected.agreement, r.selected.latencyMs, r.selected.macsPerSample);
-  row(`paper rule (p ≥ ${r.paperRule.threshold.toFixed(3)})`, r.paperRule.agreement, r.paperRule.latencyMs, r.paperRule.macsPerSample);
+  row(`paper rule (p ≥ ${r.paperRule.threshold.toFixed(5)})`, r.paperRule.agreement, r.paperRule.latencyMs, r.paperRule.macsPerSample);
   row('oracle bound', null, r.oracle.latencyMs, r.oracle.macsPerSample);
   const cv = r.selected.crossValidatedAgreement;
   io.out(`calibration estimates on ${r.samples} out-of-fold samples (latency at batch ${r.latencyBatch})${cv === null ? '' : `; cross-validated agreement of the selection: ${formatPercent(cv)}`}:\n${t.toString()}\n`);

@@ -56,7 +56,7 @@ export async function runEval(dir: string, opts: EvalCommandOptions, config: Con
   ]);
   row('backbone', 1, report.backbone);
   row('bundle', report.cached.agreement, report.cached);
-  if (report.paperBaseline) row(`paper rule (p ≥ ${report.paperBaseline.threshold.toFixed(3)})`, report.paperBaseline.agreement, report.paperBaseline);
+  if (report.paperBaseline) row(`paper rule (p ≥ ${report.paperBaseline.threshold.toFixed(5)})`, report.paperBaseline.agreement, report.paperBaseline);
   io.out(`${report.samples} samples from ${report.data}; latency over the first ${report.latencySamples} at batch 1\n${t.toString()}\n`);
   const b = report.backbone;
   const c = report.cached;

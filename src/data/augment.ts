@@ -20,30 +20,36 @@ function imageDims(source: DataSource, kind: Augmentation): readonly number[] {
   return dims;
 }
 
-/** A data source whose samples are the horizontal mirror images of `source`'s. */
-export function flipped(source: DataSource, layout: 'nchw' | 'nhwc'): DataSource {
-  const dims = imageDims(source, 'flip');
+/** `source` with every batch rewritten by `transform(src, out, start, end)` into a fresh array. */
+function transformed(source: DataSource, label: string, transform: (src: Float32Array, out: Float32Array, start: number, end: number) => void): DataSource {
   return {
     ...source,
-    description: `${source.description} (flipped)`,
+    description: `${source.description} (${label})`,
     batch: (s, e) => {
       const t = source.batch(s, e);
-      const src = t.data;
-      const out = new Float32Array(src.length);
-      // Rows of the last spatial axis: W for NCHW (length W), H·W rows of C for NHWC.
-      if (layout === 'nchw') {
-        const w = dims[2]!;
-        for (let r = 0; r < src.length; r += w) for (let c = 0; c < w; c++) out[r + c] = src[r + w - 1 - c]!;
-      } else {
-        const [, w, ch] = [dims[0]!, dims[1]!, dims[2]!];
-        const row = w * ch;
-        for (let r = 0; r < src.length; r += row) {
-          for (let c = 0; c < w; c++) out.set(src.subarray(r + (w - 1 - c) * ch, r + (w - c) * ch), r + c * ch);
-        }
-      }
+      const out = new Float32Array(t.data.length);
+      transform(t.data, out, s, e);
       return { ...t, data: out };
     },
   };
+}
+
+/** A data source whose samples are the horizontal mirror images of `source`'s. */
+export function flipped(source: DataSource, layout: 'nchw' | 'nhwc'): DataSource {
+  const dims = imageDims(source, 'flip');
+  return transformed(source, 'flipped', (src, out) => {
+    // Rows of the last spatial axis: W for NCHW (length W), H·W rows of C for NHWC.
+    if (layout === 'nchw') {
+      const w = dims[2]!;
+      for (let r = 0; r < src.length; r += w) for (let c = 0; c < w; c++) out[r + c] = src[r + w - 1 - c]!;
+    } else {
+      const [w, ch] = [dims[1]!, dims[2]!];
+      const row = w * ch;
+      for (let r = 0; r < src.length; r += row) {
+        for (let c = 0; c < w; c++) out.set(src.subarray(r + (w - 1 - c) * ch, r + (w - c) * ch), r + c * ch);
+      }
+    }
+  });
 }
 
 /** A data source whose samples are randomly shifted copies (padded random crops) of `source`'s. */
@@ -52,31 +58,23 @@ export function cropped(source: DataSource, layout: 'nchw' | 'nhwc', seed: numbe
   const rng = seededRng(seed);
   const shifts = Array.from({ length: source.count }, () => [Math.floor(rng.uniform() * (2 * max + 1)) - max, Math.floor(rng.uniform() * (2 * max + 1)) - max] as const);
   const [c, h, w] = layout === 'nchw' ? [dims[0]!, dims[1]!, dims[2]!] : [dims[2]!, dims[0]!, dims[1]!];
-  return {
-    ...source,
-    description: `${source.description} (cropped)`,
-    batch: (s, e) => {
-      const t = source.batch(s, e);
-      const src = t.data;
-      const out = new Float32Array(src.length);
-      const per = c * h * w;
-      for (let n = 0; n < e - s; n++) {
-        const [dy, dx] = shifts[s + n]!;
-        for (let y = 0; y < h; y++) {
-          const sy = y + dy;
-          if (sy < 0 || sy >= h) continue;
-          for (let x = 0; x < w; x++) {
-            const sx = x + dx;
-            if (sx < 0 || sx >= w) continue;
-            for (let k = 0; k < c; k++) {
-              const at = layout === 'nchw' ? (k * h + y) * w + x : (y * w + x) * c + k;
-              const from = layout === 'nchw' ? (k * h + sy) * w + sx : (sy * w + sx) * c + k;
-              out[n * per + at] = src[n * per + from]!;
-            }
+  return transformed(source, 'cropped', (src, out, s, e) => {
+    const per = c * h * w;
+    for (let n = 0; n < e - s; n++) {
+      const [dy, dx] = shifts[s + n]!;
+      for (let y = 0; y < h; y++) {
+        const sy = y + dy;
+        if (sy < 0 || sy >= h) continue;
+        for (let x = 0; x < w; x++) {
+          const sx = x + dx;
+          if (sx < 0 || sx >= w) continue;
+          for (let k = 0; k < c; k++) {
+            const at = layout === 'nchw' ? (k * h + y) * w + x : (y * w + x) * c + k;
+            const from = layout === 'nchw' ? (k * h + sy) * w + sx : (sy * w + sx) * c + k;
+            out[n * per + at] = src[n * per + from]!;
           }
         }
       }
-      return { ...t, data: out };
-    },
-  };
+    }
+  });
 }

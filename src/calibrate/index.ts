@@ -4,5 +4,5 @@ export { selectPolicy, optimizeForLambda, paretoFront, isFeasible, validateToler
 export { clopperPearsonUpper, clopperPearsonLower, incompleteBeta } from './bounds.ts';
 export { paperRule, oracleCost, globalThresholdPolicy } from './baselines.ts';
 export {
-  type ScoreKind, SCORE_KINDS, argmaxRows, maxScore, marginScore, fitTemperature, maxProbabilityOf, scoreOfMaxProbability,
+  type ScoreKind, type RowScore, SCORE_KINDS, scoreRow, argmaxRows, maxScore, marginScore, fitTemperature, maxProbabilityOf, scoreOfMaxProbability,
 } from './scores.ts';

@@ -33,38 +33,51 @@ export function argmaxRows(values: Float32Array | Float64Array, classes: number)
   return out;
 }
 
-/** −log Σ_{k≠top} exp(lp_k − lse(lp)) for one row of unnormalised log-probabilities. */
-function logOddsRow(lp: Float32Array | Float64Array, off: number, classes: number, scale = 1): number {
-  let top = 0;
-  for (let k = 1; k < classes; k++) if (lp[off + k]! > lp[off + top]!) top = k;
-  const t = lp[off + top]! * scale;
-  let others = 0;
-  for (let k = 0; k < classes; k++) if (k !== top) others += Math.exp(lp[off + k]! * scale - t);
-  // p_max = 1 / (1 + others); 1 − p_max = others / (1 + others).
-  return Math.log1p(others) - Math.log(others);
+export interface RowScore {
+  readonly classIndex: number;
+  /** Score in the units of the threshold. */
+  readonly score: number;
+  /** Max softmax probability (after temperature). */
+  readonly confidence: number;
 }
 
-export function maxScore(logProbs: Float32Array | Float64Array, classes: number, temperature = 1): Float64Array {
+/**
+ * Scores row r of log-probabilities lp [rows, classes]: the one definition shared by
+ * calibration (whole tables) and the cascade runtime (row by row).
+ */
+export function scoreRow(lp: Float32Array | Float64Array, r: number, classes: number, kind: ScoreKind, temperature = 1): RowScore {
+  const off = r * classes;
+  let top = 0;
+  let second = -1;
+  for (let k = 1; k < classes; k++) {
+    if (lp[off + k]! > lp[off + top]!) {
+      second = top;
+      top = k;
+    } else if (second < 0 || lp[off + k]! > lp[off + second]!) second = k;
+  }
+  const inv = kind === 'temperature' ? 1 / temperature : 1;
+  const t = lp[off + top]! * inv;
+  let others = 0;
+  for (let k = 0; k < classes; k++) if (k !== top) others += Math.exp(lp[off + k]! * inv - t);
+  // p_max = 1 / (1 + others); 1 − p_max = others / (1 + others).
+  const score = kind === 'margin' ? lp[off + top]! - lp[off + second]! : Math.log1p(others) - Math.log(others);
+  return { classIndex: top, score, confidence: 1 / (1 + others) };
+}
+
+function scoresOf(logProbs: Float32Array | Float64Array, classes: number, kind: ScoreKind, temperature: number): Float64Array {
   const n = logProbs.length / classes;
   const out = new Float64Array(n);
-  for (let i = 0; i < n; i++) out[i] = logOddsRow(logProbs, i * classes, classes, 1 / temperature);
+  for (let i = 0; i < n; i++) out[i] = scoreRow(logProbs, i, classes, kind, temperature).score;
   return out;
+}
+
+/** 'max' scores (or 'temperature' ones when temperature ≠ 1): [n]. */
+export function maxScore(logProbs: Float32Array | Float64Array, classes: number, temperature = 1): Float64Array {
+  return scoresOf(logProbs, classes, temperature === 1 ? 'max' : 'temperature', temperature);
 }
 
 export function marginScore(logProbs: Float32Array | Float64Array, classes: number): Float64Array {
-  const n = logProbs.length / classes;
-  const out = new Float64Array(n);
-  for (let i = 0; i < n; i++) {
-    let a = -Infinity;
-    let b = -Infinity;
-    for (let k = 0; k < classes; k++) {
-      const v = logProbs[i * classes + k]!;
-      if (v > a) [a, b] = [v, a];
-      else if (v > b) b = v;
-    }
-    out[i] = a - b;
-  }
-  return out;
+  return scoresOf(logProbs, classes, 'margin', 1);
 }
 
 /**

@@ -7,7 +7,7 @@ import { seededRng } from '../tensor/index.ts';
 import { randomInput, runModel } from '../../test/support/chain.ts';
 import { residualNet } from '../../test/support/models.ts';
 import { Cascade, type CascadeExit } from './cascade.ts';
-import { scoreRow } from './confidence.ts';
+import { scoreRow } from '../calibrate/index.ts';
 import type { ModelProto } from '../onnx/index.ts';
 
 const engine = { intraOpThreads: 1, graphOptimization: 'all' } as const;

@@ -12,7 +12,8 @@ import { LayercacheError } from '../errors/index.ts';
 import { HEAD_INPUT, HEAD_OUTPUT } from '../heads/index.ts';
 import { appendGraph, serializeModel, type ModelProto } from '../onnx/index.ts';
 import { numel, type Tensor } from '../tensor/index.ts';
-import { scoreRow, softmaxRow } from './confidence.ts';
+import { scoreRow } from '../calibrate/index.ts';
+import { softmaxRow } from './confidence.ts';
 import { buildIfCascade } from './if-graph.ts';
 
 export interface CascadeRow {

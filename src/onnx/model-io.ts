@@ -62,10 +62,15 @@ export function cloneModel(model: ModelProto): ModelProto {
 
 /** Reads a model from disk, inlining any external-data tensors found next to it. */
 export async function loadModel(file: string): Promise<ModelProto> {
+  return (await loadModelFile(file)).model;
+}
+
+/** Like loadModel, also returning the file's bytes as read (for hashing or copying), read once. */
+export async function loadModelFile(file: string): Promise<{ model: ModelProto; bytes: Uint8Array }> {
   const bytes = await readModelFile(file);
   const model = parseModel(bytes, file);
   if (hasExternalData(model)) await inlineExternalData(model, path.dirname(file), file);
-  return model;
+  return { model, bytes };
 }
 
 /** Reads raw model bytes with clear errors for missing or unreadable files. */

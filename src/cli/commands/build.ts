@@ -6,7 +6,7 @@ import { saveBundle } from '../../bundle/index.ts';
 import type { Config } from '../../config/index.ts';
 import { imageSizeOf, openDataSource } from '../../data/index.ts';
 import { LayercacheError } from '../../errors/index.ts';
-import { loadModel, readModelFile, readValueInfo } from '../../onnx/index.ts';
+import { loadModelFile, readValueInfo } from '../../onnx/index.ts';
 import { formatCount, formatPercent } from '../format.ts';
 import type { CliIo } from '../io.ts';
 import { terminalProgress } from '../progress-bars.ts';
@@ -26,8 +26,7 @@ export async function runBuild(file: string, opts: BuildCommandOptions, config: 
     throw new LayercacheError('OUTPUT_EXISTS', `output directory ${opts.out} already exists and is not empty; choose another --out or pass --force to replace it`);
   }
   const progress = terminalProgress(io, config.color);
-  const modelBytes = await readModelFile(file);
-  const model = await loadModel(file);
+  const { model, bytes: modelBytes } = await loadModelFile(file);
   const declared = model.graph!.input.find((v) => !model.graph!.initializer.some((t) => t.name === v.name));
   const data = await openDataSource(opts.data, config.preprocess, imageSizeOf(declared ? readValueInfo(declared)?.shape : undefined, config.preprocess.layout));
   const result = await buildCascade({ modelFile: file, modelBytes, model, data, preprocess: config.preprocess }, config.build, config.engine, progress);

@@ -1,7 +1,7 @@
 /** `layercache split`: cut a model into segments at named tensors. */
 import type { Config } from '../../config/index.ts';
 import { analyzeModel } from '../../inspect/index.ts';
-import { loadModel, readModelFile } from '../../onnx/index.ts';
+import { loadModelFile } from '../../onnx/index.ts';
 import { extractSegments, orderCuts, writeSegments } from '../../surgery/index.ts';
 import { formatShape } from '../format.ts';
 import type { CliIo } from '../io.ts';
@@ -15,8 +15,7 @@ export interface SplitOptions {
 }
 
 export async function runSplit(file: string, opts: SplitOptions, config: Config, io: CliIo): Promise<void> {
-  const bytes = await readModelFile(file);
-  const model = await loadModel(file);
+  const { model, bytes } = await loadModelFile(file);
   const a = await analyzeModel(model, { source: file, engine: config.engine, ...(opts.inputShape ? { inputShapes: opts.inputShape } : {}) });
   const cuts = orderCuts(a.flow, opts.at);
   const segments = extractSegments(model, a.flow, cuts, a.typeOf);

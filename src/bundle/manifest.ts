@@ -40,8 +40,11 @@ export const CandidateSchema = z.object({
 
 /** A kept exit: a candidate with the threshold chosen for it. */
 export const ExitEntrySchema = CandidateSchema.extend({
-  /** Answer here when score ≥ threshold (in the score's units, see the top comment). */
-  threshold: z.number(),
+  /**
+   * Answer here when score ≥ threshold (in the score's units, see the top comment); null
+   * when the server's accuracy guard disabled the exit.
+   */
+  threshold: z.number().nullable(),
   /** Fraction of calibration samples answered at this exit. */
   expectedHitRate: z.number().min(0).max(1),
 }).strict();

@@ -108,7 +108,7 @@ export class Cascade {
     return Cascade.create({
       segments: bundle.segments,
       heads: bundle.heads,
-      exits: m.exits.map((e, i) => ({ tensor: e.tensor, threshold: thresholds?.[i] ?? e.threshold, temperature: e.temperature })),
+      exits: m.exits.map((e, i) => ({ tensor: e.tensor, threshold: thresholds?.[i] ?? e.threshold ?? Number.POSITIVE_INFINITY, temperature: e.temperature })),
       classes: m.source.classes,
       score: m.score.kind,
     }, engine);

@@ -12,6 +12,7 @@ import { runBuild } from './commands/build.ts';
 import { runEval } from './commands/eval.ts';
 import { runInspect } from './commands/inspect.ts';
 import { runSplit } from './commands/split.ts';
+import { readLabels, runServe } from './commands/serve.ts';
 import type { CliIo } from './io.ts';
 import { parseChoice, parseCount, parseFraction, parseInputShape, parseNameList, parseNumber, parseNumberList } from './options.ts';
 
@@ -147,6 +148,54 @@ export async function runCli(argv: readonly string[], io: CliIo, env?: NodeJS.Pr
     .addHelpText('after', '\nExample:\n  layercache eval bundle/ --data cifar10:cifar10_test_jpeg.bin#5000-9999 --baseline paper --json\n')
     .action(async (dir: string, o: { data: string; json: boolean; baseline?: string; model?: string; latencySamples: number }) => {
       await runEval(dir, o, configure(), io);
+    });
+
+  const serve = program
+    .command('serve')
+    .description('Serve a bundle or a bare model over the KServe v2 REST protocol, learning cache heads from live traffic.')
+    .argument('<source>', 'bundle directory (from layercache build) or MODEL.onnx (starts with no exits)')
+    .option('--name <name>', 'model name in the URLs', 'layercache')
+    .option('--host <host>', 'address to listen on', '127.0.0.1')
+    .option('--port <port>', 'port to listen on (0 = any free port)', (v) => parseNumber(v, '--port'), 8080)
+    .option('--state <dir>', 'directory of persisted bundle versions; a restart resumes from the newest valid one')
+    .option('--workers <n>', 'engine worker threads', (v) => parseCount(v, '--workers'), 1)
+    .option('--max-batch-size <n>', 'dynamic batching: rows per batch', (v) => parseCount(v, '--max-batch-size'), 32)
+    .option('--max-queue-delay-us <us>', 'dynamic batching: longest wait for a batch to fill', (v) => parseNumber(v, '--max-queue-delay-us'), 0)
+    .option('--max-queue-rows <n>', 'queued rows before requests get 503', (v) => parseCount(v, '--max-queue-rows'), 512)
+    .option('--max-request-rows <n>', 'rows one request may carry', (v) => parseCount(v, '--max-request-rows'), 256)
+    .option('--timeout-ms <ms>', 'per-request timeout', (v) => parseCount(v, '--timeout-ms'), 30000)
+    .option('--body-limit <bytes>', 'largest request body', (v) => parseCount(v, '--body-limit'), 64 * 2 ** 20)
+    .option('--labels <file>', 'class names for the classify route, one per line')
+    .option('--no-online', 'do not learn from traffic (verification and the accuracy guard stay on)')
+    .option('--retrain-after <n>', 'buffered samples before the first retrain', (v) => parseCount(v, '--retrain-after'), 2000)
+    .option('--retrain-every <n>', 'new buffered samples between retrains', (v) => parseCount(v, '--retrain-every'), 2000)
+    .option('--buffer-samples <n>', 'online buffer size (sliding window)', (v) => parseCount(v, '--buffer-samples'), 5000)
+    .option('--verify-share <p>', 'share of requests checked against the full backbone', (v) => parseNumber(v, '--verify-share'), 0.05)
+    .option('--tolerance <t>', 'allowed disagreement with the backbone, in (0, 1)', (v) => parseFraction(v, '--tolerance', '0.01'), 0.01)
+    .option('--augment <list>', 'label-free augmented copies when retraining, e.g. flip', (v) => parseNameList(v, '--augment').map((a) => parseChoice(a, '--augment', ['flip', 'crop'] as const)))
+    .option('--log-level <level>', 'silent | error | warn | info | debug', (v) => parseChoice(v, '--log-level', ['silent', 'error', 'warn', 'info', 'debug'] as const), 'info');
+  addPreprocessOptions(serve)
+    .addHelpText('after', '\nExamples:\n  layercache serve bundle/ --port 8080\n  layercache serve resnet56.onnx --state state/ --augment flip \\\n    --scale 255 --mean 0.485,0.456,0.406 --std 0.229,0.224,0.225\n  curl -s localhost:8080/v2/models/layercache\n')
+    .action(async (source: string, o: Record<string, unknown>) => {
+      const g = program.opts<GlobalOptions>();
+      config = loadConfig({
+        verbose: g.verbose ?? false,
+        ...(g.threads !== undefined ? { engine: { intraOpThreads: g.threads } } : {}),
+        build: { tolerance: o.tolerance as number, ...(o.augment ? { augment: o.augment as ('flip' | 'crop')[] } : {}) },
+        preprocess: preprocessFrom(o),
+        serve: {
+          name: o.name as string, host: o.host as string, port: o.port as number, stateDir: (o.state as string | undefined) ?? null,
+          workers: o.workers as number, maxBatchSize: o.maxBatchSize as number, maxQueueDelayUs: o.maxQueueDelayUs as number,
+          maxQueueRows: o.maxQueueRows as number, maxRequestRows: o.maxRequestRows as number, requestTimeoutMs: o.timeoutMs as number,
+          bodyLimitBytes: o.bodyLimit as number, log: o.logLevel as 'info',
+          labels: o.labels ? await readLabels(o.labels as string) : [],
+          online: {
+            enabled: o.online as boolean, retrainAfter: o.retrainAfter as number, retrainEvery: o.retrainEvery as number,
+            bufferSamples: o.bufferSamples as number, verifyShare: o.verifyShare as number,
+          },
+        },
+      }, env);
+      await runServe(source, config, io);
     });
 
   try {

@@ -50,10 +50,69 @@ const PreprocessSchema = z.object({
   layout: z.enum(['nchw', 'nhwc']).default('nchw'),
 }).strict();
 
+const OnlineSchema = z.object({
+  /** Learn heads from live traffic (retrain, reselect, hot-swap). */
+  enabled: z.boolean().default(true),
+  /** Buffered samples before the first retrain. */
+  retrainAfter: z.number().int().min(20).max(10_000_000).default(2000),
+  /** New buffered samples between later retrains. */
+  retrainEvery: z.number().int().min(1).max(10_000_000).default(2000),
+  /** Sliding-window buffer: at most this many samples … */
+  bufferSamples: z.number().int().min(20).max(10_000_000).default(5000),
+  /** … and at most this many bytes of stored inputs. */
+  bufferBytes: z.number().int().min(1 << 20).default(512 * 2 ** 20),
+  /** Share of requests verified against the full backbone (early-exited ones after the response). */
+  verifyShare: z.number().min(0).max(1).default(0.05),
+  /** Verified early answers per exit kept in the guard's sliding window. */
+  guardWindow: z.number().int().min(10).max(1_000_000).default(400),
+  /** Verified early answers an exit needs before the guard may act on it. */
+  guardMinSamples: z.number().int().min(5).max(1_000_000).default(40),
+  /** Confidence 1 − delta of the guard's lower bound on agreement. */
+  guardDelta: z.number().gt(0).lt(1).default(0.05),
+  /** Log-odds added to an offending exit's threshold; after guardMaxRaises raises it is disabled. */
+  guardRaise: z.number().gt(0).max(100).default(1),
+  guardMaxRaises: z.number().int().min(0).max(100).default(3),
+  /** onnxruntime threads of the retraining worker (the rest serve requests meanwhile). */
+  retrainThreads: z.number().int().min(0).max(256).default(1),
+  seed: z.number().int().min(0).default(1),
+}).strict();
+
+const ServeSchema = z.object({
+  name: z.string().regex(/^[A-Za-z0-9][A-Za-z0-9._-]{0,127}$/, 'must be 1–128 letters, digits, ".", "_" or "-"').default('layercache'),
+  host: z.string().min(1).default('127.0.0.1'),
+  port: z.number().int().min(0).max(65535).default(8080),
+  /** Directory of persisted bundle versions (online mode); null keeps them in a temporary directory. */
+  stateDir: z.string().min(1).nullable().default(null),
+  /** Dynamic batcher: rows per batch sent to the engine. */
+  maxBatchSize: z.number().int().min(1).max(4096).default(32),
+  /**
+   * Dynamic batcher: longest a request waits for others to join its batch when an engine is
+   * idle (0 = send at once; batches still form from requests that queue while engines are busy).
+   */
+  maxQueueDelayUs: z.number().int().min(0).max(10_000_000).default(0),
+  /** Rows waiting in the queue before new requests get 503. */
+  maxQueueRows: z.number().int().min(1).max(1_000_000).default(512),
+  /** Rows one request may carry. */
+  maxRequestRows: z.number().int().min(1).max(65_536).default(256),
+  requestTimeoutMs: z.number().int().min(1).max(3_600_000).default(30_000),
+  bodyLimitBytes: z.number().int().min(1024).max(2 ** 31).default(64 * 2 ** 20),
+  /** Longest a graceful shutdown waits for in-flight requests. */
+  shutdownTimeoutMs: z.number().int().min(0).max(3_600_000).default(10_000),
+  /** Classes returned by the classify route. */
+  topK: z.number().int().min(1).max(1000).default(5),
+  /** Class names for the classify route, in class order; empty uses the class index. */
+  labels: z.array(z.string()).default([]),
+  /** Engine worker threads; each holds its own sessions. */
+  workers: z.number().int().min(1).max(64).default(1),
+  log: z.enum(['silent', 'error', 'warn', 'info', 'debug']).default('info'),
+  online: OnlineSchema.default(OnlineSchema.parse({})),
+}).strict();
+
 export const ConfigSchema = z.object({
   engine: EngineSchema.default({ intraOpThreads: 0, graphOptimization: 'all' }),
   build: BuildSchema.default(BuildSchema.parse({})),
   preprocess: PreprocessSchema.default(PreprocessSchema.parse({})),
+  serve: ServeSchema.default(ServeSchema.parse({})),
   /** Colour in terminal output (off when NO_COLOR is set). */
   color: z.boolean().default(true),
   /** Print stack traces and error causes. */
@@ -65,6 +124,8 @@ type DeepReadonly<T> = T extends (infer U)[] ? readonly DeepReadonly<U>[] : T ex
 export type Config = DeepReadonly<z.infer<typeof ConfigSchema>>;
 export type BuildConfig = Config['build'];
 export type PreprocessConfig = Config['preprocess'];
+export type ServeConfig = Config['serve'];
+export type OnlineConfig = Config['serve']['online'];
 
 export type ConfigInput = z.input<typeof ConfigSchema>;
 

@@ -11,6 +11,7 @@ import sharp from 'sharp';
 import { LayercacheError } from '../errors/index.ts';
 import { preprocessPlanar, type Preprocess } from './preprocess.ts';
 import type { DataSource } from './source.ts';
+import type { Tensor } from '../tensor/index.ts';
 
 const IMAGE = /\.(jpe?g|png|webp|gif|tiff?|avif|bmp)$/i;
 
@@ -51,6 +52,33 @@ async function listImages(root: string): Promise<{ files: string[]; labels: Int3
   return { files: direct.map((f) => path.join(root, f)), labels: null, classes: [] };
 }
 
+/** Decodes an image (path or bytes) to planar bytes [channels, height, width], stretched to `size`. */
+async function decodePlanar(image: string | Uint8Array, size: ImageSize): Promise<Uint8Array> {
+  const { channels, height, width } = size;
+  const plane = height * width;
+  let img = sharp(image).resize(width, height, { fit: 'fill' });
+  img = channels === 1 ? img.greyscale() : img.removeAlpha().toColourspace('srgb');
+  const raw = await img.raw().toBuffer();
+  if (raw.length !== plane * channels) throw new Error(`decoded to ${raw.length} bytes, expected ${plane * channels}`);
+  const out = new Uint8Array(channels * plane);
+  for (let c = 0; c < channels; c++) for (let j = 0; j < plane; j++) out[c * plane + j] = raw[j * channels + c]!;
+  return out;
+}
+
+/**
+ * Decodes one encoded image (JPEG, PNG, …) into a model input [1, ...] preprocessed like the
+ * bundle's build data. `what` names the image in the error.
+ */
+export async function decodeImage(bytes: Uint8Array, size: ImageSize, p: Preprocess, what: string): Promise<Tensor<'float32'>> {
+  let planar: Uint8Array;
+  try {
+    planar = await decodePlanar(bytes, size);
+  } catch (err) {
+    throw new LayercacheError('INFER_REQUEST_INVALID', `${what} cannot be decoded as an image (${(err as Error).message}); send a JPEG or PNG file`, { cause: err });
+  }
+  return preprocessPlanar(planar, 1, size.channels, size.height, size.width, p);
+}
+
 /** Opens `root` as a data source of images resized to `size`; `range` selects [start, end) of the sorted files. */
 export async function openImageFolder(spec: string, root: string, range: (total: number) => [number, number], size: ImageSize, p: Preprocess): Promise<DataSource> {
   const all = await listImages(root);
@@ -61,17 +89,13 @@ export async function openImageFolder(spec: string, root: string, range: (total:
   const plane = height * width;
   const pixels = new Uint8Array(files.length * channels * plane);
   for (const [i, file] of files.entries()) {
-    let raw: Buffer;
+    let planar: Uint8Array;
     try {
-      let img = sharp(file).resize(width, height, { fit: 'fill' });
-      img = channels === 1 ? img.greyscale() : img.removeAlpha().toColourspace('srgb');
-      raw = await img.raw().toBuffer();
+      planar = await decodePlanar(file, size);
     } catch (err) {
       throw new LayercacheError('DATA_SPEC_INVALID', `image ${file} cannot be decoded (${(err as Error).message}); remove it or replace it with a valid JPEG/PNG`, { cause: err });
     }
-    if (raw.length !== plane * channels) throw new LayercacheError('DATA_SPEC_INVALID', `image ${file} decoded to ${raw.length} bytes, expected ${plane * channels}`);
-    const base = i * channels * plane;
-    for (let c = 0; c < channels; c++) for (let j = 0; j < plane; j++) pixels[base + c * plane + j] = raw[j * channels + c]!;
+    pixels.set(planar, i * channels * plane);
   }
   const sampleDims = p.layout === 'nchw' ? [channels, height, width] : [height, width, channels];
   return {

@@ -3,7 +3,8 @@
  * Invariants: batch(start, end) returns float32 [end − start, ...sampleDims] in sample
  * order; labels, when known, are aligned with samples.
  */
-import type { Tensor } from '../tensor/index.ts';
+import { LayercacheError } from '../errors/index.ts';
+import { tensor, type Tensor } from '../tensor/index.ts';
 
 export interface DataSource {
   /** Human-readable description, e.g. "cifar10:…/cifar10_test_jpeg.bin#0-4999". */
@@ -15,4 +16,20 @@ export interface DataSource {
   readonly labels: Uint8Array | Int32Array | null;
   /** Samples [start, end) as one input tensor. */
   batch(start: number, end: number): Tensor<'float32'>;
+}
+
+/**
+ * A data source over samples already in memory. data: [count, ...sampleDims] float32.
+ * The array is not copied; the caller must not change it while the source is in use.
+ */
+export function memorySource(data: Float32Array, sampleDims: readonly number[], description: string): DataSource {
+  const per = sampleDims.reduce((a, b) => a * b, 1);
+  if (per === 0 || data.length % per !== 0) {
+    throw new LayercacheError('DATA_SHAPE_MISMATCH', `${description}: ${data.length} values do not divide into samples of shape [${sampleDims.join(', ')}]`);
+  }
+  const count = data.length / per;
+  return {
+    description, count, sampleDims: [...sampleDims], labels: null,
+    batch: (s, e) => tensor('float32', [e - s, ...sampleDims], data.subarray(s * per, e * per)),
+  };
 }

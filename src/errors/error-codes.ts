@@ -17,6 +17,7 @@ export interface ErrorCodeInfo {
 const input = (meaning: string): ErrorCodeInfo => ({ httpStatus: 400, exitCode: 2, meaning });
 const notFound = (meaning: string): ErrorCodeInfo => ({ httpStatus: 404, exitCode: 2, meaning });
 const internal = (meaning: string): ErrorCodeInfo => ({ httpStatus: 500, exitCode: 1, meaning });
+const unavailable = (meaning: string): ErrorCodeInfo => ({ httpStatus: 503, exitCode: 1, meaning });
 
 export const ERROR_CODES = {
   USAGE: input('A command-line argument or option is missing or malformed.'),
@@ -40,6 +41,14 @@ export const ERROR_CODES = {
   BUNDLE_NOT_FOUND: notFound('The bundle directory or its manifest does not exist.'),
   BUNDLE_INVALID: input('The bundle manifest or one of its files is malformed or corrupted.'),
   BUNDLE_MODEL_MISMATCH: input('The bundle was built for a different model.'),
+  INFER_REQUEST_INVALID: input('An inference request does not follow the Open Inference Protocol v2 or does not fit the model.'),
+  MODEL_NOT_FOUND: notFound('The request names a model this server does not serve.'),
+  UNSUPPORTED_MEDIA_TYPE: { httpStatus: 415, exitCode: 2, meaning: 'The request body has a content type the route does not accept.' },
+  BODY_TOO_LARGE: { httpStatus: 413, exitCode: 2, meaning: 'The request body is larger than the server accepts.' },
+  QUEUE_FULL: unavailable('The inference queue is full; the server sheds load instead of queueing without bound.'),
+  NOT_READY: unavailable('The server is starting or shutting down and takes no inference requests.'),
+  REQUEST_TIMEOUT: { httpStatus: 504, exitCode: 1, meaning: 'An inference request did not finish within the request timeout.' },
+  WORKER_FAILED: internal('An engine or retraining worker thread failed.'),
   INTERNAL: internal('An unexpected internal error; please report it with --verbose output.'),
 } as const satisfies Record<string, ErrorCodeInfo>;
 

@@ -48,7 +48,7 @@ export async function runBuild(file: string, opts: BuildCommandOptions, config: 
   io.out(`calibration estimates on ${r.samples} out-of-fold samples (latency at batch ${r.latencyBatch})${cv === null ? '' : `; cross-validated agreement of the selection: ${formatPercent(cv)}`}:\n${t.toString()}\n`);
   const ex = new Table({ head: ['exit', 'tensor', 'head', 'threshold p', 'hit rate'], style: { head: [], border: [] } });
   for (const e of saved.exits) {
-    ex.push([e.candidate, e.tensor, `${e.head.spec.hidden > 0 ? `mlp${e.head.spec.hidden}` : 'linear'}@${e.head.spec.pool}x${e.head.spec.pool}`, (1 - Math.exp(-e.threshold)).toFixed(4), formatPercent(e.expectedHitRate)]);
+    ex.push([e.candidate, e.tensor, `${e.head.spec.hidden > 0 ? `mlp${e.head.spec.hidden}` : 'linear'}@${e.head.spec.pool}x${e.head.spec.pool}`, e.threshold === null ? 'disabled' : (1 - Math.exp(-e.threshold)).toFixed(4), formatPercent(e.expectedHitRate)]);
   }
   if (saved.exits.length > 0) io.out(`${ex.toString()}\n`);
   else io.out('No exit met the agreement requirement on the calibration samples; the bundle runs the full backbone.\n');

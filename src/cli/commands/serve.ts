@@ -1,0 +1,48 @@
+/** `layercache serve`: run the KServe v2 server until SIGTERM or SIGINT, then shut down gracefully. */
+import { promises as fs } from 'node:fs';
+import type { Config } from '../../config/index.ts';
+import { LayercacheError } from '../../errors/index.ts';
+import { startServer } from '../../serve/index.ts';
+import type { CliIo } from '../io.ts';
+
+/** Reads class names, one per line (blank lines ignored). */
+export async function readLabels(file: string): Promise<string[]> {
+  let text: string;
+  try {
+    text = await fs.readFile(file, 'utf8');
+  } catch (err) {
+    throw new LayercacheError('FILE_NOT_FOUND', `labels file ${file} cannot be read (${(err as NodeJS.ErrnoException).code ?? 'error'}); give a text file with one class name per line`, { cause: err });
+  }
+  return text.split(/\r?\n/).map((l) => l.trim()).filter((l) => l.length > 0);
+}
+
+export async function runServe(source: string, config: Config, io: CliIo, signals: NodeJS.EventEmitter = process): Promise<void> {
+  const server = await startServer(source, config);
+  const address = await server.listen().catch(async (err: unknown) => {
+    await server.close();
+    const code = (err as NodeJS.ErrnoException).code;
+    throw new LayercacheError('CONFIG_INVALID', `cannot listen on ${config.serve.host}:${config.serve.port} (${code ?? (err as Error).message}); choose another --port or --host`, { cause: err });
+  });
+  const m = server.model;
+  io.err(`layercache: serving '${m.name}' at ${address} (state ${server.stateDir})\n`);
+  io.err(`  curl ${address}/v2/models/${m.name}\n`);
+  await new Promise<void>((resolve) => {
+    const stop = (signal: string): void => {
+      io.err(`layercache: ${signal}: draining in-flight requests\n`);
+      const timer = setTimeout(() => {
+        io.err(`layercache: shutdown took over ${config.serve.shutdownTimeoutMs} ms; stopping anyway\n`);
+        resolve();
+      }, config.serve.shutdownTimeoutMs);
+      server.close().then(() => {
+        clearTimeout(timer);
+        resolve();
+      }, (err: unknown) => {
+        clearTimeout(timer);
+        io.err(`layercache: error during shutdown: ${(err as Error).message}\n`);
+        resolve();
+      });
+    };
+    signals.once('SIGTERM', () => stop('SIGTERM'));
+    signals.once('SIGINT', () => stop('SIGINT'));
+  });
+}

@@ -1,0 +1,230 @@
+/**
+ * The HTTP surface: Open Inference Protocol v2 (KServe v2) REST routes, a classify route
+ * for images, a cache-status route and Prometheus metrics, on Fastify.
+ * Invariants: every error answer is `{ "error": message, "code": CODE }` with the status of
+ * its code; a request id (from `x-request-id`, or generated) is logged with each request
+ * and echoed in the `x-request-id` header; handlers never run onnxruntime themselves.
+ */
+import multipart from '@fastify/multipart';
+import type { Logger } from 'pino';
+import Fastify, { LogController, type FastifyBaseLogger, type FastifyError, type FastifyInstance, type FastifyReply, type FastifyRequest } from 'fastify';
+import { decodeImage, type ImageSize, type Preprocess } from '../data/index.ts';
+import { asLayercacheError, LayercacheError } from '../errors/index.ts';
+import type { DynamicBatcher, RowsResult } from './batcher.ts';
+import type { ServerMetrics } from './metrics.ts';
+import type { OnlineLearner } from './online.ts';
+import { encodeInferResponse, HEADER_LENGTH, parseInferRequest, type OutputTensor, type Parameters } from './protocol.ts';
+
+export interface ModelInfo {
+  readonly name: string;
+  readonly inputName: string;
+  /** Per-sample input dims (no batch). */
+  readonly sampleDims: readonly number[];
+  readonly classes: number;
+  readonly preprocess: Preprocess | null;
+  /** Image size the classify route decodes to, when the input is an image. */
+  readonly imageSize: ImageSize | null;
+  readonly labels: readonly string[];
+}
+
+export interface AppDeps {
+  readonly model: ModelInfo;
+  readonly batcher: DynamicBatcher;
+  readonly metrics: ServerMetrics;
+  readonly online: OnlineLearner;
+  readonly serverVersion: string;
+  readonly isReady: () => boolean;
+  readonly limits: { readonly bodyLimitBytes: number; readonly maxRequestRows: number; readonly requestTimeoutMs: number; readonly topK: number };
+  /** The pino logger requests log to (with their request id). */
+  readonly logger: Logger;
+}
+
+export const OUTPUTS = ['probabilities', 'class', 'exit', 'confidence'] as const;
+
+let requestCounter = 0;
+
+function modelOf(deps: AppDeps, req: FastifyRequest): void {
+  const { name } = req.params as { name: string };
+  if (name !== deps.model.name) throw new LayercacheError('MODEL_NOT_FOUND', `model '${name}' is not served here; this server serves '${deps.model.name}'`);
+}
+
+function sendError(reply: FastifyReply, err: LayercacheError): FastifyReply {
+  return reply.code(err.httpStatus).header('content-type', 'application/json').send({ error: err.message, code: err.code });
+}
+
+/** Rows answered, as v2 output tensors. */
+function outputTensors(r: RowsResult, rows: number): OutputTensor[] {
+  const K = r.classes;
+  const cls = new BigInt64Array(rows);
+  for (let i = 0; i < rows; i++) {
+    let c = 0;
+    for (let k = 1; k < K; k++) if (r.probs[i * K + k]! > r.probs[i * K + c]!) c = k;
+    cls[i] = BigInt(c);
+  }
+  const perRow: Parameters = { exit: Array.from(r.exits).join(','), confidence: Array.from(r.confidence, (c) => c.toFixed(6)).join(','), bundle_version: r.version };
+  return [
+    { name: 'probabilities', datatype: 'FP32', shape: [rows, K], data: r.probs, parameters: perRow },
+    { name: 'class', datatype: 'INT64', shape: [rows], data: cls, parameters: perRow },
+    { name: 'exit', datatype: 'INT32', shape: [rows], data: r.exits, parameters: perRow },
+    { name: 'confidence', datatype: 'FP32', shape: [rows], data: r.confidence, parameters: perRow },
+  ];
+}
+
+export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
+  const { model, metrics, batcher, online } = deps;
+  const app = Fastify({
+    loggerInstance: deps.logger as FastifyBaseLogger,
+    bodyLimit: deps.limits.bodyLimitBytes,
+    requestTimeout: deps.limits.requestTimeoutMs,
+    requestIdHeader: 'x-request-id',
+    genReqId: () => `req-${(++requestCounter).toString(36)}`,
+    logController: new LogController({ disableRequestLogging: !deps.logger.isLevelEnabled('debug') }),
+  });
+  await app.register(multipart, { limits: { files: 1, fileSize: deps.limits.bodyLimitBytes } });
+  app.removeContentTypeParser(['application/json', 'text/plain']);
+  app.addContentTypeParser(['application/json', 'application/octet-stream', 'image/jpeg', 'image/png'], { parseAs: 'buffer' }, (_req, body, done) => done(null, body));
+
+  app.addHook('onSend', async (req, reply) => {
+    reply.header('x-request-id', req.id);
+  });
+  app.setErrorHandler((error: FastifyError | LayercacheError, req, reply) => {
+    let e: LayercacheError;
+    if (error instanceof LayercacheError) e = error;
+    else if (error.statusCode === 413 || error.code === 'FST_REQ_FILE_TOO_LARGE') e = new LayercacheError('BODY_TOO_LARGE', `the request body is over the limit of ${deps.limits.bodyLimitBytes} bytes; send fewer rows per request or raise --body-limit`, { cause: error });
+    else if (error.statusCode === 415) e = new LayercacheError('UNSUPPORTED_MEDIA_TYPE', `content type '${req.headers['content-type'] ?? '(none)'}' is not accepted here; send application/json (binary tensors: application/octet-stream with ${HEADER_LENGTH}), or an image (image/jpeg, image/png, multipart/form-data) to classify`, { cause: error });
+    else if (error.statusCode !== undefined && error.statusCode >= 400 && error.statusCode < 500) e = new LayercacheError('INFER_REQUEST_INVALID', error.message, { cause: error });
+    else e = asLayercacheError(error);
+    if (e.httpStatus >= 500) req.log.error({ err: e, code: e.code }, e.message);
+    else req.log.info({ code: e.code }, e.message);
+    return sendError(reply, e);
+  });
+  app.setNotFoundHandler((req, reply) => sendError(reply, new LayercacheError('MODEL_NOT_FOUND', `no route ${req.method} ${req.url}; see docs/http-api.md for the routes`)));
+
+  const fail = (code: string): void => {
+    metrics.requestFailure.inc({ model: model.name, code });
+  };
+
+  /** Runs rows [rows, ...sample] through the batcher; records metrics and feeds the online learner. */
+  async function infer(data: Float32Array, rows: number): Promise<RowsResult> {
+    if (!deps.isReady()) throw new LayercacheError('NOT_READY', 'the server is not ready (starting or shutting down); wait for GET /v2/health/ready to return 200');
+    const started = performance.now();
+    const verify = online.verifyMask(rows);
+    metrics.queueRows.set({ model: model.name }, batcher.pendingRows + rows);
+    const r = await batcher.submit(data, rows, verify);
+    online.onAnswered(data, r.exits, verify, r.version);
+    metrics.queueSeconds.observe({ model: model.name }, r.queueMs / 1000);
+    metrics.computeSeconds.observe({ model: model.name }, r.computeMs / 1000);
+    metrics.requestSeconds.observe({ model: model.name }, (performance.now() - started) / 1000);
+    for (const e of r.exits) metrics.exits.inc({ model: model.name, exit: e < 0 ? 'backbone' : String(e) });
+    metrics.requestSuccess.inc({ model: model.name });
+    return r;
+  }
+
+  const guarded = <T>(handler: (req: FastifyRequest, reply: FastifyReply) => Promise<T>) => async (req: FastifyRequest, reply: FastifyReply): Promise<T> => {
+    try {
+      return await handler(req, reply);
+    } catch (err) {
+      fail(asLayercacheError(err).code);
+      throw err;
+    }
+  };
+
+  app.get('/v2', async () => ({ name: 'layercache', version: deps.serverVersion, extensions: ['binary_tensor_data', 'classify', 'cache_status'] }));
+  app.get('/v2/health/live', async () => ({ live: true }));
+  app.get('/v2/health/ready', async (_req, reply) => reply.code(deps.isReady() ? 200 : 503).send({ ready: deps.isReady() }));
+  app.get('/v2/models/:name', async (req) => {
+    modelOf(deps, req);
+    const s = online.status();
+    return {
+      name: model.name,
+      versions: [String(s.version)],
+      platform: 'onnxruntime_onnx',
+      inputs: [{ name: model.inputName, datatype: 'FP32', shape: [-1, ...model.sampleDims] }],
+      outputs: [
+        { name: 'probabilities', datatype: 'FP32', shape: [-1, model.classes] },
+        { name: 'class', datatype: 'INT64', shape: [-1] },
+        { name: 'exit', datatype: 'INT32', shape: [-1] },
+        { name: 'confidence', datatype: 'FP32', shape: [-1] },
+      ],
+      parameters: { bundle_version: s.version, exits: s.exits },
+    };
+  });
+  app.get('/v2/models/:name/ready', async (req, reply) => {
+    modelOf(deps, req);
+    return reply.code(deps.isReady() ? 200 : 503).send({ name: model.name, ready: deps.isReady() });
+  });
+  app.get('/v2/models/:name/cache', async (req) => {
+    modelOf(deps, req);
+    return online.status();
+  });
+  app.get('/metrics', async (_req, reply) => reply.header('content-type', metrics.registry.contentType).send(await metrics.registry.metrics()));
+
+  app.post('/v2/models/:name/infer', guarded(async (req, reply) => {
+    modelOf(deps, req);
+    const type = String(req.headers['content-type'] ?? '').split(';')[0]!.trim();
+    if (type !== 'application/json' && type !== 'application/octet-stream') {
+      throw new LayercacheError('UNSUPPORTED_MEDIA_TYPE', `infer takes application/json (or application/octet-stream with ${HEADER_LENGTH}), not '${type || '(none)'}'`);
+    }
+    const headerValue = req.headers[HEADER_LENGTH];
+    const headerLength = headerValue === undefined ? null : Number(headerValue);
+    const parsed = parseInferRequest(req.body as Buffer, headerLength);
+    if (parsed.inputs.length !== 1 || parsed.inputs[0]!.name !== model.inputName) {
+      throw new LayercacheError('INFER_REQUEST_INVALID', `the model takes one input named '${model.inputName}', got ${parsed.inputs.map((i) => `'${i.name}'`).join(', ')}`);
+    }
+    const input = parsed.inputs[0]!;
+    const want = model.sampleDims;
+    if (input.shape.length !== want.length + 1 || input.shape.slice(1).some((d, i) => d !== want[i])) {
+      throw new LayercacheError('INFER_REQUEST_INVALID', `input '${input.name}' has shape [${input.shape.join(', ')}] but the model takes [batch, ${want.join(', ')}]`);
+    }
+    const rows = input.shape[0]!;
+    if (rows < 1 || rows > deps.limits.maxRequestRows) {
+      throw new LayercacheError('INFER_REQUEST_INVALID', `input '${input.name}' has ${rows} rows; send 1 to ${deps.limits.maxRequestRows} rows per request (--max-request-rows)`);
+    }
+    for (const o of parsed.outputs ?? []) {
+      if (!(OUTPUTS as readonly string[]).includes(o.name)) throw new LayercacheError('INFER_REQUEST_INVALID', `output '${o.name}' does not exist; the outputs are ${OUTPUTS.join(', ')}`);
+    }
+    const r = await infer(input.data, rows);
+    const tensors = outputTensors(r, rows);
+    const wanted = parsed.outputs ?? OUTPUTS.map((name) => ({ name, binary: parsed.binaryOutputs }));
+    const encoded = encodeInferResponse(
+      { modelName: model.name, modelVersion: String(r.version), id: parsed.id, parameters: { bundle_version: r.version, exit: Array.from(r.exits).join(','), queue_ms: Number(r.queueMs.toFixed(3)), compute_ms: Number(r.computeMs.toFixed(3)), batch_rows: r.batchRows } },
+      wanted.map((w) => ({ tensor: tensors.find((t) => t.name === w.name)!, binary: w.binary })),
+    );
+    if (encoded.headerLength !== null) reply.header('content-type', 'application/octet-stream').header(HEADER_LENGTH, encoded.headerLength);
+    else reply.header('content-type', 'application/json');
+    return reply.send(encoded.body);
+  }));
+
+  app.post('/v2/models/:name/classify', guarded(async (req, reply) => {
+    modelOf(deps, req);
+    if (!model.imageSize || !model.preprocess) {
+      throw new LayercacheError('INFER_REQUEST_INVALID', `model '${model.name}' takes input of shape [${model.sampleDims.join(', ')}], not an image; use the infer route`);
+    }
+    let bytes: Buffer;
+    if (req.isMultipart()) {
+      const part = await req.file();
+      if (!part) throw new LayercacheError('INFER_REQUEST_INVALID', 'the multipart body has no file part; send the image as a file field');
+      bytes = await part.toBuffer();
+    } else {
+      const type = String(req.headers['content-type'] ?? '').split(';')[0]!.trim();
+      if (type !== 'image/jpeg' && type !== 'image/png' && type !== 'application/octet-stream') {
+        throw new LayercacheError('UNSUPPORTED_MEDIA_TYPE', `classify takes image/jpeg, image/png or multipart/form-data, not '${type || '(none)'}'`);
+      }
+      bytes = req.body as Buffer;
+    }
+    if (!bytes || bytes.length === 0) throw new LayercacheError('INFER_REQUEST_INVALID', 'the request has no image; send the JPEG or PNG bytes as the body');
+    const x = await decodeImage(bytes, model.imageSize, model.preprocess, 'the request body');
+    const r = await infer(x.data, 1);
+    const K = r.classes;
+    const order = Array.from({ length: K }, (_, k) => k).sort((a, b) => r.probs[b]! - r.probs[a]!).slice(0, deps.limits.topK);
+    return reply.send({
+      model_name: model.name,
+      bundle_version: r.version,
+      exit: r.exits[0]! < 0 ? null : r.exits[0],
+      confidence: r.confidence[0],
+      top: order.map((k) => ({ label: model.labels[k] ?? String(k), class: k, probability: r.probs[k] })),
+    });
+  }));
+
+  return app;
+}

@@ -1,0 +1,201 @@
+/**
+ * The dynamic batcher, after Triton's: requests wait in one FIFO queue; a batch is sent to
+ * an idle engine as soon as it holds maxBatchSize rows or its oldest request has waited
+ * maxQueueDelayUs. The queue is bounded in rows: a request that does not fit is refused
+ * at once (QUEUE_FULL) rather than queued without bound.
+ * Invariants: requests are never split; a request larger than maxBatchSize runs alone;
+ * every submitted request settles exactly once (result, engine error or timeout); a
+ * request that times out while queued is removed and never computed.
+ */
+import { LayercacheError } from '../errors/index.ts';
+
+/** What the engine returns for one batch, row-aligned. */
+export interface BatchOutput {
+  /** [rows, classes] class probabilities. */
+  readonly probs: Float32Array;
+  /** [rows] answering exit, −1 for the full backbone. */
+  readonly exits: Int32Array;
+  /** [rows] max class probability. */
+  readonly confidence: Float32Array;
+  readonly classes: number;
+  /** Bundle version that answered. */
+  readonly version: number;
+}
+
+export interface RowsResult extends BatchOutput {
+  readonly queueMs: number;
+  readonly computeMs: number;
+  /** Rows in the batch this request ran in. */
+  readonly batchRows: number;
+}
+
+/** Runs one batch: input [rows, ...sample] and a per-row verification mask. */
+export type BatchExecutor = (input: Float32Array, rows: number, verify: Uint8Array) => Promise<BatchOutput>;
+
+export interface BatcherOptions {
+  readonly maxBatchSize: number;
+  readonly maxQueueDelayUs: number;
+  readonly maxQueueRows: number;
+  readonly requestTimeoutMs: number;
+  /** Values per row. */
+  readonly rowSize: number;
+  /** Engines that may run batches at the same time. */
+  readonly engines: number;
+}
+
+interface Job {
+  readonly input: Float32Array;
+  readonly rows: number;
+  readonly verify: Uint8Array;
+  readonly enqueued: number;
+  readonly resolve: (r: RowsResult) => void;
+  readonly reject: (e: Error) => void;
+  timer: NodeJS.Timeout | null;
+  settled: boolean;
+}
+
+export interface BatchEvent {
+  readonly rows: number;
+  readonly computeMs: number;
+}
+
+export class DynamicBatcher {
+  private readonly queue: Job[] = [];
+  private queuedRows = 0;
+  private busy = 0;
+  private wake: NodeJS.Timeout | NodeJS.Immediate | null = null;
+  private closed = false;
+  private idleWaiters: (() => void)[] = [];
+  private inFlight = 0;
+
+  constructor(
+    private readonly options: BatcherOptions,
+    private readonly execute: BatchExecutor,
+    private readonly onBatch: (e: BatchEvent) => void = () => {},
+  ) {}
+
+  /** Rows waiting in the queue. */
+  get pendingRows(): number {
+    return this.queuedRows;
+  }
+
+  /** input: [rows, ...sample]. verify: [rows], 1 = check this row against the full backbone. */
+  submit(input: Float32Array, rows: number, verify: Uint8Array): Promise<RowsResult> {
+    if (this.closed) return Promise.reject(new LayercacheError('NOT_READY', 'the server is shutting down and takes no new requests; retry against another replica'));
+    if (this.queuedRows + rows > this.options.maxQueueRows) {
+      return Promise.reject(new LayercacheError('QUEUE_FULL', `the inference queue holds ${this.queuedRows} rows and this request adds ${rows}, over the limit of ${this.options.maxQueueRows}; retry later with backoff`));
+    }
+    this.inFlight++;
+    return new Promise<RowsResult>((resolve, reject) => {
+      const job: Job = { input, rows, verify, enqueued: performance.now(), resolve, reject, timer: null, settled: false };
+      job.timer = setTimeout(() => {
+        const at = this.queue.indexOf(job);
+        if (at >= 0) {
+          this.queue.splice(at, 1);
+          this.queuedRows -= job.rows;
+        }
+        this.settle(job, new LayercacheError('REQUEST_TIMEOUT', `the request did not finish within ${this.options.requestTimeoutMs} ms (${at >= 0 ? 'still queued' : 'running'}); the server is overloaded or the timeout (--timeout-ms) is too short`));
+      }, this.options.requestTimeoutMs);
+      this.queue.push(job);
+      this.queuedRows += rows;
+      this.pump();
+    });
+  }
+
+  /** Refuses new requests and resolves once every submitted request has settled. */
+  drain(): Promise<void> {
+    this.closed = true;
+    this.pump();
+    if (this.inFlight === 0) return Promise.resolve();
+    return new Promise((resolve) => this.idleWaiters.push(resolve));
+  }
+
+  private settle(job: Job, result: RowsResult | Error): void {
+    if (job.settled) return;
+    job.settled = true;
+    if (job.timer) clearTimeout(job.timer);
+    if (result instanceof Error) job.reject(result);
+    else job.resolve(result);
+    this.inFlight--;
+    if (this.inFlight === 0) for (const w of this.idleWaiters.splice(0)) w();
+  }
+
+  private pump(): void {
+    while (this.busy < this.options.engines && this.queue.length > 0) {
+      const waitedUs = (performance.now() - this.queue[0]!.enqueued) * 1000;
+      const full = this.queuedRows >= this.options.maxBatchSize;
+      if (!full && !this.closed && waitedUs < this.options.maxQueueDelayUs) {
+        if (!this.wake) {
+          const again = (): void => {
+            this.wake = null;
+            this.pump();
+          };
+          // Timers have millisecond resolution: shorter waits re-check after each event-loop turn.
+          const leftMs = (this.options.maxQueueDelayUs - waitedUs) / 1000;
+          this.wake = leftMs >= 1 ? setTimeout(again, leftMs) : setImmediate(again);
+        }
+        return;
+      }
+      this.dispatch(this.take());
+    }
+  }
+
+  private take(): Job[] {
+    const jobs: Job[] = [this.queue.shift()!];
+    let rows = jobs[0]!.rows;
+    while (this.queue.length > 0 && rows + this.queue[0]!.rows <= this.options.maxBatchSize) {
+      const j = this.queue.shift()!;
+      jobs.push(j);
+      rows += j.rows;
+    }
+    this.queuedRows -= rows;
+    return jobs;
+  }
+
+  private dispatch(jobs: Job[]): void {
+    const rows = jobs.reduce((a, j) => a + j.rows, 0);
+    const size = this.options.rowSize;
+    let input: Float32Array;
+    let verify: Uint8Array;
+    if (jobs.length === 1) {
+      input = jobs[0]!.input;
+      verify = jobs[0]!.verify;
+    } else {
+      input = new Float32Array(rows * size);
+      verify = new Uint8Array(rows);
+      let r = 0;
+      for (const j of jobs) {
+        input.set(j.input, r * size);
+        verify.set(j.verify, r);
+        r += j.rows;
+      }
+    }
+    const started = performance.now();
+    this.busy++;
+    this.execute(input, rows, verify).then((out) => {
+      const computeMs = performance.now() - started;
+      this.onBatch({ rows, computeMs });
+      let r = 0;
+      for (const j of jobs) {
+        const K = out.classes;
+        this.settle(j, {
+          probs: out.probs.slice(r * K, (r + j.rows) * K),
+          exits: out.exits.slice(r, r + j.rows),
+          confidence: out.confidence.slice(r, r + j.rows),
+          classes: K,
+          version: out.version,
+          queueMs: started - j.enqueued,
+          computeMs,
+          batchRows: rows,
+        });
+        r += j.rows;
+      }
+    }, (err: unknown) => {
+      const e = err instanceof Error ? err : new LayercacheError('WORKER_FAILED', String(err));
+      for (const j of jobs) this.settle(j, e);
+    }).finally(() => {
+      this.busy--;
+      this.pump();
+    });
+  }
+}

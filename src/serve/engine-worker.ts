@@ -1,0 +1,111 @@
+/**
+ * Engine worker thread: holds one cascade (and the full backbone, for verification) and
+ * runs batches for the main thread, so session.run never blocks the event loop.
+ * Invariants: messages are handled strictly one after another, so a `load` (hot swap)
+ * takes effect between batches: a batch runs wholly on one version, and the old version
+ * is released only after the new one is ready. Verification of early answers runs after
+ * the batch's result has been posted.
+ */
+import { parentPort } from 'node:worker_threads';
+import { promises as fs } from 'node:fs';
+import { loadBundle } from '../bundle/index.ts';
+import { Cascade } from '../cascade/index.ts';
+import { Session } from '../engine/index.ts';
+import { asLayercacheError } from '../errors/index.ts';
+import { parseModel } from '../onnx/index.ts';
+import { tensor } from '../tensor/index.ts';
+import type { EngineReply, EngineRequest } from './messages.ts';
+
+interface Loaded {
+  readonly cascade: Cascade;
+  readonly backbone: Session;
+  readonly version: number;
+  readonly exits: number;
+}
+
+const port = parentPort!;
+let current: Loaded | null = null;
+let chain: Promise<void> = Promise.resolve();
+
+function post(reply: EngineReply, transfer: ArrayBuffer[] = []): void {
+  port.postMessage(reply, transfer);
+}
+
+async function load(msg: Extract<EngineRequest, { kind: 'load' }>): Promise<void> {
+  let cascade: Cascade;
+  let backboneBytes: Uint8Array;
+  if (msg.source.kind === 'bundle') {
+    const bundle = await loadBundle(msg.source.dir);
+    cascade = await Cascade.fromBundle(bundle, msg.engine);
+    backboneBytes = bundle.backbone;
+  } else {
+    backboneBytes = new Uint8Array(await fs.readFile(msg.source.file));
+    cascade = await Cascade.create({ segments: [parseModel(backboneBytes, msg.source.file)], heads: [], exits: [], classes: msg.source.classes, score: 'max' }, msg.engine);
+  }
+  let backbone: Session;
+  try {
+    backbone = await Session.create(backboneBytes, 'backbone (verification)', msg.engine);
+  } catch (err) {
+    await cascade.release();
+    throw err;
+  }
+  const old = current;
+  current = { cascade, backbone, version: msg.version, exits: cascade.exitCount };
+  if (old) await Promise.all([old.cascade.release(), old.backbone.release()]);
+  post({ kind: 'loaded', id: msg.id, version: msg.version, exits: cascade.exitCount });
+}
+
+async function infer(msg: Extract<EngineRequest, { kind: 'infer' }>): Promise<void> {
+  const live = current;
+  if (!live) throw new Error('no model loaded');
+  const input = tensor('float32', [msg.rows, ...msg.sampleDims], msg.input);
+  const rows = await live.cascade.run(input);
+  const K = live.cascade.classes;
+  const probs = new Float32Array(msg.rows * K);
+  const exits = new Int32Array(msg.rows);
+  const confidence = new Float32Array(msg.rows);
+  rows.forEach((r, i) => {
+    probs.set(r.probs, i * K);
+    exits[i] = r.exit ?? -1;
+    confidence[i] = r.confidence;
+  });
+  post({ kind: 'result', id: msg.id, version: live.version, classes: K, probs, exits, confidence }, [probs.buffer, exits.buffer, confidence.buffer]);
+
+  // Verification sampling: early answers picked by the main thread, checked after the response.
+  const picked: number[] = [];
+  for (let i = 0; i < msg.rows; i++) if (msg.verify[i] && rows[i]!.exit !== null) picked.push(i);
+  if (picked.length === 0) return;
+  const size = msg.input.length / msg.rows;
+  const sub = new Float32Array(picked.length * size);
+  picked.forEach((r, k) => sub.set(msg.input.subarray(r * size, (r + 1) * size), k * size));
+  const out = await live.backbone.run({ [live.cascade.inputName]: tensor('float32', [picked.length, ...msg.sampleDims], sub) });
+  const logits = Object.values(out)[0]!.data as Float32Array;
+  const agree = new Uint8Array(picked.length);
+  const vExits = new Int32Array(picked.length);
+  picked.forEach((r, k) => {
+    let c = 0;
+    for (let j = 1; j < K; j++) if (logits[k * K + j]! > logits[k * K + c]!) c = j;
+    agree[k] = c === rows[r]!.classIndex ? 1 : 0;
+    vExits[k] = rows[r]!.exit!;
+  });
+  post({ kind: 'verified', version: live.version, exits: vExits, agree, input: sub, rows: picked.length }, [sub.buffer]);
+}
+
+async function handle(msg: EngineRequest): Promise<void> {
+  try {
+    if (msg.kind === 'load') await load(msg);
+    else if (msg.kind === 'infer') await infer(msg);
+    else {
+      if (current) await Promise.all([current.cascade.release(), current.backbone.release()]);
+      current = null;
+      post({ kind: 'closed', id: msg.id });
+    }
+  } catch (err) {
+    const e = asLayercacheError(err);
+    post({ kind: 'error', id: msg.id, code: e.code, message: e.message });
+  }
+}
+
+port.on('message', (msg: EngineRequest) => {
+  chain = chain.then(() => handle(msg));
+});

@@ -1,0 +1,51 @@
+/**
+ * Messages between the server's main thread and its worker threads. Plain data only
+ * (structured-clone safe); typed arrays are transferred, not copied, where marked.
+ */
+import type { BuildConfig, PreprocessConfig } from '../config/index.ts';
+import type { EngineOptions } from '../engine/index.ts';
+
+/** What an engine worker runs: a bundle, or a bare model (the full backbone, no exits). */
+export type EngineSource =
+  | { readonly kind: 'bundle'; readonly dir: string }
+  | { readonly kind: 'model'; readonly file: string; readonly classes: number };
+
+export type EngineRequest =
+  | { readonly kind: 'load'; readonly id: number; readonly source: EngineSource; readonly version: number; readonly engine: EngineOptions }
+  /** input [rows, ...sample] (transferred); verify [rows]. */
+  | { readonly kind: 'infer'; readonly id: number; readonly input: Float32Array; readonly rows: number; readonly sampleDims: readonly number[]; readonly verify: Uint8Array }
+  | { readonly kind: 'close'; readonly id: number };
+
+/** A request without its id (the channel assigns it). */
+export type EngineCall = EngineRequest extends infer R ? (R extends { id: number } ? Omit<R, 'id'> : never) : never;
+
+export type EngineReply =
+  | { readonly kind: 'loaded'; readonly id: number; readonly version: number; readonly exits: number }
+  | {
+    readonly kind: 'result'; readonly id: number; readonly version: number; readonly classes: number;
+    readonly probs: Float32Array; readonly exits: Int32Array; readonly confidence: Float32Array;
+  }
+  | { readonly kind: 'error'; readonly id: number; readonly code: string; readonly message: string }
+  | { readonly kind: 'closed'; readonly id: number }
+  /**
+   * Early answers checked against the full backbone after their response was sent:
+   * per row the answering exit, whether the backbone agreed, and the input [rows, ...sample].
+   */
+  | { readonly kind: 'verified'; readonly version: number; readonly exits: Int32Array; readonly agree: Uint8Array; readonly input: Float32Array; readonly rows: number };
+
+export interface RetrainRequest {
+  readonly modelFile: string;
+  /** [count, ...sampleDims] buffered inputs, preprocessed. */
+  readonly samples: Float32Array;
+  readonly sampleDims: readonly number[];
+  readonly build: BuildConfig;
+  readonly preprocess: PreprocessConfig | null;
+  readonly engine: EngineOptions;
+  /** Directory the new bundle version is saved to (atomically). */
+  readonly outDir: string;
+  readonly version: number;
+}
+
+export type RetrainReply =
+  | { readonly kind: 'done'; readonly dir: string; readonly version: number; readonly exits: number; readonly agreement: number; readonly macsSaved: number; readonly seconds: number }
+  | { readonly kind: 'error'; readonly code: string; readonly message: string; readonly stack: string | undefined };

@@ -1,0 +1,277 @@
+/**
+ * Online caching: learn heads from the traffic the server answers, check early answers
+ * against the full backbone, and guard agreement.
+ *   sampling  each row is picked for verification with probability verifyShare; a picked
+ *             early answer has the full backbone run on it after its response was sent
+ *   buffer    while the serving version has no exits every row ran the full backbone and
+ *             is admitted; otherwise only picked rows are, so the buffer stays a uniform
+ *             sample of traffic (not biased towards the hard inputs that reach the end)
+ *   retrain   after retrainAfter admitted samples, then every retrainEvery more, the whole
+ *             builder runs on the buffer in a worker thread; the result is saved as the
+ *             next bundle version and hot-swapped in
+ *   guard     when live agreement (from verified early answers) falls below 1 − tolerance,
+ *             the exit losing most agreement has its threshold raised at once, and is
+ *             disabled after guardMaxRaises raises; each action is a new bundle version
+ * Invariants: at most one retrain or guard action runs at a time; a failed retrain
+ * leaves the serving version untouched; every action is logged and counted.
+ */
+import type { LoadedBundle } from '../bundle/index.ts';
+import { loadBundle } from '../bundle/index.ts';
+import type { BuildConfig, OnlineConfig, PreprocessConfig } from '../config/index.ts';
+import type { EngineOptions } from '../engine/index.ts';
+import { asLayercacheError, ERROR_CODES, LayercacheError, type ErrorCode } from '../errors/index.ts';
+import { seededRng, type Rng } from '../tensor/index.ts';
+import { AgreementGuard } from './agreement-guard.ts';
+import type { EnginePool } from './engine-pool.ts';
+import type { EngineReply, RetrainReply, RetrainRequest } from './messages.ts';
+import type { ServerMetrics } from './metrics.ts';
+import { SampleBuffer } from './sample-buffer.ts';
+import type { VersionStore } from './version-store.ts';
+import { startWorker } from './worker-thread.ts';
+
+export interface Logger {
+  info(obj: object, msg: string): void;
+  warn(obj: object, msg: string): void;
+  error(obj: object, msg: string): void;
+}
+
+export interface OnlineDeps {
+  readonly config: OnlineConfig;
+  readonly build: BuildConfig;
+  readonly preprocess: PreprocessConfig | null;
+  /** Engine options of the retraining worker. */
+  readonly engine: EngineOptions;
+  /** The backbone model file retraining starts from. */
+  readonly modelFile: string;
+  readonly sampleDims: readonly number[];
+  readonly pool: EnginePool;
+  readonly store: VersionStore;
+  readonly metrics: ServerMetrics;
+  readonly model: string;
+  readonly log: Logger;
+}
+
+export interface OnlineStatus {
+  readonly version: number;
+  readonly exits: number;
+  readonly bufferSamples: number;
+  readonly bufferCapacity: number;
+  readonly admitted: number;
+  readonly retraining: boolean;
+  readonly retrains: number;
+  readonly agreement: { estimate: number; lower: number };
+  readonly perExit: { exit: number; verified: number; agreement: number; lower: number; share: number; threshold: number | null }[];
+}
+
+export class OnlineLearner {
+  private readonly buffer: SampleBuffer;
+  private readonly rng: Rng;
+  private guard: AgreementGuard;
+  private bundle: LoadedBundle | null;
+  private version: number;
+  private busy: Promise<void> | null = null;
+  private lastRetrainAt = 0;
+  private retrains = 0;
+  private raises: number[] = [];
+  private closed = false;
+
+  constructor(private readonly deps: OnlineDeps, start: { version: number; bundle: LoadedBundle | null }) {
+    const rowSize = deps.sampleDims.reduce((a, b) => a * b, 1);
+    this.buffer = new SampleBuffer(rowSize, deps.config.bufferSamples, deps.config.bufferBytes);
+    this.rng = seededRng(deps.config.seed);
+    this.version = start.version;
+    this.bundle = start.bundle;
+    this.guard = this.newGuard();
+    deps.log.info({ capacity: this.buffer.capacity, bytes: this.buffer.bytes }, `online buffer: ${this.buffer.capacity} samples, ${(this.buffer.bytes / 2 ** 20).toFixed(1)} MiB`);
+  }
+
+  private get exitCount(): number {
+    return this.bundle?.manifest.exits.length ?? 0;
+  }
+
+  private get learning(): boolean {
+    return this.deps.config.enabled;
+  }
+
+  private newGuard(): AgreementGuard {
+    this.raises = new Array<number>(this.exitCount).fill(0);
+    return new AgreementGuard(this.exitCount, this.deps.config.guardWindow, this.deps.config.guardDelta);
+  }
+
+  /** Per row of a batch about to run: 1 = verify it against the full backbone. */
+  verifyMask(rows: number): Uint8Array {
+    const mask = new Uint8Array(rows);
+    const share = this.deps.config.verifyShare;
+    for (let i = 0; i < rows; i++) mask[i] = this.rng.uniform() < share ? 1 : 0;
+    return mask;
+  }
+
+  /** After a batch was answered. input: [rows, ...sample]; exits: [rows], −1 = full backbone. */
+  onAnswered(input: Float32Array, exits: Int32Array, verify: Uint8Array, version: number): void {
+    if (version !== this.version) return;
+    this.guard.recordAnswers(exits);
+    if (!this.learning) return;
+    const keep = new Uint8Array(exits.length);
+    // Full-backbone rows are admitted now (all of them while nothing exits, else the picked ones);
+    // picked early answers are admitted when their verification comes back.
+    for (let i = 0; i < exits.length; i++) keep[i] = exits[i] === -1 && (this.exitCount === 0 || verify[i] === 1) ? 1 : 0;
+    this.buffer.add(input, exits.length, keep);
+    this.afterAdmit();
+  }
+
+  /** Early answers verified by an engine worker. */
+  onVerified(v: Extract<EngineReply, { kind: 'verified' }>): void {
+    if (this.closed || v.version !== this.version) return;
+    const m = this.deps.metrics;
+    for (let k = 0; k < v.rows; k++) {
+      this.guard.recordVerified(v.exits[k]!, v.agree[k] === 1);
+      m.verified.inc({ model: this.deps.model, exit: String(v.exits[k]), agree: v.agree[k] === 1 ? 'yes' : 'no' });
+    }
+    if (this.learning) {
+      this.buffer.add(v.input, v.rows);
+      this.afterAdmit();
+    }
+    this.updateGauges();
+    this.checkGuard();
+  }
+
+  private afterAdmit(): void {
+    this.deps.metrics.bufferSamples.set({ model: this.deps.model }, this.buffer.size);
+    const c = this.deps.config;
+    const due = this.retrains === 0 && this.lastRetrainAt === 0 ? c.retrainAfter : this.lastRetrainAt + c.retrainEvery;
+    if (this.buffer.total >= due && !this.busy && !this.closed) {
+      this.lastRetrainAt = this.buffer.total;
+      this.run(() => this.retrain());
+    }
+  }
+
+  private run(task: () => Promise<void>): void {
+    this.busy = task().catch((err: unknown) => {
+      const e = asLayercacheError(err);
+      this.deps.log.error({ code: e.code, err: e }, `online: ${e.message}`);
+    }).finally(() => {
+      this.busy = null;
+    });
+  }
+
+  private updateGauges(): void {
+    const m = this.deps.metrics;
+    const model = this.deps.model;
+    const o = this.guard.overall();
+    m.agreement.set({ model }, o.estimate);
+    m.agreementLower.set({ model }, o.lower);
+    for (const s of this.guard.stats()) m.exitAgreement.set({ model, exit: String(s.exit) }, s.agreement);
+  }
+
+  /** Raises (or disables) the threshold of the exit losing most agreement, if live agreement is too low. */
+  private checkGuard(): void {
+    if (this.busy || this.closed || !this.bundle) return;
+    const c = this.deps.config;
+    const e = this.guard.offender(this.deps.build.tolerance, c.guardMinSamples);
+    if (e === null) return;
+    const bundle = this.bundle;
+    const thresholds = bundle.manifest.exits.map((x) => x.threshold);
+    const disable = this.raises[e]! >= c.guardMaxRaises;
+    const before = thresholds[e];
+    if (before === null || before === undefined) return;
+    thresholds[e] = disable ? null : before + c.guardRaise;
+    const stats = this.guard.stats()[e]!;
+    this.run(async () => {
+      const version = await this.deps.store.nextVersion(this.version);
+      const dir = await this.deps.store.saveRevision(bundle, version, thresholds);
+      await this.swapTo(dir, version, false);
+      this.raises = this.raises.map((r, i) => (i === e ? r + 1 : r));
+      const action = disable ? 'disable' : 'raise';
+      this.deps.metrics.guardActions.inc({ model: this.deps.model, exit: String(e), action });
+      this.deps.log.warn({ exit: e, action, verified: stats.n, agreement: stats.agreement, thresholdBefore: before, thresholdAfter: thresholds[e], version }, `guard: live agreement below ${(1 - this.deps.build.tolerance) * 100}%; exit ${e} ${disable ? 'disabled' : `threshold raised by ${c.guardRaise} log-odds`} (version ${version})`);
+    });
+  }
+
+  private async swapTo(dir: string, version: number, fresh: boolean): Promise<void> {
+    const bundle = await loadBundle(dir);
+    await this.deps.pool.swap({ kind: 'bundle', dir }, version);
+    const keepRaises = fresh ? null : this.raises;
+    this.bundle = bundle;
+    this.version = version;
+    const guard = this.newGuard();
+    if (keepRaises) this.raises = keepRaises;
+    this.guard = guard;
+    this.deps.metrics.bundleVersion.set({ model: this.deps.model }, version);
+    this.updateGauges();
+  }
+
+  private async retrain(): Promise<void> {
+    const started = performance.now();
+    const version = await this.deps.store.nextVersion(this.version);
+    const samples = this.buffer.snapshot();
+    const request: RetrainRequest = {
+      modelFile: this.deps.modelFile, samples, sampleDims: this.deps.sampleDims, build: this.deps.build,
+      preprocess: this.deps.preprocess, engine: this.deps.engine, outDir: this.deps.store.dirOf(version), version,
+    };
+    this.deps.log.info({ samples: this.buffer.size, version }, `retrain: building version ${version} from ${this.buffer.size} buffered samples`);
+    const m = this.deps.metrics;
+    let reply: RetrainReply;
+    try {
+      reply = await runRetrainWorker(request);
+    } catch (err) {
+      m.retrains.inc({ model: this.deps.model, outcome: 'failed' });
+      throw err;
+    }
+    m.retrainSeconds.observe({ model: this.deps.model }, (performance.now() - started) / 1000);
+    if (reply.kind === 'error') {
+      m.retrains.inc({ model: this.deps.model, outcome: 'failed' });
+      const code = (reply.code in ERROR_CODES ? reply.code : 'WORKER_FAILED') as ErrorCode;
+      throw new LayercacheError(code, `retrain of version ${version} failed: ${reply.message}`);
+    }
+    if (this.closed) return;
+    await this.swapTo(reply.dir, reply.version, true);
+    this.retrains++;
+    m.retrains.inc({ model: this.deps.model, outcome: 'swapped' });
+    this.deps.log.info({ version, exits: reply.exits, calibrationAgreement: reply.agreement, macsSaved: reply.macsSaved, seconds: reply.seconds }, `retrain: version ${version} serving (${reply.exits} exits, ${(reply.macsSaved * 100).toFixed(1)}% MACs saved on calibration)`);
+  }
+
+  status(): OnlineStatus {
+    return {
+      version: this.version,
+      exits: this.exitCount,
+      bufferSamples: this.buffer.size,
+      bufferCapacity: this.buffer.capacity,
+      admitted: this.buffer.total,
+      retraining: this.busy !== null,
+      retrains: this.retrains,
+      agreement: this.guard.overall(),
+      perExit: this.guard.stats().map((s) => ({ exit: s.exit, verified: s.n, agreement: s.agreement, lower: s.lower, share: s.share, threshold: this.bundle?.manifest.exits[s.exit]?.threshold ?? null })),
+    };
+  }
+
+  /** Resolves when no retrain or guard action is running. */
+  async idle(): Promise<void> {
+    while (this.busy) await this.busy;
+  }
+
+  async close(): Promise<void> {
+    this.closed = true;
+    await this.idle();
+  }
+}
+
+/** Runs one retrain in a fresh worker thread; the samples are transferred to it. */
+function runRetrainWorker(request: RetrainRequest): Promise<RetrainReply> {
+  return new Promise((resolve, reject) => {
+    const worker = startWorker(new URL('./retrain-worker.ts', import.meta.url), request, [request.samples.buffer as ArrayBuffer]);
+    let settled = false;
+    worker.once('message', (reply: RetrainReply) => {
+      settled = true;
+      resolve(reply);
+      void worker.terminate();
+    });
+    worker.once('error', (err) => {
+      if (!settled) reject(new LayercacheError('WORKER_FAILED', `the retraining worker failed: ${err.message}`, { cause: err }));
+      settled = true;
+    });
+    worker.once('exit', (code) => {
+      if (!settled) reject(new LayercacheError('WORKER_FAILED', `the retraining worker exited with code ${code} before answering`));
+      settled = true;
+    });
+  });
+}

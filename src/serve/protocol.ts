@@ -1,0 +1,195 @@
+/**
+ * The Open Inference Protocol v2 (KServe v2) REST codec: inference requests in JSON or
+ * with the binary tensor extension, and responses in kind.
+ * Invariants: a parsed request's input data is a float32 array whose length is the
+ * product of its shape; anything else is an INFER_REQUEST_INVALID error that names the
+ * field; binary tensors are little-endian and appear in the order of their inputs.
+ */
+import { LayercacheError } from '../errors/index.ts';
+
+/** The v2 header that gives the JSON part's length when binary tensors follow it. */
+export const HEADER_LENGTH = 'inference-header-content-length';
+
+export type Parameters = Record<string, string | number | boolean>;
+
+export interface InferInput {
+  readonly name: string;
+  readonly datatype: string;
+  readonly shape: readonly number[];
+  /** Values converted to float32, row-major. */
+  readonly data: Float32Array;
+}
+
+export interface RequestedOutput {
+  readonly name: string;
+  readonly binary: boolean;
+}
+
+export interface InferRequest {
+  readonly id: string | undefined;
+  readonly inputs: readonly InferInput[];
+  /** Outputs asked for, or null for all (binary per `binaryOutputs`). */
+  readonly outputs: readonly RequestedOutput[] | null;
+  /** Request-level `binary_data_output`: every output in binary unless it says otherwise. */
+  readonly binaryOutputs: boolean;
+  readonly parameters: Parameters;
+}
+
+export interface OutputTensor {
+  readonly name: string;
+  readonly datatype: 'FP32' | 'INT32' | 'INT64';
+  readonly shape: readonly number[];
+  readonly data: Float32Array | Int32Array | BigInt64Array;
+  readonly parameters?: Parameters;
+}
+
+interface Numeric {
+  readonly bytes: number;
+  read(view: DataView, offset: number): number;
+}
+
+const NUMERIC: Readonly<Record<string, Numeric>> = {
+  BOOL: { bytes: 1, read: (v, o) => (v.getUint8(o) ? 1 : 0) },
+  UINT8: { bytes: 1, read: (v, o) => v.getUint8(o) },
+  INT8: { bytes: 1, read: (v, o) => v.getInt8(o) },
+  UINT16: { bytes: 2, read: (v, o) => v.getUint16(o, true) },
+  INT16: { bytes: 2, read: (v, o) => v.getInt16(o, true) },
+  UINT32: { bytes: 4, read: (v, o) => v.getUint32(o, true) },
+  INT32: { bytes: 4, read: (v, o) => v.getInt32(o, true) },
+  UINT64: { bytes: 8, read: (v, o) => Number(v.getBigUint64(o, true)) },
+  INT64: { bytes: 8, read: (v, o) => Number(v.getBigInt64(o, true)) },
+  FP32: { bytes: 4, read: (v, o) => v.getFloat32(o, true) },
+  FP64: { bytes: 8, read: (v, o) => v.getFloat64(o, true) },
+};
+
+function invalid(message: string): LayercacheError {
+  return new LayercacheError('INFER_REQUEST_INVALID', message);
+}
+
+function isObject(v: unknown): v is Record<string, unknown> {
+  return typeof v === 'object' && v !== null && !Array.isArray(v);
+}
+
+function parametersOf(v: unknown, where: string): Parameters {
+  if (v === undefined) return {};
+  if (!isObject(v)) throw invalid(`${where}.parameters must be an object of name → string, number or boolean`);
+  for (const [k, x] of Object.entries(v)) {
+    if (!['string', 'number', 'boolean'].includes(typeof x)) throw invalid(`${where}.parameters.${k} must be a string, number or boolean, got ${JSON.stringify(x)}`);
+  }
+  return v as Parameters;
+}
+
+/** Flattens nested JSON arrays of numbers (or booleans) into `out`; returns false on a non-number. */
+function flatten(v: unknown, out: number[]): boolean {
+  if (Array.isArray(v)) {
+    for (const x of v) if (!flatten(x, out)) return false;
+    return true;
+  }
+  if (typeof v === 'number' && Number.isFinite(v)) out.push(v);
+  else if (typeof v === 'boolean') out.push(v ? 1 : 0);
+  else return false;
+  return true;
+}
+
+function shapeOf(v: unknown, where: string): number[] {
+  if (!Array.isArray(v) || v.length === 0 || !v.every((d) => Number.isInteger(d) && d >= 0)) {
+    throw invalid(`${where}.shape must be a non-empty array of non-negative integers, got ${JSON.stringify(v)}`);
+  }
+  return v as number[];
+}
+
+/**
+ * Parses a v2 inference request. `body` is the raw body; `headerLength` is the value of
+ * Inference-Header-Content-Length (null when the body is JSON only).
+ */
+export function parseInferRequest(body: Uint8Array, headerLength: number | null): InferRequest {
+  if (headerLength !== null && (!Number.isInteger(headerLength) || headerLength < 0 || headerLength > body.length)) {
+    throw invalid(`Inference-Header-Content-Length ${headerLength} is not an integer between 0 and the body length ${body.length}`);
+  }
+  const jsonEnd = headerLength ?? body.length;
+  let json: unknown;
+  try {
+    json = JSON.parse(Buffer.from(body.buffer, body.byteOffset, jsonEnd).toString('utf8'));
+  } catch (err) {
+    throw new LayercacheError('INFER_REQUEST_INVALID', `the request's JSON header is not valid JSON (${(err as Error).message})${headerLength === null ? '; binary tensors need the Inference-Header-Content-Length header' : ''}`, { cause: err });
+  }
+  if (!isObject(json)) throw invalid('the request body must be a JSON object with an "inputs" array');
+  if (json.id !== undefined && typeof json.id !== 'string') throw invalid(`"id" must be a string, got ${JSON.stringify(json.id)}`);
+  if (!Array.isArray(json.inputs) || json.inputs.length === 0) throw invalid('"inputs" must be a non-empty array of tensors');
+  const parameters = parametersOf(json.parameters, 'request');
+  let offset = jsonEnd;
+  const inputs: InferInput[] = json.inputs.map((raw: unknown, i: number) => {
+    const where = `inputs[${i}]`;
+    if (!isObject(raw)) throw invalid(`${where} must be an object with name, shape, datatype and data`);
+    if (typeof raw.name !== 'string' || raw.name === '') throw invalid(`${where}.name must be a non-empty string`);
+    const shape = shapeOf(raw.shape, where);
+    const count = shape.reduce((a, b) => a * b, 1);
+    const datatype = raw.datatype;
+    if (typeof datatype !== 'string') throw invalid(`${where}.datatype must be a string such as "FP32"`);
+    const kind = NUMERIC[datatype];
+    if (!kind) throw invalid(`${where} ('${raw.name}') has datatype ${datatype}; this model takes numbers: send FP32 (or another numeric type: ${Object.keys(NUMERIC).join(', ')})`);
+    const params = parametersOf(raw.parameters, where);
+    const binarySize = params.binary_data_size;
+    const data = new Float32Array(count);
+    if (binarySize !== undefined) {
+      if (headerLength === null) throw invalid(`${where} has binary_data_size but the request has no Inference-Header-Content-Length header`);
+      if (typeof binarySize !== 'number' || binarySize !== count * kind.bytes) {
+        throw invalid(`${where} ('${raw.name}'): binary_data_size ${JSON.stringify(binarySize)} does not match shape [${shape.join(', ')}] of ${datatype} (${count * kind.bytes} bytes)`);
+      }
+      if (offset + binarySize > body.length) throw invalid(`${where} ('${raw.name}'): the body ends ${offset + binarySize - body.length} bytes before its binary data does`);
+      const view = new DataView(body.buffer, body.byteOffset + offset, binarySize);
+      for (let k = 0; k < count; k++) data[k] = kind.read(view, k * kind.bytes);
+      offset += binarySize;
+    } else {
+      if (raw.data === undefined) throw invalid(`${where} ('${raw.name}') has no "data" and no binary_data_size parameter`);
+      const values: number[] = [];
+      if (!flatten(raw.data, values)) throw invalid(`${where} ('${raw.name}').data must be an array of numbers`);
+      if (values.length !== count) throw invalid(`${where} ('${raw.name}') has ${values.length} values but shape [${shape.join(', ')}] needs ${count}`);
+      data.set(values);
+    }
+    return { name: raw.name, datatype, shape, data };
+  });
+  if (offset !== body.length) throw invalid(`the body has ${body.length - offset} bytes after the last binary tensor; check binary_data_size and Inference-Header-Content-Length`);
+  let outputs: RequestedOutput[] | null = null;
+  const binaryOutputs = parameters.binary_data_output === true;
+  if (json.outputs !== undefined) {
+    if (!Array.isArray(json.outputs)) throw invalid('"outputs" must be an array of { name }');
+    outputs = json.outputs.map((o: unknown, i: number) => {
+      if (!isObject(o) || typeof o.name !== 'string') throw invalid(`outputs[${i}] must be an object with a "name"`);
+      const p = parametersOf(o.parameters, `outputs[${i}]`);
+      return { name: o.name, binary: p.binary_data === undefined ? binaryOutputs : p.binary_data === true };
+    });
+  }
+  return { id: json.id as string | undefined, inputs, outputs, binaryOutputs, parameters };
+}
+
+function jsonData(t: OutputTensor): number[] {
+  return t.data instanceof BigInt64Array ? Array.from(t.data, Number) : Array.from(t.data);
+}
+
+/**
+ * Encodes a v2 inference response. Outputs marked binary go after the JSON header; then
+ * `headerLength` is set and the body is application/octet-stream.
+ */
+export function encodeInferResponse(
+  head: { modelName: string; modelVersion: string; id: string | undefined; parameters: Parameters },
+  outputs: readonly { tensor: OutputTensor; binary: boolean }[],
+): { body: Buffer; headerLength: number | null } {
+  const chunks: Buffer[] = [];
+  const json = {
+    model_name: head.modelName,
+    model_version: head.modelVersion,
+    ...(head.id !== undefined ? { id: head.id } : {}),
+    parameters: head.parameters,
+    outputs: outputs.map(({ tensor: t, binary }) => {
+      const base = { name: t.name, datatype: t.datatype, shape: [...t.shape] };
+      if (!binary) return { ...base, ...(t.parameters ? { parameters: t.parameters } : {}), data: jsonData(t) };
+      const bytes = Buffer.from(t.data.buffer, t.data.byteOffset, t.data.byteLength);
+      chunks.push(bytes);
+      return { ...base, parameters: { ...t.parameters, binary_data_size: bytes.length } };
+    }),
+  };
+  const header = Buffer.from(JSON.stringify(json), 'utf8');
+  if (chunks.length === 0) return { body: header, headerLength: null };
+  return { body: Buffer.concat([header, ...chunks]), headerLength: header.length };
+}

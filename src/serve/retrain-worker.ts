@@ -1,0 +1,37 @@
+/**
+ * Retraining worker thread: runs the whole offline builder (collect, train, measure,
+ * select) on the samples buffered from live traffic, then saves the result as a new
+ * bundle version. It runs beside the engine workers, so requests keep being served.
+ * Invariant: the new version directory is written atomically, complete or not at all.
+ */
+import { parentPort, workerData } from 'node:worker_threads';
+import { buildCascade } from '../builder/index.ts';
+import { saveBundle } from '../bundle/index.ts';
+import { memorySource } from '../data/index.ts';
+import { asLayercacheError } from '../errors/index.ts';
+import { loadModelFile } from '../onnx/index.ts';
+import { SILENT } from '../progress/index.ts';
+import type { RetrainReply, RetrainRequest } from './messages.ts';
+
+async function retrain(req: RetrainRequest): Promise<RetrainReply> {
+  const started = performance.now();
+  const { model, bytes } = await loadModelFile(req.modelFile);
+  const data = memorySource(req.samples, req.sampleDims, `live traffic (${req.samples.length / req.sampleDims.reduce((a, b) => a * b, 1)} buffered samples)`);
+  const result = await buildCascade({ modelFile: req.modelFile, modelBytes: bytes, model, data, preprocess: req.preprocess }, req.build, req.engine, SILENT);
+  const manifest = { ...result.manifest, version: req.version };
+  await saveBundle(req.outDir, manifest, { backbone: bytes, segments: result.segments, heads: result.heads, candidateHeads: result.candidateHeads });
+  const r = result.report;
+  return {
+    kind: 'done', dir: req.outDir, version: req.version, exits: r.selected.exits.length,
+    agreement: r.selected.agreement, macsSaved: 1 - r.selected.macsPerSample / r.backbone.macsPerSample,
+    seconds: (performance.now() - started) / 1000,
+  };
+}
+
+retrain(workerData as RetrainRequest).then(
+  (reply) => parentPort!.postMessage(reply),
+  (err: unknown) => {
+    const e = asLayercacheError(err);
+    parentPort!.postMessage({ kind: 'error', code: e.code, message: e.message, stack: e.stack } satisfies RetrainReply);
+  },
+);

@@ -1,0 +1,172 @@
+/**
+ * The server's composition root: from a bundle directory or a bare MODEL.onnx to a running
+ * service (engine workers, dynamic batcher, online learner, HTTP app).
+ * Startup: if the state directory holds a valid bundle version, the newest one is served
+ * (a restart resumes where it stopped); otherwise the given bundle, or the bare backbone
+ * with no exits, is served as version 0.
+ * Shutdown: readiness goes false, the HTTP server stops accepting connections, queued and
+ * in-flight requests finish, a running retrain finishes, then the workers stop.
+ */
+import { promises as fs } from 'node:fs';
+import { createRequire } from 'node:module';
+import os from 'node:os';
+import path from 'node:path';
+import type { FastifyInstance } from 'fastify';
+import { pino, type Logger } from 'pino';
+import { loadBundle, MANIFEST_FILE, type LoadedBundle } from '../bundle/index.ts';
+import type { Config } from '../config/index.ts';
+import { imageSizeOf, type Preprocess } from '../data/index.ts';
+import { LayercacheError } from '../errors/index.ts';
+import { analyzeModel } from '../inspect/index.ts';
+import { loadModelFile } from '../onnx/index.ts';
+import { buildApp, type ModelInfo } from './app.ts';
+import { DynamicBatcher } from './batcher.ts';
+import { EnginePool } from './engine-pool.ts';
+import type { EngineSource } from './messages.ts';
+import { ServerMetrics } from './metrics.ts';
+import { OnlineLearner } from './online.ts';
+import { VersionStore } from './version-store.ts';
+
+const pkg = createRequire(import.meta.url)('../../package.json') as { version: string };
+
+export interface RunningServer {
+  readonly app: FastifyInstance;
+  readonly online: OnlineLearner;
+  readonly model: ModelInfo;
+  readonly stateDir: string;
+  /** Listens on config.serve.host:port; returns the address. */
+  listen(): Promise<string>;
+  /** Graceful shutdown (idempotent). */
+  close(): Promise<void>;
+}
+
+interface Start {
+  readonly source: EngineSource;
+  readonly version: number;
+  readonly bundle: LoadedBundle | null;
+  readonly modelFile: string;
+  readonly preprocess: Preprocess | null;
+  readonly inputName: string;
+  readonly sampleDims: readonly number[];
+  readonly classes: number;
+}
+
+async function isBundleDir(p: string): Promise<boolean> {
+  const st = await fs.stat(p).catch(() => null);
+  if (!st) throw new LayercacheError('FILE_NOT_FOUND', `${p} does not exist; give a MODEL.onnx file or a bundle directory built by 'layercache build'`);
+  if (!st.isDirectory()) return false;
+  if (!(await fs.stat(path.join(p, MANIFEST_FILE)).catch(() => null))) {
+    throw new LayercacheError('BUNDLE_NOT_FOUND', `${p} is a directory without ${MANIFEST_FILE}; give a bundle directory built by 'layercache build', or a MODEL.onnx file`);
+  }
+  return true;
+}
+
+function fromBundle(bundle: LoadedBundle, version: number): Start {
+  const m = bundle.manifest;
+  const input = m.source.inputs[0]!;
+  return {
+    source: { kind: 'bundle', dir: bundle.dir },
+    version,
+    bundle,
+    modelFile: path.join(bundle.dir, m.source.backbone.file),
+    preprocess: m.preprocess,
+    inputName: input.name,
+    sampleDims: input.shape.slice(1).map(Number),
+    classes: m.source.classes,
+  };
+}
+
+/** logSink: where pino writes JSON log lines (default stdout). */
+export async function startServer(sourcePath: string, config: Config, logSink?: { write(line: string): void }): Promise<RunningServer> {
+  const s = config.serve;
+  const stateDir = s.stateDir ?? (await fs.mkdtemp(path.join(os.tmpdir(), 'layercache-state-')));
+  await fs.mkdir(stateDir, { recursive: true });
+  const store = new VersionStore(stateDir);
+  const skipped: { version: number; message: string }[] = [];
+  const resumed = await store.latestValid((version, err) => skipped.push({ version, message: err.message }));
+
+  let start: Start;
+  if (resumed) {
+    start = fromBundle(resumed.bundle, resumed.version);
+  } else if (await isBundleDir(sourcePath)) {
+    const bundle = await loadBundle(sourcePath);
+    start = fromBundle(bundle, bundle.manifest.version);
+  } else {
+    const { model } = await loadModelFile(sourcePath);
+    const a = await analyzeModel(model, { source: sourcePath, engine: config.engine });
+    const out = a.outputs[0]!;
+    if (a.inputs.length !== 1 || out.dims.length !== 2 || (out.dims[1] ?? 0) < 2) {
+      throw new LayercacheError('ONNX_INVALID_MODEL', `${sourcePath}: layercache serves single-input classifiers whose first output is [batch, classes]; this model has ${a.inputs.length} inputs and output '${out.name}' of shape [${out.shape.join(', ')}]`);
+    }
+    start = {
+      source: { kind: 'model', file: sourcePath, classes: out.dims[1]! },
+      version: 0,
+      bundle: null,
+      modelFile: sourcePath,
+      preprocess: config.preprocess,
+      inputName: a.inputs[0]!.name,
+      sampleDims: a.inputs[0]!.dims.slice(1),
+      classes: out.dims[1]!,
+    };
+  }
+  const layout = start.preprocess?.layout ?? 'nchw';
+  const imageSize = imageSizeOf([1, ...start.sampleDims], layout) ?? null;
+  const model: ModelInfo = {
+    name: s.name, inputName: start.inputName, sampleDims: start.sampleDims, classes: start.classes,
+    preprocess: start.preprocess, imageSize: imageSize && (imageSize.channels === 1 || imageSize.channels === 3) ? imageSize : null, labels: s.labels,
+  };
+
+  const metrics = new ServerMetrics();
+  let learner: OnlineLearner | null = null;
+  let workerFailure: ((err: Error) => void) = () => {};
+  const pool = await EnginePool.start(s.workers, start.source, start.version, {
+    engine: config.engine,
+    sampleDims: start.sampleDims,
+    onVerified: (v) => learner?.onVerified(v),
+    onWorkerError: (err) => workerFailure(err),
+  });
+  const batcher = new DynamicBatcher({
+    maxBatchSize: s.maxBatchSize, maxQueueDelayUs: s.maxQueueDelayUs, maxQueueRows: s.maxQueueRows,
+    requestTimeoutMs: s.requestTimeoutMs, rowSize: start.sampleDims.reduce((a, b) => a * b, 1), engines: s.workers,
+  }, (input, rows, verify) => pool.run(input, rows, verify), (b) => metrics.batchRows.observe({ model: s.name }, b.rows));
+
+  const log: Logger = pino({ level: s.log, base: { model: s.name } }, logSink ?? process.stdout);
+  const online = new OnlineLearner({
+    config: s.online, build: config.build, preprocess: start.preprocess, engine: { ...config.engine, intraOpThreads: s.online.retrainThreads },
+    modelFile: start.modelFile, sampleDims: start.sampleDims, pool, store, metrics, model: s.name, log,
+  }, { version: start.version, bundle: start.bundle });
+  learner = online;
+  workerFailure = (err) => log.error({ err }, `engine worker failed and was replaced: ${err.message}`);
+  let ready = false;
+  const app = await buildApp({
+    model, batcher, metrics, online, serverVersion: pkg.version, isReady: () => ready, logger: log,
+    limits: { bodyLimitBytes: s.bodyLimitBytes, maxRequestRows: s.maxRequestRows, requestTimeoutMs: s.requestTimeoutMs, topK: s.topK },
+  }).catch(async (err: unknown) => {
+    await pool.close();
+    throw err;
+  });
+  for (const k of skipped) log.error({ version: k.version }, `state: version ${k.version} is corrupted and was skipped: ${k.message}`);
+  if (resumed) log.info({ version: resumed.version, stateDir }, `resumed version ${resumed.version} from ${stateDir}`);
+  if (!s.stateDir) log.info({ stateDir }, `bundle versions go to the temporary directory ${stateDir}; pass --state DIR to keep them across restarts`);
+  metrics.bundleVersion.set({ model: s.name }, start.version);
+  ready = true;
+
+  let closing: Promise<void> | null = null;
+  return {
+    app, online, model, stateDir,
+    async listen() {
+      return app.listen({ host: s.host, port: s.port });
+    },
+    close() {
+      closing ??= (async () => {
+        ready = false;
+        const drained = batcher.drain();
+        await app.close();
+        await drained;
+        await online.close();
+        await pool.close();
+      })();
+      return closing;
+    },
+  };
+}

@@ -1,0 +1,40 @@
+import assert from 'node:assert/strict';
+import { describe, it } from 'node:test';
+import { AgreementGuard } from './agreement-guard.ts';
+import { SampleBuffer } from './sample-buffer.ts';
+
+describe('AgreementGuard', () => {
+  it('combines per-exit agreement with each exit\'s share of requests (computed by hand)', () => {
+    const g = new AgreementGuard(2, 100, 0.05);
+    // 10 rows: 4 at exit 0, 2 at exit 1, 4 at the backbone.
+    g.recordAnswers(Int32Array.from([0, 0, 0, 0, 1, 1, -1, -1, -1, -1]));
+    for (let i = 0; i < 10; i++) g.recordVerified(0, i !== 0); // 90%
+    for (let i = 0; i < 4; i++) g.recordVerified(1, true); // 100%
+    const o = g.overall();
+    assert.ok(Math.abs(o.estimate - (1 - 0.4 * 0.1)) < 1e-12);
+    assert.ok(o.lower < o.estimate);
+    assert.equal(g.offender(0.05, 5), null, '96% ≥ 95%: no action');
+    assert.equal(g.offender(0.01, 5), 0, '96% < 99%: exit 0 loses the agreement');
+    assert.equal(g.offender(0.01, 11), null, 'too few verified answers to act');
+  });
+
+  it('keeps a sliding window and forgets an exit on reset', () => {
+    const g = new AgreementGuard(1, 4, 0.05);
+    g.recordAnswers(Int32Array.from([0]));
+    for (const a of [false, false, true, true, true, true]) g.recordVerified(0, a);
+    assert.deepEqual([g.stats()[0]!.n, g.stats()[0]!.agreed], [4, 4]);
+    g.resetExit(0);
+    assert.equal(g.stats()[0]!.n, 0);
+  });
+});
+
+describe('SampleBuffer', () => {
+  it('keeps the newest samples up to its cap, oldest first, honouring the byte cap', () => {
+    const b = new SampleBuffer(2, 3, 1 << 20);
+    b.add(Float32Array.from([1, 1, 2, 2, 3, 3, 4, 4]), 4, Uint8Array.from([1, 0, 1, 1]));
+    assert.equal(b.total, 3);
+    b.add(Float32Array.from([5, 5]), 1);
+    assert.deepEqual(Array.from(b.snapshot()), [3, 3, 4, 4, 5, 5]);
+    assert.equal(new SampleBuffer(1024, 1_000_000, 1 << 20).capacity, 256);
+  });
+});

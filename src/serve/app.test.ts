@@ -1,0 +1,191 @@
+/**
+ * Every route of the server, in process (fastify.inject), on a tiny conv net served bare:
+ * answers checked against onnxruntime running the model directly, the binary tensor
+ * extension both ways, the classify route, metrics, and the error answers.
+ */
+import assert from 'node:assert/strict';
+import { promises as fs } from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import { after, before, describe, it } from 'node:test';
+import sharp from 'sharp';
+import { loadConfig, type ConfigInput } from '../config/index.ts';
+import { Session } from '../engine/index.ts';
+import { saveModel, serializeModel } from '../onnx/index.ts';
+import { randomNormal, seededRng } from '../tensor/index.ts';
+import { residualNet } from '../../test/support/models.ts';
+import { startServer, type RunningServer } from './server.ts';
+import { HEADER_LENGTH } from './protocol.ts';
+
+let dir: string;
+let modelFile: string;
+let server: RunningServer;
+const URL_INFER = '/v2/models/tiny/infer';
+const sample = 3 * 8 * 8;
+
+function serverConfig(extra: ConfigInput['serve'] = {}, stateDir: string | null = null): ReturnType<typeof loadConfig> {
+  return loadConfig({
+    engine: { intraOpThreads: 1 },
+    preprocess: { scale: 255, mean: [0.5], std: [0.25] },
+    serve: { name: 'tiny', log: 'silent', stateDir, ...extra, online: { retrainAfter: 1_000_000, ...extra.online } },
+  }, {});
+}
+
+/** Softmax of the model's logits, computed by onnxruntime on the whole model: the oracle. */
+async function backboneProbs(x: Float32Array, rows: number): Promise<Float32Array> {
+  const s = await Session.create(serializeModel(residualNet().model), 'oracle', { intraOpThreads: 1, graphOptimization: 'all' });
+  const out = await s.run({ image: { dtype: 'float32', dims: [rows, 3, 8, 8], data: x } });
+  await s.release();
+  const z = out.logits!.data as Float32Array;
+  const p = new Float32Array(z.length);
+  for (let r = 0; r < rows; r++) {
+    let m = -Infinity;
+    for (let k = 0; k < 5; k++) m = Math.max(m, z[r * 5 + k]!);
+    let sum = 0;
+    for (let k = 0; k < 5; k++) sum += Math.exp(z[r * 5 + k]! - m);
+    for (let k = 0; k < 5; k++) p[r * 5 + k] = Math.exp(z[r * 5 + k]! - m) / sum;
+  }
+  return p;
+}
+
+const inferBody = (x: Float32Array, rows: number, extra: Record<string, unknown> = {}): Record<string, unknown> => ({ inputs: [{ name: 'image', shape: [rows, 3, 8, 8], datatype: 'FP32', data: Array.from(x) }], ...extra });
+
+before(async () => {
+  dir = await fs.mkdtemp(path.join(os.tmpdir(), 'layercache-serve-'));
+  modelFile = path.join(dir, 'tiny.onnx');
+  await saveModel(residualNet().model, modelFile);
+  server = await startServer(modelFile, serverConfig({ maxRequestRows: 16, bodyLimitBytes: 64 * 1024, labels: ['a', 'b', 'c', 'd', 'e'] }, path.join(dir, 'state')));
+});
+
+after(async () => {
+  await server.close();
+  await fs.rm(dir, { recursive: true, force: true });
+});
+
+describe('server routes', () => {
+  it('answers health, server and model metadata', async () => {
+    const app = server.app;
+    assert.equal((await app.inject('/v2/health/live')).statusCode, 200);
+    assert.deepEqual((await app.inject('/v2/health/ready')).json(), { ready: true });
+    assert.equal((await app.inject('/v2')).json().name, 'layercache');
+    const meta = (await app.inject('/v2/models/tiny')).json();
+    assert.deepEqual(meta.inputs, [{ name: 'image', datatype: 'FP32', shape: [-1, 3, 8, 8] }]);
+    assert.deepEqual(meta.outputs.map((o: { name: string }) => o.name), ['probabilities', 'class', 'exit', 'confidence']);
+    assert.equal((await app.inject('/v2/models/tiny/ready')).statusCode, 200);
+  });
+
+  it('infers with JSON tensors: the bare backbone\'s answers, per-row exit and version', async () => {
+    const x = randomNormal(seededRng(3), 3 * sample);
+    const res = await server.app.inject({ method: 'POST', url: URL_INFER, payload: inferBody(x, 3, { id: 'r1' }), headers: { 'x-request-id': 'abc' } });
+    assert.equal(res.statusCode, 200, res.body);
+    assert.equal(res.headers['x-request-id'], 'abc');
+    const body = res.json();
+    assert.equal(body.id, 'r1');
+    const probs = body.outputs.find((o: { name: string }) => o.name === 'probabilities');
+    assert.deepEqual(probs.shape, [3, 5]);
+    const oracle = await backboneProbs(x, 3);
+    probs.data.forEach((v: number, i: number) => assert.ok(Math.abs(v - oracle[i]!) < 1e-5, `prob ${i}: ${v} vs ${oracle[i]}`));
+    assert.deepEqual(body.outputs.find((o: { name: string }) => o.name === 'exit').data, [-1, -1, -1]);
+    assert.equal(probs.parameters.exit, '-1,-1,-1');
+    assert.equal(probs.parameters.bundle_version, 0);
+    const cls = body.outputs.find((o: { name: string }) => o.name === 'class').data;
+    for (let r = 0; r < 3; r++) assert.equal(cls[r], Array.from(oracle.subarray(r * 5, r * 5 + 5)).indexOf(Math.max(...oracle.subarray(r * 5, r * 5 + 5))));
+  });
+
+  it('speaks the binary tensor extension both ways', async () => {
+    const x = randomNormal(seededRng(4), 2 * sample);
+    const header = Buffer.from(JSON.stringify({
+      inputs: [{ name: 'image', shape: [2, 3, 8, 8], datatype: 'FP32', parameters: { binary_data_size: x.byteLength } }],
+      outputs: [{ name: 'probabilities', parameters: { binary_data: true } }, { name: 'exit' }],
+    }));
+    const res = await server.app.inject({
+      method: 'POST', url: URL_INFER, payload: Buffer.concat([header, Buffer.from(x.buffer)]),
+      headers: { 'content-type': 'application/octet-stream', [HEADER_LENGTH]: String(header.length) },
+    });
+    assert.equal(res.statusCode, 200, res.body);
+    const n = Number(res.headers[HEADER_LENGTH]);
+    const raw = res.rawPayload;
+    const head = JSON.parse(raw.subarray(0, n).toString());
+    assert.deepEqual(head.outputs.map((o: { name: string }) => o.name), ['probabilities', 'exit']);
+    assert.equal(head.outputs[0].parameters.binary_data_size, 2 * 5 * 4);
+    const tail = raw.subarray(n);
+    const probs = new Float32Array(tail.buffer.slice(tail.byteOffset, tail.byteOffset + tail.length));
+    const oracle = await backboneProbs(x, 2);
+    probs.forEach((v, i) => assert.ok(Math.abs(v - oracle[i]!) < 1e-5));
+  });
+
+  it('classifies a PNG, raw and multipart, with top-k labels', async () => {
+    const png = await sharp(Buffer.alloc(8 * 8 * 3, 200), { raw: { width: 8, height: 8, channels: 3 } }).png().toBuffer();
+    const raw = await server.app.inject({ method: 'POST', url: '/v2/models/tiny/classify', payload: png, headers: { 'content-type': 'image/png' } });
+    assert.equal(raw.statusCode, 200, raw.body);
+    const r = raw.json();
+    assert.equal(r.top.length, 5);
+    assert.ok(['a', 'b', 'c', 'd', 'e'].includes(r.top[0].label));
+    assert.ok(r.top[0].probability >= r.top[1].probability);
+    assert.equal(r.exit, null);
+    // The same pixels as a tensor: (200/255 − 0.5)/0.25 everywhere.
+    const x = new Float32Array(sample).fill((200 / 255 - 0.5) / 0.25);
+    const oracle = await backboneProbs(x, 1);
+    assert.ok(Math.abs(r.top[0].probability - Math.max(...oracle)) < 1e-5);
+    const boundary = 'xyz';
+    const multipart = Buffer.concat([
+      Buffer.from(`--${boundary}\r\nContent-Disposition: form-data; name="image"; filename="a.png"\r\nContent-Type: image/png\r\n\r\n`),
+      png, Buffer.from(`\r\n--${boundary}--\r\n`),
+    ]);
+    const mp = await server.app.inject({ method: 'POST', url: '/v2/models/tiny/classify', payload: multipart, headers: { 'content-type': `multipart/form-data; boundary=${boundary}` } });
+    assert.equal(mp.statusCode, 200, mp.body);
+    assert.deepEqual(mp.json().top, r.top);
+  });
+
+  it('answers errors with {error, code} and the protocol status', async () => {
+    const app = server.app;
+    const x = randomNormal(seededRng(5), sample);
+    const cases: [Parameters<typeof app.inject>[0], number, string, RegExp][] = [
+      [{ method: 'POST', url: '/v2/models/other/infer', payload: inferBody(x, 1) }, 404, 'MODEL_NOT_FOUND', /'other' is not served here; this server serves 'tiny'/],
+      [{ method: 'POST', url: URL_INFER, payload: { inputs: [{ name: 'input', shape: [1, 3, 8, 8], datatype: 'FP32', data: Array.from(x) }] } }, 400, 'INFER_REQUEST_INVALID', /one input named 'image', got 'input'/],
+      [{ method: 'POST', url: URL_INFER, payload: { inputs: [{ name: 'image', shape: [1, 192], datatype: 'FP32', data: Array.from(x) }] } }, 400, 'INFER_REQUEST_INVALID', /shape \[1, 192\] but the model takes \[batch, 3, 8, 8\]/],
+      [{ method: 'POST', url: URL_INFER, payload: inferBody(new Float32Array(17 * sample), 17) }, 400, 'INFER_REQUEST_INVALID', /17 rows; send 1 to 16/],
+      [{ method: 'POST', url: URL_INFER, payload: inferBody(x, 1, { outputs: [{ name: 'logits' }] }) }, 400, 'INFER_REQUEST_INVALID', /output 'logits' does not exist/],
+      [{ method: 'POST', url: URL_INFER, payload: '{"inputs": [', headers: { 'content-type': 'application/json' } }, 400, 'INFER_REQUEST_INVALID', /not valid JSON/],
+      [{ method: 'POST', url: URL_INFER, payload: 'x', headers: { 'content-type': 'text/plain' } }, 415, 'UNSUPPORTED_MEDIA_TYPE', /text\/plain/],
+      [{ method: 'POST', url: URL_INFER, payload: Buffer.alloc(70 * 1024), headers: { 'content-type': 'application/octet-stream', [HEADER_LENGTH]: '2' } }, 413, 'BODY_TOO_LARGE', /over the limit of 65536 bytes/],
+      [{ method: 'POST', url: '/v2/models/tiny/classify', payload: Buffer.from('not an image'), headers: { 'content-type': 'image/png' } }, 400, 'INFER_REQUEST_INVALID', /cannot be decoded as an image/],
+      [{ method: 'GET', url: '/v3/nothing' }, 404, 'MODEL_NOT_FOUND', /no route GET \/v3\/nothing/],
+    ];
+    for (const [req, status, code, message] of cases) {
+      const res = await app.inject(req);
+      assert.equal(res.statusCode, status, `${JSON.stringify(req).slice(0, 120)} → ${res.body}`);
+      const body = res.json();
+      assert.equal(body.code, code);
+      assert.match(body.error, message);
+    }
+  });
+
+  it('serves Prometheus metrics that count successes, failures, exits and batches', async () => {
+    const text = (await server.app.inject('/metrics')).body;
+    const value = (name: string): number => Number(new RegExp(`^${name.replace(/[{}"]/g, (c) => `\\${c}`)} (\\S+)$`, 'm').exec(text)?.[1] ?? NaN);
+    assert.ok(value('layercache_inference_request_success{model="tiny"}') >= 4);
+    assert.ok(value('layercache_inference_request_failure{model="tiny",code="INFER_REQUEST_INVALID"}') >= 4);
+    assert.ok(value('layercache_inference_exit_total{model="tiny",exit="backbone"}') >= 7);
+    for (const name of ['layercache_inference_queue_duration_seconds_bucket', 'layercache_inference_compute_duration_seconds_bucket', 'layercache_inference_request_duration_seconds_bucket', 'layercache_inference_batch_size_bucket', 'layercache_bundle_version', 'layercache_buffer_samples', 'layercache_agreement_estimate', 'layercache_agreement_lower_bound', 'layercache_retrain_total', 'layercache_retrain_duration_seconds', 'layercache_guard_actions_total']) {
+      assert.match(text, new RegExp(`^# HELP ${name.replace(/_bucket$/, '')} `, 'm'), name);
+    }
+  });
+});
+
+describe('load shedding', () => {
+  it('answers 503 QUEUE_FULL at once when the bounded queue is full, and serves the rest', async () => {
+    const s = await startServer(modelFile, serverConfig({ maxQueueRows: 2, online: { enabled: false } }));
+    try {
+      const x = randomNormal(seededRng(6), sample);
+      const all = await Promise.all(Array.from({ length: 40 }, () => s.app.inject({ method: 'POST', url: '/v2/models/tiny/infer', payload: inferBody(x, 1) })));
+      const codes = all.map((r) => r.statusCode);
+      assert.ok(codes.includes(503), `no 503 among ${codes.join(',')}`);
+      assert.ok(codes.includes(200));
+      assert.ok(codes.every((c) => c === 200 || c === 503));
+      assert.equal(all.find((r) => r.statusCode === 503)!.json().code, 'QUEUE_FULL');
+    } finally {
+      await s.close();
+    }
+  });
+});

@@ -1,0 +1,111 @@
+import assert from 'node:assert/strict';
+import { describe, it } from 'node:test';
+import { LayercacheError } from '../errors/index.ts';
+import { DynamicBatcher, type BatchOutput } from './batcher.ts';
+
+/** An engine that answers class = first input value of each row, and records the batches it saw. */
+function fakeEngine(): { batches: number[][]; release: () => void; hold: boolean; execute: (input: Float32Array, rows: number) => Promise<BatchOutput> } {
+  const state = {
+    batches: [] as number[][],
+    hold: false,
+    pending: [] as (() => void)[],
+    release(): void {
+      for (const p of state.pending.splice(0)) p();
+    },
+    async execute(input: Float32Array, rows: number): Promise<BatchOutput> {
+      state.batches.push(Array.from(input));
+      if (state.hold) await new Promise<void>((r) => state.pending.push(r));
+      const probs = new Float32Array(rows * 2);
+      const exits = new Int32Array(rows);
+      for (let i = 0; i < rows; i++) {
+        probs[i * 2] = input[i]!;
+        exits[i] = i;
+      }
+      return { probs, exits, confidence: new Float32Array(rows).fill(1), classes: 2, version: 7 };
+    },
+  };
+  return state;
+}
+
+const opts = { maxBatchSize: 4, maxQueueDelayUs: 0, maxQueueRows: 8, requestTimeoutMs: 60_000, rowSize: 1, engines: 1 };
+const row = (v: number, n = 1): Float32Array => new Float32Array(n).fill(v);
+
+describe('DynamicBatcher', () => {
+  it('batches requests that queue while the engine is busy and gives each its own rows back', async () => {
+    const engine = fakeEngine();
+    engine.hold = true;
+    const b = new DynamicBatcher(opts, (i, r) => engine.execute(i, r));
+    const first = b.submit(row(1), 1, new Uint8Array(1));
+    const rest = [b.submit(row(2), 1, new Uint8Array(1)), b.submit(row(3, 2), 2, new Uint8Array(2)), b.submit(row(4), 1, new Uint8Array(1))];
+    engine.hold = false;
+    engine.release();
+    const [r1, r2, r3, r4] = await Promise.all([first, ...rest]);
+    assert.deepEqual(engine.batches, [[1], [2, 3, 3, 4]]);
+    assert.deepEqual(Array.from(r2!.probs), [2, 0]);
+    assert.deepEqual(Array.from(r3!.probs), [3, 0, 3, 0]);
+    assert.deepEqual(Array.from(r3!.exits), [1, 2]);
+    assert.deepEqual(Array.from(r4!.exits), [3]);
+    assert.equal(r4!.batchRows, 4);
+    assert.equal(r1!.version, 7);
+  });
+
+  it('never splits a request and never exceeds maxBatchSize when combining', async () => {
+    const engine = fakeEngine();
+    engine.hold = true;
+    const b = new DynamicBatcher(opts, (i, r) => engine.execute(i, r));
+    const all = [b.submit(row(0), 1, new Uint8Array(1)), b.submit(row(1, 3), 3, new Uint8Array(3)), b.submit(row(2, 3), 3, new Uint8Array(3)), b.submit(row(3, 1), 1, new Uint8Array(1))];
+    engine.hold = false;
+    engine.release();
+    await Promise.all(all);
+    // FIFO: [3 rows] cannot take the next 3 (6 > 4), so it runs alone; then 3 + 1.
+    assert.deepEqual(engine.batches.map((x) => x.length), [1, 3, 4]);
+  });
+
+  it('refuses a request that would overfill the queue with QUEUE_FULL, at once', async () => {
+    const engine = fakeEngine();
+    engine.hold = true;
+    const b = new DynamicBatcher(opts, (i, r) => engine.execute(i, r));
+    const running = b.submit(row(1), 1, new Uint8Array(1));
+    const queued = b.submit(row(1, 8), 8, new Uint8Array(8));
+    await assert.rejects(b.submit(row(1), 1, new Uint8Array(1)), (e: unknown) => e instanceof LayercacheError && e.code === 'QUEUE_FULL' && /holds 8 rows/.test(e.message));
+    engine.hold = false;
+    engine.release();
+    await Promise.all([running, queued]);
+  });
+
+  it('times a request out while queued and never computes it', async () => {
+    const engine = fakeEngine();
+    engine.hold = true;
+    const b = new DynamicBatcher({ ...opts, requestTimeoutMs: 1 }, (i, r) => engine.execute(i, r));
+    const running = assert.rejects(b.submit(row(1), 1, new Uint8Array(1)), (e: unknown) => e instanceof LayercacheError && e.code === 'REQUEST_TIMEOUT' && /running/.test(e.message));
+    const late = assert.rejects(b.submit(row(2), 1, new Uint8Array(1)), (e: unknown) => e instanceof LayercacheError && e.code === 'REQUEST_TIMEOUT' && /still queued/.test(e.message));
+    await Promise.all([running, late]);
+    engine.hold = false;
+    engine.release();
+    await b.drain();
+    assert.deepEqual(engine.batches, [[1]]);
+  });
+
+  it('fails every request of a batch when the engine fails', async () => {
+    const b = new DynamicBatcher(opts, () => Promise.reject(new LayercacheError('WORKER_FAILED', 'boom')));
+    await assert.rejects(b.submit(row(1), 1, new Uint8Array(1)), /boom/);
+  });
+
+  it('drain waits for queued requests, then refuses new ones with NOT_READY', async () => {
+    const engine = fakeEngine();
+    engine.hold = true;
+    const b = new DynamicBatcher(opts, (i, r) => engine.execute(i, r));
+    const a = b.submit(row(1), 1, new Uint8Array(1));
+    const c = b.submit(row(2), 1, new Uint8Array(1));
+    let drained = false;
+    const d = b.drain().then(() => {
+      drained = true;
+    });
+    await assert.rejects(b.submit(row(3), 1, new Uint8Array(1)), (e: unknown) => e instanceof LayercacheError && e.code === 'NOT_READY');
+    assert.equal(drained, false);
+    engine.hold = false;
+    engine.release();
+    await Promise.all([a, c, d]);
+    assert.equal(drained, true);
+  });
+});

@@ -1,0 +1,86 @@
+import assert from 'node:assert/strict';
+import { describe, it } from 'node:test';
+import { LayercacheError } from '../errors/index.ts';
+import { encodeInferResponse, parseInferRequest } from './protocol.ts';
+
+const json = (v: unknown): Uint8Array => Buffer.from(JSON.stringify(v));
+
+/** A v2 request with binary tensors: JSON header, then the raw bytes; returns body and header length. */
+function binaryRequest(header: unknown, ...tensors: ArrayBufferView[]): { body: Uint8Array; headerLength: number } {
+  const h = json(header);
+  const parts = tensors.map((t) => Buffer.from(t.buffer, t.byteOffset, t.byteLength));
+  return { body: Buffer.concat([h, ...parts]), headerLength: h.length };
+}
+
+function rejects(fn: () => unknown, pattern: RegExp): void {
+  assert.throws(fn, (e: unknown) => e instanceof LayercacheError && e.code === 'INFER_REQUEST_INVALID' && pattern.test(e.message));
+}
+
+describe('parseInferRequest', () => {
+  it('reads JSON tensors, flat or nested, converting numbers to float32', () => {
+    const r = parseInferRequest(json({ id: 'a', inputs: [{ name: 'x', shape: [2, 2], datatype: 'INT32', data: [[1, 2], [3, 4]] }] }), null);
+    assert.equal(r.id, 'a');
+    assert.deepEqual(Array.from(r.inputs[0]!.data), [1, 2, 3, 4]);
+    assert.equal(r.outputs, null);
+  });
+
+  it('reads binary tensors after the JSON header, in input order, little-endian', () => {
+    const a = new Float32Array([1.5, -2, 3.25]);
+    const b = new Float64Array([0.125, 7]);
+    const { body, headerLength } = binaryRequest({
+      inputs: [
+        { name: 'a', shape: [1, 3], datatype: 'FP32', parameters: { binary_data_size: 12 } },
+        { name: 'b', shape: [2], datatype: 'FP64', parameters: { binary_data_size: 16 } },
+      ],
+      outputs: [{ name: 'class', parameters: { binary_data: true } }, { name: 'exit' }],
+    }, a, b);
+    const r = parseInferRequest(body, headerLength);
+    assert.deepEqual(Array.from(r.inputs[0]!.data), [1.5, -2, 3.25]);
+    assert.deepEqual(Array.from(r.inputs[1]!.data), [0.125, 7]);
+    assert.deepEqual(r.outputs, [{ name: 'class', binary: true }, { name: 'exit', binary: false }]);
+  });
+
+  it('names the bad field', () => {
+    rejects(() => parseInferRequest(json({ inputs: [] }), null), /"inputs" must be a non-empty array/);
+    rejects(() => parseInferRequest(Buffer.from('{nope'), null), /not valid JSON/);
+    rejects(() => parseInferRequest(json({ inputs: [{ name: 'x', shape: [2, 2], datatype: 'FP32', data: [1, 2, 3] }] }), null), /'x'\) has 3 values but shape \[2, 2\] needs 4/);
+    rejects(() => parseInferRequest(json({ inputs: [{ name: 'x', shape: [1], datatype: 'BYTES', data: ['a'] }] }), null), /datatype BYTES/);
+    rejects(() => parseInferRequest(json({ inputs: [{ name: 'x', shape: [-1], datatype: 'FP32', data: [] }] }), null), /shape must be/);
+    rejects(() => parseInferRequest(json({ inputs: [{ name: 'x', shape: [2], datatype: 'FP32', data: [1, 'a'] }] }), null), /must be an array of numbers/);
+    const { body, headerLength } = binaryRequest({ inputs: [{ name: 'x', shape: [4], datatype: 'FP32', parameters: { binary_data_size: 16 } }] }, new Float32Array(3));
+    rejects(() => parseInferRequest(body, headerLength), /ends 4 bytes before/);
+    rejects(() => parseInferRequest(json({ inputs: [{ name: 'x', shape: [1], datatype: 'FP32', parameters: { binary_data_size: 4 } }] }), null), /no Inference-Header-Content-Length/);
+    const extra = binaryRequest({ inputs: [{ name: 'x', shape: [1], datatype: 'FP32', parameters: { binary_data_size: 4 } }] }, new Float32Array(2));
+    rejects(() => parseInferRequest(extra.body, extra.headerLength), /4 bytes after the last binary tensor/);
+    rejects(() => parseInferRequest(json({ inputs: [{ name: 'x', shape: [1], datatype: 'FP32', data: [1] }] }), 999), /Inference-Header-Content-Length 999/);
+  });
+});
+
+describe('encodeInferResponse', () => {
+  it('puts binary outputs after the header with binary_data_size, JSON ones inline', () => {
+    const probs = new Float32Array([0.25, 0.75]);
+    const exits = new Int32Array([-1]);
+    const { body, headerLength } = encodeInferResponse(
+      { modelName: 'm', modelVersion: '3', id: 'q', parameters: { bundle_version: 3 } },
+      [
+        { tensor: { name: 'probabilities', datatype: 'FP32', shape: [1, 2], data: probs }, binary: true },
+        { tensor: { name: 'exit', datatype: 'INT32', shape: [1], data: exits }, binary: false },
+      ],
+    );
+    assert.ok(headerLength !== null);
+    const head = JSON.parse(body.subarray(0, headerLength).toString('utf8'));
+    assert.equal(head.id, 'q');
+    assert.equal(head.outputs[0].parameters.binary_data_size, 8);
+    assert.deepEqual(head.outputs[1].data, [-1]);
+    const tail = body.subarray(headerLength);
+    assert.deepEqual(Array.from(new Float32Array(tail.buffer.slice(tail.byteOffset, tail.byteOffset + 8))), [0.25, 0.75]);
+  });
+
+  it('is plain JSON when no output is binary', () => {
+    const { body, headerLength } = encodeInferResponse({ modelName: 'm', modelVersion: '0', id: undefined, parameters: {} }, [
+      { tensor: { name: 'class', datatype: 'INT64', shape: [2], data: new BigInt64Array([3n, 1n]) }, binary: false },
+    ]);
+    assert.equal(headerLength, null);
+    assert.deepEqual(JSON.parse(body.toString()).outputs[0].data, [3, 1]);
+  });
+});

@@ -8,6 +8,7 @@ import { promises as fs } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { after, before, describe, it } from 'node:test';
+import type { InjectOptions } from 'fastify';
 import sharp from 'sharp';
 import { loadConfig, type ConfigInput } from '../config/index.ts';
 import { Session } from '../engine/index.ts';
@@ -140,7 +141,7 @@ describe('server routes', () => {
   it('answers errors with {error, code} and the protocol status', async () => {
     const app = server.app;
     const x = randomNormal(seededRng(5), sample);
-    const cases: [Parameters<typeof app.inject>[0], number, string, RegExp][] = [
+    const cases: [InjectOptions, number, string, RegExp][] = [
       [{ method: 'POST', url: '/v2/models/other/infer', payload: inferBody(x, 1) }, 404, 'MODEL_NOT_FOUND', /'other' is not served here; this server serves 'tiny'/],
       [{ method: 'POST', url: URL_INFER, payload: { inputs: [{ name: 'input', shape: [1, 3, 8, 8], datatype: 'FP32', data: Array.from(x) }] } }, 400, 'INFER_REQUEST_INVALID', /one input named 'image', got 'input'/],
       [{ method: 'POST', url: URL_INFER, payload: { inputs: [{ name: 'image', shape: [1, 192], datatype: 'FP32', data: Array.from(x) }] } }, 400, 'INFER_REQUEST_INVALID', /shape \[1, 192\] but the model takes \[batch, 3, 8, 8\]/],

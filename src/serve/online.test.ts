@@ -1,0 +1,167 @@
+/**
+ * Online caching on a tiny conv net: a retrain hot-swaps a new bundle version while
+ * concurrent requests keep arriving (none fails, none is answered by a half-loaded
+ * version), and a killed server restarts from its newest valid version, skipping a
+ * corrupted newer one.
+ */
+import assert from 'node:assert/strict';
+import { spawn } from 'node:child_process';
+import { promises as fs } from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import { after, before, describe, it } from 'node:test';
+import { loadConfig, type ConfigInput } from '../config/index.ts';
+import { saveModel } from '../onnx/index.ts';
+import { randomNormal, seededRng } from '../tensor/index.ts';
+import { residualNet } from '../../test/support/models.ts';
+import { loadBundle } from '../bundle/index.ts';
+import { cli } from '../../test/support/cli.ts';
+import { saveWithForcedExit } from '../../test/support/forced-exit.ts';
+import { startServer } from './server.ts';
+import { VersionStore } from './version-store.ts';
+
+let dir: string;
+let modelFile: string;
+const sample = 3 * 8 * 8;
+const repo = path.resolve(import.meta.dirname, '../..');
+
+type OnlineInput = NonNullable<NonNullable<ConfigInput['serve']>['online']>;
+
+function config(stateDir: string, online: OnlineInput, log: 'silent' | 'error' = 'silent'): ReturnType<typeof loadConfig> {
+  return loadConfig({
+    engine: { intraOpThreads: 1 },
+    build: { folds: 2, epochs: 3, tolerance: 0.2, measureReps: 3 },
+    serve: { name: 'tiny', log, stateDir, online },
+  }, {});
+}
+
+const body = (x: Float32Array): Record<string, unknown> => ({ inputs: [{ name: 'image', shape: [1, 3, 8, 8], datatype: 'FP32', data: Array.from(x) }] });
+
+before(async () => {
+  dir = await fs.mkdtemp(path.join(os.tmpdir(), 'layercache-online-'));
+  modelFile = path.join(dir, 'tiny.onnx');
+  await saveModel(residualNet().model, modelFile);
+});
+
+after(async () => {
+  await fs.rm(dir, { recursive: true, force: true });
+});
+
+describe('online retraining', () => {
+  it('hot-swaps the retrained version under concurrent requests without failing any', async () => {
+    const s = await startServer(modelFile, config(path.join(dir, 'swap'), { retrainAfter: 150, retrainEvery: 1_000_000 }));
+    try {
+      const x = randomNormal(seededRng(21), 400 * sample);
+      const versions: number[] = [];
+      let sent = 0;
+      // Waves of 8 concurrent requests until the new version has answered a full wave.
+      for (let wave = 0; wave < 5000; wave++) {
+        const res = await Promise.all(Array.from({ length: 8 }, () => {
+          const i = sent++ % 400;
+          return s.app.inject({ method: 'POST', url: '/v2/models/tiny/infer', payload: body(x.subarray(i * sample, (i + 1) * sample)) });
+        }));
+        for (const r of res) assert.equal(r.statusCode, 200, r.body);
+        const v = res.map((r) => r.json().parameters.bundle_version as number);
+        versions.push(...v);
+        if (v.every((k) => k === 1)) break;
+      }
+      assert.equal(versions[0], 0);
+      assert.equal(versions.at(-1), 1, `no swap after ${sent} requests`);
+      // Versions only move forward: no request is answered by the old version after the new one.
+      for (let i = 1; i < versions.length; i++) assert.ok(versions[i]! >= versions[i - 1]! || versions.slice(i).every((v) => v === 1), `version went back at ${i}`);
+      const status = s.online.status();
+      assert.equal(status.retrains, 1);
+      const m = (await s.app.inject('/metrics')).body;
+      assert.match(m, /^layercache_retrain_total\{model="tiny",outcome="swapped"\} 1$/m);
+      assert.match(m, /^layercache_bundle_version\{model="tiny"\} 1$/m);
+    } finally {
+      await s.close();
+    }
+  });
+
+  it('resumes from the newest valid version after being killed, skipping a corrupted one', async () => {
+    const state = path.join(dir, 'restart');
+    const child = spawn(process.execPath, ['--import', 'tsx', path.join(repo, 'test/support/serve-child.ts'), modelFile, state, '120'], { cwd: repo, stdio: ['ignore', 'pipe', 'pipe'] });
+    let out = '';
+    let err = '';
+    child.stderr.on('data', (d: Buffer) => {
+      err += d.toString();
+    });
+    const version = await new Promise<number>((resolve, reject) => {
+      child.stdout.on('data', (d: Buffer) => {
+        out += d.toString();
+        const m = /VERSION (\d+)/.exec(out);
+        if (m) resolve(Number(m[1]));
+      });
+      child.once('exit', (code) => reject(new Error(`child exited with ${code}: ${err}`)));
+    });
+    child.kill('SIGKILL');
+    assert.equal(version, 1);
+
+    // A newer version that is corrupted: its manifest is truncated.
+    const store = new VersionStore(state);
+    await fs.cp(store.dirOf(1), store.dirOf(2), { recursive: true });
+    const manifest = path.join(store.dirOf(2), 'manifest.json');
+    await fs.writeFile(manifest, (await fs.readFile(manifest, 'utf8')).slice(0, 100));
+
+    const lines: string[] = [];
+    const s = await startServer(modelFile, config(state, { retrainAfter: 1_000_000 }, 'error'), { write: (l) => void lines.push(l) });
+    try {
+      assert.equal(s.online.status().version, 1);
+      const res = await s.app.inject({ method: 'POST', url: '/v2/models/tiny/infer', payload: body(randomNormal(seededRng(1), sample)) });
+      assert.equal(res.json().parameters.bundle_version, 1);
+      const logged = lines.map((l) => JSON.parse(l) as { level: number; msg: string });
+      assert.ok(logged.some((l) => l.level >= 50 && /version 2 is corrupted and was skipped/.test(l.msg)), lines.join(''));
+    } finally {
+      await s.close();
+    }
+  });
+});
+
+describe('accuracy guard', () => {
+  it('raises the threshold of an exit whose verified answers disagree, then disables it, logging and counting each action', async () => {
+    // A bundle whose only exit answers everything (threshold 0) with a head that is often wrong.
+    const data = path.join(dir, 'samples.f32');
+    await fs.writeFile(data, randomNormal(seededRng(9), 300 * sample));
+    const built = path.join(dir, 'built');
+    const b = await cli('build', modelFile, '--data', `raw:${data}:3x8x8#0-299`, '--out', built, '--folds', '2', '--epochs', '1', '--tolerance', '0.2', '--threads', '1');
+    assert.equal(b.code, 0, b.stderr);
+    const forced = path.join(dir, 'forced');
+    await saveWithForcedExit(await loadBundle(built), 0, 0, forced);
+
+    const lines: string[] = [];
+    const s = await startServer(forced, loadConfig({
+      engine: { intraOpThreads: 1 },
+      build: { tolerance: 0.01 },
+      serve: { name: 'tiny', log: 'warn', stateDir: path.join(dir, 'guard'), online: { enabled: false, verifyShare: 1, guardMinSamples: 10, guardMaxRaises: 1, guardRaise: 0.5 } },
+    }, {}), { write: (l) => void lines.push(l) });
+    try {
+      const x = randomNormal(seededRng(31), 200 * sample);
+      const seen: { version: number; exit: number }[] = [];
+      for (let i = 0; i < 200 && s.online.status().exits > 0; i++) {
+        const res = await s.app.inject({ method: 'POST', url: '/v2/models/tiny/infer', payload: body(x.subarray(i * sample, (i + 1) * sample)) });
+        assert.equal(res.statusCode, 200, res.body);
+        const j = res.json();
+        seen.push({ version: j.parameters.bundle_version, exit: j.outputs.find((o: { name: string }) => o.name === 'exit').data[0] });
+        await s.online.idle();
+        if (s.online.status().perExit[0]?.threshold === null) break;
+      }
+      const status = s.online.status();
+      assert.equal(status.perExit[0]!.threshold, null, `exit not disabled: ${JSON.stringify(status)}`);
+      assert.equal(status.version, 3, 'the built bundle is version 1; one raise (version 2), then the disable (version 3)');
+      assert.equal(seen[0]!.exit, 0, 'threshold 0 answers at the exit');
+      const after = await s.app.inject({ method: 'POST', url: '/v2/models/tiny/infer', payload: body(x.subarray(0, sample)) });
+      assert.equal(after.json().outputs.find((o: { name: string }) => o.name === 'exit').data[0], -1, 'a disabled exit answers nothing');
+      const m = (await s.app.inject('/metrics')).body;
+      assert.match(m, /^layercache_guard_actions_total\{model="tiny",exit="0",action="raise"\} 1$/m);
+      assert.match(m, /^layercache_guard_actions_total\{model="tiny",exit="0",action="disable"\} 1$/m);
+      const warnings = lines.map((l) => JSON.parse(l) as { msg: string; action?: string }).filter((l) => l.action);
+      assert.deepEqual(warnings.map((w) => w.action), ['raise', 'disable']);
+      // The guarded versions are persisted: a restart serves the disabled exit too.
+      const store = new VersionStore(path.join(dir, 'guard'));
+      assert.deepEqual(await store.list(), [3, 2]);
+    } finally {
+      await s.close();
+    }
+  });
+});

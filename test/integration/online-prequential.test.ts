@@ -22,7 +22,7 @@ describe('online caching on ResNet-20 (prequential)', { skip: SKIP_NO_ASSETS }, 
     const model = path.join(ASSETS_DIR!, 'cifar10_resnet20.onnx');
     const data = await openDataSource(`cifar10:${path.join(ASSETS_DIR!, 'cifar10_test_jpeg.bin')}#0-2999`, CIFAR_RESNET_PREPROCESS);
     const config = loadConfig({
-      preprocess: CIFAR_RESNET_PREPROCESS,
+      preprocess: { ...CIFAR_RESNET_PREPROCESS, mean: [...CIFAR_RESNET_PREPROCESS.mean], std: [...CIFAR_RESNET_PREPROCESS.std] },
       build: { tolerance: TOLERANCE, augment: ['flip'] },
       serve: { name: 'resnet20', log: 'silent', online: { retrainAfter: 1500, retrainEvery: 1_000_000 } },
     }, {});

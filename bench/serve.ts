@@ -1,0 +1,188 @@
+/**
+ * `npm run bench:serve`: the server under load, and online caching from a cold start.
+ *   load    `layercache serve` in its own process, driven by autocannon for --duration
+ *           seconds at each --concurrency, with binary-tensor infer requests of held-out
+ *           CIFAR-10 records 5000–5511 (cycled): the bare backbone vs the ResNet-56 1%
+ *           bundle (built here from records 0–4999 if absent). Online learning is off in
+ *           both; verification sampling (5%) stays on, as in production.
+ *   online  `layercache serve cifar10_resnet56.onnx` with no heads streams records
+ *           0–9999 in order, one request at a time. The server retrains after 5,000 requests;
+ *           the stream pauses while the retrain runs (traffic slow next to a 2–3 minute
+ *           retrain). Per 500-request window: hit rate, agreement with the backbone
+ *           (onnxruntime run directly on the same records), MACs saved, mean latency.
+ * Writes bench/results/serve.json and the serve section of BENCHMARKS.md.
+ *   npm run bench:serve [-- --duration 60 --concurrency 1,8,64 --skip-load --skip-online]
+ */
+import { spawn, type ChildProcess } from 'node:child_process';
+import { existsSync, promises as fs } from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import autocannon from 'autocannon';
+import { buildCascade } from '../src/builder/index.ts';
+import { saveBundle, type Manifest } from '../src/bundle/index.ts';
+import { loadConfig } from '../src/config/index.ts';
+import { openDataSource, type DataSource } from '../src/data/index.ts';
+import { Session } from '../src/engine/index.ts';
+import { loadModel, readModelFile } from '../src/onnx/index.ts';
+import { SILENT } from '../src/progress/index.ts';
+
+const root = path.resolve(import.meta.dirname, '..');
+const assets = process.env.LAYERCACHE_ASSETS ?? path.resolve(root, '../shared/assets');
+const arg = (name: string, dflt: string): string => {
+  const i = process.argv.indexOf(`--${name}`);
+  return i >= 0 ? process.argv[i + 1]! : dflt;
+};
+const duration = Number(arg('duration', '60'));
+const concurrencies = arg('concurrency', '1,8,64').split(',').map(Number);
+const skipLoad = process.argv.includes('--skip-load');
+const skipOnline = process.argv.includes('--skip-online');
+const cifar = path.join(assets, 'cifar10_test_jpeg.bin');
+if (!existsSync(cifar)) {
+  console.log(`skipping: ${cifar} not found (set LAYERCACHE_ASSETS)`);
+  process.exit(0);
+}
+const modelFile = path.join(assets, 'cifar10_resnet56.onnx');
+const preprocess = { scale: 255, mean: [0.485, 0.456, 0.406], std: [0.229, 0.224, 0.225], layout: 'nchw' as const };
+const ppFlags = ['--scale', '255', '--mean', '0.485,0.456,0.406', '--std', '0.229,0.224,0.225'];
+const SAMPLE = 3 * 32 * 32;
+
+interface Server { child: ChildProcess; url: string }
+
+/** Starts `layercache serve` on a free port and waits for its address. */
+function startServe(args: string[]): Promise<Server> {
+  const child = spawn(process.execPath, [path.join(root, 'bin/layercache.js'), 'serve', ...args, '--port', '0', '--name', 'resnet56', '--log-level', 'warn'], { cwd: root, stdio: ['ignore', 'inherit', 'pipe'], env: { ...process.env, LAYERCACHE_THREADS: '2' } });
+  return new Promise((resolve, reject) => {
+    let err = '';
+    child.stderr!.on('data', (d: Buffer) => {
+      err += d.toString();
+      const m = /serving '.*' at (http:\/\/\S+)/.exec(err);
+      if (m) resolve({ child, url: m[1]! });
+    });
+    child.once('exit', (code) => reject(new Error(`serve exited with ${code}: ${err}`)));
+  });
+}
+
+async function stopServe(s: Server): Promise<number | null> {
+  const exited = new Promise<number | null>((resolve) => s.child.once('exit', (code) => resolve(code)));
+  s.child.kill('SIGTERM');
+  return exited;
+}
+
+/** A binary-extension infer request body for record i of `data`. */
+function inferBody(data: DataSource, i: number): { body: Buffer; headerLength: number } {
+  const x = data.batch(i, i + 1).data;
+  const header = Buffer.from(JSON.stringify({ inputs: [{ name: 'input', shape: [1, 3, 32, 32], datatype: 'FP32', parameters: { binary_data_size: SAMPLE * 4 } }], outputs: [{ name: 'class' }, { name: 'exit' }] }));
+  return { body: Buffer.concat([header, Buffer.from(x.buffer, x.byteOffset, x.byteLength)]), headerLength: header.length };
+}
+
+const results: Record<string, unknown> = { machine: `${os.cpus()[0]?.model ?? 'cpu'} × ${os.cpus().length}, ${Math.round(os.totalmem() / 2 ** 30)} GiB; Node ${process.version}`, date: new Date().toISOString() };
+const data = await openDataSource(`cifar10:${cifar}#0-9999`, preprocess);
+
+if (!skipLoad) {
+  const bundleDir = path.join(root, 'bench/results/bundles/resnet56-0.01');
+  if (!existsSync(path.join(bundleDir, 'manifest.json'))) {
+    console.log('building the ResNet-56 1% bundle from records 0–4999');
+    const config = loadConfig({ engine: { intraOpThreads: 2 }, build: { tolerance: 0.01, augment: ['flip'] }, preprocess });
+    const train = await openDataSource(`cifar10:${cifar}#0-4999`, preprocess);
+    const r = await buildCascade({ modelFile, modelBytes: await readModelFile(modelFile), model: await loadModel(modelFile), data: train, preprocess }, config.build, config.engine, SILENT);
+    await saveBundle(bundleDir, r.manifest, { backbone: await readModelFile(modelFile), segments: r.segments, heads: r.heads, candidateHeads: r.candidateHeads }, { overwrite: true });
+  }
+  const bodies = Array.from({ length: 512 }, (_, k) => inferBody(data, 5000 + k));
+  const load: Record<string, unknown>[] = [];
+  for (const [label, source, extra] of [['backbone', modelFile, ppFlags], ['bundle', bundleDir, []]] as const) {
+    const server = await startServe([source, '--no-online', ...extra]);
+    for (const connections of concurrencies) {
+      let next = 0;
+      const r = await autocannon({
+        url: `${server.url}/v2/models/resnet56/infer`, connections, duration, method: 'POST',
+        requests: [{
+          method: 'POST',
+          setupRequest: (req: autocannon.Request) => {
+            const b = bodies[next++ % bodies.length]!;
+            return { ...req, body: b.body, headers: { 'content-type': 'application/octet-stream', 'inference-header-content-length': String(b.headerLength) } };
+          },
+        }],
+      });
+      const row = { server: label, connections, requestsPerSecond: r.requests.average, p50Ms: r.latency.p50, p99Ms: r.latency.p99, meanMs: r.latency.average, total: r.requests.total, errors: r.errors, non2xx: r.non2xx, timeouts: r.timeouts };
+      console.log(JSON.stringify(row));
+      load.push(row);
+    }
+    const code = await stopServe(server);
+    console.log(`${label}: SIGTERM → exit code ${code}`);
+  }
+  results.load = load;
+}
+
+if (!skipOnline) {
+  // The backbone's own answers on records 0–9999, computed before the server starts.
+  const session = await Session.create(await readModelFile(modelFile), 'backbone', { intraOpThreads: 2, graphOptimization: 'all' });
+  const reference = new Int32Array(10_000);
+  for (let s = 0; s < 10_000; s += 100) {
+    const out = Object.values(await session.run({ input: data.batch(s, s + 100) }))[0]!.data as Float32Array;
+    for (let r = 0; r < 100; r++) {
+      let c = 0;
+      for (let k = 1; k < 10; k++) if (out[r * 10 + k]! > out[r * 10 + c]!) c = k;
+      reference[s + r] = c;
+    }
+  }
+  await session.release();
+  const state = await fs.mkdtemp(path.join(os.tmpdir(), 'layercache-bench-state-'));
+  const server = await startServe([modelFile, ...ppFlags, '--augment', 'flip', '--retrain-after', '5000', '--retrain-every', '1000000', '--state', state]);
+  const manifests = new Map<number, Manifest | null>();
+  const manifestOf = async (v: number): Promise<Manifest | null> => {
+    if (!manifests.has(v)) {
+      const file = path.join(state, 'versions', `v${String(v).padStart(6, '0')}`, 'manifest.json');
+      manifests.set(v, v === 0 ? null : JSON.parse(await fs.readFile(file, 'utf8')) as Manifest);
+    }
+    return manifests.get(v)!;
+  };
+  const totalMacs = 126_280_320;
+  const windows: Record<string, unknown>[] = [];
+  let w = { hits: 0, agree: 0, ms: 0, macs: 0, n: 0, versions: new Set<number>() };
+  const retrains: { atRecord: number; seconds: number }[] = [];
+  for (let i = 0; i < 10_000; i++) {
+    const b = inferBody(data, i);
+    const t0 = performance.now();
+    const res = await fetch(`${server.url}/v2/models/resnet56/infer`, { method: 'POST', body: b.body, headers: { 'content-type': 'application/octet-stream', 'inference-header-content-length': String(b.headerLength) } });
+    const j = await res.json() as { model_version: string; outputs: { data: number[] }[] };
+    const ms = performance.now() - t0;
+    const version = Number(j.model_version);
+    const cls = j.outputs[0]!.data[0]!;
+    const exit = j.outputs[1]!.data[0]!;
+    const m = await manifestOf(version);
+    const headMacs = (upTo: number): number => (m ? m.exits.slice(0, upTo + 1).reduce((a, e) => a + e.head.macs, 0) : 0);
+    const macs = exit < 0 ? totalMacs + headMacs((m?.exits.length ?? 0) - 1) : m!.exits[exit]!.cumulativeMacs + headMacs(exit);
+    w.hits += exit >= 0 ? 1 : 0;
+    w.agree += cls === reference[i] ? 1 : 0;
+    w.ms += ms;
+    w.macs += macs;
+    w.n++;
+    w.versions.add(version);
+    if (i + 1 === 5000) {
+      // The retrain starts once the 5,000th sample is buffered; pause the stream until it is served.
+      const t = performance.now();
+      for (;;) {
+        const st = await (await fetch(`${server.url}/v2/models/resnet56/cache`)).json() as { retraining: boolean; retrains: number };
+        if (!st.retraining && st.retrains > 0) break;
+        await new Promise((r) => setTimeout(r, 1000));
+      }
+      retrains.push({ atRecord: 5000, seconds: (performance.now() - t) / 1000 });
+      console.log(`retrain served after ${retrains[0]!.seconds.toFixed(0)} s`);
+    }
+    if ((i + 1) % 500 === 0) {
+      const row = { records: `${i - 499}–${i}`, versions: [...w.versions].join(','), hitRate: w.hits / w.n, agreement: w.agree / w.n, macsSaved: 1 - w.macs / w.n / totalMacs, meanMs: w.ms / w.n };
+      console.log(JSON.stringify(row));
+      windows.push(row);
+      w = { hits: 0, agree: 0, ms: 0, macs: 0, n: 0, versions: new Set() };
+    }
+  }
+  const st = await (await fetch(`${server.url}/v2/models/resnet56/cache`)).json();
+  console.log(`SIGTERM → exit code ${await stopServe(server)}`);
+  const late = windows.slice(10) as { hitRate: number; agreement: number; macsSaved: number; meanMs: number }[];
+  const mean = (f: (r: (typeof late)[number]) => number): number => late.reduce((a, r) => a + f(r), 0) / late.length;
+  results.online = { windows, retrains, finalStatus: st, records5000to9999: { hitRate: mean((r) => r.hitRate), agreement: mean((r) => r.agreement), macsSaved: mean((r) => r.macsSaved), meanMs: mean((r) => r.meanMs), minWindowAgreement: Math.min(...late.map((r) => r.agreement)) } };
+  await fs.rm(state, { recursive: true, force: true });
+}
+
+await fs.writeFile(path.join(root, 'bench/results/serve.json'), `${JSON.stringify(results, null, 2)}\n`);
+console.log('wrote bench/results/serve.json');

@@ -1,6 +1,6 @@
 /**
  * The library surface of layercache: load a model, inspect it, build a bundle, load a
- * bundle, run a cascade, evaluate. Internal modules stay private.
+ * bundle, run a cascade, evaluate, serve. Internal modules stay private.
  *
  * Example:
  *   import { loadModel, analyzeModel } from 'layercache';
@@ -19,4 +19,5 @@ export { Cascade, type CascadeRow } from './cascade/index.ts';
 export { evaluateBundle, type EvalReport } from './evaluate/index.ts';
 export { SILENT, type Progress } from './progress/index.ts';
 export { Session, type EngineOptions } from './engine/index.ts';
+export { startServer, type RunningServer, type OnlineStatus } from './serve/index.ts';
 export type { Tensor, DType } from './tensor/index.ts';

@@ -95,6 +95,24 @@ describe('layercache inspect', () => {
   });
 });
 
+describe('layercache serve', () => {
+  it('bad sources and options fail with one-line errors before listening', async () => {
+    const { dir } = await fixture();
+    const missing = await cli('serve', path.join(dir, 'missing.onnx'), '--state', path.join(dir, 'state'));
+    assert.equal(missing.code, 2);
+    assert.match(missing.stderr, /^layercache: error FILE_NOT_FOUND: .*missing\.onnx does not exist; give a MODEL\.onnx file or a bundle directory/);
+    const notBundle = await cli('serve', dir, '--state', path.join(dir, 'state2'));
+    assert.equal(notBundle.code, 2);
+    assert.match(notBundle.stderr, /error BUNDLE_NOT_FOUND: .* is a directory without manifest\.json/);
+    const badName = await cli('serve', path.join(dir, 'missing.onnx'), '--name', 'a b');
+    assert.equal(badName.code, 2);
+    assert.match(badName.stderr, /error CONFIG_INVALID: configuration value serve\.name is invalid/);
+    const badShare = await cli('serve', path.join(dir, 'missing.onnx'), '--verify-share', '2');
+    assert.equal(badShare.code, 2);
+    assert.match(badShare.stderr, /serve\.online\.verifyShare/);
+  });
+});
+
 describe('layercache split', () => {
   it('writes segments and segments.json that chain to the uncut model', async () => {
     const { dir, model } = await fixture();

@@ -13,7 +13,7 @@
  * Writes bench/results/serve.json and the serve section of BENCHMARKS.md.
  *   npm run bench:serve [-- --duration 60 --concurrency 1,8,64 --skip-load --skip-online]
  */
-import { spawn, type ChildProcess } from 'node:child_process';
+import { execSync, spawn, type ChildProcess } from 'node:child_process';
 import { existsSync, promises as fs } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
@@ -25,6 +25,7 @@ import { openDataSource, type DataSource } from '../src/data/index.ts';
 import { Session } from '../src/engine/index.ts';
 import { loadModel, readModelFile } from '../src/onnx/index.ts';
 import { SILENT } from '../src/progress/index.ts';
+import { renderServe } from './render-serve.ts';
 
 const root = path.resolve(import.meta.dirname, '..');
 const assets = process.env.LAYERCACHE_ASSETS ?? path.resolve(root, '../shared/assets');
@@ -75,7 +76,17 @@ function inferBody(data: DataSource, i: number): { body: Buffer; headerLength: n
   return { body: Buffer.concat([header, Buffer.from(x.buffer, x.byteOffset, x.byteLength)]), headerLength: header.length };
 }
 
-const results: Record<string, unknown> = { machine: `${os.cpus()[0]?.model ?? 'cpu'} × ${os.cpus().length}, ${Math.round(os.totalmem() / 2 ** 30)} GiB; Node ${process.version}`, date: new Date().toISOString() };
+// Earlier results are kept for the part skipped (--skip-load / --skip-online).
+const resultsFile = path.join(root, 'bench/results/serve.json');
+const previous = existsSync(resultsFile) ? JSON.parse(await fs.readFile(resultsFile, 'utf8')) as Record<string, unknown> : {};
+const commit = (() => {
+  try {
+    return execSync('git rev-parse --short HEAD', { cwd: root }).toString().trim();
+  } catch {
+    return 'unknown';
+  }
+})();
+const results: Record<string, unknown> = { ...previous, machine: `${os.cpus()[0]?.model ?? 'cpu'} × ${os.cpus().length}, ${Math.round(os.totalmem() / 2 ** 30)} GiB; Node ${process.version}`, date: new Date().toISOString(), commit };
 const data = await openDataSource(`cifar10:${cifar}#0-9999`, preprocess);
 
 if (!skipLoad) {
@@ -111,6 +122,7 @@ if (!skipLoad) {
     console.log(`${label}: SIGTERM → exit code ${code}`);
   }
   results.load = load;
+  results.duration = duration;
 }
 
 if (!skipOnline) {
@@ -184,5 +196,7 @@ if (!skipOnline) {
   await fs.rm(state, { recursive: true, force: true });
 }
 
-await fs.writeFile(path.join(root, 'bench/results/serve.json'), `${JSON.stringify(results, null, 2)}\n`);
-console.log('wrote bench/results/serve.json');
+await fs.writeFile(`${resultsFile}.tmp`, `${JSON.stringify(results, null, 2)}\n`);
+await fs.rename(`${resultsFile}.tmp`, resultsFile);
+await renderServe();
+console.log('wrote bench/results/serve.json and the serve section of BENCHMARKS.md');

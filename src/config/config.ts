@@ -72,8 +72,12 @@ const OnlineSchema = z.object({
   /** Log-odds added to an offending exit's threshold; after guardMaxRaises raises it is disabled. */
   guardRaise: z.number().gt(0).max(100).default(1),
   guardMaxRaises: z.number().int().min(0).max(100).default(3),
-  /** onnxruntime threads of the retraining worker (the rest serve requests meanwhile). */
-  retrainThreads: z.number().int().min(0).max(256).default(1),
+  /**
+   * onnxruntime threads of the retraining worker; null = the serving engine's setting, so the
+   * builder measures segment latencies as they will be served (fewer threads leave cores for
+   * serving during a retrain, but make the latency model differ from the serving engine).
+   */
+  retrainThreads: z.number().int().min(0).max(256).nullable().default(null),
   seed: z.number().int().min(0).default(1),
 }).strict();
 

@@ -190,3 +190,22 @@ describe('load shedding', () => {
     }
   });
 });
+
+describe('graceful shutdown', () => {
+  it('finishes requests already in flight, then reports not ready', async () => {
+    const s = await startServer(modelFile, serverConfig({ maxBatchSize: 1, online: { enabled: false } }));
+    const x = randomNormal(seededRng(7), sample);
+    let done = 0;
+    const inFlight = Array.from({ length: 40 }, () => s.app.inject({ method: 'POST', url: '/v2/models/tiny/infer', payload: inferBody(x, 1) }).finally(() => done++));
+    // Let every request reach the batcher (event-loop turns, not wall time).
+    while (s.inFlight() + done < 40) await new Promise((r) => setImmediate(r));
+    assert.ok(s.inFlight() > 0, 'every request finished before the shutdown began');
+    const closing = s.close();
+    const late = await s.app.inject({ method: 'POST', url: '/v2/models/tiny/infer', payload: inferBody(x, 1) });
+    assert.equal(late.statusCode, 503);
+    const answers = await Promise.all(inFlight);
+    assert.deepEqual(answers.map((r) => r.statusCode), new Array(40).fill(200));
+    await closing;
+    await s.close(); // idempotent
+  });
+});

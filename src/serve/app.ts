@@ -34,6 +34,8 @@ export interface AppDeps {
   readonly online: OnlineLearner;
   readonly serverVersion: string;
   readonly isReady: () => boolean;
+  /** Counts requests admitted past the readiness check and not yet answered. */
+  readonly inFlight: { count: number };
   readonly limits: { readonly bodyLimitBytes: number; readonly maxRequestRows: number; readonly requestTimeoutMs: number; readonly topK: number };
   /** The pino logger requests log to (with their request id). */
   readonly logger: Logger;
@@ -110,7 +112,13 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
     const started = performance.now();
     const verify = online.verifyMask(rows);
     metrics.queueRows.set({ model: model.name }, batcher.pendingRows + rows);
-    const r = await batcher.submit(data, rows, verify);
+    deps.inFlight.count++;
+    let r: RowsResult;
+    try {
+      r = await batcher.submit(data, rows, verify);
+    } finally {
+      deps.inFlight.count--;
+    }
     online.onAnswered(data, r.exits, verify, r.version);
     metrics.queueSeconds.observe({ model: model.name }, r.queueMs / 1000);
     metrics.computeSeconds.observe({ model: model.name }, r.computeMs / 1000);

@@ -36,6 +36,8 @@ export interface RunningServer {
   readonly stateDir: string;
   /** Listens on config.serve.host:port; returns the address. */
   listen(): Promise<string>;
+  /** Inference requests admitted and not yet answered. */
+  inFlight(): number;
   /** Graceful shutdown (idempotent). */
   close(): Promise<void>;
 }
@@ -132,14 +134,15 @@ export async function startServer(sourcePath: string, config: Config, logSink?: 
 
   const log: Logger = pino({ level: s.log, base: { model: s.name } }, logSink ?? process.stdout);
   const online = new OnlineLearner({
-    config: s.online, build: config.build, preprocess: start.preprocess, engine: { ...config.engine, intraOpThreads: s.online.retrainThreads },
+    config: s.online, build: config.build, preprocess: start.preprocess, engine: s.online.retrainThreads === null ? config.engine : { ...config.engine, intraOpThreads: s.online.retrainThreads },
     modelFile: start.modelFile, sampleDims: start.sampleDims, pool, store, metrics, model: s.name, log,
   }, { version: start.version, bundle: start.bundle });
   learner = online;
   workerFailure = (err) => log.error({ err }, `engine worker failed and was replaced: ${err.message}`);
   let ready = false;
+  const inFlight = { count: 0 };
   const app = await buildApp({
-    model, batcher, metrics, online, serverVersion: pkg.version, isReady: () => ready, logger: log,
+    model, batcher, metrics, online, serverVersion: pkg.version, isReady: () => ready, inFlight, logger: log,
     limits: { bodyLimitBytes: s.bodyLimitBytes, maxRequestRows: s.maxRequestRows, requestTimeoutMs: s.requestTimeoutMs, topK: s.topK },
   }).catch(async (err: unknown) => {
     await pool.close();
@@ -154,6 +157,7 @@ export async function startServer(sourcePath: string, config: Config, logSink?: 
   let closing: Promise<void> | null = null;
   return {
     app, online, model, stateDir,
+    inFlight: () => inFlight.count,
     async listen() {
       return app.listen({ host: s.host, port: s.port });
     },

@@ -1,0 +1,57 @@
+/**
+ * Renders the serve section of BENCHMARKS.md (between its markers) from
+ * bench/results/serve.json, beside the offline ResNet-56 1% result of bench:cifar:
+ *   node --import tsx bench/render-serve.ts
+ */
+import { existsSync, promises as fs } from 'node:fs';
+import path from 'node:path';
+
+const root = path.resolve(import.meta.dirname, '..');
+
+interface LoadRow { server: string; connections: number; requestsPerSecond: number; p50Ms: number; p99Ms: number; meanMs: number; total: number; errors: number; non2xx: number }
+interface Window { records: string; versions: string; hitRate: number; agreement: number; macsSaved: number; meanMs: number }
+interface Serve {
+  machine: string; date: string; commit?: string; duration?: number; load?: LoadRow[];
+  online?: { windows: Window[]; retrains: { atRecord: number; seconds: number }[]; records5000to9999: { hitRate: number; agreement: number; macsSaved: number; meanMs: number; minWindowAgreement: number } };
+}
+
+export async function renderServe(): Promise<void> {
+  const s = JSON.parse(await fs.readFile(path.join(root, 'bench/results/serve.json'), 'utf8')) as Serve;
+  const pct = (x: number, d = 1): string => `${(100 * x).toFixed(d)}%`;
+  const lines = ['<!-- bench:serve:start -->', `Machine: ${s.machine}; run ${s.date.slice(0, 16).replace('T', ' ')} UTC${s.commit ? `, commit ${s.commit}` : ''}. Command: \`npm run bench:serve\`.`, ''];
+  if (s.load) {
+    lines.push(`**Load** (autocannon, ${s.duration ?? 60} s per row, binary-tensor requests of held-out records 5000–5511; \`serve --no-online\`, 2 onnxruntime threads, 1 engine worker, max batch 32):`, '');
+    lines.push('| server | connections | requests/s | latency p50 ms | p99 ms | mean ms | errors / non-2xx |', '|---|---:|---:|---:|---:|---:|---|');
+    for (const r of s.load) lines.push(`| ${r.server} | ${r.connections} | ${r.requestsPerSecond.toFixed(0)} | ${r.p50Ms} | ${r.p99Ms} | ${r.meanMs.toFixed(2)} | ${r.errors} / ${r.non2xx} |`);
+    lines.push('');
+  }
+  if (s.online) {
+    const o = s.online;
+    const offlineFile = path.join(root, 'bench/results/cifar-resnet56-0.01.json');
+    lines.push(`**Online curve**: \`serve cifar10_resnet56.onnx --augment flip --retrain-after 5000\` (no heads at start, tolerance 1%), records 0–9999 in order, one request at a time; the stream pauses while the retrain at record 5000 runs (${o.retrains.map((r) => `${r.seconds.toFixed(0)} s`).join(', ')}).`, '');
+    lines.push('| records | bundle version | hit rate | agreement with backbone | MACs saved (heads included) | mean latency ms (client) |', '|---|---|---:|---:|---:|---:|');
+    for (const w of o.windows) lines.push(`| ${w.records} | ${w.versions} | ${pct(w.hitRate)} | ${pct(w.agreement, 2)} | ${pct(w.macsSaved)} | ${w.meanMs.toFixed(2)} |`);
+    const late = o.records5000to9999;
+    lines.push('');
+    if (existsSync(offlineFile)) {
+      const off = JSON.parse(await fs.readFile(offlineFile, 'utf8')) as { report: { cached: { agreement: number; macsPerSample: number; exitRates: number[] }; backbone: { macsPerSample: number } } };
+      const hit = off.report.cached.exitRates.reduce((a, b) => a + b, 0);
+      const macs = 1 - off.report.cached.macsPerSample / off.report.backbone.macsPerSample;
+      lines.push('| records 5000–9999 | hit rate | agreement | MACs saved |', '|---|---:|---:|---:|');
+      lines.push(`| online (served, this run) | ${pct(late.hitRate)} | ${pct(late.agreement, 2)} (lowest window ${pct(late.minWindowAgreement, 2)}) | ${pct(late.macsSaved)} |`);
+      lines.push(`| offline \`layercache build\` on records 0–4999 (bench:cifar) | ${pct(hit)} | ${pct(off.report.cached.agreement, 2)} | ${pct(macs)} |`);
+      lines.push(`| difference | ${((late.hitRate - hit) * 100).toFixed(1)} pt | | ${((late.macsSaved - macs) * 100).toFixed(1)} pt |`);
+    }
+  }
+  lines.push('<!-- bench:serve:end -->');
+  const file = path.join(root, 'BENCHMARKS.md');
+  const doc = await fs.readFile(file, 'utf8');
+  const start = doc.indexOf('<!-- bench:serve:start -->');
+  const end = doc.indexOf('<!-- bench:serve:end -->');
+  const block = lines.join('\n');
+  const next = start >= 0 && end > start ? doc.slice(0, start) + block + doc.slice(end + '<!-- bench:serve:end -->'.length) : `${doc.trimEnd()}\n\n## The server (\`npm run bench:serve\`)\n\n${block}\n`;
+  await fs.writeFile(`${file}.tmp`, next);
+  await fs.rename(`${file}.tmp`, file);
+}
+
+if (import.meta.url === `file://${process.argv[1]}`) await renderServe();

@@ -1,10 +1,11 @@
 /**
  * `npm run bench:serve`: the server under load, and online caching from a cold start.
- *   load    `layercache serve` in its own process, driven by autocannon for --duration
- *           seconds at each --concurrency, with binary-tensor infer requests of held-out
- *           CIFAR-10 records 5000–5511 (cycled): the bare backbone vs the ResNet-56 1%
- *           bundle (built here from records 0–4999 if absent). Online learning is off in
- *           both; verification sampling (5%) stays on, as in production.
+ *   load    two `layercache serve` processes side by side, the bare backbone and the
+ *           ResNet-56 1% bundle (built here from records 0–4999 if absent), driven by
+ *           autocannon for --duration seconds each at every --concurrency, in 3 alternating
+ *           rounds, with binary-tensor infer requests of held-out CIFAR-10 records
+ *           5000–5511 (cycled). Online learning is off in both; verification sampling (5%)
+ *           stays on, as in production.
  *   online  `layercache serve cifar10_resnet56.onnx` with no heads streams records
  *           0–9999 in order, one request at a time. The server retrains after 5,000 requests;
  *           the stream pauses while the retrain runs (traffic slow next to a 2–3 minute
@@ -99,28 +100,41 @@ if (!skipLoad) {
     await saveBundle(bundleDir, r.manifest, { backbone: await readModelFile(modelFile), segments: r.segments, heads: r.heads, candidateHeads: r.candidateHeads }, { overwrite: true });
   }
   const bodies = Array.from({ length: 512 }, (_, k) => inferBody(data, 5000 + k));
+  // Both servers run side by side (idle sessions do not spin); each concurrency alternates
+  // short runs between them, so drift and other load on the machine hit both alike.
+  const servers = { backbone: await startServe([modelFile, '--no-online', ...ppFlags]), bundle: await startServe([bundleDir, '--no-online']) };
   const load: Record<string, unknown>[] = [];
-  for (const [label, source, extra] of [['backbone', modelFile, ppFlags], ['bundle', bundleDir, []]] as const) {
-    const server = await startServe([source, '--no-online', ...extra]);
-    for (const connections of concurrencies) {
-      let next = 0;
-      const r = await autocannon({
-        url: `${server.url}/v2/models/resnet56/infer`, connections, duration, method: 'POST',
-        requests: [{
-          method: 'POST',
-          setupRequest: (req: autocannon.Request) => {
-            const b = bodies[next++ % bodies.length]!;
-            return { ...req, body: b.body, headers: { 'content-type': 'application/octet-stream', 'inference-header-content-length': String(b.headerLength) } };
-          },
-        }],
-      });
-      const row = { server: label, connections, requestsPerSecond: r.requests.average, p50Ms: r.latency.p50, p99Ms: r.latency.p99, meanMs: r.latency.average, total: r.requests.total, errors: r.errors, non2xx: r.non2xx, timeouts: r.timeouts };
+  const rounds = 3;
+  for (const connections of concurrencies) {
+    const acc = { backbone: [] as autocannon.Result[], bundle: [] as autocannon.Result[] };
+    for (let round = 0; round < rounds; round++) {
+      for (const label of ['backbone', 'bundle'] as const) {
+        let next = 0;
+        acc[label].push(await autocannon({
+          url: `${servers[label].url}/v2/models/resnet56/infer`, connections, duration: duration / rounds, method: 'POST',
+          requests: [{
+            method: 'POST',
+            setupRequest: (req: autocannon.Request) => {
+              const b = bodies[next++ % bodies.length]!;
+              return { ...req, body: b.body, headers: { 'content-type': 'application/octet-stream', 'inference-header-content-length': String(b.headerLength) } };
+            },
+          }],
+        }));
+      }
+    }
+    for (const label of ['backbone', 'bundle'] as const) {
+      const rs = acc[label];
+      const mean = (f: (r: autocannon.Result) => number): number => rs.reduce((a, r) => a + f(r), 0) / rs.length;
+      const total = rs.reduce((a, r) => a + r.requests.total, 0);
+      const row = {
+        server: label, connections, requestsPerSecond: total / duration, p50Ms: mean((r) => r.latency.p50), p99Ms: mean((r) => r.latency.p99), meanMs: mean((r) => r.latency.average),
+        total, errors: rs.reduce((a, r) => a + r.errors, 0), non2xx: rs.reduce((a, r) => a + r.non2xx, 0), timeouts: rs.reduce((a, r) => a + r.timeouts, 0),
+      };
       console.log(JSON.stringify(row));
       load.push(row);
     }
-    const code = await stopServe(server);
-    console.log(`${label}: SIGTERM → exit code ${code}`);
   }
+  for (const [label, server] of Object.entries(servers)) console.log(`${label}: SIGTERM → exit code ${await stopServe(server)}`);
   results.load = load;
   results.duration = duration;
 }

@@ -38,6 +38,7 @@ interface BuildSettings {
   readonly margin: number;
   /** Batch size whose latency is minimised. */
   readonly batch: number;
+  readonly objective: 'latency' | 'macs';
   readonly score: ScoreSpec['kind'];
   readonly folds: number;
   readonly family: readonly HeadSpec[];
@@ -53,6 +54,7 @@ function settingsOf(c: BuildConfig): BuildSettings {
     delta: c.delta,
     margin: c.delta !== null ? 0 : (c.margin ?? c.tolerance / 5),
     batch: c.batch,
+    objective: c.objective,
     score: c.score,
     folds: c.folds,
     family: c.family,
@@ -204,6 +206,12 @@ export async function buildCascade(input: BuildInput, config: BuildConfig, engin
   const verifyInputs = Array.from({ length: Math.max(1, Math.min(Math.floor(200 / settings.batch), Math.floor(n / settings.batch))) }, (_, k) => data.batch(k * settings.batch, Math.min(n, (k + 1) * settings.batch)));
   const checks: { exits: number[]; backboneMs: number; cascadeMs: number }[] = [];
   const selection = await withPhase(progress, 'select', exits.length, async (phase) => {
+    if (settings.objective === 'macs') {
+      // MACs are exact, so there is nothing to check on the runtime; the outcome is reported in latency terms.
+      const s = selectPolicy(macsTable, selectOpts);
+      phase.tick();
+      return { ...s, outcome: simulate(latencyTable, s.policy) };
+    }
     for (;;) {
       const restricted: CalibrationTable = { ...latencyTable, exits: latencyTable.exits.map((c, e) => (allowed[e] ? c : { ...c, headCost: Number.POSITIVE_INFINITY })) };
       const s = selectPolicy(restricted, selectOpts);
@@ -307,6 +315,7 @@ export async function buildCascade(input: BuildInput, config: BuildConfig, engin
       delta: settings.delta,
       margin: settings.margin,
       batch: settings.batch,
+      objective: settings.objective,
       score: settings.score,
       folds: settings.folds,
       augment: [...settings.augment],

@@ -13,6 +13,7 @@ import { runEval } from './commands/eval.ts';
 import { runInspect } from './commands/inspect.ts';
 import { runSplit } from './commands/split.ts';
 import { readLabels, runServe } from './commands/serve.ts';
+import { runDemoCommand } from './commands/demo.ts';
 import type { CliIo } from './io.ts';
 import { parseChoice, parseCount, parseFraction, parseInputShape, parseNameList, parseNumber, parseNumberList } from './options.ts';
 
@@ -111,6 +112,7 @@ export async function runCli(argv: readonly string[], io: CliIo, env?: NodeJS.Pr
     .option('--confidence <delta>', 'statistical mode: disagreement <= tolerance with confidence 1 - delta', (v) => parseFraction(v, '--confidence', '0.05'))
     .option('--margin <m>', 'empirical mode: extra agreement demanded on calibration samples (default tolerance/5)', (v) => parseNumber(v, '--margin'))
     .option('--batch <n>', 'batch size whose latency is minimised', (v) => parseCount(v, '--batch'), 1)
+    .option('--objective <what>', "minimise 'latency' (measured at --batch, checked on the runtime) or 'macs' per sample", (v) => parseChoice(v, '--objective', ['latency', 'macs'] as const), 'latency')
     .option('--score <kind>', 'confidence score: max | margin | temperature', (v) => parseChoice(v, '--score', ['max', 'margin', 'temperature'] as const), 'max')
     .option('--folds <k>', 'cross-fitting folds', (v) => parseCount(v, '--folds'), 3)
     .option('--augment <list>', "label-free augmented copies of the build samples, e.g. flip,crop (natural images only)", (v) => parseNameList(v, '--augment').map((a) => parseChoice(a, '--augment', ['flip', 'crop'] as const)))
@@ -127,7 +129,7 @@ export async function runCli(argv: readonly string[], io: CliIo, env?: NodeJS.Pr
         ...(program.opts<GlobalOptions>().threads !== undefined ? { engine: { intraOpThreads: program.opts<GlobalOptions>().threads } } : {}),
         build: {
           tolerance: o.tolerance as number, delta: (o.confidence as number | undefined) ?? null, margin: (o.margin as number | undefined) ?? null,
-          batch: o.batch as number, score: o.score as 'max', folds: o.folds as number, epochs: o.epochs as number, seed: o.seed as number,
+          batch: o.batch as number, objective: o.objective as 'latency', score: o.score as 'max', folds: o.folds as number, epochs: o.epochs as number, seed: o.seed as number,
           temperature: o.distillTemperature as number,
           ...(o.augment ? { augment: o.augment as ('flip' | 'crop')[] } : {}),
         },
@@ -148,6 +150,19 @@ export async function runCli(argv: readonly string[], io: CliIo, env?: NodeJS.Pr
     .addHelpText('after', '\nExample:\n  layercache eval bundle/ --data cifar10:cifar10_test_jpeg.bin#5000-9999 --baseline paper --json\n')
     .action(async (dir: string, o: { data: string; json: boolean; baseline?: string; model?: string; latencySamples: number }) => {
       await runEval(dir, o, configure(), io);
+    });
+
+  program
+    .command('demo')
+    .description('The whole job on built-in data: train a deep MLP on the mnist package\'s digits, build a bundle, evaluate both on unseen digits, write an HTML report.')
+    .option('--out <dir>', 'where the backbone, bundle and report go', 'layercache-demo')
+    .option('--json', 'print the evaluation as JSON (as eval --json) plus "report"', false)
+    .option('--serve', 'then serve the bundle and print a ready-to-paste curl request', false)
+    .option('--port <port>', 'port for --serve', (v) => parseNumber(v, '--port'), 8080)
+    .option('--latency-samples <n>', 'samples timed one by one at batch 1', (v) => parseCount(v, '--latency-samples'), 2000)
+    .addHelpText('after', '\nExamples:\n  npx layercache demo\n  npx layercache demo --json > demo.json\n  npx layercache demo --serve --port 8080\n')
+    .action(async (o: { out: string; json: boolean; serve: boolean; port: number; latencySamples: number }) => {
+      await runDemoCommand(o, configure(), io);
     });
 
   const serve = program

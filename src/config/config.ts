@@ -27,6 +27,11 @@ const BuildSchema = z.object({
   margin: z.number().min(0).lt(1).nullable().default(null),
   /** Batch size whose latency the selection minimises. */
   batch: z.number().int().min(1).max(4096).default(1),
+  /**
+   * What the selection minimises: measured latency at `batch` (then checked on the real
+   * runtime), or MACs per sample (heads included; no runtime check).
+   */
+  objective: z.enum(['latency', 'macs']).default('latency'),
   score: z.enum(['max', 'margin', 'temperature']).default('max'),
   folds: z.number().int().min(2).max(20).default(3),
   /** Label-free augmented copies of the build samples ('flip' mirrors images, 'crop' shifts them). */

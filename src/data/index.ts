@@ -5,3 +5,4 @@ export { type DataSource, memorySource } from './source.ts';
 export { openDataSource } from './spec.ts';
 export { type Augmentation, flipped, cropped } from './augment.ts';
 export { type ImageSize, imageSizeOf, decodeImage } from './image-folder.ts';
+export { loadMnist, MNIST_SIDE, type MnistDigits } from './mnist.ts';

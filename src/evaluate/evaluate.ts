@@ -36,6 +36,8 @@ export interface SystemFigures {
 export interface CachedFigures extends SystemFigures {
   readonly agreement: number;
   readonly exitRates: number[];
+  /** Per exit: agreement with the backbone of the rows it answered (null when it answered none). */
+  readonly exitAgreement: (number | null)[];
   readonly fullRate: number;
 }
 
@@ -102,9 +104,13 @@ async function cachedFigures(
   let agree = 0;
   let macs = 0;
   const counts = exitMacs.map(() => 0);
+  const agreeAt = exitMacs.map(() => 0);
   let full = 0;
   rows.forEach((r, i) => {
-    if (r.classIndex === reference[i]) agree++;
+    if (r.classIndex === reference[i]) {
+      agree++;
+      if (r.exit !== null) agreeAt[r.exit]!++;
+    }
     const last = r.exit ?? exitMacs.length - 1;
     for (let e = 0; e <= last; e++) macs += headMacs[e]!;
     if (r.exit === null) {
@@ -149,6 +155,7 @@ async function cachedFigures(
       latencyMs: stats(lat),
       throughputBatch64: n / (cascadeMs / 1000),
       exitRates: counts.map((c) => c / n),
+      exitAgreement: counts.map((c, e) => (c === 0 ? null : agreeAt[e]! / c)),
       fullRate: full / n,
     },
     trace: lat,

@@ -1,0 +1,128 @@
+/**
+ * Charts of the report as vega-lite specifications, rendered to SVG in Node by vega
+ * (no browser, no canvas, no network). Each chart function takes plain figures and
+ * returns an SVG string.
+ * Invariant: every chart draws at least one mark when its data is non-empty; empty data
+ * gives a chart with a "no data" note instead of an empty frame.
+ */
+import * as vega from 'vega';
+import { compile, type TopLevelSpec } from 'vega-lite';
+
+const CONFIG = {
+  font: 'system-ui, -apple-system, Segoe UI, Roboto, sans-serif',
+  axis: { labelFontSize: 11, titleFontSize: 12, grid: true, gridColor: '#eee' },
+  legend: { labelFontSize: 11, titleFontSize: 12 },
+  view: { stroke: null },
+};
+
+async function toSvg(spec: TopLevelSpec): Promise<string> {
+  const compiled = compile({ ...spec, config: CONFIG } as TopLevelSpec).spec;
+  const view = new vega.View(vega.parse(compiled), { renderer: 'none' });
+  try {
+    return await view.toSVG();
+  } finally {
+    view.finalize();
+  }
+}
+
+export interface ParetoInput {
+  /** Calibration (out-of-fold) Pareto front. */
+  readonly front: readonly { agreement: number; macsSaved: number; latencySaved: number }[];
+  readonly points: readonly { name: string; agreement: number; macsSaved: number; latencySaved: number | null }[];
+}
+
+/** MACs saved (or latency saved) vs agreement: the front as a line, named points on top. */
+export async function paretoChart(input: ParetoInput, y: 'macsSaved' | 'latencySaved'): Promise<string> {
+  const title = y === 'macsSaved' ? 'MACs saved (heads included)' : 'batch-1 latency saved (cost model)';
+  const points = input.points.filter((p) => p[y] !== null);
+  return toSvg({
+    width: 420, height: 260,
+    layer: [
+      {
+        data: { values: input.front.map((p) => ({ agreement: p.agreement, saved: p[y], series: 'Pareto front (calibration)' })) },
+        mark: { type: 'line', point: true, interpolate: 'step-after' },
+        encoding: {
+          x: { field: 'agreement', type: 'quantitative', title: 'agreement with the backbone', scale: { zero: false }, axis: { format: '.1%' } },
+          y: { field: 'saved', type: 'quantitative', title, axis: { format: '.0%' } },
+          color: { field: 'series', type: 'nominal', title: null, scale: { range: ['#9aa7b8'] } },
+        },
+      },
+      {
+        data: { values: points.map((p) => ({ agreement: p.agreement, saved: p[y], name: p.name })) },
+        mark: { type: 'point', filled: true, size: 110 },
+        encoding: {
+          x: { field: 'agreement', type: 'quantitative' },
+          y: { field: 'saved', type: 'quantitative' },
+          shape: { field: 'name', type: 'nominal', title: null },
+          color: { field: 'name', type: 'nominal', title: null, scale: { scheme: 'category10' } },
+        },
+      },
+    ],
+    resolve: { scale: { color: 'independent', shape: 'independent' } },
+  } as TopLevelSpec);
+}
+
+/** Per exit (and the backbone): share of rows answered, and agreement of those rows. */
+export async function exitChart(rows: readonly { exit: string; hitRate: number; agreement: number | null }[]): Promise<string> {
+  return toSvg({
+    data: { values: rows.flatMap((r) => [
+      { exit: r.exit, measure: 'share of requests answered', value: r.hitRate },
+      ...(r.agreement === null ? [] : [{ exit: r.exit, measure: 'agreement of its answers', value: r.agreement }]),
+    ]) },
+    mark: 'bar',
+    encoding: {
+      x: { field: 'exit', type: 'nominal', title: 'answered at', sort: null, axis: { labelAngle: 0 } },
+      xOffset: { field: 'measure', type: 'nominal' },
+      y: { field: 'value', type: 'quantitative', title: null, axis: { format: '.0%' }, scale: { domain: [0, 1] } },
+      color: { field: 'measure', type: 'nominal', title: null, scale: { range: ['#4c78a8', '#f58518'] } },
+      tooltip: [{ field: 'exit' }, { field: 'measure' }, { field: 'value', format: '.2%' }],
+    },
+    width: 420, height: 240,
+  } as TopLevelSpec);
+}
+
+/** Batch-1 latency distributions of the backbone and the bundle, measured side by side. */
+export async function latencyChart(traces: { backbone: readonly number[]; bundle: readonly number[] }): Promise<string> {
+  const clip = quantile([...traces.backbone, ...traces.bundle], 0.99);
+  const values = [
+    ...traces.backbone.map((ms) => ({ system: 'backbone', ms: Math.min(ms, clip) })),
+    ...traces.bundle.map((ms) => ({ system: 'bundle', ms: Math.min(ms, clip) })),
+  ];
+  return toSvg({
+    data: { values },
+    mark: { type: 'bar', opacity: 0.6, binSpacing: 0 },
+    encoding: {
+      x: { field: 'ms', type: 'quantitative', bin: { maxbins: 40 }, title: `latency per request, ms (clipped at the 99th percentile, ${clip.toFixed(3)} ms)` },
+      y: { aggregate: 'count', type: 'quantitative', title: 'requests', stack: null },
+      color: { field: 'system', type: 'nominal', title: null, scale: { range: ['#9aa7b8', '#4c78a8'] } },
+    },
+    width: 420, height: 240,
+  } as TopLevelSpec);
+}
+
+/**
+ * Where the compute goes: per segment, the MACs of one full pass (segment + its head) and
+ * the MACs actually spent per request (scaled by the share of requests that reach it).
+ */
+export async function computeChart(rows: readonly { segment: string; macsFull: number; macsSpent: number }[]): Promise<string> {
+  return toSvg({
+    data: { values: rows.flatMap((r) => [
+      { segment: r.segment, kind: 'per request that reaches it', macs: r.macsFull },
+      { segment: r.segment, kind: 'spent per request (average)', macs: r.macsSpent },
+    ]) },
+    mark: 'bar',
+    encoding: {
+      x: { field: 'segment', type: 'nominal', sort: null, title: null, axis: { labelAngle: 0 } },
+      xOffset: { field: 'kind', type: 'nominal' },
+      y: { field: 'macs', type: 'quantitative', title: 'MACs', axis: { format: '~s' } },
+      color: { field: 'kind', type: 'nominal', title: null, scale: { range: ['#9aa7b8', '#54a24b'] } },
+    },
+    width: 420, height: 240,
+  } as TopLevelSpec);
+}
+
+function quantile(xs: readonly number[], q: number): number {
+  if (xs.length === 0) return 0;
+  const s = [...xs].sort((a, b) => a - b);
+  return s[Math.min(s.length - 1, Math.floor(q * s.length))]!;
+}

@@ -1,0 +1,144 @@
+/**
+ * The HTML report of a bundle and its evaluation: one self-contained file (inline SVG
+ * charts and CSS, no scripts, no network) showing the Pareto curve with the chosen point,
+ * the paper's rule and the oracle bound; hit rate and agreement per exit; batch-1 latency
+ * distributions; where the compute goes per segment; and the settings and versions.
+ * Invariant: every figure in it comes from the manifest (build-time calibration) or the
+ * evaluation report (held-out measurement), and each is labelled with which.
+ */
+import { createRequire } from 'node:module';
+import type { Manifest } from '../bundle/index.ts';
+import type { EvalReport } from '../evaluate/index.ts';
+import { writeFileAtomic } from '../files/index.ts';
+import { computeChart, exitChart, latencyChart, paretoChart } from './charts.ts';
+
+const require = createRequire(import.meta.url);
+const versionOf = (pkg: string): string => {
+  try {
+    return (require(`${pkg}/package.json`) as { version: string }).version;
+  } catch {
+    return 'unknown';
+  }
+};
+
+interface Point { agreement: number; latencyMs: number; macsPerSample: number }
+
+function point(v: unknown): Point | null {
+  const p = v as Partial<Point> | undefined;
+  return p && typeof p.agreement === 'number' && typeof p.macsPerSample === 'number' ? { agreement: p.agreement, latencyMs: Number(p.latencyMs ?? NaN), macsPerSample: p.macsPerSample } : null;
+}
+
+const esc = (s: string): string => s.replace(/[&<>"]/g, (c) => ({ '&': '&amp;', '<': '&lt;', '>': '&gt;', '"': '&quot;' })[c]!);
+const pct = (x: number | null, d = 1): string => (x === null || !Number.isFinite(x) ? '—' : `${(100 * x).toFixed(d)}%`);
+const num = (x: number): string => (Math.abs(x) >= 1e6 ? `${(x / 1e6).toFixed(2)} M` : Math.abs(x) >= 1e3 ? `${(x / 1e3).toFixed(1)} k` : x.toFixed(0));
+
+export interface ReportInput {
+  readonly manifest: Manifest;
+  readonly evaluation: EvalReport;
+  /** Heading of the page. */
+  readonly title: string;
+}
+
+/** The report as one HTML document. */
+export async function renderReport(input: ReportInput): Promise<string> {
+  const { manifest: m, evaluation: ev } = input;
+  const metrics = m.metrics as Record<string, unknown>;
+  const base = point({ agreement: 1, ...(metrics.backbone as object) });
+  const baseMacs = m.source.totalMacs;
+  const baseLat = base?.latencyMs ?? NaN;
+  const saved = (p: Point): { macsSaved: number; latencySaved: number } => ({ macsSaved: 1 - p.macsPerSample / baseMacs, latencySaved: 1 - p.latencyMs / baseLat });
+  const front = ((metrics.pareto as unknown[]) ?? []).map(point).filter((p): p is Point => p !== null).map((p) => ({ agreement: p.agreement, ...saved(p) }));
+  const chosen = point(metrics.calibration);
+  const paper = point(metrics.paperRule);
+  const oracle = point({ agreement: 1, ...(metrics.oracle as object) });
+  const heldOut = {
+    name: 'chosen, held out',
+    agreement: ev.cached.agreement,
+    macsSaved: 1 - ev.cached.macsPerSample / ev.backbone.macsPerSample,
+    latencySaved: 1 - ev.cached.latencyMs.mean / ev.backbone.latencyMs.mean,
+  };
+  const named = [
+    ...(chosen ? [{ name: 'chosen, calibration', agreement: chosen.agreement, ...saved(chosen) }] : []),
+    heldOut,
+    ...(paper ? [{ name: "paper's rule, calibration", agreement: paper.agreement, ...saved(paper) }] : []),
+    ...(oracle ? [{ name: 'oracle bound', agreement: 1, ...saved(oracle) }] : []),
+  ];
+
+  const exitRows = [
+    ...m.exits.map((e, i) => ({ exit: `exit ${i}`, hitRate: ev.cached.exitRates[i] ?? 0, agreement: ev.cached.exitAgreement?.[i] ?? null })),
+    { exit: 'backbone', hitRate: ev.cached.fullRate, agreement: ev.cached.fullRate > 0 ? 1 : null },
+  ];
+  let reach = 1;
+  const computeRows = m.segments.map((s, i) => {
+    const head = m.exits[i]?.head.macs ?? 0;
+    const row = { segment: i < m.exits.length ? `segment ${i} + head` : `segment ${i}`, macsFull: s.macs + head, macsSpent: (s.macs + head) * reach };
+    reach -= ev.cached.exitRates[i] ?? 0;
+    return row;
+  });
+
+  const [paretoMacs, paretoLatency, exits, latency, compute] = await Promise.all([
+    paretoChart({ front, points: named }, 'macsSaved'),
+    paretoChart({ front, points: named.map((p) => ({ ...p, latencySaved: Number.isFinite(p.latencySaved) ? p.latencySaved : null })) }, 'latencySaved'),
+    exitChart(exitRows),
+    latencyChart({ backbone: ev.latencyTrace.backbone, bundle: ev.latencyTrace.cached }),
+    computeChart(computeRows),
+  ]);
+
+  const b = ev.backbone;
+  const c = ev.cached;
+  const summary = [
+    ['agreement with the backbone', '100%', pct(c.agreement, 2)],
+    ['accuracy vs labels', pct(b.accuracy), pct(c.accuracy)],
+    ['MACs per sample (heads included)', num(b.macsPerSample), `${num(c.macsPerSample)} (${pct(1 - c.macsPerSample / b.macsPerSample)} saved)`],
+    ['batch-1 latency mean / p50 / p99, ms', `${b.latencyMs.mean.toFixed(3)} / ${b.latencyMs.p50.toFixed(3)} / ${b.latencyMs.p99.toFixed(3)}`, `${c.latencyMs.mean.toFixed(3)} / ${c.latencyMs.p50.toFixed(3)} / ${c.latencyMs.p99.toFixed(3)}`],
+    ['batch-64 throughput, samples/s', b.throughputBatch64.toFixed(0), `${c.throughputBatch64.toFixed(0)} (${(c.throughputBatch64 / b.throughputBatch64).toFixed(2)}×)`],
+  ];
+  const exitTable = m.exits.map((e, i) => [
+    `exit ${i}`, e.tensor, pct(e.cumulativeMacs / baseMacs), `${e.head.spec.hidden > 0 ? `MLP ${e.head.spec.hidden}` : 'linear'} (${num(e.head.macs)} MACs)`,
+    e.threshold === null ? 'disabled' : (1 - Math.exp(-e.threshold)).toFixed(5), pct(e.expectedHitRate), pct(c.exitRates[i] ?? 0), pct(c.exitAgreement?.[i] ?? null, 2),
+  ]);
+  const settings: [string, string][] = [
+    ['source model', `${m.source.file} (sha256 ${m.source.sha256.slice(0, 16)}…)`],
+    ['built', `${m.createdAt} with layercache ${m.layercacheVersion}, bundle version ${m.version}`],
+    ['evaluated on', `${ev.data} (${ev.samples} samples; batch-1 latency on ${ev.latencySamples})`],
+    ...Object.entries(m.build).map(([k, v]) => [`build.${k}`, typeof v === 'object' ? JSON.stringify(v) : String(v)] as [string, string]),
+    ['versions', `layercache ${versionOf('../..')}, onnxruntime-node ${versionOf('onnxruntime-node')}, vega ${versionOf('vega')}, vega-lite ${versionOf('vega-lite')}, Node ${process.version}`],
+  ];
+  const table = (head: string[], rows: string[][]): string =>
+    `<table><thead><tr>${head.map((h) => `<th>${esc(h)}</th>`).join('')}</tr></thead><tbody>${rows.map((r) => `<tr>${r.map((x) => `<td>${esc(x)}</td>`).join('')}</tr>`).join('')}</tbody></table>`;
+  const figure = (id: string, title: string, svg: string, caption: string): string =>
+    `<figure id="${id}" class="chart"><h2>${esc(title)}</h2>${svg}<figcaption>${esc(caption)}</figcaption></figure>`;
+
+  return `<!doctype html>
+<html lang="en"><head><meta charset="utf-8"><meta name="viewport" content="width=device-width, initial-scale=1">
+<title>${esc(input.title)}</title>
+<style>
+body { font-family: system-ui, -apple-system, "Segoe UI", Roboto, sans-serif; margin: 2rem auto; max-width: 1000px; color: #222; padding: 0 1rem; }
+h1 { font-size: 1.5rem; } h2 { font-size: 1.1rem; margin: 0 0 .5rem; }
+table { border-collapse: collapse; margin: .5rem 0 1.5rem; font-size: .9rem; } th, td { border-bottom: 1px solid #ddd; padding: .3rem .6rem; text-align: left; vertical-align: top; }
+th { background: #f6f7f9; } .grid { display: grid; grid-template-columns: repeat(auto-fit, minmax(460px, 1fr)); gap: 1.5rem; }
+figure { margin: 0; } figcaption { font-size: .85rem; color: #555; margin-top: .3rem; } svg { max-width: 100%; height: auto; }
+</style></head><body>
+<h1>${esc(input.title)}</h1>
+<p>Backbone and bundle measured in the same run on the same ${ev.samples} held-out samples (${esc(ev.data)}). Points marked “calibration” are the builder's out-of-fold estimates on its own data.</p>
+${table(['', 'backbone', 'bundle'], summary)}
+${m.exits.length > 0 ? table(['', 'tensor', 'share of MACs before it', 'head', 'threshold (max prob.)', 'hit rate, calibration', 'hit rate, held out', 'agreement of its answers'], exitTable) : '<p>The bundle keeps no exit: no exit met the agreement requirement on the calibration samples, so it runs the backbone alone.</p>'}
+<div class="grid">
+${figure('pareto-macs', 'Cost vs agreement: MACs', paretoMacs, 'Each point of the front is a choice of exits and thresholds on the calibration samples; the oracle answers every sample at the earliest exit whose head agrees with the backbone.')}
+${figure('pareto-latency', 'Cost vs agreement: latency', paretoLatency, 'Batch-1 latency saved, from the per-segment latencies measured at build time (held out: measured).')}
+${figure('exits', 'Hit rate and agreement per exit', exits, 'Held-out share of requests answered at each exit (and by the full backbone), and how often those answers agree with the backbone.')}
+${figure('latency', 'Batch-1 latency distributions', latency, 'Backbone and bundle timed in alternating blocks of 50 on the same inputs.')}
+${figure('compute', 'Where the compute goes', compute, 'Per segment: MACs of a pass through it (with its head), and the average MACs spent per request given the share of requests that reach it.')}
+</div>
+<h2>Settings and versions</h2>
+${table(['setting', 'value'], settings)}
+</body></html>
+`;
+}
+
+/** Renders and writes the report atomically; returns the HTML. */
+export async function writeReport(file: string, input: ReportInput): Promise<string> {
+  const html = await renderReport(input);
+  await writeFileAtomic(file, html);
+  return html;
+}

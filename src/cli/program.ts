@@ -147,9 +147,22 @@ export async function runCli(argv: readonly string[], io: CliIo, env?: NodeJS.Pr
     .option('--baseline <name>', "also run a baseline: 'paper' (every exit, one global max-softmax threshold)")
     .option('--model <file>', 'check that the bundle was built for this model')
     .option('--latency-samples <n>', 'samples timed one by one at batch 1', (v) => parseCount(v, '--latency-samples'), 2000)
-    .addHelpText('after', '\nExample:\n  layercache eval bundle/ --data cifar10:cifar10_test_jpeg.bin#5000-9999 --baseline paper --json\n')
-    .action(async (dir: string, o: { data: string; json: boolean; baseline?: string; model?: string; latencySamples: number }) => {
+    .option('--html <file>', 'also write the HTML report (charts, per-exit figures, settings)')
+    .addHelpText('after', '\nExample:\n  layercache eval bundle/ --data cifar10:cifar10_test_jpeg.bin#5000-9999 --baseline paper --json\n  layercache eval bundle/ --data cifar10:cifar10_test_jpeg.bin#5000-9999 --html report.html\n')
+    .action(async (dir: string, o: { data: string; json: boolean; baseline?: string; model?: string; latencySamples: number; html?: string }) => {
       await runEval(dir, o, configure(), io);
+    });
+
+  program
+    .command('report')
+    .description('Evaluate a bundle against its backbone on held-out data and write the self-contained HTML report.')
+    .argument('<bundle>', 'bundle directory (from layercache build)')
+    .requiredOption('--data <spec>', 'samples to evaluate on (see eval)')
+    .option('--out <file>', 'the HTML file to write (atomically)', 'report.html')
+    .option('--latency-samples <n>', 'samples timed one by one at batch 1', (v) => parseCount(v, '--latency-samples'), 2000)
+    .addHelpText('after', '\nExample:\n  layercache report bundle/ --data cifar10:cifar10_test_jpeg.bin#5000-9999 --out report.html\n')
+    .action(async (dir: string, o: { data: string; out: string; latencySamples: number }) => {
+      await runEval(dir, { data: o.data, json: false, latencySamples: o.latencySamples, html: o.out, reportOnly: true }, configure(), io);
     });
 
   program

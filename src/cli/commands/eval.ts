@@ -6,6 +6,7 @@ import { IDENTITY_PREPROCESS, imageSizeOf, openDataSource } from '../../data/ind
 import { LayercacheError } from '../../errors/index.ts';
 import { evaluateBundle, type EvalReport, type SystemFigures } from '../../evaluate/index.ts';
 import { readModelFile } from '../../onnx/index.ts';
+import { writeReport } from '../../report/index.ts';
 import { formatCount, formatPercent } from '../format.ts';
 import type { CliIo } from '../io.ts';
 import { terminalProgress } from '../progress-bars.ts';
@@ -16,6 +17,10 @@ export interface EvalCommandOptions {
   readonly baseline?: string;
   readonly model?: string;
   readonly latencySamples: number;
+  /** Also write the HTML report here. */
+  readonly html?: string;
+  /** Print only the report's path (the `report` command). */
+  readonly reportOnly?: boolean;
 }
 
 /** The `eval --json` contract (latency traces left out). */
@@ -45,8 +50,13 @@ export async function runEval(dir: string, opts: EvalCommandOptions, config: Con
   const report = await evaluateBundle(bundle, data, {
     engine: config.engine, progress: terminalProgress(io, config.color), latencySamples: opts.latencySamples, paper: opts.baseline === 'paper' ? 'build' : false,
   });
+  if (opts.html) await writeReport(opts.html, { manifest: bundle.manifest, evaluation: report, title: `layercache report: ${bundle.manifest.source.file}` });
   if (opts.json) {
-    io.out(`${JSON.stringify(evalJson(report), null, 2)}\n`);
+    io.out(`${JSON.stringify({ ...evalJson(report), ...(opts.html ? { report: opts.html } : {}) }, null, 2)}\n`);
+    return report;
+  }
+  if (opts.reportOnly) {
+    io.out(`wrote ${opts.html}\n`);
     return report;
   }
   const t = new Table({ head: ['', 'agreement', 'accuracy', 'MACs/sample', 'p50 ms', 'p95 ms', 'p99 ms', 'mean ms', 'batch-64 samples/s'], style: { head: [], border: [] } });
@@ -63,5 +73,6 @@ export async function runEval(dir: string, opts: EvalCommandOptions, config: Con
   io.out(`MACs saved ${formatPercent(1 - c.macsPerSample / b.macsPerSample)} (oracle bound ${formatPercent(1 - report.oracle.macsPerSample / b.macsPerSample)}), `
     + `mean batch-1 latency ${formatPercent(1 - c.latencyMs.mean / b.latencyMs.mean)} lower, batch-64 throughput ×${(c.throughputBatch64 / b.throughputBatch64).toFixed(2)}\n`);
   io.out(`exit hit rates: ${c.exitRates.map((r, i) => `#${i} ${formatPercent(r)}`).join(', ') || 'none'}; full backbone ${formatPercent(c.fullRate)}\n`);
+  if (opts.html) io.out(`report: ${opts.html}\n`);
   return report;
 }

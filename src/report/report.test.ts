@@ -1,0 +1,43 @@
+import assert from 'node:assert/strict';
+import { promises as fs } from 'node:fs';
+import { after, before, describe, it } from 'node:test';
+import { tinyReport } from '../../test/support/tiny-report.ts';
+
+let html: string;
+let dir: string;
+
+before(async () => {
+  ({ html, dir } = await tinyReport());
+});
+
+after(async () => {
+  await fs.rm(dir, { recursive: true, force: true });
+});
+
+describe('HTML report', () => {
+  it('is one self-contained page: no scripts, no external resources, the title escaped', () => {
+    assert.match(html, /^<!doctype html>/);
+    assert.doesNotMatch(html, /<script/i);
+    assert.doesNotMatch(html, /(src|href)=["']?(https?:)?\/\//i);
+    assert.match(html, /<title>tiny &lt;report&gt;<\/title>/);
+  });
+
+  it('has the five charts, each with drawn marks', () => {
+    const figures = [...html.matchAll(/<figure id="([a-z-]+)" class="chart">([\s\S]*?)<\/figure>/g)];
+    assert.deepEqual(figures.map((f) => f[1]), ['pareto-macs', 'pareto-latency', 'exits', 'latency', 'compute']);
+    for (const [, id, body] of figures) {
+      assert.match(body!, /<svg[^>]*class="marks"/, `${id}: no SVG`);
+      // A mark group with at least one drawn path, rect or symbol.
+      const marks = [...body!.matchAll(/<g class="mark-(rect|symbol|line|area)[^"]*role-mark[^"]*"[^>]*>([\s\S]*?)<\/g>/g)];
+      assert.ok(marks.some((m) => /<path|<rect/.test(m[2]!)), `${id}: no drawn marks`);
+    }
+  });
+
+  it('shows the side-by-side figures, the exit table and the settings', () => {
+    assert.match(html, /agreement with the backbone/);
+    assert.match(html, /MACs per sample \(heads included\)/);
+    assert.match(html, /<td>exit 0<\/td><td>b1_out<\/td>/);
+    assert.match(html, /build\.tolerance<\/td><td>0\.2<\/td>/);
+    assert.match(html, /onnxruntime-node \d+\.\d+\.\d+/);
+  });
+});

@@ -95,6 +95,20 @@ describe('layercache inspect', () => {
   });
 });
 
+describe('layercache --help', () => {
+  it('every command has help with an example, and the top level documents exit codes', async () => {
+    const top = await cli('--help');
+    assert.equal(top.code, 0);
+    assert.match(top.stdout, /Exit status: 0 success, 2 bad input or usage, 1 internal failure/);
+    for (const command of ['inspect', 'split', 'build', 'eval', 'report', 'demo', 'serve']) {
+      assert.match(top.stdout, new RegExp(`^  ${command} `, 'm'), `${command} missing from --help`);
+      const r = await cli(command, '--help');
+      assert.equal(r.code, 0, command);
+      assert.match(r.stdout, /Examples?:\n  (npx )?layercache /, `${command} --help has no example`);
+    }
+  });
+});
+
 describe('layercache serve', () => {
   it('bad sources and options fail with one-line errors before listening', async () => {
     const { dir } = await fixture();

@@ -11,7 +11,7 @@ import { compile, type TopLevelSpec } from 'vega-lite';
 const CONFIG = {
   font: 'system-ui, -apple-system, Segoe UI, Roboto, sans-serif',
   axis: { labelFontSize: 11, titleFontSize: 12, grid: true, gridColor: '#eee' },
-  legend: { labelFontSize: 11, titleFontSize: 12 },
+  legend: { labelFontSize: 11, titleFontSize: 12, labelLimit: 260, orient: 'bottom', direction: 'vertical' },
   view: { stroke: null },
 };
 
@@ -112,7 +112,7 @@ export async function computeChart(rows: readonly { segment: string; macsFull: n
     ]) },
     mark: 'bar',
     encoding: {
-      x: { field: 'segment', type: 'nominal', sort: null, title: null, axis: { labelAngle: 0 } },
+      x: { field: 'segment', type: 'nominal', sort: null, title: 'segment (+ the head at its end)', axis: { labelAngle: 0 } },
       xOffset: { field: 'kind', type: 'nominal' },
       y: { field: 'macs', type: 'quantitative', title: 'MACs', axis: { format: '~s' } },
       color: { field: 'kind', type: 'nominal', title: null, scale: { range: ['#9aa7b8', '#54a24b'] } },
@@ -126,3 +126,6 @@ function quantile(xs: readonly number[], q: number): number {
   const s = [...xs].sort((a, b) => a - b);
   return s[Math.min(s.length - 1, Math.floor(q * s.length))]!;
 }
+
+export { version as vegaVersion } from 'vega';
+export { version as vegaLiteVersion } from 'vega-lite';

@@ -10,7 +10,7 @@ import { createRequire } from 'node:module';
 import type { Manifest } from '../bundle/index.ts';
 import type { EvalReport } from '../evaluate/index.ts';
 import { writeFileAtomic } from '../files/index.ts';
-import { computeChart, exitChart, latencyChart, paretoChart } from './charts.ts';
+import { computeChart, exitChart, latencyChart, paretoChart, vegaLiteVersion, vegaVersion } from './charts.ts';
 
 const require = createRequire(import.meta.url);
 const versionOf = (pkg: string): string => {
@@ -71,7 +71,7 @@ export async function renderReport(input: ReportInput): Promise<string> {
   let reach = 1;
   const computeRows = m.segments.map((s, i) => {
     const head = m.exits[i]?.head.macs ?? 0;
-    const row = { segment: i < m.exits.length ? `segment ${i} + head` : `segment ${i}`, macsFull: s.macs + head, macsSpent: (s.macs + head) * reach };
+    const row = { segment: String(i), macsFull: s.macs + head, macsSpent: (s.macs + head) * reach };
     reach -= ev.cached.exitRates[i] ?? 0;
     return row;
   });
@@ -102,7 +102,7 @@ export async function renderReport(input: ReportInput): Promise<string> {
     ['built', `${m.createdAt} with layercache ${m.layercacheVersion}, bundle version ${m.version}`],
     ['evaluated on', `${ev.data} (${ev.samples} samples; batch-1 latency on ${ev.latencySamples})`],
     ...Object.entries(m.build).map(([k, v]) => [`build.${k}`, typeof v === 'object' ? JSON.stringify(v) : String(v)] as [string, string]),
-    ['versions', `layercache ${versionOf('../..')}, onnxruntime-node ${versionOf('onnxruntime-node')}, vega ${versionOf('vega')}, vega-lite ${versionOf('vega-lite')}, Node ${process.version}`],
+    ['versions', `layercache ${versionOf('../..')}, onnxruntime-node ${versionOf('onnxruntime-node')}, vega ${vegaVersion}, vega-lite ${vegaLiteVersion}, Node ${process.version}`],
   ];
   const table = (head: string[], rows: string[][]): string =>
     `<table><thead><tr>${head.map((h) => `<th>${esc(h)}</th>`).join('')}</tr></thead><tbody>${rows.map((r) => `<tr>${r.map((x) => `<td>${esc(x)}</td>`).join('')}</tr>`).join('')}</tbody></table>`;

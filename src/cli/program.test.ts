@@ -3,9 +3,12 @@ import { execFile, spawn } from 'node:child_process';
 import { promises as fs } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
+import { EventEmitter } from 'node:events';
 import { describe, it } from 'node:test';
 import { promisify } from 'node:util';
 import { saveModel, serializeModel, loadModel } from '../onnx/index.ts';
+import { loadConfig } from '../config/index.ts';
+import { runServe } from './commands/serve.ts';
 import { cli } from '../../test/support/cli.ts';
 import { denseConcat, residualNet } from '../../test/support/models.ts';
 import { maxAbsDiff, randomInput, runModel } from '../../test/support/chain.ts';
@@ -104,12 +107,26 @@ describe('layercache --help', () => {
       assert.match(top.stdout, new RegExp(`^  ${command} `, 'm'), `${command} missing from --help`);
       const r = await cli(command, '--help');
       assert.equal(r.code, 0, command);
-      assert.match(r.stdout, /Examples?:\n  (npx )?layercache /, `${command} --help has no example`);
+      assert.match(r.stdout, /Examples?:\n {2}(npx )?layercache /, `${command} --help has no example`);
     }
   });
 });
 
 describe('layercache serve', () => {
+  it('drains and returns on SIGTERM; a repeated signal does not cut the drain short', async () => {
+    const { dir, model } = await fixture();
+    const signals = new EventEmitter();
+    let err = '';
+    const config = loadConfig({ engine: { intraOpThreads: 1 }, serve: { port: 0, log: 'silent', stateDir: path.join(dir, 'sig-state') } }, {});
+    const running = runServe(model, config, { out: () => {}, err: (s) => void (err += s), isTty: false }, signals);
+    while (!/serving 'layercache' at http:\/\/127\.0\.0\.1:\d+/.test(err)) await new Promise((r) => setImmediate(r));
+    signals.emit('SIGTERM');
+    signals.emit('SIGTERM');
+    await running;
+    assert.match(err, /SIGTERM: draining in-flight requests\n.*SIGTERM: already draining/s);
+    assert.equal(signals.listenerCount('SIGTERM'), 0);
+  });
+
   it('bad sources and options fail with one-line errors before listening', async () => {
     const { dir } = await fixture();
     const missing = await cli('serve', path.join(dir, 'missing.onnx'), '--state', path.join(dir, 'state'));

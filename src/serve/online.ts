@@ -77,12 +77,13 @@ export class OnlineLearner {
 
   constructor(private readonly deps: OnlineDeps, start: { version: number; bundle: LoadedBundle | null }) {
     const rowSize = deps.sampleDims.reduce((a, b) => a * b, 1);
-    this.buffer = new SampleBuffer(rowSize, deps.config.bufferSamples, deps.config.bufferBytes);
+    // Without learning nothing is buffered: no memory is set aside.
+    this.buffer = new SampleBuffer(rowSize, deps.config.enabled ? deps.config.bufferSamples : 1, deps.config.bufferBytes);
     this.rng = seededRng(deps.config.seed);
     this.version = start.version;
     this.bundle = start.bundle;
     this.guard = this.newGuard();
-    deps.log.info({ capacity: this.buffer.capacity, bytes: this.buffer.bytes }, `online buffer: ${this.buffer.capacity} samples, ${(this.buffer.bytes / 2 ** 20).toFixed(1)} MiB`);
+    if (deps.config.enabled) deps.log.info({ capacity: this.buffer.capacity, bytes: this.buffer.bytes }, `online buffer: ${this.buffer.capacity} samples, ${(this.buffer.bytes / 2 ** 20).toFixed(1)} MiB`);
   }
 
   private get exitCount(): number {

@@ -26,8 +26,16 @@ export async function runServe(source: string, config: Config, io: CliIo, signal
   const m = server.model;
   io.err(`layercache: serving '${m.name}' at ${address} (state ${server.stateDir})\n`);
   io.err(`  curl ${address}/v2/models/${m.name}\n`);
+  let draining = false;
+  const handlers: [string, () => void][] = [];
   await new Promise<void>((resolve) => {
     const stop = (signal: string): void => {
+      // A repeated signal (an orchestrator and a process group both sending SIGTERM) does not cut the drain short.
+      if (draining) {
+        io.err(`layercache: ${signal}: already draining\n`);
+        return;
+      }
+      draining = true;
       io.err(`layercache: ${signal}: draining in-flight requests\n`);
       const timer = setTimeout(() => {
         io.err(`layercache: shutdown took over ${config.serve.shutdownTimeoutMs} ms; stopping anyway\n`);
@@ -42,7 +50,11 @@ export async function runServe(source: string, config: Config, io: CliIo, signal
         resolve();
       });
     };
-    signals.once('SIGTERM', () => stop('SIGTERM'));
-    signals.once('SIGINT', () => stop('SIGINT'));
+    for (const signal of ['SIGTERM', 'SIGINT']) {
+      const handler = (): void => stop(signal);
+      handlers.push([signal, handler]);
+      signals.on(signal, handler);
+    }
   });
+  for (const [signal, handler] of handlers) signals.off(signal, handler);
 }

@@ -29,6 +29,10 @@ const models = arg('models', 'resnet20,resnet32,resnet56').split(',');
 const tolerances = arg('tolerances', '0.005,0.01,0.02').split(',').map(Number);
 const threads = Number(arg('threads', '2'));
 const latencySamples = Number(arg('latency-samples', '2000'));
+// Experiments: other build settings, written under a tag instead of the table's files.
+const augment = arg('augment', 'flip').split(',').filter(Boolean) as ('flip' | 'crop')[];
+const family = process.argv.includes('--family') ? JSON.parse(arg('family', '[]')) as { pool: number; hidden: number; dropout: number }[] : undefined;
+const tag = arg('tag', '');
 
 if (!existsSync(path.join(assets, 'cifar10_test_jpeg.bin'))) {
   console.log(`skipping: ${assets}/cifar10_test_jpeg.bin not found (set LAYERCACHE_ASSETS)`);
@@ -52,12 +56,12 @@ for (const name of models) {
   const file = path.join(assets, `cifar10_${name}.onnx`);
   for (const tolerance of tolerances) {
     console.log(`${name} tolerance ${tolerance}`);
-    const config = loadConfig({ engine: { intraOpThreads: threads }, build: { tolerance, augment: ['flip'] }, preprocess });
+    const config = loadConfig({ engine: { intraOpThreads: threads }, build: { tolerance, augment, ...(family ? { family } : {}) }, preprocess });
     const t0 = performance.now();
     const bytes = await readModelFile(file);
     const result = await buildCascade({ modelFile: file, modelBytes: bytes, model: await loadModel(file), data: await openDataSource(`cifar10:${data}#0-4999`, preprocess), preprocess },
       config.build, config.engine, log);
-    const dir = path.join(root, `bench/results/bundles/${name}-${tolerance}`);
+    const dir = path.join(root, `bench/results/bundles/${name}-${tolerance}${tag ? `-${tag}` : ''}`);
     await saveBundle(dir, result.manifest, { backbone: bytes, segments: result.segments, heads: result.heads, candidateHeads: result.candidateHeads }, { overwrite: true });
     const buildSeconds = (performance.now() - t0) / 1000;
     console.log(`  build: ${buildSeconds.toFixed(1)} s, ${result.manifest.exits.length} exits`);
@@ -68,7 +72,7 @@ for (const name of models) {
     void _t;
     const row = { model: name, tolerance, buildSeconds, report, build: result.report };
     rows.push(row);
-    await fs.writeFile(path.join(root, `bench/results/cifar-${name}-${tolerance}.json`), `${JSON.stringify({ ...row, report: json }, null, 2)}\n`);
+    await fs.writeFile(path.join(root, `bench/results/${tag ? `experiment-${tag}-` : 'cifar-'}${name}-${tolerance}.json`), `${JSON.stringify({ ...row, report: json }, null, 2)}\n`);
     const c = report.cached;
     const b = report.backbone;
     console.log(`  held-out: agreement ${(100 * c.agreement).toFixed(2)}%, MACs saved ${(100 * (1 - c.macsPerSample / b.macsPerSample)).toFixed(1)}%, `
@@ -76,4 +80,4 @@ for (const name of models) {
   }
 }
 
-await renderCifarTable({ models, tolerances, threads });
+if (!tag) await renderCifarTable({ models, tolerances, threads });

@@ -33,13 +33,18 @@ export function buildLossGradModel(spec: HeadSpec, inputDim: number, classes: nu
   const shapes = paramShapes(spec, inputDim, classes);
   const params = shapes.map((s) => g.input(s.name, dtype, s.dims));
   const { loss, grads } = appendLossAndGrads(g, spec, x, t, params, { temperature, dtype, prefix: 'h', dropoutSeed: 1 });
+  outputLossAndGrads(g, loss, grads, shapes, dtype);
+  return g.build();
+}
+
+/** Exposes `loss` [] and `grad_<param>` (in `shapes` order) as graph outputs: the contract of loss-and-gradient models. */
+export function outputLossAndGrads(g: GraphBuilder, loss: string, grads: readonly string[], shapes: readonly { name: string; dims: readonly number[] }[], dtype: FloatType): void {
   g.op('Identity', [loss], {}, 'loss');
   g.output('loss', dtype, []);
   shapes.forEach((s, i) => {
     g.op('Identity', [grads[i]!], {}, `grad_${s.name}`);
     g.output(`grad_${s.name}`, dtype, s.dims);
   });
-  return g.build();
 }
 
 /** Graph names of head i's tensors in the training-step model. */

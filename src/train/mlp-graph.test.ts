@@ -6,6 +6,7 @@ import { SILENT } from '../progress/index.ts';
 import { seededRng, type Tensor } from '../tensor/index.ts';
 import { buildMlpLossGrad, mlpParamShapes, type MlpSpec } from './mlp-graph.ts';
 import { trainMlp } from './train-mlp.ts';
+import { checkGradients } from '../../test/support/grad-check.ts';
 
 const ENGINE = { intraOpThreads: 1, graphOptimization: 'all' as const };
 
@@ -27,30 +28,10 @@ describe('deep MLP gradients vs finite differences (float64)', () => {
     const feeds: Record<string, Tensor> = { x: randomF64(rng, [B, 7]), y: { dtype: 'float64', dims: [B, 4], data: y } };
     const shapes = mlpParamShapes(spec);
     for (const s of shapes) feeds[s.name] = randomF64(rng, s.dims, 0.6);
-    const out = await session.run(feeds);
-    const lossAt = async (): Promise<number> => Number((await session.run(feeds, ['loss'])).loss!.data[0]);
-    const h = 1e-6;
-    let checked = 0;
-    for (const s of shapes) {
-      const p = feeds[s.name]!.data as Float64Array;
-      const grad = out[`grad_${s.name}`]!.data as Float64Array;
-      assert.equal(grad.length, p.length);
-      for (let i = 0; i < p.length; i += Math.max(1, Math.floor(p.length / 8))) {
-        const orig = p[i]!;
-        p[i] = orig + h;
-        const up = await lossAt();
-        p[i] = orig - h;
-        const down = await lossAt();
-        p[i] = orig;
-        const numeric = (up - down) / (2 * h);
-        const err = Math.abs(numeric - grad[i]!) / Math.max(1e-8, Math.abs(numeric) + Math.abs(grad[i]!));
-        assert.ok(err < 1e-5 || Math.abs(numeric - grad[i]!) < 1e-9, `${s.name}[${i}]: analytic ${grad[i]} vs numeric ${numeric}`);
-        checked++;
-      }
-    }
+    const { loss, checked } = await checkGradients(session, feeds, shapes, 8);
     assert.ok(checked >= 40, `only ${checked} entries checked`);
     // Cross-entropy of a softmax is positive.
-    assert.ok(Number(out.loss!.data[0]) > 0);
+    assert.ok(loss > 0);
     await session.release();
   });
 });

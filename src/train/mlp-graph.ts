@@ -11,7 +11,7 @@
  * out in parameter order; the inference model's exits are the hidden Relu outputs.
  */
 import { GraphBuilder, type ModelProto } from '../onnx/index.ts';
-import { appendAdamW, scalar, type FloatType } from '../heads/index.ts';
+import { appendAdamW, outputLossAndGrads, scalar, type FloatType } from '../heads/index.ts';
 import { randomNormal, tensor, type Rng } from '../tensor/index.ts';
 
 export interface MlpSpec {
@@ -97,12 +97,7 @@ export function buildMlpLossGrad(spec: MlpSpec, dtype: FloatType): ModelProto {
   const shapes = mlpParamShapes(spec);
   const params = shapes.map((s) => g.input(s.name, dtype, s.dims));
   const { loss, grads } = appendLossAndGrads(g, spec, x, y, params, dtype);
-  g.op('Identity', [loss], {}, 'loss');
-  g.output('loss', dtype, []);
-  shapes.forEach((s, i) => {
-    g.op('Identity', [grads[i]!], {}, `grad_${s.name}`);
-    g.output(`grad_${s.name}`, dtype, s.dims);
-  });
+  outputLossAndGrads(g, loss, grads, shapes, dtype);
   return g.build();
 }
 

@@ -63,6 +63,15 @@ describe('build → bundle → eval on a tiny model', () => {
     assert.ok(j.oracle.macsPerSample <= j.backbone.macsPerSample);
     assert.ok('paperBaseline' in j && j.paperBaseline.exitRates.length === 3);
     assert.equal(j.cached.exitRates.length, bundle.manifest.exits.length);
+
+    // The report command writes the HTML report and, with --json, the same evaluation plus its path.
+    const html = path.join(dir, 'report.html');
+    const r = await cli('report', out, '--data', `raw:${data}:3x8x8#200-299`, '--out', html, '--json', '--latency-samples', '20', '--threads', '1');
+    assert.equal(r.code, 0, r.stderr);
+    const rj = JSON.parse(r.stdout);
+    assert.equal(rj.report, html);
+    assert.equal(rj.samples, 100);
+    assert.match(await fs.readFile(html, 'utf8'), /<figure id="pareto-macs" class="chart"><h2>[^<]+<\/h2><svg/);
   });
 
   it('bad build inputs: clear errors and no partial bundle', async () => {

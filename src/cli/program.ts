@@ -161,9 +161,10 @@ export async function runCli(argv: readonly string[], io: CliIo, env?: NodeJS.Pr
     .requiredOption('--data <spec>', 'samples to evaluate on (see eval)')
     .option('--out <file>', 'the HTML file to write (atomically)', 'report.html')
     .option('--latency-samples <n>', 'samples timed one by one at batch 1', (v) => parseCount(v, '--latency-samples'), 2000)
+    .option('--json', 'print the evaluation as JSON (as eval --json) plus "report"', false)
     .addHelpText('after', '\nExample:\n  layercache report bundle/ --data cifar10:cifar10_test_jpeg.bin#5000-9999 --out report.html\n')
-    .action(async (dir: string, o: { data: string; out: string; latencySamples: number }) => {
-      await runEval(dir, { data: o.data, json: false, latencySamples: o.latencySamples, html: o.out, reportOnly: true }, configure(), io);
+    .action(async (dir: string, o: { data: string; out: string; latencySamples: number; json: boolean }) => {
+      await runEval(dir, { data: o.data, json: o.json, latencySamples: o.latencySamples, html: o.out, reportOnly: true }, configure(), io);
     });
 
   program

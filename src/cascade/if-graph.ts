@@ -12,39 +12,16 @@
 import { create } from '@bufbuild/protobuf';
 import { GraphProtoSchema, ModelProtoSchema, type GraphProto, type NodeProto, type TensorProto } from 'onnx-buf';
 import type { ScoreSpec } from '../bundle/index.ts';
-import { GraphBuilder, makeValueInfo, modelOpset, type ModelProto } from '../onnx/index.ts';
+import { makeValueInfo, modelOpset, type ModelProto } from '../onnx/index.ts';
 import { tensor } from '../tensor/index.ts';
 import type { CascadeExit } from './cascade.ts';
+import { appendExitDecision, partsOf } from './graph-parts.ts';
 
 interface Level {
   nodes: NodeProto[];
   initializers: TensorProto[];
   probs: string;
   exit: string;
-}
-
-/**
- * Nodes built by a GraphBuilder, as plain parts. `taken` holds every name in use; the
- * names in `produce` were claimed for this part's outputs. New names are added to `taken`.
- */
-function partsOf(fn: (g: GraphBuilder) => void, opset: number, taken: Set<string>, produce: readonly string[]): { nodes: NodeProto[]; initializers: TensorProto[] } {
-  const g = new GraphBuilder({ opset });
-  g.reserve([...taken].filter((n) => !produce.includes(n)));
-  fn(g);
-  const p = g.parts();
-  for (const n of p.nodes) {
-    taken.add(n.name);
-    for (const o of n.output) taken.add(o);
-  }
-  for (const t of p.initializers) taken.add(t.name);
-  return { nodes: p.nodes, initializers: p.initializers };
-}
-
-/** The threshold as a float32 comparison value: log p for max/temperature, the margin itself for margin. */
-function comparisonValue(kind: ScoreSpec['kind'], threshold: number): number {
-  if (kind === 'margin') return threshold;
-  // score = −log(1 − p)  ⇔  log p = log(1 − e^(−score)).
-  return Math.log(-Math.expm1(-threshold));
 }
 
 export function buildIfCascade(
@@ -90,30 +67,7 @@ export function buildIfCascade(
     const thenExit = claim(`lc_exit_head_${j}`);
     const probs = claim(`lc_probs_${j}`);
     const exitOut = claim(`lc_exit_${j}`);
-    const never = exit.threshold === Number.POSITIVE_INFINITY;
-    const decide = partsOf((g) => {
-      let score: string;
-      if (kind === 'margin') {
-        const k2 = g.weight(claim(`lc_k2_${j}`), tensor('int64', [1], new BigInt64Array([2n])));
-        const [values] = g.node('TopK', [lp, k2], { axis: 1 }, { outputs: 2 }) as [string, string];
-        const first = g.op('Slice', [values, g.weight(claim(`lc_s0_${j}`), tensor('int64', [1], new BigInt64Array([0n]))), g.weight(claim(`lc_s1_${j}`), tensor('int64', [1], new BigInt64Array([1n]))), g.weight(claim(`lc_ax_${j}`), tensor('int64', [1], new BigInt64Array([1n])))]);
-        const second = g.op('Slice', [values, g.weight(claim(`lc_t1_${j}`), tensor('int64', [1], new BigInt64Array([1n]))), g.weight(claim(`lc_t2_${j}`), tensor('int64', [1], new BigInt64Array([2n]))), g.weight(claim(`lc_ax2_${j}`), tensor('int64', [1], new BigInt64Array([1n])))]);
-        score = g.op('Sub', [first, second]);
-      } else {
-        const tempered = kind === 'temperature' && exit.temperature !== 1
-          ? g.op('LogSoftmax', [g.op('Mul', [lp, g.weight(claim(`lc_invT_${j}`), tensor('float32', [1], new Float32Array([1 / exit.temperature])))])], { axis: 1 })
-          : lp;
-        score = opset >= 18
-          ? g.op('ReduceMax', [tempered, g.weight(claim(`lc_axes_${j}`), tensor('int64', [1], new BigInt64Array([1n])))], { keepdims: 1 })
-          : g.op('ReduceMax', [tempered], { axes: [1], keepdims: 1 });
-      }
-      const flat = g.op('Reshape', [score, g.weight(claim(`lc_one_${j}`), tensor('int64', [1], new BigInt64Array([1n])))]);
-      const limit = g.weight(claim(`lc_thr_${j}`), tensor('float32', [1], new Float32Array([never ? 0 : comparisonValue(kind, exit.threshold)])));
-      const below = g.op('Less', [flat, limit]);
-      const fire = g.op('Not', [below]);
-      const enabled = g.weight(claim(`lc_on_${j}`), tensor('bool', [1], new Uint8Array([never ? 0 : 1])));
-      g.op('And', [fire, enabled], {}, cond);
-    }, opset, taken, [cond]);
+    const decide = partsOf((g) => appendExitDecision(g, lp, exit, j, kind, opset, claim, cond), opset, taken, [cond]);
     const thenParts = partsOf((g) => {
       g.op('Exp', [lp], {}, thenProbs);
       g.op('Constant', [], { value: tensor('int64', [1], new BigInt64Array([BigInt(j)])) }, thenExit);

@@ -92,7 +92,36 @@ describe('cascade', () => {
       }
       assert.deepEqual([...seen].sort(), [0, 1, null], 'the test needs rows at both exits and at the backbone');
     });
+
+    it(`batch N (one Compress graph) decides exactly like the staged runtime: ${kind} score`, async () => {
+      const x = randomInput([40, 3, 8, 8], 22);
+      const lp = await headLogProbs(0, x);
+      const sorted = Array.from({ length: 40 }, (_, i) => scoreRow(lp, i, 5, kind, 2).score).sort((a, b) => a - b);
+      const c = await cascadeWith([sorted[25]!, -Infinity], kind, 2);
+      created.push(c);
+      const staged = await c.run(x, { staged: true });
+      const graph = await c.run(x);
+      assert.equal(graph.length, 40);
+      graph.forEach((r, i) => {
+        assert.equal(r.exit, staged[i]!.exit, `row ${i}`);
+        assert.equal(r.classIndex, staged[i]!.classIndex, `row ${i}`);
+        for (let k = 0; k < 5; k++) assert.ok(Math.abs(r.probs[k]! - staged[i]!.probs[k]!) < 1e-5);
+      });
+      assert.deepEqual([...new Set(graph.map((r) => r.exit))].sort(), [0, 1]);
+    });
   }
+
+  it('batch N: when every row exits at the first exit, the rest of the network does not run and rows keep their order', async () => {
+    const c = await cascadeWith([0, Infinity]);
+    created.push(c);
+    const x = randomInput([9, 3, 8, 8], 23);
+    const rows = await c.run(x);
+    const lp = await headLogProbs(0, x);
+    rows.forEach((r, i) => {
+      assert.equal(r.exit, 0);
+      for (let k = 0; k < 5; k++) assert.ok(Math.abs(r.probs[k]! - Math.exp(lp[i * 5 + k]!)) < 1e-6);
+    });
+  });
 
   it('shrink: mixed exits come back in the original row order, each row as if run alone', async () => {
     const x = randomInput([16, 3, 8, 8], 5);

@@ -10,11 +10,12 @@ import type { LoadedBundle, ScoreSpec } from '../bundle/index.ts';
 import { Session, type EngineOptions } from '../engine/index.ts';
 import { LayercacheError } from '../errors/index.ts';
 import { HEAD_INPUT, HEAD_OUTPUT } from '../heads/index.ts';
-import { appendGraph, serializeModel, type ModelProto } from '../onnx/index.ts';
+import { appendGraph, modelOpset, serializeModel, type ModelProto } from '../onnx/index.ts';
 import { numel, type Tensor } from '../tensor/index.ts';
 import { scoreRow } from '../calibrate/index.ts';
 import { softmaxRow } from './confidence.ts';
 import { buildIfCascade } from './if-graph.ts';
+import { buildCompressCascade } from './compress-graph.ts';
 
 export interface CascadeRow {
   /** Class probabilities [classes]. */
@@ -63,6 +64,7 @@ export class Cascade {
   private constructor(
     private readonly stages: readonly Stage[],
     private readonly single: Session | null,
+    private readonly batched: Session | null,
     readonly classes: number,
     private readonly scoreKind: ScoreSpec['kind'],
     readonly inputName: string,
@@ -83,6 +85,7 @@ export class Cascade {
     const stages: Stage[] = [];
     const fused: ModelProto[] = [];
     let single: Session | null = null;
+    let batched: Session | null = null;
     try {
       for (let j = 0; j < segments.length; j++) {
         const exit = exits[j] ?? null;
@@ -95,12 +98,17 @@ export class Cascade {
       if (exits.length > 0) {
         const model = buildIfCascade(fused, segments[segments.length - 1]!, exits, exits.map((_, j) => fusedHeadOutput(j)), parts.classes, parts.score);
         single = await Session.create(serializeModel(model), 'batch-1 cascade', engine);
+        // Batch N: one graph that drops answered rows with Compress (opset ≥ 11).
+        if (modelOpset(segments[segments.length - 1]!) >= 11) {
+          const compress = buildCompressCascade(fused, segments[segments.length - 1]!, exits, exits.map((_, j) => fusedHeadOutput(j)), parts.classes, parts.score);
+          batched = await Session.create(serializeModel(compress), 'batch-N cascade', engine);
+        }
       }
     } catch (err) {
-      await Promise.all([...stages.map((s) => s.session.release()), single?.release()]);
+      await Promise.all([...stages.map((s) => s.session.release()), single?.release(), batched?.release()]);
       throw err;
     }
-    return new Cascade(stages, single, parts.classes, parts.score, stages[0]!.input);
+    return new Cascade(stages, single, batched, parts.classes, parts.score, stages[0]!.input);
   }
 
   static async fromBundle(bundle: LoadedBundle, engine: EngineOptions, thresholds?: readonly number[]): Promise<Cascade> {
@@ -120,19 +128,24 @@ export class Cascade {
 
   /**
    * input: [batch, ...] for the backbone's first input. Returns one row per input row, in
-   * order. Batch 1 runs the single nested-If graph; larger batches run stage by stage,
-   * dropping answered rows. `staged` forces the stage-by-stage path (for tests).
+   * order. Batch 1 runs the single nested-If graph; larger batches the single Compress graph
+   * (or, below opset 11, stage by stage); both drop answered rows. `staged` forces the
+   * stage-by-stage path (the reference the single graphs are tested against).
    */
   async run(input: Tensor, options: { staged?: boolean } = {}): Promise<CascadeRow[]> {
     const batch = input.dims[0]!;
-    if (batch === 1 && this.single && !options.staged) {
-      const out = await this.single.run({ [this.inputName]: input });
+    const graph = options.staged ? null : batch === 1 ? this.single : this.batched;
+    if (graph) {
+      const out = await graph.run({ [this.inputName]: input });
       const [probsT, exitT] = Object.values(out) as [Tensor, Tensor];
       const probs = probsT.data as Float32Array;
-      let c = 0;
-      for (let k = 1; k < this.classes; k++) if (probs[k]! > probs[c]!) c = k;
-      const e = Number(exitT.data[0]);
-      return [{ probs: probs.slice(0, this.classes), classIndex: c, exit: e < 0 ? null : e, confidence: probs[c]! }];
+      const K = this.classes;
+      return Array.from({ length: batch }, (_, r) => {
+        let c = 0;
+        for (let k = 1; k < K; k++) if (probs[r * K + k]! > probs[r * K + c]!) c = k;
+        const e = Number(exitT.data[r]);
+        return { probs: probs.slice(r * K, (r + 1) * K), classIndex: c, exit: e < 0 ? null : e, confidence: probs[r * K + c]! };
+      });
     }
     const rows: (CascadeRow | undefined)[] = new Array(batch);
     let alive = Array.from({ length: batch }, (_, i) => i);
@@ -190,6 +203,6 @@ export class Cascade {
   }
 
   async release(): Promise<void> {
-    await Promise.all([...this.stages.map((s) => s.session.release()), this.single?.release()]);
+    await Promise.all([...this.stages.map((s) => s.session.release()), this.single?.release(), this.batched?.release()]);
   }
 }

@@ -94,8 +94,8 @@ export interface BuildReport {
   readonly train: { seconds: number; gflops: number };
   readonly latencyBatch: number;
   readonly callOverheadMs: number;
-  /** Runtime checks of the selection: kept exits and measured mean ms per batch. */
-  readonly checks: { exits: number[]; backboneMs: number; cascadeMs: number }[];
+  /** Runtime checks of the selection: kept exits, mean ms per batch, and the median per-block ratio cascade / backbone (the verdict). */
+  readonly checks: { exits: number[]; backboneMs: number; cascadeMs: number; ratio: number }[];
 }
 
 export interface BuildResult {
@@ -201,10 +201,10 @@ export async function buildCascade(input: BuildInput, config: BuildConfig, engin
   const macsTable = table(settings.score, 'macs');
   const selectOpts = { tolerance: settings.tolerance, margin: settings.margin, ...(settings.delta !== null ? { delta: settings.delta } : {}) };
   // Select, then check the choice on the real runtime: while the cascade is not faster
-  // than the backbone on calibration inputs, drop the kept exit that saves least.
+  // than the backbone on calibration inputs (median block ratio ≥ 1), drop the kept exit that saves least.
   const allowed = exits.map(() => true);
   const verifyInputs = Array.from({ length: Math.max(1, Math.min(Math.floor(200 / settings.batch), Math.floor(n / settings.batch))) }, (_, k) => data.batch(k * settings.batch, Math.min(n, (k + 1) * settings.batch)));
-  const checks: { exits: number[]; backboneMs: number; cascadeMs: number }[] = [];
+  const checks: { exits: number[]; backboneMs: number; cascadeMs: number; ratio: number }[] = [];
   const selection = await withPhase(progress, 'select', exits.length, async (phase) => {
     if (settings.objective === 'macs') {
       // MACs are exact, so there is nothing to check on the runtime; the outcome is reported in latency terms.
@@ -224,7 +224,7 @@ export async function buildCascade(input: BuildInput, config: BuildConfig, engin
       }, verifyInputs, { engine, reps: 3 });
       checks.push({ exits: keptNow, ...m });
       phase.tick();
-      if (m.cascadeMs < m.backboneMs) return s;
+      if (m.ratio < 1) return s;
       if (checks.length >= MAX_RUNTIME_CHECKS) {
         // Still slower than the backbone after several tries: keep the backbone alone.
         const none: Policy = { thresholds: exits.map(() => Number.POSITIVE_INFINITY) };

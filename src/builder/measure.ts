@@ -89,33 +89,61 @@ export async function measureLatency(
 }
 
 /**
- * The real runtime, measured: mean latency per batch of the backbone and of a cascade
- * (built from `parts`) on the same inputs, in alternating blocks.
+ * The real runtime, measured: latency per batch of the backbone and of a cascade (built from
+ * `parts`) on the same inputs, in short alternating blocks (which side goes first alternates
+ * too), so drift of the machine hits both alike. `ratio` is the median over blocks of
+ * cascade time / backbone time: the verdict, robust to outlier blocks; the means are for reports.
  */
 export async function measureCascade(
   backbone: ModelProto, parts: Parameters<typeof Cascade.create>[0], inputs: readonly Tensor[],
   opts: { engine: EngineOptions; reps: number },
-): Promise<{ backboneMs: number; cascadeMs: number }> {
+): Promise<{ backboneMs: number; cascadeMs: number; ratio: number }> {
   const full = await Session.create(serializeModel(backbone), 'backbone', opts.engine);
   const cascade = await Cascade.create(parts, opts.engine);
   const inputName = full.inputs[0]!.name;
+  const blockSize = Math.min(20, inputs.length);
   let backboneMs = 0;
   let cascadeMs = 0;
+  const ratios: number[] = [];
+  const timeBackbone = async (xs: readonly Tensor[]): Promise<number> => {
+    const t = performance.now();
+    for (const x of xs) await full.run({ [inputName]: x });
+    return performance.now() - t;
+  };
+  const timeCascade = async (xs: readonly Tensor[]): Promise<number> => {
+    const t = performance.now();
+    for (const x of xs) await cascade.run(x);
+    return performance.now() - t;
+  };
   try {
+    // Warm both up once.
+    await full.run({ [inputName]: inputs[0]! });
+    await cascade.run(inputs[0]!);
+    let k = 0;
     for (let r = 0; r < opts.reps; r++) {
-      await full.run({ [inputName]: inputs[0]! });
-      let t = performance.now();
-      for (const x of inputs) await full.run({ [inputName]: x });
-      backboneMs += performance.now() - t;
-      await cascade.run(inputs[0]!);
-      t = performance.now();
-      for (const x of inputs) await cascade.run(x);
-      cascadeMs += performance.now() - t;
+      for (let s = 0; s < inputs.length; s += blockSize, k++) {
+        const xs = inputs.slice(s, s + blockSize);
+        let b: number;
+        let c: number;
+        if (k % 2 === 0) {
+          b = await timeBackbone(xs);
+          c = await timeCascade(xs);
+        } else {
+          c = await timeCascade(xs);
+          b = await timeBackbone(xs);
+        }
+        backboneMs += b;
+        cascadeMs += c;
+        ratios.push(c / b);
+      }
     }
   } finally {
     await full.release();
     await cascade.release();
   }
   const runs = opts.reps * inputs.length;
-  return { backboneMs: backboneMs / runs, cascadeMs: cascadeMs / runs };
+  ratios.sort((x, y) => x - y);
+  const mid = ratios.length >> 1;
+  const ratio = ratios.length % 2 ? ratios[mid]! : (ratios[mid - 1]! + ratios[mid]!) / 2;
+  return { backboneMs: backboneMs / runs, cascadeMs: cascadeMs / runs, ratio };
 }

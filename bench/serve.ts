@@ -10,7 +10,9 @@
  *           0–9999 in order, one request at a time. The server retrains after 5,000 requests;
  *           the stream pauses while the retrain runs (traffic slow next to a 2–3 minute
  *           retrain). Per 500-request window: hit rate, agreement with the backbone
- *           (onnxruntime run directly on the same records), MACs saved, mean latency.
+ *           (onnxruntime run directly on the same records), MACs saved, mean latency. The
+ *           offline reference (`layercache build` on records 0–4999 with the same settings,
+ *           evaluated on 5000–9999) is built in the same run, before the server starts.
  * Writes bench/results/serve.json and the serve section of BENCHMARKS.md.
  *   npm run bench:serve [-- --duration 60 --concurrency 1,8,64 --skip-load --skip-online]
  */
@@ -20,10 +22,11 @@ import os from 'node:os';
 import path from 'node:path';
 import autocannon from 'autocannon';
 import { buildCascade } from '../src/builder/index.ts';
-import { saveBundle, type Manifest } from '../src/bundle/index.ts';
+import { loadBundle, saveBundle, type Manifest } from '../src/bundle/index.ts';
 import { loadConfig } from '../src/config/index.ts';
 import { openDataSource, type DataSource } from '../src/data/index.ts';
 import { Session } from '../src/engine/index.ts';
+import { evaluateBundle } from '../src/evaluate/index.ts';
 import { loadModel, readModelFile } from '../src/onnx/index.ts';
 import { SILENT } from '../src/progress/index.ts';
 import { renderServe } from './render-serve.ts';
@@ -152,6 +155,16 @@ if (!skipOnline) {
     }
   }
   await session.release();
+  // The offline reference, built in this run with the settings the server's retrain uses.
+  console.log('offline reference: layercache build on records 0–4999, evaluated on 5000–9999');
+  const refConfig = loadConfig({ engine: { intraOpThreads: 2 }, build: { tolerance: 0.01, augment: ['flip'] }, preprocess });
+  const ref = await buildCascade({ modelFile, modelBytes: await readModelFile(modelFile), model: await loadModel(modelFile), data: await openDataSource(`cifar10:${cifar}#0-4999`, preprocess), preprocess }, refConfig.build, refConfig.engine, SILENT);
+  const refDir = await fs.mkdtemp(path.join(os.tmpdir(), 'layercache-bench-ref-'));
+  await saveBundle(path.join(refDir, 'b'), ref.manifest, { backbone: await readModelFile(modelFile), segments: ref.segments, heads: ref.heads, candidateHeads: ref.candidateHeads });
+  const refEval = await evaluateBundle(await loadBundle(path.join(refDir, 'b')), await openDataSource(`cifar10:${cifar}#5000-9999`, preprocess), { engine: refConfig.engine, progress: SILENT, latencySamples: 200, paper: false });
+  const offline = { exits: ref.manifest.exits.length, hitRate: refEval.cached.exitRates.reduce((a, b) => a + b, 0), agreement: refEval.cached.agreement, macsSaved: 1 - refEval.cached.macsPerSample / refEval.backbone.macsPerSample };
+  console.log(JSON.stringify({ offline }));
+  await fs.rm(refDir, { recursive: true, force: true });
   const state = await fs.mkdtemp(path.join(os.tmpdir(), 'layercache-bench-state-'));
   const server = await startServe([modelFile, ...ppFlags, '--augment', 'flip', '--retrain-after', '5000', '--retrain-every', '1000000', '--state', state]);
   const manifests = new Map<number, Manifest | null>();
@@ -206,7 +219,7 @@ if (!skipOnline) {
   console.log(`SIGTERM → exit code ${await stopServe(server)}`);
   const late = windows.slice(10) as { hitRate: number; agreement: number; macsSaved: number; meanMs: number }[];
   const mean = (f: (r: (typeof late)[number]) => number): number => late.reduce((a, r) => a + f(r), 0) / late.length;
-  results.online = { windows, retrains, finalStatus: st, records5000to9999: { hitRate: mean((r) => r.hitRate), agreement: mean((r) => r.agreement), macsSaved: mean((r) => r.macsSaved), meanMs: mean((r) => r.meanMs), minWindowAgreement: Math.min(...late.map((r) => r.agreement)) } };
+  results.online = { windows, retrains, finalStatus: st, offline, records5000to9999: { hitRate: mean((r) => r.hitRate), agreement: mean((r) => r.agreement), macsSaved: mean((r) => r.macsSaved), meanMs: mean((r) => r.meanMs), minWindowAgreement: Math.min(...late.map((r) => r.agreement)) } };
   await fs.rm(state, { recursive: true, force: true });
 }
 

@@ -24,7 +24,7 @@ export async function renderServe(): Promise<void> {
   const pct = (x: number, d = 1): string => `${(100 * x).toFixed(d)}%`;
   const lines = ['<!-- bench:serve:start -->', `Machine: ${s.machine}; run ${s.date.slice(0, 16).replace('T', ' ')} UTC${s.commit ? `, commit ${s.commit}` : ''}. Command: \`npm run bench:serve\`.`, ''];
   if (s.load) {
-    lines.push(`**Load** (autocannon, ${s.duration ?? 60} s per row in 3 rounds alternating between the two servers, binary-tensor requests of held-out records 5000–5511; \`serve --no-online\`, 2 onnxruntime threads, 1 engine worker, max batch 32; p50/p99 are means over the rounds):`, '');
+    lines.push(`**Load** (autocannon, ${s.duration ?? 60} s per row in 3 rounds alternating between the servers, binary-tensor requests of held-out records 5000–5511; \`serve --no-online\`, 2 onnxruntime threads, 1 engine worker, max batch 32; p50/p99 are means over the rounds):`, '');
     lines.push('| server | connections | requests/s | latency p50 ms | p99 ms | mean ms | errors / non-2xx |', '|---|---:|---:|---:|---:|---:|---|');
     for (const r of s.load) lines.push(`| ${r.server} | ${r.connections} | ${r.requestsPerSecond.toFixed(0)} | ${r.p50Ms.toFixed(1)} | ${r.p99Ms.toFixed(1)} | ${r.meanMs.toFixed(2)} | ${r.errors} / ${r.non2xx} |`);
     lines.push('');

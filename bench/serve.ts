@@ -1,7 +1,8 @@
 /**
  * `npm run bench:serve`: the server under load, and online caching from a cold start.
- *   load    two `layercache serve` processes side by side, the bare backbone and the
- *           ResNet-56 1% bundle (built here from records 0–4999 if absent), driven by
+ *   load    three `layercache serve` processes side by side: the bare backbone, the
+ *           ResNet-56 1% bundle (built here from records 0–4999 if absent), and the same
+ *           bundle with verification sampling off, driven by
  *           autocannon for --duration seconds each at every --concurrency, in 3 alternating
  *           rounds, with binary-tensor infer requests of held-out CIFAR-10 records
  *           5000–5511 (cycled). Online learning is off in both; verification sampling (5%)
@@ -105,13 +106,19 @@ if (!skipLoad) {
   const bodies = Array.from({ length: 512 }, (_, k) => inferBody(data, 5000 + k));
   // Both servers run side by side (idle sessions do not spin); each concurrency alternates
   // short runs between them, so drift and other load on the machine hit both alike.
-  const servers = { backbone: await startServe([modelFile, '--no-online', ...ppFlags]), bundle: await startServe([bundleDir, '--no-online']) };
+  const servers = {
+    backbone: await startServe([modelFile, '--no-online', ...ppFlags]),
+    bundle: await startServe([bundleDir, '--no-online']),
+    // The same bundle without verification sampling: what checking 5% of early answers costs.
+    'bundle, no verification': await startServe([bundleDir, '--no-online', '--verify-share', '0']),
+  };
+  const labels = Object.keys(servers) as (keyof typeof servers)[];
   const load: Record<string, unknown>[] = [];
   const rounds = 3;
   for (const connections of concurrencies) {
-    const acc = { backbone: [] as autocannon.Result[], bundle: [] as autocannon.Result[] };
+    const acc = Object.fromEntries(labels.map((l) => [l, [] as autocannon.Result[]])) as Record<keyof typeof servers, autocannon.Result[]>;
     for (let round = 0; round < rounds; round++) {
-      for (const label of ['backbone', 'bundle'] as const) {
+      for (const label of labels) {
         let next = 0;
         acc[label].push(await autocannon({
           url: `${servers[label].url}/v2/models/resnet56/infer`, connections, duration: duration / rounds, method: 'POST',
@@ -125,7 +132,7 @@ if (!skipLoad) {
         }));
       }
     }
-    for (const label of ['backbone', 'bundle'] as const) {
+    for (const label of labels) {
       const rs = acc[label];
       const mean = (f: (r: autocannon.Result) => number): number => rs.reduce((a, r) => a + f(r), 0) / rs.length;
       const total = rs.reduce((a, r) => a + r.requests.total, 0);

@@ -68,9 +68,6 @@ function settingsOf(c: BuildConfig): BuildSettings {
 /** Runtime checks of a selection before the builder gives up on early exits (bounds build time). */
 const MAX_RUNTIME_CHECKS = 6;
 
-/** Least estimated net latency saving, as a share of the backbone's, for an exit to be kept (latency objective). */
-const MIN_EXIT_GAIN = 0.01;
-
 export interface BuildInput {
   readonly modelFile: string;
   readonly modelBytes: Uint8Array;
@@ -208,11 +205,6 @@ export async function buildCascade(input: BuildInput, config: BuildConfig, engin
   const allowed = exits.map(() => true);
   const verifyInputs = Array.from({ length: Math.max(1, Math.min(Math.floor(200 / settings.batch), Math.floor(n / settings.batch))) }, (_, k) => data.batch(k * settings.batch, Math.min(n, (k + 1) * settings.batch)));
   const checks: { exits: number[]; backboneMs: number; cascadeMs: number; ratio: number }[] = [];
-  /** First-order latency saved by exit e: rows it answers skip the rest, rows that reach it pay its head. */
-  const netGain = (o: PolicyOutcome, e: number): number => {
-    const reach = 1 - o.exitRates.slice(0, e).reduce((a, b) => a + b, 0);
-    return o.exitRates[e]! * (lat.full - lat.toExit[e]!) - reach * lat.head[e]!;
-  };
   const selection = await withPhase(progress, 'select', exits.length, async (phase) => {
     if (settings.objective === 'macs') {
       // MACs are exact, so there is nothing to check on the runtime; the outcome is reported in latency terms.
@@ -225,13 +217,6 @@ export async function buildCascade(input: BuildInput, config: BuildConfig, engin
       const s = selectPolicy(restricted, selectOpts);
       const keptNow = s.policy.thresholds.flatMap((t, e) => (t === Number.POSITIVE_INFINITY ? [] : [e]));
       if (keptNow.length === 0) return s;
-      // An exit whose estimated net saving is below MIN_EXIT_GAIN of the backbone's latency is
-      // not worth its head and branch: its keep-or-drop would be decided by timing noise.
-      const negligible = keptNow.find((e) => netGain(s.outcome, e) < MIN_EXIT_GAIN * lat.full);
-      if (negligible !== undefined) {
-        allowed[negligible] = false;
-        continue;
-      }
       const trial = extractSegments(model, a.flow, keptNow.map((e) => exits[e]!.tensor), a.typeOf).map((seg) => seg.model);
       const m = await measureCascade(model, {
         segments: trial, heads: keptNow.map((e) => headModels[e]!), classes, score: settings.score,

@@ -12,12 +12,12 @@
  * as the batch-1 graph); rows come back in input order; every tensor name is unique.
  */
 import { clone, create } from '@bufbuild/protobuf';
-import { GraphProtoSchema, ModelProtoSchema, NodeProtoSchema, type GraphProto, type NodeProto, type TensorProto } from 'onnx-buf';
+import { GraphProtoSchema, NodeProtoSchema, type GraphProto, type NodeProto, type TensorProto } from 'onnx-buf';
 import type { ScoreSpec } from '../bundle/index.ts';
 import { makeValueInfo, modelOpset, type GraphBuilder, type ModelProto } from '../onnx/index.ts';
 import { tensor } from '../tensor/index.ts';
 import type { CascadeExit } from './cascade.ts';
-import { appendExitDecision, partsOf } from './graph-parts.ts';
+import { appendExitDecision, cascadeModel, nameScope, partsOf } from './graph-parts.ts';
 
 interface Level {
   nodes: NodeProto[];
@@ -54,18 +54,7 @@ export function buildCompressCascade(
   classes: number, kind: ScoreSpec['kind'],
 ): ModelProto {
   const opset = modelOpset(last);
-  const taken = new Set<string>();
-  for (const m of [...fused, last]) {
-    for (const n of m.graph!.node) for (const o of n.output) taken.add(o);
-    for (const t of m.graph!.initializer) taken.add(t.name);
-    for (const v of m.graph!.input) taken.add(v.name);
-  }
-  const claim = (base: string): string => {
-    let name = base;
-    for (let k = 1; taken.has(name); k++) name = `${base}_${k}`;
-    taken.add(name);
-    return name;
-  };
+  const { taken, claim } = nameScope([...fused, last]);
   const cutOf = (j: number): string => exits[j]!.tensor;
   // Per level j ≥ 1: the compressed cut tensor it reads, and the row indices it holds.
   const keptCut = exits.map((_, j) => claim(`lc_kept_${j}`));
@@ -147,18 +136,8 @@ export function buildCompressCascade(
     const noExit = g.op('ConstantOfShape', [rowsShape], { value: tensor('int64', [1], new BigInt64Array([0n])) });
     g.op('ScatterND', [noExit, at, inner.exit], {}, exitOut);
   }, opset, taken, [probsOut, exitOut]);
-  const source = fused[0] ?? last;
-  return create(ModelProtoSchema, {
-    irVersion: source.irVersion,
-    opsetImport: source.opsetImport,
-    producerName: 'layercache',
-    functions: source.functions,
-    graph: create(GraphProtoSchema, {
-      name: 'layercache_cascade_batchN',
-      node: [...head.nodes, ...inner.nodes, ...scatter.nodes],
-      initializer: [...head.initializers, ...inner.initializers, ...scatter.initializers],
-      input: first.input.filter((v) => !first.initializer.some((t) => t.name === v.name)),
-      output: [makeValueInfo(probsOut, 'float32', ['batch', classes]), makeValueInfo(exitOut, 'int64', ['batch'])],
-    }),
-  });
+  return cascadeModel(fused, last, 'layercache_cascade_batchN', {
+    nodes: [...head.nodes, ...inner.nodes, ...scatter.nodes],
+    initializers: [...head.initializers, ...inner.initializers, ...scatter.initializers],
+  }, { probs: probsOut, exit: exitOut, batch: 'batch', classes });
 }

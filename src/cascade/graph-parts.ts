@@ -4,11 +4,29 @@
  * Invariant: the in-graph decision equals scoreRow(...) ≥ threshold up to float32 rounding of
  * the threshold; a threshold of +Infinity never fires.
  */
-import type { NodeProto, TensorProto } from 'onnx-buf';
+import { create } from '@bufbuild/protobuf';
+import { GraphProtoSchema, ModelProtoSchema, type NodeProto, type TensorProto } from 'onnx-buf';
 import type { ScoreSpec } from '../bundle/index.ts';
-import { GraphBuilder } from '../onnx/index.ts';
+import { GraphBuilder, makeValueInfo, type ModelProto } from '../onnx/index.ts';
 import { tensor } from '../tensor/index.ts';
 import type { CascadeExit } from './cascade.ts';
+
+/** Every name the models use (`taken`), and `claim`, which returns a fresh name from a base and marks it taken. */
+export function nameScope(models: readonly ModelProto[]): { taken: Set<string>; claim: (base: string) => string } {
+  const taken = new Set<string>();
+  for (const m of models) {
+    for (const n of m.graph!.node) for (const o of n.output) taken.add(o);
+    for (const t of m.graph!.initializer) taken.add(t.name);
+    for (const v of m.graph!.input) taken.add(v.name);
+  }
+  const claim = (base: string): string => {
+    let name = base;
+    for (let k = 1; taken.has(name); k++) name = `${base}_${k}`;
+    taken.add(name);
+    return name;
+  };
+  return { taken, claim };
+}
 
 /**
  * Nodes built by a GraphBuilder, as plain parts. `taken` holds every name in use; the
@@ -62,4 +80,29 @@ export function appendExitDecision(
   const fire = g.op('Not', [g.op('Less', [flat, limit])]);
   const enabled = g.weight(claim(`lc_on_${j}`), tensor('bool', [1], new Uint8Array([never ? 0 : 1])));
   g.op('And', [fire, enabled], {}, out);
+}
+
+/**
+ * The single-graph cascade as a model: nodes and initializers of `parts`, the real inputs of
+ * the first segment, and the two outputs (probabilities [batch, classes], exit [batch]).
+ */
+export function cascadeModel(
+  fused: readonly ModelProto[], last: ModelProto, name: string, parts: { nodes: NodeProto[]; initializers: TensorProto[] },
+  outputs: { probs: string; exit: string; batch: number | string; classes: number },
+): ModelProto {
+  const source = fused[0] ?? last;
+  const first = source.graph!;
+  return create(ModelProtoSchema, {
+    irVersion: source.irVersion,
+    opsetImport: source.opsetImport,
+    producerName: 'layercache',
+    functions: source.functions,
+    graph: create(GraphProtoSchema, {
+      name,
+      node: parts.nodes,
+      initializer: parts.initializers,
+      input: first.input.filter((v) => !first.initializer.some((t) => t.name === v.name)),
+      output: [makeValueInfo(outputs.probs, 'float32', [outputs.batch, outputs.classes]), makeValueInfo(outputs.exit, 'int64', [outputs.batch])],
+    }),
+  });
 }

@@ -10,12 +10,12 @@
  * nested graphs.
  */
 import { create } from '@bufbuild/protobuf';
-import { GraphProtoSchema, ModelProtoSchema, type GraphProto, type NodeProto, type TensorProto } from 'onnx-buf';
+import { GraphProtoSchema, type GraphProto, type NodeProto, type TensorProto } from 'onnx-buf';
 import type { ScoreSpec } from '../bundle/index.ts';
 import { makeValueInfo, modelOpset, type ModelProto } from '../onnx/index.ts';
 import { tensor } from '../tensor/index.ts';
 import type { CascadeExit } from './cascade.ts';
-import { appendExitDecision, partsOf } from './graph-parts.ts';
+import { appendExitDecision, cascadeModel, nameScope, partsOf } from './graph-parts.ts';
 
 interface Level {
   nodes: NodeProto[];
@@ -29,18 +29,7 @@ export function buildIfCascade(
   classes: number, kind: ScoreSpec['kind'],
 ): ModelProto {
   const opset = modelOpset(last);
-  const taken = new Set<string>();
-  for (const m of [...fused, last]) {
-    for (const n of m.graph!.node) for (const o of n.output) taken.add(o);
-    for (const t of m.graph!.initializer) taken.add(t.name);
-    for (const v of m.graph!.input) taken.add(v.name);
-  }
-  const claim = (base: string): string => {
-    let name = base;
-    for (let k = 1; taken.has(name); k++) name = `${base}_${k}`;
-    taken.add(name);
-    return name;
-  };
+  const { taken, claim } = nameScope([...fused, last]);
 
   // Innermost level: the rest of the backbone, answering with its softmax and exit −1.
   const lastGraph = last.graph!;
@@ -92,25 +81,14 @@ export function buildIfCascade(
     };
   }
 
-  const first = (fused[0] ?? last).graph!;
   const probsOut = claim('probs');
   const exitOut = claim('exit');
   const out = partsOf((g) => {
     g.op('Identity', [inner.probs], {}, probsOut);
     g.op('Identity', [inner.exit], {}, exitOut);
   }, opset, taken, [probsOut, exitOut]);
-  const source = fused[0] ?? last;
-  return create(ModelProtoSchema, {
-    irVersion: source.irVersion,
-    opsetImport: source.opsetImport,
-    producerName: 'layercache',
-    functions: source.functions,
-    graph: create(GraphProtoSchema, {
-      name: 'layercache_cascade_batch1',
-      node: [...inner.nodes, ...out.nodes],
-      initializer: [...inner.initializers, ...out.initializers],
-      input: first.input.filter((v) => !first.initializer.some((t) => t.name === v.name)),
-      output: [makeValueInfo(probsOut, 'float32', [1, classes]), makeValueInfo(exitOut, 'int64', [1])],
-    }),
-  });
+  return cascadeModel(fused, last, 'layercache_cascade_batch1', {
+    nodes: [...inner.nodes, ...out.nodes],
+    initializers: [...inner.initializers, ...out.initializers],
+  }, { probs: probsOut, exit: exitOut, batch: 1, classes });
 }

@@ -95,7 +95,6 @@ export class OnlineLearner {
   }
 
   private newGuard(): AgreementGuard {
-    this.raises = new Array<number>(this.exitCount).fill(0);
     return new AgreementGuard(this.exitCount, this.deps.config.guardWindow, this.deps.config.guardDelta);
   }
 
@@ -191,12 +190,11 @@ export class OnlineLearner {
   private async swapTo(dir: string, version: number, fresh: boolean): Promise<void> {
     const bundle = await loadBundle(dir);
     await this.deps.pool.swap({ kind: 'bundle', dir }, version);
-    const keepRaises = fresh ? null : this.raises;
     this.bundle = bundle;
     this.version = version;
-    const guard = this.newGuard();
-    if (keepRaises) this.raises = keepRaises;
-    this.guard = guard;
+    this.guard = this.newGuard();
+    // A retrained version starts with no raises; a guard revision keeps the count per exit.
+    if (fresh) this.raises = new Array<number>(this.exitCount).fill(0);
     this.deps.metrics.bundleVersion.set({ model: this.deps.model }, version);
     this.updateGauges();
   }

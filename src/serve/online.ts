@@ -83,6 +83,7 @@ export class OnlineLearner {
     this.version = start.version;
     this.bundle = start.bundle;
     this.guard = this.newGuard();
+    this.raises = new Array<number>(this.exitCount).fill(0);
     if (deps.config.enabled) deps.log.info({ capacity: this.buffer.capacity, bytes: this.buffer.bytes }, `online buffer: ${this.buffer.capacity} samples, ${(this.buffer.bytes / 2 ** 20).toFixed(1)} MiB`);
   }
 

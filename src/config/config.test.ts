@@ -1,6 +1,7 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
-import { loadConfig, parseConfig } from './config.ts';
+import { LayercacheError } from '../errors/index.ts';
+import { deriveConfig, loadConfig, parseConfig } from './config.ts';
 
 describe('config', () => {
   it('defaults, frozen', () => {
@@ -24,5 +25,22 @@ describe('config', () => {
     assert.throws(() => parseConfig({ colour: true } as never), { code: 'CONFIG_INVALID' });
     assert.throws(() => parseConfig({ build: { tolerance: 1.5 } }), { code: 'CONFIG_INVALID', message: /build\.tolerance/ });
     assert.throws(() => parseConfig({ build: { tolerance: 0 } }), { code: 'CONFIG_INVALID' });
+  });
+});
+
+describe('deriveConfig', () => {
+  it('overrides section by section, keeps the rest, validates and freezes', () => {
+    const base = loadConfig({ engine: { intraOpThreads: 2 }, build: { tolerance: 0.02, augment: ['flip'] } }, {});
+    const d = deriveConfig(base, { build: { objective: 'macs' }, serve: { port: 9000, online: { enabled: false } } });
+    assert.equal(d.build.objective, 'macs');
+    assert.equal(d.build.tolerance, 0.02);
+    assert.deepEqual(d.build.augment, ['flip']);
+    assert.equal(d.engine.intraOpThreads, 2);
+    assert.equal(d.serve.port, 9000);
+    assert.equal(d.serve.online.enabled, false);
+    assert.equal(d.serve.online.verifyShare, base.serve.online.verifyShare);
+    assert.ok(Object.isFrozen(d.serve.online));
+    assert.equal(base.build.objective, 'latency', 'the base is untouched');
+    assert.throws(() => deriveConfig(base, { build: { tolerance: 2 } }), (e: unknown) => e instanceof LayercacheError && e.code === 'CONFIG_INVALID' && /build\.tolerance/.test(e.message));
   });
 });

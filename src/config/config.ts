@@ -179,3 +179,20 @@ export function loadConfig(overrides: ConfigInput = {}, env: NodeJS.ProcessEnv =
     ...(overrides.build ? { build: overrides.build } : {}),
   });
 }
+
+/**
+ * A configuration derived from a validated one: `overrides` replace fields section by section
+ * (build, engine, preprocess, serve, serve.online), and the result is validated and frozen again.
+ */
+export function deriveConfig(base: Config, overrides: ConfigInput): Config {
+  // Config is plain data (numbers, strings, booleans, null, arrays): a JSON copy is exact and mutable.
+  const b = JSON.parse(JSON.stringify(base)) as z.infer<typeof ConfigSchema>;
+  return parseConfig({
+    ...b,
+    ...overrides,
+    engine: { ...b.engine, ...overrides.engine },
+    build: { ...b.build, ...overrides.build },
+    preprocess: { ...b.preprocess, ...overrides.preprocess },
+    serve: { ...b.serve, ...overrides.serve, online: { ...b.serve.online, ...overrides.serve?.online } },
+  });
+}

@@ -11,7 +11,7 @@
 import path from 'node:path';
 import { buildCascade } from '../builder/index.ts';
 import { loadBundle, saveBundle } from '../bundle/index.ts';
-import { parseConfig, type Config } from '../config/index.ts';
+import { deriveConfig, type Config } from '../config/index.ts';
 import { openDataSource, IDENTITY_PREPROCESS } from '../data/index.ts';
 import { evaluateBundle, type EvalReport } from '../evaluate/index.ts';
 import type { Progress } from '../progress/index.ts';
@@ -32,7 +32,7 @@ export interface DemoResult {
 
 /** The demo's build settings: 1% tolerance with a 0.4-point margin on calibration, MACs as the cost. */
 export function demoBuildConfig(config: Config): Config {
-  return parseConfig({ ...config, build: { ...config.build, tolerance: 0.01, margin: 0.004, objective: 'macs', augment: [] } } as never);
+  return deriveConfig(config, { build: { tolerance: 0.01, margin: 0.004, objective: 'macs', augment: [] } });
 }
 
 export async function runDemo(outDir: string, config: Config, progress: Progress, opts: { latencySamples: number }): Promise<DemoResult> {

@@ -2,7 +2,7 @@
 import { promises as fs } from 'node:fs';
 import path from 'node:path';
 import Table from 'cli-table3';
-import { parseConfig, type Config } from '../../config/index.ts';
+import { deriveConfig, type Config } from '../../config/index.ts';
 import { openDataSource, IDENTITY_PREPROCESS } from '../../data/index.ts';
 import { DEMO_SPLITS, DIGITS_BACKBONE, runDemo } from '../../demo/index.ts';
 import { formatCount, formatPercent } from '../format.ts';
@@ -47,7 +47,7 @@ export async function runDemoCommand(opts: DemoCommandOptions, config: Config, i
   const digit = (await openDataSource(DEMO_SPLITS.evaluate, IDENTITY_PREPROCESS)).batch(0, 1).data;
   const requestFile = path.join(opts.out, 'request.json');
   await fs.writeFile(requestFile, JSON.stringify({ inputs: [{ name: 'input', shape: [1, digit.length], datatype: 'FP32', data: Array.from(digit, (v) => Number(v.toFixed(4))) }] }));
-  const serveConfig = parseConfig({ ...config, serve: { ...config.serve, name: 'digits', port: opts.port, online: { ...config.serve.online, enabled: false } } } as never);
+  const serveConfig = deriveConfig(config, { serve: { name: 'digits', port: opts.port, online: { enabled: false } } });
   io.err(`serving the bundle; try:\n  curl -s http://127.0.0.1:${opts.port}/v2/models/digits/infer -H 'content-type: application/json' -d @${requestFile}\n`);
   await runServe(r.bundleDir, serveConfig, io);
 }

@@ -123,6 +123,28 @@ describe('cascade', () => {
     });
   });
 
+  it('a head whose scores are NaN never answers, in every runtime (batch 1, batch N, staged)', async () => {
+    const spec = { pool: 2, hidden: 6, dropout: 0 };
+    const broken = initParams(spec, 16, 5, seededRng(9)).map((p, i) => (i === 0 ? { ...p, data: p.data.map(() => Number.NaN) } : p));
+    const nanHead = buildHeadModel(spec, broken, [4, 8, 8], 5, 17);
+    for (const kind of ['max', 'margin'] as const) {
+      // Threshold 0 at the NaN head: any real score would exit there; exit 1 never fires.
+      const exits: CascadeExit[] = tensors.map((tensor, i) => ({ tensor, threshold: i === 0 ? 0 : Infinity, temperature: 1 }));
+      const c = await Cascade.create({ segments: parts.segments, heads: [nanHead, parts.heads[1]!], exits, classes: 5, score: kind }, engine);
+      created.push(c);
+      const x = randomInput([5, 3, 8, 8], 31);
+      const logits = (await runModel(parts.model, { image: x })).logits!.data as Float32Array;
+      const runs = [await c.run(x), await c.run(x, { staged: true }), (await Promise.all([0, 1, 2, 3, 4].map((i) => c.run({ dtype: 'float32', dims: [1, 3, 8, 8], data: (x.data as Float32Array).slice(i * 192, (i + 1) * 192) })))).flat()];
+      for (const rows of runs) {
+        rows.forEach((r, i) => {
+          assert.equal(r.exit, null, `${kind}: row ${i} must not exit at a NaN head`);
+          const row = Array.from(logits.subarray(i * 5, i * 5 + 5));
+          assert.equal(r.classIndex, row.indexOf(Math.max(...row)));
+        });
+      }
+    }
+  });
+
   it('shrink: mixed exits come back in the original row order, each row as if run alone', async () => {
     const x = randomInput([16, 3, 8, 8], 5);
     const lp0 = await headLogProbs(0, x);

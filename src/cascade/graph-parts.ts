@@ -48,13 +48,15 @@ export function partsOf(fn: (g: GraphBuilder) => void, opset: number, taken: Set
 /** The threshold as a float32 comparison value: log p for max/temperature, the margin itself for margin. */
 export function comparisonValue(kind: ScoreSpec['kind'], threshold: number): number {
   if (kind === 'margin') return threshold;
-  // score = −log(1 − p)  ⇔  log p = log(1 − e^(−score)).
-  return Math.log(-Math.expm1(-threshold));
+  // score = −log(1 − p)  ⇔  log p = log(1 − e^(−score)). Every score is > 0, so a threshold ≤ 0
+  // always fires (log of a non-positive number would be NaN, which never fires).
+  return threshold <= 0 ? Number.NEGATIVE_INFINITY : Math.log(-Math.expm1(-threshold));
 }
 
 /**
  * Appends the decision of exit j: reads the head's log-probabilities `lp` [n, classes] and
- * writes `out` [n] bool, true where the row's score reaches the threshold.
+ * writes `out` [n] bool, true where the row's score reaches the threshold. A NaN score never
+ * exits. Two operators per exit at opset ≥ 12 (the batch-1 graph pays for each of them on every request).
  */
 export function appendExitDecision(
   g: GraphBuilder, lp: string, exit: CascadeExit, j: number, kind: ScoreSpec['kind'], opset: number, claim: (base: string) => string, out: string,
@@ -66,20 +68,20 @@ export function appendExitDecision(
     const [values] = g.node('TopK', [lp, k2], { axis: 1 }, { outputs: 2 }) as [string, string];
     const first = g.op('Slice', [values, g.weight(claim(`lc_s0_${j}`), tensor('int64', [1], new BigInt64Array([0n]))), g.weight(claim(`lc_s1_${j}`), tensor('int64', [1], new BigInt64Array([1n]))), g.weight(claim(`lc_ax_${j}`), tensor('int64', [1], new BigInt64Array([1n])))]);
     const second = g.op('Slice', [values, g.weight(claim(`lc_t1_${j}`), tensor('int64', [1], new BigInt64Array([1n]))), g.weight(claim(`lc_t2_${j}`), tensor('int64', [1], new BigInt64Array([2n]))), g.weight(claim(`lc_ax2_${j}`), tensor('int64', [1], new BigInt64Array([1n])))]);
-    score = g.op('Sub', [first, second]);
+    score = g.op('Reshape', [g.op('Sub', [first, second]), g.weight(claim(`lc_flat_${j}`), tensor('int64', [1], new BigInt64Array([-1n])))]);
   } else {
     const tempered = kind === 'temperature' && exit.temperature !== 1
       ? g.op('LogSoftmax', [g.op('Mul', [lp, g.weight(claim(`lc_invT_${j}`), tensor('float32', [1], new Float32Array([1 / exit.temperature])))])], { axis: 1 })
       : lp;
+    // keepdims 0: the score comes out as [n], ready to compare.
     score = opset >= 18
-      ? g.op('ReduceMax', [tempered, g.weight(claim(`lc_axes_${j}`), tensor('int64', [1], new BigInt64Array([1n])))], { keepdims: 1 })
-      : g.op('ReduceMax', [tempered], { axes: [1], keepdims: 1 });
+      ? g.op('ReduceMax', [tempered, g.weight(claim(`lc_axes_${j}`), tensor('int64', [1], new BigInt64Array([1n])))], { keepdims: 0 })
+      : g.op('ReduceMax', [tempered], { axes: [1], keepdims: 0 });
   }
-  const flat = g.op('Reshape', [score, g.weight(claim(`lc_flat_${j}`), tensor('int64', [1], new BigInt64Array([-1n])))]);
-  const limit = g.weight(claim(`lc_thr_${j}`), tensor('float32', [1], new Float32Array([never ? 0 : comparisonValue(kind, exit.threshold)])));
-  const fire = g.op('Not', [g.op('Less', [flat, limit])]);
-  const enabled = g.weight(claim(`lc_on_${j}`), tensor('bool', [1], new Uint8Array([never ? 0 : 1])));
-  g.op('And', [fire, enabled], {}, out);
+  // +Infinity never fires: every finite score is below it, and NaN compares false.
+  const limit = g.weight(claim(`lc_thr_${j}`), tensor('float32', [1], new Float32Array([never ? Number.POSITIVE_INFINITY : comparisonValue(kind, exit.threshold)])));
+  if (opset >= 12) g.op('GreaterOrEqual', [score, limit], {}, out);
+  else g.op('Or', [g.op('Greater', [score, limit]), g.op('Equal', [score, limit])], {}, out);
 }
 
 /**

@@ -1,13 +1,13 @@
 /**
  * Latency cost model, measured on this machine at the batch size being optimised.
  * Every candidate segment (cut at every candidate exit) and every head is timed as its
- * own session; the per-call overhead o is estimated from the chain versus the whole
- * backbone. Costs are per batch, in milliseconds:
+ * own session, all in interleaved rounds; the per-call overhead o is estimated from the
+ * chain versus the whole backbone. Costs are per batch, in milliseconds:
  *   cost to reach exit e   C_e = o + Σ_{segments up to e} (t_s − o)
  *   head at exit e         h_e = t_head_e (its compute plus the extra session call)
  *   full backbone          T_full (one session)
- * Invariant: timings are medians over repeated runs after warm-up, so one slow run
- * (shared machine) does not skew them.
+ * Invariant: timings are medians over interleaved rounds after warm-up, so one slow run
+ * (shared machine) does not skew them and drift does not bend the cost curve.
  */
 import { Cascade } from '../cascade/index.ts';
 import { Session, type EngineOptions } from '../engine/index.ts';
@@ -26,65 +26,89 @@ export interface LatencyCosts {
   readonly callOverhead: number;
 }
 
-async function median(session: Session, feeds: Record<string, Tensor>, reps: number): Promise<{ ms: number; outputs: Record<string, Tensor> }> {
-  let outputs = await session.run(feeds);
-  for (let w = 0; w < 2; w++) outputs = await session.run(feeds);
-  const times: number[] = [];
-  for (let r = 0; r < reps; r++) {
-    const t = performance.now();
-    await session.run(feeds);
-    times.push(performance.now() - t);
-  }
-  times.sort((a, b) => a - b);
-  return { ms: times[Math.floor(times.length / 2)]!, outputs };
+function medianOf(values: number[]): number {
+  const sorted = [...values].sort((a, b) => a - b);
+  return sorted[Math.floor(sorted.length / 2)]!;
 }
 
 /**
  * segments: the backbone cut at every candidate exit (candidates + 1 segments);
  * heads: per candidate exit, a model reading the exit tensor; input: one batch.
+ * All sessions are open at once and timed in interleaved rounds (backbone, then the chain
+ * of segments with each head after its segment), so drift of a shared machine moves every
+ * component alike instead of bending the cost curve; each cost is the median over rounds.
  */
 export async function measureLatency(
   backbone: ModelProto, segments: readonly ModelProto[], heads: readonly ModelProto[], input: Tensor,
   opts: { engine: EngineOptions; progress: Progress; reps: number },
 ): Promise<LatencyCosts> {
   const batch = input.dims[0]!;
-  return withPhase(opts.progress, 'measure', segments.length + heads.length + 1, async (phase) => {
-    const open = async (m: ModelProto, label: string): Promise<Session> => Session.create(serializeModel(m), label, opts.engine);
-    const full = await open(backbone, 'backbone');
-    const inputName = full.inputs[0]!.name;
-    const fullMs = (await median(full, { [inputName]: input }, opts.reps)).ms;
-    await full.release();
-    phase.tick();
-    const segMs: number[] = [];
-    const exitTensors: Tensor[] = [];
-    let x = input;
-    for (const [j, seg] of segments.entries()) {
-      const s = await open(seg, `segment ${j}`);
-      const r = await median(s, { [seg.graph!.input[0]!.name]: x }, opts.reps);
-      await s.release();
-      segMs.push(r.ms);
-      x = Object.values(r.outputs)[0]!;
-      if (j < segments.length - 1) exitTensors.push(x);
+  const rounds = opts.reps;
+  return withPhase(opts.progress, 'measure', rounds + 1, async (phase) => {
+    const sessions: Session[] = [];
+    const open = async (m: ModelProto, label: string): Promise<Session> => {
+      const s = await Session.create(serializeModel(m), label, opts.engine);
+      sessions.push(s);
+      return s;
+    };
+    try {
+      const full = await open(backbone, 'backbone');
+      const segs = await Promise.all(segments.map((m, j) => open(m, `segment ${j}`)));
+      const hs = await Promise.all(heads.map((m, e) => open(m, `head ${e}`)));
+      const segInput = segments.map((m) => m.graph!.input[0]!.name);
+      const headInput = heads.map((m) => m.graph!.input[0]!.name);
+      const fullFeeds = { [full.inputs[0]!.name]: input };
+      // One pass: the inputs of every segment and head, and a warm-up of every session.
+      const segFeeds: Record<string, Tensor>[] = [];
+      const exitTensors: Tensor[] = [];
+      let x = input;
+      for (const [j, s] of segs.entries()) {
+        segFeeds.push({ [segInput[j]!]: x });
+        const out = await s.run(segFeeds[j]!);
+        x = Object.values(out)[0]!;
+        if (j < segs.length - 1) exitTensors.push(x);
+      }
+      const headFeeds = hs.map((_, e) => ({ [headInput[e]!]: exitTensors[e]! }));
+      const timed = async (s: Session, feeds: Record<string, Tensor>): Promise<number> => {
+        const t = performance.now();
+        await s.run(feeds);
+        return performance.now() - t;
+      };
+      const fullT: number[] = [];
+      const segT: number[][] = segs.map(() => []);
+      const headT: number[][] = hs.map(() => []);
+      for (let r = -2; r < rounds; r++) {
+        const f = await timed(full, fullFeeds);
+        const st: number[] = [];
+        const ht: number[] = [];
+        for (const [j, s] of segs.entries()) {
+          st.push(await timed(s, segFeeds[j]!));
+          if (j < hs.length) ht.push(await timed(hs[j]!, headFeeds[j]!));
+        }
+        if (r < 0) continue; // warm-up rounds
+        fullT.push(f);
+        st.forEach((t, j) => segT[j]!.push(t));
+        ht.forEach((t, e) => headT[e]!.push(t));
+        phase.tick();
+      }
+      const fullMs = medianOf(fullT);
+      const segMs = segT.map(medianOf);
+      const headMs = headT.map(medianOf);
       phase.tick();
+      const sum = segMs.reduce((a, b) => a + b, 0);
+      const overhead = segments.length > 1 ? Math.max(0, (sum - fullMs) / (segments.length - 1)) : 0;
+      const toExit: number[] = [];
+      let acc = overhead;
+      for (let e = 0; e < segments.length - 1; e++) {
+        acc += Math.max(0, segMs[e]! - overhead);
+        toExit.push(acc);
+      }
+      // Keep the cost model consistent: reaching an exit never costs more than the whole backbone.
+      const capped = toExit.map((c) => Math.min(c, fullMs));
+      return { batch, toExit: capped, head: headMs, full: fullMs, callOverhead: overhead };
+    } finally {
+      await Promise.all(sessions.map((s) => s.release()));
     }
-    const headMs: number[] = [];
-    for (const [e, h] of heads.entries()) {
-      const s = await open(h, `head ${e}`);
-      headMs.push((await median(s, { [h.graph!.input[0]!.name]: exitTensors[e]! }, opts.reps)).ms);
-      await s.release();
-      phase.tick();
-    }
-    const sum = segMs.reduce((a, b) => a + b, 0);
-    const overhead = segments.length > 1 ? Math.max(0, (sum - fullMs) / (segments.length - 1)) : 0;
-    const toExit: number[] = [];
-    let acc = overhead;
-    for (let e = 0; e < segments.length - 1; e++) {
-      acc += Math.max(0, segMs[e]! - overhead);
-      toExit.push(acc);
-    }
-    // Keep the cost model consistent: reaching an exit never costs more than the whole backbone.
-    const capped = toExit.map((c) => Math.min(c, fullMs));
-    return { batch, toExit: capped, head: headMs, full: fullMs, callOverhead: overhead };
   });
 }
 

@@ -45,7 +45,7 @@ const BuildSchema = z.object({
   temperature: z.number().gt(0).max(100).default(4),
   seed: z.number().int().min(0).default(1),
   collectBatch: z.number().int().min(1).max(4096).default(64),
-  measureReps: z.number().int().min(3).max(10000).default(30),
+  measureReps: z.number().int().min(3).max(10000).default(50),
 }).strict();
 
 const PreprocessSchema = z.object({

@@ -13,7 +13,7 @@ interface Window { records: string; versions: string; hitRate: number; agreement
 interface Serve {
   machine: string; date: string; commit?: string; duration?: number; load?: LoadRow[];
   online?: {
-    windows: Window[]; retrains: { atRecord: number; seconds: number }[];
+    tolerance?: number; windows: Window[]; retrains: { atRecord: number; seconds: number }[];
     records5000to9999: { hitRate: number; agreement: number; macsSaved: number; meanMs: number; minWindowAgreement: number };
     offline?: { exits: number; hitRate: number; agreement: number; macsSaved: number };
   };
@@ -31,7 +31,8 @@ export async function renderServe(): Promise<void> {
   }
   if (s.online) {
     const o = s.online;
-    lines.push(`**Online curve**: \`serve cifar10_resnet56.onnx --augment flip --retrain-after 5000\` (no heads at start, tolerance 1%), records 0–9999 in order, one request at a time; the stream pauses while the retrain at record 5000 runs (${o.retrains.map((r) => `${r.seconds.toFixed(0)} s`).join(', ')}).`, '');
+    const tol = o.tolerance ?? 0.01;
+    lines.push(`**Online curve**: \`serve cifar10_resnet56.onnx --augment flip --tolerance ${tol} --retrain-after 5000\` (no heads at start, tolerance ${pct(tol, 1)}), records 0–9999 in order, one request at a time; the stream pauses while the retrain at record 5000 runs (${o.retrains.map((r) => `${r.seconds.toFixed(0)} s`).join(', ')}).`, '');
     lines.push('| records | bundle version | hit rate | agreement with backbone | MACs saved (heads included) | mean latency ms (client) |', '|---|---|---:|---:|---:|---:|');
     for (const w of o.windows) lines.push(`| ${w.records} | ${w.versions} | ${pct(w.hitRate)} | ${pct(w.agreement, 2)} | ${pct(w.macsSaved)} | ${w.meanMs.toFixed(2)} |`);
     const late = o.records5000to9999;

@@ -14,8 +14,11 @@
  *           (onnxruntime run directly on the same records), MACs saved, mean latency. The
  *           offline reference (`layercache build` on records 0–4999 with the same settings,
  *           evaluated on 5000–9999) is built in the same run, before the server starts.
+ *           Tolerance --online-tolerance (default 0.5%): the target is ≥ 99% agreement in *every*
+ *           500-request window, and a window measures agreement only to about ±0.4 points, so
+ *           a 1% tolerance (about 99.2% on average) cannot hold every window; 0.5% can.
  * Writes bench/results/serve.json and the serve section of BENCHMARKS.md.
- *   npm run bench:serve [-- --duration 60 --concurrency 1,8,64 --skip-load --skip-online]
+ *   npm run bench:serve [-- --duration 60 --concurrency 1,8,64 --online-tolerance 0.005 --skip-load --skip-online]
  */
 import { execSync, spawn, type ChildProcess } from 'node:child_process';
 import { existsSync, promises as fs } from 'node:fs';
@@ -42,6 +45,7 @@ const duration = Number(arg('duration', '60'));
 const concurrencies = arg('concurrency', '1,8,64').split(',').map(Number);
 const skipLoad = process.argv.includes('--skip-load');
 const skipOnline = process.argv.includes('--skip-online');
+const onlineTolerance = Number(arg('online-tolerance', '0.005'));
 const cifar = path.join(assets, 'cifar10_test_jpeg.bin');
 if (!existsSync(cifar)) {
   console.log(`skipping: ${cifar} not found (set LAYERCACHE_ASSETS)`);
@@ -164,7 +168,7 @@ if (!skipOnline) {
   await session.release();
   // The offline reference, built in this run with the settings the server's retrain uses.
   console.log('offline reference: layercache build on records 0–4999, evaluated on 5000–9999');
-  const refConfig = loadConfig({ engine: { intraOpThreads: 2 }, build: { tolerance: 0.01, augment: ['flip'] }, preprocess });
+  const refConfig = loadConfig({ engine: { intraOpThreads: 2 }, build: { tolerance: onlineTolerance, augment: ['flip'] }, preprocess });
   const ref = await buildCascade({ modelFile, modelBytes: await readModelFile(modelFile), model: await loadModel(modelFile), data: await openDataSource(`cifar10:${cifar}#0-4999`, preprocess), preprocess }, refConfig.build, refConfig.engine, SILENT);
   const refDir = await fs.mkdtemp(path.join(os.tmpdir(), 'layercache-bench-ref-'));
   await saveBundle(path.join(refDir, 'b'), ref.manifest, { backbone: await readModelFile(modelFile), segments: ref.segments, heads: ref.heads, candidateHeads: ref.candidateHeads });
@@ -173,7 +177,7 @@ if (!skipOnline) {
   console.log(JSON.stringify({ offline }));
   await fs.rm(refDir, { recursive: true, force: true });
   const state = await fs.mkdtemp(path.join(os.tmpdir(), 'layercache-bench-state-'));
-  const server = await startServe([modelFile, ...ppFlags, '--augment', 'flip', '--retrain-after', '5000', '--retrain-every', '1000000', '--state', state]);
+  const server = await startServe([modelFile, ...ppFlags, '--augment', 'flip', '--tolerance', String(onlineTolerance), '--retrain-after', '5000', '--retrain-every', '1000000', '--state', state]);
   const manifests = new Map<number, Manifest | null>();
   const manifestOf = async (v: number): Promise<Manifest | null> => {
     if (!manifests.has(v)) {
@@ -226,7 +230,7 @@ if (!skipOnline) {
   console.log(`SIGTERM → exit code ${await stopServe(server)}`);
   const late = windows.slice(10) as { hitRate: number; agreement: number; macsSaved: number; meanMs: number }[];
   const mean = (f: (r: (typeof late)[number]) => number): number => late.reduce((a, r) => a + f(r), 0) / late.length;
-  results.online = { windows, retrains, finalStatus: st, offline, records5000to9999: { hitRate: mean((r) => r.hitRate), agreement: mean((r) => r.agreement), macsSaved: mean((r) => r.macsSaved), meanMs: mean((r) => r.meanMs), minWindowAgreement: Math.min(...late.map((r) => r.agreement)) } };
+  results.online = { tolerance: onlineTolerance, windows, retrains, finalStatus: st, offline, records5000to9999: { hitRate: mean((r) => r.hitRate), agreement: mean((r) => r.agreement), macsSaved: mean((r) => r.macsSaved), meanMs: mean((r) => r.meanMs), minWindowAgreement: Math.min(...late.map((r) => r.agreement)) } };
   await fs.rm(state, { recursive: true, force: true });
 }
 

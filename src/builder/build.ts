@@ -18,10 +18,11 @@ import type { BuildConfig } from '../config/index.ts';
 import { cropped, flipped, type Augmentation, type DataSource, type Preprocess } from '../data/index.ts';
 import type { EngineOptions } from '../engine/index.ts';
 import { LayercacheError } from '../errors/index.ts';
-import { buildHeadModel, headLabel, headMacs, type HeadSpec } from '../heads/index.ts';
+import { buildHeadModel, headLabel, headMacs, initParams, type HeadSpec } from '../heads/index.ts';
 import { analyzeModel, type ModelAnalysis } from '../inspect/index.ts';
 import { modelOpset, type ModelProto } from '../onnx/index.ts';
 import { withPhase, type Progress } from '../progress/index.ts';
+import { seededRng } from '../tensor/index.ts';
 import { extractSegments } from '../surgery/index.ts';
 import { collectFeatures, type ExitInfo, type FeatureSet } from './collect.ts';
 import { crossFit, trainFinal } from './crossfit.ts';
@@ -151,7 +152,22 @@ export async function buildCascade(input: BuildInput, config: BuildConfig, engin
   const n = set.samples;
   const reference = argmaxRows(set.teacher.subarray(0, n * classes), classes);
 
-  // Per exit, the member with the best estimated saving at a strict precision.
+  // Latency of every candidate segment, and of every family member's head at every exit, on real
+  // samples at the batch size optimised. Timing depends on shapes, not weights, so the heads
+  // timed here carry their initial weights; the trained ones have the same graphs.
+  const opset = modelOpset(model);
+  const allSegments = extractSegments(model, a.flow, exits.map((e) => e.tensor), a.typeOf).map((s) => s.model);
+  const batchInput = data.batch(0, Math.min(settings.batch, data.count));
+  const rng = seededRng(settings.train.seed);
+  const timedHeads = exits.flatMap((e) => settings.family.map((spec) => ({
+    exit: e.index, model: buildHeadModel(spec, initParams(spec, featureOf(e.index, spec.pool).dim, classes, rng), e.dims, classes, opset),
+  })));
+  const lat: LatencyCosts = await measureLatency(model, allSegments, timedHeads, batchInput, { engine, progress, reps: settings.measureReps });
+  const headLatency = (e: number, m: number): number => lat.head[e * settings.family.length + m]!;
+
+  // Per exit, the member with the best estimated saving at a strict precision, in the units of
+  // the objective: a head that is cheap in MACs can still cost latency (its weights are read
+  // from memory on every call at batch 1).
   const target = settings.tolerance / 3;
   const headCostMacs = (e: number, spec: HeadSpec): number => headMacs(spec, featureOf(e, spec.pool).dim, classes) + a.exits[e]!.activationElements;
   const choice = exits.map((e) => {
@@ -169,20 +185,16 @@ export async function buildCascade(input: BuildInput, config: BuildConfig, engin
         else agree++;
         if (errors <= target * (k + 1)) covered = k + 1;
       });
-      const value = (covered / n) * (a.totalMacs - e.cumulativeMacs) - headCostMacs(e.index, spec);
+      const value = settings.objective === 'macs'
+        ? (covered / n) * (a.totalMacs - e.cumulativeMacs) - headCostMacs(e.index, spec)
+        : (covered / n) * (lat.full - lat.toExit[e.index]!) - headLatency(e.index, m);
       if (value > best.value) best = { member: m, value, agreement: agree / n };
     });
     return best;
   });
   const chosenJobs = exits.map((e, i) => ({ spec: settings.family[choice[i]!.member]!, features: featureOf(e.index, settings.family[choice[i]!.member]!.pool) }));
   const final = await trainFinal(chosenJobs, set, settings.folds, settings.train, { engine, progress });
-  const opset = modelOpset(model);
   const headModels = exits.map((e, i) => buildHeadModel(chosenJobs[i]!.spec, final.params[i]!, e.dims, classes, opset));
-
-  // Latency of every candidate segment and head, on real samples.
-  const allSegments = extractSegments(model, a.flow, exits.map((e) => e.tensor), a.typeOf).map((s) => s.model);
-  const batchInput = data.batch(0, Math.min(settings.batch, data.count));
-  const lat: LatencyCosts = await measureLatency(model, allSegments, headModels, batchInput, { engine, progress, reps: settings.measureReps });
 
   // Calibration tables (latency and MACs) from out-of-fold predictions of the chosen heads.
   const oof = exits.map((e, i) => cf.outOfFold[jobs.findIndex((j) => j.exit === e.index && j.member === choice[i]!.member)]!);
@@ -192,7 +204,7 @@ export async function buildCascade(input: BuildInput, config: BuildConfig, engin
     n, fullCost: cost === 'latency' ? lat.full : a.totalMacs,
     exits: exits.map((e, i) => ({
       cost: cost === 'latency' ? lat.toExit[i]! : e.cumulativeMacs,
-      headCost: cost === 'latency' ? lat.head[i]! : headCostMacs(e.index, chosenJobs[i]!.spec),
+      headCost: cost === 'latency' ? headLatency(i, choice[i]!.member) : headCostMacs(e.index, chosenJobs[i]!.spec),
       score: scoresFor(kind, oof[i]!, classes, temperatures[i]!),
       correct: correct[i]!,
     })),

@@ -10,6 +10,7 @@
  * (shared machine) does not skew them and drift does not bend the cost curve.
  */
 import { Cascade } from '../cascade/index.ts';
+import { LayercacheError } from '../errors/index.ts';
 import { Session, type EngineOptions } from '../engine/index.ts';
 import { serializeModel, type ModelProto } from '../onnx/index.ts';
 import { withPhase, type Progress } from '../progress/index.ts';
@@ -19,7 +20,7 @@ export interface LatencyCosts {
   readonly batch: number;
   /** Per candidate exit, ms per batch to reach it. */
   readonly toExit: number[];
-  /** Per candidate exit, ms per batch for its head. */
+  /** Per head measured (in the order given), ms per batch. */
   readonly head: number[];
   readonly full: number;
   /** Estimated per-session-call overhead, ms. */
@@ -33,17 +34,22 @@ function medianOf(values: number[]): number {
 
 /**
  * segments: the backbone cut at every candidate exit (candidates + 1 segments);
- * heads: per candidate exit, a model reading the exit tensor; input: one batch.
+ * heads: models reading the tensor of candidate exit `exit` (any number per exit); input: one batch.
  * All sessions are open at once and timed in interleaved rounds (backbone, then the chain
  * of segments with each head after its segment), so drift of a shared machine moves every
  * component alike instead of bending the cost curve; each cost is the median over rounds.
  */
 export async function measureLatency(
-  backbone: ModelProto, segments: readonly ModelProto[], heads: readonly ModelProto[], input: Tensor,
+  backbone: ModelProto, segments: readonly ModelProto[], heads: readonly { exit: number; model: ModelProto }[], input: Tensor,
   opts: { engine: EngineOptions; progress: Progress; reps: number },
 ): Promise<LatencyCosts> {
   const batch = input.dims[0]!;
   const rounds = opts.reps;
+  for (const h of heads) {
+    if (!(Number.isInteger(h.exit) && h.exit >= 0 && h.exit < segments.length - 1)) {
+      throw new LayercacheError('INTERNAL', `a head is bound to exit ${h.exit}, but the ${segments.length} segments have exits 0–${segments.length - 2}`);
+    }
+  }
   return withPhase(opts.progress, 'measure', rounds + 1, async (phase) => {
     const sessions: Session[] = [];
     const open = async (m: ModelProto, label: string): Promise<Session> => {
@@ -54,9 +60,9 @@ export async function measureLatency(
     try {
       const full = await open(backbone, 'backbone');
       const segs = await Promise.all(segments.map((m, j) => open(m, `segment ${j}`)));
-      const hs = await Promise.all(heads.map((m, e) => open(m, `head ${e}`)));
+      const hs = await Promise.all(heads.map((h, k) => open(h.model, `head ${k} at exit ${h.exit}`)));
       const segInput = segments.map((m) => m.graph!.input[0]!.name);
-      const headInput = heads.map((m) => m.graph!.input[0]!.name);
+      const headInput = heads.map((h) => h.model.graph!.input[0]!.name);
       const fullFeeds = { [full.inputs[0]!.name]: input };
       // One pass: the inputs of every segment and head, and a warm-up of every session.
       const segFeeds: Record<string, Tensor>[] = [];
@@ -68,7 +74,8 @@ export async function measureLatency(
         x = Object.values(out)[0]!;
         if (j < segs.length - 1) exitTensors.push(x);
       }
-      const headFeeds = hs.map((_, e) => ({ [headInput[e]!]: exitTensors[e]! }));
+      const headFeeds = heads.map((h, k) => ({ [headInput[k]!]: exitTensors[h.exit]! }));
+      const headsAt = segs.map((_, j) => heads.flatMap((h, k) => (h.exit === j ? [k] : [])));
       const timed = async (s: Session, feeds: Record<string, Tensor>): Promise<number> => {
         const t = performance.now();
         await s.run(feeds);
@@ -80,10 +87,10 @@ export async function measureLatency(
       for (let r = -2; r < rounds; r++) {
         const f = await timed(full, fullFeeds);
         const st: number[] = [];
-        const ht: number[] = [];
+        const ht: number[] = new Array<number>(hs.length);
         for (const [j, s] of segs.entries()) {
           st.push(await timed(s, segFeeds[j]!));
-          if (j < hs.length) ht.push(await timed(hs[j]!, headFeeds[j]!));
+          for (const k of headsAt[j]!) ht[k] = await timed(hs[k]!, headFeeds[k]!);
         }
         if (r < 0) continue; // warm-up rounds
         fullT.push(f);

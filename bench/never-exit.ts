@@ -1,16 +1,21 @@
 /**
  * Worst case of a bundle: inputs that never exit. The cascade still runs every kept head
- * (and, at batch > 1, one session per stage), so it can only be slower than the plain
+ * and its exit decision (an If level at batch 1, Compress at batch N), so it can only be slower than the plain
  * backbone; the target is at most 5% slower. Backbone and never-exiting cascade are timed
  * in short alternating blocks on the same real inputs, at batch 1 and batch 64 (the
  * builder's own runtime check); the median per-block ratio is the robust figure.
+ * Then, to split that batch-1 overhead, the backbone with the kept heads attached as extra
+ * outputs (heads run, no If) against the backbone alone.
  *   node --import tsx bench/never-exit.ts [BUNDLE_DIR] [--threads 2]
  */
 import path from 'node:path';
 import { measureCascade } from '../src/builder/index.ts';
 import { loadBundle } from '../src/bundle/index.ts';
 import { openDataSource } from '../src/data/index.ts';
-import { parseModel } from '../src/onnx/index.ts';
+import { Session } from '../src/engine/index.ts';
+import { HEAD_INPUT } from '../src/heads/index.ts';
+import { appendGraph, parseModel, serializeModel } from '../src/onnx/index.ts';
+import type { Tensor } from '../src/tensor/index.ts';
 
 const root = path.resolve(import.meta.dirname, '..');
 const dir = process.argv[2] && !process.argv[2].startsWith('--') ? process.argv[2] : path.join(root, 'bench/results/bundles/resnet56-0.01');
@@ -32,3 +37,37 @@ for (const batch of [1, 64]) {
   const r = await measureCascade(parseModel(bundle.backbone), parts, inputs, { engine, reps: 3 });
   console.log(`| ${batch} | ${r.backboneMs.toFixed(3)} | ${r.cascadeMs.toFixed(3)} | ${(100 * (r.cascadeMs / r.backboneMs - 1)).toFixed(1)}% | ${(100 * (r.ratio - 1)).toFixed(1)}% |`);
 }
+
+// Where the batch-1 overhead comes from: the backbone with every kept head attached as an extra
+// output (heads run, no If) against the backbone alone, in the same alternating 20-input blocks.
+let withHeads = parseModel(bundle.backbone);
+m.exits.forEach((e, j) => { withHeads = appendGraph(withHeads, bundle.heads[j]!, { [HEAD_INPUT]: e.tensor }, `lc_head${j}/`); });
+const plain = await Session.create(bundle.backbone, 'backbone', engine);
+const flat = await Session.create(serializeModel(withHeads), 'backbone + heads', engine);
+const ones = Array.from({ length: 1000 }, (_, k) => data.batch(k, k + 1));
+const feed = (s: Session, x: Tensor) => ({ [s.inputs[0]!.name]: x });
+const ratios: number[] = [];
+for (const x of ones.slice(0, 20)) { await plain.run(feed(plain, x)); await flat.run(feed(flat, x)); }
+for (let rep = 0, k = 0; rep < 3; rep++) {
+  for (let s = 0; s < ones.length; s += 20, k++) {
+    const time = async (sess: Session): Promise<number> => {
+      const t = performance.now();
+      for (const x of ones.slice(s, s + 20)) await sess.run(feed(sess, x));
+      return performance.now() - t;
+    };
+    let base: number;
+    let heads: number;
+    if (k % 2) {
+      base = await time(plain);
+      heads = await time(flat);
+    } else {
+      heads = await time(flat);
+      base = await time(plain);
+    }
+    ratios.push(heads / base);
+  }
+}
+ratios.sort((x, y) => x - y);
+console.log(`\nbatch 1, the kept heads attached to the backbone without any If (median per-block overhead): ${(100 * (ratios[ratios.length >> 1]! - 1)).toFixed(1)}%`);
+await plain.release();
+await flat.release();

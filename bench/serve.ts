@@ -151,6 +151,7 @@ if (!skipLoad) {
   for (const [label, server] of Object.entries(servers)) console.log(`${label}: SIGTERM → exit code ${await stopServe(server)}`);
   results.load = load;
   results.duration = duration;
+  results.loadRun = { commit, date: new Date().toISOString() };
 }
 
 if (!skipOnline) {
@@ -230,7 +231,7 @@ if (!skipOnline) {
   console.log(`SIGTERM → exit code ${await stopServe(server)}`);
   const late = windows.slice(10) as { hitRate: number; agreement: number; macsSaved: number; meanMs: number }[];
   const mean = (f: (r: (typeof late)[number]) => number): number => late.reduce((a, r) => a + f(r), 0) / late.length;
-  results.online = { tolerance: onlineTolerance, windows, retrains, finalStatus: st, offline, records5000to9999: { hitRate: mean((r) => r.hitRate), agreement: mean((r) => r.agreement), macsSaved: mean((r) => r.macsSaved), meanMs: mean((r) => r.meanMs), minWindowAgreement: Math.min(...late.map((r) => r.agreement)) } };
+  results.online = { run: { commit, date: new Date().toISOString() }, tolerance: onlineTolerance, windows, retrains, finalStatus: st, offline, records5000to9999: { hitRate: mean((r) => r.hitRate), agreement: mean((r) => r.agreement), macsSaved: mean((r) => r.macsSaved), meanMs: mean((r) => r.meanMs), minWindowAgreement: Math.min(...late.map((r) => r.agreement)) } };
   await fs.rm(state, { recursive: true, force: true });
 }
 

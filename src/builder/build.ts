@@ -87,7 +87,7 @@ export interface PolicySummary {
 export interface BuildReport {
   readonly samples: number;
   readonly candidates: { tensor: string; fraction: number; head: string; outOfFoldAgreement: number; latencyMs: number }[];
-  readonly selected: PolicySummary & { exits: number[]; crossValidatedAgreement: number | null };
+  readonly selected: PolicySummary & { exits: number[]; crossValidatedAgreement: number | null; estimatedAgreement: number | null };
   readonly paperRule: PolicySummary & { threshold: number };
   readonly oracle: { latencyMs: number; macsPerSample: number };
   readonly backbone: { latencyMs: number; macsPerSample: number };
@@ -272,7 +272,7 @@ export async function buildCascade(input: BuildInput, config: BuildConfig, engin
     candidates: exits.map((e, i) => ({
       tensor: e.tensor, fraction: a.exits[i]!.fraction, head: headLabel(chosenJobs[i]!.spec), outOfFoldAgreement: choice[i]!.agreement, latencyMs: lat.toExit[i]! / lat.batch,
     })),
-    selected: { ...outcome, exits: kept, crossValidatedAgreement: selection.crossValidated?.agreement ?? null },
+    selected: { ...outcome, exits: kept, crossValidatedAgreement: selection.crossValidated?.agreement ?? null, estimatedAgreement: selection.estimated?.agreement ?? null },
     paperRule: { ...summarize(paper.outcome, simulate(maxMacs, paperPolicy), lat.batch), threshold: paper.threshold },
     oracle: { latencyMs: oracleLatency.meanCost / lat.batch, macsPerSample: oracleMacs.meanCost },
     backbone: { latencyMs: lat.full / lat.batch, macsPerSample: a.totalMacs },

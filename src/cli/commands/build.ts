@@ -44,8 +44,8 @@ export async function runBuild(file: string, opts: BuildCommandOptions, config: 
   row(`selected (${r.selected.exits.length} exits)`, r.selected.agreement, r.selected.latencyMs, r.selected.macsPerSample);
   row(`paper rule (p ≥ ${r.paperRule.threshold.toFixed(5)})`, r.paperRule.agreement, r.paperRule.latencyMs, r.paperRule.macsPerSample);
   row('oracle bound', null, r.oracle.latencyMs, r.oracle.macsPerSample);
-  const cv = r.selected.crossValidatedAgreement;
-  io.out(`calibration estimates on ${r.samples} out-of-fold samples (latency at batch ${r.latencyBatch})${cv === null ? '' : `; cross-validated agreement of the selection: ${formatPercent(cv)}`}:\n${t.toString()}\n`);
+  const est = r.selected.estimatedAgreement;
+  io.out(`calibration estimates on ${r.samples} out-of-fold samples (latency at batch ${r.latencyBatch})${est === null ? '' : `; expected agreement of the selection on new inputs (cross-validated): ${formatPercent(est)}`}:\n${t.toString()}\n`);
   const ex = new Table({ head: ['exit', 'tensor', 'head', 'threshold p', 'hit rate'], style: { head: [], border: [] } });
   for (const e of saved.exits) {
     ex.push([e.candidate, e.tensor, `${e.head.spec.hidden > 0 ? `mlp${e.head.spec.hidden}` : 'linear'}@${e.head.spec.pool}x${e.head.spec.pool}`, e.threshold === null ? 'disabled' : (1 - Math.exp(-e.threshold)).toFixed(4), formatPercent(e.expectedHitRate)]);

@@ -9,6 +9,7 @@
  *   npm run bench:cifar [-- --models resnet56 --tolerances 0.01 --threads 2]
  */
 import { existsSync, promises as fs } from 'node:fs';
+import { execSync } from 'node:child_process';
 import path from 'node:path';
 import { buildCascade } from '../src/builder/index.ts';
 import { loadBundle, saveBundle } from '../src/bundle/index.ts';
@@ -52,6 +53,14 @@ await fs.mkdir(path.join(root, 'bench/results/bundles'), { recursive: true });
 
 interface Row { model: string; tolerance: number; buildSeconds: number; report: EvalReport; build: unknown }
 const rows: Row[] = [];
+// Recorded per row: the table may gather rows from runs at different commits.
+const commit = (() => {
+  try {
+    return execSync('git rev-parse --short HEAD', { cwd: root }).toString().trim();
+  } catch {
+    return 'unknown';
+  }
+})();
 for (const name of models) {
   const file = path.join(assets, `cifar10_${name}.onnx`);
   for (const tolerance of tolerances) {
@@ -70,7 +79,7 @@ for (const name of models) {
     });
     const { latencyTrace: _t, ...json } = report;
     void _t;
-    const row = { model: name, tolerance, buildSeconds, report, build: result.report };
+    const row = { model: name, tolerance, commit, buildSeconds, report, build: result.report };
     rows.push(row);
     await fs.writeFile(path.join(root, `bench/results/${tag ? `experiment-${tag}-` : 'cifar-'}${name}-${tolerance}.json`), `${JSON.stringify({ ...row, report: json }, null, 2)}\n`);
     const c = report.cached;

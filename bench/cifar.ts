@@ -7,8 +7,10 @@
  * tuned on the held-out half itself (in its favour).
  * Writes bench/results/cifar-<model>-<tol>.json and the table in BENCHMARKS.md.
  *   npm run bench:cifar [-- --models resnet56 --tolerances 0.01 --threads 2]
+ * Experiments (written under --tag, not into the table): --objective macs, --augment, --family.
  */
 import { existsSync, promises as fs } from 'node:fs';
+import { execSync } from 'node:child_process';
 import path from 'node:path';
 import { buildCascade } from '../src/builder/index.ts';
 import { loadBundle, saveBundle } from '../src/bundle/index.ts';
@@ -32,6 +34,7 @@ const latencySamples = Number(arg('latency-samples', '2000'));
 // Experiments: other build settings, written under a tag instead of the table's files.
 const augment = arg('augment', 'flip').split(',').filter(Boolean) as ('flip' | 'crop')[];
 const family = process.argv.includes('--family') ? JSON.parse(arg('family', '[]')) as { pool: number; hidden: number; dropout: number }[] : undefined;
+const objective = arg('objective', 'latency') as 'latency' | 'macs';
 const tag = arg('tag', '');
 
 if (!existsSync(path.join(assets, 'cifar10_test_jpeg.bin'))) {
@@ -52,11 +55,19 @@ await fs.mkdir(path.join(root, 'bench/results/bundles'), { recursive: true });
 
 interface Row { model: string; tolerance: number; buildSeconds: number; report: EvalReport; build: unknown }
 const rows: Row[] = [];
+// Recorded per row: the table may gather rows from runs at different commits.
+const commit = (() => {
+  try {
+    return execSync('git rev-parse --short HEAD', { cwd: root }).toString().trim();
+  } catch {
+    return 'unknown';
+  }
+})();
 for (const name of models) {
   const file = path.join(assets, `cifar10_${name}.onnx`);
   for (const tolerance of tolerances) {
     console.log(`${name} tolerance ${tolerance}`);
-    const config = loadConfig({ engine: { intraOpThreads: threads }, build: { tolerance, augment, ...(family ? { family } : {}) }, preprocess });
+    const config = loadConfig({ engine: { intraOpThreads: threads }, build: { tolerance, augment, objective, ...(family ? { family } : {}) }, preprocess });
     const t0 = performance.now();
     const bytes = await readModelFile(file);
     const result = await buildCascade({ modelFile: file, modelBytes: bytes, model: await loadModel(file), data: await openDataSource(`cifar10:${data}#0-4999`, preprocess), preprocess },
@@ -70,7 +81,7 @@ for (const name of models) {
     });
     const { latencyTrace: _t, ...json } = report;
     void _t;
-    const row = { model: name, tolerance, buildSeconds, report, build: result.report };
+    const row = { model: name, tolerance, commit, buildSeconds, report, build: result.report };
     rows.push(row);
     await fs.writeFile(path.join(root, `bench/results/${tag ? `experiment-${tag}-` : 'cifar-'}${name}-${tolerance}.json`), `${JSON.stringify({ ...row, report: json }, null, 2)}\n`);
     const c = report.cached;

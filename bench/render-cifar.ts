@@ -11,29 +11,35 @@ import type { EvalReport } from '../src/evaluate/index.ts';
 
 const root = path.resolve(import.meta.dirname, '..');
 
-interface Result { model: string; tolerance: number; buildSeconds: number; report: Omit<EvalReport, 'latencyTrace'>; build: { selected: { agreement: number; crossValidatedAgreement?: number | null; estimatedAgreement?: number | null } } }
+interface Result { model: string; tolerance: number; commit?: string; buildSeconds: number; report: Omit<EvalReport, 'latencyTrace'>; build: { selected: { agreement: number; crossValidatedAgreement?: number | null; estimatedAgreement?: number | null } } }
 
 export async function renderCifarTable(run: { models: string[]; tolerances: number[]; threads: number }): Promise<void> {
+  // Every model with results on disk, in the standard order: a run of some models keeps the other rows.
+  const models = [...new Set(['resnet20', 'resnet32', 'resnet56', ...run.models])];
   const rows: Result[] = [];
-  for (const model of run.models) {
+  for (const model of models) {
     for (const tolerance of run.tolerances) {
       const file = path.join(root, `bench/results/cifar-${model}-${tolerance}.json`);
       if (existsSync(file)) rows.push(JSON.parse(await fs.readFile(file, 'utf8')) as Result);
     }
   }
   const pct = (x: number): string => `${(100 * x).toFixed(1)}%`;
-  const commit = (() => {
+  const head = (() => {
     try {
       return execSync('git rev-parse --short HEAD', { cwd: root }).toString().trim();
     } catch {
       return 'unknown';
     }
   })();
+  // Rows from runs at different commits say so (rows written before commits were recorded: HEAD).
+  const byCommit = new Map<string, string[]>();
+  for (const r of rows) byCommit.set(r.commit ?? head, [...new Set([...(byCommit.get(r.commit ?? head) ?? []), r.model])]);
+  const commit = byCommit.size <= 1 ? [...byCommit.keys()][0] ?? head : [...byCommit].map(([c, ms]) => `${c} (${ms.join(', ')})`).join(', ');
   const ort = JSON.parse(await fs.readFile(path.join(root, 'node_modules/onnxruntime-node/package.json'), 'utf8')).version;
   const lines = [
     '<!-- bench:cifar:start -->',
     `Machine: ${os.cpus()[0]?.model ?? 'unknown'} × ${os.cpus().length}, ${Math.round(os.totalmem() / 2 ** 30)} GiB; Node ${process.version}; onnxruntime-node ${ort}; ${run.threads} onnxruntime threads; commit ${commit}.`,
-    `Command: \`npm run bench:cifar -- --models ${run.models.join(',')} --tolerances ${run.tolerances.join(',')} --threads ${run.threads}\` (build defaults plus \`--augment flip\`). Heads and thresholds from records 0–4999; every figure below on records 5000–9999.`,
+    `Command: \`npm run bench:cifar -- --models ${[...new Set(rows.map((r) => r.model))].join(',')} --tolerances ${run.tolerances.join(',')} --threads ${run.threads}\` (build defaults plus \`--augment flip\`). Heads and thresholds from records 0–4999; every figure below on records 5000–9999.`,
     '',
     '| model | tol. | held-out agreement (calibration estimate) | accuracy backbone → bundle | MACs saved | oracle MACs saved | mean batch-1 latency backbone → bundle | latency saved | p99 batch-1 | batch-64 throughput × | exits | build s | paper rule at equal held-out agreement: MACs saved / latency saved |',
     '|---|---:|---:|---|---:|---:|---|---:|---|---:|---:|---:|---|',

@@ -95,7 +95,7 @@ export async function measureLatency(
         if (r < 0) continue; // warm-up rounds
         fullT.push(f);
         st.forEach((t, j) => segT[j]!.push(t));
-        ht.forEach((t, e) => headT[e]!.push(t));
+        ht.forEach((t, k) => headT[k]!.push(t));
         phase.tick();
       }
       const fullMs = medianOf(fullT);

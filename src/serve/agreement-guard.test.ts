@@ -13,9 +13,15 @@ describe('AgreementGuard', () => {
     const o = g.overall();
     assert.ok(Math.abs(o.estimate - (1 - 0.4 * 0.1)) < 1e-12);
     assert.ok(o.lower < o.estimate);
+    // One disagreement in ten: the one-sided Clopper–Pearson lower bound on exit 0's disagreement
+    // is 1 − 0.95^(1/10), so the upper bound on live agreement is 1 − 0.4 · 0.005116 ≈ 99.8%.
+    assert.ok(Math.abs(g.stats()[0]!.upper - 0.95 ** 0.1) < 1e-9);
     assert.equal(g.offender(0.05, 5), null, '96% ≥ 95%: no action');
-    assert.equal(g.offender(0.01, 5), 0, '96% < 99%: exit 0 loses the agreement');
-    assert.equal(g.offender(0.01, 11), null, 'too few verified answers to act');
+    assert.equal(g.offender(0.01, 5), null, '96% < 99%, but one disagreement in ten is not evidence: no action');
+    // Twenty more verified answers at exit 0, ten of them wrong: now surely below 99%.
+    for (let i = 0; i < 20; i++) g.recordVerified(0, i % 2 === 0);
+    assert.equal(g.offender(0.01, 5), 0, 'exit 0 surely loses the agreement');
+    assert.equal(g.offender(0.01, 31), null, 'too few verified answers to act');
   });
 
   it('keeps a sliding window and forgets an exit on reset', () => {

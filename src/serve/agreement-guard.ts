@@ -5,7 +5,11 @@
  *   agreement = 1 − Σ_e share_e · (1 − agreement_e)
  * where share_e is the fraction of requests exit e answers (rows that run the full
  * backbone agree by definition). The lower bound uses each exit's Clopper–Pearson lower
- * bound at confidence 1 − delta (a conservative union, not a joint bound).
+ * bound at confidence 1 − delta (a conservative union, not a joint bound), the upper bound
+ * each exit's upper bound.
+ * Invariant: the guard acts only on significant evidence, when even the upper bound is below
+ * 1 − tolerance. Acting on the point estimate of a few dozen verified answers let noise raise
+ * thresholds one way only (a ResNet-56 exit was raised after 1 disagreement in 56).
  */
 import { clopperPearsonLower } from '../calibrate/index.ts';
 
@@ -17,6 +21,7 @@ export interface ExitStats {
   /** agreed / n (1 when n = 0). */
   readonly agreement: number;
   readonly lower: number;
+  readonly upper: number;
   /** Fraction of all answered rows this exit answered since the last reset. */
   readonly share: number;
 }
@@ -66,6 +71,7 @@ export class AgreementGuard {
         exit: e, n, agreed,
         agreement: n === 0 ? 1 : agreed / n,
         lower: n === 0 ? 0 : clopperPearsonLower(agreed, n, this.delta),
+        upper: n === 0 ? 1 : 1 - clopperPearsonLower(n - agreed, n, this.delta),
         share: this.rows === 0 ? 0 : this.answered[e]! / this.rows,
       };
     });
@@ -83,15 +89,18 @@ export class AgreementGuard {
   }
 
   /**
-   * The exit to act on when live agreement is below 1 − tolerance: among exits with at
-   * least minSamples verified answers, the one that loses most agreement; null if none.
+   * The exit to act on when live agreement is significantly below 1 − tolerance (its upper
+   * bound is): among exits with at least minSamples verified answers, the one that surely
+   * loses most agreement (share × (1 − upper bound)); null if none.
    */
   offender(tolerance: number, minSamples: number): number | null {
-    if (this.overall().estimate >= 1 - tolerance) return null;
+    const stats = this.stats();
+    const surelyLost = (s: ExitStats): number => s.share * (1 - s.upper);
+    if (1 - stats.reduce((a, s) => a + surelyLost(s), 0) >= 1 - tolerance) return null;
     let worst: ExitStats | null = null;
-    for (const s of this.stats()) {
-      if (s.n < minSamples || s.agreed === s.n) continue;
-      if (!worst || s.share * (1 - s.agreement) > worst.share * (1 - worst.agreement)) worst = s;
+    for (const s of stats) {
+      if (s.n < minSamples || surelyLost(s) === 0) continue;
+      if (!worst || surelyLost(s) > surelyLost(worst)) worst = s;
     }
     return worst ? worst.exit : null;
   }

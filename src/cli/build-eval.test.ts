@@ -62,6 +62,8 @@ describe('build → bundle → eval on a tiny model', () => {
     assert.ok(j.cached.agreement >= 0 && j.cached.agreement <= 1);
     assert.ok(j.oracle.macsPerSample <= j.backbone.macsPerSample);
     assert.ok('paperBaseline' in j && j.paperBaseline.exitRates.length === 3);
+    // The paper rule is timed against its own run of the backbone, not the bundle's.
+    assert.ok(j.paperBaseline.pairedBackbone.latencyMs.mean > 0 && j.paperBaseline.pairedBackbone.throughputBatch64 > 0);
     assert.equal(j.cached.exitRates.length, bundle.manifest.exits.length);
 
     // The report command writes the HTML report and, with --json, the same evaluation plus its path.

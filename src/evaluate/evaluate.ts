@@ -48,7 +48,15 @@ export interface EvalReport {
   readonly backbone: SystemFigures;
   readonly cached: CachedFigures;
   readonly oracle: { readonly macsPerSample: number };
-  readonly paperBaseline?: CachedFigures & { readonly threshold: number };
+  /**
+   * The paper's rule on the same samples. Its latency and throughput were timed in alternation
+   * with the backbone again (`pairedBackbone`); compare them with that, not with `backbone`,
+   * which was timed beside the bundle, earlier.
+   */
+  readonly paperBaseline?: CachedFigures & {
+    readonly threshold: number;
+    readonly pairedBackbone: { readonly latencyMs: LatencyStats; readonly throughputBatch64: number };
+  };
   readonly latencySamples: number;
   /** Batch-1 latencies in ms, for plots. */
   readonly latencyTrace: { readonly backbone: number[]; readonly cached: number[] };
@@ -227,7 +235,7 @@ export async function evaluateBundle(bundle: LoadedBundle, data: DataSource, opt
       }, opts.engine);
       try {
         const p = await cachedFigures('paper rule', paperCascade, m.candidates.map((c) => c.cumulativeMacs), m.candidates.map((c) => c.head.macs), m.source.totalMacs, data, reference, batches, opts, backbone);
-        paperBaseline = { ...p.figures, threshold };
+        paperBaseline = { ...p.figures, threshold, pairedBackbone: { latencyMs: stats(p.backboneTrace), throughputBatch64: p.backboneThroughput } };
       } finally {
         await paperCascade.release();
       }

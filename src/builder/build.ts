@@ -166,8 +166,8 @@ export async function buildCascade(input: BuildInput, config: BuildConfig, engin
   const headLatency = (e: number, m: number): number => lat.head[e * settings.family.length + m]!;
 
   // Per exit, the member with the best estimated saving at a strict precision, in the units of
-  // the objective: a head that is cheap in MACs can still cost latency (its weights are read
-  // from memory on every call at batch 1).
+  // the objective: a head that is cheap in MACs can still cost latency (each of its half-dozen
+  // operators has a fixed cost at batch 1; `npm run bench:head-cost`).
   const target = settings.tolerance / 3;
   const headCostMacs = (e: number, spec: HeadSpec): number => headMacs(spec, featureOf(e, spec.pool).dim, classes) + a.exits[e]!.activationElements;
   const choice = exits.map((e) => {

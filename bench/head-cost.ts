@@ -7,6 +7,7 @@
  *   node --import tsx bench/head-cost.ts [--threads 2]
  */
 import path from 'node:path';
+import { timeAlternating } from '../src/builder/index.ts';
 import { openDataSource } from '../src/data/index.ts';
 import { Session } from '../src/engine/index.ts';
 import { analyzeModel } from '../src/inspect/index.ts';
@@ -60,26 +61,11 @@ const preprocess = { scale: 255, mean: [0.485, 0.456, 0.406], std: [0.229, 0.224
 const data = await openDataSource(`cifar10:${path.join(assets, 'cifar10_test_jpeg.bin')}#5000-5399`, preprocess);
 const sessions: Record<string, Session> = { backbone: await Session.create(serializeModel(model), 'backbone', engine) };
 for (const [name, v] of Object.entries(shapes)) sessions[name] = await Session.create(serializeModel(attach(v)), name, engine);
-const inputs = Array.from({ length: 400 }, (_, i) => data.batch(i, i + 1));
 const feed = (s: Session, x: Tensor): Record<string, Tensor> => ({ [s.inputs[0]!.name]: x });
-const names = Object.keys(sessions);
-const ratios: Record<string, number[]> = Object.fromEntries(names.map((k) => [k, []]));
-for (const s of Object.values(sessions)) for (const x of inputs.slice(0, 20)) await s.run(feed(s, x));
-for (let pass = 0, block = 0; pass < 3; pass++) {
-  for (let i = 0; i < inputs.length; i += 20, block++) {
-    const ms: Record<string, number> = {};
-    for (const name of block % 2 ? [...names].reverse() : names) {
-      const s = sessions[name]!;
-      const t0 = performance.now();
-      for (const x of inputs.slice(i, i + 20)) await s.run(feed(s, x));
-      ms[name] = performance.now() - t0;
-    }
-    for (const name of names) ratios[name]!.push(ms[name]! / ms.backbone!);
-  }
-}
+const timed = await timeAlternating(
+  Object.fromEntries(Object.entries(sessions).map(([name, s]) => [name, (x: Tensor) => s.run(feed(s, x))])),
+  Array.from({ length: 400 }, (_, i) => data.batch(i, i + 1)), { passes: 3, warmup: 20 },
+);
 console.log(`| head (${engine.intraOpThreads} threads) | batch-1 cost per head, % of the backbone |\n|---|---:|`);
-for (const name of names.slice(1)) {
-  const r = ratios[name]!.sort((x, y) => x - y);
-  console.log(`| ${name} | ${((100 * (r[r.length >> 1]! - 1)) / at.length).toFixed(2)}% |`);
-}
+for (const name of Object.keys(shapes)) console.log(`| ${name} | ${((100 * (timed[name]!.ratio - 1)) / at.length).toFixed(2)}% |`);
 await Promise.all(Object.values(sessions).map((s) => s.release()));

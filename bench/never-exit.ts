@@ -9,7 +9,7 @@
  *   node --import tsx bench/never-exit.ts [BUNDLE_DIR] [--threads 2]
  */
 import path from 'node:path';
-import { measureCascade } from '../src/builder/index.ts';
+import { measureCascade, timeAlternating } from '../src/builder/index.ts';
 import { loadBundle } from '../src/bundle/index.ts';
 import { openDataSource } from '../src/data/index.ts';
 import { Session } from '../src/engine/index.ts';
@@ -44,30 +44,11 @@ let withHeads = parseModel(bundle.backbone);
 m.exits.forEach((e, j) => { withHeads = appendGraph(withHeads, bundle.heads[j]!, { [HEAD_INPUT]: e.tensor }, `lc_head${j}/`); });
 const plain = await Session.create(bundle.backbone, 'backbone', engine);
 const flat = await Session.create(serializeModel(withHeads), 'backbone + heads', engine);
-const ones = Array.from({ length: 1000 }, (_, k) => data.batch(k, k + 1));
-const feed = (s: Session, x: Tensor) => ({ [s.inputs[0]!.name]: x });
-const ratios: number[] = [];
-for (const x of ones.slice(0, 20)) { await plain.run(feed(plain, x)); await flat.run(feed(flat, x)); }
-for (let rep = 0, k = 0; rep < 3; rep++) {
-  for (let s = 0; s < ones.length; s += 20, k++) {
-    const time = async (sess: Session): Promise<number> => {
-      const t = performance.now();
-      for (const x of ones.slice(s, s + 20)) await sess.run(feed(sess, x));
-      return performance.now() - t;
-    };
-    let base: number;
-    let heads: number;
-    if (k % 2) {
-      base = await time(plain);
-      heads = await time(flat);
-    } else {
-      heads = await time(flat);
-      base = await time(plain);
-    }
-    ratios.push(heads / base);
-  }
-}
-ratios.sort((x, y) => x - y);
-console.log(`\nbatch 1, the kept heads attached to the backbone without any If (median per-block overhead): ${(100 * (ratios[ratios.length >> 1]! - 1)).toFixed(1)}%`);
+const feed = (sess: Session, x: Tensor): Record<string, Tensor> => ({ [sess.inputs[0]!.name]: x });
+const split = await timeAlternating({
+  backbone: (x) => plain.run(feed(plain, x)),
+  heads: (x) => flat.run(feed(flat, x)),
+}, Array.from({ length: 1000 }, (_, k) => data.batch(k, k + 1)), { passes: 3, warmup: 20 });
+console.log(`\nbatch 1, the kept heads attached to the backbone without any If (median per-block overhead): ${(100 * (split.heads!.ratio - 1)).toFixed(1)}%`);
 await plain.release();
 await flat.release();

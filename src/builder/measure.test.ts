@@ -7,7 +7,7 @@ import { extractSegments } from '../surgery/index.ts';
 import { seededRng } from '../tensor/index.ts';
 import { randomInput } from '../../test/support/chain.ts';
 import { residualNet } from '../../test/support/models.ts';
-import { measureLatency } from './measure.ts';
+import { measureLatency, timeAlternating } from './measure.ts';
 
 const engine = { intraOpThreads: 1, graphOptimization: 'all' } as const;
 
@@ -37,5 +37,20 @@ describe('latency cost model', () => {
     const spec = { pool: 1, hidden: 0, dropout: 0 };
     const head = buildHeadModel(spec, initParams(spec, 4, 5, seededRng(2)), [4, 8, 8], 5, 17);
     await assert.rejects(measureLatency(model, segments, [{ exit: 3, model: head }], randomInput([1, 3, 8, 8], 1), { engine, progress: SILENT, reps: 3 }), /exit 3/);
+  });
+
+  it('timeAlternating: every runner sees every input each pass, the order flips every block, the reference ratio is 1', async () => {
+    const calls: string[] = [];
+    const inputs = Array.from({ length: 5 }, (_, i) => randomInput([1, 3, 8, 8], i));
+    const runner = (name: string) => async (x: unknown): Promise<void> => { calls.push(`${name}${inputs.indexOf(x as never)}`); };
+    const r = await timeAlternating({ a: runner('a'), b: runner('b') }, inputs, { passes: 2, blockSize: 2, warmup: 1 });
+    assert.equal(r.a!.ratio, 1);
+    assert.ok(Number.isFinite(r.b!.ratio) && r.b!.meanMs >= 0);
+    // Warm-up (a0, b0), then blocks [0,1] [2,3] [4] per pass, a first in even blocks, b first in odd ones.
+    assert.deepEqual(calls, [
+      'a0', 'b0',
+      'a0', 'a1', 'b0', 'b1', 'b2', 'b3', 'a2', 'a3', 'a4', 'b4',
+      'b0', 'b1', 'a0', 'a1', 'a2', 'a3', 'b2', 'b3', 'b4', 'a4',
+    ]);
   });
 });

@@ -27,9 +27,45 @@ export interface LatencyCosts {
   readonly callOverhead: number;
 }
 
-function medianOf(values: number[]): number {
+function medianOf(values: readonly number[]): number {
   const sorted = [...values].sort((a, b) => a - b);
-  return sorted[Math.floor(sorted.length / 2)]!;
+  const mid = sorted.length >> 1;
+  return sorted.length % 2 ? sorted[mid]! : (sorted[mid - 1]! + sorted[mid]!) / 2;
+}
+
+/**
+ * Times named runners on the same inputs in short alternating blocks (the order reverses every
+ * other block), so drift of a shared machine hits every runner alike. The first runner is the
+ * reference. Per runner: mean ms per input, and `ratio`, the median over blocks of its block time
+ * divided by the reference's (the robust verdict; the means are for reports). Each runner is
+ * warmed up on the first `warmup` inputs first.
+ */
+export async function timeAlternating(
+  runners: Readonly<Record<string, (x: Tensor) => Promise<unknown>>>, inputs: readonly Tensor[],
+  opts: { passes: number; blockSize?: number; warmup?: number },
+): Promise<Record<string, { meanMs: number; ratio: number }>> {
+  const names = Object.keys(runners);
+  const blockSize = Math.max(1, Math.min(opts.blockSize ?? 20, inputs.length));
+  for (const name of names) for (const x of inputs.slice(0, Math.max(1, opts.warmup ?? 1))) await runners[name]!(x);
+  const total: Record<string, number> = Object.fromEntries(names.map((n) => [n, 0]));
+  const ratios: Record<string, number[]> = Object.fromEntries(names.map((n) => [n, []]));
+  for (let pass = 0, block = 0; pass < opts.passes; pass++) {
+    for (let s = 0; s < inputs.length; s += blockSize, block++) {
+      const xs = inputs.slice(s, s + blockSize);
+      const ms: Record<string, number> = {};
+      for (const name of block % 2 ? [...names].reverse() : names) {
+        const t = performance.now();
+        for (const x of xs) await runners[name]!(x);
+        ms[name] = performance.now() - t;
+      }
+      for (const name of names) {
+        total[name]! += ms[name]!;
+        ratios[name]!.push(ms[name]! / ms[names[0]!]!);
+      }
+    }
+  }
+  const runs = opts.passes * inputs.length;
+  return Object.fromEntries(names.map((n) => [n, { meanMs: total[n]! / runs, ratio: medianOf(ratios[n]!) }]));
 }
 
 /**
@@ -130,51 +166,19 @@ export async function measureCascade(
   opts: { engine: EngineOptions; reps: number },
 ): Promise<{ backboneMs: number; cascadeMs: number; ratio: number }> {
   const full = await Session.create(serializeModel(backbone), 'backbone', opts.engine);
-  const cascade = await Cascade.create(parts, opts.engine);
   const inputName = full.inputs[0]!.name;
-  const blockSize = Math.min(20, inputs.length);
-  let backboneMs = 0;
-  let cascadeMs = 0;
-  const ratios: number[] = [];
-  const timeBackbone = async (xs: readonly Tensor[]): Promise<number> => {
-    const t = performance.now();
-    for (const x of xs) await full.run({ [inputName]: x });
-    return performance.now() - t;
-  };
-  const timeCascade = async (xs: readonly Tensor[]): Promise<number> => {
-    const t = performance.now();
-    for (const x of xs) await cascade.run(x);
-    return performance.now() - t;
-  };
   try {
-    // Warm both up once.
-    await full.run({ [inputName]: inputs[0]! });
-    await cascade.run(inputs[0]!);
-    let k = 0;
-    for (let r = 0; r < opts.reps; r++) {
-      for (let s = 0; s < inputs.length; s += blockSize, k++) {
-        const xs = inputs.slice(s, s + blockSize);
-        let b: number;
-        let c: number;
-        if (k % 2 === 0) {
-          b = await timeBackbone(xs);
-          c = await timeCascade(xs);
-        } else {
-          c = await timeCascade(xs);
-          b = await timeBackbone(xs);
-        }
-        backboneMs += b;
-        cascadeMs += c;
-        ratios.push(c / b);
-      }
+    const cascade = await Cascade.create(parts, opts.engine);
+    try {
+      const r = await timeAlternating({
+        backbone: (x) => full.run({ [inputName]: x }),
+        cascade: (x) => cascade.run(x),
+      }, inputs, { passes: opts.reps });
+      return { backboneMs: r.backbone!.meanMs, cascadeMs: r.cascade!.meanMs, ratio: r.cascade!.ratio };
+    } finally {
+      await cascade.release();
     }
   } finally {
     await full.release();
-    await cascade.release();
   }
-  const runs = opts.reps * inputs.length;
-  ratios.sort((x, y) => x - y);
-  const mid = ratios.length >> 1;
-  const ratio = ratios.length % 2 ? ratios[mid]! : (ratios[mid - 1]! + ratios[mid]!) / 2;
-  return { backboneMs: backboneMs / runs, cascadeMs: cascadeMs / runs, ratio };
 }

@@ -10,8 +10,8 @@
  * Experiments (written under --tag, not into the table): --objective macs, --augment, --family.
  */
 import { existsSync, promises as fs } from 'node:fs';
-import { execSync } from 'node:child_process';
 import path from 'node:path';
+import { headCommit } from './git-commit.ts';
 import { buildCascade } from '../src/builder/index.ts';
 import { loadBundle, saveBundle } from '../src/bundle/index.ts';
 import { loadConfig } from '../src/config/index.ts';
@@ -56,13 +56,7 @@ await fs.mkdir(path.join(root, 'bench/results/bundles'), { recursive: true });
 interface Row { model: string; tolerance: number; buildSeconds: number; report: EvalReport; build: unknown }
 const rows: Row[] = [];
 // Recorded per row: the table may gather rows from runs at different commits.
-const commit = (() => {
-  try {
-    return execSync('git rev-parse --short HEAD', { cwd: root }).toString().trim();
-  } catch {
-    return 'unknown';
-  }
-})();
+const commit = headCommit(root);
 for (const name of models) {
   const file = path.join(assets, `cifar10_${name}.onnx`);
   for (const tolerance of tolerances) {

@@ -3,10 +3,10 @@
  * bench/cifar.ts writes to bench/results/, so the table can be re-rendered without
  * re-running the benchmark:  node --import tsx bench/render-cifar.ts
  */
-import { execSync } from 'node:child_process';
 import { existsSync, promises as fs } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
+import { headCommit } from './git-commit.ts';
 import type { EvalReport } from '../src/evaluate/index.ts';
 
 const root = path.resolve(import.meta.dirname, '..');
@@ -24,13 +24,7 @@ export async function renderCifarTable(run: { models: string[]; tolerances: numb
     }
   }
   const pct = (x: number): string => `${(100 * x).toFixed(1)}%`;
-  const head = (() => {
-    try {
-      return execSync('git rev-parse --short HEAD', { cwd: root }).toString().trim();
-    } catch {
-      return 'unknown';
-    }
-  })();
+  const head = headCommit(root);
   // Rows from runs at different commits say so (rows written before commits were recorded: HEAD).
   const byCommit = new Map<string, string[]>();
   for (const r of rows) byCommit.set(r.commit ?? head, [...new Set([...(byCommit.get(r.commit ?? head) ?? []), r.model])]);

@@ -23,9 +23,10 @@ interface Serve {
 export async function renderServe(): Promise<void> {
   const s = JSON.parse(await fs.readFile(path.join(root, 'bench/results/serve.json'), 'utf8')) as Serve;
   const pct = (x: number, d = 1): string => `${(100 * x).toFixed(d)}%`;
-  const lines = ['<!-- bench:serve:start -->', `Machine: ${s.machine}; run ${s.date.slice(0, 16).replace('T', ' ')} UTC${s.commit ? `, commit ${s.commit}` : ''}. Command: \`npm run bench:serve\`.`, ''];
+  const at = (date: string): string => `${date.slice(0, 16).replace('T', ' ')} UTC`;
+  const lines = ['<!-- bench:serve:start -->', `Machine: ${s.machine}; run ${at(s.date)}${s.commit ? `, commit ${s.commit}` : ''}. Command: \`npm run bench:serve\`.`, ''];
   if (s.load) {
-    if (s.loadRun) lines.push(`Load run at commit ${s.loadRun.commit}, ${s.loadRun.date.slice(0, 16).replace('T', ' ')} UTC.`, '');
+    if (s.loadRun) lines.push(`Load run at commit ${s.loadRun.commit}, ${at(s.loadRun.date)}.`, '');
     lines.push(`**Load** (autocannon, ${s.duration ?? 60} s per row in 3 rounds alternating between the servers, binary-tensor requests of held-out records 5000–5511; \`serve --no-online\`, 2 onnxruntime threads, 1 engine worker, max batch 32; p50/p99 are means over the rounds):`, '');
     lines.push('| server | connections | requests/s | latency p50 ms | p99 ms | mean ms | errors / non-2xx |', '|---|---:|---:|---:|---:|---:|---|');
     for (const r of s.load) lines.push(`| ${r.server} | ${r.connections} | ${r.requestsPerSecond.toFixed(0)} | ${r.p50Ms.toFixed(1)} | ${r.p99Ms.toFixed(1)} | ${r.meanMs.toFixed(2)} | ${r.errors} / ${r.non2xx} |`);
@@ -34,7 +35,7 @@ export async function renderServe(): Promise<void> {
   if (s.online) {
     const o = s.online;
     const tol = o.tolerance ?? 0.01;
-    if (o.run) lines.push(`Online run at commit ${o.run.commit}, ${o.run.date.slice(0, 16).replace('T', ' ')} UTC.`, '');
+    if (o.run) lines.push(`Online run at commit ${o.run.commit}, ${at(o.run.date)}.`, '');
     lines.push(`**Online curve**: \`serve cifar10_resnet56.onnx --augment flip --tolerance ${tol} --retrain-after 5000\` (no heads at start, tolerance ${pct(tol, 1)}), records 0–9999 in order, one request at a time; the stream pauses while the retrain at record 5000 runs (${o.retrains.map((r) => `${r.seconds.toFixed(0)} s`).join(', ')}).`, '');
     lines.push('| records | bundle version | hit rate | agreement with backbone | MACs saved (heads included) | mean latency ms (client) |', '|---|---|---:|---:|---:|---:|');
     for (const w of o.windows) lines.push(`| ${w.records} | ${w.versions} | ${pct(w.hitRate)} | ${pct(w.agreement, 2)} | ${pct(w.macsSaved)} | ${w.meanMs.toFixed(2)} |`);

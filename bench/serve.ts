@@ -20,11 +20,12 @@
  * Writes bench/results/serve.json and the serve section of BENCHMARKS.md.
  *   npm run bench:serve [-- --duration 60 --concurrency 1,8,64 --online-tolerance 0.005 --skip-load --skip-online]
  */
-import { execSync, spawn, type ChildProcess } from 'node:child_process';
+import { spawn, type ChildProcess } from 'node:child_process';
 import { existsSync, promises as fs } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import autocannon from 'autocannon';
+import { headCommit } from './git-commit.ts';
 import { buildCascade } from '../src/builder/index.ts';
 import { loadBundle, saveBundle, type Manifest } from '../src/bundle/index.ts';
 import { loadConfig } from '../src/config/index.ts';
@@ -88,13 +89,7 @@ function inferBody(data: DataSource, i: number): { body: Buffer; headerLength: n
 // Earlier results are kept for the part skipped (--skip-load / --skip-online).
 const resultsFile = path.join(root, 'bench/results/serve.json');
 const previous = existsSync(resultsFile) ? JSON.parse(await fs.readFile(resultsFile, 'utf8')) as Record<string, unknown> : {};
-const commit = (() => {
-  try {
-    return execSync('git rev-parse --short HEAD', { cwd: root }).toString().trim();
-  } catch {
-    return 'unknown';
-  }
-})();
+const commit = headCommit(root);
 const results: Record<string, unknown> = { ...previous, machine: `${os.cpus()[0]?.model ?? 'cpu'} × ${os.cpus().length}, ${Math.round(os.totalmem() / 2 ** 30)} GiB; Node ${process.version}`, date: new Date().toISOString(), commit };
 const data = await openDataSource(`cifar10:${cifar}#0-9999`, preprocess);
 

@@ -161,6 +161,9 @@ export async function measureLatency(
  * too), so drift of the machine hits both alike. `ratio` is the median over blocks of
  * cascade time / backbone time: the verdict, robust to outlier blocks; the means are for reports.
  */
+/** Rows per alternating block of the runtime check: 20 inputs at batch 1, one batch at batch ≥ 20 (many blocks, so the median is robust). */
+const BLOCK_ROWS = 20;
+
 export async function measureCascade(
   backbone: ModelProto, parts: Parameters<typeof Cascade.create>[0], inputs: readonly Tensor[],
   opts: { engine: EngineOptions; reps: number },
@@ -173,7 +176,7 @@ export async function measureCascade(
       const r = await timeAlternating({
         backbone: (x) => full.run({ [inputName]: x }),
         cascade: (x) => cascade.run(x),
-      }, inputs, { passes: opts.reps });
+      }, inputs, { passes: opts.reps, blockSize: Math.max(1, Math.round(BLOCK_ROWS / (inputs[0]?.dims[0] ?? 1))) });
       return { backboneMs: r.backbone!.meanMs, cascadeMs: r.cascade!.meanMs, ratio: r.cascade!.ratio };
     } finally {
       await cascade.release();

@@ -1,10 +1,13 @@
 /**
- * Experiment (not a product feature): does a learned gate beat max softmax as the exit
- * score? On ResNet-56, heads are cross-fitted on records 0–4999 (+ flips) exactly as
- * `build` does; a logistic regression per exit, on [score, margin, previous two heads'
- * scores and whether they agree], is fitted on the out-of-fold predictions; exits and
- * thresholds are selected with MACs as the cost (every exit allowed) on records 0–4999 and
- * evaluated on 5000–9999. Prints agreement and MACs saved for both scores.
+ * Experiment (not a product feature): does a learned gate, or a threshold per class, beat
+ * max softmax as the exit score? On ResNet-56, heads are cross-fitted on records 0–4999
+ * (+ flips) exactly as `build` does; per exit, a logistic regression is fitted on the
+ * out-of-fold predictions, on either
+ *   gate       [score, margin, previous two heads' scores and whether they agree], or
+ *   per-class  [one-hot predicted class, one-hot class × score] (a Platt scaling per class,
+ *              so one threshold on it is a threshold per class on max softmax);
+ * exits and thresholds are selected with MACs as the cost (every exit allowed) on records
+ * 0–4999 and evaluated on 5000–9999. Prints agreement and MACs saved for each score.
  *   node --import tsx bench/gate-experiment.ts
  */
 import path from 'node:path';
@@ -45,6 +48,11 @@ function feats(lp: Float32Array[], e: number): Float64Array[] {
   const p1 = prev(1); const p2 = prev(2);
   return Array.from({ length: lp[e]!.length / K }, (_, i) => Float64Array.from([1, s[i]!, m[i]!, p1.s[i]!, own[i] === p1.c[i] ? 1 : 0, p2.s[i]!, own[i] === p2.c[i] ? 1 : 0]));
 }
+/** [one-hot class (K), one-hot class × max-softmax score (K)]. */
+function perClassFeats(lp: Float32Array[], e: number): Float64Array[] {
+  const s = maxScore(lp[e]!, K); const own = argmaxRows(lp[e]!, K);
+  return Array.from(s, (v, i) => { const x = new Float64Array(2 * K); x[own[i]!] = 1; x[K + own[i]!] = v; return x; });
+}
 function fitLogistic(X: Float64Array[], y: Uint8Array): Float64Array {
   const d = X[0]!.length; const w = new Float64Array(d);
   for (let it = 0; it < 25; it++) {
@@ -62,15 +70,21 @@ function fitLogistic(X: Float64Array[], y: Uint8Array): Float64Array {
 }
 const score = (w: Float64Array, X: Float64Array[]) => Float64Array.from(X, (x) => { let z = 0; for (let j = 0; j < x.length; j++) z += w[j]! * x[j]!; return z; });
 const dims = build.features.map((f) => f.dim);
-function table(lp: Float32Array[], ref: Int32Array, kind: 'max' | 'gate', gates?: Float64Array[]): CalibrationTable {
+type Kind = 'max' | 'gate' | 'per-class';
+const featuresOf = { gate: feats, 'per-class': perClassFeats };
+function table(lp: Float32Array[], ref: Int32Array, kind: Kind, gates?: Record<Exclude<Kind, 'max'>, Float64Array[]>): CalibrationTable {
   return { n: ref.length, fullCost: a.totalMacs, exits: lp.map((p, e) => ({
     cost: exits[e]!.cumulativeMacs, headCost: headMacs(spec, dims[e]!, K) + a.exits[e]!.activationElements,
-    score: kind === 'max' ? maxScore(p, K) : score(gates![e]!, feats(lp, e)),
+    score: kind === 'max' ? maxScore(p, K) : score(gates![kind][e]!, featuresOf[kind](lp, e)),
     correct: Uint8Array.from(argmaxRows(p, K), (c, i) => (c === ref[i] ? 1 : 0)),
   })) };
 }
-const gates = exits.map((_, e) => fitLogistic(feats(cf.outOfFold, e), Uint8Array.from(argmaxRows(cf.outOfFold[e]!, K), (c, i) => (c === refB[i] ? 1 : 0))));
-for (const kind of ['max', 'gate'] as const) {
+const agreesB = (e: number) => Uint8Array.from(argmaxRows(cf.outOfFold[e]!, K), (c, i) => (c === refB[i] ? 1 : 0));
+const gates = {
+  gate: exits.map((_, e) => fitLogistic(feats(cf.outOfFold, e), agreesB(e))),
+  'per-class': exits.map((_, e) => fitLogistic(perClassFeats(cf.outOfFold, e), agreesB(e))),
+};
+for (const kind of ['max', 'gate', 'per-class'] as const) {
   for (const tol of [0.01, 0.02]) {
     const sel = selectPolicy(table(cf.outOfFold, refB, kind, gates), { tolerance: tol, margin: tol / 5 });
     const o = simulate(table(testLP, refT, kind, gates), sel.policy);

@@ -33,6 +33,17 @@ describe('head training', () => {
     assert.ok(a.gflops > 0);
   });
 
+  it('gives the same heads whether a run holds one optimiser step or many (the training loop carries state exactly)', async () => {
+    // 4 steps per epoch: runs of 1, of 3 (a run ends mid-epoch) and the default (one run per epoch).
+    const one = await trainHeads(jobs, set, rows, { ...settings, epochs: 3 }, { engine, progress: SILENT, stepsPerRun: 1 });
+    const three = await trainHeads(jobs, set, rows, { ...settings, epochs: 3 }, { engine, progress: SILENT, stepsPerRun: 3 });
+    const all = await trainHeads(jobs, set, rows, { ...settings, epochs: 3 }, { engine, progress: SILENT });
+    assert.deepEqual(three.params, one.params);
+    assert.deepEqual(all.params, one.params);
+    assert.deepEqual(all.losses, one.losses);
+    assert.notDeepEqual(one.params[0]![0]!.data, (await trainHeads(jobs, set, rows, { ...settings, epochs: 2 }, { engine, progress: SILENT })).params[0]![0]!.data);
+  });
+
   it('learns the teacher: the loss falls and the heads agree with it on most rows', async () => {
     const r = await trainHeads(jobs, set, rows, { ...settings, epochs: 150, learningRate: 0.03 }, { engine, progress: SILENT });
     const lp = await predictHeads(jobs, r.params, set, rows, engine);

@@ -1,13 +1,13 @@
 /**
- * Trains heads by self-distillation in onnxruntime: one training-step model updates all
- * heads at once (forward, backward and AdamW are ONNX graphs), and one inference model
- * predicts with all heads at once.
+ * Trains heads by self-distillation in onnxruntime: one training model runs up to
+ * STEPS_PER_RUN optimiser steps of all heads per run (forward, backward and AdamW are ONNX
+ * graphs inside an ONNX Loop), and one inference model predicts with all heads at once.
  * Invariants: training is deterministic for a given seed (shuffles come from the seeded
  * RNG, dropout masks from per-head graph seeds); only `rows` are ever used for training.
  */
 import { Session, type EngineOptions } from '../engine/index.ts';
 import {
-  addParamInitializers, appendHeadLogits, buildTrainStepModel, headMacs, initParams, trainStepNames,
+  addParamInitializers, appendHeadLogits, buildTrainLoopModel, headMacs, initParams, trainStepNames,
   type HeadParam, type HeadSpec,
 } from '../heads/index.ts';
 import { GraphBuilder, serializeModel } from '../onnx/index.ts';
@@ -55,23 +55,30 @@ function shuffled(rows: Int32Array, rng: ReturnType<typeof seededRng>): Int32Arr
   return out;
 }
 
+/** Optimiser steps per onnxruntime run: few enough for a lively progress bar, enough to amortise the run. */
+const STEPS_PER_RUN = 16;
+
 export async function trainHeads(
   jobs: readonly HeadJob[], set: FeatureSet, rows: Int32Array, settings: TrainSettings,
-  opts: { engine: EngineOptions; progress: Progress; label?: string },
+  opts: { engine: EngineOptions; progress: Progress; label?: string; stepsPerRun?: number },
 ): Promise<TrainResult> {
   const K = set.classes;
   const rng = seededRng(settings.seed);
-  const params = jobs.map((j) => initParams(j.spec, j.features.dim, K, rng));
-  const moments: { m: Float32Array; v: Float32Array }[][] = params.map((ps) => ps.map((p) => ({ m: new Float32Array(p.data.length), v: new Float32Array(p.data.length) })));
-  const model = buildTrainStepModel(jobs.map((j) => ({ spec: j.spec, inputDim: j.features.dim })), K, {
+  let params = jobs.map((j) => initParams(j.spec, j.features.dim, K, rng));
+  let moments: { m: Float32Array; v: Float32Array }[][] = params.map((ps) => ps.map((p) => ({ m: new Float32Array(p.data.length), v: new Float32Array(p.data.length) })));
+  const model = buildTrainLoopModel(jobs.map((j) => ({ spec: j.spec, inputDim: j.features.dim })), K, {
     temperature: settings.temperature, beta1: 0.9, beta2: 0.999, eps: 1e-8, seed: settings.seed,
   });
-  const session = await Session.create(serializeModel(model), 'head training step', opts.engine);
+  const session = await Session.create(serializeModel(model), 'head training', opts.engine);
   const B = Math.min(settings.batchSize, rows.length);
   const steps = Math.floor(rows.length / B);
   const total = steps * settings.epochs;
-  const xs = jobs.map((j) => new Float32Array(B * j.features.dim));
-  const teacher = new Float32Array(B * K);
+  const perRun = Math.max(1, opts.stepsPerRun ?? STEPS_PER_RUN);
+  // Every row of every head's features goes in once per run, without a copy; the loop gathers each step's rows.
+  const fixed: Record<string, Tensor> = { teacher: { dtype: 'float32', dims: [set.count, K], data: set.teacher } };
+  jobs.forEach((j, i) => {
+    fixed[`x${i}`] = { dtype: 'float32', dims: [set.count, j.features.dim], data: j.features.data };
+  });
   const macsPerSample = jobs.reduce((a, j) => a + headMacs(j.spec, j.features.dim, K), 0);
   const losses = jobs.map(() => 0);
   const started = performance.now();
@@ -81,36 +88,38 @@ export async function trainHeads(
       for (let epoch = 0; epoch < settings.epochs; epoch++) {
         const order = shuffled(rows, rng);
         losses.fill(0);
-        for (let s = 0; s < steps; s++) {
-          t++;
-          const lr = settings.learningRate * 0.5 * (1 + Math.cos((Math.PI * (t - 1)) / total));
-          const step = (lr * Math.sqrt(1 - 0.999 ** t)) / (1 - 0.9 ** t);
+        for (let first = 0; first < steps; first += perRun) {
+          const S = Math.min(perRun, steps - first);
+          const stepSizes = new Float32Array(S);
+          const decays = new Float32Array(S);
+          for (let s = 0; s < S; s++) {
+            t++;
+            const lr = settings.learningRate * 0.5 * (1 + Math.cos((Math.PI * (t - 1)) / total));
+            stepSizes[s] = (lr * Math.sqrt(1 - 0.999 ** t)) / (1 - 0.9 ** t);
+            decays[s] = lr * settings.weightDecay;
+          }
           const feeds: Record<string, Tensor> = {
-            teacher: { dtype: 'float32', dims: [B, K], data: teacher },
-            step: { dtype: 'float32', dims: [1], data: new Float32Array([step]) },
-            decay: { dtype: 'float32', dims: [1], data: new Float32Array([lr * settings.weightDecay]) },
+            ...fixed,
+            order: { dtype: 'int64', dims: [S, B], data: BigInt64Array.from(order.subarray(first * B, (first + S) * B), (r) => BigInt(r)) },
+            steps: { dtype: 'float32', dims: [S], data: stepSizes },
+            decays: { dtype: 'float32', dims: [S], data: decays },
           };
-          gatherRows(set.teacher, K, order, s * B, B, teacher);
-          jobs.forEach((j, i) => {
-            gatherRows(j.features.data, j.features.dim, order, s * B, B, xs[i]!);
-            feeds[`x${i}`] = { dtype: 'float32', dims: [B, j.features.dim], data: xs[i]! };
-            params[i]!.forEach((p, k) => {
-              const n = trainStepNames(i, p.name);
-              feeds[n.param] = { dtype: 'float32', dims: p.dims, data: p.data };
-              feeds[n.m] = { dtype: 'float32', dims: p.dims, data: moments[i]![k]!.m };
-              feeds[n.v] = { dtype: 'float32', dims: p.dims, data: moments[i]![k]!.v };
-            });
-          });
+          params.forEach((ps, i) => ps.forEach((p, k) => {
+            const n = trainStepNames(i, p.name);
+            feeds[n.param] = { dtype: 'float32', dims: p.dims, data: p.data };
+            feeds[n.m] = { dtype: 'float32', dims: p.dims, data: moments[i]![k]!.m };
+            feeds[n.v] = { dtype: 'float32', dims: p.dims, data: moments[i]![k]!.v };
+          }));
           const out = await session.run(feeds);
           jobs.forEach((_, i) => {
-            losses[i]! += Number(out[`loss${i}`]!.data[0]) / steps;
-            params[i] = params[i]!.map((p, k) => {
-              const n = trainStepNames(i, p.name);
-              moments[i]![k] = { m: out[n.mOut]!.data as Float32Array, v: out[n.vOut]!.data as Float32Array };
-              return { name: p.name, dims: p.dims, data: out[n.paramOut]!.data as Float32Array };
-            });
+            for (const l of out[`loss${i}`]!.data as Float32Array) losses[i]! += l / steps;
           });
-          phase.tick(1, `epoch ${epoch + 1}/${settings.epochs}`);
+          moments = params.map((ps, i) => ps.map((p) => {
+            const n = trainStepNames(i, p.name);
+            return { m: out[n.mOut]!.data as Float32Array, v: out[n.vOut]!.data as Float32Array };
+          }));
+          params = params.map((ps, i) => ps.map((p) => ({ name: p.name, dims: p.dims, data: out[trainStepNames(i, p.name).paramOut]!.data as Float32Array })));
+          phase.tick(S, `epoch ${epoch + 1}/${settings.epochs}`);
         }
       }
     });

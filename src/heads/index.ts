@@ -2,5 +2,5 @@
 export { type HeadSpec, type HeadParam, paramShapes, initParams, headMacs, headLabel } from './head-spec.ts';
 export { poolFeatures, pooledDim } from './pooling.ts';
 export { appendHeadLogits, addParamInitializers, appendLossAndGrads, appendAdamW, scalar, type FloatType, type LossAndGrads } from './head-graph.ts';
-export { buildLossGradModel, outputLossAndGrads, buildTrainStepModel, trainStepNames, type TrainHead, type TrainOptions } from './train-graph.ts';
+export { buildLossGradModel, outputLossAndGrads, buildTrainLoopModel, trainStepNames, type TrainHead, type TrainOptions } from './train-graph.ts';
 export { buildHeadModel, headParamsOf, HEAD_INPUT, HEAD_OUTPUT } from './head-model.ts';

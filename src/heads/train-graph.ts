@@ -1,13 +1,14 @@
 /**
  * Standalone training models for heads, run by onnxruntime (opset 17):
  * - a loss-and-gradient model (for the gradient check and diagnostics);
- * - a training-step model that updates many heads at once, each reading its own
- *   features and all distilling the same teacher logits, so one collection pass feeds
- *   every exit.
+ * - a training model that runs many AdamW steps (an ONNX Loop) for many heads at once, each
+ *   reading its own features and all distilling the same teacher logits, so one collection
+ *   pass feeds every exit.
  * Invariants: input and output names are derived from the head index and parameter
  * name (see trainStepNames), so callers never guess them.
  */
 import { GraphBuilder, type ModelProto } from '../onnx/index.ts';
+import { tensor } from '../tensor/index.ts';
 import { appendAdamW, appendLossAndGrads, type FloatType } from './head-graph.ts';
 import { paramShapes, type HeadSpec } from './head-spec.ts';
 
@@ -47,41 +48,86 @@ export function outputLossAndGrads(g: GraphBuilder, loss: string, grads: readonl
   });
 }
 
-/** Graph names of head i's tensors in the training-step model. */
+/** Graph names of head i's tensors in the training model (inputs, and the loop's outputs). */
 export function trainStepNames(i: number, param: string): { param: string; m: string; v: string; paramOut: string; mOut: string; vOut: string } {
   const p = `h${i}_${param}`;
   return { param: p, m: `${p}_m`, v: `${p}_v`, paramOut: `${p}_p_out`, mOut: `${p}_m_out`, vOut: `${p}_v_out` };
 }
 
 /**
- * One AdamW step for every head. Inputs: x<i> [B, D_i], teacher [B, K], step [1], decay [1],
- * and per head i and parameter: trainStepNames(i, name).{param, m, v}. Outputs: loss<i> []
- * and trainStepNames(i, name).{paramOut, mOut, vOut}.
+ * S AdamW steps for every head in one run: an ONNX Loop whose body is one step, so the
+ * parameters and moments stay inside onnxruntime between steps and the features are
+ * gathered in-graph instead of copied in per step.
+ * Inputs: x<i> [N, D_i] (all rows of head i's features), teacher [N, K], order [S, B] int64
+ * (the rows of each step), steps [S] and decays [S] (AdamW step size with bias correction,
+ * and learning rate × weight decay, per step), and per head i and parameter:
+ * trainStepNames(i, name).{param, m, v}. Outputs: trainStepNames(i, name).{paramOut, mOut,
+ * vOut} after the S steps, and loss<i> [S], the loss of each step.
+ * Invariant: one run of S steps equals S runs of one step (the dropout kernels advance once
+ * per step either way).
  */
-export function buildTrainStepModel(heads: readonly TrainHead[], classes: number, opts: TrainOptions): ModelProto {
-  const g = new GraphBuilder({ opset: 17, name: 'heads_train_step' });
-  const teacher = g.input('teacher', 'float32', ['B', classes]);
-  const step = g.input('step', 'float32', [1]);
-  const decay = g.input('decay', 'float32', [1]);
+export function buildTrainLoopModel(heads: readonly TrainHead[], classes: number, opts: TrainOptions): ModelProto {
+  const shapes = heads.map((h) => paramShapes(h.spec, h.inputDim, classes));
+  const names = shapes.map((ss, i) => ss.map((s) => trainStepNames(i, s.name)));
+  const outer = ['teacher', 'order', 'steps', 'decays', ...heads.map((_, i) => `x${i}`),
+    ...names.flat().flatMap((n) => [n.param, n.m, n.v, n.paramOut, n.mOut, n.vOut]), ...heads.map((_, i) => `loss${i}`)];
+
+  // The body: one step. Its own names carry a `b_` prefix, never an outer one.
+  const b = new GraphBuilder({ opset: 17, name: 'heads_train_step' });
+  b.reserve(outer);
+  const iter = b.input('b_iter', 'int64', []);
+  const condIn = b.input('b_cond', 'bool', []);
+  const carriedIn = names.map((ns, i) => ns.map((n, k) => ({
+    param: b.input(`b_${n.param}`, 'float32', shapes[i]![k]!.dims),
+    m: b.input(`b_${n.m}`, 'float32', shapes[i]![k]!.dims),
+    v: b.input(`b_${n.v}`, 'float32', shapes[i]![k]!.dims),
+  })));
+  const at = b.op('Unsqueeze', [iter, b.weight('b_axis0', tensor('int64', [1], new BigInt64Array([0n])))]);
+  const step = b.op('Gather', ['steps', at], { axis: 0 });
+  const decay = b.op('Gather', ['decays', at], { axis: 0 });
+  const rows = b.op('Gather', ['order', iter], { axis: 0 });
+  const teacher = b.op('Gather', ['teacher', rows], { axis: 0 });
+  const carriedOut: { name: string; dims: readonly number[] }[] = [];
+  const losses: string[] = [];
   heads.forEach((h, i) => {
-    const x = g.input(`x${i}`, 'float32', ['B', h.inputDim]);
-    const shapes = paramShapes(h.spec, h.inputDim, classes);
-    const names = shapes.map((s) => trainStepNames(i, s.name));
-    const params = shapes.map((s, k) => g.input(names[k]!.param, 'float32', s.dims));
-    const { loss, grads } = appendLossAndGrads(g, h.spec, x, teacher, params, { temperature: opts.temperature, dtype: 'float32', dropoutSeed: opts.seed + i, prefix: `h${i}` });
-    g.op('Identity', [loss], {}, `loss${i}`);
-    g.output(`loss${i}`, 'float32', []);
-    shapes.forEach((s, k) => {
-      const n = names[k]!;
-      const m = g.input(n.m, 'float32', s.dims);
-      const v = g.input(n.v, 'float32', s.dims);
-      const out = appendAdamW(g, params[k]!, grads[k]!, m, v, step, decay, {
-        beta1: opts.beta1, beta2: opts.beta2, eps: opts.eps, decayed: s.dims.length > 1, prefix: n.param,
+    const x = b.op('Gather', [`x${i}`, rows], { axis: 0 });
+    const params = carriedIn[i]!.map((c) => c.param);
+    const { loss, grads } = appendLossAndGrads(b, h.spec, x, teacher, params, { temperature: opts.temperature, dtype: 'float32', dropoutSeed: opts.seed + i, prefix: `b_h${i}` });
+    losses.push(b.op('Identity', [loss], {}, `b_loss${i}`));
+    shapes[i]!.forEach((s, k) => {
+      const n = names[i]![k]!;
+      const c = carriedIn[i]![k]!;
+      const out = appendAdamW(b, c.param, grads[k]!, c.m, c.v, step, decay, {
+        beta1: opts.beta1, beta2: opts.beta2, eps: opts.eps, decayed: s.dims.length > 1, prefix: `b_${n.param}`,
       });
-      g.output(out.param, 'float32', s.dims);
-      g.output(out.m, 'float32', s.dims);
-      g.output(out.v, 'float32', s.dims);
+      carriedOut.push({ name: out.param, dims: s.dims }, { name: out.m, dims: s.dims }, { name: out.v, dims: s.dims });
     });
   });
+  b.output(b.op('Identity', [condIn], {}, 'b_cond_out'), 'bool', []);
+  for (const c of carriedOut) b.output(c.name, 'float32', c.dims);
+  for (const l of losses) b.output(l, 'float32', []);
+
+  const g = new GraphBuilder({ opset: 17, name: 'heads_train_loop' });
+  g.reserve(b.parts().nodes.flatMap((n) => n.output));
+  g.input('teacher', 'float32', ['N', classes]);
+  const order = g.input('order', 'int64', ['S', 'B']);
+  g.input('steps', 'float32', ['S']);
+  g.input('decays', 'float32', ['S']);
+  heads.forEach((h, i) => g.input(`x${i}`, 'float32', ['N', h.inputDim]));
+  const carried: string[] = [];
+  const results: string[] = [];
+  names.forEach((ns, i) => ns.forEach((n, k) => {
+    const dims = shapes[i]![k]!.dims;
+    carried.push(g.input(n.param, 'float32', dims), g.input(n.m, 'float32', dims), g.input(n.v, 'float32', dims));
+    results.push(n.paramOut, n.mOut, n.vOut);
+    g.output(n.paramOut, 'float32', dims);
+    g.output(n.mOut, 'float32', dims);
+    g.output(n.vOut, 'float32', dims);
+  }));
+  const trips = g.op('Squeeze', [g.op('Slice', [g.op('Shape', [order]), g.weight('lc_s0', tensor('int64', [1], new BigInt64Array([0n]))), g.weight('lc_s1', tensor('int64', [1], new BigInt64Array([1n])))]), g.weight('lc_ax0', tensor('int64', [1], new BigInt64Array([0n])))]);
+  const always = g.weight('lc_true', tensor('bool', [], new Uint8Array([1])));
+  const lossNames = heads.map((_, i) => `loss${i}`);
+  g.node('Loop', [trips, always, ...carried], { body: b.buildGraph() }, { outputs: [...results, ...lossNames] });
+  for (const l of lossNames) g.output(l, 'float32', ['S']);
   return g.build();
 }

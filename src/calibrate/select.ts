@@ -17,6 +17,7 @@
  * the all-backbone policy (feasible by construction) is the fallback.
  */
 import { LayercacheError } from '../errors/index.ts';
+import { seededRng } from '../tensor/index.ts';
 import { clopperPearsonUpper } from './bounds.ts';
 import { NEVER, simulate, type CalibrationTable, type Policy, type PolicyOutcome } from './policy.ts';
 
@@ -29,6 +30,11 @@ export interface SelectOptions {
   readonly delta?: number;
   /** Judge each λ by 2-fold cross-validation of its thresholds (default true). */
   readonly crossValidate?: boolean;
+  /**
+   * Number of 2-fold splits the cross-validation averages (default 1: even and odd samples).
+   * Further splits are seeded random halves; averaging them steadies the judged outcome.
+   */
+  readonly cvSplits?: number;
 }
 
 export interface Selection {
@@ -65,6 +71,18 @@ export function isFeasible(outcome: PolicyOutcome, n: number, opts: SelectOption
   return outcome.errors / n <= opts.tolerance - (opts.margin ?? 0) + 1e-12;
 }
 
+const orderCache = new WeakMap<CalibrationTable, Int32Array[]>();
+
+/** Per exit, the sample indices by descending score (ties by index), computed once per table. */
+function scoreOrders(table: CalibrationTable): Int32Array[] {
+  let orders = orderCache.get(table);
+  if (!orders) {
+    orders = table.exits.map((col) => Int32Array.from({ length: table.n }, (_, i) => i).sort((a, b) => col.score[b]! - col.score[a]! || a - b));
+    orderCache.set(table, orders);
+  }
+  return orders;
+}
+
 /** Coordinate descent on cost + λ·errors from `start`; returns a local optimum. */
 export function optimizeForLambda(table: CalibrationTable, lambda: number, start?: Policy): Policy {
   const { n, exits } = table;
@@ -73,6 +91,7 @@ export function optimizeForLambda(table: CalibrationTable, lambda: number, start
   const reached = new Uint8Array(n);
   const next = new Float64Array(n);
   const order = new Int32Array(n);
+  const sorted = scoreOrders(table);
   for (let sweep = 0; sweep < 6; sweep++) {
     let changed = false;
     for (let e = 0; e < E; e++) {
@@ -101,9 +120,11 @@ export function optimizeForLambda(table: CalibrationTable, lambda: number, start
         }
       }
       const col = exits[e]!;
+      // The samples that reach e, most confident first (the exit's full order, filtered).
+      const byScore = sorted[e]!;
       let m = 0;
-      for (let i = 0; i < n; i++) if (reached[i]) order[m++] = i;
-      const idx = Array.from(order.subarray(0, m)).sort((a, b) => col.score[b]! - col.score[a]!);
+      for (let k = 0; k < n; k++) if (reached[byScore[k]!]) order[m++] = byScore[k]!;
+      const idx = order;
       // Objective relative to "not kept": m·headCost + Σ_{exiting} (exitValue − next).
       let best = 0;
       let bestT = NEVER;
@@ -161,6 +182,38 @@ function crossValidated(halves: readonly [CalibrationTable, CalibrationTable], l
   };
 }
 
+/** The mean of several splits' cross-validated outcomes (errors averaged too, so they may be fractional). */
+function averaged(results: readonly { outcome: PolicyOutcome; optimismErrors: number }[]): { outcome: PolicyOutcome; optimismErrors: number } {
+  const k = results.length;
+  const mean = (f: (o: PolicyOutcome) => number): number => results.reduce((acc, r) => acc + f(r.outcome), 0) / k;
+  const errors = mean((o) => o.errors);
+  return {
+    outcome: {
+      meanCost: mean((o) => o.meanCost),
+      agreement: mean((o) => o.agreement),
+      errors,
+      exitRates: results[0]!.outcome.exitRates.map((_, e) => mean((o) => o.exitRates[e]!)),
+      fullRate: mean((o) => o.fullRate),
+    },
+    optimismErrors: results.reduce((acc, r) => acc + r.optimismErrors, 0) / k,
+  };
+}
+
+/** Split `s` of the samples into two halves: split 0 is even/odd samples, later ones seeded random halves. */
+function halvesOf(table: CalibrationTable, s: number): [CalibrationTable, CalibrationTable] {
+  const n = table.n;
+  const order = Int32Array.from({ length: n }, (_, i) => i);
+  if (s > 0) {
+    const rng = seededRng(1000 + s);
+    for (let i = n - 1; i > 0; i--) {
+      const j = Math.floor(rng.uniform() * (i + 1));
+      [order[i], order[j]] = [order[j]!, order[i]!];
+    }
+  }
+  const pick = (parity: number): Int32Array => Int32Array.from(order.filter((_, k) => k % 2 === parity)).sort();
+  return [rowsOf(table, pick(0)), rowsOf(table, pick(1))];
+}
+
 /** An outcome with `extra` more errors (never fewer), for the deployed policy's estimate. */
 function withExtraErrors(o: PolicyOutcome, extra: number, n: number): PolicyOutcome {
   const errors = o.errors + Math.max(0, extra);
@@ -180,15 +233,13 @@ export function selectPolicy(table: CalibrationTable, opts: SelectOptions): Sele
   let best: Selection = { policy: none, outcome: simulate(table, none), lambda: NEVER };
   let bestJudged = Number.POSITIVE_INFINITY;
   const cv = opts.crossValidate !== false && table.n >= 20;
-  const halves: [CalibrationTable, CalibrationTable] | null = cv
-    ? [rowsOf(table, Int32Array.from({ length: Math.ceil(table.n / 2) }, (_, k) => 2 * k)), rowsOf(table, Int32Array.from({ length: Math.floor(table.n / 2) }, (_, k) => 2 * k + 1))]
-    : null;
+  const splits = cv ? Array.from({ length: Math.max(1, opts.cvSplits ?? 1) }, (_, s) => halvesOf(table, s)) : [];
   const consider = (logLambda: number): void => {
     const lambda = table.fullCost * Math.exp(logLambda);
     // Cold starts: warm starts carry over thresholds that no longer pay off.
     const policy = optimizeForLambda(table, lambda);
     const outcome = simulate(table, policy);
-    const cv = halves ? crossValidated(halves, lambda) : null;
+    const cv = splits.length > 0 ? averaged(splits.map((h) => crossValidated(h, lambda))) : null;
     const judged = cv ? cv.outcome : outcome;
     const estimated = cv ? withExtraErrors(outcome, cv.optimismErrors, table.n) : outcome;
     if (isFeasible(judged, table.n, opts) && isFeasible(estimated, table.n, opts) && judged.meanCost < bestJudged) {

@@ -42,6 +42,7 @@ interface BuildSettings {
   readonly objective: 'latency' | 'macs';
   readonly score: ScoreSpec['kind'];
   readonly folds: number;
+  readonly cvSplits: number;
   readonly family: readonly HeadSpec[];
   readonly train: TrainSettings;
   readonly collectBatch: number;
@@ -58,6 +59,7 @@ function settingsOf(c: BuildConfig): BuildSettings {
     objective: c.objective,
     score: c.score,
     folds: c.folds,
+    cvSplits: c.cvSplits,
     family: c.family,
     train: { epochs: c.epochs, batchSize: c.trainBatch, learningRate: c.learningRate, weightDecay: c.weightDecay, temperature: c.temperature, seed: c.seed },
     collectBatch: c.collectBatch,
@@ -211,7 +213,7 @@ export async function buildCascade(input: BuildInput, config: BuildConfig, engin
   });
   const latencyTable = table(settings.score, 'latency');
   const macsTable = table(settings.score, 'macs');
-  const selectOpts = { tolerance: settings.tolerance, margin: settings.margin, ...(settings.delta !== null ? { delta: settings.delta } : {}) };
+  const selectOpts = { tolerance: settings.tolerance, margin: settings.margin, cvSplits: settings.cvSplits, ...(settings.delta !== null ? { delta: settings.delta } : {}) };
   // Select, then check the choice on the real runtime: while the cascade is not faster
   // than the backbone on calibration inputs (median block ratio ≥ 1), drop the kept exit that saves least.
   const allowed = exits.map(() => true);
@@ -330,6 +332,7 @@ export async function buildCascade(input: BuildInput, config: BuildConfig, engin
       objective: settings.objective,
       score: settings.score,
       folds: settings.folds,
+      cvSplits: settings.cvSplits,
       augment: [...settings.augment],
       family: settings.family.map((s) => ({ ...s })),
       train: { ...settings.train },

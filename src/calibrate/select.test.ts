@@ -138,3 +138,47 @@ describe('the deployed policy is judged too, not only its λ', () => {
     assert.ok(selections.every((s) => s.estimated && s.estimated.errors >= s.outcome.errors), 'the estimate adds the measured optimism');
   });
 });
+
+describe('averaging several 2-fold splits', () => {
+  function synthetic(seed: number, n: number): CalibrationTable {
+    let a = seed >>> 0;
+    const rng = (): number => (a = (Math.imul(a, 1664525) + 1013904223) >>> 0) / 4294967296;
+    const exits = Array.from({ length: 4 }, (_, e) => ({ cost: 2 * (e + 1), headCost: 0.1, score: new Float64Array(n), correct: new Uint8Array(n) }));
+    for (let i = 0; i < n; i++) {
+      const ease = rng() * 2 - 1;
+      for (const [e, col] of exits.entries()) {
+        const s = 2 * ease + 0.8 * e + (rng() - 0.5) * 2;
+        col.score[i] = s;
+        col.correct[i] = rng() < 1 / (1 + Math.exp(-(1.5 * s + 1))) ? 1 : 0;
+      }
+    }
+    return { n, fullCost: 10, exits };
+  }
+  /** The same samples in another (seeded) order: only which samples share a half changes. */
+  function permuted(t: CalibrationTable, seed: number): CalibrationTable {
+    let a = seed >>> 0;
+    const order = Int32Array.from({ length: t.n }, (_, i) => i);
+    for (let i = t.n - 1; i > 0; i--) {
+      const j = (a = (Math.imul(a, 1664525) + 1013904223) >>> 0) % (i + 1);
+      [order[i], order[j]] = [order[j]!, order[i]!];
+    }
+    return { ...t, exits: t.exits.map((c) => ({ ...c, score: Float64Array.from(order, (i) => c.score[i]!), correct: Uint8Array.from(order, (i) => c.correct[i]!) })) };
+  }
+
+  it('makes the selection depend less on the order of the samples', () => {
+    const base = synthetic(3, 2000);
+    const spread = (cvSplits: number): number => {
+      const costs = [1, 2, 3, 4, 5, 6].map((p) => simulate(base, selectPolicy(permuted(base, p), { tolerance: 0.02, margin: 0.004, cvSplits }).policy).meanCost);
+      return Math.max(...costs) - Math.min(...costs);
+    };
+    const one = spread(1);
+    const six = spread(6);
+    assert.ok(one > 0, 'the test needs a selection that depends on the split');
+    assert.ok(six < one, `spread of the selected cost over 6 orders: ${six.toFixed(4)} with 6 splits, ${one.toFixed(4)} with 1`);
+  });
+
+  it('with one split, judges by the even and odd samples exactly as before', () => {
+    const t = synthetic(5, 600);
+    assert.deepEqual(selectPolicy(t, { tolerance: 0.02, cvSplits: 1 }), selectPolicy(t, { tolerance: 0.02 }));
+  });
+});

@@ -116,6 +116,7 @@ export async function runCli(argv: readonly string[], io: CliIo, env?: NodeJS.Pr
     .option('--objective <what>', "minimise 'latency' (measured at --batch, checked on the runtime) or 'macs' per sample", (v) => parseChoice(v, '--objective', ['latency', 'macs'] as const), 'latency')
     .option('--score <kind>', 'confidence score: max | margin | temperature', (v) => parseChoice(v, '--score', ['max', 'margin', 'temperature'] as const), 'max')
     .option('--folds <k>', 'cross-fitting folds', (v) => parseCount(v, '--folds'), 3)
+    .option('--cv-splits <n>', 'random 2-fold splits averaged to judge each candidate policy', (v) => parseCount(v, '--cv-splits'), 5)
     .option('--augment <list>', "label-free augmented copies of the build samples, e.g. flip,crop (natural images only)", (v) => parseNameList(v, '--augment').map((a) => parseChoice(a, '--augment', ['flip', 'crop'] as const)))
     .option('--epochs <n>', 'training epochs per head', (v) => parseCount(v, '--epochs'), 12)
     .option('--seed <n>', 'random seed', (v) => parseCount(v, '--seed'), 1)
@@ -130,7 +131,7 @@ export async function runCli(argv: readonly string[], io: CliIo, env?: NodeJS.Pr
         ...(program.opts<GlobalOptions>().threads !== undefined ? { engine: { intraOpThreads: program.opts<GlobalOptions>().threads } } : {}),
         build: {
           tolerance: o.tolerance as number, delta: (o.confidence as number | undefined) ?? null, margin: (o.margin as number | undefined) ?? null,
-          batch: o.batch as number, objective: o.objective as 'latency', score: o.score as 'max', folds: o.folds as number, epochs: o.epochs as number, seed: o.seed as number,
+          batch: o.batch as number, objective: o.objective as 'latency', score: o.score as 'max', folds: o.folds as number, cvSplits: o.cvSplits as number, epochs: o.epochs as number, seed: o.seed as number,
           temperature: o.distillTemperature as number,
           ...(o.augment ? { augment: o.augment as ('flip' | 'crop')[] } : {}),
         },

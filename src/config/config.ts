@@ -34,6 +34,12 @@ const BuildSchema = z.object({
   objective: z.enum(['latency', 'macs']).default('latency'),
   score: z.enum(['max', 'margin', 'temperature']).default('max'),
   folds: z.number().int().min(2).max(20).default(3),
+  /**
+   * 2-fold splits of the calibration samples whose cross-validated outcomes are averaged to
+   * judge each candidate policy (1 = even/odd samples only). More splits make the selection
+   * steadier between builds of the same data.
+   */
+  cvSplits: z.number().int().min(1).max(50).default(5),
   /** Label-free augmented copies of the build samples ('flip' mirrors images, 'crop' shifts them). */
   augment: z.array(z.enum(['flip', 'crop'])).max(4).default([]),
   family: z.array(HeadSpecSchema).min(1).default([{ pool: 4, hidden: 128, dropout: 0.3 }, { pool: 1, hidden: 0, dropout: 0 }]),

@@ -68,6 +68,13 @@ function settingsOf(c: BuildConfig): BuildSettings {
   };
 }
 
+/**
+ * Latency differences under this share of the backbone's latency are within the cost model's
+ * noise (about 1.5 points within a process, 3 between builds; DEVELOPERS.md): among such
+ * near-ties the selection takes the policy that saves the most MACs, the second objective.
+ */
+const LATENCY_TIE = 0.01;
+
 /** Runtime checks of a selection before the builder gives up on early exits (bounds build time). */
 const MAX_RUNTIME_CHECKS = 6;
 
@@ -228,7 +235,7 @@ export async function buildCascade(input: BuildInput, config: BuildConfig, engin
     }
     for (;;) {
       const restricted: CalibrationTable = { ...latencyTable, exits: latencyTable.exits.map((c, e) => (allowed[e] ? c : { ...c, headCost: Number.POSITIVE_INFINITY })) };
-      const s = selectPolicy(restricted, selectOpts);
+      const s = selectPolicy(restricted, { ...selectOpts, secondary: { table: macsTable, within: LATENCY_TIE * lat.full } });
       const keptNow = s.policy.thresholds.flatMap((t, e) => (t === Number.POSITIVE_INFINITY ? [] : [e]));
       if (keptNow.length === 0) return s;
       const trial = extractSegments(model, a.flow, keptNow.map((e) => exits[e]!.tensor), a.typeOf).map((seg) => seg.model);

@@ -55,6 +55,19 @@ describe('selectPolicy (hand-computed optima)', () => {
     assert.ok(isFeasible(s.outcome, 4, { tolerance: 0.2, delta: 0.1 }));
   });
 
+  it('a second objective breaks ties within the first one\'s noise, and only those', () => {
+    // The same samples with other costs: reaching exit 0 costs 3, exit 1 costs 1.
+    const other: CalibrationTable = { ...table, exits: table.exits.map((e, i) => ({ ...e, cost: i === 0 ? 3 : 1 })) };
+    const plain = selectPolicy(table, { tolerance: 0.3 });
+    // Best on the first objective: everything at exit 0 (cost 1.1); on the other costs that is 3.1 per sample.
+    assert.ok(Math.abs(simulate(other, plain.policy).meanCost - 3.1) < 1e-12);
+    assert.deepEqual(selectPolicy(table, { tolerance: 0.3, secondary: { table: other, within: 0 } }).policy, plain.policy);
+    const tied = selectPolicy(table, { tolerance: 0.3, secondary: { table: other, within: 2 } });
+    assert.ok(simulate(other, tied.policy).meanCost < 3.1 - 1e-9, 'a cheaper policy on the second objective is within 2 of the best');
+    assert.ok(tied.outcome.meanCost <= plain.outcome.meanCost + 2 + 1e-12);
+    assert.ok(tied.outcome.errors <= 1);
+  });
+
   it('rejects a tolerance outside (0, 1)', () => {
     for (const t of [0, 1, -0.5, 2]) assert.throws(() => selectPolicy(table, { tolerance: t }), { code: 'CONFIG_INVALID' });
   });

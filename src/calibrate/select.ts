@@ -35,6 +35,13 @@ export interface SelectOptions {
    * Further splits are seeded random halves; averaging them steadies the judged outcome.
    */
   readonly cvSplits?: number;
+  /**
+   * A second objective: among the feasible policies whose judged cost is within `within`
+   * (in the table's cost units) of the cheapest, the one cheapest on `table` (same samples
+   * and exits, other costs) is chosen. For measured latency, whose differences within the
+   * timing noise mean nothing, with MACs as the second objective.
+   */
+  readonly secondary?: { readonly table: CalibrationTable; readonly within: number };
 }
 
 export interface Selection {
@@ -221,7 +228,8 @@ function withExtraErrors(o: PolicyOutcome, extra: number, n: number): PolicyOutc
 }
 
 /**
- * Cheapest feasible policy. λ is searched on a log grid, then refined around the best.
+ * Cheapest feasible policy (with `secondary`, the cheapest on the second objective among
+ * those within `secondary.within` of it). λ is searched on a log grid, then refined around the best.
  * With crossValidate (the default), λ is judged by 2-fold cross-validation of the
  * thresholds — thresholds fitted on half the samples, agreement counted on the other
  * half — which removes most of the optimism of judging thresholds on the samples that
@@ -232,6 +240,7 @@ export function selectPolicy(table: CalibrationTable, opts: SelectOptions): Sele
   const none: Policy = { thresholds: table.exits.map(() => NEVER) };
   let best: Selection = { policy: none, outcome: simulate(table, none), lambda: NEVER };
   let bestJudged = Number.POSITIVE_INFINITY;
+  const feasible: { selection: Selection; judged: number }[] = [];
   const cv = opts.crossValidate !== false && table.n >= 20;
   const splits = cv ? Array.from({ length: Math.max(1, opts.cvSplits ?? 1) }, (_, s) => halvesOf(table, s)) : [];
   const consider = (logLambda: number): void => {
@@ -242,8 +251,11 @@ export function selectPolicy(table: CalibrationTable, opts: SelectOptions): Sele
     const cv = splits.length > 0 ? averaged(splits.map((h) => crossValidated(h, lambda))) : null;
     const judged = cv ? cv.outcome : outcome;
     const estimated = cv ? withExtraErrors(outcome, cv.optimismErrors, table.n) : outcome;
-    if (isFeasible(judged, table.n, opts) && isFeasible(estimated, table.n, opts) && judged.meanCost < bestJudged) {
-      best = { policy, outcome, lambda, ...(cv ? { crossValidated: judged, estimated } : {}) };
+    if (!isFeasible(judged, table.n, opts) || !isFeasible(estimated, table.n, opts)) return;
+    const selection: Selection = { policy, outcome, lambda, ...(cv ? { crossValidated: judged, estimated } : {}) };
+    feasible.push({ selection, judged: judged.meanCost });
+    if (judged.meanCost < bestJudged) {
+      best = selection;
       bestJudged = judged.meanCost;
     }
   };
@@ -256,7 +268,20 @@ export function selectPolicy(table: CalibrationTable, opts: SelectOptions): Sele
     const width = (hi - lo) / steps;
     for (let k = -8; k <= 8; k++) consider(center + (width * k) / 8);
   }
-  return best;
+  const second = opts.secondary;
+  if (!second || best.lambda === NEVER) return best;
+  // Ties on the first objective (within its noise) go to the cheapest on the second.
+  let chosen = best;
+  let chosenCost = simulate(second.table, best.policy).meanCost;
+  for (const f of feasible) {
+    if (f.judged > bestJudged + second.within) continue;
+    const cost = simulate(second.table, f.selection.policy).meanCost;
+    if (cost < chosenCost - 1e-12) {
+      chosen = f.selection;
+      chosenCost = cost;
+    }
+  }
+  return chosen;
 }
 
 /** Cost/agreement trade-off over a range of λ, keeping non-dominated points. */

@@ -232,7 +232,7 @@ function withExtraErrors(o: PolicyOutcome, extra: number, n: number): PolicyOutc
  * those within `secondary.within` of it). λ is searched on a log grid, then refined around the best.
  * With crossValidate (the default), λ is judged by 2-fold cross-validation of the
  * thresholds — thresholds fitted on half the samples, agreement counted on the other
- * half — which removes most of the optimism of judging thresholds on the samples that
+ * half, averaged over `cvSplits` splits — which removes most of the optimism of judging thresholds on the samples that
  * chose them; the returned policy is then fitted on all samples at that λ.
  */
 export function selectPolicy(table: CalibrationTable, opts: SelectOptions): Selection {

@@ -12,7 +12,7 @@ import {
 } from '../heads/index.ts';
 import { GraphBuilder, serializeModel } from '../onnx/index.ts';
 import { withPhase, type Progress } from '../progress/index.ts';
-import { seededRng, type Tensor } from '../tensor/index.ts';
+import { seededRng, shuffleInPlace, type Tensor } from '../tensor/index.ts';
 import type { ExitFeatures, FeatureSet } from './collect.ts';
 
 export interface HeadJob {
@@ -46,15 +46,6 @@ function gatherRows(src: Float32Array, dim: number, rows: Int32Array, from: numb
   }
 }
 
-function shuffled(rows: Int32Array, rng: ReturnType<typeof seededRng>): Int32Array {
-  const out = rows.slice();
-  for (let i = out.length - 1; i > 0; i--) {
-    const j = Math.floor(rng.uniform() * (i + 1));
-    [out[i], out[j]] = [out[j]!, out[i]!];
-  }
-  return out;
-}
-
 /** Optimiser steps per onnxruntime run: few enough for a lively progress bar, enough to amortise the run. */
 const STEPS_PER_RUN = 16;
 
@@ -64,8 +55,8 @@ export async function trainHeads(
 ): Promise<TrainResult> {
   const K = set.classes;
   const rng = seededRng(settings.seed);
-  let params = jobs.map((j) => initParams(j.spec, j.features.dim, K, rng));
-  let moments: { m: Float32Array; v: Float32Array }[][] = params.map((ps) => ps.map((p) => ({ m: new Float32Array(p.data.length), v: new Float32Array(p.data.length) })));
+  const params = jobs.map((j) => initParams(j.spec, j.features.dim, K, rng));
+  const moments: { m: Float32Array; v: Float32Array }[][] = params.map((ps) => ps.map((p) => ({ m: new Float32Array(p.data.length), v: new Float32Array(p.data.length) })));
   const model = buildTrainLoopModel(jobs.map((j) => ({ spec: j.spec, inputDim: j.features.dim })), K, {
     temperature: settings.temperature, beta1: 0.9, beta2: 0.999, eps: 1e-8, seed: settings.seed,
   });
@@ -86,7 +77,7 @@ export async function trainHeads(
   try {
     await withPhase(opts.progress, opts.label ?? 'train', total, async (phase) => {
       for (let epoch = 0; epoch < settings.epochs; epoch++) {
-        const order = shuffled(rows, rng);
+        const order = shuffleInPlace(rng, rows.slice());
         losses.fill(0);
         for (let first = 0; first < steps; first += perRun) {
           const S = Math.min(perRun, steps - first);
@@ -114,11 +105,11 @@ export async function trainHeads(
           jobs.forEach((_, i) => {
             for (const l of out[`loss${i}`]!.data as Float32Array) losses[i]! += l / steps;
           });
-          moments = params.map((ps, i) => ps.map((p) => {
+          params.forEach((ps, i) => ps.forEach((p, k) => {
             const n = trainStepNames(i, p.name);
-            return { m: out[n.mOut]!.data as Float32Array, v: out[n.vOut]!.data as Float32Array };
+            ps[k] = { name: p.name, dims: p.dims, data: out[n.paramOut]!.data as Float32Array };
+            moments[i]![k] = { m: out[n.mOut]!.data as Float32Array, v: out[n.vOut]!.data as Float32Array };
           }));
-          params = params.map((ps, i) => ps.map((p) => ({ name: p.name, dims: p.dims, data: out[trainStepNames(i, p.name).paramOut]!.data as Float32Array })));
           phase.tick(S, `epoch ${epoch + 1}/${settings.epochs}`);
         }
       }

@@ -17,7 +17,7 @@
  * the all-backbone policy (feasible by construction) is the fallback.
  */
 import { LayercacheError } from '../errors/index.ts';
-import { seededRng } from '../tensor/index.ts';
+import { seededRng, shuffleInPlace } from '../tensor/index.ts';
 import { clopperPearsonUpper } from './bounds.ts';
 import { NEVER, simulate, type CalibrationTable, type Policy, type PolicyOutcome } from './policy.ts';
 
@@ -210,13 +210,7 @@ function averaged(results: readonly { outcome: PolicyOutcome; optimismErrors: nu
 function halvesOf(table: CalibrationTable, s: number): [CalibrationTable, CalibrationTable] {
   const n = table.n;
   const order = Int32Array.from({ length: n }, (_, i) => i);
-  if (s > 0) {
-    const rng = seededRng(1000 + s);
-    for (let i = n - 1; i > 0; i--) {
-      const j = Math.floor(rng.uniform() * (i + 1));
-      [order[i], order[j]] = [order[j]!, order[i]!];
-    }
-  }
+  if (s > 0) shuffleInPlace(seededRng(1000 + s), order);
   const pick = (parity: number): Int32Array => Int32Array.from(order.filter((_, k) => k % 2 === parity)).sort();
   return [rowsOf(table, pick(0)), rowsOf(table, pick(1))];
 }

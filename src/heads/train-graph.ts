@@ -124,7 +124,8 @@ export function buildTrainLoopModel(heads: readonly TrainHead[], classes: number
     g.output(n.mOut, 'float32', dims);
     g.output(n.vOut, 'float32', dims);
   }));
-  const trips = g.op('Squeeze', [g.op('Slice', [g.op('Shape', [order]), g.weight('lc_s0', tensor('int64', [1], new BigInt64Array([0n]))), g.weight('lc_s1', tensor('int64', [1], new BigInt64Array([1n])))]), g.weight('lc_ax0', tensor('int64', [1], new BigInt64Array([0n])))]);
+  // The trip count is the number of steps, the first dim of `order`, as a scalar.
+  const trips = g.op('Gather', [g.op('Shape', [order]), g.weight('lc_zero', tensor('int64', [], new BigInt64Array([0n])))], { axis: 0 });
   const always = g.weight('lc_true', tensor('bool', [], new Uint8Array([1])));
   const lossNames = heads.map((_, i) => `loss${i}`);
   g.node('Loop', [trips, always, ...carried], { body: b.buildGraph() }, { outputs: [...results, ...lossNames] });

@@ -27,6 +27,15 @@ export function seededRng(seed: number): Rng {
   return { uniform, normal };
 }
 
+/** Shuffles `a` in place (Fisher–Yates, from the last element down) and returns it. */
+export function shuffleInPlace<T extends Int32Array | number[]>(rng: Rng, a: T): T {
+  for (let i = a.length - 1; i > 0; i--) {
+    const j = Math.floor(rng.uniform() * (i + 1));
+    [a[i], a[j]] = [a[j]!, a[i]!];
+  }
+  return a;
+}
+
 /** A float32 array of `n` normals scaled by `std`. */
 export function randomNormal(rng: Rng, n: number, std = 1): Float32Array {
   const out = new Float32Array(n);

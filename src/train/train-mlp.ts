@@ -8,7 +8,7 @@ import { Session, type EngineOptions } from '../engine/index.ts';
 import { LayercacheError } from '../errors/index.ts';
 import { serializeModel, type ModelProto } from '../onnx/index.ts';
 import { withPhase, type Progress } from '../progress/index.ts';
-import { seededRng, type Rng, type Tensor } from '../tensor/index.ts';
+import { seededRng, shuffleInPlace, type Rng, type Tensor } from '../tensor/index.ts';
 import { buildMlpModel, buildMlpTrainStep, initMlpParams, mlpMacs, mlpParamShapes, type MlpSpec } from './mlp-graph.ts';
 
 export interface MlpTrainSettings {
@@ -62,10 +62,7 @@ export async function trainMlp(
   try {
     await withPhase(opts.progress, 'train backbone', total, async (phase) => {
       for (let epoch = 0; epoch < settings.epochs; epoch++) {
-        for (let i = n - 1; i > 0; i--) {
-          const j = Math.floor(rng.uniform() * (i + 1));
-          [order[i], order[j]] = [order[j]!, order[i]!];
-        }
+        shuffleInPlace(rng, order);
         lossSum = 0;
         for (let s = 0; s < steps; s++) {
           t++;

@@ -4,11 +4,15 @@
  * backbone and the largest fraction of samples it could answer (the most confident first)
  * while keeping agreement on those answers ≥ 99.5 / 99 / 98 / 95%. This is the headroom
  * the heads' confidence leaves, exit by exit.
+ * Then the ceiling of any threshold selection with these heads: thresholds chosen on the
+ * held-out samples themselves (no cross-validation, no margin, so optimistic), once with
+ * MACs as the cost and once with the latency to each exit measured by the build and every
+ * head and branch free. No honest selection from the build half can beat either figure.
  *   node --import tsx bench/exit-curves.ts [BUNDLE_DIR]
  */
 import path from 'node:path';
 import { loadBundle } from '../src/bundle/index.ts';
-import { argmaxRows, maxScore } from '../src/calibrate/index.ts';
+import { argmaxRows, maxScore, NEVER, selectPolicy, simulate, type CalibrationTable } from '../src/calibrate/index.ts';
 import { Cascade } from '../src/cascade/index.ts';
 import { openDataSource } from '../src/data/index.ts';
 import { analyzeModel } from '../src/inspect/index.ts';
@@ -57,3 +61,31 @@ m.candidates.forEach((c, e) => {
   const frac = c.cumulativeMacs / m.source.totalMacs;
   console.log(`| ${e} | ${c.tensor} | ${(100 * frac).toFixed(1)}% | ${(100 * agree / data.count).toFixed(1)}% | ${best.map((b) => `${(100 * b / data.count).toFixed(1)}%`).join(' | ')} |`);
 });
+
+// The ceiling: selection on the held-out samples themselves.
+const total = m.source.totalMacs;
+const metrics = m.metrics as { backbone?: { latencyMs?: number }; candidates?: { latencyMs?: number }[] };
+const backboneMs = metrics.backbone?.latencyMs;
+const scores = heads.map((h) => maxScore(h, K));
+const correct = heads.map((h) => Uint8Array.from(argmaxRows(h, K), (c, i) => (c === ref[i] ? 1 : 0)));
+const macsTable: CalibrationTable = {
+  n: data.count, fullCost: 1,
+  exits: m.candidates.map((c, e) => ({ cost: c.cumulativeMacs / total, headCost: c.head.macs / total, score: scores[e]!, correct: correct[e]! })),
+};
+const latencyTable: CalibrationTable | null = backboneMs && metrics.candidates?.every((c) => c.latencyMs !== undefined)
+  ? { ...macsTable, exits: macsTable.exits.map((col, e) => ({ ...col, cost: metrics.candidates![e]!.latencyMs! / backboneMs, headCost: 0 })) }
+  : null;
+console.log('\nCeiling of any threshold selection with these heads (thresholds chosen on these held-out samples):\n');
+console.log('| tolerance | MACs saved (MACs objective) | exits | latency saved, heads and branches free (latency objective) | exits |');
+console.log('|---:|---:|---:|---:|---:|');
+for (const tolerance of [0.005, 0.01, 0.02]) {
+  const opts = { tolerance, margin: 0, crossValidate: false };
+  const kept = (t: readonly number[]): number => t.filter((x) => x !== NEVER).length;
+  const bm = selectPolicy(macsTable, opts);
+  const cells = [`${(100 * (1 - simulate(macsTable, bm.policy).meanCost)).toFixed(1)}%`, `${kept(bm.policy.thresholds)}`];
+  if (latencyTable) {
+    const bl = selectPolicy(latencyTable, opts);
+    cells.push(`${(100 * (1 - simulate(latencyTable, bl.policy).meanCost)).toFixed(1)}%`, `${kept(bl.policy.thresholds)}`);
+  } else cells.push('(no build timings in the manifest)', '');
+  console.log(`| ${(100 * tolerance).toFixed(1)}% | ${cells.join(' | ')} |`);
+}

@@ -12,7 +12,7 @@
  */
 import path from 'node:path';
 import { loadBundle } from '../src/bundle/index.ts';
-import { argmaxRows, maxScore, NEVER, selectPolicy, simulate, type CalibrationTable } from '../src/calibrate/index.ts';
+import { answerableShare, argmaxRows, maxScore, NEVER, selectionCeiling, type CalibrationTable } from '../src/calibrate/index.ts';
 import { Cascade } from '../src/cascade/index.ts';
 import { openDataSource } from '../src/data/index.ts';
 import { analyzeModel } from '../src/inspect/index.ts';
@@ -44,30 +44,19 @@ const levels = [0.995, 0.99, 0.98, 0.95];
 console.log(`bundle ${dir}, ${data.count} held-out samples\n`);
 console.log(`| exit | tensor | MACs to here | head agreement | ${levels.map((l) => `hit rate at ${(100 * l).toFixed(1)}%`).join(' | ')} |`);
 console.log(`|---:|---|---:|---:|${levels.map(() => '---:').join('|')}|`);
+const scores = heads.map((h) => maxScore(h, K));
+const correct = heads.map((h) => Uint8Array.from(argmaxRows(h, K), (c, i) => (c === ref[i] ? 1 : 0)));
 m.candidates.forEach((c, e) => {
-  const own = argmaxRows(heads[e]!, K);
-  const score = maxScore(heads[e]!, K);
-  const order = Array.from({ length: data.count }, (_, i) => i).sort((x, y) => score[y]! - score[x]!);
-  const best = levels.map(() => 0);
-  let errors = 0;
-  let agree = 0;
-  order.forEach((i, k) => {
-    if (own[i] === ref[i]) agree++;
-    else errors++;
-    levels.forEach((l, j) => {
-      if (errors <= (1 - l) * (k + 1)) best[j] = k + 1;
-    });
-  });
+  const agree = correct[e]!.reduce((s, x) => s + x, 0);
+  const best = levels.map((l) => answerableShare(scores[e]!, correct[e]!, l));
   const frac = c.cumulativeMacs / m.source.totalMacs;
-  console.log(`| ${e} | ${c.tensor} | ${(100 * frac).toFixed(1)}% | ${(100 * agree / data.count).toFixed(1)}% | ${best.map((b) => `${(100 * b / data.count).toFixed(1)}%`).join(' | ')} |`);
+  console.log(`| ${e} | ${c.tensor} | ${(100 * frac).toFixed(1)}% | ${(100 * agree / data.count).toFixed(1)}% | ${best.map((b) => `${(100 * b).toFixed(1)}%`).join(' | ')} |`);
 });
 
 // The ceiling: selection on the held-out samples themselves.
 const total = m.source.totalMacs;
 const metrics = m.metrics as { backbone?: { latencyMs?: number }; candidates?: { latencyMs?: number }[] };
 const backboneMs = metrics.backbone?.latencyMs;
-const scores = heads.map((h) => maxScore(h, K));
-const correct = heads.map((h) => Uint8Array.from(argmaxRows(h, K), (c, i) => (c === ref[i] ? 1 : 0)));
 const macsTable: CalibrationTable = {
   n: data.count, fullCost: 1,
   exits: m.candidates.map((c, e) => ({ cost: c.cumulativeMacs / total, headCost: c.head.macs / total, score: scores[e]!, correct: correct[e]! })),
@@ -79,13 +68,12 @@ console.log('\nCeiling of any threshold selection with these heads (thresholds c
 console.log('| tolerance | MACs saved (MACs objective) | exits | latency saved, heads and branches free (latency objective) | exits |');
 console.log('|---:|---:|---:|---:|---:|');
 for (const tolerance of [0.005, 0.01, 0.02]) {
-  const opts = { tolerance, margin: 0, crossValidate: false };
   const kept = (t: readonly number[]): number => t.filter((x) => x !== NEVER).length;
-  const bm = selectPolicy(macsTable, opts);
-  const cells = [`${(100 * (1 - simulate(macsTable, bm.policy).meanCost)).toFixed(1)}%`, `${kept(bm.policy.thresholds)}`];
+  const bm = selectionCeiling(macsTable, tolerance);
+  const cells = [`${(100 * (1 - bm.outcome.meanCost)).toFixed(1)}%`, `${kept(bm.policy.thresholds)}`];
   if (latencyTable) {
-    const bl = selectPolicy(latencyTable, opts);
-    cells.push(`${(100 * (1 - simulate(latencyTable, bl.policy).meanCost)).toFixed(1)}%`, `${kept(bl.policy.thresholds)}`);
+    const bl = selectionCeiling(latencyTable, tolerance);
+    cells.push(`${(100 * (1 - bl.outcome.meanCost)).toFixed(1)}%`, `${kept(bl.policy.thresholds)}`);
   } else cells.push('(no build timings in the manifest)', '');
   console.log(`| ${(100 * tolerance).toFixed(1)}% | ${cells.join(' | ')} |`);
 }

@@ -11,7 +11,7 @@ import { createRequire } from 'node:module';
 import type { Manifest, ScoreSpec } from '../bundle/index.ts';
 import { sha256 } from '../bundle/index.ts';
 import {
-  argmaxRows, fitTemperature, marginScore, maxScore, oracleCost, paperRule, paretoFront, selectPolicy, simulate,
+  answerableShare, argmaxRows, fitTemperature, marginScore, maxScore, oracleCost, paperRule, paretoFront, selectPolicy, simulate,
   type CalibrationTable, type Policy, type PolicyOutcome,
 } from '../calibrate/index.ts';
 import type { BuildConfig } from '../config/index.ts';
@@ -183,21 +183,12 @@ export async function buildCascade(input: BuildInput, config: BuildConfig, engin
     let best = { member: 0, value: -Infinity, agreement: 0 };
     settings.family.forEach((spec, m) => {
       const lp = cf.outOfFold[jobs.findIndex((j) => j.exit === e.index && j.member === m)]!;
-      const own = argmaxRows(lp, classes);
-      const score = maxScore(lp, classes);
-      const order = Array.from({ length: n }, (_, i) => i).sort((x, y) => score[y]! - score[x]!);
-      let errors = 0;
-      let covered = 0;
-      let agree = 0;
-      order.forEach((i, k) => {
-        if (own[i] !== reference[i]) errors++;
-        else agree++;
-        if (errors <= target * (k + 1)) covered = k + 1;
-      });
+      const correct = Uint8Array.from(argmaxRows(lp, classes), (c, i) => (c === reference[i] ? 1 : 0));
+      const covered = answerableShare(maxScore(lp, classes), correct, 1 - target);
       const value = settings.objective === 'macs'
-        ? (covered / n) * (a.totalMacs - e.cumulativeMacs) - headCostMacs(e.index, spec)
-        : (covered / n) * (lat.full - lat.toExit[e.index]!) - headLatency(e.index, m);
-      if (value > best.value) best = { member: m, value, agreement: agree / n };
+        ? covered * (a.totalMacs - e.cumulativeMacs) - headCostMacs(e.index, spec)
+        : covered * (lat.full - lat.toExit[e.index]!) - headLatency(e.index, m);
+      if (value > best.value) best = { member: m, value, agreement: correct.reduce((s, x) => s + x, 0) / n };
     });
     return best;
   });

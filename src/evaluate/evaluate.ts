@@ -10,7 +10,7 @@
  */
 import { Cascade, type CascadeRow } from '../cascade/index.ts';
 import type { LoadedBundle } from '../bundle/index.ts';
-import { argmaxRows, maxScore, paperRule, scoreOfMaxProbability } from '../calibrate/index.ts';
+import { answerableShare, argmaxRows, maxScore, paperRule, scoreOfMaxProbability, selectionCeiling, type CalibrationTable } from '../calibrate/index.ts';
 import type { DataSource } from '../data/index.ts';
 import { Session, type EngineOptions } from '../engine/index.ts';
 import { analyzeModel } from '../inspect/index.ts';
@@ -49,6 +49,13 @@ export interface EvalReport {
   readonly cached: CachedFigures;
   readonly oracle: { readonly macsPerSample: number };
   /**
+   * What the heads' confidence leaves on the table, on these samples: per candidate exit, its
+   * head's agreement with the backbone and the largest share of samples it could answer (most
+   * confident first) at agreement ≥ 1 − tolerance; and the ceiling, the MACs of the cheapest
+   * policy chosen on these very samples (no cross-validation, no margin) at that tolerance.
+   */
+  readonly headroom: Headroom;
+  /**
    * The paper's rule on the same samples. Its latency and throughput were timed in alternation
    * with the backbone again (`pairedBackbone`); compare them with that, not with `backbone`,
    * which was timed beside the bundle, earlier.
@@ -60,6 +67,20 @@ export interface EvalReport {
   readonly latencySamples: number;
   /** Batch-1 latencies in ms, for plots. */
   readonly latencyTrace: { readonly backbone: number[]; readonly cached: number[] };
+}
+
+export interface Headroom {
+  /** The bundle's build tolerance (0.01 when the manifest does not record one). */
+  readonly tolerance: number;
+  readonly exits: readonly {
+    readonly candidate: number;
+    readonly tensor: string;
+    /** Share of the backbone's MACs before this exit. */
+    readonly macsBefore: number;
+    readonly agreement: number;
+    readonly answerable: number;
+  }[];
+  readonly ceiling: { readonly macsPerSample: number; readonly agreement: number; readonly exits: number };
 }
 
 export interface EvalOptions {
@@ -219,16 +240,34 @@ export async function evaluateBundle(bundle: LoadedBundle, data: DataSource, opt
       await traceCascade.release();
     }
 
+    // Every candidate head on every sample, in MACs: the paper rule and the headroom read it.
+    const tracedTable: CalibrationTable = {
+      n: data.count, fullCost: m.source.totalMacs,
+      exits: m.candidates.map((c, e) => ({
+        cost: c.cumulativeMacs, headCost: c.head.macs, score: maxScore(traced[e]!, K),
+        correct: Uint8Array.from(argmaxRows(traced[e]!, K), (k, i) => (k === reference[i] ? 1 : 0)),
+      })),
+    };
+    const buildSettings = m.build as { tolerance?: unknown };
+    const tolerance = typeof buildSettings.tolerance === 'number' && buildSettings.tolerance > 0 && buildSettings.tolerance < 1 ? buildSettings.tolerance : 0.01;
+    const ceiling = selectionCeiling(tracedTable, tolerance);
+    const headroom: Headroom = {
+      tolerance,
+      exits: m.candidates.map((c, e) => {
+        const col = tracedTable.exits[e]!;
+        return {
+          candidate: e, tensor: c.tensor, macsBefore: c.cumulativeMacs / m.source.totalMacs,
+          agreement: col.correct.reduce((a, b) => a + b, 0) / data.count,
+          answerable: answerableShare(col.score, col.correct, 1 - tolerance),
+        };
+      }),
+      ceiling: { macsPerSample: ceiling.outcome.meanCost, agreement: ceiling.outcome.agreement, exits: ceiling.policy.thresholds.filter((t) => t !== Number.POSITIVE_INFINITY).length },
+    };
+
     let paperBaseline: EvalReport['paperBaseline'];
     if (opts.paper) {
       const built = (m.metrics.paperRule as { threshold?: number } | undefined)?.threshold ?? 0.5;
-      const threshold = opts.paper === 'build' ? built : paperRule({
-        n: data.count, fullCost: m.source.totalMacs,
-        exits: m.candidates.map((c, e) => ({
-          cost: c.cumulativeMacs, headCost: c.head.macs, score: maxScore(traced[e]!, K),
-          correct: Uint8Array.from(argmaxRows(traced[e]!, K), (k, i) => (k === reference[i] ? 1 : 0)),
-        })),
-      }, main.figures.agreement).threshold;
+      const threshold = opts.paper === 'build' ? built : paperRule(tracedTable, main.figures.agreement).threshold;
       const paperCascade = await Cascade.create({
         segments: candidateSegments, heads: bundle.candidateHeads,
         exits: m.candidates.map((c) => ({ tensor: c.tensor, threshold: scoreOfMaxProbability(threshold), temperature: 1 })), classes: K, score: 'max',
@@ -252,6 +291,7 @@ export async function evaluateBundle(bundle: LoadedBundle, data: DataSource, opt
       },
       cached: main.figures,
       oracle: { macsPerSample: oracleMacs / data.count },
+      headroom,
       ...(paperBaseline ? { paperBaseline } : {}),
       latencySamples: main.trace.length,
       latencyTrace: { backbone: main.backboneTrace, cached: main.trace },

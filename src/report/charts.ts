@@ -81,6 +81,28 @@ export async function exitChart(rows: readonly { exit: string; hitRate: number; 
   } as TopLevelSpec);
 }
 
+/**
+ * Per candidate exit, by the share of the backbone's MACs before it: its head's agreement with
+ * the backbone, and the share of samples it could answer at the required agreement.
+ */
+export async function headroomChart(rows: readonly { macsBefore: number; agreement: number; answerable: number }[], level: number): Promise<string> {
+  const answerable = `answerable at ≥ ${(100 * level).toFixed(1)}% agreement`;
+  return toSvg({
+    data: { values: rows.flatMap((r) => [
+      { macsBefore: r.macsBefore, measure: 'head agreement (all samples)', value: r.agreement },
+      { macsBefore: r.macsBefore, measure: answerable, value: r.answerable },
+    ]) },
+    mark: { type: 'line', point: true },
+    encoding: {
+      x: { field: 'macsBefore', type: 'quantitative', title: "share of the backbone's MACs before the exit", axis: { format: '.0%' }, scale: { domain: [0, 1] } },
+      y: { field: 'value', type: 'quantitative', title: null, axis: { format: '.0%' }, scale: { domain: [0, 1] } },
+      color: { field: 'measure', type: 'nominal', title: null, sort: null, scale: { range: ['#9aa7b8', '#4c78a8'] } },
+      tooltip: [{ field: 'measure' }, { field: 'macsBefore', format: '.1%' }, { field: 'value', format: '.1%' }],
+    },
+    width: 420, height: 240,
+  } as TopLevelSpec);
+}
+
 /** Batch-1 latency distributions of the backbone and the bundle, measured side by side. */
 export async function latencyChart(traces: { backbone: readonly number[]; bundle: readonly number[] }): Promise<string> {
   const clip = quantile([...traces.backbone, ...traces.bundle], 0.99);

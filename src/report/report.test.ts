@@ -22,9 +22,9 @@ describe('HTML report', () => {
     assert.match(html, /<title>tiny &lt;report&gt;<\/title>/);
   });
 
-  it('has the five charts, each with drawn marks', () => {
+  it('has the six charts, each with drawn marks', () => {
     const figures = [...html.matchAll(/<figure id="([a-z-]+)" class="chart">([\s\S]*?)<\/figure>/g)];
-    assert.deepEqual(figures.map((f) => f[1]), ['pareto-macs', 'pareto-latency', 'exits', 'latency', 'compute']);
+    assert.deepEqual(figures.map((f) => f[1]), ['pareto-macs', 'pareto-latency', 'exits', 'latency', 'compute', 'headroom']);
     for (const [, id, body] of figures) {
       assert.match(body!, /<svg[^>]*class="marks"/, `${id}: no SVG`);
       // A mark group with at least one drawn path, rect or symbol.
@@ -39,5 +39,7 @@ describe('HTML report', () => {
     assert.match(html, /<td>exit 0<\/td><td>b1_out<\/td>/);
     assert.match(html, /build\.tolerance<\/td><td>0\.2<\/td>/);
     assert.match(html, /onnxruntime-node \d+\.\d+\.\d+/);
+    // The headroom caption names the build tolerance (0.2) and the ceiling found on these samples.
+    assert.match(html, /could save here at 20\.0% tolerance, chosen on these very samples \(so optimistic\): -?\d+\.\d% of MACs with \d+ exits/);
   });
 });

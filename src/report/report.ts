@@ -2,7 +2,8 @@
  * The HTML report of a bundle and its evaluation: one self-contained file (inline SVG
  * charts and CSS, no scripts, no network) showing the Pareto curve with the chosen point,
  * the paper's rule and the oracle bound; hit rate and agreement per exit; batch-1 latency
- * distributions; where the compute goes per segment; and the settings and versions.
+ * distributions; where the compute goes per segment; the headroom the heads' confidence
+ * leaves per candidate exit, with the ceiling of any threshold selection; and the settings and versions.
  * Invariant: every figure in it comes from the manifest (build-time calibration) or the
  * evaluation report (held-out measurement), and each is labelled with which.
  */
@@ -10,7 +11,7 @@ import { createRequire } from 'node:module';
 import type { Manifest } from '../bundle/index.ts';
 import type { EvalReport } from '../evaluate/index.ts';
 import { writeFileAtomic } from '../files/index.ts';
-import { computeChart, exitChart, latencyChart, paretoChart, vegaLiteVersion, vegaVersion } from './charts.ts';
+import { computeChart, exitChart, headroomChart, latencyChart, paretoChart, vegaLiteVersion, vegaVersion } from './charts.ts';
 
 const require = createRequire(import.meta.url);
 const versionOf = (pkg: string): string => {
@@ -76,16 +77,22 @@ export async function renderReport(input: ReportInput): Promise<string> {
     return row;
   });
 
-  const [paretoMacs, paretoLatency, exits, latency, compute] = await Promise.all([
+  const hr = ev.headroom;
+  const [paretoMacs, paretoLatency, exits, latency, compute, headroom] = await Promise.all([
     paretoChart({ front, points: named }, 'macsSaved'),
     paretoChart({ front, points: named.map((p) => ({ ...p, latencySaved: Number.isFinite(p.latencySaved) ? p.latencySaved : null })) }, 'latencySaved'),
     exitChart(exitRows),
     latencyChart({ backbone: ev.latencyTrace.backbone, bundle: ev.latencyTrace.cached }),
     computeChart(computeRows),
+    headroomChart(hr.exits, 1 - hr.tolerance),
   ]);
-
   const b = ev.backbone;
   const c = ev.cached;
+  const ceilingSaved = 1 - hr.ceiling.macsPerSample / ev.backbone.macsPerSample;
+  const headroomCaption = `Each candidate head on these held-out samples. The most any choice of exits and thresholds could save here at ${pct(hr.tolerance)} tolerance, `
+    + `chosen on these very samples (so optimistic): ${pct(ceilingSaved)} of MACs with ${hr.ceiling.exits} exits (${pct(hr.ceiling.agreement, 2)} agreement); `
+    + `the bundle, chosen on its build data: ${pct(1 - c.macsPerSample / b.macsPerSample)}. Saving more needs heads that are confident on more samples, not other thresholds.`;
+
   const summary = [
     ['agreement with the backbone', '100%', pct(c.agreement, 2)],
     ['accuracy vs labels', pct(b.accuracy), pct(c.accuracy)],
@@ -129,6 +136,7 @@ ${figure('pareto-latency', 'Cost vs agreement: latency', paretoLatency, 'Batch-1
 ${figure('exits', 'Hit rate and agreement per exit', exits, 'Held-out share of requests answered at each exit (and by the full backbone), and how often those answers agree with the backbone.')}
 ${figure('latency', 'Batch-1 latency distributions', latency, 'Backbone and bundle timed in alternating blocks of 50 on the same inputs.')}
 ${figure('compute', 'Where the compute goes', compute, 'Per segment: MACs of a pass through it (with its head), and the average MACs spent per request given the share of requests that reach it.')}
+${figure('headroom', 'Headroom per candidate exit', headroom, headroomCaption)}
 </div>
 <h2>Settings and versions</h2>
 ${table(['setting', 'value'], settings)}

@@ -61,7 +61,7 @@ describe('report in headless Chromium', { skip: SKIP }, () => {
         }).length;
         return { id: f.id, width: box?.width ?? 0, height: box?.height ?? 0, drawn };
       }));
-      assert.deepEqual(charts.map((c) => c.id), ['pareto-macs', 'pareto-latency', 'exits', 'latency', 'compute']);
+      assert.deepEqual(charts.map((c) => c.id), ['pareto-macs', 'pareto-latency', 'exits', 'latency', 'compute', 'headroom']);
       for (const c of charts) {
         assert.ok(c.width > 100 && c.height > 100, `${c.id}: chart is ${c.width}×${c.height}`);
         assert.ok(c.drawn > 0, `${c.id}: no drawn marks`);

@@ -73,6 +73,9 @@ export async function runEval(dir: string, opts: EvalCommandOptions, config: Con
   io.out(`MACs saved ${formatPercent(1 - c.macsPerSample / b.macsPerSample)} (oracle bound ${formatPercent(1 - report.oracle.macsPerSample / b.macsPerSample)}), `
     + `mean batch-1 latency ${formatPercent(1 - c.latencyMs.mean / b.latencyMs.mean)} lower, batch-64 throughput ×${(c.throughputBatch64 / b.throughputBatch64).toFixed(2)}\n`);
   io.out(`exit hit rates: ${c.exitRates.map((r, i) => `#${i} ${formatPercent(r)}`).join(', ') || 'none'}; full backbone ${formatPercent(c.fullRate)}\n`);
+  const h = report.headroom;
+  io.out(`headroom: exits and thresholds chosen on these very samples (optimistic) would save at most ${formatPercent(1 - h.ceiling.macsPerSample / b.macsPerSample)} of MACs `
+    + `at ${formatPercent(h.tolerance)} tolerance with these heads (${h.ceiling.exits} exits)\n`);
   const p = report.paperBaseline;
   if (p) {
     io.out(`paper rule (every exit, p ≥ ${p.threshold.toFixed(5)}): MACs saved ${formatPercent(1 - p.macsPerSample / b.macsPerSample)}, `

@@ -45,7 +45,7 @@ export async function renderServe(): Promise<void> {
     if (off) {
       lines.push('| records 5000–9999 | hit rate | agreement | MACs saved |', '|---|---:|---:|---:|');
       lines.push(`| online (served, this run) | ${pct(late.hitRate)} | ${pct(late.agreement, 2)} (lowest window ${pct(late.minWindowAgreement, 2)}) | ${pct(late.macsSaved)} |`);
-      lines.push(`| offline \`layercache build\` on records 0–4999, same settings, same run (${off.exits} exits) | ${pct(off.hitRate)} | ${pct(off.agreement, 2)} | ${pct(off.macsSaved)} |`);
+      lines.push(`| offline \`layercache build\` on records 0–4999, same settings, same run (${off.exits} exit${off.exits === 1 ? '' : 's'}) | ${pct(off.hitRate)} | ${pct(off.agreement, 2)} | ${pct(off.macsSaved)} |`);
       lines.push(`| difference | ${((late.hitRate - off.hitRate) * 100).toFixed(1)} pt | | ${((late.macsSaved - off.macsSaved) * 100).toFixed(1)} pt |`);
     }
   }

@@ -11,7 +11,7 @@ import { createRequire } from 'node:module';
 import type { Manifest, ScoreSpec } from '../bundle/index.ts';
 import { sha256 } from '../bundle/index.ts';
 import {
-  answerableShare, argmaxRows, fitTemperature, marginScore, maxScore, oracleCost, paperRule, paretoFront, selectPolicy, simulate,
+  answerableShare, argmaxRows, fitTemperature, maxScore, oracleCost, paperRule, paretoFront, scoresFor, selectPolicy, simulate,
   type CalibrationTable, type Policy, type PolicyOutcome,
 } from '../calibrate/index.ts';
 import type { BuildConfig } from '../config/index.ts';
@@ -124,10 +124,6 @@ function checkData(a: ModelAnalysis, data: DataSource): void {
   if (want.join('x') !== data.sampleDims.join('x')) {
     throw new LayercacheError('DATA_SHAPE_MISMATCH', `data '${data.description}' gives samples of shape [${data.sampleDims.join(', ')}] but the model input '${a.inputs[0]!.name}' expects [${want.join(', ')}] per sample; check --layout or the data spec`);
   }
-}
-
-function scoresFor(kind: ScoreSpec['kind'], lp: Float32Array, classes: number, temperature: number): Float64Array {
-  return kind === 'margin' ? marginScore(lp, classes) : maxScore(lp, classes, kind === 'temperature' ? temperature : 1);
 }
 
 function summarize(latency: PolicyOutcome, macs: PolicyOutcome, batch: number): PolicySummary {

@@ -1,9 +1,9 @@
 /** Public surface of the calibrate module: scores, policies, selection, bounds and baselines. */
 export { type CalibrationTable, type ExitColumn, type Policy, type PolicyOutcome, NEVER, simulate, keptExits } from './policy.ts';
-export { selectPolicy, optimizeForLambda, paretoFront, isFeasible, validateTolerance, type SelectOptions, type Selection, type ParetoPoint } from './select.ts';
+export { selectPolicy, optimizeForLambda, optimizeForBudget, paretoFront, isFeasible, validateTolerance, type SelectOptions, type Selection, type ParetoPoint } from './select.ts';
 export { clopperPearsonUpper, clopperPearsonLower, incompleteBeta } from './bounds.ts';
 export { paperRule, oracleCost, globalThresholdPolicy } from './baselines.ts';
-export { answerableShare, selectionCeiling } from './headroom.ts';
+export { answerableShare, inSampleSelection } from './headroom.ts';
 export {
-  type ScoreKind, type RowScore, SCORE_KINDS, scoreRow, argmaxRows, maxScore, marginScore, fitTemperature, maxProbabilityOf, scoreOfMaxProbability,
+  type ScoreKind, type RowScore, SCORE_KINDS, scoreRow, scoresFor, argmaxRows, maxScore, marginScore, fitTemperature, maxProbabilityOf, scoreOfMaxProbability,
 } from './scores.ts';

@@ -71,6 +71,14 @@ function scoresOf(logProbs: Float32Array | Float64Array, classes: number, kind: 
   return out;
 }
 
+/**
+ * Scores of every row as a bundle of score kind `kind` computes them: logProbs [n, classes] →
+ * [n]; the temperature applies to 'temperature' only.
+ */
+export function scoresFor(kind: ScoreKind, logProbs: Float32Array | Float64Array, classes: number, temperature: number): Float64Array {
+  return scoresOf(logProbs, classes, kind, kind === 'temperature' ? temperature : 1);
+}
+
 /** 'max' scores (or 'temperature' ones when temperature ≠ 1): [n]. */
 export function maxScore(logProbs: Float32Array | Float64Array, classes: number, temperature = 1): Float64Array {
   return scoresOf(logProbs, classes, temperature === 1 ? 'max' : 'temperature', temperature);

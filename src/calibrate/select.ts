@@ -157,6 +157,95 @@ export function optimizeForLambda(table: CalibrationTable, lambda: number, start
   return { thresholds };
 }
 
+/**
+ * Coordinate descent on cost subject to at most `maxErrors` disagreements, from `start`
+ * (which must meet that budget): each exit's threshold in turn is set to the cheapest choice
+ * that keeps the budget given the other thresholds, found exactly by walking the exit's
+ * samples most confident first. Unlike the λ search, it can spend an error budget that no
+ * single λ reaches. The cost never rises from sweep to sweep.
+ */
+export function optimizeForBudget(table: CalibrationTable, maxErrors: number, start: Policy): Policy {
+  const { n, exits } = table;
+  const E = exits.length;
+  const thresholds = [...start.thresholds];
+  const reached = new Uint8Array(n);
+  const nextCost = new Float64Array(n);
+  const nextWrong = new Uint8Array(n);
+  const order = new Int32Array(n);
+  const sorted = scoreOrders(table);
+  for (let sweep = 0; sweep < 50; sweep++) {
+    let changed = false;
+    for (let e = 0; e < E; e++) {
+      const col = exits[e]!;
+      if (!Number.isFinite(col.headCost)) continue;
+      // Samples answered before e, and their disagreements (fixed while e moves).
+      reached.fill(1);
+      let earlyWrong = 0;
+      for (let f = 0; f < e; f++) {
+        const t = thresholds[f]!;
+        if (t === NEVER) continue;
+        const { score, correct } = exits[f]!;
+        for (let i = 0; i < n; i++) {
+          if (reached[i] && score[i]! >= t) {
+            reached[i] = 0;
+            if (!correct[i]) earlyWrong++;
+          }
+        }
+      }
+      // Cost and disagreement of going on past e, under the later thresholds.
+      nextCost.fill(table.fullCost);
+      nextWrong.fill(0);
+      for (let f = E - 1; f > e; f--) {
+        const t = thresholds[f]!;
+        if (t === NEVER) continue;
+        const c = exits[f]!;
+        for (let i = 0; i < n; i++) {
+          if (c.score[i]! >= t) {
+            nextCost[i] = c.headCost + c.cost;
+            nextWrong[i] = c.correct[i] ? 0 : 1;
+          } else nextCost[i] = c.headCost + nextCost[i]!;
+        }
+      }
+      let m = 0;
+      let wrongWithout = earlyWrong;
+      for (let k = 0; k < n; k++) {
+        const i = sorted[e]![k]!;
+        if (reached[i]) {
+          order[m++] = i;
+          wrongWithout += nextWrong[i]!;
+        }
+      }
+      // Exit e dropped: cost change 0, errors wrongWithout. Kept answering its j most confident: the
+      // head on all m reached samples, and each answered sample's cost and error swapped. Only
+      // cuts between distinct scores are thresholds; a move must beat the current choice.
+      let bestDelta = wrongWithout <= maxErrors ? 0 : Number.POSITIVE_INFINITY;
+      let bestT = NEVER;
+      let currentDelta = thresholds[e] === NEVER ? bestDelta : Number.POSITIVE_INFINITY;
+      let delta = m * col.headCost;
+      let wrong = wrongWithout;
+      for (let j = 0; j < m; j++) {
+        const i = order[j]!;
+        delta += col.cost - nextCost[i]!;
+        wrong += (col.correct[i] ? 0 : 1) - nextWrong[i]!;
+        const nextScore = j === m - 1 ? Number.NEGATIVE_INFINITY : col.score[order[j + 1]!]!;
+        if (!(nextScore < col.score[i]!) || wrong > maxErrors) continue;
+        // The current threshold admits exactly the samples scoring at least it.
+        if (thresholds[e]! <= col.score[i]! && thresholds[e]! > nextScore) currentDelta = delta;
+        if (delta < bestDelta - 1e-12) {
+          bestDelta = delta;
+          bestT = Number.isFinite(nextScore) ? (col.score[i]! + nextScore) / 2 : col.score[i]!;
+        }
+      }
+      if (bestDelta < currentDelta - 1e-12) {
+        thresholds[e] = bestT;
+        changed = true;
+      }
+    }
+    if (!changed) break;
+  }
+  return { thresholds };
+}
+
 function rowsOf(table: CalibrationTable, rows: Int32Array): CalibrationTable {
   return {
     n: rows.length,

@@ -10,7 +10,9 @@
  */
 import { Cascade, type CascadeRow } from '../cascade/index.ts';
 import type { LoadedBundle } from '../bundle/index.ts';
-import { answerableShare, argmaxRows, maxScore, paperRule, scoreOfMaxProbability, selectionCeiling, type CalibrationTable } from '../calibrate/index.ts';
+import {
+  answerableShare, argmaxRows, inSampleSelection, keptExits, maxScore, paperRule, scoreOfMaxProbability, scoresFor, type CalibrationTable,
+} from '../calibrate/index.ts';
 import type { DataSource } from '../data/index.ts';
 import { Session, type EngineOptions } from '../engine/index.ts';
 import { analyzeModel } from '../inspect/index.ts';
@@ -49,12 +51,14 @@ export interface EvalReport {
   readonly cached: CachedFigures;
   readonly oracle: { readonly macsPerSample: number };
   /**
-   * What the heads' confidence leaves on the table, on these samples: per candidate exit, its
-   * head's agreement with the backbone and the largest share of samples it could answer (most
-   * confident first) at agreement ≥ 1 − tolerance; and the ceiling, the MACs of the cheapest
-   * policy chosen on these very samples (no cross-validation, no margin) at that tolerance.
+   * What the heads' confidence leaves on the table, on these samples, with the bundle's score
+   * kind: per candidate exit, its head's agreement with the backbone and the largest share of
+   * samples it could answer (most confident first) at agreement ≥ 1 − tolerance; and the
+   * in-sample best, the cheapest policy in MACs found on these very samples (no cross-validation,
+   * no margin) at that tolerance: optimistic, and found by search, not proven optimal.
+   * Null when the manifest records no build tolerance in (0, 1).
    */
-  readonly headroom: Headroom;
+  readonly headroom: Headroom | null;
   /**
    * The paper's rule on the same samples. Its latency and throughput were timed in alternation
    * with the backbone again (`pairedBackbone`); compare them with that, not with `backbone`,
@@ -70,7 +74,7 @@ export interface EvalReport {
 }
 
 export interface Headroom {
-  /** The bundle's build tolerance (0.01 when the manifest does not record one). */
+  /** The bundle's build tolerance. */
   readonly tolerance: number;
   readonly exits: readonly {
     readonly candidate: number;
@@ -80,7 +84,7 @@ export interface Headroom {
     readonly agreement: number;
     readonly answerable: number;
   }[];
-  readonly ceiling: { readonly macsPerSample: number; readonly agreement: number; readonly exits: number };
+  readonly inSampleBest: { readonly macsPerSample: number; readonly agreement: number; readonly exits: number };
 }
 
 export interface EvalOptions {
@@ -240,7 +244,7 @@ export async function evaluateBundle(bundle: LoadedBundle, data: DataSource, opt
       await traceCascade.release();
     }
 
-    // Every candidate head on every sample, in MACs: the paper rule and the headroom read it.
+    // Every candidate head on every sample, max-softmax scores, in MACs: the paper rule reads it (the headroom rescores it).
     const tracedTable: CalibrationTable = {
       n: data.count, fullCost: m.source.totalMacs,
       exits: m.candidates.map((c, e) => ({
@@ -248,21 +252,28 @@ export async function evaluateBundle(bundle: LoadedBundle, data: DataSource, opt
         correct: Uint8Array.from(argmaxRows(traced[e]!, K), (k, i) => (k === reference[i] ? 1 : 0)),
       })),
     };
-    const buildSettings = m.build as { tolerance?: unknown };
-    const tolerance = typeof buildSettings.tolerance === 'number' && buildSettings.tolerance > 0 && buildSettings.tolerance < 1 ? buildSettings.tolerance : 0.01;
-    const ceiling = selectionCeiling(tracedTable, tolerance);
-    const headroom: Headroom = {
-      tolerance,
-      exits: m.candidates.map((c, e) => {
-        const col = tracedTable.exits[e]!;
-        return {
-          candidate: e, tensor: c.tensor, macsBefore: c.cumulativeMacs / m.source.totalMacs,
-          agreement: col.correct.reduce((a, b) => a + b, 0) / data.count,
-          answerable: answerableShare(col.score, col.correct, 1 - tolerance),
-        };
-      }),
-      ceiling: { macsPerSample: ceiling.outcome.meanCost, agreement: ceiling.outcome.agreement, exits: ceiling.policy.thresholds.filter((t) => t !== Number.POSITIVE_INFINITY).length },
-    };
+    const tolerance = (m.build as { tolerance?: unknown }).tolerance;
+    let headroom: Headroom | null = null;
+    if (typeof tolerance === 'number' && tolerance > 0 && tolerance < 1) {
+      // The same heads scored as the bundle scores them (its kind, each candidate's temperature).
+      const scored: CalibrationTable = {
+        ...tracedTable,
+        exits: tracedTable.exits.map((col, e) => ({ ...col, score: scoresFor(m.score.kind, traced[e]!, K, m.candidates[e]!.temperature) })),
+      };
+      const best = inSampleSelection(scored, tolerance);
+      headroom = {
+        tolerance,
+        exits: m.candidates.map((c, e) => {
+          const col = scored.exits[e]!;
+          return {
+            candidate: c.candidate, tensor: c.tensor, macsBefore: c.cumulativeMacs / m.source.totalMacs,
+            agreement: col.correct.reduce((a, b) => a + b, 0) / data.count,
+            answerable: answerableShare(col.score, col.correct, 1 - tolerance),
+          };
+        }),
+        inSampleBest: { macsPerSample: best.outcome.meanCost, agreement: best.outcome.agreement, exits: keptExits(best.policy).length },
+      };
+    }
 
     let paperBaseline: EvalReport['paperBaseline'];
     if (opts.paper) {

@@ -85,8 +85,10 @@ export async function exitChart(rows: readonly { exit: string; hitRate: number; 
  * Per candidate exit, by the share of the backbone's MACs before it: its head's agreement with
  * the backbone, and the share of samples it could answer at the required agreement.
  */
-export async function headroomChart(rows: readonly { macsBefore: number; agreement: number; answerable: number }[], level: number): Promise<string> {
-  const answerable = `answerable at ≥ ${(100 * level).toFixed(1)}% agreement`;
+export async function headroomChart(rows: readonly { macsBefore: number; agreement: number; answerable: number }[], tolerance: number): Promise<string> {
+  // Enough decimals to tell the level from 100% (tolerance 0.05% → 99.95%).
+  const digits = Math.min(4, Math.max(1, Math.ceil(-Math.log10(tolerance)) - 1));
+  const answerable = `answerable at ≥ ${(100 * (1 - tolerance)).toFixed(digits)}% agreement`;
   return toSvg({
     data: { values: rows.flatMap((r) => [
       { macsBefore: r.macsBefore, measure: 'head agreement (all samples)', value: r.agreement },

@@ -74,8 +74,11 @@ export async function runEval(dir: string, opts: EvalCommandOptions, config: Con
     + `mean batch-1 latency ${formatPercent(1 - c.latencyMs.mean / b.latencyMs.mean)} lower, batch-64 throughput ×${(c.throughputBatch64 / b.throughputBatch64).toFixed(2)}\n`);
   io.out(`exit hit rates: ${c.exitRates.map((r, i) => `#${i} ${formatPercent(r)}`).join(', ') || 'none'}; full backbone ${formatPercent(c.fullRate)}\n`);
   const h = report.headroom;
-  io.out(`headroom: exits and thresholds chosen on these very samples (optimistic) would save at most ${formatPercent(1 - h.ceiling.macsPerSample / b.macsPerSample)} of MACs `
-    + `at ${formatPercent(h.tolerance)} tolerance with these heads (${h.ceiling.exits} exits)\n`);
+  if (h) {
+    const n = h.inSampleBest.exits;
+    io.out(`headroom: at ${formatPercent(h.tolerance)} tolerance, the best choice of exits and thresholds found on these very samples (optimistic) `
+      + `saves ${formatPercent(1 - h.inSampleBest.macsPerSample / b.macsPerSample)} of MACs with these heads (${n} exit${n === 1 ? '' : 's'})\n`);
+  }
   const p = report.paperBaseline;
   if (p) {
     io.out(`paper rule (every exit, p ≥ ${p.threshold.toFixed(5)}): MACs saved ${formatPercent(1 - p.macsPerSample / b.macsPerSample)}, `

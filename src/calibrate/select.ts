@@ -90,6 +90,27 @@ function scoreOrders(table: CalibrationTable): Int32Array[] {
   return orders;
 }
 
+/**
+ * Sets reached[i] = 1 for the samples [n] that no kept exit before e answers, 0 for the others;
+ * returns how many of the answered ones disagree with the backbone.
+ */
+function markReached(table: CalibrationTable, thresholds: readonly number[], e: number, reached: Uint8Array): number {
+  reached.fill(1);
+  let wrong = 0;
+  for (let f = 0; f < e; f++) {
+    const t = thresholds[f]!;
+    if (t === NEVER) continue;
+    const { score, correct } = table.exits[f]!;
+    for (let i = 0; i < table.n; i++) {
+      if (reached[i] && score[i]! >= t) {
+        reached[i] = 0;
+        if (!correct[i]) wrong++;
+      }
+    }
+  }
+  return wrong;
+}
+
 /** Coordinate descent on cost + λ·errors from `start`; returns a local optimum. */
 export function optimizeForLambda(table: CalibrationTable, lambda: number, start?: Policy): Policy {
   const { n, exits } = table;
@@ -108,14 +129,7 @@ export function optimizeForLambda(table: CalibrationTable, lambda: number, start
         thresholds[e] = NEVER;
         continue;
       }
-      // Samples that reach exit e under the current earlier thresholds.
-      reached.fill(1);
-      for (let f = 0; f < e; f++) {
-        const t = thresholds[f]!;
-        if (t === NEVER) continue;
-        const s = exits[f]!.score;
-        for (let i = 0; i < n; i++) if (reached[i] && s[i]! >= t) reached[i] = 0;
-      }
+      markReached(table, thresholds, e, reached);
       // Value of continuing past e, under the current later thresholds.
       next.fill(table.fullCost);
       for (let f = E - 1; f > e; f--) {
@@ -179,19 +193,7 @@ export function optimizeForBudget(table: CalibrationTable, maxErrors: number, st
       const col = exits[e]!;
       if (!Number.isFinite(col.headCost)) continue;
       // Samples answered before e, and their disagreements (fixed while e moves).
-      reached.fill(1);
-      let earlyWrong = 0;
-      for (let f = 0; f < e; f++) {
-        const t = thresholds[f]!;
-        if (t === NEVER) continue;
-        const { score, correct } = exits[f]!;
-        for (let i = 0; i < n; i++) {
-          if (reached[i] && score[i]! >= t) {
-            reached[i] = 0;
-            if (!correct[i]) earlyWrong++;
-          }
-        }
-      }
+      const earlyWrong = markReached(table, thresholds, e, reached);
       // Cost and disagreement of going on past e, under the later thresholds.
       nextCost.fill(table.fullCost);
       nextWrong.fill(0);

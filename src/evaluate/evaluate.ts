@@ -10,9 +10,7 @@
  */
 import { Cascade, type CascadeRow } from '../cascade/index.ts';
 import type { LoadedBundle } from '../bundle/index.ts';
-import {
-  answerableShare, argmaxRows, inSampleSelection, keptExits, maxScore, paperRule, scoreOfMaxProbability, scoresFor, type CalibrationTable,
-} from '../calibrate/index.ts';
+import { argmaxRows, maxScore, paperRule, scoreOfMaxProbability, type CalibrationTable } from '../calibrate/index.ts';
 import type { DataSource } from '../data/index.ts';
 import { Session, type EngineOptions } from '../engine/index.ts';
 import { analyzeModel } from '../inspect/index.ts';
@@ -20,6 +18,7 @@ import { parseModel } from '../onnx/index.ts';
 import { withPhase, type Progress } from '../progress/index.ts';
 import { extractSegments } from '../surgery/index.ts';
 import type { Tensor } from '../tensor/index.ts';
+import { headroomOf, type Headroom } from './headroom.ts';
 
 export interface LatencyStats {
   readonly p50: number;
@@ -71,20 +70,6 @@ export interface EvalReport {
   readonly latencySamples: number;
   /** Batch-1 latencies in ms, for plots. */
   readonly latencyTrace: { readonly backbone: number[]; readonly cached: number[] };
-}
-
-export interface Headroom {
-  /** The bundle's build tolerance. */
-  readonly tolerance: number;
-  readonly exits: readonly {
-    readonly candidate: number;
-    readonly tensor: string;
-    /** Share of the backbone's MACs before this exit. */
-    readonly macsBefore: number;
-    readonly agreement: number;
-    readonly answerable: number;
-  }[];
-  readonly inSampleBest: { readonly macsPerSample: number; readonly agreement: number; readonly exits: number };
 }
 
 export interface EvalOptions {
@@ -244,7 +229,7 @@ export async function evaluateBundle(bundle: LoadedBundle, data: DataSource, opt
       await traceCascade.release();
     }
 
-    // Every candidate head on every sample, max-softmax scores, in MACs: the paper rule reads it (the headroom rescores it).
+    // Every candidate head on every sample, max-softmax scores, in MACs, for the paper rule.
     const tracedTable: CalibrationTable = {
       n: data.count, fullCost: m.source.totalMacs,
       exits: m.candidates.map((c, e) => ({
@@ -252,28 +237,7 @@ export async function evaluateBundle(bundle: LoadedBundle, data: DataSource, opt
         correct: Uint8Array.from(argmaxRows(traced[e]!, K), (k, i) => (k === reference[i] ? 1 : 0)),
       })),
     };
-    const tolerance = (m.build as { tolerance?: unknown }).tolerance;
-    let headroom: Headroom | null = null;
-    if (typeof tolerance === 'number' && tolerance > 0 && tolerance < 1) {
-      // The same heads scored as the bundle scores them (its kind, each candidate's temperature).
-      const scored: CalibrationTable = {
-        ...tracedTable,
-        exits: tracedTable.exits.map((col, e) => ({ ...col, score: scoresFor(m.score.kind, traced[e]!, K, m.candidates[e]!.temperature) })),
-      };
-      const best = inSampleSelection(scored, tolerance);
-      headroom = {
-        tolerance,
-        exits: m.candidates.map((c, e) => {
-          const col = scored.exits[e]!;
-          return {
-            candidate: c.candidate, tensor: c.tensor, macsBefore: c.cumulativeMacs / m.source.totalMacs,
-            agreement: col.correct.reduce((a, b) => a + b, 0) / data.count,
-            answerable: answerableShare(col.score, col.correct, 1 - tolerance),
-          };
-        }),
-        inSampleBest: { macsPerSample: best.outcome.meanCost, agreement: best.outcome.agreement, exits: keptExits(best.policy).length },
-      };
-    }
+    const headroom = headroomOf({ tolerance: (m.build as { tolerance?: unknown }).tolerance, kind: m.score.kind, classes: K, totalMacs: m.source.totalMacs, candidates: m.candidates }, traced, reference);
 
     let paperBaseline: EvalReport['paperBaseline'];
     if (opts.paper) {

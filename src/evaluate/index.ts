@@ -1,2 +1,3 @@
 /** Public surface of the evaluate module: backbone vs bundle, measured side by side. */
-export { evaluateBundle, type EvalReport, type EvalOptions, type SystemFigures, type CachedFigures, type LatencyStats, type Headroom } from './evaluate.ts';
+export { evaluateBundle, type EvalReport, type EvalOptions, type SystemFigures, type CachedFigures, type LatencyStats } from './evaluate.ts';
+export { headroomOf, type Headroom, type HeadroomInput } from './headroom.ts';

@@ -5,16 +5,16 @@
  * while its answers agree with the backbone on ≥ `level` of them.
  * inSampleSelection: exits and thresholds chosen on the very samples they are judged on (no
  * cross-validation, no margin): the λ search, then a budget-constrained descent that spends
- * the error budget no single λ reaches, from it and from no exits, keeping the cheaper. It
+ * the error budget no single λ reaches, started from the λ choice, from no exits and from every
+ * policy of the cost/agreement front, keeping the cheapest. It
  * sees the answers, so it is an optimistic reference for what thresholds alone could give
  * with these heads. It is the best found, not a proven optimum (the search is a heuristic;
  * the tests compare it with exhaustive search on small tables).
  * Invariants: a cut never splits samples with equal scores (one threshold cannot); the
  * returned policy has at most ⌊tolerance · n⌋ disagreements on the table.
  */
-import { simulate, type CalibrationTable, type Policy, type PolicyOutcome } from './policy.ts';
 import { LayercacheError } from '../errors/index.ts';
-import { NEVER } from './policy.ts';
+import { NEVER, simulate, type CalibrationTable, type Policy, type PolicyOutcome } from './policy.ts';
 import { optimizeForBudget, paretoFront, selectPolicy, validateTolerance } from './select.ts';
 
 /**

@@ -10,7 +10,7 @@
  */
 import { Cascade, type CascadeRow } from '../cascade/index.ts';
 import type { LoadedBundle } from '../bundle/index.ts';
-import { argmaxRows, maxScore, paperRule, scoreOfMaxProbability, type CalibrationTable } from '../calibrate/index.ts';
+import { argmaxRows, maxScore, paperRule, scoreOfMaxProbability } from '../calibrate/index.ts';
 import type { DataSource } from '../data/index.ts';
 import { Session, type EngineOptions } from '../engine/index.ts';
 import { analyzeModel } from '../inspect/index.ts';
@@ -229,20 +229,18 @@ export async function evaluateBundle(bundle: LoadedBundle, data: DataSource, opt
       await traceCascade.release();
     }
 
-    // Every candidate head on every sample, max-softmax scores, in MACs, for the paper rule.
-    const tracedTable: CalibrationTable = {
-      n: data.count, fullCost: m.source.totalMacs,
-      exits: m.candidates.map((c, e) => ({
-        cost: c.cumulativeMacs, headCost: c.head.macs, score: maxScore(traced[e]!, K),
-        correct: Uint8Array.from(argmaxRows(traced[e]!, K), (k, i) => (k === reference[i] ? 1 : 0)),
-      })),
-    };
     const headroom = headroomOf({ tolerance: (m.build as { tolerance?: unknown }).tolerance, kind: m.score.kind, classes: K, totalMacs: m.source.totalMacs, candidates: m.candidates }, traced, reference);
 
     let paperBaseline: EvalReport['paperBaseline'];
     if (opts.paper) {
       const built = (m.metrics.paperRule as { threshold?: number } | undefined)?.threshold ?? 0.5;
-      const threshold = opts.paper === 'build' ? built : paperRule(tracedTable, main.figures.agreement).threshold;
+      const threshold = opts.paper === 'build' ? built : paperRule({
+        n: data.count, fullCost: m.source.totalMacs,
+        exits: m.candidates.map((c, e) => ({
+          cost: c.cumulativeMacs, headCost: c.head.macs, score: maxScore(traced[e]!, K),
+          correct: Uint8Array.from(argmaxRows(traced[e]!, K), (k, i) => (k === reference[i] ? 1 : 0)),
+        })),
+      }, main.figures.agreement).threshold;
       const paperCascade = await Cascade.create({
         segments: candidateSegments, heads: bundle.candidateHeads,
         exits: m.candidates.map((c) => ({ tensor: c.tensor, threshold: scoreOfMaxProbability(threshold), temperature: 1 })), classes: K, score: 'max',

@@ -33,7 +33,8 @@ const tolerances = arg('tolerances', '0.005,0.01,0.02').split(',').map(Number);
 const threads = Number(arg('threads', '2'));
 const latencySamples = Number(arg('latency-samples', '2000'));
 // Experiments: other build settings, written under a tag instead of the table's files.
-const augment = arg('augment', 'flip').split(',').filter(Boolean) as ('flip' | 'crop')[];
+// NAME or NAME:COUNT entries, as in `layercache build --augment`.
+const augment = arg('augment', 'flip').split(',').filter(Boolean).flatMap((e) => Array.from({ length: Number(e.split(':')[1] ?? 1) }, () => e.split(':')[0] as 'flip' | 'crop' | 'random'));
 const family = process.argv.includes('--family') ? JSON.parse(arg('family', '[]')) as { pool: number; hidden: number; dropout: number }[] : undefined;
 const objective = arg('objective', 'latency') as 'latency' | 'macs';
 const epochs = process.argv.includes('--epochs') ? Number(arg('epochs', '12')) : undefined;

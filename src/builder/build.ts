@@ -15,7 +15,7 @@ import {
   type CalibrationTable, type Policy, type PolicyOutcome,
 } from '../calibrate/index.ts';
 import type { BuildConfig } from '../config/index.ts';
-import { cropped, flipped, type Augmentation, type DataSource, type Preprocess } from '../data/index.ts';
+import { withAugmentedCopies, type Augmentation, type DataSource, type Preprocess } from '../data/index.ts';
 import type { EngineOptions } from '../engine/index.ts';
 import { LayercacheError } from '../errors/index.ts';
 import { buildHeadModel, headLabel, headMacs, initParams, type HeadSpec } from '../heads/index.ts';
@@ -146,7 +146,7 @@ export async function buildCascade(input: BuildInput, config: BuildConfig, engin
   const exits: ExitInfo[] = a.exits.map((e) => ({ index: e.index, tensor: e.tensor, dims: a.tensor(e.tensor)!.dims.slice(1), cumulativeMacs: e.cumulativeMacs }));
   const pools = [...new Set(settings.family.map((s) => s.pool))];
   const layout = input.preprocess?.layout ?? 'nchw';
-  const sources = [data, ...settings.augment.map((a, i) => (a === 'flip' ? flipped(data, layout) : cropped(data, layout, settings.train.seed + 7 * (i + 1))))];
+  const sources = withAugmentedCopies(data, settings.augment, layout, settings.train.seed);
   const set: FeatureSet = await collectFeatures(model, exits, pools, teacherOutput, classes, sources, { batchSize: settings.collectBatch, engine, progress });
 
   // Cross-fitted predictions of every family member at every exit.

@@ -17,6 +17,23 @@ export function parseNameList(value: string, option: string): string[] {
   return names;
 }
 
+/**
+ * Parses an --augment list: NAME or NAME:COUNT entries, e.g. "flip,random:10" for a mirrored
+ * copy and ten random ones; COUNT is a positive integer.
+ */
+export function parseAugmentList(value: string, option: string): ('flip' | 'crop' | 'random')[] {
+  return parseNameList(value, option).flatMap((entry) => {
+    const [name, count, ...rest] = entry.split(':');
+    const kind = parseChoice(name!, option, ['flip', 'crop', 'random'] as const);
+    if (count === undefined) return [kind];
+    const n = Number(count);
+    if (rest.length > 0 || !Number.isInteger(n) || n < 1) {
+      throw new LayercacheError('USAGE', `${option} entry '${entry}' is not NAME or NAME:COUNT with a positive integer COUNT, e.g. random:10`);
+    }
+    return Array.from({ length: n }, () => kind);
+  });
+}
+
 /** Parses a non-negative integer option. */
 export function parseCount(value: string, option: string): number {
   const n = Number(value);

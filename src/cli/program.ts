@@ -15,7 +15,7 @@ import { runSplit } from './commands/split.ts';
 import { readLabels, runServe } from './commands/serve.ts';
 import { runDemoCommand } from './commands/demo.ts';
 import type { CliIo } from './io.ts';
-import { parseChoice, parseCount, parseFraction, parseInputShape, parseNameList, parseNumber, parseNumberList } from './options.ts';
+import { parseAugmentList, parseChoice, parseCount, parseFraction, parseInputShape, parseNameList, parseNumber, parseNumberList } from './options.ts';
 
 const pkg = createRequire(import.meta.url)('../../package.json') as { version: string };
 
@@ -117,7 +117,7 @@ export async function runCli(argv: readonly string[], io: CliIo, env?: NodeJS.Pr
     .option('--score <kind>', 'confidence score: max | margin | temperature', (v) => parseChoice(v, '--score', ['max', 'margin', 'temperature'] as const), 'max')
     .option('--folds <k>', 'cross-fitting folds', (v) => parseCount(v, '--folds'), 3)
     .option('--cv-splits <n>', 'random 2-fold splits averaged to judge each candidate policy', (v) => parseCount(v, '--cv-splits'), 5)
-    .option('--augment <list>', "label-free augmented copies of the build samples, e.g. flip,crop (natural images only)", (v) => parseNameList(v, '--augment').map((a) => parseChoice(a, '--augment', ['flip', 'crop'] as const)))
+    .option('--augment <list>', "label-free augmented copies of the build samples, one per entry: flip, crop, random (mirror and crop at random); NAME:N repeats, e.g. flip,random:10 (natural images only)", (v) => parseAugmentList(v, '--augment'))
     .option('--epochs <n>', 'training epochs per head', (v) => parseCount(v, '--epochs'), 12)
     .option('--seed <n>', 'random seed', (v) => parseCount(v, '--seed'), 1)
     .option('--distill-temperature <t>', 'distillation temperature T of the KL loss', (v) => parseNumber(v, '--distill-temperature'), 4)
@@ -133,7 +133,7 @@ export async function runCli(argv: readonly string[], io: CliIo, env?: NodeJS.Pr
           tolerance: o.tolerance as number, delta: (o.confidence as number | undefined) ?? null, margin: (o.margin as number | undefined) ?? null,
           batch: o.batch as number, objective: o.objective as 'latency', score: o.score as 'max', folds: o.folds as number, cvSplits: o.cvSplits as number, epochs: o.epochs as number, seed: o.seed as number,
           temperature: o.distillTemperature as number,
-          ...(o.augment ? { augment: o.augment as ('flip' | 'crop')[] } : {}),
+          ...(o.augment ? { augment: o.augment as ('flip' | 'crop' | 'random')[] } : {}),
         },
         preprocess: preprocessFrom(o),
       }, env);
@@ -203,7 +203,7 @@ export async function runCli(argv: readonly string[], io: CliIo, env?: NodeJS.Pr
     .option('--buffer-samples <n>', 'online buffer size (sliding window)', (v) => parseCount(v, '--buffer-samples'), 5000)
     .option('--verify-share <p>', 'share of requests checked against the full backbone', (v) => parseNumber(v, '--verify-share'), 0.05)
     .option('--tolerance <t>', 'allowed disagreement with the backbone, in (0, 1)', (v) => parseFraction(v, '--tolerance', '0.01'), 0.01)
-    .option('--augment <list>', 'label-free augmented copies when retraining, e.g. flip', (v) => parseNameList(v, '--augment').map((a) => parseChoice(a, '--augment', ['flip', 'crop'] as const)))
+    .option('--augment <list>', 'label-free augmented copies when retraining, e.g. flip or flip,random:4', (v) => parseAugmentList(v, '--augment'))
     .option('--log-level <level>', 'silent | error | warn | info | debug', (v) => parseChoice(v, '--log-level', ['silent', 'error', 'warn', 'info', 'debug'] as const), 'info');
   addPreprocessOptions(serve)
     .addHelpText('after', '\nExamples:\n  layercache serve bundle/ --port 8080\n  layercache serve resnet56.onnx --state state/ --augment flip \\\n    --scale 255 --mean 0.485,0.456,0.406 --std 0.229,0.224,0.225\n  curl -s localhost:8080/v2/models/layercache\n')
@@ -212,7 +212,7 @@ export async function runCli(argv: readonly string[], io: CliIo, env?: NodeJS.Pr
       config = loadConfig({
         verbose: g.verbose ?? false,
         ...(g.threads !== undefined ? { engine: { intraOpThreads: g.threads } } : {}),
-        build: { tolerance: o.tolerance as number, ...(o.augment ? { augment: o.augment as ('flip' | 'crop')[] } : {}) },
+        build: { tolerance: o.tolerance as number, ...(o.augment ? { augment: o.augment as ('flip' | 'crop' | 'random')[] } : {}) },
         preprocess: preprocessFrom(o),
         serve: {
           name: o.name as string, host: o.host as string, port: o.port as number, stateDir: (o.state as string | undefined) ?? null,

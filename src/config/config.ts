@@ -6,6 +6,9 @@
 import { z } from 'zod';
 import { LayercacheError } from '../errors/index.ts';
 
+/** Most augmented copies a build may ask for (each costs one backbone pass per sample). */
+const MAX_AUGMENTED_COPIES = 32;
+
 const EngineSchema = z.object({
   /** Threads per onnxruntime operator; 0 lets onnxruntime choose. */
   intraOpThreads: z.number().int().min(0).max(256).default(0),
@@ -40,8 +43,8 @@ const BuildSchema = z.object({
    * steadier between builds of the same data.
    */
   cvSplits: z.number().int().min(1).max(50).default(5),
-  /** Label-free augmented copies of the build samples ('flip' mirrors images, 'crop' shifts them). */
-  augment: z.array(z.enum(['flip', 'crop'])).max(4).default([]),
+  /** Label-free augmented copies of the build samples, one per entry ('flip' mirrors images, 'crop' shifts them, 'random' does both at random). */
+  augment: z.array(z.enum(['flip', 'crop', 'random'])).max(MAX_AUGMENTED_COPIES).default([]),
   family: z.array(HeadSpecSchema).min(1).default([{ pool: 4, hidden: 128, dropout: 0.3 }, { pool: 1, hidden: 0, dropout: 0 }]),
   epochs: z.number().int().min(1).max(1000).default(12),
   trainBatch: z.number().int().min(1).max(65536).default(256),

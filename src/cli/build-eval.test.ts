@@ -94,6 +94,7 @@ describe('build → bundle → eval on a tiny model', () => {
       [['--data', `nope:${data}`], 'DATA_SPEC_INVALID', /unknown kind 'nope'/],
       [['--data', `raw:${data}:3x8x8#0-99`, '--score', 'entropy'], 'USAGE', /--score 'entropy' is not one of max, margin, temperature/],
       [['--data', `raw:${data}:3x8x8#0-99`, '--augment', 'rotate'], 'USAGE', /--augment 'rotate'/],
+      [['--data', `raw:${data}:3x8x8#0-99`, '--augment', 'flip,random:0'], 'USAGE', /--augment entry 'random:0' is not NAME or NAME:COUNT/],
     ];
     for (const [args, code, pattern] of cases) {
       const r = await cli('build', model, '--out', out, ...args);

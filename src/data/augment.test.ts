@@ -1,7 +1,7 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import { tensor } from '../tensor/index.ts';
-import { cropped, flipped } from './augment.ts';
+import { cropped, flipped, randomized, withAugmentedCopies } from './augment.ts';
 import type { DataSource } from './source.ts';
 
 // Two 1×2×3 images (NCHW) with distinct values.
@@ -24,5 +24,34 @@ describe('augmentation', () => {
     for (let n = 0; n < 2; n++) {
       for (const v of a.subarray(n * 6, n * 6 + 6)) assert.ok(v === 0 || (v >= 1 + 6 * n && v <= 6 + 6 * n));
     }
+  });
+
+  it('random mirrors some images and shifts them, seeded: every value comes from the same image, row order is kept within the row or reversed', () => {
+    // 40 one-row images 1×1×3 so that a shift of 0 with a mirror is visible as a reversal.
+    const many: DataSource = {
+      description: 'rows', count: 40, sampleDims: [1, 1, 3], labels: null,
+      batch: (s, e) => tensor('float32', [e - s, 1, 1, 3], Float32Array.from({ length: (e - s) * 3 }, (_, i) => 10 * (s + Math.floor(i / 3)) + (i % 3) + 1)),
+    };
+    const a = randomized(many, 'nchw', 3, 0).batch(0, 40).data as Float32Array;
+    assert.deepEqual(a, randomized(many, 'nchw', 3, 0).batch(0, 40).data);
+    let mirrored = 0;
+    for (let n = 0; n < 40; n++) {
+      const row = Array.from(a.subarray(3 * n, 3 * n + 3));
+      const plain = [1, 2, 3].map((k) => 10 * n + k);
+      if (row.join() === [...plain].reverse().join()) mirrored++;
+      else assert.deepEqual(row, plain, `image ${n} is neither itself nor its mirror: ${row.join(',')}`);
+    }
+    // Seeded coin flips: some but not all of the 40 are mirrored.
+    assert.ok(mirrored > 5 && mirrored < 35, `mirrored ${mirrored} of 40`);
+    // A different seed gives different copies.
+    assert.notDeepEqual(a, randomized(many, 'nchw', 4, 0).batch(0, 40).data);
+  });
+
+  it('withAugmentedCopies returns the source, then one copy per entry, each random copy with its own seed', () => {
+    const sources = withAugmentedCopies(source, ['flip', 'random', 'random'], 'nchw', 1);
+    assert.equal(sources.length, 4);
+    assert.equal(sources[0], source);
+    assert.deepEqual(Array.from(sources[1]!.batch(0, 1).data), [3, 2, 1, 6, 5, 4]);
+    assert.notDeepEqual(sources[2]!.batch(0, 2).data, sources[3]!.batch(0, 2).data);
   });
 });

@@ -1,7 +1,7 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import { seededRng } from '../tensor/index.ts';
-import { answerableShare, inSampleSelection } from './headroom.ts';
+import { agreementCurve, answerableShare, inSampleSelection } from './headroom.ts';
 import { NEVER, simulate, type CalibrationTable } from './policy.ts';
 import { selectPolicy } from './select.ts';
 
@@ -27,6 +27,48 @@ describe('answerableShare (hand-computed)', () => {
 
   it('is 0 on no samples', () => {
     assert.equal(answerableShare([], [], 0.99), 0);
+  });
+});
+
+describe('agreementCurve', () => {
+  it('gives the agreement of the most confident answers at every share answered (hand-computed, with a tie)', () => {
+    // Most confident first: 0.9 ✓, then 0.8 ✗ and 0.8 ✓ tied, then 0.5 ✓.
+    const c = agreementCurve([0.8, 0.9, 0.5, 0.8], [0, 1, 1, 1], 4);
+    // The tie is never split: no point at 2 of 4 answered.
+    assert.deepEqual(c.hitRate, [0.25, 0.75, 1]);
+    assert.deepEqual(c.agreement, [1, 2 / 3, 3 / 4]);
+  });
+
+  it('keeps at most one point per 1/points of the samples, the last one at hit rate 1', () => {
+    const rng = seededRng(4);
+    const score = Array.from({ length: 1000 }, () => rng.uniform());
+    const correct = score.map((s): number => (rng.uniform() < s ? 1 : 0));
+    const c = agreementCurve(score, correct, 10);
+    assert.ok(c.hitRate.length <= 11, `${c.hitRate.length} points`);
+    assert.equal(c.hitRate.at(-1), 1);
+    assert.equal(c.agreement.at(-1), correct.reduce((a, b) => a + b, 0) / 1000);
+    for (let k = 1; k < c.hitRate.length; k++) assert.ok(c.hitRate[k]! > c.hitRate[k - 1]!);
+  });
+
+  it('at full resolution, answerableShare is its largest hit rate with agreement at the level (oracle)', () => {
+    const rng = seededRng(9);
+    for (let trial = 0; trial < 50; trial++) {
+      const n = 20 + Math.floor(rng.uniform() * 200);
+      // Scores on a coarse grid so that ties are common.
+      const score = Array.from({ length: n }, () => Math.round(rng.uniform() * 20) / 20);
+      const correct = score.map((s) => (rng.uniform() < 0.5 + s / 2 ? 1 : 0));
+      const c = agreementCurve(score, correct, n);
+      for (const level of [0.6 + 0.4 * rng.uniform(), 0.9 + 0.1 * rng.uniform(), 1]) {
+        const fromCurve = Math.max(0, ...c.hitRate.filter((_, k) => c.agreement[k]! >= level));
+        assert.ok(Math.abs(fromCurve - answerableShare(score, correct, level)) < 1e-12, `trial ${trial}, level ${level}`);
+      }
+    }
+  });
+
+  it('is empty on no samples and rejects mismatched inputs', () => {
+    assert.deepEqual(agreementCurve([], []), { hitRate: [], agreement: [] });
+    assert.throws(() => agreementCurve([0.5], [1, 0]), /1 scores but 2 agreement flags/);
+    assert.throws(() => agreementCurve([0.5], [1], 0), /points 0/);
   });
 });
 

@@ -3,6 +3,8 @@
  *
  * answerableShare: the largest share of samples a head could answer, most confident first,
  * while its answers agree with the backbone on ≥ `level` of them.
+ * agreementCurve: the whole curve behind it, the agreement of the answered samples at every
+ * share answered (what a report plots per exit).
  * inSampleSelection: exits and thresholds chosen on the very samples they are judged on (no
  * cross-validation, no margin): the λ search, then a budget-constrained descent that spends
  * the error budget no single λ reaches, started from the λ choice, from no exits and from every
@@ -17,26 +19,71 @@ import { LayercacheError } from '../errors/index.ts';
 import { NEVER, simulate, type CalibrationTable, type Policy, type PolicyOutcome } from './policy.ts';
 import { optimizeForBudget, paretoFront, selectPolicy, validateTolerance } from './select.ts';
 
+function checkColumn(what: string, score: ArrayLike<number>, correct: ArrayLike<number>): void {
+  if (correct.length !== score.length) throw new LayercacheError('INTERNAL', `${what}: ${score.length} scores but ${correct.length} agreement flags; pass one flag per score`);
+}
+
+/**
+ * Visits the samples most confident first and calls visit(count, errors) at the end of every
+ * group of equal scores: count samples answered so far, errors of them disagreeing.
+ */
+function walkByConfidence(score: ArrayLike<number>, correct: ArrayLike<number>, visit: (count: number, errors: number) => void): void {
+  const n = score.length;
+  const order = Int32Array.from({ length: n }, (_, i) => i).sort((a, b) => score[b]! - score[a]! || a - b);
+  let errors = 0;
+  for (let k = 0; k < n; k++) {
+    const i = order[k]!;
+    if (correct[i] !== 1) errors++;
+    if (k === n - 1 || score[order[k + 1]!]! < score[i]!) visit(k + 1, errors);
+  }
+}
+
 /**
  * score: [n] confidence scores; correct: [n] 1 where the head agrees with the backbone;
  * level: the agreement required of the answered samples, in [0, 1]. Returns a share in [0, 1].
  */
 export function answerableShare(score: ArrayLike<number>, correct: ArrayLike<number>, level: number): number {
-  const n = score.length;
-  if (correct.length !== n) throw new LayercacheError('INTERNAL', `answerableShare: ${n} scores but ${correct.length} agreement flags; pass one flag per score`);
+  checkColumn('answerableShare', score, correct);
   if (!(level >= 0 && level <= 1)) throw new LayercacheError('INTERNAL', `answerableShare: level ${level} is outside [0, 1]; pass the agreement required, e.g. 0.99`);
+  const n = score.length;
   if (n === 0) return 0;
-  const order = Int32Array.from({ length: n }, (_, i) => i).sort((a, b) => score[b]! - score[a]! || a - b);
-  let errors = 0;
   let best = 0;
-  for (let k = 0; k < n; k++) {
-    const i = order[k]!;
-    if (correct[i] !== 1) errors++;
-    const atTieEnd = k === n - 1 || score[order[k + 1]!]! < score[i]!;
-    // errors ≤ (1 − level)·count, with a little slack for the float product.
-    if (atTieEnd && errors <= (1 - level) * (k + 1) + 1e-9) best = k + 1;
-  }
+  // errors ≤ (1 − level)·count, with a little slack for the float product.
+  walkByConfidence(score, correct, (count, errors) => {
+    if (errors <= (1 - level) * count + 1e-9) best = count;
+  });
   return best / n;
+}
+
+/**
+ * The agreement-vs-hit-rate curve of one head: answering the most confident samples first,
+ * the agreement of the answered ones at each share answered. Points sit only where a group of
+ * equal scores ends (one threshold cannot split it), at most one per 1/points of the samples
+ * (the last in each), the last at hit rate 1. score: [n]; correct: [n]; returns two arrays of
+ * equal length, hit rates increasing.
+ */
+export function agreementCurve(score: ArrayLike<number>, correct: ArrayLike<number>, points = 50): { hitRate: number[]; agreement: number[] } {
+  checkColumn('agreementCurve', score, correct);
+  if (!Number.isInteger(points) || points < 1) throw new LayercacheError('INTERNAL', `agreementCurve: points ${points} must be an integer >= 1`);
+  const n = score.length;
+  const hitRate: number[] = [];
+  const agreement: number[] = [];
+  let pending: { count: number; errors: number } | null = null;
+  let bucket = -1;
+  const flush = (): void => {
+    if (pending) {
+      hitRate.push(pending.count / n);
+      agreement.push((pending.count - pending.errors) / pending.count);
+    }
+  };
+  walkByConfidence(score, correct, (count, errors) => {
+    const b = Math.floor((count * points) / n);
+    if (b !== bucket) flush();
+    pending = { count, errors };
+    bucket = b;
+  });
+  flush();
+  return { hitRate, agreement };
 }
 
 /** The best policy found with at most ⌊tolerance · n⌋ disagreements on `table` itself, and its outcome there. */

@@ -3,7 +3,7 @@ export { type CalibrationTable, type ExitColumn, type Policy, type PolicyOutcome
 export { selectPolicy, optimizeForLambda, optimizeForBudget, paretoFront, isFeasible, validateTolerance, type SelectOptions, type Selection, type ParetoPoint } from './select.ts';
 export { clopperPearsonUpper, clopperPearsonLower, incompleteBeta } from './bounds.ts';
 export { paperRule, oracleCost, globalThresholdPolicy } from './baselines.ts';
-export { answerableShare, inSampleSelection } from './headroom.ts';
+export { agreementCurve, answerableShare, inSampleSelection } from './headroom.ts';
 export {
   type ScoreKind, type RowScore, SCORE_KINDS, scoreRow, scoresFor, argmaxRows, maxScore, marginScore, fitTemperature, maxProbabilityOf, scoreOfMaxProbability,
 } from './scores.ts';

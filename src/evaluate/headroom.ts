@@ -3,11 +3,12 @@
  * head's agreement with the backbone and the largest share of samples it could answer (most
  * confident first) at agreement ≥ 1 − tolerance; and the in-sample best, the cheapest policy in
  * MACs that calibrate.inSampleSelection finds on these very samples (no cross-validation, no
- * margin: optimistic, and found by search, not proven optimal).
+ * margin: optimistic, and found by search, not proven optimal). Each exit also carries its
+ * agreement-vs-hit-rate curve, which shows where its answerable share comes from.
  * Invariant: heads are scored as the bundle scores them (its score kind, each candidate's
  * temperature); without a build tolerance in (0, 1) there is no headroom (null), not a guess.
  */
-import { answerableShare, argmaxRows, inSampleSelection, keptExits, scoresFor, type CalibrationTable, type ScoreKind } from '../calibrate/index.ts';
+import { agreementCurve, answerableShare, argmaxRows, inSampleSelection, keptExits, scoresFor, type CalibrationTable, type ScoreKind } from '../calibrate/index.ts';
 
 export interface Headroom {
   /** The bundle's build tolerance. */
@@ -19,9 +20,14 @@ export interface Headroom {
     readonly macsBefore: number;
     readonly agreement: number;
     readonly answerable: number;
+    /** Agreement of the most confident answers at each share answered (calibrate.agreementCurve, up to 51 points). */
+    readonly curve: { readonly hitRate: readonly number[]; readonly agreement: readonly number[] };
   }[];
   readonly inSampleBest: { readonly macsPerSample: number; readonly agreement: number; readonly exits: number };
 }
+
+/** Resolution of each exit's agreement-vs-hit-rate curve: one point per 2% of the samples at most. */
+const CURVE_POINTS = 50;
 
 /** What headroomOf reads of a bundle (a manifest's fields fit it). */
 export interface HeadroomInput {
@@ -61,6 +67,7 @@ export function headroomOf(input: HeadroomInput, traced: readonly Float32Array[]
         candidate: c.candidate, tensor: c.tensor, macsBefore: c.cumulativeMacs / totalMacs,
         agreement: col.correct.reduce((a, b) => a + b, 0) / n,
         answerable: answerableShare(col.score, col.correct, 1 - tolerance),
+        curve: agreementCurve(col.score, col.correct, CURVE_POINTS),
       };
     }),
     inSampleBest: { macsPerSample: best.outcome.meanCost, agreement: best.outcome.agreement, exits: keptExits(best.policy).length },

@@ -105,6 +105,41 @@ export async function headroomChart(rows: readonly { macsBefore: number; agreeme
   } as TopLevelSpec);
 }
 
+/**
+ * Per candidate exit, the agreement of its most confident answers at each share answered
+ * (hit rate), coloured by the share of the backbone's MACs before the exit, with the required
+ * agreement as a rule: where a curve crosses the rule is that exit's answerable share. The
+ * agreement axis starts at `floor` (lines below it are clipped).
+ */
+export async function agreementCurveChart(
+  exits: readonly { candidate: number; macsBefore: number; curve: { hitRate: readonly number[]; agreement: readonly number[] } }[],
+  tolerance: number, floor: number,
+): Promise<string> {
+  const values = exits.flatMap((e) => e.curve.hitRate.map((h, k) => ({ candidate: `exit ${e.candidate}`, macsBefore: e.macsBefore, hitRate: h, agreement: e.curve.agreement[k]! })));
+  const y = { field: 'agreement', type: 'quantitative', title: 'agreement of the answered samples', axis: { format: '.1%' }, scale: { domain: [floor, 1] } };
+  return toSvg({
+    layer: [
+      {
+        data: { values },
+        mark: { type: 'line', clip: true, strokeWidth: 1.5 },
+        encoding: {
+          x: { field: 'hitRate', type: 'quantitative', title: 'share of samples answered, most confident first', axis: { format: '.0%' }, scale: { domain: [0, 1] } },
+          y,
+          color: { field: 'macsBefore', type: 'quantitative', title: 'exit: share of MACs before it', scale: { scheme: 'viridis', domain: [0, 1] }, legend: { format: '.0%', direction: 'horizontal', titleLimit: 320 } },
+          detail: { field: 'candidate', type: 'nominal' },
+          tooltip: [{ field: 'candidate' }, { field: 'macsBefore', format: '.1%' }, { field: 'hitRate', format: '.1%' }, { field: 'agreement', format: '.2%' }],
+        },
+      },
+      {
+        data: { values: [{ agreement: 1 - tolerance }] },
+        mark: { type: 'rule', color: '#d62728', strokeDash: [4, 3] },
+        encoding: { y },
+      },
+    ],
+    width: 420, height: 240,
+  } as TopLevelSpec);
+}
+
 /** Batch-1 latency distributions of the backbone and the bundle, measured side by side. */
 export async function latencyChart(traces: { backbone: readonly number[]; bundle: readonly number[] }): Promise<string> {
   const clip = quantile([...traces.backbone, ...traces.bundle], 0.99);

@@ -22,9 +22,9 @@ describe('HTML report', () => {
     assert.match(html, /<title>tiny &lt;report&gt;<\/title>/);
   });
 
-  it('has the six charts, each with drawn marks', () => {
+  it('has the seven charts, each with drawn marks', () => {
     const figures = [...html.matchAll(/<figure id="([a-z-]+)" class="chart">([\s\S]*?)<\/figure>/g)];
-    assert.deepEqual(figures.map((f) => f[1]), ['pareto-macs', 'pareto-latency', 'exits', 'latency', 'compute', 'headroom']);
+    assert.deepEqual(figures.map((f) => f[1]), ['pareto-macs', 'pareto-latency', 'exits', 'latency', 'compute', 'headroom', 'curves']);
     for (const [, id, body] of figures) {
       assert.match(body!, /<svg[^>]*class="marks"/, `${id}: no SVG`);
       // A mark group with at least one drawn path, rect or symbol.
@@ -40,6 +40,8 @@ describe('HTML report', () => {
     assert.match(html, /build\.tolerance<\/td><td>0\.2<\/td>/);
     assert.match(html, /onnxruntime-node \d+\.\d+\.\d+/);
     // The headroom caption names the build tolerance (0.2) and the in-sample best found on these samples.
+    // The curves' caption names the agreement the bundle was built for (1 − 0.2).
+    assert.match(html, /The dashed line is the 80\.0% agreement the bundle was built for/);
     assert.match(html, /at 20\.0% tolerance, with MACs as the cost: -?\d+\.\d% of MACs saved with \d+ exits? \(\d+\.\d\d% agreement\)/);
   });
 });

@@ -11,7 +11,7 @@ import { createRequire } from 'node:module';
 import type { Manifest } from '../bundle/index.ts';
 import type { EvalReport } from '../evaluate/index.ts';
 import { writeFileAtomic } from '../files/index.ts';
-import { computeChart, exitChart, headroomChart, latencyChart, paretoChart, vegaLiteVersion, vegaVersion } from './charts.ts';
+import { agreementCurveChart, computeChart, exitChart, headroomChart, latencyChart, paretoChart, vegaLiteVersion, vegaVersion } from './charts.ts';
 
 const require = createRequire(import.meta.url);
 const versionOf = (pkg: string): string => {
@@ -78,13 +78,16 @@ export async function renderReport(input: ReportInput): Promise<string> {
   });
 
   const hr = ev.headroom;
-  const [paretoMacs, paretoLatency, exits, latency, compute, headroom] = await Promise.all([
+  // The agreement axis of the curves: 20 tolerances below 100%, so the crossing stays legible.
+  const curveFloor = hr === null ? 0 : Math.max(0, 1 - 20 * hr.tolerance);
+  const [paretoMacs, paretoLatency, exits, latency, compute, headroom, curves] = await Promise.all([
     paretoChart({ front, points: named }, 'macsSaved'),
     paretoChart({ front, points: named.map((p) => ({ ...p, latencySaved: Number.isFinite(p.latencySaved) ? p.latencySaved : null })) }, 'latencySaved'),
     exitChart(exitRows),
     latencyChart({ backbone: ev.latencyTrace.backbone, bundle: ev.latencyTrace.cached }),
     computeChart(computeRows),
     hr ? headroomChart(hr.exits, hr.tolerance) : Promise.resolve(''),
+    hr ? agreementCurveChart(hr.exits, hr.tolerance, curveFloor) : Promise.resolve(''),
   ]);
   const b = ev.backbone;
   const c = ev.cached;
@@ -143,6 +146,7 @@ ${figure('exits', 'Hit rate and agreement per exit', exits, 'Held-out share of r
 ${figure('latency', 'Batch-1 latency distributions', latency, 'Backbone and bundle timed in alternating blocks of 50 on the same inputs.')}
 ${figure('compute', 'Where the compute goes', compute, 'Per segment: MACs of a pass through it (with its head), and the average MACs spent per request given the share of requests that reach it.')}
 ${hr ? figure('headroom', 'Headroom per candidate exit', headroom, headroomCaption) : ''}
+${hr ? figure('curves', 'Agreement vs hit rate per candidate exit', curves, `Each line is one candidate head on these held-out samples: answering its most confident samples first, the agreement of its answers with the backbone at each share answered. The dashed line is the ${pct(1 - hr.tolerance, 1)} agreement the bundle was built for; where a line crosses it is that exit's answerable share in the chart above. The axis starts at ${pct(curveFloor, 0)}; lines below it are cut.`) : ''}
 </div>
 <h2>Settings and versions</h2>
 ${table(['setting', 'value'], settings)}

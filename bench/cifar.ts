@@ -8,7 +8,7 @@
  * Writes bench/results/cifar-<model>-<tol>.json and the table in BENCHMARKS.md.
  *   npm run bench:cifar [-- --models resnet56 --tolerances 0.01 --threads 2]
  * Experiments (written under --tag, not into the table): --objective macs, --augment, --family,
- * --epochs N, --train-batch N.
+ * --epochs N, --train-batch N, --refine-exits N, --screen-epochs N.
  */
 import { existsSync, promises as fs } from 'node:fs';
 import path from 'node:path';
@@ -39,6 +39,8 @@ const family = process.argv.includes('--family') ? JSON.parse(arg('family', '[]'
 const objective = arg('objective', 'latency') as 'latency' | 'macs';
 const epochs = process.argv.includes('--epochs') ? Number(arg('epochs', '12')) : undefined;
 const trainBatch = process.argv.includes('--train-batch') ? Number(arg('train-batch', '256')) : undefined;
+const refineExits = process.argv.includes('--refine-exits') ? Number(arg('refine-exits', '8')) : undefined;
+const screenEpochs = process.argv.includes('--screen-epochs') ? Number(arg('screen-epochs', '6')) : undefined;
 const tag = arg('tag', '');
 
 if (!existsSync(path.join(assets, 'cifar10_test_jpeg.bin'))) {
@@ -65,7 +67,7 @@ for (const name of models) {
   const file = path.join(assets, `cifar10_${name}.onnx`);
   for (const tolerance of tolerances) {
     console.log(`${name} tolerance ${tolerance}`);
-    const config = loadConfig({ engine: { intraOpThreads: threads }, build: { tolerance, augment, objective, ...(family ? { family } : {}), ...(epochs ? { epochs } : {}), ...(trainBatch ? { trainBatch } : {}) }, preprocess });
+    const config = loadConfig({ engine: { intraOpThreads: threads }, build: { tolerance, augment, objective, ...(family ? { family } : {}), ...(epochs ? { epochs } : {}), ...(trainBatch ? { trainBatch } : {}), ...(refineExits ? { refineExits } : {}), ...(screenEpochs ? { screenEpochs } : {}) }, preprocess });
     const t0 = performance.now();
     const bytes = await readModelFile(file);
     const result = await buildCascade({ modelFile: file, modelBytes: bytes, model: await loadModel(file), data: await openDataSource(`cifar10:${data}#0-4999`, preprocess), preprocess },

@@ -1,9 +1,11 @@
 /**
  * `layercache build`: from a model and unlabeled data to a bundle.
  *   collect  one backbone pass per sample: pooled features at every candidate exit + logits
- *   train    cross-fitted heads (out-of-fold predictions for calibration), then final heads
  *   measure  latency of every candidate segment and head at the batch size optimised
- *   select   exits and thresholds: lowest expected latency with agreement ≥ 1 − tolerance
+ *   train    cross-fitted heads (out-of-fold predictions for calibration), then final heads;
+ *            with many candidates, a short screening first and full training for the best (train-phases.ts)
+ *   select   exits and thresholds among the fully trained exits: lowest expected latency with
+ *            agreement ≥ 1 − tolerance
  * Invariants: thresholds are chosen only from out-of-fold predictions (no sample is scored
  * by a head trained on it); nothing is written here (the caller saves the bundle).
  */
@@ -11,7 +13,7 @@ import { createRequire } from 'node:module';
 import type { Manifest, ScoreSpec } from '../bundle/index.ts';
 import { sha256 } from '../bundle/index.ts';
 import {
-  answerableShare, argmaxRows, fitTemperature, maxScore, oracleCost, paperRule, paretoFront, scoresFor, selectPolicy, simulate,
+  argmaxRows, fitTemperature, oracleCost, paperRule, paretoFront, scoresFor, selectPolicy, simulate,
   type CalibrationTable, type Policy, type PolicyOutcome,
 } from '../calibrate/index.ts';
 import type { BuildConfig } from '../config/index.ts';
@@ -25,9 +27,9 @@ import { withPhase, type Progress } from '../progress/index.ts';
 import { seededRng } from '../tensor/index.ts';
 import { extractSegments } from '../surgery/index.ts';
 import { collectFeatures, type ExitInfo, type FeatureSet } from './collect.ts';
-import { crossFit, trainFinal } from './crossfit.ts';
 import { measureCascade, measureLatency, type LatencyCosts } from './measure.ts';
-import type { HeadJob, TrainSettings } from './train-heads.ts';
+import type { TrainSettings } from './train-heads.ts';
+import { trainCandidates, type CandidateTraining } from './train-phases.ts';
 
 const pkg = createRequire(import.meta.url)('../../package.json') as { version: string };
 
@@ -45,6 +47,8 @@ interface BuildSettings {
   readonly cvSplits: number;
   readonly family: readonly HeadSpec[];
   readonly train: TrainSettings;
+  readonly refineExits: number;
+  readonly screenEpochs: number;
   readonly collectBatch: number;
   readonly measureReps: number;
   readonly augment: readonly Augmentation[];
@@ -62,6 +66,8 @@ function settingsOf(c: BuildConfig): BuildSettings {
     cvSplits: c.cvSplits,
     family: c.family,
     train: { epochs: c.epochs, batchSize: c.trainBatch, learningRate: c.learningRate, weightDecay: c.weightDecay, temperature: c.temperature, seed: c.seed },
+    refineExits: c.refineExits,
+    screenEpochs: c.screenEpochs,
     collectBatch: c.collectBatch,
     measureReps: c.measureReps,
     augment: c.augment,
@@ -95,7 +101,8 @@ export interface PolicySummary {
 
 export interface BuildReport {
   readonly samples: number;
-  readonly candidates: { tensor: string; fraction: number; head: string; outOfFoldAgreement: number; latencyMs: number }[];
+  /** refined: trained for the full epochs and eligible; the others were screened out (two-phase training). */
+  readonly candidates: { tensor: string; fraction: number; head: string; outOfFoldAgreement: number; latencyMs: number; refined: boolean }[];
   readonly selected: PolicySummary & { exits: number[]; crossValidatedAgreement: number | null; estimatedAgreement: number | null };
   readonly paperRule: PolicySummary & { threshold: number };
   readonly oracle: { latencyMs: number; macsPerSample: number };
@@ -149,11 +156,7 @@ export async function buildCascade(input: BuildInput, config: BuildConfig, engin
   const sources = withAugmentedCopies(data, settings.augment, layout, settings.train.seed);
   const set: FeatureSet = await collectFeatures(model, exits, pools, teacherOutput, classes, sources, { batchSize: settings.collectBatch, engine, progress });
 
-  // Cross-fitted predictions of every family member at every exit.
   const featureOf = (e: number, pool: number) => set.features.find((f) => f.exit === e && f.pool === pool)!;
-  const jobs: { exit: number; member: number; job: HeadJob }[] = [];
-  exits.forEach((e) => settings.family.forEach((spec, m) => jobs.push({ exit: e.index, member: m, job: { spec, features: featureOf(e.index, spec.pool) } })));
-  const cf = await crossFit(jobs.map((j) => j.job), set, settings.folds, settings.train, { engine, progress });
   const n = set.samples;
   const reference = argmaxRows(set.teacher.subarray(0, n * classes), classes);
 
@@ -170,30 +173,22 @@ export async function buildCascade(input: BuildInput, config: BuildConfig, engin
   const lat: LatencyCosts = await measureLatency(model, allSegments, timedHeads, batchInput, { engine, progress, reps: settings.measureReps });
   const headLatency = (e: number, m: number): number => lat.head[e * settings.family.length + m]!;
 
-  // Per exit, the member with the best estimated saving at a strict precision, in the units of
-  // the objective: a head that is cheap in MACs can still cost latency (each of its half-dozen
-  // operators has a fixed cost at batch 1; `npm run bench:head-cost`).
-  const target = settings.tolerance / 3;
+  // Cross-fitted heads. Per exit, the member with the best estimated saving at a strict
+  // precision, in the units of the objective: a head that is cheap in MACs can still cost
+  // latency (each of its half-dozen operators has a fixed cost at batch 1; `npm run bench:head-cost`).
   const headCostMacs = (e: number, spec: HeadSpec): number => headMacs(spec, featureOf(e, spec.pool).dim, classes) + a.exits[e]!.activationElements;
-  const choice = exits.map((e) => {
-    let best = { member: 0, value: -Infinity, agreement: 0 };
-    settings.family.forEach((spec, m) => {
-      const lp = cf.outOfFold[jobs.findIndex((j) => j.exit === e.index && j.member === m)]!;
-      const correct = Uint8Array.from(argmaxRows(lp, classes), (c, i) => (c === reference[i] ? 1 : 0));
-      const covered = answerableShare(maxScore(lp, classes), correct, 1 - target);
-      const value = settings.objective === 'macs'
-        ? covered * (a.totalMacs - e.cumulativeMacs) - headCostMacs(e.index, spec)
-        : covered * (lat.full - lat.toExit[e.index]!) - headLatency(e.index, m);
-      if (value > best.value) best = { member: m, value, agreement: correct.reduce((s, x) => s + x, 0) / n };
-    });
-    return best;
-  });
+  const promise = (e: number, m: number, answerable: number): number => (settings.objective === 'macs'
+    ? answerable * (a.totalMacs - exits[e]!.cumulativeMacs) - headCostMacs(e, settings.family[m]!)
+    : answerable * (lat.full - lat.toExit[e]!) - headLatency(e, m));
+  const trained: CandidateTraining = await trainCandidates(exits.map((e) => e.index), settings.family, featureOf, set, promise, {
+    folds: settings.folds, train: settings.train, refineExits: settings.refineExits, screenEpochs: settings.screenEpochs, level: 1 - settings.tolerance / 3,
+  }, { engine, progress });
+  const choice = trained.choice;
   const chosenJobs = exits.map((e, i) => ({ spec: settings.family[choice[i]!.member]!, features: featureOf(e.index, settings.family[choice[i]!.member]!.pool) }));
-  const final = await trainFinal(chosenJobs, set, settings.folds, settings.train, { engine, progress });
-  const headModels = exits.map((e, i) => buildHeadModel(chosenJobs[i]!.spec, final.params[i]!, e.dims, classes, opset));
+  const headModels = exits.map((e, i) => buildHeadModel(chosenJobs[i]!.spec, trained.params[i]!, e.dims, classes, opset));
 
   // Calibration tables (latency and MACs) from out-of-fold predictions of the chosen heads.
-  const oof = exits.map((e, i) => cf.outOfFold[jobs.findIndex((j) => j.exit === e.index && j.member === choice[i]!.member)]!);
+  const oof = trained.outOfFold;
   const temperatures = oof.map((lp) => (settings.score === 'temperature' ? fitTemperature(lp, classes, reference) : 1));
   const correct = oof.map((lp) => Uint8Array.from(argmaxRows(lp, classes), (c, i) => (c === reference[i] ? 1 : 0)));
   const table = (kind: ScoreSpec['kind'], cost: 'latency' | 'macs'): CalibrationTable => ({
@@ -208,21 +203,21 @@ export async function buildCascade(input: BuildInput, config: BuildConfig, engin
   const latencyTable = table(settings.score, 'latency');
   const macsTable = table(settings.score, 'macs');
   const selectOpts = { tolerance: settings.tolerance, margin: settings.margin, cvSplits: settings.cvSplits, ...(settings.delta !== null ? { delta: settings.delta } : {}) };
-  // Select, then check the choice on the real runtime: while the cascade is not faster
-  // than the backbone on calibration inputs (median block ratio ≥ 1), drop the kept exit that saves least.
-  const allowed = exits.map(() => true);
+  // Select among the refined exits, then check the choice on the real runtime: while the cascade is not
+  // faster than the backbone on calibration inputs (median block ratio ≥ 1), drop the kept exit that saves least.
+  const allowed = [...trained.refined];
+  const restrict = (t: CalibrationTable, mask: readonly boolean[] = allowed): CalibrationTable => ({ ...t, exits: t.exits.map((c, e) => (mask[e] ? c : { ...c, headCost: Number.POSITIVE_INFINITY })) });
   const verifyInputs = Array.from({ length: Math.max(1, Math.min(Math.floor(200 / settings.batch), Math.floor(n / settings.batch))) }, (_, k) => data.batch(k * settings.batch, Math.min(n, (k + 1) * settings.batch)));
   const checks: { exits: number[]; backboneMs: number; cascadeMs: number; ratio: number }[] = [];
   const selection = await withPhase(progress, 'select', exits.length, async (phase) => {
     if (settings.objective === 'macs') {
       // MACs are exact, so there is nothing to check on the runtime; the outcome is reported in latency terms.
-      const s = selectPolicy(macsTable, selectOpts);
+      const s = selectPolicy(restrict(macsTable), selectOpts);
       phase.tick();
       return { ...s, outcome: simulate(latencyTable, s.policy) };
     }
     for (;;) {
-      const restricted: CalibrationTable = { ...latencyTable, exits: latencyTable.exits.map((c, e) => (allowed[e] ? c : { ...c, headCost: Number.POSITIVE_INFINITY })) };
-      const s = selectPolicy(restricted, { ...selectOpts, secondary: { table: macsTable, within: LATENCY_TIE * lat.full } });
+      const s = selectPolicy(restrict(latencyTable), { ...selectOpts, secondary: { table: macsTable, within: LATENCY_TIE * lat.full } });
       const keptNow = s.policy.thresholds.flatMap((t, e) => (t === Number.POSITIVE_INFINITY ? [] : [e]));
       if (keptNow.length === 0) return s;
       const trial = extractSegments(model, a.flow, keptNow.map((e) => exits[e]!.tensor), a.typeOf).map((seg) => seg.model);
@@ -256,7 +251,8 @@ export async function buildCascade(input: BuildInput, config: BuildConfig, engin
   const paperPolicy: Policy = { thresholds: exits.map(() => -Math.log(1 - paper.threshold)) };
   const oracleLatency = oracleCost(latencyTable);
   const oracleMacs = oracleCost(macsTable);
-  const pareto = paretoFront(latencyTable).map((p) => ({ latencyMs: p.meanCost / lat.batch, macsPerSample: simulate(macsTable, p.policy).meanCost, agreement: p.agreement }));
+  // The front of what the selection could choose (the refined exits).
+  const pareto = paretoFront(restrict(latencyTable, trained.refined)).map((p) => ({ latencyMs: p.meanCost / lat.batch, macsPerSample: simulate(macsTable, p.policy).meanCost, agreement: p.agreement }));
 
   // The bundle: segments cut at the kept exits, their heads, and the manifest.
   const segments = extractSegments(model, a.flow, kept.map((e) => exits[e]!.tensor), a.typeOf).map((s) => s.model);
@@ -267,13 +263,14 @@ export async function buildCascade(input: BuildInput, config: BuildConfig, engin
     samples: n,
     candidates: exits.map((e, i) => ({
       tensor: e.tensor, fraction: a.exits[i]!.fraction, head: headLabel(chosenJobs[i]!.spec), outOfFoldAgreement: choice[i]!.agreement, latencyMs: lat.toExit[i]! / lat.batch,
+      refined: trained.refined[i]!,
     })),
     selected: { ...outcome, exits: kept, crossValidatedAgreement: selection.crossValidated?.agreement ?? null, estimatedAgreement: selection.estimated?.agreement ?? null },
     paperRule: { ...summarize(paper.outcome, simulate(maxMacs, paperPolicy), lat.batch), threshold: paper.threshold },
     oracle: { latencyMs: oracleLatency.meanCost / lat.batch, macsPerSample: oracleMacs.meanCost },
     backbone: { latencyMs: lat.full / lat.batch, macsPerSample: a.totalMacs },
     pareto,
-    train: { seconds: cf.seconds + final.seconds, gflops: (cf.gflops * cf.seconds + final.gflops * final.seconds) / Math.max(1e-9, cf.seconds + final.seconds) },
+    train: { seconds: trained.seconds, gflops: trained.gflops },
     latencyBatch: lat.batch,
     callOverheadMs: lat.callOverhead,
     checks,

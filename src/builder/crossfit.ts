@@ -26,7 +26,7 @@ function range(a: number, b: number): Int32Array {
 
 export async function crossFit(
   jobs: readonly HeadJob[], set: FeatureSet, folds: number, settings: TrainSettings,
-  opts: { engine: EngineOptions; progress: Progress },
+  opts: { engine: EngineOptions; progress: Progress; label?: string },
 ): Promise<CrossFitResult> {
   const n = set.samples;
   const variants = set.count / n;
@@ -38,7 +38,7 @@ export async function crossFit(
     const a = Math.round((f * n) / folds);
     const b = Math.round(((f + 1) * n) / folds);
     const train = Int32Array.from(Array.from({ length: variants }, (_, v) => [...range(v * n, v * n + a), ...range(v * n + b, (v + 1) * n)]).flat());
-    const r = await trainHeads(jobs, set, train, { ...settings, seed: settings.seed + f }, { ...opts, label: `train fold ${f + 1}/${folds}` });
+    const r = await trainHeads(jobs, set, train, { ...settings, seed: settings.seed + f }, { ...opts, label: `${opts.label ?? 'train'} fold ${f + 1}/${folds}` });
     seconds += r.seconds;
     flops += r.gflops * r.seconds;
     const pred = await predictHeads(jobs, r.params, set, range(a, b), opts.engine);
@@ -50,9 +50,9 @@ export async function crossFit(
 /** Trains the deployed heads on all samples, with the optimiser steps of one fold model. */
 export async function trainFinal(
   jobs: readonly HeadJob[], set: FeatureSet, folds: number, settings: TrainSettings,
-  opts: { engine: EngineOptions; progress: Progress },
+  opts: { engine: EngineOptions; progress: Progress; label?: string },
 ): Promise<{ params: HeadParam[][]; seconds: number; gflops: number }> {
   const epochs = folds > 1 ? Math.max(1, Math.round((settings.epochs * (folds - 1)) / folds)) : settings.epochs;
-  const r = await trainHeads(jobs, set, range(0, set.count), { ...settings, epochs, seed: settings.seed + 1000 }, { ...opts, label: 'train final heads' });
+  const r = await trainHeads(jobs, set, range(0, set.count), { ...settings, epochs, seed: settings.seed + 1000 }, { ...opts, label: `${opts.label ?? 'train'} final heads` });
   return { params: r.params, seconds: r.seconds, gflops: r.gflops };
 }

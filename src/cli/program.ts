@@ -118,7 +118,9 @@ export async function runCli(argv: readonly string[], io: CliIo, env?: NodeJS.Pr
     .option('--folds <k>', 'cross-fitting folds', (v) => parseCount(v, '--folds'), 3)
     .option('--cv-splits <n>', 'random 2-fold splits averaged to judge each candidate policy', (v) => parseCount(v, '--cv-splits'), 5)
     .option('--augment <list>', "label-free augmented copies of the build samples, one per entry: flip, crop, random (mirror and crop at random); NAME:N repeats, e.g. flip,random:10 (natural images only)", (v) => parseAugmentList(v, '--augment'))
-    .option('--epochs <n>', 'training epochs per head', (v) => parseCount(v, '--epochs'), 12)
+    .option('--epochs <n>', 'training epochs of the heads that can be kept', (v) => parseCount(v, '--epochs'), 36)
+    .option('--refine-exits <n>', 'with more candidate exits than this, screen them all briefly and train only the n most promising fully', (v) => parseCount(v, '--refine-exits'), 12)
+    .option('--screen-epochs <n>', 'training epochs of the screening phase', (v) => parseCount(v, '--screen-epochs'), 6)
     .option('--seed <n>', 'random seed', (v) => parseCount(v, '--seed'), 1)
     .option('--distill-temperature <t>', 'distillation temperature T of the KL loss', (v) => parseNumber(v, '--distill-temperature'), 4)
     .option('--force', 'replace --out if it exists', false)
@@ -131,7 +133,7 @@ export async function runCli(argv: readonly string[], io: CliIo, env?: NodeJS.Pr
         ...(program.opts<GlobalOptions>().threads !== undefined ? { engine: { intraOpThreads: program.opts<GlobalOptions>().threads } } : {}),
         build: {
           tolerance: o.tolerance as number, delta: (o.confidence as number | undefined) ?? null, margin: (o.margin as number | undefined) ?? null,
-          batch: o.batch as number, objective: o.objective as 'latency', score: o.score as 'max', folds: o.folds as number, cvSplits: o.cvSplits as number, epochs: o.epochs as number, seed: o.seed as number,
+          batch: o.batch as number, objective: o.objective as 'latency', score: o.score as 'max', folds: o.folds as number, cvSplits: o.cvSplits as number, epochs: o.epochs as number, refineExits: o.refineExits as number, screenEpochs: o.screenEpochs as number, seed: o.seed as number,
           temperature: o.distillTemperature as number,
           ...(o.augment ? { augment: o.augment as ('flip' | 'crop' | 'random')[] } : {}),
         },

@@ -46,7 +46,19 @@ const BuildSchema = z.object({
   /** Label-free augmented copies of the build samples, one per entry ('flip' mirrors images, 'crop' shifts them, 'random' does both at random). */
   augment: z.array(z.enum(['flip', 'crop', 'random'])).max(MAX_AUGMENTED_COPIES).default([]),
   family: z.array(HeadSpecSchema).min(1).default([{ pool: 4, hidden: 128, dropout: 0.3 }, { pool: 1, hidden: 0, dropout: 0 }]),
-  epochs: z.number().int().min(1).max(1000).default(12),
+  /**
+   * Training epochs of the heads that can be kept (a cosine schedule: the heads were
+   * undertrained at 12; 36 lifted ResNet-56's in-sample best from 18% to 22% of MACs).
+   */
+  epochs: z.number().int().min(1).max(1000).default(36),
+  /**
+   * Two-phase training: when there are more candidate exits than this, every family member
+   * at every exit is first trained for `screenEpochs` only, and just the `refineExits` exits
+   * whose chosen head promises the largest saving are then trained for `epochs`; the others
+   * cannot be kept. Build time then grows with refineExits, not with the candidate count.
+   */
+  refineExits: z.number().int().min(1).max(10000).default(12),
+  screenEpochs: z.number().int().min(1).max(1000).default(6),
   trainBatch: z.number().int().min(1).max(65536).default(256),
   learningRate: z.number().gt(0).max(1).default(0.002),
   weightDecay: z.number().min(0).max(1).default(0.0005),

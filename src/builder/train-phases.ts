@@ -1,0 +1,108 @@
+/**
+ * Head training for a build, in one phase or two. With no more candidate exits than
+ * `refineExits`, every family member at every exit is cross-fitted for `epochs`, each exit
+ * keeps the member that promises the largest saving, and that member is trained on all
+ * samples. With more, a short screening phase (`screenEpochs`) ranks the exits by that
+ * promise, and only the best `refineExits` are cross-fitted and trained again for `epochs`:
+ * the training time then grows with refineExits rather than with the candidate count.
+ * Invariants: no sample's out-of-fold prediction comes from a head trained on it (or on a
+ * copy of it); every exit's out-of-fold predictions come from fold models trained exactly as
+ * its deployed head (same epochs, same steps); an exit that was not refined cannot be kept.
+ */
+import type { EngineOptions } from '../engine/index.ts';
+import { answerableShare, argmaxRows, maxScore } from '../calibrate/index.ts';
+import type { HeadParam, HeadSpec } from '../heads/index.ts';
+import type { Progress } from '../progress/index.ts';
+import type { ExitFeatures, FeatureSet } from './collect.ts';
+import { crossFit, trainFinal } from './crossfit.ts';
+import type { HeadJob, TrainSettings } from './train-heads.ts';
+
+export interface PhaseSettings {
+  readonly folds: number;
+  readonly train: TrainSettings;
+  readonly refineExits: number;
+  readonly screenEpochs: number;
+  /** Agreement a head's most confident answers must reach for its promise (answerable share) to count. */
+  readonly level: number;
+}
+
+export interface CandidateTraining {
+  /** Per exit: the chosen family member, its promise in the objective's units, and its out-of-fold agreement. */
+  readonly choice: { member: number; value: number; agreement: number }[];
+  /** Per exit: out-of-fold log-probabilities [n, classes] of the chosen member, from the phase that trained its deployed head. */
+  readonly outOfFold: Float32Array[];
+  /** Per exit: the deployed head's parameters. */
+  readonly params: HeadParam[][];
+  /** Per exit: trained for `epochs` (true), or screened only and never to be kept. */
+  readonly refined: boolean[];
+  readonly seconds: number;
+  readonly gflops: number;
+}
+
+/**
+ * exits: candidate exit indices; featureOf(exit, pool): that exit's pooled features;
+ * value(exit, member, answerable): the saving a member promises when it can answer that share.
+ */
+export async function trainCandidates(
+  exits: readonly number[], family: readonly HeadSpec[], featureOf: (exit: number, pool: number) => ExitFeatures, set: FeatureSet,
+  value: (exit: number, member: number, answerable: number) => number, settings: PhaseSettings,
+  opts: { engine: EngineOptions; progress: Progress },
+): Promise<CandidateTraining> {
+  const K = set.classes;
+  const n = set.samples;
+  const reference = argmaxRows(set.teacher.subarray(0, n * K), K);
+  const agreeing = (lp: Float32Array): Uint8Array => Uint8Array.from(argmaxRows(lp, K), (c, i) => (c === reference[i] ? 1 : 0));
+  const share = (x: Uint8Array): number => x.reduce((s, v) => s + v, 0) / n;
+  const screening = settings.refineExits < exits.length;
+  let seconds = 0;
+  let work = 0;
+  const account = (r: { seconds: number; gflops: number }): void => {
+    seconds += r.seconds;
+    work += r.seconds * r.gflops;
+  };
+
+  const jobs = exits.flatMap((e) => family.map((spec, m) => ({ exit: e, member: m, job: { spec, features: featureOf(e, spec.pool) } })));
+  const first = await crossFit(jobs.map((j) => j.job), set, settings.folds, screening ? { ...settings.train, epochs: settings.screenEpochs } : settings.train,
+    { ...opts, label: screening ? 'screen' : 'train' });
+  account(first);
+  const choice = exits.map((e) => {
+    let best = { member: 0, value: -Infinity, agreement: 0 };
+    family.forEach((_, m) => {
+      const lp = first.outOfFold[jobs.findIndex((j) => j.exit === e && j.member === m)]!;
+      const correct = agreeing(lp);
+      const v = value(e, m, answerableShare(maxScore(lp, K), correct, settings.level));
+      if (v > best.value) best = { member: m, value: v, agreement: share(correct) };
+    });
+    return best;
+  });
+  const chosen: HeadJob[] = exits.map((e, i) => ({ spec: family[choice[i]!.member]!, features: featureOf(e, family[choice[i]!.member]!.pool) }));
+  const outOfFold = exits.map((e, i) => first.outOfFold[jobs.findIndex((j) => j.exit === e && j.member === choice[i]!.member)]!);
+
+  // The exits to refine: all of them, or the most promising refineExits (ties: the earlier exit).
+  const order = exits.map((_, i) => i).sort((x, y) => choice[y]!.value - choice[x]!.value || x - y);
+  const refined = exits.map(() => !screening);
+  if (screening) for (const i of order.slice(0, settings.refineExits)) refined[i] = true;
+  const params: HeadParam[][] = exits.map(() => []);
+  const group = async (which: boolean, train: TrainSettings, label: string): Promise<number[]> => {
+    const idx = exits.flatMap((_, i) => (refined[i] === which ? [i] : []));
+    if (idx.length === 0) return idx;
+    const final = await trainFinal(idx.map((i) => chosen[i]!), set, settings.folds, train, { ...opts, label });
+    account(final);
+    idx.forEach((i, k) => { params[i] = final.params[k]!; });
+    return idx;
+  };
+  if (screening) {
+    const idx = exits.flatMap((_, i) => (refined[i] ? [i] : []));
+    const second = await crossFit(idx.map((i) => chosen[i]!), set, settings.folds, settings.train, { ...opts, label: 'refine' });
+    account(second);
+    idx.forEach((i, k) => {
+      outOfFold[i] = second.outOfFold[k]!;
+      choice[i] = { ...choice[i]!, agreement: share(agreeing(outOfFold[i]!)) };
+    });
+    await group(true, settings.train, 'refine');
+    await group(false, { ...settings.train, epochs: settings.screenEpochs }, 'screen');
+  } else {
+    await group(true, settings.train, 'train');
+  }
+  return { choice, outOfFold, params, refined, seconds, gflops: seconds > 0 ? work / seconds : 0 };
+}

@@ -181,7 +181,8 @@ export async function buildCascade(input: BuildInput, config: BuildConfig, engin
     ? answerable * (a.totalMacs - exits[e]!.cumulativeMacs) - headCostMacs(e, settings.family[m]!)
     : answerable * (lat.full - lat.toExit[e]!) - headLatency(e, m));
   const trained: CandidateTraining = await trainCandidates(exits.map((e) => e.index), settings.family, featureOf, set, promise, {
-    folds: settings.folds, train: settings.train, refineExits: settings.refineExits, screenEpochs: settings.screenEpochs, level: 1 - settings.tolerance / 3,
+    folds: settings.folds, train: settings.train, refineExits: settings.refineExits, screenEpochs: settings.screenEpochs,
+    level: 1 - settings.tolerance / 3, screenLevel: Math.min(1 - settings.tolerance / 3, Math.max(0.9, 1 - 5 * settings.tolerance)),
   }, { engine, progress });
   const choice = trained.choice;
   const chosenJobs = exits.map((e, i) => ({ spec: settings.family[choice[i]!.member]!, features: featureOf(e.index, settings.family[choice[i]!.member]!.pool) }));
@@ -312,6 +313,7 @@ export async function buildCascade(input: BuildInput, config: BuildConfig, engin
       temperature: temperatures[i]!,
       cumulativeMacs: e.cumulativeMacs,
       costMs: lat.toExit[i]! / lat.batch,
+      refined: trained.refined[i]!,
     })),
     build: {
       data: data.description,
@@ -327,6 +329,8 @@ export async function buildCascade(input: BuildInput, config: BuildConfig, engin
       augment: [...settings.augment],
       family: settings.family.map((s) => ({ ...s })),
       train: { ...settings.train },
+      refineExits: settings.refineExits,
+      screenEpochs: settings.screenEpochs,
       engine: { ...engine },
     },
     metrics: { calibration: report.selected, paperRule: report.paperRule, oracle: report.oracle, backbone: report.backbone, pareto: report.pareto, candidates: report.candidates, train: report.train, callOverheadMs: report.callOverheadMs, checks: report.checks },

@@ -26,7 +26,7 @@ const featureOf = (e: number) => set.features[e]!;
 // The promise of each exit, fixed so that the ranking is known: exit 1, then 2, then 0; the linear member is always worse.
 const value = (e: number, m: number): number => [1, 3, 2][e]! - m;
 const train = { epochs: 4, batchSize: 8, learningRate: 0.01, weightDecay: 0, temperature: 1, seed: 2 };
-const settings = (refineExits: number): PhaseSettings => ({ folds: 2, train, refineExits, screenEpochs: 1, level: 0.9 });
+const settings = (refineExits: number): PhaseSettings => ({ folds: 2, train, refineExits, screenEpochs: 1, level: 0.9, screenLevel: 0.8 });
 
 function recording(): { progress: Progress; labels: string[] } {
   const labels: string[] = [];

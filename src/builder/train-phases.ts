@@ -4,10 +4,13 @@
  * keeps the member that promises the largest saving, and that member is trained on all
  * samples. With more, a short screening phase (`screenEpochs`) ranks the exits by that
  * promise, and only the best `refineExits` are cross-fitted and trained again for `epochs`:
- * the training time then grows with refineExits rather than with the candidate count.
+ * the long training then grows with refineExits rather than with the candidate count (the
+ * screening still covers every candidate, briefly).
  * Invariants: no sample's out-of-fold prediction comes from a head trained on it (or on a
- * copy of it); every exit's out-of-fold predictions come from fold models trained exactly as
- * its deployed head (same epochs, same steps); an exit that was not refined cannot be kept.
+ * copy of it); every exit's out-of-fold predictions come from fold models trained on the same
+ * schedule as its deployed head (the same number of optimiser steps: a fold model runs
+ * `epochs` over (K−1)/K of the rows, the deployed head round(epochs·(K−1)/K) over all of
+ * them); an exit that was not refined cannot be kept.
  */
 import type { EngineOptions } from '../engine/index.ts';
 import { answerableShare, argmaxRows, maxScore } from '../calibrate/index.ts';
@@ -24,6 +27,11 @@ export interface PhaseSettings {
   readonly screenEpochs: number;
   /** Agreement a head's most confident answers must reach for its promise (answerable share) to count. */
   readonly level: number;
+  /**
+   * The same for briefly trained screening heads, looser: they are less confident than they will be after the
+   * full training, and at a strict level many answer nothing, which would leave only their cost to rank by.
+   */
+  readonly screenLevel: number;
 }
 
 export interface CandidateTraining {
@@ -70,7 +78,7 @@ export async function trainCandidates(
     family.forEach((_, m) => {
       const lp = first.outOfFold[jobs.findIndex((j) => j.exit === e && j.member === m)]!;
       const correct = agreeing(lp);
-      const v = value(e, m, answerableShare(maxScore(lp, K), correct, settings.level));
+      const v = value(e, m, answerableShare(maxScore(lp, K), correct, screening ? settings.screenLevel : settings.level));
       if (v > best.value) best = { member: m, value: v, agreement: share(correct) };
     });
     return best;
@@ -79,6 +87,7 @@ export async function trainCandidates(
   const outOfFold = exits.map((e, i) => first.outOfFold[jobs.findIndex((j) => j.exit === e && j.member === choice[i]!.member)]!);
 
   // The exits to refine: all of them, or the most promising refineExits (ties: the earlier exit).
+  // The refined exits keep the member chosen on the screening heads.
   const order = exits.map((_, i) => i).sort((x, y) => choice[y]!.value - choice[x]!.value || x - y);
   const refined = exits.map(() => !screening);
   if (screening) for (const i of order.slice(0, settings.refineExits)) refined[i] = true;

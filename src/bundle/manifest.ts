@@ -36,6 +36,8 @@ export const CandidateSchema = z.object({
   temperature: z.number().positive(),
   cumulativeMacs: z.number().min(0),
   costMs: z.number().min(0),
+  /** False when two-phase training only screened this candidate: its head is briefly trained and it could not be kept (absent: fully trained). */
+  refined: z.boolean().optional(),
 }).strict();
 
 /** A kept exit: a candidate with the threshold chosen for it. */

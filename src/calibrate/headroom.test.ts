@@ -39,12 +39,14 @@ describe('agreementCurve', () => {
     assert.deepEqual(c.agreement, [1, 2 / 3, 3 / 4]);
   });
 
-  it('keeps at most one point per 1/points of the samples, the last one at hit rate 1', () => {
+  it('keeps at most points points, one per 1/points of the hit rate, the last one at hit rate 1', () => {
     const rng = seededRng(4);
     const score = Array.from({ length: 1000 }, () => rng.uniform());
     const correct = score.map((s): number => (rng.uniform() < s ? 1 : 0));
     const c = agreementCurve(score, correct, 10);
-    assert.ok(c.hitRate.length <= 11, `${c.hitRate.length} points`);
+    assert.ok(c.hitRate.length <= 10, `${c.hitRate.length} points`);
+    // Untied scores: one point at every tenth exactly.
+    assert.deepEqual(c.hitRate, [0.1, 0.2, 0.3, 0.4, 0.5, 0.6, 0.7, 0.8, 0.9, 1]);
     assert.equal(c.hitRate.at(-1), 1);
     assert.equal(c.agreement.at(-1), correct.reduce((a, b) => a + b, 0) / 1000);
     for (let k = 1; k < c.hitRate.length; k++) assert.ok(c.hitRate[k]! > c.hitRate[k - 1]!);

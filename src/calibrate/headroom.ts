@@ -58,8 +58,8 @@ export function answerableShare(score: ArrayLike<number>, correct: ArrayLike<num
 /**
  * The agreement-vs-hit-rate curve of one head: answering the most confident samples first,
  * the agreement of the answered ones at each share answered. Points sit only where a group of
- * equal scores ends (one threshold cannot split it), at most one per 1/points of the samples
- * (the last in each), the last at hit rate 1. score: [n]; correct: [n]; returns two arrays of
+ * equal scores ends (one threshold cannot split it), at most one in each interval
+ * ((k − 1)/points, k/points] of hit rates (the last in it), so at most `points`, the last at hit rate 1. score: [n]; correct: [n]; returns two arrays of
  * equal length, hit rates increasing.
  */
 export function agreementCurve(score: ArrayLike<number>, correct: ArrayLike<number>, points = 50): { hitRate: number[]; agreement: number[] } {
@@ -77,7 +77,7 @@ export function agreementCurve(score: ArrayLike<number>, correct: ArrayLike<numb
     }
   };
   walkByConfidence(score, correct, (count, errors) => {
-    const b = Math.floor((count * points) / n);
+    const b = Math.ceil((count * points) / n);
     if (b !== bucket) flush();
     pending = { count, errors };
     bucket = b;

@@ -23,7 +23,7 @@ describe('headroomOf (hand-computed)', () => {
     assert.equal(max.exits[0]!.answerable, 0);
     assert.equal(margin.exits[0]!.answerable, 0.5);
     for (const h of [max, margin]) {
-      assert.deepEqual({ ...h.exits[0]!, answerable: 0, curve: null }, { candidate: 4, tensor: 't4', macsBefore: 0.3, agreement: 0.5, answerable: 0, curve: null });
+      assert.deepEqual({ ...h.exits[0]!, answerable: 0, curve: null }, { candidate: 4, tensor: 't4', macsBefore: 0.3, refined: true, agreement: 0.5, answerable: 0, curve: null });
     }
     // The curves behind those shares: max answers the wrong sample first, margin the right one.
     assert.deepEqual(max.exits[0]!.curve, { hitRate: [0.5, 1], agreement: [0, 0.5] });

@@ -18,9 +18,11 @@ export interface Headroom {
     readonly tensor: string;
     /** Share of the backbone's MACs before this exit. */
     readonly macsBefore: number;
+    /** False for a candidate two-phase training only screened (a briefly trained head the build could not keep). */
+    readonly refined: boolean;
     readonly agreement: number;
     readonly answerable: number;
-    /** Agreement of the most confident answers at each share answered (calibrate.agreementCurve, up to 51 points). */
+    /** Agreement of the most confident answers at each share answered (calibrate.agreementCurve, up to 50 points). */
     readonly curve: { readonly hitRate: readonly number[]; readonly agreement: readonly number[] };
   }[];
   readonly inSampleBest: { readonly macsPerSample: number; readonly agreement: number; readonly exits: number };
@@ -42,6 +44,7 @@ export interface HeadroomInput {
     readonly cumulativeMacs: number;
     readonly temperature: number;
     readonly head: { readonly macs: number };
+    readonly refined?: boolean;
   }[];
 }
 
@@ -64,7 +67,7 @@ export function headroomOf(input: HeadroomInput, traced: readonly Float32Array[]
     exits: candidates.map((c, e) => {
       const col = table.exits[e]!;
       return {
-        candidate: c.candidate, tensor: c.tensor, macsBefore: c.cumulativeMacs / totalMacs,
+        candidate: c.candidate, tensor: c.tensor, macsBefore: c.cumulativeMacs / totalMacs, refined: c.refined ?? true,
         agreement: col.correct.reduce((a, b) => a + b, 0) / n,
         answerable: answerableShare(col.score, col.correct, 1 - tolerance),
         curve: agreementCurve(col.score, col.correct, CURVE_POINTS),

@@ -34,7 +34,11 @@ const threads = Number(arg('threads', '2'));
 const latencySamples = Number(arg('latency-samples', '2000'));
 // Experiments: other build settings, written under a tag instead of the table's files.
 // NAME or NAME:COUNT entries, as in `layercache build --augment`.
-const augment = arg('augment', 'flip').split(',').filter(Boolean).flatMap((e) => Array.from({ length: Number(e.split(':')[1] ?? 1) }, () => e.split(':')[0] as 'flip' | 'crop' | 'random'));
+const augment = arg('augment', 'flip').split(',').filter(Boolean).flatMap((e) => {
+  const [name, count = '1'] = e.split(':');
+  if (!['flip', 'crop', 'random'].includes(name!) || !/^[1-9]\d*$/.test(count)) throw new Error(`--augment entry '${e}' is not NAME or NAME:COUNT (flip, crop, random; e.g. random:10)`);
+  return Array.from({ length: Number(count) }, () => name as 'flip' | 'crop' | 'random');
+});
 const family = process.argv.includes('--family') ? JSON.parse(arg('family', '[]')) as { pool: number; hidden: number; dropout: number }[] : undefined;
 const objective = arg('objective', 'latency') as 'latency' | 'macs';
 const epochs = process.argv.includes('--epochs') ? Number(arg('epochs', '12')) : undefined;

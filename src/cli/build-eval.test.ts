@@ -28,6 +28,21 @@ before(async () => {
 });
 
 describe('build → bundle → eval on a tiny model', () => {
+  it('two-phase training: with --refine-exits 1 only the most promising candidate is fully trained, and only it can be kept', async () => {
+    const out = path.join(dir, 'two-phase');
+    const b = await cli('build', model, '--data', `raw:${data}:3x8x8#0-199`, '--out', out, ...fast, '--refine-exits', '1', '--screen-epochs', '1', '--json');
+    assert.equal(b.code, 0, b.stderr);
+    const report = JSON.parse(b.stdout).report;
+    const refined = report.candidates.flatMap((c: { refined: boolean }, i: number) => (c.refined ? [i] : []));
+    assert.equal(refined.length, 1);
+    for (const e of report.selected.exits) assert.ok(refined.includes(e), `kept exit ${e} was not refined`);
+    const m = (await loadBundle(out)).manifest;
+    assert.deepEqual(m.candidates.map((c) => c.refined), report.candidates.map((c: { refined: boolean }) => c.refined));
+    assert.equal(m.build.refineExits, 1);
+    assert.equal(m.build.screenEpochs, 1);
+    for (const e of m.exits) assert.ok(refined.includes(e.candidate));
+  });
+
   it('builds a valid bundle, round-trips it, and eval reports the contract fields', async () => {
     const out = path.join(dir, 'bundle');
     const b = await cli('build', model, '--data', `raw:${data}:3x8x8#0-199`, '--out', out, ...fast, '--json');

@@ -1,4 +1,5 @@
 /** Parsers for CLI option values. Invariant: bad values raise USAGE errors naming the value and the fix. */
+import { MAX_AUGMENTED_COPIES } from '../config/index.ts';
 import { LayercacheError } from '../errors/index.ts';
 
 /** Parses "name=1x3x224x224" (repeatable) into { name: [1,3,224,224] }. */
@@ -19,10 +20,11 @@ export function parseNameList(value: string, option: string): string[] {
 
 /**
  * Parses an --augment list: NAME or NAME:COUNT entries, e.g. "flip,random:10" for a mirrored
- * copy and ten random ones; COUNT is a positive integer.
+ * copy and ten random ones; COUNT is a positive integer. A second 'flip' would only repeat the
+ * first mirrored copy, and more than MAX_AUGMENTED_COPIES copies are refused here, naming the option.
  */
 export function parseAugmentList(value: string, option: string): ('flip' | 'crop' | 'random')[] {
-  return parseNameList(value, option).flatMap((entry) => {
+  const kinds = parseNameList(value, option).flatMap((entry) => {
     const [name, count, ...rest] = entry.split(':');
     const kind = parseChoice(name!, option, ['flip', 'crop', 'random'] as const);
     if (count === undefined) return [kind];
@@ -32,6 +34,20 @@ export function parseAugmentList(value: string, option: string): ('flip' | 'crop
     }
     return Array.from({ length: n }, () => kind);
   });
+  if (kinds.filter((k) => k === 'flip').length > 1) {
+    throw new LayercacheError('USAGE', `${option} '${value}' asks for more than one flip, but every mirrored copy is the same; for more copies use random:N (mirrored at random and shifted)`);
+  }
+  if (kinds.length > MAX_AUGMENTED_COPIES) {
+    throw new LayercacheError('USAGE', `${option} '${value}' asks for ${kinds.length} copies; at most ${MAX_AUGMENTED_COPIES} (each costs a backbone pass per sample and memory for its features)`);
+  }
+  return kinds;
+}
+
+/** Parses a positive integer option. */
+export function parsePositiveCount(value: string, option: string): number {
+  const n = Number(value);
+  if (!Number.isInteger(n) || n < 1) throw new LayercacheError('USAGE', `${option} '${value}' is not a positive integer`);
+  return n;
 }
 
 /** Parses a non-negative integer option. */

@@ -15,7 +15,7 @@ import { runSplit } from './commands/split.ts';
 import { readLabels, runServe } from './commands/serve.ts';
 import { runDemoCommand } from './commands/demo.ts';
 import type { CliIo } from './io.ts';
-import { parseAugmentList, parseChoice, parseCount, parseFraction, parseInputShape, parseNameList, parseNumber, parseNumberList } from './options.ts';
+import { parseAugmentList, parseChoice, parseCount, parsePositiveCount, parseFraction, parseInputShape, parseNameList, parseNumber, parseNumberList } from './options.ts';
 
 const pkg = createRequire(import.meta.url)('../../package.json') as { version: string };
 
@@ -119,8 +119,8 @@ export async function runCli(argv: readonly string[], io: CliIo, env?: NodeJS.Pr
     .option('--cv-splits <n>', 'random 2-fold splits averaged to judge each candidate policy', (v) => parseCount(v, '--cv-splits'), 5)
     .option('--augment <list>', "label-free augmented copies of the build samples, one per entry: flip, crop, random (mirror and crop at random); NAME:N repeats, e.g. flip,random:10 (natural images only)", (v) => parseAugmentList(v, '--augment'))
     .option('--epochs <n>', 'training epochs of the heads that can be kept', (v) => parseCount(v, '--epochs'), 36)
-    .option('--refine-exits <n>', 'with more candidate exits than this, screen them all briefly and train only the n most promising fully', (v) => parseCount(v, '--refine-exits'), 12)
-    .option('--screen-epochs <n>', 'training epochs of the screening phase', (v) => parseCount(v, '--screen-epochs'), 6)
+    .option('--refine-exits <n>', 'with more candidate exits than this, screen them all briefly and train only the n most promising fully', (v) => parsePositiveCount(v, '--refine-exits'), 12)
+    .option('--screen-epochs <n>', 'training epochs of the screening phase', (v) => parsePositiveCount(v, '--screen-epochs'), 6)
     .option('--seed <n>', 'random seed', (v) => parseCount(v, '--seed'), 1)
     .option('--distill-temperature <t>', 'distillation temperature T of the KL loss', (v) => parseNumber(v, '--distill-temperature'), 4)
     .option('--force', 'replace --out if it exists', false)

@@ -7,7 +7,7 @@ import { z } from 'zod';
 import { LayercacheError } from '../errors/index.ts';
 
 /** Most augmented copies a build may ask for (each costs one backbone pass per sample). */
-const MAX_AUGMENTED_COPIES = 32;
+export const MAX_AUGMENTED_COPIES = 32;
 
 const EngineSchema = z.object({
   /** Threads per onnxruntime operator; 0 lets onnxruntime choose. */
@@ -47,8 +47,9 @@ const BuildSchema = z.object({
   augment: z.array(z.enum(['flip', 'crop', 'random'])).max(MAX_AUGMENTED_COPIES).default([]),
   family: z.array(HeadSpecSchema).min(1).default([{ pool: 4, hidden: 128, dropout: 0.3 }, { pool: 1, hidden: 0, dropout: 0 }]),
   /**
-   * Training epochs of the heads that can be kept (a cosine schedule: the heads were
-   * undertrained at 12; 36 lifted ResNet-56's in-sample best from 18% to 22% of MACs).
+   * Training epochs of the heads that can be kept (a cosine schedule). The heads were
+   * undertrained at 12: 36 for every head lifted ResNet-56's in-sample best from 18.4% to 21.8%
+   * of MACs at 1% (BENCHMARKS.md, "Longer head training").
    */
   epochs: z.number().int().min(1).max(1000).default(36),
   /**

@@ -13,8 +13,6 @@ import type { DataSource } from './source.ts';
 
 export type Augmentation = 'flip' | 'crop' | 'random';
 
-export const AUGMENTATIONS: readonly Augmentation[] = ['flip', 'crop', 'random'];
-
 function imageDims(source: DataSource, kind: Augmentation): readonly number[] {
   const dims = source.sampleDims;
   if (dims.length !== 3) {

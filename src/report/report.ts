@@ -94,12 +94,14 @@ export async function renderReport(input: ReportInput): Promise<string> {
   const bundleSaved = 1 - c.macsPerSample / b.macsPerSample;
   const headroomCaption = hr === null ? '' : (() => {
     const best = 1 - hr.inSampleBest.macsPerSample / b.macsPerSample;
+    const screened = hr.exits.filter((e) => !e.refined).length;
     const n = hr.inSampleBest.exits;
     const objective = (m.build as { objective?: unknown }).objective;
     return `Each candidate head on these held-out samples, scored as the bundle scores them. The best choice of exits and thresholds the search finds on these very samples `
       + `(so optimistic, and not a proven optimum) at ${pct(hr.tolerance)} tolerance, with MACs as the cost: ${pct(best)} of MACs saved with ${n} exit${n === 1 ? '' : 's'} `
       + `(${pct(hr.inSampleBest.agreement, 2)} agreement). The bundle, chosen on its build data${typeof objective === 'string' ? ` with ${objective} as the objective` : ''} and a safety margin: ${pct(bundleSaved)}. `
-      + 'A bundle cannot expect to save more than the in-sample best with these heads; beyond it only heads that are confident on more samples help.';
+      + 'A bundle cannot expect to save more than the in-sample best with these heads; beyond it only heads that are confident on more samples help.'
+      + (screened > 0 ? ` ${screened} of the ${hr.exits.length} candidates were only screened: their heads were trained briefly, and the build could not keep them.` : '');
   })();
 
   const summary = [

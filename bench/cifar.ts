@@ -41,9 +41,9 @@ const augment = arg('augment', 'flip').split(',').filter(Boolean).flatMap((e) =>
 });
 const family = process.argv.includes('--family') ? JSON.parse(arg('family', '[]')) as { pool: number; hidden: number; dropout: number }[] : undefined;
 const objective = arg('objective', 'latency') as 'latency' | 'macs';
-const epochs = process.argv.includes('--epochs') ? Number(arg('epochs', '12')) : undefined;
+const epochs = process.argv.includes('--epochs') ? Number(arg('epochs', '36')) : undefined;
 const trainBatch = process.argv.includes('--train-batch') ? Number(arg('train-batch', '256')) : undefined;
-const refineExits = process.argv.includes('--refine-exits') ? Number(arg('refine-exits', '8')) : undefined;
+const refineExits = process.argv.includes('--refine-exits') ? Number(arg('refine-exits', '12')) : undefined;
 const screenEpochs = process.argv.includes('--screen-epochs') ? Number(arg('screen-epochs', '6')) : undefined;
 const tag = arg('tag', '');
 

@@ -24,21 +24,21 @@ export function parseNameList(value: string, option: string): string[] {
  * first mirrored copy, and more than MAX_AUGMENTED_COPIES copies are refused here, naming the option.
  */
 export function parseAugmentList(value: string, option: string): ('flip' | 'crop' | 'random')[] {
-  const kinds = parseNameList(value, option).flatMap((entry) => {
-    const [name, count, ...rest] = entry.split(':');
+  const entries = parseNameList(value, option).map((entry) => {
+    const [name, count = '1', ...rest] = entry.split(':');
     const kind = parseChoice(name!, option, ['flip', 'crop', 'random'] as const);
-    if (count === undefined) return [kind];
-    const n = Number(count);
-    if (rest.length > 0 || !Number.isInteger(n) || n < 1) {
+    if (rest.length > 0 || !/^[1-9]\d*$/.test(count)) {
       throw new LayercacheError('USAGE', `${option} entry '${entry}' is not NAME or NAME:COUNT with a positive integer COUNT, e.g. random:10`);
     }
-    return Array.from({ length: n }, () => kind);
+    return { kind, count: Number(count) };
   });
+  const total = entries.reduce((sum, e) => sum + e.count, 0);
+  if (total > MAX_AUGMENTED_COPIES) {
+    throw new LayercacheError('USAGE', `${option} '${value}' asks for ${total} copies; at most ${MAX_AUGMENTED_COPIES} (each costs a backbone pass per sample and memory for its features)`);
+  }
+  const kinds = entries.flatMap((e) => Array.from({ length: e.count }, () => e.kind));
   if (kinds.filter((k) => k === 'flip').length > 1) {
     throw new LayercacheError('USAGE', `${option} '${value}' asks for more than one flip, but every mirrored copy is the same; for more copies use random:N (mirrored at random and shifted)`);
-  }
-  if (kinds.length > MAX_AUGMENTED_COPIES) {
-    throw new LayercacheError('USAGE', `${option} '${value}' asks for ${kinds.length} copies; at most ${MAX_AUGMENTED_COPIES} (each costs a backbone pass per sample and memory for its features)`);
   }
   return kinds;
 }

@@ -25,6 +25,7 @@ describe('config', () => {
     assert.throws(() => parseConfig({ colour: true } as never), { code: 'CONFIG_INVALID' });
     assert.throws(() => parseConfig({ build: { tolerance: 1.5 } }), { code: 'CONFIG_INVALID', message: /build\.tolerance/ });
     assert.throws(() => parseConfig({ build: { tolerance: 0 } }), { code: 'CONFIG_INVALID' });
+    assert.throws(() => parseConfig({ build: { augment: ['flip', 'random', 'flip'] } }), { code: 'CONFIG_INVALID', message: /build\.augment.*flip more than once/ });
   });
 });
 

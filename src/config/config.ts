@@ -44,7 +44,8 @@ const BuildSchema = z.object({
    */
   cvSplits: z.number().int().min(1).max(50).default(5),
   /** Label-free augmented copies of the build samples, one per entry ('flip' mirrors images, 'crop' shifts them, 'random' does both at random). */
-  augment: z.array(z.enum(['flip', 'crop', 'random'])).max(MAX_AUGMENTED_COPIES).default([]),
+  augment: z.array(z.enum(['flip', 'crop', 'random'])).max(MAX_AUGMENTED_COPIES)
+    .refine((a) => a.filter((k) => k === 'flip').length <= 1, 'lists flip more than once, but every mirrored copy is the same; use random for more copies').default([]),
   family: z.array(HeadSpecSchema).min(1).default([{ pool: 4, hidden: 128, dropout: 0.3 }, { pool: 1, hidden: 0, dropout: 0 }]),
   /**
    * Training epochs of the heads that can be kept (a cosine schedule). The heads were

@@ -1,5 +1,5 @@
 /**
- * Retraining worker thread: runs the whole offline builder (collect, train, measure,
+ * Retraining worker thread: runs the whole offline builder (collect, measure, train,
  * select) on the samples buffered from live traffic, then saves the result as a new
  * bundle version. It runs beside the engine workers, so requests keep being served.
  * Invariant: the new version directory is written atomically, complete or not at all.

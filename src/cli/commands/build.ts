@@ -1,4 +1,4 @@
-/** `layercache build`: collect, train, measure and select, then save a bundle atomically. */
+/** `layercache build`: collect, measure, train and select, then save a bundle atomically. */
 import { promises as fs } from 'node:fs';
 import Table from 'cli-table3';
 import { buildCascade } from '../../builder/index.ts';

@@ -76,8 +76,10 @@ export async function runEval(dir: string, opts: EvalCommandOptions, config: Con
   const h = report.headroom;
   if (h) {
     const n = h.inSampleBest.exits;
+    const screened = h.exits.filter((e) => !e.refined).length;
     io.out(`headroom: at ${formatPercent(h.tolerance)} tolerance, the best choice of exits and thresholds found on these very samples (optimistic) `
-      + `saves ${formatPercent(1 - h.inSampleBest.macsPerSample / b.macsPerSample)} of MACs with these heads (${n} exit${n === 1 ? '' : 's'})\n`);
+      + `saves ${formatPercent(1 - h.inSampleBest.macsPerSample / b.macsPerSample)} of MACs with these heads (${n} exit${n === 1 ? '' : 's'})`
+      + (screened > 0 ? `; ${screened} of ${h.exits.length} candidates were only screened (briefly trained heads)\n` : '\n'));
   }
   const p = report.paperBaseline;
   if (p) {

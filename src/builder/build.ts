@@ -174,8 +174,9 @@ export async function buildCascade(input: BuildInput, config: BuildConfig, engin
   const headLatency = (e: number, m: number): number => lat.head[e * settings.family.length + m]!;
 
   // Cross-fitted heads. Per exit, the member with the best estimated saving at a strict
-  // precision, in the units of the objective: a head that is cheap in MACs can still cost
-  // latency (each of its half-dozen operators has a fixed cost at batch 1; `npm run bench:head-cost`).
+  // precision (a looser one when ranking briefly trained screening heads), in the units of the
+  // objective: a head that is cheap in MACs can still cost latency (each of its half-dozen
+  // operators has a fixed cost at batch 1; `npm run bench:head-cost`).
   const headCostMacs = (e: number, spec: HeadSpec): number => headMacs(spec, featureOf(e, spec.pool).dim, classes) + a.exits[e]!.activationElements;
   const promise = (e: number, m: number, answerable: number): number => (settings.objective === 'macs'
     ? answerable * (a.totalMacs - exits[e]!.cumulativeMacs) - headCostMacs(e, settings.family[m]!)

@@ -16,7 +16,7 @@ import { headCommit } from './git-commit.ts';
 import { buildCascade } from '../src/builder/index.ts';
 import { loadBundle, saveBundle } from '../src/bundle/index.ts';
 import { loadConfig } from '../src/config/index.ts';
-import { openDataSource } from '../src/data/index.ts';
+import { openDataSource, parseAugmentList } from '../src/data/index.ts';
 import { evaluateBundle, type EvalReport } from '../src/evaluate/index.ts';
 import { loadModel, readModelFile } from '../src/onnx/index.ts';
 import type { Progress } from '../src/progress/index.ts';
@@ -33,12 +33,8 @@ const tolerances = arg('tolerances', '0.005,0.01,0.02').split(',').map(Number);
 const threads = Number(arg('threads', '2'));
 const latencySamples = Number(arg('latency-samples', '2000'));
 // Experiments: other build settings, written under a tag instead of the table's files.
-// NAME or NAME:COUNT entries, as in `layercache build --augment`.
-const augment = arg('augment', 'flip').split(',').filter(Boolean).flatMap((e) => {
-  const [name, count = '1'] = e.split(':');
-  if (!['flip', 'crop', 'random'].includes(name!) || !/^[1-9]\d*$/.test(count)) throw new Error(`--augment entry '${e}' is not NAME or NAME:COUNT (flip, crop, random; e.g. random:10)`);
-  return Array.from({ length: Number(count) }, () => name as 'flip' | 'crop' | 'random');
-});
+// NAME or NAME:COUNT entries, parsed as `layercache build --augment` parses them.
+const augment = parseAugmentList(arg('augment', 'flip'), '--augment');
 const family = process.argv.includes('--family') ? JSON.parse(arg('family', '[]')) as { pool: number; hidden: number; dropout: number }[] : undefined;
 const objective = arg('objective', 'latency') as 'latency' | 'macs';
 const epochs = process.argv.includes('--epochs') ? Number(arg('epochs', '36')) : undefined;

@@ -1,5 +1,4 @@
 /** Parsers for CLI option values. Invariant: bad values raise USAGE errors naming the value and the fix. */
-import { MAX_AUGMENTED_COPIES } from '../config/index.ts';
 import { LayercacheError } from '../errors/index.ts';
 
 /** Parses "name=1x3x224x224" (repeatable) into { name: [1,3,224,224] }. */
@@ -16,31 +15,6 @@ export function parseNameList(value: string, option: string): string[] {
   const names = value.split(',').map((s) => s.trim()).filter((s) => s.length > 0);
   if (names.length === 0) throw new LayercacheError('USAGE', `${option} '${value}' names no tensors; pass a comma-separated list, e.g. ${option} /layer1/Relu_output_0`);
   return names;
-}
-
-/**
- * Parses an --augment list: NAME or NAME:COUNT entries, e.g. "flip,random:10" for a mirrored
- * copy and ten random ones; COUNT is a positive integer. A second 'flip' would only repeat the
- * first mirrored copy, and more than MAX_AUGMENTED_COPIES copies are refused here, naming the option.
- */
-export function parseAugmentList(value: string, option: string): ('flip' | 'crop' | 'random')[] {
-  const entries = parseNameList(value, option).map((entry) => {
-    const [name, count = '1', ...rest] = entry.split(':');
-    const kind = parseChoice(name!, option, ['flip', 'crop', 'random'] as const);
-    if (rest.length > 0 || !/^[1-9]\d*$/.test(count)) {
-      throw new LayercacheError('USAGE', `${option} entry '${entry}' is not NAME or NAME:COUNT with a positive integer COUNT, e.g. random:10`);
-    }
-    return { kind, count: Number(count) };
-  });
-  const total = entries.reduce((sum, e) => sum + e.count, 0);
-  if (total > MAX_AUGMENTED_COPIES) {
-    throw new LayercacheError('USAGE', `${option} '${value}' asks for ${total} copies; at most ${MAX_AUGMENTED_COPIES} (each costs a backbone pass per sample and memory for its features)`);
-  }
-  const kinds = entries.flatMap((e) => Array.from({ length: e.count }, () => e.kind));
-  if (kinds.filter((k) => k === 'flip').length > 1) {
-    throw new LayercacheError('USAGE', `${option} '${value}' asks for more than one flip, but every mirrored copy is the same; for more copies use random:N (mirrored at random and shifted)`);
-  }
-  return kinds;
 }
 
 /** Parses a positive integer option. */

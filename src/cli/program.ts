@@ -8,6 +8,7 @@ import { createRequire } from 'node:module';
 import { Command, CommanderError, Option } from 'commander';
 import { loadConfig, type Config } from '../config/index.ts';
 import { asLayercacheError, type LayercacheError } from '../errors/index.ts';
+import { parseAugmentList } from '../data/index.ts';
 import { runBuild } from './commands/build.ts';
 import { runEval } from './commands/eval.ts';
 import { runInspect } from './commands/inspect.ts';
@@ -15,7 +16,7 @@ import { runSplit } from './commands/split.ts';
 import { readLabels, runServe } from './commands/serve.ts';
 import { runDemoCommand } from './commands/demo.ts';
 import type { CliIo } from './io.ts';
-import { parseAugmentList, parseChoice, parseCount, parsePositiveCount, parseFraction, parseInputShape, parseNameList, parseNumber, parseNumberList } from './options.ts';
+import { parseChoice, parseCount, parsePositiveCount, parseFraction, parseInputShape, parseNameList, parseNumber, parseNumberList } from './options.ts';
 
 const pkg = createRequire(import.meta.url)('../../package.json') as { version: string };
 

@@ -1,7 +1,8 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import { tensor } from '../tensor/index.ts';
-import { cropped, flipped, randomized, withAugmentedCopies } from './augment.ts';
+import { LayercacheError } from '../errors/index.ts';
+import { cropped, flipped, parseAugmentList, randomized, withAugmentedCopies } from './augment.ts';
 import type { DataSource } from './source.ts';
 
 // Two 1×2×3 images (NCHW) with distinct values.
@@ -53,5 +54,20 @@ describe('augmentation', () => {
     assert.equal(sources[0], source);
     assert.deepEqual(Array.from(sources[1]!.batch(0, 1).data), [3, 2, 1, 6, 5, 4]);
     assert.notDeepEqual(sources[2]!.batch(0, 2).data, sources[3]!.batch(0, 2).data);
+  });
+});
+
+describe('parseAugmentList', () => {
+  it('expands NAME:COUNT into COUNT copies, in order', () => {
+    assert.deepEqual(parseAugmentList('flip,random:3,crop', '--augment'), ['flip', 'random', 'random', 'random', 'crop']);
+  });
+
+  it('rejects unknown names and counts that are not positive integers, naming the entry', () => {
+    for (const [value, pattern] of [
+      ['rotate', /'rotate' is not one of flip, crop, random/], ['random:0', /'random:0'/], ['random:2.5', /'random:2.5'/], ['flip:1:2', /'flip:1:2'/],
+      ['flip,random:2,flip', /more than one flip/], ['flip:2', /more than one flip/], [' , ', /names no augmentation/], ['random:33', /asks for 33 copies; at most 32/], ['random:1e10', /'random:1e10'/], ['random:0x10', /'random:0x10'/], ['random:99999999999', /asks for 99999999999 copies/],
+    ] as const) {
+      assert.throws(() => parseAugmentList(value, '--augment'), (e: unknown) => e instanceof LayercacheError && e.code === 'USAGE' && pattern.test(e.message));
+    }
   });
 });

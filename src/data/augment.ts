@@ -6,12 +6,16 @@
  * 'crop' shifts each image by up to `max` pixels in each direction (a padded random crop;
  * the uncovered border is 0 after normalisation), the shift drawn from a seeded RNG;
  * 'random' mirrors each image with probability 1/2 and then shifts it (a fresh draw per copy).
+ * parseAugmentList reads the list form the CLI and the benchmarks share ("flip,random:10").
  */
+import { MAX_AUGMENTED_COPIES } from '../config/index.ts';
 import { LayercacheError } from '../errors/index.ts';
 import { seededRng } from '../tensor/index.ts';
 import type { DataSource } from './source.ts';
 
 export type Augmentation = 'flip' | 'crop' | 'random';
+
+const KINDS: readonly Augmentation[] = ['flip', 'crop', 'random'];
 
 function imageDims(source: DataSource, kind: Augmentation): readonly number[] {
   const dims = source.sampleDims;
@@ -109,4 +113,31 @@ export function withAugmentedCopies(source: DataSource, augment: readonly Augmen
     const s = seed + 7 * (i + 1);
     return a === 'flip' ? flipped(source, layout) : a === 'crop' ? cropped(source, layout, s) : randomized(source, layout, s);
   })];
+}
+
+/**
+ * Parses an --augment list: NAME or NAME:COUNT entries, e.g. "flip,random:10" for a mirrored
+ * copy and ten random ones; COUNT is a positive integer. A second 'flip' would only repeat the
+ * first mirrored copy, and more than MAX_AUGMENTED_COPIES copies are refused here, naming the option.
+ */
+export function parseAugmentList(value: string, option: string): Augmentation[] {
+  const entries = value.split(',').map((e) => e.trim()).filter((e) => e.length > 0).map((entry) => {
+    const [name, count = '1', ...rest] = entry.split(':');
+    if (!(KINDS as readonly string[]).includes(name!)) throw new LayercacheError('USAGE', `${option} '${name}' is not one of ${KINDS.join(', ')}`);
+    const kind = name as Augmentation;
+    if (rest.length > 0 || !/^[1-9]\d*$/.test(count)) {
+      throw new LayercacheError('USAGE', `${option} entry '${entry}' is not NAME or NAME:COUNT with a positive integer COUNT, e.g. random:10`);
+    }
+    return { kind, count: Number(count) };
+  });
+  if (entries.length === 0) throw new LayercacheError('USAGE', `${option} '${value}' names no augmentation; pass e.g. ${option} flip,random:4`);
+  const total = entries.reduce((sum, e) => sum + e.count, 0);
+  if (total > MAX_AUGMENTED_COPIES) {
+    throw new LayercacheError('USAGE', `${option} '${value}' asks for ${total} copies; at most ${MAX_AUGMENTED_COPIES} (each costs a backbone pass per sample and memory for its features)`);
+  }
+  const kinds = entries.flatMap((e) => Array.from({ length: e.count }, () => e.kind));
+  if (kinds.filter((k) => k === 'flip').length > 1) {
+    throw new LayercacheError('USAGE', `${option} '${value}' asks for more than one flip, but every mirrored copy is the same; for more copies use random:N (mirrored at random and shifted)`);
+  }
+  return kinds;
 }

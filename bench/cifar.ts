@@ -41,6 +41,7 @@ const epochs = process.argv.includes('--epochs') ? Number(arg('epochs', '36')) :
 const trainBatch = process.argv.includes('--train-batch') ? Number(arg('train-batch', '256')) : undefined;
 const refineExits = process.argv.includes('--refine-exits') ? Number(arg('refine-exits', '12')) : undefined;
 const screenEpochs = process.argv.includes('--screen-epochs') ? Number(arg('screen-epochs', '6')) : undefined;
+const batch = process.argv.includes('--batch') ? Number(arg('batch', '1')) : undefined;
 const tag = arg('tag', '');
 
 if (!existsSync(path.join(assets, 'cifar10_test_jpeg.bin'))) {
@@ -67,7 +68,7 @@ for (const name of models) {
   const file = path.join(assets, `cifar10_${name}.onnx`);
   for (const tolerance of tolerances) {
     console.log(`${name} tolerance ${tolerance}`);
-    const config = loadConfig({ engine: { intraOpThreads: threads }, build: { tolerance, augment, objective, ...(family ? { family } : {}), ...(epochs ? { epochs } : {}), ...(trainBatch ? { trainBatch } : {}), ...(refineExits ? { refineExits } : {}), ...(screenEpochs ? { screenEpochs } : {}) }, preprocess });
+    const config = loadConfig({ engine: { intraOpThreads: threads }, build: { tolerance, augment, objective, ...(family ? { family } : {}), ...(epochs ? { epochs } : {}), ...(trainBatch ? { trainBatch } : {}), ...(refineExits ? { refineExits } : {}), ...(screenEpochs ? { screenEpochs } : {}), ...(batch ? { batch } : {}) }, preprocess });
     const t0 = performance.now();
     const bytes = await readModelFile(file);
     const result = await buildCascade({ modelFile: file, modelBytes: bytes, model: await loadModel(file), data: await openDataSource(`cifar10:${data}#0-4999`, preprocess), preprocess },

@@ -1,42 +1,67 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
-import { analyzeModel } from '../inspect/index.ts';
+import { analyzeModel, type ModelAnalysis } from '../inspect/index.ts';
+import type { ModelProto } from '../onnx/index.ts';
 import { buildHeadModel, initParams } from '../heads/index.ts';
 import { SILENT } from '../progress/index.ts';
 import { extractSegments } from '../surgery/index.ts';
 import { seededRng } from '../tensor/index.ts';
 import { randomInput } from '../../test/support/chain.ts';
 import { residualNet } from '../../test/support/models.ts';
-import { measureLatency, timeAlternating } from './measure.ts';
+import { measureLatency, timeAlternating, type CandidateCut } from './measure.ts';
 
 const engine = { intraOpThreads: 1, graphOptimization: 'all' } as const;
+
+function cutsOf(model: ModelProto, a: ModelAnalysis, tensors: readonly string[]): CandidateCut[] {
+  const chain = extractSegments(model, a.flow, tensors, a.typeOf).map((s) => s.model);
+  return tensors.map((tensor, i) => {
+    const [prefix, suffix] = extractSegments(model, a.flow, [tensor], a.typeOf).map((s) => s.model);
+    return { tensor, prefix: prefix!, suffix: suffix!, segment: chain[i]! };
+  });
+}
 
 describe('latency cost model', () => {
   it('times any number of heads per exit, in the order given, and keeps the cost curve consistent', async () => {
     const { model } = residualNet();
     const a = await analyzeModel(model);
     const tensors = ['stem', 'b1_out'];
-    const segments = extractSegments(model, a.flow, tensors, a.typeOf).map((s) => s.model);
+    const cuts = cutsOf(model, a, tensors);
     const rng = seededRng(1);
     const family = [{ pool: 2, hidden: 6, dropout: 0 }, { pool: 1, hidden: 0, dropout: 0 }];
     // Exit 1's heads first, then exit 0's: the result follows the order of the list.
     const heads = [1, 0].flatMap((exit) => family.map((spec) => ({ exit, model: buildHeadModel(spec, initParams(spec, spec.pool * spec.pool * 4, 5, rng), [4, 8, 8], 5, 17) })));
-    const lat = await measureLatency(model, segments, heads, randomInput([2, 3, 8, 8], 3), { engine, progress: SILENT, reps: 5 });
+    const lat = await measureLatency(model, cuts, heads, randomInput([2, 3, 8, 8], 3), { engine, progress: SILENT, reps: 5, classes: 5 });
     assert.equal(lat.batch, 2);
     assert.equal(lat.head.length, 4);
     assert.equal(lat.toExit.length, 2);
     for (const t of [...lat.head, ...lat.toExit, lat.full]) assert.ok(Number.isFinite(t) && t > 0, `timing ${t}`);
     assert.ok(lat.toExit[0]! <= lat.toExit[1]! && lat.toExit[1]! <= lat.full, `cost to reach the exits must grow along the network: ${lat.toExit} vs ${lat.full}`);
-    assert.ok(lat.callOverhead >= 0);
+    assert.ok(lat.callOverhead > 0);
+    // Both exits' tensors are [4, 8, 8], so each family member has one graph shape at both: one cost.
+    assert.equal(lat.head[0], lat.head[2]);
+    assert.equal(lat.head[1], lat.head[3]);
+  });
+
+  it('measures in groups of bounded size (here one model per group) with the same result shape', async () => {
+    const { model } = residualNet();
+    const a = await analyzeModel(model);
+    const cuts = cutsOf(model, a, ['stem', 'b1_out']);
+    const spec = { pool: 1, hidden: 0, dropout: 0 };
+    const head = buildHeadModel(spec, initParams(spec, 4, 5, seededRng(3)), [4, 8, 8], 5, 17);
+    const lat = await measureLatency(model, cuts, [{ exit: 1, model: head }], randomInput([1, 3, 8, 8], 4), { engine, progress: SILENT, reps: 3, classes: 5, groupBytes: 1 });
+    assert.equal(lat.head.length, 1);
+    assert.ok(lat.head[0]! >= 0);
+    assert.equal(lat.toExit.length, 2);
+    assert.ok(lat.toExit[0]! > 0 && lat.toExit[0]! <= lat.toExit[1]! && lat.toExit[1]! <= lat.full, `${lat.toExit} vs ${lat.full}`);
   });
 
   it('rejects a head bound to an exit that does not exist', async () => {
     const { model } = residualNet();
     const a = await analyzeModel(model);
-    const segments = extractSegments(model, a.flow, ['stem'], a.typeOf).map((s) => s.model);
+    const cuts = cutsOf(model, a, ['stem']);
     const spec = { pool: 1, hidden: 0, dropout: 0 };
     const head = buildHeadModel(spec, initParams(spec, 4, 5, seededRng(2)), [4, 8, 8], 5, 17);
-    await assert.rejects(measureLatency(model, segments, [{ exit: 3, model: head }], randomInput([1, 3, 8, 8], 1), { engine, progress: SILENT, reps: 3 }), /exit 3/);
+    await assert.rejects(measureLatency(model, cuts, [{ exit: 3, model: head }], randomInput([1, 3, 8, 8], 1), { engine, progress: SILENT, reps: 3, classes: 5 }), /exit 3/);
   });
 
   it('timeAlternating: every runner sees every input each pass, the order flips every block, the reference ratio is 1', async () => {

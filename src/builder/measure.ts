@@ -1,29 +1,37 @@
 /**
- * Latency cost model, measured on this machine at the batch size being optimised.
- * Every candidate segment (cut at every candidate exit) and every head is timed as its
- * own session, all in interleaved rounds; the per-call overhead o is estimated from the
- * chain versus the whole backbone. Costs are per batch, in milliseconds:
- *   cost to reach exit e   C_e = o + Σ_{segments up to e} (t_s − o)
- *   head at exit e         h_e = t_head_e (its compute plus the extra session call)
- *   full backbone          T_full (one session)
- * Invariant: timings are medians over interleaved rounds after warm-up, so one slow run
- * (shared machine) does not skew them and drift does not bend the cost curve.
+ * Latency cost model, measured on this machine at the batch size being optimised, on the
+ * runtime the bundle will use. Costs are per batch, in milliseconds:
+ *   cost to reach exit e   C_e = t(prefix_e): the backbone up to exit e, one session
+ *   head at exit e         h_e = t(cascade with that head at e, never exiting) − t(backbone):
+ *                          what keeping the exit adds for a row that goes on (head, branch, copy)
+ *   full backbone          T_full = t(backbone)
+ * Everything is timed against the backbone in interleaved rounds; each cost is the median over
+ * rounds of its time divided by that round's backbone time, times the median backbone time.
+ * Invariants: every cost is a direct measurement of one graph, so drift of a shared machine
+ * cancels and no error accumulates along the network (summing separately timed segments and
+ * subtracting an estimated call overhead overstated the cost of reaching mid-network exits by
+ * up to 9% of the backbone, DEVELOPERS.md); C_e never falls along the network and never exceeds
+ * T_full; segments of one graph shape share one cost, fitted by least squares from every prefix
+ * (cost-fit.ts); heads of one graph shape share one cost, measured at up to
+ * HEAD_SITES exits spread along the network (timing depends on shapes, not weights); sessions
+ * are opened in groups of bounded size, so memory stays bounded for big backbones.
  */
 import { Cascade } from '../cascade/index.ts';
 import { LayercacheError } from '../errors/index.ts';
 import { Session, type EngineOptions } from '../engine/index.ts';
-import { serializeModel, type ModelProto } from '../onnx/index.ts';
+import { GraphBuilder, modelOpset, readValueInfo, serializeModel, type ModelProto } from '../onnx/index.ts';
 import { withPhase, type Progress } from '../progress/index.ts';
 import type { Tensor } from '../tensor/index.ts';
+import { fitPrefixCosts, isotonic } from './cost-fit.ts';
 
 export interface LatencyCosts {
   readonly batch: number;
   /** Per candidate exit, ms per batch to reach it. */
   readonly toExit: number[];
-  /** Per head measured (in the order given), ms per batch. */
+  /** Per head (in the order given), ms per batch that keeping it adds for rows that go on. */
   readonly head: number[];
   readonly full: number;
-  /** Estimated per-session-call overhead, ms. */
+  /** Measured cost of one session call that does nothing (an Identity on the input), ms. */
   readonly callOverhead: number;
 }
 
@@ -68,90 +76,162 @@ export async function timeAlternating(
   return Object.fromEntries(names.map((n) => [n, { meanMs: total[n]! / runs, ratio: medianOf(ratios[n]!) }]));
 }
 
+/** Serialized bytes of models opened at once (a group), bounding memory for big backbones. */
+const GROUP_BYTES = 256 * 1024 * 1024;
+
+/** Time the measurement aims for (rounds are cut below `reps` to fit), and the fewest rounds. */
+const MEASURE_BUDGET_MS = 10_000;
+const MIN_ROUNDS = 5;
+
+/** Exits at which each distinct head shape is timed (spread along the network). */
+const HEAD_SITES = 4;
+
+/** A graph of one Identity on the input: its session call costs only the call itself. */
+function identityModel(input: Tensor, opset: number): ModelProto {
+  const g = new GraphBuilder({ opset, name: 'call_overhead' });
+  const x = g.input('x', input.dtype, input.dims);
+  g.node('Identity', [x], {}, { outputs: ['y'] });
+  g.output('y', input.dtype, input.dims);
+  return g.build();
+}
+
+/** Graphs of one shape (operators, attributes, weight shapes, input and output shapes) cost the same. */
+function shapeKey(m: ModelProto): string {
+  const g = m.graph!;
+  return JSON.stringify([
+    g.node.map((n) => [n.opType, n.attribute.map((a) => [a.name, Number(a.i), a.f, a.ints.map(Number)])]),
+    g.initializer.map((t) => t.dims.map(Number)), g.input.map(readValueInfo), g.output.map(readValueInfo),
+  ]);
+}
+
+/** Up to k items of `xs`, evenly spread, first and last included. */
+function spread<T>(xs: readonly T[], k: number): T[] {
+  if (xs.length <= k) return [...xs];
+  return Array.from({ length: k }, (_, i) => xs[Math.round((i * (xs.length - 1)) / (k - 1))]!);
+}
+
+/** A candidate exit: its tensor, the backbone before it (prefix) and after it (suffix). */
+export interface CandidateCut {
+  readonly tensor: string;
+  readonly prefix: ModelProto;
+  readonly suffix: ModelProto;
+  /** The segment that ends at this exit (from the previous candidate exit, or the input). */
+  readonly segment: ModelProto;
+}
+
+interface Timed {
+  readonly bytes: number;
+  readonly open: () => Promise<{ run: () => Promise<unknown>; release: () => Promise<void> }>;
+  readonly ratios: number[];
+}
+
 /**
- * segments: the backbone cut at every candidate exit (candidates + 1 segments);
- * heads: models reading the tensor of candidate exit `exit` (any number per exit); input: one batch.
- * All sessions are open at once and timed in interleaved rounds (backbone, then the chain
- * of segments with each head after its segment), so drift of a shared machine moves every
- * component alike instead of bending the cost curve; each cost is the median over rounds.
+ * cuts: one per candidate exit, in network order; heads: models reading the tensor of
+ * candidate exit `exit` (any number per exit); input: one batch [batch, ...].
  */
 export async function measureLatency(
-  backbone: ModelProto, segments: readonly ModelProto[], heads: readonly { exit: number; model: ModelProto }[], input: Tensor,
-  opts: { engine: EngineOptions; progress: Progress; reps: number },
+  backbone: ModelProto, cuts: readonly CandidateCut[], heads: readonly { exit: number; model: ModelProto }[], input: Tensor,
+  opts: { engine: EngineOptions; progress: Progress; reps: number; classes: number; groupBytes?: number; budgetMs?: number },
 ): Promise<LatencyCosts> {
   const batch = input.dims[0]!;
-  const rounds = opts.reps;
   for (const h of heads) {
-    if (!(Number.isInteger(h.exit) && h.exit >= 0 && h.exit < segments.length - 1)) {
-      throw new LayercacheError('INTERNAL', `a head is bound to exit ${h.exit}, but the ${segments.length} segments have exits 0–${segments.length - 2}`);
+    if (!(Number.isInteger(h.exit) && h.exit >= 0 && h.exit < cuts.length)) {
+      throw new LayercacheError('INTERNAL', `a head is bound to exit ${h.exit}, but there are ${cuts.length} candidate exits (0–${cuts.length - 1})`);
     }
   }
-  return withPhase(opts.progress, 'measure', rounds + 1, async (phase) => {
-    const sessions: Session[] = [];
-    const open = async (m: ModelProto, label: string): Promise<Session> => {
-      const s = await Session.create(serializeModel(m), label, opts.engine);
-      sessions.push(s);
-      return s;
-    };
+  const feeds = (s: Session): Record<string, Tensor> => ({ [s.inputs[0]!.name]: input });
+  const sessionRunner = (bytes: Uint8Array, label: string) => async () => {
+    const s = await Session.create(bytes, label, opts.engine);
+    const f = feeds(s);
+    return { run: () => s.run(f), release: () => s.release() };
+  };
+  const backboneBytes = serializeModel(backbone);
+  const segmentClass = new Map<string, number>();
+  for (const c of cuts) if (!segmentClass.has(shapeKey(c.segment))) segmentClass.set(shapeKey(c.segment), segmentClass.size);
+  const prefixes: Timed[] = cuts.map((c, e) => {
+    const bytes = serializeModel(c.prefix);
+    return { bytes: bytes.length, open: sessionRunner(bytes, `prefix to exit ${e}`), ratios: [] };
+  });
+  // Per distinct head shape: a cascade that keeps the head at a few exits, one at a time, and never exits.
+  const keys = heads.map((h) => shapeKey(h.model));
+  const sites = new Map<string, Timed[]>();
+  for (const key of new Set(keys)) {
+    const at = spread(heads.filter((_, k) => keys[k] === key), HEAD_SITES);
+    sites.set(key, at.map((h) => ({
+      // The runtime keeps several graphs of the whole backbone per cascade (one per path).
+      bytes: 4 * (backboneBytes.length + serializeModel(h.model).length),
+      open: async () => {
+        const c = await Cascade.create({
+          segments: [cuts[h.exit]!.prefix, cuts[h.exit]!.suffix], heads: [h.model], classes: opts.classes, score: 'max',
+          exits: [{ tensor: cuts[h.exit]!.tensor, threshold: Number.POSITIVE_INFINITY, temperature: 1 }],
+        }, opts.engine);
+        return { run: () => c.run(input), release: () => c.release() };
+      },
+      ratios: [],
+    })));
+  }
+  const all = [...prefixes, ...[...sites.values()].flat()];
+  const groups: Timed[][] = [];
+  let size = Number.POSITIVE_INFINITY;
+  for (const t of all) {
+    if (size + t.bytes > (opts.groupBytes ?? GROUP_BYTES)) {
+      groups.push([]);
+      size = 0;
+    }
+    groups[groups.length - 1]!.push(t);
+    size += t.bytes;
+  }
+  const budgetMs = (opts.budgetMs ?? MEASURE_BUDGET_MS) / groups.length;
+  return withPhase(opts.progress, 'measure', groups.length * opts.reps + 1, async (phase) => {
+    const fullT: number[] = [];
+    const callRatio: number[] = [];
+    const full = await Session.create(backboneBytes, 'backbone', opts.engine);
+    const call = await Session.create(serializeModel(identityModel(input, modelOpset(backbone))), 'call overhead', opts.engine);
     try {
-      const full = await open(backbone, 'backbone');
-      const segs = await Promise.all(segments.map((m, j) => open(m, `segment ${j}`)));
-      const hs = await Promise.all(heads.map((h, k) => open(h.model, `head ${k} at exit ${h.exit}`)));
-      const segInput = segments.map((m) => m.graph!.input[0]!.name);
-      const headInput = heads.map((h) => h.model.graph!.input[0]!.name);
-      const fullFeeds = { [full.inputs[0]!.name]: input };
-      // One pass: the inputs of every segment and head, and a warm-up of every session.
-      const segFeeds: Record<string, Tensor>[] = [];
-      const exitTensors: Tensor[] = [];
-      let x = input;
-      for (const [j, s] of segs.entries()) {
-        segFeeds.push({ [segInput[j]!]: x });
-        const out = await s.run(segFeeds[j]!);
-        x = Object.values(out)[0]!;
-        if (j < segs.length - 1) exitTensors.push(x);
-      }
-      const headFeeds = heads.map((h, k) => ({ [headInput[k]!]: exitTensors[h.exit]! }));
-      const headsAt = segs.map((_, j) => heads.flatMap((h, k) => (h.exit === j ? [k] : [])));
-      const timed = async (s: Session, feeds: Record<string, Tensor>): Promise<number> => {
+      const fullFeeds = feeds(full);
+      const callFeeds = feeds(call);
+      const timed = async (run: () => Promise<unknown>): Promise<number> => {
         const t = performance.now();
-        await s.run(feeds);
+        await run();
         return performance.now() - t;
       };
-      const fullT: number[] = [];
-      const segT: number[][] = segs.map(() => []);
-      const headT: number[][] = hs.map(() => []);
-      for (let r = -2; r < rounds; r++) {
-        const f = await timed(full, fullFeeds);
-        const st: number[] = [];
-        const ht: number[] = new Array<number>(hs.length);
-        for (const [j, s] of segs.entries()) {
-          st.push(await timed(s, segFeeds[j]!));
-          for (const k of headsAt[j]!) ht[k] = await timed(hs[k]!, headFeeds[k]!);
+      for (const group of groups) {
+        const opened: { run: () => Promise<unknown>; release: () => Promise<void> }[] = [];
+        try {
+          for (const t of group) opened.push(await t.open());
+          // Rounds: `reps`, fewer when a round is long (large batches), but not under MIN_ROUNDS.
+          let rounds = opts.reps;
+          for (let r = -2; r < rounds; r++) {
+            const start = performance.now();
+            const f = await timed(() => full.run(fullFeeds));
+            const c = await timed(() => call.run(callFeeds));
+            const ts: number[] = [];
+            for (const o of opened) ts.push(await timed(o.run));
+            if (r < 0) {
+              // Warm-up rounds; the second one sizes the rest.
+              if (r === -1) rounds = Math.min(opts.reps, Math.max(MIN_ROUNDS, Math.floor(budgetMs / (performance.now() - start))));
+              continue;
+            }
+            fullT.push(f);
+            callRatio.push(c / f);
+            ts.forEach((t, k) => group[k]!.ratios.push(t / f));
+            phase.tick(r === rounds - 1 ? 1 + opts.reps - rounds : 1);
+          }
+        } finally {
+          await Promise.all(opened.map((o) => o.release()));
         }
-        if (r < 0) continue; // warm-up rounds
-        fullT.push(f);
-        st.forEach((t, j) => segT[j]!.push(t));
-        ht.forEach((t, k) => headT[k]!.push(t));
-        phase.tick();
       }
-      const fullMs = medianOf(fullT);
-      const segMs = segT.map(medianOf);
-      const headMs = headT.map(medianOf);
-      phase.tick();
-      const sum = segMs.reduce((a, b) => a + b, 0);
-      const overhead = segments.length > 1 ? Math.max(0, (sum - fullMs) / (segments.length - 1)) : 0;
-      const toExit: number[] = [];
-      let acc = overhead;
-      for (let e = 0; e < segments.length - 1; e++) {
-        acc += Math.max(0, segMs[e]! - overhead);
-        toExit.push(acc);
-      }
-      // Keep the cost model consistent: reaching an exit never costs more than the whole backbone.
-      const capped = toExit.map((c) => Math.min(c, fullMs));
-      return { batch, toExit: capped, head: headMs, full: fullMs, callOverhead: overhead };
     } finally {
-      await Promise.all(sessions.map((s) => s.release()));
+      await Promise.all([full.release(), call.release()]);
     }
+    const fullMs = medianOf(fullT);
+    phase.tick();
+    // Segments of one shape cost the same; reaching an exit never costs less than reaching an
+    // earlier one, nor more than the backbone.
+    const fitted = fitPrefixCosts(prefixes.map((p) => medianOf(p.ratios)), cuts.map((c) => segmentClass.get(shapeKey(c.segment))!));
+    const toExit = isotonic(fitted.map((r) => Math.min(1, r))).map((r) => r * fullMs);
+    const headCost = new Map([...sites].map(([key, ts]) => [key, Math.max(0, medianOf(ts.flatMap((t) => t.ratios)) - 1) * fullMs]));
+    return { batch, toExit, head: keys.map((k) => headCost.get(k)!), full: fullMs, callOverhead: medianOf(callRatio) * fullMs };
   });
 }
 

@@ -9,6 +9,9 @@ import path from 'node:path';
 import { before, describe, it } from 'node:test';
 import { loadBundle, saveBundle } from '../bundle/index.ts';
 import { Cascade } from '../cascade/index.ts';
+import { IDENTITY_PREPROCESS, openDataSource } from '../data/index.ts';
+import { evaluateBundle, type EvalReport } from '../evaluate/index.ts';
+import { SILENT } from '../progress/index.ts';
 import { saveModel } from '../onnx/index.ts';
 import { randomNormal, seededRng } from '../tensor/index.ts';
 import { cli } from '../../test/support/cli.ts';
@@ -87,6 +90,12 @@ describe('build → bundle → eval on a tiny model', () => {
     for (const x of j.headroom.exits) assert.ok(x.answerable >= 0 && x.answerable * (1 - j.headroom.tolerance) <= x.agreement + 1e-9, JSON.stringify(x));
     assert.ok(j.headroom.inSampleBest.agreement >= 1 - j.headroom.tolerance - 1e-9);
     assert.ok(j.headroom.inSampleBest.macsPerSample <= j.backbone.macsPerSample + 1e-9);
+
+    // Timing rotates over equivalent instances of each side; the answers do not depend on how many.
+    const held = await openDataSource(`raw:${data}:3x8x8#200-299`, IDENTITY_PREPROCESS);
+    const opts = { engine: { intraOpThreads: 1, graphOptimization: 'all' } as const, progress: SILENT, latencySamples: 100, paper: false } as const;
+    const answers = (r: EvalReport) => [r.cached.agreement, r.cached.exitRates, r.cached.macsPerSample, r.latencySamples, r.latencyTrace.cached.length];
+    assert.deepEqual(answers(await evaluateBundle(bundle, held, { ...opts, timingInstances: 3 })), answers(await evaluateBundle(bundle, held, { ...opts, timingInstances: 1 })));
 
     // The report command writes the HTML report and, with --json, the same evaluation plus its path.
     const html = path.join(dir, 'report.html');

@@ -166,15 +166,15 @@ export async function buildCascade(input: BuildInput, config: BuildConfig, engin
   const opset = modelOpset(model);
   const chain = extractSegments(model, a.flow, exits.map((e) => e.tensor), a.typeOf).map((s) => s.model);
   const cuts = exits.map((e, i) => {
-    const [prefix, suffix] = extractSegments(model, a.flow, [e.tensor], a.typeOf).map((s) => s.model);
-    return { tensor: e.tensor, prefix: prefix!, suffix: suffix!, segment: chain[i]! };
+    const prefix = extractSegments(model, a.flow, [e.tensor], a.typeOf)[0]!.model;
+    return { tensor: e.tensor, prefix, segment: chain[i]! };
   });
   const batchInput = data.batch(0, Math.min(settings.batch, data.count));
   const rng = seededRng(settings.train.seed);
   const timedHeads = exits.flatMap((e) => settings.family.map((spec) => ({
     exit: e.index, model: buildHeadModel(spec, initParams(spec, featureOf(e.index, spec.pool).dim, classes, rng), e.dims, classes, opset),
   })));
-  const lat: LatencyCosts = await measureLatency(model, cuts, timedHeads, batchInput, { engine, progress, reps: settings.measureReps, classes });
+  const lat: LatencyCosts = await measureLatency(model, cuts, timedHeads, batchInput, { engine, progress, reps: settings.measureReps });
   const headLatency = (e: number, m: number): number => lat.head[e * settings.family.length + m]!;
 
   // Cross-fitted heads. Per exit, the member with the best estimated saving at a strict

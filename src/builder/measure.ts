@@ -1,20 +1,24 @@
 /**
- * Latency cost model, measured on this machine at the batch size being optimised, on the
- * runtime the bundle will use. Costs are per batch, in milliseconds:
+ * Latency cost model, measured on this machine at the batch size being optimised. Costs are
+ * per batch, in milliseconds:
  *   cost to reach exit e   C_e = t(prefix_e): the backbone up to exit e, one session
- *   head at exit e         h_e = t(cascade with that head at e, never exiting) − t(backbone):
- *                          what keeping the exit adds for a row that goes on (head, branch, copy)
+ *   head at exit e         h_e = t(head_e): the head as its own session, fed exit e's tensor
  *   full backbone          T_full = t(backbone)
  * Everything is timed against the backbone in interleaved rounds; each cost is the median over
  * rounds of its time divided by that round's backbone time, times the median backbone time.
+ * A head's own session includes one session call (about 0.1 ms with 2 threads), a stand-in for
+ * what a kept exit adds inside the cascade (the head and an `If` branch, or the row bookkeeping
+ * of batch N): a cascade that keeps one head and never exits measured 3–6% of ResNet-56 per exit
+ * at batch 1, but each such session carries its own timing offset of a percent or two, too
+ * noisy to price heads by (DEVELOPERS.md, session 7).
  * Invariants: every cost is a direct measurement of one graph, so drift of a shared machine
  * cancels and no error accumulates along the network (summing separately timed segments and
  * subtracting an estimated call overhead overstated the cost of reaching mid-network exits by
- * up to 9% of the backbone, DEVELOPERS.md); C_e never falls along the network and never exceeds
- * T_full; segments of one graph shape share one cost, fitted by least squares from every prefix
- * (cost-fit.ts); heads of one graph shape share one cost, measured at up to
- * HEAD_SITES exits spread along the network (timing depends on shapes, not weights); sessions
- * are opened in groups of bounded size, so memory stays bounded for big backbones.
+ * up to 9% of the backbone); C_e never falls along the network and never exceeds T_full;
+ * segments of one graph shape share one cost, fitted by least squares from every prefix
+ * (cost-fit.ts); heads of one graph shape share one cost, measured at up to HEAD_SITES exits
+ * spread along the network (timing depends on shapes, not weights); sessions are opened in
+ * groups of bounded size, so memory stays bounded for big backbones.
  */
 import { Cascade } from '../cascade/index.ts';
 import { LayercacheError } from '../errors/index.ts';
@@ -110,11 +114,10 @@ function spread<T>(xs: readonly T[], k: number): T[] {
   return Array.from({ length: k }, (_, i) => xs[Math.round((i * (xs.length - 1)) / (k - 1))]!);
 }
 
-/** A candidate exit: its tensor, the backbone before it (prefix) and after it (suffix). */
+/** A candidate exit: its tensor and the backbone before it (prefix). */
 export interface CandidateCut {
   readonly tensor: string;
   readonly prefix: ModelProto;
-  readonly suffix: ModelProto;
   /** The segment that ends at this exit (from the previous candidate exit, or the input). */
   readonly segment: ModelProto;
 }
@@ -131,7 +134,7 @@ interface Timed {
  */
 export async function measureLatency(
   backbone: ModelProto, cuts: readonly CandidateCut[], heads: readonly { exit: number; model: ModelProto }[], input: Tensor,
-  opts: { engine: EngineOptions; progress: Progress; reps: number; classes: number; groupBytes?: number; budgetMs?: number },
+  opts: { engine: EngineOptions; progress: Progress; reps: number; groupBytes?: number; budgetMs?: number },
 ): Promise<LatencyCosts> {
   const batch = input.dims[0]!;
   for (const h of heads) {
@@ -152,23 +155,35 @@ export async function measureLatency(
     const bytes = serializeModel(c.prefix);
     return { bytes: bytes.length, open: sessionRunner(bytes, `prefix to exit ${e}`), ratios: [] };
   });
-  // Per distinct head shape: a cascade that keeps the head at a few exits, one at a time, and never exits.
+  // The input of every exit's heads: one pass through the chain of segments.
+  const exitTensors: Tensor[] = [];
+  let x = input;
+  for (const [e, c] of cuts.entries()) {
+    const s = await Session.create(serializeModel(c.segment), `segment to exit ${e}`, opts.engine);
+    try {
+      x = Object.values(await s.run({ [s.inputs[0]!.name]: x }))[0]!;
+    } finally {
+      await s.release();
+    }
+    exitTensors.push(x);
+  }
+  // Per distinct head shape: its own session, fed the exit's tensor, at a few exits.
   const keys = heads.map((h) => shapeKey(h.model));
   const sites = new Map<string, Timed[]>();
   for (const key of new Set(keys)) {
     const at = spread(heads.filter((_, k) => keys[k] === key), HEAD_SITES);
-    sites.set(key, at.map((h) => ({
-      // The runtime keeps several graphs of the whole backbone per cascade (one per path).
-      bytes: 4 * (backboneBytes.length + serializeModel(h.model).length),
-      open: async () => {
-        const c = await Cascade.create({
-          segments: [cuts[h.exit]!.prefix, cuts[h.exit]!.suffix], heads: [h.model], classes: opts.classes, score: 'max',
-          exits: [{ tensor: cuts[h.exit]!.tensor, threshold: Number.POSITIVE_INFINITY, temperature: 1 }],
-        }, opts.engine);
-        return { run: () => c.run(input), release: () => c.release() };
-      },
-      ratios: [],
-    })));
+    sites.set(key, at.map((h) => {
+      const bytes = serializeModel(h.model);
+      return {
+        bytes: bytes.length,
+        open: async () => {
+          const s = await Session.create(bytes, `head at exit ${h.exit}`, opts.engine);
+          const f = { [s.inputs[0]!.name]: exitTensors[h.exit]! };
+          return { run: () => s.run(f), release: () => s.release() };
+        },
+        ratios: [],
+      };
+    }));
   }
   const all = [...prefixes, ...[...sites.values()].flat()];
   const groups: Timed[][] = [];
@@ -230,7 +245,7 @@ export async function measureLatency(
     // earlier one, nor more than the backbone.
     const fitted = fitPrefixCosts(prefixes.map((p) => medianOf(p.ratios)), cuts.map((c) => segmentClass.get(shapeKey(c.segment))!));
     const toExit = isotonic(fitted.map((r) => Math.min(1, r))).map((r) => r * fullMs);
-    const headCost = new Map([...sites].map(([key, ts]) => [key, Math.max(0, medianOf(ts.flatMap((t) => t.ratios)) - 1) * fullMs]));
+    const headCost = new Map([...sites].map(([key, ts]) => [key, medianOf(ts.flatMap((t) => t.ratios)) * fullMs]));
     return { batch, toExit, head: keys.map((k) => headCost.get(k)!), full: fullMs, callOverhead: medianOf(callRatio) * fullMs };
   });
 }

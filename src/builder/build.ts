@@ -76,10 +76,11 @@ function settingsOf(c: BuildConfig): BuildSettings {
 
 /**
  * Latency differences under this share of the backbone's latency are within the cost model's
- * noise (about 1.5 points within a process, 3 between builds; DEVELOPERS.md): among such
- * near-ties the selection takes the policy that saves the most MACs, the second objective.
+ * noise (prefix costs differ by up to 3.5 points between processes, identical sessions by up to
+ * 3; DEVELOPERS.md): among such near-ties the selection takes the policy that saves the most
+ * MACs, the second objective, which is exact, so builds of the same data agree more often.
  */
-const LATENCY_TIE = 0.01;
+const LATENCY_TIE = 0.03;
 
 /** Runtime checks of a selection before the builder gives up on early exits (bounds build time). */
 const MAX_RUNTIME_CHECKS = 6;

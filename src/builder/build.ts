@@ -161,9 +161,10 @@ export async function buildCascade(input: BuildInput, config: BuildConfig, engin
   const n = set.samples;
   const reference = argmaxRows(set.teacher.subarray(0, n * classes), classes);
 
-  // Latency to reach every candidate exit, and of every family member's head at every exit, on real
-  // samples at the batch size optimised. Timing depends on shapes, not weights, so the heads
-  // timed here carry their initial weights; the trained ones have the same graphs.
+  // Latency to reach every candidate exit, and of every family member's head (one cost per head
+  // shape, timed at a few exits), on real samples at the batch size optimised. Timing depends on
+  // shapes, not weights, so the heads timed here carry their initial weights; the trained ones
+  // have the same graphs.
   const opset = modelOpset(model);
   const chain = extractSegments(model, a.flow, exits.map((e) => e.tensor), a.typeOf).map((s) => s.model);
   const cuts = exits.map((e, i) => {

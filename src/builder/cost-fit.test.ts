@@ -34,6 +34,11 @@ describe('cost fit', () => {
     close(fitPrefixCosts(prefix, [0, 0, 0, 0]), [c, 2 * c, 3 * c, 4 * c]);
   });
 
+  it('fitPrefixCosts: a fit with a negative class cost is refused and the measurements come back', () => {
+    // One A then three B: least squares would give A a negative cost on this convex curve.
+    close(fitPrefixCosts([0.01, 0.02, 0.3, 0.6], [0, 1, 1, 1]), [0.01, 0.02, 0.3, 0.6]);
+  });
+
   it('rejects mismatched lengths', () => {
     assert.throws(() => fitPrefixCosts([1, 2], [0]), /2 prefix costs but 1 segment classes/);
   });

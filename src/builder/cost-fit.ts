@@ -4,7 +4,9 @@
  * differences the selection weighs, so each cost is fitted from every measurement of
  * graphs of the same shape rather than read off its own.
  * Invariants: a fit never invents structure (with all classes distinct it returns the
- * measurements unchanged, up to rounding); the cost curve it returns never falls.
+ * measurements unchanged, up to rounding); a fit that would give some class a negative cost
+ * is refused and the measurements are returned unchanged; `isotonic` returns a curve that
+ * never falls.
  */
 import { LayercacheError } from '../errors/index.ts';
 
@@ -55,7 +57,8 @@ function solve(a: readonly number[][], b: readonly number[]): number[] {
  * prefix[e]: measured cost of the network up to exit e; segmentClass[e]: class of the segment
  * that ends at exit e (from exit e − 1, or the input for e = 0), equal for segments of one
  * graph shape. Fits one cost per class, prefix[e] ≈ Σ_{s ≤ e} cost[class(s)], by least squares,
- * and returns the fitted prefix costs (for a ResNet: one cost per residual block per stage).
+ * and returns the fitted prefix costs (for a ResNet: one cost per residual block per stage), or
+ * the measurements themselves when the fit gives a class a negative cost.
  */
 export function fitPrefixCosts(prefix: readonly number[], segmentClass: readonly number[]): number[] {
   if (prefix.length !== segmentClass.length) {
@@ -72,5 +75,7 @@ export function fitPrefixCosts(prefix: readonly number[], segmentClass: readonly
   const ata = Array.from({ length: k }, (_, i) => Array.from({ length: k }, (_, j) => rows.reduce((s, r) => s + r[i]! * r[j]!, 0)));
   const atb = Array.from({ length: k }, (_, i) => rows.reduce((s, r, e) => s + r[i]! * prefix[e]!, 0));
   const cost = solve(ata, atb);
+  // A negative cost is noise the model cannot explain: keep the measurements instead.
+  if (cost.some((c) => c < 0)) return [...prefix];
   return rows.map((r) => r.reduce((s, n, i) => s + n * cost[i]!, 0));
 }

@@ -2,4 +2,4 @@
 export { buildCascade, type BuildInput, type BuildResult, type BuildReport, type PolicySummary } from './build.ts';
 export { collectFeatures, buildFeatureProbe, type FeatureSet, type ExitInfo } from './collect.ts';
 export { trainHeads, predictHeads, type HeadJob, type TrainSettings, type TrainResult } from './train-heads.ts';
-export { measureCascade, measureLatency, timeAlternating, type LatencyCosts } from './measure.ts';
+export { measureCascade, measureLatency, timeAlternating, type CandidateCut, type LatencyCosts } from './measure.ts';

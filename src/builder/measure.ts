@@ -8,17 +8,17 @@
  * rounds of its time divided by that round's backbone time, times the median backbone time.
  * A head's own session includes one session call (about 0.1 ms with 2 threads), a stand-in for
  * what a kept exit adds inside the cascade (the head and an `If` branch, or the row bookkeeping
- * of batch N): a cascade that keeps one head and never exits measured 3–6% of ResNet-56 per exit
- * at batch 1, but each such session carries its own timing offset of a percent or two, too
- * noisy to price heads by (DEVELOPERS.md, session 7).
- * Invariants: every cost is a direct measurement of one graph, so drift of a shared machine
- * cancels and no error accumulates along the network (summing separately timed segments and
+ * of batch N). Pricing heads instead by a cascade that keeps one head and never exits gave
+ * 1.2–2.0% of ResNet-56 per head in these rounds (0–8% in blocks of 20, run to run), and the
+ * selection then kept 8–11 exits that saved little batch-1 latency (DEVELOPERS.md, session 7).
+ * Invariants: each cost comes from timings of whole graphs (prefixes, heads), never from sums of
+ * separately timed pieces, so no error accumulates along the network (summing segments and
  * subtracting an estimated call overhead overstated the cost of reaching mid-network exits by
  * up to 9% of the backbone); C_e never falls along the network and never exceeds T_full;
  * segments of one graph shape share one cost, fitted by least squares from every prefix
- * (cost-fit.ts); heads of one graph shape share one cost, measured at up to HEAD_SITES exits
- * spread along the network (timing depends on shapes, not weights); sessions are opened in
- * groups of bounded size, so memory stays bounded for big backbones.
+ * (cost-fit.ts); heads of one graph shape share the median of their timings, taken at up to
+ * HEAD_SITES exits spread along the network (timing depends on shapes, not weights); sessions
+ * are opened in groups of bounded serialized size (the models themselves are all held).
  */
 import { Cascade } from '../cascade/index.ts';
 import { LayercacheError } from '../errors/index.ts';
@@ -40,6 +40,7 @@ export interface LatencyCosts {
 }
 
 function medianOf(values: readonly number[]): number {
+  if (values.length === 0) throw new LayercacheError('INTERNAL', 'median of no timings');
   const sorted = [...values].sort((a, b) => a - b);
   const mid = sorted.length >> 1;
   return sorted.length % 2 ? sorted[mid]! : (sorted[mid - 1]! + sorted[mid]!) / 2;
@@ -103,7 +104,7 @@ function identityModel(input: Tensor, opset: number): ModelProto {
 function shapeKey(m: ModelProto): string {
   const g = m.graph!;
   return JSON.stringify([
-    g.node.map((n) => [n.opType, n.attribute.map((a) => [a.name, Number(a.i), a.f, a.ints.map(Number)])]),
+    g.node.map((n) => [n.opType, n.input.length, n.attribute.map((a) => [a.name, Number(a.i), a.f, a.ints.map(Number), new TextDecoder().decode(a.s)])]),
     g.initializer.map((t) => t.dims.map(Number)), g.input.map(readValueInfo), g.output.map(readValueInfo),
   ]);
 }
@@ -137,6 +138,7 @@ export async function measureLatency(
   opts: { engine: EngineOptions; progress: Progress; reps: number; groupBytes?: number; budgetMs?: number },
 ): Promise<LatencyCosts> {
   const batch = input.dims[0]!;
+  if (cuts.length === 0) throw new LayercacheError('INTERNAL', 'measureLatency needs at least one candidate exit');
   for (const h of heads) {
     if (!(Number.isInteger(h.exit) && h.exit >= 0 && h.exit < cuts.length)) {
       throw new LayercacheError('INTERNAL', `a head is bound to exit ${h.exit}, but there are ${cuts.length} candidate exits (0–${cuts.length - 1})`);
@@ -200,9 +202,11 @@ export async function measureLatency(
   return withPhase(opts.progress, 'measure', groups.length * opts.reps + 1, async (phase) => {
     const fullT: number[] = [];
     const callRatio: number[] = [];
-    const full = await Session.create(backboneBytes, 'backbone', opts.engine);
-    const call = await Session.create(serializeModel(identityModel(input, modelOpset(backbone))), 'call overhead', opts.engine);
+    let full: Session | null = null;
+    let call: Session | null = null;
     try {
+      full = await Session.create(backboneBytes, 'backbone', opts.engine);
+      call = await Session.create(serializeModel(identityModel(input, modelOpset(backbone))), 'call overhead', opts.engine);
       const fullFeeds = feeds(full);
       const callFeeds = feeds(call);
       const timed = async (run: () => Promise<unknown>): Promise<number> => {
@@ -218,8 +222,8 @@ export async function measureLatency(
           let rounds = opts.reps;
           for (let r = -2; r < rounds; r++) {
             const start = performance.now();
-            const f = await timed(() => full.run(fullFeeds));
-            const c = await timed(() => call.run(callFeeds));
+            const f = await timed(() => full!.run(fullFeeds));
+            const c = await timed(() => call!.run(callFeeds));
             const ts: number[] = [];
             for (const o of opened) ts.push(await timed(o.run));
             if (r < 0) {
@@ -237,7 +241,7 @@ export async function measureLatency(
         }
       }
     } finally {
-      await Promise.all([full.release(), call.release()]);
+      await Promise.all([full?.release(), call?.release()]);
     }
     const fullMs = medianOf(fullT);
     phase.tick();
@@ -250,14 +254,15 @@ export async function measureLatency(
   });
 }
 
+/** Rows per alternating block of the runtime check: 20 inputs at batch 1, one batch at batch ≥ 20 (many blocks, so the median is robust). */
+const BLOCK_ROWS = 20;
+
 /**
  * The real runtime, measured: latency per batch of the backbone and of a cascade (built from
  * `parts`) on the same inputs, in short alternating blocks (which side goes first alternates
  * too), so drift of the machine hits both alike. `ratio` is the median over blocks of
  * cascade time / backbone time: the verdict, robust to outlier blocks; the means are for reports.
  */
-/** Rows per alternating block of the runtime check: 20 inputs at batch 1, one batch at batch ≥ 20 (many blocks, so the median is robust). */
-const BLOCK_ROWS = 20;
 
 export async function measureCascade(
   backbone: ModelProto, parts: Parameters<typeof Cascade.create>[0], inputs: readonly Tensor[],

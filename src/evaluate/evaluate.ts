@@ -13,6 +13,7 @@ import type { LoadedBundle } from '../bundle/index.ts';
 import { argmaxRows, maxScore, paperRule, scoreOfMaxProbability } from '../calibrate/index.ts';
 import type { DataSource } from '../data/index.ts';
 import { Session, type EngineOptions } from '../engine/index.ts';
+import { LayercacheError } from '../errors/index.ts';
 import { analyzeModel } from '../inspect/index.ts';
 import { parseModel } from '../onnx/index.ts';
 import { withPhase, type Progress } from '../progress/index.ts';
@@ -121,6 +122,9 @@ async function cachedFigures(
   let cascadeMs = 0;
   let backboneMs = 0;
   await withPhase(opts.progress, `${name}: batch 64`, batches.length, async (phase) => {
+    // Every instance runs once untimed first: a session's first run is slow.
+    for (const session of backbones) await session.run({ [inputName]: batches[0]! });
+    for (const c of cascades) await c.run(batches[0]!);
     for (const [k, b] of batches.entries()) {
       const backbone = backbones[k % backbones.length]!;
       const cascade = cascades[k % cascades.length]!;
@@ -202,7 +206,10 @@ async function cachedFigures(
 export async function evaluateBundle(bundle: LoadedBundle, data: DataSource, opts: EvalOptions): Promise<EvalReport> {
   const m = bundle.manifest;
   const K = m.source.classes;
-  const instances = Math.max(1, opts.timingInstances ?? TIMING_INSTANCES);
+  const instances = opts.timingInstances ?? TIMING_INSTANCES;
+  if (!(Number.isInteger(instances) && instances >= 1)) {
+    throw new LayercacheError('CONFIG_INVALID', `timingInstances ${instances} must be a positive integer (the default is ${TIMING_INSTANCES})`);
+  }
   const backbones: Session[] = [];
   const cascades: Cascade[] = [];
   const release = (): Promise<unknown> => Promise.all([...cascades.map((c) => c.release()), ...backbones.map((b) => b.release())]);

@@ -145,9 +145,10 @@ export async function measureLatency(
     }
   }
   const feeds = (s: Session): Record<string, Tensor> => ({ [s.inputs[0]!.name]: input });
-  const sessionRunner = (bytes: Uint8Array, label: string) => async () => {
+  /** Opens a session of `bytes` that runs on `x` (its one input). */
+  const sessionRunner = (bytes: Uint8Array, label: string, x: Tensor = input) => async () => {
     const s = await Session.create(bytes, label, opts.engine);
-    const f = feeds(s);
+    const f = { [s.inputs[0]!.name]: x };
     return { run: () => s.run(f), release: () => s.release() };
   };
   const backboneBytes = serializeModel(backbone);
@@ -178,11 +179,7 @@ export async function measureLatency(
       const bytes = serializeModel(h.model);
       return {
         bytes: bytes.length,
-        open: async () => {
-          const s = await Session.create(bytes, `head at exit ${h.exit}`, opts.engine);
-          const f = { [s.inputs[0]!.name]: exitTensors[h.exit]! };
-          return { run: () => s.run(f), release: () => s.release() };
-        },
+        open: sessionRunner(bytes, `head at exit ${h.exit}`, exitTensors[h.exit]!),
         ratios: [],
       };
     }));

@@ -1,13 +1,16 @@
 /**
  * `layercache build`: from a model and unlabeled data to a bundle.
  *   collect  one backbone pass per sample: pooled features at every candidate exit + logits
- *   measure  latency of every candidate segment and head at the batch size optimised
+ *   measure  latency of every candidate segment and head at the batch size optimised (or the
+ *            latency profile's, measured before on this machine: latency-profile.ts)
  *   train    cross-fitted heads (out-of-fold predictions for calibration), then final heads;
  *            with many candidates, a short screening first and full training for the best (train-phases.ts)
  *   select   exits and thresholds among the fully trained exits: lowest expected latency with
  *            agreement ≥ 1 − tolerance
  * Invariants: thresholds are chosen only from out-of-fold predictions (no sample is scored
- * by a head trained on it); nothing is written here (the caller saves the bundle).
+ * by a head trained on it); nothing is written here (the caller saves the bundle and the
+ * latency profile); with the same data, settings and latency profile, two builds choose the
+ * same exits and thresholds (training is seeded; every timing comes from the profile).
  */
 import { createRequire } from 'node:module';
 import type { Manifest, ScoreSpec } from '../bundle/index.ts';
@@ -22,11 +25,12 @@ import type { EngineOptions } from '../engine/index.ts';
 import { LayercacheError } from '../errors/index.ts';
 import { buildHeadModel, headLabel, headMacs, initParams, type HeadSpec } from '../heads/index.ts';
 import { analyzeModel, type ModelAnalysis } from '../inspect/index.ts';
-import { modelOpset, type ModelProto } from '../onnx/index.ts';
+import { modelOpset, serializeModel, type ModelProto } from '../onnx/index.ts';
 import { withPhase, type Progress } from '../progress/index.ts';
 import { seededRng } from '../tensor/index.ts';
 import { extractSegments } from '../surgery/index.ts';
 import { collectFeatures, type ExitInfo, type FeatureSet } from './collect.ts';
+import { keyMismatch, latencyProfileKey, LATENCY_PROFILE_FORMAT, shortId, type CascadeCheck, type LatencyProfile } from './latency-profile.ts';
 import { measureCascade, measureLatency, type LatencyCosts } from './measure.ts';
 import type { TrainSettings } from './train-heads.ts';
 import { trainCandidates, type CandidateTraining } from './train-phases.ts';
@@ -91,6 +95,8 @@ export interface BuildInput {
   readonly model: ModelProto;
   readonly data: DataSource;
   readonly preprocess: Preprocess | null;
+  /** Latencies measured before on this machine (latency-profile.ts); used when its key matches, else measured again. */
+  readonly latencyProfile?: LatencyProfile | null;
 }
 
 export interface PolicySummary {
@@ -112,8 +118,10 @@ export interface BuildReport {
   readonly train: { seconds: number; gflops: number };
   readonly latencyBatch: number;
   readonly callOverheadMs: number;
-  /** Runtime checks of the selection: kept exits, mean ms per batch, and the median per-block ratio cascade / backbone (the verdict). */
-  readonly checks: { exits: number[]; backboneMs: number; cascadeMs: number; ratio: number }[];
+  /** Runtime checks of the selection: kept exits, mean ms per batch, the median per-block ratio cascade / backbone (the verdict), and whether the latency profile held it. */
+  readonly checks: { exits: number[]; backboneMs: number; cascadeMs: number; ratio: number; reused: boolean }[];
+  /** Which latencies came from the latency profile rather than timing in this build. */
+  readonly latencyReused: { exits: boolean; heads: number; of: number };
 }
 
 export interface BuildResult {
@@ -122,6 +130,8 @@ export interface BuildResult {
   readonly heads: ModelProto[];
   readonly candidateHeads: ModelProto[];
   readonly report: BuildReport;
+  /** The latency profile of this build (the given one, extended by what was timed now), for later builds. */
+  readonly latencyProfile: LatencyProfile;
 }
 
 function checkData(a: ModelAnalysis, data: DataSource): void {
@@ -172,11 +182,19 @@ export async function buildCascade(input: BuildInput, config: BuildConfig, engin
     return { tensor: e.tensor, prefix, segment: chain[i]! };
   });
   const batchInput = data.batch(0, Math.min(settings.batch, data.count));
+  const sourceSha = sha256(input.modelBytes);
+  const profileKey = latencyProfileKey(sourceSha, settings.batch, engine);
+  let prior = input.latencyProfile ?? null;
+  const mismatch = prior && keyMismatch(prior.key, profileKey);
+  if (mismatch) {
+    progress.note(`the latency profile was measured under other conditions (${mismatch}); measuring again`);
+    prior = null;
+  }
   const rng = seededRng(settings.train.seed);
   const timedHeads = exits.flatMap((e) => settings.family.map((spec) => ({
     exit: e.index, model: buildHeadModel(spec, initParams(spec, featureOf(e.index, spec.pool).dim, classes, rng), e.dims, classes, opset),
   })));
-  const lat: LatencyCosts = await measureLatency(model, cuts, timedHeads, batchInput, { engine, progress, reps: settings.measureReps });
+  const lat: LatencyCosts = await measureLatency(model, cuts, timedHeads, batchInput, { engine, progress, reps: settings.measureReps, prior });
   const headLatency = (e: number, m: number): number => lat.head[e * settings.family.length + m]!;
 
   // Cross-fitted heads. Per exit, the member with the best estimated saving at a strict
@@ -216,7 +234,8 @@ export async function buildCascade(input: BuildInput, config: BuildConfig, engin
   const allowed = [...trained.refined];
   const restrict = (t: CalibrationTable, mask: readonly boolean[] = allowed): CalibrationTable => ({ ...t, exits: t.exits.map((c, e) => (mask[e] ? c : { ...c, headCost: Number.POSITIVE_INFINITY })) });
   const verifyInputs = Array.from({ length: Math.max(1, Math.min(Math.floor(200 / settings.batch), Math.floor(n / settings.batch))) }, (_, k) => data.batch(k * settings.batch, Math.min(n, (k + 1) * settings.batch)));
-  const checks: { exits: number[]; backboneMs: number; cascadeMs: number; ratio: number }[] = [];
+  const checks: BuildReport['checks'] = [];
+  const checked: Record<string, CascadeCheck> = { ...prior?.checks };
   const selection = await withPhase(progress, 'select', exits.length, async (phase) => {
     if (settings.objective === 'macs') {
       // MACs are exact, so there is nothing to check on the runtime; the outcome is reported in latency terms.
@@ -228,12 +247,16 @@ export async function buildCascade(input: BuildInput, config: BuildConfig, engin
       const s = selectPolicy(restrict(latencyTable), { ...selectOpts, secondary: { table: macsTable, within: LATENCY_TIE * lat.full } });
       const keptNow = s.policy.thresholds.flatMap((t, e) => (t === Number.POSITIVE_INFINITY ? [] : [e]));
       if (keptNow.length === 0) return s;
-      const trial = extractSegments(model, a.flow, keptNow.map((e) => exits[e]!.tensor), a.typeOf).map((seg) => seg.model);
-      const m = await measureCascade(model, {
-        segments: trial, heads: keptNow.map((e) => headModels[e]!), classes, score: settings.score,
-        exits: keptNow.map((e) => ({ tensor: exits[e]!.tensor, threshold: s.policy.thresholds[e]!, temperature: temperatures[e]! })),
+      const cascadeExits = keptNow.map((e) => ({ tensor: exits[e]!.tensor, threshold: s.policy.thresholds[e]!, temperature: temperatures[e]! }));
+      // The same cascade (exits, thresholds, heads) checked before on this machine keeps its verdict.
+      const id = shortId(JSON.stringify([settings.score, cascadeExits, keptNow.map((e) => shortId(serializeModel(headModels[e]!)))]));
+      const known = checked[id];
+      const m = known ?? await measureCascade(model, {
+        segments: extractSegments(model, a.flow, keptNow.map((e) => exits[e]!.tensor), a.typeOf).map((seg) => seg.model),
+        heads: keptNow.map((e) => headModels[e]!), classes, score: settings.score, exits: cascadeExits,
       }, verifyInputs, { engine, reps: 3 });
-      checks.push({ exits: keptNow, ...m });
+      checked[id] = m;
+      checks.push({ exits: keptNow, ...m, reused: known !== undefined });
       phase.tick();
       if (m.ratio < 1) return s;
       if (checks.length >= MAX_RUNTIME_CHECKS) {
@@ -282,6 +305,7 @@ export async function buildCascade(input: BuildInput, config: BuildConfig, engin
     latencyBatch: lat.batch,
     callOverheadMs: lat.callOverhead,
     checks,
+    latencyReused: { ...lat.reused, of: lat.head.length },
   };
   const segmentMacs = [...kept.map((e) => exits[e]!.cumulativeMacs), a.totalMacs].map((c, i, arr) => c - (i > 0 ? arr[i - 1]! : 0));
   const manifest: Manifest = {
@@ -291,7 +315,7 @@ export async function buildCascade(input: BuildInput, config: BuildConfig, engin
     layercacheVersion: pkg.version,
     source: {
       file: input.modelFile,
-      sha256: sha256(input.modelBytes),
+      sha256: sourceSha,
       backbone: { file: 'backbone.onnx', sha256: '0'.repeat(64) },
       inputs: io(a.inputs),
       outputs: io(a.outputs),
@@ -342,6 +366,16 @@ export async function buildCascade(input: BuildInput, config: BuildConfig, engin
     },
     metrics: { calibration: report.selected, paperRule: report.paperRule, oracle: report.oracle, backbone: report.backbone, pareto: report.pareto, candidates: report.candidates, train: report.train, callOverheadMs: report.callOverheadMs, checks: report.checks },
   };
-  return { manifest, segments, heads, candidateHeads: headModels, report };
+  const latencyProfile: LatencyProfile = {
+    format: LATENCY_PROFILE_FORMAT,
+    key: profileKey,
+    measuredAt: prior?.measuredAt ?? new Date().toISOString(),
+    fullMs: lat.full,
+    callOverheadMs: lat.callOverhead,
+    toExitMs: Object.fromEntries(exits.map((e, i) => [e.tensor, lat.toExit[i]!])),
+    headMs: { ...prior?.headMs, ...Object.fromEntries(lat.headShape.map((k, i) => [k, lat.head[i]!])) },
+    checks: checked,
+  };
+  return { manifest, segments, heads, candidateHeads: headModels, report, latencyProfile };
 }
 

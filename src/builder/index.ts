@@ -3,3 +3,7 @@ export { buildCascade, type BuildInput, type BuildResult, type BuildReport, type
 export { collectFeatures, buildFeatureProbe, type FeatureSet, type ExitInfo } from './collect.ts';
 export { trainHeads, predictHeads, type HeadJob, type TrainSettings, type TrainResult } from './train-heads.ts';
 export { measureCascade, measureLatency, timeAlternating, type CandidateCut, type LatencyCosts } from './measure.ts';
+export {
+  readLatencyProfile, writeLatencyProfile, withLatencyProfileFile, latencyProfileKey, LATENCY_PROFILE_FORMAT,
+  type LatencyProfile, type LatencyProfileKey,
+} from './latency-profile.ts';

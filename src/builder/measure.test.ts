@@ -8,7 +8,7 @@ import { extractSegments } from '../surgery/index.ts';
 import { seededRng } from '../tensor/index.ts';
 import { randomInput } from '../../test/support/chain.ts';
 import { residualNet } from '../../test/support/models.ts';
-import { measureLatency, timeAlternating, type CandidateCut } from './measure.ts';
+import { measureLatency, shapeId, timeAlternating, type CandidateCut } from './measure.ts';
 
 const engine = { intraOpThreads: 1, graphOptimization: 'all' } as const;
 
@@ -62,6 +62,36 @@ describe('latency cost model', () => {
     assert.ok(lat.head[0]! > 0);
     assert.equal(lat.toExit.length, 2);
     assert.ok(lat.toExit.every((t) => t > 0 && t <= lat.full), `${lat.toExit} vs ${lat.full}`);
+  });
+
+  it('with prior costs covering every exit, reuses them and times only the head shapes they lack', async () => {
+    const { model } = residualNet();
+    const a = await analyzeModel(model);
+    const cuts = cutsOf(model, a, ['stem', 'b1_out']);
+    const rng = seededRng(5);
+    const linear = { pool: 1, hidden: 0, dropout: 0 };
+    const mlpSpec = { pool: 2, hidden: 6, dropout: 0 };
+    const heads = [
+      { exit: 0, model: buildHeadModel(linear, initParams(linear, 4, 5, rng), [4, 8, 8], 5, 17) },
+      { exit: 1, model: buildHeadModel(mlpSpec, initParams(mlpSpec, 16, 5, rng), [4, 8, 8], 5, 17) },
+    ];
+    const [linearShape, mlpShape] = heads.map((h) => shapeId(h.model));
+    const prior = { fullMs: 7, callOverheadMs: 0.05, toExitMs: { stem: 2, b1_out: 5 }, headMs: { [linearShape!]: 0.25, [mlpShape!]: 0.5 } };
+    const input = randomInput([1, 3, 8, 8], 6);
+    // Everything known: nothing is timed, the prior comes back as it was.
+    const all = await measureLatency(model, cuts, heads, input, { engine, progress: SILENT, reps: 3, prior });
+    assert.deepEqual([all.full, all.callOverhead, all.toExit, all.head], [7, 0.05, [2, 5], [0.25, 0.5]]);
+    assert.deepEqual(all.reused, { exits: true, heads: 2 });
+    // One head shape unknown: it is timed (scaled by the prior backbone cost), the rest reused.
+    const some = await measureLatency(model, cuts, heads, input, { engine, progress: SILENT, reps: 3, prior: { ...prior, headMs: { [linearShape!]: 0.25 } } });
+    assert.deepEqual([some.full, some.toExit, some.head[0]], [7, [2, 5], 0.25]);
+    assert.ok(some.head[1]! > 0 && some.head[1] !== 0.5);
+    assert.deepEqual(some.reused, { exits: true, heads: 1 });
+    // A prior that lacks an exit is not used at all.
+    const none = await measureLatency(model, cuts, heads, input, { engine, progress: SILENT, reps: 3, prior: { ...prior, toExitMs: { stem: 2 } } });
+    assert.deepEqual(none.reused, { exits: false, heads: 0 });
+    assert.notEqual(none.full, 7);
+    assert.deepEqual(none.headShape, [linearShape, mlpShape]);
   });
 
   it('rejects a head bound to an exit that does not exist', async () => {

@@ -18,7 +18,9 @@
  * segments of one graph shape share one cost, fitted by least squares from every prefix
  * (cost-fit.ts); heads of one graph shape share the median of their timings, taken at up to
  * HEAD_SITES exits spread along the network (timing depends on shapes, not weights); sessions
- * are opened in groups of bounded serialized size (the models themselves are all held).
+ * are opened in groups of bounded serialized size (the models themselves are all held);
+ * costs from a prior latency profile (latency-profile.ts) are used only when they cover every
+ * exit, and then only head shapes missing from it are timed.
  */
 import { Cascade } from '../cascade/index.ts';
 import { LayercacheError } from '../errors/index.ts';
@@ -27,6 +29,7 @@ import { GraphBuilder, modelOpset, readValueInfo, serializeModel, type ModelProt
 import { withPhase, type Progress } from '../progress/index.ts';
 import type { Tensor } from '../tensor/index.ts';
 import { fitPrefixCosts, isotonic } from './cost-fit.ts';
+import { shortId } from './latency-profile.ts';
 
 export interface LatencyCosts {
   readonly batch: number;
@@ -34,9 +37,21 @@ export interface LatencyCosts {
   readonly toExit: number[];
   /** Per head (in the order given), ms per batch that keeping it adds for rows that go on. */
   readonly head: number[];
+  /** Per head (in the order given), the id of its graph shape (heads of one shape cost the same). */
+  readonly headShape: string[];
   readonly full: number;
   /** Measured cost of one session call that does nothing (an Identity on the input), ms. */
   readonly callOverhead: number;
+  /** Taken from `prior` rather than timed now: the exits' and the backbone's costs, and the heads' (each head shape timed now is not). */
+  readonly reused: { exits: boolean; heads: number };
+}
+
+/** Costs measured before (a latency profile's), by exit tensor and head shape id. */
+export interface PriorCosts {
+  readonly fullMs: number;
+  readonly callOverheadMs: number;
+  readonly toExitMs: Readonly<Record<string, number>>;
+  readonly headMs: Readonly<Record<string, number>>;
 }
 
 function medianOf(values: readonly number[]): number {
@@ -101,12 +116,12 @@ function identityModel(input: Tensor, opset: number): ModelProto {
 }
 
 /** Graphs of one shape (operators, attributes, weight shapes, input and output shapes) cost the same. */
-function shapeKey(m: ModelProto): string {
+export function shapeId(m: ModelProto): string {
   const g = m.graph!;
-  return JSON.stringify([
+  return shortId(JSON.stringify([
     g.node.map((n) => [n.opType, n.input.length, n.attribute.map((a) => [a.name, Number(a.i), a.f, a.ints.map(Number), new TextDecoder().decode(a.s)])]),
     g.initializer.map((t) => t.dims.map(Number)), g.input.map(readValueInfo), g.output.map(readValueInfo),
-  ]);
+  ]));
 }
 
 /** Up to k items of `xs`, evenly spread, first and last included. */
@@ -132,10 +147,12 @@ interface Timed {
 /**
  * cuts: one per candidate exit, in network order; heads: models reading the tensor of
  * candidate exit `exit` (any number per exit); input: one batch [batch, ...].
+ * With `prior` costs that cover every cut, the exits' and the backbone's costs are taken from
+ * it, and only head shapes it lacks are timed (as ratios to the backbone, scaled by its cost).
  */
 export async function measureLatency(
   backbone: ModelProto, cuts: readonly CandidateCut[], heads: readonly { exit: number; model: ModelProto }[], input: Tensor,
-  opts: { engine: EngineOptions; progress: Progress; reps: number; groupBytes?: number; budgetMs?: number },
+  opts: { engine: EngineOptions; progress: Progress; reps: number; groupBytes?: number; budgetMs?: number; prior?: PriorCosts | null },
 ): Promise<LatencyCosts> {
   const batch = input.dims[0]!;
   if (cuts.length === 0) throw new LayercacheError('INTERNAL', 'measureLatency needs at least one candidate exit');
@@ -151,10 +168,22 @@ export async function measureLatency(
     const f = { [s.inputs[0]!.name]: x };
     return { run: () => s.run(f), release: () => s.release() };
   };
+  const prior = opts.prior && cuts.every((c) => opts.prior!.toExitMs[c.tensor] !== undefined) ? opts.prior : null;
+  const keys = heads.map((h) => shapeId(h.model));
+  const untimed = [...new Set(keys)].filter((k) => prior?.headMs[k] === undefined);
+  if (prior && untimed.length === 0) {
+    return withPhase(opts.progress, 'measure', 1, async (phase) => {
+      phase.tick(1, 'reused the latency profile');
+      return {
+        batch, toExit: cuts.map((c) => prior.toExitMs[c.tensor]!), head: keys.map((k) => prior.headMs[k]!), headShape: keys,
+        full: prior.fullMs, callOverhead: prior.callOverheadMs, reused: { exits: true, heads: keys.length },
+      };
+    });
+  }
   const backboneBytes = serializeModel(backbone);
   const segmentClass = new Map<string, number>();
-  for (const c of cuts) if (!segmentClass.has(shapeKey(c.segment))) segmentClass.set(shapeKey(c.segment), segmentClass.size);
-  const prefixes: Timed[] = cuts.map((c, e) => {
+  for (const c of cuts) if (!segmentClass.has(shapeId(c.segment))) segmentClass.set(shapeId(c.segment), segmentClass.size);
+  const prefixes: Timed[] = prior ? [] : cuts.map((c, e) => {
     const bytes = serializeModel(c.prefix);
     return { bytes: bytes.length, open: sessionRunner(bytes, `prefix to exit ${e}`), ratios: [] };
   });
@@ -162,6 +191,7 @@ export async function measureLatency(
   const exitTensors: Tensor[] = [];
   let x = input;
   for (const [e, c] of cuts.entries()) {
+    if (untimed.length === 0) break;
     const s = await Session.create(serializeModel(c.segment), `segment to exit ${e}`, opts.engine);
     try {
       x = Object.values(await s.run({ [s.inputs[0]!.name]: x }))[0]!;
@@ -170,10 +200,9 @@ export async function measureLatency(
     }
     exitTensors.push(x);
   }
-  // Per distinct head shape: its own session, fed the exit's tensor, at a few exits.
-  const keys = heads.map((h) => shapeKey(h.model));
+  // Per distinct head shape not in `prior`: its own session, fed the exit's tensor, at a few exits.
   const sites = new Map<string, Timed[]>();
-  for (const key of new Set(keys)) {
+  for (const key of untimed) {
     const at = spread(heads.filter((_, k) => keys[k] === key), HEAD_SITES);
     sites.set(key, at.map((h) => {
       const bytes = serializeModel(h.model);
@@ -240,14 +269,20 @@ export async function measureLatency(
     } finally {
       await Promise.all([full?.release(), call?.release()]);
     }
-    const fullMs = medianOf(fullT);
+    // With prior costs, heads timed now are scaled by the prior backbone cost (ratios carry over; milliseconds drift).
+    const fullMs = prior ? prior.fullMs : medianOf(fullT);
     phase.tick();
     // Segments of one shape cost the same; reaching an exit never costs less than reaching an
     // earlier one, nor more than the backbone.
-    const fitted = fitPrefixCosts(prefixes.map((p) => medianOf(p.ratios)), cuts.map((c) => segmentClass.get(shapeKey(c.segment))!));
-    const toExit = isotonic(fitted.map((r) => Math.min(1, r))).map((r) => r * fullMs);
+    const toExit = prior
+      ? cuts.map((c) => prior.toExitMs[c.tensor]!)
+      : isotonic(fitPrefixCosts(prefixes.map((p) => medianOf(p.ratios)), cuts.map((c) => segmentClass.get(shapeId(c.segment))!)).map((r) => Math.min(1, r))).map((r) => r * fullMs);
     const headCost = new Map([...sites].map(([key, ts]) => [key, medianOf(ts.flatMap((t) => t.ratios)) * fullMs]));
-    return { batch, toExit, head: keys.map((k) => headCost.get(k)!), full: fullMs, callOverhead: medianOf(callRatio) * fullMs };
+    return {
+      batch, toExit, head: keys.map((k) => headCost.get(k) ?? prior!.headMs[k]!), headShape: keys, full: fullMs,
+      callOverhead: prior ? prior.callOverheadMs : medianOf(callRatio) * fullMs,
+      reused: { exits: prior !== null, heads: keys.filter((k) => !headCost.has(k)).length },
+    };
   });
 }
 

@@ -15,7 +15,7 @@ import { SILENT } from '../progress/index.ts';
 import { saveModel } from '../onnx/index.ts';
 import { randomNormal, seededRng } from '../tensor/index.ts';
 import { cli } from '../../test/support/cli.ts';
-import { mlp, residualNet } from '../../test/support/models.ts';
+import { heavyTail, mlp, residualNet } from '../../test/support/models.ts';
 
 let dir: string;
 let model: string;
@@ -105,6 +105,40 @@ describe('build → bundle → eval on a tiny model', () => {
     assert.equal(rj.report, html);
     assert.equal(rj.samples, 100);
     assert.match(await fs.readFile(html, 'utf8'), /<figure id="pareto-macs" class="chart"><h2>[^<]+<\/h2><svg/);
+  });
+
+  it('--latency-profile: a second build reuses every latency and runtime check of the first, and chooses the same bundle', async () => {
+    // A model whose one exit pays, so the selection keeps it and checks the cascade on the runtime.
+    const heavy = path.join(dir, 'heavy.onnx');
+    await saveModel(heavyTail().model, heavy);
+    const rows = path.join(dir, 'rows.f32');
+    await fs.writeFile(rows, randomNormal(seededRng(9), 200 * 8));
+    const profile = path.join(dir, 'latency.json');
+    const args = (out: string) => ['build', heavy, '--data', `raw:${rows}:8#0-199`, '--out', path.join(dir, out), ...fast, '--epochs', '40', '--latency-profile', profile, '--json'];
+    const run = async (out: string) => {
+      const b = await cli(...args(out));
+      assert.equal(b.code, 0, b.stderr);
+      return { report: JSON.parse(b.stdout).report, manifest: (await loadBundle(path.join(dir, out))).manifest, stderr: b.stderr };
+    };
+    const first = await run('profiled-1');
+    assert.equal(first.report.latencyReused.exits, false);
+    const stored = JSON.parse(await fs.readFile(profile, 'utf8'));
+    assert.equal(stored.format, 'layercache.latency-profile/1');
+    assert.equal(stored.key.batch, 1);
+    assert.deepEqual(Object.keys(stored.toExitMs), ['stem']);
+    assert.deepEqual(first.manifest.exits.map((e) => e.tensor), ['stem']);
+    const second = await run('profiled-2');
+    assert.deepEqual(second.report.latencyReused, { exits: true, heads: first.report.latencyReused.of, of: first.report.latencyReused.of });
+    assert.ok(first.report.checks.length > 0 && second.report.checks.every((c: { reused: boolean }) => c.reused));
+    assert.deepEqual(second.report.checks.map((c: { ratio: number }) => c.ratio), first.report.checks.map((c: { ratio: number }) => c.ratio));
+    const choice = (m: typeof first.manifest) => m.exits.map((e) => [e.candidate, e.threshold, e.costMs]);
+    assert.deepEqual(choice(second.manifest), choice(first.manifest));
+    assert.deepEqual(second.report.candidates.map((c: { latencyMs: number }) => c.latencyMs), first.report.candidates.map((c: { latencyMs: number }) => c.latencyMs));
+    // A profile of other conditions (here another batch size) is not used: the build measures again and says why.
+    const other = await cli(...args('profiled-3'), '--batch', '4');
+    assert.equal(other.code, 0, other.stderr);
+    assert.equal(JSON.parse(other.stdout).report.latencyReused.exits, false);
+    assert.match(other.stderr, /measured under other conditions \(batch: 1 ≠ 4\)/);
   });
 
   it('bad build inputs: clear errors and no partial bundle', async () => {

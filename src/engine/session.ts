@@ -17,6 +17,11 @@ export interface EngineOptions {
   readonly spinning?: boolean;
 }
 
+/** The onnxruntime version that runs the sessions (timings are only comparable within one). */
+export function runtimeVersion(): string {
+  return ort.env.versions.node ?? ort.env.versions.common;
+}
+
 export const DEFAULT_ENGINE_OPTIONS: EngineOptions = Object.freeze({ intraOpThreads: 0, graphOptimization: 'all' });
 
 export interface IoInfo {

@@ -44,8 +44,14 @@ export interface RetrainRequest {
   /** Directory the new bundle version is saved to (atomically). */
   readonly outDir: string;
   readonly version: number;
+  /** Latency profile file the builder reads and updates. */
+  readonly latencyProfile: string;
 }
 
 export type RetrainReply =
-  | { readonly kind: 'done'; readonly dir: string; readonly version: number; readonly exits: number; readonly agreement: number; readonly macsSaved: number; readonly seconds: number }
+  | {
+    readonly kind: 'done'; readonly dir: string; readonly version: number; readonly exits: number; readonly agreement: number; readonly macsSaved: number; readonly seconds: number;
+    /** Whether the latencies came from the profile (every exit's and head's) rather than timing under live traffic; notes about the profile. */
+    readonly latencyReused: boolean; readonly notes: string[];
+  }
   | { readonly kind: 'error'; readonly code: string; readonly message: string; readonly stack: string | undefined };

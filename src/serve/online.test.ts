@@ -74,6 +74,10 @@ describe('online retraining', () => {
       const m = (await s.app.inject('/metrics')).body;
       assert.match(m, /^layercache_retrain_total\{model="tiny",outcome="swapped"\} 1$/m);
       assert.match(m, /^layercache_bundle_version\{model="tiny"\} 1$/m);
+      // The retrain kept its latency measurements in the state directory, for the next retrains and restarts.
+      const profile = JSON.parse(await fs.readFile(path.join(dir, 'swap', 'latency-profile.json'), 'utf8'));
+      assert.equal(profile.format, 'layercache.latency-profile/1');
+      assert.ok(profile.fullMs > 0 && Object.keys(profile.toExitMs).length > 0);
     } finally {
       await s.close();
     }

@@ -43,6 +43,8 @@ export interface OnlineDeps {
   readonly engine: EngineOptions;
   /** The backbone model file retraining starts from. */
   readonly modelFile: string;
+  /** Latency profile file of the retrains (read and updated by each). */
+  readonly latencyProfile: string;
   readonly sampleDims: readonly number[];
   readonly pool: EnginePool;
   readonly store: VersionStore;
@@ -207,6 +209,7 @@ export class OnlineLearner {
     const request: RetrainRequest = {
       modelFile: this.deps.modelFile, samples, sampleDims: this.deps.sampleDims, build: this.deps.build,
       preprocess: this.deps.preprocess, engine: this.deps.engine, outDir: this.deps.store.dirOf(version), version,
+      latencyProfile: this.deps.latencyProfile,
     };
     this.deps.log.info({ samples: this.buffer.size, version }, `retrain: building version ${version} from ${this.buffer.size} buffered samples`);
     const m = this.deps.metrics;
@@ -223,11 +226,12 @@ export class OnlineLearner {
       const code = (reply.code in ERROR_CODES ? reply.code : 'WORKER_FAILED') as ErrorCode;
       throw new LayercacheError(code, `retrain of version ${version} failed: ${reply.message}`);
     }
+    for (const note of reply.notes) this.deps.log.info({ version }, `retrain: ${note}`);
     if (this.closed) return;
     await this.swapTo(reply.dir, reply.version, true);
     this.retrains++;
     m.retrains.inc({ model: this.deps.model, outcome: 'swapped' });
-    this.deps.log.info({ version, exits: reply.exits, calibrationAgreement: reply.agreement, macsSaved: reply.macsSaved, seconds: reply.seconds }, `retrain: version ${version} serving (${reply.exits} exits, ${(reply.macsSaved * 100).toFixed(1)}% MACs saved on calibration)`);
+    this.deps.log.info({ version, exits: reply.exits, calibrationAgreement: reply.agreement, macsSaved: reply.macsSaved, seconds: reply.seconds, latencyReused: reply.latencyReused }, `retrain: version ${version} serving (${reply.exits} exits, ${(reply.macsSaved * 100).toFixed(1)}% MACs saved on calibration)`);
   }
 
   status(): OnlineStatus {

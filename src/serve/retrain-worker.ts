@@ -5,19 +5,23 @@
  * Invariant: the new version directory is written atomically, complete or not at all.
  */
 import { parentPort, workerData } from 'node:worker_threads';
-import { buildCascade } from '../builder/index.ts';
+import { buildCascade, withLatencyProfileFile } from '../builder/index.ts';
 import { saveBundle } from '../bundle/index.ts';
 import { memorySource } from '../data/index.ts';
 import { asLayercacheError } from '../errors/index.ts';
 import { loadModelFile } from '../onnx/index.ts';
-import { SILENT } from '../progress/index.ts';
+import { SILENT, type Progress } from '../progress/index.ts';
 import type { RetrainReply, RetrainRequest } from './messages.ts';
 
 async function retrain(req: RetrainRequest): Promise<RetrainReply> {
   const started = performance.now();
   const { model, bytes } = await loadModelFile(req.modelFile);
   const data = memorySource(req.samples, req.sampleDims, `live traffic (${req.samples.length / req.sampleDims.reduce((a, b) => a * b, 1)} buffered samples)`);
-  const result = await buildCascade({ modelFile: req.modelFile, modelBytes: bytes, model, data, preprocess: req.preprocess }, req.build, req.engine, SILENT);
+  // Notes (about the latency profile) go back to the server's log; progress bars go nowhere.
+  const notes: string[] = [];
+  const progress: Progress = { phase: SILENT.phase, note: (text) => notes.push(text) };
+  const result = await withLatencyProfileFile(req.latencyProfile, progress,
+    (latencyProfile) => buildCascade({ modelFile: req.modelFile, modelBytes: bytes, model, data, preprocess: req.preprocess, latencyProfile }, req.build, req.engine, progress));
   const manifest = { ...result.manifest, version: req.version };
   await saveBundle(req.outDir, manifest, { backbone: bytes, segments: result.segments, heads: result.heads, candidateHeads: result.candidateHeads });
   const r = result.report;
@@ -25,6 +29,7 @@ async function retrain(req: RetrainRequest): Promise<RetrainReply> {
     kind: 'done', dir: req.outDir, version: req.version, exits: r.selected.exits.length,
     agreement: r.selected.agreement, macsSaved: 1 - r.selected.macsPerSample / r.backbone.macsPerSample,
     seconds: (performance.now() - started) / 1000,
+    latencyReused: r.latencyReused.exits && r.latencyReused.heads === r.latencyReused.of, notes,
   };
 }
 

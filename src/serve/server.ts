@@ -135,7 +135,7 @@ export async function startServer(sourcePath: string, config: Config, logSink?: 
   const log: Logger = pino({ level: s.log, base: { model: s.name } }, logSink ?? process.stdout);
   const online = new OnlineLearner({
     config: s.online, build: config.build, preprocess: start.preprocess, engine: s.online.retrainThreads === null ? config.engine : { ...config.engine, intraOpThreads: s.online.retrainThreads },
-    modelFile: start.modelFile, sampleDims: start.sampleDims, pool, store, metrics, model: s.name, log,
+    modelFile: start.modelFile, latencyProfile: config.build.latencyProfile ?? path.join(stateDir, 'latency-profile.json'), sampleDims: start.sampleDims, pool, store, metrics, model: s.name, log,
   }, { version: start.version, bundle: start.bundle });
   learner = online;
   workerFailure = (err) => log.error({ err }, `engine worker failed and was replaced: ${err.message}`);

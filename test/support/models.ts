@@ -131,3 +131,23 @@ export function foldedBatch(): { model: ModelProto } {
   g.output('y', 'float32', ['batch', 3]);
   return { model: g.build() };
 }
+
+/**
+ * A cheap start and an expensive, useless rest: x[batch,8] → Gemm(8)+Relu ('stem') → three
+ * Gemm(1024)+Relu layers whose result enters the logits with zero weight, beside a Gemm(4) of
+ * the stem. The logits are linear in 'stem' (a head there can match the backbone exactly) and
+ * 'stem' is the only cut, so a build keeps that exit and checks the cascade on the runtime.
+ */
+export function heavyTail(): { model: ModelProto } {
+  const rng = seededRng(8);
+  const g = new GraphBuilder({ opset: 17 });
+  const x = g.input('x', 'float32', ['batch', 8]);
+  const stem = g.op('Relu', [g.op('Gemm', [x, w(g, rng, 'ws', [8, 8], 1), w(g, rng, 'bs', [8])], { transB: 1 })], {}, 'stem');
+  let t = g.op('Relu', [g.op('Gemm', [stem, w(g, rng, 'wt0', [1024, 8]), w(g, rng, 'bt0', [1024])], { transB: 1 })]);
+  for (let i = 1; i < 3; i++) t = g.op('Relu', [g.op('Gemm', [t, w(g, rng, `wt${i}`, [1024, 1024], 0.03), w(g, rng, `bt${i}`, [1024])], { transB: 1 })]);
+  const tail = g.op('Gemm', [t, g.weight('wz', tensor('float32', [4, 1024], new Float32Array(4 * 1024))), g.weight('bz', tensor('float32', [4], new Float32Array(4)))], { transB: 1 });
+  const direct = g.op('Gemm', [stem, w(g, rng, 'wd', [4, 8], 1), w(g, rng, 'bd', [4])], { transB: 1 });
+  g.op('Add', [direct, tail], {}, 'logits');
+  g.output('logits', 'float32', ['batch', 4]);
+  return { model: g.build() };
+}

@@ -1,7 +1,7 @@
 /** `layercache build`: collect, measure, train and select, then save a bundle atomically. */
 import { promises as fs } from 'node:fs';
 import Table from 'cli-table3';
-import { buildCascade } from '../../builder/index.ts';
+import { buildCascade, withLatencyProfileFile } from '../../builder/index.ts';
 import { saveBundle } from '../../bundle/index.ts';
 import type { Config } from '../../config/index.ts';
 import { imageSizeOf, openDataSource } from '../../data/index.ts';
@@ -29,7 +29,8 @@ export async function runBuild(file: string, opts: BuildCommandOptions, config: 
   const { model, bytes: modelBytes } = await loadModelFile(file);
   const declared = model.graph!.input.find((v) => !model.graph!.initializer.some((t) => t.name === v.name));
   const data = await openDataSource(opts.data, config.preprocess, imageSizeOf(declared ? readValueInfo(declared)?.shape : undefined, config.preprocess.layout));
-  const result = await buildCascade({ modelFile: file, modelBytes, model, data, preprocess: config.preprocess }, config.build, config.engine, progress);
+  const result = await withLatencyProfileFile(config.build.latencyProfile, progress,
+    (latencyProfile) => buildCascade({ modelFile: file, modelBytes, model, data, preprocess: config.preprocess, latencyProfile }, config.build, config.engine, progress));
   const saved = await saveBundle(opts.out, result.manifest, { backbone: modelBytes, segments: result.segments, heads: result.heads, candidateHeads: result.candidateHeads }, { overwrite: opts.force });
   const seconds = (performance.now() - started) / 1000;
   const r = result.report;

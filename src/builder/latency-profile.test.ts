@@ -1,0 +1,67 @@
+import assert from 'node:assert/strict';
+import { promises as fs } from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import { describe, it } from 'node:test';
+import type { Progress } from '../progress/index.ts';
+import {
+  keyMismatch, latencyProfileKey, LATENCY_PROFILE_FORMAT, readLatencyProfile, withLatencyProfileFile, writeLatencyProfile, type LatencyProfile,
+} from './latency-profile.ts';
+
+const engine = { intraOpThreads: 1, graphOptimization: 'all' } as const;
+const sha = 'a'.repeat(64);
+
+function profile(fullMs: number): LatencyProfile {
+  return {
+    format: LATENCY_PROFILE_FORMAT, key: latencyProfileKey(sha, 1, engine), measuredAt: '2026-11-27T00:00:00.000Z',
+    fullMs, callOverheadMs: 0.05, toExitMs: { t1: 1, t2: 2 }, headMs: { h: 0.1 }, checks: { c: { backboneMs: 3, cascadeMs: 2, ratio: 0.7 } },
+  };
+}
+
+function notes(): Progress & { texts: string[] } {
+  const texts: string[] = [];
+  return { texts, phase: () => ({ tick: () => {}, end: () => {} }), note: (t) => texts.push(t) };
+}
+
+describe('latency profile', () => {
+  it('keys timings by backbone, batch, engine and machine', () => {
+    const k = latencyProfileKey(sha, 1, engine);
+    assert.equal(keyMismatch(k, latencyProfileKey(sha, 1, engine)), null);
+    assert.equal(keyMismatch(k, latencyProfileKey(sha, 64, engine)), 'batch: 1 ≠ 64');
+    assert.equal(keyMismatch(k, latencyProfileKey(sha, 1, { ...engine, intraOpThreads: 2 })), 'intraOpThreads: 1 ≠ 2');
+    assert.match(keyMismatch(k, latencyProfileKey('b'.repeat(64), 1, engine))!, /^backboneSha256/);
+  });
+
+  it('round-trips through a file; a missing file is no problem, a corrupt or foreign one is reported', async () => {
+    const dir = await fs.mkdtemp(path.join(os.tmpdir(), 'layercache-profile-'));
+    const file = path.join(dir, 'p.json');
+    assert.deepEqual(await readLatencyProfile(file), { profile: null, problem: null });
+    await writeLatencyProfile(file, profile(3));
+    assert.deepEqual(await readLatencyProfile(file), { profile: profile(3), problem: null });
+    await fs.writeFile(file, '{"format": "layercache.latency-profile/1",');
+    const corrupt = await readLatencyProfile(file);
+    assert.equal(corrupt.profile, null);
+    assert.match(corrupt.problem!, /p\.json is not valid JSON/);
+    await fs.writeFile(file, JSON.stringify({ ...profile(3), fullMs: -1 }));
+    const invalid = await readLatencyProfile(file);
+    assert.equal(invalid.profile, null);
+    assert.match(invalid.problem!, /fullMs/);
+  });
+
+  it('withLatencyProfileFile hands the stored profile to the build and stores the build\'s; a corrupt file is replaced', async () => {
+    const dir = await fs.mkdtemp(path.join(os.tmpdir(), 'layercache-profile-'));
+    const file = path.join(dir, 'p.json');
+    await fs.writeFile(file, 'not json');
+    const p1 = notes();
+    const seen: (LatencyProfile | null)[] = [];
+    await withLatencyProfileFile(file, p1, async (prior) => { seen.push(prior); return { latencyProfile: profile(4) }; });
+    assert.match(p1.texts[0]!, /not valid JSON/);
+    await withLatencyProfileFile(file, notes(), async (prior) => { seen.push(prior); return { latencyProfile: profile(5) }; });
+    assert.deepEqual(seen, [null, profile(4)]);
+    assert.equal((await readLatencyProfile(file)).profile!.fullMs, 5);
+    // No file: nothing read, nothing written.
+    await withLatencyProfileFile(null, notes(), async (prior) => { seen.push(prior); return { latencyProfile: profile(6) }; });
+    assert.equal(seen[2], null);
+    assert.deepEqual(await fs.readdir(dir), ['p.json']);
+  });
+});

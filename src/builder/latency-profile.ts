@@ -1,0 +1,131 @@
+/**
+ * Latency profile: what the builder measured of one backbone on one machine (the cost to
+ * reach every candidate exit, each head shape's cost, the runtime checks of cascades), kept
+ * in a file so later builds and the server's retrains reuse it instead of timing again, as
+ * TensorRT reuses its timing cache. Timings of identical sessions differ by a few percent
+ * between processes, enough to flip a choice between near-equal bundles, so builds of the
+ * same data sharing a profile choose the same bundle; and a retrain inside a busy server
+ * does not time under its own traffic.
+ * Invariants: a profile is reused only when its key matches exactly (backbone sha256, batch,
+ * engine options, onnxruntime version, CPU model and count, format); it is written
+ * atomically; a missing, unreadable or mismatched profile is never an error: the builder
+ * measures again and the caller replaces the file.
+ */
+import { createHash } from 'node:crypto';
+import { promises as fs } from 'node:fs';
+import os from 'node:os';
+import { z } from 'zod';
+import { runtimeVersion, type EngineOptions } from '../engine/index.ts';
+import { writeFileAtomic } from '../files/index.ts';
+import type { Progress } from '../progress/index.ts';
+
+export const LATENCY_PROFILE_FORMAT = 'layercache.latency-profile/1';
+
+const Ms = z.number().finite().nonnegative();
+
+const KeySchema = z.object({
+  backboneSha256: z.string().regex(/^[0-9a-f]{64}$/),
+  batch: z.number().int().min(1),
+  intraOpThreads: z.number().int().min(0),
+  graphOptimization: z.string(),
+  spinning: z.boolean(),
+  runtime: z.string(),
+  cpu: z.string(),
+  cpus: z.number().int().min(0),
+}).strict();
+
+const CheckSchema = z.object({ backboneMs: Ms, cascadeMs: Ms, ratio: z.number().finite().positive() }).strict();
+
+const ProfileSchema = z.object({
+  format: z.literal(LATENCY_PROFILE_FORMAT),
+  key: KeySchema,
+  measuredAt: z.string(),
+  /** Backbone, ms per batch. */
+  fullMs: z.number().finite().positive(),
+  /** One session call that does nothing, ms. */
+  callOverheadMs: Ms,
+  /** Per candidate exit tensor: ms per batch to reach it. */
+  toExitMs: z.record(z.string(), Ms),
+  /** Per head graph shape (shapeId): ms per batch. */
+  headMs: z.record(z.string(), Ms),
+  /** Per cascade (cascadeId): the runtime check's verdict. */
+  checks: z.record(z.string(), CheckSchema),
+}).strict();
+
+export type LatencyProfileKey = z.infer<typeof KeySchema>;
+export type LatencyProfile = z.infer<typeof ProfileSchema>;
+export type CascadeCheck = z.infer<typeof CheckSchema>;
+
+/** The key of timings of `backboneSha256` at `batch` under `engine`, on this machine. */
+export function latencyProfileKey(backboneSha256: string, batch: number, engine: EngineOptions): LatencyProfileKey {
+  const cpus = os.cpus();
+  return {
+    backboneSha256, batch, intraOpThreads: engine.intraOpThreads, graphOptimization: engine.graphOptimization, spinning: engine.spinning ?? false,
+    runtime: runtimeVersion(), cpu: cpus[0]?.model.trim() ?? 'unknown', cpus: cpus.length,
+  };
+}
+
+/** The first field in which `a` and `b` differ, as "name: a ≠ b", or null when they match. */
+export function keyMismatch(a: LatencyProfileKey, b: LatencyProfileKey): string | null {
+  for (const k of Object.keys(a) as (keyof LatencyProfileKey)[]) {
+    if (a[k] !== b[k]) return `${k}: ${String(a[k])} ≠ ${String(b[k])}`;
+  }
+  return null;
+}
+
+/** Short stable id of a string (a graph shape, a cascade). */
+export function shortId(text: string | Uint8Array): string {
+  return createHash('sha256').update(text).digest('hex').slice(0, 24);
+}
+
+/**
+ * Reads a profile file. A missing file gives { profile: null, problem: null }; an unreadable or
+ * invalid one gives a problem to report (the builder then measures again).
+ */
+export async function readLatencyProfile(file: string): Promise<{ profile: LatencyProfile | null; problem: string | null }> {
+  let text: string;
+  try {
+    text = await fs.readFile(file, 'utf8');
+  } catch (err) {
+    if ((err as NodeJS.ErrnoException).code === 'ENOENT') return { profile: null, problem: null };
+    return { profile: null, problem: `cannot read latency profile ${file}: ${(err as Error).message}` };
+  }
+  let json: unknown;
+  try {
+    json = JSON.parse(text);
+  } catch (err) {
+    return { profile: null, problem: `latency profile ${file} is not valid JSON (${(err as Error).message}); it will be measured again and replaced` };
+  }
+  const parsed = ProfileSchema.safeParse(json);
+  if (!parsed.success) {
+    const issue = parsed.error.issues[0]!;
+    return { profile: null, problem: `latency profile ${file} is not a ${LATENCY_PROFILE_FORMAT} file (${issue.path.join('.') || 'top level'}: ${issue.message}); it will be measured again and replaced` };
+  }
+  return { profile: parsed.data, problem: null };
+}
+
+/** Writes a profile atomically. */
+export async function writeLatencyProfile(file: string, profile: LatencyProfile): Promise<void> {
+  await writeFileAtomic(file, `${JSON.stringify(ProfileSchema.parse(profile), null, 2)}\n`);
+}
+
+/**
+ * Runs `build` with the profile in `file` (null: none, nothing read or written), then writes
+ * the build's profile back. A profile that cannot be read or written is a note, not a
+ * failure: the build measures instead, and its result stands.
+ */
+export async function withLatencyProfileFile<R extends { readonly latencyProfile: LatencyProfile }>(
+  file: string | null, progress: Progress, build: (profile: LatencyProfile | null) => Promise<R>,
+): Promise<R> {
+  if (file === null) return build(null);
+  const { profile, problem } = await readLatencyProfile(file);
+  if (problem) progress.note(problem);
+  else if (profile) progress.note(`using the latency profile ${file} (measured ${profile.measuredAt})`);
+  const result = await build(profile);
+  try {
+    await writeLatencyProfile(file, result.latencyProfile);
+  } catch (err) {
+    progress.note(`could not save the latency profile: ${(err as Error).message}`);
+  }
+  return result;
+}

@@ -13,7 +13,9 @@
  *           retrain). Per 500-request window: hit rate, agreement with the backbone
  *           (onnxruntime run directly on the same records), MACs saved, mean latency. The
  *           offline reference (`layercache build` on records 0–4999 with the same settings,
- *           evaluated on 5000–9999) is built in the same run, before the server starts.
+ *           evaluated on 5000–9999) is built in the same run, before the server starts; it
+ *           measures the latency profile in the server's state directory, which the server's
+ *           retrain then reuses, so both choose exits on the same timings.
  *           Tolerance --online-tolerance (default 0.3%): the target is ≥ 99% agreement in *every*
  *           500-request window, i.e. at most 5 disagreements in each. With true disagreement d
  *           the chance that at least one of the ten windows has 6 or more is (binomial) 35% at
@@ -27,7 +29,7 @@ import os from 'node:os';
 import path from 'node:path';
 import autocannon from 'autocannon';
 import { headCommit } from './git-commit.ts';
-import { buildCascade } from '../src/builder/index.ts';
+import { buildCascade, withLatencyProfileFile } from '../src/builder/index.ts';
 import { loadBundle, saveBundle, type Manifest } from '../src/bundle/index.ts';
 import { loadConfig } from '../src/config/index.ts';
 import { openDataSource, type DataSource } from '../src/data/index.ts';
@@ -165,15 +167,20 @@ if (!skipOnline) {
   await session.release();
   // The offline reference, built in this run with the settings the server's retrain uses.
   console.log('offline reference: layercache build on records 0–4999, evaluated on 5000–9999');
-  const refConfig = loadConfig({ engine: { intraOpThreads: 2 }, build: { tolerance: onlineTolerance, augment: ['flip'] }, preprocess });
-  const ref = await buildCascade({ modelFile, modelBytes: await readModelFile(modelFile), model: await loadModel(modelFile), data: await openDataSource(`cifar10:${cifar}#0-4999`, preprocess), preprocess }, refConfig.build, refConfig.engine, SILENT);
+  // The server's retrains keep a latency profile in its state directory; the offline build
+  // measures it there first, so both choose on the same timings (timings differ by a few
+  // percent between processes, enough to flip a choice between near-equal bundles).
+  const state = await fs.mkdtemp(path.join(os.tmpdir(), 'layercache-bench-state-'));
+  const refConfig = loadConfig({ engine: { intraOpThreads: 2 }, build: { tolerance: onlineTolerance, augment: ['flip'], latencyProfile: path.join(state, 'latency-profile.json') }, preprocess });
+  const ref = await withLatencyProfileFile(refConfig.build.latencyProfile, SILENT, async (latencyProfile) => buildCascade({
+    modelFile, modelBytes: await readModelFile(modelFile), model: await loadModel(modelFile), data: await openDataSource(`cifar10:${cifar}#0-4999`, preprocess), preprocess, latencyProfile,
+  }, refConfig.build, refConfig.engine, SILENT));
   const refDir = await fs.mkdtemp(path.join(os.tmpdir(), 'layercache-bench-ref-'));
   await saveBundle(path.join(refDir, 'b'), ref.manifest, { backbone: await readModelFile(modelFile), segments: ref.segments, heads: ref.heads, candidateHeads: ref.candidateHeads });
   const refEval = await evaluateBundle(await loadBundle(path.join(refDir, 'b')), await openDataSource(`cifar10:${cifar}#5000-9999`, preprocess), { engine: refConfig.engine, progress: SILENT, latencySamples: 200, paper: false });
-  const offline = { exits: ref.manifest.exits.length, hitRate: refEval.cached.exitRates.reduce((a, b) => a + b, 0), agreement: refEval.cached.agreement, macsSaved: 1 - refEval.cached.macsPerSample / refEval.backbone.macsPerSample };
+  const offline = { exits: ref.manifest.exits.length, exitList: ref.manifest.exits.map((e) => e.candidate), hitRate: refEval.cached.exitRates.reduce((a, b) => a + b, 0), agreement: refEval.cached.agreement, macsSaved: 1 - refEval.cached.macsPerSample / refEval.backbone.macsPerSample };
   console.log(JSON.stringify({ offline }));
   await fs.rm(refDir, { recursive: true, force: true });
-  const state = await fs.mkdtemp(path.join(os.tmpdir(), 'layercache-bench-state-'));
   const server = await startServe([modelFile, ...ppFlags, '--augment', 'flip', '--tolerance', String(onlineTolerance), '--retrain-after', '5000', '--retrain-every', '1000000', '--state', state]);
   const manifests = new Map<number, Manifest | null>();
   const manifestOf = async (v: number): Promise<Manifest | null> => {
@@ -225,9 +232,12 @@ if (!skipOnline) {
   }
   const st = await (await fetch(`${server.url}/v2/models/resnet56/cache`)).json();
   console.log(`SIGTERM → exit code ${await stopServe(server)}`);
+  const served = await manifestOf(1);
+  const online = served && { exitList: served.exits.map((e) => e.candidate), latencyReused: served.metrics.latencyReused ?? null };
+  console.log(JSON.stringify({ online }));
   const late = windows.slice(10) as { hitRate: number; agreement: number; macsSaved: number; meanMs: number }[];
   const mean = (f: (r: (typeof late)[number]) => number): number => late.reduce((a, r) => a + f(r), 0) / late.length;
-  results.online = { run: { commit, date: new Date().toISOString() }, tolerance: onlineTolerance, windows, retrains, finalStatus: st, offline, records5000to9999: { hitRate: mean((r) => r.hitRate), agreement: mean((r) => r.agreement), macsSaved: mean((r) => r.macsSaved), meanMs: mean((r) => r.meanMs), minWindowAgreement: Math.min(...late.map((r) => r.agreement)) } };
+  results.online = { run: { commit, date: new Date().toISOString() }, tolerance: onlineTolerance, windows, retrains, finalStatus: st, offline, online, records5000to9999: { hitRate: mean((r) => r.hitRate), agreement: mean((r) => r.agreement), macsSaved: mean((r) => r.macsSaved), meanMs: mean((r) => r.meanMs), minWindowAgreement: Math.min(...late.map((r) => r.agreement)) } };
   await fs.rm(state, { recursive: true, force: true });
 }
 

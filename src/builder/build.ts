@@ -364,7 +364,7 @@ export async function buildCascade(input: BuildInput, config: BuildConfig, engin
       screenEpochs: settings.screenEpochs,
       engine: { ...engine },
     },
-    metrics: { calibration: report.selected, paperRule: report.paperRule, oracle: report.oracle, backbone: report.backbone, pareto: report.pareto, candidates: report.candidates, train: report.train, callOverheadMs: report.callOverheadMs, checks: report.checks },
+    metrics: { calibration: report.selected, paperRule: report.paperRule, oracle: report.oracle, backbone: report.backbone, pareto: report.pareto, candidates: report.candidates, train: report.train, callOverheadMs: report.callOverheadMs, checks: report.checks, latencyReused: report.latencyReused },
   };
   const latencyProfile: LatencyProfile = {
     format: LATENCY_PROFILE_FORMAT,

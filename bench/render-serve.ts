@@ -16,7 +16,8 @@ interface Serve {
     run?: { commit: string; date: string };
     tolerance?: number; windows: Window[]; retrains: { atRecord: number; seconds: number }[];
     records5000to9999: { hitRate: number; agreement: number; macsSaved: number; meanMs: number; minWindowAgreement: number };
-    offline?: { exits: number; hitRate: number; agreement: number; macsSaved: number };
+    offline?: { exits: number; exitList?: number[]; hitRate: number; agreement: number; macsSaved: number };
+    online?: { exitList: number[]; latencyReused: { exits: boolean; heads: number; of: number } | null } | null;
   };
 }
 
@@ -44,9 +45,17 @@ export async function renderServe(): Promise<void> {
     const off = o.offline;
     if (off) {
       lines.push('| records 5000–9999 | hit rate | agreement | MACs saved |', '|---|---:|---:|---:|');
-      lines.push(`| online (served, this run) | ${pct(late.hitRate)} | ${pct(late.agreement, 2)} (lowest window ${pct(late.minWindowAgreement, 2)}) | ${pct(late.macsSaved)} |`);
-      lines.push(`| offline \`layercache build\` on records 0–4999, same settings, same run (${off.exits} exit${off.exits === 1 ? '' : 's'}) | ${pct(off.hitRate)} | ${pct(off.agreement, 2)} | ${pct(off.macsSaved)} |`);
-      lines.push(`| difference | ${((late.hitRate - off.hitRate) * 100).toFixed(1)} pt | | ${((late.macsSaved - off.macsSaved) * 100).toFixed(1)} pt |`);
+      const list = (xs: number[] | undefined): string => (xs ? ` (exits ${xs.length ? xs.join(', ') : 'none'})` : '');
+      lines.push(`| online (served, this run)${list(o.online?.exitList)} | ${pct(late.hitRate)} | ${pct(late.agreement, 2)} (lowest window ${pct(late.minWindowAgreement, 2)}) | ${pct(late.macsSaved)} |`);
+      lines.push(`| offline \`layercache build\` on records 0–4999, same settings, same run${off.exitList ? list(off.exitList) : ` (${off.exits} exit${off.exits === 1 ? '' : 's'})`} | ${pct(off.hitRate)} | ${pct(off.agreement, 2)} | ${pct(off.macsSaved)} |`);
+      const pt = (x: number): string => `${(Math.abs(x) < 0.0005 ? 0 : x * 100).toFixed(1)} pt`;
+      lines.push(`| difference | ${pt(late.hitRate - off.hitRate)} | | ${pt(late.macsSaved - off.macsSaved)} |`);
+      const reused = o.online?.latencyReused;
+      if (reused) {
+        lines.push('', reused.exits && reused.heads === reused.of
+          ? 'The offline build measured the latency profile in the server\'s state directory and the server\'s retrain reused all of it (every exit and head cost, and the runtime check), so both chose exits on the same timings; the bundles differ only where the data do.'
+          : `The server's retrain reused the offline build's latency profile only in part (exits: ${reused.exits ? 'yes' : 'no'}, heads ${reused.heads} of ${reused.of}).`);
+      }
     }
   }
   lines.push('<!-- bench:serve:end -->');

@@ -86,6 +86,9 @@ function settingsOf(c: BuildConfig): BuildSettings {
  */
 const LATENCY_TIE = 0.03;
 
+/** Runtime check verdicts a latency profile keeps (the newest), bounding its size in a long-running server. */
+const MAX_PROFILE_CHECKS = 256;
+
 /** Runtime checks of a selection before the builder gives up on early exits (bounds build time). */
 const MAX_RUNTIME_CHECKS = 6;
 
@@ -255,7 +258,8 @@ export async function buildCascade(input: BuildInput, config: BuildConfig, engin
         segments: extractSegments(model, a.flow, keptNow.map((e) => exits[e]!.tensor), a.typeOf).map((seg) => seg.model),
         heads: keptNow.map((e) => headModels[e]!), classes, score: settings.score, exits: cascadeExits,
       }, verifyInputs, { engine, reps: 3 });
-      checked[id] = m;
+      delete checked[id];
+      checked[id] = m; // last in insertion order: the newest, kept when the profile is trimmed
       checks.push({ exits: keptNow, ...m, reused: known !== undefined });
       phase.tick();
       if (m.ratio < 1) return s;
@@ -374,7 +378,8 @@ export async function buildCascade(input: BuildInput, config: BuildConfig, engin
     callOverheadMs: lat.callOverhead,
     toExitMs: Object.fromEntries(exits.map((e, i) => [e.tensor, lat.toExit[i]!])),
     headMs: { ...prior?.headMs, ...Object.fromEntries(lat.headShape.map((k, i) => [k, lat.head[i]!])) },
-    checks: checked,
+    // The newest verdicts only: a long-running server adds a few with every retrain.
+    checks: Object.fromEntries(Object.entries(checked).slice(-MAX_PROFILE_CHECKS)),
   };
   return { manifest, segments, heads, candidateHeads: headModels, report, latencyProfile };
 }

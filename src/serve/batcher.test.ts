@@ -49,6 +49,24 @@ describe('DynamicBatcher', () => {
     assert.equal(r1!.version, 7);
   });
 
+  it('tells the engine whether requests were still queued when it sent a batch', async () => {
+    const engine = fakeEngine();
+    engine.hold = true;
+    const more: boolean[] = [];
+    const b = new DynamicBatcher({ ...opts, maxBatchSize: 2 }, (i, r, _v, m) => {
+      more.push(m);
+      return engine.execute(i, r);
+    });
+    const first = b.submit(row(1), 1, new Uint8Array(1));
+    const rest = [1, 2, 3].map((v) => b.submit(row(v), 1, new Uint8Array(1)));
+    engine.hold = false;
+    engine.release();
+    await Promise.all([first, ...rest]);
+    // [1] alone (queue empty), then [1, 2] with [3] still waiting, then [3] with nothing behind it.
+    assert.deepEqual(engine.batches, [[1], [1, 2], [3]]);
+    assert.deepEqual(more, [false, true, false]);
+  });
+
   it('never splits a request and never exceeds maxBatchSize when combining', async () => {
     const engine = fakeEngine();
     engine.hold = true;

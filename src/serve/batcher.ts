@@ -29,8 +29,8 @@ export interface RowsResult extends BatchOutput {
   readonly batchRows: number;
 }
 
-/** Runs one batch: input [rows, ...sample] and a per-row verification mask. */
-export type BatchExecutor = (input: Float32Array, rows: number, verify: Uint8Array) => Promise<BatchOutput>;
+/** Runs one batch: input [rows, ...sample] and a per-row verification mask; more: requests were still queued when it was sent. */
+export type BatchExecutor = (input: Float32Array, rows: number, verify: Uint8Array, more: boolean) => Promise<BatchOutput>;
 
 export interface BatcherOptions {
   readonly maxBatchSize: number;
@@ -172,7 +172,7 @@ export class DynamicBatcher {
     }
     const started = performance.now();
     this.busy++;
-    this.execute(input, rows, verify).then((out) => {
+    this.execute(input, rows, verify, this.queue.length > 0).then((out) => {
       const computeMs = performance.now() - started;
       this.onBatch({ rows, computeMs });
       let r = 0;

@@ -26,11 +26,15 @@ class EngineWorker {
   busy = false;
   readonly worker: Worker;
 
-  constructor(onVerified: (v: Verified) => void, onExit: (w: EngineWorker, err: Error) => void) {
+  constructor(onVerified: (v: Verified) => void, onVerifyFailed: (err: Error) => void, onExit: (w: EngineWorker, err: Error) => void) {
     this.worker = startWorker(new URL('./engine-worker.ts', import.meta.url));
     this.worker.on('message', (reply: EngineReply) => {
       if (reply.kind === 'verified') {
         onVerified(reply);
+        return;
+      }
+      if (reply.kind === 'verify-failed') {
+        onVerifyFailed(new LayercacheError('WORKER_FAILED', `verification of ${reply.rows} early answers failed (${reply.code}): ${reply.message}`));
         return;
       }
       const p = this.pending.get(reply.id);
@@ -100,7 +104,7 @@ export class EnginePool {
   }
 
   private async spawn(): Promise<EngineWorker> {
-    const w = new EngineWorker(this.onVerified, (dead, err) => this.replace(dead, err));
+    const w = new EngineWorker(this.onVerified, this.onWorkerError, (dead, err) => this.replace(dead, err));
     this.workers.push(w);
     await w.call({ kind: 'load', source: this.source, version: this.version, engine: this.engine });
     return w;
@@ -116,15 +120,15 @@ export class EnginePool {
     this.spawn().catch((e: unknown) => this.onWorkerError(e as Error));
   }
 
-  /** input: [rows, ...sampleDims]; a copy is sent to the worker. */
-  async run(input: Float32Array, rows: number, verify: Uint8Array): Promise<BatchOutput> {
+  /** input: [rows, ...sampleDims]; a copy is sent to the worker. more: other batches are waiting (verification may wait for them). */
+  async run(input: Float32Array, rows: number, verify: Uint8Array, more = false): Promise<BatchOutput> {
     const w = this.workers.find((x) => !x.busy);
     if (!w) throw new LayercacheError('WORKER_FAILED', 'no engine worker is available; the server is recovering from a worker failure, retry shortly');
     w.busy = true;
     try {
       // A copy is transferred: the caller keeps its input (the online buffer may admit it).
       const own = input.slice();
-      const reply = await w.call({ kind: 'infer', input: own, rows, sampleDims: this.sampleDims, verify }, [own.buffer as ArrayBuffer]);
+      const reply = await w.call({ kind: 'infer', input: own, rows, sampleDims: this.sampleDims, verify, more }, [own.buffer as ArrayBuffer]);
       if (reply.kind !== 'result') throw new LayercacheError('INTERNAL', `engine worker answered '${reply.kind}' to a batch`);
       return { probs: reply.probs, exits: reply.exits, confidence: reply.confidence, classes: reply.classes, version: reply.version };
     } finally {

@@ -12,8 +12,11 @@ export type EngineSource =
 
 export type EngineRequest =
   | { readonly kind: 'load'; readonly id: number; readonly source: EngineSource; readonly version: number; readonly engine: EngineOptions }
-  /** input [rows, ...sample] (transferred); verify [rows]. */
-  | { readonly kind: 'infer'; readonly id: number; readonly input: Float32Array; readonly rows: number; readonly sampleDims: readonly number[]; readonly verify: Uint8Array }
+  /**
+   * input [rows, ...sample] (transferred); verify [rows]. more: other batches were waiting when
+   * this one was sent, so the worker may hold its verification rows back to run them with later ones.
+   */
+  | { readonly kind: 'infer'; readonly id: number; readonly input: Float32Array; readonly rows: number; readonly sampleDims: readonly number[]; readonly verify: Uint8Array; readonly more: boolean }
   | { readonly kind: 'close'; readonly id: number };
 
 /** A request without its id (the channel assigns it). */
@@ -31,7 +34,9 @@ export type EngineReply =
    * Early answers checked against the full backbone after their response was sent:
    * per row the answering exit, whether the backbone agreed, and the input [rows, ...sample].
    */
-  | { readonly kind: 'verified'; readonly version: number; readonly exits: Int32Array; readonly agree: Uint8Array; readonly input: Float32Array; readonly rows: number };
+  | { readonly kind: 'verified'; readonly version: number; readonly exits: Int32Array; readonly agree: Uint8Array; readonly input: Float32Array; readonly rows: number }
+  /** Verification of early answers failed (their responses were sent already; nothing else is affected). */
+  | { readonly kind: 'verify-failed'; readonly rows: number; readonly code: string; readonly message: string };
 
 export interface RetrainRequest {
   readonly modelFile: string;

@@ -130,7 +130,7 @@ export async function startServer(sourcePath: string, config: Config, logSink?: 
   const batcher = new DynamicBatcher({
     maxBatchSize: s.maxBatchSize, maxQueueDelayUs: s.maxQueueDelayUs, maxQueueRows: s.maxQueueRows,
     requestTimeoutMs: s.requestTimeoutMs, rowSize: start.sampleDims.reduce((a, b) => a * b, 1), engines: s.workers,
-  }, (input, rows, verify) => pool.run(input, rows, verify), (b) => metrics.batchRows.observe({ model: s.name }, b.rows));
+  }, (input, rows, verify, more) => pool.run(input, rows, verify, more), (b) => metrics.batchRows.observe({ model: s.name }, b.rows));
 
   const log: Logger = pino({ level: s.log, base: { model: s.name } }, logSink ?? process.stdout);
   const online = new OnlineLearner({

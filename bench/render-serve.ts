@@ -16,8 +16,8 @@ interface Serve {
     run?: { commit: string; date: string };
     tolerance?: number; windows: Window[]; retrains: { atRecord: number; seconds: number }[];
     records5000to9999: { hitRate: number; agreement: number; macsSaved: number; meanMs: number; minWindowAgreement: number };
-    offline?: { exits: number; exitList?: number[]; hitRate: number; agreement: number; macsSaved: number };
-    online?: { exitList: number[]; latencyReused: { exits: boolean; heads: number; of: number } | null } | null;
+    offline?: { exits: number; exitList?: number[]; thresholds?: number[]; hitRate: number; agreement: number; macsSaved: number };
+    online?: { exitList: number[]; thresholds?: number[]; latencyReused: { exits: boolean; heads: number; of: number } | null; checksReused?: boolean } | null;
   };
 }
 
@@ -52,8 +52,9 @@ export async function renderServe(): Promise<void> {
       lines.push(`| difference | ${pt(late.hitRate - off.hitRate)} | | ${pt(late.macsSaved - off.macsSaved)} |`);
       const reused = o.online?.latencyReused;
       if (reused) {
+        const same = JSON.stringify(o.online?.exitList) === JSON.stringify(off.exitList) && JSON.stringify(o.online?.thresholds) === JSON.stringify(off.thresholds);
         lines.push('', reused.exits && reused.heads === reused.of
-          ? 'The offline build measured the latency profile in the server\'s state directory and the server\'s retrain reused all of it (every exit and head cost, and the runtime check), so both chose exits on the same timings; the bundles differ only where the data do.'
+          ? `The offline build measured the latency profile in the server's state directory and the server's retrain reused every exit and head cost in it${o.online?.checksReused ? ' and the runtime check\'s verdict' : ' (the runtime check was timed again)'}, so both chose on the same timings${same ? ': the served bundle has the offline bundle\'s exits and thresholds' : '; their exits or thresholds differ, which only the data can explain'}.`
           : `The server's retrain reused the offline build's latency profile only in part (exits: ${reused.exits ? 'yes' : 'no'}, heads ${reused.heads} of ${reused.of}).`);
       }
     }

@@ -178,7 +178,7 @@ if (!skipOnline) {
   const refDir = await fs.mkdtemp(path.join(os.tmpdir(), 'layercache-bench-ref-'));
   await saveBundle(path.join(refDir, 'b'), ref.manifest, { backbone: await readModelFile(modelFile), segments: ref.segments, heads: ref.heads, candidateHeads: ref.candidateHeads });
   const refEval = await evaluateBundle(await loadBundle(path.join(refDir, 'b')), await openDataSource(`cifar10:${cifar}#5000-9999`, preprocess), { engine: refConfig.engine, progress: SILENT, latencySamples: 200, paper: false });
-  const offline = { exits: ref.manifest.exits.length, exitList: ref.manifest.exits.map((e) => e.candidate), hitRate: refEval.cached.exitRates.reduce((a, b) => a + b, 0), agreement: refEval.cached.agreement, macsSaved: 1 - refEval.cached.macsPerSample / refEval.backbone.macsPerSample };
+  const offline = { exits: ref.manifest.exits.length, exitList: ref.manifest.exits.map((e) => e.candidate), thresholds: ref.manifest.exits.map((e) => e.threshold), hitRate: refEval.cached.exitRates.reduce((a, b) => a + b, 0), agreement: refEval.cached.agreement, macsSaved: 1 - refEval.cached.macsPerSample / refEval.backbone.macsPerSample };
   console.log(JSON.stringify({ offline }));
   await fs.rm(refDir, { recursive: true, force: true });
   const server = await startServe([modelFile, ...ppFlags, '--augment', 'flip', '--tolerance', String(onlineTolerance), '--retrain-after', '5000', '--retrain-every', '1000000', '--state', state]);
@@ -233,7 +233,11 @@ if (!skipOnline) {
   const st = await (await fetch(`${server.url}/v2/models/resnet56/cache`)).json();
   console.log(`SIGTERM → exit code ${await stopServe(server)}`);
   const served = await manifestOf(1);
-  const online = served && { exitList: served.exits.map((e) => e.candidate), latencyReused: served.metrics.latencyReused ?? null };
+  const checks = (served?.metrics.checks ?? []) as { reused?: boolean }[];
+  const online = served && {
+    exitList: served.exits.map((e) => e.candidate), thresholds: served.exits.map((e) => e.threshold),
+    latencyReused: served.metrics.latencyReused ?? null, checksReused: checks.length > 0 && checks.every((c) => c.reused === true),
+  };
   console.log(JSON.stringify({ online }));
   const late = windows.slice(10) as { hitRate: number; agreement: number; macsSaved: number; meanMs: number }[];
   const mean = (f: (r: (typeof late)[number]) => number): number => late.reduce((a, r) => a + f(r), 0) / late.length;

@@ -58,6 +58,15 @@ export { openDataSource, memorySource, type DataSource, type Preprocess } from '
 export { buildCascade, type BuildInput, type BuildResult, type BuildReport } from './builder/index.ts';
 
 /**
+ * Latency profiles: a build reuses the latencies measured before on this machine (same backbone,
+ * batch and engine), so builds of the same data choose the same bundle.
+ * @example
+ *   const built = await withLatencyProfileFile('latency.json', SILENT,
+ *     (latencyProfile) => buildCascade({ modelFile, modelBytes, model, data, preprocess: null, latencyProfile }, config.build, config.engine, SILENT));
+ */
+export { withLatencyProfileFile, readLatencyProfile, writeLatencyProfile, type LatencyProfile } from './builder/index.ts';
+
+/**
  * Bundles on disk: saved atomically, loaded with full validation (schema, sha256 of every file).
  * @example
  *   await saveBundle('bundle/', built.manifest, { backbone: modelBytes, segments: built.segments, heads: built.heads, candidateHeads: built.candidateHeads });

@@ -30,7 +30,7 @@ import { withPhase, type Progress } from '../progress/index.ts';
 import { seededRng } from '../tensor/index.ts';
 import { extractSegments } from '../surgery/index.ts';
 import { collectFeatures, type ExitInfo, type FeatureSet } from './collect.ts';
-import { keyMismatch, latencyProfileKey, LATENCY_PROFILE_FORMAT, shortId, type CascadeCheck, type LatencyProfile } from './latency-profile.ts';
+import { keyMismatch, latencyProfileKey, LATENCY_PROFILE_FORMAT, newestChecks, shortId, type CascadeCheck, type LatencyProfile } from './latency-profile.ts';
 import { measureCascade, measureLatency, type LatencyCosts } from './measure.ts';
 import type { TrainSettings } from './train-heads.ts';
 import { trainCandidates, type CandidateTraining } from './train-phases.ts';
@@ -186,7 +186,7 @@ export async function buildCascade(input: BuildInput, config: BuildConfig, engin
   });
   const batchInput = data.batch(0, Math.min(settings.batch, data.count));
   const sourceSha = sha256(input.modelBytes);
-  const profileKey = latencyProfileKey(sourceSha, settings.batch, engine);
+  const profileKey = latencyProfileKey(sourceSha, batchInput.dims[0]!, engine);
   let prior = input.latencyProfile ?? null;
   const mismatch = prior && keyMismatch(prior.key, profileKey);
   if (mismatch) {
@@ -238,7 +238,8 @@ export async function buildCascade(input: BuildInput, config: BuildConfig, engin
   const restrict = (t: CalibrationTable, mask: readonly boolean[] = allowed): CalibrationTable => ({ ...t, exits: t.exits.map((c, e) => (mask[e] ? c : { ...c, headCost: Number.POSITIVE_INFINITY })) });
   const verifyInputs = Array.from({ length: Math.max(1, Math.min(Math.floor(200 / settings.batch), Math.floor(n / settings.batch))) }, (_, k) => data.batch(k * settings.batch, Math.min(n, (k + 1) * settings.batch)));
   const checks: BuildReport['checks'] = [];
-  const checked: Record<string, CascadeCheck> = { ...prior?.checks };
+  // Verdicts of the profile hold only if its costs were used (else the whole profile is measured again).
+  const checked: Record<string, CascadeCheck> = lat.reused.exits ? { ...prior!.checks } : {};
   const selection = await withPhase(progress, 'select', exits.length, async (phase) => {
     if (settings.objective === 'macs') {
       // MACs are exact, so there is nothing to check on the runtime; the outcome is reported in latency terms.
@@ -253,7 +254,7 @@ export async function buildCascade(input: BuildInput, config: BuildConfig, engin
       const cascadeExits = keptNow.map((e) => ({ tensor: exits[e]!.tensor, threshold: s.policy.thresholds[e]!, temperature: temperatures[e]! }));
       // The same cascade (exits, thresholds, heads) checked before on this machine keeps its verdict.
       const id = shortId(JSON.stringify([settings.score, cascadeExits, keptNow.map((e) => shortId(serializeModel(headModels[e]!)))]));
-      const known = checked[id];
+      const known = Object.hasOwn(checked, id) ? checked[id] : undefined;
       const m = known ?? await measureCascade(model, {
         segments: extractSegments(model, a.flow, keptNow.map((e) => exits[e]!.tensor), a.typeOf).map((seg) => seg.model),
         heads: keptNow.map((e) => headModels[e]!), classes, score: settings.score, exits: cascadeExits,
@@ -373,13 +374,13 @@ export async function buildCascade(input: BuildInput, config: BuildConfig, engin
   const latencyProfile: LatencyProfile = {
     format: LATENCY_PROFILE_FORMAT,
     key: profileKey,
-    measuredAt: prior?.measuredAt ?? new Date().toISOString(),
+    // A prior that did not cover every exit was not used: nothing of it carries over (its costs are on another scale).
+    measuredAt: lat.reused.exits ? prior!.measuredAt : new Date().toISOString(),
     fullMs: lat.full,
     callOverheadMs: lat.callOverhead,
     toExitMs: Object.fromEntries(exits.map((e, i) => [e.tensor, lat.toExit[i]!])),
-    headMs: { ...prior?.headMs, ...Object.fromEntries(lat.headShape.map((k, i) => [k, lat.head[i]!])) },
-    // The newest verdicts only: a long-running server adds a few with every retrain.
-    checks: Object.fromEntries(Object.entries(checked).slice(-MAX_PROFILE_CHECKS)),
+    headMs: { ...(lat.reused.exits ? prior!.headMs : {}), ...Object.fromEntries(lat.headShape.map((k, i) => [k, lat.head[i]!])) },
+    checks: newestChecks(checked, MAX_PROFILE_CHECKS),
   };
   return { manifest, segments, heads, candidateHeads: headModels, report, latencyProfile };
 }

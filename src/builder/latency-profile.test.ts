@@ -5,7 +5,7 @@ import path from 'node:path';
 import { describe, it } from 'node:test';
 import type { Progress } from '../progress/index.ts';
 import {
-  keyMismatch, latencyProfileKey, LATENCY_PROFILE_FORMAT, readLatencyProfile, withLatencyProfileFile, writeLatencyProfile, type LatencyProfile,
+  keyMismatch, latencyProfileKey, LATENCY_PROFILE_FORMAT, newestChecks, readLatencyProfile, withLatencyProfileFile, writeLatencyProfile, type LatencyProfile,
 } from './latency-profile.ts';
 
 const engine = { intraOpThreads: 1, graphOptimization: 'all' } as const;
@@ -63,5 +63,28 @@ describe('latency profile', () => {
     await withLatencyProfileFile(null, notes(), async (prior) => { seen.push(prior); return { latencyProfile: profile(6) }; });
     assert.equal(seen[2], null);
     assert.deepEqual(await fs.readdir(dir), ['p.json']);
+  });
+
+  it('a profile path that can be neither read nor written is a warning; the build result stands', async () => {
+    const dir = await fs.mkdtemp(path.join(os.tmpdir(), 'layercache-profile-'));
+    const warnings: string[] = [];
+    const built = await withLatencyProfileFile(dir, notes(), async (prior) => {
+      assert.equal(prior, null);
+      return { latencyProfile: profile(4), answer: 42 };
+    }, (w) => warnings.push(w));
+    assert.equal(built.answer, 42);
+    assert.equal(warnings.length, 2);
+    assert.match(warnings[0]!, /cannot read latency profile/);
+    assert.match(warnings[1]!, /could not save the latency profile/);
+  });
+
+  it('keeps the newest check verdicts, in insertion order', () => {
+    const v = (ratio: number) => ({ backboneMs: 1, cascadeMs: ratio, ratio });
+    const checks: Record<string, ReturnType<typeof v>> = { a: v(0.1), b: v(0.2), c: v(0.3) };
+    // Re-inserting a verdict makes it the newest.
+    delete checks.a;
+    checks.a = v(0.1);
+    assert.deepEqual(Object.keys(newestChecks(checks, 2)), ['c', 'a']);
+    assert.deepEqual(Object.keys(newestChecks(checks, 5)), ['b', 'c', 'a']);
   });
 });

@@ -5,11 +5,13 @@
  * TensorRT reuses its timing cache. Timings of identical sessions differ by a few percent
  * between processes, enough to flip a choice between near-equal bundles, so builds of the
  * same data sharing a profile choose the same bundle; and a retrain inside a busy server
- * does not time under its own traffic.
- * Invariants: a profile is reused only when its key matches exactly (backbone sha256, batch,
- * engine options, onnxruntime version, CPU model and count, format); it is written
- * atomically; a missing, unreadable or mismatched profile is never an error: the builder
- * measures again and the caller replaces the file.
+ * given a profile measured on a quiet machine does not time under its own traffic (without
+ * one, its first retrain measures under traffic and later ones reuse that).
+ * Invariants: a file holds one profile; it is reused only when its key matches exactly
+ * (backbone sha256, batch, engine options, onnxruntime version, CPU model and count,
+ * measurement method); it is written atomically (last writer wins); a missing, unreadable or
+ * mismatched profile is never an error: the builder measures again and the caller replaces
+ * the file.
  */
 import { createHash } from 'node:crypto';
 import { promises as fs } from 'node:fs';
@@ -20,6 +22,12 @@ import { writeFileAtomic } from '../files/index.ts';
 import type { Progress } from '../progress/index.ts';
 
 export const LATENCY_PROFILE_FORMAT = 'layercache.latency-profile/1';
+
+/**
+ * How the costs were measured (measure.ts and cost-fit.ts); part of the key, so a profile
+ * measured another way is measured again rather than mixed with new timings.
+ */
+const MEASURE_METHOD = 'prefix-sessions+shape-fit/1';
 
 const Ms = z.number().finite().nonnegative();
 
@@ -32,6 +40,7 @@ const KeySchema = z.object({
   runtime: z.string(),
   cpu: z.string(),
   cpus: z.number().int().min(0),
+  method: z.string(),
 }).strict();
 
 const CheckSchema = z.object({ backboneMs: Ms, cascadeMs: Ms, ratio: z.number().finite().positive() }).strict();
@@ -56,13 +65,17 @@ export type LatencyProfileKey = z.infer<typeof KeySchema>;
 export type LatencyProfile = z.infer<typeof ProfileSchema>;
 export type CascadeCheck = z.infer<typeof CheckSchema>;
 
-/** The key of timings of `backboneSha256` at `batch` under `engine`, on this machine. */
+/** The key of timings of `backboneSha256` at `batch` (rows per timed run) under `engine`, on this machine. */
 export function latencyProfileKey(backboneSha256: string, batch: number, engine: EngineOptions): LatencyProfileKey {
-  const cpus = os.cpus();
   return {
     backboneSha256, batch, intraOpThreads: engine.intraOpThreads, graphOptimization: engine.graphOptimization, spinning: engine.spinning ?? false,
-    runtime: runtimeVersion(), cpu: cpus[0]?.model.trim() ?? 'unknown', cpus: cpus.length,
+    runtime: runtimeVersion(), cpu: os.cpus()[0]?.model.trim() ?? 'unknown', cpus: os.availableParallelism(), method: MEASURE_METHOD,
   };
+}
+
+/** The last `max` verdicts in insertion order (the newest: a long-running server adds a few with every retrain). */
+export function newestChecks(checks: Readonly<Record<string, CascadeCheck>>, max: number): Record<string, CascadeCheck> {
+  return Object.fromEntries(Object.entries(checks).slice(-max));
 }
 
 /** The first field in which `a` and `b` differ, as "name: a ≠ b", or null when they match. */
@@ -111,21 +124,22 @@ export async function writeLatencyProfile(file: string, profile: LatencyProfile)
 
 /**
  * Runs `build` with the profile in `file` (null: none, nothing read or written), then writes
- * the build's profile back. A profile that cannot be read or written is a note, not a
- * failure: the build measures instead, and its result stands.
+ * the build's profile back. A profile that cannot be read or written is a warning (by default
+ * a progress note), not a failure: the build measures instead, and its result stands.
  */
 export async function withLatencyProfileFile<R extends { readonly latencyProfile: LatencyProfile }>(
   file: string | null, progress: Progress, build: (profile: LatencyProfile | null) => Promise<R>,
+  warn: (text: string) => void = (text) => progress.note(text),
 ): Promise<R> {
   if (file === null) return build(null);
   const { profile, problem } = await readLatencyProfile(file);
-  if (problem) progress.note(problem);
-  else if (profile) progress.note(`using the latency profile ${file} (measured ${profile.measuredAt})`);
+  if (problem) warn(problem);
+  else if (profile) progress.note(`found the latency profile ${file} (measured ${profile.measuredAt})`);
   const result = await build(profile);
   try {
     await writeLatencyProfile(file, result.latencyProfile);
   } catch (err) {
-    progress.note(`could not save the latency profile: ${(err as Error).message}`);
+    warn(`could not save the latency profile: ${(err as Error).message}`);
   }
   return result;
 }

@@ -168,9 +168,9 @@ export async function measureLatency(
     const f = { [s.inputs[0]!.name]: x };
     return { run: () => s.run(f), release: () => s.release() };
   };
-  const prior = opts.prior && cuts.every((c) => opts.prior!.toExitMs[c.tensor] !== undefined) ? opts.prior : null;
+  const prior = opts.prior && cuts.every((c) => Object.hasOwn(opts.prior!.toExitMs, c.tensor)) ? opts.prior : null;
   const keys = heads.map((h) => shapeId(h.model));
-  const untimed = [...new Set(keys)].filter((k) => prior?.headMs[k] === undefined);
+  const untimed = [...new Set(keys)].filter((k) => !(prior && Object.hasOwn(prior.headMs, k)));
   if (prior && untimed.length === 0) {
     return withPhase(opts.progress, 'measure', 1, async (phase) => {
       phase.tick(1, 'reused the latency profile');

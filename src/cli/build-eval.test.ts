@@ -139,6 +139,7 @@ describe('build → bundle → eval on a tiny model', () => {
     assert.equal(other.code, 0, other.stderr);
     assert.equal(JSON.parse(other.stdout).report.latencyReused.exits, false);
     assert.match(other.stderr, /measured under other conditions \(batch: 1 ≠ 4\)/);
+    assert.equal(JSON.parse(await fs.readFile(profile, 'utf8')).key.batch, 4, 'the profile of the latest conditions replaces it');
   });
 
   it('bad build inputs: clear errors and no partial bundle', async () => {

@@ -70,10 +70,13 @@ const BuildSchema = z.object({
   collectBatch: z.number().int().min(1).max(4096).default(64),
   measureReps: z.number().int().min(3).max(10000).default(50),
   /**
-   * Latency profile file: latencies measured before on this machine for the same backbone,
-   * batch and engine settings are read from it instead of timed again, and the build's own are
-   * written back (atomically). Builds of the same data that share it choose the same bundle.
-   * null: every build times afresh (the server then keeps one in its state directory).
+   * Latency profile file (`build --latency-profile`, `serve --latency-profile`): latencies
+   * measured before on this machine for the same backbone, batch and engine settings are read
+   * from it instead of timed again, and the build's own are written back (atomically); one
+   * file holds one backbone × batch × engine. Builds of the same data that share it choose the
+   * same bundle. The CLI and the server honour it; library callers wrap buildCascade in
+   * withLatencyProfileFile. null: every build times afresh (the server then keeps
+   * STATE/latency-profile.json).
    */
   latencyProfile: z.string().min(1).nullable().default(null),
 }).strict();

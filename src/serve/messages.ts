@@ -56,7 +56,9 @@ export interface RetrainRequest {
 export type RetrainReply =
   | {
     readonly kind: 'done'; readonly dir: string; readonly version: number; readonly exits: number; readonly agreement: number; readonly macsSaved: number; readonly seconds: number;
-    /** Whether the latencies came from the profile (every exit's and head's) rather than timing under live traffic; notes about the profile. */
-    readonly latencyReused: boolean; readonly notes: string[];
+    /** Whether the latencies came from the profile (every exit's and head's) rather than timing under live traffic. */
+    readonly latencyReused: boolean;
+    /** The builder's notes, and warnings about the latency profile (unreadable, not saved). */
+    readonly notes: string[]; readonly warnings: string[];
   }
-  | { readonly kind: 'error'; readonly code: string; readonly message: string; readonly stack: string | undefined };
+  | { readonly kind: 'error'; readonly code: string; readonly message: string; readonly stack: string | undefined; readonly notes: string[]; readonly warnings: string[] };

@@ -49,6 +49,9 @@ after(async () => {
 
 describe('online retraining', () => {
   it('hot-swaps the retrained version under concurrent requests without failing any', async () => {
+    // A corrupt latency profile in the state directory must not fail the retrain: it is measured again and replaced.
+    await fs.mkdir(path.join(dir, 'swap'), { recursive: true });
+    await fs.writeFile(path.join(dir, 'swap', 'latency-profile.json'), 'not a profile');
     const s = await startServer(modelFile, config(path.join(dir, 'swap'), { retrainAfter: 150, retrainEvery: 1_000_000 }));
     try {
       const x = randomNormal(seededRng(21), 400 * sample);

@@ -221,12 +221,13 @@ export class OnlineLearner {
       throw err;
     }
     m.retrainSeconds.observe({ model: this.deps.model }, (performance.now() - started) / 1000);
+    for (const note of reply.notes) this.deps.log.info({ version }, `retrain: ${note}`);
+    for (const warning of reply.warnings) this.deps.log.warn({ version }, `retrain: ${warning}`);
     if (reply.kind === 'error') {
       m.retrains.inc({ model: this.deps.model, outcome: 'failed' });
       const code = (reply.code in ERROR_CODES ? reply.code : 'WORKER_FAILED') as ErrorCode;
       throw new LayercacheError(code, `retrain of version ${version} failed: ${reply.message}`);
     }
-    for (const note of reply.notes) this.deps.log.info({ version }, `retrain: ${note}`);
     if (this.closed) return;
     await this.swapTo(reply.dir, reply.version, true);
     this.retrains++;

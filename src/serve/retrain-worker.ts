@@ -13,15 +13,19 @@ import { loadModelFile } from '../onnx/index.ts';
 import { SILENT, type Progress } from '../progress/index.ts';
 import type { RetrainReply, RetrainRequest } from './messages.ts';
 
+// The builder's notes and the latency profile's warnings go back to the server's log (also
+// when the retrain fails); progress bars go nowhere.
+const notes: string[] = [];
+const warnings: string[] = [];
+const progress: Progress = { phase: SILENT.phase, note: (text) => notes.push(text) };
+
 async function retrain(req: RetrainRequest): Promise<RetrainReply> {
   const started = performance.now();
   const { model, bytes } = await loadModelFile(req.modelFile);
   const data = memorySource(req.samples, req.sampleDims, `live traffic (${req.samples.length / req.sampleDims.reduce((a, b) => a * b, 1)} buffered samples)`);
-  // Notes (about the latency profile) go back to the server's log; progress bars go nowhere.
-  const notes: string[] = [];
-  const progress: Progress = { phase: SILENT.phase, note: (text) => notes.push(text) };
   const result = await withLatencyProfileFile(req.latencyProfile, progress,
-    (latencyProfile) => buildCascade({ modelFile: req.modelFile, modelBytes: bytes, model, data, preprocess: req.preprocess, latencyProfile }, req.build, req.engine, progress));
+    (latencyProfile) => buildCascade({ modelFile: req.modelFile, modelBytes: bytes, model, data, preprocess: req.preprocess, latencyProfile }, req.build, req.engine, progress),
+    (text) => warnings.push(text));
   const manifest = { ...result.manifest, version: req.version };
   await saveBundle(req.outDir, manifest, { backbone: bytes, segments: result.segments, heads: result.heads, candidateHeads: result.candidateHeads });
   const r = result.report;
@@ -29,7 +33,7 @@ async function retrain(req: RetrainRequest): Promise<RetrainReply> {
     kind: 'done', dir: req.outDir, version: req.version, exits: r.selected.exits.length,
     agreement: r.selected.agreement, macsSaved: 1 - r.selected.macsPerSample / r.backbone.macsPerSample,
     seconds: (performance.now() - started) / 1000,
-    latencyReused: r.latencyReused.exits && r.latencyReused.heads === r.latencyReused.of, notes,
+    latencyReused: r.latencyReused.exits && r.latencyReused.heads === r.latencyReused.of, notes, warnings,
   };
 }
 
@@ -37,6 +41,6 @@ retrain(workerData as RetrainRequest).then(
   (reply) => parentPort!.postMessage(reply),
   (err: unknown) => {
     const e = asLayercacheError(err);
-    parentPort!.postMessage({ kind: 'error', code: e.code, message: e.message, stack: e.stack } satisfies RetrainReply);
+    parentPort!.postMessage({ kind: 'error', code: e.code, message: e.message, stack: e.stack, notes, warnings } satisfies RetrainReply);
   },
 );

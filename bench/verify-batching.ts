@@ -1,0 +1,73 @@
+/**
+ * What verification sampling costs an engine worker under load, with and without batching:
+ * one engine worker (the server's EnginePool, no HTTP) runs batches of 32 held-out CIFAR-10
+ * records through a bundle, with a seeded 5% of rows picked for verification as the server
+ * picks them. "each batch" sends every batch with more = false (the worker verifies its
+ * picked early answers at once, at batch 1 or 2: what the server did before session 8);
+ * "batched" sends more = true (the worker holds them back until 16 are pending and runs
+ * them as one backbone batch), and "off" picks none. The three modes alternate in blocks of
+ * 10 batches, so drift of the machine hits them alike; per mode, ms per batch (mean) and the
+ * median over blocks of the block time relative to "off".
+ *   node --import tsx bench/verify-batching.ts [BUNDLE_DIR] [--blocks 20] [--threads 2]
+ */
+import path from 'node:path';
+import { loadBundle } from '../src/bundle/index.ts';
+import { openDataSource } from '../src/data/index.ts';
+import { EnginePool } from '../src/serve/engine-pool.ts';
+import { seededRng } from '../src/tensor/index.ts';
+
+const root = path.resolve(import.meta.dirname, '..');
+const dir = process.argv[2] && !process.argv[2].startsWith('--') ? process.argv[2] : path.join(root, 'bench/results/bundles/resnet56-0.01');
+const flag = (name: string, dflt: number): number => {
+  const i = process.argv.indexOf(`--${name}`);
+  const v = i >= 0 ? Number(process.argv[i + 1]) : dflt;
+  if (!Number.isInteger(v) || v < 1) throw new Error(`--${name} '${process.argv[i + 1]}' must be a positive integer`);
+  return v;
+};
+const blocks = flag('blocks', 20);
+const threads = flag('threads', 2);
+const assets = process.env.LAYERCACHE_ASSETS ?? path.resolve(root, '../shared/assets');
+const m = (await loadBundle(dir)).manifest;
+const data = await openDataSource(`cifar10:${path.join(assets, 'cifar10_test_jpeg.bin')}#5000-9999`, m.preprocess!);
+const ROWS = 32;
+const BLOCK = 10;
+const SHARE = 0.05;
+const rng = seededRng(5);
+const batches = Array.from({ length: 40 }, (_, k) => ({ input: data.batch(k * ROWS, (k + 1) * ROWS).data as Float32Array, verify: Uint8Array.from({ length: ROWS }, () => (rng.uniform() < SHARE ? 1 : 0)) }));
+let verifiedRows = 0;
+const pool = await EnginePool.start(1, { kind: 'bundle', dir }, 1, {
+  engine: { intraOpThreads: threads, graphOptimization: 'all' }, sampleDims: data.sampleDims,
+  onVerified: (v) => { verifiedRows += v.rows; }, onWorkerError: (e) => { throw e; },
+});
+const none = new Uint8Array(ROWS);
+const modes = {
+  off: (b: (typeof batches)[number]) => pool.run(b.input, ROWS, none, true),
+  'each batch': (b: (typeof batches)[number]) => pool.run(b.input, ROWS, b.verify, false),
+  batched: (b: (typeof batches)[number]) => pool.run(b.input, ROWS, b.verify, true),
+};
+const names = Object.keys(modes) as (keyof typeof modes)[];
+const total: Record<string, number> = Object.fromEntries(names.map((n) => [n, 0]));
+const rel: Record<string, number[]> = Object.fromEntries(names.map((n) => [n, []]));
+let next = 0;
+for (const name of names) for (let k = 0; k < BLOCK; k++) await modes[name](batches[k]!); // warm-up
+for (let b = 0; b < blocks; b++) {
+  const ms: Record<string, number> = {};
+  for (const name of b % 2 ? [...names].reverse() : names) {
+    // The same batches for every mode in a block; a mode's held-back rows are verified (and timed) when it ends.
+    const first = next;
+    const t = performance.now();
+    for (let k = 0; k < BLOCK; k++) await modes[name](batches[(first + k) % batches.length]!);
+    await pool.run(batches[first % batches.length]!.input.subarray(0, data.sampleDims.reduce((x, y) => x * y, 1)), 1, new Uint8Array(1), false);
+    ms[name] = performance.now() - t;
+  }
+  next += BLOCK;
+  for (const name of names) {
+    total[name]! += ms[name]!;
+    rel[name]!.push(ms[name]! / ms.off!);
+  }
+}
+await pool.close();
+const median = (xs: number[]): number => [...xs].sort((a, b) => a - b)[xs.length >> 1]!;
+console.log(`bundle ${dir} (${m.exits.length} exits), batches of ${ROWS}, ${SHARE * 100}% of rows picked, ${blocks} blocks of ${BLOCK} batches per mode, ${threads} threads; ${verifiedRows} early answers verified\n`);
+console.log('| verification | ms per batch (mean) | block time ÷ off (median) |\n|---|---:|---:|');
+for (const name of names) console.log(`| ${name} | ${(total[name]! / (blocks * BLOCK)).toFixed(2)} | ${median(rel[name]!).toFixed(3)} |`);

@@ -6,11 +6,15 @@
  * picked early answers at once, at batch 1 or 2: what the server did before session 8);
  * "batched" sends more = true (the worker holds them back until 16 are pending and runs
  * them as one backbone batch), and "off" picks none. The three modes alternate in blocks of
- * 10 batches, so drift of the machine hits them alike; per mode, ms per batch (mean) and the
- * median over blocks of the block time relative to "off".
+ * 20 batches (each block ends with a batch sent with more = false, so what a mode holds back is
+ * verified, and timed, inside its own block), so drift of the machine hits them alike; per
+ * mode, ms per batch (mean) and the median over blocks of the block time relative to "off".
+ * Writes bench/results/verify-batching.json.
  *   node --import tsx bench/verify-batching.ts [BUNDLE_DIR] [--blocks 20] [--threads 2]
  */
+import { promises as fs } from 'node:fs';
 import path from 'node:path';
+import { headCommit } from './git-commit.ts';
 import { loadBundle } from '../src/bundle/index.ts';
 import { openDataSource } from '../src/data/index.ts';
 import { EnginePool } from '../src/serve/engine-pool.ts';
@@ -30,14 +34,15 @@ const assets = process.env.LAYERCACHE_ASSETS ?? path.resolve(root, '../shared/as
 const m = (await loadBundle(dir)).manifest;
 const data = await openDataSource(`cifar10:${path.join(assets, 'cifar10_test_jpeg.bin')}#5000-9999`, m.preprocess!);
 const ROWS = 32;
-const BLOCK = 10;
+const BLOCK = 20;
 const SHARE = 0.05;
 const rng = seededRng(5);
-const batches = Array.from({ length: 40 }, (_, k) => ({ input: data.batch(k * ROWS, (k + 1) * ROWS).data as Float32Array, verify: Uint8Array.from({ length: ROWS }, () => (rng.uniform() < SHARE ? 1 : 0)) }));
+const batches = Array.from({ length: 60 }, (_, k) => ({ input: data.batch(k * ROWS, (k + 1) * ROWS).data as Float32Array, verify: Uint8Array.from({ length: ROWS }, () => (rng.uniform() < SHARE ? 1 : 0)) }));
 let verifiedRows = 0;
 const pool = await EnginePool.start(1, { kind: 'bundle', dir }, 1, {
   engine: { intraOpThreads: threads, graphOptimization: 'all' }, sampleDims: data.sampleDims,
-  onVerified: (v) => { verifiedRows += v.rows; }, onWorkerError: (e) => { throw e; },
+  onVerified: (v) => { verifiedRows += v.rows; }, onWorkerError: (e) => { throw e; }, onVerifyFailed: (e) => { throw e; },
+  verifyHoldMs: 60_000,
 });
 const none = new Uint8Array(ROWS);
 const modes = {
@@ -49,7 +54,9 @@ const names = Object.keys(modes) as (keyof typeof modes)[];
 const total: Record<string, number> = Object.fromEntries(names.map((n) => [n, 0]));
 const rel: Record<string, number[]> = Object.fromEntries(names.map((n) => [n, []]));
 let next = 0;
-for (const name of names) for (let k = 0; k < BLOCK; k++) await modes[name](batches[k]!); // warm-up
+// Warm-up, then one batch with more = false, so nothing is held back when timing starts.
+for (const name of names) for (let k = 0; k < BLOCK; k++) await modes[name](batches[k]!);
+await pool.run(batches[0]!.input, ROWS, none, false);
 for (let b = 0; b < blocks; b++) {
   const ms: Record<string, number> = {};
   for (const name of b % 2 ? [...names].reverse() : names) {
@@ -70,4 +77,9 @@ await pool.close();
 const median = (xs: number[]): number => [...xs].sort((a, b) => a - b)[xs.length >> 1]!;
 console.log(`bundle ${dir} (${m.exits.length} exits), batches of ${ROWS}, ${SHARE * 100}% of rows picked, ${blocks} blocks of ${BLOCK} batches per mode, ${threads} threads; ${verifiedRows} early answers verified\n`);
 console.log('| verification | ms per batch (mean) | block time ÷ off (median) |\n|---|---:|---:|');
-for (const name of names) console.log(`| ${name} | ${(total[name]! / (blocks * BLOCK)).toFixed(2)} | ${median(rel[name]!).toFixed(3)} |`);
+const rows = names.map((name) => ({ verification: name, msPerBatch: total[name]! / (blocks * BLOCK), relativeToOff: median(rel[name]!) }));
+for (const r of rows) console.log(`| ${r.verification} | ${r.msPerBatch.toFixed(2)} | ${r.relativeToOff.toFixed(3)} |`);
+const file = path.join(root, 'bench/results/verify-batching.json');
+await fs.writeFile(`${file}.tmp`, `${JSON.stringify({ commit: headCommit(root), date: new Date().toISOString(), bundle: path.relative(root, dir), rowsPerBatch: ROWS, share: SHARE, blocks, batchesPerBlock: BLOCK, threads, verifiedRows, rows }, null, 2)}\n`);
+await fs.rename(`${file}.tmp`, file);
+console.log(`\nwrote ${path.relative(root, file)}`);

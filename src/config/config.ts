@@ -111,6 +111,12 @@ const OnlineSchema = z.object({
   guardRaise: z.number().gt(0).max(100).default(1),
   guardMaxRaises: z.number().int().min(0).max(100).default(3),
   /**
+   * Under load an engine worker holds early answers picked for verification back until 16 are
+   * pending and verifies them as one backbone batch; this is the longest they wait when no
+   * further batch comes.
+   */
+  verifyHoldMs: z.number().int().min(1).max(60_000).default(50),
+  /**
    * onnxruntime threads of the retraining worker; null = the serving engine's setting, so the
    * builder measures segment latencies as they will be served (fewer threads leave cores for
    * serving during a retrain, but make the latency model differ from the serving engine).

@@ -36,33 +36,71 @@ after(async () => {
   await fs.rm(dir, { recursive: true, force: true });
 });
 
+interface Seen { rows: number; version: number }
+
+async function startPool(verified: Seen[], failures: Error[], verifyHoldMs: number): Promise<EnginePool> {
+  return EnginePool.start(1, { kind: 'bundle', dir: forced }, 1, {
+    engine: { intraOpThreads: 1, graphOptimization: 'all' }, sampleDims: [3, 8, 8], verifyHoldMs,
+    onVerified: (v) => verified.push({ rows: v.rows, version: v.version }), onWorkerError: (e) => failures.push(e), onVerifyFailed: (e) => failures.push(e),
+  });
+}
+
 describe('EnginePool verification', () => {
-  it('verifies at once when no batch waits, batches verification while batches wait, and verifies what is pending before closing', async () => {
-    const verified: number[] = [];
+  it('verifies at once when no batch waits, batches verification while batches wait, and verifies held rows when traffic stops and before a swap', async () => {
+    const verified: Seen[] = [];
     const failures: Error[] = [];
-    const pool = await EnginePool.start(1, { kind: 'bundle', dir: forced }, 1, {
-      engine: { intraOpThreads: 1, graphOptimization: 'all' }, sampleDims: [3, 8, 8],
-      onVerified: (v) => verified.push(v.rows), onWorkerError: (e) => failures.push(e),
-    });
+    // A hold longer than any test: only batches, swaps and closes flush here.
+    const pool = await startPool(verified, failures, 60_000);
     const x = randomNormal(seededRng(4), 8 * sample);
     const all = (n: number) => new Uint8Array(n).fill(1);
+    const rows = () => verified.map((v) => v.rows);
     // The worker handles messages in order and verifies before taking the next one, so once a
     // batch's result is back, every verification of earlier batches has been reported.
     try {
       await pool.run(x.slice(0, 2 * sample), 2, all(2), false);
       await pool.run(x.slice(0, sample), 1, new Uint8Array(1), true);
-      assert.deepEqual(verified, [2], 'nothing waited: verified right after its batch');
+      assert.deepEqual(rows(), [2], 'nothing waited: verified right after its batch');
       for (let k = 0; k < 3; k++) await pool.run(x.slice(0, 5 * sample), 5, all(5), true);
       await pool.run(x.slice(0, sample), 1, new Uint8Array(1), true);
-      assert.deepEqual(verified, [2], '15 rows pending under load: held back');
+      assert.deepEqual(rows(), [2], '15 rows pending under load: held back');
       await pool.run(x.slice(0, 5 * sample), 5, all(5), true);
       await pool.run(x.slice(0, sample), 1, new Uint8Array(1), true);
-      assert.deepEqual(verified, [2, 20], 'at 16 or more pending rows: one backbone batch');
+      assert.deepEqual(rows(), [2, 20], 'at 16 or more pending rows: one backbone batch');
+      // Traffic stops: the last batch comes with nothing queued behind it and flushes what was held.
       await pool.run(x.slice(0, 3 * sample), 3, all(3), true);
+      await pool.run(x.slice(0, sample), 1, new Uint8Array(1), false);
+      await pool.run(x.slice(0, sample), 1, new Uint8Array(1), true);
+      assert.deepEqual(rows(), [2, 20, 3]);
+      // A swap verifies what is held first, as the version that answered it, before it resolves.
+      await pool.run(x.slice(0, 4 * sample), 4, all(4), true);
+      await pool.swap({ kind: 'bundle', dir: forced }, 2);
+      assert.deepEqual(verified.at(-1), { rows: 4, version: 1 });
+      // At close, held rows are dropped (the server has stopped learning by then).
+      await pool.run(x.slice(0, 2 * sample), 2, all(2), true);
     } finally {
       await pool.close();
     }
-    assert.deepEqual(verified, [2, 20, 3], 'pending rows are verified before the worker closes');
+    assert.deepEqual(rows(), [2, 20, 3, 4]);
+    assert.deepEqual(failures, []);
+  });
+
+  it('verifies rows held back under load once no further batch comes within verifyHoldMs', { timeout: 60_000 }, async () => {
+    const verified: Seen[] = [];
+    const failures: Error[] = [];
+    let arrived: () => void = () => {};
+    const first = new Promise<void>((resolve) => { arrived = resolve; });
+    const pool = await EnginePool.start(1, { kind: 'bundle', dir: forced }, 1, {
+      engine: { intraOpThreads: 1, graphOptimization: 'all' }, sampleDims: [3, 8, 8], verifyHoldMs: 1,
+      onVerified: (v) => { verified.push({ rows: v.rows, version: v.version }); arrived(); }, onWorkerError: (e) => failures.push(e), onVerifyFailed: (e) => failures.push(e),
+    });
+    try {
+      // Under load (more = true) and then nothing: the batch that was waiting never comes.
+      await pool.run(randomNormal(seededRng(6), 3 * sample), 3, new Uint8Array(3).fill(1), true);
+      await first;
+      assert.deepEqual(verified, [{ rows: 3, version: 1 }]);
+    } finally {
+      await pool.close();
+    }
     assert.deepEqual(failures, []);
   });
 });

@@ -34,7 +34,7 @@ class EngineWorker {
         return;
       }
       if (reply.kind === 'verify-failed') {
-        onVerifyFailed(new LayercacheError('WORKER_FAILED', `verification of ${reply.rows} early answers failed (${reply.code}): ${reply.message}`));
+        onVerifyFailed(new LayercacheError('ENGINE_RUN_FAILED', `verification of ${reply.rows} early answers failed (${reply.code}): ${reply.message}`));
         return;
       }
       const p = this.pending.get(reply.id);
@@ -77,6 +77,8 @@ export class EnginePool {
     private readonly sampleDims: readonly number[],
     private readonly onVerified: (v: Verified) => void,
     private readonly onWorkerError: (err: Error) => void,
+    private readonly onVerifyFailed: (err: Error) => void,
+    private readonly verifyHoldMs: number,
     source: EngineSource,
     version: number,
   ) {
@@ -87,9 +89,15 @@ export class EnginePool {
   /** Starts `count` workers, each loading `source` as `version`. */
   static async start(
     count: number, source: EngineSource, version: number,
-    opts: { engine: EngineOptions; sampleDims: readonly number[]; onVerified: (v: Verified) => void; onWorkerError: (err: Error) => void },
+    opts: {
+      engine: EngineOptions; sampleDims: readonly number[]; onVerified: (v: Verified) => void; onWorkerError: (err: Error) => void;
+      /** A verification failure (the answers were sent; the worker serves on). */
+      onVerifyFailed: (err: Error) => void;
+      /** Longest verification rows held back under load wait when no further batch comes. */
+      verifyHoldMs: number;
+    },
   ): Promise<EnginePool> {
-    const pool = new EnginePool(opts.engine, opts.sampleDims, opts.onVerified, opts.onWorkerError, source, version);
+    const pool = new EnginePool(opts.engine, opts.sampleDims, opts.onVerified, opts.onWorkerError, opts.onVerifyFailed, opts.verifyHoldMs, source, version);
     try {
       for (let i = 0; i < count; i++) await pool.spawn();
     } catch (err) {
@@ -104,9 +112,9 @@ export class EnginePool {
   }
 
   private async spawn(): Promise<EngineWorker> {
-    const w = new EngineWorker(this.onVerified, this.onWorkerError, (dead, err) => this.replace(dead, err));
+    const w = new EngineWorker(this.onVerified, this.onVerifyFailed, (dead, err) => this.replace(dead, err));
     this.workers.push(w);
-    await w.call({ kind: 'load', source: this.source, version: this.version, engine: this.engine });
+    await w.call({ kind: 'load', source: this.source, version: this.version, engine: this.engine, verifyHoldMs: this.verifyHoldMs });
     return w;
   }
 
@@ -138,7 +146,7 @@ export class EnginePool {
 
   /** Loads `source` as `version` on every worker; each swaps between batches. */
   async swap(source: EngineSource, version: number): Promise<void> {
-    await Promise.all(this.workers.map((w) => w.call({ kind: 'load', source, version, engine: this.engine })));
+    await Promise.all(this.workers.map((w) => w.call({ kind: 'load', source, version, engine: this.engine, verifyHoldMs: this.verifyHoldMs })));
     this.source = source;
     this.version = version;
   }

@@ -7,8 +7,9 @@
  * the batch's result has been posted, on the full backbone: at once when no other batch was
  * waiting, otherwise held back until VERIFY_BATCH_ROWS rows are pending, and run as one
  * batch (a batch-1 backbone run per served batch cost the worker 4.8–7.5% of its time under
- * load); pending rows are always verified before a swap or close, on the version that
- * answered them.
+ * load); rows held back are verified when `verifyHoldMs` pass with no further message, and
+ * before a swap, on the version that answered them; at close they are dropped (the server
+ * has stopped learning by then).
  */
 import { parentPort } from 'node:worker_threads';
 import { promises as fs } from 'node:fs';
@@ -34,6 +35,8 @@ const port = parentPort!;
 let current: Loaded | null = null;
 /** Early answers waiting for verification (all answered by `current`): inputs, answering exits, answered classes. */
 let pending: { inputs: Float32Array[]; exits: number[]; classes: number[]; sampleDims: readonly number[] } | null = null;
+let holdMs = 50;
+let holdTimer: NodeJS.Timeout | null = null;
 let chain: Promise<void> = Promise.resolve();
 
 function post(reply: EngineReply, transfer: ArrayBuffer[] = []): void {
@@ -60,6 +63,7 @@ async function load(msg: Extract<EngineRequest, { kind: 'load' }>): Promise<void
   }
   const old = current;
   current = { cascade, backbone, version: msg.version, exits: cascade.exitCount };
+  holdMs = msg.verifyHoldMs;
   if (old) await Promise.all([old.cascade.release(), old.backbone.release()]);
   post({ kind: 'loaded', id: msg.id, version: msg.version, exits: cascade.exitCount });
 }
@@ -90,6 +94,8 @@ async function infer(msg: Extract<EngineRequest, { kind: 'infer' }>): Promise<vo
     pending.classes.push(rows[i]!.classIndex);
   }
   if (pending && (!msg.more || pending.exits.length >= VERIFY_BATCH_ROWS)) await verifyPending();
+  // Held back for batches that may not come (their requests timed out, or another worker took them).
+  else if (pending) holdTimer = setTimeout(() => { chain = chain.then(verifyPending); }, holdMs);
 }
 
 /**
@@ -131,7 +137,7 @@ async function handle(msg: EngineRequest): Promise<void> {
       await load(msg);
     } else if (msg.kind === 'infer') await infer(msg);
     else {
-      await verifyPending();
+      pending = null;
       if (current) await Promise.all([current.cascade.release(), current.backbone.release()]);
       current = null;
       post({ kind: 'closed', id: msg.id });
@@ -143,5 +149,7 @@ async function handle(msg: EngineRequest): Promise<void> {
 }
 
 port.on('message', (msg: EngineRequest) => {
+  if (holdTimer) clearTimeout(holdTimer);
+  holdTimer = null;
   chain = chain.then(() => handle(msg));
 });

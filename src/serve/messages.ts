@@ -11,7 +11,8 @@ export type EngineSource =
   | { readonly kind: 'model'; readonly file: string; readonly classes: number };
 
 export type EngineRequest =
-  | { readonly kind: 'load'; readonly id: number; readonly source: EngineSource; readonly version: number; readonly engine: EngineOptions }
+  /** verifyHoldMs: longest verification rows held back under load wait when no further batch comes. */
+  | { readonly kind: 'load'; readonly id: number; readonly source: EngineSource; readonly version: number; readonly engine: EngineOptions; readonly verifyHoldMs: number }
   /**
    * input [rows, ...sample] (transferred); verify [rows]. more: other batches were waiting when
    * this one was sent, so the worker may hold its verification rows back to run them with later ones.

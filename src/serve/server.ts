@@ -121,11 +121,14 @@ export async function startServer(sourcePath: string, config: Config, logSink?: 
   const metrics = new ServerMetrics();
   let learner: OnlineLearner | null = null;
   let workerFailure: ((err: Error) => void) = () => {};
+  let verifyFailure: ((err: Error) => void) = () => {};
   const pool = await EnginePool.start(s.workers, start.source, start.version, {
     engine: config.engine,
     sampleDims: start.sampleDims,
     onVerified: (v) => learner?.onVerified(v),
     onWorkerError: (err) => workerFailure(err),
+    onVerifyFailed: (err) => verifyFailure(err),
+    verifyHoldMs: s.online.verifyHoldMs,
   });
   const batcher = new DynamicBatcher({
     maxBatchSize: s.maxBatchSize, maxQueueDelayUs: s.maxQueueDelayUs, maxQueueRows: s.maxQueueRows,
@@ -139,6 +142,7 @@ export async function startServer(sourcePath: string, config: Config, logSink?: 
   }, { version: start.version, bundle: start.bundle });
   learner = online;
   workerFailure = (err) => log.error({ err }, `engine worker failed and was replaced: ${err.message}`);
+  verifyFailure = (err) => log.warn({ err }, err.message);
   let ready = false;
   const inFlight = { count: 0 };
   const app = await buildApp({

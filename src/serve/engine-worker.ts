@@ -6,7 +6,7 @@
  * is released only after the new one is ready. Verification of early answers runs after
  * the batch's result has been posted, on the full backbone: at once when no other batch was
  * waiting, otherwise held back until VERIFY_BATCH_ROWS rows are pending, and run as one
- * batch (a batch-1 backbone run per served batch cost the worker 4.8–7.5% of its time under
+ * batch (a batch-1 backbone run per served batch cost the worker 5–9% of its time under
  * load); rows held back are verified when `verifyHoldMs` pass with no further message, and
  * before a swap, on the version that answered them; at close they are dropped (the server
  * has stopped learning by then).

@@ -95,7 +95,12 @@ async function infer(msg: Extract<EngineRequest, { kind: 'infer' }>): Promise<vo
   }
   if (pending && (!msg.more || pending.exits.length >= VERIFY_BATCH_ROWS)) await verifyPending();
   // Held back for batches that may not come (their requests timed out, or another worker took them).
-  else if (pending) holdTimer = setTimeout(() => { chain = chain.then(verifyPending); }, holdMs);
+  else if (pending) {
+    holdTimer = setTimeout(() => {
+      holdTimer = null;
+      chain = chain.then(verifyPending);
+    }, holdMs);
+  }
 }
 
 /**
@@ -131,6 +136,9 @@ async function verifyPending(): Promise<void> {
 }
 
 async function handle(msg: EngineRequest): Promise<void> {
+  // A message is being handled: the held rows' timer restarts, if they are still held, after it.
+  if (holdTimer) clearTimeout(holdTimer);
+  holdTimer = null;
   try {
     if (msg.kind === 'load') {
       await verifyPending();
@@ -149,7 +157,5 @@ async function handle(msg: EngineRequest): Promise<void> {
 }
 
 port.on('message', (msg: EngineRequest) => {
-  if (holdTimer) clearTimeout(holdTimer);
-  holdTimer = null;
   chain = chain.then(() => handle(msg));
 });

@@ -28,20 +28,26 @@ const arg = (name: string, dflt: string): string => {
   const i = process.argv.indexOf(`--${name}`);
   return i >= 0 ? process.argv[i + 1]! : dflt;
 };
+/** A numeric flag; a value that is not a finite number stops the run, naming the flag. */
+const num = (name: string, value: string): number => {
+  const n = Number(value);
+  if (value.trim() === '' || !Number.isFinite(n)) throw new Error(`--${name} '${value}' is not a number`);
+  return n;
+};
 const models = arg('models', 'resnet20,resnet32,resnet56').split(',');
-const tolerances = arg('tolerances', '0.005,0.01,0.02').split(',').map(Number);
-const threads = Number(arg('threads', '2'));
-const latencySamples = Number(arg('latency-samples', '2000'));
+const tolerances = arg('tolerances', '0.005,0.01,0.02').split(',').map((t) => num('tolerances', t));
+const threads = num('threads', arg('threads', '2'));
+const latencySamples = num('latency-samples', arg('latency-samples', '2000'));
 // Experiments: other build settings, written under a tag instead of the table's files.
 // NAME or NAME:COUNT entries, parsed as `layercache build --augment` parses them.
 const augment = parseAugmentList(arg('augment', 'flip'), '--augment');
 const family = process.argv.includes('--family') ? JSON.parse(arg('family', '[]')) as { pool: number; hidden: number; dropout: number }[] : undefined;
 const objective = arg('objective', 'latency') as 'latency' | 'macs';
-const epochs = process.argv.includes('--epochs') ? Number(arg('epochs', '36')) : undefined;
-const trainBatch = process.argv.includes('--train-batch') ? Number(arg('train-batch', '256')) : undefined;
-const refineExits = process.argv.includes('--refine-exits') ? Number(arg('refine-exits', '12')) : undefined;
-const screenEpochs = process.argv.includes('--screen-epochs') ? Number(arg('screen-epochs', '6')) : undefined;
-const batch = process.argv.includes('--batch') ? Number(arg('batch', '1')) : undefined;
+const epochs = process.argv.includes('--epochs') ? num('epochs', arg('epochs', '36')) : undefined;
+const trainBatch = process.argv.includes('--train-batch') ? num('train-batch', arg('train-batch', '256')) : undefined;
+const refineExits = process.argv.includes('--refine-exits') ? num('refine-exits', arg('refine-exits', '12')) : undefined;
+const screenEpochs = process.argv.includes('--screen-epochs') ? num('screen-epochs', arg('screen-epochs', '6')) : undefined;
+const batch = process.argv.includes('--batch') ? num('batch', arg('batch', '1')) : undefined;
 const tag = arg('tag', '');
 
 if (!existsSync(path.join(assets, 'cifar10_test_jpeg.bin'))) {

@@ -154,6 +154,8 @@ describe('build → bundle → eval on a tiny model', () => {
       [['--data', `raw:${data}:3x8x8#0-99`, '--score', 'entropy'], 'USAGE', /--score 'entropy' is not one of max, margin, temperature/],
       [['--data', `raw:${data}:3x8x8#0-99`, '--augment', 'rotate'], 'USAGE', /--augment 'rotate'/],
       [['--data', `raw:${data}:3x8x8#0-99`, '--augment', 'flip,random:0'], 'USAGE', /--augment entry 'random:0' is not NAME or NAME:COUNT/],
+      // Written before the bundle, inside --out it would make the save fail after the whole build.
+      [['--data', `raw:${data}:3x8x8#0-99`, '--latency-profile', path.join(out, 'latency.json')], 'USAGE', /--latency-profile .*latency\.json lies inside --out/],
     ];
     for (const [args, code, pattern] of cases) {
       const r = await cli('build', model, '--out', out, ...args);

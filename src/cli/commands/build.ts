@@ -1,5 +1,6 @@
 /** `layercache build`: collect, measure, train and select, then save a bundle atomically. */
 import { promises as fs } from 'node:fs';
+import path from 'node:path';
 import Table from 'cli-table3';
 import { buildCascade, withLatencyProfileFile } from '../../builder/index.ts';
 import { saveBundle } from '../../bundle/index.ts';
@@ -20,6 +21,10 @@ export interface BuildCommandOptions {
 
 export async function runBuild(file: string, opts: BuildCommandOptions, config: Config, io: CliIo): Promise<void> {
   const started = performance.now();
+  const profile = config.build.latencyProfile;
+  if (profile !== null && path.resolve(profile).startsWith(path.resolve(opts.out) + path.sep)) {
+    throw new LayercacheError('USAGE', `--latency-profile ${profile} lies inside --out ${opts.out}, which the bundle replaces; keep the profile outside it, e.g. --latency-profile latency-profile.json`);
+  }
   // Refuse an occupied --out before minutes of work, not after (the save checks again).
   const present = await fs.readdir(opts.out).catch(() => []);
   if (present.length > 0 && !opts.force) {

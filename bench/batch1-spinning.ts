@@ -10,11 +10,11 @@ import { loadBundle } from '../src/bundle/index.ts';
 import { Cascade } from '../src/cascade/index.ts';
 import { openDataSource } from '../src/data/index.ts';
 import { Session } from '../src/engine/index.ts';
+import { bundleArg, numberFlag } from './flags.ts';
 
 const root = path.resolve(import.meta.dirname, '..');
-const dir = process.argv[2] && !process.argv[2].startsWith('--') ? process.argv[2] : path.join(root, 'bench/results/bundles/resnet56-0.01');
-const ti = process.argv.indexOf('--threads');
-const threads = ti >= 0 ? Number(process.argv[ti + 1]) : 2;
+const dir = bundleArg(root);
+const threads = numberFlag('threads', 2);
 const assets = process.env.LAYERCACHE_ASSETS ?? path.resolve(root, '../shared/assets');
 const bundle = await loadBundle(dir);
 const data = await openDataSource(`cifar10:${path.join(assets, 'cifar10_test_jpeg.bin')}#5000-5999`, bundle.manifest.preprocess!);

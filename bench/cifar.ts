@@ -20,35 +20,26 @@ import { openDataSource, parseAugmentList } from '../src/data/index.ts';
 import { evaluateBundle, type EvalReport } from '../src/evaluate/index.ts';
 import { loadModel, readModelFile } from '../src/onnx/index.ts';
 import type { Progress } from '../src/progress/index.ts';
+import { flag, hasFlag, numberFlag, toNumber } from './flags.ts';
 import { renderCifarTable } from './render-cifar.ts';
 
 const root = path.resolve(import.meta.dirname, '..');
 const assets = process.env.LAYERCACHE_ASSETS ?? path.resolve(root, '../shared/assets');
-const arg = (name: string, dflt: string): string => {
-  const i = process.argv.indexOf(`--${name}`);
-  return i >= 0 ? process.argv[i + 1]! : dflt;
-};
-/** A numeric flag; a value that is not a finite number stops the run, naming the flag. */
-const num = (name: string, value: string): number => {
-  const n = Number(value);
-  if (value.trim() === '' || !Number.isFinite(n)) throw new Error(`--${name} '${value}' is not a number`);
-  return n;
-};
-const models = arg('models', 'resnet20,resnet32,resnet56').split(',');
-const tolerances = arg('tolerances', '0.005,0.01,0.02').split(',').map((t) => num('tolerances', t));
-const threads = num('threads', arg('threads', '2'));
-const latencySamples = num('latency-samples', arg('latency-samples', '2000'));
+const models = flag('models', 'resnet20,resnet32,resnet56').split(',');
+const tolerances = flag('tolerances', '0.005,0.01,0.02').split(',').map((t) => toNumber('tolerances', t));
+const threads = numberFlag('threads', 2);
+const latencySamples = numberFlag('latency-samples', 2000);
 // Experiments: other build settings, written under a tag instead of the table's files.
 // NAME or NAME:COUNT entries, parsed as `layercache build --augment` parses them.
-const augment = parseAugmentList(arg('augment', 'flip'), '--augment');
-const family = process.argv.includes('--family') ? JSON.parse(arg('family', '[]')) as { pool: number; hidden: number; dropout: number }[] : undefined;
-const objective = arg('objective', 'latency') as 'latency' | 'macs';
-const epochs = process.argv.includes('--epochs') ? num('epochs', arg('epochs', '36')) : undefined;
-const trainBatch = process.argv.includes('--train-batch') ? num('train-batch', arg('train-batch', '256')) : undefined;
-const refineExits = process.argv.includes('--refine-exits') ? num('refine-exits', arg('refine-exits', '12')) : undefined;
-const screenEpochs = process.argv.includes('--screen-epochs') ? num('screen-epochs', arg('screen-epochs', '6')) : undefined;
-const batch = process.argv.includes('--batch') ? num('batch', arg('batch', '1')) : undefined;
-const tag = arg('tag', '');
+const augment = parseAugmentList(flag('augment', 'flip'), '--augment');
+const family = hasFlag('family') ? JSON.parse(flag('family', '[]')) as { pool: number; hidden: number; dropout: number }[] : undefined;
+const objective = flag('objective', 'latency') as 'latency' | 'macs';
+const epochs = hasFlag('epochs') ? numberFlag('epochs', 36) : undefined;
+const trainBatch = hasFlag('train-batch') ? numberFlag('train-batch', 256) : undefined;
+const refineExits = hasFlag('refine-exits') ? numberFlag('refine-exits', 12) : undefined;
+const screenEpochs = hasFlag('screen-epochs') ? numberFlag('screen-epochs', 6) : undefined;
+const batch = hasFlag('batch') ? numberFlag('batch', 1) : undefined;
+const tag = flag('tag', '');
 
 if (!existsSync(path.join(assets, 'cifar10_test_jpeg.bin'))) {
   console.log(`skipping: ${assets}/cifar10_test_jpeg.bin not found (set LAYERCACHE_ASSETS)`);

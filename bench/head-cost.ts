@@ -13,11 +13,11 @@ import { Session } from '../src/engine/index.ts';
 import { analyzeModel } from '../src/inspect/index.ts';
 import { extendModel, loadModel, serializeModel, type ModelProto } from '../src/onnx/index.ts';
 import { randomNormal, seededRng, tensor, type Tensor } from '../src/tensor/index.ts';
+import { numberFlag } from './flags.ts';
 
 const root = path.resolve(import.meta.dirname, '..');
 const assets = process.env.LAYERCACHE_ASSETS ?? path.resolve(root, '../shared/assets');
-const ti = process.argv.indexOf('--threads');
-const engine = { intraOpThreads: ti >= 0 ? Number(process.argv[ti + 1]) : 2, graphOptimization: 'all' as const };
+const engine = { intraOpThreads: numberFlag('threads', 2), graphOptimization: 'all' as const };
 const model = await loadModel(path.join(assets, 'cifar10_resnet56.onnx'));
 const a = await analyzeModel(model);
 const at = [9, 14, 19, 23];

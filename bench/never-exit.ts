@@ -16,11 +16,11 @@ import { Session } from '../src/engine/index.ts';
 import { HEAD_INPUT } from '../src/heads/index.ts';
 import { appendGraph, parseModel, serializeModel } from '../src/onnx/index.ts';
 import type { Tensor } from '../src/tensor/index.ts';
+import { bundleArg, numberFlag } from './flags.ts';
 
 const root = path.resolve(import.meta.dirname, '..');
-const dir = process.argv[2] && !process.argv[2].startsWith('--') ? process.argv[2] : path.join(root, 'bench/results/bundles/resnet56-0.01');
-const ti = process.argv.indexOf('--threads');
-const engine = { intraOpThreads: ti >= 0 ? Number(process.argv[ti + 1]) : 2, graphOptimization: 'all' as const };
+const dir = bundleArg(root);
+const engine = { intraOpThreads: numberFlag('threads', 2), graphOptimization: 'all' as const };
 const assets = process.env.LAYERCACHE_ASSETS ?? path.resolve(root, '../shared/assets');
 const bundle = await loadBundle(dir);
 const m = bundle.manifest;

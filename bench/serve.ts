@@ -28,6 +28,7 @@ import { existsSync, promises as fs } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import autocannon from 'autocannon';
+import { flag, hasFlag, numberFlag, toNumber } from './flags.ts';
 import { headCommit } from './git-commit.ts';
 import { buildCascade, withLatencyProfileFile } from '../src/builder/index.ts';
 import { loadBundle, saveBundle, type Manifest } from '../src/bundle/index.ts';
@@ -41,15 +42,11 @@ import { renderServe } from './render-serve.ts';
 
 const root = path.resolve(import.meta.dirname, '..');
 const assets = process.env.LAYERCACHE_ASSETS ?? path.resolve(root, '../shared/assets');
-const arg = (name: string, dflt: string): string => {
-  const i = process.argv.indexOf(`--${name}`);
-  return i >= 0 ? process.argv[i + 1]! : dflt;
-};
-const duration = Number(arg('duration', '60'));
-const concurrencies = arg('concurrency', '1,8,64').split(',').map(Number);
-const skipLoad = process.argv.includes('--skip-load');
-const skipOnline = process.argv.includes('--skip-online');
-const onlineTolerance = Number(arg('online-tolerance', '0.003'));
+const duration = numberFlag('duration', 60);
+const concurrencies = flag('concurrency', '1,8,64').split(',').map((c) => toNumber('concurrency', c));
+const skipLoad = hasFlag('skip-load');
+const skipOnline = hasFlag('skip-online');
+const onlineTolerance = numberFlag('online-tolerance', 0.003);
 const cifar = path.join(assets, 'cifar10_test_jpeg.bin');
 if (!existsSync(cifar)) {
   console.log(`skipping: ${cifar} not found (set LAYERCACHE_ASSETS)`);

@@ -11,14 +11,11 @@
 import { trainHeads, type HeadJob } from '../src/builder/index.ts';
 import { SILENT } from '../src/progress/index.ts';
 import { seededRng } from '../src/tensor/index.ts';
+import { numberFlag } from './flags.ts';
 import { headCommit } from './git-commit.ts';
 
-const arg = (name: string, dflt: string): string => {
-  const i = process.argv.indexOf(`--${name}`);
-  return i >= 0 ? process.argv[i + 1]! : dflt;
-};
-const threads = Number(arg('threads', '2'));
-const batchSize = Number(arg('batch', '256'));
+const threads = numberFlag('threads', 2);
+const batchSize = numberFlag('batch', 256);
 const rows = 6667;
 const epochs = 3;
 const classes = 10;

@@ -14,6 +14,7 @@
  */
 import { promises as fs } from 'node:fs';
 import path from 'node:path';
+import { bundleArg, numberFlag } from './flags.ts';
 import { headCommit } from './git-commit.ts';
 import { loadBundle } from '../src/bundle/index.ts';
 import { openDataSource } from '../src/data/index.ts';
@@ -21,15 +22,14 @@ import { EnginePool } from '../src/serve/engine-pool.ts';
 import { seededRng } from '../src/tensor/index.ts';
 
 const root = path.resolve(import.meta.dirname, '..');
-const dir = process.argv[2] && !process.argv[2].startsWith('--') ? process.argv[2] : path.join(root, 'bench/results/bundles/resnet56-0.01');
-const flag = (name: string, dflt: number): number => {
-  const i = process.argv.indexOf(`--${name}`);
-  const v = i >= 0 ? Number(process.argv[i + 1]) : dflt;
-  if (!Number.isInteger(v) || v < 1) throw new Error(`--${name} '${process.argv[i + 1]}' must be a positive integer`);
+const dir = bundleArg(root);
+const count = (name: string, dflt: number): number => {
+  const v = numberFlag(name, dflt);
+  if (!Number.isInteger(v) || v < 1) throw new Error(`--${name} ${v} must be a positive integer`);
   return v;
 };
-const blocks = flag('blocks', 20);
-const threads = flag('threads', 2);
+const blocks = count('blocks', 20);
+const threads = count('threads', 2);
 const assets = process.env.LAYERCACHE_ASSETS ?? path.resolve(root, '../shared/assets');
 const m = (await loadBundle(dir)).manifest;
 const data = await openDataSource(`cifar10:${path.join(assets, 'cifar10_test_jpeg.bin')}#5000-9999`, m.preprocess!);

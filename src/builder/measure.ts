@@ -26,7 +26,7 @@ import { Cascade } from '../cascade/index.ts';
 import { LayercacheError } from '../errors/index.ts';
 import { Session, type EngineOptions } from '../engine/index.ts';
 import { GraphBuilder, modelOpset, readValueInfo, serializeModel, type ModelProto } from '../onnx/index.ts';
-import { withPhase, type Progress } from '../progress/index.ts';
+import { withPhase, type Progress, type ProgressPhase } from '../progress/index.ts';
 import type { Tensor } from '../tensor/index.ts';
 import { fitPrefixCosts, isotonic } from './cost-fit.ts';
 import { shortId } from './latency-profile.ts';
@@ -144,6 +144,74 @@ interface Timed {
   readonly ratios: number[];
 }
 
+/** Segments of one shape cost the same; reaching an exit never costs less than reaching an earlier one, nor more than the backbone. prefixRatio: per cut, its prefix's cost / the backbone's. */
+function fittedCosts(cuts: readonly CandidateCut[], prefixRatio: readonly number[]): number[] {
+  const segmentClass = new Map<string, number>();
+  const classes = cuts.map((c) => {
+    const id = shapeId(c.segment);
+    if (!segmentClass.has(id)) segmentClass.set(id, segmentClass.size);
+    return segmentClass.get(id)!;
+  });
+  return isotonic(fitPrefixCosts(prefixRatio, classes).map((r) => Math.min(1, r)));
+}
+
+/**
+ * Times every group's sessions against the backbone (and the call overhead) in interleaved
+ * rounds: `reps`, fewer when a round is long (large batches), but not under MIN_ROUNDS. Each
+ * session's ratios to its round's backbone time go into its `ratios`; returns the backbone's
+ * times and the call overhead's ratios. input: one batch [batch, ...].
+ */
+async function timeGroups(
+  backbone: ModelProto, input: Tensor, groups: readonly (readonly Timed[])[],
+  opts: { engine: EngineOptions; reps: number; budgetMs?: number }, phase: ProgressPhase,
+): Promise<{ fullT: number[]; callRatio: number[] }> {
+  const budgetMs = (opts.budgetMs ?? MEASURE_BUDGET_MS) / groups.length;
+  const fullT: number[] = [];
+  const callRatio: number[] = [];
+  let full: Session | null = null;
+  let call: Session | null = null;
+  try {
+    full = await Session.create(serializeModel(backbone), 'backbone', opts.engine);
+    call = await Session.create(serializeModel(identityModel(input, modelOpset(backbone))), 'call overhead', opts.engine);
+    const feeds = (s: Session): Record<string, Tensor> => ({ [s.inputs[0]!.name]: input });
+    const fullFeeds = feeds(full);
+    const callFeeds = feeds(call);
+    const timed = async (run: () => Promise<unknown>): Promise<number> => {
+      const t = performance.now();
+      await run();
+      return performance.now() - t;
+    };
+    for (const group of groups) {
+      const opened: { run: () => Promise<unknown>; release: () => Promise<void> }[] = [];
+      try {
+        for (const t of group) opened.push(await t.open());
+        let rounds = opts.reps;
+        for (let r = -2; r < rounds; r++) {
+          const start = performance.now();
+          const f = await timed(() => full!.run(fullFeeds));
+          const c = await timed(() => call!.run(callFeeds));
+          const ts: number[] = [];
+          for (const o of opened) ts.push(await timed(o.run));
+          if (r < 0) {
+            // Warm-up rounds; the second one sizes the rest.
+            if (r === -1) rounds = Math.min(opts.reps, Math.max(MIN_ROUNDS, Math.floor(budgetMs / (performance.now() - start))));
+            continue;
+          }
+          fullT.push(f);
+          callRatio.push(c / f);
+          ts.forEach((t, k) => group[k]!.ratios.push(t / f));
+          phase.tick(r === rounds - 1 ? 1 + opts.reps - rounds : 1);
+        }
+      } finally {
+        await Promise.all(opened.map((o) => o.release()));
+      }
+    }
+  } finally {
+    await Promise.all([full?.release(), call?.release()]);
+  }
+  return { fullT, callRatio };
+}
+
 /**
  * cuts: one per candidate exit, in network order; heads: models reading the tensor of
  * candidate exit `exit` (any number per exit); input: one batch [batch, ...].
@@ -161,7 +229,6 @@ export async function measureLatency(
       throw new LayercacheError('INTERNAL', `a head is bound to exit ${h.exit}, but there are ${cuts.length} candidate exits (0–${cuts.length - 1})`);
     }
   }
-  const feeds = (s: Session): Record<string, Tensor> => ({ [s.inputs[0]!.name]: input });
   /** Opens a session of `bytes` that runs on `x` (its one input). */
   const sessionRunner = (bytes: Uint8Array, label: string, x: Tensor = input) => async () => {
     const s = await Session.create(bytes, label, opts.engine);
@@ -171,27 +238,14 @@ export async function measureLatency(
   const prior = opts.prior && cuts.every((c) => Object.hasOwn(opts.prior!.toExitMs, c.tensor)) ? opts.prior : null;
   const keys = heads.map((h) => shapeId(h.model));
   const untimed = [...new Set(keys)].filter((k) => !(prior && Object.hasOwn(prior.headMs, k)));
-  if (prior && untimed.length === 0) {
-    return withPhase(opts.progress, 'measure', 1, async (phase) => {
-      phase.tick(1, 'reused the latency profile');
-      return {
-        batch, toExit: cuts.map((c) => prior.toExitMs[c.tensor]!), head: keys.map((k) => prior.headMs[k]!), headShape: keys,
-        full: prior.fullMs, callOverhead: prior.callOverheadMs, reused: { exits: true, heads: keys.length },
-      };
-    });
-  }
-  const backboneBytes = serializeModel(backbone);
-  const segmentClass = new Map<string, number>();
-  for (const c of cuts) if (!segmentClass.has(shapeId(c.segment))) segmentClass.set(shapeId(c.segment), segmentClass.size);
   const prefixes: Timed[] = prior ? [] : cuts.map((c, e) => {
     const bytes = serializeModel(c.prefix);
     return { bytes: bytes.length, open: sessionRunner(bytes, `prefix to exit ${e}`), ratios: [] };
   });
-  // The input of every exit's heads: one pass through the chain of segments.
+  // The input of every exit's heads (when any head is to be timed): one pass through the chain of segments.
   const exitTensors: Tensor[] = [];
   let x = input;
-  for (const [e, c] of cuts.entries()) {
-    if (untimed.length === 0) break;
+  for (const [e, c] of untimed.length > 0 ? cuts.entries() : []) {
     const s = await Session.create(serializeModel(c.segment), `segment to exit ${e}`, opts.engine);
     try {
       x = Object.values(await s.run({ [s.inputs[0]!.name]: x }))[0]!;
@@ -224,59 +278,13 @@ export async function measureLatency(
     groups[groups.length - 1]!.push(t);
     size += t.bytes;
   }
-  const budgetMs = (opts.budgetMs ?? MEASURE_BUDGET_MS) / groups.length;
   return withPhase(opts.progress, 'measure', groups.length * opts.reps + 1, async (phase) => {
-    const fullT: number[] = [];
-    const callRatio: number[] = [];
-    let full: Session | null = null;
-    let call: Session | null = null;
-    try {
-      full = await Session.create(backboneBytes, 'backbone', opts.engine);
-      call = await Session.create(serializeModel(identityModel(input, modelOpset(backbone))), 'call overhead', opts.engine);
-      const fullFeeds = feeds(full);
-      const callFeeds = feeds(call);
-      const timed = async (run: () => Promise<unknown>): Promise<number> => {
-        const t = performance.now();
-        await run();
-        return performance.now() - t;
-      };
-      for (const group of groups) {
-        const opened: { run: () => Promise<unknown>; release: () => Promise<void> }[] = [];
-        try {
-          for (const t of group) opened.push(await t.open());
-          // Rounds: `reps`, fewer when a round is long (large batches), but not under MIN_ROUNDS.
-          let rounds = opts.reps;
-          for (let r = -2; r < rounds; r++) {
-            const start = performance.now();
-            const f = await timed(() => full!.run(fullFeeds));
-            const c = await timed(() => call!.run(callFeeds));
-            const ts: number[] = [];
-            for (const o of opened) ts.push(await timed(o.run));
-            if (r < 0) {
-              // Warm-up rounds; the second one sizes the rest.
-              if (r === -1) rounds = Math.min(opts.reps, Math.max(MIN_ROUNDS, Math.floor(budgetMs / (performance.now() - start))));
-              continue;
-            }
-            fullT.push(f);
-            callRatio.push(c / f);
-            ts.forEach((t, k) => group[k]!.ratios.push(t / f));
-            phase.tick(r === rounds - 1 ? 1 + opts.reps - rounds : 1);
-          }
-        } finally {
-          await Promise.all(opened.map((o) => o.release()));
-        }
-      }
-    } finally {
-      await Promise.all([full?.release(), call?.release()]);
-    }
+    // Nothing to time when the prior holds every cost.
+    const { fullT, callRatio } = groups.length > 0 ? await timeGroups(backbone, input, groups, opts, phase) : { fullT: [], callRatio: [] };
     // With prior costs, heads timed now are scaled by the prior backbone cost (ratios carry over; milliseconds drift).
     const fullMs = prior ? prior.fullMs : medianOf(fullT);
     phase.tick();
-    // Segments of one shape cost the same; reaching an exit never costs less than reaching an
-    // earlier one, nor more than the backbone.
-    const toExit = prior
-      ? cuts.map((c) => prior.toExitMs[c.tensor]!)
-      : isotonic(fitPrefixCosts(prefixes.map((p) => medianOf(p.ratios)), cuts.map((c) => segmentClass.get(shapeId(c.segment))!)).map((r) => Math.min(1, r))).map((r) => r * fullMs);
+    const toExit = prior ? cuts.map((c) => prior.toExitMs[c.tensor]!) : fittedCosts(cuts, prefixes.map((p) => medianOf(p.ratios))).map((r) => r * fullMs);
     const headCost = new Map([...sites].map(([key, ts]) => [key, medianOf(ts.flatMap((t) => t.ratios)) * fullMs]));
     return {
       batch, toExit, head: keys.map((k) => headCost.get(k) ?? prior!.headMs[k]!), headShape: keys, full: fullMs,

@@ -13,10 +13,10 @@
  * mismatched profile is never an error: the builder measures again and the caller replaces
  * the file.
  */
-import { createHash } from 'node:crypto';
 import { promises as fs } from 'node:fs';
 import os from 'node:os';
 import { z } from 'zod';
+import { sha256 } from '../bundle/index.ts';
 import { runtimeVersion, type EngineOptions } from '../engine/index.ts';
 import { writeFileAtomic } from '../files/index.ts';
 import type { Progress } from '../progress/index.ts';
@@ -88,7 +88,7 @@ export function keyMismatch(a: LatencyProfileKey, b: LatencyProfileKey): string 
 
 /** Short stable id of a string (a graph shape, a cascade). */
 export function shortId(text: string | Uint8Array): string {
-  return createHash('sha256').update(text).digest('hex').slice(0, 24);
+  return sha256(typeof text === 'string' ? new TextEncoder().encode(text) : text).slice(0, 24);
 }
 
 /**

@@ -14,6 +14,7 @@
 import { parentPort } from 'node:worker_threads';
 import { promises as fs } from 'node:fs';
 import { loadBundle } from '../bundle/index.ts';
+import { argmaxRows } from '../calibrate/index.ts';
 import { Cascade } from '../cascade/index.ts';
 import { Session } from '../engine/index.ts';
 import { asLayercacheError } from '../errors/index.ts';
@@ -26,6 +27,8 @@ interface Loaded {
   readonly backbone: Session;
   readonly version: number;
   readonly exits: number;
+  /** Longest held-back verification rows wait for a further message. */
+  readonly verifyHoldMs: number;
 }
 
 /** Verification rows held back under load before they run as one backbone batch. */
@@ -35,7 +38,6 @@ const port = parentPort!;
 let current: Loaded | null = null;
 /** Early answers waiting for verification (all answered by `current`): inputs, answering exits, answered classes. */
 let pending: { inputs: Float32Array[]; exits: number[]; classes: number[]; sampleDims: readonly number[] } | null = null;
-let holdMs = 50;
 let holdTimer: NodeJS.Timeout | null = null;
 let chain: Promise<void> = Promise.resolve();
 
@@ -62,8 +64,7 @@ async function load(msg: Extract<EngineRequest, { kind: 'load' }>): Promise<void
     throw err;
   }
   const old = current;
-  current = { cascade, backbone, version: msg.version, exits: cascade.exitCount };
-  holdMs = msg.verifyHoldMs;
+  current = { cascade, backbone, version: msg.version, exits: cascade.exitCount, verifyHoldMs: msg.verifyHoldMs };
   if (old) await Promise.all([old.cascade.release(), old.backbone.release()]);
   post({ kind: 'loaded', id: msg.id, version: msg.version, exits: cascade.exitCount });
 }
@@ -99,7 +100,7 @@ async function infer(msg: Extract<EngineRequest, { kind: 'infer' }>): Promise<vo
     holdTimer = setTimeout(() => {
       holdTimer = null;
       chain = chain.then(verifyPending);
-    }, holdMs);
+    }, live.verifyHoldMs);
   }
 }
 
@@ -124,14 +125,8 @@ async function verifyPending(): Promise<void> {
     post({ kind: 'verify-failed', rows: n, code: e.code, message: e.message });
     return;
   }
-  const logits = Object.values(out)[0]!.data as Float32Array;
-  const K = live.cascade.classes;
-  const agree = new Uint8Array(n);
-  for (let k = 0; k < n; k++) {
-    let c = 0;
-    for (let j = 1; j < K; j++) if (logits[k * K + j]! > logits[k * K + c]!) c = j;
-    agree[k] = c === p.classes[k] ? 1 : 0;
-  }
+  const backboneClasses = argmaxRows(Object.values(out)[0]!.data as Float32Array, live.cascade.classes);
+  const agree = Uint8Array.from(backboneClasses, (c, k) => (c === p.classes[k] ? 1 : 0));
   post({ kind: 'verified', version: live.version, exits: Int32Array.from(p.exits), agree, input, rows: n }, [input.buffer]);
 }
 

@@ -4,6 +4,8 @@
  * ResNet-56 at candidate exits 9, 14, 19 and 23, each ending in the exit decision, with no If;
  * the backbone alone and every variant run in alternating 20-input blocks on held-out inputs,
  * 3 passes over 400; the figure is the median per-block overhead, divided by the head count.
+ * The 'split' variants cut the hidden Gemm into parts small enough for MLAS to run on one thread
+ * (a test of whether the cost is the second thread's wake-up; it is not).
  *   node --import tsx bench/head-cost.ts [--threads 2]
  */
 import path from 'node:path';
@@ -24,13 +26,15 @@ const at = [9, 14, 19, 23];
 const rng = seededRng(1);
 const weights = (n: number): Float32Array => randomNormal(rng, n, 0.02);
 
-interface Shape { pool: number; hidden: number; rank?: number }
+interface Shape { pool: number; hidden: number; rank?: number; split?: number }
 const shapes: Record<string, Shape> = {
   'mlp128 @4x4 (default)': { pool: 4, hidden: 128 },
   'mlp64 @4x4': { pool: 4, hidden: 64 },
   'mlp128 @2x2': { pool: 2, hidden: 128 },
   'rank-32 + mlp128 @4x4': { pool: 4, hidden: 128, rank: 32 },
   'linear @1x1 (default)': { pool: 1, hidden: 0 },
+  'mlp128 @4x4, hidden Gemm split in 4': { pool: 4, hidden: 128, split: 4 },
+  'mlp128 @4x4, hidden Gemm split in 8': { pool: 4, hidden: 128, split: 8 },
 };
 
 function attach(v: Shape): ModelProto {
@@ -46,7 +50,12 @@ function attach(v: Shape): ModelProto {
         x = g.op('MatMul', [x, g.weight(g.fresh('r'), tensor('float32', [d, v.rank], weights(d * v.rank)))]);
         d = v.rank;
       }
-      if (v.hidden) {
+      if (v.hidden && v.split) {
+        const part = v.hidden / v.split;
+        const parts = Array.from({ length: v.split }, () => g.op('Gemm', [x, g.weight(g.fresh('w1'), tensor('float32', [part, d], weights(d * part))), g.weight(g.fresh('b1'), tensor('float32', [part], weights(part)))], { transB: 1 }));
+        x = g.op('Relu', [g.op('Concat', parts, { axis: 1 })]);
+        d = v.hidden;
+      } else if (v.hidden) {
         x = g.op('Relu', [g.op('Gemm', [x, g.weight(g.fresh('w1'), tensor('float32', [v.hidden, d], weights(d * v.hidden))), g.weight(g.fresh('b1'), tensor('float32', [v.hidden], weights(v.hidden)))], { transB: 1 })]);
         d = v.hidden;
       }

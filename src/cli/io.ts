@@ -4,4 +4,9 @@ export interface CliIo {
   err(text: string): void;
   /** True when stderr is a terminal (progress bars only then). */
   readonly isTty: boolean;
+  /**
+   * Ends the process at once with `code` (main's process.exit), for a shutdown that ran past its
+   * timeout while worker threads still hold the process; absent in tests, where the caller returns.
+   */
+  readonly exitNow?: (code: number) => void;
 }

@@ -1,6 +1,7 @@
 /**
  * Process entry of the `layercache` bin. Invariant: the only place that sets the
- * process exit status; it uses exitCode (not exit()) so piped output is flushed.
+ * process exit status; it uses exitCode (not exit()) so piped output is flushed, except
+ * through `exitNow`, which a server shutdown past its timeout calls.
  */
 import { runCli } from './program.ts';
 
@@ -16,6 +17,7 @@ export async function main(): Promise<void> {
     out: (s) => process.stdout.write(s),
     err: (s) => process.stderr.write(s),
     isTty: Boolean(process.stderr.isTTY),
+    exitNow: (code) => process.exit(code),
   });
   process.exitCode = code;
 }

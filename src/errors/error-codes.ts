@@ -47,6 +47,8 @@ export const ERROR_CODES = {
   BODY_TOO_LARGE: { httpStatus: 413, exitCode: 2, meaning: 'The request body is larger than the server accepts.' },
   QUEUE_FULL: unavailable('The inference queue is full; the server sheds load instead of queueing without bound.'),
   NOT_READY: unavailable('The server is starting or shutting down and takes no inference requests.'),
+  ENGINE_UNAVAILABLE: unavailable('No engine worker is running; the server is replacing one that failed.'),
+  STATE_MISMATCH: input('The state directory holds bundle versions of another model.'),
   REQUEST_TIMEOUT: { httpStatus: 504, exitCode: 1, meaning: 'An inference request did not finish within the request timeout.' },
   WORKER_FAILED: internal('An engine or retraining worker thread failed.'),
   INTERNAL: internal('An unexpected internal error; please report it with --verbose output.'),

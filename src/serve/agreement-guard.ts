@@ -4,12 +4,16 @@
  * agreement of the whole cascade:
  *   agreement = 1 − Σ_e share_e · (1 − agreement_e)
  * where share_e is the fraction of requests exit e answers (rows that run the full
- * backbone agree by definition). The lower bound uses each exit's Clopper–Pearson lower
- * bound at confidence 1 − delta (a conservative union, not a joint bound), the upper bound
- * each exit's upper bound.
- * Invariant: the guard acts only on significant evidence, when even the upper bound is below
- * 1 − tolerance. Acting on the point estimate of a few dozen verified answers let noise raise
- * thresholds one way only (a ResNet-56 exit was raised after 1 disagreement in 56).
+ * backbone agree by definition). Each exit's Clopper–Pearson bounds are taken at confidence
+ * 1 − delta/E for E exits (Bonferroni), so at any one look the lower bound on live agreement
+ * holds for all exits jointly with confidence at least 1 − delta; the upper bound likewise.
+ * Invariants: the guard acts only on significant evidence, when even the upper bound from
+ * the exits with at least minSamples verified answers is below 1 − tolerance, and it acts on
+ * one of those exits. Acting on the point estimate of a few dozen verified answers let noise
+ * raise thresholds one way only (a ResNet-56 exit was raised after 1 disagreement in 56);
+ * letting an exit with too few answers trigger an action on another exit did the same.
+ * Looks repeat after every verified answer, so over a long run the chance of one needless
+ * raise grows beyond delta; raises only make answers safer, and a retrained version starts afresh.
  */
 import { clopperPearsonLower } from '../calibrate/index.ts';
 
@@ -33,7 +37,11 @@ export class AgreementGuard {
   private answered: number[];
   private rows = 0;
 
-  constructor(exits: number, private readonly window: number, private readonly delta: number) {
+  /** Confidence level of each exit's bounds: delta split over the exits. */
+  private readonly exitDelta: number;
+
+  constructor(exits: number, private readonly window: number, delta: number) {
+    this.exitDelta = delta / Math.max(1, exits);
     this.windows = Array.from({ length: exits }, () => new Uint8Array(window));
     this.filled = new Array<number>(exits).fill(0);
     this.cursor = new Array<number>(exits).fill(0);
@@ -70,8 +78,8 @@ export class AgreementGuard {
       return {
         exit: e, n, agreed,
         agreement: n === 0 ? 1 : agreed / n,
-        lower: n === 0 ? 0 : clopperPearsonLower(agreed, n, this.delta),
-        upper: n === 0 ? 1 : 1 - clopperPearsonLower(n - agreed, n, this.delta),
+        lower: n === 0 ? 0 : clopperPearsonLower(agreed, n, this.exitDelta),
+        upper: n === 0 ? 1 : 1 - clopperPearsonLower(n - agreed, n, this.exitDelta),
         share: this.rows === 0 ? 0 : this.answered[e]! / this.rows,
       };
     });
@@ -89,19 +97,17 @@ export class AgreementGuard {
   }
 
   /**
-   * The exit to act on when live agreement is significantly below 1 − tolerance (its upper
-   * bound is): among exits with at least minSamples verified answers, the one that surely
-   * loses most agreement (share × (1 − upper bound)); null if none.
+   * The exit to act on when live agreement is significantly below 1 − tolerance: when the
+   * agreement the exits with at least minSamples verified answers surely lose (Σ share ×
+   * (1 − upper bound)) exceeds the tolerance, the one of them that surely loses most; null
+   * otherwise (exits with fewer answers neither trigger an action nor receive one).
    */
   offender(tolerance: number, minSamples: number): number | null {
-    const stats = this.stats();
+    const eligible = this.stats().filter((s) => s.n >= minSamples);
     const surelyLost = (s: ExitStats): number => s.share * (1 - s.upper);
-    if (1 - stats.reduce((a, s) => a + surelyLost(s), 0) >= 1 - tolerance) return null;
+    if (eligible.reduce((a, s) => a + surelyLost(s), 0) <= tolerance) return null;
     let worst: ExitStats | null = null;
-    for (const s of stats) {
-      if (s.n < minSamples || surelyLost(s) === 0) continue;
-      if (!worst || surelyLost(s) > surelyLost(worst)) worst = s;
-    }
+    for (const s of eligible) if (surelyLost(s) > 0 && (!worst || surelyLost(s) > surelyLost(worst))) worst = s;
     return worst ? worst.exit : null;
   }
 }

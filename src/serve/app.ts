@@ -15,6 +15,9 @@ import type { ServerMetrics } from './metrics.ts';
 import type { OnlineLearner } from './online.ts';
 import { encodeInferResponse, HEADER_LENGTH, parseInferRequest, type OutputTensor, type Parameters } from './protocol.ts';
 
+/** Routes whose failures layercache_inference_request_failure counts. */
+const INFERENCE_ROUTE = /^\/v2\/models\/:name\/(infer|classify)$/;
+
 export interface ModelInfo {
   readonly name: string;
   readonly inputName: string;
@@ -96,6 +99,8 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
     else if (error.statusCode === 415) e = new LayercacheError('UNSUPPORTED_MEDIA_TYPE', `content type '${req.headers['content-type'] ?? '(none)'}' is not accepted here; send application/json (binary tensors: application/octet-stream with ${HEADER_LENGTH}), or an image (image/jpeg, image/png, multipart/form-data) to classify`, { cause: error });
     else if (error.statusCode !== undefined && error.statusCode >= 400 && error.statusCode < 500) e = new LayercacheError('INFER_REQUEST_INVALID', error.message, { cause: error });
     else e = asLayercacheError(error);
+    // Failures Fastify raises before a handler runs (body limit, content type) count too.
+    if (!counted.has(req) && INFERENCE_ROUTE.test(req.routeOptions.url ?? '')) fail(e.code);
     if (e.httpStatus >= 500) req.log.error({ err: e, code: e.code }, e.message);
     else req.log.info({ code: e.code }, e.message);
     return sendError(reply, e);
@@ -105,13 +110,14 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
   const fail = (code: string): void => {
     metrics.requestFailure.inc({ model: model.name, code });
   };
+  /** Requests whose failure a handler has counted already. */
+  const counted = new WeakSet<FastifyRequest>();
 
   /** Runs rows [rows, ...sample] through the batcher; records metrics and feeds the online learner. */
   async function infer(data: Float32Array, rows: number): Promise<RowsResult> {
     if (!deps.isReady()) throw new LayercacheError('NOT_READY', 'the server is not ready (starting or shutting down); wait for GET /v2/health/ready to return 200');
     const started = performance.now();
     const verify = online.verifyMask(rows);
-    metrics.queueRows.set({ model: model.name }, batcher.pendingRows + rows);
     deps.inFlight.count++;
     let r: RowsResult;
     try {
@@ -133,6 +139,7 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
       return await handler(req, reply);
     } catch (err) {
       fail(asLayercacheError(err).code);
+      counted.add(req);
       throw err;
     }
   };

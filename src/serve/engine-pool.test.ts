@@ -1,6 +1,8 @@
 /**
- * The engine pool with a real worker thread: verification of early answers runs after each
- * batch when nothing else waits, and is held back and batched while more batches wait.
+ * The engine pool with real worker threads: verification of early answers runs after each
+ * batch when nothing else waits, and is held back and batched while more batches wait; a
+ * worker that cannot be replaced takes no batches; a failed swap leaves every worker on the
+ * previous version.
  */
 import assert from 'node:assert/strict';
 import { promises as fs } from 'node:fs';
@@ -13,6 +15,7 @@ import { randomNormal, seededRng } from '../tensor/index.ts';
 import { cli } from '../../test/support/cli.ts';
 import { saveWithForcedExit } from '../../test/support/forced-exit.ts';
 import { residualNet } from '../../test/support/models.ts';
+import { LayercacheError } from '../errors/index.ts';
 import { EnginePool } from './engine-pool.ts';
 
 const sample = 3 * 8 * 8;
@@ -102,5 +105,64 @@ describe('EnginePool verification', () => {
       await pool.close();
     }
     assert.deepEqual(failures, []);
+  });
+});
+
+describe('EnginePool recovery', () => {
+  const opts = (onWorkerError: (e: Error) => void, onWorkerReplaced: () => void) => ({
+    engine: { intraOpThreads: 1, graphOptimization: 'all' as const }, sampleDims: [3, 8, 8], verifyHoldMs: 60_000,
+    onVerified: () => {}, onWorkerError, onVerifyFailed: onWorkerError, onWorkerReplaced,
+  });
+  /** A promise and the function that resolves it. */
+  const signal = (): { wait: Promise<void>; fire: () => void } => {
+    let fire: () => void = () => {};
+    const wait = new Promise<void>((resolve) => { fire = resolve; });
+    return { wait, fire };
+  };
+  const x = randomNormal(seededRng(8), sample);
+
+  it('keeps a worker that cannot load out of the pool, fails batches with ENGINE_UNAVAILABLE meanwhile, and retries until it loads', { timeout: 60_000 }, async () => {
+    const movable = path.join(dir, 'movable');
+    await fs.cp(forced, movable, { recursive: true });
+    const failures: Error[] = [];
+    const retrying = signal();
+    const back = signal();
+    const pool = await EnginePool.start(1, { kind: 'bundle', dir: movable }, 1, opts((e) => {
+      failures.push(e);
+      if (/could not load/.test(e.message)) retrying.fire();
+    }, back.fire));
+    try {
+      await fs.rename(movable, `${movable}-away`);
+      await pool.threads[0]!.terminate();
+      await retrying.wait;
+      assert.equal(pool.size, 0, 'the replacement that could not load is not in the pool');
+      await assert.rejects(pool.run(x, 1, new Uint8Array(1)), (e: unknown) => e instanceof LayercacheError && e.code === 'ENGINE_UNAVAILABLE' && e.httpStatus === 503);
+      await fs.rename(`${movable}-away`, movable);
+      await back.wait;
+      assert.equal(pool.size, 1);
+      const out = await pool.run(x, 1, new Uint8Array(1));
+      assert.equal(out.version, 1);
+    } finally {
+      await pool.close();
+    }
+    assert.match(failures[0]!.message, /an engine worker stopped/);
+  });
+
+  it('takes every worker back to the previous version when one fails during a swap', { timeout: 60_000 }, async () => {
+    const back = signal();
+    const pool = await EnginePool.start(2, { kind: 'bundle', dir: forced }, 1, opts(() => {}, back.fire));
+    try {
+      // Worker 0 stops while the swap's load is on its way to it; worker 1 loads version 2.
+      void pool.threads[0]!.terminate();
+      await assert.rejects(pool.swap({ kind: 'bundle', dir: forced }, 2), /hot swap to version 2 failed, version 1 serves on/);
+      assert.equal(pool.currentVersion, 1);
+      await back.wait;
+      assert.equal(pool.size, 2);
+      // Two batches at once: one per worker, both on version 1.
+      const outs = await Promise.all([pool.run(x, 1, new Uint8Array(1)), pool.run(x, 1, new Uint8Array(1))]);
+      assert.deepEqual(outs.map((o) => o.version), [1, 1]);
+    } finally {
+      await pool.close();
+    }
   });
 });

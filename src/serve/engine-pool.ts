@@ -1,10 +1,17 @@
 /**
  * The main thread's side of the engine workers: one request/reply channel per worker,
  * batches sent to an idle worker, and hot swaps applied to every worker.
- * Invariants: at most one batch runs per worker at a time (the batcher never sends more
- * batches than there are workers); a swap resolves only when every worker runs the new
- * version; a worker that dies fails its pending calls with WORKER_FAILED and is replaced,
- * loaded with the current version.
+ * Invariants:
+ * - at most one batch runs per worker at a time; a batch waits for a worker while any is
+ *   alive (the batcher never sends more batches than the pool was started with);
+ * - a worker joins the pool only once it has loaded the current version, so no batch is
+ *   ever sent to a worker without a model;
+ * - a swap resolves only when every worker runs the new version; if any worker fails to
+ *   load it, every worker is taken back to the previous version and the swap rejects, so
+ *   the workers never serve two versions side by side;
+ * - a worker that dies fails its pending calls with WORKER_FAILED and is replaced, loaded
+ *   with the current version; a replacement that fails to load is retried with backoff
+ *   (1 s doubling to 30 s) until it loads or the pool closes.
  */
 import type { Worker } from 'node:worker_threads';
 import type { EngineOptions } from '../engine/index.ts';
@@ -24,6 +31,8 @@ class EngineWorker {
   private readonly pending = new Map<number, Pending>();
   private nextId = 1;
   busy = false;
+  /** The version this worker last loaded (−1 before its first load). */
+  version = -1;
   readonly worker: Worker;
 
   constructor(onVerified: (v: Verified) => void, onVerifyFailed: (err: Error) => void, onExit: (w: EngineWorker, err: Error) => void) {
@@ -66,11 +75,19 @@ class EngineWorker {
   }
 }
 
+/** First and longest wait before a failed worker replacement is tried again. */
+const RESPAWN_FIRST_MS = 1000;
+const RESPAWN_MAX_MS = 30_000;
+
 export class EnginePool {
   private readonly workers: EngineWorker[] = [];
   private source: EngineSource;
   private version: number;
   private closing = false;
+  /** Batches waiting for a worker to become idle. */
+  private readonly waiting: (() => void)[] = [];
+  private respawnTimer: NodeJS.Timeout | null = null;
+  private respawnDelayMs = RESPAWN_FIRST_MS;
 
   private constructor(
     private readonly engine: EngineOptions,
@@ -79,6 +96,7 @@ export class EnginePool {
     private readonly onWorkerError: (err: Error) => void,
     private readonly onVerifyFailed: (err: Error) => void,
     private readonly verifyHoldMs: number,
+    private readonly onWorkerReplaced: () => void,
     source: EngineSource,
     version: number,
   ) {
@@ -95,9 +113,11 @@ export class EnginePool {
       onVerifyFailed: (err: Error) => void;
       /** Longest verification rows held back under load wait when no further batch comes. */
       verifyHoldMs: number;
+      /** A replacement for a failed worker has loaded the current version and takes batches. */
+      onWorkerReplaced?: () => void;
     },
   ): Promise<EnginePool> {
-    const pool = new EnginePool(opts.engine, opts.sampleDims, opts.onVerified, opts.onWorkerError, opts.onVerifyFailed, opts.verifyHoldMs, source, version);
+    const pool = new EnginePool(opts.engine, opts.sampleDims, opts.onVerified, opts.onWorkerError, opts.onVerifyFailed, opts.verifyHoldMs, opts.onWorkerReplaced ?? (() => {}), source, version);
     try {
       for (let i = 0; i < count; i++) await pool.spawn();
     } catch (err) {
@@ -111,11 +131,37 @@ export class EnginePool {
     return this.version;
   }
 
-  private async spawn(): Promise<EngineWorker> {
+  /** Workers that have loaded the current version and take batches. */
+  get size(): number {
+    return this.workers.length;
+  }
+
+  /** For tests and diagnostics: the live worker threads. */
+  get threads(): readonly Worker[] {
+    return this.workers.map((w) => w.worker);
+  }
+
+  private load(w: EngineWorker, source: EngineSource, version: number): Promise<void> {
+    return w.call({ kind: 'load', source, version, engine: this.engine, verifyHoldMs: this.verifyHoldMs }).then(() => {
+      w.version = version;
+    });
+  }
+
+  /** A new worker, added to the pool once it runs the current version (reloaded if a swap or rollback moved on meanwhile). */
+  private async spawn(): Promise<void> {
     const w = new EngineWorker(this.onVerified, this.onVerifyFailed, (dead, err) => this.replace(dead, err));
+    try {
+      while (w.version !== this.version) await this.load(w, this.source, this.version);
+    } catch (err) {
+      void w.worker.terminate();
+      throw err;
+    }
+    if (this.closing) {
+      await w.worker.terminate();
+      return;
+    }
     this.workers.push(w);
-    await w.call({ kind: 'load', source: this.source, version: this.version, engine: this.engine, verifyHoldMs: this.verifyHoldMs });
-    return w;
+    this.wakeOne();
   }
 
   private replace(dead: EngineWorker, err: Error): void {
@@ -125,13 +171,44 @@ export class EnginePool {
     void dead.worker.terminate();
     if (this.closing) return;
     this.onWorkerError(err);
-    this.spawn().catch((e: unknown) => this.onWorkerError(e as Error));
+    this.respawn();
+  }
+
+  /** Starts a replacement worker; if it cannot load, tries again after a growing delay. */
+  private respawn(): void {
+    this.spawn().then(() => {
+      this.respawnDelayMs = RESPAWN_FIRST_MS;
+      if (!this.closing) this.onWorkerReplaced();
+    }, (e: unknown) => {
+      if (this.closing) return;
+      this.onWorkerError(new LayercacheError('WORKER_FAILED', `a replacement engine worker could not load version ${this.version} (retrying in ${this.respawnDelayMs / 1000} s): ${(e as Error).message}`, { cause: e }));
+      this.respawnTimer = setTimeout(() => {
+        this.respawnTimer = null;
+        if (!this.closing) this.respawn();
+      }, this.respawnDelayMs);
+      this.respawnDelayMs = Math.min(RESPAWN_MAX_MS, this.respawnDelayMs * 2);
+    });
+  }
+
+  private wakeOne(): void {
+    this.waiting.shift()?.();
+  }
+
+  /** An idle worker, waiting for one while any worker is alive. */
+  private async idleWorker(): Promise<EngineWorker> {
+    for (;;) {
+      const w = this.workers.find((x) => !x.busy);
+      if (w) return w;
+      if (this.workers.length === 0 || this.closing) {
+        throw new LayercacheError('ENGINE_UNAVAILABLE', 'no engine worker is running: the server is recovering from a worker failure (see its log); retry shortly');
+      }
+      await new Promise<void>((resolve) => this.waiting.push(resolve));
+    }
   }
 
   /** input: [rows, ...sampleDims]; a copy is sent to the worker. more: other batches are waiting (verification may wait for them). */
   async run(input: Float32Array, rows: number, verify: Uint8Array, more = false): Promise<BatchOutput> {
-    const w = this.workers.find((x) => !x.busy);
-    if (!w) throw new LayercacheError('WORKER_FAILED', 'no engine worker is available; the server is recovering from a worker failure, retry shortly');
+    const w = await this.idleWorker();
     w.busy = true;
     try {
       // A copy is transferred: the caller keeps its input (the online buffer may admit it).
@@ -141,18 +218,37 @@ export class EnginePool {
       return { probs: reply.probs, exits: reply.exits, confidence: reply.confidence, classes: reply.classes, version: reply.version };
     } finally {
       w.busy = false;
+      this.wakeOne();
     }
   }
 
-  /** Loads `source` as `version` on every worker; each swaps between batches. */
+  /**
+   * Loads `source` as `version` on every worker; each swaps between batches. If any worker
+   * cannot load it, every worker goes back to the previous version and this rejects.
+   */
   async swap(source: EngineSource, version: number): Promise<void> {
-    await Promise.all(this.workers.map((w) => w.call({ kind: 'load', source, version, engine: this.engine, verifyHoldMs: this.verifyHoldMs })));
+    const previous = { source: this.source, version: this.version };
+    // From here on, replacement workers load the new version.
     this.source = source;
     this.version = version;
+    const results = await Promise.allSettled(this.workers.map((w) => this.load(w, source, version)));
+    const failed = results.find((r): r is PromiseRejectedResult => r.status === 'rejected');
+    if (!failed && this.workers.every((w) => w.version === version)) return;
+    this.source = previous.source;
+    this.version = previous.version;
+    await Promise.all(this.workers.filter((w) => w.version !== previous.version).map((w) => this.load(w, previous.source, previous.version).catch((err: unknown) => {
+      // A worker that can load neither version is replaced (the replacement loads the previous one).
+      this.replace(w, err as Error);
+    })));
+    const reason = failed ? (failed.reason as Error) : new Error('a worker was replaced during the swap');
+    throw new LayercacheError('WORKER_FAILED', `hot swap to version ${version} failed, version ${previous.version} serves on: ${reason.message}`, { cause: reason });
   }
 
   async close(): Promise<void> {
     this.closing = true;
+    if (this.respawnTimer) clearTimeout(this.respawnTimer);
+    this.respawnTimer = null;
+    for (const wake of this.waiting.splice(0)) wake();
     await Promise.all(this.workers.map(async (w) => {
       await w.call({ kind: 'close' }).catch(() => undefined);
       await w.worker.terminate();

@@ -99,7 +99,11 @@ async function infer(msg: Extract<EngineRequest, { kind: 'infer' }>): Promise<vo
   else if (pending) {
     holdTimer = setTimeout(() => {
       holdTimer = null;
-      chain = chain.then(verifyPending);
+      chain = chain.then(verifyPending).catch((err: unknown) => {
+        // verifyPending reports its own failures; this is a last resort that keeps the chain alive.
+        const e = asLayercacheError(err);
+        post({ kind: 'verify-failed', rows: 0, code: e.code, message: e.message });
+      });
     }, live.verifyHoldMs);
   }
 }

@@ -27,10 +27,11 @@ export class ServerMetrics {
   readonly bufferSamples: Gauge<'model'>;
   readonly guardActions: Counter<'model' | 'exit' | 'action'>;
   readonly queueRows: Gauge<'model'>;
+  private queue: { model: string; rows: () => number } | null = null;
 
   constructor() {
     const registers = [this.registry];
-    collectDefaultMetrics({ register: this.registry, prefix: 'layercache_process_' });
+    collectDefaultMetrics({ register: this.registry, prefix: 'layercache_' });
     this.requestSuccess = new Counter({ name: 'layercache_inference_request_success', help: 'Inference requests answered successfully', labelNames: ['model'], registers });
     this.requestFailure = new Counter({ name: 'layercache_inference_request_failure', help: 'Inference requests that failed, by error code', labelNames: ['model', 'code'], registers });
     this.queueSeconds = new Histogram({ name: 'layercache_inference_queue_duration_seconds', help: 'Time a request waited in the batching queue', labelNames: ['model'], buckets: LATENCY_BUCKETS_S, registers });
@@ -47,6 +48,17 @@ export class ServerMetrics {
     this.retrainSeconds = new Histogram({ name: 'layercache_retrain_duration_seconds', help: 'Duration of online retrains', labelNames: ['model'], buckets: [1, 5, 15, 30, 60, 120, 240, 480, 960], registers });
     this.bufferSamples = new Gauge({ name: 'layercache_buffer_samples', help: 'Samples held in the online training buffer', labelNames: ['model'], registers });
     this.guardActions = new Counter({ name: 'layercache_guard_actions_total', help: 'Accuracy-guard actions (threshold raised or exit disabled)', labelNames: ['model', 'exit', 'action'], registers });
-    this.queueRows = new Gauge({ name: 'layercache_queue_rows', help: 'Rows waiting in the batching queue', labelNames: ['model'], registers });
+    this.queueRows = new Gauge({
+      name: 'layercache_queue_rows', help: 'Rows waiting in the batching queue', labelNames: ['model'], registers,
+      // Read at scrape time, so it falls back to 0 when traffic stops.
+      collect: () => {
+        if (this.queue) this.queueRows.set({ model: this.queue.model }, this.queue.rows());
+      },
+    });
+  }
+
+  /** layercache_queue_rows reports rows() at each scrape. */
+  watchQueue(model: string, rows: () => number): void {
+    this.queue = { model, rows };
   }
 }

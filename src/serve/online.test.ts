@@ -13,7 +13,8 @@ import { after, before, describe, it } from 'node:test';
 import { loadConfig, type ConfigInput } from '../config/index.ts';
 import { saveModel } from '../onnx/index.ts';
 import { randomNormal, seededRng } from '../tensor/index.ts';
-import { residualNet } from '../../test/support/models.ts';
+import { LayercacheError } from '../errors/index.ts';
+import { mlp, residualNet } from '../../test/support/models.ts';
 import { loadBundle } from '../bundle/index.ts';
 import { cli } from '../../test/support/cli.ts';
 import { saveWithForcedExit } from '../../test/support/forced-exit.ts';
@@ -27,7 +28,7 @@ const repo = path.resolve(import.meta.dirname, '../..');
 
 type OnlineInput = NonNullable<NonNullable<ConfigInput['serve']>['online']>;
 
-function config(stateDir: string, online: OnlineInput, log: 'silent' | 'error' = 'silent'): ReturnType<typeof loadConfig> {
+function config(stateDir: string, online: OnlineInput, log: 'silent' | 'warn' | 'error' = 'silent'): ReturnType<typeof loadConfig> {
   return loadConfig({
     engine: { intraOpThreads: 1 },
     build: { folds: 2, epochs: 3, tolerance: 0.2, measureReps: 3 },
@@ -111,10 +112,20 @@ describe('online retraining', () => {
     const manifest = path.join(store.dirOf(2), 'manifest.json');
     await fs.writeFile(manifest, (await fs.readFile(manifest, 'utf8')).slice(0, 100));
 
+    // The unfinished save of a process that is gone (pids never reach 2^22 + 1).
+    const leftover = `${store.dirOf(3)}.tmp-4194305-0badf00d`;
+    await fs.mkdir(leftover, { recursive: true });
+
+    // The state belongs to tiny.onnx: another model is refused, naming both.
+    const other = path.join(dir, 'other.onnx');
+    await saveModel(mlp().model, other);
+    await assert.rejects(startServer(other, config(state, { retrainAfter: 1_000_000 })), (e: unknown) => e instanceof LayercacheError && e.code === 'STATE_MISMATCH' && e.message.includes('tiny.onnx') && e.message.includes(other));
+
     const lines: string[] = [];
-    const s = await startServer(modelFile, config(state, { retrainAfter: 1_000_000 }, 'error'), { write: (l) => void lines.push(l) });
+    const s = await startServer(modelFile, config(state, { retrainAfter: 1_000_000 }, 'warn'), { write: (l) => void lines.push(l) });
     try {
       assert.equal(s.online.status().version, 1);
+      await assert.rejects(fs.stat(leftover), 'the leftover was removed');
       const res = await s.app.inject({ method: 'POST', url: '/v2/models/tiny/infer', payload: body(randomNormal(seededRng(1), sample)) });
       assert.equal(res.json().parameters.bundle_version, 1);
       const logged = lines.map((l) => JSON.parse(l) as { level: number; msg: string });

@@ -12,9 +12,11 @@
  *   guard     when live agreement (from verified early answers) falls below 1 − tolerance,
  *             the exit losing most agreement has its threshold raised at once, and is
  *             disabled after guardMaxRaises raises; each action is a new bundle version
- * Invariants: at most one retrain or guard action runs at a time; a failed retrain
- * leaves the serving version untouched; every action is logged and counted.
+ * Invariants: at most one retrain or guard action runs at a time; a failed retrain (or a
+ * failed swap to its result) leaves the serving version untouched; every action is logged
+ * and counted; at close a running retrain is abandoned, not waited for.
  */
+import type { Worker } from 'node:worker_threads';
 import type { LoadedBundle } from '../bundle/index.ts';
 import { loadBundle } from '../bundle/index.ts';
 import type { BuildConfig, OnlineConfig, PreprocessConfig } from '../config/index.ts';
@@ -76,6 +78,7 @@ export class OnlineLearner {
   private retrains = 0;
   private raises: number[] = [];
   private closed = false;
+  private retrainWorker: Worker | null = null;
 
   constructor(private readonly deps: OnlineDeps, start: { version: number; bundle: LoadedBundle | null }) {
     const rowSize = deps.sampleDims.reduce((a, b) => a * b, 1);
@@ -215,10 +218,18 @@ export class OnlineLearner {
     const m = this.deps.metrics;
     let reply: RetrainReply;
     try {
-      reply = await runRetrainWorker(request);
+      reply = await runRetrainWorker(request, (w) => {
+        this.retrainWorker = w;
+      });
     } catch (err) {
+      if (this.closed) {
+        this.deps.log.info({ version }, `retrain of version ${version} abandoned: the server is shutting down`);
+        return;
+      }
       m.retrains.inc({ model: this.deps.model, outcome: 'failed' });
       throw err;
+    } finally {
+      this.retrainWorker = null;
     }
     m.retrainSeconds.observe({ model: this.deps.model }, (performance.now() - started) / 1000);
     for (const note of reply.notes) this.deps.log.info({ version }, `retrain: ${note}`);
@@ -229,7 +240,12 @@ export class OnlineLearner {
       throw new LayercacheError(code, `retrain of version ${version} failed: ${reply.message}`);
     }
     if (this.closed) return;
-    await this.swapTo(reply.dir, reply.version, true);
+    try {
+      await this.swapTo(reply.dir, reply.version, true);
+    } catch (err) {
+      m.retrains.inc({ model: this.deps.model, outcome: 'failed' });
+      throw err;
+    }
     this.retrains++;
     m.retrains.inc({ model: this.deps.model, outcome: 'swapped' });
     this.deps.log.info({ version, exits: reply.exits, calibrationAgreement: reply.agreement, macsSaved: reply.macsSaved, seconds: reply.seconds, latencyReused: reply.latencyReused }, `retrain: version ${version} serving (${reply.exits} exits, ${(reply.macsSaved * 100).toFixed(1)}% MACs saved on calibration)`);
@@ -254,16 +270,19 @@ export class OnlineLearner {
     while (this.busy) await this.busy;
   }
 
+  /** Stops learning: a running retrain is abandoned (its worker stopped), a guard action finishes. */
   async close(): Promise<void> {
     this.closed = true;
+    await this.retrainWorker?.terminate();
     await this.idle();
   }
 }
 
-/** Runs one retrain in a fresh worker thread; the samples are transferred to it. */
-function runRetrainWorker(request: RetrainRequest): Promise<RetrainReply> {
+/** Runs one retrain in a fresh worker thread (handed to `started`); the samples are transferred to it. */
+function runRetrainWorker(request: RetrainRequest, started: (w: Worker) => void): Promise<RetrainReply> {
   return new Promise((resolve, reject) => {
     const worker = startWorker(new URL('./retrain-worker.ts', import.meta.url), request, [request.samples.buffer as ArrayBuffer]);
+    started(worker);
     let settled = false;
     worker.once('message', (reply: RetrainReply) => {
       settled = true;

@@ -17,6 +17,18 @@ function rejects(fn: () => unknown, pattern: RegExp): void {
 }
 
 describe('parseInferRequest', () => {
+  it('rejects non-finite values, binary or beyond float32 in JSON, naming the value', () => {
+    const { body, headerLength } = binaryRequest({ inputs: [{ name: 'x', shape: [1, 3], datatype: 'FP32', parameters: { binary_data_size: 12 } }] }, new Float32Array([1, Number.NaN, 2]));
+    rejects(() => parseInferRequest(body, headerLength), /value 1 is NaN/);
+    rejects(() => parseInferRequest(json({ inputs: [{ name: 'x', shape: [2], datatype: 'FP64', data: [1, 1e300] }] }), null), /value 1 is Infinity/);
+  });
+
+  it('rejects a shape far larger than the data before allocating it', () => {
+    const { body, headerLength } = binaryRequest({ inputs: [{ name: 'x', shape: [1e9, 3, 8, 8], datatype: 'FP32', parameters: { binary_data_size: 12 } }] }, new Float32Array(3));
+    rejects(() => parseInferRequest(body, headerLength), /binary_data_size 12 does not match shape/);
+    rejects(() => parseInferRequest(json({ inputs: [{ name: 'x', shape: [1e9, 3, 8, 8], datatype: 'FP32', data: [1, 2] }] }), null), /has 2 values but shape/);
+  });
+
   it('reads JSON tensors, flat or nested, converting numbers to float32', () => {
     const r = parseInferRequest(json({ id: 'a', inputs: [{ name: 'x', shape: [2, 2], datatype: 'INT32', data: [[1, 2], [3, 4]] }] }), null);
     assert.equal(r.id, 'a');

@@ -130,7 +130,8 @@ export function parseInferRequest(body: Uint8Array, headerLength: number | null)
     if (!kind) throw invalid(`${where} ('${raw.name}') has datatype ${datatype}; this model takes numbers: send FP32 (or another numeric type: ${Object.keys(NUMERIC).join(', ')})`);
     const params = parametersOf(raw.parameters, where);
     const binarySize = params.binary_data_size;
-    const data = new Float32Array(count);
+    // Allocated only once the data is known to hold `count` values: a huge declared shape on a small body is a 400, not an allocation.
+    let data: Float32Array;
     if (binarySize !== undefined) {
       if (headerLength === null) throw invalid(`${where} has binary_data_size but the request has no Inference-Header-Content-Length header`);
       if (typeof binarySize !== 'number' || binarySize !== count * kind.bytes) {
@@ -138,6 +139,7 @@ export function parseInferRequest(body: Uint8Array, headerLength: number | null)
       }
       if (offset + binarySize > body.length) throw invalid(`${where} ('${raw.name}'): the body ends ${offset + binarySize - body.length} bytes before its binary data does`);
       const view = new DataView(body.buffer, body.byteOffset + offset, binarySize);
+      data = new Float32Array(count);
       for (let k = 0; k < count; k++) data[k] = kind.read(view, k * kind.bytes);
       offset += binarySize;
     } else {
@@ -145,8 +147,12 @@ export function parseInferRequest(body: Uint8Array, headerLength: number | null)
       const values: number[] = [];
       if (!flatten(raw.data, values)) throw invalid(`${where} ('${raw.name}').data must be an array of numbers`);
       if (values.length !== count) throw invalid(`${where} ('${raw.name}') has ${values.length} values but shape [${shape.join(', ')}] needs ${count}`);
-      data.set(values);
+      data = Float32Array.from(values);
     }
+    // Binary data can hold NaN and ±Infinity, and numbers beyond float32's range become ±Infinity:
+    // a model answers them with NaN, and the online buffer must not learn from them.
+    const bad = data.findIndex((x) => !Number.isFinite(x));
+    if (bad >= 0) throw invalid(`${where} ('${raw.name}') value ${bad} is ${data[bad]} as float32; inputs must be finite numbers within float32's range`);
     return { name: raw.name, datatype, shape, data };
   });
   if (offset !== body.length) throw invalid(`the body has ${body.length - offset} bytes after the last binary tensor; check binary_data_size and Inference-Header-Content-Length`);

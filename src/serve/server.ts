@@ -2,10 +2,12 @@
  * The server's composition root: from a bundle directory or a bare MODEL.onnx to a running
  * service (engine workers, dynamic batcher, online learner, HTTP app).
  * Startup: if the state directory holds a valid bundle version, the newest one is served
- * (a restart resumes where it stopped); otherwise the given bundle, or the bare backbone
- * with no exits, is served as version 0.
+ * (a restart resumes where it stopped), provided it was built for the same backbone as the
+ * given model or bundle (else STATE_MISMATCH); otherwise the given bundle, or the bare
+ * backbone with no exits, is served as version 0. Ready means started, not shutting
+ * down, and at least one engine worker running.
  * Shutdown: readiness goes false, the HTTP server stops accepting connections, queued and
- * in-flight requests finish, a running retrain finishes, then the workers stop.
+ * in-flight requests finish, a running retrain is abandoned, then the workers stop.
  */
 import { promises as fs } from 'node:fs';
 import { createRequire } from 'node:module';
@@ -13,7 +15,7 @@ import os from 'node:os';
 import path from 'node:path';
 import type { FastifyInstance } from 'fastify';
 import { pino, type Logger } from 'pino';
-import { loadBundle, MANIFEST_FILE, type LoadedBundle } from '../bundle/index.ts';
+import { loadBundle, MANIFEST_FILE, sha256, type LoadedBundle } from '../bundle/index.ts';
 import type { Config } from '../config/index.ts';
 import { imageSizeOf, type Preprocess } from '../data/index.ts';
 import { LayercacheError } from '../errors/index.ts';
@@ -85,14 +87,21 @@ export async function startServer(sourcePath: string, config: Config, logSink?: 
   await fs.mkdir(stateDir, { recursive: true });
   const store = new VersionStore(stateDir);
   const skipped: { version: number; message: string }[] = [];
+  const skippedLeftovers: string[] = [];
+  const given = (await isBundleDir(sourcePath)) ? await loadBundle(sourcePath) : null;
+  const givenSha = given ? given.manifest.source.sha256 : sha256(new Uint8Array(await fs.readFile(sourcePath)));
+  await store.removeLeftovers((dir) => skippedLeftovers.push(dir));
   const resumed = await store.latestValid((version, err) => skipped.push({ version, message: err.message }));
+  if (resumed && resumed.bundle.manifest.source.sha256 !== givenSha) {
+    const src = resumed.bundle.manifest.source;
+    throw new LayercacheError('STATE_MISMATCH', `state directory ${stateDir} holds version ${resumed.version} built for ${src.file} (sha256 ${src.sha256.slice(0, 12)}…), not for ${sourcePath} (sha256 ${givenSha.slice(0, 12)}…); serve the model that state was built for, or pass a new --state directory`);
+  }
 
   let start: Start;
   if (resumed) {
     start = fromBundle(resumed.bundle, resumed.version);
-  } else if (await isBundleDir(sourcePath)) {
-    const bundle = await loadBundle(sourcePath);
-    start = fromBundle(bundle, bundle.manifest.version);
+  } else if (given) {
+    start = fromBundle(given, given.manifest.version);
   } else {
     const { model } = await loadModelFile(sourcePath);
     const a = await analyzeModel(model, { source: sourcePath, engine: config.engine });
@@ -122,6 +131,7 @@ export async function startServer(sourcePath: string, config: Config, logSink?: 
   let learner: OnlineLearner | null = null;
   let workerFailure: ((err: Error) => void) = () => {};
   let verifyFailure: ((err: Error) => void) = () => {};
+  let workerReplaced: () => void = () => {};
   const pool = await EnginePool.start(s.workers, start.source, start.version, {
     engine: config.engine,
     sampleDims: start.sampleDims,
@@ -129,29 +139,33 @@ export async function startServer(sourcePath: string, config: Config, logSink?: 
     onWorkerError: (err) => workerFailure(err),
     onVerifyFailed: (err) => verifyFailure(err),
     verifyHoldMs: s.online.verifyHoldMs,
+    onWorkerReplaced: () => workerReplaced(),
   });
   const batcher = new DynamicBatcher({
     maxBatchSize: s.maxBatchSize, maxQueueDelayUs: s.maxQueueDelayUs, maxQueueRows: s.maxQueueRows,
     requestTimeoutMs: s.requestTimeoutMs, rowSize: start.sampleDims.reduce((a, b) => a * b, 1), engines: s.workers,
   }, (input, rows, verify, more) => pool.run(input, rows, verify, more), (b) => metrics.batchRows.observe({ model: s.name }, b.rows));
 
+  metrics.watchQueue(s.name, () => batcher.pendingRows);
   const log: Logger = pino({ level: s.log, base: { model: s.name } }, logSink ?? process.stdout);
   const online = new OnlineLearner({
     config: s.online, build: config.build, preprocess: start.preprocess, engine: s.online.retrainThreads === null ? config.engine : { ...config.engine, intraOpThreads: s.online.retrainThreads },
     modelFile: start.modelFile, latencyProfile: config.build.latencyProfile ?? path.join(stateDir, 'latency-profile.json'), sampleDims: start.sampleDims, pool, store, metrics, model: s.name, log,
   }, { version: start.version, bundle: start.bundle });
   learner = online;
-  workerFailure = (err) => log.error({ err }, `engine worker failed and was replaced: ${err.message}`);
+  workerFailure = (err) => log.error({ err }, `engine worker failed: ${err.message}`);
+  workerReplaced = () => log.info({ workers: pool.size }, `engine worker replaced; ${pool.size} of ${s.workers} running`);
   verifyFailure = (err) => log.warn({ err }, err.message);
   let ready = false;
   const inFlight = { count: 0 };
   const app = await buildApp({
-    model, batcher, metrics, online, serverVersion: pkg.version, isReady: () => ready, inFlight, logger: log,
+    model, batcher, metrics, online, serverVersion: pkg.version, isReady: () => ready && pool.size > 0, inFlight, logger: log,
     limits: { bodyLimitBytes: s.bodyLimitBytes, maxRequestRows: s.maxRequestRows, requestTimeoutMs: s.requestTimeoutMs, topK: s.topK },
   }).catch(async (err: unknown) => {
     await pool.close();
     throw err;
   });
+  for (const dir of skippedLeftovers) log.warn({ dir }, `state: removed ${dir}, left by a save that did not finish (a retrain stopped at shutdown or a crash)`);
   for (const k of skipped) log.error({ version: k.version }, `state: version ${k.version} is corrupted and was skipped: ${k.message}`);
   if (resumed) log.info({ version: resumed.version, stateDir }, `resumed version ${resumed.version} from ${stateDir}`);
   if (!s.stateDir) log.info({ stateDir }, `bundle versions go to the temporary directory ${stateDir}; pass --state DIR to keep them across restarts`);

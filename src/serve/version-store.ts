@@ -7,9 +7,22 @@
 import { promises as fs } from 'node:fs';
 import path from 'node:path';
 import { loadBundle, saveBundle, type LoadedBundle } from '../bundle/index.ts';
-import { asLayercacheError, type LayercacheError } from '../errors/index.ts';
+import { asLayercacheError, LayercacheError } from '../errors/index.ts';
 
 const NAME = /^v(\d{6,})$/;
+/** A version directory being written by process PID (files/atomic-write's temporary sibling). */
+const LEFTOVER = /^v\d{6,}\.tmp-(\d+)-[0-9a-f]+$/;
+
+function processAlive(pid: number): boolean {
+  if (pid === process.pid) return true;
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch (err) {
+    // EPERM: the process exists but belongs to someone else.
+    return (err as NodeJS.ErrnoException).code === 'EPERM';
+  }
+}
 
 export class VersionStore {
   readonly versionsDir: string;
@@ -22,13 +35,36 @@ export class VersionStore {
     return path.join(this.versionsDir, `v${String(version).padStart(6, '0')}`);
   }
 
+  private async names(): Promise<string[]> {
+    try {
+      return await fs.readdir(this.versionsDir);
+    } catch (err) {
+      // No versions yet; any other failure (permissions, I/O) must not pass for an empty state.
+      if ((err as NodeJS.ErrnoException).code === 'ENOENT') return [];
+      throw new LayercacheError('FILE_UNREADABLE', `cannot read the state directory's versions in ${this.versionsDir}: ${(err as Error).message}; fix its permissions or pass another --state`, { cause: err });
+    }
+  }
+
   /** Version numbers present on disk, newest first. */
   async list(): Promise<number[]> {
-    const names = await fs.readdir(this.versionsDir).catch(() => [] as string[]);
-    return names.flatMap((n) => {
+    return (await this.names()).flatMap((n) => {
       const m = NAME.exec(n);
       return m ? [Number(m[1])] : [];
     }).sort((a, b) => b - a);
+  }
+
+  /**
+   * Removes the temporary directories of saves that never finished (`vNNNNNN.tmp-PID-…`) whose
+   * process is gone; `onRemove` hears each one.
+   */
+  async removeLeftovers(onRemove: (dir: string) => void): Promise<void> {
+    for (const name of await this.names()) {
+      const m = LEFTOVER.exec(name);
+      if (!m || processAlive(Number(m[1]))) continue;
+      const dir = path.join(this.versionsDir, name);
+      await fs.rm(dir, { recursive: true, force: true });
+      onRemove(dir);
+    }
   }
 
   /** The newest version that loads; `onSkip` hears about each corrupted newer one. */

@@ -39,6 +39,8 @@ export async function runServe(source: string, config: Config, io: CliIo, signal
       io.err(`layercache: ${signal}: draining in-flight requests\n`);
       const timer = setTimeout(() => {
         io.err(`layercache: shutdown took over ${config.serve.shutdownTimeoutMs} ms; stopping anyway\n`);
+        // Worker threads (a running retrain, a stuck batch) would keep the process alive.
+        io.exitNow?.(1);
         resolve();
       }, config.serve.shutdownTimeoutMs);
       server.close().then(() => {

@@ -201,6 +201,7 @@ export async function runCli(argv: readonly string[], io: CliIo, env?: NodeJS.Pr
     .option('--timeout-ms <ms>', 'per-request timeout', (v) => parseCount(v, '--timeout-ms'), 30000)
     .option('--body-limit <bytes>', 'largest request body', (v) => parseCount(v, '--body-limit'), 64 * 2 ** 20)
     .option('--labels <file>', 'class names for the classify route, one per line')
+    .option('--token <token>', 'bearer token every route but health and metrics requires (16+ characters; prefer the LAYERCACHE_TOKEN environment variable, since command lines are visible to other users)')
     .option('--no-online', 'do not learn from traffic (verification and the accuracy guard stay on)')
     .option('--retrain-after <n>', 'buffered samples before the first retrain', (v) => parseCount(v, '--retrain-after'), 2000)
     .option('--retrain-every <n>', 'new buffered samples between retrains', (v) => parseCount(v, '--retrain-every'), 2000)
@@ -224,6 +225,8 @@ export async function runCli(argv: readonly string[], io: CliIo, env?: NodeJS.Pr
           workers: o.workers as number, maxBatchSize: o.maxBatchSize as number, maxQueueDelayUs: o.maxQueueDelayUs as number,
           maxQueueRows: o.maxQueueRows as number, maxRequestRows: o.maxRequestRows as number, requestTimeoutMs: o.timeoutMs as number,
           bodyLimitBytes: o.bodyLimit as number, log: o.logLevel as 'info',
+          // Absent, not undefined: LAYERCACHE_TOKEN then applies.
+          ...(o.token !== undefined ? { token: o.token as string } : {}),
           labels: o.labels ? await readLabels(o.labels as string) : [],
           online: {
             enabled: o.online as boolean, retrainAfter: o.retrainAfter as number, retrainEvery: o.retrainEvery as number,

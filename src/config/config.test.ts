@@ -17,6 +17,11 @@ describe('config', () => {
     assert.equal(loadConfig({}, { LAYERCACHE_THREADS: '2' }).engine.intraOpThreads, 2);
     assert.equal(loadConfig({ engine: { intraOpThreads: 1 } }, { LAYERCACHE_THREADS: '2' }).engine.intraOpThreads, 1);
     assert.equal(loadConfig({}, { NO_COLOR: '1' }).color, false);
+    const token = 't'.repeat(32);
+    assert.equal(loadConfig({}, { LAYERCACHE_TOKEN: token }).serve.token, token);
+    assert.equal(loadConfig({ serve: { port: 9000 } }, { LAYERCACHE_TOKEN: token }).serve.token, token, 'other serve settings keep the token from the environment');
+    assert.equal(loadConfig({ serve: { token: 'u'.repeat(32) } }, { LAYERCACHE_TOKEN: token }).serve.token, 'u'.repeat(32));
+    assert.equal(loadConfig({}, {}).serve.token, null);
   });
 
   it('rejects bad values and unknown keys, naming them', () => {
@@ -25,6 +30,7 @@ describe('config', () => {
     assert.throws(() => parseConfig({ colour: true } as never), { code: 'CONFIG_INVALID' });
     assert.throws(() => parseConfig({ build: { tolerance: 1.5 } }), { code: 'CONFIG_INVALID', message: /build\.tolerance/ });
     assert.throws(() => parseConfig({ build: { tolerance: 0 } }), { code: 'CONFIG_INVALID' });
+    assert.throws(() => loadConfig({}, { LAYERCACHE_TOKEN: 'short' }), { code: 'CONFIG_INVALID', message: /serve\.token.*16–4096 printable/ });
     assert.throws(() => parseConfig({ build: { augment: ['flip', 'random', 'flip'] } }), { code: 'CONFIG_INVALID', message: /build\.augment.*flip more than once/ });
   });
 });

@@ -150,6 +150,11 @@ const ServeSchema = z.object({
   topK: z.number().int().min(1).max(1000).default(5),
   /** Class names for the classify route, in class order; empty uses the class index. */
   labels: z.array(z.string()).default([]),
+  /**
+   * Bearer token every route but health and metrics requires (`Authorization: Bearer TOKEN`);
+   * null = no authentication. Read from LAYERCACHE_TOKEN when not given.
+   */
+  token: z.string().regex(/^[\x21-\x7e]{16,4096}$/, 'must be 16–4096 printable ASCII characters without spaces (e.g. from `openssl rand -hex 32`)').nullable().default(null),
   /** Engine worker threads; each holds its own sessions. */
   workers: z.number().int().min(1).max(64).default(1),
   log: z.enum(['silent', 'error', 'warn', 'info', 'debug']).default('info'),
@@ -198,7 +203,8 @@ export function parseConfig(input: ConfigInput): Config {
 
 /**
  * Builds the configuration from explicit settings over environment variables:
- * LAYERCACHE_THREADS (engine.intraOpThreads) and NO_COLOR (color off).
+ * LAYERCACHE_THREADS (engine.intraOpThreads), LAYERCACHE_TOKEN (serve.token) and NO_COLOR
+ * (color off).
  */
 export function loadConfig(overrides: ConfigInput = {}, env: NodeJS.ProcessEnv = process.env): Config {
   const fromEnv: ConfigInput = {};
@@ -211,11 +217,13 @@ export function loadConfig(overrides: ConfigInput = {}, env: NodeJS.ProcessEnv =
     fromEnv.engine = { intraOpThreads: n };
   }
   if (env.NO_COLOR !== undefined && env.NO_COLOR !== '') fromEnv.color = false;
+  if (env.LAYERCACHE_TOKEN !== undefined && env.LAYERCACHE_TOKEN !== '') fromEnv.serve = { token: env.LAYERCACHE_TOKEN };
   return parseConfig({
     ...fromEnv,
     ...overrides,
     engine: { ...fromEnv.engine, ...overrides.engine },
     ...(overrides.build ? { build: overrides.build } : {}),
+    ...(fromEnv.serve || overrides.serve ? { serve: { ...fromEnv.serve, ...overrides.serve } } : {}),
   });
 }
 

@@ -42,6 +42,8 @@ export const ERROR_CODES = {
   BUNDLE_INVALID: input('The bundle manifest or one of its files is malformed or corrupted.'),
   BUNDLE_MODEL_MISMATCH: input('The bundle was built for a different model.'),
   INFER_REQUEST_INVALID: input('An inference request does not follow the Open Inference Protocol v2 or does not fit the model.'),
+  UNAUTHORIZED: { httpStatus: 401, exitCode: 2, meaning: 'The request has no valid bearer token, and the server requires one.' },
+  ROUTE_NOT_FOUND: notFound('No route has this method and path.'),
   MODEL_NOT_FOUND: notFound('The request names a model this server does not serve.'),
   UNSUPPORTED_MEDIA_TYPE: { httpStatus: 415, exitCode: 2, meaning: 'The request body has a content type the route does not accept.' },
   BODY_TOO_LARGE: { httpStatus: 413, exitCode: 2, meaning: 'The request body is larger than the server accepts.' },

@@ -151,7 +151,7 @@ describe('server routes', () => {
       [{ method: 'POST', url: URL_INFER, payload: 'x', headers: { 'content-type': 'text/plain' } }, 415, 'UNSUPPORTED_MEDIA_TYPE', /text\/plain/],
       [{ method: 'POST', url: URL_INFER, payload: Buffer.alloc(70 * 1024), headers: { 'content-type': 'application/octet-stream', [HEADER_LENGTH]: '2' } }, 413, 'BODY_TOO_LARGE', /over the limit of 65536 bytes/],
       [{ method: 'POST', url: '/v2/models/tiny/classify', payload: Buffer.from('not an image'), headers: { 'content-type': 'image/png' } }, 400, 'INFER_REQUEST_INVALID', /cannot be decoded as an image/],
-      [{ method: 'GET', url: '/v3/nothing' }, 404, 'MODEL_NOT_FOUND', /no route GET \/v3\/nothing/],
+      [{ method: 'GET', url: '/v3/nothing' }, 404, 'ROUTE_NOT_FOUND', /no route GET \/v3\/nothing/],
     ];
     for (const [req, status, code, message] of cases) {
       const res = await app.inject(req);
@@ -168,8 +168,39 @@ describe('server routes', () => {
     assert.ok(value('layercache_inference_request_success{model="tiny"}') >= 4);
     assert.ok(value('layercache_inference_request_failure{model="tiny",code="INFER_REQUEST_INVALID"}') >= 4);
     assert.ok(value('layercache_inference_exit_total{model="tiny",exit="backbone"}') >= 7);
+    // Rejected by Fastify before the handler (content type, body limit): counted all the same, once each.
+    assert.equal(value('layercache_inference_request_failure{model="tiny",code="UNSUPPORTED_MEDIA_TYPE"}'), 1);
+    assert.equal(value('layercache_inference_request_failure{model="tiny",code="BODY_TOO_LARGE"}'), 1);
+    assert.equal(value('layercache_queue_rows{model="tiny"}'), 0, 'nothing queued between requests');
     for (const name of ['layercache_inference_queue_duration_seconds_bucket', 'layercache_inference_compute_duration_seconds_bucket', 'layercache_inference_request_duration_seconds_bucket', 'layercache_inference_batch_size_bucket', 'layercache_bundle_version', 'layercache_buffer_samples', 'layercache_agreement_estimate', 'layercache_agreement_lower_bound', 'layercache_retrain_total', 'layercache_retrain_duration_seconds', 'layercache_guard_actions_total']) {
       assert.match(text, new RegExp(`^# HELP ${name.replace(/_bucket$/, '')} `, 'm'), name);
+    }
+  });
+});
+
+describe('bearer token', () => {
+  it('guards every route but health and metrics, and says how to authenticate', async () => {
+    const token = 'a'.repeat(12) + 'b'.repeat(12);
+    const s = await startServer(modelFile, serverConfig({ token, online: { enabled: false } }));
+    try {
+      const x = randomNormal(seededRng(7), sample);
+      for (const url of ['/v2/health/live', '/v2/health/ready', '/metrics']) assert.equal((await s.app.inject(url)).statusCode, 200, url);
+      const bare = await s.app.inject('/v2/models/tiny');
+      assert.equal(bare.statusCode, 401);
+      assert.equal(bare.headers['www-authenticate'], 'Bearer realm="layercache"');
+      assert.equal(bare.json().code, 'UNAUTHORIZED');
+      assert.match(bare.json().error, /needs an Authorization: Bearer TOKEN header/);
+      for (const authorization of [`Bearer ${token}x`, token, `Basic ${token}`]) {
+        const res = await s.app.inject({ method: 'POST', url: URL_INFER, payload: inferBody(x, 1), headers: { authorization } });
+        assert.equal(res.statusCode, 401, authorization);
+        assert.match(res.json().error, /not the server's/);
+      }
+      assert.equal((await s.app.inject({ url: '/v3/unknown' })).statusCode, 401, 'unknown routes are not probed without the token');
+      const ok = await s.app.inject({ method: 'POST', url: URL_INFER, payload: inferBody(x, 1), headers: { authorization: `Bearer ${token}` } });
+      assert.equal(ok.statusCode, 200, ok.body);
+      assert.equal((await s.app.inject({ url: '/v2', headers: { authorization: `Bearer ${token}` } })).statusCode, 200);
+    } finally {
+      await s.close();
     }
   });
 });

@@ -5,6 +5,7 @@
  * its code; a request id (from `x-request-id`, or generated) is logged with each request
  * and echoed in the `x-request-id` header; handlers never run onnxruntime themselves.
  */
+import { createHash, timingSafeEqual } from 'node:crypto';
 import multipart from '@fastify/multipart';
 import type { Logger } from 'pino';
 import Fastify, { LogController, type FastifyBaseLogger, type FastifyError, type FastifyInstance, type FastifyReply, type FastifyRequest } from 'fastify';
@@ -14,6 +15,13 @@ import type { DynamicBatcher, RowsResult } from './batcher.ts';
 import type { ServerMetrics } from './metrics.ts';
 import type { OnlineLearner } from './online.ts';
 import { encodeInferResponse, HEADER_LENGTH, parseInferRequest, type OutputTensor, type Parameters } from './protocol.ts';
+
+/** Routes open without the bearer token: health (for orchestrators) and metrics (for scrapers). */
+const PUBLIC_ROUTES = new Set(['/v2/health/live', '/v2/health/ready', '/metrics']);
+
+function digest(s: string): Buffer {
+  return createHash('sha256').update(s).digest();
+}
 
 /** Routes whose failures layercache_inference_request_failure counts. */
 const INFERENCE_ROUTE = /^\/v2\/models\/:name\/(infer|classify)$/;
@@ -42,6 +50,8 @@ export interface AppDeps {
   readonly limits: { readonly bodyLimitBytes: number; readonly maxRequestRows: number; readonly requestTimeoutMs: number; readonly topK: number };
   /** The pino logger requests log to (with their request id). */
   readonly logger: Logger;
+  /** Bearer token every route but health and metrics requires; null = none. */
+  readonly token: string | null;
 }
 
 export const OUTPUTS = ['probabilities', 'class', 'exit', 'confidence'] as const;
@@ -92,20 +102,38 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
   app.addHook('onSend', async (req, reply) => {
     reply.header('x-request-id', req.id);
   });
+  if (deps.token !== null) {
+    const expected = digest(`Bearer ${deps.token}`);
+    app.addHook('onRequest', async (req, reply) => {
+      if (PUBLIC_ROUTES.has(req.routeOptions.url ?? '')) return;
+      const given = req.headers.authorization;
+      // Compared as digests: equal length, constant time, whatever the client sends.
+      if (given !== undefined && timingSafeEqual(digest(given), expected)) return;
+      reply.header('www-authenticate', 'Bearer realm="layercache"');
+      throw new LayercacheError('UNAUTHORIZED', given === undefined
+        ? `${req.method} ${req.url} needs an Authorization: Bearer TOKEN header (the server's --token or LAYERCACHE_TOKEN)`
+        : 'the bearer token is not the server\'s; send the token the server was started with');
+    });
+  }
+  /** Fastify's own errors (body limit, content type, parsing) as layercache errors; others unchanged. */
+  const toLayercacheError = (error: unknown, req: FastifyRequest): LayercacheError => {
+    if (error instanceof LayercacheError) return error;
+    const f = error as Partial<FastifyError>;
+    if (f.statusCode === 413 || f.code === 'FST_REQ_FILE_TOO_LARGE') return new LayercacheError('BODY_TOO_LARGE', `the request body is over the limit of ${deps.limits.bodyLimitBytes} bytes; send fewer rows per request or raise --body-limit`, { cause: error });
+    if (f.statusCode === 415) return new LayercacheError('UNSUPPORTED_MEDIA_TYPE', `content type '${req.headers['content-type'] ?? '(none)'}' is not accepted here; send application/json (binary tensors: application/octet-stream with ${HEADER_LENGTH}), or an image (image/jpeg, image/png, multipart/form-data) to classify`, { cause: error });
+    if (f.statusCode !== undefined && f.statusCode >= 400 && f.statusCode < 500) return new LayercacheError('INFER_REQUEST_INVALID', f.message ?? String(error), { cause: error });
+    return asLayercacheError(error);
+  };
   app.setErrorHandler((error: FastifyError | LayercacheError, req, reply) => {
-    let e: LayercacheError;
-    if (error instanceof LayercacheError) e = error;
-    else if (error.statusCode === 413 || error.code === 'FST_REQ_FILE_TOO_LARGE') e = new LayercacheError('BODY_TOO_LARGE', `the request body is over the limit of ${deps.limits.bodyLimitBytes} bytes; send fewer rows per request or raise --body-limit`, { cause: error });
-    else if (error.statusCode === 415) e = new LayercacheError('UNSUPPORTED_MEDIA_TYPE', `content type '${req.headers['content-type'] ?? '(none)'}' is not accepted here; send application/json (binary tensors: application/octet-stream with ${HEADER_LENGTH}), or an image (image/jpeg, image/png, multipart/form-data) to classify`, { cause: error });
-    else if (error.statusCode !== undefined && error.statusCode >= 400 && error.statusCode < 500) e = new LayercacheError('INFER_REQUEST_INVALID', error.message, { cause: error });
-    else e = asLayercacheError(error);
+    const e = toLayercacheError(error, req);
     // Failures Fastify raises before a handler runs (body limit, content type) count too.
     if (!counted.has(req) && INFERENCE_ROUTE.test(req.routeOptions.url ?? '')) fail(e.code);
-    if (e.httpStatus >= 500) req.log.error({ err: e, code: e.code }, e.message);
+    // 503 and 504 are the server shedding load or shutting down, not faults.
+    if (e.httpStatus >= 500 && e.httpStatus !== 503 && e.httpStatus !== 504) req.log.error({ err: e, code: e.code }, e.message);
     else req.log.info({ code: e.code }, e.message);
     return sendError(reply, e);
   });
-  app.setNotFoundHandler((req, reply) => sendError(reply, new LayercacheError('MODEL_NOT_FOUND', `no route ${req.method} ${req.url}; see docs/http-api.md for the routes`)));
+  app.setNotFoundHandler((req, reply) => sendError(reply, new LayercacheError('ROUTE_NOT_FOUND', `no route ${req.method} ${req.url}; see docs/http-api.md for the routes`)));
 
   const fail = (code: string): void => {
     metrics.requestFailure.inc({ model: model.name, code });
@@ -138,9 +166,10 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
     try {
       return await handler(req, reply);
     } catch (err) {
-      fail(asLayercacheError(err).code);
+      const e = toLayercacheError(err, req);
+      fail(e.code);
       counted.add(req);
-      throw err;
+      throw e;
     }
   };
 

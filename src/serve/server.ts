@@ -159,7 +159,7 @@ export async function startServer(sourcePath: string, config: Config, logSink?: 
   let ready = false;
   const inFlight = { count: 0 };
   const app = await buildApp({
-    model, batcher, metrics, online, serverVersion: pkg.version, isReady: () => ready && pool.size > 0, inFlight, logger: log,
+    model, batcher, metrics, online, serverVersion: pkg.version, isReady: () => ready && pool.size > 0, inFlight, logger: log, token: s.token,
     limits: { bodyLimitBytes: s.bodyLimitBytes, maxRequestRows: s.maxRequestRows, requestTimeoutMs: s.requestTimeoutMs, topK: s.topK },
   }).catch(async (err: unknown) => {
     await pool.close();

@@ -19,7 +19,7 @@ import {
   argmaxRows, fitTemperature, oracleCost, paperRule, paretoFront, scoresFor, selectPolicy, simulate,
   type CalibrationTable, type Policy, type PolicyOutcome,
 } from '../calibrate/index.ts';
-import type { BuildConfig } from '../config/index.ts';
+import { minBuildSamples, type BuildConfig } from '../config/index.ts';
 import { withAugmentedCopies, type Augmentation, type DataSource, type Preprocess } from '../data/index.ts';
 import type { EngineOptions } from '../engine/index.ts';
 import { LayercacheError } from '../errors/index.ts';
@@ -137,7 +137,11 @@ export interface BuildResult {
   readonly latencyProfile: LatencyProfile;
 }
 
-function checkData(a: ModelAnalysis, data: DataSource): void {
+function checkData(a: ModelAnalysis, data: DataSource, folds: number): void {
+  const least = minBuildSamples(folds);
+  if (data.count < least) {
+    throw new LayercacheError('DATA_SPEC_INVALID', `data '${data.description}' gives ${data.count} samples; a build with ${folds} folds needs at least ${least} (thousands choose thresholds well); give a wider range or more files`);
+  }
   const want = a.inputs[0]!.dims.slice(1);
   if (a.inputs.length !== 1) {
     throw new LayercacheError('DATA_SHAPE_MISMATCH', `the model has ${a.inputs.length} inputs (${a.inputs.map((i) => i.name).join(', ')}); layercache build supports single-input classifiers`);
@@ -155,7 +159,7 @@ export async function buildCascade(input: BuildInput, config: BuildConfig, engin
   const settings = settingsOf(config);
   const { model, data } = input;
   const a = await analyzeModel(model, { source: input.modelFile, engine });
-  checkData(a, data);
+  checkData(a, data, settings.folds);
   if (a.exits.length === 0) {
     throw new LayercacheError('NO_EXITS', `${input.modelFile} has no candidate exits (no single-tensor cut point), so no heads can be attached`);
   }

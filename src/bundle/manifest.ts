@@ -80,6 +80,16 @@ export const ManifestSchema = z.object({
   for (let i = 1; i < m.exits.length; i++) {
     if (m.exits[i]!.candidate <= m.exits[i - 1]!.candidate) ctx.addIssue({ code: 'custom', message: 'exits are not in network order', path: ['exits', i] });
   }
+  m.candidates.forEach((c, k) => {
+    if (c.candidate !== k) ctx.addIssue({ code: 'custom', message: `candidate ${k} is numbered ${c.candidate}`, path: ['candidates', k, 'candidate'] });
+  });
+  // A bundle lists every candidate exit (for eval's oracle and headroom); each kept exit is one of them.
+  m.exits.forEach((e, i) => {
+    const c = m.candidates[e.candidate];
+    if (m.candidates.length > 0 && (!c || c.tensor !== e.tensor)) {
+      ctx.addIssue({ code: 'custom', message: `exit ${i} names candidate ${e.candidate} at '${e.tensor}', which the candidates list does not have`, path: ['exits', i, 'candidate'] });
+    }
+  });
 });
 
 export type Manifest = z.infer<typeof ManifestSchema>;

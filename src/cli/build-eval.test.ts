@@ -15,6 +15,7 @@ import { SILENT } from '../progress/index.ts';
 import { saveModel } from '../onnx/index.ts';
 import { randomNormal, seededRng } from '../tensor/index.ts';
 import { cli } from '../../test/support/cli.ts';
+import { saveWithForcedExit } from '../../test/support/forced-exit.ts';
 import { heavyTail, mlp, residualNet } from '../../test/support/models.ts';
 
 let dir: string;
@@ -154,6 +155,8 @@ describe('build → bundle → eval on a tiny model', () => {
       [['--data', `raw:${data}:3x8x8#0-99`, '--score', 'entropy'], 'USAGE', /--score 'entropy' is not one of max, margin, temperature/],
       [['--data', `raw:${data}:3x8x8#0-99`, '--augment', 'rotate'], 'USAGE', /--augment 'rotate'/],
       [['--data', `raw:${data}:3x8x8#0-99`, '--augment', 'flip,random:0'], 'USAGE', /--augment entry 'random:0' is not NAME or NAME:COUNT/],
+      [['--data', `raw:${data}:3x8x8#5-5`], 'DATA_SPEC_INVALID', /gives 1 samples; a build with 3 folds needs at least 32/],
+      [['--data', `raw:${data}:3x8x8#0-99`, '--epochs', '0'], 'USAGE', /--epochs '0' is not a positive integer/],
       // Written before the bundle, inside --out it would make the save fail after the whole build.
       [['--data', `raw:${data}:3x8x8#0-99`, '--latency-profile', path.join(out, 'latency.json')], 'USAGE', /--latency-profile .*latency\.json lies inside --out/],
     ];
@@ -171,6 +174,11 @@ describe('build → bundle → eval on a tiny model', () => {
     const busy = await cli('build', model, '--out', `${occupied}/`, '--data', `raw:${data}:3x8x8#0-99`, ...fast);
     assert.match(busy.stderr, /^layercache: error OUTPUT_EXISTS: .*--force/);
     assert.deepEqual(await fs.readdir(occupied), ['keep']);
+    // So is an --out that is a file.
+    const file = path.join(occupied, 'keep');
+    const onFile = await cli('build', model, '--out', file, '--data', `raw:${data}:3x8x8#0-99`, ...fast);
+    assert.match(onFile.stderr, /^layercache: error OUTPUT_EXISTS: --out .*keep is a file/);
+    assert.equal(await fs.readFile(file, 'utf8'), 'x');
     const leftovers = (await fs.readdir(dir)).filter((f) => f.includes('.tmp-'));
     assert.deepEqual(leftovers, []);
   });
@@ -180,6 +188,9 @@ describe('build → bundle → eval on a tiny model', () => {
     assert.equal((await cli('build', model, '--data', `raw:${data}:3x8x8#0-149`, '--out', out, ...fast)).code, 0);
     const evalArgs = ['--data', `raw:${data}:3x8x8#0-9`, '--latency-samples', '2', '--threads', '1'];
 
+    const none = await cli('eval', out, '--data', `raw:${data}:3x8x8#0-9`, '--latency-samples', '0');
+    assert.match(none.stderr, /^layercache: error USAGE: --latency-samples '0' is not a positive integer/);
+
     const missing = await cli('eval', path.join(dir, 'nowhere'), ...evalArgs);
     assert.match(missing.stderr, /^layercache: error BUNDLE_NOT_FOUND: .*nowhere/);
 
@@ -188,6 +199,14 @@ describe('build → bundle → eval on a tiny model', () => {
     const mismatch = await cli('eval', out, ...evalArgs, '--model', other);
     assert.match(mismatch.stderr, /^layercache: error BUNDLE_MODEL_MISMATCH: .*other\.onnx/);
     assert.equal((await cli('eval', out, ...evalArgs, '--model', model)).code, 0);
+
+    // A kept exit that is not one of the listed candidates (every file intact).
+    const forced = path.join(dir, 'forced2');
+    await saveWithForcedExit(await loadBundle(out), 0, 0, forced);
+    const forcedManifest = JSON.parse(await fs.readFile(path.join(forced, 'manifest.json'), 'utf8'));
+    forcedManifest.exits[0].candidate = 99;
+    await fs.writeFile(path.join(forced, 'manifest.json'), JSON.stringify(forcedManifest));
+    assert.match((await cli('eval', forced, ...evalArgs)).stderr, /^layercache: error BUNDLE_INVALID: .*exit 0 names candidate 99/);
 
     const manifest = JSON.parse(await fs.readFile(path.join(out, 'manifest.json'), 'utf8'));
     const seg = path.join(out, manifest.segments[0].file);

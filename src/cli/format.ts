@@ -22,3 +22,8 @@ export function formatBytes(n: number): string {
 export function formatPercent(fraction: number): string {
   return `${(fraction * 100).toFixed(1)}%`;
 }
+
+/** A relative change in a cost, e.g. 0.061 → "6.1% lower", −0.04 → "4.0% higher". */
+export function formatSaving(saved: number): string {
+  return saved >= 0 ? `${formatPercent(saved)} lower` : `${formatPercent(-saved)} higher`;
+}

@@ -70,7 +70,12 @@ export async function runCli(argv: readonly string[], io: CliIo, env?: NodeJS.Pr
     .showHelpAfterError('(run with --help for usage)')
     .addHelpText('after', '\nExit status: 0 success, 2 bad input or usage, 1 internal failure; each error prints one line\n"layercache: error CODE: message" (codes and fixes: docs/errors.md). NO_COLOR turns colour off;\nprogress bars appear only when stderr is a terminal.\n')
     .exitOverride()
-    .configureOutput({ writeOut: (s) => io.out(s), writeErr: (s) => io.err(s) });
+    .configureOutput({
+      writeOut: (s) => io.out(s),
+      writeErr: (s) => io.err(s),
+      // Commander's own errors (unknown or missing options) in the one error format of every command.
+      outputError: (s, write) => write(`layercache: error USAGE: ${s.replace(/^error: /, '')}`),
+    });
 
   const configure = (): Config => {
     const g = program.opts<GlobalOptions>();
@@ -113,13 +118,13 @@ export async function runCli(argv: readonly string[], io: CliIo, env?: NodeJS.Pr
     .option('--tolerance <t>', 'allowed disagreement with the backbone, in (0, 1)', (v) => parseFraction(v, '--tolerance', '0.01'), 0.01)
     .option('--confidence <delta>', 'statistical mode: disagreement <= tolerance with confidence 1 - delta', (v) => parseFraction(v, '--confidence', '0.05'))
     .option('--margin <m>', 'empirical mode: extra agreement demanded on calibration samples (default tolerance/5)', (v) => parseNumber(v, '--margin'))
-    .option('--batch <n>', 'batch size whose latency is minimised', (v) => parseCount(v, '--batch'), 1)
+    .option('--batch <n>', 'batch size whose latency is minimised', (v) => parsePositiveCount(v, '--batch'), 1)
     .option('--objective <what>', "minimise 'latency' (measured at --batch, checked on the runtime) or 'macs' per sample", (v) => parseChoice(v, '--objective', ['latency', 'macs'] as const), 'latency')
     .option('--score <kind>', 'confidence score: max | margin | temperature', (v) => parseChoice(v, '--score', ['max', 'margin', 'temperature'] as const), 'max')
-    .option('--folds <k>', 'cross-fitting folds', (v) => parseCount(v, '--folds'), 3)
-    .option('--cv-splits <n>', 'random 2-fold splits averaged to judge each candidate policy', (v) => parseCount(v, '--cv-splits'), 5)
+    .option('--folds <k>', 'cross-fitting folds', (v) => parsePositiveCount(v, '--folds'), 3)
+    .option('--cv-splits <n>', 'random 2-fold splits averaged to judge each candidate policy', (v) => parsePositiveCount(v, '--cv-splits'), 5)
     .option('--augment <list>', "label-free augmented copies of the build samples, one per entry: flip, crop, random (mirror and crop at random); NAME:N repeats, e.g. flip,random:10 (natural images only)", (v) => parseAugmentList(v, '--augment'))
-    .option('--epochs <n>', 'training epochs of the heads that can be kept', (v) => parseCount(v, '--epochs'), 36)
+    .option('--epochs <n>', 'training epochs of the heads that can be kept', (v) => parsePositiveCount(v, '--epochs'), 36)
     .option('--refine-exits <n>', 'with more candidate exits than this, screen them all briefly and train only the n most promising fully', (v) => parsePositiveCount(v, '--refine-exits'), 12)
     .option('--screen-epochs <n>', 'training epochs of the screening phase', (v) => parsePositiveCount(v, '--screen-epochs'), 6)
     .option('--seed <n>', 'random seed', (v) => parseCount(v, '--seed'), 1)
@@ -152,7 +157,7 @@ export async function runCli(argv: readonly string[], io: CliIo, env?: NodeJS.Pr
     .option('--json', 'print the report as JSON', false)
     .option('--baseline <name>', "also run a baseline: 'paper' (every exit, one global max-softmax threshold)")
     .option('--model <file>', 'check that the bundle was built for this model')
-    .option('--latency-samples <n>', 'samples timed one by one at batch 1', (v) => parseCount(v, '--latency-samples'), 2000)
+    .option('--latency-samples <n>', 'samples timed one by one at batch 1', (v) => parsePositiveCount(v, '--latency-samples'), 2000)
     .option('--html <file>', 'also write the HTML report (charts, per-exit figures, settings)')
     .addHelpText('after', '\nExample:\n  layercache eval bundle/ --data cifar10:cifar10_test_jpeg.bin#5000-9999 --baseline paper --json\n  layercache eval bundle/ --data cifar10:cifar10_test_jpeg.bin#5000-9999 --html report.html\n')
     .action(async (dir: string, o: { data: string; json: boolean; baseline?: string; model?: string; latencySamples: number; html?: string }) => {
@@ -165,7 +170,7 @@ export async function runCli(argv: readonly string[], io: CliIo, env?: NodeJS.Pr
     .argument('<bundle>', 'bundle directory (from layercache build)')
     .requiredOption('--data <spec>', 'samples to evaluate on (see eval)')
     .option('--out <file>', 'the HTML file to write (atomically)', 'report.html')
-    .option('--latency-samples <n>', 'samples timed one by one at batch 1', (v) => parseCount(v, '--latency-samples'), 2000)
+    .option('--latency-samples <n>', 'samples timed one by one at batch 1', (v) => parsePositiveCount(v, '--latency-samples'), 2000)
     .option('--json', 'print the evaluation as JSON (as eval --json) plus "report"', false)
     .addHelpText('after', '\nExample:\n  layercache report bundle/ --data cifar10:cifar10_test_jpeg.bin#5000-9999 --out report.html\n')
     .action(async (dir: string, o: { data: string; out: string; latencySamples: number; json: boolean }) => {
@@ -179,7 +184,7 @@ export async function runCli(argv: readonly string[], io: CliIo, env?: NodeJS.Pr
     .option('--json', 'print the evaluation as JSON (as eval --json) plus "report"', false)
     .option('--serve', 'then serve the bundle and print a ready-to-paste curl request', false)
     .option('--port <port>', 'port for --serve', (v) => parseNumber(v, '--port'), 8080)
-    .option('--latency-samples <n>', 'samples timed one by one at batch 1', (v) => parseCount(v, '--latency-samples'), 2000)
+    .option('--latency-samples <n>', 'samples timed one by one at batch 1', (v) => parsePositiveCount(v, '--latency-samples'), 2000)
     .addHelpText('after', '\nExamples:\n  npx layercache demo\n  npx layercache demo --json > demo.json\n  npx layercache demo --serve --port 8080\n')
     .action(async (o: { out: string; json: boolean; serve: boolean; port: number; latencySamples: number }) => {
       await runDemoCommand(o, configure(), io);
@@ -193,19 +198,19 @@ export async function runCli(argv: readonly string[], io: CliIo, env?: NodeJS.Pr
     .option('--host <host>', 'address to listen on', '127.0.0.1')
     .option('--port <port>', 'port to listen on (0 = any free port)', (v) => parseNumber(v, '--port'), 8080)
     .option('--state <dir>', 'directory of persisted bundle versions; a restart resumes from the newest valid one')
-    .option('--workers <n>', 'engine worker threads', (v) => parseCount(v, '--workers'), 1)
-    .option('--max-batch-size <n>', 'dynamic batching: rows per batch', (v) => parseCount(v, '--max-batch-size'), 32)
+    .option('--workers <n>', 'engine worker threads', (v) => parsePositiveCount(v, '--workers'), 1)
+    .option('--max-batch-size <n>', 'dynamic batching: rows per batch', (v) => parsePositiveCount(v, '--max-batch-size'), 32)
     .option('--max-queue-delay-us <us>', 'dynamic batching: longest wait for a batch to fill', (v) => parseNumber(v, '--max-queue-delay-us'), 0)
-    .option('--max-queue-rows <n>', 'queued rows before requests get 503', (v) => parseCount(v, '--max-queue-rows'), 512)
-    .option('--max-request-rows <n>', 'rows one request may carry', (v) => parseCount(v, '--max-request-rows'), 256)
-    .option('--timeout-ms <ms>', 'per-request timeout', (v) => parseCount(v, '--timeout-ms'), 30000)
-    .option('--body-limit <bytes>', 'largest request body', (v) => parseCount(v, '--body-limit'), 64 * 2 ** 20)
+    .option('--max-queue-rows <n>', 'queued rows before requests get 503', (v) => parsePositiveCount(v, '--max-queue-rows'), 512)
+    .option('--max-request-rows <n>', 'rows one request may carry', (v) => parsePositiveCount(v, '--max-request-rows'), 256)
+    .option('--timeout-ms <ms>', 'per-request timeout', (v) => parsePositiveCount(v, '--timeout-ms'), 30000)
+    .option('--body-limit <bytes>', 'largest request body', (v) => parsePositiveCount(v, '--body-limit'), 64 * 2 ** 20)
     .option('--labels <file>', 'class names for the classify route, one per line')
     .option('--token <token>', 'bearer token every route but health and metrics requires (16+ characters; prefer the LAYERCACHE_TOKEN environment variable, since command lines are visible to other users)')
     .option('--no-online', 'do not learn from traffic (verification and the accuracy guard stay on)')
-    .option('--retrain-after <n>', 'buffered samples before the first retrain', (v) => parseCount(v, '--retrain-after'), 2000)
-    .option('--retrain-every <n>', 'new buffered samples between retrains', (v) => parseCount(v, '--retrain-every'), 2000)
-    .option('--buffer-samples <n>', 'online buffer size (sliding window)', (v) => parseCount(v, '--buffer-samples'), 5000)
+    .option('--retrain-after <n>', 'buffered samples before the first retrain', (v) => parsePositiveCount(v, '--retrain-after'), 2000)
+    .option('--retrain-every <n>', 'new buffered samples between retrains', (v) => parsePositiveCount(v, '--retrain-every'), 2000)
+    .option('--buffer-samples <n>', 'online buffer size (sliding window)', (v) => parsePositiveCount(v, '--buffer-samples'), 5000)
     .option('--verify-share <p>', 'share of requests checked against the full backbone', (v) => parseNumber(v, '--verify-share'), 0.05)
     .option('--tolerance <t>', 'allowed disagreement with the backbone, in (0, 1)', (v) => parseFraction(v, '--tolerance', '0.01'), 0.01)
     .option('--augment <list>', 'label-free augmented copies when retraining, e.g. flip or flip,random:4', (v) => parseAugmentList(v, '--augment'))

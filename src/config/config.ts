@@ -190,6 +190,21 @@ function deepFreeze<T>(value: T): T {
   return value;
 }
 
+/** Fewest samples a build takes: below it, cross-fitting leaves folds of a few rows and thresholds mean nothing. */
+export function minBuildSamples(folds: number): number {
+  return Math.max(32, 8 * folds);
+}
+
+/** Settings that are valid alone but not together; the first conflict found, or null. */
+function conflict(c: z.infer<typeof ConfigSchema>): { where: string; message: string } | null {
+  const o = c.serve.online;
+  const least = minBuildSamples(c.build.folds);
+  if (o.enabled && o.retrainAfter < least) return { where: 'serve.online.retrainAfter', message: `${o.retrainAfter} samples are too few for a build with ${c.build.folds} folds; use at least ${least}` };
+  if (o.enabled && o.bufferSamples < least) return { where: 'serve.online.bufferSamples', message: `${o.bufferSamples} samples are too few for a build with ${c.build.folds} folds; use at least ${least}` };
+  if (o.guardMinSamples > o.guardWindow) return { where: 'serve.online.guardMinSamples', message: `${o.guardMinSamples} is more than the guard's window of ${o.guardWindow} answers, so the guard could never act; lower it or raise guardWindow` };
+  return null;
+}
+
 /** Validates a configuration object and freezes it. */
 export function parseConfig(input: ConfigInput): Config {
   const result = ConfigSchema.safeParse(input);
@@ -198,6 +213,8 @@ export function parseConfig(input: ConfigInput): Config {
     const where = issue.path.join('.') || '(root)';
     throw new LayercacheError('CONFIG_INVALID', `configuration value ${where} is invalid: ${issue.message}`, { cause: result.error });
   }
+  const bad = conflict(result.data);
+  if (bad) throw new LayercacheError('CONFIG_INVALID', `configuration value ${bad.where} is invalid: ${bad.message}`);
   return deepFreeze(result.data);
 }
 

@@ -123,7 +123,7 @@ describe('server routes', () => {
     assert.equal(r.top.length, 5);
     assert.ok(['a', 'b', 'c', 'd', 'e'].includes(r.top[0].label));
     assert.ok(r.top[0].probability >= r.top[1].probability);
-    assert.equal(r.exit, null);
+    assert.equal(r.exit, -1, "the full backbone answered, as in infer's exit output");
     // The same pixels as a tensor: (200/255 − 0.5)/0.25 everywhere.
     const x = new Float32Array(sample).fill((200 / 255 - 0.5) / 0.25);
     const oracle = await backboneProbs(x, 1);
@@ -150,6 +150,7 @@ describe('server routes', () => {
       [{ method: 'POST', url: URL_INFER, payload: '{"inputs": [', headers: { 'content-type': 'application/json' } }, 400, 'INFER_REQUEST_INVALID', /not valid JSON/],
       [{ method: 'POST', url: URL_INFER, payload: 'x', headers: { 'content-type': 'text/plain' } }, 415, 'UNSUPPORTED_MEDIA_TYPE', /text\/plain/],
       [{ method: 'POST', url: URL_INFER, payload: Buffer.alloc(70 * 1024), headers: { 'content-type': 'application/octet-stream', [HEADER_LENGTH]: '2' } }, 413, 'BODY_TOO_LARGE', /over the limit of 65536 bytes/],
+      [{ method: 'POST', url: URL_INFER, payload: Buffer.alloc(8), headers: { 'content-type': 'application/octet-stream', [HEADER_LENGTH]: 'abc' } }, 400, 'INFER_REQUEST_INVALID', /inference-header-content-length 'abc' is not a byte count/i],
       [{ method: 'POST', url: '/v2/models/tiny/classify', payload: Buffer.from('not an image'), headers: { 'content-type': 'image/png' } }, 400, 'INFER_REQUEST_INVALID', /cannot be decoded as an image/],
       [{ method: 'GET', url: '/v3/nothing' }, 404, 'ROUTE_NOT_FOUND', /no route GET \/v3\/nothing/],
     ];
@@ -202,6 +203,8 @@ describe('bearer token', () => {
     } finally {
       await s.close();
     }
+    // Without --state the versions went to a temporary directory of the server's own, removed at close.
+    await assert.rejects(fs.stat(s.stateDir), { code: 'ENOENT' });
   });
 });
 

@@ -210,6 +210,9 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
       throw new LayercacheError('UNSUPPORTED_MEDIA_TYPE', `infer takes application/json (or application/octet-stream with ${HEADER_LENGTH}), not '${type || '(none)'}'`);
     }
     const headerValue = req.headers[HEADER_LENGTH];
+    if (headerValue !== undefined && !/^\d{1,15}$/.test(String(headerValue))) {
+      throw new LayercacheError('INFER_REQUEST_INVALID', `${HEADER_LENGTH} '${String(headerValue)}' is not a byte count; send the length of the JSON header in bytes`);
+    }
     const headerLength = headerValue === undefined ? null : Number(headerValue);
     const parsed = parseInferRequest(req.body as Buffer, headerLength);
     if (parsed.inputs.length !== 1 || parsed.inputs[0]!.name !== model.inputName) {
@@ -264,7 +267,7 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
     return reply.send({
       model_name: model.name,
       bundle_version: r.version,
-      exit: r.exits[0]! < 0 ? null : r.exits[0],
+      exit: r.exits[0]!,
       confidence: r.confidence[0],
       top: order.map((k) => ({ label: model.labels[k] ?? String(k), class: k, probability: r.probs[k] })),
     });

@@ -23,6 +23,12 @@ describe('parseInferRequest', () => {
     rejects(() => parseInferRequest(json({ inputs: [{ name: 'x', shape: [2], datatype: 'FP64', data: [1, 1e300] }] }), null), /value 1 is Infinity/);
   });
 
+  it('rejects JSON values outside an integer datatype, naming value and range', () => {
+    rejects(() => parseInferRequest(json({ inputs: [{ name: 'x', shape: [2], datatype: 'UINT8', data: [3, 300] }] }), null), /value 1 is 300, not a UINT8 \(integers 0 to 255\)/);
+    rejects(() => parseInferRequest(json({ inputs: [{ name: 'x', shape: [1], datatype: 'INT32', data: [1.5] }] }), null), /value 0 is 1.5, not a INT32/);
+    assert.deepEqual(Array.from(parseInferRequest(json({ inputs: [{ name: 'x', shape: [2], datatype: 'BOOL', data: [true, 0] }] }), null).inputs[0]!.data), [1, 0]);
+  });
+
   it('rejects a shape far larger than the data before allocating it', () => {
     const { body, headerLength } = binaryRequest({ inputs: [{ name: 'x', shape: [1e9, 3, 8, 8], datatype: 'FP32', parameters: { binary_data_size: 12 } }] }, new Float32Array(3));
     rejects(() => parseInferRequest(body, headerLength), /binary_data_size 12 does not match shape/);

@@ -46,18 +46,20 @@ export interface OutputTensor {
 interface Numeric {
   readonly bytes: number;
   read(view: DataView, offset: number): number;
+  /** Integer types: the values JSON data may hold. */
+  readonly range?: readonly [number, number];
 }
 
 const NUMERIC: Readonly<Record<string, Numeric>> = {
-  BOOL: { bytes: 1, read: (v, o) => (v.getUint8(o) ? 1 : 0) },
-  UINT8: { bytes: 1, read: (v, o) => v.getUint8(o) },
-  INT8: { bytes: 1, read: (v, o) => v.getInt8(o) },
-  UINT16: { bytes: 2, read: (v, o) => v.getUint16(o, true) },
-  INT16: { bytes: 2, read: (v, o) => v.getInt16(o, true) },
-  UINT32: { bytes: 4, read: (v, o) => v.getUint32(o, true) },
-  INT32: { bytes: 4, read: (v, o) => v.getInt32(o, true) },
-  UINT64: { bytes: 8, read: (v, o) => Number(v.getBigUint64(o, true)) },
-  INT64: { bytes: 8, read: (v, o) => Number(v.getBigInt64(o, true)) },
+  BOOL: { bytes: 1, read: (v, o) => (v.getUint8(o) ? 1 : 0), range: [0, 1] },
+  UINT8: { bytes: 1, read: (v, o) => v.getUint8(o), range: [0, 255] },
+  INT8: { bytes: 1, read: (v, o) => v.getInt8(o), range: [-128, 127] },
+  UINT16: { bytes: 2, read: (v, o) => v.getUint16(o, true), range: [0, 65535] },
+  INT16: { bytes: 2, read: (v, o) => v.getInt16(o, true), range: [-32768, 32767] },
+  UINT32: { bytes: 4, read: (v, o) => v.getUint32(o, true), range: [0, 2 ** 32 - 1] },
+  INT32: { bytes: 4, read: (v, o) => v.getInt32(o, true), range: [-(2 ** 31), 2 ** 31 - 1] },
+  UINT64: { bytes: 8, read: (v, o) => Number(v.getBigUint64(o, true)), range: [0, Number.MAX_SAFE_INTEGER] },
+  INT64: { bytes: 8, read: (v, o) => Number(v.getBigInt64(o, true)), range: [Number.MIN_SAFE_INTEGER, Number.MAX_SAFE_INTEGER] },
   FP32: { bytes: 4, read: (v, o) => v.getFloat32(o, true) },
   FP64: { bytes: 8, read: (v, o) => v.getFloat64(o, true) },
 };
@@ -147,6 +149,11 @@ export function parseInferRequest(body: Uint8Array, headerLength: number | null)
       const values: number[] = [];
       if (!flatten(raw.data, values)) throw invalid(`${where} ('${raw.name}').data must be an array of numbers`);
       if (values.length !== count) throw invalid(`${where} ('${raw.name}') has ${values.length} values but shape [${shape.join(', ')}] needs ${count}`);
+      const range = kind.range;
+      if (range) {
+        const bad = values.findIndex((x) => !Number.isInteger(x) || x < range[0] || x > range[1]);
+        if (bad >= 0) throw invalid(`${where} ('${raw.name}') value ${bad} is ${values[bad]}, not a ${datatype} (integers ${range[0]} to ${range[1]}); send FP32 for other numbers`);
+      }
       data = Float32Array.from(values);
     }
     // Binary data can hold NaN and ±Infinity, and numbers beyond float32's range become ±Infinity:

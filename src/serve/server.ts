@@ -80,10 +80,24 @@ function fromBundle(bundle: LoadedBundle, version: number): Start {
   };
 }
 
-/** logSink: where pino writes JSON log lines (default stdout). */
+/**
+ * logSink: where pino writes JSON log lines (default stdout). Without serve.stateDir the
+ * versions go to a temporary directory, removed at close or when startup fails.
+ */
 export async function startServer(sourcePath: string, config: Config, logSink?: { write(line: string): void }): Promise<RunningServer> {
+  if (config.serve.stateDir !== null) return start(sourcePath, config, config.serve.stateDir, null, logSink);
+  const temporary = await fs.mkdtemp(path.join(os.tmpdir(), 'layercache-state-'));
+  try {
+    return await start(sourcePath, config, temporary, temporary, logSink);
+  } catch (err) {
+    await fs.rm(temporary, { recursive: true, force: true });
+    throw err;
+  }
+}
+
+/** temporary: stateDir again when it is the server's own, to remove at close; else null. */
+async function start(sourcePath: string, config: Config, stateDir: string, temporary: string | null, logSink?: { write(line: string): void }): Promise<RunningServer> {
   const s = config.serve;
-  const stateDir = s.stateDir ?? (await fs.mkdtemp(path.join(os.tmpdir(), 'layercache-state-')));
   await fs.mkdir(stateDir, { recursive: true });
   const store = new VersionStore(stateDir);
   const skipped: { version: number; message: string }[] = [];
@@ -158,9 +172,10 @@ export async function startServer(sourcePath: string, config: Config, logSink?: 
   verifyFailure = (err) => log.warn({ err }, err.message);
   let ready = false;
   const inFlight = { count: 0 };
+  // A request larger than the whole queue could never be queued: it is a 400 naming the limit, not a 503 forever.
   const app = await buildApp({
     model, batcher, metrics, online, serverVersion: pkg.version, isReady: () => ready && pool.size > 0, inFlight, logger: log, token: s.token,
-    limits: { bodyLimitBytes: s.bodyLimitBytes, maxRequestRows: s.maxRequestRows, requestTimeoutMs: s.requestTimeoutMs, topK: s.topK },
+    limits: { bodyLimitBytes: s.bodyLimitBytes, maxRequestRows: Math.min(s.maxRequestRows, s.maxQueueRows), requestTimeoutMs: s.requestTimeoutMs, topK: s.topK },
   }).catch(async (err: unknown) => {
     await pool.close();
     throw err;
@@ -168,7 +183,7 @@ export async function startServer(sourcePath: string, config: Config, logSink?: 
   for (const dir of skippedLeftovers) log.warn({ dir }, `state: removed ${dir}, left by a save that did not finish (a retrain stopped at shutdown or a crash)`);
   for (const k of skipped) log.error({ version: k.version }, `state: version ${k.version} is corrupted and was skipped: ${k.message}`);
   if (resumed) log.info({ version: resumed.version, stateDir }, `resumed version ${resumed.version} from ${stateDir}`);
-  if (!s.stateDir) log.info({ stateDir }, `bundle versions go to the temporary directory ${stateDir}; pass --state DIR to keep them across restarts`);
+  if (temporary) log.info({ stateDir }, `bundle versions go to the temporary directory ${stateDir}, removed at shutdown; pass --state DIR to keep them across restarts`);
   metrics.bundleVersion.set({ model: s.name }, start.version);
   ready = true;
 
@@ -187,6 +202,7 @@ export async function startServer(sourcePath: string, config: Config, logSink?: 
         await drained;
         await online.close();
         await pool.close();
+        if (temporary) await fs.rm(temporary, { recursive: true, force: true });
       })();
       return closing;
     },

@@ -26,7 +26,11 @@ export async function runBuild(file: string, opts: BuildCommandOptions, config: 
     throw new LayercacheError('USAGE', `--latency-profile ${profile} lies inside --out ${opts.out}, which the bundle replaces; keep the profile outside it, e.g. --latency-profile latency-profile.json`);
   }
   // Refuse an occupied --out before minutes of work, not after (the save checks again).
-  const present = await fs.readdir(opts.out).catch(() => []);
+  const present = await fs.readdir(opts.out).catch((err: NodeJS.ErrnoException) => {
+    if (err.code === 'ENOENT') return [];
+    if (err.code === 'ENOTDIR') throw new LayercacheError('OUTPUT_EXISTS', `--out ${opts.out} is a file; a bundle is a directory: choose another --out`);
+    throw new LayercacheError('FILE_UNREADABLE', `cannot read --out ${opts.out} (${err.code ?? err.message}); check its permissions or choose another --out`, { cause: err });
+  });
   if (present.length > 0 && !opts.force) {
     throw new LayercacheError('OUTPUT_EXISTS', `output directory ${opts.out} already exists and is not empty; choose another --out or pass --force to replace it`);
   }

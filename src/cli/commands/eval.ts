@@ -7,7 +7,7 @@ import { LayercacheError } from '../../errors/index.ts';
 import { evaluateBundle, type EvalReport, type SystemFigures } from '../../evaluate/index.ts';
 import { readModelFile } from '../../onnx/index.ts';
 import { writeReport } from '../../report/index.ts';
-import { formatCount, formatPercent } from '../format.ts';
+import { formatCount, formatPercent, formatSaving } from '../format.ts';
 import type { CliIo } from '../io.ts';
 import { terminalProgress } from '../progress-bars.ts';
 
@@ -71,7 +71,7 @@ export async function runEval(dir: string, opts: EvalCommandOptions, config: Con
   const b = report.backbone;
   const c = report.cached;
   io.out(`MACs saved ${formatPercent(1 - c.macsPerSample / b.macsPerSample)} (oracle bound ${formatPercent(1 - report.oracle.macsPerSample / b.macsPerSample)}), `
-    + `mean batch-1 latency ${formatPercent(1 - c.latencyMs.mean / b.latencyMs.mean)} lower, batch-64 throughput ×${(c.throughputBatch64 / b.throughputBatch64).toFixed(2)}\n`);
+    + `mean batch-1 latency ${formatSaving(1 - c.latencyMs.mean / b.latencyMs.mean)}, batch-64 throughput ×${(c.throughputBatch64 / b.throughputBatch64).toFixed(2)}\n`);
   io.out(`exit hit rates: ${c.exitRates.map((r, i) => `#${i} ${formatPercent(r)}`).join(', ') || 'none'}; full backbone ${formatPercent(c.fullRate)}\n`);
   const h = report.headroom;
   if (h) {
@@ -84,7 +84,7 @@ export async function runEval(dir: string, opts: EvalCommandOptions, config: Con
   const p = report.paperBaseline;
   if (p) {
     io.out(`paper rule (every exit, p ≥ ${p.threshold.toFixed(5)}): MACs saved ${formatPercent(1 - p.macsPerSample / b.macsPerSample)}, `
-      + `mean batch-1 latency ${formatPercent(1 - p.latencyMs.mean / p.pairedBackbone.latencyMs.mean)} lower and batch-64 throughput ×${(p.throughputBatch64 / p.pairedBackbone.throughputBatch64).toFixed(2)} against the backbone timed beside it\n`);
+      + `mean batch-1 latency ${formatSaving(1 - p.latencyMs.mean / p.pairedBackbone.latencyMs.mean)} and batch-64 throughput ×${(p.throughputBatch64 / p.pairedBackbone.throughputBatch64).toFixed(2)} against the backbone timed beside it\n`);
   }
   if (opts.html) io.out(`report: ${opts.html}\n`);
   return report;

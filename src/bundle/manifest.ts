@@ -80,6 +80,10 @@ export const ManifestSchema = z.object({
   for (let i = 1; i < m.exits.length; i++) {
     if (m.exits[i]!.candidate <= m.exits[i - 1]!.candidate) ctx.addIssue({ code: 'custom', message: 'exits are not in network order', path: ['exits', i] });
   }
+  // backbone.onnx holds the very bytes the bundle was built from (the file's own sha256 is checked on load).
+  if (m.source.backbone.sha256 !== m.source.sha256) {
+    ctx.addIssue({ code: 'custom', message: `the backbone file's sha256 ${m.source.backbone.sha256.slice(0, 12)}… is not the source model's ${m.source.sha256.slice(0, 12)}…`, path: ['source', 'backbone', 'sha256'] });
+  }
   m.candidates.forEach((c, k) => {
     if (c.candidate !== k) ctx.addIssue({ code: 'custom', message: `candidate ${k} is numbered ${c.candidate}`, path: ['candidates', k, 'candidate'] });
   });

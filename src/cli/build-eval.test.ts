@@ -207,6 +207,11 @@ describe('build → bundle → eval on a tiny model', () => {
     forcedManifest.exits[0].candidate = 99;
     await fs.writeFile(path.join(forced, 'manifest.json'), JSON.stringify(forcedManifest));
     assert.match((await cli('eval', forced, ...evalArgs)).stderr, /^layercache: error BUNDLE_INVALID: .*exit 0 names candidate 99/);
+    // A backbone that is not the model the bundle was built from (its own hash updated to match).
+    forcedManifest.exits[0].candidate = 0;
+    forcedManifest.source.sha256 = 'f'.repeat(64);
+    await fs.writeFile(path.join(forced, 'manifest.json'), JSON.stringify(forcedManifest));
+    assert.match((await cli('eval', forced, ...evalArgs)).stderr, /^layercache: error BUNDLE_INVALID: .*backbone file's sha256 .* is not the source model's ffffffffffff/);
 
     const manifest = JSON.parse(await fs.readFile(path.join(out, 'manifest.json'), 'utf8'));
     const seg = path.join(out, manifest.segments[0].file);

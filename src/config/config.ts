@@ -105,11 +105,13 @@ const OnlineSchema = z.object({
   guardWindow: z.number().int().min(10).max(1_000_000).default(400),
   /** Verified early answers an exit needs before the guard may act on it. */
   guardMinSamples: z.number().int().min(5).max(1_000_000).default(40),
-  /** Confidence 1 − delta of the guard's lower bound on agreement. */
+  /** Confidence 1 − delta of the guard's bounds on agreement at each look (split over the exits). */
   guardDelta: z.number().gt(0).lt(1).default(0.05),
   /** Log-odds added to an offending exit's threshold; after guardMaxRaises raises it is disabled. */
   guardRaise: z.number().gt(0).max(100).default(1),
   guardMaxRaises: z.number().int().min(0).max(100).default(3),
+  /** Bundle versions kept under STATE/versions (newest first; the serving one always stays); older ones are deleted. */
+  keepVersions: z.number().int().min(1).max(100_000).default(10),
   /**
    * Under load an engine worker holds early answers picked for verification back until 16 are
    * pending and verifies them as one backbone batch; this is the longest they wait when no

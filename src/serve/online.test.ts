@@ -151,7 +151,7 @@ describe('accuracy guard', () => {
     const s = await startServer(forced, loadConfig({
       engine: { intraOpThreads: 1 },
       build: { tolerance: 0.01 },
-      serve: { name: 'tiny', log: 'warn', stateDir: path.join(dir, 'guard'), online: { enabled: false, verifyShare: 1, guardMinSamples: 10, guardMaxRaises: 1, guardRaise: 0.5 } },
+      serve: { name: 'tiny', log: 'warn', stateDir: path.join(dir, 'guard'), online: { enabled: false, verifyShare: 1, guardMinSamples: 10, guardMaxRaises: 1, guardRaise: 0.5, keepVersions: 1 } },
     }, {}), { write: (l) => void lines.push(l) });
     try {
       const x = randomNormal(seededRng(31), 200 * sample);
@@ -175,9 +175,9 @@ describe('accuracy guard', () => {
       assert.match(m, /^layercache_guard_actions_total\{model="tiny",exit="0",action="disable"\} 1$/m);
       const warnings = lines.map((l) => JSON.parse(l) as { msg: string; action?: string }).filter((l) => l.action);
       assert.deepEqual(warnings.map((w) => w.action), ['raise', 'disable']);
-      // The guarded versions are persisted: a restart serves the disabled exit too.
+      // The guarded versions are persisted (a restart serves the disabled exit too), only the newest one with keepVersions 1.
       const store = new VersionStore(path.join(dir, 'guard'));
-      assert.deepEqual(await store.list(), [3, 2]);
+      assert.deepEqual(await store.list(), [3]);
     } finally {
       await s.close();
     }

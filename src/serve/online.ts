@@ -203,6 +203,8 @@ export class OnlineLearner {
     if (fresh) this.raises = new Array<number>(this.exitCount).fill(0);
     this.deps.metrics.bundleVersion.set({ model: this.deps.model }, version);
     this.updateGauges();
+    const pruned = await this.deps.store.prune(this.deps.config.keepVersions, version);
+    if (pruned.length > 0) this.deps.log.info({ pruned }, `state: deleted versions ${pruned.join(', ')} (keeping the newest ${this.deps.config.keepVersions})`);
   }
 
   private async retrain(): Promise<void> {

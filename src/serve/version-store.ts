@@ -79,6 +79,13 @@ export class VersionStore {
     return null;
   }
 
+  /** Deletes all but the newest `keep` versions, never `serving`; returns the versions deleted. */
+  async prune(keep: number, serving: number): Promise<number[]> {
+    const old = (await this.list()).slice(keep).filter((v) => v !== serving);
+    for (const v of old) await fs.rm(this.dirOf(v), { recursive: true, force: true });
+    return old;
+  }
+
   async nextVersion(current: number): Promise<number> {
     return Math.max(current, ...(await this.list())) + 1;
   }

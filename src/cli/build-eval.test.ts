@@ -167,6 +167,14 @@ describe('build → bundle → eval on a tiny model', () => {
       assert.match(r.stderr, pattern);
       await assert.rejects(fs.stat(out), { code: 'ENOENT' });
     }
+    // CIFAR images with no normalisation given: a warning (here before the shape error of this 8×8 model).
+    const cifar = path.join(dir, 'fake.cifar.bin');
+    await fs.writeFile(cifar, Buffer.alloc(40 * 3073));
+    const raw = await cli('build', model, '--out', out, '--data', `cifar10:${cifar}#0-39`);
+    assert.match(raw.stderr, /^layercache: warning: no --scale, --mean or --std: images reach the model as raw 0–255 pixel values/);
+    assert.match(raw.stderr, /error DATA_SHAPE_MISMATCH/);
+    const normalised = await cli('build', model, '--out', out, '--data', `cifar10:${cifar}#0-39`, '--scale', '255');
+    assert.doesNotMatch(normalised.stderr, /warning/);
     // An occupied --out is refused before any work.
     const occupied = path.join(dir, 'occupied');
     await fs.mkdir(occupied);

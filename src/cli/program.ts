@@ -45,9 +45,9 @@ const shapeOption = (): Option =>
 /** Adds the preprocessing options shared by every command that reads images. */
 function addPreprocessOptions(cmd: Command): Command {
   return cmd
-    .option('--scale <s>', 'x = (pixel / scale - mean) / std', (v) => parseNumber(v, '--scale'))
-    .option('--mean <m>', 'per-channel mean, e.g. 0.485,0.456,0.406', (v) => parseNumberList(v, '--mean'))
-    .option('--std <s>', 'per-channel std, e.g. 0.229,0.224,0.225', (v) => parseNumberList(v, '--std'))
+    .option('--scale <s>', 'x = (pixel / scale - mean) / std (default 1: pixels as 0–255)', (v) => parseNumber(v, '--scale'))
+    .option('--mean <m>', 'per-channel mean, e.g. 0.485,0.456,0.406 (default 0)', (v) => parseNumberList(v, '--mean'))
+    .option('--std <s>', 'per-channel std, e.g. 0.229,0.224,0.225 (default 1)', (v) => parseNumberList(v, '--std'))
     .option('--layout <layout>', 'nchw | nhwc', (v) => parseChoice(v, '--layout', ['nchw', 'nhwc'] as const), 'nchw');
 }
 
@@ -113,7 +113,7 @@ export async function runCli(argv: readonly string[], io: CliIo, env?: NodeJS.Pr
     .command('build')
     .description('Build a bundle: train cache heads by self-distillation on unlabeled data, then pick exits and thresholds.')
     .argument('<model>', 'path to an .onnx classifier')
-    .requiredOption('--data <spec>', 'unlabeled samples: cifar10:PATH#A-B | folder:DIR#A-B | npy:PATH#A-B | raw:PATH:DxDxD#A-B')
+    .requiredOption('--data <spec>', 'unlabeled samples: cifar10:PATH#A-B | folder:DIR#A-B | npy:PATH#A-B | raw:PATH:DxDxD#A-B | mnist:#A-B (ranges inclusive)')
     .requiredOption('--out <dir>', 'bundle directory to write (atomically)')
     .option('--tolerance <t>', 'allowed disagreement with the backbone, in (0, 1)', (v) => parseFraction(v, '--tolerance', '0.01'), 0.01)
     .option('--confidence <delta>', 'statistical mode: disagreement <= tolerance with confidence 1 - delta', (v) => parseFraction(v, '--confidence', '0.05'))
@@ -146,6 +146,11 @@ export async function runCli(argv: readonly string[], io: CliIo, env?: NodeJS.Pr
         },
         preprocess: preprocessFrom(o),
       }, env);
+      // Images with no preprocessing reach the model as 0–255 pixels; almost no image model was trained on that.
+      if (/^(cifar10|folder):/.test(o.data as string) && o.scale === undefined && o.mean === undefined && o.std === undefined) {
+        io.err('layercache: warning: no --scale, --mean or --std: images reach the model as raw 0–255 pixel values. Pass the model\'s normalisation '
+          + '(e.g. --scale 255 --mean 0.485,0.456,0.406 --std 0.229,0.224,0.225), or --scale 1 if raw pixels are right; the bundle stores it.\n');
+      }
       await runBuild(model, { data: o.data as string, out: o.out as string, force: o.force as boolean, json: o.json as boolean }, config, io);
     });
 
@@ -153,7 +158,7 @@ export async function runCli(argv: readonly string[], io: CliIo, env?: NodeJS.Pr
     .command('eval')
     .description('Measure the backbone and the bundle in the same run on the same inputs.')
     .argument('<bundle>', 'bundle directory (from layercache build)')
-    .requiredOption('--data <spec>', 'samples to evaluate on: cifar10:PATH#A-B | folder:DIR#A-B | npy:PATH#A-B | raw:PATH:DxDxD#A-B')
+    .requiredOption('--data <spec>', 'samples to evaluate on: cifar10:PATH#A-B | folder:DIR#A-B | npy:PATH#A-B | raw:PATH:DxDxD#A-B | mnist:#A-B (ranges inclusive)')
     .option('--json', 'print the report as JSON', false)
     .option('--baseline <name>', "also run a baseline: 'paper' (every exit, one global max-softmax threshold)")
     .option('--model <file>', 'check that the bundle was built for this model')
@@ -197,7 +202,7 @@ export async function runCli(argv: readonly string[], io: CliIo, env?: NodeJS.Pr
     .option('--name <name>', 'model name in the URLs', 'layercache')
     .option('--host <host>', 'address to listen on', '127.0.0.1')
     .option('--port <port>', 'port to listen on (0 = any free port)', (v) => parseNumber(v, '--port'), 8080)
-    .option('--state <dir>', 'directory of persisted bundle versions; a restart resumes from the newest valid one')
+    .option('--state <dir>', 'directory of persisted bundle versions; a restart resumes from the newest valid one (default: a temporary directory, removed at exit)')
     .option('--workers <n>', 'engine worker threads', (v) => parsePositiveCount(v, '--workers'), 1)
     .option('--max-batch-size <n>', 'dynamic batching: rows per batch', (v) => parsePositiveCount(v, '--max-batch-size'), 32)
     .option('--max-queue-delay-us <us>', 'dynamic batching: longest wait for a batch to fill', (v) => parseNumber(v, '--max-queue-delay-us'), 0)

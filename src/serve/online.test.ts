@@ -28,7 +28,7 @@ const repo = path.resolve(import.meta.dirname, '../..');
 
 type OnlineInput = NonNullable<NonNullable<ConfigInput['serve']>['online']>;
 
-function config(stateDir: string, online: OnlineInput, log: 'silent' | 'warn' | 'error' = 'silent'): ReturnType<typeof loadConfig> {
+function config(stateDir: string, online: OnlineInput, log: 'silent' | 'info' | 'warn' | 'error' = 'silent'): ReturnType<typeof loadConfig> {
   return loadConfig({
     engine: { intraOpThreads: 1 },
     build: { folds: 2, epochs: 3, tolerance: 0.2, measureReps: 3 },
@@ -87,6 +87,36 @@ describe('online retraining', () => {
     }
   });
 
+  it('abandons a running retrain at shutdown instead of waiting for it', { timeout: 120_000 }, async () => {
+    const lines: string[] = [];
+    let started: () => void = () => {};
+    const building = new Promise<void>((resolve) => { started = resolve; });
+    const state = path.join(dir, 'abandon');
+    // Enough epochs that the retrain is still training when the server closes.
+    const s = await startServer(modelFile, loadConfig({
+      engine: { intraOpThreads: 1 },
+      build: { folds: 2, epochs: 1000, tolerance: 0.2, measureReps: 3 },
+      serve: { name: 'tiny', log: 'info', stateDir: state, online: { retrainAfter: 40, retrainEvery: 1_000_000 } },
+    }, {}), {
+      write: (l) => {
+        lines.push(l);
+        if (l.includes('retrain: building version')) started();
+      },
+    });
+    const x = randomNormal(seededRng(51), 40 * sample);
+    for (let i = 0; i < 40; i++) {
+      const res = await s.app.inject({ method: 'POST', url: '/v2/models/tiny/infer', payload: body(x.subarray(i * sample, (i + 1) * sample)) });
+      assert.equal(res.statusCode, 200, res.body);
+    }
+    // The retrain's worker has started (it logs just before): closing stops it rather than waiting.
+    await building;
+    await s.close();
+    const logged = lines.map((l) => JSON.parse(l) as { msg: string; level: number });
+    assert.ok(logged.some((l) => /^retrain of version 1 abandoned: the server is shutting down/.test(l.msg)), lines.join(''));
+    assert.ok(!logged.some((l) => l.level >= 50), 'an abandoned retrain is not an error');
+    assert.deepEqual(await new VersionStore(state).list(), []);
+  });
+
   it('resumes from the newest valid version after being killed, skipping a corrupted one', async () => {
     const state = path.join(dir, 'restart');
     const child = spawn(process.execPath, ['--import', 'tsx', path.join(repo, 'test/support/serve-child.ts'), modelFile, state, '120'], { cwd: repo, stdio: ['ignore', 'pipe', 'pipe'] });
@@ -136,9 +166,11 @@ describe('online retraining', () => {
   });
 });
 
-describe('accuracy guard', () => {
-  it('raises the threshold of an exit whose verified answers disagree, then disables it, logging and counting each action', async () => {
-    // A bundle whose only exit answers everything (threshold 0) with a head that is often wrong.
+let forcedBundle: Promise<string> | null = null;
+
+/** A bundle whose only exit answers everything (threshold 0) with a head that is often wrong (built once). */
+function forcedExitBundle(): Promise<string> {
+  forcedBundle ??= (async () => {
     const data = path.join(dir, 'samples.f32');
     await fs.writeFile(data, randomNormal(seededRng(9), 300 * sample));
     const built = path.join(dir, 'built');
@@ -146,6 +178,14 @@ describe('accuracy guard', () => {
     assert.equal(b.code, 0, b.stderr);
     const forced = path.join(dir, 'forced');
     await saveWithForcedExit(await loadBundle(built), 0, 0, forced);
+    return forced;
+  })();
+  return forcedBundle;
+}
+
+describe('accuracy guard', () => {
+  it('raises the threshold of an exit whose verified answers disagree, then disables it, logging and counting each action', async () => {
+    const forced = await forcedExitBundle();
 
     const lines: string[] = [];
     const s = await startServer(forced, loadConfig({
@@ -178,6 +218,40 @@ describe('accuracy guard', () => {
       // The guarded versions are persisted (a restart serves the disabled exit too), only the newest one with keepVersions 1.
       const store = new VersionStore(path.join(dir, 'guard'));
       assert.deepEqual(await store.list(), [3]);
+    } finally {
+      await s.close();
+    }
+  });
+
+  it('acts while a retrain runs, and the retrained bundle then serves under a newer version than the guard\'s', { timeout: 120_000 }, async () => {
+    const forced = await forcedExitBundle();
+    const lines: string[] = [];
+    const state = path.join(dir, 'guard-retrain');
+    const s = await startServer(forced, loadConfig({
+      engine: { intraOpThreads: 1 },
+      build: { tolerance: 0.01, folds: 2, epochs: 3, measureReps: 3 },
+      serve: { name: 'tiny', log: 'info', stateDir: state, online: { retrainAfter: 40, retrainEvery: 1_000_000, verifyShare: 1, guardMinSamples: 10, guardMaxRaises: 50, guardRaise: 0.05 } },
+    }, {}), { write: (l) => void lines.push(l) });
+    try {
+      const x = randomNormal(seededRng(41), 400 * sample);
+      const versions: number[] = [];
+      for (let i = 0; i < 20_000 && s.online.status().retrains === 0; i++) {
+        const res = await s.app.inject({ method: 'POST', url: '/v2/models/tiny/infer', payload: body(x.subarray((i % 400) * sample, ((i % 400) + 1) * sample)) });
+        assert.equal(res.statusCode, 200, res.body);
+        versions.push(res.json().parameters.bundle_version as number);
+      }
+      await s.online.idle();
+      const logged = lines.map((l) => JSON.parse(l) as { msg: string; action?: string; duringRetrain?: boolean; version?: number });
+      assert.ok(logged.some((l) => l.action && l.duringRetrain), 'no guard action while the retrain ran');
+      const guardVersions = logged.filter((l) => l.action).map((l) => l.version!);
+      const retrained = logged.find((l) => /^retrain: version \d+ serving/.test(l.msg))!;
+      assert.ok(retrained, lines.join(''));
+      assert.equal(s.online.status().version, retrained.version);
+      assert.ok(retrained.version! > Math.max(...guardVersions), `retrained ${retrained.version} is not newer than the guard's ${guardVersions.join(', ')}`);
+      assert.equal((await new VersionStore(state).list())[0], retrained.version, 'a restart resumes the retrained heads');
+      // The retrain took its number when it started; guard actions during it took higher ones, so it was renumbered.
+      assert.ok(logged.some((l) => /^retrain: version \d+ saved again as version \d+, after the guard's version/.test(l.msg)), lines.join(''));
+      for (let i = 1; i < versions.length; i++) assert.ok(versions[i]! >= versions[i - 1]!, `answered by version ${versions[i]} after ${versions[i - 1]}`);
     } finally {
       await s.close();
     }

@@ -12,9 +12,12 @@
  *   guard     when live agreement (from verified early answers) falls below 1 − tolerance,
  *             the exit losing most agreement has its threshold raised at once, and is
  *             disabled after guardMaxRaises raises; each action is a new bundle version
- * Invariants: at most one retrain or guard action runs at a time; a failed retrain (or a
- * failed swap to its result) leaves the serving version untouched; every action is logged
- * and counted; at close a running retrain is abandoned, not waited for.
+ * Invariants: at most one retrain and one guard action run at a time, and the guard may act
+ * while a retrain runs; version numbers, saves and swaps happen one at a time, and the
+ * serving version number only grows (a retrain that finishes after a guard action is saved
+ * again under a newer number); a failed retrain (or a failed swap to its result) leaves the
+ * serving version untouched; every action is logged and counted; at close a running retrain
+ * is abandoned, not waited for.
  */
 import type { Worker } from 'node:worker_threads';
 import type { LoadedBundle } from '../bundle/index.ts';
@@ -73,7 +76,12 @@ export class OnlineLearner {
   private guard: AgreementGuard;
   private bundle: LoadedBundle | null;
   private version: number;
-  private busy: Promise<void> | null = null;
+  private retraining: Promise<void> | null = null;
+  private guarding: Promise<void> | null = null;
+  /** Version numbering, saves and swaps of retrains and guard actions, one at a time. */
+  private swaps: Promise<unknown> = Promise.resolve();
+  /** Highest version number handed out. */
+  private reserved = 0;
   private lastRetrainAt = 0;
   private retrains = 0;
   private raises: number[] = [];
@@ -145,19 +153,35 @@ export class OnlineLearner {
     this.deps.metrics.bufferSamples.set({ model: this.deps.model }, this.buffer.size);
     const c = this.deps.config;
     const due = this.retrains === 0 && this.lastRetrainAt === 0 ? c.retrainAfter : this.lastRetrainAt + c.retrainEvery;
-    if (this.buffer.total >= due && !this.busy && !this.closed) {
+    if (this.buffer.total >= due && !this.retraining && !this.closed) {
       this.lastRetrainAt = this.buffer.total;
-      this.run(() => this.retrain());
+      const running = this.logged(this.retrain()).finally(() => {
+        this.retraining = null;
+      });
+      this.retraining = running;
     }
   }
 
-  private run(task: () => Promise<void>): void {
-    this.busy = task().catch((err: unknown) => {
+  /** task, with its failure logged (and counted by the task itself), never rejecting. */
+  private logged(task: Promise<void>): Promise<void> {
+    return task.catch((err: unknown) => {
       const e = asLayercacheError(err);
       this.deps.log.error({ code: e.code, err: e }, `online: ${e.message}`);
-    }).finally(() => {
-      this.busy = null;
     });
+  }
+
+  /** Runs task after every earlier save-and-swap has finished. */
+  private serial<T>(task: () => Promise<T>): Promise<T> {
+    const next = this.swaps.then(task);
+    this.swaps = next.catch(() => undefined);
+    return next;
+  }
+
+  /** A new version number: above the serving one, every one on disk and every one handed out. */
+  private async allocateVersion(): Promise<number> {
+    const free = await this.deps.store.nextVersion(this.version);
+    this.reserved = Math.max(this.reserved + 1, free);
+    return this.reserved;
   }
 
   private updateGauges(): void {
@@ -169,9 +193,12 @@ export class OnlineLearner {
     for (const s of this.guard.stats()) m.exitAgreement.set({ model, exit: String(s.exit) }, s.agreement);
   }
 
-  /** Raises (or disables) the threshold of the exit losing most agreement, if live agreement is too low. */
+  /**
+   * Raises (or disables) the threshold of the exit losing most agreement, if live agreement is
+   * too low; also while a retrain runs (whose result, when it lands, is numbered above it).
+   */
   private checkGuard(): void {
-    if (this.busy || this.closed || !this.bundle) return;
+    if (this.guarding || this.closed || !this.bundle) return;
     const c = this.deps.config;
     const e = this.guard.offender(this.deps.build.tolerance, c.guardMinSamples);
     if (e === null) return;
@@ -182,15 +209,21 @@ export class OnlineLearner {
     if (before === null || before === undefined) return;
     thresholds[e] = disable ? null : before + c.guardRaise;
     const stats = this.guard.stats()[e]!;
-    this.run(async () => {
-      const version = await this.deps.store.nextVersion(this.version);
+    const duringRetrain = this.retraining !== null;
+    const action = this.logged(this.serial(async () => {
+      // A retrain swapped in meanwhile: its heads and thresholds are fresh, and its verified answers decide anew.
+      if (this.bundle !== bundle || this.closed) return;
+      const version = await this.allocateVersion();
       const dir = await this.deps.store.saveRevision(bundle, version, thresholds);
       await this.swapTo(dir, version, false);
       this.raises = this.raises.map((r, i) => (i === e ? r + 1 : r));
-      const action = disable ? 'disable' : 'raise';
-      this.deps.metrics.guardActions.inc({ model: this.deps.model, exit: String(e), action });
-      this.deps.log.warn({ exit: e, action, verified: stats.n, agreement: stats.agreement, thresholdBefore: before, thresholdAfter: thresholds[e], version }, `guard: live agreement below ${(1 - this.deps.build.tolerance) * 100}%; exit ${e} ${disable ? 'disabled' : `threshold raised by ${c.guardRaise} log-odds`} (version ${version})`);
+      const what = disable ? 'disable' : 'raise';
+      this.deps.metrics.guardActions.inc({ model: this.deps.model, exit: String(e), action: what });
+      this.deps.log.warn({ exit: e, action: what, verified: stats.n, agreement: stats.agreement, thresholdBefore: before, thresholdAfter: thresholds[e], version, duringRetrain }, `guard: live agreement below ${(1 - this.deps.build.tolerance) * 100}%; exit ${e} ${disable ? 'disabled' : `threshold raised by ${c.guardRaise} log-odds`} (version ${version})`);
+    })).finally(() => {
+      this.guarding = null;
     });
+    this.guarding = action;
   }
 
   private async swapTo(dir: string, version: number, fresh: boolean): Promise<void> {
@@ -209,7 +242,9 @@ export class OnlineLearner {
 
   private async retrain(): Promise<void> {
     const started = performance.now();
-    const version = await this.deps.store.nextVersion(this.version);
+    const version = await this.allocateVersion();
+    // Closed while the number was being chosen: close() found no worker to stop, so none may start.
+    if (this.closed) return;
     const samples = this.buffer.snapshot();
     const request: RetrainRequest = {
       modelFile: this.deps.modelFile, samples, sampleDims: this.deps.sampleDims, build: this.deps.build,
@@ -241,16 +276,30 @@ export class OnlineLearner {
       const code = (reply.code in ERROR_CODES ? reply.code : 'WORKER_FAILED') as ErrorCode;
       throw new LayercacheError(code, `retrain of version ${version} failed: ${reply.message}`);
     }
-    if (this.closed) return;
-    try {
-      await this.swapTo(reply.dir, reply.version, true);
-    } catch (err) {
-      m.retrains.inc({ model: this.deps.model, outcome: 'failed' });
-      throw err;
-    }
+    const serving = await this.serial(async () => {
+      if (this.closed) return null;
+      let dir = reply.dir;
+      let v = reply.version;
+      if (v < this.version) {
+        // A guard action landed during the retrain under a higher number: versions only grow, so the
+        // retrained bundle is saved again under a new one (the old copy is pruned with the others).
+        v = await this.allocateVersion();
+        const built = await loadBundle(reply.dir);
+        dir = await this.deps.store.saveRevision(built, v, built.manifest.exits.map((x) => x.threshold));
+        this.deps.log.info({ version: v, built: reply.version }, `retrain: version ${reply.version} saved again as version ${v}, after the guard's version ${this.version}`);
+      }
+      try {
+        await this.swapTo(dir, v, true);
+      } catch (err) {
+        m.retrains.inc({ model: this.deps.model, outcome: 'failed' });
+        throw err;
+      }
+      return v;
+    });
+    if (serving === null) return;
     this.retrains++;
     m.retrains.inc({ model: this.deps.model, outcome: 'swapped' });
-    this.deps.log.info({ version, exits: reply.exits, calibrationAgreement: reply.agreement, macsSaved: reply.macsSaved, seconds: reply.seconds, latencyReused: reply.latencyReused }, `retrain: version ${version} serving (${reply.exits} exits, ${(reply.macsSaved * 100).toFixed(1)}% MACs saved on calibration)`);
+    this.deps.log.info({ version: serving, exits: reply.exits, calibrationAgreement: reply.agreement, macsSaved: reply.macsSaved, seconds: reply.seconds, latencyReused: reply.latencyReused }, `retrain: version ${serving} serving (${reply.exits} exits, ${(reply.macsSaved * 100).toFixed(1)}% MACs saved on calibration)`);
   }
 
   status(): OnlineStatus {
@@ -260,7 +309,7 @@ export class OnlineLearner {
       bufferSamples: this.buffer.size,
       bufferCapacity: this.buffer.capacity,
       admitted: this.buffer.total,
-      retraining: this.busy !== null,
+      retraining: this.retraining !== null,
       retrains: this.retrains,
       agreement: this.guard.overall(),
       perExit: this.guard.stats().map((s) => ({ exit: s.exit, verified: s.n, agreement: s.agreement, lower: s.lower, share: s.share, threshold: this.bundle?.manifest.exits[s.exit]?.threshold ?? null })),
@@ -269,7 +318,7 @@ export class OnlineLearner {
 
   /** Resolves when no retrain or guard action is running. */
   async idle(): Promise<void> {
-    while (this.busy) await this.busy;
+    while (this.retraining || this.guarding) await Promise.all([this.retraining, this.guarding]);
   }
 
   /** Stops learning: a running retrain is abandoned (its worker stopped), a guard action finishes. */

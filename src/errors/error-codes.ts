@@ -51,6 +51,7 @@ export const ERROR_CODES = {
   NOT_READY: unavailable('The server is starting or shutting down and takes no inference requests.'),
   ENGINE_UNAVAILABLE: unavailable('No engine worker is running; the server is replacing one that failed.'),
   STATE_MISMATCH: input('The state directory holds bundle versions of another model.'),
+  STATE_LOCKED: input('Another running server uses the state directory.'),
   REQUEST_TIMEOUT: { httpStatus: 504, exitCode: 1, meaning: 'An inference request did not finish within the request timeout.' },
   WORKER_FAILED: internal('An engine or retraining worker thread failed.'),
   INTERNAL: internal('An unexpected internal error; please report it with --verbose output.'),

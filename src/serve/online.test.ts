@@ -133,7 +133,9 @@ describe('online retraining', () => {
       });
       child.once('exit', (code) => reject(new Error(`child exited with ${code}: ${err}`)));
     });
+    const exited = new Promise((resolve) => child.once('exit', resolve));
     child.kill('SIGKILL');
+    await exited;
     assert.equal(version, 1);
 
     // A newer version that is corrupted: its manifest is truncated.
@@ -156,6 +158,8 @@ describe('online retraining', () => {
     try {
       assert.equal(s.online.status().version, 1);
       await assert.rejects(fs.stat(leftover), 'the leftover was removed');
+      // The killed child's lock was taken over; a second server on the same state is refused while this one runs.
+      await assert.rejects(startServer(modelFile, config(state, { retrainAfter: 1_000_000 })), (e: unknown) => e instanceof LayercacheError && e.code === 'STATE_LOCKED' && e.message.includes(`process ${process.pid}`));
       const res = await s.app.inject({ method: 'POST', url: '/v2/models/tiny/infer', payload: body(randomNormal(seededRng(1), sample)) });
       assert.equal(res.json().parameters.bundle_version, 1);
       const logged = lines.map((l) => JSON.parse(l) as { level: number; msg: string });

@@ -97,9 +97,21 @@ export async function startServer(sourcePath: string, config: Config, logSink?: 
 
 /** temporary: stateDir again when it is the server's own, to remove at close; else null. */
 async function start(sourcePath: string, config: Config, stateDir: string, temporary: string | null, logSink?: { write(line: string): void }): Promise<RunningServer> {
-  const s = config.serve;
   await fs.mkdir(stateDir, { recursive: true });
   const store = new VersionStore(stateDir);
+  const unlock = await store.lock();
+  try {
+    return await startLocked(sourcePath, config, store, temporary, unlock, logSink);
+  } catch (err) {
+    await unlock();
+    throw err;
+  }
+}
+
+/** With the state directory locked; `unlock` runs at close. */
+async function startLocked(sourcePath: string, config: Config, store: VersionStore, temporary: string | null, unlock: () => Promise<void>, logSink?: { write(line: string): void }): Promise<RunningServer> {
+  const s = config.serve;
+  const stateDir = store.stateDir;
   const skipped: { version: number; message: string }[] = [];
   const skippedLeftovers: string[] = [];
   const given = (await isBundleDir(sourcePath)) ? await loadBundle(sourcePath) : null;
@@ -202,6 +214,7 @@ async function start(sourcePath: string, config: Config, stateDir: string, tempo
         await drained;
         await online.close();
         await pool.close();
+        await unlock();
         if (temporary) await fs.rm(temporary, { recursive: true, force: true });
       })();
       return closing;

@@ -45,6 +45,30 @@ export class VersionStore {
     }
   }
 
+  /**
+   * Takes the state directory for this process (STATE/lock holds its pid); a lock left by a
+   * process that is gone is taken over. Returns the release function.
+   */
+  async lock(): Promise<() => Promise<void>> {
+    const file = path.join(this.stateDir, 'lock');
+    for (let attempt = 0; attempt < 2; attempt++) {
+      try {
+        await fs.writeFile(file, `${process.pid}\n`, { flag: 'wx' });
+        return () => fs.rm(file, { force: true });
+      } catch (err) {
+        if ((err as NodeJS.ErrnoException).code !== 'EEXIST') {
+          throw new LayercacheError('FILE_WRITE_FAILED', `cannot create ${file} (${(err as Error).message}); check the state directory's permissions`, { cause: err });
+        }
+        const holder = Number((await fs.readFile(file, 'utf8').catch(() => '')).trim());
+        if (Number.isInteger(holder) && holder > 0 && processAlive(holder)) {
+          throw new LayercacheError('STATE_LOCKED', `state directory ${this.stateDir} is in use by process ${holder}; give each server its own --state`);
+        }
+        await fs.rm(file, { force: true });
+      }
+    }
+    throw new LayercacheError('STATE_LOCKED', `state directory ${this.stateDir} is being taken by another process; give each server its own --state`);
+  }
+
   /** Version numbers present on disk, newest first. */
   async list(): Promise<number[]> {
     return (await this.names()).flatMap((n) => {

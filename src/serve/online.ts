@@ -87,6 +87,8 @@ export class OnlineLearner {
   private raises: number[] = [];
   private closed = false;
   private retrainWorker: Worker | null = null;
+  /** The version number a running retrain writes, until it has been swapped in or given up. */
+  private building: number | null = null;
 
   constructor(private readonly deps: OnlineDeps, start: { version: number; bundle: LoadedBundle | null }) {
     const rowSize = deps.sampleDims.reduce((a, b) => a * b, 1);
@@ -236,13 +238,23 @@ export class OnlineLearner {
     if (fresh) this.raises = new Array<number>(this.exitCount).fill(0);
     this.deps.metrics.bundleVersion.set({ model: this.deps.model }, version);
     this.updateGauges();
-    const pruned = await this.deps.store.prune(this.deps.config.keepVersions, version);
+    // Never the serving version, nor the one a running retrain is writing (it may land on disk before its swap).
+    const pruned = await this.deps.store.prune(this.deps.config.keepVersions, [version, ...(this.building === null ? [] : [this.building])]);
     if (pruned.length > 0) this.deps.log.info({ pruned }, `state: deleted versions ${pruned.join(', ')} (keeping the newest ${this.deps.config.keepVersions})`);
   }
 
   private async retrain(): Promise<void> {
-    const started = performance.now();
     const version = await this.allocateVersion();
+    this.building = version;
+    try {
+      await this.retrainAs(version);
+    } finally {
+      this.building = null;
+    }
+  }
+
+  private async retrainAs(version: number): Promise<void> {
+    const started = performance.now();
     // Closed while the number was being chosen: close() found no worker to stop, so none may start.
     if (this.closed) return;
     const samples = this.buffer.snapshot();

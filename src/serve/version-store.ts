@@ -13,8 +13,12 @@ const NAME = /^v(\d{6,})$/;
 /** A version directory being written by process PID (files/atomic-write's temporary sibling). */
 const LEFTOVER = /^v\d{6,}\.tmp-(\d+)-[0-9a-f]+$/;
 
-function processAlive(pid: number): boolean {
-  if (pid === process.pid) return true;
+/** State directories locked by servers of this process (a lock file naming this pid may be stale: containers reuse pids). */
+const LOCKED_HERE = new Set<string>();
+
+/** Whether another process with this pid runs. */
+function otherProcessAlive(pid: number): boolean {
+  if (pid === process.pid) return false;
   try {
     process.kill(pid, 0);
     return true;
@@ -51,16 +55,22 @@ export class VersionStore {
    */
   async lock(): Promise<() => Promise<void>> {
     const file = path.join(this.stateDir, 'lock');
+    const key = path.resolve(this.stateDir);
+    if (LOCKED_HERE.has(key)) throw new LayercacheError('STATE_LOCKED', `state directory ${this.stateDir} is in use by another server in this process (${process.pid}); give each server its own --state`);
     for (let attempt = 0; attempt < 2; attempt++) {
       try {
         await fs.writeFile(file, `${process.pid}\n`, { flag: 'wx' });
-        return () => fs.rm(file, { force: true });
+        LOCKED_HERE.add(key);
+        return async () => {
+          LOCKED_HERE.delete(key);
+          await fs.rm(file, { force: true });
+        };
       } catch (err) {
         if ((err as NodeJS.ErrnoException).code !== 'EEXIST') {
           throw new LayercacheError('FILE_WRITE_FAILED', `cannot create ${file} (${(err as Error).message}); check the state directory's permissions`, { cause: err });
         }
         const holder = Number((await fs.readFile(file, 'utf8').catch(() => '')).trim());
-        if (Number.isInteger(holder) && holder > 0 && processAlive(holder)) {
+        if (Number.isInteger(holder) && holder > 0 && otherProcessAlive(holder)) {
           throw new LayercacheError('STATE_LOCKED', `state directory ${this.stateDir} is in use by process ${holder}; give each server its own --state`);
         }
         await fs.rm(file, { force: true });
@@ -84,7 +94,8 @@ export class VersionStore {
   async removeLeftovers(onRemove: (dir: string) => void): Promise<void> {
     for (const name of await this.names()) {
       const m = LEFTOVER.exec(name);
-      if (!m || processAlive(Number(m[1]))) continue;
+      // This process holds the lock and has not started saving yet, so its own pid's leftovers are stale too.
+      if (!m || otherProcessAlive(Number(m[1]))) continue;
       const dir = path.join(this.versionsDir, name);
       await fs.rm(dir, { recursive: true, force: true });
       onRemove(dir);
@@ -103,9 +114,9 @@ export class VersionStore {
     return null;
   }
 
-  /** Deletes all but the newest `keep` versions, never `serving`; returns the versions deleted. */
-  async prune(keep: number, serving: number): Promise<number[]> {
-    const old = (await this.list()).slice(keep).filter((v) => v !== serving);
+  /** Deletes all but the newest `keep` versions, never those in `spare`; returns the versions deleted. */
+  async prune(keep: number, spare: readonly number[]): Promise<number[]> {
+    const old = (await this.list()).slice(keep).filter((v) => !spare.includes(v));
     for (const v of old) await fs.rm(this.dirOf(v), { recursive: true, force: true });
     return old;
   }

@@ -1,0 +1,74 @@
+/**
+ * The version store's bookkeeping on a scratch directory: the state lock (held here, held by a
+ * live process, left by a dead one or by an earlier process with this pid), leftovers of
+ * unfinished saves, and pruning.
+ */
+import assert from 'node:assert/strict';
+import { promises as fs } from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import { after, before, describe, it } from 'node:test';
+import { LayercacheError } from '../errors/index.ts';
+import { VersionStore } from './version-store.ts';
+
+let dir: string;
+/** Pids never reach 2^22 + 1 on Linux: no process has it. */
+const DEAD_PID = 4194305;
+
+before(async () => {
+  dir = await fs.mkdtemp(path.join(os.tmpdir(), 'layercache-store-'));
+});
+
+after(async () => {
+  await fs.rm(dir, { recursive: true, force: true });
+});
+
+const locked = (e: unknown): boolean => e instanceof LayercacheError && e.code === 'STATE_LOCKED';
+
+describe('VersionStore.lock', () => {
+  it('refuses a second server in this process and a live process, takes over a dead or stale lock', async () => {
+    const state = path.join(dir, 'lock');
+    await fs.mkdir(state);
+    const store = new VersionStore(state);
+    const unlock = await store.lock();
+    assert.equal((await fs.readFile(path.join(state, 'lock'), 'utf8')).trim(), String(process.pid));
+    await assert.rejects(new VersionStore(state).lock(), locked);
+    await unlock();
+    await assert.rejects(fs.stat(path.join(state, 'lock')), { code: 'ENOENT' });
+
+    // Held by a live process (our parent): refused, naming it.
+    await fs.writeFile(path.join(state, 'lock'), `${process.ppid}\n`);
+    await assert.rejects(store.lock(), (e: unknown) => locked(e) && (e as Error).message.includes(`process ${process.ppid}`));
+    // Left by a process that is gone, or by an earlier process that had this very pid (a restarted container): taken over.
+    for (const stale of [DEAD_PID, process.pid]) {
+      await fs.writeFile(path.join(state, 'lock'), `${stale}\n`);
+      const release = await store.lock();
+      await release();
+    }
+  });
+});
+
+describe('VersionStore leftovers and pruning', () => {
+  it('removes unfinished saves of gone processes, keeps a live one\'s, and prunes all but the newest, sparing some', async () => {
+    const state = path.join(dir, 'prune');
+    const store = new VersionStore(state);
+    for (const v of [1, 2, 3, 4]) await fs.mkdir(store.dirOf(v), { recursive: true });
+    const dead = `${store.dirOf(5)}.tmp-${DEAD_PID}-00ff00ff`;
+    const live = `${store.dirOf(5)}.tmp-${process.ppid}-00ff00ff`;
+    await fs.mkdir(dead);
+    await fs.mkdir(live);
+    const removed: string[] = [];
+    await store.removeLeftovers((d) => removed.push(d));
+    assert.deepEqual(removed, [dead]);
+    await fs.stat(live);
+    assert.deepEqual(await store.prune(2, [1]), [2]);
+    assert.deepEqual(await store.list(), [4, 3, 1]);
+  });
+
+  it('reports an unreadable versions directory instead of an empty state', async () => {
+    const state = path.join(dir, 'unreadable');
+    await fs.mkdir(state, { recursive: true });
+    await fs.writeFile(path.join(state, 'versions'), 'not a directory');
+    await assert.rejects(new VersionStore(state).list(), (e: unknown) => e instanceof LayercacheError && e.code === 'FILE_UNREADABLE');
+  });
+});

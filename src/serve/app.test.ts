@@ -199,6 +199,7 @@ describe('bearer token', () => {
       assert.equal((await s.app.inject({ url: '/v3/unknown' })).statusCode, 401, 'unknown routes are not probed without the token');
       const ok = await s.app.inject({ method: 'POST', url: URL_INFER, payload: inferBody(x, 1), headers: { authorization: `Bearer ${token}` } });
       assert.equal(ok.statusCode, 200, ok.body);
+      assert.equal((await s.app.inject({ url: '/v2/models/tiny', headers: { authorization: `bearer ${token}` } })).statusCode, 200, 'the scheme name is case-insensitive');
       assert.equal((await s.app.inject({ url: '/v2', headers: { authorization: `Bearer ${token}` } })).statusCode, 200);
     } finally {
       await s.close();

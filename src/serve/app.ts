@@ -44,7 +44,10 @@ export interface AppDeps {
   readonly metrics: ServerMetrics;
   readonly online: OnlineLearner;
   readonly serverVersion: string;
+  /** Started and not shutting down. */
   readonly isReady: () => boolean;
+  /** At least one engine worker runs (one that failed may be being replaced). */
+  readonly engineRunning: () => boolean;
   /** Counts requests admitted past the readiness check and not yet answered. */
   readonly inFlight: { count: number };
   readonly limits: { readonly bodyLimitBytes: number; readonly maxRequestRows: number; readonly requestTimeoutMs: number; readonly topK: number };
@@ -103,12 +106,13 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
     reply.header('x-request-id', req.id);
   });
   if (deps.token !== null) {
-    const expected = digest(`Bearer ${deps.token}`);
+    const expected = digest(deps.token);
     app.addHook('onRequest', async (req, reply) => {
       if (PUBLIC_ROUTES.has(req.routeOptions.url ?? '')) return;
       const given = req.headers.authorization;
-      // Compared as digests: equal length, constant time, whatever the client sends.
-      if (given !== undefined && timingSafeEqual(digest(given), expected)) return;
+      // The scheme name is case-insensitive (RFC 7235); the token is compared as a digest: equal length, constant time.
+      const token = given === undefined ? null : /^bearer +(\S+) *$/i.exec(given)?.[1] ?? null;
+      if (token !== null && timingSafeEqual(digest(token), expected)) return;
       reply.header('www-authenticate', 'Bearer realm="layercache"');
       throw new LayercacheError('UNAUTHORIZED', given === undefined
         ? `${req.method} ${req.url} needs an Authorization: Bearer TOKEN header (the server's --token or LAYERCACHE_TOKEN)`
@@ -144,6 +148,7 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
   /** Runs rows [rows, ...sample] through the batcher; records metrics and feeds the online learner. */
   async function infer(data: Float32Array, rows: number): Promise<RowsResult> {
     if (!deps.isReady()) throw new LayercacheError('NOT_READY', 'the server is not ready (starting or shutting down); wait for GET /v2/health/ready to return 200');
+    if (!deps.engineRunning()) throw new LayercacheError('ENGINE_UNAVAILABLE', 'no engine worker is running: the server is replacing one that failed (see its log); retry shortly');
     const started = performance.now();
     const verify = online.verifyMask(rows);
     deps.inFlight.count++;
@@ -175,7 +180,9 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
 
   app.get('/v2', async () => ({ name: 'layercache', version: deps.serverVersion, extensions: ['binary_tensor_data', 'classify', 'cache_status'] }));
   app.get('/v2/health/live', async () => ({ live: true }));
-  app.get('/v2/health/ready', async (_req, reply) => reply.code(deps.isReady() ? 200 : 503).send({ ready: deps.isReady() }));
+  /** Ready to answer inferences: started, not shutting down, and an engine worker running. */
+  const serving = (): boolean => deps.isReady() && deps.engineRunning();
+  app.get('/v2/health/ready', async (_req, reply) => reply.code(serving() ? 200 : 503).send({ ready: serving() }));
   app.get('/v2/models/:name', async (req) => {
     modelOf(deps, req);
     const s = online.status();
@@ -195,7 +202,7 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
   });
   app.get('/v2/models/:name/ready', async (req, reply) => {
     modelOf(deps, req);
-    return reply.code(deps.isReady() ? 200 : 503).send({ name: model.name, ready: deps.isReady() });
+    return reply.code(serving() ? 200 : 503).send({ name: model.name, ready: serving() });
   });
   app.get('/v2/models/:name/cache', async (req) => {
     modelOf(deps, req);
@@ -225,7 +232,7 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
     }
     const rows = input.shape[0]!;
     if (rows < 1 || rows > deps.limits.maxRequestRows) {
-      throw new LayercacheError('INFER_REQUEST_INVALID', `input '${input.name}' has ${rows} rows; send 1 to ${deps.limits.maxRequestRows} rows per request (--max-request-rows)`);
+      throw new LayercacheError('INFER_REQUEST_INVALID', `input '${input.name}' has ${rows} rows; send 1 to ${deps.limits.maxRequestRows} rows per request (--max-request-rows, at most --max-queue-rows)`);
     }
     for (const o of parsed.outputs ?? []) {
       if (!(OUTPUTS as readonly string[]).includes(o.name)) throw new LayercacheError('INFER_REQUEST_INVALID', `output '${o.name}' does not exist; the outputs are ${OUTPUTS.join(', ')}`);

@@ -136,6 +136,9 @@ describe('EnginePool recovery', () => {
       await pool.threads[0]!.terminate();
       await retrying.wait;
       assert.equal(pool.size, 0, 'the replacement that could not load is not in the pool');
+      // Nothing could try a new version now: the swap is refused and replacements keep loading version 1.
+      await assert.rejects(pool.swap({ kind: 'bundle', dir: forced }, 2), (e: unknown) => e instanceof LayercacheError && e.code === 'ENGINE_UNAVAILABLE');
+      assert.equal(pool.currentVersion, 1);
       await assert.rejects(pool.run(x, 1, new Uint8Array(1)), (e: unknown) => e instanceof LayercacheError && e.code === 'ENGINE_UNAVAILABLE' && e.httpStatus === 503);
       await fs.rename(`${movable}-away`, movable);
       await back.wait;

@@ -6,9 +6,10 @@
  *   alive (the batcher never sends more batches than the pool was started with);
  * - a worker joins the pool only once it has loaded the current version, so no batch is
  *   ever sent to a worker without a model;
- * - a swap resolves only when every worker runs the new version; if any worker fails to
- *   load it, every worker is taken back to the previous version and the swap rejects, so
- *   the workers never serve two versions side by side;
+ * - a swap resolves only when every worker runs the new version (each switches between its
+ *   own batches); if any worker fails to load it, or none is running, every worker is taken
+ *   back to the previous version and the swap rejects, so the pool does not stay split
+ *   between two versions;
  * - a worker that dies fails its pending calls with WORKER_FAILED and is replaced, loaded
  *   with the current version; a replacement that fails to load is retried with backoff
  *   (1 s doubling to 30 s) until it loads or the pool closes.
@@ -86,8 +87,9 @@ export class EnginePool {
   private closing = false;
   /** Batches waiting for a worker to become idle. */
   private readonly waiting: (() => void)[] = [];
-  private respawnTimer: NodeJS.Timeout | null = null;
-  private respawnDelayMs = RESPAWN_FIRST_MS;
+  /** Pending retries of failed replacements, and replacements still loading: close() ends both. */
+  private readonly respawnTimers = new Set<NodeJS.Timeout>();
+  private readonly spawning = new Set<Promise<void>>();
 
   private constructor(
     private readonly engine: EngineOptions,
@@ -174,20 +176,21 @@ export class EnginePool {
     this.respawn();
   }
 
-  /** Starts a replacement worker; if it cannot load, tries again after a growing delay. */
-  private respawn(): void {
-    this.spawn().then(() => {
-      this.respawnDelayMs = RESPAWN_FIRST_MS;
+  /** Starts a replacement worker; if it cannot load, tries again after `delayMs`, doubling up to RESPAWN_MAX_MS. */
+  private respawn(delayMs = RESPAWN_FIRST_MS): void {
+    const attempt = this.spawn();
+    this.spawning.add(attempt);
+    attempt.then(() => {
       if (!this.closing) this.onWorkerReplaced();
     }, (e: unknown) => {
       if (this.closing) return;
-      this.onWorkerError(new LayercacheError('WORKER_FAILED', `a replacement engine worker could not load version ${this.version} (retrying in ${this.respawnDelayMs / 1000} s): ${(e as Error).message}`, { cause: e }));
-      this.respawnTimer = setTimeout(() => {
-        this.respawnTimer = null;
-        if (!this.closing) this.respawn();
-      }, this.respawnDelayMs);
-      this.respawnDelayMs = Math.min(RESPAWN_MAX_MS, this.respawnDelayMs * 2);
-    });
+      this.onWorkerError(new LayercacheError('WORKER_FAILED', `a replacement engine worker could not load version ${this.version} (retrying in ${delayMs / 1000} s): ${(e as Error).message}`, { cause: e }));
+      const timer = setTimeout(() => {
+        this.respawnTimers.delete(timer);
+        if (!this.closing) this.respawn(Math.min(RESPAWN_MAX_MS, delayMs * 2));
+      }, delayMs);
+      this.respawnTimers.add(timer);
+    }).finally(() => this.spawning.delete(attempt));
   }
 
   private wakeOne(): void {
@@ -227,6 +230,8 @@ export class EnginePool {
    * cannot load it, every worker goes back to the previous version and this rejects.
    */
   async swap(source: EngineSource, version: number): Promise<void> {
+    // With no worker running nothing could try the new version: it must not become the one replacements load.
+    if (this.workers.length === 0) throw new LayercacheError('ENGINE_UNAVAILABLE', `hot swap to version ${version} postponed: no engine worker is running (a replacement is loading version ${this.version})`);
     const previous = { source: this.source, version: this.version };
     // From here on, replacement workers load the new version.
     this.source = source;
@@ -246,9 +251,11 @@ export class EnginePool {
 
   async close(): Promise<void> {
     this.closing = true;
-    if (this.respawnTimer) clearTimeout(this.respawnTimer);
-    this.respawnTimer = null;
+    for (const timer of this.respawnTimers) clearTimeout(timer);
+    this.respawnTimers.clear();
     for (const wake of this.waiting.splice(0)) wake();
+    // A replacement still loading terminates itself once it sees `closing`.
+    await Promise.allSettled([...this.spawning]);
     await Promise.all(this.workers.map(async (w) => {
       await w.call({ kind: 'close' }).catch(() => undefined);
       await w.worker.terminate();

@@ -117,6 +117,34 @@ describe('online retraining', () => {
     assert.deepEqual(await new VersionStore(state).list(), []);
   });
 
+  it('keeps retraining after a restart once the resumed version is pruned (retrains read STATE/backbone.onnx)', { timeout: 300_000 }, async () => {
+    const state = path.join(dir, 'pruned');
+    const x = randomNormal(seededRng(5), 400 * sample);
+    const first = await startServer(modelFile, config(state, { retrainAfter: 40, retrainEvery: 1_000_000 }));
+    for (let i = 0; i < 40; i++) await first.app.inject({ method: 'POST', url: '/v2/models/tiny/infer', payload: body(x.subarray(i * sample, (i + 1) * sample)) });
+    await first.online.idle();
+    await first.close();
+    assert.deepEqual(await new VersionStore(state).list(), [1]);
+
+    const lines: string[] = [];
+    const s = await startServer(modelFile, config(state, { retrainAfter: 40, retrainEvery: 40, verifyShare: 1, keepVersions: 1 }, 'info'), { write: (l) => void lines.push(l) });
+    try {
+      for (let i = 0; i < 400 && s.online.status().retrains < 2; i++) {
+        const res = await s.app.inject({ method: 'POST', url: '/v2/models/tiny/infer', payload: body(x.subarray(i * sample, (i + 1) * sample)) });
+        assert.equal(res.statusCode, 200, res.body);
+        await s.online.idle();
+      }
+      assert.equal(s.online.status().retrains, 2, lines.join(''));
+    } finally {
+      await s.close();
+    }
+    // Version 1, whose backbone the resumed server started from, was pruned after the first retrain; the second still ran.
+    const store = new VersionStore(state);
+    assert.equal((await store.list()).length, 1);
+    assert.ok(!(await store.list()).includes(1));
+    assert.ok(!lines.some((l) => (JSON.parse(l) as { level: number }).level >= 50), lines.join(''));
+  });
+
   it('resumes from the newest valid version after being killed, skipping a corrupted one', async () => {
     const state = path.join(dir, 'restart');
     const child = spawn(process.execPath, ['--import', 'tsx', path.join(repo, 'test/support/serve-child.ts'), modelFile, state, '120'], { cwd: repo, stdio: ['ignore', 'pipe', 'pipe'] });
@@ -233,7 +261,8 @@ describe('accuracy guard', () => {
     const state = path.join(dir, 'guard-retrain');
     const s = await startServer(forced, loadConfig({
       engine: { intraOpThreads: 1 },
-      build: { tolerance: 0.01, folds: 2, epochs: 3, measureReps: 3 },
+      // Enough epochs that the retrain outlasts the ten verified answers the guard needs.
+      build: { tolerance: 0.01, folds: 2, epochs: 100, measureReps: 3 },
       serve: { name: 'tiny', log: 'info', stateDir: state, online: { retrainAfter: 40, retrainEvery: 1_000_000, verifyShare: 1, guardMinSamples: 10, guardMaxRaises: 50, guardRaise: 0.05 } },
     }, {}), { write: (l) => void lines.push(l) });
     try {

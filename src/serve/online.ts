@@ -19,10 +19,11 @@
  * serving version untouched; every action is logged and counted; at close a running retrain
  * is abandoned, not waited for.
  */
+import { promises as fs } from 'node:fs';
 import type { Worker } from 'node:worker_threads';
 import type { LoadedBundle } from '../bundle/index.ts';
 import { loadBundle } from '../bundle/index.ts';
-import type { BuildConfig, OnlineConfig, PreprocessConfig } from '../config/index.ts';
+import { minBuildSamples, type BuildConfig, type OnlineConfig, type PreprocessConfig } from '../config/index.ts';
 import type { EngineOptions } from '../engine/index.ts';
 import { asLayercacheError, ERROR_CODES, LayercacheError, type ErrorCode } from '../errors/index.ts';
 import { seededRng, type Rng } from '../tensor/index.ts';
@@ -94,6 +95,10 @@ export class OnlineLearner {
     const rowSize = deps.sampleDims.reduce((a, b) => a * b, 1);
     // Without learning nothing is buffered: no memory is set aside.
     this.buffer = new SampleBuffer(rowSize, deps.config.enabled ? deps.config.bufferSamples : 1, deps.config.bufferBytes);
+    const least = minBuildSamples(deps.build.folds);
+    if (deps.config.enabled && this.buffer.capacity < least) {
+      throw new LayercacheError('CONFIG_INVALID', `serve.online.bufferBytes ${deps.config.bufferBytes} holds only ${this.buffer.capacity} samples of ${rowSize * 4} bytes, and a retrain needs at least ${least}; raise bufferBytes`);
+    }
     this.rng = seededRng(deps.config.seed);
     this.version = start.version;
     this.bundle = start.bundle;
@@ -216,21 +221,38 @@ export class OnlineLearner {
       // A retrain swapped in meanwhile: its heads and thresholds are fresh, and its verified answers decide anew.
       if (this.bundle !== bundle || this.closed) return;
       const version = await this.allocateVersion();
-      const dir = await this.deps.store.saveRevision(bundle, version, thresholds);
-      await this.swapTo(dir, version, false);
+      try {
+        const dir = await this.deps.store.saveRevision(bundle, version, thresholds);
+        await this.swapTo(dir, version, false);
+      } catch (err) {
+        // The next try waits for guardMinSamples fresh verified answers, instead of saving a bundle per answer.
+        this.guard.resetExit(e);
+        throw err;
+      }
       this.raises = this.raises.map((r, i) => (i === e ? r + 1 : r));
       const what = disable ? 'disable' : 'raise';
       this.deps.metrics.guardActions.inc({ model: this.deps.model, exit: String(e), action: what });
       this.deps.log.warn({ exit: e, action: what, verified: stats.n, agreement: stats.agreement, thresholdBefore: before, thresholdAfter: thresholds[e], version, duringRetrain }, `guard: live agreement below ${(1 - this.deps.build.tolerance) * 100}%; exit ${e} ${disable ? 'disabled' : `threshold raised by ${c.guardRaise} log-odds`} (version ${version})`);
+      await this.prune();
     })).finally(() => {
       this.guarding = null;
     });
     this.guarding = action;
   }
 
+  /**
+   * Serves the saved version in `dir`. If the engine workers cannot take it, the directory is
+   * deleted (a restart must not resume a version that never served) and this rejects.
+   */
   private async swapTo(dir: string, version: number, fresh: boolean): Promise<void> {
-    const bundle = await loadBundle(dir);
-    await this.deps.pool.swap({ kind: 'bundle', dir }, version);
+    let bundle: LoadedBundle;
+    try {
+      bundle = await loadBundle(dir);
+      await this.deps.pool.swap({ kind: 'bundle', dir }, version);
+    } catch (err) {
+      await fs.rm(dir, { recursive: true, force: true });
+      throw err;
+    }
     this.bundle = bundle;
     this.version = version;
     this.guard = this.newGuard();
@@ -238,9 +260,17 @@ export class OnlineLearner {
     if (fresh) this.raises = new Array<number>(this.exitCount).fill(0);
     this.deps.metrics.bundleVersion.set({ model: this.deps.model }, version);
     this.updateGauges();
-    // Never the serving version, nor the one a running retrain is writing (it may land on disk before its swap).
-    const pruned = await this.deps.store.prune(this.deps.config.keepVersions, [version, ...(this.building === null ? [] : [this.building])]);
-    if (pruned.length > 0) this.deps.log.info({ pruned }, `state: deleted versions ${pruned.join(', ')} (keeping the newest ${this.deps.config.keepVersions})`);
+  }
+
+  /** After a swap and its bookkeeping: deletes old versions; a failure is a warning (the swap has happened). */
+  private async prune(): Promise<void> {
+    try {
+      // Never the serving version, nor the one a running retrain is writing (it may land on disk before its swap).
+      const pruned = await this.deps.store.prune(this.deps.config.keepVersions, [this.version, ...(this.building === null ? [] : [this.building])]);
+      if (pruned.length > 0) this.deps.log.info({ pruned }, `state: deleted versions ${pruned.join(', ')} (keeping the newest ${this.deps.config.keepVersions})`);
+    } catch (err) {
+      this.deps.log.warn({ err }, `state: old versions could not be deleted: ${(err as Error).message}`);
+    }
   }
 
   private async retrain(): Promise<void> {
@@ -306,11 +336,13 @@ export class OnlineLearner {
         m.retrains.inc({ model: this.deps.model, outcome: 'failed' });
         throw err;
       }
+      // Counted as soon as it serves (status and metrics agree with the answers' versions), pruned after.
+      this.retrains++;
+      m.retrains.inc({ model: this.deps.model, outcome: 'swapped' });
+      await this.prune();
       return v;
     });
     if (serving === null) return;
-    this.retrains++;
-    m.retrains.inc({ model: this.deps.model, outcome: 'swapped' });
     this.deps.log.info({ version: serving, exits: reply.exits, calibrationAgreement: reply.agreement, macsSaved: reply.macsSaved, seconds: reply.seconds, latencyReused: reply.latencyReused }, `retrain: version ${serving} serving (${reply.exits} exits, ${(reply.macsSaved * 100).toFixed(1)}% MACs saved on calibration)`);
   }
 

@@ -19,6 +19,7 @@ import { loadBundle, MANIFEST_FILE, sha256, type LoadedBundle } from '../bundle/
 import type { Config } from '../config/index.ts';
 import { imageSizeOf, type Preprocess } from '../data/index.ts';
 import { LayercacheError } from '../errors/index.ts';
+import { writeFileAtomic } from '../files/index.ts';
 import { analyzeModel } from '../inspect/index.ts';
 import { loadModelFile } from '../onnx/index.ts';
 import { buildApp, type ModelInfo } from './app.ts';
@@ -115,7 +116,9 @@ async function startLocked(sourcePath: string, config: Config, store: VersionSto
   const skipped: { version: number; message: string }[] = [];
   const skippedLeftovers: string[] = [];
   const given = (await isBundleDir(sourcePath)) ? await loadBundle(sourcePath) : null;
-  const givenSha = given ? given.manifest.source.sha256 : sha256(new Uint8Array(await fs.readFile(sourcePath)));
+  // A bare model is read once: for its hash here and its graph below (clear errors when unreadable).
+  const givenModel = given ? null : await loadModelFile(sourcePath);
+  const givenSha = given ? given.manifest.source.sha256 : sha256(givenModel!.bytes);
   await store.removeLeftovers((dir) => skippedLeftovers.push(dir));
   const resumed = await store.latestValid((version, err) => skipped.push({ version, message: err.message }));
   if (resumed && resumed.bundle.manifest.source.sha256 !== givenSha) {
@@ -125,11 +128,14 @@ async function startLocked(sourcePath: string, config: Config, store: VersionSto
 
   let start: Start;
   if (resumed) {
-    start = fromBundle(resumed.bundle, resumed.version);
+    // Retrains read the backbone from a file that pruning never deletes (every version holds the same bytes).
+    const backbone = path.join(stateDir, 'backbone.onnx');
+    await writeFileAtomic(backbone, resumed.bundle.backbone);
+    start = { ...fromBundle(resumed.bundle, resumed.version), modelFile: backbone };
   } else if (given) {
     start = fromBundle(given, given.manifest.version);
   } else {
-    const { model } = await loadModelFile(sourcePath);
+    const { model } = givenModel!;
     const a = await analyzeModel(model, { source: sourcePath, engine: config.engine });
     const out = a.outputs[0]!;
     if (a.inputs.length !== 1 || out.dims.length !== 2 || (out.dims[1] ?? 0) < 2) {
@@ -167,31 +173,39 @@ async function startLocked(sourcePath: string, config: Config, store: VersionSto
     verifyHoldMs: s.online.verifyHoldMs,
     onWorkerReplaced: () => workerReplaced(),
   });
-  const batcher = new DynamicBatcher({
-    maxBatchSize: s.maxBatchSize, maxQueueDelayUs: s.maxQueueDelayUs, maxQueueRows: s.maxQueueRows,
-    requestTimeoutMs: s.requestTimeoutMs, rowSize: start.sampleDims.reduce((a, b) => a * b, 1), engines: s.workers,
-  }, (input, rows, verify, more) => pool.run(input, rows, verify, more), (b) => metrics.batchRows.observe({ model: s.name }, b.rows));
-
-  metrics.watchQueue(s.name, () => batcher.pendingRows);
-  const log: Logger = pino({ level: s.log, base: { model: s.name } }, logSink ?? process.stdout);
-  const online = new OnlineLearner({
-    config: s.online, build: config.build, preprocess: start.preprocess, engine: s.online.retrainThreads === null ? config.engine : { ...config.engine, intraOpThreads: s.online.retrainThreads },
-    modelFile: start.modelFile, latencyProfile: config.build.latencyProfile ?? path.join(stateDir, 'latency-profile.json'), sampleDims: start.sampleDims, pool, store, metrics, model: s.name, log,
-  }, { version: start.version, bundle: start.bundle });
-  learner = online;
-  workerFailure = (err) => log.error({ err }, `engine worker failed: ${err.message}`);
-  workerReplaced = () => log.info({ workers: pool.size }, `engine worker replaced; ${pool.size} of ${s.workers} running`);
-  verifyFailure = (err) => log.warn({ err }, err.message);
   let ready = false;
   const inFlight = { count: 0 };
-  // A request larger than the whole queue could never be queued: it is a 400 naming the limit, not a 503 forever.
-  const app = await buildApp({
-    model, batcher, metrics, online, serverVersion: pkg.version, isReady: () => ready && pool.size > 0, inFlight, logger: log, token: s.token,
-    limits: { bodyLimitBytes: s.bodyLimitBytes, maxRequestRows: Math.min(s.maxRequestRows, s.maxQueueRows), requestTimeoutMs: s.requestTimeoutMs, topK: s.topK },
-  }).catch(async (err: unknown) => {
+  // Everything that can still fail after the workers started: on failure the workers stop, so no thread outlives it.
+  const wire = async () => {
+    const batcher = new DynamicBatcher({
+      maxBatchSize: s.maxBatchSize, maxQueueDelayUs: s.maxQueueDelayUs, maxQueueRows: s.maxQueueRows,
+      requestTimeoutMs: s.requestTimeoutMs, rowSize: start.sampleDims.reduce((a, b) => a * b, 1), engines: s.workers,
+    }, (input, rows, verify, more) => pool.run(input, rows, verify, more), (b) => metrics.batchRows.observe({ model: s.name }, b.rows));
+    metrics.watchQueue(s.name, () => batcher.pendingRows);
+    const log: Logger = pino({ level: s.log, base: { model: s.name } }, logSink ?? process.stdout);
+    const online = new OnlineLearner({
+      config: s.online, build: config.build, preprocess: start.preprocess, engine: s.online.retrainThreads === null ? config.engine : { ...config.engine, intraOpThreads: s.online.retrainThreads },
+      modelFile: start.modelFile, latencyProfile: config.build.latencyProfile ?? path.join(stateDir, 'latency-profile.json'), sampleDims: start.sampleDims, pool, store, metrics, model: s.name, log,
+    }, { version: start.version, bundle: start.bundle });
+    learner = online;
+    workerFailure = (err) => log.error({ err }, `engine worker failed: ${err.message}`);
+    workerReplaced = () => log.info({ workers: pool.size }, `engine worker replaced; ${pool.size} of ${s.workers} running`);
+    verifyFailure = (err) => log.warn({ err }, err.message);
+    // A request larger than the whole queue could never be queued: it is a 400 naming the limit, not a 503 forever.
+    const app = await buildApp({
+      model, batcher, metrics, online, serverVersion: pkg.version, isReady: () => ready, engineRunning: () => pool.size > 0, inFlight, logger: log, token: s.token,
+      limits: { bodyLimitBytes: s.bodyLimitBytes, maxRequestRows: Math.min(s.maxRequestRows, s.maxQueueRows), requestTimeoutMs: s.requestTimeoutMs, topK: s.topK },
+    });
+    return { batcher, log, online, app };
+  };
+  let wired: Awaited<ReturnType<typeof wire>>;
+  try {
+    wired = await wire();
+  } catch (err) {
     await pool.close();
     throw err;
-  });
+  }
+  const { batcher, log, online, app } = wired;
   for (const dir of skippedLeftovers) log.warn({ dir }, `state: removed ${dir}, left by a save that did not finish (a retrain stopped at shutdown or a crash)`);
   for (const k of skipped) log.error({ version: k.version }, `state: version ${k.version} is corrupted and was skipped: ${k.message}`);
   if (resumed) log.info({ version: resumed.version, stateDir }, `resumed version ${resumed.version} from ${stateDir}`);

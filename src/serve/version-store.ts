@@ -4,6 +4,7 @@
  * Invariants: version numbers only grow; `latestValid` returns the newest version that
  * loads and validates, skipping (and reporting) corrupted newer ones.
  */
+import { randomBytes } from 'node:crypto';
 import { promises as fs } from 'node:fs';
 import path from 'node:path';
 import { loadBundle, saveBundle, type LoadedBundle } from '../bundle/index.ts';
@@ -15,6 +16,12 @@ const LEFTOVER = /^v\d{6,}\.tmp-(\d+)-[0-9a-f]+$/;
 
 /** State directories locked by servers of this process (a lock file naming this pid may be stale: containers reuse pids). */
 const LOCKED_HERE = new Set<string>();
+
+/** The pid a lock file names, or null when it names none (empty or garbage: stale). */
+async function lockHolder(file: string): Promise<number | null> {
+  const pid = Number((await fs.readFile(file, 'utf8').catch(() => '')).trim());
+  return Number.isInteger(pid) && pid > 0 ? pid : null;
+}
 
 /** Whether another process with this pid runs. */
 function otherProcessAlive(pid: number): boolean {
@@ -56,25 +63,57 @@ export class VersionStore {
   async lock(): Promise<() => Promise<void>> {
     const file = path.join(this.stateDir, 'lock');
     const key = path.resolve(this.stateDir);
+    // Claimed before the first await, so two servers starting at once in this process cannot both pass.
     if (LOCKED_HERE.has(key)) throw new LayercacheError('STATE_LOCKED', `state directory ${this.stateDir} is in use by another server in this process (${process.pid}); give each server its own --state`);
-    for (let attempt = 0; attempt < 2; attempt++) {
+    LOCKED_HERE.add(key);
+    try {
+      await this.takeLockFile(file);
+    } catch (err) {
+      LOCKED_HERE.delete(key);
+      throw err;
+    }
+    return async () => {
+      LOCKED_HERE.delete(key);
+      await fs.rm(file, { force: true });
+    };
+  }
+
+  /**
+   * Creates `file` holding this pid, complete or not at all (written aside, then hard-linked into
+   * place, which fails if it exists). A lock whose holder is gone is moved aside and checked:
+   * if what was moved is a live process's fresh lock, it is put back and this fails.
+   */
+  private async takeLockFile(file: string): Promise<void> {
+    for (let attempt = 0; attempt < 3; attempt++) {
+      const mine = `${file}.${process.pid}-${randomBytes(4).toString('hex')}`;
       try {
-        await fs.writeFile(file, `${process.pid}\n`, { flag: 'wx' });
-        LOCKED_HERE.add(key);
-        return async () => {
-          LOCKED_HERE.delete(key);
-          await fs.rm(file, { force: true });
-        };
+        await fs.writeFile(mine, `${process.pid}\n`);
+        await fs.link(mine, file);
+        return;
       } catch (err) {
         if ((err as NodeJS.ErrnoException).code !== 'EEXIST') {
           throw new LayercacheError('FILE_WRITE_FAILED', `cannot create ${file} (${(err as Error).message}); check the state directory's permissions`, { cause: err });
         }
-        const holder = Number((await fs.readFile(file, 'utf8').catch(() => '')).trim());
-        if (Number.isInteger(holder) && holder > 0 && otherProcessAlive(holder)) {
-          throw new LayercacheError('STATE_LOCKED', `state directory ${this.stateDir} is in use by process ${holder}; give each server its own --state`);
-        }
-        await fs.rm(file, { force: true });
+      } finally {
+        await fs.rm(mine, { force: true });
       }
+      const holder = await lockHolder(file);
+      if (holder !== null && otherProcessAlive(holder)) {
+        throw new LayercacheError('STATE_LOCKED', `state directory ${this.stateDir} is in use by process ${holder}; give each server its own --state`);
+      }
+      const aside = `${file}.stale-${randomBytes(4).toString('hex')}`;
+      try {
+        await fs.rename(file, aside);
+      } catch {
+        continue; // someone else moved it first: try again
+      }
+      const moved = await lockHolder(aside);
+      if (moved !== null && moved !== holder && otherProcessAlive(moved)) {
+        await fs.link(aside, file).catch(() => undefined);
+        await fs.rm(aside, { force: true });
+        throw new LayercacheError('STATE_LOCKED', `state directory ${this.stateDir} was just taken by process ${moved}; give each server its own --state`);
+      }
+      await fs.rm(aside, { force: true });
     }
     throw new LayercacheError('STATE_LOCKED', `state directory ${this.stateDir} is being taken by another process; give each server its own --state`);
   }

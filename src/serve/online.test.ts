@@ -250,8 +250,16 @@ describe('accuracy guard', () => {
       // The guarded versions are persisted (a restart serves the disabled exit too), only the newest one with keepVersions 1.
       const store = new VersionStore(path.join(dir, 'guard'));
       assert.deepEqual(await store.list(), [3]);
+      assert.equal(status.perExit[0]!.raises, 2);
     } finally {
       await s.close();
+    }
+    // A restart resumes the raise count too: no exit gets its raises again.
+    const again = await startServer(forced, loadConfig({ engine: { intraOpThreads: 1 }, build: { tolerance: 0.01 }, serve: { name: 'tiny', log: 'silent', stateDir: path.join(dir, 'guard'), online: { enabled: false } } }, {}));
+    try {
+      assert.deepEqual(again.online.status().perExit.map((x) => [x.threshold, x.raises]), [[null, 2]]);
+    } finally {
+      await again.close();
     }
   });
 

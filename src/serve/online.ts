@@ -68,7 +68,8 @@ export interface OnlineStatus {
   readonly retraining: boolean;
   readonly retrains: number;
   readonly agreement: { estimate: number; lower: number };
-  readonly perExit: { exit: number; verified: number; agreement: number; lower: number; share: number; threshold: number | null }[];
+  /** raises: the guard's threshold raises of this exit since it was trained. */
+  readonly perExit: { exit: number; verified: number; agreement: number; lower: number; share: number; threshold: number | null; raises: number }[];
 }
 
 export class OnlineLearner {
@@ -103,7 +104,7 @@ export class OnlineLearner {
     this.version = start.version;
     this.bundle = start.bundle;
     this.guard = this.newGuard();
-    this.raises = new Array<number>(this.exitCount).fill(0);
+    this.raises = savedRaises(start.bundle, this.exitCount);
     if (deps.config.enabled) deps.log.info({ capacity: this.buffer.capacity, bytes: this.buffer.bytes }, `online buffer: ${this.buffer.capacity} samples, ${(this.buffer.bytes / 2 ** 20).toFixed(1)} MiB`);
   }
 
@@ -216,20 +217,21 @@ export class OnlineLearner {
     if (before === null || before === undefined) return;
     thresholds[e] = disable ? null : before + c.guardRaise;
     const stats = this.guard.stats()[e]!;
+    const raisesAfter = this.raises.map((r, i) => (i === e ? r + 1 : r));
     const duringRetrain = this.retraining !== null;
     const action = this.logged(this.serial(async () => {
       // A retrain swapped in meanwhile: its heads and thresholds are fresh, and its verified answers decide anew.
       if (this.bundle !== bundle || this.closed) return;
       const version = await this.allocateVersion();
       try {
-        const dir = await this.deps.store.saveRevision(bundle, version, thresholds);
+        const dir = await this.deps.store.saveRevision(bundle, version, thresholds, raisesAfter);
         await this.swapTo(dir, version, false);
       } catch (err) {
         // The next try waits for guardMinSamples fresh verified answers, instead of saving a bundle per answer.
         this.guard.resetExit(e);
         throw err;
       }
-      this.raises = this.raises.map((r, i) => (i === e ? r + 1 : r));
+      this.raises = raisesAfter;
       const what = disable ? 'disable' : 'raise';
       this.deps.metrics.guardActions.inc({ model: this.deps.model, exit: String(e), action: what });
       this.deps.log.warn({ exit: e, action: what, verified: stats.n, agreement: stats.agreement, thresholdBefore: before, thresholdAfter: thresholds[e], version, duringRetrain }, `guard: live agreement below ${(1 - this.deps.build.tolerance) * 100}%; exit ${e} ${disable ? 'disabled' : `threshold raised by ${c.guardRaise} log-odds`} (version ${version})`);
@@ -327,7 +329,7 @@ export class OnlineLearner {
         // retrained bundle is saved again under a new one (the old copy is pruned with the others).
         v = await this.allocateVersion();
         const built = await loadBundle(reply.dir);
-        dir = await this.deps.store.saveRevision(built, v, built.manifest.exits.map((x) => x.threshold));
+        dir = await this.deps.store.saveRevision(built, v, built.manifest.exits.map((x) => x.threshold), new Array<number>(built.manifest.exits.length).fill(0));
         this.deps.log.info({ version: v, built: reply.version }, `retrain: version ${reply.version} saved again as version ${v}, after the guard's version ${this.version}`);
       }
       try {
@@ -356,7 +358,7 @@ export class OnlineLearner {
       retraining: this.retraining !== null,
       retrains: this.retrains,
       agreement: this.guard.overall(),
-      perExit: this.guard.stats().map((s) => ({ exit: s.exit, verified: s.n, agreement: s.agreement, lower: s.lower, share: s.share, threshold: this.bundle?.manifest.exits[s.exit]?.threshold ?? null })),
+      perExit: this.guard.stats().map((s) => ({ exit: s.exit, verified: s.n, agreement: s.agreement, lower: s.lower, share: s.share, threshold: this.bundle?.manifest.exits[s.exit]?.threshold ?? null, raises: this.raises[s.exit] ?? 0 })),
     };
   }
 
@@ -371,6 +373,13 @@ export class OnlineLearner {
     await this.retrainWorker?.terminate();
     await this.idle();
   }
+}
+
+/** The guard's raises per exit recorded in a saved version (none for a fresh or built one). */
+function savedRaises(bundle: LoadedBundle | null, exits: number): number[] {
+  const saved = bundle?.manifest.metrics.guardRaises;
+  const ok = Array.isArray(saved) && saved.length === exits && saved.every((r) => Number.isInteger(r) && r >= 0);
+  return ok ? [...(saved as number[])] : new Array<number>(exits).fill(0);
 }
 
 /** Runs one retrain in a fresh worker thread (handed to `started`); the samples are transferred to it. */

@@ -165,16 +165,19 @@ export class VersionStore {
   }
 
   /**
-   * Saves a copy of `bundle` as `version` with new thresholds (null disables an exit).
+   * Saves a copy of `bundle` as `version` with new thresholds (null disables an exit) and the
+   * guard's raise count per exit.
    * Returns its directory.
    */
-  async saveRevision(bundle: LoadedBundle, version: number, thresholds: readonly (number | null)[]): Promise<string> {
+  async saveRevision(bundle: LoadedBundle, version: number, thresholds: readonly (number | null)[], guardRaises: readonly number[]): Promise<string> {
     const dir = this.dirOf(version);
     const manifest = {
       ...bundle.manifest,
       version,
       createdAt: new Date().toISOString(),
       exits: bundle.manifest.exits.map((e, i) => ({ ...e, threshold: thresholds[i]! })),
+      // The guard's raises per exit so far, so a restart does not grant every exit its raises again.
+      metrics: { ...bundle.manifest.metrics, guardRaises: [...guardRaises] },
     };
     await saveBundle(dir, manifest, bundle);
     return dir;

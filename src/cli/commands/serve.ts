@@ -25,7 +25,8 @@ export async function runServe(source: string, config: Config, io: CliIo, signal
   });
   const m = server.model;
   io.err(`layercache: serving '${m.name}' at ${address} (state ${server.stateDir})\n`);
-  io.err(`  curl ${address}/v2/models/${m.name}\n`);
+  // The token itself is never printed.
+  io.err(`  curl ${config.serve.token === null ? '' : '-H "Authorization: Bearer $LAYERCACHE_TOKEN" '}${address}/v2/models/${m.name}\n`);
   let draining = false;
   const handlers: [string, () => void][] = [];
   await new Promise<void>((resolve) => {

@@ -33,7 +33,8 @@ describe('config', () => {
     assert.throws(() => parseConfig({ build: { folds: 5 }, serve: { online: { retrainAfter: 39 } } }), { code: 'CONFIG_INVALID', message: /serve\.online\.retrainAfter.*at least 40/ });
     assert.doesNotThrow(() => parseConfig({ build: { folds: 5 }, serve: { online: { enabled: false, retrainAfter: 39 } } }));
     assert.throws(() => parseConfig({ serve: { online: { guardWindow: 30, guardMinSamples: 40 } } }), { code: 'CONFIG_INVALID', message: /guardMinSamples.*never act/ });
-    assert.throws(() => loadConfig({}, { LAYERCACHE_TOKEN: 'short' }), { code: 'CONFIG_INVALID', message: /serve\.token.*16–4096 printable/ });
+    assert.throws(() => loadConfig({}, { LAYERCACHE_TOKEN: 'short' }), { code: 'CONFIG_INVALID', message: /^LAYERCACHE_TOKEN \(5 characters\) must be 16–4096 printable/ });
+    assert.throws(() => parseConfig({ serve: { token: 'short' } }), { code: 'CONFIG_INVALID', message: /serve\.token.*16–4096 printable/ });
     assert.throws(() => parseConfig({ build: { augment: ['flip', 'random', 'flip'] } }), { code: 'CONFIG_INVALID', message: /build\.augment.*flip more than once/ });
   });
 });

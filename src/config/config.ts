@@ -127,6 +127,9 @@ const OnlineSchema = z.object({
   seed: z.number().int().min(0).default(1),
 }).strict();
 
+/** A bearer token: printable ASCII without spaces, long enough not to be guessed. */
+const TOKEN = /^[\x21-\x7e]{16,4096}$/;
+
 const ServeSchema = z.object({
   name: z.string().regex(/^[A-Za-z0-9][A-Za-z0-9._-]{0,127}$/, 'must be 1–128 letters, digits, ".", "_" or "-"').default('layercache'),
   host: z.string().min(1).default('127.0.0.1'),
@@ -156,7 +159,7 @@ const ServeSchema = z.object({
    * Bearer token every route but health and metrics requires (`Authorization: Bearer TOKEN`);
    * null = no authentication. Read from LAYERCACHE_TOKEN when not given.
    */
-  token: z.string().regex(/^[\x21-\x7e]{16,4096}$/, 'must be 16–4096 printable ASCII characters without spaces (e.g. from `openssl rand -hex 32`)').nullable().default(null),
+  token: z.string().regex(TOKEN, 'must be 16–4096 printable ASCII characters without spaces (e.g. from `openssl rand -hex 32`)').nullable().default(null),
   /** Engine worker threads; each holds its own sessions. */
   workers: z.number().int().min(1).max(64).default(1),
   log: z.enum(['silent', 'error', 'warn', 'info', 'debug']).default('info'),
@@ -236,7 +239,14 @@ export function loadConfig(overrides: ConfigInput = {}, env: NodeJS.ProcessEnv =
     fromEnv.engine = { intraOpThreads: n };
   }
   if (env.NO_COLOR !== undefined && env.NO_COLOR !== '') fromEnv.color = false;
-  if (env.LAYERCACHE_TOKEN !== undefined && env.LAYERCACHE_TOKEN !== '') fromEnv.serve = { token: env.LAYERCACHE_TOKEN };
+  const token = env.LAYERCACHE_TOKEN;
+  if (token !== undefined && token !== '') {
+    // Named here, not as serve.token: every command reads the environment, and the fix is in the shell.
+    if (!TOKEN.test(token)) {
+      throw new LayercacheError('CONFIG_INVALID', `LAYERCACHE_TOKEN (${token.length} characters) must be 16–4096 printable ASCII characters without spaces; set it from e.g. \`openssl rand -hex 32\`, or unset it`);
+    }
+    fromEnv.serve = { token };
+  }
   return parseConfig({
     ...fromEnv,
     ...overrides,

@@ -6,12 +6,13 @@
  */
 import assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
+import { createHash } from 'node:crypto';
 import { promises as fs } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { loadConfig, type ConfigInput } from '../config/index.ts';
-import { saveModel } from '../onnx/index.ts';
+import { GraphBuilder, saveModel, serializeModel } from '../onnx/index.ts';
 import { randomNormal, seededRng } from '../tensor/index.ts';
 import { LayercacheError } from '../errors/index.ts';
 import { mlp, residualNet } from '../../test/support/models.ts';
@@ -171,6 +172,16 @@ describe('online retraining', () => {
     await fs.cp(store.dirOf(1), store.dirOf(2), { recursive: true });
     const manifest = path.join(store.dirOf(2), 'manifest.json');
     await fs.writeFile(manifest, (await fs.readFile(manifest, 'utf8')).slice(0, 100));
+    // A newer one still, whose files are intact (hashes match) but whose first segment uses an
+    // operator onnxruntime does not have: it validates on disk, and only the engine finds it unusable.
+    await fs.cp(store.dirOf(1), store.dirOf(3), { recursive: true });
+    const m3 = JSON.parse(await fs.readFile(path.join(store.dirOf(3), 'manifest.json'), 'utf8'));
+    const g = new GraphBuilder();
+    g.output(g.op('NoSuchOperator', [g.input('image', 'float32', ['N', 3, 8, 8])]), 'float32', ['N', 5]);
+    const foreign = serializeModel(g.build());
+    await fs.writeFile(path.join(store.dirOf(3), m3.segments[0].file), foreign);
+    m3.segments[0].sha256 = createHash('sha256').update(foreign).digest('hex');
+    await fs.writeFile(path.join(store.dirOf(3), 'manifest.json'), JSON.stringify(m3));
 
     // The unfinished save of a process that is gone (pids never reach 2^22 + 1).
     const leftover = `${store.dirOf(3)}.tmp-4194305-0badf00d`;
@@ -191,7 +202,8 @@ describe('online retraining', () => {
       const res = await s.app.inject({ method: 'POST', url: '/v2/models/tiny/infer', payload: body(randomNormal(seededRng(1), sample)) });
       assert.equal(res.json().parameters.bundle_version, 1);
       const logged = lines.map((l) => JSON.parse(l) as { level: number; msg: string });
-      assert.ok(logged.some((l) => l.level >= 50 && /version 2 is corrupted and was skipped/.test(l.msg)), lines.join(''));
+      assert.ok(logged.some((l) => l.level >= 50 && /version 3 cannot be served and was skipped: its files are intact but the engine cannot load it/.test(l.msg)), lines.join(''));
+      assert.ok(logged.some((l) => l.level >= 50 && /version 2 cannot be served and was skipped/.test(l.msg)), lines.join(''));
     } finally {
       await s.close();
     }

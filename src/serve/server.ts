@@ -1,8 +1,8 @@
 /**
  * The server's composition root: from a bundle directory or a bare MODEL.onnx to a running
  * service (engine workers, dynamic batcher, online learner, HTTP app).
- * Startup: if the state directory holds a valid bundle version, the newest one is served
- * (a restart resumes where it stopped), provided it was built for the same backbone as the
+ * Startup: if the state directory holds a valid bundle version, the newest one the engine
+ * can open is served (a restart resumes where it stopped), provided it was built for the same backbone as the
  * given model or bundle (else STATE_MISMATCH); otherwise the given bundle, or the bare
  * backbone with no exits, is served as version 0. Ready means started, not shutting
  * down, and at least one engine worker running.
@@ -120,28 +120,32 @@ async function startLocked(sourcePath: string, config: Config, store: VersionSto
   const givenModel = given ? null : await loadModelFile(sourcePath);
   const givenSha = given ? given.manifest.source.sha256 : sha256(givenModel!.bytes);
   await store.removeLeftovers((dir) => skippedLeftovers.push(dir));
-  const resumed = await store.latestValid((version, err) => skipped.push({ version, message: err.message }));
-  if (resumed && resumed.bundle.manifest.source.sha256 !== givenSha) {
-    const src = resumed.bundle.manifest.source;
-    throw new LayercacheError('STATE_MISMATCH', `state directory ${stateDir} holds version ${resumed.version} built for ${src.file} (sha256 ${src.sha256.slice(0, 12)}…), not for ${sourcePath} (sha256 ${givenSha.slice(0, 12)}…); serve the model that state was built for, or pass a new --state directory`);
-  }
-
-  let start: Start;
-  if (resumed) {
-    // Retrains read the backbone from a file that pruning never deletes (every version holds the same bytes).
-    const backbone = path.join(stateDir, 'backbone.onnx');
-    await writeFileAtomic(backbone, resumed.bundle.backbone);
-    start = { ...fromBundle(resumed.bundle, resumed.version), modelFile: backbone };
-  } else if (given) {
-    start = fromBundle(given, given.manifest.version);
-  } else {
+  const onSkip = (version: number, err: Error): void => void skipped.push({ version, message: err.message });
+  /** The newest valid version below `below`, refused if it belongs to another model. */
+  const resume = async (below?: number): Promise<{ version: number; bundle: LoadedBundle } | null> => {
+    const r = await store.latestValid(onSkip, below);
+    if (r && r.bundle.manifest.source.sha256 !== givenSha) {
+      const src = r.bundle.manifest.source;
+      throw new LayercacheError('STATE_MISMATCH', `state directory ${stateDir} holds version ${r.version} built for ${src.file} (sha256 ${src.sha256.slice(0, 12)}…), not for ${sourcePath} (sha256 ${givenSha.slice(0, 12)}…); serve the model that state was built for, or pass a new --state directory`);
+    }
+    return r;
+  };
+  /** What is served: a resumed version, else the given bundle, else the bare backbone as version 0. */
+  const startOf = async (resumed: { version: number; bundle: LoadedBundle } | null): Promise<Start> => {
+    if (resumed) {
+      // Retrains read the backbone from a file that pruning never deletes (every version holds the same bytes).
+      const backbone = path.join(stateDir, 'backbone.onnx');
+      await writeFileAtomic(backbone, resumed.bundle.backbone);
+      return { ...fromBundle(resumed.bundle, resumed.version), modelFile: backbone };
+    }
+    if (given) return fromBundle(given, given.manifest.version);
     const { model } = givenModel!;
     const a = await analyzeModel(model, { source: sourcePath, engine: config.engine });
     const out = a.outputs[0]!;
     if (a.inputs.length !== 1 || out.dims.length !== 2 || (out.dims[1] ?? 0) < 2) {
       throw new LayercacheError('ONNX_INVALID_MODEL', `${sourcePath}: layercache serves single-input classifiers whose first output is [batch, classes]; this model has ${a.inputs.length} inputs and output '${out.name}' of shape [${out.shape.join(', ')}]`);
     }
-    start = {
+    return {
       source: { kind: 'model', file: sourcePath, classes: out.dims[1]! },
       version: 0,
       bundle: null,
@@ -151,6 +155,35 @@ async function startLocked(sourcePath: string, config: Config, store: VersionSto
       sampleDims: a.inputs[0]!.dims.slice(1),
       classes: out.dims[1]!,
     };
+  };
+  let resumed = await resume();
+  let start = await startOf(resumed);
+
+  const metrics = new ServerMetrics();
+  let learner: OnlineLearner | null = null;
+  let workerFailure: ((err: Error) => void) = () => {};
+  let verifyFailure: ((err: Error) => void) = () => {};
+  let workerReplaced: () => void = () => {};
+  let pool: EnginePool;
+  for (;;) {
+    try {
+      pool = await EnginePool.start(s.workers, start.source, start.version, {
+        engine: config.engine,
+        sampleDims: start.sampleDims,
+        onVerified: (v) => learner?.onVerified(v),
+        onWorkerError: (err) => workerFailure(err),
+        onVerifyFailed: (err) => verifyFailure(err),
+        verifyHoldMs: s.online.verifyHoldMs,
+        onWorkerReplaced: () => workerReplaced(),
+      });
+      break;
+    } catch (err) {
+      // A saved version whose files are intact but which the engine cannot open: the next older one is served.
+      if (!resumed) throw err;
+      onSkip(resumed.version, new Error(`its files are intact but the engine cannot load it: ${(err as Error).message}`));
+      resumed = await resume(resumed.version);
+      start = await startOf(resumed);
+    }
   }
   const layout = start.preprocess?.layout ?? 'nchw';
   const imageSize = imageSizeOf([1, ...start.sampleDims], layout) ?? null;
@@ -158,21 +191,6 @@ async function startLocked(sourcePath: string, config: Config, store: VersionSto
     name: s.name, inputName: start.inputName, sampleDims: start.sampleDims, classes: start.classes,
     preprocess: start.preprocess, imageSize: imageSize && (imageSize.channels === 1 || imageSize.channels === 3) ? imageSize : null, labels: s.labels,
   };
-
-  const metrics = new ServerMetrics();
-  let learner: OnlineLearner | null = null;
-  let workerFailure: ((err: Error) => void) = () => {};
-  let verifyFailure: ((err: Error) => void) = () => {};
-  let workerReplaced: () => void = () => {};
-  const pool = await EnginePool.start(s.workers, start.source, start.version, {
-    engine: config.engine,
-    sampleDims: start.sampleDims,
-    onVerified: (v) => learner?.onVerified(v),
-    onWorkerError: (err) => workerFailure(err),
-    onVerifyFailed: (err) => verifyFailure(err),
-    verifyHoldMs: s.online.verifyHoldMs,
-    onWorkerReplaced: () => workerReplaced(),
-  });
   let ready = false;
   const inFlight = { count: 0 };
   // Everything that can still fail after the workers started: on failure the workers stop, so no thread outlives it.
@@ -207,7 +225,7 @@ async function startLocked(sourcePath: string, config: Config, store: VersionSto
   }
   const { batcher, log, online, app } = wired;
   for (const dir of skippedLeftovers) log.warn({ dir }, `state: removed ${dir}, left by a save that did not finish (a retrain stopped at shutdown or a crash)`);
-  for (const k of skipped) log.error({ version: k.version }, `state: version ${k.version} is corrupted and was skipped: ${k.message}`);
+  for (const k of skipped) log.error({ version: k.version }, `state: version ${k.version} cannot be served and was skipped: ${k.message}`);
   if (resumed) log.info({ version: resumed.version, stateDir }, `resumed version ${resumed.version} from ${stateDir}`);
   if (temporary) log.info({ stateDir }, `bundle versions go to the temporary directory ${stateDir}, removed at shutdown; pass --state DIR to keep them across restarts`);
   metrics.bundleVersion.set({ model: s.name }, start.version);

@@ -141,9 +141,9 @@ export class VersionStore {
     }
   }
 
-  /** The newest version that loads; `onSkip` hears about each corrupted newer one. */
-  async latestValid(onSkip: (version: number, err: LayercacheError) => void): Promise<{ version: number; bundle: LoadedBundle } | null> {
-    for (const v of await this.list()) {
+  /** The newest version below `below` that loads; `onSkip` hears about each corrupted newer one. */
+  async latestValid(onSkip: (version: number, err: LayercacheError) => void, below = Number.POSITIVE_INFINITY): Promise<{ version: number; bundle: LoadedBundle } | null> {
+    for (const v of (await this.list()).filter((x) => x < below)) {
       try {
         return { version: v, bundle: await loadBundle(this.dirOf(v)) };
       } catch (err) {

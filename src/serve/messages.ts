@@ -56,7 +56,7 @@ export interface RetrainRequest {
 
 export type RetrainReply =
   | {
-    readonly kind: 'done'; readonly dir: string; readonly version: number; readonly exits: number; readonly agreement: number; readonly macsSaved: number; readonly seconds: number;
+    readonly kind: 'done'; readonly version: number; readonly exits: number; readonly agreement: number; readonly macsSaved: number; readonly seconds: number;
     /** Whether the latencies came from the profile (every exit's and head's) rather than timing under live traffic. */
     readonly latencyReused: boolean;
     /** The builder's notes, and warnings about the latency profile (unreadable, not saved). */

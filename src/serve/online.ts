@@ -19,10 +19,8 @@
  * serving version untouched; every action is logged and counted; at close a running retrain
  * is abandoned, not waited for.
  */
-import { promises as fs } from 'node:fs';
 import type { Worker } from 'node:worker_threads';
-import type { LoadedBundle } from '../bundle/index.ts';
-import { loadBundle } from '../bundle/index.ts';
+import { loadBundle, type LoadedBundle } from '../bundle/index.ts';
 import { minBuildSamples, type BuildConfig, type OnlineConfig, type PreprocessConfig } from '../config/index.ts';
 import type { EngineOptions } from '../engine/index.ts';
 import { asLayercacheError, ERROR_CODES, LayercacheError, type ErrorCode } from '../errors/index.ts';
@@ -32,8 +30,8 @@ import type { EnginePool } from './engine-pool.ts';
 import type { EngineReply, RetrainReply, RetrainRequest } from './messages.ts';
 import type { ServerMetrics } from './metrics.ts';
 import { SampleBuffer } from './sample-buffer.ts';
-import type { VersionStore } from './version-store.ts';
-import { startWorker } from './worker-thread.ts';
+import { guardRaisesOf, type VersionStore } from './version-store.ts';
+import { runRetrainWorker } from './retrain-thread.ts';
 
 export interface Logger {
   info(obj: object, msg: string): void;
@@ -104,7 +102,7 @@ export class OnlineLearner {
     this.version = start.version;
     this.bundle = start.bundle;
     this.guard = this.newGuard();
-    this.raises = savedRaises(start.bundle, this.exitCount);
+    this.raises = guardRaisesOf(start.bundle, this.exitCount);
     if (deps.config.enabled) deps.log.info({ capacity: this.buffer.capacity, bytes: this.buffer.bytes }, `online buffer: ${this.buffer.capacity} samples, ${(this.buffer.bytes / 2 ** 20).toFixed(1)} MiB`);
   }
 
@@ -224,14 +222,13 @@ export class OnlineLearner {
       if (this.bundle !== bundle || this.closed) return;
       const version = await this.allocateVersion();
       try {
-        const dir = await this.deps.store.saveRevision(bundle, version, thresholds, raisesAfter);
-        await this.swapTo(dir, version, false);
+        await this.deps.store.saveRevision(bundle, version, thresholds, raisesAfter);
+        await this.swapTo(version);
       } catch (err) {
         // The next try waits for guardMinSamples fresh verified answers, instead of saving a bundle per answer.
         this.guard.resetExit(e);
         throw err;
       }
-      this.raises = raisesAfter;
       const what = disable ? 'disable' : 'raise';
       this.deps.metrics.guardActions.inc({ model: this.deps.model, exit: String(e), action: what });
       this.deps.log.warn({ exit: e, action: what, verified: stats.n, agreement: stats.agreement, thresholdBefore: before, thresholdAfter: thresholds[e], version, duringRetrain }, `guard: live agreement below ${(1 - this.deps.build.tolerance) * 100}%; exit ${e} ${disable ? 'disabled' : `threshold raised by ${c.guardRaise} log-odds`} (version ${version})`);
@@ -243,23 +240,24 @@ export class OnlineLearner {
   }
 
   /**
-   * Serves the saved version in `dir`. If the engine workers cannot take it, the directory is
-   * deleted (a restart must not resume a version that never served) and this rejects.
+   * Serves the saved `version`. If the engine workers cannot take it, it is deleted (a restart
+   * must not resume a version that never served) and this rejects.
    */
-  private async swapTo(dir: string, version: number, fresh: boolean): Promise<void> {
+  private async swapTo(version: number): Promise<void> {
+    const dir = this.deps.store.dirOf(version);
     let bundle: LoadedBundle;
     try {
       bundle = await loadBundle(dir);
       await this.deps.pool.swap({ kind: 'bundle', dir }, version);
     } catch (err) {
-      await fs.rm(dir, { recursive: true, force: true });
+      await this.deps.store.remove(version);
       throw err;
     }
     this.bundle = bundle;
     this.version = version;
     this.guard = this.newGuard();
-    // A retrained version starts with no raises; a guard revision keeps the count per exit.
-    if (fresh) this.raises = new Array<number>(this.exitCount).fill(0);
+    // A retrained version records no raises; a guard revision records the count per exit.
+    this.raises = guardRaisesOf(bundle, this.exitCount);
     this.deps.metrics.bundleVersion.set({ model: this.deps.model }, version);
     this.updateGauges();
   }
@@ -322,18 +320,17 @@ export class OnlineLearner {
     }
     const serving = await this.serial(async () => {
       if (this.closed) return null;
-      let dir = reply.dir;
       let v = reply.version;
       if (v < this.version) {
         // A guard action landed during the retrain under a higher number: versions only grow, so the
         // retrained bundle is saved again under a new one (the old copy is pruned with the others).
         v = await this.allocateVersion();
-        const built = await loadBundle(reply.dir);
-        dir = await this.deps.store.saveRevision(built, v, built.manifest.exits.map((x) => x.threshold), new Array<number>(built.manifest.exits.length).fill(0));
+        const built = await loadBundle(this.deps.store.dirOf(reply.version));
+        await this.deps.store.saveRevision(built, v, built.manifest.exits.map((x) => x.threshold), new Array<number>(built.manifest.exits.length).fill(0));
         this.deps.log.info({ version: v, built: reply.version }, `retrain: version ${reply.version} saved again as version ${v}, after the guard's version ${this.version}`);
       }
       try {
-        await this.swapTo(dir, v, true);
+        await this.swapTo(v);
       } catch (err) {
         m.retrains.inc({ model: this.deps.model, outcome: 'failed' });
         throw err;
@@ -373,33 +370,4 @@ export class OnlineLearner {
     await this.retrainWorker?.terminate();
     await this.idle();
   }
-}
-
-/** The guard's raises per exit recorded in a saved version (none for a fresh or built one). */
-function savedRaises(bundle: LoadedBundle | null, exits: number): number[] {
-  const saved = bundle?.manifest.metrics.guardRaises;
-  const ok = Array.isArray(saved) && saved.length === exits && saved.every((r) => Number.isInteger(r) && r >= 0);
-  return ok ? [...(saved as number[])] : new Array<number>(exits).fill(0);
-}
-
-/** Runs one retrain in a fresh worker thread (handed to `started`); the samples are transferred to it. */
-function runRetrainWorker(request: RetrainRequest, started: (w: Worker) => void): Promise<RetrainReply> {
-  return new Promise((resolve, reject) => {
-    const worker = startWorker(new URL('./retrain-worker.ts', import.meta.url), request, [request.samples.buffer as ArrayBuffer]);
-    started(worker);
-    let settled = false;
-    worker.once('message', (reply: RetrainReply) => {
-      settled = true;
-      resolve(reply);
-      void worker.terminate();
-    });
-    worker.once('error', (err) => {
-      if (!settled) reject(new LayercacheError('WORKER_FAILED', `the retraining worker failed: ${err.message}`, { cause: err }));
-      settled = true;
-    });
-    worker.once('exit', (code) => {
-      if (!settled) reject(new LayercacheError('WORKER_FAILED', `the retraining worker exited with code ${code} before answering`));
-      settled = true;
-    });
-  });
 }

@@ -30,7 +30,7 @@ async function retrain(req: RetrainRequest): Promise<RetrainReply> {
   await saveBundle(req.outDir, manifest, { backbone: bytes, segments: result.segments, heads: result.heads, candidateHeads: result.candidateHeads });
   const r = result.report;
   return {
-    kind: 'done', dir: req.outDir, version: req.version, exits: r.selected.exits.length,
+    kind: 'done', version: req.version, exits: r.selected.exits.length,
     agreement: r.selected.agreement, macsSaved: 1 - r.selected.macsPerSample / r.backbone.macsPerSample,
     seconds: (performance.now() - started) / 1000,
     latencyReused: r.latencyReused.exits && r.latencyReused.heads === r.latencyReused.of, notes, warnings,

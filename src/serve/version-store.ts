@@ -156,8 +156,13 @@ export class VersionStore {
   /** Deletes all but the newest `keep` versions, never those in `spare`; returns the versions deleted. */
   async prune(keep: number, spare: readonly number[]): Promise<number[]> {
     const old = (await this.list()).slice(keep).filter((v) => !spare.includes(v));
-    for (const v of old) await fs.rm(this.dirOf(v), { recursive: true, force: true });
+    for (const v of old) await this.remove(v);
     return old;
+  }
+
+  /** Deletes one version (a no-op if it is absent). */
+  async remove(version: number): Promise<void> {
+    await fs.rm(this.dirOf(version), { recursive: true, force: true });
   }
 
   async nextVersion(current: number): Promise<number> {
@@ -182,4 +187,11 @@ export class VersionStore {
     await saveBundle(dir, manifest, bundle);
     return dir;
   }
+}
+
+/** The guard's raises per exit that `saveRevision` recorded in a version (none for a fresh or built one). */
+export function guardRaisesOf(bundle: LoadedBundle | null, exits: number): number[] {
+  const saved = bundle?.manifest.metrics.guardRaises;
+  const ok = Array.isArray(saved) && saved.length === exits && saved.every((r) => Number.isInteger(r) && r >= 0);
+  return ok ? [...(saved as number[])] : new Array<number>(exits).fill(0);
 }

@@ -20,13 +20,13 @@ import { openDataSource, parseAugmentList } from '../src/data/index.ts';
 import { evaluateBundle, type EvalReport } from '../src/evaluate/index.ts';
 import { loadModel, readModelFile } from '../src/onnx/index.ts';
 import type { Progress } from '../src/progress/index.ts';
-import { flag, hasFlag, numberFlag, toNumber } from './flags.ts';
+import { flag, hasFlag, numberFlag, numberListFlag, optionalNumberFlag } from './flags.ts';
 import { renderCifarTable } from './render-cifar.ts';
 
 const root = path.resolve(import.meta.dirname, '..');
 const assets = process.env.LAYERCACHE_ASSETS ?? path.resolve(root, '../shared/assets');
 const models = flag('models', 'resnet20,resnet32,resnet56').split(',');
-const tolerances = flag('tolerances', '0.005,0.01,0.02').split(',').map((t) => toNumber('tolerances', t));
+const tolerances = numberListFlag('tolerances', '0.005,0.01,0.02');
 const threads = numberFlag('threads', 2);
 const latencySamples = numberFlag('latency-samples', 2000);
 // Experiments: other build settings, written under a tag instead of the table's files.
@@ -34,11 +34,11 @@ const latencySamples = numberFlag('latency-samples', 2000);
 const augment = parseAugmentList(flag('augment', 'flip'), '--augment');
 const family = hasFlag('family') ? JSON.parse(flag('family', '[]')) as { pool: number; hidden: number; dropout: number }[] : undefined;
 const objective = flag('objective', 'latency') as 'latency' | 'macs';
-const epochs = hasFlag('epochs') ? numberFlag('epochs', 36) : undefined;
-const trainBatch = hasFlag('train-batch') ? numberFlag('train-batch', 256) : undefined;
-const refineExits = hasFlag('refine-exits') ? numberFlag('refine-exits', 12) : undefined;
-const screenEpochs = hasFlag('screen-epochs') ? numberFlag('screen-epochs', 6) : undefined;
-const batch = hasFlag('batch') ? numberFlag('batch', 1) : undefined;
+const epochs = optionalNumberFlag('epochs');
+const trainBatch = optionalNumberFlag('train-batch');
+const refineExits = optionalNumberFlag('refine-exits');
+const screenEpochs = optionalNumberFlag('screen-epochs');
+const batch = optionalNumberFlag('batch');
 const tag = flag('tag', '');
 
 if (!existsSync(path.join(assets, 'cifar10_test_jpeg.bin'))) {

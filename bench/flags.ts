@@ -27,6 +27,23 @@ export function numberFlag(name: string, dflt: number): number {
   return hasFlag(name) ? toNumber(name, flag(name, '')) : dflt;
 }
 
+/** The number after `--name`, or undefined when the flag is absent (the library's default applies). */
+export function optionalNumberFlag(name: string): number | undefined {
+  return hasFlag(name) ? toNumber(name, flag(name, '')) : undefined;
+}
+
+/** The comma-separated numbers after `--name`, or `dflt` (same format) when the flag is absent. */
+export function numberListFlag(name: string, dflt: string): number[] {
+  return flag(name, dflt).split(',').map((v) => toNumber(name, v));
+}
+
+/** A positive integer after `--name`, or `dflt` when the flag is absent; throws naming the flag otherwise. */
+export function countFlag(name: string, dflt: number): number {
+  const v = numberFlag(name, dflt);
+  if (!Number.isInteger(v) || v < 1) throw new Error(`--${name} ${v} must be a positive integer`);
+  return v;
+}
+
 /** The bundle directory given as the first argument, or the bench:cifar ResNet-56 1% bundle. */
 export function bundleArg(root: string): string {
   const first = process.argv[2];

@@ -28,7 +28,8 @@ import { existsSync, promises as fs } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import autocannon from 'autocannon';
-import { flag, hasFlag, numberFlag, toNumber } from './flags.ts';
+import { hasFlag, numberFlag, numberListFlag } from './flags.ts';
+import { writeFileAtomic } from '../src/files/index.ts';
 import { headCommit } from './git-commit.ts';
 import { buildCascade, withLatencyProfileFile } from '../src/builder/index.ts';
 import { loadBundle, saveBundle, type Manifest } from '../src/bundle/index.ts';
@@ -43,7 +44,7 @@ import { renderServe } from './render-serve.ts';
 const root = path.resolve(import.meta.dirname, '..');
 const assets = process.env.LAYERCACHE_ASSETS ?? path.resolve(root, '../shared/assets');
 const duration = numberFlag('duration', 60);
-const concurrencies = flag('concurrency', '1,8,64').split(',').map((c) => toNumber('concurrency', c));
+const concurrencies = numberListFlag('concurrency', '1,8,64');
 const skipLoad = hasFlag('skip-load');
 const skipOnline = hasFlag('skip-online');
 const onlineTolerance = numberFlag('online-tolerance', 0.003);
@@ -242,7 +243,6 @@ if (!skipOnline) {
   await fs.rm(state, { recursive: true, force: true });
 }
 
-await fs.writeFile(`${resultsFile}.tmp`, `${JSON.stringify(results, null, 2)}\n`);
-await fs.rename(`${resultsFile}.tmp`, resultsFile);
+await writeFileAtomic(resultsFile, `${JSON.stringify(results, null, 2)}\n`);
 await renderServe();
 console.log('wrote bench/results/serve.json and the serve section of BENCHMARKS.md');

@@ -12,24 +12,19 @@
  * Writes bench/results/verify-batching.json.
  *   node --import tsx bench/verify-batching.ts [BUNDLE_DIR] [--blocks 20] [--threads 2]
  */
-import { promises as fs } from 'node:fs';
 import path from 'node:path';
-import { bundleArg, numberFlag } from './flags.ts';
+import { bundleArg, countFlag } from './flags.ts';
 import { headCommit } from './git-commit.ts';
 import { loadBundle } from '../src/bundle/index.ts';
 import { openDataSource } from '../src/data/index.ts';
 import { EnginePool } from '../src/serve/engine-pool.ts';
-import { seededRng } from '../src/tensor/index.ts';
+import { numel, seededRng } from '../src/tensor/index.ts';
+import { writeFileAtomic } from '../src/files/index.ts';
 
 const root = path.resolve(import.meta.dirname, '..');
 const dir = bundleArg(root);
-const count = (name: string, dflt: number): number => {
-  const v = numberFlag(name, dflt);
-  if (!Number.isInteger(v) || v < 1) throw new Error(`--${name} ${v} must be a positive integer`);
-  return v;
-};
-const blocks = count('blocks', 20);
-const threads = count('threads', 2);
+const blocks = countFlag('blocks', 20);
+const threads = countFlag('threads', 2);
 const assets = process.env.LAYERCACHE_ASSETS ?? path.resolve(root, '../shared/assets');
 const m = (await loadBundle(dir)).manifest;
 const data = await openDataSource(`cifar10:${path.join(assets, 'cifar10_test_jpeg.bin')}#5000-9999`, m.preprocess!);
@@ -64,7 +59,7 @@ for (let b = 0; b < blocks; b++) {
     const first = next;
     const t = performance.now();
     for (let k = 0; k < BLOCK; k++) await modes[name](batches[(first + k) % batches.length]!);
-    await pool.run(batches[first % batches.length]!.input.subarray(0, data.sampleDims.reduce((x, y) => x * y, 1)), 1, new Uint8Array(1), false);
+    await pool.run(batches[first % batches.length]!.input.subarray(0, numel(data.sampleDims)), 1, new Uint8Array(1), false);
     ms[name] = performance.now() - t;
   }
   next += BLOCK;
@@ -80,6 +75,5 @@ console.log('| verification | ms per batch (mean) | block time ÷ off (median) |
 const rows = names.map((name) => ({ verification: name, msPerBatch: total[name]! / (blocks * BLOCK), relativeToOff: median(rel[name]!) }));
 for (const r of rows) console.log(`| ${r.verification} | ${r.msPerBatch.toFixed(2)} | ${r.relativeToOff.toFixed(3)} |`);
 const file = path.join(root, 'bench/results/verify-batching.json');
-await fs.writeFile(`${file}.tmp`, `${JSON.stringify({ commit: headCommit(root), date: new Date().toISOString(), bundle: path.relative(root, dir), rowsPerBatch: ROWS, share: SHARE, blocks, batchesPerBlock: BLOCK, threads, verifiedRows, rows }, null, 2)}\n`);
-await fs.rename(`${file}.tmp`, file);
+await writeFileAtomic(file, `${JSON.stringify({ commit: headCommit(root), date: new Date().toISOString(), bundle: path.relative(root, dir), rowsPerBatch: ROWS, share: SHARE, blocks, batchesPerBlock: BLOCK, threads, verifiedRows, rows }, null, 2)}\n`);
 console.log(`\nwrote ${path.relative(root, file)}`);

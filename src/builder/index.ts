@@ -4,6 +4,5 @@ export { collectFeatures, buildFeatureProbe, type FeatureSet, type ExitInfo } fr
 export { trainHeads, predictHeads, type HeadJob, type TrainSettings, type TrainResult } from './train-heads.ts';
 export { measureCascade, measureLatency, timeAlternating, type CandidateCut, type LatencyCosts } from './measure.ts';
 export {
-  readLatencyProfile, writeLatencyProfile, withLatencyProfileFile, latencyProfileKey, LATENCY_PROFILE_FORMAT,
-  type LatencyProfile, type LatencyProfileKey,
+  readLatencyProfile, writeLatencyProfile, withLatencyProfileFile, type LatencyProfile,
 } from './latency-profile.ts';

@@ -185,7 +185,7 @@ describe('build → bundle → eval on a tiny model', () => {
     // So is an --out that is a file.
     const file = path.join(occupied, 'keep');
     const onFile = await cli('build', model, '--out', file, '--data', `raw:${data}:3x8x8#0-99`, ...fast);
-    assert.match(onFile.stderr, /^layercache: error OUTPUT_EXISTS: --out .*keep is a file/);
+    assert.match(onFile.stderr, /^layercache: error OUTPUT_EXISTS: output .*keep is a file, not a directory/);
     assert.equal(await fs.readFile(file, 'utf8'), 'x');
     const leftovers = (await fs.readdir(dir)).filter((f) => f.includes('.tmp-'));
     assert.deepEqual(leftovers, []);

@@ -8,7 +8,7 @@ import { createRequire } from 'node:module';
 import { Command, CommanderError, Option } from 'commander';
 import { loadConfig, type Config } from '../config/index.ts';
 import { asLayercacheError, type LayercacheError } from '../errors/index.ts';
-import { parseAugmentList } from '../data/index.ts';
+import { isImageSpec, parseAugmentList } from '../data/index.ts';
 import { runBuild } from './commands/build.ts';
 import { runEval } from './commands/eval.ts';
 import { runInspect } from './commands/inspect.ts';
@@ -147,7 +147,7 @@ export async function runCli(argv: readonly string[], io: CliIo, env?: NodeJS.Pr
         preprocess: preprocessFrom(o),
       }, env);
       // Images with no preprocessing reach the model as 0–255 pixels; almost no image model was trained on that.
-      if (/^(cifar10|folder):/.test(o.data as string) && o.scale === undefined && o.mean === undefined && o.std === undefined) {
+      if (isImageSpec(o.data as string) && o.scale === undefined && o.mean === undefined && o.std === undefined) {
         io.err('layercache: warning: no --scale, --mean or --std: images reach the model as raw 0–255 pixel values. Pass the model\'s normalisation '
           + '(e.g. --scale 255 --mean 0.485,0.456,0.406 --std 0.229,0.224,0.225), or --scale 1 if raw pixels are right; the bundle stores it.\n');
       }

@@ -2,7 +2,7 @@
 export { type Preprocess, IDENTITY_PREPROCESS, validatePreprocess, preprocessPlanar } from './preprocess.ts';
 export { type LabelledImages, CIFAR_RECORD_BYTES, CIFAR_SHAPE, cifarRecordCount, readCifar } from './cifar.ts';
 export { type DataSource, memorySource } from './source.ts';
-export { openDataSource } from './spec.ts';
+export { isImageSpec, openDataSource } from './spec.ts';
 export { type Augmentation, cropped, flipped, parseAugmentList, randomized, withAugmentedCopies } from './augment.ts';
 export { type ImageSize, imageSizeOf, decodeImage } from './image-folder.ts';
 export { loadMnist, MNIST_SIDE, type MnistDigits } from './mnist.ts';

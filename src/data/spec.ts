@@ -71,6 +71,14 @@ function tensorSource(description: string, data: Float32Array, sampleDims: numbe
   return { description, count, sampleDims, labels: null, batch: (s, e) => sliceRows(all, s, e) };
 }
 
+/** Spec kinds whose samples are images, which `preprocess` normalises. */
+const IMAGE_KINDS = new Set(['cifar10', 'folder']);
+
+/** Whether `spec` names images (preprocessing applies) rather than tensors fed as they are. */
+export function isImageSpec(spec: string): boolean {
+  return IMAGE_KINDS.has(spec.slice(0, Math.max(0, spec.indexOf(':'))));
+}
+
 /**
  * Opens a data source. `preprocess` applies to image formats (cifar10, folder); tensor
  * formats (npy, raw) are fed as they are. `imageSize` (the model's input) is needed for

@@ -34,6 +34,23 @@ export async function writeFileAtomic(file: string, data: Uint8Array | string): 
 }
 
 /**
+ * Whether `target` may become an output directory: absent (null), or an existing directory
+ * that is empty or may be replaced (its entries). A file, or a non-empty directory without
+ * `overwrite`, is OUTPUT_EXISTS. Callers check this before long work; writeDirAtomic again.
+ */
+export async function checkOutputDir(target: string, overwrite: boolean): Promise<string[] | null> {
+  const existing = await fs.readdir(path.resolve(target)).catch((err: NodeJS.ErrnoException) => {
+    if (err.code === 'ENOENT') return null;
+    if (err.code === 'ENOTDIR') throw new LayercacheError('OUTPUT_EXISTS', `output ${target} is a file, not a directory: choose another --out`);
+    throw new LayercacheError('FILE_UNREADABLE', `cannot read output directory ${target}: ${err.message}; check its permissions or choose another --out`, { cause: err });
+  });
+  if (existing && existing.length > 0 && !overwrite) {
+    throw new LayercacheError('OUTPUT_EXISTS', `output directory ${target} already exists and is not empty; choose another --out or pass --force to replace it`);
+  }
+  return existing;
+}
+
+/**
  * Builds a directory atomically: `fill` writes into a fresh temporary directory, which
  * then replaces `dir`. If `fill` throws, nothing is left behind and `dir` is untouched.
  * `dir` must not exist, or be empty, unless `overwrite` is set.
@@ -45,16 +62,7 @@ export async function writeDirAtomic(
 ): Promise<void> {
   // 'bundle/' and 'bundle' are the same directory; the temporary one must sit beside it.
   const dir = path.resolve(target);
-  const existing = await fs.readdir(dir).catch((err: NodeJS.ErrnoException) => {
-    if (err.code === 'ENOENT') return null;
-    throw new LayercacheError('FILE_UNREADABLE', `cannot read output directory ${dir}: ${err.message}`, { cause: err });
-  });
-  if (existing && existing.length > 0 && !options.overwrite) {
-    throw new LayercacheError(
-      'OUTPUT_EXISTS',
-      `output directory ${target} already exists and is not empty; choose another --out or pass --force to replace it`,
-    );
-  }
+  const existing = await checkOutputDir(target, options.overwrite ?? false);
   const tmp = tempSibling(dir);
   try {
     await fs.mkdir(path.dirname(dir), { recursive: true });

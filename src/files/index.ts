@@ -1,2 +1,2 @@
 /** Public surface of the files module: atomic writes. */
-export { writeFileAtomic, writeDirAtomic } from './atomic-write.ts';
+export { writeFileAtomic, writeDirAtomic, checkOutputDir } from './atomic-write.ts';

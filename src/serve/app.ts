@@ -130,8 +130,8 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
   };
   app.setErrorHandler((error: FastifyError | LayercacheError, req, reply) => {
     const e = toLayercacheError(error, req);
-    // Failures Fastify raises before a handler runs (body limit, content type) count too.
-    if (!counted.has(req) && INFERENCE_ROUTE.test(req.routeOptions.url ?? '')) fail(e.code);
+    // Every failed inference is counted here: the handlers' own errors and Fastify's before them (body limit, content type).
+    if (INFERENCE_ROUTE.test(req.routeOptions.url ?? '')) fail(e.code);
     // 503 and 504 are the server shedding load or shutting down, not faults.
     if (e.httpStatus >= 500 && e.httpStatus !== 503 && e.httpStatus !== 504) req.log.error({ err: e, code: e.code }, e.message);
     else req.log.info({ code: e.code }, e.message);
@@ -142,13 +142,10 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
   const fail = (code: string): void => {
     metrics.requestFailure.inc({ model: model.name, code });
   };
-  /** Requests whose failure a handler has counted already. */
-  const counted = new WeakSet<FastifyRequest>();
 
   /** Runs rows [rows, ...sample] through the batcher; records metrics and feeds the online learner. */
   async function infer(data: Float32Array, rows: number): Promise<RowsResult> {
     if (!deps.isReady()) throw new LayercacheError('NOT_READY', 'the server is not ready (starting or shutting down); wait for GET /v2/health/ready to return 200');
-    if (!deps.engineRunning()) throw new LayercacheError('ENGINE_UNAVAILABLE', 'no engine worker is running: the server is replacing one that failed (see its log); retry shortly');
     const started = performance.now();
     const verify = online.verifyMask(rows);
     deps.inFlight.count++;
@@ -166,17 +163,6 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
     metrics.requestSuccess.inc({ model: model.name });
     return r;
   }
-
-  const guarded = <T>(handler: (req: FastifyRequest, reply: FastifyReply) => Promise<T>) => async (req: FastifyRequest, reply: FastifyReply): Promise<T> => {
-    try {
-      return await handler(req, reply);
-    } catch (err) {
-      const e = toLayercacheError(err, req);
-      fail(e.code);
-      counted.add(req);
-      throw e;
-    }
-  };
 
   app.get('/v2', async () => ({ name: 'layercache', version: deps.serverVersion, extensions: ['binary_tensor_data', 'classify', 'cache_status'] }));
   app.get('/v2/health/live', async () => ({ live: true }));
@@ -210,7 +196,7 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
   });
   app.get('/metrics', async (_req, reply) => reply.header('content-type', metrics.registry.contentType).send(await metrics.registry.metrics()));
 
-  app.post('/v2/models/:name/infer', guarded(async (req, reply) => {
+  app.post('/v2/models/:name/infer', async (req, reply) => {
     modelOf(deps, req);
     const type = String(req.headers['content-type'] ?? '').split(';')[0]!.trim();
     if (type !== 'application/json' && type !== 'application/octet-stream') {
@@ -247,9 +233,9 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
     if (encoded.headerLength !== null) reply.header('content-type', 'application/octet-stream').header(HEADER_LENGTH, encoded.headerLength);
     else reply.header('content-type', 'application/json');
     return reply.send(encoded.body);
-  }));
+  });
 
-  app.post('/v2/models/:name/classify', guarded(async (req, reply) => {
+  app.post('/v2/models/:name/classify', async (req, reply) => {
     modelOf(deps, req);
     if (!model.imageSize || !model.preprocess) {
       throw new LayercacheError('INFER_REQUEST_INVALID', `model '${model.name}' takes input of shape [${model.sampleDims.join(', ')}], not an image; use the infer route`);
@@ -278,7 +264,7 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
       confidence: r.confidence[0],
       top: order.map((k) => ({ label: model.labels[k] ?? String(k), class: k, probability: r.probs[k] })),
     });
-  }));
+  });
 
   return app;
 }

@@ -118,7 +118,7 @@ describe('online retraining', () => {
     assert.deepEqual(await new VersionStore(state).list(), []);
   });
 
-  it('keeps retraining after a restart once the resumed version is pruned (retrains read STATE/backbone.onnx)', { timeout: 300_000 }, async () => {
+  it('keeps retraining after a restart once the resumed version is pruned (retrains read the given model)', { timeout: 300_000 }, async () => {
     const state = path.join(dir, 'pruned');
     const x = randomNormal(seededRng(5), 400 * sample);
     const first = await startServer(modelFile, config(state, { retrainAfter: 40, retrainEvery: 1_000_000 }));

@@ -84,7 +84,6 @@ export class OnlineLearner {
   private reserved = 0;
   private lastRetrainAt = 0;
   private retrains = 0;
-  private raises: number[] = [];
   private closed = false;
   private retrainWorker: Worker | null = null;
   /** The version number a running retrain writes, until it has been swapped in or given up. */
@@ -102,12 +101,16 @@ export class OnlineLearner {
     this.version = start.version;
     this.bundle = start.bundle;
     this.guard = this.newGuard();
-    this.raises = guardRaisesOf(start.bundle, this.exitCount);
     if (deps.config.enabled) deps.log.info({ capacity: this.buffer.capacity, bytes: this.buffer.bytes }, `online buffer: ${this.buffer.capacity} samples, ${(this.buffer.bytes / 2 ** 20).toFixed(1)} MiB`);
   }
 
   private get exitCount(): number {
     return this.bundle?.manifest.exits.length ?? 0;
+  }
+
+  /** The guard's raises per exit, as the serving version records them (none for a retrained one). */
+  private get raises(): number[] {
+    return guardRaisesOf(this.bundle, this.exitCount);
   }
 
   private get learning(): boolean {
@@ -256,8 +259,6 @@ export class OnlineLearner {
     this.bundle = bundle;
     this.version = version;
     this.guard = this.newGuard();
-    // A retrained version records no raises; a guard revision records the count per exit.
-    this.raises = guardRaisesOf(bundle, this.exitCount);
     this.deps.metrics.bundleVersion.set({ model: this.deps.model }, version);
     this.updateGauges();
   }
@@ -346,6 +347,7 @@ export class OnlineLearner {
   }
 
   status(): OnlineStatus {
+    const raises = this.raises;
     return {
       version: this.version,
       exits: this.exitCount,
@@ -355,7 +357,7 @@ export class OnlineLearner {
       retraining: this.retraining !== null,
       retrains: this.retrains,
       agreement: this.guard.overall(),
-      perExit: this.guard.stats().map((s) => ({ exit: s.exit, verified: s.n, agreement: s.agreement, lower: s.lower, share: s.share, threshold: this.bundle?.manifest.exits[s.exit]?.threshold ?? null, raises: this.raises[s.exit] ?? 0 })),
+      perExit: this.guard.stats().map((s) => ({ exit: s.exit, verified: s.n, agreement: s.agreement, lower: s.lower, share: s.share, threshold: this.bundle?.manifest.exits[s.exit]?.threshold ?? null, raises: raises[s.exit] ?? 0 })),
     };
   }
 

@@ -19,7 +19,6 @@ import { loadBundle, MANIFEST_FILE, sha256, type LoadedBundle } from '../bundle/
 import type { Config } from '../config/index.ts';
 import { imageSizeOf, type Preprocess } from '../data/index.ts';
 import { LayercacheError } from '../errors/index.ts';
-import { writeFileAtomic } from '../files/index.ts';
 import { analyzeModel } from '../inspect/index.ts';
 import { loadModelFile } from '../onnx/index.ts';
 import { buildApp, type ModelInfo } from './app.ts';
@@ -133,10 +132,9 @@ async function startLocked(sourcePath: string, config: Config, store: VersionSto
   /** What is served: a resumed version, else the given bundle, else the bare backbone as version 0. */
   const startOf = async (resumed: { version: number; bundle: LoadedBundle } | null): Promise<Start> => {
     if (resumed) {
-      // Retrains read the backbone from a file that pruning never deletes (every version holds the same bytes).
-      const backbone = path.join(stateDir, 'backbone.onnx');
-      await writeFileAtomic(backbone, resumed.bundle.backbone);
-      return { ...fromBundle(resumed.bundle, resumed.version), modelFile: backbone };
+      // Retrains read the backbone from the given source, which pruning never deletes: resume() checked
+      // that it holds the same bytes (its sha256 is the version's source, and a bundle's backbone is its source).
+      return { ...fromBundle(resumed.bundle, resumed.version), modelFile: given ? path.join(given.dir, given.manifest.source.backbone.file) : sourcePath };
     }
     if (given) return fromBundle(given, given.manifest.version);
     const { model } = givenModel!;

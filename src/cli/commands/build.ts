@@ -1,5 +1,4 @@
 /** `layercache build`: collect, measure, train and select, then save a bundle atomically. */
-import { promises as fs } from 'node:fs';
 import path from 'node:path';
 import Table from 'cli-table3';
 import { buildCascade, withLatencyProfileFile } from '../../builder/index.ts';
@@ -7,6 +6,7 @@ import { saveBundle } from '../../bundle/index.ts';
 import type { Config } from '../../config/index.ts';
 import { imageSizeOf, openDataSource } from '../../data/index.ts';
 import { LayercacheError } from '../../errors/index.ts';
+import { checkOutputDir } from '../../files/index.ts';
 import { loadModelFile, readValueInfo } from '../../onnx/index.ts';
 import { formatCount, formatPercent } from '../format.ts';
 import type { CliIo } from '../io.ts';
@@ -26,14 +26,7 @@ export async function runBuild(file: string, opts: BuildCommandOptions, config: 
     throw new LayercacheError('USAGE', `--latency-profile ${profile} lies inside --out ${opts.out}, which the bundle replaces; keep the profile outside it, e.g. --latency-profile latency-profile.json`);
   }
   // Refuse an occupied --out before minutes of work, not after (the save checks again).
-  const present = await fs.readdir(opts.out).catch((err: NodeJS.ErrnoException) => {
-    if (err.code === 'ENOENT') return [];
-    if (err.code === 'ENOTDIR') throw new LayercacheError('OUTPUT_EXISTS', `--out ${opts.out} is a file; a bundle is a directory: choose another --out`);
-    throw new LayercacheError('FILE_UNREADABLE', `cannot read --out ${opts.out} (${err.code ?? err.message}); check its permissions or choose another --out`, { cause: err });
-  });
-  if (present.length > 0 && !opts.force) {
-    throw new LayercacheError('OUTPUT_EXISTS', `output directory ${opts.out} already exists and is not empty; choose another --out or pass --force to replace it`);
-  }
+  await checkOutputDir(opts.out, opts.force);
   const progress = terminalProgress(io, config.color);
   const { model, bytes: modelBytes } = await loadModelFile(file);
   const declared = model.graph!.input.find((v) => !model.graph!.initializer.some((t) => t.name === v.name));

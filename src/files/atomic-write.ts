@@ -8,8 +8,15 @@ import { promises as fs } from 'node:fs';
 import path from 'node:path';
 import { LayercacheError } from '../errors/index.ts';
 
-function tempSibling(target: string): string {
+/** A fresh temporary path beside `target`, naming this process: `TARGET.tmp-PID-HEX`. */
+export function tempSibling(target: string): string {
   return `${target}.tmp-${process.pid}-${randomBytes(4).toString('hex')}`;
+}
+
+/** For a name made by tempSibling: the target's name and the writing process's pid; null for other names. */
+export function parseTempSibling(name: string): { target: string; pid: number } | null {
+  const m = /^(.+)\.tmp-(\d+)-[0-9a-f]+$/.exec(name);
+  return m ? { target: m[1]!, pid: Number(m[2]) } : null;
 }
 
 /** Writes `data` to `file` atomically (temp file + fsync + rename). */

@@ -112,14 +112,13 @@ async function start(sourcePath: string, config: Config, stateDir: string, tempo
 async function startLocked(sourcePath: string, config: Config, store: VersionStore, temporary: string | null, unlock: () => Promise<void>, logSink?: { write(line: string): void }): Promise<RunningServer> {
   const s = config.serve;
   const stateDir = store.stateDir;
-  const skipped: { version: number; message: string }[] = [];
-  const skippedLeftovers: string[] = [];
+  const log: Logger = pino({ level: s.log, base: { model: s.name } }, logSink ?? process.stdout);
   const given = (await isBundleDir(sourcePath)) ? await loadBundle(sourcePath) : null;
   // A bare model is read once: for its hash here and its graph below (clear errors when unreadable).
   const givenModel = given ? null : await loadModelFile(sourcePath);
   const givenSha = given ? given.manifest.source.sha256 : sha256(givenModel!.bytes);
-  await store.removeLeftovers((dir) => skippedLeftovers.push(dir));
-  const onSkip = (version: number, err: Error): void => void skipped.push({ version, message: err.message });
+  await store.removeLeftovers((dir) => log.warn({ dir }, `state: removed ${dir}, left by a save that did not finish (a retrain stopped at shutdown or a crash)`));
+  const onSkip = (version: number, err: Error): void => log.error({ version }, `state: version ${version} cannot be served and was skipped: ${err.message}`);
   /** The newest valid version below `below`, refused if it belongs to another model. */
   const resume = async (below?: number): Promise<{ version: number; bundle: LoadedBundle } | null> => {
     const r = await store.latestValid(onSkip, below);
@@ -159,9 +158,6 @@ async function startLocked(sourcePath: string, config: Config, store: VersionSto
 
   const metrics = new ServerMetrics();
   let learner: OnlineLearner | null = null;
-  let workerFailure: ((err: Error) => void) = () => {};
-  let verifyFailure: ((err: Error) => void) = () => {};
-  let workerReplaced: () => void = () => {};
   let pool: EnginePool;
   for (;;) {
     try {
@@ -169,10 +165,10 @@ async function startLocked(sourcePath: string, config: Config, store: VersionSto
         engine: config.engine,
         sampleDims: start.sampleDims,
         onVerified: (v) => learner?.onVerified(v),
-        onWorkerError: (err) => workerFailure(err),
-        onVerifyFailed: (err) => verifyFailure(err),
+        onWorkerError: (err) => log.error({ err }, `engine worker failed: ${err.message}`),
+        onVerifyFailed: (err) => log.warn({ err }, err.message),
         verifyHoldMs: s.online.verifyHoldMs,
-        onWorkerReplaced: () => workerReplaced(),
+        onWorkerReplaced: () => log.info({ workers: pool.size }, `engine worker replaced; ${pool.size} of ${s.workers} running`),
       });
       break;
     } catch (err) {
@@ -198,21 +194,17 @@ async function startLocked(sourcePath: string, config: Config, store: VersionSto
       requestTimeoutMs: s.requestTimeoutMs, rowSize: start.sampleDims.reduce((a, b) => a * b, 1), engines: s.workers,
     }, (input, rows, verify, more) => pool.run(input, rows, verify, more), (b) => metrics.batchRows.observe({ model: s.name }, b.rows));
     metrics.watchQueue(s.name, () => batcher.pendingRows);
-    const log: Logger = pino({ level: s.log, base: { model: s.name } }, logSink ?? process.stdout);
     const online = new OnlineLearner({
       config: s.online, build: config.build, preprocess: start.preprocess, engine: s.online.retrainThreads === null ? config.engine : { ...config.engine, intraOpThreads: s.online.retrainThreads },
       modelFile: start.modelFile, latencyProfile: config.build.latencyProfile ?? path.join(stateDir, 'latency-profile.json'), sampleDims: start.sampleDims, pool, store, metrics, model: s.name, log,
     }, { version: start.version, bundle: start.bundle });
     learner = online;
-    workerFailure = (err) => log.error({ err }, `engine worker failed: ${err.message}`);
-    workerReplaced = () => log.info({ workers: pool.size }, `engine worker replaced; ${pool.size} of ${s.workers} running`);
-    verifyFailure = (err) => log.warn({ err }, err.message);
     // A request larger than the whole queue could never be queued: it is a 400 naming the limit, not a 503 forever.
     const app = await buildApp({
       model, batcher, metrics, online, serverVersion: pkg.version, isReady: () => ready, engineRunning: () => pool.size > 0, inFlight, logger: log, token: s.token,
       limits: { bodyLimitBytes: s.bodyLimitBytes, maxRequestRows: Math.min(s.maxRequestRows, s.maxQueueRows), requestTimeoutMs: s.requestTimeoutMs, topK: s.topK },
     });
-    return { batcher, log, online, app };
+    return { batcher, online, app };
   };
   let wired: Awaited<ReturnType<typeof wire>>;
   try {
@@ -221,9 +213,7 @@ async function startLocked(sourcePath: string, config: Config, store: VersionSto
     await pool.close();
     throw err;
   }
-  const { batcher, log, online, app } = wired;
-  for (const dir of skippedLeftovers) log.warn({ dir }, `state: removed ${dir}, left by a save that did not finish (a retrain stopped at shutdown or a crash)`);
-  for (const k of skipped) log.error({ version: k.version }, `state: version ${k.version} cannot be served and was skipped: ${k.message}`);
+  const { batcher, online, app } = wired;
   if (resumed) log.info({ version: resumed.version, stateDir }, `resumed version ${resumed.version} from ${stateDir}`);
   if (temporary) log.info({ stateDir }, `bundle versions go to the temporary directory ${stateDir}, removed at shutdown; pass --state DIR to keep them across restarts`);
   metrics.bundleVersion.set({ model: s.name }, start.version);

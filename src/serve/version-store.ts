@@ -4,15 +4,13 @@
  * Invariants: version numbers only grow; `latestValid` returns the newest version that
  * loads and validates, skipping (and reporting) corrupted newer ones.
  */
-import { randomBytes } from 'node:crypto';
 import { promises as fs } from 'node:fs';
 import path from 'node:path';
 import { loadBundle, saveBundle, type LoadedBundle } from '../bundle/index.ts';
 import { asLayercacheError, LayercacheError } from '../errors/index.ts';
+import { parseTempSibling, tempSibling } from '../files/index.ts';
 
 const NAME = /^v(\d{6,})$/;
-/** A version directory being written by process PID (files/atomic-write's temporary sibling). */
-const LEFTOVER = /^v\d{6,}\.tmp-(\d+)-[0-9a-f]+$/;
 
 /** State directories locked by servers of this process (a lock file naming this pid may be stale: containers reuse pids). */
 const LOCKED_HERE = new Set<string>();
@@ -85,7 +83,7 @@ export class VersionStore {
    */
   private async takeLockFile(file: string): Promise<void> {
     for (let attempt = 0; attempt < 3; attempt++) {
-      const mine = `${file}.${process.pid}-${randomBytes(4).toString('hex')}`;
+      const mine = tempSibling(file);
       try {
         await fs.writeFile(mine, `${process.pid}\n`);
         await fs.link(mine, file);
@@ -101,7 +99,7 @@ export class VersionStore {
       if (holder !== null && otherProcessAlive(holder)) {
         throw new LayercacheError('STATE_LOCKED', `state directory ${this.stateDir} is in use by process ${holder}; give each server its own --state`);
       }
-      const aside = `${file}.stale-${randomBytes(4).toString('hex')}`;
+      const aside = tempSibling(file);
       try {
         await fs.rename(file, aside);
       } catch {
@@ -132,9 +130,9 @@ export class VersionStore {
    */
   async removeLeftovers(onRemove: (dir: string) => void): Promise<void> {
     for (const name of await this.names()) {
-      const m = LEFTOVER.exec(name);
+      const t = parseTempSibling(name);
       // This process holds the lock and has not started saving yet, so its own pid's leftovers are stale too.
-      if (!m || otherProcessAlive(Number(m[1]))) continue;
+      if (!t || !NAME.test(t.target) || otherProcessAlive(t.pid)) continue;
       const dir = path.join(this.versionsDir, name);
       await fs.rm(dir, { recursive: true, force: true });
       onRemove(dir);

@@ -10,7 +10,7 @@ const onlyThroughIndex = {
 };
 
 export default tseslint.config(
-  { ignores: ['node_modules/**', 'scratch/**', 'bench/results/**'] },
+  { ignores: ['node_modules/**', 'scratch/**', 'bench/results/**', 'dist/**', '.dist-test-*/**'] },
   js.configs.recommended,
   ...tseslint.configs.recommended,
   {

@@ -37,7 +37,7 @@ class EngineWorker {
   readonly worker: Worker;
 
   constructor(onVerified: (v: Verified) => void, onVerifyFailed: (err: Error) => void, onExit: (w: EngineWorker, err: Error) => void) {
-    this.worker = startWorker(new URL('./engine-worker.ts', import.meta.url));
+    this.worker = startWorker('engine-worker');
     this.worker.on('message', (reply: EngineReply) => {
       if (reply.kind === 'verified') {
         onVerified(reply);

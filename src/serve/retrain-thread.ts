@@ -12,7 +12,7 @@ import { startWorker } from './worker-thread.ts';
 /** Runs one retrain in a fresh worker thread (handed to `started`); the samples are transferred to it. */
 export function runRetrainWorker(request: RetrainRequest, started: (w: Worker) => void): Promise<RetrainReply> {
   return new Promise((resolve, reject) => {
-    const worker = startWorker(new URL('./retrain-worker.ts', import.meta.url), request, [request.samples.buffer as ArrayBuffer]);
+    const worker = startWorker('retrain-worker', request, [request.samples.buffer as ArrayBuffer]);
     started(worker);
     let settled = false;
     worker.once('message', (reply: RetrainReply) => {

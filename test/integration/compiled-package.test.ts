@@ -1,0 +1,123 @@
+/**
+ * The package as a user installs it: compiled by `npm run build`'s tsconfig into a
+ * directory beside src/ (the depth of dist/), then used from plain Node, without tsx:
+ *  - the entry point named by package.json's exports loads and its declarations type-check
+ *    in a strict consumer (skipLibCheck off);
+ *  - a server started from the compiled code answers an inference exactly as onnxruntime
+ *    running the model directly does (the engine worker starts from its compiled file);
+ *  - online learning retrains in the compiled retrain worker and swaps a version in.
+ * Needs no assets; it runs tsc, so it takes some seconds.
+ */
+import assert from 'node:assert/strict';
+import { execFile } from 'node:child_process';
+import { promises as fs } from 'node:fs';
+import { createRequire } from 'node:module';
+import path from 'node:path';
+import { after, before, describe, it } from 'node:test';
+import { fileURLToPath } from 'node:url';
+import { promisify } from 'node:util';
+import { Session } from '../../src/engine/index.ts';
+import { saveModel, serializeModel } from '../../src/onnx/index.ts';
+import { randomNormal, seededRng } from '../../src/tensor/index.ts';
+import { residualNet } from '../support/models.ts';
+
+const run = promisify(execFile);
+const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../..');
+const pkg = createRequire(import.meta.url)(path.join(root, 'package.json')) as {
+  exports: { '.': { types: string; default: string } }; files: string[]; dependencies: Record<string, string>;
+};
+const tsc = path.join(root, 'node_modules/typescript/bin/tsc');
+let out: string;
+
+/** Runs `script` (an ES module) in plain Node, without tsx, from inside the compiled directory. */
+async function plainNode(script: string): Promise<string> {
+  const file = path.join(out, `check-${Math.random().toString(36).slice(2)}.mjs`);
+  await fs.writeFile(file, script);
+  const r = await run(process.execPath, [file], { cwd: out, env: { ...process.env, NODE_OPTIONS: '' }, maxBuffer: 1 << 24 });
+  return r.stdout;
+}
+
+before(async () => {
+  out = await fs.mkdtemp(path.join(root, '.dist-test-'));
+  await run(process.execPath, [tsc, '-p', path.join(root, 'tsconfig.build.json'), '--outDir', out], { cwd: root });
+});
+
+after(async () => {
+  if (out) await fs.rm(out, { recursive: true, force: true });
+});
+
+describe('the compiled package', () => {
+  it('ships what package.json names, without tsx at run time', async () => {
+    for (const key of ['types', 'default'] as const) {
+      const rel = pkg.exports['.'][key];
+      assert.match(rel, /^\.\/dist\//, `exports['.'].${key} points into dist/`);
+      await fs.access(path.join(out, rel.slice('./dist/'.length)));
+    }
+    assert.ok(pkg.files.includes('dist/') && pkg.files.includes('bin/'), `files lists dist/ and bin/: ${pkg.files.join(', ')}`);
+    assert.equal(pkg.dependencies.tsx, undefined, 'tsx is a development dependency only');
+    const compiled = await fs.readdir(out, { recursive: true });
+    assert.ok(!compiled.some((f) => f.endsWith('.test.js')), 'no tests compiled into the package');
+  });
+
+  it('loads from plain Node and its declarations type-check in a strict consumer', async () => {
+    const names = (await plainNode(`const m = await import('./index.js'); console.log(Object.keys(m).sort().join(','));`)).trim().split(',');
+    for (const n of ['startServer', 'buildCascade', 'loadBundle', 'Cascade', 'loadConfig', 'LayercacheError', 'GraphBuilder']) assert.ok(names.includes(n), `${n} exported`);
+    await fs.writeFile(path.join(out, 'consumer.ts'), [
+      `import { loadConfig, LayercacheError, type Config, type RunningServer } from './index.js';`,
+      `const c: Config = loadConfig({ build: { tolerance: 0.02 } });`,
+      `const t: number = c.build.tolerance;`,
+      `const e = new LayercacheError('USAGE', 'x');`,
+      `export const used: [number, string, RunningServer | null] = [t, e.code, null];`,
+    ].join('\n'));
+    await fs.writeFile(path.join(out, 'tsconfig.consumer.json'), JSON.stringify({
+      compilerOptions: { module: 'NodeNext', moduleResolution: 'NodeNext', target: 'ES2022', strict: true, noEmit: true, skipLibCheck: false, types: ['node'], typeRoots: [path.join(root, 'node_modules/@types')] },
+      files: ['consumer.ts'],
+    }));
+    await run(process.execPath, [tsc, '-p', path.join(out, 'tsconfig.consumer.json')], { cwd: out });
+    // A consumer with a type error fails: the check above is not vacuous.
+    await fs.appendFile(path.join(out, 'consumer.ts'), `\nexport const wrong: string = c.build.tolerance;\n`);
+    await assert.rejects(run(process.execPath, [tsc, '-p', path.join(out, 'tsconfig.consumer.json')], { cwd: out }), (e: { stdout?: string }) => /consumer\.ts.*TS2322/.test(e.stdout ?? ''));
+  });
+
+  it('serves from compiled worker threads: the same answers as the model, and a retrain swapped in', async () => {
+    const modelFile = path.join(out, 'tiny.onnx');
+    await saveModel(residualNet().model, modelFile);
+    const rows = 40;
+    const x = randomNormal(seededRng(5), rows * 192);
+    await fs.writeFile(path.join(out, 'x.bin'), x);
+    const stdout = await plainNode(`
+      import { readFileSync } from 'node:fs';
+      import { loadConfig, startServer } from './index.js';
+      const x = new Float32Array(readFileSync('x.bin').buffer.slice(0));
+      const config = loadConfig({
+        engine: { intraOpThreads: 1 },
+        build: { folds: 2, epochs: 3, tolerance: 0.2, measureReps: 3 },
+        serve: { name: 'tiny', log: 'silent', online: { retrainAfter: ${rows}, retrainEvery: 1000000 } },
+      }, {});
+      const server = await startServer('tiny.onnx', config);
+      const probs = [];
+      for (let i = 0; i < ${rows}; i++) {
+        const res = await server.app.inject({ method: 'POST', url: '/v2/models/tiny/infer', payload: { inputs: [{ name: 'image', shape: [1, 3, 8, 8], datatype: 'FP32', data: Array.from(x.subarray(i * 192, (i + 1) * 192)) }] } });
+        if (res.statusCode !== 200) throw new Error(res.body);
+        probs.push(...res.json().outputs[0].data);
+      }
+      await server.online.idle();
+      const status = server.online.status();
+      await server.close();
+      console.log(JSON.stringify({ probs, version: status.version, retrains: status.retrains }));
+    `);
+    const got = JSON.parse(stdout) as { probs: number[]; version: number; retrains: number };
+    const s = await Session.create(serializeModel(residualNet().model), 'oracle', { intraOpThreads: 1, graphOptimization: 'all' });
+    const z = (await s.run({ image: { dtype: 'float32', dims: [rows, 3, 8, 8], data: x } })).logits!.data as Float32Array;
+    await s.release();
+    assert.equal(got.probs.length, rows * 5);
+    for (let r = 0; r < rows; r++) {
+      const zr = Array.from(z.subarray(r * 5, r * 5 + 5));
+      const m = Math.max(...zr);
+      const sum = zr.reduce((a, v) => a + Math.exp(v - m), 0);
+      zr.forEach((v, k) => assert.ok(Math.abs(got.probs[r * 5 + k]! - Math.exp(v - m) / sum) < 1e-5, `row ${r} class ${k}`));
+    }
+    assert.equal(got.retrains, 1, 'one retrain ran in the compiled retrain worker');
+    assert.ok(got.version >= 1, `a retrained version was swapped in (version ${got.version})`);
+  });
+});

@@ -21,7 +21,7 @@
  *           the chance that at least one of the ten windows has 6 or more is (binomial) 35% at
  *           d = 0.5% and 4.3% at d = 0.3%, so the bundle must hold 0.3% for the windows to hold.
  * Writes bench/results/serve.json and the serve section of BENCHMARKS.md.
- *   npm run bench:serve [-- --duration 60 --concurrency 1,8,64 --online-tolerance 0.003 --skip-load --skip-online]
+ *   npm run bench:serve [-- --duration 60 --concurrency 1,8,64 --workers 1 --threads 2 --online-tolerance 0.003 --skip-load --skip-online]
  */
 import { spawn, type ChildProcess } from 'node:child_process';
 import { existsSync, promises as fs } from 'node:fs';
@@ -39,6 +39,7 @@ import { Session } from '../src/engine/index.ts';
 import { evaluateBundle } from '../src/evaluate/index.ts';
 import { loadModel, readModelFile } from '../src/onnx/index.ts';
 import { SILENT } from '../src/progress/index.ts';
+import { processCpu } from './cpu-time.ts';
 import { renderServe } from './render-serve.ts';
 
 const root = path.resolve(import.meta.dirname, '..');
@@ -48,6 +49,9 @@ const concurrencies = numberListFlag('concurrency', '1,8,64');
 const skipLoad = hasFlag('skip-load');
 const skipOnline = hasFlag('skip-online');
 const onlineTolerance = numberFlag('online-tolerance', 0.003);
+// Engine workers and onnxruntime threads of the load servers (the online server keeps 1 × 2).
+const loadWorkers = numberFlag('workers', 1);
+const loadThreads = numberFlag('threads', 2);
 const cifar = path.join(assets, 'cifar10_test_jpeg.bin');
 if (!existsSync(cifar)) {
   console.log(`skipping: ${cifar} not found (set LAYERCACHE_ASSETS)`);
@@ -61,8 +65,8 @@ const SAMPLE = 3 * 32 * 32;
 interface Server { child: ChildProcess; url: string }
 
 /** Starts `layercache serve` on a free port and waits for its address. */
-function startServe(args: string[]): Promise<Server> {
-  const child = spawn(process.execPath, [path.join(root, 'bin/layercache.js'), 'serve', ...args, '--port', '0', '--name', 'resnet56', '--log-level', 'warn'], { cwd: root, stdio: ['ignore', 'inherit', 'pipe'], env: { ...process.env, LAYERCACHE_THREADS: '2' } });
+function startServe(args: string[], threads = 2): Promise<Server> {
+  const child = spawn(process.execPath, [path.join(root, 'bin/layercache.js'), 'serve', ...args, '--port', '0', '--name', 'resnet56', '--log-level', 'warn'], { cwd: root, stdio: ['ignore', 'inherit', 'pipe'], env: { ...process.env, LAYERCACHE_THREADS: String(threads) } });
   return new Promise((resolve, reject) => {
     let err = '';
     child.stderr!.on('data', (d: Buffer) => {
@@ -107,19 +111,25 @@ if (!skipLoad) {
   // Both servers run side by side (idle sessions do not spin); each concurrency alternates
   // short runs between them, so drift and other load on the machine hit both alike.
   const servers = {
-    backbone: await startServe([modelFile, '--no-online', ...ppFlags]),
-    bundle: await startServe([bundleDir, '--no-online']),
+    backbone: await startServe([modelFile, '--no-online', '--workers', String(loadWorkers), ...ppFlags], loadThreads),
+    bundle: await startServe([bundleDir, '--no-online', '--workers', String(loadWorkers)], loadThreads),
     // The same bundle without verification sampling: what checking 5% of early answers costs.
-    'bundle, no verification': await startServe([bundleDir, '--no-online', '--verify-share', '0']),
+    'bundle, no verification': await startServe([bundleDir, '--no-online', '--workers', String(loadWorkers), '--verify-share', '0'], loadThreads),
   };
   const labels = Object.keys(servers) as (keyof typeof servers)[];
   const load: Record<string, unknown>[] = [];
   const rounds = 3;
   for (const connections of concurrencies) {
     const acc = Object.fromEntries(labels.map((l) => [l, [] as autocannon.Result[]])) as Record<keyof typeof servers, autocannon.Result[]>;
+    // CPU ms per server over its runs: the load generator (this process), the server's main thread, its other threads.
+    const cpu = Object.fromEntries(labels.map((l) => [l, { loadGenerator: 0, serverMain: 0, serverOther: 0, wall: 0, measured: true }])) as Record<keyof typeof servers, { loadGenerator: number; serverMain: number; serverOther: number; wall: number; measured: boolean }>;
     for (let round = 0; round < rounds; round++) {
       for (const label of labels) {
         let next = 0;
+        const pid = servers[label].child.pid!;
+        const gen0 = process.cpuUsage();
+        const srv0 = processCpu(pid);
+        const t0 = performance.now();
         acc[label].push(await autocannon({
           url: `${servers[label].url}/v2/models/resnet56/infer`, connections, duration: duration / rounds, method: 'POST',
           requests: [{
@@ -130,6 +140,15 @@ if (!skipLoad) {
             },
           }],
         }));
+        const srv1 = processCpu(pid);
+        const gen = process.cpuUsage(gen0);
+        const c = cpu[label];
+        c.wall += performance.now() - t0;
+        c.loadGenerator += (gen.user + gen.system) / 1000;
+        if (srv0 && srv1) {
+          c.serverMain += srv1.mainMs - srv0.mainMs;
+          c.serverOther += (srv1.totalMs - srv1.mainMs) - (srv0.totalMs - srv0.mainMs);
+        } else c.measured = false;
       }
     }
     for (const label of labels) {
@@ -139,6 +158,11 @@ if (!skipLoad) {
       const row = {
         server: label, connections, requestsPerSecond: total / duration, p50Ms: mean((r) => r.latency.p50), p99Ms: mean((r) => r.latency.p99), meanMs: mean((r) => r.latency.average),
         total, errors: rs.reduce((a, r) => a + r.errors, 0), non2xx: rs.reduce((a, r) => a + r.non2xx, 0), timeouts: rs.reduce((a, r) => a + r.timeouts, 0),
+        // CPU ms per request (null where /proc is absent), and the cores these three kept busy on average.
+        cpu: cpu[label].measured && total > 0 ? {
+          loadGeneratorMs: cpu[label].loadGenerator / total, serverMainMs: cpu[label].serverMain / total, serverOtherMs: cpu[label].serverOther / total,
+          coresBusy: (cpu[label].loadGenerator + cpu[label].serverMain + cpu[label].serverOther) / cpu[label].wall,
+        } : null,
       };
       console.log(JSON.stringify(row));
       load.push(row);
@@ -147,6 +171,7 @@ if (!skipLoad) {
   for (const [label, server] of Object.entries(servers)) console.log(`${label}: SIGTERM → exit code ${await stopServe(server)}`);
   results.load = load;
   results.duration = duration;
+  results.loadEngine = { workers: loadWorkers, threads: loadThreads };
   results.loadRun = { commit, date: new Date().toISOString() };
 }
 

@@ -21,8 +21,11 @@ export interface LabelledImages {
 export async function cifarRecordCount(file: string): Promise<number> {
   let size: number;
   try {
-    size = (await fs.stat(file)).size;
+    const st = await fs.stat(file);
+    if (st.isDirectory()) throw new LayercacheError('FILE_UNREADABLE', `CIFAR file ${file} is a directory; give the binary file itself, e.g. cifar10:${file.replace(/\/$/, '')}/test_batch.bin#0-999`);
+    size = st.size;
   } catch (err) {
+    if (err instanceof LayercacheError) throw err;
     throw new LayercacheError('FILE_NOT_FOUND', `CIFAR file ${file} does not exist; check the path in the data spec`, { cause: err });
   }
   if (size % CIFAR_RECORD_BYTES !== 0) {
@@ -49,6 +52,8 @@ export async function readCifar(file: string, start: number, end: number): Promi
   const pixels = new Uint8Array(count * 3072);
   for (let i = 0; i < count; i++) {
     labels[i] = buf[i * CIFAR_RECORD_BYTES]!;
+    // CIFAR-10 has 10 classes: another label byte means this is not a CIFAR-10 file (CIFAR-100's records are longer).
+    if (labels[i]! > 9) throw new LayercacheError('DATA_SPEC_INVALID', `record ${start + i} of ${file} has label ${labels[i]}, but CIFAR-10 labels are 0-9; it is not a CIFAR-10 binary file`);
     pixels.set(buf.subarray(i * CIFAR_RECORD_BYTES + 1, (i + 1) * CIFAR_RECORD_BYTES), i * 3072);
   }
   return { count, labels, pixels };

@@ -62,7 +62,17 @@ async function readBytes(spec: string, file: string): Promise<Uint8Array> {
   try {
     return new Uint8Array(await fs.readFile(file));
   } catch (err) {
-    throw new LayercacheError('FILE_NOT_FOUND', `data file ${file} (from data spec '${spec}') cannot be read: ${(err as NodeJS.ErrnoException).code ?? 'error'}; check the path`, { cause: err });
+    const code = (err as NodeJS.ErrnoException).code;
+    if (code === 'EISDIR') throw new LayercacheError('FILE_UNREADABLE', `data file ${file} (from data spec '${spec}') is a directory; give the file itself (folder:DIR reads a directory of images)`, { cause: err });
+    if (code === 'EACCES' || code === 'EPERM') throw new LayercacheError('FILE_UNREADABLE', `data file ${file} (from data spec '${spec}') cannot be read (${code}); fix its permissions`, { cause: err });
+    throw new LayercacheError('FILE_NOT_FOUND', `data file ${file} (from data spec '${spec}') cannot be read: ${code ?? 'error'}; check the path`, { cause: err });
+  }
+}
+
+/** Tensors are fed as they are, so a NaN or infinity would flow silently into every answer. data: [count, ...sample] */
+function checkFinite(spec: string, data: Float32Array, perSample: number, first: number): void {
+  for (let i = 0; i < data.length; i++) {
+    if (!Number.isFinite(data[i]!)) throw bad(spec, `holds ${data[i]} at sample ${first + Math.floor(i / perSample)} (value ${i % perSample}); inputs must be finite numbers`);
   }
 }
 
@@ -111,21 +121,28 @@ export async function openDataSource(spec: string, preprocess: Preprocess, image
     const bytes = await readBytes(spec, rest);
     const { shape, offset } = parseNpy(bytes, spec);
     if (shape.length < 2) throw bad(spec, `has shape (${shape.join(',')}); it needs a leading sample axis, e.g. (N, 3, 32, 32)`);
-    const [a, b] = parseRange(spec, range, shape[0]!);
+    if (!shape.every((d) => Number.isInteger(d) && d > 0)) throw bad(spec, `has shape (${shape.join(',')}); every axis must be at least 1`);
     const per = shape.slice(1).reduce((x, y) => x * y, 1);
-    const aligned = bytes.slice(offset + a * per * 4, offset + b * per * 4);
-    return tensorSource(spec, new Float32Array(aligned.buffer), shape.slice(1), b - a);
+    const need = offset + shape[0]! * per * 4;
+    if (bytes.length < need) throw bad(spec, `is ${bytes.length} bytes, but its header's shape (${shape.join(', ')}) of float32 needs ${need}: the file is truncated; save it again with np.save`);
+    const [a, b] = parseRange(spec, range, shape[0]!);
+    const aligned = new Float32Array(bytes.slice(offset + a * per * 4, offset + b * per * 4).buffer);
+    checkFinite(spec, aligned, per, a);
+    return tensorSource(spec, aligned, shape.slice(1), b - a);
   }
   if (kind === 'raw') {
     const m = /^(.*):(\d+(?:x\d+)*)$/.exec(rest);
     if (!m) throw bad(spec, 'lacks the per-sample shape (raw:PATH:DxDxD)');
     const file = m[1]!;
     const dims = m[2]!.split('x').map(Number);
+    if (dims.some((d) => d === 0)) throw bad(spec, `has a per-sample shape ${m[2]} with a 0 in it; every axis must be at least 1`);
     const bytes = await readBytes(spec, file);
     const per = dims.reduce((x, y) => x * y, 1) * 4;
     if (bytes.length % per !== 0) throw bad(spec, `is ${bytes.length} bytes, not a multiple of ${per} (one ${dims.join('x')} float32 sample)`);
     const [a, b] = parseRange(spec, range, bytes.length / per);
-    return tensorSource(spec, new Float32Array(bytes.slice(a * per, b * per).buffer), dims, b - a);
+    const samples = new Float32Array(bytes.slice(a * per, b * per).buffer);
+    checkFinite(spec, samples, per / 4, a);
+    return tensorSource(spec, samples, dims, b - a);
   }
   throw bad(spec, `has unknown kind '${kind}'`);
 }

@@ -1,0 +1,94 @@
+/**
+ * Data specs on files written here: a valid .npy and raw file read back exactly, and the
+ * broken ones (truncated, non-finite values, zero-sized shapes, directories, a CIFAR file
+ * with labels outside 0–9) refused with a code and a message that names the problem.
+ */
+import assert from 'node:assert/strict';
+import { promises as fs } from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import { after, before, describe, it } from 'node:test';
+import { IDENTITY_PREPROCESS } from './preprocess.ts';
+import { openDataSource } from './spec.ts';
+
+let dir: string;
+
+/** A version-1 .npy file of little-endian float32 in C order. */
+function npy(shape: number[], data: Float32Array): Buffer {
+  let header = `{'descr': '<f4', 'fortran_order': False, 'shape': (${shape.join(', ')}${shape.length === 1 ? ',' : ''}), }`;
+  while ((10 + header.length + 1) % 64 !== 0) header += ' ';
+  header += '\n';
+  const head = Buffer.alloc(10);
+  head.write('\x93NUMPY', 0, 'latin1');
+  head[6] = 1;
+  head[7] = 0;
+  head.writeUInt16LE(header.length, 8);
+  return Buffer.concat([head, Buffer.from(header, 'latin1'), Buffer.from(data.buffer, data.byteOffset, data.byteLength)]);
+}
+
+const values = Float32Array.from({ length: 4 * 6 }, (_, i) => i / 7 - 1);
+
+before(async () => {
+  dir = await fs.mkdtemp(path.join(os.tmpdir(), 'layercache-spec-'));
+});
+after(async () => {
+  await fs.rm(dir, { recursive: true, force: true });
+});
+
+describe('data specs', () => {
+  it('reads a .npy and a raw file back exactly, range included', async () => {
+    await fs.writeFile(path.join(dir, 'ok.npy'), npy([4, 2, 3], values));
+    const n = await openDataSource(`npy:${path.join(dir, 'ok.npy')}#1-2`, IDENTITY_PREPROCESS);
+    assert.deepEqual([n.count, ...n.sampleDims], [2, 2, 3]);
+    assert.deepEqual(Array.from(n.batch(0, 2).data as Float32Array), Array.from(values.subarray(6, 18)));
+    await fs.writeFile(path.join(dir, 'ok.raw'), values);
+    const r = await openDataSource(`raw:${path.join(dir, 'ok.raw')}:6#3-3`, IDENTITY_PREPROCESS);
+    assert.deepEqual(Array.from(r.batch(0, 1).data as Float32Array), Array.from(values.subarray(18, 24)));
+  });
+
+  it('a truncated .npy is named as truncated, not an internal error', async () => {
+    const whole = npy([4, 2, 3], values);
+    await fs.writeFile(path.join(dir, 'trunc.npy'), whole.subarray(0, whole.length - 10));
+    await assert.rejects(openDataSource(`npy:${path.join(dir, 'trunc.npy')}`, IDENTITY_PREPROCESS),
+      { code: 'DATA_SPEC_INVALID', message: /trunc\.npy' is 214 bytes, but its header's shape \(4, 2, 3\) of float32 needs 224: the file is truncated/ });
+  });
+
+  it('NaN and infinities are refused, naming the sample', async () => {
+    const bad = values.slice();
+    bad[13] = Number.NaN;
+    await fs.writeFile(path.join(dir, 'nan.npy'), npy([4, 2, 3], bad));
+    await assert.rejects(openDataSource(`npy:${path.join(dir, 'nan.npy')}`, IDENTITY_PREPROCESS),
+      { code: 'DATA_SPEC_INVALID', message: /holds NaN at sample 2 \(value 1\); inputs must be finite/ });
+    // Outside the range asked for, it does not matter.
+    assert.equal((await openDataSource(`npy:${path.join(dir, 'nan.npy')}#0-1`, IDENTITY_PREPROCESS)).count, 2);
+    bad[13] = Number.NEGATIVE_INFINITY;
+    await fs.writeFile(path.join(dir, 'inf.raw'), bad);
+    await assert.rejects(openDataSource(`raw:${path.join(dir, 'inf.raw')}:2x3`, IDENTITY_PREPROCESS),
+      { code: 'DATA_SPEC_INVALID', message: /holds -Infinity at sample 2/ });
+  });
+
+  it('zero-sized shapes are refused', async () => {
+    await fs.writeFile(path.join(dir, 'ok.raw'), values);
+    await assert.rejects(openDataSource(`raw:${path.join(dir, 'ok.raw')}:3x0`, IDENTITY_PREPROCESS),
+      { code: 'DATA_SPEC_INVALID', message: /per-sample shape 3x0 with a 0 in it/ });
+    await fs.writeFile(path.join(dir, 'zero.npy'), npy([4, 0], new Float32Array(0)));
+    await assert.rejects(openDataSource(`npy:${path.join(dir, 'zero.npy')}`, IDENTITY_PREPROCESS),
+      { code: 'DATA_SPEC_INVALID', message: /shape \(4,0\); every axis must be at least 1/ });
+  });
+
+  it('a directory given as a data file is named as a directory', async () => {
+    await assert.rejects(openDataSource(`npy:${dir}`, IDENTITY_PREPROCESS), { code: 'FILE_UNREADABLE', message: /is a directory; give the file itself/ });
+    await assert.rejects(openDataSource(`raw:${dir}:3`, IDENTITY_PREPROCESS), { code: 'FILE_UNREADABLE', message: /is a directory/ });
+    await assert.rejects(openDataSource(`cifar10:${dir}#0-1`, IDENTITY_PREPROCESS), { code: 'FILE_UNREADABLE', message: /is a directory; give the binary file itself/ });
+  });
+
+  it('a CIFAR-10 file whose labels are outside 0-9 is refused', async () => {
+    const records = Buffer.alloc(3 * 3073);
+    records[3073] = 7;
+    records[2 * 3073] = 42;
+    await fs.writeFile(path.join(dir, 'odd.bin'), records);
+    assert.deepEqual(Array.from((await openDataSource(`cifar10:${path.join(dir, 'odd.bin')}#0-1`, IDENTITY_PREPROCESS)).labels!), [0, 7]);
+    await assert.rejects(openDataSource(`cifar10:${path.join(dir, 'odd.bin')}`, IDENTITY_PREPROCESS),
+      { code: 'DATA_SPEC_INVALID', message: /record 2 of .*odd\.bin has label 42, but CIFAR-10 labels are 0-9/ });
+  });
+});

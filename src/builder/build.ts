@@ -17,7 +17,7 @@ import type { Manifest, ScoreSpec } from '../bundle/index.ts';
 import { sha256 } from '../bundle/index.ts';
 import {
   argmaxRows, fitTemperature, oracleCost, paperRule, paretoFront, scoresFor, selectPolicy, simulate,
-  type CalibrationTable, type Policy, type PolicyOutcome,
+  type CalibrationTable, type Policy, type PolicyOutcome, type Selection,
 } from '../calibrate/index.ts';
 import { minBuildSamples, type BuildConfig } from '../config/index.ts';
 import { withAugmentedCopies, type Augmentation, type DataSource, type Preprocess } from '../data/index.ts';
@@ -215,6 +215,7 @@ export async function buildCascade(input: BuildInput, config: BuildConfig, engin
   const trained: CandidateTraining = await trainCandidates(exits.map((e) => e.index), settings.family, featureOf, set, promise, {
     folds: settings.folds, train: settings.train, refineExits: settings.refineExits, screenEpochs: settings.screenEpochs,
     level: 1 - settings.tolerance / 3, screenLevel: Math.min(1 - settings.tolerance / 3, Math.max(0.9, 1 - 5 * settings.tolerance)),
+    tie: settings.objective === 'latency' ? LATENCY_TIE * lat.full : 0,
   }, { engine, progress });
   const choice = trained.choice;
   const chosenJobs = exits.map((e, i) => ({ spec: settings.family[choice[i]!.member]!, features: featureOf(e.index, settings.family[choice[i]!.member]!.pool) }));
@@ -244,17 +245,22 @@ export async function buildCascade(input: BuildInput, config: BuildConfig, engin
   const checks: BuildReport['checks'] = [];
   // Verdicts of the profile hold only if its costs were used (else the whole profile is measured again).
   const checked: Record<string, CascadeCheck> = lat.reused.exits ? { ...prior!.checks } : {};
-  const selection = await withPhase(progress, 'select', exits.length, async (phase) => {
+  // The select bar counts runtime checks, at most MAX_RUNTIME_CHECKS; a selection that needs fewer fills the rest when it is done.
+  const selection = await withPhase(progress, 'select', MAX_RUNTIME_CHECKS, async (phase) => {
+    let ticks = 0;
+    const done = (s: Selection): Selection => {
+      phase.tick(MAX_RUNTIME_CHECKS - ticks);
+      return s;
+    };
     if (settings.objective === 'macs') {
       // MACs are exact, so there is nothing to check on the runtime; the outcome is reported in latency terms.
       const s = selectPolicy(restrict(macsTable), selectOpts);
-      phase.tick();
-      return { ...s, outcome: simulate(latencyTable, s.policy) };
+      return done({ ...s, outcome: simulate(latencyTable, s.policy) });
     }
     for (;;) {
       const s = selectPolicy(restrict(latencyTable), { ...selectOpts, secondary: { table: macsTable, within: LATENCY_TIE * lat.full } });
       const keptNow = s.policy.thresholds.flatMap((t, e) => (t === Number.POSITIVE_INFINITY ? [] : [e]));
-      if (keptNow.length === 0) return s;
+      if (keptNow.length === 0) return done(s);
       const cascadeExits = keptNow.map((e) => ({ tensor: exits[e]!.tensor, threshold: s.policy.thresholds[e]!, temperature: temperatures[e]! }));
       // The same cascade (exits, thresholds, heads) checked before on this machine keeps its verdict.
       const id = shortId(JSON.stringify([settings.score, cascadeExits, keptNow.map((e) => shortId(serializeModel(headModels[e]!)))]));
@@ -267,12 +273,13 @@ export async function buildCascade(input: BuildInput, config: BuildConfig, engin
       checked[id] = m; // last in insertion order: the newest, kept when the profile is trimmed
       checks.push({ exits: keptNow, ...m, reused: known !== undefined });
       phase.tick();
-      if (m.ratio < 1) return s;
+      ticks++;
+      if (m.ratio < 1) return done(s);
       if (checks.length >= MAX_RUNTIME_CHECKS) {
         // Still slower than the backbone after several tries: keep the backbone alone.
         const none: Policy = { thresholds: exits.map(() => Number.POSITIVE_INFINITY) };
         progress.note(`no cascade beat the backbone on the runtime check after ${checks.length} tries; the bundle runs the backbone alone`);
-        return { policy: none, outcome: simulate(latencyTable, none), lambda: Number.POSITIVE_INFINITY };
+        return done({ policy: none, outcome: simulate(latencyTable, none), lambda: Number.POSITIVE_INFINITY });
       }
       const worst = keptNow.reduce((w, e) => {
         const gain = (x: number): number => s.outcome.exitRates[x]! * (lat.full - lat.toExit[x]!);
@@ -305,7 +312,8 @@ export async function buildCascade(input: BuildInput, config: BuildConfig, engin
       tensor: e.tensor, fraction: a.exits[i]!.fraction, head: headLabel(chosenJobs[i]!.spec), outOfFoldAgreement: choice[i]!.agreement, latencyMs: lat.toExit[i]! / lat.batch,
       refined: trained.refined[i]!,
     })),
-    selected: { ...outcome, exits: kept, crossValidatedAgreement: selection.crossValidated?.agreement ?? null, estimatedAgreement: selection.estimated?.agreement ?? null },
+    // With no exit kept the bundle is the backbone: it agrees with itself on every input.
+    selected: { ...outcome, exits: kept, crossValidatedAgreement: selection.crossValidated?.agreement ?? null, estimatedAgreement: kept.length === 0 ? 1 : selection.estimated?.agreement ?? null },
     paperRule: { ...summarize(paper.outcome, simulate(maxMacs, paperPolicy), lat.batch), threshold: paper.threshold },
     oracle: { latencyMs: oracleLatency.meanCost / lat.batch, macsPerSample: oracleMacs.meanCost },
     backbone: { latencyMs: lat.full / lat.batch, macsPerSample: a.totalMacs },

@@ -5,7 +5,7 @@ import { SILENT } from '../progress/index.ts';
 import { randomNormal, seededRng } from '../tensor/index.ts';
 import type { FeatureSet } from './collect.ts';
 import { crossFit, trainFinal } from './crossfit.ts';
-import { trainCandidates, type PhaseSettings } from './train-phases.ts';
+import { chooseMember, trainCandidates, type PhaseSettings } from './train-phases.ts';
 
 const engine = { intraOpThreads: 1, graphOptimization: 'all' } as const;
 
@@ -26,7 +26,7 @@ const featureOf = (e: number) => set.features[e]!;
 // The promise of each exit, fixed so that the ranking is known: exit 1, then 2, then 0; the linear member is always worse.
 const value = (e: number, m: number): number => [1, 3, 2][e]! - m;
 const train = { epochs: 4, batchSize: 8, learningRate: 0.01, weightDecay: 0, temperature: 1, seed: 2 };
-const settings = (refineExits: number): PhaseSettings => ({ folds: 2, train, refineExits, screenEpochs: 1, level: 0.9, screenLevel: 0.8 });
+const settings = (refineExits: number, tie = 0): PhaseSettings => ({ folds: 2, train, refineExits, screenEpochs: 1, level: 0.9, screenLevel: 0.8, tie });
 
 function recording(): { progress: Progress; labels: string[] } {
   const labels: string[] = [];
@@ -40,6 +40,28 @@ describe('trainCandidates', () => {
     assert.deepEqual(t.refined, [true, true, true]);
     assert.deepEqual(t.choice.map((c) => c.member), [0, 0, 0]);
     assert.deepEqual(r.labels, ['train fold 1/2', 'train fold 2/2', 'train final heads']);
+  });
+
+  it('chooseMember: the largest promise, or within the tie band the member that answers more, then agrees more (cases by hand)', () => {
+    const mlp = { value: 0.10, answerable: 0.30, agreement: 0.80 };
+    const linear = { value: 0.12, answerable: 0.05, agreement: 0.40 };
+    assert.equal(chooseMember([mlp, linear], 0), 1, 'no band: the larger promise');
+    assert.equal(chooseMember([mlp, linear], 0.01), 1, 'a band narrower than the gap changes nothing');
+    assert.equal(chooseMember([mlp, linear], 0.03), 0, 'within the band: the member that answers more');
+    // Nothing answerable (a strict level): agreement decides, not the cheaper head's cost.
+    assert.equal(chooseMember([{ ...mlp, answerable: 0, value: -0.03 }, { ...linear, answerable: 0, value: -0.01 }], 0.03), 0);
+    // Equal answers and agreement: the larger promise; a full tie: the first member.
+    assert.equal(chooseMember([{ ...mlp, value: 0.1 }, { ...mlp, value: 0.11 }], 0.03), 1);
+    assert.equal(chooseMember([mlp, mlp], 0.03), 0);
+  });
+
+  it('the band is applied when members are chosen', async () => {
+    // The linear member (1) promises more (it is cheaper) whatever either answers; with a band that covers the gap, answers decide.
+    const cheap = (_e: number, m: number): number => (m === 1 ? 1 : 0);
+    const strict = await trainCandidates([0, 1, 2], family, featureOf, set, cheap, settings(3), { engine, progress: SILENT });
+    assert.deepEqual(strict.choice.map((c) => c.member), [1, 1, 1]);
+    const tied = await trainCandidates([0, 1, 2], family, featureOf, set, cheap, settings(3, 1), { engine, progress: SILENT });
+    assert.ok(tied.choice.some((c, e) => c.member !== strict.choice[e]!.member), 'the band changes a choice in this fixture');
   });
 
   it('with more, screens all, then refines the most promising: its calibration predictions and deployed head are trained exactly as a one-phase build would', async () => {

@@ -32,6 +32,12 @@ export interface PhaseSettings {
    * full training, and at a strict level many answer nothing, which would leave only their cost to rank by.
    */
   readonly screenLevel: number;
+  /**
+   * Promises within `tie` of an exit's best (in the objective's units) are equal: measured latencies
+   * differ by that much between runs. The tie goes to the member that answers more, then agrees more,
+   * so timing noise cannot swap a good head for a far worse cheap one. 0 = no ties.
+   */
+  readonly tie: number;
 }
 
 export interface CandidateTraining {
@@ -45,6 +51,22 @@ export interface CandidateTraining {
   readonly refined: boolean[];
   readonly seconds: number;
   readonly gflops: number;
+}
+
+/**
+ * Index of the family member to keep at an exit: the largest promise (value), where promises
+ * within `tie` of the largest count as equal and go to the member that answers more, then
+ * agrees more, then promises more; the first such member on a full tie.
+ */
+export function chooseMember(members: readonly { value: number; answerable: number; agreement: number }[], tie: number): number {
+  const top = Math.max(...members.map((x) => x.value));
+  let best = -1;
+  members.forEach((x, i) => {
+    if (x.value < top - tie) return;
+    const b = members[best];
+    if (!b || x.answerable > b.answerable || (x.answerable === b.answerable && (x.agreement > b.agreement || (x.agreement === b.agreement && x.value > b.value)))) best = i;
+  });
+  return best;
 }
 
 /**
@@ -74,14 +96,14 @@ export async function trainCandidates(
     { ...opts, label: screening ? 'screen' : 'train' });
   account(first);
   const choice = exits.map((e) => {
-    let best = { member: 0, value: -Infinity, agreement: 0 };
-    family.forEach((_, m) => {
+    const members = family.map((_, m) => {
       const lp = first.outOfFold[jobs.findIndex((j) => j.exit === e && j.member === m)]!;
       const correct = agreeing(lp);
-      const v = value(e, m, answerableShare(maxScore(lp, K), correct, screening ? settings.screenLevel : settings.level));
-      if (v > best.value) best = { member: m, value: v, agreement: share(correct) };
+      const answerable = answerableShare(maxScore(lp, K), correct, screening ? settings.screenLevel : settings.level);
+      return { member: m, value: value(e, m, answerable), answerable, agreement: share(correct) };
     });
-    return best;
+    const best = members[chooseMember(members, settings.tie)]!;
+    return { member: best.member, value: best.value, agreement: best.agreement };
   });
   const chosen: HeadJob[] = exits.map((e, i) => ({ spec: family[choice[i]!.member]!, features: featureOf(e, family[choice[i]!.member]!.pool) }));
   const outOfFold = exits.map((e, i) => first.outOfFold[jobs.findIndex((j) => j.exit === e && j.member === choice[i]!.member)]!);

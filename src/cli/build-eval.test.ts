@@ -106,6 +106,18 @@ describe('build → bundle → eval on a tiny model', () => {
     assert.equal(rj.report, html);
     assert.equal(rj.samples, 100);
     assert.match(await fs.readFile(html, 'utf8'), /<figure id="pareto-macs" class="chart"><h2>[^<]+<\/h2><svg/);
+
+    // An existing report is replaced only with --force, a directory or a path under a file never; all refused before any evaluation.
+    const reportArgs = ['--data', `raw:${data}:3x8x8#200-209`, '--latency-samples', '2', '--threads', '1'];
+    const existing = await cli('report', out, ...reportArgs, '--out', html);
+    assert.match(existing.stderr, /^layercache: error OUTPUT_EXISTS: --out .*report\.html already exists; choose another path or pass --force/);
+    assert.equal(existing.code, 2);
+    const forced = await cli('report', out, ...reportArgs, '--out', html, '--force');
+    assert.equal(forced.code, 0, forced.stderr);
+    assert.match(forced.stdout, /agreement[\s\S]*MACs saved[\s\S]*wrote .*report\.html/, 'report prints the figures it wrote');
+    assert.match((await cli('report', out, ...reportArgs, '--out', dir)).stderr, /OUTPUT_EXISTS: --out .* is a directory; give a file path/);
+    assert.match((await cli('report', out, ...reportArgs, '--out', path.join(html, 'x.html'))).stderr, /OUTPUT_EXISTS: --out .*x\.html cannot be created: .*report\.html is a file/);
+    assert.match((await cli('eval', out, ...reportArgs, '--html', dir)).stderr, /OUTPUT_EXISTS: --html .* is a directory/);
   });
 
   it('--latency-profile: a second build reuses every latency and runtime check of the first, and chooses the same bundle', async () => {
@@ -141,6 +153,15 @@ describe('build → bundle → eval on a tiny model', () => {
     assert.equal(JSON.parse(other.stdout).report.latencyReused.exits, false);
     assert.match(other.stderr, /measured under other conditions \(batch: 1 ≠ 4\)/);
     assert.equal(JSON.parse(await fs.readFile(profile, 'utf8')).key.batch, 4, 'the profile of the latest conditions replaces it');
+  });
+
+  it('a bundle that keeps no exit expects 100% agreement, and says so', async () => {
+    const out = path.join(dir, 'none-kept');
+    const b = await cli('build', model, '--data', `raw:${data}:3x8x8#0-63`, '--out', out, ...fast, '--tolerance', '0.0001', '--json');
+    assert.equal(b.code, 0, b.stderr);
+    const selected = JSON.parse(b.stdout).report.selected;
+    assert.deepEqual(selected.exits, [], 'the fixture keeps no exit at this tolerance');
+    assert.equal(selected.estimatedAgreement, 1);
   });
 
   it('bad build inputs: clear errors and no partial bundle', async () => {
@@ -187,6 +208,9 @@ describe('build → bundle → eval on a tiny model', () => {
     const onFile = await cli('build', model, '--out', file, '--data', `raw:${data}:3x8x8#0-99`, ...fast);
     assert.match(onFile.stderr, /^layercache: error OUTPUT_EXISTS: output .*keep is a file, not a directory/);
     assert.equal(await fs.readFile(file, 'utf8'), 'x');
+    // Under a file: the file in the way is named, not the path asked for.
+    const underFile = await cli('build', model, '--out', path.join(file, 'sub'), '--data', `raw:${data}:3x8x8#0-99`, ...fast);
+    assert.match(underFile.stderr, /^layercache: error OUTPUT_EXISTS: output .*keep\/sub cannot be created: .*keep is a file, not a directory/);
     const leftovers = (await fs.readdir(dir)).filter((f) => f.includes('.tmp-'));
     assert.deepEqual(leftovers, []);
   });
@@ -195,6 +219,12 @@ describe('build → bundle → eval on a tiny model', () => {
     const out = path.join(dir, 'bundle2');
     assert.equal((await cli('build', model, '--data', `raw:${data}:3x8x8#0-149`, '--out', out, ...fast)).code, 0);
     const evalArgs = ['--data', `raw:${data}:3x8x8#0-9`, '--latency-samples', '2', '--threads', '1'];
+
+    // Built from tensors: no preprocessing recorded, and images are refused rather than fed as raw pixels.
+    assert.equal((await loadBundle(out)).manifest.preprocess, null);
+    const images = await cli('eval', out, '--data', `cifar10:${path.join(dir, 'images.bin')}#0-9`, '--latency-samples', '2');
+    assert.match(images.stderr, /^layercache: error DATA_SPEC_INVALID: bundle .* was built from tensors .*records no image preprocessing.*npy: or raw:/);
+    assert.equal(images.code, 2);
 
     const none = await cli('eval', out, '--data', `raw:${data}:3x8x8#0-9`, '--latency-samples', '0');
     assert.match(none.stderr, /^layercache: error USAGE: --latency-samples '0' is not a positive integer/);

@@ -40,15 +40,41 @@ export async function writeFileAtomic(file: string, data: Uint8Array | string): 
   }
 }
 
+/** The nearest ancestor of `target` (itself excluded) that exists, if it is not a directory: outputs cannot be created under it. */
+async function fileAncestor(target: string): Promise<string | null> {
+  for (let dir = path.dirname(path.resolve(target)); ; dir = path.dirname(dir)) {
+    const st = await fs.stat(dir).catch(() => null);
+    if (st) return st.isDirectory() ? null : dir;
+    if (path.dirname(dir) === dir) return null;
+  }
+}
+
+/**
+ * Whether `target` may become an output file, checked before long work: a directory, a path
+ * under a file, or an existing file without `overwrite` is OUTPUT_EXISTS.
+ */
+export async function checkOutputFile(target: string, overwrite: boolean, flag = '--out'): Promise<void> {
+  const st = await fs.stat(target).catch(() => null);
+  if (st?.isDirectory()) throw new LayercacheError('OUTPUT_EXISTS', `${flag} ${target} is a directory; give a file path, e.g. ${path.join(target, 'report.html')}`);
+  if (st && !overwrite) throw new LayercacheError('OUTPUT_EXISTS', `${flag} ${target} already exists; choose another path or pass --force to replace it`);
+  const blocker = st ? null : await fileAncestor(target);
+  if (blocker) throw new LayercacheError('OUTPUT_EXISTS', `${flag} ${target} cannot be created: ${blocker} is a file, not a directory; choose another path`);
+}
+
 /**
  * Whether `target` may become an output directory: absent (null), or an existing directory
  * that is empty or may be replaced (its entries). A file, or a non-empty directory without
  * `overwrite`, is OUTPUT_EXISTS. Callers check this before long work; writeDirAtomic again.
  */
 export async function checkOutputDir(target: string, overwrite: boolean): Promise<string[] | null> {
-  const existing = await fs.readdir(path.resolve(target)).catch((err: NodeJS.ErrnoException) => {
+  const existing = await fs.readdir(path.resolve(target)).catch(async (err: NodeJS.ErrnoException) => {
     if (err.code === 'ENOENT') return null;
-    if (err.code === 'ENOTDIR') throw new LayercacheError('OUTPUT_EXISTS', `output ${target} is a file, not a directory: choose another --out`);
+    if (err.code === 'ENOTDIR') {
+      const blocker = await fileAncestor(target);
+      throw new LayercacheError('OUTPUT_EXISTS', blocker
+        ? `output ${target} cannot be created: ${blocker} is a file, not a directory; choose another --out`
+        : `output ${target} is a file, not a directory: choose another --out`);
+    }
     throw new LayercacheError('FILE_UNREADABLE', `cannot read output directory ${target}: ${err.message}; check its permissions or choose another --out`, { cause: err });
   });
   if (existing && existing.length > 0 && !overwrite) {

@@ -1,2 +1,2 @@
 /** Public surface of the files module: atomic writes. */
-export { writeFileAtomic, writeDirAtomic, checkOutputDir, tempSibling, parseTempSibling } from './atomic-write.ts';
+export { writeFileAtomic, writeDirAtomic, checkOutputDir, checkOutputFile, tempSibling, parseTempSibling } from './atomic-write.ts';

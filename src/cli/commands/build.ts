@@ -4,7 +4,7 @@ import Table from 'cli-table3';
 import { buildCascade, withLatencyProfileFile } from '../../builder/index.ts';
 import { saveBundle } from '../../bundle/index.ts';
 import type { Config } from '../../config/index.ts';
-import { imageSizeOf, openDataSource } from '../../data/index.ts';
+import { imageSizeOf, isImageSpec, openDataSource } from '../../data/index.ts';
 import { LayercacheError } from '../../errors/index.ts';
 import { checkOutputDir } from '../../files/index.ts';
 import { loadModelFile, readValueInfo } from '../../onnx/index.ts';
@@ -31,8 +31,11 @@ export async function runBuild(file: string, opts: BuildCommandOptions, config: 
   const { model, bytes: modelBytes } = await loadModelFile(file);
   const declared = model.graph!.input.find((v) => !model.graph!.initializer.some((t) => t.name === v.name));
   const data = await openDataSource(opts.data, config.preprocess, imageSizeOf(declared ? readValueInfo(declared)?.shape : undefined, config.preprocess.layout));
+  // Tensors (npy:, raw:, mnist:) are fed as they are, so the bundle records no image preprocessing
+  // (null): eval and serve's classify route then refuse images instead of feeding raw pixels.
+  const preprocess = isImageSpec(opts.data) ? config.preprocess : null;
   const result = await withLatencyProfileFile(config.build.latencyProfile, progress,
-    (latencyProfile) => buildCascade({ modelFile: file, modelBytes, model, data, preprocess: config.preprocess, latencyProfile }, config.build, config.engine, progress));
+    (latencyProfile) => buildCascade({ modelFile: file, modelBytes, model, data, preprocess, latencyProfile }, config.build, config.engine, progress));
   const saved = await saveBundle(opts.out, result.manifest, { backbone: modelBytes, segments: result.segments, heads: result.heads, candidateHeads: result.candidateHeads }, { overwrite: opts.force });
   const seconds = (performance.now() - started) / 1000;
   const r = result.report;
@@ -49,9 +52,10 @@ export async function runBuild(file: string, opts: BuildCommandOptions, config: 
   row('oracle bound', null, r.oracle.latencyMs, r.oracle.macsPerSample);
   const est = r.selected.estimatedAgreement;
   io.out(`calibration estimates on ${r.samples} out-of-fold samples (latency at batch ${r.latencyBatch})${est === null ? '' : `; expected agreement of the selection on new inputs (cross-validated): ${formatPercent(est)}`}:\n${t.toString()}\n`);
-  const ex = new Table({ head: ['exit', 'tensor', 'head', 'threshold p', 'hit rate'], style: { head: [], border: [] } });
-  for (const e of saved.exits) {
-    ex.push([e.candidate, e.tensor, `${e.head.spec.hidden > 0 ? `mlp${e.head.spec.hidden}` : 'linear'}@${e.head.spec.pool}x${e.head.spec.pool}`, e.threshold === null ? 'disabled' : (1 - Math.exp(-e.threshold)).toFixed(4), formatPercent(e.expectedHitRate)]);
+  // Exits are numbered as eval and serve number them (their order in the bundle); candidates as inspect lists them.
+  const ex = new Table({ head: ['exit', 'candidate', 'tensor', 'head', 'threshold p', 'hit rate'], style: { head: [], border: [] } });
+  for (const [i, e] of saved.exits.entries()) {
+    ex.push([`#${i}`, e.candidate, e.tensor, `${e.head.spec.hidden > 0 ? `mlp${e.head.spec.hidden}` : 'linear'}@${e.head.spec.pool}x${e.head.spec.pool}`, e.threshold === null ? 'disabled' : (1 - Math.exp(-e.threshold)).toFixed(4), formatPercent(e.expectedHitRate)]);
   }
   if (saved.exits.length > 0) io.out(`${ex.toString()}\n`);
   else io.out('No exit met the agreement requirement on the calibration samples; the bundle runs the full backbone.\n');

@@ -2,8 +2,9 @@
 import Table from 'cli-table3';
 import { loadBundle, sha256 } from '../../bundle/index.ts';
 import type { Config } from '../../config/index.ts';
-import { IDENTITY_PREPROCESS, imageSizeOf, openDataSource } from '../../data/index.ts';
+import { IDENTITY_PREPROCESS, imageSizeOf, isImageSpec, openDataSource } from '../../data/index.ts';
 import { LayercacheError } from '../../errors/index.ts';
+import { checkOutputFile } from '../../files/index.ts';
 import { evaluateBundle, type EvalReport, type SystemFigures } from '../../evaluate/index.ts';
 import { readModelFile } from '../../onnx/index.ts';
 import { writeReport } from '../../report/index.ts';
@@ -19,8 +20,10 @@ export interface EvalCommandOptions {
   readonly latencySamples: number;
   /** Also write the HTML report here. */
   readonly html?: string;
-  /** Print only the report's path (the `report` command). */
-  readonly reportOnly?: boolean;
+  /** Replace an existing `html` file. */
+  readonly force?: boolean;
+  /** The flag that named `html`, for errors (`--out` for the report command). */
+  readonly htmlFlag?: string;
 }
 
 /** The `eval --json` contract (latency traces left out). */
@@ -34,12 +37,17 @@ export async function runEval(dir: string, opts: EvalCommandOptions, config: Con
   if (opts.baseline !== undefined && opts.baseline !== 'paper') {
     throw new LayercacheError('USAGE', `--baseline '${opts.baseline}' is unknown; the only baseline is 'paper'`);
   }
+  // A report path that cannot be written is refused before minutes of evaluation, not after.
+  if (opts.html) await checkOutputFile(opts.html, opts.force ?? false, opts.htmlFlag ?? '--html');
   const bundle = await loadBundle(dir);
   if (opts.model) {
     const digest = sha256(await readModelFile(opts.model));
     if (digest !== bundle.manifest.source.sha256) {
       throw new LayercacheError('BUNDLE_MODEL_MISMATCH', `bundle ${dir} was built for ${bundle.manifest.source.file} (sha256 ${bundle.manifest.source.sha256.slice(0, 12)}…), not for ${opts.model} (sha256 ${digest.slice(0, 12)}…); rebuild the bundle for this model`);
     }
+  }
+  if (bundle.manifest.preprocess === null && isImageSpec(opts.data)) {
+    throw new LayercacheError('DATA_SPEC_INVALID', `bundle ${dir} was built from tensors fed as they are, so it records no image preprocessing, and '${opts.data}' holds images; evaluate it on tensors preprocessed the same way (npy: or raw:), or rebuild it from images with --scale, --mean and --std`);
   }
   const pre = bundle.manifest.preprocess ?? IDENTITY_PREPROCESS;
   const data = await openDataSource(opts.data, pre, imageSizeOf(bundle.manifest.source.inputs[0]!.shape, pre.layout));
@@ -55,10 +63,6 @@ export async function runEval(dir: string, opts: EvalCommandOptions, config: Con
     io.out(`${JSON.stringify({ ...evalJson(report), ...(opts.html ? { report: opts.html } : {}) }, null, 2)}\n`);
     return report;
   }
-  if (opts.reportOnly) {
-    io.out(`wrote ${opts.html}\n`);
-    return report;
-  }
   const t = new Table({ head: ['', 'agreement', 'accuracy', 'MACs/sample', 'p50 ms', 'p95 ms', 'p99 ms', 'mean ms', 'batch-64 samples/s'], style: { head: [], border: [] } });
   const row = (name: string, agreement: number, f: SystemFigures) => t.push([
     name, formatPercent(agreement), f.accuracy === null ? '—' : formatPercent(f.accuracy), formatCount(f.macsPerSample),
@@ -72,7 +76,8 @@ export async function runEval(dir: string, opts: EvalCommandOptions, config: Con
   const c = report.cached;
   io.out(`MACs saved ${formatPercent(1 - c.macsPerSample / b.macsPerSample)} (oracle bound ${formatPercent(1 - report.oracle.macsPerSample / b.macsPerSample)}), `
     + `mean batch-1 latency ${formatSaving(1 - c.latencyMs.mean / b.latencyMs.mean)}, batch-64 throughput ×${(c.throughputBatch64 / b.throughputBatch64).toFixed(2)}\n`);
-  io.out(`exit hit rates: ${c.exitRates.map((r, i) => `#${i} ${formatPercent(r)}`).join(', ') || 'none'}; full backbone ${formatPercent(c.fullRate)}\n`);
+  if (report.samples < 64) io.out(`note: with ${report.samples} samples, the batch-64 throughput ran batches of ${report.samples}; evaluate on 64 or more for the batch-64 figure\n`);
+  io.out(`exit hit rates: ${c.exitRates.map((r, i) => `#${i} (candidate ${bundle.manifest.exits[i]!.candidate}) ${formatPercent(r)}`).join(', ') || 'none'}; full backbone ${formatPercent(c.fullRate)}\n`);
   const h = report.headroom;
   if (h) {
     const n = h.inSampleBest.exits;
@@ -86,6 +91,6 @@ export async function runEval(dir: string, opts: EvalCommandOptions, config: Con
     io.out(`paper rule (every exit, p ≥ ${p.threshold.toFixed(5)}): MACs saved ${formatPercent(1 - p.macsPerSample / b.macsPerSample)}, `
       + `mean batch-1 latency ${formatSaving(1 - p.latencyMs.mean / p.pairedBackbone.latencyMs.mean)} and batch-64 throughput ×${(p.throughputBatch64 / p.pairedBackbone.throughputBatch64).toFixed(2)} against the backbone timed beside it\n`);
   }
-  if (opts.html) io.out(`report: ${opts.html}\n`);
+  if (opts.html) io.out(`wrote ${opts.html}\n`);
   return report;
 }

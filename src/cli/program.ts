@@ -7,7 +7,7 @@
 import { createRequire } from 'node:module';
 import { Command, CommanderError, Option } from 'commander';
 import { loadConfig, type Config } from '../config/index.ts';
-import { asLayercacheError, type LayercacheError } from '../errors/index.ts';
+import { asLayercacheError, LayercacheError } from '../errors/index.ts';
 import { isImageSpec, parseAugmentList } from '../data/index.ts';
 import { runBuild } from './commands/build.ts';
 import { runEval } from './commands/eval.ts';
@@ -23,6 +23,30 @@ const pkg = createRequire(import.meta.url)('../../package.json') as { version: s
 interface GlobalOptions {
   verbose?: boolean;
   threads?: number;
+}
+
+/** The flag that sets each configuration value, so that range errors name what the user typed. */
+const FLAG_OF_SETTING: Readonly<Record<string, string>> = {
+  'engine.intraOpThreads': '--threads',
+  'build.tolerance': '--tolerance', 'build.delta': '--confidence', 'build.margin': '--margin', 'build.batch': '--batch', 'build.objective': '--objective',
+  'build.score': '--score', 'build.folds': '--folds', 'build.cvSplits': '--cv-splits', 'build.augment': '--augment', 'build.epochs': '--epochs',
+  'build.refineExits': '--refine-exits', 'build.screenEpochs': '--screen-epochs', 'build.seed': '--seed', 'build.temperature': '--distill-temperature',
+  'build.latencyProfile': '--latency-profile',
+  'preprocess.scale': '--scale', 'preprocess.mean': '--mean', 'preprocess.std': '--std', 'preprocess.layout': '--layout',
+  'serve.name': '--name', 'serve.host': '--host', 'serve.port': '--port', 'serve.stateDir': '--state', 'serve.workers': '--workers',
+  'serve.maxBatchSize': '--max-batch-size', 'serve.maxQueueDelayUs': '--max-queue-delay-us', 'serve.maxQueueRows': '--max-queue-rows',
+  'serve.maxRequestRows': '--max-request-rows', 'serve.requestTimeoutMs': '--timeout-ms', 'serve.bodyLimitBytes': '--body-limit',
+  'serve.token': '--token', 'serve.labels': '--labels', 'serve.online.retrainAfter': '--retrain-after', 'serve.online.retrainEvery': '--retrain-every',
+  'serve.online.bufferSamples': '--buffer-samples', 'serve.online.verifyShare': '--verify-share',
+};
+
+/** A configuration error about a value a flag set, as a usage error naming the flag; others unchanged. */
+export function inFlagTerms(err: LayercacheError): LayercacheError {
+  const s = err.code === 'CONFIG_INVALID' ? err.setting : undefined;
+  // 'preprocess.mean.1' is set by --mean.
+  const key = s && Object.keys(FLAG_OF_SETTING).find((k) => s.path === k || s.path.startsWith(`${k}.`));
+  if (!s || !key) return err;
+  return new LayercacheError('USAGE', `${FLAG_OF_SETTING[key]} is invalid: ${s.problem}`, { cause: err });
 }
 
 function describeError(err: LayercacheError, verbose: boolean): string {
@@ -151,6 +175,10 @@ export async function runCli(argv: readonly string[], io: CliIo, env?: NodeJS.Pr
         io.err('layercache: warning: no --scale, --mean or --std: images reach the model as raw 0–255 pixel values. Pass the model\'s normalisation '
           + '(e.g. --scale 255 --mean 0.485,0.456,0.406 --std 0.229,0.224,0.225), or --scale 1 if raw pixels are right; the bundle stores it.\n');
       }
+      // Tensors are fed as they are: the flags would do nothing, and the bundle records no preprocessing.
+      if (!isImageSpec(o.data as string) && (o.scale !== undefined || o.mean !== undefined || o.std !== undefined)) {
+        io.err(`layercache: warning: --scale, --mean and --std apply to images (cifar10:, folder:); '${o.data as string}' holds tensors, which reach the model as they are.\n`);
+      }
       await runBuild(model, { data: o.data as string, out: o.out as string, force: o.force as boolean, json: o.json as boolean }, config, io);
     });
 
@@ -164,8 +192,9 @@ export async function runCli(argv: readonly string[], io: CliIo, env?: NodeJS.Pr
     .option('--model <file>', 'check that the bundle was built for this model')
     .option('--latency-samples <n>', 'samples timed one by one at batch 1', (v) => parsePositiveCount(v, '--latency-samples'), 2000)
     .option('--html <file>', 'also write the HTML report (charts, per-exit figures, settings)')
+    .option('--force', 'replace the --html file if it exists', false)
     .addHelpText('after', '\nExample:\n  layercache eval bundle/ --data cifar10:cifar10_test_jpeg.bin#5000-9999 --baseline paper --json\n  layercache eval bundle/ --data cifar10:cifar10_test_jpeg.bin#5000-9999 --html report.html\n')
-    .action(async (dir: string, o: { data: string; json: boolean; baseline?: string; model?: string; latencySamples: number; html?: string }) => {
+    .action(async (dir: string, o: { data: string; json: boolean; baseline?: string; model?: string; latencySamples: number; html?: string; force: boolean }) => {
       await runEval(dir, o, configure(), io);
     });
 
@@ -177,9 +206,10 @@ export async function runCli(argv: readonly string[], io: CliIo, env?: NodeJS.Pr
     .option('--out <file>', 'the HTML file to write (atomically)', 'report.html')
     .option('--latency-samples <n>', 'samples timed one by one at batch 1', (v) => parsePositiveCount(v, '--latency-samples'), 2000)
     .option('--json', 'print the evaluation as JSON (as eval --json) plus "report"', false)
+    .option('--force', 'replace --out if it exists', false)
     .addHelpText('after', '\nExample:\n  layercache report bundle/ --data cifar10:cifar10_test_jpeg.bin#5000-9999 --out report.html\n')
-    .action(async (dir: string, o: { data: string; out: string; latencySamples: number; json: boolean }) => {
-      await runEval(dir, { data: o.data, json: o.json, latencySamples: o.latencySamples, html: o.out, reportOnly: true }, configure(), io);
+    .action(async (dir: string, o: { data: string; out: string; latencySamples: number; json: boolean; force: boolean }) => {
+      await runEval(dir, { data: o.data, json: o.json, latencySamples: o.latencySamples, html: o.out, force: o.force, htmlFlag: '--out' }, configure(), io);
     });
 
   program
@@ -255,7 +285,7 @@ export async function runCli(argv: readonly string[], io: CliIo, env?: NodeJS.Pr
       // Commander already printed its message (or the help/version text).
       return err.exitCode === 0 ? 0 : 2;
     }
-    const e = asLayercacheError(err);
+    const e = inFlagTerms(asLayercacheError(err));
     io.err(describeError(e, config?.verbose ?? argv.includes('--verbose')));
     return e.exitCode;
   }

@@ -216,10 +216,10 @@ export function parseConfig(input: ConfigInput): Config {
   if (!result.success) {
     const issue = result.error.issues[0]!;
     const where = issue.path.join('.') || '(root)';
-    throw new LayercacheError('CONFIG_INVALID', `configuration value ${where} is invalid: ${issue.message}`, { cause: result.error });
+    throw new LayercacheError('CONFIG_INVALID', `configuration value ${where} is invalid: ${issue.message}`, { cause: result.error, setting: { path: where, problem: issue.message } });
   }
   const bad = conflict(result.data);
-  if (bad) throw new LayercacheError('CONFIG_INVALID', `configuration value ${bad.where} is invalid: ${bad.message}`);
+  if (bad) throw new LayercacheError('CONFIG_INVALID', `configuration value ${bad.where} is invalid: ${bad.message}`, { setting: { path: bad.where, problem: bad.message } });
   return deepFreeze(result.data);
 }
 

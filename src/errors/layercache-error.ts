@@ -7,11 +7,17 @@ import { ERROR_CODES, type ErrorCode } from './error-codes.ts';
 
 export class LayercacheError extends Error {
   readonly code: ErrorCode;
+  /**
+   * For CONFIG_INVALID: the configuration path of the bad value (`build.batch`) and what is
+   * wrong with it, so a front end can name its own flag or field instead.
+   */
+  readonly setting?: { readonly path: string; readonly problem: string };
 
-  constructor(code: ErrorCode, message: string, options?: { cause?: unknown }) {
+  constructor(code: ErrorCode, message: string, options?: { cause?: unknown; setting?: { path: string; problem: string } }) {
     super(message, options?.cause === undefined ? undefined : { cause: options.cause });
     this.name = 'LayercacheError';
     this.code = code;
+    if (options?.setting) this.setting = options.setting;
   }
 
   get httpStatus(): number {

@@ -15,6 +15,13 @@ describe('analyzeModel', () => {
     assert.equal(a.candidates.length, 8);
   });
 
+  it('--input-shape: an unknown input or a change to a fixed dimension is a usage error naming it; the batch may be set', async () => {
+    const { model } = residualNet();
+    await assert.rejects(analyzeModel(model, { inputShapes: { input: [1, 3, 8, 8] } }), { code: 'USAGE', message: /names 'input', but model has no such input; its inputs are 'image'/ });
+    await assert.rejects(analyzeModel(model, { inputShapes: { image: [1, 3, 16, 16] } }), { code: 'USAGE', message: /sets dimension 2 to 16, but 'image' fixes it at 8/ });
+    assert.equal((await analyzeModel(model, { inputShapes: { image: [4, 3, 8, 8] } })).exits.length, 3);
+  });
+
   it('counts MACs by hand for the residual net', async () => {
     const a = await analyzeModel(residualNet().model);
     const conv = (cin: number) => 4 * 8 * 8 * cin * 9; // output elements × Cin × k×k

@@ -87,6 +87,10 @@ function feedFor(name: string, elemType: number, shape: readonly Dim[] | null, s
     if (shape && given.length !== shape.length) {
       throw new LayercacheError('USAGE', `--input-shape ${name}=${given.join('x')} has ${given.length} dims but '${name}' has ${shape.length} ([${shape.join(', ')}])`);
     }
+    const fixed = shape ? shape.findIndex((d, i) => i !== axis && typeof d === 'number' && d > 0 && given[i] !== d) : -1;
+    if (fixed >= 0) {
+      throw new LayercacheError('USAGE', `--input-shape ${name}=${given.join('x')} sets dimension ${fixed} to ${given[fixed]}, but '${name}' fixes it at ${shape![fixed]} ([${shape!.join(', ')}]); give only its symbolic dimensions other values`);
+    }
     dims = [...given];
   } else {
     if (!shape) throw new LayercacheError('INPUT_SHAPE_UNKNOWN', `${source}: input '${name}' declares no shape; pass --input-shape ${name}=1x...`);
@@ -118,6 +122,11 @@ export async function analyzeModel(model: ModelProto, opts: AnalyzeOptions = {})
     if (!decl) throw new LayercacheError('ONNX_INVALID_MODEL', `${source}: input '${name}' is not a tensor; layercache handles tensor inputs only`);
     return { name, ...decl };
   });
+  for (const name of Object.keys(opts.inputShapes ?? {})) {
+    if (!inputDecl.some((d) => d.name === name)) {
+      throw new LayercacheError('USAGE', `--input-shape names '${name}', but ${source} has no such input; its inputs are ${inputDecl.map((d) => `'${d.name}'`).join(', ')}`);
+    }
+  }
   const firstShape = inputDecl[0]?.shape ?? null;
   const axis = batchAxisOf(firstShape);
   const declared = firstShape?.[axis];

@@ -30,5 +30,9 @@ describe('folder data source', () => {
     await fs.writeFile(path.join(root, 'dog', '3.png'), 'not a png');
     await assert.rejects(openDataSource(`folder:${root}`, pre, { channels: 3, height: 2, width: 2 }), { code: 'DATA_SPEC_INVALID', message: /3\.png cannot be decoded/ });
     await assert.rejects(openDataSource(`folder:${path.join(root, 'missing')}`, pre, { channels: 3, height: 2, width: 2 }), { code: 'FILE_NOT_FOUND' });
+    // Images beside class subfolders: which labels were meant is unknown, so it is refused rather than the subfolders ignored.
+    await fs.rm(path.join(root, 'dog', '3.png'));
+    await fs.copyFile(path.join(root, 'cat', '1.png'), path.join(root, 'loose.png'));
+    await assert.rejects(openDataSource(`folder:${root}`, pre, { channels: 3, height: 2, width: 2 }), { code: 'DATA_SPEC_INVALID', message: /holds both images \(loose\.png, …\) and subfolders \(cat, …\)/ });
   });
 });

@@ -37,7 +37,10 @@ async function listImages(root: string): Promise<{ files: string[]; labels: Int3
   }
   const dirs = entries.filter((e) => e.isDirectory()).map((e) => e.name).sort();
   const direct = entries.filter((e) => e.isFile() && IMAGE.test(e.name)).map((e) => e.name).sort();
-  if (dirs.length > 0 && direct.length === 0) {
+  if (dirs.length > 0 && direct.length > 0) {
+    throw new LayercacheError('DATA_SPEC_INVALID', `image folder ${root} holds both images (${direct[0]}, …) and subfolders (${dirs[0]}, …); put every image in a class subfolder, or none in any, so that labels are unambiguous`);
+  }
+  if (dirs.length > 0) {
     const files: string[] = [];
     const labels: number[] = [];
     for (const [k, d] of dirs.entries()) {

@@ -6,12 +6,15 @@
 import { z } from 'zod';
 import { LayercacheError } from '../errors/index.ts';
 
+/** Most onnxruntime threads per operator a configuration may ask for. */
+const MAX_THREADS = 256;
+
 /** Most augmented copies a build may ask for (each costs one backbone pass per sample). */
 export const MAX_AUGMENTED_COPIES = 32;
 
 const EngineSchema = z.object({
   /** Threads per onnxruntime operator; 0 lets onnxruntime choose. */
-  intraOpThreads: z.number().int().min(0).max(256).default(0),
+  intraOpThreads: z.number().int().min(0).max(MAX_THREADS).default(0),
   graphOptimization: z.enum(['disabled', 'basic', 'extended', 'all']).default('all'),
 }).strict();
 
@@ -123,7 +126,7 @@ const OnlineSchema = z.object({
    * builder measures segment latencies as they will be served (fewer threads leave cores for
    * serving during a retrain, but make the latency model differ from the serving engine).
    */
-  retrainThreads: z.number().int().min(0).max(256).nullable().default(null),
+  retrainThreads: z.number().int().min(0).max(MAX_THREADS).nullable().default(null),
   seed: z.number().int().min(0).default(1),
 }).strict();
 
@@ -233,8 +236,9 @@ export function loadConfig(overrides: ConfigInput = {}, env: NodeJS.ProcessEnv =
   const threads = env.LAYERCACHE_THREADS;
   if (threads !== undefined && threads !== '') {
     const n = Number(threads);
-    if (!Number.isInteger(n) || n < 0) {
-      throw new LayercacheError('CONFIG_INVALID', `LAYERCACHE_THREADS='${threads}' is not a non-negative integer; unset it or set e.g. LAYERCACHE_THREADS=2`);
+    // Checked here, range included, so that the error names the variable rather than a setting or flag.
+    if (!Number.isInteger(n) || n < 0 || n > MAX_THREADS) {
+      throw new LayercacheError('CONFIG_INVALID', `LAYERCACHE_THREADS='${threads}' is not an integer from 0 to ${MAX_THREADS}; unset it or set e.g. LAYERCACHE_THREADS=2`);
     }
     fromEnv.engine = { intraOpThreads: n };
   }

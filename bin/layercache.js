@@ -5,12 +5,22 @@ import { existsSync } from 'node:fs';
 import { URL } from 'node:url';
 
 const sources = new URL('../src/cli/index.ts', import.meta.url);
+const compiled = new URL('../dist/cli/index.js', import.meta.url);
+/** tsx is a development dependency: a checkout installed without them runs dist/ if it was built. */
+async function tsxApi() {
+  try {
+    return await import('tsx/esm/api');
+  } catch (err) {
+    if (existsSync(compiled)) return null;
+    throw err;
+  }
+}
+const tsx = existsSync(sources) ? await tsxApi() : null;
 let cli;
-if (existsSync(sources)) {
-  const { register } = await import('tsx/esm/api');
-  register();
+if (tsx) {
+  tsx.register();
   cli = await import(sources.href);
 } else {
-  cli = await import('../dist/cli/index.js');
+  cli = await import(compiled.href);
 }
 await cli.main();

@@ -98,6 +98,11 @@ export interface BuildInput {
   readonly model: ModelProto;
   readonly data: DataSource;
   readonly preprocess: Preprocess | null;
+  /**
+   * How samples are laid out, for augmented copies (which mirror and shift the spatial axes). Default: the
+   * preprocessing's layout, else nchw. Tensor data records no preprocessing but still has a layout.
+   */
+  readonly layout?: 'nchw' | 'nhwc';
   /** Latencies measured before on this machine (latency-profile.ts); used when its key matches, else measured again. */
   readonly latencyProfile?: LatencyProfile | null;
 }
@@ -170,7 +175,7 @@ export async function buildCascade(input: BuildInput, config: BuildConfig, engin
   }
   const exits: ExitInfo[] = a.exits.map((e) => ({ index: e.index, tensor: e.tensor, dims: a.tensor(e.tensor)!.dims.slice(1), cumulativeMacs: e.cumulativeMacs }));
   const pools = [...new Set(settings.family.map((s) => s.pool))];
-  const layout = input.preprocess?.layout ?? 'nchw';
+  const layout = input.layout ?? input.preprocess?.layout ?? 'nchw';
   const sources = withAugmentedCopies(data, settings.augment, layout, settings.train.seed);
   const set: FeatureSet = await collectFeatures(model, exits, pools, teacherOutput, classes, sources, { batchSize: settings.collectBatch, engine, progress });
 

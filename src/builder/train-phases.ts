@@ -41,7 +41,7 @@ export interface PhaseSettings {
 }
 
 export interface CandidateTraining {
-  /** Per exit: the chosen family member, its promise in the objective's units, and its out-of-fold agreement. */
+  /** Per exit: the chosen family member, the exit's best promise in the objective's units, and the member's out-of-fold agreement. */
   readonly choice: { member: number; value: number; agreement: number }[];
   /** Per exit: out-of-fold log-probabilities [n, classes] of the chosen member, from the phase that trained its deployed head. */
   readonly outOfFold: Float32Array[];
@@ -103,7 +103,8 @@ export async function trainCandidates(
       return { member: m, value: value(e, m, answerable), answerable, agreement: share(correct) };
     });
     const best = members[chooseMember(members, settings.tie)]!;
-    return { member: best.member, value: best.value, agreement: best.agreement };
+    // The exit is ranked by its best promise: the tie rule picks among members, it does not demote the exit.
+    return { member: best.member, value: Math.max(...members.map((x) => x.value)), agreement: best.agreement };
   });
   const chosen: HeadJob[] = exits.map((e, i) => ({ spec: family[choice[i]!.member]!, features: featureOf(e, family[choice[i]!.member]!.pool) }));
   const outOfFold = exits.map((e, i) => first.outOfFold[jobs.findIndex((j) => j.exit === e && j.member === choice[i]!.member)]!);

@@ -155,6 +155,26 @@ describe('build → bundle → eval on a tiny model', () => {
     assert.equal(JSON.parse(await fs.readFile(profile, 'utf8')).key.batch, 4, 'the profile of the latest conditions replaces it');
   });
 
+  it('tensor data records no preprocessing but its --layout still steers the augmented copies', async () => {
+    // One latency profile for all three builds, so that timing noise cannot change their choices (see --latency-profile below).
+    const profile = path.join(dir, 'layout-profile.json');
+    let k = 0;
+    const heads = async (layout: string): Promise<string> => {
+      const out = path.join(dir, `layout-${k++}`);
+      const b = await cli('build', model, '--data', `raw:${data}:3x8x8#0-63`, '--out', out, ...fast, '--augment', 'flip', '--layout', layout, '--latency-profile', profile);
+      assert.equal(b.code, 0, b.stderr);
+      assert.equal((await loadBundle(out)).manifest.preprocess, null);
+      // Every candidate's head is saved, kept or not.
+      const files = (await fs.readdir(path.join(out, 'candidates'))).sort();
+      assert.ok(files.length > 0);
+      return (await Promise.all(files.map((f) => fs.readFile(path.join(out, 'candidates', f))))).map((x) => x.toString('base64')).join();
+    };
+    const nchw = await heads('nchw');
+    assert.equal(await heads('nchw'), nchw, 'with a shared profile a build is repeatable');
+    // Mirroring width in nchw and in nhwc flips different axes of these tensors: other copies, so other heads.
+    assert.notEqual(await heads('nhwc'), nchw);
+  });
+
   it('a bundle that keeps no exit expects 100% agreement, and says so', async () => {
     const out = path.join(dir, 'none-kept');
     const b = await cli('build', model, '--data', `raw:${data}:3x8x8#0-63`, '--out', out, ...fast, '--tolerance', '0.0001', '--json');

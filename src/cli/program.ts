@@ -46,7 +46,10 @@ export function inFlagTerms(err: LayercacheError): LayercacheError {
   // 'preprocess.mean.1' is set by --mean.
   const key = s && Object.keys(FLAG_OF_SETTING).find((k) => s.path === k || s.path.startsWith(`${k}.`));
   if (!s || !key) return err;
-  return new LayercacheError('USAGE', `${FLAG_OF_SETTING[key]} is invalid: ${s.problem}`, { cause: err });
+  const flag = FLAG_OF_SETTING[key]!;
+  const shown = (v: unknown): string => (Array.isArray(v) ? v.join(',') : String(v));
+  const what = s.path === key ? `${flag} '${shown(s.value)}'` : `${flag} item ${Number(s.path.slice(key.length + 1)) + 1} ('${shown(s.value)}')`;
+  return new LayercacheError('USAGE', `${what} is invalid: ${s.problem}`, { cause: err });
 }
 
 function describeError(err: LayercacheError, verbose: boolean): string {

@@ -219,10 +219,11 @@ export function parseConfig(input: ConfigInput): Config {
   if (!result.success) {
     const issue = result.error.issues[0]!;
     const where = issue.path.join('.') || '(root)';
-    throw new LayercacheError('CONFIG_INVALID', `configuration value ${where} is invalid: ${issue.message}`, { cause: result.error, setting: { path: where, problem: issue.message } });
+    const value = issue.path.reduce<unknown>((v, k) => (v !== null && typeof v === 'object' ? (v as Record<PropertyKey, unknown>)[k] : undefined), input);
+    throw new LayercacheError('CONFIG_INVALID', `configuration value ${where} is invalid: ${issue.message}`, { cause: result.error, setting: { path: where, value, problem: issue.message } });
   }
   const bad = conflict(result.data);
-  if (bad) throw new LayercacheError('CONFIG_INVALID', `configuration value ${bad.where} is invalid: ${bad.message}`, { setting: { path: bad.where, problem: bad.message } });
+  if (bad) throw new LayercacheError('CONFIG_INVALID', `configuration value ${bad.where} is invalid: ${bad.message}`, { setting: { path: bad.where, value: bad.where.split('.').reduce<unknown>((v, k) => (v as Record<string, unknown>)[k], result.data), problem: bad.message } });
   return deepFreeze(result.data);
 }
 

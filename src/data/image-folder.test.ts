@@ -34,5 +34,20 @@ describe('folder data source', () => {
     await fs.rm(path.join(root, 'dog', '3.png'));
     await fs.copyFile(path.join(root, 'cat', '1.png'), path.join(root, 'loose.png'));
     await assert.rejects(openDataSource(`folder:${root}`, pre, { channels: 3, height: 2, width: 2 }), { code: 'DATA_SPEC_INVALID', message: /holds both images \(loose\.png, …\) and subfolders \(cat, …\)/ });
+    // Hidden folders and folders without images are not classes: the labels stay cat = 0, dog = 1.
+    await fs.rm(path.join(root, 'loose.png'));
+    await fs.mkdir(path.join(root, '.ipynb_checkpoints'));
+    await fs.copyFile(path.join(root, 'cat', '1.png'), path.join(root, '.ipynb_checkpoints', '1.png'));
+    await fs.mkdir(path.join(root, 'a_thumbs'));
+    await fs.writeFile(path.join(root, 'a_thumbs', 'index.txt'), 'x');
+    const classes = await openDataSource(`folder:${root}`, pre, { channels: 3, height: 2, width: 2 });
+    assert.deepEqual(Array.from(classes.labels!), [0, 0, 1, 1]);
+    // A flat folder of images beside such a folder is read flat, without labels.
+    const flat = await fs.mkdtemp(path.join(os.tmpdir(), 'layercache-flat-'));
+    await fs.copyFile(path.join(root, 'cat', '1.png'), path.join(flat, 'a.png'));
+    await fs.mkdir(path.join(flat, '__MACOSX'));
+    const loose = await openDataSource(`folder:${flat}`, pre, { channels: 3, height: 2, width: 2 });
+    assert.equal(loose.count, 1);
+    assert.equal(loose.labels, null);
   });
 });

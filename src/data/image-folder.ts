@@ -35,7 +35,10 @@ async function listImages(root: string): Promise<{ files: string[]; labels: Int3
   } catch (err) {
     throw new LayercacheError('FILE_NOT_FOUND', `image folder ${root} cannot be read (${(err as NodeJS.ErrnoException).code ?? 'error'}); check the path`, { cause: err });
   }
-  const dirs = entries.filter((e) => e.isDirectory()).map((e) => e.name).sort();
+  // Class folders: hidden ones (.ipynb_checkpoints, .git) and ones without images (__MACOSX, thumbs) are no class.
+  const named = entries.filter((e) => e.isDirectory() && !e.name.startsWith('.')).map((e) => e.name).sort();
+  const images = await Promise.all(named.map(async (d) => (await fs.readdir(path.join(root, d))).filter((f) => IMAGE.test(f)).sort()));
+  const dirs = named.filter((_, k) => images[k]!.length > 0);
   const direct = entries.filter((e) => e.isFile() && IMAGE.test(e.name)).map((e) => e.name).sort();
   if (dirs.length > 0 && direct.length > 0) {
     throw new LayercacheError('DATA_SPEC_INVALID', `image folder ${root} holds both images (${direct[0]}, …) and subfolders (${dirs[0]}, …); put every image in a class subfolder, or none in any, so that labels are unambiguous`);
@@ -44,8 +47,7 @@ async function listImages(root: string): Promise<{ files: string[]; labels: Int3
     const files: string[] = [];
     const labels: number[] = [];
     for (const [k, d] of dirs.entries()) {
-      const inner = (await fs.readdir(path.join(root, d))).filter((f) => IMAGE.test(f)).sort();
-      for (const f of inner) {
+      for (const f of images[named.indexOf(d)]!) {
         files.push(path.join(root, d, f));
         labels.push(k);
       }

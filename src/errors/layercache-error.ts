@@ -8,12 +8,12 @@ import { ERROR_CODES, type ErrorCode } from './error-codes.ts';
 export class LayercacheError extends Error {
   readonly code: ErrorCode;
   /**
-   * For CONFIG_INVALID: the configuration path of the bad value (`build.batch`) and what is
-   * wrong with it, so a front end can name its own flag or field instead.
+   * For CONFIG_INVALID: the configuration path of the bad value (`build.batch`), the value, and
+   * what is wrong with it, so a front end can name its own flag or field instead.
    */
-  readonly setting?: { readonly path: string; readonly problem: string };
+  readonly setting?: { readonly path: string; readonly value: unknown; readonly problem: string };
 
-  constructor(code: ErrorCode, message: string, options?: { cause?: unknown; setting?: { path: string; problem: string } }) {
+  constructor(code: ErrorCode, message: string, options?: { cause?: unknown; setting?: { path: string; value: unknown; problem: string } }) {
     super(message, options?.cause === undefined ? undefined : { cause: options.cause });
     this.name = 'LayercacheError';
     this.code = code;

@@ -46,6 +46,8 @@ export interface RetrainRequest {
   readonly sampleDims: readonly number[];
   readonly build: BuildConfig;
   readonly preprocess: PreprocessConfig | null;
+  /** Layout of the samples, for augmented copies (also when no preprocessing is recorded). */
+  readonly layout: 'nchw' | 'nhwc';
   readonly engine: EngineOptions;
   /** Directory the new bundle version is saved to (atomically). */
   readonly outDir: string;

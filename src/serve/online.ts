@@ -43,6 +43,8 @@ export interface OnlineDeps {
   readonly config: OnlineConfig;
   readonly build: BuildConfig;
   readonly preprocess: PreprocessConfig | null;
+  /** Layout of the samples (the preprocessing's, else --layout), for retrains' augmented copies. */
+  readonly layout: 'nchw' | 'nhwc';
   /** Engine options of the retraining worker. */
   readonly engine: EngineOptions;
   /** The backbone model file retraining starts from. */
@@ -291,7 +293,7 @@ export class OnlineLearner {
     const samples = this.buffer.snapshot();
     const request: RetrainRequest = {
       modelFile: this.deps.modelFile, samples, sampleDims: this.deps.sampleDims, build: this.deps.build,
-      preprocess: this.deps.preprocess, engine: this.deps.engine, outDir: this.deps.store.dirOf(version), version,
+      preprocess: this.deps.preprocess, layout: this.deps.layout, engine: this.deps.engine, outDir: this.deps.store.dirOf(version), version,
       latencyProfile: this.deps.latencyProfile,
     };
     this.deps.log.info({ samples: this.buffer.size, version }, `retrain: building version ${version} from ${this.buffer.size} buffered samples`);

@@ -24,7 +24,7 @@ async function retrain(req: RetrainRequest): Promise<RetrainReply> {
   const { model, bytes } = await loadModelFile(req.modelFile);
   const data = memorySource(req.samples, req.sampleDims, `live traffic (${req.samples.length / req.sampleDims.reduce((a, b) => a * b, 1)} buffered samples)`);
   const result = await withLatencyProfileFile(req.latencyProfile, progress,
-    (latencyProfile) => buildCascade({ modelFile: req.modelFile, modelBytes: bytes, model, data, preprocess: req.preprocess, latencyProfile }, req.build, req.engine, progress),
+    (latencyProfile) => buildCascade({ modelFile: req.modelFile, modelBytes: bytes, model, data, preprocess: req.preprocess, layout: req.layout, latencyProfile }, req.build, req.engine, progress),
     (text) => warnings.push(text));
   const manifest = { ...result.manifest, version: req.version };
   await saveBundle(req.outDir, manifest, { backbone: bytes, segments: result.segments, heads: result.heads, candidateHeads: result.candidateHeads });

@@ -14,7 +14,8 @@ export type WorkerModule = 'engine-worker' | 'retrain-worker';
 
 /** The URL of worker module `name` beside this file (`.ts` in the sources, `.js` compiled). */
 function workerModuleUrl(name: WorkerModule): URL {
-  const ext = import.meta.url.endsWith('.ts') ? '.ts' : '.js';
+  // The path, not the URL: a loader may add a query (tsx adds ?tsx-namespace=…).
+  const ext = new URL(import.meta.url).pathname.endsWith('.ts') ? '.ts' : '.js';
   return new URL(`./${name}${ext}`, import.meta.url);
 }
 

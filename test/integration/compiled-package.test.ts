@@ -27,26 +27,28 @@ const pkg = createRequire(import.meta.url)(path.join(root, 'package.json')) as {
   exports: { '.': { types: string; default: string } }; files: string[]; dependencies: Record<string, string>;
 };
 const tsc = path.join(root, 'node_modules/typescript/bin/tsc');
+/** No child may hang the suite: each is killed after this, and each test has a limit too. */
+const LIMIT_MS = 180_000;
 let out: string;
 
 /** Runs `script` (an ES module) in plain Node, without tsx, from inside the compiled directory. */
 async function plainNode(script: string): Promise<string> {
   const file = path.join(out, `check-${Math.random().toString(36).slice(2)}.mjs`);
   await fs.writeFile(file, script);
-  const r = await run(process.execPath, [file], { cwd: out, env: { ...process.env, NODE_OPTIONS: '' }, maxBuffer: 1 << 24 });
+  const r = await run(process.execPath, [file], { cwd: out, env: { ...process.env, NODE_OPTIONS: '' }, maxBuffer: 1 << 24, timeout: LIMIT_MS });
   return r.stdout;
 }
 
 before(async () => {
   out = await fs.mkdtemp(path.join(root, '.dist-test-'));
-  await run(process.execPath, [tsc, '-p', path.join(root, 'tsconfig.build.json'), '--outDir', out], { cwd: root });
+  await run(process.execPath, [tsc, '-p', path.join(root, 'tsconfig.build.json'), '--outDir', out], { cwd: root, timeout: LIMIT_MS });
 });
 
 after(async () => {
   if (out) await fs.rm(out, { recursive: true, force: true });
 });
 
-describe('the compiled package', () => {
+describe('the compiled package', { timeout: 2 * LIMIT_MS }, () => {
   it('ships what package.json names, without tsx at run time', async () => {
     for (const key of ['types', 'default'] as const) {
       const rel = pkg.exports['.'][key];
@@ -59,8 +61,18 @@ describe('the compiled package', () => {
     assert.ok(!compiled.some((f) => f.endsWith('.test.js')), 'no tests compiled into the package');
   });
 
-  it('loads from plain Node and its declarations type-check in a strict consumer', async () => {
-    const names = (await plainNode(`const m = await import('./index.js'); console.log(Object.keys(m).sort().join(','));`)).trim().split(',');
+  it('loads by its package name from plain Node, its bin runs dist/, and its declarations type-check in a strict consumer', async () => {
+    // The package as installed: package.json, bin/ and dist/ (here a link to the compiled directory), no src/.
+    const pkgDir = path.join(out, 'pkg');
+    await fs.mkdir(path.join(pkgDir, 'bin'), { recursive: true });
+    await fs.copyFile(path.join(root, 'package.json'), path.join(pkgDir, 'package.json'));
+    await fs.copyFile(path.join(root, 'bin/layercache.js'), path.join(pkgDir, 'bin/layercache.js'));
+    await fs.symlink(out, path.join(pkgDir, 'dist'), 'dir');
+    await fs.mkdir(path.join(out, 'node_modules'));
+    await fs.symlink(pkgDir, path.join(out, 'node_modules/layercache'), 'dir');
+    const version = await run(process.execPath, [path.join(pkgDir, 'bin/layercache.js'), '--version'], { env: { ...process.env, NODE_OPTIONS: '' }, timeout: LIMIT_MS });
+    assert.equal(version.stdout.trim(), (createRequire(import.meta.url)(path.join(root, 'package.json')) as { version: string }).version);
+    const names = (await plainNode(`const m = await import('layercache'); console.log(Object.keys(m).sort().join(','));`)).trim().split(',');
     for (const n of ['startServer', 'buildCascade', 'loadBundle', 'Cascade', 'loadConfig', 'LayercacheError', 'GraphBuilder']) assert.ok(names.includes(n), `${n} exported`);
     await fs.writeFile(path.join(out, 'consumer.ts'), [
       `import { loadConfig, LayercacheError, type Config, type RunningServer } from './index.js';`,
@@ -73,7 +85,7 @@ describe('the compiled package', () => {
       compilerOptions: { module: 'NodeNext', moduleResolution: 'NodeNext', target: 'ES2022', strict: true, noEmit: true, skipLibCheck: false, types: ['node'], typeRoots: [path.join(root, 'node_modules/@types')] },
       files: ['consumer.ts'],
     }));
-    await run(process.execPath, [tsc, '-p', path.join(out, 'tsconfig.consumer.json')], { cwd: out });
+    await run(process.execPath, [tsc, '-p', path.join(out, 'tsconfig.consumer.json')], { cwd: out, timeout: LIMIT_MS });
     // A consumer with a type error fails: the check above is not vacuous.
     await fs.appendFile(path.join(out, 'consumer.ts'), `\nexport const wrong: string = c.build.tolerance;\n`);
     await assert.rejects(run(process.execPath, [tsc, '-p', path.join(out, 'tsconfig.consumer.json')], { cwd: out }), (e: { stdout?: string }) => /consumer\.ts.*TS2322/.test(e.stdout ?? ''));

@@ -35,7 +35,7 @@ export async function runBuild(file: string, opts: BuildCommandOptions, config: 
   // (null): eval and serve's classify route then refuse images instead of feeding raw pixels.
   const preprocess = isImageSpec(opts.data) ? config.preprocess : null;
   const result = await withLatencyProfileFile(config.build.latencyProfile, progress,
-    (latencyProfile) => buildCascade({ modelFile: file, modelBytes, model, data, preprocess, latencyProfile }, config.build, config.engine, progress));
+    (latencyProfile) => buildCascade({ modelFile: file, modelBytes, model, data, preprocess, layout: config.preprocess.layout, latencyProfile }, config.build, config.engine, progress));
   const saved = await saveBundle(opts.out, result.manifest, { backbone: modelBytes, segments: result.segments, heads: result.heads, candidateHeads: result.candidateHeads }, { overwrite: opts.force });
   const seconds = (performance.now() - started) / 1000;
   const r = result.report;

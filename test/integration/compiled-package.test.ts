@@ -12,6 +12,7 @@ import assert from 'node:assert/strict';
 import { execFile } from 'node:child_process';
 import { promises as fs } from 'node:fs';
 import { createRequire } from 'node:module';
+import os from 'node:os';
 import path from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { fileURLToPath } from 'node:url';
@@ -30,12 +31,14 @@ const tsc = path.join(root, 'node_modules/typescript/bin/tsc');
 /** No child may hang the suite: each is killed after this, and each test has a limit too. */
 const LIMIT_MS = 180_000;
 let out: string;
+/** A project outside the repository that has the package installed (inside it, 'layercache' would name the repository itself). */
+let consumer: string;
 
-/** Runs `script` (an ES module) in plain Node, without tsx, from inside the compiled directory. */
-async function plainNode(script: string): Promise<string> {
-  const file = path.join(out, `check-${Math.random().toString(36).slice(2)}.mjs`);
+/** Runs `script` (an ES module) in plain Node, without tsx, from directory `dir` (default: the compiled one). */
+async function plainNode(script: string, dir = out): Promise<string> {
+  const file = path.join(dir, `check-${Math.random().toString(36).slice(2)}.mjs`);
   await fs.writeFile(file, script);
-  const r = await run(process.execPath, [file], { cwd: out, env: { ...process.env, NODE_OPTIONS: '' }, maxBuffer: 1 << 24, timeout: LIMIT_MS });
+  const r = await run(process.execPath, [file], { cwd: dir, env: { ...process.env, NODE_OPTIONS: '' }, maxBuffer: 1 << 24, timeout: LIMIT_MS });
   return r.stdout;
 }
 
@@ -46,6 +49,7 @@ before(async () => {
 
 after(async () => {
   if (out) await fs.rm(out, { recursive: true, force: true });
+  if (consumer) await fs.rm(consumer, { recursive: true, force: true });
 });
 
 describe('the compiled package', { timeout: 2 * LIMIT_MS }, () => {
@@ -68,11 +72,12 @@ describe('the compiled package', { timeout: 2 * LIMIT_MS }, () => {
     await fs.copyFile(path.join(root, 'package.json'), path.join(pkgDir, 'package.json'));
     await fs.copyFile(path.join(root, 'bin/layercache.js'), path.join(pkgDir, 'bin/layercache.js'));
     await fs.symlink(out, path.join(pkgDir, 'dist'), 'dir');
-    await fs.mkdir(path.join(out, 'node_modules'));
-    await fs.symlink(pkgDir, path.join(out, 'node_modules/layercache'), 'dir');
+    consumer = await fs.mkdtemp(path.join(os.tmpdir(), 'layercache-consumer-'));
+    await fs.mkdir(path.join(consumer, 'node_modules'));
+    await fs.symlink(pkgDir, path.join(consumer, 'node_modules/layercache'), 'dir');
     const version = await run(process.execPath, [path.join(pkgDir, 'bin/layercache.js'), '--version'], { env: { ...process.env, NODE_OPTIONS: '' }, timeout: LIMIT_MS });
     assert.equal(version.stdout.trim(), (createRequire(import.meta.url)(path.join(root, 'package.json')) as { version: string }).version);
-    const names = (await plainNode(`const m = await import('layercache'); console.log(Object.keys(m).sort().join(','));`)).trim().split(',');
+    const names = (await plainNode(`const m = await import('layercache'); console.log(Object.keys(m).sort().join(','));`, consumer)).trim().split(',');
     for (const n of ['startServer', 'buildCascade', 'loadBundle', 'Cascade', 'loadConfig', 'LayercacheError', 'GraphBuilder']) assert.ok(names.includes(n), `${n} exported`);
     await fs.writeFile(path.join(out, 'consumer.ts'), [
       `import { loadConfig, LayercacheError, type Config, type RunningServer } from './index.js';`,

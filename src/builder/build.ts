@@ -252,9 +252,8 @@ export async function buildCascade(input: BuildInput, config: BuildConfig, engin
   const checked: Record<string, CascadeCheck> = lat.reused.exits ? { ...prior!.checks } : {};
   // The select bar counts runtime checks, at most MAX_RUNTIME_CHECKS; a selection that needs fewer fills the rest when it is done.
   const selection = await withPhase(progress, 'select', MAX_RUNTIME_CHECKS, async (phase) => {
-    let ticks = 0;
     const done = (s: Selection): Selection => {
-      phase.tick(MAX_RUNTIME_CHECKS - ticks);
+      phase.tick(MAX_RUNTIME_CHECKS - checks.length);
       return s;
     };
     if (settings.objective === 'macs') {
@@ -278,7 +277,6 @@ export async function buildCascade(input: BuildInput, config: BuildConfig, engin
       checked[id] = m; // last in insertion order: the newest, kept when the profile is trimmed
       checks.push({ exits: keptNow, ...m, reused: known !== undefined });
       phase.tick();
-      ticks++;
       if (m.ratio < 1) return done(s);
       if (checks.length >= MAX_RUNTIME_CHECKS) {
         // Still slower than the backbone after several tries: keep the backbone alone.

@@ -204,12 +204,12 @@ export function minBuildSamples(folds: number): number {
 }
 
 /** Settings that are valid alone but not together; the first conflict found, or null. */
-function conflict(c: z.infer<typeof ConfigSchema>): { where: string; message: string } | null {
+function conflict(c: z.infer<typeof ConfigSchema>): { where: string; value: number; message: string } | null {
   const o = c.serve.online;
   const least = minBuildSamples(c.build.folds);
-  if (o.enabled && o.retrainAfter < least) return { where: 'serve.online.retrainAfter', message: `${o.retrainAfter} samples are too few for a build with ${c.build.folds} folds; use at least ${least}` };
-  if (o.enabled && o.bufferSamples < least) return { where: 'serve.online.bufferSamples', message: `${o.bufferSamples} samples are too few for a build with ${c.build.folds} folds; use at least ${least}` };
-  if (o.guardMinSamples > o.guardWindow) return { where: 'serve.online.guardMinSamples', message: `${o.guardMinSamples} is more than the guard's window of ${o.guardWindow} answers, so the guard could never act; lower it or raise guardWindow` };
+  if (o.enabled && o.retrainAfter < least) return { where: 'serve.online.retrainAfter', value: o.retrainAfter, message: `${o.retrainAfter} samples are too few for a build with ${c.build.folds} folds; use at least ${least}` };
+  if (o.enabled && o.bufferSamples < least) return { where: 'serve.online.bufferSamples', value: o.bufferSamples, message: `${o.bufferSamples} samples are too few for a build with ${c.build.folds} folds; use at least ${least}` };
+  if (o.guardMinSamples > o.guardWindow) return { where: 'serve.online.guardMinSamples', value: o.guardMinSamples, message: `${o.guardMinSamples} is more than the guard's window of ${o.guardWindow} answers, so the guard could never act; lower it or raise guardWindow` };
   return null;
 }
 
@@ -223,7 +223,7 @@ export function parseConfig(input: ConfigInput): Config {
     throw new LayercacheError('CONFIG_INVALID', `configuration value ${where} is invalid: ${issue.message}`, { cause: result.error, setting: { path: where, value, problem: issue.message } });
   }
   const bad = conflict(result.data);
-  if (bad) throw new LayercacheError('CONFIG_INVALID', `configuration value ${bad.where} is invalid: ${bad.message}`, { setting: { path: bad.where, value: bad.where.split('.').reduce<unknown>((v, k) => (v as Record<string, unknown>)[k], result.data), problem: bad.message } });
+  if (bad) throw new LayercacheError('CONFIG_INVALID', `configuration value ${bad.where} is invalid: ${bad.message}`, { setting: { path: bad.where, value: bad.value, problem: bad.message } });
   return deepFreeze(result.data);
 }
 

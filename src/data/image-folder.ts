@@ -37,8 +37,9 @@ async function listImages(root: string): Promise<{ files: string[]; labels: Int3
   }
   // Class folders: hidden ones (.ipynb_checkpoints, .git) and ones without images (__MACOSX, thumbs) are no class.
   const named = entries.filter((e) => e.isDirectory() && !e.name.startsWith('.')).map((e) => e.name).sort();
-  const images = await Promise.all(named.map(async (d) => (await fs.readdir(path.join(root, d))).filter((f) => IMAGE.test(f)).sort()));
-  const dirs = named.filter((_, k) => images[k]!.length > 0);
+  const classes = (await Promise.all(named.map(async (name) => ({ name, images: (await fs.readdir(path.join(root, name))).filter((f) => IMAGE.test(f)).sort() }))))
+    .filter((c) => c.images.length > 0);
+  const dirs = classes.map((c) => c.name);
   const direct = entries.filter((e) => e.isFile() && IMAGE.test(e.name)).map((e) => e.name).sort();
   if (dirs.length > 0 && direct.length > 0) {
     throw new LayercacheError('DATA_SPEC_INVALID', `image folder ${root} holds both images (${direct[0]}, …) and subfolders (${dirs[0]}, …); put every image in a class subfolder, or none in any, so that labels are unambiguous`);
@@ -46,9 +47,9 @@ async function listImages(root: string): Promise<{ files: string[]; labels: Int3
   if (dirs.length > 0) {
     const files: string[] = [];
     const labels: number[] = [];
-    for (const [k, d] of dirs.entries()) {
-      for (const f of images[named.indexOf(d)]!) {
-        files.push(path.join(root, d, f));
+    for (const [k, c] of classes.entries()) {
+      for (const f of c.images) {
+        files.push(path.join(root, c.name, f));
         labels.push(k);
       }
     }

@@ -71,9 +71,8 @@ async function readBytes(spec: string, file: string): Promise<Uint8Array> {
 
 /** Tensors are fed as they are, so a NaN or infinity would flow silently into every answer. data: [count, ...sample] */
 function checkFinite(spec: string, data: Float32Array, perSample: number, first: number): void {
-  for (let i = 0; i < data.length; i++) {
-    if (!Number.isFinite(data[i]!)) throw bad(spec, `holds ${data[i]} at sample ${first + Math.floor(i / perSample)} (value ${i % perSample}); inputs must be finite numbers`);
-  }
+  const i = data.findIndex((x) => !Number.isFinite(x));
+  if (i >= 0) throw bad(spec, `holds ${data[i]} at sample ${first + Math.floor(i / perSample)} (value ${i % perSample}); inputs must be finite numbers`);
 }
 
 function tensorSource(description: string, data: Float32Array, sampleDims: number[], count: number): DataSource {

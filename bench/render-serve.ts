@@ -11,10 +11,13 @@ const root = path.resolve(import.meta.dirname, '..');
 interface LoadRow {
   server: string; connections: number; requestsPerSecond: number; p50Ms: number; p99Ms: number; meanMs: number; total: number; errors: number; non2xx: number;
   cpu?: { loadGeneratorMs: number; serverMainMs: number; serverOtherMs: number; coresBusy: number } | null;
+  /** Per-round ratios against the backbone run in the same round (absent for the backbone and in older runs). */
+  vsBackbone?: { requestsPerSecond: Spread; inferenceCpuLess: Spread | null } | null;
 }
+interface Spread { median: number; min: number; max: number }
 interface Window { records: string; versions: string; hitRate: number; agreement: number; macsSaved: number; meanMs: number }
 interface Serve {
-  machine: string; date: string; commit?: string; duration?: number; loadEngine?: { workers: number; threads: number }; load?: LoadRow[]; loadRun?: { commit: string; date: string };
+  machine: string; date: string; commit?: string; duration?: number; rounds?: number; loadEngine?: { workers: number; threads: number }; load?: LoadRow[]; loadRun?: { commit: string; date: string };
   online?: {
     run?: { commit: string; date: string };
     tolerance?: number; windows: Window[]; retrains: { atRecord: number; seconds: number }[];
@@ -31,20 +34,21 @@ export async function renderServe(): Promise<void> {
   const lines = ['<!-- bench:serve:start -->', `Machine: ${s.machine}; run ${at(s.date)}${s.commit ? `, commit ${s.commit}` : ''}. Command: \`npm run bench:serve\`.`, ''];
   if (s.load) {
     if (s.loadRun) lines.push(`Load run at commit ${s.loadRun.commit}, ${at(s.loadRun.date)}.`, '');
-    lines.push(`**Load** (autocannon, ${s.duration ?? 60} s per row in 3 rounds alternating between the servers, binary-tensor requests of held-out records 5000–5511; \`serve --no-online\`, ${s.loadEngine?.threads ?? 2} onnxruntime thread${(s.loadEngine?.threads ?? 2) === 1 ? '' : 's'}, ${s.loadEngine?.workers ?? 1} engine worker${(s.loadEngine?.workers ?? 1) === 1 ? '' : 's'}, max batch 32; p50/p99 are means over the rounds):`, '');
-    lines.push('| server | connections | requests/s | latency p50 ms | p99 ms | mean ms | errors / non-2xx |', '|---|---:|---:|---:|---:|---:|---|');
-    for (const r of s.load) lines.push(`| ${r.server} | ${r.connections} | ${r.requestsPerSecond.toFixed(0)} | ${r.p50Ms.toFixed(1)} | ${r.p99Ms.toFixed(1)} | ${r.meanMs.toFixed(2)} | ${r.errors} / ${r.non2xx} |`);
+    lines.push(`**Load** (autocannon, ${s.duration ?? 60} s per row in ${s.rounds ?? 3} rounds alternating between the servers${(s.rounds ?? 3) > 3 ? ', the order reversed every other round' : ''}, binary-tensor requests of held-out records 5000–5511; \`serve --no-online\`, ${s.loadEngine?.threads ?? 2} onnxruntime thread${(s.loadEngine?.threads ?? 2) === 1 ? '' : 's'}, ${s.loadEngine?.workers ?? 1} engine worker${(s.loadEngine?.workers ?? 1) === 1 ? '' : 's'}, max batch 32; p50/p99 are means over the rounds; "× backbone" is the median over rounds of the requests/s ratio to the backbone run in the same round, with its range):`, '');
+    const times = (x: Spread | null | undefined): string => (x ? `${x.median.toFixed(2)}× (${x.min.toFixed(2)}–${x.max.toFixed(2)})` : '');
+    lines.push('| server | connections | requests/s | × backbone, per round | latency p50 ms | p99 ms | mean ms | errors / non-2xx |', '|---|---:|---:|---|---:|---:|---:|---|');
+    for (const r of s.load) lines.push(`| ${r.server} | ${r.connections} | ${r.requestsPerSecond.toFixed(0)} | ${times(r.vsBackbone?.requestsPerSecond)} | ${r.p50Ms.toFixed(1)} | ${r.p99Ms.toFixed(1)} | ${r.meanMs.toFixed(2)} | ${r.errors} / ${r.non2xx} |`);
     lines.push('');
     const withCpu = s.load.filter((r) => r.cpu);
     if (withCpu.length > 0) {
-      lines.push('**Where the CPU goes** (CPU ms per answered request over the same runs, from /proc; the load generator is autocannon in the benchmark process, on the same cores as the server; the server\'s main thread does HTTP, parsing and batching, its other threads are the engine worker and onnxruntime\'s):', '');
+      lines.push('**Where the CPU goes** (CPU ms per answered request over all rounds, from /proc; the load generator is autocannon in the benchmark process, on the same cores as the server; the server\'s main thread does HTTP, parsing and batching, its other threads are the engine worker and onnxruntime\'s):', '');
       lines.push('| server | connections | load generator | server main thread | server other threads (inference) | cores busy |', '|---|---:|---:|---:|---:|---:|');
       for (const r of withCpu) lines.push(`| ${r.server} | ${r.connections} | ${r.cpu!.loadGeneratorMs.toFixed(2)} | ${r.cpu!.serverMainMs.toFixed(2)} | ${r.cpu!.serverOtherMs.toFixed(2)} | ${r.cpu!.coresBusy.toFixed(2)} |`);
       lines.push('');
       for (const c of [...new Set(withCpu.map((r) => r.connections))]) {
         const base = withCpu.find((r) => r.connections === c && r.server === 'backbone');
         if (!base) continue;
-        const parts = withCpu.filter((r) => r.connections === c && r !== base).map((r) => `${r.server}: requests/s ${(r.requestsPerSecond / base.requestsPerSecond).toFixed(2)}×, inference CPU per request ${(base.cpu!.serverOtherMs / r.cpu!.serverOtherMs).toFixed(2)}× less, all CPU per request ${((base.cpu!.loadGeneratorMs + base.cpu!.serverMainMs + base.cpu!.serverOtherMs) / (r.cpu!.loadGeneratorMs + r.cpu!.serverMainMs + r.cpu!.serverOtherMs)).toFixed(2)}× less`);
+        const parts = withCpu.filter((r) => r.connections === c && r !== base).map((r) => `${r.server}: requests/s ${(r.requestsPerSecond / base.requestsPerSecond).toFixed(2)}×, inference CPU per request ${(base.cpu!.serverOtherMs / r.cpu!.serverOtherMs).toFixed(2)}× less${r.vsBackbone?.inferenceCpuLess ? ` (per round: ${times(r.vsBackbone.inferenceCpuLess)})` : ''}, all CPU per request ${((base.cpu!.loadGeneratorMs + base.cpu!.serverMainMs + base.cpu!.serverOtherMs) / (r.cpu!.loadGeneratorMs + r.cpu!.serverMainMs + r.cpu!.serverOtherMs)).toFixed(2)}× less`);
         lines.push(`- ${c} connection${c === 1 ? '' : 's'}, against the backbone: ${parts.join('; ')}.`);
       }
       lines.push('');

@@ -3,10 +3,13 @@
  *   load    three `layercache serve` processes side by side: the bare backbone, the
  *           ResNet-56 1% bundle (built here from records 0–4999 if absent), and the same
  *           bundle with verification sampling off, driven by
- *           autocannon for --duration seconds each at every --concurrency, in 3 alternating
- *           rounds, with binary-tensor infer requests of held-out CIFAR-10 records
- *           5000–5511 (cycled). Online learning is off in both; verification sampling (5%)
- *           stays on, as in production.
+ *           autocannon for --duration seconds each at every --concurrency, split into --rounds
+ *           (default 6) short runs that alternate between the servers (the order reversed every
+ *           other round), with binary-tensor infer requests of held-out CIFAR-10 records
+ *           5000–5511 (cycled). Online learning is off in all; verification sampling (5%)
+ *           stays on, as in production. This shared VM's throughput drifts by ±15% from one
+ *           10 s run to the next, so each server is compared with the backbone run beside it in
+ *           the same round, and the median of those per-round ratios is reported with its range.
  *   online  `layercache serve cifar10_resnet56.onnx` with no heads streams records
  *           0–9999 in order, one request at a time. The server retrains after 5,000 requests;
  *           the stream pauses while the retrain runs (traffic slow next to a 2–3 minute
@@ -21,7 +24,7 @@
  *           the chance that at least one of the ten windows has 6 or more is (binomial) 35% at
  *           d = 0.5% and 4.3% at d = 0.3%, so the bundle must hold 0.3% for the windows to hold.
  * Writes bench/results/serve.json and the serve section of BENCHMARKS.md.
- *   npm run bench:serve [-- --duration 60 --concurrency 1,8,64 --workers 1 --threads 2 --online-tolerance 0.003 --skip-load --skip-online]
+ *   npm run bench:serve [-- --duration 60 --rounds 6 --concurrency 1,8,64 --workers 1 --threads 2 --online-tolerance 0.003 --skip-load --skip-online]
  */
 import { spawn, type ChildProcess } from 'node:child_process';
 import { existsSync, promises as fs } from 'node:fs';
@@ -46,6 +49,7 @@ const root = path.resolve(import.meta.dirname, '..');
 const assets = process.env.LAYERCACHE_ASSETS ?? path.resolve(root, '../shared/assets');
 const duration = numberFlag('duration', 60);
 const concurrencies = numberListFlag('concurrency', '1,8,64');
+const rounds = numberFlag('rounds', 6);
 const skipLoad = hasFlag('skip-load');
 const skipOnline = hasFlag('skip-online');
 const onlineTolerance = numberFlag('online-tolerance', 0.003);
@@ -84,6 +88,13 @@ async function stopServe(s: Server): Promise<number | null> {
   return exited;
 }
 
+/** The median of `xs` (at least one value) and its range. */
+function spread(xs: number[]): { median: number; min: number; max: number } {
+  const v = [...xs].sort((a, b) => a - b);
+  const m = v.length >> 1;
+  return { median: v.length % 2 ? v[m]! : (v[m - 1]! + v[m]!) / 2, min: v[0]!, max: v.at(-1)! };
+}
+
 /** A binary-extension infer request body for record i of `data`. */
 function inferBody(data: DataSource, i: number): { body: Buffer; headerLength: number } {
   const x = data.batch(i, i + 1).data;
@@ -118,13 +129,14 @@ if (!skipLoad) {
   };
   const labels = Object.keys(servers) as (keyof typeof servers)[];
   const load: Record<string, unknown>[] = [];
-  const rounds = 3;
   for (const connections of concurrencies) {
     const acc = Object.fromEntries(labels.map((l) => [l, [] as autocannon.Result[]])) as Record<keyof typeof servers, autocannon.Result[]>;
     // CPU ms per server over its runs: the load generator (this process), the server's main thread, its other threads.
     const cpu = Object.fromEntries(labels.map((l) => [l, { loadGenerator: 0, serverMain: 0, serverOther: 0, wall: 0, measured: true }])) as Record<keyof typeof servers, { loadGenerator: number; serverMain: number; serverOther: number; wall: number; measured: boolean }>;
+    // Per round and server: requests/s and inference CPU ms per request, for the paired ratios.
+    const perRound = Object.fromEntries(labels.map((l) => [l, [] as { rps: number; inferenceCpuMs: number | null }[]])) as Record<keyof typeof servers, { rps: number; inferenceCpuMs: number | null }[]>;
     for (let round = 0; round < rounds; round++) {
-      for (const label of labels) {
+      for (const label of round % 2 === 0 ? labels : [...labels].reverse()) {
         let next = 0;
         const pid = servers[label].child.pid!;
         const gen0 = process.cpuUsage();
@@ -143,7 +155,10 @@ if (!skipLoad) {
         const srv1 = processCpu(pid);
         const gen = process.cpuUsage(gen0);
         const c = cpu[label];
-        c.wall += performance.now() - t0;
+        const wallMs = performance.now() - t0;
+        c.wall += wallMs;
+        const served = acc[label].at(-1)!.requests.total;
+        perRound[label].push({ rps: served / (wallMs / 1000), inferenceCpuMs: srv0 && srv1 && served > 0 ? ((srv1.totalMs - srv1.mainMs) - (srv0.totalMs - srv0.mainMs)) / served : null });
         c.loadGenerator += (gen.user + gen.system) / 1000;
         if (srv0 && srv1) {
           c.serverMain += srv1.mainMs - srv0.mainMs;
@@ -164,6 +179,14 @@ if (!skipLoad) {
           coresBusy: (cpu[label].loadGenerator + cpu[label].serverMain + cpu[label].serverOther) / cpu[label].wall,
         } : null,
       };
+      // Against the backbone run in the same round: the median ratio and its range over rounds.
+      const base = perRound.backbone;
+      const paired = label === 'backbone' ? null : {
+        requestsPerSecond: spread(perRound[label].map((r, k) => r.rps / base[k]!.rps)),
+        inferenceCpuLess: perRound[label].every((r, k) => r.inferenceCpuMs && base[k]!.inferenceCpuMs)
+          ? spread(perRound[label].map((r, k) => base[k]!.inferenceCpuMs! / r.inferenceCpuMs!)) : null,
+      };
+      Object.assign(row, { rounds: perRound[label], vsBackbone: paired });
       console.log(JSON.stringify(row));
       load.push(row);
     }
@@ -171,6 +194,7 @@ if (!skipLoad) {
   for (const [label, server] of Object.entries(servers)) console.log(`${label}: SIGTERM → exit code ${await stopServe(server)}`);
   results.load = load;
   results.duration = duration;
+  results.rounds = rounds;
   results.loadEngine = { workers: loadWorkers, threads: loadThreads };
   results.loadRun = { commit, date: new Date().toISOString() };
 }

@@ -1,12 +1,18 @@
 // Lint rules, including the house layering: only engine/ imports onnxruntime-node,
-// only config/ reads process.env, only cli/ sets the exit status, and folders are
-// imported only through their index.ts.
+// only serve/ imports the HTTP stack (fastify, pino, prom-client), only config/ reads
+// process.env, only cli/ sets the exit status, and folders are imported only through
+// their index.ts. (The direction of imports between folders is src/layering.test.ts.)
 import js from '@eslint/js';
 import tseslint from 'typescript-eslint';
 
 const onlyThroughIndex = {
   regex: '^(\\.\\./)+[^./][^/]*/(?!index\\.ts$)',
   message: 'Import another folder only through its index.ts.',
+};
+const onnxruntime = { name: 'onnxruntime-node', message: 'Only src/engine/ may import onnxruntime-node.' };
+const httpStack = {
+  regex: '^(fastify|@fastify/.*|pino(-.*)?|prom-client)$',
+  message: 'Only src/serve/ may import the HTTP stack (fastify, pino, prom-client).',
 };
 
 export default tseslint.config(
@@ -18,10 +24,7 @@ export default tseslint.config(
     rules: {
       '@typescript-eslint/no-non-null-assertion': 'off',
       '@typescript-eslint/consistent-type-imports': 'error',
-      'no-restricted-imports': ['error', {
-        paths: [{ name: 'onnxruntime-node', message: 'Only src/engine/ may import onnxruntime-node.' }],
-        patterns: [onlyThroughIndex],
-      }],
+      'no-restricted-imports': ['error', { paths: [onnxruntime], patterns: [onlyThroughIndex, httpStack] }],
       'no-restricted-properties': ['error',
         { object: 'process', property: 'env', message: 'Only src/config/ reads process.env.' },
         { object: 'process', property: 'exit', message: 'Only src/cli/ ends the process.' },
@@ -31,7 +34,11 @@ export default tseslint.config(
   },
   {
     files: ['src/engine/**/*.ts'],
-    rules: { 'no-restricted-imports': ['error', { patterns: [onlyThroughIndex] }] },
+    rules: { 'no-restricted-imports': ['error', { patterns: [onlyThroughIndex, httpStack] }] },
+  },
+  {
+    files: ['src/serve/**/*.ts'],
+    rules: { 'no-restricted-imports': ['error', { paths: [onnxruntime], patterns: [onlyThroughIndex] }] },
   },
   {
     files: ['src/config/**/*.ts'],

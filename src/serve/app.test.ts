@@ -5,6 +5,7 @@
  */
 import assert from 'node:assert/strict';
 import { promises as fs } from 'node:fs';
+import http from 'node:http';
 import os from 'node:os';
 import path from 'node:path';
 import { after, before, describe, it } from 'node:test';
@@ -242,5 +243,48 @@ describe('graceful shutdown', () => {
     assert.deepEqual(answers.map((r) => r.statusCode), new Array(40).fill(200));
     await closing;
     await s.close(); // idempotent
+  });
+
+  it('over a socket: serves a request accepted before the shutdown whose body comes after, answers later ones 503, and closes keep-alive connections', { timeout: 30_000 }, async () => {
+    const s = await startServer(modelFile, serverConfig({ online: { enabled: false } }));
+    const { hostname, port } = new URL(await s.listen());
+    const agent = new http.Agent({ keepAlive: true });
+    const payload = Buffer.from(JSON.stringify(inferBody(randomNormal(seededRng(8), sample), 1)));
+    type Answer = { status: number; connection: string | undefined; body: string };
+    const send = (body?: Buffer): { req: http.ClientRequest; answer: Promise<Answer> } => {
+      const req = http.request({ host: hostname, port, method: 'POST', path: URL_INFER, agent, headers: { 'content-type': 'application/json', 'content-length': payload.length } });
+      const answer = new Promise<Answer>((resolve, reject) => {
+        req.on('error', reject);
+        req.on('response', (res) => {
+          let text = '';
+          res.on('data', (d: Buffer) => { text += d.toString(); });
+          res.on('end', () => resolve({ status: res.statusCode!, connection: res.headers.connection, body: text }));
+        });
+      });
+      if (body) req.end(body);
+      else req.flushHeaders();
+      return { req, answer };
+    };
+    try {
+      // Headers only: the request is accepted (in flight) once they arrive (event-loop turns, not wall time).
+      const early = send();
+      while (s.inFlight() === 0) await new Promise((r) => setImmediate(r));
+      const closing = s.close();
+      // Arriving after the shutdown began: 503 in the protocol's shape, connection closed after it.
+      const late = await send(payload).answer;
+      assert.equal(late.status, 503, late.body);
+      assert.equal(JSON.parse(late.body).code, 'NOT_READY');
+      assert.equal(late.connection, 'close');
+      // The accepted request's body arrives now, and it is still served.
+      early.req.end(payload);
+      const answered = await early.answer;
+      assert.equal(answered.status, 200, answered.body);
+      assert.equal(answered.connection, 'close');
+      // The keep-alive connections do not hold the shutdown open (it would wait for their idle timeout).
+      await closing;
+    } finally {
+      agent.destroy();
+      await s.close();
+    }
   });
 });

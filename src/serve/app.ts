@@ -11,6 +11,7 @@ import type { Logger } from 'pino';
 import Fastify, { LogController, type FastifyBaseLogger, type FastifyError, type FastifyInstance, type FastifyReply, type FastifyRequest } from 'fastify';
 import { decodeImage, type ImageSize, type Preprocess } from '../data/index.ts';
 import { asLayercacheError, LayercacheError } from '../errors/index.ts';
+import type { AcceptedRequests } from './accepted-requests.ts';
 import type { DynamicBatcher, RowsResult } from './batcher.ts';
 import type { ServerMetrics } from './metrics.ts';
 import type { OnlineLearner } from './online.ts';
@@ -48,8 +49,8 @@ export interface AppDeps {
   readonly isReady: () => boolean;
   /** At least one engine worker runs (one that failed may be being replaced). */
   readonly engineRunning: () => boolean;
-  /** Counts requests admitted past the readiness check and not yet answered. */
-  readonly inFlight: { count: number };
+  /** Requests accepted (their headers arrived while ready) and not yet answered: a shutdown serves them. */
+  readonly accepted: AcceptedRequests;
   readonly limits: { readonly bodyLimitBytes: number; readonly maxRequestRows: number; readonly requestTimeoutMs: number; readonly topK: number };
   /** The pino logger requests log to (with their request id). */
   readonly logger: Logger;
@@ -94,6 +95,8 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
     loggerInstance: deps.logger as FastifyBaseLogger,
     bodyLimit: deps.limits.bodyLimitBytes,
     requestTimeout: deps.limits.requestTimeoutMs,
+    // During a shutdown the routes answer NOT_READY themselves (in the protocol's error shape), and serve accepted requests.
+    return503OnClosing: false,
     requestIdHeader: 'x-request-id',
     genReqId: () => `req-${(++requestCounter).toString(36)}`,
     logController: new LogController({ disableRequestLogging: !deps.logger.isLevelEnabled('debug') }),
@@ -102,8 +105,16 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
   app.removeContentTypeParser(['application/json', 'text/plain']);
   app.addContentTypeParser(['application/json', 'application/octet-stream', 'image/jpeg', 'image/png'], { parseAs: 'buffer' }, (_req, body, done) => done(null, body));
 
+  app.addHook('onRequest', async (req) => {
+    if (deps.isReady()) deps.accepted.accept(req);
+  });
+  app.addHook('onResponse', async (req) => deps.accepted.release(req));
+  app.addHook('onRequestAbort', async (req) => deps.accepted.release(req));
   app.addHook('onSend', async (req, reply) => {
     reply.header('x-request-id', req.id);
+    // While shutting down, a keep-alive connection is closed after its answer: otherwise it would hold the
+    // listener open until the client's idle timeout, and the shutdown would wait for it.
+    if (!deps.isReady()) reply.header('connection', 'close');
   });
   if (deps.token !== null) {
     const expected = digest(deps.token);
@@ -144,17 +155,11 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
   };
 
   /** Runs rows [rows, ...sample] through the batcher; records metrics and feeds the online learner. */
-  async function infer(data: Float32Array, rows: number): Promise<RowsResult> {
-    if (!deps.isReady()) throw new LayercacheError('NOT_READY', 'the server is not ready (starting or shutting down); wait for GET /v2/health/ready to return 200');
+  async function infer(req: FastifyRequest, data: Float32Array, rows: number): Promise<RowsResult> {
+    if (!deps.isReady() && !deps.accepted.has(req)) throw new LayercacheError('NOT_READY', 'the server is not ready (starting or shutting down); wait for GET /v2/health/ready to return 200');
     const started = performance.now();
     const verify = online.verifyMask(rows);
-    deps.inFlight.count++;
-    let r: RowsResult;
-    try {
-      r = await batcher.submit(data, rows, verify);
-    } finally {
-      deps.inFlight.count--;
-    }
+    const r = await batcher.submit(data, rows, verify);
     online.onAnswered(data, r.exits, verify, r.version);
     metrics.queueSeconds.observe({ model: model.name }, r.queueMs / 1000);
     metrics.computeSeconds.observe({ model: model.name }, r.computeMs / 1000);
@@ -223,7 +228,7 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
     for (const o of parsed.outputs ?? []) {
       if (!(OUTPUTS as readonly string[]).includes(o.name)) throw new LayercacheError('INFER_REQUEST_INVALID', `output '${o.name}' does not exist; the outputs are ${OUTPUTS.join(', ')}`);
     }
-    const r = await infer(input.data, rows);
+    const r = await infer(req, input.data, rows);
     const tensors = outputTensors(r, rows);
     const wanted = parsed.outputs ?? OUTPUTS.map((name) => ({ name, binary: parsed.binaryOutputs }));
     const encoded = encodeInferResponse(
@@ -254,7 +259,7 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
     }
     if (!bytes || bytes.length === 0) throw new LayercacheError('INFER_REQUEST_INVALID', 'the request has no image; send the JPEG or PNG bytes as the body');
     const x = await decodeImage(bytes, model.imageSize, model.preprocess, 'the request body');
-    const r = await infer(x.data, 1);
+    const r = await infer(req, x.data, 1);
     const K = r.classes;
     const order = Array.from({ length: K }, (_, k) => k).sort((a, b) => r.probs[b]! - r.probs[a]!).slice(0, deps.limits.topK);
     return reply.send({

@@ -54,6 +54,12 @@ export interface RetrainRequest {
   readonly version: number;
   /** Latency profile file the builder reads and updates. */
   readonly latencyProfile: string;
+  /**
+   * Int32Array[1] shared with the main thread: set to 1 to abandon the retrain. The worker stops at
+   * its next progress step (a batch, a training run, a timing round), never inside onnxruntime:
+   * terminating a worker while onnxruntime runs aborts the process.
+   */
+  readonly stop: SharedArrayBuffer;
 }
 
 export type RetrainReply =

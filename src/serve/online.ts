@@ -19,7 +19,6 @@
  * serving version untouched; every action is logged and counted; at close a running retrain
  * is abandoned, not waited for.
  */
-import type { Worker } from 'node:worker_threads';
 import { loadBundle, type LoadedBundle } from '../bundle/index.ts';
 import { minBuildSamples, type BuildConfig, type OnlineConfig, type PreprocessConfig } from '../config/index.ts';
 import type { EngineOptions } from '../engine/index.ts';
@@ -87,7 +86,8 @@ export class OnlineLearner {
   private lastRetrainAt = 0;
   private retrains = 0;
   private closed = false;
-  private retrainWorker: Worker | null = null;
+  /** Abandons the running retrain (its worker stops at its next step), while one runs. */
+  private stopRetrain: (() => void) | null = null;
   /** The version number a running retrain writes, until it has been swapped in or given up. */
   private building: number | null = null;
 
@@ -291,7 +291,7 @@ export class OnlineLearner {
     // Closed while the number was being chosen: close() found no worker to stop, so none may start.
     if (this.closed) return;
     const samples = this.buffer.snapshot();
-    const request: RetrainRequest = {
+    const request: Omit<RetrainRequest, 'stop'> = {
       modelFile: this.deps.modelFile, samples, sampleDims: this.deps.sampleDims, build: this.deps.build,
       preprocess: this.deps.preprocess, layout: this.deps.layout, engine: this.deps.engine, outDir: this.deps.store.dirOf(version), version,
       latencyProfile: this.deps.latencyProfile,
@@ -300,18 +300,23 @@ export class OnlineLearner {
     const m = this.deps.metrics;
     let reply: RetrainReply;
     try {
-      reply = await runRetrainWorker(request, (w) => {
-        this.retrainWorker = w;
+      reply = await runRetrainWorker(request, (stop) => {
+        this.stopRetrain = stop;
       });
     } catch (err) {
       if (this.closed) {
-        this.deps.log.info({ version }, `retrain of version ${version} abandoned: the server is shutting down`);
+        this.deps.log.info({ version, stopped: 'worker failed' }, `retrain of version ${version} abandoned: the server is shutting down`);
         return;
       }
       m.retrains.inc({ model: this.deps.model, outcome: 'failed' });
       throw err;
     } finally {
-      this.retrainWorker = null;
+      this.stopRetrain = null;
+    }
+    if (this.closed && reply.kind === 'error') {
+      // Stopped by close() at its next step (or failed while closing): nothing was saved.
+      this.deps.log.info({ version, stopped: 'at a step' }, `retrain of version ${version} abandoned: the server is shutting down`);
+      return;
     }
     m.retrainSeconds.observe({ model: this.deps.model }, (performance.now() - started) / 1000);
     for (const note of reply.notes) this.deps.log.info({ version }, `retrain: ${note}`);
@@ -368,10 +373,10 @@ export class OnlineLearner {
     while (this.retraining || this.guarding) await Promise.all([this.retraining, this.guarding]);
   }
 
-  /** Stops learning: a running retrain is abandoned (its worker stopped), a guard action finishes. */
+  /** Stops learning: a running retrain is abandoned (its worker stops at its next step), a guard action finishes. */
   async close(): Promise<void> {
     this.closed = true;
-    await this.retrainWorker?.terminate();
+    this.stopRetrain?.();
     await this.idle();
   }
 }

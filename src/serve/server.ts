@@ -21,6 +21,7 @@ import { imageSizeOf, type Preprocess } from '../data/index.ts';
 import { LayercacheError } from '../errors/index.ts';
 import { analyzeModel } from '../inspect/index.ts';
 import { loadModelFile } from '../onnx/index.ts';
+import { AcceptedRequests } from './accepted-requests.ts';
 import { buildApp, type ModelInfo } from './app.ts';
 import { DynamicBatcher } from './batcher.ts';
 import { EnginePool } from './engine-pool.ts';
@@ -38,7 +39,7 @@ export interface RunningServer {
   readonly stateDir: string;
   /** Listens on config.serve.host:port; returns the address. */
   listen(): Promise<string>;
-  /** Inference requests admitted and not yet answered. */
+  /** Requests accepted (headers arrived while ready) and not yet answered. */
   inFlight(): number;
   /** Graceful shutdown (idempotent). */
   close(): Promise<void>;
@@ -186,7 +187,7 @@ async function startLocked(sourcePath: string, config: Config, store: VersionSto
     preprocess: start.preprocess, imageSize: imageSize && (imageSize.channels === 1 || imageSize.channels === 3) ? imageSize : null, labels: s.labels,
   };
   let ready = false;
-  const inFlight = { count: 0 };
+  const accepted = new AcceptedRequests();
   // Everything that can still fail after the workers started: on failure the workers stop, so no thread outlives it.
   const wire = async () => {
     const batcher = new DynamicBatcher({
@@ -201,7 +202,7 @@ async function startLocked(sourcePath: string, config: Config, store: VersionSto
     learner = online;
     // A request larger than the whole queue could never be queued: it is a 400 naming the limit, not a 503 forever.
     const app = await buildApp({
-      model, batcher, metrics, online, serverVersion: pkg.version, isReady: () => ready, engineRunning: () => pool.size > 0, inFlight, logger: log, token: s.token,
+      model, batcher, metrics, online, serverVersion: pkg.version, isReady: () => ready, engineRunning: () => pool.size > 0, accepted, logger: log, token: s.token,
       limits: { bodyLimitBytes: s.bodyLimitBytes, maxRequestRows: Math.min(s.maxRequestRows, s.maxQueueRows), requestTimeoutMs: s.requestTimeoutMs, topK: s.topK },
     });
     return { batcher, online, app };
@@ -222,16 +223,19 @@ async function startLocked(sourcePath: string, config: Config, store: VersionSto
   let closing: Promise<void> | null = null;
   return {
     app, online, model, stateDir,
-    inFlight: () => inFlight.count,
+    inFlight: () => accepted.size,
     async listen() {
       return app.listen({ host: s.host, port: s.port });
     },
     close() {
       closing ??= (async () => {
         ready = false;
-        const drained = batcher.drain();
+        // Requests accepted before (bodies still arriving included) are served; requests arriving now
+        // get 503 NOT_READY and their connection closed. The listener closes after the drain: closing it
+        // first would reset connections whose request had not arrived yet instead of answering them.
+        await accepted.idle();
+        await batcher.drain();
         await app.close();
-        await drained;
         await online.close();
         await pool.close();
         await unlock();

@@ -18,6 +18,20 @@ export interface DataSource {
   batch(start: number, end: number): Tensor<'float32'>;
 }
 
+/** `source` whose batch(start, end) refuses a range outside [0, count] (instead of NaN rows or a RangeError). */
+export function boundsChecked(source: DataSource): DataSource {
+  const inner = source.batch.bind(source);
+  return {
+    ...source,
+    batch: (s, e) => {
+      if (!(Number.isInteger(s) && Number.isInteger(e) && s >= 0 && s < e && e <= source.count)) {
+        throw new LayercacheError('DATA_SPEC_INVALID', `${source.description}: batch(${s}, ${e}) is outside its ${source.count} samples; ask for 0 ≤ start < end ≤ ${source.count}`);
+      }
+      return inner(s, e);
+    },
+  };
+}
+
 /**
  * A data source over samples already in memory. data: [count, ...sampleDims] float32.
  * The array is not copied; the caller must not change it while the source is in use.
@@ -28,8 +42,8 @@ export function memorySource(data: Float32Array, sampleDims: readonly number[], 
     throw new LayercacheError('DATA_SHAPE_MISMATCH', `${description}: ${data.length} values do not divide into samples of shape [${sampleDims.join(', ')}]`);
   }
   const count = data.length / per;
-  return {
+  return boundsChecked({
     description, count, sampleDims: [...sampleDims], labels: null,
     batch: (s, e) => tensor('float32', [e - s, ...sampleDims], data.subarray(s * per, e * per)),
-  };
+  });
 }

@@ -9,6 +9,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { IDENTITY_PREPROCESS } from './preprocess.ts';
+import { memorySource } from './source.ts';
 import { openDataSource } from './spec.ts';
 
 let dir: string;
@@ -90,5 +91,18 @@ describe('data specs', () => {
     assert.deepEqual(Array.from((await openDataSource(`cifar10:${path.join(dir, 'odd.bin')}#0-1`, IDENTITY_PREPROCESS)).labels!), [0, 7]);
     await assert.rejects(openDataSource(`cifar10:${path.join(dir, 'odd.bin')}`, IDENTITY_PREPROCESS),
       { code: 'DATA_SPEC_INVALID', message: /record 2 of .*odd\.bin has label 42, but CIFAR-10 labels are 0-9/ });
+  });
+});
+
+describe('batch bounds', () => {
+  it('refuses a batch outside the source with DATA_SPEC_INVALID, not NaN rows or a RangeError', async () => {
+    const x = memorySource(new Float32Array(4 * 3).fill(1), [3], 'four rows');
+    const n = await openDataSource(`npy:${path.join(dir, 'ok.npy')}#1-2`, IDENTITY_PREPROCESS);
+    for (const source of [x, n]) {
+      assert.equal(source.batch(0, source.count).dims[0], source.count);
+      for (const [s, e] of [[1, source.count + 1], [2, 1], [-1, 1], [0, 0], [0.5, 1]] as const) {
+        assert.throws(() => source.batch(s, e), (err: Error & { code?: string }) => err.code === 'DATA_SPEC_INVALID' && err.message.includes(`batch(${s}, ${e})`), `${source.description} batch(${s}, ${e})`);
+      }
+    }
   });
 });

@@ -12,7 +12,7 @@ import { LayercacheError } from '../errors/index.ts';
 import { sliceRows, tensor } from '../tensor/index.ts';
 import { readCifar, cifarRecordCount, CIFAR_SHAPE } from './cifar.ts';
 import { preprocessPlanar, type Preprocess } from './preprocess.ts';
-import type { DataSource } from './source.ts';
+import { boundsChecked, type DataSource } from './source.ts';
 import { openImageFolder, type ImageSize } from './image-folder.ts';
 import { openMnist } from './mnist.ts';
 
@@ -94,6 +94,10 @@ export function isImageSpec(spec: string): boolean {
  * folders, whose images are resized to it.
  */
 export async function openDataSource(spec: string, preprocess: Preprocess, imageSize?: ImageSize): Promise<DataSource> {
+  return boundsChecked(await openUnchecked(spec, preprocess, imageSize));
+}
+
+async function openUnchecked(spec: string, preprocess: Preprocess, imageSize?: ImageSize): Promise<DataSource> {
   const { kind, rest, range } = splitSpec(spec);
   if (kind === 'folder') {
     if (!imageSize) throw bad(spec, 'needs the model input size to resize images to, which is unknown here');

@@ -227,6 +227,14 @@ describe('load shedding', () => {
   });
 });
 
+describe('settings that cannot fit the model', () => {
+  it('refuses at start a labels list of the wrong length, or preprocessing for another channel count', async () => {
+    await assert.rejects(startServer(modelFile, serverConfig({ labels: ['a', 'b', 'c'] })), (e: Error & { code?: string }) => e.code === 'CONFIG_INVALID' && /names 3 classes but the model has 5/.test(e.message));
+    const twoMeans = loadConfig({ engine: { intraOpThreads: 1 }, preprocess: { scale: 255, mean: [0.5, 0.5], std: [0.25] }, serve: { name: 'tiny', log: 'silent' } }, {});
+    await assert.rejects(startServer(modelFile, twoMeans), (e: Error & { code?: string }) => e.code === 'CONFIG_INVALID' && /--mean has 2 values but the images have 3 channels/.test(e.message));
+  });
+});
+
 describe('graceful shutdown', () => {
   it('finishes requests already in flight, then reports not ready', async () => {
     const s = await startServer(modelFile, serverConfig({ maxBatchSize: 1, online: { enabled: false } }));

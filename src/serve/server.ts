@@ -17,7 +17,7 @@ import type { FastifyInstance } from 'fastify';
 import { pino, type Logger } from 'pino';
 import { loadBundle, MANIFEST_FILE, sha256, type LoadedBundle } from '../bundle/index.ts';
 import type { Config } from '../config/index.ts';
-import { imageSizeOf, type Preprocess } from '../data/index.ts';
+import { imageSizeOf, validatePreprocess, type Preprocess } from '../data/index.ts';
 import { LayercacheError } from '../errors/index.ts';
 import { analyzeModel } from '../inspect/index.ts';
 import { loadModelFile } from '../onnx/index.ts';
@@ -190,6 +190,11 @@ async function startLocked(sourcePath: string, config: Config, store: VersionSto
   const accepted = new AcceptedRequests();
   // Everything that can still fail after the workers started: on failure the workers stop, so no thread outlives it.
   const wire = async () => {
+    // Settings that cannot fit this model are refused at start, not at every request.
+    if (s.labels.length > 0 && s.labels.length !== start.classes) {
+      throw new LayercacheError('CONFIG_INVALID', `--labels names ${s.labels.length} classes but the model has ${start.classes}; give one class name per line, in class order`);
+    }
+    if (model.imageSize && model.preprocess) validatePreprocess(model.preprocess, model.imageSize.channels);
     const batcher = new DynamicBatcher({
       maxBatchSize: s.maxBatchSize, maxQueueDelayUs: s.maxQueueDelayUs, maxQueueRows: s.maxQueueRows,
       requestTimeoutMs: s.requestTimeoutMs, rowSize: start.sampleDims.reduce((a, b) => a * b, 1), engines: s.workers,

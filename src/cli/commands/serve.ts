@@ -5,7 +5,7 @@ import { LayercacheError } from '../../errors/index.ts';
 import { startServer } from '../../serve/index.ts';
 import type { CliIo } from '../io.ts';
 
-/** Reads class names, one per line (blank lines ignored). */
+/** Reads class names, one per line in class order (a final newline is allowed; a blank line is refused: it would shift every later name). */
 export async function readLabels(file: string): Promise<string[]> {
   let text: string;
   try {
@@ -13,7 +13,11 @@ export async function readLabels(file: string): Promise<string[]> {
   } catch (err) {
     throw new LayercacheError('FILE_NOT_FOUND', `labels file ${file} cannot be read (${(err as NodeJS.ErrnoException).code ?? 'error'}); give a text file with one class name per line`, { cause: err });
   }
-  return text.split(/\r?\n/).map((l) => l.trim()).filter((l) => l.length > 0);
+  const lines = text.split(/\r?\n/).map((l) => l.trim());
+  if (lines.length > 1 && lines.at(-1) === '') lines.pop();
+  const blank = lines.indexOf('');
+  if (blank >= 0) throw new LayercacheError('CONFIG_INVALID', `labels file ${file} has a blank line ${blank + 1}; give one class name per line, in class order, with no blank lines`);
+  return lines;
 }
 
 export async function runServe(source: string, config: Config, io: CliIo, signals: NodeJS.EventEmitter = process): Promise<void> {

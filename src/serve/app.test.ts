@@ -6,6 +6,7 @@
 import assert from 'node:assert/strict';
 import { promises as fs } from 'node:fs';
 import http from 'node:http';
+import net from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
 import { after, before, describe, it } from 'node:test';
@@ -152,8 +153,13 @@ describe('server routes', () => {
       [{ method: 'POST', url: URL_INFER, payload: 'x', headers: { 'content-type': 'text/plain' } }, 415, 'UNSUPPORTED_MEDIA_TYPE', /text\/plain/],
       [{ method: 'POST', url: URL_INFER, payload: Buffer.alloc(70 * 1024), headers: { 'content-type': 'application/octet-stream', [HEADER_LENGTH]: '2' } }, 413, 'BODY_TOO_LARGE', /over the limit of 65536 bytes/],
       [{ method: 'POST', url: URL_INFER, payload: Buffer.alloc(8), headers: { 'content-type': 'application/octet-stream', [HEADER_LENGTH]: 'abc' } }, 400, 'INFER_REQUEST_INVALID', /inference-header-content-length 'abc' is not a byte count/i],
-      [{ method: 'POST', url: '/v2/models/tiny/classify', payload: Buffer.from('not an image'), headers: { 'content-type': 'image/png' } }, 400, 'INFER_REQUEST_INVALID', /cannot be decoded as an image/],
+      [{ method: 'POST', url: '/v2/models/tiny/classify', payload: Buffer.from('not an image'), headers: { 'content-type': 'image/png' } }, 400, 'INFER_REQUEST_INVALID', /not a JPEG or PNG \(its first bytes are 6e6f7420616e2069\)/],
+      [{ method: 'POST', url: '/v2/models/tiny/classify', payload: Buffer.from('GIF89a\x01\x00\x01\x00'), headers: { 'content-type': 'image/png' } }, 400, 'INFER_REQUEST_INVALID', /not a JPEG or PNG/],
+      [{ method: 'POST', url: '/v2/models/tiny/classify', payload: Buffer.concat([Buffer.from([0x89, 0x50, 0x4e, 0x47, 0x0d, 0x0a, 0x1a, 0x0a]), Buffer.from('truncated')]), headers: { 'content-type': 'image/png' } }, 400, 'INFER_REQUEST_INVALID', /cannot be decoded as an image/],
+      [{ method: 'POST', url: '/v2/models/tiny/classify', payload: 'garbage', headers: { 'content-type': 'multipart/form-data; boundary=xyz' } }, 400, 'INFER_REQUEST_INVALID', /multipart body is malformed/],
+      [{ method: 'POST', url: URL_INFER, payload: `{"inputs":[{"name":"image","shape":[1,3,8,8],"datatype":"FP32","data":${'['.repeat(20_000)}1${']'.repeat(20_000)}}]}`, headers: { 'content-type': 'application/json' } }, 400, 'INFER_REQUEST_INVALID', /nested unlike its shape/],
       [{ method: 'GET', url: '/v3/nothing' }, 404, 'ROUTE_NOT_FOUND', /no route GET \/v3\/nothing/],
+      [{ method: 'GET', url: '/v2/models/%zz' }, 400, 'INFER_REQUEST_INVALID', /cannot be routed/],
     ];
     for (const [req, status, code, message] of cases) {
       const res = await app.inject(req);
@@ -221,6 +227,28 @@ describe('load shedding', () => {
       assert.ok(codes.includes(200));
       assert.ok(codes.every((c) => c === 200 || c === 503));
       assert.equal(all.find((r) => r.statusCode === 503)!.json().code, 'QUEUE_FULL');
+    } finally {
+      await s.close();
+    }
+  });
+});
+
+describe('requests Node\'s HTTP parser refuses', () => {
+  it('are answered in the protocol\'s error shape, not Fastify\'s', { timeout: 30_000 }, async () => {
+    const s = await startServer(modelFile, serverConfig({ online: { enabled: false } }));
+    try {
+      const { hostname, port } = new URL(await s.listen());
+      const answer = await new Promise<string>((resolve, reject) => {
+        let text = '';
+        const socket = net.connect(port, hostname, () => socket.write('NOT AN HTTP REQUEST\r\n\r\n'));
+        socket.on('data', (d: Buffer) => { text += d.toString(); });
+        socket.on('close', () => resolve(text));
+        socket.on('error', reject);
+      });
+      assert.match(answer, /^HTTP\/1\.1 400 Bad Request\r\n/);
+      const body = JSON.parse(answer.slice(answer.indexOf('\r\n\r\n') + 4));
+      assert.equal(body.code, 'INFER_REQUEST_INVALID');
+      assert.match(body.error, /not valid HTTP/);
     } finally {
       await s.close();
     }

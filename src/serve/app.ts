@@ -6,6 +6,8 @@
  * and echoed in the `x-request-id` header; handlers never run onnxruntime themselves.
  */
 import { createHash, timingSafeEqual } from 'node:crypto';
+import { STATUS_CODES } from 'node:http';
+import type { Duplex } from 'node:stream';
 import multipart from '@fastify/multipart';
 import type { Logger } from 'pino';
 import Fastify, { LogController, type FastifyBaseLogger, type FastifyError, type FastifyInstance, type FastifyReply, type FastifyRequest } from 'fastify';
@@ -60,6 +62,29 @@ export interface AppDeps {
 
 export const OUTPUTS = ['probabilities', 'class', 'exit', 'confidence'] as const;
 
+/**
+ * A request Node's HTTP parser refused (malformed request line or headers, headers too large,
+ * a request that timed out while arriving): answered in the protocol's error shape, then the
+ * connection is closed, as Node itself does.
+ */
+function answerClientError(err: Error & { code?: string }, socket: Duplex): void {
+  if (err.code === 'ECONNRESET' || socket.destroyed) return;
+  const e = err.code === 'ERR_HTTP_REQUEST_TIMEOUT'
+    ? new LayercacheError('REQUEST_INCOMPLETE', 'the request did not arrive completely within the request timeout (--timeout-ms)')
+    : new LayercacheError('INFER_REQUEST_INVALID', err.code === 'HPE_HEADER_OVERFLOW' ? 'the request headers are too large' : `the request is not valid HTTP (${err.code ?? err.message})`);
+  const status = e.httpStatus;
+  const body = JSON.stringify({ error: e.message, code: e.code });
+  if (socket.writable) socket.write(`HTTP/1.1 ${status} ${STATUS_CODES[status]}\r\ncontent-type: application/json\r\ncontent-length: ${Buffer.byteLength(body)}\r\nconnection: close\r\n\r\n${body}`);
+  socket.destroy(err);
+}
+
+const PNG_SIGNATURE = Buffer.from([0x89, 0x50, 0x4e, 0x47, 0x0d, 0x0a, 0x1a, 0x0a]);
+
+/** By the file's signature: JPEG (FF D8 FF) or PNG. */
+function isJpegOrPng(bytes: Buffer): boolean {
+  return (bytes.length >= 3 && bytes[0] === 0xff && bytes[1] === 0xd8 && bytes[2] === 0xff) || bytes.subarray(0, 8).equals(PNG_SIGNATURE);
+}
+
 let requestCounter = 0;
 
 function modelOf(deps: AppDeps, req: FastifyRequest): void {
@@ -97,6 +122,9 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
     requestTimeout: deps.limits.requestTimeoutMs,
     // During a shutdown the routes answer NOT_READY themselves (in the protocol's error shape), and serve accepted requests.
     return503OnClosing: false,
+    // Fastify's and Node's own refusals answer in the protocol's error shape too.
+    frameworkErrors: (error, _req, reply) => void sendError(reply, new LayercacheError('INFER_REQUEST_INVALID', `the request cannot be routed (${error.message}); check the URL's percent-encoding`, { cause: error })),
+    clientErrorHandler: answerClientError,
     requestIdHeader: 'x-request-id',
     genReqId: () => `req-${(++requestCounter).toString(36)}`,
     logController: new LogController({ disableRequestLogging: !deps.logger.isLevelEnabled('debug') }),
@@ -240,6 +268,19 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
     return reply.send(encoded.body);
   });
 
+  /** The file part of a multipart body; a malformed body is the client's error (400), an oversized file a 413. */
+  async function multipartImage(req: FastifyRequest): Promise<Buffer> {
+    try {
+      const part = await req.file();
+      if (!part) throw new LayercacheError('INFER_REQUEST_INVALID', 'the multipart body has no file part; send the image as a file field');
+      return await part.toBuffer();
+    } catch (err) {
+      const f = err as Partial<FastifyError>;
+      if (err instanceof LayercacheError || f.statusCode === 413 || f.code === 'FST_REQ_FILE_TOO_LARGE') throw err;
+      throw new LayercacheError('INFER_REQUEST_INVALID', `the multipart body is malformed (${(err as Error).message}); send a multipart/form-data body with the image as a file field, e.g. curl -F image=@cat.jpg`, { cause: err });
+    }
+  }
+
   app.post('/v2/models/:name/classify', async (req, reply) => {
     modelOf(deps, req);
     if (!model.imageSize || !model.preprocess) {
@@ -247,9 +288,7 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
     }
     let bytes: Buffer;
     if (req.isMultipart()) {
-      const part = await req.file();
-      if (!part) throw new LayercacheError('INFER_REQUEST_INVALID', 'the multipart body has no file part; send the image as a file field');
-      bytes = await part.toBuffer();
+      bytes = await multipartImage(req);
     } else {
       const type = String(req.headers['content-type'] ?? '').split(';')[0]!.trim();
       if (type !== 'image/jpeg' && type !== 'image/png' && type !== 'application/octet-stream') {
@@ -258,6 +297,10 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
       bytes = req.body as Buffer;
     }
     if (!bytes || bytes.length === 0) throw new LayercacheError('INFER_REQUEST_INVALID', 'the request has no image; send the JPEG or PNG bytes as the body');
+    // Only the formats the route promises reach the decoder (sharp would also render SVG, GIF, TIFF, …).
+    if (!isJpegOrPng(bytes)) {
+      throw new LayercacheError('INFER_REQUEST_INVALID', `the image is not a JPEG or PNG (its first bytes are ${bytes.subarray(0, 8).toString('hex')}); classify takes JPEG or PNG files`);
+    }
     const x = await decodeImage(bytes, model.imageSize, model.preprocess, 'the request body');
     const r = await infer(req, x.data, 1);
     const K = r.classes;

@@ -1,7 +1,7 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import { LayercacheError } from '../errors/index.ts';
-import { encodeInferResponse, parseInferRequest } from './protocol.ts';
+import { bfloat16ToFloat, encodeInferResponse, halfToFloat, parseInferRequest } from './protocol.ts';
 
 const json = (v: unknown): Uint8Array => Buffer.from(JSON.stringify(v));
 
@@ -17,6 +17,39 @@ function rejects(fn: () => unknown, pattern: RegExp): void {
 }
 
 describe('parseInferRequest', () => {
+  it('reads FP16 and BF16 binary tensors (oracle: bit patterns worked out by hand)', () => {
+    // FP16: 1, −2, 65504 (largest), 2^−24 (smallest subnormal), 0.333251953125 (0x3555).
+    assert.deepEqual([0x3c00, 0xc000, 0x7bff, 0x0001, 0x3555].map(halfToFloat), [1, -2, 65504, 2 ** -24, 0.333251953125]);
+    assert.equal(halfToFloat(0x7c00), Number.POSITIVE_INFINITY);
+    assert.ok(Number.isNaN(halfToFloat(0x7e00)));
+    // BF16 is float32's top half: 1, −3, 0.5.
+    assert.deepEqual([0x3f80, 0xc040, 0x3f00].map(bfloat16ToFloat), [1, -3, 0.5]);
+    const { body, headerLength } = binaryRequest({ inputs: [{ name: 'x', shape: [1, 2], datatype: 'FP16', parameters: { binary_data_size: 4 } }] }, new Uint16Array([0x3c00, 0xc000]));
+    assert.deepEqual(Array.from(parseInferRequest(body, headerLength).inputs[0]!.data), [1, -2]);
+    const b16 = binaryRequest({ inputs: [{ name: 'x', shape: [2], datatype: 'BF16', parameters: { binary_data_size: 4 } }] }, new Uint16Array([0x3f80, 0xc040]));
+    assert.deepEqual(Array.from(parseInferRequest(b16.body, b16.headerLength).inputs[0]!.data), [1, -3]);
+    // An FP16 infinity is a 400 like any non-finite input.
+    const inf = binaryRequest({ inputs: [{ name: 'x', shape: [1], datatype: 'FP16', parameters: { binary_data_size: 2 } }] }, new Uint16Array([0x7c00]));
+    rejects(() => parseInferRequest(inf.body, inf.headerLength), /value 0 is Infinity/);
+  });
+
+  it('refuses JSON data nested unlike its shape, nested deeper than any shape, or of the wrong kind', () => {
+    rejects(() => parseInferRequest(json({ inputs: [{ name: 'x', shape: [1, 3], datatype: 'FP32', data: [[1, 2, 3], []] }] }), null), /nested unlike its shape \[1, 3\]: level 1 has 2 entries/);
+    rejects(() => parseInferRequest(json({ inputs: [{ name: 'x', shape: [2, 2], datatype: 'FP32', data: [[1, 2, 3], [4]] }] }), null), /nested unlike its shape/);
+    rejects(() => parseInferRequest(Buffer.from(`{"inputs":[{"name":"x","shape":[1],"datatype":"FP32","data":${'['.repeat(100_000)}1${']'.repeat(100_000)}}]}`), null), /nested unlike its shape/);
+    rejects(() => parseInferRequest(json({ inputs: [{ name: 'x', shape: new Array(17).fill(1), datatype: 'FP32', data: [1] }] }), null), /at most 16/);
+    rejects(() => parseInferRequest(json({ inputs: [{ name: 'x', shape: [2], datatype: 'FP32', data: [true, 1] }] }), null), /holds true at value 0; it must hold finite numbers/);
+  });
+
+  it('refuses a tensor sent both ways, a non-boolean binary_data, and an output named twice', () => {
+    const both = binaryRequest({ inputs: [{ name: 'x', shape: [1], datatype: 'FP32', data: [1], parameters: { binary_data_size: 4 } }] }, new Float32Array([1]));
+    rejects(() => parseInferRequest(both.body, both.headerLength), /both "data" and binary_data_size/);
+    const input = { name: 'x', shape: [1], datatype: 'FP32', data: [1] };
+    rejects(() => parseInferRequest(json({ inputs: [input], outputs: [{ name: 'class', parameters: { binary_data: 'yes' } }] }), null), /binary_data must be true or false, got "yes"/);
+    rejects(() => parseInferRequest(json({ inputs: [input], parameters: { binary_data_output: 1 } }), null), /binary_data_output must be true or false/);
+    rejects(() => parseInferRequest(json({ inputs: [input], outputs: [{ name: 'class' }, { name: 'class' }] }), null), /output 'class' is requested twice/);
+  });
+
   it('rejects non-finite values, binary or beyond float32 in JSON, naming the value', () => {
     const { body, headerLength } = binaryRequest({ inputs: [{ name: 'x', shape: [1, 3], datatype: 'FP32', parameters: { binary_data_size: 12 } }] }, new Float32Array([1, Number.NaN, 2]));
     rejects(() => parseInferRequest(body, headerLength), /value 1 is NaN/);
@@ -64,7 +97,7 @@ describe('parseInferRequest', () => {
     rejects(() => parseInferRequest(json({ inputs: [{ name: 'x', shape: [2, 2], datatype: 'FP32', data: [1, 2, 3] }] }), null), /'x'\) has 3 values but shape \[2, 2\] needs 4/);
     rejects(() => parseInferRequest(json({ inputs: [{ name: 'x', shape: [1], datatype: 'BYTES', data: ['a'] }] }), null), /datatype BYTES/);
     rejects(() => parseInferRequest(json({ inputs: [{ name: 'x', shape: [-1], datatype: 'FP32', data: [] }] }), null), /shape must be/);
-    rejects(() => parseInferRequest(json({ inputs: [{ name: 'x', shape: [2], datatype: 'FP32', data: [1, 'a'] }] }), null), /must be an array of numbers/);
+    rejects(() => parseInferRequest(json({ inputs: [{ name: 'x', shape: [2], datatype: 'FP32', data: [1, 'a'] }] }), null), /data holds "a" at value 1; it must hold finite numbers/);
     const { body, headerLength } = binaryRequest({ inputs: [{ name: 'x', shape: [4], datatype: 'FP32', parameters: { binary_data_size: 16 } }] }, new Float32Array(3));
     rejects(() => parseInferRequest(body, headerLength), /ends 4 bytes before/);
     rejects(() => parseInferRequest(json({ inputs: [{ name: 'x', shape: [1], datatype: 'FP32', parameters: { binary_data_size: 4 } }] }), null), /no Inference-Header-Content-Length/);

@@ -60,9 +60,28 @@ const NUMERIC: Readonly<Record<string, Numeric>> = {
   INT32: { bytes: 4, read: (v, o) => v.getInt32(o, true), range: [-(2 ** 31), 2 ** 31 - 1] },
   UINT64: { bytes: 8, read: (v, o) => Number(v.getBigUint64(o, true)), range: [0, Number.MAX_SAFE_INTEGER] },
   INT64: { bytes: 8, read: (v, o) => Number(v.getBigInt64(o, true)), range: [Number.MIN_SAFE_INTEGER, Number.MAX_SAFE_INTEGER] },
+  FP16: { bytes: 2, read: (v, o) => halfToFloat(v.getUint16(o, true)) },
+  BF16: { bytes: 2, read: (v, o) => bfloat16ToFloat(v.getUint16(o, true)) },
   FP32: { bytes: 4, read: (v, o) => v.getFloat32(o, true) },
   FP64: { bytes: 8, read: (v, o) => v.getFloat64(o, true) },
 };
+
+/** IEEE 754 half-precision bits → number (subnormals, ±Infinity and NaN included). */
+export function halfToFloat(h: number): number {
+  const sign = h & 0x8000 ? -1 : 1;
+  const exponent = (h >> 10) & 0x1f;
+  const fraction = h & 0x3ff;
+  if (exponent === 0) return sign * fraction * 2 ** -24;
+  if (exponent === 31) return fraction ? Number.NaN : sign * Number.POSITIVE_INFINITY;
+  return sign * (1 + fraction / 1024) * 2 ** (exponent - 15);
+}
+
+const scratch = new DataView(new ArrayBuffer(4));
+/** bfloat16 bits (the top half of a float32) → number. */
+export function bfloat16ToFloat(h: number): number {
+  scratch.setUint32(0, h << 16);
+  return scratch.getFloat32(0);
+}
 
 function invalid(message: string): LayercacheError {
   return new LayercacheError('INFER_REQUEST_INVALID', message);
@@ -81,21 +100,43 @@ function parametersOf(v: unknown, where: string): Parameters {
   return v as Parameters;
 }
 
-/** Flattens nested JSON arrays of numbers (or booleans) into `out`; returns false on a non-number. */
-function flatten(v: unknown, out: number[]): boolean {
-  if (Array.isArray(v)) {
-    for (const x of v) if (!flatten(x, out)) return false;
-    return true;
+/**
+ * The values of a tensor's JSON `data`: a flat array in row-major order, or arrays nested as
+ * `shape` (every level as long as its dimension). Booleans only for BOOL. Throws naming the
+ * first problem; nesting deeper than the shape is refused before it is walked.
+ */
+function valuesOf(data: unknown, shape: readonly number[], bool: boolean, where: string): number[] {
+  if (!Array.isArray(data)) throw invalid(`${where}.data must be an array of numbers`);
+  const out: number[] = [];
+  const scalar = (x: unknown): void => {
+    if (typeof x === 'number' && Number.isFinite(x)) out.push(x);
+    else if (typeof x === 'boolean' && bool) out.push(x ? 1 : 0);
+    else throw invalid(`${where}.data holds ${Array.isArray(x) ? 'an array' : JSON.stringify(x)?.slice(0, 40)} at value ${out.length}; it must hold ${bool ? 'booleans (or 0 and 1)' : 'finite numbers'}`);
+  };
+  if (!data.some(Array.isArray)) {
+    for (const x of data) scalar(x);
+    return out;
   }
-  if (typeof v === 'number' && Number.isFinite(v)) out.push(v);
-  else if (typeof v === 'boolean') out.push(v ? 1 : 0);
-  else return false;
-  return true;
+  const walk = (v: unknown, depth: number): void => {
+    if (depth === shape.length) {
+      if (Array.isArray(v)) throw invalid(`${where}.data is nested unlike its shape [${shape.join(', ')}]: deeper than its ${shape.length} dimensions; send a flat array or arrays nested as the shape`);
+      return scalar(v);
+    }
+    if (!Array.isArray(v) || v.length !== shape[depth]) {
+      throw invalid(`${where}.data is nested unlike its shape [${shape.join(', ')}]: level ${depth + 1} has ${Array.isArray(v) ? `${v.length} entries` : 'a number'} where ${shape[depth]} arrays or values belong; send a flat array or arrays nested as the shape`);
+    }
+    for (const x of v) walk(x, depth + 1);
+  };
+  walk(data, 0);
+  return out;
 }
 
+/** More dimensions than any model input has; it also bounds how deep `data` is walked. */
+const MAX_RANK = 16;
+
 function shapeOf(v: unknown, where: string): number[] {
-  if (!Array.isArray(v) || v.length === 0 || !v.every((d) => Number.isInteger(d) && d >= 0)) {
-    throw invalid(`${where}.shape must be a non-empty array of non-negative integers, got ${JSON.stringify(v)}`);
+  if (!Array.isArray(v) || v.length === 0 || v.length > MAX_RANK || !v.every((d) => Number.isInteger(d) && d >= 0)) {
+    throw invalid(`${where}.shape must be a non-empty array of at most ${MAX_RANK} non-negative integers, got ${JSON.stringify(v)?.slice(0, 80)}`);
   }
   return v as number[];
 }
@@ -135,6 +176,7 @@ export function parseInferRequest(body: Uint8Array, headerLength: number | null)
     // Allocated only once the data is known to hold `count` values: a huge declared shape on a small body is a 400, not an allocation.
     let data: Float32Array;
     if (binarySize !== undefined) {
+      if (raw.data !== undefined) throw invalid(`${where} ('${raw.name}') has both "data" and binary_data_size; send its values one way`);
       if (headerLength === null) throw invalid(`${where} has binary_data_size but the request has no Inference-Header-Content-Length header`);
       if (typeof binarySize !== 'number' || binarySize !== count * kind.bytes) {
         throw invalid(`${where} ('${raw.name}'): binary_data_size ${JSON.stringify(binarySize)} does not match shape [${shape.join(', ')}] of ${datatype} (${count * kind.bytes} bytes)`);
@@ -146,8 +188,7 @@ export function parseInferRequest(body: Uint8Array, headerLength: number | null)
       offset += binarySize;
     } else {
       if (raw.data === undefined) throw invalid(`${where} ('${raw.name}') has no "data" and no binary_data_size parameter`);
-      const values: number[] = [];
-      if (!flatten(raw.data, values)) throw invalid(`${where} ('${raw.name}').data must be an array of numbers`);
+      const values = valuesOf(raw.data, shape, datatype === 'BOOL', `${where} ('${raw.name}')`);
       if (values.length !== count) throw invalid(`${where} ('${raw.name}') has ${values.length} values but shape [${shape.join(', ')}] needs ${count}`);
       const range = kind.range;
       if (range) {
@@ -164,14 +205,21 @@ export function parseInferRequest(body: Uint8Array, headerLength: number | null)
   });
   if (offset !== body.length) throw invalid(`the body has ${body.length - offset} bytes after the last binary tensor; check binary_data_size and Inference-Header-Content-Length`);
   let outputs: RequestedOutput[] | null = null;
+  if (parameters.binary_data_output !== undefined && typeof parameters.binary_data_output !== 'boolean') {
+    throw invalid(`parameters.binary_data_output must be true or false, got ${JSON.stringify(parameters.binary_data_output)}`);
+  }
   const binaryOutputs = parameters.binary_data_output === true;
   if (json.outputs !== undefined) {
     if (!Array.isArray(json.outputs)) throw invalid('"outputs" must be an array of { name }');
     outputs = json.outputs.map((o: unknown, i: number) => {
       if (!isObject(o) || typeof o.name !== 'string') throw invalid(`outputs[${i}] must be an object with a "name"`);
       const p = parametersOf(o.parameters, `outputs[${i}]`);
-      return { name: o.name, binary: p.binary_data === undefined ? binaryOutputs : p.binary_data === true };
+      if (p.binary_data !== undefined && typeof p.binary_data !== 'boolean') throw invalid(`outputs[${i}].parameters.binary_data must be true or false, got ${JSON.stringify(p.binary_data)}`);
+      return { name: o.name, binary: p.binary_data === undefined ? binaryOutputs : p.binary_data };
     });
+    const names = outputs.map((o) => o.name);
+    const twice = names.find((n, i) => names.indexOf(n) !== i);
+    if (twice !== undefined) throw invalid(`output '${twice}' is requested twice; name each output once`);
   }
   return { id: json.id as string | undefined, inputs, outputs, binaryOutputs, parameters };
 }

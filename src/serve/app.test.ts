@@ -240,7 +240,7 @@ describe('requests Node\'s HTTP parser refuses', () => {
       const { hostname, port } = new URL(await s.listen());
       const answer = await new Promise<string>((resolve, reject) => {
         let text = '';
-        const socket = net.connect(port, hostname, () => socket.write('NOT AN HTTP REQUEST\r\n\r\n'));
+        const socket = net.connect(Number(port), hostname, () => socket.write('NOT AN HTTP REQUEST\r\n\r\n'));
         socket.on('data', (d: Buffer) => { text += d.toString(); });
         socket.on('close', () => resolve(text));
         socket.on('error', reject);

@@ -30,7 +30,9 @@ export async function runServe(source: string, config: Config, io: CliIo, signal
   const m = server.model;
   io.err(`layercache: serving '${m.name}' at ${address} (state ${server.stateDir})\n`);
   // The token itself is never printed.
-  io.err(`  curl ${config.serve.token === null ? '' : '-H "Authorization: Bearer $LAYERCACHE_TOKEN" '}${address}/v2/models/${m.name}\n`);
+  io.err(config.serve.token === null
+    ? `  curl ${address}/v2/models/${m.name}\n`
+    : `  curl -H "Authorization: Bearer TOKEN" ${address}/v2/models/${m.name}   # TOKEN: the --token or LAYERCACHE_TOKEN value\n`);
   let draining = false;
   const handlers: [string, () => void][] = [];
   await new Promise<void>((resolve) => {

@@ -77,6 +77,20 @@ describe('server routes', () => {
     assert.equal((await app.inject('/v2/models/tiny/ready')).statusCode, 200);
   });
 
+  it('serves the protocol\'s versioned model routes for the serving version, 404 for another', async () => {
+    const app = server.app;
+    assert.deepEqual((await app.inject('/v2/models/tiny/versions/0')).json().versions, ['0']);
+    assert.equal((await app.inject('/v2/models/tiny/versions/0/ready')).statusCode, 200);
+    const x = randomNormal(seededRng(9), sample);
+    const res = await app.inject({ method: 'POST', url: '/v2/models/tiny/versions/0/infer', payload: inferBody(x, 1) });
+    assert.equal(res.statusCode, 200, res.body);
+    assert.equal(res.json().model_version, '0');
+    const other = await app.inject({ method: 'POST', url: '/v2/models/tiny/versions/7/infer', payload: inferBody(x, 1) });
+    assert.equal(other.statusCode, 404);
+    assert.equal(other.json().code, 'MODEL_NOT_FOUND');
+    assert.match(other.json().error, /version '7' of model 'tiny' is not served here; it serves version 0/);
+  });
+
   it('infers with JSON tensors: the bare backbone\'s answers, per-row exit and version', async () => {
     const x = randomNormal(seededRng(3), 3 * sample);
     const res = await server.app.inject({ method: 'POST', url: URL_INFER, payload: inferBody(x, 3, { id: 'r1' }), headers: { 'x-request-id': 'abc' } });

@@ -27,7 +27,7 @@ function digest(s: string): Buffer {
 }
 
 /** Routes whose failures layercache_inference_request_failure counts. */
-const INFERENCE_ROUTE = /^\/v2\/models\/:name\/(infer|classify)$/;
+const INFERENCE_ROUTE = /^\/v2\/models\/:name(\/versions\/:version)?\/(infer|classify)$/;
 
 export interface ModelInfo {
   readonly name: string;
@@ -87,9 +87,14 @@ function isJpegOrPng(bytes: Buffer): boolean {
 
 let requestCounter = 0;
 
+/** Checks the model name (and, on the /versions/{v} routes, the version) the request names. */
 function modelOf(deps: AppDeps, req: FastifyRequest): void {
-  const { name } = req.params as { name: string };
+  const { name, version } = req.params as { name: string; version?: string };
   if (name !== deps.model.name) throw new LayercacheError('MODEL_NOT_FOUND', `model '${name}' is not served here; this server serves '${deps.model.name}'`);
+  const serving = String(deps.online.status().version);
+  if (version !== undefined && version !== serving) {
+    throw new LayercacheError('MODEL_NOT_FOUND', `version '${version}' of model '${name}' is not served here; it serves version ${serving} (online learning replaces versions; leave the version out to reach the serving one)`);
+  }
 }
 
 function sendError(reply: FastifyReply, err: LayercacheError): FastifyReply {
@@ -202,7 +207,9 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
   /** Ready to answer inferences: started, not shutting down, and an engine worker running. */
   const serving = (): boolean => deps.isReady() && deps.engineRunning();
   app.get('/v2/health/ready', async (_req, reply) => reply.code(serving() ? 200 : 503).send({ ready: serving() }));
-  app.get('/v2/models/:name', async (req) => {
+  /** A model route, also under /v2/models/{name}/versions/{version} as the protocol defines it. */
+  const MODEL = ['/v2/models/:name', '/v2/models/:name/versions/:version'];
+  for (const at of MODEL) app.get(at, async (req) => {
     modelOf(deps, req);
     const s = online.status();
     return {
@@ -219,7 +226,7 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
       parameters: { bundle_version: s.version, exits: s.exits },
     };
   });
-  app.get('/v2/models/:name/ready', async (req, reply) => {
+  for (const at of MODEL) app.get(`${at}/ready`, async (req, reply) => {
     modelOf(deps, req);
     return reply.code(serving() ? 200 : 503).send({ name: model.name, ready: serving() });
   });
@@ -229,7 +236,7 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
   });
   app.get('/metrics', async (_req, reply) => reply.header('content-type', metrics.registry.contentType).send(await metrics.registry.metrics()));
 
-  app.post('/v2/models/:name/infer', async (req, reply) => {
+  for (const at of MODEL) app.post(`${at}/infer`, async (req, reply) => {
     modelOf(deps, req);
     const type = String(req.headers['content-type'] ?? '').split(';')[0]!.trim();
     if (type !== 'application/json' && type !== 'application/octet-stream') {
@@ -281,7 +288,7 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
     }
   }
 
-  app.post('/v2/models/:name/classify', async (req, reply) => {
+  for (const at of MODEL) app.post(`${at}/classify`, async (req, reply) => {
     modelOf(deps, req);
     if (!model.imageSize || !model.preprocess) {
       throw new LayercacheError('INFER_REQUEST_INVALID', `model '${model.name}' takes input of shape [${model.sampleDims.join(', ')}], not an image; use the infer route`);

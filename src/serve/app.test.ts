@@ -174,7 +174,10 @@ describe('server routes', () => {
       [{ method: 'POST', url: URL_INFER, payload: `{"inputs":[{"name":"image","shape":[1,3,8,8],"datatype":"FP32","data":${'['.repeat(20_000)}1${']'.repeat(20_000)}}]}`, headers: { 'content-type': 'application/json' } }, 400, 'INFER_REQUEST_INVALID', /nested unlike its shape/],
       [{ method: 'GET', url: '/v3/nothing' }, 404, 'ROUTE_NOT_FOUND', /no route GET \/v3\/nothing/],
       [{ method: 'GET', url: '/v2/models/%zz' }, 400, 'INFER_REQUEST_INVALID', /cannot be routed/],
+      [{ method: 'GET', url: URL_INFER }, 405, 'METHOD_NOT_ALLOWED', /GET is not allowed on \/v2\/models\/tiny\/infer; use POST/],
+      [{ method: 'DELETE', url: '/v2/models/tiny/versions/0?x=1' }, 405, 'METHOD_NOT_ALLOWED', /use GET$/],
     ];
+    assert.equal((await app.inject({ method: 'PUT', url: '/v2/models/tiny/classify' })).headers.allow, 'POST');
     for (const [req, status, code, message] of cases) {
       const res = await app.inject(req);
       assert.equal(res.statusCode, status, `${JSON.stringify(req).slice(0, 120)} → ${res.body}`);

@@ -138,6 +138,12 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
   app.removeContentTypeParser(['application/json', 'text/plain']);
   app.addContentTypeParser(['application/json', 'application/octet-stream', 'image/jpeg', 'image/png'], { parseAs: 'buffer' }, (_req, body, done) => done(null, body));
 
+  // Every route's path pattern and methods, for the 405 answer of the not-found handler.
+  const routes: { pattern: RegExp; methods: string[] }[] = [];
+  app.addHook('onRoute', (r) => {
+    const methods = (Array.isArray(r.method) ? r.method : [r.method]).filter((m) => m !== 'HEAD');
+    routes.push({ pattern: new RegExp(`^${r.url.replace(/:[^/]+/g, '[^/]+')}$`), methods });
+  });
   app.addHook('onRequest', async (req) => {
     if (deps.isReady()) deps.accepted.accept(req);
   });
@@ -181,7 +187,16 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
     else req.log.info({ code: e.code }, e.message);
     return sendError(reply, e);
   });
-  app.setNotFoundHandler((req, reply) => sendError(reply, new LayercacheError('ROUTE_NOT_FOUND', `no route ${req.method} ${req.url}; see docs/http-api.md for the routes`)));
+  app.setNotFoundHandler((req, reply) => {
+    // A path that exists under other methods is a 405 naming them (RFC 9110), not a 404.
+    const pathname = req.url.split('?')[0]!;
+    const allowed = [...new Set(routes.filter((r) => r.pattern.test(pathname)).flatMap((r) => r.methods))];
+    if (allowed.length > 0) {
+      reply.header('allow', allowed.join(', '));
+      return sendError(reply, new LayercacheError('METHOD_NOT_ALLOWED', `${req.method} is not allowed on ${pathname}; use ${allowed.join(' or ')}`));
+    }
+    return sendError(reply, new LayercacheError('ROUTE_NOT_FOUND', `no route ${req.method} ${req.url}; see docs/http-api.md for the routes`));
+  });
 
   const fail = (code: string): void => {
     metrics.requestFailure.inc({ model: model.name, code });

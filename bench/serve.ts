@@ -50,6 +50,7 @@ const assets = process.env.LAYERCACHE_ASSETS ?? path.resolve(root, '../shared/as
 const duration = numberFlag('duration', 60);
 const concurrencies = numberListFlag('concurrency', '1,8,64');
 const rounds = numberFlag('rounds', 6);
+if (!(Number.isInteger(rounds) && rounds >= 1)) throw new Error(`--rounds ${rounds} must be a whole number ≥ 1`);
 const skipLoad = hasFlag('skip-load');
 const skipOnline = hasFlag('skip-online');
 const onlineTolerance = numberFlag('online-tolerance', 0.003);

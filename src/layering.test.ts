@@ -44,7 +44,7 @@ function upwardImports(files: readonly (readonly [file: string, text: string])[]
   for (const [file, text] of files) {
     const from = folderOf(file);
     if (from === null) continue;
-    for (const m of text.matchAll(/(?:from|import)\s*\(?\s*'(\.{1,2}\/[^']+)'/g)) {
+    for (const m of text.matchAll(/(?:from|import)\s*\(?\s*['"](\.{1,2}\/[^'"]+)['"]/g)) {
       const to = folderOf(path.resolve(path.dirname(file), m[1]!));
       if (to === null || to === from) continue;
       if (!(LAYERS[from]! > LAYERS[to]!)) out.push(`${path.relative(src, file)}: ${from} (layer ${LAYERS[from]}) imports ${to} (layer ${LAYERS[to]})`);
@@ -69,7 +69,7 @@ test('an upward or sideways import is reported, a downward one is not', () => {
   const at = (rel: string): string => path.join(src, rel);
   assert.deepEqual(upwardImports([
     [at('engine/session.ts'), "import { runCascade } from '../cascade/index.ts';"],
-    [at('heads/x.ts'), "export { a } from '../calibrate/index.ts';"],
+    [at('heads/x.ts'), 'export { a } from "../calibrate/index.ts";'],
     [at('serve/nested/y.ts'), "import type { C } from '../../cascade/index.ts';\nimport { z } from './z.ts';"],
   ]), [
     'engine/session.ts: engine (layer 3) imports cascade (layer 4)',

@@ -175,7 +175,7 @@ describe('server routes', () => {
       [{ method: 'GET', url: '/v3/nothing' }, 404, 'ROUTE_NOT_FOUND', /no route GET \/v3\/nothing/],
       [{ method: 'GET', url: '/v2/models/%zz' }, 400, 'INFER_REQUEST_INVALID', /cannot be routed/],
       [{ method: 'GET', url: URL_INFER }, 405, 'METHOD_NOT_ALLOWED', /GET is not allowed on \/v2\/models\/tiny\/infer; use POST/],
-      [{ method: 'DELETE', url: '/v2/models/tiny/versions/0?x=1' }, 405, 'METHOD_NOT_ALLOWED', /use GET$/],
+      [{ method: 'DELETE', url: '/v2/models/tiny/versions/0?x=1' }, 405, 'METHOD_NOT_ALLOWED', /use GET or HEAD$/],
     ];
     assert.equal((await app.inject({ method: 'PUT', url: '/v2/models/tiny/classify' })).headers.allow, 'POST');
     for (const [req, status, code, message] of cases) {
@@ -266,6 +266,45 @@ describe('requests Node\'s HTTP parser refuses', () => {
       const body = JSON.parse(answer.slice(answer.indexOf('\r\n\r\n') + 4));
       assert.equal(body.code, 'INFER_REQUEST_INVALID');
       assert.match(body.error, /not valid HTTP/);
+    } finally {
+      await s.close();
+    }
+  });
+});
+
+describe('requests whose client goes away', () => {
+  it('are released when the client disconnects while its request waits, so the shutdown does not wait for them', { timeout: 30_000 }, async () => {
+    // A long queue delay keeps the lone request waiting in the batcher while its client disconnects.
+    const s = await startServer(modelFile, serverConfig({ maxQueueDelayUs: 5_000_000, online: { enabled: false } }));
+    try {
+      const { hostname, port } = new URL(await s.listen());
+      const payload = JSON.stringify(inferBody(randomNormal(seededRng(10), sample), 1));
+      const socket = net.connect(Number(port), hostname, () => {
+        socket.write(`POST ${URL_INFER} HTTP/1.1\r\nhost: x\r\ncontent-type: application/json\r\ncontent-length: ${Buffer.byteLength(payload)}\r\n\r\n${payload}`);
+      });
+      socket.on('error', () => {});
+      while (s.inFlight() === 0) await new Promise((r) => setImmediate(r));
+      socket.destroy();
+      // Released on the connection's close, long before the batch would run.
+      while (s.inFlight() > 0) await new Promise((r) => setImmediate(r));
+    } finally {
+      await s.close();
+    }
+  });
+
+  it('answers oversized headers 431 HEADERS_TOO_LARGE in the protocol\'s error shape', { timeout: 30_000 }, async () => {
+    const s = await startServer(modelFile, serverConfig({ online: { enabled: false } }));
+    try {
+      const { hostname, port } = new URL(await s.listen());
+      const answer = await new Promise<string>((resolve, reject) => {
+        let text = '';
+        const socket = net.connect(Number(port), hostname, () => socket.write(`GET /v2 HTTP/1.1\r\nhost: x\r\nx-big: ${'a'.repeat(20_000)}\r\n\r\n`));
+        socket.on('data', (d: Buffer) => { text += d.toString(); });
+        socket.on('close', () => resolve(text));
+        socket.on('error', reject);
+      });
+      assert.match(answer, /^HTTP\/1\.1 431 /);
+      assert.equal(JSON.parse(answer.slice(answer.indexOf('\r\n\r\n') + 4)).code, 'HEADERS_TOO_LARGE');
     } finally {
       await s.close();
     }

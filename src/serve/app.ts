@@ -71,10 +71,14 @@ function answerClientError(err: Error & { code?: string }, socket: Duplex): void
   if (err.code === 'ECONNRESET' || socket.destroyed) return;
   const e = err.code === 'ERR_HTTP_REQUEST_TIMEOUT'
     ? new LayercacheError('REQUEST_INCOMPLETE', 'the request did not arrive completely within the request timeout (--timeout-ms)')
-    : new LayercacheError('INFER_REQUEST_INVALID', err.code === 'HPE_HEADER_OVERFLOW' ? 'the request headers are too large' : `the request is not valid HTTP (${err.code ?? err.message})`);
+    : err.code === 'HPE_HEADER_OVERFLOW'
+      ? new LayercacheError('HEADERS_TOO_LARGE', 'the request headers are over Node\'s limit of 16 KiB; send shorter headers')
+      : new LayercacheError('INFER_REQUEST_INVALID', `the request is not valid HTTP (${err.code ?? err.message})`);
   const status = e.httpStatus;
   const body = JSON.stringify({ error: e.message, code: e.code });
-  if (socket.writable) socket.write(`HTTP/1.1 ${status} ${STATUS_CODES[status]}\r\ncontent-type: application/json\r\ncontent-length: ${Buffer.byteLength(body)}\r\nconnection: close\r\n\r\n${body}`);
+  // As Node does: no answer while a response on this connection is under way (a pipelined request's), only the close.
+  const answering = (socket as Duplex & { _httpMessage?: { headersSent?: boolean } })._httpMessage;
+  if (socket.writable && !answering?.headersSent) socket.write(`HTTP/1.1 ${status} ${STATUS_CODES[status]}\r\ncontent-type: application/json\r\ncontent-length: ${Buffer.byteLength(body)}\r\nconnection: close\r\n\r\n${body}`);
   socket.destroy(err);
 }
 
@@ -91,9 +95,8 @@ let requestCounter = 0;
 function modelOf(deps: AppDeps, req: FastifyRequest): void {
   const { name, version } = req.params as { name: string; version?: string };
   if (name !== deps.model.name) throw new LayercacheError('MODEL_NOT_FOUND', `model '${name}' is not served here; this server serves '${deps.model.name}'`);
-  const serving = String(deps.online.status().version);
-  if (version !== undefined && version !== serving) {
-    throw new LayercacheError('MODEL_NOT_FOUND', `version '${version}' of model '${name}' is not served here; it serves version ${serving} (online learning replaces versions; leave the version out to reach the serving one)`);
+  if (version !== undefined && version !== String(deps.online.servingVersion)) {
+    throw new LayercacheError('MODEL_NOT_FOUND', `version '${version}' of model '${name}' is not served here; it serves version ${deps.online.servingVersion} (online learning replaces versions; leave the version out to reach the serving one)`);
   }
 }
 
@@ -141,14 +144,15 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
   // Every route's path pattern and methods, for the 405 answer of the not-found handler.
   const routes: { pattern: RegExp; methods: string[] }[] = [];
   app.addHook('onRoute', (r) => {
-    const methods = (Array.isArray(r.method) ? r.method : [r.method]).filter((m) => m !== 'HEAD');
+    const methods = Array.isArray(r.method) ? r.method : [r.method];
     routes.push({ pattern: new RegExp(`^${r.url.replace(/:[^/]+/g, '[^/]+')}$`), methods });
   });
-  app.addHook('onRequest', async (req) => {
-    if (deps.isReady()) deps.accepted.accept(req);
+  app.addHook('onRequest', async (req, reply) => {
+    if (!deps.isReady()) return;
+    deps.accepted.accept(req);
+    // 'close' comes once the answer is sent, and also when the client goes away first (at any point).
+    reply.raw.once('close', () => deps.accepted.release(req));
   });
-  app.addHook('onResponse', async (req) => deps.accepted.release(req));
-  app.addHook('onRequestAbort', async (req) => deps.accepted.release(req));
   app.addHook('onSend', async (req, reply) => {
     reply.header('x-request-id', req.id);
     // While shutting down, a keep-alive connection is closed after its answer: otherwise it would hold the

@@ -56,7 +56,7 @@ export interface RetrainRequest {
   readonly latencyProfile: string;
   /**
    * Int32Array[1] shared with the main thread: set to 1 to abandon the retrain. The worker stops at
-   * its next progress step (a batch, a training run, a timing round), never inside onnxruntime:
+   * its next progress step (a batch, a training run, a timing round, a runtime check), never inside onnxruntime:
    * terminating a worker while onnxruntime runs aborts the process.
    */
   readonly stop: SharedArrayBuffer;

@@ -106,6 +106,11 @@ export class OnlineLearner {
     if (deps.config.enabled) deps.log.info({ capacity: this.buffer.capacity, bytes: this.buffer.bytes }, `online buffer: ${this.buffer.capacity} samples, ${(this.buffer.bytes / 2 ** 20).toFixed(1)} MiB`);
   }
 
+  /** The version serving requests (cheap: no guard statistics). */
+  get servingVersion(): number {
+    return this.version;
+  }
+
   private get exitCount(): number {
     return this.bundle?.manifest.exits.length ?? 0;
   }

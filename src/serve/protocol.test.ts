@@ -33,12 +33,23 @@ describe('parseInferRequest', () => {
     rejects(() => parseInferRequest(inf.body, inf.headerLength), /value 0 is Infinity/);
   });
 
+  it('reads JSON data nested as the shape down to any level whose arrays hold the rest flat (one array per row)', () => {
+    const values = Array.from({ length: 24 }, (_, i) => i);
+    const perRow = [values.slice(0, 12), values.slice(12)];
+    const perChannel = [0, 1, 2, 3, 4, 5].map((k) => values.slice(4 * k, 4 * k + 4));
+    for (const data of [values, perRow, [[perChannel[0], perChannel[1], perChannel[2]], [perChannel[3], perChannel[4], perChannel[5]]]]) {
+      assert.deepEqual(Array.from(parseInferRequest(json({ inputs: [{ name: 'x', shape: [2, 3, 2, 2], datatype: 'FP32', data }] }), null).inputs[0]!.data), values);
+    }
+    assert.deepEqual(Array.from(parseInferRequest(json({ inputs: [{ name: 'x', shape: [2, 3, 1], datatype: 'FP32', data: [[1, 2, 3], [4, 5, 6]] }] }), null).inputs[0]!.data), [1, 2, 3, 4, 5, 6]);
+  });
+
   it('refuses JSON data nested unlike its shape, nested deeper than any shape, or of the wrong kind', () => {
     rejects(() => parseInferRequest(json({ inputs: [{ name: 'x', shape: [1, 3], datatype: 'FP32', data: [[1, 2, 3], []] }] }), null), /nested unlike its shape \[1, 3\]: level 1 has 2 entries/);
     rejects(() => parseInferRequest(json({ inputs: [{ name: 'x', shape: [2, 2], datatype: 'FP32', data: [[1, 2, 3], [4]] }] }), null), /nested unlike its shape/);
     rejects(() => parseInferRequest(Buffer.from(`{"inputs":[{"name":"x","shape":[1],"datatype":"FP32","data":${'['.repeat(100_000)}1${']'.repeat(100_000)}}]}`), null), /nested unlike its shape/);
     rejects(() => parseInferRequest(json({ inputs: [{ name: 'x', shape: new Array(17).fill(1), datatype: 'FP32', data: [1] }] }), null), /at most 16/);
     rejects(() => parseInferRequest(json({ inputs: [{ name: 'x', shape: [2], datatype: 'FP32', data: [true, 1] }] }), null), /holds true at value 0; it must hold finite numbers/);
+    rejects(() => parseInferRequest(json({ inputs: [{ name: 'x', shape: [2, 2], datatype: 'FP32', data: [[1, 2], 'ab'] }] }), null), /level 2 has "ab" where 2 arrays or values belong/);
   });
 
   it('refuses a tensor sent both ways, a non-boolean binary_data, and an output named twice', () => {

@@ -101,9 +101,10 @@ function parametersOf(v: unknown, where: string): Parameters {
 }
 
 /**
- * The values of a tensor's JSON `data`: a flat array in row-major order, or arrays nested as
- * `shape` (every level as long as its dimension). Booleans only for BOOL. Throws naming the
- * first problem; nesting deeper than the shape is refused before it is walked.
+ * The values of a tensor's JSON `data`, row-major: a flat array, arrays nested as `shape`
+ * (every level as long as its dimension), or nested that way down to some level whose arrays
+ * hold the rest flat (say, one flat array per row, as Triton accepts). Booleans only for BOOL.
+ * Throws naming the first problem; nesting deeper than the shape is refused before it is walked.
  */
 function valuesOf(data: unknown, shape: readonly number[], bool: boolean, where: string): number[] {
   if (!Array.isArray(data)) throw invalid(`${where}.data must be an array of numbers`);
@@ -111,24 +112,37 @@ function valuesOf(data: unknown, shape: readonly number[], bool: boolean, where:
   const scalar = (x: unknown): void => {
     if (typeof x === 'number' && Number.isFinite(x)) out.push(x);
     else if (typeof x === 'boolean' && bool) out.push(x ? 1 : 0);
-    else throw invalid(`${where}.data holds ${Array.isArray(x) ? 'an array' : JSON.stringify(x)?.slice(0, 40)} at value ${out.length}; it must hold ${bool ? 'booleans (or 0 and 1)' : 'finite numbers'}`);
+    else throw invalid(`${where}.data holds ${describe(x)} at value ${out.length}; it must hold ${bool ? 'booleans (or 0 and 1)' : 'finite numbers'}`);
   };
-  if (!data.some(Array.isArray)) {
-    for (const x of data) scalar(x);
-    return out;
-  }
+  // Values below each level: the product of the dimensions from it on.
+  const below = shape.map((_, d) => shape.slice(d).reduce((a, b) => a * b, 1));
   const walk = (v: unknown, depth: number): void => {
     if (depth === shape.length) {
       if (Array.isArray(v)) throw invalid(`${where}.data is nested unlike its shape [${shape.join(', ')}]: deeper than its ${shape.length} dimensions; send a flat array or arrays nested as the shape`);
       return scalar(v);
     }
+    const flatRest = Array.isArray(v) && v.length === below[depth] && !v.some(Array.isArray);
+    if (flatRest) {
+      for (const x of v) scalar(x);
+      return;
+    }
     if (!Array.isArray(v) || v.length !== shape[depth]) {
-      throw invalid(`${where}.data is nested unlike its shape [${shape.join(', ')}]: level ${depth + 1} has ${Array.isArray(v) ? `${v.length} entries` : 'a number'} where ${shape[depth]} arrays or values belong; send a flat array or arrays nested as the shape`);
+      throw invalid(`${where}.data is nested unlike its shape [${shape.join(', ')}]: level ${depth + 1} has ${Array.isArray(v) ? `${v.length} entries` : describe(v)} where ${shape[depth]} arrays or values belong; send a flat array or arrays nested as the shape`);
     }
     for (const x of v) walk(x, depth + 1);
   };
+  // A flat array of the wrong length is left to the caller's count check, which names both numbers.
+  if (!data.some(Array.isArray)) {
+    for (const x of data) scalar(x);
+    return out;
+  }
   walk(data, 0);
   return out;
+}
+
+/** A JSON value, briefly, for an error message. */
+function describe(x: unknown): string {
+  return Array.isArray(x) ? 'an array' : (JSON.stringify(x) ?? String(x)).slice(0, 40);
 }
 
 /** More dimensions than any model input has; it also bounds how deep `data` is walked. */

@@ -235,13 +235,19 @@ async function startLocked(sourcePath: string, config: Config, store: VersionSto
     close() {
       closing ??= (async () => {
         ready = false;
+        // A running retrain stops at its next step (and nothing retrained is swapped in from now on).
+        const learning = online.close();
         // Requests accepted before (bodies still arriving included) are served; requests arriving now
         // get 503 NOT_READY and their connection closed. The listener closes after the drain: closing it
         // first would reset connections whose request had not arrived yet instead of answering them.
         await accepted.idle();
         await batcher.drain();
-        await app.close();
-        await online.close();
+        const closed = app.close();
+        // Every accepted request is answered: connections still open carry late requests (answered 503, or
+        // a body still trickling in), which must not hold the shutdown until Node's request timeout.
+        app.server.closeAllConnections();
+        await closed;
+        await learning;
         await pool.close();
         await unlock();
         if (temporary) await fs.rm(temporary, { recursive: true, force: true });

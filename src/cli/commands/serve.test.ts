@@ -14,6 +14,8 @@ test('reads one label per line, with or without a final newline, CRLF too', asyn
     assert.deepEqual(await readLabels(file), ['cat', 'dog', 'bird']);
     await fs.writeFile(file, 'cat\ndog');
     assert.deepEqual(await readLabels(file), ['cat', 'dog']);
+    await fs.writeFile(file, 'cat\ndog\n\n  \n');
+    assert.deepEqual(await readLabels(file), ['cat', 'dog']);
   } finally {
     await fs.rm(dir, { recursive: true, force: true });
   }
@@ -25,6 +27,8 @@ test('refuses a blank line, which would shift every later name onto the wrong cl
     const file = path.join(dir, 'labels.txt');
     await fs.writeFile(file, 'a\n\nc\n');
     await assert.rejects(readLabels(file), (e: Error & { code?: string }) => e.code === 'CONFIG_INVALID' && /blank line 2/.test(e.message));
+    await fs.writeFile(file, '\n');
+    await assert.rejects(readLabels(file), (e: Error & { code?: string }) => e.code === 'CONFIG_INVALID' && /is empty/.test(e.message));
   } finally {
     await fs.rm(dir, { recursive: true, force: true });
   }

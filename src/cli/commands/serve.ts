@@ -5,7 +5,7 @@ import { LayercacheError } from '../../errors/index.ts';
 import { startServer } from '../../serve/index.ts';
 import type { CliIo } from '../io.ts';
 
-/** Reads class names, one per line in class order (a final newline is allowed; a blank line is refused: it would shift every later name). */
+/** Reads class names, one per line in class order (blank lines at the end are allowed; one before a name is refused: it would shift every later name). */
 export async function readLabels(file: string): Promise<string[]> {
   let text: string;
   try {
@@ -14,7 +14,9 @@ export async function readLabels(file: string): Promise<string[]> {
     throw new LayercacheError('FILE_NOT_FOUND', `labels file ${file} cannot be read (${(err as NodeJS.ErrnoException).code ?? 'error'}); give a text file with one class name per line`, { cause: err });
   }
   const lines = text.split(/\r?\n/).map((l) => l.trim());
-  if (lines.length > 1 && lines.at(-1) === '') lines.pop();
+  // Blank lines at the end shift nothing; a blank line before a name would.
+  while (lines.length > 0 && lines.at(-1) === '') lines.pop();
+  if (lines.length === 0) throw new LayercacheError('CONFIG_INVALID', `labels file ${file} is empty; give one class name per line, in class order`);
   const blank = lines.indexOf('');
   if (blank >= 0) throw new LayercacheError('CONFIG_INVALID', `labels file ${file} has a blank line ${blank + 1}; give one class name per line, in class order, with no blank lines`);
   return lines;

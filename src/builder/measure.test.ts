@@ -112,14 +112,15 @@ describe('latency cost model', () => {
     const calls: string[] = [];
     const inputs = Array.from({ length: 5 }, (_, i) => randomInput([1, 3, 8, 8], i));
     const runner = (name: string) => async (x: unknown): Promise<void> => { calls.push(`${name}${inputs.indexOf(x as never)}`); };
-    const r = await timeAlternating({ a: runner('a'), b: runner('b') }, inputs, { passes: 2, blockSize: 2, warmup: 1 });
+    // onBlock runs after each block (a retrain checks its stop flag there).
+    const r = await timeAlternating({ a: runner('a'), b: runner('b') }, inputs, { passes: 2, blockSize: 2, warmup: 1, onBlock: () => calls.push('|') });
     assert.equal(r.a!.ratio, 1);
     assert.ok(Number.isFinite(r.b!.ratio) && r.b!.meanMs >= 0);
-    // Warm-up (a0, b0), then blocks [0,1] [2,3] [4] per pass, a first in even blocks, b first in odd ones.
+    // Warm-up (a0, b0), then blocks [0,1] [2,3] [4] per pass, a first in even blocks, b first in odd ones; | = onBlock.
     assert.deepEqual(calls, [
       'a0', 'b0',
-      'a0', 'a1', 'b0', 'b1', 'b2', 'b3', 'a2', 'a3', 'a4', 'b4',
-      'b0', 'b1', 'a0', 'a1', 'a2', 'a3', 'b2', 'b3', 'b4', 'a4',
+      'a0', 'a1', 'b0', 'b1', '|', 'b2', 'b3', 'a2', 'a3', '|', 'a4', 'b4', '|',
+      'b0', 'b1', 'a0', 'a1', '|', 'a2', 'a3', 'b2', 'b3', '|', 'b4', 'a4', '|',
     ]);
   });
 });

@@ -70,7 +70,7 @@ function medianOf(values: readonly number[]): number {
  */
 export async function timeAlternating(
   runners: Readonly<Record<string, (x: Tensor) => Promise<unknown>>>, inputs: readonly Tensor[],
-  opts: { passes: number; blockSize?: number; warmup?: number },
+  opts: { passes: number; blockSize?: number; warmup?: number; onBlock?: () => void },
 ): Promise<Record<string, { meanMs: number; ratio: number }>> {
   const names = Object.keys(runners);
   const blockSize = Math.max(1, Math.min(opts.blockSize ?? 20, inputs.length));
@@ -90,6 +90,7 @@ export async function timeAlternating(
         total[name]! += ms[name]!;
         ratios[name]!.push(ms[name]! / ms[names[0]!]!);
       }
+      opts.onBlock?.();
     }
   }
   const runs = opts.passes * inputs.length;
@@ -306,7 +307,7 @@ const BLOCK_ROWS = 20;
 
 export async function measureCascade(
   backbone: ModelProto, parts: Parameters<typeof Cascade.create>[0], inputs: readonly Tensor[],
-  opts: { engine: EngineOptions; reps: number },
+  opts: { engine: EngineOptions; reps: number; onBlock?: () => void },
 ): Promise<{ backboneMs: number; cascadeMs: number; ratio: number }> {
   const full = await Session.create(serializeModel(backbone), 'backbone', opts.engine);
   const inputName = full.inputs[0]!.name;
@@ -316,7 +317,7 @@ export async function measureCascade(
       const r = await timeAlternating({
         backbone: (x) => full.run({ [inputName]: x }),
         cascade: (x) => cascade.run(x),
-      }, inputs, { passes: opts.reps, blockSize: Math.max(1, Math.round(BLOCK_ROWS / (inputs[0]?.dims[0] ?? 1))) });
+      }, inputs, { passes: opts.reps, blockSize: Math.max(1, Math.round(BLOCK_ROWS / (inputs[0]?.dims[0] ?? 1))), ...(opts.onBlock ? { onBlock: opts.onBlock } : {}) });
       return { backboneMs: r.backbone!.meanMs, cascadeMs: r.cascade!.meanMs, ratio: r.cascade!.ratio };
     } finally {
       await cascade.release();

@@ -82,6 +82,10 @@ function answerClientError(err: Error & { code?: string }, socket: Duplex): void
   socket.destroy(err);
 }
 
+function notReady(): LayercacheError {
+  return new LayercacheError('NOT_READY', 'the server is not ready (starting or shutting down); wait for GET /v2/health/ready to return 200');
+}
+
 const PNG_SIGNATURE = Buffer.from([0x89, 0x50, 0x4e, 0x47, 0x0d, 0x0a, 0x1a, 0x0a]);
 
 /** By the file's signature: JPEG (FF D8 FF) or PNG. */
@@ -148,7 +152,11 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
     routes.push({ pattern: new RegExp(`^${r.url.replace(/:[^/]+/g, '[^/]+')}$`), methods });
   });
   app.addHook('onRequest', async (req, reply) => {
-    if (!deps.isReady()) return;
+    if (!deps.isReady()) {
+      // Not accepted: an inference arriving during a shutdown is refused before its body is read or decoded.
+      if (INFERENCE_ROUTE.test(req.routeOptions.url ?? '')) throw notReady();
+      return;
+    }
     deps.accepted.accept(req);
     // 'close' comes once the answer is sent, and also when the client goes away first (at any point).
     reply.raw.once('close', () => deps.accepted.release(req));
@@ -208,7 +216,7 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
 
   /** Runs rows [rows, ...sample] through the batcher; records metrics and feeds the online learner. */
   async function infer(req: FastifyRequest, data: Float32Array, rows: number): Promise<RowsResult> {
-    if (!deps.isReady() && !deps.accepted.has(req)) throw new LayercacheError('NOT_READY', 'the server is not ready (starting or shutting down); wait for GET /v2/health/ready to return 200');
+    if (!deps.isReady() && !deps.accepted.has(req)) throw notReady();
     const started = performance.now();
     const verify = online.verifyMask(rows);
     const r = await batcher.submit(data, rows, verify);

@@ -3,7 +3,9 @@
  * for images, a cache-status route and Prometheus metrics, on Fastify.
  * Invariants: every error answer is `{ "error": message, "code": CODE }` with the status of
  * its code; a request id (from `x-request-id`, or generated) is logged with each request
- * and echoed in the `x-request-id` header; handlers never run onnxruntime themselves.
+ * and echoed in the `x-request-id` header; handlers never run onnxruntime themselves; a
+ * request accepted while ready (its headers arrived) is served to the end, also during a
+ * shutdown, and every other inference during a shutdown is 503 NOT_READY before its body is read.
  */
 import { createHash, timingSafeEqual } from 'node:crypto';
 import { STATUS_CODES } from 'node:http';

@@ -6,11 +6,13 @@
 import { runCli } from './program.ts';
 
 export async function main(): Promise<void> {
-  // A closed pipe (`layercache inspect … | head`) ends the output, not the process with a crash.
+  // A closed pipe (`layercache inspect … | head`, a log collector gone) ends that output, not the
+  // process: the command runs to its end (a server keeps serving and still shuts down properly;
+  // exiting here would skip the shutdown, and abort it if a retrain runs).
   for (const stream of [process.stdout, process.stderr]) {
     stream.on('error', (err: NodeJS.ErrnoException) => {
-      if (err.code === 'EPIPE') process.exit(process.exitCode ?? 0);
-      throw err;
+      if (err.code !== 'EPIPE') throw err;
+      stream.write = (() => true) as typeof stream.write;
     });
   }
   const code = await runCli(process.argv.slice(2), {

@@ -219,4 +219,34 @@ describe('the layercache bin', () => {
     assert.doesNotMatch(stderr, /EPIPE|Unhandled/);
     assert.equal(code, 0);
   });
+
+  it('a server whose output pipes close keeps serving and still shuts down properly on SIGTERM', { timeout: 60_000 }, async () => {
+    const dir = await fs.mkdtemp(path.join(os.tmpdir(), 'layercache-epipe-'));
+    try {
+      const model = path.join(dir, 'net.onnx');
+      const state = path.join(dir, 'state');
+      await saveModel(residualNet().model, model);
+      const bin = path.resolve(import.meta.dirname, '../../bin/layercache.js');
+      const child = spawn(process.execPath, [bin, 'serve', model, '--port', '0', '--state', state, '--no-online', '--log-level', 'info', '--scale', '255', '--mean', '0.5', '--std', '0.25'], { stdio: ['ignore', 'pipe', 'pipe'] });
+      const exited = new Promise<number | null>((resolve) => child.on('exit', resolve));
+      const url = await new Promise<string>((resolve) => {
+        let text = '';
+        child.stderr.on('data', (d: Buffer) => {
+          text += d.toString();
+          const m = /at (http:\/\/\S+)/.exec(text);
+          if (m) resolve(m[1]!);
+        });
+      });
+      // The reader goes away; every later log line (one per request at info) hits a closed pipe.
+      child.stdout.destroy();
+      child.stderr.destroy();
+      for (let i = 0; i < 3; i++) assert.equal((await fetch(`${url}/v2/models/nope`)).status, 404);
+      assert.equal((await fetch(`${url}/v2/health/live`)).status, 200, 'still serving');
+      child.kill('SIGTERM');
+      assert.equal(await exited, 0);
+      await assert.rejects(fs.access(path.join(state, 'lock')), 'the shutdown ran: the state lock is released');
+    } finally {
+      await fs.rm(dir, { recursive: true, force: true });
+    }
+  });
 });

@@ -7,15 +7,24 @@
  * by its client; each request is released at most once.
  */
 export class AcceptedRequests {
-  private readonly open = new Set<object>();
+  /** Open requests and the connection each came on (null when there is none, as with inject). */
+  private readonly open = new Map<object, object | null>();
   private waiters: (() => void)[] = [];
 
   get size(): number {
     return this.open.size;
   }
 
-  accept(req: object): void {
-    this.open.add(req);
+  accept(req: object, connection: object | null): void {
+    this.open.set(req, connection);
+  }
+
+  /** Whether another open request came on the same connection as `req` (pipelined behind it). */
+  othersOnConnection(req: object): boolean {
+    const connection = this.open.get(req) ?? null;
+    if (connection === null) return false;
+    for (const [other, c] of this.open) if (other !== req && c === connection) return true;
+    return false;
   }
 
   has(req: object): boolean {

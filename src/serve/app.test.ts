@@ -284,6 +284,27 @@ describe('requests Node\'s HTTP parser refuses', () => {
   });
 });
 
+describe('pipelined requests at shutdown', () => {
+  it('answers every accepted request pipelined on one connection, at once rather than after the queue delay', { timeout: 30_000 }, async () => {
+    // The long queue delay holds both requests queued; the shutdown must send them at once.
+    const s = await startServer(modelFile, serverConfig({ maxQueueDelayUs: 10_000_000, online: { enabled: false } }));
+    try {
+      const address = await s.listen();
+      const payload = JSON.stringify(inferBody(randomNormal(seededRng(12), sample), 1));
+      const request = `POST ${URL_INFER} HTTP/1.1\r\nhost: x\r\ncontent-type: application/json\r\ncontent-length: ${Buffer.byteLength(payload)}\r\n\r\n${payload}`;
+      const answer = rawExchange(address, request + request);
+      while (s.inFlight() < 2) await new Promise((r) => setImmediate(r));
+      await s.close();
+      const text = await answer;
+      assert.equal(text.match(/HTTP\/1\.1 200 OK\r\n/g)?.length, 2, text.slice(0, 300));
+      // The first answer kept the connection open for the one behind it.
+      assert.match(text.slice(0, text.indexOf('\r\n\r\n')), /\r\nconnection: keep-alive\r\n/i);
+    } finally {
+      await s.close();
+    }
+  });
+});
+
 describe('requests whose client goes away', () => {
   it('are released when the client disconnects while its request waits, so the shutdown does not wait for them', { timeout: 30_000 }, async () => {
     // A long queue delay keeps the lone request waiting in the batcher while its client disconnects.

@@ -159,15 +159,23 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
       if (INFERENCE_ROUTE.test(req.routeOptions.url ?? '')) throw notReady();
       return;
     }
-    deps.accepted.accept(req);
-    // 'close' comes once the answer is sent, and also when the client goes away first (at any point).
-    reply.raw.once('close', () => deps.accepted.release(req));
+    const socket = req.raw.socket as typeof req.raw.socket | undefined;
+    deps.accepted.accept(req, socket ?? null);
+    // 'close' comes once the answer is sent, and also when the client goes away first; a pipelined
+    // request whose answer never got the connection is released when the connection closes.
+    const release = (): void => {
+      // Listeners must not pile up on a keep-alive connection that carries many requests.
+      socket?.off('close', release);
+      deps.accepted.release(req);
+    };
+    reply.raw.once('close', release);
+    socket?.once('close', release);
   });
   app.addHook('onSend', async (req, reply) => {
     reply.header('x-request-id', req.id);
-    // While shutting down, a keep-alive connection is closed after its answer: otherwise it would hold the
-    // listener open until the client's idle timeout, and the shutdown would wait for it.
-    if (!deps.isReady()) reply.header('connection', 'close');
+    // While shutting down, a keep-alive connection is closed after its answer (else it would hold the listener
+    // open until the client's idle timeout), unless accepted requests are pipelined behind it on that connection.
+    if (!deps.isReady() && !deps.accepted.othersOnConnection(req)) reply.header('connection', 'close');
   });
   if (deps.token !== null) {
     const expected = digest(deps.token);

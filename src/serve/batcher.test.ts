@@ -109,6 +109,22 @@ describe('DynamicBatcher', () => {
     await assert.rejects(b.submit(row(1), 1, new Uint8Array(1)), /boom/);
   });
 
+  it('hurry sends a request waiting for its batch to fill at once, and still takes new ones', async () => {
+    const engine = fakeEngine();
+    // A queue delay far longer than the test's timeout: only hurry() can send the lone request.
+    const b = new DynamicBatcher({ ...opts, maxBatchSize: 8, maxQueueDelayUs: 1e9 }, (i, r) => engine.execute(i, r));
+    const a = b.submit(row(5), 1, new Uint8Array(1));
+    await new Promise((r) => setImmediate(r));
+    assert.deepEqual(engine.batches, [], 'still waiting for the batch to fill');
+    b.hurry();
+    assert.equal((await a).probs[0], 5);
+    assert.deepEqual(engine.batches, [[5]]);
+    // New requests are still taken, and go at once too.
+    assert.equal((await b.submit(row(6), 1, new Uint8Array(1))).probs[0], 6);
+    assert.deepEqual(engine.batches, [[5], [6]]);
+    await b.drain();
+  });
+
   it('drain waits for queued requests, then refuses new ones with NOT_READY', async () => {
     const engine = fakeEngine();
     engine.hold = true;

@@ -65,6 +65,8 @@ export class DynamicBatcher {
   private busy = 0;
   private wake: NodeJS.Timeout | NodeJS.Immediate | null = null;
   private closed = false;
+  /** Shutting down: queued requests go at once instead of waiting for their batch to fill. */
+  private hurried = false;
   private idleWaiters: (() => void)[] = [];
   private inFlight = 0;
 
@@ -102,6 +104,17 @@ export class DynamicBatcher {
     });
   }
 
+  /** From now on queued requests run at once (no waiting up to maxQueueDelayUs); new ones are still taken. */
+  hurry(): void {
+    this.hurried = true;
+    // A pending wake-up finds nothing to wait for; a timer is cleared so it holds no process open.
+    if (this.wake && 'refresh' in this.wake) {
+      clearTimeout(this.wake);
+      this.wake = null;
+    }
+    this.pump();
+  }
+
   /** Refuses new requests and resolves once every submitted request has settled. */
   drain(): Promise<void> {
     this.closed = true;
@@ -124,7 +137,7 @@ export class DynamicBatcher {
     while (this.busy < this.options.engines && this.queue.length > 0) {
       const waitedUs = (performance.now() - this.queue[0]!.enqueued) * 1000;
       const full = this.queuedRows >= this.options.maxBatchSize;
-      if (!full && !this.closed && waitedUs < this.options.maxQueueDelayUs) {
+      if (!full && !this.closed && !this.hurried && waitedUs < this.options.maxQueueDelayUs) {
         if (!this.wake) {
           const again = (): void => {
             this.wake = null;

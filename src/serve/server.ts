@@ -235,6 +235,8 @@ async function startLocked(sourcePath: string, config: Config, store: VersionSto
     close() {
       closing ??= (async () => {
         ready = false;
+        // Queued requests run now rather than after --max-queue-delay-us.
+        batcher.hurry();
         // A running retrain stops at its next step (and nothing retrained is swapped in from now on).
         const learning = online.close();
         // Requests accepted before (bodies still arriving included) are served; requests arriving now

@@ -127,6 +127,21 @@ describe('layercache serve', () => {
     assert.equal(signals.listenerCount('SIGTERM'), 0);
   });
 
+  it('a signal during startup is held, then shuts the started server down properly', async () => {
+    const { dir, model } = await fixture();
+    const signals = new EventEmitter();
+    let err = '';
+    const state = path.join(dir, 'early-state');
+    const config = loadConfig({ engine: { intraOpThreads: 1 }, serve: { port: 0, log: 'silent', stateDir: state } }, {});
+    const running = runServe(model, config, { out: () => {}, err: (s) => void (err += s), isTty: false }, signals);
+    // Emitted synchronously, before the server has started.
+    signals.emit('SIGTERM');
+    await running;
+    assert.match(err, /serving 'layercache' at .*\n.*SIGTERM: draining in-flight requests/s);
+    assert.equal(signals.listenerCount('SIGTERM'), 0);
+    await assert.rejects(fs.access(path.join(state, 'lock')), 'the state lock is released');
+  });
+
   it('bad sources and options fail with one-line errors before listening', async () => {
     const { dir } = await fixture();
     const missing = await cli('serve', path.join(dir, 'missing.onnx'), '--state', path.join(dir, 'state'));

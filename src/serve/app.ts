@@ -137,7 +137,7 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
     // During a shutdown the routes answer NOT_READY themselves (in the protocol's error shape), and serve accepted requests.
     return503OnClosing: false,
     // Fastify's and Node's own refusals answer in the protocol's error shape too.
-    frameworkErrors: (error, _req, reply) => void sendError(reply, new LayercacheError('INFER_REQUEST_INVALID', `the request cannot be routed (${error.message}); check the URL's percent-encoding`, { cause: error })),
+    frameworkErrors: (error, req, reply) => void sendError(reply.header('x-request-id', req.id), new LayercacheError('INFER_REQUEST_INVALID', `the request cannot be routed (${error.message}); check the URL's percent-encoding`, { cause: error })),
     clientErrorHandler: answerClientError,
     requestIdHeader: 'x-request-id',
     genReqId: () => `req-${(++requestCounter).toString(36)}`,

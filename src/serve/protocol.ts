@@ -168,7 +168,7 @@ export function parseInferRequest(body: Uint8Array, headerLength: number | null)
   try {
     json = JSON.parse(Buffer.from(body.buffer, body.byteOffset, jsonEnd).toString('utf8'));
   } catch (err) {
-    throw new LayercacheError('INFER_REQUEST_INVALID', `the request's JSON header is not valid JSON (${(err as Error).message})${headerLength === null ? '; binary tensors need the Inference-Header-Content-Length header' : ''}`, { cause: err });
+    throw new LayercacheError('INFER_REQUEST_INVALID', `the request's JSON header is not valid JSON (${(err as Error).message})${headerLength === null ? ' (a request with binary tensors also needs the Inference-Header-Content-Length header)' : ''}`, { cause: err });
   }
   if (!isObject(json)) throw invalid('the request body must be a JSON object with an "inputs" array');
   if (json.id !== undefined && typeof json.id !== 'string') throw invalid(`"id" must be a string, got ${JSON.stringify(json.id)}`);

@@ -11,7 +11,8 @@ export async function readLabels(file: string): Promise<string[]> {
   try {
     text = await fs.readFile(file, 'utf8');
   } catch (err) {
-    throw new LayercacheError('FILE_NOT_FOUND', `labels file ${file} cannot be read (${(err as NodeJS.ErrnoException).code ?? 'error'}); give a text file with one class name per line`, { cause: err });
+    const code = (err as NodeJS.ErrnoException).code;
+    throw new LayercacheError(code === 'ENOENT' ? 'FILE_NOT_FOUND' : 'FILE_UNREADABLE', `labels file ${file} cannot be read (${code ?? 'error'}); give a text file with one class name per line`, { cause: err });
   }
   const lines = text.split(/\r?\n/).map((l) => l.trim());
   // Blank lines at the end shift nothing; a blank line before a name would.
@@ -23,12 +24,27 @@ export async function readLabels(file: string): Promise<string[]> {
 }
 
 export async function runServe(source: string, config: Config, io: CliIo, signals: NodeJS.EventEmitter = process): Promise<void> {
-  const server = await startServer(source, config);
-  const address = await server.listen().catch(async (err: unknown) => {
-    await server.close();
-    const code = (err as NodeJS.ErrnoException).code;
-    throw new LayercacheError('CONFIG_INVALID', `cannot listen on ${config.serve.host}:${config.serve.port} (${code ?? (err as Error).message}); choose another --port or --host`, { cause: err });
-  });
+  // A signal during startup is held until the server is up, then shuts it down properly (the default
+  // action would kill the process and leave the state lock and a temporary directory behind).
+  let early: string | null = null;
+  const hold: [string, () => void][] = ['SIGTERM', 'SIGINT'].map((signal) => [signal, () => { early ??= signal; }]);
+  for (const [signal, handler] of hold) signals.on(signal, handler);
+  const unhold = (): void => {
+    for (const [signal, handler] of hold) signals.off(signal, handler);
+  };
+  let server: Awaited<ReturnType<typeof startServer>>;
+  let address: string;
+  try {
+    server = await startServer(source, config);
+    address = await server.listen().catch(async (err: unknown) => {
+      await server.close();
+      const code = (err as NodeJS.ErrnoException).code;
+      throw new LayercacheError('CONFIG_INVALID', `cannot listen on ${config.serve.host}:${config.serve.port} (${code ?? (err as Error).message}); choose another --port or --host`, { cause: err });
+    });
+  } catch (err) {
+    unhold();
+    throw err;
+  }
   const m = server.model;
   io.err(`layercache: serving '${m.name}' at ${address} (state ${server.stateDir})\n`);
   // The token itself is never printed.
@@ -61,11 +77,13 @@ export async function runServe(source: string, config: Config, io: CliIo, signal
         resolve();
       });
     };
+    unhold();
     for (const signal of ['SIGTERM', 'SIGINT']) {
       const handler = (): void => stop(signal);
       handlers.push([signal, handler]);
       signals.on(signal, handler);
     }
+    if (early !== null) stop(early);
   });
   for (const [signal, handler] of handlers) signals.off(signal, handler);
 }

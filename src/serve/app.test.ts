@@ -284,15 +284,19 @@ describe('requests Node\'s HTTP parser refuses', () => {
   });
 });
 
+/** A whole HTTP/1.1 infer request for one random row, as raw text. */
+function rawInferRequest(seed: number): string {
+  const payload = JSON.stringify(inferBody(randomNormal(seededRng(seed), sample), 1));
+  return `POST ${URL_INFER} HTTP/1.1\r\nhost: x\r\ncontent-type: application/json\r\ncontent-length: ${Buffer.byteLength(payload)}\r\n\r\n${payload}`;
+}
+
 describe('pipelined requests at shutdown', () => {
   it('answers every accepted request pipelined on one connection, at once rather than after the queue delay', { timeout: 30_000 }, async () => {
     // The long queue delay holds both requests queued; the shutdown must send them at once.
     const s = await startServer(modelFile, serverConfig({ maxQueueDelayUs: 10_000_000, online: { enabled: false } }));
     try {
       const address = await s.listen();
-      const payload = JSON.stringify(inferBody(randomNormal(seededRng(12), sample), 1));
-      const request = `POST ${URL_INFER} HTTP/1.1\r\nhost: x\r\ncontent-type: application/json\r\ncontent-length: ${Buffer.byteLength(payload)}\r\n\r\n${payload}`;
-      const answer = rawExchange(address, request + request);
+      const answer = rawExchange(address, rawInferRequest(12) + rawInferRequest(12));
       while (s.inFlight() < 2) await new Promise((r) => setImmediate(r));
       await s.close();
       const text = await answer;
@@ -311,10 +315,7 @@ describe('requests whose client goes away', () => {
     const s = await startServer(modelFile, serverConfig({ maxQueueDelayUs: 5_000_000, online: { enabled: false } }));
     try {
       const { hostname, port } = new URL(await s.listen());
-      const payload = JSON.stringify(inferBody(randomNormal(seededRng(10), sample), 1));
-      const socket = net.connect(Number(port), hostname, () => {
-        socket.write(`POST ${URL_INFER} HTTP/1.1\r\nhost: x\r\ncontent-type: application/json\r\ncontent-length: ${Buffer.byteLength(payload)}\r\n\r\n${payload}`);
-      });
+      const socket = net.connect(Number(port), hostname, () => socket.write(rawInferRequest(10)));
       socket.on('error', () => {});
       while (s.inFlight() === 0) await new Promise((r) => setImmediate(r));
       socket.destroy();

@@ -28,6 +28,10 @@ describe('parseInferRequest', () => {
     assert.deepEqual(Array.from(parseInferRequest(body, headerLength).inputs[0]!.data), [1, -2]);
     const b16 = binaryRequest({ inputs: [{ name: 'x', shape: [2], datatype: 'BF16', parameters: { binary_data_size: 4 } }] }, new Uint16Array([0x3f80, 0xc040]));
     assert.deepEqual(Array.from(parseInferRequest(b16.body, b16.headerLength).inputs[0]!.data), [1, -3]);
+    // Beyond FP16's range in JSON, and a BOOL byte other than 0/1, are 400s too.
+    rejects(() => parseInferRequest(json({ inputs: [{ name: 'x', shape: [2], datatype: 'FP16', data: [1, 1e6] }] }), null), /value 1 is 1000000, outside FP16 \(at most ±65504\)/);
+    const bool = binaryRequest({ inputs: [{ name: 'x', shape: [2], datatype: 'BOOL', parameters: { binary_data_size: 2 } }] }, new Uint8Array([1, 2]));
+    rejects(() => parseInferRequest(bool.body, bool.headerLength), /byte 1 is 2; BOOL bytes are 0 or 1/);
     // An FP16 infinity is a 400 like any non-finite input.
     const inf = binaryRequest({ inputs: [{ name: 'x', shape: [1], datatype: 'FP16', parameters: { binary_data_size: 2 } }] }, new Uint16Array([0x7c00]));
     rejects(() => parseInferRequest(inf.body, inf.headerLength), /value 0 is Infinity/);
@@ -68,8 +72,8 @@ describe('parseInferRequest', () => {
   });
 
   it('rejects JSON values outside an integer datatype, naming value and range', () => {
-    rejects(() => parseInferRequest(json({ inputs: [{ name: 'x', shape: [2], datatype: 'UINT8', data: [3, 300] }] }), null), /value 1 is 300, not a UINT8 \(integers 0 to 255\)/);
-    rejects(() => parseInferRequest(json({ inputs: [{ name: 'x', shape: [1], datatype: 'INT32', data: [1.5] }] }), null), /value 0 is 1.5, not a INT32/);
+    rejects(() => parseInferRequest(json({ inputs: [{ name: 'x', shape: [2], datatype: 'UINT8', data: [3, 300] }] }), null), /value 1 is 300, outside UINT8 \(integers 0 to 255\)/);
+    rejects(() => parseInferRequest(json({ inputs: [{ name: 'x', shape: [1], datatype: 'INT32', data: [1.5] }] }), null), /value 0 is 1.5, outside INT32/);
     assert.deepEqual(Array.from(parseInferRequest(json({ inputs: [{ name: 'x', shape: [2], datatype: 'BOOL', data: [true, 0] }] }), null).inputs[0]!.data), [1, 0]);
   });
 

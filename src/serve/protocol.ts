@@ -48,10 +48,13 @@ interface Numeric {
   read(view: DataView, offset: number): number;
   /** Integer types: the values JSON data may hold. */
   readonly range?: readonly [number, number];
+  /** Float types narrower than FP32: the largest magnitude JSON data may hold. */
+  readonly max?: number;
 }
 
 const NUMERIC: Readonly<Record<string, Numeric>> = {
-  BOOL: { bytes: 1, read: (v, o) => (v.getUint8(o) ? 1 : 0), range: [0, 1] },
+  // Binary BOOL bytes are read as they are; the range check refuses any but 0 and 1.
+  BOOL: { bytes: 1, read: (v, o) => v.getUint8(o), range: [0, 1] },
   UINT8: { bytes: 1, read: (v, o) => v.getUint8(o), range: [0, 255] },
   INT8: { bytes: 1, read: (v, o) => v.getInt8(o), range: [-128, 127] },
   UINT16: { bytes: 2, read: (v, o) => v.getUint16(o, true), range: [0, 65535] },
@@ -60,7 +63,7 @@ const NUMERIC: Readonly<Record<string, Numeric>> = {
   INT32: { bytes: 4, read: (v, o) => v.getInt32(o, true), range: [-(2 ** 31), 2 ** 31 - 1] },
   UINT64: { bytes: 8, read: (v, o) => Number(v.getBigUint64(o, true)), range: [0, Number.MAX_SAFE_INTEGER] },
   INT64: { bytes: 8, read: (v, o) => Number(v.getBigInt64(o, true)), range: [Number.MIN_SAFE_INTEGER, Number.MAX_SAFE_INTEGER] },
-  FP16: { bytes: 2, read: (v, o) => halfToFloat(v.getUint16(o, true)) },
+  FP16: { bytes: 2, read: (v, o) => halfToFloat(v.getUint16(o, true)), max: 65504 },
   BF16: { bytes: 2, read: (v, o) => bfloat16ToFloat(v.getUint16(o, true)) },
   FP32: { bytes: 4, read: (v, o) => v.getFloat32(o, true) },
   FP64: { bytes: 8, read: (v, o) => v.getFloat64(o, true) },
@@ -199,6 +202,11 @@ export function parseInferRequest(body: Uint8Array, headerLength: number | null)
       const view = new DataView(body.buffer, body.byteOffset + offset, binarySize);
       data = new Float32Array(count);
       for (let k = 0; k < count; k++) data[k] = kind.read(view, k * kind.bytes);
+      // Binary integers are in their type's range by construction, except BOOL's bytes.
+      if (datatype === 'BOOL') {
+        const bad = data.findIndex((x) => x > 1);
+        if (bad >= 0) throw invalid(`${where} ('${raw.name}') byte ${bad} is ${data[bad]}; BOOL bytes are 0 or 1`);
+      }
       offset += binarySize;
     } else {
       if (raw.data === undefined) throw invalid(`${where} ('${raw.name}') has no "data" and no binary_data_size parameter`);
@@ -207,7 +215,12 @@ export function parseInferRequest(body: Uint8Array, headerLength: number | null)
       const range = kind.range;
       if (range) {
         const bad = values.findIndex((x) => !Number.isInteger(x) || x < range[0] || x > range[1]);
-        if (bad >= 0) throw invalid(`${where} ('${raw.name}') value ${bad} is ${values[bad]}, not a ${datatype} (integers ${range[0]} to ${range[1]}); send FP32 for other numbers`);
+        if (bad >= 0) throw invalid(`${where} ('${raw.name}') value ${bad} is ${values[bad]}, outside ${datatype} (integers ${range[0]} to ${range[1]}); send FP32 for other numbers`);
+      }
+      const max = kind.max;
+      if (max !== undefined) {
+        const bad = values.findIndex((x) => Math.abs(x) > max);
+        if (bad >= 0) throw invalid(`${where} ('${raw.name}') value ${bad} is ${values[bad]}, outside ${datatype} (at most ±${max}); send FP32 for larger numbers`);
       }
       data = Float32Array.from(values);
     }

@@ -31,7 +31,7 @@ describe('parseInferRequest', () => {
     // Beyond FP16's range in JSON, and a BOOL byte other than 0/1, are 400s too.
     rejects(() => parseInferRequest(json({ inputs: [{ name: 'x', shape: [2], datatype: 'FP16', data: [1, 1e6] }] }), null), /value 1 is 1000000, outside FP16 \(at most ±65504\)/);
     const bool = binaryRequest({ inputs: [{ name: 'x', shape: [2], datatype: 'BOOL', parameters: { binary_data_size: 2 } }] }, new Uint8Array([1, 2]));
-    rejects(() => parseInferRequest(bool.body, bool.headerLength), /byte 1 is 2; BOOL bytes are 0 or 1/);
+    rejects(() => parseInferRequest(bool.body, bool.headerLength), /value 1 is 2, outside BOOL \(integers 0 to 1\)/);
     // An FP16 infinity is a 400 like any non-finite input.
     const inf = binaryRequest({ inputs: [{ name: 'x', shape: [1], datatype: 'FP16', parameters: { binary_data_size: 2 } }] }, new Uint16Array([0x7c00]));
     rejects(() => parseInferRequest(inf.body, inf.headerLength), /value 0 is Infinity/);

@@ -53,7 +53,7 @@ interface Numeric {
 }
 
 const NUMERIC: Readonly<Record<string, Numeric>> = {
-  // Binary BOOL bytes are read as they are; the range check refuses any but 0 and 1.
+  // Binary BOOL bytes are read as they are; checkRange refuses any but 0 and 1.
   BOOL: { bytes: 1, read: (v, o) => v.getUint8(o), range: [0, 1] },
   UINT8: { bytes: 1, read: (v, o) => v.getUint8(o), range: [0, 255] },
   INT8: { bytes: 1, read: (v, o) => v.getInt8(o), range: [-128, 127] },
@@ -143,6 +143,16 @@ function valuesOf(data: unknown, shape: readonly number[], bool: boolean, where:
   return out;
 }
 
+/** Refuses the first value `datatype` cannot hold: an integer type's out-of-range or fractional values, FP16's beyond ±65504. values: [count] */
+function checkRange(values: Float32Array | readonly number[], kind: Numeric, datatype: string, where: string): void {
+  const { range, max } = kind;
+  const outside = range ? (x: number) => !Number.isInteger(x) || x < range[0] || x > range[1] : max !== undefined ? (x: number) => Math.abs(x) > max : null;
+  const bad = outside ? values.findIndex(outside) : -1;
+  if (bad >= 0) {
+    throw invalid(`${where} value ${bad} is ${values[bad]}, outside ${datatype} (${range ? `integers ${range[0]} to ${range[1]}` : `at most ±${max}`}); send FP32 for other numbers`);
+  }
+}
+
 /** A JSON value, briefly, for an error message. */
 function describe(x: unknown): string {
   return Array.isArray(x) ? 'an array' : (JSON.stringify(x) ?? String(x)).slice(0, 40);
@@ -202,26 +212,15 @@ export function parseInferRequest(body: Uint8Array, headerLength: number | null)
       const view = new DataView(body.buffer, body.byteOffset + offset, binarySize);
       data = new Float32Array(count);
       for (let k = 0; k < count; k++) data[k] = kind.read(view, k * kind.bytes);
-      // Binary integers are in their type's range by construction, except BOOL's bytes.
-      if (datatype === 'BOOL') {
-        const bad = data.findIndex((x) => x > 1);
-        if (bad >= 0) throw invalid(`${where} ('${raw.name}') byte ${bad} is ${data[bad]}; BOOL bytes are 0 or 1`);
-      }
+      // Binary integers are in range by construction except BOOL's bytes (any but 0 and 1 are refused).
+      checkRange(data, kind, datatype, `${where} ('${raw.name}')`);
       offset += binarySize;
     } else {
       if (raw.data === undefined) throw invalid(`${where} ('${raw.name}') has no "data" and no binary_data_size parameter`);
       const values = valuesOf(raw.data, shape, datatype === 'BOOL', `${where} ('${raw.name}')`);
       if (values.length !== count) throw invalid(`${where} ('${raw.name}') has ${values.length} values but shape [${shape.join(', ')}] needs ${count}`);
-      const range = kind.range;
-      if (range) {
-        const bad = values.findIndex((x) => !Number.isInteger(x) || x < range[0] || x > range[1]);
-        if (bad >= 0) throw invalid(`${where} ('${raw.name}') value ${bad} is ${values[bad]}, outside ${datatype} (integers ${range[0]} to ${range[1]}); send FP32 for other numbers`);
-      }
-      const max = kind.max;
-      if (max !== undefined) {
-        const bad = values.findIndex((x) => Math.abs(x) > max);
-        if (bad >= 0) throw invalid(`${where} ('${raw.name}') value ${bad} is ${values[bad]}, outside ${datatype} (at most ±${max}); send FP32 for larger numbers`);
-      }
+      // Checked before float32 rounds them: an integer beyond 2^24 would pass as its neighbour.
+      checkRange(values, kind, datatype, `${where} ('${raw.name}')`);
       data = Float32Array.from(values);
     }
     // Binary data can hold NaN and ±Infinity, and numbers beyond float32's range become ±Infinity:

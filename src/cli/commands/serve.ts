@@ -24,66 +24,56 @@ export async function readLabels(file: string): Promise<string[]> {
 }
 
 export async function runServe(source: string, config: Config, io: CliIo, signals: NodeJS.EventEmitter = process): Promise<void> {
-  // A signal during startup is held until the server is up, then shuts it down properly (the default
-  // action would kill the process and leave the state lock and a temporary directory behind).
-  let early: string | null = null;
-  const hold: [string, () => void][] = ['SIGTERM', 'SIGINT'].map((signal) => [signal, () => { early ??= signal; }]);
-  for (const [signal, handler] of hold) signals.on(signal, handler);
-  const unhold = (): void => {
-    for (const [signal, handler] of hold) signals.off(signal, handler);
+  // One handler per signal for the whole command. A signal during startup is held until the server is
+  // up, then shuts it down properly (the default action would kill the process and leave the state lock
+  // and a temporary directory behind).
+  let received: string | null = null;
+  let onSignal = (signal: string): void => {
+    received ??= signal;
   };
-  let server: Awaited<ReturnType<typeof startServer>>;
-  let address: string;
+  const handlers = ['SIGTERM', 'SIGINT'].map((signal) => [signal, () => onSignal(signal)] as const);
+  for (const [signal, handler] of handlers) signals.on(signal, handler);
   try {
-    server = await startServer(source, config);
-    address = await server.listen().catch(async (err: unknown) => {
+    const server = await startServer(source, config);
+    const address = await server.listen().catch(async (err: unknown) => {
       await server.close();
       const code = (err as NodeJS.ErrnoException).code;
       throw new LayercacheError('CONFIG_INVALID', `cannot listen on ${config.serve.host}:${config.serve.port} (${code ?? (err as Error).message}); choose another --port or --host`, { cause: err });
     });
-  } catch (err) {
-    unhold();
-    throw err;
+    const m = server.model;
+    io.err(`layercache: serving '${m.name}' at ${address} (state ${server.stateDir})\n`);
+    // The token itself is never printed.
+    io.err(config.serve.token === null
+      ? `  curl ${address}/v2/models/${m.name}\n`
+      : `  curl -H "Authorization: Bearer TOKEN" ${address}/v2/models/${m.name}   # TOKEN: the --token or LAYERCACHE_TOKEN value\n`);
+    await new Promise<void>((resolve) => {
+      let draining = false;
+      onSignal = (signal) => {
+        // A repeated signal (an orchestrator and a process group both sending SIGTERM) does not cut the drain short.
+        if (draining) {
+          io.err(`layercache: ${signal}: already draining\n`);
+          return;
+        }
+        draining = true;
+        io.err(`layercache: ${signal}: draining in-flight requests\n`);
+        const timer = setTimeout(() => {
+          io.err(`layercache: shutdown took over ${config.serve.shutdownTimeoutMs} ms; stopping anyway\n`);
+          // Worker threads (a running retrain, a stuck batch) would keep the process alive.
+          io.exitNow?.(1);
+          resolve();
+        }, config.serve.shutdownTimeoutMs);
+        server.close().then(() => {
+          clearTimeout(timer);
+          resolve();
+        }, (err: unknown) => {
+          clearTimeout(timer);
+          io.err(`layercache: error during shutdown: ${(err as Error).message}\n`);
+          resolve();
+        });
+      };
+      if (received !== null) onSignal(received);
+    });
+  } finally {
+    for (const [signal, handler] of handlers) signals.off(signal, handler);
   }
-  const m = server.model;
-  io.err(`layercache: serving '${m.name}' at ${address} (state ${server.stateDir})\n`);
-  // The token itself is never printed.
-  io.err(config.serve.token === null
-    ? `  curl ${address}/v2/models/${m.name}\n`
-    : `  curl -H "Authorization: Bearer TOKEN" ${address}/v2/models/${m.name}   # TOKEN: the --token or LAYERCACHE_TOKEN value\n`);
-  let draining = false;
-  const handlers: [string, () => void][] = [];
-  await new Promise<void>((resolve) => {
-    const stop = (signal: string): void => {
-      // A repeated signal (an orchestrator and a process group both sending SIGTERM) does not cut the drain short.
-      if (draining) {
-        io.err(`layercache: ${signal}: already draining\n`);
-        return;
-      }
-      draining = true;
-      io.err(`layercache: ${signal}: draining in-flight requests\n`);
-      const timer = setTimeout(() => {
-        io.err(`layercache: shutdown took over ${config.serve.shutdownTimeoutMs} ms; stopping anyway\n`);
-        // Worker threads (a running retrain, a stuck batch) would keep the process alive.
-        io.exitNow?.(1);
-        resolve();
-      }, config.serve.shutdownTimeoutMs);
-      server.close().then(() => {
-        clearTimeout(timer);
-        resolve();
-      }, (err: unknown) => {
-        clearTimeout(timer);
-        io.err(`layercache: error during shutdown: ${(err as Error).message}\n`);
-        resolve();
-      });
-    };
-    unhold();
-    for (const signal of ['SIGTERM', 'SIGINT']) {
-      const handler = (): void => stop(signal);
-      handlers.push([signal, handler]);
-      signals.on(signal, handler);
-    }
-    if (early !== null) stop(early);
-  });
-  for (const [signal, handler] of handlers) signals.off(signal, handler);
 }

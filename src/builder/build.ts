@@ -24,7 +24,7 @@ import { withAugmentedCopies, type Augmentation, type DataSource, type Preproces
 import type { EngineOptions } from '../engine/index.ts';
 import { LayercacheError } from '../errors/index.ts';
 import { buildHeadModel, headLabel, headMacs, initParams, type HeadSpec } from '../heads/index.ts';
-import { analyzeModel, type ModelAnalysis } from '../inspect/index.ts';
+import { analyzeClassifier, describeLogitsPlan, type ModelAnalysis } from '../inspect/index.ts';
 import { modelOpset, serializeModel, type ModelProto } from '../onnx/index.ts';
 import { withPhase, type Progress } from '../progress/index.ts';
 import { seededRng } from '../tensor/index.ts';
@@ -162,8 +162,12 @@ function summarize(latency: PolicyOutcome, macs: PolicyOutcome, batch: number): 
 
 export async function buildCascade(input: BuildInput, config: BuildConfig, engine: EngineOptions, progress: Progress): Promise<BuildResult> {
   const settings = settingsOf(config);
-  const { model, data } = input;
-  const a = await analyzeModel(model, { source: input.modelFile, engine });
+  const { data } = input;
+  // Heads are distilled from, and the cascade serves the softmax of, the first output: it is read as logits.
+  const { analysis: a, reading } = await analyzeClassifier(input.model, { source: input.modelFile, engine });
+  const note = describeLogitsPlan(reading, input.model.graph?.output[0]?.name ?? '');
+  if (note) progress.note(note);
+  const model = a.model;
   checkData(a, data, settings.folds);
   if (a.exits.length === 0) {
     throw new LayercacheError('NO_EXITS', `${input.modelFile} has no candidate exits (no single-tensor cut point), so no heads can be attached`);

@@ -8,7 +8,7 @@ import { randomInput, runModel } from '../../test/support/chain.ts';
 import { residualNet } from '../../test/support/models.ts';
 import { Cascade, type CascadeExit } from './cascade.ts';
 import { scoreRow } from '../calibrate/index.ts';
-import type { ModelProto } from '../onnx/index.ts';
+import { cloneModel, type ModelProto } from '../onnx/index.ts';
 
 const engine = { intraOpThreads: 1, graphOptimization: 'all' } as const;
 let parts: { segments: ModelProto[]; heads: ModelProto[]; model: ModelProto };
@@ -39,6 +39,22 @@ describe('cascade', () => {
   });
   const created: Cascade[] = [];
   after(async () => Promise.all(created.map((c) => c.release())));
+
+  it('segments whose node names are those the cascade graphs generate (Softmax_node_0, …) still build and answer as the backbone', async () => {
+    const renamed = parts.segments.map((seg) => {
+      const m = cloneModel(seg);
+      m.graph!.node.forEach((n, k) => (n.name = `${['Softmax', 'Identity', 'Exp', 'Constant', 'If', 'Compress'][k % 6]}_node_${k}`));
+      return m;
+    });
+    const exits: CascadeExit[] = tensors.map((tensor) => ({ tensor, threshold: Infinity, temperature: 1 }));
+    const c = await Cascade.create({ segments: renamed, heads: parts.heads, exits, classes: 5, score: 'max' }, engine);
+    created.push(c);
+    for (const batch of [1, 3]) {
+      const x = randomInput([batch, 3, 8, 8], 40 + batch);
+      const logits = (await runModel(parts.model, { image: x })).logits!.data as Float32Array;
+      (await c.run(x)).forEach((r, i) => assert.equal(r.classIndex, Array.from(logits.subarray(i * 5, i * 5 + 5)).indexOf(Math.max(...logits.subarray(i * 5, i * 5 + 5)))));
+    }
+  });
 
   it('with thresholds that never fire, returns exactly the backbone answers (batch 1 and batch N)', async () => {
     const c = await cascadeWith([Infinity, Infinity]);

@@ -11,11 +11,18 @@ import { GraphBuilder, makeValueInfo, type ModelProto } from '../onnx/index.ts';
 import { tensor } from '../tensor/index.ts';
 import type { CascadeExit } from './cascade.ts';
 
-/** Every name the models use (`taken`), and `claim`, which returns a fresh name from a base and marks it taken. */
+/**
+ * Every name the models use, tensors and nodes (`taken`), and `claim`, which returns a fresh name from a base and
+ * marks it taken. Node names count: onnxruntime refuses a graph with two nodes of one name, and the builder's own
+ * names (`Softmax_node_0`) are common in exported models.
+ */
 export function nameScope(models: readonly ModelProto[]): { taken: Set<string>; claim: (base: string) => string } {
   const taken = new Set<string>();
   for (const m of models) {
-    for (const n of m.graph!.node) for (const o of n.output) taken.add(o);
+    for (const n of m.graph!.node) {
+      if (n.name !== '') taken.add(n.name);
+      for (const o of n.output) taken.add(o);
+    }
     for (const t of m.graph!.initializer) taken.add(t.name);
     for (const v of m.graph!.input) taken.add(v.name);
   }

@@ -9,14 +9,16 @@ import path from 'node:path';
 import { before, describe, it } from 'node:test';
 import { loadBundle, saveBundle } from '../bundle/index.ts';
 import { Cascade } from '../cascade/index.ts';
+import { DEFAULT_ENGINE_OPTIONS } from '../engine/index.ts';
 import { IDENTITY_PREPROCESS, openDataSource } from '../data/index.ts';
 import { evaluateBundle, type EvalReport } from '../evaluate/index.ts';
 import { SILENT } from '../progress/index.ts';
 import { saveModel } from '../onnx/index.ts';
-import { randomNormal, seededRng } from '../tensor/index.ts';
+import { randomNormal, seededRng, tensor } from '../tensor/index.ts';
 import { cli } from '../../test/support/cli.ts';
 import { saveWithForcedExit } from '../../test/support/forced-exit.ts';
-import { heavyTail, mlp, residualNet } from '../../test/support/models.ts';
+import { heavyTail, mlp, residualNet, withNormalisedOutput } from '../../test/support/models.ts';
+import { runModel } from '../../test/support/chain.ts';
 
 let dir: string;
 let model: string;
@@ -45,6 +47,30 @@ describe('build → bundle → eval on a tiny model', () => {
     assert.equal(m.build.refineExits, 1);
     assert.equal(m.build.screenEpochs, 1);
     for (const e of m.exits) assert.ok(refined.includes(e.candidate));
+  });
+
+  it('a model that ends in Softmax: the bundle reads its logits, so rows that run the whole backbone get the model\'s own probabilities', async () => {
+    const net = withNormalisedOutput(residualNet().model, 'softmax');
+    const file = path.join(dir, 'softmax-net.onnx');
+    await saveModel(net, file);
+    const out = path.join(dir, 'softmax-bundle');
+    const b = await cli('build', file, '--data', `raw:${data}:3x8x8#0-199`, '--out', out, ...fast);
+    assert.equal(b.code, 0, b.stderr);
+    assert.match(b.stderr, /output 'probs' is a softmax .* layercache reads the logits before it/);
+    const bundle = await loadBundle(out);
+    const never = await Cascade.fromBundle(bundle, DEFAULT_ENGINE_OPTIONS, bundle.manifest.exits.map(() => Number.POSITIVE_INFINITY));
+    try {
+      const x = tensor('float32', [4, 3, 8, 8], randomNormal(seededRng(31), 4 * 3 * 8 * 8));
+      const rows = await never.run(x);
+      const own = Object.values(await runModel(net, { image: x }))[0]!.data as Float32Array;
+      rows.forEach((r, i) => r.probs.forEach((p, k) => assert.ok(Math.abs(p - own[i * 5 + k]!) < 1e-5, `row ${i} class ${k}: ${p} vs the model's ${own[i * 5 + k]}`)));
+    } finally {
+      await never.release();
+    }
+    // eval traces every candidate head on segments it cuts from the bundle's backbone: read the same way.
+    const e = await cli('eval', out, '--data', `raw:${data}:3x8x8#200-299`, '--json', '--baseline', 'paper', '--latency-samples', '20', '--threads', '1');
+    assert.equal(e.code, 0, e.stderr);
+    assert.equal(JSON.parse(e.stdout).samples, 100);
   });
 
   it('builds a valid bundle, round-trips it, and eval reports the contract fields', async () => {

@@ -10,7 +10,7 @@ import { saveModel, serializeModel, loadModel } from '../onnx/index.ts';
 import { loadConfig } from '../config/index.ts';
 import { runServe } from './commands/serve.ts';
 import { cli } from '../../test/support/cli.ts';
-import { denseConcat, residualNet } from '../../test/support/models.ts';
+import { denseConcat, residualNet, withNormalisedOutput } from '../../test/support/models.ts';
 import { maxAbsDiff, randomInput, runModel } from '../../test/support/chain.ts';
 
 async function fixture(): Promise<{ dir: string; model: string }> {
@@ -40,6 +40,7 @@ describe('layercache inspect', () => {
     assert.equal(j.model, model);
     assert.deepEqual(j.inputs, [{ name: 'image', shape: ['N', 3, 8, 8] }]);
     assert.deepEqual(j.outputs, [{ name: 'logits', shape: ['N', 5] }]);
+    assert.deepEqual(j.logits, { kind: 'logits' });
     assert.equal(typeof j.totalMacs, 'number');
     assert.deepEqual(j.exits.map((e: { tensor: string }) => e.tensor), ['stem', 'b1_out', 'b2_out']);
     for (const [i, e] of j.exits.entries()) {
@@ -57,6 +58,10 @@ describe('layercache inspect', () => {
     assert.equal(r.code, 0);
     assert.match(r.stdout, /b1_out/);
     assert.match(r.stdout, /3 exits/);
+    assert.doesNotMatch(r.stdout, /^logits /m, 'plain logits need no note');
+    const softmax = path.join(path.dirname(model), 'softmax.onnx');
+    await saveModel(withNormalisedOutput(residualNet().model, 'softmax'), softmax);
+    assert.match((await cli('inspect', softmax)).stdout, /^logits +output 'probs' is a softmax \(node '.+'\); layercache reads the logits before it$/m);
   });
 
   it('bad input: one-line errors with codes, no stack trace', async () => {

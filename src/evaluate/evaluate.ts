@@ -14,7 +14,7 @@ import { argmaxRows, maxScore, paperRule, scoreOfMaxProbability } from '../calib
 import type { DataSource } from '../data/index.ts';
 import { Session, type EngineOptions } from '../engine/index.ts';
 import { LayercacheError } from '../errors/index.ts';
-import { analyzeModel } from '../inspect/index.ts';
+import { analyzeClassifier } from '../inspect/index.ts';
 import { parseModel } from '../onnx/index.ts';
 import { withPhase, type Progress } from '../progress/index.ts';
 import { extractSegments } from '../surgery/index.ts';
@@ -241,8 +241,9 @@ export async function evaluateBundle(bundle: LoadedBundle, data: DataSource, opt
     const main = await cachedFigures('bundle', cascades, exitMacs, headMacs, m.source.totalMacs, data, reference, batches, opts, backbones);
 
     // Oracle: every candidate head traced on every sample.
-    const backboneModel = parseModel(bundle.backbone, 'backbone');
-    const analysis = await analyzeModel(backboneModel, { engine: opts.engine });
+    // Read as the build read it (segments end at the logits), so candidate segments match the bundle's.
+    const { analysis } = await analyzeClassifier(parseModel(bundle.backbone, 'backbone'), { engine: opts.engine });
+    const backboneModel = analysis.model;
     const candidateSegments = extractSegments(backboneModel, analysis.flow, m.candidates.map((c) => c.tensor), analysis.typeOf).map((s) => s.model);
     const allExits = m.candidates.map((c) => ({ tensor: c.tensor, threshold: scoreOfMaxProbability(1), temperature: c.temperature }));
     const traceCascade = await Cascade.create({ segments: candidateSegments, heads: bundle.candidateHeads, exits: allExits, classes: K, score: 'max' }, opts.engine);

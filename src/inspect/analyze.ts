@@ -8,9 +8,10 @@
  */
 import { LayercacheError } from '../errors/index.ts';
 import { Session, DEFAULT_ENGINE_OPTIONS, type EngineOptions } from '../engine/index.ts';
-import { dtypeOfElemType, elemTypeName, elemTypeOfDtype, indexGraph, readValueInfo, protoDims, serializeModel, type Dim, type ModelProto } from '../onnx/index.ts';
+import { dtypeOfElemType, elemTypeName, elemTypeOfDtype, indexGraph, modelOpset, readValueInfo, protoDims, serializeModel, type Dim, type ModelProto } from '../onnx/index.ts';
 import { analyzeDataflow, addOutputs, collapseCuts, nodeMacs, rebuildableCuts, type Dataflow, type TensorType } from '../surgery/index.ts';
 import { allocate, bytesPerElement, numel, seededRng, type DType, type Tensor } from '../tensor/index.ts';
+import { applyLogitsPlan, planLogits, type LogitsPlan } from './classifier-output.ts';
 
 export interface TensorSummary {
   readonly name: string;
@@ -44,6 +45,8 @@ export interface ModelAnalysis {
   /** Name of the symbolic batch dimension, or null when the batch is fixed. */
   readonly batchDim: string | null;
   readonly totalMacs: number;
+  /** How layercache reads logits from the first output (see classifier-output.ts). */
+  readonly logits: LogitsPlan;
   /** Every cut point as an exit candidate. */
   readonly candidates: readonly ExitCandidate[];
   /** Candidates collapsed to one per block (the default listing). */
@@ -196,8 +199,9 @@ export async function analyzeModel(model: ModelProto, opts: AnalyzeOptions = {})
     if (!s) throw new LayercacheError('INTERNAL', `no shape was recorded for tensor '${name}'`);
     return s;
   };
+  const logits = planLogits(index, modelOpset(model), dimsOf, index.outputs[0] === undefined ? undefined : atOne[index.outputs[0]]);
   return {
-    model, flow, batchDim, totalMacs, candidates, exits,
+    model, flow, batchDim, totalMacs, candidates, exits, logits,
     inputs: index.inputs.map(summaryOf),
     outputs: index.outputs.map(summaryOf),
     tensor: (name) => summaries.get(name),
@@ -206,4 +210,15 @@ export async function analyzeModel(model: ModelProto, opts: AnalyzeOptions = {})
       return { elemType: elemTypeOfDtype(s.dtype), shape: s.shape };
     },
   };
+}
+
+/**
+ * Analyses a classifier as layercache uses it: read per its logits plan (a final Softmax removed, or a Log
+ * appended; see classifier-output.ts). `analysis.model` is the model read that way; `reading` is the plan that
+ * was applied to the given model ('logits' when none was needed).
+ */
+export async function analyzeClassifier(model: ModelProto, opts: AnalyzeOptions = {}): Promise<{ analysis: ModelAnalysis; reading: LogitsPlan }> {
+  const given = await analyzeModel(model, opts);
+  if (given.logits.kind === 'logits') return { analysis: given, reading: given.logits };
+  return { analysis: await analyzeModel(applyLogitsPlan(model, given.logits), opts), reading: given.logits };
 }

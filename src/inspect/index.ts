@@ -1,2 +1,3 @@
-/** Public surface of the inspect module: model analysis (shapes, cut points, MACs, exits). */
-export { analyzeModel, batchAxisOf, type ModelAnalysis, type ExitCandidate, type TensorSummary, type AnalyzeOptions } from './analyze.ts';
+/** Public surface of the inspect module: model analysis (shapes, cut points, MACs, exits, how to read logits). */
+export { analyzeModel, analyzeClassifier, batchAxisOf, type ModelAnalysis, type ExitCandidate, type TensorSummary, type AnalyzeOptions } from './analyze.ts';
+export { applyLogitsPlan, describeLogitsPlan, holdsProbabilities, type LogitsPlan } from './classifier-output.ts';

@@ -16,7 +16,7 @@ import { loadConfig, type ConfigInput } from '../config/index.ts';
 import { Session } from '../engine/index.ts';
 import { saveModel, serializeModel } from '../onnx/index.ts';
 import { randomNormal, seededRng } from '../tensor/index.ts';
-import { residualNet } from '../../test/support/models.ts';
+import { residualNet, withNormalisedOutput } from '../../test/support/models.ts';
 import { startServer, type RunningServer } from './server.ts';
 import { HEADER_LENGTH } from './protocol.ts';
 
@@ -323,6 +323,26 @@ describe('requests whose client goes away', () => {
       while (s.inFlight() > 0) await new Promise((r) => setImmediate(r));
     } finally {
       await s.close();
+    }
+  });
+});
+
+describe('a bare model whose output is already a softmax', () => {
+  it('serves the model\'s own probabilities, not a softmax of them', { timeout: 30_000 }, async () => {
+    for (const kind of ['softmax', 'manual'] as const) {
+      const file = path.join(dir, `tiny-${kind}.onnx`);
+      await saveModel(withNormalisedOutput(residualNet().model, kind), file);
+      const s = await startServer(file, serverConfig({ online: { enabled: false } }));
+      try {
+        const x = randomNormal(seededRng(21), 2 * sample);
+        const res = await s.app.inject({ method: 'POST', url: URL_INFER, payload: inferBody(x, 2) });
+        assert.equal(res.statusCode, 200, res.body);
+        const probs = res.json().outputs.find((o: { name: string }) => o.name === 'probabilities').data as number[];
+        const oracle = await backboneProbs(x, 2);
+        probs.forEach((v, i) => assert.ok(Math.abs(v - oracle[i]!) < 1e-5, `${kind}: prob ${i}: ${v} vs ${oracle[i]}`));
+      } finally {
+        await s.close();
+      }
     }
   });
 });

@@ -17,6 +17,7 @@ import { loadBundle } from '../bundle/index.ts';
 import { argmaxRows } from '../calibrate/index.ts';
 import { Cascade } from '../cascade/index.ts';
 import { Session } from '../engine/index.ts';
+import { applyLogitsPlan } from '../inspect/index.ts';
 import { asLayercacheError } from '../errors/index.ts';
 import { parseModel } from '../onnx/index.ts';
 import { tensor } from '../tensor/index.ts';
@@ -54,7 +55,8 @@ async function load(msg: Extract<EngineRequest, { kind: 'load' }>): Promise<void
     backboneBytes = bundle.backbone;
   } else {
     backboneBytes = new Uint8Array(await fs.readFile(msg.source.file));
-    cascade = await Cascade.create({ segments: [parseModel(backboneBytes, msg.source.file)], heads: [], exits: [], classes: msg.source.classes, score: 'max' }, msg.engine);
+    const backbone = applyLogitsPlan(parseModel(backboneBytes, msg.source.file), msg.source.logits);
+    cascade = await Cascade.create({ segments: [backbone], heads: [], exits: [], classes: msg.source.classes, score: 'max' }, msg.engine);
   }
   let backbone: Session;
   try {

@@ -19,7 +19,7 @@ import { loadBundle, MANIFEST_FILE, sha256, type LoadedBundle } from '../bundle/
 import type { Config } from '../config/index.ts';
 import { imageSizeOf, validatePreprocess, type Preprocess } from '../data/index.ts';
 import { LayercacheError } from '../errors/index.ts';
-import { analyzeModel } from '../inspect/index.ts';
+import { analyzeModel, describeLogitsPlan } from '../inspect/index.ts';
 import { loadModelFile } from '../onnx/index.ts';
 import { AcceptedRequests } from './accepted-requests.ts';
 import { buildApp, type ModelInfo } from './app.ts';
@@ -143,8 +143,10 @@ async function startLocked(sourcePath: string, config: Config, store: VersionSto
     if (a.inputs.length !== 1 || out.dims.length !== 2 || (out.dims[1] ?? 0) < 2) {
       throw new LayercacheError('ONNX_INVALID_MODEL', `${sourcePath}: layercache serves single-input classifiers whose first output is [batch, classes]; this model has ${a.inputs.length} inputs and output '${out.name}' of shape [${out.shape.join(', ')}]`);
     }
+    const reading = describeLogitsPlan(a.logits, out.name);
+    if (reading) log.info(reading);
     return {
-      source: { kind: 'model', file: sourcePath, classes: out.dims[1]! },
+      source: { kind: 'model', file: sourcePath, classes: out.dims[1]!, logits: a.logits },
       version: 0,
       bundle: null,
       modelFile: sourcePath,

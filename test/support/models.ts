@@ -2,7 +2,7 @@
  * Tiny models built with the project's GraphBuilder, for unit tests. Each returns the
  * model and the tensor names a test needs. Weights are seeded, so results are stable.
  */
-import { GraphBuilder, type ModelProto } from '../../src/onnx/index.ts';
+import { extendModel, GraphBuilder, type ModelProto } from '../../src/onnx/index.ts';
 import { randomNormal, seededRng, tensor, type Rng } from '../../src/tensor/index.ts';
 
 function w(g: GraphBuilder, rng: Rng, name: string, dims: number[], std = 0.3): string {
@@ -150,4 +150,31 @@ export function heavyTail(): { model: ModelProto } {
   g.op('Add', [direct, tail], {}, 'logits');
   g.output('logits', 'float32', ['batch', 4]);
   return { model: g.build() };
+}
+
+/**
+ * The model with its first output ([batch, classes] logits) replaced by ops appended after it, as many exported
+ * classifiers end: 'softmax' (Softmax over the classes), 'softmax-flatten' (Reshape to [batch, classes, 1],
+ * Softmax over axis 1, Flatten), 'manual' (Exp / ReduceSum: probabilities with no Softmax node), 'batch-softmax'
+ * (Softmax over the batch axis: not per sample) or 'logsoftmax'. The other outputs follow unchanged.
+ */
+export function withNormalisedOutput(model: ModelProto, kind: 'softmax' | 'softmax-flatten' | 'manual' | 'batch-softmax' | 'logsoftmax'): ModelProto {
+  const out = extendModel(model, (g) => {
+    const z = model.graph!.output[0]!.name;
+    let y: string;
+    if (kind === 'softmax') y = g.op('Softmax', [z], { axis: -1 }, 'probs');
+    else if (kind === 'batch-softmax') y = g.op('Softmax', [z], { axis: 0 }, 'probs');
+    else if (kind === 'logsoftmax') y = g.op('LogSoftmax', [z], { axis: -1 }, 'log_probs');
+    else if (kind === 'manual') {
+      const e = g.op('Exp', [z]);
+      y = g.op('Div', [e, g.op('ReduceSum', [e, g.weight('sum_axes', tensor('int64', [1], new BigInt64Array([1n])))], { keepdims: 1 })], {}, 'probs');
+    } else {
+      const r = g.op('Reshape', [z, g.weight('col_shape', tensor('int64', [3], new BigInt64Array([0n, -1n, 1n])))]);
+      y = g.op('Flatten', [g.op('Softmax', [r], { axis: 1 }, 'probs3')], { axis: 1 }, 'probs');
+    }
+    g.output(y, 'float32', ['batch', 'classes']);
+  });
+  const outputs = out.graph!.output;
+  out.graph!.output = [outputs[outputs.length - 1]!, ...outputs.slice(1, -1)];
+  return out;
 }

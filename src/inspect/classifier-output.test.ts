@@ -1,0 +1,69 @@
+import assert from 'node:assert/strict';
+import { describe, it } from 'node:test';
+import { tensor } from '../tensor/index.ts';
+import { maxAbsDiff, randomInput, runModel } from '../../test/support/chain.ts';
+import { mlp, twoOutputs, withNormalisedOutput } from '../../test/support/models.ts';
+import { analyzeModel } from './analyze.ts';
+import { applyLogitsPlan, holdsProbabilities } from './classifier-output.ts';
+
+/** Row-wise softmax of [rows, k] values, in float64. */
+function softmax(x: Float32Array, k: number): Float32Array {
+  const out = new Float32Array(x.length);
+  for (let r = 0; r < x.length / k; r++) {
+    const row = Array.from(x.subarray(r * k, (r + 1) * k));
+    const m = Math.max(...row);
+    const e = row.map((v) => Math.exp(v - m));
+    const s = e.reduce((a, b) => a + b, 0);
+    e.forEach((v, c) => (out[r * k + c] = v / s));
+  }
+  return out;
+}
+
+describe('reading logits from a classifier', () => {
+  const plain = mlp().model;
+  const x = { x: randomInput([5, 6], 3) };
+
+  it('plain logits and log-probabilities are read as they are', async () => {
+    assert.deepEqual((await analyzeModel(plain)).logits, { kind: 'logits' });
+    assert.deepEqual((await analyzeModel(withNormalisedOutput(plain, 'logsoftmax'))).logits, { kind: 'logits' });
+    assert.deepEqual((await analyzeModel(twoOutputs().model)).logits, { kind: 'logits' }, 'the first output is the logits; the second, a softmax, is not read');
+    assert.equal(applyLogitsPlan(plain, { kind: 'logits' }), plain);
+  });
+
+  for (const kind of ['softmax', 'softmax-flatten'] as const) {
+    it(`a final Softmax (${kind}) is found, and the planned model's first output is the original logits`, async () => {
+      const model = withNormalisedOutput(plain, kind);
+      const a = await analyzeModel(model);
+      assert.equal(a.logits.kind, 'softmax');
+      const planned = applyLogitsPlan(model, a.logits);
+      const logits = Object.values(await runModel(plain, x))[0]!;
+      const probs = Object.values(await runModel(model, x))[0]!;
+      const read = Object.values(await runModel(planned, x))[0]!;
+      assert.ok(maxAbsDiff(read, logits) < 1e-6, `planned output differs from the logits by ${maxAbsDiff(read, logits)}`);
+      assert.ok(maxAbsDiff(tensor('float32', [5, 4], softmax(read.data as Float32Array, 4)), probs) < 1e-6);
+      assert.deepEqual((await analyzeModel(planned)).logits, { kind: 'logits' }, 'planning again changes nothing');
+      assert.equal(model.graph!.output[0]!.name, 'probs', 'the given model is not modified');
+    });
+  }
+
+  it('probabilities without a Softmax node are read through a log, whose softmax gives them back', async () => {
+    const model = withNormalisedOutput(plain, 'manual');
+    const a = await analyzeModel(model);
+    assert.deepEqual(a.logits, { kind: 'log' });
+    const probs = Object.values(await runModel(model, x))[0]!;
+    const read = Object.values(await runModel(applyLogitsPlan(model, a.logits), x))[0]!;
+    assert.ok(maxAbsDiff(tensor('float32', [5, 4], softmax(read.data as Float32Array, 4)), probs) < 1e-6);
+  });
+
+  it('a Softmax over the batch axis is not a per-sample softmax and is left alone', async () => {
+    assert.deepEqual((await analyzeModel(withNormalisedOutput(plain, 'batch-softmax'))).logits, { kind: 'logits' });
+  });
+
+  it('holdsProbabilities: rows ≥ 0 that sum to 1, and nothing else', () => {
+    assert.equal(holdsProbabilities(tensor('float32', [2, 3], new Float32Array([0.2, 0.3, 0.5, 1, 0, 0]))), true);
+    assert.equal(holdsProbabilities(tensor('float32', [2, 3], new Float32Array([0.2, 0.3, 0.5, 0.9, 0, 0]))), false, 'a row summing to 0.9');
+    assert.equal(holdsProbabilities(tensor('float32', [1, 3], new Float32Array([1.5, -0.5, 0]))), false, 'a negative value');
+    assert.equal(holdsProbabilities(tensor('float32', [1, 1], new Float32Array([1]))), false, 'one class');
+    assert.equal(holdsProbabilities(tensor('float32', [1, 2], new Float32Array([Number.NaN, 1]))), false, 'NaN');
+  });
+});

@@ -1,0 +1,153 @@
+/**
+ * What a classifier's first output holds, and how layercache reads logits from it.
+ *
+ * layercache distils its heads from softmax(first output / T) and serves softmax(first output) for rows
+ * that run the whole backbone, so the first output must be logits. Log-probabilities are logits already
+ * (softmax maps them back to the same probabilities). Probabilities are not: softmax of probabilities is a
+ * flattened, wrong distribution. So:
+ *   - a model whose first output is a Softmax over the classes (possibly followed by shape-only ops such as
+ *     Flatten or Reshape) is read before that Softmax ('softmax' plan);
+ *   - a model whose first output holds probabilities some other way (every row ≥ 0 and summing to 1 on the
+ *     analysis run) is read through Log(max(p, 1e-30)) ('log' plan);
+ *   - anything else is read as it is ('logits').
+ * Invariant: softmax of the planned model's first output equals the original model's first output when that
+ * holds probabilities (up to the clamp at 1e-30), and the planned model's other outputs are the original's.
+ */
+import { clone } from '@bufbuild/protobuf';
+import { NodeProtoSchema } from 'onnx-buf';
+import { LayercacheError } from '../errors/index.ts';
+import { cloneModel, extendModel, makeValueInfo, readValueInfo, type GraphIndex, type ModelProto, type NodeProto } from '../onnx/index.ts';
+import { tensor, type Tensor } from '../tensor/index.ts';
+
+export type LogitsPlan =
+  | { readonly kind: 'logits' }
+  /** Read the first output before Softmax node `node` (its name, or its output tensor when unnamed). */
+  | { readonly kind: 'softmax'; readonly node: string }
+  | { readonly kind: 'log' };
+
+/** Ops that only rearrange a tensor (element order kept), through which a final Softmax is still found. */
+const SHAPE_ONLY = new Set(['Identity', 'Flatten', 'Reshape', 'Squeeze', 'Unsqueeze']);
+
+/** Lowest value the 'log' plan's clamp lets through, so that log never returns −∞. */
+const LOG_FLOOR = 1e-30;
+
+function nodeKey(n: NodeProto): string {
+  return n.name !== '' ? n.name : n.output[0]!;
+}
+
+function intAttr(n: NodeProto, name: string): number | undefined {
+  const a = n.attribute.find((x) => x.name === name);
+  return a ? Number(a.i) : undefined;
+}
+
+/**
+ * The Softmax that makes output `out` a probability vector per sample: reached from the output back through
+ * shape-only ops, normalising over every non-batch element of its input. null when there is none.
+ * dimsOf: concrete dims (batch first) of any tensor.
+ */
+function finalSoftmax(index: GraphIndex, out: string, opset: number, dimsOf: (name: string) => readonly number[] | undefined): NodeProto | null {
+  let t = out;
+  for (;;) {
+    const p = index.producer.get(t);
+    if (p === undefined) return null;
+    const n = index.nodes[p]!;
+    if (n.opType === 'Softmax' && (n.domain === '' || n.domain === 'ai.onnx')) {
+      const dims = dimsOf(n.input[0]!);
+      if (!dims || dims.length < 2) return null;
+      const raw = intAttr(n, 'axis') ?? (opset >= 13 ? -1 : 1);
+      const axis = raw < 0 ? raw + dims.length : raw;
+      // Before opset 13 Softmax normalises over all dims from `axis` on; since then over `axis` alone.
+      const perSample = opset >= 13 ? axis > 0 && dims.every((d, i) => i === 0 || i === axis || d === 1) : axis === 1;
+      return perSample ? n : null;
+    }
+    if (!SHAPE_ONLY.has(n.opType) || (n.domain !== '' && n.domain !== 'ai.onnx')) return null;
+    t = n.input[0]!;
+  }
+}
+
+/** True when every row of `values` [rows, classes] is a probability vector (non-negative, summing to 1). */
+export function holdsProbabilities(values: Tensor): boolean {
+  if (values.dtype !== 'float32') return false;
+  if (values.dims.length !== 2 || values.dims[0]! < 1 || values.dims[1]! < 2) return false;
+  const [rows, k] = values.dims as [number, number];
+  const v = values.data as Float32Array;
+  for (let r = 0; r < rows; r++) {
+    let sum = 0;
+    for (let c = 0; c < k; c++) {
+      const x = v[r * k + c]!;
+      if (!(x >= 0 && x <= 1 + 1e-6)) return false;
+      sum += x;
+    }
+    if (Math.abs(sum - 1) > 1e-3) return false;
+  }
+  return true;
+}
+
+/**
+ * The plan for reading logits from the first output. first: the first output's values on the analysis run
+ * ([rows, classes]), for outputs that hold probabilities without a Softmax layercache can see.
+ */
+export function planLogits(index: GraphIndex, opset: number, dimsOf: (name: string) => readonly number[] | undefined, first: Tensor | undefined): LogitsPlan {
+  const out = index.outputs[0];
+  if (out === undefined) return { kind: 'logits' };
+  const softmax = finalSoftmax(index, out, opset, dimsOf);
+  if (softmax) return { kind: 'softmax', node: nodeKey(softmax) };
+  return first && holdsProbabilities(first) ? { kind: 'log' } : { kind: 'logits' };
+}
+
+/** A readable line on what the plan does, for notes and `inspect`; null for 'logits'. */
+export function describeLogitsPlan(plan: LogitsPlan, output: string): string | null {
+  if (plan.kind === 'softmax') return `output '${output}' is a softmax (node '${plan.node}'); layercache reads the logits before it`;
+  if (plan.kind === 'log') return `output '${output}' holds probabilities; layercache reads its logarithm as the logits`;
+  return null;
+}
+
+/**
+ * The model with its first output replaced per `plan` (the model itself for 'logits'). The new first output
+ * keeps the old one's declared type; the replaced tensor is no longer an output, and nodes that only fed it
+ * are left for segment extraction to drop.
+ */
+export function applyLogitsPlan(model: ModelProto, plan: LogitsPlan): ModelProto {
+  if (plan.kind === 'logits') return model;
+  const graph = model.graph!;
+  const first = graph.output[0];
+  const decl = first ? readValueInfo(first) : null;
+  if (!first || !decl) throw new LayercacheError('ONNX_INVALID_MODEL', 'the model has no typed first output to read logits from');
+  if (plan.kind === 'log') {
+    const out = extendModel(model, (g) => {
+      const floor = g.weight('lc_logits_floor', tensor('float32', [1], new Float32Array([LOG_FLOOR])));
+      const y = g.op('Log', [g.op('Max', [first.name, floor])], {}, `${first.name}_lc_logits`);
+      g.output(y, 'float32', decl.shape);
+    });
+    const outputs = out.graph!.output;
+    out.graph!.output = [outputs[outputs.length - 1]!, ...outputs.slice(1, -1)];
+    return out;
+  }
+  // 'softmax': replay the shape-only ops between the Softmax and the output on the Softmax's input.
+  const copy = cloneModel(model);
+  const g = copy.graph!;
+  const byOutput = new Map(g.node.flatMap((n) => n.output.map((o) => [o, n] as const)));
+  const chain: NodeProto[] = [];
+  let t = first.name;
+  for (;;) {
+    const n = byOutput.get(t);
+    if (!n) throw new LayercacheError('INTERNAL', `no node produces '${t}' on the way to softmax '${plan.node}'`);
+    if (n.opType === 'Softmax' && nodeKey(n) === plan.node) {
+      t = n.input[0]!;
+      break;
+    }
+    chain.unshift(n);
+    t = n.input[0]!;
+  }
+  const renamed = (name: string) => `${name}_lc_logits`;
+  for (const n of chain) {
+    const replay = clone(NodeProtoSchema, n);
+    replay.name = n.name === '' ? '' : renamed(n.name);
+    replay.input = [t, ...n.input.slice(1)];
+    replay.output = [renamed(n.output[0]!)];
+    g.node.push(replay);
+    t = replay.output[0]!;
+  }
+  g.output[0] = makeValueInfo(t, decl.elemType, decl.shape);
+  return copy;
+}

@@ -88,6 +88,7 @@ describe('parseInferRequest', () => {
     assert.equal(r.id, 'a');
     assert.deepEqual(Array.from(r.inputs[0]!.data), [1, 2, 3, 4]);
     assert.equal(r.outputs, null);
+    assert.equal(parseInferRequest(json({ inputs: [{ name: 'x', shape: [1], datatype: 'FP32', data: [1] }], outputs: [] }), null).outputs, null, 'an empty "outputs" list means every output, as in Triton');
   });
 
   it('reads binary tensors after the JSON header, in input order, little-endian', () => {

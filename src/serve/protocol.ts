@@ -237,6 +237,9 @@ export function parseInferRequest(body: Uint8Array, headerLength: number | null)
   const binaryOutputs = parameters.binary_data_output === true;
   if (json.outputs !== undefined) {
     if (!Array.isArray(json.outputs)) throw invalid('"outputs" must be an array of { name }');
+  }
+  // An empty list requests no output in particular: every output is returned, as when "outputs" is absent (Triton's reading).
+  if (Array.isArray(json.outputs) && json.outputs.length > 0) {
     outputs = json.outputs.map((o: unknown, i: number) => {
       if (!isObject(o) || typeof o.name !== 'string') throw invalid(`outputs[${i}] must be an object with a "name"`);
       const p = parametersOf(o.parameters, `outputs[${i}]`);

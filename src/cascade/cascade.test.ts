@@ -3,7 +3,7 @@ import { after, before, describe, it } from 'node:test';
 import { analyzeModel } from '../inspect/index.ts';
 import { buildHeadModel, initParams } from '../heads/index.ts';
 import { extractSegments } from '../surgery/index.ts';
-import { concatRows, seededRng } from '../tensor/index.ts';
+import { seededRng } from '../tensor/index.ts';
 import { randomInput, runModel } from '../../test/support/chain.ts';
 import { residualNet } from '../../test/support/models.ts';
 import { Cascade, type CascadeExit } from './cascade.ts';
@@ -54,35 +54,6 @@ describe('cascade', () => {
       const logits = (await runModel(parts.model, { image: x })).logits!.data as Float32Array;
       (await c.run(x)).forEach((r, i) => assert.equal(r.classIndex, Array.from(logits.subarray(i * 5, i * 5 + 5)).indexOf(Math.max(...logits.subarray(i * 5, i * 5 + 5)))));
     }
-  });
-
-  it('runKeepingCuts answers as the staged cascade, and the rest of the backbone on the kept cuts gives the backbone\'s own logits', async () => {
-    // Thresholds that let some rows out at each exit and keep others.
-    const x = randomInput([12, 3, 8, 8], 77);
-    const probe = await cascadeWith([Infinity, Infinity]);
-    created.push(probe);
-    const scores = await Promise.all([0, 1].map(async (i) => {
-      const lp = await headLogProbs(i, x);
-      return Array.from({ length: 12 }, (_, r) => scoreRow(lp, r, 5, 'max', 1).score).sort((a, b) => a - b);
-    }));
-    const c = await cascadeWith([scores[0]![8]!, scores[1]![6]!]);
-    created.push(c);
-    const { rows, cuts } = await c.runKeepingCuts(x);
-    assert.deepEqual(rows, await c.run(x, { staged: true }));
-    const logits = (await runModel(parts.model, { image: x })).logits!.data as Float32Array;
-    const seen = new Set<number | null>();
-    for (const j of [0, 1]) {
-      const at = rows.flatMap((r, i) => (r.exit === j ? [i] : []));
-      seen.add(at.length > 0 ? j : null);
-      if (at.length === 0) continue;
-      const rest = await c.rest(j, concatRows(at.map((i) => cuts[i]!)));
-      at.forEach((i, k) => {
-        for (let q = 0; q < 5; q++) assert.ok(Math.abs(rest[k * 5 + q]! - logits[i * 5 + q]!) < 1e-5, `exit ${j} row ${i} class ${q}`);
-      });
-    }
-    assert.deepEqual([...seen], [0, 1], 'rows left at both exits');
-    rows.forEach((r, i) => assert.equal(cuts[i] === null, r.exit === null));
-    await assert.rejects(c.rest(2, cuts.find((t) => t !== null)!), /exit 2 is not one of this cascade's 2 exits/);
   });
 
   it('with thresholds that never fire, returns exactly the backbone answers (batch 1 and batch N)', async () => {

@@ -147,38 +147,7 @@ export class Cascade {
         return { probs: probs.slice(r * K, (r + 1) * K), classIndex: c, exit: e < 0 ? null : e, confidence: probs[r * K + c]! };
       });
     }
-    return (await this.staged(input, false)).rows;
-  }
-
-  /**
-   * input: [batch, ...]. The stage-by-stage cascade that also keeps, for every row answered early, its cut
-   * tensor at the answering exit ([1, ...cut dims], null for rows the full backbone answered), so the rest of the
-   * backbone can run on it later (`rest`): verification of early answers without rerunning the prefix.
-   */
-  async runKeepingCuts(input: Tensor): Promise<{ rows: CascadeRow[]; cuts: (Tensor | null)[] }> {
-    return this.staged(input, true);
-  }
-
-  /**
-   * The rest of the backbone after exit j: cut [n, ...] is exit j's tensor; returns the backbone's logits
-   * [n, classes], as the full backbone gives them for the inputs the cuts came from.
-   */
-  async rest(j: number, cut: Tensor): Promise<Float32Array> {
-    if (!(Number.isInteger(j) && j >= 0 && j < this.exitCount)) throw new LayercacheError('INTERNAL', `exit ${j} is not one of this cascade's ${this.exitCount} exits`);
-    let x = cut;
-    for (let k = j + 1; k < this.stages.length; k++) {
-      const stage = this.stages[k]!;
-      const out = await stage.session.run({ [stage.input]: x });
-      if (!stage.exit) return Object.values(out)[0]!.data as Float32Array;
-      x = out[stage.cut!]!;
-    }
-    throw new LayercacheError('INTERNAL', 'cascade has no final stage');
-  }
-
-  private async staged(input: Tensor, keepCuts: boolean): Promise<{ rows: CascadeRow[]; cuts: (Tensor | null)[] }> {
-    const batch = input.dims[0]!;
     const rows: (CascadeRow | undefined)[] = new Array(batch);
-    const cuts: (Tensor | null)[] = new Array<Tensor | null>(batch).fill(null);
     let alive = Array.from({ length: batch }, (_, i) => i);
     let x = input;
     const K = this.classes;
@@ -196,7 +165,6 @@ export class Cascade {
         break;
       }
       const lp = out[fusedHeadOutput(j)]!.data as Float32Array;
-      const cut = out[stage.cut!]!;
       const { threshold, temperature } = stage.exit;
       const keep: number[] = [];
       const stillAlive: number[] = [];
@@ -206,16 +174,16 @@ export class Cascade {
           const probs = new Float32Array(K);
           for (let k = 0; k < K; k++) probs[k] = Math.exp(lp[r * K + k]!);
           rows[orig] = { probs, classIndex: s.classIndex, exit: j, confidence: probs[s.classIndex]! };
-          if (keepCuts) cuts[orig] = gatherRows(cut, [r]);
         } else {
           keep.push(r);
           stillAlive.push(orig);
         }
       });
+      const cut = out[stage.cut!]!;
       x = keep.length === alive.length ? cut : gatherRows(cut, keep);
       alive = stillAlive;
     }
-    return { rows: rows as CascadeRow[], cuts };
+    return rows as CascadeRow[];
   }
 
   /**

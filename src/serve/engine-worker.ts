@@ -1,43 +1,44 @@
 /**
- * Engine worker thread: holds one cascade and runs batches for the main thread, so session.run
- * never blocks the event loop.
+ * Engine worker thread: holds one cascade (and the full backbone, for verification) and
+ * runs batches for the main thread, so session.run never blocks the event loop.
  * Invariants: messages are handled strictly one after another, so a `load` (hot swap)
  * takes effect between batches: a batch runs wholly on one version, and the old version
- * is released only after the new one is ready. Rows the main thread picked for verification
- * run the stage-by-stage cascade, which keeps the cut tensor of those answered early; after
- * the batch's result has been posted, only the rest of the backbone runs on those cuts (never
- * the prefix again): at once when no other batch was waiting, otherwise held back until
- * VERIFY_BATCH_ROWS rows are pending, and run together, exit by exit (a batch-1 backbone run
- * per served batch cost the worker 5–9% of its time under load); rows held back are verified
- * when `verifyHoldMs` pass with no further message, and before a swap, on the version that
- * answered them; at close they are dropped (the server has stopped learning by then).
+ * is released only after the new one is ready. Verification of early answers runs after
+ * the batch's result has been posted, on the full backbone: at once when no other batch was
+ * waiting, otherwise held back until VERIFY_BATCH_ROWS rows are pending, and run as one
+ * batch (a batch-1 backbone run per served batch cost the worker 5–9% of its time under
+ * load); rows held back are verified when `verifyHoldMs` pass with no further message, and
+ * before a swap, on the version that answered them; at close they are dropped (the server
+ * has stopped learning by then).
  */
 import { parentPort } from 'node:worker_threads';
 import { promises as fs } from 'node:fs';
 import { loadBundle } from '../bundle/index.ts';
 import { argmaxRows } from '../calibrate/index.ts';
-import { Cascade, gatherRows, type CascadeRow } from '../cascade/index.ts';
+import { Cascade } from '../cascade/index.ts';
+import { Session } from '../engine/index.ts';
 import { applyLogitsPlan } from '../inspect/index.ts';
 import { asLayercacheError } from '../errors/index.ts';
 import { parseModel } from '../onnx/index.ts';
-import { concatRows, tensor, type Tensor } from '../tensor/index.ts';
+import { tensor } from '../tensor/index.ts';
 import type { EngineReply, EngineRequest } from './messages.ts';
 
 interface Loaded {
   readonly cascade: Cascade;
+  readonly backbone: Session;
   readonly version: number;
   readonly exits: number;
   /** Longest held-back verification rows wait for a further message. */
   readonly verifyHoldMs: number;
 }
 
-/** Verification rows held back under load before the rest of the backbone runs on them together. */
+/** Verification rows held back under load before they run as one backbone batch. */
 const VERIFY_BATCH_ROWS = 16;
 
 const port = parentPort!;
 let current: Loaded | null = null;
-/** Early answers waiting for verification (all answered by `current`): inputs, answering exits, cut tensors there [1, ...], answered classes. */
-let pending: { inputs: Float32Array[]; exits: number[]; cuts: Tensor[]; classes: number[] } | null = null;
+/** Early answers waiting for verification (all answered by `current`): inputs, answering exits, answered classes. */
+let pending: { inputs: Float32Array[]; exits: number[]; classes: number[]; sampleDims: readonly number[] } | null = null;
 let holdTimer: NodeJS.Timeout | null = null;
 let chain: Promise<void> = Promise.resolve();
 
@@ -47,46 +48,34 @@ function post(reply: EngineReply, transfer: ArrayBuffer[] = []): void {
 
 async function load(msg: Extract<EngineRequest, { kind: 'load' }>): Promise<void> {
   let cascade: Cascade;
+  let backboneBytes: Uint8Array;
   if (msg.source.kind === 'bundle') {
-    cascade = await Cascade.fromBundle(await loadBundle(msg.source.dir), msg.engine);
+    const bundle = await loadBundle(msg.source.dir);
+    cascade = await Cascade.fromBundle(bundle, msg.engine);
+    backboneBytes = bundle.backbone;
   } else {
-    const backbone = applyLogitsPlan(parseModel(new Uint8Array(await fs.readFile(msg.source.file)), msg.source.file), msg.source.logits);
+    backboneBytes = new Uint8Array(await fs.readFile(msg.source.file));
+    const backbone = applyLogitsPlan(parseModel(backboneBytes, msg.source.file), msg.source.logits);
     cascade = await Cascade.create({ segments: [backbone], heads: [], exits: [], classes: msg.source.classes, score: 'max' }, msg.engine);
   }
+  let backbone: Session;
+  try {
+    backbone = await Session.create(backboneBytes, 'backbone (verification)', msg.engine);
+  } catch (err) {
+    await cascade.release();
+    throw err;
+  }
   const old = current;
-  current = { cascade, version: msg.version, exits: cascade.exitCount, verifyHoldMs: msg.verifyHoldMs };
-  if (old) await old.cascade.release();
+  current = { cascade, backbone, version: msg.version, exits: cascade.exitCount, verifyHoldMs: msg.verifyHoldMs };
+  if (old) await Promise.all([old.cascade.release(), old.backbone.release()]);
   post({ kind: 'loaded', id: msg.id, version: msg.version, exits: cascade.exitCount });
-}
-
-/**
- * Runs a batch: rows picked for verification (when the cascade has exits) on the stage-by-stage path, which
- * keeps the cut tensors of early answers, the others on the cascade's single graph. Rows come back in order.
- * input: [rows, ...sample]; verify: [rows].
- */
-async function runBatch(cascade: Cascade, input: Tensor, verify: Uint8Array): Promise<{ rows: CascadeRow[]; cuts: (Tensor | null)[] }> {
-  const n = input.dims[0]!;
-  const picked = cascade.exitCount === 0 ? [] : Array.from({ length: n }, (_, i) => i).filter((i) => verify[i]);
-  if (picked.length === 0) return { rows: await cascade.run(input), cuts: new Array<Tensor | null>(n).fill(null) };
-  if (picked.length === n) return cascade.runKeepingCuts(input);
-  const others = Array.from({ length: n }, (_, i) => i).filter((i) => !verify[i]);
-  const kept = await cascade.runKeepingCuts(gatherRows(input, picked));
-  const plain = await cascade.run(gatherRows(input, others));
-  const rows: CascadeRow[] = new Array(n);
-  const cuts: (Tensor | null)[] = new Array<Tensor | null>(n).fill(null);
-  picked.forEach((i, k) => {
-    rows[i] = kept.rows[k]!;
-    cuts[i] = kept.cuts[k]!;
-  });
-  others.forEach((i, k) => (rows[i] = plain[k]!));
-  return { rows, cuts };
 }
 
 async function infer(msg: Extract<EngineRequest, { kind: 'infer' }>): Promise<void> {
   const live = current;
   if (!live) throw new Error('no model loaded');
   const input = tensor('float32', [msg.rows, ...msg.sampleDims], msg.input);
-  const { rows, cuts } = await runBatch(live.cascade, input, msg.verify);
+  const rows = await live.cascade.run(input);
   const K = live.cascade.classes;
   const probs = new Float32Array(msg.rows * K);
   const exits = new Int32Array(msg.rows);
@@ -101,12 +90,10 @@ async function infer(msg: Extract<EngineRequest, { kind: 'infer' }>): Promise<vo
   // Verification sampling: early answers picked by the main thread, checked after the response.
   const size = msg.input.length / msg.rows;
   for (let i = 0; i < msg.rows; i++) {
-    const cut = cuts[i];
-    if (!cut) continue;
-    pending ??= { inputs: [], exits: [], cuts: [], classes: [] };
+    if (!msg.verify[i] || rows[i]!.exit === null) continue;
+    pending ??= { inputs: [], exits: [], classes: [], sampleDims: msg.sampleDims };
     pending.inputs.push(msg.input.slice(i * size, (i + 1) * size));
     pending.exits.push(rows[i]!.exit!);
-    pending.cuts.push(cut);
     pending.classes.push(rows[i]!.classIndex);
   }
   if (pending && (!msg.more || pending.exits.length >= VERIFY_BATCH_ROWS)) await verifyPending();
@@ -124,9 +111,8 @@ async function infer(msg: Extract<EngineRequest, { kind: 'infer' }>): Promise<vo
 }
 
 /**
- * Runs the rest of the backbone on the pending early answers' cuts, exit by exit, and posts the
- * verdicts (rows in pending order). Never throws: a failure is posted as 'verify-failed' (the
- * answers were sent already).
+ * Runs the pending early answers through the full backbone as one batch and posts the
+ * verdicts. Never throws: a failure is posted as 'verify-failed' (the answers were sent already).
  */
 async function verifyPending(): Promise<void> {
   const live = current;
@@ -134,22 +120,19 @@ async function verifyPending(): Promise<void> {
   pending = null;
   if (!live || !p) return;
   const n = p.exits.length;
-  const agree = new Uint8Array(n);
+  const size = p.inputs[0]!.length;
+  const input = new Float32Array(n * size);
+  p.inputs.forEach((x, k) => input.set(x, k * size));
+  let out: Awaited<ReturnType<Session['run']>>;
   try {
-    for (const j of new Set(p.exits)) {
-      const at = p.exits.flatMap((e, k) => (e === j ? [k] : []));
-      const logits = await live.cascade.rest(j, concatRows(at.map((k) => p.cuts[k]!)));
-      const classes = argmaxRows(logits, live.cascade.classes);
-      at.forEach((k, r) => (agree[k] = classes[r] === p.classes[k] ? 1 : 0));
-    }
+    out = await live.backbone.run({ [live.cascade.inputName]: tensor('float32', [n, ...p.sampleDims], input) });
   } catch (err) {
     const e = asLayercacheError(err);
     post({ kind: 'verify-failed', rows: n, code: e.code, message: e.message });
     return;
   }
-  const size = p.inputs[0]!.length;
-  const input = new Float32Array(n * size);
-  p.inputs.forEach((x, k) => input.set(x, k * size));
+  const backboneClasses = argmaxRows(Object.values(out)[0]!.data as Float32Array, live.cascade.classes);
+  const agree = Uint8Array.from(backboneClasses, (c, k) => (c === p.classes[k] ? 1 : 0));
   post({ kind: 'verified', version: live.version, exits: Int32Array.from(p.exits), agree, input, rows: n }, [input.buffer]);
 }
 
@@ -164,7 +147,7 @@ async function handle(msg: EngineRequest): Promise<void> {
     } else if (msg.kind === 'infer') await infer(msg);
     else {
       pending = null;
-      if (current) await current.cascade.release();
+      if (current) await Promise.all([current.cascade.release(), current.backbone.release()]);
       current = null;
       post({ kind: 'closed', id: msg.id });
     }

@@ -78,23 +78,3 @@ export function sliceRows<T extends DType>(x: Tensor<T>, start: number, end: num
   const data = x.data.subarray(start * row, end * row) as TypedArrayOf<T>;
   return { dtype: x.dtype, dims: [end - start, ...x.dims.slice(1)], data };
 }
-
-/** The rows of every part, in order, as one new tensor. parts: [n_i, ...] with the same dtype and row dims. */
-export function concatRows<T extends DType>(parts: readonly Tensor<T>[]): Tensor<T> {
-  if (parts.length === 0) throw new RangeError('concatRows needs at least one tensor');
-  const [first] = parts as [Tensor<T>];
-  const rowDims = first.dims.slice(1);
-  for (const p of parts) {
-    if (p.dtype !== first.dtype || p.dims.slice(1).join('x') !== rowDims.join('x')) {
-      throw new RangeError(`concatRows: a ${p.dtype} [${p.dims.join(', ')}] part does not match ${first.dtype} [${first.dims.join(', ')}]`);
-    }
-  }
-  const rows = parts.reduce((n, p) => n + p.dims[0]!, 0);
-  const data = allocate(first.dtype, rows * numel(rowDims));
-  let offset = 0;
-  for (const p of parts) {
-    (data as unknown as { set(a: ArrayLike<unknown>, o: number): void }).set(p.data as ArrayLike<unknown>, offset);
-    offset += p.data.length;
-  }
-  return { dtype: first.dtype, dims: [rows, ...rowDims], data };
-}

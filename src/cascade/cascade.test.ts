@@ -7,6 +7,7 @@ import { seededRng } from '../tensor/index.ts';
 import { randomInput, runModel } from '../../test/support/chain.ts';
 import { residualNet } from '../../test/support/models.ts';
 import { Cascade, type CascadeExit } from './cascade.ts';
+import { float32Below } from './graph-parts.ts';
 import { scoreRow } from '../calibrate/index.ts';
 import { cloneModel, type ModelProto } from '../onnx/index.ts';
 
@@ -124,6 +125,50 @@ describe('cascade', () => {
         for (let k = 0; k < 5; k++) assert.ok(Math.abs(r.probs[k]! - staged[i]!.probs[k]!) < 1e-5);
       });
       assert.deepEqual([...new Set(graph.map((r) => r.exit))].sort(), [0, 1]);
+    });
+  }
+
+  it('float32Below: the float32 just below, by hand', () => {
+    assert.equal(float32Below(1), 1 - 2 ** -24);
+    assert.equal(float32Below(-1), -(1 + 2 ** -23));
+    assert.equal(float32Below(0), -(2 ** -149));
+    assert.equal(float32Below(Infinity), 3.4028234663852886e38);
+    assert.equal(float32Below(-Infinity), -Infinity);
+    assert.ok(Number.isNaN(float32Below(Number.NaN)));
+    // A float64 value first rounds to float32: 0.1 is float32 0.100000001490116…, and the one below it is 0.0999999940395355.
+    assert.equal(float32Below(0.1), Math.fround(0.1) - 2 ** -27);
+  });
+
+  for (const opset of [9, 10, 11]) {
+    it(`an opset-${opset} model: the single graphs build and decide exactly like the staged runtime (max and margin scores)`, async () => {
+      const { model } = residualNet(opset);
+      const a = await analyzeModel(model);
+      const segments = extractSegments(model, a.flow, tensors, a.typeOf).map((s) => s.model);
+      const spec = { pool: 2, hidden: 6, dropout: 0 };
+      const rng = seededRng(5);
+      const heads = tensors.map(() => buildHeadModel(spec, initParams(spec, 16, 5, rng), [4, 8, 8], 5, opset));
+      const x = randomInput([24, 3, 8, 8], 60 + opset);
+      for (const kind of ['max', 'margin'] as const) {
+        const probe = await Cascade.create({ segments, heads, exits: tensors.map((tensor) => ({ tensor, threshold: Infinity, temperature: 1 })), classes: 5, score: kind }, engine);
+        created.push(probe);
+        const trace = await probe.trace(x);
+        // Between two rows' scores, away from float32 rounding of the threshold.
+        const thresholds = trace.heads.map((lp) => {
+          const sorted = Array.from({ length: 24 }, (_, i) => scoreRow(lp, i, 5, kind, 1).score).sort((p, q) => p - q);
+          return (sorted[13]! + sorted[14]!) / 2;
+        });
+        const c = await Cascade.create({ segments, heads, exits: tensors.map((tensor, j) => ({ tensor, threshold: thresholds[j]!, temperature: 1 })), classes: 5, score: kind }, engine);
+        created.push(c);
+        const staged = await c.run(x, { staged: true });
+        const graph = await c.run(x);
+        const single = await Promise.all(Array.from({ length: 24 }, async (_, i) => (await c.run({ dtype: 'float32', dims: [1, 3, 8, 8], data: (x.data as Float32Array).slice(i * 192, (i + 1) * 192) }))[0]!));
+        staged.forEach((r, i) => {
+          assert.equal(graph[i]!.exit, r.exit, `${kind}, batch N, row ${i}`);
+          assert.equal(single[i]!.exit, r.exit, `${kind}, batch 1, row ${i}`);
+          assert.equal(single[i]!.classIndex, r.classIndex, `${kind}, batch 1, row ${i}`);
+        });
+        assert.ok(new Set(staged.map((r) => r.exit)).size >= 2, `${kind}: the test needs rows answered at different places`);
+      }
     });
   }
 

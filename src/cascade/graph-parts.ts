@@ -71,11 +71,15 @@ export function appendExitDecision(
   const never = exit.threshold === Number.POSITIVE_INFINITY;
   let score: string;
   if (kind === 'margin') {
-    const k2 = g.weight(claim(`lc_k2_${j}`), tensor('int64', [1], new BigInt64Array([2n])));
-    const [values] = g.node('TopK', [lp, k2], { axis: 1 }, { outputs: 2 }) as [string, string];
-    const first = g.op('Slice', [values, g.weight(claim(`lc_s0_${j}`), tensor('int64', [1], new BigInt64Array([0n]))), g.weight(claim(`lc_s1_${j}`), tensor('int64', [1], new BigInt64Array([1n]))), g.weight(claim(`lc_ax_${j}`), tensor('int64', [1], new BigInt64Array([1n])))]);
-    const second = g.op('Slice', [values, g.weight(claim(`lc_t1_${j}`), tensor('int64', [1], new BigInt64Array([1n]))), g.weight(claim(`lc_t2_${j}`), tensor('int64', [1], new BigInt64Array([2n]))), g.weight(claim(`lc_ax2_${j}`), tensor('int64', [1], new BigInt64Array([1n])))]);
-    score = g.op('Reshape', [g.op('Sub', [first, second]), g.weight(claim(`lc_flat_${j}`), tensor('int64', [1], new BigInt64Array([-1n])))]);
+    const i64 = (name: string, v: bigint) => g.weight(claim(`${name}_${j}`), tensor('int64', [1], new BigInt64Array([v])));
+    // Before opset 10 TopK takes k, and Slice its bounds, as attributes.
+    const [values] = (opset >= 10
+      ? g.node('TopK', [lp, i64('lc_k2', 2n)], { axis: 1 }, { outputs: 2 })
+      : g.node('TopK', [lp], { axis: 1, k: 2 }, { outputs: 2 })) as [string, string];
+    const column = (c: bigint): string => (opset >= 10
+      ? g.op('Slice', [values, i64(`lc_s${c}a`, c), i64(`lc_s${c}b`, c + 1n), i64(`lc_s${c}x`, 1n)])
+      : g.op('Slice', [values], { starts: [Number(c)], ends: [Number(c) + 1], axes: [1] }));
+    score = g.op('Reshape', [g.op('Sub', [column(0n), column(1n)]), i64('lc_flat', -1n)]);
   } else {
     const tempered = kind === 'temperature' && exit.temperature !== 1
       ? g.op('LogSoftmax', [g.op('Mul', [lp, g.weight(claim(`lc_invT_${j}`), tensor('float32', [1], new Float32Array([1 / exit.temperature])))])], { axis: 1 })
@@ -86,9 +90,22 @@ export function appendExitDecision(
       : g.op('ReduceMax', [tempered], { axes: [1], keepdims: 0 });
   }
   // +Infinity never fires: every finite score is below it, and NaN compares false.
-  const limit = g.weight(claim(`lc_thr_${j}`), tensor('float32', [1], new Float32Array([never ? Number.POSITIVE_INFINITY : comparisonValue(kind, exit.threshold)])));
-  if (opset >= 12) g.op('GreaterOrEqual', [score, limit], {}, out);
-  else g.op('Or', [g.op('Greater', [score, limit]), g.op('Equal', [score, limit])], {}, out);
+  const value = never ? Number.POSITIVE_INFINITY : comparisonValue(kind, exit.threshold);
+  // GreaterOrEqual needs opset 12 (and Equal on floats opset 11): below, score ≥ v is score > the float32 just below v.
+  const limit = g.weight(claim(`lc_thr_${j}`), tensor('float32', [1], new Float32Array([opset >= 12 ? value : float32Below(value)])));
+  g.op(opset >= 12 ? 'GreaterOrEqual' : 'Greater', [score, limit], {}, out);
+}
+
+/** The largest float32 below float32(v): for float32 scores s, s > float32Below(v) ⇔ s ≥ float32(v) (NaN neither). */
+export function float32Below(v: number): number {
+  const f = new Float32Array([v]);
+  const x = f[0]!;
+  if (Number.isNaN(x) || x === Number.NEGATIVE_INFINITY) return x;
+  const bits = new Int32Array(f.buffer);
+  if (x === 0) bits[0] = -2147483647; // −(smallest subnormal): 0x80000001
+  else if (x > 0) bits[0] = bits[0]! - 1;
+  else bits[0] = bits[0]! + 1;
+  return f[0]!;
 }
 
 /**

@@ -19,6 +19,7 @@ import { cli } from '../../test/support/cli.ts';
 import { saveWithForcedExit } from '../../test/support/forced-exit.ts';
 import { heavyTail, mlp, residualNet, withNormalisedOutput } from '../../test/support/models.ts';
 import { runModel } from '../../test/support/chain.ts';
+import { saveWithExternalData } from '../../test/support/external-data.ts';
 
 let dir: string;
 let model: string;
@@ -71,6 +72,26 @@ describe('build → bundle → eval on a tiny model', () => {
     const e = await cli('eval', out, '--data', `raw:${data}:3x8x8#200-299`, '--json', '--baseline', 'paper', '--latency-samples', '20', '--threads', '1');
     assert.equal(e.code, 0, e.stderr);
     assert.equal(JSON.parse(e.stdout).samples, 100);
+  });
+
+  it('a model with its weights in an external data file: the bundle holds the whole backbone, and eval works without that file', async () => {
+    const extDir = path.join(dir, 'ext');
+    await fs.mkdir(extDir);
+    const file = await saveWithExternalData(residualNet().model, extDir, 'net.onnx');
+    const out = path.join(dir, 'ext-bundle');
+    const b = await cli('build', file, '--data', `raw:${data}:3x8x8#0-199`, '--out', out, ...fast);
+    assert.equal(b.code, 0, b.stderr);
+    const args = ['--data', `raw:${data}:3x8x8#200-299`, '--json', '--latency-samples', '20', '--threads', '1'];
+    assert.equal((await cli('eval', out, ...args, '--model', file)).code, 0, 'the source hash covers the weights the build read');
+    await fs.rename(`${file}.data`, `${file}.away`);
+    const e = await cli('eval', out, ...args);
+    assert.equal(e.code, 0, e.stderr);
+    assert.equal(JSON.parse(e.stdout).backbone.accuracy, null);
+    // Other weights under the same names are another model.
+    await fs.writeFile(`${file}.data`, new Uint8Array((await fs.readFile(`${file}.away`)).length));
+    const other = await cli('eval', out, ...args, '--model', file);
+    assert.equal(other.code, 2);
+    assert.match(other.stderr, /BUNDLE_MODEL_MISMATCH/);
   });
 
   it('builds a valid bundle, round-trips it, and eval reports the contract fields', async () => {

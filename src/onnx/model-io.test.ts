@@ -6,7 +6,8 @@ import { describe, it } from 'node:test';
 import { create } from '@bufbuild/protobuf';
 import { StringStringEntryProtoSchema, TensorProto_DataLocation } from 'onnx-buf';
 import { mlp } from '../../test/support/models.ts';
-import { loadModel, parseModel, saveModel, serializeModel, hasExternalData } from './model-io.ts';
+import { loadModel, loadModelFile, parseModel, saveModel, serializeModel, hasExternalData } from './model-io.ts';
+import { saveWithExternalData } from '../../test/support/external-data.ts';
 import { protoToTensor } from './tensor-proto.ts';
 
 async function tempDir(): Promise<string> {
@@ -78,5 +79,20 @@ describe('model I/O', () => {
 
     await fs.rm(path.join(dir, 'weights.bin'));
     await assert.rejects(loadModel(path.join(dir, 'ext.onnx')), { code: 'ONNX_EXTERNAL_DATA_MISSING', message: /weights\.bin/ });
+  });
+
+  it('loadModelFile: the bytes of a model with external data are the whole model, inlined, and stay so without the data file', async () => {
+    const dir = await tempDir();
+    const model = mlp().model;
+    const file = await saveWithExternalData(model, dir, 'ext.onnx');
+    assert.ok(hasExternalData(parseModel(await fs.readFile(file))), 'the file itself is only the header');
+    const { bytes } = await loadModelFile(file);
+    await fs.rm(`${file}.data`);
+    const whole = parseModel(bytes);
+    assert.ok(!hasExternalData(whole));
+    assert.deepEqual(whole.graph!.initializer.map((t) => protoToTensor(t).data), model.graph!.initializer.map((t) => protoToTensor(t).data));
+    // A model without external data: the file's own bytes.
+    await saveModel(model, path.join(dir, 'plain.onnx'));
+    assert.deepEqual((await loadModelFile(path.join(dir, 'plain.onnx'))).bytes, new Uint8Array(await fs.readFile(path.join(dir, 'plain.onnx'))));
   });
 });

@@ -66,11 +66,17 @@ export async function loadModel(file: string): Promise<ModelProto> {
 }
 
 /** Like loadModel, also returning the file's bytes as read (for hashing or copying), read once. */
+/**
+ * Loads a model file and any external data files it names. `bytes` is the model as one self-contained file: the
+ * file's own bytes, or, when it keeps weights in external files, the model with them inlined. Hash and store
+ * `bytes`, never the file alone: a header without its weights is not the model.
+ */
 export async function loadModelFile(file: string): Promise<{ model: ModelProto; bytes: Uint8Array }> {
   const bytes = await readModelFile(file);
   const model = parseModel(bytes, file);
-  if (hasExternalData(model)) await inlineExternalData(model, path.dirname(file), file);
-  return { model, bytes };
+  if (!hasExternalData(model)) return { model, bytes };
+  await inlineExternalData(model, path.dirname(file), file);
+  return { model, bytes: serializeModel(model) };
 }
 
 /** Reads raw model bytes with clear errors for missing or unreadable files. */

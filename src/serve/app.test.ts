@@ -17,6 +17,7 @@ import { Session } from '../engine/index.ts';
 import { saveModel, serializeModel } from '../onnx/index.ts';
 import { randomNormal, seededRng } from '../tensor/index.ts';
 import { residualNet, withNormalisedOutput } from '../../test/support/models.ts';
+import { saveWithExternalData } from '../../test/support/external-data.ts';
 import { startServer, type RunningServer } from './server.ts';
 import { HEADER_LENGTH } from './protocol.ts';
 
@@ -343,6 +344,25 @@ describe('a bare model whose output is already a softmax', () => {
       } finally {
         await s.close();
       }
+    }
+  });
+});
+
+describe('a bare model with its weights in an external data file', () => {
+  it('loads them in the engine workers too, and serves the model\'s answers', { timeout: 30_000 }, async () => {
+    const extDir = path.join(dir, 'ext');
+    await fs.mkdir(extDir, { recursive: true });
+    const file = await saveWithExternalData(residualNet().model, extDir, 'tiny.onnx');
+    const s = await startServer(file, serverConfig({ online: { enabled: false } }));
+    try {
+      const x = randomNormal(seededRng(22), sample);
+      const res = await s.app.inject({ method: 'POST', url: URL_INFER, payload: inferBody(x, 1) });
+      assert.equal(res.statusCode, 200, res.body);
+      const probs = res.json().outputs.find((o: { name: string }) => o.name === 'probabilities').data as number[];
+      const oracle = await backboneProbs(x, 1);
+      probs.forEach((v, i) => assert.ok(Math.abs(v - oracle[i]!) < 1e-5, `prob ${i}: ${v} vs ${oracle[i]}`));
+    } finally {
+      await s.close();
     }
   });
 });

@@ -12,14 +12,13 @@
  * has stopped learning by then).
  */
 import { parentPort } from 'node:worker_threads';
-import { promises as fs } from 'node:fs';
 import { loadBundle } from '../bundle/index.ts';
 import { argmaxRows } from '../calibrate/index.ts';
 import { Cascade } from '../cascade/index.ts';
 import { Session } from '../engine/index.ts';
 import { applyLogitsPlan } from '../inspect/index.ts';
 import { asLayercacheError } from '../errors/index.ts';
-import { parseModel } from '../onnx/index.ts';
+import { loadModelFile } from '../onnx/index.ts';
 import { tensor } from '../tensor/index.ts';
 import type { EngineReply, EngineRequest } from './messages.ts';
 
@@ -54,8 +53,10 @@ async function load(msg: Extract<EngineRequest, { kind: 'load' }>): Promise<void
     cascade = await Cascade.fromBundle(bundle, msg.engine);
     backboneBytes = bundle.backbone;
   } else {
-    backboneBytes = new Uint8Array(await fs.readFile(msg.source.file));
-    const backbone = applyLogitsPlan(parseModel(backboneBytes, msg.source.file), msg.source.logits);
+    // Its external data files too, if any (a bundle's backbone is self-contained).
+    const loaded = await loadModelFile(msg.source.file);
+    backboneBytes = loaded.bytes;
+    const backbone = applyLogitsPlan(loaded.model, msg.source.logits);
     cascade = await Cascade.create({ segments: [backbone], heads: [], exits: [], classes: msg.source.classes, score: 'max' }, msg.engine);
   }
   let backbone: Session;

@@ -6,7 +6,7 @@ import { IDENTITY_PREPROCESS, imageSizeOf, isImageSpec, openDataSource } from '.
 import { LayercacheError } from '../../errors/index.ts';
 import { checkOutputFile } from '../../files/index.ts';
 import { evaluateBundle, type EvalReport, type SystemFigures } from '../../evaluate/index.ts';
-import { readModelFile } from '../../onnx/index.ts';
+import { loadModelFile } from '../../onnx/index.ts';
 import { writeReport } from '../../report/index.ts';
 import { formatCount, formatPercent, formatSaving } from '../format.ts';
 import type { CliIo } from '../io.ts';
@@ -41,7 +41,7 @@ export async function runEval(dir: string, opts: EvalCommandOptions, config: Con
   if (opts.html) await checkOutputFile(opts.html, opts.force ?? false, opts.htmlFlag ?? '--html');
   const bundle = await loadBundle(dir);
   if (opts.model) {
-    const digest = sha256(await readModelFile(opts.model));
+    const digest = sha256((await loadModelFile(opts.model)).bytes);
     if (digest !== bundle.manifest.source.sha256) {
       throw new LayercacheError('BUNDLE_MODEL_MISMATCH', `bundle ${dir} was built for ${bundle.manifest.source.file} (sha256 ${bundle.manifest.source.sha256.slice(0, 12)}…), not for ${opts.model} (sha256 ${digest.slice(0, 12)}…); rebuild the bundle for this model`);
     }

@@ -24,7 +24,7 @@ import { withAugmentedCopies, type Augmentation, type DataSource, type Preproces
 import type { EngineOptions } from '../engine/index.ts';
 import { LayercacheError } from '../errors/index.ts';
 import { buildHeadModel, headLabel, headMacs, initParams, type HeadSpec } from '../heads/index.ts';
-import { analyzeClassifier, describeLogitsPlan, type ModelAnalysis } from '../inspect/index.ts';
+import { analyzeClassifier, describeReading, type ModelAnalysis } from '../inspect/index.ts';
 import { modelOpset, serializeModel, type ModelProto } from '../onnx/index.ts';
 import { withPhase, type Progress } from '../progress/index.ts';
 import { seededRng } from '../tensor/index.ts';
@@ -165,8 +165,7 @@ export async function buildCascade(input: BuildInput, config: BuildConfig, engin
   const { data } = input;
   // Heads are distilled from, and the cascade serves the softmax of, the first output: it is read as logits.
   const { analysis: a, reading } = await analyzeClassifier(input.model, { source: input.modelFile, engine });
-  const note = describeLogitsPlan(reading, input.model.graph?.output[0]?.name ?? '');
-  if (note) progress.note(note);
+  for (const line of describeReading(reading, input.model)) progress.note(line);
   const model = a.model;
   checkData(a, data, settings.folds);
   if (a.exits.length === 0) {
@@ -341,6 +340,7 @@ export async function buildCascade(input: BuildInput, config: BuildConfig, engin
       file: input.modelFile,
       sha256: sourceSha,
       backbone: { file: 'backbone.onnx', sha256: '0'.repeat(64) },
+      reading,
       inputs: io(a.inputs),
       outputs: io(a.outputs),
       totalMacs: a.totalMacs,

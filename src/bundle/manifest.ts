@@ -60,6 +60,18 @@ export const ManifestSchema = z.object({
     file: z.string(),
     sha256: z.string().regex(/^[0-9a-f]{64}$/),
     backbone: FileRef,
+    /**
+     * How the backbone is read (inspect's classifier-reading.ts): its logits, and whether its fixed batch is freed.
+     * Segments were cut from the backbone read so; whatever runs backbone.onnx reads it so too. Absent: read as is.
+     */
+    reading: z.object({
+      logits: z.discriminatedUnion('kind', [
+        z.object({ kind: z.literal('logits') }).strict(),
+        z.object({ kind: z.literal('softmax'), node: z.string() }).strict(),
+        z.object({ kind: z.literal('log') }).strict(),
+      ]),
+      dynamicBatch: z.boolean(),
+    }).strict().optional(),
     inputs: z.array(IoSpec).min(1),
     outputs: z.array(IoSpec).min(1),
     totalMacs: z.number().min(0),

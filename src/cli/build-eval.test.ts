@@ -17,7 +17,7 @@ import { saveModel } from '../onnx/index.ts';
 import { randomNormal, seededRng, tensor } from '../tensor/index.ts';
 import { cli } from '../../test/support/cli.ts';
 import { saveWithForcedExit } from '../../test/support/forced-exit.ts';
-import { heavyTail, mlp, residualNet, withNormalisedOutput } from '../../test/support/models.ts';
+import { heavyTail, mlp, residualNet, withFixedBatch, withNormalisedOutput } from '../../test/support/models.ts';
 import { runModel } from '../../test/support/chain.ts';
 import { saveWithExternalData } from '../../test/support/external-data.ts';
 
@@ -92,6 +92,21 @@ describe('build → bundle → eval on a tiny model', () => {
     const other = await cli('eval', out, ...args, '--model', file);
     assert.equal(other.code, 2);
     assert.match(other.stderr, /BUNDLE_MODEL_MISMATCH/);
+  });
+
+  it('a model whose batch is fixed at 1: build reads it with a free batch, records that, and eval runs it at batch 64', async () => {
+    const file = path.join(dir, 'batch1.onnx');
+    await saveModel(withFixedBatch(residualNet().model, 1), file);
+    const out = path.join(dir, 'batch1-bundle');
+    const b = await cli('build', file, '--data', `raw:${data}:3x8x8#0-199`, '--out', out, ...fast);
+    assert.equal(b.code, 0, b.stderr);
+    assert.match(b.stderr, /input 'image' fixes the batch at 1; layercache runs the model with a free batch dimension/);
+    const m = (await loadBundle(out)).manifest;
+    assert.deepEqual(m.source.reading, { logits: { kind: 'logits' }, dynamicBatch: true });
+    assert.deepEqual(m.source.inputs[0]!.shape, ['batch', 3, 8, 8]);
+    const e = await cli('eval', out, '--data', `raw:${data}:3x8x8#200-299`, '--json', '--latency-samples', '20', '--threads', '1');
+    assert.equal(e.code, 0, e.stderr);
+    assert.ok(JSON.parse(e.stdout).backbone.throughputBatch64 > 0);
   });
 
   it('builds a valid bundle, round-trips it, and eval reports the contract fields', async () => {

@@ -14,8 +14,8 @@ import { argmaxRows, maxScore, paperRule, scoreOfMaxProbability } from '../calib
 import type { DataSource } from '../data/index.ts';
 import { Session, type EngineOptions } from '../engine/index.ts';
 import { LayercacheError } from '../errors/index.ts';
-import { analyzeClassifier } from '../inspect/index.ts';
-import { parseModel } from '../onnx/index.ts';
+import { analyzeModel, applyReading, PLAIN_READING } from '../inspect/index.ts';
+import { parseModel, serializeModel } from '../onnx/index.ts';
 import { withPhase, type Progress } from '../progress/index.ts';
 import { extractSegments } from '../surgery/index.ts';
 import type { Tensor } from '../tensor/index.ts';
@@ -210,12 +210,15 @@ export async function evaluateBundle(bundle: LoadedBundle, data: DataSource, opt
   if (!(Number.isInteger(instances) && instances >= 1)) {
     throw new LayercacheError('CONFIG_INVALID', `timingInstances ${instances} must be a positive integer (the default is ${TIMING_INSTANCES})`);
   }
+  // The backbone as the build read it (its logits, a free batch): bundle segments were cut from it.
+  const backboneModel = applyReading(parseModel(bundle.backbone, 'backbone'), m.source.reading ?? PLAIN_READING);
+  const backboneBytes = serializeModel(backboneModel);
   const backbones: Session[] = [];
   const cascades: Cascade[] = [];
   const release = (): Promise<unknown> => Promise.all([...cascades.map((c) => c.release()), ...backbones.map((b) => b.release())]);
   try {
     for (let k = 0; k < instances; k++) {
-      backbones.push(await Session.create(bundle.backbone, `backbone ${k + 1}`, opts.engine));
+      backbones.push(await Session.create(backboneBytes, `backbone ${k + 1}`, opts.engine));
       cascades.push(await Cascade.fromBundle(bundle, opts.engine));
     }
   } catch (err) {
@@ -241,9 +244,7 @@ export async function evaluateBundle(bundle: LoadedBundle, data: DataSource, opt
     const main = await cachedFigures('bundle', cascades, exitMacs, headMacs, m.source.totalMacs, data, reference, batches, opts, backbones);
 
     // Oracle: every candidate head traced on every sample.
-    // Read as the build read it (segments end at the logits), so candidate segments match the bundle's.
-    const { analysis } = await analyzeClassifier(parseModel(bundle.backbone, 'backbone'), { engine: opts.engine });
-    const backboneModel = analysis.model;
+    const analysis = await analyzeModel(backboneModel, { engine: opts.engine });
     const candidateSegments = extractSegments(backboneModel, analysis.flow, m.candidates.map((c) => c.tensor), analysis.typeOf).map((s) => s.model);
     const allExits = m.candidates.map((c) => ({ tensor: c.tensor, threshold: scoreOfMaxProbability(1), temperature: c.temperature }));
     const traceCascade = await Cascade.create({ segments: candidateSegments, heads: bundle.candidateHeads, exits: allExits, classes: K, score: 'max' }, opts.engine);

@@ -11,7 +11,7 @@ import { Session, DEFAULT_ENGINE_OPTIONS, type EngineOptions } from '../engine/i
 import { dtypeOfElemType, elemTypeName, elemTypeOfDtype, indexGraph, modelOpset, readValueInfo, protoDims, serializeModel, type Dim, type ModelProto } from '../onnx/index.ts';
 import { analyzeDataflow, addOutputs, collapseCuts, nodeMacs, rebuildableCuts, type Dataflow, type TensorType } from '../surgery/index.ts';
 import { allocate, bytesPerElement, numel, seededRng, type DType, type Tensor } from '../tensor/index.ts';
-import { applyLogitsPlan, planLogits, type LogitsPlan } from './classifier-output.ts';
+import { applyReading, isPlainReading, planLogits, type ClassifierReading, type LogitsPlan } from './classifier-reading.ts';
 
 export interface TensorSummary {
   readonly name: string;
@@ -45,7 +45,7 @@ export interface ModelAnalysis {
   /** Name of the symbolic batch dimension, or null when the batch is fixed. */
   readonly batchDim: string | null;
   readonly totalMacs: number;
-  /** How layercache reads logits from the first output (see classifier-output.ts). */
+  /** How layercache reads logits from the first output (see classifier-reading.ts). */
   readonly logits: LogitsPlan;
   /** Every cut point as an exit candidate. */
   readonly candidates: readonly ExitCandidate[];
@@ -213,12 +213,24 @@ export async function analyzeModel(model: ModelProto, opts: AnalyzeOptions = {})
 }
 
 /**
- * Analyses a classifier as layercache uses it: read per its logits plan (a final Softmax removed, or a Log
- * appended; see classifier-output.ts). `analysis.model` is the model read that way; `reading` is the plan that
- * was applied to the given model ('logits' when none was needed).
+ * Analyses a classifier as layercache uses it, read per its reading (a final Softmax removed or a Log appended,
+ * a fixed batch freed; see classifier-reading.ts). `analysis.model` is the model read that way; `reading` is
+ * what was applied to the given model (PLAIN_READING when nothing was needed).
  */
-export async function analyzeClassifier(model: ModelProto, opts: AnalyzeOptions = {}): Promise<{ analysis: ModelAnalysis; reading: LogitsPlan }> {
+export async function analyzeClassifier(model: ModelProto, opts: AnalyzeOptions = {}): Promise<{ analysis: ModelAnalysis; reading: ClassifierReading }> {
   const given = await analyzeModel(model, opts);
-  if (given.logits.kind === 'logits') return { analysis: given, reading: given.logits };
-  return { analysis: await analyzeModel(applyLogitsPlan(model, given.logits), opts), reading: given.logits };
+  const [input] = given.inputs;
+  const [output] = given.outputs;
+  // A fixed batch is freed when the first output follows it ([B, classes] from [B, …]); a model without a batch
+  // dimension ([3, 32, 32] → [10]) is left alone.
+  const dynamicBatch = given.batchDim === null && given.inputs.length === 1 && input !== undefined && output !== undefined
+    && output.dims.length === 2 && typeof input.shape[0] === 'number' && output.shape[0] === input.shape[0];
+  const reading: ClassifierReading = { logits: given.logits, dynamicBatch };
+  if (isPlainReading(reading)) return { analysis: given, reading };
+  try {
+    return { analysis: await analyzeModel(applyReading(model, reading), opts), reading };
+  } catch (err) {
+    if (!dynamicBatch || !(err instanceof LayercacheError) || err.code !== 'ONNX_INVALID_MODEL') throw err;
+    throw new LayercacheError('ONNX_INVALID_MODEL', `${opts.source ?? 'the model'} fixes its batch at ${input!.shape[0]} (input '${input!.name}' [${input!.shape.join(', ')}]) and does not run at another batch size once layercache frees it (${err.message}); re-export it with a dynamic batch dimension (for example torch.onnx.export(..., dynamic_axes={'${input!.name}': {0: 'batch'}}))`, { cause: err });
+  }
 }

@@ -16,7 +16,7 @@ import { loadConfig, type ConfigInput } from '../config/index.ts';
 import { Session } from '../engine/index.ts';
 import { saveModel, serializeModel } from '../onnx/index.ts';
 import { randomNormal, seededRng } from '../tensor/index.ts';
-import { residualNet, withNormalisedOutput } from '../../test/support/models.ts';
+import { residualNet, withFixedBatch, withNormalisedOutput } from '../../test/support/models.ts';
 import { saveWithExternalData } from '../../test/support/external-data.ts';
 import { startServer, type RunningServer } from './server.ts';
 import { HEADER_LENGTH } from './protocol.ts';
@@ -344,6 +344,30 @@ describe('a bare model whose output is already a softmax', () => {
       } finally {
         await s.close();
       }
+    }
+  });
+});
+
+describe('a bare model whose batch is fixed at 1', () => {
+  it('serves requests of several rows, and batches of several requests', { timeout: 30_000 }, async () => {
+    const file = path.join(dir, 'batch1.onnx');
+    await saveModel(withFixedBatch(residualNet().model, 1), file);
+    const s = await startServer(file, serverConfig({ online: { enabled: false }, maxQueueDelayUs: 20_000 }));
+    try {
+      assert.deepEqual((await s.app.inject('/v2/models/tiny')).json().inputs, [{ name: 'image', datatype: 'FP32', shape: [-1, 3, 8, 8] }]);
+      const x = randomNormal(seededRng(23), 3 * sample);
+      const oracle = await backboneProbs(x, 3);
+      const answers = await Promise.all([
+        s.app.inject({ method: 'POST', url: URL_INFER, payload: inferBody(x.slice(0, 2 * sample), 2) }),
+        s.app.inject({ method: 'POST', url: URL_INFER, payload: inferBody(x.slice(2 * sample), 1) }),
+      ]);
+      const probs = answers.flatMap((res) => {
+        assert.equal(res.statusCode, 200, res.body);
+        return res.json().outputs.find((o: { name: string }) => o.name === 'probabilities').data as number[];
+      });
+      probs.forEach((v, i) => assert.ok(Math.abs(v - oracle[i]!) < 1e-5, `prob ${i}: ${v} vs ${oracle[i]}`));
+    } finally {
+      await s.close();
     }
   });
 });

@@ -16,15 +16,16 @@ import { loadBundle } from '../bundle/index.ts';
 import { argmaxRows } from '../calibrate/index.ts';
 import { Cascade } from '../cascade/index.ts';
 import { Session } from '../engine/index.ts';
-import { applyLogitsPlan } from '../inspect/index.ts';
+import { applyReading, isPlainReading, PLAIN_READING } from '../inspect/index.ts';
 import { asLayercacheError } from '../errors/index.ts';
-import { loadModelFile } from '../onnx/index.ts';
+import { loadModelFile, parseModel, serializeModel } from '../onnx/index.ts';
 import { tensor } from '../tensor/index.ts';
 import type { EngineReply, EngineRequest } from './messages.ts';
 
 interface Loaded {
   readonly cascade: Cascade;
-  readonly backbone: Session;
+  /** The full backbone, for verification; null when the cascade has no exits. */
+  readonly backbone: Session | null;
   readonly version: number;
   readonly exits: number;
   /** Longest held-back verification rows wait for a further message. */
@@ -47,28 +48,28 @@ function post(reply: EngineReply, transfer: ArrayBuffer[] = []): void {
 
 async function load(msg: Extract<EngineRequest, { kind: 'load' }>): Promise<void> {
   let cascade: Cascade;
-  let backboneBytes: Uint8Array;
+  /** The backbone as read for this source, for verification; none without exits (nothing exits early). */
+  let verifier: Uint8Array | null = null;
   if (msg.source.kind === 'bundle') {
     const bundle = await loadBundle(msg.source.dir);
     cascade = await Cascade.fromBundle(bundle, msg.engine);
-    backboneBytes = bundle.backbone;
+    const reading = bundle.manifest.source.reading ?? PLAIN_READING;
+    if (cascade.exitCount > 0) verifier = isPlainReading(reading) ? bundle.backbone : serializeModel(applyReading(parseModel(bundle.backbone, 'backbone'), reading));
   } else {
     // Its external data files too, if any (a bundle's backbone is self-contained).
-    const loaded = await loadModelFile(msg.source.file);
-    backboneBytes = loaded.bytes;
-    const backbone = applyLogitsPlan(loaded.model, msg.source.logits);
-    cascade = await Cascade.create({ segments: [backbone], heads: [], exits: [], classes: msg.source.classes, score: 'max' }, msg.engine);
+    const { model } = await loadModelFile(msg.source.file);
+    cascade = await Cascade.create({ segments: [applyReading(model, msg.source.reading)], heads: [], exits: [], classes: msg.source.classes, score: 'max' }, msg.engine);
   }
-  let backbone: Session;
+  let backbone: Session | null = null;
   try {
-    backbone = await Session.create(backboneBytes, 'backbone (verification)', msg.engine);
+    if (verifier) backbone = await Session.create(verifier, 'backbone (verification)', msg.engine);
   } catch (err) {
     await cascade.release();
     throw err;
   }
   const old = current;
   current = { cascade, backbone, version: msg.version, exits: cascade.exitCount, verifyHoldMs: msg.verifyHoldMs };
-  if (old) await Promise.all([old.cascade.release(), old.backbone.release()]);
+  if (old) await Promise.all([old.cascade.release(), old.backbone?.release()]);
   post({ kind: 'loaded', id: msg.id, version: msg.version, exits: cascade.exitCount });
 }
 
@@ -119,7 +120,7 @@ async function verifyPending(): Promise<void> {
   const live = current;
   const p = pending;
   pending = null;
-  if (!live || !p) return;
+  if (!live?.backbone || !p) return;
   const n = p.exits.length;
   const size = p.inputs[0]!.length;
   const input = new Float32Array(n * size);
@@ -148,7 +149,7 @@ async function handle(msg: EngineRequest): Promise<void> {
     } else if (msg.kind === 'infer') await infer(msg);
     else {
       pending = null;
-      if (current) await Promise.all([current.cascade.release(), current.backbone.release()]);
+      if (current) await Promise.all([current.cascade.release(), current.backbone?.release()]);
       current = null;
       post({ kind: 'closed', id: msg.id });
     }

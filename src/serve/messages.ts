@@ -4,13 +4,13 @@
  */
 import type { BuildConfig, PreprocessConfig } from '../config/index.ts';
 import type { EngineOptions } from '../engine/index.ts';
-import type { LogitsPlan } from '../inspect/index.ts';
+import type { ClassifierReading } from '../inspect/index.ts';
 
 /** What an engine worker runs: a bundle, or a bare model (the full backbone, no exits). */
 export type EngineSource =
   | { readonly kind: 'bundle'; readonly dir: string }
-  /** logits: how to read logits from the model's first output (see inspect's classifier-output.ts). */
-  | { readonly kind: 'model'; readonly file: string; readonly classes: number; readonly logits: LogitsPlan };
+  /** reading: how to read the model (its logits, a fixed batch freed; see inspect's classifier-reading.ts). */
+  | { readonly kind: 'model'; readonly file: string; readonly classes: number; readonly reading: ClassifierReading };
 
 export type EngineRequest =
   /** verifyHoldMs: longest verification rows held back under load wait when no further batch comes. */

@@ -2,7 +2,7 @@
  * Tiny models built with the project's GraphBuilder, for unit tests. Each returns the
  * model and the tensor names a test needs. Weights are seeded, so results are stable.
  */
-import { extendModel, GraphBuilder, type ModelProto } from '../../src/onnx/index.ts';
+import { cloneModel, extendModel, GraphBuilder, makeValueInfo, readValueInfo, type ModelProto } from '../../src/onnx/index.ts';
 import { randomNormal, seededRng, tensor, type Rng } from '../../src/tensor/index.ts';
 
 function w(g: GraphBuilder, rng: Rng, name: string, dims: number[], std = 0.3): string {
@@ -177,4 +177,28 @@ export function withNormalisedOutput(model: ModelProto, kind: 'softmax' | 'softm
   const outputs = out.graph!.output;
   out.graph!.output = [outputs[outputs.length - 1]!, ...outputs.slice(1, -1)];
   return out;
+}
+
+/** The model with the batch of its inputs and outputs fixed at `batch` (as many exports declare [1, 3, 224, 224]). */
+export function withFixedBatch(model: ModelProto, batch: number): ModelProto {
+  const copy = cloneModel(model);
+  const g = copy.graph!;
+  const fix = (v: (typeof g.input)[number]) => {
+    const d = readValueInfo(v)!;
+    return makeValueInfo(v.name, d.elemType, [batch, ...d.shape!.slice(1)]);
+  };
+  g.input = g.input.map(fix);
+  g.output = g.output.map(fix);
+  return copy;
+}
+
+/** x [1, 6] → Reshape to [1, −1] → Gemm(4): the batch of 1 is hard-coded inside the graph, not only declared. */
+export function hardBatchOne(): { model: ModelProto } {
+  const rng = seededRng(9);
+  const g = new GraphBuilder({ opset: 17 });
+  const x = g.input('x', 'float32', [1, 6]);
+  const flat = g.op('Reshape', [x, g.weight('one_row', tensor('int64', [2], new BigInt64Array([1n, -1n])))], {}, 'flat');
+  g.op('Gemm', [flat, w(g, rng, 'w', [4, 6]), w(g, rng, 'b', [4])], { transB: 1 }, 'y');
+  g.output('y', 'float32', [1, 4]);
+  return { model: g.build() };
 }

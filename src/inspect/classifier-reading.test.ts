@@ -2,9 +2,9 @@ import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import { tensor } from '../tensor/index.ts';
 import { maxAbsDiff, randomInput, runModel } from '../../test/support/chain.ts';
-import { mlp, twoOutputs, withNormalisedOutput } from '../../test/support/models.ts';
-import { analyzeModel } from './analyze.ts';
-import { applyLogitsPlan, holdsProbabilities } from './classifier-output.ts';
+import { hardBatchOne, mlp, residualNet, twoOutputs, withFixedBatch, withNormalisedOutput } from '../../test/support/models.ts';
+import { analyzeClassifier, analyzeModel } from './analyze.ts';
+import { applyLogitsPlan, holdsProbabilities, isPlainReading } from './classifier-reading.ts';
 
 /** Row-wise softmax of [rows, k] values, in float64. */
 function softmax(x: Float32Array, k: number): Float32Array {
@@ -65,5 +65,29 @@ describe('reading logits from a classifier', () => {
     assert.equal(holdsProbabilities(tensor('float32', [1, 3], new Float32Array([1.5, -0.5, 0]))), false, 'a negative value');
     assert.equal(holdsProbabilities(tensor('float32', [1, 1], new Float32Array([1]))), false, 'one class');
     assert.equal(holdsProbabilities(tensor('float32', [1, 2], new Float32Array([Number.NaN, 1]))), false, 'NaN');
+  });
+
+  it('a fixed batch is freed when the model runs so; the read model answers as the fixed one, row by row', async () => {
+    for (const batch of [1, 8]) {
+      const fixed = withFixedBatch(residualNet().model, batch);
+      const { analysis, reading } = await analyzeClassifier(fixed);
+      assert.deepEqual(reading, { logits: { kind: 'logits' }, dynamicBatch: true });
+      assert.equal(analysis.batchDim, 'batch');
+      assert.deepEqual(analysis.outputs[0]!.shape, ['batch', 5]);
+      const x = randomInput([batch, 3, 8, 8], 9);
+      const want = Object.values(await runModel(fixed, { image: x }))[0]!;
+      const three = randomInput([3, 3, 8, 8], 10);
+      const got = Object.values(await runModel(analysis.model, { image: x }))[0]!;
+      assert.ok(maxAbsDiff(got, want) < 1e-6);
+      assert.deepEqual(Object.values(await runModel(analysis.model, { image: three }))[0]!.dims, [3, 5], 'it runs at other batch sizes');
+    }
+    const plain = await analyzeClassifier(residualNet().model);
+    assert.ok(isPlainReading(plain.reading));
+  });
+
+  it('a batch hard-coded inside the graph is a clear error naming the input and the fix', async () => {
+    await assert.rejects(analyzeClassifier(hardBatchOne().model, { source: 'one.onnx' }), {
+      code: 'ONNX_INVALID_MODEL', message: /one\.onnx fixes its batch at 1 \(input 'x' \[1, 6\]\) and does not run at another batch size .*re-export it with a dynamic batch dimension/,
+    });
   });
 });

@@ -1,5 +1,6 @@
 /**
- * What a classifier's first output holds, and how layercache reads logits from it.
+ * How layercache reads a classifier: what its first output holds, how logits are read from it, and whether its
+ * batch dimension must be freed.
  *
  * layercache distils its heads from softmax(first output / T) and serves softmax(first output) for rows
  * that run the whole backbone, so the first output must be logits. Log-probabilities are logits already
@@ -10,14 +11,31 @@
  *   - a model whose first output holds probabilities some other way (every row ≥ 0 and summing to 1 on the
  *     analysis run) is read through Log(max(p, 1e-30)) ('log' plan);
  *   - anything else is read as it is ('logits').
- * Invariant: softmax of the planned model's first output equals the original model's first output when that
- * holds probabilities (up to the clamp at 1e-30), and the planned model's other outputs are the original's.
+ * Many exported models also fix the batch at 1 (input [1, 3, 224, 224]); cascades drop rows and servers batch
+ * requests, so such a model is read with its batch dimension made symbolic (`dynamicBatch`), if it runs so.
+ * Invariants: softmax of the read model's first output equals the original model's first output when that
+ * holds probabilities (up to the clamp at 1e-30); the read model's other outputs are the original's; a reading
+ * is plain data (it travels in bundle manifests and worker messages) and applying it needs no analysis.
  */
 import { clone } from '@bufbuild/protobuf';
 import { NodeProtoSchema } from 'onnx-buf';
 import { LayercacheError } from '../errors/index.ts';
-import { cloneModel, extendModel, makeValueInfo, readValueInfo, type GraphIndex, type ModelProto, type NodeProto } from '../onnx/index.ts';
+import { cloneModel, extendModel, makeValueInfo, readValueInfo, type Dim, type GraphIndex, type ModelProto, type NodeProto } from '../onnx/index.ts';
 import { tensor, type Tensor } from '../tensor/index.ts';
+
+/** How layercache reads a classifier; see the top of this file. */
+export interface ClassifierReading {
+  readonly logits: LogitsPlan;
+  /** The batch dimension, fixed in the model, is made symbolic ('batch'). */
+  readonly dynamicBatch: boolean;
+}
+
+/** The reading of a model that needs none. */
+export const PLAIN_READING: ClassifierReading = Object.freeze({ logits: Object.freeze({ kind: 'logits' as const }), dynamicBatch: false });
+
+export function isPlainReading(r: ClassifierReading): boolean {
+  return r.logits.kind === 'logits' && !r.dynamicBatch;
+}
 
 export type LogitsPlan =
   | { readonly kind: 'logits' }
@@ -150,4 +168,49 @@ export function applyLogitsPlan(model: ModelProto, plan: LogitsPlan): ModelProto
   }
   g.output[0] = makeValueInfo(t, decl.elemType, decl.shape);
   return copy;
+}
+
+/**
+ * The model with its fixed batch made symbolic: the first dimension of every real input, and of every output,
+ * that equals the first input's fixed batch becomes 'batch'. Intermediate shape hints (value_info) are dropped;
+ * onnxruntime infers them again. Hard-coded batch sizes inside the graph are not touched: the caller checks
+ * that the result runs at another batch size.
+ */
+export function makeBatchDynamic(model: ModelProto): ModelProto {
+  const copy = cloneModel(model);
+  const g = copy.graph!;
+  const inits = new Set(g.initializer.map((t) => t.name));
+  const real = g.input.filter((v) => !inits.has(v.name));
+  const first = real[0] ? readValueInfo(real[0]) : null;
+  const fixed = first?.shape?.[0];
+  if (typeof fixed !== 'number') return copy;
+  const free = (v: (typeof g.input)[number]): (typeof g.input)[number] => {
+    const d = readValueInfo(v);
+    if (!d?.shape || d.shape[0] !== fixed) return v;
+    const shape: Dim[] = ['batch', ...d.shape.slice(1)];
+    return makeValueInfo(v.name, d.elemType, shape);
+  };
+  g.input = g.input.map((v) => (inits.has(v.name) ? v : free(v)));
+  g.output = g.output.map(free);
+  g.valueInfo = [];
+  return copy;
+}
+
+/** The model read per `reading`: its logits plan applied, then its batch freed. */
+export function applyReading(model: ModelProto, reading: ClassifierReading): ModelProto {
+  const read = applyLogitsPlan(model, reading.logits);
+  return reading.dynamicBatch ? makeBatchDynamic(read) : read;
+}
+
+/** Readable lines on what a reading does, for notes; none for the plain reading. */
+export function describeReading(reading: ClassifierReading, model: ModelProto): string[] {
+  const lines: string[] = [];
+  const logits = describeLogitsPlan(reading.logits, model.graph?.output[0]?.name ?? '');
+  if (logits) lines.push(logits);
+  if (reading.dynamicBatch) {
+    const input = model.graph?.input.find((v) => !model.graph!.initializer.some((t) => t.name === v.name));
+    const fixed = input ? readValueInfo(input)?.shape?.[0] : undefined;
+    lines.push(`input '${input?.name ?? '?'}' fixes the batch at ${fixed ?? '?'}; layercache runs the model with a free batch dimension`);
+  }
+  return lines;
 }

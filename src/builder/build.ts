@@ -24,7 +24,7 @@ import { withAugmentedCopies, type Augmentation, type DataSource, type Preproces
 import type { EngineOptions } from '../engine/index.ts';
 import { LayercacheError } from '../errors/index.ts';
 import { buildHeadModel, headLabel, headMacs, initParams, type HeadSpec } from '../heads/index.ts';
-import { analyzeClassifier, describeReading, type ModelAnalysis } from '../inspect/index.ts';
+import { analyzeClassifier, checkClassifier, describeReading, type ModelAnalysis } from '../inspect/index.ts';
 import { modelOpset, serializeModel, type ModelProto } from '../onnx/index.ts';
 import { withPhase, type Progress } from '../progress/index.ts';
 import { seededRng } from '../tensor/index.ts';
@@ -148,9 +148,6 @@ function checkData(a: ModelAnalysis, data: DataSource, folds: number): void {
     throw new LayercacheError('DATA_SPEC_INVALID', `data '${data.description}' gives ${data.count} samples; a build with ${folds} folds needs at least ${least} (thousands choose thresholds well); give a wider range or more files`);
   }
   const want = a.inputs[0]!.dims.slice(1);
-  if (a.inputs.length !== 1) {
-    throw new LayercacheError('DATA_SHAPE_MISMATCH', `the model has ${a.inputs.length} inputs (${a.inputs.map((i) => i.name).join(', ')}); layercache build supports single-input classifiers`);
-  }
   if (want.join('x') !== data.sampleDims.join('x')) {
     throw new LayercacheError('DATA_SHAPE_MISMATCH', `data '${data.description}' gives samples of shape [${data.sampleDims.join(', ')}] but the model input '${a.inputs[0]!.name}' expects [${want.join(', ')}] per sample; check --layout or the data spec`);
   }
@@ -167,15 +164,13 @@ export async function buildCascade(input: BuildInput, config: BuildConfig, engin
   const { analysis: a, reading } = await analyzeClassifier(input.model, { source: input.modelFile, engine });
   for (const line of describeReading(reading, input.model)) progress.note(line);
   const model = a.model;
+  checkClassifier(a, input.modelFile);
   checkData(a, data, settings.folds);
   if (a.exits.length === 0) {
     throw new LayercacheError('NO_EXITS', `${input.modelFile} has no candidate exits (no single-tensor cut point), so no heads can be attached`);
   }
   const teacherOutput = a.outputs[0]!.name;
-  const classes = a.outputs[0]!.dims[1] ?? 0;
-  if (a.outputs[0]!.dims.length !== 2 || classes < 2) {
-    throw new LayercacheError('ONNX_INVALID_MODEL', `${input.modelFile}: output '${teacherOutput}' has shape [${a.outputs[0]!.shape.join(', ')}]; layercache needs a classifier whose first output is [batch, classes]`);
-  }
+  const classes = a.outputs[0]!.dims[1]!;
   const exits: ExitInfo[] = a.exits.map((e) => ({ index: e.index, tensor: e.tensor, dims: a.tensor(e.tensor)!.dims.slice(1), cumulativeMacs: e.cumulativeMacs }));
   const pools = [...new Set(settings.family.map((s) => s.pool))];
   const layout = input.layout ?? input.preprocess?.layout ?? 'nchw';

@@ -99,7 +99,7 @@ export async function collectFeatures(
         const out = await session.run({ [inputName]: sources[v]!.batch(s - v * samples, e - v * samples) });
         const t = out.lc_teacher!;
         if (t.dims.length !== 2 || t.dims[1] !== classes) {
-          throw new LayercacheError('ONNX_INVALID_MODEL', `the backbone output '${teacherOutput}' has shape [${t.dims.join(', ')}], expected [batch, ${classes}]; layercache needs a classifier with one [batch, classes] output`);
+          throw new LayercacheError('MODEL_UNSUPPORTED', `the backbone output '${teacherOutput}' has shape [${t.dims.join(', ')}], expected [batch, ${classes}]; layercache needs a classifier with one [batch, classes] output`);
         }
         teacher.set(t.data as Float32Array, s * classes);
         for (const f of features) f.data.set(out[featureKey(f.exit, f.pool)]!.data as Float32Array, s * f.dim);

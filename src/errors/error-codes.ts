@@ -28,6 +28,7 @@ export const ERROR_CODES = {
   OUTPUT_EXISTS: input('The output path already exists and is not empty.'),
   ONNX_PARSE_FAILED: input('The file is not a valid ONNX model (not protobuf, or truncated).'),
   ONNX_INVALID_MODEL: input('The file parses as protobuf but is not a usable ONNX model.'),
+  MODEL_UNSUPPORTED: input('The model is valid ONNX but not a classifier layercache can cache: it needs one input with a batch dimension and class scores [batch, classes] as its first output.'),
   ONNX_EXTERNAL_DATA_MISSING: input('A tensor stored in an external data file could not be read.'),
   ONNX_BUILD_FAILED: internal('The ONNX graph builder was used incorrectly.'),
   INPUT_SHAPE_UNKNOWN: input('A model input has a symbolic dimension other than the batch.'),

@@ -150,7 +150,10 @@ export async function analyzeModel(model: ModelProto, opts: AnalyzeOptions = {})
       try {
         atTwo = await session.run(feeds(2));
       } catch (err) {
-        throw new LayercacheError('ONNX_INVALID_MODEL', `${source} declares a dynamic batch ('${batchDim}') but fails at batch 2 (${(err as Error).message}); it probably hard-codes batch 1 somewhere (for example a Reshape to [1, -1]) — re-export it with a dynamic batch`, { cause: err });
+        const others = inputDecl.length > 1
+          ? `; it has ${inputDecl.length} inputs (${inputDecl.map((d) => `'${d.name}' [${(d.shape ?? ['?']).join(', ')}]`).join(', ')}), and one without a batch dimension fails so too — layercache caches single-input classifiers`
+          : '';
+        throw new LayercacheError('MODEL_UNSUPPORTED', `${source} declares a dynamic batch ('${batchDim}') but fails at batch 2 (${(err as Error).message}); it probably hard-codes batch 1 somewhere (for example a Reshape to [1, -1]) — re-export it with a dynamic batch${others}`, { cause: err });
       }
     }
   } finally {
@@ -230,7 +233,7 @@ export async function analyzeClassifier(model: ModelProto, opts: AnalyzeOptions 
   try {
     return { analysis: await analyzeModel(applyReading(model, reading), opts), reading };
   } catch (err) {
-    if (!dynamicBatch || !(err instanceof LayercacheError) || err.code !== 'ONNX_INVALID_MODEL') throw err;
-    throw new LayercacheError('ONNX_INVALID_MODEL', `${opts.source ?? 'the model'} fixes its batch at ${input!.shape[0]} (input '${input!.name}' [${input!.shape.join(', ')}]) and does not run at another batch size once layercache frees it (${err.message}); re-export it with a dynamic batch dimension (for example torch.onnx.export(..., dynamic_axes={'${input!.name}': {0: 'batch'}}))`, { cause: err });
+    if (!dynamicBatch || !(err instanceof LayercacheError) || err.code !== 'MODEL_UNSUPPORTED') throw err;
+    throw new LayercacheError('MODEL_UNSUPPORTED', `${opts.source ?? 'the model'} fixes its batch at ${input!.shape[0]} (input '${input!.name}' [${input!.shape.join(', ')}]) and does not run at another batch size once layercache frees it (${err.message}); re-export it with a dynamic batch dimension (for example torch.onnx.export(..., dynamic_axes={'${input!.name}': {0: 'batch'}}))`, { cause: err });
   }
 }

@@ -4,7 +4,8 @@ import { tensor } from '../tensor/index.ts';
 import { maxAbsDiff, randomInput, runModel } from '../../test/support/chain.ts';
 import { hardBatchOne, mlp, residualNet, twoOutputs, withFixedBatch, withNormalisedOutput } from '../../test/support/models.ts';
 import { analyzeClassifier, analyzeModel } from './analyze.ts';
-import { applyLogitsPlan, holdsProbabilities, isPlainReading } from './classifier-reading.ts';
+import { applyLogitsPlan, checkClassifier, describeReading, holdsProbabilities, isPlainReading, PLAIN_READING } from './classifier-reading.ts';
+import { extendModel, GraphBuilder } from '../onnx/index.ts';
 
 /** Row-wise softmax of [rows, k] values, in float64. */
 function softmax(x: Float32Array, k: number): Float32Array {
@@ -87,7 +88,34 @@ describe('reading logits from a classifier', () => {
 
   it('a batch hard-coded inside the graph is a clear error naming the input and the fix', async () => {
     await assert.rejects(analyzeClassifier(hardBatchOne().model, { source: 'one.onnx' }), {
-      code: 'ONNX_INVALID_MODEL', message: /one\.onnx fixes its batch at 1 \(input 'x' \[1, 6\]\) and does not run at another batch size .*re-export it with a dynamic batch dimension/,
+      code: 'MODEL_UNSUPPORTED', message: /one\.onnx fixes its batch at 1 \(input 'x' \[1, 6\]\) and does not run at another batch size .*re-export it with a dynamic batch dimension/,
     });
+  });
+
+  it('checkClassifier refuses what is not one input → [batch, classes], naming the fix', async () => {
+    const reshaped = (dims: bigint[]) => {
+      const m = extendModel(plain, (g) => {
+        const y = g.op('Reshape', ['logits', g.weight('to', tensor('int64', [dims.length], BigInt64Array.from(dims)))], {}, 'scores');
+        g.output(y, 'float32', null);
+      });
+      m.graph!.output = [m.graph!.output[1]!];
+      return m;
+    };
+    const check = async (m: Parameters<typeof analyzeModel>[0]) => checkClassifier(await analyzeModel(m), 'm.onnx');
+    await assert.rejects(check(reshaped([0n, 4n, 1n, 1n])), { code: 'MODEL_UNSUPPORTED', message: /first output 'scores' has shape \[batch, 4, 1, 1\]; .*add a Flatten/ });
+    await assert.rejects(check(reshaped([0n, 1n, 4n])), { code: 'MODEL_UNSUPPORTED', message: /\[batch, 1, 4\].*add a Flatten/ });
+    await assert.rejects(check(reshaped([-1n, 1n])), { code: 'MODEL_UNSUPPORTED', message: /one score per row; .*two class scores \(\[batch, 2\]\)/ });
+    const g = new GraphBuilder({ opset: 17 });
+    const x = g.input('x', 'float32', ['batch', 6]);
+    const t = g.input('t', 'float32', ['batch', 1]);
+    g.op('Gemm', [g.op('Concat', [x, t], { axis: 1 }), g.weight('w', tensor('float32', [3, 7], new Float32Array(21))), g.weight('b', tensor('float32', [3], new Float32Array(3)))], { transB: 1 }, 'y');
+    g.output('y', 'float32', ['batch', 3]);
+    await assert.rejects(check(g.build()), { code: 'MODEL_UNSUPPORTED', message: /has 2 inputs \('x' \[batch, 6\], 't' \[batch, 1\]\); .*export the model with its other inputs fixed as constants/ });
+    await check(plain);
+  });
+
+  it('describeReading names the output read as class scores when there are several', () => {
+    assert.deepEqual(describeReading(PLAIN_READING, plain), []);
+    assert.deepEqual(describeReading(PLAIN_READING, twoOutputs().model), ["the model has 2 outputs ('logits', 'probs'); layercache reads the first as the class scores — export the model with them first if they are another"]);
   });
 });

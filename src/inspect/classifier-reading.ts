@@ -22,6 +22,7 @@ import { NodeProtoSchema } from 'onnx-buf';
 import { LayercacheError } from '../errors/index.ts';
 import { cloneModel, extendModel, makeValueInfo, readValueInfo, type Dim, type GraphIndex, type ModelProto, type NodeProto } from '../onnx/index.ts';
 import { tensor, type Tensor } from '../tensor/index.ts';
+import type { ModelAnalysis } from './analyze.ts';
 
 /** How layercache reads a classifier; see the top of this file. */
 export interface ClassifierReading {
@@ -202,9 +203,13 @@ export function applyReading(model: ModelProto, reading: ClassifierReading): Mod
   return reading.dynamicBatch ? makeBatchDynamic(read) : read;
 }
 
-/** Readable lines on what a reading does, for notes; none for the plain reading. */
+/** Readable lines on what a reading does, and which output holds the class scores when there are several, for notes. */
 export function describeReading(reading: ClassifierReading, model: ModelProto): string[] {
   const lines: string[] = [];
+  const outputs = model.graph?.output ?? [];
+  if (outputs.length > 1) {
+    lines.push(`the model has ${outputs.length} outputs (${outputs.map((o) => `'${o.name}'`).join(', ')}); layercache reads the first as the class scores — export the model with them first if they are another`);
+  }
   const logits = describeLogitsPlan(reading.logits, model.graph?.output[0]?.name ?? '');
   if (logits) lines.push(logits);
   if (reading.dynamicBatch) {
@@ -213,4 +218,24 @@ export function describeReading(reading: ClassifierReading, model: ModelProto): 
     lines.push(`input '${input?.name ?? '?'}' fixes the batch at ${fixed ?? '?'}; layercache runs the model with a free batch dimension`);
   }
   return lines;
+}
+
+/**
+ * Refuses, with the fix, a model that is not a classifier layercache can cache: it needs one input, and class
+ * scores [batch, classes] (two classes or more) as its first output. `a` is the analysis of the model as read.
+ */
+export function checkClassifier(a: ModelAnalysis, source: string): void {
+  if (a.inputs.length !== 1) {
+    throw new LayercacheError('MODEL_UNSUPPORTED', `${source} has ${a.inputs.length} inputs (${a.inputs.map((i) => `'${i.name}' [${i.shape.join(', ')}]`).join(', ')}); layercache caches single-input classifiers: export the model with its other inputs fixed as constants`);
+  }
+  const out = a.outputs[0]!;
+  const shape = `[${out.shape.join(', ')}]`;
+  if (out.dims.length === 2 && out.dims[1] === 1) {
+    throw new LayercacheError('MODEL_UNSUPPORTED', `${source}: first output '${out.name}' has shape ${shape}, one score per row; layercache needs a score per class: export a binary classifier with two class scores ([batch, 2])`);
+  }
+  if (out.dims.length !== 2 || (out.dims[1] ?? 0) < 2) {
+    const squeezable = out.dims.length > 2 && out.dims.slice(1).filter((d) => d !== 1).length === 1;
+    const fix = squeezable ? 'add a Flatten (or Squeeze) at the end so that it is [batch, classes]' : 'export the model with its class scores ([batch, classes]) as the first output';
+    throw new LayercacheError('MODEL_UNSUPPORTED', `${source}: first output '${out.name}' has shape ${shape}; layercache needs the class scores, [batch, classes], as the first output: ${fix}`);
+  }
 }

@@ -14,8 +14,10 @@ import type { InjectOptions } from 'fastify';
 import sharp from 'sharp';
 import { loadConfig, type ConfigInput } from '../config/index.ts';
 import { Session } from '../engine/index.ts';
-import { saveModel, serializeModel } from '../onnx/index.ts';
-import { randomNormal, seededRng } from '../tensor/index.ts';
+import { GraphBuilder, saveModel, serializeModel } from '../onnx/index.ts';
+import { randomNormal, seededRng, tensor } from '../tensor/index.ts';
+
+const randomTensor = (dims: number[]) => tensor('float32', dims, randomNormal(seededRng(dims.length), dims.reduce((a, b) => a * b, 1)));
 import { residualNet, withFixedBatch, withNormalisedOutput } from '../../test/support/models.ts';
 import { saveWithExternalData } from '../../test/support/external-data.ts';
 import { startServer, type RunningServer } from './server.ts';
@@ -344,6 +346,37 @@ describe('a bare model whose output is already a softmax', () => {
       } finally {
         await s.close();
       }
+    }
+  });
+});
+
+describe('a channels-last model served without --layout nhwc', () => {
+  it('classify says to start the server with --layout nhwc; with it, classify answers', { timeout: 30_000 }, async () => {
+    const g = new GraphBuilder({ opset: 17 });
+    const x = g.input('pixels', 'float32', ['batch', 8, 8, 3]);
+    const pooled = g.op('GlobalAveragePool', [g.op('Transpose', [x], { perm: [0, 3, 1, 2] })]);
+    const flat = g.op('Flatten', [pooled], { axis: 1 });
+    g.op('Gemm', [flat, g.weight('w', randomTensor([5, 3])), g.weight('b', randomTensor([5]))], { transB: 1 }, 'logits');
+    g.output('logits', 'float32', ['batch', 5]);
+    const file = path.join(dir, 'nhwc.onnx');
+    await saveModel(g.build(), file);
+    const png = await sharp({ create: { width: 8, height: 8, channels: 3, background: { r: 200, g: 30, b: 90 } } }).png().toBuffer();
+    const classify = { method: 'POST' as const, url: '/v2/models/tiny/classify', payload: png, headers: { 'content-type': 'image/png' } };
+    const s = await startServer(file, serverConfig({ online: { enabled: false } }));
+    try {
+      const res = await s.app.inject(classify);
+      assert.equal(res.statusCode, 400);
+      assert.match(res.json().error, /takes input of shape \[8, 8, 3\], which is not an image in nchw layout; .*start the server with --layout nhwc/);
+    } finally {
+      await s.close();
+    }
+    const nhwc = loadConfig({ engine: { intraOpThreads: 1 }, preprocess: { scale: 255, mean: [0.5], std: [0.25], layout: 'nhwc' }, serve: { name: 'tiny', log: 'silent', online: { enabled: false } } }, {});
+    const t = await startServer(file, nhwc);
+    try {
+      const res = await t.app.inject(classify);
+      assert.equal(res.statusCode, 200, res.body);
+    } finally {
+      await t.close();
     }
   });
 });

@@ -327,8 +327,14 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
 
   for (const at of MODEL) app.post(`${at}/classify`, async (req, reply) => {
     modelOf(deps, req);
-    if (!model.imageSize || !model.preprocess) {
-      throw new LayercacheError('INFER_REQUEST_INVALID', `model '${model.name}' takes input of shape [${model.sampleDims.join(', ')}], not an image; use the infer route`);
+    if (!model.preprocess) {
+      throw new LayercacheError('INFER_REQUEST_INVALID', `model '${model.name}' was built from tensors and records no image preprocessing, so it takes no images; use the infer route`);
+    }
+    if (!model.imageSize) {
+      const dims = model.sampleDims;
+      const channelsLast = model.preprocess.layout === 'nchw' && dims.length === 3 && (dims[2] === 1 || dims[2] === 3);
+      const hint = channelsLast ? `; its last dimension looks like colour channels: if the model takes images channels-last, start the server with --layout nhwc` : '; use the infer route';
+      throw new LayercacheError('INFER_REQUEST_INVALID', `model '${model.name}' takes input of shape [${dims.join(', ')}], which is not an image in ${model.preprocess.layout} layout${hint}`);
     }
     let bytes: Buffer;
     if (req.isMultipart()) {

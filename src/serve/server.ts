@@ -19,7 +19,7 @@ import { loadBundle, MANIFEST_FILE, sha256, type LoadedBundle } from '../bundle/
 import type { Config } from '../config/index.ts';
 import { imageSizeOf, validatePreprocess, type Preprocess } from '../data/index.ts';
 import { LayercacheError } from '../errors/index.ts';
-import { analyzeClassifier, describeReading } from '../inspect/index.ts';
+import { analyzeClassifier, checkClassifier, describeReading } from '../inspect/index.ts';
 import { loadModelFile } from '../onnx/index.ts';
 import { AcceptedRequests } from './accepted-requests.ts';
 import { buildApp, type ModelInfo } from './app.ts';
@@ -139,10 +139,8 @@ async function startLocked(sourcePath: string, config: Config, store: VersionSto
     if (given) return fromBundle(given, given.manifest.version);
     const { model } = givenModel!;
     const { analysis: a, reading } = await analyzeClassifier(model, { source: sourcePath, engine: config.engine });
+    checkClassifier(a, sourcePath);
     const out = a.outputs[0]!;
-    if (a.inputs.length !== 1 || out.dims.length !== 2 || (out.dims[1] ?? 0) < 2) {
-      throw new LayercacheError('ONNX_INVALID_MODEL', `${sourcePath}: layercache serves single-input classifiers whose first output is [batch, classes]; this model has ${a.inputs.length} inputs and output '${out.name}' of shape [${out.shape.join(', ')}]`);
-    }
     for (const line of describeReading(reading, model)) log.info(line);
     return {
       source: { kind: 'model', file: sourcePath, classes: out.dims[1]!, reading },

@@ -165,6 +165,10 @@ export async function buildCascade(input: BuildInput, config: BuildConfig, engin
   for (const line of describeReading(reading, input.model)) progress.note(line);
   const model = a.model;
   checkClassifier(a, input.modelFile);
+  const notFloat = a.exits.find((e) => a.tensor(e.tensor)?.dtype !== 'float32');
+  if (notFloat) {
+    throw new LayercacheError('MODEL_UNSUPPORTED', `${input.modelFile}: candidate exit '${notFloat.tensor}' holds ${a.tensor(notFloat.tensor)?.dtype} activations; heads read float32: convert the model to compute in float32 (its inputs and outputs may keep other types)`);
+  }
   checkData(a, data, settings.folds);
   if (a.exits.length === 0) {
     throw new LayercacheError('NO_EXITS', `${input.modelFile} has no candidate exits (no single-tensor cut point), so no heads can be attached`);

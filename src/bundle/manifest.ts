@@ -51,6 +51,8 @@ export const ExitEntrySchema = CandidateSchema.extend({
   expectedHitRate: z.number().min(0).max(1),
 }).strict();
 
+const DTypeSchema = z.enum(['float32', 'float64', 'float16', 'int8', 'uint8', 'int16', 'uint16', 'int32', 'uint32', 'int64', 'uint64', 'bool']);
+
 export const ManifestSchema = z.object({
   format: z.literal('layercache.bundle/1'),
   version: z.number().int().min(1),
@@ -71,6 +73,8 @@ export const ManifestSchema = z.object({
         z.object({ kind: z.literal('log') }).strict(),
       ]),
       dynamicBatch: z.boolean(),
+      inputDtype: DTypeSchema.nullable(),
+      outputDtype: DTypeSchema.nullable(),
     }).strict().optional(),
     inputs: z.array(IoSpec).min(1),
     outputs: z.array(IoSpec).min(1),

@@ -17,7 +17,7 @@ import { saveModel } from '../onnx/index.ts';
 import { randomNormal, seededRng, tensor } from '../tensor/index.ts';
 import { cli } from '../../test/support/cli.ts';
 import { saveWithForcedExit } from '../../test/support/forced-exit.ts';
-import { heavyTail, mlp, residualNet, withFixedBatch, withNormalisedOutput } from '../../test/support/models.ts';
+import { heavyTail, mlp, residualNet, withFixedBatch, withIoTypes, withNormalisedOutput } from '../../test/support/models.ts';
 import { runModel } from '../../test/support/chain.ts';
 import { saveWithExternalData } from '../../test/support/external-data.ts';
 
@@ -102,11 +102,25 @@ describe('build → bundle → eval on a tiny model', () => {
     assert.equal(b.code, 0, b.stderr);
     assert.match(b.stderr, /input 'image' fixes the batch at 1; layercache runs the model with a free batch dimension/);
     const m = (await loadBundle(out)).manifest;
-    assert.deepEqual(m.source.reading, { logits: { kind: 'logits' }, dynamicBatch: true });
+    assert.deepEqual(m.source.reading, { logits: { kind: 'logits' }, dynamicBatch: true, inputDtype: null, outputDtype: null });
     assert.deepEqual(m.source.inputs[0]!.shape, ['batch', 3, 8, 8]);
     const e = await cli('eval', out, '--data', `raw:${data}:3x8x8#200-299`, '--json', '--latency-samples', '20', '--threads', '1');
     assert.equal(e.code, 0, e.stderr);
     assert.ok(JSON.parse(e.stdout).backbone.throughputBatch64 > 0);
+  });
+
+  it('a model with uint8 input and float16 scores: build feeds it float32 cast to uint8 and reads float32 scores; eval runs', async () => {
+    const file = path.join(dir, 'typed.onnx');
+    await saveModel(withIoTypes(residualNet().model, 'uint8', 'float16'), file);
+    const pixels = path.join(dir, 'pixels.f32');
+    await fs.writeFile(pixels, Float32Array.from({ length: 300 * 3 * 8 * 8 }, (_, i) => (i * 7919) % 256));
+    const out = path.join(dir, 'typed-bundle');
+    const b = await cli('build', file, '--data', `raw:${pixels}:3x8x8#0-199`, '--out', out, ...fast);
+    assert.equal(b.code, 0, b.stderr);
+    assert.match(b.stderr, /takes uint8 input; layercache feeds it float32 values cast to uint8/);
+    assert.match(b.stderr, /class scores are float16; layercache reads them as float32/);
+    const e = await cli('eval', out, '--data', `raw:${pixels}:3x8x8#200-299`, '--json', '--latency-samples', '20', '--threads', '1');
+    assert.equal(e.code, 0, e.stderr);
   });
 
   it('builds a valid bundle, round-trips it, and eval reports the contract fields', async () => {

@@ -228,7 +228,9 @@ export async function analyzeClassifier(model: ModelProto, opts: AnalyzeOptions 
   // dimension ([3, 32, 32] → [10]) is left alone.
   const dynamicBatch = given.batchDim === null && given.inputs.length === 1 && input !== undefined && output !== undefined
     && output.dims.length === 2 && typeof input.shape[0] === 'number' && output.shape[0] === input.shape[0];
-  const reading: ClassifierReading = { logits: given.logits, dynamicBatch };
+  const inputDtype = input !== undefined && input.dtype !== 'float32' ? input.dtype : null;
+  const outputDtype = output !== undefined && output.dtype !== 'float32' ? output.dtype : null;
+  const reading: ClassifierReading = { logits: given.logits, dynamicBatch, inputDtype, outputDtype };
   if (isPlainReading(reading)) return { analysis: given, reading };
   try {
     return { analysis: await analyzeModel(applyReading(model, reading), opts), reading };

@@ -2,7 +2,7 @@ import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import { tensor } from '../tensor/index.ts';
 import { maxAbsDiff, randomInput, runModel } from '../../test/support/chain.ts';
-import { hardBatchOne, mlp, residualNet, twoOutputs, withFixedBatch, withNormalisedOutput } from '../../test/support/models.ts';
+import { hardBatchOne, mlp, residualNet, twoOutputs, withFixedBatch, withIoTypes, withNormalisedOutput } from '../../test/support/models.ts';
 import { analyzeClassifier, analyzeModel } from './analyze.ts';
 import { applyLogitsPlan, checkClassifier, describeReading, holdsProbabilities, isPlainReading, PLAIN_READING } from './classifier-reading.ts';
 import { extendModel, GraphBuilder } from '../onnx/index.ts';
@@ -72,7 +72,7 @@ describe('reading logits from a classifier', () => {
     for (const batch of [1, 8]) {
       const fixed = withFixedBatch(residualNet().model, batch);
       const { analysis, reading } = await analyzeClassifier(fixed);
-      assert.deepEqual(reading, { logits: { kind: 'logits' }, dynamicBatch: true });
+      assert.deepEqual(reading, { logits: { kind: 'logits' }, dynamicBatch: true, inputDtype: null, outputDtype: null });
       assert.equal(analysis.batchDim, 'batch');
       assert.deepEqual(analysis.outputs[0]!.shape, ['batch', 5]);
       const x = randomInput([batch, 3, 8, 8], 9);
@@ -117,5 +117,21 @@ describe('reading logits from a classifier', () => {
   it('describeReading names the output read as class scores when there are several', () => {
     assert.deepEqual(describeReading(PLAIN_READING, plain), []);
     assert.deepEqual(describeReading(PLAIN_READING, twoOutputs().model), ["the model has 2 outputs ('logits', 'probs'); layercache reads the first as the class scores — export the model with them first if they are another"]);
+  });
+
+  it('uint8 input and float16 scores: read as float32 in and out, with the model\'s own answers', async () => {
+    const typed = withIoTypes(residualNet().model, 'uint8', 'float16');
+    const { analysis, reading } = await analyzeClassifier(typed);
+    assert.deepEqual(reading, { logits: { kind: 'logits' }, dynamicBatch: false, inputDtype: 'uint8', outputDtype: 'float16' });
+    assert.equal(analysis.inputs[0]!.dtype, 'float32');
+    assert.equal(analysis.outputs[0]!.dtype, 'float32');
+    const pixels = Uint8Array.from({ length: 2 * 3 * 8 * 8 }, (_, i) => (i * 37) % 256);
+    const floats = tensor('float32', [2, 3, 8, 8], Float32Array.from(pixels));
+    assert.equal(Object.values(await runModel(typed, { image: tensor('uint8', [2, 3, 8, 8], pixels) }))[0]!.dtype, 'float16', 'the model itself runs on uint8 and answers float16');
+    const got = Object.values(await runModel(analysis.model, { image: floats }))[0]!;
+    assert.equal(got.dtype, 'float32');
+    // The model computes in float32 and rounds its scores to float16 at the end: the read scores are those, within half precision.
+    const exact = Object.values(await runModel(residualNet().model, { image: floats }))[0]!.data as Float32Array;
+    (got.data as Float32Array).forEach((v, i) => assert.ok(Math.abs(v - exact[i]!) <= 1e-3 * Math.abs(exact[i]!) + 1e-3, `score ${i}: ${v} vs ${exact[i]}`));
   });
 });

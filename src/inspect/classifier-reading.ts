@@ -20,8 +20,8 @@
 import { clone } from '@bufbuild/protobuf';
 import { NodeProtoSchema } from 'onnx-buf';
 import { LayercacheError } from '../errors/index.ts';
-import { cloneModel, extendModel, makeValueInfo, readValueInfo, type Dim, type GraphIndex, type ModelProto, type NodeProto } from '../onnx/index.ts';
-import { tensor, type Tensor } from '../tensor/index.ts';
+import { cloneModel, elemTypeOfDtype, extendModel, makeValueInfo, readValueInfo, type Dim, type GraphIndex, type ModelProto, type NodeProto } from '../onnx/index.ts';
+import { tensor, type DType, type Tensor } from '../tensor/index.ts';
 import type { ModelAnalysis } from './analyze.ts';
 
 /** How layercache reads a classifier; see the top of this file. */
@@ -29,13 +29,17 @@ export interface ClassifierReading {
   readonly logits: LogitsPlan;
   /** The batch dimension, fixed in the model, is made symbolic ('batch'). */
   readonly dynamicBatch: boolean;
+  /** The input's type when it is not float32: the read model takes float32 and casts it to this (data and requests are float32). */
+  readonly inputDtype: DType | null;
+  /** The first output's type when it is not float32: the read model casts the logits to float32. */
+  readonly outputDtype: DType | null;
 }
 
 /** The reading of a model that needs none. */
-export const PLAIN_READING: ClassifierReading = Object.freeze({ logits: Object.freeze({ kind: 'logits' as const }), dynamicBatch: false });
+export const PLAIN_READING: ClassifierReading = Object.freeze({ logits: Object.freeze({ kind: 'logits' as const }), dynamicBatch: false, inputDtype: null, outputDtype: null });
 
 export function isPlainReading(r: ClassifierReading): boolean {
-  return r.logits.kind === 'logits' && !r.dynamicBatch;
+  return r.logits.kind === 'logits' && !r.dynamicBatch && r.inputDtype === null && r.outputDtype === null;
 }
 
 export type LogitsPlan =
@@ -197,9 +201,42 @@ export function makeBatchDynamic(model: ModelProto): ModelProto {
   return copy;
 }
 
-/** The model read per `reading`: its logits plan applied, then its batch freed. */
+/** The model with its first output cast to float32 and put first (the others follow). */
+function castFirstOutput(model: ModelProto): ModelProto {
+  const first = model.graph!.output[0]!;
+  const decl = readValueInfo(first);
+  const out = extendModel(model, (g) => {
+    g.op('Cast', [first.name], { to: elemTypeOfDtype('float32') }, `${first.name}_lc_float`);
+    g.output(`${first.name}_lc_float`, 'float32', decl?.shape ?? null);
+  });
+  const outputs = out.graph!.output;
+  out.graph!.output = [outputs[outputs.length - 1]!, ...outputs.slice(1, -1)];
+  return out;
+}
+
+/**
+ * The model taking its first input as float32, cast to `dtype` before anything reads it (the input keeps its
+ * name). Reads of the input inside subgraphs are not rewritten.
+ */
+function castFirstInput(model: ModelProto, dtype: DType): ModelProto {
+  const inits = new Set(model.graph!.initializer.map((t) => t.name));
+  const input = model.graph!.input.find((v) => !inits.has(v.name))!;
+  const name = input.name;
+  const cast = `${name}_lc_cast`;
+  const out = extendModel(model, (g) => void g.op('Cast', [name], { to: elemTypeOfDtype(dtype) }, cast));
+  const g = out.graph!;
+  const node = g.node.pop()!;
+  for (const n of g.node) n.input = n.input.map((t) => (t === name ? cast : t));
+  g.node.unshift(node);
+  g.input = g.input.map((v) => (v.name === name ? makeValueInfo(name, 'float32', readValueInfo(v)?.shape ?? null) : v));
+  return out;
+}
+
+/** The model read per `reading`: its logits plan applied, its logits cast to float32, its input taken as float32, its batch freed. */
 export function applyReading(model: ModelProto, reading: ClassifierReading): ModelProto {
-  const read = applyLogitsPlan(model, reading.logits);
+  let read = applyLogitsPlan(model, reading.logits);
+  if (reading.outputDtype !== null) read = castFirstOutput(read);
+  if (reading.inputDtype !== null) read = castFirstInput(read, reading.inputDtype);
   return reading.dynamicBatch ? makeBatchDynamic(read) : read;
 }
 
@@ -212,6 +249,8 @@ export function describeReading(reading: ClassifierReading, model: ModelProto): 
   }
   const logits = describeLogitsPlan(reading.logits, model.graph?.output[0]?.name ?? '');
   if (logits) lines.push(logits);
+  if (reading.inputDtype !== null) lines.push(`the model takes ${reading.inputDtype} input; layercache feeds it float32 values cast to ${reading.inputDtype} (preprocess to that type's range, e.g. --scale 1 --mean 0 --std 1 for uint8 pixels)`);
+  if (reading.outputDtype !== null) lines.push(`the model's class scores are ${reading.outputDtype}; layercache reads them as float32`);
   if (reading.dynamicBatch) {
     const input = model.graph?.input.find((v) => !model.graph!.initializer.some((t) => t.name === v.name));
     const fixed = input ? readValueInfo(input)?.shape?.[0] : undefined;

@@ -18,7 +18,7 @@ import { GraphBuilder, saveModel, serializeModel } from '../onnx/index.ts';
 import { randomNormal, seededRng, tensor } from '../tensor/index.ts';
 
 const randomTensor = (dims: number[]) => tensor('float32', dims, randomNormal(seededRng(dims.length), dims.reduce((a, b) => a * b, 1)));
-import { residualNet, withFixedBatch, withNormalisedOutput } from '../../test/support/models.ts';
+import { residualNet, withFixedBatch, withIoTypes, withNormalisedOutput } from '../../test/support/models.ts';
 import { saveWithExternalData } from '../../test/support/external-data.ts';
 import { startServer, type RunningServer } from './server.ts';
 import { HEADER_LENGTH } from './protocol.ts';
@@ -377,6 +377,25 @@ describe('a channels-last model served without --layout nhwc', () => {
       assert.equal(res.statusCode, 200, res.body);
     } finally {
       await t.close();
+    }
+  });
+});
+
+describe('a bare model with uint8 input and float16 scores', () => {
+  it('serves FP32 requests cast to uint8, and probabilities from its scores', { timeout: 30_000 }, async () => {
+    const file = path.join(dir, 'typed.onnx');
+    await saveModel(withIoTypes(residualNet().model, 'uint8', 'float16'), file);
+    const s = await startServer(file, serverConfig({ online: { enabled: false } }));
+    try {
+      assert.deepEqual((await s.app.inject('/v2/models/tiny')).json().inputs, [{ name: 'image', datatype: 'FP32', shape: [-1, 3, 8, 8] }]);
+      const x = Float32Array.from({ length: 2 * sample }, (_, i) => (i * 31) % 256);
+      const res = await s.app.inject({ method: 'POST', url: URL_INFER, payload: inferBody(x, 2) });
+      assert.equal(res.statusCode, 200, res.body);
+      const probs = res.json().outputs.find((o: { name: string }) => o.name === 'probabilities').data as number[];
+      const oracle = await backboneProbs(x, 2);
+      probs.forEach((v, i) => assert.ok(Math.abs(v - oracle[i]!) < 2e-3, `prob ${i}: ${v} vs ${oracle[i]} (scores rounded to float16 by the model)`));
+    } finally {
+      await s.close();
     }
   });
 });

@@ -202,3 +202,28 @@ export function hardBatchOne(): { model: ModelProto } {
   g.output('y', 'float32', [1, 4]);
   return { model: g.build() };
 }
+
+/**
+ * The model taking input of type `input` (Cast to float32 first) and giving its first output as `output` (Cast
+ * last), as exports for other runtimes do (uint8 pixels in, float16 scores out); the computation stays float32.
+ */
+export function withIoTypes(model: ModelProto, input: 'uint8' | 'float16' | 'float64', output: 'float16' | 'float64'): ModelProto {
+  const elem = { uint8: 2, float16: 10, float64: 11 } as const;
+  const copy = cloneModel(model);
+  const g = copy.graph!;
+  const x = g.input[0]!;
+  const xd = readValueInfo(x)!;
+  const y = g.output[0]!;
+  const yd = readValueInfo(y)!;
+  for (const n of g.node) n.input = n.input.map((t) => (t === x.name ? `${x.name}_as_float` : t));
+  const ext = extendModel(copy, (b) => {
+    b.op('Cast', [x.name], { to: 1 }, `${x.name}_as_float`);
+    b.op('Cast', [y.name], { to: elem[output] }, `${y.name}_typed`);
+  });
+  const eg = ext.graph!;
+  const [castIn, castOut] = eg.node.splice(eg.node.length - 2, 2);
+  eg.node = [castIn!, ...eg.node, castOut!];
+  eg.input = [makeValueInfo(x.name, elem[input], xd.shape), ...eg.input.slice(1)];
+  eg.output = [makeValueInfo(`${y.name}_typed`, elem[output], yd.shape), ...eg.output.slice(1)];
+  return ext;
+}

@@ -161,7 +161,7 @@ export async function buildCascade(input: BuildInput, config: BuildConfig, engin
   const settings = settingsOf(config);
   const { data } = input;
   // Heads are distilled from, and the cascade serves the softmax of, the first output: it is read as logits.
-  const { analysis: a, reading } = await analyzeClassifier(input.model, { source: input.modelFile, engine });
+  const { analysis: a, reading } = await analyzeClassifier(input.model, { source: input.modelFile, engine, sampleDims: data.sampleDims });
   for (const line of describeReading(reading, input.model)) progress.note(line);
   const model = a.model;
   checkClassifier(a, input.modelFile);
@@ -339,7 +339,7 @@ export async function buildCascade(input: BuildInput, config: BuildConfig, engin
       file: input.modelFile,
       sha256: sourceSha,
       backbone: { file: 'backbone.onnx', sha256: '0'.repeat(64) },
-      reading,
+      reading: { ...reading, sampleDims: reading.sampleDims ? [...reading.sampleDims] : null },
       inputs: io(a.inputs),
       outputs: io(a.outputs),
       totalMacs: a.totalMacs,

@@ -75,6 +75,7 @@ export const ManifestSchema = z.object({
       dynamicBatch: z.boolean(),
       inputDtype: DTypeSchema.nullable(),
       outputDtype: DTypeSchema.nullable(),
+      sampleDims: z.array(z.number().int().min(1)).nullable(),
     }).strict().optional(),
     inputs: z.array(IoSpec).min(1),
     outputs: z.array(IoSpec).min(1),

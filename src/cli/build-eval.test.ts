@@ -17,7 +17,7 @@ import { saveModel } from '../onnx/index.ts';
 import { randomNormal, seededRng, tensor } from '../tensor/index.ts';
 import { cli } from '../../test/support/cli.ts';
 import { saveWithForcedExit } from '../../test/support/forced-exit.ts';
-import { heavyTail, mlp, residualNet, withFixedBatch, withIoTypes, withNormalisedOutput } from '../../test/support/models.ts';
+import { heavyTail, mlp, residualNet, withFixedBatch, withIoTypes, withNormalisedOutput, withOpenSize } from '../../test/support/models.ts';
 import { runModel } from '../../test/support/chain.ts';
 import { saveWithExternalData } from '../../test/support/external-data.ts';
 
@@ -102,7 +102,7 @@ describe('build → bundle → eval on a tiny model', () => {
     assert.equal(b.code, 0, b.stderr);
     assert.match(b.stderr, /input 'image' fixes the batch at 1; layercache runs the model with a free batch dimension/);
     const m = (await loadBundle(out)).manifest;
-    assert.deepEqual(m.source.reading, { logits: { kind: 'logits' }, dynamicBatch: true, inputDtype: null, outputDtype: null });
+    assert.deepEqual(m.source.reading, { logits: { kind: 'logits' }, dynamicBatch: true, inputDtype: null, outputDtype: null, sampleDims: null });
     assert.deepEqual(m.source.inputs[0]!.shape, ['batch', 3, 8, 8]);
     const e = await cli('eval', out, '--data', `raw:${data}:3x8x8#200-299`, '--json', '--latency-samples', '20', '--threads', '1');
     assert.equal(e.code, 0, e.stderr);
@@ -121,6 +121,23 @@ describe('build → bundle → eval on a tiny model', () => {
     assert.match(b.stderr, /class scores are float16; layercache reads them as float32/);
     const e = await cli('eval', out, '--data', `raw:${pixels}:3x8x8#200-299`, '--json', '--latency-samples', '20', '--threads', '1');
     assert.equal(e.code, 0, e.stderr);
+  });
+
+  it('a model that leaves its input size open: build fixes it at the data\'s, the bundle serves that size, a bare serve says how to fix it', async () => {
+    const file = path.join(dir, 'open.onnx');
+    await saveModel(withOpenSize(residualNet().model), file);
+    const out = path.join(dir, 'open-bundle');
+    const b = await cli('build', file, '--data', `raw:${data}:3x8x8#0-199`, '--out', out, ...fast);
+    assert.equal(b.code, 0, b.stderr);
+    assert.match(b.stderr, /leaves its input size open; layercache fixes it at \[3, 8, 8\] per sample/);
+    const m = (await loadBundle(out)).manifest;
+    assert.deepEqual(m.source.inputs[0]!.shape, ['N', 3, 8, 8]);
+    assert.deepEqual(m.source.reading?.sampleDims, [3, 8, 8]);
+    const e = await cli('eval', out, '--data', `raw:${data}:3x8x8#200-299`, '--json', '--latency-samples', '20', '--threads', '1');
+    assert.equal(e.code, 0, e.stderr);
+    const serve = await cli('serve', file, '--no-online', '--port', '0');
+    assert.equal(serve.code, 2);
+    assert.match(serve.stderr, /INPUT_SHAPE_UNKNOWN: .*input 'image' has symbolic dimension 2 \('H'\) .*build a bundle from data of the size you serve/);
   });
 
   it('builds a valid bundle, round-trips it, and eval reports the contract fields', async () => {

@@ -11,7 +11,7 @@ import { Session, DEFAULT_ENGINE_OPTIONS, type EngineOptions } from '../engine/i
 import { dtypeOfElemType, elemTypeName, elemTypeOfDtype, indexGraph, modelOpset, readValueInfo, protoDims, serializeModel, type Dim, type ModelProto } from '../onnx/index.ts';
 import { analyzeDataflow, addOutputs, collapseCuts, nodeMacs, rebuildableCuts, type Dataflow, type TensorType } from '../surgery/index.ts';
 import { allocate, bytesPerElement, numel, seededRng, type DType, type Tensor } from '../tensor/index.ts';
-import { applyReading, isPlainReading, planLogits, type ClassifierReading, type LogitsPlan } from './classifier-reading.ts';
+import { applyReading, fixSampleDims, isPlainReading, planLogits, type ClassifierReading, type LogitsPlan } from './classifier-reading.ts';
 
 export interface TensorSummary {
   readonly name: string;
@@ -220,8 +220,17 @@ export async function analyzeModel(model: ModelProto, opts: AnalyzeOptions = {})
  * a fixed batch freed; see classifier-reading.ts). `analysis.model` is the model read that way; `reading` is
  * what was applied to the given model (PLAIN_READING when nothing was needed).
  */
-export async function analyzeClassifier(model: ModelProto, opts: AnalyzeOptions = {}): Promise<{ analysis: ModelAnalysis; reading: ClassifierReading }> {
-  const given = await analyzeModel(model, opts);
+export async function analyzeClassifier(model: ModelProto, opts: AnalyzeOptions & { readonly sampleDims?: readonly number[] } = {}): Promise<{ analysis: ModelAnalysis; reading: ClassifierReading }> {
+  // Per-sample dims the model leaves open are the data's (a cascade's heads have fixed shapes).
+  const sized = opts.sampleDims ? fixSampleDims(model, opts.sampleDims) : model;
+  const sampleDims = sized === model ? null : opts.sampleDims!;
+  let given: ModelAnalysis;
+  try {
+    given = await analyzeModel(sized, opts);
+  } catch (err) {
+    if (!(err instanceof LayercacheError) || err.code !== 'INPUT_SHAPE_UNKNOWN' || opts.sampleDims) throw err;
+    throw new LayercacheError('INPUT_SHAPE_UNKNOWN', `${err.message.replace(/; pass --input-shape .*$/, '')}; a cascade runs one input size: build a bundle from data of the size you serve (the data fixes it) and serve that, or re-export the model with a fixed size`, { cause: err });
+  }
   const [input] = given.inputs;
   const [output] = given.outputs;
   // A fixed batch is freed when the first output follows it ([B, classes] from [B, …]); a model without a batch
@@ -230,7 +239,7 @@ export async function analyzeClassifier(model: ModelProto, opts: AnalyzeOptions 
     && output.dims.length === 2 && typeof input.shape[0] === 'number' && output.shape[0] === input.shape[0];
   const inputDtype = input !== undefined && input.dtype !== 'float32' ? input.dtype : null;
   const outputDtype = output !== undefined && output.dtype !== 'float32' ? output.dtype : null;
-  const reading: ClassifierReading = { logits: given.logits, dynamicBatch, inputDtype, outputDtype };
+  const reading: ClassifierReading = { logits: given.logits, dynamicBatch, inputDtype, outputDtype, sampleDims };
   if (isPlainReading(reading)) return { analysis: given, reading };
   try {
     return { analysis: await analyzeModel(applyReading(model, reading), opts), reading };

@@ -72,7 +72,7 @@ describe('reading logits from a classifier', () => {
     for (const batch of [1, 8]) {
       const fixed = withFixedBatch(residualNet().model, batch);
       const { analysis, reading } = await analyzeClassifier(fixed);
-      assert.deepEqual(reading, { logits: { kind: 'logits' }, dynamicBatch: true, inputDtype: null, outputDtype: null });
+      assert.deepEqual(reading, { logits: { kind: 'logits' }, dynamicBatch: true, inputDtype: null, outputDtype: null, sampleDims: null });
       assert.equal(analysis.batchDim, 'batch');
       assert.deepEqual(analysis.outputs[0]!.shape, ['batch', 5]);
       const x = randomInput([batch, 3, 8, 8], 9);
@@ -122,7 +122,7 @@ describe('reading logits from a classifier', () => {
   it('uint8 input and float16 scores: read as float32 in and out, with the model\'s own answers', async () => {
     const typed = withIoTypes(residualNet().model, 'uint8', 'float16');
     const { analysis, reading } = await analyzeClassifier(typed);
-    assert.deepEqual(reading, { logits: { kind: 'logits' }, dynamicBatch: false, inputDtype: 'uint8', outputDtype: 'float16' });
+    assert.deepEqual(reading, { logits: { kind: 'logits' }, dynamicBatch: false, inputDtype: 'uint8', outputDtype: 'float16', sampleDims: null });
     assert.equal(analysis.inputs[0]!.dtype, 'float32');
     assert.equal(analysis.outputs[0]!.dtype, 'float32');
     const pixels = Uint8Array.from({ length: 2 * 3 * 8 * 8 }, (_, i) => (i * 37) % 256);

@@ -33,13 +33,15 @@ export interface ClassifierReading {
   readonly inputDtype: DType | null;
   /** The first output's type when it is not float32: the read model casts the logits to float32. */
   readonly outputDtype: DType | null;
+  /** Per-sample input dims fixed by layercache where the model leaves them symbolic (from the build data), or null. */
+  readonly sampleDims: readonly number[] | null;
 }
 
 /** The reading of a model that needs none. */
-export const PLAIN_READING: ClassifierReading = Object.freeze({ logits: Object.freeze({ kind: 'logits' as const }), dynamicBatch: false, inputDtype: null, outputDtype: null });
+export const PLAIN_READING: ClassifierReading = Object.freeze({ logits: Object.freeze({ kind: 'logits' as const }), dynamicBatch: false, inputDtype: null, outputDtype: null, sampleDims: null });
 
 export function isPlainReading(r: ClassifierReading): boolean {
-  return r.logits.kind === 'logits' && !r.dynamicBatch && r.inputDtype === null && r.outputDtype === null;
+  return r.logits.kind === 'logits' && !r.dynamicBatch && r.inputDtype === null && r.outputDtype === null && r.sampleDims === null;
 }
 
 export type LogitsPlan =
@@ -232,9 +234,26 @@ function castFirstInput(model: ModelProto, dtype: DType): ModelProto {
   return out;
 }
 
-/** The model read per `reading`: its logits plan applied, its logits cast to float32, its input taken as float32, its batch freed. */
+/**
+ * The model with the first input's symbolic per-sample dims fixed to `sampleDims` (dims after the first; its
+ * batch dim is kept), or the model itself when none is symbolic. Intermediate shape hints are dropped.
+ */
+export function fixSampleDims(model: ModelProto, sampleDims: readonly number[]): ModelProto {
+  const inits = new Set(model.graph!.initializer.map((t) => t.name));
+  const input = model.graph!.input.find((v) => !inits.has(v.name));
+  const decl = input ? readValueInfo(input) : null;
+  if (!input || !decl?.shape || decl.shape.length !== sampleDims.length + 1 || decl.shape.slice(1).every((d) => typeof d === 'number')) return model;
+  const shape: Dim[] = decl.shape.map((d, i) => (i > 0 && typeof d !== 'number' ? sampleDims[i - 1]! : d));
+  const copy = cloneModel(model);
+  copy.graph!.input = copy.graph!.input.map((v) => (v.name === input.name ? makeValueInfo(v.name, decl.elemType, shape) : v));
+  copy.graph!.valueInfo = [];
+  return copy;
+}
+
+/** The model read per `reading`: its input dims fixed, its logits plan applied, its logits cast to float32, its input taken as float32, its batch freed. */
 export function applyReading(model: ModelProto, reading: ClassifierReading): ModelProto {
-  let read = applyLogitsPlan(model, reading.logits);
+  let read = reading.sampleDims ? fixSampleDims(model, reading.sampleDims) : model;
+  read = applyLogitsPlan(read, reading.logits);
   if (reading.outputDtype !== null) read = castFirstOutput(read);
   if (reading.inputDtype !== null) read = castFirstInput(read, reading.inputDtype);
   return reading.dynamicBatch ? makeBatchDynamic(read) : read;
@@ -251,6 +270,7 @@ export function describeReading(reading: ClassifierReading, model: ModelProto): 
   if (logits) lines.push(logits);
   if (reading.inputDtype !== null) lines.push(`the model takes ${reading.inputDtype} input; layercache feeds it float32 values cast to ${reading.inputDtype} (preprocess to that type's range, e.g. --scale 1 --mean 0 --std 1 for uint8 pixels)`);
   if (reading.outputDtype !== null) lines.push(`the model's class scores are ${reading.outputDtype}; layercache reads them as float32`);
+  if (reading.sampleDims) lines.push(`the model leaves its input size open; layercache fixes it at [${reading.sampleDims.join(', ')}] per sample, the data's`);
   if (reading.dynamicBatch) {
     const input = model.graph?.input.find((v) => !model.graph!.initializer.some((t) => t.name === v.name));
     const fixed = input ? readValueInfo(input)?.shape?.[0] : undefined;

@@ -227,3 +227,12 @@ export function withIoTypes(model: ModelProto, input: 'uint8' | 'float16' | 'flo
   eg.output = [makeValueInfo(`${y.name}_typed`, elem[output], yd.shape), ...eg.output.slice(1)];
   return ext;
 }
+
+/** The model with its first input's height and width left open (['N', 3, 'H', 'W']); residualNet runs at any size. */
+export function withOpenSize(model: ModelProto): ModelProto {
+  const copy = cloneModel(model);
+  const g = copy.graph!;
+  const d = readValueInfo(g.input[0]!)!;
+  g.input[0] = makeValueInfo(g.input[0]!.name, d.elemType, [d.shape![0]!, d.shape![1]!, 'H', 'W']);
+  return copy;
+}

@@ -104,6 +104,7 @@ describe('reading logits from a classifier', () => {
     const check = async (m: Parameters<typeof analyzeModel>[0]) => checkClassifier(await analyzeModel(m), 'm.onnx');
     await assert.rejects(check(reshaped([0n, 4n, 1n, 1n])), { code: 'MODEL_UNSUPPORTED', message: /first output 'scores' has shape \[batch, 4, 1, 1\]; .*add a Flatten/ });
     await assert.rejects(check(reshaped([0n, 1n, 4n])), { code: 'MODEL_UNSUPPORTED', message: /\[batch, 1, 4\].*add a Flatten/ });
+    await assert.rejects(check(reshaped([-1n])), { code: 'MODEL_UNSUPPORTED', message: /with no batch dimension; layercache batches samples: export the model with one/ });
     await assert.rejects(check(reshaped([-1n, 1n])), { code: 'MODEL_UNSUPPORTED', message: /one score per row; .*two class scores \(\[batch, 2\]\)/ });
     const g = new GraphBuilder({ opset: 17 });
     const x = g.input('x', 'float32', ['batch', 6]);

@@ -292,6 +292,9 @@ export function checkClassifier(a: ModelAnalysis, source: string): void {
   if (out.dims.length === 2 && out.dims[1] === 1) {
     throw new LayercacheError('MODEL_UNSUPPORTED', `${source}: first output '${out.name}' has shape ${shape}, one score per row; layercache needs a score per class: export a binary classifier with two class scores ([batch, 2])`);
   }
+  if (out.dims.length === 1) {
+    throw new LayercacheError('MODEL_UNSUPPORTED', `${source}: first output '${out.name}' has shape ${shape}, with no batch dimension; layercache batches samples: export the model with one (input [batch, …], class scores [batch, classes])`);
+  }
   if (out.dims.length !== 2 || (out.dims[1] ?? 0) < 2) {
     const squeezable = out.dims.length > 2 && out.dims.slice(1).filter((d) => d !== 1).length === 1;
     const fix = squeezable ? 'add a Flatten (or Squeeze) at the end so that it is [batch, classes]' : 'export the model with its class scores ([batch, classes]) as the first output';

@@ -1,6 +1,7 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
-import { readValueInfo } from '../onnx/index.ts';
+import { GraphBuilder, readValueInfo } from '../onnx/index.ts';
+import { tensor } from '../tensor/index.ts';
 import { extractSegments } from '../surgery/index.ts';
 import { maxAbsDiff, randomInput, runChain, runModel } from '../../test/support/chain.ts';
 import { branchRejoin, denseConcat, earlyBatchRead, foldedBatch, mlp, residualNet, twoOutputs } from '../../test/support/models.ts';
@@ -35,6 +36,18 @@ describe('analyzeModel', () => {
     assert.equal(a.exits[0]!.cumulativeMacs, conv(3) + act);
     const fractions = a.candidates.map((c) => c.fraction);
     for (let i = 1; i < fractions.length; i++) assert.ok(fractions[i]! >= fractions[i - 1]!);
+  });
+
+  it('a model without a batch dimension ([6] → [4]) counts MACs per sample, not per element of its first axis', async () => {
+    const g = new GraphBuilder({ opset: 17 });
+    const x = g.input('x', 'float32', [6]);
+    const row = g.op('Unsqueeze', [x, g.weight('ax', tensor('int64', [1], new BigInt64Array([0n])))]);
+    const h = g.op('Gemm', [row, g.weight('w', tensor('float32', [4, 6], new Float32Array(24))), g.weight('b', tensor('float32', [4], new Float32Array(4)))], { transB: 1 });
+    g.op('Squeeze', [h, g.weight('ax0', tensor('int64', [1], new BigInt64Array([0n])))], {}, 'y');
+    g.output('y', 'float32', [4]);
+    const a = await analyzeModel(g.build());
+    assert.equal(a.batchDim, null);
+    assert.equal(a.totalMacs, 24, 'the Gemm: 4 × 6 multiply-adds (the probe ran one sample, not 6)');
   });
 
   it('a graph with no cut point gives an empty exit list, not an error', async () => {

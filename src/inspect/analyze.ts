@@ -161,7 +161,11 @@ export async function analyzeModel(model: ModelProto, opts: AnalyzeOptions = {})
   }
 
   const summaries = new Map<string, TensorSummary>();
-  const batchSize = inputDecl.length > 0 ? feedFor(inputDecl[0]!.name, inputDecl[0]!.elemType, firstShape, 1, opts, source).dims[axis]! : 1;
+  // Samples in the probe run: the first input's batch dim, unless the model has none (every dim fixed, and a
+  // first output whose leading dim is not the input's, as [3, 32, 32] → [10]): then one.
+  const fedBatch = inputDecl.length > 0 ? feedFor(inputDecl[0]!.name, inputDecl[0]!.elemType, firstShape, 1, opts, source).dims[axis]! : 1;
+  const firstOut = index.outputs[0] === undefined ? undefined : atOne[index.outputs[0]];
+  const batchSize = batchDim === null && firstOut !== undefined && firstOut.dims[0] !== fedBatch ? 1 : fedBatch;
   const summarize = (name: string, t: Tensor): void => {
     const other = atTwo?.[name];
     const shape = t.dims.map((d, i): Dim => (other && other.dims[i] !== d ? (d === batchSize && other.dims[i] === 2 * batchSize ? batchDim! : '?') : d));

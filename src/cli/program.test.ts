@@ -40,7 +40,7 @@ describe('layercache inspect', () => {
     assert.equal(j.model, model);
     assert.deepEqual(j.inputs, [{ name: 'image', shape: ['N', 3, 8, 8] }]);
     assert.deepEqual(j.outputs, [{ name: 'logits', shape: ['N', 5] }]);
-    assert.deepEqual(j.logits, { kind: 'logits' });
+    assert.deepEqual(j.reading, { logits: { kind: 'logits' }, dynamicBatch: false, inputDtype: null, outputDtype: null, sampleDims: null });
     assert.equal(typeof j.totalMacs, 'number');
     assert.deepEqual(j.exits.map((e: { tensor: string }) => e.tensor), ['stem', 'b1_out', 'b2_out']);
     for (const [i, e] of j.exits.entries()) {
@@ -58,10 +58,10 @@ describe('layercache inspect', () => {
     assert.equal(r.code, 0);
     assert.match(r.stdout, /b1_out/);
     assert.match(r.stdout, /3 exits/);
-    assert.doesNotMatch(r.stdout, /^logits /m, 'plain logits need no note');
+    assert.doesNotMatch(r.stdout, /^reading /m, 'a plain model needs no note');
     const softmax = path.join(path.dirname(model), 'softmax.onnx');
     await saveModel(withNormalisedOutput(residualNet().model, 'softmax'), softmax);
-    assert.match((await cli('inspect', softmax)).stdout, /^logits +output 'probs' is a softmax \(node '.+'\); layercache reads the logits before it$/m);
+    assert.match((await cli('inspect', softmax)).stdout, /^reading +output 'probs' is a softmax \(node '.+'\); layercache reads the logits before it$/m);
   });
 
   it('bad input: one-line errors with codes, no stack trace', async () => {

@@ -220,6 +220,22 @@ export async function analyzeModel(model: ModelProto, opts: AnalyzeOptions = {})
 }
 
 /**
+ * How layercache reads the analysed model (see classifier-reading.ts), without checking that the read model runs.
+ * sampleDims: per-sample dims already fixed from the data, if any.
+ */
+export function readingOf(given: ModelAnalysis, sampleDims: readonly number[] | null = null): ClassifierReading {
+  const [input] = given.inputs;
+  const [output] = given.outputs;
+  // A fixed batch is freed when the first output follows it ([B, classes] from [B, …]); a model without a batch
+  // dimension ([3, 32, 32] → [10]) is left alone.
+  const dynamicBatch = given.batchDim === null && given.inputs.length === 1 && input !== undefined && output !== undefined
+    && output.dims.length === 2 && typeof input.shape[0] === 'number' && output.shape[0] === input.shape[0];
+  const inputDtype = input !== undefined && input.dtype !== 'float32' ? input.dtype : null;
+  const outputDtype = output !== undefined && output.dtype !== 'float32' ? output.dtype : null;
+  return { logits: given.logits, dynamicBatch, inputDtype, outputDtype, sampleDims };
+}
+
+/**
  * Analyses a classifier as layercache uses it, read per its reading (a final Softmax removed or a Log appended,
  * a fixed batch freed; see classifier-reading.ts). `analysis.model` is the model read that way; `reading` is
  * what was applied to the given model (PLAIN_READING when nothing was needed).
@@ -235,15 +251,9 @@ export async function analyzeClassifier(model: ModelProto, opts: AnalyzeOptions 
     if (!(err instanceof LayercacheError) || err.code !== 'INPUT_SHAPE_UNKNOWN' || opts.sampleDims) throw err;
     throw new LayercacheError('INPUT_SHAPE_UNKNOWN', `${err.message.replace(/; pass --input-shape .*$/, '')}; a cascade runs one input size: build a bundle from data of the size you serve (the data fixes it) and serve that, or re-export the model with a fixed size`, { cause: err });
   }
+  const reading = readingOf(given, sampleDims);
   const [input] = given.inputs;
-  const [output] = given.outputs;
-  // A fixed batch is freed when the first output follows it ([B, classes] from [B, …]); a model without a batch
-  // dimension ([3, 32, 32] → [10]) is left alone.
-  const dynamicBatch = given.batchDim === null && given.inputs.length === 1 && input !== undefined && output !== undefined
-    && output.dims.length === 2 && typeof input.shape[0] === 'number' && output.shape[0] === input.shape[0];
-  const inputDtype = input !== undefined && input.dtype !== 'float32' ? input.dtype : null;
-  const outputDtype = output !== undefined && output.dtype !== 'float32' ? output.dtype : null;
-  const reading: ClassifierReading = { logits: given.logits, dynamicBatch, inputDtype, outputDtype, sampleDims };
+  const { dynamicBatch } = reading;
   if (isPlainReading(reading)) return { analysis: given, reading };
   try {
     return { analysis: await analyzeModel(applyReading(model, reading), opts), reading };

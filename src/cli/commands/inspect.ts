@@ -1,7 +1,7 @@
 /** `layercache inspect`: list the candidate exits of a model. */
 import Table from 'cli-table3';
 import type { Config } from '../../config/index.ts';
-import { analyzeModel, describeLogitsPlan, type ModelAnalysis } from '../../inspect/index.ts';
+import { analyzeModel, describeReading, readingOf, type ModelAnalysis } from '../../inspect/index.ts';
 import { loadModel } from '../../onnx/index.ts';
 import { formatBytes, formatCount, formatPercent, formatShape } from '../format.ts';
 import type { CliIo } from '../io.ts';
@@ -18,7 +18,7 @@ export function inspectJson(file: string, a: ModelAnalysis, all: boolean): objec
     model: file,
     inputs: a.inputs.map((t) => ({ name: t.name, shape: t.shape })),
     outputs: a.outputs.map((t) => ({ name: t.name, shape: t.shape })),
-    logits: a.logits,
+    reading: readingOf(a),
     totalMacs: a.totalMacs,
     exits: (all ? a.candidates : a.exits).map((e) => ({
       index: e.index, tensor: e.tensor, shape: e.shape, cumulativeMacs: e.cumulativeMacs, fraction: e.fraction,
@@ -38,8 +38,7 @@ export async function runInspect(file: string, opts: InspectOptions, config: Con
   io.out(`model       ${file}\n`);
   io.out(`inputs      ${a.inputs.map((t) => `${t.name} ${t.dtype}${formatShape(t.shape)}`).join(', ')}\n`);
   io.out(`outputs     ${a.outputs.map((t) => `${t.name} ${t.dtype}${formatShape(t.shape)}`).join(', ')}\n`);
-  const reading = describeLogitsPlan(a.logits, a.outputs[0]?.name ?? '');
-  if (reading) io.out(`logits      ${reading}\n`);
+  for (const line of describeReading(readingOf(a), model)) io.out(`reading     ${line}\n`);
   io.out(`total MACs  ${formatCount(a.totalMacs)} per sample\n`);
   if (exits.length === 0) {
     io.out('\nNo candidate exits: no single tensor carries all of the data from the inputs to the outputs (for example, parallel branches run side by side to the end). This model cannot be split.\n');

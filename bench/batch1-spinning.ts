@@ -10,6 +10,7 @@ import { loadBundle } from '../src/bundle/index.ts';
 import { Cascade } from '../src/cascade/index.ts';
 import { openDataSource } from '../src/data/index.ts';
 import { Session } from '../src/engine/index.ts';
+import { readBackbone } from '../src/inspect/index.ts';
 import { bundleArg, numberFlag } from './flags.ts';
 
 const root = path.resolve(import.meta.dirname, '..');
@@ -30,7 +31,7 @@ async function block(run: (x: (typeof inputs)[number]) => Promise<unknown>, from
 const rows: string[] = [];
 for (const spinning of [true, false]) {
   const engine = { intraOpThreads: threads, graphOptimization: 'all' as const, spinning };
-  const s = await Session.create(bundle.backbone, 'backbone', engine);
+  const s = await Session.create(readBackbone(bundle).bytes, 'backbone', engine);
   const name = s.inputs[0]!.name;
   const cascade = await Cascade.fromBundle(bundle, engine);
   let b = 0;

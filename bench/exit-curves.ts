@@ -16,8 +16,7 @@ import { loadBundle } from '../src/bundle/index.ts';
 import { answerableShare, argmaxRows, inSampleSelection, keptExits, scoresFor, type CalibrationTable } from '../src/calibrate/index.ts';
 import { Cascade } from '../src/cascade/index.ts';
 import { openDataSource } from '../src/data/index.ts';
-import { analyzeModel } from '../src/inspect/index.ts';
-import { parseModel } from '../src/onnx/index.ts';
+import { analyzeModel, readBackbone } from '../src/inspect/index.ts';
 import { extractSegments } from '../src/surgery/index.ts';
 
 const root = path.resolve(import.meta.dirname, '..');
@@ -28,7 +27,7 @@ const bundle = await loadBundle(dir);
 const m = bundle.manifest;
 const K = m.source.classes;
 const data = await openDataSource(`cifar10:${path.join(assets, 'cifar10_test_jpeg.bin')}#5000-9999`, m.preprocess!);
-const backbone = parseModel(bundle.backbone);
+const backbone = readBackbone(bundle).model;
 const a = await analyzeModel(backbone, { engine });
 const segments = extractSegments(backbone, a.flow, m.candidates.map((c) => c.tensor), a.typeOf).map((s) => s.model);
 const cascade = await Cascade.create({ segments, heads: bundle.candidateHeads, exits: m.candidates.map((c) => ({ tensor: c.tensor, threshold: Infinity, temperature: 1 })), classes: K, score: 'max' }, engine);

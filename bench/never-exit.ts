@@ -14,7 +14,8 @@ import { loadBundle } from '../src/bundle/index.ts';
 import { openDataSource } from '../src/data/index.ts';
 import { Session } from '../src/engine/index.ts';
 import { HEAD_INPUT } from '../src/heads/index.ts';
-import { appendGraph, parseModel, serializeModel } from '../src/onnx/index.ts';
+import { readBackbone } from '../src/inspect/index.ts';
+import { appendGraph, serializeModel } from '../src/onnx/index.ts';
 import type { Tensor } from '../src/tensor/index.ts';
 import { bundleArg, numberFlag } from './flags.ts';
 
@@ -34,15 +35,15 @@ console.log(`bundle ${dir}: ${m.exits.length} kept exits (candidates ${m.exits.m
 console.log('| batch | backbone ms (mean) | never-exiting cascade ms (mean) | overhead of the means | median per-block overhead |\n|---:|---:|---:|---:|---:|');
 for (const batch of [1, 64]) {
   const inputs = Array.from({ length: batch === 1 ? 1000 : 15 }, (_, k) => data.batch(k * batch, (k + 1) * batch));
-  const r = await measureCascade(parseModel(bundle.backbone), parts, inputs, { engine, reps: 3 });
+  const r = await measureCascade(readBackbone(bundle).model, parts, inputs, { engine, reps: 3 });
   console.log(`| ${batch} | ${r.backboneMs.toFixed(3)} | ${r.cascadeMs.toFixed(3)} | ${(100 * (r.cascadeMs / r.backboneMs - 1)).toFixed(1)}% | ${(100 * (r.ratio - 1)).toFixed(1)}% |`);
 }
 
 // Where the batch-1 overhead comes from: the backbone with every kept head attached as an extra
 // output (heads run, no If) against the backbone alone, in the same alternating 20-input blocks.
-let withHeads = parseModel(bundle.backbone);
+let withHeads = readBackbone(bundle).model;
 m.exits.forEach((e, j) => { withHeads = appendGraph(withHeads, bundle.heads[j]!, { [HEAD_INPUT]: e.tensor }, `lc_head${j}/`); });
-const plain = await Session.create(bundle.backbone, 'backbone', engine);
+const plain = await Session.create(readBackbone(bundle).bytes, 'backbone', engine);
 const flat = await Session.create(serializeModel(withHeads), 'backbone + heads', engine);
 const feed = (sess: Session, x: Tensor): Record<string, Tensor> => ({ [sess.inputs[0]!.name]: x });
 const split = await timeAlternating({

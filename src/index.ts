@@ -21,10 +21,10 @@ export { loadConfig, type Config, type BuildConfig, type ServeConfig } from './c
 /**
  * ONNX models as protobuf messages (byte-for-byte round trips), and a graph builder.
  * @example
- *   const model = await loadModel('resnet56.onnx');
- *   const bytes = await readModelFile('resnet56.onnx'); // the file's bytes, external data inlined
+ *   const { model, bytes } = await loadModelFile('resnet56.onnx'); // bytes: the whole model, external data inlined
+ *   const raw = await readModelFile('resnet56.onnx'); // the file's own bytes (a header only, for external data)
  */
-export { loadModel, parseModel, saveModel, serializeModel, readModelFile, GraphBuilder, type ModelProto } from './onnx/index.ts';
+export { loadModel, loadModelFile, parseModel, saveModel, serializeModel, readModelFile, GraphBuilder, type ModelProto } from './onnx/index.ts';
 
 /**
  * Shapes, candidate exits (single-tensor cut points, one per block) and MACs of a model.

@@ -24,7 +24,7 @@ import { withAugmentedCopies, type Augmentation, type DataSource, type Preproces
 import type { EngineOptions } from '../engine/index.ts';
 import { LayercacheError } from '../errors/index.ts';
 import { buildHeadModel, headLabel, headMacs, initParams, type HeadSpec } from '../heads/index.ts';
-import { analyzeClassifier, checkClassifier, describeReading, type ModelAnalysis } from '../inspect/index.ts';
+import { analyzeClassifier, checkClassifier, describeReading, isPlainReading, type ModelAnalysis } from '../inspect/index.ts';
 import { modelOpset, serializeModel, type ModelProto } from '../onnx/index.ts';
 import { withPhase, type Progress } from '../progress/index.ts';
 import { seededRng } from '../tensor/index.ts';
@@ -164,7 +164,7 @@ export async function buildCascade(input: BuildInput, config: BuildConfig, engin
   const { analysis: a, reading } = await analyzeClassifier(input.model, { source: input.modelFile, engine, sampleDims: data.sampleDims });
   for (const line of describeReading(reading, input.model)) progress.note(line);
   const model = a.model;
-  checkClassifier(a, input.modelFile);
+  checkClassifier(a, input.modelFile, input.model);
   const notFloat = a.exits.find((e) => a.tensor(e.tensor)?.dtype !== 'float32');
   if (notFloat) {
     throw new LayercacheError('MODEL_UNSUPPORTED', `${input.modelFile}: candidate exit '${notFloat.tensor}' holds ${a.tensor(notFloat.tensor)?.dtype} activations; heads read float32: convert the model to compute in float32 (its inputs and outputs may keep other types)`);
@@ -197,7 +197,8 @@ export async function buildCascade(input: BuildInput, config: BuildConfig, engin
   });
   const batchInput = data.batch(0, Math.min(settings.batch, data.count));
   const sourceSha = sha256(input.modelBytes);
-  const profileKey = latencyProfileKey(sourceSha, batchInput.dims[0]!, engine);
+  // Timings belong to the model as read (an open input size fixed at the data's times differently).
+  const profileKey = latencyProfileKey(isPlainReading(reading) ? sourceSha : sha256(serializeModel(model)), batchInput.dims[0]!, engine);
   let prior = input.latencyProfile ?? null;
   const mismatch = prior && keyMismatch(prior.key, profileKey);
   if (mismatch) {

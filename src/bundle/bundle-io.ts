@@ -9,7 +9,7 @@ import { promises as fs } from 'node:fs';
 import path from 'node:path';
 import { LayercacheError } from '../errors/index.ts';
 import { writeDirAtomic, writeFileAtomic } from '../files/index.ts';
-import { parseModel, serializeModel, type ModelProto } from '../onnx/index.ts';
+import { hasExternalData, parseModel, serializeModel, type ModelProto } from '../onnx/index.ts';
 import { ManifestSchema, type Manifest } from './manifest.ts';
 
 export const MANIFEST_FILE = 'manifest.json';
@@ -47,6 +47,10 @@ export function bundlePaths(exits: number, candidates: number): { segments: stri
  * of bundlePaths(); their sha256 fields are filled in here.
  */
 export async function saveBundle(dir: string, manifest: Manifest, files: BundleFiles, options: { overwrite?: boolean } = {}): Promise<Manifest> {
+  // A bundle is self-contained: a backbone that keeps its weights in side files would be read from wherever it runs.
+  if (hasExternalData(parseModel(files.backbone, 'backbone'))) {
+    throw new LayercacheError('BUNDLE_INVALID', 'the backbone bytes keep their weights in external data files, which a bundle would not carry; pass the whole model: loadModelFile(path).bytes, which inlines them');
+  }
   const paths = bundlePaths(manifest.exits.length, manifest.candidates.length);
   const segBytes = files.segments.map(serializeModel);
   const headBytes = files.heads.map(serializeModel);

@@ -63,7 +63,8 @@ export const ManifestSchema = z.object({
     sha256: z.string().regex(/^[0-9a-f]{64}$/),
     backbone: FileRef,
     /**
-     * How the backbone is read (inspect's classifier-reading.ts): its logits, and whether its fixed batch is freed.
+     * How the backbone is read (inspect's classifier-reading.ts): its logits, a fixed batch freed, input and score
+     * types cast, open input dims fixed.
      * Segments were cut from the backbone read so; whatever runs backbone.onnx reads it so too. Absent: read as is.
      */
     reading: z.object({

@@ -172,6 +172,29 @@ describe('cascade', () => {
     });
   }
 
+  for (const opset of [9, 11, 17]) {
+    it(`opset ${opset}: a score exactly at the threshold exits (score ≥ threshold, in float32), at batch 1 and batch N`, async () => {
+      const { model } = residualNet(opset);
+      const a = await analyzeModel(model);
+      const segments = extractSegments(model, a.flow, tensors, a.typeOf).map((s) => s.model);
+      const spec = { pool: 2, hidden: 6, dropout: 0 };
+      const rng = seededRng(6);
+      const heads = tensors.map(() => buildHeadModel(spec, initParams(spec, 16, 5, rng), [4, 8, 8], 5, opset));
+      const x = randomInput([8, 3, 8, 8], 90 + opset);
+      const probe = await Cascade.create({ segments, heads, exits: tensors.map((tensor) => ({ tensor, threshold: Infinity, temperature: 1 })), classes: 5, score: 'margin' }, engine);
+      created.push(probe);
+      const lp = (await probe.trace(x)).heads[0]!;
+      // The margin in-graph is a float32 subtraction of float32 log-probabilities: fround of the exact difference.
+      const margins = Array.from({ length: 8 }, (_, r) => Math.fround(scoreRow(lp, r, 5, 'margin', 1).score));
+      const r = margins.indexOf([...margins].sort((p, q) => p - q)[4]!);
+      const c = await Cascade.create({ segments, heads, exits: tensors.map((tensor, j) => ({ tensor, threshold: j === 0 ? margins[r]! : Infinity, temperature: 1 })), classes: 5, score: 'margin' }, engine);
+      created.push(c);
+      const one = await c.run({ dtype: 'float32', dims: [1, 3, 8, 8], data: (x.data as Float32Array).slice(r * 192, (r + 1) * 192) });
+      assert.equal(one[0]!.exit, 0, `row ${r}, margin ${margins[r]} = threshold: the batch-1 graph must exit`);
+      if (opset >= 11) assert.equal((await c.run(x))[r]!.exit, 0, 'and so must the batch-N graph');
+    });
+  }
+
   it('batch N: when every row exits at the first exit, the rest of the network does not run and rows keep their order', async () => {
     const c = await cascadeWith([0, Infinity]);
     created.push(c);

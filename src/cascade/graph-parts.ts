@@ -89,11 +89,12 @@ export function appendExitDecision(
       ? g.op('ReduceMax', [tempered, g.weight(claim(`lc_axes_${j}`), tensor('int64', [1], new BigInt64Array([1n])))], { keepdims: 0 })
       : g.op('ReduceMax', [tempered], { axes: [1], keepdims: 0 });
   }
-  // +Infinity never fires: every finite score is below it, and NaN compares false.
-  const value = never ? Number.POSITIVE_INFINITY : comparisonValue(kind, exit.threshold);
+  // A threshold of +Infinity never fires: nothing, +∞ and NaN included, is greater than +∞.
   // GreaterOrEqual needs opset 12 (and Equal on floats opset 11): below, score ≥ v is score > the float32 just below v.
-  const limit = g.weight(claim(`lc_thr_${j}`), tensor('float32', [1], new Float32Array([opset >= 12 ? value : float32Below(value)])));
-  g.op(opset >= 12 ? 'GreaterOrEqual' : 'Greater', [score, limit], {}, out);
+  const value = never ? Number.POSITIVE_INFINITY : comparisonValue(kind, exit.threshold);
+  const inclusive = !never && opset >= 12;
+  const limit = g.weight(claim(`lc_thr_${j}`), tensor('float32', [1], new Float32Array([inclusive || never ? value : float32Below(value)])));
+  g.op(inclusive ? 'GreaterOrEqual' : 'Greater', [score, limit], {}, out);
 }
 
 /** The largest float32 below float32(v): for float32 scores s, s > float32Below(v) ⇔ s ≥ float32(v) (NaN neither). */

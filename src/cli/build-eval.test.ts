@@ -87,6 +87,12 @@ describe('build → bundle → eval on a tiny model', () => {
     const e = await cli('eval', out, ...args);
     assert.equal(e.code, 0, e.stderr);
     assert.equal(JSON.parse(e.stdout).backbone.accuracy, null);
+    // From code, a header-only backbone (the file's own bytes) is refused rather than saved without its weights.
+    const built = await loadBundle(out);
+    await assert.rejects(saveBundle(path.join(dir, 'ext-header'), built.manifest, { backbone: new Uint8Array(await fs.readFile(file)), segments: built.segments, heads: built.heads, candidateHeads: built.candidateHeads }), {
+      code: 'BUNDLE_INVALID', message: /keep their weights in external data files.*loadModelFile\(path\)\.bytes/,
+    });
+    await assert.rejects(fs.access(path.join(dir, 'ext-header')), 'nothing is written');
     // Other weights under the same names are another model.
     await fs.writeFile(`${file}.data`, new Uint8Array((await fs.readFile(`${file}.away`)).length));
     const other = await cli('eval', out, ...args, '--model', file);
@@ -121,6 +127,23 @@ describe('build → bundle → eval on a tiny model', () => {
     assert.match(b.stderr, /class scores are float16; layercache reads them as float32/);
     const e = await cli('eval', out, '--data', `raw:${pixels}:3x8x8#200-299`, '--json', '--latency-samples', '20', '--threads', '1');
     assert.equal(e.code, 0, e.stderr);
+    // Rows that run the whole backbone get the model's probabilities (its scores rounded to float16 by the model itself).
+    const bundle = await loadBundle(out);
+    const never = await Cascade.fromBundle(bundle, DEFAULT_ENGINE_OPTIONS, bundle.manifest.exits.map(() => Number.POSITIVE_INFINITY));
+    try {
+      const x = tensor('float32', [4, 3, 8, 8], Float32Array.from({ length: 4 * 3 * 8 * 8 }, (_, i) => (i * 131) % 256));
+      const rows = await never.run(x);
+      const z = Object.values(await runModel(residualNet().model, { image: x }))[0]!.data as Float32Array;
+      rows.forEach((r, i) => {
+        const logits = Array.from(z.subarray(i * 5, i * 5 + 5));
+        const m = Math.max(...logits);
+        const e = logits.map((v) => Math.exp(v - m));
+        const sum = e.reduce((a, b) => a + b, 0);
+        r.probs.forEach((p, k) => assert.ok(Math.abs(p - e[k]! / sum) < 2e-3, `row ${i} class ${k}: ${p} vs ${e[k]! / sum}`));
+      });
+    } finally {
+      await never.release();
+    }
   });
 
   it('a model that leaves its input size open: build fixes it at the data\'s, the bundle serves that size, a bare serve says how to fix it', async () => {
@@ -135,6 +158,13 @@ describe('build → bundle → eval on a tiny model', () => {
     assert.deepEqual(m.source.reading?.sampleDims, [3, 8, 8]);
     const e = await cli('eval', out, '--data', `raw:${data}:3x8x8#200-299`, '--json', '--latency-samples', '20', '--threads', '1');
     assert.equal(e.code, 0, e.stderr);
+    // Timings of one size are not another's: a latency profile measured at 8×8 is not reused at 16×16.
+    const profile = path.join(dir, 'open-profile.json');
+    const big = path.join(dir, 'big.f32');
+    await fs.writeFile(big, randomNormal(seededRng(10), 200 * 3 * 16 * 16));
+    const sized = async (spec: string, name: string) => JSON.parse((await cli('build', file, '--data', spec, '--out', path.join(dir, name), ...fast, '--latency-profile', profile, '--json')).stdout).report.latencyReused.exits;
+    assert.equal(await sized(`raw:${data}:3x8x8#0-199`, 'open-8'), false);
+    assert.equal(await sized(`raw:${big}:3x16x16#0-199`, 'open-16'), false, 'another input size measures again');
     const serve = await cli('serve', file, '--no-online', '--port', '0');
     assert.equal(serve.code, 2);
     assert.match(serve.stderr, /INPUT_SHAPE_UNKNOWN: .*input 'image' has symbolic dimension 2 \('H'\) .*build a bundle from data of the size you serve/);

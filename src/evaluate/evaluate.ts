@@ -14,8 +14,7 @@ import { argmaxRows, maxScore, paperRule, scoreOfMaxProbability } from '../calib
 import type { DataSource } from '../data/index.ts';
 import { Session, type EngineOptions } from '../engine/index.ts';
 import { LayercacheError } from '../errors/index.ts';
-import { analyzeModel, applyReading, PLAIN_READING } from '../inspect/index.ts';
-import { parseModel, serializeModel } from '../onnx/index.ts';
+import { analyzeModel, readBackbone } from '../inspect/index.ts';
 import { withPhase, type Progress } from '../progress/index.ts';
 import { extractSegments } from '../surgery/index.ts';
 import type { Tensor } from '../tensor/index.ts';
@@ -211,8 +210,7 @@ export async function evaluateBundle(bundle: LoadedBundle, data: DataSource, opt
     throw new LayercacheError('CONFIG_INVALID', `timingInstances ${instances} must be a positive integer (the default is ${TIMING_INSTANCES})`);
   }
   // The backbone as the build read it (its logits, a free batch): bundle segments were cut from it.
-  const backboneModel = applyReading(parseModel(bundle.backbone, 'backbone'), m.source.reading ?? PLAIN_READING);
-  const backboneBytes = serializeModel(backboneModel);
+  const { model: backboneModel, bytes: backboneBytes } = readBackbone(bundle);
   const backbones: Session[] = [];
   const cascades: Cascade[] = [];
   const release = (): Promise<unknown> => Promise.all([...cascades.map((c) => c.release()), ...backbones.map((b) => b.release())]);

@@ -63,6 +63,8 @@ export interface AnalyzeOptions {
   readonly engine?: EngineOptions;
   /** Label for messages (usually the file path). */
   readonly source?: string;
+  /** The fix an INPUT_SHAPE_UNKNOWN error names; by default, passing --input-shape (inspect and split take it). */
+  readonly shapeAdvice?: string;
 }
 
 const BATCH_NAMES = /^(batch|batch_size|batchsize|bs|n|b|unk__\d+|dynamic_?axes_?\d*|\?|)$/i;
@@ -96,12 +98,12 @@ function feedFor(name: string, elemType: number, shape: readonly Dim[] | null, s
     }
     dims = [...given];
   } else {
-    if (!shape) throw new LayercacheError('INPUT_SHAPE_UNKNOWN', `${source}: input '${name}' declares no shape; pass --input-shape ${name}=1x...`);
+    if (!shape) throw new LayercacheError('INPUT_SHAPE_UNKNOWN', `${source}: input '${name}' declares no shape; ${opts.shapeAdvice ?? `pass --input-shape ${name}=1x...`}`);
     dims = shape.map((d, i) => {
       if (typeof d === 'number' && d > 0) return d;
       if (i === axis) return 1;
       const hint = shape.map((x, k) => (k === axis ? 1 : typeof x === 'number' ? x : 'N')).join('x');
-      throw new LayercacheError('INPUT_SHAPE_UNKNOWN', `${source}: input '${name}' has symbolic dimension ${i} ('${d}') besides the batch (dimension ${axis}); pass --input-shape ${name}=${hint} with N filled in`);
+      throw new LayercacheError('INPUT_SHAPE_UNKNOWN', `${source}: input '${name}' has symbolic dimension ${i} ('${d}') besides the batch (dimension ${axis}); ${opts.shapeAdvice ?? `pass --input-shape ${name}=${hint} with N filled in`}`);
     });
   }
   if (scale === 2) dims[axis] = dims[axis]! * 2;
@@ -231,7 +233,8 @@ export function readingOf(given: ModelAnalysis, sampleDims: readonly number[] | 
   const dynamicBatch = given.batchDim === null && given.inputs.length === 1 && input !== undefined && output !== undefined
     && output.dims.length === 2 && typeof input.shape[0] === 'number' && output.shape[0] === input.shape[0];
   const inputDtype = input !== undefined && input.dtype !== 'float32' ? input.dtype : null;
-  const outputDtype = output !== undefined && output.dtype !== 'float32' ? output.dtype : null;
+  // Only float scores are cast; integer outputs (labels) are refused by checkClassifier, not read as scores.
+  const outputDtype = output !== undefined && (output.dtype === 'float16' || output.dtype === 'float64') ? output.dtype : null;
   return { logits: given.logits, dynamicBatch, inputDtype, outputDtype, sampleDims };
 }
 
@@ -244,13 +247,10 @@ export async function analyzeClassifier(model: ModelProto, opts: AnalyzeOptions 
   // Per-sample dims the model leaves open are the data's (a cascade's heads have fixed shapes).
   const sized = opts.sampleDims ? fixSampleDims(model, opts.sampleDims) : model;
   const sampleDims = sized === model ? null : opts.sampleDims!;
-  let given: ModelAnalysis;
-  try {
-    given = await analyzeModel(sized, opts);
-  } catch (err) {
-    if (!(err instanceof LayercacheError) || err.code !== 'INPUT_SHAPE_UNKNOWN' || opts.sampleDims) throw err;
-    throw new LayercacheError('INPUT_SHAPE_UNKNOWN', `${err.message.replace(/; pass --input-shape .*$/, '')}; a cascade runs one input size: build a bundle from data of the size you serve (the data fixes it) and serve that, or re-export the model with a fixed size`, { cause: err });
-  }
+  const given = await analyzeModel(sized, {
+    ...opts,
+    shapeAdvice: opts.shapeAdvice ?? 'a cascade runs one input size: build a bundle from data of the size you serve (the data fixes it) and serve that, or re-export the model with a fixed size',
+  });
   const reading = readingOf(given, sampleDims);
   const [input] = given.inputs;
   const { dynamicBatch } = reading;

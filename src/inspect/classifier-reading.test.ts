@@ -104,8 +104,26 @@ describe('reading logits from a classifier', () => {
     const check = async (m: Parameters<typeof analyzeModel>[0]) => checkClassifier(await analyzeModel(m), 'm.onnx');
     await assert.rejects(check(reshaped([0n, 4n, 1n, 1n])), { code: 'MODEL_UNSUPPORTED', message: /first output 'scores' has shape \[batch, 4, 1, 1\]; .*add a Flatten/ });
     await assert.rejects(check(reshaped([0n, 1n, 4n])), { code: 'MODEL_UNSUPPORTED', message: /\[batch, 1, 4\].*add a Flatten/ });
-    await assert.rejects(check(reshaped([-1n])), { code: 'MODEL_UNSUPPORTED', message: /with no batch dimension; layercache batches samples: export the model with one/ });
-    await assert.rejects(check(reshaped([-1n, 1n])), { code: 'MODEL_UNSUPPORTED', message: /one score per row; .*two class scores \(\[batch, 2\]\)/ });
+    await assert.rejects(check(reshaped([-1n])), { code: 'MODEL_UNSUPPORTED', message: /'scores' has shape \[\?\], whose first dimension does not follow the batch .*re-export it with a dynamic batch dimension/ });
+    const labelFirst = extendModel(plain, (b) => {
+      const y = b.op('ArgMax', ['logits'], { axis: 1, keepdims: 0 }, 'label');
+      b.output(y, 'int64', ['batch']);
+    });
+    labelFirst.graph!.output = [labelFirst.graph!.output[1]!, labelFirst.graph!.output[0]!];
+    await assert.rejects(check(labelFirst), { code: 'MODEL_UNSUPPORTED', message: /first output 'label' holds int64 values; .*export the model with its logits first/ });
+    const nb = new GraphBuilder({ opset: 17 });
+    const v = nb.input('x', 'float32', [6]);
+    const row = nb.op('Unsqueeze', [v, nb.weight('ax', tensor('int64', [1], new BigInt64Array([0n])))]);
+    const h = nb.op('Gemm', [row, nb.weight('w', tensor('float32', [4, 6], new Float32Array(24))), nb.weight('b', tensor('float32', [4], new Float32Array(4)))], { transB: 1 });
+    nb.op('Unsqueeze', [nb.op('Squeeze', [h, nb.weight('ax0', tensor('int64', [1], new BigInt64Array([0n])))]), nb.weight('ax1', tensor('int64', [1], new BigInt64Array([0n])))], {}, 'y');
+    nb.output('y', 'float32', [1, 4]);
+    await assert.rejects(check(nb.build()), { code: 'MODEL_UNSUPPORTED', message: /input 'x' \[6\] has no batch dimension first \(first output 'y' \[1, 4\]\); .*export the model with one/ });
+    const oneScore = extendModel(plain, (b) => {
+      const y = b.op('ReduceSum', ['logits', b.weight('ax1', tensor('int64', [1], new BigInt64Array([1n])))], { keepdims: 1 }, 'scores');
+      b.output(y, 'float32', null);
+    });
+    oneScore.graph!.output = [oneScore.graph!.output[1]!];
+    await assert.rejects(check(oneScore), { code: 'MODEL_UNSUPPORTED', message: /one score per row; .*two class scores \(\[batch, 2\]\)/ });
     const g = new GraphBuilder({ opset: 17 });
     const x = g.input('x', 'float32', ['batch', 6]);
     const t = g.input('t', 'float32', ['batch', 1]);
@@ -135,4 +153,23 @@ describe('reading logits from a classifier', () => {
     const exact = Object.values(await runModel(residualNet().model, { image: floats }))[0]!.data as Float32Array;
     (got.data as Float32Array).forEach((v, i) => assert.ok(Math.abs(v - exact[i]!) <= 1e-3 * Math.abs(exact[i]!) + 1e-3, `score ${i}: ${v} vs ${exact[i]}`));
   });
+
+  for (const kind of ['softmax', 'manual'] as const) {
+    it(`float16 probabilities (${kind}, then a Cast): read as float32 logits whose softmax gives them back`, async () => {
+      const probs = withNormalisedOutput(plain, kind);
+      const half = extendModel(probs, (b) => {
+        b.op('Cast', ['probs'], { to: 10 }, 'probs16');
+        b.output('probs16', 'float16', ['batch', 4]);
+      });
+      half.graph!.output = [half.graph!.output[1]!];
+      const { analysis, reading } = await analyzeClassifier(half);
+      assert.equal(reading.logits.kind, kind === 'softmax' ? 'softmax' : 'log');
+      assert.equal(reading.outputDtype, 'float16');
+      const want = Object.values(await runModel(probs, x))[0]!;
+      const read = Object.values(await runModel(analysis.model, x))[0]!;
+      assert.equal(read.dtype, 'float32');
+      const got = tensor('float32', [5, 4], softmax(read.data as Float32Array, 4));
+      assert.ok(maxAbsDiff(got, want) < 2e-3, `softmax of the read scores differs from the model's probabilities by ${maxAbsDiff(got, want)} (float16 rounding)`);
+    });
+  }
 });

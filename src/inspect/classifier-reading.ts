@@ -1,18 +1,21 @@
 /**
- * How layercache reads a classifier: what its first output holds, how logits are read from it, and whether its
- * batch dimension must be freed.
+ * How layercache reads a classifier: how logits are read from its first output, whether its batch dimension
+ * must be freed, which input and score types are cast, and which open input dims are fixed.
  *
  * layercache distils its heads from softmax(first output / T) and serves softmax(first output) for rows
  * that run the whole backbone, so the first output must be logits. Log-probabilities are logits already
  * (softmax maps them back to the same probabilities). Probabilities are not: softmax of probabilities is a
  * flattened, wrong distribution. So:
  *   - a model whose first output is a Softmax over the classes (possibly followed by shape-only ops such as
- *     Flatten or Reshape) is read before that Softmax ('softmax' plan);
+ *     Flatten or Reshape, or casts between float types) is read before that Softmax ('softmax' plan);
  *   - a model whose first output holds probabilities some other way (every row ≥ 0 and summing to 1 on the
  *     analysis run) is read through Log(max(p, 1e-30)) ('log' plan);
  *   - anything else is read as it is ('logits').
  * Many exported models also fix the batch at 1 (input [1, 3, 224, 224]); cascades drop rows and servers batch
  * requests, so such a model is read with its batch dimension made symbolic (`dynamicBatch`), if it runs so.
+ * Data and requests are float32: a model taking another input type gets a Cast in front (`inputDtype`), and
+ * float16/float64 scores a Cast to float32 (`outputDtype`). Input dims the model leaves open are fixed at the
+ * build data's (`sampleDims`): a cascade's heads have fixed shapes.
  * Invariants: softmax of the read model's first output equals the original model's first output when that
  * holds probabilities (up to the clamp at 1e-30); the read model's other outputs are the original's; a reading
  * is plain data (it travels in bundle manifests and worker messages) and applying it needs no analysis.
@@ -20,8 +23,9 @@
 import { clone } from '@bufbuild/protobuf';
 import { NodeProtoSchema } from 'onnx-buf';
 import { LayercacheError } from '../errors/index.ts';
-import { cloneModel, elemTypeOfDtype, extendModel, makeValueInfo, readValueInfo, type Dim, type GraphIndex, type ModelProto, type NodeProto } from '../onnx/index.ts';
-import { tensor, type DType, type Tensor } from '../tensor/index.ts';
+import { cloneModel, elemTypeOfDtype, extendModel, makeValueInfo, parseModel, readValueInfo, serializeModel, type Dim, type GraphBuilder, type GraphIndex, type ModelProto, type NodeProto, type ValueInfoProto } from '../onnx/index.ts';
+import { floatValues, tensor, type DType, type Tensor } from '../tensor/index.ts';
+import type { LoadedBundle } from '../bundle/index.ts';
 import type { ModelAnalysis } from './analyze.ts';
 
 /** How layercache reads a classifier; see the top of this file. */
@@ -56,6 +60,23 @@ const SHAPE_ONLY = new Set(['Identity', 'Flatten', 'Reshape', 'Squeeze', 'Unsque
 /** Lowest value the 'log' plan's clamp lets through, so that log never returns −∞. */
 const LOG_FLOOR = 1e-30;
 
+/** The model's first graph input that is not an initializer, or undefined. */
+function firstRealInput(model: ModelProto): ValueInfoProto | undefined {
+  const inits = new Set(model.graph!.initializer.map((t) => t.name));
+  return model.graph!.input.find((v) => !inits.has(v.name));
+}
+
+/** The model extended by `fn`, whose one new output becomes the first; the others follow, the old first dropped. */
+function withNewFirstOutput(model: ModelProto, fn: (g: GraphBuilder) => void): ModelProto {
+  const out = extendModel(model, fn);
+  const outputs = out.graph!.output;
+  out.graph!.output = [outputs[outputs.length - 1]!, ...outputs.slice(1, -1)];
+  return out;
+}
+
+/** ONNX float element types (FLOAT, FLOAT16, DOUBLE, BFLOAT16): a Cast between them keeps the order of values. */
+const FLOAT_ELEM_TYPES = new Set([1, 10, 11, 16]);
+
 function nodeKey(n: NodeProto): string {
   return n.name !== '' ? n.name : n.output[0]!;
 }
@@ -67,7 +88,8 @@ function intAttr(n: NodeProto, name: string): number | undefined {
 
 /**
  * The Softmax that makes output `out` a probability vector per sample: reached from the output back through
- * shape-only ops, normalising over every non-batch element of its input. null when there is none.
+ * shape-only ops and casts between float types, normalising over every non-batch element of its input. null when
+ * there is none.
  * dimsOf: concrete dims (batch first) of any tensor.
  */
 function finalSoftmax(index: GraphIndex, out: string, opset: number, dimsOf: (name: string) => readonly number[] | undefined): NodeProto | null {
@@ -85,25 +107,26 @@ function finalSoftmax(index: GraphIndex, out: string, opset: number, dimsOf: (na
       const perSample = opset >= 13 ? axis > 0 && dims.every((d, i) => i === 0 || i === axis || d === 1) : axis === 1;
       return perSample ? n : null;
     }
-    if (!SHAPE_ONLY.has(n.opType) || (n.domain !== '' && n.domain !== 'ai.onnx')) return null;
+    const orderKept = SHAPE_ONLY.has(n.opType) || (n.opType === 'Cast' && FLOAT_ELEM_TYPES.has(intAttr(n, 'to') ?? 0));
+    if (!orderKept || (n.domain !== '' && n.domain !== 'ai.onnx')) return null;
     t = n.input[0]!;
   }
 }
 
 /** True when every row of `values` [rows, classes] is a probability vector (non-negative, summing to 1). */
 export function holdsProbabilities(values: Tensor): boolean {
-  if (values.dtype !== 'float32') return false;
-  if (values.dims.length !== 2 || values.dims[0]! < 1 || values.dims[1]! < 2) return false;
+  const v = floatValues(values);
+  if (!v || values.dims.length !== 2 || values.dims[0]! < 1 || values.dims[1]! < 2) return false;
   const [rows, k] = values.dims as [number, number];
-  const v = values.data as Float32Array;
   for (let r = 0; r < rows; r++) {
     let sum = 0;
     for (let c = 0; c < k; c++) {
       const x = v[r * k + c]!;
-      if (!(x >= 0 && x <= 1 + 1e-6)) return false;
+      if (!(x >= 0 && x <= 1 + 1e-3)) return false;
       sum += x;
     }
-    if (Math.abs(sum - 1) > 1e-3) return false;
+    // float16 probabilities are rounded to about 3 significant digits.
+    if (Math.abs(sum - 1) > (values.dtype === 'float16' ? 1e-2 : 1e-3)) return false;
   }
   return true;
 }
@@ -139,14 +162,12 @@ export function applyLogitsPlan(model: ModelProto, plan: LogitsPlan): ModelProto
   const decl = first ? readValueInfo(first) : null;
   if (!first || !decl) throw new LayercacheError('ONNX_INVALID_MODEL', 'the model has no typed first output to read logits from');
   if (plan.kind === 'log') {
-    const out = extendModel(model, (g) => {
+    if (decl.elemType !== elemTypeOfDtype('float32')) throw new LayercacheError('INTERNAL', `the 'log' plan reads float32 probabilities; cast '${first.name}' first`);
+    return withNewFirstOutput(model, (g) => {
       const floor = g.weight('lc_logits_floor', tensor('float32', [1], new Float32Array([LOG_FLOOR])));
       const y = g.op('Log', [g.op('Max', [first.name, floor])], {}, `${first.name}_lc_logits`);
       g.output(y, 'float32', decl.shape);
     });
-    const outputs = out.graph!.output;
-    out.graph!.output = [outputs[outputs.length - 1]!, ...outputs.slice(1, -1)];
-    return out;
   }
   // 'softmax': replay the shape-only ops between the Softmax and the output on the Softmax's input.
   const copy = cloneModel(model);
@@ -187,9 +208,8 @@ export function makeBatchDynamic(model: ModelProto): ModelProto {
   const copy = cloneModel(model);
   const g = copy.graph!;
   const inits = new Set(g.initializer.map((t) => t.name));
-  const real = g.input.filter((v) => !inits.has(v.name));
-  const first = real[0] ? readValueInfo(real[0]) : null;
-  const fixed = first?.shape?.[0];
+  const input = firstRealInput(copy);
+  const fixed = input ? readValueInfo(input)?.shape?.[0] : undefined;
   if (typeof fixed !== 'number') return copy;
   const free = (v: (typeof g.input)[number]): (typeof g.input)[number] => {
     const d = readValueInfo(v);
@@ -207,13 +227,10 @@ export function makeBatchDynamic(model: ModelProto): ModelProto {
 function castFirstOutput(model: ModelProto): ModelProto {
   const first = model.graph!.output[0]!;
   const decl = readValueInfo(first);
-  const out = extendModel(model, (g) => {
+  return withNewFirstOutput(model, (g) => {
     g.op('Cast', [first.name], { to: elemTypeOfDtype('float32') }, `${first.name}_lc_float`);
     g.output(`${first.name}_lc_float`, 'float32', decl?.shape ?? null);
   });
-  const outputs = out.graph!.output;
-  out.graph!.output = [outputs[outputs.length - 1]!, ...outputs.slice(1, -1)];
-  return out;
 }
 
 /**
@@ -221,9 +238,7 @@ function castFirstOutput(model: ModelProto): ModelProto {
  * name). Reads of the input inside subgraphs are not rewritten.
  */
 function castFirstInput(model: ModelProto, dtype: DType): ModelProto {
-  const inits = new Set(model.graph!.initializer.map((t) => t.name));
-  const input = model.graph!.input.find((v) => !inits.has(v.name))!;
-  const name = input.name;
+  const name = firstRealInput(model)!.name;
   const cast = `${name}_lc_cast`;
   const out = extendModel(model, (g) => void g.op('Cast', [name], { to: elemTypeOfDtype(dtype) }, cast));
   const g = out.graph!;
@@ -239,24 +254,41 @@ function castFirstInput(model: ModelProto, dtype: DType): ModelProto {
  * batch dim is kept), or the model itself when none is symbolic. Intermediate shape hints are dropped.
  */
 export function fixSampleDims(model: ModelProto, sampleDims: readonly number[]): ModelProto {
-  const inits = new Set(model.graph!.initializer.map((t) => t.name));
-  const input = model.graph!.input.find((v) => !inits.has(v.name));
+  const input = firstRealInput(model);
   const decl = input ? readValueInfo(input) : null;
-  if (!input || !decl?.shape || decl.shape.length !== sampleDims.length + 1 || decl.shape.slice(1).every((d) => typeof d === 'number')) return model;
-  const shape: Dim[] = decl.shape.map((d, i) => (i > 0 && typeof d !== 'number' ? sampleDims[i - 1]! : d));
+  if (!input || !decl?.shape || decl.shape.slice(1).every((d) => typeof d === 'number')) return model;
+  // Only whole shapes are filled in: dims the model fixes must be the data's too.
+  const fits = decl.shape.length === sampleDims.length + 1 && decl.shape.every((d, i) => i === 0 || typeof d !== 'number' || d === sampleDims[i - 1]);
+  if (!fits) {
+    throw new LayercacheError('DATA_SHAPE_MISMATCH', `the data gives samples of shape [${sampleDims.join(', ')}] but the model input '${input.name}' declares [${decl.shape.slice(1).join(', ')}] per sample; check --layout or the data spec`);
+  }
+  const shape: Dim[] = decl.shape.map((d, i) => (i > 0 ? sampleDims[i - 1]! : d));
   const copy = cloneModel(model);
   copy.graph!.input = copy.graph!.input.map((v) => (v.name === input.name ? makeValueInfo(v.name, decl.elemType, shape) : v));
   copy.graph!.valueInfo = [];
   return copy;
 }
 
-/** The model read per `reading`: its input dims fixed, its logits plan applied, its logits cast to float32, its input taken as float32, its batch freed. */
+/** The model read per `reading`: its input dims fixed, its scores cast to float32, its logits plan applied, its input taken as float32, its batch freed. */
 export function applyReading(model: ModelProto, reading: ClassifierReading): ModelProto {
   let read = reading.sampleDims ? fixSampleDims(model, reading.sampleDims) : model;
-  read = applyLogitsPlan(read, reading.logits);
+  // Cast first: the 'log' plan reads float32, and a 'softmax' plan replays the casts after the Softmax.
   if (reading.outputDtype !== null) read = castFirstOutput(read);
+  read = applyLogitsPlan(read, reading.logits);
   if (reading.inputDtype !== null) read = castFirstInput(read, reading.inputDtype);
   return reading.dynamicBatch ? makeBatchDynamic(read) : read;
+}
+
+/**
+ * A bundle's backbone as its build read it (`source.reading`; read as is when absent, as older bundles were
+ * built): what eval, verification and tools must run, since the bundle's segments were cut from it.
+ */
+export function readBackbone(bundle: LoadedBundle): { model: ModelProto; bytes: Uint8Array } {
+  const reading = bundle.manifest.source.reading ?? PLAIN_READING;
+  const model = parseModel(bundle.backbone, `${bundle.dir}/backbone.onnx`);
+  if (isPlainReading(reading)) return { model, bytes: bundle.backbone };
+  const read = applyReading(model, reading);
+  return { model: read, bytes: serializeModel(read) };
 }
 
 /** Readable lines on what a reading does, and which output holds the class scores when there are several, for notes. */
@@ -272,7 +304,7 @@ export function describeReading(reading: ClassifierReading, model: ModelProto): 
   if (reading.outputDtype !== null) lines.push(`the model's class scores are ${reading.outputDtype}; layercache reads them as float32`);
   if (reading.sampleDims) lines.push(`the model leaves its input size open; layercache fixes it at [${reading.sampleDims.join(', ')}] per sample, the data's`);
   if (reading.dynamicBatch) {
-    const input = model.graph?.input.find((v) => !model.graph!.initializer.some((t) => t.name === v.name));
+    const input = firstRealInput(model);
     const fixed = input ? readValueInfo(input)?.shape?.[0] : undefined;
     lines.push(`input '${input?.name ?? '?'}' fixes the batch at ${fixed ?? '?'}; layercache runs the model with a free batch dimension`);
   }
@@ -280,24 +312,37 @@ export function describeReading(reading: ClassifierReading, model: ModelProto): 
 }
 
 /**
- * Refuses, with the fix, a model that is not a classifier layercache can cache: it needs one input, and class
- * scores [batch, classes] (two classes or more) as its first output. `a` is the analysis of the model as read.
+ * Refuses, with the fix, a model that is not a classifier layercache can cache: it needs one input whose first
+ * dimension is the batch, and float class scores [batch, classes] (two classes or more) as its first output.
+ * `a` is the analysis of the model as read; `given`, the model as given, names its outputs in messages.
  */
-export function checkClassifier(a: ModelAnalysis, source: string): void {
+export function checkClassifier(a: ModelAnalysis, source: string, given?: ModelProto): void {
   if (a.inputs.length !== 1) {
     throw new LayercacheError('MODEL_UNSUPPORTED', `${source} has ${a.inputs.length} inputs (${a.inputs.map((i) => `'${i.name}' [${i.shape.join(', ')}]`).join(', ')}); layercache caches single-input classifiers: export the model with its other inputs fixed as constants`);
   }
+  const input = a.inputs[0]!;
   const out = a.outputs[0]!;
+  const name = given?.graph?.output[0]?.name ?? out.name;
   const shape = `[${out.shape.join(', ')}]`;
-  if (out.dims.length === 2 && out.dims[1] === 1) {
-    throw new LayercacheError('MODEL_UNSUPPORTED', `${source}: first output '${out.name}' has shape ${shape}, one score per row; layercache needs a score per class: export a binary classifier with two class scores ([batch, 2])`);
+  const batch = a.batchDim;
+  if (batch === null || input.shape[0] !== batch) {
+    throw new LayercacheError('MODEL_UNSUPPORTED', `${source}: input '${input.name}' [${input.shape.join(', ')}] has no batch dimension first (first output '${name}' ${shape}); layercache batches samples: export the model with one (input [batch, …], class scores [batch, classes])`);
+  }
+  if (out.dtype !== 'float32') {
+    throw new LayercacheError('MODEL_UNSUPPORTED', `${source}: first output '${name}' holds ${out.dtype} values; layercache needs float class scores, [batch, classes], as the first output: export the model with its logits first (a label or ArgMax output may follow)`);
+  }
+  if (out.shape[0] !== batch) {
+    throw new LayercacheError('MODEL_UNSUPPORTED', `${source}: first output '${name}' has shape ${shape}, whose first dimension does not follow the batch ('${batch}'); the graph probably hard-codes the batch (a Reshape to [1, -1], say): re-export it with a dynamic batch dimension`);
   }
   if (out.dims.length === 1) {
-    throw new LayercacheError('MODEL_UNSUPPORTED', `${source}: first output '${out.name}' has shape ${shape}, with no batch dimension; layercache batches samples: export the model with one (input [batch, …], class scores [batch, classes])`);
+    throw new LayercacheError('MODEL_UNSUPPORTED', `${source}: first output '${name}' has shape ${shape}, one value per row (a label?); layercache needs the class scores, [batch, classes], as the first output: export the model with its logits first`);
+  }
+  if (out.dims.length === 2 && out.dims[1] === 1) {
+    throw new LayercacheError('MODEL_UNSUPPORTED', `${source}: first output '${name}' has shape ${shape}, one score per row; layercache needs a score per class: export a binary classifier with two class scores ([batch, 2])`);
   }
   if (out.dims.length !== 2 || (out.dims[1] ?? 0) < 2) {
     const squeezable = out.dims.length > 2 && out.dims.slice(1).filter((d) => d !== 1).length === 1;
     const fix = squeezable ? 'add a Flatten (or Squeeze) at the end so that it is [batch, classes]' : 'export the model with its class scores ([batch, classes]) as the first output';
-    throw new LayercacheError('MODEL_UNSUPPORTED', `${source}: first output '${out.name}' has shape ${shape}; layercache needs the class scores, [batch, classes], as the first output: ${fix}`);
+    throw new LayercacheError('MODEL_UNSUPPORTED', `${source}: first output '${name}' has shape ${shape}; layercache needs the class scores, [batch, classes], as the first output: ${fix}`);
   }
 }

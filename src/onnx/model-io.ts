@@ -65,7 +65,6 @@ export async function loadModel(file: string): Promise<ModelProto> {
   return (await loadModelFile(file)).model;
 }
 
-/** Like loadModel, also returning the file's bytes as read (for hashing or copying), read once. */
 /**
  * Loads a model file and any external data files it names. `bytes` is the model as one self-contained file: the
  * file's own bytes, or, when it keeps weights in external files, the model with them inlined. Hash and store

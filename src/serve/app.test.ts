@@ -16,12 +16,12 @@ import { loadConfig, type ConfigInput } from '../config/index.ts';
 import { Session } from '../engine/index.ts';
 import { GraphBuilder, saveModel, serializeModel } from '../onnx/index.ts';
 import { randomNormal, seededRng, tensor } from '../tensor/index.ts';
-
-const randomTensor = (dims: number[]) => tensor('float32', dims, randomNormal(seededRng(dims.length), dims.reduce((a, b) => a * b, 1)));
 import { residualNet, withFixedBatch, withIoTypes, withNormalisedOutput } from '../../test/support/models.ts';
 import { saveWithExternalData } from '../../test/support/external-data.ts';
 import { startServer, type RunningServer } from './server.ts';
 import { HEADER_LENGTH } from './protocol.ts';
+
+const randomTensor = (dims: number[]) => tensor('float32', dims, randomNormal(seededRng(dims.length), dims.reduce((a, b) => a * b, 1)));
 
 let dir: string;
 let modelFile: string;

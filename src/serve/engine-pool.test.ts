@@ -14,7 +14,7 @@ import { saveModel } from '../onnx/index.ts';
 import { randomNormal, seededRng } from '../tensor/index.ts';
 import { cli } from '../../test/support/cli.ts';
 import { saveWithForcedExit } from '../../test/support/forced-exit.ts';
-import { residualNet } from '../../test/support/models.ts';
+import { residualNet, withFixedBatch } from '../../test/support/models.ts';
 import { LayercacheError } from '../errors/index.ts';
 import { EnginePool } from './engine-pool.ts';
 
@@ -105,6 +105,37 @@ describe('EnginePool verification', () => {
       await pool.close();
     }
     assert.deepEqual(failures, []);
+  });
+});
+
+describe('EnginePool with a model whose batch is fixed at 1', () => {
+  it('serves the bare model in batches, swaps to a bundle built from it, and verifies that bundle\'s early answers in batches', { timeout: 60_000 }, async () => {
+    const model = path.join(dir, 'batch1.onnx');
+    await saveModel(withFixedBatch(residualNet().model, 1), model);
+    const data = path.join(dir, 'samples.f32');
+    const b = await cli('build', model, '--data', `raw:${data}:3x8x8#0-99`, '--out', path.join(dir, 'batch1-built'), '--folds', '2', '--epochs', '1', '--tolerance', '0.2', '--threads', '1');
+    assert.equal(b.code, 0, b.stderr);
+    const bundleDir = path.join(dir, 'batch1-forced');
+    await saveWithForcedExit(await loadBundle(path.join(dir, 'batch1-built')), 0, 0, bundleDir);
+    const verified: number[] = [];
+    const failures: Error[] = [];
+    const reading = { logits: { kind: 'logits' as const }, dynamicBatch: true, inputDtype: null, outputDtype: null, sampleDims: null };
+    const pool = await EnginePool.start(1, { kind: 'model', file: model, classes: 5, reading }, 0, {
+      engine: { intraOpThreads: 1, graphOptimization: 'all' }, sampleDims: [3, 8, 8], verifyHoldMs: 60_000,
+      onVerified: (v) => void verified.push(v.rows), onWorkerError: (e) => failures.push(e), onVerifyFailed: (e) => failures.push(e),
+    });
+    const x = randomNormal(seededRng(12), 4 * sample);
+    try {
+      assert.deepEqual(Array.from((await pool.run(x.slice(), 4, new Uint8Array(4))).exits), [-1, -1, -1, -1]);
+      await pool.swap({ kind: 'bundle', dir: bundleDir }, 1);
+      const out = await pool.run(x.slice(), 4, new Uint8Array(4).fill(1), false);
+      assert.deepEqual(Array.from(out.exits), [0, 0, 0, 0]);
+      await pool.run(x.slice(0, sample), 1, new Uint8Array(1), false);
+    } finally {
+      await pool.close();
+    }
+    assert.deepEqual(failures, []);
+    assert.deepEqual(verified, [4], 'the four early answers verified as one batch of the backbone as read');
   });
 });
 

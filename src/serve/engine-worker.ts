@@ -1,5 +1,5 @@
 /**
- * Engine worker thread: holds one cascade (and the full backbone, for verification) and
+ * Engine worker thread: holds one cascade (and, when it has exits, the backbone as read, for verification) and
  * runs batches for the main thread, so session.run never blocks the event loop.
  * Invariants: messages are handled strictly one after another, so a `load` (hot swap)
  * takes effect between batches: a batch runs wholly on one version, and the old version
@@ -16,9 +16,9 @@ import { loadBundle } from '../bundle/index.ts';
 import { argmaxRows } from '../calibrate/index.ts';
 import { Cascade } from '../cascade/index.ts';
 import { Session } from '../engine/index.ts';
-import { applyReading, isPlainReading, PLAIN_READING } from '../inspect/index.ts';
+import { applyReading, readBackbone } from '../inspect/index.ts';
 import { asLayercacheError } from '../errors/index.ts';
-import { loadModelFile, parseModel, serializeModel } from '../onnx/index.ts';
+import { loadModelFile } from '../onnx/index.ts';
 import { tensor } from '../tensor/index.ts';
 import type { EngineReply, EngineRequest } from './messages.ts';
 
@@ -53,8 +53,7 @@ async function load(msg: Extract<EngineRequest, { kind: 'load' }>): Promise<void
   if (msg.source.kind === 'bundle') {
     const bundle = await loadBundle(msg.source.dir);
     cascade = await Cascade.fromBundle(bundle, msg.engine);
-    const reading = bundle.manifest.source.reading ?? PLAIN_READING;
-    if (cascade.exitCount > 0) verifier = isPlainReading(reading) ? bundle.backbone : serializeModel(applyReading(parseModel(bundle.backbone, 'backbone'), reading));
+    if (cascade.exitCount > 0) verifier = readBackbone(bundle).bytes;
   } else {
     // Its external data files too, if any (a bundle's backbone is self-contained).
     const { model } = await loadModelFile(msg.source.file);

@@ -9,7 +9,7 @@ import type { ClassifierReading } from '../inspect/index.ts';
 /** What an engine worker runs: a bundle, or a bare model (the full backbone, no exits). */
 export type EngineSource =
   | { readonly kind: 'bundle'; readonly dir: string }
-  /** reading: how to read the model (its logits, a fixed batch freed; see inspect's classifier-reading.ts). */
+  /** reading: how to read the model (its logits, batch, types and input size; see inspect's classifier-reading.ts). */
   | { readonly kind: 'model'; readonly file: string; readonly classes: number; readonly reading: ClassifierReading };
 
 export type EngineRequest =

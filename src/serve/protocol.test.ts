@@ -1,7 +1,7 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import { LayercacheError } from '../errors/index.ts';
-import { bfloat16ToFloat, encodeInferResponse, halfToFloat, parseInferRequest } from './protocol.ts';
+import { encodeInferResponse, parseInferRequest } from './protocol.ts';
 
 const json = (v: unknown): Uint8Array => Buffer.from(JSON.stringify(v));
 
@@ -18,12 +18,6 @@ function rejects(fn: () => unknown, pattern: RegExp): void {
 
 describe('parseInferRequest', () => {
   it('reads FP16 and BF16 binary tensors (oracle: bit patterns worked out by hand)', () => {
-    // FP16: 1, −2, 65504 (largest), 2^−24 (smallest subnormal), 0.333251953125 (0x3555).
-    assert.deepEqual([0x3c00, 0xc000, 0x7bff, 0x0001, 0x3555].map(halfToFloat), [1, -2, 65504, 2 ** -24, 0.333251953125]);
-    assert.equal(halfToFloat(0x7c00), Number.POSITIVE_INFINITY);
-    assert.ok(Number.isNaN(halfToFloat(0x7e00)));
-    // BF16 is float32's top half: 1, −3, 0.5.
-    assert.deepEqual([0x3f80, 0xc040, 0x3f00].map(bfloat16ToFloat), [1, -3, 0.5]);
     const { body, headerLength } = binaryRequest({ inputs: [{ name: 'x', shape: [1, 2], datatype: 'FP16', parameters: { binary_data_size: 4 } }] }, new Uint16Array([0x3c00, 0xc000]));
     assert.deepEqual(Array.from(parseInferRequest(body, headerLength).inputs[0]!.data), [1, -2]);
     const b16 = binaryRequest({ inputs: [{ name: 'x', shape: [2], datatype: 'BF16', parameters: { binary_data_size: 4 } }] }, new Uint16Array([0x3f80, 0xc040]));

@@ -6,6 +6,7 @@
  * field; binary tensors are little-endian and appear in the order of their inputs.
  */
 import { LayercacheError } from '../errors/index.ts';
+import { bfloat16ToFloat, halfToFloat } from '../tensor/index.ts';
 
 /** The v2 header that gives the JSON part's length when binary tensors follow it. */
 export const HEADER_LENGTH = 'inference-header-content-length';
@@ -68,23 +69,6 @@ const NUMERIC: Readonly<Record<string, Numeric>> = {
   FP32: { bytes: 4, read: (v, o) => v.getFloat32(o, true) },
   FP64: { bytes: 8, read: (v, o) => v.getFloat64(o, true) },
 };
-
-/** IEEE 754 half-precision bits → number (subnormals, ±Infinity and NaN included). */
-export function halfToFloat(h: number): number {
-  const sign = h & 0x8000 ? -1 : 1;
-  const exponent = (h >> 10) & 0x1f;
-  const fraction = h & 0x3ff;
-  if (exponent === 0) return sign * fraction * 2 ** -24;
-  if (exponent === 31) return fraction ? Number.NaN : sign * Number.POSITIVE_INFINITY;
-  return sign * (1 + fraction / 1024) * 2 ** (exponent - 15);
-}
-
-const scratch = new DataView(new ArrayBuffer(4));
-/** bfloat16 bits (the top half of a float32) → number. */
-export function bfloat16ToFloat(h: number): number {
-  scratch.setUint32(0, h << 16);
-  return scratch.getFloat32(0);
-}
 
 function invalid(message: string): LayercacheError {
   return new LayercacheError('INFER_REQUEST_INVALID', message);

@@ -139,7 +139,7 @@ async function startLocked(sourcePath: string, config: Config, store: VersionSto
     if (given) return fromBundle(given, given.manifest.version);
     const { model } = givenModel!;
     const { analysis: a, reading } = await analyzeClassifier(model, { source: sourcePath, engine: config.engine });
-    checkClassifier(a, sourcePath);
+    checkClassifier(a, sourcePath, model);
     const out = a.outputs[0]!;
     for (const line of describeReading(reading, model)) log.info(line);
     return {

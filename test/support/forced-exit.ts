@@ -4,14 +4,14 @@
  * models, where no exit pays off and the builder keeps none.
  */
 import { saveBundle, type LoadedBundle } from '../../src/bundle/index.ts';
-import { analyzeModel } from '../../src/inspect/index.ts';
-import { parseModel } from '../../src/onnx/index.ts';
+import { analyzeModel, readBackbone } from '../../src/inspect/index.ts';
 import { extractSegments } from '../../src/surgery/index.ts';
 
 export async function saveWithForcedExit(bundle: LoadedBundle, c: number, threshold: number, dir: string): Promise<void> {
   const m = bundle.manifest;
   const cand = m.candidates[c]!;
-  const model = parseModel(bundle.backbone, 'backbone');
+  // Cut from the backbone as the build read it, as the bundle's own segments were.
+  const { model } = readBackbone(bundle);
   const a = await analyzeModel(model, { source: 'backbone', engine: { intraOpThreads: 1, graphOptimization: 'all' } });
   const segments = extractSegments(model, a.flow, [cand.tensor], a.typeOf).map((s) => s.model);
   await saveBundle(dir, {

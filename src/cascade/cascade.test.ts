@@ -16,6 +16,16 @@ let parts: { segments: ModelProto[]; heads: ModelProto[]; model: ModelProto };
 const tensors = ['stem', 'b1_out'];
 
 
+/** residualNet at `opset` cut at `tensors`, with seeded heads built at that opset. */
+async function partsAt(opset: number, seed: number): Promise<{ segments: ModelProto[]; heads: ModelProto[] }> {
+  const { model } = residualNet(opset);
+  const a = await analyzeModel(model);
+  const segments = extractSegments(model, a.flow, tensors, a.typeOf).map((s) => s.model);
+  const spec = { pool: 2, hidden: 6, dropout: 0 };
+  const rng = seededRng(seed);
+  return { segments, heads: tensors.map(() => buildHeadModel(spec, initParams(spec, 16, 5, rng), [4, 8, 8], 5, opset)) };
+}
+
 async function cascadeWith(thresholds: number[], score: 'max' | 'margin' | 'temperature' = 'max', temperature = 1): Promise<Cascade> {
   const exits: CascadeExit[] = tensors.map((tensor, i) => ({ tensor, threshold: thresholds[i]!, temperature }));
   return Cascade.create({ segments: parts.segments, heads: parts.heads, exits, classes: 5, score }, engine);
@@ -141,12 +151,7 @@ describe('cascade', () => {
 
   for (const opset of [9, 10, 11]) {
     it(`an opset-${opset} model: the single graphs build and decide exactly like the staged runtime (max and margin scores)`, async () => {
-      const { model } = residualNet(opset);
-      const a = await analyzeModel(model);
-      const segments = extractSegments(model, a.flow, tensors, a.typeOf).map((s) => s.model);
-      const spec = { pool: 2, hidden: 6, dropout: 0 };
-      const rng = seededRng(5);
-      const heads = tensors.map(() => buildHeadModel(spec, initParams(spec, 16, 5, rng), [4, 8, 8], 5, opset));
+      const { segments, heads } = await partsAt(opset, 5);
       const x = randomInput([24, 3, 8, 8], 60 + opset);
       for (const kind of ['max', 'margin'] as const) {
         const probe = await Cascade.create({ segments, heads, exits: tensors.map((tensor) => ({ tensor, threshold: Infinity, temperature: 1 })), classes: 5, score: kind }, engine);
@@ -174,12 +179,7 @@ describe('cascade', () => {
 
   for (const opset of [9, 11, 17]) {
     it(`opset ${opset}: a score exactly at the threshold exits (score ≥ threshold, in float32), at batch 1 and batch N`, async () => {
-      const { model } = residualNet(opset);
-      const a = await analyzeModel(model);
-      const segments = extractSegments(model, a.flow, tensors, a.typeOf).map((s) => s.model);
-      const spec = { pool: 2, hidden: 6, dropout: 0 };
-      const rng = seededRng(6);
-      const heads = tensors.map(() => buildHeadModel(spec, initParams(spec, 16, 5, rng), [4, 8, 8], 5, opset));
+      const { segments, heads } = await partsAt(opset, 6);
       const x = randomInput([8, 3, 8, 8], 90 + opset);
       const probe = await Cascade.create({ segments, heads, exits: tensors.map((tensor) => ({ tensor, threshold: Infinity, temperature: 1 })), classes: 5, score: 'margin' }, engine);
       created.push(probe);

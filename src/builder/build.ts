@@ -32,7 +32,8 @@ import { extractSegments } from '../surgery/index.ts';
 import { collectFeatures, type ExitInfo, type FeatureSet } from './collect.ts';
 import { keyMismatch, latencyProfileKey, LATENCY_PROFILE_FORMAT, newestChecks, shortId, type CascadeCheck, type LatencyProfile } from './latency-profile.ts';
 import { measureCascade, measureLatency, type LatencyCosts } from './measure.ts';
-import type { TrainSettings } from './train-heads.ts';
+import { predictHeads, type TrainSettings } from './train-heads.ts';
+import { exitFailingDeployed } from './deployed-check.ts';
 import { trainCandidates, type CandidateTraining } from './train-phases.ts';
 
 const pkg = createRequire(import.meta.url)('../../package.json') as { version: string };
@@ -232,18 +233,28 @@ export async function buildCascade(input: BuildInput, config: BuildConfig, engin
   // Calibration tables (latency and MACs) from out-of-fold predictions of the chosen heads.
   const oof = trained.outOfFold;
   const temperatures = oof.map((lp) => (settings.score === 'temperature' ? fitTemperature(lp, classes, reference) : 1));
-  const correct = oof.map((lp) => Uint8Array.from(argmaxRows(lp, classes), (c, i) => (c === reference[i] ? 1 : 0)));
-  const table = (kind: ScoreSpec['kind'], cost: 'latency' | 'macs'): CalibrationTable => ({
+  const table = (kind: ScoreSpec['kind'], cost: 'latency' | 'macs', lps: readonly Float32Array[] = oof): CalibrationTable => ({
     n, fullCost: cost === 'latency' ? lat.full : a.totalMacs,
     exits: exits.map((e, i) => ({
       cost: cost === 'latency' ? lat.toExit[i]! : e.cumulativeMacs,
       headCost: cost === 'latency' ? headLatency(i, choice[i]!.member) : headCostMacs(e.index, chosenJobs[i]!.spec),
-      score: scoresFor(kind, oof[i]!, classes, temperatures[i]!),
-      correct: correct[i]!,
+      score: scoresFor(kind, lps[i]!, classes, temperatures[i]!),
+      correct: Uint8Array.from(argmaxRows(lps[i]!, classes), (c, r) => (c === reference[r] ? 1 : 0)),
     })),
   });
   const latencyTable = table(settings.score, 'latency');
   const macsTable = table(settings.score, 'macs');
+  // The deployed heads on the build rows (they were trained on them), for exitFailingDeployed.
+  const buildRows = Int32Array.from({ length: n }, (_, r) => r);
+  const deployedTable = table(settings.score, 'latency', await predictHeads(chosenJobs, trained.params, set, buildRows, engine));
+  /** The selection, unless its deployed heads fail the check: then the worst exit is no longer allowed (and null). */
+  const deployedOrDrop = (s: Selection): Selection | null => {
+    const failing = exitFailingDeployed(deployedTable, s.policy, settings.tolerance);
+    if (!failing) return s;
+    allowed[failing.exit] = false;
+    progress.note(`candidate ${failing.exit}'s deployed head does not answer as its cross-fitted models did (the selection agrees ${(100 * failing.agreement).toFixed(1)}% on the build rows with the deployed heads); it is not kept`);
+    return null;
+  };
   const selectOpts = { tolerance: settings.tolerance, margin: settings.margin, cvSplits: settings.cvSplits, ...(settings.delta !== null ? { delta: settings.delta } : {}) };
   // Select among the refined exits, then check the choice on the real runtime: while the cascade is not
   // faster than the backbone on calibration inputs (median block ratio ≥ 1), drop the kept exit that saves least.
@@ -261,11 +272,14 @@ export async function buildCascade(input: BuildInput, config: BuildConfig, engin
     };
     if (settings.objective === 'macs') {
       // MACs are exact, so there is nothing to check on the runtime; the outcome is reported in latency terms.
-      const s = selectPolicy(restrict(macsTable), selectOpts);
-      return done({ ...s, outcome: simulate(latencyTable, s.policy) });
+      for (;;) {
+        const s = deployedOrDrop(selectPolicy(restrict(macsTable), selectOpts));
+        if (s) return done({ ...s, outcome: simulate(latencyTable, s.policy) });
+      }
     }
     for (;;) {
-      const s = selectPolicy(restrict(latencyTable), { ...selectOpts, secondary: { table: macsTable, within: LATENCY_TIE * lat.full } });
+      const s = deployedOrDrop(selectPolicy(restrict(latencyTable), { ...selectOpts, secondary: { table: macsTable, within: LATENCY_TIE * lat.full } }));
+      if (!s) continue;
       const keptNow = s.policy.thresholds.flatMap((t, e) => (t === Number.POSITIVE_INFINITY ? [] : [e]));
       if (keptNow.length === 0) return done(s);
       const cascadeExits = keptNow.map((e) => ({ tensor: exits[e]!.tensor, threshold: s.policy.thresholds[e]!, temperature: temperatures[e]! }));

@@ -91,3 +91,17 @@ export function simulate(table: CalibrationTable, policy: Policy): PolicyOutcome
     fullRate: full / n,
   };
 }
+
+/** Per candidate exit: the samples answered there that disagree with the backbone, under `policy`. */
+export function exitErrors(table: CalibrationTable, policy: Policy): number[] {
+  const errors = new Array<number>(table.exits.length).fill(0);
+  for (let i = 0; i < table.n; i++) {
+    for (let e = 0; e < table.exits.length; e++) {
+      const t = policy.thresholds[e]!;
+      if (t === NEVER || !(table.exits[e]!.score[i]! >= t)) continue;
+      if (!table.exits[e]!.correct[i]) errors[e]!++;
+      break;
+    }
+  }
+  return errors;
+}

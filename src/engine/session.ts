@@ -70,7 +70,8 @@ export class Session {
         intraOpNumThreads: options.intraOpThreads,
         interOpNumThreads: 1,
         executionMode: 'sequential',
-        logSeverityLevel: 3,
+        // Fatal only: errors come back as LayercacheErrors, not as onnxruntime's own lines on stderr.
+        logSeverityLevel: 4,
         // Many sessions share two cores: spinning worker threads would steal them from each other.
         extra: { session: { intra_op: { allow_spinning: options.spinning ? '1' : '0' }, inter_op: { allow_spinning: '0' } } },
       });

@@ -244,6 +244,13 @@ export function readingOf(given: ModelAnalysis, sampleDims: readonly number[] | 
  * what was applied to the given model (PLAIN_READING when nothing was needed).
  */
 export async function analyzeClassifier(model: ModelProto, opts: AnalyzeOptions & { readonly sampleDims?: readonly number[] } = {}): Promise<{ analysis: ModelAnalysis; reading: ClassifierReading }> {
+  // Several inputs are refused before a run that an input without a batch would fail for another reason.
+  const inits = new Set(model.graph!.initializer.map((t) => t.name));
+  const inputs = model.graph!.input.filter((v) => !inits.has(v.name));
+  if (inputs.length > 1) {
+    const shapes = inputs.map((v) => `'${v.name}' [${(readValueInfo(v)?.shape ?? ['?']).join(', ')}]`).join(', ');
+    throw new LayercacheError('MODEL_UNSUPPORTED', `${opts.source ?? 'the model'} has ${inputs.length} inputs (${shapes}); layercache caches single-input classifiers: export the model with its other inputs fixed as constants`);
+  }
   // Per-sample dims the model leaves open are the data's (a cascade's heads have fixed shapes).
   const sized = opts.sampleDims ? fixSampleDims(model, opts.sampleDims) : model;
   const sampleDims = sized === model ? null : opts.sampleDims!;
@@ -259,6 +266,8 @@ export async function analyzeClassifier(model: ModelProto, opts: AnalyzeOptions 
     return { analysis: await analyzeModel(applyReading(model, reading), opts), reading };
   } catch (err) {
     if (!dynamicBatch || !(err instanceof LayercacheError) || err.code !== 'MODEL_UNSUPPORTED') throw err;
-    throw new LayercacheError('MODEL_UNSUPPORTED', `${opts.source ?? 'the model'} fixes its batch at ${input!.shape[0]} (input '${input!.name}' [${input!.shape.join(', ')}]) and does not run at another batch size once layercache frees it (${err.message}); re-export it with a dynamic batch dimension (for example torch.onnx.export(..., dynamic_axes={'${input!.name}': {0: 'batch'}}))`, { cause: err });
+    // The run's own failure, not analyzeModel's advice for models that declare a dynamic batch.
+    const why = err.cause instanceof Error ? err.cause.message : err.message;
+    throw new LayercacheError('MODEL_UNSUPPORTED', `${opts.source ?? 'the model'} fixes its batch at ${input!.shape[0]} (input '${input!.name}' [${input!.shape.join(', ')}]) and does not run at another batch size once layercache frees it (${why}); re-export it with a dynamic batch dimension (for example torch.onnx.export(..., dynamic_axes={'${input!.name}': {0: 'batch'}}))`, { cause: err });
   }
 }

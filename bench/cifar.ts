@@ -18,7 +18,7 @@ import { loadBundle, saveBundle } from '../src/bundle/index.ts';
 import { loadConfig } from '../src/config/index.ts';
 import { openDataSource, parseAugmentList } from '../src/data/index.ts';
 import { evaluateBundle, type EvalReport } from '../src/evaluate/index.ts';
-import { loadModel, readModelFile } from '../src/onnx/index.ts';
+import { loadModelFile } from '../src/onnx/index.ts';
 import type { Progress } from '../src/progress/index.ts';
 import { flag, hasFlag, numberFlag, numberListFlag, optionalNumberFlag } from './flags.ts';
 import { renderCifarTable } from './render-cifar.ts';
@@ -67,8 +67,8 @@ for (const name of models) {
     console.log(`${name} tolerance ${tolerance}`);
     const config = loadConfig({ engine: { intraOpThreads: threads }, build: { tolerance, augment, objective, ...(family ? { family } : {}), ...(epochs ? { epochs } : {}), ...(trainBatch ? { trainBatch } : {}), ...(refineExits ? { refineExits } : {}), ...(screenEpochs ? { screenEpochs } : {}), ...(batch ? { batch } : {}) }, preprocess });
     const t0 = performance.now();
-    const bytes = await readModelFile(file);
-    const result = await buildCascade({ modelFile: file, modelBytes: bytes, model: await loadModel(file), data: await openDataSource(`cifar10:${data}#0-4999`, preprocess), preprocess },
+    const { model, bytes } = await loadModelFile(file);
+    const result = await buildCascade({ modelFile: file, modelBytes: bytes, model, data: await openDataSource(`cifar10:${data}#0-4999`, preprocess), preprocess },
       config.build, config.engine, log);
     const dir = path.join(root, `bench/results/bundles/${name}-${tolerance}${tag ? `-${tag}` : ''}`);
     await saveBundle(dir, result.manifest, { backbone: bytes, segments: result.segments, heads: result.heads, candidateHeads: result.candidateHeads }, { overwrite: true });

@@ -40,7 +40,7 @@ import { loadConfig } from '../src/config/index.ts';
 import { openDataSource, type DataSource } from '../src/data/index.ts';
 import { Session } from '../src/engine/index.ts';
 import { evaluateBundle } from '../src/evaluate/index.ts';
-import { loadModel, readModelFile } from '../src/onnx/index.ts';
+import { loadModelFile } from '../src/onnx/index.ts';
 import { SILENT } from '../src/progress/index.ts';
 import { processCpu } from './cpu-time.ts';
 import { renderServe } from './render-serve.ts';
@@ -116,8 +116,9 @@ if (!skipLoad) {
     console.log('building the ResNet-56 1% bundle from records 0–4999');
     const config = loadConfig({ engine: { intraOpThreads: 2 }, build: { tolerance: 0.01, augment: ['flip'] }, preprocess });
     const train = await openDataSource(`cifar10:${cifar}#0-4999`, preprocess);
-    const r = await buildCascade({ modelFile, modelBytes: await readModelFile(modelFile), model: await loadModel(modelFile), data: train, preprocess }, config.build, config.engine, SILENT);
-    await saveBundle(bundleDir, r.manifest, { backbone: await readModelFile(modelFile), segments: r.segments, heads: r.heads, candidateHeads: r.candidateHeads }, { overwrite: true });
+    const { model, bytes } = await loadModelFile(modelFile);
+    const r = await buildCascade({ modelFile, modelBytes: bytes, model, data: train, preprocess }, config.build, config.engine, SILENT);
+    await saveBundle(bundleDir, r.manifest, { backbone: bytes, segments: r.segments, heads: r.heads, candidateHeads: r.candidateHeads }, { overwrite: true });
   }
   const bodies = Array.from({ length: 512 }, (_, k) => inferBody(data, 5000 + k));
   // Both servers run side by side (idle sessions do not spin); each concurrency alternates
@@ -202,7 +203,7 @@ if (!skipLoad) {
 
 if (!skipOnline) {
   // The backbone's own answers on records 0–9999, computed before the server starts.
-  const session = await Session.create(await readModelFile(modelFile), 'backbone', { intraOpThreads: 2, graphOptimization: 'all' });
+  const session = await Session.create((await loadModelFile(modelFile)).bytes, 'backbone', { intraOpThreads: 2, graphOptimization: 'all' });
   const reference = new Int32Array(10_000);
   for (let s = 0; s < 10_000; s += 100) {
     const out = Object.values(await session.run({ input: data.batch(s, s + 100) }))[0]!.data as Float32Array;
@@ -220,11 +221,12 @@ if (!skipOnline) {
   // percent between processes, enough to flip a choice between near-equal bundles).
   const state = await fs.mkdtemp(path.join(os.tmpdir(), 'layercache-bench-state-'));
   const refConfig = loadConfig({ engine: { intraOpThreads: 2 }, build: { tolerance: onlineTolerance, augment: ['flip'], latencyProfile: path.join(state, 'latency-profile.json') }, preprocess });
+  const source = await loadModelFile(modelFile);
   const ref = await withLatencyProfileFile(refConfig.build.latencyProfile, SILENT, async (latencyProfile) => buildCascade({
-    modelFile, modelBytes: await readModelFile(modelFile), model: await loadModel(modelFile), data: await openDataSource(`cifar10:${cifar}#0-4999`, preprocess), preprocess, latencyProfile,
+    modelFile, modelBytes: source.bytes, model: source.model, data: await openDataSource(`cifar10:${cifar}#0-4999`, preprocess), preprocess, latencyProfile,
   }, refConfig.build, refConfig.engine, SILENT));
   const refDir = await fs.mkdtemp(path.join(os.tmpdir(), 'layercache-bench-ref-'));
-  await saveBundle(path.join(refDir, 'b'), ref.manifest, { backbone: await readModelFile(modelFile), segments: ref.segments, heads: ref.heads, candidateHeads: ref.candidateHeads });
+  await saveBundle(path.join(refDir, 'b'), ref.manifest, { backbone: source.bytes, segments: ref.segments, heads: ref.heads, candidateHeads: ref.candidateHeads });
   const refEval = await evaluateBundle(await loadBundle(path.join(refDir, 'b')), await openDataSource(`cifar10:${cifar}#5000-9999`, preprocess), { engine: refConfig.engine, progress: SILENT, latencySamples: 200, paper: false });
   const offline = { exits: ref.manifest.exits.length, exitList: ref.manifest.exits.map((e) => e.candidate), thresholds: ref.manifest.exits.map((e) => e.threshold), hitRate: refEval.cached.exitRates.reduce((a, b) => a + b, 0), agreement: refEval.cached.agreement, macsSaved: 1 - refEval.cached.macsPerSample / refEval.backbone.macsPerSample };
   console.log(JSON.stringify({ offline }));

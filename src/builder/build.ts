@@ -6,7 +6,7 @@
  *   train    cross-fitted heads (out-of-fold predictions for calibration), then final heads;
  *            with many candidates, a short screening first and full training for the best (train-phases.ts)
  *   select   exits and thresholds among the fully trained exits: lowest expected latency with
- *            agreement ≥ 1 − tolerance
+ *            agreement ≥ 1 − tolerance; checked on the deployed heads (deployed-check.ts), then on the runtime
  * Invariants: thresholds are chosen only from out-of-fold predictions (no sample is scored
  * by a head trained on it); nothing is written here (the caller saves the bundle and the
  * latency profile); with the same data, settings and latency profile, two builds choose the
@@ -33,7 +33,7 @@ import { collectFeatures, type ExitInfo, type FeatureSet } from './collect.ts';
 import { keyMismatch, latencyProfileKey, LATENCY_PROFILE_FORMAT, newestChecks, shortId, type CascadeCheck, type LatencyProfile } from './latency-profile.ts';
 import { measureCascade, measureLatency, type LatencyCosts } from './measure.ts';
 import { predictHeads, type TrainSettings } from './train-heads.ts';
-import { exitFailingDeployed } from './deployed-check.ts';
+import { selectDeployed, type DeployedDrop } from './deployed-check.ts';
 import { trainCandidates, type CandidateTraining } from './train-phases.ts';
 
 const pkg = createRequire(import.meta.url)('../../package.json') as { version: string };
@@ -129,6 +129,8 @@ export interface BuildReport {
   readonly callOverheadMs: number;
   /** Runtime checks of the selection: kept exits, mean ms per batch, the median per-block ratio cascade / backbone (the verdict), and whether the latency profile held it. */
   readonly checks: { exits: number[]; backboneMs: number; cascadeMs: number; ratio: number; reused: boolean }[];
+  /** Exits dropped because the deployed heads did not answer as calibrated, with the selection's agreement with them on the build rows. */
+  readonly deployedChecks: DeployedDrop[];
   /** Which latencies came from the latency profile rather than timing in this build. */
   readonly latencyReused: { exits: boolean; heads: number; of: number };
 }
@@ -244,16 +246,15 @@ export async function buildCascade(input: BuildInput, config: BuildConfig, engin
   });
   const latencyTable = table(settings.score, 'latency');
   const macsTable = table(settings.score, 'macs');
-  // The deployed heads on the build rows (they were trained on them), for exitFailingDeployed.
-  const buildRows = Int32Array.from({ length: n }, (_, r) => r);
-  const deployedTable = table(settings.score, 'latency', await predictHeads(chosenJobs, trained.params, set, buildRows, engine));
-  /** The selection, unless its deployed heads fail the check: then the worst exit is no longer allowed (and null). */
-  const deployedOrDrop = (s: Selection): Selection | null => {
-    const failing = exitFailingDeployed(deployedTable, s.policy, settings.tolerance);
-    if (!failing) return s;
-    allowed[failing.exit] = false;
-    progress.note(`candidate ${failing.exit}'s deployed head does not answer as its cross-fitted models did (the selection agrees ${(100 * failing.agreement).toFixed(1)}% on the build rows with the deployed heads); it is not kept`);
-    return null;
+  // The deployed heads of the refined exits (the only ones that can be kept) on the build rows they were trained
+  // on, for the deployed check (deployed-check.ts); the others keep their out-of-fold columns, never consulted.
+  const refinedAt = exits.flatMap((_, i) => (trained.refined[i] ? [i] : []));
+  const deployedLp = await predictHeads(refinedAt.map((i) => chosenJobs[i]!), refinedAt.map((i) => trained.params[i]!), set, Int32Array.from({ length: n }, (_, r) => r), engine);
+  const deployedTable = table(settings.score, 'latency', oof.map((lp, i) => (refinedAt.includes(i) ? deployedLp[refinedAt.indexOf(i)]! : lp)));
+  const deployedDrops: DeployedDrop[] = [];
+  const onDrop = (d: DeployedDrop): void => {
+    deployedDrops.push(d);
+    progress.note(`candidate ${d.exit} is not kept: with the deployed heads, trained on every build row, the selection agrees ${(100 * d.agreement).toFixed(1)}% on those very rows (it needs ${(100 * (1 - settings.tolerance)).toFixed(1)}%), so they do not answer as the cross-fitted heads it was calibrated on; longer training (--epochs) or more build samples steady them`);
   };
   const selectOpts = { tolerance: settings.tolerance, margin: settings.margin, cvSplits: settings.cvSplits, ...(settings.delta !== null ? { delta: settings.delta } : {}) };
   // Select among the refined exits, then check the choice on the real runtime: while the cascade is not
@@ -272,14 +273,11 @@ export async function buildCascade(input: BuildInput, config: BuildConfig, engin
     };
     if (settings.objective === 'macs') {
       // MACs are exact, so there is nothing to check on the runtime; the outcome is reported in latency terms.
-      for (;;) {
-        const s = deployedOrDrop(selectPolicy(restrict(macsTable), selectOpts));
-        if (s) return done({ ...s, outcome: simulate(latencyTable, s.policy) });
-      }
+      const s = selectDeployed(() => selectPolicy(restrict(macsTable), selectOpts), deployedTable, settings.tolerance, allowed, onDrop);
+      return done({ ...s, outcome: simulate(latencyTable, s.policy) });
     }
     for (;;) {
-      const s = deployedOrDrop(selectPolicy(restrict(latencyTable), { ...selectOpts, secondary: { table: macsTable, within: LATENCY_TIE * lat.full } }));
-      if (!s) continue;
+      const s = selectDeployed(() => selectPolicy(restrict(latencyTable), { ...selectOpts, secondary: { table: macsTable, within: LATENCY_TIE * lat.full } }), deployedTable, settings.tolerance, allowed, onDrop);
       const keptNow = s.policy.thresholds.flatMap((t, e) => (t === Number.POSITIVE_INFINITY ? [] : [e]));
       if (keptNow.length === 0) return done(s);
       const cascadeExits = keptNow.map((e) => ({ tensor: exits[e]!.tensor, threshold: s.policy.thresholds[e]!, temperature: temperatures[e]! }));
@@ -342,6 +340,7 @@ export async function buildCascade(input: BuildInput, config: BuildConfig, engin
     latencyBatch: lat.batch,
     callOverheadMs: lat.callOverhead,
     checks,
+    deployedChecks: deployedDrops,
     latencyReused: { ...lat.reused, of: lat.head.length },
   };
   const segmentMacs = [...kept.map((e) => exits[e]!.cumulativeMacs), a.totalMacs].map((c, i, arr) => c - (i > 0 ? arr[i - 1]! : 0));
@@ -402,7 +401,7 @@ export async function buildCascade(input: BuildInput, config: BuildConfig, engin
       screenEpochs: settings.screenEpochs,
       engine: { ...engine },
     },
-    metrics: { calibration: report.selected, paperRule: report.paperRule, oracle: report.oracle, backbone: report.backbone, pareto: report.pareto, candidates: report.candidates, train: report.train, callOverheadMs: report.callOverheadMs, checks: report.checks, latencyReused: report.latencyReused },
+    metrics: { calibration: report.selected, paperRule: report.paperRule, oracle: report.oracle, backbone: report.backbone, pareto: report.pareto, candidates: report.candidates, train: report.train, callOverheadMs: report.callOverheadMs, checks: report.checks, deployedChecks: report.deployedChecks, latencyReused: report.latencyReused },
   };
   const latencyProfile: LatencyProfile = {
     format: LATENCY_PROFILE_FORMAT,

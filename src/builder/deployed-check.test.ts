@@ -1,7 +1,7 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
-import { exitErrors, NEVER, simulate, type CalibrationTable } from '../calibrate/index.ts';
-import { exitFailingDeployed } from './deployed-check.ts';
+import { NEVER, simulate, type CalibrationTable } from '../calibrate/index.ts';
+import { exitFailingDeployed, selectDeployed } from './deployed-check.ts';
 
 /** Ten rows, two exits; scores and agreement per exit given as arrays. */
 function table(scores: number[][], correct: number[][]): CalibrationTable {
@@ -16,11 +16,11 @@ describe('deployed heads against the calibration', () => {
   const oof = table([[0.9, 0.9, 0.1, 0.1, 0.1, 0.1, 0.1, 0.1, 0.1, 0.1], [0, 0, 0.9, 0.9, 0, 0, 0, 0, 0, 0]], [[1, 1, 0, 0, 0, 0, 0, 0, 0, 0], [1, 1, 1, 1, 1, 1, 1, 1, 1, 1]]);
   const policy = { thresholds: [0.8, 0.8] };
 
-  it('exitErrors counts the disagreements answered at each exit, by hand', () => {
+  it('simulate counts the disagreements answered at each exit, by hand', () => {
     const t = table([[0.9, 0.9, 0.9, 0.1, 0.1, 0.1, 0.1, 0.1, 0.1, 0.1], [0, 0, 0, 0.9, 0.9, 0, 0, 0, 0, 0]], [[1, 0, 0, 0, 0, 0, 0, 0, 0, 0], [1, 1, 1, 0, 1, 1, 1, 1, 1, 1]]);
-    assert.deepEqual(exitErrors(t, policy), [2, 1]);
+    assert.deepEqual(simulate(t, policy).exitErrors, [2, 1]);
     assert.equal(simulate(t, policy).errors, 3);
-    assert.deepEqual(exitErrors(t, { thresholds: [NEVER, 0.8] }), [0, 1], 'row 2 reaches exit 1 but does not answer there (score 0)');
+    assert.deepEqual(simulate(t, { thresholds: [NEVER, 0.8] }).exitErrors, [0, 1], 'row 2 reaches exit 1 but does not answer there (score 0)');
   });
 
   it('passes deployed heads that answer as calibrated, and a policy that keeps nothing', () => {
@@ -34,5 +34,22 @@ describe('deployed heads against the calibration', () => {
     const failing = exitFailingDeployed(deployed, policy, 0.05);
     assert.equal(failing?.exit, 0);
     assert.ok(Math.abs(failing!.agreement - 0.2) < 1e-12, `agreement ${failing?.agreement}`);
+  });
+
+  it('selectDeployed drops failing exits one by one and selects again, until the deployed heads pass', () => {
+    // Both deployed heads answer every row, wrongly on 8 (exit 0) and 6 (exit 1) of them.
+    const deployed = table([new Array(10).fill(0.95), new Array(10).fill(0.95)], [[1, 1, 0, 0, 0, 0, 0, 0, 0, 0], [1, 1, 1, 1, 0, 0, 0, 0, 0, 0]]);
+    const allowed = [true, true];
+    const drops: number[] = [];
+    const selections: boolean[][] = [];
+    // A stand-in for the selection: keeps every allowed exit.
+    const select = () => {
+      selections.push([...allowed]);
+      return { policy: { thresholds: allowed.map((a) => (a ? 0.8 : NEVER)) } };
+    };
+    const s = selectDeployed(select, deployed, 0.05, allowed, (d) => drops.push(d.exit));
+    assert.deepEqual(drops, [0, 1], 'exit 0 first (all rows answered there, 8 wrong), then exit 1 (6 wrong)');
+    assert.deepEqual(selections, [[true, true], [false, true], [false, false]]);
+    assert.deepEqual(s.policy.thresholds, [NEVER, NEVER]);
   });
 });

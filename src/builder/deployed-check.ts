@@ -6,20 +6,42 @@
  * agreement). The check runs the selected policy on the deployed heads' own predictions on the build rows:
  * they were trained on those rows, so agreement there should beat what the calibration expects; when it falls
  * under 1 − tolerance the deployed heads are not the ones calibrated, and the kept exit that disagrees most is
- * named for the selection to drop.
- * Invariant: a policy with no kept exit always passes.
+ * dropped and the selection runs again.
+ * Invariants: a policy with no kept exit always passes; every failed check removes one kept exit, so a
+ * selection loop ends after at most one pass per candidate.
  */
-import { exitErrors, keptExits, simulate, type CalibrationTable, type Policy } from '../calibrate/index.ts';
+import { keptExits, simulate, type CalibrationTable, type Policy } from '../calibrate/index.ts';
+
+/** A kept exit the check dropped, and the selection's agreement with the deployed heads on the build rows. */
+export interface DeployedDrop {
+  readonly exit: number;
+  readonly agreement: number;
+}
 
 /**
  * The kept exit to drop, or null when the policy passes: `deployed` is the calibration table with the deployed
  * heads' scores and agreement on the build rows in place of the out-of-fold ones.
  */
-export function exitFailingDeployed(deployed: CalibrationTable, policy: Policy, tolerance: number): { exit: number; agreement: number } | null {
+export function exitFailingDeployed(deployed: CalibrationTable, policy: Policy, tolerance: number): DeployedDrop | null {
   const kept = keptExits(policy);
   if (kept.length === 0) return null;
-  const { agreement } = simulate(deployed, policy);
+  const { agreement, exitErrors } = simulate(deployed, policy);
   if (agreement >= 1 - tolerance) return null;
-  const errors = exitErrors(deployed, policy);
-  return { exit: kept.reduce((worst, e) => (errors[e]! > errors[worst]! ? e : worst)), agreement };
+  return { exit: kept.reduce((worst, e) => (exitErrors[e]! > exitErrors[worst]! ? e : worst)), agreement };
+}
+
+/**
+ * Selects (`select`, which honours `allowed`) until the selection passes the deployed check; each failure
+ * disallows its worst exit and is reported to `onDrop`. Returns the passing selection.
+ */
+export function selectDeployed<S extends { readonly policy: Policy }>(
+  select: () => S, deployed: CalibrationTable, tolerance: number, allowed: boolean[], onDrop: (drop: DeployedDrop) => void,
+): S {
+  for (;;) {
+    const s = select();
+    const failing = exitFailingDeployed(deployed, s.policy, tolerance);
+    if (!failing) return s;
+    allowed[failing.exit] = false;
+    onDrop(failing);
+  }
 }

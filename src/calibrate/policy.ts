@@ -43,6 +43,8 @@ export interface PolicyOutcome {
   readonly errors: number;
   /** Per candidate exit: fraction of samples answered there. */
   readonly exitRates: number[];
+  /** Per candidate exit: samples answered there differently from the backbone. */
+  readonly exitErrors: number[];
   /** Fraction of samples that ran the full backbone. */
   readonly fullRate: number;
 }
@@ -59,6 +61,7 @@ export function keptExits(policy: Policy): number[] {
 export function simulate(table: CalibrationTable, policy: Policy): PolicyOutcome {
   const { n, exits } = table;
   const counts = new Array<number>(exits.length).fill(0);
+  const wrong = new Array<number>(exits.length).fill(0);
   let cost = 0;
   let errors = 0;
   let full = 0;
@@ -72,7 +75,10 @@ export function simulate(table: CalibrationTable, policy: Policy): PolicyOutcome
       heads += col.headCost;
       if (col.score[i]! >= t) {
         cost += col.cost + heads;
-        if (!col.correct[i]) errors++;
+        if (!col.correct[i]) {
+          errors++;
+          wrong[e]!++;
+        }
         counts[e]!++;
         answered = true;
         break;
@@ -88,20 +94,8 @@ export function simulate(table: CalibrationTable, policy: Policy): PolicyOutcome
     agreement: 1 - errors / n,
     errors,
     exitRates: counts.map((c) => c / n),
+    exitErrors: wrong,
     fullRate: full / n,
   };
 }
 
-/** Per candidate exit: the samples answered there that disagree with the backbone, under `policy`. */
-export function exitErrors(table: CalibrationTable, policy: Policy): number[] {
-  const errors = new Array<number>(table.exits.length).fill(0);
-  for (let i = 0; i < table.n; i++) {
-    for (let e = 0; e < table.exits.length; e++) {
-      const t = policy.thresholds[e]!;
-      if (t === NEVER || !(table.exits[e]!.score[i]! >= t)) continue;
-      if (!table.exits[e]!.correct[i]) errors[e]!++;
-      break;
-    }
-  }
-  return errors;
-}

@@ -207,6 +207,25 @@ describe('cascade', () => {
     });
   });
 
+  for (const opset of [9, 11, 17]) {
+    it(`opset ${opset}: a threshold of +Infinity never fires, not even on a score of +Infinity (a margin over a class at −∞)`, async () => {
+      const { segments } = await partsAt(opset, 7);
+      const spec = { pool: 2, hidden: 6, dropout: 0 };
+      const params = initParams(spec, 16, 5, seededRng(9));
+      // The last bias at −∞ for every class but 0: log-probabilities [0, −∞, …], so the margin is +∞ on every row.
+      const last = params.length - 1;
+      const sure = params.map((p, i) => (i === last ? { ...p, data: p.data.map((_, k) => (k === 0 ? 0 : Number.NEGATIVE_INFINITY)) } : p));
+      const heads = [buildHeadModel(spec, sure, [4, 8, 8], 5, opset), buildHeadModel(spec, sure, [4, 8, 8], 5, opset)];
+      const c = await Cascade.create({ segments, heads, exits: tensors.map((tensor) => ({ tensor, threshold: Infinity, temperature: 1 })), classes: 5, score: 'margin' }, engine);
+      created.push(c);
+      const x = randomInput([3, 3, 8, 8], 41);
+      assert.equal(scoreRow((await c.trace(x)).heads[0]!, 0, 5, 'margin', 1).score, Infinity, 'the test needs a score of +∞');
+      const one = await c.run({ dtype: 'float32', dims: [1, 3, 8, 8], data: (x.data as Float32Array).slice(0, 192) });
+      assert.equal(one[0]!.exit, null, 'batch 1');
+      if (opset >= 11) assert.deepEqual((await c.run(x)).map((r) => r.exit), [null, null, null], 'batch N');
+    });
+  }
+
   it('a head whose scores are NaN never answers, in every runtime (batch 1, batch N, staged)', async () => {
     const spec = { pool: 2, hidden: 6, dropout: 0 };
     const broken = initParams(spec, 16, 5, seededRng(9)).map((p, i) => (i === 0 ? { ...p, data: p.data.map(() => Number.NaN) } : p));

@@ -283,11 +283,15 @@ export function applyReading(model: ModelProto, reading: ClassifierReading): Mod
  * A bundle's backbone as its build read it (`source.reading`; read as is when absent, as older bundles were
  * built): what eval, verification and tools must run, since the bundle's segments were cut from it.
  */
-export function readBackbone(bundle: LoadedBundle): { model: ModelProto; bytes: Uint8Array } {
+export function readBackbone(bundle: LoadedBundle): { readonly model: ModelProto; readonly bytes: Uint8Array } {
   const reading = bundle.manifest.source.reading ?? PLAIN_READING;
-  const model = parseModel(bundle.backbone, `${bundle.dir}/backbone.onnx`);
-  if (isPlainReading(reading)) return { model, bytes: bundle.backbone };
-  const read = applyReading(model, reading);
+  const parse = (): ModelProto => parseModel(bundle.backbone, `${bundle.dir}/backbone.onnx`);
+  // A plain reading runs the stored bytes: nothing is parsed unless the model is asked for.
+  if (isPlainReading(reading)) {
+    let model: ModelProto | null = null;
+    return { get model() { return (model ??= parse()); }, bytes: bundle.backbone };
+  }
+  const read = applyReading(parse(), reading);
   return { model: read, bytes: serializeModel(read) };
 }
 

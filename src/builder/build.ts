@@ -19,12 +19,11 @@ import {
   argmaxRows, fitTemperature, oracleCost, paperRule, paretoFront, scoresFor, selectPolicy, simulate,
   type CalibrationTable, type Policy, type PolicyOutcome, type Selection,
 } from '../calibrate/index.ts';
-import { minBuildSamples, type BuildConfig } from '../config/index.ts';
+import type { BuildConfig } from '../config/index.ts';
 import { withAugmentedCopies, type Augmentation, type DataSource, type Preprocess } from '../data/index.ts';
 import type { EngineOptions } from '../engine/index.ts';
-import { LayercacheError } from '../errors/index.ts';
 import { buildHeadModel, headLabel, headMacs, initParams, type HeadSpec } from '../heads/index.ts';
-import { analyzeClassifier, checkClassifier, describeReading, isPlainReading, type ModelAnalysis } from '../inspect/index.ts';
+import { analyzeClassifier, describeReading, isPlainReading } from '../inspect/index.ts';
 import { modelOpset, serializeModel, type ModelProto } from '../onnx/index.ts';
 import { withPhase, type Progress } from '../progress/index.ts';
 import { seededRng } from '../tensor/index.ts';
@@ -34,6 +33,7 @@ import { keyMismatch, latencyProfileKey, LATENCY_PROFILE_FORMAT, newestChecks, s
 import { measureCascade, measureLatency, type LatencyCosts } from './measure.ts';
 import { predictHeads, type TrainSettings } from './train-heads.ts';
 import { selectDeployed, type DeployedDrop } from './deployed-check.ts';
+import { checkBuildable } from './buildable.ts';
 import { trainCandidates, type CandidateTraining } from './train-phases.ts';
 
 const pkg = createRequire(import.meta.url)('../../package.json') as { version: string };
@@ -145,17 +145,6 @@ export interface BuildResult {
   readonly latencyProfile: LatencyProfile;
 }
 
-function checkData(a: ModelAnalysis, data: DataSource, folds: number): void {
-  const least = minBuildSamples(folds);
-  if (data.count < least) {
-    throw new LayercacheError('DATA_SPEC_INVALID', `data '${data.description}' gives ${data.count} samples; a build with ${folds} folds needs at least ${least} (thousands choose thresholds well); give a wider range or more files`);
-  }
-  const want = a.inputs[0]!.dims.slice(1);
-  if (want.join('x') !== data.sampleDims.join('x')) {
-    throw new LayercacheError('DATA_SHAPE_MISMATCH', `data '${data.description}' gives samples of shape [${data.sampleDims.join(', ')}] but the model input '${a.inputs[0]!.name}' expects [${want.join(', ')}] per sample; check --layout or the data spec`);
-  }
-}
-
 function summarize(latency: PolicyOutcome, macs: PolicyOutcome, batch: number): PolicySummary {
   return { agreement: latency.agreement, latencyMs: latency.meanCost / batch, macsPerSample: macs.meanCost, exitRates: latency.exitRates };
 }
@@ -167,15 +156,7 @@ export async function buildCascade(input: BuildInput, config: BuildConfig, engin
   const { analysis: a, reading } = await analyzeClassifier(input.model, { source: input.modelFile, engine, sampleDims: data.sampleDims });
   for (const line of describeReading(reading, input.model)) progress.note(line);
   const model = a.model;
-  checkClassifier(a, input.modelFile, input.model);
-  const notFloat = a.exits.find((e) => a.tensor(e.tensor)?.dtype !== 'float32');
-  if (notFloat) {
-    throw new LayercacheError('MODEL_UNSUPPORTED', `${input.modelFile}: candidate exit '${notFloat.tensor}' holds ${a.tensor(notFloat.tensor)?.dtype} activations; heads read float32: convert the model to compute in float32 (its inputs and outputs may keep other types)`);
-  }
-  checkData(a, data, settings.folds);
-  if (a.exits.length === 0) {
-    throw new LayercacheError('NO_EXITS', `${input.modelFile} has no candidate exits (no single-tensor cut point), so no heads can be attached`);
-  }
+  checkBuildable(a, input.model, input.modelFile, data, settings.folds);
   const teacherOutput = a.outputs[0]!.name;
   const classes = a.outputs[0]!.dims[1]!;
   const exits: ExitInfo[] = a.exits.map((e) => ({ index: e.index, tensor: e.tensor, dims: a.tensor(e.tensor)!.dims.slice(1), cumulativeMacs: e.cumulativeMacs }));

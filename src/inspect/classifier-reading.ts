@@ -35,7 +35,7 @@ export interface ClassifierReading {
   readonly dynamicBatch: boolean;
   /** The input's type when it is not float32: the read model takes float32 and casts it to this (data and requests are float32). */
   readonly inputDtype: DType | null;
-  /** The first output's type when it is not float32: the read model casts the logits to float32. */
+  /** The first output's type when it is float16 or float64: the read model casts the scores to float32 (other types are refused). */
   readonly outputDtype: DType | null;
   /** Per-sample input dims fixed by layercache where the model leaves them symbolic (from the build data), or null. */
   readonly sampleDims: readonly number[] | null;
@@ -169,7 +169,7 @@ export function applyLogitsPlan(model: ModelProto, plan: LogitsPlan): ModelProto
       g.output(y, 'float32', decl.shape);
     });
   }
-  // 'softmax': replay the shape-only ops between the Softmax and the output on the Softmax's input.
+  // 'softmax': replay the ops between the Softmax and the output (shape-only ops, float casts) on the Softmax's input.
   const copy = cloneModel(model);
   const g = copy.graph!;
   const byOutput = new Map(g.node.flatMap((n) => n.output.map((o) => [o, n] as const)));

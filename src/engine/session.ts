@@ -37,9 +37,17 @@ const ORT_TYPES: ReadonlySet<string> = new Set(['float32', 'float64', 'float16',
 // onnxruntime logs its own errors to stderr; layercache reports them as LayercacheErrors instead.
 ort.env.logLevel = 'fatal';
 
-/** onnxruntime's message on one line, without its source-location prefix. */
-function ortMessage(err: unknown): string {
-  return String((err as Error).message ?? err).replace(/\s*\n\s*/g, ' ').replace(/^\[[^\]]*\]\s*/, '').trim();
+/**
+ * onnxruntime's message on one line, without its source-location prefix or the C++ assertion it quotes
+ * ("/onnxruntime_src/…/reshape_helper.h:91 onnxruntime::ReshapeHelper::ReshapeHelper(…) a == b was false."),
+ * which says nothing to a user that the sentence after it does not.
+ */
+export function ortMessage(err: unknown): string {
+  return String((err as Error).message ?? err)
+    .replace(/\s*\n\s*/g, ' ')
+    .replace(/^\[[^\]]*\]\s*/, '')
+    .replace(/\/onnxruntime_src\/\S+:\d+ \S+\(.*?\)(?: const)? (?:[^.]*? was false\. )?/g, '')
+    .trim();
 }
 
 function toOrt(t: Tensor): ort.Tensor {

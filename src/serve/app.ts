@@ -271,7 +271,10 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
     modelOf(deps, req);
     return online.status();
   });
-  app.get('/metrics', async (_req, reply) => reply.header('content-type', metrics.registry.contentType).send(await metrics.registry.metrics()));
+  app.get('/metrics', async (_req, reply) => {
+    online.updateGauges();
+    return reply.header('content-type', metrics.registry.contentType).send(await metrics.registry.metrics());
+  });
 
   for (const at of MODEL) app.post(`${at}/infer`, async (req, reply) => {
     modelOf(deps, req);

@@ -228,6 +228,33 @@ function forcedExitBundle(): Promise<string> {
   return forcedBundle;
 }
 
+describe('agreement in /cache and /metrics', () => {
+  it('no verified answer yet: agreement null and no exit gauge; the bounds agree between /cache and /metrics as the exit shares move', async () => {
+    const forced = await forcedExitBundle();
+    const s = await startServer(forced, loadConfig({
+      engine: { intraOpThreads: 1 },
+      serve: { name: 'tiny', log: 'silent', stateDir: path.join(dir, 'gauges'), online: { enabled: false, verifyShare: 0 } },
+    }, {}));
+    try {
+      const x = randomNormal(seededRng(32), 6 * sample);
+      const gauge = (text: string, name: string) => Number(new RegExp(`^${name}\\{model="tiny"\\} (\\S+)$`, 'm').exec(text)?.[1]);
+      for (let i = 0; i < 6; i++) {
+        const res = await s.app.inject({ method: 'POST', url: '/v2/models/tiny/infer', payload: body(x.subarray(i * sample, (i + 1) * sample)) });
+        assert.equal(res.statusCode, 200, res.body);
+        const cache = (await s.app.inject('/v2/models/tiny/cache')).json();
+        const m = (await s.app.inject('/metrics')).body;
+        assert.equal(cache.perExit[0].verified, 0);
+        assert.equal(cache.perExit[0].agreement, null);
+        assert.doesNotMatch(m, /^layercache_exit_agreement_estimate\{/m, 'no gauge for an exit without verified answers');
+        assert.equal(gauge(m, 'layercache_agreement_lower_bound'), cache.agreement.lower, `after request ${i + 1}`);
+        assert.equal(gauge(m, 'layercache_agreement_estimate'), cache.agreement.estimate, `after request ${i + 1}`);
+      }
+    } finally {
+      await s.close();
+    }
+  });
+});
+
 describe('accuracy guard', () => {
   it('raises the threshold of an exit whose verified answers disagree, then disables it, logging and counting each action', async () => {
     const forced = await forcedExitBundle();

@@ -68,7 +68,8 @@ export interface OnlineStatus {
   readonly retrains: number;
   readonly agreement: { estimate: number; lower: number };
   /** raises: the guard's threshold raises of this exit since it was trained. */
-  readonly perExit: { exit: number; verified: number; agreement: number; lower: number; share: number; threshold: number | null; raises: number }[];
+  /** agreement: of the verified answers, null when there is none yet (lower is then 0). */
+  readonly perExit: { exit: number; verified: number; agreement: number | null; lower: number; share: number; threshold: number | null; raises: number }[];
 }
 
 export class OnlineLearner {
@@ -200,13 +201,20 @@ export class OnlineLearner {
     return this.reserved;
   }
 
-  private updateGauges(): void {
+  /**
+   * Sets the agreement gauges from the guard. Exit shares move with every request, so a scrape of /metrics
+   * calls this too; an exit with no verified answer has no agreement gauge (rather than a made-up 1).
+   */
+  updateGauges(): void {
     const m = this.deps.metrics;
     const model = this.deps.model;
     const o = this.guard.overall();
     m.agreement.set({ model }, o.estimate);
     m.agreementLower.set({ model }, o.lower);
-    for (const s of this.guard.stats()) m.exitAgreement.set({ model, exit: String(s.exit) }, s.agreement);
+    for (const s of this.guard.stats()) {
+      if (s.n > 0) m.exitAgreement.set({ model, exit: String(s.exit) }, s.agreement);
+      else m.exitAgreement.remove({ model, exit: String(s.exit) });
+    }
   }
 
   /**
@@ -369,7 +377,7 @@ export class OnlineLearner {
       retraining: this.retraining !== null,
       retrains: this.retrains,
       agreement: this.guard.overall(),
-      perExit: this.guard.stats().map((s) => ({ exit: s.exit, verified: s.n, agreement: s.agreement, lower: s.lower, share: s.share, threshold: this.bundle?.manifest.exits[s.exit]?.threshold ?? null, raises: raises[s.exit] ?? 0 })),
+      perExit: this.guard.stats().map((s) => ({ exit: s.exit, verified: s.n, agreement: s.n > 0 ? s.agreement : null, lower: s.lower, share: s.share, threshold: this.bundle?.manifest.exits[s.exit]?.threshold ?? null, raises: raises[s.exit] ?? 0 })),
     };
   }
 

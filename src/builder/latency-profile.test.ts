@@ -1,12 +1,12 @@
 import assert from 'node:assert/strict';
 import { promises as fs } from 'node:fs';
-import os from 'node:os';
 import path from 'node:path';
 import { describe, it } from 'node:test';
 import type { Progress } from '../progress/index.ts';
 import {
   keyMismatch, latencyProfileKey, LATENCY_PROFILE_FORMAT, newestChecks, readLatencyProfile, withLatencyProfileFile, writeLatencyProfile, type LatencyProfile,
 } from './latency-profile.ts';
+import { tempDir } from '../../test/support/temp-dir.ts';
 
 const engine = { intraOpThreads: 1, graphOptimization: 'all' } as const;
 const sha = 'a'.repeat(64);
@@ -33,7 +33,7 @@ describe('latency profile', () => {
   });
 
   it('round-trips through a file; a missing file is no problem, a corrupt or foreign one is reported', async () => {
-    const dir = await fs.mkdtemp(path.join(os.tmpdir(), 'layercache-profile-'));
+    const dir = await tempDir('profile');
     const file = path.join(dir, 'p.json');
     assert.deepEqual(await readLatencyProfile(file), { profile: null, problem: null });
     await writeLatencyProfile(file, profile(3));
@@ -49,7 +49,7 @@ describe('latency profile', () => {
   });
 
   it('withLatencyProfileFile hands the stored profile to the build and stores the build\'s; a corrupt file is replaced', async () => {
-    const dir = await fs.mkdtemp(path.join(os.tmpdir(), 'layercache-profile-'));
+    const dir = await tempDir('profile');
     const file = path.join(dir, 'p.json');
     await fs.writeFile(file, 'not json');
     const p1 = notes();
@@ -66,7 +66,7 @@ describe('latency profile', () => {
   });
 
   it('a profile path that can be neither read nor written is a warning; the build result stands', async () => {
-    const dir = await fs.mkdtemp(path.join(os.tmpdir(), 'layercache-profile-'));
+    const dir = await tempDir('profile');
     const warnings: string[] = [];
     const built = await withLatencyProfileFile(dir, notes(), async (prior) => {
       assert.equal(prior, null);

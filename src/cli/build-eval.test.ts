@@ -4,7 +4,6 @@
  */
 import assert from 'node:assert/strict';
 import { promises as fs } from 'node:fs';
-import os from 'node:os';
 import path from 'node:path';
 import { before, describe, it } from 'node:test';
 import { loadBundle, saveBundle } from '../bundle/index.ts';
@@ -20,6 +19,7 @@ import { saveWithForcedExit } from '../../test/support/forced-exit.ts';
 import { heavyTail, mlp, residualNet, withFixedBatch, withIoTypes, withNormalisedOutput, withOpenSize } from '../../test/support/models.ts';
 import { runModel } from '../../test/support/chain.ts';
 import { saveWithExternalData } from '../../test/support/external-data.ts';
+import { tempDir } from '../../test/support/temp-dir.ts';
 
 let dir: string;
 let model: string;
@@ -27,7 +27,7 @@ let data: string;
 const fast = ['--folds', '2', '--epochs', '3', '--tolerance', '0.2', '--threads', '1'];
 
 before(async () => {
-  dir = await fs.mkdtemp(path.join(os.tmpdir(), 'layercache-build-'));
+  dir = await tempDir('build');
   model = path.join(dir, 'net.onnx');
   await saveModel(residualNet().model, model);
   data = path.join(dir, 'samples.f32');

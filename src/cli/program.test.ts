@@ -1,7 +1,6 @@
 import assert from 'node:assert/strict';
 import { execFile, spawn } from 'node:child_process';
 import { promises as fs } from 'node:fs';
-import os from 'node:os';
 import path from 'node:path';
 import { EventEmitter } from 'node:events';
 import { describe, it } from 'node:test';
@@ -12,9 +11,10 @@ import { runServe } from './commands/serve.ts';
 import { cli } from '../../test/support/cli.ts';
 import { denseConcat, residualNet, withNormalisedOutput } from '../../test/support/models.ts';
 import { maxAbsDiff, randomInput, runModel } from '../../test/support/chain.ts';
+import { tempDir } from '../../test/support/temp-dir.ts';
 
 async function fixture(): Promise<{ dir: string; model: string }> {
-  const dir = await fs.mkdtemp(path.join(os.tmpdir(), 'layercache-cli-'));
+  const dir = await tempDir('cli');
   const model = path.join(dir, 'net.onnx');
   await saveModel(residualNet().model, model);
   return { dir, model };
@@ -241,7 +241,7 @@ describe('the layercache bin', () => {
   });
 
   it('a server whose output pipes close keeps serving and still shuts down properly on SIGTERM', { timeout: 60_000 }, async () => {
-    const dir = await fs.mkdtemp(path.join(os.tmpdir(), 'layercache-epipe-'));
+    const dir = await tempDir('epipe');
     try {
       const model = path.join(dir, 'net.onnx');
       const state = path.join(dir, 'state');

@@ -1,14 +1,14 @@
 import assert from 'node:assert/strict';
 import { promises as fs } from 'node:fs';
-import os from 'node:os';
 import path from 'node:path';
 import { describe, it } from 'node:test';
 import sharp from 'sharp';
 import { openDataSource } from './spec.ts';
+import { tempDir } from '../../test/support/temp-dir.ts';
 
 describe('folder data source', () => {
   it('decodes class subfolders with labels, resizes, and preprocesses; a corrupt image is named', async () => {
-    const root = await fs.mkdtemp(path.join(os.tmpdir(), 'layercache-images-'));
+    const root = await tempDir('images');
     for (const [cls, value] of [['cat', 255], ['dog', 0]] as const) {
       await fs.mkdir(path.join(root, cls));
       for (const k of [1, 2]) {
@@ -43,7 +43,7 @@ describe('folder data source', () => {
     const classes = await openDataSource(`folder:${root}`, pre, { channels: 3, height: 2, width: 2 });
     assert.deepEqual(Array.from(classes.labels!), [0, 0, 1, 1]);
     // A flat folder of images beside such a folder is read flat, without labels.
-    const flat = await fs.mkdtemp(path.join(os.tmpdir(), 'layercache-flat-'));
+    const flat = await tempDir('flat');
     await fs.copyFile(path.join(root, 'cat', '1.png'), path.join(flat, 'a.png'));
     await fs.mkdir(path.join(flat, '__MACOSX'));
     const loose = await openDataSource(`folder:${flat}`, pre, { channels: 3, height: 2, width: 2 });

@@ -1,6 +1,5 @@
 import assert from 'node:assert/strict';
 import { promises as fs } from 'node:fs';
-import os from 'node:os';
 import path from 'node:path';
 import { describe, it } from 'node:test';
 import { create } from '@bufbuild/protobuf';
@@ -9,9 +8,10 @@ import { mlp } from '../../test/support/models.ts';
 import { loadModel, loadModelFile, parseModel, saveModel, serializeModel, hasExternalData } from './model-io.ts';
 import { saveWithExternalData } from '../../test/support/external-data.ts';
 import { protoToTensor } from './tensor-proto.ts';
+import { tempDir as newTempDir } from '../../test/support/temp-dir.ts';
 
 async function tempDir(): Promise<string> {
-  return fs.mkdtemp(path.join(os.tmpdir(), 'layercache-io-'));
+  return newTempDir('io');
 }
 
 describe('model I/O', () => {

@@ -15,6 +15,7 @@ import { chromium } from 'playwright-core';
 import { loadConfig } from '../../src/config/index.ts';
 import { runDemo } from '../../src/demo/index.ts';
 import { SILENT } from '../../src/progress/index.ts';
+import { tempDir } from '../support/temp-dir.ts';
 
 const CHROMIUM = '/usr/bin/chromium';
 const SKIP = existsSync(CHROMIUM) ? false : `${CHROMIUM} not found (apt-get install chromium); skipping the browser test of the report`;
@@ -22,7 +23,7 @@ if (SKIP) console.log(`# ${SKIP}`);
 
 describe('report in headless Chromium', { skip: SKIP }, () => {
   it('renders the demo report: every chart with marks, no console errors, no network requests', async () => {
-    const dir = await fs.mkdtemp(path.join(os.tmpdir(), 'layercache-demo-'));
+    const dir = await tempDir('demo');
     const demo = await runDemo(dir, loadConfig({}, {}), SILENT, { latencySamples: 200 });
     const file = demo.reportFile;
     // A working demo: a backbone that learned the digits and a bundle that exits early while agreeing with it.

@@ -3,7 +3,6 @@
  * evaluated on random inputs, for the report's unit and browser tests.
  */
 import { promises as fs } from 'node:fs';
-import os from 'node:os';
 import path from 'node:path';
 import { loadBundle } from '../../src/bundle/index.ts';
 import { openDataSource } from '../../src/data/index.ts';
@@ -15,9 +14,10 @@ import { randomNormal, seededRng } from '../../src/tensor/index.ts';
 import { cli } from './cli.ts';
 import { saveWithForcedExit } from './forced-exit.ts';
 import { residualNet } from './models.ts';
+import { tempDir } from './temp-dir.ts';
 
 export async function tinyReport(): Promise<{ html: string; dir: string }> {
-  const dir = await fs.mkdtemp(path.join(os.tmpdir(), 'layercache-report-'));
+  const dir = await tempDir('report');
   const model = path.join(dir, 'net.onnx');
   await saveModel(residualNet().model, model);
   const data = path.join(dir, 'samples.f32');

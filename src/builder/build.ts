@@ -216,13 +216,16 @@ export async function buildCascade(input: BuildInput, config: BuildConfig, engin
   // Calibration tables (latency and MACs) from out-of-fold predictions of the chosen heads.
   const oof = trained.outOfFold;
   const temperatures = oof.map((lp) => (settings.score === 'temperature' ? fitTemperature(lp, classes, reference) : 1));
-  const table = (kind: ScoreSpec['kind'], cost: 'latency' | 'macs', lps: readonly Float32Array[] = oof): CalibrationTable => ({
+  /** Per exit: the rows whose head class is the backbone's, from predictions lps [n, classes] (once per set of predictions). */
+  const agreementOf = (lps: readonly Float32Array[]) => lps.map((lp) => Uint8Array.from(argmaxRows(lp, classes), (k, r) => (k === reference[r] ? 1 : 0)));
+  const oofCorrect = agreementOf(oof);
+  const table = (kind: ScoreSpec['kind'], cost: 'latency' | 'macs', lps: readonly Float32Array[] = oof, correct = oofCorrect): CalibrationTable => ({
     n, fullCost: cost === 'latency' ? lat.full : a.totalMacs,
     exits: exits.map((e, i) => ({
       cost: cost === 'latency' ? lat.toExit[i]! : e.cumulativeMacs,
       headCost: cost === 'latency' ? headLatency(i, choice[i]!.member) : headCostMacs(e.index, chosenJobs[i]!.spec),
       score: scoresFor(kind, lps[i]!, classes, temperatures[i]!),
-      correct: Uint8Array.from(argmaxRows(lps[i]!, classes), (c, r) => (c === reference[r] ? 1 : 0)),
+      correct: correct[i]!,
     })),
   });
   const latencyTable = table(settings.score, 'latency');
@@ -231,7 +234,8 @@ export async function buildCascade(input: BuildInput, config: BuildConfig, engin
   // on, for the deployed check (deployed-check.ts); the others keep their out-of-fold columns, never consulted.
   const refinedAt = exits.flatMap((_, i) => (trained.refined[i] ? [i] : []));
   const deployedLp = await predictHeads(refinedAt.map((i) => chosenJobs[i]!), refinedAt.map((i) => trained.params[i]!), set, Int32Array.from({ length: n }, (_, r) => r), engine);
-  const deployedTable = table(settings.score, 'latency', oof.map((lp, i) => (refinedAt.includes(i) ? deployedLp[refinedAt.indexOf(i)]! : lp)));
+  const deployedLps = oof.map((lp, i) => (refinedAt.includes(i) ? deployedLp[refinedAt.indexOf(i)]! : lp));
+  const deployedTable = table(settings.score, 'latency', deployedLps, agreementOf(deployedLps));
   const deployedDrops: DeployedDrop[] = [];
   const onDrop = (d: DeployedDrop): void => {
     deployedDrops.push(d);

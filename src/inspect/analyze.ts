@@ -11,7 +11,7 @@ import { Session, DEFAULT_ENGINE_OPTIONS, type EngineOptions } from '../engine/i
 import { dtypeOfElemType, elemTypeName, elemTypeOfDtype, indexGraph, modelOpset, readValueInfo, protoDims, serializeModel, type Dim, type ModelProto } from '../onnx/index.ts';
 import { analyzeDataflow, addOutputs, collapseCuts, nodeMacs, rebuildableCuts, type Dataflow, type TensorType } from '../surgery/index.ts';
 import { allocate, bytesPerElement, numel, seededRng, type DType, type Tensor } from '../tensor/index.ts';
-import { applyReading, fixSampleDims, isPlainReading, planLogits, type ClassifierReading, type LogitsPlan } from './classifier-reading.ts';
+import { applyReading, fixSampleDims, isPlainReading, planLogits, refuseSeveralInputs, type ClassifierReading, type LogitsPlan } from './classifier-reading.ts';
 
 export interface TensorSummary {
   readonly name: string;
@@ -246,11 +246,7 @@ export function readingOf(given: ModelAnalysis, sampleDims: readonly number[] | 
 export async function analyzeClassifier(model: ModelProto, opts: AnalyzeOptions & { readonly sampleDims?: readonly number[] } = {}): Promise<{ analysis: ModelAnalysis; reading: ClassifierReading }> {
   // Several inputs are refused before a run that an input without a batch would fail for another reason.
   const inits = new Set(model.graph!.initializer.map((t) => t.name));
-  const inputs = model.graph!.input.filter((v) => !inits.has(v.name));
-  if (inputs.length > 1) {
-    const shapes = inputs.map((v) => `'${v.name}' [${(readValueInfo(v)?.shape ?? ['?']).join(', ')}]`).join(', ');
-    throw new LayercacheError('MODEL_UNSUPPORTED', `${opts.source ?? 'the model'} has ${inputs.length} inputs (${shapes}); layercache caches single-input classifiers: export the model with its other inputs fixed as constants`);
-  }
+  refuseSeveralInputs(model.graph!.input.filter((v) => !inits.has(v.name)).map((v) => ({ name: v.name, shape: readValueInfo(v)?.shape ?? null })), opts.source ?? 'the model');
   // Per-sample dims the model leaves open are the data's (a cascade's heads have fixed shapes).
   const sized = opts.sampleDims ? fixSampleDims(model, opts.sampleDims) : model;
   const sampleDims = sized === model ? null : opts.sampleDims!;

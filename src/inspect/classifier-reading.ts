@@ -144,7 +144,7 @@ export function planLogits(index: GraphIndex, opset: number, dimsOf: (name: stri
 }
 
 /** A readable line on what the plan does, for notes and `inspect`; null for 'logits'. */
-export function describeLogitsPlan(plan: LogitsPlan, output: string): string | null {
+function describeLogitsPlan(plan: LogitsPlan, output: string): string | null {
   if (plan.kind === 'softmax') return `output '${output}' is a softmax (node '${plan.node}'); layercache reads the logits before it`;
   if (plan.kind === 'log') return `output '${output}' holds probabilities; layercache reads its logarithm as the logits`;
   return null;
@@ -204,7 +204,7 @@ export function applyLogitsPlan(model: ModelProto, plan: LogitsPlan): ModelProto
  * onnxruntime infers them again. Hard-coded batch sizes inside the graph are not touched: the caller checks
  * that the result runs at another batch size.
  */
-export function makeBatchDynamic(model: ModelProto): ModelProto {
+function makeBatchDynamic(model: ModelProto): ModelProto {
   const copy = cloneModel(model);
   const g = copy.graph!;
   const inits = new Set(g.initializer.map((t) => t.name));
@@ -315,15 +315,20 @@ export function describeReading(reading: ClassifierReading, model: ModelProto): 
   return lines;
 }
 
+/** Refuses, with the fix, a model with more than one input. inputs: name and declared shape of each. */
+export function refuseSeveralInputs(inputs: readonly { readonly name: string; readonly shape: readonly Dim[] | null }[], source: string): void {
+  if (inputs.length <= 1) return;
+  const shapes = inputs.map((i) => `'${i.name}' [${(i.shape ?? ['?']).join(', ')}]`).join(', ');
+  throw new LayercacheError('MODEL_UNSUPPORTED', `${source} has ${inputs.length} inputs (${shapes}); layercache caches single-input classifiers: export the model with its other inputs fixed as constants`);
+}
+
 /**
  * Refuses, with the fix, a model that is not a classifier layercache can cache: it needs one input whose first
  * dimension is the batch, and float class scores [batch, classes] (two classes or more) as its first output.
  * `a` is the analysis of the model as read; `given`, the model as given, names its outputs in messages.
  */
 export function checkClassifier(a: ModelAnalysis, source: string, given?: ModelProto): void {
-  if (a.inputs.length !== 1) {
-    throw new LayercacheError('MODEL_UNSUPPORTED', `${source} has ${a.inputs.length} inputs (${a.inputs.map((i) => `'${i.name}' [${i.shape.join(', ')}]`).join(', ')}); layercache caches single-input classifiers: export the model with its other inputs fixed as constants`);
-  }
+  refuseSeveralInputs(a.inputs, source);
   const input = a.inputs[0]!;
   const out = a.outputs[0]!;
   const name = given?.graph?.output[0]?.name ?? out.name;

@@ -15,13 +15,12 @@ import sharp from 'sharp';
 import { loadConfig, type ConfigInput } from '../config/index.ts';
 import { Session } from '../engine/index.ts';
 import { GraphBuilder, saveModel, serializeModel } from '../onnx/index.ts';
-import { randomNormal, seededRng, tensor } from '../tensor/index.ts';
+import { randomNormal, seededRng } from '../tensor/index.ts';
 import { residualNet, withFixedBatch, withIoTypes, withNormalisedOutput } from '../../test/support/models.ts';
 import { saveWithExternalData } from '../../test/support/external-data.ts';
+import { randomInput } from '../../test/support/chain.ts';
 import { startServer, type RunningServer } from './server.ts';
 import { HEADER_LENGTH } from './protocol.ts';
-
-const randomTensor = (dims: number[]) => tensor('float32', dims, randomNormal(seededRng(dims.length), dims.reduce((a, b) => a * b, 1)));
 
 let dir: string;
 let modelFile: string;
@@ -356,7 +355,7 @@ describe('a channels-last model served without --layout nhwc', () => {
     const x = g.input('pixels', 'float32', ['batch', 8, 8, 3]);
     const pooled = g.op('GlobalAveragePool', [g.op('Transpose', [x], { perm: [0, 3, 1, 2] })]);
     const flat = g.op('Flatten', [pooled], { axis: 1 });
-    g.op('Gemm', [flat, g.weight('w', randomTensor([5, 3])), g.weight('b', randomTensor([5]))], { transB: 1 }, 'logits');
+    g.op('Gemm', [flat, g.weight('w', randomInput([5, 3], 2)), g.weight('b', randomInput([5], 1))], { transB: 1 }, 'logits');
     g.output('logits', 'float32', ['batch', 5]);
     const file = path.join(dir, 'nhwc.onnx');
     await saveModel(g.build(), file);

@@ -23,7 +23,7 @@ import type { BuildConfig } from '../config/index.ts';
 import { withAugmentedCopies, type Augmentation, type DataSource, type Preprocess } from '../data/index.ts';
 import type { EngineOptions } from '../engine/index.ts';
 import { buildHeadModel, headLabel, headMacs, initParams, type HeadSpec } from '../heads/index.ts';
-import { analyzeClassifier, describeReading, isPlainReading } from '../inspect/index.ts';
+import { analyzeClassifier, describeReading, isPlainReading, scoresName } from '../inspect/index.ts';
 import { modelOpset, serializeModel, type ModelProto } from '../onnx/index.ts';
 import { withPhase, type Progress } from '../progress/index.ts';
 import { seededRng } from '../tensor/index.ts';
@@ -152,11 +152,11 @@ function summarize(latency: PolicyOutcome, macs: PolicyOutcome, batch: number): 
 export async function buildCascade(input: BuildInput, config: BuildConfig, engine: EngineOptions, progress: Progress): Promise<BuildResult> {
   const settings = settingsOf(config);
   const { data } = input;
-  // Heads are distilled from, and the cascade serves the softmax of, the first output: it is read as logits.
-  const { analysis: a, reading } = await analyzeClassifier(input.model, { source: input.modelFile, engine, sampleDims: data.sampleDims });
+  // Heads are distilled from, and the cascade serves the softmax of, the scores output: it is read as logits.
+  const { analysis: a, reading } = await analyzeClassifier(input.model, { source: input.modelFile, engine, sampleDims: data.sampleDims, scoresOutput: config.scoresOutput });
   for (const line of describeReading(reading, input.model)) progress.note(line);
   const model = a.model;
-  checkBuildable(a, input.model, input.modelFile, data, settings.folds);
+  checkBuildable(a, scoresName(input.model, reading), input.modelFile, data, settings.folds);
   const teacherOutput = a.outputs[0]!.name;
   const classes = a.outputs[0]!.dims[1]!;
   const exits: ExitInfo[] = a.exits.map((e) => ({ index: e.index, tensor: e.tensor, dims: a.tensor(e.tensor)!.dims.slice(1), cumulativeMacs: e.cumulativeMacs }));

@@ -7,11 +7,10 @@ import { minBuildSamples } from '../config/index.ts';
 import type { DataSource } from '../data/index.ts';
 import { LayercacheError } from '../errors/index.ts';
 import { checkClassifier, type ModelAnalysis } from '../inspect/index.ts';
-import type { ModelProto } from '../onnx/index.ts';
 
-/** a: the analysis of the model as read; given: the model as given (its output names, for messages). */
-export function checkBuildable(a: ModelAnalysis, given: ModelProto, modelFile: string, data: DataSource, folds: number): void {
-  checkClassifier(a, modelFile, given);
+/** a: the analysis of the model as read; scores: the name of its scores output in the model as given, for messages. */
+export function checkBuildable(a: ModelAnalysis, scores: string, modelFile: string, data: DataSource, folds: number): void {
+  checkClassifier(a, modelFile, scores);
   const notFloat = a.exits.find((e) => a.tensor(e.tensor)?.dtype !== 'float32');
   if (notFloat) {
     throw new LayercacheError('MODEL_UNSUPPORTED', `${modelFile}: candidate exit '${notFloat.tensor}' holds ${a.tensor(notFloat.tensor)?.dtype} activations; heads read float32: convert the model to compute in float32 (its inputs and outputs may keep other types)`);

@@ -68,6 +68,9 @@ export const ManifestSchema = z.object({
      * Segments were cut from the backbone read so; whatever runs backbone.onnx reads it so too. Absent: read as is.
      */
     reading: z.object({
+      // Absent in bundles built before these were recorded: the first output, as it is.
+      scoresOutput: z.string().min(1).nullable().default(null),
+      flattenScores: z.boolean().default(false),
       logits: z.discriminatedUnion('kind', [
         z.object({ kind: z.literal('logits') }).strict(),
         z.object({ kind: z.literal('softmax'), node: z.string() }).strict(),

@@ -16,7 +16,7 @@ import { saveModel } from '../onnx/index.ts';
 import { randomNormal, seededRng, tensor } from '../tensor/index.ts';
 import { cli } from '../../test/support/cli.ts';
 import { saveWithForcedExit } from '../../test/support/forced-exit.ts';
-import { heavyTail, mlp, residualNet, withFixedBatch, withIoTypes, withNormalisedOutput, withOpenSize } from '../../test/support/models.ts';
+import { heavyTail, mlp, residualNet, withEmbeddingFirst, withFixedBatch, withIoTypes, withNormalisedOutput, withOpenSize } from '../../test/support/models.ts';
 import { runModel } from '../../test/support/chain.ts';
 import { saveWithExternalData } from '../../test/support/external-data.ts';
 import { tempDir } from '../../test/support/temp-dir.ts';
@@ -108,11 +108,53 @@ describe('build → bundle → eval on a tiny model', () => {
     assert.equal(b.code, 0, b.stderr);
     assert.match(b.stderr, /input 'image' fixes the batch at 1; layercache runs the model with a free batch dimension/);
     const m = (await loadBundle(out)).manifest;
-    assert.deepEqual(m.source.reading, { logits: { kind: 'logits' }, dynamicBatch: true, inputDtype: null, outputDtype: null, sampleDims: null });
+    assert.deepEqual(m.source.reading, { scoresOutput: null, flattenScores: false, logits: { kind: 'logits' }, dynamicBatch: true, inputDtype: null, outputDtype: null, sampleDims: null });
     assert.deepEqual(m.source.inputs[0]!.shape, ['batch', 3, 8, 8]);
+    // A bundle from before the scores output was recorded reads its first output, as it is.
+    const older = path.join(dir, 'batch1-older');
+    await fs.cp(out, older, { recursive: true });
+    const raw = JSON.parse(await fs.readFile(path.join(older, 'manifest.json'), 'utf8'));
+    delete raw.source.reading.scoresOutput;
+    delete raw.source.reading.flattenScores;
+    await fs.writeFile(path.join(older, 'manifest.json'), JSON.stringify(raw));
+    assert.deepEqual((await loadBundle(older)).manifest.source.reading, m.source.reading);
     const e = await cli('eval', out, '--data', `raw:${data}:3x8x8#200-299`, '--json', '--latency-samples', '20', '--threads', '1');
     assert.equal(e.code, 0, e.stderr);
     assert.ok(JSON.parse(e.stdout).backbone.throughputBatch64 > 0);
+  });
+
+  it('--scores-output: scores second and shaped [N, 5, 1, 1] are read flattened; the bundle records it, and full-backbone rows get their softmax', async () => {
+    const file = path.join(dir, 'embedding-first.onnx');
+    await saveModel(withEmbeddingFirst(residualNet().model), file);
+    const wrong = await cli('build', file, '--data', `raw:${data}:3x8x8#0-199`, '--out', path.join(dir, 'no-scores'), ...fast, '--scores-output', 'score');
+    assert.equal(wrong.code, 2);
+    assert.match(wrong.stderr, /--scores-output names 'score', but the model has no such output; its outputs are 'embedding', 'scores'/);
+    await assert.rejects(fs.access(path.join(dir, 'no-scores')), 'nothing is written');
+    const out = path.join(dir, 'scores-bundle');
+    const b = await cli('build', file, '--data', `raw:${data}:3x8x8#0-199`, '--out', out, ...fast, '--scores-output', 'scores');
+    assert.equal(b.code, 0, b.stderr);
+    assert.match(b.stderr, /layercache reads output 'scores' as the class scores \(--scores-output\), not the first, 'embedding'/);
+    assert.match(b.stderr, /output 'scores' \[N, classes, 1, 1\] has unit dimensions besides the classes; layercache reads it flattened to \[batch, classes\]/);
+    const bundle = await loadBundle(out);
+    assert.deepEqual(bundle.manifest.source.reading, { scoresOutput: 'scores', flattenScores: true, logits: { kind: 'logits' }, dynamicBatch: false, inputDtype: null, outputDtype: null, sampleDims: null });
+    assert.equal(bundle.manifest.source.classes, 5);
+    const e = await cli('eval', out, '--data', `raw:${data}:3x8x8#200-299`, '--json', '--latency-samples', '20', '--threads', '1');
+    assert.equal(e.code, 0, e.stderr);
+    const never = await Cascade.fromBundle(bundle, DEFAULT_ENGINE_OPTIONS, bundle.manifest.exits.map(() => Number.POSITIVE_INFINITY));
+    try {
+      const x = tensor('float32', [3, 3, 8, 8], randomNormal(seededRng(4), 3 * 3 * 8 * 8));
+      const rows = await never.run(x);
+      const z = (await runModel(residualNet().model, { image: x })).logits!.data as Float32Array;
+      rows.forEach((r, i) => {
+        const logits = Array.from(z.subarray(i * 5, i * 5 + 5));
+        const m = Math.max(...logits);
+        const ex = logits.map((v) => Math.exp(v - m));
+        const sum = ex.reduce((a, c) => a + c, 0);
+        ex.forEach((v, c) => assert.ok(Math.abs(r.probs[c]! - v / sum) < 1e-5, `row ${i} class ${c}`));
+      });
+    } finally {
+      await never.release();
+    }
   });
 
   it('a model with uint8 input and float16 scores: build feeds it float32 cast to uint8 and reads float32 scores; eval runs', async () => {

@@ -40,7 +40,7 @@ describe('layercache inspect', () => {
     assert.equal(j.model, model);
     assert.deepEqual(j.inputs, [{ name: 'image', shape: ['N', 3, 8, 8] }]);
     assert.deepEqual(j.outputs, [{ name: 'logits', shape: ['N', 5] }]);
-    assert.deepEqual(j.reading, { logits: { kind: 'logits' }, dynamicBatch: false, inputDtype: null, outputDtype: null, sampleDims: null });
+    assert.deepEqual(j.reading, { scoresOutput: null, flattenScores: false, logits: { kind: 'logits' }, dynamicBatch: false, inputDtype: null, outputDtype: null, sampleDims: null });
     assert.equal(typeof j.totalMacs, 'number');
     assert.deepEqual(j.exits.map((e: { tensor: string }) => e.tensor), ['stem', 'b1_out', 'b2_out']);
     for (const [i, e] of j.exits.entries()) {

@@ -31,7 +31,7 @@ const FLAG_OF_SETTING: Readonly<Record<string, string>> = {
   'build.tolerance': '--tolerance', 'build.delta': '--confidence', 'build.margin': '--margin', 'build.batch': '--batch', 'build.objective': '--objective',
   'build.score': '--score', 'build.folds': '--folds', 'build.cvSplits': '--cv-splits', 'build.augment': '--augment', 'build.epochs': '--epochs',
   'build.refineExits': '--refine-exits', 'build.screenEpochs': '--screen-epochs', 'build.seed': '--seed', 'build.temperature': '--distill-temperature',
-  'build.latencyProfile': '--latency-profile',
+  'build.latencyProfile': '--latency-profile', 'build.scoresOutput': '--scores-output',
   'preprocess.scale': '--scale', 'preprocess.mean': '--mean', 'preprocess.std': '--std', 'preprocess.layout': '--layout',
   'serve.name': '--name', 'serve.host': '--host', 'serve.port': '--port', 'serve.stateDir': '--state', 'serve.workers': '--workers',
   'serve.maxBatchSize': '--max-batch-size', 'serve.maxQueueDelayUs': '--max-queue-delay-us', 'serve.maxQueueRows': '--max-queue-rows',
@@ -157,6 +157,7 @@ export async function runCli(argv: readonly string[], io: CliIo, env?: NodeJS.Pr
     .option('--seed <n>', 'random seed', (v) => parseCount(v, '--seed'), 1)
     .option('--distill-temperature <t>', 'distillation temperature T of the KL loss', (v) => parseNumber(v, '--distill-temperature'), 4)
     .option('--latency-profile <file>', 'reuse latencies measured before on this machine from this file (same backbone, batch and threads), and save this build\'s there; builds sharing it choose alike')
+    .option('--scores-output <name>', 'the model output holding the class scores (default: the first)')
     .option('--force', 'replace --out if it exists', false)
     .option('--json', 'print the build report as JSON', false);
   addPreprocessOptions(build)
@@ -169,6 +170,7 @@ export async function runCli(argv: readonly string[], io: CliIo, env?: NodeJS.Pr
           tolerance: o.tolerance as number, delta: (o.confidence as number | undefined) ?? null, margin: (o.margin as number | undefined) ?? null,
           batch: o.batch as number, objective: o.objective as 'latency', score: o.score as 'max', folds: o.folds as number, cvSplits: o.cvSplits as number, epochs: o.epochs as number, refineExits: o.refineExits as number, screenEpochs: o.screenEpochs as number, seed: o.seed as number,
           temperature: o.distillTemperature as number, latencyProfile: (o.latencyProfile as string | undefined) ?? null,
+          scoresOutput: (o.scoresOutput as string | undefined) ?? null,
           ...(o.augment ? { augment: o.augment as ('flip' | 'crop' | 'random')[] } : {}),
         },
         preprocess: preprocessFrom(o),
@@ -253,6 +255,7 @@ export async function runCli(argv: readonly string[], io: CliIo, env?: NodeJS.Pr
     .option('--tolerance <t>', 'allowed disagreement with the backbone, in (0, 1)', (v) => parseFraction(v, '--tolerance', '0.01'), 0.01)
     .option('--augment <list>', 'label-free augmented copies when retraining, e.g. flip or flip,random:4', (v) => parseAugmentList(v, '--augment'))
     .option('--latency-profile <file>', 'latency profile for retrains (see build --latency-profile; default STATE/latency-profile.json)')
+    .option('--scores-output <name>', 'serving a model: its output holding the class scores (default: the first); a bundle records its own')
     .option('--log-level <level>', 'silent | error | warn | info | debug', (v) => parseChoice(v, '--log-level', ['silent', 'error', 'warn', 'info', 'debug'] as const), 'info');
   addPreprocessOptions(serve)
     .addHelpText('after', '\nExamples:\n  layercache serve bundle/ --port 8080\n  layercache serve resnet56.onnx --state state/ --augment flip \\\n    --scale 255 --mean 0.485,0.456,0.406 --std 0.229,0.224,0.225\n  curl -s localhost:8080/v2/models/layercache\n')
@@ -261,7 +264,7 @@ export async function runCli(argv: readonly string[], io: CliIo, env?: NodeJS.Pr
       config = loadConfig({
         verbose: g.verbose ?? false,
         ...(g.threads !== undefined ? { engine: { intraOpThreads: g.threads } } : {}),
-        build: { tolerance: o.tolerance as number, latencyProfile: (o.latencyProfile as string | undefined) ?? null, ...(o.augment ? { augment: o.augment as ('flip' | 'crop' | 'random')[] } : {}) },
+        build: { tolerance: o.tolerance as number, latencyProfile: (o.latencyProfile as string | undefined) ?? null, scoresOutput: (o.scoresOutput as string | undefined) ?? null, ...(o.augment ? { augment: o.augment as ('flip' | 'crop' | 'random')[] } : {}) },
         preprocess: preprocessFrom(o),
         serve: {
           name: o.name as string, host: o.host as string, port: o.port as number, stateDir: (o.state as string | undefined) ?? null,

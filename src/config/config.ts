@@ -25,6 +25,8 @@ const HeadSpecSchema = z.object({
 }).strict();
 
 const BuildSchema = z.object({
+  /** The model output holding the class scores; null reads the first (`--scores-output`). */
+  scoresOutput: z.string().min(1).nullable().default(null),
   /** Allowed disagreement with the backbone, in (0, 1). */
   tolerance: z.number().gt(0).lt(1).default(0.01),
   /** Statistical mode: disagreement ≤ tolerance with confidence 1 − delta. */

@@ -11,7 +11,7 @@ import { Session, DEFAULT_ENGINE_OPTIONS, type EngineOptions } from '../engine/i
 import { dtypeOfElemType, elemTypeName, elemTypeOfDtype, indexGraph, modelOpset, readValueInfo, protoDims, serializeModel, type Dim, type ModelProto } from '../onnx/index.ts';
 import { analyzeDataflow, addOutputs, collapseCuts, nodeMacs, rebuildableCuts, type Dataflow, type TensorType } from '../surgery/index.ts';
 import { allocate, bytesPerElement, numel, seededRng, type DType, type Tensor } from '../tensor/index.ts';
-import { applyReading, fixSampleDims, isPlainReading, planLogits, refuseSeveralInputs, type ClassifierReading, type LogitsPlan } from './classifier-reading.ts';
+import { applyReading, fixSampleDims, isPlainReading, planLogits, refuseSeveralInputs, selectScoresOutput, squeezedClasses, type ClassifierReading, type LogitsPlan } from './classifier-reading.ts';
 
 export interface TensorSummary {
   readonly name: string;
@@ -225,17 +225,19 @@ export async function analyzeModel(model: ModelProto, opts: AnalyzeOptions = {})
  * How layercache reads the analysed model (see classifier-reading.ts), without checking that the read model runs.
  * sampleDims: per-sample dims already fixed from the data, if any.
  */
-export function readingOf(given: ModelAnalysis, sampleDims: readonly number[] | null = null): ClassifierReading {
+export function readingOf(given: ModelAnalysis, sampleDims: readonly number[] | null = null, scoresOutput: string | null = null): ClassifierReading {
   const [input] = given.inputs;
   const [output] = given.outputs;
-  // A fixed batch is freed when the first output follows it ([B, classes] from [B, …]); a model without a batch
+  // [batch, classes, 1, 1] is read as [batch, classes].
+  const flattenScores = output !== undefined && output.dims.length > 2 && squeezedClasses(output.dims) !== null;
+  // A fixed batch is freed when the scores follow it ([B, classes] from [B, …]); a model without a batch
   // dimension ([3, 32, 32] → [10]) is left alone.
   const dynamicBatch = given.batchDim === null && given.inputs.length === 1 && input !== undefined && output !== undefined
-    && output.dims.length === 2 && typeof input.shape[0] === 'number' && output.shape[0] === input.shape[0];
+    && (output.dims.length === 2 || flattenScores) && typeof input.shape[0] === 'number' && output.shape[0] === input.shape[0];
   const inputDtype = input !== undefined && input.dtype !== 'float32' ? input.dtype : null;
   // Only float scores are cast; integer outputs (labels) are refused by checkClassifier, not read as scores.
   const outputDtype = output !== undefined && (output.dtype === 'float16' || output.dtype === 'float64') ? output.dtype : null;
-  return { logits: given.logits, dynamicBatch, inputDtype, outputDtype, sampleDims };
+  return { scoresOutput, flattenScores, logits: given.logits, dynamicBatch, inputDtype, outputDtype, sampleDims };
 }
 
 /**
@@ -243,18 +245,21 @@ export function readingOf(given: ModelAnalysis, sampleDims: readonly number[] | 
  * a fixed batch freed; see classifier-reading.ts). `analysis.model` is the model read that way; `reading` is
  * what was applied to the given model (PLAIN_READING when nothing was needed).
  */
-export async function analyzeClassifier(model: ModelProto, opts: AnalyzeOptions & { readonly sampleDims?: readonly number[] } = {}): Promise<{ analysis: ModelAnalysis; reading: ClassifierReading }> {
+export async function analyzeClassifier(model: ModelProto, opts: AnalyzeOptions & { readonly sampleDims?: readonly number[]; readonly scoresOutput?: string | null } = {}): Promise<{ analysis: ModelAnalysis; reading: ClassifierReading }> {
   // Several inputs are refused before a run that an input without a batch would fail for another reason.
   const inits = new Set(model.graph!.initializer.map((t) => t.name));
   refuseSeveralInputs(model.graph!.input.filter((v) => !inits.has(v.name)).map((v) => ({ name: v.name, shape: readValueInfo(v)?.shape ?? null })), opts.source ?? 'the model');
   // Per-sample dims the model leaves open are the data's (a cascade's heads have fixed shapes).
   const sized = opts.sampleDims ? fixSampleDims(model, opts.sampleDims) : model;
   const sampleDims = sized === model ? null : opts.sampleDims!;
-  const given = await analyzeModel(sized, {
+  // The scores are read from the output the user names, moved first.
+  const selected = opts.scoresOutput ? selectScoresOutput(sized, opts.scoresOutput) : sized;
+  const scoresOutput = selected === sized ? null : opts.scoresOutput!;
+  const given = await analyzeModel(selected, {
     ...opts,
     shapeAdvice: opts.shapeAdvice ?? 'a cascade runs one input size: build a bundle from data of the size you serve (the data fixes it) and serve that, or re-export the model with a fixed size',
   });
-  const reading = readingOf(given, sampleDims);
+  const reading = readingOf(given, sampleDims, scoresOutput);
   const [input] = given.inputs;
   const { dynamicBatch } = reading;
   if (isPlainReading(reading)) return { analysis: given, reading };

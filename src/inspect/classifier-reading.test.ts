@@ -4,7 +4,7 @@ import { tensor } from '../tensor/index.ts';
 import { maxAbsDiff, randomInput, runModel } from '../../test/support/chain.ts';
 import { hardBatchOne, mlp, residualNet, twoOutputs, withFixedBatch, withIoTypes, withNormalisedOutput } from '../../test/support/models.ts';
 import { analyzeClassifier, analyzeModel } from './analyze.ts';
-import { applyLogitsPlan, checkClassifier, describeReading, holdsProbabilities, isPlainReading, PLAIN_READING } from './classifier-reading.ts';
+import { applyLogitsPlan, checkClassifier, describeReading, holdsProbabilities, isPlainReading, PLAIN_READING, scoresName } from './classifier-reading.ts';
 import { extendModel, GraphBuilder } from '../onnx/index.ts';
 
 /** Row-wise softmax of [rows, k] values, in float64. */
@@ -72,7 +72,7 @@ describe('reading logits from a classifier', () => {
     for (const batch of [1, 8]) {
       const fixed = withFixedBatch(residualNet().model, batch);
       const { analysis, reading } = await analyzeClassifier(fixed);
-      assert.deepEqual(reading, { logits: { kind: 'logits' }, dynamicBatch: true, inputDtype: null, outputDtype: null, sampleDims: null });
+      assert.deepEqual(reading, { scoresOutput: null, flattenScores: false, logits: { kind: 'logits' }, dynamicBatch: true, inputDtype: null, outputDtype: null, sampleDims: null });
       assert.equal(analysis.batchDim, 'batch');
       assert.deepEqual(analysis.outputs[0]!.shape, ['batch', 5]);
       const x = randomInput([batch, 3, 8, 8], 9);
@@ -102,22 +102,21 @@ describe('reading logits from a classifier', () => {
       return m;
     };
     const check = async (m: Parameters<typeof analyzeModel>[0]) => checkClassifier(await analyzeModel(m), 'm.onnx');
-    await assert.rejects(check(reshaped([0n, 4n, 1n, 1n])), { code: 'MODEL_UNSUPPORTED', message: /first output 'scores' has shape \[batch, 4, 1, 1\]; .*add a Flatten/ });
-    await assert.rejects(check(reshaped([0n, 1n, 4n])), { code: 'MODEL_UNSUPPORTED', message: /\[batch, 1, 4\].*add a Flatten/ });
+    await assert.rejects(check(reshaped([0n, 2n, 2n])), { code: 'MODEL_UNSUPPORTED', message: /output 'scores' has shape \[batch, 2, 2\]; layercache needs the class scores, \[batch, classes\]: .*--scores-output NAME/ });
     await assert.rejects(check(reshaped([-1n])), { code: 'MODEL_UNSUPPORTED', message: /'scores' has shape \[\?\], whose first dimension does not follow the batch .*re-export it with a dynamic batch dimension/ });
     const labelFirst = extendModel(plain, (b) => {
       const y = b.op('ArgMax', ['logits'], { axis: 1, keepdims: 0 }, 'label');
       b.output(y, 'int64', ['batch']);
     });
     labelFirst.graph!.output = [labelFirst.graph!.output[1]!, labelFirst.graph!.output[0]!];
-    await assert.rejects(check(labelFirst), { code: 'MODEL_UNSUPPORTED', message: /first output 'label' holds int64 values; .*export the model with its logits first/ });
+    await assert.rejects(check(labelFirst), { code: 'MODEL_UNSUPPORTED', message: /output 'label' holds int64 values, not class scores; .*or name them with --scores-output NAME/ });
     const nb = new GraphBuilder({ opset: 17 });
     const v = nb.input('x', 'float32', [6]);
     const row = nb.op('Unsqueeze', [v, nb.weight('ax', tensor('int64', [1], new BigInt64Array([0n])))]);
     const h = nb.op('Gemm', [row, nb.weight('w', tensor('float32', [4, 6], new Float32Array(24))), nb.weight('b', tensor('float32', [4], new Float32Array(4)))], { transB: 1 });
     nb.op('Unsqueeze', [nb.op('Squeeze', [h, nb.weight('ax0', tensor('int64', [1], new BigInt64Array([0n])))]), nb.weight('ax1', tensor('int64', [1], new BigInt64Array([0n])))], {}, 'y');
     nb.output('y', 'float32', [1, 4]);
-    await assert.rejects(check(nb.build()), { code: 'MODEL_UNSUPPORTED', message: /input 'x' \[6\] has no batch dimension first \(first output 'y' \[1, 4\]\); .*export the model with one/ });
+    await assert.rejects(check(nb.build()), { code: 'MODEL_UNSUPPORTED', message: /input 'x' \[6\] has no batch dimension first \(scores output 'y' \[1, 4\]\); .*export the model with one/ });
     const oneScore = extendModel(plain, (b) => {
       const y = b.op('ReduceSum', ['logits', b.weight('ax1', tensor('int64', [1], new BigInt64Array([1n])))], { keepdims: 1 }, 'scores');
       b.output(y, 'float32', null);
@@ -135,13 +134,71 @@ describe('reading logits from a classifier', () => {
 
   it('describeReading names the output read as class scores when there are several', () => {
     assert.deepEqual(describeReading(PLAIN_READING, plain), []);
-    assert.deepEqual(describeReading(PLAIN_READING, twoOutputs().model), ["the model has 2 outputs ('logits', 'probs'); layercache reads the first as the class scores — export the model with them first if they are another"]);
+    assert.deepEqual(describeReading(PLAIN_READING, twoOutputs().model), ["the model has 2 outputs ('logits', 'probs'); layercache reads the first as the class scores — pass --scores-output NAME if they are another"]);
+  });
+
+  /** The mlp with its logits reshaped to `dims` (0 keeps the batch) as its only output, 'scores'; `before` normalises them first. */
+  const reshapedScores = (dims: bigint[], before?: 'softmax') => {
+    const m = extendModel(plain, (g) => {
+      const z = before === 'softmax' ? g.op('Softmax', ['logits'], { axis: 1 }, 'probs') : 'logits';
+      const y = g.op('Reshape', [z, g.weight('to', tensor('int64', [dims.length], BigInt64Array.from(dims)))], {}, 'scores');
+      g.output(y, 'float32', ['batch', ...dims.slice(1).map(Number)]);
+    });
+    m.graph!.output = [m.graph!.output[1]!];
+    return m;
+  };
+
+  it('scores with unit dims ([batch, 4, 1, 1], [batch, 1, 4]) are read flattened to [batch, classes], with the model\'s own values', async () => {
+    for (const dims of [[0n, 4n, 1n, 1n], [0n, 1n, 4n]]) {
+      const m = reshapedScores(dims);
+      const { analysis, reading } = await analyzeClassifier(m, { source: 'm.onnx' });
+      assert.equal(reading.flattenScores, true);
+      assert.deepEqual(analysis.outputs[0]!.shape, ['batch', 4]);
+      checkClassifier(analysis, 'm.onnx', scoresName(m, reading));
+      const want = (await runModel(plain, x)).logits!;
+      const got = Object.values(await runModel(analysis.model, x))[0]!;
+      assert.deepEqual(got.dims, [5, 4]);
+      assert.ok(maxAbsDiff(got, want) < 1e-6);
+      assert.match(describeReading(reading, m).join('\n'), /output 'scores' \[batch, ([0-9], )*4(, 1)*\] has unit dimensions besides the classes; layercache reads it flattened to \[batch, classes\]/);
+    }
+  });
+
+  it('a softmax reshaped to [batch, 4, 1, 1], with the batch fixed at 1, is read as logits [batch, 4] at any batch', async () => {
+    const m = withFixedBatch(reshapedScores([0n, 4n, 1n, 1n], 'softmax'), 1);
+    const { analysis, reading } = await analyzeClassifier(m);
+    assert.deepEqual({ ...reading, logits: reading.logits.kind }, { scoresOutput: null, flattenScores: true, logits: 'softmax', dynamicBatch: true, inputDtype: null, outputDtype: null, sampleDims: null });
+    const got = Object.values(await runModel(analysis.model, x))[0]!;
+    assert.ok(maxAbsDiff(got, (await runModel(plain, x)).logits!) < 1e-5, 'the logits before the softmax, for 5 rows');
+  });
+
+  it('holdsProbabilities reads [rows, classes] with unit dims, and refuses one column', () => {
+    assert.equal(holdsProbabilities(tensor('float32', [2, 3, 1], new Float32Array([0.2, 0.3, 0.5, 1, 0, 0]))), true);
+    assert.equal(holdsProbabilities(tensor('float32', [2, 3, 1], new Float32Array([0.2, 0.3, 0.6, 1, 0, 0]))), false);
+    assert.equal(holdsProbabilities(tensor('float32', [2, 1], new Float32Array([1, 1]))), false);
+  });
+
+  it('--scores-output reads the named output as the scores (before its softmax), and refuses a name the model lacks', async () => {
+    const two = twoOutputs().model;
+    const { analysis, reading } = await analyzeClassifier(two, { scoresOutput: 'probs' });
+    assert.equal(reading.scoresOutput, 'probs');
+    assert.equal(reading.logits.kind, 'softmax');
+    const feeds = { x: randomInput([4, 5], 7) };
+    const original = await runModel(two, feeds);
+    const read = await runModel(analysis.model, feeds);
+    assert.ok(maxAbsDiff(Object.values(read)[0]!, original.logits!) < 1e-5, 'softmax(read scores) is the model\'s probs');
+    assert.deepEqual(describeReading(reading, two), [
+      "layercache reads output 'probs' as the class scores (--scores-output), not the first, 'logits'",
+      "output 'probs' is a softmax (node 'Softmax_node_5'); layercache reads the logits before it",
+    ]);
+    // Naming the first output is the plain reading.
+    assert.ok(isPlainReading((await analyzeClassifier(two, { scoresOutput: 'logits' })).reading));
+    await assert.rejects(analyzeClassifier(two, { scoresOutput: 'prob' }), { code: 'USAGE', message: /--scores-output names 'prob', but the model has no such output; its outputs are 'logits', 'probs'/ });
   });
 
   it('uint8 input and float16 scores: read as float32 in and out, with the model\'s own answers', async () => {
     const typed = withIoTypes(residualNet().model, 'uint8', 'float16');
     const { analysis, reading } = await analyzeClassifier(typed);
-    assert.deepEqual(reading, { logits: { kind: 'logits' }, dynamicBatch: false, inputDtype: 'uint8', outputDtype: 'float16', sampleDims: null });
+    assert.deepEqual(reading, { scoresOutput: null, flattenScores: false, logits: { kind: 'logits' }, dynamicBatch: false, inputDtype: 'uint8', outputDtype: 'float16', sampleDims: null });
     assert.equal(analysis.inputs[0]!.dtype, 'float32');
     assert.equal(analysis.outputs[0]!.dtype, 'float32');
     const pixels = Uint8Array.from({ length: 2 * 3 * 8 * 8 }, (_, i) => (i * 37) % 256);

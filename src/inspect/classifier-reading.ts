@@ -1,35 +1,42 @@
 /**
- * How layercache reads a classifier: how logits are read from its first output, whether its batch dimension
- * must be freed, which input and score types are cast, and which open input dims are fixed.
+ * How layercache reads a classifier: which output holds the class scores, how logits are read from it, whether its
+ * batch dimension must be freed, which input and score types are cast, and which open input dims are fixed.
  *
- * layercache distils its heads from softmax(first output / T) and serves softmax(first output) for rows
- * that run the whole backbone, so the first output must be logits. Log-probabilities are logits already
- * (softmax maps them back to the same probabilities). Probabilities are not: softmax of probabilities is a
- * flattened, wrong distribution. So:
- *   - a model whose first output is a Softmax over the classes (possibly followed by shape-only ops such as
- *     Flatten or Reshape, or casts between float types) is read before that Softmax ('softmax' plan);
- *   - a model whose first output holds probabilities some other way (every row ≥ 0 and summing to 1 on the
- *     analysis run) is read through Log(max(p, 1e-30)) ('log' plan);
+ * layercache distils its heads from softmax(scores / T) and serves softmax(scores) for rows that run the whole
+ * backbone, so the scores must be logits. Log-probabilities are logits already (softmax maps them back to the same
+ * probabilities). Probabilities are not: softmax of probabilities is a flattened, wrong distribution. So:
+ *   - the scores are the first output, or the one the user names (`scoresOutput`, moved first);
+ *   - scores shaped [batch, classes, 1, 1] (or with other unit dims; older exports end so) are flattened to
+ *     [batch, classes] (`flattenScores`);
+ *   - scores that are a Softmax over the classes (possibly followed by shape-only ops such as Flatten or Reshape,
+ *     or casts between float types) are read before that Softmax ('softmax' plan);
+ *   - scores that hold probabilities some other way (every row ≥ 0 and summing to 1 on the analysis run) are read
+ *     through Log(max(p, 1e-30)) ('log' plan);
  *   - anything else is read as it is ('logits').
  * Many exported models also fix the batch at 1 (input [1, 3, 224, 224]); cascades drop rows and servers batch
  * requests, so such a model is read with its batch dimension made symbolic (`dynamicBatch`), if it runs so.
  * Data and requests are float32: a model taking another input type gets a Cast in front (`inputDtype`), and
  * float16/float64 scores a Cast to float32 (`outputDtype`). Input dims the model leaves open are fixed at the
  * build data's (`sampleDims`): a cascade's heads have fixed shapes.
- * Invariants: softmax of the read model's first output equals the original model's first output when that
- * holds probabilities (up to the clamp at 1e-30); the read model's other outputs are the original's; a reading
- * is plain data (it travels in bundle manifests and worker messages) and applying it needs no analysis.
+ * Invariants: the read model's first output is the scores, [batch, classes]; softmax of it equals the original
+ * scores when those hold probabilities (up to the clamp at 1e-30); the read model's other outputs are the
+ * original's; a reading is plain data (it travels in bundle manifests and worker messages) and applying it needs
+ * no analysis.
  */
 import { clone } from '@bufbuild/protobuf';
 import { NodeProtoSchema } from 'onnx-buf';
 import { LayercacheError } from '../errors/index.ts';
-import { cloneModel, elemTypeOfDtype, extendModel, makeValueInfo, parseModel, readValueInfo, serializeModel, type Dim, type GraphBuilder, type GraphIndex, type ModelProto, type NodeProto, type ValueInfoProto } from '../onnx/index.ts';
+import { cloneModel, dtypeOfElemType, elemTypeOfDtype, extendModel, makeValueInfo, parseModel, readValueInfo, serializeModel, type Dim, type GraphBuilder, type GraphIndex, type ModelProto, type NodeProto, type ValueInfoProto } from '../onnx/index.ts';
 import { floatValues, tensor, type DType, type Tensor } from '../tensor/index.ts';
 import type { LoadedBundle } from '../bundle/index.ts';
 import type { ModelAnalysis } from './analyze.ts';
 
 /** How layercache reads a classifier; see the top of this file. */
 export interface ClassifierReading {
+  /** The output holding the class scores when it is not the first (the read model has it first), or null. */
+  readonly scoresOutput: string | null;
+  /** The scores carry unit dims besides [batch, classes] ([batch, classes, 1, 1]); the read model flattens them. */
+  readonly flattenScores: boolean;
   readonly logits: LogitsPlan;
   /** The batch dimension, fixed in the model, is made symbolic ('batch'). */
   readonly dynamicBatch: boolean;
@@ -42,10 +49,10 @@ export interface ClassifierReading {
 }
 
 /** The reading of a model that needs none. */
-export const PLAIN_READING: ClassifierReading = Object.freeze({ logits: Object.freeze({ kind: 'logits' as const }), dynamicBatch: false, inputDtype: null, outputDtype: null, sampleDims: null });
+export const PLAIN_READING: ClassifierReading = Object.freeze({ scoresOutput: null, flattenScores: false, logits: Object.freeze({ kind: 'logits' as const }), dynamicBatch: false, inputDtype: null, outputDtype: null, sampleDims: null });
 
 export function isPlainReading(r: ClassifierReading): boolean {
-  return r.logits.kind === 'logits' && !r.dynamicBatch && r.inputDtype === null && r.outputDtype === null && r.sampleDims === null;
+  return r.scoresOutput === null && !r.flattenScores && r.logits.kind === 'logits' && !r.dynamicBatch && r.inputDtype === null && r.outputDtype === null && r.sampleDims === null;
 }
 
 export type LogitsPlan =
@@ -113,11 +120,21 @@ function finalSoftmax(index: GraphIndex, out: string, opset: number, dimsOf: (na
   }
 }
 
-/** True when every row of `values` [rows, classes] is a probability vector (non-negative, summing to 1). */
+/**
+ * Classes per row of scores whose dims after the batch hold one dim above 1 ([batch, classes], or with unit dims
+ * such as [batch, classes, 1, 1]), or null (also for fewer than two classes).
+ */
+export function squeezedClasses(dims: readonly number[]): number | null {
+  const rest = dims.slice(1).filter((d) => d !== 1);
+  return dims.length >= 2 && rest.length === 1 ? rest[0]! : null;
+}
+
+/** True when every row of `values` [rows, classes] (unit dims allowed, see squeezedClasses) is a probability vector (non-negative, summing to 1). */
 export function holdsProbabilities(values: Tensor): boolean {
   const v = floatValues(values);
-  if (!v || values.dims.length !== 2 || values.dims[0]! < 1 || values.dims[1]! < 2) return false;
-  const [rows, k] = values.dims as [number, number];
+  const k = squeezedClasses(values.dims);
+  const rows = values.dims[0] ?? 0;
+  if (!v || k === null || rows < 1) return false;
   for (let r = 0; r < rows; r++) {
     let sum = 0;
     for (let c = 0; c < k; c++) {
@@ -223,6 +240,34 @@ function makeBatchDynamic(model: ModelProto): ModelProto {
   return copy;
 }
 
+/**
+ * The model with output `name` moved first (the others follow in their order), or the model itself when it is
+ * first already. Refuses a name the model does not output.
+ */
+export function selectScoresOutput(model: ModelProto, name: string): ModelProto {
+  const outputs = model.graph!.output;
+  const at = outputs.findIndex((o) => o.name === name);
+  if (at < 0) {
+    throw new LayercacheError('USAGE', `--scores-output names '${name}', but the model has no such output; its outputs are ${outputs.map((o) => `'${o.name}'`).join(', ')}`);
+  }
+  if (at === 0) return model;
+  const copy = cloneModel(model);
+  const g = copy.graph!;
+  g.output = [g.output[at]!, ...g.output.filter((_, i) => i !== at)];
+  return copy;
+}
+
+/** The model with its first output flattened to [batch, classes] (Flatten, axis 1) and put first (the others follow). */
+function flattenFirstOutput(model: ModelProto): ModelProto {
+  const first = model.graph!.output[0]!;
+  const decl = readValueInfo(first);
+  const shape: Dim[] | null = decl?.shape ? [decl.shape[0]!, decl.shape.slice(1).find((d) => d !== 1) ?? '?'] : null;
+  return withNewFirstOutput(model, (g) => {
+    g.op('Flatten', [first.name], { axis: 1 }, `${first.name}_lc_flat`);
+    g.output(`${first.name}_lc_flat`, decl ? dtypeOfElemType(decl.elemType) ?? 'float32' : 'float32', shape);
+  });
+}
+
 /** The model with its first output cast to float32 and put first (the others follow). */
 function castFirstOutput(model: ModelProto): ModelProto {
   const first = model.graph!.output[0]!;
@@ -269,12 +314,14 @@ export function fixSampleDims(model: ModelProto, sampleDims: readonly number[]):
   return copy;
 }
 
-/** The model read per `reading`: its input dims fixed, its scores cast to float32, its logits plan applied, its input taken as float32, its batch freed. */
+/** The model read per `reading`: its input dims fixed, its scores put first, cast to float32, read as logits and flattened, its input taken as float32, its batch freed. */
 export function applyReading(model: ModelProto, reading: ClassifierReading): ModelProto {
   let read = reading.sampleDims ? fixSampleDims(model, reading.sampleDims) : model;
+  if (reading.scoresOutput !== null) read = selectScoresOutput(read, reading.scoresOutput);
   // Cast first: the 'log' plan reads float32, and a 'softmax' plan replays the casts after the Softmax.
   if (reading.outputDtype !== null) read = castFirstOutput(read);
   read = applyLogitsPlan(read, reading.logits);
+  if (reading.flattenScores) read = flattenFirstOutput(read);
   if (reading.inputDtype !== null) read = castFirstInput(read, reading.inputDtype);
   return reading.dynamicBatch ? makeBatchDynamic(read) : read;
 }
@@ -295,14 +342,27 @@ export function readBackbone(bundle: LoadedBundle): { readonly model: ModelProto
   return { model: read, bytes: serializeModel(read) };
 }
 
+/** The name, in the model as given, of the output holding the class scores as `reading` reads them. */
+export function scoresName(model: ModelProto, reading: ClassifierReading): string {
+  return reading.scoresOutput ?? model.graph?.output[0]?.name ?? '';
+}
+
 /** Readable lines on what a reading does, and which output holds the class scores when there are several, for notes. */
 export function describeReading(reading: ClassifierReading, model: ModelProto): string[] {
   const lines: string[] = [];
   const outputs = model.graph?.output ?? [];
-  if (outputs.length > 1) {
-    lines.push(`the model has ${outputs.length} outputs (${outputs.map((o) => `'${o.name}'`).join(', ')}); layercache reads the first as the class scores — export the model with them first if they are another`);
+  const scores = scoresName(model, reading);
+  if (reading.scoresOutput !== null) {
+    lines.push(`layercache reads output '${scores}' as the class scores (--scores-output), not the first, '${outputs[0]?.name ?? '?'}'`);
+  } else if (outputs.length > 1) {
+    lines.push(`the model has ${outputs.length} outputs (${outputs.map((o) => `'${o.name}'`).join(', ')}); layercache reads the first as the class scores — pass --scores-output NAME if they are another`);
   }
-  const logits = describeLogitsPlan(reading.logits, model.graph?.output[0]?.name ?? '');
+  if (reading.flattenScores) {
+    const decl = outputs.find((o) => o.name === scores);
+    const shape = decl ? readValueInfo(decl)?.shape : null;
+    lines.push(`output '${scores}'${shape ? ` [${shape.join(', ')}]` : ''} has unit dimensions besides the classes; layercache reads it flattened to [batch, classes]`);
+  }
+  const logits = describeLogitsPlan(reading.logits, scores);
   if (logits) lines.push(logits);
   if (reading.inputDtype !== null) lines.push(`the model takes ${reading.inputDtype} input; layercache feeds it float32 values cast to ${reading.inputDtype} (preprocess to that type's range, e.g. --scale 1 --mean 0 --std 1 for uint8 pixels)`);
   if (reading.outputDtype !== null) lines.push(`the model's class scores are ${reading.outputDtype}; layercache reads them as float32`);
@@ -325,33 +385,33 @@ export function refuseSeveralInputs(inputs: readonly { readonly name: string; re
 /**
  * Refuses, with the fix, a model that is not a classifier layercache can cache: it needs one input whose first
  * dimension is the batch, and float class scores [batch, classes] (two classes or more) as its first output.
- * `a` is the analysis of the model as read; `given`, the model as given, names its outputs in messages.
+ * `a` is the analysis of the model as read; `scores`, the name of the scores output in the model as given, for
+ * messages (see scoresName).
  */
-export function checkClassifier(a: ModelAnalysis, source: string, given?: ModelProto): void {
+export function checkClassifier(a: ModelAnalysis, source: string, scores?: string): void {
   refuseSeveralInputs(a.inputs, source);
   const input = a.inputs[0]!;
   const out = a.outputs[0]!;
-  const name = given?.graph?.output[0]?.name ?? out.name;
+  const name = scores ?? out.name;
   const shape = `[${out.shape.join(', ')}]`;
   const batch = a.batchDim;
+  const fix = 'export the model with its class scores ([batch, classes]) first, or name them with --scores-output NAME';
   if (batch === null || input.shape[0] !== batch) {
-    throw new LayercacheError('MODEL_UNSUPPORTED', `${source}: input '${input.name}' [${input.shape.join(', ')}] has no batch dimension first (first output '${name}' ${shape}); layercache batches samples: export the model with one (input [batch, …], class scores [batch, classes])`);
+    throw new LayercacheError('MODEL_UNSUPPORTED', `${source}: input '${input.name}' [${input.shape.join(', ')}] has no batch dimension first (scores output '${name}' ${shape}); layercache batches samples: export the model with one (input [batch, …], class scores [batch, classes])`);
   }
   if (out.dtype !== 'float32') {
-    throw new LayercacheError('MODEL_UNSUPPORTED', `${source}: first output '${name}' holds ${out.dtype} values; layercache needs float class scores, [batch, classes], as the first output: export the model with its logits first (a label or ArgMax output may follow)`);
+    throw new LayercacheError('MODEL_UNSUPPORTED', `${source}: output '${name}' holds ${out.dtype} values, not class scores; layercache needs float class scores, [batch, classes]: ${fix} (a label or ArgMax output may follow)`);
   }
   if (out.shape[0] !== batch) {
-    throw new LayercacheError('MODEL_UNSUPPORTED', `${source}: first output '${name}' has shape ${shape}, whose first dimension does not follow the batch ('${batch}'); the graph probably hard-codes the batch (a Reshape to [1, -1], say): re-export it with a dynamic batch dimension`);
+    throw new LayercacheError('MODEL_UNSUPPORTED', `${source}: output '${name}' has shape ${shape}, whose first dimension does not follow the batch ('${batch}'); the graph probably hard-codes the batch (a Reshape to [1, -1], say): re-export it with a dynamic batch dimension`);
   }
   if (out.dims.length === 1) {
-    throw new LayercacheError('MODEL_UNSUPPORTED', `${source}: first output '${name}' has shape ${shape}, one value per row (a label?); layercache needs the class scores, [batch, classes], as the first output: export the model with its logits first`);
+    throw new LayercacheError('MODEL_UNSUPPORTED', `${source}: output '${name}' has shape ${shape}, one value per row (a label?); layercache needs the class scores, [batch, classes]: ${fix}`);
   }
   if (out.dims.length === 2 && out.dims[1] === 1) {
-    throw new LayercacheError('MODEL_UNSUPPORTED', `${source}: first output '${name}' has shape ${shape}, one score per row; layercache needs a score per class: export a binary classifier with two class scores ([batch, 2])`);
+    throw new LayercacheError('MODEL_UNSUPPORTED', `${source}: output '${name}' has shape ${shape}, one score per row; layercache needs a score per class: export a binary classifier with two class scores ([batch, 2])`);
   }
   if (out.dims.length !== 2 || (out.dims[1] ?? 0) < 2) {
-    const squeezable = out.dims.length > 2 && out.dims.slice(1).filter((d) => d !== 1).length === 1;
-    const fix = squeezable ? 'add a Flatten (or Squeeze) at the end so that it is [batch, classes]' : 'export the model with its class scores ([batch, classes]) as the first output';
-    throw new LayercacheError('MODEL_UNSUPPORTED', `${source}: first output '${name}' has shape ${shape}; layercache needs the class scores, [batch, classes], as the first output: ${fix}`);
+    throw new LayercacheError('MODEL_UNSUPPORTED', `${source}: output '${name}' has shape ${shape}; layercache needs the class scores, [batch, classes]: ${fix}`);
   }
 }

@@ -119,7 +119,7 @@ describe('EnginePool with a model whose batch is fixed at 1', () => {
     await saveWithForcedExit(await loadBundle(path.join(dir, 'batch1-built')), 0, 0, bundleDir);
     const verified: number[] = [];
     const failures: Error[] = [];
-    const reading = { logits: { kind: 'logits' as const }, dynamicBatch: true, inputDtype: null, outputDtype: null, sampleDims: null };
+    const reading = { scoresOutput: null, flattenScores: false, logits: { kind: 'logits' as const }, dynamicBatch: true, inputDtype: null, outputDtype: null, sampleDims: null };
     const pool = await EnginePool.start(1, { kind: 'model', file: model, classes: 5, reading }, 0, {
       engine: { intraOpThreads: 1, graphOptimization: 'all' }, sampleDims: [3, 8, 8], verifyHoldMs: 60_000,
       onVerified: (v) => void verified.push(v.rows), onWorkerError: (e) => failures.push(e), onVerifyFailed: (e) => failures.push(e),

@@ -19,7 +19,7 @@ import { loadBundle, MANIFEST_FILE, sha256, type LoadedBundle } from '../bundle/
 import type { Config } from '../config/index.ts';
 import { imageSizeOf, validatePreprocess, type Preprocess } from '../data/index.ts';
 import { LayercacheError } from '../errors/index.ts';
-import { analyzeClassifier, checkClassifier, describeReading } from '../inspect/index.ts';
+import { analyzeClassifier, checkClassifier, describeReading, scoresName } from '../inspect/index.ts';
 import { loadModelFile } from '../onnx/index.ts';
 import { AcceptedRequests } from './accepted-requests.ts';
 import { buildApp, type ModelInfo } from './app.ts';
@@ -54,6 +54,8 @@ interface Start {
   readonly inputName: string;
   readonly sampleDims: readonly number[];
   readonly classes: number;
+  /** The output holding the class scores when it is not the first (the reading's), for retrains. */
+  readonly scoresOutput: string | null;
 }
 
 async function isBundleDir(p: string): Promise<boolean> {
@@ -78,6 +80,7 @@ function fromBundle(bundle: LoadedBundle, version: number): Start {
     inputName: input.name,
     sampleDims: input.shape.slice(1).map(Number),
     classes: m.source.classes,
+    scoresOutput: m.source.reading?.scoresOutput ?? null,
   };
 }
 
@@ -118,6 +121,12 @@ async function startLocked(sourcePath: string, config: Config, store: VersionSto
   // A bare model is read once: for its hash here and its graph below (clear errors when unreadable).
   const givenModel = given ? null : await loadModelFile(sourcePath);
   const givenSha = given ? given.manifest.source.sha256 : sha256(givenModel!.bytes);
+  // The scores output wanted: a bundle's own; for a model, --scores-output unless it names the first output.
+  const asked = config.build.scoresOutput;
+  const wantedScores = given ? given.manifest.source.reading?.scoresOutput ?? null : asked !== null && givenModel!.model.graph?.output[0]?.name !== asked ? asked : null;
+  if (given && asked !== null && asked !== wantedScores) {
+    throw new LayercacheError('USAGE', `--scores-output '${asked}' applies when serving a model; bundle ${sourcePath} reads its class scores from ${wantedScores === null ? 'the first output' : `'${wantedScores}'`}, as built: drop the flag, or build a bundle with it`);
+  }
   await store.removeLeftovers((dir) => log.warn({ dir }, `state: removed ${dir}, left by a save that did not finish (a retrain stopped at shutdown or a crash)`));
   const onSkip = (version: number, err: Error): void => log.error({ version }, `state: version ${version} cannot be served and was skipped: ${err.message}`);
   /** The newest valid version below `below`, refused if it belongs to another model. */
@@ -126,6 +135,11 @@ async function startLocked(sourcePath: string, config: Config, store: VersionSto
     if (r && r.bundle.manifest.source.sha256 !== givenSha) {
       const src = r.bundle.manifest.source;
       throw new LayercacheError('STATE_MISMATCH', `state directory ${stateDir} holds version ${r.version} built for ${src.file} (sha256 ${src.sha256.slice(0, 12)}…), not for ${sourcePath} (sha256 ${givenSha.slice(0, 12)}…); serve the model that state was built for, or pass a new --state directory`);
+    }
+    const readFrom = r?.bundle.manifest.source.reading?.scoresOutput ?? null;
+    if (r && readFrom !== wantedScores) {
+      const name = (o: string | null) => (o === null ? 'the first output' : `output '${o}'`);
+      throw new LayercacheError('STATE_MISMATCH', `state directory ${stateDir} holds version ${r.version}, which reads the class scores from ${name(readFrom)}, not from ${name(wantedScores)} (--scores-output); pass the --scores-output it was built with, or a new --state directory`);
     }
     return r;
   };
@@ -138,8 +152,8 @@ async function startLocked(sourcePath: string, config: Config, store: VersionSto
     }
     if (given) return fromBundle(given, given.manifest.version);
     const { model } = givenModel!;
-    const { analysis: a, reading } = await analyzeClassifier(model, { source: sourcePath, engine: config.engine });
-    checkClassifier(a, sourcePath, model);
+    const { analysis: a, reading } = await analyzeClassifier(model, { source: sourcePath, engine: config.engine, scoresOutput: asked });
+    checkClassifier(a, sourcePath, scoresName(model, reading));
     const out = a.outputs[0]!;
     for (const line of describeReading(reading, model)) log.info(line);
     return {
@@ -151,6 +165,7 @@ async function startLocked(sourcePath: string, config: Config, store: VersionSto
       inputName: a.inputs[0]!.name,
       sampleDims: a.inputs[0]!.dims.slice(1),
       classes: out.dims[1]!,
+      scoresOutput: reading.scoresOutput,
     };
   };
   let resumed = await resume();
@@ -200,7 +215,7 @@ async function startLocked(sourcePath: string, config: Config, store: VersionSto
     }, (input, rows, verify, more) => pool.run(input, rows, verify, more), (b) => metrics.batchRows.observe({ model: s.name }, b.rows));
     metrics.watchQueue(s.name, () => batcher.pendingRows);
     const online = new OnlineLearner({
-      config: s.online, build: config.build, preprocess: start.preprocess, layout: start.preprocess?.layout ?? config.preprocess.layout, engine: s.online.retrainThreads === null ? config.engine : { ...config.engine, intraOpThreads: s.online.retrainThreads },
+      config: s.online, build: { ...config.build, scoresOutput: start.scoresOutput }, preprocess: start.preprocess, layout: start.preprocess?.layout ?? config.preprocess.layout, engine: s.online.retrainThreads === null ? config.engine : { ...config.engine, intraOpThreads: s.online.retrainThreads },
       modelFile: start.modelFile, latencyProfile: config.build.latencyProfile ?? path.join(stateDir, 'latency-profile.json'), sampleDims: start.sampleDims, pool, store, metrics, model: s.name, log,
     }, { version: start.version, bundle: start.bundle });
     learner = online;

@@ -236,3 +236,19 @@ export function withOpenSize(model: ModelProto): ModelProto {
   g.input[0] = makeValueInfo(g.input[0]!.name, d.elemType, [d.shape![0]!, d.shape![1]!, 'H', 'W']);
   return copy;
 }
+
+/**
+ * The model with an embedding first (its 'flat' tensor, [N, 4]) and its class scores second, reshaped to
+ * [N, classes, 1, 1] as older exports give them (output 'scores'): layercache must be told which output to read.
+ */
+export function withEmbeddingFirst(model: ModelProto): ModelProto {
+  const logits = model.graph!.output[0]!.name;
+  const out = extendModel(model, (g) => {
+    g.op('Identity', ['flat'], {}, 'embedding');
+    g.op('Reshape', [logits, g.weight('scores_shape', tensor('int64', [4], new BigInt64Array([0n, -1n, 1n, 1n])))], {}, 'scores');
+    g.output('embedding', 'float32', ['N', 4]);
+    g.output('scores', 'float32', ['N', 'classes', 1, 1]);
+  });
+  out.graph!.output = out.graph!.output.slice(1);
+  return out;
+}

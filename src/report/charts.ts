@@ -5,8 +5,26 @@
  * Invariant: every chart draws at least one mark when its data is non-empty; empty data
  * gives a chart with a "no data" note instead of an empty frame.
  */
-import * as vega from 'vega';
-import { compile, type TopLevelSpec } from 'vega-lite';
+import type * as Vega from 'vega';
+import type * as VegaLite from 'vega-lite';
+import type { TopLevelSpec } from 'vega-lite';
+
+type ChartLibraries = { readonly vega: typeof Vega; readonly vegaLite: typeof VegaLite };
+let libraries: Promise<ChartLibraries> | null = null;
+
+/**
+ * vega and vega-lite, loaded on first use rather than with layercache: vega's canvas probe uses top-level
+ * await, which would make `require('layercache')` fail, and the two take about half a second to load.
+ */
+function chartLibraries(): Promise<ChartLibraries> {
+  return (libraries ??= Promise.all([import('vega'), import('vega-lite')]).then(([vega, vegaLite]) => ({ vega, vegaLite })));
+}
+
+/** The versions of vega and vega-lite that draw the charts. */
+export async function chartLibraryVersions(): Promise<{ vega: string; vegaLite: string }> {
+  const { vega, vegaLite } = await chartLibraries();
+  return { vega: vega.version, vegaLite: vegaLite.version };
+}
 
 const CONFIG = {
   font: 'system-ui, -apple-system, Segoe UI, Roboto, sans-serif',
@@ -16,7 +34,8 @@ const CONFIG = {
 };
 
 async function toSvg(spec: TopLevelSpec): Promise<string> {
-  const compiled = compile({ ...spec, config: CONFIG } as TopLevelSpec).spec;
+  const { vega, vegaLite } = await chartLibraries();
+  const compiled = vegaLite.compile({ ...spec, config: CONFIG } as TopLevelSpec).spec;
   const view = new vega.View(vega.parse(compiled), { renderer: 'none' });
   try {
     return await view.toSVG();
@@ -186,5 +205,3 @@ function quantile(xs: readonly number[], q: number): number {
   return s[Math.min(s.length - 1, Math.floor(q * s.length))]!;
 }
 
-export { version as vegaVersion } from 'vega';
-export { version as vegaLiteVersion } from 'vega-lite';

@@ -11,7 +11,7 @@ import { createRequire } from 'node:module';
 import type { Manifest } from '../bundle/index.ts';
 import type { EvalReport } from '../evaluate/index.ts';
 import { writeFileAtomic } from '../files/index.ts';
-import { agreementCurveChart, computeChart, exitChart, headroomChart, latencyChart, paretoChart, vegaLiteVersion, vegaVersion } from './charts.ts';
+import { agreementCurveChart, chartLibraryVersions, computeChart, exitChart, headroomChart, latencyChart, paretoChart } from './charts.ts';
 
 const require = createRequire(import.meta.url);
 const versionOf = (pkg: string): string => {
@@ -115,12 +115,13 @@ export async function renderReport(input: ReportInput): Promise<string> {
     `exit ${i}`, e.tensor, pct(e.cumulativeMacs / baseMacs), `${e.head.spec.hidden > 0 ? `MLP ${e.head.spec.hidden}` : 'linear'} (${num(e.head.macs)} MACs)`,
     e.threshold === null ? 'disabled' : (1 - Math.exp(-e.threshold)).toFixed(5), pct(e.expectedHitRate), pct(c.exitRates[i] ?? 0), pct(c.exitAgreement?.[i] ?? null, 2),
   ]);
+  const charting = await chartLibraryVersions();
   const settings: [string, string][] = [
     ['source model', `${m.source.file} (sha256 ${m.source.sha256.slice(0, 16)}…)`],
     ['built', `${m.createdAt} with layercache ${m.layercacheVersion}, bundle version ${m.version}`],
     ['evaluated on', `${ev.data} (${ev.samples} samples; batch-1 latency on ${ev.latencySamples})`],
     ...Object.entries(m.build).map(([k, v]) => [`build.${k}`, typeof v === 'object' ? JSON.stringify(v) : String(v)] as [string, string]),
-    ['versions', `layercache ${versionOf('../..')}, onnxruntime-node ${versionOf('onnxruntime-node')}, vega ${vegaVersion}, vega-lite ${vegaLiteVersion}, Node ${process.version}`],
+    ['versions', `layercache ${versionOf('../..')}, onnxruntime-node ${versionOf('onnxruntime-node')}, vega ${charting.vega}, vega-lite ${charting.vegaLite}, Node ${process.version}`],
   ];
   const table = (head: string[], rows: string[][]): string =>
     `<table><thead><tr>${head.map((h) => `<th>${esc(h)}</th>`).join('')}</tr></thead><tbody>${rows.map((r) => `<tr>${r.map((x) => `<td>${esc(x)}</td>`).join('')}</tr>`).join('')}</tbody></table>`;

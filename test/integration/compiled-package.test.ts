@@ -79,6 +79,11 @@ describe('the compiled package', { timeout: 2 * LIMIT_MS }, () => {
     assert.equal(version.stdout.trim(), (createRequire(import.meta.url)(path.join(root, 'package.json')) as { version: string }).version);
     const names = (await plainNode(`const m = await import('layercache'); console.log(Object.keys(m).sort().join(','));`, consumer)).trim().split(',');
     for (const n of ['startServer', 'buildCascade', 'loadBundle', 'Cascade', 'loadConfig', 'LayercacheError', 'GraphBuilder']) assert.ok(names.includes(n), `${n} exported`);
+    // CommonJS consumers require() it (Node ≥ 20.19 loads ES modules synchronously when none of their graph awaits at the top level).
+    const cjs = path.join(consumer, 'check.cjs');
+    await fs.writeFile(cjs, `const m = require('layercache'); console.log(Object.keys(m).sort().join(','));`);
+    const required = await run(process.execPath, [cjs], { cwd: consumer, env: { ...process.env, NODE_OPTIONS: '' }, timeout: LIMIT_MS });
+    assert.deepEqual(required.stdout.trim().split(','), names);
     await fs.writeFile(path.join(out, 'consumer.ts'), [
       `import { loadConfig, LayercacheError, type Config, type RunningServer } from './index.js';`,
       `const c: Config = loadConfig({ build: { tolerance: 0.02 } });`,

@@ -226,6 +226,20 @@ describe('cascade', () => {
     });
   }
 
+  it('refuses input it would answer wrongly, naming the value: NaN, a wrong sample shape, data that does not fit its dims, another dtype; and thresholds that are NaN', async () => {
+    const c = await cascadeWith([Infinity, Infinity]);
+    created.push(c);
+    const x = randomInput([2, 3, 8, 8], 5);
+    (x.data as Float32Array)[200] = Number.NaN;
+    await assert.rejects(c.run(x), { code: 'INPUT_INVALID', message: /input 'image' holds NaN at row 1 \(value 8\); inputs must be finite numbers/ });
+    await assert.rejects(c.run(randomInput([2, 3, 8, 7], 5)), { code: 'DATA_SHAPE_MISMATCH', message: /has dims \[2, 3, 8, 7\], but the model takes \[batch, 3, 8, 8\]/ });
+    await assert.rejects(c.run(randomInput([3, 8, 8], 5)), { code: 'DATA_SHAPE_MISMATCH' });
+    await assert.rejects(c.run({ dtype: 'float32', dims: [2, 3, 8, 8], data: new Float32Array(192) }), { code: 'INPUT_INVALID', message: /\(384 values\), but its data is 192 values/ });
+    await assert.rejects(c.run({ dtype: 'float64', dims: [1, 3, 8, 8], data: new Float64Array(192) }), { code: 'INPUT_INVALID', message: /is float64; give float32 values/ });
+    await assert.rejects(cascadeWith([Number.NaN, 1]), { code: 'CONFIG_INVALID', message: /exit 0's threshold is NaN/ });
+    assert.equal((await c.run(randomInput([2, 3, 8, 8], 5))).length, 2, 'a valid input still runs');
+  });
+
   it('a head whose scores are NaN never answers, in every runtime (batch 1, batch N, staged)', async () => {
     const spec = { pool: 2, hidden: 6, dropout: 0 };
     const broken = initParams(spec, 16, 5, seededRng(9)).map((p, i) => (i === 0 ? { ...p, data: p.data.map(() => Number.NaN) } : p));

@@ -10,7 +10,7 @@ import type { LoadedBundle, ScoreSpec } from '../bundle/index.ts';
 import { Session, type EngineOptions } from '../engine/index.ts';
 import { LayercacheError } from '../errors/index.ts';
 import { HEAD_INPUT, HEAD_OUTPUT } from '../heads/index.ts';
-import { appendGraph, modelOpset, serializeModel, type ModelProto } from '../onnx/index.ts';
+import { appendGraph, modelOpset, readValueInfo, serializeModel, type Dim, type ModelProto } from '../onnx/index.ts';
 import { numel, type Tensor } from '../tensor/index.ts';
 import { scoreRow } from '../calibrate/index.ts';
 import { softmaxRow } from './confidence.ts';
@@ -68,6 +68,8 @@ export class Cascade {
     readonly classes: number,
     private readonly scoreKind: ScoreSpec['kind'],
     readonly inputName: string,
+    /** The input's declared per-sample dims (a name where the model leaves one open). */
+    private readonly sampleShape: readonly Dim[] | null,
   ) {}
 
   /**
@@ -82,6 +84,11 @@ export class Cascade {
     if (segments.length !== exits.length + 1 || heads.length !== exits.length) {
       throw new LayercacheError('BUNDLE_INVALID', `a cascade with ${exits.length} exits needs ${exits.length + 1} segments and ${exits.length} heads, got ${segments.length} and ${heads.length}`);
     }
+    exits.forEach((e, i) => {
+      if (typeof e.threshold !== 'number' || Number.isNaN(e.threshold)) {
+        throw new LayercacheError('CONFIG_INVALID', `exit ${i}'s threshold is ${String(e.threshold)}; give a number in the score's units (+Infinity disables the exit)`);
+      }
+    });
     const stages: Stage[] = [];
     const fused: ModelProto[] = [];
     let single: Session | null = null;
@@ -108,11 +115,20 @@ export class Cascade {
       await Promise.all([...stages.map((s) => s.session.release()), single?.release(), batched?.release()]);
       throw err;
     }
-    return new Cascade(stages, single, batched, parts.classes, parts.score, stages[0]!.input);
+    const declared = segments[0]!.graph!.input[0];
+    const shape = declared ? readValueInfo(declared)?.shape?.slice(1) ?? null : null;
+    return new Cascade(stages, single, batched, parts.classes, parts.score, stages[0]!.input, shape);
   }
 
+  /**
+   * The bundle's cascade. thresholds: one per exit in the score's units, replacing the manifest's (+Infinity
+   * disables an exit); default the manifest's.
+   */
   static async fromBundle(bundle: LoadedBundle, engine: EngineOptions, thresholds?: readonly number[]): Promise<Cascade> {
     const m = bundle.manifest;
+    if (thresholds && thresholds.length !== m.exits.length) {
+      throw new LayercacheError('CONFIG_INVALID', `${thresholds.length} thresholds were given for bundle ${bundle.dir}, which has ${m.exits.length} exits; give one per exit, or none for the manifest's`);
+    }
     return Cascade.create({
       segments: bundle.segments,
       heads: bundle.heads,
@@ -120,6 +136,32 @@ export class Cascade {
       classes: m.source.classes,
       score: m.score.kind,
     }, engine);
+  }
+
+  /**
+   * Refuses input the cascade would answer wrongly or onnxruntime would refuse obscurely: not float32, not
+   * [batch, ...the model's sample dims], data that does not fit its dims, or a value that is not finite (the
+   * backbone would answer NaN rows, read as class 0).
+   */
+  private checkInput(input: Tensor): void {
+    const dims = input.dims;
+    const want = this.sampleShape;
+    if (input.dtype !== 'float32') {
+      throw new LayercacheError('INPUT_INVALID', `the cascade's input '${this.inputName}' is ${input.dtype}; give float32 values (preprocessed as the bundle's manifest says)`);
+    }
+    if (want && (dims.length !== want.length + 1 || want.some((d, i) => typeof d === 'number' && d !== dims[i + 1]))) {
+      throw new LayercacheError('DATA_SHAPE_MISMATCH', `the cascade's input '${this.inputName}' has dims [${dims.join(', ')}], but the model takes [batch, ${want.join(', ')}]; check the layout and size of the samples`);
+    }
+    const data = input.data as Float32Array;
+    if (!(data instanceof Float32Array) || data.length !== numel(dims)) {
+      throw new LayercacheError('INPUT_INVALID', `the cascade's input '${this.inputName}' has dims [${dims.join(', ')}] (${numel(dims)} values), but its data is ${data instanceof Float32Array ? `${data.length} values` : 'not a Float32Array'}; give a Float32Array of exactly that length`);
+    }
+    for (let i = 0; i < data.length; i++) {
+      if (!Number.isFinite(data[i]!)) {
+        const per = numel(dims.slice(1));
+        throw new LayercacheError('INPUT_INVALID', `the cascade's input '${this.inputName}' holds ${data[i]} at row ${Math.floor(i / per)} (value ${i % per}); inputs must be finite numbers`);
+      }
+    }
   }
 
   get exitCount(): number {
@@ -133,6 +175,7 @@ export class Cascade {
    * stage-by-stage path (the reference the single graphs are tested against).
    */
   async run(input: Tensor, options: { staged?: boolean } = {}): Promise<CascadeRow[]> {
+    this.checkInput(input);
     const batch = input.dims[0]!;
     const graph = options.staged ? null : batch === 1 ? this.single : this.batched;
     if (graph) {

@@ -262,6 +262,9 @@ describe('build → bundle → eval on a tiny model', () => {
     const opts = { engine: { intraOpThreads: 1, graphOptimization: 'all' } as const, progress: SILENT, latencySamples: 100, paper: false } as const;
     const answers = (r: EvalReport) => [r.cached.agreement, r.cached.exitRates, r.cached.macsPerSample, r.latencySamples, r.latencyTrace.cached.length];
     assert.deepEqual(answers(await evaluateBundle(bundle, held, { ...opts, timingInstances: 3 })), answers(await evaluateBundle(bundle, held, { ...opts, timingInstances: 1 })));
+    // From code too, samples of another shape are refused before anything runs.
+    const otherShape = await openDataSource(`raw:${data}:3x16x4#0-99`, IDENTITY_PREPROCESS);
+    await assert.rejects(evaluateBundle(bundle, otherShape, opts), { code: 'DATA_SHAPE_MISMATCH', message: /gives samples of shape \[3, 16, 4\] but the bundle's model expects \[3, 8, 8\]/ });
 
     // The report command writes the HTML report and, with --json, the same evaluation plus its path.
     const html = path.join(dir, 'report.html');

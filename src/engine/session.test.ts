@@ -1,6 +1,7 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
-import { ortMessage } from './session.ts';
+import { GraphBuilder, serializeModel } from '../onnx/index.ts';
+import { ortMessage, Session } from './session.ts';
 
 describe('onnxruntime messages', () => {
   it('drop the source location and the quoted C++ assertion, keeping what the user can act on', () => {
@@ -8,5 +9,19 @@ describe('onnxruntime messages', () => {
     assert.equal(ortMessage(new Error(raw)), "Non-zero status code returned while running Reshape node. Name:'hb_reshape' Status Message: The input tensor cannot be reshaped to the requested shape. Input shape:{2,64,1,1}, requested shape:{1,64}");
     const plain = 'Got invalid dimensions for input: temp for the following indices index: 0 Got: 2 Expected: 1 Please fix either the inputs/outputs or the model.';
     assert.equal(ortMessage(new Error(plain)), plain, 'a message without them is kept as it is');
+  });
+});
+
+describe('Session', () => {
+  it('refuses data that does not fit its dims with INPUT_INVALID; release is idempotent, and a released session says so', async () => {
+    const g = new GraphBuilder();
+    g.output(g.op('Relu', [g.input('x', 'float32', ['batch', 4])]), 'float32', ['batch', 4]);
+    const s = await Session.create(serializeModel(g.build()), 'relu');
+    await assert.rejects(s.run({ x: { dtype: 'float32', dims: [2, 4], data: new Float32Array(4) } }), { code: 'INPUT_INVALID', message: /input 'x' is not a valid float32 tensor of dims \[2, 4\] \(its data holds 4 values\)/ });
+    const y = await s.run({ x: { dtype: 'float32', dims: [1, 4], data: Float32Array.from([-1, 2, -3, 4]) } });
+    assert.deepEqual(Array.from(Object.values(y)[0]!.data as Float32Array), [0, 2, 0, 4]);
+    await s.release();
+    await s.release();
+    await assert.rejects(s.run({ x: { dtype: 'float32', dims: [1, 4], data: new Float32Array(4) } }), { code: 'ENGINE_RUN_FAILED', message: /relu was released/ });
   });
 });

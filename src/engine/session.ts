@@ -50,8 +50,14 @@ export function ortMessage(err: unknown): string {
     .trim();
 }
 
-function toOrt(t: Tensor): ort.Tensor {
-  return new ort.Tensor(t.dtype, t.data as ort.Tensor.DataType, t.dims as number[]);
+/** name: the feed's, for the error when `t`'s data does not fit its dims or type. */
+function toOrt(name: string, t: Tensor): ort.Tensor {
+  try {
+    return new ort.Tensor(t.dtype, t.data as ort.Tensor.DataType, t.dims as number[]);
+  } catch (err) {
+    const length = (t.data as { length?: number } | undefined)?.length;
+    throw new LayercacheError('INPUT_INVALID', `input '${name}' is not a valid ${t.dtype} tensor of dims [${t.dims.join(', ')}] (its data holds ${length ?? 'no'} values): ${ortMessage(err)}; give data of the tensor's type holding the product of its dims`, { cause: err });
+  }
 }
 
 function fromOrt(name: string, t: ort.OnnxValue): Tensor {
@@ -65,6 +71,8 @@ function fromOrt(name: string, t: ort.OnnxValue): Tensor {
 }
 
 export class Session {
+  private released = false;
+
   private constructor(
     private readonly session: ort.InferenceSession,
     readonly label: string,
@@ -103,8 +111,9 @@ export class Session {
 
   /** Runs the model. feeds: input name → tensor; returns the requested (default: all) outputs. */
   async run(feeds: Readonly<Record<string, Tensor>>, outputNames?: readonly string[]): Promise<Record<string, Tensor>> {
+    if (this.released) throw new LayercacheError('ENGINE_RUN_FAILED', `${this.label} was released; create a new session (or cascade) to run it again`);
     const ortFeeds: Record<string, ort.Tensor> = {};
-    for (const [k, v] of Object.entries(feeds)) ortFeeds[k] = toOrt(v);
+    for (const [k, v] of Object.entries(feeds)) ortFeeds[k] = toOrt(k, v);
     let result: ort.InferenceSession.ReturnType;
     try {
       result = outputNames ? await this.session.run(ortFeeds, outputNames as string[]) : await this.session.run(ortFeeds);
@@ -120,7 +129,10 @@ export class Session {
     return out;
   }
 
+  /** Frees the onnxruntime session; later calls do nothing. */
   async release(): Promise<void> {
+    if (this.released) return;
+    this.released = true;
     await this.session.release();
   }
 }

@@ -205,6 +205,10 @@ async function cachedFigures(
 export async function evaluateBundle(bundle: LoadedBundle, data: DataSource, opts: EvalOptions): Promise<EvalReport> {
   const m = bundle.manifest;
   const K = m.source.classes;
+  const want = m.source.inputs[0]!.shape.slice(1);
+  if (want.join('x') !== data.sampleDims.join('x')) {
+    throw new LayercacheError('DATA_SHAPE_MISMATCH', `data '${data.description}' gives samples of shape [${data.sampleDims.join(', ')}] but the bundle's model expects [${want.join(', ')}]; check the layout (the manifest's preprocessing) and the data`);
+  }
   const instances = opts.timingInstances ?? TIMING_INSTANCES;
   if (!(Number.isInteger(instances) && instances >= 1)) {
     throw new LayercacheError('CONFIG_INVALID', `timingInstances ${instances} must be a positive integer (the default is ${TIMING_INSTANCES})`);

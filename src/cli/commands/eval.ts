@@ -51,10 +51,6 @@ export async function runEval(dir: string, opts: EvalCommandOptions, config: Con
   }
   const pre = bundle.manifest.preprocess ?? IDENTITY_PREPROCESS;
   const data = await openDataSource(opts.data, pre, imageSizeOf(bundle.manifest.source.inputs[0]!.shape, pre.layout));
-  const want = bundle.manifest.source.inputs[0]!.shape.slice(1);
-  if (want.join('x') !== data.sampleDims.join('x')) {
-    throw new LayercacheError('DATA_SHAPE_MISMATCH', `data '${opts.data}' gives samples of shape [${data.sampleDims.join(', ')}] but the bundle's model expects [${want.join(', ')}]`);
-  }
   const report = await evaluateBundle(bundle, data, {
     engine: config.engine, progress: terminalProgress(io, config.color), latencySamples: opts.latencySamples, paper: opts.baseline === 'paper' ? 'build' : false,
   });

@@ -9,14 +9,14 @@
  * @example
  *   try { await loadBundle('missing/'); } catch (e) { if (e instanceof LayercacheError) console.log(e.code); } // 'BUNDLE_NOT_FOUND'
  */
-export { LayercacheError, ERROR_CODES, type ErrorCode } from './errors/index.ts';
+export { LayercacheError, ERROR_CODES, type ErrorCode, type ErrorCodeInfo } from './errors/index.ts';
 
 /**
  * The one configuration schema: validated once, frozen, passed down.
  * @example
  *   const config = loadConfig({ build: { tolerance: 0.01, augment: ['flip'] }, engine: { intraOpThreads: 2 } });
  */
-export { loadConfig, type Config, type BuildConfig, type ServeConfig } from './config/index.ts';
+export { loadConfig, type Config, type ConfigInput, type BuildConfig, type ServeConfig, type PreprocessConfig } from './config/index.ts';
 
 /**
  * ONNX models as protobuf messages (byte-for-byte round trips), and a graph builder.
@@ -24,7 +24,7 @@ export { loadConfig, type Config, type BuildConfig, type ServeConfig } from './c
  *   const { model, bytes } = await loadModelFile('resnet56.onnx'); // bytes: the whole model, external data inlined
  *   const raw = await readModelFile('resnet56.onnx'); // the file's own bytes (a header only, for external data)
  */
-export { loadModel, loadModelFile, parseModel, saveModel, serializeModel, readModelFile, GraphBuilder, type ModelProto } from './onnx/index.ts';
+export { loadModel, loadModelFile, parseModel, saveModel, serializeModel, readModelFile, GraphBuilder, float, type ModelProto, type GraphIndex, type Dim, type AttrValue, type FloatAttr } from './onnx/index.ts';
 
 /**
  * Shapes, candidate exits (single-tensor cut points, one per block) and MACs of a model.
@@ -32,14 +32,14 @@ export { loadModel, loadModelFile, parseModel, saveModel, serializeModel, readMo
  *   const a = await analyzeModel(await loadModel('resnet56.onnx'));
  *   console.log(a.totalMacs, a.exits.map((e) => `${e.tensor} ${(100 * e.fraction).toFixed(0)}%`));
  */
-export { analyzeModel, type ModelAnalysis, type ExitCandidate, type AnalyzeOptions } from './inspect/index.ts';
+export { analyzeModel, type ModelAnalysis, type ExitCandidate, type AnalyzeOptions, type TensorSummary, type ClassifierReading, type LogitsPlan } from './inspect/index.ts';
 
 /**
  * Cut a model into segments at cut tensors (each segment a standalone ONNX model).
  * @example
  *   const segments = extractSegments(model, a.flow, [a.exits[9]!.tensor], a.typeOf); // two segments
  */
-export { extractSegments, addOutputs, writeSegments, type Segment } from './surgery/index.ts';
+export { extractSegments, addOutputs, writeSegments, type Segment, type Dataflow, type TensorType, type SegmentsIndex, type BoundaryDescription } from './surgery/index.ts';
 
 /**
  * Data sources from a spec: `cifar10:PATH#A-B`, `folder:DIR`, `npy:PATH`, `raw:PATH:3x32x32`, `mnist:#A-B`.
@@ -47,7 +47,7 @@ export { extractSegments, addOutputs, writeSegments, type Segment } from './surg
  *   const data = await openDataSource('mnist:#0-999', { scale: 1, mean: [0], std: [1], layout: 'nchw' });
  *   const x = data.batch(0, 64); // float32 [64, 784]
  */
-export { openDataSource, memorySource, type DataSource, type Preprocess } from './data/index.ts';
+export { openDataSource, memorySource, type DataSource, type Preprocess, type ImageSize } from './data/index.ts';
 
 /**
  * From a model and unlabeled samples to a bundle: collect, train heads, measure, select.
@@ -55,7 +55,7 @@ export { openDataSource, memorySource, type DataSource, type Preprocess } from '
  *   const built = await buildCascade({ modelFile, modelBytes, model, data, preprocess: null }, config.build, config.engine, SILENT);
  *   console.log(built.report.selected.agreement, built.report.selected.exits);
  */
-export { buildCascade, type BuildInput, type BuildResult, type BuildReport } from './builder/index.ts';
+export { buildCascade, type BuildInput, type BuildResult, type BuildReport, type PolicySummary, type DeployedDrop } from './builder/index.ts';
 
 /**
  * Latency profiles: a build reuses the latencies measured before on this machine (same backbone,
@@ -72,7 +72,7 @@ export { withLatencyProfileFile, readLatencyProfile, writeLatencyProfile, type L
  *   await saveBundle('bundle/', built.manifest, { backbone: modelBytes, segments: built.segments, heads: built.heads, candidateHeads: built.candidateHeads });
  *   const bundle = await loadBundle('bundle/');
  */
-export { saveBundle, loadBundle, type LoadedBundle, type Manifest } from './bundle/index.ts';
+export { saveBundle, loadBundle, bundlePaths, type LoadedBundle, type BundleFiles, type Manifest, type ScoreSpec } from './bundle/index.ts';
 
 /**
  * The early-exit runtime: rows answered by a confident head skip the rest of the network.
@@ -80,14 +80,14 @@ export { saveBundle, loadBundle, type LoadedBundle, type Manifest } from './bund
  *   const cascade = await Cascade.fromBundle(bundle, config.engine);
  *   const rows = await cascade.run(data.batch(0, 8)); // [{ probs, classIndex, exit (null = backbone), confidence }, …]
  */
-export { Cascade, type CascadeRow } from './cascade/index.ts';
+export { Cascade, type CascadeRow, type CascadeExit } from './cascade/index.ts';
 
 /**
  * Backbone vs bundle in the same run on the same inputs: agreement, accuracy, MACs, latency, throughput.
  * @example
  *   const report = await evaluateBundle(bundle, heldOut, { engine: config.engine, progress: SILENT, latencySamples: 1000, paper: 'build' });
  */
-export { evaluateBundle, type EvalReport } from './evaluate/index.ts';
+export { evaluateBundle, type EvalReport, type EvalOptions, type SystemFigures, type CachedFigures, type LatencyStats, type Headroom } from './evaluate/index.ts';
 
 /**
  * The self-contained HTML report (inline SVG charts) of a bundle and its evaluation.
@@ -102,7 +102,7 @@ export { renderReport, writeReport, type ReportInput } from './report/index.ts';
  *   const server = await startServer('bundle/', loadConfig({ serve: { port: 8080 } }));
  *   await server.listen();  // … later: await server.close() drains in-flight requests
  */
-export { startServer, type RunningServer, type OnlineStatus } from './serve/index.ts';
+export { startServer, type RunningServer, type OnlineControl, type OnlineStatus, type ModelInfo } from './serve/index.ts';
 
 /**
  * The built-in demo: a deep MLP on the mnist package's digits, built, evaluated and reported.
@@ -118,6 +118,6 @@ export { runDemo, type DemoResult } from './demo/index.ts';
  *   const session = await Session.create(serializeModel(model), 'my model');
  *   const out = await session.run({ input: { dtype: 'float32', dims: [1, 784], data: new Float32Array(784) } });
  */
-export { SILENT, type Progress } from './progress/index.ts';
-export { Session, type EngineOptions } from './engine/index.ts';
-export type { Tensor, DType } from './tensor/index.ts';
+export { SILENT, type Progress, type ProgressPhase } from './progress/index.ts';
+export { Session, type EngineOptions, type IoInfo } from './engine/index.ts';
+export type { Tensor, DType, TypedArrayOf } from './tensor/index.ts';

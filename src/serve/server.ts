@@ -27,14 +27,22 @@ import { DynamicBatcher } from './batcher.ts';
 import { EnginePool } from './engine-pool.ts';
 import type { EngineSource } from './messages.ts';
 import { ServerMetrics } from './metrics.ts';
-import { OnlineLearner } from './online.ts';
+import { OnlineLearner, type OnlineStatus } from './online.ts';
 import { VersionStore } from './version-store.ts';
 
 const pkg = createRequire(import.meta.url)('../../package.json') as { version: string };
 
+/** What a running server's online learning shows its owner. */
+export interface OnlineControl {
+  /** Versions, retrains, buffer and the accuracy guard's state. */
+  status(): OnlineStatus;
+  /** Resolves when no retrain or guard action is running. */
+  idle(): Promise<void>;
+}
+
 export interface RunningServer {
   readonly app: FastifyInstance;
-  readonly online: OnlineLearner;
+  readonly online: OnlineControl;
   readonly model: ModelInfo;
   readonly stateDir: string;
   /** Listens on config.serve.host:port; returns the address. */

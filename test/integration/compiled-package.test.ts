@@ -16,6 +16,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { fileURLToPath } from 'node:url';
+import ts from 'typescript';
 import { promisify } from 'node:util';
 import { Session } from '../../src/engine/index.ts';
 import { saveModel, serializeModel } from '../../src/onnx/index.ts';
@@ -99,6 +100,54 @@ describe('the compiled package', { timeout: 2 * LIMIT_MS }, () => {
     // A consumer with a type error fails: the check above is not vacuous.
     await fs.appendFile(path.join(out, 'consumer.ts'), `\nexport const wrong: string = c.build.tolerance;\n`);
     await assert.rejects(run(process.execPath, [tsc, '-p', path.join(out, 'tsconfig.consumer.json')], { cwd: out }), (e: { stdout?: string }) => /consumer\.ts.*TS2322/.test(e.stdout ?? ''));
+  });
+
+  it('exports every type that its exported values and types name, so users can name them too', async () => {
+    await fs.writeFile(path.join(out, 'surface-probe.ts'), "export * from './index.js';\n");
+    const program = ts.createProgram([path.join(out, 'surface-probe.ts')], {
+      module: ts.ModuleKind.NodeNext, moduleResolution: ts.ModuleResolutionKind.NodeNext, target: ts.ScriptTarget.ES2022, strict: true, noEmit: true, types: ['node'], typeRoots: [path.join(root, 'node_modules/@types')],
+    });
+    const checker = program.getTypeChecker();
+    const probe = program.getSourceFile(path.join(out, 'surface-probe.ts'))!;
+    const entry = checker.getSymbolAtLocation((probe.statements[0] as ts.ExportDeclaration).moduleSpecifier!)!;
+    const real = (s: ts.Symbol): ts.Symbol => ((s.flags & ts.SymbolFlags.Alias) !== 0 ? checker.getAliasedSymbol(s) : s);
+    const exported = checker.getExportsOfModule(entry);
+    const named = new Set(exported.map(real));
+    const ours = (s: ts.Symbol | undefined): boolean => !!s?.declarations?.some((d) => d.getSourceFile().fileName.startsWith(out + path.sep) && d.getSourceFile().isDeclarationFile);
+    const NAMED_TYPE = ts.SymbolFlags.Interface | ts.SymbolFlags.Class | ts.SymbolFlags.TypeAlias | ts.SymbolFlags.Enum;
+    const unnamed = new Map<string, string>();
+    const seen = new Set<ts.Type>();
+    const visitType = (t: ts.Type, via: string, depth: number): void => {
+      if (depth > 8 || seen.has(t)) return;
+      seen.add(t);
+      for (const sym of [t.aliasSymbol, t.getSymbol()]) {
+        if (sym && ours(sym) && (sym.flags & NAMED_TYPE) !== 0 && !named.has(sym) && !unnamed.has(sym.name)) unnamed.set(sym.name, via);
+      }
+      if (t.isUnionOrIntersection()) return t.types.forEach((u) => visitType(u, via, depth + 1));
+      t.aliasTypeArguments?.forEach((a) => visitType(a, via, depth + 1));
+      if ((t.flags & ts.TypeFlags.Object) === 0) return;
+      if (((t as ts.ObjectType).objectFlags & ts.ObjectFlags.Reference) !== 0) checker.getTypeArguments(t as ts.TypeReference).forEach((a) => visitType(a, via, depth + 1));
+      const sym = t.getSymbol();
+      // Types of dependencies (fastify, onnx-buf, …) are theirs to export.
+      if (sym && !ours(sym) && (sym.flags & (ts.SymbolFlags.TypeLiteral | ts.SymbolFlags.ObjectLiteral | ts.SymbolFlags.Function | ts.SymbolFlags.Method)) === 0) return;
+      for (const p of checker.getPropertiesOfType(t)) {
+        const d = p.valueDeclaration ?? p.declarations?.[0];
+        if (!d || !ours(p) || ts.getCombinedModifierFlags(d as ts.Declaration) & ts.ModifierFlags.Private) continue;
+        visitType(checker.getTypeOfSymbolAtLocation(p, d), `${via}.${p.name}`, depth + 1);
+      }
+      for (const sig of [...t.getCallSignatures(), ...t.getConstructSignatures()]) {
+        sig.parameters.forEach((p) => visitType(checker.getTypeOfSymbolAtLocation(p, p.valueDeclaration!), `${via}(${p.name})`, depth + 1));
+        visitType(sig.getReturnType(), `${via}()`, depth + 1);
+      }
+    };
+    for (const e of exported) {
+      const s = real(e);
+      const decl = s.valueDeclaration ?? s.declarations![0]!;
+      if ((s.flags & ts.SymbolFlags.Class) !== 0) visitType(checker.getDeclaredTypeOfSymbol(s), `${e.name}#`, 0);
+      visitType((s.flags & ts.SymbolFlags.Value) !== 0 ? checker.getTypeOfSymbolAtLocation(s, decl) : checker.getDeclaredTypeOfSymbol(s), e.name, 0);
+    }
+    assert.ok(exported.length > 50, `the probe saw the entry point's ${exported.length} exports`);
+    assert.deepEqual([...unnamed].map(([name, via]) => `${name} (named by ${via})`), []);
   });
 
   it('serves from compiled worker threads: the same answers as the model, and a retrain swapped in', async () => {

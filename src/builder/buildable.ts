@@ -28,6 +28,6 @@ function checkData(a: ModelAnalysis, data: DataSource, folds: number): void {
   }
   const want = a.inputs[0]!.dims.slice(1);
   if (want.join('x') !== data.sampleDims.join('x')) {
-    throw new LayercacheError('DATA_SHAPE_MISMATCH', `data '${data.description}' gives samples of shape [${data.sampleDims.join(', ')}] but the model input '${a.inputs[0]!.name}' expects [${want.join(', ')}] per sample; check --layout or the data spec`);
+    throw new LayercacheError('DATA_SHAPE_MISMATCH', `data '${data.description}' gives samples of shape [${data.sampleDims.join(', ')}] but the model input '${a.inputs[0]!.name}' expects [${want.join(', ')}] per sample; check the layout (--layout) or the data spec`);
   }
 }

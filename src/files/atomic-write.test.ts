@@ -20,7 +20,7 @@ describe('atomic writes', () => {
     const root = await tempDir('atomic');
     const dir = path.join(root, 'out');
     await writeDirAtomic(dir, (tmp) => writeFileAtomic(path.join(tmp, 'v1'), '1'));
-    await assert.rejects(writeDirAtomic(dir, (tmp) => writeFileAtomic(path.join(tmp, 'v2'), '2')), { code: 'OUTPUT_EXISTS' });
+    await assert.rejects(writeDirAtomic(dir, (tmp) => writeFileAtomic(path.join(tmp, 'v2'), '2')), { code: 'OUTPUT_EXISTS', message: /already exists and is not empty; choose another one, or replace it \(--force; from code, overwrite: true\)/ });
     await writeDirAtomic(dir, (tmp) => writeFileAtomic(path.join(tmp, 'v2'), '2'), { overwrite: true });
     assert.deepEqual(await fs.readdir(dir), ['v2']);
     assert.deepEqual(await fs.readdir(root), ['out']);

@@ -72,13 +72,13 @@ export async function checkOutputDir(target: string, overwrite: boolean): Promis
     if (err.code === 'ENOTDIR') {
       const blocker = await fileAncestor(target);
       throw new LayercacheError('OUTPUT_EXISTS', blocker
-        ? `output ${target} cannot be created: ${blocker} is a file, not a directory; choose another --out`
-        : `output ${target} is a file, not a directory: choose another --out`);
+        ? `output ${target} cannot be created: ${blocker} is a file, not a directory; choose another output directory`
+        : `output ${target} is a file, not a directory: choose another output directory`);
     }
-    throw new LayercacheError('FILE_UNREADABLE', `cannot read output directory ${target}: ${err.message}; check its permissions or choose another --out`, { cause: err });
+    throw new LayercacheError('FILE_UNREADABLE', `cannot read output directory ${target}: ${err.message}; check its permissions or choose another output directory`, { cause: err });
   });
   if (existing && existing.length > 0 && !overwrite) {
-    throw new LayercacheError('OUTPUT_EXISTS', `output directory ${target} already exists and is not empty; choose another --out or pass --force to replace it`);
+    throw new LayercacheError('OUTPUT_EXISTS', `output directory ${target} already exists and is not empty; choose another one, or replace it (--force; from code, overwrite: true)`);
   }
   return existing;
 }

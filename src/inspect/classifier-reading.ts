@@ -305,7 +305,7 @@ export function fixSampleDims(model: ModelProto, sampleDims: readonly number[]):
   // Only whole shapes are filled in: dims the model fixes must be the data's too.
   const fits = decl.shape.length === sampleDims.length + 1 && decl.shape.every((d, i) => i === 0 || typeof d !== 'number' || d === sampleDims[i - 1]);
   if (!fits) {
-    throw new LayercacheError('DATA_SHAPE_MISMATCH', `the data gives samples of shape [${sampleDims.join(', ')}] but the model input '${input.name}' declares [${decl.shape.slice(1).join(', ')}] per sample; check --layout or the data spec`);
+    throw new LayercacheError('DATA_SHAPE_MISMATCH', `the data gives samples of shape [${sampleDims.join(', ')}] but the model input '${input.name}' declares [${decl.shape.slice(1).join(', ')}] per sample; check the layout (--layout) or the data spec`);
   }
   const shape: Dim[] = decl.shape.map((d, i) => (i > 0 ? sampleDims[i - 1]! : d));
   const copy = cloneModel(model);

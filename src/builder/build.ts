@@ -17,7 +17,7 @@ import type { Manifest, ScoreSpec } from '../bundle/index.ts';
 import { sha256 } from '../bundle/index.ts';
 import {
   argmaxRows, fitTemperature, oracleCost, paperRule, paretoFront, scoresFor, selectPolicy, simulate,
-  type CalibrationTable, type Policy, type PolicyOutcome, type Selection,
+  type CalibrationTable, type Policy, type Selection,
 } from '../calibrate/index.ts';
 import type { BuildConfig } from '../config/index.ts';
 import { withAugmentedCopies, type Augmentation, type DataSource, type Preprocess } from '../data/index.ts';
@@ -33,6 +33,7 @@ import { keyMismatch, latencyProfileKey, LATENCY_PROFILE_FORMAT, newestChecks, s
 import { measureCascade, measureLatency, type LatencyCosts } from './measure.ts';
 import { predictHeads, type TrainSettings } from './train-heads.ts';
 import { selectDeployed, type DeployedDrop } from './deployed-check.ts';
+import { summarize, type BuildReport } from './build-report.ts';
 import { checkBuildable } from './buildable.ts';
 import { trainCandidates, type CandidateTraining } from './train-phases.ts';
 
@@ -108,33 +109,6 @@ export interface BuildInput {
   readonly latencyProfile?: LatencyProfile | null;
 }
 
-export interface PolicySummary {
-  readonly agreement: number;
-  readonly latencyMs: number;
-  readonly macsPerSample: number;
-  readonly exitRates: number[];
-}
-
-export interface BuildReport {
-  readonly samples: number;
-  /** refined: trained for the full epochs and eligible; the others were screened out (two-phase training). */
-  readonly candidates: { tensor: string; fraction: number; head: string; outOfFoldAgreement: number; latencyMs: number; refined: boolean }[];
-  readonly selected: PolicySummary & { exits: number[]; crossValidatedAgreement: number | null; estimatedAgreement: number | null };
-  readonly paperRule: PolicySummary & { threshold: number };
-  readonly oracle: { latencyMs: number; macsPerSample: number };
-  readonly backbone: { latencyMs: number; macsPerSample: number };
-  readonly pareto: { latencyMs: number; macsPerSample: number; agreement: number }[];
-  readonly train: { seconds: number; gflops: number };
-  readonly latencyBatch: number;
-  readonly callOverheadMs: number;
-  /** Runtime checks of the selection: kept exits, mean ms per batch, the median per-block ratio cascade / backbone (the verdict), and whether the latency profile held it. */
-  readonly checks: { exits: number[]; backboneMs: number; cascadeMs: number; ratio: number; reused: boolean }[];
-  /** Exits dropped because the deployed heads did not answer as calibrated, with the selection's agreement with them on the build rows. */
-  readonly deployedChecks: DeployedDrop[];
-  /** Which latencies came from the latency profile rather than timing in this build. */
-  readonly latencyReused: { exits: boolean; heads: number; of: number };
-}
-
 export interface BuildResult {
   readonly manifest: Manifest;
   readonly segments: ModelProto[];
@@ -145,10 +119,12 @@ export interface BuildResult {
   readonly latencyProfile: LatencyProfile;
 }
 
-function summarize(latency: PolicyOutcome, macs: PolicyOutcome, batch: number): PolicySummary {
-  return { agreement: latency.agreement, latencyMs: latency.meanCost / batch, macsPerSample: macs.meanCost, exitRates: latency.exitRates };
-}
-
+/**
+ * Builds a bundle's parts from a backbone and unlabeled samples: collects pooled features at every candidate exit
+ * in one backbone pass, trains the heads by self-distillation, chooses the exits and thresholds that cost least
+ * while agreeing with the backbone on at least 1 − tolerance of new samples, and checks the choice on the runtime.
+ * Writes nothing: save the result with saveBundle (its backbone is input.modelBytes).
+ */
 export async function buildCascade(input: BuildInput, config: BuildConfig, engine: EngineOptions, progress: Progress): Promise<BuildResult> {
   const settings = settingsOf(config);
   const { data } = input;
@@ -316,7 +292,7 @@ export async function buildCascade(input: BuildInput, config: BuildConfig, engin
       refined: trained.refined[i]!,
     })),
     // With no exit kept the bundle is the backbone: it agrees with itself on every input.
-    selected: { ...outcome, exits: kept, crossValidatedAgreement: selection.crossValidated?.agreement ?? null, estimatedAgreement: kept.length === 0 ? 1 : selection.estimated?.agreement ?? null },
+    selected: { ...outcome, exits: kept, crossValidatedAgreement: kept.length === 0 ? 1 : selection.crossValidated?.agreement ?? null, estimatedAgreement: kept.length === 0 ? 1 : selection.estimated?.agreement ?? null },
     paperRule: { ...summarize(paper.outcome, simulate(maxMacs, paperPolicy), lat.batch), threshold: paper.threshold },
     oracle: { latencyMs: oracleLatency.meanCost / lat.batch, macsPerSample: oracleMacs.meanCost },
     backbone: { latencyMs: lat.full / lat.batch, macsPerSample: a.totalMacs },

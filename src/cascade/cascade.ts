@@ -60,6 +60,10 @@ export function gatherRows(x: Tensor, keep: readonly number[]): Tensor {
   return { dtype: x.dtype, dims: [keep.length, ...x.dims.slice(1)], data: out } as Tensor;
 }
 
+/**
+ * A bundle's early-exit runtime: `Cascade.fromBundle(bundle, engine)`, then `run(input)` answers each row at the
+ * first exit whose head is confident enough, or with the whole backbone. Release it when done.
+ */
 export class Cascade {
   private constructor(
     private readonly stages: readonly Stage[],

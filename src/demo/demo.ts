@@ -35,6 +35,10 @@ export function demoBuildConfig(config: Config): Config {
   return deriveConfig(config, { build: { tolerance: 0.01, margin: 0.004, objective: 'macs', augment: [] } });
 }
 
+/**
+ * The built-in demo: trains a deep MLP on the mnist package's digits (cached in outDir), builds a bundle from
+ * unlabeled digits, evaluates both on digits neither saw, and writes outDir/report.html.
+ */
 export async function runDemo(outDir: string, config: Config, progress: Progress, opts: { latencySamples: number }): Promise<DemoResult> {
   const cfg = demoBuildConfig(config);
   const train = await openDataSource(DEMO_SPLITS.train, IDENTITY_PREPROCESS);

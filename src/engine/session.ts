@@ -70,6 +70,7 @@ function fromOrt(name: string, t: ort.OnnxValue): Tensor {
   return { dtype: tensor.type as DType, dims: [...tensor.dims], data: copy };
 }
 
+/** One onnxruntime inference session over a serialised model, with plain tensors in and out and LayercacheError on failure. */
 export class Session {
   private released = false;
 

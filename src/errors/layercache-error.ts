@@ -5,6 +5,10 @@
  */
 import { ERROR_CODES, type ErrorCode } from './error-codes.ts';
 
+/**
+ * Every error layercache throws: `code` is stable (ERROR_CODES lists each with its HTTP status and exit code),
+ * the message names the bad value and the fix, and `cause` chains the underlying error.
+ */
 export class LayercacheError extends Error {
   readonly code: ErrorCode;
   /**

@@ -202,6 +202,11 @@ async function cachedFigures(
   };
 }
 
+/**
+ * Measures a bundle against its backbone on the same samples in one run: agreement (and accuracy when the data
+ * has labels), exit rates, MACs per sample, batch-1 latency and batch-64 throughput for both, the oracle bound,
+ * the headroom of the candidate heads and, when asked, the paper's rule.
+ */
 export async function evaluateBundle(bundle: LoadedBundle, data: DataSource, opts: EvalOptions): Promise<EvalReport> {
   const m = bundle.manifest;
   const K = m.source.classes;

@@ -1,8 +1,9 @@
 /**
- * A plain tensor value, independent of onnxruntime. Invariant: `data.length` equals
+ * Plain tensor values, independent of onnxruntime. Invariant: `data.length` equals
  * the product of `dims`; data is row-major (C order).
  */
 
+/** Element types of tensors. */
 export type DType = 'float32' | 'float64' | 'float16' | 'int8' | 'uint8' | 'int16' | 'uint16' | 'int32' | 'uint32' | 'int64' | 'uint64' | 'bool';
 
 export type TypedArrayOf<T extends DType> = T extends 'float32'
@@ -25,6 +26,7 @@ export type TypedArrayOf<T extends DType> = T extends 'float32'
                   ? BigInt64Array
                   : BigUint64Array;
 
+/** A plain tensor: its element type, dims (batch first where there is one) and row-major data of exactly the product of dims values. */
 export interface Tensor<T extends DType = DType> {
   readonly dtype: T;
   readonly dims: readonly number[];

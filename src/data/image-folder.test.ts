@@ -33,21 +33,46 @@ describe('folder data source', () => {
     // Images beside class subfolders: which labels were meant is unknown, so it is refused rather than the subfolders ignored.
     await fs.rm(path.join(root, 'dog', '3.png'));
     await fs.copyFile(path.join(root, 'cat', '1.png'), path.join(root, 'loose.png'));
-    await assert.rejects(openDataSource(`folder:${root}`, pre, { channels: 3, height: 2, width: 2 }), { code: 'DATA_SPEC_INVALID', message: /holds both images \(loose\.png, …\) and subfolders \(cat, …\)/ });
-    // Hidden folders and folders without images are not classes: the labels stay cat = 0, dog = 1.
+    await assert.rejects(openDataSource(`folder:${root}`, pre, { channels: 3, height: 2, width: 2 }), { code: 'DATA_SPEC_INVALID', message: /holds both images \(loose\.png, …\) and subfolders with images \(cat, …\)/ });
+    // Hidden folders and files are not data: the labels stay cat = 0, dog = 1.
     await fs.rm(path.join(root, 'loose.png'));
     await fs.mkdir(path.join(root, '.ipynb_checkpoints'));
     await fs.copyFile(path.join(root, 'cat', '1.png'), path.join(root, '.ipynb_checkpoints', '1.png'));
-    await fs.mkdir(path.join(root, 'a_thumbs'));
-    await fs.writeFile(path.join(root, 'a_thumbs', 'index.txt'), 'x');
+    await fs.writeFile(path.join(root, 'cat', '._1.png'), 'an AppleDouble companion, not a PNG');
     const classes = await openDataSource(`folder:${root}`, pre, { channels: 3, height: 2, width: 2 });
     assert.deepEqual(Array.from(classes.labels!), [0, 0, 1, 1]);
-    // A flat folder of images beside such a folder is read flat, without labels.
+    // A class folder without images would shift every later label if skipped: refused, naming it.
+    await fs.mkdir(path.join(root, 'bird'));
+    await fs.writeFile(path.join(root, 'bird', 'index.txt'), 'x');
+    await assert.rejects(openDataSource(`folder:${root}`, pre, { channels: 3, height: 2, width: 2 }), { code: 'DATA_SPEC_INVALID', message: /class folder .*bird holds no images, while 2 other subfolders do; .*shift every later label/ });
+    await fs.rm(path.join(root, 'bird'), { recursive: true });
+    // A flat folder of images beside a folder without images is read flat, without labels.
     const flat = await tempDir('flat');
     await fs.copyFile(path.join(root, 'cat', '1.png'), path.join(flat, 'a.png'));
     await fs.mkdir(path.join(flat, '__MACOSX'));
+    await fs.writeFile(path.join(flat, '__MACOSX', '._a.png'), 'x');
     const loose = await openDataSource(`folder:${flat}`, pre, { channels: 3, height: 2, width: 2 });
     assert.equal(loose.count, 1);
     assert.equal(loose.labels, null);
+  });
+
+  it('class folders may nest their images and be symbolic links, as may images; a link loop is read once', async () => {
+    const store = await tempDir('store');
+    const pixel = (value: number) => sharp({ create: { width: 2, height: 2, channels: 3, background: { r: value, g: value, b: value } } }).png().toBuffer();
+    await fs.mkdir(path.join(store, 'cats', 'indoor'), { recursive: true });
+    await fs.writeFile(path.join(store, 'cats', 'indoor', '1.png'), await pixel(10));
+    await fs.writeFile(path.join(store, 'cats', '2.png'), await pixel(20));
+    await fs.writeFile(path.join(store, 'dog.png'), await pixel(30));
+    await fs.symlink(path.join(store, 'cats'), path.join(store, 'cats', 'indoor', 'loop'));
+    const root = await tempDir('linked');
+    await fs.symlink(path.join(store, 'cats'), path.join(root, 'cat'));
+    await fs.mkdir(path.join(root, 'dog'));
+    await fs.symlink(path.join(store, 'dog.png'), path.join(root, 'dog', 'a.png'));
+    const pre = { scale: 1, mean: [0], std: [1], layout: 'nchw' as const };
+    const src = await openDataSource(`folder:${root}`, pre, { channels: 3, height: 2, width: 2 });
+    assert.deepEqual(Array.from(src.labels!), [0, 0, 1]);
+    // Sorted relative paths: cat/2.png, cat/indoor/1.png, dog/a.png.
+    const x = src.batch(0, 3).data;
+    assert.deepEqual([x[0], x[12], x[24]], [20, 10, 30]);
   });
 });

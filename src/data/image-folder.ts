@@ -1,11 +1,13 @@
 /**
  * A folder of images (JPEG, PNG, WebP, …) decoded with sharp. With class subfolders
- * (root/cat/1.jpg, root/dog/2.jpg) the sorted subfolder names are the labels; with images
- * directly in the folder there are none. Every image is decoded once, resized to the
- * model's input size (stretched to fill) and kept as planar bytes; batches are
- * preprocessed on demand. Invariant: sample order is the sorted relative path.
+ * (root/cat/1.jpg, root/dog/a/2.jpg) the sorted subfolder names are the labels; with images
+ * directly in the folder there are none. Symbolic links are followed; hidden entries are
+ * skipped. Every image is decoded once, resized to the model's input size (stretched to
+ * fill; EXIF orientation is not applied, as PIL-based loaders do not; transparent pixels
+ * become black) and kept as planar bytes; batches are preprocessed on demand.
+ * Invariant: sample order is the sorted relative path; label k is the k-th class folder.
  */
-import { promises as fs } from 'node:fs';
+import { promises as fs, type Dirent } from 'node:fs';
 import path from 'node:path';
 import sharp from 'sharp';
 import { LayercacheError } from '../errors/index.ts';
@@ -28,34 +30,68 @@ export function imageSizeOf(shape: readonly (number | string)[] | null | undefin
   return typeof c === 'number' && typeof h === 'number' && typeof w === 'number' ? { channels: c, height: h, width: w } : undefined;
 }
 
-async function listImages(root: string): Promise<{ files: string[]; labels: Int32Array | null; classes: string[] }> {
-  let entries;
+/** What a directory entry is, following symbolic links (a broken link is neither). */
+async function kindOf(dir: string, e: Dirent): Promise<'dir' | 'file' | null> {
+  if (e.isDirectory()) return 'dir';
+  if (e.isFile()) return 'file';
+  if (!e.isSymbolicLink()) return null;
+  const st = await fs.stat(path.join(dir, e.name)).catch(() => null);
+  return st?.isDirectory() ? 'dir' : st?.isFile() ? 'file' : null;
+}
+
+/** The non-hidden entries of `dir` that are directories or files, links followed; names sorted. */
+async function entriesOf(dir: string): Promise<{ name: string; kind: 'dir' | 'file' }[]> {
+  let entries: Dirent[];
   try {
-    entries = await fs.readdir(root, { withFileTypes: true });
+    entries = await fs.readdir(dir, { withFileTypes: true });
   } catch (err) {
-    throw new LayercacheError('FILE_NOT_FOUND', `image folder ${root} cannot be read (${(err as NodeJS.ErrnoException).code ?? 'error'}); check the path`, { cause: err });
+    throw new LayercacheError('FILE_NOT_FOUND', `image folder ${dir} cannot be read (${(err as NodeJS.ErrnoException).code ?? 'error'}); check the path`, { cause: err });
   }
-  // Class folders: hidden ones (.ipynb_checkpoints, .git) and ones without images (__MACOSX, thumbs) are no class.
-  const named = entries.filter((e) => e.isDirectory() && !e.name.startsWith('.')).map((e) => e.name).sort();
-  const classes = (await Promise.all(named.map(async (name) => ({ name, images: (await fs.readdir(path.join(root, name))).filter((f) => IMAGE.test(f)).sort() }))))
-    .filter((c) => c.images.length > 0);
-  const dirs = classes.map((c) => c.name);
-  const direct = entries.filter((e) => e.isFile() && IMAGE.test(e.name)).map((e) => e.name).sort();
-  if (dirs.length > 0 && direct.length > 0) {
-    throw new LayercacheError('DATA_SPEC_INVALID', `image folder ${root} holds both images (${direct[0]}, …) and subfolders (${dirs[0]}, …); put every image in a class subfolder, or none in any, so that labels are unambiguous`);
+  // Hidden entries (.git, .ipynb_checkpoints, macOS's ._photo.jpg companions) are not data.
+  const kinds = await Promise.all(entries.filter((e) => !e.name.startsWith('.')).map(async (e) => ({ name: e.name, kind: await kindOf(dir, e) })));
+  return kinds.filter((k): k is { name: string; kind: 'dir' | 'file' } => k.kind !== null).sort((a, b) => (a.name < b.name ? -1 : a.name > b.name ? 1 : 0));
+}
+
+/** Every image under `dir`, at any depth (links followed, each real directory once), in sorted path order. */
+async function imagesUnder(dir: string, seen: Set<string>): Promise<string[]> {
+  const real = await fs.realpath(dir);
+  if (seen.has(real)) return [];
+  seen.add(real);
+  const out: string[] = [];
+  for (const e of await entriesOf(dir)) {
+    const full = path.join(dir, e.name);
+    if (e.kind === 'file' && IMAGE.test(e.name)) out.push(full);
+    else if (e.kind === 'dir') out.push(...(await imagesUnder(full, seen)));
   }
-  if (dirs.length > 0) {
-    const files: string[] = [];
-    const labels: number[] = [];
-    for (const [k, c] of classes.entries()) {
-      for (const f of c.images) {
-        files.push(path.join(root, c.name, f));
-        labels.push(k);
-      }
-    }
-    return { files, labels: Int32Array.from(labels), classes: dirs };
+  return out;
+}
+
+/**
+ * The images of `root`: directly in it (no labels), or in class subfolders at any depth (labels numbered in the
+ * sorted order of the class folders' names, as torchvision's ImageFolder numbers them). A class folder without
+ * images is refused, since skipping it would shift every later label.
+ */
+async function listImages(root: string): Promise<{ files: string[]; labels: Int32Array | null; classes: string[] }> {
+  const entries = await entriesOf(root);
+  const direct = entries.filter((e) => e.kind === 'file' && IMAGE.test(e.name)).map((e) => path.join(root, e.name));
+  const named = entries.filter((e) => e.kind === 'dir').map((e) => e.name);
+  const classes = await Promise.all(named.map(async (name) => ({ name, images: await imagesUnder(path.join(root, name), new Set()) })));
+  const holding = classes.filter((c) => c.images.length > 0);
+  if (holding.length > 0 && direct.length > 0) {
+    throw new LayercacheError('DATA_SPEC_INVALID', `image folder ${root} holds both images (${path.basename(direct[0]!)}, …) and subfolders with images (${holding[0]!.name}, …); put every image in a class subfolder, or none in any, so that labels are unambiguous`);
   }
-  return { files: direct.map((f) => path.join(root, f)), labels: null, classes: [] };
+  if (holding.length === 0) return { files: direct, labels: null, classes: [] };
+  const empty = classes.find((c) => c.images.length === 0);
+  if (empty) {
+    throw new LayercacheError('DATA_SPEC_INVALID', `class folder ${path.join(root, empty.name)} holds no images, while ${holding.length} other subfolders do; labels are numbered by the sorted class folder names, so skipping it would shift every later label: add its images, or move it out of ${root} (or hide it: names starting with '.' are ignored)`);
+  }
+  const files: string[] = [];
+  const labels: number[] = [];
+  for (const [k, c] of classes.entries()) {
+    files.push(...c.images);
+    for (let i = 0; i < c.images.length; i++) labels.push(k);
+  }
+  return { files, labels: Int32Array.from(labels), classes: classes.map((c) => c.name) };
 }
 
 /** Decodes an image (path or bytes) to planar bytes [channels, height, width], stretched to `size`. */

@@ -33,12 +33,33 @@ export interface CascadeExit {
   readonly temperature: number;
 }
 
-interface Stage {
-  readonly session: Session;
+/** Stage j: segment j with head j fused in (the last stage: the rest of the backbone). */
+interface StagePlan {
+  readonly model: ModelProto;
+  readonly label: string;
   readonly input: string;
   /** Cut tensor passed to the next stage, or null for the last stage. */
   readonly cut: string | null;
   readonly exit: CascadeExit | null;
+}
+
+interface Stage extends StagePlan {
+  readonly session: Session;
+}
+
+/** What a cascade is for: running it ('run': its single graphs, stages on demand) or tracing every head ('trace': stages only). */
+export type CascadeUse = 'run' | 'trace';
+
+/** One session per stage, in order; none left open on failure. */
+async function createStages(plans: readonly StagePlan[], engine: EngineOptions): Promise<Stage[]> {
+  const stages: Stage[] = [];
+  try {
+    for (const p of plans) stages.push({ ...p, session: await Session.create(serializeModel(p.model), p.label, engine) });
+  } catch (err) {
+    await Promise.all(stages.map((s) => s.session.release()));
+    throw err;
+  }
+  return stages;
 }
 
 /** Name of head j's log-probabilities in a fused segment. */
@@ -65,8 +86,13 @@ export function gatherRows(x: Tensor, keep: readonly number[]): Tensor {
  * first exit whose head is confident enough, or with the whole backbone. Release it when done.
  */
 export class Cascade {
+  /** The stage sessions, created when first needed: tracing, `staged`, or batch N without a Compress graph. */
+  private staging: Promise<readonly Stage[]> | null;
+
   private constructor(
-    private readonly stages: readonly Stage[],
+    private readonly plans: readonly StagePlan[],
+    stages: readonly Stage[] | null,
+    private readonly engine: EngineOptions,
     private readonly single: Session | null,
     private readonly batched: Session | null,
     readonly classes: number,
@@ -74,7 +100,9 @@ export class Cascade {
     readonly inputName: string,
     /** The input's declared per-sample dims (a name where the model leaves one open). */
     private readonly sampleShape: readonly Dim[] | null,
-  ) {}
+  ) {
+    this.staging = stages ? Promise.resolve(stages) : null;
+  }
 
   /**
    * Builds a cascade from segments (exits.length + 1), heads (one per exit) and exits.
@@ -83,6 +111,7 @@ export class Cascade {
   static async create(
     parts: { segments: readonly ModelProto[]; heads: readonly ModelProto[]; exits: readonly CascadeExit[]; classes: number; score: ScoreSpec['kind'] },
     engine: EngineOptions,
+    use: CascadeUse = 'run',
   ): Promise<Cascade> {
     const { segments, heads, exits } = parts;
     if (segments.length !== exits.length + 1 || heads.length !== exits.length) {
@@ -93,35 +122,46 @@ export class Cascade {
         throw new LayercacheError('CONFIG_INVALID', `exit ${i}'s threshold is ${String(e.threshold)}; give a number in the score's units (+Infinity disables the exit)`);
       }
     });
-    const stages: Stage[] = [];
-    const fused: ModelProto[] = [];
+    const plans: StagePlan[] = segments.map((segment, j) => {
+      const exit = exits[j] ?? null;
+      return {
+        model: exit ? fuseHead(segment, heads[j]!, exit.tensor, j) : segment,
+        label: exit ? `segment ${j} + head ${j}` : `segment ${j}`,
+        input: segment.graph!.input[0]!.name, cut: exit?.tensor ?? null, exit,
+      };
+    });
+    const fused = plans.slice(0, -1).map((p) => p.model);
+    const last = segments[segments.length - 1]!;
     let single: Session | null = null;
     let batched: Session | null = null;
+    let stages: Stage[] | null = null;
     try {
-      for (let j = 0; j < segments.length; j++) {
-        const exit = exits[j] ?? null;
-        const model = exit ? fuseHead(segments[j]!, heads[j]!, exit.tensor, j) : segments[j]!;
-        if (exit) fused.push(model);
-        const session = await Session.create(serializeModel(model), exit ? `segment ${j} + head ${j}` : `segment ${j}`, engine);
-        stages.push({ session, input: segments[j]!.graph!.input[0]!.name, cut: exit?.tensor ?? null, exit });
-      }
-      // Batch 1: one graph of nested If nodes, one session call per request.
-      if (exits.length > 0) {
-        const model = buildIfCascade(fused, segments[segments.length - 1]!, exits, exits.map((_, j) => fusedHeadOutput(j)), parts.classes, parts.score);
-        single = await Session.create(serializeModel(model), 'batch-1 cascade', engine);
+      if (use === 'run' && exits.length > 0) {
+        // Batch 1: one graph of nested If nodes, one session call per request.
+        single = await Session.create(serializeModel(buildIfCascade(fused, last, exits, exits.map((_, j) => fusedHeadOutput(j)), parts.classes, parts.score)), 'batch-1 cascade', engine);
         // Batch N: one graph that drops answered rows with Compress (opset ≥ 11).
-        if (modelOpset(segments[segments.length - 1]!) >= 11) {
-          const compress = buildCompressCascade(fused, segments[segments.length - 1]!, exits, exits.map((_, j) => fusedHeadOutput(j)), parts.classes, parts.score);
-          batched = await Session.create(serializeModel(compress), 'batch-N cascade', engine);
+        if (modelOpset(last) >= 11) {
+          batched = await Session.create(serializeModel(buildCompressCascade(fused, last, exits, exits.map((_, j) => fusedHeadOutput(j)), parts.classes, parts.score)), 'batch-N cascade', engine);
         }
       }
+      // Stage sessions hold another copy of the weights: made now only where they are the runtime.
+      if (use === 'trace' || !single || !batched) stages = await createStages(plans, engine);
     } catch (err) {
-      await Promise.all([...stages.map((s) => s.session.release()), single?.release(), batched?.release()]);
+      await Promise.all([single?.release(), batched?.release()]);
       throw err;
     }
     const declared = segments[0]!.graph!.input[0];
     const shape = declared ? readValueInfo(declared)?.shape?.slice(1) ?? null : null;
-    return new Cascade(stages, single, batched, parts.classes, parts.score, stages[0]!.input, shape);
+    return new Cascade(plans, stages, engine, single, batched, parts.classes, parts.score, plans[0]!.input, shape);
+  }
+
+  /** The stage sessions, created on first use. */
+  private stages(): Promise<readonly Stage[]> {
+    // A failed attempt is not kept: the next call tries again.
+    return (this.staging ??= createStages(this.plans, this.engine).catch((err: unknown) => {
+      this.staging = null;
+      throw err;
+    }));
   }
 
   /**
@@ -169,7 +209,7 @@ export class Cascade {
   }
 
   get exitCount(): number {
-    return this.stages.length - 1;
+    return this.plans.length - 1;
   }
 
   /**
@@ -198,8 +238,9 @@ export class Cascade {
     let alive = Array.from({ length: batch }, (_, i) => i);
     let x = input;
     const K = this.classes;
-    for (let j = 0; j < this.stages.length && alive.length > 0; j++) {
-      const stage = this.stages[j]!;
+    const stages = await this.stages();
+    for (let j = 0; j < stages.length && alive.length > 0; j++) {
+      const stage = stages[j]!;
       const out = await stage.session.run({ [stage.input]: x });
       if (!stage.exit) {
         const logits = Object.values(out)[0]!.data as Float32Array;
@@ -240,7 +281,7 @@ export class Cascade {
   async trace(input: Tensor): Promise<{ heads: Float32Array[]; logits: Float32Array }> {
     const heads: Float32Array[] = [];
     let x = input;
-    for (const [j, stage] of this.stages.entries()) {
+    for (const [j, stage] of (await this.stages()).entries()) {
       const out = await stage.session.run({ [stage.input]: x });
       if (!stage.exit) return { heads, logits: Object.values(out)[0]!.data as Float32Array };
       heads.push(out[fusedHeadOutput(j)]!.data as Float32Array);
@@ -250,6 +291,7 @@ export class Cascade {
   }
 
   async release(): Promise<void> {
-    await Promise.all([...this.stages.map((s) => s.session.release()), this.single?.release(), this.batched?.release()]);
+    const stages = this.staging ? await this.staging.catch(() => []) : [];
+    await Promise.all([...stages.map((s) => s.session.release()), this.single?.release(), this.batched?.release()]);
   }
 }

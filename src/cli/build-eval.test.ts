@@ -265,6 +265,9 @@ describe('build → bundle → eval on a tiny model', () => {
     // From code too, samples of another shape are refused before anything runs.
     const otherShape = await openDataSource(`raw:${data}:3x16x4#0-99`, IDENTITY_PREPROCESS);
     await assert.rejects(evaluateBundle(bundle, otherShape, opts), { code: 'DATA_SHAPE_MISMATCH', message: /gives samples of shape \[3, 16, 4\] but the bundle's model expects \[3, 8, 8\]/ });
+    const empty = path.join(dir, 'empty.f32');
+    await fs.writeFile(empty, new Uint8Array(0));
+    await assert.rejects(evaluateBundle(bundle, await openDataSource(`raw:${empty}:3x8x8`, IDENTITY_PREPROCESS), opts), { code: 'DATA_SPEC_INVALID', message: /gives no samples/ });
 
     // The report command writes the HTML report and, with --json, the same evaluation plus its path.
     const html = path.join(dir, 'report.html');

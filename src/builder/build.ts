@@ -94,6 +94,9 @@ const MAX_PROFILE_CHECKS = 256;
 /** Runtime checks of a selection before the builder gives up on early exits (bounds build time). */
 const MAX_RUNTIME_CHECKS = 6;
 
+/** Fewer build samples per class than this draws a note: heads then learn little of each class. */
+const FEW_SAMPLES_PER_CLASS = 20;
+
 export interface BuildInput {
   readonly modelFile: string;
   readonly modelBytes: Uint8Array;
@@ -135,6 +138,9 @@ export async function buildCascade(input: BuildInput, config: BuildConfig, engin
   checkBuildable(a, scoresName(input.model, reading), input.modelFile, data, settings.folds);
   const teacherOutput = a.outputs[0]!.name;
   const classes = a.outputs[0]!.dims[1]!;
+  if (data.count < FEW_SAMPLES_PER_CLASS * classes) {
+    progress.note(`${data.count} samples for ${classes} classes (${(data.count / classes).toFixed(1)} per class): the heads see few answers of each class, so expect few or no exits; give at least ${FEW_SAMPLES_PER_CLASS * classes} samples`);
+  }
   const exits: ExitInfo[] = a.exits.map((e) => ({ index: e.index, tensor: e.tensor, dims: a.tensor(e.tensor)!.dims.slice(1), cumulativeMacs: e.cumulativeMacs }));
   const pools = [...new Set(settings.family.map((s) => s.pool))];
   const layout = input.layout ?? input.preprocess?.layout ?? 'nchw';

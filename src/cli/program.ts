@@ -37,7 +37,7 @@ const FLAG_OF_SETTING: Readonly<Record<string, string>> = {
   'serve.maxBatchSize': '--max-batch-size', 'serve.maxQueueDelayUs': '--max-queue-delay-us', 'serve.maxQueueRows': '--max-queue-rows',
   'serve.maxRequestRows': '--max-request-rows', 'serve.requestTimeoutMs': '--timeout-ms', 'serve.bodyLimitBytes': '--body-limit',
   'serve.token': '--token', 'serve.labels': '--labels', 'serve.online.retrainAfter': '--retrain-after', 'serve.online.retrainEvery': '--retrain-every',
-  'serve.online.bufferSamples': '--buffer-samples', 'serve.online.verifyShare': '--verify-share',
+  'serve.online.bufferSamples': '--buffer-samples', 'serve.online.bufferBytes': '--buffer-bytes', 'serve.online.verifyShare': '--verify-share',
 };
 
 /** A configuration error about a value a flag set, as a usage error naming the flag; others unchanged. */
@@ -251,6 +251,7 @@ export async function runCli(argv: readonly string[], io: CliIo, env?: NodeJS.Pr
     .option('--retrain-after <n>', 'buffered samples before the first retrain', (v) => parsePositiveCount(v, '--retrain-after'), 2000)
     .option('--retrain-every <n>', 'new buffered samples between retrains', (v) => parsePositiveCount(v, '--retrain-every'), 2000)
     .option('--buffer-samples <n>', 'online buffer size (sliding window)', (v) => parsePositiveCount(v, '--buffer-samples'), 5000)
+    .option('--buffer-bytes <bytes>', 'most memory the online buffer may hold (it keeps fewer samples when they are large)', (v) => parsePositiveCount(v, '--buffer-bytes'), 512 * 2 ** 20)
     .option('--verify-share <p>', 'share of requests checked against the full backbone', (v) => parseNumber(v, '--verify-share'), 0.05)
     .option('--tolerance <t>', 'allowed disagreement with the backbone, in (0, 1)', (v) => parseFraction(v, '--tolerance', '0.01'), 0.01)
     .option('--augment <list>', 'label-free augmented copies when retraining, e.g. flip or flip,random:4', (v) => parseAugmentList(v, '--augment'))
@@ -276,7 +277,7 @@ export async function runCli(argv: readonly string[], io: CliIo, env?: NodeJS.Pr
           labels: o.labels ? await readLabels(o.labels as string) : [],
           online: {
             enabled: o.online as boolean, retrainAfter: o.retrainAfter as number, retrainEvery: o.retrainEvery as number,
-            bufferSamples: o.bufferSamples as number, verifyShare: o.verifyShare as number,
+            bufferSamples: o.bufferSamples as number, bufferBytes: o.bufferBytes as number, verifyShare: o.verifyShare as number,
           },
         },
       }, env);

@@ -119,6 +119,14 @@ describe('online retraining', () => {
     assert.deepEqual(await new VersionStore(state).list(), []);
   });
 
+  it('says when --buffer-bytes holds fewer samples than --buffer-samples asks for', async () => {
+    const lines: string[] = [];
+    // 2 MiB of 768-byte samples: 2,730 of the 5,000 asked for.
+    const s = await startServer(modelFile, config(path.join(dir, 'small-buffer'), { bufferBytes: 2 * 2 ** 20, retrainAfter: 1_000_000 }, 'warn'), { write: (l) => void lines.push(l) });
+    await s.close();
+    assert.ok(lines.some((l) => /online buffer: 2730 samples, not the 5000 of --buffer-samples: a sample is 1 KiB and --buffer-bytes caps the buffer at 2 MiB, so retrains learn from the latest 2730 samples; raise --buffer-bytes/.test(JSON.parse(l).msg)), lines.join(''));
+  });
+
   it('a model whose class scores are not its first output (--scores-output): served, retrained, resumed and re-served from its bundle with them', { timeout: 300_000 }, async () => {
     const file = path.join(dir, 'embedding-first.onnx');
     await saveModel(withEmbeddingFirst(residualNet().model), file);

@@ -98,7 +98,10 @@ export class OnlineLearner {
     this.buffer = new SampleBuffer(rowSize, deps.config.enabled ? deps.config.bufferSamples : 1, deps.config.bufferBytes);
     const least = minBuildSamples(deps.build.folds);
     if (deps.config.enabled && this.buffer.capacity < least) {
-      throw new LayercacheError('CONFIG_INVALID', `serve.online.bufferBytes ${deps.config.bufferBytes} holds only ${this.buffer.capacity} samples of ${rowSize * 4} bytes, and a retrain needs at least ${least}; raise bufferBytes`);
+      throw new LayercacheError('CONFIG_INVALID', `the online buffer's ${deps.config.bufferBytes} bytes (--buffer-bytes, serve.online.bufferBytes) hold only ${this.buffer.capacity} samples of ${rowSize * 4} bytes, and a retrain needs at least ${least}; raise --buffer-bytes`);
+    }
+    if (deps.config.enabled && this.buffer.capacity < deps.config.bufferSamples) {
+      deps.log.warn({ capacity: this.buffer.capacity, asked: deps.config.bufferSamples }, `online buffer: ${this.buffer.capacity} samples, not the ${deps.config.bufferSamples} of --buffer-samples: a sample is ${(rowSize * 4 / 1024).toFixed(0)} KiB and --buffer-bytes caps the buffer at ${(deps.config.bufferBytes / 2 ** 20).toFixed(0)} MiB, so retrains learn from the latest ${this.buffer.capacity} samples; raise --buffer-bytes to keep more`);
     }
     this.rng = seededRng(deps.config.seed);
     this.version = start.version;

@@ -81,7 +81,7 @@ export async function collectFeatures(
   const count = samples * sources.length;
   if (samples === 0) throw new LayercacheError('DATA_SPEC_INVALID', `data '${sources[0]!.description}' holds no samples; give a non-empty range`);
   const bytes = collectionBytes(count, exits, pools, classes);
-  opts.progress.note(`collecting features of ${exits.length} exits × ${pools.length} pooling${pools.length > 1 ? 's' : ''} for ${samples} samples × ${sources.length} variant${sources.length > 1 ? 's' : ''}: ${(bytes / 2 ** 20).toFixed(1)} MiB`);
+  opts.progress.note(`collecting features of ${exits.length} exits × ${pools.length} pooling${pools.length > 1 ? 's' : ''} for ${samples} samples × ${sources.length} variant${sources.length > 1 ? 's' : ''}: ${(bytes / 2 ** 20).toFixed(1)} MiB of features, held through training (onnxruntime's sessions and the data come on top)`);
   const probe = buildFeatureProbe(model, exits, pools, teacherOutput);
   const session = await Session.create(serializeModel(probe), 'feature probe', opts.engine);
   const teacher = new Float32Array(count * classes);

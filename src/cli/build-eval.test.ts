@@ -9,7 +9,7 @@ import { before, describe, it } from 'node:test';
 import { loadBundle, saveBundle } from '../bundle/index.ts';
 import { Cascade } from '../cascade/index.ts';
 import { DEFAULT_ENGINE_OPTIONS } from '../engine/index.ts';
-import { IDENTITY_PREPROCESS, openDataSource } from '../data/index.ts';
+import { IDENTITY_PREPROCESS, memorySource, openDataSource } from '../data/index.ts';
 import { evaluateBundle, type EvalReport } from '../evaluate/index.ts';
 import { SILENT } from '../progress/index.ts';
 import { saveModel } from '../onnx/index.ts';
@@ -265,9 +265,10 @@ describe('build → bundle → eval on a tiny model', () => {
     // From code too, samples of another shape are refused before anything runs.
     const otherShape = await openDataSource(`raw:${data}:3x16x4#0-99`, IDENTITY_PREPROCESS);
     await assert.rejects(evaluateBundle(bundle, otherShape, opts), { code: 'DATA_SHAPE_MISMATCH', message: /gives samples of shape \[3, 16, 4\] but the bundle's model expects \[3, 8, 8\]/ });
+    await assert.rejects(evaluateBundle(bundle, memorySource(new Float32Array(0), [3, 8, 8], 'no rows'), opts), { code: 'DATA_SPEC_INVALID', message: /data 'no rows' gives no samples/ });
     const empty = path.join(dir, 'empty.f32');
     await fs.writeFile(empty, new Uint8Array(0));
-    await assert.rejects(evaluateBundle(bundle, await openDataSource(`raw:${empty}:3x8x8`, IDENTITY_PREPROCESS), opts), { code: 'DATA_SPEC_INVALID', message: /gives no samples/ });
+    await assert.rejects(openDataSource(`raw:${empty}:3x8x8`, IDENTITY_PREPROCESS), { code: 'DATA_SPEC_INVALID', message: /is an empty file: it holds no samples/ });
 
     // The report command writes the HTML report and, with --json, the same evaluation plus its path.
     const html = path.join(dir, 'report.html');

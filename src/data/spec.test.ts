@@ -77,6 +77,37 @@ describe('data specs', () => {
       { code: 'DATA_SPEC_INVALID', message: /shape \(4,0\); every axis must be at least 1/ });
   });
 
+  it('reads only the asked range, so files over 2 GiB open (a sparse raw file and .npy just over 2 GiB)', async () => {
+    const big = path.join(dir, 'big.raw');
+    const per = 3 * 8 * 8 * 4;
+    const size = per * Math.ceil(2 ** 31 / per); // just over 2 GiB
+    const tail = Float32Array.from({ length: 2 * per / 4 }, (_, i) => i + 0.5);
+    const fh = await fs.open(big, 'w');
+    await fh.truncate(size);
+    await fh.write(new Uint8Array(tail.buffer), 0, tail.byteLength, size - tail.byteLength);
+    await fh.close();
+    const last = size / per - 1;
+    const r = await openDataSource(`raw:${big}:3x8x8#${last - 1}-${last}`, IDENTITY_PREPROCESS);
+    assert.equal(r.count, 2);
+    assert.deepEqual(Array.from(r.batch(0, 2).data as Float32Array), Array.from(tail));
+    const bigNpy = path.join(dir, 'big.npy');
+    const header = npy([size / per, 3, 8, 8], new Float32Array(0));
+    const nfh = await fs.open(bigNpy, 'w');
+    await nfh.write(header, 0, header.length, 0);
+    await nfh.truncate(header.length + size);
+    await nfh.write(new Uint8Array(tail.buffer), 0, tail.byteLength, header.length + size - tail.byteLength);
+    await nfh.close();
+    const n = await openDataSource(`npy:${bigNpy}#${last - 1}-${last}`, IDENTITY_PREPROCESS);
+    assert.deepEqual(Array.from(n.batch(0, 2).data as Float32Array), Array.from(tail));
+    await Promise.all([fs.rm(big), fs.rm(bigNpy)]);
+  });
+
+  it('a .npy cut within its header, and a reversed range, say so', async () => {
+    await fs.writeFile(path.join(dir, 'head.npy'), npy([4, 2, 3], values).subarray(0, 30));
+    await assert.rejects(openDataSource(`npy:${path.join(dir, 'head.npy')}`, IDENTITY_PREPROCESS), { code: 'DATA_SPEC_INVALID', message: /is truncated within its header; save it again with np\.save/ });
+    await assert.rejects(openDataSource(`npy:${path.join(dir, 'ok.npy')}#3-1`, IDENTITY_PREPROCESS), { code: 'DATA_SPEC_INVALID', message: /has a reversed range #3-1; give the first record first \(#1-3\)/ });
+  });
+
   it('a directory given as a data file is named as a directory', async () => {
     await assert.rejects(openDataSource(`npy:${dir}`, IDENTITY_PREPROCESS), { code: 'FILE_UNREADABLE', message: /is a directory; give the file itself/ });
     await assert.rejects(openDataSource(`raw:${dir}:3`, IDENTITY_PREPROCESS), { code: 'FILE_UNREADABLE', message: /is a directory/ });

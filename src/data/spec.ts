@@ -27,7 +27,7 @@ function parseRange(spec: string, range: string | undefined, total: number): [nu
   const m = /^(\d+)-(\d+)$/.exec(range);
   if (!m) throw bad(spec, `has a malformed range '#${range}' (expected #A-B, both inclusive)`);
   const [a, b] = [Number(m[1]), Number(m[2])];
-  if (a > b) throw bad(spec, `has an empty range #${a}-${b}`);
+  if (a > b) throw bad(spec, `has a reversed range #${a}-${b}; give the first record first (#${b}-${a})`);
   if (b >= total) throw bad(spec, `asks for records up to ${b}, but the file holds ${total} (0-${total - 1})`);
   return [a, b + 1];
 }
@@ -41,33 +41,76 @@ function splitSpec(spec: string): { kind: string; rest: string; range: string | 
   return hash >= 0 ? { kind, rest: body.slice(0, hash), range: body.slice(hash + 1) } : { kind, rest: body, range: undefined };
 }
 
-/** Parses a .npy header; returns dtype descr, shape and data offset. */
-function parseNpy(bytes: Uint8Array, spec: string): { shape: number[]; offset: number } {
-  const magic = String.fromCharCode(...bytes.subarray(0, 6));
+/** Maps a failed read of `file` to a clear error. */
+function unreadable(spec: string, file: string, err: unknown): LayercacheError {
+  const code = (err as NodeJS.ErrnoException).code;
+  if (code === 'EISDIR') return new LayercacheError('FILE_UNREADABLE', `data file ${file} (from data spec '${spec}') is a directory; give the file itself (folder:DIR reads a directory of images)`, { cause: err });
+  if (code === 'EACCES' || code === 'EPERM') return new LayercacheError('FILE_UNREADABLE', `data file ${file} (from data spec '${spec}') cannot be read (${code}); fix its permissions`, { cause: err });
+  return new LayercacheError('FILE_NOT_FOUND', `data file ${file} (from data spec '${spec}') cannot be read: ${code ?? 'error'}; check the path`, { cause: err });
+}
+
+/** Largest read per call: one read may not pass 2 GiB. */
+const READ_CHUNK = 2 ** 30;
+
+/**
+ * An open data file, read by byte range: only the records a spec's range asks for are read, so a file may be
+ * larger than memory (or than the 2 GiB a single read allows).
+ */
+async function openFile(spec: string, file: string): Promise<{ size: number; read(start: number, length: number): Promise<Uint8Array>; close(): Promise<void> }> {
+  let fh: fs.FileHandle;
+  let size: number;
+  try {
+    fh = await fs.open(file, 'r');
+    const st = await fh.stat();
+    if (st.isDirectory()) {
+      await fh.close();
+      throw Object.assign(new Error('is a directory'), { code: 'EISDIR' });
+    }
+    size = st.size;
+  } catch (err) {
+    throw unreadable(spec, file, err);
+  }
+  return {
+    size,
+    read: async (start, length) => {
+      const out = new Uint8Array(length);
+      try {
+        for (let done = 0; done < length;) {
+          const { bytesRead } = await fh.read(out, done, Math.min(READ_CHUNK, length - done), start + done);
+          if (bytesRead === 0) throw new Error(`the file ended at byte ${start + done}`);
+          done += bytesRead;
+        }
+      } catch (err) {
+        throw unreadable(spec, file, err);
+      }
+      return out;
+    },
+    close: () => fh.close(),
+  };
+}
+
+/** Parses a .npy header from the file's first bytes; returns the shape and the data offset. */
+function parseNpy(head: Uint8Array, spec: string): { shape: number[]; offset: number } {
+  const magic = String.fromCharCode(...head.subarray(0, 6));
   if (magic !== '\x93NUMPY') throw bad(spec, 'is not a .npy file');
-  const major = bytes[6]!;
-  const headerLen = major === 1 ? bytes[8]! | (bytes[9]! << 8) : new DataView(bytes.buffer, bytes.byteOffset + 8, 4).getUint32(0, true);
+  const major = head[6]!;
+  if (head.length < 12) throw bad(spec, 'is truncated within its header; save it again with np.save');
+  const headerLen = major === 1 ? head[8]! | (head[9]! << 8) : new DataView(head.buffer, head.byteOffset + 8, 4).getUint32(0, true);
   const start = major === 1 ? 10 : 12;
-  const header = new TextDecoder().decode(bytes.subarray(start, start + headerLen));
+  if (head.length < start + headerLen) throw bad(spec, 'is truncated within its header; save it again with np.save');
+  const header = new TextDecoder().decode(head.subarray(start, start + headerLen));
   const descr = /'descr':\s*'([^']+)'/.exec(header)?.[1];
   const order = /'fortran_order':\s*(True|False)/.exec(header)?.[1];
   const shape = /'shape':\s*\(([^)]*)\)/.exec(header)?.[1];
-  if (descr !== '<f4' || order !== 'False' || shape === undefined) {
-    throw bad(spec, `holds ${descr ?? 'unknown'} data${order === 'True' ? ' in Fortran order' : ''}; save it as little-endian float32 in C order (np.ascontiguousarray(x, dtype='<f4'))`);
+  if (descr === undefined || order === undefined || shape === undefined) throw bad(spec, `has a header without descr, fortran_order and shape ('${header.trim().slice(0, 80)}'); save it with np.save`);
+  if (descr !== '<f4' || order !== 'False') {
+    throw bad(spec, `holds ${descr} data${order === 'True' ? ' in Fortran order' : ''}; save it as little-endian float32 in C order (np.ascontiguousarray(x, dtype='<f4'))`);
   }
-  return { shape: shape.split(',').map((s) => s.trim()).filter(Boolean).map(Number), offset: start + headerLen };
+  return { shape: shape.split(',').map((x) => x.trim()).filter(Boolean).map(Number), offset: start + headerLen };
 }
 
-async function readBytes(spec: string, file: string): Promise<Uint8Array> {
-  try {
-    return new Uint8Array(await fs.readFile(file));
-  } catch (err) {
-    const code = (err as NodeJS.ErrnoException).code;
-    if (code === 'EISDIR') throw new LayercacheError('FILE_UNREADABLE', `data file ${file} (from data spec '${spec}') is a directory; give the file itself (folder:DIR reads a directory of images)`, { cause: err });
-    if (code === 'EACCES' || code === 'EPERM') throw new LayercacheError('FILE_UNREADABLE', `data file ${file} (from data spec '${spec}') cannot be read (${code}); fix its permissions`, { cause: err });
-    throw new LayercacheError('FILE_NOT_FOUND', `data file ${file} (from data spec '${spec}') cannot be read: ${code ?? 'error'}; check the path`, { cause: err });
-  }
-}
+/** Largest .npy header read: version 1 headers hold at most 65,535 bytes; longer ones are read in full. */
+const NPY_HEAD = 65_536 + 12;
 
 /** Tensors are fed as they are, so a NaN or infinity would flow silently into every answer. data: [count, ...sample] */
 function checkFinite(spec: string, data: Float32Array, perSample: number, first: number): void {
@@ -121,17 +164,27 @@ async function openUnchecked(spec: string, preprocess: Preprocess, imageSize?: I
     };
   }
   if (kind === 'npy') {
-    const bytes = await readBytes(spec, rest);
-    const { shape, offset } = parseNpy(bytes, spec);
-    if (shape.length < 2) throw bad(spec, `has shape (${shape.join(',')}); it needs a leading sample axis, e.g. (N, 3, 32, 32)`);
-    if (!shape.every((d) => Number.isInteger(d) && d > 0)) throw bad(spec, `has shape (${shape.join(',')}); every axis must be at least 1`);
-    const per = shape.slice(1).reduce((x, y) => x * y, 1);
-    const need = offset + shape[0]! * per * 4;
-    if (bytes.length < need) throw bad(spec, `is ${bytes.length} bytes, but its header's shape (${shape.join(', ')}) of float32 needs ${need}: the file is truncated; save it again with np.save`);
-    const [a, b] = parseRange(spec, range, shape[0]!);
-    const aligned = new Float32Array(bytes.slice(offset + a * per * 4, offset + b * per * 4).buffer);
-    checkFinite(spec, aligned, per, a);
-    return tensorSource(spec, aligned, shape.slice(1), b - a);
+    const f = await openFile(spec, rest);
+    try {
+      let head = await f.read(0, Math.min(f.size, NPY_HEAD));
+      // A version 2/3 header longer than the first read: read it whole.
+      if (head.length >= 12 && head[6]! >= 2) {
+        const len = 12 + new DataView(head.buffer, 8, 4).getUint32(0, true);
+        if (len > head.length && len <= f.size) head = await f.read(0, len);
+      }
+      const { shape, offset } = parseNpy(head, spec);
+      if (shape.length < 2) throw bad(spec, `has shape (${shape.join(',')}); it needs a leading sample axis, e.g. (N, 3, 32, 32)`);
+      if (!shape.every((d) => Number.isInteger(d) && d > 0)) throw bad(spec, `has shape (${shape.join(',')}); every axis must be at least 1`);
+      const per = shape.slice(1).reduce((x, y) => x * y, 1);
+      const need = offset + shape[0]! * per * 4;
+      if (f.size < need) throw bad(spec, `is ${f.size} bytes, but its header's shape (${shape.join(', ')}) of float32 needs ${need}: the file is truncated; save it again with np.save`);
+      const [a, b] = parseRange(spec, range, shape[0]!);
+      const samples = new Float32Array((await f.read(offset + a * per * 4, (b - a) * per * 4)).buffer);
+      checkFinite(spec, samples, per, a);
+      return tensorSource(spec, samples, shape.slice(1), b - a);
+    } finally {
+      await f.close();
+    }
   }
   if (kind === 'raw') {
     const m = /^(.*):(\d+(?:x\d+)*)$/.exec(rest);
@@ -139,13 +192,18 @@ async function openUnchecked(spec: string, preprocess: Preprocess, imageSize?: I
     const file = m[1]!;
     const dims = m[2]!.split('x').map(Number);
     if (dims.some((d) => d === 0)) throw bad(spec, `has a per-sample shape ${m[2]} with a 0 in it; every axis must be at least 1`);
-    const bytes = await readBytes(spec, file);
-    const per = dims.reduce((x, y) => x * y, 1) * 4;
-    if (bytes.length % per !== 0) throw bad(spec, `is ${bytes.length} bytes, not a multiple of ${per} (one ${dims.join('x')} float32 sample)`);
-    const [a, b] = parseRange(spec, range, bytes.length / per);
-    const samples = new Float32Array(bytes.slice(a * per, b * per).buffer);
-    checkFinite(spec, samples, per / 4, a);
-    return tensorSource(spec, samples, dims, b - a);
+    const f = await openFile(spec, file);
+    try {
+      const per = dims.reduce((x, y) => x * y, 1) * 4;
+      if (f.size % per !== 0) throw bad(spec, `is ${f.size} bytes, not a multiple of ${per} (one ${dims.join('x')} float32 sample)`);
+      if (f.size === 0) throw bad(spec, 'is an empty file: it holds no samples');
+      const [a, b] = parseRange(spec, range, f.size / per);
+      const samples = new Float32Array((await f.read(a * per, (b - a) * per)).buffer);
+      checkFinite(spec, samples, per / 4, a);
+      return tensorSource(spec, samples, dims, b - a);
+    } finally {
+      await f.close();
+    }
   }
   throw bad(spec, `has unknown kind '${kind}'`);
 }

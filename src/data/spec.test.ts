@@ -105,7 +105,7 @@ describe('data specs', () => {
   it('a .npy cut within its header, and a reversed range, say so', async () => {
     await fs.writeFile(path.join(dir, 'head.npy'), npy([4, 2, 3], values).subarray(0, 30));
     await assert.rejects(openDataSource(`npy:${path.join(dir, 'head.npy')}`, IDENTITY_PREPROCESS), { code: 'DATA_SPEC_INVALID', message: /is truncated within its header; save it again with np\.save/ });
-    await assert.rejects(openDataSource(`npy:${path.join(dir, 'ok.npy')}#3-1`, IDENTITY_PREPROCESS), { code: 'DATA_SPEC_INVALID', message: /has a reversed range #3-1; give the first record first \(#1-3\)/ });
+    await assert.rejects(openDataSource(`npy:${path.join(dir, 'ok.npy')}#3-1`, IDENTITY_PREPROCESS), { code: 'DATA_SPEC_INVALID', message: /has an empty range #3-1: it is reversed; ranges are inclusive, first record first \(#1-3\)/ });
   });
 
   it('a directory given as a data file is named as a directory', async () => {

@@ -27,7 +27,7 @@ function parseRange(spec: string, range: string | undefined, total: number): [nu
   const m = /^(\d+)-(\d+)$/.exec(range);
   if (!m) throw bad(spec, `has a malformed range '#${range}' (expected #A-B, both inclusive)`);
   const [a, b] = [Number(m[1]), Number(m[2])];
-  if (a > b) throw bad(spec, `has a reversed range #${a}-${b}; give the first record first (#${b}-${a})`);
+  if (a > b) throw bad(spec, `has an empty range #${a}-${b}: it is reversed; ranges are inclusive, first record first (#${b}-${a})`);
   if (b >= total) throw bad(spec, `asks for records up to ${b}, but the file holds ${total} (0-${total - 1})`);
   return [a, b + 1];
 }

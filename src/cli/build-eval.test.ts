@@ -6,6 +6,7 @@ import assert from 'node:assert/strict';
 import { promises as fs } from 'node:fs';
 import path from 'node:path';
 import { before, describe, it } from 'node:test';
+import sharp from 'sharp';
 import { loadBundle, saveBundle } from '../bundle/index.ts';
 import { Cascade } from '../cascade/index.ts';
 import { DEFAULT_ENGINE_OPTIONS } from '../engine/index.ts';
@@ -210,6 +211,23 @@ describe('build → bundle → eval on a tiny model', () => {
     const serve = await cli('serve', file, '--no-online', '--port', '0');
     assert.equal(serve.code, 2);
     assert.match(serve.stderr, /INPUT_SHAPE_UNKNOWN: .*input 'image' has symbolic dimension 2 \('H'\) .*build a bundle from data of the size you serve/);
+    // Images need a size to be resized to: --image-size gives it, and the bundle fixes it.
+    const images = path.join(dir, 'open-images');
+    await fs.mkdir(images, { recursive: true });
+    const rng = seededRng(12);
+    for (let i = 0; i < 40; i++) {
+      const pixels = Buffer.from(Array.from({ length: 12 * 10 * 3 }, () => Math.floor(rng.uniform() * 256)));
+      await sharp(pixels, { raw: { width: 10, height: 12, channels: 3 } }).png().toFile(path.join(images, `${String(i).padStart(2, '0')}.png`));
+    }
+    const unsized = await cli('build', file, '--data', `folder:${images}`, '--out', path.join(dir, 'open-images-bundle'), ...fast);
+    assert.equal(unsized.code, 2);
+    assert.match(unsized.stderr, /the model leaves its input size open: give one \(build --image-size HxW, which the bundle then fixes\)/);
+    const sizedBuild = await cli('build', file, '--data', `folder:${images}`, '--out', path.join(dir, 'open-images-bundle'), ...fast, '--image-size', '8x8', '--scale', '255');
+    assert.equal(sizedBuild.code, 0, sizedBuild.stderr);
+    assert.deepEqual((await loadBundle(path.join(dir, 'open-images-bundle'))).manifest.source.reading?.sampleDims, [3, 8, 8]);
+    const clash = await cli('build', model, '--data', `folder:${images}`, '--out', path.join(dir, 'clash'), ...fast, '--image-size', '4x4');
+    assert.equal(clash.code, 2);
+    assert.match(clash.stderr, /--image-size 4x4 differs from the model's input size 8x8; leave it out/);
   });
 
   it('builds a valid bundle, round-trips it, and eval reports the contract fields', async () => {

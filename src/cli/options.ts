@@ -10,6 +10,13 @@ export function parseInputShape(value: string, previous: Record<string, number[]
   return { ...previous, [m[1]!]: dims };
 }
 
+/** Parses "HxW" (image height and width, each at least 1) into [height, width]. */
+export function parseImageSize(value: string, option: string): [number, number] {
+  const m = /^(\d+)x(\d+)$/.exec(value.trim());
+  if (!m || Number(m[1]) < 1 || Number(m[2]) < 1) throw new LayercacheError('USAGE', `${option} '${value}' is not HxW; give the height and width in pixels, e.g. ${option} 224x224`);
+  return [Number(m[1]), Number(m[2])];
+}
+
 /** Parses "a,b,c" into a list of non-empty names. */
 export function parseNameList(value: string, option: string): string[] {
   const names = value.split(',').map((s) => s.trim()).filter((s) => s.length > 0);

@@ -16,7 +16,7 @@ import { runSplit } from './commands/split.ts';
 import { readLabels, runServe } from './commands/serve.ts';
 import { runDemoCommand } from './commands/demo.ts';
 import type { CliIo } from './io.ts';
-import { parseChoice, parseCount, parsePositiveCount, parseFraction, parseInputShape, parseNameList, parseNumber, parseNumberList } from './options.ts';
+import { parseChoice, parseCount, parsePositiveCount, parseFraction, parseImageSize, parseInputShape, parseNameList, parseNumber, parseNumberList } from './options.ts';
 
 const pkg = createRequire(import.meta.url)('../../package.json') as { version: string };
 
@@ -158,6 +158,7 @@ export async function runCli(argv: readonly string[], io: CliIo, env?: NodeJS.Pr
     .option('--distill-temperature <t>', 'distillation temperature T of the KL loss', (v) => parseNumber(v, '--distill-temperature'), 4)
     .option('--latency-profile <file>', 'reuse latencies measured before on this machine from this file (same backbone, batch and threads), and save this build\'s there; builds sharing it choose alike')
     .option('--scores-output <name>', 'the model output holding the class scores (default: the first)')
+    .option('--image-size <HxW>', 'folder: data for a model that leaves its input size open: resize images to this, which the bundle then fixes', (v) => parseImageSize(v, '--image-size'))
     .option('--force', 'replace --out if it exists', false)
     .option('--json', 'print the build report as JSON', false);
   addPreprocessOptions(build)
@@ -184,7 +185,7 @@ export async function runCli(argv: readonly string[], io: CliIo, env?: NodeJS.Pr
       if (!isImageSpec(o.data as string) && (o.scale !== undefined || o.mean !== undefined || o.std !== undefined)) {
         io.err(`layercache: warning: --scale, --mean and --std apply to images (cifar10:, folder:); '${o.data as string}' holds tensors, which reach the model as they are.\n`);
       }
-      await runBuild(model, { data: o.data as string, out: o.out as string, force: o.force as boolean, json: o.json as boolean }, config, io);
+      await runBuild(model, { data: o.data as string, out: o.out as string, force: o.force as boolean, json: o.json as boolean, ...(o.imageSize ? { imageSize: o.imageSize as [number, number] } : {}) }, config, io);
     });
 
   program

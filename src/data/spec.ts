@@ -143,7 +143,7 @@ export async function openDataSource(spec: string, preprocess: Preprocess, image
 async function openUnchecked(spec: string, preprocess: Preprocess, imageSize?: ImageSize): Promise<DataSource> {
   const { kind, rest, range } = splitSpec(spec);
   if (kind === 'folder') {
-    if (!imageSize) throw bad(spec, 'needs the model input size to resize images to, which is unknown here');
+    if (!imageSize) throw bad(spec, 'needs a size to resize its images to, and the model leaves its input size open: give one (build --image-size HxW, which the bundle then fixes), or preprocessed tensors (npy:, raw:)');
     return openImageFolder(spec, rest, (total) => parseRange(spec, range, total), imageSize, preprocess);
   }
   if (kind === 'mnist') {

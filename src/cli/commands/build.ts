@@ -4,7 +4,7 @@ import Table from 'cli-table3';
 import { buildCascade, withLatencyProfileFile, type BuildReport } from '../../builder/index.ts';
 import { saveBundle } from '../../bundle/index.ts';
 import type { Config } from '../../config/index.ts';
-import { imageSizeOf, isImageSpec, openDataSource } from '../../data/index.ts';
+import { imageSizeOf, isImageSpec, openDataSource, type ImageSize } from '../../data/index.ts';
 import { LayercacheError } from '../../errors/index.ts';
 import { checkOutputDir } from '../../files/index.ts';
 import { loadModelFile, readValueInfo } from '../../onnx/index.ts';
@@ -17,6 +17,8 @@ export interface BuildCommandOptions {
   readonly out: string;
   readonly force: boolean;
   readonly json: boolean;
+  /** [height, width] images are resized to when the model leaves its input size open (`--image-size`). */
+  readonly imageSize?: readonly [number, number];
 }
 
 export async function runBuild(file: string, opts: BuildCommandOptions, config: Config, io: CliIo): Promise<void> {
@@ -30,7 +32,7 @@ export async function runBuild(file: string, opts: BuildCommandOptions, config: 
   const progress = terminalProgress(io, config.color);
   const { model, bytes: modelBytes } = await loadModelFile(file);
   const declared = model.graph!.input.find((v) => !model.graph!.initializer.some((t) => t.name === v.name));
-  const data = await openDataSource(opts.data, config.preprocess, imageSizeOf(declared ? readValueInfo(declared)?.shape : undefined, config.preprocess.layout));
+  const data = await openDataSource(opts.data, config.preprocess, imageSizeFor(declared ? readValueInfo(declared)?.shape : undefined, config.preprocess.layout, opts.imageSize));
   // Tensors (npy:, raw:, mnist:) are fed as they are, so the bundle records no image preprocessing
   // (null): eval and serve's classify route then refuse images instead of feeding raw pixels.
   const preprocess = isImageSpec(opts.data) ? config.preprocess : null;
@@ -72,4 +74,24 @@ export function whyNoExit(r: BuildReport): string {
   }
   const dropped = r.deployedChecks.length > 0 ? ` (${r.deployedChecks.length} exit${r.deployedChecks.length === 1 ? ' was' : 's were'} dropped because the deployed heads did not answer as calibrated)` : '';
   return `No exit met the agreement requirement on the calibration samples${dropped}`;
+}
+
+/**
+ * The size images are resized to: the model's input size, or `--image-size` where the model leaves height and
+ * width open (the build then fixes them at it). A size the model fixes otherwise is refused.
+ */
+function imageSizeFor(shape: readonly (number | string)[] | null | undefined, layout: 'nchw' | 'nhwc', asked: readonly [number, number] | undefined): ImageSize | undefined {
+  const fixed = imageSizeOf(shape, layout);
+  if (!asked) return fixed;
+  if (fixed) {
+    if (fixed.height !== asked[0] || fixed.width !== asked[1]) {
+      throw new LayercacheError('USAGE', `--image-size ${asked.join('x')} differs from the model's input size ${fixed.height}x${fixed.width}; leave it out (the model fixes the size)`);
+    }
+    return fixed;
+  }
+  const c = shape?.length === 4 ? (layout === 'nchw' ? shape[1] : shape[3]) : undefined;
+  if (typeof c !== 'number') {
+    throw new LayercacheError('USAGE', `--image-size needs a model input of 4 dims with its channels fixed (${layout}); this one is [${(shape ?? ['?']).join(', ')}]`);
+  }
+  return { channels: c, height: asked[0], width: asked[1] };
 }

@@ -69,7 +69,17 @@ describe('folder data source', () => {
     await fs.mkdir(path.join(root, 'dog'));
     await fs.symlink(path.join(store, 'dog.png'), path.join(root, 'dog', 'a.png'));
     const pre = { scale: 1, mean: [0], std: [1], layout: 'nchw' as const };
-    const src = await openDataSource(`folder:${root}`, pre, { channels: 3, height: 2, width: 2 });
+    const phases: { label: string; total: number; ticks: number }[] = [];
+    const progress = {
+      note: () => {},
+      phase: (label: string, total: number) => {
+        const p = { label, total, ticks: 0 };
+        phases.push(p);
+        return { tick: (n = 1) => void (p.ticks += n), end: () => {} };
+      },
+    };
+    const src = await openDataSource(`folder:${root}`, pre, { channels: 3, height: 2, width: 2 }, progress);
+    assert.deepEqual(phases, [{ label: 'decode images', total: 3, ticks: 3 }], 'decoding shows progress');
     assert.deepEqual(Array.from(src.labels!), [0, 0, 1]);
     // Sorted relative paths: cat/2.png, cat/indoor/1.png, dog/a.png.
     const x = src.batch(0, 3).data;

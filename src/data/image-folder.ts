@@ -14,8 +14,12 @@ import { LayercacheError } from '../errors/index.ts';
 import { preprocessPlanar, type Preprocess } from './preprocess.ts';
 import type { DataSource } from './source.ts';
 import type { Tensor } from '../tensor/index.ts';
+import { SILENT, withPhase, type Progress } from '../progress/index.ts';
 
 const IMAGE = /\.(jpe?g|png|webp|gif|tiff?|avif|bmp)$/i;
+
+/** Images decoded at once (libuv's thread pool has four threads by default). */
+const DECODES_IN_FLIGHT = 4;
 
 export interface ImageSize {
   readonly channels: number;
@@ -122,7 +126,7 @@ export async function decodeImage(bytes: Uint8Array, size: ImageSize, p: Preproc
 }
 
 /** Opens `root` as a data source of images resized to `size`; `range` selects [start, end) of the sorted files. */
-export async function openImageFolder(spec: string, root: string, range: (total: number) => [number, number], size: ImageSize, p: Preprocess): Promise<DataSource> {
+export async function openImageFolder(spec: string, root: string, range: (total: number) => [number, number], size: ImageSize, p: Preprocess, progress: Progress = SILENT): Promise<DataSource> {
   const all = await listImages(root);
   if (all.files.length === 0) throw new LayercacheError('DATA_SPEC_INVALID', `data spec '${spec}': ${root} holds no images (.jpg, .png, .webp, …)`);
   const [a, b] = range(all.files.length);
@@ -130,15 +134,24 @@ export async function openImageFolder(spec: string, root: string, range: (total:
   const { channels, height, width } = size;
   const plane = height * width;
   const pixels = new Uint8Array(files.length * channels * plane);
-  for (const [i, file] of files.entries()) {
-    let planar: Uint8Array;
-    try {
-      planar = await decodePlanar(file, size);
-    } catch (err) {
-      throw new LayercacheError('DATA_SPEC_INVALID', `image ${file} cannot be decoded (${(err as Error).message}); remove it or replace it with a valid JPEG/PNG`, { cause: err });
-    }
-    pixels.set(planar, i * channels * plane);
-  }
+  // sharp decodes on libuv's thread pool: a few images in flight keep it busy; each lands at its own index.
+  let next = 0;
+  await withPhase(progress, 'decode images', files.length, async (phase) => {
+    const worker = async (): Promise<void> => {
+      for (let i = next++; i < files.length; i = next++) {
+        let planar: Uint8Array;
+        try {
+          planar = await decodePlanar(files[i]!, size);
+        } catch (err) {
+          next = files.length;
+          throw new LayercacheError('DATA_SPEC_INVALID', `image ${files[i]} cannot be decoded (${(err as Error).message}); remove it or replace it with a valid JPEG/PNG`, { cause: err });
+        }
+        pixels.set(planar, i * channels * plane);
+        phase.tick();
+      }
+    };
+    await Promise.all(Array.from({ length: DECODES_IN_FLIGHT }, worker));
+  });
   const sampleDims = p.layout === 'nchw' ? [channels, height, width] : [height, width, channels];
   return {
     description: spec,

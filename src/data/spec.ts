@@ -15,6 +15,7 @@ import { preprocessPlanar, type Preprocess } from './preprocess.ts';
 import { boundsChecked, type DataSource } from './source.ts';
 import { openImageFolder, type ImageSize } from './image-folder.ts';
 import { openMnist } from './mnist.ts';
+import { SILENT, type Progress } from '../progress/index.ts';
 
 const HELP = 'use cifar10:PATH#0-4999, folder:PATH#0-99, npy:PATH#0-99, raw:PATH:3x32x32#0-99 or mnist:#0-999';
 
@@ -134,17 +135,17 @@ export function isImageSpec(spec: string): boolean {
 /**
  * Opens a data source. `preprocess` applies to image formats (cifar10, folder); tensor
  * formats (npy, raw) are fed as they are. `imageSize` (the model's input) is needed for
- * folders, whose images are resized to it.
+ * folders, whose images are resized to it; `progress` shows their decoding.
  */
-export async function openDataSource(spec: string, preprocess: Preprocess, imageSize?: ImageSize): Promise<DataSource> {
-  return boundsChecked(await openUnchecked(spec, preprocess, imageSize));
+export async function openDataSource(spec: string, preprocess: Preprocess, imageSize?: ImageSize, progress: Progress = SILENT): Promise<DataSource> {
+  return boundsChecked(await openUnchecked(spec, preprocess, imageSize, progress));
 }
 
-async function openUnchecked(spec: string, preprocess: Preprocess, imageSize?: ImageSize): Promise<DataSource> {
+async function openUnchecked(spec: string, preprocess: Preprocess, imageSize: ImageSize | undefined, progress: Progress): Promise<DataSource> {
   const { kind, rest, range } = splitSpec(spec);
   if (kind === 'folder') {
     if (!imageSize) throw bad(spec, 'needs a size to resize its images to, and the model leaves its input size open: give one (build --image-size HxW, which the bundle then fixes), or preprocessed tensors (npy:, raw:)');
-    return openImageFolder(spec, rest, (total) => parseRange(spec, range, total), imageSize, preprocess);
+    return openImageFolder(spec, rest, (total) => parseRange(spec, range, total), imageSize, preprocess, progress);
   }
   if (kind === 'mnist') {
     if (rest !== '') throw bad(spec, `takes no path (the digits come from the mnist package), got '${rest}'`);

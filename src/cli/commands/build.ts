@@ -32,7 +32,7 @@ export async function runBuild(file: string, opts: BuildCommandOptions, config: 
   const progress = terminalProgress(io, config.color);
   const { model, bytes: modelBytes } = await loadModelFile(file);
   const declared = model.graph!.input.find((v) => !model.graph!.initializer.some((t) => t.name === v.name));
-  const data = await openDataSource(opts.data, config.preprocess, imageSizeFor(declared ? readValueInfo(declared)?.shape : undefined, config.preprocess.layout, opts.imageSize));
+  const data = await openDataSource(opts.data, config.preprocess, imageSizeFor(declared ? readValueInfo(declared)?.shape : undefined, config.preprocess.layout, opts.imageSize), progress);
   // Tensors (npy:, raw:, mnist:) are fed as they are, so the bundle records no image preprocessing
   // (null): eval and serve's classify route then refuse images instead of feeding raw pixels.
   const preprocess = isImageSpec(opts.data) ? config.preprocess : null;

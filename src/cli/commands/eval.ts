@@ -50,9 +50,10 @@ export async function runEval(dir: string, opts: EvalCommandOptions, config: Con
     throw new LayercacheError('DATA_SPEC_INVALID', `bundle ${dir} was built from tensors fed as they are, so it records no image preprocessing, and '${opts.data}' holds images; evaluate it on tensors preprocessed the same way (npy: or raw:), or rebuild it from images with --scale, --mean and --std`);
   }
   const pre = bundle.manifest.preprocess ?? IDENTITY_PREPROCESS;
-  const data = await openDataSource(opts.data, pre, imageSizeOf(bundle.manifest.source.inputs[0]!.shape, pre.layout));
+  const progress = terminalProgress(io, config.color);
+  const data = await openDataSource(opts.data, pre, imageSizeOf(bundle.manifest.source.inputs[0]!.shape, pre.layout), progress);
   const report = await evaluateBundle(bundle, data, {
-    engine: config.engine, progress: terminalProgress(io, config.color), latencySamples: opts.latencySamples, paper: opts.baseline === 'paper' ? 'build' : false,
+    engine: config.engine, progress, latencySamples: opts.latencySamples, paper: opts.baseline === 'paper' ? 'build' : false,
   });
   if (opts.html) await writeReport(opts.html, { manifest: bundle.manifest, evaluation: report, title: `layercache report: ${bundle.manifest.source.file}` });
   if (opts.json) {

@@ -254,7 +254,7 @@ export async function buildCascade(input: BuildInput, config: BuildConfig, engin
       const m = known ?? await measureCascade(model, {
         segments: extractSegments(model, a.flow, keptNow.map((e) => exits[e]!.tensor), a.typeOf).map((seg) => seg.model),
         heads: keptNow.map((e) => headModels[e]!), classes, score: settings.score, exits: cascadeExits,
-      }, verifyInputs, { engine, reps: 3, onBlock: () => phase.tick(0) });
+      }, verifyInputs, { engine, reps: 3, onBlock: () => phase.tick(0, `runtime check of candidates ${keptNow.join(', ')}`) });
       delete checked[id];
       checked[id] = m; // last in insertion order: the newest, kept when the profile is trimmed
       checks.push({ exits: keptNow, ...m, reused: known !== undefined });

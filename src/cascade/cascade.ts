@@ -208,6 +208,16 @@ export class Cascade {
     }
   }
 
+  /**
+   * The score at which `row` was answered at its exit, in the units of the exit's threshold (recomputed from its
+   * probabilities); NaN for a row the full backbone answered.
+   */
+  scoreOf(row: CascadeRow): number {
+    if (row.exit === null) return Number.NaN;
+    const exit = this.plans[row.exit]!.exit!;
+    return scoreRow(Float64Array.from(row.probs, Math.log), 0, this.classes, this.scoreKind, exit.temperature).score;
+  }
+
   get exitCount(): number {
     return this.plans.length - 1;
   }

@@ -112,8 +112,13 @@ const OnlineSchema = z.object({
   guardMinSamples: z.number().int().min(5).max(1_000_000).default(40),
   /** Confidence 1 − delta of the guard's bounds on agreement at each look (split over the exits). */
   guardDelta: z.number().gt(0).lt(1).default(0.05),
-  /** Log-odds added to an offending exit's threshold; after guardMaxRaises raises it is disabled. */
+  /** Least log-odds added to an offending exit's threshold (its verified answers may call for more); after guardMaxRaises raises, or when no threshold would do, it is disabled. */
   guardRaise: z.number().gt(0).max(100).default(1),
+  /**
+   * Share of requests verified while the guard's point estimate puts live agreement below 1 − tolerance (not yet
+   * significantly): evidence to act on, or the all-clear, then comes within hundreds of requests.
+   */
+  guardBoostShare: z.number().min(0).max(1).default(0.5),
   guardMaxRaises: z.number().int().min(0).max(100).default(3),
   /** Bundle versions kept under STATE/versions (newest first; the serving one always stays); older ones are deleted. */
   keepVersions: z.number().int().min(1).max(100_000).default(10),

@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
-import { AgreementGuard } from './agreement-guard.ts';
+import { AgreementGuard, SHARE_HALF_LIFE_ROWS } from './agreement-guard.ts';
 import { SampleBuffer } from './sample-buffer.ts';
 
 describe('AgreementGuard', () => {
@@ -8,8 +8,8 @@ describe('AgreementGuard', () => {
     const g = new AgreementGuard(2, 100, 0.05);
     // 10 rows: 4 at exit 0, 2 at exit 1, 4 at the backbone.
     g.recordAnswers(Int32Array.from([0, 0, 0, 0, 1, 1, -1, -1, -1, -1]));
-    for (let i = 0; i < 10; i++) g.recordVerified(0, i !== 0); // 90%
-    for (let i = 0; i < 4; i++) g.recordVerified(1, true); // 100%
+    for (let i = 0; i < 10; i++) g.recordVerified(0, i !== 0, 5); // 90%
+    for (let i = 0; i < 4; i++) g.recordVerified(1, true, 5); // 100%
     const o = g.overall();
     assert.ok(Math.abs(o.estimate - (1 - 0.4 * 0.1)) < 1e-12);
     assert.ok(o.lower < o.estimate);
@@ -20,7 +20,7 @@ describe('AgreementGuard', () => {
     assert.equal(g.offender(0.05, 5), null, '96% ≥ 95%: no action');
     assert.equal(g.offender(0.01, 5), null, '96% < 99%, but one disagreement in ten is not evidence: no action');
     // Twenty more verified answers at exit 0, ten of them wrong: now surely below 99%.
-    for (let i = 0; i < 20; i++) g.recordVerified(0, i % 2 === 0);
+    for (let i = 0; i < 20; i++) g.recordVerified(0, i % 2 === 0, 5);
     assert.equal(g.offender(0.01, 5), 0, 'exit 0 surely loses the agreement');
     assert.equal(g.offender(0.01, 31), null, 'too few verified answers to act');
   });
@@ -29,20 +29,75 @@ describe('AgreementGuard', () => {
     const g = new AgreementGuard(2, 400, 0.05);
     // 30% of rows exit at 0, 50% at 1, 20% run the backbone.
     g.recordAnswers(Int32Array.from({ length: 100 }, (_, i) => (i < 30 ? 0 : i < 80 ? 1 : -1)));
-    for (let i = 0; i < 56; i++) g.recordVerified(0, i !== 0); // 55 of 56: fine
-    for (let i = 0; i < 30; i++) g.recordVerified(1, i < 10); // 10 of 30: bad, but only 30 answers
+    for (let i = 0; i < 56; i++) g.recordVerified(0, i !== 0, 5); // 55 of 56: fine
+    for (let i = 0; i < 30; i++) g.recordVerified(1, i < 10, 5); // 10 of 30: bad, but only 30 answers
     assert.equal(g.offender(0.01, 40), null, 'exit 1 is not eligible yet, and exit 0 alone is within tolerance');
-    for (let i = 0; i < 10; i++) g.recordVerified(1, false);
+    for (let i = 0; i < 10; i++) g.recordVerified(1, false, 5);
     assert.equal(g.offender(0.01, 40), 1, 'with 40 answers exit 1 is eligible and is the one acted on');
   });
 
   it('keeps a sliding window and forgets an exit on reset', () => {
     const g = new AgreementGuard(1, 4, 0.05);
     g.recordAnswers(Int32Array.from([0]));
-    for (const a of [false, false, true, true, true, true]) g.recordVerified(0, a);
+    for (const a of [false, false, true, true, true, true]) g.recordVerified(0, a, 5);
     assert.deepEqual([g.stats()[0]!.n, g.stats()[0]!.agreed], [4, 4]);
     g.resetExit(0);
     assert.equal(g.stats()[0]!.n, 0);
+  });
+});
+
+describe('AgreementGuard actions and shares', () => {
+  it('shares follow recent traffic: after SHARE_HALF_LIFE_ROWS rows an old answer weighs half', () => {
+    const g = new AgreementGuard(1, 100, 0.05);
+    g.recordAnswers(new Int32Array(SHARE_HALF_LIFE_ROWS).fill(0));
+    assert.equal(g.stats()[0]!.share, 1);
+    g.recordAnswers(new Int32Array(SHARE_HALF_LIFE_ROWS).fill(-1));
+    // Old rows weigh half as much as new ones: exit 0 holds 0.5·N of the 1.5·N weighted rows.
+    assert.ok(Math.abs(g.stats()[0]!.share - 1 / 3) < 1e-9);
+  });
+
+  it('a raise keeps the verified answers at or above the new threshold and shrinks the share by the fraction kept; other exits keep theirs', () => {
+    const g = new AgreementGuard(2, 100, 0.05);
+    g.recordAnswers(Int32Array.from({ length: 10 }, (_, i) => (i < 4 ? 0 : i < 6 ? 1 : -1)));
+    // Exit 0: scores 1..8, the four below 5 wrong.
+    for (let k = 1; k <= 8; k++) g.recordVerified(0, k >= 5, k);
+    for (let k = 0; k < 3; k++) g.recordVerified(1, true, 9);
+    const before = g.stats();
+    g.raiseExit(0, 5);
+    const after = g.stats();
+    assert.deepEqual([after[0]!.n, after[0]!.agreed], [4, 4], 'the answers scored 5–8, all agreeing');
+    assert.ok(Math.abs(after[0]!.share - before[0]!.share / 2) < 1e-12, 'half of the verified answers kept: half the share');
+    assert.deepEqual(after[1], before[1], 'exit 1 untouched');
+    g.raiseExit(1, Number.POSITIVE_INFINITY);
+    assert.deepEqual([g.stats()[1]!.n, g.stats()[1]!.share], [0, 0], 'disabled: no answers, no share');
+  });
+
+  it('thresholdFor: the lowest verified score at which the exit loses at most half the tolerance left; +Infinity when none', () => {
+    const g = new AgreementGuard(1, 100, 0.05);
+    // Exit 0 answers 20% of rows; of its 10 verified answers (scores 1..10) those scored 1–3 are wrong.
+    g.recordAnswers(Int32Array.from({ length: 10 }, (_, i) => (i < 2 ? 0 : -1)));
+    for (let k = 1; k <= 10; k++) g.recordVerified(0, k > 3, k);
+    // Loss at threshold t: 0.2 · (wrong answers scored ≥ t) / 10. Budget at tolerance 0.05: 0.025, so at most one
+    // wrong answer kept (0.02): t = 3. At tolerance 0.01 (budget 0.005): no wrong one, t = 4.
+    assert.equal(g.thresholdFor(0, 0.05, 0.5), 3);
+    assert.equal(g.thresholdFor(0, 0.05, 2.5), 2.5, 'the least raise asked for keeps one wrong answer too');
+    assert.equal(g.thresholdFor(0, 0.01, 0.5), 4);
+    assert.equal(g.thresholdFor(0, 0.01, 7.5), 7.5, 'the least raise asked for, when it is enough');
+    // Every answer wrong: nothing will do.
+    const h = new AgreementGuard(1, 100, 0.05);
+    h.recordAnswers(Int32Array.from([0, 0, -1]));
+    for (let k = 1; k <= 5; k++) h.recordVerified(0, false, k);
+    assert.equal(h.thresholdFor(0, 0.01, 1), Number.POSITIVE_INFINITY);
+  });
+
+  it('is suspicious when the point estimate (from 10 or more verified answers) is below 1 − tolerance', () => {
+    const g = new AgreementGuard(1, 100, 0.05);
+    g.recordAnswers(Int32Array.from({ length: 10 }, (_, i) => (i < 5 ? 0 : -1)));
+    for (let k = 0; k < 9; k++) g.recordVerified(0, k > 0, 5);
+    assert.equal(g.suspicious(0.01), false, 'nine answers: too few to be suspicious');
+    g.recordVerified(0, true, 5);
+    assert.equal(g.suspicious(0.01), true, '0.5 · 1/10 = 5% lost > 1%');
+    assert.equal(g.suspicious(0.1), false);
   });
 });
 

@@ -1,21 +1,33 @@
 /**
  * The accuracy guard's statistics: per exit, a sliding window of verified early answers
- * (did the full backbone agree?), and how often each exit answers. From them, the live
- * agreement of the whole cascade:
+ * (did the full backbone agree? at what score?), and how often each exit answers. From them,
+ * the live agreement of the whole cascade:
  *   agreement = 1 − Σ_e share_e · (1 − agreement_e)
- * where share_e is the fraction of requests exit e answers (rows that run the full
- * backbone agree by definition). Each exit's Clopper–Pearson bounds are taken at confidence
- * 1 − delta/E for E exits (Bonferroni), so at any one look the lower bound on live agreement
- * holds for all exits jointly with confidence at least 1 − delta; the upper bound likewise.
+ * where share_e is the fraction of recent requests exit e answers (rows that run the full
+ * backbone agree by definition). Shares are exponentially weighted over the rows answered
+ * (half-life SHARE_HALF_LIFE_ROWS), so they follow the traffic as agreement does. Each exit's
+ * Clopper–Pearson bounds are taken at confidence 1 − delta/E for E exits (Bonferroni), so at
+ * any one look the lower bound on live agreement holds for all exits jointly with confidence
+ * at least 1 − delta; the upper bound likewise.
  * Invariants: the guard acts only on significant evidence, when even the upper bound from
  * the exits with at least minSamples verified answers is below 1 − tolerance, and it acts on
  * one of those exits. Acting on the point estimate of a few dozen verified answers let noise
  * raise thresholds one way only (a ResNet-56 exit was raised after 1 disagreement in 56);
- * letting an exit with too few answers trigger an action on another exit did the same.
+ * letting an exit with too few answers trigger an action on another exit did the same. The
+ * point estimate only makes the guard `suspicious`, which asks for more verification.
+ * An action keeps the evidence it still applies to: a raised exit keeps the verified answers
+ * at or above its new threshold (those it still gives) and its share shrinks by the same
+ * fraction; the other exits keep theirs. Only a retrained version starts afresh.
  * Looks repeat after every verified answer, so over a long run the chance of one needless
- * raise grows beyond delta; raises only make answers safer, and a retrained version starts afresh.
+ * raise grows beyond delta; raises only make answers safer.
  */
 import { clopperPearsonLower } from '../calibrate/index.ts';
+
+/** Rows after which an old answer weighs half in the exits' shares. */
+export const SHARE_HALF_LIFE_ROWS = 2000;
+
+/** Verified answers an exit needs before its point estimate may make the guard suspicious. */
+const SUSPICION_MIN_SAMPLES = 10;
 
 export interface ExitStats {
   readonly exit: number;
@@ -26,15 +38,18 @@ export interface ExitStats {
   readonly agreement: number;
   readonly lower: number;
   readonly upper: number;
-  /** Fraction of all answered rows this exit answered since the last reset. */
+  /** Fraction of recent answered rows this exit answered (exponentially weighted). */
   readonly share: number;
 }
 
 export class AgreementGuard {
-  private windows: Uint8Array[];
-  private filled: number[];
-  private cursor: number[];
-  private answered: number[];
+  private readonly agrees: Uint8Array[];
+  private readonly scores: Float64Array[];
+  private readonly filled: number[];
+  private readonly cursor: number[];
+  private readonly agreedIn: number[];
+  /** Exponentially weighted answer counts per exit, and of all rows. */
+  private readonly answered: number[];
   private rows = 0;
 
   /** Confidence level of each exit's bounds: delta split over the exits. */
@@ -42,39 +57,74 @@ export class AgreementGuard {
 
   constructor(exits: number, private readonly window: number, delta: number) {
     this.exitDelta = delta / Math.max(1, exits);
-    this.windows = Array.from({ length: exits }, () => new Uint8Array(window));
+    this.agrees = Array.from({ length: exits }, () => new Uint8Array(window));
+    this.scores = Array.from({ length: exits }, () => new Float64Array(window));
     this.filled = new Array<number>(exits).fill(0);
     this.cursor = new Array<number>(exits).fill(0);
+    this.agreedIn = new Array<number>(exits).fill(0);
     this.answered = new Array<number>(exits).fill(0);
   }
 
   /** exits: [rows] answering exit of each answered row, −1 for the full backbone. */
   recordAnswers(exits: Int32Array): void {
-    this.rows += exits.length;
+    const decay = 0.5 ** (exits.length / SHARE_HALF_LIFE_ROWS);
+    this.rows = this.rows * decay + exits.length;
+    for (let e = 0; e < this.answered.length; e++) this.answered[e]! *= decay;
     for (const e of exits) if (e >= 0 && e < this.answered.length) this.answered[e]!++;
   }
 
-  /** One verified early answer at `exit`. */
-  recordVerified(exit: number, agree: boolean): void {
-    const w = this.windows[exit];
-    if (!w) return;
-    w[this.cursor[exit]!] = agree ? 1 : 0;
-    this.cursor[exit] = (this.cursor[exit]! + 1) % this.window;
+  /** One verified early answer at `exit`, given at `score` (the exit's score, in its threshold's units). */
+  recordVerified(exit: number, agree: boolean, score: number): void {
+    const a = this.agrees[exit];
+    if (!a) return;
+    const at = this.cursor[exit]!;
+    if (this.filled[exit] === this.window) this.agreedIn[exit]! -= a[at]!;
+    a[at] = agree ? 1 : 0;
+    this.scores[exit]![at] = score;
+    this.agreedIn[exit]! += a[at]!;
+    this.cursor[exit] = (at + 1) % this.window;
     this.filled[exit] = Math.min(this.window, this.filled[exit]! + 1);
   }
 
-  /** Forgets exit e's verified answers (after its threshold changed). */
-  resetExit(e: number): void {
-    this.windows[e]!.fill(0);
+  /** Exit e's verified answers, oldest first. */
+  private entries(e: number): { agree: number; score: number }[] {
+    const n = this.filled[e]!;
+    const start = n < this.window ? 0 : this.cursor[e]!;
+    return Array.from({ length: n }, (_, k) => {
+      const i = (start + k) % this.window;
+      return { agree: this.agrees[e]![i]!, score: this.scores[e]![i]! };
+    });
+  }
+
+  /**
+   * Exit e's threshold was raised to `threshold`: it keeps the verified answers it still gives (score ≥
+   * threshold) and its share shrinks by the fraction of them kept (verified answers are a uniform sample of its
+   * answers). +Infinity disables it.
+   */
+  raiseExit(e: number, threshold: number): void {
+    const all = this.entries(e);
+    const kept = all.filter((x) => x.score >= threshold);
+    this.answered[e]! *= all.length === 0 ? (threshold === Number.POSITIVE_INFINITY ? 0 : 1) : kept.length / all.length;
+    this.agrees[e]!.fill(0);
+    this.scores[e]!.fill(0);
     this.filled[e] = 0;
     this.cursor[e] = 0;
+    this.agreedIn[e] = 0;
+    for (const x of kept) this.recordVerified(e, x.agree === 1, x.score);
+  }
+
+  /** Forgets exit e's verified answers (after an action that failed, so that the next waits for fresh ones). */
+  resetExit(e: number): void {
+    this.agrees[e]!.fill(0);
+    this.filled[e] = 0;
+    this.cursor[e] = 0;
+    this.agreedIn[e] = 0;
   }
 
   stats(): ExitStats[] {
-    return this.windows.map((w, e) => {
+    return this.agrees.map((_, e) => {
       const n = this.filled[e]!;
-      let agreed = 0;
-      for (let i = 0; i < n; i++) agreed += w[i]!;
+      const agreed = this.agreedIn[e]!;
       return {
         exit: e, n, agreed,
         agreement: n === 0 ? 1 : agreed / n,
@@ -97,6 +147,19 @@ export class AgreementGuard {
   }
 
   /**
+   * Whether the point estimate (from exits with a few verified answers) puts live agreement below
+   * 1 − tolerance: not evidence enough to act, but reason to verify more answers until it is.
+   */
+  suspicious(tolerance: number): boolean {
+    let loss = 0;
+    for (let e = 0; e < this.agrees.length; e++) {
+      const n = this.filled[e]!;
+      if (n >= SUSPICION_MIN_SAMPLES && this.rows > 0) loss += (this.answered[e]! / this.rows) * (1 - this.agreedIn[e]! / n);
+    }
+    return loss > tolerance;
+  }
+
+  /**
    * The exit to act on when live agreement is significantly below 1 − tolerance: when the
    * agreement the exits with at least minSamples verified answers surely lose (Σ share ×
    * (1 − upper bound)) exceeds the tolerance, the one of them that surely loses most; null
@@ -109,5 +172,26 @@ export class AgreementGuard {
     let worst: ExitStats | null = null;
     for (const s of eligible) if (surelyLost(s) > 0 && (!worst || surelyLost(s) > surelyLost(worst))) worst = s;
     return worst ? worst.exit : null;
+  }
+
+  /**
+   * The threshold exit e needs, from its verified answers: the lowest of their scores, at least `least`, at which
+   * the answers it would keep lose at most half of what the tolerance leaves after the other exits' estimated
+   * losses (half: a margin for the estimate's noise); +Infinity (disable) when none does.
+   */
+  thresholdFor(e: number, tolerance: number, least: number): number {
+    const stats = this.stats();
+    const others = stats.reduce((a, s) => (s.exit === e ? a : a + s.share * (1 - s.agreement)), 0);
+    const budget = Math.max(0, tolerance - others) / 2;
+    const all = this.entries(e);
+    const share = stats[e]!.share;
+    const candidates = [least, ...all.map((x) => x.score).filter((t) => t > least)].sort((a, b) => a - b);
+    for (const t of candidates) {
+      const kept = all.filter((x) => x.score >= t);
+      const wrong = kept.reduce((a, x) => a + 1 - x.agree, 0);
+      // share · (kept / n) · (wrong / kept): the exit's loss if it answered only these.
+      if (all.length > 0 && share * (wrong / all.length) <= budget) return t;
+    }
+    return Number.POSITIVE_INFINITY;
   }
 }

@@ -38,7 +38,7 @@ const VERIFY_BATCH_ROWS = 16;
 const port = parentPort!;
 let current: Loaded | null = null;
 /** Early answers waiting for verification (all answered by `current`): inputs, answering exits, answered classes. */
-let pending: { inputs: Float32Array[]; exits: number[]; classes: number[]; sampleDims: readonly number[] } | null = null;
+let pending: { inputs: Float32Array[]; exits: number[]; classes: number[]; scores: number[]; sampleDims: readonly number[] } | null = null;
 let holdTimer: NodeJS.Timeout | null = null;
 let chain: Promise<void> = Promise.resolve();
 
@@ -92,10 +92,11 @@ async function infer(msg: Extract<EngineRequest, { kind: 'infer' }>): Promise<vo
   const size = msg.input.length / msg.rows;
   for (let i = 0; i < msg.rows; i++) {
     if (!msg.verify[i] || rows[i]!.exit === null) continue;
-    pending ??= { inputs: [], exits: [], classes: [], sampleDims: msg.sampleDims };
+    pending ??= { inputs: [], exits: [], classes: [], scores: [], sampleDims: msg.sampleDims };
     pending.inputs.push(msg.input.slice(i * size, (i + 1) * size));
     pending.exits.push(rows[i]!.exit!);
     pending.classes.push(rows[i]!.classIndex);
+    pending.scores.push(live.cascade.scoreOf(rows[i]!));
   }
   if (pending && (!msg.more || pending.exits.length >= VERIFY_BATCH_ROWS)) await verifyPending();
   // Held back for batches that may not come (their requests timed out, or another worker took them).
@@ -134,7 +135,8 @@ async function verifyPending(): Promise<void> {
   }
   const backboneClasses = argmaxRows(Object.values(out)[0]!.data as Float32Array, live.cascade.classes);
   const agree = Uint8Array.from(backboneClasses, (c, k) => (c === p.classes[k] ? 1 : 0));
-  post({ kind: 'verified', version: live.version, exits: Int32Array.from(p.exits), agree, input, rows: n }, [input.buffer]);
+  const scores = Float64Array.from(p.scores);
+  post({ kind: 'verified', version: live.version, exits: Int32Array.from(p.exits), agree, scores, input, rows: n }, [input.buffer, scores.buffer]);
 }
 
 async function handle(msg: EngineRequest): Promise<void> {

@@ -37,7 +37,8 @@ export type EngineReply =
    * Early answers checked against the full backbone after their response was sent:
    * per row the answering exit, whether the backbone agreed, and the input [rows, ...sample].
    */
-  | { readonly kind: 'verified'; readonly version: number; readonly exits: Int32Array; readonly agree: Uint8Array; readonly input: Float32Array; readonly rows: number }
+  /** scores: each answer's score at its exit, in the units of the exit's threshold. */
+  | { readonly kind: 'verified'; readonly version: number; readonly exits: Int32Array; readonly agree: Uint8Array; readonly scores: Float64Array; readonly input: Float32Array; readonly rows: number }
   /** Verification of early answers failed (their responses were sent already; nothing else is affected). */
   | { readonly kind: 'verify-failed'; readonly rows: number; readonly code: string; readonly message: string };
 

@@ -315,51 +315,78 @@ describe('agreement in /cache and /metrics', () => {
 });
 
 describe('accuracy guard', () => {
-  it('raises the threshold of an exit whose verified answers disagree, then disables it, logging and counting each action', async () => {
+  it('disables an exit no threshold would save, and raises one that a threshold would; logs and counts each action, and a restart keeps them', async () => {
     const forced = await forcedExitBundle();
-
-    const lines: string[] = [];
-    const s = await startServer(forced, loadConfig({
-      engine: { intraOpThreads: 1 },
-      build: { tolerance: 0.01 },
-      serve: { name: 'tiny', log: 'warn', stateDir: path.join(dir, 'guard'), online: { enabled: false, verifyShare: 1, guardMinSamples: 10, guardMaxRaises: 1, guardRaise: 0.5, keepVersions: 1 } },
-    }, {}), { write: (l) => void lines.push(l) });
-    try {
-      const x = randomNormal(seededRng(31), 200 * sample);
-      const seen: { version: number; exit: number }[] = [];
-      for (let i = 0; i < 200 && s.online.status().exits > 0; i++) {
-        const res = await s.app.inject({ method: 'POST', url: '/v2/models/tiny/infer', payload: body(x.subarray(i * sample, (i + 1) * sample)) });
-        assert.equal(res.statusCode, 200, res.body);
-        const j = res.json();
-        seen.push({ version: j.parameters.bundle_version, exit: j.outputs.find((o: { name: string }) => o.name === 'exit').data[0] });
-        await s.online.idle();
-        if (s.online.status().perExit[0]?.threshold === null) break;
+    // Random heads at threshold 0 answer every row at exit 0 and agree about one time in five. With no raise
+    // allowed (guardMaxRaises 0) the guard's first action disables the exit.
+    const run = async (state: string, online: Record<string, number>) => {
+      const lines: string[] = [];
+      const s = await startServer(forced, loadConfig({
+        engine: { intraOpThreads: 1 },
+        build: { tolerance: 0.01 },
+        serve: { name: 'tiny', log: 'warn', stateDir: path.join(dir, state), online: { enabled: false, verifyShare: 1, guardMinSamples: 10, keepVersions: 1, ...online } },
+      }, {}), { write: (l) => void lines.push(l) });
+      const x = randomNormal(seededRng(31), 60 * sample);
+      const exits: number[] = [];
+      try {
+        for (let i = 0; i < 60; i++) {
+          const res = await s.app.inject({ method: 'POST', url: '/v2/models/tiny/infer', payload: body(x.subarray(i * sample, (i + 1) * sample)) });
+          assert.equal(res.statusCode, 200, res.body);
+          exits.push(res.json().outputs.find((o: { name: string }) => o.name === 'exit').data[0]);
+          await s.online.idle();
+        }
+        return { status: s.online.status(), metrics: (await s.app.inject('/metrics')).body, exits, actions: lines.map((l) => JSON.parse(l) as { msg: string; action?: string; thresholdAfter?: number | null }).filter((l) => l.action) };
+      } finally {
+        await s.close();
       }
-      const status = s.online.status();
-      assert.equal(status.perExit[0]!.threshold, null, `exit not disabled: ${JSON.stringify(status)}`);
-      assert.equal(status.version, 3, 'the built bundle is version 1; one raise (version 2), then the disable (version 3)');
-      assert.equal(seen[0]!.exit, 0, 'threshold 0 answers at the exit');
-      const after = await s.app.inject({ method: 'POST', url: '/v2/models/tiny/infer', payload: body(x.subarray(0, sample)) });
-      assert.equal(after.json().outputs.find((o: { name: string }) => o.name === 'exit').data[0], -1, 'a disabled exit answers nothing');
-      const m = (await s.app.inject('/metrics')).body;
-      assert.match(m, /^layercache_guard_actions_total\{model="tiny",exit="0",action="raise"\} 1$/m);
-      assert.match(m, /^layercache_guard_actions_total\{model="tiny",exit="0",action="disable"\} 1$/m);
-      const warnings = lines.map((l) => JSON.parse(l) as { msg: string; action?: string }).filter((l) => l.action);
-      assert.deepEqual(warnings.map((w) => w.action), ['raise', 'disable']);
-      // The guarded versions are persisted (a restart serves the disabled exit too), only the newest one with keepVersions 1.
-      const store = new VersionStore(path.join(dir, 'guard'));
-      assert.deepEqual(await store.list(), [3]);
-      assert.equal(status.perExit[0]!.raises, 2);
-    } finally {
-      await s.close();
-    }
+    };
+    const disabled = await run('guard', { guardMaxRaises: 0 });
+    assert.deepEqual(disabled.actions.map((a) => a.action), ['disable']);
+    assert.equal(disabled.status.perExit[0]!.threshold, null);
+    assert.equal(disabled.status.version, 2, 'the built bundle is version 1; the disable, version 2');
+    assert.equal(disabled.exits[0], 0, 'threshold 0 answers at the exit');
+    assert.equal(disabled.exits.at(-1), -1, 'a disabled exit answers nothing');
+    assert.match(disabled.metrics, /^layercache_guard_actions_total\{model="tiny",exit="0",action="disable"\} 1$/m);
+    assert.deepEqual(await new VersionStore(path.join(dir, 'guard')).list(), [2], 'persisted; only the newest with keepVersions 1');
+    // A least raise above every score the heads give: that threshold keeps no wrong answer, so it is a raise (to 100).
+    const raised = await run('guard-raise', { guardRaise: 100 });
+    assert.deepEqual(raised.actions.map((a) => [a.action, a.thresholdAfter]), [['raise', 100]]);
+    assert.match(raised.metrics, /^layercache_guard_actions_total\{model="tiny",exit="0",action="raise"\} 1$/m);
+    assert.equal(raised.exits.at(-1), -1, 'raised above its scores, the exit answers nothing');
+    assert.equal(raised.status.perExit[0]!.raises, 1);
+    assert.equal(raised.status.perExit[0]!.verified, 0, 'it keeps none of its verified answers: all scored below 100');
     // A restart resumes the raise count too: no exit gets its raises again.
     const again = await startServer(forced, loadConfig({ engine: { intraOpThreads: 1 }, build: { tolerance: 0.01 }, serve: { name: 'tiny', log: 'silent', stateDir: path.join(dir, 'guard'), online: { enabled: false } } }, {}));
     try {
-      assert.deepEqual(again.online.status().perExit.map((x) => [x.threshold, x.raises]), [[null, 2]]);
+      assert.deepEqual(again.online.status().perExit.map((x) => [x.threshold, x.raises]), [[null, 1]]);
     } finally {
       await again.close();
     }
+  });
+
+  it('verifies more answers (guardBoostShare) while the point estimate says agreement is short', async () => {
+    const forced = await forcedExitBundle();
+    const verifiedAfter = async (state: string, guardBoostShare: number) => {
+      const s = await startServer(forced, loadConfig({
+        engine: { intraOpThreads: 1 },
+        build: { tolerance: 0.01 },
+        // guardMinSamples as large as the window: the guard never acts here, it only verifies.
+        serve: { name: 'tiny', log: 'silent', stateDir: path.join(dir, state), online: { enabled: false, verifyShare: 0.1, guardBoostShare, guardWindow: 400, guardMinSamples: 400 } },
+      }, {}));
+      try {
+        const x = randomNormal(seededRng(33), 300 * sample);
+        for (let i = 0; i < 300; i++) await s.app.inject({ method: 'POST', url: '/v2/models/tiny/infer', payload: body(x.subarray(i * sample, (i + 1) * sample)) });
+        await s.online.idle();
+        return s.online.status().perExit[0]!.verified;
+      } finally {
+        await s.close();
+      }
+    };
+    const plain = await verifiedAfter('boost-off', 0);
+    const boosted = await verifiedAfter('boost-on', 1);
+    // About 10% of 300 without the boost; with it, every answer once ten verified ones put the estimate at ~20%.
+    assert.ok(plain < 60, `without the boost ${plain} verified`);
+    assert.ok(boosted > 150, `with the boost ${boosted} verified`);
   });
 
   it('acts while a retrain runs, and the retrained bundle then serves under a newer version than the guard\'s', { timeout: 120_000 }, async () => {
@@ -368,9 +395,10 @@ describe('accuracy guard', () => {
     const state = path.join(dir, 'guard-retrain');
     const s = await startServer(forced, loadConfig({
       engine: { intraOpThreads: 1 },
-      // Enough epochs that the retrain outlasts the ten verified answers the guard needs.
+      // Enough epochs that the retrain outlasts the verified answers the guard needs.
       build: { tolerance: 0.01, folds: 2, epochs: 100, measureReps: 3 },
-      serve: { name: 'tiny', log: 'info', stateDir: state, online: { retrainAfter: 40, retrainEvery: 1_000_000, verifyShare: 1, guardMinSamples: 10, guardMaxRaises: 50, guardRaise: 0.05 } },
+      // The guard needs 60 verified answers: it acts after the retrain started at 40 samples.
+      serve: { name: 'tiny', log: 'info', stateDir: state, online: { retrainAfter: 40, retrainEvery: 1_000_000, verifyShare: 1, guardMinSamples: 60, guardMaxRaises: 50, guardRaise: 0.05 } },
     }, {}), { write: (l) => void lines.push(l) });
     try {
       const x = randomNormal(seededRng(41), 400 * sample);

@@ -135,7 +135,10 @@ export class OnlineLearner {
   /** Per row of a batch about to run: 1 = verify it against the full backbone. */
   verifyMask(rows: number): Uint8Array {
     const mask = new Uint8Array(rows);
-    const share = this.deps.config.verifyShare;
+    // While the point estimate says agreement is short (not yet significantly), more answers are verified, so
+    // that the evidence for acting (or for the all-clear) comes within hundreds of requests, not thousands.
+    const c = this.deps.config;
+    const share = this.bundle && this.guard.suspicious(this.deps.build.tolerance) ? Math.max(c.verifyShare, c.guardBoostShare) : c.verifyShare;
     for (let i = 0; i < rows; i++) mask[i] = this.rng.uniform() < share ? 1 : 0;
     return mask;
   }
@@ -158,7 +161,7 @@ export class OnlineLearner {
     if (this.closed || v.version !== this.version) return;
     const m = this.deps.metrics;
     for (let k = 0; k < v.rows; k++) {
-      this.guard.recordVerified(v.exits[k]!, v.agree[k] === 1);
+      this.guard.recordVerified(v.exits[k]!, v.agree[k] === 1, v.scores[k]!);
       m.verified.inc({ model: this.deps.model, exit: String(v.exits[k]), agree: v.agree[k] === 1 ? 'yes' : 'no' });
     }
     if (this.learning) {
@@ -231,10 +234,12 @@ export class OnlineLearner {
     if (e === null) return;
     const bundle = this.bundle;
     const thresholds = bundle.manifest.exits.map((x) => x.threshold);
-    const disable = this.raises[e]! >= c.guardMaxRaises;
     const before = thresholds[e];
     if (before === null || before === undefined) return;
-    thresholds[e] = disable ? null : before + c.guardRaise;
+    // The threshold its verified answers call for, at least guardRaise above; none will do, or too many raises: disabled.
+    const wanted = this.guard.thresholdFor(e, this.deps.build.tolerance, before + c.guardRaise);
+    const disable = this.raises[e]! >= c.guardMaxRaises || wanted === Number.POSITIVE_INFINITY;
+    thresholds[e] = disable ? null : wanted;
     const stats = this.guard.stats()[e]!;
     const raisesAfter = this.raises.map((r, i) => (i === e ? r + 1 : r));
     const duringRetrain = this.retraining !== null;
@@ -244,7 +249,8 @@ export class OnlineLearner {
       const version = await this.allocateVersion();
       try {
         await this.deps.store.saveRevision(bundle, version, thresholds, raisesAfter);
-        await this.swapTo(version);
+        // The guard keeps what still applies: the other exits' evidence, and this exit's answers above its new threshold.
+        await this.swapTo(version, (guard) => guard.raiseExit(e, thresholds[e] ?? Number.POSITIVE_INFINITY));
       } catch (err) {
         // The next try waits for guardMinSamples fresh verified answers, instead of saving a bundle per answer.
         this.guard.resetExit(e);
@@ -252,7 +258,7 @@ export class OnlineLearner {
       }
       const what = disable ? 'disable' : 'raise';
       this.deps.metrics.guardActions.inc({ model: this.deps.model, exit: String(e), action: what });
-      this.deps.log.warn({ exit: e, action: what, verified: stats.n, agreement: stats.agreement, thresholdBefore: before, thresholdAfter: thresholds[e], version, duringRetrain }, `guard: live agreement below ${(1 - this.deps.build.tolerance) * 100}%; exit ${e} ${disable ? 'disabled' : `threshold raised by ${c.guardRaise} log-odds`} (version ${version})`);
+      this.deps.log.warn({ exit: e, action: what, verified: stats.n, agreement: stats.agreement, thresholdBefore: before, thresholdAfter: thresholds[e], version, duringRetrain }, `guard: live agreement below ${(1 - this.deps.build.tolerance) * 100}%; exit ${e} ${disable ? 'disabled' : `threshold raised by ${(thresholds[e]! - before).toFixed(2)} log-odds, to ${thresholds[e]!.toFixed(2)}`} (version ${version})`);
       await this.prune();
     })).finally(() => {
       this.guarding = null;
@@ -264,7 +270,7 @@ export class OnlineLearner {
    * Serves the saved `version`. If the engine workers cannot take it, it is deleted (a restart
    * must not resume a version that never served) and this rejects.
    */
-  private async swapTo(version: number): Promise<void> {
+  private async swapTo(version: number, keep?: (guard: AgreementGuard) => void): Promise<void> {
     const dir = this.deps.store.dirOf(version);
     let bundle: LoadedBundle;
     try {
@@ -276,7 +282,9 @@ export class OnlineLearner {
     }
     this.bundle = bundle;
     this.version = version;
-    this.guard = this.newGuard();
+    // A guard action adjusts the evidence it has; a retrained version (new heads) starts afresh.
+    if (keep) keep(this.guard);
+    else this.guard = this.newGuard();
     this.deps.metrics.bundleVersion.set({ model: this.deps.model }, version);
     this.updateGauges();
   }

@@ -44,3 +44,14 @@ export interface BuildReport {
 export function summarize(latency: PolicyOutcome, macs: PolicyOutcome, batch: number): PolicySummary {
   return { agreement: latency.agreement, latencyMs: latency.meanCost / batch, macsPerSample: macs.meanCost, exitRates: latency.exitRates };
 }
+
+/** Why a build kept no exit: its runtime checks refused the feasible selections, or none was feasible. */
+export function whyNoExit(r: BuildReport): string {
+  const checked = r.checks.filter((c) => c.exits.length > 0);
+  if (checked.length > 0) {
+    const tried = checked.map((c) => `[${c.exits.join(', ')}] ${c.ratio.toFixed(3)}×`).join(', ');
+    return `Exits met the agreement requirement, but on the runtime check no selection was faster than the backbone at batch ${r.latencyBatch} (candidates and cascade ÷ backbone time: ${tried})`;
+  }
+  const dropped = r.deployedChecks.length > 0 ? ` (${r.deployedChecks.length} exit${r.deployedChecks.length === 1 ? ' was' : 's were'} dropped because the deployed heads did not answer as calibrated)` : '';
+  return `No exit met the agreement requirement on the calibration samples${dropped}`;
+}

@@ -1,6 +1,6 @@
 /** Public surface of the builder module: from a model and unlabeled data to a bundle. */
 export { buildCascade, type BuildInput, type BuildResult } from './build.ts';
-export { type BuildReport, type PolicySummary } from './build-report.ts';
+export { whyNoExit, type BuildReport, type PolicySummary } from './build-report.ts';
 export { type DeployedDrop } from './deployed-check.ts';
 export { collectFeatures, buildFeatureProbe, type FeatureSet, type ExitInfo } from './collect.ts';
 export { trainHeads, predictHeads, type HeadJob, type TrainSettings, type TrainResult } from './train-heads.ts';

@@ -68,6 +68,8 @@ export interface RetrainRequest {
 export type RetrainReply =
   | {
     readonly kind: 'done'; readonly version: number; readonly exits: number; readonly agreement: number; readonly macsSaved: number; readonly seconds: number;
+    /** Why no exit was kept (the runtime check, or the agreement requirement), when none was; else null. */
+    readonly noExitReason: string | null;
     /** Whether the latencies came from the profile (every exit's and head's) rather than timing under live traffic. */
     readonly latencyReused: boolean;
     /** The builder's notes, and warnings about the latency profile (unreadable, not saved). */

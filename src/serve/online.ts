@@ -374,7 +374,7 @@ export class OnlineLearner {
       return v;
     });
     if (serving === null) return;
-    this.deps.log.info({ version: serving, exits: reply.exits, calibrationAgreement: reply.agreement, macsSaved: reply.macsSaved, seconds: reply.seconds, latencyReused: reply.latencyReused }, `retrain: version ${serving} serving (${reply.exits} exits, ${(reply.macsSaved * 100).toFixed(1)}% MACs saved on calibration)`);
+    this.deps.log.info({ version: serving, exits: reply.exits, calibrationAgreement: reply.agreement, macsSaved: reply.macsSaved, seconds: reply.seconds, latencyReused: reply.latencyReused }, `retrain: version ${serving} serving (${reply.exits} exits, ${(reply.macsSaved * 100).toFixed(1)}% MACs saved on calibration)${reply.noExitReason ? `: ${reply.noExitReason}` : ''}`);
   }
 
   status(): OnlineStatus {

@@ -6,7 +6,7 @@
  * the stop flag is set, the worker stops at its next progress step and saves nothing.
  */
 import { parentPort, workerData } from 'node:worker_threads';
-import { buildCascade, withLatencyProfileFile } from '../builder/index.ts';
+import { buildCascade, whyNoExit, withLatencyProfileFile } from '../builder/index.ts';
 import { saveBundle } from '../bundle/index.ts';
 import { memorySource } from '../data/index.ts';
 import { asLayercacheError, LayercacheError } from '../errors/index.ts';
@@ -45,7 +45,7 @@ async function retrain(req: RetrainRequest): Promise<RetrainReply> {
   return {
     kind: 'done', version: req.version, exits: r.selected.exits.length,
     agreement: r.selected.agreement, macsSaved: 1 - r.selected.macsPerSample / r.backbone.macsPerSample,
-    seconds: (performance.now() - started) / 1000,
+    seconds: (performance.now() - started) / 1000, noExitReason: r.selected.exits.length === 0 ? whyNoExit(r) : null,
     latencyReused: r.latencyReused.exits && r.latencyReused.heads === r.latencyReused.of, notes, warnings,
   };
 }

@@ -1,7 +1,7 @@
 /** `layercache build`: collect, measure, train and select, then save a bundle atomically. */
 import path from 'node:path';
 import Table from 'cli-table3';
-import { buildCascade, withLatencyProfileFile, type BuildReport } from '../../builder/index.ts';
+import { buildCascade, whyNoExit, withLatencyProfileFile } from '../../builder/index.ts';
 import { saveBundle } from '../../bundle/index.ts';
 import type { Config } from '../../config/index.ts';
 import { imageSizeOf, isImageSpec, openDataSource, type ImageSize } from '../../data/index.ts';
@@ -63,17 +63,6 @@ export async function runBuild(file: string, opts: BuildCommandOptions, config: 
   else io.out(`${whyNoExit(r)}; the bundle runs the full backbone.\n`);
   io.out(`head training: ${r.train.seconds.toFixed(1)} s at ${r.train.gflops.toFixed(1)} GFLOP/s\n`);
   io.out(`wrote ${opts.out} in ${seconds.toFixed(1)} s\n`);
-}
-
-/** Why a build kept no exit: its runtime checks refused the feasible selections, or none was feasible. */
-export function whyNoExit(r: BuildReport): string {
-  const checked = r.checks.filter((c) => c.exits.length > 0);
-  if (checked.length > 0) {
-    const tried = checked.map((c) => `[${c.exits.join(', ')}] ${c.ratio.toFixed(3)}×`).join(', ');
-    return `Exits met the agreement requirement, but on the runtime check no selection was faster than the backbone at batch ${r.latencyBatch} (candidates and cascade ÷ backbone time: ${tried})`;
-  }
-  const dropped = r.deployedChecks.length > 0 ? ` (${r.deployedChecks.length} exit${r.deployedChecks.length === 1 ? ' was' : 's were'} dropped because the deployed heads did not answer as calibrated)` : '';
-  return `No exit met the agreement requirement on the calibration samples${dropped}`;
 }
 
 /**

@@ -1,7 +1,7 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
-import type { BuildReport } from '../../builder/index.ts';
-import { whyNoExit } from './build.ts';
+import type { BuildReport } from './build-report.ts';
+import { whyNoExit } from './build-report.ts';
 
 /** The parts of a report whyNoExit reads. */
 const report = (checks: { exits: number[]; ratio: number }[], deployed: number): BuildReport => ({

@@ -56,20 +56,25 @@ describe('AgreementGuard actions and shares', () => {
     assert.ok(Math.abs(g.stats()[0]!.share - 1 / 3) < 1e-9);
   });
 
-  it('a raise keeps the verified answers at or above the new threshold and shrinks the share by the fraction kept; other exits keep theirs', () => {
-    const g = new AgreementGuard(2, 100, 0.05);
+  it('a raise drops the exit\'s verified answers (its threshold was fitted on them) and shrinks its share by the fraction it still gives; other exits keep theirs; probation until fresh answers', () => {
+    const g = new AgreementGuard(2, 100, 0.05, 3);
     g.recordAnswers(Int32Array.from({ length: 10 }, (_, i) => (i < 4 ? 0 : i < 6 ? 1 : -1)));
     // Exit 0: scores 1..8, the four below 5 wrong.
     for (let k = 1; k <= 8; k++) g.recordVerified(0, k >= 5, k);
     for (let k = 0; k < 3; k++) g.recordVerified(1, true, 9);
     const before = g.stats();
+    assert.equal(g.wantsEvidence(0.5), false);
     g.raiseExit(0, 5);
     const after = g.stats();
-    assert.deepEqual([after[0]!.n, after[0]!.agreed], [4, 4], 'the answers scored 5–8, all agreeing');
-    assert.ok(Math.abs(after[0]!.share - before[0]!.share / 2) < 1e-12, 'half of the verified answers kept: half the share');
+    assert.deepEqual([after[0]!.n, after[0]!.agreed], [0, 0], 'no reuse of the answers the threshold was fitted on');
+    assert.ok(Math.abs(after[0]!.share - before[0]!.share / 2) < 1e-12, 'half of the verified answers scored 5 or more: half the share');
     assert.deepEqual(after[1], before[1], 'exit 1 untouched');
+    assert.equal(g.wantsEvidence(0.5), true, 'on probation: wants fresh answers');
+    for (let k = 0; k < 3; k++) g.recordVerified(0, true, 6);
+    assert.equal(g.wantsEvidence(0.5), false, 'three fresh answers end the probation');
     g.raiseExit(1, Number.POSITIVE_INFINITY);
     assert.deepEqual([g.stats()[1]!.n, g.stats()[1]!.share], [0, 0], 'disabled: no answers, no share');
+    assert.equal(g.wantsEvidence(0.5), false, 'a disabled exit needs no evidence');
   });
 
   it('thresholdFor: the lowest verified score at which the exit loses at most half the tolerance left; +Infinity when none', () => {

@@ -129,16 +129,17 @@ export class OnlineLearner {
   }
 
   private newGuard(): AgreementGuard {
-    return new AgreementGuard(this.exitCount, this.deps.config.guardWindow, this.deps.config.guardDelta);
+    return new AgreementGuard(this.exitCount, this.deps.config.guardWindow, this.deps.config.guardDelta, this.deps.config.guardMinSamples);
   }
 
   /** Per row of a batch about to run: 1 = verify it against the full backbone. */
   verifyMask(rows: number): Uint8Array {
     const mask = new Uint8Array(rows);
-    // While the point estimate says agreement is short (not yet significantly), more answers are verified, so
-    // that the evidence for acting (or for the all-clear) comes within hundreds of requests, not thousands.
+    // While the point estimate says agreement is short (not yet significantly), or a raised exit has too few fresh
+    // verified answers, more answers are verified: evidence to act, or the all-clear, comes within hundreds of
+    // requests, not thousands.
     const c = this.deps.config;
-    const share = this.bundle && this.guard.suspicious(this.deps.build.tolerance) ? Math.max(c.verifyShare, c.guardBoostShare) : c.verifyShare;
+    const share = this.bundle && this.guard.wantsEvidence(this.deps.build.tolerance) ? Math.max(c.verifyShare, c.guardBoostShare) : c.verifyShare;
     for (let i = 0; i < rows; i++) mask[i] = this.rng.uniform() < share ? 1 : 0;
     return mask;
   }
@@ -249,7 +250,7 @@ export class OnlineLearner {
       const version = await this.allocateVersion();
       try {
         await this.deps.store.saveRevision(bundle, version, thresholds, raisesAfter);
-        // The guard keeps what still applies: the other exits' evidence, and this exit's answers above its new threshold.
+        // The guard keeps what still applies: the other exits' evidence, and this exit's share above its new threshold.
         await this.swapTo(version, (guard) => guard.raiseExit(e, thresholds[e] ?? Number.POSITIVE_INFINITY));
       } catch (err) {
         // The next try waits for guardMinSamples fresh verified answers, instead of saving a bundle per answer.

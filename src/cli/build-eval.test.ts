@@ -119,9 +119,11 @@ describe('build → bundle → eval on a tiny model', () => {
     delete raw.source.reading.flattenScores;
     await fs.writeFile(path.join(older, 'manifest.json'), JSON.stringify(raw));
     assert.deepEqual((await loadBundle(older)).manifest.source.reading, m.source.reading);
-    const e = await cli('eval', out, '--data', `raw:${data}:3x8x8#200-299`, '--json', '--latency-samples', '20', '--threads', '1');
+    const e = await cli('eval', out, '--data', `raw:${data}:3x8x8#200-299`, '--json', '--latency-samples', '20', '--threads', '1', '--timing-instances', '1');
     assert.equal(e.code, 0, e.stderr);
     assert.ok(JSON.parse(e.stdout).backbone.throughputBatch64 > 0);
+    const zero = await cli('eval', out, '--data', `raw:${data}:3x8x8#200-299`, '--timing-instances', '0');
+    assert.match(zero.stderr, /USAGE: --timing-instances '0' is not a positive integer/);
   });
 
   it('--scores-output: scores second and shaped [N, 5, 1, 1] are read flattened; the bundle records it, and full-backbone rows get their softmax', async () => {

@@ -197,10 +197,11 @@ export async function runCli(argv: readonly string[], io: CliIo, env?: NodeJS.Pr
     .option('--baseline <name>', "also run a baseline: 'paper' (every exit, one global max-softmax threshold)")
     .option('--model <file>', 'check that the bundle was built for this model')
     .option('--latency-samples <n>', 'samples timed one by one at batch 1', (v) => parsePositiveCount(v, '--latency-samples'), 2000)
+    .option('--timing-instances <n>', 'equivalent sessions of each side timed in rotation (averages per-session offsets); each holds its own memory, so 1 for large models', (v) => parsePositiveCount(v, '--timing-instances'), 3)
     .option('--html <file>', 'also write the HTML report (charts, per-exit figures, settings)')
     .option('--force', 'replace the --html file if it exists', false)
     .addHelpText('after', '\nExample:\n  layercache eval bundle/ --data cifar10:cifar10_test_jpeg.bin#5000-9999 --baseline paper --json\n  layercache eval bundle/ --data cifar10:cifar10_test_jpeg.bin#5000-9999 --html report.html\n')
-    .action(async (dir: string, o: { data: string; json: boolean; baseline?: string; model?: string; latencySamples: number; html?: string; force: boolean }) => {
+    .action(async (dir: string, o: { data: string; json: boolean; baseline?: string; model?: string; latencySamples: number; timingInstances: number; html?: string; force: boolean }) => {
       await runEval(dir, o, configure(), io);
     });
 
@@ -211,11 +212,12 @@ export async function runCli(argv: readonly string[], io: CliIo, env?: NodeJS.Pr
     .requiredOption('--data <spec>', 'samples to evaluate on (see eval)')
     .option('--out <file>', 'the HTML file to write (atomically)', 'report.html')
     .option('--latency-samples <n>', 'samples timed one by one at batch 1', (v) => parsePositiveCount(v, '--latency-samples'), 2000)
+    .option('--timing-instances <n>', 'equivalent sessions of each side timed in rotation (averages per-session offsets); each holds its own memory, so 1 for large models', (v) => parsePositiveCount(v, '--timing-instances'), 3)
     .option('--json', 'print the evaluation as JSON (as eval --json) plus "report"', false)
     .option('--force', 'replace --out if it exists', false)
     .addHelpText('after', '\nExample:\n  layercache report bundle/ --data cifar10:cifar10_test_jpeg.bin#5000-9999 --out report.html\n')
-    .action(async (dir: string, o: { data: string; out: string; latencySamples: number; json: boolean; force: boolean }) => {
-      await runEval(dir, { data: o.data, json: o.json, latencySamples: o.latencySamples, html: o.out, force: o.force, htmlFlag: '--out' }, configure(), io);
+    .action(async (dir: string, o: { data: string; out: string; latencySamples: number; timingInstances: number; json: boolean; force: boolean }) => {
+      await runEval(dir, { data: o.data, json: o.json, latencySamples: o.latencySamples, timingInstances: o.timingInstances, html: o.out, force: o.force, htmlFlag: '--out' }, configure(), io);
     });
 
   program

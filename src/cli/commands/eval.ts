@@ -18,6 +18,8 @@ export interface EvalCommandOptions {
   readonly baseline?: string;
   readonly model?: string;
   readonly latencySamples: number;
+  /** Equivalent sessions of each side timed in rotation (default 3). */
+  readonly timingInstances?: number;
   /** Also write the HTML report here. */
   readonly html?: string;
   /** Replace an existing `html` file. */
@@ -54,6 +56,7 @@ export async function runEval(dir: string, opts: EvalCommandOptions, config: Con
   const data = await openDataSource(opts.data, pre, imageSizeOf(bundle.manifest.source.inputs[0]!.shape, pre.layout), progress);
   const report = await evaluateBundle(bundle, data, {
     engine: config.engine, progress, latencySamples: opts.latencySamples, paper: opts.baseline === 'paper' ? 'build' : false,
+    ...(opts.timingInstances !== undefined ? { timingInstances: opts.timingInstances } : {}),
   });
   if (opts.html) await writeReport(opts.html, { manifest: bundle.manifest, evaluation: report, title: `layercache report: ${bundle.manifest.source.file}` });
   if (opts.json) {

@@ -240,6 +240,15 @@ describe('cascade', () => {
     assert.equal((await c.run(randomInput([2, 3, 8, 8], 5))).length, 2, 'a valid input still runs');
   });
 
+  it('a released cascade stays released: no path makes new sessions, and release again does nothing', async () => {
+    const c = await cascadeWith([Infinity, Infinity]);
+    await c.release();
+    await c.release();
+    await assert.rejects(c.run(randomInput([2, 3, 8, 8], 5), { staged: true }), { code: 'ENGINE_RUN_FAILED', message: /was released/ });
+    await assert.rejects(c.trace(randomInput([2, 3, 8, 8], 5)), { code: 'ENGINE_RUN_FAILED', message: /was released/ });
+    await assert.rejects(c.run(randomInput([1, 3, 8, 8], 5)), { code: 'ENGINE_RUN_FAILED', message: /was released/ });
+  });
+
   it('a head whose scores are NaN never answers, in every runtime (batch 1, batch N, staged)', async () => {
     const spec = { pool: 2, hidden: 6, dropout: 0 };
     const broken = initParams(spec, 16, 5, seededRng(9)).map((p, i) => (i === 0 ? { ...p, data: p.data.map(() => Number.NaN) } : p));

@@ -33,9 +33,13 @@ export interface CascadeExit {
   readonly temperature: number;
 }
 
-/** Stage j: segment j with head j fused in (the last stage: the rest of the backbone). */
+/**
+ * Stage j: segment j with head j fused in (the last stage: the rest of the backbone). The fused model is built
+ * only when its session is (it is a copy of the weights).
+ */
 interface StagePlan {
-  readonly model: ModelProto;
+  readonly segment: ModelProto;
+  readonly head: ModelProto | null;
   readonly label: string;
   readonly input: string;
   /** Cut tensor passed to the next stage, or null for the last stage. */
@@ -54,7 +58,10 @@ export type CascadeUse = 'run' | 'trace';
 async function createStages(plans: readonly StagePlan[], engine: EngineOptions): Promise<Stage[]> {
   const stages: Stage[] = [];
   try {
-    for (const p of plans) stages.push({ ...p, session: await Session.create(serializeModel(p.model), p.label, engine) });
+    for (const [j, p] of plans.entries()) {
+      const model = p.exit ? fuseHead(p.segment, p.head!, p.exit.tensor, j) : p.segment;
+      stages.push({ ...p, session: await Session.create(serializeModel(model), p.label, engine) });
+    }
   } catch (err) {
     await Promise.all(stages.map((s) => s.session.release()));
     throw err;
@@ -88,6 +95,7 @@ export function gatherRows(x: Tensor, keep: readonly number[]): Tensor {
 export class Cascade {
   /** The stage sessions, created when first needed: tracing, `staged`, or batch N without a Compress graph. */
   private staging: Promise<readonly Stage[]> | null;
+  private released = false;
 
   private constructor(
     private readonly plans: readonly StagePlan[],
@@ -125,12 +133,12 @@ export class Cascade {
     const plans: StagePlan[] = segments.map((segment, j) => {
       const exit = exits[j] ?? null;
       return {
-        model: exit ? fuseHead(segment, heads[j]!, exit.tensor, j) : segment,
+        segment, head: exit ? heads[j]! : null,
         label: exit ? `segment ${j} + head ${j}` : `segment ${j}`,
         input: segment.graph!.input[0]!.name, cut: exit?.tensor ?? null, exit,
       };
     });
-    const fused = plans.slice(0, -1).map((p) => p.model);
+    const fused = exits.map((e, j) => fuseHead(segments[j]!, heads[j]!, e.tensor, j));
     const last = segments[segments.length - 1]!;
     let single: Session | null = null;
     let batched: Session | null = null;
@@ -157,6 +165,7 @@ export class Cascade {
 
   /** The stage sessions, created on first use. */
   private stages(): Promise<readonly Stage[]> {
+    if (this.released) return Promise.reject(new LayercacheError('ENGINE_RUN_FAILED', 'this cascade was released; create a new one to run it again'));
     // A failed attempt is not kept: the next call tries again.
     return (this.staging ??= createStages(this.plans, this.engine).catch((err: unknown) => {
       this.staging = null;
@@ -301,6 +310,8 @@ export class Cascade {
   }
 
   async release(): Promise<void> {
+    if (this.released) return;
+    this.released = true;
     const stages = this.staging ? await this.staging.catch(() => []) : [];
     await Promise.all([...stages.map((s) => s.session.release()), this.single?.release(), this.batched?.release()]);
   }

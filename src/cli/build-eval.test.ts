@@ -131,7 +131,7 @@ describe('build → bundle → eval on a tiny model', () => {
     await saveModel(withEmbeddingFirst(residualNet().model), file);
     const wrong = await cli('build', file, '--data', `raw:${data}:3x8x8#0-199`, '--out', path.join(dir, 'no-scores'), ...fast, '--scores-output', 'score');
     assert.equal(wrong.code, 2);
-    assert.match(wrong.stderr, /--scores-output names 'score', but the model has no such output; its outputs are 'embedding', 'scores'/);
+    assert.match(wrong.stderr, /--scores-output \(build\.scoresOutput\) names 'score', but the model has no such output; its outputs are 'embedding', 'scores'/);
     await assert.rejects(fs.access(path.join(dir, 'no-scores')), 'nothing is written');
     const out = path.join(dir, 'scores-bundle');
     const b = await cli('build', file, '--data', `raw:${data}:3x8x8#0-199`, '--out', out, ...fast, '--scores-output', 'scores');

@@ -62,6 +62,7 @@ describe('folder data source', () => {
     await fs.mkdir(path.join(store, 'cats', 'indoor'), { recursive: true });
     await fs.writeFile(path.join(store, 'cats', 'indoor', '1.png'), await pixel(10));
     await fs.writeFile(path.join(store, 'cats', '2.png'), await pixel(20));
+    await fs.writeFile(path.join(store, 'cats', 'indoor-x.png'), await pixel(40));
     await fs.writeFile(path.join(store, 'dog.png'), await pixel(30));
     await fs.symlink(path.join(store, 'cats'), path.join(store, 'cats', 'indoor', 'loop'));
     const root = await tempDir('linked');
@@ -79,10 +80,10 @@ describe('folder data source', () => {
       },
     };
     const src = await openDataSource(`folder:${root}`, pre, { channels: 3, height: 2, width: 2 }, progress);
-    assert.deepEqual(phases, [{ label: 'decode images', total: 3, ticks: 3 }], 'decoding shows progress');
-    assert.deepEqual(Array.from(src.labels!), [0, 0, 1]);
-    // Sorted relative paths: cat/2.png, cat/indoor/1.png, dog/a.png.
-    const x = src.batch(0, 3).data;
-    assert.deepEqual([x[0], x[12], x[24]], [20, 10, 30]);
+    assert.deepEqual(phases, [{ label: 'decode images', total: 4, ticks: 4 }], 'decoding shows progress');
+    assert.deepEqual(Array.from(src.labels!), [0, 0, 0, 1]);
+    // Sorted whole relative paths, as torchvision sorts them: cat/2.png, cat/indoor-x.png, cat/indoor/1.png, dog/a.png.
+    const x = src.batch(0, 4).data;
+    assert.deepEqual([x[0], x[12], x[24], x[36]], [20, 40, 10, 30]);
   });
 });

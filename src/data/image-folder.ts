@@ -5,7 +5,8 @@
  * skipped. Every image is decoded once, resized to the model's input size (stretched to
  * fill; EXIF orientation is not applied, as PIL-based loaders do not; transparent pixels
  * become black) and kept as planar bytes; batches are preprocessed on demand.
- * Invariant: sample order is the sorted relative path; label k is the k-th class folder.
+ * Invariant: sample order is the sorted relative path within each class, classes in sorted
+ * order; label k is the k-th class folder.
  */
 import { promises as fs, type Dirent } from 'node:fs';
 import path from 'node:path';
@@ -56,6 +57,8 @@ async function entriesOf(dir: string): Promise<{ name: string; kind: 'dir' | 'fi
   return kinds.filter((k): k is { name: string; kind: 'dir' | 'file' } => k.kind !== null).sort((a, b) => (a.name < b.name ? -1 : a.name > b.name ? 1 : 0));
 }
 
+const byCodeUnits = (a: string, b: string): number => (a < b ? -1 : a > b ? 1 : 0);
+
 /** Every image under `dir`, at any depth (links followed, each real directory once), in sorted path order. */
 async function imagesUnder(dir: string, seen: Set<string>): Promise<string[]> {
   const real = await fs.realpath(dir);
@@ -79,7 +82,8 @@ async function listImages(root: string): Promise<{ files: string[]; labels: Int3
   const entries = await entriesOf(root);
   const direct = entries.filter((e) => e.kind === 'file' && IMAGE.test(e.name)).map((e) => path.join(root, e.name));
   const named = entries.filter((e) => e.kind === 'dir').map((e) => e.name);
-  const classes = await Promise.all(named.map(async (name) => ({ name, images: await imagesUnder(path.join(root, name), new Set()) })));
+  // Each class's images in the sorted order of their whole relative paths (cat/a-1.png before cat/a/0.png).
+  const classes = await Promise.all(named.map(async (name) => ({ name, images: (await imagesUnder(path.join(root, name), new Set())).sort(byCodeUnits) })));
   const holding = classes.filter((c) => c.images.length > 0);
   if (holding.length > 0 && direct.length > 0) {
     throw new LayercacheError('DATA_SPEC_INVALID', `image folder ${root} holds both images (${path.basename(direct[0]!)}, …) and subfolders with images (${holding[0]!.name}, …); put every image in a class subfolder, or none in any, so that labels are unambiguous`);
@@ -136,22 +140,28 @@ export async function openImageFolder(spec: string, root: string, range: (total:
   const pixels = new Uint8Array(files.length * channels * plane);
   // sharp decodes on libuv's thread pool: a few images in flight keep it busy; each lands at its own index.
   let next = 0;
+  /** The first image (in order) that failed, once any has: the others in flight finish, none starts. */
+  const state: { failed: { index: number; err: unknown } | null } = { failed: null };
   await withPhase(progress, 'decode images', files.length, async (phase) => {
     const worker = async (): Promise<void> => {
-      for (let i = next++; i < files.length; i = next++) {
-        let planar: Uint8Array;
+      for (let i = next++; i < files.length && !state.failed; i = next++) {
         try {
-          planar = await decodePlanar(files[i]!, size);
+          pixels.set(await decodePlanar(files[i]!, size), i * channels * plane);
         } catch (err) {
-          next = files.length;
-          throw new LayercacheError('DATA_SPEC_INVALID', `image ${files[i]} cannot be decoded (${(err as Error).message}); remove it or replace it with a valid JPEG/PNG`, { cause: err });
+          // Another worker may have failed meanwhile (the loop's test narrowed this to null).
+          const other = state.failed as { index: number } | null;
+          if (!other || i < other.index) state.failed = { index: i, err };
+          continue;
         }
-        pixels.set(planar, i * channels * plane);
-        phase.tick();
+        if (!state.failed) phase.tick();
       }
     };
     await Promise.all(Array.from({ length: DECODES_IN_FLIGHT }, worker));
   });
+  if (state.failed) {
+    const { index, err } = state.failed;
+    throw new LayercacheError('DATA_SPEC_INVALID', `image ${files[index]} cannot be decoded (${(err as Error).message}); remove it or replace it with a valid JPEG/PNG`, { cause: err });
+  }
   const sampleDims = p.layout === 'nchw' ? [channels, height, width] : [height, width, channels];
   return {
     description: spec,

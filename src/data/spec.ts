@@ -59,16 +59,18 @@ const READ_CHUNK = 2 ** 30;
  */
 async function openFile(spec: string, file: string): Promise<{ size: number; read(start: number, length: number): Promise<Uint8Array>; close(): Promise<void> }> {
   let fh: fs.FileHandle;
-  let size: number;
   try {
     fh = await fs.open(file, 'r');
+  } catch (err) {
+    throw unreadable(spec, file, err);
+  }
+  let size: number;
+  try {
     const st = await fh.stat();
-    if (st.isDirectory()) {
-      await fh.close();
-      throw Object.assign(new Error('is a directory'), { code: 'EISDIR' });
-    }
+    if (st.isDirectory()) throw Object.assign(new Error('is a directory'), { code: 'EISDIR' });
     size = st.size;
   } catch (err) {
+    await fh.close();
     throw unreadable(spec, file, err);
   }
   return {
@@ -78,11 +80,11 @@ async function openFile(spec: string, file: string): Promise<{ size: number; rea
       try {
         for (let done = 0; done < length;) {
           const { bytesRead } = await fh.read(out, done, Math.min(READ_CHUNK, length - done), start + done);
-          if (bytesRead === 0) throw new Error(`the file ended at byte ${start + done}`);
+          if (bytesRead === 0) throw bad(spec, `ended at byte ${start + done} while it was read (it shrank: is another process writing it?)`);
           done += bytesRead;
         }
       } catch (err) {
-        throw unreadable(spec, file, err);
+        throw err instanceof LayercacheError ? err : unreadable(spec, file, err);
       }
       return out;
     },

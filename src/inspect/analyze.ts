@@ -11,7 +11,8 @@ import { Session, DEFAULT_ENGINE_OPTIONS, type EngineOptions } from '../engine/i
 import { dtypeOfElemType, elemTypeName, elemTypeOfDtype, indexGraph, modelOpset, readValueInfo, protoDims, serializeModel, type Dim, type ModelProto } from '../onnx/index.ts';
 import { analyzeDataflow, addOutputs, collapseCuts, nodeMacs, rebuildableCuts, type Dataflow, type TensorType } from '../surgery/index.ts';
 import { allocate, bytesPerElement, numel, seededRng, type DType, type Tensor } from '../tensor/index.ts';
-import { applyReading, fixSampleDims, isPlainReading, planLogits, refuseSeveralInputs, selectScoresOutput, squeezedClasses, type ClassifierReading, type LogitsPlan } from './classifier-reading.ts';
+import { applyReading, fixSampleDims, isPlainReading, refuseSeveralInputs, selectScoresOutput, type ClassifierReading } from './classifier-reading.ts';
+import { planLogits, squeezedClasses, type LogitsPlan } from './logits-plan.ts';
 
 export interface TensorSummary {
   readonly name: string;

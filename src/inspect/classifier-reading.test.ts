@@ -4,7 +4,8 @@ import { tensor } from '../tensor/index.ts';
 import { maxAbsDiff, randomInput, runModel } from '../../test/support/chain.ts';
 import { hardBatchOne, mlp, residualNet, twoOutputs, withFixedBatch, withIoTypes, withNormalisedOutput } from '../../test/support/models.ts';
 import { analyzeClassifier, analyzeModel } from './analyze.ts';
-import { applyLogitsPlan, checkClassifier, describeReading, holdsProbabilities, isPlainReading, PLAIN_READING, scoresName } from './classifier-reading.ts';
+import { checkClassifier, describeReading, isPlainReading, PLAIN_READING, scoresName } from './classifier-reading.ts';
+import { applyLogitsPlan, holdsProbabilities } from './logits-plan.ts';
 import { extendModel, GraphBuilder } from '../onnx/index.ts';
 
 /** Row-wise softmax of [rows, k] values, in float64. */
@@ -192,7 +193,7 @@ describe('reading logits from a classifier', () => {
     ]);
     // Naming the first output is the plain reading.
     assert.ok(isPlainReading((await analyzeClassifier(two, { scoresOutput: 'logits' })).reading));
-    await assert.rejects(analyzeClassifier(two, { scoresOutput: 'prob' }), { code: 'USAGE', message: /--scores-output names 'prob', but the model has no such output; its outputs are 'logits', 'probs'/ });
+    await assert.rejects(analyzeClassifier(two, { scoresOutput: 'prob' }), { code: 'USAGE', message: /--scores-output \(build\.scoresOutput\) names 'prob', but the model has no such output; its outputs are 'logits', 'probs'/ });
   });
 
   it('uint8 input and float16 scores: read as float32 in and out, with the model\'s own answers', async () => {

@@ -71,10 +71,27 @@ describe('AgreementGuard actions and shares', () => {
     assert.deepEqual(after[1], before[1], 'exit 1 untouched');
     assert.equal(g.wantsEvidence(0.5), true, 'on probation: wants fresh answers');
     for (let k = 0; k < 3; k++) g.recordVerified(0, true, 6);
-    assert.equal(g.wantsEvidence(0.5), false, 'three fresh answers end the probation');
+    assert.equal(g.wantsEvidence(0.5), true, 'exit 1 gets the rows exit 0 gave up: it is on probation too');
+    for (let k = 0; k < 3; k++) g.recordVerified(1, true, 9);
+    assert.equal(g.wantsEvidence(0.5), false, 'three fresh answers each end the probations');
     g.raiseExit(1, Number.POSITIVE_INFINITY);
     assert.deepEqual([g.stats()[1]!.n, g.stats()[1]!.share], [0, 0], 'disabled: no answers, no share');
     assert.equal(g.wantsEvidence(0.5), false, 'a disabled exit needs no evidence');
+  });
+
+  it('a probation ends when the exit answers almost nothing, or after 20,000 rows, even without fresh answers', () => {
+    const g = new AgreementGuard(2, 100, 0.05, 40);
+    g.recordAnswers(Int32Array.from({ length: 100 }, (_, i) => (i < 50 ? 0 : 1)));
+    for (let k = 1; k <= 10; k++) g.recordVerified(0, true, k);
+    g.recordVerified(1, true, 3);
+    // Raised above every score it gets: it keeps no share and would never collect fresh answers.
+    g.raiseExit(0, 100);
+    assert.equal(g.stats()[0]!.share, 0);
+    assert.equal(g.wantsEvidence(0.5), true, 'exit 1, which gets exit 0\'s rows, is on probation');
+    g.recordAnswers(new Int32Array(10_000).fill(1));
+    assert.equal(g.wantsEvidence(0.5), true, 'no fresh answer yet, 10,000 rows on');
+    g.recordAnswers(new Int32Array(10_001).fill(1));
+    assert.equal(g.wantsEvidence(0.5), false, 'both probations over: exit 0 answers nothing, exit 1 passed 20,000 rows');
   });
 
   it('thresholdFor: the lowest verified score at which the exit loses at most half the tolerance left; +Infinity when none', () => {

@@ -19,8 +19,9 @@
  * The raised exit's share shrinks by the fraction of its verified answers at or above its new
  * threshold (those it still gives), but the answers themselves are dropped: its threshold was
  * fitted on them, so they would flatter it (a drift re-run kept them and stayed at 98.85% for
- * 29,000 requests). Until it has `probationSamples` fresh ones it is on probation, and the guard
- * wants more evidence (see `wantsEvidence`). A retrained version starts afresh.
+ * 29,000 requests). Until it has `probationSamples` fresh ones it is on probation, and so are the
+ * exits after it, which now get the rows it gave up; meanwhile the guard wants more evidence (see
+ * `wantsEvidence`). A retrained version starts afresh.
  * Looks repeat after every verified answer, so over a long run the chance of one needless
  * raise grows beyond delta; raises only make answers safer.
  */
@@ -28,6 +29,12 @@ import { clopperPearsonLower } from '../calibrate/index.ts';
 
 /** Rows after which an old answer weighs half in the exits' shares. */
 export const SHARE_HALF_LIFE_ROWS = 2000;
+
+/** An exit on probation that answers less than this share of rows leaves it: there is little to verify. */
+const PROBATION_MIN_SHARE = 0.002;
+
+/** Rows after which a probation ends whatever it found. */
+const PROBATION_MAX_ROWS = 20_000;
 
 /** Verified answers an exit needs before its point estimate may make the guard suspicious. */
 const SUSPICION_MIN_SAMPLES = 10;
@@ -55,8 +62,13 @@ export class AgreementGuard {
   private readonly answered: number[];
   private rows = 0;
 
-  /** Exits raised by the guard that have fewer than probationSamples verified answers since. */
-  private readonly probation = new Set<number>();
+  /**
+   * Exits on probation after a raise (the raised one and those after it, which now get the rows it gave up): the
+   * fresh verified answers each still needs, and the rows answered when it started.
+   */
+  private readonly probation = new Map<number, { needed: number; sinceRows: number }>();
+  /** Rows answered in all (not weighted), for the probation's row limit. */
+  private rowsSeen = 0;
 
   /** Confidence level of each exit's bounds: delta split over the exits. */
   private readonly exitDelta: number;
@@ -75,6 +87,7 @@ export class AgreementGuard {
   recordAnswers(exits: Int32Array): void {
     const decay = 0.5 ** (exits.length / SHARE_HALF_LIFE_ROWS);
     this.rows = this.rows * decay + exits.length;
+    this.rowsSeen += exits.length;
     for (let e = 0; e < this.answered.length; e++) this.answered[e]! *= decay;
     for (const e of exits) if (e >= 0 && e < this.answered.length) this.answered[e]!++;
   }
@@ -90,7 +103,8 @@ export class AgreementGuard {
     this.agreedIn[exit]! += a[at]!;
     this.cursor[exit] = (at + 1) % this.window;
     this.filled[exit] = Math.min(this.window, this.filled[exit]! + 1);
-    if (this.filled[exit]! >= this.probationSamples) this.probation.delete(exit);
+    const p = this.probation.get(exit);
+    if (p && --p.needed <= 0) this.probation.delete(exit);
   }
 
   /** Exit e's verified answers, oldest first. */
@@ -113,7 +127,10 @@ export class AgreementGuard {
     const kept = all.filter((x) => x.score >= threshold).length;
     this.answered[e]! *= threshold === Number.POSITIVE_INFINITY ? 0 : all.length === 0 ? 1 : kept / all.length;
     this.resetExit(e);
-    if (threshold !== Number.POSITIVE_INFINITY && this.probationSamples > 0) this.probation.add(e);
+    if (this.probationSamples === 0) return;
+    if (threshold !== Number.POSITIVE_INFINITY) this.probation.set(e, { needed: this.probationSamples, sinceRows: this.rowsSeen });
+    // The rows e gave up go on to the later exits: their windows describe the traffic before.
+    for (let f = e + 1; f < this.agrees.length; f++) this.probation.set(f, { needed: this.probationSamples, sinceRows: this.rowsSeen });
   }
 
   /** Forgets exit e's verified answers (after an action that failed, so that the next waits for fresh ones). */
@@ -154,6 +171,12 @@ export class AgreementGuard {
    * Whether more answers should be verified: the guard is suspicious, or an exit it raised is on probation.
    */
   wantsEvidence(tolerance: number): boolean {
+    // Probation ends with enough fresh answers, or when the exit answers (almost) nothing, or after
+    // PROBATION_MAX_ROWS rows: an exit raised above every score it gets would otherwise keep it forever.
+    for (const [e, p] of this.probation) {
+      const share = this.rows === 0 ? 0 : this.answered[e]! / this.rows;
+      if (share < PROBATION_MIN_SHARE || this.rowsSeen - p.sinceRows > PROBATION_MAX_ROWS) this.probation.delete(e);
+    }
     return this.probation.size > 0 || this.suspicious(tolerance);
   }
 
@@ -194,15 +217,26 @@ export class AgreementGuard {
     const stats = this.stats();
     const others = stats.reduce((a, s) => (s.exit === e ? a : a + s.share * (1 - s.agreement)), 0);
     const budget = Math.max(0, tolerance - others) / 2;
-    const all = this.entries(e);
+    const all = this.entries(e).sort((a, b) => a.score - b.score);
+    const n = all.length;
+    if (n === 0) return least;
     const share = stats[e]!.share;
-    const candidates = [least, ...all.map((x) => x.score).filter((t) => t > least)].sort((a, b) => a - b);
-    for (const t of candidates) {
-      const kept = all.filter((x) => x.score >= t);
-      const wrong = kept.reduce((a, x) => a + 1 - x.agree, 0);
-      // share · (kept / n) · (wrong / kept): the exit's loss if it answered only these.
-      if (all.length > 0 && share * (wrong / all.length) <= budget) return t;
-    }
+    // wrongFrom[i]: wrong answers among those scored at or above all[i].score (sorted ascending).
+    const wrongFrom = new Array<number>(n + 1).fill(0);
+    for (let i = n - 1; i >= 0; i--) wrongFrom[i] = wrongFrom[i + 1]! + 1 - all[i]!.agree;
+    // share · (kept / n) · (wrong / kept): the exit's loss if it answered only the answers kept at t.
+    const lossAt = (t: number): number => {
+      let lo = 0;
+      let hi = n;
+      while (lo < hi) {
+        const mid = (lo + hi) >> 1;
+        if (all[mid]!.score >= t) hi = mid;
+        else lo = mid + 1;
+      }
+      return share * (wrongFrom[lo]! / n);
+    };
+    if (lossAt(least) <= budget) return least;
+    for (const x of all) if (x.score > least && lossAt(x.score) <= budget) return x.score;
     return Number.POSITIVE_INFINITY;
   }
 }

@@ -354,7 +354,7 @@ describe('accuracy guard', () => {
     assert.match(raised.metrics, /^layercache_guard_actions_total\{model="tiny",exit="0",action="raise"\} 1$/m);
     assert.equal(raised.exits.at(-1), -1, 'raised above its scores, the exit answers nothing');
     assert.equal(raised.status.perExit[0]!.raises, 1);
-    assert.equal(raised.status.perExit[0]!.verified, 0, 'it keeps none of its verified answers: all scored below 100');
+    assert.equal(raised.status.perExit[0]!.verified, 0, 'a raise drops the verified answers its threshold was fitted on');
     // A restart resumes the raise count too: no exit gets its raises again.
     const again = await startServer(forced, loadConfig({ engine: { intraOpThreads: 1 }, build: { tolerance: 0.01 }, serve: { name: 'tiny', log: 'silent', stateDir: path.join(dir, 'guard'), online: { enabled: false } } }, {}));
     try {

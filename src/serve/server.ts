@@ -16,7 +16,7 @@ import path from 'node:path';
 import type { FastifyInstance } from 'fastify';
 import { pino, type Logger } from 'pino';
 import { loadBundle, MANIFEST_FILE, sha256, type LoadedBundle } from '../bundle/index.ts';
-import type { Config } from '../config/index.ts';
+import { deriveConfig, type Config } from '../config/index.ts';
 import { imageSizeOf, validatePreprocess, type Preprocess } from '../data/index.ts';
 import { LayercacheError } from '../errors/index.ts';
 import { analyzeClassifier, checkClassifier, describeReading, scoresName } from '../inspect/index.ts';
@@ -223,7 +223,7 @@ async function startLocked(sourcePath: string, config: Config, store: VersionSto
     }, (input, rows, verify, more) => pool.run(input, rows, verify, more), (b) => metrics.batchRows.observe({ model: s.name }, b.rows));
     metrics.watchQueue(s.name, () => batcher.pendingRows);
     const online = new OnlineLearner({
-      config: s.online, build: { ...config.build, scoresOutput: start.scoresOutput }, preprocess: start.preprocess, layout: start.preprocess?.layout ?? config.preprocess.layout, engine: s.online.retrainThreads === null ? config.engine : { ...config.engine, intraOpThreads: s.online.retrainThreads },
+      config: s.online, build: deriveConfig(config, { build: { scoresOutput: start.scoresOutput } }).build, preprocess: start.preprocess, layout: start.preprocess?.layout ?? config.preprocess.layout, engine: s.online.retrainThreads === null ? config.engine : { ...config.engine, intraOpThreads: s.online.retrainThreads },
       modelFile: start.modelFile, latencyProfile: config.build.latencyProfile ?? path.join(stateDir, 'latency-profile.json'), sampleDims: start.sampleDims, pool, store, metrics, model: s.name, log,
     }, { version: start.version, bundle: start.bundle });
     learner = online;

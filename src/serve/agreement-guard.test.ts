@@ -94,22 +94,27 @@ describe('AgreementGuard actions and shares', () => {
     assert.equal(g.wantsEvidence(0.5), false, 'both probations over: exit 0 answers nothing, exit 1 passed 20,000 rows');
   });
 
-  it('thresholdFor: the lowest verified score at which the exit loses at most half the tolerance left; +Infinity when none', () => {
+  it('thresholdFor: the lowest verified score at which the kept answers surely lose no more than the tolerance left; +Infinity when none', () => {
     const g = new AgreementGuard(1, 100, 0.05);
     // Exit 0 answers 20% of rows; of its 10 verified answers (scores 1..10) those scored 1–3 are wrong.
     g.recordAnswers(Int32Array.from({ length: 10 }, (_, i) => (i < 2 ? 0 : -1)));
     for (let k = 1; k <= 10; k++) g.recordVerified(0, k > 3, k);
-    // Loss at threshold t: 0.2 · (wrong answers scored ≥ t) / 10. Budget at tolerance 0.05: 0.025, so at most one
-    // wrong answer kept (0.02): t = 3. At tolerance 0.01 (budget 0.005): no wrong one, t = 4.
-    assert.equal(g.thresholdFor(0, 0.05, 0.5), 3);
-    assert.equal(g.thresholdFor(0, 0.05, 2.5), 2.5, 'the least raise asked for keeps one wrong answer too');
-    assert.equal(g.thresholdFor(0, 0.01, 0.5), 4);
-    assert.equal(g.thresholdFor(0, 0.01, 7.5), 7.5, 'the least raise asked for, when it is enough');
+    // Loss at t = 0.2 · (kept / 10) · (Clopper–Pearson upper bound on the kept answers' disagreement, δ 0.05).
+    // From score 4 on no kept answer is wrong, and for m of them all agreeing the bound is 1 − 0.05^(1/m) (by hand):
+    // t = 4 keeps 7: 0.2 · 0.7 · (1 − 0.05^(1/7)) = 0.0487 ≤ 0.05. At t = 3 one of 8 is wrong: its bound is larger
+    // than for 7 of 7, so more than 0.0487 · 8/7 > 0.05.
+    assert.ok(Math.abs(0.2 * 0.7 * (1 - 0.05 ** (1 / 7)) - 0.0487) < 1e-4);
+    assert.equal(g.thresholdFor(0, 0.05, 0.5), 4);
+    assert.equal(g.thresholdFor(0, 0.05, 2.5), 4);
+    // The least raise asked for, when it is enough: 7.5 keeps 3, 0.2 · 0.3 · (1 − 0.05^(1/3)) = 0.038 ≤ 0.05.
+    assert.equal(g.thresholdFor(0, 0.05, 7.5), 7.5);
+    // At 1%, even one answer kept (0.2 · 0.1 · 0.95 = 0.019) is too many to be sure of: disable.
+    assert.equal(g.thresholdFor(0, 0.01, 0.5), Number.POSITIVE_INFINITY);
     // Every answer wrong: nothing will do.
     const h = new AgreementGuard(1, 100, 0.05);
     h.recordAnswers(Int32Array.from([0, 0, -1]));
     for (let k = 1; k <= 5; k++) h.recordVerified(0, false, k);
-    assert.equal(h.thresholdFor(0, 0.01, 1), Number.POSITIVE_INFINITY);
+    assert.equal(h.thresholdFor(0, 0.1, 1), Number.POSITIVE_INFINITY, 'even the top answer alone: (2/3) · (1/5) · 1 > 0.1');
   });
 
   it('is suspicious when the point estimate (from 10 or more verified answers) is below 1 − tolerance', () => {

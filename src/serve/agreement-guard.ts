@@ -245,3 +245,13 @@ export class AgreementGuard {
     return Number.POSITIVE_INFINITY;
   }
 }
+
+/**
+ * Whether a retrain that kept no exit should leave the serving version (which has exits) in place: when the
+ * guard's verified evidence (at least minSamples answers) bounds live agreement at 1 − tolerance or above, the
+ * serving version is demonstrably safe on the live traffic, and a calibration on a small buffer that found no safe
+ * exit is not a reason to give up its speed-up (a drift re-run lost a version at 99.8% so).
+ */
+export function keepsServing(retrainedExits: number, servingExits: number, live: { lower: number; verified: number }, tolerance: number, minSamples: number): boolean {
+  return retrainedExits === 0 && servingExits > 0 && live.verified >= minSamples && live.lower >= 1 - tolerance;
+}

@@ -24,7 +24,7 @@ import { minBuildSamples, type BuildConfig, type OnlineConfig, type PreprocessCo
 import type { EngineOptions } from '../engine/index.ts';
 import { asLayercacheError, ERROR_CODES, LayercacheError, type ErrorCode } from '../errors/index.ts';
 import { seededRng, type Rng } from '../tensor/index.ts';
-import { AgreementGuard } from './agreement-guard.ts';
+import { AgreementGuard, keepsServing } from './agreement-guard.ts';
 import type { EnginePool } from './engine-pool.ts';
 import type { EngineReply, RetrainReply, RetrainRequest } from './messages.ts';
 import type { ServerMetrics } from './metrics.ts';
@@ -351,8 +351,15 @@ export class OnlineLearner {
       const code = (reply.code in ERROR_CODES ? reply.code : 'WORKER_FAILED') as ErrorCode;
       throw new LayercacheError(code, `retrain of version ${version} failed: ${reply.message}`);
     }
-    const serving = await this.serial(async () => {
+    const serving = await this.serial(async (): Promise<number | 'kept' | null> => {
       if (this.closed) return null;
+      const live = { lower: this.guard.overall().lower, verified: this.guard.stats().reduce((a, x) => a + x.n, 0) };
+      if (keepsServing(reply.exits, this.exitCount, live, this.deps.build.tolerance, this.deps.config.guardMinSamples)) {
+        await this.deps.store.remove(reply.version);
+        m.retrains.inc({ model: this.deps.model, outcome: 'kept' });
+        this.deps.log.info({ version: this.version, built: reply.version, lower: live.lower, verified: live.verified }, `retrain: version ${reply.version} kept no exit (${reply.noExitReason ?? 'no reason given'}); version ${this.version} stays, since its ${live.verified} verified answers bound live agreement at ${(live.lower * 100).toFixed(2)}% ≥ ${((1 - this.deps.build.tolerance) * 100).toFixed(2)}%`);
+        return 'kept';
+      }
       let v = reply.version;
       if (v < this.version) {
         // A guard action landed during the retrain under a higher number: versions only grow, so the
@@ -374,7 +381,7 @@ export class OnlineLearner {
       await this.prune();
       return v;
     });
-    if (serving === null) return;
+    if (serving === null || serving === 'kept') return;
     this.deps.log.info({ version: serving, exits: reply.exits, calibrationAgreement: reply.agreement, macsSaved: reply.macsSaved, seconds: reply.seconds, latencyReused: reply.latencyReused }, `retrain: version ${serving} serving (${reply.exits} exits, ${(reply.macsSaved * 100).toFixed(1)}% MACs saved on calibration)${reply.noExitReason ? `: ${reply.noExitReason}` : ''}`);
   }
 

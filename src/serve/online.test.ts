@@ -12,7 +12,8 @@ import os from 'node:os';
 import path from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { loadConfig, type ConfigInput } from '../config/index.ts';
-import { GraphBuilder, saveModel, serializeModel } from '../onnx/index.ts';
+import { GraphBuilder, protoToTensor, saveModel, serializeModel } from '../onnx/index.ts';
+import { buildHeadModel } from '../heads/index.ts';
 import { randomNormal, seededRng } from '../tensor/index.ts';
 import { LayercacheError } from '../errors/index.ts';
 import { mlp, residualNet, withEmbeddingFirst } from '../../test/support/models.ts';
@@ -387,6 +388,45 @@ describe('accuracy guard', () => {
     // About 10% of 300 without the boost; with it, every answer once ten verified ones put the estimate at ~20%.
     assert.ok(plain < 60, `without the boost ${plain} verified`);
     assert.ok(boosted > 150, `with the boost ${boosted} verified`);
+  });
+
+  it('a retrain that keeps no exit leaves in place a serving version whose verified answers show it safe', { timeout: 120_000 }, async () => {
+    await forcedExitBundle();
+    const built = await loadBundle(path.join(dir, 'built'));
+    // Exit at the last block with the backbone's own classifier as its head (global average pool, then fc): it
+    // always agrees, and at threshold 0 it answers every row.
+    const c = built.manifest.candidates.findIndex((x) => x.tensor === 'b2_out');
+    assert.ok(c >= 0, JSON.stringify(built.manifest.candidates.map((x) => x.tensor)));
+    const init = (name: string) => protoToTensor(residualNet().model.graph!.initializer.find((t) => t.name === name)!);
+    const fc = [init('fc_w'), init('fc_b')];
+    const head = buildHeadModel({ pool: 1, hidden: 0, dropout: 0 }, [{ name: 'w', dims: fc[0]!.dims, data: fc[0]!.data as Float32Array }, { name: 'b', dims: fc[1]!.dims, data: fc[1]!.data as Float32Array }], [4, 8, 8], 5, 17);
+    const exact = path.join(dir, 'exact-exit');
+    await saveWithForcedExit(built, c, 0, exact, head);
+    const lines: string[] = [];
+    const s = await startServer(exact, loadConfig({
+      engine: { intraOpThreads: 1 },
+      // MACs as the objective: no runtime check, so the retrain's outcome does not depend on timing. One epoch of
+      // a small MLP head (a linear head on pooled b2_out would be the backbone's own classifier) keeps no exit at 1%.
+      build: { tolerance: 0.01, objective: 'macs', folds: 2, epochs: 1, family: [{ pool: 2, hidden: 4, dropout: 0 }], measureReps: 3 },
+      // guardDelta 0.5: 70 agreeing answers bound agreement at 0.5^(1/70) ≥ 99%.
+      serve: { name: 'tiny', log: 'info', stateDir: path.join(dir, 'kept'), online: { verifyShare: 1, guardDelta: 0.5, retrainAfter: 100, retrainEvery: 1_000_000 } },
+    }, {}), { write: (l) => void lines.push(l) });
+    try {
+      const x = randomNormal(seededRng(71), 120 * sample);
+      for (let i = 0; i < 120; i++) {
+        const res = await s.app.inject({ method: 'POST', url: '/v2/models/tiny/infer', payload: body(x.subarray(i * sample, (i + 1) * sample)) });
+        assert.equal(res.statusCode, 200, res.body);
+      }
+      await s.online.idle();
+      const status = s.online.status();
+      const logged = lines.map((l) => JSON.parse(l) as { msg: string });
+      assert.ok(logged.some((l) => /^retrain: version 2 kept no exit \(.*\); version 1 stays, since its \d+ verified answers bound live agreement at 99\.\d+% ≥ 99\.00%/.test(l.msg)), lines.join(''));
+      assert.deepEqual([status.version, status.exits], [1, 1], 'still the version with the exit');
+      assert.match((await s.app.inject('/metrics')).body, /^layercache_retrain_total\{model="tiny",outcome="kept"\} 1$/m);
+      assert.deepEqual(await new VersionStore(path.join(dir, 'kept')).list(), [], 'the 0-exit version is not kept for a restart');
+    } finally {
+      await s.close();
+    }
   });
 
   it('acts while a retrain runs, and the retrained bundle then serves under a newer version than the guard\'s', { timeout: 120_000 }, async () => {

@@ -6,8 +6,10 @@
 import { saveBundle, type LoadedBundle } from '../../src/bundle/index.ts';
 import { analyzeModel, readBackbone } from '../../src/inspect/index.ts';
 import { extractSegments } from '../../src/surgery/index.ts';
+import type { ModelProto } from '../../src/onnx/index.ts';
 
-export async function saveWithForcedExit(bundle: LoadedBundle, c: number, threshold: number, dir: string): Promise<void> {
+/** head: the exit's head model instead of the candidate's trained one (same input tensor and class count). */
+export async function saveWithForcedExit(bundle: LoadedBundle, c: number, threshold: number, dir: string, head?: ModelProto): Promise<void> {
   const m = bundle.manifest;
   const cand = m.candidates[c]!;
   // Cut from the backbone as the build read it, as the bundle's own segments were.
@@ -18,5 +20,5 @@ export async function saveWithForcedExit(bundle: LoadedBundle, c: number, thresh
     ...m,
     exits: [{ ...cand, threshold, expectedHitRate: 1 }],
     segments: [{ file: 'x', sha256: '0'.repeat(64), macs: cand.cumulativeMacs }, { file: 'x', sha256: '0'.repeat(64), macs: m.source.totalMacs - cand.cumulativeMacs }],
-  }, { backbone: bundle.backbone, segments, heads: [bundle.candidateHeads[c]!], candidateHeads: bundle.candidateHeads });
+  }, { backbone: bundle.backbone, segments, heads: [head ?? bundle.candidateHeads[c]!], candidateHeads: bundle.candidateHeads });
 }

@@ -4,7 +4,7 @@
  * at least one exit, enough samples for the folds, and samples of the model's input shape.
  */
 import { minBuildSamples } from '../config/index.ts';
-import type { DataSource } from '../data/index.ts';
+import { requireSampleDims, type DataSource } from '../data/index.ts';
 import { LayercacheError } from '../errors/index.ts';
 import { checkClassifier, type ModelAnalysis } from '../inspect/index.ts';
 
@@ -26,8 +26,5 @@ function checkData(a: ModelAnalysis, data: DataSource, folds: number): void {
   if (data.count < least) {
     throw new LayercacheError('DATA_SPEC_INVALID', `data '${data.description}' gives ${data.count} samples; a build with ${folds} folds needs at least ${least} (thousands choose thresholds well); give a wider range or more files`);
   }
-  const want = a.inputs[0]!.dims.slice(1);
-  if (want.join('x') !== data.sampleDims.join('x')) {
-    throw new LayercacheError('DATA_SHAPE_MISMATCH', `data '${data.description}' gives samples of shape [${data.sampleDims.join(', ')}] but the model input '${a.inputs[0]!.name}' expects [${want.join(', ')}] per sample; check the layout (--layout) or the data spec`);
-  }
+  requireSampleDims(data, a.inputs[0]!.dims.slice(1), `the model input '${a.inputs[0]!.name}'`, 'check the layout (--layout) or the data spec');
 }

@@ -238,6 +238,9 @@ describe('cascade', () => {
     await assert.rejects(c.run({ dtype: 'float64', dims: [1, 3, 8, 8], data: new Float64Array(192) }), { code: 'INPUT_INVALID', message: /is float64; give float32 values/ });
     await assert.rejects(cascadeWith([Number.NaN, 1]), { code: 'CONFIG_INVALID', message: /exit 0's threshold is NaN/ });
     assert.equal((await c.run(randomInput([2, 3, 8, 8], 5))).length, 2, 'a valid input still runs');
+    // A caller that checked the values itself (the server, per request) skips only the scan for non-finite values.
+    assert.equal((await c.run(x, { finiteChecked: true })).length, 2);
+    await assert.rejects(c.run(randomInput([2, 3, 8, 7], 5), { finiteChecked: true }), { code: 'DATA_SHAPE_MISMATCH' });
   });
 
   it('a released cascade stays released: no path makes new sessions, and release again does nothing', async () => {

@@ -138,7 +138,8 @@ export class Cascade {
         input: segment.graph!.input[0]!.name, cut: exit?.tensor ?? null, exit,
       };
     });
-    const fused = exits.map((e, j) => fuseHead(segments[j]!, heads[j]!, e.tensor, j));
+    // The single graphs take the fused stages (copies of the weights, dropped once the sessions hold them).
+    const fused = use === 'run' ? exits.map((e, j) => fuseHead(segments[j]!, heads[j]!, e.tensor, j)) : [];
     const last = segments[segments.length - 1]!;
     let single: Session | null = null;
     let batched: Session | null = null;
@@ -193,10 +194,10 @@ export class Cascade {
 
   /**
    * Refuses input the cascade would answer wrongly or onnxruntime would refuse obscurely: not float32, not
-   * [batch, ...the model's sample dims], data that does not fit its dims, or a value that is not finite (the
-   * backbone would answer NaN rows, read as class 0).
+   * [batch, ...the model's sample dims], data that does not fit its dims, or (unless `finiteChecked`) a value that
+   * is not finite (the backbone would answer NaN rows, read as class 0).
    */
-  private checkInput(input: Tensor): void {
+  private checkInput(input: Tensor, finiteChecked: boolean): void {
     const dims = input.dims;
     const want = this.sampleShape;
     if (input.dtype !== 'float32') {
@@ -209,7 +210,7 @@ export class Cascade {
     if (!(data instanceof Float32Array) || data.length !== numel(dims)) {
       throw new LayercacheError('INPUT_INVALID', `the cascade's input '${this.inputName}' has dims [${dims.join(', ')}] (${numel(dims)} values), but its data is ${data instanceof Float32Array ? `${data.length} values` : 'not a Float32Array'}; give a Float32Array of exactly that length`);
     }
-    for (let i = 0; i < data.length; i++) {
+    for (let i = 0; i < data.length && !finiteChecked; i++) {
       if (!Number.isFinite(data[i]!)) {
         const per = numel(dims.slice(1));
         throw new LayercacheError('INPUT_INVALID', `the cascade's input '${this.inputName}' holds ${data[i]} at row ${Math.floor(i / per)} (value ${i % per}); inputs must be finite numbers`);
@@ -235,10 +236,11 @@ export class Cascade {
    * input: [batch, ...] for the backbone's first input. Returns one row per input row, in
    * order. Batch 1 runs the single nested-If graph; larger batches the single Compress graph
    * (or, below opset 11, stage by stage); both drop answered rows. `staged` forces the
-   * stage-by-stage path (the reference the single graphs are tested against).
+   * stage-by-stage path (the reference the single graphs are tested against). `finiteChecked`: the caller has
+   * refused non-finite values already (the server does, per request), so the per-value scan is skipped.
    */
-  async run(input: Tensor, options: { staged?: boolean } = {}): Promise<CascadeRow[]> {
-    this.checkInput(input);
+  async run(input: Tensor, options: { staged?: boolean; finiteChecked?: boolean } = {}): Promise<CascadeRow[]> {
+    this.checkInput(input, options.finiteChecked ?? false);
     const batch = input.dims[0]!;
     const graph = options.staged ? null : batch === 1 ? this.single : this.batched;
     if (graph) {

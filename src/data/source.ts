@@ -47,3 +47,13 @@ export function memorySource(data: Float32Array, sampleDims: readonly number[], 
     batch: (s, e) => tensor('float32', [e - s, ...sampleDims], data.subarray(s * per, e * per)),
   });
 }
+
+/**
+ * Refuses data whose samples are not of shape `want` (per sample, no batch). model: what expects them, e.g. "the
+ * model input 'x'"; fix: how to make them fit.
+ */
+export function requireSampleDims(data: DataSource, want: readonly (number | string)[], model: string, fix: string): void {
+  if (want.join('x') !== data.sampleDims.join('x')) {
+    throw new LayercacheError('DATA_SHAPE_MISMATCH', `data '${data.description}' gives samples of shape [${data.sampleDims.join(', ')}] but ${model} expects [${want.join(', ')}] per sample; ${fix}`);
+  }
+}

@@ -11,7 +11,7 @@
 import { Cascade, type CascadeRow } from '../cascade/index.ts';
 import type { LoadedBundle } from '../bundle/index.ts';
 import { argmaxRows, maxScore, paperRule, scoreOfMaxProbability } from '../calibrate/index.ts';
-import type { DataSource } from '../data/index.ts';
+import { requireSampleDims, type DataSource } from '../data/index.ts';
 import { Session, type EngineOptions } from '../engine/index.ts';
 import { LayercacheError } from '../errors/index.ts';
 import { analyzeModel, readBackbone } from '../inspect/index.ts';
@@ -223,10 +223,7 @@ async function cachedFigures(
 export async function evaluateBundle(bundle: LoadedBundle, data: DataSource, opts: EvalOptions): Promise<EvalReport> {
   const m = bundle.manifest;
   const K = m.source.classes;
-  const want = m.source.inputs[0]!.shape.slice(1);
-  if (want.join('x') !== data.sampleDims.join('x')) {
-    throw new LayercacheError('DATA_SHAPE_MISMATCH', `data '${data.description}' gives samples of shape [${data.sampleDims.join(', ')}] but the bundle's model expects [${want.join(', ')}]; check the layout (the manifest's preprocessing) and the data`);
-  }
+  requireSampleDims(data, m.source.inputs[0]!.shape.slice(1), "the bundle's model", "check the layout (the manifest's preprocessing) and the data");
   if (data.count === 0) {
     throw new LayercacheError('DATA_SPEC_INVALID', `data '${data.description}' gives no samples; evaluate on a non-empty range or file`);
   }

@@ -76,7 +76,8 @@ async function infer(msg: Extract<EngineRequest, { kind: 'infer' }>): Promise<vo
   const live = current;
   if (!live) throw new Error('no model loaded');
   const input = tensor('float32', [msg.rows, ...msg.sampleDims], msg.input);
-  const rows = await live.cascade.run(input);
+  // The protocol layer refused non-finite values per request, before batching.
+  const rows = await live.cascade.run(input, { finiteChecked: true });
   const K = live.cascade.classes;
   const probs = new Float32Array(msg.rows * K);
   const exits = new Int32Array(msg.rows);

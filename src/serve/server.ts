@@ -62,8 +62,6 @@ interface Start {
   readonly inputName: string;
   readonly sampleDims: readonly number[];
   readonly classes: number;
-  /** The output holding the class scores when it is not the first (the reading's), for retrains. */
-  readonly scoresOutput: string | null;
 }
 
 async function isBundleDir(p: string): Promise<boolean> {
@@ -88,7 +86,6 @@ function fromBundle(bundle: LoadedBundle, version: number): Start {
     inputName: input.name,
     sampleDims: input.shape.slice(1).map(Number),
     classes: m.source.classes,
-    scoresOutput: m.source.reading?.scoresOutput ?? null,
   };
 }
 
@@ -173,7 +170,6 @@ async function startLocked(sourcePath: string, config: Config, store: VersionSto
       inputName: a.inputs[0]!.name,
       sampleDims: a.inputs[0]!.dims.slice(1),
       classes: out.dims[1]!,
-      scoresOutput: reading.scoresOutput,
     };
   };
   let resumed = await resume();
@@ -223,7 +219,7 @@ async function startLocked(sourcePath: string, config: Config, store: VersionSto
     }, (input, rows, verify, more) => pool.run(input, rows, verify, more), (b) => metrics.batchRows.observe({ model: s.name }, b.rows));
     metrics.watchQueue(s.name, () => batcher.pendingRows);
     const online = new OnlineLearner({
-      config: s.online, build: deriveConfig(config, { build: { scoresOutput: start.scoresOutput } }).build, preprocess: start.preprocess, layout: start.preprocess?.layout ?? config.preprocess.layout, engine: s.online.retrainThreads === null ? config.engine : { ...config.engine, intraOpThreads: s.online.retrainThreads },
+      config: s.online, build: deriveConfig(config, { build: { scoresOutput: wantedScores } }).build, preprocess: start.preprocess, layout: start.preprocess?.layout ?? config.preprocess.layout, engine: s.online.retrainThreads === null ? config.engine : { ...config.engine, intraOpThreads: s.online.retrainThreads },
       modelFile: start.modelFile, latencyProfile: config.build.latencyProfile ?? path.join(stateDir, 'latency-profile.json'), sampleDims: start.sampleDims, pool, store, metrics, model: s.name, log,
     }, { version: start.version, bundle: start.bundle });
     learner = online;

@@ -1,5 +1,5 @@
 /** Public surface of the serve module: the KServe v2 inference server with online caching. */
 export { startServer, type RunningServer, type OnlineControl } from './server.ts';
 export { type ModelInfo } from './app.ts';
-export { type OnlineStatus } from './online.ts';
+export { type OnlineStatus } from './online-deps.ts';
 export { HEADER_LENGTH, parseInferRequest, encodeInferResponse, type InferRequest, type OutputTensor } from './protocol.ts';

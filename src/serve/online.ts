@@ -20,57 +20,15 @@
  * is abandoned, not waited for.
  */
 import { loadBundle, type LoadedBundle } from '../bundle/index.ts';
-import { minBuildSamples, type BuildConfig, type OnlineConfig, type PreprocessConfig } from '../config/index.ts';
-import type { EngineOptions } from '../engine/index.ts';
+import { minBuildSamples } from '../config/index.ts';
 import { asLayercacheError, ERROR_CODES, LayercacheError, type ErrorCode } from '../errors/index.ts';
 import { seededRng, type Rng } from '../tensor/index.ts';
 import { AgreementGuard, keepsServing } from './agreement-guard.ts';
-import type { EnginePool } from './engine-pool.ts';
 import type { EngineReply, RetrainReply, RetrainRequest } from './messages.ts';
-import type { ServerMetrics } from './metrics.ts';
 import { SampleBuffer } from './sample-buffer.ts';
-import { guardRaisesOf, type VersionStore } from './version-store.ts';
+import { guardRaisesOf } from './version-store.ts';
+import type { OnlineDeps, OnlineStatus } from './online-deps.ts';
 import { runRetrainWorker } from './retrain-thread.ts';
-
-export interface Logger {
-  info(obj: object, msg: string): void;
-  warn(obj: object, msg: string): void;
-  error(obj: object, msg: string): void;
-}
-
-export interface OnlineDeps {
-  readonly config: OnlineConfig;
-  readonly build: BuildConfig;
-  readonly preprocess: PreprocessConfig | null;
-  /** Layout of the samples (the preprocessing's, else --layout), for retrains' augmented copies. */
-  readonly layout: 'nchw' | 'nhwc';
-  /** Engine options of the retraining worker. */
-  readonly engine: EngineOptions;
-  /** The backbone model file retraining starts from. */
-  readonly modelFile: string;
-  /** Latency profile file of the retrains (read and updated by each). */
-  readonly latencyProfile: string;
-  readonly sampleDims: readonly number[];
-  readonly pool: EnginePool;
-  readonly store: VersionStore;
-  readonly metrics: ServerMetrics;
-  readonly model: string;
-  readonly log: Logger;
-}
-
-export interface OnlineStatus {
-  readonly version: number;
-  readonly exits: number;
-  readonly bufferSamples: number;
-  readonly bufferCapacity: number;
-  readonly admitted: number;
-  readonly retraining: boolean;
-  readonly retrains: number;
-  readonly agreement: { estimate: number; lower: number };
-  /** raises: the guard's threshold raises of this exit since it was trained. */
-  /** agreement: of the verified answers, null when there is none yet (lower is then 0). */
-  readonly perExit: { exit: number; verified: number; agreement: number | null; lower: number; share: number; threshold: number | null; raises: number }[];
-}
 
 export class OnlineLearner {
   private readonly buffer: SampleBuffer;

@@ -27,7 +27,8 @@ import { DynamicBatcher } from './batcher.ts';
 import { EnginePool } from './engine-pool.ts';
 import type { EngineSource } from './messages.ts';
 import { ServerMetrics } from './metrics.ts';
-import { OnlineLearner, type OnlineStatus } from './online.ts';
+import { OnlineLearner } from './online.ts';
+import type { OnlineStatus } from './online-deps.ts';
 import { VersionStore } from './version-store.ts';
 
 const pkg = createRequire(import.meta.url)('../../package.json') as { version: string };

@@ -1,0 +1,49 @@
+/**
+ * What the online learner (online.ts) is given, from the server's composition root, and what it shows: its
+ * dependencies, the logger it writes to, and its status (the /cache route and RunningServer.online).
+ */
+import type { BuildConfig, OnlineConfig, PreprocessConfig } from '../config/index.ts';
+import type { EngineOptions } from '../engine/index.ts';
+import type { EnginePool } from './engine-pool.ts';
+import type { ServerMetrics } from './metrics.ts';
+import type { VersionStore } from './version-store.ts';
+
+export interface Logger {
+  info(obj: object, msg: string): void;
+  warn(obj: object, msg: string): void;
+  error(obj: object, msg: string): void;
+}
+
+export interface OnlineDeps {
+  readonly config: OnlineConfig;
+  readonly build: BuildConfig;
+  readonly preprocess: PreprocessConfig | null;
+  /** Layout of the samples (the preprocessing's, else --layout), for retrains' augmented copies. */
+  readonly layout: 'nchw' | 'nhwc';
+  /** Engine options of the retraining worker. */
+  readonly engine: EngineOptions;
+  /** The backbone model file retraining starts from. */
+  readonly modelFile: string;
+  /** Latency profile file of the retrains (read and updated by each). */
+  readonly latencyProfile: string;
+  readonly sampleDims: readonly number[];
+  readonly pool: EnginePool;
+  readonly store: VersionStore;
+  readonly metrics: ServerMetrics;
+  readonly model: string;
+  readonly log: Logger;
+}
+
+export interface OnlineStatus {
+  readonly version: number;
+  readonly exits: number;
+  readonly bufferSamples: number;
+  readonly bufferCapacity: number;
+  readonly admitted: number;
+  readonly retraining: boolean;
+  readonly retrains: number;
+  readonly agreement: { estimate: number; lower: number };
+  /** raises: the guard's threshold raises of this exit since it was trained. */
+  /** agreement: of the verified answers, null when there is none yet (lower is then 0). */
+  readonly perExit: { exit: number; verified: number; agreement: number | null; lower: number; share: number; threshold: number | null; raises: number }[];
+}

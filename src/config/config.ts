@@ -120,6 +120,11 @@ const OnlineSchema = z.object({
    */
   guardBoostShare: z.number().min(0).max(1).default(0.5),
   guardMaxRaises: z.number().int().min(0).max(100).default(3),
+  /**
+   * Save the online buffer to STATE/buffer.bin at a graceful shutdown and read it back at the next start (with
+   * --state only), so a restart keeps the traffic a retrain was waiting for. The write takes up to bufferBytes.
+   */
+  persistBuffer: z.boolean().default(true),
   /** Bundle versions kept under STATE/versions (newest first; the serving one always stays); older ones are deleted. */
   keepVersions: z.number().int().min(1).max(100_000).default(10),
   /**

@@ -19,14 +19,19 @@ export function parseTempSibling(name: string): { target: string; pid: number } 
   return m ? { target: m[1]!, pid: Number(m[2]) } : null;
 }
 
-/** Writes `data` to `file` atomically (temp file + fsync + rename). */
-export async function writeFileAtomic(file: string, data: Uint8Array | string): Promise<void> {
+/** Writes `data` (or its parts, one after another, without joining them) to `file` atomically (temp file + fsync + rename). */
+export async function writeFileAtomic(file: string, data: Uint8Array | string | readonly Uint8Array[]): Promise<void> {
   const tmp = tempSibling(file);
   try {
     await fs.mkdir(path.dirname(file), { recursive: true });
     const handle = await fs.open(tmp, 'w');
     try {
-      await handle.writeFile(data);
+      if (Array.isArray(data)) {
+        for (const part of data as readonly Uint8Array[]) {
+          // A write may take fewer bytes than given (and at most 2 GiB at once).
+          for (let at = 0; at < part.byteLength;) at += (await handle.write(part, at, Math.min(part.byteLength - at, 1 << 30))).bytesWritten;
+        }
+      } else await handle.writeFile(data as Uint8Array | string);
       await handle.sync();
     } finally {
       await handle.close();

@@ -1,7 +1,6 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import { AgreementGuard, keepsServing, SHARE_HALF_LIFE_ROWS } from './agreement-guard.ts';
-import { SampleBuffer } from './sample-buffer.ts';
 
 describe('AgreementGuard', () => {
   it('combines per-exit agreement with each exit\'s share of requests (computed by hand)', () => {
@@ -136,16 +135,5 @@ describe('keepsServing', () => {
     assert.equal(keepsServing(0, 0, live, 0.01, 40), false, 'nothing to keep');
     assert.equal(keepsServing(0, 3, { lower: 0.987, verified: 1241 }, 0.01, 40), false, 'bound below 99%');
     assert.equal(keepsServing(0, 3, { lower: 1, verified: 39 }, 0.01, 40), false, 'too little evidence (an exit that never answers bounds nothing)');
-  });
-});
-
-describe('SampleBuffer', () => {
-  it('keeps the newest samples up to its cap, oldest first, honouring the byte cap', () => {
-    const b = new SampleBuffer(2, 3, 1 << 20);
-    b.add(Float32Array.from([1, 1, 2, 2, 3, 3, 4, 4]), 4, Uint8Array.from([1, 0, 1, 1]));
-    assert.equal(b.total, 3);
-    b.add(Float32Array.from([5, 5]), 1);
-    assert.deepEqual(Array.from(b.snapshot()), [3, 3, 4, 4, 5, 5]);
-    assert.equal(new SampleBuffer(1024, 1_000_000, 1 << 20).capacity, 256);
   });
 });

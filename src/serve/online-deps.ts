@@ -27,6 +27,10 @@ export interface OnlineDeps {
   /** Latency profile file of the retrains (read and updated by each). */
   readonly latencyProfile: string;
   readonly sampleDims: readonly number[];
+  /** sha256 of the backbone served (a saved buffer of another model is not restored). */
+  readonly modelSha256: string;
+  /** Where the buffer is saved at close and restored from at start; null: not kept across restarts. */
+  readonly bufferFile: string | null;
   readonly pool: EnginePool;
   readonly store: VersionStore;
   readonly metrics: ServerMetrics;
@@ -40,6 +44,8 @@ export interface OnlineStatus {
   readonly bufferSamples: number;
   readonly bufferCapacity: number;
   readonly admitted: number;
+  /** Samples of the buffer restored from a saved one at start (0 when none was). */
+  readonly restoredSamples: number;
   readonly retraining: boolean;
   readonly retrains: number;
   readonly agreement: { estimate: number; lower: number };

@@ -6,6 +6,7 @@
  *   buffer    while the serving version has no exits every row ran the full backbone and
  *             is admitted; otherwise only picked rows are, so the buffer stays a uniform
  *             sample of traffic (not biased towards the hard inputs that reach the end)
+ *             a graceful shutdown saves it to STATE/buffer.bin, the next start restores it
  *   retrain   after retrainAfter admitted samples, then every retrainEvery more, the whole
  *             builder runs on the buffer in a worker thread; the result is saved as the
  *             next bundle version and hot-swapped in
@@ -25,6 +26,7 @@ import { asLayercacheError, ERROR_CODES, LayercacheError, type ErrorCode } from 
 import { seededRng, type Rng } from '../tensor/index.ts';
 import { AgreementGuard, keepsServing } from './agreement-guard.ts';
 import type { EngineReply, RetrainReply, RetrainRequest } from './messages.ts';
+import { persistBufferFile, restoreBufferFile } from './buffer-file.ts';
 import { SampleBuffer } from './sample-buffer.ts';
 import { guardRaisesOf } from './version-store.ts';
 import type { OnlineDeps, OnlineStatus } from './online-deps.ts';
@@ -44,6 +46,7 @@ export class OnlineLearner {
   private reserved = 0;
   private lastRetrainAt = 0;
   private retrains = 0;
+  private restored = 0;
   private closed = false;
   /** Abandons the running retrain (its worker stops at its next step), while one runs. */
   private stopRetrain: (() => void) | null = null;
@@ -351,11 +354,28 @@ export class OnlineLearner {
       bufferSamples: this.buffer.size,
       bufferCapacity: this.buffer.capacity,
       admitted: this.buffer.total,
+      restoredSamples: this.restored,
       retraining: this.retraining !== null,
       retrains: this.retrains,
       agreement: this.guard.overall(),
       perExit: this.guard.stats().map((s) => ({ exit: s.exit, verified: s.n, agreement: s.n > 0 ? s.agreement : null, lower: s.lower, share: s.share, threshold: this.bundle?.manifest.exits[s.exit]?.threshold ?? null, raises: raises[s.exit] ?? 0 })),
     };
+  }
+
+  /** At start: restores the buffer a graceful shutdown saved, with its retrain schedule (see buffer-file.ts). */
+  async restoreBuffer(): Promise<void> {
+    if (!this.learning || this.deps.bufferFile === null) return;
+    const r = await restoreBufferFile(this.deps.bufferFile, this.buffer, { model: this.deps.modelSha256, sampleDims: this.deps.sampleDims }, this.deps.log);
+    if (r === null) return;
+    this.lastRetrainAt = r.lastRetrainAt;
+    this.restored = this.buffer.size;
+    this.deps.metrics.bufferSamples.set({ model: this.deps.model }, this.buffer.size);
+  }
+
+  /** After close and the batcher's drain: saves the buffer for the next start; a failure is logged, not thrown. */
+  async saveBuffer(): Promise<void> {
+    if (!this.learning || this.deps.bufferFile === null || this.buffer.size === 0) return;
+    await persistBufferFile(this.deps.bufferFile, this.buffer, { model: this.deps.modelSha256, sampleDims: this.deps.sampleDims, lastRetrainAt: this.lastRetrainAt }, this.deps.log);
   }
 
   /** Resolves when no retrain or guard action is running. */

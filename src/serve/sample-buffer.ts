@@ -2,7 +2,7 @@
  * The online training buffer: a sliding window over the most recent admitted samples
  * (preprocessed inputs), with a memory cap known up front.
  * Invariants: it never holds more than `capacity` samples or allocates more than
- * capacity × rowSize float32 values; `snapshot` returns samples oldest first.
+ * capacity × rowSize float32 values; `snapshot` and `chunks` give samples oldest first.
  */
 export class SampleBuffer {
   readonly capacity: number;
@@ -40,13 +40,33 @@ export class SampleBuffer {
     return added;
   }
 
+  /**
+   * Restores samples saved from an earlier buffer: rows [count, rowSize] oldest first, of which the newest `capacity`
+   * are kept; `total` is the earlier buffer's count of samples ever admitted. Only into an empty buffer.
+   */
+  restore(rows: Float32Array, count: number, total: number): void {
+    if (this.total !== 0 || rows.length !== count * this.rowSize) throw new Error('SampleBuffer.restore: the buffer is not empty or the rows do not match the count');
+    const kept = Math.min(count, this.capacity);
+    this.data.set(rows.subarray((count - kept) * this.rowSize, count * this.rowSize));
+    this.held = kept;
+    this.next = kept % this.capacity;
+    this.total = Math.max(total, kept);
+  }
+
+  /** The held samples as at most two views [k, rowSize] into the buffer, oldest first (no copy; valid until the next add). */
+  chunks(): Float32Array[] {
+    if (this.held < this.capacity) return this.held === 0 ? [] : [this.data.subarray(0, this.held * this.rowSize)];
+    const parts = [this.data.subarray(this.next * this.rowSize), this.data.subarray(0, this.next * this.rowSize)];
+    return parts.filter((p) => p.length > 0);
+  }
+
   /** A copy of the held samples [size, rowSize], oldest first. */
   snapshot(): Float32Array {
     const out = new Float32Array(this.held * this.rowSize);
-    const start = this.held < this.capacity ? 0 : this.next;
-    for (let k = 0; k < this.held; k++) {
-      const r = (start + k) % this.capacity;
-      out.set(this.data.subarray(r * this.rowSize, (r + 1) * this.rowSize), k * this.rowSize);
+    let at = 0;
+    for (const c of this.chunks()) {
+      out.set(c, at);
+      at += c.length;
     }
     return out;
   }

@@ -27,6 +27,7 @@ import { DynamicBatcher } from './batcher.ts';
 import { EnginePool } from './engine-pool.ts';
 import type { EngineSource } from './messages.ts';
 import { ServerMetrics } from './metrics.ts';
+import { BUFFER_FILE } from './buffer-file.ts';
 import { OnlineLearner } from './online.ts';
 import type { OnlineStatus } from './online-deps.ts';
 import { VersionStore } from './version-store.ts';
@@ -222,8 +223,10 @@ async function startLocked(sourcePath: string, config: Config, store: VersionSto
     const online = new OnlineLearner({
       config: s.online, build: deriveConfig(config, { build: { scoresOutput: wantedScores } }).build, preprocess: start.preprocess, layout: start.preprocess?.layout ?? config.preprocess.layout, engine: s.online.retrainThreads === null ? config.engine : { ...config.engine, intraOpThreads: s.online.retrainThreads },
       modelFile: start.modelFile, latencyProfile: config.build.latencyProfile ?? path.join(stateDir, 'latency-profile.json'), sampleDims: start.sampleDims, pool, store, metrics, model: s.name, log,
+      modelSha256: givenSha, bufferFile: temporary === null && s.online.persistBuffer ? path.join(stateDir, BUFFER_FILE) : null,
     }, { version: start.version, bundle: start.bundle });
     learner = online;
+    await online.restoreBuffer();
     // A request larger than the whole queue could never be queued: it is a 400 naming the limit, not a 503 forever.
     const app = await buildApp({
       model, batcher, metrics, online, serverVersion: pkg.version, isReady: () => ready, engineRunning: () => pool.size > 0, accepted, logger: log, token: s.token,
@@ -269,6 +272,8 @@ async function startLocked(sourcePath: string, config: Config, store: VersionSto
         app.server.closeAllConnections();
         await closed;
         await learning;
+        // Every answered row is in the buffer now (the batcher drained, the listener closed).
+        await online.saveBuffer();
         await pool.close();
         await unlock();
         if (temporary) await fs.rm(temporary, { recursive: true, force: true });

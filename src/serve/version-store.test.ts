@@ -57,10 +57,16 @@ describe('VersionStore leftovers and pruning', () => {
     const live = `${store.dirOf(5)}.tmp-${process.ppid}-00ff00ff`;
     await fs.mkdir(dead);
     await fs.mkdir(live);
+    // A buffer (or profile) file a killed shutdown was writing, in the state directory itself.
+    const deadFile = path.join(state, `buffer.bin.tmp-${DEAD_PID}-0badf00d`);
+    const liveFile = path.join(state, `latency-profile.json.tmp-${process.ppid}-0badf00d`);
+    await fs.writeFile(deadFile, 'x');
+    await fs.writeFile(liveFile, 'x');
     const removed: string[] = [];
     await store.removeLeftovers((d) => removed.push(d));
-    assert.deepEqual(removed, [dead]);
+    assert.deepEqual(removed.sort(), [dead, deadFile].sort());
     await fs.stat(live);
+    await fs.stat(liveFile);
     assert.deepEqual(await store.prune(2, [1]), [2]);
     assert.deepEqual(await store.list(), [4, 3, 1]);
   });

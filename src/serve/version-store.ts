@@ -125,17 +125,21 @@ export class VersionStore {
   }
 
   /**
-   * Removes the temporary directories of saves that never finished (`vNNNNNN.tmp-PID-…`) whose
-   * process is gone; `onRemove` hears each one.
+   * Removes what saves that never finished left behind, when their process is gone: temporary version
+   * directories (`versions/vNNNNNN.tmp-PID-…`) and temporary files in the state directory itself (a buffer
+   * or latency profile being written); `onRemove` hears each one.
    */
   async removeLeftovers(onRemove: (dir: string) => void): Promise<void> {
-    for (const name of await this.names()) {
-      const t = parseTempSibling(name);
+    const top = await fs.readdir(this.stateDir).catch(() => [] as string[]);
+    const found = [
+      ...(await this.names()).filter((n) => NAME.test(parseTempSibling(n)?.target ?? '')).map((n) => path.join(this.versionsDir, n)),
+      ...top.filter((n) => parseTempSibling(n) !== null).map((n) => path.join(this.stateDir, n)),
+    ];
+    for (const file of found) {
       // This process holds the lock and has not started saving yet, so its own pid's leftovers are stale too.
-      if (!t || !NAME.test(t.target) || otherProcessAlive(t.pid)) continue;
-      const dir = path.join(this.versionsDir, name);
-      await fs.rm(dir, { recursive: true, force: true });
-      onRemove(dir);
+      if (otherProcessAlive(parseTempSibling(path.basename(file))!.pid)) continue;
+      await fs.rm(file, { recursive: true, force: true });
+      onRemove(file);
     }
   }
 

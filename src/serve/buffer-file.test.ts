@@ -1,0 +1,130 @@
+/**
+ * The online buffer across restarts: the file round-trips and refuses damage, and a server restarted on the
+ * same state directory keeps the samples its previous run buffered and its retrain schedule.
+ */
+import assert from 'node:assert/strict';
+import { promises as fs } from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import { after, before, describe, it } from 'node:test';
+import { loadConfig } from '../config/index.ts';
+import { LayercacheError } from '../errors/index.ts';
+import { saveModel } from '../onnx/index.ts';
+import { randomNormal, seededRng } from '../tensor/index.ts';
+import { residualNet } from '../../test/support/models.ts';
+import { BUFFER_FILE, readBufferFile, saveBufferFile, type BufferHeader } from './buffer-file.ts';
+import { startServer } from './server.ts';
+
+let dir: string;
+
+before(async () => {
+  dir = await fs.mkdtemp(path.join(os.tmpdir(), 'layercache-buffer-'));
+});
+
+after(async () => {
+  await fs.rm(dir, { recursive: true, force: true });
+});
+
+const header = (samples: number): BufferHeader => ({
+  format: 'layercache.buffer/1', model: 'ab'.repeat(32), sampleDims: [2, 3], samples, admitted: 40, lastRetrainAt: 20, savedAt: '2026-11-27T00:00:00.000Z',
+});
+
+const unreadable = (pattern: RegExp) => (e: unknown): boolean => e instanceof LayercacheError && e.code === 'FILE_UNREADABLE' && pattern.test(e.message);
+
+describe('buffer file', () => {
+  it('round-trips the header and the samples, written in parts', async () => {
+    const file = path.join(dir, 'round', BUFFER_FILE);
+    const rows = Float32Array.from({ length: 3 * 6 }, (_, i) => i * 0.5 - 2);
+    await saveBufferFile(file, header(3), [rows.subarray(12), rows.subarray(0, 12)]);
+    const read = await readBufferFile(file);
+    assert.deepEqual(read?.header, header(3));
+    assert.deepEqual(Array.from(read!.rows), [...Array.from(rows.subarray(12)), ...Array.from(rows.subarray(0, 12))]);
+    assert.equal(await readBufferFile(path.join(dir, 'absent.bin')), null);
+    await assert.rejects(saveBufferFile(file, header(2), [rows]), /holds 18 values, not 2 samples × 6/);
+  });
+
+  it('refuses a truncated file, a bad header and trailing bytes, naming the file', async () => {
+    const file = path.join(dir, 'damaged.bin');
+    await saveBufferFile(file, header(2), [new Float32Array(12)]);
+    const whole = await fs.readFile(file);
+    await fs.writeFile(file, whole.subarray(0, whole.length - 4));
+    await assert.rejects(readBufferFile(file), unreadable(/damaged\.bin is \d+ bytes long, but its header announces 2 samples of 24 bytes .* truncated or corrupted/));
+    await fs.writeFile(file, Buffer.concat([whole, Buffer.alloc(4)]));
+    await assert.rejects(readBufferFile(file), unreadable(/truncated or corrupted/));
+    await fs.writeFile(file, Buffer.from([1, 2]));
+    await assert.rejects(readBufferFile(file), unreadable(/is 2 bytes long, too short for a header/));
+    const bad = Buffer.from(whole);
+    bad.write('{"format":"other"', 4, 'utf8');
+    await fs.writeFile(file, bad);
+    await assert.rejects(readBufferFile(file), unreadable(/has no valid header; it is ignored/));
+    const huge = Buffer.from(whole);
+    huge.writeUInt32LE(0xfffffff0, 0);
+    await fs.writeFile(file, huge);
+    await assert.rejects(readBufferFile(file), unreadable(/announces a header of 4294967280 bytes/));
+  });
+});
+
+describe('online buffer across restarts', () => {
+  it('a restarted server keeps the buffered samples and the retrain schedule; another model\'s buffer is not restored', { timeout: 120_000 }, async () => {
+    const modelFile = path.join(dir, 'tiny.onnx');
+    await saveModel(residualNet().model, modelFile);
+    const state = path.join(dir, 'state');
+    const lines: string[] = [];
+    const configFor = (stateDir: string): ReturnType<typeof loadConfig> => loadConfig({
+      engine: { intraOpThreads: 1 },
+      build: { folds: 2, epochs: 3, tolerance: 0.2, measureReps: 3 },
+      serve: { name: 'tiny', log: 'info', stateDir, online: { retrainAfter: 150, retrainEvery: 1_000_000 } },
+    }, {});
+    const config = configFor(state);
+    const x = randomNormal(seededRng(5), 100 * 3 * 8 * 8);
+    const send = async (s: Awaited<ReturnType<typeof startServer>>, from: number, count: number): Promise<void> => {
+      for (let i = from; i < from + count; i++) {
+        const data = Array.from(x.subarray((i % 100) * 192, (i % 100 + 1) * 192));
+        const r = await s.app.inject({ method: 'POST', url: '/v2/models/tiny/infer', payload: { inputs: [{ name: 'image', shape: [1, 3, 8, 8], datatype: 'FP32', data }] } });
+        assert.equal(r.statusCode, 200, r.body);
+      }
+    };
+
+    const first = await startServer(modelFile, config, { write: (l) => void lines.push(l) });
+    await send(first, 0, 100);
+    assert.equal(first.online.status().bufferSamples, 100);
+    await first.close();
+    const saved = await readBufferFile(path.join(state, BUFFER_FILE));
+    assert.equal(saved?.header.samples, 100);
+    assert.deepEqual(Array.from(saved!.rows.subarray(0, 192)), Array.from(x.subarray(0, 192)), 'the oldest sample first, as served');
+
+    const second = await startServer(modelFile, config, { write: (l) => void lines.push(l) });
+    try {
+      const st = second.online.status();
+      assert.equal(st.bufferSamples, 100);
+      assert.equal(st.restoredSamples, 100);
+      assert.equal(st.admitted, 100);
+      assert.ok(lines.some((l) => /online buffer: restored 100 samples saved at/.test(JSON.parse(l).msg)), lines.join(''));
+      // The first retrain is due at 150 admitted samples in all, counting those of the first run.
+      await send(second, 100, 49);
+      assert.equal(second.online.status().retraining, false);
+      await send(second, 149, 1);
+      assert.equal(second.online.status().retraining, true, 'the 150th sample over both runs starts the first retrain');
+      await second.online.idle();
+      assert.equal(second.online.status().version, 1);
+    } finally {
+      await second.close();
+    }
+
+    // Served by another model (another sha256, the same input): the saved buffer is skipped with the reason, not restored.
+    const other = residualNet(13);
+    const otherFile = path.join(dir, 'other.onnx');
+    await saveModel(other.model, otherFile);
+    const otherState = path.join(dir, 'other-state');
+    await fs.mkdir(otherState);
+    await fs.copyFile(path.join(state, BUFFER_FILE), path.join(otherState, BUFFER_FILE));
+    lines.length = 0;
+    const third = await startServer(otherFile, configFor(otherState), { write: (l) => void lines.push(l) });
+    try {
+      assert.equal(third.online.status().bufferSamples, 0);
+      assert.ok(lines.some((l) => /holds samples of another model .*; not restored/.test(JSON.parse(l).msg)), lines.join(''));
+    } finally {
+      await third.close();
+    }
+  });
+});

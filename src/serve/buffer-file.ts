@@ -1,0 +1,138 @@
+/**
+ * The online buffer saved across restarts: STATE/buffer.bin, written at a graceful shutdown and read at the
+ * next start, so a restart does not throw away the traffic a retrain was waiting for.
+ * Layout: a uint32 (little-endian) byte length H, H bytes of JSON header (BufferHeader, space-padded to a
+ * multiple of 4), then samples × rowSize float32 values (little-endian), oldest sample first.
+ * Invariants: the file is written atomically (whole or absent); a read checks the header's schema and that
+ * the file holds exactly the values it announces, else it is refused (FILE_UNREADABLE), never half-used.
+ */
+import { promises as fs } from 'node:fs';
+import os from 'node:os';
+import { z } from 'zod';
+import { asLayercacheError, LayercacheError } from '../errors/index.ts';
+import { writeFileAtomic } from '../files/index.ts';
+import type { Logger } from './online-deps.ts';
+import type { SampleBuffer } from './sample-buffer.ts';
+
+export const BUFFER_FILE = 'buffer.bin';
+
+/** A header larger than this is not one of ours. */
+const MAX_HEADER_BYTES = 1 << 20;
+
+const BufferHeaderSchema = z.object({
+  format: z.literal('layercache.buffer/1'),
+  /** sha256 of the backbone the samples were served by. */
+  model: z.string().regex(/^[0-9a-f]{64}$/),
+  /** Dims of one sample (the model input without its batch dim). */
+  sampleDims: z.array(z.number().int().min(1)).min(1),
+  samples: z.number().int().min(0),
+  /** Samples ever admitted by the buffer that was saved, and that count at its last retrain (the retrain schedule). */
+  admitted: z.number().int().min(0),
+  lastRetrainAt: z.number().int().min(0),
+  savedAt: z.string(),
+}).strict();
+
+export type BufferHeader = z.infer<typeof BufferHeaderSchema>;
+
+/** Writes the header and the samples (parts: [k, rowSize] each, oldest first, as SampleBuffer.chunks gives them). */
+export async function saveBufferFile(file: string, header: BufferHeader, parts: readonly Float32Array[]): Promise<void> {
+  if (os.endianness() !== 'LE') throw new LayercacheError('INTERNAL', 'saving the online buffer needs a little-endian machine');
+  const rowSize = header.sampleDims.reduce((a, b) => a * b, 1);
+  const values = parts.reduce((a, p) => a + p.length, 0);
+  if (values !== header.samples * rowSize) throw new LayercacheError('INTERNAL', `the online buffer holds ${values} values, not ${header.samples} samples × ${rowSize}`);
+  let json = JSON.stringify(header);
+  json += ' '.repeat((4 - (Buffer.byteLength(json) % 4)) % 4);
+  const head = Buffer.alloc(4 + Buffer.byteLength(json));
+  head.writeUInt32LE(Buffer.byteLength(json), 0);
+  head.write(json, 4, 'utf8');
+  await writeFileAtomic(file, [head, ...parts.map((p) => new Uint8Array(p.buffer, p.byteOffset, p.byteLength))]);
+}
+
+/** The saved header and samples [samples, rowSize]; null when there is no file. */
+export async function readBufferFile(file: string): Promise<{ header: BufferHeader; rows: Float32Array } | null> {
+  let handle: fs.FileHandle;
+  try {
+    handle = await fs.open(file, 'r');
+  } catch (err) {
+    if ((err as NodeJS.ErrnoException).code === 'ENOENT') return null;
+    throw new LayercacheError('FILE_UNREADABLE', `cannot read the saved online buffer ${file}: ${(err as Error).message}`, { cause: err });
+  }
+  const refuse = (why: string, cause?: unknown): LayercacheError =>
+    new LayercacheError('FILE_UNREADABLE', `the saved online buffer ${file} ${why}; it is ignored (delete it, or let the next shutdown replace it)`, cause === undefined ? undefined : { cause });
+  try {
+    const size = (await handle.stat()).size;
+    const lengthBytes = Buffer.alloc(4);
+    if (size < 4 || (await handle.read(lengthBytes, 0, 4, 0)).bytesRead !== 4) throw refuse(`is ${size} bytes long, too short for a header`);
+    const headerBytes = lengthBytes.readUInt32LE(0);
+    if (headerBytes > MAX_HEADER_BYTES || 4 + headerBytes > size) throw refuse(`announces a header of ${headerBytes} bytes in a ${size}-byte file`);
+    const text = Buffer.alloc(headerBytes);
+    await handle.read(text, 0, headerBytes, 4);
+    let header: BufferHeader;
+    try {
+      header = BufferHeaderSchema.parse(JSON.parse(text.toString('utf8')));
+    } catch (err) {
+      throw refuse('has no valid header', err);
+    }
+    const rowSize = header.sampleDims.reduce((a, b) => a * b, 1);
+    const dataBytes = header.samples * rowSize * 4;
+    if (4 + headerBytes + dataBytes !== size) throw refuse(`is ${size} bytes long, but its header announces ${header.samples} samples of ${rowSize * 4} bytes (${4 + headerBytes + dataBytes} bytes in all): it is truncated or corrupted`);
+    const rows = new Float32Array(header.samples * rowSize);
+    const bytes = new Uint8Array(rows.buffer);
+    for (let at = 0; at < dataBytes;) {
+      const { bytesRead } = await handle.read(bytes, at, Math.min(dataBytes - at, 1 << 30), 4 + headerBytes + at);
+      if (bytesRead === 0) throw refuse(`ended early, at byte ${4 + headerBytes + at}`);
+      at += bytesRead;
+    }
+    return { header, rows };
+  } finally {
+    await handle.close();
+  }
+}
+
+/** What a saved buffer must match to be restored. */
+export interface BufferOwner {
+  /** sha256 of the backbone served. */
+  readonly model: string;
+  readonly sampleDims: readonly number[];
+}
+
+/**
+ * Restores into the empty `buffer` what `file` saved, when it holds samples of this backbone and sample shape;
+ * returns the saved retrain schedule. null, with the reason logged, when there is no file or it does not fit.
+ */
+export async function restoreBufferFile(file: string, buffer: SampleBuffer, owner: BufferOwner, log: Logger): Promise<{ lastRetrainAt: number } | null> {
+  let saved: Awaited<ReturnType<typeof readBufferFile>>;
+  try {
+    saved = await readBufferFile(file);
+  } catch (err) {
+    const e = asLayercacheError(err);
+    log.error({ code: e.code, err: e }, `online buffer: ${e.message}`);
+    return null;
+  }
+  if (saved === null) return null;
+  const h = saved.header;
+  const dims = owner.sampleDims;
+  if (h.model !== owner.model || h.sampleDims.length !== dims.length || h.sampleDims.some((d, i) => d !== dims[i])) {
+    const whose = h.model !== owner.model ? `of another model (sha256 ${h.model.slice(0, 12)}…)` : `of shape [${h.sampleDims.join(', ')}], not [${dims.join(', ')}]`;
+    log.warn({ file, model: h.model, sampleDims: h.sampleDims }, `online buffer: ${file} holds samples ${whose}; not restored (the next shutdown replaces it)`);
+    return null;
+  }
+  buffer.restore(saved.rows, h.samples, h.admitted);
+  log.info({ file, restored: buffer.size, saved: h.samples, admitted: h.admitted, savedAt: h.savedAt }, `online buffer: restored ${buffer.size} samples saved at ${h.savedAt}`);
+  return { lastRetrainAt: Math.min(h.lastRetrainAt, buffer.total) };
+}
+
+/** Saves `buffer` to `file` with its retrain schedule; a failure is logged (a shutdown goes on without it). */
+export async function persistBufferFile(file: string, buffer: SampleBuffer, owner: BufferOwner & { lastRetrainAt: number }, log: Logger): Promise<void> {
+  const started = performance.now();
+  try {
+    await saveBufferFile(file, {
+      format: 'layercache.buffer/1', model: owner.model, sampleDims: [...owner.sampleDims],
+      samples: buffer.size, admitted: buffer.total, lastRetrainAt: owner.lastRetrainAt, savedAt: new Date().toISOString(),
+    }, buffer.chunks());
+    log.info({ file, samples: buffer.size, ms: Math.round(performance.now() - started) }, `online buffer: saved ${buffer.size} samples to ${file} for the next start`);
+  } catch (err) {
+    const e = asLayercacheError(err);
+    log.error({ code: e.code, err: e }, `online buffer: not saved: ${e.message}`);
+  }
+}

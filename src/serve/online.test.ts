@@ -16,7 +16,7 @@ import { GraphBuilder, protoToTensor, saveModel, serializeModel } from '../onnx/
 import { buildHeadModel } from '../heads/index.ts';
 import { randomNormal, seededRng } from '../tensor/index.ts';
 import { LayercacheError } from '../errors/index.ts';
-import { mlp, residualNet, withEmbeddingFirst } from '../../test/support/models.ts';
+import { mlp, residualNet } from '../../test/support/models.ts';
 import { loadBundle } from '../bundle/index.ts';
 import { cli } from '../../test/support/cli.ts';
 import { saveWithForcedExit } from '../../test/support/forced-exit.ts';
@@ -126,57 +126,6 @@ describe('online retraining', () => {
     const s = await startServer(modelFile, config(path.join(dir, 'small-buffer'), { bufferBytes: 2 * 2 ** 20, retrainAfter: 1_000_000 }, 'warn'), { write: (l) => void lines.push(l) });
     await s.close();
     assert.ok(lines.some((l) => /online buffer: 2730 samples, not the 5000 of --buffer-samples: a sample is 1 KiB and --buffer-bytes caps the buffer at 2 MiB, so retrains learn from the latest 2730 samples; raise --buffer-bytes/.test(JSON.parse(l).msg)), lines.join(''));
-  });
-
-  it('a model whose class scores are not its first output (--scores-output): served, retrained, resumed and re-served from its bundle with them', { timeout: 300_000 }, async () => {
-    const file = path.join(dir, 'embedding-first.onnx');
-    await saveModel(withEmbeddingFirst(residualNet().model), file);
-    const withScores = (stateDir: string, scoresOutput: string | null) => loadConfig({
-      engine: { intraOpThreads: 1 },
-      build: { folds: 2, epochs: 3, tolerance: 0.2, measureReps: 3, scoresOutput },
-      serve: { name: 'tiny', log: 'silent', stateDir, online: { retrainAfter: 40, retrainEvery: 1_000_000 } },
-    }, {});
-    const x = randomNormal(seededRng(61), 40 * sample);
-    const send = async (srv: Awaited<ReturnType<typeof startServer>>) => {
-      for (let i = 0; i < 40; i++) {
-        const res = await srv.app.inject({ method: 'POST', url: '/v2/models/tiny/infer', payload: body(x.subarray(i * sample, (i + 1) * sample)) });
-        assert.equal(res.statusCode, 200, res.body);
-      }
-    };
-    const state = path.join(dir, 'scores-state');
-    const first = await startServer(file, withScores(state, 'scores'));
-    try {
-      const res = await first.app.inject({ method: 'POST', url: '/v2/models/tiny/infer', payload: body(x.subarray(0, sample)) });
-      const probs = res.json().outputs.find((o: { name: string }) => o.name === 'probabilities');
-      assert.deepEqual(probs.shape, [1, 5], 'the five class scores, not the four-wide embedding');
-      await send(first);
-      await first.online.idle();
-    } finally {
-      await first.close();
-    }
-    const store = new VersionStore(state);
-    assert.deepEqual(await store.list(), [1]);
-    assert.equal((await loadBundle(store.dirOf(1))).manifest.source.reading?.scoresOutput, 'scores');
-    // Restarted without the flag, the state's version reads another output than the server would: refused.
-    await assert.rejects(startServer(file, withScores(state, null)), (e: unknown) => e instanceof LayercacheError && e.code === 'STATE_MISMATCH'
-      && /reads the class scores from output 'scores', not from the first output \(--scores-output\)/.test(e.message));
-    // Served as a bundle, it retrains from its own reading; a contrary flag is refused.
-    const bundleDir = path.join(dir, 'scores-bundle');
-    await fs.cp(store.dirOf(1), bundleDir, { recursive: true });
-    await assert.rejects(startServer(bundleDir, withScores(path.join(dir, 'scores-state-usage'), 'embedding')), (e: unknown) => e instanceof LayercacheError && e.code === 'USAGE'
-      && /--scores-output 'embedding' applies when serving a model; bundle .* reads its class scores from 'scores', as built/.test(e.message));
-    const state2 = path.join(dir, 'scores-state-2');
-    const again = await startServer(bundleDir, withScores(state2, null));
-    try {
-      await send(again);
-      await again.online.idle();
-    } finally {
-      await again.close();
-    }
-    const store2 = new VersionStore(state2);
-    const [latest] = (await store2.list()).slice(-1);
-    assert.ok(latest !== undefined && latest > 1, 'a retrain from the bundle saved a version');
-    assert.equal((await loadBundle(store2.dirOf(latest))).manifest.source.reading?.scoresOutput, 'scores');
   });
 
   it('keeps retraining after a restart once the resumed version is pruned (retrains read the given model)', { timeout: 300_000 }, async () => {

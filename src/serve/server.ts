@@ -131,8 +131,10 @@ async function startLocked(sourcePath: string, config: Config, store: VersionSto
   // The scores output wanted: a bundle's own; for a model, --scores-output unless it names the first output.
   const asked = config.build.scoresOutput;
   const wantedScores = given ? given.manifest.source.reading?.scoresOutput ?? null : asked !== null && givenModel!.model.graph?.output[0]?.name !== asked ? asked : null;
-  if (given && asked !== null && asked !== wantedScores) {
-    throw new LayercacheError('USAGE', `--scores-output '${asked}' applies when serving a model; bundle ${sourcePath} reads its class scores from ${wantedScores === null ? 'the first output' : `'${wantedScores}'`}, as built: drop the flag, or build a bundle with it`);
+  // A flag naming the output the bundle reads anyway (for a plain bundle, its first) agrees with it.
+  const bundleScores = given ? wantedScores ?? given.manifest.source.outputs[0]!.name : null;
+  if (given && asked !== null && asked !== bundleScores) {
+    throw new LayercacheError('USAGE', `--scores-output '${asked}' applies when serving a model; bundle ${sourcePath} reads its class scores from ${wantedScores === null ? `its first output '${bundleScores}'` : `'${wantedScores}'`}, as built: drop the flag, or build a bundle with it`);
   }
   await store.removeLeftovers((dir) => log.warn({ dir }, `state: removed ${dir}, left by a save that did not finish (a retrain stopped at shutdown or a crash)`));
   const onSkip = (version: number, err: Error): void => log.error({ version }, `state: version ${version} cannot be served and was skipped: ${err.message}`);

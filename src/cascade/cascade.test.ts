@@ -247,9 +247,9 @@ describe('cascade', () => {
     const c = await cascadeWith([Infinity, Infinity]);
     await c.release();
     await c.release();
-    await assert.rejects(c.run(randomInput([2, 3, 8, 8], 5), { staged: true }), { code: 'ENGINE_RUN_FAILED', message: /was released/ });
-    await assert.rejects(c.trace(randomInput([2, 3, 8, 8], 5)), { code: 'ENGINE_RUN_FAILED', message: /was released/ });
-    await assert.rejects(c.run(randomInput([1, 3, 8, 8], 5)), { code: 'ENGINE_RUN_FAILED', message: /was released/ });
+    await assert.rejects(c.run(randomInput([2, 3, 8, 8], 5), { staged: true }), { code: 'RELEASED', message: /was released/ });
+    await assert.rejects(c.trace(randomInput([2, 3, 8, 8], 5)), { code: 'RELEASED', message: /was released/ });
+    await assert.rejects(c.run(randomInput([1, 3, 8, 8], 5)), { code: 'RELEASED', message: /was released/ });
   });
 
   it('a head whose scores are NaN never answers, in every runtime (batch 1, batch N, staged)', async () => {

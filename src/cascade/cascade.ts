@@ -166,7 +166,7 @@ export class Cascade {
 
   /** The stage sessions, created on first use. */
   private stages(): Promise<readonly Stage[]> {
-    if (this.released) return Promise.reject(new LayercacheError('ENGINE_RUN_FAILED', 'this cascade was released; create a new one to run it again'));
+    if (this.released) return Promise.reject(new LayercacheError('RELEASED', 'this cascade was released; create a new one to run it again'));
     // A failed attempt is not kept: the next call tries again.
     return (this.staging ??= createStages(this.plans, this.engine).catch((err: unknown) => {
       this.staging = null;

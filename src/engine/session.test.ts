@@ -22,6 +22,6 @@ describe('Session', () => {
     assert.deepEqual(Array.from(Object.values(y)[0]!.data as Float32Array), [0, 2, 0, 4]);
     await s.release();
     await s.release();
-    await assert.rejects(s.run({ x: { dtype: 'float32', dims: [1, 4], data: new Float32Array(4) } }), { code: 'ENGINE_RUN_FAILED', message: /relu was released/ });
+    await assert.rejects(s.run({ x: { dtype: 'float32', dims: [1, 4], data: new Float32Array(4) } }), { code: 'RELEASED', message: /relu was released/ });
   });
 });

@@ -112,7 +112,7 @@ export class Session {
 
   /** Runs the model. feeds: input name → tensor; returns the requested (default: all) outputs. */
   async run(feeds: Readonly<Record<string, Tensor>>, outputNames?: readonly string[]): Promise<Record<string, Tensor>> {
-    if (this.released) throw new LayercacheError('ENGINE_RUN_FAILED', `${this.label} was released; create a new session (or cascade) to run it again`);
+    if (this.released) throw new LayercacheError('RELEASED', `${this.label} was released; create a new session (or cascade) to run it again`);
     const ortFeeds: Record<string, ort.Tensor> = {};
     for (const [k, v] of Object.entries(feeds)) ortFeeds[k] = toOrt(k, v);
     let result: ort.InferenceSession.ReturnType;

@@ -40,6 +40,7 @@ export const ERROR_CODES = {
   DATA_SPEC_INVALID: input('A data specification could not be parsed or read.'),
   DATA_SHAPE_MISMATCH: input('The data samples do not have the shape the model expects.'),
   INPUT_INVALID: input('A tensor given to a cascade or session is malformed: its data does not fit its dims or type, or it holds a value that is not finite.'),
+  RELEASED: { httpStatus: 500, exitCode: 1, meaning: 'A session or cascade was run after its release(); create a new one to run again.' },
   BUNDLE_NOT_FOUND: notFound('The bundle directory or its manifest does not exist.'),
   BUNDLE_INVALID: input('The bundle manifest or one of its files is malformed or corrupted.'),
   BUNDLE_MODEL_MISMATCH: input('The bundle was built for a different model.'),

@@ -195,6 +195,41 @@ describe('cascade', () => {
     });
   }
 
+  for (const opset of [9, 11, 17]) {
+    it(`opset ${opset}: near-certain rows exit only when their score reaches a high threshold (max and temperature, batch 1 and N)`, async () => {
+      const { segments } = await partsAt(opset, 8);
+      const spec = { pool: 2, hidden: 6, dropout: 0 };
+      // A head whose last layer is scaled up: most rows near-certain, scores from a few to hundreds of log-odds,
+      // where float32 log p_max is 0 and told every such row to exit, whatever the threshold.
+      const params = initParams(spec, 16, 5, seededRng(12));
+      const sharp = params.map((p, i) => (i >= params.length - 2 ? { ...p, data: p.data.map((v) => v * 60) } : p));
+      const heads = tensors.map(() => buildHeadModel(spec, sharp, [4, 8, 8], 5, opset));
+      const x = randomInput([64, 3, 8, 8], 70 + opset);
+      const probe = await Cascade.create({ segments, heads, exits: tensors.map((tensor) => ({ tensor, threshold: Infinity, temperature: 1 })), classes: 5, score: 'max' }, engine);
+      created.push(probe);
+      const lp = (await probe.trace(x)).heads[0]!;
+      for (const [kind, temperature] of [['max', 1], ['temperature', 1.5]] as const) {
+        const scores = Array.from({ length: 64 }, (_, r) => scoreRow(lp, r, 5, kind, temperature).score);
+        for (const threshold of [10, 17, 22]) {
+          const fires = scores.map((v) => v >= threshold);
+          assert.ok(fires.some((f) => f) && fires.some((f) => !f), `the test needs rows on both sides of ${threshold}: ${scores.map((v) => v.toFixed(1)).join(' ')}`);
+          const c = await Cascade.create({ segments, heads, exits: tensors.map((tensor, j) => ({ tensor, threshold: j === 0 ? threshold : Infinity, temperature })), classes: 5, score: kind }, engine);
+          created.push(c);
+          const batchN = opset >= 11 ? await c.run(x) : null;
+          for (let r = 0; r < 64; r++) {
+            // Away from float32 rounding of the score and the threshold.
+            if (Math.abs(scores[r]! - threshold) < 1e-3 * threshold) continue;
+            const want = fires[r] ? 0 : null;
+            const one = await c.run({ dtype: 'float32', dims: [1, 3, 8, 8], data: (x.data as Float32Array).slice(r * 192, (r + 1) * 192) });
+            assert.equal(one[0]!.exit, want, `${kind}, threshold ${threshold}, row ${r} (score ${scores[r]}): batch 1`);
+            if (batchN) assert.equal(batchN[r]!.exit, want, `${kind}, threshold ${threshold}, row ${r} (score ${scores[r]}): batch N`);
+          }
+          await c.release();
+        }
+      }
+    });
+  }
+
   it('batch N: when every row exits at the first exit, the rest of the network does not run and rows keep their order', async () => {
     const c = await cascadeWith([0, Infinity]);
     created.push(c);

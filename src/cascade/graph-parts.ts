@@ -2,7 +2,7 @@
  * Pieces shared by the single-graph cascades (batch 1 with nested If; batch N with Compress):
  * building node lists with unique names, and the in-graph exit decision.
  * Invariant: the in-graph decision equals scoreRow(...) ≥ threshold up to float32 rounding of
- * the threshold; a threshold of +Infinity never fires.
+ * the threshold and of the score; a threshold of +Infinity never fires.
  */
 import { create } from '@bufbuild/protobuf';
 import { GraphProtoSchema, ModelProtoSchema, type NodeProto, type TensorProto } from 'onnx-buf';
@@ -63,12 +63,15 @@ export function comparisonValue(kind: ScoreSpec['kind'], threshold: number): num
 /**
  * Appends the decision of exit j: reads the head's log-probabilities `lp` [n, classes] and
  * writes `out` [n] bool, true where the row's score reaches the threshold. A NaN score never
- * exits. Two operators per exit at opset ≥ 12 (the batch-1 graph pays for each of them on every request).
+ * exits. Two operators per exit at opset ≥ 12 (the batch-1 graph pays for each of them on every request), nine
+ * for a max or temperature threshold of LOG_ODDS_FROM or more.
  */
 export function appendExitDecision(
   g: GraphBuilder, lp: string, exit: CascadeExit, j: number, kind: ScoreSpec['kind'], opset: number, claim: (base: string) => string, out: string,
 ): void {
   const never = exit.threshold === Number.POSITIVE_INFINITY;
+  // OneHot needs opset 9; older graphs compare log p_max at every threshold.
+  const logOdds = kind !== 'margin' && !never && exit.threshold >= LOG_ODDS_FROM && opset >= 9;
   let score: string;
   if (kind === 'margin') {
     const i64 = (name: string, v: bigint) => g.weight(claim(`${name}_${j}`), tensor('int64', [1], new BigInt64Array([v])));
@@ -80,21 +83,53 @@ export function appendExitDecision(
       ? g.op('Slice', [values, i64(`lc_s${c}a`, c), i64(`lc_s${c}b`, c + 1n), i64(`lc_s${c}x`, 1n)])
       : g.op('Slice', [values], { starts: [Number(c)], ends: [Number(c) + 1], axes: [1] }));
     score = g.op('Reshape', [g.op('Sub', [column(0n), column(1n)]), i64('lc_flat', -1n)]);
+  } else if (logOdds) {
+    score = appendLogOdds(g, lp, kind === 'temperature' ? exit.temperature : 1, j, opset, claim);
   } else {
     const tempered = kind === 'temperature' && exit.temperature !== 1
       ? g.op('LogSoftmax', [g.op('Mul', [lp, g.weight(claim(`lc_invT_${j}`), tensor('float32', [1], new Float32Array([1 / exit.temperature])))])], { axis: 1 })
       : lp;
     // keepdims 0: the score comes out as [n], ready to compare.
-    score = opset >= 18
-      ? g.op('ReduceMax', [tempered, g.weight(claim(`lc_axes_${j}`), tensor('int64', [1], new BigInt64Array([1n])))], { keepdims: 0 })
-      : g.op('ReduceMax', [tempered], { axes: [1], keepdims: 0 });
+    score = reduceAxis1(g, 'ReduceMax', tempered, 0, j, opset, claim);
   }
   // A threshold of +Infinity never fires: nothing, +∞ and NaN included, is greater than +∞.
   // GreaterOrEqual needs opset 12 (and Equal on floats opset 11): below, score ≥ v is score > the float32 just below v.
-  const value = never ? Number.POSITIVE_INFINITY : comparisonValue(kind, exit.threshold);
+  const value = never ? Number.POSITIVE_INFINITY : logOdds ? exit.threshold : comparisonValue(kind, exit.threshold);
   const inclusive = !never && opset >= 12;
   const limit = g.weight(claim(`lc_thr_${j}`), tensor('float32', [1], new Float32Array([inclusive || never ? value : float32Below(value)])));
   g.op(inclusive ? 'GreaterOrEqual' : 'Greater', [score, limit], {}, out);
+}
+
+/**
+ * From this threshold up (log-odds; p_max ≥ 1 − e^(−9) ≈ 0.99988), max and temperature scores are compared as
+ * log-odds computed in the graph, not as log p_max: float32 log p_max near 0 loses the score (above about 16.6 it
+ * is exactly 0, so every near-certain row fired whatever the threshold). Below it, log p_max holds the score to
+ * well under 0.001 and costs two operators instead of eight.
+ */
+export const LOG_ODDS_FROM = 9;
+
+/** ReduceMax / ReduceLogSumExp over axis 1 (axes an attribute before opset 18, an input from it). */
+function reduceAxis1(g: GraphBuilder, op: 'ReduceMax' | 'ReduceLogSumExp', x: string, keepdims: 0 | 1, j: number, opset: number, claim: (base: string) => string): string {
+  return opset >= 18
+    ? g.op(op, [x, g.weight(claim(`lc_axes_${j}`), tensor('int64', [1], new BigInt64Array([1n])))], { keepdims })
+    : g.op(op, [x], { axes: [1], keepdims });
+}
+
+/**
+ * The score −log(1 − p_max) of log-probabilities `lp` [n, classes] (scaled by 1/temperature) as [n], computed as
+ * scoreRow does: with d = (lp − max lp)/T and o = Σ over the other classes of e^d (1 − p_max = o / (1 + o)), the
+ * score is log(1 + o) − log o = softplus(−log o); log o is a log-sum-exp with the top class masked (ArgMax, so a
+ * tie masks one of the two), precise in float32 however certain the row.
+ */
+function appendLogOdds(g: GraphBuilder, lp: string, temperature: number, j: number, opset: number, claim: (base: string) => string): string {
+  let d = g.op('Sub', [lp, reduceAxis1(g, 'ReduceMax', lp, 1, j, opset, claim)]);
+  if (temperature !== 1) d = g.op('Mul', [d, g.weight(claim(`lc_invT_${j}`), tensor('float32', [1], new Float32Array([1 / temperature])))]);
+  const top = g.op('ArgMax', [lp], { axis: 1, keepdims: 0 });
+  const classes = g.op('Gather', [g.op('Shape', [lp]), g.weight(claim(`lc_one_${j}`), tensor('int64', [], new BigInt64Array([1n])))], { axis: 0 });
+  // [n, classes]: −1e30 at the top class, 0 elsewhere; added, it drops the top class from the log-sum-exp.
+  const mask = g.op('OneHot', [top, classes, g.weight(claim(`lc_mask_${j}`), tensor('float32', [2], new Float32Array([0, -1e30])))], { axis: -1 });
+  const logOthers = reduceAxis1(g, 'ReduceLogSumExp', g.op('Add', [d, mask]), 0, j, opset, claim);
+  return g.op('Softplus', [g.op('Neg', [logOthers])]);
 }
 
 /** The largest float32 below float32(v): for float32 scores s, s > float32Below(v) ⇔ s ≥ float32(v) (NaN neither). */

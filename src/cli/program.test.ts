@@ -5,7 +5,8 @@ import path from 'node:path';
 import { EventEmitter } from 'node:events';
 import { describe, it } from 'node:test';
 import { promisify } from 'node:util';
-import { saveModel, serializeModel, loadModel } from '../onnx/index.ts';
+import { GraphBuilder, saveModel, serializeModel, loadModel } from '../onnx/index.ts';
+import { tensor } from '../tensor/index.ts';
 import { loadConfig } from '../config/index.ts';
 import { runServe } from './commands/serve.ts';
 import { cli } from '../../test/support/cli.ts';
@@ -87,6 +88,18 @@ describe('layercache inspect', () => {
     assert.match(table.stdout, /No candidate exits/);
     assert.deepEqual(JSON.parse((await cli('inspect', file, '--json')).stdout).exits, []);
     assertOneLineError(await cli('split', file, '--at', 'a', '--out', path.join(dir, 'segs')), 'NO_EXITS', /no cut point/);
+    // Two inputs that meet at the end: the reason given is the second input, not parallel branches.
+    const g = new GraphBuilder();
+    const x = g.input('x', 'float32', ['batch', 4]);
+    const t = g.input('t', 'float32', ['batch', 3]);
+    const a = g.op('Relu', [g.op('MatMul', [x, g.weight('w', tensor('float32', [4, 3], new Float32Array(12).fill(0.5)))])], {}, 'a');
+    g.op('Add', [a, t], {}, 'y');
+    g.output('y', 'float32', ['batch', 3]);
+    const two = path.join(dir, 'two-inputs.onnx');
+    await saveModel(g.build(), two);
+    const r = await cli('inspect', two);
+    assert.equal(r.code, 0, r.stderr);
+    assert.match(r.stdout, /No candidate exits: no single tensor carries all of the data from the inputs to the outputs \(before its 2 inputs meet, none does\)\. This model has 2 inputs; layercache builds and serves single-input classifiers/);
   });
 
   it('--verbose adds the stack trace', async () => {

@@ -105,6 +105,9 @@ describe('reading logits from a classifier', () => {
     const check = async (m: Parameters<typeof analyzeModel>[0]) => checkClassifier(await analyzeModel(m), 'm.onnx');
     await assert.rejects(check(reshaped([0n, 2n, 2n])), { code: 'MODEL_UNSUPPORTED', message: /output 'scores' has shape \[batch, 2, 2\]; layercache needs the class scores, \[batch, classes\]: .*--scores-output NAME/ });
     await assert.rejects(check(reshaped([-1n])), { code: 'MODEL_UNSUPPORTED', message: /'scores' has shape \[\?\], whose first dimension does not follow the batch .*re-export it with a dynamic batch dimension/ });
+    const transposed = extendModel(plain, (g) => g.output(g.op('Transpose', ['logits'], { perm: [1, 0] }, 'scores'), 'float32', null));
+    transposed.graph!.output = [transposed.graph!.output[1]!];
+    await assert.rejects(check(transposed), { code: 'MODEL_UNSUPPORTED', message: /output 'scores' has shape \[\d+, batch\]: the batch \('batch'\) is its dimension 2, not its first; .*without its final Transpose/ });
     const labelFirst = extendModel(plain, (b) => {
       const y = b.op('ArgMax', ['logits'], { axis: 1, keepdims: 0 }, 'label');
       b.output(y, 'int64', ['batch']);

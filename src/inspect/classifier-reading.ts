@@ -247,6 +247,9 @@ export function checkClassifier(a: ModelAnalysis, source: string, scores?: strin
   if (out.dtype !== 'float32') {
     throw new LayercacheError('MODEL_UNSUPPORTED', `${source}: output '${name}' holds ${out.dtype} values, not class scores; layercache needs float class scores, [batch, classes]: ${fix} (a label or ArgMax output may follow)`);
   }
+  if (out.shape[0] !== batch && out.shape.includes(batch)) {
+    throw new LayercacheError('MODEL_UNSUPPORTED', `${source}: output '${name}' has shape ${shape}: the batch ('${batch}') is its dimension ${out.shape.indexOf(batch) + 1}, not its first; layercache needs the class scores with the batch first, [batch, classes]: export the model without its final Transpose, or name another output with --scores-output NAME`);
+  }
   if (out.shape[0] !== batch) {
     throw new LayercacheError('MODEL_UNSUPPORTED', `${source}: output '${name}' has shape ${shape}, whose first dimension does not follow the batch ('${batch}'); the graph probably hard-codes the batch (a Reshape to [1, -1], say): re-export it with a dynamic batch dimension`);
   }

@@ -40,10 +40,18 @@ export async function runInspect(file: string, opts: InspectOptions, config: Con
   io.out(`outputs     ${a.outputs.map((t) => `${t.name} ${t.dtype}${formatShape(t.shape)}`).join(', ')}\n`);
   for (const line of describeReading(readingOf(a), model)) io.out(`reading     ${line}\n`);
   io.out(`total MACs  ${formatCount(a.totalMacs)} per sample\n`);
+  // build and serve refuse such a model (refuseSeveralInputs); inspect says why before listing anything.
+  const several = a.inputs.length > 1
+    ? `This model has ${a.inputs.length} inputs; layercache builds and serves single-input classifiers: export it with its other inputs fixed as constants.`
+    : null;
   if (exits.length === 0) {
-    io.out('\nNo candidate exits: no single tensor carries all of the data from the inputs to the outputs (for example, parallel branches run side by side to the end). This model cannot be split.\n');
+    const why = several === null
+      ? 'no single tensor carries all of the data from the inputs to the outputs (for example, parallel branches run side by side to the end). This model cannot be split.'
+      : `no single tensor carries all of the data from the inputs to the outputs (before its ${a.inputs.length} inputs meet, none does). ${several}`;
+    io.out(`\nNo candidate exits: ${why}\n`);
     return;
   }
+  if (several !== null) io.out(`note        ${several}\n`);
   const table = new Table({
     head: ['#', 'tensor', 'shape', 'cum. MACs', 'fraction', 'activation'],
     colAligns: ['right', 'left', 'left', 'right', 'right', 'right'],

@@ -22,7 +22,7 @@ import {
 import type { BuildConfig } from '../config/index.ts';
 import { withAugmentedCopies, type Augmentation, type DataSource, type Preprocess } from '../data/index.ts';
 import type { EngineOptions } from '../engine/index.ts';
-import { buildHeadModel, headLabel, headMacs, initParams, type HeadSpec } from '../heads/index.ts';
+import { applyFeatureScaling, buildHeadModel, fitFeatureScaling, foldScaling, headLabel, headMacs, initParams, type HeadSpec } from '../heads/index.ts';
 import { analyzeClassifier, describeReading, isPlainReading, scoresName } from '../inspect/index.ts';
 import { modelOpset, serializeModel, type ModelProto } from '../onnx/index.ts';
 import { withPhase, type Progress } from '../progress/index.ts';
@@ -147,6 +147,12 @@ export async function buildCascade(input: BuildInput, config: BuildConfig, engin
   const sources = withAugmentedCopies(data, settings.augment, layout, settings.train.seed);
   const set: FeatureSet = await collectFeatures(model, exits, pools, teacherOutput, classes, sources, { batchSize: settings.collectBatch, engine, progress });
 
+  // Heads train on standardised features; the scaling is folded into each exported head (feature-scaling.ts).
+  const scalings = new Map(set.features.map((f) => {
+    const s = fitFeatureScaling(f.data, f.dim);
+    applyFeatureScaling(f.data, f.dim, s);
+    return [f, s] as const;
+  }));
   const featureOf = (e: number, pool: number) => set.features.find((f) => f.exit === e && f.pool === pool)!;
   const n = set.samples;
   const reference = argmaxRows(set.teacher.subarray(0, n * classes), classes);
@@ -193,7 +199,7 @@ export async function buildCascade(input: BuildInput, config: BuildConfig, engin
   }, { engine, progress });
   const choice = trained.choice;
   const chosenJobs = exits.map((e, i) => ({ spec: settings.family[choice[i]!.member]!, features: featureOf(e.index, settings.family[choice[i]!.member]!.pool) }));
-  const headModels = exits.map((e, i) => buildHeadModel(chosenJobs[i]!.spec, trained.params[i]!, e.dims, classes, opset));
+  const headModels = exits.map((e, i) => buildHeadModel(chosenJobs[i]!.spec, foldScaling(trained.params[i]!, scalings.get(chosenJobs[i]!.features)!), e.dims, classes, opset));
 
   // Calibration tables (latency and MACs) from out-of-fold predictions of the chosen heads.
   const oof = trained.outOfFold;

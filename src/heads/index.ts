@@ -4,3 +4,4 @@ export { poolFeatures, pooledDim } from './pooling.ts';
 export { appendHeadLogits, addParamInitializers, appendLossAndGrads, appendAdamW, scalar, type FloatType, type LossAndGrads } from './head-graph.ts';
 export { buildLossGradModel, outputLossAndGrads, buildTrainLoopModel, trainStepNames, type TrainHead, type TrainOptions } from './train-graph.ts';
 export { buildHeadModel, headParamsOf, HEAD_INPUT, HEAD_OUTPUT } from './head-model.ts';
+export { fitFeatureScaling, applyFeatureScaling, foldScaling, type FeatureScaling } from './feature-scaling.ts';

@@ -152,7 +152,7 @@ export async function runCli(argv: readonly string[], io: CliIo, env?: NodeJS.Pr
     .option('--cv-splits <n>', 'random 2-fold splits averaged to judge each candidate policy', (v) => parsePositiveCount(v, '--cv-splits'), 5)
     .option('--augment <list>', "label-free augmented copies of the build samples, one per entry: flip, crop, random (mirror and crop at random); NAME:N repeats, e.g. flip,random:10 (natural images only)", (v) => parseAugmentList(v, '--augment'))
     .option('--epochs <n>', 'training epochs of the heads that can be kept', (v) => parsePositiveCount(v, '--epochs'), 36)
-    .option('--refine-exits <n>', 'with more candidate exits than this, screen them all briefly and train only the n most promising fully', (v) => parsePositiveCount(v, '--refine-exits'), 12)
+    .option('--refine-exits <n>', 'with more candidate exits than this, screen them all briefly and train only the n most promising fully', (v) => parsePositiveCount(v, '--refine-exits'), 16)
     .option('--screen-epochs <n>', 'training epochs of the screening phase', (v) => parsePositiveCount(v, '--screen-epochs'), 6)
     .option('--seed <n>', 'random seed', (v) => parseCount(v, '--seed'), 1)
     .option('--distill-temperature <t>', 'distillation temperature T of the KL loss', (v) => parseNumber(v, '--distill-temperature'), 4)

@@ -9,7 +9,9 @@
  *             a graceful shutdown saves it to STATE/buffer.bin, the next start restores it
  *   retrain   after retrainAfter admitted samples, then every retrainEvery more, the whole
  *             builder runs on the buffer in a worker thread; the result is saved as the
- *             next bundle version and hot-swapped in
+ *             next bundle version and hot-swapped in; a result that would change nothing
+ *             (no exit, and none served; or see keepsServing) is dropped, and each such retrain
+ *             in a row doubles the wait for the next (up to 8 × retrainEvery)
  *   guard     when live agreement (from verified early answers) falls below 1 − tolerance,
  *             the exit losing most agreement has its threshold raised at once, and is
  *             disabled after guardMaxRaises raises; each action is a new bundle version
@@ -32,6 +34,9 @@ import { guardRaisesOf } from './version-store.ts';
 import type { OnlineDeps, OnlineStatus } from './online-deps.ts';
 import { runRetrainWorker } from './retrain-thread.ts';
 
+/** A retrain that changes nothing doubles the wait for the next, at most this many times (8 × retrainEvery). */
+const MAX_BACKOFF_DOUBLINGS = 3;
+
 export class OnlineLearner {
   private readonly buffer: SampleBuffer;
   private readonly rng: Rng;
@@ -46,6 +51,8 @@ export class OnlineLearner {
   private reserved = 0;
   private lastRetrainAt = 0;
   private retrains = 0;
+  /** Retrains in a row that left the serving version in place (each doubles the wait for the next, up to MAX_BACKOFF). */
+  private fruitless = 0;
   private restored = 0;
   private closed = false;
   /** Abandons the running retrain (its worker stops at its next step), while one runs. */
@@ -137,7 +144,7 @@ export class OnlineLearner {
   private afterAdmit(): void {
     this.deps.metrics.bufferSamples.set({ model: this.deps.model }, this.buffer.size);
     const c = this.deps.config;
-    const due = this.retrains === 0 && this.lastRetrainAt === 0 ? c.retrainAfter : this.lastRetrainAt + c.retrainEvery;
+    const due = this.retrains === 0 && this.lastRetrainAt === 0 ? c.retrainAfter : this.lastRetrainAt + c.retrainEvery * 2 ** Math.min(this.fruitless, MAX_BACKOFF_DOUBLINGS);
     if (this.buffer.total >= due && !this.retraining && !this.closed) {
       this.lastRetrainAt = this.buffer.total;
       const running = this.logged(this.retrain()).finally(() => {
@@ -315,10 +322,15 @@ export class OnlineLearner {
     const serving = await this.serial(async (): Promise<number | 'kept' | null> => {
       if (this.closed) return null;
       const live = { lower: this.guard.overall().lower, verified: this.guard.stats().reduce((a, x) => a + x.n, 0) };
-      if (keepsServing(reply.exits, this.exitCount, live, this.deps.build.tolerance, this.deps.config.guardMinSamples)) {
+      // No exit, and none served either: the retrained version would change nothing but the disk.
+      const unchanged = reply.exits === 0 && this.exitCount === 0;
+      if (unchanged || keepsServing(reply.exits, this.exitCount, live, this.deps.build.tolerance, this.deps.config.guardMinSamples)) {
         await this.deps.store.remove(reply.version);
         m.retrains.inc({ model: this.deps.model, outcome: 'kept' });
-        this.deps.log.info({ version: this.version, built: reply.version, lower: live.lower, verified: live.verified }, `retrain: version ${reply.version} kept no exit (${reply.noExitReason ?? 'no reason given'}); version ${this.version} stays, since its ${live.verified} verified answers bound live agreement at ${(live.lower * 100).toFixed(2)}% ≥ ${((1 - this.deps.build.tolerance) * 100).toFixed(2)}%`);
+        this.fruitless++;
+        const wait = this.deps.config.retrainEvery * 2 ** Math.min(this.fruitless, MAX_BACKOFF_DOUBLINGS);
+        const why = unchanged ? 'which has none either' : `since its ${live.verified} verified answers bound live agreement at ${(live.lower * 100).toFixed(2)}% ≥ ${((1 - this.deps.build.tolerance) * 100).toFixed(2)}%`;
+        this.deps.log.info({ version: this.version, built: reply.version, lower: live.lower, verified: live.verified, nextAfter: wait }, `retrain: version ${reply.version} kept no exit (${reply.noExitReason ?? 'no reason given'}); version ${this.version} stays, ${why}; the next retrain waits for ${wait} new samples`);
         return 'kept';
       }
       let v = reply.version;
@@ -338,6 +350,7 @@ export class OnlineLearner {
       }
       // Counted as soon as it serves (status and metrics agree with the answers' versions), pruned after.
       this.retrains++;
+      this.fruitless = 0;
       m.retrains.inc({ model: this.deps.model, outcome: 'swapped' });
       await this.prune();
       return v;

@@ -1,0 +1,68 @@
+/**
+ * The retrain schedule when retrains find nothing: served from a bare model, a retrain that keeps no exit
+ * changes nothing, so no version is saved or swapped in, and each such retrain in a row doubles the wait
+ * for the next (a soak run retrained back to back, saving a 0-exit version every 35 s).
+ */
+import assert from 'node:assert/strict';
+import { promises as fs } from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import { after, before, describe, it } from 'node:test';
+import { loadConfig } from '../config/index.ts';
+import { saveModel } from '../onnx/index.ts';
+import { randomNormal, seededRng } from '../tensor/index.ts';
+import { residualNet } from '../../test/support/models.ts';
+import { startServer } from './server.ts';
+import { VersionStore } from './version-store.ts';
+
+let dir: string;
+const sample = 3 * 8 * 8;
+
+before(async () => {
+  dir = await fs.mkdtemp(path.join(os.tmpdir(), 'layercache-schedule-'));
+});
+
+after(async () => {
+  await fs.rm(dir, { recursive: true, force: true });
+});
+
+describe('retrain schedule', () => {
+  it('a retrain that keeps no exit while none is served saves nothing and doubles the wait for the next', { timeout: 120_000 }, async () => {
+    const modelFile = path.join(dir, 'tiny.onnx');
+    await saveModel(residualNet().model, modelFile);
+    const state = path.join(dir, 'state');
+    const lines: string[] = [];
+    const s = await startServer(modelFile, loadConfig({
+      engine: { intraOpThreads: 1 },
+      // MACs as the objective (no runtime check, no timing in the outcome); one epoch of a small MLP head keeps no exit at 1%.
+      build: { tolerance: 0.01, objective: 'macs', folds: 2, epochs: 1, family: [{ pool: 2, hidden: 4, dropout: 0 }], measureReps: 3 },
+      serve: { name: 'tiny', log: 'info', stateDir: state, online: { retrainAfter: 60, retrainEvery: 30 } },
+    }, {}), { write: (l) => void lines.push(l) });
+    const x = randomNormal(seededRng(8), 200 * sample);
+    let sent = 0;
+    const send = async (count: number): Promise<void> => {
+      for (let i = 0; i < count; i++, sent++) {
+        const data = Array.from(x.subarray((sent % 200) * sample, (sent % 200 + 1) * sample));
+        const res = await s.app.inject({ method: 'POST', url: '/v2/models/tiny/infer', payload: { inputs: [{ name: 'image', shape: [1, 3, 8, 8], datatype: 'FP32', data }] } });
+        assert.equal(res.statusCode, 200, res.body);
+      }
+      await s.online.idle();
+    };
+    const kept = async (): Promise<string | undefined> => /^layercache_retrain_total\{model="tiny",outcome="kept"\} (\d+)$/m.exec((await s.app.inject('/metrics')).body)?.[1];
+    try {
+      await send(60);
+      assert.equal(await kept(), '1', lines.join(''));
+      assert.deepEqual([s.online.status().version, s.online.status().retrains], [0, 0], 'the bare backbone still serves, as version 0');
+      assert.deepEqual(await new VersionStore(state).list(), [], 'no 0-exit version saved');
+      assert.ok(lines.some((l) => /^retrain: version 1 kept no exit \(.*\); version 0 stays, which has none either; the next retrain waits for 60 new samples$/.test(JSON.parse(l).msg)), lines.join(''));
+      // Due at 60 + 2 × 30 admitted samples, not 60 + 30.
+      await send(59);
+      assert.equal(await kept(), '1', 'no retrain before 120 samples');
+      await send(1);
+      assert.equal(await kept(), '2', 'the retrain due at 120');
+      assert.ok(lines.some((l) => /version 0 stays, which has none either; the next retrain waits for 120 new samples$/.test(JSON.parse(l).msg)), lines.join(''));
+    } finally {
+      await s.close();
+    }
+  });
+});

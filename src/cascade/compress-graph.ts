@@ -84,7 +84,7 @@ export function buildCompressCascade(
     const seg = fused[j]!.graph!;
     const segNodes = j > 0 ? renameInput(seg.node, cutOf(j - 1), keptCut[j - 1]!) : [...seg.node];
     const fire = claim(`lc_fire_${j}`);
-    const decide = partsOf((g) => appendExitDecision(g, headOutputs[j]!, exits[j]!, j, kind, opset, claim, fire), opset, taken, [fire]);
+    const decide = partsOf((g) => appendExitDecision(g, headOutputs[j]!, exits[j]!, j, kind, classes, opset, claim, fire), opset, taken, [fire]);
     const out = { probs: claim(`lc_probs_${j}`), index: claim(`lc_index_${j}`), exit: claim(`lc_exit_${j}`) };
     const ifOut = { probs: claim(`lc_if_probs_${j}`), index: claim(`lc_if_index_${j}`), exit: claim(`lc_if_exit_${j}`) };
     const any = claim(`lc_any_${j}`);

@@ -63,11 +63,11 @@ export function comparisonValue(kind: ScoreSpec['kind'], threshold: number): num
 /**
  * Appends the decision of exit j: reads the head's log-probabilities `lp` [n, classes] and
  * writes `out` [n] bool, true where the row's score reaches the threshold. A NaN score never
- * exits. Two operators per exit at opset ≥ 12 (the batch-1 graph pays for each of them on every request), nine
- * for a max or temperature threshold of LOG_ODDS_FROM or more.
+ * exits. Two operators per exit at opset ≥ 12 (the batch-1 graph pays for each of them on every request); from a
+ * threshold of LOG_ODDS_FROM up, six for a max score and nine for a temperature one.
  */
 export function appendExitDecision(
-  g: GraphBuilder, lp: string, exit: CascadeExit, j: number, kind: ScoreSpec['kind'], opset: number, claim: (base: string) => string, out: string,
+  g: GraphBuilder, lp: string, exit: CascadeExit, j: number, kind: ScoreSpec['kind'], classes: number, opset: number, claim: (base: string) => string, out: string,
 ): void {
   const never = exit.threshold === Number.POSITIVE_INFINITY;
   // OneHot needs opset 9; older graphs compare log p_max at every threshold.
@@ -84,7 +84,7 @@ export function appendExitDecision(
       : g.op('Slice', [values], { starts: [Number(c)], ends: [Number(c) + 1], axes: [1] }));
     score = g.op('Reshape', [g.op('Sub', [column(0n), column(1n)]), i64('lc_flat', -1n)]);
   } else if (logOdds) {
-    score = appendLogOdds(g, lp, kind === 'temperature' ? exit.temperature : 1, j, opset, claim);
+    score = appendLogOdds(g, lp, kind === 'temperature' ? exit.temperature : 1, classes, j, opset, claim);
   } else {
     const tempered = kind === 'temperature' && exit.temperature !== 1
       ? g.op('LogSoftmax', [g.op('Mul', [lp, g.weight(claim(`lc_invT_${j}`), tensor('float32', [1], new Float32Array([1 / exit.temperature])))])], { axis: 1 })
@@ -104,7 +104,7 @@ export function appendExitDecision(
  * From this threshold up (log-odds; p_max ≥ 1 − e^(−9) ≈ 0.99988), max and temperature scores are compared as
  * log-odds computed in the graph, not as log p_max: float32 log p_max near 0 loses the score (above about 16.6 it
  * is exactly 0, so every near-certain row fired whatever the threshold). Below it, log p_max holds the score to
- * well under 0.001 and costs two operators instead of eight.
+ * well under 0.001 at two operators instead of six.
  */
 export const LOG_ODDS_FROM = 9;
 
@@ -116,20 +116,21 @@ function reduceAxis1(g: GraphBuilder, op: 'ReduceMax' | 'ReduceLogSumExp', x: st
 }
 
 /**
- * The score −log(1 − p_max) of log-probabilities `lp` [n, classes] (scaled by 1/temperature) as [n], computed as
- * scoreRow does: with d = (lp − max lp)/T and o = Σ over the other classes of e^d (1 − p_max = o / (1 + o)), the
- * score is log(1 + o) − log o = softplus(−log o); log o is a log-sum-exp with the top class masked (ArgMax, so a
- * tie masks one of the two), precise in float32 however certain the row.
+ * The score −log(1 − p_max) of log-probabilities `lp` [n, classes] as [n], precise in float32 however certain the
+ * row: a log-sum-exp over the classes but the top one (masked by ArgMax, so a tie masks one of the two). With T = 1
+ * it is −log Σ_{k≠top} p_k directly (lp is normalised; its float32 rounding moves the score by about 1e-6). With a
+ * temperature, as scoreRow: d = (lp − max lp)/T, o = Σ_{k≠top} e^d, score = log(1 + o) − log o = softplus(−log o).
  */
-function appendLogOdds(g: GraphBuilder, lp: string, temperature: number, j: number, opset: number, claim: (base: string) => string): string {
-  let d = g.op('Sub', [lp, reduceAxis1(g, 'ReduceMax', lp, 1, j, opset, claim)]);
-  if (temperature !== 1) d = g.op('Mul', [d, g.weight(claim(`lc_invT_${j}`), tensor('float32', [1], new Float32Array([1 / temperature])))]);
+function appendLogOdds(g: GraphBuilder, lp: string, temperature: number, classes: number, j: number, opset: number, claim: (base: string) => string): string {
+  const d = temperature === 1
+    ? lp
+    : g.op('Mul', [g.op('Sub', [lp, reduceAxis1(g, 'ReduceMax', lp, 1, j, opset, claim)]), g.weight(claim(`lc_invT_${j}`), tensor('float32', [1], new Float32Array([1 / temperature])))]);
   const top = g.op('ArgMax', [lp], { axis: 1, keepdims: 0 });
-  const classes = g.op('Gather', [g.op('Shape', [lp]), g.weight(claim(`lc_one_${j}`), tensor('int64', [], new BigInt64Array([1n])))], { axis: 0 });
   // [n, classes]: −1e30 at the top class, 0 elsewhere; added, it drops the top class from the log-sum-exp.
-  const mask = g.op('OneHot', [top, classes, g.weight(claim(`lc_mask_${j}`), tensor('float32', [2], new Float32Array([0, -1e30])))], { axis: -1 });
+  const depth = g.weight(claim(`lc_classes_${j}`), tensor('int64', [1], new BigInt64Array([BigInt(classes)])));
+  const mask = g.op('OneHot', [top, depth, g.weight(claim(`lc_mask_${j}`), tensor('float32', [2], new Float32Array([0, -1e30])))], { axis: -1 });
   const logOthers = reduceAxis1(g, 'ReduceLogSumExp', g.op('Add', [d, mask]), 0, j, opset, claim);
-  return g.op('Softplus', [g.op('Neg', [logOthers])]);
+  return temperature === 1 ? g.op('Neg', [logOthers]) : g.op('Softplus', [g.op('Neg', [logOthers])]);
 }
 
 /** The largest float32 below float32(v): for float32 scores s, s > float32Below(v) ⇔ s ≥ float32(v) (NaN neither). */

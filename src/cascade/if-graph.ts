@@ -56,7 +56,7 @@ export function buildIfCascade(
     const thenExit = claim(`lc_exit_head_${j}`);
     const probs = claim(`lc_probs_${j}`);
     const exitOut = claim(`lc_exit_${j}`);
-    const decide = partsOf((g) => appendExitDecision(g, lp, exit, j, kind, opset, claim, cond), opset, taken, [cond]);
+    const decide = partsOf((g) => appendExitDecision(g, lp, exit, j, kind, classes, opset, claim, cond), opset, taken, [cond]);
     const thenParts = partsOf((g) => {
       g.op('Exp', [lp], {}, thenProbs);
       g.op('Constant', [], { value: tensor('int64', [1], new BigInt64Array([BigInt(j)])) }, thenExit);

@@ -9,9 +9,9 @@
  *             a graceful shutdown saves it to STATE/buffer.bin, the next start restores it
  *   retrain   after retrainAfter admitted samples, then every retrainEvery more, the whole
  *             builder runs on the buffer in a worker thread; the result is saved as the
- *             next bundle version and hot-swapped in; a result that would change nothing
- *             (no exit, and none served; or see keepsServing) is dropped, and each such retrain
- *             in a row doubles the wait for the next (up to 8 × retrainEvery)
+ *             next bundle version and hot-swapped in (or dropped, see keepsServing); each
+ *             retrain in a row that adds no exit (dropped, or no exit after none) doubles the
+ *             wait for the next, up to 8 × retrainEvery
  *   guard     when live agreement (from verified early answers) falls below 1 − tolerance,
  *             the exit losing most agreement has its threshold raised at once, and is
  *             disabled after guardMaxRaises raises; each action is a new bundle version
@@ -141,10 +141,15 @@ export class OnlineLearner {
     this.checkGuard();
   }
 
+  /** New samples the next retrain waits for: retrainEvery, doubled per fruitless retrain in a row (at most MAX_BACKOFF_DOUBLINGS times). */
+  private get nextWait(): number {
+    return this.deps.config.retrainEvery * 2 ** Math.min(this.fruitless, MAX_BACKOFF_DOUBLINGS);
+  }
+
   private afterAdmit(): void {
     this.deps.metrics.bufferSamples.set({ model: this.deps.model }, this.buffer.size);
     const c = this.deps.config;
-    const due = this.retrains === 0 && this.lastRetrainAt === 0 ? c.retrainAfter : this.lastRetrainAt + c.retrainEvery * 2 ** Math.min(this.fruitless, MAX_BACKOFF_DOUBLINGS);
+    const due = this.retrains === 0 && this.lastRetrainAt === 0 ? c.retrainAfter : this.lastRetrainAt + this.nextWait;
     if (this.buffer.total >= due && !this.retraining && !this.closed) {
       this.lastRetrainAt = this.buffer.total;
       const running = this.logged(this.retrain()).finally(() => {
@@ -322,17 +327,15 @@ export class OnlineLearner {
     const serving = await this.serial(async (): Promise<number | 'kept' | null> => {
       if (this.closed) return null;
       const live = { lower: this.guard.overall().lower, verified: this.guard.stats().reduce((a, x) => a + x.n, 0) };
-      // No exit, and none served either: the retrained version would change nothing but the disk.
-      const unchanged = reply.exits === 0 && this.exitCount === 0;
-      if (unchanged || keepsServing(reply.exits, this.exitCount, live, this.deps.build.tolerance, this.deps.config.guardMinSamples)) {
+      if (keepsServing(reply.exits, this.exitCount, live, this.deps.build.tolerance, this.deps.config.guardMinSamples)) {
         await this.deps.store.remove(reply.version);
         m.retrains.inc({ model: this.deps.model, outcome: 'kept' });
         this.fruitless++;
-        const wait = this.deps.config.retrainEvery * 2 ** Math.min(this.fruitless, MAX_BACKOFF_DOUBLINGS);
-        const why = unchanged ? 'which has none either' : `since its ${live.verified} verified answers bound live agreement at ${(live.lower * 100).toFixed(2)}% ≥ ${((1 - this.deps.build.tolerance) * 100).toFixed(2)}%`;
-        this.deps.log.info({ version: this.version, built: reply.version, lower: live.lower, verified: live.verified, nextAfter: wait }, `retrain: version ${reply.version} kept no exit (${reply.noExitReason ?? 'no reason given'}); version ${this.version} stays, ${why}; the next retrain waits for ${wait} new samples`);
+        this.deps.log.info({ version: this.version, built: reply.version, lower: live.lower, verified: live.verified, nextAfter: this.nextWait }, `retrain: version ${reply.version} kept no exit (${reply.noExitReason ?? 'no reason given'}); version ${this.version} stays, since its ${live.verified} verified answers bound live agreement at ${(live.lower * 100).toFixed(2)}% ≥ ${((1 - this.deps.build.tolerance) * 100).toFixed(2)}%; the next retrain waits for ${this.nextWait} new samples`);
         return 'kept';
       }
+      // No exit, and none served before either: the swap changes nothing, and the next retrain waits longer.
+      const fruitless = reply.exits === 0 && this.exitCount === 0;
       let v = reply.version;
       if (v < this.version) {
         // A guard action landed during the retrain under a higher number: versions only grow, so the
@@ -350,7 +353,8 @@ export class OnlineLearner {
       }
       // Counted as soon as it serves (status and metrics agree with the answers' versions), pruned after.
       this.retrains++;
-      this.fruitless = 0;
+      this.fruitless = fruitless ? this.fruitless + 1 : 0;
+      if (fruitless) this.deps.log.info({ version: v, nextAfter: this.nextWait }, `retrain: version ${v} keeps no exit, as the version before it; the next retrain waits for ${this.nextWait} new samples`);
       m.retrains.inc({ model: this.deps.model, outcome: 'swapped' });
       await this.prune();
       return v;

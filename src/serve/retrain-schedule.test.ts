@@ -1,7 +1,7 @@
 /**
- * The retrain schedule when retrains find nothing: served from a bare model, a retrain that keeps no exit
- * changes nothing, so no version is saved or swapped in, and each such retrain in a row doubles the wait
- * for the next (a soak run retrained back to back, saving a 0-exit version every 35 s).
+ * The retrain schedule when retrains find nothing: served from a bare model, each retrain in a row that keeps no
+ * exit doubles the wait for the next (a soak run retrained back to back, 97% of the time, saving a 0-exit
+ * version every 35 s).
  */
 import assert from 'node:assert/strict';
 import { promises as fs } from 'node:fs';
@@ -27,7 +27,7 @@ after(async () => {
 });
 
 describe('retrain schedule', () => {
-  it('a retrain that keeps no exit while none is served saves nothing and doubles the wait for the next', { timeout: 120_000 }, async () => {
+  it('a retrain that keeps no exit while none is served doubles the wait for the next', { timeout: 120_000 }, async () => {
     const modelFile = path.join(dir, 'tiny.onnx');
     await saveModel(residualNet().model, modelFile);
     const state = path.join(dir, 'state');
@@ -48,19 +48,18 @@ describe('retrain schedule', () => {
       }
       await s.online.idle();
     };
-    const kept = async (): Promise<string | undefined> => /^layercache_retrain_total\{model="tiny",outcome="kept"\} (\d+)$/m.exec((await s.app.inject('/metrics')).body)?.[1];
+    const retrains = (): number => s.online.status().retrains;
     try {
       await send(60);
-      assert.equal(await kept(), '1', lines.join(''));
-      assert.deepEqual([s.online.status().version, s.online.status().retrains], [0, 0], 'the bare backbone still serves, as version 0');
-      assert.deepEqual(await new VersionStore(state).list(), [], 'no 0-exit version saved');
-      assert.ok(lines.some((l) => /^retrain: version 1 kept no exit \(.*\); version 0 stays, which has none either; the next retrain waits for 60 new samples$/.test(JSON.parse(l).msg)), lines.join(''));
+      assert.deepEqual([s.online.status().version, s.online.status().exits, retrains()], [1, 0, 1], lines.join(''));
+      assert.ok(lines.some((l) => /^retrain: version 1 keeps no exit, as the version before it; the next retrain waits for 60 new samples$/.test(JSON.parse(l).msg)), lines.join(''));
       // Due at 60 + 2 × 30 admitted samples, not 60 + 30.
       await send(59);
-      assert.equal(await kept(), '1', 'no retrain before 120 samples');
+      assert.equal(retrains(), 1, 'no retrain before 120 samples');
       await send(1);
-      assert.equal(await kept(), '2', 'the retrain due at 120');
-      assert.ok(lines.some((l) => /version 0 stays, which has none either; the next retrain waits for 120 new samples$/.test(JSON.parse(l).msg)), lines.join(''));
+      assert.equal(retrains(), 2, 'the retrain due at 120');
+      assert.ok(lines.some((l) => /^retrain: version 2 keeps no exit, as the version before it; the next retrain waits for 120 new samples$/.test(JSON.parse(l).msg)), lines.join(''));
+      assert.deepEqual(await new VersionStore(state).list(), [2, 1]);
     } finally {
       await s.close();
     }

@@ -34,7 +34,7 @@ import { guardRaisesOf } from './version-store.ts';
 import type { OnlineDeps, OnlineStatus } from './online-deps.ts';
 import { runRetrainWorker } from './retrain-thread.ts';
 
-/** A retrain that changes nothing doubles the wait for the next, at most this many times (8 × retrainEvery). */
+/** A retrain that adds no exit doubles the wait for the next, at most this many times in a row (8 × retrainEvery). */
 const MAX_BACKOFF_DOUBLINGS = 3;
 
 export class OnlineLearner {
@@ -51,7 +51,7 @@ export class OnlineLearner {
   private reserved = 0;
   private lastRetrainAt = 0;
   private retrains = 0;
-  /** Retrains in a row that left the serving version in place (each doubles the wait for the next, up to MAX_BACKOFF). */
+  /** Retrains in a row that added no exit (kept the serving version, or no exit after none; see nextWait). */
   private fruitless = 0;
   private restored = 0;
   private closed = false;

@@ -9,6 +9,7 @@
  */
 import { promises as fs } from 'node:fs';
 import { LayercacheError } from '../errors/index.ts';
+import { readFully } from '../files/index.ts';
 import { sliceRows, tensor } from '../tensor/index.ts';
 import { readCifar, cifarRecordCount, CIFAR_SHAPE } from './cifar.ts';
 import { preprocessPlanar, type Preprocess } from './preprocess.ts';
@@ -50,9 +51,6 @@ function unreadable(spec: string, file: string, err: unknown): LayercacheError {
   return new LayercacheError('FILE_NOT_FOUND', `data file ${file} (from data spec '${spec}') cannot be read: ${code ?? 'error'}; check the path`, { cause: err });
 }
 
-/** Largest read per call: one read may not pass 2 GiB. */
-const READ_CHUNK = 2 ** 30;
-
 /**
  * An open data file, read by byte range: only the records a spec's range asks for are read, so a file may be
  * larger than memory (or than the 2 GiB a single read allows).
@@ -77,15 +75,13 @@ async function openFile(spec: string, file: string): Promise<{ size: number; rea
     size,
     read: async (start, length) => {
       const out = new Uint8Array(length);
+      let done: number;
       try {
-        for (let done = 0; done < length;) {
-          const { bytesRead } = await fh.read(out, done, Math.min(READ_CHUNK, length - done), start + done);
-          if (bytesRead === 0) throw bad(spec, `ended at byte ${start + done} while it was read (it shrank: is another process writing it?)`);
-          done += bytesRead;
-        }
+        done = await readFully(fh, out, start);
       } catch (err) {
-        throw err instanceof LayercacheError ? err : unreadable(spec, file, err);
+        throw unreadable(spec, file, err);
       }
+      if (done < length) throw bad(spec, `ended at byte ${start + done} while it was read (it shrank: is another process writing it?)`);
       return out;
     },
     close: () => fh.close(),

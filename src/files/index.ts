@@ -1,2 +1,3 @@
-/** Public surface of the files module: atomic writes. */
+/** Public surface of the files module: atomic writes, and whole reads of a byte range. */
 export { writeFileAtomic, writeDirAtomic, checkOutputDir, checkOutputFile, tempSibling, parseTempSibling } from './atomic-write.ts';
+export { readFully } from './read-fully.ts';

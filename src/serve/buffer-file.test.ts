@@ -4,26 +4,29 @@
  */
 import assert from 'node:assert/strict';
 import { promises as fs } from 'node:fs';
-import os from 'node:os';
 import path from 'node:path';
-import { after, before, describe, it } from 'node:test';
+import { before, describe, it } from 'node:test';
 import { loadConfig } from '../config/index.ts';
 import { LayercacheError } from '../errors/index.ts';
 import { saveModel } from '../onnx/index.ts';
 import { randomNormal, seededRng } from '../tensor/index.ts';
 import { residualNet } from '../../test/support/models.ts';
+import { tempDir } from '../../test/support/temp-dir.ts';
 import { BUFFER_FILE, readBufferFile, saveBufferFile, type BufferHeader } from './buffer-file.ts';
 import { startServer } from './server.ts';
 
 let dir: string;
 
 before(async () => {
-  dir = await fs.mkdtemp(path.join(os.tmpdir(), 'layercache-buffer-'));
+  dir = await tempDir('buffer');
 });
 
-after(async () => {
-  await fs.rm(dir, { recursive: true, force: true });
-});
+/** The header and every saved sample. */
+async function readAll(file: string): Promise<{ header: BufferHeader; rows: Float32Array } | null> {
+  let rows = new Float32Array(0);
+  const header = await readBufferFile(file, (h) => (rows = new Float32Array(h.samples * h.sampleDims.reduce((a, b) => a * b, 1))));
+  return header && { header, rows };
+}
 
 const header = (samples: number): BufferHeader => ({
   format: 'layercache.buffer/1', model: 'ab'.repeat(32), sampleDims: [2, 3], samples, admitted: 40, lastRetrainAt: 20, savedAt: '2026-11-27T00:00:00.000Z',
@@ -36,10 +39,16 @@ describe('buffer file', () => {
     const file = path.join(dir, 'round', BUFFER_FILE);
     const rows = Float32Array.from({ length: 3 * 6 }, (_, i) => i * 0.5 - 2);
     await saveBufferFile(file, header(3), [rows.subarray(12), rows.subarray(0, 12)]);
-    const read = await readBufferFile(file);
+    const read = await readAll(file);
     assert.deepEqual(read?.header, header(3));
     assert.deepEqual(Array.from(read!.rows), [...Array.from(rows.subarray(12)), ...Array.from(rows.subarray(0, 12))]);
-    assert.equal(await readBufferFile(path.join(dir, 'absent.bin')), null);
+    // A destination of one sample gets the newest; none (null) reads only the header.
+    const newest = new Float32Array(6);
+    assert.deepEqual(await readBufferFile(file, () => newest), header(3));
+    assert.deepEqual(Array.from(newest), Array.from(rows.subarray(6, 12)));
+    assert.deepEqual(await readBufferFile(file, () => null), header(3));
+    await assert.rejects(readBufferFile(file, () => new Float32Array(5)), { code: 'INTERNAL' });
+    assert.equal(await readBufferFile(path.join(dir, 'absent.bin'), () => null), null);
     await assert.rejects(saveBufferFile(file, header(2), [rows]), /holds 18 values, not 2 samples × 6/);
   });
 
@@ -48,19 +57,19 @@ describe('buffer file', () => {
     await saveBufferFile(file, header(2), [new Float32Array(12)]);
     const whole = await fs.readFile(file);
     await fs.writeFile(file, whole.subarray(0, whole.length - 4));
-    await assert.rejects(readBufferFile(file), unreadable(/damaged\.bin is \d+ bytes long, but its header announces 2 samples of 24 bytes .* truncated or corrupted/));
+    await assert.rejects(readAll(file), unreadable(/damaged\.bin is \d+ bytes long, but its header announces 2 samples of 24 bytes .* truncated or corrupted/));
     await fs.writeFile(file, Buffer.concat([whole, Buffer.alloc(4)]));
-    await assert.rejects(readBufferFile(file), unreadable(/truncated or corrupted/));
+    await assert.rejects(readAll(file), unreadable(/truncated or corrupted/));
     await fs.writeFile(file, Buffer.from([1, 2]));
-    await assert.rejects(readBufferFile(file), unreadable(/is 2 bytes long, too short for a header/));
+    await assert.rejects(readAll(file), unreadable(/is 2 bytes long, too short for a header/));
     const bad = Buffer.from(whole);
     bad.write('{"format":"other"', 4, 'utf8');
     await fs.writeFile(file, bad);
-    await assert.rejects(readBufferFile(file), unreadable(/has no valid header; it is ignored/));
+    await assert.rejects(readAll(file), unreadable(/has no valid header; it is ignored/));
     const huge = Buffer.from(whole);
     huge.writeUInt32LE(0xfffffff0, 0);
     await fs.writeFile(file, huge);
-    await assert.rejects(readBufferFile(file), unreadable(/announces a header of 4294967280 bytes/));
+    await assert.rejects(readAll(file), unreadable(/announces a header of 4294967280 bytes/));
   });
 });
 
@@ -89,7 +98,7 @@ describe('online buffer across restarts', () => {
     await send(first, 0, 100);
     assert.equal(first.online.status().bufferSamples, 100);
     await first.close();
-    const saved = await readBufferFile(path.join(state, BUFFER_FILE));
+    const saved = await readAll(path.join(state, BUFFER_FILE));
     assert.equal(saved?.header.samples, 100);
     assert.deepEqual(Array.from(saved!.rows.subarray(0, 192)), Array.from(x.subarray(0, 192)), 'the oldest sample first, as served');
 

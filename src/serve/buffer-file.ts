@@ -4,13 +4,14 @@
  * Layout: a uint32 (little-endian) byte length H, H bytes of JSON header (BufferHeader, space-padded to a
  * multiple of 4), then samples × rowSize float32 values (little-endian), oldest sample first.
  * Invariants: the file is written atomically (whole or absent); a read checks the header's schema and that
- * the file holds exactly the values it announces, else it is refused (FILE_UNREADABLE), never half-used.
+ * the file holds exactly the values it announces, else it is refused (FILE_UNREADABLE), never half-used; a
+ * restore reads only the newest samples the buffer keeps, into the buffer itself (no second copy in memory).
  */
 import { promises as fs } from 'node:fs';
 import os from 'node:os';
 import { z } from 'zod';
 import { asLayercacheError, LayercacheError } from '../errors/index.ts';
-import { writeFileAtomic } from '../files/index.ts';
+import { readFully, writeFileAtomic } from '../files/index.ts';
 import type { Logger } from './online-deps.ts';
 import type { SampleBuffer } from './sample-buffer.ts';
 
@@ -48,8 +49,11 @@ export async function saveBufferFile(file: string, header: BufferHeader, parts: 
   await writeFileAtomic(file, [head, ...parts.map((p) => new Uint8Array(p.buffer, p.byteOffset, p.byteLength))]);
 }
 
-/** The saved header and samples [samples, rowSize]; null when there is no file. */
-export async function readBufferFile(file: string): Promise<{ header: BufferHeader; rows: Float32Array } | null> {
+/**
+ * Reads the header, and then the newest saved samples into the array `into` returns for it ([k, rowSize], k at most
+ * the samples saved; none are read when it returns null). Returns the header; null when there is no file.
+ */
+export async function readBufferFile(file: string, into: (header: BufferHeader) => Float32Array | null): Promise<BufferHeader | null> {
   let handle: fs.FileHandle;
   try {
     handle = await fs.open(file, 'r');
@@ -62,28 +66,27 @@ export async function readBufferFile(file: string): Promise<{ header: BufferHead
   try {
     const size = (await handle.stat()).size;
     const lengthBytes = Buffer.alloc(4);
-    if (size < 4 || (await handle.read(lengthBytes, 0, 4, 0)).bytesRead !== 4) throw refuse(`is ${size} bytes long, too short for a header`);
+    if (size < 4 || (await readFully(handle, lengthBytes, 0)) !== 4) throw refuse(`is ${size} bytes long, too short for a header`);
     const headerBytes = lengthBytes.readUInt32LE(0);
     if (headerBytes > MAX_HEADER_BYTES || 4 + headerBytes > size) throw refuse(`announces a header of ${headerBytes} bytes in a ${size}-byte file`);
     const text = Buffer.alloc(headerBytes);
-    await handle.read(text, 0, headerBytes, 4);
+    await readFully(handle, text, 4);
     let header: BufferHeader;
     try {
       header = BufferHeaderSchema.parse(JSON.parse(text.toString('utf8')));
     } catch (err) {
       throw refuse('has no valid header', err);
     }
-    const rowSize = header.sampleDims.reduce((a, b) => a * b, 1);
-    const dataBytes = header.samples * rowSize * 4;
-    if (4 + headerBytes + dataBytes !== size) throw refuse(`is ${size} bytes long, but its header announces ${header.samples} samples of ${rowSize * 4} bytes (${4 + headerBytes + dataBytes} bytes in all): it is truncated or corrupted`);
-    const rows = new Float32Array(header.samples * rowSize);
-    const bytes = new Uint8Array(rows.buffer);
-    for (let at = 0; at < dataBytes;) {
-      const { bytesRead } = await handle.read(bytes, at, Math.min(dataBytes - at, 1 << 30), 4 + headerBytes + at);
-      if (bytesRead === 0) throw refuse(`ended early, at byte ${4 + headerBytes + at}`);
-      at += bytesRead;
-    }
-    return { header, rows };
+    const rowBytes = header.sampleDims.reduce((a, b) => a * b, 1) * 4;
+    const end = 4 + headerBytes + header.samples * rowBytes;
+    if (end !== size) throw refuse(`is ${size} bytes long, but its header announces ${header.samples} samples of ${rowBytes} bytes (${end} bytes in all): it is truncated or corrupted`);
+    const dst = into(header);
+    if (dst === null) return header;
+    const bytes = new Uint8Array(dst.buffer, dst.byteOffset, dst.byteLength);
+    if (bytes.length % rowBytes !== 0 || bytes.length > end - 4 - headerBytes) throw new LayercacheError('INTERNAL', `readBufferFile: ${bytes.length} bytes are not whole samples of ${rowBytes} bytes, or more than the ${header.samples} saved`);
+    const got = await readFully(handle, bytes, end - bytes.length);
+    if (got < bytes.length) throw refuse(`ended early, at byte ${end - bytes.length + got}`);
+    return header;
   } finally {
     await handle.close();
   }
@@ -101,23 +104,27 @@ export interface BufferOwner {
  * returns the saved retrain schedule. null, with the reason logged, when there is no file or it does not fit.
  */
 export async function restoreBufferFile(file: string, buffer: SampleBuffer, owner: BufferOwner, log: Logger): Promise<{ lastRetrainAt: number } | null> {
-  let saved: Awaited<ReturnType<typeof readBufferFile>>;
+  const dims = owner.sampleDims;
+  let claimed = false;
+  let h: BufferHeader | null;
   try {
-    saved = await readBufferFile(file);
+    // The newest samples that fit are read straight into the buffer's storage.
+    h = await readBufferFile(file, (header) => {
+      if (header.model === owner.model && header.sampleDims.length === dims.length && header.sampleDims.every((d, i) => d === dims[i])) {
+        claimed = true;
+        return buffer.restoreInto(Math.min(header.samples, buffer.capacity), header.admitted);
+      }
+      const whose = header.model !== owner.model ? `of another model (sha256 ${header.model.slice(0, 12)}…)` : `of shape [${header.sampleDims.join(', ')}], not [${dims.join(', ')}]`;
+      log.warn({ file, model: header.model, sampleDims: header.sampleDims }, `online buffer: ${file} holds samples ${whose}; not restored (the next shutdown replaces it)`);
+      return null;
+    });
   } catch (err) {
+    if (claimed) buffer.reset();
     const e = asLayercacheError(err);
     log.error({ code: e.code, err: e }, `online buffer: ${e.message}`);
     return null;
   }
-  if (saved === null) return null;
-  const h = saved.header;
-  const dims = owner.sampleDims;
-  if (h.model !== owner.model || h.sampleDims.length !== dims.length || h.sampleDims.some((d, i) => d !== dims[i])) {
-    const whose = h.model !== owner.model ? `of another model (sha256 ${h.model.slice(0, 12)}…)` : `of shape [${h.sampleDims.join(', ')}], not [${dims.join(', ')}]`;
-    log.warn({ file, model: h.model, sampleDims: h.sampleDims }, `online buffer: ${file} holds samples ${whose}; not restored (the next shutdown replaces it)`);
-    return null;
-  }
-  buffer.restore(saved.rows, h.samples, h.admitted);
+  if (h === null || !claimed) return null;
   log.info({ file, restored: buffer.size, saved: h.samples, admitted: h.admitted, savedAt: h.savedAt }, `online buffer: restored ${buffer.size} samples saved at ${h.savedAt}`);
   return { lastRetrainAt: Math.min(h.lastRetrainAt, buffer.total) };
 }

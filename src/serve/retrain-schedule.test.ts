@@ -4,13 +4,12 @@
  * version every 35 s).
  */
 import assert from 'node:assert/strict';
-import { promises as fs } from 'node:fs';
-import os from 'node:os';
 import path from 'node:path';
-import { after, before, describe, it } from 'node:test';
+import { before, describe, it } from 'node:test';
 import { loadConfig } from '../config/index.ts';
 import { saveModel } from '../onnx/index.ts';
 import { randomNormal, seededRng } from '../tensor/index.ts';
+import { tempDir } from '../../test/support/temp-dir.ts';
 import { residualNet } from '../../test/support/models.ts';
 import { startServer } from './server.ts';
 import { VersionStore } from './version-store.ts';
@@ -19,11 +18,7 @@ let dir: string;
 const sample = 3 * 8 * 8;
 
 before(async () => {
-  dir = await fs.mkdtemp(path.join(os.tmpdir(), 'layercache-schedule-'));
-});
-
-after(async () => {
-  await fs.rm(dir, { recursive: true, force: true });
+  dir = await tempDir('schedule');
 });
 
 describe('retrain schedule', () => {

@@ -26,9 +26,10 @@ describe('SampleBuffer', () => {
     assert.deepEqual(joined(b.chunks()), [2, 3, 4]);
   });
 
-  it('restores saved samples, keeping the newest that fit, and goes on from them', () => {
+  it('restores saved samples into its own storage, the newest that fit, and goes on from them', () => {
     const b = new SampleBuffer(2, 3, 1 << 20);
-    b.restore(Float32Array.from([1, 1, 2, 2, 3, 3, 4, 4]), 4, 10);
+    assert.throws(() => b.restoreInto(4, 10), /4 rows do not fit its 3/);
+    b.restoreInto(3, 10).set([2, 2, 3, 3, 4, 4]);
     assert.equal(b.size, 3);
     assert.equal(b.total, 10);
     assert.deepEqual(Array.from(b.snapshot()), [2, 2, 3, 3, 4, 4]);
@@ -37,9 +38,13 @@ describe('SampleBuffer', () => {
     assert.equal(b.total, 11);
 
     const roomy = new SampleBuffer(2, 5, 1 << 20);
-    roomy.restore(Float32Array.from([1, 1, 2, 2]), 2, 2);
+    roomy.restoreInto(2, 2).set([1, 1, 2, 2]);
     roomy.add(Float32Array.from([3, 3]), 1);
     assert.deepEqual(Array.from(roomy.snapshot()), [1, 1, 2, 2, 3, 3]);
-    assert.throws(() => roomy.restore(Float32Array.from([1, 1]), 1, 1), /not empty/);
+    assert.throws(() => roomy.restoreInto(1, 1), /not empty/);
+    roomy.reset();
+    assert.deepEqual([roomy.size, roomy.total, roomy.snapshot().length], [0, 0, 0]);
+    roomy.restoreInto(1, 1).set([7, 7]);
+    assert.deepEqual(Array.from(roomy.snapshot()), [7, 7]);
   });
 });

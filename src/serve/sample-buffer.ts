@@ -41,16 +41,24 @@ export class SampleBuffer {
   }
 
   /**
-   * Restores samples saved from an earlier buffer: rows [count, rowSize] oldest first, of which the newest `capacity`
-   * are kept; `total` is the earlier buffer's count of samples ever admitted. Only into an empty buffer.
+   * Restoring samples saved by an earlier buffer, into this empty one: returns the storage [count, rowSize] of its
+   * first `count` rows (at most capacity), which the caller fills with the newest saved samples, oldest first; the
+   * buffer then holds them, and `total` (the earlier buffer's samples ever admitted) goes on from there. If the
+   * filling fails, `reset` empties the buffer again.
    */
-  restore(rows: Float32Array, count: number, total: number): void {
-    if (this.total !== 0 || rows.length !== count * this.rowSize) throw new Error('SampleBuffer.restore: the buffer is not empty or the rows do not match the count');
-    const kept = Math.min(count, this.capacity);
-    this.data.set(rows.subarray((count - kept) * this.rowSize, count * this.rowSize));
-    this.held = kept;
-    this.next = kept % this.capacity;
-    this.total = Math.max(total, kept);
+  restoreInto(count: number, total: number): Float32Array {
+    if (this.total !== 0 || !(Number.isInteger(count) && count >= 0 && count <= this.capacity)) throw new Error(`SampleBuffer.restoreInto: the buffer is not empty, or ${count} rows do not fit its ${this.capacity}`);
+    this.held = count;
+    this.next = count % this.capacity;
+    this.total = Math.max(total, count);
+    return this.data.subarray(0, count * this.rowSize);
+  }
+
+  /** Empties the buffer (after a restore whose filling failed). */
+  reset(): void {
+    this.held = 0;
+    this.next = 0;
+    this.total = 0;
   }
 
   /** The held samples as at most two views [k, rowSize] into the buffer, oldest first (no copy; valid until the next add). */

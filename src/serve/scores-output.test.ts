@@ -5,15 +5,15 @@
  */
 import assert from 'node:assert/strict';
 import { promises as fs } from 'node:fs';
-import os from 'node:os';
 import path from 'node:path';
-import { after, before, describe, it } from 'node:test';
+import { before, describe, it } from 'node:test';
 import { loadBundle } from '../bundle/index.ts';
 import { loadConfig } from '../config/index.ts';
 import { LayercacheError } from '../errors/index.ts';
 import { saveModel } from '../onnx/index.ts';
 import { randomNormal, seededRng } from '../tensor/index.ts';
 import { cli } from '../../test/support/cli.ts';
+import { tempDir } from '../../test/support/temp-dir.ts';
 import { residualNet, withEmbeddingFirst } from '../../test/support/models.ts';
 import { startServer } from './server.ts';
 import { VersionStore } from './version-store.ts';
@@ -24,11 +24,7 @@ const sample = 3 * 8 * 8;
 const body = (x: Float32Array): Record<string, unknown> => ({ inputs: [{ name: 'image', shape: [1, 3, 8, 8], datatype: 'FP32', data: Array.from(x) }] });
 
 before(async () => {
-  dir = await fs.mkdtemp(path.join(os.tmpdir(), 'layercache-scores-'));
-});
-
-after(async () => {
-  await fs.rm(dir, { recursive: true, force: true });
+  dir = await tempDir('scores');
 });
 
 const withScores = (stateDir: string, scoresOutput: string | null) => loadConfig({

@@ -22,9 +22,10 @@ export interface BuildReport {
    * cross-validated agreement of its λ (thresholds chosen on one half of the rows, judged on the other); and the
    * estimated agreement on new samples (its in-sample agreement less the optimism cross-validation measured),
    * which selection holds at 1 − tolerance or above. null when not computed; with no exit kept both are 1: the
-   * bundle is the backbone.
+   * bundle is the backbone. thresholdShift: score units by which the most cautious λ's thresholds were raised
+   * (0 for a policy of the λ search itself; calibrate/select.ts).
    */
-  readonly selected: PolicySummary & { exits: number[]; crossValidatedAgreement: number | null; estimatedAgreement: number | null };
+  readonly selected: PolicySummary & { exits: number[]; crossValidatedAgreement: number | null; estimatedAgreement: number | null; thresholdShift: number };
   readonly paperRule: PolicySummary & { threshold: number };
   readonly oracle: { latencyMs: number; macsPerSample: number };
   readonly backbone: { latencyMs: number; macsPerSample: number };

@@ -270,7 +270,7 @@ export async function buildCascade(input: BuildInput, config: BuildConfig, engin
         // Still slower than the backbone after several tries: keep the backbone alone.
         const none: Policy = { thresholds: exits.map(() => Number.POSITIVE_INFINITY) };
         progress.note(`no cascade beat the backbone on the runtime check after ${checks.length} tries; the bundle runs the backbone alone`);
-        return done({ policy: none, outcome: simulate(latencyTable, none), lambda: Number.POSITIVE_INFINITY });
+        return done({ policy: none, outcome: simulate(latencyTable, none), lambda: Number.POSITIVE_INFINITY, shift: 0 });
       }
       const worst = keptNow.reduce((w, e) => {
         const gain = (x: number): number => s.outcome.exitRates[x]! * (lat.full - lat.toExit[x]!);
@@ -304,7 +304,7 @@ export async function buildCascade(input: BuildInput, config: BuildConfig, engin
       refined: trained.refined[i]!,
     })),
     // With no exit kept the bundle is the backbone: it agrees with itself on every input.
-    selected: { ...outcome, exits: kept, crossValidatedAgreement: kept.length === 0 ? 1 : selection.crossValidated?.agreement ?? null, estimatedAgreement: kept.length === 0 ? 1 : selection.estimated?.agreement ?? null },
+    selected: { ...outcome, exits: kept, crossValidatedAgreement: kept.length === 0 ? 1 : selection.crossValidated?.agreement ?? null, estimatedAgreement: kept.length === 0 ? 1 : selection.estimated?.agreement ?? null, thresholdShift: kept.length === 0 ? 0 : selection.shift },
     paperRule: { ...summarize(paper.outcome, simulate(maxMacs, paperPolicy), lat.batch), threshold: paper.threshold },
     oracle: { latencyMs: oracleLatency.meanCost / lat.batch, macsPerSample: oracleMacs.meanCost },
     backbone: { latencyMs: lat.full / lat.batch, macsPerSample: a.totalMacs },

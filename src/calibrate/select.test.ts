@@ -3,7 +3,7 @@ import { describe, it } from 'node:test';
 import { globalThresholdPolicy, oracleCost, paperRule } from './baselines.ts';
 import { NEVER, simulate, type CalibrationTable } from './policy.ts';
 import { scoreOfMaxProbability } from './scores.ts';
-import { isFeasible, paretoFront, selectPolicy } from './select.ts';
+import { isFeasible, paretoFront, selectPolicy, shiftPolicy } from './select.ts';
 
 // Four samples, two exits. Reaching exit 0 costs 1, exit 1 costs 2, the backbone 4; each kept head costs 0.1.
 const table: CalibrationTable = {
@@ -70,6 +70,35 @@ describe('selectPolicy (hand-computed optima)', () => {
 
   it('rejects a tolerance outside (0, 1)', () => {
     for (const t of [0, 1, -0.5, 2]) assert.throws(() => selectPolicy(table, { tolerance: t }), { code: 'CONFIG_INVALID' });
+  });
+});
+
+describe('raised thresholds (hand-computed)', () => {
+  // One exit at cost 0.2 of a backbone costing 1, free head; 40 samples, even ones the first cross-validation half.
+  // Two disagreements score 9.5 (sample 0, even half) and 9.7 (sample 1, odd half); every other sample agrees,
+  // sample 2 (even) scoring 9.6 and the other 37 scoring 10 to 13.6.
+  const score = Float64Array.from({ length: 40 }, (_, i) => (i === 0 ? 9.5 : i === 1 ? 9.7 : i === 2 ? 9.6 : 10 + (i - 3) * 0.1));
+  const correct = Uint8Array.from({ length: 40 }, (_, i) => (i < 2 ? 0 : 1));
+  const sharp: CalibrationTable = { n: 40, fullCost: 1, exits: [{ cost: 0.2, headCost: 0, score, correct }] };
+
+  it('snaps a raised threshold midway between the scores around it, and drops an exit it lifts above every score', () => {
+    // 9.75 + 0.5 = 10.25 lies between the samples scoring 10.2 and 10.3.
+    assert.ok(Math.abs(shiftPolicy(sharp, { thresholds: [9.75] }, 0.5).thresholds[0]! - 10.25) < 1e-9);
+    assert.ok(Math.abs(shiftPolicy(sharp, { thresholds: [9.75] }, 0.6).thresholds[0]! - 10.35) < 1e-9);
+    assert.deepEqual(shiftPolicy(sharp, { thresholds: [13] }, 1).thresholds, [NEVER]);
+    assert.deepEqual(shiftPolicy(sharp, { thresholds: [NEVER] }, 1).thresholds, [NEVER]);
+  });
+
+  it('keeps the exit when only raised thresholds pass cross-validation', () => {
+    // No disagreement allowed. However large λ, the even half's thresholds sit at 9.55 (between its 9.5 and 9.6) and
+    // let the odd half's 9.7 through: one disagreement judged, so the λ family alone keeps no exit. Raised by 0.5,
+    // each half's thresholds clear the other half's disagreement, and the 37 samples from 10 up still exit.
+    const s = selectPolicy(sharp, { tolerance: 0.01 });
+    assert.ok(s.shift > 0, `shift ${s.shift}`);
+    assert.equal(s.outcome.errors, 0);
+    assert.equal(s.crossValidated!.errors, 0);
+    assert.ok(s.policy.thresholds[0]! > 9.7 && s.policy.thresholds[0]! < 10.5, `threshold ${s.policy.thresholds[0]}`);
+    assert.ok(s.outcome.exitRates[0]! >= 30 / 40, `exit rate ${s.outcome.exitRates[0]}`);
   });
 });
 

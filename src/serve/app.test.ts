@@ -194,7 +194,7 @@ describe('server routes', () => {
     const value = (name: string): number => Number(new RegExp(`^${name.replace(/[{}"]/g, (c) => `\\${c}`)} (\\S+)$`, 'm').exec(text)?.[1] ?? NaN);
     assert.ok(value('layercache_inference_request_success{model="tiny"}') >= 4);
     assert.ok(value('layercache_inference_request_failure{model="tiny",code="INFER_REQUEST_INVALID"}') >= 4);
-    assert.ok(value('layercache_inference_exit_total{model="tiny",exit="backbone"}') >= 7);
+    assert.ok(value('layercache_inference_exit_total{model="tiny",exit="backbone",tensor=""}') >= 7);
     // Rejected by Fastify before the handler (content type, body limit): counted all the same, once each.
     assert.equal(value('layercache_inference_request_failure{model="tiny",code="UNSUPPORTED_MEDIA_TYPE"}'), 1);
     assert.equal(value('layercache_inference_request_failure{model="tiny",code="BODY_TOO_LARGE"}'), 1);

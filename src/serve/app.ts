@@ -234,7 +234,7 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
     metrics.queueSeconds.observe({ model: model.name }, r.queueMs / 1000);
     metrics.computeSeconds.observe({ model: model.name }, r.computeMs / 1000);
     metrics.requestSeconds.observe({ model: model.name }, (performance.now() - started) / 1000);
-    for (const e of r.exits) metrics.exits.inc({ model: model.name, exit: e < 0 ? 'backbone' : String(e) });
+    for (const e of r.exits) metrics.exits.inc({ model: model.name, exit: e < 0 ? 'backbone' : String(e), tensor: online.exitTensor(r.version, e) });
     metrics.requestSuccess.inc({ model: model.name });
     return r;
   }

@@ -16,16 +16,16 @@ export class ServerMetrics {
   readonly computeSeconds: Histogram<'model'>;
   readonly requestSeconds: Histogram<'model'>;
   readonly batchRows: Histogram<'model'>;
-  readonly exits: Counter<'model' | 'exit'>;
+  readonly exits: Counter<'model' | 'exit' | 'tensor'>;
   readonly agreement: Gauge<'model'>;
   readonly agreementLower: Gauge<'model'>;
-  readonly exitAgreement: Gauge<'model' | 'exit'>;
-  readonly verified: Counter<'model' | 'exit' | 'agree'>;
+  readonly exitAgreement: Gauge<'model' | 'exit' | 'tensor'>;
+  readonly verified: Counter<'model' | 'exit' | 'tensor' | 'agree'>;
   readonly bundleVersion: Gauge<'model'>;
   readonly retrains: Counter<'model' | 'outcome'>;
   readonly retrainSeconds: Histogram<'model'>;
   readonly bufferSamples: Gauge<'model'>;
-  readonly guardActions: Counter<'model' | 'exit' | 'action'>;
+  readonly guardActions: Counter<'model' | 'exit' | 'tensor' | 'action'>;
   readonly queueRows: Gauge<'model'>;
   private queue: { model: string; rows: () => number } | null = null;
 
@@ -38,16 +38,16 @@ export class ServerMetrics {
     this.computeSeconds = new Histogram({ name: 'layercache_inference_compute_duration_seconds', help: 'Engine time of the batch a request ran in', labelNames: ['model'], buckets: LATENCY_BUCKETS_S, registers });
     this.requestSeconds = new Histogram({ name: 'layercache_inference_request_duration_seconds', help: 'End-to-end time of an inference request in the server', labelNames: ['model'], buckets: LATENCY_BUCKETS_S, registers });
     this.batchRows = new Histogram({ name: 'layercache_inference_batch_size', help: 'Rows per batch sent to the engine', labelNames: ['model'], buckets: BATCH_BUCKETS, registers });
-    this.exits = new Counter({ name: 'layercache_inference_exit_total', help: "Rows answered per exit index ('backbone' = full model)", labelNames: ['model', 'exit'], registers });
+    this.exits = new Counter({ name: 'layercache_inference_exit_total', help: "Rows answered per exit index ('backbone' = full model) and the exit's cut tensor (an index names another tensor after a retrain)", labelNames: ['model', 'exit', 'tensor'], registers });
     this.agreement = new Gauge({ name: 'layercache_agreement_estimate', help: 'Live agreement with the backbone, estimated from verification samples', labelNames: ['model'], registers });
     this.agreementLower = new Gauge({ name: 'layercache_agreement_lower_bound', help: 'One-sided lower confidence bound on live agreement', labelNames: ['model'], registers });
-    this.exitAgreement = new Gauge({ name: 'layercache_exit_agreement_estimate', help: 'Agreement of verified early answers per exit (sliding window)', labelNames: ['model', 'exit'], registers });
-    this.verified = new Counter({ name: 'layercache_verification_total', help: 'Early answers checked against the full backbone', labelNames: ['model', 'exit', 'agree'], registers });
+    this.exitAgreement = new Gauge({ name: 'layercache_exit_agreement_estimate', help: 'Agreement of verified early answers per exit of the serving version (sliding window)', labelNames: ['model', 'exit', 'tensor'], registers });
+    this.verified = new Counter({ name: 'layercache_verification_total', help: 'Early answers checked against the full backbone', labelNames: ['model', 'exit', 'tensor', 'agree'], registers });
     this.bundleVersion = new Gauge({ name: 'layercache_bundle_version', help: 'Bundle version serving requests', labelNames: ['model'], registers });
     this.retrains = new Counter({ name: 'layercache_retrain_total', help: 'Online retrains, by outcome', labelNames: ['model', 'outcome'], registers });
     this.retrainSeconds = new Histogram({ name: 'layercache_retrain_duration_seconds', help: 'Duration of online retrains', labelNames: ['model'], buckets: [1, 5, 15, 30, 60, 120, 240, 480, 960], registers });
     this.bufferSamples = new Gauge({ name: 'layercache_buffer_samples', help: 'Samples held in the online training buffer', labelNames: ['model'], registers });
-    this.guardActions = new Counter({ name: 'layercache_guard_actions_total', help: 'Accuracy-guard actions (threshold raised or exit disabled)', labelNames: ['model', 'exit', 'action'], registers });
+    this.guardActions = new Counter({ name: 'layercache_guard_actions_total', help: 'Accuracy-guard actions (threshold raised or exit disabled)', labelNames: ['model', 'exit', 'tensor', 'action'], registers });
     this.queueRows = new Gauge({
       name: 'layercache_queue_rows', help: 'Rows waiting in the batching queue', labelNames: ['model'], registers,
       // Read at scrape time, so it falls back to 0 when traffic stops.

@@ -36,6 +36,8 @@ import { runRetrainWorker } from './retrain-thread.ts';
 
 /** A retrain that adds no exit doubles the wait for the next, at most this many times in a row (8 × retrainEvery). */
 const MAX_BACKOFF_DOUBLINGS = 3;
+/** Versions whose exit tensors stay known for metric labels (answers in flight finish on the version they started on). */
+const KNOWN_VERSIONS = 4;
 
 export class OnlineLearner {
   private readonly buffer: SampleBuffer;
@@ -59,6 +61,8 @@ export class OnlineLearner {
   private stopRetrain: (() => void) | null = null;
   /** The version number a running retrain writes, until it has been swapped in or given up. */
   private building: number | null = null;
+  /** Exit tensors of the latest versions served (exitTensor), oldest first. */
+  private readonly tensors = new Map<number, readonly string[]>();
 
   constructor(private readonly deps: OnlineDeps, start: { version: number; bundle: LoadedBundle | null }) {
     const rowSize = deps.sampleDims.reduce((a, b) => a * b, 1);
@@ -75,7 +79,22 @@ export class OnlineLearner {
     this.version = start.version;
     this.bundle = start.bundle;
     this.guard = this.newGuard();
+    this.rememberTensors();
     if (deps.config.enabled) deps.log.info({ capacity: this.buffer.capacity, bytes: this.buffer.bytes }, `online buffer: ${this.buffer.capacity} samples, ${(this.buffer.bytes / 2 ** 20).toFixed(1)} MiB`);
+  }
+
+  /**
+   * The cut tensor of exit `e` in `version`, for metric labels: an exit index names another tensor after a retrain.
+   * '' for the backbone (e < 0) or a version no longer known (answers in flight across several swaps).
+   */
+  exitTensor(version: number, e: number): string {
+    return e < 0 ? '' : this.tensors.get(version)?.[e] ?? '';
+  }
+
+  /** Records the serving version's exit tensors; the previous few stay for answers still in flight. */
+  private rememberTensors(): void {
+    this.tensors.set(this.version, this.bundle?.manifest.exits.map((x) => x.tensor) ?? []);
+    for (const v of this.tensors.keys()) if (this.tensors.size > KNOWN_VERSIONS) this.tensors.delete(v);
   }
 
   /** The version serving requests (cheap: no guard statistics). */
@@ -131,7 +150,7 @@ export class OnlineLearner {
     const m = this.deps.metrics;
     for (let k = 0; k < v.rows; k++) {
       this.guard.recordVerified(v.exits[k]!, v.agree[k] === 1, v.scores[k]!);
-      m.verified.inc({ model: this.deps.model, exit: String(v.exits[k]), agree: v.agree[k] === 1 ? 'yes' : 'no' });
+      m.verified.inc({ model: this.deps.model, exit: String(v.exits[k]), tensor: this.exitTensor(v.version, v.exits[k]!), agree: v.agree[k] === 1 ? 'yes' : 'no' });
     }
     if (this.learning) {
       this.buffer.add(v.input, v.rows);
@@ -191,9 +210,10 @@ export class OnlineLearner {
     const o = this.guard.overall();
     m.agreement.set({ model }, o.estimate);
     m.agreementLower.set({ model }, o.lower);
+    // Only the serving version's exits: a retrained version may have fewer, or other tensors at the same index.
+    m.exitAgreement.reset();
     for (const s of this.guard.stats()) {
-      if (s.n > 0) m.exitAgreement.set({ model, exit: String(s.exit) }, s.agreement);
-      else m.exitAgreement.remove({ model, exit: String(s.exit) });
+      if (s.n > 0) m.exitAgreement.set({ model, exit: String(s.exit), tensor: this.exitTensor(this.version, s.exit) }, s.agreement);
     }
   }
 
@@ -231,7 +251,7 @@ export class OnlineLearner {
         throw err;
       }
       const what = disable ? 'disable' : 'raise';
-      this.deps.metrics.guardActions.inc({ model: this.deps.model, exit: String(e), action: what });
+      this.deps.metrics.guardActions.inc({ model: this.deps.model, exit: String(e), tensor: this.exitTensor(this.version, e), action: what });
       this.deps.log.warn({ exit: e, action: what, verified: stats.n, agreement: stats.agreement, thresholdBefore: before, thresholdAfter: thresholds[e], version, duringRetrain }, `guard: live agreement below ${(1 - this.deps.build.tolerance) * 100}%; exit ${e} ${disable ? 'disabled' : `threshold raised by ${(thresholds[e]! - before).toFixed(2)} log-odds, to ${thresholds[e]!.toFixed(2)}`} (version ${version})`);
       await this.prune();
     })).finally(() => {
@@ -256,6 +276,7 @@ export class OnlineLearner {
     }
     this.bundle = bundle;
     this.version = version;
+    this.rememberTensors();
     // A guard action adjusts the evidence it has; a retrained version (new heads) starts afresh.
     if (keep) keep(this.guard);
     else this.guard = this.newGuard();

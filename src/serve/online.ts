@@ -7,11 +7,9 @@
  *             is admitted; otherwise only picked rows are, so the buffer stays a uniform
  *             sample of traffic (not biased towards the hard inputs that reach the end)
  *             a graceful shutdown saves it to STATE/buffer.bin, the next start restores it
- *   retrain   after retrainAfter admitted samples, then every retrainEvery more, the whole
- *             builder runs on the buffer in a worker thread; the result is saved as the
- *             next bundle version and hot-swapped in (or dropped, see keepsServing); each
- *             retrain in a row that adds no exit (dropped, or no exit after none) doubles the
- *             wait for the next, up to 8 × retrainEvery
+ *   retrain   when retrain-schedule.ts says so, the whole builder runs on the buffer in a
+ *             worker thread; the result is saved as the next bundle version and hot-swapped
+ *             in (or dropped, see keepsServing)
  *   guard     when live agreement (from verified early answers) falls below 1 − tolerance,
  *             the exit losing most agreement has its threshold raised at once, and is
  *             disabled after guardMaxRaises raises; each action is a new bundle version
@@ -33,11 +31,9 @@ import { SampleBuffer } from './sample-buffer.ts';
 import { guardRaisesOf } from './version-store.ts';
 import type { OnlineDeps, OnlineStatus } from './online-deps.ts';
 import { runRetrainWorker } from './retrain-thread.ts';
+import { RetrainSchedule } from './retrain-schedule.ts';
+import { ExitTensors } from './exit-tensors.ts';
 
-/** A retrain that adds no exit doubles the wait for the next, at most this many times in a row (8 × retrainEvery). */
-const MAX_BACKOFF_DOUBLINGS = 3;
-/** Versions whose exit tensors stay known for metric labels (answers in flight finish on the version they started on). */
-const KNOWN_VERSIONS = 4;
 
 export class OnlineLearner {
   private readonly buffer: SampleBuffer;
@@ -51,18 +47,15 @@ export class OnlineLearner {
   private swaps: Promise<unknown> = Promise.resolve();
   /** Highest version number handed out. */
   private reserved = 0;
-  private lastRetrainAt = 0;
+  private readonly schedule: RetrainSchedule;
   private retrains = 0;
-  /** Retrains in a row that added no exit (kept the serving version, or no exit after none; see nextWait). */
-  private fruitless = 0;
   private restored = 0;
   private closed = false;
   /** Abandons the running retrain (its worker stops at its next step), while one runs. */
   private stopRetrain: (() => void) | null = null;
   /** The version number a running retrain writes, until it has been swapped in or given up. */
   private building: number | null = null;
-  /** Exit tensors of the latest versions served (exitTensor), oldest first. */
-  private readonly tensors = new Map<number, readonly string[]>();
+  private readonly tensors = new ExitTensors();
 
   constructor(private readonly deps: OnlineDeps, start: { version: number; bundle: LoadedBundle | null }) {
     const rowSize = deps.sampleDims.reduce((a, b) => a * b, 1);
@@ -76,6 +69,7 @@ export class OnlineLearner {
       deps.log.warn({ capacity: this.buffer.capacity, asked: deps.config.bufferSamples }, `online buffer: ${this.buffer.capacity} samples, not the ${deps.config.bufferSamples} of --buffer-samples: a sample is ${(rowSize * 4 / 1024).toFixed(0)} KiB and --buffer-bytes caps the buffer at ${(deps.config.bufferBytes / 2 ** 20).toFixed(0)} MiB, so retrains learn from the latest ${this.buffer.capacity} samples; raise --buffer-bytes to keep more`);
     }
     this.rng = seededRng(deps.config.seed);
+    this.schedule = new RetrainSchedule(deps.config.retrainAfter, deps.config.retrainEvery);
     this.version = start.version;
     this.bundle = start.bundle;
     this.guard = this.newGuard();
@@ -88,13 +82,11 @@ export class OnlineLearner {
    * '' for the backbone (e < 0) or a version no longer known (answers in flight across several swaps).
    */
   exitTensor(version: number, e: number): string {
-    return e < 0 ? '' : this.tensors.get(version)?.[e] ?? '';
+    return this.tensors.of(version, e);
   }
 
-  /** Records the serving version's exit tensors; the previous few stay for answers still in flight. */
   private rememberTensors(): void {
-    this.tensors.set(this.version, this.bundle?.manifest.exits.map((x) => x.tensor) ?? []);
-    for (const v of this.tensors.keys()) if (this.tensors.size > KNOWN_VERSIONS) this.tensors.delete(v);
+    this.tensors.remember(this.version, this.bundle?.manifest.exits.map((x) => x.tensor) ?? []);
   }
 
   /** The version serving requests (cheap: no guard statistics). */
@@ -160,17 +152,10 @@ export class OnlineLearner {
     this.checkGuard();
   }
 
-  /** New samples the next retrain waits for: retrainEvery, doubled per fruitless retrain in a row (at most MAX_BACKOFF_DOUBLINGS times). */
-  private get nextWait(): number {
-    return this.deps.config.retrainEvery * 2 ** Math.min(this.fruitless, MAX_BACKOFF_DOUBLINGS);
-  }
-
   private afterAdmit(): void {
     this.deps.metrics.bufferSamples.set({ model: this.deps.model }, this.buffer.size);
-    const c = this.deps.config;
-    const due = this.retrains === 0 && this.lastRetrainAt === 0 ? c.retrainAfter : this.lastRetrainAt + this.nextWait;
-    if (this.buffer.total >= due && !this.retraining && !this.closed) {
-      this.lastRetrainAt = this.buffer.total;
+    if (this.schedule.isDue(this.buffer.total) && !this.retraining && !this.closed) {
+      this.schedule.started(this.buffer.total);
       const running = this.logged(this.retrain()).finally(() => {
         this.retraining = null;
       });
@@ -351,8 +336,8 @@ export class OnlineLearner {
       if (keepsServing(reply.exits, this.exitCount, live, this.deps.build.tolerance, this.deps.config.guardMinSamples)) {
         await this.deps.store.remove(reply.version);
         m.retrains.inc({ model: this.deps.model, outcome: 'kept' });
-        this.fruitless++;
-        this.deps.log.info({ version: this.version, built: reply.version, lower: live.lower, verified: live.verified, nextAfter: this.nextWait }, `retrain: version ${reply.version} kept no exit (${reply.noExitReason ?? 'no reason given'}); version ${this.version} stays, since its ${live.verified} verified answers bound live agreement at ${(live.lower * 100).toFixed(2)}% ≥ ${((1 - this.deps.build.tolerance) * 100).toFixed(2)}%; the next retrain waits for ${this.nextWait} new samples`);
+        this.schedule.finished(false);
+        this.deps.log.info({ version: this.version, built: reply.version, lower: live.lower, verified: live.verified, nextAfter: this.schedule.nextWait }, `retrain: version ${reply.version} kept no exit (${reply.noExitReason ?? 'no reason given'}); version ${this.version} stays, since its ${live.verified} verified answers bound live agreement at ${(live.lower * 100).toFixed(2)}% ≥ ${((1 - this.deps.build.tolerance) * 100).toFixed(2)}%; the next retrain waits for ${this.schedule.nextWait} new samples`);
         return 'kept';
       }
       // No exit, and none served before either: the swap changes nothing, and the next retrain waits longer.
@@ -374,8 +359,8 @@ export class OnlineLearner {
       }
       // Counted as soon as it serves (status and metrics agree with the answers' versions), pruned after.
       this.retrains++;
-      this.fruitless = fruitless ? this.fruitless + 1 : 0;
-      if (fruitless) this.deps.log.info({ version: v, nextAfter: this.nextWait }, `retrain: version ${v} keeps no exit, as the version before it; the next retrain waits for ${this.nextWait} new samples`);
+      this.schedule.finished(!fruitless);
+      if (fruitless) this.deps.log.info({ version: v, nextAfter: this.schedule.nextWait }, `retrain: version ${v} keeps no exit, as the version before it; the next retrain waits for ${this.schedule.nextWait} new samples`);
       m.retrains.inc({ model: this.deps.model, outcome: 'swapped' });
       await this.prune();
       return v;
@@ -405,7 +390,7 @@ export class OnlineLearner {
     if (!this.learning || this.deps.bufferFile === null) return;
     const r = await restoreBufferFile(this.deps.bufferFile, this.buffer, { model: this.deps.modelSha256, sampleDims: this.deps.sampleDims }, this.deps.log);
     if (r === null) return;
-    this.lastRetrainAt = r.lastRetrainAt;
+    this.schedule.restore(r.lastRetrainAt);
     this.restored = this.buffer.size;
     this.deps.metrics.bufferSamples.set({ model: this.deps.model }, this.buffer.size);
   }
@@ -413,7 +398,7 @@ export class OnlineLearner {
   /** After close and the batcher's drain: saves the buffer for the next start; a failure is logged, not thrown. */
   async saveBuffer(): Promise<void> {
     if (!this.learning || this.deps.bufferFile === null || this.buffer.size === 0) return;
-    await persistBufferFile(this.deps.bufferFile, this.buffer, { model: this.deps.modelSha256, sampleDims: this.deps.sampleDims, lastRetrainAt: this.lastRetrainAt }, this.deps.log);
+    await persistBufferFile(this.deps.bufferFile, this.buffer, { model: this.deps.modelSha256, sampleDims: this.deps.sampleDims, lastRetrainAt: this.schedule.lastRetrainAt }, this.deps.log);
   }
 
   /** Resolves when no retrain or guard action is running. */

@@ -13,12 +13,51 @@ import { tempDir } from '../../test/support/temp-dir.ts';
 import { residualNet } from '../../test/support/models.ts';
 import { startServer } from './server.ts';
 import { VersionStore } from './version-store.ts';
+import { MAX_BACKOFF_DOUBLINGS, RetrainSchedule } from './retrain-schedule.ts';
 
 let dir: string;
 const sample = 3 * 8 * 8;
 
 before(async () => {
   dir = await tempDir('schedule');
+});
+
+describe('RetrainSchedule', () => {
+  it('first after retrainAfter samples, then every retrainEvery more', () => {
+    const s = new RetrainSchedule(500, 200);
+    assert.equal(s.isDue(499), false);
+    assert.equal(s.isDue(500), true);
+    s.started(510);
+    s.finished(true);
+    assert.equal(s.isDue(709), false);
+    assert.equal(s.isDue(710), true);
+  });
+
+  it('each fruitless retrain in a row doubles the wait, up to 2^MAX_BACKOFF_DOUBLINGS; one that adds an exit resets it', () => {
+    const s = new RetrainSchedule(100, 100);
+    const waits: number[] = [];
+    for (let k = 0; k < MAX_BACKOFF_DOUBLINGS + 2; k++) {
+      s.started(100 * (k + 1));
+      s.finished(false);
+      waits.push(s.nextWait);
+    }
+    assert.deepEqual(waits, [200, 400, 800, 800, 800]);
+    s.finished(true);
+    assert.equal(s.nextWait, 100);
+  });
+
+  it('a failed retrain (started, never finished) keeps the wait; a restored schedule resumes from its last retrain', () => {
+    const s = new RetrainSchedule(100, 50);
+    s.started(100);
+    s.finished(false);
+    s.started(200);
+    assert.equal(s.nextWait, 100, 'the unfinished retrain changed nothing');
+    const r = new RetrainSchedule(100, 50);
+    r.restore(300);
+    assert.equal(r.isDue(349), false, 'not the first retrain again');
+    assert.equal(r.isDue(350), true);
+    assert.equal(r.lastRetrainAt, 300);
+  });
 });
 
 describe('retrain schedule', () => {

@@ -11,7 +11,7 @@ import type { EngineOptions } from '../engine/index.ts';
 import type { HeadParam } from '../heads/index.ts';
 import type { Progress } from '../progress/index.ts';
 import type { FeatureSet } from './collect.ts';
-import { predictHeads, trainHeads, type HeadJob, type TrainSettings } from './train-heads.ts';
+import { predictHeads, stepsPerEpoch, trainHeads, type HeadJob, type TrainSettings } from './train-heads.ts';
 
 export interface CrossFitResult {
   /** Per job: out-of-fold log-probabilities [count, classes]. */
@@ -47,12 +47,26 @@ export async function crossFit(
   return { outOfFold, seconds, gflops: seconds > 0 ? flops / seconds : 0 };
 }
 
+/**
+ * Epochs over all `samples` × `variants` rows that run as many optimiser steps as a fold model runs in `epochs` over
+ * the other folds' rows (fold 1's, as crossFit splits them). A batch is capped at the rows it trains on, so when a
+ * fold has fewer rows than a batch both run one step per epoch: then the deployed heads need as many epochs, not
+ * (K − 1)/K of them (they ran half the steps of the fold heads on a 200-row build, and their answers no longer
+ * matched the thresholds calibrated on the fold heads').
+ */
+export function finalEpochs(samples: number, variants: number, folds: number, epochs: number, batchSize: number): number {
+  if (folds <= 1) return epochs;
+  const foldRows = variants * (samples - Math.round(samples / folds));
+  const foldSteps = stepsPerEpoch(foldRows, batchSize) * epochs;
+  return Math.max(1, Math.round(foldSteps / stepsPerEpoch(samples * variants, batchSize)));
+}
+
 /** Trains the deployed heads on all samples, with the optimiser steps of one fold model. */
 export async function trainFinal(
   jobs: readonly HeadJob[], set: FeatureSet, folds: number, settings: TrainSettings,
   opts: { engine: EngineOptions; progress: Progress; label?: string },
 ): Promise<{ params: HeadParam[][]; seconds: number; gflops: number }> {
-  const epochs = folds > 1 ? Math.max(1, Math.round((settings.epochs * (folds - 1)) / folds)) : settings.epochs;
+  const epochs = finalEpochs(set.samples, set.count / set.samples, folds, settings.epochs, settings.batchSize);
   const r = await trainHeads(jobs, set, range(0, set.count), { ...settings, epochs, seed: settings.seed + 1000 }, { ...opts, label: `${opts.label ?? 'train'} final heads` });
   return { params: r.params, seconds: r.seconds, gflops: r.gflops };
 }

@@ -49,6 +49,11 @@ function gatherRows(src: Float32Array, dim: number, rows: Int32Array, from: numb
 /** Optimiser steps per onnxruntime run: few enough for a lively progress bar, enough to amortise the run. */
 const STEPS_PER_RUN = 16;
 
+/** Optimiser steps per epoch over `rows` rows: whole batches of min(batchSize, rows); a last partial batch is dropped. */
+export function stepsPerEpoch(rows: number, batchSize: number): number {
+  return Math.floor(rows / Math.min(batchSize, rows));
+}
+
 export async function trainHeads(
   jobs: readonly HeadJob[], set: FeatureSet, rows: Int32Array, settings: TrainSettings,
   opts: { engine: EngineOptions; progress: Progress; label?: string; stepsPerRun?: number },
@@ -62,7 +67,7 @@ export async function trainHeads(
   });
   const session = await Session.create(serializeModel(model), 'head training', opts.engine);
   const B = Math.min(settings.batchSize, rows.length);
-  const steps = Math.floor(rows.length / B);
+  const steps = stepsPerEpoch(rows.length, settings.batchSize);
   const total = steps * settings.epochs;
   const perRun = Math.max(1, opts.stepsPerRun ?? STEPS_PER_RUN);
   // Every row of every head's features goes in once per run, without a copy; the loop gathers each step's rows.

@@ -34,7 +34,6 @@ import { runRetrainWorker } from './retrain-thread.ts';
 import { RetrainSchedule } from './retrain-schedule.ts';
 import { ExitTensors } from './exit-tensors.ts';
 
-
 export class OnlineLearner {
   private readonly buffer: SampleBuffer;
   private readonly rng: Rng;

@@ -51,6 +51,7 @@ interface BuildSettings {
   readonly score: ScoreSpec['kind'];
   readonly folds: number;
   readonly cvSplits: number;
+  readonly cvFolds: number;
   readonly family: readonly HeadSpec[];
   readonly train: TrainSettings;
   readonly refineExits: number;
@@ -70,6 +71,7 @@ function settingsOf(c: BuildConfig): BuildSettings {
     score: c.score,
     folds: c.folds,
     cvSplits: c.cvSplits,
+    cvFolds: c.cvFolds,
     family: c.family,
     train: { epochs: c.epochs, batchSize: c.trainBatch, learningRate: c.learningRate, weightDecay: c.weightDecay, temperature: c.temperature, seed: c.seed },
     refineExits: c.refineExits,
@@ -229,7 +231,7 @@ export async function buildCascade(input: BuildInput, config: BuildConfig, engin
     deployedDrops.push(d);
     progress.note(`candidate ${d.exit} is not kept: with the deployed heads, trained on every build row, the selection agrees ${(100 * d.agreement).toFixed(1)}% on those very rows (it needs ${(100 * (1 - settings.tolerance)).toFixed(1)}%), so they do not answer as the cross-fitted heads it was calibrated on; longer training (--epochs) or more build samples steady them`);
   };
-  const selectOpts = { tolerance: settings.tolerance, margin: settings.margin, cvSplits: settings.cvSplits, ...(settings.delta !== null ? { delta: settings.delta } : {}) };
+  const selectOpts = { tolerance: settings.tolerance, margin: settings.margin, cvSplits: settings.cvSplits, cvFolds: settings.cvFolds, ...(settings.delta !== null ? { delta: settings.delta } : {}) };
   // Select among the refined exits, then check the choice on the real runtime: while the cascade is not
   // faster than the backbone on calibration inputs (median block ratio ≥ 1), drop the kept exit that saves least.
   const allowed = [...trained.refined];
@@ -367,6 +369,7 @@ export async function buildCascade(input: BuildInput, config: BuildConfig, engin
       score: settings.score,
       folds: settings.folds,
       cvSplits: settings.cvSplits,
+      cvFolds: settings.cvFolds,
       augment: [...settings.augment],
       family: settings.family.map((s) => ({ ...s })),
       train: { ...settings.train },

@@ -39,10 +39,12 @@ export interface SelectOptions {
   /** Judge each λ by 2-fold cross-validation of its thresholds (default true). */
   readonly crossValidate?: boolean;
   /**
-   * Number of 2-fold splits the cross-validation averages (default 1: even and odd samples).
-   * Further splits are seeded random halves; averaging them steadies the judged outcome.
+   * Number of splits the cross-validation averages (default 1: the samples dealt out in order).
+   * Further splits deal out a seeded shuffle; averaging them steadies the judged outcome.
    */
   readonly cvSplits?: number;
+  /** Folds of each split (default 2: thresholds fitted on one half, judged on the other). */
+  readonly cvFolds?: number;
   /**
    * A second objective: among the feasible policies whose judged cost is within `within`
    * (in the table's cost units) of the cheapest, the one cheapest on `table` (same samples
@@ -309,32 +311,46 @@ interface CrossValidated {
   readonly optimismErrors: number;
 }
 
-/** The policies fitted at one λ on each half of a split, for the cross-validation of every shift. */
-interface HalfFits {
-  readonly halves: readonly [CalibrationTable, CalibrationTable];
-  readonly fits: readonly [Policy, Policy];
+/** One fold of a split: thresholds fitted on `fit` (every other fold) are judged on `judge`. */
+interface Fold {
+  readonly fit: CalibrationTable;
+  readonly judge: CalibrationTable;
+}
+
+/** The policies fitted at one λ on each fold's `fit` samples, for the cross-validation of every shift. */
+interface SplitFits {
+  readonly folds: readonly Fold[];
+  readonly fits: readonly Policy[];
 }
 
 /**
- * Honest outcome of "optimise at λ, raise by `shift`": thresholds fitted on one half of the samples are
- * judged on the other half, and the other way round; errors and costs are summed.
+ * Honest outcome of "optimise at λ, raise by `shift`": each fold's samples are judged by thresholds fitted on the
+ * other folds, so every sample is judged once; errors and costs are summed. The optimism is the errors so judged
+ * minus those of the fitted thresholds on their own samples, counted once per sample (each sample is fitted on in
+ * K − 1 folds).
  */
-function crossValidated({ halves: [a, b], fits }: HalfFits, shift: number): CrossValidated {
-  const fitA = shiftPolicy(a, fits[0], shift);
-  const fitB = shiftPolicy(b, fits[1], shift);
-  const onB = simulate(b, fitA);
-  const onA = simulate(a, fitB);
-  const n = a.n + b.n;
+function crossValidated({ folds, fits }: SplitFits, shift: number): CrossValidated {
+  const n = folds.reduce((a, f) => a + f.judge.n, 0);
+  const E = folds[0]!.judge.exits.length;
+  let cost = 0;
+  let errors = 0;
+  let fitErrors = 0;
+  let full = 0;
+  const exitRates = new Array<number>(E).fill(0);
+  const exitErrors = new Array<number>(E).fill(0);
+  folds.forEach((f, k) => {
+    const policy = shiftPolicy(f.fit, fits[k]!, shift);
+    const o = simulate(f.judge, policy);
+    cost += o.meanCost * f.judge.n;
+    errors += o.errors;
+    full += o.fullRate * f.judge.n;
+    o.exitRates.forEach((r, e) => { exitRates[e]! += r * f.judge.n; });
+    o.exitErrors.forEach((x, e) => { exitErrors[e]! += x; });
+    fitErrors += simulate(f.fit, policy).errors;
+  });
   return {
-    outcome: {
-      meanCost: (onA.meanCost * a.n + onB.meanCost * b.n) / n,
-      agreement: 1 - (onA.errors + onB.errors) / n,
-      errors: onA.errors + onB.errors,
-      exitRates: onA.exitRates.map((r, e) => (r * a.n + onB.exitRates[e]! * b.n) / n),
-      exitErrors: onA.exitErrors.map((x, e) => x + onB.exitErrors[e]!),
-      fullRate: (onA.fullRate * a.n + onB.fullRate * b.n) / n,
-    },
-    optimismErrors: onA.errors + onB.errors - simulate(a, fitA).errors - simulate(b, fitB).errors,
+    outcome: { meanCost: cost / n, agreement: 1 - errors / n, errors, exitRates: exitRates.map((r) => r / n), exitErrors, fullRate: full / n },
+    optimismErrors: errors - fitErrors / (folds.length - 1),
   };
 }
 
@@ -356,13 +372,18 @@ function averaged(results: readonly CrossValidated[]): CrossValidated {
   };
 }
 
-/** Split `s` of the samples into two halves: split 0 is even/odd samples, later ones seeded random halves. */
-function halvesOf(table: CalibrationTable, s: number): [CalibrationTable, CalibrationTable] {
+/**
+ * Split `s` of the samples into `K` folds: sample order (split 0) or a seeded shuffle (later splits), dealt out in
+ * turn, so split 0 of 2 folds is the even and the odd samples.
+ */
+function foldsOf(table: CalibrationTable, s: number, K: number): Fold[] {
   const n = table.n;
   const order = Int32Array.from({ length: n }, (_, i) => i);
   if (s > 0) shuffleInPlace(seededRng(1000 + s), order);
-  const pick = (parity: number): Int32Array => Int32Array.from(order.filter((_, k) => k % 2 === parity)).sort();
-  return [rowsOf(table, pick(0)), rowsOf(table, pick(1))];
+  return Array.from({ length: K }, (_, k) => ({
+    fit: rowsOf(table, Int32Array.from(order.filter((_, j) => j % K !== k)).sort()),
+    judge: rowsOf(table, Int32Array.from(order.filter((_, j) => j % K === k)).sort()),
+  }));
 }
 
 /** An outcome with `extra` more errors (never fewer), for the deployed policy's estimate. */
@@ -386,16 +407,17 @@ export function selectPolicy(table: CalibrationTable, opts: SelectOptions): Sele
   let bestJudged = Number.POSITIVE_INFINITY;
   const feasible: { selection: Selection; judged: number }[] = [];
   const cv = opts.crossValidate !== false && table.n >= 20;
-  const splits = cv ? Array.from({ length: Math.max(1, opts.cvSplits ?? 1) }, (_, s) => halvesOf(table, s)) : [];
+  const K = opts.cvFolds ?? 2;
+  const splits = cv ? Array.from({ length: Math.max(1, opts.cvSplits ?? 1) }, (_, s) => foldsOf(table, s, K)) : [];
   const consider = (logLambda: number, shifts: readonly number[] = [0]): void => {
     const lambda = table.fullCost * Math.exp(logLambda);
     // Cold starts: warm starts carry over thresholds that no longer pay off.
     const fitted = optimizeForLambda(table, lambda);
-    const halfFits: HalfFits[] = splits.map((h) => ({ halves: h, fits: [optimizeForLambda(h[0], lambda), optimizeForLambda(h[1], lambda)] }));
+    const splitFits: SplitFits[] = splits.map((folds) => ({ folds, fits: folds.map((f) => optimizeForLambda(f.fit, lambda)) }));
     for (const shift of shifts) {
       const policy = shiftPolicy(table, fitted, shift);
       const outcome = simulate(table, policy);
-      const cv = halfFits.length > 0 ? averaged(halfFits.map((f) => crossValidated(f, shift))) : null;
+      const cv = splitFits.length > 0 ? averaged(splitFits.map((f) => crossValidated(f, shift))) : null;
       const judged = cv ? cv.outcome : outcome;
       const estimated = cv ? withExtraErrors(outcome, cv.optimismErrors, table.n) : outcome;
       if (!isFeasible(judged, table.n, opts) || !isFeasible(estimated, table.n, opts)) continue;

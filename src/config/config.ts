@@ -43,11 +43,17 @@ const BuildSchema = z.object({
   score: z.enum(['max', 'margin', 'temperature']).default('max'),
   folds: z.number().int().min(2).max(20).default(3),
   /**
-   * 2-fold splits of the calibration samples whose cross-validated outcomes are averaged to
-   * judge each candidate policy (1 = even/odd samples only). More splits make the selection
-   * steadier between builds of the same data.
+   * Splits of the calibration samples into folds whose cross-validated outcomes are averaged to
+   * judge each candidate policy (1 = the samples dealt out in order only). More splits make the
+   * selection steadier between builds of the same data.
    */
   cvSplits: z.number().int().min(1).max(50).default(5),
+  /**
+   * Folds of each of those splits: thresholds fitted on all folds but one are judged on that one. 2 fits them on
+   * half the samples, noisier thresholds than the deployed policy's, fitted on all; more folds judge a policy
+   * closer to the one deployed.
+   */
+  cvFolds: z.number().int().min(2).max(20).default(2),
   /** Label-free augmented copies of the build samples, one per entry ('flip' mirrors images, 'crop' shifts them, 'random' does both at random). */
   augment: z.array(z.enum(['flip', 'crop', 'random'])).max(MAX_AUGMENTED_COPIES)
     .refine((a) => a.filter((k) => k === 'flip').length <= 1, 'lists flip more than once, but every mirrored copy is the same; use random for more copies').default([]),

@@ -179,6 +179,17 @@ describe('the deployed policy is judged too, not only its λ', () => {
     assert.ok(selections.every((s) => s.outcome.fullRate < 1), 'the test needs selections that exit');
     assert.ok(selections.every((s) => s.estimated && s.estimated.errors >= s.outcome.errors), 'the estimate adds the measured optimism');
   });
+
+  it('with 5 folds (thresholds fitted on 4/5 of the samples) every selection still holds, each sample judged once', () => {
+    const selections = Array.from({ length: 12 }, (_, k) => selectPolicy(synthetic(k + 1, 3000), { tolerance: 0.02, margin: 0.004, cvFolds: 5 }));
+    const disagreement = selections.map((s, k) => 1 - simulate(synthetic(1001 + k, 100_000), s.policy).agreement);
+    assert.ok(disagreement.every((d) => d <= 0.02), `disagreement on new samples, seeds 1–12: ${disagreement.map((d) => `${(100 * d).toFixed(2)}%`).join(' ')}`);
+    for (const s of selections) {
+      const cv = s.crossValidated!;
+      assert.ok(Math.abs(cv.exitRates.reduce((a, r) => a + r, 0) + cv.fullRate - 1) < 1e-9, 'every sample answered once in the judged outcome');
+      assert.ok(cv.errors / 3000 <= 0.016 + 1e-12, 'judged feasible at tolerance − margin');
+    }
+  });
 });
 
 describe('averaging several 2-fold splits', () => {

@@ -344,6 +344,29 @@ describe('accuracy guard', () => {
     assert.ok(boosted > 150, `with the boost ${boosted} verified`);
   });
 
+  it('a retrained version with fewer exits leaves no agreement gauge of the old exits behind', { timeout: 120_000 }, async () => {
+    const forced = await forcedExitBundle();
+    const s = await startServer(forced, loadConfig({
+      engine: { intraOpThreads: 1 },
+      // As below: the retrain keeps no exit, and with the guard held off (guardMinSamples) nothing keeps version 1.
+      build: { tolerance: 0.01, objective: 'macs', folds: 2, epochs: 1, family: [{ pool: 2, hidden: 4, dropout: 0 }], measureReps: 3 },
+      serve: { name: 'tiny', log: 'silent', stateDir: path.join(dir, 'fewer'), online: { verifyShare: 1, guardMinSamples: 400, retrainAfter: 100, retrainEvery: 1_000_000 } },
+    }, {}));
+    const gauges = async (): Promise<string[]> => (await s.app.inject('/metrics')).body.split('\n').filter((l) => l.startsWith('layercache_exit_agreement_estimate{'));
+    try {
+      const x = randomNormal(seededRng(72), 120 * sample);
+      const send = async (i: number) => assert.equal((await s.app.inject({ method: 'POST', url: '/v2/models/tiny/infer', payload: body(x.subarray(i * sample, (i + 1) * sample)) })).statusCode, 200);
+      for (let i = 0; i < 20; i++) await send(i);
+      assert.equal((await gauges()).length, 1, 'exit 0 of version 1 has verified answers');
+      for (let i = 20; i < 120; i++) await send(i);
+      await s.online.idle();
+      assert.deepEqual([s.online.status().version, s.online.status().exits], [2, 0], 'the retrained version, with no exit, serves');
+      assert.deepEqual(await gauges(), []);
+    } finally {
+      await s.close();
+    }
+  });
+
   it('a retrain that keeps no exit leaves in place a serving version whose verified answers show it safe', { timeout: 120_000 }, async () => {
     await forcedExitBundle();
     const built = await loadBundle(path.join(dir, 'built'));

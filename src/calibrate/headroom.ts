@@ -17,7 +17,8 @@
  */
 import { LayercacheError } from '../errors/index.ts';
 import { NEVER, simulate, type CalibrationTable, type Policy, type PolicyOutcome } from './policy.ts';
-import { optimizeForBudget, paretoFront, selectPolicy, validateTolerance } from './select.ts';
+import { paretoFront, selectPolicy, validateTolerance } from './select.ts';
+import { optimizeForBudget } from './threshold-search.ts';
 
 function checkColumn(what: string, score: ArrayLike<number>, correct: ArrayLike<number>): void {
   if (correct.length !== score.length) throw new LayercacheError('INTERNAL', `${what}: ${score.length} scores but ${correct.length} agreement flags; pass one flag per score`);

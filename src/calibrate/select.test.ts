@@ -3,7 +3,8 @@ import { describe, it } from 'node:test';
 import { globalThresholdPolicy, oracleCost, paperRule } from './baselines.ts';
 import { NEVER, simulate, type CalibrationTable } from './policy.ts';
 import { scoreOfMaxProbability } from './scores.ts';
-import { isFeasible, paretoFront, selectPolicy, shiftPolicy } from './select.ts';
+import { isFeasible, paretoFront, selectPolicy } from './select.ts';
+import { shiftPolicy } from './threshold-search.ts';
 
 // Four samples, two exits. Reaching exit 0 costs 1, exit 1 costs 2, the backbone 4; each kept head costs 0.1.
 const table: CalibrationTable = {

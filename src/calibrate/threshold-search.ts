@@ -185,9 +185,11 @@ export function optimizeForBudget(table: CalibrationTable, maxErrors: number, st
 export const THRESHOLD_SHIFTS: readonly number[] = [0.5, 1, 2, 4];
 
 /**
- * `policy` with every kept threshold raised by `shift`, snapped midway between the two scores of `table` around it
- * (so no sample sits on a threshold, as in optimizeForLambda); an exit that no sample of `table` reaches any more is
- * dropped, since it would cost its head and answer nothing.
+ * `policy` with every kept threshold t raised to at least t + `shift`: midway between t + shift (or the next score
+ * of `table` below it, if higher) and the lowest score at or above it, so no sample sits on a threshold, as in
+ * optimizeForLambda. An exit that no sample of `table` scores that high any more is dropped, since it would cost its
+ * head and answer nothing (one whose only such samples leave at an earlier exit stays; the policy's outcome counts
+ * its head).
  */
 export function shiftPolicy(table: CalibrationTable, policy: Policy, shift: number): Policy {
   if (shift === 0) return policy;
@@ -209,7 +211,9 @@ export function shiftPolicy(table: CalibrationTable, policy: Policy, shift: numb
       if (lo === 0) return NEVER;
       const last = score[order[lo - 1]!]!;
       const below = lo < order.length ? score[order[lo]!]! : Number.NEGATIVE_INFINITY;
-      return Number.isFinite(below) ? (last + below) / 2 : last;
+      // Midway between `want` (or a score above it) and the lowest score reaching it: never under t + shift, where
+      // a sparse table's midway point between the scores around `want` could fall below t itself.
+      return Number.isFinite(below) ? (last + Math.max(below, want)) / 2 : last;
     }),
   };
 }

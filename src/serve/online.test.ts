@@ -22,6 +22,9 @@ import { cli } from '../../test/support/cli.ts';
 import { saveWithForcedExit } from '../../test/support/forced-exit.ts';
 import { startServer } from './server.ts';
 import { VersionStore } from './version-store.ts';
+import { ServerMetrics } from './metrics.ts';
+import { OnlineLearner } from './online.ts';
+import type { OnlineDeps } from './online-deps.ts';
 
 let dir: string;
 let modelFile: string;
@@ -236,6 +239,28 @@ function forcedExitBundle(): Promise<string> {
   })();
   return forcedBundle;
 }
+
+describe('metric labels across a hot swap', () => {
+  it("an engine worker that answers with the new version before the others have loaded it labels the new version's exit tensor", async () => {
+    const forced = await forcedExitBundle();
+    const bundle = await loadBundle(forced);
+    const c = loadConfig({}, {});
+    const seen: string[] = [];
+    let learner: OnlineLearner | null = null;
+    // A pool of two workers mid-swap: the first has loaded version 2 and answers at exit 0 while the second still loads.
+    const pool = { swap: async (_source: unknown, version: number) => { seen.push(learner!.exitTensor(version, 0)); } };
+    const store = { dirOf: () => forced, remove: async () => {} };
+    const deps = {
+      config: { ...c.serve.online, enabled: false }, build: c.build, preprocess: null, layout: 'nchw', engine: c.engine, modelFile, latencyProfile: '',
+      sampleDims: [3, 8, 8], modelSha256: '', bufferFile: null, pool, store, metrics: new ServerMetrics(), model: 'tiny', log: { info() {}, warn() {}, error() {} },
+    } as unknown as OnlineDeps;
+    learner = new OnlineLearner(deps, { version: 1, bundle });
+    // swapTo is private: the guard and retrains reach it only through a saved version and a running engine pool.
+    await (learner as unknown as { swapTo(version: number): Promise<void> }).swapTo(2);
+    assert.deepEqual(seen, [bundle.manifest.exits[0]!.tensor]);
+    assert.equal(learner.exitTensor(2, 0), bundle.manifest.exits[0]!.tensor);
+  });
+});
 
 describe('agreement in /cache and /metrics', () => {
   it('no verified answer yet: agreement null and no exit gauge; the bounds agree between /cache and /metrics as the exit shares move', async () => {

@@ -72,7 +72,7 @@ export class OnlineLearner {
     this.version = start.version;
     this.bundle = start.bundle;
     this.guard = this.newGuard();
-    this.rememberTensors();
+    this.rememberTensors(this.version, this.bundle);
     if (deps.config.enabled) deps.log.info({ capacity: this.buffer.capacity, bytes: this.buffer.bytes }, `online buffer: ${this.buffer.capacity} samples, ${(this.buffer.bytes / 2 ** 20).toFixed(1)} MiB`);
   }
 
@@ -84,8 +84,8 @@ export class OnlineLearner {
     return this.tensors.of(version, e);
   }
 
-  private rememberTensors(): void {
-    this.tensors.remember(this.version, this.bundle?.manifest.exits.map((x) => x.tensor) ?? []);
+  private rememberTensors(version: number, bundle: LoadedBundle | null): void {
+    this.tensors.remember(version, bundle?.manifest.exits.map((x) => x.tensor) ?? []);
   }
 
   /** The version serving requests (cheap: no guard statistics). */
@@ -253,6 +253,8 @@ export class OnlineLearner {
     let bundle: LoadedBundle;
     try {
       bundle = await loadBundle(dir);
+      // Before the swap: each engine worker answers with the new version as soon as it has loaded it.
+      this.rememberTensors(version, bundle);
       await this.deps.pool.swap({ kind: 'bundle', dir }, version);
     } catch (err) {
       await this.deps.store.remove(version);
@@ -260,7 +262,6 @@ export class OnlineLearner {
     }
     this.bundle = bundle;
     this.version = version;
-    this.rememberTensors();
     // A guard action adjusts the evidence it has; a retrained version (new heads) starts afresh.
     if (keep) keep(this.guard);
     else this.guard = this.newGuard();

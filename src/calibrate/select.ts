@@ -131,9 +131,8 @@ export function selectPolicy(table: CalibrationTable, opts: SelectOptions): Sele
   const lo = Math.log(1e-3);
   const hi = Math.log(1e5);
   const steps = 48;
-  for (let k = 0; k <= steps; k++) consider(lo + ((hi - lo) * k) / steps);
-  // Beyond the grid's most cautious policy, the same thresholds raised.
-  consider(hi, THRESHOLD_SHIFTS);
+  // The grid's most cautious policy is also tried with its thresholds raised (fitted once, judged per shift).
+  for (let k = 0; k <= steps; k++) consider(lo + ((hi - lo) * k) / steps, k === steps ? [0, ...THRESHOLD_SHIFTS] : [0]);
   if (best.lambda !== NEVER) {
     const center = Math.log(best.lambda / table.fullCost);
     const width = (hi - lo) / steps;

@@ -4,6 +4,8 @@
  * Invariants: it never holds more than `capacity` samples or allocates more than
  * capacity × rowSize float32 values; `snapshot` and `chunks` give samples oldest first.
  */
+import { LayercacheError } from '../errors/index.ts';
+
 export class SampleBuffer {
   readonly capacity: number;
   private readonly data: Float32Array;
@@ -47,7 +49,7 @@ export class SampleBuffer {
    * filling fails, `reset` empties the buffer again.
    */
   restoreInto(count: number, total: number): Float32Array {
-    if (this.total !== 0 || !(Number.isInteger(count) && count >= 0 && count <= this.capacity)) throw new Error(`SampleBuffer.restoreInto: the buffer is not empty, or ${count} rows do not fit its ${this.capacity}`);
+    if (this.total !== 0 || !(Number.isInteger(count) && count >= 0 && count <= this.capacity)) throw new LayercacheError('INTERNAL', `SampleBuffer.restoreInto: the buffer is not empty, or ${count} rows do not fit its ${this.capacity}`);
     this.held = count;
     this.next = count % this.capacity;
     this.total = Math.max(total, count);

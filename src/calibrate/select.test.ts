@@ -93,6 +93,25 @@ describe('raised thresholds (hand-computed)', () => {
     assert.deepEqual(shiftPolicy(sharp, { thresholds: [NEVER] }, 1).thresholds, [NEVER]);
   });
 
+  it('drops a raised exit whose only samples that high leave at an earlier exit', () => {
+    // Raised by 4, exit 0 keeps samples 0–2 (threshold 9); exit 1 would sit at 7.25, where only samples 0–2 reach,
+    // and they have left already: its head would run for nothing.
+    const twice: CalibrationTable = {
+      n: 6,
+      fullCost: 100,
+      exits: [
+        { cost: 10, headCost: 1, score: Float64Array.from([9, 9, 9, 1, 1, 1]), correct: Uint8Array.from([1, 1, 1, 1, 1, 1]) },
+        { cost: 50, headCost: 1, score: Float64Array.from([9, 9, 9, 2, 2, 2]), correct: Uint8Array.from([1, 1, 1, 1, 1, 1]) },
+      ],
+    };
+    const raised = shiftPolicy(twice, { thresholds: [5, 1.5] }, 4);
+    assert.deepEqual(raised.thresholds, [9, NEVER]);
+    // The drop changes no answer, only the cost of the head that gave none.
+    const kept = { thresholds: [9, 7.25] };
+    assert.deepEqual(simulate(twice, raised).exitRates, simulate(twice, kept).exitRates);
+    assert.ok(simulate(twice, raised).meanCost < simulate(twice, kept).meanCost);
+  });
+
   it('keeps the exit when only raised thresholds pass cross-validation', () => {
     // No disagreement allowed. However large λ, the even half's thresholds sit at 9.55 (between its 9.5 and 9.6) and
     // let the odd half's 9.7 through: one disagreement judged, so the λ family alone keeps no exit. Raised by 0.5,

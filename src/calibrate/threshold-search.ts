@@ -5,7 +5,7 @@
  * (shiftPolicy). Invariant: every threshold these return lies midway between two samples' scores (or at the
  * lowest one), so no sample sits on a threshold and float32 and float64 comparisons at run time agree.
  */
-import { NEVER, type CalibrationTable, type Policy } from './policy.ts';
+import { NEVER, simulate, type CalibrationTable, type Policy } from './policy.ts';
 
 const orderCache = new WeakMap<CalibrationTable, Int32Array[]>();
 
@@ -187,33 +187,33 @@ export const THRESHOLD_SHIFTS: readonly number[] = [0.5, 1, 2, 4];
 /**
  * `policy` with every kept threshold t raised to at least t + `shift`: midway between t + shift (or the next score
  * of `table` below it, if higher) and the lowest score at or above it, so no sample sits on a threshold, as in
- * optimizeForLambda. An exit that no sample of `table` scores that high any more is dropped, since it would cost its
- * head and answer nothing (one whose only such samples leave at an earlier exit stays; the policy's outcome counts
- * its head).
+ * optimizeForLambda. An exit that then answers no sample of `table` is dropped: none scores that high any more, or
+ * the only ones that do leave at an earlier exit. It would cost its head and answer nothing, and dropping it changes
+ * no other exit's answers (the rows it would have seen go on to the next exit either way).
  */
 export function shiftPolicy(table: CalibrationTable, policy: Policy, shift: number): Policy {
   if (shift === 0) return policy;
   const sorted = scoreOrders(table);
-  return {
-    thresholds: policy.thresholds.map((t, e) => {
-      if (t === NEVER) return NEVER;
-      const score = table.exits[e]!.score;
-      const order = sorted[e]!;
-      const want = t + shift;
-      // Descending scores: the count of samples scoring at least `want`.
-      let lo = 0;
-      let hi = order.length;
-      while (lo < hi) {
-        const mid = (lo + hi) >> 1;
-        if (score[order[mid]!]! >= want) lo = mid + 1;
-        else hi = mid;
-      }
-      if (lo === 0) return NEVER;
-      const last = score[order[lo - 1]!]!;
-      const below = lo < order.length ? score[order[lo]!]! : Number.NEGATIVE_INFINITY;
-      // Midway between `want` (or a score above it) and the lowest score reaching it: never under t + shift, where
-      // a sparse table's midway point between the scores around `want` could fall below t itself.
-      return Number.isFinite(below) ? (last + Math.max(below, want)) / 2 : last;
-    }),
-  };
+  const thresholds = policy.thresholds.map((t, e) => {
+    if (t === NEVER) return NEVER;
+    const score = table.exits[e]!.score;
+    const order = sorted[e]!;
+    const want = t + shift;
+    // Descending scores: the count of samples scoring at least `want`.
+    let lo = 0;
+    let hi = order.length;
+    while (lo < hi) {
+      const mid = (lo + hi) >> 1;
+      if (score[order[mid]!]! >= want) lo = mid + 1;
+      else hi = mid;
+    }
+    if (lo === 0) return NEVER;
+    const last = score[order[lo - 1]!]!;
+    const below = lo < order.length ? score[order[lo]!]! : Number.NEGATIVE_INFINITY;
+    // Midway between `want` (or a score above it) and the lowest score reaching it: never under t + shift, where
+    // a sparse table's midway point between the scores around `want` could fall below t itself.
+    return Number.isFinite(below) ? (last + Math.max(below, want)) / 2 : last;
+  });
+  const { exitRates } = simulate(table, { thresholds });
+  return { thresholds: thresholds.map((t, e) => (exitRates[e] === 0 ? NEVER : t)) };
 }

@@ -19,7 +19,7 @@ import type { EngineOptions } from '../engine/index.ts';
 import { ERROR_CODES, LayercacheError, type ErrorCode } from '../errors/index.ts';
 import type { BatchOutput } from './batcher.ts';
 import type { EngineCall, EngineReply, EngineSource } from './messages.ts';
-import { startWorker } from './worker-thread.ts';
+import { startWorker } from './module-launch.ts';
 
 type Verified = Extract<EngineReply, { kind: 'verified' }>;
 

@@ -44,8 +44,6 @@ export type EngineReply =
 
 export interface RetrainRequest {
   readonly modelFile: string;
-  /** [count, ...sampleDims] buffered inputs, preprocessed. */
-  readonly samples: Float32Array;
   readonly sampleDims: readonly number[];
   readonly build: BuildConfig;
   readonly preprocess: PreprocessConfig | null;
@@ -57,13 +55,15 @@ export interface RetrainRequest {
   readonly version: number;
   /** Latency profile file the builder reads and updates. */
   readonly latencyProfile: string;
-  /**
-   * Int32Array[1] shared with the main thread: set to 1 to abandon the retrain. The worker stops at
-   * its next progress step (a batch, a training run, a timing round, a runtime check), never inside onnxruntime:
-   * terminating a worker while onnxruntime runs aborts the process.
-   */
-  readonly stop: SharedArrayBuffer;
 }
+
+/**
+ * The server's messages to a retraining process: the request, with the number of float32 values of the
+ * buffered inputs [count, ...sampleDims] it is to expect, then those values in order, in parts.
+ */
+export type RetrainMessage =
+  | { readonly kind: 'start'; readonly request: RetrainRequest; readonly values: number }
+  | { readonly kind: 'samples'; readonly data: Float32Array };
 
 export type RetrainReply =
   | {

@@ -30,7 +30,7 @@ import { persistBufferFile, restoreBufferFile } from './buffer-file.ts';
 import { SampleBuffer } from './sample-buffer.ts';
 import { guardRaisesOf } from './version-store.ts';
 import type { OnlineDeps, OnlineStatus } from './online-deps.ts';
-import { runRetrainWorker } from './retrain-thread.ts';
+import { runRetrainProcess } from './retrain-process.ts';
 import { RetrainSchedule } from './retrain-schedule.ts';
 import { ExitTensors } from './exit-tensors.ts';
 
@@ -50,7 +50,7 @@ export class OnlineLearner {
   private retrains = 0;
   private restored = 0;
   private closed = false;
-  /** Abandons the running retrain (its worker stops at its next step), while one runs. */
+  /** Abandons the running retrain (kills its process), while one runs. */
   private stopRetrain: (() => void) | null = null;
   /** The version number a running retrain writes, until it has been swapped in or given up. */
   private building: number | null = null;
@@ -295,8 +295,8 @@ export class OnlineLearner {
     // Closed while the number was being chosen: close() found no worker to stop, so none may start.
     if (this.closed) return;
     const samples = this.buffer.snapshot();
-    const request: Omit<RetrainRequest, 'stop'> = {
-      modelFile: this.deps.modelFile, samples, sampleDims: this.deps.sampleDims, build: this.deps.build,
+    const request: RetrainRequest = {
+      modelFile: this.deps.modelFile, sampleDims: this.deps.sampleDims, build: this.deps.build,
       preprocess: this.deps.preprocess, layout: this.deps.layout, engine: this.deps.engine, outDir: this.deps.store.dirOf(version), version,
       latencyProfile: this.deps.latencyProfile,
     };
@@ -304,12 +304,12 @@ export class OnlineLearner {
     const m = this.deps.metrics;
     let reply: RetrainReply;
     try {
-      reply = await runRetrainWorker(request, (stop) => {
+      reply = await runRetrainProcess(request, samples, (stop) => {
         this.stopRetrain = stop;
       });
     } catch (err) {
       if (this.closed) {
-        this.deps.log.info({ version, stopped: 'worker failed' }, `retrain of version ${version} abandoned: the server is shutting down`);
+        this.deps.log.info({ version, stopped: 'killed' }, `retrain of version ${version} abandoned: the server is shutting down`);
         return;
       }
       m.retrains.inc({ model: this.deps.model, outcome: 'failed' });
@@ -318,8 +318,8 @@ export class OnlineLearner {
       this.stopRetrain = null;
     }
     if (this.closed && reply.kind === 'error') {
-      // Stopped by close() at its next step (or failed while closing): nothing was saved.
-      this.deps.log.info({ version, stopped: 'at a step' }, `retrain of version ${version} abandoned: the server is shutting down`);
+      // Failed on its own while the server was closing: nothing was saved.
+      this.deps.log.info({ version, stopped: 'failed' }, `retrain of version ${version} abandoned: the server is shutting down`);
       return;
     }
     m.retrainSeconds.observe({ model: this.deps.model }, (performance.now() - started) / 1000);
@@ -406,7 +406,7 @@ export class OnlineLearner {
     while (this.retraining || this.guarding) await Promise.all([this.retraining, this.guarding]);
   }
 
-  /** Stops learning: a running retrain is abandoned (its worker stops at its next step), a guard action finishes. */
+  /** Stops learning: a running retrain is abandoned (its process killed), a guard action finishes. */
   async close(): Promise<void> {
     this.closed = true;
     this.stopRetrain?.();

@@ -1,26 +1,26 @@
 /**
- * Retraining worker thread: runs the whole offline builder (collect, measure, train,
- * select) on the samples buffered from live traffic, then saves the result as a new
- * bundle version. It runs beside the engine workers, so requests keep being served.
- * Invariants: the new version directory is written atomically, complete or not at all; once
- * the stop flag is set, the worker stops at its next progress step and saves nothing.
+ * Retraining process (started by retrain-process.ts): receives the request and the buffered inputs over IPC,
+ * runs the whole offline builder (collect, measure, train, select) on them, saves the result as a new bundle
+ * version and answers once. It runs beside the server, so requests keep being served.
+ * Invariants: the new version directory is written atomically, complete or not at all; if the server goes away
+ * (the IPC channel closes), the build stops at its next progress step and saves nothing, and the process ends.
  */
-import { parentPort, workerData } from 'node:worker_threads';
 import { buildCascade, whyNoExit, withLatencyProfileFile } from '../builder/index.ts';
 import { saveBundle } from '../bundle/index.ts';
 import { memorySource } from '../data/index.ts';
 import { asLayercacheError, LayercacheError } from '../errors/index.ts';
 import { loadModelFile } from '../onnx/index.ts';
 import { SILENT, type Progress } from '../progress/index.ts';
-import type { RetrainReply, RetrainRequest } from './messages.ts';
+import type { RetrainMessage, RetrainReply, RetrainRequest } from './messages.ts';
 
 // The builder's notes and the latency profile's warnings go back to the server's log (also
-// when the retrain fails); progress bars go nowhere. Every progress step checks the stop flag.
+// when the retrain fails); progress bars go nowhere. Every progress step checks that the server is still there.
 const notes: string[] = [];
 const warnings: string[] = [];
-const stopFlag = new Int32Array((workerData as RetrainRequest).stop);
+let orphaned = false;
+process.once('disconnect', () => { orphaned = true; });
 function checkStop(): void {
-  if (Atomics.load(stopFlag, 0) === 1) throw new LayercacheError('NOT_READY', 'retrain abandoned: the server is shutting down');
+  if (orphaned) throw new LayercacheError('NOT_READY', 'retrain abandoned: the server went away');
 }
 const progress: Progress = {
   phase: (label, total) => {
@@ -31,10 +31,10 @@ const progress: Progress = {
   note: (text) => notes.push(text),
 };
 
-async function retrain(req: RetrainRequest): Promise<RetrainReply> {
+async function retrain(req: RetrainRequest, samples: Float32Array): Promise<RetrainReply> {
   const started = performance.now();
   const { model, bytes } = await loadModelFile(req.modelFile);
-  const data = memorySource(req.samples, req.sampleDims, `live traffic (${req.samples.length / req.sampleDims.reduce((a, b) => a * b, 1)} buffered samples)`);
+  const data = memorySource(samples, req.sampleDims, `live traffic (${samples.length / req.sampleDims.reduce((a, b) => a * b, 1)} buffered samples)`);
   const result = await withLatencyProfileFile(req.latencyProfile, progress,
     (latencyProfile) => buildCascade({ modelFile: req.modelFile, modelBytes: bytes, model, data, preprocess: req.preprocess, layout: req.layout, latencyProfile }, req.build, req.engine, progress),
     (text) => warnings.push(text));
@@ -50,10 +50,26 @@ async function retrain(req: RetrainRequest): Promise<RetrainReply> {
   };
 }
 
-retrain(workerData as RetrainRequest).then(
-  (reply) => parentPort!.postMessage(reply),
-  (err: unknown) => {
+function answer(reply: RetrainReply): void {
+  if (process.connected) process.send!(reply);
+}
+
+let request: RetrainRequest | null = null;
+let samples: Float32Array | null = null;
+let filled = 0;
+const onMessage = (message: RetrainMessage): void => {
+  if (message.kind === 'start') {
+    request = message.request;
+    samples = new Float32Array(message.values);
+  } else {
+    samples!.set(message.data, filled);
+    filled += message.data.length;
+  }
+  if (filled < samples!.length) return;
+  process.off('message', onMessage);
+  retrain(request!, samples!).then(answer, (err: unknown) => {
     const e = asLayercacheError(err);
-    parentPort!.postMessage({ kind: 'error', code: e.code, message: e.message, stack: e.stack, notes, warnings } satisfies RetrainReply);
-  },
-);
+    answer({ kind: 'error', code: e.code, message: e.message, stack: e.stack, notes, warnings });
+  });
+};
+process.on('message', onMessage);

@@ -59,7 +59,7 @@ export const ERROR_CODES = {
   STATE_LOCKED: input('Another running server uses the state directory.'),
   REQUEST_TIMEOUT: { httpStatus: 504, exitCode: 1, meaning: 'An inference request did not finish within the request timeout.' },
   REQUEST_INCOMPLETE: { httpStatus: 408, exitCode: 2, meaning: 'A request did not arrive completely within the request timeout.' },
-  WORKER_FAILED: internal('An engine or retraining worker thread failed.'),
+  WORKER_FAILED: internal('An engine worker thread or the retraining process failed.'),
   INTERNAL: internal('An unexpected internal error; please report it with --verbose output.'),
 } as const satisfies Record<string, ErrorCodeInfo>;
 

@@ -1,9 +1,10 @@
 /**
  * The retraining process on a tiny residual net: the buffered inputs arrive whole however many parts they are sent
- * in, a failing build answers with its error, and an abandoned retrain ends at once and saves nothing.
+ * in, a failing build answers with its error, a crash of the process fails the retrain (not this process), and an
+ * abandoned retrain ends at once and saves nothing.
  */
 import assert from 'node:assert/strict';
-import { promises as fs } from 'node:fs';
+import { readdirSync, readFileSync, promises as fs } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { after, before, describe, it } from 'node:test';
@@ -39,6 +40,19 @@ after(async () => {
   await fs.rm(dir, { recursive: true, force: true });
 });
 
+/** Pids of this process's children (Linux /proc). */
+function childPids(): number[] {
+  return readdirSync('/proc').filter((n) => /^\d+$/.test(n)).flatMap((n) => {
+    try {
+      const stat = readFileSync(`/proc/${n}/stat`, 'utf8');
+      // pid (comm) state ppid …: comm may hold spaces and parentheses, so read after its last ')'.
+      return Number(stat.slice(stat.lastIndexOf(')') + 2).split(' ')[1]) === process.pid ? [Number(n)] : [];
+    } catch {
+      return []; // gone meanwhile
+    }
+  });
+}
+
 describe('retraining process', () => {
   it('builds the same version from the buffered inputs sent whole or in 19 parts', { timeout: 120_000 }, async () => {
     const whole = await runRetrainProcess(request('whole'), samples, () => {});
@@ -72,5 +86,16 @@ describe('retraining process', () => {
     stop();
     await assert.rejects(running, (err: unknown) => err instanceof LayercacheError && err.code === 'NOT_READY');
     await assert.rejects(fs.stat(path.join(dir, 'abandoned')), /ENOENT/);
+  });
+
+  it('fails the retrain, coded and with the signal, when its process crashes; the server process lives on', { skip: process.platform !== 'linux' && 'reads /proc', timeout: 60_000 }, async () => {
+    const before = new Set(childPids());
+    const running = runRetrainProcess(request('crashed', { epochs: 1000 }), samples, () => {});
+    // fork() has returned: the child exists now.
+    const child = childPids().filter((p) => !before.has(p));
+    assert.equal(child.length, 1);
+    process.kill(child[0]!, 'SIGSEGV');
+    await assert.rejects(running, (err: unknown) => err instanceof LayercacheError && err.code === 'WORKER_FAILED' && /exited with signal SIGSEGV before answering/.test(err.message));
+    await assert.rejects(fs.stat(path.join(dir, 'crashed')), /ENOENT/);
   });
 });

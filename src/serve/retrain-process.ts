@@ -47,8 +47,16 @@ export function runRetrainProcess(
       child.kill('SIGKILL');
       resolve(reply);
     });
-    child.once('error', (err) => fail(new LayercacheError('WORKER_FAILED', `the retraining process failed: ${err.message}`, { cause: err })));
+    // `on`, not `once`: a kill that fails after a failed spawn is a second 'error', which unheard would end the server.
+    child.on('error', (err) => fail(new LayercacheError('WORKER_FAILED', `the retraining process failed: ${err.message}`, { cause: err })));
+    // A message that cannot be sent ends the process; its exit then says why, unless that kill was the reason.
+    let unsent: unknown = null;
     child.once('exit', (code, signal) => {
+      if (unsent !== null && signal === 'SIGKILL') {
+        const reason = unsent instanceof Error ? unsent.message : String(unsent);
+        fail(new LayercacheError('WORKER_FAILED', `the buffered inputs could not be sent to the retraining process: ${reason}`, { cause: unsent }));
+        return;
+      }
       const tail = stderr.trim();
       fail(new LayercacheError('WORKER_FAILED', `the retraining process exited with ${signal ? `signal ${signal}` : `code ${code}`} before answering${tail ? `: ${tail}` : ''}`));
     });
@@ -61,6 +69,10 @@ export function runRetrainProcess(
       for (let at = 0; at < samples.length && !settled; at += partValues) {
         await send({ kind: 'samples', data: samples.subarray(at, Math.min(samples.length, at + partValues)) });
       }
-    })().catch((err: unknown) => fail(new LayercacheError('WORKER_FAILED', `the buffered inputs could not be sent to the retraining process: ${err instanceof Error ? err.message : String(err)}`, { cause: err })));
+    })().catch((err: unknown) => {
+      // Often the process died first (EPIPE): its exit, which follows, reports the cause.
+      unsent = err;
+      child.kill('SIGKILL');
+    });
   });
 }

@@ -149,7 +149,7 @@ const OnlineSchema = z.object({
    */
   verifyHoldMs: z.number().int().min(1).max(60_000).default(50),
   /**
-   * onnxruntime threads of the retraining worker; null = the serving engine's setting, so the
+   * onnxruntime threads of the retraining process; null = the serving engine's setting, so the
    * builder measures segment latencies as they will be served (fewer threads leave cores for
    * serving during a retrain, but make the latency model differ from the serving engine).
    */

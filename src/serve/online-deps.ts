@@ -20,7 +20,7 @@ export interface OnlineDeps {
   readonly preprocess: PreprocessConfig | null;
   /** Layout of the samples (the preprocessing's, else --layout), for retrains' augmented copies. */
   readonly layout: 'nchw' | 'nhwc';
-  /** Engine options of the retraining worker. */
+  /** Engine options of the retraining process. */
   readonly engine: EngineOptions;
   /** The backbone model file retraining starts from. */
   readonly modelFile: string;

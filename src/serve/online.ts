@@ -292,7 +292,7 @@ export class OnlineLearner {
 
   private async retrainAs(version: number): Promise<void> {
     const started = performance.now();
-    // Closed while the number was being chosen: close() found no worker to stop, so none may start.
+    // Closed while the number was being chosen: close() found no retrain to stop, so none may start.
     if (this.closed) return;
     const samples = this.buffer.snapshot();
     const request: RetrainRequest = {

@@ -5,7 +5,7 @@
  *    in a strict consumer (skipLibCheck off);
  *  - a server started from the compiled code answers an inference exactly as onnxruntime
  *    running the model directly does (the engine worker starts from its compiled file);
- *  - online learning retrains in the compiled retrain worker and swaps a version in.
+ *  - online learning retrains in the compiled retraining process and swaps a version in.
  * Needs no assets; it runs tsc, so it takes some seconds.
  */
 import assert from 'node:assert/strict';
@@ -150,7 +150,7 @@ describe('the compiled package', { timeout: 2 * LIMIT_MS }, () => {
     assert.deepEqual([...unnamed].map(([name, via]) => `${name} (named by ${via})`), []);
   });
 
-  it('serves from compiled worker threads: the same answers as the model, and a retrain swapped in', async () => {
+  it('serves from compiled worker threads: the same answers as the model, and a retrain (a compiled child process) swapped in', async () => {
     const modelFile = path.join(out, 'tiny.onnx');
     await saveModel(residualNet().model, modelFile);
     const rows = 40;
@@ -188,7 +188,7 @@ describe('the compiled package', { timeout: 2 * LIMIT_MS }, () => {
       const sum = zr.reduce((a, v) => a + Math.exp(v - m), 0);
       zr.forEach((v, k) => assert.ok(Math.abs(got.probs[r * 5 + k]! - Math.exp(v - m) / sum) < 1e-5, `row ${r} class ${k}`));
     }
-    assert.equal(got.retrains, 1, 'one retrain ran in the compiled retrain worker');
+    assert.equal(got.retrains, 1, 'one retrain ran in the compiled retraining process');
     assert.ok(got.version >= 1, `a retrained version was swapped in (version ${got.version})`);
   });
 });

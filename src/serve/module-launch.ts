@@ -34,11 +34,11 @@ export function startWorker(name: WorkerModule, workerData?: unknown, transferLi
 
 /**
  * Starts child module `name` in a new node process with an IPC channel that carries typed arrays (advanced
- * serialization). Its stdout is discarded and its stderr piped, for the parent to read when it fails. It leads its
- * own process group, so a Ctrl-C in the terminal reaches the parent alone, which decides what becomes of it.
+ * serialization). Its stdout is discarded and its stderr piped, for the parent to read when it fails. It stays in
+ * the parent's process group, so whatever stops the group (a supervisor, `timeout`) stops it too.
  */
 export function startChild(name: ChildModule): ChildProcess {
   const file = moduleUrl(name);
   const execArgv = file.pathname.endsWith('.ts') ? ['--import', import.meta.resolve('tsx')] : [];
-  return fork(fileURLToPath(file), [], { execArgv, serialization: 'advanced', stdio: ['ignore', 'ignore', 'pipe', 'ipc'], detached: true });
+  return fork(fileURLToPath(file), [], { execArgv, serialization: 'advanced', stdio: ['ignore', 'ignore', 'pipe', 'ipc'] });
 }

@@ -294,7 +294,6 @@ export class OnlineLearner {
     const started = performance.now();
     // Closed while the number was being chosen: close() found no retrain to stop, so none may start.
     if (this.closed) return;
-    const samples = this.buffer.snapshot();
     const request: RetrainRequest = {
       modelFile: this.deps.modelFile, sampleDims: this.deps.sampleDims, build: this.deps.build,
       preprocess: this.deps.preprocess, layout: this.deps.layout, engine: this.deps.engine, outDir: this.deps.store.dirOf(version), version,
@@ -304,8 +303,11 @@ export class OnlineLearner {
     const m = this.deps.metrics;
     let reply: RetrainReply;
     try {
-      reply = await runRetrainProcess(request, samples, (stop) => {
+      // The snapshot is taken once the retraining process runs, and let go once it has been sent.
+      reply = await runRetrainProcess(request, () => this.buffer.snapshot(), (stop) => {
         this.stopRetrain = stop;
+      }, {
+        onSent: ({ values, seconds }) => this.deps.log.info({ version, mib: (values * 4) / 2 ** 20, seconds }, `retrain: the buffered inputs (${((values * 4) / 2 ** 20).toFixed(1)} MiB) went to the retraining process in ${seconds.toFixed(2)} s`),
       });
     } catch (err) {
       if (this.closed) {

@@ -19,6 +19,9 @@ const notes: string[] = [];
 const warnings: string[] = [];
 let orphaned = false;
 process.once('disconnect', () => { orphaned = true; });
+// A Ctrl-C in the terminal reaches the whole process group: the server, which shuts down and kills this process
+// (or, gone, leaves it orphaned), decides; the retrain does not die on its own midway.
+process.on('SIGINT', () => {});
 function checkStop(): void {
   if (orphaned) throw new LayercacheError('NOT_READY', 'retrain abandoned: the server went away');
 }

@@ -1,13 +1,17 @@
 /**
  * The retraining process on a tiny residual net: the buffered inputs arrive whole however many parts they are sent
- * in, a failing build answers with its error, a crash of the process fails the retrain (not this process), and an
- * abandoned retrain ends at once and saves nothing.
+ * in and the snapshot is let go once sent, a failing build answers with its error, a process that did not start is
+ * never signalled, a crash of the process fails the retrain (not this process), and an abandoned retrain ends at
+ * once and saves nothing.
  */
 import assert from 'node:assert/strict';
+import { spawn, type ChildProcess } from 'node:child_process';
 import { readdirSync, readFileSync, promises as fs } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { after, before, describe, it } from 'node:test';
+import v8 from 'node:v8';
+import vm from 'node:vm';
 import { mlp, residualNet } from '../../test/support/models.ts';
 import { loadBundle } from '../bundle/index.ts';
 import { loadConfig, type ConfigInput } from '../config/index.ts';
@@ -54,10 +58,12 @@ function childPids(): number[] {
 }
 
 describe('retraining process', () => {
+  const all = (): Float32Array => samples;
+
   it('builds the same version from the buffered inputs sent whole or in 19 parts', { timeout: 120_000 }, async () => {
-    const whole = await runRetrainProcess(request('whole'), samples, () => {});
+    const whole = await runRetrainProcess(request('whole'), all, () => {});
     // 23,040 values in parts of 1,250: 19 messages, the last one short.
-    const parts = await runRetrainProcess(request('parts'), samples, () => {}, 1250);
+    const parts = await runRetrainProcess(request('parts'), all, () => {}, { partValues: 1250 });
     const figures = (r: RetrainReply) => (r.kind === 'done' ? { exits: r.exits, agreement: r.agreement, macsSaved: r.macsSaved } : r);
     assert.equal(whole.kind, 'done', JSON.stringify(whole));
     assert.deepEqual(figures(parts), figures(whole));
@@ -73,24 +79,56 @@ describe('retraining process', () => {
     // Samples of another shape than the model's input: the build refuses them.
     const mlpFile = path.join(dir, 'mlp.onnx');
     await saveModel(mlp().model, mlpFile);
-    const reply = await runRetrainProcess({ ...request('failed'), modelFile: mlpFile }, samples, () => {});
+    const reply = await runRetrainProcess({ ...request('failed'), modelFile: mlpFile }, all, () => {});
     assert.equal(reply.kind, 'error');
     assert.ok(reply.kind === 'error' && reply.code.length > 0 && reply.message.length > 0, JSON.stringify(reply));
     await assert.rejects(fs.stat(path.join(dir, 'failed')), /ENOENT/);
   });
 
-  it('ends an abandoned retrain at once, and it saves nothing', { timeout: 60_000 }, async () => {
+  it('lets go of the snapshot once it is sent, and a retrain abandoned while it builds ends at once, saving nothing', { timeout: 60_000 }, async () => {
+    v8.setFlagsFromString('--expose-gc');
+    const gc = vm.runInNewContext('gc') as () => void;
+    let snapshot: WeakRef<Float32Array> | null = null;
     let stop: () => void = () => {};
-    // Far more epochs than the test waits for.
-    const running = runRetrainProcess(request('abandoned', { epochs: 1000 }), samples, (s) => { stop = s; });
+    let sent: () => void = () => {};
+    const allSent = new Promise<void>((resolve) => { sent = resolve; });
+    // Far more epochs than the test waits for: the process is building when it is stopped.
+    const running = runRetrainProcess(request('abandoned', { epochs: 1000 }), () => {
+      const copy = samples.slice();
+      snapshot = new WeakRef(copy);
+      return copy;
+    }, (s) => { stop = s; }, { onSent: () => sent() });
+    await allSent;
+    // The sending task ends after it reports; a turn later nothing holds the snapshot (a worker thread got it
+    // transferred; a kept copy would cost the server --buffer-bytes for the whole retrain).
+    await new Promise<void>((resolve) => { setImmediate(resolve); });
+    gc();
+    assert.equal(snapshot!.deref(), undefined);
     stop();
     await assert.rejects(running, (err: unknown) => err instanceof LayercacheError && err.code === 'NOT_READY');
     await assert.rejects(fs.stat(path.join(dir, 'abandoned')), /ENOENT/);
   });
 
+  it('never signals a process that did not start, and reports why it did not', async () => {
+    const signalled: (number | undefined)[] = [];
+    // A process that cannot start has no pid; until Node reports the failure, a kill would reach pid 0, the
+    // server's own process group. This one records kills instead of sending them.
+    const start = (): ChildProcess => {
+      const c = spawn(path.join(dir, 'no-such-program'), [], { stdio: ['ignore', 'ignore', 'pipe', 'ipc'] });
+      c.kill = () => {
+        signalled.push(c.pid);
+        return false;
+      };
+      return c;
+    };
+    await assert.rejects(runRetrainProcess(request('unstarted'), all, (stop) => stop(), { start }), (err: unknown) => err instanceof LayercacheError && err.code === 'NOT_READY');
+    await assert.rejects(runRetrainProcess(request('unstarted'), all, () => {}, { start }), (err: unknown) => err instanceof LayercacheError && err.code === 'WORKER_FAILED' && /ENOENT/.test(err.message));
+    assert.deepEqual(signalled, []);
+  });
+
   it('fails the retrain, coded and with the signal, when its process crashes; the server process lives on', { skip: process.platform !== 'linux' && 'reads /proc', timeout: 60_000 }, async () => {
     const before = new Set(childPids());
-    const running = runRetrainProcess(request('crashed', { epochs: 1000 }), samples, () => {});
+    const running = runRetrainProcess(request('crashed', { epochs: 1000 }), all, () => {});
     // fork() has returned: the child exists now.
     const child = childPids().filter((p) => !before.has(p));
     assert.equal(child.length, 1);

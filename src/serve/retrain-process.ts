@@ -1,14 +1,17 @@
 /**
  * The server's side of one retrain: the whole builder runs in a fresh child process (retrain-child.ts) and
  * answers once. A process rather than a worker thread because everything a retrain allocates is returned to
- * the system when it exits (in a worker thread, glibc kept most of it: the server's memory grew by a few MiB
- * per retrain, about 900 MiB after 30 small retrains), and because a crash in onnxruntime during a retrain
- * then ends the retrain, not the server. For the same reason a retrain can be abandoned at once: the process
- * is killed, where terminating a worker thread inside onnxruntime would abort the whole server.
- * Invariants: the promise settles exactly once; the process is gone (or being killed) once it has; the
- * buffered inputs go over in parts of at most SAMPLE_PART_VALUES values, each written before the next, so the
- * server holds one copy of the buffer (the snapshot) and not a serialised second one.
+ * the system when it exits (in a worker thread, glibc kept most of it: the server grew to 922 MiB over 20 small
+ * retrains; docs/http-api.md), and because a crash in onnxruntime during a retrain then ends the retrain, not the
+ * server. For the same reason a retrain can be abandoned at once: the process is killed, where terminating a
+ * worker thread inside onnxruntime would abort the whole server.
+ * Invariants: the promise settles exactly once, and the process is gone (or being killed) once it has; a
+ * process that never started is never signalled (it has no pid, and a kill then would reach whatever pid Node
+ * had not filled in: the server's own process group, once). The snapshot of the buffered inputs is taken only
+ * once the process runs, goes over in parts of at most `partValues` values, each written before the next, and is
+ * let go as soon as the last is written, so the server holds it only while sending.
  */
+import type { ChildProcess } from 'node:child_process';
 import { LayercacheError } from '../errors/index.ts';
 import type { RetrainMessage, RetrainReply, RetrainRequest } from './messages.ts';
 import { startChild } from './module-launch.ts';
@@ -19,38 +22,51 @@ export const SAMPLE_PART_VALUES = 8 * 2 ** 20;
 /** Bytes of the retraining process's stderr kept for the error message when it fails. */
 const STDERR_TAIL_BYTES = 4096;
 
+export interface RetrainProcessOptions {
+  /** Float32 values per IPC message of buffered inputs (default SAMPLE_PART_VALUES). */
+  readonly partValues?: number;
+  /** Hears when every buffered input has been written to the process, with how many values and how long it took. */
+  readonly onSent?: (sent: { readonly values: number; readonly seconds: number }) => void;
+  /** Starts the process (default: retrain-child.ts); for tests. */
+  readonly start?: () => ChildProcess;
+}
+
 /**
- * Runs one retrain in a fresh process on `samples` ([count, ...request.sampleDims], preprocessed); `started` gets
- * the function that abandons it (kills the process; nothing it had not saved yet is saved). `partValues`: the
- * values per message of buffered inputs.
+ * Runs one retrain in a fresh process on the buffered inputs `snapshot()` returns ([count, ...request.sampleDims],
+ * preprocessed; called once, when the process has started); `started` gets the function that abandons it (kills the
+ * process; nothing it had not saved yet is saved).
  */
 export function runRetrainProcess(
-  request: RetrainRequest, samples: Float32Array, started: (stop: () => void) => void, partValues = SAMPLE_PART_VALUES,
+  request: RetrainRequest, snapshot: () => Float32Array, started: (stop: () => void) => void, options: RetrainProcessOptions = {},
 ): Promise<RetrainReply> {
+  const partValues = options.partValues ?? SAMPLE_PART_VALUES;
   return new Promise((resolve, reject) => {
-    const child = startChild('retrain-child');
+    const child = (options.start ?? (() => startChild('retrain-child')))();
     let settled = false;
+    // Why sending stopped, when it did: the process's exit, which follows, reports it unless the process died first.
+    let unsent: unknown = null;
     let stderr = '';
-    child.stderr?.setEncoding('utf8');
-    child.stderr?.on('data', (chunk: string) => { stderr = (stderr + chunk).slice(-STDERR_TAIL_BYTES); });
+    const kill = (): void => {
+      if (child.pid !== undefined) child.kill('SIGKILL');
+    };
     const fail = (err: LayercacheError): void => {
       if (settled) return;
       settled = true;
-      child.kill('SIGKILL');
+      kill();
       reject(err);
     };
+    child.stderr?.setEncoding('utf8');
+    child.stderr?.on('data', (chunk: string) => { stderr = (stderr + chunk).slice(-STDERR_TAIL_BYTES); });
     started(() => fail(new LayercacheError('NOT_READY', 'retrain abandoned: the server is shutting down')));
     child.once('message', (reply: RetrainReply) => {
       if (settled) return;
       settled = true;
       // Its work is done (the version saved, or nothing): the process ends here, whatever is left running in it.
-      child.kill('SIGKILL');
+      kill();
       resolve(reply);
     });
-    // `on`, not `once`: a kill that fails after a failed spawn is a second 'error', which unheard would end the server.
+    // `on`, not `once`: every 'error' is heard (an unheard one would end the server).
     child.on('error', (err) => fail(new LayercacheError('WORKER_FAILED', `the retraining process failed: ${err.message}`, { cause: err })));
-    // A message that cannot be sent ends the process; its exit then says why, unless that kill was the reason.
-    let unsent: unknown = null;
     child.once('exit', (code, signal) => {
       if (unsent !== null && signal === 'SIGKILL') {
         const reason = unsent instanceof Error ? unsent.message : String(unsent);
@@ -64,15 +80,23 @@ export function runRetrainProcess(
       if (settled) return done();
       child.send(message, (err) => (err ? failed(err) : done()));
     });
-    (async () => {
-      await send({ kind: 'start', request, values: samples.length });
-      for (let at = 0; at < samples.length && !settled; at += partValues) {
-        await send({ kind: 'samples', data: samples.subarray(at, Math.min(samples.length, at + partValues)) });
-      }
-    })().catch((err: unknown) => {
-      // Often the process died first (EPIPE): its exit, which follows, reports the cause.
-      unsent = err;
-      child.kill('SIGKILL');
+    child.once('spawn', () => {
+      if (settled) return;
+      const t0 = performance.now();
+      let samples: Float32Array | null = snapshot();
+      const values = samples.length;
+      (async () => {
+        await send({ kind: 'start', request, values });
+        for (let at = 0; at < values && !settled; at += partValues) {
+          await send({ kind: 'samples', data: samples!.subarray(at, Math.min(values, at + partValues)) });
+        }
+        samples = null;
+        if (!settled) options.onSent?.({ values, seconds: (performance.now() - t0) / 1000 });
+      })().catch((err: unknown) => {
+        samples = null;
+        unsent = err;
+        kill();
+      });
     });
   });
 }

@@ -87,7 +87,7 @@ export { Cascade, type CascadeRow, type CascadeExit } from './cascade/index.ts';
  * @example
  *   const report = await evaluateBundle(bundle, heldOut, { engine: config.engine, progress: SILENT, latencySamples: 1000, paper: 'build' });
  */
-export { evaluateBundle, type EvalReport, type EvalOptions, type SystemFigures, type CachedFigures, type LatencyStats, type Headroom } from './evaluate/index.ts';
+export { evaluateBundle, type EvalReport, type EvalOptions, type SystemFigures, type CachedFigures, type LatencyStats, type Headroom, type PairedSaving } from './evaluate/index.ts';
 
 /**
  * The self-contained HTML report (inline SVG charts) of a bundle and its evaluation.

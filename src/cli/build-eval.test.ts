@@ -262,6 +262,10 @@ describe('build → bundle → eval on a tiny model', () => {
     for (const key of ['accuracy', 'macsPerSample', 'latencyMs', 'throughputBatch64']) assert.ok(key in j.backbone, key);
     for (const key of ['agreement', 'accuracy', 'macsPerSample', 'latencyMs', 'throughputBatch64', 'exitRates']) assert.ok(key in j.cached, key);
     for (const key of ['p50', 'p95', 'p99', 'mean']) assert.equal(typeof j.cached.latencyMs[key], 'number');
+    // The latency saving is that of the means, with its interval over the paired blocks (20 samples: one block).
+    assert.ok(Math.abs(j.latencySaved.saved - (1 - j.cached.latencyMs.mean / j.backbone.latencyMs.mean)) < 1e-9, JSON.stringify(j.latencySaved));
+    assert.equal(j.latencySaved.blocks, 1);
+    assert.ok(j.latencySaved.ci95[0] <= j.latencySaved.saved && j.latencySaved.saved <= j.latencySaved.ci95[1]);
     assert.equal(j.backbone.accuracy, null, 'raw data has no labels');
     assert.ok(j.cached.agreement >= 0 && j.cached.agreement <= 1);
     assert.ok(j.oracle.macsPerSample <= j.backbone.macsPerSample);

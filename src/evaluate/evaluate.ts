@@ -19,6 +19,7 @@ import { withPhase, type Progress } from '../progress/index.ts';
 import { extractSegments } from '../surgery/index.ts';
 import type { Tensor } from '../tensor/index.ts';
 import { headroomOf, type Headroom } from './headroom.ts';
+import { pairedSaving, type PairedSaving } from './paired-saving.ts';
 
 export interface LatencyStats {
   readonly p50: number;
@@ -68,6 +69,8 @@ export interface EvalReport {
     readonly pairedBackbone: { readonly latencyMs: LatencyStats; readonly throughputBatch64: number };
   };
   readonly latencySamples: number;
+  /** The bundle's batch-1 latency saving over the backbone timed beside it, with its 95% interval within this run. */
+  readonly latencySaved: PairedSaving;
   /** Batch-1 latencies in ms, for plots. */
   readonly latencyTrace: { readonly backbone: number[]; readonly cached: number[] };
 }
@@ -93,6 +96,9 @@ export interface EvalOptions {
  * (DEVELOPERS.md, session 7); rotating three instances per side averages that offset.
  */
 const TIMING_INSTANCES = 3;
+
+/** Samples per block of batch-1 timing: each side runs a block in turn, on the same samples. */
+const LATENCY_BLOCK = 50;
 
 /** The data in batches of `size` rows, made on demand: iterate `batches()`, or take one with `at(k)`. */
 type Batches = (() => Generator<Tensor>) & { readonly count: number; at(k: number): Tensor };
@@ -176,7 +182,7 @@ async function cachedFigures(
   const lat: number[] = [];
   const blat: number[] = [];
   const timed = Math.min(opts.latencySamples, data.count);
-  const block = 50;
+  const block = LATENCY_BLOCK;
   await withPhase(opts.progress, `${name}: batch 1`, timed, async (phase) => {
     for (let s = 0; s < timed; s += block) {
       const e = Math.min(timed, s + block);
@@ -330,6 +336,7 @@ export async function evaluateBundle(bundle: LoadedBundle, data: DataSource, opt
       headroom,
       ...(paperBaseline ? { paperBaseline } : {}),
       latencySamples: main.trace.length,
+      latencySaved: pairedSaving(main.backboneTrace, main.trace, LATENCY_BLOCK),
       latencyTrace: { backbone: main.backboneTrace, cached: main.trace },
     };
   } finally {

@@ -11,7 +11,7 @@ import type { EvalReport } from '../src/evaluate/index.ts';
 
 const root = path.resolve(import.meta.dirname, '..');
 
-interface Result { model: string; tolerance: number; commit?: string; buildSeconds: number; report: Omit<EvalReport, 'latencyTrace' | 'headroom'> & { headroom?: { inSampleBest?: { macsPerSample: number }; ceiling?: { macsPerSample: number } } | null }; build: { selected: { agreement: number; crossValidatedAgreement?: number | null; estimatedAgreement?: number | null } } }
+interface Result { model: string; tolerance: number; commit?: string; buildSeconds: number; report: Omit<EvalReport, 'latencyTrace' | 'headroom' | 'latencySaved'> & { latencySaved?: EvalReport['latencySaved'] } & { headroom?: { inSampleBest?: { macsPerSample: number }; ceiling?: { macsPerSample: number } } | null }; build: { selected: { agreement: number; crossValidatedAgreement?: number | null; estimatedAgreement?: number | null } } }
 
 /** MACs per sample of the in-sample best selection (named `ceiling` in results written at 093e493). */
 function inSample(r: Result['report']): number | null {
@@ -41,7 +41,7 @@ export async function renderCifarTable(run: { models: string[]; tolerances: numb
     `Machine: ${os.cpus()[0]?.model ?? 'unknown'} × ${os.cpus().length}, ${Math.round(os.totalmem() / 2 ** 30)} GiB; Node ${process.version}; onnxruntime-node ${ort}; ${run.threads} onnxruntime threads; commit ${commit}.`,
     `Command: \`npm run bench:cifar -- --models ${[...new Set(rows.map((r) => r.model))].join(',')} --tolerances ${run.tolerances.join(',')} --threads ${run.threads}\` (build defaults plus \`--augment flip\`). Heads and thresholds from records 0–4999; every figure below on records 5000–9999.`,
     '',
-    '| model | tol. | held-out agreement (calibration estimate) | accuracy backbone → bundle | MACs saved | oracle MACs saved | in-sample best MACs saved | mean batch-1 latency backbone → bundle | latency saved | p99 batch-1 | batch-64 throughput × | exits | build s | paper rule at equal held-out agreement: MACs saved / latency saved |',
+    '| model | tol. | held-out agreement (calibration estimate) | accuracy backbone → bundle | MACs saved | oracle MACs saved | in-sample best MACs saved | mean batch-1 latency backbone → bundle | latency saved (95% interval within the run) | p99 batch-1 | batch-64 throughput × | exits | build s | paper rule at equal held-out agreement: MACs saved / latency saved |',
     '|---|---:|---:|---|---:|---:|---:|---|---:|---|---:|---:|---:|---|',
     ...rows.map(({ model, tolerance, buildSeconds, report: r, build }) => {
       const b = r.backbone;
@@ -49,7 +49,7 @@ export async function renderCifarTable(run: { models: string[]; tolerances: numb
       const p = r.paperBaseline;
       const cal = build.selected.estimatedAgreement ?? build.selected.crossValidatedAgreement ?? build.selected.agreement;
       return `| ${model} | ${pct(tolerance)} | ${(100 * c.agreement).toFixed(2)}% (${(100 * cal).toFixed(2)}%) | ${pct(b.accuracy ?? 0)} → ${pct(c.accuracy ?? 0)} | ${pct(1 - c.macsPerSample / b.macsPerSample)} | ${pct(1 - r.oracle.macsPerSample / b.macsPerSample)} | ${inSample(r) === null ? '—' : pct(1 - inSample(r)! / b.macsPerSample)} | `
-        + `${b.latencyMs.mean.toFixed(3)} → ${c.latencyMs.mean.toFixed(3)} ms | ${pct(1 - c.latencyMs.mean / b.latencyMs.mean)} | ${b.latencyMs.p99.toFixed(2)} → ${c.latencyMs.p99.toFixed(2)} ms | ${(c.throughputBatch64 / b.throughputBatch64).toFixed(2)} | `
+        + `${b.latencyMs.mean.toFixed(3)} → ${c.latencyMs.mean.toFixed(3)} ms | ${pct(1 - c.latencyMs.mean / b.latencyMs.mean)}${r.latencySaved ? ` (${pct(r.latencySaved.ci95[0])} to ${pct(r.latencySaved.ci95[1])})` : ''} | ${b.latencyMs.p99.toFixed(2)} → ${c.latencyMs.p99.toFixed(2)} ms | ${(c.throughputBatch64 / b.throughputBatch64).toFixed(2)} | `
         + `${c.exitRates.length} | ${buildSeconds.toFixed(0)} | ${p ? `${pct(1 - p.macsPerSample / b.macsPerSample)} / ${pct(1 - p.latencyMs.mean / (p.pairedBackbone?.latencyMs.mean ?? b.latencyMs.mean))} (all ${p.exitRates.length} exits, p_max ≥ ${p.threshold.toFixed(5)}, agreement ${(100 * p.agreement).toFixed(2)}%)` : '—'} |`;
     }),
     '<!-- bench:cifar:end -->',

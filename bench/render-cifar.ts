@@ -49,7 +49,7 @@ export async function renderCifarTable(run: { models: string[]; tolerances: numb
       const p = r.paperBaseline;
       const cal = build.selected.estimatedAgreement ?? build.selected.crossValidatedAgreement ?? build.selected.agreement;
       return `| ${model} | ${pct(tolerance)} | ${(100 * c.agreement).toFixed(2)}% (${(100 * cal).toFixed(2)}%) | ${pct(b.accuracy ?? 0)} → ${pct(c.accuracy ?? 0)} | ${pct(1 - c.macsPerSample / b.macsPerSample)} | ${pct(1 - r.oracle.macsPerSample / b.macsPerSample)} | ${inSample(r) === null ? '—' : pct(1 - inSample(r)! / b.macsPerSample)} | `
-        + `${b.latencyMs.mean.toFixed(3)} → ${c.latencyMs.mean.toFixed(3)} ms | ${pct(1 - c.latencyMs.mean / b.latencyMs.mean)}${r.latencySaved ? ` (${pct(r.latencySaved.ci95[0])} to ${pct(r.latencySaved.ci95[1])})` : ''} | ${b.latencyMs.p99.toFixed(2)} → ${c.latencyMs.p99.toFixed(2)} ms | ${(c.throughputBatch64 / b.throughputBatch64).toFixed(2)} | `
+        + `${b.latencyMs.mean.toFixed(3)} → ${c.latencyMs.mean.toFixed(3)} ms | ${pct(1 - c.latencyMs.mean / b.latencyMs.mean)}${r.latencySaved?.ci95 ? ` (${pct(r.latencySaved.ci95[0])} to ${pct(r.latencySaved.ci95[1])})` : ''} | ${b.latencyMs.p99.toFixed(2)} → ${c.latencyMs.p99.toFixed(2)} ms | ${(c.throughputBatch64 / b.throughputBatch64).toFixed(2)} | `
         + `${c.exitRates.length} | ${buildSeconds.toFixed(0)} | ${p ? `${pct(1 - p.macsPerSample / b.macsPerSample)} / ${pct(1 - p.latencyMs.mean / (p.pairedBackbone?.latencyMs.mean ?? b.latencyMs.mean))} (all ${p.exitRates.length} exits, p_max ≥ ${p.threshold.toFixed(5)}, agreement ${(100 * p.agreement).toFixed(2)}%)` : '—'} |`;
     }),
     '<!-- bench:cifar:end -->',

@@ -233,6 +233,9 @@ export async function evaluateBundle(bundle: LoadedBundle, data: DataSource, opt
   if (data.count === 0) {
     throw new LayercacheError('DATA_SPEC_INVALID', `data '${data.description}' gives no samples; evaluate on a non-empty range or file`);
   }
+  if (!Number.isInteger(opts.latencySamples) || opts.latencySamples < 1) {
+    throw new LayercacheError('CONFIG_INVALID', `latencySamples ${opts.latencySamples} must be a positive integer: the number of samples timed at batch 1 (the CLI's default is 2000)`);
+  }
   const instances = opts.timingInstances ?? TIMING_INSTANCES;
   if (!(Number.isInteger(instances) && instances >= 1)) {
     throw new LayercacheError('CONFIG_INVALID', `timingInstances ${instances} must be a positive integer (the default is ${TIMING_INSTANCES})`);

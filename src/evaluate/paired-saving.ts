@@ -10,11 +10,14 @@
 import { LayercacheError } from '../errors/index.ts';
 import { seededRng } from '../tensor/index.ts';
 
+/** Blocks below which no interval is given: a bootstrap over a handful of blocks spans little more than their range. */
+export const MIN_INTERVAL_BLOCKS = 10;
+
 export interface PairedSaving {
   /** 1 − mean bundle latency / mean backbone latency. */
   readonly saved: number;
-  /** 95% bootstrap interval of `saved` over the blocks (equal to [saved, saved] with one block). */
-  readonly ci95: readonly [number, number];
+  /** 95% bootstrap interval of `saved` over the blocks; null with fewer than MIN_INTERVAL_BLOCKS blocks. */
+  readonly ci95: readonly [number, number] | null;
   /** Paired blocks resampled. */
   readonly blocks: number;
   readonly blockSize: number;
@@ -22,8 +25,8 @@ export interface PairedSaving {
 
 /** backbone, cached: per-sample latencies in timing order, sample i of each from the same input; blockSize: samples per block. */
 export function pairedSaving(backbone: readonly number[], cached: readonly number[], blockSize: number, reps = 2000, seed = 1): PairedSaving {
-  if (backbone.length !== cached.length || backbone.length === 0) {
-    throw new LayercacheError('INTERNAL', `paired latencies need equal, non-zero lengths (got ${backbone.length} and ${cached.length})`);
+  if (backbone.length !== cached.length || backbone.length === 0 || !(Number.isInteger(blockSize) && blockSize >= 1)) {
+    throw new LayercacheError('INTERNAL', `paired latencies need equal, non-zero lengths and a positive block size (got ${backbone.length} and ${cached.length}, blocks of ${blockSize})`);
   }
   const sums: [number, number][] = [];
   for (let i = 0; i < backbone.length; i += blockSize) {
@@ -46,6 +49,7 @@ export function pairedSaving(backbone: readonly number[], cached: readonly numbe
     return 1 - c / b;
   };
   const saved = savedOf((k) => k);
+  if (sums.length < MIN_INTERVAL_BLOCKS) return { saved, ci95: null, blocks: sums.length, blockSize };
   const rng = seededRng(seed);
   const boots = Float64Array.from({ length: reps }, () => savedOf(() => Math.floor(rng.uniform() * sums.length))).sort();
   const at = (q: number): number => boots[Math.min(reps - 1, Math.max(0, Math.round(q * (reps - 1))))]!;

@@ -109,7 +109,7 @@ export async function renderReport(input: ReportInput): Promise<string> {
     ['accuracy vs labels', pct(b.accuracy), pct(c.accuracy)],
     ['MACs per sample (heads included)', num(b.macsPerSample), `${num(c.macsPerSample)} (${pct(1 - c.macsPerSample / b.macsPerSample)} saved)`],
     ['batch-1 latency mean / p50 / p99, ms', `${b.latencyMs.mean.toFixed(3)} / ${b.latencyMs.p50.toFixed(3)} / ${b.latencyMs.p99.toFixed(3)}`,
-      `${c.latencyMs.mean.toFixed(3)} / ${c.latencyMs.p50.toFixed(3)} / ${c.latencyMs.p99.toFixed(3)} (mean ${pct(ev.latencySaved.saved)} saved; 95% interval ${pct(ev.latencySaved.ci95[0])} to ${pct(ev.latencySaved.ci95[1])} in this run, over ${ev.latencySaved.blocks} paired blocks)`],
+      `${c.latencyMs.mean.toFixed(3)} / ${c.latencyMs.p50.toFixed(3)} / ${c.latencyMs.p99.toFixed(3)} (mean ${pct(ev.latencySaved.saved)} saved${ev.latencySaved.ci95 ? `; 95% interval ${pct(ev.latencySaved.ci95[0])} to ${pct(ev.latencySaved.ci95[1])} in this run, over ${ev.latencySaved.blocks} paired blocks` : ''})`],
     ['batch-64 throughput, samples/s', b.throughputBatch64.toFixed(0), `${c.throughputBatch64.toFixed(0)} (${(c.throughputBatch64 / b.throughputBatch64).toFixed(2)}×)`],
   ];
   const exitTable = m.exits.map((e, i) => [

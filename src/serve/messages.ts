@@ -65,6 +65,9 @@ export type RetrainMessage =
   | { readonly kind: 'start'; readonly request: RetrainRequest; readonly values: number }
   | { readonly kind: 'samples'; readonly data: Float32Array };
 
+/** What a retraining process says: that it has every buffered input (and starts building), then its reply. */
+export type RetrainChildMessage = { readonly kind: 'received' } | RetrainReply;
+
 export type RetrainReply =
   | {
     readonly kind: 'done'; readonly version: number; readonly exits: number; readonly agreement: number; readonly macsSaved: number; readonly seconds: number;

@@ -8,7 +8,7 @@
  *             sample of traffic (not biased towards the hard inputs that reach the end)
  *             a graceful shutdown saves it to STATE/buffer.bin, the next start restores it
  *   retrain   when retrain-schedule.ts says so, the whole builder runs on the buffer in a
- *             worker thread; the result is saved as the next bundle version and hot-swapped
+ *             child process; the result is saved as the next bundle version and hot-swapped
  *             in (or dropped, see keepsServing)
  *   guard     when live agreement (from verified early answers) falls below 1 − tolerance,
  *             the exit losing most agreement has its threshold raised at once, and is
@@ -307,7 +307,7 @@ export class OnlineLearner {
       reply = await runRetrainProcess(request, () => this.buffer.snapshot(), (stop) => {
         this.stopRetrain = stop;
       }, {
-        onSent: ({ values, seconds }) => this.deps.log.info({ version, mib: (values * 4) / 2 ** 20, seconds }, `retrain: the buffered inputs (${((values * 4) / 2 ** 20).toFixed(1)} MiB) went to the retraining process in ${seconds.toFixed(2)} s`),
+        onReceived: ({ values, seconds }) => this.deps.log.info({ version, mib: (values * 4) / 2 ** 20, seconds }, `retrain: the buffered inputs (${((values * 4) / 2 ** 20).toFixed(1)} MiB) were copied to the retraining process in ${seconds.toFixed(2)} s`),
       });
     } catch (err) {
       if (this.closed) {

@@ -1,6 +1,6 @@
 /**
  * Retraining process (started by retrain-process.ts): receives the request and the buffered inputs over IPC,
- * runs the whole offline builder (collect, measure, train, select) on them, saves the result as a new bundle
+ * says it has them all, runs the whole offline builder (collect, measure, train, select) on them, saves the result as a new bundle
  * version and answers once. It runs beside the server, so requests keep being served.
  * Invariants: the new version directory is written atomically, complete or not at all; if the server goes away
  * (the IPC channel closes), the build stops at its next progress step and saves nothing, and the process ends.
@@ -11,7 +11,7 @@ import { memorySource } from '../data/index.ts';
 import { asLayercacheError, LayercacheError } from '../errors/index.ts';
 import { loadModelFile } from '../onnx/index.ts';
 import { SILENT, type Progress } from '../progress/index.ts';
-import type { RetrainMessage, RetrainReply, RetrainRequest } from './messages.ts';
+import type { RetrainChildMessage, RetrainMessage, RetrainReply, RetrainRequest } from './messages.ts';
 
 // The builder's notes and the latency profile's warnings go back to the server's log (also
 // when the retrain fails); progress bars go nowhere. Every progress step checks that the server is still there.
@@ -53,8 +53,8 @@ async function retrain(req: RetrainRequest, samples: Float32Array): Promise<Retr
   };
 }
 
-function answer(reply: RetrainReply): void {
-  if (process.connected) process.send!(reply);
+function tell(message: RetrainChildMessage): void {
+  if (process.connected) process.send!(message);
 }
 
 let request: RetrainRequest | null = null;
@@ -70,9 +70,10 @@ const onMessage = (message: RetrainMessage): void => {
   }
   if (filled < samples!.length) return;
   process.off('message', onMessage);
-  retrain(request!, samples!).then(answer, (err: unknown) => {
+  tell({ kind: 'received' });
+  retrain(request!, samples!).then(tell, (err: unknown) => {
     const e = asLayercacheError(err);
-    answer({ kind: 'error', code: e.code, message: e.message, stack: e.stack, notes, warnings });
+    tell({ kind: 'error', code: e.code, message: e.message, stack: e.stack, notes, warnings });
   });
 };
 process.on('message', onMessage);

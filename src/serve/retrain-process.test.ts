@@ -1,6 +1,7 @@
 /**
  * The retraining process on a tiny residual net: the buffered inputs arrive whole however many parts they are sent
- * in and the snapshot is let go once sent, a failing build answers with its error, a process that did not start is
+ * in and the snapshot is let go once sent, a failing build answers with its error (as does a failed copy of the
+ * buffer, without harm to this process), a process that did not start is
  * never signalled, a crash of the process fails the retrain (not this process), and an abandoned retrain ends at
  * once and saves nothing.
  */
@@ -90,23 +91,29 @@ describe('retraining process', () => {
     const gc = vm.runInNewContext('gc') as () => void;
     let snapshot: WeakRef<Float32Array> | null = null;
     let stop: () => void = () => {};
-    let sent: () => void = () => {};
-    const allSent = new Promise<void>((resolve) => { sent = resolve; });
+    let received: () => void = () => {};
+    const building = new Promise<void>((resolve) => { received = resolve; });
     // Far more epochs than the test waits for: the process is building when it is stopped.
     const running = runRetrainProcess(request('abandoned', { epochs: 1000 }), () => {
       const copy = samples.slice();
       snapshot = new WeakRef(copy);
       return copy;
-    }, (s) => { stop = s; }, { onSent: () => sent() });
-    await allSent;
-    // The sending task ends after it reports; a turn later nothing holds the snapshot (a worker thread got it
-    // transferred; a kept copy would cost the server --buffer-bytes for the whole retrain).
-    await new Promise<void>((resolve) => { setImmediate(resolve); });
+    }, (s) => { stop = s; }, { onReceived: () => received() });
+    // The process has every input and builds (it says so before it starts).
+    await building;
+    // Nothing holds the snapshot any more (a worker thread got it transferred; a kept copy would cost the server
+    // --buffer-bytes for the whole retrain).
     gc();
     assert.equal(snapshot!.deref(), undefined);
     stop();
     await assert.rejects(running, (err: unknown) => err instanceof LayercacheError && err.code === 'NOT_READY');
     await assert.rejects(fs.stat(path.join(dir, 'abandoned')), /ENOENT/);
+  });
+
+  it('fails the retrain, not the server, when the buffer cannot be copied', { timeout: 60_000 }, async () => {
+    const running = runRetrainProcess(request('uncopied'), () => { throw new RangeError('Array buffer allocation failed'); }, () => {});
+    await assert.rejects(running, (err: unknown) => err instanceof LayercacheError && err.code === 'WORKER_FAILED' && /could not be copied for the retraining process: Array buffer allocation failed/.test(err.message));
+    await assert.rejects(fs.stat(path.join(dir, 'uncopied')), /ENOENT/);
   });
 
   it('never signals a process that did not start, and reports why it did not', async () => {

@@ -9,11 +9,12 @@
  * process that never started is never signalled (it has no pid, and a kill then would reach whatever pid Node
  * had not filled in: the server's own process group, once). The snapshot of the buffered inputs is taken only
  * once the process runs, goes over in parts of at most `partValues` values, each written before the next, and is
- * let go as soon as the last is written, so the server holds it only while sending.
+ * let go as soon as the last is written, so the server holds it only while sending. The process says when it has
+ * them all (`received`) before it answers.
  */
 import type { ChildProcess } from 'node:child_process';
 import { LayercacheError } from '../errors/index.ts';
-import type { RetrainMessage, RetrainReply, RetrainRequest } from './messages.ts';
+import type { RetrainChildMessage, RetrainMessage, RetrainReply, RetrainRequest } from './messages.ts';
 import { startChild } from './module-launch.ts';
 
 /** Float32 values per IPC message of buffered inputs (32 MiB). */
@@ -25,8 +26,11 @@ const STDERR_TAIL_BYTES = 4096;
 export interface RetrainProcessOptions {
   /** Float32 values per IPC message of buffered inputs (default SAMPLE_PART_VALUES). */
   readonly partValues?: number;
-  /** Hears when every buffered input has been written to the process, with how many values and how long it took. */
-  readonly onSent?: (sent: { readonly values: number; readonly seconds: number }) => void;
+  /**
+   * Hears when the process has every buffered input (and starts building): how many values, and the seconds since
+   * it started, the copy of the buffer and its transfer included.
+   */
+  readonly onReceived?: (received: { readonly values: number; readonly seconds: number }) => void;
   /** Starts the process (default: retrain-child.ts); for tests. */
   readonly start?: () => ChildProcess;
 }
@@ -58,8 +62,15 @@ export function runRetrainProcess(
     child.stderr?.setEncoding('utf8');
     child.stderr?.on('data', (chunk: string) => { stderr = (stderr + chunk).slice(-STDERR_TAIL_BYTES); });
     started(() => fail(new LayercacheError('NOT_READY', 'retrain abandoned: the server is shutting down')));
-    child.once('message', (reply: RetrainReply) => {
+    let values = 0;
+    const t0 = performance.now();
+    child.on('message', (message: RetrainChildMessage) => {
       if (settled) return;
+      if (message.kind === 'received') {
+        options.onReceived?.({ values, seconds: (performance.now() - t0) / 1000 });
+        return;
+      }
+      const reply: RetrainReply = message;
       settled = true;
       // Its work is done (the version saved, or nothing): the process ends here, whatever is left running in it.
       kill();
@@ -82,16 +93,21 @@ export function runRetrainProcess(
     });
     child.once('spawn', () => {
       if (settled) return;
-      const t0 = performance.now();
-      let samples: Float32Array | null = snapshot();
-      const values = samples.length;
+      let samples: Float32Array | null;
+      try {
+        samples = snapshot();
+      } catch (err) {
+        // Copying the buffer can fail (memory): that fails this retrain, not the server.
+        fail(new LayercacheError('WORKER_FAILED', `the buffered inputs could not be copied for the retraining process: ${err instanceof Error ? err.message : String(err)}`, { cause: err }));
+        return;
+      }
+      values = samples.length;
       (async () => {
         await send({ kind: 'start', request, values });
         for (let at = 0; at < values && !settled; at += partValues) {
           await send({ kind: 'samples', data: samples!.subarray(at, Math.min(values, at + partValues)) });
         }
         samples = null;
-        if (!settled) options.onSent?.({ values, seconds: (performance.now() - t0) / 1000 });
       })().catch((err: unknown) => {
         samples = null;
         unsent = err;

@@ -29,6 +29,14 @@ export interface EvalCommandOptions {
 }
 
 /** The `eval --json` contract (latency traces left out). */
+/** The latency saving's interval in words: it covers this run only, and is absent over too few blocks. */
+function savingInterval(p: EvalReport['latencySaved']): string {
+  const blocks = `${p.blocks} paired block${p.blocks === 1 ? '' : 's'} of ${p.blockSize} samples`;
+  return p.ci95 === null
+    ? `no interval: ${blocks}; time more samples with --latency-samples`
+    : `the saving's 95% interval in this run, over ${blocks}: ${formatPercent(p.ci95[0])} to ${formatPercent(p.ci95[1])}; separate runs can differ more`;
+}
+
 export function evalJson(r: EvalReport): object {
   const { latencyTrace: _trace, ...rest } = r;
   void _trace;
@@ -75,7 +83,7 @@ export async function runEval(dir: string, opts: EvalCommandOptions, config: Con
   const b = report.backbone;
   const c = report.cached;
   io.out(`MACs saved ${formatPercent(1 - c.macsPerSample / b.macsPerSample)} (oracle bound ${formatPercent(1 - report.oracle.macsPerSample / b.macsPerSample)}), `
-    + `mean batch-1 latency ${formatSaving(report.latencySaved.saved)} (the saving's 95% interval in this run, over ${report.latencySaved.blocks} paired blocks: ${formatPercent(report.latencySaved.ci95[0])} to ${formatPercent(report.latencySaved.ci95[1])}; separate runs can differ more), `
+    + `mean batch-1 latency ${formatSaving(report.latencySaved.saved)} (${savingInterval(report.latencySaved)}), `
     + `batch-64 throughput ×${(c.throughputBatch64 / b.throughputBatch64).toFixed(2)}\n`);
   if (report.samples < 64) io.out(`note: with ${report.samples} samples, the batch-64 throughput ran batches of ${report.samples}; evaluate on 64 or more for the batch-64 figure\n`);
   io.out(`exit hit rates: ${c.exitRates.map((r, i) => `#${i} (candidate ${bundle.manifest.exits[i]!.candidate}) ${formatPercent(r)}`).join(', ') || 'none'}; full backbone ${formatPercent(c.fullRate)}\n`);

@@ -6,8 +6,8 @@
  * server. For the same reason a retrain can be abandoned at once: the process is killed, where terminating a
  * worker thread inside onnxruntime would abort the whole server.
  * Invariants: the promise settles exactly once, and the process is gone (or being killed) once it has; a
- * process that never started is never signalled (it has no pid, and a kill then would reach whatever pid Node
- * had not filled in: the server's own process group, once). The snapshot of the buffered inputs is taken only
+ * process that never started is never signalled (it has no pid, and until Node reports the failure a kill
+ * reaches pid 0: the server's own process group). The snapshot of the buffered inputs is taken only
  * once the process runs, goes over in parts of at most `partValues` values, each written before the next, and is
  * let go as soon as the last is written, so the server holds it only while sending. The process says when it has
  * them all (`received`) before it answers.

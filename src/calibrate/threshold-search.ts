@@ -40,6 +40,27 @@ function markReached(table: CalibrationTable, thresholds: readonly number[], e: 
   return wrong;
 }
 
+/**
+ * What becomes of a sample [n] that goes on past exit e under the later kept thresholds: `cost` gets what it then
+ * costs (the heads it passes, plus the exit that answers it or the full backbone), `wrong` 1 where that answer
+ * disagrees with the backbone.
+ */
+function continuation(table: CalibrationTable, thresholds: readonly number[], e: number, cost: Float64Array, wrong: Uint8Array): void {
+  cost.fill(table.fullCost);
+  wrong.fill(0);
+  for (let f = table.exits.length - 1; f > e; f--) {
+    const t = thresholds[f]!;
+    if (t === NEVER) continue;
+    const c = table.exits[f]!;
+    for (let i = 0; i < table.n; i++) {
+      if (c.score[i]! >= t) {
+        cost[i] = c.headCost + c.cost;
+        wrong[i] = c.correct[i] ? 0 : 1;
+      } else cost[i] = c.headCost + cost[i]!;
+    }
+  }
+}
+
 /** Coordinate descent on cost + λ·errors from `start`; returns a local optimum. */
 export function optimizeForLambda(table: CalibrationTable, lambda: number, start?: Policy): Policy {
   const { n, exits } = table;
@@ -47,6 +68,7 @@ export function optimizeForLambda(table: CalibrationTable, lambda: number, start
   const thresholds = start ? [...start.thresholds] : new Array<number>(E).fill(NEVER);
   const reached = new Uint8Array(n);
   const next = new Float64Array(n);
+  const nextWrong = new Uint8Array(n);
   const order = new Int32Array(n);
   const sorted = scoreOrders(table);
   for (let sweep = 0; sweep < 6; sweep++) {
@@ -60,15 +82,8 @@ export function optimizeForLambda(table: CalibrationTable, lambda: number, start
       }
       markReached(table, thresholds, e, reached);
       // Value of continuing past e, under the current later thresholds.
-      next.fill(table.fullCost);
-      for (let f = E - 1; f > e; f--) {
-        const t = thresholds[f]!;
-        if (t === NEVER) continue;
-        const col = exits[f]!;
-        for (let i = 0; i < n; i++) {
-          next[i] = col.headCost + (col.score[i]! >= t ? col.cost + (col.correct[i] ? 0 : lambda) : next[i]!);
-        }
-      }
+      continuation(table, thresholds, e, next, nextWrong);
+      for (let i = 0; i < n; i++) if (nextWrong[i]) next[i]! += lambda;
       const col = exits[e]!;
       // The samples that reach e, most confident first (the exit's full order, filtered).
       const byScore = sorted[e]!;
@@ -124,19 +139,7 @@ export function optimizeForBudget(table: CalibrationTable, maxErrors: number, st
       // Samples answered before e, and their disagreements (fixed while e moves).
       const earlyWrong = markReached(table, thresholds, e, reached);
       // Cost and disagreement of going on past e, under the later thresholds.
-      nextCost.fill(table.fullCost);
-      nextWrong.fill(0);
-      for (let f = E - 1; f > e; f--) {
-        const t = thresholds[f]!;
-        if (t === NEVER) continue;
-        const c = exits[f]!;
-        for (let i = 0; i < n; i++) {
-          if (c.score[i]! >= t) {
-            nextCost[i] = c.headCost + c.cost;
-            nextWrong[i] = c.correct[i] ? 0 : 1;
-          } else nextCost[i] = c.headCost + nextCost[i]!;
-        }
-      }
+      continuation(table, thresholds, e, nextCost, nextWrong);
       let m = 0;
       let wrongWithout = earlyWrong;
       for (let k = 0; k < n; k++) {

@@ -304,11 +304,11 @@ export class OnlineLearner {
     let reply: RetrainReply;
     try {
       // The snapshot is taken once the retraining process runs, and let go once it has been sent.
-      reply = await runRetrainProcess(request, () => this.buffer.snapshot(), (stop) => {
-        this.stopRetrain = stop;
-      }, {
-        onReceived: ({ values, seconds }) => this.deps.log.info({ version, mib: (values * 4) / 2 ** 20, seconds }, `retrain: the buffered inputs (${((values * 4) / 2 ** 20).toFixed(1)} MiB) were copied to the retraining process in ${seconds.toFixed(2)} s`),
-      });
+      const onReceived = ({ values, seconds }: { values: number; seconds: number }): void => {
+        const mib = (values * 4) / 2 ** 20;
+        this.deps.log.info({ version, mib, seconds }, `retrain: the buffered inputs (${mib.toFixed(1)} MiB) were copied to the retraining process in ${seconds.toFixed(2)} s`);
+      };
+      reply = await runRetrainProcess(request, () => this.buffer.snapshot(), (stop) => { this.stopRetrain = stop; }, { onReceived });
     } catch (err) {
       if (this.closed) {
         this.deps.log.info({ version, stopped: 'killed' }, `retrain of version ${version} abandoned: the server is shutting down`);

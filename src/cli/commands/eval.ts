@@ -28,7 +28,6 @@ export interface EvalCommandOptions {
   readonly htmlFlag?: string;
 }
 
-/** The `eval --json` contract (latency traces left out). */
 /** The latency saving's interval in words: it covers this run only, and is absent over too few blocks. */
 function savingInterval(p: EvalReport['latencySaved']): string {
   const blocks = `${p.blocks} paired block${p.blocks === 1 ? '' : 's'} of ${p.blockSize} samples`;
@@ -37,6 +36,7 @@ function savingInterval(p: EvalReport['latencySaved']): string {
     : `the saving's 95% interval in this run, over ${blocks}: ${formatPercent(p.ci95[0])} to ${formatPercent(p.ci95[1])}; separate runs can differ more`;
 }
 
+/** The `eval --json` contract (latency traces left out). */
 export function evalJson(r: EvalReport): object {
   const { latencyTrace: _trace, ...rest } = r;
   void _trace;

@@ -28,6 +28,7 @@ import { modelOpset, serializeModel, type ModelProto } from '../onnx/index.ts';
 import { withPhase, type Progress } from '../progress/index.ts';
 import { seededRng } from '../tensor/index.ts';
 import { extractSegments } from '../surgery/index.ts';
+import { cvFoldsFor } from './cv-folds.ts';
 import { collectFeatures, type ExitInfo, type FeatureSet } from './collect.ts';
 import { keyMismatch, latencyProfileKey, LATENCY_PROFILE_FORMAT, newestChecks, shortId, type CascadeCheck, type LatencyProfile } from './latency-profile.ts';
 import { measureCascade, measureLatency, type LatencyCosts } from './measure.ts';
@@ -61,7 +62,8 @@ interface BuildSettings {
   readonly augment: readonly Augmentation[];
 }
 
-function settingsOf(c: BuildConfig): BuildSettings {
+/** The build's settings from its configuration, with what depends on the data's size (`samples`) resolved. */
+function settingsOf(c: BuildConfig, samples: number): BuildSettings {
   return {
     tolerance: c.tolerance,
     delta: c.delta,
@@ -71,7 +73,7 @@ function settingsOf(c: BuildConfig): BuildSettings {
     score: c.score,
     folds: c.folds,
     cvSplits: c.cvSplits,
-    cvFolds: c.cvFolds,
+    cvFolds: cvFoldsFor(samples, c.cvFolds),
     family: c.family,
     train: { epochs: c.epochs, batchSize: c.trainBatch, learningRate: c.learningRate, weightDecay: c.weightDecay, temperature: c.temperature, seed: c.seed },
     refineExits: c.refineExits,
@@ -131,8 +133,8 @@ export interface BuildResult {
  * Writes nothing: save the result with saveBundle (its backbone is input.modelBytes).
  */
 export async function buildCascade(input: BuildInput, config: BuildConfig, engine: EngineOptions, progress: Progress): Promise<BuildResult> {
-  const settings = settingsOf(config);
   const { data } = input;
+  const settings = settingsOf(config, data.count);
   // Heads are distilled from, and the cascade serves the softmax of, the scores output: it is read as logits.
   const { analysis: a, reading } = await analyzeClassifier(input.model, { source: input.modelFile, engine, sampleDims: data.sampleDims, scoresOutput: config.scoresOutput });
   for (const line of describeReading(reading, input.model)) progress.note(line);

@@ -242,6 +242,8 @@ describe('build → bundle → eval on a tiny model', () => {
     assert.equal(bundle.manifest.format, 'layercache.bundle/1');
     assert.equal(bundle.manifest.candidates.length, 3);
     assert.equal(bundle.segments.length, bundle.manifest.exits.length + 1);
+    // --cv-folds left open resolves by the build's size (200 samples: 2), and the manifest records the number used.
+    assert.equal(bundle.manifest.build.cvFolds, 2);
 
     // Round trip: saving the loaded bundle again and loading it gives the same manifest and answers.
     const copy = path.join(dir, 'copy');

@@ -150,7 +150,7 @@ export async function runCli(argv: readonly string[], io: CliIo, env?: NodeJS.Pr
     .option('--score <kind>', 'confidence score: max | margin | temperature', (v) => parseChoice(v, '--score', ['max', 'margin', 'temperature'] as const), 'max')
     .option('--folds <k>', 'cross-fitting folds', (v) => parsePositiveCount(v, '--folds'), 3)
     .option('--cv-splits <n>', 'random splits into --cv-folds folds, averaged to judge each candidate policy', (v) => parsePositiveCount(v, '--cv-splits'), 5)
-    .option('--cv-folds <k>', 'folds of each split: thresholds fitted on all but one, judged on that one', (v) => parsePositiveCount(v, '--cv-folds'), 2)
+    .option('--cv-folds <k>', 'folds of each split: thresholds fitted on all but one, judged on that one (default: 5 for 5,000 samples or more, else 2)', (v) => parsePositiveCount(v, '--cv-folds'))
     .option('--augment <list>', "label-free augmented copies of the build samples, one per entry: flip, crop, random (mirror and crop at random); NAME:N repeats, e.g. flip,random:10 (natural images only)", (v) => parseAugmentList(v, '--augment'))
     .option('--epochs <n>', 'training epochs of the heads that can be kept', (v) => parsePositiveCount(v, '--epochs'), 36)
     .option('--refine-exits <n>', 'with more candidate exits than this, screen them all briefly and train only the n most promising fully', (v) => parsePositiveCount(v, '--refine-exits'), 16)
@@ -170,7 +170,7 @@ export async function runCli(argv: readonly string[], io: CliIo, env?: NodeJS.Pr
         ...(program.opts<GlobalOptions>().threads !== undefined ? { engine: { intraOpThreads: program.opts<GlobalOptions>().threads } } : {}),
         build: {
           tolerance: o.tolerance as number, delta: (o.confidence as number | undefined) ?? null, margin: (o.margin as number | undefined) ?? null,
-          batch: o.batch as number, objective: o.objective as 'latency', score: o.score as 'max', folds: o.folds as number, cvSplits: o.cvSplits as number, cvFolds: o.cvFolds as number, epochs: o.epochs as number, refineExits: o.refineExits as number, screenEpochs: o.screenEpochs as number, seed: o.seed as number,
+          batch: o.batch as number, objective: o.objective as 'latency', score: o.score as 'max', folds: o.folds as number, cvSplits: o.cvSplits as number, cvFolds: (o.cvFolds as number | undefined) ?? null, epochs: o.epochs as number, refineExits: o.refineExits as number, screenEpochs: o.screenEpochs as number, seed: o.seed as number,
           temperature: o.distillTemperature as number, latencyProfile: (o.latencyProfile as string | undefined) ?? null,
           scoresOutput: (o.scoresOutput as string | undefined) ?? null,
           ...(o.augment ? { augment: o.augment as ('flip' | 'crop' | 'random')[] } : {}),

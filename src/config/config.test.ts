@@ -9,6 +9,7 @@ describe('config', () => {
     assert.deepEqual(c.engine, { intraOpThreads: 0, graphOptimization: 'all' });
     assert.equal(c.build.tolerance, 0.01);
     assert.equal(c.build.delta, null);
+    assert.equal(c.build.cvFolds, null, 'open: the builder resolves it by the build size');
     assert.equal(c.color, true);
     assert.ok(Object.isFrozen(c) && Object.isFrozen(c.engine));
   });

@@ -1,8 +1,8 @@
 /**
  * `layercache eval`: the backbone and the bundle measured in the same run on the same
  * inputs. Accuracy figures come from full passes at batch 64; latency from batch-1 runs in
- * alternating blocks (backbone, then bundle, on the same samples) so machine noise hits
- * both alike; throughput from alternating batch-64 passes. No session lets its idle
+ * alternating blocks (backbone and bundle on the same samples, each first in every other
+ * block) so machine noise hits both alike; throughput from alternating batch-64 passes. No session lets its idle
  * onnxruntime threads spin (see engine/session.ts), the backbone's included, so both
  * sides run under the same settings.
  * Invariants: agreement compares the bundle's class with the backbone's on every sample;
@@ -125,6 +125,20 @@ function accuracyOf(classes: ArrayLike<number>, labels: DataSource['labels']): n
 }
 
 /**
+ * Runs the two sides of timing round k, the backbone first in even rounds and the other side first in odd ones:
+ * whichever runs second meets a machine the first has just warmed (caches, clocks), so neither always does.
+ */
+export async function inTurn(k: number, backbone: () => Promise<void>, other: () => Promise<void>): Promise<void> {
+  if (k % 2 === 0) {
+    await backbone();
+    await other();
+  } else {
+    await other();
+    await backbone();
+  }
+}
+
+/**
  * cascades, backbones: equivalent instances (same graphs), used in rotation, block by block:
  * each session's timing carries its own offset of a percent or two (DEVELOPERS.md), which
  * rotation averages out instead of charging it all to one side.
@@ -146,12 +160,17 @@ async function cachedFigures(
       const b = batches.at(k);
       const backbone = backbones[k % backbones.length]!;
       const cascade = cascades[k % cascades.length]!;
-      let t = performance.now();
-      await backbone.run({ [inputName]: b });
-      backboneMs += performance.now() - t;
-      t = performance.now();
-      rows.push(...(await cascade.run(b)));
-      cascadeMs += performance.now() - t;
+      const timeBackbone = async (): Promise<void> => {
+        const t = performance.now();
+        await backbone.run({ [inputName]: b });
+        backboneMs += performance.now() - t;
+      };
+      const timeCascade = async (): Promise<void> => {
+        const t = performance.now();
+        rows.push(...(await cascade.run(b)));
+        cascadeMs += performance.now() - t;
+      };
+      await inTurn(k, timeBackbone, timeCascade);
       phase.tick();
     }
   });
@@ -176,9 +195,9 @@ async function cachedFigures(
       counts[r.exit]!++;
     }
   });
-  // Batch 1: alternating blocks of samples (backbone block, then the same samples through
-  // the bundle), so both see the same machine conditions and their worker threads do not
-  // contend sample by sample.
+  // Batch 1: alternating blocks of samples (a backbone block and the same samples through the
+  // bundle, the two in turn first), so both see the same machine conditions and their worker
+  // threads do not contend sample by sample.
   const lat: number[] = [];
   const blat: number[] = [];
   const timed = Math.min(opts.latencySamples, data.count);
@@ -189,18 +208,23 @@ async function cachedFigures(
       const backbone = backbones[(s / block) % backbones.length]!;
       const cascade = cascades[(s / block) % cascades.length]!;
       const xs = Array.from({ length: e - s }, (_, k) => data.batch(s + k, s + k + 1));
-      await backbone.run({ [inputName]: xs[0]! });
-      for (const x of xs) {
-        const t = performance.now();
-        await backbone.run({ [inputName]: x });
-        blat.push(performance.now() - t);
-      }
-      await cascade.run(xs[0]!);
-      for (const x of xs) {
-        const t = performance.now();
-        await cascade.run(x);
-        lat.push(performance.now() - t);
-      }
+      const timeBackbone = async (): Promise<void> => {
+        await backbone.run({ [inputName]: xs[0]! });
+        for (const x of xs) {
+          const t = performance.now();
+          await backbone.run({ [inputName]: x });
+          blat.push(performance.now() - t);
+        }
+      };
+      const timeCascade = async (): Promise<void> => {
+        await cascade.run(xs[0]!);
+        for (const x of xs) {
+          const t = performance.now();
+          await cascade.run(x);
+          lat.push(performance.now() - t);
+        }
+      };
+      await inTurn(s / block, timeBackbone, timeCascade);
       phase.tick(e - s);
     }
   });

@@ -11,6 +11,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import type { InjectOptions } from 'fastify';
+import { deflateSync, gzipSync } from 'node:zlib';
 import sharp from 'sharp';
 import { loadConfig, type ConfigInput } from '../config/index.ts';
 import { Session } from '../engine/index.ts';
@@ -166,7 +167,7 @@ describe('server routes', () => {
       [{ method: 'POST', url: URL_INFER, payload: inferBody(new Float32Array(17 * sample), 17) }, 400, 'INFER_REQUEST_INVALID', /17 rows; send 1 to 16/],
       [{ method: 'POST', url: URL_INFER, payload: inferBody(x, 1, { outputs: [{ name: 'logits' }] }) }, 400, 'INFER_REQUEST_INVALID', /output 'logits' does not exist/],
       [{ method: 'POST', url: URL_INFER, payload: '{"inputs": [', headers: { 'content-type': 'application/json' } }, 400, 'INFER_REQUEST_INVALID', /not valid JSON/],
-      [{ method: 'POST', url: URL_INFER, payload: 'x', headers: { 'content-type': 'text/plain' } }, 415, 'UNSUPPORTED_MEDIA_TYPE', /text\/plain/],
+      [{ method: 'POST', url: URL_INFER, payload: 'x', headers: { 'content-type': 'image/png' } }, 415, 'UNSUPPORTED_MEDIA_TYPE', /not 'image\/png'; images go to the classify route/],
       [{ method: 'POST', url: URL_INFER, payload: Buffer.alloc(70 * 1024), headers: { 'content-type': 'application/octet-stream', [HEADER_LENGTH]: '2' } }, 413, 'BODY_TOO_LARGE', /over the limit of 65536 bytes/],
       [{ method: 'POST', url: URL_INFER, payload: Buffer.alloc(8), headers: { 'content-type': 'application/octet-stream', [HEADER_LENGTH]: 'abc' } }, 400, 'INFER_REQUEST_INVALID', /inference-header-content-length 'abc' is not a byte count/i],
       [{ method: 'POST', url: '/v2/models/tiny/classify', payload: Buffer.from('not an image'), headers: { 'content-type': 'image/png' } }, 400, 'INFER_REQUEST_INVALID', /not a JPEG or PNG \(its first bytes are 6e6f7420616e2069\)/],
@@ -189,14 +190,48 @@ describe('server routes', () => {
     }
   });
 
+  it('takes the protocol body under any content type or none, compressed or not, as Triton does; errors are exactly application/json', async () => {
+    const app = server.app;
+    const x = randomNormal(seededRng(11), 2 * sample);
+    const oracle = await backboneProbs(x, 2);
+    const text = Buffer.from(JSON.stringify(inferBody(x, 2)));
+    const header = Buffer.from(JSON.stringify({ inputs: [{ name: 'image', shape: [2, 3, 8, 8], datatype: 'FP32', parameters: { binary_data_size: x.byteLength } }] }));
+    const binary = Buffer.concat([header, Buffer.from(x.buffer)]);
+    const cases: [string, InjectOptions][] = [
+      // tritonclient sends no Content-Type at all; KServe's client none for JSON; curl -d sends a form type.
+      ['JSON, no content type', { payload: text }],
+      ['binary, no content type', { payload: binary, headers: { [HEADER_LENGTH]: String(header.length) } }],
+      ['JSON as a form', { payload: text, headers: { 'content-type': 'application/x-www-form-urlencoded' } }],
+      ['gzip JSON', { payload: gzipSync(text), headers: { 'content-type': 'application/json', 'content-encoding': 'gzip' } }],
+      ['deflate binary', { payload: deflateSync(binary), headers: { 'content-encoding': 'deflate', [HEADER_LENGTH]: String(header.length) } }],
+    ];
+    for (const [what, req] of cases) {
+      // light-my-request adds a content type to a Buffer payload unless told otherwise: the header is removed outright.
+      const res = await app.inject({ method: 'POST', url: URL_INFER, ...req, headers: { 'content-type': undefined, ...req.headers } as InjectOptions['headers'] });
+      assert.equal(res.statusCode, 200, `${what}: ${res.body}`);
+      const probs = res.json().outputs.find((o: { name: string }) => o.name === 'probabilities').data as number[];
+      probs.forEach((v, i) => assert.ok(Math.abs(v - oracle[i]!) < 1e-5, `${what}, prob ${i}`));
+    }
+    const brotli = await app.inject({ method: 'POST', url: URL_INFER, payload: text, headers: { 'content-type': 'application/json', 'content-encoding': 'br' } });
+    assert.equal(brotli.statusCode, 415);
+    assert.match(brotli.json().error, /Content-Encoding 'br' is not supported/);
+    // Errors carry the same content type as answers: KServe's client reads their text only from exactly this one.
+    assert.equal(brotli.headers['content-type'], 'application/json');
+    assert.equal((await app.inject({ method: 'POST', url: '/v2/models/nope/infer', payload: text })).headers['content-type'], 'application/json');
+    // classify finds the image by its signature, whatever the content type says.
+    const png = await sharp(Buffer.alloc(8 * 8 * 3, 128), { raw: { width: 8, height: 8, channels: 3 } }).png().toBuffer();
+    const jpg = await app.inject({ method: 'POST', url: '/v2/models/tiny/classify', payload: png, headers: { 'content-type': 'image/jpg' } });
+    assert.equal(jpg.statusCode, 200, jpg.body);
+  });
+
   it('serves Prometheus metrics that count successes, failures, exits and batches', async () => {
     const text = (await server.app.inject('/metrics')).body;
     const value = (name: string): number => Number(new RegExp(`^${name.replace(/[{}"]/g, (c) => `\\${c}`)} (\\S+)$`, 'm').exec(text)?.[1] ?? NaN);
     assert.ok(value('layercache_inference_request_success{model="tiny"}') >= 4);
     assert.ok(value('layercache_inference_request_failure{model="tiny",code="INFER_REQUEST_INVALID"}') >= 4);
     assert.ok(value('layercache_inference_exit_total{model="tiny",exit="backbone",tensor=""}') >= 7);
-    // Rejected by Fastify before the handler (content type, body limit): counted all the same, once each.
-    assert.equal(value('layercache_inference_request_failure{model="tiny",code="UNSUPPORTED_MEDIA_TYPE"}'), 1);
+    // Rejected by Fastify before the handler (body limit) or by the route (an image type, a brotli body): counted all the same, once each.
+    assert.equal(value('layercache_inference_request_failure{model="tiny",code="UNSUPPORTED_MEDIA_TYPE"}'), 2);
     assert.equal(value('layercache_inference_request_failure{model="tiny",code="BODY_TOO_LARGE"}'), 1);
     assert.equal(value('layercache_queue_rows{model="tiny"}'), 0, 'nothing queued between requests');
     for (const name of ['layercache_inference_queue_duration_seconds_bucket', 'layercache_inference_compute_duration_seconds_bucket', 'layercache_inference_request_duration_seconds_bucket', 'layercache_inference_batch_size_bucket', 'layercache_bundle_version', 'layercache_buffer_samples', 'layercache_agreement_estimate', 'layercache_agreement_lower_bound', 'layercache_retrain_total', 'layercache_retrain_duration_seconds', 'layercache_guard_actions_total']) {
@@ -217,10 +252,10 @@ describe('bearer token', () => {
       assert.equal(bare.headers['www-authenticate'], 'Bearer realm="layercache"');
       assert.equal(bare.json().code, 'UNAUTHORIZED');
       assert.match(bare.json().error, /needs an Authorization: Bearer TOKEN header/);
-      for (const authorization of [`Bearer ${token}x`, token, `Basic ${token}`]) {
+      for (const [authorization, message] of [[`Bearer ${token}x`, /not the server's/], [token, /uses the 'a{12}b{12}' scheme; send Authorization: Bearer TOKEN/], [`Basic ${token}`, /uses the 'Basic' scheme/], ['Bearer ', /no token after Bearer/]] as const) {
         const res = await s.app.inject({ method: 'POST', url: URL_INFER, payload: inferBody(x, 1), headers: { authorization } });
         assert.equal(res.statusCode, 401, authorization);
-        assert.match(res.json().error, /not the server's/);
+        assert.match(res.json().error, message);
       }
       assert.equal((await s.app.inject({ url: '/v3/unknown' })).statusCode, 401, 'unknown routes are not probed without the token');
       const ok = await s.app.inject({ method: 'POST', url: URL_INFER, payload: inferBody(x, 1), headers: { authorization: `Bearer ${token}` } });
@@ -436,6 +471,32 @@ describe('a bare model with its weights in an external data file', () => {
       const probs = res.json().outputs.find((o: { name: string }) => o.name === 'probabilities').data as number[];
       const oracle = await backboneProbs(x, 1);
       probs.forEach((v, i) => assert.ok(Math.abs(v - oracle[i]!) < 1e-5, `prob ${i}: ${v} vs ${oracle[i]}`));
+    } finally {
+      await s.close();
+    }
+  });
+});
+
+describe('stalled uploads', () => {
+  it('over a socket: a body that stops arriving gets 408 REQUEST_INCOMPLETE within --timeout-ms (not Node\'s 30-60 s), counted as such', { timeout: 15_000 }, async () => {
+    // Node checks timeouts every connectionsCheckingInterval (30 s by default) and headers after 60 s: before the fix
+    // this answer came after 60-77 s, so the test's own timeout fails it.
+    const s = await startServer(modelFile, serverConfig({ requestTimeoutMs: 400, online: { enabled: false } }));
+    try {
+      const { hostname, port } = new URL(await s.listen());
+      const socket = net.connect({ host: hostname, port: Number(port) });
+      let answer = '';
+      socket.on('data', (d: Buffer) => { answer += d.toString(); });
+      const closed = new Promise<void>((resolve) => socket.on('close', () => resolve()));
+      socket.on('error', () => {});
+      socket.write(`POST ${URL_INFER} HTTP/1.1\r\nhost: x\r\ncontent-type: application/json\r\ncontent-length: 100\r\n\r\n{"inputs":`);
+      await closed;
+      assert.match(answer, /^HTTP\/1.1 408 /);
+      assert.match(answer, /"code":"REQUEST_INCOMPLETE"/);
+      // The handler's side of the same request (its body aborted) is counted under the answer's code, not as invalid.
+      const failures = async (code: string): Promise<number> => Number(new RegExp(`^layercache_inference_request_failure\\{model="tiny",code="${code}"\\} (\\S+)$`, 'm').exec((await s.app.inject('/metrics')).body)?.[1] ?? 0);
+      while (await failures('REQUEST_INCOMPLETE') === 0) await new Promise((r) => setImmediate(r));
+      assert.equal(await failures('INFER_REQUEST_INVALID'), 0);
     } finally {
       await s.close();
     }

@@ -16,6 +16,7 @@ import Fastify, { LogController, type FastifyBaseLogger, type FastifyError, type
 import { decodeImage, type ImageSize, type Preprocess } from '../data/index.ts';
 import { asLayercacheError, LayercacheError } from '../errors/index.ts';
 import type { AcceptedRequests } from './accepted-requests.ts';
+import { decodeBody } from './body-encoding.ts';
 import type { DynamicBatcher, RowsResult } from './batcher.ts';
 import type { ServerMetrics } from './metrics.ts';
 import type { OnlineLearner } from './online.ts';
@@ -97,6 +98,11 @@ function isJpegOrPng(bytes: Buffer): boolean {
 
 let requestCounter = 0;
 
+/** The raw body (the catch-all parser's bytes); an empty Buffer for a request sent without one. */
+function bodyOf(req: FastifyRequest): Buffer {
+  return Buffer.isBuffer(req.body) ? req.body : Buffer.alloc(0);
+}
+
 /** Checks the model name (and, on the /versions/{v} routes, the version) the request names. */
 function modelOf(deps: AppDeps, req: FastifyRequest): void {
   const { name, version } = req.params as { name: string; version?: string };
@@ -107,7 +113,17 @@ function modelOf(deps: AppDeps, req: FastifyRequest): void {
 }
 
 function sendError(reply: FastifyReply, err: LayercacheError): FastifyReply {
-  return reply.code(err.httpStatus).header('content-type', 'application/json').send({ error: err.message, code: err.code });
+  // Serialised here, as bytes: an object or a string would go out as 'application/json; charset=utf-8', and KServe's
+  // client reads the error text only from exactly 'application/json', the type of every infer answer.
+  return reply.code(err.httpStatus).header('content-type', 'application/json').send(Buffer.from(JSON.stringify({ error: err.message, code: err.code })));
+}
+
+/**
+ * How often Node looks for requests that outlived their timeouts: its default, 30 s, let a stalled upload hold a
+ * connection for a minute past a 2 s --timeout-ms. A quarter of the timeout, within [50 ms, 1 s].
+ */
+export function connectionsCheckingIntervalMs(requestTimeoutMs: number): number {
+  return Math.max(50, Math.min(1000, Math.floor(requestTimeoutMs / 4)));
 }
 
 /** Rows answered, as v2 output tensors. */
@@ -134,6 +150,11 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
     loggerInstance: deps.logger as FastifyBaseLogger,
     bodyLimit: deps.limits.bodyLimitBytes,
     requestTimeout: deps.limits.requestTimeoutMs,
+    // Node's own header timeout (60 s) and checking interval (30 s) would otherwise outlast --timeout-ms.
+    http: {
+      headersTimeout: Math.min(60_000, deps.limits.requestTimeoutMs),
+      connectionsCheckingInterval: connectionsCheckingIntervalMs(deps.limits.requestTimeoutMs),
+    },
     // During a shutdown the routes answer NOT_READY themselves (in the protocol's error shape), and serve accepted requests.
     return503OnClosing: false,
     // Fastify's and Node's own refusals answer in the protocol's error shape too.
@@ -144,8 +165,10 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
     logController: new LogController({ disableRequestLogging: !deps.logger.isLevelEnabled('debug') }),
   });
   await app.register(multipart, { limits: { files: 1, fileSize: deps.limits.bodyLimitBytes } });
+  // Every body arrives as bytes whatever its content type, or with none (tritonclient and KServe's client send
+  // none, and Triton takes any); each route decides what it reads. multipart/form-data keeps its own parser.
   app.removeContentTypeParser(['application/json', 'text/plain']);
-  app.addContentTypeParser(['application/json', 'application/octet-stream', 'image/jpeg', 'image/png'], { parseAs: 'buffer' }, (_req, body, done) => done(null, body));
+  app.addContentTypeParser('*', { parseAs: 'buffer' }, (_req, body, done) => done(null, body));
 
   // Every route's path pattern and methods, for the 405 answer of the not-found handler.
   const routes: { pattern: RegExp; methods: string[] }[] = [];
@@ -186,9 +209,14 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
       const token = given === undefined ? null : /^bearer +(\S+) *$/i.exec(given)?.[1] ?? null;
       if (token !== null && timingSafeEqual(digest(token), expected)) return;
       reply.header('www-authenticate', 'Bearer realm="layercache"');
+      const scheme = given?.trim().split(/\s+/)[0] ?? '';
       throw new LayercacheError('UNAUTHORIZED', given === undefined
         ? `${req.method} ${req.url} needs an Authorization: Bearer TOKEN header (the server's --token or LAYERCACHE_TOKEN)`
-        : 'the bearer token is not the server\'s; send the token the server was started with');
+        : token !== null
+          ? 'the bearer token is not the server\'s; send the token the server was started with'
+          : scheme.toLowerCase() === 'bearer'
+            ? 'the Authorization header has no token after Bearer; send Authorization: Bearer TOKEN'
+            : `the Authorization header uses the '${scheme}' scheme; send Authorization: Bearer TOKEN`);
     });
   }
   /** Fastify's own errors (body limit, content type, parsing) as layercache errors; others unchanged. */
@@ -196,6 +224,8 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
     if (error instanceof LayercacheError) return error;
     const f = error as Partial<FastifyError>;
     if (f.statusCode === 413 || f.code === 'FST_REQ_FILE_TOO_LARGE') return new LayercacheError('BODY_TOO_LARGE', `the request body is over the limit of ${deps.limits.bodyLimitBytes} bytes; send fewer rows per request or raise --body-limit`, { cause: error });
+    // The body stopped arriving: the client went away, or Node's request timeout ended it (it answers 408 itself).
+    if (f.code === 'ECONNRESET' || f.message === 'aborted') return new LayercacheError('REQUEST_INCOMPLETE', 'the request body stopped arriving before it was complete (the client went away, or --timeout-ms ran out)', { cause: error });
     if (f.statusCode === 415) return new LayercacheError('UNSUPPORTED_MEDIA_TYPE', `content type '${req.headers['content-type'] ?? '(none)'}' is not accepted here; send application/json (binary tensors: application/octet-stream with ${HEADER_LENGTH}), or an image (image/jpeg, image/png, multipart/form-data) to classify`, { cause: error });
     if (f.statusCode !== undefined && f.statusCode >= 400 && f.statusCode < 500) return new LayercacheError('INFER_REQUEST_INVALID', f.message ?? String(error), { cause: error });
     return asLayercacheError(error);
@@ -278,16 +308,17 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
 
   for (const at of MODEL) app.post(`${at}/infer`, async (req, reply) => {
     modelOf(deps, req);
-    const type = String(req.headers['content-type'] ?? '').split(';')[0]!.trim();
-    if (type !== 'application/json' && type !== 'application/octet-stream') {
-      throw new LayercacheError('UNSUPPORTED_MEDIA_TYPE', `infer takes application/json (or application/octet-stream with ${HEADER_LENGTH}), not '${type || '(none)'}'`);
+    // Any content type, or none, as Triton: the protocol's body is JSON, followed by binary tensors when HEADER_LENGTH says so.
+    const type = String(req.headers['content-type'] ?? '').split(';')[0]!.trim().toLowerCase();
+    if (type.startsWith('multipart/') || type.startsWith('image/')) {
+      throw new LayercacheError('UNSUPPORTED_MEDIA_TYPE', `infer takes the protocol's JSON body (binary tensors with ${HEADER_LENGTH}), not '${type}'; images go to the classify route`);
     }
     const headerValue = req.headers[HEADER_LENGTH];
     if (headerValue !== undefined && !/^\d{1,15}$/.test(String(headerValue))) {
       throw new LayercacheError('INFER_REQUEST_INVALID', `${HEADER_LENGTH} '${String(headerValue)}' is not a byte count; send the length of the JSON header in bytes`);
     }
     const headerLength = headerValue === undefined ? null : Number(headerValue);
-    const parsed = parseInferRequest(req.body as Buffer, headerLength);
+    const parsed = parseInferRequest(await decodeBody(bodyOf(req), req.headers['content-encoding'], deps.limits.bodyLimitBytes), headerLength);
     if (parsed.inputs.length !== 1 || parsed.inputs[0]!.name !== model.inputName) {
       throw new LayercacheError('INFER_REQUEST_INVALID', `the model takes one input named '${model.inputName}', got ${parsed.inputs.map((i) => `'${i.name}'`).join(', ')}`);
     }
@@ -343,11 +374,8 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
     if (req.isMultipart()) {
       bytes = await multipartImage(req);
     } else {
-      const type = String(req.headers['content-type'] ?? '').split(';')[0]!.trim();
-      if (type !== 'image/jpeg' && type !== 'image/png' && type !== 'application/octet-stream') {
-        throw new LayercacheError('UNSUPPORTED_MEDIA_TYPE', `classify takes image/jpeg, image/png or multipart/form-data, not '${type || '(none)'}'`);
-      }
-      bytes = req.body as Buffer;
+      // Whatever the content type says: the image is recognised by its signature below.
+      bytes = await decodeBody(bodyOf(req), req.headers['content-encoding'], deps.limits.bodyLimitBytes);
     }
     if (!bytes || bytes.length === 0) throw new LayercacheError('INFER_REQUEST_INVALID', 'the request has no image; send the JPEG or PNG bytes as the body');
     // Only the formats the route promises reach the decoder (sharp would also render SVG, GIF, TIFF, …).

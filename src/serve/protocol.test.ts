@@ -59,6 +59,17 @@ describe('parseInferRequest', () => {
     rejects(() => parseInferRequest(json({ inputs: [input], outputs: [{ name: 'class' }, { name: 'class' }] }), null), /output 'class' is requested twice/);
   });
 
+  it('names what is wrong: a string binary_data_size, the classification extension, a body that is not JSON text', () => {
+    const sized = binaryRequest({ inputs: [{ name: 'x', shape: [1], datatype: 'FP32', parameters: { binary_data_size: '4' } }] }, new Float32Array([1]));
+    rejects(() => parseInferRequest(sized.body, sized.headerLength), /binary_data_size must be a number of bytes, got the string "4"/);
+    const input = { name: 'x', shape: [1], datatype: 'FP32', data: [1] };
+    rejects(() => parseInferRequest(json({ inputs: [input], outputs: [{ name: 'probabilities', parameters: { classification: 2 } }] }), null), /classification extension, which this server does not offer/);
+    // Plain JSON that does not parse gets no hint about binary tensors; binary bytes and gzip's magic get the fitting one.
+    assert.throws(() => parseInferRequest(Buffer.from('{"inputs": [NaN]}'), null), (e: LayercacheError) => /not valid JSON/.test(e.message) && !/binary|gzip/.test(e.message));
+    rejects(() => parseInferRequest(Buffer.concat([Buffer.from('{"inputs": []}'), Buffer.from([0, 0, 128, 63])]), null), /binary bytes: a request with binary tensors also needs the Inference-Header-Content-Length header/);
+    rejects(() => parseInferRequest(Buffer.from([0x1f, 0x8b, 8, 0, 0, 0]), null), /looks gzip-compressed: send it with Content-Encoding: gzip/);
+  });
+
   it('rejects non-finite values, binary or beyond float32 in JSON, naming the value', () => {
     const { body, headerLength } = binaryRequest({ inputs: [{ name: 'x', shape: [1, 3], datatype: 'FP32', parameters: { binary_data_size: 12 } }] }, new Float32Array([1, Number.NaN, 2]));
     rejects(() => parseInferRequest(body, headerLength), /value 1 is NaN/);

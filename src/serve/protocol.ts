@@ -153,6 +153,16 @@ function shapeOf(v: unknown, where: string): number[] {
 }
 
 /**
+ * Why a body without Inference-Header-Content-Length did not parse as JSON, when its bytes say more: compressed
+ * (gzip's magic) without a Content-Encoding, or binary (control bytes, which JSON text never holds) without the header.
+ */
+function notJsonHint(body: Uint8Array): string {
+  if (body.length >= 2 && body[0] === 0x1f && body[1] === 0x8b) return '; the body looks gzip-compressed: send it with Content-Encoding: gzip';
+  const binary = body.some((b) => b < 0x09 || (b > 0x0d && b < 0x20));
+  return binary ? '; the body holds binary bytes: a request with binary tensors also needs the Inference-Header-Content-Length header' : '';
+}
+
+/**
  * Parses a v2 inference request. `body` is the raw body; `headerLength` is the value of
  * Inference-Header-Content-Length (null when the body is JSON only).
  */
@@ -165,7 +175,7 @@ export function parseInferRequest(body: Uint8Array, headerLength: number | null)
   try {
     json = JSON.parse(Buffer.from(body.buffer, body.byteOffset, jsonEnd).toString('utf8'));
   } catch (err) {
-    throw new LayercacheError('INFER_REQUEST_INVALID', `the request's JSON header is not valid JSON (${(err as Error).message})${headerLength === null ? ' (a request with binary tensors also needs the Inference-Header-Content-Length header)' : ''}`, { cause: err });
+    throw new LayercacheError('INFER_REQUEST_INVALID', `the request's JSON header is not valid JSON (${(err as Error).message})${headerLength === null ? notJsonHint(body) : ''}`, { cause: err });
   }
   if (!isObject(json)) throw invalid('the request body must be a JSON object with an "inputs" array');
   if (json.id !== undefined && typeof json.id !== 'string') throw invalid(`"id" must be a string, got ${JSON.stringify(json.id)}`);
@@ -189,7 +199,8 @@ export function parseInferRequest(body: Uint8Array, headerLength: number | null)
     if (binarySize !== undefined) {
       if (raw.data !== undefined) throw invalid(`${where} ('${raw.name}') has both "data" and binary_data_size; send its values one way`);
       if (headerLength === null) throw invalid(`${where} has binary_data_size but the request has no Inference-Header-Content-Length header`);
-      if (typeof binarySize !== 'number' || binarySize !== count * kind.bytes) {
+      if (typeof binarySize !== 'number') throw invalid(`${where} ('${raw.name}'): binary_data_size must be a number of bytes, got the ${typeof binarySize} ${JSON.stringify(binarySize)}`);
+      if (binarySize !== count * kind.bytes) {
         throw invalid(`${where} ('${raw.name}'): binary_data_size ${JSON.stringify(binarySize)} does not match shape [${shape.join(', ')}] of ${datatype} (${count * kind.bytes} bytes)`);
       }
       if (offset + binarySize > body.length) throw invalid(`${where} ('${raw.name}'): the body ends ${offset + binarySize - body.length} bytes before its binary data does`);
@@ -228,6 +239,8 @@ export function parseInferRequest(body: Uint8Array, headerLength: number | null)
       if (!isObject(o) || typeof o.name !== 'string') throw invalid(`outputs[${i}] must be an object with a "name"`);
       const p = parametersOf(o.parameters, `outputs[${i}]`);
       if (p.binary_data !== undefined && typeof p.binary_data !== 'boolean') throw invalid(`outputs[${i}].parameters.binary_data must be true or false, got ${JSON.stringify(p.binary_data)}`);
+      // Answering it with plain probabilities would be a silent wrong answer to what the client asked.
+      if (p.classification !== undefined) throw invalid(`outputs[${i}].parameters.classification asks for the classification extension, which this server does not offer; read the 'class' and 'probabilities' outputs, or POST an image to the classify route for top-k labels`);
       return { name: o.name, binary: p.binary_data === undefined ? binaryOutputs : p.binary_data };
     });
     const names = outputs.map((o) => o.name);

@@ -1,0 +1,24 @@
+import assert from 'node:assert/strict';
+import { test } from 'node:test';
+import { deflateSync, gzipSync } from 'node:zlib';
+import type { LayercacheError } from '../errors/index.ts';
+import { decodeBody } from './body-encoding.ts';
+
+const text = Buffer.from(JSON.stringify({ inputs: [{ name: 'x', shape: [1, 2], datatype: 'FP32', data: [1, 2] }] }));
+
+test('identity and a missing header return the body itself; gzip, x-gzip and deflate decode', async () => {
+  assert.equal(await decodeBody(text, undefined, 1000), text);
+  assert.equal(await decodeBody(text, 'identity', 1000), text);
+  assert.deepEqual(await decodeBody(gzipSync(text), 'gzip', 1000), text);
+  assert.deepEqual(await decodeBody(gzipSync(text), ' X-GZIP ', 1000), text);
+  assert.deepEqual(await decodeBody(deflateSync(text), 'deflate', 1000), text);
+});
+
+test('an unknown encoding is a 415 naming it; bad data a 400; decoding past the limit a 413', async () => {
+  await assert.rejects(decodeBody(text, 'br', 1000), (e: LayercacheError) => e.code === 'UNSUPPORTED_MEDIA_TYPE' && /'br' is not supported/.test(e.message));
+  await assert.rejects(decodeBody(text, 'gzip', 1000), (e: LayercacheError) => e.code === 'INFER_REQUEST_INVALID' && /not valid gzip data/.test(e.message));
+  // 1 MB of zeros compresses to about a kilobyte: the limit applies to what it decodes to.
+  const bomb = gzipSync(Buffer.alloc(1_000_000));
+  assert.ok(bomb.length < 2000);
+  await assert.rejects(decodeBody(bomb, 'gzip', 100_000), (e: LayercacheError) => e.code === 'BODY_TOO_LARGE' && e.httpStatus === 413);
+});

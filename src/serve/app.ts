@@ -226,7 +226,8 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
     if (f.statusCode === 413 || f.code === 'FST_REQ_FILE_TOO_LARGE') return new LayercacheError('BODY_TOO_LARGE', `the request body is over the limit of ${deps.limits.bodyLimitBytes} bytes; send fewer rows per request or raise --body-limit`, { cause: error });
     // The body stopped arriving: the client went away, or Node's request timeout ended it (it answers 408 itself).
     if (f.code === 'ECONNRESET' || f.message === 'aborted') return new LayercacheError('REQUEST_INCOMPLETE', 'the request body stopped arriving before it was complete (the client went away, or --timeout-ms ran out)', { cause: error });
-    if (f.statusCode === 415) return new LayercacheError('UNSUPPORTED_MEDIA_TYPE', `content type '${req.headers['content-type'] ?? '(none)'}' is not accepted here; send application/json (binary tensors: application/octet-stream with ${HEADER_LENGTH}), or an image (image/jpeg, image/png, multipart/form-data) to classify`, { cause: error });
+    // Every content type has a parser (the catch-all); a plugin's own refusal still answers in this shape.
+    if (f.statusCode === 415) return new LayercacheError('UNSUPPORTED_MEDIA_TYPE', `content type '${req.headers['content-type'] ?? '(none)'}' is not accepted here; docs/http-api.md says what each route reads`, { cause: error });
     if (f.statusCode !== undefined && f.statusCode >= 400 && f.statusCode < 500) return new LayercacheError('INFER_REQUEST_INVALID', f.message ?? String(error), { cause: error });
     return asLayercacheError(error);
   };

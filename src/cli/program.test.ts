@@ -179,6 +179,8 @@ describe('layercache serve', () => {
     const build = ['build', path.join(dir, 'missing.onnx'), '--data', 'raw:x.raw:3#0-1', '--out', path.join(dir, 'out')];
     assertOneLineError(await cli(...build, '--batch', '1000000000'), 'USAGE', /^layercache: error USAGE: --batch '1000000000' is invalid: Too big: expected number to be <=4096$/);
     assertOneLineError(await cli(...build, '--folds', '1'), 'USAGE', /--folds '1' is invalid: Too small/);
+    // Two flags that exclude each other: the one that would be dropped is named.
+    assertOneLineError(await cli(...build, '--confidence', '0.05', '--margin', '0.01'), 'USAGE', /--margin '0.01' is invalid: .*give one of them$/);
     // A value inside a list flag is named by its place.
     assertOneLineError(await cli(...build, '--std', '0.2,0,0.2'), 'USAGE', /^layercache: error USAGE: --std item 2 \('0'\) is invalid: must not be 0$/);
   });

@@ -129,7 +129,7 @@ export async function runCli(argv: readonly string[], io: CliIo, env?: NodeJS.Pr
     .requiredOption('--at <names>', 'comma-separated cut tensors (see `layercache inspect`)')
     .requiredOption('--out <dir>', 'output directory (created atomically)')
     .option('--force', 'replace --out if it already exists', false)
-    .option('--json', 'print segments.json to stdout', false)
+    .option('--json', 'print segments.json, with the output directory as "out", to stdout', false)
     .addOption(shapeOption())
     .addHelpText('after', '\nExample:\n  layercache split model.onnx --at /layer1/layer1.2/Relu_1_output_0,/layer2/layer2.2/Relu_1_output_0 --out segments/\n')
     .action(async (model: string, opts: { at: string; out: string; force: boolean; json: boolean; inputShape?: Record<string, number[]> }) => {

@@ -14,6 +14,11 @@ describe('config', () => {
     assert.ok(Object.isFrozen(c) && Object.isFrozen(c.engine));
   });
 
+  it('refuses a margin beside a confidence δ, which would drop it silently', () => {
+    assert.throws(() => loadConfig({ build: { delta: 0.05, margin: 0.01 } }, {}), (e: LayercacheError) => e.code === 'CONFIG_INVALID' && e.setting?.path === 'build.margin' && /confidence δ \(0.05\) is set/.test(e.message));
+    assert.equal(loadConfig({ build: { delta: 0.05 } }, {}).build.margin, null);
+  });
+
   it('reads LAYERCACHE_THREADS and NO_COLOR; explicit settings win', () => {
     assert.equal(loadConfig({}, { LAYERCACHE_THREADS: '2' }).engine.intraOpThreads, 2);
     assert.equal(loadConfig({ engine: { intraOpThreads: 1 } }, { LAYERCACHE_THREADS: '2' }).engine.intraOpThreads, 1);

@@ -237,6 +237,7 @@ function conflict(c: z.infer<typeof ConfigSchema>): { where: string; value: numb
   const least = minBuildSamples(c.build.folds);
   if (o.enabled && o.retrainAfter < least) return { where: 'serve.online.retrainAfter', value: o.retrainAfter, message: `${o.retrainAfter} samples are too few for a build with ${c.build.folds} folds; use at least ${least}` };
   if (o.enabled && o.bufferSamples < least) return { where: 'serve.online.bufferSamples', value: o.bufferSamples, message: `${o.bufferSamples} samples are too few for a build with ${c.build.folds} folds; use at least ${least}` };
+  if (c.build.delta !== null && c.build.margin !== null) return { where: 'build.margin', value: c.build.margin, message: `${c.build.margin} is a margin for the empirical mode, but a confidence δ (${c.build.delta}) is set, whose Clopper–Pearson bound takes the margin's place; give one of them` };
   if (o.guardMinSamples > o.guardWindow) return { where: 'serve.online.guardMinSamples', value: o.guardMinSamples, message: `${o.guardMinSamples} is more than the guard's window of ${o.guardWindow} answers, so the guard could never act; lower it or raise guardWindow` };
   return null;
 }

@@ -201,7 +201,7 @@ describe('server routes', () => {
       // tritonclient sends no Content-Type at all; KServe's client none for JSON; curl -d sends a form type.
       ['JSON, no content type', { payload: text }],
       ['binary, no content type', { payload: binary, headers: { [HEADER_LENGTH]: String(header.length) } }],
-      ['JSON as a form', { payload: text, headers: { 'content-type': 'application/x-www-form-urlencoded' } }],
+      ['JSON under a type of its own', { payload: text, headers: { 'content-type': 'application/vnd.kserve+json' } }],
       ['gzip JSON', { payload: gzipSync(text), headers: { 'content-type': 'application/json', 'content-encoding': 'gzip' } }],
       ['deflate binary', { payload: deflateSync(binary), headers: { 'content-encoding': 'deflate', [HEADER_LENGTH]: String(header.length) } }],
     ];
@@ -215,6 +215,13 @@ describe('server routes', () => {
     const brotli = await app.inject({ method: 'POST', url: URL_INFER, payload: text, headers: { 'content-type': 'application/json', 'content-encoding': 'br' } });
     assert.equal(brotli.statusCode, 415);
     assert.match(brotli.json().error, /Content-Encoding 'br' is not supported/);
+    assert.equal(brotli.headers['accept-encoding'], 'gzip, deflate', 'RFC 9110: a 415 for a coding lists the accepted ones');
+    // Types a page on any site can make a browser send without a preflight are refused, on both routes that take bodies.
+    for (const [url, type] of [[URL_INFER, 'text/plain'], [URL_INFER, 'application/x-www-form-urlencoded'], ['/v2/models/tiny/classify', 'text/plain']]) {
+      const res = await app.inject({ method: 'POST', url, payload: text, headers: { 'content-type': type } });
+      assert.equal(res.statusCode, 415, `${url} ${type}`);
+      assert.match(res.json().error, /a type browsers send from any site without asking/);
+    }
     // Errors carry the same content type as answers: KServe's client reads their text only from exactly this one.
     assert.equal(brotli.headers['content-type'], 'application/json');
     assert.equal((await app.inject({ method: 'POST', url: '/v2/models/nope/infer', payload: text })).headers['content-type'], 'application/json');
@@ -230,8 +237,8 @@ describe('server routes', () => {
     assert.ok(value('layercache_inference_request_success{model="tiny"}') >= 4);
     assert.ok(value('layercache_inference_request_failure{model="tiny",code="INFER_REQUEST_INVALID"}') >= 4);
     assert.ok(value('layercache_inference_exit_total{model="tiny",exit="backbone",tensor=""}') >= 7);
-    // Rejected by Fastify before the handler (body limit) or by the route (an image type, a brotli body): counted all the same, once each.
-    assert.equal(value('layercache_inference_request_failure{model="tiny",code="UNSUPPORTED_MEDIA_TYPE"}'), 2);
+    // Rejected by Fastify before the handler (body limit) or by the route (an image type, a brotli body, three browser types): counted all the same, once each.
+    assert.equal(value('layercache_inference_request_failure{model="tiny",code="UNSUPPORTED_MEDIA_TYPE"}'), 5);
     assert.equal(value('layercache_inference_request_failure{model="tiny",code="BODY_TOO_LARGE"}'), 1);
     assert.equal(value('layercache_queue_rows{model="tiny"}'), 0, 'nothing queued between requests');
     for (const name of ['layercache_inference_queue_duration_seconds_bucket', 'layercache_inference_compute_duration_seconds_bucket', 'layercache_inference_request_duration_seconds_bucket', 'layercache_inference_batch_size_bucket', 'layercache_bundle_version', 'layercache_buffer_samples', 'layercache_agreement_estimate', 'layercache_agreement_lower_bound', 'layercache_retrain_total', 'layercache_retrain_duration_seconds', 'layercache_guard_actions_total']) {
@@ -252,10 +259,12 @@ describe('bearer token', () => {
       assert.equal(bare.headers['www-authenticate'], 'Bearer realm="layercache"');
       assert.equal(bare.json().code, 'UNAUTHORIZED');
       assert.match(bare.json().error, /needs an Authorization: Bearer TOKEN header/);
-      for (const [authorization, message] of [[`Bearer ${token}x`, /not the server's/], [token, /uses the 'a{12}b{12}' scheme; send Authorization: Bearer TOKEN/], [`Basic ${token}`, /uses the 'Basic' scheme/], ['Bearer ', /no token after Bearer/]] as const) {
+      for (const [authorization, message] of [[`Bearer ${token}x`, /not the server's/], [`Bearer  ${token} x`, /not the server's/], [token, /uses no Bearer scheme; send Authorization: Bearer TOKEN/], [`Basic ${token}`, /uses the 'Basic' scheme/], ['Bearer ', /no token after Bearer/]] as const) {
         const res = await s.app.inject({ method: 'POST', url: URL_INFER, payload: inferBody(x, 1), headers: { authorization } });
         assert.equal(res.statusCode, 401, authorization);
         assert.match(res.json().error, message);
+        // The message is logged: it must never carry the header, which may be the token sent without its scheme.
+        assert.doesNotMatch(res.json().error, /a{12}b{12}/, authorization);
       }
       assert.equal((await s.app.inject({ url: '/v3/unknown' })).statusCode, 401, 'unknown routes are not probed without the token');
       const ok = await s.app.inject({ method: 'POST', url: URL_INFER, payload: inferBody(x, 1), headers: { authorization: `Bearer ${token}` } });
@@ -484,18 +493,30 @@ describe('stalled uploads', () => {
     const s = await startServer(modelFile, serverConfig({ requestTimeoutMs: 400, online: { enabled: false } }));
     try {
       const { hostname, port } = new URL(await s.listen());
-      const socket = net.connect({ host: hostname, port: Number(port) });
-      let answer = '';
-      socket.on('data', (d: Buffer) => { answer += d.toString(); });
-      const closed = new Promise<void>((resolve) => socket.on('close', () => resolve()));
-      socket.on('error', () => {});
-      socket.write(`POST ${URL_INFER} HTTP/1.1\r\nhost: x\r\ncontent-type: application/json\r\ncontent-length: 100\r\n\r\n{"inputs":`);
-      await closed;
-      assert.match(answer, /^HTTP\/1.1 408 /);
-      assert.match(answer, /"code":"REQUEST_INCOMPLETE"/);
-      // The handler's side of the same request (its body aborted) is counted under the answer's code, not as invalid.
+      const stall = async (head: string): Promise<string> => {
+        const socket = net.connect({ host: hostname, port: Number(port) });
+        let answer = '';
+        socket.on('data', (d: Buffer) => { answer += d.toString(); });
+        const closed = new Promise<void>((resolve) => socket.on('close', () => resolve()));
+        socket.on('error', () => {});
+        socket.write(head);
+        await closed;
+        return answer;
+      };
+      const boundary = 'xyzzy';
+      const stalled = [
+        `POST ${URL_INFER} HTTP/1.1\r\nhost: x\r\ncontent-type: application/json\r\ncontent-length: 100\r\n\r\n{"inputs":`,
+        // A multipart image upload to classify that stops inside its file part.
+        `POST /v2/models/tiny/classify HTTP/1.1\r\nhost: x\r\ncontent-type: multipart/form-data; boundary=${boundary}\r\ncontent-length: 1000\r\n\r\n--${boundary}\r\ncontent-disposition: form-data; name="image"; filename="a.png"\r\ncontent-type: image/png\r\n\r\n\x89PNG`,
+      ];
+      for (const head of stalled) {
+        const answer = await stall(head);
+        assert.match(answer, /^HTTP\/1.1 408 /);
+        assert.match(answer, /"code":"REQUEST_INCOMPLETE"/);
+      }
+      // The handlers' side of the same requests (their bodies aborted) is counted under the answer's code, not as invalid.
       const failures = async (code: string): Promise<number> => Number(new RegExp(`^layercache_inference_request_failure\\{model="tiny",code="${code}"\\} (\\S+)$`, 'm').exec((await s.app.inject('/metrics')).body)?.[1] ?? 0);
-      while (await failures('REQUEST_INCOMPLETE') === 0) await new Promise((r) => setImmediate(r));
+      while (await failures('REQUEST_INCOMPLETE') < stalled.length) await new Promise((r) => setImmediate(r));
       assert.equal(await failures('INFER_REQUEST_INVALID'), 0);
     } finally {
       await s.close();

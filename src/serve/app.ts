@@ -16,7 +16,7 @@ import Fastify, { LogController, type FastifyBaseLogger, type FastifyError, type
 import { decodeImage, type ImageSize, type Preprocess } from '../data/index.ts';
 import { asLayercacheError, LayercacheError } from '../errors/index.ts';
 import type { AcceptedRequests } from './accepted-requests.ts';
-import { decodeBody } from './body-encoding.ts';
+import { ACCEPTED_ENCODINGS, decodeBody } from './body-encoding.ts';
 import type { DynamicBatcher, RowsResult } from './batcher.ts';
 import type { ServerMetrics } from './metrics.ts';
 import type { OnlineLearner } from './online.ts';
@@ -97,6 +97,29 @@ function isJpegOrPng(bytes: Buffer): boolean {
 }
 
 let requestCounter = 0;
+
+/**
+ * Content types a browser sends to another site without a CORS preflight (the Fetch standard's CORS-safelisted
+ * ones). The server has no CORS, so a page elsewhere could not read the answer, but its request would still run and
+ * feed the online learner: the routes that take bodies refuse these types. (multipart/form-data is the third; classify
+ * takes it, as HTML forms upload files that way.)
+ */
+const BROWSER_SIMPLE_TYPES = new Set(['text/plain', 'application/x-www-form-urlencoded']);
+
+/** Authorization schemes a message may name: never a word of the header beyond these, which could be the token itself. */
+const KNOWN_SCHEMES = new Set(['basic', 'digest', 'negotiate', 'ntlm', 'hoba', 'mutual', 'token', 'apikey']);
+
+/** Why an Authorization header (or its absence) is refused; never quotes the header. */
+function authProblem(req: FastifyRequest, given: string | undefined): string {
+  if (given === undefined) return `${req.method} ${req.url} needs an Authorization: Bearer TOKEN header (the server's --token or LAYERCACHE_TOKEN)`;
+  const words = given.trim().split(/\s+/).filter((w) => w !== '');
+  const scheme = (words[0] ?? '').toLowerCase();
+  if (scheme === 'bearer') {
+    return words.length < 2 ? 'the Authorization header has no token after Bearer; send Authorization: Bearer TOKEN' : 'the bearer token is not the server\'s; send the token the server was started with';
+  }
+  const named = KNOWN_SCHEMES.has(scheme) ? `the '${words[0]}' scheme` : 'no Bearer scheme';
+  return `the Authorization header uses ${named}; send Authorization: Bearer TOKEN`;
+}
 
 /** The raw body (the catch-all parser's bytes); an empty Buffer for a request sent without one. */
 function bodyOf(req: FastifyRequest): Buffer {
@@ -209,14 +232,7 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
       const token = given === undefined ? null : /^bearer +(\S+) *$/i.exec(given)?.[1] ?? null;
       if (token !== null && timingSafeEqual(digest(token), expected)) return;
       reply.header('www-authenticate', 'Bearer realm="layercache"');
-      const scheme = given?.trim().split(/\s+/)[0] ?? '';
-      throw new LayercacheError('UNAUTHORIZED', given === undefined
-        ? `${req.method} ${req.url} needs an Authorization: Bearer TOKEN header (the server's --token or LAYERCACHE_TOKEN)`
-        : token !== null
-          ? 'the bearer token is not the server\'s; send the token the server was started with'
-          : scheme.toLowerCase() === 'bearer'
-            ? 'the Authorization header has no token after Bearer; send Authorization: Bearer TOKEN'
-            : `the Authorization header uses the '${scheme}' scheme; send Authorization: Bearer TOKEN`);
+      throw new LayercacheError('UNAUTHORIZED', authProblem(req, given));
     });
   }
   /** Fastify's own errors (body limit, content type, parsing) as layercache errors; others unchanged. */
@@ -309,17 +325,21 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
 
   for (const at of MODEL) app.post(`${at}/infer`, async (req, reply) => {
     modelOf(deps, req);
-    // Any content type, or none, as Triton: the protocol's body is JSON, followed by binary tensors when HEADER_LENGTH says so.
+    // No content type (tritonclient, KServe's client) or almost any, as Triton: the protocol's body is JSON, followed by
+    // binary tensors when HEADER_LENGTH says so. Not an image, and not a type a browser sends cross-site without a preflight.
     const type = String(req.headers['content-type'] ?? '').split(';')[0]!.trim().toLowerCase();
     if (type.startsWith('multipart/') || type.startsWith('image/')) {
       throw new LayercacheError('UNSUPPORTED_MEDIA_TYPE', `infer takes the protocol's JSON body (binary tensors with ${HEADER_LENGTH}), not '${type}'; images go to the classify route`);
+    }
+    if (BROWSER_SIMPLE_TYPES.has(type)) {
+      throw new LayercacheError('UNSUPPORTED_MEDIA_TYPE', `infer does not take '${type}', a type browsers send from any site without asking; send application/json, application/octet-stream or no Content-Type`);
     }
     const headerValue = req.headers[HEADER_LENGTH];
     if (headerValue !== undefined && !/^\d{1,15}$/.test(String(headerValue))) {
       throw new LayercacheError('INFER_REQUEST_INVALID', `${HEADER_LENGTH} '${String(headerValue)}' is not a byte count; send the length of the JSON header in bytes`);
     }
     const headerLength = headerValue === undefined ? null : Number(headerValue);
-    const parsed = parseInferRequest(await decodeBody(bodyOf(req), req.headers['content-encoding'], deps.limits.bodyLimitBytes), headerLength);
+    const parsed = parseInferRequest(await decodedBody(req, reply), headerLength);
     if (parsed.inputs.length !== 1 || parsed.inputs[0]!.name !== model.inputName) {
       throw new LayercacheError('INFER_REQUEST_INVALID', `the model takes one input named '${model.inputName}', got ${parsed.inputs.map((i) => `'${i.name}'`).join(', ')}`);
     }
@@ -348,6 +368,16 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
   });
 
   /** The file part of a multipart body; a malformed body is the client's error (400), an oversized file a 413. */
+  /** The body without its Content-Encoding; a 415 for an unknown one says which the server reads (RFC 9110 §15.5.16). */
+  async function decodedBody(req: FastifyRequest, reply: FastifyReply): Promise<Buffer> {
+    try {
+      return await decodeBody(bodyOf(req), req.headers['content-encoding'], deps.limits.bodyLimitBytes);
+    } catch (err) {
+      if (err instanceof LayercacheError && err.code === 'UNSUPPORTED_MEDIA_TYPE') reply.header('accept-encoding', ACCEPTED_ENCODINGS);
+      throw err;
+    }
+  }
+
   async function multipartImage(req: FastifyRequest): Promise<Buffer> {
     try {
       const part = await req.file();
@@ -355,7 +385,8 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
       return await part.toBuffer();
     } catch (err) {
       const f = err as Partial<FastifyError>;
-      if (err instanceof LayercacheError || f.statusCode === 413 || f.code === 'FST_REQ_FILE_TOO_LARGE') throw err;
+      // A body that stopped arriving is the error handler's REQUEST_INCOMPLETE, not a malformed body.
+      if (err instanceof LayercacheError || f.statusCode === 413 || f.code === 'FST_REQ_FILE_TOO_LARGE' || f.code === 'ECONNRESET' || f.message === 'aborted') throw err;
       throw new LayercacheError('INFER_REQUEST_INVALID', `the multipart body is malformed (${(err as Error).message}); send a multipart/form-data body with the image as a file field, e.g. curl -F image=@cat.jpg`, { cause: err });
     }
   }
@@ -375,8 +406,12 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
     if (req.isMultipart()) {
       bytes = await multipartImage(req);
     } else {
-      // Whatever the content type says: the image is recognised by its signature below.
-      bytes = await decodeBody(bodyOf(req), req.headers['content-encoding'], deps.limits.bodyLimitBytes);
+      // Whatever the content type says (but not one a browser sends cross-site unasked): the image is recognised by its signature below.
+      const type = String(req.headers['content-type'] ?? '').split(';')[0]!.trim().toLowerCase();
+      if (BROWSER_SIMPLE_TYPES.has(type)) {
+        throw new LayercacheError('UNSUPPORTED_MEDIA_TYPE', `classify does not take '${type}', a type browsers send from any site without asking; send the image as image/jpeg, image/png, application/octet-stream or multipart/form-data`);
+      }
+      bytes = await decodedBody(req, reply);
     }
     if (!bytes || bytes.length === 0) throw new LayercacheError('INFER_REQUEST_INVALID', 'the request has no image; send the JPEG or PNG bytes as the body');
     // Only the formats the route promises reach the decoder (sharp would also render SVG, GIF, TIFF, …).

@@ -2,7 +2,7 @@ import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import { deflateSync, gzipSync } from 'node:zlib';
 import type { LayercacheError } from '../errors/index.ts';
-import { decodeBody } from './body-encoding.ts';
+import { decodeBody, MAX_DECODE_RATIO } from './body-encoding.ts';
 
 const text = Buffer.from(JSON.stringify({ inputs: [{ name: 'x', shape: [1, 2], datatype: 'FP32', data: [1, 2] }] }));
 
@@ -17,8 +17,14 @@ test('identity and a missing header return the body itself; gzip, x-gzip and def
 test('an unknown encoding is a 415 naming it; bad data a 400; decoding past the limit a 413', async () => {
   await assert.rejects(decodeBody(text, 'br', 1000), (e: LayercacheError) => e.code === 'UNSUPPORTED_MEDIA_TYPE' && /'br' is not supported/.test(e.message));
   await assert.rejects(decodeBody(text, 'gzip', 1000), (e: LayercacheError) => e.code === 'INFER_REQUEST_INVALID' && /not valid gzip data/.test(e.message));
-  // 1 MB of zeros compresses to about a kilobyte: the limit applies to what it decodes to.
+  // 1 MB of zeros compresses to about a kilobyte: it may not decode to more than MAX_DECODE_RATIO times that, even under the limit.
   const bomb = gzipSync(Buffer.alloc(1_000_000));
   assert.ok(bomb.length < 2000);
-  await assert.rejects(decodeBody(bomb, 'gzip', 100_000), (e: LayercacheError) => e.code === 'BODY_TOO_LARGE' && e.httpStatus === 413);
+  await assert.rejects(decodeBody(bomb, 'gzip', 64 * 2 ** 20), (e: LayercacheError) => e.code === 'BODY_TOO_LARGE' && e.httpStatus === 413 && /more than 32 times its size/.test(e.message));
+  // JSON numbers compress a few times: such a body decodes up to the body limit, and past it is a 413 naming the limit.
+  const numbers = Buffer.from(JSON.stringify(Array.from({ length: 20_000 }, (_, i) => Math.sin(i).toFixed(6))));
+  const packed = gzipSync(numbers);
+  assert.ok(numbers.length / packed.length < MAX_DECODE_RATIO);
+  assert.deepEqual(await decodeBody(packed, 'gzip', numbers.length), numbers);
+  await assert.rejects(decodeBody(packed, 'gzip', numbers.length - 1), (e: LayercacheError) => e.code === 'BODY_TOO_LARGE' && /more than the limit of/.test(e.message));
 });

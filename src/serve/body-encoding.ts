@@ -9,6 +9,16 @@ import { promisify } from 'node:util';
 import { gunzip, inflate } from 'node:zlib';
 import { LayercacheError } from '../errors/index.ts';
 
+/** Content-Encodings the server decodes, as an Accept-Encoding value. */
+export const ACCEPTED_ENCODINGS = 'gzip, deflate';
+
+/**
+ * How many times its sent size a body may grow when decoded. gzip turns a few kilobytes of zeros into megabytes; without
+ * this cap a 64 KB upload would cost the server a 64 MiB allocation and seconds of parsing. Real tensors compress far
+ * less: float32 binary data barely, JSON numbers 2–5×.
+ */
+export const MAX_DECODE_RATIO = 32;
+
 const DECODERS: Record<string, (body: Buffer, options: { maxOutputLength: number }) => Promise<Buffer>> = {
   gzip: promisify(gunzip),
   'x-gzip': promisify(gunzip),
@@ -16,7 +26,10 @@ const DECODERS: Record<string, (body: Buffer, options: { maxOutputLength: number
   deflate: promisify(inflate),
 };
 
-/** The body as sent before its Content-Encoding `encoding` (the header's value, or undefined when absent). */
+/**
+ * The body as sent before its Content-Encoding `encoding` (the header's value, or undefined when absent), at most
+ * min(limitBytes, MAX_DECODE_RATIO × its encoded size) bytes.
+ */
 export async function decodeBody(body: Buffer, encoding: string | undefined, limitBytes: number): Promise<Buffer> {
   const name = (encoding ?? '').trim().toLowerCase();
   if (name === '' || name === 'identity') return body;
@@ -24,11 +37,14 @@ export async function decodeBody(body: Buffer, encoding: string | undefined, lim
   if (!decode) {
     throw new LayercacheError('UNSUPPORTED_MEDIA_TYPE', `Content-Encoding '${encoding}' is not supported; send the body uncompressed, or compressed with gzip or deflate`);
   }
+  const ratioCap = MAX_DECODE_RATIO * Math.max(1, body.length);
   try {
-    return await decode(body, { maxOutputLength: limitBytes });
+    return await decode(body, { maxOutputLength: Math.min(limitBytes, ratioCap) });
   } catch (err) {
     if ((err as { code?: string }).code === 'ERR_BUFFER_TOO_LARGE') {
-      throw new LayercacheError('BODY_TOO_LARGE', `the request body decompresses to more than the limit of ${limitBytes} bytes; send fewer rows per request or raise --body-limit`, { cause: err });
+      throw new LayercacheError('BODY_TOO_LARGE', ratioCap < limitBytes
+        ? `the ${body.length}-byte ${name} body decompresses to more than ${MAX_DECODE_RATIO} times its size, which real tensors do not; send it uncompressed`
+        : `the request body decompresses to more than the limit of ${limitBytes} bytes; send fewer rows per request or raise --body-limit`, { cause: err });
     }
     throw new LayercacheError('INFER_REQUEST_INVALID', `the request body is not valid ${name} data (${(err as Error).message}); check the Content-Encoding header`, { cause: err });
   }

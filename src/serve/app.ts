@@ -7,7 +7,6 @@
  * request accepted while ready (its headers arrived) is served to the end, also during a
  * shutdown, and every other inference during a shutdown is 503 NOT_READY before its body is read.
  */
-import { createHash, timingSafeEqual } from 'node:crypto';
 import { STATUS_CODES } from 'node:http';
 import type { Duplex } from 'node:stream';
 import multipart from '@fastify/multipart';
@@ -16,18 +15,12 @@ import Fastify, { LogController, type FastifyBaseLogger, type FastifyError, type
 import { decodeImage, type ImageSize, type Preprocess } from '../data/index.ts';
 import { asLayercacheError, LayercacheError } from '../errors/index.ts';
 import type { AcceptedRequests } from './accepted-requests.ts';
+import { bearerCheck } from './bearer-auth.ts';
 import { ACCEPTED_ENCODINGS, decodeBody } from './body-encoding.ts';
 import type { DynamicBatcher, RowsResult } from './batcher.ts';
 import type { ServerMetrics } from './metrics.ts';
 import type { OnlineLearner } from './online.ts';
 import { encodeInferResponse, HEADER_LENGTH, parseInferRequest, type OutputTensor, type Parameters } from './protocol.ts';
-
-/** Routes open without the bearer token: health (for orchestrators) and metrics (for scrapers). */
-const PUBLIC_ROUTES = new Set(['/v2/health/live', '/v2/health/ready', '/metrics']);
-
-function digest(s: string): Buffer {
-  return createHash('sha256').update(s).digest();
-}
 
 /** Routes whose failures layercache_inference_request_failure counts. */
 const INFERENCE_ROUTE = /^\/v2\/models\/:name(\/versions\/:version)?\/(infer|classify)$/;
@@ -106,21 +99,6 @@ let requestCounter = 0;
  */
 const BROWSER_SIMPLE_TYPES = new Set(['text/plain', 'application/x-www-form-urlencoded']);
 
-/** Authorization schemes a message may name: never a word of the header beyond these, which could be the token itself. */
-const KNOWN_SCHEMES = new Set(['basic', 'digest', 'negotiate', 'ntlm', 'hoba', 'mutual', 'token', 'apikey']);
-
-/** Why an Authorization header (or its absence) is refused; never quotes the header. */
-function authProblem(req: FastifyRequest, given: string | undefined): string {
-  if (given === undefined) return `${req.method} ${req.url} needs an Authorization: Bearer TOKEN header (the server's --token or LAYERCACHE_TOKEN)`;
-  const words = given.trim().split(/\s+/).filter((w) => w !== '');
-  const scheme = (words[0] ?? '').toLowerCase();
-  if (scheme === 'bearer') {
-    return words.length < 2 ? 'the Authorization header has no token after Bearer; send Authorization: Bearer TOKEN' : 'the bearer token is not the server\'s; send the token the server was started with';
-  }
-  const named = KNOWN_SCHEMES.has(scheme) ? `the '${words[0]}' scheme` : 'no Bearer scheme';
-  return `the Authorization header uses ${named}; send Authorization: Bearer TOKEN`;
-}
-
 /** The raw body (the catch-all parser's bytes); an empty Buffer for a request sent without one. */
 function bodyOf(req: FastifyRequest): Buffer {
   return Buffer.isBuffer(req.body) ? req.body : Buffer.alloc(0);
@@ -145,7 +123,7 @@ function sendError(reply: FastifyReply, err: LayercacheError): FastifyReply {
  * How often Node looks for requests that outlived their timeouts: its default, 30 s, let a stalled upload hold a
  * connection for a minute past a 2 s --timeout-ms. A quarter of the timeout, within [50 ms, 1 s].
  */
-export function connectionsCheckingIntervalMs(requestTimeoutMs: number): number {
+function connectionsCheckingIntervalMs(requestTimeoutMs: number): number {
   return Math.max(50, Math.min(1000, Math.floor(requestTimeoutMs / 4)));
 }
 
@@ -224,15 +202,12 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
     if (!deps.isReady() && !deps.accepted.othersOnConnection(req)) reply.header('connection', 'close');
   });
   if (deps.token !== null) {
-    const expected = digest(deps.token);
+    const check = bearerCheck(deps.token);
     app.addHook('onRequest', async (req, reply) => {
-      if (PUBLIC_ROUTES.has(req.routeOptions.url ?? '')) return;
-      const given = req.headers.authorization;
-      // The scheme name is case-insensitive (RFC 7235); the token is compared as a digest: equal length, constant time.
-      const token = given === undefined ? null : /^bearer +(\S+) *$/i.exec(given)?.[1] ?? null;
-      if (token !== null && timingSafeEqual(digest(token), expected)) return;
+      const problem = check(req.routeOptions.url, req.headers.authorization, `${req.method} ${req.url}`);
+      if (problem === null) return;
       reply.header('www-authenticate', 'Bearer realm="layercache"');
-      throw new LayercacheError('UNAUTHORIZED', authProblem(req, given));
+      throw new LayercacheError('UNAUTHORIZED', problem);
     });
   }
   /** Fastify's own errors (body limit, content type, parsing) as layercache errors; others unchanged. */
@@ -367,7 +342,6 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
     return reply.send(encoded.body);
   });
 
-  /** The file part of a multipart body; a malformed body is the client's error (400), an oversized file a 413. */
   /** The body without its Content-Encoding; a 415 for an unknown one says which the server reads (RFC 9110 §15.5.16). */
   async function decodedBody(req: FastifyRequest, reply: FastifyReply): Promise<Buffer> {
     try {
@@ -378,6 +352,7 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
     }
   }
 
+  /** The file part of a multipart body; a malformed body is the client's error (400), an oversized file a 413. */
   async function multipartImage(req: FastifyRequest): Promise<Buffer> {
     try {
       const part = await req.file();

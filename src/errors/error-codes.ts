@@ -46,6 +46,7 @@ export const ERROR_CODES = {
   BUNDLE_MODEL_MISMATCH: input('The bundle was built for a different model.'),
   INFER_REQUEST_INVALID: input('An inference request does not follow the Open Inference Protocol v2 or does not fit the model.'),
   UNAUTHORIZED: { httpStatus: 401, exitCode: 2, meaning: 'The request has no valid bearer token, and the server requires one.' },
+  CROSS_SITE_REFUSED: { httpStatus: 403, exitCode: 2, meaning: 'A browser sent the request from a page on another site.' },
   ROUTE_NOT_FOUND: notFound('No route has this path.'),
   METHOD_NOT_ALLOWED: { httpStatus: 405, exitCode: 2, meaning: 'The path exists, but not for this HTTP method; the Allow header names the methods.' },
   MODEL_NOT_FOUND: notFound('The request names a model this server does not serve.'),

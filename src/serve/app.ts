@@ -99,6 +99,9 @@ let requestCounter = 0;
  */
 const BROWSER_SIMPLE_TYPES = new Set(['text/plain', 'application/x-www-form-urlencoded']);
 
+/** Routes a page on another site may reach: health and metrics change nothing and tell nothing private. */
+const OPEN_TO_BROWSERS = new Set(['/v2/health/live', '/v2/health/ready', '/metrics']);
+
 /** The raw body (the catch-all parser's bytes); an empty Buffer for a request sent without one. */
 function bodyOf(req: FastifyRequest): Buffer {
   return Buffer.isBuffer(req.body) ? req.body : Buffer.alloc(0);
@@ -200,6 +203,13 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
     // While shutting down, a keep-alive connection is closed after its answer (else it would hold the listener
     // open until the client's idle timeout), unless accepted requests are pipelined behind it on that connection.
     if (!deps.isReady() && !deps.accepted.othersOnConnection(req)) reply.header('connection', 'close');
+  });
+  // A page on another site can make a browser send requests here (forms and simple requests need no preflight): its
+  // inputs would run and feed the online learner. Browsers say so (Fetch Metadata); servers and curl send no such header.
+  app.addHook('onRequest', async (req) => {
+    if (req.headers['sec-fetch-site'] === 'cross-site' && !OPEN_TO_BROWSERS.has(req.routeOptions.url ?? '')) {
+      throw new LayercacheError('CROSS_SITE_REFUSED', `a browser sent ${req.method} ${req.url} from a page on another site (Sec-Fetch-Site: cross-site); the server takes no cross-site requests: call it from a backend or a same-site page`);
+    }
   });
   if (deps.token !== null) {
     const check = bearerCheck(deps.token);

@@ -33,7 +33,8 @@ function serverConfig(extra: ConfigInput['serve'] = {}, stateDir: string | null 
   return loadConfig({
     engine: { intraOpThreads: 1 },
     preprocess: { scale: 255, mean: [0.5], std: [0.25] },
-    serve: { name: 'tiny', log: 'silent', stateDir, ...extra, online: { retrainAfter: 1_000_000, ...extra.online } },
+    // Port 0: the tests that listen take a free port (8080, the default, was taken by a parallel run of this file).
+    serve: { name: 'tiny', log: 'silent', stateDir, port: 0, ...extra, online: { retrainAfter: 1_000_000, ...extra.online } },
   }, {});
 }
 
@@ -496,10 +497,9 @@ describe('a bare model with its weights in an external data file', () => {
 });
 
 describe('stalled uploads', () => {
-  it('over a socket: a body that stops arriving gets 408 REQUEST_INCOMPLETE within --timeout-ms (not Node\'s 30-60 s), counted as such', { timeout: 45_000 }, async () => {
+  it('over a socket: a body that stops arriving gets 408 REQUEST_INCOMPLETE within --timeout-ms (not Node\'s 30-60 s), counted as such', { timeout: 15_000 }, async () => {
     // Node checks timeouts every connectionsCheckingInterval (30 s by default) and headers after 60 s: before the fix
-    // this answer came after 60-77 s, so the test's own timeout fails it. (It takes 3-4 s here, server start included;
-    // 15 s was once too little on a machine running two CI jobs beside it.)
+    // this answer came after 60-77 s, so the test's own timeout fails it (it takes 3-4 s here, server start included).
     const s = await startServer(modelFile, serverConfig({ requestTimeoutMs: 400, online: { enabled: false } }));
     try {
       const { hostname, port } = new URL(await s.listen());

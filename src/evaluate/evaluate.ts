@@ -124,6 +124,13 @@ function accuracyOf(classes: ArrayLike<number>, labels: DataSource['labels']): n
   return ok / classes.length;
 }
 
+/** Milliseconds `run` takes, wall clock. */
+async function wallMs(run: () => Promise<unknown>): Promise<number> {
+  const t = performance.now();
+  await run();
+  return performance.now() - t;
+}
+
 /**
  * Runs the two sides of timing round k, the backbone first in even rounds and the other side first in odd ones:
  * whichever runs second meets a machine the first has just warmed (caches, clocks), so neither always does.
@@ -160,17 +167,9 @@ async function cachedFigures(
       const b = batches.at(k);
       const backbone = backbones[k % backbones.length]!;
       const cascade = cascades[k % cascades.length]!;
-      const timeBackbone = async (): Promise<void> => {
-        const t = performance.now();
-        await backbone.run({ [inputName]: b });
-        backboneMs += performance.now() - t;
-      };
-      const timeCascade = async (): Promise<void> => {
-        const t = performance.now();
-        rows.push(...(await cascade.run(b)));
-        cascadeMs += performance.now() - t;
-      };
-      await inTurn(k, timeBackbone, timeCascade);
+      await inTurn(k,
+        async () => { backboneMs += await wallMs(() => backbone.run({ [inputName]: b })); },
+        async () => { cascadeMs += await wallMs(async () => rows.push(...(await cascade.run(b)))); });
       phase.tick();
     }
   });
@@ -208,23 +207,12 @@ async function cachedFigures(
       const backbone = backbones[(s / block) % backbones.length]!;
       const cascade = cascades[(s / block) % cascades.length]!;
       const xs = Array.from({ length: e - s }, (_, k) => data.batch(s + k, s + k + 1));
-      const timeBackbone = async (): Promise<void> => {
-        await backbone.run({ [inputName]: xs[0]! });
-        for (const x of xs) {
-          const t = performance.now();
-          await backbone.run({ [inputName]: x });
-          blat.push(performance.now() - t);
-        }
+      // Each side's block: one untimed run to warm it after the other side, then every sample timed.
+      const timeBlock = async (run: (x: Tensor) => Promise<unknown>, into: number[]): Promise<void> => {
+        await run(xs[0]!);
+        for (const x of xs) into.push(await wallMs(() => run(x)));
       };
-      const timeCascade = async (): Promise<void> => {
-        await cascade.run(xs[0]!);
-        for (const x of xs) {
-          const t = performance.now();
-          await cascade.run(x);
-          lat.push(performance.now() - t);
-        }
-      };
-      await inTurn(s / block, timeBackbone, timeCascade);
+      await inTurn(s / block, () => timeBlock((x) => backbone.run({ [inputName]: x }), blat), () => timeBlock((x) => cascade.run(x), lat));
       phase.tick(e - s);
     }
   });

@@ -1,6 +1,6 @@
 /**
  * The batch-1 latency saving of a bundle over its backbone, from latencies timed in alternating blocks (a
- * block of samples through the backbone, then the same samples through the bundle), with a 95% percentile
+ * block of samples through the backbone and the same samples through the bundle, the two in turn first), with a 95% percentile
  * bootstrap interval over the blocks. Blocks are the unit of resampling because the two sides of a block share
  * the machine's conditions of that moment; the interval therefore covers the noise within one run, not the
  * drift between runs or processes (on our shared machine, separate runs of the same bundle differed by more).

@@ -15,8 +15,8 @@ import Fastify, { LogController, type FastifyBaseLogger, type FastifyError, type
 import { decodeImage, type ImageSize, type Preprocess } from '../data/index.ts';
 import { asLayercacheError, LayercacheError } from '../errors/index.ts';
 import type { AcceptedRequests } from './accepted-requests.ts';
-import { bearerCheck } from './bearer-auth.ts';
-import { ACCEPTED_ENCODINGS, decodeBody } from './body-encoding.ts';
+import { bearerCheck, PUBLIC_ROUTES } from './bearer-auth.ts';
+import { ACCEPTED_ENCODINGS, bodyOf, BROWSER_SIMPLE_TYPES, decodeBody, mediaTypeOf } from './request-body.ts';
 import type { DynamicBatcher, RowsResult } from './batcher.ts';
 import type { ServerMetrics } from './metrics.ts';
 import type { OnlineLearner } from './online.ts';
@@ -90,22 +90,6 @@ function isJpegOrPng(bytes: Buffer): boolean {
 }
 
 let requestCounter = 0;
-
-/**
- * Content types a browser sends to another site without a CORS preflight (the Fetch standard's CORS-safelisted
- * ones). The server has no CORS, so a page elsewhere could not read the answer, but its request would still run and
- * feed the online learner: the routes that take bodies refuse these types. (multipart/form-data is the third; classify
- * takes it, as HTML forms upload files that way.)
- */
-const BROWSER_SIMPLE_TYPES = new Set(['text/plain', 'application/x-www-form-urlencoded']);
-
-/** Routes a page on another site may reach: health and metrics change nothing and tell nothing private. */
-const OPEN_TO_BROWSERS = new Set(['/v2/health/live', '/v2/health/ready', '/metrics']);
-
-/** The raw body (the catch-all parser's bytes); an empty Buffer for a request sent without one. */
-function bodyOf(req: FastifyRequest): Buffer {
-  return Buffer.isBuffer(req.body) ? req.body : Buffer.alloc(0);
-}
 
 /** Checks the model name (and, on the /versions/{v} routes, the version) the request names. */
 function modelOf(deps: AppDeps, req: FastifyRequest): void {
@@ -207,7 +191,7 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
   // A page on another site can make a browser send requests here (forms and simple requests need no preflight): its
   // inputs would run and feed the online learner. Browsers say so (Fetch Metadata); servers and curl send no such header.
   app.addHook('onRequest', async (req) => {
-    if (req.headers['sec-fetch-site'] === 'cross-site' && !OPEN_TO_BROWSERS.has(req.routeOptions.url ?? '')) {
+    if (req.headers['sec-fetch-site'] === 'cross-site' && !PUBLIC_ROUTES.has(req.routeOptions.url ?? '')) {
       throw new LayercacheError('CROSS_SITE_REFUSED', `a browser sent ${req.method} ${req.url} from a page on another site (Sec-Fetch-Site: cross-site); the server takes no cross-site requests: call it from a backend or a same-site page`);
     }
   });
@@ -312,7 +296,7 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
     modelOf(deps, req);
     // No content type (tritonclient, KServe's client) or almost any, as Triton: the protocol's body is JSON, followed by
     // binary tensors when HEADER_LENGTH says so. Not an image, and not a type a browser sends cross-site without a preflight.
-    const type = String(req.headers['content-type'] ?? '').split(';')[0]!.trim().toLowerCase();
+    const type = mediaTypeOf(req);
     if (type.startsWith('multipart/') || type.startsWith('image/')) {
       throw new LayercacheError('UNSUPPORTED_MEDIA_TYPE', `infer takes the protocol's JSON body (binary tensors with ${HEADER_LENGTH}), not '${type}'; images go to the classify route`);
     }
@@ -392,7 +376,7 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
       bytes = await multipartImage(req);
     } else {
       // Whatever the content type says (but not one a browser sends cross-site unasked): the image is recognised by its signature below.
-      const type = String(req.headers['content-type'] ?? '').split(';')[0]!.trim().toLowerCase();
+      const type = mediaTypeOf(req);
       if (BROWSER_SIMPLE_TYPES.has(type)) {
         throw new LayercacheError('UNSUPPORTED_MEDIA_TYPE', `classify does not take '${type}', a type browsers send from any site without asking; send the image as image/jpeg, image/png, application/octet-stream or multipart/form-data`);
       }

@@ -7,8 +7,11 @@
  */
 import { createHash, timingSafeEqual } from 'node:crypto';
 
-/** Routes open without the bearer token: health (for orchestrators) and metrics (for scrapers). */
-const PUBLIC_ROUTES = new Set(['/v2/health/live', '/v2/health/ready', '/metrics']);
+/**
+ * Routes open to anyone: without the bearer token, and from other sites' pages (app.ts). Health (for orchestrators)
+ * and metrics (for scrapers) change nothing and tell nothing private.
+ */
+export const PUBLIC_ROUTES = new Set(['/v2/health/live', '/v2/health/ready', '/metrics']);
 
 /** Authorization schemes a message may name: never a word of the header beyond these. */
 const KNOWN_SCHEMES = new Set(['basic', 'digest', 'negotiate', 'ntlm', 'hoba', 'mutual', 'token', 'apikey']);

@@ -2,7 +2,7 @@ import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import { deflateSync, gzipSync } from 'node:zlib';
 import type { LayercacheError } from '../errors/index.ts';
-import { decodeBody, MAX_DECODE_RATIO } from './body-encoding.ts';
+import { decodeBody, MAX_DECODE_RATIO } from './request-body.ts';
 
 const text = Buffer.from(JSON.stringify({ inputs: [{ name: 'x', shape: [1, 2], datatype: 'FP32', data: [1, 2] }] }));
 

@@ -1,6 +1,7 @@
 /**
- * Request bodies sent with a Content-Encoding (tritonclient's `request_compression_algorithm` sends gzip or
- * deflate, as Triton accepts): decoded before the protocol reads them, never past the body limit.
+ * Reading request bodies: their media type, which types the routes refuse, and bodies sent with a Content-Encoding
+ * (tritonclient's `request_compression_algorithm` sends gzip or deflate, as Triton accepts), decoded before the
+ * protocol reads them, never past the body limit.
  * Invariants: identity (or no header) returns the body itself; the decoded size is capped at `limitBytes` and at
  * MAX_DECODE_RATIO times the bytes sent, so a small compressed body cannot expand into an allocation the body limit
  * would have refused, nor cost far more than its upload; every failure is a LayercacheError naming the encoding and
@@ -8,7 +9,26 @@
  */
 import { promisify } from 'node:util';
 import { gunzip, inflate } from 'node:zlib';
+import type { FastifyRequest } from 'fastify';
 import { LayercacheError } from '../errors/index.ts';
+
+/**
+ * Content types a browser sends to another site without a CORS preflight (the Fetch standard's CORS-safelisted
+ * ones). The server has no CORS, so a page elsewhere could not read the answer, but its request would still run and
+ * feed the online learner: the routes that take bodies refuse these types. (multipart/form-data is the third; classify
+ * takes it, as HTML forms upload files that way.)
+ */
+export const BROWSER_SIMPLE_TYPES = new Set(['text/plain', 'application/x-www-form-urlencoded']);
+
+/** The request's media type, lower-case and without parameters; '' when it has no Content-Type. */
+export function mediaTypeOf(req: FastifyRequest): string {
+  return String(req.headers['content-type'] ?? '').split(';')[0]!.trim().toLowerCase();
+}
+
+/** The raw body (the catch-all parser's bytes); an empty Buffer for a request sent without one. */
+export function bodyOf(req: FastifyRequest): Buffer {
+  return Buffer.isBuffer(req.body) ? req.body : Buffer.alloc(0);
+}
 
 /** Content-Encodings the server decodes, as an Accept-Encoding value. */
 export const ACCEPTED_ENCODINGS = 'gzip, deflate';

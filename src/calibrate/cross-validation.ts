@@ -5,14 +5,17 @@
  */
 import { seededRng, shuffleInPlace } from '../tensor/index.ts';
 import { simulate, type CalibrationTable, type Policy, type PolicyOutcome } from './policy.ts';
-import { shiftPolicy } from './threshold-search.ts';
+import { deriveScoreOrders, shiftPolicy } from './threshold-search.ts';
 
+/** The rows `rows` (ascending) of `table`, in that order; its score orders come from `table`'s. */
 function rowsOf(table: CalibrationTable, rows: Int32Array): CalibrationTable {
-  return {
+  const sub = {
     n: rows.length,
     fullCost: table.fullCost,
     exits: table.exits.map((c) => ({ ...c, score: Float64Array.from(rows, (i) => c.score[i]!), correct: Uint8Array.from(rows, (i) => c.correct[i]!) })),
   };
+  deriveScoreOrders(table, rows, sub);
+  return sub;
 }
 
 export interface CrossValidated {

@@ -2,9 +2,13 @@
  * Thresholds for one trade-off: coordinate descent on cost + λ·disagreements (optimizeForLambda) or on cost
  * under a disagreement budget (optimizeForBudget), each exit's threshold solved exactly given the others by
  * walking its samples most confident first; and a policy's thresholds raised by a number of score units
- * (shiftPolicy). Invariant: every threshold these return lies midway between two samples' scores (or at the
- * lowest one), so no sample sits on a threshold and float32 and float64 comparisons at run time agree.
+ * (shiftPolicy). A sweep over E exits and n samples costs O(E·n) (see Sweep); the selection runs a few thousand
+ * descents per build.
+ * Invariants: every threshold these return lies midway between two samples' scores (or at the lowest one), so no
+ * sample sits on a threshold and float32 and float64 comparisons at run time agree; a descent's result equals that
+ * of the same descent judged by full simulations (threshold-search.test.ts).
  */
+import { LayercacheError } from '../errors/index.ts';
 import { NEVER, simulate, type CalibrationTable, type Policy } from './policy.ts';
 
 const orderCache = new WeakMap<CalibrationTable, Int32Array[]>();
@@ -20,43 +24,98 @@ export function scoreOrders(table: CalibrationTable): Int32Array[] {
 }
 
 /**
- * Sets reached[i] = 1 for the samples [n] that no kept exit before e answers, 0 for the others;
- * returns how many of the answered ones disagree with the backbone.
+ * Registers the score orders of `sub`, the rows `rows` (ascending) of `table`, as `table`'s orders restricted to
+ * those rows: the same order a sort of `sub` would give, ties included (by index, and the row map is increasing),
+ * in O(n) per exit instead of a sort.
  */
-function markReached(table: CalibrationTable, thresholds: readonly number[], e: number, reached: Uint8Array): number {
-  reached.fill(1);
-  let wrong = 0;
-  for (let f = 0; f < e; f++) {
-    const t = thresholds[f]!;
-    if (t === NEVER) continue;
-    const { score, correct } = table.exits[f]!;
-    for (let i = 0; i < table.n; i++) {
-      if (reached[i] && score[i]! >= t) {
-        reached[i] = 0;
-        if (!correct[i]) wrong++;
-      }
-    }
+export function deriveScoreOrders(table: CalibrationTable, rows: Int32Array, sub: CalibrationTable): void {
+  const position = new Int32Array(table.n).fill(-1);
+  for (let j = 0; j < rows.length; j++) {
+    if (j > 0 && rows[j]! <= rows[j - 1]!) throw new LayercacheError('INTERNAL', `deriveScoreOrders needs ascending rows, but row ${rows[j]} follows ${rows[j - 1]}; pass the rows sorted`);
+    position[rows[j]!] = j;
   }
-  return wrong;
+  orderCache.set(sub, scoreOrders(table).map((order) => {
+    const out = new Int32Array(rows.length);
+    let m = 0;
+    for (let k = 0; k < order.length; k++) {
+      const j = position[order[k]!]!;
+      if (j >= 0) out[m++] = j;
+    }
+    return out;
+  }));
 }
 
 /**
- * What becomes of a sample [n] that goes on past exit e under the later kept thresholds: `cost` gets what it then
- * costs (the heads it passes, plus the exit that answers it or the full backbone), `wrong` 1 where that answer
- * disagrees with the backbone.
+ * One sweep's view of the other exits' thresholds, kept in O(E·n) per sweep rather than O(E²·n): the
+ * continuations (what a sample that goes on past exit e then costs, and whether that answer disagrees) depend only
+ * on the thresholds after e, which a sweep in network order has not moved yet when it reaches e, so all of them are
+ * computed once at its start; and the samples still unanswered at e follow from those at e − 1 and exit e − 1's
+ * threshold as just set. Each value is computed with the same operations in the same order as evaluating the
+ * later (or earlier) exits from scratch, so the result does not depend on this bookkeeping.
  */
-function continuation(table: CalibrationTable, thresholds: readonly number[], e: number, cost: Float64Array, wrong: Uint8Array): void {
-  cost.fill(table.fullCost);
-  wrong.fill(0);
-  for (let f = table.exits.length - 1; f > e; f--) {
-    const t = thresholds[f]!;
-    if (t === NEVER) continue;
-    const c = table.exits[f]!;
-    for (let i = 0; i < table.n; i++) {
-      if (c.score[i]! >= t) {
-        cost[i] = c.headCost + c.cost;
-        wrong[i] = c.correct[i] ? 0 : 1;
-      } else cost[i] = c.headCost + cost[i]!;
+class Sweep {
+  /** Per exit e [n]: the cost of going on past e, under the later thresholds. */
+  readonly nextCost: Float64Array[];
+  /** Per exit e [n]: 1 where the answer given after e disagrees with the backbone. */
+  readonly nextWrong: Uint8Array[];
+  /** [n] 1 for the samples no kept exit before the current one answers. */
+  readonly reached: Uint8Array;
+  /** Samples reached: the 1s of `reached`. */
+  reachedCount = 0;
+  /** Disagreements among the samples answered before the current exit. */
+  earlyWrong = 0;
+
+  constructor(private readonly table: CalibrationTable) {
+    const { n, exits } = table;
+    this.nextCost = exits.map(() => new Float64Array(n));
+    this.nextWrong = exits.map(() => new Uint8Array(n));
+    this.reached = new Uint8Array(n);
+  }
+
+  /** Starts a sweep under `thresholds`: every sample unanswered, every continuation computed. */
+  begin(thresholds: readonly number[]): void {
+    const { n, exits, fullCost } = this.table;
+    const E = exits.length;
+    this.reached.fill(1);
+    this.reachedCount = n;
+    this.earlyWrong = 0;
+    this.nextCost[E - 1]!.fill(fullCost);
+    this.nextWrong[E - 1]!.fill(0);
+    for (let e = E - 2; e >= 0; e--) {
+      const cost = this.nextCost[e]!;
+      const wrong = this.nextWrong[e]!;
+      const laterCost = this.nextCost[e + 1]!;
+      const laterWrong = this.nextWrong[e + 1]!;
+      const t = thresholds[e + 1]!;
+      if (t === NEVER) {
+        cost.set(laterCost);
+        wrong.set(laterWrong);
+        continue;
+      }
+      const c = exits[e + 1]!;
+      for (let i = 0; i < n; i++) {
+        if (c.score[i]! >= t) {
+          cost[i] = c.headCost + c.cost;
+          wrong[i] = c.correct[i] ? 0 : 1;
+        } else {
+          cost[i] = c.headCost + laterCost[i]!;
+          wrong[i] = laterWrong[i]!;
+        }
+      }
+    }
+  }
+
+  /** Moves past exit e, whose threshold is now `t`: the samples it answers are no longer reached. */
+  pass(e: number, t: number): void {
+    if (t === NEVER) return;
+    const { score, correct } = this.table.exits[e]!;
+    const reached = this.reached;
+    for (let i = 0; i < reached.length; i++) {
+      if (reached[i] && score[i]! >= t) {
+        reached[i] = 0;
+        this.reachedCount--;
+        if (!correct[i]) this.earlyWrong++;
+      }
     }
   }
 }
@@ -66,13 +125,11 @@ export function optimizeForLambda(table: CalibrationTable, lambda: number, start
   const { n, exits } = table;
   const E = exits.length;
   const thresholds = start ? [...start.thresholds] : new Array<number>(E).fill(NEVER);
-  const reached = new Uint8Array(n);
-  const next = new Float64Array(n);
-  const nextWrong = new Uint8Array(n);
-  const order = new Int32Array(n);
+  const sweep = new Sweep(table);
   const sorted = scoreOrders(table);
-  for (let sweep = 0; sweep < 6; sweep++) {
+  for (let round = 0; round < 6; round++) {
     let changed = false;
+    sweep.begin(thresholds);
     for (let e = 0; e < E; e++) {
       // An exit with an infinite head cost is excluded from the choice.
       if (!Number.isFinite(exits[e]!.headCost)) {
@@ -80,35 +137,39 @@ export function optimizeForLambda(table: CalibrationTable, lambda: number, start
         thresholds[e] = NEVER;
         continue;
       }
-      markReached(table, thresholds, e, reached);
+      const { reached } = sweep;
       // Value of continuing past e, under the current later thresholds.
-      continuation(table, thresholds, e, next, nextWrong);
-      for (let i = 0; i < n; i++) if (nextWrong[i]) next[i]! += lambda;
+      const nextCost = sweep.nextCost[e]!;
+      const nextWrong = sweep.nextWrong[e]!;
       const col = exits[e]!;
-      // The samples that reach e, most confident first (the exit's full order, filtered).
+      // Objective relative to "not kept": m·headCost + Σ_{exiting} (exitValue − next), over the m samples that
+      // reach e, most confident first (the exit's full order, skipping the others). A cut lies between two
+      // distinct scores, so the best cut so far is judged when the next reached sample scores lower.
       const byScore = sorted[e]!;
-      let m = 0;
-      for (let k = 0; k < n; k++) if (reached[byScore[k]!]) order[m++] = byScore[k]!;
-      const idx = order;
-      // Objective relative to "not kept": m·headCost + Σ_{exiting} (exitValue − next).
       let best = 0;
       let bestT = NEVER;
-      let running = m * col.headCost;
-      for (let j = 0; j < m; j++) {
-        const i = idx[j]!;
-        running += col.cost + (col.correct[i] ? 0 : lambda) - next[i]!;
-        const nextScore = j === m - 1 ? Number.NEGATIVE_INFINITY : col.score[idx[j + 1]!]!;
-        if (nextScore < col.score[i]! && running < best - 1e-12) {
+      let running = sweep.reachedCount * col.headCost;
+      let previous = Number.NaN;
+      for (let k = 0; k < n; k++) {
+        const i = byScore[k]!;
+        if (!reached[i]) continue;
+        const score = col.score[i]!;
+        if (score < previous && running < best - 1e-12) {
           best = running;
           // Midway to the next score: no sample sits on the threshold, so float32 and
           // float64 comparisons at run time agree on every calibration sample.
-          bestT = Number.isFinite(nextScore) ? (col.score[i]! + nextScore) / 2 : col.score[i]!;
+          bestT = Number.isFinite(score) ? (previous + score) / 2 : previous;
         }
+        running += col.cost + (col.correct[i] ? 0 : lambda) - (nextCost[i]! + (nextWrong[i] ? lambda : 0));
+        previous = score;
       }
+      // The last cut answers every sample that reaches e.
+      if (sweep.reachedCount > 0 && running < best - 1e-12) bestT = previous;
       if (bestT !== thresholds[e]) {
         thresholds[e] = bestT;
         changed = true;
       }
+      sweep.pass(e, thresholds[e]!);
     }
     if (!changed) break;
   }
@@ -126,20 +187,23 @@ export function optimizeForBudget(table: CalibrationTable, maxErrors: number, st
   const { n, exits } = table;
   const E = exits.length;
   const thresholds = [...start.thresholds];
-  const reached = new Uint8Array(n);
-  const nextCost = new Float64Array(n);
-  const nextWrong = new Uint8Array(n);
+  const sweep = new Sweep(table);
   const order = new Int32Array(n);
   const sorted = scoreOrders(table);
-  for (let sweep = 0; sweep < 50; sweep++) {
+  for (let round = 0; round < 50; round++) {
     let changed = false;
+    sweep.begin(thresholds);
     for (let e = 0; e < E; e++) {
       const col = exits[e]!;
-      if (!Number.isFinite(col.headCost)) continue;
-      // Samples answered before e, and their disagreements (fixed while e moves).
-      const earlyWrong = markReached(table, thresholds, e, reached);
-      // Cost and disagreement of going on past e, under the later thresholds.
-      continuation(table, thresholds, e, nextCost, nextWrong);
+      if (!Number.isFinite(col.headCost)) {
+        sweep.pass(e, thresholds[e]!);
+        continue;
+      }
+      // Samples answered before e, and their disagreements (fixed while e moves); cost and disagreement of going
+      // on past e, under the later thresholds.
+      const { reached, earlyWrong } = sweep;
+      const nextCost = sweep.nextCost[e]!;
+      const nextWrong = sweep.nextWrong[e]!;
       let m = 0;
       let wrongWithout = earlyWrong;
       for (let k = 0; k < n; k++) {
@@ -174,6 +238,7 @@ export function optimizeForBudget(table: CalibrationTable, maxErrors: number, st
         thresholds[e] = bestT;
         changed = true;
       }
+      sweep.pass(e, thresholds[e]!);
     }
     if (!changed) break;
   }

@@ -1,0 +1,121 @@
+import assert from 'node:assert/strict';
+import { describe, it } from 'node:test';
+import { seededRng } from '../tensor/index.ts';
+import { NEVER, simulate, type CalibrationTable, type Policy } from './policy.ts';
+import { deriveScoreOrders, optimizeForBudget, optimizeForLambda, scoreOrders } from './threshold-search.ts';
+
+/**
+ * Random tables with integer costs (so every sum is exact and ties resolve the same way however they are summed),
+ * scores from a few levels (so ties are common), and some exits that cannot be kept (infinite head cost).
+ */
+function randomTable(seed: number, n: number, exits: number): CalibrationTable {
+  const rng = seededRng(seed).uniform;
+  const columns = Array.from({ length: exits }, (_, e) => ({
+    cost: 3 * (e + 1),
+    headCost: rng() < 0.2 ? NEVER : 1 + Math.floor(rng() * 2),
+    score: Float64Array.from({ length: n }, () => Math.floor(rng() * 12) / 4),
+    correct: Uint8Array.from({ length: n }, () => (rng() < 0.75 ? 1 : 0)),
+  }));
+  return { n, fullCost: 3 * (exits + 1), exits: columns };
+}
+
+/** The cuts of exit e: midway between the distinct scores of the samples that reach e, highest first, then the lowest score. */
+function cutsAt(table: CalibrationTable, thresholds: readonly number[], e: number): number[] {
+  const reached: number[] = [];
+  for (let i = 0; i < table.n; i++) {
+    if (!thresholds.slice(0, e).some((t, f) => table.exits[f]!.score[i]! >= t)) reached.push(table.exits[e]!.score[i]!);
+  }
+  const levels = [...new Set(reached)].sort((a, b) => b - a);
+  return levels.map((s, k) => (k + 1 < levels.length ? (s + levels[k + 1]!) / 2 : s));
+}
+
+/** Coordinate descent on n·meanCost + λ·errors with every threshold judged by a full simulation. */
+function bruteForceLambda(table: CalibrationTable, lambda: number): number[] {
+  const thresholds = table.exits.map(() => NEVER);
+  const objective = (t: readonly number[]): number => {
+    const o = simulate(table, { thresholds: t });
+    return o.meanCost * table.n + lambda * o.errors;
+  };
+  for (let round = 0; round < 6; round++) {
+    let changed = false;
+    for (let e = 0; e < table.exits.length; e++) {
+      if (!Number.isFinite(table.exits[e]!.headCost)) continue;
+      const with_ = (t: number): number[] => thresholds.map((u, f) => (f === e ? t : u));
+      let bestT = NEVER;
+      let best = objective(with_(NEVER));
+      for (const t of cutsAt(table, thresholds, e)) {
+        const v = objective(with_(t));
+        if (v < best - 1e-9) {
+          best = v;
+          bestT = t;
+        }
+      }
+      if (bestT !== thresholds[e]) changed = true;
+      thresholds[e] = bestT;
+    }
+    if (!changed) break;
+  }
+  return thresholds;
+}
+
+describe('optimizeForLambda (oracle: the same descent judged by full simulations)', () => {
+  it('chooses the thresholds a brute-force descent chooses, on 40 random tables with ties', () => {
+    let kept = 0;
+    for (let seed = 1; seed <= 40; seed++) {
+      const table = randomTable(seed, 30 + seed, 2 + (seed % 5));
+      for (const lambda of [0.5, 4, 30]) {
+        const fast = optimizeForLambda(table, lambda).thresholds;
+        assert.deepEqual(fast, bruteForceLambda(table, lambda), `seed ${seed}, λ ${lambda}`);
+        kept += fast.filter((t) => t !== NEVER).length;
+      }
+    }
+    // The comparison must cover descents that keep exits, not only "keep none".
+    assert.ok(kept > 100, `only ${kept} exits kept over all cases`);
+  });
+
+  it('drops exits that cannot be kept from a start policy', () => {
+    const table = randomTable(7, 50, 4);
+    const blocked = table.exits.findIndex((c) => !Number.isFinite(c.headCost));
+    assert.ok(blocked >= 0, 'seed 7 should give an exit with an infinite head cost');
+    const start: Policy = { thresholds: table.exits.map(() => 0) };
+    assert.equal(optimizeForLambda(table, 4, start).thresholds[blocked], NEVER);
+  });
+});
+
+describe('optimizeForBudget (oracle: feasibility and local optimality by full simulations)', () => {
+  // Starts from "keep none", or (odd seeds) from a λ search's policy, as the in-sample selection does.
+  it('meets the budget and no single exit\'s cut is cheaper within it, on 40 random tables', () => {
+    for (let seed = 1; seed <= 40; seed++) {
+      const table = randomTable(100 + seed, 30 + seed, 2 + (seed % 5));
+      const start = seed % 2 === 1 ? optimizeForLambda(table, 4) : { thresholds: table.exits.map(() => NEVER) };
+      const maxErrors = simulate(table, start).errors + 1 + (seed % 6);
+      const result = optimizeForBudget(table, maxErrors, start).thresholds;
+      const outcome = simulate(table, { thresholds: result });
+      assert.ok(outcome.errors <= maxErrors, `seed ${seed}: ${outcome.errors} errors > ${maxErrors}`);
+      table.exits.forEach((c, e) => {
+        if (!Number.isFinite(c.headCost)) return;
+        for (const t of [NEVER, ...cutsAt(table, result, e)]) {
+          const o = simulate(table, { thresholds: result.map((u, f) => (f === e ? t : u)) });
+          if (o.errors <= maxErrors) assert.ok(o.meanCost >= outcome.meanCost - 1e-9, `seed ${seed}, exit ${e}: threshold ${t} costs ${o.meanCost} < ${outcome.meanCost}`);
+        }
+      });
+    }
+  });
+});
+
+describe('deriveScoreOrders', () => {
+  it('gives a row subset the order a fresh sort gives, ties included', () => {
+    const table = randomTable(3, 200, 4);
+    const rows = Int32Array.from({ length: 200 }, (_, i) => i).filter((i) => i % 3 !== 1);
+    const columns = table.exits.map((c) => ({ ...c, score: Float64Array.from(rows, (i) => c.score[i]!), correct: Uint8Array.from(rows, (i) => c.correct[i]!) }));
+    const derived: CalibrationTable = { n: rows.length, fullCost: table.fullCost, exits: columns };
+    const sorted: CalibrationTable = { n: rows.length, fullCost: table.fullCost, exits: columns.map((c) => ({ ...c })) };
+    deriveScoreOrders(table, rows, derived);
+    assert.deepEqual(scoreOrders(derived), scoreOrders(sorted));
+  });
+
+  it('refuses rows that are not ascending', () => {
+    const table = randomTable(3, 10, 2);
+    assert.throws(() => deriveScoreOrders(table, Int32Array.from([0, 4, 2]), table), { code: 'INTERNAL', message: /row 2 follows 4/ });
+  });
+});

@@ -32,30 +32,33 @@ describe('latency profile', () => {
     assert.match(keyMismatch(k, latencyProfileKey('b'.repeat(64), 1, engine))!, /^backboneSha256/);
   });
 
-  it('round-trips through a file; a missing file is no problem, a corrupt or foreign one is reported', async () => {
+  it('round-trips through a file; a missing file is no problem, an invalid profile is reported, a foreign file is not replaceable', async () => {
     const dir = await tempDir('profile');
     const file = path.join(dir, 'p.json');
-    assert.deepEqual(await readLatencyProfile(file), { profile: null, problem: null });
+    assert.deepEqual(await readLatencyProfile(file), { profile: null, problem: null, replaceable: true });
     await writeLatencyProfile(file, profile(3));
-    assert.deepEqual(await readLatencyProfile(file), { profile: profile(3), problem: null });
-    await fs.writeFile(file, '{"format": "layercache.latency-profile/1",');
-    const corrupt = await readLatencyProfile(file);
-    assert.equal(corrupt.profile, null);
-    assert.match(corrupt.problem!, /p\.json is not valid JSON/);
+    assert.deepEqual(await readLatencyProfile(file), { profile: profile(3), problem: null, replaceable: true });
     await fs.writeFile(file, JSON.stringify({ ...profile(3), fullMs: -1 }));
     const invalid = await readLatencyProfile(file);
     assert.equal(invalid.profile, null);
     assert.match(invalid.problem!, /fullMs/);
+    assert.equal(invalid.replaceable, true, 'a profile of this format, however broken, is ours to replace');
+    await fs.writeFile(file, '{"format": "layercache.latency-profile/1",');
+    const truncated = await readLatencyProfile(file);
+    assert.deepEqual([truncated.profile, truncated.replaceable], [null, false]);
+    assert.match(truncated.problem!, /p\.json is not a latency profile \(not JSON\)$/);
+    await fs.writeFile(file, '{"format": "layercache.manifest/1"}');
+    assert.match((await readLatencyProfile(file)).problem!, /its "format" is "layercache\.manifest\/1", not "layercache\.latency-profile\/1"/);
   });
 
-  it('withLatencyProfileFile hands the stored profile to the build and stores the build\'s; a corrupt file is replaced', async () => {
+  it('withLatencyProfileFile hands the stored profile to the build and stores the build\'s; an invalid profile is replaced, a foreign file refused untouched', async () => {
     const dir = await tempDir('profile');
     const file = path.join(dir, 'p.json');
-    await fs.writeFile(file, 'not json');
+    await fs.writeFile(file, JSON.stringify({ ...profile(3), fullMs: -1 }));
     const p1 = notes();
     const seen: (LatencyProfile | null)[] = [];
     await withLatencyProfileFile(file, p1, async (prior) => { seen.push(prior); return { latencyProfile: profile(4) }; });
-    assert.match(p1.texts[0]!, /not valid JSON/);
+    assert.match(p1.texts[0]!, /fullMs/);
     await withLatencyProfileFile(file, notes(), async (prior) => { seen.push(prior); return { latencyProfile: profile(5) }; });
     assert.deepEqual(seen, [null, profile(4)]);
     assert.equal((await readLatencyProfile(file)).profile!.fullMs, 5);
@@ -63,6 +66,14 @@ describe('latency profile', () => {
     await withLatencyProfileFile(null, notes(), async (prior) => { seen.push(prior); return { latencyProfile: profile(6) }; });
     assert.equal(seen[2], null);
     assert.deepEqual(await fs.readdir(dir), ['p.json']);
+    // The model given as the profile by mistake: refused before the build, and left as it was.
+    const model = path.join(dir, 'model.onnx');
+    const bytes = Uint8Array.from([8, 7, 18, 4, 0x6f, 0x6e, 0x6e, 0x78]);
+    await fs.writeFile(model, bytes);
+    await assert.rejects(withLatencyProfileFile(model, notes(), async () => {
+      throw new Error('the build must not run');
+    }), { code: 'OUTPUT_EXISTS', message: /^--latency-profile .*model\.onnx is not a latency profile .*saving the profile would replace it; give a path of its own/ });
+    assert.deepEqual(new Uint8Array(await fs.readFile(model)), bytes);
   });
 
   it('a profile path that can be neither read nor written is a warning; the build result stands', async () => {

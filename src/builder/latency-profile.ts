@@ -11,13 +11,14 @@
  * (backbone sha256, batch, engine options, onnxruntime version, CPU model and count,
  * measurement method); it is written atomically (last writer wins); a missing, unreadable or
  * mismatched profile is never an error: the builder measures again and the caller replaces
- * the file.
+ * the file; a file that is not a latency profile at all is never replaced (OUTPUT_EXISTS).
  */
 import { promises as fs } from 'node:fs';
 import os from 'node:os';
 import { z } from 'zod';
 import { sha256 } from '../bundle/index.ts';
 import { runtimeVersion, type EngineOptions } from '../engine/index.ts';
+import { LayercacheError } from '../errors/index.ts';
 import { writeFileAtomic } from '../files/index.ts';
 import type { Progress } from '../progress/index.ts';
 
@@ -91,30 +92,57 @@ export function shortId(text: string | Uint8Array): string {
   return sha256(typeof text === 'string' ? new TextEncoder().encode(text) : text).slice(0, 24);
 }
 
+/** What reading a profile file found. */
+export interface ProfileReading {
+  readonly profile: LatencyProfile | null;
+  /** Why the file holds no usable profile, to report (null when absent or usable). */
+  readonly problem: string | null;
+  /**
+   * Whether writing a profile there loses nothing: the file is absent, unreadable (the write then fails and is
+   * reported), or a latency profile (of another key, or invalid). Any other file, the model or the data given by
+   * mistake, is never overwritten.
+   */
+  readonly replaceable: boolean;
+}
+
+const PROFILE_FORMAT_PREFIX = LATENCY_PROFILE_FORMAT.slice(0, LATENCY_PROFILE_FORMAT.lastIndexOf('/') + 1);
+
 /**
- * Reads a profile file. A missing file gives { profile: null, problem: null }; an unreadable or
- * invalid one gives a problem to report (the builder then measures again).
+ * Reads a profile file. A missing file gives no profile and no problem; an unreadable or invalid one gives a problem
+ * to report (the builder then measures again), and whether it may be replaced.
  */
-export async function readLatencyProfile(file: string): Promise<{ profile: LatencyProfile | null; problem: string | null }> {
+export async function readLatencyProfile(file: string): Promise<ProfileReading> {
   let text: string;
   try {
     text = await fs.readFile(file, 'utf8');
   } catch (err) {
-    if ((err as NodeJS.ErrnoException).code === 'ENOENT') return { profile: null, problem: null };
-    return { profile: null, problem: `cannot read latency profile ${file}: ${(err as Error).message}` };
+    if ((err as NodeJS.ErrnoException).code === 'ENOENT') return { profile: null, problem: null, replaceable: true };
+    return { profile: null, problem: `cannot read latency profile ${file}: ${(err as Error).message}`, replaceable: true };
   }
   let json: unknown;
   try {
     json = JSON.parse(text);
-  } catch (err) {
-    return { profile: null, problem: `latency profile ${file} is not valid JSON (${(err as Error).message}); it will be measured again and replaced` };
+  } catch {
+    // The parser's message quotes the file, which may be binary (a model given by mistake): not repeated here.
+    return { profile: null, problem: `${file} is not a latency profile (not JSON)`, replaceable: false };
+  }
+  const format = (json as { format?: unknown } | null)?.format;
+  if (typeof format !== 'string' || !format.startsWith(PROFILE_FORMAT_PREFIX)) {
+    return { profile: null, problem: `${file} is not a latency profile (its "format" is ${JSON.stringify(format) ?? 'missing'}, not "${LATENCY_PROFILE_FORMAT}")`, replaceable: false };
   }
   const parsed = ProfileSchema.safeParse(json);
   if (!parsed.success) {
     const issue = parsed.error.issues[0]!;
-    return { profile: null, problem: `latency profile ${file} is not a ${LATENCY_PROFILE_FORMAT} file (${issue.path.join('.') || 'top level'}: ${issue.message}); it will be measured again and replaced` };
+    return { profile: null, problem: `latency profile ${file} is not a valid ${LATENCY_PROFILE_FORMAT} file (${issue.path.join('.') || 'top level'}: ${issue.message}); it will be measured again and replaced`, replaceable: true };
   }
-  return { profile: parsed.data, problem: null };
+  return { profile: parsed.data, problem: null, replaceable: true };
+}
+
+/** Refuses a profile path that holds another kind of file, which saving a profile would destroy. */
+export function refuseForeignProfile(file: string, reading: ProfileReading): void {
+  if (!reading.replaceable) {
+    throw new LayercacheError('OUTPUT_EXISTS', `--latency-profile ${reading.problem ?? file}, and saving the profile would replace it; give a path of its own, e.g. --latency-profile latency-profile.json`);
+  }
 }
 
 /** Writes a profile atomically. */
@@ -132,7 +160,9 @@ export async function withLatencyProfileFile<R extends { readonly latencyProfile
   warn: (text: string) => void = (text) => progress.note(text),
 ): Promise<R> {
   if (file === null) return build(null);
-  const { profile, problem } = await readLatencyProfile(file);
+  const reading = await readLatencyProfile(file);
+  refuseForeignProfile(file, reading);
+  const { profile, problem } = reading;
   if (problem) warn(problem);
   else if (profile) progress.note(`found the latency profile ${file} (measured ${profile.measuredAt})`);
   const result = await build(profile);

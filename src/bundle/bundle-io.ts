@@ -70,7 +70,7 @@ export async function saveBundle(dir: string, manifest: Manifest, files: BundleF
     for (const [i, b] of headBytes.entries()) await writeFileAtomic(path.join(tmp, paths.heads[i]!), b);
     for (const [i, b] of candBytes.entries()) await writeFileAtomic(path.join(tmp, paths.candidates[i]!), b);
     await writeFileAtomic(path.join(tmp, MANIFEST_FILE), `${JSON.stringify(final, null, 2)}\n`);
-  }, options);
+  }, { ...options, marker: MANIFEST_FILE });
   return final;
 }
 

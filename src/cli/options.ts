@@ -10,6 +10,12 @@ export function parseInputShape(value: string, previous: Record<string, number[]
   return { ...previous, [m[1]!]: dims };
 }
 
+/** A file or directory path: refuses an empty one, which would resolve to the working directory. */
+export function parsePath(value: string, option: string, example: string): string {
+  if (value.trim() === '') throw new LayercacheError('USAGE', `${option} '${value}' is an empty path; give one, e.g. ${option} ${example}`);
+  return value;
+}
+
 /** Parses "HxW" (image height and width, each at least 1) into [height, width]. */
 export function parseImageSize(value: string, option: string): [number, number] {
   const m = /^(\d+)x(\d+)$/.exec(value.trim());

@@ -183,6 +183,14 @@ describe('layercache serve', () => {
     assertOneLineError(await cli(...build, '--confidence', '0.05', '--margin', '0.01'), 'USAGE', /--margin '0.01' is invalid: .*give one of them$/);
     // A value inside a list flag is named by its place.
     assertOneLineError(await cli(...build, '--std', '0.2,0,0.2'), 'USAGE', /^layercache: error USAGE: --std item 2 \('0'\) is invalid: must not be 0$/);
+    // The model given as the latency profile, which retrains would overwrite: refused, the model untouched.
+    const { model } = await fixture();
+    const before = await fs.readFile(model);
+    assertOneLineError(await cli('serve', model, '--state', path.join(dir, 'state3'), '--latency-profile', model), 'OUTPUT_EXISTS', /--latency-profile .*net\.onnx is not a latency profile/);
+    assert.deepEqual(await fs.readFile(model), before);
+    // A --state that is a file, or lies under one.
+    assertOneLineError(await cli('serve', model, '--state', model), 'CONFIG_INVALID', /state directory .*net\.onnx cannot be created: it, or a directory above it, is a file; give a directory path for --state/);
+    assertOneLineError(await cli('serve', model, '--state', path.join(model, 'sub')), 'CONFIG_INVALID', /cannot be created: it, or a directory above it, is a file/);
   });
 });
 
@@ -216,15 +224,35 @@ describe('layercache split', () => {
     assert.deepEqual((await fs.readdir(dir)).sort(), ['net.onnx']);
   });
 
-  it('refuses to overwrite a non-empty --out unless --force', async () => {
+  it('refuses to overwrite a non-empty --out unless --force, and even then one it did not write; an empty --out is refused', async () => {
     const { dir, model } = await fixture();
     const out = path.join(dir, 'segs');
     await fs.mkdir(out);
     await fs.writeFile(path.join(out, 'keep.txt'), 'x');
     assertOneLineError(await cli('split', model, '--at', 'stem', '--out', out), 'OUTPUT_EXISTS', /--force/);
+    // A directory of other files is never replaced: a mistyped --out with --force must not delete them.
+    assertOneLineError(await cli('split', model, '--at', 'stem', '--out', out, '--force'), 'OUTPUT_EXISTS', /holds files but no segments\.json/);
     assert.deepEqual(await fs.readdir(out), ['keep.txt']);
-    assert.equal((await cli('split', model, '--at', 'stem', '--out', out, '--force')).code, 0);
-    assert.deepEqual((await fs.readdir(out)).sort(), ['segment_00.onnx', 'segment_01.onnx', 'segments.json']);
+    const earlier = path.join(dir, 'segs2');
+    assert.equal((await cli('split', model, '--at', 'b2_out', '--out', earlier)).code, 0);
+    assert.equal((await cli('split', model, '--at', 'stem', '--out', earlier, '--force')).code, 0);
+    assert.deepEqual((await fs.readdir(earlier)).sort(), ['segment_00.onnx', 'segment_01.onnx', 'segments.json']);
+  });
+
+  it('refuses an empty --out, which would be the working directory', async (t) => {
+    const { dir, model } = await fixture();
+    // Run from a scratch directory: were the check to regress, --force would replace this one, not the checkout.
+    const scratch = path.join(dir, 'cwd');
+    await fs.mkdir(scratch);
+    await fs.writeFile(path.join(scratch, 'notes.txt'), 'mine');
+    const cwd = process.cwd();
+    process.chdir(scratch);
+    t.after(() => process.chdir(cwd));
+    assertOneLineError(await cli('split', model, '--at', 'stem', '--out', '', '--force'), 'USAGE', /--out '' is an empty path; give one, e.g. --out segments\//);
+    assertOneLineError(await cli('build', model, '--data', 'mnist:#0-9', '--out', ' ', '--force'), 'USAGE', /--out ' ' is an empty path/);
+    assertOneLineError(await cli('report', scratch, '--data', 'mnist:#0-9', '--out', '', '--force'), 'USAGE', /--out '' is an empty path; give one, e.g. --out report\.html/);
+    assertOneLineError(await cli('eval', scratch, '--data', 'mnist:#0-9', '--html', ''), 'USAGE', /--html '' is an empty path/);
+    assert.deepEqual(await fs.readdir(scratch), ['notes.txt']);
   });
 });
 

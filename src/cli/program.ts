@@ -16,7 +16,7 @@ import { runSplit } from './commands/split.ts';
 import { readLabels, runServe } from './commands/serve.ts';
 import { runDemoCommand } from './commands/demo.ts';
 import type { CliIo } from './io.ts';
-import { parseChoice, parseCount, parsePositiveCount, parseFraction, parseImageSize, parseInputShape, parseNameList, parseNumber, parseNumberList } from './options.ts';
+import { parseChoice, parseCount, parsePath, parsePositiveCount, parseFraction, parseImageSize, parseInputShape, parseNameList, parseNumber, parseNumberList } from './options.ts';
 
 const pkg = createRequire(import.meta.url)('../../package.json') as { version: string };
 
@@ -127,7 +127,7 @@ export async function runCli(argv: readonly string[], io: CliIo, env?: NodeJS.Pr
     .description('Cut an ONNX model into segments at the given tensors and write them with segments.json.')
     .argument('<model>', 'path to an .onnx model')
     .requiredOption('--at <names>', 'comma-separated cut tensors (see `layercache inspect`)')
-    .requiredOption('--out <dir>', 'output directory (created atomically)')
+    .requiredOption('--out <dir>', 'output directory (created atomically)', (v) => parsePath(v, '--out', 'segments/'))
     .option('--force', 'replace --out if it already exists', false)
     .option('--json', 'print segments.json, with the output directory as "out", to stdout', false)
     .addOption(shapeOption())
@@ -141,7 +141,7 @@ export async function runCli(argv: readonly string[], io: CliIo, env?: NodeJS.Pr
     .description('Build a bundle: train cache heads by self-distillation on unlabeled data, then pick exits and thresholds.')
     .argument('<model>', 'path to an .onnx classifier')
     .requiredOption('--data <spec>', 'unlabeled samples: cifar10:PATH#A-B | folder:DIR#A-B | npy:PATH#A-B | raw:PATH:DxDxD#A-B | mnist:#A-B (ranges inclusive)')
-    .requiredOption('--out <dir>', 'bundle directory to write (atomically)')
+    .requiredOption('--out <dir>', 'bundle directory to write (atomically)', (v) => parsePath(v, '--out', 'bundle/'))
     .option('--tolerance <t>', 'allowed disagreement with the backbone, in (0, 1)', (v) => parseFraction(v, '--tolerance', '0.01'), 0.01)
     .option('--confidence <delta>', 'statistical mode: disagreement <= tolerance with confidence 1 - delta', (v) => parseFraction(v, '--confidence', '0.05'))
     .option('--margin <m>', 'empirical mode: extra agreement demanded on calibration samples (default tolerance/5)', (v) => parseNumber(v, '--margin'))
@@ -157,7 +157,7 @@ export async function runCli(argv: readonly string[], io: CliIo, env?: NodeJS.Pr
     .option('--screen-epochs <n>', 'training epochs of the screening phase', (v) => parsePositiveCount(v, '--screen-epochs'), 6)
     .option('--seed <n>', 'random seed', (v) => parseCount(v, '--seed'), 1)
     .option('--distill-temperature <t>', 'distillation temperature T of the KL loss', (v) => parseNumber(v, '--distill-temperature'), 4)
-    .option('--latency-profile <file>', 'reuse latencies measured before on this machine from this file (same backbone, batch and threads), and save this build\'s there; builds sharing it choose alike')
+    .option('--latency-profile <file>', 'reuse latencies measured before on this machine from this file (same backbone, batch and threads), and save this build\'s there; builds sharing it choose alike', (v) => parsePath(v, '--latency-profile', 'latency-profile.json'))
     .option('--scores-output <name>', 'the model output holding the class scores (default: the first)')
     .option('--image-size <HxW>', 'folder: data for a model that leaves its input size open: resize images to this, which the bundle then fixes', (v) => parseImageSize(v, '--image-size'))
     .option('--force', 'replace --out if it exists', false)
@@ -196,10 +196,10 @@ export async function runCli(argv: readonly string[], io: CliIo, env?: NodeJS.Pr
     .requiredOption('--data <spec>', 'samples to evaluate on: cifar10:PATH#A-B | folder:DIR#A-B | npy:PATH#A-B | raw:PATH:DxDxD#A-B | mnist:#A-B (ranges inclusive)')
     .option('--json', 'print the report as JSON', false)
     .option('--baseline <name>', "also run a baseline: 'paper' (every exit, one global max-softmax threshold)")
-    .option('--model <file>', 'check that the bundle was built for this model')
+    .option('--model <file>', 'check that the bundle was built for this model', (v) => parsePath(v, '--model', 'model.onnx'))
     .option('--latency-samples <n>', 'samples timed one by one at batch 1', (v) => parsePositiveCount(v, '--latency-samples'), 2000)
     .option('--timing-instances <n>', 'equivalent sessions of each side timed in rotation (averages per-session offsets); each holds its own memory, so 1 for large models', (v) => parsePositiveCount(v, '--timing-instances'), 3)
-    .option('--html <file>', 'also write the HTML report (charts, per-exit figures, settings)')
+    .option('--html <file>', 'also write the HTML report (charts, per-exit figures, settings)', (v) => parsePath(v, '--html', 'report.html'))
     .option('--force', 'replace the --html file if it exists', false)
     .addHelpText('after', '\nExample:\n  layercache eval bundle/ --data cifar10:cifar10_test_jpeg.bin#5000-9999 --baseline paper --json\n  layercache eval bundle/ --data cifar10:cifar10_test_jpeg.bin#5000-9999 --html report.html\n')
     .action(async (dir: string, o: { data: string; json: boolean; baseline?: string; model?: string; latencySamples: number; timingInstances: number; html?: string; force: boolean }) => {
@@ -211,7 +211,7 @@ export async function runCli(argv: readonly string[], io: CliIo, env?: NodeJS.Pr
     .description('Evaluate a bundle against its backbone on held-out data and write the self-contained HTML report.')
     .argument('<bundle>', 'bundle directory (from layercache build)')
     .requiredOption('--data <spec>', 'samples to evaluate on (see eval)')
-    .option('--out <file>', 'the HTML file to write (atomically)', 'report.html')
+    .option('--out <file>', 'the HTML file to write (atomically)', (v) => parsePath(v, '--out', 'report.html'), 'report.html')
     .option('--latency-samples <n>', 'samples timed one by one at batch 1', (v) => parsePositiveCount(v, '--latency-samples'), 2000)
     .option('--timing-instances <n>', 'equivalent sessions of each side timed in rotation (averages per-session offsets); each holds its own memory, so 1 for large models', (v) => parsePositiveCount(v, '--timing-instances'), 3)
     .option('--json', 'print the evaluation as JSON (as eval --json) plus "report"', false)
@@ -224,7 +224,7 @@ export async function runCli(argv: readonly string[], io: CliIo, env?: NodeJS.Pr
   program
     .command('demo')
     .description('The whole job on built-in data: train a deep MLP on the mnist package\'s digits, build a bundle, evaluate both on unseen digits, write an HTML report.')
-    .option('--out <dir>', 'where the backbone, bundle and report go', 'layercache-demo')
+    .option('--out <dir>', 'where the backbone, bundle and report go', (v) => parsePath(v, '--out', 'layercache-demo'), 'layercache-demo')
     .option('--json', 'print the evaluation as JSON (as eval --json) plus "report"', false)
     .option('--serve', 'then serve the bundle and print a ready-to-paste curl request', false)
     .option('--port <port>', 'port for --serve', (v) => parseNumber(v, '--port'), 8080)
@@ -241,7 +241,7 @@ export async function runCli(argv: readonly string[], io: CliIo, env?: NodeJS.Pr
     .option('--name <name>', 'model name in the URLs', 'layercache')
     .option('--host <host>', 'address to listen on', '127.0.0.1')
     .option('--port <port>', 'port to listen on (0 = any free port)', (v) => parseNumber(v, '--port'), 8080)
-    .option('--state <dir>', 'directory of persisted bundle versions; a restart resumes from the newest valid one (default: a temporary directory, removed at exit)')
+    .option('--state <dir>', 'directory of persisted bundle versions; a restart resumes from the newest valid one (default: a temporary directory, removed at exit)', (v) => parsePath(v, '--state', 'state/'))
     .option('--workers <n>', 'engine worker threads', (v) => parsePositiveCount(v, '--workers'), 1)
     .option('--max-batch-size <n>', 'dynamic batching: rows per batch', (v) => parsePositiveCount(v, '--max-batch-size'), 32)
     .option('--max-queue-delay-us <us>', 'dynamic batching: longest wait for a batch to fill', (v) => parseNumber(v, '--max-queue-delay-us'), 0)
@@ -249,7 +249,7 @@ export async function runCli(argv: readonly string[], io: CliIo, env?: NodeJS.Pr
     .option('--max-request-rows <n>', 'rows one request may carry', (v) => parsePositiveCount(v, '--max-request-rows'), 256)
     .option('--timeout-ms <ms>', 'per-request timeout', (v) => parsePositiveCount(v, '--timeout-ms'), 30000)
     .option('--body-limit <bytes>', 'largest request body', (v) => parsePositiveCount(v, '--body-limit'), 64 * 2 ** 20)
-    .option('--labels <file>', 'class names for the classify route, one per line')
+    .option('--labels <file>', 'class names for the classify route, one per line', (v) => parsePath(v, '--labels', 'labels.txt'))
     .option('--token <token>', 'bearer token every route but health and metrics requires (16+ characters; prefer the LAYERCACHE_TOKEN environment variable, since command lines are visible to other users)')
     .option('--no-online', 'do not learn from traffic (verification and the accuracy guard stay on)')
     .option('--retrain-after <n>', 'buffered samples before the first retrain', (v) => parsePositiveCount(v, '--retrain-after'), 2000)
@@ -259,7 +259,7 @@ export async function runCli(argv: readonly string[], io: CliIo, env?: NodeJS.Pr
     .option('--verify-share <p>', 'share of requests checked against the full backbone', (v) => parseNumber(v, '--verify-share'), 0.05)
     .option('--tolerance <t>', 'allowed disagreement with the backbone, in (0, 1)', (v) => parseFraction(v, '--tolerance', '0.01'), 0.01)
     .option('--augment <list>', 'label-free augmented copies when retraining, e.g. flip or flip,random:4', (v) => parseAugmentList(v, '--augment'))
-    .option('--latency-profile <file>', 'latency profile for retrains (see build --latency-profile; default STATE/latency-profile.json)')
+    .option('--latency-profile <file>', 'latency profile for retrains (see build --latency-profile; default STATE/latency-profile.json)', (v) => parsePath(v, '--latency-profile', 'latency-profile.json'))
     .option('--scores-output <name>', 'serving a model: its output holding the class scores (default: the first); a bundle records its own')
     .option('--log-level <level>', 'silent | error | warn | info | debug', (v) => parseChoice(v, '--log-level', ['silent', 'error', 'warn', 'info', 'debug'] as const), 'info');
   addPreprocessOptions(serve)
@@ -278,7 +278,7 @@ export async function runCli(argv: readonly string[], io: CliIo, env?: NodeJS.Pr
           bodyLimitBytes: o.bodyLimit as number, log: o.logLevel as 'info',
           // Absent, not undefined: LAYERCACHE_TOKEN then applies.
           ...(o.token !== undefined ? { token: o.token as string } : {}),
-          labels: o.labels ? await readLabels(o.labels as string) : [],
+          labels: o.labels !== undefined ? await readLabels(o.labels as string) : [],
           online: {
             enabled: o.online as boolean, retrainAfter: o.retrainAfter as number, retrainEvery: o.retrainEvery as number,
             bufferSamples: o.bufferSamples as number, bufferBytes: o.bufferBytes as number, verifyShare: o.verifyShare as number,

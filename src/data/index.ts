@@ -1,5 +1,5 @@
 /** Public surface of the data module: data sources, data specs and preprocessing. */
-export { type Preprocess, IDENTITY_PREPROCESS, validatePreprocess, preprocessPlanar } from './preprocess.ts';
+export { type Preprocess, IDENTITY_PREPROCESS, preprocessFlags, samePreprocess, validatePreprocess, preprocessPlanar } from './preprocess.ts';
 export { type LabelledImages, CIFAR_RECORD_BYTES, CIFAR_SHAPE, cifarRecordCount, readCifar } from './cifar.ts';
 export { type DataSource, memorySource, requireSampleDims } from './source.ts';
 export { isImageSpec, openDataSource } from './spec.ts';

@@ -15,6 +15,16 @@ export interface Preprocess {
 
 export const IDENTITY_PREPROCESS: Preprocess = Object.freeze({ scale: 1, mean: [0], std: [1], layout: 'nchw' as const });
 
+/** The flags that give `p` ("none" for null: tensors fed as they are). */
+export function preprocessFlags(p: Preprocess | null): string {
+  return p === null ? 'none (tensors fed as they are)' : `--scale ${p.scale} --mean ${p.mean.join(',')} --std ${p.std.join(',')} --layout ${p.layout}`;
+}
+
+/** Whether two preprocessing specs (or their absence) are the same. */
+export function samePreprocess(a: Preprocess | null, b: Preprocess | null): boolean {
+  return preprocessFlags(a) === preprocessFlags(b);
+}
+
 /** Checks a preprocessing spec against a channel count. */
 export function validatePreprocess(p: Preprocess, channels: number): void {
   const bad = (what: string): never => {

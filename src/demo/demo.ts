@@ -8,15 +8,17 @@
  * request takes well under a millisecond, so session-call overhead, not arithmetic,
  * decides latency, and the report shows both.
  */
+import { promises as fs } from 'node:fs';
 import path from 'node:path';
 import { buildCascade } from '../builder/index.ts';
 import { loadBundle, saveBundle } from '../bundle/index.ts';
 import { deriveConfig, type Config } from '../config/index.ts';
 import { openDataSource, IDENTITY_PREPROCESS } from '../data/index.ts';
+import { LayercacheError } from '../errors/index.ts';
 import { evaluateBundle, type EvalReport } from '../evaluate/index.ts';
 import type { Progress } from '../progress/index.ts';
 import { writeReport } from '../report/index.ts';
-import { digitsBackbone } from './digits-backbone.ts';
+import { DIGITS_RECIPE_FILE, digitsBackbone } from './digits-backbone.ts';
 
 export const DEMO_SPLITS = Object.freeze({ train: 'mnist:#0-5999', build: 'mnist:#6000-7999', evaluate: 'mnist:#8000-9999' });
 
@@ -36,10 +38,27 @@ export function demoBuildConfig(config: Config): Config {
 }
 
 /**
+ * Whether the demo may write into `outDir`: a new or empty directory, or an earlier demo's (it holds the backbone
+ * recipe the demo writes first), whose backbone, bundle and report it replaces. Anything else would lose a user's
+ * files (`--out .` beside a real bundle/ and report.html).
+ */
+export async function checkDemoDir(outDir: string): Promise<void> {
+  if (outDir.trim() === '') throw new LayercacheError('OUTPUT_EXISTS', 'the demo\'s directory is an empty path; give one, e.g. --out layercache-demo');
+  const st = await fs.stat(outDir).catch(() => null);
+  if (!st) return;
+  if (!st.isDirectory()) throw new LayercacheError('OUTPUT_EXISTS', `--out ${outDir} is a file, not a directory; choose another directory for the demo, e.g. --out layercache-demo`);
+  const entries = await fs.readdir(outDir);
+  if (entries.length > 0 && !entries.includes(DIGITS_RECIPE_FILE)) {
+    throw new LayercacheError('OUTPUT_EXISTS', `--out ${outDir} holds files but is not an earlier demo's directory (no ${DIGITS_RECIPE_FILE}); the demo writes backbone.onnx, bundle/ and report.html there, so give a new or empty directory, e.g. --out layercache-demo`);
+  }
+}
+
+/**
  * The built-in demo: trains a deep MLP on the mnist package's digits (cached in outDir), builds a bundle from
  * unlabeled digits, evaluates both on digits neither saw, and writes outDir/report.html.
  */
 export async function runDemo(outDir: string, config: Config, progress: Progress, opts: { latencySamples: number }): Promise<DemoResult> {
+  await checkDemoDir(outDir);
   const cfg = demoBuildConfig(config);
   const train = await openDataSource(DEMO_SPLITS.train, IDENTITY_PREPROCESS);
   const backbone = await digitsBackbone(outDir, train, cfg.engine, progress);

@@ -49,10 +49,13 @@ export interface DigitsBackbone {
   readonly trainedSeconds: number | null;
 }
 
+/** The file beside the cached backbone that records how it was trained; it also marks a demo's directory. */
+export const DIGITS_RECIPE_FILE = 'backbone.json';
+
 /** Loads the cached backbone from `dir`, or trains it on `train` and caches it there. */
 export async function digitsBackbone(dir: string, train: DataSource, engine: EngineOptions, progress: Progress): Promise<DigitsBackbone> {
   const file = path.join(dir, 'backbone.onnx');
-  const recipeFile = path.join(dir, 'backbone.json');
+  const recipeFile = path.join(dir, DIGITS_RECIPE_FILE);
   const recipe = JSON.stringify({ spec: DIGITS_BACKBONE, training: DIGITS_TRAINING, data: train.description, augment: 'shift2' });
   const cachedRecipe = await fs.readFile(recipeFile, 'utf8').catch(() => null);
   if (cachedRecipe === recipe) {

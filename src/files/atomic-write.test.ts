@@ -2,7 +2,7 @@ import assert from 'node:assert/strict';
 import { promises as fs } from 'node:fs';
 import path from 'node:path';
 import { describe, it } from 'node:test';
-import { writeDirAtomic, writeFileAtomic } from './atomic-write.ts';
+import { checkOutputDir, checkOutputFile, writeDirAtomic, writeFileAtomic } from './atomic-write.ts';
 import { tempDir } from '../../test/support/temp-dir.ts';
 
 describe('atomic writes', () => {
@@ -24,6 +24,35 @@ describe('atomic writes', () => {
     await writeDirAtomic(dir, (tmp) => writeFileAtomic(path.join(tmp, 'v2'), '2'), { overwrite: true });
     assert.deepEqual(await fs.readdir(dir), ['v2']);
     assert.deepEqual(await fs.readdir(root), ['out']);
+  });
+
+  it('with a marker, overwrite replaces only a directory holding it: an earlier output, not a user\'s files', async () => {
+    const root = await tempDir('atomic');
+    const dir = path.join(root, 'out');
+    await fs.mkdir(dir);
+    await fs.writeFile(path.join(dir, 'notes.txt'), 'mine');
+    await assert.rejects(writeDirAtomic(dir, (tmp) => writeFileAtomic(path.join(tmp, 'index.json'), '1'), { overwrite: true, marker: 'index.json' }),
+      { code: 'OUTPUT_EXISTS', message: /holds files but no index\.json, so it is not an earlier output of this command and is not replaced even with --force/ });
+    assert.deepEqual(await fs.readdir(dir), ['notes.txt']);
+    await fs.writeFile(path.join(dir, 'index.json'), '0');
+    await writeDirAtomic(dir, (tmp) => writeFileAtomic(path.join(tmp, 'index.json'), '1'), { overwrite: true, marker: 'index.json' });
+    assert.deepEqual(await fs.readdir(dir), ['index.json']);
+  });
+
+  it('never replaces the working directory or one holding it, and refuses an empty path', async (t) => {
+    const root = await tempDir('atomic');
+    const inner = path.join(root, 'a', 'b');
+    await fs.mkdir(inner, { recursive: true });
+    await fs.writeFile(path.join(inner, 'index.json'), '0');
+    const cwd = process.cwd();
+    process.chdir(inner);
+    t.after(() => process.chdir(cwd));
+    // Checks only (nothing is written): the working directory, '.', and an ancestor, each with overwrite and its marker.
+    for (const target of [inner, '.', path.join(root, 'a')]) {
+      await assert.rejects(checkOutputDir(target, true), { code: 'OUTPUT_EXISTS', message: /is the working directory( or holds it)?, which is never replaced/ }, target);
+    }
+    await assert.rejects(checkOutputDir('', true), { code: 'OUTPUT_EXISTS', message: /empty path/ });
+    await assert.rejects(checkOutputFile(' ', true, '--html'), { code: 'OUTPUT_EXISTS', message: /--html is an empty path/ });
   });
 
   it('accepts a directory given with a trailing slash', async () => {

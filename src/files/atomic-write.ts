@@ -59,6 +59,7 @@ async function fileAncestor(target: string): Promise<string | null> {
  * under a file, or an existing file without `overwrite` is OUTPUT_EXISTS.
  */
 export async function checkOutputFile(target: string, overwrite: boolean, flag = '--out'): Promise<void> {
+  if (target.trim() === '') throw new LayercacheError('OUTPUT_EXISTS', `${flag} is an empty path; give a file, e.g. ${flag} report.html`);
   const st = await fs.stat(target).catch(() => null);
   if (st?.isDirectory()) throw new LayercacheError('OUTPUT_EXISTS', `${flag} ${target} is a directory; give a file path, e.g. ${path.join(target, 'report.html')}`);
   if (st && !overwrite) throw new LayercacheError('OUTPUT_EXISTS', `${flag} ${target} already exists; choose another path or pass --force to replace it`);
@@ -66,12 +67,22 @@ export async function checkOutputFile(target: string, overwrite: boolean, flag =
   if (blocker) throw new LayercacheError('OUTPUT_EXISTS', `${flag} ${target} cannot be created: ${blocker} is a file, not a directory; choose another path`);
 }
 
+/** What may be replaced: `marker` names the file every directory this kind of output writes holds (its index). */
+export interface ReplaceOptions {
+  readonly overwrite?: boolean;
+  readonly marker?: string;
+}
+
 /**
  * Whether `target` may become an output directory: absent (null), or an existing directory
  * that is empty or may be replaced (its entries). A file, or a non-empty directory without
- * `overwrite`, is OUTPUT_EXISTS. Callers check this before long work; writeDirAtomic again.
+ * `overwrite`, is OUTPUT_EXISTS. Even with `overwrite`, a directory without the `marker` file
+ * (one this kind of output did not write), the working directory and its ancestors are never
+ * replaced: a mistyped or empty path must not delete a user's files. Callers check this before
+ * long work; writeDirAtomic again.
  */
-export async function checkOutputDir(target: string, overwrite: boolean): Promise<string[] | null> {
+export async function checkOutputDir(target: string, overwrite: boolean, marker?: string): Promise<string[] | null> {
+  if (target.trim() === '') throw new LayercacheError('OUTPUT_EXISTS', 'the output directory is an empty path; give a directory, e.g. bundle/');
   const existing = await fs.readdir(path.resolve(target)).catch(async (err: NodeJS.ErrnoException) => {
     if (err.code === 'ENOENT') return null;
     if (err.code === 'ENOTDIR') {
@@ -82,8 +93,17 @@ export async function checkOutputDir(target: string, overwrite: boolean): Promis
     }
     throw new LayercacheError('FILE_UNREADABLE', `cannot read output directory ${target}: ${err.message}; check its permissions or choose another output directory`, { cause: err });
   });
-  if (existing && existing.length > 0 && !overwrite) {
+  if (!existing || existing.length === 0) return existing;
+  if (!overwrite) {
     throw new LayercacheError('OUTPUT_EXISTS', `output directory ${target} already exists and is not empty; choose another one, or replace it (--force; from code, overwrite: true)`);
+  }
+  const resolved = path.resolve(target);
+  const cwd = process.cwd();
+  if (cwd === resolved || cwd.startsWith(resolved.endsWith(path.sep) ? resolved : `${resolved}${path.sep}`)) {
+    throw new LayercacheError('OUTPUT_EXISTS', `output directory ${target} is the working directory${cwd === resolved ? '' : ' or holds it'}, which is never replaced; give a new directory, e.g. ${path.join(target, 'out')}`);
+  }
+  if (marker && !existing.includes(marker)) {
+    throw new LayercacheError('OUTPUT_EXISTS', `output directory ${target} holds files but no ${marker}, so it is not an earlier output of this command and is not replaced even with --force; choose another directory, or empty it yourself`);
   }
   return existing;
 }
@@ -91,16 +111,16 @@ export async function checkOutputDir(target: string, overwrite: boolean): Promis
 /**
  * Builds a directory atomically: `fill` writes into a fresh temporary directory, which
  * then replaces `dir`. If `fill` throws, nothing is left behind and `dir` is untouched.
- * `dir` must not exist, or be empty, unless `overwrite` is set.
+ * `dir` must not exist, or be empty, unless `overwrite` is set (and see checkOutputDir).
  */
 export async function writeDirAtomic(
   target: string,
   fill: (tmpDir: string) => Promise<void>,
-  options: { overwrite?: boolean } = {},
+  options: ReplaceOptions = {},
 ): Promise<void> {
   // 'bundle/' and 'bundle' are the same directory; the temporary one must sit beside it.
+  const existing = await checkOutputDir(target, options.overwrite ?? false, options.marker);
   const dir = path.resolve(target);
-  const existing = await checkOutputDir(target, options.overwrite ?? false);
   const tmp = tempSibling(dir);
   try {
     await fs.mkdir(path.dirname(dir), { recursive: true });

@@ -11,7 +11,7 @@ import { promises as fs } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { after, before, describe, it } from 'node:test';
-import { loadConfig, type ConfigInput } from '../config/index.ts';
+import { deriveConfig, loadConfig, type ConfigInput } from '../config/index.ts';
 import { GraphBuilder, protoToTensor, saveModel, serializeModel } from '../onnx/index.ts';
 import { buildHeadModel } from '../heads/index.ts';
 import { randomNormal, seededRng } from '../tensor/index.ts';
@@ -55,7 +55,8 @@ after(async () => {
 
 describe('online retraining', () => {
   it('hot-swaps the retrained version under concurrent requests without failing any', async () => {
-    // A corrupt latency profile in the state directory must not fail the retrain: it is measured again and replaced.
+    // A corrupt latency profile in the state directory (the server's own file) must not fail the retrain: it is removed
+    // at start, measured again and replaced.
     await fs.mkdir(path.join(dir, 'swap'), { recursive: true });
     await fs.writeFile(path.join(dir, 'swap', 'latency-profile.json'), 'not a profile');
     const s = await startServer(modelFile, config(path.join(dir, 'swap'), { retrainAfter: 150, retrainEvery: 1_000_000 }));
@@ -204,6 +205,15 @@ describe('online retraining', () => {
     const other = path.join(dir, 'other.onnx');
     await saveModel(mlp().model, other);
     await assert.rejects(startServer(other, config(state, { retrainAfter: 1_000_000 })), (e: unknown) => e instanceof LayercacheError && e.code === 'STATE_MISMATCH' && e.message.includes('tiny.onnx') && e.message.includes(other));
+    // The same model with other preprocessing flags: the saved version would keep normalising as it was built to,
+    // ignoring the flags, so it is refused, naming both.
+    const rescaled = deriveConfig(config(state, { retrainAfter: 1_000_000 }), { preprocess: { scale: 255, mean: [0.5], std: [0.25], layout: 'nchw' } });
+    const refused = await startServer(modelFile, rescaled).then(async (started) => {
+      await started.close();
+      return null;
+    }, (e: unknown) => e);
+    assert.ok(refused instanceof LayercacheError && refused.code === 'STATE_MISMATCH', `expected STATE_MISMATCH, got ${String(refused)}`);
+    assert.match(refused.message, /preprocesses inputs with --scale 1 --mean 0 --std 1 --layout nchw, but this start asks for --scale 255 --mean 0\.5 --std 0\.25/);
 
     const lines: string[] = [];
     const s = await startServer(modelFile, config(state, { retrainAfter: 1_000_000 }, 'warn'), { write: (l) => void lines.push(l) });

@@ -15,9 +15,10 @@ import os from 'node:os';
 import path from 'node:path';
 import type { FastifyInstance } from 'fastify';
 import { pino, type Logger } from 'pino';
+import { readLatencyProfile, refuseForeignProfile } from '../builder/index.ts';
 import { loadBundle, MANIFEST_FILE, sha256, type LoadedBundle } from '../bundle/index.ts';
 import { deriveConfig, type Config } from '../config/index.ts';
-import { imageSizeOf, validatePreprocess, type Preprocess } from '../data/index.ts';
+import { imageSizeOf, preprocessFlags, samePreprocess, validatePreprocess, type Preprocess } from '../data/index.ts';
 import { LayercacheError } from '../errors/index.ts';
 import { analyzeClassifier, checkClassifier, describeReading, scoresName } from '../inspect/index.ts';
 import { loadModelFile } from '../onnx/index.ts';
@@ -108,7 +109,10 @@ export async function startServer(sourcePath: string, config: Config, logSink?: 
 
 /** temporary: stateDir again when it is the server's own, to remove at close; else null. */
 async function start(sourcePath: string, config: Config, stateDir: string, temporary: string | null, logSink?: { write(line: string): void }): Promise<RunningServer> {
-  await fs.mkdir(stateDir, { recursive: true });
+  await fs.mkdir(stateDir, { recursive: true }).catch((err: NodeJS.ErrnoException) => {
+    const why = err.code === 'EEXIST' || err.code === 'ENOTDIR' ? 'it, or a directory above it, is a file' : err.message;
+    throw new LayercacheError('CONFIG_INVALID', `state directory ${stateDir} cannot be created: ${why}; give a directory path for --state`, { cause: err });
+  });
   const store = new VersionStore(stateDir);
   const unlock = await store.lock();
   try {
@@ -144,6 +148,12 @@ async function startLocked(sourcePath: string, config: Config, store: VersionSto
     if (r && r.bundle.manifest.source.sha256 !== givenSha) {
       const src = r.bundle.manifest.source;
       throw new LayercacheError('STATE_MISMATCH', `state directory ${stateDir} holds version ${r.version} built for ${src.file} (sha256 ${src.sha256.slice(0, 12)}…), not for ${sourcePath} (sha256 ${givenSha.slice(0, 12)}…); serve the model that state was built for, or pass a new --state directory`);
+    }
+    // A resumed version preprocesses inputs as it was built to: what this start asks for (the bundle's, or the
+    // flags for a model) must agree, or images would silently be normalised in a way nobody asked for.
+    const wantedPreprocess = given ? given.manifest.preprocess : config.preprocess;
+    if (r && !samePreprocess(r.bundle.manifest.preprocess, wantedPreprocess)) {
+      throw new LayercacheError('STATE_MISMATCH', `state directory ${stateDir} holds version ${r.version}, which preprocesses inputs with ${preprocessFlags(r.bundle.manifest.preprocess)}, but ${given ? `bundle ${sourcePath} uses` : 'this start asks for'} ${preprocessFlags(wantedPreprocess)}; ${given ? 'serve the bundle that state grew from' : 'pass the flags the state was served with'}, or a new --state directory`);
     }
     const readFrom = r?.bundle.manifest.source.reading?.scoresOutput ?? null;
     if (r && readFrom !== wantedScores) {
@@ -217,6 +227,15 @@ async function startLocked(sourcePath: string, config: Config, store: VersionSto
       throw new LayercacheError('CONFIG_INVALID', `--labels names ${s.labels.length} classes but the model has ${start.classes}; give one class name per line, in class order`);
     }
     if (model.imageSize && model.preprocess) validatePreprocess(model.preprocess, model.imageSize.channels);
+    // Retrains save their latency profile there. A --latency-profile file of another kind (the model, given by
+    // mistake) is refused now; the state directory's own, if unreadable as a profile, is the server's to replace.
+    const latencyProfile = config.build.latencyProfile ?? path.join(stateDir, 'latency-profile.json');
+    const profileReading = await readLatencyProfile(latencyProfile);
+    if (config.build.latencyProfile !== null) refuseForeignProfile(latencyProfile, profileReading);
+    else if (!profileReading.replaceable) {
+      await fs.rm(latencyProfile, { force: true });
+      log.warn({ file: latencyProfile }, `state: removed ${profileReading.problem ?? latencyProfile}; retrains measure latencies again`);
+    }
     const batcher = new DynamicBatcher({
       maxBatchSize: s.maxBatchSize, maxQueueDelayUs: s.maxQueueDelayUs, maxQueueRows: s.maxQueueRows,
       requestTimeoutMs: s.requestTimeoutMs, rowSize: start.sampleDims.reduce((a, b) => a * b, 1), engines: s.workers,
@@ -224,7 +243,7 @@ async function startLocked(sourcePath: string, config: Config, store: VersionSto
     metrics.watchQueue(s.name, () => batcher.pendingRows);
     const online = new OnlineLearner({
       config: s.online, build: deriveConfig(config, { build: { scoresOutput: wantedScores } }).build, preprocess: start.preprocess, layout: start.preprocess?.layout ?? config.preprocess.layout, engine: s.online.retrainThreads === null ? config.engine : { ...config.engine, intraOpThreads: s.online.retrainThreads },
-      modelFile: start.modelFile, latencyProfile: config.build.latencyProfile ?? path.join(stateDir, 'latency-profile.json'), sampleDims: start.sampleDims, pool, store, metrics, model: s.name, log,
+      modelFile: start.modelFile, latencyProfile, sampleDims: start.sampleDims, pool, store, metrics, model: s.name, log,
       modelSha256: givenSha, bufferFile: temporary === null && s.online.persistBuffer ? path.join(stateDir, BUFFER_FILE) : null,
     }, { version: start.version, bundle: start.bundle });
     learner = online;

@@ -64,6 +64,6 @@ export async function writeSegments(
   await writeDirAtomic(dir, async (tmp) => {
     for (const [k, s] of segments.entries()) await writeFileAtomic(path.join(tmp, index.segments[k]!.file), serializeModel(s.model));
     await writeFileAtomic(path.join(tmp, 'segments.json'), `${JSON.stringify(index, null, 2)}\n`);
-  }, options);
+  }, { ...options, marker: 'segments.json' });
   return index;
 }

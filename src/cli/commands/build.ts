@@ -2,7 +2,7 @@
 import path from 'node:path';
 import Table from 'cli-table3';
 import { buildCascade, whyNoExit, withLatencyProfileFile } from '../../builder/index.ts';
-import { saveBundle } from '../../bundle/index.ts';
+import { MANIFEST_FILE, saveBundle } from '../../bundle/index.ts';
 import type { Config } from '../../config/index.ts';
 import { imageSizeOf, isImageSpec, openDataSource, type ImageSize } from '../../data/index.ts';
 import { LayercacheError } from '../../errors/index.ts';
@@ -28,7 +28,7 @@ export async function runBuild(file: string, opts: BuildCommandOptions, config: 
     throw new LayercacheError('USAGE', `--latency-profile ${profile} lies inside --out ${opts.out}, which the bundle replaces; keep the profile outside it, e.g. --latency-profile latency-profile.json`);
   }
   // Refuse an occupied --out before minutes of work, not after (the save checks again).
-  await checkOutputDir(opts.out, opts.force);
+  await checkOutputDir(opts.out, opts.force, MANIFEST_FILE);
   const progress = terminalProgress(io, config.color);
   const { model, bytes: modelBytes } = await loadModelFile(file);
   const declared = model.graph!.input.find((v) => !model.graph!.initializer.some((t) => t.name === v.name));

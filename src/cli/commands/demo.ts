@@ -20,6 +20,8 @@ export interface DemoCommandOptions {
 }
 
 export async function runDemoCommand(opts: DemoCommandOptions, config: Config, io: CliIo): Promise<void> {
+  // Serving settings are checked before minutes of work, not after.
+  const serveConfig = opts.serve ? deriveConfig(config, { serve: { name: 'digits', port: opts.port, online: { enabled: false } } }) : null;
   const progress = terminalProgress(io, config.color);
   if (!opts.json) io.err(`layercache demo: a deep MLP (${[DIGITS_BACKBONE.inputDim, ...DIGITS_BACKBONE.hidden, DIGITS_BACKBONE.classes].join('→')}) on the 10,000 digits of the mnist package\n`);
   const r = await runDemo(opts.out, config, progress, { latencySamples: opts.latencySamples });
@@ -42,12 +44,11 @@ export async function runDemoCommand(opts: DemoCommandOptions, config: Config, i
     io.out(`bundle:   built in ${r.buildSeconds.toFixed(1)} s on ${DEMO_SPLITS.build}, no labels used (${r.bundleDir})\n`);
     io.out(`${t.toString()}\nreport:   ${r.reportFile}\n`);
   }
-  if (!opts.serve) return;
+  if (!serveConfig) return;
   // A ready-to-paste request: the first held-out digit.
   const digit = (await openDataSource(DEMO_SPLITS.evaluate, IDENTITY_PREPROCESS)).batch(0, 1).data;
   const requestFile = path.join(opts.out, 'request.json');
   await fs.writeFile(requestFile, JSON.stringify({ inputs: [{ name: 'input', shape: [1, digit.length], datatype: 'FP32', data: Array.from(digit, (v) => Number(v.toFixed(4))) }] }));
-  const serveConfig = deriveConfig(config, { serve: { name: 'digits', port: opts.port, online: { enabled: false } } });
   io.err(`serving the bundle; try:\n  curl -s http://127.0.0.1:${opts.port}/v2/models/digits/infer -H 'content-type: application/json' -d @${requestFile}\n`);
   await runServe(r.bundleDir, serveConfig, io);
 }

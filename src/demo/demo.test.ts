@@ -1,0 +1,28 @@
+import assert from 'node:assert/strict';
+import { promises as fs } from 'node:fs';
+import path from 'node:path';
+import { describe, it } from 'node:test';
+import { tempDir } from '../../test/support/temp-dir.ts';
+import { checkDemoDir } from './demo.ts';
+import { DIGITS_RECIPE_FILE } from './digits-backbone.ts';
+
+describe('the demo\'s output directory', () => {
+  it('may be new, empty or an earlier demo\'s; a directory of other files or a file is refused, untouched', async () => {
+    const root = await tempDir('demo-dir');
+    await checkDemoDir(path.join(root, 'new'));
+    await checkDemoDir(root);
+    const earlier = path.join(root, 'earlier');
+    await fs.mkdir(earlier);
+    await fs.writeFile(path.join(earlier, DIGITS_RECIPE_FILE), '{}');
+    await fs.mkdir(path.join(earlier, 'bundle'));
+    await checkDemoDir(earlier);
+    // A real bundle and report beside each other, as `layercache build` and `report` leave them (`demo --out .`).
+    const work = path.join(root, 'work');
+    await fs.mkdir(path.join(work, 'bundle'), { recursive: true });
+    await fs.writeFile(path.join(work, 'report.html'), 'mine');
+    await assert.rejects(checkDemoDir(work), { code: 'OUTPUT_EXISTS', message: /holds files but is not an earlier demo's directory \(no backbone\.json\); the demo writes backbone\.onnx, bundle\/ and report\.html there/ });
+    assert.deepEqual((await fs.readdir(work)).sort(), ['bundle', 'report.html']);
+    await assert.rejects(checkDemoDir(path.join(work, 'report.html')), { code: 'OUTPUT_EXISTS', message: /is a file, not a directory/ });
+    await assert.rejects(checkDemoDir(''), { code: 'OUTPUT_EXISTS', message: /empty path/ });
+  });
+});

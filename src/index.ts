@@ -64,7 +64,7 @@ export { buildCascade, type BuildInput, type BuildResult, type BuildReport, type
  *   const built = await withLatencyProfileFile('latency.json', SILENT,
  *     (latencyProfile) => buildCascade({ modelFile, modelBytes, model, data, preprocess: null, latencyProfile }, config.build, config.engine, SILENT));
  */
-export { withLatencyProfileFile, readLatencyProfile, writeLatencyProfile, type LatencyProfile } from './builder/index.ts';
+export { withLatencyProfileFile, readLatencyProfile, writeLatencyProfile, type LatencyProfile, type ProfileReading } from './builder/index.ts';
 
 /**
  * Bundles on disk: saved atomically, loaded with full validation (schema, sha256 of every file).

@@ -9,7 +9,7 @@ import { promises as fs } from 'node:fs';
 import path from 'node:path';
 import { LayercacheError } from '../errors/index.ts';
 import { writeDirAtomic, writeFileAtomic } from '../files/index.ts';
-import { hasExternalData, parseModel, serializeModel, type ModelProto } from '../onnx/index.ts';
+import { hasExternalData, parseModel, readValueInfo, serializeModel, type ModelProto } from '../onnx/index.ts';
 import { ManifestSchema, type Manifest } from './manifest.ts';
 
 export const MANIFEST_FILE = 'manifest.json';
@@ -113,11 +113,30 @@ export async function loadBundle(dir: string): Promise<LoadedBundle> {
   }
   const manifest = parsed.data;
   const backbone = await readChecked(dir, manifest.source.backbone, 'backbone');
+  /** A listed ONNX file, parsed; one that does not parse is the bundle's fault (BUNDLE_INVALID), not the user's model's. */
+  const model = async (ref: { file: string; sha256: string }, what: string): Promise<ModelProto> => {
+    const bytes = await readChecked(dir, ref, what);
+    try {
+      return parseModel(bytes, path.join(dir, ref.file));
+    } catch (err) {
+      throw new LayercacheError('BUNDLE_INVALID', `bundle ${dir}: ${what} ${ref.file} is not an ONNX model (${(err as Error).message}); rebuild the bundle with 'layercache build'`, { cause: err });
+    }
+  };
   const segments: ModelProto[] = [];
-  for (const s of manifest.segments) segments.push(parseModel(await readChecked(dir, s, 'segment'), path.join(dir, s.file)));
+  for (const s of manifest.segments) segments.push(await model(s, 'segment'));
   const heads: ModelProto[] = [];
-  for (const e of manifest.exits) heads.push(parseModel(await readChecked(dir, e.head, 'head'), path.join(dir, e.head.file)));
+  for (const e of manifest.exits) heads.push(await model(e.head, 'head'));
   const candidateHeads: ModelProto[] = [];
-  for (const c of manifest.candidates) candidateHeads.push(parseModel(await readChecked(dir, c.head, 'candidate head'), path.join(dir, c.head.file)));
+  for (const c of manifest.candidates) candidateHeads.push(await model(c.head, 'candidate head'));
+  // Every head answers [batch, classes]: a manifest whose class count disagrees would fail at every request.
+  for (const [i, h] of [...heads, ...candidateHeads].entries()) {
+    const out = h.graph?.output[0];
+    const dims = out ? readValueInfo(out)?.shape : null;
+    const k = dims?.at(-1);
+    if (typeof k === 'number' && k !== manifest.source.classes) {
+      const file = i < heads.length ? manifest.exits[i]!.head.file : manifest.candidates[i - heads.length]!.head.file;
+      throw new LayercacheError('BUNDLE_INVALID', `bundle ${dir}: head ${file} answers ${k} classes but the manifest says the model has ${manifest.source.classes}; the manifest was edited or the bundle is corrupted — rebuild it`);
+    }
+  }
   return { dir, manifest, backbone, segments, heads, candidateHeads };
 }

@@ -8,7 +8,9 @@ import { z } from 'zod';
 
 const Dim = z.union([z.number().int(), z.string()]);
 const IoSpec = z.object({ name: z.string(), dtype: z.string(), shape: z.array(Dim) }).strict();
-const FileRef = z.object({ file: z.string().regex(/^[\w./-]+$/), sha256: z.string().regex(/^[0-9a-f]{64}$/) }).strict();
+/** A file inside the bundle directory: relative, never through '..' (a manifest must not make a loader read elsewhere). */
+const BundlePath = z.string().regex(/^[\w./-]+$/).refine((f) => !f.startsWith('/') && !f.split('/').includes('..'), 'must be a path inside the bundle directory (relative, no ..)');
+const FileRef = z.object({ file: BundlePath, sha256: z.string().regex(/^[0-9a-f]{64}$/) }).strict();
 
 export const PreprocessSchema = z.object({
   scale: z.number().positive(),

@@ -2,6 +2,7 @@
  * End-to-end on a tiny model: build a bundle from raw unlabeled samples, load it back,
  * evaluate it, and check the bad inputs of the build and eval commands.
  */
+import { createHash } from 'node:crypto';
 import assert from 'node:assert/strict';
 import { promises as fs } from 'node:fs';
 import path from 'node:path';
@@ -17,7 +18,7 @@ import { saveModel } from '../onnx/index.ts';
 import { randomNormal, seededRng, tensor } from '../tensor/index.ts';
 import { cli } from '../../test/support/cli.ts';
 import { saveWithForcedExit } from '../../test/support/forced-exit.ts';
-import { heavyTail, mlp, residualNet, withEmbeddingFirst, withFixedBatch, withIoTypes, withNormalisedOutput, withOpenSize } from '../../test/support/models.ts';
+import { heavyTail, mlp, nanAbove100, residualNet, withEmbeddingFirst, withFixedBatch, withIoTypes, withNormalisedOutput, withOpenSize } from '../../test/support/models.ts';
 import { runModel } from '../../test/support/chain.ts';
 import { saveWithExternalData } from '../../test/support/external-data.ts';
 import { tempDir } from '../../test/support/temp-dir.ts';
@@ -434,6 +435,21 @@ describe('build → bundle → eval on a tiny model', () => {
     // Under a file: the file in the way is named, not the path asked for.
     const underFile = await cli('build', model, '--out', path.join(file, 'sub'), '--data', `raw:${data}:3x8x8#0-99`, ...fast);
     assert.match(underFile.stderr, /^layercache: error OUTPUT_EXISTS: output .*keep\/sub cannot be created: .*keep is a file, not a directory/);
+    // A model whose class scores are NaN on some samples: refused, naming the first (it built, then eval said 100%).
+    const nanModel = path.join(dir, 'nan-above-100.onnx');
+    await saveModel(nanAbove100().model, nanModel);
+    const nanData = path.join(dir, 'nan-samples.f32');
+    await fs.writeFile(nanData, Buffer.from(Float32Array.from({ length: 60 * 6 }, (_, i) => (i === 37 * 6 ? 1000 : (i % 7) / 7)).buffer));
+    const nan = await cli('build', nanModel, '--out', out, '--data', `raw:${nanData}:6#0-59`, ...fast);
+    assert.equal(nan.code, 2, nan.stderr);
+    assert.match(nan.stderr, /^layercache: error MODEL_OUTPUT_INVALID: the backbone's class scores for sample 37 of .* are not finite numbers/m);
+    await assert.rejects(fs.stat(out), { code: 'ENOENT' });
+    // Built on samples it answers, evaluated on one it cannot: eval refuses too (it reported 100% agreement).
+    const nanBundle = path.join(dir, 'nan-bundle');
+    assert.equal((await cli('build', nanModel, '--out', nanBundle, '--data', `raw:${nanData}:6#0-36`, ...fast)).code, 0);
+    const nanEval = await cli('eval', nanBundle, '--data', `raw:${nanData}:6#30-45`, '--latency-samples', '2', '--threads', '1');
+    assert.equal(nanEval.code, 2, nanEval.stderr);
+    assert.match(nanEval.stderr, /^layercache: error MODEL_OUTPUT_INVALID: the backbone's class scores for sample 7 of .*#30-45' are not finite numbers/m);
     const leftovers = (await fs.readdir(dir)).filter((f) => f.includes('.tmp-'));
     assert.deepEqual(leftovers, []);
   });
@@ -473,6 +489,24 @@ describe('build → bundle → eval on a tiny model', () => {
     forcedManifest.source.sha256 = 'f'.repeat(64);
     await fs.writeFile(path.join(forced, 'manifest.json'), JSON.stringify(forcedManifest));
     assert.match((await cli('eval', forced, ...evalArgs)).stderr, /^layercache: error BUNDLE_INVALID: .*backbone file's sha256 .* is not the source model's ffffffffffff/);
+    forcedManifest.source.sha256 = forcedManifest.source.backbone.sha256;
+    // A class count that disagrees with the heads (the server answered 500 to every request, eval failed INTERNAL).
+    forcedManifest.source.classes = 3;
+    await fs.writeFile(path.join(forced, 'manifest.json'), JSON.stringify(forcedManifest));
+    assert.match((await cli('eval', forced, ...evalArgs)).stderr, /^layercache: error BUNDLE_INVALID: .*answers 5 classes but the manifest says the model has 3/);
+    forcedManifest.source.classes = 5;
+    // A file reference outside the bundle directory.
+    const headFile = forcedManifest.exits[0].head.file;
+    forcedManifest.exits[0].head.file = `../${path.basename(out)}/${headFile}`;
+    await fs.writeFile(path.join(forced, 'manifest.json'), JSON.stringify(forcedManifest));
+    assert.match((await cli('eval', forced, ...evalArgs)).stderr, /^layercache: error BUNDLE_INVALID: .*exits\.0\.head\.file must be a path inside the bundle directory/);
+    // A head that is not ONNX, its hash updated to match: the bundle's fault, not an ONNX parse error of the user's model.
+    forcedManifest.exits[0].head.file = headFile;
+    const junk = Buffer.from('not an onnx model');
+    await fs.writeFile(path.join(forced, headFile), junk);
+    forcedManifest.exits[0].head.sha256 = createHash('sha256').update(junk).digest('hex');
+    await fs.writeFile(path.join(forced, 'manifest.json'), JSON.stringify(forcedManifest));
+    assert.match((await cli('eval', forced, ...evalArgs)).stderr, /^layercache: error BUNDLE_INVALID: .*head .* is not an ONNX model .*rebuild the bundle/);
 
     const manifest = JSON.parse(await fs.readFile(path.join(out, 'manifest.json'), 'utf8'));
     const seg = path.join(out, manifest.segments[0].file);

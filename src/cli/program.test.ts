@@ -10,7 +10,7 @@ import { tensor } from '../tensor/index.ts';
 import { loadConfig } from '../config/index.ts';
 import { runServe } from './commands/serve.ts';
 import { cli } from '../../test/support/cli.ts';
-import { denseConcat, residualNet, withNormalisedOutput } from '../../test/support/models.ts';
+import { denseConcat, mlp, residualNet, withNormalisedOutput } from '../../test/support/models.ts';
 import { maxAbsDiff, randomInput, runModel } from '../../test/support/chain.ts';
 import { tempDir } from '../../test/support/temp-dir.ts';
 
@@ -191,6 +191,10 @@ describe('layercache serve', () => {
     // A --state that is a file, or lies under one.
     assertOneLineError(await cli('serve', model, '--state', model), 'CONFIG_INVALID', /state directory .*net\.onnx cannot be created: it, or a directory above it, is a file; give a directory path for --state/);
     assertOneLineError(await cli('serve', model, '--state', path.join(model, 'sub')), 'CONFIG_INVALID', /cannot be created: it, or a directory above it, is a file/);
+    // --augment for a model whose samples are not images: every retrain would fail, so the start does.
+    const flat = path.join(dir, 'mlp.onnx');
+    await saveModel(mlp().model, flat);
+    assertOneLineError(await cli('serve', flat, '--state', path.join(dir, 'state4'), '--augment', 'flip'), 'CONFIG_INVALID', /--augment flip needs image inputs \[C, H, W\] or \[H, W, C\], but the model's samples are \[\d+\]; drop --augment/);
   });
 });
 

@@ -17,7 +17,7 @@ import { loadConfig, type ConfigInput } from '../config/index.ts';
 import { Session } from '../engine/index.ts';
 import { GraphBuilder, saveModel, serializeModel } from '../onnx/index.ts';
 import { randomNormal, seededRng } from '../tensor/index.ts';
-import { residualNet, withFixedBatch, withIoTypes, withNormalisedOutput } from '../../test/support/models.ts';
+import { nanAbove100, residualNet, withFixedBatch, withIoTypes, withNormalisedOutput } from '../../test/support/models.ts';
 import { saveWithExternalData } from '../../test/support/external-data.ts';
 import { randomInput } from '../../test/support/chain.ts';
 import { startServer, type RunningServer } from './server.ts';
@@ -300,6 +300,27 @@ describe('load shedding', () => {
       assert.ok(codes.includes(200));
       assert.ok(codes.every((c) => c === 200 || c === 503));
       assert.equal(all.find((r) => r.statusCode === 503)!.json().code, 'QUEUE_FULL');
+    } finally {
+      await s.close();
+    }
+  });
+});
+
+describe('class scores that are not finite', () => {
+  it('fail only the request whose row the model cannot answer (500 MODEL_OUTPUT_INVALID); the batch beside it and later requests are answered', async () => {
+    const file = path.join(dir, 'nan-above-100.onnx');
+    await saveModel(nanAbove100().model, file);
+    const s = await startServer(file, loadConfig({ engine: { intraOpThreads: 1 }, serve: { name: 'nan', log: 'silent', port: 0, maxQueueDelayUs: 20_000, online: { enabled: false } } }, {}));
+    try {
+      const body = (x0: number) => ({ inputs: [{ name: 'x', shape: [1, 6], datatype: 'FP32', data: [x0, 1, 2, 3, 4, 5] }] });
+      // Sent together, so that the dynamic batcher may run them as one batch.
+      const [bad, good] = await Promise.all([1000, 1].map((x0) => s.app.inject({ method: 'POST', url: '/v2/models/nan/infer', payload: body(x0) })));
+      assert.equal(bad!.statusCode, 500, bad!.body);
+      assert.equal(bad!.json().code, 'MODEL_OUTPUT_INVALID');
+      assert.match(bad!.json().error, /class scores for row 0 of this request are not finite numbers \(NaN or infinity\)/);
+      assert.equal(good!.statusCode, 200, good!.body);
+      assert.ok(good!.json().outputs[0].data.every((p: unknown) => typeof p === 'number'));
+      assert.equal((await s.app.inject({ method: 'POST', url: '/v2/models/nan/infer', payload: body(2) })).statusCode, 200);
     } finally {
       await s.close();
     }

@@ -227,6 +227,11 @@ async function startLocked(sourcePath: string, config: Config, store: VersionSto
       throw new LayercacheError('CONFIG_INVALID', `--labels names ${s.labels.length} classes but the model has ${start.classes}; give one class name per line, in class order`);
     }
     if (model.imageSize && model.preprocess) validatePreprocess(model.preprocess, model.imageSize.channels);
+    // Every retrain would fail on it (build refuses the same).
+    const augment = config.build.augment;
+    if (s.online.enabled && augment.length > 0 && start.sampleDims.length !== 3) {
+      throw new LayercacheError('CONFIG_INVALID', `--augment ${augment.join(',')} needs image inputs [C, H, W] or [H, W, C], but the model's samples are [${start.sampleDims.join(', ')}]; drop --augment`);
+    }
     // Retrains save their latency profile there. A --latency-profile file of another kind (the model, given by
     // mistake) is refused now; the state directory's own, if unreadable as a profile, is the server's to replace.
     const latencyProfile = config.build.latencyProfile ?? path.join(stateDir, 'latency-profile.json');

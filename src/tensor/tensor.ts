@@ -80,3 +80,9 @@ export function sliceRows<T extends DType>(x: Tensor<T>, start: number, end: num
   const data = x.data.subarray(start * row, end * row) as TypedArrayOf<T>;
   return { dtype: x.dtype, dims: [end - start, ...x.dims.slice(1)], data };
 }
+
+/** The first row of `data` [rows, width] holding a value that is not finite (NaN or ±infinity), or -1 if none. */
+export function nonFiniteRow(data: ArrayLike<number>, width: number): number {
+  for (let i = 0; i < data.length; i++) if (!Number.isFinite(data[i]!)) return Math.floor(i / width);
+  return -1;
+}

@@ -24,6 +24,32 @@ export function mlp(opset = 17): { model: ModelProto; hidden: string[] } {
 }
 
 /**
+ * x[batch,6] → Gemm(8) → Relu → Gemm(8) → Relu, then class scores Gemm(4) + √(100 − Σ r2): unit 0 of each hidden
+ * layer carries x₀ through, so the scores are finite for inputs in [0, 1) and NaN for x₀ ≥ 100 (a model that cannot
+ * answer some inputs). The NaN term reads only r2, so r1 and h2 are still cut points.
+ */
+export function nanAbove100(): { model: ModelProto } {
+  const rng = seededRng(3);
+  const g = new GraphBuilder({ opset: 17 });
+  const x = g.input('x', 'float32', ['batch', 6]);
+  const carry = (out: number, inp: number, std: number): Float32Array => {
+    const m = randomNormal(rng, out * inp, std);
+    for (let j = 0; j < inp; j++) m[j] = j === 0 ? 1 : 0;
+    return m;
+  };
+  const h1 = g.op('Gemm', [x, g.weight('w1', tensor('float32', [8, 6], carry(8, 6, 0.3))), g.weight('b1', tensor('float32', [8], new Float32Array(8)))], { transB: 1 }, 'h1');
+  const r1 = g.op('Relu', [h1], {}, 'r1');
+  const h2 = g.op('Gemm', [r1, g.weight('w2', tensor('float32', [8, 8], carry(8, 8, 0.3))), g.weight('b2', tensor('float32', [8], new Float32Array(8)))], { transB: 1 }, 'h2');
+  const r2 = g.op('Relu', [h2], {}, 'r2');
+  const base = g.op('Gemm', [r2, w(g, rng, 'w3', [4, 8]), w(g, rng, 'b3', [4])], { transB: 1 }, 'base');
+  const total = g.op('Gemm', [r2, g.weight('ones', tensor('float32', [4, 8], new Float32Array(32).fill(1)))], { transB: 1 }, 'total');
+  const room = g.op('Sub', [g.weight('limit', tensor('float32', [1], Float32Array.of(100))), total], {}, 'room');
+  g.op('Add', [base, g.op('Sqrt', [room], {}, 'root')], {}, 'logits');
+  g.output('logits', 'float32', ['batch', 4]);
+  return { model: g.build() };
+}
+
+/**
  * A conv net with two residual blocks: stem conv+relu, then per block
  * conv→relu→conv, add the block input, relu. The block-internal tensors are bypassed
  * by the skip connection, so they are not cuts. A Shape/Gather/Concat/Reshape head

@@ -402,6 +402,7 @@ describe('build → bundle → eval on a tiny model', () => {
       [['--data', `raw:${data}:3x8x8#0-99`, '--augment', 'flip,random:0'], 'USAGE', /--augment entry 'random:0' is not NAME or NAME:COUNT/],
       [['--data', `raw:${data}:3x8x8#5-5`], 'DATA_SPEC_INVALID', /gives 1 samples; a build with 3 folds needs at least 32/],
       [['--data', `raw:${data}:3x8x8#0-99`, '--epochs', '0'], 'USAGE', /--epochs '0' is not a positive integer/],
+      [['--data', `raw:${data}:3x8x8#0-99`, '--image-size', '16x16'], 'USAGE', /--image-size applies to folder: data, which is resized to it; 'raw:.*' has its own size: drop the flag/],
       // Written before the bundle, inside --out it would make the save fail after the whole build.
       [['--data', `raw:${data}:3x8x8#0-99`, '--latency-profile', path.join(out, 'latency.json')], 'USAGE', /--latency-profile .*latency\.json lies inside --out/],
     ];
@@ -467,6 +468,16 @@ describe('build → bundle → eval on a tiny model', () => {
 
     const none = await cli('eval', out, '--data', `raw:${data}:3x8x8#0-9`, '--latency-samples', '0');
     assert.match(none.stderr, /^layercache: error USAGE: --latency-samples '0' is not a positive integer/);
+
+    // A report inside the bundle would replace its manifest (with --force): refused, the bundle intact.
+    const manifestFile = path.join(out, 'manifest.json');
+    const manifestBefore = await fs.readFile(manifestFile, 'utf8');
+    const inside = await cli('report', out, ...evalArgs, '--out', manifestFile, '--force');
+    assert.match(inside.stderr, /^layercache: error USAGE: --out .*manifest\.json lies inside the bundle .*; write the report beside it/);
+    assert.equal(await fs.readFile(manifestFile, 'utf8'), manifestBefore);
+    // Serving a bundle, preprocessing flags would do nothing: refused, as --scores-output is.
+    const flags = await cli('serve', out, '--scale', '255', '--layout', 'nhwc', '--state', path.join(dir, 'flags-state'));
+    assert.match(flags.stderr, /^layercache: error USAGE: --scale, --layout apply when serving a model; bundle .* preprocesses inputs as recorded in its manifest\.json/);
 
     const missing = await cli('eval', path.join(dir, 'nowhere'), ...evalArgs);
     assert.match(missing.stderr, /^layercache: error BUNDLE_NOT_FOUND: .*nowhere/);

@@ -4,8 +4,11 @@
  * Invariants: returns an exit code instead of exiting (main.ts exits); an error prints
  * one line "layercache: error CODE: message" unless --verbose asks for the stack and causes.
  */
+import { promises as fs } from 'node:fs';
 import { createRequire } from 'node:module';
+import path from 'node:path';
 import { Command, CommanderError, Option } from 'commander';
+import { MANIFEST_FILE } from '../bundle/index.ts';
 import { loadConfig, type Config } from '../config/index.ts';
 import { asLayercacheError, LayercacheError } from '../errors/index.ts';
 import { isImageSpec, parseAugmentList } from '../data/index.ts';
@@ -76,6 +79,11 @@ function addPreprocessOptions(cmd: Command): Command {
     .option('--mean <m>', 'per-channel mean, e.g. 0.485,0.456,0.406 (default 0)', (v) => parseNumberList(v, '--mean'))
     .option('--std <s>', 'per-channel std, e.g. 0.229,0.224,0.225 (default 1)', (v) => parseNumberList(v, '--std'))
     .option('--layout <layout>', 'nchw | nhwc', (v) => parseChoice(v, '--layout', ['nchw', 'nhwc'] as const), 'nchw');
+}
+
+/** Whether `p` is a directory holding a bundle manifest. */
+async function isBundleDir(p: string): Promise<boolean> {
+  return (await fs.stat(path.join(p, MANIFEST_FILE)).catch(() => null))?.isFile() ?? false;
 }
 
 function preprocessFrom(o: Record<string, unknown>): Record<string, unknown> {
@@ -186,6 +194,9 @@ export async function runCli(argv: readonly string[], io: CliIo, env?: NodeJS.Pr
       if (!isImageSpec(o.data as string) && (o.scale !== undefined || o.mean !== undefined || o.std !== undefined)) {
         io.err(`layercache: warning: --scale, --mean and --std apply to images (cifar10:, folder:); '${o.data as string}' holds tensors, which reach the model as they are.\n`);
       }
+      if (o.imageSize !== undefined && !(o.data as string).startsWith('folder:')) {
+        throw new LayercacheError('USAGE', `--image-size applies to folder: data, which is resized to it; '${o.data as string}' has its own size: drop the flag`);
+      }
       await runBuild(model, { data: o.data as string, out: o.out as string, force: o.force as boolean, json: o.json as boolean, ...(o.imageSize ? { imageSize: o.imageSize as [number, number] } : {}) }, config, io);
     });
 
@@ -266,6 +277,11 @@ export async function runCli(argv: readonly string[], io: CliIo, env?: NodeJS.Pr
     .addHelpText('after', '\nExamples:\n  layercache serve bundle/ --port 8080\n  layercache serve resnet56.onnx --state state/ --augment flip \\\n    --scale 255 --mean 0.485,0.456,0.406 --std 0.229,0.224,0.225\n  curl -s localhost:8080/v2/models/layercache\n')
     .action(async (source: string, o: Record<string, unknown>) => {
       const g = program.opts<GlobalOptions>();
+      // A bundle preprocesses as it was built (its manifest); flags that would do nothing are refused, as --scores-output is.
+      const preprocessFlags = [...['scale', 'mean', 'std'].filter((k) => o[k] !== undefined), ...(serve.getOptionValueSource('layout') === 'cli' ? ['layout'] : [])];
+      if (preprocessFlags.length > 0 && await isBundleDir(source)) {
+        throw new LayercacheError('USAGE', `${preprocessFlags.map((k) => `--${k}`).join(', ')} ${preprocessFlags.length > 1 ? 'apply' : 'applies'} when serving a model; bundle ${source} preprocesses inputs as recorded in its manifest.json, as built: drop the flag${preprocessFlags.length > 1 ? 's' : ''}, or build a bundle with them`);
+      }
       config = loadConfig({
         verbose: g.verbose ?? false,
         ...(g.threads !== undefined ? { engine: { intraOpThreads: g.threads } } : {}),

@@ -56,6 +56,17 @@ describe('folder data source', () => {
     assert.equal(loose.labels, null);
   });
 
+  it('drops an alpha channel as PIL\'s convert does: a transparent pixel keeps its colour, in colour and in grey', async () => {
+    const root = await tempDir('alpha');
+    await sharp({ create: { width: 2, height: 2, channels: 4, background: { r: 255, g: 255, b: 255, alpha: 0 } } }).png().toFile(path.join(root, 'a.png'));
+    const raw = { scale: 1, mean: [0], std: [1], layout: 'nchw' as const };
+    const rgb = await openDataSource(`folder:${root}`, raw, { channels: 3, height: 2, width: 2 });
+    assert.deepEqual(Array.from(rgb.batch(0, 1).data), new Array(12).fill(255));
+    // Grey with alpha used to decode to two channels and be refused.
+    const grey = await openDataSource(`folder:${root}`, raw, { channels: 1, height: 2, width: 2 });
+    assert.deepEqual(Array.from(grey.batch(0, 1).data), new Array(4).fill(255));
+  });
+
   it('class folders may nest their images and be symbolic links, as may images; a link loop is read once', async () => {
     const store = await tempDir('store');
     const pixel = (value: number) => sharp({ create: { width: 2, height: 2, channels: 3, background: { r: value, g: value, b: value } } }).png().toBuffer();

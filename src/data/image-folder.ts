@@ -3,8 +3,9 @@
  * (root/cat/1.jpg, root/dog/a/2.jpg) the sorted subfolder names are the labels; with images
  * directly in the folder there are none. Symbolic links are followed; hidden entries are
  * skipped. Every image is decoded once, resized to the model's input size (stretched to
- * fill; EXIF orientation is not applied, as PIL-based loaders do not; transparent pixels
- * become black) and kept as planar bytes; batches are preprocessed on demand.
+ * fill; EXIF orientation is not applied, as PIL-based loaders do not; an alpha channel is
+ * dropped, as PIL's convert('RGB') drops it, so a transparent pixel keeps its colour) and kept
+ * as planar bytes; batches are preprocessed on demand.
  * Invariant: sample order is the sorted relative path within each class, classes in sorted
  * order; label k is the k-th class folder.
  */

@@ -1,4 +1,5 @@
 /** `layercache eval`: backbone vs bundle, same run, same inputs. */
+import path from 'node:path';
 import Table from 'cli-table3';
 import { loadBundle, sha256 } from '../../bundle/index.ts';
 import type { Config } from '../../config/index.ts';
@@ -47,7 +48,11 @@ export async function runEval(dir: string, opts: EvalCommandOptions, config: Con
   if (opts.baseline !== undefined && opts.baseline !== 'paper') {
     throw new LayercacheError('USAGE', `--baseline '${opts.baseline}' is unknown; the only baseline is 'paper'`);
   }
-  // A report path that cannot be written is refused before minutes of evaluation, not after.
+  // A report path that cannot be written is refused before minutes of evaluation, not after; one inside the bundle
+  // would replace one of its files (its manifest, with --force) or add a file it does not list.
+  if (opts.html && path.resolve(opts.html).startsWith(`${path.resolve(dir)}${path.sep}`)) {
+    throw new LayercacheError('USAGE', `${opts.htmlFlag ?? '--html'} ${opts.html} lies inside the bundle ${dir}; write the report beside it, e.g. ${opts.htmlFlag ?? '--html'} report.html`);
+  }
   if (opts.html) await checkOutputFile(opts.html, opts.force ?? false, opts.htmlFlag ?? '--html');
   const bundle = await loadBundle(dir);
   if (opts.model) {

@@ -10,7 +10,7 @@ import { Session, type EngineOptions } from '../engine/index.ts';
 import type { DataSource } from '../data/index.ts';
 import { poolFeatures, pooledDim } from '../heads/index.ts';
 import { extendModel, serializeModel, type ModelProto } from '../onnx/index.ts';
-import { nonFiniteRow } from '../tensor/index.ts';
+import { unusableScoresRow } from '../tensor/index.ts';
 import { withPhase, type Progress } from '../progress/index.ts';
 
 export interface ExitInfo {
@@ -102,7 +102,7 @@ export async function collectFeatures(
         if (t.dims.length !== 2 || t.dims[1] !== classes) {
           throw new LayercacheError('MODEL_UNSUPPORTED', `the backbone output '${teacherOutput}' has shape [${t.dims.join(', ')}], expected [batch, ${classes}]; layercache needs a classifier with one [batch, classes] output`);
         }
-        const bad = nonFiniteRow(t.data as Float32Array, classes);
+        const bad = unusableScoresRow(t.data as Float32Array, classes);
         if (bad >= 0) {
           throw new LayercacheError('MODEL_OUTPUT_INVALID', `the backbone's class scores for sample ${bad + s - v * samples} of '${sources[v]!.description}' are not finite numbers (NaN or infinity), so no head can learn from them; check the model on that input, and the preprocessing flags (--scale, --mean, --std)`);
         }

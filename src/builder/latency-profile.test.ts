@@ -43,10 +43,18 @@ describe('latency profile', () => {
     assert.equal(invalid.profile, null);
     assert.match(invalid.problem!, /fullMs/);
     assert.equal(invalid.replaceable, true, 'a profile of this format, however broken, is ours to replace');
-    await fs.writeFile(file, '{"format": "layercache.latency-profile/1",');
+    // A profile cut short, and an empty file (mktemp, touch): nothing to lose, so replaceable.
+    await fs.writeFile(file, '{\n  "format": "layercache.latency-profile/1",');
     const truncated = await readLatencyProfile(file);
-    assert.deepEqual([truncated.profile, truncated.replaceable], [null, false]);
-    assert.match(truncated.problem!, /p\.json is not a latency profile \(not JSON\)$/);
+    assert.deepEqual([truncated.profile, truncated.replaceable], [null, true]);
+    assert.match(truncated.problem!, /p\.json is cut short \(not valid JSON\); it will be measured again and replaced/);
+    await fs.writeFile(file, '');
+    assert.deepEqual(await readLatencyProfile(file), { profile: null, problem: `latency profile ${file} is empty; it will be measured again and replaced`, replaceable: true });
+    // Text that is not JSON, or JSON of another kind: not ours.
+    await fs.writeFile(file, 'name,ms\nresnet,2.5\n');
+    const csv = await readLatencyProfile(file);
+    assert.deepEqual([csv.profile, csv.replaceable], [null, false]);
+    assert.match(csv.problem!, /p\.json is not a latency profile \(not JSON\)$/);
     await fs.writeFile(file, '{"format": "layercache.manifest/1"}');
     assert.match((await readLatencyProfile(file)).problem!, /its "format" is "layercache\.manifest\/1", not "layercache\.latency-profile\/1"/);
   });

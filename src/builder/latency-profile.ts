@@ -119,12 +119,17 @@ export async function readLatencyProfile(file: string): Promise<ProfileReading> 
     if ((err as NodeJS.ErrnoException).code === 'ENOENT') return { profile: null, problem: null, replaceable: true };
     return { profile: null, problem: `cannot read latency profile ${file}: ${(err as Error).message}`, replaceable: true };
   }
+  // An empty file (made by mktemp or touch) holds nothing to lose; a profile cut short is still one of ours.
+  if (text.trim() === '') return { profile: null, problem: `latency profile ${file} is empty; it will be measured again and replaced`, replaceable: true };
   let json: unknown;
   try {
     json = JSON.parse(text);
   } catch {
     // The parser's message quotes the file, which may be binary (a model given by mistake): not repeated here.
-    return { profile: null, problem: `${file} is not a latency profile (not JSON)`, replaceable: false };
+    const ours = text.slice(0, 200).replace(/\s+/g, '').startsWith(`{"format":"${PROFILE_FORMAT_PREFIX}`);
+    return ours
+      ? { profile: null, problem: `latency profile ${file} is cut short (not valid JSON); it will be measured again and replaced`, replaceable: true }
+      : { profile: null, problem: `${file} is not a latency profile (not JSON)`, replaceable: false };
   }
   const format = (json as { format?: unknown } | null)?.format;
   if (typeof format !== 'string' || !format.startsWith(PROFILE_FORMAT_PREFIX)) {

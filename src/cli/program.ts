@@ -136,7 +136,7 @@ export async function runCli(argv: readonly string[], io: CliIo, env?: NodeJS.Pr
     .argument('<model>', 'path to an .onnx model')
     .requiredOption('--at <names>', 'comma-separated cut tensors (see `layercache inspect`)')
     .requiredOption('--out <dir>', 'output directory (created atomically)', (v) => parsePath(v, '--out', 'segments/'))
-    .option('--force', 'replace --out if it already exists', false)
+    .option('--force', 'replace --out if it holds an earlier split (segments.json)', false)
     .option('--json', 'print segments.json, with the output directory as "out", to stdout', false)
     .addOption(shapeOption())
     .addHelpText('after', '\nExample:\n  layercache split model.onnx --at /layer1/layer1.2/Relu_1_output_0,/layer2/layer2.2/Relu_1_output_0 --out segments/\n')
@@ -168,7 +168,7 @@ export async function runCli(argv: readonly string[], io: CliIo, env?: NodeJS.Pr
     .option('--latency-profile <file>', 'reuse latencies measured before on this machine from this file (same backbone, batch and threads), and save this build\'s there; builds sharing it choose alike', (v) => parsePath(v, '--latency-profile', 'latency-profile.json'))
     .option('--scores-output <name>', 'the model output holding the class scores (default: the first)')
     .option('--image-size <HxW>', 'folder: data for a model that leaves its input size open: resize images to this, which the bundle then fixes', (v) => parseImageSize(v, '--image-size'))
-    .option('--force', 'replace --out if it exists', false)
+    .option('--force', 'replace --out if it holds an earlier bundle (manifest.json)', false)
     .option('--json', 'print the build report as JSON', false);
   addPreprocessOptions(build)
     .addHelpText('after', '\nExample:\n  layercache build resnet56.onnx --data cifar10:cifar10_test_jpeg.bin#0-4999 --out bundle/ \\\n    --scale 255 --mean 0.485,0.456,0.406 --std 0.229,0.224,0.225\n')

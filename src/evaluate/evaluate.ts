@@ -17,7 +17,7 @@ import { LayercacheError } from '../errors/index.ts';
 import { analyzeModel, readBackbone } from '../inspect/index.ts';
 import { withPhase, type Progress } from '../progress/index.ts';
 import { extractSegments } from '../surgery/index.ts';
-import { nonFiniteRow, type Tensor } from '../tensor/index.ts';
+import { unusableScoresRow, type Tensor } from '../tensor/index.ts';
 import { headroomOf, type Headroom } from './headroom.ts';
 import { pairedSaving, type PairedSaving } from './paired-saving.ts';
 
@@ -276,7 +276,7 @@ export async function evaluateBundle(bundle: LoadedBundle, data: DataSource, opt
     let off = 0;
     for (const b of batches()) {
       const out = Object.values(await backbone.run({ [inputName]: b }))[0]!.data as Float32Array;
-      const bad = nonFiniteRow(out, K);
+      const bad = unusableScoresRow(out, K);
       if (bad >= 0) {
         throw new LayercacheError('MODEL_OUTPUT_INVALID', `the backbone's class scores for sample ${off / K + bad} of '${data.description}' are not finite numbers (NaN or infinity), so agreement with it means nothing; check the model on that input, and the bundle's preprocessing`);
       }

@@ -51,6 +51,11 @@ describe('atomic writes', () => {
     for (const target of [inner, '.', path.join(root, 'a')]) {
       await assert.rejects(checkOutputDir(target, true), { code: 'OUTPUT_EXISTS', message: /is the working directory( or holds it)?, which is never replaced/ }, target);
     }
+    // An empty working directory too (`mkdir out && cd out && layercache build … --out .`).
+    const empty = path.join(root, 'empty');
+    await fs.mkdir(empty);
+    process.chdir(empty);
+    await assert.rejects(checkOutputDir('.', false), { code: 'OUTPUT_EXISTS', message: /is the working directory, which is never replaced/ });
     await assert.rejects(checkOutputDir('', true), { code: 'OUTPUT_EXISTS', message: /empty path/ });
     await assert.rejects(checkOutputFile(' ', true, '--html'), { code: 'OUTPUT_EXISTS', message: /--html is an empty path/ });
   });

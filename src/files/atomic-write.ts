@@ -93,14 +93,16 @@ export async function checkOutputDir(target: string, overwrite: boolean, marker?
     }
     throw new LayercacheError('FILE_UNREADABLE', `cannot read output directory ${target}: ${err.message}; check its permissions or choose another output directory`, { cause: err });
   });
-  if (!existing || existing.length === 0) return existing;
-  if (!overwrite) {
-    throw new LayercacheError('OUTPUT_EXISTS', `output directory ${target} already exists and is not empty; choose another one, or replace it (--force; from code, overwrite: true)`);
-  }
+  if (!existing) return existing;
+  // Even empty: replacing it would leave the shell in a deleted directory.
   const resolved = path.resolve(target);
   const cwd = process.cwd();
   if (cwd === resolved || cwd.startsWith(resolved.endsWith(path.sep) ? resolved : `${resolved}${path.sep}`)) {
     throw new LayercacheError('OUTPUT_EXISTS', `output directory ${target} is the working directory${cwd === resolved ? '' : ' or holds it'}, which is never replaced; give a new directory, e.g. ${path.join(target, 'out')}`);
+  }
+  if (existing.length === 0) return existing;
+  if (!overwrite) {
+    throw new LayercacheError('OUTPUT_EXISTS', `output directory ${target} already exists and is not empty; choose another one, or replace it (--force; from code, overwrite: true)`);
   }
   if (marker && !existing.includes(marker)) {
     throw new LayercacheError('OUTPUT_EXISTS', `output directory ${target} holds files but no ${marker}, so it is not an earlier output of this command and is not replaced even with --force; choose another directory, or empty it yourself`);

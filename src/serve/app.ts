@@ -14,7 +14,7 @@ import type { Logger } from 'pino';
 import Fastify, { LogController, type FastifyBaseLogger, type FastifyError, type FastifyInstance, type FastifyReply, type FastifyRequest } from 'fastify';
 import { decodeImage, type ImageSize, type Preprocess } from '../data/index.ts';
 import { asLayercacheError, LayercacheError } from '../errors/index.ts';
-import { nonFiniteRow } from '../tensor/index.ts';
+import { unusableScoresRow } from '../tensor/index.ts';
 import type { AcceptedRequests } from './accepted-requests.ts';
 import { bearerCheck, PUBLIC_ROUTES } from './bearer-auth.ts';
 import { ACCEPTED_ENCODINGS, bodyOf, BROWSER_SIMPLE_TYPES, decodeBody, mediaTypeOf } from './request-body.ts';
@@ -248,7 +248,7 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
     const verify = online.verifyMask(rows);
     const r = await batcher.submit(data, rows, verify);
     // A NaN answer is no answer (JSON would show it as null): the request fails, and the learner never sees it.
-    const bad = nonFiniteRow(r.probs, r.classes);
+    const bad = unusableScoresRow(r.probs, r.classes);
     if (bad >= 0) {
       throw new LayercacheError('MODEL_OUTPUT_INVALID', `the model's class scores for row ${bad} of this request are not finite numbers (NaN or infinity); the model cannot answer this input (check what it was trained on, and the preprocessing)`);
     }

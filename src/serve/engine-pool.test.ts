@@ -14,7 +14,7 @@ import { saveModel } from '../onnx/index.ts';
 import { randomNormal, seededRng } from '../tensor/index.ts';
 import { cli } from '../../test/support/cli.ts';
 import { saveWithForcedExit } from '../../test/support/forced-exit.ts';
-import { residualNet, withFixedBatch } from '../../test/support/models.ts';
+import { nanAbove100, residualNet, withFixedBatch } from '../../test/support/models.ts';
 import { LayercacheError } from '../errors/index.ts';
 import { EnginePool } from './engine-pool.ts';
 
@@ -105,6 +105,40 @@ describe('EnginePool verification', () => {
       await pool.close();
     }
     assert.deepEqual(failures, []);
+  });
+});
+
+describe('EnginePool verification of rows the backbone cannot answer', () => {
+  it('leaves them out: they verify nothing, and would fail every retrain from the buffer', { timeout: 60_000 }, async () => {
+    const model = path.join(dir, 'nan-above-100.onnx');
+    await saveModel(nanAbove100().model, model);
+    const data = path.join(dir, 'nan-samples.f32');
+    const x = randomNormal(seededRng(5), 60 * 6).map((v) => Math.abs(v) / 4);
+    await fs.writeFile(data, x);
+    const built = path.join(dir, 'nan-built');
+    const b = await cli('build', model, '--data', `raw:${data}:6#0-59`, '--out', built, '--folds', '2', '--epochs', '1', '--tolerance', '0.2', '--threads', '1');
+    assert.equal(b.code, 0, b.stderr);
+    const nanForced = path.join(dir, 'nan-forced');
+    await saveWithForcedExit(await loadBundle(built), 0, 0, nanForced);
+    const verified: { rows: number; input: Float32Array; exits: number[] }[] = [];
+    const failures: Error[] = [];
+    const pool = await EnginePool.start(1, { kind: 'bundle', dir: nanForced }, 1, {
+      engine: { intraOpThreads: 1, graphOptimization: 'all' }, sampleDims: [6], verifyHoldMs: 60_000,
+      onVerified: (v) => verified.push({ rows: v.rows, input: v.input, exits: Array.from(v.exits) }), onWorkerError: (e) => failures.push(e), onVerifyFailed: (e) => failures.push(e),
+    });
+    try {
+      // Three rows answered early (every row exits at candidate 0); the backbone gives NaN for the middle one.
+      const rows = Float32Array.from([...x.subarray(0, 6), 1000, 0, 0, 0, 0, 0, ...x.subarray(6, 12)]);
+      const answered = await pool.run(rows, 3, new Uint8Array(3).fill(1), false);
+      assert.deepEqual(Array.from(answered.exits), [0, 0, 0]);
+      // The worker verifies before it takes the next batch, so the verification is in once this one is back.
+      await pool.run(x.slice(0, 6), 1, new Uint8Array(1), false);
+    } finally {
+      await pool.close();
+    }
+    assert.deepEqual(failures, []);
+    assert.deepEqual(verified.map((v) => v.rows), [2]);
+    assert.deepEqual(Array.from(verified[0]!.input), [...x.subarray(0, 6), ...x.subarray(6, 12)]);
   });
 });
 

@@ -19,7 +19,7 @@ import { Session } from '../engine/index.ts';
 import { applyReading, readBackbone } from '../inspect/index.ts';
 import { asLayercacheError } from '../errors/index.ts';
 import { loadModelFile } from '../onnx/index.ts';
-import { tensor } from '../tensor/index.ts';
+import { tensor, unusableScoresRow } from '../tensor/index.ts';
 import type { EngineReply, EngineRequest } from './messages.ts';
 
 interface Loaded {
@@ -134,10 +134,20 @@ async function verifyPending(): Promise<void> {
     post({ kind: 'verify-failed', rows: n, code: e.code, message: e.message });
     return;
   }
-  const backboneClasses = argmaxRows(Object.values(out)[0]!.data as Float32Array, live.cascade.classes);
-  const agree = Uint8Array.from(backboneClasses, (c, k) => (c === p.classes[k] ? 1 : 0));
-  const scores = Float64Array.from(p.scores);
-  post({ kind: 'verified', version: live.version, exits: Int32Array.from(p.exits), agree, scores, input, rows: n }, [input.buffer, scores.buffer]);
+  const logits = Object.values(out)[0]!.data as Float32Array;
+  const K = live.cascade.classes;
+  // A row the backbone cannot answer (NaN scores) verifies nothing, and would fail every retrain from the buffer.
+  const usable = Array.from({ length: n }, (_, k) => k).filter((k) => unusableScoresRow(logits.subarray(k * K, (k + 1) * K), K) < 0);
+  if (usable.length === 0) return;
+  const backboneClasses = argmaxRows(logits, K);
+  const agree = Uint8Array.from(usable, (k) => (backboneClasses[k] === p.classes[k] ? 1 : 0));
+  const scores = Float64Array.from(usable, (k) => p.scores[k]!);
+  let kept = input;
+  if (usable.length < n) {
+    kept = new Float32Array(usable.length * size);
+    usable.forEach((k, j) => kept.set(input.subarray(k * size, (k + 1) * size), j * size));
+  }
+  post({ kind: 'verified', version: live.version, exits: Int32Array.from(usable, (k) => p.exits[k]!), agree, scores, input: kept, rows: usable.length }, [kept.buffer, scores.buffer]);
 }
 
 async function handle(msg: EngineRequest): Promise<void> {

@@ -81,8 +81,20 @@ export function sliceRows<T extends DType>(x: Tensor<T>, start: number, end: num
   return { dtype: x.dtype, dims: [end - start, ...x.dims.slice(1)], data };
 }
 
-/** The first row of `data` [rows, width] holding a value that is not finite (NaN or ±infinity), or -1 if none. */
-export function nonFiniteRow(data: ArrayLike<number>, width: number): number {
-  for (let i = 0; i < data.length; i++) if (!Number.isFinite(data[i]!)) return Math.floor(i / width);
+/**
+ * The first row of class scores `data` [rows, width] from which no answer can be read: one holding NaN or +∞, or
+ * only −∞; -1 if none. A −∞ beside finite scores is a log-probability of 0 (a Log after an underflowing Softmax),
+ * which softmax and argmax read as they should.
+ */
+export function unusableScoresRow(data: ArrayLike<number>, width: number): number {
+  for (let r = 0; r * width < data.length; r++) {
+    let finite = false;
+    for (let k = r * width; k < (r + 1) * width; k++) {
+      const v = data[k]!;
+      if (Number.isNaN(v) || v === Number.POSITIVE_INFINITY) return r;
+      if (v !== Number.NEGATIVE_INFINITY) finite = true;
+    }
+    if (!finite) return r;
+  }
   return -1;
 }

@@ -51,7 +51,8 @@ export async function runEval(dir: string, opts: EvalCommandOptions, config: Con
   // A report path that cannot be written is refused before minutes of evaluation, not after; one inside the bundle
   // would replace one of its files (its manifest, with --force) or add a file it does not list.
   if (opts.html && path.resolve(opts.html).startsWith(`${path.resolve(dir)}${path.sep}`)) {
-    throw new LayercacheError('USAGE', `${opts.htmlFlag ?? '--html'} ${opts.html} lies inside the bundle ${dir}; write the report beside it, e.g. ${opts.htmlFlag ?? '--html'} report.html`);
+    const beside = path.relative(process.cwd(), path.join(path.dirname(path.resolve(dir)), 'report.html'));
+    throw new LayercacheError('USAGE', `${opts.htmlFlag ?? '--html'} ${opts.html} lies inside the bundle ${dir}; write the report beside it, e.g. ${opts.htmlFlag ?? '--html'} ${beside}`);
   }
   if (opts.html) await checkOutputFile(opts.html, opts.force ?? false, opts.htmlFlag ?? '--html');
   const bundle = await loadBundle(dir);

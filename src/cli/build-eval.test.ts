@@ -488,6 +488,12 @@ describe('build → bundle → eval on a tiny model', () => {
     assert.match(mismatch.stderr, /^layercache: error BUNDLE_MODEL_MISMATCH: .*other\.onnx/);
     assert.equal((await cli('eval', out, ...evalArgs, '--model', model)).code, 0);
 
+    // Labels with more classes than the model answers (class folders): accuracy would compare the wrong classes.
+    const samples = new Float32Array((await fs.readFile(data)).buffer.slice(0, 24 * 3 * 8 * 8 * 4));
+    const twelve = { ...memorySource(samples, [3, 8, 8], 'twelve class folders'), labels: Int32Array.from({ length: 24 }, (_, i) => i % 12) };
+    await assert.rejects(evaluateBundle(await loadBundle(out), twelve, { engine: DEFAULT_ENGINE_OPTIONS, progress: SILENT, latencySamples: 2, paper: false, timingInstances: 1 }),
+      { code: 'DATA_SPEC_INVALID', message: /labels its samples with up to 12 classes, but the model answers 5/ });
+
     // A kept exit that is not one of the listed candidates (every file intact).
     const forced = path.join(dir, 'forced2');
     await saveWithForcedExit(await loadBundle(out), 0, 0, forced);

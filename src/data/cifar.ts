@@ -28,6 +28,7 @@ export async function cifarRecordCount(file: string): Promise<number> {
     if (err instanceof LayercacheError) throw err;
     throw new LayercacheError('FILE_NOT_FOUND', `CIFAR file ${file} does not exist; check the path in the data spec`, { cause: err });
   }
+  if (size === 0) throw new LayercacheError('DATA_SPEC_INVALID', `${file} is empty (0 bytes), so it holds no CIFAR-10 records; give the path of a CIFAR-10 binary file (3,073 bytes per record)`);
   if (size % CIFAR_RECORD_BYTES !== 0) {
     throw new LayercacheError('DATA_SPEC_INVALID', `${file} is ${size} bytes, not a multiple of ${CIFAR_RECORD_BYTES}; it is not a CIFAR-10 binary file`);
   }

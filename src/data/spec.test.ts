@@ -123,6 +123,12 @@ describe('data specs', () => {
     await assert.rejects(openDataSource(`cifar10:${path.join(dir, 'odd.bin')}`, IDENTITY_PREPROCESS),
       { code: 'DATA_SPEC_INVALID', message: /record 2 of .*odd\.bin has label 42, but CIFAR-10 labels are 0-9/ });
   });
+
+  it('an empty CIFAR-10 file is named as empty (it said "record range 0--1 is empty", with no fix)', async () => {
+    await fs.writeFile(path.join(dir, 'empty.bin'), '');
+    await assert.rejects(openDataSource(`cifar10:${path.join(dir, 'empty.bin')}`, IDENTITY_PREPROCESS),
+      { code: 'DATA_SPEC_INVALID', message: /empty\.bin is empty \(0 bytes\), so it holds no CIFAR-10 records; give the path of a CIFAR-10 binary file/ });
+  });
 });
 
 describe('batch bounds', () => {

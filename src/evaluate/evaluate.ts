@@ -252,6 +252,15 @@ export async function evaluateBundle(bundle: LoadedBundle, data: DataSource, opt
   if (!(Number.isInteger(instances) && instances >= 1)) {
     throw new LayercacheError('CONFIG_INVALID', `timingInstances ${instances} must be a positive integer (the default is ${TIMING_INSTANCES})`);
   }
+  // Labels are class indices of this model: more classes in the data (class folders) would compare the wrong ones.
+  const labels = data.labels;
+  if (labels) {
+    let top = -1;
+    for (let i = 0; i < labels.length; i++) top = Math.max(top, labels[i]!);
+    if (top >= m.source.classes) {
+      throw new LayercacheError('DATA_SPEC_INVALID', `'${data.description}' labels its samples with up to ${top + 1} classes, but the model answers ${m.source.classes}; labels are read as the model's class indices (class folders in sorted order), so give data whose classes are the model's, or a flat folder of images (no labels)`);
+    }
+  }
   // The backbone as the build read it (its logits, a free batch): bundle segments were cut from it.
   const { model: backboneModel, bytes: backboneBytes } = readBackbone(bundle);
   const backbones: Session[] = [];

@@ -12,36 +12,17 @@
  *   node --import tsx bench/exit-curves.ts [BUNDLE_DIR]
  */
 import path from 'node:path';
-import { loadBundle } from '../src/bundle/index.ts';
 import { answerableShare, argmaxRows, inSampleSelection, keptExits, scoresFor, type CalibrationTable } from '../src/calibrate/index.ts';
-import { Cascade } from '../src/cascade/index.ts';
-import { openDataSource } from '../src/data/index.ts';
-import { analyzeModel, readBackbone } from '../src/inspect/index.ts';
-import { extractSegments } from '../src/surgery/index.ts';
+import { traceCandidates } from './candidate-trace.ts';
 
 const root = path.resolve(import.meta.dirname, '..');
 const dir = process.argv[2] ?? path.join(root, 'bench/results/bundles/resnet56-0.01');
 const assets = process.env.LAYERCACHE_ASSETS ?? path.resolve(root, '../shared/assets');
-const engine = { intraOpThreads: 2, graphOptimization: 'all' as const };
-const bundle = await loadBundle(dir);
+const { bundle, heads, reference: ref, count } = await traceCandidates(dir, assets, '5000-9999');
 const m = bundle.manifest;
 const K = m.source.classes;
-const data = await openDataSource(`cifar10:${path.join(assets, 'cifar10_test_jpeg.bin')}#5000-9999`, m.preprocess!);
-const backbone = readBackbone(bundle).model;
-const a = await analyzeModel(backbone, { engine });
-const segments = extractSegments(backbone, a.flow, m.candidates.map((c) => c.tensor), a.typeOf).map((s) => s.model);
-const cascade = await Cascade.create({ segments, heads: bundle.candidateHeads, exits: m.candidates.map((c) => ({ tensor: c.tensor, threshold: Infinity, temperature: 1 })), classes: K, score: 'max' }, engine);
-const heads = m.candidates.map(() => new Float32Array(data.count * K));
-const logits = new Float32Array(data.count * K);
-for (let s = 0; s < data.count; s += 250) {
-  const t = await cascade.trace(data.batch(s, Math.min(data.count, s + 250)));
-  t.heads.forEach((h, e) => heads[e]!.set(h, s * K));
-  logits.set(t.logits, s * K);
-}
-await cascade.release();
-const ref = argmaxRows(logits, K);
 const levels = [0.995, 0.99, 0.98, 0.95];
-console.log(`bundle ${dir}, ${data.count} held-out samples\n`);
+console.log(`bundle ${dir}, ${count} held-out samples\n`);
 console.log(`| exit | tensor | MACs to here | head agreement | ${levels.map((l) => `hit rate at ${(100 * l).toFixed(1)}%`).join(' | ')} |`);
 console.log(`|---:|---|---:|---:|${levels.map(() => '---:').join('|')}|`);
 const scores = heads.map((h, e) => scoresFor(m.score.kind, h, K, m.candidates[e]!.temperature));
@@ -50,7 +31,7 @@ m.candidates.forEach((c, e) => {
   const agree = correct[e]!.reduce((s, x) => s + x, 0);
   const best = levels.map((l) => answerableShare(scores[e]!, correct[e]!, l));
   const frac = c.cumulativeMacs / m.source.totalMacs;
-  console.log(`| ${e} | ${c.tensor} | ${(100 * frac).toFixed(1)}% | ${(100 * agree / data.count).toFixed(1)}% | ${best.map((b) => `${(100 * b).toFixed(1)}%`).join(' | ')} |`);
+  console.log(`| ${e} | ${c.tensor} | ${(100 * frac).toFixed(1)}% | ${(100 * agree / count).toFixed(1)}% | ${best.map((b) => `${(100 * b).toFixed(1)}%`).join(' | ')} |`);
 });
 
 // The in-sample best: selection on the held-out samples themselves.
@@ -58,7 +39,7 @@ const total = m.source.totalMacs;
 const metrics = m.metrics as { backbone?: { latencyMs?: number }; candidates?: { latencyMs?: number }[] };
 const backboneMs = metrics.backbone?.latencyMs;
 const macsTable: CalibrationTable = {
-  n: data.count, fullCost: 1,
+  n: count, fullCost: 1,
   exits: m.candidates.map((c, e) => ({ cost: c.cumulativeMacs / total, headCost: c.head.macs / total, score: scores[e]!, correct: correct[e]! })),
 };
 const latencyTable: CalibrationTable | null = backboneMs && metrics.candidates?.every((c) => c.latencyMs !== undefined)

@@ -145,6 +145,22 @@ describe('layercache serve', () => {
     assert.equal(signals.listenerCount('SIGTERM'), 0);
   });
 
+  it('warns, as build does, when an image model is served with no normalisation given; not for a model of other inputs', async () => {
+    const { dir, model } = await fixture();
+    const flat = path.join(dir, 'flat.onnx');
+    await saveModel(mlp().model, flat);
+    for (const [file, warned] of [[model, true], [flat, false]] as const) {
+      const signals = new EventEmitter();
+      let err = '';
+      const config = loadConfig({ engine: { intraOpThreads: 1 }, serve: { port: 0, log: 'silent', online: { enabled: false } } }, {});
+      const running = runServe(file, config, { out: () => {}, err: (s) => void (err += s), isTty: false }, signals, { warnRawPixels: true });
+      while (!/serving 'layercache' at/.test(err)) await new Promise((r) => setImmediate(r));
+      signals.emit('SIGTERM');
+      await running;
+      assert.equal(/warning: no --scale, --mean or --std: images sent to classify reach the model as raw 0–255 pixel values/.test(err), warned, err);
+    }
+  });
+
   it('a signal during startup is held, then shuts the started server down properly', async () => {
     const { dir, model } = await fixture();
     const signals = new EventEmitter();

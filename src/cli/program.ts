@@ -279,7 +279,8 @@ export async function runCli(argv: readonly string[], io: CliIo, env?: NodeJS.Pr
       const g = program.opts<GlobalOptions>();
       // A bundle preprocesses as it was built (its manifest); flags that would do nothing are refused, as --scores-output is.
       const preprocessFlags = [...['scale', 'mean', 'std'].filter((k) => o[k] !== undefined), ...(serve.getOptionValueSource('layout') === 'cli' ? ['layout'] : [])];
-      if (preprocessFlags.length > 0 && await isBundleDir(source)) {
+      const bundle = await isBundleDir(source);
+      if (preprocessFlags.length > 0 && bundle) {
         throw new LayercacheError('USAGE', `${preprocessFlags.map((k) => `--${k}`).join(', ')} ${preprocessFlags.length > 1 ? 'apply' : 'applies'} when serving a model; bundle ${source} preprocesses inputs as recorded in its manifest.json, as built: drop the flag${preprocessFlags.length > 1 ? 's' : ''}, or build a bundle with them`);
       }
       config = loadConfig({
@@ -301,7 +302,7 @@ export async function runCli(argv: readonly string[], io: CliIo, env?: NodeJS.Pr
           },
         },
       }, env);
-      await runServe(source, config, io);
+      await runServe(source, config, io, process, { warnRawPixels: !bundle && o.scale === undefined && o.mean === undefined && o.std === undefined });
     });
 
   try {

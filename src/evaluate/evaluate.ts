@@ -152,7 +152,7 @@ export async function inTurn(k: number, backbone: () => Promise<void>, other: ()
  */
 async function cachedFigures(
   name: string, cascades: readonly Cascade[], exitMacs: readonly number[], headMacs: readonly number[], totalMacs: number,
-  data: DataSource, reference: Int32Array, batches: Batches, opts: EvalOptions, backbones: readonly Session[],
+  data: DataSource, reference: Int32Array, labels: DataSource['labels'], batches: Batches, opts: EvalOptions, backbones: readonly Session[],
 ): Promise<{ figures: CachedFigures; trace: number[]; backboneTrace: number[]; backboneThroughput: number }> {
   const rows: CascadeRow[] = [];
   const inputName = backbones[0]!.inputs[0]!.name;
@@ -219,7 +219,7 @@ async function cachedFigures(
   return {
     figures: {
       agreement: agree / n,
-      accuracy: accuracyOf(rows.map((r) => r.classIndex), data.labels),
+      accuracy: accuracyOf(rows.map((r) => r.classIndex), labels),
       macsPerSample: macs / n,
       latencyMs: stats(lat),
       throughputBatch64: n / (cascadeMs / 1000),
@@ -252,13 +252,16 @@ export async function evaluateBundle(bundle: LoadedBundle, data: DataSource, opt
   if (!(Number.isInteger(instances) && instances >= 1)) {
     throw new LayercacheError('CONFIG_INVALID', `timingInstances ${instances} must be a positive integer (the default is ${TIMING_INSTANCES})`);
   }
-  // Labels are class indices of this model: more classes in the data (class folders) would compare the wrong ones.
-  const labels = data.labels;
+  // Labels are class indices of this model. Data labelled with more classes (CIFAR-10 for a two-class model, or
+  // folders of images split into more subfolders than the model has classes) still measures agreement, the main
+  // figure, but its accuracy would compare the wrong classes: it is reported as unavailable, with a note.
+  let labels = data.labels;
   if (labels) {
     let top = -1;
     for (let i = 0; i < labels.length; i++) top = Math.max(top, labels[i]!);
     if (top >= m.source.classes) {
-      throw new LayercacheError('DATA_SPEC_INVALID', `'${data.description}' labels its samples with up to ${top + 1} classes, but the model answers ${m.source.classes}; labels are read as the model's class indices (class folders in sorted order), so give data whose classes are the model's, or a flat folder of images (no labels)`);
+      opts.progress.note(`'${data.description}' labels its samples with up to ${top + 1} classes, but the model answers ${m.source.classes}: accuracy against those labels is not reported (agreement with the backbone is); labels are read as the model's class indices (class folders in sorted order)`);
+      labels = null;
     }
   }
   // The backbone as the build read it (its logits, a free batch): bundle segments were cut from it.
@@ -295,7 +298,7 @@ export async function evaluateBundle(bundle: LoadedBundle, data: DataSource, opt
     const reference = argmaxRows(logits, K);
     const exitMacs = m.exits.map((e) => e.cumulativeMacs);
     const headMacs = m.exits.map((e) => e.head.macs);
-    const main = await cachedFigures('bundle', cascades, exitMacs, headMacs, m.source.totalMacs, data, reference, batches, opts, backbones);
+    const main = await cachedFigures('bundle', cascades, exitMacs, headMacs, m.source.totalMacs, data, reference, labels, batches, opts, backbones);
     // The bundle's cascades are done with: their memory goes before the trace's and the paper rule's.
     await Promise.all(cascades.splice(0).map((c) => c.release()));
 
@@ -343,7 +346,7 @@ export async function evaluateBundle(bundle: LoadedBundle, data: DataSource, opt
             exits: m.candidates.map((c) => ({ tensor: c.tensor, threshold: scoreOfMaxProbability(threshold), temperature: 1 })), classes: K, score: 'max',
           }, opts.engine));
         }
-        const p = await cachedFigures('paper rule', paperCascades, m.candidates.map((c) => c.cumulativeMacs), m.candidates.map((c) => c.head.macs), m.source.totalMacs, data, reference, batches, opts, backbones);
+        const p = await cachedFigures('paper rule', paperCascades, m.candidates.map((c) => c.cumulativeMacs), m.candidates.map((c) => c.head.macs), m.source.totalMacs, data, reference, labels, batches, opts, backbones);
         paperBaseline = { ...p.figures, threshold, pairedBackbone: { latencyMs: stats(p.backboneTrace), throughputBatch64: p.backboneThroughput } };
       } finally {
         await Promise.all(paperCascades.map((c) => c.release()));
@@ -354,7 +357,7 @@ export async function evaluateBundle(bundle: LoadedBundle, data: DataSource, opt
       data: data.description,
       bundle: bundle.dir,
       backbone: {
-        accuracy: accuracyOf(reference, data.labels),
+        accuracy: accuracyOf(reference, labels),
         macsPerSample: m.source.totalMacs,
         latencyMs: stats(main.backboneTrace),
         throughputBatch64: main.backboneThroughput,

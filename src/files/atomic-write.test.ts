@@ -51,6 +51,11 @@ describe('atomic writes', () => {
     for (const target of [inner, '.', path.join(root, 'a')]) {
       await assert.rejects(checkOutputDir(target, true), { code: 'OUTPUT_EXISTS', message: /is the working directory( or holds it)?, which is never replaced/ }, target);
     }
+    // Through a symbolic link (`--out "$PWD"` in a directory reached through one).
+    await fs.symlink(root, path.join(root, '..', `${path.basename(root)}-link`));
+    const linked = path.join(root, '..', `${path.basename(root)}-link`, 'a', 'b');
+    t.after(() => fs.rm(path.join(root, '..', `${path.basename(root)}-link`), { force: true }));
+    await assert.rejects(checkOutputDir(linked, true, 'index.json'), { code: 'OUTPUT_EXISTS', message: /is the working directory, which is never replaced/ });
     // An empty working directory too (`mkdir out && cd out && layercache build … --out .`).
     const empty = path.join(root, 'empty');
     await fs.mkdir(empty);

@@ -94,9 +94,10 @@ export async function checkOutputDir(target: string, overwrite: boolean, marker?
     throw new LayercacheError('FILE_UNREADABLE', `cannot read output directory ${target}: ${err.message}; check its permissions or choose another output directory`, { cause: err });
   });
   if (!existing) return existing;
-  // Even empty: replacing it would leave the shell in a deleted directory.
-  const resolved = path.resolve(target);
-  const cwd = process.cwd();
+  // Even empty: replacing it would leave the shell in a deleted directory. Compared as real paths: the working
+  // directory is one, and a path through a symbolic link would otherwise slip past.
+  const resolved = await fs.realpath(target).catch(() => path.resolve(target));
+  const cwd = await fs.realpath(process.cwd()).catch(() => process.cwd());
   if (cwd === resolved || cwd.startsWith(resolved.endsWith(path.sep) ? resolved : `${resolved}${path.sep}`)) {
     throw new LayercacheError('OUTPUT_EXISTS', `output directory ${target} is the working directory${cwd === resolved ? '' : ' or holds it'}, which is never replaced; give a new directory, e.g. ${path.join(target, 'out')}`);
   }

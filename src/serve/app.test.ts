@@ -306,21 +306,6 @@ describe('load shedding', () => {
   });
 });
 
-describe('a bare image model served with no preprocessing', () => {
-  it('draws a warning, as build does: images sent to classify would reach it as raw pixels', async () => {
-    const lines: string[] = [];
-    const bare = loadConfig({ engine: { intraOpThreads: 1 }, serve: { name: 'tiny', log: 'warn', port: 0, online: { enabled: false } } }, {});
-    const s = await startServer(modelFile, bare, { write: (l) => void lines.push(l) });
-    await s.close();
-    assert.ok(lines.some((l) => /no --scale, --mean or --std: images sent to classify reach the model as raw 0–255 pixel values/.test(l)), lines.join(''));
-    // With the normalisation given, none.
-    const quiet: string[] = [];
-    const t = await startServer(modelFile, serverConfig({ log: 'warn', online: { enabled: false } }), { write: (l) => void quiet.push(l) });
-    await t.close();
-    assert.ok(!quiet.some((l) => /no --scale/.test(l)), quiet.join(''));
-  });
-});
-
 describe('class scores that are not finite', () => {
   it('fail only the request whose row the model cannot answer (500 MODEL_OUTPUT_INVALID); the batch beside it and later requests are answered', async () => {
     const file = path.join(dir, 'nan-above-100.onnx');

@@ -120,17 +120,19 @@ describe('EnginePool verification of rows the backbone cannot answer', () => {
     assert.equal(b.code, 0, b.stderr);
     const nanForced = path.join(dir, 'nan-forced');
     await saveWithForcedExit(await loadBundle(built), 0, 0, nanForced);
-    const verified: { rows: number; input: Float32Array; exits: number[] }[] = [];
+    const verified: { rows: number; input: Float32Array; exits: number[]; agree: number[]; scores: number[] }[] = [];
     const failures: Error[] = [];
     const pool = await EnginePool.start(1, { kind: 'bundle', dir: nanForced }, 1, {
       engine: { intraOpThreads: 1, graphOptimization: 'all' }, sampleDims: [6], verifyHoldMs: 60_000,
-      onVerified: (v) => verified.push({ rows: v.rows, input: v.input, exits: Array.from(v.exits) }), onWorkerError: (e) => failures.push(e), onVerifyFailed: (e) => failures.push(e),
+      onVerified: (v) => verified.push({ rows: v.rows, input: v.input, exits: Array.from(v.exits), agree: Array.from(v.agree), scores: Array.from(v.scores) }), onWorkerError: (e) => failures.push(e), onVerifyFailed: (e) => failures.push(e),
     });
+    let confidence: number[] = [];
     try {
       // Three rows answered early (every row exits at candidate 0); the backbone gives NaN for the middle one.
       const rows = Float32Array.from([...x.subarray(0, 6), 1000, 0, 0, 0, 0, 0, ...x.subarray(6, 12)]);
       const answered = await pool.run(rows, 3, new Uint8Array(3).fill(1), false);
       assert.deepEqual(Array.from(answered.exits), [0, 0, 0]);
+      confidence = Array.from(answered.confidence);
       // The worker verifies before it takes the next batch, so the verification is in once this one is back.
       await pool.run(x.slice(0, 6), 1, new Uint8Array(1), false);
     } finally {
@@ -139,6 +141,11 @@ describe('EnginePool verification of rows the backbone cannot answer', () => {
     assert.deepEqual(failures, []);
     assert.deepEqual(verified.map((v) => v.rows), [2]);
     assert.deepEqual(Array.from(verified[0]!.input), [...x.subarray(0, 6), ...x.subarray(6, 12)]);
+    // Every per-row field keeps rows 0 and 2, aligned: the scores are those rows' exit scores (log-odds of their
+    // confidence), and each row is counted once.
+    const v = verified[0]!;
+    assert.deepEqual([v.exits.length, v.agree.length, v.scores.length], [2, 2, 2]);
+    [0, 2].forEach((row, j) => assert.ok(Math.abs(v.scores[j]! + Math.log1p(-confidence[row]!)) < 1e-3 * Math.max(1, v.scores[j]!), `row ${row}: score ${v.scores[j]} vs confidence ${confidence[row]}`));
   });
 });
 

@@ -18,7 +18,7 @@ import { pino, type Logger } from 'pino';
 import { readLatencyProfile, refuseForeignProfile } from '../builder/index.ts';
 import { loadBundle, MANIFEST_FILE, sha256, type LoadedBundle } from '../bundle/index.ts';
 import { deriveConfig, type Config } from '../config/index.ts';
-import { IDENTITY_PREPROCESS, imageSizeOf, preprocessFlags, samePreprocess, validatePreprocess, type Preprocess } from '../data/index.ts';
+import { imageSizeOf, preprocessFlags, samePreprocess, validatePreprocess, type Preprocess } from '../data/index.ts';
 import { LayercacheError } from '../errors/index.ts';
 import { analyzeClassifier, checkClassifier, describeReading, scoresName } from '../inspect/index.ts';
 import { loadModelFile } from '../onnx/index.ts';
@@ -218,10 +218,6 @@ async function startLocked(sourcePath: string, config: Config, store: VersionSto
     name: s.name, inputName: start.inputName, sampleDims: start.sampleDims, classes: start.classes,
     preprocess: start.preprocess, imageSize: imageSize && (imageSize.channels === 1 || imageSize.channels === 3) ? imageSize : null, labels: s.labels,
   };
-  // As build warns: images given to classify would reach an image model as raw 0–255 pixels.
-  if (!given && model.imageSize && samePreprocess(start.preprocess, IDENTITY_PREPROCESS)) {
-    log.warn(`no --scale, --mean or --std: images sent to classify reach the model as raw 0–255 pixel values; pass the model's normalisation (e.g. --scale 255 --mean 0.485,0.456,0.406 --std 0.229,0.224,0.225), or --scale 1 if raw pixels are right`);
-  }
   let ready = false;
   const accepted = new AcceptedRequests();
   // Everything that can still fail after the workers started: on failure the workers stop, so no thread outlives it.

@@ -23,7 +23,11 @@ export async function readLabels(file: string): Promise<string[]> {
   return lines;
 }
 
-export async function runServe(source: string, config: Config, io: CliIo, signals: NodeJS.EventEmitter = process): Promise<void> {
+/**
+ * warnRawPixels: no --scale, --mean or --std was given for a model (as build does, the server then says so if the
+ * model takes images, which classify would feed it as raw 0–255 pixels).
+ */
+export async function runServe(source: string, config: Config, io: CliIo, signals: NodeJS.EventEmitter = process, opts: { warnRawPixels?: boolean } = {}): Promise<void> {
   // One handler per signal for the whole command. A signal during startup is held until the server is
   // up, then shuts it down properly (the default action would kill the process and leave the state lock
   // and a temporary directory behind).
@@ -41,6 +45,10 @@ export async function runServe(source: string, config: Config, io: CliIo, signal
       throw new LayercacheError('CONFIG_INVALID', `cannot listen on ${config.serve.host}:${config.serve.port} (${code ?? (err as Error).message}); choose another --port or --host`, { cause: err });
     });
     const m = server.model;
+    if (opts.warnRawPixels && m.imageSize) {
+      io.err('layercache: warning: no --scale, --mean or --std: images sent to classify reach the model as raw 0–255 pixel values. Pass the model\'s normalisation '
+        + '(e.g. --scale 255 --mean 0.485,0.456,0.406 --std 0.229,0.224,0.225), or --scale 1 if raw pixels are right.\n');
+    }
     io.err(`layercache: serving '${m.name}' at ${address} (state ${server.stateDir})\n`);
     // The token itself is never printed.
     io.err(config.serve.token === null

@@ -7,8 +7,6 @@
  * request accepted while ready (its headers arrived) is served to the end, also during a
  * shutdown, and every other inference during a shutdown is 503 NOT_READY before its body is read.
  */
-import { STATUS_CODES } from 'node:http';
-import type { Duplex } from 'node:stream';
 import multipart from '@fastify/multipart';
 import type { Logger } from 'pino';
 import Fastify, { LogController, type FastifyBaseLogger, type FastifyError, type FastifyInstance, type FastifyReply, type FastifyRequest } from 'fastify';
@@ -16,6 +14,7 @@ import { decodeImage, type ImageSize, type Preprocess } from '../data/index.ts';
 import { asLayercacheError, LayercacheError } from '../errors/index.ts';
 import { unusableScoresRow } from '../tensor/index.ts';
 import type { AcceptedRequests } from './accepted-requests.ts';
+import { answerClientError, sendError } from './error-replies.ts';
 import { bearerCheck, PUBLIC_ROUTES } from './bearer-auth.ts';
 import { ACCEPTED_ENCODINGS, bodyOf, BROWSER_SIMPLE_TYPES, decodeBody, mediaTypeOf } from './request-body.ts';
 import type { DynamicBatcher, RowsResult } from './batcher.ts';
@@ -59,26 +58,6 @@ export interface AppDeps {
 
 export const OUTPUTS = ['probabilities', 'class', 'exit', 'confidence'] as const;
 
-/**
- * A request Node's HTTP parser refused (malformed request line or headers, headers too large,
- * a request that timed out while arriving): answered in the protocol's error shape, then the
- * connection is closed, as Node itself does.
- */
-function answerClientError(err: Error & { code?: string }, socket: Duplex): void {
-  if (err.code === 'ECONNRESET' || socket.destroyed) return;
-  const e = err.code === 'ERR_HTTP_REQUEST_TIMEOUT'
-    ? new LayercacheError('REQUEST_INCOMPLETE', 'the request did not arrive completely within the request timeout (--timeout-ms)')
-    : err.code === 'HPE_HEADER_OVERFLOW'
-      ? new LayercacheError('HEADERS_TOO_LARGE', 'the request headers are over Node\'s limit of 16 KiB; send shorter headers')
-      : new LayercacheError('INFER_REQUEST_INVALID', `the request is not valid HTTP (${err.code ?? err.message})`);
-  const status = e.httpStatus;
-  const body = JSON.stringify({ error: e.message, code: e.code });
-  // As Node does: no answer while a response on this connection is under way (a pipelined request's), only the close.
-  const answering = (socket as Duplex & { _httpMessage?: { headersSent?: boolean } })._httpMessage;
-  if (socket.writable && !answering?.headersSent) socket.write(`HTTP/1.1 ${status} ${STATUS_CODES[status]}\r\ncontent-type: application/json\r\ncontent-length: ${Buffer.byteLength(body)}\r\nconnection: close\r\n\r\n${body}`);
-  socket.destroy(err);
-}
-
 function notReady(): LayercacheError {
   return new LayercacheError('NOT_READY', 'the server is not ready (starting or shutting down); wait for GET /v2/health/ready to return 200');
 }
@@ -99,12 +78,6 @@ function modelOf(deps: AppDeps, req: FastifyRequest): void {
   if (version !== undefined && version !== String(deps.online.servingVersion)) {
     throw new LayercacheError('MODEL_NOT_FOUND', `version '${version}' of model '${name}' is not served here; it serves version ${deps.online.servingVersion} (online learning replaces versions; leave the version out to reach the serving one)`);
   }
-}
-
-function sendError(reply: FastifyReply, err: LayercacheError): FastifyReply {
-  // Serialised here, as bytes: an object or a string would go out as 'application/json; charset=utf-8', and KServe's
-  // client reads the error text only from exactly 'application/json', the type of every infer answer.
-  return reply.code(err.httpStatus).header('content-type', 'application/json').send(Buffer.from(JSON.stringify({ error: err.message, code: err.code })));
 }
 
 /**

@@ -1,0 +1,36 @@
+/**
+ * Error answers in the protocol's shape, `{ "error": message, "code": CODE }` with the status of the code: for a
+ * request Fastify routed, and for one Node's HTTP parser refused before any route saw it.
+ * Invariant: an error answer's content type is exactly `application/json`, as every infer answer's is.
+ */
+import { STATUS_CODES } from 'node:http';
+import type { Duplex } from 'node:stream';
+import type { FastifyReply } from 'fastify';
+import { LayercacheError } from '../errors/index.ts';
+
+/** Sends `err` as the answer to a routed request. */
+export function sendError(reply: FastifyReply, err: LayercacheError): FastifyReply {
+  // Serialised here, as bytes: an object or a string would go out as 'application/json; charset=utf-8', and KServe's
+  // client reads the error text only from exactly 'application/json', the type of every infer answer.
+  return reply.code(err.httpStatus).header('content-type', 'application/json').send(Buffer.from(JSON.stringify({ error: err.message, code: err.code })));
+}
+
+/**
+ * A request Node's HTTP parser refused (malformed request line or headers, headers too large,
+ * a request that timed out while arriving): answered in the protocol's error shape, then the
+ * connection is closed, as Node itself does.
+ */
+export function answerClientError(err: Error & { code?: string }, socket: Duplex): void {
+  if (err.code === 'ECONNRESET' || socket.destroyed) return;
+  const e = err.code === 'ERR_HTTP_REQUEST_TIMEOUT'
+    ? new LayercacheError('REQUEST_INCOMPLETE', 'the request did not arrive completely within the request timeout (--timeout-ms)')
+    : err.code === 'HPE_HEADER_OVERFLOW'
+      ? new LayercacheError('HEADERS_TOO_LARGE', 'the request headers are over Node\'s limit of 16 KiB; send shorter headers')
+      : new LayercacheError('INFER_REQUEST_INVALID', `the request is not valid HTTP (${err.code ?? err.message})`);
+  const status = e.httpStatus;
+  const body = JSON.stringify({ error: e.message, code: e.code });
+  // As Node does: no answer while a response on this connection is under way (a pipelined request's), only the close.
+  const answering = (socket as Duplex & { _httpMessage?: { headersSent?: boolean } })._httpMessage;
+  if (socket.writable && !answering?.headersSent) socket.write(`HTTP/1.1 ${status} ${STATUS_CODES[status]}\r\ncontent-type: application/json\r\ncontent-length: ${Buffer.byteLength(body)}\r\nconnection: close\r\n\r\n${body}`);
+  socket.destroy(err);
+}

@@ -517,6 +517,12 @@ describe('build → bundle → eval on a tiny model', () => {
     await fs.writeFile(path.join(forced, 'manifest.json'), JSON.stringify(forcedManifest));
     assert.match((await cli('eval', forced, ...evalArgs)).stderr, /^layercache: error BUNDLE_INVALID: .*answers 5 classes but the manifest says the model has 3/);
     forcedManifest.source.classes = 5;
+    // A reading that does not fit the backbone (a Softmax node it does not have): the bundle's fault, not INTERNAL.
+    const reading = forcedManifest.source.reading;
+    forcedManifest.source.reading = { ...reading, logits: { kind: 'softmax', node: 'nope' } };
+    await fs.writeFile(path.join(forced, 'manifest.json'), JSON.stringify(forcedManifest));
+    assert.match((await cli('eval', forced, ...evalArgs)).stderr, /^layercache: error BUNDLE_INVALID: .*the manifest's source\.reading does not fit its backbone .*rebuild it/);
+    forcedManifest.source.reading = reading;
     // A file reference outside the bundle directory.
     const headFile = forcedManifest.exits[0].head.file;
     forcedManifest.exits[0].head.file = `../${path.basename(out)}/${headFile}`;

@@ -183,7 +183,16 @@ export function readBackbone(bundle: LoadedBundle): { readonly model: ModelProto
     let model: ModelProto | null = null;
     return { get model() { return (model ??= parse()); }, bytes: bundle.backbone };
   }
-  const read = applyReading(parse(), reading);
+  let read: ModelProto;
+  try {
+    read = applyReading(parse(), reading);
+  } catch (err) {
+    // The manifest says how the build read this very backbone: a reading that does not apply to it was edited.
+    if (err instanceof LayercacheError && err.code === 'INTERNAL') {
+      throw new LayercacheError('BUNDLE_INVALID', `bundle ${bundle.dir}: the manifest's source.reading does not fit its backbone (${err.message}); the manifest was edited or the bundle is corrupted — rebuild it`, { cause: err });
+    }
+    throw err;
+  }
   return { model: read, bytes: serializeModel(read) };
 }
 

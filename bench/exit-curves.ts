@@ -14,9 +14,10 @@
 import path from 'node:path';
 import { answerableShare, argmaxRows, inSampleSelection, keptExits, scoresFor, type CalibrationTable } from '../src/calibrate/index.ts';
 import { traceCandidates } from './candidate-trace.ts';
+import { bundleArg } from './flags.ts';
 
 const root = path.resolve(import.meta.dirname, '..');
-const dir = process.argv[2] ?? path.join(root, 'bench/results/bundles/resnet56-0.01');
+const dir = bundleArg(root);
 const assets = process.env.LAYERCACHE_ASSETS ?? path.resolve(root, '../shared/assets');
 const { bundle, heads, reference: ref, count } = await traceCandidates(dir, assets, '5000-9999');
 const m = bundle.manifest;

@@ -5,17 +5,16 @@
  * on the latency table (the build's measured latency to each candidate exit and of each head) and on the MACs table.
  * Prints the median of the runs and the thresholds chosen, so that two versions can be compared for speed and for
  * choosing the same policy.
- *   node --import tsx bench/select-speed.ts [--runs 3] [BUNDLE_DIR]
+ *   node --import tsx bench/select-speed.ts [BUNDLE_DIR] [--runs 3]
  */
 import path from 'node:path';
 import { argmaxRows, scoresFor, selectPolicy, type CalibrationTable } from '../src/calibrate/index.ts';
 import { traceCandidates } from './candidate-trace.ts';
+import { bundleArg, countFlag } from './flags.ts';
 
 const root = path.resolve(import.meta.dirname, '..');
-const args = process.argv.slice(2);
-const runsAt = args.indexOf('--runs');
-const runs = runsAt >= 0 ? Number(args.splice(runsAt, 2)[1]) : 3;
-const dir = args[0] ?? path.join(root, 'bench/results/bundles/resnet56-0.01');
+const runs = countFlag('runs', 3);
+const dir = bundleArg(root);
 const assets = process.env.LAYERCACHE_ASSETS ?? path.resolve(root, '../shared/assets');
 const { bundle, heads, reference: ref, count } = await traceCandidates(dir, assets, '0-4999');
 const m = bundle.manifest;

@@ -88,6 +88,11 @@ async function readChecked(dir: string, ref: { file: string; sha256: string }, w
   return bytes;
 }
 
+/** Whether `dir` holds a bundle manifest (a file named MANIFEST_FILE); nothing is validated. */
+export async function hasManifest(dir: string): Promise<boolean> {
+  return (await fs.stat(path.join(dir, MANIFEST_FILE)).catch(() => null))?.isFile() ?? false;
+}
+
 /** Loads and fully validates a bundle. */
 export async function loadBundle(dir: string): Promise<LoadedBundle> {
   const manifestPath = path.join(dir, MANIFEST_FILE);

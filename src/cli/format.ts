@@ -27,3 +27,12 @@ export function formatPercent(fraction: number): string {
 export function formatSaving(saved: number): string {
   return saved >= 0 ? `${formatPercent(saved)} lower` : `${formatPercent(-saved)} higher`;
 }
+
+/**
+ * The warning when images will reach a model as raw 0–255 pixels (no --scale, --mean or --std given); `how` says
+ * which images (e.g. "images", "images sent to classify"), `after` ends the advice.
+ */
+export function rawPixelsWarning(how: string, after = ''): string {
+  return `layercache: warning: no --scale, --mean or --std: ${how} reach the model as raw 0–255 pixel values. Pass the model's normalisation `
+    + `(e.g. --scale 255 --mean 0.485,0.456,0.406 --std 0.229,0.224,0.225), or --scale 1 if raw pixels are right${after}.\n`;
+}

@@ -210,7 +210,7 @@ describe('layercache serve', () => {
     // --augment for a model whose samples are not images: every retrain would fail, so the start does.
     const flat = path.join(dir, 'mlp.onnx');
     await saveModel(mlp().model, flat);
-    assertOneLineError(await cli('serve', flat, '--state', path.join(dir, 'state4'), '--augment', 'flip'), 'CONFIG_INVALID', /--augment flip needs image inputs \[C, H, W\] or \[H, W, C\], but the model's samples are \[\d+\]; drop --augment/);
+    assertOneLineError(await cli('serve', flat, '--state', path.join(dir, 'state4'), '--augment', 'flip'), 'DATA_SHAPE_MISMATCH', /--augment flip needs image samples \[C, H, W\] or \[H, W, C\], but the model's input has \[\d+\]; drop --augment$/);
   });
 });
 

@@ -4,11 +4,9 @@
  * Invariants: returns an exit code instead of exiting (main.ts exits); an error prints
  * one line "layercache: error CODE: message" unless --verbose asks for the stack and causes.
  */
-import { promises as fs } from 'node:fs';
 import { createRequire } from 'node:module';
-import path from 'node:path';
 import { Command, CommanderError, Option } from 'commander';
-import { MANIFEST_FILE } from '../bundle/index.ts';
+import { hasManifest } from '../bundle/index.ts';
 import { loadConfig, type Config } from '../config/index.ts';
 import { asLayercacheError, LayercacheError } from '../errors/index.ts';
 import { isImageSpec, parseAugmentList } from '../data/index.ts';
@@ -18,6 +16,7 @@ import { runInspect } from './commands/inspect.ts';
 import { runSplit } from './commands/split.ts';
 import { readLabels, runServe } from './commands/serve.ts';
 import { runDemoCommand } from './commands/demo.ts';
+import { rawPixelsWarning } from './format.ts';
 import type { CliIo } from './io.ts';
 import { parseChoice, parseCount, parsePath, parsePositiveCount, parseFraction, parseImageSize, parseInputShape, parseNameList, parseNumber, parseNumberList } from './options.ts';
 
@@ -81,9 +80,9 @@ function addPreprocessOptions(cmd: Command): Command {
     .option('--layout <layout>', 'nchw | nhwc', (v) => parseChoice(v, '--layout', ['nchw', 'nhwc'] as const), 'nchw');
 }
 
-/** Whether `p` is a directory holding a bundle manifest. */
-async function isBundleDir(p: string): Promise<boolean> {
-  return (await fs.stat(path.join(p, MANIFEST_FILE)).catch(() => null))?.isFile() ?? false;
+/** Whether any of --scale, --mean and --std was given. */
+function normalisationGiven(o: Record<string, unknown>): boolean {
+  return o.scale !== undefined || o.mean !== undefined || o.std !== undefined;
 }
 
 function preprocessFrom(o: Record<string, unknown>): Record<string, unknown> {
@@ -186,12 +185,9 @@ export async function runCli(argv: readonly string[], io: CliIo, env?: NodeJS.Pr
         preprocess: preprocessFrom(o),
       }, env);
       // Images with no preprocessing reach the model as 0–255 pixels; almost no image model was trained on that.
-      if (isImageSpec(o.data as string) && o.scale === undefined && o.mean === undefined && o.std === undefined) {
-        io.err('layercache: warning: no --scale, --mean or --std: images reach the model as raw 0–255 pixel values. Pass the model\'s normalisation '
-          + '(e.g. --scale 255 --mean 0.485,0.456,0.406 --std 0.229,0.224,0.225), or --scale 1 if raw pixels are right; the bundle stores it.\n');
-      }
+      if (isImageSpec(o.data as string) && !normalisationGiven(o)) io.err(rawPixelsWarning('images', '; the bundle stores it'));
       // Tensors are fed as they are: the flags would do nothing, and the bundle records no preprocessing.
-      if (!isImageSpec(o.data as string) && (o.scale !== undefined || o.mean !== undefined || o.std !== undefined)) {
+      if (!isImageSpec(o.data as string) && normalisationGiven(o)) {
         io.err(`layercache: warning: --scale, --mean and --std apply to images (cifar10:, folder:); '${o.data as string}' holds tensors, which reach the model as they are.\n`);
       }
       if (o.imageSize !== undefined && !(o.data as string).startsWith('folder:')) {
@@ -278,10 +274,10 @@ export async function runCli(argv: readonly string[], io: CliIo, env?: NodeJS.Pr
     .action(async (source: string, o: Record<string, unknown>) => {
       const g = program.opts<GlobalOptions>();
       // A bundle preprocesses as it was built (its manifest); flags that would do nothing are refused, as --scores-output is.
-      const preprocessFlags = [...['scale', 'mean', 'std'].filter((k) => o[k] !== undefined), ...(serve.getOptionValueSource('layout') === 'cli' ? ['layout'] : [])];
-      const bundle = await isBundleDir(source);
-      if (preprocessFlags.length > 0 && bundle) {
-        throw new LayercacheError('USAGE', `${preprocessFlags.map((k) => `--${k}`).join(', ')} ${preprocessFlags.length > 1 ? 'apply' : 'applies'} when serving a model; bundle ${source} preprocesses inputs as recorded in its manifest.json, as built: drop the flag${preprocessFlags.length > 1 ? 's' : ''}, or build a bundle with them`);
+      const givenPreprocessing = [...['scale', 'mean', 'std'].filter((k) => o[k] !== undefined), ...(serve.getOptionValueSource('layout') === 'cli' ? ['layout'] : [])];
+      const bundle = await hasManifest(source);
+      if (givenPreprocessing.length > 0 && bundle) {
+        throw new LayercacheError('USAGE', `${givenPreprocessing.map((k) => `--${k}`).join(', ')} ${givenPreprocessing.length > 1 ? 'apply' : 'applies'} when serving a model; bundle ${source} preprocesses inputs as recorded in its manifest.json, as built: drop the flag${givenPreprocessing.length > 1 ? 's' : ''}, or build a bundle with them`);
       }
       config = loadConfig({
         verbose: g.verbose ?? false,
@@ -302,7 +298,7 @@ export async function runCli(argv: readonly string[], io: CliIo, env?: NodeJS.Pr
           },
         },
       }, env);
-      await runServe(source, config, io, process, { warnRawPixels: !bundle && o.scale === undefined && o.mean === undefined && o.std === undefined });
+      await runServe(source, config, io, process, { warnRawPixels: !bundle && !normalisationGiven(o) });
     });
 
   try {

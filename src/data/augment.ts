@@ -17,12 +17,16 @@ export type Augmentation = 'flip' | 'crop' | 'random';
 
 const KINDS: readonly Augmentation[] = ['flip', 'crop', 'random'];
 
-function imageDims(source: DataSource, kind: Augmentation): readonly number[] {
-  const dims = source.sampleDims;
-  if (dims.length !== 3) {
-    throw new LayercacheError('DATA_SHAPE_MISMATCH', `--augment ${kind} needs image samples [C, H, W] or [H, W, C], but '${source.description}' has [${dims.join(', ')}]`);
+/** Refuses augmentations for samples that are not images [C, H, W] or [H, W, C]; `what` names the samples. */
+export function checkAugmentable(augment: readonly Augmentation[], sampleDims: readonly number[], what: string): void {
+  if (augment.length > 0 && sampleDims.length !== 3) {
+    throw new LayercacheError('DATA_SHAPE_MISMATCH', `--augment ${augment.join(',')} needs image samples [C, H, W] or [H, W, C], but ${what} has [${sampleDims.join(', ')}]; drop --augment`);
   }
-  return dims;
+}
+
+function imageDims(source: DataSource, kind: Augmentation): readonly number[] {
+  checkAugmentable([kind], source.sampleDims, `'${source.description}'`);
+  return source.sampleDims;
 }
 
 /** `source` with every batch rewritten by `transform(src, out, start, end)` into a fresh array. */

@@ -16,9 +16,9 @@ import path from 'node:path';
 import type { FastifyInstance } from 'fastify';
 import { pino, type Logger } from 'pino';
 import { readLatencyProfile, refuseForeignProfile } from '../builder/index.ts';
-import { loadBundle, MANIFEST_FILE, sha256, type LoadedBundle } from '../bundle/index.ts';
+import { hasManifest, loadBundle, MANIFEST_FILE, sha256, type LoadedBundle } from '../bundle/index.ts';
 import { deriveConfig, type Config } from '../config/index.ts';
-import { imageSizeOf, preprocessFlags, samePreprocess, validatePreprocess, type Preprocess } from '../data/index.ts';
+import { checkAugmentable, imageSizeOf, preprocessFlags, samePreprocess, validatePreprocess, type Preprocess } from '../data/index.ts';
 import { LayercacheError } from '../errors/index.ts';
 import { analyzeClassifier, checkClassifier, describeReading, scoresName } from '../inspect/index.ts';
 import { loadModelFile } from '../onnx/index.ts';
@@ -71,7 +71,7 @@ async function isBundleDir(p: string): Promise<boolean> {
   const st = await fs.stat(p).catch(() => null);
   if (!st) throw new LayercacheError('FILE_NOT_FOUND', `${p} does not exist; give a MODEL.onnx file or a bundle directory built by 'layercache build'`);
   if (!st.isDirectory()) return false;
-  if (!(await fs.stat(path.join(p, MANIFEST_FILE)).catch(() => null))) {
+  if (!(await hasManifest(p))) {
     throw new LayercacheError('BUNDLE_NOT_FOUND', `${p} is a directory without ${MANIFEST_FILE}; give a bundle directory built by 'layercache build', or a MODEL.onnx file`);
   }
   return true;
@@ -227,11 +227,8 @@ async function startLocked(sourcePath: string, config: Config, store: VersionSto
       throw new LayercacheError('CONFIG_INVALID', `--labels names ${s.labels.length} classes but the model has ${start.classes}; give one class name per line, in class order`);
     }
     if (model.imageSize && model.preprocess) validatePreprocess(model.preprocess, model.imageSize.channels);
-    // Every retrain would fail on it (build refuses the same).
-    const augment = config.build.augment;
-    if (s.online.enabled && augment.length > 0 && start.sampleDims.length !== 3) {
-      throw new LayercacheError('CONFIG_INVALID', `--augment ${augment.join(',')} needs image inputs [C, H, W] or [H, W, C], but the model's samples are [${start.sampleDims.join(', ')}]; drop --augment`);
-    }
+    // Every retrain would fail on it, as build does.
+    if (s.online.enabled) checkAugmentable(config.build.augment, start.sampleDims, 'the model\'s input');
     // Retrains save their latency profile there. A --latency-profile file of another kind (the model, given by
     // mistake) is refused now; the state directory's own, if unreadable as a profile, is the server's to replace.
     const latencyProfile = config.build.latencyProfile ?? path.join(stateDir, 'latency-profile.json');

@@ -3,6 +3,7 @@ import { promises as fs } from 'node:fs';
 import type { Config } from '../../config/index.ts';
 import { LayercacheError } from '../../errors/index.ts';
 import { startServer } from '../../serve/index.ts';
+import { rawPixelsWarning } from '../format.ts';
 import type { CliIo } from '../io.ts';
 
 /** Reads class names, one per line in class order (blank lines at the end are allowed; one before a name is refused: it would shift every later name). */
@@ -46,8 +47,7 @@ export async function runServe(source: string, config: Config, io: CliIo, signal
     });
     const m = server.model;
     if (opts.warnRawPixels && m.imageSize) {
-      io.err('layercache: warning: no --scale, --mean or --std: images sent to classify reach the model as raw 0–255 pixel values. Pass the model\'s normalisation '
-        + '(e.g. --scale 255 --mean 0.485,0.456,0.406 --std 0.229,0.224,0.225), or --scale 1 if raw pixels are right.\n');
+      io.err(rawPixelsWarning('images sent to classify'));
     }
     io.err(`layercache: serving '${m.name}' at ${address} (state ${server.stateDir})\n`);
     // The token itself is never printed.

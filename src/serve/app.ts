@@ -71,13 +71,26 @@ function isJpegOrPng(bytes: Buffer): boolean {
 
 let requestCounter = 0;
 
-/** Checks the model name (and, on the /versions/{v} routes, the version) the request names. */
-function modelOf(deps: AppDeps, req: FastifyRequest): void {
+/** Refuses a request for `version` of model `name`, which this server no longer (or never) served. */
+function versionGone(deps: AppDeps, name: string, version: string): LayercacheError {
+  return new LayercacheError('MODEL_NOT_FOUND', `version '${version}' of model '${name}' is not served here; it serves version ${deps.online.servingVersion} (online learning replaces versions; leave the version out to reach the serving one)`);
+}
+
+/**
+ * Checks the model name (and, on the /versions/{v} routes, the version) the request names. Returns the version the
+ * request pins (null when it names none): a hot swap may land before its rows run, and then it is refused, not answered
+ * by another version (see `answeredAs`).
+ */
+function modelOf(deps: AppDeps, req: FastifyRequest): string | null {
   const { name, version } = req.params as { name: string; version?: string };
   if (name !== deps.model.name) throw new LayercacheError('MODEL_NOT_FOUND', `model '${name}' is not served here; this server serves '${deps.model.name}'`);
-  if (version !== undefined && version !== String(deps.online.servingVersion)) {
-    throw new LayercacheError('MODEL_NOT_FOUND', `version '${version}' of model '${name}' is not served here; it serves version ${deps.online.servingVersion} (online learning replaces versions; leave the version out to reach the serving one)`);
-  }
+  if (version !== undefined && version !== String(deps.online.servingVersion)) throw versionGone(deps, name, version);
+  return version ?? null;
+}
+
+/** An answer from version `answered` to a request that pinned `pinned` (null: any version will do), or the 404 a later request would get. */
+function answeredAs(deps: AppDeps, pinned: string | null, answered: number): void {
+  if (pinned !== null && pinned !== String(answered)) throw versionGone(deps, deps.model.name, pinned);
 }
 
 /**
@@ -215,7 +228,7 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
   };
 
   /** Runs rows [rows, ...sample] through the batcher; records metrics and feeds the online learner. */
-  async function infer(req: FastifyRequest, data: Float32Array, rows: number): Promise<RowsResult> {
+  async function infer(req: FastifyRequest, data: Float32Array, rows: number, pinned: string | null): Promise<RowsResult> {
     if (!deps.isReady() && !deps.accepted.has(req)) throw notReady();
     const started = performance.now();
     const verify = online.verifyMask(rows);
@@ -225,7 +238,9 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
     if (bad >= 0) {
       throw new LayercacheError('MODEL_OUTPUT_INVALID', `the model's class scores for row ${bad} of this request are not finite numbers (NaN or infinity); the model cannot answer this input (check what it was trained on, and the preprocessing)`);
     }
+    // The rows ran and their verification goes on, so the learner sees them even when the request is refused below.
     online.onAnswered(data, r.exits, verify, r.version);
+    answeredAs(deps, pinned, r.version);
     metrics.queueSeconds.observe({ model: model.name }, r.queueMs / 1000);
     metrics.computeSeconds.observe({ model: model.name }, r.computeMs / 1000);
     metrics.requestSeconds.observe({ model: model.name }, (performance.now() - started) / 1000);
@@ -272,7 +287,7 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
   });
 
   for (const at of MODEL) app.post(`${at}/infer`, async (req, reply) => {
-    modelOf(deps, req);
+    const pinned = modelOf(deps, req);
     // No content type (tritonclient, KServe's client) or almost any, as Triton: the protocol's body is JSON, followed by
     // binary tensors when HEADER_LENGTH says so. Not an image, and not a type a browser sends cross-site without a preflight.
     const type = mediaTypeOf(req);
@@ -303,7 +318,7 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
     for (const o of parsed.outputs ?? []) {
       if (!(OUTPUTS as readonly string[]).includes(o.name)) throw new LayercacheError('INFER_REQUEST_INVALID', `output '${o.name}' does not exist; the outputs are ${OUTPUTS.join(', ')}`);
     }
-    const r = await infer(req, input.data, rows);
+    const r = await infer(req, input.data, rows, pinned);
     const tensors = outputTensors(r, rows);
     const wanted = parsed.outputs ?? OUTPUTS.map((name) => ({ name, binary: parsed.binaryOutputs }));
     const encoded = encodeInferResponse(
@@ -340,7 +355,7 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
   }
 
   for (const at of MODEL) app.post(`${at}/classify`, async (req, reply) => {
-    modelOf(deps, req);
+    const pinned = modelOf(deps, req);
     if (!model.preprocess) {
       throw new LayercacheError('INFER_REQUEST_INVALID', `model '${model.name}' was built from tensors and records no image preprocessing, so it takes no images; use the infer route`);
     }
@@ -367,7 +382,7 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
       throw new LayercacheError('INFER_REQUEST_INVALID', `the image is not a JPEG or PNG (its first bytes are ${bytes.subarray(0, 8).toString('hex')}); classify takes JPEG or PNG files`);
     }
     const x = await decodeImage(bytes, model.imageSize, model.preprocess, 'the request body');
-    const r = await infer(req, x.data, 1);
+    const r = await infer(req, x.data, 1, pinned);
     const K = r.classes;
     const order = Array.from({ length: K }, (_, k) => k).sort((a, b) => r.probs[b]! - r.probs[a]!).slice(0, deps.limits.topK);
     return reply.send({

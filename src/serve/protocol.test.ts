@@ -76,6 +76,21 @@ describe('parseInferRequest', () => {
     rejects(() => parseInferRequest(json({ inputs: [{ name: 'x', shape: [2], datatype: 'FP64', data: [1, 1e300] }] }), null), /value 1 is Infinity/);
   });
 
+  it('reads the extreme values of binary integer types (they round to float32, as JSON integers do)', () => {
+    const cases: [string, ArrayBufferView, number][] = [
+      ['INT32', new Int32Array([2147483647, -2147483648]), 4],
+      ['UINT32', new Uint32Array([4294967295, 0]), 4],
+      ['INT64', new BigInt64Array([2n ** 62n, -(2n ** 63n)]), 8],
+      ['UINT64', new BigUint64Array([2n ** 64n - 1n, 0n]), 8],
+    ];
+    for (const [datatype, values, bytes] of cases) {
+      const { body, headerLength } = binaryRequest({ inputs: [{ name: 'x', shape: [2], datatype, parameters: { binary_data_size: 2 * bytes } }] }, values);
+      const data = parseInferRequest(body, headerLength).inputs[0]!.data;
+      const expected = Array.from(values as unknown as ArrayLike<number | bigint>, (v) => Math.fround(Number(v)));
+      assert.deepEqual(Array.from(data), expected, datatype);
+    }
+  });
+
   it('rejects JSON values outside an integer datatype, naming value and range', () => {
     rejects(() => parseInferRequest(json({ inputs: [{ name: 'x', shape: [2], datatype: 'UINT8', data: [3, 300] }] }), null), /value 1 is 300, outside UINT8 \(integers 0 to 255\)/);
     rejects(() => parseInferRequest(json({ inputs: [{ name: 'x', shape: [1], datatype: 'INT32', data: [1.5] }] }), null), /value 0 is 1.5, outside INT32/);

@@ -2,9 +2,9 @@
  * Reading request bodies: their media type, which types the routes refuse, and bodies sent with a Content-Encoding
  * (tritonclient's `request_compression_algorithm` sends gzip or deflate, as Triton accepts), decoded before the
  * protocol reads them, never past the body limit.
- * Invariants: identity (or no header) returns the body itself; the decoded size is capped at `limitBytes` and at
- * MAX_DECODE_RATIO times the bytes sent, so a small compressed body cannot expand into an allocation the body limit
- * would have refused, nor cost far more than its upload; every failure is a LayercacheError naming the encoding and
+ * Invariants: identity (or no header) returns the body itself; the decoded size is capped at `limitBytes` and, beyond
+ * RATIO_FREE_BYTES, at MAX_DECODE_RATIO times the bytes sent, so a small compressed body cannot expand into a large
+ * allocation the body limit would have refused, nor cost far more than its upload; every failure is a LayercacheError naming the encoding and
  * the fix.
  */
 import { promisify } from 'node:util';
@@ -41,6 +41,12 @@ export const ACCEPTED_ENCODINGS = 'gzip, deflate';
  */
 export const MAX_DECODE_RATIO = 32;
 
+/**
+ * Bodies that decode to at most this many bytes are read whatever their ratio: a megabyte costs little, and a request of
+ * zeros (a black image as raw pixels: 130× as JSON) is a valid request, refused before only for compressing well.
+ */
+export const RATIO_FREE_BYTES = 2 ** 20;
+
 const DECODERS: Record<string, (body: Buffer, options: { maxOutputLength: number }) => Promise<Buffer>> = {
   gzip: promisify(gunzip),
   'x-gzip': promisify(gunzip),
@@ -50,7 +56,7 @@ const DECODERS: Record<string, (body: Buffer, options: { maxOutputLength: number
 
 /**
  * The body as sent before its Content-Encoding `encoding` (the header's value, or undefined when absent), at most
- * min(limitBytes, MAX_DECODE_RATIO × its encoded size) bytes.
+ * min(limitBytes, max(RATIO_FREE_BYTES, MAX_DECODE_RATIO × its encoded size)) bytes.
  */
 export async function decodeBody(body: Buffer, encoding: string | undefined, limitBytes: number): Promise<Buffer> {
   const name = (encoding ?? '').trim().toLowerCase();
@@ -59,13 +65,13 @@ export async function decodeBody(body: Buffer, encoding: string | undefined, lim
   if (!decode) {
     throw new LayercacheError('UNSUPPORTED_MEDIA_TYPE', `Content-Encoding '${encoding}' is not supported; send the body uncompressed, or compressed with gzip or deflate`);
   }
-  const ratioCap = MAX_DECODE_RATIO * Math.max(1, body.length);
+  const ratioCap = Math.max(RATIO_FREE_BYTES, MAX_DECODE_RATIO * body.length);
   try {
     return await decode(body, { maxOutputLength: Math.min(limitBytes, ratioCap) });
   } catch (err) {
     if ((err as { code?: string }).code === 'ERR_BUFFER_TOO_LARGE') {
       throw new LayercacheError('BODY_TOO_LARGE', ratioCap < limitBytes
-        ? `the ${body.length}-byte ${name} body decompresses to more than ${MAX_DECODE_RATIO} times its size, which real tensors do not; send it uncompressed`
+        ? `the ${body.length}-byte ${name} body decompresses to more than ${ratioCap} bytes, over ${MAX_DECODE_RATIO} times its size, which real tensors do not; send it uncompressed`
         : `the request body decompresses to more than the limit of ${limitBytes} bytes; send fewer rows per request or raise --body-limit`, { cause: err });
     }
     throw new LayercacheError('INFER_REQUEST_INVALID', `the request body is not valid ${name} data (${(err as Error).message}); check the Content-Encoding header`, { cause: err });

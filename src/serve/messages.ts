@@ -65,8 +65,16 @@ export type RetrainMessage =
   | { readonly kind: 'start'; readonly request: RetrainRequest; readonly values: number }
   | { readonly kind: 'samples'; readonly data: Float32Array };
 
-/** What a retraining process says: that it has every buffered input (and starts building), then its reply. */
-export type RetrainChildMessage = { readonly kind: 'received' } | RetrainReply;
+/**
+ * A line for the server's log from a retraining process, sent as it happens: a builder note (info), a warning
+ * about the latency profile (warn), or a phase of the build that ended, with its seconds.
+ */
+export type RetrainLog =
+  | { readonly kind: 'note'; readonly level: 'info' | 'warn'; readonly text: string }
+  | { readonly kind: 'phase'; readonly label: string; readonly seconds: number };
+
+/** What a retraining process says: that it has every buffered input (and starts building), log lines while it builds, then its reply. */
+export type RetrainChildMessage = { readonly kind: 'received' } | { readonly kind: 'log'; readonly entry: RetrainLog } | RetrainReply;
 
 export type RetrainReply =
   | {
@@ -75,7 +83,5 @@ export type RetrainReply =
     readonly noExitReason: string | null;
     /** Whether the latencies came from the profile (every exit's and head's) rather than timing under live traffic. */
     readonly latencyReused: boolean;
-    /** The builder's notes, and warnings about the latency profile (unreadable, not saved). */
-    readonly notes: string[]; readonly warnings: string[];
   }
-  | { readonly kind: 'error'; readonly code: string; readonly message: string; readonly stack: string | undefined; readonly notes: string[]; readonly warnings: string[] };
+  | { readonly kind: 'error'; readonly code: string; readonly message: string; readonly stack: string | undefined };

@@ -106,7 +106,8 @@ describe('online retraining', () => {
     }, {}), {
       write: (l) => {
         lines.push(l);
-        if (l.includes('retrain: building version')) started();
+        // The builder's phases reach the log as they end, while the retrain runs (not with its answer, which never comes here).
+        if (l.includes('retrain: collect done in')) started();
       },
     });
     const x = randomNormal(seededRng(51), 40 * sample);
@@ -114,12 +115,14 @@ describe('online retraining', () => {
       const res = await s.app.inject({ method: 'POST', url: '/v2/models/tiny/infer', payload: body(x.subarray(i * sample, (i + 1) * sample)) });
       assert.equal(res.statusCode, 200, res.body);
     }
-    // The retrain has started (it logs just before its process starts): closing stops it rather than waiting.
+    // The retrain has collected its features and goes on measuring and training: closing stops it rather than waiting.
     await building;
     await s.close();
     const logged = lines.map((l) => JSON.parse(l) as { msg: string; level: number; stopped?: string });
     // Its process was killed, which cannot harm the server's.
     assert.ok(logged.some((l) => /^retrain of version 1 abandoned: the server is shutting down/.test(l.msg) && l.stopped === 'killed'), lines.join(''));
+    const collected = logged.findIndex((l) => /^retrain: collect done in \d+\.\d s$/.test(l.msg));
+    assert.ok(collected >= 0 && collected < logged.findIndex((l) => /abandoned/.test(l.msg)), lines.join(''));
     assert.ok(!logged.some((l) => l.level >= 50), 'an abandoned retrain is not an error');
     assert.deepEqual(await new VersionStore(state).list(), []);
   });

@@ -25,7 +25,7 @@ import { minBuildSamples } from '../config/index.ts';
 import { asLayercacheError, ERROR_CODES, LayercacheError, type ErrorCode } from '../errors/index.ts';
 import { seededRng, type Rng } from '../tensor/index.ts';
 import { AgreementGuard, keepsServing } from './agreement-guard.ts';
-import type { EngineReply, RetrainReply, RetrainRequest } from './messages.ts';
+import type { EngineReply, RetrainLog, RetrainReply, RetrainRequest } from './messages.ts';
 import { persistBufferFile, restoreBufferFile } from './buffer-file.ts';
 import { SampleBuffer } from './sample-buffer.ts';
 import { guardRaisesOf } from './version-store.ts';
@@ -308,7 +308,11 @@ export class OnlineLearner {
         const mib = (values * 4) / 2 ** 20;
         this.deps.log.info({ version, mib, seconds }, `retrain: the buffered inputs (${mib.toFixed(1)} MiB) were copied to the retraining process in ${seconds.toFixed(2)} s`);
       };
-      reply = await runRetrainProcess(request, () => this.buffer.snapshot(), (stop) => { this.stopRetrain = stop; }, { onReceived });
+      const onLog = (entry: RetrainLog): void => {
+        if (entry.kind === 'phase') this.deps.log.info({ version, phase: entry.label, seconds: entry.seconds }, `retrain: ${entry.label} done in ${entry.seconds.toFixed(1)} s`);
+        else this.deps.log[entry.level]({ version }, `retrain: ${entry.text}`);
+      };
+      reply = await runRetrainProcess(request, () => this.buffer.snapshot(), (stop) => { this.stopRetrain = stop; }, { onReceived, onLog });
     } catch (err) {
       if (this.closed) {
         this.deps.log.info({ version, stopped: 'killed' }, `retrain of version ${version} abandoned: the server is shutting down`);
@@ -325,8 +329,6 @@ export class OnlineLearner {
       return;
     }
     m.retrainSeconds.observe({ model: this.deps.model }, (performance.now() - started) / 1000);
-    for (const note of reply.notes) this.deps.log.info({ version }, `retrain: ${note}`);
-    for (const warning of reply.warnings) this.deps.log.warn({ version }, `retrain: ${warning}`);
     if (reply.kind === 'error') {
       m.retrains.inc({ model: this.deps.model, outcome: 'failed' });
       const code = (reply.code in ERROR_CODES ? reply.code : 'WORKER_FAILED') as ErrorCode;
@@ -368,7 +370,7 @@ export class OnlineLearner {
       return v;
     });
     if (serving === null || serving === 'kept') return;
-    this.deps.log.info({ version: serving, exits: reply.exits, calibrationAgreement: reply.agreement, macsSaved: reply.macsSaved, seconds: reply.seconds, latencyReused: reply.latencyReused }, `retrain: version ${serving} serving (${reply.exits} exits, ${(reply.macsSaved * 100).toFixed(1)}% MACs saved on calibration)${reply.noExitReason ? `: ${reply.noExitReason}` : ''}`);
+    this.deps.log.info({ version: serving, exits: reply.exits, calibrationAgreement: reply.agreement, macsSaved: reply.macsSaved, seconds: reply.seconds, latencyReused: reply.latencyReused }, `retrain: version ${serving} serving (${reply.exits} exit${reply.exits === 1 ? '' : 's'}, ${(reply.macsSaved * 100).toFixed(1)}% MACs saved on calibration)${reply.noExitReason ? `: ${reply.noExitReason}` : ''}`);
   }
 
   status(): OnlineStatus {

@@ -10,13 +10,11 @@ import { saveBundle } from '../bundle/index.ts';
 import { memorySource } from '../data/index.ts';
 import { asLayercacheError, LayercacheError } from '../errors/index.ts';
 import { loadModelFile } from '../onnx/index.ts';
-import { SILENT, type Progress } from '../progress/index.ts';
-import type { RetrainChildMessage, RetrainMessage, RetrainReply, RetrainRequest } from './messages.ts';
+import type { Progress } from '../progress/index.ts';
+import type { RetrainChildMessage, RetrainLog, RetrainMessage, RetrainReply, RetrainRequest } from './messages.ts';
 
-// The builder's notes and the latency profile's warnings go back to the server's log (also
-// when the retrain fails); progress bars go nowhere. Every progress step checks that the server is still there.
-const notes: string[] = [];
-const warnings: string[] = [];
+// The builder's notes, the latency profile's warnings and each phase's end go to the server's log as they happen;
+// progress bars go nowhere. Every progress step checks that the server is still there.
 let orphaned = false;
 process.once('disconnect', () => { orphaned = true; });
 // A Ctrl-C in the terminal reaches the whole process group: the server, which shuts down and kills this process
@@ -25,13 +23,14 @@ process.on('SIGINT', () => {});
 function checkStop(): void {
   if (orphaned) throw new LayercacheError('NOT_READY', 'retrain abandoned: the server went away');
 }
+const log = (entry: RetrainLog): void => tell({ kind: 'log', entry });
 const progress: Progress = {
-  phase: (label, total) => {
+  phase: (label) => {
     checkStop();
-    const phase = SILENT.phase(label, total);
-    return { tick: (units, status) => { checkStop(); phase.tick(units, status); }, end: () => phase.end() };
+    const started = performance.now();
+    return { tick: () => { checkStop(); }, end: () => log({ kind: 'phase', label, seconds: (performance.now() - started) / 1000 }) };
   },
-  note: (text) => notes.push(text),
+  note: (text) => log({ kind: 'note', level: 'info', text }),
 };
 
 async function retrain(req: RetrainRequest, samples: Float32Array): Promise<RetrainReply> {
@@ -40,7 +39,7 @@ async function retrain(req: RetrainRequest, samples: Float32Array): Promise<Retr
   const data = memorySource(samples, req.sampleDims, `live traffic (${samples.length / req.sampleDims.reduce((a, b) => a * b, 1)} buffered samples)`);
   const result = await withLatencyProfileFile(req.latencyProfile, progress,
     (latencyProfile) => buildCascade({ modelFile: req.modelFile, modelBytes: bytes, model, data, preprocess: req.preprocess, layout: req.layout, latencyProfile }, req.build, req.engine, progress),
-    (text) => warnings.push(text));
+    (text) => log({ kind: 'note', level: 'warn', text }));
   checkStop();
   const manifest = { ...result.manifest, version: req.version };
   await saveBundle(req.outDir, manifest, { backbone: bytes, segments: result.segments, heads: result.heads, candidateHeads: result.candidateHeads });
@@ -49,7 +48,7 @@ async function retrain(req: RetrainRequest, samples: Float32Array): Promise<Retr
     kind: 'done', version: req.version, exits: r.selected.exits.length,
     agreement: r.selected.agreement, macsSaved: 1 - r.selected.macsPerSample / r.backbone.macsPerSample,
     seconds: (performance.now() - started) / 1000, noExitReason: r.selected.exits.length === 0 ? whyNoExit(r) : null,
-    latencyReused: r.latencyReused.exits && r.latencyReused.heads === r.latencyReused.of, notes, warnings,
+    latencyReused: r.latencyReused.exits && r.latencyReused.heads === r.latencyReused.of,
   };
 }
 
@@ -73,7 +72,7 @@ const onMessage = (message: RetrainMessage): void => {
   tell({ kind: 'received' });
   retrain(request!, samples!).then(tell, (err: unknown) => {
     const e = asLayercacheError(err);
-    tell({ kind: 'error', code: e.code, message: e.message, stack: e.stack, notes, warnings });
+    tell({ kind: 'error', code: e.code, message: e.message, stack: e.stack });
   });
 };
 process.on('message', onMessage);

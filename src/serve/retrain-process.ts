@@ -14,7 +14,7 @@
  */
 import type { ChildProcess } from 'node:child_process';
 import { LayercacheError } from '../errors/index.ts';
-import type { RetrainChildMessage, RetrainMessage, RetrainReply, RetrainRequest } from './messages.ts';
+import type { RetrainChildMessage, RetrainLog, RetrainMessage, RetrainReply, RetrainRequest } from './messages.ts';
 import { startChild } from './module-launch.ts';
 
 /** Float32 values per IPC message of buffered inputs (32 MiB). */
@@ -31,6 +31,8 @@ export interface RetrainProcessOptions {
    * it started, the copy of the buffer and its transfer included.
    */
   readonly onReceived?: (received: { readonly values: number; readonly seconds: number }) => void;
+  /** Hears the process's log lines (builder notes, warnings, phases ended) as they come. */
+  readonly onLog?: (entry: RetrainLog) => void;
   /** Starts the process (default: retrain-child.ts); for tests. */
   readonly start?: () => ChildProcess;
 }
@@ -68,6 +70,10 @@ export function runRetrainProcess(
       if (settled) return;
       if (message.kind === 'received') {
         options.onReceived?.({ values, seconds: (performance.now() - t0) / 1000 });
+        return;
+      }
+      if (message.kind === 'log') {
+        options.onLog?.(message.entry);
         return;
       }
       const reply: RetrainReply = message;

@@ -20,7 +20,7 @@ import {
   type CalibrationTable, type Policy, type Selection,
 } from '../calibrate/index.ts';
 import type { BuildConfig } from '../config/index.ts';
-import { withAugmentedCopies, type Augmentation, type DataSource, type Preprocess } from '../data/index.ts';
+import { distinctSamples, withAugmentedCopies, type Augmentation, type DataSource, type Preprocess } from '../data/index.ts';
 import type { EngineOptions } from '../engine/index.ts';
 import { applyFeatureScaling, buildHeadModel, fitFeatureScaling, foldScaling, headLabel, headMacs, initParams, type HeadSpec } from '../heads/index.ts';
 import { analyzeClassifier, describeReading, isPlainReading, scoresName } from '../inspect/index.ts';
@@ -133,7 +133,9 @@ export interface BuildResult {
  * Writes nothing: save the result with saveBundle (its backbone is input.modelBytes).
  */
 export async function buildCascade(input: BuildInput, config: BuildConfig, engine: EngineOptions, progress: Progress): Promise<BuildResult> {
-  const { data } = input;
+  // A repeated sample could sit in two cross-fitting folds and flatter its own calibration: each is kept once.
+  const { source: data, repeats } = distinctSamples(input.data);
+  if (repeats > 0) progress.note(`${repeats} of ${input.data.count} samples repeat earlier ones and are left out: the build learns from and calibrates on the ${data.count} distinct samples`);
   const settings = settingsOf(config, data.count);
   // Heads are distilled from, and the cascade serves the softmax of, the scores output: it is read as logits.
   const { analysis: a, reading } = await analyzeClassifier(input.model, { source: input.modelFile, engine, sampleDims: data.sampleDims, scoresOutput: config.scoresOutput });

@@ -101,9 +101,12 @@ export async function loadBundle(dir: string): Promise<LoadedBundle> {
     text = await fs.readFile(manifestPath, 'utf8');
   } catch (err) {
     const code = (err as NodeJS.ErrnoException).code;
+    const build = `build one with 'layercache build MODEL.onnx --data SPEC --out ${code === 'ENOTDIR' ? 'BUNDLE' : dir}'`;
     throw new LayercacheError('BUNDLE_NOT_FOUND', code === 'ENOENT'
-      ? `no bundle at ${dir} (${MANIFEST_FILE} is missing); build one with 'layercache build MODEL.onnx --data SPEC --out ${dir}'`
-      : `cannot read ${manifestPath}: ${(err as Error).message}`, { cause: err });
+      ? `no bundle at ${dir} (${MANIFEST_FILE} is missing); ${build}`
+      : code === 'ENOTDIR'
+        ? `${dir} is a file, not a bundle directory; pass the directory \`layercache build --out\` wrote, or ${build}`
+        : `cannot read ${manifestPath}: ${(err as Error).message}`, { cause: err });
   }
   let json: unknown;
   try {

@@ -37,6 +37,29 @@ before(async () => {
 });
 
 describe('build → bundle → eval on a tiny model', () => {
+  it('a sample that repeats is built from once: data with every sample twice builds the bundle the samples once build', async () => {
+    const once = new Float32Array((await fs.readFile(data)).buffer.slice(0, 200 * 192 * 4));
+    const twice = new Float32Array(400 * 192);
+    // Interleaved (s0, s0, s1, s1, …): the kept copies are never adjacent in the file.
+    for (let i = 0; i < 200; i++) for (const k of [0, 1]) twice.set(once.subarray(i * 192, (i + 1) * 192), (2 * i + k) * 192);
+    const dup = path.join(dir, 'twice.f32');
+    await fs.writeFile(dup, twice);
+    const builds = [];
+    for (const [spec, out] of [[`raw:${data}:3x8x8#0-199`, 'once'], [`raw:${dup}:3x8x8#0-399`, 'twice']] as const) {
+      const b = await cli('build', model, '--data', spec, '--out', path.join(dir, out), ...fast, '--objective', 'macs', '--json');
+      assert.equal(b.code, 0, b.stderr);
+      builds.push({ report: JSON.parse(b.stdout).report, stderr: b.stderr });
+    }
+    assert.match(builds[1]!.stderr, /200 of 400 samples repeat earlier ones and are left out: the build learns from and calibrates on the 200 distinct samples/);
+    assert.doesNotMatch(builds[0]!.stderr, /repeat earlier ones/);
+    const [a, b] = builds.map((x) => x.report);
+    assert.equal(b.samples, 200);
+    assert.deepEqual(b.candidates.map((c: { outOfFoldAgreement: number }) => c.outOfFoldAgreement), a.candidates.map((c: { outOfFoldAgreement: number }) => c.outOfFoldAgreement));
+    for (const key of ['exits', 'exitRates', 'agreement', 'macsPerSample', 'estimatedAgreement'] as const) assert.deepEqual(b.selected[key], a.selected[key], key);
+    const thresholds = async (out: string): Promise<(number | null)[]> => (await loadBundle(path.join(dir, out))).manifest.exits.map((e) => e.threshold);
+    assert.deepEqual(await thresholds('twice'), await thresholds('once'));
+  });
+
   it('two-phase training: with --refine-exits 1 only the most promising candidate is fully trained, and only it can be kept', async () => {
     const out = path.join(dir, 'two-phase');
     const b = await cli('build', model, '--data', `raw:${data}:3x8x8#0-199`, '--out', out, ...fast, '--refine-exits', '1', '--screen-epochs', '1', '--json');
@@ -276,6 +299,13 @@ describe('build → bundle → eval on a tiny model', () => {
     // The paper rule is timed against its own run of the backbone, not the bundle's.
     assert.ok(j.paperBaseline.pairedBackbone.latencyMs.mean > 0 && j.paperBaseline.pairedBackbone.throughputBatch64 > 0);
     assert.equal(j.cached.exitRates.length, bundle.manifest.exits.length);
+    // As text, the table shows that run of the backbone beside the rule; more --latency-samples than the data holds
+    // asks for more data, not for more --latency-samples.
+    const text = await cli('eval', out, '--data', `raw:${data}:3x8x8#200-299`, '--baseline', 'paper', '--latency-samples', '500', '--threads', '1', '--timing-instances', '1');
+    assert.equal(text.code, 0, text.stderr);
+    assert.match(text.stdout, /│ backbone, timed beside the paper rule +│ 100\.0% /);
+    assert.match(text.stdout, /│ paper rule \(p ≥ (0\.\d{5}|1 − \d\.\de-\d+)\) +│/);
+    assert.match(text.stdout, /no interval: \d+ paired blocks? of \d+ samples; evaluate on more data \(100 samples timed\)/);
     // Headroom: every candidate head on these samples, and the in-sample best at the build tolerance.
     assert.equal(j.headroom.tolerance, bundle.manifest.build.tolerance);
     assert.deepEqual(j.headroom.exits.map((x: { candidate: number }) => x.candidate), bundle.manifest.candidates.map((c) => c.candidate));
@@ -484,6 +514,9 @@ describe('build → bundle → eval on a tiny model', () => {
 
     const other = path.join(dir, 'other.onnx');
     await saveModel(mlp().model, other);
+    // The model given where the bundle goes: said so, not an errno.
+    const file = await cli('eval', other, ...evalArgs);
+    assert.match(file.stderr, /^layercache: error BUNDLE_NOT_FOUND: .*other\.onnx is a file, not a bundle directory; pass the directory `layercache build --out` wrote/);
     const mismatch = await cli('eval', out, ...evalArgs, '--model', other);
     assert.match(mismatch.stderr, /^layercache: error BUNDLE_MODEL_MISMATCH: .*other\.onnx/);
     assert.equal((await cli('eval', out, ...evalArgs, '--model', model)).code, 0);

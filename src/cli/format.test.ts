@@ -1,11 +1,36 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
-import { formatSaving } from './format.ts';
+import { formatProbability, formatSaving, isLoopbackHost, openHostWarning, plural } from './format.ts';
 
 describe('formatSaving', () => {
   it('says lower for a saving and higher for a loss, never a negative "lower"', () => {
     assert.equal(formatSaving(0.061), '6.1% lower');
     assert.equal(formatSaving(-0.04), '4.0% higher');
     assert.equal(formatSaving(0), '0.0% lower');
+  });
+});
+
+describe('formatProbability', () => {
+  it('keeps five decimals until they would round to 1, then says how far below 1 it is', () => {
+    assert.equal(formatProbability(0.45), '0.45000');
+    assert.equal(formatProbability(0.99994), '0.99994');
+    assert.equal(formatProbability(0.9999995057), '1 − 4.9e-7');
+    assert.equal(formatProbability(1), '1.00000');
+  });
+});
+
+describe('plural', () => {
+  it('adds an s except for one', () => {
+    assert.deepEqual([0, 1, 2].map((n) => plural(n, 'exit')), ['0 exits', '1 exit', '2 exits']);
+  });
+});
+
+describe('openHostWarning', () => {
+  it('warns for a host beyond this machine without a token, and only then', () => {
+    for (const h of ['127.0.0.1', '127.1.2.3', 'localhost', '::1', '[::1]', '::ffff:127.0.0.1']) assert.equal(isLoopbackHost(h), true, h);
+    for (const h of ['0.0.0.0', '::', '192.0.2.2', 'example.com', '128.0.0.1']) assert.equal(isLoopbackHost(h), false, h);
+    assert.match(openHostWarning('0.0.0.0', null)!, /--host 0\.0\.0\.0 lets other machines reach the server, and no token is set/);
+    assert.equal(openHostWarning('0.0.0.0', 'a-long-enough-token'), null);
+    assert.equal(openHostWarning('127.0.0.1', null), null);
   });
 });

@@ -23,6 +23,32 @@ export function formatPercent(fraction: number): string {
   return `${(fraction * 100).toFixed(1)}%`;
 }
 
+/**
+ * A probability threshold, with the digits that tell it from 1: 0.9 → "0.90000", 0.9999995 → "1 − 5.0e-7" (printed
+ * with five decimals it read "1.00000", a rule that never fires).
+ */
+export function formatProbability(p: number): string {
+  return p < 1 && p.toFixed(5) === '1.00000' ? `1 − ${(1 - p).toExponential(1)}` : p.toFixed(5);
+}
+
+/** Whether `host` (a --host value) reaches only this machine: localhost, 127.0.0.0/8 or ::1. */
+export function isLoopbackHost(host: string): boolean {
+  const h = host.trim().toLowerCase().replace(/^\[(.*)\]$/, '$1');
+  return h === 'localhost' || h === '::1' || /^(::ffff:)?127(\.\d{1,3}){3}$/.test(h);
+}
+
+/** The warning for a server that listens beyond this machine without a token, or null. */
+export function openHostWarning(host: string, token: string | null): string | null {
+  if (token !== null || isLoopbackHost(host)) return null;
+  return `layercache: warning: --host ${host} lets other machines reach the server, and no token is set: anyone who can connect may run inferences and feed its online learning. `
+    + `Set --token (or LAYERCACHE_TOKEN), or keep --host 127.0.0.1 behind a reverse proxy.\n`;
+}
+
+/** "1 exit", "2 exits". */
+export function plural(n: number, noun: string): string {
+  return `${n} ${noun}${n === 1 ? '' : 's'}`;
+}
+
 /** A relative change in a cost, e.g. 0.061 → "6.1% lower", −0.04 → "4.0% higher". */
 export function formatSaving(saved: number): string {
   return saved >= 0 ? `${formatPercent(saved)} lower` : `${formatPercent(-saved)} higher`;

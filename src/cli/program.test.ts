@@ -177,7 +177,12 @@ describe('layercache serve', () => {
   });
 
   it('bad sources and options fail with one-line errors before listening', async () => {
-    const { dir } = await fixture();
+    const { dir, model } = await fixture();
+    // A flag that would do nothing is refused, not ignored.
+    assertOneLineError(await cli('demo', '--port', '80', '--out', path.join(dir, 'demo')), 'USAGE', /^layercache: error USAGE: --port 80 applies only with --serve; add --serve/);
+    // Preprocessing that does not fit the model's images is a usage error of its flag.
+    const means = await cli('serve', model, '--mean', '0.5,0.5', '--port', '0', '--no-online', '--state', path.join(dir, 'means-state'));
+    assertOneLineError(means, 'USAGE', /^layercache: error USAGE: --mean '0\.5,0\.5' is invalid: has 2 values but the images have 3 channels: give one value per channel \(3\) or one for all$/);
     const missing = await cli('serve', path.join(dir, 'missing.onnx'), '--state', path.join(dir, 'state'));
     assert.equal(missing.code, 2);
     assert.match(missing.stderr, /^layercache: error FILE_NOT_FOUND: .*missing\.onnx does not exist; give a MODEL\.onnx file or a bundle directory/);
@@ -188,19 +193,18 @@ describe('layercache serve', () => {
     assert.equal(badName.code, 2);
     assertOneLineError(badName, 'USAGE', /--name 'a b' is invalid: /);
     const badShare = await cli('serve', path.join(dir, 'missing.onnx'), '--verify-share', '2');
-    assertOneLineError(badShare, 'USAGE', /--verify-share '2' is invalid: Too big: expected number to be <=1/);
+    assertOneLineError(badShare, 'USAGE', /--verify-share '2' is invalid: must be at most 1$/);
     // A check across values names the flag too.
     assertOneLineError(await cli('serve', path.join(dir, 'missing.onnx'), '--retrain-after', '30'), 'USAGE', /--retrain-after '30' is invalid: 30 samples are too few for a build with 3 folds; use at least 32/);
     // Range errors of build options name the flag, not the configuration path.
     const build = ['build', path.join(dir, 'missing.onnx'), '--data', 'raw:x.raw:3#0-1', '--out', path.join(dir, 'out')];
-    assertOneLineError(await cli(...build, '--batch', '1000000000'), 'USAGE', /^layercache: error USAGE: --batch '1000000000' is invalid: Too big: expected number to be <=4096$/);
-    assertOneLineError(await cli(...build, '--folds', '1'), 'USAGE', /--folds '1' is invalid: Too small/);
+    assertOneLineError(await cli(...build, '--batch', '1000000000'), 'USAGE', /^layercache: error USAGE: --batch '1000000000' is invalid: must be at most 4096$/);
+    assertOneLineError(await cli(...build, '--folds', '1'), 'USAGE', /--folds '1' is invalid: must be at least 2$/);
     // Two flags that exclude each other: the one that would be dropped is named.
     assertOneLineError(await cli(...build, '--confidence', '0.05', '--margin', '0.01'), 'USAGE', /--margin '0.01' is invalid: .*give one of them$/);
     // A value inside a list flag is named by its place.
     assertOneLineError(await cli(...build, '--std', '0.2,0,0.2'), 'USAGE', /^layercache: error USAGE: --std item 2 \('0'\) is invalid: must not be 0$/);
     // The model given as the latency profile, which retrains would overwrite: refused, the model untouched.
-    const { model } = await fixture();
     const before = await fs.readFile(model);
     assertOneLineError(await cli('serve', model, '--state', path.join(dir, 'state3'), '--latency-profile', model), 'OUTPUT_EXISTS', /--latency-profile .*net\.onnx is not a latency profile/);
     assert.deepEqual(await fs.readFile(model), before);

@@ -237,7 +237,8 @@ export async function runCli(argv: readonly string[], io: CliIo, env?: NodeJS.Pr
     .option('--port <port>', 'port for --serve', (v) => parseNumber(v, '--port'), 8080)
     .option('--latency-samples <n>', 'samples timed one by one at batch 1', (v) => parsePositiveCount(v, '--latency-samples'), 2000)
     .addHelpText('after', '\nExamples:\n  npx layercache demo\n  npx layercache demo --json > demo.json\n  npx layercache demo --serve --port 8080\n')
-    .action(async (o: { out: string; json: boolean; serve: boolean; port: number; latencySamples: number }) => {
+    .action(async (o: { out: string; json: boolean; serve: boolean; port: number; latencySamples: number }, cmd: Command) => {
+      if (!o.serve && cmd.getOptionValueSource('port') === 'cli') throw new LayercacheError('USAGE', `--port ${o.port} applies only with --serve; add --serve to serve the demo's bundle, or leave --port out`);
       await runDemoCommand(o, configure(), io);
     });
 

@@ -1,7 +1,7 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import { LayercacheError } from '../errors/index.ts';
-import { deriveConfig, loadConfig, parseConfig } from './config.ts';
+import { deriveConfig, loadConfig, parseConfig, type ConfigInput } from './config.ts';
 
 describe('config', () => {
   it('defaults, frozen', () => {
@@ -44,6 +44,27 @@ describe('config', () => {
     assert.throws(() => loadConfig({}, { LAYERCACHE_TOKEN: 'short' }), { code: 'CONFIG_INVALID', message: /^LAYERCACHE_TOKEN \(5 characters\) must be 16–4096 printable/ });
     assert.throws(() => parseConfig({ serve: { token: 'short' } }), { code: 'CONFIG_INVALID', message: /serve\.token.*16–4096 printable/ });
     assert.throws(() => parseConfig({ build: { augment: ['flip', 'random', 'flip'] } }), { code: 'CONFIG_INVALID', message: /build\.augment.*flip more than once/ });
+    // An empty token is refused, not read as "no authentication".
+    assert.throws(() => loadConfig({}, { LAYERCACHE_TOKEN: '' }), { code: 'CONFIG_INVALID', message: /^LAYERCACHE_TOKEN is set but empty, which would serve without authentication; unset it/ });
+  });
+
+  it('says what is wrong in plain words, not the validator\'s', () => {
+    const problem = (input: ConfigInput): string => {
+      try {
+        parseConfig(input);
+      } catch (e) {
+        return (e as LayercacheError).setting!.problem;
+      }
+      throw new Error('accepted');
+    };
+    assert.equal(problem({ serve: { port: 99999 } }), 'must be at most 65535');
+    assert.equal(problem({ build: { tolerance: 1 } }), 'must be less than 1');
+    assert.equal(problem({ build: { tolerance: 0 } }), 'must be more than 0');
+    assert.equal(problem({ build: { folds: 1 } }), 'must be at least 2');
+    assert.equal(problem({ build: { folds: 2.5 } }), 'must be a whole number');
+    assert.equal(problem({ build: { folds: 'three' as never } }), 'must be a number');
+    assert.equal(problem({ preprocess: { layout: 'chw' as never } }), 'must be one of nchw, nhwc');
+    assert.equal(problem({ colour: true } as never), 'has unknown setting colour');
   });
 });
 

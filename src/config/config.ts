@@ -242,6 +242,29 @@ function conflict(c: z.infer<typeof ConfigSchema>): { where: string; value: numb
   return null;
 }
 
+/** A schema issue in plain words ("must be at most 65535"), not the validator's ("Too big: expected number to be <=65535"). */
+function plainProblem(issue: z.core.$ZodIssue): string {
+  const bound = (limit: unknown, inclusive: boolean | undefined, most: boolean): string => `${inclusive === false ? (most ? 'less than' : 'more than') : (most ? 'at most' : 'at least')} ${String(limit)}`;
+  switch (issue.code) {
+    case 'too_big':
+    case 'too_small': {
+      const most = issue.code === 'too_big';
+      const b = bound(most ? issue.maximum : issue.minimum, issue.inclusive, most);
+      if (issue.origin === 'string') return `must have ${b} characters`;
+      if (issue.origin === 'array' || issue.origin === 'set') return `must have ${b} items`;
+      return `must be ${b}`;
+    }
+    case 'invalid_type':
+      return issue.expected === 'int' ? 'must be a whole number' : `must be a ${issue.expected}`;
+    case 'invalid_value':
+      return `must be one of ${issue.values.map((v) => String(v)).join(', ')}`;
+    case 'unrecognized_keys':
+      return `has unknown setting${issue.keys.length === 1 ? '' : 's'} ${issue.keys.join(', ')}`;
+    default:
+      return issue.message;
+  }
+}
+
 /** Validates a configuration object and freezes it. */
 export function parseConfig(input: ConfigInput): Config {
   const result = ConfigSchema.safeParse(input);
@@ -249,7 +272,8 @@ export function parseConfig(input: ConfigInput): Config {
     const issue = result.error.issues[0]!;
     const where = issue.path.join('.') || '(root)';
     const value = issue.path.reduce<unknown>((v, k) => (v !== null && typeof v === 'object' ? (v as Record<PropertyKey, unknown>)[k] : undefined), input);
-    throw new LayercacheError('CONFIG_INVALID', `configuration value ${where} is invalid: ${issue.message}`, { cause: result.error, setting: { path: where, value, problem: issue.message } });
+    const problem = plainProblem(issue);
+    throw new LayercacheError('CONFIG_INVALID', `configuration value ${where} is invalid: ${problem}`, { cause: result.error, setting: { path: where, value, problem } });
   }
   const bad = conflict(result.data);
   if (bad) throw new LayercacheError('CONFIG_INVALID', `configuration value ${bad.where} is invalid: ${bad.message}`, { setting: { path: bad.where, value: bad.value, problem: bad.message } });
@@ -274,7 +298,11 @@ export function loadConfig(overrides: ConfigInput = {}, env: NodeJS.ProcessEnv =
   }
   if (env.NO_COLOR !== undefined && env.NO_COLOR !== '') fromEnv.color = false;
   const token = env.LAYERCACHE_TOKEN;
-  if (token !== undefined && token !== '') {
+  if (token === '') {
+    // A secret that failed to load (an empty file, a missing variable in a template) must not open the server silently.
+    throw new LayercacheError('CONFIG_INVALID', 'LAYERCACHE_TOKEN is set but empty, which would serve without authentication; unset it to run without a token, or set a token of 16–4096 printable ASCII characters (e.g. from `openssl rand -hex 32`)');
+  }
+  if (token !== undefined) {
     // Named here, not as serve.token: every command reads the environment, and the fix is in the shell.
     if (!TOKEN.test(token)) {
       throw new LayercacheError('CONFIG_INVALID', `LAYERCACHE_TOKEN (${token.length} characters) must be 16–4096 printable ASCII characters without spaces; set it from e.g. \`openssl rand -hex 32\`, or unset it`);

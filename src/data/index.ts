@@ -6,3 +6,4 @@ export { isImageSpec, openDataSource } from './spec.ts';
 export { type Augmentation, checkAugmentable, cropped, flipped, parseAugmentList, randomized, withAugmentedCopies } from './augment.ts';
 export { type ImageSize, imageSizeOf, decodeImage } from './image-folder.ts';
 export { loadMnist, MNIST_SIDE, type MnistDigits } from './mnist.ts';
+export { type DistinctSamples, distinctSamples } from './distinct.ts';

@@ -27,15 +27,19 @@ export function samePreprocess(a: Preprocess | null, b: Preprocess | null): bool
 
 /** Checks a preprocessing spec against a channel count. */
 export function validatePreprocess(p: Preprocess, channels: number): void {
-  const bad = (what: string): never => {
-    throw new LayercacheError('CONFIG_INVALID', `preprocessing ${what}; for the CIFAR ResNets pass --scale 255 --mean 0.485,0.456,0.406 --std 0.229,0.224,0.225`);
+  // The setting names the value, so the CLI reports it as a usage error of its flag (--scale, --mean, --std).
+  const bad = (key: 'scale' | 'mean' | 'std', value: unknown, problem: string): never => {
+    const shown = Array.isArray(value) ? value.join(',') : String(value);
+    throw new LayercacheError('CONFIG_INVALID', `preprocessing ${key} ${shown} ${problem}`, { setting: { path: `preprocess.${key}`, value, problem } });
   };
-  if (!(p.scale > 0)) bad(`--scale ${p.scale} must be > 0`);
-  for (const [name, v] of [['--mean', p.mean], ['--std', p.std]] as const) {
-    if (v.length !== 1 && v.length !== channels) bad(`${name} has ${v.length} values but the images have ${channels} channels`);
-    if (v.some((x) => !Number.isFinite(x))) bad(`${name} ${v.join(',')} has a non-number`);
+  if (!(p.scale > 0)) bad('scale', p.scale, 'must be more than 0');
+  for (const [key, v] of [['mean', p.mean], ['std', p.std]] as const) {
+    if (v.length !== 1 && v.length !== channels) {
+      bad(key, v, `has ${v.length} values but the images have ${channels} channel${channels === 1 ? '' : 's'}: give ${channels === 1 ? 'one value' : `one value per channel (${channels}) or one for all`}`);
+    }
+    if (v.some((x) => !Number.isFinite(x))) bad(key, v, 'must be numbers');
   }
-  if (p.std.some((s) => s === 0)) bad(`--std ${p.std.join(',')} contains 0`);
+  if (p.std.some((s) => s === 0)) bad('std', p.std, 'must not contain 0');
 }
 
 /**

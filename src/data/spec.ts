@@ -24,13 +24,14 @@ function bad(spec: string, why: string, cause?: unknown): LayercacheError {
   return new LayercacheError('DATA_SPEC_INVALID', `data spec '${spec}' ${why}; ${HELP}`, cause === undefined ? undefined : { cause });
 }
 
-function parseRange(spec: string, range: string | undefined, total: number): [number, number] {
+/** [where, unit]: what holds the data, for the error (['the folder', 'images']: "the folder holds 3 images"). */
+function parseRange(spec: string, range: string | undefined, total: number, [where, unit]: readonly [string, string]): [number, number] {
   if (range === undefined) return [0, total];
   const m = /^(\d+)-(\d+)$/.exec(range);
   if (!m) throw bad(spec, `has a malformed range '#${range}' (expected #A-B, both inclusive)`);
   const [a, b] = [Number(m[1]), Number(m[2])];
   if (a > b) throw bad(spec, `has an empty range #${a}-${b}: it is reversed; ranges are inclusive, first record first (#${b}-${a})`);
-  if (b >= total) throw bad(spec, `asks for records up to ${b}, but the file holds ${total} (0-${total - 1})`);
+  if (b >= total) throw bad(spec, `asks for records up to ${b}, but ${where} holds ${total} ${unit} (0-${total - 1})`);
   return [a, b + 1];
 }
 
@@ -143,15 +144,15 @@ async function openUnchecked(spec: string, preprocess: Preprocess, imageSize: Im
   const { kind, rest, range } = splitSpec(spec);
   if (kind === 'folder') {
     if (!imageSize) throw bad(spec, 'needs a size to resize its images to, and the model leaves its input size open: give one (build --image-size HxW, which the bundle then fixes), or preprocessed tensors (npy:, raw:)');
-    return openImageFolder(spec, rest, (total) => parseRange(spec, range, total), imageSize, preprocess, progress);
+    return openImageFolder(spec, rest, (total) => parseRange(spec, range, total, ['the folder', 'images']), imageSize, preprocess, progress);
   }
   if (kind === 'mnist') {
     if (rest !== '') throw bad(spec, `takes no path (the digits come from the mnist package), got '${rest}'`);
-    return openMnist(spec, (total) => parseRange(spec, range, total));
+    return openMnist(spec, (total) => parseRange(spec, range, total, ['the mnist package', 'digits']));
   }
   if (kind === 'cifar10') {
     const total = await cifarRecordCount(rest);
-    const [a, b] = parseRange(spec, range, total);
+    const [a, b] = parseRange(spec, range, total, ['the file', 'records']);
     const images = await readCifar(rest, a, b);
     const { channels, height, width } = CIFAR_SHAPE;
     const plane = channels * height * width;
@@ -177,7 +178,7 @@ async function openUnchecked(spec: string, preprocess: Preprocess, imageSize: Im
       const per = shape.slice(1).reduce((x, y) => x * y, 1);
       const need = offset + shape[0]! * per * 4;
       if (f.size < need) throw bad(spec, `is ${f.size} bytes, but its header's shape (${shape.join(', ')}) of float32 needs ${need}: the file is truncated; save it again with np.save`);
-      const [a, b] = parseRange(spec, range, shape[0]!);
+      const [a, b] = parseRange(spec, range, shape[0]!, ['the array', 'samples']);
       const samples = new Float32Array((await f.read(offset + a * per * 4, (b - a) * per * 4)).buffer);
       checkFinite(spec, samples, per, a);
       return tensorSource(spec, samples, shape.slice(1), b - a);
@@ -196,7 +197,7 @@ async function openUnchecked(spec: string, preprocess: Preprocess, imageSize: Im
       const per = dims.reduce((x, y) => x * y, 1) * 4;
       if (f.size % per !== 0) throw bad(spec, `is ${f.size} bytes, not a multiple of ${per} (one ${dims.join('x')} float32 sample)`);
       if (f.size === 0) throw bad(spec, 'is an empty file: it holds no samples');
-      const [a, b] = parseRange(spec, range, f.size / per);
+      const [a, b] = parseRange(spec, range, f.size / per, ['the file', 'samples']);
       const samples = new Float32Array((await f.read(a * per, (b - a) * per)).buffer);
       checkFinite(spec, samples, per / 4, a);
       return tensorSource(spec, samples, dims, b - a);

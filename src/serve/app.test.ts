@@ -559,7 +559,7 @@ describe('settings that cannot fit the model', () => {
   it('refuses at start a labels list of the wrong length, or preprocessing for another channel count', async () => {
     await assert.rejects(startServer(modelFile, serverConfig({ labels: ['a', 'b', 'c'] })), (e: Error & { code?: string }) => e.code === 'CONFIG_INVALID' && /names 3 classes but the model has 5/.test(e.message));
     const twoMeans = loadConfig({ engine: { intraOpThreads: 1 }, preprocess: { scale: 255, mean: [0.5, 0.5], std: [0.25] }, serve: { name: 'tiny', log: 'silent' } }, {});
-    await assert.rejects(startServer(modelFile, twoMeans), (e: Error & { code?: string }) => e.code === 'CONFIG_INVALID' && /--mean has 2 values but the images have 3 channels/.test(e.message));
+    await assert.rejects(startServer(modelFile, twoMeans), (e: Error & { code?: string }) => e.code === 'CONFIG_INVALID' && /preprocessing mean 0.5,0.5 has 2 values but the images have 3 channels: give one value per channel \(3\) or one for all/.test(e.message));
   });
 });
 

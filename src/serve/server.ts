@@ -266,7 +266,7 @@ async function startLocked(sourcePath: string, config: Config, store: VersionSto
   }
   const { batcher, online, app } = wired;
   if (resumed) log.info({ version: resumed.version, stateDir }, `resumed version ${resumed.version} from ${stateDir}`);
-  if (temporary) log.info({ stateDir }, `bundle versions go to the temporary directory ${stateDir}, removed at shutdown; pass --state DIR to keep them across restarts`);
+  if (temporary) log.info({ stateDir }, `bundle versions go to the temporary directory ${stateDir}, removed at shutdown (\`layercache serve --state DIR\` keeps them across restarts)`);
   metrics.bundleVersion.set({ model: s.name }, start.version);
   ready = true;
 

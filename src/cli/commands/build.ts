@@ -8,7 +8,7 @@ import { imageSizeOf, isImageSpec, openDataSource, type ImageSize } from '../../
 import { LayercacheError } from '../../errors/index.ts';
 import { checkOutputDir } from '../../files/index.ts';
 import { loadModelFile, readValueInfo } from '../../onnx/index.ts';
-import { formatCount, formatPercent } from '../format.ts';
+import { formatCount, formatPercent, formatProbability, plural } from '../format.ts';
 import type { CliIo } from '../io.ts';
 import { terminalProgress } from '../progress-bars.ts';
 
@@ -49,8 +49,8 @@ export async function runBuild(file: string, opts: BuildCommandOptions, config: 
   const row = (name: string, agreement: number | null, ms: number, macs: number) =>
     t.push([name, agreement === null ? '—' : formatPercent(agreement), ms.toFixed(3), formatCount(macs), formatPercent(1 - macs / r.backbone.macsPerSample)]);
   row('backbone', 1, r.backbone.latencyMs, r.backbone.macsPerSample);
-  row(`selected (${r.selected.exits.length} exits)`, r.selected.agreement, r.selected.latencyMs, r.selected.macsPerSample);
-  row(`paper rule (p ≥ ${r.paperRule.threshold.toFixed(5)})`, r.paperRule.agreement, r.paperRule.latencyMs, r.paperRule.macsPerSample);
+  row(`selected (${plural(r.selected.exits.length, 'exit')})`, r.selected.agreement, r.selected.latencyMs, r.selected.macsPerSample);
+  row(`paper rule (p ≥ ${formatProbability(r.paperRule.threshold)})`, r.paperRule.agreement, r.paperRule.latencyMs, r.paperRule.macsPerSample);
   row('oracle bound', null, r.oracle.latencyMs, r.oracle.macsPerSample);
   const est = r.selected.estimatedAgreement;
   io.out(`calibration estimates on ${r.samples} out-of-fold samples (latency at batch ${r.latencyBatch})${est === null ? '' : `; expected agreement of the selection on new inputs (cross-validated): ${formatPercent(est)}`}:\n${t.toString()}\n`);

@@ -3,7 +3,7 @@ import { promises as fs } from 'node:fs';
 import type { Config } from '../../config/index.ts';
 import { LayercacheError } from '../../errors/index.ts';
 import { startServer } from '../../serve/index.ts';
-import { rawPixelsWarning } from '../format.ts';
+import { openHostWarning, rawPixelsWarning } from '../format.ts';
 import type { CliIo } from '../io.ts';
 
 /** Reads class names, one per line in class order (blank lines at the end are allowed; one before a name is refused: it would shift every later name). */
@@ -46,6 +46,8 @@ export async function runServe(source: string, config: Config, io: CliIo, signal
       throw new LayercacheError('CONFIG_INVALID', `cannot listen on ${config.serve.host}:${config.serve.port} (${code ?? (err as Error).message}); choose another --port or --host`, { cause: err });
     });
     const m = server.model;
+    const open = openHostWarning(config.serve.host, config.serve.token);
+    if (open) io.err(open);
     if (opts.warnRawPixels && m.imageSize) {
       io.err(rawPixelsWarning('images sent to classify'));
     }

@@ -133,15 +133,20 @@ export interface BuildResult {
  * Writes nothing: save the result with saveBundle (its backbone is input.modelBytes).
  */
 export async function buildCascade(input: BuildInput, config: BuildConfig, engine: EngineOptions, progress: Progress): Promise<BuildResult> {
-  // A repeated sample could sit in two cross-fitting folds and flatter its own calibration: each is kept once.
-  const { source: data, repeats } = distinctSamples(input.data);
-  if (repeats > 0) progress.note(`${repeats} of ${input.data.count} samples repeat earlier ones and are left out: the build learns from and calibrates on the ${data.count} distinct samples`);
-  const settings = settingsOf(config, data.count);
   // Heads are distilled from, and the cascade serves the softmax of, the scores output: it is read as logits.
-  const { analysis: a, reading } = await analyzeClassifier(input.model, { source: input.modelFile, engine, sampleDims: data.sampleDims, scoresOutput: config.scoresOutput });
+  const { analysis: a, reading } = await analyzeClassifier(input.model, { source: input.modelFile, engine, sampleDims: input.data.sampleDims, scoresOutput: config.scoresOutput });
   for (const line of describeReading(reading, input.model)) progress.note(line);
   const model = a.model;
-  checkBuildable(a, scoresName(input.model, reading), input.modelFile, data, settings.folds);
+  const scores = scoresName(input.model, reading);
+  // The data is checked as given first (its shape is the error to report, not how few distinct samples it holds).
+  checkBuildable(a, scores, input.modelFile, input.data, config.folds);
+  // A repeated sample could sit in two cross-fitting folds and flatter its own calibration: each is kept once.
+  const { source: data, repeats } = distinctSamples(input.data);
+  if (repeats > 0) {
+    progress.note(`${repeats} of ${input.data.count} samples repeat earlier ones and are left out: the build learns from and calibrates on the ${data.count} distinct samples`);
+    checkBuildable(a, scores, input.modelFile, data, config.folds);
+  }
+  const settings = settingsOf(config, data.count);
   const teacherOutput = a.outputs[0]!.name;
   const classes = a.outputs[0]!.dims[1]!;
   if (data.count < FEW_SAMPLES_PER_CLASS * classes) {

@@ -188,7 +188,8 @@ describe('build → bundle → eval on a tiny model', () => {
     const file = path.join(dir, 'typed.onnx');
     await saveModel(withIoTypes(residualNet().model, 'uint8', 'float16'), file);
     const pixels = path.join(dir, 'pixels.f32');
-    await fs.writeFile(pixels, Float32Array.from({ length: 300 * 3 * 8 * 8 }, (_, i) => (i * 7919) % 256));
+    // Whole pixel values 0–255, every sample distinct.
+    await fs.writeFile(pixels, Float32Array.from(randomNormal(seededRng(17), 300 * 3 * 8 * 8), (v) => Math.min(255, Math.max(0, Math.round(128 + 40 * v)))));
     const out = path.join(dir, 'typed-bundle');
     const b = await cli('build', file, '--data', `raw:${pixels}:3x8x8#0-199`, '--out', out, ...fast);
     assert.equal(b.code, 0, b.stderr);
@@ -470,7 +471,7 @@ describe('build → bundle → eval on a tiny model', () => {
     const nanModel = path.join(dir, 'nan-above-100.onnx');
     await saveModel(nanAbove100().model, nanModel);
     const nanData = path.join(dir, 'nan-samples.f32');
-    await fs.writeFile(nanData, Buffer.from(Float32Array.from({ length: 60 * 6 }, (_, i) => (i === 37 * 6 ? 1000 : (i % 7) / 7)).buffer));
+    await fs.writeFile(nanData, Buffer.from(Float32Array.from({ length: 60 * 6 }, (_, i) => (i === 37 * 6 ? 1000 : ((i * 7919) % 1000) / 1000)).buffer));
     const nan = await cli('build', nanModel, '--out', out, '--data', `raw:${nanData}:6#0-59`, ...fast);
     assert.equal(nan.code, 2, nan.stderr);
     assert.match(nan.stderr, /^layercache: error MODEL_OUTPUT_INVALID: the backbone's class scores for sample 37 of .* are not finite numbers/m);

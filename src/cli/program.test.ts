@@ -8,6 +8,7 @@ import { promisify } from 'node:util';
 import { GraphBuilder, saveModel, serializeModel, loadModel } from '../onnx/index.ts';
 import { tensor } from '../tensor/index.ts';
 import { loadConfig } from '../config/index.ts';
+import type { LayercacheError } from '../errors/index.ts';
 import { runServe } from './commands/serve.ts';
 import { cli } from '../../test/support/cli.ts';
 import { denseConcat, mlp, residualNet, withNormalisedOutput } from '../../test/support/models.ts';
@@ -159,6 +160,21 @@ describe('layercache serve', () => {
       await running;
       assert.equal(/warning: no --scale, --mean or --std: images sent to classify reach the model as raw 0–255 pixel values/.test(err), warned, err);
     }
+  });
+
+  it('a shutdown that fails is an error of the command (exit status 1), not a clean exit', async () => {
+    const { dir, model } = await fixture();
+    const state = path.join(dir, 'doomed-state');
+    const signals = new EventEmitter();
+    let err = '';
+    const config = loadConfig({ engine: { intraOpThreads: 1 }, serve: { port: 0, log: 'silent', stateDir: state, online: { enabled: false } } }, {});
+    const running = runServe(model, config, { out: () => {}, err: (s) => void (err += s), isTty: false }, signals);
+    while (!/serving 'layercache' at/.test(err)) await new Promise((r) => setImmediate(r));
+    // The state directory becomes a file: the lock cannot be released.
+    await fs.rm(state, { recursive: true, force: true });
+    await fs.writeFile(state, '');
+    signals.emit('SIGTERM');
+    await assert.rejects(running, (e: LayercacheError) => /^the shutdown failed: .*ENOTDIR/.test(e.message) && e.exitCode === 1);
   });
 
   it('a signal during startup is held, then shuts the started server down properly', async () => {

@@ -404,6 +404,25 @@ describe('requests whose client goes away', () => {
   });
 });
 
+describe('an upload that stalls at shutdown', () => {
+  it('is cut off within the shutdown timeout: the buffer is saved and the state unlocked', { timeout: 20_000 }, async () => {
+    const state = path.join(dir, 'stalled-state');
+    // The request timeout (30 s) is far beyond the shutdown's 400 ms: without a bound, the drain would wait for it.
+    const s = await startServer(modelFile, serverConfig({ shutdownTimeoutMs: 400 }, state));
+    const x = randomNormal(seededRng(23), 3 * sample);
+    assert.equal((await s.app.inject({ method: 'POST', url: URL_INFER, payload: inferBody(x, 3) })).statusCode, 200);
+    const { hostname, port } = new URL(await s.listen());
+    const full = rawInferRequest(13);
+    const socket = net.connect(Number(port), hostname, () => socket.write(full.slice(0, full.length - 100)));
+    socket.on('error', () => {});
+    while (s.inFlight() === 0) await new Promise((r) => setImmediate(r));
+    await s.close();
+    socket.destroy();
+    assert.ok((await fs.stat(path.join(state, 'buffer.bin'))).size > 0, 'the buffered rows were saved');
+    await assert.rejects(fs.access(path.join(state, 'lock')), 'the state lock is released');
+  });
+});
+
 describe('a bare model whose output is already a softmax', () => {
   it('serves the model\'s own probabilities, not a softmax of them', { timeout: 30_000 }, async () => {
     for (const kind of ['softmax', 'manual'] as const) {

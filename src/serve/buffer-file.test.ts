@@ -29,7 +29,7 @@ async function readAll(file: string): Promise<{ header: BufferHeader; rows: Floa
 }
 
 const header = (samples: number): BufferHeader => ({
-  format: 'layercache.buffer/1', model: 'ab'.repeat(32), sampleDims: [2, 3], samples, admitted: 40, lastRetrainAt: 20, savedAt: '2026-11-27T00:00:00.000Z',
+  format: 'layercache.buffer/1', model: 'ab'.repeat(32), sampleDims: [2, 3], samples, admitted: 40, lastRetrainAt: 20, fruitlessRetrains: 2, savedAt: '2026-11-27T00:00:00.000Z',
 });
 
 const unreadable = (pattern: RegExp) => (e: unknown): boolean => e instanceof LayercacheError && e.code === 'FILE_UNREADABLE' && pattern.test(e.message);
@@ -109,6 +109,8 @@ describe('online buffer across restarts', () => {
       assert.equal(st.restoredSamples, 100);
       assert.equal(st.admitted, 100);
       assert.ok(lines.some((l) => /online buffer: restored 100 samples saved at/.test(JSON.parse(l).msg)), lines.join(''));
+      // Consumed: if this server crashed, the next start would not count these samples (and their schedule) again.
+      await assert.rejects(fs.access(path.join(state, BUFFER_FILE)), 'the restored file is removed');
       // The first retrain is due at 150 admitted samples in all, counting those of the first run.
       await send(second, 100, 49);
       assert.equal(second.online.status().retraining, false);

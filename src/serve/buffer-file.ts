@@ -14,6 +14,7 @@ import { asLayercacheError, LayercacheError } from '../errors/index.ts';
 import { readFully, writeFileAtomic } from '../files/index.ts';
 import type { Logger } from './online-deps.ts';
 import type { SampleBuffer } from './sample-buffer.ts';
+import type { ScheduleState } from './retrain-schedule.ts';
 
 export const BUFFER_FILE = 'buffer.bin';
 
@@ -30,6 +31,8 @@ const BufferHeaderSchema = z.object({
   /** Samples ever admitted by the buffer that was saved, and that count at its last retrain (the retrain schedule). */
   admitted: z.number().int().min(0),
   lastRetrainAt: z.number().int().min(0),
+  /** Retrains in a row that added no exit (the schedule's backoff); absent in files saved before it was kept. */
+  fruitlessRetrains: z.number().int().min(0).default(0),
   savedAt: z.string(),
 }).strict();
 
@@ -103,7 +106,7 @@ export interface BufferOwner {
  * Restores into the empty `buffer` what `file` saved, when it holds samples of this backbone and sample shape;
  * returns the saved retrain schedule. null, with the reason logged, when there is no file or it does not fit.
  */
-export async function restoreBufferFile(file: string, buffer: SampleBuffer, owner: BufferOwner, log: Logger): Promise<{ lastRetrainAt: number } | null> {
+export async function restoreBufferFile(file: string, buffer: SampleBuffer, owner: BufferOwner, log: Logger): Promise<ScheduleState | null> {
   const dims = owner.sampleDims;
   let claimed = false;
   let h: BufferHeader | null;
@@ -125,17 +128,26 @@ export async function restoreBufferFile(file: string, buffer: SampleBuffer, owne
     return null;
   }
   if (h === null || !claimed) return null;
+  // Consumed: after a crash the next start must not restore these samples again (counted twice, with the schedule
+  // of a retrain that has run since). The next graceful shutdown saves the buffer anew.
+  try {
+    await fs.rm(file, { force: true });
+  } catch (err) {
+    buffer.reset();
+    log.error({ file, err }, `online buffer: ${file} could not be removed once read (${(err as Error).message}), so it is not restored: a later start would count its samples again`);
+    return null;
+  }
   log.info({ file, restored: buffer.size, saved: h.samples, admitted: h.admitted, savedAt: h.savedAt }, `online buffer: restored ${buffer.size} samples saved at ${h.savedAt}`);
-  return { lastRetrainAt: Math.min(h.lastRetrainAt, buffer.total) };
+  return { lastRetrainAt: Math.min(h.lastRetrainAt, buffer.total), fruitlessRetrains: h.fruitlessRetrains };
 }
 
 /** Saves `buffer` to `file` with its retrain schedule; a failure is logged (a shutdown goes on without it). */
-export async function persistBufferFile(file: string, buffer: SampleBuffer, owner: BufferOwner & { lastRetrainAt: number }, log: Logger): Promise<void> {
+export async function persistBufferFile(file: string, buffer: SampleBuffer, owner: BufferOwner & ScheduleState, log: Logger): Promise<void> {
   const started = performance.now();
   try {
     await saveBufferFile(file, {
       format: 'layercache.buffer/1', model: owner.model, sampleDims: [...owner.sampleDims],
-      samples: buffer.size, admitted: buffer.total, lastRetrainAt: owner.lastRetrainAt, savedAt: new Date().toISOString(),
+      samples: buffer.size, admitted: buffer.total, lastRetrainAt: owner.lastRetrainAt, fruitlessRetrains: owner.fruitlessRetrains, savedAt: new Date().toISOString(),
     }, buffer.chunks());
     log.info({ file, samples: buffer.size, ms: Math.round(performance.now() - started) }, `online buffer: saved ${buffer.size} samples to ${file} for the next start`);
   } catch (err) {

@@ -22,6 +22,7 @@ import { cli } from '../../test/support/cli.ts';
 import { saveWithForcedExit } from '../../test/support/forced-exit.ts';
 import { startServer } from './server.ts';
 import { VersionStore } from './version-store.ts';
+import { BUFFER_FILE, readBufferFile } from './buffer-file.ts';
 import { ServerMetrics } from './metrics.ts';
 import { OnlineLearner } from './online.ts';
 import type { OnlineDeps } from './online-deps.ts';
@@ -125,6 +126,10 @@ describe('online retraining', () => {
     assert.ok(collected >= 0 && collected < logged.findIndex((l) => /abandoned/.test(l.msg)), lines.join(''));
     assert.ok(!logged.some((l) => l.level >= 50), 'an abandoned retrain is not an error');
     assert.deepEqual(await new VersionStore(state).list(), []);
+    // The buffer goes to the next start with the schedule as if the retrain had never started: it retrains at once.
+    const saved = await readBufferFile(path.join(state, BUFFER_FILE), () => null);
+    assert.equal(saved?.admitted, 40);
+    assert.equal(saved?.lastRetrainAt, 0);
   });
 
   it('says when --buffer-bytes holds fewer samples than --buffer-samples asks for', async () => {
@@ -354,6 +359,15 @@ describe('accuracy guard', () => {
       assert.deepEqual(again.online.status().perExit.map((x) => [x.threshold, x.raises]), [[null, 1]]);
     } finally {
       await again.close();
+    }
+    // With its only exit disabled every row runs the whole backbone, so every row is learnt from, not only the verified share.
+    const learning = await startServer(forced, loadConfig({ engine: { intraOpThreads: 1 }, build: { tolerance: 0.01 }, serve: { name: 'tiny', log: 'silent', stateDir: path.join(dir, 'guard'), online: { retrainAfter: 1_000_000, verifyShare: 0 } } }, {}));
+    try {
+      const x = randomNormal(seededRng(33), 20 * sample);
+      for (let i = 0; i < 20; i++) await learning.app.inject({ method: 'POST', url: '/v2/models/tiny/infer', payload: body(x.subarray(i * sample, (i + 1) * sample)) });
+      assert.equal(learning.online.status().bufferSamples, 20);
+    } finally {
+      await learning.close();
     }
   });
 

@@ -97,6 +97,11 @@ export class OnlineLearner {
     return this.bundle?.manifest.exits.length ?? 0;
   }
 
+  /** Exits that answer (a guard-disabled one has no threshold): with none, every row runs the whole backbone. */
+  private get activeExits(): number {
+    return this.bundle?.manifest.exits.filter((x) => x.threshold !== null).length ?? 0;
+  }
+
   /** The guard's raises per exit, as the serving version records them (none for a retrained one). */
   private get raises(): number[] {
     return guardRaisesOf(this.bundle, this.exitCount);
@@ -128,9 +133,9 @@ export class OnlineLearner {
     this.guard.recordAnswers(exits);
     if (!this.learning) return;
     const keep = new Uint8Array(exits.length);
-    // Full-backbone rows are admitted now (all of them while nothing exits, else the picked ones);
+    // Full-backbone rows are admitted now (all of them while no exit answers, else the picked ones);
     // picked early answers are admitted when their verification comes back.
-    for (let i = 0; i < exits.length; i++) keep[i] = exits[i] === -1 && (this.exitCount === 0 || verify[i] === 1) ? 1 : 0;
+    for (let i = 0; i < exits.length; i++) keep[i] = exits[i] === -1 && (this.activeExits === 0 || verify[i] === 1) ? 1 : 0;
     this.buffer.add(input, exits.length, keep);
     this.afterAdmit();
   }
@@ -315,6 +320,8 @@ export class OnlineLearner {
       reply = await runRetrainProcess(request, () => this.buffer.snapshot(), (stop) => { this.stopRetrain = stop; }, { onReceived, onLog });
     } catch (err) {
       if (this.closed) {
+        // Its samples wait for the next start, whose retrain comes at once if this one was due.
+        this.schedule.abandoned();
         this.deps.log.info({ version, stopped: 'killed' }, `retrain of version ${version} abandoned: the server is shutting down`);
         return;
       }
@@ -325,6 +332,7 @@ export class OnlineLearner {
     }
     if (this.closed && reply.kind === 'error') {
       // Failed on its own while the server was closing: nothing was saved.
+      this.schedule.abandoned();
       this.deps.log.info({ version, stopped: 'failed' }, `retrain of version ${version} abandoned: the server is shutting down`);
       return;
     }
@@ -337,7 +345,7 @@ export class OnlineLearner {
     const serving = await this.serial(async (): Promise<number | 'kept' | null> => {
       if (this.closed) return null;
       const live = { lower: this.guard.overall().lower, verified: this.guard.stats().reduce((a, x) => a + x.n, 0) };
-      if (keepsServing(reply.exits, this.exitCount, live, this.deps.build.tolerance, this.deps.config.guardMinSamples)) {
+      if (keepsServing(reply.exits, this.activeExits, live, this.deps.build.tolerance, this.deps.config.guardMinSamples)) {
         await this.deps.store.remove(reply.version);
         m.retrains.inc({ model: this.deps.model, outcome: 'kept' });
         this.schedule.finished(false);
@@ -345,20 +353,24 @@ export class OnlineLearner {
         return 'kept';
       }
       // No exit, and none served before either: the swap changes nothing, and the next retrain waits longer.
-      const fruitless = reply.exits === 0 && this.exitCount === 0;
+      const fruitless = reply.exits === 0 && this.activeExits === 0;
       let v = reply.version;
-      if (v < this.version) {
-        // A guard action landed during the retrain under a higher number: versions only grow, so the
-        // retrained bundle is saved again under a new one (the old copy is pruned with the others).
-        v = await this.allocateVersion();
-        const built = await loadBundle(this.deps.store.dirOf(reply.version));
-        await this.deps.store.saveRevision(built, v, built.manifest.exits.map((x) => x.threshold), new Array<number>(built.manifest.exits.length).fill(0));
-        this.deps.log.info({ version: v, built: reply.version }, `retrain: version ${reply.version} saved again as version ${v}, after the guard's version ${this.version}`);
-      }
       try {
+        if (v < this.version) {
+          // A guard action landed during the retrain under a higher number: versions only grow, so the
+          // retrained bundle is saved again under a new one (the old copy is pruned with the others).
+          v = await this.allocateVersion();
+          const built = await loadBundle(this.deps.store.dirOf(reply.version));
+          await this.deps.store.saveRevision(built, v, built.manifest.exits.map((x) => x.threshold), new Array<number>(built.manifest.exits.length).fill(0));
+          this.deps.log.info({ version: v, built: reply.version }, `retrain: version ${reply.version} saved again as version ${v}, after the guard's version ${this.version}`);
+        }
         await this.swapTo(v);
       } catch (err) {
+        // Counted whichever step failed; the retrained copy that never served is not left for a restart to resume.
         m.retrains.inc({ model: this.deps.model, outcome: 'failed' });
+        if (v !== reply.version) {
+          await this.deps.store.remove(reply.version).catch((e: unknown) => this.deps.log.warn({ err: e, version: reply.version }, `state: version ${reply.version} could not be deleted: ${(e as Error).message}`));
+        }
         throw err;
       }
       // Counted as soon as it serves (status and metrics agree with the answers' versions), pruned after.
@@ -394,7 +406,7 @@ export class OnlineLearner {
     if (!this.learning || this.deps.bufferFile === null) return;
     const r = await restoreBufferFile(this.deps.bufferFile, this.buffer, { model: this.deps.modelSha256, sampleDims: this.deps.sampleDims }, this.deps.log);
     if (r === null) return;
-    this.schedule.restore(r.lastRetrainAt);
+    this.schedule.restore(r);
     this.restored = this.buffer.size;
     this.deps.metrics.bufferSamples.set({ model: this.deps.model }, this.buffer.size);
   }
@@ -402,7 +414,7 @@ export class OnlineLearner {
   /** After close and the batcher's drain: saves the buffer for the next start; a failure is logged, not thrown. */
   async saveBuffer(): Promise<void> {
     if (!this.learning || this.deps.bufferFile === null || this.buffer.size === 0) return;
-    await persistBufferFile(this.deps.bufferFile, this.buffer, { model: this.deps.modelSha256, sampleDims: this.deps.sampleDims, lastRetrainAt: this.schedule.lastRetrainAt }, this.deps.log);
+    await persistBufferFile(this.deps.bufferFile, this.buffer, { model: this.deps.modelSha256, sampleDims: this.deps.sampleDims, ...this.schedule.state }, this.deps.log);
   }
 
   /** Resolves when no retrain or guard action is running. */

@@ -3,8 +3,10 @@
  * says it has them all, runs the whole offline builder (collect, measure, train, select) on them, saves the result as a new bundle
  * version and answers once. It runs beside the server, so requests keep being served.
  * Invariants: the new version directory is written atomically, complete or not at all; if the server goes away
- * (the IPC channel closes), the build stops at its next progress step and saves nothing, and the process ends.
+ * (the IPC channel closes), the build stops at its next progress step and saves nothing (a version written
+ * meanwhile is removed), and the process ends.
  */
+import { promises as fs } from 'node:fs';
 import { buildCascade, whyNoExit, withLatencyProfileFile } from '../builder/index.ts';
 import { saveBundle } from '../bundle/index.ts';
 import { memorySource } from '../data/index.ts';
@@ -43,6 +45,12 @@ async function retrain(req: RetrainRequest, samples: Float32Array): Promise<Retr
   checkStop();
   const manifest = { ...result.manifest, version: req.version };
   await saveBundle(req.outDir, manifest, { backbone: bytes, segments: result.segments, heads: result.heads, candidateHeads: result.candidateHeads });
+  // The server went away while the version was being written: no one asked for it any more, and a restarted server
+  // could number another the same; it is removed rather than left for the next start to serve.
+  if (orphaned) {
+    await fs.rm(req.outDir, { recursive: true, force: true });
+    checkStop();
+  }
   const r = result.report;
   return {
     kind: 'done', version: req.version, exits: r.selected.exits.length,

@@ -53,10 +53,26 @@ describe('RetrainSchedule', () => {
     s.started(200);
     assert.equal(s.nextWait, 100, 'the unfinished retrain changed nothing');
     const r = new RetrainSchedule(100, 50);
-    r.restore(300);
+    r.restore({ lastRetrainAt: 300, fruitlessRetrains: 0 });
     assert.equal(r.isDue(349), false, 'not the first retrain again');
     assert.equal(r.isDue(350), true);
     assert.equal(r.lastRetrainAt, 300);
+    // The backoff is restored too: two fruitless retrains in a row wait 4 × 50.
+    const backedOff = new RetrainSchedule(100, 50);
+    backedOff.restore({ lastRetrainAt: 300, fruitlessRetrains: 2 });
+    assert.equal(backedOff.isDue(499), false);
+    assert.equal(backedOff.isDue(500), true);
+    assert.deepEqual(backedOff.state, { lastRetrainAt: 300, fruitlessRetrains: 2 });
+  });
+
+  it('a retrain abandoned at shutdown counts as never started', () => {
+    const s = new RetrainSchedule(100, 50);
+    s.started(100);
+    s.finished(true);
+    s.started(150);
+    s.abandoned();
+    assert.equal(s.lastRetrainAt, 100);
+    assert.equal(s.isDue(150), true, 'due again at once');
   });
 });
 

@@ -35,6 +35,23 @@ import { VersionStore } from './version-store.ts';
 
 const pkg = createRequire(import.meta.url)('../../package.json') as { version: string };
 
+/**
+ * Of the shutdown timeout, what is kept for the steps after the drain (queued batches, the buffer's save, the
+ * workers, the lock): an upload that stalls must not use it all, or the process is stopped with its buffer unsaved.
+ */
+const SHUTDOWN_RESERVE_MS = 3000;
+
+/** Whether `promise` settles within `ms` (the timer is cleared either way). */
+async function settlesWithin(promise: Promise<unknown>, ms: number): Promise<boolean> {
+  let timer: NodeJS.Timeout | undefined;
+  const expired = new Promise<false>((resolve) => { timer = setTimeout(() => resolve(false), ms); });
+  try {
+    return await Promise.race([promise.then(() => true), expired]);
+  } finally {
+    clearTimeout(timer);
+  }
+}
+
 /** What a running server's online learning shows its owner. */
 export interface OnlineControl {
   /** Versions, retrains, buffer and the accuracy guard's state. */
@@ -287,7 +304,14 @@ async function startLocked(sourcePath: string, config: Config, store: VersionSto
         // Requests accepted before (bodies still arriving included) are served; requests arriving now
         // get 503 NOT_READY and their connection closed. The listener closes after the drain: closing it
         // first would reset connections whose request had not arrived yet instead of answering them.
-        await accepted.idle();
+        // A request whose body stalls would hold the drain past the shutdown timeout, and the process would stop with its
+        // buffer unsaved and the state locked: after its share of the timeout the drain closes such connections.
+        const drainMs = Math.max(s.shutdownTimeoutMs / 2, s.shutdownTimeoutMs - SHUTDOWN_RESERVE_MS);
+        if (!(await settlesWithin(accepted.idle(), drainMs))) {
+          log.warn({ requests: accepted.size, drainMs }, `shutdown: ${accepted.size} request(s) still unanswered after ${drainMs} ms (their bodies still arriving, or their rows still queued); closing their connections so that the buffer is saved and the state unlocked`);
+          app.server.closeAllConnections();
+          await accepted.idle();
+        }
         await batcher.drain();
         const closed = app.close();
         // Every accepted request is answered: connections still open carry late requests (answered 503, or

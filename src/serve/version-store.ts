@@ -97,7 +97,7 @@ export class VersionStore {
       }
       const holder = await lockHolder(file);
       if (holder !== null && otherProcessAlive(holder)) {
-        throw new LayercacheError('STATE_LOCKED', `state directory ${this.stateDir} is in use by process ${holder}; give each server its own --state`);
+        throw new LayercacheError('STATE_LOCKED', `state directory ${this.stateDir} is in use by process ${holder}; give each server its own --state (if no layercache server uses it, process ${holder} is another program that now has the old server's process id: delete ${file})`);
       }
       const aside = tempSibling(file);
       try {

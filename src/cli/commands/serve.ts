@@ -1,7 +1,7 @@
 /** `layercache serve`: run the KServe v2 server until SIGTERM or SIGINT, then shut down gracefully. */
 import { promises as fs } from 'node:fs';
 import type { Config } from '../../config/index.ts';
-import { LayercacheError } from '../../errors/index.ts';
+import { asLayercacheError, LayercacheError } from '../../errors/index.ts';
 import { startServer } from '../../serve/index.ts';
 import { openHostWarning, rawPixelsWarning } from '../format.ts';
 import type { CliIo } from '../io.ts';
@@ -56,7 +56,7 @@ export async function runServe(source: string, config: Config, io: CliIo, signal
     io.err(config.serve.token === null
       ? `  curl ${address}/v2/models/${m.name}\n`
       : `  curl -H "Authorization: Bearer TOKEN" ${address}/v2/models/${m.name}   # TOKEN: the --token or LAYERCACHE_TOKEN value\n`);
-    await new Promise<void>((resolve) => {
+    await new Promise<void>((resolve, reject) => {
       let draining = false;
       onSignal = (signal) => {
         // A repeated signal (an orchestrator and a process group both sending SIGTERM) does not cut the drain short.
@@ -77,8 +77,9 @@ export async function runServe(source: string, config: Config, io: CliIo, signal
           resolve();
         }, (err: unknown) => {
           clearTimeout(timer);
-          io.err(`layercache: error during shutdown: ${(err as Error).message}\n`);
-          resolve();
+          // A failed shutdown (the buffer not saved, the lock not released) is a failure: exit status 1, not 0.
+          const e = asLayercacheError(err);
+          reject(new LayercacheError(e.code, `the shutdown failed: ${e.message}`, { cause: err }));
         });
       };
       if (received !== null) onSignal(received);

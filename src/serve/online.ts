@@ -8,7 +8,7 @@
  *             sample of traffic (not biased towards the hard inputs that reach the end)
  *             a graceful shutdown saves it to STATE/buffer.bin, the next start restores it
  *   retrain   when retrain-schedule.ts says so, the whole builder runs on the buffer in a
- *             child process; the result is saved as the next bundle version and hot-swapped
+ *             child process (retrain-run.ts); the result is saved as the next bundle version and hot-swapped
  *             in (or dropped, see keepsServing)
  *   guard     when live agreement (from verified early answers) falls below 1 − tolerance,
  *             the exit losing most agreement has its threshold raised at once, and is
@@ -22,15 +22,15 @@
  */
 import { loadBundle, type LoadedBundle } from '../bundle/index.ts';
 import { minBuildSamples } from '../config/index.ts';
-import { asLayercacheError, ERROR_CODES, LayercacheError, type ErrorCode } from '../errors/index.ts';
+import { asLayercacheError, LayercacheError } from '../errors/index.ts';
 import { seededRng, type Rng } from '../tensor/index.ts';
 import { AgreementGuard, keepsServing } from './agreement-guard.ts';
-import type { EngineReply, RetrainLog, RetrainReply, RetrainRequest } from './messages.ts';
+import type { EngineReply } from './messages.ts';
 import { persistBufferFile, restoreBufferFile } from './buffer-file.ts';
 import { SampleBuffer } from './sample-buffer.ts';
 import { guardRaisesOf } from './version-store.ts';
 import type { OnlineDeps, OnlineStatus } from './online-deps.ts';
-import { runRetrainProcess } from './retrain-process.ts';
+import { runOnlineRetrain, type FinishedRetrain } from './retrain-run.ts';
 import { RetrainSchedule } from './retrain-schedule.ts';
 import { ExitTensors } from './exit-tensors.ts';
 
@@ -296,80 +296,52 @@ export class OnlineLearner {
   }
 
   private async retrainAs(version: number): Promise<void> {
-    const started = performance.now();
     // Closed while the number was being chosen: close() found no retrain to stop, so none may start.
     if (this.closed) return;
-    const request: RetrainRequest = {
-      modelFile: this.deps.modelFile, sampleDims: this.deps.sampleDims, build: this.deps.build,
-      preprocess: this.deps.preprocess, layout: this.deps.layout, engine: this.deps.engine, outDir: this.deps.store.dirOf(version), version,
-      latencyProfile: this.deps.latencyProfile,
-    };
-    this.deps.log.info({ samples: this.buffer.size, version }, `retrain: building version ${version} from ${this.buffer.size} buffered samples`);
     const m = this.deps.metrics;
-    let reply: RetrainReply;
+    let reply: FinishedRetrain | 'abandoned';
     try {
-      // The snapshot is taken once the retraining process runs, and let go once it has been sent.
-      const onReceived = ({ values, seconds }: { values: number; seconds: number }): void => {
-        const mib = (values * 4) / 2 ** 20;
-        this.deps.log.info({ version, mib, seconds }, `retrain: the buffered inputs (${mib.toFixed(1)} MiB) were copied to the retraining process in ${seconds.toFixed(2)} s`);
-      };
-      const onLog = (entry: RetrainLog): void => {
-        if (entry.kind === 'phase') this.deps.log.info({ version, phase: entry.label, seconds: entry.seconds }, `retrain: ${entry.label} done in ${entry.seconds.toFixed(1)} s`);
-        else this.deps.log[entry.level]({ version }, `retrain: ${entry.text}`);
-      };
-      reply = await runRetrainProcess(request, () => this.buffer.snapshot(), (stop) => { this.stopRetrain = stop; }, { onReceived, onLog });
-    } catch (err) {
-      if (this.closed) {
-        // Its samples wait for the next start, whose retrain comes at once if this one was due.
-        this.schedule.abandoned();
-        this.deps.log.info({ version, stopped: 'killed' }, `retrain of version ${version} abandoned: the server is shutting down`);
-        return;
-      }
-      m.retrains.inc({ model: this.deps.model, outcome: 'failed' });
-      throw err;
+      reply = await runOnlineRetrain(this.deps, version, this.buffer.size, () => this.buffer.snapshot(), {
+        closed: () => this.closed,
+        started: (stop) => { this.stopRetrain = stop; },
+      });
     } finally {
       this.stopRetrain = null;
     }
-    if (this.closed && reply.kind === 'error') {
-      // Failed on its own while the server was closing: nothing was saved.
+    if (reply === 'abandoned') {
+      // Its samples wait for the next start, whose retrain comes at once if this one was due.
       this.schedule.abandoned();
-      this.deps.log.info({ version, stopped: 'failed' }, `retrain of version ${version} abandoned: the server is shutting down`);
       return;
     }
-    m.retrainSeconds.observe({ model: this.deps.model }, (performance.now() - started) / 1000);
-    if (reply.kind === 'error') {
-      m.retrains.inc({ model: this.deps.model, outcome: 'failed' });
-      const code = (reply.code in ERROR_CODES ? reply.code : 'WORKER_FAILED') as ErrorCode;
-      throw new LayercacheError(code, `retrain of version ${version} failed: ${reply.message}`);
-    }
+    const done = reply;
     const serving = await this.serial(async (): Promise<number | 'kept' | null> => {
       if (this.closed) return null;
       const live = { lower: this.guard.overall().lower, verified: this.guard.stats().reduce((a, x) => a + x.n, 0) };
-      if (keepsServing(reply.exits, this.activeExits, live, this.deps.build.tolerance, this.deps.config.guardMinSamples)) {
-        await this.deps.store.remove(reply.version);
+      if (keepsServing(done.exits, this.activeExits, live, this.deps.build.tolerance, this.deps.config.guardMinSamples)) {
+        await this.deps.store.remove(done.version);
         m.retrains.inc({ model: this.deps.model, outcome: 'kept' });
         this.schedule.finished(false);
-        this.deps.log.info({ version: this.version, built: reply.version, lower: live.lower, verified: live.verified, nextAfter: this.schedule.nextWait }, `retrain: version ${reply.version} kept no exit (${reply.noExitReason ?? 'no reason given'}); version ${this.version} stays, since its ${live.verified} verified answers bound live agreement at ${(live.lower * 100).toFixed(2)}% ≥ ${((1 - this.deps.build.tolerance) * 100).toFixed(2)}%; the next retrain waits for ${this.schedule.nextWait} new samples`);
+        this.deps.log.info({ version: this.version, built: done.version, lower: live.lower, verified: live.verified, nextAfter: this.schedule.nextWait }, `retrain: version ${done.version} kept no exit (${done.noExitReason ?? 'no reason given'}); version ${this.version} stays, since its ${live.verified} verified answers bound live agreement at ${(live.lower * 100).toFixed(2)}% ≥ ${((1 - this.deps.build.tolerance) * 100).toFixed(2)}%; the next retrain waits for ${this.schedule.nextWait} new samples`);
         return 'kept';
       }
       // No exit, and none served before either: the swap changes nothing, and the next retrain waits longer.
-      const fruitless = reply.exits === 0 && this.activeExits === 0;
-      let v = reply.version;
+      const fruitless = done.exits === 0 && this.activeExits === 0;
+      let v = done.version;
       try {
         if (v < this.version) {
           // A guard action landed during the retrain under a higher number: versions only grow, so the
           // retrained bundle is saved again under a new one (the old copy is pruned with the others).
           v = await this.allocateVersion();
-          const built = await loadBundle(this.deps.store.dirOf(reply.version));
+          const built = await loadBundle(this.deps.store.dirOf(done.version));
           await this.deps.store.saveRevision(built, v, built.manifest.exits.map((x) => x.threshold), new Array<number>(built.manifest.exits.length).fill(0));
-          this.deps.log.info({ version: v, built: reply.version }, `retrain: version ${reply.version} saved again as version ${v}, after the guard's version ${this.version}`);
+          this.deps.log.info({ version: v, built: done.version }, `retrain: version ${done.version} saved again as version ${v}, after the guard's version ${this.version}`);
         }
         await this.swapTo(v);
       } catch (err) {
         // Counted whichever step failed; the retrained copy that never served is not left for a restart to resume.
         m.retrains.inc({ model: this.deps.model, outcome: 'failed' });
-        if (v !== reply.version) {
-          await this.deps.store.remove(reply.version).catch((e: unknown) => this.deps.log.warn({ err: e, version: reply.version }, `state: version ${reply.version} could not be deleted: ${(e as Error).message}`));
+        if (v !== done.version) {
+          await this.deps.store.remove(done.version).catch((e: unknown) => this.deps.log.warn({ err: e, version: done.version }, `state: version ${done.version} could not be deleted: ${(e as Error).message}`));
         }
         throw err;
       }
@@ -382,7 +354,7 @@ export class OnlineLearner {
       return v;
     });
     if (serving === null || serving === 'kept') return;
-    this.deps.log.info({ version: serving, exits: reply.exits, calibrationAgreement: reply.agreement, macsSaved: reply.macsSaved, seconds: reply.seconds, latencyReused: reply.latencyReused }, `retrain: version ${serving} serving (${reply.exits} exit${reply.exits === 1 ? '' : 's'}, ${(reply.macsSaved * 100).toFixed(1)}% MACs saved on calibration)${reply.noExitReason ? `: ${reply.noExitReason}` : ''}`);
+    this.deps.log.info({ version: serving, exits: done.exits, calibrationAgreement: done.agreement, macsSaved: done.macsSaved, seconds: done.seconds, latencyReused: done.latencyReused }, `retrain: version ${serving} serving (${done.exits} exit${done.exits === 1 ? '' : 's'}, ${(done.macsSaved * 100).toFixed(1)}% MACs saved on calibration)${done.noExitReason ? `: ${done.noExitReason}` : ''}`);
   }
 
   status(): OnlineStatus {

@@ -24,7 +24,7 @@ export function checkBuildable(a: ModelAnalysis, scores: string, modelFile: stri
 function checkData(a: ModelAnalysis, data: DataSource, folds: number): void {
   const least = minBuildSamples(folds);
   if (data.count < least) {
-    throw new LayercacheError('DATA_SPEC_INVALID', `data '${data.description}' gives ${data.count} samples; a build with ${folds} folds needs at least ${least} (thousands choose thresholds well); give a wider range or more files`);
+    throw new LayercacheError('DATA_SPEC_INVALID', `data '${data.description}' gives ${data.count} samples; a build with ${folds} folds needs at least ${least} (thousands choose thresholds well); give more samples (a wider range or more files; a sample that repeats counts once)`);
   }
   requireSampleDims(data, a.inputs[0]!.dims.slice(1), `the model input '${a.inputs[0]!.name}'`, 'check the layout (--layout) or the data spec');
 }

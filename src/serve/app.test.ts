@@ -14,6 +14,7 @@ import type { InjectOptions } from 'fastify';
 import { deflateSync, gzipSync } from 'node:zlib';
 import sharp from 'sharp';
 import { loadConfig, type ConfigInput } from '../config/index.ts';
+import type { LayercacheError } from '../errors/index.ts';
 import { Session } from '../engine/index.ts';
 import { GraphBuilder, saveModel, serializeModel } from '../onnx/index.ts';
 import { randomNormal, seededRng } from '../tensor/index.ts';
@@ -419,6 +420,19 @@ describe('an upload that stalls at shutdown', () => {
     await s.close();
     socket.destroy();
     assert.ok((await fs.stat(path.join(state, 'buffer.bin'))).size > 0, 'the buffered rows were saved');
+    await assert.rejects(fs.access(path.join(state, 'lock')), 'the state lock is released');
+  });
+});
+
+describe('a buffer that cannot be saved at shutdown', () => {
+  it('fails the shutdown, after the workers stopped and the lock was released', { timeout: 20_000 }, async () => {
+    const state = path.join(dir, 'unsaved-state');
+    const s = await startServer(modelFile, serverConfig({}, state));
+    const x = randomNormal(seededRng(25), 3 * sample);
+    assert.equal((await s.app.inject({ method: 'POST', url: URL_INFER, payload: inferBody(x, 3) })).statusCode, 200);
+    // A directory where the buffer file goes: the save cannot replace it.
+    await fs.mkdir(path.join(state, 'buffer.bin', 'x'), { recursive: true });
+    await assert.rejects(s.close(), (e: LayercacheError) => /^the online buffer \(3 samples\) was not saved: /.test(e.message));
     await assert.rejects(fs.access(path.join(state, 'lock')), 'the state lock is released');
   });
 });

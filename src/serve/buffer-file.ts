@@ -141,7 +141,10 @@ export async function restoreBufferFile(file: string, buffer: SampleBuffer, owne
   return { lastRetrainAt: Math.min(h.lastRetrainAt, buffer.total), fruitlessRetrains: h.fruitlessRetrains };
 }
 
-/** Saves `buffer` to `file` with its retrain schedule; a failure is logged (a shutdown goes on without it). */
+/**
+ * Saves `buffer` to `file` with its retrain schedule. Rejects with a LayercacheError when it cannot (the shutdown
+ * goes on, and then fails: the buffered samples are lost).
+ */
 export async function persistBufferFile(file: string, buffer: SampleBuffer, owner: BufferOwner & ScheduleState, log: Logger): Promise<void> {
   const started = performance.now();
   try {
@@ -149,9 +152,9 @@ export async function persistBufferFile(file: string, buffer: SampleBuffer, owne
       format: 'layercache.buffer/1', model: owner.model, sampleDims: [...owner.sampleDims],
       samples: buffer.size, admitted: buffer.total, lastRetrainAt: owner.lastRetrainAt, fruitlessRetrains: owner.fruitlessRetrains, savedAt: new Date().toISOString(),
     }, buffer.chunks());
-    log.info({ file, samples: buffer.size, ms: Math.round(performance.now() - started) }, `online buffer: saved ${buffer.size} samples to ${file} for the next start`);
   } catch (err) {
     const e = asLayercacheError(err);
-    log.error({ code: e.code, err: e }, `online buffer: not saved: ${e.message}`);
+    throw new LayercacheError(e.code, `the online buffer (${buffer.size} samples) was not saved: ${e.message}`, { cause: err });
   }
+  log.info({ file, samples: buffer.size, ms: Math.round(performance.now() - started) }, `online buffer: saved ${buffer.size} samples to ${file} for the next start`);
 }

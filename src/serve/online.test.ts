@@ -130,6 +130,36 @@ describe('online retraining', () => {
     const saved = await readBufferFile(path.join(state, BUFFER_FILE), () => null);
     assert.equal(saved?.admitted, 40);
     assert.equal(saved?.lastRetrainAt, 0);
+    // A restart starts that retrain with the restored buffer, before any request.
+    const again = await startServer(modelFile, loadConfig({
+      engine: { intraOpThreads: 1 },
+      build: { folds: 2, epochs: 1000, tolerance: 0.2, measureReps: 3 },
+      serve: { name: 'tiny', log: 'silent', stateDir: state, online: { retrainAfter: 40, retrainEvery: 1_000_000 } },
+    }, {}));
+    try {
+      assert.equal(again.online.status().restoredSamples, 40);
+      assert.equal(again.online.status().retraining, true);
+    } finally {
+      await again.close();
+    }
+  });
+
+  it('backs off after a failed retrain: one sample sent over and over (too few distinct to build) is not retried every --retrain-every', { timeout: 120_000 }, async () => {
+    const s = await startServer(modelFile, config(path.join(dir, 'one-sample'), { retrainAfter: 40, retrainEvery: 40 }));
+    const x = randomNormal(seededRng(61), sample);
+    try {
+      // Due at 40, then (doubling after each failure) at 120 and 280: two retrains in 200 samples, not five.
+      for (let i = 0; i < 200; i++) {
+        const res = await s.app.inject({ method: 'POST', url: '/v2/models/tiny/infer', payload: body(x) });
+        assert.equal(res.statusCode, 200, res.body);
+        await s.online.idle();
+      }
+      const m = (await s.app.inject('/metrics')).body;
+      assert.match(m, /^layercache_retrain_total\{model="tiny",outcome="failed"\} 2$/m);
+      assert.equal(s.online.status().version, 0);
+    } finally {
+      await s.close();
+    }
   });
 
   it('says when --buffer-bytes holds fewer samples than --buffer-samples asks for', async () => {

@@ -290,6 +290,11 @@ export class OnlineLearner {
     this.building = version;
     try {
       await this.retrainAs(version);
+    } catch (err) {
+      // A buffer that cannot build (too few distinct samples, say) would otherwise fail again every retrainEvery.
+      this.schedule.finished(false);
+      this.deps.log.info({ version, nextAfter: this.schedule.nextWait }, `retrain: the next retrain waits for ${this.schedule.nextWait} new samples`);
+      throw err;
     } finally {
       this.building = null;
     }
@@ -380,10 +385,11 @@ export class OnlineLearner {
     if (r === null) return;
     this.schedule.restore(r);
     this.restored = this.buffer.size;
-    this.deps.metrics.bufferSamples.set({ model: this.deps.model }, this.buffer.size);
+    // A retrain already due (one the last shutdown abandoned, say) starts now, not with the next request.
+    this.afterAdmit();
   }
 
-  /** After close and the batcher's drain: saves the buffer for the next start; a failure is logged, not thrown. */
+  /** After close and the batcher's drain: saves the buffer for the next start; rejects when it could not be saved. */
   async saveBuffer(): Promise<void> {
     if (!this.learning || this.deps.bufferFile === null || this.buffer.size === 0) return;
     await persistBufferFile(this.deps.bufferFile, this.buffer, { model: this.deps.modelSha256, sampleDims: this.deps.sampleDims, ...this.schedule.state }, this.deps.log);

@@ -3,9 +3,11 @@
  * `retrainEvery` more. Each retrain in a row that adds no exit (the serving version kept, or no exit after none)
  * doubles the wait for the next, at most MAX_BACKOFF_DOUBLINGS times (8 × retrainEvery): without it a soak run
  * served from a bare model retrained back to back, 97% of the time, saving a 0-exit version every 35 s.
+ * The learner reports a failed retrain as one that added no exit, so a buffer that cannot build (too few distinct
+ * samples) is retried ever more rarely, not every retrainEvery.
  * Invariants: counts are the buffer's running total of admitted samples; a schedule restored with a saved buffer
- * resumes where it left off, its backoff included; a retrain that fails neither doubles nor resets the wait; one
- * abandoned at shutdown is as if it never started (the next start retrains at once if it was due).
+ * resumes where it left off, its backoff included; a retrain started and never finished neither doubles nor resets
+ * the wait; one abandoned at shutdown is as if it never started (the next start retrains at once if it was due).
  */
 
 /** A retrain that adds no exit doubles the wait for the next, at most this many times in a row. */

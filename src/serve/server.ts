@@ -319,11 +319,16 @@ async function startLocked(sourcePath: string, config: Config, store: VersionSto
         app.server.closeAllConnections();
         await closed;
         await learning;
-        // Every answered row is in the buffer now (the batcher drained, the listener closed).
-        await online.saveBuffer();
+        // Every answered row is in the buffer now (the batcher drained, the listener closed). If it cannot be saved,
+        // the workers still stop and the lock is still released, and then the shutdown fails.
+        const saved = await online.saveBuffer().then(() => null, (err: unknown) => err);
         await pool.close();
         await unlock();
         if (temporary) await fs.rm(temporary, { recursive: true, force: true });
+        if (saved !== null) {
+          log.error({ err: saved }, (saved as Error).message);
+          throw saved;
+        }
       })();
       return closing;
     },

@@ -16,7 +16,7 @@ export { LayercacheError, ERROR_CODES, type ErrorCode, type ErrorCodeInfo } from
  * @example
  *   const config = loadConfig({ build: { tolerance: 0.01, augment: ['flip'] }, engine: { intraOpThreads: 2 } });
  */
-export { loadConfig, type Config, type ConfigInput, type BuildConfig, type ServeConfig, type PreprocessConfig } from './config/index.ts';
+export { loadConfig, type Config, type ConfigInput, type BuildConfig, type ServeConfig, type PreprocessConfig, type LoadOptions } from './config/index.ts';
 
 /**
  * ONNX models as protobuf messages (byte-for-byte round trips), and a graph builder.

@@ -7,6 +7,7 @@
 import { createHash } from 'node:crypto';
 import { promises as fs } from 'node:fs';
 import path from 'node:path';
+import { imageSizeOf, validatePreprocess } from '../data/index.ts';
 import { LayercacheError } from '../errors/index.ts';
 import { writeDirAtomic, writeFileAtomic } from '../files/index.ts';
 import { hasExternalData, parseModel, readValueInfo, serializeModel, type ModelProto } from '../onnx/index.ts';
@@ -144,6 +145,16 @@ export async function loadBundle(dir: string): Promise<LoadedBundle> {
     if (typeof k === 'number' && k !== manifest.source.classes) {
       const file = i < heads.length ? manifest.exits[i]!.head.file : manifest.candidates[i - heads.length]!.head.file;
       throw new LayercacheError('BUNDLE_INVALID', `bundle ${dir}: head ${file} answers ${k} classes but the manifest says the model has ${manifest.source.classes}; the manifest was edited or the bundle is corrupted — rebuild it`);
+    }
+  }
+  // Preprocessing that does not fit the model's images is the manifest's fault, not a flag's (eval and serve take none).
+  const pre = manifest.preprocess;
+  const size = pre ? imageSizeOf(manifest.source.inputs[0]?.shape, pre.layout) : undefined;
+  if (pre && size) {
+    try {
+      validatePreprocess(pre, size.channels);
+    } catch (err) {
+      throw new LayercacheError('BUNDLE_INVALID', `bundle ${dir}: its manifest's ${(err as Error).message}; the manifest was edited or the bundle is corrupted — rebuild it`, { cause: err });
     }
   }
   return { dir, manifest, backbone, segments, heads, candidateHeads };

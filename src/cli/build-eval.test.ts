@@ -306,7 +306,7 @@ describe('build → bundle → eval on a tiny model', () => {
     assert.equal(text.code, 0, text.stderr);
     assert.match(text.stdout, /│ backbone, timed beside the paper rule +│ 100\.0% /);
     assert.match(text.stdout, /│ paper rule \(p ≥ (0\.\d{5}|1 − \d\.\de-\d+)\) +│/);
-    assert.match(text.stdout, /no interval: \d+ paired blocks? of \d+ samples; evaluate on more data \(100 samples timed\)/);
+    assert.match(text.stdout, /no interval: \d+ paired blocks? of \d+ samples; evaluate on more data \(all 100 samples were timed\)/);
     // Headroom: every candidate head on these samples, and the in-sample best at the build tolerance.
     assert.equal(j.headroom.tolerance, bundle.manifest.build.tolerance);
     assert.deepEqual(j.headroom.exits.map((x: { candidate: number }) => x.candidate), bundle.manifest.candidates.map((c) => c.candidate));
@@ -557,6 +557,11 @@ describe('build → bundle → eval on a tiny model', () => {
     await fs.writeFile(path.join(forced, 'manifest.json'), JSON.stringify(forcedManifest));
     assert.match((await cli('eval', forced, ...evalArgs)).stderr, /^layercache: error BUNDLE_INVALID: .*the manifest's source\.reading does not fit its backbone .*rebuild it/);
     forcedManifest.source.reading = reading;
+    // Preprocessing that does not fit the model's 3-channel images: the manifest's fault (eval has no --mean to blame).
+    forcedManifest.preprocess = { scale: 255, mean: [0.5, 0.5], std: [0.25], layout: 'nchw' };
+    await fs.writeFile(path.join(forced, 'manifest.json'), JSON.stringify(forcedManifest));
+    assert.match((await cli('eval', forced, ...evalArgs)).stderr, /^layercache: error BUNDLE_INVALID: .*its manifest's preprocessing mean 0\.5,0\.5 has 2 values but the images have 3 channels.*rebuild it/);
+    forcedManifest.preprocess = null;
     // A file reference outside the bundle directory.
     const headFile = forcedManifest.exits[0].head.file;
     forcedManifest.exits[0].head.file = `../${path.basename(out)}/${headFile}`;

@@ -111,9 +111,10 @@ export async function runCli(argv: readonly string[], io: CliIo, env?: NodeJS.Pr
       outputError: (s, write) => write(`layercache: error USAGE: ${s.replace(/^error: /, '')}`),
     });
 
-  const configure = (): Config => {
+  /** serving: the command will serve (an empty LAYERCACHE_TOKEN is refused then, ignored otherwise). */
+  const configure = (serving = false): Config => {
     const g = program.opts<GlobalOptions>();
-    config = loadConfig({ verbose: g.verbose ?? false, ...(g.threads !== undefined ? { engine: { intraOpThreads: g.threads } } : {}) }, env);
+    config = loadConfig({ verbose: g.verbose ?? false, ...(g.threads !== undefined ? { engine: { intraOpThreads: g.threads } } : {}) }, env, { serving });
     return config;
   };
 
@@ -183,7 +184,7 @@ export async function runCli(argv: readonly string[], io: CliIo, env?: NodeJS.Pr
           ...(o.augment ? { augment: o.augment as ('flip' | 'crop' | 'random')[] } : {}),
         },
         preprocess: preprocessFrom(o),
-      }, env);
+      }, env, { serving: false });
       // Images with no preprocessing reach the model as 0–255 pixels; almost no image model was trained on that.
       if (isImageSpec(o.data as string) && !normalisationGiven(o)) io.err(rawPixelsWarning('images', '; the bundle stores it'));
       // Tensors are fed as they are: the flags would do nothing, and the bundle records no preprocessing.
@@ -239,7 +240,7 @@ export async function runCli(argv: readonly string[], io: CliIo, env?: NodeJS.Pr
     .addHelpText('after', '\nExamples:\n  npx layercache demo\n  npx layercache demo --json > demo.json\n  npx layercache demo --serve --port 8080\n')
     .action(async (o: { out: string; json: boolean; serve: boolean; port: number; latencySamples: number }, cmd: Command) => {
       if (!o.serve && cmd.getOptionValueSource('port') === 'cli') throw new LayercacheError('USAGE', `--port ${o.port} applies only with --serve; add --serve to serve the demo's bundle, or leave --port out`);
-      await runDemoCommand(o, configure(), io);
+      await runDemoCommand(o, configure(o.serve), io);
     });
 
   const serve = program
@@ -298,7 +299,7 @@ export async function runCli(argv: readonly string[], io: CliIo, env?: NodeJS.Pr
             bufferSamples: o.bufferSamples as number, bufferBytes: o.bufferBytes as number, verifyShare: o.verifyShare as number,
           },
         },
-      }, env);
+      }, env, { serving: true });
       await runServe(source, config, io, process, { warnRawPixels: !bundle && !normalisationGiven(o) });
     });
 

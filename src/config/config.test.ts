@@ -46,6 +46,8 @@ describe('config', () => {
     assert.throws(() => parseConfig({ build: { augment: ['flip', 'random', 'flip'] } }), { code: 'CONFIG_INVALID', message: /build\.augment.*flip more than once/ });
     // An empty token is refused, not read as "no authentication".
     assert.throws(() => loadConfig({}, { LAYERCACHE_TOKEN: '' }), { code: 'CONFIG_INVALID', message: /^LAYERCACHE_TOKEN is set but empty, which would serve without authentication; unset it/ });
+    // A command that does not serve ignores it, as it ignores the token.
+    assert.equal(loadConfig({}, { LAYERCACHE_TOKEN: '' }, { serving: false }).serve.token, null);
   });
 
   it('says what is wrong in plain words, not the validator\'s', () => {
@@ -65,6 +67,8 @@ describe('config', () => {
     assert.equal(problem({ build: { folds: 'three' as never } }), 'must be a number');
     assert.equal(problem({ preprocess: { layout: 'chw' as never } }), 'must be one of nchw, nhwc');
     assert.equal(problem({ colour: true } as never), 'has unknown setting colour');
+    assert.equal(problem({ build: { augment: 'flip' as never } }), 'must be an array');
+    assert.throws(() => parseConfig({ serve: { port: -1 } }), { code: 'CONFIG_INVALID', message: /^configuration value serve\.port \(-1\) is invalid: must be at least 0$/ });
   });
 });
 

@@ -255,7 +255,7 @@ function plainProblem(issue: z.core.$ZodIssue): string {
       return `must be ${b}`;
     }
     case 'invalid_type':
-      return issue.expected === 'int' ? 'must be a whole number' : `must be a ${issue.expected}`;
+      return issue.expected === 'int' ? 'must be a whole number' : `must be ${/^[aeiou]/.test(issue.expected) ? 'an' : 'a'} ${issue.expected}`;
     case 'invalid_value':
       return `must be one of ${issue.values.map((v) => String(v)).join(', ')}`;
     case 'unrecognized_keys':
@@ -273,11 +273,20 @@ export function parseConfig(input: ConfigInput): Config {
     const where = issue.path.join('.') || '(root)';
     const value = issue.path.reduce<unknown>((v, k) => (v !== null && typeof v === 'object' ? (v as Record<PropertyKey, unknown>)[k] : undefined), input);
     const problem = plainProblem(issue);
-    throw new LayercacheError('CONFIG_INVALID', `configuration value ${where} is invalid: ${problem}`, { cause: result.error, setting: { path: where, value, problem } });
+    const shown = value === undefined ? '' : ` (${JSON.stringify(value)?.slice(0, 80) ?? String(value)})`;
+    throw new LayercacheError('CONFIG_INVALID', `configuration value ${where}${shown} is invalid: ${problem}`, { cause: result.error, setting: { path: where, value, problem } });
   }
   const bad = conflict(result.data);
   if (bad) throw new LayercacheError('CONFIG_INVALID', `configuration value ${bad.where} is invalid: ${bad.message}`, { setting: { path: bad.where, value: bad.value, problem: bad.message } });
   return deepFreeze(result.data);
+}
+
+export interface LoadOptions {
+  /**
+   * Whether the configuration will serve (default true): an empty LAYERCACHE_TOKEN is then refused; commands that do
+   * not serve ignore it, as they ignore the token.
+   */
+  readonly serving?: boolean;
 }
 
 /**
@@ -285,7 +294,7 @@ export function parseConfig(input: ConfigInput): Config {
  * LAYERCACHE_THREADS (engine.intraOpThreads), LAYERCACHE_TOKEN (serve.token) and NO_COLOR
  * (color off).
  */
-export function loadConfig(overrides: ConfigInput = {}, env: NodeJS.ProcessEnv = process.env): Config {
+export function loadConfig(overrides: ConfigInput = {}, env: NodeJS.ProcessEnv = process.env, opts: LoadOptions = {}): Config {
   const fromEnv: ConfigInput = {};
   const threads = env.LAYERCACHE_THREADS;
   if (threads !== undefined && threads !== '') {
@@ -298,11 +307,11 @@ export function loadConfig(overrides: ConfigInput = {}, env: NodeJS.ProcessEnv =
   }
   if (env.NO_COLOR !== undefined && env.NO_COLOR !== '') fromEnv.color = false;
   const token = env.LAYERCACHE_TOKEN;
-  if (token === '') {
+  if (token === '' && (opts.serving ?? true)) {
     // A secret that failed to load (an empty file, a missing variable in a template) must not open the server silently.
     throw new LayercacheError('CONFIG_INVALID', 'LAYERCACHE_TOKEN is set but empty, which would serve without authentication; unset it to run without a token, or set a token of 16–4096 printable ASCII characters (e.g. from `openssl rand -hex 32`)');
   }
-  if (token !== undefined) {
+  if (token !== undefined && token !== '') {
     // Named here, not as serve.token: every command reads the environment, and the fix is in the shell.
     if (!TOKEN.test(token)) {
       throw new LayercacheError('CONFIG_INVALID', `LAYERCACHE_TOKEN (${token.length} characters) must be 16–4096 printable ASCII characters without spaces; set it from e.g. \`openssl rand -hex 32\`, or unset it`);

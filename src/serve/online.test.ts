@@ -108,7 +108,7 @@ describe('online retraining', () => {
       write: (l) => {
         lines.push(l);
         // The builder's phases reach the log as they end, while the retrain runs (not with its answer, which never comes here).
-        if (l.includes('retrain: collect done in')) started();
+        if (l.includes('retrain: collect took')) started();
       },
     });
     const x = randomNormal(seededRng(51), 40 * sample);
@@ -122,7 +122,7 @@ describe('online retraining', () => {
     const logged = lines.map((l) => JSON.parse(l) as { msg: string; level: number; stopped?: string });
     // Its process was killed, which cannot harm the server's.
     assert.ok(logged.some((l) => /^retrain of version 1 abandoned: the server is shutting down/.test(l.msg) && l.stopped === 'killed'), lines.join(''));
-    const collected = logged.findIndex((l) => /^retrain: collect done in \d+\.\d s$/.test(l.msg));
+    const collected = logged.findIndex((l) => /^retrain: collect took \d+\.\d s$/.test(l.msg));
     assert.ok(collected >= 0 && collected < logged.findIndex((l) => /abandoned/.test(l.msg)), lines.join(''));
     assert.ok(!logged.some((l) => l.level >= 50), 'an abandoned retrain is not an error');
     assert.deepEqual(await new VersionStore(state).list(), []);
@@ -519,6 +519,40 @@ describe('accuracy guard', () => {
       // The retrain took its number when it started; guard actions during it took higher ones, so it was renumbered.
       assert.ok(logged.some((l) => /^retrain: version \d+ saved again as version \d+, after the guard's version/.test(l.msg)), lines.join(''));
       for (let i = 1; i < versions.length; i++) assert.ok(versions[i]! >= versions[i - 1]!, `answered by version ${versions[i]} after ${versions[i - 1]}`);
+    } finally {
+      await s.close();
+    }
+  });
+
+  it('counts a retrain whose renumbering fails as failed, and removes its copy', { timeout: 120_000 }, async () => {
+    const forced = await forcedExitBundle();
+    const lines: string[] = [];
+    const state = path.join(dir, 'guard-retrain-fails');
+    const s = await startServer(forced, loadConfig({
+      engine: { intraOpThreads: 1 },
+      build: { tolerance: 0.01, folds: 2, epochs: 100, measureReps: 3 },
+      serve: { name: 'tiny', log: 'info', stateDir: state, online: { retrainAfter: 40, retrainEvery: 1_000_000, verifyShare: 1, guardMinSamples: 60, guardMaxRaises: 50, guardRaise: 0.05 } },
+    }, {}), { write: (l) => void lines.push(l) });
+    // Fault injection: the renumbering save (a retrained bundle, no raises) fails; the guard's own saves (with raises) work.
+    const store = (s.online as unknown as { deps: { store: VersionStore } }).deps.store;
+    const save = store.saveRevision.bind(store);
+    store.saveRevision = (bundle, version, thresholds, raises) => (raises.every((r) => r === 0) ? Promise.reject(new Error('disk full (injected)')) : save(bundle, version, thresholds, raises));
+    try {
+      const x = randomNormal(seededRng(41), 400 * sample);
+      const failed = (): boolean => lines.some((l) => /disk full \(injected\)/.test(l));
+      for (let i = 0; i < 20_000 && !failed(); i++) {
+        const res = await s.app.inject({ method: 'POST', url: '/v2/models/tiny/infer', payload: body(x.subarray((i % 400) * sample, ((i % 400) + 1) * sample)) });
+        assert.equal(res.statusCode, 200, res.body);
+      }
+      await s.online.idle();
+      assert.ok(failed(), lines.join(''));
+      const m = (await s.app.inject('/metrics')).body;
+      assert.match(m, /^layercache_retrain_total\{model="tiny",outcome="failed"\} 1$/m);
+      // The guard's version serves on; the retrained copy under its first number is gone (a restart must not resume it).
+      const built = Number(/"retrain: building version (\d+)/.exec(lines.join(''))![1]);
+      const onDisk = await new VersionStore(state).list();
+      assert.ok(onDisk.includes(s.online.status().version) && !onDisk.includes(built), `version ${built} left on disk: ${onDisk.join(', ')}`);
+      assert.ok(s.online.status().version > built, 'a guard version serves');
     } finally {
       await s.close();
     }

@@ -301,8 +301,11 @@ export class OnlineLearner {
   }
 
   private async retrainAs(version: number): Promise<void> {
-    // Closed while the number was being chosen: close() found no retrain to stop, so none may start.
-    if (this.closed) return;
+    // Closed while the number was being chosen: close() found no retrain to stop, so none may start (nor count as started).
+    if (this.closed) {
+      this.schedule.abandoned();
+      return;
+    }
     const m = this.deps.metrics;
     let reply: FinishedRetrain | 'abandoned';
     try {

@@ -76,7 +76,7 @@ describe('parseInferRequest', () => {
     rejects(() => parseInferRequest(json({ inputs: [{ name: 'x', shape: [2], datatype: 'FP64', data: [1, 1e300] }] }), null), /value 1 is Infinity/);
   });
 
-  it('reads the extreme values of binary integer types (they round to float32, as JSON integers do)', () => {
+  it('reads the extreme values of binary integer types, exactly, then rounded to the model\'s float32 input', () => {
     const cases: [string, ArrayBufferView, number][] = [
       ['INT32', new Int32Array([2147483647, -2147483648]), 4],
       ['UINT32', new Uint32Array([4294967295, 0]), 4],
@@ -89,6 +89,12 @@ describe('parseInferRequest', () => {
       const expected = Array.from(values as unknown as ArrayLike<number | bigint>, (v) => Math.fround(Number(v)));
       assert.deepEqual(Array.from(data), expected, datatype);
     }
+  });
+
+  it('reads JSON INT64 only where JSON numbers are exact, and says to send wider values as binary', () => {
+    rejects(() => parseInferRequest(json({ inputs: [{ name: 'x', shape: [1], datatype: 'INT64', data: [2 ** 62] }] }), null), /value 0 is 4611686018427388000, beyond the integers JSON numbers hold exactly \(-9007199254740991 to 9007199254740991\); send it as binary INT64, or as FP32/);
+    rejects(() => parseInferRequest(json({ inputs: [{ name: 'x', shape: [1], datatype: 'UINT64', data: [-1] }] }), null), /value 0 is -1, outside UINT64/);
+    rejects(() => parseInferRequest(json({ inputs: [{ name: 'x', shape: [1], datatype: 'INT64', data: [1.5] }] }), null), /value 0 is 1\.5, outside INT64/);
   });
 
   it('rejects JSON values outside an integer datatype, naming value and range', () => {

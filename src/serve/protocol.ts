@@ -133,7 +133,10 @@ function checkRange(values: Float32Array | readonly number[], kind: Numeric, dat
   const outside = range ? (x: number) => !Number.isInteger(x) || x < range[0] || x > range[1] : max !== undefined ? (x: number) => Math.abs(x) > max : null;
   const bad = outside ? values.findIndex(outside) : -1;
   if (bad >= 0) {
-    throw invalid(`${where} value ${bad} is ${values[bad]}, outside ${datatype} (${range ? `integers ${range[0]} to ${range[1]}` : `at most ±${max}`}); send FP32 for other numbers`);
+    // INT64's and UINT64's bounds here are JSON's, not the type's: past 2^53 a JSON number no longer holds an exact integer.
+    const wide = (datatype === 'INT64' || datatype === 'UINT64') && Number.isInteger(values[bad]) && (values[bad]! >= 0 || datatype === 'INT64');
+    const what = wide ? `beyond the integers JSON numbers hold exactly (${range![0]} to ${range![1]}); send it as binary ${datatype}, or as FP32` : `outside ${datatype} (${range ? `integers ${range[0]} to ${range[1]}` : `at most ±${max}`}); send FP32 for other numbers`;
+    throw invalid(`${where} value ${bad} is ${values[bad]}, ${what}`);
   }
 }
 

@@ -71,7 +71,7 @@ export async function decodeBody(body: Buffer, encoding: string | undefined, lim
   } catch (err) {
     if ((err as { code?: string }).code === 'ERR_BUFFER_TOO_LARGE') {
       throw new LayercacheError('BODY_TOO_LARGE', ratioCap < limitBytes
-        ? `the ${body.length}-byte ${name} body decompresses to more than ${ratioCap} bytes, over ${MAX_DECODE_RATIO} times its size, which real tensors do not; send it uncompressed`
+        ? `the ${body.length}-byte ${name} body decompresses to more than ${ratioCap} bytes, over ${MAX_DECODE_RATIO} times its size (a guard against compression bombs); send a body that compresses this well uncompressed`
         : `the request body decompresses to more than the limit of ${limitBytes} bytes; send fewer rows per request or raise --body-limit`, { cause: err });
     }
     throw new LayercacheError('INFER_REQUEST_INVALID', `the request body is not valid ${name} data (${(err as Error).message}); check the Content-Encoding header`, { cause: err });

@@ -38,7 +38,8 @@ export async function runOnlineRetrain(
     log.info({ version, mib, seconds }, `retrain: the buffered inputs (${mib.toFixed(1)} MiB) were copied to the retraining process in ${seconds.toFixed(2)} s`);
   };
   const onLog = (entry: RetrainLog): void => {
-    if (entry.kind === 'phase') log.info({ version, phase: entry.label, seconds: entry.seconds }, `retrain: ${entry.label} done in ${entry.seconds.toFixed(1)} s`);
+    // "took", not "done": a phase also ends when the build fails in it.
+    if (entry.kind === 'phase') log.info({ version, phase: entry.label, seconds: entry.seconds }, `retrain: ${entry.label} took ${entry.seconds.toFixed(1)} s`);
     else log[entry.level]({ version }, `retrain: ${entry.text}`);
   };
   let reply: RetrainReply;

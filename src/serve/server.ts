@@ -266,7 +266,6 @@ async function startLocked(sourcePath: string, config: Config, store: VersionSto
       modelSha256: givenSha, bufferFile: temporary === null && s.online.persistBuffer ? path.join(stateDir, BUFFER_FILE) : null,
     }, { version: start.version, bundle: start.bundle });
     learner = online;
-    await online.restoreBuffer();
     // A request larger than the whole queue could never be queued: it is a 400 naming the limit, not a 503 forever.
     const app = await buildApp({
       model, batcher, metrics, online, serverVersion: pkg.version, isReady: () => ready, engineRunning: () => pool.size > 0, accepted, logger: log, token: s.token,
@@ -282,6 +281,8 @@ async function startLocked(sourcePath: string, config: Config, store: VersionSto
     throw err;
   }
   const { batcher, online, app } = wired;
+  // Last, when nothing else can fail: restoring consumes the saved buffer, which a failed start would lose.
+  await online.restoreBuffer();
   if (resumed) log.info({ version: resumed.version, stateDir }, `resumed version ${resumed.version} from ${stateDir}`);
   if (temporary) log.info({ stateDir }, `bundle versions go to the temporary directory ${stateDir}, removed at shutdown (\`layercache serve --state DIR\` keeps them across restarts)`);
   metrics.bundleVersion.set({ model: s.name }, start.version);

@@ -38,7 +38,8 @@ describe('VersionStore.lock', () => {
 
     // Held by a live process (our parent): refused, naming it.
     await fs.writeFile(path.join(state, 'lock'), `${process.ppid}\n`);
-    await assert.rejects(store.lock(), (e: unknown) => locked(e) && (e as Error).message.includes(`process ${process.ppid}`));
+    // The message says what to do if that process is not a server (a pid reused by another program).
+    await assert.rejects(store.lock(), (e: unknown) => locked(e) && (e as Error).message.includes(`process ${process.ppid}`) && (e as Error).message.includes(`if no layercache server uses it, process ${process.ppid} is another program that now has the old server's process id: delete ${path.join(state, 'lock')}`));
     // Left by a process that is gone, or by an earlier process that had this very pid (a restarted container): taken over.
     for (const stale of [DEAD_PID, process.pid]) {
       await fs.writeFile(path.join(state, 'lock'), `${stale}\n`);

@@ -31,11 +31,11 @@ export interface EvalCommandOptions {
 
 /**
  * The latency saving's interval in words: it covers this run only, and is absent over too few blocks. timed: the
- * samples timed at batch 1; asked: --latency-samples (more than the data holds, the data is what to enlarge).
+ * samples timed at batch 1; samples: the data's (when all were timed, the data is what to enlarge).
  */
-function savingInterval(p: EvalReport['latencySaved'], timed: number, asked: number): string {
+function savingInterval(p: EvalReport['latencySaved'], timed: number, samples: number): string {
   const blocks = `${p.blocks} paired block${p.blocks === 1 ? '' : 's'} of ${Math.min(p.blockSize, timed)} samples`;
-  const more = timed < asked ? `evaluate on more data (${timed} samples timed)` : 'time more samples with --latency-samples';
+  const more = timed >= samples ? `evaluate on more data (all ${timed} samples were timed)` : 'time more samples with --latency-samples';
   return p.ci95 === null
     ? `no interval: ${blocks}; ${more}`
     : `the saving's 95% interval in this run, over ${blocks}: ${formatPercent(p.ci95[0])} to ${formatPercent(p.ci95[1])}; separate runs can differ more`;
@@ -98,7 +98,7 @@ export async function runEval(dir: string, opts: EvalCommandOptions, config: Con
   const b = report.backbone;
   const c = report.cached;
   io.out(`MACs saved ${formatPercent(1 - c.macsPerSample / b.macsPerSample)} (oracle bound ${formatPercent(1 - report.oracle.macsPerSample / b.macsPerSample)}), `
-    + `mean batch-1 latency ${formatSaving(report.latencySaved.saved)} (${savingInterval(report.latencySaved, report.latencySamples, opts.latencySamples)}), `
+    + `mean batch-1 latency ${formatSaving(report.latencySaved.saved)} (${savingInterval(report.latencySaved, report.latencySamples, report.samples)}), `
     + `batch-64 throughput ×${(c.throughputBatch64 / b.throughputBatch64).toFixed(2)}\n`);
   if (report.samples < 64) io.out(`note: with ${report.samples} samples, the batch-64 throughput ran batches of ${report.samples}; evaluate on 64 or more for the batch-64 figure\n`);
   io.out(`exit hit rates: ${c.exitRates.map((r, i) => `#${i} (candidate ${bundle.manifest.exits[i]!.candidate}) ${formatPercent(r)}`).join(', ') || 'none'}; full backbone ${formatPercent(c.fullRate)}\n`);

@@ -488,17 +488,21 @@ describe('accuracy guard', () => {
     }
   });
 
-  it('acts while a retrain runs, and the retrained bundle then serves under a newer version than the guard\'s', { timeout: 120_000 }, async () => {
-    const forced = await forcedExitBundle();
-    const lines: string[] = [];
-    const state = path.join(dir, 'guard-retrain');
-    const s = await startServer(forced, loadConfig({
+  /** A server on the forced-exit bundle whose guard acts while its first retrain (at 40 samples) runs; log lines go to `lines`. */
+  async function guardDuringRetrain(state: string, lines: string[]): Promise<Awaited<ReturnType<typeof startServer>>> {
+    return startServer(await forcedExitBundle(), loadConfig({
       engine: { intraOpThreads: 1 },
       // Enough epochs that the retrain outlasts the verified answers the guard needs.
       build: { tolerance: 0.01, folds: 2, epochs: 100, measureReps: 3 },
       // The guard needs 60 verified answers: it acts after the retrain started at 40 samples.
       serve: { name: 'tiny', log: 'info', stateDir: state, online: { retrainAfter: 40, retrainEvery: 1_000_000, verifyShare: 1, guardMinSamples: 60, guardMaxRaises: 50, guardRaise: 0.05 } },
     }, {}), { write: (l) => void lines.push(l) });
+  }
+
+  it('acts while a retrain runs, and the retrained bundle then serves under a newer version than the guard\'s', { timeout: 120_000 }, async () => {
+    const lines: string[] = [];
+    const state = path.join(dir, 'guard-retrain');
+    const s = await guardDuringRetrain(state, lines);
     try {
       const x = randomNormal(seededRng(41), 400 * sample);
       const versions: number[] = [];
@@ -525,14 +529,9 @@ describe('accuracy guard', () => {
   });
 
   it('counts a retrain whose renumbering fails as failed, and removes its copy', { timeout: 120_000 }, async () => {
-    const forced = await forcedExitBundle();
     const lines: string[] = [];
     const state = path.join(dir, 'guard-retrain-fails');
-    const s = await startServer(forced, loadConfig({
-      engine: { intraOpThreads: 1 },
-      build: { tolerance: 0.01, folds: 2, epochs: 100, measureReps: 3 },
-      serve: { name: 'tiny', log: 'info', stateDir: state, online: { retrainAfter: 40, retrainEvery: 1_000_000, verifyShare: 1, guardMinSamples: 60, guardMaxRaises: 50, guardRaise: 0.05 } },
-    }, {}), { write: (l) => void lines.push(l) });
+    const s = await guardDuringRetrain(state, lines);
     // Fault injection: the renumbering save (a retrained bundle, no raises) fails; the guard's own saves (with raises) work.
     const store = (s.online as unknown as { deps: { store: VersionStore } }).deps.store;
     const save = store.saveRevision.bind(store);

@@ -7,7 +7,7 @@
 import { createHash } from 'node:crypto';
 import { promises as fs } from 'node:fs';
 import path from 'node:path';
-import { imageSizeOf, validatePreprocess } from '../data/index.ts';
+import { colourImageSizeOf, validatePreprocess } from '../data/index.ts';
 import { LayercacheError } from '../errors/index.ts';
 import { writeDirAtomic, writeFileAtomic } from '../files/index.ts';
 import { hasExternalData, parseModel, readValueInfo, serializeModel, type ModelProto } from '../onnx/index.ts';
@@ -148,8 +148,9 @@ export async function loadBundle(dir: string): Promise<LoadedBundle> {
     }
   }
   // Preprocessing that does not fit the model's images is the manifest's fault, not a flag's (eval and serve take none).
+  // Checked where the server checks it at start (grey or colour images), so a bundle it wrote always loads.
   const pre = manifest.preprocess;
-  const size = pre ? imageSizeOf(manifest.source.inputs[0]?.shape, pre.layout) : undefined;
+  const size = pre ? colourImageSizeOf(manifest.source.inputs[0]?.shape, pre.layout) : undefined;
   if (pre && size) {
     try {
       validatePreprocess(pre, size.channels);

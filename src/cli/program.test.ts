@@ -194,6 +194,10 @@ describe('layercache serve', () => {
 
   it('bad sources and options fail with one-line errors before listening', async () => {
     const { dir, model } = await fixture();
+    // A bad token is named by its length, never printed.
+    const token = await cli('serve', path.join(dir, 'missing.onnx'), '--token', 'tiny secret');
+    assertOneLineError(token, 'USAGE', /^layercache: error USAGE: --token \(11 characters\) is invalid: /);
+    assert.ok(!token.stderr.includes('tiny secret'), token.stderr);
     // A flag that would do nothing is refused, not ignored.
     assertOneLineError(await cli('demo', '--port', '80', '--out', path.join(dir, 'demo')), 'USAGE', /^layercache: error USAGE: --port 80 applies only with --serve; add --serve/);
     // Preprocessing that does not fit the model's images is a usage error of its flag.

@@ -50,7 +50,9 @@ export function inFlagTerms(err: LayercacheError): LayercacheError {
   if (!s || !key) return err;
   const flag = FLAG_OF_SETTING[key]!;
   const shown = (v: unknown): string => (Array.isArray(v) ? v.join(',') : String(v));
-  const what = s.path === key ? `${flag} '${shown(s.value)}'` : `${flag} item ${Number(s.path.slice(key.length + 1)) + 1} ('${shown(s.value)}')`;
+  // The token is a secret: never printed, its length only.
+  const what = key === 'serve.token' ? `${flag} (${String(s.value).length} characters)`
+    : s.path === key ? `${flag} '${shown(s.value)}'` : `${flag} item ${Number(s.path.slice(key.length + 1)) + 1} ('${shown(s.value)}')`;
   return new LayercacheError('USAGE', `${what} is invalid: ${s.problem}`, { cause: err });
 }
 
@@ -111,7 +113,7 @@ export async function runCli(argv: readonly string[], io: CliIo, env?: NodeJS.Pr
       outputError: (s, write) => write(`layercache: error USAGE: ${s.replace(/^error: /, '')}`),
     });
 
-  /** serving: the command will serve (an empty LAYERCACHE_TOKEN is refused then, ignored otherwise). */
+  /** serving: the command will serve (LAYERCACHE_TOKEN is read, and checked, only then). */
   const configure = (serving = false): Config => {
     const g = program.opts<GlobalOptions>();
     config = loadConfig({ verbose: g.verbose ?? false, ...(g.threads !== undefined ? { engine: { intraOpThreads: g.threads } } : {}) }, env, { serving });

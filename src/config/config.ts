@@ -273,7 +273,8 @@ export function parseConfig(input: ConfigInput): Config {
     const where = issue.path.join('.') || '(root)';
     const value = issue.path.reduce<unknown>((v, k) => (v !== null && typeof v === 'object' ? (v as Record<PropertyKey, unknown>)[k] : undefined), input);
     const problem = plainProblem(issue);
-    const shown = value === undefined ? '' : ` (${JSON.stringify(value)?.slice(0, 80) ?? String(value)})`;
+    // The token is a secret: its length only.
+    const shown = value === undefined ? '' : where === 'serve.token' ? ` (${String(value).length} characters)` : ` (${JSON.stringify(value)?.slice(0, 80) ?? String(value)})`;
     throw new LayercacheError('CONFIG_INVALID', `configuration value ${where}${shown} is invalid: ${problem}`, { cause: result.error, setting: { path: where, value, problem } });
   }
   const bad = conflict(result.data);
@@ -283,8 +284,8 @@ export function parseConfig(input: ConfigInput): Config {
 
 export interface LoadOptions {
   /**
-   * Whether the configuration will serve (default true): an empty LAYERCACHE_TOKEN is then refused; commands that do
-   * not serve ignore it, as they ignore the token.
+   * Whether the configuration will serve (default true): LAYERCACHE_TOKEN is read only then (an empty or malformed
+   * one refused); commands that do not serve ignore it.
    */
   readonly serving?: boolean;
 }
@@ -306,8 +307,9 @@ export function loadConfig(overrides: ConfigInput = {}, env: NodeJS.ProcessEnv =
     fromEnv.engine = { intraOpThreads: n };
   }
   if (env.NO_COLOR !== undefined && env.NO_COLOR !== '') fromEnv.color = false;
-  const token = env.LAYERCACHE_TOKEN;
-  if (token === '' && (opts.serving ?? true)) {
+  // Only a configuration that serves reads the token: other commands ignore it, malformed or empty.
+  const token = (opts.serving ?? true) ? env.LAYERCACHE_TOKEN : undefined;
+  if (token === '') {
     // A secret that failed to load (an empty file, a missing variable in a template) must not open the server silently.
     throw new LayercacheError('CONFIG_INVALID', 'LAYERCACHE_TOKEN is set but empty, which would serve without authentication; unset it to run without a token, or set a token of 16–4096 printable ASCII characters (e.g. from `openssl rand -hex 32`)');
   }

@@ -36,6 +36,15 @@ export function imageSizeOf(shape: readonly (number | string)[] | null | undefin
   return typeof c === 'number' && typeof h === 'number' && typeof w === 'number' ? { channels: c, height: h, width: w } : undefined;
 }
 
+/**
+ * The size of the grey or colour images (1 or 3 channels) a model input takes, else undefined: the inputs that
+ * image preprocessing and the classify route apply to. One rule for the server's check at start and a bundle's at load.
+ */
+export function colourImageSizeOf(shape: readonly (number | string)[] | null | undefined, layout: 'nchw' | 'nhwc'): ImageSize | undefined {
+  const size = imageSizeOf(shape, layout);
+  return size && (size.channels === 1 || size.channels === 3) ? size : undefined;
+}
+
 /** What a directory entry is, following symbolic links (a broken link is neither). */
 async function kindOf(dir: string, e: Dirent): Promise<'dir' | 'file' | null> {
   if (e.isDirectory()) return 'dir';

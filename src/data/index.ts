@@ -4,6 +4,6 @@ export { type LabelledImages, CIFAR_RECORD_BYTES, CIFAR_SHAPE, cifarRecordCount,
 export { type DataSource, memorySource, requireSampleDims } from './source.ts';
 export { isImageSpec, openDataSource } from './spec.ts';
 export { type Augmentation, checkAugmentable, cropped, flipped, parseAugmentList, randomized, withAugmentedCopies } from './augment.ts';
-export { type ImageSize, imageSizeOf, decodeImage } from './image-folder.ts';
+export { type ImageSize, colourImageSizeOf, imageSizeOf, decodeImage } from './image-folder.ts';
 export { loadMnist, MNIST_SIDE, type MnistDigits } from './mnist.ts';
 export { type DistinctSamples, distinctSamples } from './distinct.ts';

@@ -142,6 +142,8 @@ describe('online retraining', () => {
     } finally {
       await again.close();
     }
+    // Closed at once (the retrain was still being numbered): it counts as never started, again.
+    assert.equal((await readBufferFile(path.join(state, BUFFER_FILE), () => null))?.lastRetrainAt, 0);
   });
 
   it('backs off after a failed retrain: one sample sent over and over (too few distinct to build) is not retried every --retrain-every', { timeout: 120_000 }, async () => {
@@ -157,6 +159,26 @@ describe('online retraining', () => {
       const m = (await s.app.inject('/metrics')).body;
       assert.match(m, /^layercache_retrain_total\{model="tiny",outcome="failed"\} 2$/m);
       assert.equal(s.online.status().version, 0);
+    } finally {
+      await s.close();
+    }
+  });
+
+  it('a retrained version loads whatever preprocessing the server was given for a model that takes no images', { timeout: 120_000 }, async () => {
+    // With --layout nhwc the [3, 8, 8] input reads as 8 channels: no image, so three means are not checked at start;
+    // the retrain records them, and its bundle must load (it was refused as a corrupted manifest).
+    const s = await startServer(modelFile, loadConfig({
+      engine: { intraOpThreads: 1 },
+      build: { folds: 2, epochs: 3, tolerance: 0.2, measureReps: 3 },
+      preprocess: { scale: 255, mean: [0.4, 0.5, 0.6], std: [0.25], layout: 'nhwc' },
+      serve: { name: 'tiny', log: 'silent', stateDir: path.join(dir, 'no-image'), online: { retrainAfter: 40, retrainEvery: 1_000_000 } },
+    }, {}));
+    try {
+      const x = randomNormal(seededRng(71), 40 * sample);
+      for (let i = 0; i < 40; i++) await s.app.inject({ method: 'POST', url: '/v2/models/tiny/infer', payload: body(x.subarray(i * sample, (i + 1) * sample)) });
+      await s.online.idle();
+      assert.equal(s.online.status().version, 1);
+      assert.match((await s.app.inject('/metrics')).body, /^layercache_retrain_total\{model="tiny",outcome="swapped"\} 1$/m);
     } finally {
       await s.close();
     }

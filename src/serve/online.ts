@@ -286,14 +286,14 @@ export class OnlineLearner {
   }
 
   private async retrain(): Promise<void> {
-    const version = await this.allocateVersion();
-    this.building = version;
     try {
+      const version = await this.allocateVersion();
+      this.building = version;
       await this.retrainAs(version);
     } catch (err) {
       // A buffer that cannot build (too few distinct samples, say) would otherwise fail again every retrainEvery.
       this.schedule.finished(false);
-      this.deps.log.info({ version, nextAfter: this.schedule.nextWait }, `retrain: the next retrain waits for ${this.schedule.nextWait} new samples`);
+      this.deps.log.info({ nextAfter: this.schedule.nextWait }, `retrain: the next retrain waits for ${this.schedule.nextWait} new samples`);
       throw err;
     } finally {
       this.building = null;

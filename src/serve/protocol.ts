@@ -127,16 +127,28 @@ function valuesOf(data: unknown, shape: readonly number[], bool: boolean, where:
   return out;
 }
 
+/** The 64-bit integer types' own ranges ([min, end) as doubles, and as written), wider than what JSON numbers hold exactly. */
+const WIDE_INTEGERS: Partial<Record<string, { readonly min: number; readonly end: number; readonly shown: readonly [string, string] }>> = {
+  INT64: { min: -(2 ** 63), end: 2 ** 63, shown: ['-9223372036854775808', '9223372036854775807'] },
+  UINT64: { min: 0, end: 2 ** 64, shown: ['0', '18446744073709551615'] },
+};
+
 /** Refuses the first value `datatype` cannot hold: an integer type's out-of-range or fractional values, FP16's beyond ±65504. values: [count] */
 function checkRange(values: Float32Array | readonly number[], kind: Numeric, datatype: string, where: string): void {
   const { range, max } = kind;
   const outside = range ? (x: number) => !Number.isInteger(x) || x < range[0] || x > range[1] : max !== undefined ? (x: number) => Math.abs(x) > max : null;
   const bad = outside ? values.findIndex(outside) : -1;
   if (bad >= 0) {
-    // INT64's and UINT64's bounds here are JSON's, not the type's: past 2^53 a JSON number no longer holds an exact integer.
-    const wide = (datatype === 'INT64' || datatype === 'UINT64') && Number.isInteger(values[bad]) && (values[bad]! >= 0 || datatype === 'INT64');
-    const what = wide ? `beyond the integers JSON numbers hold exactly (${range![0]} to ${range![1]}); send it as binary ${datatype}, or as FP32` : `outside ${datatype} (${range ? `integers ${range[0]} to ${range[1]}` : `at most ±${max}`}); send FP32 for other numbers`;
-    throw invalid(`${where} value ${bad} is ${values[bad]}, ${what}`);
+    // INT64's and UINT64's bounds here are JSON's, not the type's: past 2^53 a JSON number no longer holds an exact
+    // integer. A value of the type beyond them goes as binary; one outside the type is named with the type's own range.
+    const x = values[bad]!;
+    const wide = WIDE_INTEGERS[datatype];
+    const inType = wide !== undefined && Number.isInteger(x) && x >= wide.min && x < wide.end;
+    const shown = wide?.shown ?? (range ? [String(range[0]), String(range[1])] : null);
+    const what = inType
+      ? `beyond the integers JSON numbers hold exactly (${range![0]} to ${range![1]}); send it as binary ${datatype}, or as FP32`
+      : `outside ${datatype} (${shown ? `integers ${shown[0]} to ${shown[1]}` : `at most ±${max}`}); send FP32 for other numbers`;
+    throw invalid(`${where} value ${bad} is ${x}, ${what}`);
   }
 }
 

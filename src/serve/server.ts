@@ -18,7 +18,7 @@ import { pino, type Logger } from 'pino';
 import { readLatencyProfile, refuseForeignProfile } from '../builder/index.ts';
 import { hasManifest, loadBundle, MANIFEST_FILE, sha256, type LoadedBundle } from '../bundle/index.ts';
 import { deriveConfig, type Config } from '../config/index.ts';
-import { checkAugmentable, imageSizeOf, preprocessFlags, samePreprocess, validatePreprocess, type Preprocess } from '../data/index.ts';
+import { checkAugmentable, colourImageSizeOf, preprocessFlags, samePreprocess, validatePreprocess, type Preprocess } from '../data/index.ts';
 import { LayercacheError } from '../errors/index.ts';
 import { analyzeClassifier, checkClassifier, describeReading, scoresName } from '../inspect/index.ts';
 import { loadModelFile } from '../onnx/index.ts';
@@ -230,10 +230,9 @@ async function startLocked(sourcePath: string, config: Config, store: VersionSto
     }
   }
   const layout = start.preprocess?.layout ?? 'nchw';
-  const imageSize = imageSizeOf([1, ...start.sampleDims], layout) ?? null;
   const model: ModelInfo = {
     name: s.name, inputName: start.inputName, sampleDims: start.sampleDims, classes: start.classes,
-    preprocess: start.preprocess, imageSize: imageSize && (imageSize.channels === 1 || imageSize.channels === 3) ? imageSize : null, labels: s.labels,
+    preprocess: start.preprocess, imageSize: colourImageSizeOf([1, ...start.sampleDims], layout) ?? null, labels: s.labels,
   };
   let ready = false;
   const accepted = new AcceptedRequests();
@@ -320,16 +319,15 @@ async function startLocked(sourcePath: string, config: Config, store: VersionSto
         app.server.closeAllConnections();
         await closed;
         await learning;
-        // Every answered row is in the buffer now (the batcher drained, the listener closed). If it cannot be saved,
-        // the workers still stop and the lock is still released, and then the shutdown fails.
-        const saved = await online.saveBuffer().then(() => null, (err: unknown) => err);
-        await pool.close();
-        await unlock();
-        if (temporary) await fs.rm(temporary, { recursive: true, force: true });
-        if (saved !== null) {
-          log.error({ err: saved }, (saved as Error).message);
-          throw saved;
+        // Every answered row is in the buffer now (the batcher drained, the listener closed). Each last step runs
+        // whatever the one before did (the lock is released even if the buffer could not be saved); the shutdown then
+        // fails with the first error, every one logged.
+        const failures: unknown[] = [];
+        for (const step of [() => online.saveBuffer(), () => pool.close(), unlock, async () => { if (temporary) await fs.rm(temporary, { recursive: true, force: true }); }]) {
+          await step().catch((err: unknown) => void failures.push(err));
         }
+        for (const err of failures) log.error({ err }, `shutdown: ${(err as Error).message}`);
+        if (failures.length > 0) throw failures[0];
       })();
       return closing;
     },

@@ -43,6 +43,10 @@ describe('config', () => {
     assert.throws(() => parseConfig({ serve: { online: { guardWindow: 30, guardMinSamples: 40 } } }), { code: 'CONFIG_INVALID', message: /guardMinSamples.*never act/ });
     assert.throws(() => loadConfig({}, { LAYERCACHE_TOKEN: 'short' }), { code: 'CONFIG_INVALID', message: /^LAYERCACHE_TOKEN \(5 characters\) must be 16–4096 printable/ });
     assert.throws(() => parseConfig({ serve: { token: 'short' } }), (e: LayercacheError) => /serve\.token \(5 characters\) is invalid.*16–4096 printable/.test(e.message) && !e.message.includes('short'));
+    // Nor inside an object shown whole, the environment's token included.
+    for (const input of [{ serve: { prot: 8080 } }, { bogus: 1 }] as never[]) {
+      assert.throws(() => loadConfig(input, { LAYERCACHE_TOKEN: 'envsecrettoken-abcdefgh' }), (e: LayercacheError) => e.code === 'CONFIG_INVALID' && !e.message.includes('envsecret') && /has unknown setting/.test(e.message));
+    }
     assert.throws(() => parseConfig({ build: { augment: ['flip', 'random', 'flip'] } }), { code: 'CONFIG_INVALID', message: /build\.augment.*flip more than once/ });
     // An empty token is refused, not read as "no authentication".
     assert.throws(() => loadConfig({}, { LAYERCACHE_TOKEN: '' }), { code: 'CONFIG_INVALID', message: /^LAYERCACHE_TOKEN is set but empty, which would serve without authentication; unset it/ });

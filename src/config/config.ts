@@ -273,8 +273,10 @@ export function parseConfig(input: ConfigInput): Config {
     const where = issue.path.join('.') || '(root)';
     const value = issue.path.reduce<unknown>((v, k) => (v !== null && typeof v === 'object' ? (v as Record<PropertyKey, unknown>)[k] : undefined), input);
     const problem = plainProblem(issue);
-    // The token is a secret: its length only.
-    const shown = value === undefined ? '' : where === 'serve.token' ? ` (${String(value).length} characters)` : ` (${JSON.stringify(value)?.slice(0, 80) ?? String(value)})`;
+    // The token is a secret: its length only, also inside an object shown whole (an unknown key beside it).
+    const secret = (v: unknown): string => `<${String(v).length} characters>`;
+    const shown = value === undefined ? '' : where === 'serve.token' ? ` (${String(value).length} characters)`
+      : ` (${JSON.stringify(value, (k, v: unknown) => (k === 'token' && typeof v === 'string' ? secret(v) : v))?.slice(0, 80) ?? String(value)})`;
     throw new LayercacheError('CONFIG_INVALID', `configuration value ${where}${shown} is invalid: ${problem}`, { cause: result.error, setting: { path: where, value, problem } });
   }
   const bad = conflict(result.data);

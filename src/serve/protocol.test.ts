@@ -94,6 +94,8 @@ describe('parseInferRequest', () => {
   it('reads JSON INT64 only where JSON numbers are exact, and says to send wider values as binary', () => {
     rejects(() => parseInferRequest(json({ inputs: [{ name: 'x', shape: [1], datatype: 'INT64', data: [2 ** 62] }] }), null), /value 0 is 4611686018427388000, beyond the integers JSON numbers hold exactly \(-9007199254740991 to 9007199254740991\); send it as binary INT64, or as FP32/);
     rejects(() => parseInferRequest(json({ inputs: [{ name: 'x', shape: [1], datatype: 'UINT64', data: [-1] }] }), null), /value 0 is -1, outside UINT64 \(integers 0 to 18446744073709551615\)/);
+    // The type's largest value reaches the parser rounded up to 2^63: still the type's, so still the binary advice.
+    rejects(() => parseInferRequest(Buffer.from('{"inputs":[{"name":"x","shape":[1],"datatype":"INT64","data":[9223372036854775807]}]}'), null), /beyond the integers JSON numbers hold exactly .*send it as binary INT64/);
     // Beyond the type itself: no advice to send it as binary, which cannot hold it either.
     rejects(() => parseInferRequest(json({ inputs: [{ name: 'x', shape: [1], datatype: 'INT64', data: [1e19] }] }), null), /value 0 is 10000000000000000000, outside INT64 \(integers -9223372036854775808 to 9223372036854775807\)/);
     rejects(() => parseInferRequest(json({ inputs: [{ name: 'x', shape: [1], datatype: 'UINT64', data: [1e20] }] }), null), /outside UINT64 \(integers 0 to 18446744073709551615\)/);

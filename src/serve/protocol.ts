@@ -127,7 +127,7 @@ function valuesOf(data: unknown, shape: readonly number[], bool: boolean, where:
   return out;
 }
 
-/** The 64-bit integer types' own ranges ([min, end) as doubles, and as written), wider than what JSON numbers hold exactly. */
+/** The 64-bit integer types' own ranges (min and end = max + 1 as doubles, and as written), wider than what JSON numbers hold exactly. */
 const WIDE_INTEGERS: Partial<Record<string, { readonly min: number; readonly end: number; readonly shown: readonly [string, string] }>> = {
   INT64: { min: -(2 ** 63), end: 2 ** 63, shown: ['-9223372036854775808', '9223372036854775807'] },
   UINT64: { min: 0, end: 2 ** 64, shown: ['0', '18446744073709551615'] },
@@ -143,7 +143,8 @@ function checkRange(values: Float32Array | readonly number[], kind: Numeric, dat
     // integer. A value of the type beyond them goes as binary; one outside the type is named with the type's own range.
     const x = values[bad]!;
     const wide = WIDE_INTEGERS[datatype];
-    const inType = wide !== undefined && Number.isInteger(x) && x >= wide.min && x < wide.end;
+    // `end` itself is in: JSON rounds the type's largest values (2^63 − 1, 2^64 − 1) up to it.
+    const inType = wide !== undefined && Number.isInteger(x) && x >= wide.min && x <= wide.end;
     const shown = wide?.shown ?? (range ? [String(range[0]), String(range[1])] : null);
     const what = inType
       ? `beyond the integers JSON numbers hold exactly (${range![0]} to ${range![1]}); send it as binary ${datatype}, or as FP32`

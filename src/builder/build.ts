@@ -14,7 +14,6 @@
  */
 import { createRequire } from 'node:module';
 import type { Manifest, ScoreSpec } from '../bundle/index.ts';
-import { sha256 } from '../bundle/index.ts';
 import {
   argmaxRows, fitTemperature, oracleCost, paperRule, paretoFront, scoresFor, selectPolicy, simulate,
   type CalibrationTable, type Policy, type Selection,
@@ -22,6 +21,7 @@ import {
 import type { BuildConfig } from '../config/index.ts';
 import { distinctSamples, withAugmentedCopies, type Augmentation, type DataSource, type Preprocess } from '../data/index.ts';
 import type { EngineOptions } from '../engine/index.ts';
+import { sha256 } from '../files/index.ts';
 import { applyFeatureScaling, buildHeadModel, fitFeatureScaling, foldScaling, headLabel, headMacs, initParams, type HeadSpec } from '../heads/index.ts';
 import { analyzeClassifier, describeReading, isPlainReading, scoresName } from '../inspect/index.ts';
 import { modelOpset, serializeModel, type ModelProto } from '../onnx/index.ts';

@@ -16,10 +16,9 @@
 import { promises as fs } from 'node:fs';
 import os from 'node:os';
 import { z } from 'zod';
-import { sha256 } from '../bundle/index.ts';
 import { runtimeVersion, type EngineOptions } from '../engine/index.ts';
 import { LayercacheError } from '../errors/index.ts';
-import { writeFileAtomic } from '../files/index.ts';
+import { sha256, writeFileAtomic } from '../files/index.ts';
 import type { Progress } from '../progress/index.ts';
 
 export const LATENCY_PROFILE_FORMAT = 'layercache.latency-profile/1';

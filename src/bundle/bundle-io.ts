@@ -4,12 +4,11 @@
  * a load validates the manifest schema, every file's presence and sha256, and parses
  * every model, so a loaded bundle is complete and uncorrupted.
  */
-import { createHash } from 'node:crypto';
 import { promises as fs } from 'node:fs';
 import path from 'node:path';
 import { colourImageSizeOf, validatePreprocess } from '../data/index.ts';
 import { LayercacheError } from '../errors/index.ts';
-import { writeDirAtomic, writeFileAtomic } from '../files/index.ts';
+import { sha256, writeDirAtomic, writeFileAtomic } from '../files/index.ts';
 import { hasExternalData, parseModel, readValueInfo, serializeModel, type ModelProto } from '../onnx/index.ts';
 import { ManifestSchema, type Manifest } from './manifest.ts';
 
@@ -26,10 +25,6 @@ export interface BundleFiles {
 export interface LoadedBundle extends BundleFiles {
   readonly dir: string;
   readonly manifest: Manifest;
-}
-
-export function sha256(bytes: Uint8Array): string {
-  return createHash('sha256').update(bytes).digest('hex');
 }
 
 /** Paths of a bundle's files, relative to its directory. */
@@ -133,20 +128,20 @@ export async function loadBundle(dir: string): Promise<LoadedBundle> {
   };
   const segments: ModelProto[] = [];
   for (const s of manifest.segments) segments.push(await model(s, 'segment'));
-  const heads: ModelProto[] = [];
-  for (const e of manifest.exits) heads.push(await model(e.head, 'head'));
-  const candidateHeads: ModelProto[] = [];
-  for (const c of manifest.candidates) candidateHeads.push(await model(c.head, 'candidate head'));
-  // Every head answers [batch, classes]: a manifest whose class count disagrees would fail at every request.
-  for (const [i, h] of [...heads, ...candidateHeads].entries()) {
+  /** A head, which answers [batch, classes]: a manifest whose class count disagrees would fail at every request. */
+  const head = async (ref: { file: string; sha256: string }, what: string): Promise<ModelProto> => {
+    const h = await model(ref, what);
     const out = h.graph?.output[0];
-    const dims = out ? readValueInfo(out)?.shape : null;
-    const k = dims?.at(-1);
+    const k = (out ? readValueInfo(out)?.shape : null)?.at(-1);
     if (typeof k === 'number' && k !== manifest.source.classes) {
-      const file = i < heads.length ? manifest.exits[i]!.head.file : manifest.candidates[i - heads.length]!.head.file;
-      throw new LayercacheError('BUNDLE_INVALID', `bundle ${dir}: head ${file} answers ${k} classes but the manifest says the model has ${manifest.source.classes}; the manifest was edited or the bundle is corrupted — rebuild it`);
+      throw new LayercacheError('BUNDLE_INVALID', `bundle ${dir}: head ${ref.file} answers ${k} classes but the manifest says the model has ${manifest.source.classes}; the manifest was edited or the bundle is corrupted — rebuild it`);
     }
-  }
+    return h;
+  };
+  const heads: ModelProto[] = [];
+  for (const e of manifest.exits) heads.push(await head(e.head, 'head'));
+  const candidateHeads: ModelProto[] = [];
+  for (const c of manifest.candidates) candidateHeads.push(await head(c.head, 'candidate head'));
   // Preprocessing that does not fit the model's images is the manifest's fault, not a flag's (eval and serve take none).
   // Checked where the server checks it at start (grey or colour images), so a bundle it wrote always loads.
   const pre = manifest.preprocess;

@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
-import { formatProbability, formatSaving, isLoopbackHost, openHostWarning, plural } from './format.ts';
+import { curlLine, formatProbability, formatSaving, isLoopbackHost, openHostWarning, plural } from './format.ts';
 
 describe('formatSaving', () => {
   it('says lower for a saving and higher for a loss, never a negative "lower"', () => {
@@ -32,5 +32,14 @@ describe('openHostWarning', () => {
     assert.match(openHostWarning('0.0.0.0', null)!, /--host 0\.0\.0\.0 lets other machines reach the server, and no token is set/);
     assert.equal(openHostWarning('0.0.0.0', 'a-long-enough-token'), null);
     assert.equal(openHostWarning('127.0.0.1', null), null);
+  });
+});
+
+describe('curlLine', () => {
+  it('names the Authorization header when the server has a token, never the token itself', () => {
+    assert.equal(curlLine('http://h/v2', null), '  curl -s http://h/v2\n');
+    const line = curlLine('http://h/v2', 'secret-token-0123456789');
+    assert.match(line, /^ {2}curl -s -H "Authorization: Bearer TOKEN" http:\/\/h\/v2 {3}# TOKEN: the --token or LAYERCACHE_TOKEN value\n$/);
+    assert.ok(!line.includes('secret'));
   });
 });

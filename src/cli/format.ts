@@ -44,6 +44,14 @@ export function openHostWarning(host: string, token: string | null): string | nu
     + `Set --token (or LAYERCACHE_TOKEN), or keep --host 127.0.0.1 behind a reverse proxy.\n`;
 }
 
+/**
+ * A ready-to-paste curl request: `args` after `curl -s`, with the Authorization header (the token named, never
+ * printed) when the server has a token.
+ */
+export function curlLine(args: string, token: string | null): string {
+  return token === null ? `  curl -s ${args}\n` : `  curl -s -H "Authorization: Bearer TOKEN" ${args}   # TOKEN: the --token or LAYERCACHE_TOKEN value\n`;
+}
+
 /** "1 exit", "2 exits". */
 export function plural(n: number, noun: string): string {
   return `${n} ${noun}${n === 1 ? '' : 's'}`;

@@ -82,9 +82,9 @@ function addPreprocessOptions(cmd: Command): Command {
     .option('--layout <layout>', 'nchw | nhwc', (v) => parseChoice(v, '--layout', ['nchw', 'nhwc'] as const), 'nchw');
 }
 
-/** Whether any of --scale, --mean and --std was given. */
-function normalisationGiven(o: Record<string, unknown>): boolean {
-  return o.scale !== undefined || o.mean !== undefined || o.std !== undefined;
+/** Which of --scale, --mean and --std were given (their names without dashes). */
+function normalisationGiven(o: Record<string, unknown>): string[] {
+  return ['scale', 'mean', 'std'].filter((k) => o[k] !== undefined);
 }
 
 function preprocessFrom(o: Record<string, unknown>): Record<string, unknown> {
@@ -188,9 +188,9 @@ export async function runCli(argv: readonly string[], io: CliIo, env?: NodeJS.Pr
         preprocess: preprocessFrom(o),
       }, env, { serving: false });
       // Images with no preprocessing reach the model as 0–255 pixels; almost no image model was trained on that.
-      if (isImageSpec(o.data as string) && !normalisationGiven(o)) io.err(rawPixelsWarning('images', '; the bundle stores it'));
+      if (isImageSpec(o.data as string) && normalisationGiven(o).length === 0) io.err(rawPixelsWarning('images', '; the bundle stores it'));
       // Tensors are fed as they are: the flags would do nothing, and the bundle records no preprocessing.
-      if (!isImageSpec(o.data as string) && normalisationGiven(o)) {
+      if (!isImageSpec(o.data as string) && normalisationGiven(o).length > 0) {
         io.err(`layercache: warning: --scale, --mean and --std apply to images (cifar10:, folder:); '${o.data as string}' holds tensors, which reach the model as they are.\n`);
       }
       if (o.imageSize !== undefined && !(o.data as string).startsWith('folder:')) {
@@ -278,7 +278,7 @@ export async function runCli(argv: readonly string[], io: CliIo, env?: NodeJS.Pr
     .action(async (source: string, o: Record<string, unknown>) => {
       const g = program.opts<GlobalOptions>();
       // A bundle preprocesses as it was built (its manifest); flags that would do nothing are refused, as --scores-output is.
-      const givenPreprocessing = [...['scale', 'mean', 'std'].filter((k) => o[k] !== undefined), ...(serve.getOptionValueSource('layout') === 'cli' ? ['layout'] : [])];
+      const givenPreprocessing = [...normalisationGiven(o), ...(serve.getOptionValueSource('layout') === 'cli' ? ['layout'] : [])];
       const bundle = await hasManifest(source);
       if (givenPreprocessing.length > 0 && bundle) {
         throw new LayercacheError('USAGE', `${givenPreprocessing.map((k) => `--${k}`).join(', ')} ${givenPreprocessing.length > 1 ? 'apply' : 'applies'} when serving a model; bundle ${source} preprocesses inputs as recorded in its manifest.json, as built: drop the flag${givenPreprocessing.length > 1 ? 's' : ''}, or build a bundle with them`);
@@ -302,7 +302,7 @@ export async function runCli(argv: readonly string[], io: CliIo, env?: NodeJS.Pr
           },
         },
       }, env, { serving: true });
-      await runServe(source, config, io, process, { warnRawPixels: !bundle && !normalisationGiven(o) });
+      await runServe(source, config, io, process, { warnRawPixels: !bundle && normalisationGiven(o).length === 0 });
     });
 
   try {

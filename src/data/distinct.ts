@@ -7,7 +7,7 @@
  * Invariants: samples are compared by their exact float32 values (bit patterns, so −0 and 0 differ); the first
  * copy of each is kept, in the original order, with its label; the source itself is returned when nothing repeats.
  */
-import { createHash } from 'node:crypto';
+import { sha256 } from '../files/index.ts';
 import { tensor } from '../tensor/index.ts';
 import { boundsChecked, type DataSource } from './source.ts';
 
@@ -31,7 +31,7 @@ export function distinctSamples(source: DataSource): DistinctSamples {
     const per = t.data.length / (b - a);
     for (let i = 0; i < b - a; i++) {
       const row = t.data.subarray(i * per, (i + 1) * per);
-      const key = createHash('sha256').update(new Uint8Array(row.buffer, row.byteOffset, row.byteLength)).digest('base64');
+      const key = sha256(row);
       if (seen.has(key)) continue;
       seen.add(key);
       keep.push(a + i);

@@ -7,6 +7,7 @@ import { randomBytes } from 'node:crypto';
 import { promises as fs } from 'node:fs';
 import path from 'node:path';
 import { LayercacheError } from '../errors/index.ts';
+import { isWithin, realPath } from './within.ts';
 
 /** A fresh temporary path beside `target`, naming this process: `TARGET.tmp-PID-HEX`. */
 export function tempSibling(target: string): string {
@@ -96,9 +97,9 @@ export async function checkOutputDir(target: string, overwrite: boolean, marker?
   if (!existing) return existing;
   // Even empty: replacing it would leave the shell in a deleted directory. Compared as real paths: the working
   // directory is one, and a path through a symbolic link would otherwise slip past.
-  const resolved = await fs.realpath(target).catch(() => path.resolve(target));
-  const cwd = await fs.realpath(process.cwd()).catch(() => process.cwd());
-  if (cwd === resolved || cwd.startsWith(resolved.endsWith(path.sep) ? resolved : `${resolved}${path.sep}`)) {
+  const resolved = await realPath(target);
+  const cwd = await realPath(process.cwd());
+  if (isWithin(cwd, resolved)) {
     throw new LayercacheError('OUTPUT_EXISTS', `output directory ${target} is the working directory${cwd === resolved ? '' : ' or holds it'}, which is never replaced; give a new directory, e.g. ${path.join(target, 'out')}`);
   }
   if (existing.length === 0) return existing;

@@ -1,3 +1,5 @@
-/** Public surface of the files module: atomic writes, and whole reads of a byte range. */
-export { writeFileAtomic, writeDirAtomic, checkOutputDir, checkOutputFile, tempSibling, parseTempSibling, type ReplaceOptions } from './atomic-write.ts';
+/** Public surface of the files module: atomic writes, whole reads of a byte range, and content digests. */
+export { writeFileAtomic, writeDirAtomic, checkOutputDir, checkOutputFile, tempSibling, parseTempSibling } from './atomic-write.ts';
 export { readFully } from './read-fully.ts';
+export { sha256 } from './digest.ts';
+export { isWithin, realPath } from './within.ts';

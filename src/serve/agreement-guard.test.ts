@@ -93,6 +93,26 @@ describe('AgreementGuard actions and shares', () => {
     assert.equal(g.wantsEvidence(0.5), false, 'both probations over: exit 0 answers nothing, exit 1 passed 20,000 rows');
   });
 
+  it('plan: raises the offending exit to what thresholdFor calls for, or disables it after guardMaxRaises; other exits untouched', () => {
+    const g = new AgreementGuard(2, 100, 0.05);
+    // Exit 1 answers 20% of rows; its verified answers scored 1..10 are wrong at 1–6: surely below 95%.
+    g.recordAnswers(Int32Array.from({ length: 10 }, (_, i) => (i < 2 ? 1 : -1)));
+    for (let k = 1; k <= 10; k++) g.recordVerified(1, k > 6, k);
+    const limits = { guardMinSamples: 5, guardRaise: 0.5, guardMaxRaises: 3 };
+    const raise = g.plan([2, 1], [0, 1], 0.05, limits)!;
+    assert.equal(raise.exit, 1);
+    assert.equal(raise.before, 1);
+    assert.equal(raise.disable, false);
+    assert.deepEqual(raise.thresholds, [2, g.thresholdFor(1, 0.05, 1.5)]);
+    assert.ok(raise.thresholds[1]! > 6, 'above every wrong answer');
+    assert.deepEqual(raise.raises, [0, 2]);
+    assert.equal(raise.stats.n, 10);
+    const disable = g.plan([2, 1], [0, 3], 0.05, limits)!;
+    assert.deepEqual([disable.disable, disable.thresholds, disable.raises], [true, [2, null], [0, 4]]);
+    // Already disabled: nothing to act on.
+    assert.equal(g.plan([2, null], [0, 4], 0.05, limits), null);
+  });
+
   it('thresholdFor: the lowest verified score at which the kept answers surely lose no more than the tolerance left; +Infinity when none', () => {
     const g = new AgreementGuard(1, 100, 0.05);
     // Exit 0 answers 20% of rows; of its 10 verified answers (scores 1..10) those scored 1–3 are wrong.

@@ -244,6 +244,43 @@ export class AgreementGuard {
     for (const x of all) if (x.score > least && lossAt(x.score) <= budget) return x.score;
     return Number.POSITIVE_INFINITY;
   }
+
+  /**
+   * The action live agreement calls for on a version with these thresholds (null: disabled) and guard raises per
+   * exit, or null: the offending exit's threshold raised to what its verified answers call for (at least `raise`
+   * above), or disabled when none will do or it was raised `maxRaises` times already.
+   */
+  plan(thresholds: readonly (number | null)[], raises: readonly number[], tolerance: number, limits: GuardLimits): GuardAction | null {
+    const e = this.offender(tolerance, limits.guardMinSamples);
+    if (e === null) return null;
+    const before = thresholds[e];
+    if (before === null || before === undefined) return null;
+    const wanted = this.thresholdFor(e, tolerance, before + limits.guardRaise);
+    const disable = raises[e]! >= limits.guardMaxRaises || wanted === Number.POSITIVE_INFINITY;
+    return {
+      exit: e, before, disable, stats: this.stats()[e]!,
+      thresholds: thresholds.map((t, i) => (i === e ? (disable ? null : wanted) : t)),
+      raises: raises.map((r, i) => (i === e ? r + 1 : r)),
+    };
+  }
+}
+
+/** The guard's settings a plan uses (serve.online's). */
+export interface GuardLimits {
+  readonly guardMinSamples: number;
+  readonly guardRaise: number;
+  readonly guardMaxRaises: number;
+}
+
+/** What the guard does to one exit: its threshold before, the version's thresholds and raise counts after. */
+export interface GuardAction {
+  readonly exit: number;
+  readonly before: number;
+  readonly disable: boolean;
+  /** The exit's verified answers that called for it. */
+  readonly stats: ExitStats;
+  readonly thresholds: (number | null)[];
+  readonly raises: number[];
 }
 
 /**

@@ -124,8 +124,13 @@ async function verifyPending(): Promise<void> {
   if (!live?.backbone || !p) return;
   const n = p.exits.length;
   const size = p.inputs[0]!.length;
-  const input = new Float32Array(n * size);
-  p.inputs.forEach((x, k) => input.set(x, k * size));
+  /** rows stacked: [rows.length, size]. */
+  const stack = (rows: readonly Float32Array[]): Float32Array<ArrayBuffer> => {
+    const out = new Float32Array(rows.length * size);
+    rows.forEach((x, k) => out.set(x, k * size));
+    return out;
+  };
+  const input = stack(p.inputs);
   let out: Awaited<ReturnType<Session['run']>>;
   try {
     out = await live.backbone.run({ [live.cascade.inputName]: tensor('float32', [n, ...p.sampleDims], input) });
@@ -142,11 +147,7 @@ async function verifyPending(): Promise<void> {
   const backboneClasses = argmaxRows(logits, K);
   const agree = Uint8Array.from(usable, (k) => (backboneClasses[k] === p.classes[k] ? 1 : 0));
   const scores = Float64Array.from(usable, (k) => p.scores[k]!);
-  let kept = input;
-  if (usable.length < n) {
-    kept = new Float32Array(usable.length * size);
-    usable.forEach((k, j) => kept.set(input.subarray(k * size, (k + 1) * size), j * size));
-  }
+  const kept = usable.length < n ? stack(usable.map((k) => p.inputs[k]!)) : input;
   post({ kind: 'verified', version: live.version, exits: Int32Array.from(usable, (k) => p.exits[k]!), agree, scores, input: kept, rows: usable.length }, [kept.buffer, scores.buffer]);
 }
 

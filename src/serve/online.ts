@@ -212,26 +212,17 @@ export class OnlineLearner {
    */
   private checkGuard(): void {
     if (this.guarding || this.closed || !this.bundle) return;
-    const c = this.deps.config;
-    const e = this.guard.offender(this.deps.build.tolerance, c.guardMinSamples);
-    if (e === null) return;
     const bundle = this.bundle;
-    const thresholds = bundle.manifest.exits.map((x) => x.threshold);
-    const before = thresholds[e];
-    if (before === null || before === undefined) return;
-    // The threshold its verified answers call for, at least guardRaise above; none will do, or too many raises: disabled.
-    const wanted = this.guard.thresholdFor(e, this.deps.build.tolerance, before + c.guardRaise);
-    const disable = this.raises[e]! >= c.guardMaxRaises || wanted === Number.POSITIVE_INFINITY;
-    thresholds[e] = disable ? null : wanted;
-    const stats = this.guard.stats()[e]!;
-    const raisesAfter = this.raises.map((r, i) => (i === e ? r + 1 : r));
+    const plan = this.guard.plan(bundle.manifest.exits.map((x) => x.threshold), this.raises, this.deps.build.tolerance, this.deps.config);
+    if (plan === null) return;
+    const { exit: e, before, disable, stats, thresholds } = plan;
     const duringRetrain = this.retraining !== null;
     const action = this.logged(this.serial(async () => {
       // A retrain swapped in meanwhile: its heads and thresholds are fresh, and its verified answers decide anew.
       if (this.bundle !== bundle || this.closed) return;
       const version = await this.allocateVersion();
       try {
-        await this.deps.store.saveRevision(bundle, version, thresholds, raisesAfter);
+        await this.deps.store.saveRevision(bundle, version, thresholds, plan.raises);
         // The guard keeps what still applies: the other exits' evidence, and this exit's share above its new threshold.
         await this.swapTo(version, (guard) => guard.raiseExit(e, thresholds[e] ?? Number.POSITIVE_INFINITY));
       } catch (err) {
@@ -306,7 +297,6 @@ export class OnlineLearner {
       this.schedule.abandoned();
       return;
     }
-    const m = this.deps.metrics;
     let reply: FinishedRetrain | 'abandoned';
     try {
       reply = await runOnlineRetrain(this.deps, version, this.buffer.size, () => this.buffer.snapshot(), {
@@ -321,48 +311,55 @@ export class OnlineLearner {
       this.schedule.abandoned();
       return;
     }
-    const done = reply;
-    const serving = await this.serial(async (): Promise<number | 'kept' | null> => {
-      if (this.closed) return null;
-      const live = { lower: this.guard.overall().lower, verified: this.guard.stats().reduce((a, x) => a + x.n, 0) };
-      if (keepsServing(done.exits, this.activeExits, live, this.deps.build.tolerance, this.deps.config.guardMinSamples)) {
-        await this.deps.store.remove(done.version);
-        m.retrains.inc({ model: this.deps.model, outcome: 'kept' });
-        this.schedule.finished(false);
-        this.deps.log.info({ version: this.version, built: done.version, lower: live.lower, verified: live.verified, nextAfter: this.schedule.nextWait }, `retrain: version ${done.version} kept no exit (${done.noExitReason ?? 'no reason given'}); version ${this.version} stays, since its ${live.verified} verified answers bound live agreement at ${(live.lower * 100).toFixed(2)}% ≥ ${((1 - this.deps.build.tolerance) * 100).toFixed(2)}%; the next retrain waits for ${this.schedule.nextWait} new samples`);
-        return 'kept';
-      }
-      // No exit, and none served before either: the swap changes nothing, and the next retrain waits longer.
-      const fruitless = done.exits === 0 && this.activeExits === 0;
-      let v = done.version;
-      try {
-        if (v < this.version) {
-          // A guard action landed during the retrain under a higher number: versions only grow, so the
-          // retrained bundle is saved again under a new one (the old copy is pruned with the others).
-          v = await this.allocateVersion();
-          const built = await loadBundle(this.deps.store.dirOf(done.version));
-          await this.deps.store.saveRevision(built, v, built.manifest.exits.map((x) => x.threshold), new Array<number>(built.manifest.exits.length).fill(0));
-          this.deps.log.info({ version: v, built: done.version }, `retrain: version ${done.version} saved again as version ${v}, after the guard's version ${this.version}`);
-        }
-        await this.swapTo(v);
-      } catch (err) {
-        // Counted whichever step failed; the retrained copy that never served is not left for a restart to resume.
-        m.retrains.inc({ model: this.deps.model, outcome: 'failed' });
-        if (v !== done.version) {
-          await this.deps.store.remove(done.version).catch((e: unknown) => this.deps.log.warn({ err: e, version: done.version }, `state: version ${done.version} could not be deleted: ${(e as Error).message}`));
-        }
-        throw err;
-      }
-      // Counted as soon as it serves (status and metrics agree with the answers' versions), pruned after.
-      this.retrains++;
-      this.schedule.finished(!fruitless);
-      if (fruitless) this.deps.log.info({ version: v, nextAfter: this.schedule.nextWait }, `retrain: version ${v} keeps no exit, as the version before it; the next retrain waits for ${this.schedule.nextWait} new samples`);
-      m.retrains.inc({ model: this.deps.model, outcome: 'swapped' });
-      await this.prune();
-      return v;
-    });
+    const serving = await this.serial(() => this.settle(reply));
     if (serving === null || serving === 'kept') return;
-    this.deps.log.info({ version: serving, exits: done.exits, calibrationAgreement: done.agreement, macsSaved: done.macsSaved, seconds: done.seconds, latencyReused: done.latencyReused }, `retrain: version ${serving} serving (${done.exits} exit${done.exits === 1 ? '' : 's'}, ${(done.macsSaved * 100).toFixed(1)}% MACs saved on calibration)${done.noExitReason ? `: ${done.noExitReason}` : ''}`);
+    this.deps.log.info({ version: serving, exits: reply.exits, calibrationAgreement: reply.agreement, macsSaved: reply.macsSaved, seconds: reply.seconds, latencyReused: reply.latencyReused }, `retrain: version ${serving} serving (${reply.exits} exit${reply.exits === 1 ? '' : 's'}, ${(reply.macsSaved * 100).toFixed(1)}% MACs saved on calibration)${reply.noExitReason ? `: ${reply.noExitReason}` : ''}`);
+  }
+
+  /**
+   * After a retrain's build (one at a time with the other swaps): keeps the serving version (the build kept no exit,
+   * and live agreement is proven), or swaps the build in, numbered above every version. The version now serving, or
+   * 'kept', or null once the server is closing.
+   */
+  private async settle(done: FinishedRetrain): Promise<number | 'kept' | null> {
+    const m = this.deps.metrics;
+    if (this.closed) return null;
+    const live = { lower: this.guard.overall().lower, verified: this.guard.stats().reduce((a, x) => a + x.n, 0) };
+    if (keepsServing(done.exits, this.activeExits, live, this.deps.build.tolerance, this.deps.config.guardMinSamples)) {
+      await this.deps.store.remove(done.version);
+      m.retrains.inc({ model: this.deps.model, outcome: 'kept' });
+      this.schedule.finished(false);
+      this.deps.log.info({ version: this.version, built: done.version, lower: live.lower, verified: live.verified, nextAfter: this.schedule.nextWait }, `retrain: version ${done.version} kept no exit (${done.noExitReason ?? 'no reason given'}); version ${this.version} stays, since its ${live.verified} verified answers bound live agreement at ${(live.lower * 100).toFixed(2)}% ≥ ${((1 - this.deps.build.tolerance) * 100).toFixed(2)}%; the next retrain waits for ${this.schedule.nextWait} new samples`);
+      return 'kept';
+    }
+    // No exit, and none served before either: the swap changes nothing, and the next retrain waits longer.
+    const fruitless = done.exits === 0 && this.activeExits === 0;
+    let v = done.version;
+    try {
+      if (v < this.version) {
+        // A guard action landed during the retrain under a higher number: versions only grow, so the
+        // retrained bundle is saved again under a new one (the old copy is pruned with the others).
+        v = await this.allocateVersion();
+        const built = await loadBundle(this.deps.store.dirOf(done.version));
+        await this.deps.store.saveRevision(built, v, built.manifest.exits.map((x) => x.threshold), new Array<number>(built.manifest.exits.length).fill(0));
+        this.deps.log.info({ version: v, built: done.version }, `retrain: version ${done.version} saved again as version ${v}, after the guard's version ${this.version}`);
+      }
+      await this.swapTo(v);
+    } catch (err) {
+      // Counted whichever step failed; the retrained copy that never served is not left for a restart to resume.
+      m.retrains.inc({ model: this.deps.model, outcome: 'failed' });
+      if (v !== done.version) {
+        await this.deps.store.remove(done.version).catch((e: unknown) => this.deps.log.warn({ err: e, version: done.version }, `state: version ${done.version} could not be deleted: ${(e as Error).message}`));
+      }
+      throw err;
+    }
+    // Counted as soon as it serves (status and metrics agree with the answers' versions), pruned after.
+    this.retrains++;
+    this.schedule.finished(!fruitless);
+    if (fruitless) this.deps.log.info({ version: v, nextAfter: this.schedule.nextWait }, `retrain: version ${v} keeps no exit, as the version before it; the next retrain waits for ${this.schedule.nextWait} new samples`);
+    m.retrains.inc({ model: this.deps.model, outcome: 'swapped' });
+    await this.prune();
+    return v;
   }
 
   status(): OnlineStatus {

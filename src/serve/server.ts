@@ -16,10 +16,11 @@ import path from 'node:path';
 import type { FastifyInstance } from 'fastify';
 import { pino, type Logger } from 'pino';
 import { readLatencyProfile, refuseForeignProfile } from '../builder/index.ts';
-import { hasManifest, loadBundle, MANIFEST_FILE, sha256, type LoadedBundle } from '../bundle/index.ts';
+import { hasManifest, loadBundle, MANIFEST_FILE, type LoadedBundle } from '../bundle/index.ts';
 import { deriveConfig, type Config } from '../config/index.ts';
 import { checkAugmentable, colourImageSizeOf, preprocessFlags, samePreprocess, validatePreprocess, type Preprocess } from '../data/index.ts';
 import { LayercacheError } from '../errors/index.ts';
+import { sha256 } from '../files/index.ts';
 import { analyzeClassifier, checkClassifier, describeReading, scoresName } from '../inspect/index.ts';
 import { loadModelFile } from '../onnx/index.ts';
 import { AcceptedRequests } from './accepted-requests.ts';
@@ -245,14 +246,17 @@ async function startLocked(sourcePath: string, config: Config, store: VersionSto
     if (model.imageSize && model.preprocess) validatePreprocess(model.preprocess, model.imageSize.channels);
     // Every retrain would fail on it, as build does.
     if (s.online.enabled) checkAugmentable(config.build.augment, start.sampleDims, 'the model\'s input');
-    // Retrains save their latency profile there. A --latency-profile file of another kind (the model, given by
-    // mistake) is refused now; the state directory's own, if unreadable as a profile, is the server's to replace.
+    // Retrains save their latency profile there (only retrains read it: without learning it is not looked at). A
+    // --latency-profile file of another kind (the model, given by mistake) is refused now; the state directory's own,
+    // if unreadable as a profile, is the server's to replace.
     const latencyProfile = config.build.latencyProfile ?? path.join(stateDir, 'latency-profile.json');
-    const profileReading = await readLatencyProfile(latencyProfile);
-    if (config.build.latencyProfile !== null) refuseForeignProfile(latencyProfile, profileReading);
-    else if (!profileReading.replaceable) {
-      await fs.rm(latencyProfile, { force: true });
-      log.warn({ file: latencyProfile }, `state: removed ${profileReading.problem ?? latencyProfile}; retrains measure latencies again`);
+    if (s.online.enabled) {
+      const profileReading = await readLatencyProfile(latencyProfile);
+      if (config.build.latencyProfile !== null) refuseForeignProfile(latencyProfile, profileReading);
+      else if (!profileReading.replaceable) {
+        await fs.rm(latencyProfile, { force: true });
+        log.warn({ file: latencyProfile }, `state: removed ${profileReading.problem ?? latencyProfile}; retrains measure latencies again`);
+      }
     }
     const batcher = new DynamicBatcher({
       maxBatchSize: s.maxBatchSize, maxQueueDelayUs: s.maxQueueDelayUs, maxQueueRows: s.maxQueueRows,

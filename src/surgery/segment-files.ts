@@ -2,9 +2,8 @@
  * Writes a chain of segments to a directory with a `segments.json` index.
  * Invariant: the directory appears complete or not at all (atomic directory write).
  */
-import { createHash } from 'node:crypto';
 import path from 'node:path';
-import { writeDirAtomic, writeFileAtomic } from '../files/index.ts';
+import { sha256, writeDirAtomic, writeFileAtomic } from '../files/index.ts';
 import { dtypeOfElemType, elemTypeName, readValueInfo, serializeModel, type Dim, type ValueInfoProto } from '../onnx/index.ts';
 import type { Segment } from './segments.ts';
 
@@ -33,11 +32,6 @@ function describe(v: ValueInfoProto): BoundaryDescription {
   return { name: v.name, dtype, shape: decl?.shape ?? null };
 }
 
-/** sha256 of bytes, hex. */
-export function sha256Hex(bytes: Uint8Array): string {
-  return createHash('sha256').update(bytes).digest('hex');
-}
-
 /** Writes segment_NN.onnx files and segments.json into `dir` atomically; returns the index. */
 export async function writeSegments(
   dir: string,
@@ -49,7 +43,7 @@ export async function writeSegments(
   const index: SegmentsIndex = {
     format: 'layercache.segments/1',
     source: source.path,
-    sourceSha256: sha256Hex(source.bytes),
+    sourceSha256: sha256(source.bytes),
     cuts: segments.slice(1).map((s) => s.inputs[0]!),
     segments: segments.map((s) => {
       const g = s.model.graph!;

@@ -1,12 +1,11 @@
 /** `layercache build`: collect, measure, train and select, then save a bundle atomically. */
-import path from 'node:path';
 import Table from 'cli-table3';
 import { buildCascade, whyNoExit, withLatencyProfileFile } from '../../builder/index.ts';
 import { MANIFEST_FILE, saveBundle } from '../../bundle/index.ts';
 import type { Config } from '../../config/index.ts';
 import { imageSizeOf, isImageSpec, openDataSource, type ImageSize } from '../../data/index.ts';
 import { LayercacheError } from '../../errors/index.ts';
-import { checkOutputDir } from '../../files/index.ts';
+import { checkOutputDir, isWithin, realPath } from '../../files/index.ts';
 import { loadModelFile, readValueInfo } from '../../onnx/index.ts';
 import { formatCount, formatPercent, formatProbability, plural } from '../format.ts';
 import type { CliIo } from '../io.ts';
@@ -24,7 +23,7 @@ export interface BuildCommandOptions {
 export async function runBuild(file: string, opts: BuildCommandOptions, config: Config, io: CliIo): Promise<void> {
   const started = performance.now();
   const profile = config.build.latencyProfile;
-  if (profile !== null && path.resolve(profile).startsWith(path.resolve(opts.out) + path.sep)) {
+  if (profile !== null && isWithin(await realPath(profile), await realPath(opts.out))) {
     throw new LayercacheError('USAGE', `--latency-profile ${profile} lies inside --out ${opts.out}, which the bundle replaces; keep the profile outside it, e.g. --latency-profile latency-profile.json`);
   }
   // Refuse an occupied --out before minutes of work, not after (the save checks again).

@@ -5,7 +5,7 @@ import Table from 'cli-table3';
 import { deriveConfig, type Config } from '../../config/index.ts';
 import { openDataSource, IDENTITY_PREPROCESS } from '../../data/index.ts';
 import { DEMO_SPLITS, DIGITS_BACKBONE, runDemo } from '../../demo/index.ts';
-import { formatCount, formatPercent } from '../format.ts';
+import { curlLine, formatCount, formatPercent } from '../format.ts';
 import type { CliIo } from '../io.ts';
 import { terminalProgress } from '../progress-bars.ts';
 import { evalJson } from './eval.ts';
@@ -49,8 +49,6 @@ export async function runDemoCommand(opts: DemoCommandOptions, config: Config, i
   const digit = (await openDataSource(DEMO_SPLITS.evaluate, IDENTITY_PREPROCESS)).batch(0, 1).data;
   const requestFile = path.join(opts.out, 'request.json');
   await fs.writeFile(requestFile, JSON.stringify({ inputs: [{ name: 'input', shape: [1, digit.length], datatype: 'FP32', data: Array.from(digit, (v) => Number(v.toFixed(4))) }] }));
-  // With a token set, the request carries it (named, never printed).
-  const auth = serveConfig.serve.token === null ? '' : ` -H "Authorization: Bearer TOKEN"`;
-  io.err(`serving the bundle; try:\n  curl -s http://127.0.0.1:${opts.port}/v2/models/digits/infer -H 'content-type: application/json'${auth} -d @${requestFile}${auth ? '   # TOKEN: the --token or LAYERCACHE_TOKEN value' : ''}\n`);
+  io.err(`serving the bundle; try:\n${curlLine(`http://127.0.0.1:${opts.port}/v2/models/digits/infer -H 'content-type: application/json' -d @${requestFile}`, serveConfig.serve.token)}`);
   await runServe(r.bundleDir, serveConfig, io);
 }

@@ -1,11 +1,11 @@
 /** `layercache eval`: backbone vs bundle, same run, same inputs. */
 import path from 'node:path';
 import Table from 'cli-table3';
-import { loadBundle, sha256 } from '../../bundle/index.ts';
+import { loadBundle } from '../../bundle/index.ts';
 import type { Config } from '../../config/index.ts';
 import { IDENTITY_PREPROCESS, imageSizeOf, isImageSpec, openDataSource } from '../../data/index.ts';
 import { LayercacheError } from '../../errors/index.ts';
-import { checkOutputFile } from '../../files/index.ts';
+import { checkOutputFile, isWithin, realPath, sha256 } from '../../files/index.ts';
 import { evaluateBundle, type EvalReport, type SystemFigures } from '../../evaluate/index.ts';
 import { loadModelFile } from '../../onnx/index.ts';
 import { writeReport } from '../../report/index.ts';
@@ -54,7 +54,7 @@ export async function runEval(dir: string, opts: EvalCommandOptions, config: Con
   }
   // A report path that cannot be written is refused before minutes of evaluation, not after; one inside the bundle
   // would replace one of its files (its manifest, with --force) or add a file it does not list.
-  if (opts.html && path.resolve(opts.html).startsWith(`${path.resolve(dir)}${path.sep}`)) {
+  if (opts.html && isWithin(await realPath(opts.html), await realPath(dir))) {
     const beside = path.relative(process.cwd(), path.join(path.dirname(path.resolve(dir)), 'report.html'));
     throw new LayercacheError('USAGE', `${opts.htmlFlag ?? '--html'} ${opts.html} lies inside the bundle ${dir}; write the report beside it, e.g. ${opts.htmlFlag ?? '--html'} ${beside}`);
   }

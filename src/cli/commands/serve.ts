@@ -3,7 +3,7 @@ import { promises as fs } from 'node:fs';
 import type { Config } from '../../config/index.ts';
 import { asLayercacheError, LayercacheError } from '../../errors/index.ts';
 import { startServer } from '../../serve/index.ts';
-import { openHostWarning, rawPixelsWarning } from '../format.ts';
+import { curlLine, openHostWarning, rawPixelsWarning } from '../format.ts';
 import type { CliIo } from '../io.ts';
 
 /** Reads class names, one per line in class order (blank lines at the end are allowed; one before a name is refused: it would shift every later name). */
@@ -54,9 +54,7 @@ export async function runServe(source: string, config: Config, io: CliIo, signal
     }
     io.err(`layercache: serving '${m.name}' at ${address} (state ${server.stateDir})\n`);
     // The token itself is never printed.
-    io.err(config.serve.token === null
-      ? `  curl ${address}/v2/models/${m.name}\n`
-      : `  curl -H "Authorization: Bearer TOKEN" ${address}/v2/models/${m.name}   # TOKEN: the --token or LAYERCACHE_TOKEN value\n`);
+    io.err(curlLine(`${address}/v2/models/${m.name}`, config.serve.token));
     await new Promise<void>((resolve, reject) => {
       let draining = false;
       onSignal = (signal) => {

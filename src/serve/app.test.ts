@@ -136,6 +136,27 @@ describe('server routes', () => {
     probs.forEach((v, i) => assert.ok(Math.abs(v - oracle[i]!) < 1e-5));
   });
 
+  it("reads Triton's raw binary request (header length 0) as whole rows of the one input", async () => {
+    const x = randomNormal(seededRng(5), 2 * sample);
+    const res = await server.app.inject({
+      method: 'POST', url: URL_INFER, payload: Buffer.from(x.buffer),
+      headers: { 'content-type': 'application/octet-stream', [HEADER_LENGTH]: '0' },
+    });
+    assert.equal(res.statusCode, 200, res.body);
+    const body = res.json();
+    const probs = body.outputs.find((o: { name: string }) => o.name === 'probabilities');
+    assert.deepEqual(probs.shape, [2, 5]);
+    const oracle = await backboneProbs(x, 2);
+    probs.data.forEach((v: number, i: number) => assert.ok(Math.abs(v - oracle[i]!) < 1e-5));
+    // Not a whole number of rows: refused, naming the row size and the body's.
+    const partial = await server.app.inject({
+      method: 'POST', url: URL_INFER, payload: Buffer.from(x.buffer, 0, x.byteLength - 4),
+      headers: { 'content-type': 'application/octet-stream', [HEADER_LENGTH]: '0' },
+    });
+    assert.equal(partial.statusCode, 400);
+    assert.match(partial.json().error, new RegExp(`rows of \\[3, 8, 8\\] \\(${sample * 4} bytes each\\); its body has ${x.byteLength - 4} bytes`));
+  });
+
   it('classifies a PNG, raw and multipart, with top-k labels', async () => {
     const png = await sharp(Buffer.alloc(8 * 8 * 3, 200), { raw: { width: 8, height: 8, channels: 3 } }).png().toBuffer();
     const raw = await server.app.inject({ method: 'POST', url: '/v2/models/tiny/classify', payload: png, headers: { 'content-type': 'image/png' } });

@@ -20,7 +20,7 @@ import { ACCEPTED_ENCODINGS, bodyOf, BROWSER_SIMPLE_TYPES, decodeBody, mediaType
 import type { DynamicBatcher, RowsResult } from './batcher.ts';
 import type { ServerMetrics } from './metrics.ts';
 import type { OnlineLearner } from './online.ts';
-import { encodeInferResponse, HEADER_LENGTH, parseInferRequest, type OutputTensor, type Parameters } from './protocol.ts';
+import { encodeInferResponse, HEADER_LENGTH, parseInferRequest, parseRawBinaryRequest, type OutputTensor, type Parameters } from './protocol.ts';
 
 /** Routes whose failures layercache_inference_request_failure counts. */
 const INFERENCE_ROUTE = /^\/v2\/models\/:name(\/versions\/:version)?\/(infer|classify)$/;
@@ -302,7 +302,8 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
       throw new LayercacheError('INFER_REQUEST_INVALID', `${HEADER_LENGTH} '${String(headerValue)}' is not a byte count; send the length of the JSON header in bytes`);
     }
     const headerLength = headerValue === undefined ? null : Number(headerValue);
-    const parsed = parseInferRequest(await decodedBody(req, reply), headerLength);
+    const body = await decodedBody(req, reply);
+    const parsed = headerLength === 0 ? parseRawBinaryRequest(body, { name: model.inputName, sampleDims: model.sampleDims }) : parseInferRequest(body, headerLength);
     if (parsed.inputs.length !== 1 || parsed.inputs[0]!.name !== model.inputName) {
       throw new LayercacheError('INFER_REQUEST_INVALID', `the model takes one input named '${model.inputName}', got ${parsed.inputs.map((i) => `'${i.name}'`).join(', ')}`);
     }

@@ -1,6 +1,6 @@
 /**
  * The Open Inference Protocol v2 (KServe v2) REST codec: inference requests in JSON or
- * with the binary tensor extension, and responses in kind.
+ * with the binary tensor extension (and Triton's raw binary request), and responses in kind.
  * Invariants: a parsed request's input data is a float32 array whose length is the
  * product of its shape; anything else is an INFER_REQUEST_INVALID error that names the
  * field; binary tensors are little-endian and appear in the order of their inputs.
@@ -179,9 +179,42 @@ function notJsonHint(body: Uint8Array): string {
   return binary ? '; the body holds binary bytes: a request with binary tensors also needs the Inference-Header-Content-Length header' : '';
 }
 
+/** `count` values of `kind` from `body` at `offset`, little-endian, as float32. */
+function readBinary(body: Uint8Array, offset: number, count: number, kind: Numeric): Float32Array {
+  const view = new DataView(body.buffer, body.byteOffset + offset, count * kind.bytes);
+  const data = new Float32Array(count);
+  for (let k = 0; k < count; k++) data[k] = kind.read(view, k * kind.bytes);
+  return data;
+}
+
+/**
+ * Binary data can hold NaN and ±Infinity, and numbers beyond float32's range become ±Infinity:
+ * a model answers them with NaN, and the online buffer must not learn from them.
+ */
+function checkFinite(data: Float32Array, where: string): void {
+  const bad = data.findIndex((x) => !Number.isFinite(x));
+  if (bad >= 0) throw invalid(`${where} value ${bad} is ${data[bad]} as float32; inputs must be finite numbers within float32's range`);
+}
+
+/**
+ * Triton's raw binary request (Inference-Header-Content-Length: 0): the body is the model's one input and
+ * nothing else, FP32 rows of `sampleDims`, as many as the body holds; every output is answered in JSON.
+ */
+export function parseRawBinaryRequest(body: Uint8Array, input: { readonly name: string; readonly sampleDims: readonly number[] }): InferRequest {
+  const rowValues = input.sampleDims.reduce((a, b) => a * b, 1);
+  const rowBytes = rowValues * NUMERIC.FP32!.bytes;
+  if (body.length === 0 || body.length % rowBytes !== 0) {
+    throw invalid(`a raw binary request (${HEADER_LENGTH}: 0) is input '${input.name}' alone, as FP32 rows of [${input.sampleDims.join(', ')}] (${rowBytes} bytes each); its body has ${body.length} bytes, not a whole number of rows. Send whole rows, or a JSON header before the tensor bytes with its length in ${HEADER_LENGTH}`);
+  }
+  const rows = body.length / rowBytes;
+  const data = readBinary(body, 0, rows * rowValues, NUMERIC.FP32!);
+  checkFinite(data, `input '${input.name}'`);
+  return { id: undefined, inputs: [{ name: input.name, datatype: 'FP32', shape: [rows, ...input.sampleDims], data }], outputs: null, binaryOutputs: false, parameters: {} };
+}
+
 /**
  * Parses a v2 inference request. `body` is the raw body; `headerLength` is the value of
- * Inference-Header-Content-Length (null when the body is JSON only).
+ * Inference-Header-Content-Length (null when the body is JSON only; 0, a raw binary request, is parseRawBinaryRequest's).
  */
 export function parseInferRequest(body: Uint8Array, headerLength: number | null): InferRequest {
   if (headerLength !== null && (!Number.isInteger(headerLength) || headerLength < 0 || headerLength > body.length)) {
@@ -221,9 +254,7 @@ export function parseInferRequest(body: Uint8Array, headerLength: number | null)
         throw invalid(`${where} ('${raw.name}'): binary_data_size ${JSON.stringify(binarySize)} does not match shape [${shape.join(', ')}] of ${datatype} (${count * kind.bytes} bytes)`);
       }
       if (offset + binarySize > body.length) throw invalid(`${where} ('${raw.name}'): the body ends ${offset + binarySize - body.length} bytes before its binary data does`);
-      const view = new DataView(body.buffer, body.byteOffset + offset, binarySize);
-      data = new Float32Array(count);
-      for (let k = 0; k < count; k++) data[k] = kind.read(view, k * kind.bytes);
+      data = readBinary(body, offset, count, kind);
       // Binary values are their type's by construction (float32 then rounds the widest integers, as it rounds JSON's),
       // except BOOL's bytes: any but 0 and 1 are refused. Checked on float32 values, INT32's 2^31 − 1 would read 2^31, outside.
       if (datatype === 'BOOL') checkRange(data, kind, datatype, `${where} ('${raw.name}')`);
@@ -236,10 +267,7 @@ export function parseInferRequest(body: Uint8Array, headerLength: number | null)
       checkRange(values, kind, datatype, `${where} ('${raw.name}')`);
       data = Float32Array.from(values);
     }
-    // Binary data can hold NaN and ±Infinity, and numbers beyond float32's range become ±Infinity:
-    // a model answers them with NaN, and the online buffer must not learn from them.
-    const bad = data.findIndex((x) => !Number.isFinite(x));
-    if (bad >= 0) throw invalid(`${where} ('${raw.name}') value ${bad} is ${data[bad]} as float32; inputs must be finite numbers within float32's range`);
+    checkFinite(data, `${where} ('${raw.name}')`);
     return { name: raw.name, datatype, shape, data };
   });
   if (offset !== body.length) throw invalid(`the body has ${body.length - offset} bytes after the last binary tensor; check binary_data_size and Inference-Header-Content-Length`);

@@ -20,7 +20,7 @@ import { ACCEPTED_ENCODINGS, bodyOf, BROWSER_SIMPLE_TYPES, decodeBody, mediaType
 import type { DynamicBatcher, RowsResult } from './batcher.ts';
 import type { ServerMetrics } from './metrics.ts';
 import type { OnlineLearner } from './online.ts';
-import { encodeInferResponse, HEADER_LENGTH, parseInferRequest, parseRawBinaryRequest, type OutputTensor, type Parameters } from './protocol.ts';
+import { encodeInferResponse, HEADER_LENGTH, parseInferRequest, type OutputTensor, type Parameters } from './protocol.ts';
 
 /** Routes whose failures layercache_inference_request_failure counts. */
 const INFERENCE_ROUTE = /^\/v2\/models\/:name(\/versions\/:version)?\/(infer|classify)$/;
@@ -302,23 +302,10 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
       throw new LayercacheError('INFER_REQUEST_INVALID', `${HEADER_LENGTH} '${String(headerValue)}' is not a byte count; send the length of the JSON header in bytes`);
     }
     const headerLength = headerValue === undefined ? null : Number(headerValue);
-    const body = await decodedBody(req, reply);
-    const parsed = headerLength === 0 ? parseRawBinaryRequest(body, { name: model.inputName, sampleDims: model.sampleDims }) : parseInferRequest(body, headerLength);
-    if (parsed.inputs.length !== 1 || parsed.inputs[0]!.name !== model.inputName) {
-      throw new LayercacheError('INFER_REQUEST_INVALID', `the model takes one input named '${model.inputName}', got ${parsed.inputs.map((i) => `'${i.name}'`).join(', ')}`);
-    }
+    const spec = { inputName: model.inputName, sampleDims: model.sampleDims, maxRows: deps.limits.maxRequestRows, outputs: OUTPUTS };
+    const parsed = parseInferRequest(await decodedBody(req, reply), headerLength, spec);
     const input = parsed.inputs[0]!;
-    const want = model.sampleDims;
-    if (input.shape.length !== want.length + 1 || input.shape.slice(1).some((d, i) => d !== want[i])) {
-      throw new LayercacheError('INFER_REQUEST_INVALID', `input '${input.name}' has shape [${input.shape.join(', ')}] but the model takes [batch, ${want.join(', ')}]`);
-    }
     const rows = input.shape[0]!;
-    if (rows < 1 || rows > deps.limits.maxRequestRows) {
-      throw new LayercacheError('INFER_REQUEST_INVALID', `input '${input.name}' has ${rows} rows; send 1 to ${deps.limits.maxRequestRows} rows per request (--max-request-rows, at most --max-queue-rows)`);
-    }
-    for (const o of parsed.outputs ?? []) {
-      if (!(OUTPUTS as readonly string[]).includes(o.name)) throw new LayercacheError('INFER_REQUEST_INVALID', `output '${o.name}' does not exist; the outputs are ${OUTPUTS.join(', ')}`);
-    }
     const r = await infer(req, input.data, rows, pinned);
     const tensors = outputTensors(r, rows);
     const wanted = parsed.outputs ?? OUTPUTS.map((name) => ({ name, binary: parsed.binaryOutputs }));

@@ -154,6 +154,45 @@ describe('parseInferRequest', () => {
   });
 });
 
+describe('parseInferRequest against the model', () => {
+  const spec = { inputName: 'x', sampleDims: [3], maxRows: 4, outputs: ['class', 'exit'] };
+
+  it('refuses what the model cannot answer from the header, before reading any tensor data', () => {
+    // Each request's data is bad too (a string, or too few bytes): the header's problem is named, so the data was not read.
+    const badData = (header: object) => json({ inputs: [{ shape: [1, 3], datatype: 'FP32', ...header, data: [1, 'oops', 3] }] });
+    rejects(() => parseInferRequest(badData({ name: 'y' }), null, spec), /the model takes one input named 'x', got 'y'/);
+    rejects(() => parseInferRequest(badData({ name: 'x', shape: [1, 4] }), null, spec), /has shape \[1, 4\] but the model takes \[batch, 3\]/);
+    rejects(() => parseInferRequest(badData({ name: 'x', shape: [5, 3] }), null, spec), /has 5 rows; send 1 to 4 rows per request/);
+    rejects(() => parseInferRequest(json({ inputs: [{ name: 'x', shape: [1, 3], datatype: 'FP32', data: [1, 'oops', 3] }], outputs: [{ name: 'nope' }] }), null, spec), /output 'nope' does not exist; the outputs are class, exit/);
+    const huge = binaryRequest({ inputs: [{ name: 'x', shape: [60_000_000, 3], datatype: 'UINT8', parameters: { binary_data_size: 180_000_000 } }] }, new Uint8Array(3));
+    rejects(() => parseInferRequest(huge.body, huge.headerLength, spec), /has 60000000 rows; send 1 to 4/);
+    // Many inputs are named briefly.
+    const many = json({ inputs: Array.from({ length: 50 }, (_, i) => ({ name: `in${i}`, shape: [1, 3], datatype: 'FP32', data: [1, 2, 3] })) });
+    rejects(() => parseInferRequest(many, null, spec), /got 'in0', 'in1', 'in2' and 47 more$/);
+  });
+
+  it("clips a client's long strings in its messages, and shows JSON's 1e999 as Infinity", () => {
+    const long = 'n'.repeat(100_000);
+    for (const body of [
+      json({ inputs: [{ name: long, shape: [1, 3], datatype: 'FP32', data: [1, 2, 3] }] }),
+      json({ inputs: [{ name: 'x', shape: [1, 3], datatype: 'FP32', data: [1, 2, 3] }], outputs: [{ name: long }] }),
+      json({ inputs: [{ name: 'x', shape: [1, 3], datatype: long, data: [1, 2, 3] }] }),
+      json({ inputs: [{ name: 'x', shape: [1, 3], datatype: 'FP32', data: [1, 2, 3] }], outputs: [{ name: 'class', parameters: { binary_data: long } }] }),
+      json({ id: { [long]: 1 }, inputs: [] }),
+    ]) assert.throws(() => parseInferRequest(body, null, spec), (e: LayercacheError) => e.code === 'INFER_REQUEST_INVALID' && e.message.length < 400 && e.message.includes('…'));
+    rejects(() => parseInferRequest(Buffer.from('{"inputs":[{"name":"x","shape":[1,3],"datatype":"FP32","data":[1,1e999,3]}]}'), null, spec), /data holds Infinity at value 1/);
+  });
+
+  it("reads Triton's raw binary request (header length 0) as whole rows of the model's input", () => {
+    const x = new Float32Array([1, 2, 3, 4, 5, 6]);
+    const r = parseInferRequest(Buffer.from(x.buffer), 0, spec);
+    assert.deepEqual(r.inputs[0]!.shape, [2, 3]);
+    assert.deepEqual(Array.from(r.inputs[0]!.data), [1, 2, 3, 4, 5, 6]);
+    rejects(() => parseInferRequest(Buffer.from(x.buffer, 0, 20), 0, spec), /FP32 rows of \[3\] \(12 bytes each\); its body has 20 bytes/);
+    rejects(() => parseInferRequest(Buffer.from(new Float32Array(15).buffer), 0, spec), /has 5 rows; send 1 to 4/);
+  });
+});
+
 describe('encodeInferResponse', () => {
   it('puts binary outputs after the header with binary_data_size, JSON ones inline', () => {
     const probs = new Float32Array([0.25, 0.75]);

@@ -82,7 +82,7 @@ function parametersOf(v: unknown, where: string): Parameters {
   if (v === undefined) return {};
   if (!isObject(v)) throw invalid(`${where}.parameters must be an object of name → string, number or boolean`);
   for (const [k, x] of Object.entries(v)) {
-    if (!['string', 'number', 'boolean'].includes(typeof x)) throw invalid(`${where}.parameters.${k} must be a string, number or boolean, got ${JSON.stringify(x)}`);
+    if (!['string', 'number', 'boolean'].includes(typeof x)) throw invalid(`${where}.parameters.${clip(k)} must be a string, number or boolean, got ${describe(x)}`);
   }
   return v as Parameters;
 }
@@ -155,7 +155,10 @@ function checkRange(values: Float32Array | readonly number[], kind: Numeric, dat
 
 /** A JSON value, briefly, for an error message. */
 function describe(x: unknown): string {
-  return Array.isArray(x) ? 'an array' : (JSON.stringify(x) ?? String(x)).slice(0, 40);
+  if (Array.isArray(x)) return 'an array';
+  // JSON.stringify writes Infinity (JSON's 1e999) as null.
+  const text = typeof x === 'number' ? String(x) : (JSON.stringify(x) ?? String(x));
+  return text.length > 40 ? `${text.slice(0, 40)}…` : text;
 }
 
 /** More dimensions than any model input has; it also bounds how deep `data` is walked. */
@@ -163,7 +166,7 @@ const MAX_RANK = 16;
 
 function shapeOf(v: unknown, where: string): number[] {
   if (!Array.isArray(v) || v.length === 0 || v.length > MAX_RANK || !v.every((d) => Number.isInteger(d) && d >= 0)) {
-    throw invalid(`${where}.shape must be a non-empty array of at most ${MAX_RANK} non-negative integers, got ${JSON.stringify(v)?.slice(0, 80)}`);
+    throw invalid(`${where}.shape must be a non-empty array of at most ${MAX_RANK} non-negative integers, got ${Array.isArray(v) ? `[${v.slice(0, MAX_RANK + 1).map(describe).join(', ')}${v.length > MAX_RANK + 1 ? ', …' : ''}]` : describe(v)}`);
   }
   return v as number[];
 }
@@ -196,30 +199,83 @@ function checkFinite(data: Float32Array, where: string): void {
   if (bad >= 0) throw invalid(`${where} value ${bad} is ${data[bad]} as float32; inputs must be finite numbers within float32's range`);
 }
 
+/** What the served model takes, checked against a request's JSON header before any tensor data is decoded. */
+export interface ModelSpec {
+  readonly inputName: string;
+  /** Per-sample input dims (no batch). */
+  readonly sampleDims: readonly number[];
+  /** Rows one request may carry. */
+  readonly maxRows: number;
+  /** The outputs a request may ask for. */
+  readonly outputs: readonly string[];
+}
+
+/** A client's string in a message: at most 64 characters, so that a huge name cannot make a huge answer or log line. */
+export function clip(text: string): string {
+  return text.length > 64 ? `${text.slice(0, 64)}…` : text;
+}
+
+/** Refuses a request the model cannot answer (inputs, shape, rows, outputs), from its header alone. */
+function checkAgainstModel(inputs: readonly { name: string; shape: readonly number[] }[], outputs: readonly RequestedOutput[] | null, spec: ModelSpec): void {
+  if (inputs.length !== 1 || inputs[0]!.name !== spec.inputName) {
+    const names = inputs.slice(0, 3).map((i) => `'${clip(i.name)}'`).join(', ') + (inputs.length > 3 ? ` and ${inputs.length - 3} more` : '');
+    throw invalid(`the model takes one input named '${spec.inputName}', got ${names}`);
+  }
+  const { name, shape } = inputs[0]!;
+  const want = spec.sampleDims;
+  if (shape.length !== want.length + 1 || shape.slice(1).some((d, i) => d !== want[i])) {
+    throw invalid(`input '${name}' has shape [${shape.join(', ')}] but the model takes [batch, ${want.join(', ')}]`);
+  }
+  const rows = shape[0]!;
+  if (rows < 1 || rows > spec.maxRows) {
+    throw invalid(`input '${name}' has ${rows} rows; send 1 to ${spec.maxRows} rows per request (--max-request-rows, at most --max-queue-rows)`);
+  }
+  for (const o of outputs ?? []) {
+    if (!spec.outputs.includes(o.name)) throw invalid(`output '${clip(o.name)}' does not exist; the outputs are ${spec.outputs.join(', ')}`);
+  }
+}
+
 /**
  * Triton's raw binary request (Inference-Header-Content-Length: 0): the body is the model's one input and
- * nothing else, FP32 rows of `sampleDims`, as many as the body holds; every output is answered in JSON.
+ * nothing else, FP32 rows of the sample dims, as many as the body holds; every output is answered in JSON.
  */
-export function parseRawBinaryRequest(body: Uint8Array, input: { readonly name: string; readonly sampleDims: readonly number[] }): InferRequest {
-  const rowValues = input.sampleDims.reduce((a, b) => a * b, 1);
+function parseRawBinaryRequest(body: Uint8Array, spec: ModelSpec): InferRequest {
+  const rowValues = spec.sampleDims.reduce((a, b) => a * b, 1);
   const rowBytes = rowValues * NUMERIC.FP32!.bytes;
   if (body.length === 0 || body.length % rowBytes !== 0) {
-    throw invalid(`a raw binary request (${HEADER_LENGTH}: 0) is input '${input.name}' alone, as FP32 rows of [${input.sampleDims.join(', ')}] (${rowBytes} bytes each); its body has ${body.length} bytes, not a whole number of rows. Send whole rows, or a JSON header before the tensor bytes with its length in ${HEADER_LENGTH}`);
+    throw invalid(`a raw binary request (${HEADER_LENGTH}: 0) is input '${spec.inputName}' alone, as FP32 rows of [${spec.sampleDims.join(', ')}] (${rowBytes} bytes each); its body has ${body.length} bytes, not a whole number of rows. Send whole rows, or a JSON header before the tensor bytes with its length in ${HEADER_LENGTH}`);
   }
   const rows = body.length / rowBytes;
+  checkAgainstModel([{ name: spec.inputName, shape: [rows, ...spec.sampleDims] }], null, spec);
   const data = readBinary(body, 0, rows * rowValues, NUMERIC.FP32!);
-  checkFinite(data, `input '${input.name}'`);
-  return { id: undefined, inputs: [{ name: input.name, datatype: 'FP32', shape: [rows, ...input.sampleDims], data }], outputs: null, binaryOutputs: false, parameters: {} };
+  checkFinite(data, `input '${spec.inputName}'`);
+  return { id: undefined, inputs: [{ name: spec.inputName, datatype: 'FP32', shape: [rows, ...spec.sampleDims], data }], outputs: null, binaryOutputs: false, parameters: {} };
+}
+
+/** An input as its JSON header describes it, before its data is read. */
+interface InputHeader {
+  readonly name: string;
+  readonly shape: readonly number[];
+  readonly count: number;
+  readonly datatype: string;
+  readonly kind: Numeric;
+  readonly where: string;
+  /** Bytes of binary data, or null when the values are in JSON `data`. */
+  readonly binarySize: number | null;
+  readonly raw: Record<string, unknown>;
 }
 
 /**
  * Parses a v2 inference request. `body` is the raw body; `headerLength` is the value of
- * Inference-Header-Content-Length (null when the body is JSON only; 0, a raw binary request, is parseRawBinaryRequest's).
+ * Inference-Header-Content-Length (null when the body is JSON only; 0 for Triton's raw binary request, which needs
+ * `spec`). With `spec`, the request is checked against the model from its JSON header, before any tensor data is
+ * decoded: a request the model cannot answer costs its JSON parse, not an allocation of its declared tensors.
  */
-export function parseInferRequest(body: Uint8Array, headerLength: number | null): InferRequest {
+export function parseInferRequest(body: Uint8Array, headerLength: number | null, spec: ModelSpec | null = null): InferRequest {
   if (headerLength !== null && (!Number.isInteger(headerLength) || headerLength < 0 || headerLength > body.length)) {
     throw invalid(`Inference-Header-Content-Length ${headerLength} is not an integer between 0 and the body length ${body.length}`);
   }
+  if (headerLength === 0 && spec !== null) return parseRawBinaryRequest(body, spec);
   const jsonEnd = headerLength ?? body.length;
   let json: unknown;
   try {
@@ -228,11 +284,11 @@ export function parseInferRequest(body: Uint8Array, headerLength: number | null)
     throw new LayercacheError('INFER_REQUEST_INVALID', `the request's JSON header is not valid JSON (${(err as Error).message})${headerLength === null ? notJsonHint(body) : ''}`, { cause: err });
   }
   if (!isObject(json)) throw invalid('the request body must be a JSON object with an "inputs" array');
-  if (json.id !== undefined && typeof json.id !== 'string') throw invalid(`"id" must be a string, got ${JSON.stringify(json.id)}`);
+  if (json.id !== undefined && typeof json.id !== 'string') throw invalid(`"id" must be a string, got ${describe(json.id)}`);
   if (!Array.isArray(json.inputs) || json.inputs.length === 0) throw invalid('"inputs" must be a non-empty array of tensors');
   const parameters = parametersOf(json.parameters, 'request');
-  let offset = jsonEnd;
-  const inputs: InferInput[] = json.inputs.map((raw: unknown, i: number) => {
+  // The header first: every input's name, shape and type, and the outputs asked for.
+  const headers: InputHeader[] = json.inputs.map((raw: unknown, i: number): InputHeader => {
     const where = `inputs[${i}]`;
     if (!isObject(raw)) throw invalid(`${where} must be an object with name, shape, datatype and data`);
     if (typeof raw.name !== 'string' || raw.name === '') throw invalid(`${where}.name must be a non-empty string`);
@@ -241,59 +297,69 @@ export function parseInferRequest(body: Uint8Array, headerLength: number | null)
     const datatype = raw.datatype;
     if (typeof datatype !== 'string') throw invalid(`${where}.datatype must be a string such as "FP32"`);
     const kind = NUMERIC[datatype];
-    if (!kind) throw invalid(`${where} ('${raw.name}') has datatype ${datatype}; this model takes numbers: send FP32 (or another numeric type: ${Object.keys(NUMERIC).join(', ')})`);
-    const params = parametersOf(raw.parameters, where);
-    const binarySize = params.binary_data_size;
-    // Allocated only once the data is known to hold `count` values: a huge declared shape on a small body is a 400, not an allocation.
+    if (!kind) throw invalid(`${where} ('${clip(raw.name)}') has datatype ${clip(datatype)}; this model takes numbers: send FP32 (or another numeric type: ${Object.keys(NUMERIC).join(', ')})`);
+    const named = `${where} ('${clip(raw.name)}')`;
+    const binarySize = parametersOf(raw.parameters, where).binary_data_size;
+    if (binarySize === undefined) {
+      if (raw.data === undefined) throw invalid(`${named} has no "data" and no binary_data_size parameter`);
+      return { name: raw.name, shape, count, datatype, kind, where: named, binarySize: null, raw };
+    }
+    if (raw.data !== undefined) throw invalid(`${named} has both "data" and binary_data_size; send its values one way`);
+    if (headerLength === null) throw invalid(`${where} has binary_data_size but the request has no Inference-Header-Content-Length header`);
+    if (typeof binarySize !== 'number') throw invalid(`${named}: binary_data_size must be a number of bytes, got the ${typeof binarySize} ${describe(binarySize)}`);
+    if (binarySize !== count * kind.bytes) {
+      throw invalid(`${named}: binary_data_size ${binarySize} does not match shape [${shape.join(', ')}] of ${datatype} (${count * kind.bytes} bytes)`);
+    }
+    return { name: raw.name, shape, count, datatype, kind, where: named, binarySize, raw };
+  });
+  const outputs = outputsOf(json.outputs, parameters);
+  if (spec !== null) checkAgainstModel(headers, outputs, spec);
+  // Then the data. Allocated only once it is known to hold `count` values: a huge declared shape on a small body is a 400, not an allocation.
+  let offset = jsonEnd;
+  const inputs: InferInput[] = headers.map((h) => {
     let data: Float32Array;
-    if (binarySize !== undefined) {
-      if (raw.data !== undefined) throw invalid(`${where} ('${raw.name}') has both "data" and binary_data_size; send its values one way`);
-      if (headerLength === null) throw invalid(`${where} has binary_data_size but the request has no Inference-Header-Content-Length header`);
-      if (typeof binarySize !== 'number') throw invalid(`${where} ('${raw.name}'): binary_data_size must be a number of bytes, got the ${typeof binarySize} ${JSON.stringify(binarySize)}`);
-      if (binarySize !== count * kind.bytes) {
-        throw invalid(`${where} ('${raw.name}'): binary_data_size ${JSON.stringify(binarySize)} does not match shape [${shape.join(', ')}] of ${datatype} (${count * kind.bytes} bytes)`);
-      }
-      if (offset + binarySize > body.length) throw invalid(`${where} ('${raw.name}'): the body ends ${offset + binarySize - body.length} bytes before its binary data does`);
-      data = readBinary(body, offset, count, kind);
+    if (h.binarySize !== null) {
+      if (offset + h.binarySize > body.length) throw invalid(`${h.where}: the body ends ${offset + h.binarySize - body.length} bytes before its binary data does`);
+      data = readBinary(body, offset, h.count, h.kind);
       // Binary values are their type's by construction (float32 then rounds the widest integers, as it rounds JSON's),
       // except BOOL's bytes: any but 0 and 1 are refused. Checked on float32 values, INT32's 2^31 − 1 would read 2^31, outside.
-      if (datatype === 'BOOL') checkRange(data, kind, datatype, `${where} ('${raw.name}')`);
-      offset += binarySize;
+      if (h.datatype === 'BOOL') checkRange(data, h.kind, h.datatype, h.where);
+      offset += h.binarySize;
     } else {
-      if (raw.data === undefined) throw invalid(`${where} ('${raw.name}') has no "data" and no binary_data_size parameter`);
-      const values = valuesOf(raw.data, shape, datatype === 'BOOL', `${where} ('${raw.name}')`);
-      if (values.length !== count) throw invalid(`${where} ('${raw.name}') has ${values.length} values but shape [${shape.join(', ')}] needs ${count}`);
+      const values = valuesOf(h.raw.data, h.shape, h.datatype === 'BOOL', h.where);
+      if (values.length !== h.count) throw invalid(`${h.where} has ${values.length} values but shape [${h.shape.join(', ')}] needs ${h.count}`);
       // Checked before float32 rounds them: an integer beyond 2^24 would pass as its neighbour.
-      checkRange(values, kind, datatype, `${where} ('${raw.name}')`);
+      checkRange(values, h.kind, h.datatype, h.where);
       data = Float32Array.from(values);
     }
-    checkFinite(data, `${where} ('${raw.name}')`);
-    return { name: raw.name, datatype, shape, data };
+    checkFinite(data, h.where);
+    return { name: h.name, datatype: h.datatype, shape: h.shape, data };
   });
   if (offset !== body.length) throw invalid(`the body has ${body.length - offset} bytes after the last binary tensor; check binary_data_size and Inference-Header-Content-Length`);
-  let outputs: RequestedOutput[] | null = null;
+  return { id: json.id as string | undefined, inputs, outputs, binaryOutputs: parameters.binary_data_output === true, parameters };
+}
+
+/** The outputs a request asks for (null: all), each in binary or JSON. */
+function outputsOf(raw: unknown, parameters: Parameters): RequestedOutput[] | null {
   if (parameters.binary_data_output !== undefined && typeof parameters.binary_data_output !== 'boolean') {
-    throw invalid(`parameters.binary_data_output must be true or false, got ${JSON.stringify(parameters.binary_data_output)}`);
+    throw invalid(`parameters.binary_data_output must be true or false, got ${describe(parameters.binary_data_output)}`);
   }
   const binaryOutputs = parameters.binary_data_output === true;
-  if (json.outputs !== undefined) {
-    if (!Array.isArray(json.outputs)) throw invalid('"outputs" must be an array of { name }');
-  }
+  if (raw === undefined) return null;
+  if (!Array.isArray(raw)) throw invalid('"outputs" must be an array of { name }');
   // An empty list requests no output in particular: every output is returned, as when "outputs" is absent (Triton's reading).
-  if (Array.isArray(json.outputs) && json.outputs.length > 0) {
-    outputs = json.outputs.map((o: unknown, i: number) => {
-      if (!isObject(o) || typeof o.name !== 'string') throw invalid(`outputs[${i}] must be an object with a "name"`);
-      const p = parametersOf(o.parameters, `outputs[${i}]`);
-      if (p.binary_data !== undefined && typeof p.binary_data !== 'boolean') throw invalid(`outputs[${i}].parameters.binary_data must be true or false, got ${JSON.stringify(p.binary_data)}`);
-      // Answering it with plain probabilities would be a silent wrong answer to what the client asked.
-      if (p.classification !== undefined) throw invalid(`outputs[${i}].parameters.classification asks for the classification extension, which this server does not offer; read the 'class' and 'probabilities' outputs, or POST an image to the classify route for top-k labels`);
-      return { name: o.name, binary: p.binary_data === undefined ? binaryOutputs : p.binary_data };
-    });
-    const names = outputs.map((o) => o.name);
-    const twice = names.find((n, i) => names.indexOf(n) !== i);
-    if (twice !== undefined) throw invalid(`output '${twice}' is requested twice; name each output once`);
-  }
-  return { id: json.id as string | undefined, inputs, outputs, binaryOutputs, parameters };
+  if (raw.length === 0) return null;
+  const seen = new Set<string>();
+  return raw.map((o: unknown, i: number) => {
+    if (!isObject(o) || typeof o.name !== 'string') throw invalid(`outputs[${i}] must be an object with a "name"`);
+    if (seen.has(o.name)) throw invalid(`output '${clip(o.name)}' is requested twice; name each output once`);
+    seen.add(o.name);
+    const p = parametersOf(o.parameters, `outputs[${i}]`);
+    if (p.binary_data !== undefined && typeof p.binary_data !== 'boolean') throw invalid(`outputs[${i}].parameters.binary_data must be true or false, got ${describe(p.binary_data)}`);
+    // Answering it with plain probabilities would be a silent wrong answer to what the client asked.
+    if (p.classification !== undefined) throw invalid(`outputs[${i}].parameters.classification asks for the classification extension, which this server does not offer; read the 'class' and 'probabilities' outputs, or POST an image to the classify route for top-k labels`);
+    return { name: o.name, binary: p.binary_data === undefined ? binaryOutputs : p.binary_data };
+  });
 }
 
 function jsonData(t: OutputTensor): number[] {

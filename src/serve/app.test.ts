@@ -197,7 +197,7 @@ describe('server routes', () => {
       [{ method: 'POST', url: '/v2/models/tiny/classify', payload: Buffer.from('GIF89a\x01\x00\x01\x00'), headers: { 'content-type': 'image/png' } }, 400, 'INFER_REQUEST_INVALID', /not a JPEG or PNG/],
       [{ method: 'POST', url: '/v2/models/tiny/classify', payload: Buffer.concat([Buffer.from([0x89, 0x50, 0x4e, 0x47, 0x0d, 0x0a, 0x1a, 0x0a]), Buffer.from('truncated')]), headers: { 'content-type': 'image/png' } }, 400, 'INFER_REQUEST_INVALID', /cannot be decoded as an image/],
       [{ method: 'POST', url: '/v2/models/tiny/classify', payload: 'garbage', headers: { 'content-type': 'multipart/form-data; boundary=xyz' } }, 400, 'INFER_REQUEST_INVALID', /multipart body is malformed/],
-      [{ method: 'POST', url: URL_INFER, payload: `{"inputs":[{"name":"image","shape":[1,3,8,8],"datatype":"FP32","data":${'['.repeat(20_000)}1${']'.repeat(20_000)}}]}`, headers: { 'content-type': 'application/json' } }, 400, 'INFER_REQUEST_INVALID', /nested unlike its shape/],
+      [{ method: 'POST', url: URL_INFER, payload: `{"inputs":[{"name":"image","shape":[1,3,8,8],"datatype":"FP32","data":${'['.repeat(20_000)}1${']'.repeat(20_000)}}]}`, headers: { 'content-type': 'application/json' } }, 400, 'INFER_REQUEST_INVALID', /JSON nests deeper than 32 levels/],
       [{ method: 'GET', url: '/v3/nothing' }, 404, 'ROUTE_NOT_FOUND', /no route GET \/v3\/nothing/],
       [{ method: 'GET', url: '/v2/models/%zz' }, 400, 'INFER_REQUEST_INVALID', /cannot be routed/],
       [{ method: 'GET', url: URL_INFER }, 405, 'METHOD_NOT_ALLOWED', /GET is not allowed on \/v2\/models\/tiny\/infer; use POST/],
@@ -322,6 +322,45 @@ describe('load shedding', () => {
       assert.ok(codes.includes(200));
       assert.ok(codes.every((c) => c === 200 || c === 503));
       assert.equal(all.find((r) => r.statusCode === 503)!.json().code, 'QUEUE_FULL');
+    } finally {
+      await s.close();
+    }
+  });
+});
+
+describe('a full queue', () => {
+  it('refuses a request before its body is parsed: a malformed body gets the 503, not a 400', { timeout: 30_000 }, async () => {
+    // The long queue delay holds two one-row requests in the queue, which then is full.
+    const s = await startServer(modelFile, serverConfig({ maxQueueRows: 2, maxQueueDelayUs: 10_000_000, online: { enabled: false } }));
+    try {
+      const x = randomNormal(seededRng(7), sample);
+      const queued = [0, 1].map(() => s.app.inject({ method: 'POST', url: URL_INFER, payload: inferBody(x, 1) }));
+      const queueRows = async () => Number(/^layercache_queue_rows\{model="tiny"\} (\d+)$/m.exec((await s.app.inject({ url: '/metrics' })).body)?.[1]);
+      while (await queueRows() < 2) await new Promise((r) => setImmediate(r));
+      const res = await s.app.inject({ method: 'POST', url: URL_INFER, payload: '{not json', headers: { 'content-type': 'application/json' } });
+      assert.equal(res.statusCode, 503, res.body);
+      assert.equal(res.json().code, 'QUEUE_FULL');
+      await s.close();
+      assert.deepEqual((await Promise.all(queued)).map((r) => r.statusCode), [200, 200]);
+    } finally {
+      await s.close();
+    }
+  });
+
+  it('parses a large JSON body in the parser worker, with the same answer', async () => {
+    const x = randomNormal(seededRng(8), 2 * sample);
+    // Padded past the size parsed inline (whitespace is valid JSON).
+    const payload = JSON.stringify(inferBody(x, 2)).replace('{', `{${' '.repeat(300 * 1024)}`);
+    const s = await startServer(modelFile, serverConfig({ bodyLimitBytes: 2 ** 20, online: { enabled: false } }));
+    try {
+      const res = await s.app.inject({ method: 'POST', url: URL_INFER, payload, headers: { 'content-type': 'application/json' } });
+      assert.equal(res.statusCode, 200, res.body);
+      const probs = res.json().outputs.find((o: { name: string }) => o.name === 'probabilities').data as number[];
+      const oracle = await backboneProbs(x, 2);
+      probs.forEach((v, i) => assert.ok(Math.abs(v - oracle[i]!) < 1e-5));
+      const bad = await s.app.inject({ method: 'POST', url: URL_INFER, payload: payload.replace('"image"', '"picture"'), headers: { 'content-type': 'application/json' } });
+      assert.equal(bad.statusCode, 400);
+      assert.equal(bad.json().error, "the model takes one input named 'image', got 'picture'");
     } finally {
       await s.close();
     }

@@ -20,7 +20,8 @@ import { ACCEPTED_ENCODINGS, bodyOf, BROWSER_SIMPLE_TYPES, decodeBody, mediaType
 import type { DynamicBatcher, RowsResult } from './batcher.ts';
 import type { ServerMetrics } from './metrics.ts';
 import type { OnlineLearner } from './online.ts';
-import { encodeInferResponse, HEADER_LENGTH, parseInferRequest, type OutputTensor, type Parameters } from './protocol.ts';
+import { RequestParser } from './request-parser.ts';
+import { encodeInferResponse, HEADER_LENGTH, type OutputTensor, type Parameters } from './protocol.ts';
 
 /** Routes whose failures layercache_inference_request_failure counts. */
 const INFERENCE_ROUTE = /^\/v2\/models\/:name(\/versions\/:version)?\/(infer|classify)$/;
@@ -139,6 +140,8 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
     genReqId: () => `req-${(++requestCounter).toString(36)}`,
     logController: new LogController({ disableRequestLogging: !deps.logger.isLevelEnabled('debug') }),
   });
+  const parser = new RequestParser({ inputName: model.inputName, sampleDims: model.sampleDims, maxRows: deps.limits.maxRequestRows, outputs: OUTPUTS });
+  app.addHook('onClose', () => parser.close());
   await app.register(multipart, { limits: { files: 1, fileSize: deps.limits.bodyLimitBytes } });
   // Every body arrives as bytes whatever its content type, or with none (tritonclient and KServe's client send
   // none, and Triton takes any); each route decides what it reads. multipart/form-data keeps its own parser.
@@ -302,8 +305,10 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
       throw new LayercacheError('INFER_REQUEST_INVALID', `${HEADER_LENGTH} '${String(headerValue)}' is not a byte count; send the length of the JSON header in bytes`);
     }
     const headerLength = headerValue === undefined ? null : Number(headerValue);
-    const spec = { inputName: model.inputName, sampleDims: model.sampleDims, maxRows: deps.limits.maxRequestRows, outputs: OUTPUTS };
-    const parsed = parseInferRequest(await decodedBody(req, reply), headerLength, spec);
+    // A full queue refuses at once, before the body is decoded and parsed (it would refuse even one row).
+    const full = batcher.refusal(1);
+    if (full?.code === 'QUEUE_FULL') throw full;
+    const parsed = await parser.parse(await decodedBody(req, reply), headerLength);
     const input = parsed.inputs[0]!;
     const rows = input.shape[0]!;
     const r = await infer(req, input.data, rows, pinned);

@@ -81,12 +81,19 @@ export class DynamicBatcher {
     return this.queuedRows;
   }
 
+  /** Why a request of `rows` rows would be refused now (closed, or the queue full), or null. */
+  refusal(rows: number): LayercacheError | null {
+    if (this.closed) return new LayercacheError('NOT_READY', 'the server is shutting down and takes no new requests; retry against another replica');
+    if (this.queuedRows + rows > this.options.maxQueueRows) {
+      return new LayercacheError('QUEUE_FULL', `the inference queue holds ${this.queuedRows} rows and this request adds ${rows}, over the limit of ${this.options.maxQueueRows}; retry later with backoff`);
+    }
+    return null;
+  }
+
   /** input: [rows, ...sample]. verify: [rows], 1 = check this row against the full backbone. */
   submit(input: Float32Array, rows: number, verify: Uint8Array): Promise<RowsResult> {
-    if (this.closed) return Promise.reject(new LayercacheError('NOT_READY', 'the server is shutting down and takes no new requests; retry against another replica'));
-    if (this.queuedRows + rows > this.options.maxQueueRows) {
-      return Promise.reject(new LayercacheError('QUEUE_FULL', `the inference queue holds ${this.queuedRows} rows and this request adds ${rows}, over the limit of ${this.options.maxQueueRows}; retry later with backoff`));
-    }
+    const refused = this.refusal(rows);
+    if (refused) return Promise.reject(refused);
     this.inFlight++;
     return new Promise<RowsResult>((resolve, reject) => {
       const job: Job = { input, rows, verify, enqueued: performance.now(), resolve, reject, timer: null, settled: false };

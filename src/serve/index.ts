@@ -2,4 +2,5 @@
 export { startServer, type RunningServer, type OnlineControl } from './server.ts';
 export { type ModelInfo } from './app.ts';
 export { type OnlineStatus } from './online-deps.ts';
-export { HEADER_LENGTH, parseInferRequest, encodeInferResponse, type InferRequest, type OutputTensor } from './protocol.ts';
+export { HEADER_LENGTH, parseInferRequest, encodeInferResponse, type InferRequest, type ModelSpec, type OutputTensor } from './protocol.ts';
+export { RequestParser, PARSE_INLINE_BYTES } from './request-parser.ts';

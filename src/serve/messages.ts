@@ -5,6 +5,7 @@
 import type { BuildConfig, PreprocessConfig } from '../config/index.ts';
 import type { EngineOptions } from '../engine/index.ts';
 import type { ClassifierReading } from '../inspect/index.ts';
+import type { InferRequest, ModelSpec } from './protocol.ts';
 
 /** What an engine worker runs: a bundle, or a bare model (the full backbone, no exits). */
 export type EngineSource =
@@ -85,3 +86,16 @@ export type RetrainReply =
     readonly latencyReused: boolean;
   }
   | { readonly kind: 'error'; readonly code: string; readonly message: string; readonly stack: string | undefined };
+
+/** A request body for the parser worker: body (transferred) and the Inference-Header-Content-Length (null: none). */
+export interface ParseRequest {
+  readonly id: number;
+  readonly body: Uint8Array;
+  readonly headerLength: number | null;
+  readonly spec: ModelSpec;
+}
+
+/** The parsed request (its tensors transferred), or the error's code and message. */
+export type ParseReply =
+  | { readonly kind: 'parsed'; readonly id: number; readonly request: InferRequest }
+  | { readonly kind: 'error'; readonly id: number; readonly code: string; readonly message: string };

@@ -11,7 +11,7 @@ import { fileURLToPath } from 'node:url';
 import { Worker } from 'node:worker_threads';
 
 /** The modules of this folder that run in a worker thread. */
-export type WorkerModule = 'engine-worker';
+export type WorkerModule = 'engine-worker' | 'parse-worker';
 
 /** The modules of this folder that run in a child process. */
 export type ChildModule = 'retrain-child';

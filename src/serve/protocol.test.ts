@@ -44,7 +44,10 @@ describe('parseInferRequest', () => {
   it('refuses JSON data nested unlike its shape, nested deeper than any shape, or of the wrong kind', () => {
     rejects(() => parseInferRequest(json({ inputs: [{ name: 'x', shape: [1, 3], datatype: 'FP32', data: [[1, 2, 3], []] }] }), null), /nested unlike its shape \[1, 3\]: level 1 has 2 entries/);
     rejects(() => parseInferRequest(json({ inputs: [{ name: 'x', shape: [2, 2], datatype: 'FP32', data: [[1, 2, 3], [4]] }] }), null), /nested unlike its shape/);
-    rejects(() => parseInferRequest(Buffer.from(`{"inputs":[{"name":"x","shape":[1],"datatype":"FP32","data":${'['.repeat(100_000)}1${']'.repeat(100_000)}}]}`), null), /nested unlike its shape/);
+    rejects(() => parseInferRequest(json({ inputs: [{ name: 'x', shape: [1], datatype: 'FP32', data: [[[[1]]]] }] }), null), /nested unlike its shape \[1\]: deeper than its 1 dimensions/);
+    // Millions of brackets are refused before JSON.parse spends seconds on them; brackets inside strings do not count.
+    rejects(() => parseInferRequest(Buffer.from(`{"inputs":[{"name":"x","shape":[1],"datatype":"FP32","data":${'['.repeat(100_000)}1${']'.repeat(100_000)}}]}`), null), /JSON nests deeper than 32 levels/);
+    assert.equal(parseInferRequest(json({ inputs: [{ name: '["{'.repeat(40), shape: [1], datatype: 'FP32', data: [1] }] }), null).inputs[0]!.name, '["{'.repeat(40));
     rejects(() => parseInferRequest(json({ inputs: [{ name: 'x', shape: new Array(17).fill(1), datatype: 'FP32', data: [1] }] }), null), /at most 16/);
     rejects(() => parseInferRequest(json({ inputs: [{ name: 'x', shape: [2], datatype: 'FP32', data: [true, 1] }] }), null), /holds true at value 0; it must hold finite numbers/);
     rejects(() => parseInferRequest(json({ inputs: [{ name: 'x', shape: [2, 2], datatype: 'FP32', data: [[1, 2], 'ab'] }] }), null), /level 2 has "ab" where 2 arrays or values belong/);

@@ -252,6 +252,26 @@ function parseRawBinaryRequest(body: Uint8Array, spec: ModelSpec): InferRequest 
   return { id: undefined, inputs: [{ name: spec.inputName, datatype: 'FP32', shape: [rows, ...spec.sampleDims], data }], outputs: null, binaryOutputs: false, parameters: {} };
 }
 
+/** Nesting of arrays and objects a request's JSON may have: its data nested as the shape, and a few levels around it. */
+const MAX_JSON_DEPTH = 32;
+
+/** Whether the JSON text in bytes [0, end) nests arrays and objects deeper than `limit` (brackets in strings do not count). */
+function nestsDeeper(bytes: Uint8Array, end: number, limit: number): boolean {
+  let depth = 0;
+  let inString = false;
+  for (let i = 0; i < end; i++) {
+    const b = bytes[i]!;
+    if (inString) {
+      if (b === 0x5c) i++; // a backslash escapes the next byte
+      else if (b === 0x22) inString = false;
+    } else if (b === 0x22) inString = true;
+    else if (b === 0x5b || b === 0x7b) {
+      if (++depth > limit) return true;
+    } else if (b === 0x5d || b === 0x7d) depth--;
+  }
+  return false;
+}
+
 /** An input as its JSON header describes it, before its data is read. */
 interface InputHeader {
   readonly name: string;
@@ -277,6 +297,10 @@ export function parseInferRequest(body: Uint8Array, headerLength: number | null,
   }
   if (headerLength === 0 && spec !== null) return parseRawBinaryRequest(body, spec);
   const jsonEnd = headerLength ?? body.length;
+  // JSON.parse takes seconds over millions of nested brackets, which no request needs.
+  if (nestsDeeper(body, jsonEnd, MAX_JSON_DEPTH)) {
+    throw invalid(`the request's JSON nests deeper than ${MAX_JSON_DEPTH} levels; a request needs about ${MAX_RANK + 4} at most (data nested as a shape of up to ${MAX_RANK} dimensions)`);
+  }
   let json: unknown;
   try {
     json = JSON.parse(Buffer.from(body.buffer, body.byteOffset, jsonEnd).toString('utf8'));

@@ -1,0 +1,87 @@
+/**
+ * The request parser: bodies parsed in its worker give exactly what parseInferRequest gives on the calling thread,
+ * errors included; a dead worker fails its pending parses and is replaced; close() refuses what is left.
+ */
+import assert from 'node:assert/strict';
+import { describe, it } from 'node:test';
+import { LayercacheError } from '../errors/index.ts';
+import { parseInferRequest } from './protocol.ts';
+import { RequestParser } from './request-parser.ts';
+
+const spec = { inputName: 'x', sampleDims: [2, 3], maxRows: 8, outputs: ['class', 'exit'] };
+const json = (v: unknown): Buffer => Buffer.from(JSON.stringify(v));
+
+/** Same code and message from both, or the same request. */
+async function same(body: () => Buffer, headerLength: number | null, parser: RequestParser): Promise<void> {
+  let inline: unknown;
+  try {
+    inline = parseInferRequest(body(), headerLength, spec);
+  } catch (e) {
+    inline = e;
+  }
+  const worker = await parser.parse(body(), headerLength).catch((e: unknown) => e);
+  if (inline instanceof LayercacheError) {
+    assert.ok(worker instanceof LayercacheError, `the worker parsed what the thread refused: ${inline.message}`);
+    assert.equal(worker.code, inline.code);
+    assert.equal(worker.message, inline.message);
+  } else {
+    assert.deepEqual(worker, inline);
+  }
+}
+
+describe('RequestParser', () => {
+  it('parses in its worker exactly as on the calling thread: JSON, binary, raw binary, and refusals', async () => {
+    const parser = new RequestParser(spec, 0);
+    try {
+      const x = Array.from({ length: 12 }, (_, i) => i / 7 - 0.5);
+      await same(() => json({ id: 'r', inputs: [{ name: 'x', shape: [2, 2, 3], datatype: 'FP32', data: x }], outputs: [{ name: 'exit', parameters: { binary_data: true } }] }), null, parser);
+      const header = json({ inputs: [{ name: 'x', shape: [1, 2, 3], datatype: 'FP64', parameters: { binary_data_size: 48 } }] });
+      await same(() => Buffer.concat([header, Buffer.from(new Float64Array(x.slice(0, 6)).buffer)]), header.length, parser);
+      await same(() => Buffer.from(new Float32Array(x).buffer), 0, parser);
+      await same(() => json({ inputs: [{ name: 'y', shape: [1, 2, 3], datatype: 'FP32', data: x.slice(0, 6) }] }), null, parser);
+      await same(() => Buffer.from('{"inputs": ['), null, parser);
+    } finally {
+      await parser.close();
+    }
+  });
+
+  it('moves a large body to its worker, and parses small ones on the calling thread', async () => {
+    const parser = new RequestParser(spec, 100);
+    try {
+      const big = Buffer.from(new Float32Array(48).buffer);
+      await parser.parse(big, 0);
+      assert.equal(big.byteLength, 0, 'a body that owns its memory is transferred, not copied');
+      const small = json({ inputs: [{ name: 'x', shape: [1, 2, 3], datatype: 'FP32', data: [1, 2, 3, 4, 5, 6] }] }).subarray(0);
+      const copy = Buffer.from(small);
+      await parser.parse(copy.subarray(0, 99), null).catch(() => {});
+      assert.equal(copy.byteLength, small.byteLength, 'a small body stays where it is');
+    } finally {
+      await parser.close();
+    }
+  });
+
+  it('fails the parses of a worker that stops with WORKER_FAILED, and starts another for the next body', async () => {
+    const parser = new RequestParser(spec, 0);
+    try {
+      const body = () => json({ inputs: [{ name: 'x', shape: [1, 2, 3], datatype: 'FP32', data: [1, 2, 3, 4, 5, 6] }] });
+      await parser.parse(body(), null);
+      const worker = (parser as unknown as { worker: { terminate(): Promise<number> } }).worker;
+      const pending = parser.parse(Buffer.from(JSON.stringify({ inputs: [{ name: 'x', shape: [8, 2, 3], datatype: 'FP32', data: new Array(48).fill(0.5) }] }).padEnd(20_000_000, ' ')), null).catch((e: unknown) => e);
+      await worker.terminate();
+      const failed = await pending;
+      assert.ok(failed instanceof LayercacheError && failed.code === 'WORKER_FAILED', String(failed));
+      assert.deepEqual(Array.from((await parser.parse(body(), null)).inputs[0]!.data), [1, 2, 3, 4, 5, 6]);
+    } finally {
+      await parser.close();
+    }
+  });
+
+  it('refuses large bodies once closed, and fails those still parsing with NOT_READY', async () => {
+    const parser = new RequestParser(spec, 0);
+    const pending = parser.parse(Buffer.from(JSON.stringify({ inputs: [{ name: 'x', shape: [1, 2, 3], datatype: 'FP32', data: [1, 2, 3, 4, 5, 6] }] }).padEnd(20_000_000, ' ')), null).catch((e: unknown) => e);
+    await parser.close();
+    const failed = await pending;
+    assert.ok(failed instanceof LayercacheError && failed.code === 'NOT_READY', String(failed));
+    await assert.rejects(parser.parse(Buffer.from('{}'), null), (e: unknown) => e instanceof LayercacheError && e.code === 'NOT_READY');
+  });
+});

@@ -8,7 +8,7 @@ import { promises as fs } from 'node:fs';
 import path from 'node:path';
 import { colourImageSizeOf, validatePreprocess } from '../data/index.ts';
 import { LayercacheError } from '../errors/index.ts';
-import { sha256, writeDirAtomic, writeFileAtomic } from '../files/index.ts';
+import { sha256, writeDirAtomic, writeFileAtomic, type OutputKind } from '../files/index.ts';
 import { hasExternalData, parseModel, readValueInfo, serializeModel, type ModelProto } from '../onnx/index.ts';
 import { ManifestSchema, type Manifest } from './manifest.ts';
 
@@ -28,6 +28,14 @@ export interface LoadedBundle extends BundleFiles {
 }
 
 /** Paths of a bundle's files, relative to its directory. */
+/** A bundle directory, as saveBundle writes it: what `--force` may replace. */
+export const BUNDLE_OUTPUT: OutputKind = {
+  what: 'a layercache bundle',
+  marker: MANIFEST_FILE,
+  recognise: (text) => /"format"\s*:\s*"layercache\.bundle\//.test(text),
+  holds: [/^manifest\.json$/, /^backbone\.onnx$/, /^(segments|heads|candidates)$/, /^segments\/segment_\d+\.onnx$/, /^(heads|candidates)\/head_\d+\.onnx$/],
+};
+
 export function bundlePaths(exits: number, candidates: number): { segments: string[]; heads: string[]; candidates: string[]; backbone: string } {
   const pad = (i: number): string => String(i).padStart(Math.max(2, String(Math.max(exits, candidates)).length), '0');
   return {
@@ -66,7 +74,7 @@ export async function saveBundle(dir: string, manifest: Manifest, files: BundleF
     for (const [i, b] of headBytes.entries()) await writeFileAtomic(path.join(tmp, paths.heads[i]!), b);
     for (const [i, b] of candBytes.entries()) await writeFileAtomic(path.join(tmp, paths.candidates[i]!), b);
     await writeFileAtomic(path.join(tmp, MANIFEST_FILE), `${JSON.stringify(final, null, 2)}\n`);
-  }, { ...options, marker: MANIFEST_FILE });
+  }, { ...options, kind: BUNDLE_OUTPUT });
   return final;
 }
 

@@ -350,6 +350,10 @@ describe('build → bundle → eval on a tiny model', () => {
     assert.match((await cli('report', out, ...reportArgs, '--out', dir)).stderr, /OUTPUT_EXISTS: --out .* is a directory; give a file path/);
     assert.match((await cli('report', out, ...reportArgs, '--out', path.join(html, 'x.html'))).stderr, /OUTPUT_EXISTS: --out .*x\.html cannot be created: .*report\.html is a file/);
     assert.match((await cli('eval', out, ...reportArgs, '--html', dir)).stderr, /OUTPUT_EXISTS: --html .* is a directory/);
+    // Not even with --force over a file that is no report: the data file given by mistake stays as it was.
+    const dataBefore = await fs.readFile(data);
+    assert.match((await cli('report', out, ...reportArgs, '--out', data, '--force')).stderr, /^layercache: error OUTPUT_EXISTS: --out .* exists and is not a layercache report, so it is not replaced even with --force/);
+    assert.ok((await fs.readFile(data)).equals(dataBefore));
   });
 
   it('--latency-profile: a second build reuses every latency and runtime check of the first, and chooses the same bundle', async () => {
@@ -459,6 +463,14 @@ describe('build → bundle → eval on a tiny model', () => {
     const busy = await cli('build', model, '--out', `${occupied}/`, '--data', `raw:${data}:3x8x8#0-99`, ...fast);
     assert.match(busy.stderr, /^layercache: error OUTPUT_EXISTS: .*--force/);
     assert.deepEqual(await fs.readdir(occupied), ['keep']);
+    // With --force, a directory of other files is refused even when it holds a manifest.json (a web app's), or a
+    // bundle's manifest beside files a bundle never holds: replacing it would delete them.
+    await fs.writeFile(path.join(occupied, 'manifest.json'), '{"name": "My PWA"}');
+    assert.match((await cli('build', model, '--out', occupied, '--force', '--data', `raw:${data}:3x8x8#0-99`, ...fast)).stderr, /^layercache: error OUTPUT_EXISTS: output directory .* is not a layercache bundle \(its manifest\.json is not a layercache bundle's\)/);
+    await fs.writeFile(path.join(occupied, 'manifest.json'), '{"format": "layercache.bundle/1"}');
+    assert.match((await cli('build', model, '--out', occupied, '--force', '--data', `raw:${data}:3x8x8#0-99`, ...fast)).stderr, /^layercache: error OUTPUT_EXISTS: output directory .* holds 'keep', which a layercache bundle does not/);
+    assert.deepEqual((await fs.readdir(occupied)).sort(), ['keep', 'manifest.json']);
+    await fs.rm(path.join(occupied, 'manifest.json'));
     // So is an --out that is a file.
     const file = path.join(occupied, 'keep');
     const onFile = await cli('build', model, '--out', file, '--data', `raw:${data}:3x8x8#0-99`, ...fast);

@@ -275,7 +275,7 @@ describe('layercache split', () => {
     await fs.writeFile(path.join(out, 'keep.txt'), 'x');
     assertOneLineError(await cli('split', model, '--at', 'stem', '--out', out), 'OUTPUT_EXISTS', /--force/);
     // A directory of other files is never replaced: a mistyped --out with --force must not delete them.
-    assertOneLineError(await cli('split', model, '--at', 'stem', '--out', out, '--force'), 'OUTPUT_EXISTS', /holds files but no segments\.json/);
+    assertOneLineError(await cli('split', model, '--at', 'stem', '--out', out, '--force'), 'OUTPUT_EXISTS', /is not a layercache segments directory \(it holds no segments\.json\)/);
     assert.deepEqual(await fs.readdir(out), ['keep.txt']);
     const earlier = path.join(dir, 'segs2');
     assert.equal((await cli('split', model, '--at', 'b2_out', '--out', earlier)).code, 0);

@@ -13,7 +13,7 @@ describe('the demo\'s output directory', () => {
     await checkDemoDir(root);
     const earlier = path.join(root, 'earlier');
     await fs.mkdir(earlier);
-    await fs.writeFile(path.join(earlier, DIGITS_RECIPE_FILE), '{}');
+    await fs.writeFile(path.join(earlier, DIGITS_RECIPE_FILE), JSON.stringify({ spec: {}, training: {}, data: 'mnist:#0-5999', augment: 'shift2' }));
     await fs.mkdir(path.join(earlier, 'bundle'));
     await checkDemoDir(earlier);
     // A real bundle and report beside each other, as `layercache build` and `report` leave them (`demo --out .`).
@@ -22,6 +22,14 @@ describe('the demo\'s output directory', () => {
     await fs.writeFile(path.join(work, 'report.html'), 'mine');
     await assert.rejects(checkDemoDir(work), { code: 'OUTPUT_EXISTS', message: /holds files but is not an earlier demo's directory \(no backbone\.json\); the demo writes backbone\.onnx, bundle\/ and report\.html there/ });
     assert.deepEqual((await fs.readdir(work)).sort(), ['bundle', 'report.html']);
+    // Another program's backbone.json does not make it the demo's; nor do a user's files beside a real recipe.
+    await fs.writeFile(path.join(work, DIGITS_RECIPE_FILE), '{"layers": 3}');
+    await assert.rejects(checkDemoDir(work), { code: 'OUTPUT_EXISTS', message: /its backbone\.json is not the demo's/ });
+    await fs.copyFile(path.join(earlier, DIGITS_RECIPE_FILE), path.join(work, DIGITS_RECIPE_FILE));
+    await fs.writeFile(path.join(work, 'notes.md'), 'mine');
+    await assert.rejects(checkDemoDir(work), { code: 'OUTPUT_EXISTS', message: /is an earlier demo's directory but also holds 'notes\.md'; move them out/ });
+    await fs.rm(path.join(work, 'notes.md'));
+    await checkDemoDir(work);
     await assert.rejects(checkDemoDir(path.join(work, 'report.html')), { code: 'OUTPUT_EXISTS', message: /is a file, not a directory/ });
     await assert.rejects(checkDemoDir(''), { code: 'OUTPUT_EXISTS', message: /empty path/ });
   });

@@ -15,6 +15,7 @@ import { loadBundle, saveBundle } from '../bundle/index.ts';
 import { deriveConfig, type Config } from '../config/index.ts';
 import { openDataSource, IDENTITY_PREPROCESS } from '../data/index.ts';
 import { LayercacheError } from '../errors/index.ts';
+import { parseTempSibling } from '../files/index.ts';
 import { evaluateBundle, type EvalReport } from '../evaluate/index.ts';
 import type { Progress } from '../progress/index.ts';
 import { writeReport } from '../report/index.ts';
@@ -48,8 +49,28 @@ export async function checkDemoDir(outDir: string): Promise<void> {
   if (!st) return;
   if (!st.isDirectory()) throw new LayercacheError('OUTPUT_EXISTS', `--out ${outDir} is a file, not a directory; choose another directory for the demo, e.g. --out layercache-demo`);
   const entries = await fs.readdir(outDir);
-  if (entries.length > 0 && !entries.includes(DIGITS_RECIPE_FILE)) {
-    throw new LayercacheError('OUTPUT_EXISTS', `--out ${outDir} holds files but is not an earlier demo's directory (no ${DIGITS_RECIPE_FILE}); the demo writes backbone.onnx, bundle/ and report.html there, so give a new or empty directory, e.g. --out layercache-demo`);
+  if (entries.length === 0) return;
+  const recipe = entries.includes(DIGITS_RECIPE_FILE) ? await fs.readFile(path.join(outDir, DIGITS_RECIPE_FILE), 'utf8').catch(() => '') : '';
+  if (!isDigitsRecipe(recipe)) {
+    throw new LayercacheError('OUTPUT_EXISTS', `--out ${outDir} holds files but is not an earlier demo's directory (${entries.includes(DIGITS_RECIPE_FILE) ? `its ${DIGITS_RECIPE_FILE} is not the demo's` : `no ${DIGITS_RECIPE_FILE}`}); the demo writes backbone.onnx, bundle/ and report.html there, so give a new or empty directory, e.g. --out layercache-demo`);
+  }
+  // Files of the user's beside an earlier demo's: the demo would not delete them, but keep its directory its own.
+  const stray = entries.filter((e) => !DEMO_ENTRIES.has(parseTempSibling(e)?.target ?? e));
+  if (stray.length > 0) {
+    throw new LayercacheError('OUTPUT_EXISTS', `--out ${outDir} is an earlier demo's directory but also holds ${stray.slice(0, 3).map((e) => `'${e}'`).join(', ')}${stray.length > 3 ? ` and ${stray.length - 3} more` : ''}; move them out, or give a new or empty directory, e.g. --out layercache-demo`);
+  }
+}
+
+/** What the demo writes into its directory. */
+const DEMO_ENTRIES = new Set([DIGITS_RECIPE_FILE, 'backbone.onnx', 'bundle', 'report.html']);
+
+/** Whether `text` is a recipe the demo wrote (another program's backbone.json is not). */
+function isDigitsRecipe(text: string): boolean {
+  try {
+    const r = JSON.parse(text) as Record<string, unknown>;
+    return typeof r === 'object' && r !== null && 'spec' in r && 'training' in r && 'augment' in r;
+  } catch {
+    return false;
   }
 }
 

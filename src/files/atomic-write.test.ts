@@ -26,17 +26,39 @@ describe('atomic writes', () => {
     assert.deepEqual(await fs.readdir(root), ['out']);
   });
 
-  it('with a marker, overwrite replaces only a directory holding it: an earlier output, not a user\'s files', async () => {
+  it('with a kind, overwrite replaces only a directory that is wholly an earlier output of it, never a user\'s files', async () => {
+    const kind = { what: 'an index output', marker: 'index.json', recognise: (t: string) => t.startsWith('{"format":"ix/'), holds: [/^index\.json$/, /^parts$/, /^parts\/p\d+$/] };
+    const write = (dir: string) => writeDirAtomic(dir, (tmp) => writeFileAtomic(path.join(tmp, 'index.json'), '{"format":"ix/1"}'), { overwrite: true, kind });
     const root = await tempDir('atomic');
     const dir = path.join(root, 'out');
-    await fs.mkdir(dir);
+    await fs.mkdir(path.join(dir, 'parts'), { recursive: true });
     await fs.writeFile(path.join(dir, 'notes.txt'), 'mine');
-    await assert.rejects(writeDirAtomic(dir, (tmp) => writeFileAtomic(path.join(tmp, 'index.json'), '1'), { overwrite: true, marker: 'index.json' }),
-      { code: 'OUTPUT_EXISTS', message: /holds files but no index\.json, so it is not an earlier output of this command and is not replaced even with --force/ });
-    assert.deepEqual(await fs.readdir(dir), ['notes.txt']);
-    await fs.writeFile(path.join(dir, 'index.json'), '0');
-    await writeDirAtomic(dir, (tmp) => writeFileAtomic(path.join(tmp, 'index.json'), '1'), { overwrite: true, marker: 'index.json' });
+    await assert.rejects(write(dir), { code: 'OUTPUT_EXISTS', message: /is not an index output \(it holds no index\.json\), so it is not replaced even with --force/ });
+    // Another program's index.json (a web app's manifest.json) is not this kind's.
+    await fs.writeFile(path.join(dir, 'index.json'), '{"name":"My PWA"}');
+    await assert.rejects(write(dir), { code: 'OUTPUT_EXISTS', message: /its index\.json is not an index output's/ });
+    // This kind's index, beside files it never writes, at the top or deeper: they would be deleted, so it is refused.
+    await fs.writeFile(path.join(dir, 'index.json'), '{"format":"ix/0"}');
+    await fs.writeFile(path.join(dir, 'parts', 'p1'), 'x');
+    await fs.writeFile(path.join(dir, 'parts', 'mine.csv'), 'x');
+    await assert.rejects(write(dir), { code: 'OUTPUT_EXISTS', message: /holds 'notes\.txt', 'parts\/mine\.csv', which an index output does not, so it is not replaced even with --force/ });
+    assert.deepEqual((await fs.readdir(dir)).sort(), ['index.json', 'notes.txt', 'parts']);
+    await fs.rm(path.join(dir, 'notes.txt'));
+    await fs.rm(path.join(dir, 'parts', 'mine.csv'));
+    // What is left is wholly an earlier output (a temporary file of an interrupted write counts as what it replaces).
+    await fs.writeFile(path.join(dir, 'parts', 'p2.tmp-123-abcd'), 'x');
+    await write(dir);
     assert.deepEqual(await fs.readdir(dir), ['index.json']);
+  });
+
+  it('with a kind, overwrite replaces only a file it recognises', async () => {
+    const root = await tempDir('atomic');
+    const file = path.join(root, 'data.bin');
+    await fs.writeFile(file, Buffer.from([1, 2, 3]));
+    const kind = { what: 'a report', recognise: (head: string) => head.startsWith('<!doctype html>') };
+    await assert.rejects(checkOutputFile(file, true, '--html', kind), { code: 'OUTPUT_EXISTS', message: /--html .*data\.bin exists and is not a report, so it is not replaced even with --force/ });
+    await fs.writeFile(file, '<!doctype html><p>old');
+    await checkOutputFile(file, true, '--html', kind);
   });
 
   it('never replaces the working directory or one holding it, and refuses an empty path', async (t) => {
@@ -55,7 +77,7 @@ describe('atomic writes', () => {
     await fs.symlink(root, path.join(root, '..', `${path.basename(root)}-link`));
     const linked = path.join(root, '..', `${path.basename(root)}-link`, 'a', 'b');
     t.after(() => fs.rm(path.join(root, '..', `${path.basename(root)}-link`), { force: true }));
-    await assert.rejects(checkOutputDir(linked, true, 'index.json'), { code: 'OUTPUT_EXISTS', message: /is the working directory, which is never replaced/ });
+    await assert.rejects(checkOutputDir(linked, true), { code: 'OUTPUT_EXISTS', message: /is the working directory, which is never replaced/ });
     // An empty working directory too (`mkdir out && cd out && layercache build … --out .`).
     const empty = path.join(root, 'empty');
     await fs.mkdir(empty);

@@ -59,30 +59,84 @@ async function fileAncestor(target: string): Promise<string | null> {
  * Whether `target` may become an output file, checked before long work: a directory, a path
  * under a file, or an existing file without `overwrite` is OUTPUT_EXISTS.
  */
-export async function checkOutputFile(target: string, overwrite: boolean, flag = '--out'): Promise<void> {
+export async function checkOutputFile(target: string, overwrite: boolean, flag = '--out', kind?: OutputFileKind): Promise<void> {
   if (target.trim() === '') throw new LayercacheError('OUTPUT_EXISTS', `${flag} is an empty path; give a file, e.g. ${flag} report.html`);
   const st = await fs.stat(target).catch(() => null);
   if (st?.isDirectory()) throw new LayercacheError('OUTPUT_EXISTS', `${flag} ${target} is a directory; give a file path, e.g. ${path.join(target, 'report.html')}`);
   if (st && !overwrite) throw new LayercacheError('OUTPUT_EXISTS', `${flag} ${target} already exists; choose another path or pass --force to replace it`);
+  if (st && kind && !kind.recognise(await readHead(target))) {
+    throw new LayercacheError('OUTPUT_EXISTS', `${flag} ${target} exists and is not ${kind.what}, so it is not replaced even with --force (it may be one of your inputs); choose another path`);
+  }
   const blocker = st ? null : await fileAncestor(target);
   if (blocker) throw new LayercacheError('OUTPUT_EXISTS', `${flag} ${target} cannot be created: ${blocker} is a file, not a directory; choose another path`);
 }
 
-/** What may be replaced: `marker` names the file every directory this kind of output writes holds (its index). */
+/** The first 4 KiB of a file as text ('' when it cannot be read). */
+async function readHead(file: string): Promise<string> {
+  const handle = await fs.open(file, 'r').catch(() => null);
+  if (!handle) return '';
+  try {
+    const { buffer, bytesRead } = await handle.read(Buffer.alloc(4096), 0, 4096, 0);
+    return buffer.subarray(0, bytesRead).toString('utf8');
+  } finally {
+    await handle.close();
+  }
+}
+
+/** An output file of one kind: with overwrite, only a file it recognises as an earlier such output is replaced. */
+export interface OutputFileKind {
+  /** What it is, for messages: 'a layercache report'. */
+  readonly what: string;
+  /** Whether a file's first 4 KiB are this kind's. */
+  readonly recognise: (head: string) => boolean;
+}
+
+/**
+ * An output directory of one kind. With overwrite, only a directory that is wholly an earlier such output is replaced:
+ * its marker file (its index) is this kind's, and every path in it is one this kind writes.
+ */
+export interface OutputKind {
+  /** What it is, for messages: 'a layercache bundle'. */
+  readonly what: string;
+  /** The file every such directory holds. */
+  readonly marker: string;
+  /** Whether the marker's text is this kind's. */
+  readonly recognise: (markerText: string) => boolean;
+  /** The paths such a directory holds, relative and '/'-separated, directories included (whole-path patterns). */
+  readonly holds: readonly RegExp[];
+}
+
+/** What may be replaced: with `kind`, only an earlier output of that kind. */
 export interface ReplaceOptions {
   readonly overwrite?: boolean;
-  readonly marker?: string;
+  readonly kind?: OutputKind;
+}
+
+/** Paths in `dir` (relative, '/'-separated) that `holds` does not allow; temporary files count as what they replace. */
+async function strayPaths(dir: string, holds: readonly RegExp[]): Promise<string[]> {
+  const stray: string[] = [];
+  const walk = async (rel: string): Promise<void> => {
+    for (const e of await fs.readdir(path.join(dir, rel), { withFileTypes: true })) {
+      const at = rel ? `${rel}/${e.name}` : e.name;
+      const temp = parseTempSibling(e.name);
+      const as = temp ? (rel ? `${rel}/${temp.target}` : temp.target) : at;
+      if (!holds.some((r) => r.test(as))) stray.push(at);
+      else if (e.isDirectory() && !temp) await walk(at);
+    }
+  };
+  await walk('');
+  return stray;
 }
 
 /**
  * Whether `target` may become an output directory: absent (null), or an existing directory
  * that is empty or may be replaced (its entries). A file, or a non-empty directory without
- * `overwrite`, is OUTPUT_EXISTS. Even with `overwrite`, a directory without the `marker` file
- * (one this kind of output did not write), the working directory and its ancestors are never
+ * `overwrite`, is OUTPUT_EXISTS. Even with `overwrite`, a directory that is not wholly an earlier output of `kind`
+ * (a foreign marker file, or any path the kind does not write), the working directory and its ancestors are never
  * replaced: a mistyped or empty path must not delete a user's files. Callers check this before
  * long work; writeDirAtomic again.
  */
-export async function checkOutputDir(target: string, overwrite: boolean, marker?: string): Promise<string[] | null> {
+export async function checkOutputDir(target: string, overwrite: boolean, kind?: OutputKind): Promise<string[] | null> {
   if (target.trim() === '') throw new LayercacheError('OUTPUT_EXISTS', 'the output directory is an empty path; give a directory, e.g. bundle/');
   const existing = await fs.readdir(path.resolve(target)).catch(async (err: NodeJS.ErrnoException) => {
     if (err.code === 'ENOENT') return null;
@@ -106,8 +160,15 @@ export async function checkOutputDir(target: string, overwrite: boolean, marker?
   if (!overwrite) {
     throw new LayercacheError('OUTPUT_EXISTS', `output directory ${target} already exists and is not empty; choose another one, or replace it (--force; from code, overwrite: true)`);
   }
-  if (marker && !existing.includes(marker)) {
-    throw new LayercacheError('OUTPUT_EXISTS', `output directory ${target} holds files but no ${marker}, so it is not an earlier output of this command and is not replaced even with --force; choose another directory, or empty it yourself`);
+  if (kind) {
+    const marker = existing.includes(kind.marker) ? await fs.readFile(path.join(target, kind.marker), 'utf8').catch(() => null) : null;
+    if (marker === null || !kind.recognise(marker)) {
+      throw new LayercacheError('OUTPUT_EXISTS', `output directory ${target} is not ${kind.what} (${existing.includes(kind.marker) ? `its ${kind.marker} is not ${kind.what}'s` : `it holds no ${kind.marker}`}), so it is not replaced even with --force; choose another directory, or empty it yourself`);
+    }
+    const stray = await strayPaths(path.resolve(target), kind.holds);
+    if (stray.length > 0) {
+      throw new LayercacheError('OUTPUT_EXISTS', `output directory ${target} holds ${stray.slice(0, 3).map((p) => `'${p}'`).join(', ')}${stray.length > 3 ? ` and ${stray.length - 3} more` : ''}, which ${kind.what} does not, so it is not replaced even with --force (replacing it would delete them); move them out, or choose another directory`);
+    }
   }
   return existing;
 }
@@ -123,7 +184,7 @@ export async function writeDirAtomic(
   options: ReplaceOptions = {},
 ): Promise<void> {
   // 'bundle/' and 'bundle' are the same directory; the temporary one must sit beside it.
-  const existing = await checkOutputDir(target, options.overwrite ?? false, options.marker);
+  const existing = await checkOutputDir(target, options.overwrite ?? false, options.kind);
   const dir = path.resolve(target);
   const tmp = tempSibling(dir);
   try {

@@ -10,7 +10,7 @@
 import { createRequire } from 'node:module';
 import type { Manifest } from '../bundle/index.ts';
 import type { EvalReport } from '../evaluate/index.ts';
-import { writeFileAtomic } from '../files/index.ts';
+import { writeFileAtomic, type OutputFileKind } from '../files/index.ts';
 import { agreementCurveChart, chartLibraryVersions, computeChart, exitChart, headroomChart, latencyChart, paretoChart } from './charts.ts';
 
 const require = createRequire(import.meta.url);
@@ -130,7 +130,7 @@ export async function renderReport(input: ReportInput): Promise<string> {
     `<figure id="${id}" class="chart"><h2>${esc(title)}</h2>${svg}<figcaption>${esc(caption)}</figcaption></figure>`;
 
   return `<!doctype html>
-<html lang="en"><head><meta charset="utf-8"><meta name="viewport" content="width=device-width, initial-scale=1">
+<html lang="en"><head><meta charset="utf-8"><meta name="generator" content="layercache"><meta name="viewport" content="width=device-width, initial-scale=1">
 <title>${esc(input.title)}</title>
 <style>
 body { font-family: system-ui, -apple-system, "Segoe UI", Roboto, sans-serif; margin: 2rem auto; max-width: 1000px; color: #222; padding: 0 1rem; }
@@ -157,6 +157,12 @@ ${table(['setting', 'value'], settings)}
 </body></html>
 `;
 }
+
+/** A report file, as writeReport writes it (since session 20 with a generator tag; before, titled so by the CLI): what `--force` may replace. */
+export const REPORT_OUTPUT: OutputFileKind = {
+  what: 'a layercache report',
+  recognise: (head) => /^<!doctype html>/i.test(head) && (head.includes('<meta name="generator" content="layercache">') || head.includes('<title>layercache report: ')),
+};
 
 /** Renders and writes the report atomically; returns the HTML. */
 export async function writeReport(file: string, input: ReportInput): Promise<string> {

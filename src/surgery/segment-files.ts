@@ -3,7 +3,7 @@
  * Invariant: the directory appears complete or not at all (atomic directory write).
  */
 import path from 'node:path';
-import { sha256, writeDirAtomic, writeFileAtomic } from '../files/index.ts';
+import { sha256, writeDirAtomic, writeFileAtomic, type OutputKind } from '../files/index.ts';
 import { dtypeOfElemType, elemTypeName, readValueInfo, serializeModel, type Dim, type ValueInfoProto } from '../onnx/index.ts';
 import type { Segment } from './segments.ts';
 
@@ -32,6 +32,14 @@ function describe(v: ValueInfoProto): BoundaryDescription {
   return { name: v.name, dtype, shape: decl?.shape ?? null };
 }
 
+/** A directory of segments, as writeSegments writes it: what `--force` may replace. */
+const SEGMENTS_OUTPUT: OutputKind = {
+  what: 'a layercache segments directory',
+  marker: 'segments.json',
+  recognise: (text) => /"format"\s*:\s*"layercache\.segments\//.test(text),
+  holds: [/^segments\.json$/, /^segment_\d+\.onnx$/],
+};
+
 /** Writes segment_NN.onnx files and segments.json into `dir` atomically; returns the index. */
 export async function writeSegments(
   dir: string,
@@ -58,6 +66,6 @@ export async function writeSegments(
   await writeDirAtomic(dir, async (tmp) => {
     for (const [k, s] of segments.entries()) await writeFileAtomic(path.join(tmp, index.segments[k]!.file), serializeModel(s.model));
     await writeFileAtomic(path.join(tmp, 'segments.json'), `${JSON.stringify(index, null, 2)}\n`);
-  }, { ...options, marker: 'segments.json' });
+  }, { ...options, kind: SEGMENTS_OUTPUT });
   return index;
 }

@@ -1,7 +1,7 @@
 /** `layercache build`: collect, measure, train and select, then save a bundle atomically. */
 import Table from 'cli-table3';
 import { buildCascade, whyNoExit, withLatencyProfileFile } from '../../builder/index.ts';
-import { MANIFEST_FILE, saveBundle } from '../../bundle/index.ts';
+import { BUNDLE_OUTPUT, saveBundle } from '../../bundle/index.ts';
 import type { Config } from '../../config/index.ts';
 import { imageSizeOf, isImageSpec, openDataSource, type ImageSize } from '../../data/index.ts';
 import { LayercacheError } from '../../errors/index.ts';
@@ -27,7 +27,7 @@ export async function runBuild(file: string, opts: BuildCommandOptions, config: 
     throw new LayercacheError('USAGE', `--latency-profile ${profile} lies inside --out ${opts.out}, which the bundle replaces; keep the profile outside it, e.g. --latency-profile latency-profile.json`);
   }
   // Refuse an occupied --out before minutes of work, not after (the save checks again).
-  await checkOutputDir(opts.out, opts.force, MANIFEST_FILE);
+  await checkOutputDir(opts.out, opts.force, BUNDLE_OUTPUT);
   const progress = terminalProgress(io, config.color);
   const { model, bytes: modelBytes } = await loadModelFile(file);
   const declared = model.graph!.input.find((v) => !model.graph!.initializer.some((t) => t.name === v.name));

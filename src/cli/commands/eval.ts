@@ -8,7 +8,7 @@ import { LayercacheError } from '../../errors/index.ts';
 import { checkOutputFile, isWithin, realPath, sha256 } from '../../files/index.ts';
 import { evaluateBundle, type EvalReport, type SystemFigures } from '../../evaluate/index.ts';
 import { loadModelFile } from '../../onnx/index.ts';
-import { writeReport } from '../../report/index.ts';
+import { REPORT_OUTPUT, writeReport } from '../../report/index.ts';
 import { formatCount, formatPercent, formatProbability, formatSaving } from '../format.ts';
 import type { CliIo } from '../io.ts';
 import { terminalProgress } from '../progress-bars.ts';
@@ -58,7 +58,7 @@ export async function runEval(dir: string, opts: EvalCommandOptions, config: Con
     const beside = path.relative(process.cwd(), path.join(path.dirname(path.resolve(dir)), 'report.html'));
     throw new LayercacheError('USAGE', `${opts.htmlFlag ?? '--html'} ${opts.html} lies inside the bundle ${dir}; write the report beside it, e.g. ${opts.htmlFlag ?? '--html'} ${beside}`);
   }
-  if (opts.html) await checkOutputFile(opts.html, opts.force ?? false, opts.htmlFlag ?? '--html');
+  if (opts.html) await checkOutputFile(opts.html, opts.force ?? false, opts.htmlFlag ?? '--html', REPORT_OUTPUT);
   const bundle = await loadBundle(dir);
   if (opts.model) {
     const digest = sha256((await loadModelFile(opts.model)).bytes);

@@ -112,11 +112,14 @@ async function listImages(root: string): Promise<{ files: string[]; labels: Int3
   return { files, labels: Int32Array.from(labels), classes: classes.map((c) => c.name) };
 }
 
-/** Decodes an image (path or bytes) to planar bytes [channels, height, width], stretched to `size`. */
-async function decodePlanar(image: string | Uint8Array, size: ImageSize): Promise<Uint8Array> {
+/**
+ * Decodes an image (path or bytes) to planar bytes [channels, height, width], stretched to `size`. An image of more
+ * than `maxPixels` pixels is refused before it is decoded (sharp's own limit, 268 megapixels, when not given).
+ */
+async function decodePlanar(image: string | Uint8Array, size: ImageSize, maxPixels?: number): Promise<Uint8Array> {
   const { channels, height, width } = size;
   const plane = height * width;
-  let img = sharp(image).resize(width, height, { fit: 'fill' });
+  let img = sharp(image, maxPixels === undefined ? {} : { limitInputPixels: maxPixels }).resize(width, height, { fit: 'fill' });
   img = channels === 1 ? img.greyscale() : img.removeAlpha().toColourspace('srgb');
   const raw = await img.raw().toBuffer();
   if (raw.length !== plane * channels) throw new Error(`decoded to ${raw.length} bytes, expected ${plane * channels}`);
@@ -127,14 +130,18 @@ async function decodePlanar(image: string | Uint8Array, size: ImageSize): Promis
 
 /**
  * Decodes one encoded image (JPEG, PNG, …) into a model input [1, ...] preprocessed like the
- * bundle's build data. `what` names the image in the error.
+ * bundle's build data. `what` names the image in the error; an image over `maxPixels` is refused undecoded.
  */
-export async function decodeImage(bytes: Uint8Array, size: ImageSize, p: Preprocess, what: string): Promise<Tensor<'float32'>> {
+export async function decodeImage(bytes: Uint8Array, size: ImageSize, p: Preprocess, what: string, maxPixels?: number): Promise<Tensor<'float32'>> {
   let planar: Uint8Array;
   try {
-    planar = await decodePlanar(bytes, size);
+    planar = await decodePlanar(bytes, size, maxPixels);
   } catch (err) {
-    throw new LayercacheError('INFER_REQUEST_INVALID', `${what} cannot be decoded as an image (${(err as Error).message}); send a JPEG or PNG file`, { cause: err });
+    const message = (err as Error).message;
+    if (maxPixels !== undefined && /pixel limit/i.test(message)) {
+      throw new LayercacheError('INFER_REQUEST_INVALID', `${what} is an image of more than ${(maxPixels / 2 ** 20).toFixed(0)} megapixels, which is not decoded here; scale it down first (the model takes ${size.width}×${size.height})`, { cause: err });
+    }
+    throw new LayercacheError('INFER_REQUEST_INVALID', `${what} cannot be decoded as an image (${message}); send a JPEG or PNG file`, { cause: err });
   }
   return preprocessPlanar(planar, 1, size.channels, size.height, size.width, p);
 }

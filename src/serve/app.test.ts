@@ -11,7 +11,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import type { InjectOptions } from 'fastify';
-import { deflateSync, gzipSync } from 'node:zlib';
+import { crc32, deflateSync, gzipSync } from 'node:zlib';
 import sharp from 'sharp';
 import { loadConfig, type ConfigInput } from '../config/index.ts';
 import type { LayercacheError } from '../errors/index.ts';
@@ -180,6 +180,30 @@ describe('server routes', () => {
     assert.deepEqual(mp.json().top, r.top);
   });
 
+  it('refuses a classify body beyond what one image needs: a huge image undecoded, many form fields, a declared length over the limit', async () => {
+    // A PNG whose header claims 10000×10000 pixels (its CRC mended): refused before sharp decodes it.
+    const png = Buffer.from(await sharp(Buffer.alloc(8 * 8 * 3, 200), { raw: { width: 8, height: 8, channels: 3 } }).png().toBuffer());
+    png.writeUInt32BE(10_000, 16);
+    png.writeUInt32BE(10_000, 20);
+    png.writeUInt32BE(crc32(png.subarray(12, 29)) >>> 0, 29);
+    const huge = await server.app.inject({ method: 'POST', url: '/v2/models/tiny/classify', payload: png, headers: { 'content-type': 'image/png' } });
+    assert.equal(huge.statusCode, 400, huge.body);
+    assert.match(huge.json().error, /is an image of more than 64 megapixels, which is not decoded here; scale it down first \(the model takes 8×8\)/);
+    // Twenty form fields before the image: more parts than a classify request needs.
+    const boundary = 'xyz';
+    const fields = Array.from({ length: 20 }, (_, i) => `--${boundary}\r\nContent-Disposition: form-data; name="f${i}"\r\n\r\nv\r\n`).join('');
+    const many = await server.app.inject({
+      method: 'POST', url: '/v2/models/tiny/classify', headers: { 'content-type': `multipart/form-data; boundary=${boundary}` },
+      payload: Buffer.concat([Buffer.from(`${fields}--${boundary}\r\nContent-Disposition: form-data; name="image"; filename="a.png"\r\nContent-Type: image/png\r\n\r\n`), png, Buffer.from(`\r\n--${boundary}--\r\n`)]),
+    });
+    assert.equal(many.statusCode, 413, many.body);
+    assert.match(many.json().error, /more parts than a classify request needs \(at most one file and 16 fields\)/);
+    // A multipart body declared longer than --body-limit is refused from its Content-Length.
+    const long = await server.app.inject({ method: 'POST', url: '/v2/models/tiny/classify', headers: { 'content-type': `multipart/form-data; boundary=${boundary}` }, payload: Buffer.alloc(70 * 1024, 0x20) });
+    assert.equal(long.statusCode, 413, long.body);
+    assert.match(long.json().error, /the request body is 71680 bytes, over the limit of 65536 bytes/);
+  });
+
   it('answers errors with {error, code} and the protocol status', async () => {
     const app = server.app;
     const x = randomNormal(seededRng(5), sample);
@@ -271,10 +295,25 @@ describe('server routes', () => {
     assert.ok(value('layercache_inference_exit_total{model="tiny",exit="backbone",tensor=""}') >= 7);
     // Rejected by Fastify before the handler (body limit) or by the route (an image type, a brotli body, three browser types): counted all the same, once each.
     assert.equal(value('layercache_inference_request_failure{model="tiny",code="UNSUPPORTED_MEDIA_TYPE"}'), 5);
-    assert.equal(value('layercache_inference_request_failure{model="tiny",code="BODY_TOO_LARGE"}'), 1);
+    assert.equal(value('layercache_inference_request_failure{model="tiny",code="BODY_TOO_LARGE"}'), 3, 'one from the error table, two from the classify limits');
     assert.equal(value('layercache_queue_rows{model="tiny"}'), 0, 'nothing queued between requests');
     for (const name of ['layercache_inference_queue_duration_seconds_bucket', 'layercache_inference_compute_duration_seconds_bucket', 'layercache_inference_request_duration_seconds_bucket', 'layercache_inference_batch_size_bucket', 'layercache_bundle_version', 'layercache_buffer_samples', 'layercache_agreement_estimate', 'layercache_agreement_lower_bound', 'layercache_retrain_total', 'layercache_retrain_duration_seconds', 'layercache_guard_actions_total']) {
       assert.match(text, new RegExp(`^# HELP ${name.replace(/_bucket$/, '')} `, 'm'), name);
+    }
+  });
+});
+
+describe('a long model name', () => {
+  it('reaches every model route up to the 128 characters the configuration allows', async () => {
+    const name = `m${'x'.repeat(127)}`;
+    const s = await startServer(modelFile, serverConfig({ name, online: { enabled: false } }));
+    try {
+      const meta = await s.app.inject(`/v2/models/${name}`);
+      assert.equal(meta.statusCode, 200, meta.body);
+      assert.equal(meta.json().name, name);
+      assert.equal((await s.app.inject({ method: 'POST', url: `/v2/models/${name}/infer`, payload: inferBody(randomNormal(seededRng(9), sample), 1) })).statusCode, 200);
+    } finally {
+      await s.close();
     }
   });
 });
@@ -299,6 +338,11 @@ describe('bearer token', () => {
         assert.doesNotMatch(res.json().error, /a{12}b{12}/, authorization);
       }
       assert.equal((await s.app.inject({ url: '/v3/unknown' })).statusCode, 401, 'unknown routes are not probed without the token');
+      // A token sent in the query string (not how to send it) is not repeated in the answer, nor so in the log.
+      const queried = await s.app.inject({ url: `/v2/models/tiny?token=${token}` });
+      assert.equal(queried.statusCode, 401);
+      assert.match(queried.json().error, /^GET \/v2\/models\/tiny needs an Authorization/);
+      assert.doesNotMatch(queried.json().error, /a{12}b{12}/);
       const ok = await s.app.inject({ method: 'POST', url: URL_INFER, payload: inferBody(x, 1), headers: { authorization: `Bearer ${token}` } });
       assert.equal(ok.statusCode, 200, ok.body);
       assert.equal((await s.app.inject({ url: '/v2/models/tiny', headers: { authorization: `bearer ${token}` } })).statusCode, 200, 'the scheme name is case-insensitive');
@@ -427,6 +471,26 @@ function rawInferRequest(seed: number): string {
   const payload = JSON.stringify(inferBody(randomNormal(seededRng(seed), sample), 1));
   return `POST ${URL_INFER} HTTP/1.1\r\nhost: x\r\ncontent-type: application/json\r\ncontent-length: ${Buffer.byteLength(payload)}\r\n\r\n${payload}`;
 }
+
+describe('pipelined requests', () => {
+  it('are all answered, in order, with one close listener per connection (one per request passed Node\'s limit of 10)', { timeout: 30_000 }, async () => {
+    const s = await startServer(modelFile, serverConfig({ online: { enabled: false } }));
+    const warnings: string[] = [];
+    const onWarning = (w: Error): void => void warnings.push(`${w.name}: ${w.message}`);
+    process.on('warning', onWarning);
+    try {
+      const address = await s.listen();
+      const last = rawInferRequest(40).replace('host: x\r\n', 'host: x\r\nconnection: close\r\n');
+      const text = await rawExchange(address, Array.from({ length: 14 }, (_, i) => rawInferRequest(20 + i)).join('') + last);
+      assert.equal(text.match(/HTTP\/1\.1 200 OK\r\n/g)?.length, 15, text.slice(0, 300));
+      await new Promise((r) => setImmediate(r));
+      assert.deepEqual(warnings.filter((w) => /MaxListeners/.test(w)), []);
+    } finally {
+      process.off('warning', onWarning);
+      await s.close();
+    }
+  });
+});
 
 describe('pipelined requests at shutdown', () => {
   it('answers every accepted request pipelined on one connection, at once rather than after the queue delay', { timeout: 30_000 }, async () => {

@@ -21,6 +21,7 @@ import type { DynamicBatcher, RowsResult } from './batcher.ts';
 import type { ServerMetrics } from './metrics.ts';
 import type { OnlineLearner } from './online.ts';
 import { RequestParser } from './request-parser.ts';
+import { Slots } from './slots.ts';
 import { encodeInferResponse, HEADER_LENGTH, type OutputTensor, type Parameters } from './protocol.ts';
 
 /** Routes whose failures layercache_inference_request_failure counts. */
@@ -58,6 +59,18 @@ export interface AppDeps {
 }
 
 export const OUTPUTS = ['probabilities', 'class', 'exit', 'confidence'] as const;
+
+/** Form fields a classify request may send beside its image. */
+const MULTIPART_FIELDS = 16;
+
+/** Largest image the classify route decodes (64 megapixels, a large camera photo); larger ones are refused undecoded. */
+const CLASSIFY_MAX_PIXELS = 64 * 2 ** 20;
+
+/**
+ * Images decoded at once: sharp decodes on libuv's thread pool (4 threads), which also inflates compressed bodies
+ * and reads files; eight large photos at once held a 3 KB gzip request 2.5 s.
+ */
+const DECODE_SLOTS = 2;
 
 function notReady(): LayercacheError {
   return new LayercacheError('NOT_READY', 'the server is not ready (starting or shutting down); wait for GET /v2/health/ready to return 200');
@@ -137,12 +150,25 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
     frameworkErrors: (error, req, reply) => void sendError(reply.header('x-request-id', req.id), new LayercacheError('INFER_REQUEST_INVALID', `the request cannot be routed (${error.message}); check the URL's percent-encoding`, { cause: error })),
     clientErrorHandler: answerClientError,
     requestIdHeader: 'x-request-id',
+    // A model name may have 128 characters (config); the router's default limit, 100, left longer ones unreachable.
+    routerOptions: { maxParamLength: 256 },
     genReqId: () => `req-${(++requestCounter).toString(36)}`,
     logController: new LogController({ disableRequestLogging: !deps.logger.isLevelEnabled('debug') }),
   });
+  const decodeSlots = new Slots(DECODE_SLOTS);
+  /** Per connection, the releases of its accepted requests not yet answered. */
+  const socketReleases = new WeakMap<object, Set<() => void>>();
   const parser = new RequestParser({ inputName: model.inputName, sampleDims: model.sampleDims, maxRows: deps.limits.maxRequestRows, outputs: OUTPUTS });
   app.addHook('onClose', () => parser.close());
-  await app.register(multipart, { limits: { files: 1, fileSize: deps.limits.bodyLimitBytes } });
+  // A classify body is one image: a few small fields beside it at most, so that a body of many fields cannot grow
+  // past --body-limit (the body limit does not cover multipart streams; their declared length is checked below).
+  await app.register(multipart, { limits: { files: 1, fileSize: deps.limits.bodyLimitBytes, fields: MULTIPART_FIELDS, fieldSize: 64 * 1024, parts: MULTIPART_FIELDS + 1, headerPairs: 64 } });
+  app.addHook('onRequest', async (req) => {
+    const declared = Number(req.headers['content-length']);
+    if (declared > deps.limits.bodyLimitBytes) {
+      throw new LayercacheError('BODY_TOO_LARGE', `the request body is ${declared} bytes, over the limit of ${deps.limits.bodyLimitBytes} bytes; send fewer rows per request or raise --body-limit`);
+    }
+  });
   // Every body arrives as bytes whatever its content type, or with none (tritonclient and KServe's client send
   // none, and Triton takes any); each route decides what it reads. multipart/form-data keeps its own parser.
   app.removeContentTypeParser(['application/json', 'text/plain']);
@@ -165,12 +191,23 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
     // 'close' comes once the answer is sent, and also when the client goes away first; a pipelined
     // request whose answer never got the connection is released when the connection closes.
     const release = (): void => {
-      // Listeners must not pile up on a keep-alive connection that carries many requests.
-      socket?.off('close', release);
+      if (socket) socketReleases.get(socket)?.delete(release);
       deps.accepted.release(req);
     };
     reply.raw.once('close', release);
-    socket?.once('close', release);
+    if (socket) {
+      // One listener per connection, however many requests are pipelined on it (one each passed Node's limit of 10).
+      let releases = socketReleases.get(socket);
+      if (!releases) {
+        const all = new Set<() => void>();
+        releases = all;
+        socketReleases.set(socket, all);
+        socket.once('close', () => {
+          for (const r of [...all]) r();
+        });
+      }
+      releases.add(release);
+    }
   });
   app.addHook('onSend', async (req, reply) => {
     reply.header('x-request-id', req.id);
@@ -188,7 +225,8 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
   if (deps.token !== null) {
     const check = bearerCheck(deps.token);
     app.addHook('onRequest', async (req, reply) => {
-      const problem = check(req.routeOptions.url, req.headers.authorization, `${req.method} ${req.url}`);
+      // The path only: a client that puts its token in the query string must not see it in the answer or the log.
+      const problem = check(req.routeOptions.url, req.headers.authorization, `${req.method} ${req.url.split('?')[0]}`);
       if (problem === null) return;
       reply.header('www-authenticate', 'Bearer realm="layercache"');
       throw new LayercacheError('UNAUTHORIZED', problem);
@@ -198,6 +236,9 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
   const toLayercacheError = (error: unknown, req: FastifyRequest): LayercacheError => {
     if (error instanceof LayercacheError) return error;
     const f = error as Partial<FastifyError>;
+    if (f.code === 'FST_PARTS_LIMIT' || f.code === 'FST_FIELDS_LIMIT' || f.code === 'FST_FILES_LIMIT') {
+      return new LayercacheError('BODY_TOO_LARGE', `the multipart body has more parts than a classify request needs (at most one file and ${MULTIPART_FIELDS} fields); send the image alone as one file field`, { cause: error });
+    }
     if (f.statusCode === 413 || f.code === 'FST_REQ_FILE_TOO_LARGE') return new LayercacheError('BODY_TOO_LARGE', `the request body is over the limit of ${deps.limits.bodyLimitBytes} bytes; send fewer rows per request or raise --body-limit`, { cause: error });
     // The body stopped arriving: the client went away, or Node's request timeout ended it (it answers 408 itself).
     if (f.code === 'ECONNRESET' || f.message === 'aborted') return new LayercacheError('REQUEST_INCOMPLETE', 'the request body stopped arriving before it was complete (the client went away, or --timeout-ms ran out)', { cause: error });
@@ -374,7 +415,10 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
     if (!isJpegOrPng(bytes)) {
       throw new LayercacheError('INFER_REQUEST_INVALID', `the image is not a JPEG or PNG (its first bytes are ${bytes.subarray(0, 8).toString('hex')}); classify takes JPEG or PNG files`);
     }
-    const x = await decodeImage(bytes, model.imageSize, model.preprocess, 'the request body');
+    // A full queue refuses before the image is decoded (hundreds of milliseconds for a large photo).
+    const full = batcher.refusal(1);
+    if (full?.code === 'QUEUE_FULL') throw full;
+    const x = await decodeSlots.run(() => decodeImage(bytes, model.imageSize!, model.preprocess!, 'the request body', CLASSIFY_MAX_PIXELS));
     const r = await infer(req, x.data, 1, pinned);
     const K = r.classes;
     const order = Array.from({ length: K }, (_, k) => k).sort((a, b) => r.probs[b]! - r.probs[a]!).slice(0, deps.limits.topK);

@@ -1,7 +1,7 @@
 /**
  * The library surface of layercache: load a model, inspect it, build a bundle, load a
- * bundle, run a cascade, evaluate, report, serve. Internal modules stay private; every
- * export below has a short example.
+ * bundle, run a cascade, evaluate, report, serve. Internal modules stay private; each group
+ * of exports below has a short example (in this file: editors do not show JSDoc on re-exports).
  */
 
 /**
@@ -43,11 +43,12 @@ export { extractSegments, addOutputs, writeSegments, type Segment, type Dataflow
 
 /**
  * Data sources from a spec: `cifar10:PATH#A-B`, `folder:DIR`, `npy:PATH`, `raw:PATH:3x32x32`, `mnist:#A-B`.
+ * The preprocessing applies to images (cifar10, folder); tensors (npy, raw, mnist) are read as they are.
  * @example
- *   const data = await openDataSource('mnist:#0-999', { scale: 1, mean: [0], std: [1], layout: 'nchw' });
+ *   const data = await openDataSource('mnist:#0-999', IDENTITY_PREPROCESS);
  *   const x = data.batch(0, 64); // float32 [64, 784]
  */
-export { openDataSource, memorySource, type DataSource, type Preprocess, type ImageSize } from './data/index.ts';
+export { openDataSource, memorySource, IDENTITY_PREPROCESS, type DataSource, type Preprocess, type ImageSize } from './data/index.ts';
 
 /**
  * From a model and unlabeled samples to a bundle: collect, train heads, measure, select.

@@ -18,10 +18,11 @@ import {
   argmaxRows, fitTemperature, oracleCost, paperRule, paretoFront, scoresFor, selectPolicy, simulate,
   type CalibrationTable, type Policy, type Selection,
 } from '../calibrate/index.ts';
-import type { BuildConfig } from '../config/index.ts';
+import { parseConfig, type BuildConfig, type ConfigInput } from '../config/index.ts';
 import { distinctSamples, withAugmentedCopies, type Augmentation, type DataSource, type Preprocess } from '../data/index.ts';
 import type { EngineOptions } from '../engine/index.ts';
 import { sha256 } from '../files/index.ts';
+import { LayercacheError } from '../errors/index.ts';
 import { applyFeatureScaling, buildHeadModel, fitFeatureScaling, foldScaling, headLabel, headMacs, initParams, type HeadSpec } from '../heads/index.ts';
 import { analyzeClassifier, describeReading, isPlainReading, scoresName } from '../inspect/index.ts';
 import { modelOpset, serializeModel, type ModelProto } from '../onnx/index.ts';
@@ -132,7 +133,15 @@ export interface BuildResult {
  * while agreeing with the backbone on at least 1 − tolerance of new samples, and checks the choice on the runtime.
  * Writes nothing: save the result with saveBundle (its backbone is input.modelBytes).
  */
-export async function buildCascade(input: BuildInput, config: BuildConfig, engine: EngineOptions, progress: Progress): Promise<BuildResult> {
+export async function buildCascade(input: BuildInput, given: BuildConfig, engineGiven: EngineOptions, progress: Progress): Promise<BuildResult> {
+  // From code, the settings may come from anywhere: checked against the schema, as loadConfig checks them.
+  const valid = parseConfig({ build: given as ConfigInput['build'], engine: { intraOpThreads: engineGiven.intraOpThreads, graphOptimization: engineGiven.graphOptimization } });
+  const config = valid.build;
+  const engine: EngineOptions = { ...valid.engine, ...(engineGiven.spinning !== undefined ? { spinning: engineGiven.spinning } : {}) };
+  // The segments are cut from `model` and the bundle carries `modelBytes`: they must be one model.
+  if (sha256(serializeModel(input.model)) !== sha256(input.modelBytes)) {
+    throw new LayercacheError('CONFIG_INVALID', `the model and the model bytes given to buildCascade are not the same model (${input.modelFile}); pass loadModelFile(path)'s model and bytes together`);
+  }
   // Heads are distilled from, and the cascade serves the softmax of, the scores output: it is read as logits.
   const { analysis: a, reading } = await analyzeClassifier(input.model, { source: input.modelFile, engine, sampleDims: input.data.sampleDims, scoresOutput: config.scoresOutput });
   for (const line of describeReading(reading, input.model)) progress.note(line);

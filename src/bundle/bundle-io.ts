@@ -55,13 +55,18 @@ export async function saveBundle(dir: string, manifest: Manifest, files: BundleF
   if (hasExternalData(parseModel(files.backbone, 'backbone'))) {
     throw new LayercacheError('BUNDLE_INVALID', 'the backbone bytes keep their weights in external data files, which a bundle would not carry; pass the whole model: loadModelFile(path).bytes, which inlines them');
   }
+  // From code, the bytes of another model than the manifest's source (its sha256) would make a bundle that mixes two.
+  const backboneSha = sha256(files.backbone);
+  if (backboneSha !== manifest.source.sha256) {
+    throw new LayercacheError('BUNDLE_MODEL_MISMATCH', `the backbone bytes (sha256 ${backboneSha.slice(0, 12)}…) are not the model this bundle was built from (${manifest.source.file}, sha256 ${manifest.source.sha256.slice(0, 12)}…); pass the bytes of that model, as given to buildCascade`);
+  }
   const paths = bundlePaths(manifest.exits.length, manifest.candidates.length);
   const segBytes = files.segments.map(serializeModel);
   const headBytes = files.heads.map(serializeModel);
   const candBytes = files.candidateHeads.map(serializeModel);
   const final: Manifest = {
     ...manifest,
-    source: { ...manifest.source, backbone: { file: paths.backbone, sha256: sha256(files.backbone) } },
+    source: { ...manifest.source, backbone: { file: paths.backbone, sha256: backboneSha } },
     segments: manifest.segments.map((s, i) => ({ ...s, file: paths.segments[i]!, sha256: sha256(segBytes[i]!) })),
     exits: manifest.exits.map((e, i) => ({ ...e, head: { ...e.head, file: paths.heads[i]!, sha256: sha256(headBytes[i]!) } })),
     candidates: manifest.candidates.map((c, i) => ({ ...c, head: { ...c.head, file: paths.candidates[i]!, sha256: sha256(candBytes[i]!) } })),

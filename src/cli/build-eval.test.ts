@@ -14,7 +14,7 @@ import { DEFAULT_ENGINE_OPTIONS } from '../engine/index.ts';
 import { IDENTITY_PREPROCESS, memorySource, openDataSource } from '../data/index.ts';
 import { evaluateBundle, type EvalReport } from '../evaluate/index.ts';
 import { SILENT } from '../progress/index.ts';
-import { saveModel } from '../onnx/index.ts';
+import { saveModel, serializeModel } from '../onnx/index.ts';
 import { randomNormal, seededRng, tensor } from '../tensor/index.ts';
 import { cli } from '../../test/support/cli.ts';
 import { saveWithForcedExit } from '../../test/support/forced-exit.ts';
@@ -118,6 +118,11 @@ describe('build → bundle → eval on a tiny model', () => {
       code: 'BUNDLE_INVALID', message: /keep their weights in external data files.*loadModelFile\(path\)\.bytes/,
     });
     await assert.rejects(fs.access(path.join(dir, 'ext-header')), 'nothing is written');
+    // So is another model's bytes: the bundle would cut segments from one model and carry another.
+    await assert.rejects(saveBundle(path.join(dir, 'mixed'), built.manifest, { backbone: serializeModel(mlp().model), segments: built.segments, heads: built.heads, candidateHeads: built.candidateHeads }), {
+      code: 'BUNDLE_MODEL_MISMATCH', message: /the backbone bytes \(sha256 [0-9a-f]{12}…\) are not the model this bundle was built from/,
+    });
+    await assert.rejects(fs.access(path.join(dir, 'mixed')), 'nothing is written');
     // Other weights under the same names are another model.
     await fs.writeFile(`${file}.data`, new Uint8Array((await fs.readFile(`${file}.away`)).length));
     const other = await cli('eval', out, ...args, '--model', file);

@@ -18,10 +18,30 @@ describe('Session', () => {
     g.output(g.op('Relu', [g.input('x', 'float32', ['batch', 4])]), 'float32', ['batch', 4]);
     const s = await Session.create(serializeModel(g.build()), 'relu');
     await assert.rejects(s.run({ x: { dtype: 'float32', dims: [2, 4], data: new Float32Array(4) } }), { code: 'INPUT_INVALID', message: /input 'x' is not a valid float32 tensor of dims \[2, 4\] \(its data holds 4 values\)/ });
+    // Inputs named otherwise than the model's are the caller's error, not onnxruntime's failure.
+    await assert.rejects(s.run({ y: { dtype: 'float32', dims: [1, 4], data: new Float32Array(4) } }), { code: 'INPUT_INVALID', message: /relu takes the inputs 'x'; 'y' is not one of them/ });
+    await assert.rejects(s.run({}), { code: 'INPUT_INVALID', message: /relu takes the inputs 'x'; 'x' is missing/ });
     const y = await s.run({ x: { dtype: 'float32', dims: [1, 4], data: Float32Array.from([-1, 2, -3, 4]) } });
     assert.deepEqual(Array.from(Object.values(y)[0]!.data as Float32Array), [0, 2, 0, 4]);
     await s.release();
     await s.release();
     await assert.rejects(s.run({ x: { dtype: 'float32', dims: [1, 4], data: new Float32Array(4) } }), { code: 'RELEASED', message: /relu was released/ });
+  });
+});
+
+describe('a session released while it runs', () => {
+  it('fails that run with RELEASED, as a later run does', async () => {
+    // A run long enough to be under way when release() comes: 24 chained 512×512 MatMuls over 512 rows.
+    const g = new GraphBuilder();
+    let h = g.input('x', 'float32', [512, 512]);
+    const w = g.weight('w', { dtype: 'float32', dims: [512, 512], data: new Float32Array(512 * 512).fill(1 / 512) });
+    for (let i = 0; i < 24; i++) h = g.op('MatMul', [h, w]);
+    g.output(h, 'float32', [512, 512]);
+    const s = await Session.create(serializeModel(g.build()), 'matmuls', { intraOpThreads: 1, graphOptimization: 'disabled' });
+    const run = s.run({ x: { dtype: 'float32', dims: [512, 512], data: new Float32Array(512 * 512).fill(1) } }).then(() => 'finished', (e: unknown) => e);
+    await s.release();
+    const outcome = await run;
+    assert.ok(outcome !== 'finished', 'the run finished before the release: make it longer');
+    assert.equal((outcome as { code?: string }).code, 'RELEASED', String(outcome));
   });
 });

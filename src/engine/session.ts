@@ -113,12 +113,20 @@ export class Session {
   /** Runs the model. feeds: input name → tensor; returns the requested (default: all) outputs. */
   async run(feeds: Readonly<Record<string, Tensor>>, outputNames?: readonly string[]): Promise<Record<string, Tensor>> {
     if (this.released) throw new LayercacheError('RELEASED', `${this.label} was released; create a new session (or cascade) to run it again`);
+    const names = this.session.inputNames;
+    const unknown = Object.keys(feeds).find((k) => !names.includes(k));
+    const missing = names.find((k) => !(k in feeds));
+    if (unknown !== undefined || missing !== undefined) {
+      throw new LayercacheError('INPUT_INVALID', `${this.label} takes the inputs ${names.map((n) => `'${n}'`).join(', ')}; ${unknown !== undefined ? `'${unknown}' is not one of them` : `'${missing}' is missing`}`);
+    }
     const ortFeeds: Record<string, ort.Tensor> = {};
     for (const [k, v] of Object.entries(feeds)) ortFeeds[k] = toOrt(k, v);
     let result: ort.InferenceSession.ReturnType;
     try {
       result = outputNames ? await this.session.run(ortFeeds, outputNames as string[]) : await this.session.run(ortFeeds);
     } catch (err) {
+      // Released while this run was under way: the same answer as a run after the release.
+      if (this.released) throw new LayercacheError('RELEASED', `${this.label} was released while it ran; wait for runs to finish before releasing it`, { cause: err });
       const shapes = Object.entries(feeds).map(([k, v]) => `${k}[${v.dims.join(',')}]`).join(', ');
       throw new LayercacheError('ENGINE_RUN_FAILED', `onnxruntime failed running ${this.label} on ${shapes}: ${ortMessage(err)}`, { cause: err });
     }

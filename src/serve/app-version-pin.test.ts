@@ -17,6 +17,7 @@ const CLASSES = 3;
 /** The app on a learner serving `serving.version`, whose batcher runs `onSubmit` (the swap) before it answers. */
 async function appWith(serving: { version: number }, onSubmit: () => void): Promise<Awaited<ReturnType<typeof buildApp>>> {
   const batcher = {
+    refusal: () => null,
     submit: async (_input: Float32Array, rows: number): Promise<RowsResult> => {
       onSubmit();
       const probs = new Float32Array(rows * CLASSES).fill(1 / CLASSES);

@@ -303,6 +303,20 @@ describe('server routes', () => {
   });
 });
 
+describe('listening', () => {
+  it('on a port in use is a CONFIG_INVALID naming host and port, from code as from the CLI', async () => {
+    const a = await startServer(modelFile, serverConfig({ online: { enabled: false } }));
+    const port = Number(new URL(await a.listen()).port);
+    const b = await startServer(modelFile, serverConfig({ port, online: { enabled: false } }));
+    try {
+      await assert.rejects(b.listen(), (e: unknown) => (e as LayercacheError).code === 'CONFIG_INVALID' && new RegExp(`cannot listen on 127\\.0\\.0\\.1:${port} \\(EADDRINUSE\\)`).test((e as Error).message));
+    } finally {
+      await b.close();
+      await a.close();
+    }
+  });
+});
+
 describe('a long model name', () => {
   it('reaches every model route up to the 128 characters the configuration allows', async () => {
     const name = `m${'x'.repeat(127)}`;

@@ -296,7 +296,12 @@ async function startLocked(sourcePath: string, config: Config, store: VersionSto
     app, online, model, stateDir,
     inFlight: () => accepted.size,
     async listen() {
-      return app.listen({ host: s.host, port: s.port });
+      try {
+        return await app.listen({ host: s.host, port: s.port });
+      } catch (err) {
+        const code = (err as NodeJS.ErrnoException).code;
+        throw new LayercacheError('CONFIG_INVALID', `cannot listen on ${s.host}:${s.port} (${code ?? (err as Error).message}); choose another --port or --host (serve.port, serve.host)`, { cause: err });
+      }
     },
     close() {
       closing ??= (async () => {

@@ -43,8 +43,7 @@ export async function runServe(source: string, config: Config, io: CliIo, signal
     const address = await server.listen().catch(async (err: unknown) => {
       // The listen error is the one to report; a shutdown that fails too is said beside it.
       await server.close().catch((e: unknown) => io.err(`layercache: also, the shutdown after it failed: ${(e as Error).message}\n`));
-      const code = (err as NodeJS.ErrnoException).code;
-      throw new LayercacheError('CONFIG_INVALID', `cannot listen on ${config.serve.host}:${config.serve.port} (${code ?? (err as Error).message}); choose another --port or --host`, { cause: err });
+      throw err;
     });
     const m = server.model;
     const open = openHostWarning(config.serve.host, config.serve.token);

@@ -15,7 +15,7 @@ const FileRef = z.object({ file: BundlePath, sha256: z.string().regex(/^[0-9a-f]
 export const PreprocessSchema = z.object({
   scale: z.number().positive(),
   mean: z.array(z.number()).min(1),
-  std: z.array(z.number().refine((v) => v !== 0, 'std must not be 0')).min(1),
+  std: z.array(z.number().refine((v) => v > 0, 'std must be more than 0')).min(1),
   layout: z.enum(['nchw', 'nhwc']),
 }).strict();
 

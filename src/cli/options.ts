@@ -7,8 +7,18 @@ export function parseInputShape(value: string, previous: Record<string, number[]
   if (!m) throw new LayercacheError('USAGE', `--input-shape '${value}' is malformed; write NAME=DIMS, e.g. --input-shape input=1x3x224x224`);
   const dims = m[2]!.split('x').map(Number);
   if (dims.some((d) => d <= 0)) throw new LayercacheError('USAGE', `--input-shape '${value}' has a zero dimension; every dimension must be at least 1`);
+  const values = dims.reduce((a, b) => a * b, 1);
+  if (values > MAX_TENSOR_VALUES) {
+    throw new LayercacheError('USAGE', `--input-shape '${value}' is ${values.toExponential(2)} values, more than one tensor can hold here (${MAX_TENSOR_VALUES.toExponential(2)}); give the input's real shape, e.g. --input-shape input=1x3x224x224`);
+  }
   return { ...previous, [m[1]!]: dims };
 }
+
+/** Values one float32 tensor may hold: 1 GiB (typed arrays stop near 2^32 bytes, and a build holds many). */
+const MAX_TENSOR_VALUES = 2 ** 28;
+
+/** Longest image side --image-size takes: no model input is larger. */
+const MAX_IMAGE_SIDE = 16_384;
 
 /** A file or directory path: refuses an empty one, which would resolve to the working directory. */
 export function parsePath(value: string, option: string, example: string): string {
@@ -20,6 +30,7 @@ export function parsePath(value: string, option: string, example: string): strin
 export function parseImageSize(value: string, option: string): [number, number] {
   const m = /^(\d+)x(\d+)$/.exec(value.trim());
   if (!m || Number(m[1]) < 1 || Number(m[2]) < 1) throw new LayercacheError('USAGE', `${option} '${value}' is not HxW; give the height and width in pixels, e.g. ${option} 224x224`);
+  if (Number(m[1]) > MAX_IMAGE_SIDE || Number(m[2]) > MAX_IMAGE_SIDE) throw new LayercacheError('USAGE', `${option} '${value}' has a side over ${MAX_IMAGE_SIDE} pixels; give the model's input size, e.g. ${option} 224x224`);
   return [Number(m[1]), Number(m[2])];
 }
 

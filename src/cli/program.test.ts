@@ -223,7 +223,9 @@ describe('layercache serve', () => {
     // Two flags that exclude each other: the one that would be dropped is named.
     assertOneLineError(await cli(...build, '--confidence', '0.05', '--margin', '0.01'), 'USAGE', /--margin '0.01' is invalid: .*give one of them$/);
     // A value inside a list flag is named by its place.
-    assertOneLineError(await cli(...build, '--std', '0.2,0,0.2'), 'USAGE', /^layercache: error USAGE: --std item 2 \('0'\) is invalid: must not be 0$/);
+    assertOneLineError(await cli(...build, '--std', '0.2,0,0.2'), 'USAGE', /^layercache: error USAGE: --std item 2 \('0'\) is invalid: must be more than 0$/);
+    // A negative std (every input's sign flipped) and a scale that sends pixels past float32's range.
+    assertOneLineError(await cli(...build, '--std', '-1'), 'USAGE', /--std item 1 \('-1'\) is invalid: must be more than 0$/);
     // The model given as the latency profile, which retrains would overwrite: refused, the model untouched.
     const before = await fs.readFile(model);
     assertOneLineError(await cli('serve', model, '--state', path.join(dir, 'state3'), '--latency-profile', model), 'OUTPUT_EXISTS', /--latency-profile .*net\.onnx is not a latency profile/);

@@ -105,7 +105,7 @@ const BuildSchema = z.object({
 const PreprocessSchema = z.object({
   scale: z.number().gt(0).default(1),
   mean: z.array(z.number()).min(1).default([0]),
-  std: z.array(z.number().refine((v) => v !== 0, 'must not be 0')).min(1).default([1]),
+  std: z.array(z.number().refine((v) => v > 0, 'must be more than 0')).min(1).default([1]),
   layout: z.enum(['nchw', 'nhwc']).default('nchw'),
 }).strict();
 

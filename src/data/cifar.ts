@@ -18,6 +18,14 @@ export interface LabelledImages {
 }
 
 /** Number of records in a CIFAR binary file. */
+/** A CIFAR file that cannot be stat'ed or opened: missing, or not readable by this user. */
+function cifarUnreadable(file: string, err: unknown): LayercacheError {
+  const code = (err as NodeJS.ErrnoException).code;
+  if (code === 'EACCES' || code === 'EPERM') return new LayercacheError('FILE_UNREADABLE', `CIFAR file ${file} cannot be read (${code}); fix its permissions`, { cause: err });
+  if (code === 'ENOENT' || code === 'ENOTDIR') return new LayercacheError('FILE_NOT_FOUND', `CIFAR file ${file} does not exist; check the path in the data spec`, { cause: err });
+  return new LayercacheError('FILE_UNREADABLE', `CIFAR file ${file} cannot be read (${code ?? (err as Error).message}); check the path in the data spec`, { cause: err });
+}
+
 export async function cifarRecordCount(file: string): Promise<number> {
   let size: number;
   try {
@@ -26,7 +34,7 @@ export async function cifarRecordCount(file: string): Promise<number> {
     size = st.size;
   } catch (err) {
     if (err instanceof LayercacheError) throw err;
-    throw new LayercacheError('FILE_NOT_FOUND', `CIFAR file ${file} does not exist; check the path in the data spec`, { cause: err });
+    throw cifarUnreadable(file, err);
   }
   if (size === 0) throw new LayercacheError('DATA_SPEC_INVALID', `${file} is empty (0 bytes), so it holds no CIFAR-10 records; give the path of a CIFAR-10 binary file (3,073 bytes per record)`);
   if (size % CIFAR_RECORD_BYTES !== 0) {
@@ -43,7 +51,9 @@ export async function readCifar(file: string, start: number, end: number): Promi
   }
   const count = end - start;
   const buf = new Uint8Array(count * CIFAR_RECORD_BYTES);
-  const handle = await fs.open(file, 'r');
+  const handle = await fs.open(file, 'r').catch((err: unknown) => {
+    throw cifarUnreadable(file, err);
+  });
   try {
     await handle.read(buf, 0, buf.length, start * CIFAR_RECORD_BYTES);
   } finally {

@@ -39,7 +39,18 @@ export function validatePreprocess(p: Preprocess, channels: number): void {
     }
     if (v.some((x) => !Number.isFinite(x))) bad(key, v, 'must be numbers');
   }
-  if (p.std.some((s) => s === 0)) bad('std', p.std, 'must not contain 0');
+  // A negative std flips the sign of every input: a slip, never a normalisation anyone means.
+  if (p.std.some((s) => s <= 0)) bad('std', p.std, 'must be more than 0 (a standard deviation)');
+  // Pixels 0 and 255 must stay finite float32 values once scaled and normalised (--scale 1e-320 made them infinite).
+  for (let c = 0; c < channels; c++) {
+    const m = p.mean.length === 1 ? p.mean[0]! : p.mean[c]!;
+    const sd = p.std.length === 1 ? p.std[0]! : p.std[c]!;
+    for (const pixel of [0, 255]) {
+      if (!Number.isFinite(Math.fround((pixel / p.scale - m) / sd))) {
+        bad(p.scale < 1e-30 ? 'scale' : 'std', p.scale < 1e-30 ? p.scale : p.std, `maps pixel value ${pixel} to ${(pixel / p.scale - m) / sd}, beyond float32's range; give a scale such as 255 (pixels to 0–1) and stds such as 0.2`);
+      }
+    }
+  }
 }
 
 /**

@@ -42,4 +42,8 @@ describe('headroomOf (hand-computed)', () => {
   it('is null, not a guess, without a build tolerance in (0, 1)', () => {
     for (const tolerance of [undefined, null, '0.01', 0, 1, Number.NaN]) assert.equal(headroomOf(input('max', tolerance), traced, reference), null);
   });
+
+  it('is null for a bundle that lists no candidates (the manifest allows it; eval failed INTERNAL)', () => {
+    assert.equal(headroomOf({ ...input('max', 0.01), candidates: [] }, [], reference), null);
+  });
 });

@@ -52,6 +52,8 @@ export interface HeadroomInput {
 export function headroomOf(input: HeadroomInput, traced: readonly Float32Array[], reference: Int32Array): Headroom | null {
   const { tolerance, kind, classes, totalMacs, candidates } = input;
   if (typeof tolerance !== 'number' || !(tolerance > 0 && tolerance < 1)) return null;
+  // A bundle may list no candidates (the manifest allows it): then there is no headroom to show.
+  if (candidates.length === 0) return null;
   const n = reference.length;
   const table: CalibrationTable = {
     n, fullCost: totalMacs,

@@ -10,7 +10,7 @@ import path from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { IDENTITY_PREPROCESS } from './preprocess.ts';
 import { memorySource } from './source.ts';
-import { openDataSource } from './spec.ts';
+import { openDataSource, specsOverlap } from './spec.ts';
 
 let dir: string;
 
@@ -141,5 +141,21 @@ describe('batch bounds', () => {
         assert.throws(() => source.batch(s, e), (err: Error & { code?: string }) => err.code === 'DATA_SPEC_INVALID' && err.message.includes(`batch(${s}, ${e})`), `${source.description} batch(${s}, ${e})`);
       }
     }
+  });
+});
+
+describe('specsOverlap', () => {
+  it('tells eval data that shares records with the build data, by kind, file name and range', () => {
+    assert.equal(specsOverlap('cifar10:../a/test.bin#0-999', 'cifar10:/abs/a/test.bin#500-4999'), true);
+    assert.equal(specsOverlap('cifar10:test.bin#5000-9999', 'cifar10:test.bin#0-4999'), false);
+    assert.equal(specsOverlap('cifar10:test.bin', 'cifar10:test.bin#0-4999'), true, 'no range is every record');
+    assert.equal(specsOverlap('cifar10:other.bin#0-99', 'cifar10:test.bin#0-99'), false);
+    assert.equal(specsOverlap('npy:test.bin#0-99', 'cifar10:test.bin#0-99'), false);
+    assert.equal(specsOverlap('nonsense', 'cifar10:test.bin#0-99'), false);
+  });
+
+  it("refuses a '#' that does not start a range before reading anything (folder:runs/#2 was cut silently)", async () => {
+    await assert.rejects(openDataSource('folder:/nowhere/run#2', { scale: 1, mean: [0], std: [1], layout: 'nchw' }, { channels: 3, height: 2, width: 2 }),
+      { code: 'DATA_SPEC_INVALID', message: /malformed range '#2' \(expected #A-B, both inclusive\); everything after the last '#' is the range/ });
   });
 });

@@ -8,6 +8,7 @@
  * Invariant: every failure names the spec and says what a valid one looks like.
  */
 import { promises as fs } from 'node:fs';
+import path from 'node:path';
 import { LayercacheError } from '../errors/index.ts';
 import { readFully } from '../files/index.ts';
 import { sliceRows, tensor } from '../tensor/index.ts';
@@ -41,7 +42,33 @@ function splitSpec(spec: string): { kind: string; rest: string; range: string | 
   const kind = spec.slice(0, colon);
   const body = spec.slice(colon + 1);
   const hash = body.lastIndexOf('#');
-  return hash >= 0 ? { kind, rest: body.slice(0, hash), range: body.slice(hash + 1) } : { kind, rest: body, range: undefined };
+  if (hash < 0) return { kind, rest: body, range: undefined };
+  const range = body.slice(hash + 1);
+  // Checked before any file is read: a '#' inside a path (folder:runs/#2) would otherwise cut the path silently.
+  if (!/^\d+-\d+$/.test(range)) {
+    throw bad(spec, `has a malformed range '#${range}' (expected #A-B, both inclusive); everything after the last '#' is the range, so a path holding '#' needs a range after it (…#0-99) or another name`);
+  }
+  return { kind, rest: body.slice(0, hash), range };
+}
+
+/**
+ * Whether two data specs of one kind name overlapping records of files with the same name (eval on a bundle's own
+ * build records). Paths are compared by file name only: the build's spec was written relative to where it ran.
+ */
+export function specsOverlap(a: string, b: string): boolean {
+  let x: ReturnType<typeof splitSpec>;
+  let y: ReturnType<typeof splitSpec>;
+  try {
+    x = splitSpec(a);
+    y = splitSpec(b);
+  } catch {
+    return false; // a spec that does not parse names no records to compare
+  }
+  if (x.kind !== y.kind || path.basename(x.rest) !== path.basename(y.rest)) return false;
+  const span = (r: string | undefined): [number, number] => (r === undefined ? [0, Infinity] : r.split('-').map(Number) as [number, number]);
+  const [a0, a1] = span(x.range);
+  const [b0, b1] = span(y.range);
+  return a0 <= b1 && b0 <= a1;
 }
 
 /** Maps a failed read of `file` to a clear error. */

@@ -87,6 +87,28 @@ describe('atomic writes', () => {
     await assert.rejects(checkOutputFile(' ', true, '--html'), { code: 'OUTPUT_EXISTS', message: /--html is an empty path/ });
   });
 
+  it('removes what interrupted writes of the same target left, but not a running process\'s', async () => {
+    const root = await tempDir('atomic');
+    const dir = path.join(root, 'out');
+    // pid 4194303 is at Linux's largest pid_max: no process has it here; the parent of this process runs.
+    const stale = `${dir}.tmp-4194303-abcd`;
+    const running = `${dir}.tmp-${process.ppid}-beef`;
+    const other = `${path.join(root, 'other')}.tmp-4194303-abcd`;
+    for (const d of [stale, running, other]) await fs.mkdir(d);
+    await writeFileAtomic(`${path.join(root, 'report.html')}.tmp-4194303-cafe`, 'half');
+    await writeDirAtomic(dir, (tmp) => writeFileAtomic(path.join(tmp, 'a'), 'a'));
+    await writeFileAtomic(path.join(root, 'report.html'), 'whole');
+    assert.deepEqual((await fs.readdir(root)).sort(), ['other.tmp-4194303-abcd', 'out', `out.tmp-${process.ppid}-beef`, 'report.html']);
+  });
+
+  it('refuses an output in a directory this user may not write in, before any work', { skip: process.getuid?.() === 0 ? 'root may write in any directory (the check is for other users)' : false }, async () => {
+    const root = await tempDir('atomic');
+    const locked = path.join(root, 'locked');
+    await fs.mkdir(locked, { mode: 0o555 });
+    await assert.rejects(checkOutputDir(path.join(locked, 'bundle'), false), { code: 'FILE_WRITE_FAILED', message: /this user may not write in .*locked \(EACCES\)/ });
+    await assert.rejects(checkOutputFile(path.join(locked, 'report.html'), false), { code: 'FILE_WRITE_FAILED', message: /may not write in/ });
+  });
+
   it('accepts a directory given with a trailing slash', async () => {
     const root = await tempDir('atomic');
     await writeDirAtomic(`${path.join(root, 'bundle')}/`, (tmp) => writeFileAtomic(path.join(tmp, 'a'), 'a'));

@@ -1,27 +1,18 @@
 /**
  * Atomic file and directory writes. Invariant: a reader never sees a half-written
  * file or directory at the final path. Files are written to a sibling temporary path
- * and renamed; directories are assembled beside the target and renamed into place.
+ * and renamed; directories are assembled beside the target and renamed into place. A write
+ * first removes the temporary siblings that interrupted writes of the same target left.
  */
-import { randomBytes } from 'node:crypto';
-import { promises as fs } from 'node:fs';
+import { constants as fsConstants, promises as fs } from 'node:fs';
 import path from 'node:path';
 import { LayercacheError } from '../errors/index.ts';
+import { parseTempSibling, removeStaleTemps, tempSibling } from './temp-siblings.ts';
 import { isWithin, realPath } from './within.ts';
-
-/** A fresh temporary path beside `target`, naming this process: `TARGET.tmp-PID-HEX`. */
-export function tempSibling(target: string): string {
-  return `${target}.tmp-${process.pid}-${randomBytes(4).toString('hex')}`;
-}
-
-/** For a name made by tempSibling: the target's name and the writing process's pid; null for other names. */
-export function parseTempSibling(name: string): { target: string; pid: number } | null {
-  const m = /^(.+)\.tmp-(\d+)-[0-9a-f]+$/.exec(name);
-  return m ? { target: m[1]!, pid: Number(m[2]) } : null;
-}
 
 /** Writes `data` (or its parts, one after another, without joining them) to `file` atomically (temp file + fsync + rename). */
 export async function writeFileAtomic(file: string, data: Uint8Array | string | readonly Uint8Array[]): Promise<void> {
+  await removeStaleTemps(file);
   const tmp = tempSibling(file);
   try {
     await fs.mkdir(path.dirname(file), { recursive: true });
@@ -69,6 +60,27 @@ export async function checkOutputFile(target: string, overwrite: boolean, flag =
   }
   const blocker = st ? null : await fileAncestor(target);
   if (blocker) throw new LayercacheError('OUTPUT_EXISTS', `${flag} ${target} cannot be created: ${blocker} is a file, not a directory; choose another path`);
+  await checkWritable(target, `${flag} ${target}`);
+}
+
+/**
+ * Refuses, before long work, an output whose directory this process may not write in (the write renames into it):
+ * the nearest existing directory above `target`. Root passes this check everywhere but on a read-only filesystem.
+ */
+async function checkWritable(target: string, what: string): Promise<void> {
+  for (let dir = path.dirname(path.resolve(target)); ; dir = path.dirname(dir)) {
+    const st = await fs.stat(dir).catch(() => null);
+    if (st) {
+      if (!st.isDirectory()) return;
+      try {
+        await fs.access(dir, fsConstants.W_OK);
+      } catch (err) {
+        throw new LayercacheError('FILE_WRITE_FAILED', `${what} cannot be written: this user may not write in ${dir} (${(err as NodeJS.ErrnoException).code ?? 'error'}); fix its permissions or choose another path`, { cause: err });
+      }
+      return;
+    }
+    if (path.dirname(dir) === dir) return;
+  }
 }
 
 /** The first 4 KiB of a file as text ('' when it cannot be read). */
@@ -148,7 +160,10 @@ export async function checkOutputDir(target: string, overwrite: boolean, kind?: 
     }
     throw new LayercacheError('FILE_UNREADABLE', `cannot read output directory ${target}: ${err.message}; check its permissions or choose another output directory`, { cause: err });
   });
-  if (!existing) return existing;
+  if (!existing) {
+    await checkWritable(target, `output directory ${target}`);
+    return existing;
+  }
   // Even empty: replacing it would leave the shell in a deleted directory. Compared as real paths: the working
   // directory is one, and a path through a symbolic link would otherwise slip past.
   const resolved = await realPath(target);
@@ -156,7 +171,10 @@ export async function checkOutputDir(target: string, overwrite: boolean, kind?: 
   if (isWithin(cwd, resolved)) {
     throw new LayercacheError('OUTPUT_EXISTS', `output directory ${target} is the working directory${cwd === resolved ? '' : ' or holds it'}, which is never replaced; give a new directory, e.g. ${path.join(target, 'out')}`);
   }
-  if (existing.length === 0) return existing;
+  if (existing.length === 0) {
+    await checkWritable(target, `output directory ${target}`);
+    return existing;
+  }
   if (!overwrite) {
     throw new LayercacheError('OUTPUT_EXISTS', `output directory ${target} already exists and is not empty; choose another one, or replace it (--force; from code, overwrite: true)`);
   }
@@ -170,6 +188,7 @@ export async function checkOutputDir(target: string, overwrite: boolean, kind?: 
       throw new LayercacheError('OUTPUT_EXISTS', `output directory ${target} holds ${stray.slice(0, 3).map((p) => `'${p}'`).join(', ')}${stray.length > 3 ? ` and ${stray.length - 3} more` : ''}, which ${kind.what} does not, so it is not replaced even with --force (replacing it would delete them); move them out, or choose another directory`);
     }
   }
+  await checkWritable(target, `output directory ${target}`);
   return existing;
 }
 
@@ -186,6 +205,7 @@ export async function writeDirAtomic(
   // 'bundle/' and 'bundle' are the same directory; the temporary one must sit beside it.
   const existing = await checkOutputDir(target, options.overwrite ?? false, options.kind);
   const dir = path.resolve(target);
+  await removeStaleTemps(dir);
   const tmp = tempSibling(dir);
   try {
     await fs.mkdir(path.dirname(dir), { recursive: true });

@@ -8,7 +8,7 @@ import { promises as fs } from 'node:fs';
 import path from 'node:path';
 import { loadBundle, saveBundle, type LoadedBundle } from '../bundle/index.ts';
 import { asLayercacheError, LayercacheError } from '../errors/index.ts';
-import { parseTempSibling, tempSibling } from '../files/index.ts';
+import { otherProcessAlive, parseTempSibling, tempSibling } from '../files/index.ts';
 
 const NAME = /^v(\d{6,})$/;
 
@@ -19,18 +19,6 @@ const LOCKED_HERE = new Set<string>();
 async function lockHolder(file: string): Promise<number | null> {
   const pid = Number((await fs.readFile(file, 'utf8').catch(() => '')).trim());
   return Number.isInteger(pid) && pid > 0 ? pid : null;
-}
-
-/** Whether another process with this pid runs. */
-function otherProcessAlive(pid: number): boolean {
-  if (pid === process.pid) return false;
-  try {
-    process.kill(pid, 0);
-    return true;
-  } catch (err) {
-    // EPERM: the process exists but belongs to someone else.
-    return (err as NodeJS.ErrnoException).code === 'EPERM';
-  }
 }
 
 export class VersionStore {

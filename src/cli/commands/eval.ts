@@ -3,7 +3,7 @@ import path from 'node:path';
 import Table from 'cli-table3';
 import { loadBundle } from '../../bundle/index.ts';
 import type { Config } from '../../config/index.ts';
-import { IDENTITY_PREPROCESS, imageSizeOf, isImageSpec, openDataSource } from '../../data/index.ts';
+import { IDENTITY_PREPROCESS, imageSizeOf, isImageSpec, openDataSource, specsOverlap } from '../../data/index.ts';
 import { LayercacheError } from '../../errors/index.ts';
 import { checkOutputFile, isWithin, realPath, sha256 } from '../../files/index.ts';
 import { evaluateBundle, type EvalReport, type SystemFigures } from '../../evaluate/index.ts';
@@ -68,6 +68,10 @@ export async function runEval(dir: string, opts: EvalCommandOptions, config: Con
   }
   if (bundle.manifest.preprocess === null && isImageSpec(opts.data)) {
     throw new LayercacheError('DATA_SPEC_INVALID', `bundle ${dir} was built from tensors fed as they are, so it records no image preprocessing, and '${opts.data}' holds images; evaluate it on tensors preprocessed the same way (npy: or raw:), or rebuild it from images with --scale, --mean and --std`);
+  }
+  const built = bundle.manifest.build.data;
+  if (typeof built === 'string' && specsOverlap(opts.data, built.replace(/ \(.*\)$/, ''))) {
+    io.err(`layercache: warning: --data ${opts.data} overlaps the records the bundle was built from (${built}): its heads were trained and its thresholds chosen on them, so agreement and savings read higher there than on new inputs; evaluate on other records\n`);
   }
   const pre = bundle.manifest.preprocess ?? IDENTITY_PREPROCESS;
   const progress = terminalProgress(io, config.color);

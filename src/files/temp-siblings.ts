@@ -1,0 +1,43 @@
+/**
+ * Temporary siblings of atomic writes (`TARGET.tmp-PID-HEX`): their names, and the leftovers of interrupted writes.
+ * Invariant: a temporary path of a process that still runs (this one included) is never removed; removal is best
+ * effort and never fails the write that asked for it.
+ */
+import { randomBytes } from 'node:crypto';
+import { promises as fs } from 'node:fs';
+import path from 'node:path';
+
+/** A fresh temporary path beside `target`, naming this process: `TARGET.tmp-PID-HEX`. */
+export function tempSibling(target: string): string {
+  return `${target}.tmp-${process.pid}-${randomBytes(4).toString('hex')}`;
+}
+
+/** For a name made by tempSibling: the target's name and the writing process's pid; null for other names. */
+export function parseTempSibling(name: string): { target: string; pid: number } | null {
+  const m = /^(.+)\.tmp-(\d+)-[0-9a-f]+$/.exec(name);
+  return m ? { target: m[1]!, pid: Number(m[2]) } : null;
+}
+
+/** Whether another process with this pid runs (EPERM: it exists but belongs to another user). */
+export function otherProcessAlive(pid: number): boolean {
+  if (pid === process.pid) return false;
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch (err) {
+    return (err as NodeJS.ErrnoException).code === 'EPERM';
+  }
+}
+
+/** Removes the temporary siblings of `target` left by processes that no longer run (an interrupted build or report). */
+export async function removeStaleTemps(target: string): Promise<void> {
+  const dir = path.dirname(path.resolve(target));
+  const name = path.basename(path.resolve(target));
+  const entries = await fs.readdir(dir).catch(() => [] as string[]);
+  for (const e of entries) {
+    const t = parseTempSibling(e);
+    if (t && t.target === name && t.pid !== process.pid && !otherProcessAlive(t.pid)) {
+      await fs.rm(path.join(dir, e), { recursive: true, force: true }).catch(() => undefined);
+    }
+  }
+}

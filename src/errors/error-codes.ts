@@ -54,6 +54,7 @@ export const ERROR_CODES = {
   UNSUPPORTED_MEDIA_TYPE: { httpStatus: 415, exitCode: 2, meaning: 'The request body has a content type the route does not accept.' },
   BODY_TOO_LARGE: { httpStatus: 413, exitCode: 2, meaning: 'The request body is larger than the server accepts.' },
   HEADERS_TOO_LARGE: { httpStatus: 431, exitCode: 2, meaning: 'The request headers are larger than the server accepts.' },
+  EXPECTATION_FAILED: { httpStatus: 417, exitCode: 2, meaning: 'The request has an Expect header the server does not meet (anything but 100-continue).' },
   QUEUE_FULL: unavailable('The inference queue is full; the server sheds load instead of queueing without bound.'),
   NOT_READY: unavailable('The server is starting or shutting down and takes no inference requests.'),
   ENGINE_UNAVAILABLE: unavailable('No engine worker is running; the server is replacing one that failed.'),

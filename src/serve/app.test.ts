@@ -466,14 +466,24 @@ describe('requests Node\'s HTTP parser refuses', () => {
       const cases: [string, RegExp, string, RegExp][] = [
         ['NOT AN HTTP REQUEST\r\n\r\n', /^HTTP\/1\.1 400 Bad Request\r\n/, 'INFER_REQUEST_INVALID', /not valid HTTP/],
         [`GET /v2 HTTP/1.1\r\nhost: x\r\nx-big: ${'a'.repeat(20_000)}\r\n\r\n`, /^HTTP\/1\.1 431 /, 'HEADERS_TOO_LARGE', /over Node's limit of 16 KiB/],
+        // Node answered these two with an empty body.
+        ['GET /v2 HTTP/1.1\r\n\r\n', /^HTTP\/1\.1 400 /, 'INFER_REQUEST_INVALID', /no Host header, which HTTP\/1\.1 requires/],
+        [`POST ${URL_INFER} HTTP/1.1\r\nhost: x\r\nexpect: teapot\r\ncontent-length: 2\r\n\r\n{}`, /^HTTP\/1\.1 417 /, 'EXPECTATION_FAILED', /expects 'teapot', which this server does not meet/],
+        // A body over the limit is refused from its head, without the 100 Continue that would invite it.
+        [`POST ${URL_INFER} HTTP/1.1\r\nhost: x\r\nexpect: 100-continue\r\ncontent-length: 2000000000\r\n\r\n`, /^HTTP\/1\.1 413 /, 'BODY_TOO_LARGE', /the request body is 2000000000 bytes, over the limit of 67108864 bytes/],
       ];
       for (const [raw, status, code, message] of cases) {
         const answer = await rawExchange(address, raw);
         assert.match(answer, status);
+        assert.doesNotMatch(answer, /100 Continue/);
         const body = JSON.parse(answer.slice(answer.indexOf('\r\n\r\n') + 4));
         assert.equal(body.code, code);
         assert.match(body.error, message);
       }
+      // A body within the limit is asked for, then answered.
+      const payload = JSON.stringify(inferBody(randomNormal(seededRng(3), sample), 1));
+      const continued = await rawExchange(address, `POST ${URL_INFER} HTTP/1.1\r\nhost: x\r\nexpect: 100-continue\r\nconnection: close\r\ncontent-type: application/json\r\ncontent-length: ${Buffer.byteLength(payload)}\r\n\r\n${payload}`);
+      assert.match(continued, /^HTTP\/1\.1 100 Continue\r\n\r\nHTTP\/1\.1 200 OK\r\n/);
     } finally {
       await s.close();
     }

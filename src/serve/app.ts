@@ -20,6 +20,7 @@ import { ACCEPTED_ENCODINGS, bodyOf, BROWSER_SIMPLE_TYPES, decodeBody, mediaType
 import type { DynamicBatcher, RowsResult } from './batcher.ts';
 import type { ServerMetrics } from './metrics.ts';
 import type { OnlineLearner } from './online.ts';
+import { guardRequestHeads } from './http-guards.ts';
 import { RequestParser } from './request-parser.ts';
 import { Slots } from './slots.ts';
 import { encodeInferResponse, HEADER_LENGTH, type OutputTensor, type Parameters } from './protocol.ts';
@@ -142,6 +143,8 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
     // Node's own header timeout (60 s) and checking interval (30 s) would otherwise outlast --timeout-ms.
     http: {
       headersTimeout: Math.min(60_000, deps.limits.requestTimeoutMs),
+      // A missing Host is refused in the protocol's error shape (http-guards.ts), not with Node's empty 400.
+      requireHostHeader: false,
       connectionsCheckingInterval: connectionsCheckingIntervalMs(deps.limits.requestTimeoutMs),
     },
     // During a shutdown the routes answer NOT_READY themselves (in the protocol's error shape), and serve accepted requests.
@@ -163,12 +166,7 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
   // A classify body is one image: a few small fields beside it at most, so that a body of many fields cannot grow
   // past --body-limit (the body limit does not cover multipart streams; their declared length is checked below).
   await app.register(multipart, { limits: { files: 1, fileSize: deps.limits.bodyLimitBytes, fields: MULTIPART_FIELDS, fieldSize: 64 * 1024, parts: MULTIPART_FIELDS + 1, headerPairs: 64 } });
-  app.addHook('onRequest', async (req) => {
-    const declared = Number(req.headers['content-length']);
-    if (declared > deps.limits.bodyLimitBytes) {
-      throw new LayercacheError('BODY_TOO_LARGE', `the request body is ${declared} bytes, over the limit of ${deps.limits.bodyLimitBytes} bytes; send fewer rows per request or raise --body-limit`);
-    }
-  });
+  guardRequestHeads(app, deps.limits.bodyLimitBytes);
   // Every body arrives as bytes whatever its content type, or with none (tritonclient and KServe's client send
   // none, and Triton takes any); each route decides what it reads. multipart/form-data keeps its own parser.
   app.removeContentTypeParser(['application/json', 'text/plain']);

@@ -21,9 +21,11 @@ import type { DynamicBatcher, RowsResult } from './batcher.ts';
 import type { ServerMetrics } from './metrics.ts';
 import type { OnlineLearner } from './online.ts';
 import { guardRequestHeads } from './http-guards.ts';
+import { OUTPUTS, outputTensors } from './served-outputs.ts';
+import { answeredAs, modelOf, type Served } from './version-pin.ts';
 import { RequestParser } from './request-parser.ts';
 import { Slots } from './slots.ts';
-import { encodeInferResponse, HEADER_LENGTH, type OutputTensor, type Parameters } from './protocol.ts';
+import { encodeInferResponse, HEADER_LENGTH } from './protocol.ts';
 
 /** Routes whose failures layercache_inference_request_failure counts. */
 const INFERENCE_ROUTE = /^\/v2\/models\/:name(\/versions\/:version)?\/(infer|classify)$/;
@@ -59,8 +61,6 @@ export interface AppDeps {
   readonly token: string | null;
 }
 
-export const OUTPUTS = ['probabilities', 'class', 'exit', 'confidence'] as const;
-
 /** Form fields a classify request may send beside its image. */
 const MULTIPART_FIELDS = 16;
 
@@ -86,52 +86,12 @@ function isJpegOrPng(bytes: Buffer): boolean {
 
 let requestCounter = 0;
 
-/** Refuses a request for `version` of model `name`, which this server no longer (or never) served. */
-function versionGone(deps: AppDeps, name: string, version: string): LayercacheError {
-  return new LayercacheError('MODEL_NOT_FOUND', `version '${version}' of model '${name}' is not served here; it serves version ${deps.online.servingVersion} (online learning replaces versions; leave the version out to reach the serving one)`);
-}
-
-/**
- * Checks the model name (and, on the /versions/{v} routes, the version) the request names. Returns the version the
- * request pins (null when it names none): a hot swap may land before its rows run, and then it is refused, not answered
- * by another version (see `answeredAs`).
- */
-function modelOf(deps: AppDeps, req: FastifyRequest): string | null {
-  const { name, version } = req.params as { name: string; version?: string };
-  if (name !== deps.model.name) throw new LayercacheError('MODEL_NOT_FOUND', `model '${name}' is not served here; this server serves '${deps.model.name}'`);
-  if (version !== undefined && version !== String(deps.online.servingVersion)) throw versionGone(deps, name, version);
-  return version ?? null;
-}
-
-/** An answer from version `answered` to a request that pinned `pinned` (null: any version will do), or the 404 a later request would get. */
-function answeredAs(deps: AppDeps, pinned: string | null, answered: number): void {
-  if (pinned !== null && pinned !== String(answered)) throw versionGone(deps, deps.model.name, pinned);
-}
-
 /**
  * How often Node looks for requests that outlived their timeouts: its default, 30 s, let a stalled upload hold a
  * connection for a minute past a 2 s --timeout-ms. A quarter of the timeout, within [50 ms, 1 s].
  */
 function connectionsCheckingIntervalMs(requestTimeoutMs: number): number {
   return Math.max(50, Math.min(1000, Math.floor(requestTimeoutMs / 4)));
-}
-
-/** Rows answered, as v2 output tensors. */
-function outputTensors(r: RowsResult, rows: number): OutputTensor[] {
-  const K = r.classes;
-  const cls = new BigInt64Array(rows);
-  for (let i = 0; i < rows; i++) {
-    let c = 0;
-    for (let k = 1; k < K; k++) if (r.probs[i * K + k]! > r.probs[i * K + c]!) c = k;
-    cls[i] = BigInt(c);
-  }
-  const perRow: Parameters = { exit: Array.from(r.exits).join(','), confidence: Array.from(r.confidence, (c) => c.toFixed(6)).join(','), bundle_version: r.version };
-  return [
-    { name: 'probabilities', datatype: 'FP32', shape: [rows, K], data: r.probs, parameters: perRow },
-    { name: 'class', datatype: 'INT64', shape: [rows], data: cls, parameters: perRow },
-    { name: 'exit', datatype: 'INT32', shape: [rows], data: r.exits, parameters: perRow },
-    { name: 'confidence', datatype: 'FP32', shape: [rows], data: r.confidence, parameters: perRow },
-  ];
 }
 
 export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
@@ -158,6 +118,7 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
     genReqId: () => `req-${(++requestCounter).toString(36)}`,
     logController: new LogController({ disableRequestLogging: !deps.logger.isLevelEnabled('debug') }),
   });
+  const served: Served = { name: model.name, servingVersion: () => online.servingVersion };
   const decodeSlots = new Slots(DECODE_SLOTS);
   /** Per connection, the releases of its accepted requests not yet answered. */
   const socketReleases = new WeakMap<object, Set<() => void>>();
@@ -282,7 +243,7 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
     }
     // The rows ran and their verification goes on, so the learner sees them even when the request is refused below.
     online.onAnswered(data, r.exits, verify, r.version);
-    answeredAs(deps, pinned, r.version);
+    answeredAs(served, pinned, r.version);
     metrics.queueSeconds.observe({ model: model.name }, r.queueMs / 1000);
     metrics.computeSeconds.observe({ model: model.name }, r.computeMs / 1000);
     metrics.requestSeconds.observe({ model: model.name }, (performance.now() - started) / 1000);
@@ -299,7 +260,7 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
   /** A model route, also under /v2/models/{name}/versions/{version} as the protocol defines it. */
   const MODEL = ['/v2/models/:name', '/v2/models/:name/versions/:version'];
   for (const at of MODEL) app.get(at, async (req) => {
-    modelOf(deps, req);
+    modelOf(served, req);
     const s = online.status();
     return {
       name: model.name,
@@ -316,11 +277,11 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
     };
   });
   for (const at of MODEL) app.get(`${at}/ready`, async (req, reply) => {
-    modelOf(deps, req);
+    modelOf(served, req);
     return reply.code(serving() ? 200 : 503).send({ name: model.name, ready: serving() });
   });
   app.get('/v2/models/:name/cache', async (req) => {
-    modelOf(deps, req);
+    modelOf(served, req);
     return online.status();
   });
   app.get('/metrics', async (_req, reply) => {
@@ -329,7 +290,7 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
   });
 
   for (const at of MODEL) app.post(`${at}/infer`, async (req, reply) => {
-    const pinned = modelOf(deps, req);
+    const pinned = modelOf(served, req);
     // No content type (tritonclient, KServe's client) or almost any, as Triton: the protocol's body is JSON, followed by
     // binary tensors when HEADER_LENGTH says so. Not an image, and not a type a browser sends cross-site without a preflight.
     const type = mediaTypeOf(req);
@@ -387,7 +348,7 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
   }
 
   for (const at of MODEL) app.post(`${at}/classify`, async (req, reply) => {
-    const pinned = modelOf(deps, req);
+    const pinned = modelOf(served, req);
     if (!model.preprocess) {
       throw new LayercacheError('INFER_REQUEST_INVALID', `model '${model.name}' was built from tensors and records no image preprocessing, so it takes no images; use the infer route`);
     }

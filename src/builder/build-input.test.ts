@@ -27,6 +27,37 @@ describe('buildCascade from code', () => {
       (e: unknown) => e instanceof LayercacheError && e.code === 'CONFIG_INVALID' && /engine\.intraOpThreads/.test(e.message));
   });
 
+  it('takes a file whose fields are in another order than serializeModel writes (the same model)', async () => {
+    // ir_version (field 1, the first serializeModel writes) moved to the end: any order is valid protobuf.
+    const bytes = serializeModel(model);
+    const fields: Uint8Array[] = [];
+    for (let at = 0; at < bytes.length;) {
+      const start = at;
+      const varint = (): number => {
+        let v = 0;
+        for (let shift = 0; ; shift += 7) {
+          const b = bytes[at++]!;
+          v += (b & 0x7f) * 2 ** shift;
+          if (b < 0x80) return v;
+        }
+      };
+      const wire = varint() & 7;
+      if (wire === 0) varint();
+      else if (wire === 2) {
+        const length = varint();
+        at += length;
+      }
+      else throw new Error(`unexpected wire type ${wire}`);
+      fields.push(bytes.subarray(start, at));
+    }
+    const reordered = Buffer.concat([...fields.slice(1), fields[0]!]);
+    assert.notDeepEqual(new Uint8Array(reordered), bytes);
+    // Refused for its settings, after the identity check passed.
+    await assert.rejects(buildCascade({ ...input, modelBytes: reordered }, { ...config.build, epochs: 0 }, config.engine, SILENT), { code: 'CONFIG_INVALID', message: /build\.epochs/ });
+    const data = memorySource(randomNormal(seededRng(2), 40 * 192), [3, 8, 8], 'random');
+    await assert.doesNotReject(buildCascade({ ...input, data, modelBytes: reordered }, { ...config.build, epochs: 1, screenEpochs: 1, folds: 2, refineExits: 1 }, { intraOpThreads: 1, graphOptimization: 'all' }, SILENT));
+  });
+
   it('refuses a model and model bytes that are two models', async () => {
     await assert.rejects(buildCascade({ ...input, modelBytes: serializeModel(mlp().model) }, config.build, config.engine, SILENT),
       (e: unknown) => e instanceof LayercacheError && e.code === 'CONFIG_INVALID' && /are not the same model \(net\.onnx\)/.test(e.message));

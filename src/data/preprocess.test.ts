@@ -20,5 +20,6 @@ describe('validatePreprocess', () => {
     refused({ scale: 1e-320 }, /preprocessing scale 1e-320 maps pixel value 255 to Infinity, beyond float32's range/);
     refused({ std: [1e-45] }, /preprocessing std 1e-45 maps pixel value 0 to -?[0-9.e+]+, beyond float32's range/);
     refused({ mean: [1, 2] }, /mean 1,2 has 2 values but the images have 3 channels/);
+    refused({ mean: [1e39] }, /preprocessing mean 1e\+39 maps pixel value 0 to/);
   });
 });

@@ -47,7 +47,9 @@ export function validatePreprocess(p: Preprocess, channels: number): void {
     const sd = p.std.length === 1 ? p.std[0]! : p.std[c]!;
     for (const pixel of [0, 255]) {
       if (!Number.isFinite(Math.fround((pixel / p.scale - m) / sd))) {
-        bad(p.scale < 1e-30 ? 'scale' : 'std', p.scale < 1e-30 ? p.scale : p.std, `maps pixel value ${pixel} to ${(pixel / p.scale - m) / sd}, beyond float32's range; give a scale such as 255 (pixels to 0–1) and stds such as 0.2`);
+        // Named by the value that is out of scale: a tiny scale, a huge mean, else a tiny std.
+        const key = p.scale < 1e-30 ? 'scale' : Math.abs(m) > 1e30 ? 'mean' : 'std';
+        bad(key, p[key], `maps pixel value ${pixel} to ${(pixel / p.scale - m) / sd}, beyond float32's range; give a scale such as 255 (pixels to 0–1), means within 0–1 and stds such as 0.2`);
       }
     }
   }

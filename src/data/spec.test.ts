@@ -145,13 +145,23 @@ describe('batch bounds', () => {
 });
 
 describe('specsOverlap', () => {
-  it('tells eval data that shares records with the build data, by kind, file name and range', () => {
-    assert.equal(specsOverlap('cifar10:../a/test.bin#0-999', 'cifar10:/abs/a/test.bin#500-4999'), true);
-    assert.equal(specsOverlap('cifar10:test.bin#5000-9999', 'cifar10:test.bin#0-4999'), false);
-    assert.equal(specsOverlap('cifar10:test.bin', 'cifar10:test.bin#0-4999'), true, 'no range is every record');
-    assert.equal(specsOverlap('cifar10:other.bin#0-99', 'cifar10:test.bin#0-99'), false);
-    assert.equal(specsOverlap('npy:test.bin#0-99', 'cifar10:test.bin#0-99'), false);
-    assert.equal(specsOverlap('nonsense', 'cifar10:test.bin#0-99'), false);
+  it('tells eval data that shares records with the build data: same kind, same file, overlapping ranges', async () => {
+    const root = await fs.mkdtemp(path.join(os.tmpdir(), 'layercache-overlap-'));
+    for (const d of ['train', 'test']) {
+      await fs.mkdir(path.join(root, d));
+      await fs.writeFile(path.join(root, d, 'cifar.bin'), 'x');
+    }
+    const train = path.join(root, 'train', 'cifar.bin');
+    const viaDots = path.join(root, 'test', '..', 'train', 'cifar.bin');
+    assert.equal(await specsOverlap(`cifar10:${viaDots}#0-999`, `cifar10:${train}#500-4999`), true, 'the same file by another path');
+    assert.equal(await specsOverlap(`cifar10:${train}#5000-9999`, `cifar10:${train}#0-4999`), false);
+    assert.equal(await specsOverlap(`cifar10:${train}`, `cifar10:${train}#0-4999`), true, 'no range is every record');
+    assert.equal(await specsOverlap(`cifar10:${train}#0-99`, `cifar10:${train}#0-99 (90 distinct of 100 samples)`), true, 'a build that left out repeats');
+    assert.equal(await specsOverlap(`cifar10:${path.join(root, 'test', 'cifar.bin')}#0-99`, `cifar10:${train}#0-99`), false, 'another file of the same name');
+    // A build spec that does not resolve here (it ran elsewhere): its file name is all there is to go by.
+    assert.equal(await specsOverlap(`cifar10:${train}#0-99`, 'cifar10:/elsewhere/cifar.bin#0-99'), true);
+    assert.equal(await specsOverlap(`npy:${train}#0-99`, `cifar10:${train}#0-99`), false);
+    assert.equal(await specsOverlap('nonsense', `cifar10:${train}#0-99`), false);
   });
 
   it("refuses a '#' that does not start a range before reading anything (folder:runs/#2 was cut silently)", async () => {

@@ -52,19 +52,25 @@ function splitSpec(spec: string): { kind: string; rest: string; range: string | 
 }
 
 /**
- * Whether two data specs of one kind name overlapping records of files with the same name (eval on a bundle's own
- * build records). Paths are compared by file name only: the build's spec was written relative to where it ran.
+ * Whether eval data `given` names records that the build data `built` (a manifest's `build.data`) also named: the same
+ * kind, the same file (by its real path when `built` resolves from here; by name when it does not, since the build
+ * may have run elsewhere) and overlapping ranges.
  */
-export function specsOverlap(a: string, b: string): boolean {
+export async function specsOverlap(given: string, built: string): Promise<boolean> {
   let x: ReturnType<typeof splitSpec>;
   let y: ReturnType<typeof splitSpec>;
   try {
-    x = splitSpec(a);
-    y = splitSpec(b);
+    x = splitSpec(given);
+    // A build that left out repeated samples says so after its spec.
+    y = splitSpec(built.replace(/ \(\d+ distinct of \d+ samples\)$/, ''));
   } catch {
     return false; // a spec that does not parse names no records to compare
   }
-  if (x.kind !== y.kind || path.basename(x.rest) !== path.basename(y.rest)) return false;
+  if (x.kind !== y.kind) return false;
+  const real = async (p: string): Promise<string | null> => (p === '' ? '' : fs.realpath(p).catch(() => null));
+  const [a, b] = await Promise.all([real(x.rest), real(y.rest)]);
+  const same = b !== null ? a === b : path.basename(x.rest) === path.basename(y.rest);
+  if (!same) return false;
   const span = (r: string | undefined): [number, number] => (r === undefined ? [0, Infinity] : r.split('-').map(Number) as [number, number]);
   const [a0, a1] = span(x.range);
   const [b0, b1] = span(y.range);

@@ -29,7 +29,12 @@ describe('the demo\'s output directory', () => {
     await fs.writeFile(path.join(work, 'notes.md'), 'mine');
     await assert.rejects(checkDemoDir(work), { code: 'OUTPUT_EXISTS', message: /is an earlier demo's directory but also holds 'notes\.md'; move them out/ });
     await fs.rm(path.join(work, 'notes.md'));
+    await fs.writeFile(path.join(work, '.DS_Store'), 'finder');
     await checkDemoDir(work);
+    // Its bundle/ holding a file a bundle does not: refused now, before the training, not when the bundle is saved.
+    await fs.writeFile(path.join(work, 'bundle', 'notes.md'), 'mine');
+    await assert.rejects(checkDemoDir(work), { code: 'OUTPUT_EXISTS', message: /bundle.* is not a layercache bundle/ });
+    await fs.rm(path.join(work, 'bundle', 'notes.md'));
     await assert.rejects(checkDemoDir(path.join(work, 'report.html')), { code: 'OUTPUT_EXISTS', message: /is a file, not a directory/ });
     await assert.rejects(checkDemoDir(''), { code: 'OUTPUT_EXISTS', message: /empty path/ });
   });

@@ -11,11 +11,11 @@
 import { promises as fs } from 'node:fs';
 import path from 'node:path';
 import { buildCascade } from '../builder/index.ts';
-import { loadBundle, saveBundle } from '../bundle/index.ts';
+import { BUNDLE_OUTPUT, loadBundle, saveBundle } from '../bundle/index.ts';
 import { deriveConfig, type Config } from '../config/index.ts';
 import { openDataSource, IDENTITY_PREPROCESS } from '../data/index.ts';
 import { LayercacheError } from '../errors/index.ts';
-import { parseTempSibling } from '../files/index.ts';
+import { checkOutputDir, isOsLitter, parseTempSibling } from '../files/index.ts';
 import { evaluateBundle, type EvalReport } from '../evaluate/index.ts';
 import type { Progress } from '../progress/index.ts';
 import { writeReport } from '../report/index.ts';
@@ -55,10 +55,12 @@ export async function checkDemoDir(outDir: string): Promise<void> {
     throw new LayercacheError('OUTPUT_EXISTS', `--out ${outDir} holds files but is not an earlier demo's directory (${entries.includes(DIGITS_RECIPE_FILE) ? `its ${DIGITS_RECIPE_FILE} is not the demo's` : `no ${DIGITS_RECIPE_FILE}`}); the demo writes backbone.onnx, bundle/ and report.html there, so give a new or empty directory, e.g. --out layercache-demo`);
   }
   // Files of the user's beside an earlier demo's: the demo would not delete them, but keep its directory its own.
-  const stray = entries.filter((e) => !DEMO_ENTRIES.has(parseTempSibling(e)?.target ?? e));
+  const stray = entries.filter((e) => !DEMO_ENTRIES.has(parseTempSibling(e)?.target ?? e) && !isOsLitter(e));
   if (stray.length > 0) {
     throw new LayercacheError('OUTPUT_EXISTS', `--out ${outDir} is an earlier demo's directory but also holds ${stray.slice(0, 3).map((e) => `'${e}'`).join(', ')}${stray.length > 3 ? ` and ${stray.length - 3} more` : ''}; move them out, or give a new or empty directory, e.g. --out layercache-demo`);
   }
+  // Its bundle is replaced at the end: refused now, not after the training, if it holds what a bundle does not.
+  if (entries.includes('bundle')) await checkOutputDir(path.join(outDir, 'bundle'), true, BUNDLE_OUTPUT);
 }
 
 /** What the demo writes into its directory. */

@@ -113,11 +113,13 @@ export class Session {
   /** Runs the model. feeds: input name → tensor; returns the requested (default: all) outputs. */
   async run(feeds: Readonly<Record<string, Tensor>>, outputNames?: readonly string[]): Promise<Record<string, Tensor>> {
     if (this.released) throw new LayercacheError('RELEASED', `${this.label} was released; create a new session (or cascade) to run it again`);
+    // A required input left out (or misnamed) is the caller's error, not onnxruntime's failure. Names beyond the
+    // inputs are onnxruntime's to judge: it takes feeds for initializers a graph also lists as inputs.
     const names = this.session.inputNames;
-    const unknown = Object.keys(feeds).find((k) => !names.includes(k));
-    const missing = names.find((k) => !(k in feeds));
-    if (unknown !== undefined || missing !== undefined) {
-      throw new LayercacheError('INPUT_INVALID', `${this.label} takes the inputs ${names.map((n) => `'${n}'`).join(', ')}; ${unknown !== undefined ? `'${unknown}' is not one of them` : `'${missing}' is missing`}`);
+    const missing = names.find((k) => !Object.hasOwn(feeds, k));
+    if (missing !== undefined) {
+      const extra = Object.keys(feeds).filter((k) => !names.includes(k));
+      throw new LayercacheError('INPUT_INVALID', `${this.label} takes the inputs ${names.map((n) => `'${n}'`).join(', ')}; '${missing}' is missing${extra.length > 0 ? ` (given: ${extra.map((n) => `'${n}'`).join(', ')})` : ''}`);
     }
     const ortFeeds: Record<string, ort.Tensor> = {};
     for (const [k, v] of Object.entries(feeds)) ortFeeds[k] = toOrt(k, v);

@@ -24,7 +24,7 @@ export const ERROR_CODES = {
   CONFIG_INVALID: input('A configuration value is out of range or of the wrong type.'),
   FILE_NOT_FOUND: notFound('A file or directory that was named does not exist.'),
   FILE_UNREADABLE: input('A file exists but cannot be read.'),
-  FILE_WRITE_FAILED: internal('Writing an output file failed; nothing partial was left behind.'),
+  FILE_WRITE_FAILED: internal('Writing an output failed, or its place cannot be written by this user (found before the work); nothing partial was left behind.'),
   OUTPUT_EXISTS: input('The output path already exists and is not empty.'),
   ONNX_PARSE_FAILED: input('The file is not a valid ONNX model (not protobuf, or truncated).'),
   ONNX_INVALID_MODEL: input('The file parses as protobuf but is not a usable ONNX model.'),
@@ -40,7 +40,7 @@ export const ERROR_CODES = {
   MODEL_OUTPUT_INVALID: { httpStatus: 500, exitCode: 2, meaning: 'The model answered an input with class scores that are not finite numbers (NaN or infinity), which no answer can be read from.' },
   DATA_SPEC_INVALID: input('A data specification could not be parsed or read.'),
   DATA_SHAPE_MISMATCH: input('The data samples do not have the shape the model expects.'),
-  INPUT_INVALID: input('A tensor given to a cascade or session is malformed: its data does not fit its dims or type, or it holds a value that is not finite.'),
+  INPUT_INVALID: input('A tensor given to a cascade or session is malformed: its data does not fit its dims or type, it holds a value that is not finite, or an input the model takes is missing.'),
   RELEASED: { httpStatus: 500, exitCode: 1, meaning: 'A session or cascade was run after its release(); create a new one to run again.' },
   BUNDLE_NOT_FOUND: notFound('The bundle directory or its manifest does not exist.'),
   BUNDLE_INVALID: input('The bundle manifest or one of its files is malformed or corrupted.'),
@@ -62,7 +62,7 @@ export const ERROR_CODES = {
   STATE_LOCKED: input('Another running server uses the state directory.'),
   REQUEST_TIMEOUT: { httpStatus: 504, exitCode: 1, meaning: 'An inference request did not finish within the request timeout.' },
   REQUEST_INCOMPLETE: { httpStatus: 408, exitCode: 2, meaning: 'A request did not arrive completely within the request timeout.' },
-  WORKER_FAILED: internal('An engine worker thread or the retraining process failed.'),
+  WORKER_FAILED: internal('An engine worker thread, the request-parser worker or the retraining process failed.'),
   INTERNAL: internal('An unexpected internal error; please report it with --verbose output.'),
 } as const satisfies Record<string, ErrorCodeInfo>;
 

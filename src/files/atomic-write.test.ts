@@ -1,7 +1,7 @@
 import assert from 'node:assert/strict';
 import { promises as fs } from 'node:fs';
 import path from 'node:path';
-import { describe, it } from 'node:test';
+import { describe, it, mock } from 'node:test';
 import { checkOutputDir, checkOutputFile, writeDirAtomic, writeFileAtomic } from './atomic-write.ts';
 import { tempDir } from '../../test/support/temp-dir.ts';
 
@@ -45,8 +45,10 @@ describe('atomic writes', () => {
     assert.deepEqual((await fs.readdir(dir)).sort(), ['index.json', 'notes.txt', 'parts']);
     await fs.rm(path.join(dir, 'notes.txt'));
     await fs.rm(path.join(dir, 'parts', 'mine.csv'));
-    // What is left is wholly an earlier output (a temporary file of an interrupted write counts as what it replaces).
-    await fs.writeFile(path.join(dir, 'parts', 'p2.tmp-123-abcd'), 'x');
+    // What is left is wholly an earlier output (a temporary file of an interrupted write counts as what it replaces;
+    // a file browser's litter is nobody's work).
+    await fs.writeFile(path.join(dir, 'parts', 'p2.tmp-123-abcd0123'), 'x');
+    await fs.writeFile(path.join(dir, 'parts', '.DS_Store'), 'x');
     await write(dir);
     assert.deepEqual(await fs.readdir(dir), ['index.json']);
   });
@@ -58,6 +60,9 @@ describe('atomic writes', () => {
     const kind = { what: 'a report', recognise: (head: string) => head.startsWith('<!doctype html>') };
     await assert.rejects(checkOutputFile(file, true, '--html', kind), { code: 'OUTPUT_EXISTS', message: /--html .*data\.bin exists and is not a report, so it is not replaced even with --force/ });
     await fs.writeFile(file, '<!doctype html><p>old');
+    await checkOutputFile(file, true, '--html', kind);
+    // An empty file (mktemp's) holds nothing to lose.
+    await fs.writeFile(file, '');
     await checkOutputFile(file, true, '--html', kind);
   });
 
@@ -87,26 +92,71 @@ describe('atomic writes', () => {
     await assert.rejects(checkOutputFile(' ', true, '--html'), { code: 'OUTPUT_EXISTS', message: /--html is an empty path/ });
   });
 
-  it('removes what interrupted writes of the same target left, but not a running process\'s', async () => {
+  it('removes what interrupted writes of the same target left, but not a running process\'s, a recent one, or a look-alike', async () => {
     const root = await tempDir('atomic');
     const dir = path.join(root, 'out');
     // pid 4194303 is at Linux's largest pid_max: no process has it here; the parent of this process runs.
-    const stale = `${dir}.tmp-4194303-abcd`;
-    const running = `${dir}.tmp-${process.ppid}-beef`;
-    const other = `${path.join(root, 'other')}.tmp-4194303-abcd`;
-    for (const d of [stale, running, other]) await fs.mkdir(d);
-    await writeFileAtomic(`${path.join(root, 'report.html')}.tmp-4194303-cafe`, 'half');
+    const stale = `${dir}.tmp-4194303-abcd0123`;
+    const running = `${dir}.tmp-${process.ppid}-beefbeef`;
+    const recent = `${dir}.tmp-4194303-feedfeed`;
+    const backup = `${dir}.tmp-2023-12`;
+    const other = `${path.join(root, 'other')}.tmp-4194303-abcd0123`;
+    const half = `${path.join(root, 'report.html')}.tmp-4194303-cafecafe`;
+    for (const d of [stale, running, recent, backup, other]) await fs.mkdir(d);
+    await fs.writeFile(half, 'half');
+    // Interrupted two hours ago, but for `recent` (a writer in another container may still be at it).
+    const past = new Date(Date.now() - 2 * 3600_000);
+    for (const p of [stale, running, backup, other, half]) await fs.utimes(p, past, past);
     await writeDirAtomic(dir, (tmp) => writeFileAtomic(path.join(tmp, 'a'), 'a'));
     await writeFileAtomic(path.join(root, 'report.html'), 'whole');
-    assert.deepEqual((await fs.readdir(root)).sort(), ['other.tmp-4194303-abcd', 'out', `out.tmp-${process.ppid}-beef`, 'report.html']);
+    assert.deepEqual((await fs.readdir(root)).sort(), ['other.tmp-4194303-abcd0123', 'out', 'out.tmp-2023-12', `out.tmp-${process.ppid}-beefbeef`, 'out.tmp-4194303-feedfeed', 'report.html'].sort());
   });
 
-  it('refuses an output in a directory this user may not write in, before any work', { skip: process.getuid?.() === 0 ? 'root may write in any directory (the check is for other users)' : false }, async () => {
+  it('sets a replaced output aside under a name clean-ups leave alone, and says so when it cannot remove it', async () => {
+    const root = await tempDir('atomic');
+    const dir = path.join(root, 'out');
+    await writeDirAtomic(dir, (tmp) => writeFileAtomic(path.join(tmp, 'v1'), '1'));
+    const realRm = fs.rm.bind(fs);
+    const rm = mock.method(fs, 'rm', async (p: string, o: Parameters<typeof fs.rm>[1]) => {
+      if (path.basename(String(p)).startsWith('out.old-')) throw Object.assign(new Error('EACCES: permission denied'), { code: 'EACCES' });
+      return realRm(p, o);
+    });
+    try {
+      await assert.rejects(writeDirAtomic(dir, (tmp) => writeFileAtomic(path.join(tmp, 'v2'), '2'), { overwrite: true }),
+        { code: 'FILE_WRITE_FAILED', message: /out now holds the new output, but the old one, set aside at .*out\.old-\d+-[0-9a-f]{8}, could not be removed \(EACCES\); remove it yourself/ });
+    } finally {
+      rm.mock.restore();
+    }
+    assert.deepEqual(await fs.readdir(dir), ['v2']);
+  });
+
+  it('refuses, before any work, an output in a directory this user may not write in, or one it could not replace', async () => {
     const root = await tempDir('atomic');
     const locked = path.join(root, 'locked');
-    await fs.mkdir(locked, { mode: 0o555 });
-    await assert.rejects(checkOutputDir(path.join(locked, 'bundle'), false), { code: 'FILE_WRITE_FAILED', message: /this user may not write in .*locked \(EACCES\)/ });
-    await assert.rejects(checkOutputFile(path.join(locked, 'report.html'), false), { code: 'FILE_WRITE_FAILED', message: /may not write in/ });
+    await fs.mkdir(path.join(locked, 'bundle', 'heads'), { recursive: true });
+    await fs.writeFile(path.join(locked, 'bundle', 'heads', 'h'), 'x');
+    // Root may write anywhere, so the permission answer is faked: `locked` and what is under `locked/bundle/heads`.
+    const realAccess = fs.access.bind(fs);
+    const access = mock.method(fs, 'access', async (p: string, mode?: number) => {
+      if (p === locked || p === path.join(locked, 'bundle', 'heads')) throw Object.assign(new Error('EACCES: permission denied'), { code: 'EACCES' });
+      return realAccess(p, mode);
+    });
+    try {
+      await assert.rejects(checkOutputDir(path.join(locked, 'new'), false), { code: 'FILE_WRITE_FAILED', message: /this user may not write in .*locked \(EACCES\)/ });
+      await assert.rejects(checkOutputFile(path.join(locked, 'report.html'), false), { code: 'FILE_WRITE_FAILED', message: /may not write in/ });
+      await assert.rejects(checkOutputDir(path.join(locked, 'bundle'), true), { code: 'FILE_WRITE_FAILED', message: /may not write in .*locked/ });
+    } finally {
+      access.mock.restore();
+    }
+    const heads = mock.method(fs, 'access', async (p: string, mode?: number) => {
+      if (p === path.join(locked, 'bundle', 'heads')) throw Object.assign(new Error('EACCES: permission denied'), { code: 'EACCES' });
+      return realAccess(p, mode);
+    });
+    try {
+      await assert.rejects(checkOutputDir(path.join(locked, 'bundle'), true), { code: 'FILE_WRITE_FAILED', message: /cannot be replaced: this user may not delete what is in .*heads \(EACCES\)/ });
+    } finally {
+      heads.mock.restore();
+    }
   });
 
   it('accepts a directory given with a trailing slash', async () => {

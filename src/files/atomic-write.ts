@@ -7,7 +7,7 @@
 import { constants as fsConstants, promises as fs } from 'node:fs';
 import path from 'node:path';
 import { LayercacheError } from '../errors/index.ts';
-import { parseTempSibling, removeStaleTemps, tempSibling } from './temp-siblings.ts';
+import { asideSibling, parseTempSibling, removeStaleTemps, tempSibling } from './temp-siblings.ts';
 import { isWithin, realPath } from './within.ts';
 
 /** Writes `data` (or its parts, one after another, without joining them) to `file` atomically (temp file + fsync + rename). */
@@ -55,7 +55,8 @@ export async function checkOutputFile(target: string, overwrite: boolean, flag =
   const st = await fs.stat(target).catch(() => null);
   if (st?.isDirectory()) throw new LayercacheError('OUTPUT_EXISTS', `${flag} ${target} is a directory; give a file path, e.g. ${path.join(target, 'report.html')}`);
   if (st && !overwrite) throw new LayercacheError('OUTPUT_EXISTS', `${flag} ${target} already exists; choose another path or pass --force to replace it`);
-  if (st && kind && !kind.recognise(await readHead(target))) {
+  // An empty file (from mktemp, say) holds nothing to lose.
+  if (st && st.size > 0 && kind && !kind.recognise(await readHead(target))) {
     throw new LayercacheError('OUTPUT_EXISTS', `${flag} ${target} exists and is not ${kind.what}, so it is not replaced even with --force (it may be one of your inputs); choose another path`);
   }
   const blocker = st ? null : await fileAncestor(target);
@@ -124,6 +125,11 @@ export interface ReplaceOptions {
   readonly kind?: OutputKind;
 }
 
+/** Whether `name` is a file an operating system's file browser leaves in any directory it shows: replacing it loses nothing. */
+export function isOsLitter(name: string): boolean {
+  return /^(\.DS_Store|\._.*|Thumbs\.db|desktop\.ini)$/.test(name);
+}
+
 /** Paths in `dir` (relative, '/'-separated) that `holds` does not allow; temporary files count as what they replace. */
 async function strayPaths(dir: string, holds: readonly RegExp[]): Promise<string[]> {
   const stray: string[] = [];
@@ -132,6 +138,7 @@ async function strayPaths(dir: string, holds: readonly RegExp[]): Promise<string
       const at = rel ? `${rel}/${e.name}` : e.name;
       const temp = parseTempSibling(e.name);
       const as = temp ? (rel ? `${rel}/${temp.target}` : temp.target) : at;
+      if (isOsLitter(e.name)) continue;
       if (!holds.some((r) => r.test(as))) stray.push(at);
       else if (e.isDirectory() && !temp) await walk(at);
     }
@@ -189,7 +196,18 @@ export async function checkOutputDir(target: string, overwrite: boolean, kind?: 
     }
   }
   await checkWritable(target, `output directory ${target}`);
+  await checkRemovable(path.resolve(target), target);
   return existing;
+}
+
+/** Refuses, before long work, a directory tree this user could not delete when it is replaced (a directory in it not writable). */
+async function checkRemovable(dir: string, target: string): Promise<void> {
+  try {
+    await fs.access(dir, fsConstants.W_OK);
+  } catch (err) {
+    throw new LayercacheError('FILE_WRITE_FAILED', `output directory ${target} cannot be replaced: this user may not delete what is in ${dir} (${(err as NodeJS.ErrnoException).code ?? 'error'}); fix its permissions or choose another directory`, { cause: err });
+  }
+  for (const e of await fs.readdir(dir, { withFileTypes: true })) if (e.isDirectory()) await checkRemovable(path.join(dir, e.name), target);
 }
 
 /**
@@ -215,17 +233,37 @@ export async function writeDirAtomic(
   }
   try {
     await fill(tmp);
-    if (existing) {
-      const old = tempSibling(dir);
-      await fs.rename(dir, old);
-      await fs.rename(tmp, dir);
-      await fs.rm(old, { recursive: true, force: true });
-    } else {
-      await fs.rename(tmp, dir);
-    }
   } catch (err) {
     await fs.rm(tmp, { recursive: true, force: true });
     if (err instanceof LayercacheError) throw err;
     throw new LayercacheError('FILE_WRITE_FAILED', `could not write ${target}: ${(err as Error).message}`, { cause: err });
+  }
+  if (!existing) {
+    await fs.rename(tmp, dir).catch(async (err: unknown) => {
+      await fs.rm(tmp, { recursive: true, force: true });
+      throw new LayercacheError('FILE_WRITE_FAILED', `could not write ${target}: ${(err as Error).message}`, { cause: err });
+    });
+    return;
+  }
+  // The old directory is set aside under a name no clean-up removes: if the process dies between the two renames,
+  // it is what is left of the output, to be renamed back.
+  const old = asideSibling(dir);
+  try {
+    await fs.rename(dir, old);
+  } catch (err) {
+    await fs.rm(tmp, { recursive: true, force: true });
+    throw new LayercacheError('FILE_WRITE_FAILED', `could not replace ${target}: ${(err as Error).message}; check its permissions`, { cause: err });
+  }
+  try {
+    await fs.rename(tmp, dir);
+  } catch (err) {
+    await fs.rename(old, dir).catch(() => undefined);
+    await fs.rm(tmp, { recursive: true, force: true });
+    throw new LayercacheError('FILE_WRITE_FAILED', `could not replace ${target}: ${(err as Error).message}; it is as it was`, { cause: err });
+  }
+  try {
+    await fs.rm(old, { recursive: true, force: true });
+  } catch (err) {
+    throw new LayercacheError('FILE_WRITE_FAILED', `${target} now holds the new output, but the old one, set aside at ${old}, could not be removed (${(err as NodeJS.ErrnoException).code ?? (err as Error).message}); remove it yourself`, { cause: err });
   }
 }

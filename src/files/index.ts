@@ -1,5 +1,5 @@
 /** Public surface of the files module: atomic writes, whole reads of a byte range, and content digests. */
-export { writeFileAtomic, writeDirAtomic, checkOutputDir, checkOutputFile, type OutputKind, type OutputFileKind } from './atomic-write.ts';
+export { writeFileAtomic, writeDirAtomic, checkOutputDir, checkOutputFile, isOsLitter, type OutputKind, type OutputFileKind } from './atomic-write.ts';
 export { readFully } from './read-fully.ts';
 export { sha256 } from './digest.ts';
 export { isWithin, realPath } from './within.ts';

@@ -12,11 +12,22 @@ export function tempSibling(target: string): string {
   return `${target}.tmp-${process.pid}-${randomBytes(4).toString('hex')}`;
 }
 
-/** For a name made by tempSibling: the target's name and the writing process's pid; null for other names. */
+/** For a name made by tempSibling (8 hex digits at the end, exactly): the target's name and the writing process's pid; null for other names. */
 export function parseTempSibling(name: string): { target: string; pid: number } | null {
-  const m = /^(.+)\.tmp-(\d+)-[0-9a-f]+$/.exec(name);
+  const m = /^(.+)\.tmp-(\d+)-[0-9a-f]{8}$/.exec(name);
   return m ? { target: m[1]!, pid: Number(m[2]) } : null;
 }
+
+/** Where an output being replaced is set aside meanwhile (`TARGET.old-PID-HEX`): never removed by removeStaleTemps. */
+export function asideSibling(target: string): string {
+  return `${target}.old-${process.pid}-${randomBytes(4).toString('hex')}`;
+}
+
+/**
+ * How old a temporary sibling must be before a write removes it, its process gone: a writer in another pid namespace
+ * (a container sharing the directory) looks gone to this one, and no write takes this long.
+ */
+export const STALE_TEMP_MS = 60 * 60 * 1000;
 
 /** Whether another process with this pid runs (EPERM: it exists but belongs to another user). */
 export function otherProcessAlive(pid: number): boolean {
@@ -29,15 +40,20 @@ export function otherProcessAlive(pid: number): boolean {
   }
 }
 
-/** Removes the temporary siblings of `target` left by processes that no longer run (an interrupted build or report). */
+/**
+ * Removes the temporary siblings of `target` that interrupted writes left: named by tempSibling, their process gone,
+ * and older than STALE_TEMP_MS (an interrupted build's temporary bundle, a report's half-written file).
+ */
 export async function removeStaleTemps(target: string): Promise<void> {
   const dir = path.dirname(path.resolve(target));
   const name = path.basename(path.resolve(target));
   const entries = await fs.readdir(dir).catch(() => [] as string[]);
   for (const e of entries) {
     const t = parseTempSibling(e);
-    if (t && t.target === name && t.pid !== process.pid && !otherProcessAlive(t.pid)) {
-      await fs.rm(path.join(dir, e), { recursive: true, force: true }).catch(() => undefined);
-    }
+    if (!t || t.target !== name || t.pid === process.pid || otherProcessAlive(t.pid)) continue;
+    const st = await fs.lstat(path.join(dir, e)).catch(() => null);
+    if (!st || Date.now() - st.mtimeMs < STALE_TEMP_MS) continue;
+    // Best effort: a leftover that cannot be removed stays, and the write goes on beside it.
+    await fs.rm(path.join(dir, e), { recursive: true, force: true }).catch(() => undefined);
   }
 }

@@ -317,6 +317,23 @@ describe('listening', () => {
   });
 });
 
+describe('request log lines', () => {
+  it('carry the path without its query string, where a client may have put its token', async () => {
+    const lines: string[] = [];
+    const s = await startServer(modelFile, serverConfig({ log: 'debug', token: 'a'.repeat(24), online: { enabled: false } }), { write: (line: string) => void lines.push(line) });
+    try {
+      await s.app.inject({ url: '/v2/models/tiny?token=SECRETSECRET' });
+      await s.app.inject({ url: '/v2/models/tiny?token=SECRETSECRET', headers: { 'sec-fetch-site': 'cross-site' } });
+    } finally {
+      await s.close();
+    }
+    const incoming = lines.filter((l) => l.includes('incoming request'));
+    assert.equal(incoming.length, 2, lines.join(''));
+    assert.match(incoming[0]!, /"url":"\/v2\/models\/tiny","host":"localhost:80","remoteAddress":"127\.0\.0\.1"/);
+    assert.deepEqual(lines.filter((l) => l.includes('SECRET')), []);
+  });
+});
+
 describe('a long model name', () => {
   it('reaches every model route up to the 128 characters the configuration allows', async () => {
     const name = `m${'x'.repeat(127)}`;
@@ -352,6 +369,12 @@ describe('bearer token', () => {
         assert.doesNotMatch(res.json().error, /a{12}b{12}/, authorization);
       }
       assert.equal((await s.app.inject({ url: '/v3/unknown' })).statusCode, 401, 'unknown routes are not probed without the token');
+      // Without the token, a body over the limit is a 401 like any other request: the limit is not revealed.
+      const address = await s.listen();
+      const unauthorisedLarge = await rawExchange(address, `POST ${URL_INFER} HTTP/1.1\r\nhost: x\r\nconnection: close\r\ncontent-length: 100000000\r\n\r\n`);
+      assert.match(unauthorisedLarge, /^HTTP\/1\.1 401 /);
+      const continued = await rawExchange(address, `POST ${URL_INFER} HTTP/1.1\r\nhost: x\r\nconnection: close\r\nexpect: 100-continue\r\ncontent-length: 100000000\r\n\r\n`);
+      assert.match(continued, /^HTTP\/1\.1 401 /, 'not invited to upload, and not told the limit');
       // A token sent in the query string (not how to send it) is not repeated in the answer, nor so in the log.
       const queried = await s.app.inject({ url: `/v2/models/tiny?token=${token}` });
       assert.equal(queried.statusCode, 401);
@@ -405,7 +428,7 @@ describe('a full queue', () => {
     }
   });
 
-  it('parses a large JSON body in the parser worker, with the same answer', async () => {
+  it('answers a JSON body larger than the size parsed inline as the backbone does (request-parser.test.ts shows the worker parses it)', async () => {
     const x = randomNormal(seededRng(8), 2 * sample);
     // Padded past the size parsed inline (whitespace is valid JSON).
     const payload = JSON.stringify(inferBody(x, 2)).replace('{', `{${' '.repeat(300 * 1024)}`);

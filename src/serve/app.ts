@@ -127,7 +127,6 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
   // A classify body is one image: a few small fields beside it at most, so that a body of many fields cannot grow
   // past --body-limit (the body limit does not cover multipart streams; their declared length is checked below).
   await app.register(multipart, { limits: { files: 1, fileSize: deps.limits.bodyLimitBytes, fields: MULTIPART_FIELDS, fieldSize: 64 * 1024, parts: MULTIPART_FIELDS + 1, headerPairs: 64 } });
-  guardRequestHeads(app, deps.limits.bodyLimitBytes);
   // Every body arrives as bytes whatever its content type, or with none (tritonclient and KServe's client send
   // none, and Triton takes any); each route decides what it reads. multipart/form-data keeps its own parser.
   app.removeContentTypeParser(['application/json', 'text/plain']);
@@ -178,11 +177,11 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
   // inputs would run and feed the online learner. Browsers say so (Fetch Metadata); servers and curl send no such header.
   app.addHook('onRequest', async (req) => {
     if (req.headers['sec-fetch-site'] === 'cross-site' && !PUBLIC_ROUTES.has(req.routeOptions.url ?? '')) {
-      throw new LayercacheError('CROSS_SITE_REFUSED', `a browser sent ${req.method} ${req.url} from a page on another site (Sec-Fetch-Site: cross-site); the server takes no cross-site requests: call it from a backend or a same-site page`);
+      throw new LayercacheError('CROSS_SITE_REFUSED', `a browser sent ${req.method} ${req.url.split('?')[0]} from a page on another site (Sec-Fetch-Site: cross-site); the server takes no cross-site requests: call it from a backend or a same-site page`);
     }
   });
-  if (deps.token !== null) {
-    const check = bearerCheck(deps.token);
+  const check = deps.token === null ? null : bearerCheck(deps.token);
+  if (check) {
     app.addHook('onRequest', async (req, reply) => {
       // The path only: a client that puts its token in the query string must not see it in the answer or the log.
       const problem = check(req.routeOptions.url, req.headers.authorization, `${req.method} ${req.url.split('?')[0]}`);
@@ -191,6 +190,8 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
       throw new LayercacheError('UNAUTHORIZED', problem);
     });
   }
+  // After authentication: a client without the token learns nothing of the limits, only that it needs the token.
+  guardRequestHeads(app, deps.limits.bodyLimitBytes, check === null ? () => true : (urlPath, authorization) => check(urlPath, authorization, '') === null);
   /** Fastify's own errors (body limit, content type, parsing) as layercache errors; others unchanged. */
   const toLayercacheError = (error: unknown, req: FastifyRequest): LayercacheError => {
     if (error instanceof LayercacheError) return error;

@@ -27,8 +27,12 @@ function answerRaw(res: ServerResponse, err: LayercacheError): void {
   res.writeHead(err.httpStatus, { 'content-type': 'application/json', 'content-length': Buffer.byteLength(body), connection: 'close' }).end(body);
 }
 
-/** Registers the head checks on `app` (routed requests) and on its HTTP server (100-continue and other expectations). */
-export function guardRequestHeads(app: FastifyInstance, bodyLimitBytes: number): void {
+/**
+ * Registers the head checks on `app` (routed requests, after the hooks registered before it: authentication) and on
+ * its HTTP server (100-continue and other expectations, which come before any hook). `authorised(path, header)`:
+ * whether the request may pass authentication; one that may not is handed on without 100 Continue, to be refused there.
+ */
+export function guardRequestHeads(app: FastifyInstance, bodyLimitBytes: number, authorised: (urlPath: string, authorization: string | undefined) => boolean): void {
   app.addHook('onRequest', async (req, reply) => {
     const refused = headRefusal(req.headers, req.raw.httpVersion, bodyLimitBytes);
     if (!refused) return;
@@ -39,6 +43,10 @@ export function guardRequestHeads(app: FastifyInstance, bodyLimitBytes: number):
   const server = app.server as Server;
   // With a listener, Node no longer sends 100 Continue by itself: only a body the server would read is asked for.
   server.on('checkContinue', (req: IncomingMessage, res: ServerResponse) => {
+    if (!authorised((req.url ?? '').split('?')[0]!, req.headers.authorization)) {
+      server.emit('request', req, res);
+      return;
+    }
     const refused = headRefusal(req.headers, req.httpVersion, bodyLimitBytes);
     if (refused) return answerRaw(res, refused);
     res.writeContinue();

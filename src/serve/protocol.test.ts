@@ -70,6 +70,8 @@ describe('parseInferRequest', () => {
     // Plain JSON that does not parse gets no hint about binary tensors; binary bytes and gzip's magic get the fitting one.
     assert.throws(() => parseInferRequest(Buffer.from('{"inputs": [NaN]}'), null), (e: LayercacheError) => /not valid JSON/.test(e.message) && !/binary|gzip/.test(e.message));
     rejects(() => parseInferRequest(Buffer.concat([Buffer.from('{"inputs": []}'), Buffer.from([0, 0, 128, 63])]), null), /binary bytes: a request with binary tensors also needs the Inference-Header-Content-Length header/);
+    // Binary bytes full of bracket values after the header: still the hint, not a nesting error.
+    rejects(() => parseInferRequest(Buffer.concat([Buffer.from('{"inputs": []}'), Buffer.alloc(400, 0x5b), Buffer.from([0])]), null), /also needs the Inference-Header-Content-Length header/);
     rejects(() => parseInferRequest(Buffer.from([0x1f, 0x8b, 8, 0, 0, 0]), null), /looks gzip-compressed: send it with Content-Encoding: gzip/);
   });
 

@@ -124,7 +124,7 @@ function parseRawBinaryRequest(body: Uint8Array, spec: ModelSpec): InferRequest 
 /** Nesting of arrays and objects a request's JSON may have: its data nested as the shape, and a few levels around it. */
 const MAX_JSON_DEPTH = 32;
 
-/** Whether the JSON text in bytes [0, end) nests arrays and objects deeper than `limit` (brackets in strings do not count). */
+/** Whether the JSON value at the start of bytes [0, end) nests arrays and objects deeper than `limit` (brackets in strings do not count). */
 function nestsDeeper(bytes: Uint8Array, end: number, limit: number): boolean {
   let depth = 0;
   let inString = false;
@@ -136,7 +136,11 @@ function nestsDeeper(bytes: Uint8Array, end: number, limit: number): boolean {
     } else if (b === 0x22) inString = true;
     else if (b === 0x5b || b === 0x7b) {
       if (++depth > limit) return true;
-    } else if (b === 0x5d || b === 0x7d) depth--;
+    } else if (b === 0x5d || b === 0x7d) {
+      // The top-level value closed: what follows is not JSON (binary bytes sent without the header length), and
+      // JSON.parse's error, with its hint, is the one to give.
+      if (--depth === 0) return false;
+    }
   }
   return false;
 }

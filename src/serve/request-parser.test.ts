@@ -51,6 +51,13 @@ describe('RequestParser', () => {
       const big = Buffer.from(new Float32Array(48).buffer);
       await parser.parse(big, 0);
       assert.equal(big.byteLength, 0, 'a body that owns its memory is transferred, not copied');
+      // A view into a larger allocation is copied to the worker, not transferred: the allocation and its other views stay.
+      const parent = Buffer.alloc(1000);
+      const view = parent.subarray(100, 292);
+      const beside = parent.subarray(300, 400);
+      view.set(new Uint8Array(new Float32Array(48).fill(0.5).buffer));
+      assert.deepEqual(Array.from((await parser.parse(view, 0)).inputs[0]!.data.subarray(0, 2)), [0.5, 0.5]);
+      assert.deepEqual([parent.byteLength, view.byteLength, beside.byteLength], [1000, 192, 100]);
       const small = json({ inputs: [{ name: 'x', shape: [1, 2, 3], datatype: 'FP32', data: [1, 2, 3, 4, 5, 6] }] }).subarray(0);
       const copy = Buffer.from(small);
       await parser.parse(copy.subarray(0, 99), null).catch(() => {});

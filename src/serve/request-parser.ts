@@ -39,12 +39,18 @@ export class RequestParser {
     if (this.closed) throw new LayercacheError('NOT_READY', 'the server is shutting down and takes no new requests; retry against another replica');
     const worker = this.worker ?? this.start();
     const id = this.nextId++;
+    // A view into a larger (or pooled) allocation is copied: transferring its buffer would detach memory others use.
     const owned = body.byteOffset === 0 && body.byteLength === body.buffer.byteLength && body.buffer instanceof ArrayBuffer;
-    const moved = owned ? body : body.slice();
+    const moved = owned ? body : new Uint8Array(body);
     const message: ParseRequest = { id, body: moved, headerLength, spec: this.spec };
     return new Promise<InferRequest>((resolve, reject) => {
+      try {
+        worker.postMessage(message, [moved.buffer as ArrayBuffer]);
+      } catch (err) {
+        reject(new LayercacheError('WORKER_FAILED', `the request body could not be sent to the request-parser worker (${(err as Error).message}); retry the request`, { cause: err }));
+        return;
+      }
       this.pending.set(id, { resolve, reject });
-      worker.postMessage(message, [moved.buffer as ArrayBuffer]);
     });
   }
 

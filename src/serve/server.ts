@@ -145,7 +145,11 @@ async function start(sourcePath: string, config: Config, stateDir: string, tempo
 async function startLocked(sourcePath: string, config: Config, store: VersionStore, temporary: string | null, unlock: () => Promise<void>, logSink?: { write(line: string): void }): Promise<RunningServer> {
   const s = config.serve;
   const stateDir = store.stateDir;
-  const log: Logger = pino({ level: s.log, base: { model: s.name } }, logSink ?? process.stdout);
+  const log: Logger = pino({
+    level: s.log, base: { model: s.name },
+    // Request lines carry the path without its query: a client may put a token there, and nothing else is read from it.
+    serializers: { req: (req: { method?: string; url?: string; host?: string; ip?: string }) => ({ method: req.method, url: req.url?.split('?')[0], host: req.host, remoteAddress: req.ip }) },
+  }, logSink ?? process.stdout);
   const given = (await isBundleDir(sourcePath)) ? await loadBundle(sourcePath) : null;
   // A bare model is read once: for its hash here and its graph below (clear errors when unreadable).
   const givenModel = given ? null : await loadModelFile(sourcePath);

@@ -101,6 +101,22 @@ describe('server routes', () => {
     const res = await server.app.inject({ method: 'POST', url: URL_INFER, payload: inferBody(x, 3, { id: 'r1' }), headers: { 'x-request-id': 'abc' } });
     assert.equal(res.statusCode, 200, res.body);
     assert.equal(res.headers['x-request-id'], 'abc');
+    // An x-request-id no log line should carry (too long, or with spaces) is replaced by one of the server's.
+    for (const id of ['r'.repeat(200), 'two words']) {
+      const other = await server.app.inject({ method: 'POST', url: URL_INFER, payload: inferBody(x, 1), headers: { 'x-request-id': id } });
+      assert.match(String(other.headers['x-request-id']), /^req-[0-9a-z]+$/);
+    }
+    // Header values and paths a message quotes are clipped too, and a query string is left out.
+    const long = 'x'.repeat(5000);
+    for (const [req, pattern] of [
+      [{ method: 'POST', url: URL_INFER, payload: '{}', headers: { 'content-encoding': long } }, /Content-Encoding 'x{64}…' is not supported/],
+      [{ method: 'POST', url: URL_INFER, payload: '{}', headers: { [HEADER_LENGTH]: long } }, /'x{64}…' is not a byte count/],
+      [{ method: 'GET', url: `/v2/${long}?token=secret` }, /^no route GET \/v2\/x{60}…; see/],
+    ] as const) {
+      const r = await server.app.inject(req as InjectOptions);
+      assert.match(r.json().error, pattern);
+      assert.ok(r.body.length < 400, r.body.slice(0, 100));
+    }
     const body = res.json();
     assert.equal(body.id, 'r1');
     const probs = body.outputs.find((o: { name: string }) => o.name === 'probabilities');
@@ -221,6 +237,7 @@ describe('server routes', () => {
       [{ method: 'POST', url: '/v2/models/tiny/classify', payload: Buffer.from('GIF89a\x01\x00\x01\x00'), headers: { 'content-type': 'image/png' } }, 400, 'INFER_REQUEST_INVALID', /not a JPEG or PNG/],
       [{ method: 'POST', url: '/v2/models/tiny/classify', payload: Buffer.concat([Buffer.from([0x89, 0x50, 0x4e, 0x47, 0x0d, 0x0a, 0x1a, 0x0a]), Buffer.from('truncated')]), headers: { 'content-type': 'image/png' } }, 400, 'INFER_REQUEST_INVALID', /cannot be decoded as an image/],
       [{ method: 'POST', url: '/v2/models/tiny/classify', payload: 'garbage', headers: { 'content-type': 'multipart/form-data; boundary=xyz' } }, 400, 'INFER_REQUEST_INVALID', /multipart body is malformed/],
+      [{ method: 'POST', url: '/v2/models/tiny/classify', payload: gzipSync('--xyz--'), headers: { 'content-type': 'multipart/form-data; boundary=xyz', 'content-encoding': 'gzip' } }, 415, 'UNSUPPORTED_MEDIA_TYPE', /a multipart body is read as sent, not decoded \(Content-Encoding 'gzip'\)/],
       [{ method: 'POST', url: URL_INFER, payload: `{"inputs":[{"name":"image","shape":[1,3,8,8],"datatype":"FP32","data":${'['.repeat(20_000)}1${']'.repeat(20_000)}}]}`, headers: { 'content-type': 'application/json' } }, 400, 'INFER_REQUEST_INVALID', /JSON nests deeper than 32 levels/],
       [{ method: 'GET', url: '/v3/nothing' }, 404, 'ROUTE_NOT_FOUND', /no route GET \/v3\/nothing/],
       [{ method: 'GET', url: '/v2/models/%zz' }, 400, 'INFER_REQUEST_INVALID', /cannot be routed/],
@@ -294,7 +311,7 @@ describe('server routes', () => {
     assert.ok(value('layercache_inference_request_failure{model="tiny",code="INFER_REQUEST_INVALID"}') >= 4);
     assert.ok(value('layercache_inference_exit_total{model="tiny",exit="backbone",tensor=""}') >= 7);
     // Rejected by Fastify before the handler (body limit) or by the route (an image type, a brotli body, three browser types): counted all the same, once each.
-    assert.equal(value('layercache_inference_request_failure{model="tiny",code="UNSUPPORTED_MEDIA_TYPE"}'), 5);
+    assert.equal(value('layercache_inference_request_failure{model="tiny",code="UNSUPPORTED_MEDIA_TYPE"}'), 7, 'six from the error table, one from the clipped Content-Encoding');
     assert.equal(value('layercache_inference_request_failure{model="tiny",code="BODY_TOO_LARGE"}'), 3, 'one from the error table, two from the classify limits');
     assert.equal(value('layercache_queue_rows{model="tiny"}'), 0, 'nothing queued between requests');
     for (const name of ['layercache_inference_queue_duration_seconds_bucket', 'layercache_inference_compute_duration_seconds_bucket', 'layercache_inference_request_duration_seconds_bucket', 'layercache_inference_batch_size_bucket', 'layercache_bundle_version', 'layercache_buffer_samples', 'layercache_agreement_estimate', 'layercache_agreement_lower_bound', 'layercache_retrain_total', 'layercache_retrain_duration_seconds', 'layercache_guard_actions_total']) {

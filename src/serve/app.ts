@@ -23,9 +23,9 @@ import type { OnlineLearner } from './online.ts';
 import { guardRequestHeads } from './http-guards.ts';
 import { OUTPUTS, outputTensors } from './served-outputs.ts';
 import { answeredAs, modelOf, type Served } from './version-pin.ts';
-import { RequestParser } from './request-parser.ts';
+import { PARSE_INLINE_BYTES, RequestParser } from './request-parser.ts';
 import { Slots } from './slots.ts';
-import { encodeInferResponse, HEADER_LENGTH } from './protocol.ts';
+import { clip, encodeInferResponse, HEADER_LENGTH } from './protocol.ts';
 
 /** Routes whose failures layercache_inference_request_failure counts. */
 const INFERENCE_ROUTE = /^\/v2\/models\/:name(\/versions\/:version)?\/(infer|classify)$/;
@@ -110,19 +110,25 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
     // During a shutdown the routes answer NOT_READY themselves (in the protocol's error shape), and serve accepted requests.
     return503OnClosing: false,
     // Fastify's and Node's own refusals answer in the protocol's error shape too.
-    frameworkErrors: (error, req, reply) => void sendError(reply.header('x-request-id', req.id), new LayercacheError('INFER_REQUEST_INVALID', `the request cannot be routed (${error.message}); check the URL's percent-encoding`, { cause: error })),
+    frameworkErrors: (error, req, reply) => void sendError(reply.header('x-request-id', req.id), new LayercacheError('INFER_REQUEST_INVALID', `the request cannot be routed (${clip(error.message)}); check the URL's percent-encoding`, { cause: error })),
     clientErrorHandler: answerClientError,
-    requestIdHeader: 'x-request-id',
+    // The client's x-request-id when it is a plausible id (it goes into every log line of the request), else one of ours.
+    requestIdHeader: false,
     // A model name may have 128 characters (config); the router's default limit, 100, left longer ones unreachable.
     routerOptions: { maxParamLength: 256 },
-    genReqId: () => `req-${(++requestCounter).toString(36)}`,
+    genReqId: (req) => {
+      const given = req.headers['x-request-id'];
+      return typeof given === 'string' && /^[\x21-\x7e]{1,128}$/.test(given) ? given : `req-${(++requestCounter).toString(36)}`;
+    },
     logController: new LogController({ disableRequestLogging: !deps.logger.isLevelEnabled('debug') }),
   });
   const served: Served = { name: model.name, servingVersion: () => online.servingVersion };
   const decodeSlots = new Slots(DECODE_SLOTS);
   /** Per connection, the releases of its accepted requests not yet answered. */
   const socketReleases = new WeakMap<object, Set<() => void>>();
-  const parser = new RequestParser({ inputName: model.inputName, sampleDims: model.sampleDims, maxRows: deps.limits.maxRequestRows, outputs: OUTPUTS });
+  // The worker's heap: a body's text, its parsed numbers (8 bytes each, about a third of the text's bytes) and more.
+  const parserHeapMb = Math.max(512, Math.ceil((8 * deps.limits.bodyLimitBytes) / 2 ** 20));
+  const parser = new RequestParser({ inputName: model.inputName, sampleDims: model.sampleDims, maxRows: deps.limits.maxRequestRows, outputs: OUTPUTS }, PARSE_INLINE_BYTES, parserHeapMb);
   app.addHook('onClose', () => parser.close());
   // A classify body is one image: a few small fields beside it at most, so that a body of many fields cannot grow
   // past --body-limit (the body limit does not cover multipart streams; their declared length is checked below).
@@ -177,14 +183,14 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
   // inputs would run and feed the online learner. Browsers say so (Fetch Metadata); servers and curl send no such header.
   app.addHook('onRequest', async (req) => {
     if (req.headers['sec-fetch-site'] === 'cross-site' && !PUBLIC_ROUTES.has(req.routeOptions.url ?? '')) {
-      throw new LayercacheError('CROSS_SITE_REFUSED', `a browser sent ${req.method} ${req.url.split('?')[0]} from a page on another site (Sec-Fetch-Site: cross-site); the server takes no cross-site requests: call it from a backend or a same-site page`);
+      throw new LayercacheError('CROSS_SITE_REFUSED', `a browser sent ${req.method} ${clip(req.url.split('?')[0]!)} from a page on another site (Sec-Fetch-Site: cross-site); the server takes no cross-site requests: call it from a backend or a same-site page`);
     }
   });
   const check = deps.token === null ? null : bearerCheck(deps.token);
   if (check) {
     app.addHook('onRequest', async (req, reply) => {
       // The path only: a client that puts its token in the query string must not see it in the answer or the log.
-      const problem = check(req.routeOptions.url, req.headers.authorization, `${req.method} ${req.url.split('?')[0]}`);
+      const problem = check(req.routeOptions.url, req.headers.authorization, `${req.method} ${clip(req.url.split('?')[0]!)}`);
       if (problem === null) return;
       reply.header('www-authenticate', 'Bearer realm="layercache"');
       throw new LayercacheError('UNAUTHORIZED', problem);
@@ -224,7 +230,7 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
       reply.header('allow', allowed.join(', '));
       return sendError(reply, new LayercacheError('METHOD_NOT_ALLOWED', `${req.method} is not allowed on ${pathname}; use ${allowed.join(' or ')}`));
     }
-    return sendError(reply, new LayercacheError('ROUTE_NOT_FOUND', `no route ${req.method} ${req.url}; see docs/http-api.md for the routes`));
+    return sendError(reply, new LayercacheError('ROUTE_NOT_FOUND', `no route ${req.method} ${clip(req.url.split('?')[0]!)}; see docs/http-api.md for the routes`));
   });
 
   const fail = (code: string): void => {
@@ -296,14 +302,14 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
     // binary tensors when HEADER_LENGTH says so. Not an image, and not a type a browser sends cross-site without a preflight.
     const type = mediaTypeOf(req);
     if (type.startsWith('multipart/') || type.startsWith('image/')) {
-      throw new LayercacheError('UNSUPPORTED_MEDIA_TYPE', `infer takes the protocol's JSON body (binary tensors with ${HEADER_LENGTH}), not '${type}'; images go to the classify route`);
+      throw new LayercacheError('UNSUPPORTED_MEDIA_TYPE', `infer takes the protocol's JSON body (binary tensors with ${HEADER_LENGTH}), not '${clip(type)}'; images go to the classify route`);
     }
     if (BROWSER_SIMPLE_TYPES.has(type)) {
-      throw new LayercacheError('UNSUPPORTED_MEDIA_TYPE', `infer does not take '${type}', a type browsers send from any site without asking; send application/json, application/octet-stream or no Content-Type`);
+      throw new LayercacheError('UNSUPPORTED_MEDIA_TYPE', `infer does not take '${clip(type)}', a type browsers send from any site without asking; send application/json, application/octet-stream or no Content-Type`);
     }
     const headerValue = req.headers[HEADER_LENGTH];
     if (headerValue !== undefined && !/^\d{1,15}$/.test(String(headerValue))) {
-      throw new LayercacheError('INFER_REQUEST_INVALID', `${HEADER_LENGTH} '${String(headerValue)}' is not a byte count; send the length of the JSON header in bytes`);
+      throw new LayercacheError('INFER_REQUEST_INVALID', `${HEADER_LENGTH} '${clip(String(headerValue))}' is not a byte count; send the length of the JSON header in bytes`);
     }
     const headerLength = headerValue === undefined ? null : Number(headerValue);
     // A full queue refuses at once, before the body is decoded and parsed (it would refuse even one row).
@@ -361,12 +367,17 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
     }
     let bytes: Buffer;
     if (req.isMultipart()) {
+      // A multipart body is streamed to its parser as sent: a compressed one cannot be read.
+      const coding = String(req.headers['content-encoding'] ?? 'identity').trim().toLowerCase();
+      if (coding !== 'identity' && coding !== '') {
+        throw new LayercacheError('UNSUPPORTED_MEDIA_TYPE', `a multipart body is read as sent, not decoded (Content-Encoding '${clip(coding)}'); send it uncompressed, or send the image itself as the body (which may be compressed)`);
+      }
       bytes = await multipartImage(req);
     } else {
       // Whatever the content type says (but not one a browser sends cross-site unasked): the image is recognised by its signature below.
       const type = mediaTypeOf(req);
       if (BROWSER_SIMPLE_TYPES.has(type)) {
-        throw new LayercacheError('UNSUPPORTED_MEDIA_TYPE', `classify does not take '${type}', a type browsers send from any site without asking; send the image as image/jpeg, image/png, application/octet-stream or multipart/form-data`);
+        throw new LayercacheError('UNSUPPORTED_MEDIA_TYPE', `classify does not take '${clip(type)}', a type browsers send from any site without asking; send the image as image/jpeg, image/png, application/octet-stream or multipart/form-data`);
       }
       bytes = await decodedBody(req, reply);
     }

@@ -23,13 +23,17 @@ function moduleUrl(name: WorkerModule | ChildModule): URL {
   return new URL(`./${name}${ext}`, import.meta.url);
 }
 
-/** Starts worker module `name` with `workerData` (its transferList items are moved, not copied). */
-export function startWorker(name: WorkerModule, workerData?: unknown, transferList: ArrayBuffer[] = []): Worker {
+/**
+ * Starts worker module `name` with `workerData` (its transferList items are moved, not copied); `heapMb` bounds its
+ * heap, so that running out of memory stops the worker (an 'error' with code ERR_WORKER_OUT_OF_MEMORY), not the process.
+ */
+export function startWorker(name: WorkerModule, workerData?: unknown, transferList: ArrayBuffer[] = [], heapMb?: number): Worker {
   const file = moduleUrl(name);
-  if (!file.pathname.endsWith('.ts')) return new Worker(file, { workerData, transferList });
+  const resourceLimits = heapMb === undefined ? undefined : { maxOldGenerationSizeMb: heapMb };
+  if (!file.pathname.endsWith('.ts')) return new Worker(file, { workerData, transferList, resourceLimits });
   const tsx = import.meta.resolve('tsx/esm/api');
   const boot = `import(${JSON.stringify(tsx)}).then((tsx) => { tsx.register(); return import(${JSON.stringify(file.href)}); });`;
-  return new Worker(boot, { eval: true, workerData, transferList });
+  return new Worker(boot, { eval: true, workerData, transferList, resourceLimits });
 }
 
 /**

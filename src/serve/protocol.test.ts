@@ -188,6 +188,15 @@ describe('parseInferRequest against the model', () => {
     rejects(() => parseInferRequest(Buffer.from('{"inputs":[{"name":"x","shape":[1,3],"datatype":"FP32","data":[1,1e999,3]}]}'), null, spec), /data holds Infinity at value 1/);
   });
 
+  it('refuses, before parsing, JSON that would cost more than any request: many objects or arrays; and a long id', () => {
+    const input = '{"name":"x","shape":[1,3],"datatype":"FP32","data":[1,2,3]}';
+    rejects(() => parseInferRequest(Buffer.from(`{"inputs":[${input}],"pad":[${'{},'.repeat(2000)}{}]}`), null, spec), /JSON holds more than 1024 objects/);
+    // spec: 4 rows of [3] need 1 + 4 arrays for their data; 1024 more are allowed for shapes and lists.
+    rejects(() => parseInferRequest(Buffer.from(`{"inputs":[${input}],"pad":[${'[],'.repeat(2000)}[]]}`), null, spec), /JSON holds more than 1029 arrays/);
+    assert.equal(parseInferRequest(Buffer.from(`{"inputs":[{"name":"x","shape":[4,3],"datatype":"FP32","data":[[1,2,3],[4,5,6],[7,8,9],[1,2,3]]}]}`), null, spec).inputs[0]!.data.length, 12);
+    rejects(() => parseInferRequest(json({ id: 'i'.repeat(300), inputs: [{ name: 'x', shape: [1, 3], datatype: 'FP32', data: [1, 2, 3] }] }), null, spec), /"id" has 300 characters; an id may have at most 256/);
+  });
+
   it("reads Triton's raw binary request (header length 0) as whole rows of the model's input", () => {
     const x = new Float32Array([1, 2, 3, 4, 5, 6]);
     const r = parseInferRequest(Buffer.from(x.buffer), 0, spec);

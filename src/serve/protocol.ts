@@ -124,9 +124,36 @@ function parseRawBinaryRequest(body: Uint8Array, spec: ModelSpec): InferRequest 
 /** Nesting of arrays and objects a request's JSON may have: its data nested as the shape, and a few levels around it. */
 const MAX_JSON_DEPTH = 32;
 
-/** Whether the JSON value at the start of bytes [0, end) nests arrays and objects deeper than `limit` (brackets in strings do not count). */
-function nestsDeeper(bytes: Uint8Array, end: number, limit: number): boolean {
+/** Characters a request's id may have (it is echoed in the answer). */
+const MAX_ID_LENGTH = 256;
+
+/** Objects a request's JSON may hold: its inputs, outputs and their parameters. */
+const MAX_JSON_OBJECTS = 1024;
+
+/**
+ * Arrays a request's JSON may hold: its data nested as the shape, up to `maxRows` rows of `sampleDims` (the arrays
+ * above the innermost values), and some for shapes and lists. Without a model, any number.
+ */
+function maxJsonArrays(spec: ModelSpec | null): number {
+  if (spec === null) return Number.POSITIVE_INFINITY;
+  let arrays = 1;
+  let rows = spec.maxRows;
+  for (const d of spec.sampleDims) {
+    arrays += rows;
+    rows *= d;
+  }
+  return arrays + 1024;
+}
+
+/**
+ * Why the JSON value at the start of bytes [0, end) would cost more to parse than any request needs, or null:
+ * nesting deeper than MAX_JSON_DEPTH, or more objects or arrays than a request holds (`[{},{},…]` in 40 MB took the
+ * parser seconds and gigabytes). Brackets in strings do not count; the scan stops where the top-level value closes.
+ */
+function jsonCostProblem(bytes: Uint8Array, end: number, maxArrays: number): string | null {
   let depth = 0;
+  let objects = 0;
+  let arrays = 0;
   let inString = false;
   for (let i = 0; i < end; i++) {
     const b = bytes[i]!;
@@ -135,14 +162,16 @@ function nestsDeeper(bytes: Uint8Array, end: number, limit: number): boolean {
       else if (b === 0x22) inString = false;
     } else if (b === 0x22) inString = true;
     else if (b === 0x5b || b === 0x7b) {
-      if (++depth > limit) return true;
+      if (++depth > MAX_JSON_DEPTH) return `nests deeper than ${MAX_JSON_DEPTH} levels; a request needs about ${MAX_RANK + 4} at most (data nested as a shape of up to ${MAX_RANK} dimensions)`;
+      if (b === 0x7b && ++objects > MAX_JSON_OBJECTS) return `holds more than ${MAX_JSON_OBJECTS} objects; a request holds a few (its inputs, outputs and parameters)`;
+      if (b === 0x5b && ++arrays > maxArrays) return `holds more than ${maxArrays} arrays, more than data nested as its shape needs at the row limit`;
     } else if (b === 0x5d || b === 0x7d) {
       // The top-level value closed: what follows is not JSON (binary bytes sent without the header length), and
       // JSON.parse's error, with its hint, is the one to give.
-      if (--depth === 0) return false;
+      if (--depth === 0) return null;
     }
   }
-  return false;
+  return null;
 }
 
 /** An input as its JSON header describes it, before its data is read. */
@@ -171,9 +200,8 @@ export function parseInferRequest(body: Uint8Array, headerLength: number | null,
   if (headerLength === 0 && spec !== null) return parseRawBinaryRequest(body, spec);
   const jsonEnd = headerLength ?? body.length;
   // JSON.parse takes seconds over millions of nested brackets, which no request needs.
-  if (nestsDeeper(body, jsonEnd, MAX_JSON_DEPTH)) {
-    throw invalid(`the request's JSON nests deeper than ${MAX_JSON_DEPTH} levels; a request needs about ${MAX_RANK + 4} at most (data nested as a shape of up to ${MAX_RANK} dimensions)`);
-  }
+  const costly = jsonCostProblem(body, jsonEnd, maxJsonArrays(spec));
+  if (costly !== null) throw invalid(`the request's JSON ${costly}`);
   let json: unknown;
   try {
     json = JSON.parse(Buffer.from(body.buffer, body.byteOffset, jsonEnd).toString('utf8'));
@@ -182,6 +210,8 @@ export function parseInferRequest(body: Uint8Array, headerLength: number | null,
   }
   if (!isObject(json)) throw invalid('the request body must be a JSON object with an "inputs" array');
   if (json.id !== undefined && typeof json.id !== 'string') throw invalid(`"id" must be a string, got ${describe(json.id)}`);
+  // The id is echoed in the answer: a long one would make a long answer.
+  if (typeof json.id === 'string' && json.id.length > MAX_ID_LENGTH) throw invalid(`"id" has ${json.id.length} characters; an id may have at most ${MAX_ID_LENGTH}`);
   if (!Array.isArray(json.inputs) || json.inputs.length === 0) throw invalid('"inputs" must be a non-empty array of tensors');
   const parameters = parametersOf(json.parameters, 'request');
   // The header first: every input's name, shape and type, and the outputs asked for.

@@ -11,6 +11,7 @@ import { promisify } from 'node:util';
 import { gunzip, inflate } from 'node:zlib';
 import type { FastifyRequest } from 'fastify';
 import { LayercacheError } from '../errors/index.ts';
+import { clip } from './protocol.ts';
 
 /**
  * Content types a browser sends to another site without a CORS preflight (the Fetch standard's CORS-safelisted
@@ -63,7 +64,7 @@ export async function decodeBody(body: Buffer, encoding: string | undefined, lim
   if (name === '' || name === 'identity') return body;
   const decode = DECODERS[name];
   if (!decode) {
-    throw new LayercacheError('UNSUPPORTED_MEDIA_TYPE', `Content-Encoding '${encoding}' is not supported; send the body uncompressed, or compressed with gzip or deflate`);
+    throw new LayercacheError('UNSUPPORTED_MEDIA_TYPE', `Content-Encoding '${clip(encoding ?? '')}' is not supported; send the body uncompressed, or compressed with gzip or deflate`);
   }
   const ratioCap = Math.max(RATIO_FREE_BYTES, MAX_DECODE_RATIO * body.length);
   try {

@@ -45,19 +45,27 @@ describe('RequestParser', () => {
     }
   });
 
-  it('moves a large body to its worker, and parses small ones on the calling thread', async () => {
+  it('moves a body with a large JSON part to its worker; parses small JSON and binary tensors of any size on the calling thread', async () => {
     const parser = new RequestParser(spec, 100);
     try {
-      const big = Buffer.from(new Float32Array(48).buffer);
-      await parser.parse(big, 0);
+      const request = { inputs: [{ name: 'x', shape: [2, 2, 3], datatype: 'FP32', data: Array.from({ length: 12 }, (_, i) => i / 4) }] };
+      const encoded = json(request);
+      const big = Buffer.from(encoded.buffer.slice(encoded.byteOffset, encoded.byteOffset + encoded.byteLength));
+      assert.ok(big.byteLength > 100 && big.byteOffset === 0 && big.byteLength === big.buffer.byteLength);
+      await parser.parse(big, null);
       assert.equal(big.byteLength, 0, 'a body that owns its memory is transferred, not copied');
       // A view into a larger allocation is copied to the worker, not transferred: the allocation and its other views stay.
-      const parent = Buffer.alloc(1000);
-      const view = parent.subarray(100, 292);
-      const beside = parent.subarray(300, 400);
-      view.set(new Uint8Array(new Float32Array(48).fill(0.5).buffer));
-      assert.deepEqual(Array.from((await parser.parse(view, 0)).inputs[0]!.data.subarray(0, 2)), [0.5, 0.5]);
-      assert.deepEqual([parent.byteLength, view.byteLength, beside.byteLength], [1000, 192, 100]);
+      const text = json(request);
+      const parent = Buffer.alloc(text.length + 200);
+      const view = parent.subarray(100, 100 + text.length);
+      const beside = parent.subarray(0, 100);
+      view.set(text);
+      assert.deepEqual(Array.from((await parser.parse(view, null)).inputs[0]!.data.subarray(0, 2)), [0, 0.25]);
+      assert.deepEqual([parent.byteLength, view.byteLength, beside.byteLength], [text.length + 200, text.length, 100]);
+      // Binary tensors: a small JSON header, so parsed here whatever their size (nothing is transferred).
+      const raw = Buffer.from(new Float32Array(48).fill(0.5).buffer);
+      assert.equal((await parser.parse(raw, 0)).inputs[0]!.data.length, 48);
+      assert.equal(raw.byteLength, 192);
       const small = json({ inputs: [{ name: 'x', shape: [1, 2, 3], datatype: 'FP32', data: [1, 2, 3, 4, 5, 6] }] }).subarray(0);
       const copy = Buffer.from(small);
       await parser.parse(copy.subarray(0, 99), null).catch(() => {});
@@ -78,6 +86,19 @@ describe('RequestParser', () => {
       const failed = await pending;
       assert.ok(failed instanceof LayercacheError && failed.code === 'WORKER_FAILED', String(failed));
       assert.deepEqual(Array.from((await parser.parse(body(), null)).inputs[0]!.data), [1, 2, 3, 4, 5, 6]);
+    } finally {
+      await parser.close();
+    }
+  });
+
+  it('fails a body that takes the worker past its heap with WORKER_FAILED, and goes on (the process survives)', { timeout: 60_000 }, async () => {
+    const parser = new RequestParser(spec, 0, 16);
+    try {
+      const input = JSON.stringify({ name: 'x', shape: [1, 2, 3], datatype: 'FP32', data: [1, 2, 3, 4, 5, 6] });
+      const heavy = Buffer.from(`{"inputs":[${input}],"pad":[${'1.5,'.repeat(5_000_000)}1]}`);
+      const failed = await parser.parse(heavy, null).catch((e: unknown) => e);
+      assert.ok(failed instanceof LayercacheError && failed.code === 'WORKER_FAILED' && /past its 16 MB heap; send the tensors as binary/.test(failed.message), String(failed));
+      assert.deepEqual(Array.from((await parser.parse(Buffer.from(`{"inputs":[${input}]}`), null)).inputs[0]!.data), [1, 2, 3, 4, 5, 6]);
     } finally {
       await parser.close();
     }

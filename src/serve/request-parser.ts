@@ -1,11 +1,13 @@
 /**
- * Parses inference request bodies: small ones on the calling thread, large ones (over `inlineBytes`) in one
- * worker thread (parse-worker.ts), so that the event loop stays free while tens of megabytes of JSON are read.
+ * Parses inference request bodies: those whose JSON part is small (binary tensors are copied, not parsed) on the
+ * calling thread, the others (JSON over `inlineBytes`) in one worker thread (parse-worker.ts), so that the event
+ * loop stays free while tens of megabytes of JSON are read.
  * Invariants:
  * - the answer is the same either way (the same parseInferRequest runs), errors included (code and message);
  * - a large body is moved to the worker, not copied, when it owns its memory; the caller must not read it after;
- * - the worker starts at the first large body and never keeps the process alive; if it dies, its pending
- *   parses fail with WORKER_FAILED and the next large body starts another;
+ * - the worker starts at the first large body and keeps the process alive only while parses are pending; its heap is bounded, so a body
+ *   that needs more memory stops the worker, not the process; if it dies, its pending parses fail with
+ *   WORKER_FAILED and the next large body starts another;
  * - after close() every parse still pending fails with NOT_READY, and large bodies are refused the same way.
  */
 import type { Worker } from 'node:worker_threads';
@@ -31,11 +33,14 @@ export class RequestParser {
   private nextId = 1;
   private closed = false;
 
-  constructor(private readonly spec: ModelSpec, private readonly inlineBytes = PARSE_INLINE_BYTES) {}
+  /** heapMb: the worker's heap limit (a body that needs more fails alone, with WORKER_FAILED, not the server). */
+  constructor(private readonly spec: ModelSpec, private readonly inlineBytes = PARSE_INLINE_BYTES, private readonly heapMb = 512) {}
 
   /** Parses `body` (see parseInferRequest); headerLength: Inference-Header-Content-Length, null when absent. */
   async parse(body: Uint8Array, headerLength: number | null): Promise<InferRequest> {
-    if (body.length <= this.inlineBytes) return parseInferRequest(body, headerLength, this.spec);
+    // By the JSON part's size: binary tensors are copied, not parsed, so a binary body of any size parses inline
+    // (and does not wait behind a large JSON body in the worker).
+    if ((headerLength ?? body.length) <= this.inlineBytes) return parseInferRequest(body, headerLength, this.spec);
     if (this.closed) throw new LayercacheError('NOT_READY', 'the server is shutting down and takes no new requests; retry against another replica');
     const worker = this.worker ?? this.start();
     const id = this.nextId++;
@@ -51,6 +56,8 @@ export class RequestParser {
         return;
       }
       this.pending.set(id, { resolve, reject });
+      // A parse under way keeps the process alive, as any awaited work does; an idle worker does not.
+      if (this.pending.size === 1) worker.ref();
     });
   }
 
@@ -64,19 +71,22 @@ export class RequestParser {
   }
 
   private start(): Worker {
-    const w = startWorker('parse-worker');
+    const w = startWorker('parse-worker', undefined, [], this.heapMb);
     w.unref();
     w.on('message', (reply: ParseReply) => {
       const p = this.pending.get(reply.id);
       if (!p) return;
       this.pending.delete(reply.id);
+      if (this.pending.size === 0) w.unref();
       if (reply.kind === 'parsed') p.resolve(reply.request);
       else p.reject(new LayercacheError((reply.code in ERROR_CODES ? reply.code : 'WORKER_FAILED') as ErrorCode, reply.message));
     });
-    const fail = (err: Error): void => {
+    const fail = (err: Error & { code?: string }): void => {
       if (this.worker !== w) return;
       this.worker = null;
-      this.failAll(new LayercacheError('WORKER_FAILED', `the request-parser worker stopped (${err.message}); retry the request`, { cause: err }));
+      this.failAll(err.code === 'ERR_WORKER_OUT_OF_MEMORY'
+        ? new LayercacheError('WORKER_FAILED', `a request body took the request-parser worker past its ${this.heapMb} MB heap; send the tensors as binary (Inference-Header-Content-Length) or fewer rows per request`, { cause: err })
+        : new LayercacheError('WORKER_FAILED', `the request-parser worker stopped (${err.message}); retry the request`, { cause: err }));
     };
     w.on('error', fail);
     w.on('exit', (code) => fail(new Error(`exit code ${code}`)));

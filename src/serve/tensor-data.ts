@@ -5,6 +5,7 @@
  * INFER_REQUEST_INVALID naming the tensor (`where`), the value's place and the bound it breaks; a client's value
  * appears in a message cut to 40 characters.
  */
+import { endianness } from 'node:os';
 import { LayercacheError } from '../errors/index.ts';
 import { bfloat16ToFloat, halfToFloat } from '../tensor/index.ts';
 
@@ -21,6 +22,8 @@ export interface Numeric {
   /** Float types narrower than FP32: the largest magnitude JSON data may hold. */
   readonly max?: number;
 }
+
+const LITTLE_ENDIAN = endianness() === 'LE';
 
 export const NUMERIC: Readonly<Record<string, Numeric>> = {
   // Binary BOOL bytes are read as they are; checkRange refuses any but 0 and 1.
@@ -125,6 +128,8 @@ export function shapeOf(v: unknown, where: string): number[] {
 
 /** `count` values of `kind` from `body` at `offset`, little-endian, as float32. */
 export function readBinary(body: Uint8Array, offset: number, count: number, kind: Numeric): Float32Array {
+  // FP32 on a little-endian machine (x86, ARM) is the model's own format: one copy of the bytes, no per-value loop.
+  if (kind === NUMERIC.FP32 && LITTLE_ENDIAN) return new Float32Array(new Uint8Array(body.buffer, body.byteOffset + offset, count * 4).slice().buffer);
   const view = new DataView(body.buffer, body.byteOffset + offset, count * kind.bytes);
   const data = new Float32Array(count);
   for (let k = 0; k < count; k++) data[k] = kind.read(view, k * kind.bytes);

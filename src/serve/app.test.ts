@@ -438,6 +438,9 @@ describe('a full queue', () => {
       const res = await s.app.inject({ method: 'POST', url: URL_INFER, payload: '{not json', headers: { 'content-type': 'application/json' } });
       assert.equal(res.statusCode, 503, res.body);
       assert.equal(res.json().code, 'QUEUE_FULL');
+      // From the request's head: the client is not kept uploading a body that would be refused (none is sent here).
+      const head = await rawExchange(await s.listen(), `POST ${URL_INFER} HTTP/1.1\r\nhost: x\r\ncontent-type: application/json\r\ncontent-length: 100000\r\n\r\n`);
+      assert.match(head, /^HTTP\/1\.1 503 [\s\S]*connection: close[\s\S]*"code":"QUEUE_FULL"/i);
       await s.close();
       assert.deepEqual((await Promise.all(queued)).map((r) => r.statusCode), [200, 200]);
     } finally {

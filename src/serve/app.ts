@@ -198,6 +198,14 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
   }
   // After authentication: a client without the token learns nothing of the limits, only that it needs the token.
   guardRequestHeads(app, deps.limits.bodyLimitBytes, check === null ? () => true : (urlPath, authorization) => check(urlPath, authorization, '') === null);
+  // A full queue refuses an inference from its head, before its body is uploaded (the routes check again once it is).
+  app.addHook('onRequest', async (req, reply) => {
+    if (!INFERENCE_ROUTE.test(req.routeOptions.url ?? '')) return;
+    const full = batcher.refusal(1);
+    if (full?.code !== 'QUEUE_FULL') return;
+    reply.header('connection', 'close');
+    throw full;
+  });
   /** Fastify's own errors (body limit, content type, parsing) as layercache errors; others unchanged. */
   const toLayercacheError = (error: unknown, req: FastifyRequest): LayercacheError => {
     if (error instanceof LayercacheError) return error;
@@ -312,7 +320,7 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
       throw new LayercacheError('INFER_REQUEST_INVALID', `${HEADER_LENGTH} '${clip(String(headerValue))}' is not a byte count; send the length of the JSON header in bytes`);
     }
     const headerLength = headerValue === undefined ? null : Number(headerValue);
-    // A full queue refuses at once, before the body is decoded and parsed (it would refuse even one row).
+    // The queue may have filled while the body arrived: refused before it is decoded and parsed.
     const full = batcher.refusal(1);
     if (full?.code === 'QUEUE_FULL') throw full;
     const parsed = await parser.parse(await decodedBody(req, reply), headerLength);

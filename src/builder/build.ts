@@ -141,7 +141,14 @@ export async function buildCascade(input: BuildInput, given: BuildConfig, engine
   // The segments are cut from `model` and the bundle carries `modelBytes`: they must be one model. Compared in
   // canonical form: a file's own bytes may order its fields otherwise than serializeModel does, and be the same model.
   const canonical = sha256(serializeModel(input.model));
-  if (canonical !== sha256(input.modelBytes) && canonical !== sha256(serializeModel(parseModel(input.modelBytes, input.modelFile)))) {
+  const canonicalOfBytes = (): string | null => {
+    try {
+      return sha256(serializeModel(parseModel(input.modelBytes, input.modelFile)));
+    } catch {
+      return null; // bytes that are no model are not this one: refused below
+    }
+  };
+  if (canonical !== sha256(input.modelBytes) && canonical !== canonicalOfBytes()) {
     throw new LayercacheError('CONFIG_INVALID', `the model and the model bytes given to buildCascade are not the same model (${input.modelFile}); pass loadModelFile(path)'s model and bytes together`);
   }
   // Heads are distilled from, and the cascade serves the softmax of, the scores output: it is read as logits.

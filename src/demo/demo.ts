@@ -55,7 +55,8 @@ export async function checkDemoDir(outDir: string): Promise<void> {
     throw new LayercacheError('OUTPUT_EXISTS', `--out ${outDir} holds files but is not an earlier demo's directory (${entries.includes(DIGITS_RECIPE_FILE) ? `its ${DIGITS_RECIPE_FILE} is not the demo's` : `no ${DIGITS_RECIPE_FILE}`}); the demo writes backbone.onnx, bundle/ and report.html there, so give a new or empty directory, e.g. --out layercache-demo`);
   }
   // Files of the user's beside an earlier demo's: the demo would not delete them, but keep its directory its own.
-  const stray = entries.filter((e) => !DEMO_ENTRIES.has(parseTempSibling(e)?.target ?? e) && !isOsLitter(e));
+  const kinds = await fs.readdir(outDir, { withFileTypes: true });
+  const stray = kinds.filter((e) => !DEMO_ENTRIES.has(parseTempSibling(e.name)?.target ?? e.name) && !(e.isFile() && isOsLitter(e.name))).map((e) => e.name);
   if (stray.length > 0) {
     throw new LayercacheError('OUTPUT_EXISTS', `--out ${outDir} is an earlier demo's directory but also holds ${stray.slice(0, 3).map((e) => `'${e}'`).join(', ')}${stray.length > 3 ? ` and ${stray.length - 3} more` : ''}; move them out, or give a new or empty directory, e.g. --out layercache-demo`);
   }

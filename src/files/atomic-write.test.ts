@@ -49,6 +49,10 @@ describe('atomic writes', () => {
     // a file browser's litter is nobody's work).
     await fs.writeFile(path.join(dir, 'parts', 'p2.tmp-123-abcd0123'), 'x');
     await fs.writeFile(path.join(dir, 'parts', '.DS_Store'), 'x');
+    // A directory named like litter is no litter: what it holds would be deleted.
+    await fs.mkdir(path.join(dir, '._backup'));
+    await assert.rejects(write(dir), { code: 'OUTPUT_EXISTS', message: /holds '\._backup'/ });
+    await fs.rm(path.join(dir, '._backup'), { recursive: true });
     await write(dir);
     assert.deepEqual(await fs.readdir(dir), ['index.json']);
   });
@@ -61,9 +65,10 @@ describe('atomic writes', () => {
     await assert.rejects(checkOutputFile(file, true, '--html', kind), { code: 'OUTPUT_EXISTS', message: /--html .*data\.bin exists and is not a report, so it is not replaced even with --force/ });
     await fs.writeFile(file, '<!doctype html><p>old');
     await checkOutputFile(file, true, '--html', kind);
-    // An empty file (mktemp's) holds nothing to lose.
+    // An empty file (mktemp's) holds nothing to lose; a device is no output, empty or not.
     await fs.writeFile(file, '');
     await checkOutputFile(file, true, '--html', kind);
+    await assert.rejects(checkOutputFile('/dev/null', true, '--html', kind), { code: 'OUTPUT_EXISTS', message: /--html \/dev\/null is not a regular file/ });
   });
 
   it('never replaces the working directory or one holding it, and refuses an empty path', async (t) => {

@@ -55,7 +55,8 @@ export async function checkOutputFile(target: string, overwrite: boolean, flag =
   const st = await fs.stat(target).catch(() => null);
   if (st?.isDirectory()) throw new LayercacheError('OUTPUT_EXISTS', `${flag} ${target} is a directory; give a file path, e.g. ${path.join(target, 'report.html')}`);
   if (st && !overwrite) throw new LayercacheError('OUTPUT_EXISTS', `${flag} ${target} already exists; choose another path or pass --force to replace it`);
-  // An empty file (from mktemp, say) holds nothing to lose.
+  // Only a regular file is replaced (a FIFO, a device, /dev/stdout are not outputs); an empty one (from mktemp) holds nothing to lose.
+  if (st && !st.isFile()) throw new LayercacheError('OUTPUT_EXISTS', `${flag} ${target} is not a regular file (a pipe, a device or a socket); give a file path, e.g. report.html`);
   if (st && st.size > 0 && kind && !kind.recognise(await readHead(target))) {
     throw new LayercacheError('OUTPUT_EXISTS', `${flag} ${target} exists and is not ${kind.what}, so it is not replaced even with --force (it may be one of your inputs); choose another path`);
   }
@@ -138,7 +139,7 @@ async function strayPaths(dir: string, holds: readonly RegExp[]): Promise<string
       const at = rel ? `${rel}/${e.name}` : e.name;
       const temp = parseTempSibling(e.name);
       const as = temp ? (rel ? `${rel}/${temp.target}` : temp.target) : at;
-      if (isOsLitter(e.name)) continue;
+      if (e.isFile() && isOsLitter(e.name)) continue;
       if (!holds.some((r) => r.test(as))) stray.push(at);
       else if (e.isDirectory() && !temp) await walk(at);
     }
@@ -200,14 +201,17 @@ export async function checkOutputDir(target: string, overwrite: boolean, kind?: 
   return existing;
 }
 
-/** Refuses, before long work, a directory tree this user could not delete when it is replaced (a directory in it not writable). */
+/**
+ * Refuses, before long work, a directory tree this user could not delete when it is replaced: deleting needs write
+ * and search permission on every directory in it.
+ */
 async function checkRemovable(dir: string, target: string): Promise<void> {
-  try {
-    await fs.access(dir, fsConstants.W_OK);
-  } catch (err) {
+  const refuse = (err: unknown): never => {
     throw new LayercacheError('FILE_WRITE_FAILED', `output directory ${target} cannot be replaced: this user may not delete what is in ${dir} (${(err as NodeJS.ErrnoException).code ?? 'error'}); fix its permissions or choose another directory`, { cause: err });
-  }
-  for (const e of await fs.readdir(dir, { withFileTypes: true })) if (e.isDirectory()) await checkRemovable(path.join(dir, e.name), target);
+  };
+  await fs.access(dir, fsConstants.W_OK | fsConstants.X_OK).catch(refuse);
+  const entries = await fs.readdir(dir, { withFileTypes: true }).catch(refuse);
+  for (const e of entries) if (e.isDirectory()) await checkRemovable(path.join(dir, e.name), target);
 }
 
 /**
@@ -257,9 +261,9 @@ export async function writeDirAtomic(
   try {
     await fs.rename(tmp, dir);
   } catch (err) {
-    await fs.rename(old, dir).catch(() => undefined);
+    const restored = await fs.rename(old, dir).then(() => true, () => false);
     await fs.rm(tmp, { recursive: true, force: true });
-    throw new LayercacheError('FILE_WRITE_FAILED', `could not replace ${target}: ${(err as Error).message}; it is as it was`, { cause: err });
+    throw new LayercacheError('FILE_WRITE_FAILED', `could not replace ${target}: ${(err as Error).message}; ${restored ? 'it is as it was' : `the old output is at ${old}: rename it back to ${target}`}`, { cause: err });
   }
   try {
     await fs.rm(old, { recursive: true, force: true });

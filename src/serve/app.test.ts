@@ -5,11 +5,12 @@
  */
 import assert from 'node:assert/strict';
 import { promises as fs } from 'node:fs';
+import dns from 'node:dns';
 import http from 'node:http';
 import net from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
-import { after, before, describe, it } from 'node:test';
+import { after, before, describe, it, mock } from 'node:test';
 import type { InjectOptions } from 'fastify';
 import { crc32, deflateSync, gzipSync } from 'node:zlib';
 import sharp from 'sharp';
@@ -341,11 +342,14 @@ describe('request log lines', () => {
     try {
       await s.app.inject({ url: '/v2/models/tiny?token=SECRETSECRET' });
       await s.app.inject({ url: '/v2/models/tiny?token=SECRETSECRET', headers: { 'sec-fetch-site': 'cross-site' } });
+      const unroutable = await s.app.inject({ url: '/v2/models/%zz?token=SECRETSECRET' });
+      assert.equal(unroutable.statusCode, 400);
+      assert.doesNotMatch(unroutable.body, /SECRET/);
     } finally {
       await s.close();
     }
     const incoming = lines.filter((l) => l.includes('incoming request'));
-    assert.equal(incoming.length, 2, lines.join(''));
+    assert.equal(incoming.length, 3, lines.join(''));
     assert.match(incoming[0]!, /"url":"\/v2\/models\/tiny","host":"localhost:80","remoteAddress":"127\.0\.0\.1"/);
     assert.deepEqual(lines.filter((l) => l.includes('SECRET')), []);
   });
@@ -523,6 +527,10 @@ describe('requests Node\'s HTTP parser refuses', () => {
         assert.equal(body.code, code);
         assert.match(body.error, message);
       }
+      // Refusals from the head go through Fastify: with an x-request-id, and counted.
+      const teapot = await rawExchange(address, `POST ${URL_INFER} HTTP/1.1\r\nhost: x\r\nx-request-id: tea-1\r\nexpect: teapot\r\ncontent-length: 2\r\n\r\n{}`);
+      assert.match(teapot, /\r\nx-request-id: tea-1\r\n/);
+      assert.match((await s.app.inject({ url: '/metrics' })).body, /layercache_inference_request_failure\{model="tiny",code="EXPECTATION_FAILED"\} 2/);
       // A body within the limit is asked for, then answered.
       const payload = JSON.stringify(inferBody(randomNormal(seededRng(3), sample), 1));
       const continued = await rawExchange(address, `POST ${URL_INFER} HTTP/1.1\r\nhost: x\r\nexpect: 100-continue\r\nconnection: close\r\ncontent-type: application/json\r\ncontent-length: ${Buffer.byteLength(payload)}\r\n\r\n${payload}`);
@@ -538,6 +546,30 @@ function rawInferRequest(seed: number): string {
   const payload = JSON.stringify(inferBody(randomNormal(seededRng(seed), sample), 1));
   return `POST ${URL_INFER} HTTP/1.1\r\nhost: x\r\ncontent-type: application/json\r\ncontent-length: ${Buffer.byteLength(payload)}\r\n\r\n${payload}`;
 }
+
+describe('a host that resolves to several addresses', () => {
+  it('has the head checks on every address it listens on (Node answered Expect itself on the others)', { timeout: 30_000 }, async () => {
+    // 'localhost' made to resolve to two loopback addresses: Fastify binds the second with a server of its own.
+    type Callback = (err: null, address: string | { address: string; family: number }[], family?: number) => void;
+    const lookup = mock.method(dns, 'lookup', (host: string, options: { all?: boolean } | Callback | null, callback?: Callback) => {
+      const done = (typeof options === 'function' ? options : callback)!;
+      if (typeof options === 'object' && options?.all) done(null, [{ address: '127.0.0.1', family: 4 }, { address: '127.0.0.2', family: 4 }]);
+      else done(null, host === 'localhost' ? '127.0.0.1' : host, 4);
+    });
+    const s = await startServer(modelFile, serverConfig({ host: 'localhost', online: { enabled: false } }));
+    try {
+      const port = new URL(await s.listen()).port;
+      lookup.mock.restore();
+      for (const host of ['127.0.0.1', '127.0.0.2']) {
+        const answer = await rawExchange(`http://${host}:${port}`, `POST ${URL_INFER} HTTP/1.1\r\nhost: x\r\nexpect: teapot\r\ncontent-length: 2\r\n\r\n{}`);
+        assert.match(answer, /^HTTP\/1\.1 417 [\s\S]*"code":"EXPECTATION_FAILED"/, host);
+      }
+    } finally {
+      lookup.mock.restore();
+      await s.close();
+    }
+  });
+});
 
 describe('pipelined requests', () => {
   it('are all answered, in order, with one close listener per connection (one per request passed Node\'s limit of 10)', { timeout: 30_000 }, async () => {

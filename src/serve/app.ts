@@ -30,6 +30,9 @@ import { clip, encodeInferResponse, HEADER_LENGTH } from './protocol.ts';
 /** Routes whose failures layercache_inference_request_failure counts. */
 const INFERENCE_ROUTE = /^\/v2\/models\/:name(\/versions\/:version)?\/(infer|classify)$/;
 
+/** The same routes as request paths (before routing). */
+const INFERENCE_ROUTE_PATH = /^\/v2\/models\/[^/]+(\/versions\/[^/]+)?\/(infer|classify)$/;
+
 export interface ModelInfo {
   readonly name: string;
   readonly inputName: string;
@@ -110,7 +113,7 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
     // During a shutdown the routes answer NOT_READY themselves (in the protocol's error shape), and serve accepted requests.
     return503OnClosing: false,
     // Fastify's and Node's own refusals answer in the protocol's error shape too.
-    frameworkErrors: (error, req, reply) => void sendError(reply.header('x-request-id', req.id), new LayercacheError('INFER_REQUEST_INVALID', `the request cannot be routed (${clip(error.message)}); check the URL's percent-encoding`, { cause: error })),
+    frameworkErrors: (error, req, reply) => void sendError(reply.header('x-request-id', req.id), new LayercacheError('INFER_REQUEST_INVALID', `the request cannot be routed (${clip(error.message.replace(/\?[^'"\s]*/g, ''))}); check the URL's percent-encoding`, { cause: error })),
     clientErrorHandler: answerClientError,
     // The client's x-request-id when it is a plausible id (it goes into every log line of the request), else one of ours.
     requestIdHeader: false,
@@ -197,7 +200,9 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
     });
   }
   // After authentication: a client without the token learns nothing of the limits, only that it needs the token.
-  guardRequestHeads(app, deps.limits.bodyLimitBytes, check === null ? () => true : (urlPath, authorization) => check(urlPath, authorization, '') === null);
+  guardRequestHeads(app, deps.limits.bodyLimitBytes, (req) => deps.isReady()
+    && (check === null || check((req.url ?? '').split('?')[0], req.headers.authorization, '') === null)
+    && !(INFERENCE_ROUTE_PATH.test((req.url ?? '').split('?')[0]!) && batcher.refusal(1)?.code === 'QUEUE_FULL'));
   // A full queue refuses an inference from its head, before its body is uploaded (the routes check again once it is).
   app.addHook('onRequest', async (req, reply) => {
     if (!INFERENCE_ROUTE.test(req.routeOptions.url ?? '')) return;
@@ -217,7 +222,7 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
     // The body stopped arriving: the client went away, or Node's request timeout ended it (it answers 408 itself).
     if (f.code === 'ECONNRESET' || f.message === 'aborted') return new LayercacheError('REQUEST_INCOMPLETE', 'the request body stopped arriving before it was complete (the client went away, or --timeout-ms ran out)', { cause: error });
     // Every content type has a parser (the catch-all); a plugin's own refusal still answers in this shape.
-    if (f.statusCode === 415) return new LayercacheError('UNSUPPORTED_MEDIA_TYPE', `content type '${req.headers['content-type'] ?? '(none)'}' is not accepted here; docs/http-api.md says what each route reads`, { cause: error });
+    if (f.statusCode === 415) return new LayercacheError('UNSUPPORTED_MEDIA_TYPE', `content type '${clip(req.headers['content-type'] ?? '(none)')}' is not accepted here; docs/http-api.md says what each route reads`, { cause: error });
     if (f.statusCode !== undefined && f.statusCode >= 400 && f.statusCode < 500) return new LayercacheError('INFER_REQUEST_INVALID', f.message ?? String(error), { cause: error });
     return asLayercacheError(error);
   };

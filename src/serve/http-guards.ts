@@ -3,7 +3,8 @@
  * limit does not cover multipart streams, and a client that sends `Expect: 100-continue` must not be invited to
  * upload it), an `Expect` other than 100-continue, and an HTTP/1.1 request without a Host header. Node answers the
  * last two itself with an empty body; here they are answered in the protocol's error shape like every other error.
- * Invariant: every refusal is a LayercacheError answered as `{ error, code }` with the code's status.
+ * Invariant: every refusal is a LayercacheError answered through Fastify as `{ error, code }` with the code's status
+ * (so with x-request-id, logged and counted), and the connection is closed after it.
  */
 import type { IncomingMessage, Server, ServerResponse } from 'node:http';
 import type { FastifyInstance } from 'fastify';
@@ -11,6 +12,10 @@ import { LayercacheError } from '../errors/index.ts';
 
 /** Why a request head is refused, or null. */
 export function headRefusal(headers: IncomingMessage['headers'], httpVersion: string, bodyLimitBytes: number): LayercacheError | null {
+  const expect = headers.expect;
+  if (expect !== undefined && expect.trim().toLowerCase() !== '100-continue') {
+    return new LayercacheError('EXPECTATION_FAILED', `the request expects '${expect.slice(0, 64)}', which this server does not meet; send no Expect header, or Expect: 100-continue`);
+  }
   const declared = Number(headers['content-length']);
   if (declared > bodyLimitBytes) {
     return new LayercacheError('BODY_TOO_LARGE', `the request body is ${declared} bytes, over the limit of ${bodyLimitBytes} bytes; send fewer rows per request or raise --body-limit`);
@@ -21,18 +26,14 @@ export function headRefusal(headers: IncomingMessage['headers'], httpVersion: st
   return null;
 }
 
-/** Answers `err` on a raw response (no route has seen the request) and closes the connection after it. */
-function answerRaw(res: ServerResponse, err: LayercacheError): void {
-  const body = JSON.stringify({ error: err.message, code: err.code });
-  res.writeHead(err.httpStatus, { 'content-type': 'application/json', 'content-length': Buffer.byteLength(body), connection: 'close' }).end(body);
-}
-
 /**
- * Registers the head checks on `app` (routed requests, after the hooks registered before it: authentication) and on
- * its HTTP server (100-continue and other expectations, which come before any hook). `authorised(path, header)`:
- * whether the request may pass authentication; one that may not is handed on without 100 Continue, to be refused there.
+ * Registers the head checks: as a hook on `app` (after the hooks registered before it: authentication), so that a
+ * refusal is answered, logged and counted like any other; and on every HTTP server `app` listens with (a host that
+ * resolves to several addresses has one per address), which then leaves Expect headers to that hook instead of
+ * answering them itself, and sends 100 Continue only to a request `wanted` says will be read: one that passes
+ * authentication and the head checks, while the server is ready.
  */
-export function guardRequestHeads(app: FastifyInstance, bodyLimitBytes: number, authorised: (urlPath: string, authorization: string | undefined) => boolean): void {
+export function guardRequestHeads(app: FastifyInstance, bodyLimitBytes: number, wanted: (req: IncomingMessage) => boolean): void {
   app.addHook('onRequest', async (req, reply) => {
     const refused = headRefusal(req.headers, req.raw.httpVersion, bodyLimitBytes);
     if (!refused) return;
@@ -40,19 +41,30 @@ export function guardRequestHeads(app: FastifyInstance, bodyLimitBytes: number, 
     reply.header('connection', 'close');
     throw refused;
   });
-  const server = app.server as Server;
-  // With a listener, Node no longer sends 100 Continue by itself: only a body the server would read is asked for.
-  server.on('checkContinue', (req: IncomingMessage, res: ServerResponse) => {
-    if (!authorised((req.url ?? '').split('?')[0]!, req.headers.authorization)) {
+  const guarded = new WeakSet<Server>();
+  const guard = (server: Server): void => {
+    if (guarded.has(server)) return;
+    guarded.add(server);
+    // With a listener, Node no longer sends 100 Continue by itself; the request goes to Fastify either way.
+    server.on('checkContinue', (req: IncomingMessage, res: ServerResponse) => {
+      if (wanted(req) && headRefusal(req.headers, req.httpVersion, bodyLimitBytes) === null) res.writeContinue();
       server.emit('request', req, res);
-      return;
-    }
-    const refused = headRefusal(req.headers, req.httpVersion, bodyLimitBytes);
-    if (refused) return answerRaw(res, refused);
-    res.writeContinue();
-    server.emit('request', req, res);
+    });
+    // Node would answer 417 itself, with an empty body: the hook above answers it in the protocol's shape.
+    server.on('checkExpectation', (req: IncomingMessage, res: ServerResponse) => void server.emit('request', req, res));
+  };
+  guard(app.server as Server);
+  app.addHook('onListen', async function () {
+    for (const s of secondaryServers(this)) guard(s);
   });
-  server.on('checkExpectation', (req: IncomingMessage, res: ServerResponse) => {
-    answerRaw(res, new LayercacheError('EXPECTATION_FAILED', `the request expects '${String(req.headers.expect).slice(0, 64)}', which this server does not meet; send no Expect header, or Expect: 100-continue`));
-  });
+}
+
+/**
+ * The servers Fastify binds besides `app.server` (for 'localhost', one per address it resolves to). Fastify keeps them
+ * under a symbol of its own; fastify is pinned, and a version without it yields none.
+ */
+function secondaryServers(app: FastifyInstance): Server[] {
+  const key = Object.getOwnPropertySymbols(app).find((k) => k.description === 'fastify.serverBindings');
+  const bindings = key === undefined ? undefined : (app as unknown as Record<symbol, unknown>)[key];
+  return Array.isArray(bindings) ? bindings as Server[] : [];
 }

@@ -6,7 +6,7 @@ import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import { LayercacheError } from '../errors/index.ts';
 import { parseInferRequest } from './protocol.ts';
-import { RequestParser } from './request-parser.ts';
+import { INLINE_BINARY_BYTES, RequestParser } from './request-parser.ts';
 
 const spec = { inputName: 'x', sampleDims: [2, 3], maxRows: 8, outputs: ['class', 'exit'] };
 const json = (v: unknown): Buffer => Buffer.from(JSON.stringify(v));
@@ -62,10 +62,19 @@ describe('RequestParser', () => {
       view.set(text);
       assert.deepEqual(Array.from((await parser.parse(view, null)).inputs[0]!.data.subarray(0, 2)), [0, 0.25]);
       assert.deepEqual([parent.byteLength, view.byteLength, beside.byteLength], [text.length + 200, text.length, 100]);
-      // Binary tensors: a small JSON header, so parsed here whatever their size (nothing is transferred).
+      // Binary tensors with a small JSON part: parsed here up to INLINE_BINARY_BYTES (nothing is transferred), in the worker beyond.
       const raw = Buffer.from(new Float32Array(48).fill(0.5).buffer);
       assert.equal((await parser.parse(raw, 0)).inputs[0]!.data.length, 48);
       assert.equal(raw.byteLength, 192);
+      const rows = Math.ceil((INLINE_BINARY_BYTES + 1) / 24);
+      const large = Buffer.from(new Float32Array(rows * 6).fill(0.25).buffer);
+      const wide = new RequestParser({ ...spec, maxRows: rows }, 100);
+      try {
+        assert.equal((await wide.parse(large, 0)).inputs[0]!.data.length, rows * 6);
+        assert.equal(large.byteLength, 0, 'a large binary body goes to the worker');
+      } finally {
+        await wide.close();
+      }
       const small = json({ inputs: [{ name: 'x', shape: [1, 2, 3], datatype: 'FP32', data: [1, 2, 3, 4, 5, 6] }] }).subarray(0);
       const copy = Buffer.from(small);
       await parser.parse(copy.subarray(0, 99), null).catch(() => {});
@@ -96,8 +105,10 @@ describe('RequestParser', () => {
     try {
       const input = JSON.stringify({ name: 'x', shape: [1, 2, 3], datatype: 'FP32', data: [1, 2, 3, 4, 5, 6] });
       const heavy = Buffer.from(`{"inputs":[${input}],"pad":[${'1.5,'.repeat(5_000_000)}1]}`);
-      const failed = await parser.parse(heavy, null).catch((e: unknown) => e);
-      assert.ok(failed instanceof LayercacheError && failed.code === 'WORKER_FAILED' && /past its 16 MB heap; send the tensors as binary/.test(failed.message), String(failed));
+      // A body queued behind the heavy one is not blamed for it: it is told to retry.
+      const [failed, behind] = await Promise.all([parser.parse(heavy, null), parser.parse(Buffer.from(`{"inputs":[${input}]}`), null)].map((p) => p.catch((e: unknown) => e)));
+      assert.ok(failed instanceof LayercacheError && failed.code === 'WORKER_FAILED' && /this request's body took the request-parser worker past its 16 MB heap; send the tensors as binary/.test(failed.message), String(failed));
+      assert.ok(behind instanceof LayercacheError && behind.code === 'WORKER_FAILED' && /stopped while this request waited .*retry the request/.test(behind.message), String(behind));
       assert.deepEqual(Array.from((await parser.parse(Buffer.from(`{"inputs":[${input}]}`), null)).inputs[0]!.data), [1, 2, 3, 4, 5, 6]);
     } finally {
       await parser.close();

@@ -1,7 +1,7 @@
 /**
- * Parses inference request bodies: those whose JSON part is small (binary tensors are copied, not parsed) on the
- * calling thread, the others (JSON over `inlineBytes`) in one worker thread (parse-worker.ts), so that the event
- * loop stays free while tens of megabytes of JSON are read.
+ * Parses inference request bodies: small ones, and binary ones up to INLINE_BINARY_BYTES, on the calling thread;
+ * the others in one worker thread (parse-worker.ts), so that the event loop stays free while tens of megabytes of
+ * JSON (or binary tensors of another type than FP32, read value by value) are read.
  * Invariants:
  * - the answer is the same either way (the same parseInferRequest runs), errors included (code and message);
  * - a large body is moved to the worker, not copied, when it owns its memory; the caller must not read it after;
@@ -22,6 +22,12 @@ import { parseInferRequest, type InferRequest, type ModelSpec } from './protocol
  */
 export const PARSE_INLINE_BYTES = 256 * 1024;
 
+/**
+ * Binary bodies up to this size (with a small JSON part) are read on the calling thread: 4 MiB is 341 CIFAR rows in
+ * FP32 (one copy) or 4 M UINT8 values (about 40 ms read one by one); larger ones go to the worker like JSON.
+ */
+export const INLINE_BINARY_BYTES = 4 * 2 ** 20;
+
 interface Pending {
   readonly resolve: (r: InferRequest) => void;
   readonly reject: (e: Error) => void;
@@ -38,9 +44,12 @@ export class RequestParser {
 
   /** Parses `body` (see parseInferRequest); headerLength: Inference-Header-Content-Length, null when absent. */
   async parse(body: Uint8Array, headerLength: number | null): Promise<InferRequest> {
-    // By the JSON part's size: binary tensors are copied, not parsed, so a binary body of any size parses inline
-    // (and does not wait behind a large JSON body in the worker).
-    if ((headerLength ?? body.length) <= this.inlineBytes) return parseInferRequest(body, headerLength, this.spec);
+    // Small bodies here; so are binary ones up to INLINE_BINARY_BYTES with a small JSON part (their tensors are read,
+    // not parsed: 4 MiB take a few milliseconds), so that usual binary requests never wait behind a large JSON body.
+    const jsonBytes = headerLength ?? body.length;
+    if (body.length <= this.inlineBytes || (jsonBytes <= this.inlineBytes && body.length <= INLINE_BINARY_BYTES)) {
+      return parseInferRequest(body, headerLength, this.spec);
+    }
     if (this.closed) throw new LayercacheError('NOT_READY', 'the server is shutting down and takes no new requests; retry against another replica');
     const worker = this.worker ?? this.start();
     const id = this.nextId++;
@@ -84,9 +93,14 @@ export class RequestParser {
     const fail = (err: Error & { code?: string }): void => {
       if (this.worker !== w) return;
       this.worker = null;
-      this.failAll(err.code === 'ERR_WORKER_OUT_OF_MEMORY'
-        ? new LayercacheError('WORKER_FAILED', `a request body took the request-parser worker past its ${this.heapMb} MB heap; send the tensors as binary (Inference-Header-Content-Length) or fewer rows per request`, { cause: err })
-        : new LayercacheError('WORKER_FAILED', `the request-parser worker stopped (${err.message}); retry the request`, { cause: err }));
+      // The worker parses one body at a time, oldest first: out of memory, the oldest pending body is the one that
+      // took it there; the others only waited behind it, and may be sent again.
+      if (err.code === 'ERR_WORKER_OUT_OF_MEMORY') {
+        const [first] = this.pending.values();
+        this.pending.delete(this.pending.keys().next().value!);
+        first?.reject(new LayercacheError('WORKER_FAILED', `this request's body took the request-parser worker past its ${this.heapMb} MB heap; send the tensors as binary (Inference-Header-Content-Length) or fewer rows per request`, { cause: err }));
+      }
+      this.failAll(new LayercacheError('WORKER_FAILED', `the request-parser worker stopped while this request waited (${err.message}); retry the request`, { cause: err }));
     };
     w.on('error', fail);
     w.on('exit', (code) => fail(new Error(`exit code ${code}`)));

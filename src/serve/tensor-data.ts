@@ -48,14 +48,24 @@ export const NUMERIC: Readonly<Record<string, Numeric>> = {
  * hold the rest flat (say, one flat array per row, as Triton accepts). Booleans only for BOOL.
  * Throws naming the first problem; nesting deeper than the shape is refused before it is walked.
  */
-export function valuesOf(data: unknown, shape: readonly number[], bool: boolean, where: string): number[] {
+export function valuesOf(data: unknown, shape: readonly number[], bool: boolean, where: string): Float64Array {
   if (!Array.isArray(data)) throw invalid(`${where}.data must be an array of numbers`);
-  const out: number[] = [];
+  const count = shape.reduce((a, b) => a * b, 1);
+  // A flat array of the wrong length is named with both numbers before anything is allocated.
+  const flat = !data.some(Array.isArray);
+  if (flat && data.length !== count) throw invalid(`${where} has ${data.length} values but shape [${shape.join(', ')}] needs ${count}`);
+  // Written into a typed array of the known size: its memory is outside the JavaScript heap, and it does not grow.
+  const out = new Float64Array(count);
+  let n = 0;
   const scalar = (x: unknown): void => {
-    if (typeof x === 'number' && Number.isFinite(x)) out.push(x);
-    else if (typeof x === 'boolean' && bool) out.push(x ? 1 : 0);
-    else throw invalid(`${where}.data holds ${describe(x)} at value ${out.length}; it must hold ${bool ? 'booleans (or 0 and 1)' : 'finite numbers'}`);
+    if (typeof x === 'number' && Number.isFinite(x)) out[n++] = x;
+    else if (typeof x === 'boolean' && bool) out[n++] = x ? 1 : 0;
+    else throw invalid(`${where}.data holds ${describe(x)} at value ${n}; it must hold ${bool ? 'booleans (or 0 and 1)' : 'finite numbers'}`);
   };
+  if (flat) {
+    for (const x of data) scalar(x);
+    return out;
+  }
   // Values below each level: the product of the dimensions from it on.
   const below = shape.map((_, d) => shape.slice(d).reduce((a, b) => a * b, 1));
   const walk = (v: unknown, depth: number): void => {
@@ -73,11 +83,7 @@ export function valuesOf(data: unknown, shape: readonly number[], bool: boolean,
     }
     for (const x of v) walk(x, depth + 1);
   };
-  // A flat array of the wrong length is left to the caller's count check, which names both numbers.
-  if (!data.some(Array.isArray)) {
-    for (const x of data) scalar(x);
-    return out;
-  }
+  // Nested as the shape, level by level: exactly `count` values, or refused above.
   walk(data, 0);
   return out;
 }
@@ -89,7 +95,7 @@ const WIDE_INTEGERS: Partial<Record<string, { readonly min: number; readonly end
 };
 
 /** Refuses the first value `datatype` cannot hold: an integer type's out-of-range or fractional values, FP16's beyond ±65504. values: [count] */
-export function checkRange(values: Float32Array | readonly number[], kind: Numeric, datatype: string, where: string): void {
+export function checkRange(values: Float32Array | Float64Array | readonly number[], kind: Numeric, datatype: string, where: string): void {
   const { range, max } = kind;
   const outside = range ? (x: number) => !Number.isInteger(x) || x < range[0] || x > range[1] : max !== undefined ? (x: number) => Math.abs(x) > max : null;
   const bad = outside ? values.findIndex(outside) : -1;

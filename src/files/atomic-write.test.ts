@@ -68,7 +68,7 @@ describe('atomic writes', () => {
     // An empty file (mktemp's) holds nothing to lose; a device is no output, empty or not.
     await fs.writeFile(file, '');
     await checkOutputFile(file, true, '--html', kind);
-    await assert.rejects(checkOutputFile('/dev/null', true, '--html', kind), { code: 'OUTPUT_EXISTS', message: /--html \/dev\/null is not a regular file/ });
+    for (const overwrite of [true, false]) await assert.rejects(checkOutputFile('/dev/null', overwrite, '--html', kind), { code: 'OUTPUT_EXISTS', message: /--html \/dev\/null is not a regular file/ });
   });
 
   it('never replaces the working directory or one holding it, and refuses an empty path', async (t) => {

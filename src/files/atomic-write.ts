@@ -54,9 +54,10 @@ export async function checkOutputFile(target: string, overwrite: boolean, flag =
   if (target.trim() === '') throw new LayercacheError('OUTPUT_EXISTS', `${flag} is an empty path; give a file, e.g. ${flag} report.html`);
   const st = await fs.stat(target).catch(() => null);
   if (st?.isDirectory()) throw new LayercacheError('OUTPUT_EXISTS', `${flag} ${target} is a directory; give a file path, e.g. ${path.join(target, 'report.html')}`);
-  if (st && !overwrite) throw new LayercacheError('OUTPUT_EXISTS', `${flag} ${target} already exists; choose another path or pass --force to replace it`);
-  // Only a regular file is replaced (a FIFO, a device, /dev/stdout are not outputs); an empty one (from mktemp) holds nothing to lose.
+  // Only a regular file is replaced (a FIFO, a device, /dev/stdout are not outputs, --force or not).
   if (st && !st.isFile()) throw new LayercacheError('OUTPUT_EXISTS', `${flag} ${target} is not a regular file (a pipe, a device or a socket); give a file path, e.g. report.html`);
+  if (st && !overwrite) throw new LayercacheError('OUTPUT_EXISTS', `${flag} ${target} already exists; choose another path or pass --force to replace it`);
+  // An empty regular file (from mktemp) holds nothing to lose.
   if (st && st.size > 0 && kind && !kind.recognise(await readHead(target))) {
     throw new LayercacheError('OUTPUT_EXISTS', `${flag} ${target} exists and is not ${kind.what}, so it is not replaced even with --force (it may be one of your inputs); choose another path`);
   }

@@ -342,14 +342,17 @@ describe('request log lines', () => {
     try {
       await s.app.inject({ url: '/v2/models/tiny?token=SECRETSECRET' });
       await s.app.inject({ url: '/v2/models/tiny?token=SECRETSECRET', headers: { 'sec-fetch-site': 'cross-site' } });
-      const unroutable = await s.app.inject({ url: '/v2/models/%zz?token=SECRETSECRET' });
-      assert.equal(unroutable.statusCode, 400);
-      assert.doesNotMatch(unroutable.body, /SECRET/);
+      for (const url of ['/v2/models/%zz?token=SECRETSECRET', "/v2/models/%zz?token=ab'SECRETSECRET", '/v2/models/%zz?token=ab"SECRETSECRET']) {
+        const unroutable = await s.app.inject({ url });
+        assert.equal(unroutable.statusCode, 400);
+        assert.match(unroutable.json().error, /^the URL path '\/v2\/models\/%zz' cannot be routed/);
+        assert.doesNotMatch(unroutable.body, /SECRET/);
+      }
     } finally {
       await s.close();
     }
     const incoming = lines.filter((l) => l.includes('incoming request'));
-    assert.equal(incoming.length, 3, lines.join(''));
+    assert.equal(incoming.length, 5, lines.join(''));
     assert.match(incoming[0]!, /"url":"\/v2\/models\/tiny","host":"localhost:80","remoteAddress":"127\.0\.0\.1"/);
     assert.deepEqual(lines.filter((l) => l.includes('SECRET')), []);
   });
@@ -531,6 +534,23 @@ describe('requests Node\'s HTTP parser refuses', () => {
       const teapot = await rawExchange(address, `POST ${URL_INFER} HTTP/1.1\r\nhost: x\r\nx-request-id: tea-1\r\nexpect: teapot\r\ncontent-length: 2\r\n\r\n{}`);
       assert.match(teapot, /\r\nx-request-id: tea-1\r\n/);
       assert.match((await s.app.inject({ url: '/metrics' })).body, /layercache_inference_request_failure\{model="tiny",code="EXPECTATION_FAILED"\} 2/);
+      // A request the routes refuse only once they read it (a 404 here) is asked for its body too, so a client that
+      // waits for 100 Continue before sending it is not left waiting.
+      const { hostname, port } = new URL(address);
+      const waited = await new Promise<string>((resolve, reject) => {
+        let text = '';
+        const socket = net.connect(Number(port), hostname, () => socket.write('POST /nowhere HTTP/1.1\r\nhost: x\r\nconnection: close\r\nexpect: 100-continue\r\ncontent-length: 2\r\n\r\n'));
+        socket.on('data', (d: Buffer) => {
+          text += d.toString();
+          if (text.includes('100 Continue\r\n\r\n') && !text.includes('{}sent')) {
+            socket.write('{}');
+            text += '{}sent';
+          }
+        });
+        socket.on('close', () => resolve(text));
+        socket.on('error', reject);
+      });
+      assert.match(waited, /^HTTP\/1\.1 100 Continue\r\n\r\n\{\}sentHTTP\/1\.1 404 /);
       // A body within the limit is asked for, then answered.
       const payload = JSON.stringify(inferBody(randomNormal(seededRng(3), sample), 1));
       const continued = await rawExchange(address, `POST ${URL_INFER} HTTP/1.1\r\nhost: x\r\nexpect: 100-continue\r\nconnection: close\r\ncontent-type: application/json\r\ncontent-length: ${Buffer.byteLength(payload)}\r\n\r\n${payload}`);

@@ -30,9 +30,6 @@ import { clip, encodeInferResponse, HEADER_LENGTH } from './protocol.ts';
 /** Routes whose failures layercache_inference_request_failure counts. */
 const INFERENCE_ROUTE = /^\/v2\/models\/:name(\/versions\/:version)?\/(infer|classify)$/;
 
-/** The same routes as request paths (before routing). */
-const INFERENCE_ROUTE_PATH = /^\/v2\/models\/[^/]+(\/versions\/[^/]+)?\/(infer|classify)$/;
-
 export interface ModelInfo {
   readonly name: string;
   readonly inputName: string;
@@ -113,7 +110,7 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
     // During a shutdown the routes answer NOT_READY themselves (in the protocol's error shape), and serve accepted requests.
     return503OnClosing: false,
     // Fastify's and Node's own refusals answer in the protocol's error shape too.
-    frameworkErrors: (error, req, reply) => void sendError(reply.header('x-request-id', req.id), new LayercacheError('INFER_REQUEST_INVALID', `the request cannot be routed (${clip(error.message.replace(/\?[^'"\s]*/g, ''))}); check the URL's percent-encoding`, { cause: error })),
+    frameworkErrors: (error, req, reply) => void sendError(reply.header('x-request-id', req.id), new LayercacheError('INFER_REQUEST_INVALID', `the URL path '${clip(req.url.split('?')[0]!)}' cannot be routed (a malformed percent-encoding, or a part too long); check the URL`, { cause: error })),
     clientErrorHandler: answerClientError,
     // The client's x-request-id when it is a plausible id (it goes into every log line of the request), else one of ours.
     requestIdHeader: false,
@@ -200,9 +197,7 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
     });
   }
   // After authentication: a client without the token learns nothing of the limits, only that it needs the token.
-  guardRequestHeads(app, deps.limits.bodyLimitBytes, (req) => deps.isReady()
-    && (check === null || check((req.url ?? '').split('?')[0], req.headers.authorization, '') === null)
-    && !(INFERENCE_ROUTE_PATH.test((req.url ?? '').split('?')[0]!) && batcher.refusal(1)?.code === 'QUEUE_FULL'));
+  guardRequestHeads(app, deps.limits.bodyLimitBytes);
   // A full queue refuses an inference from its head, before its body is uploaded (the routes check again once it is).
   app.addHook('onRequest', async (req, reply) => {
     if (!INFERENCE_ROUTE.test(req.routeOptions.url ?? '')) return;

@@ -29,11 +29,11 @@ export function headRefusal(headers: IncomingMessage['headers'], httpVersion: st
 /**
  * Registers the head checks: as a hook on `app` (after the hooks registered before it: authentication), so that a
  * refusal is answered, logged and counted like any other; and on every HTTP server `app` listens with (a host that
- * resolves to several addresses has one per address), which then leaves Expect headers to that hook instead of
- * answering them itself, and sends 100 Continue only to a request `wanted` says will be read: one that passes
- * authentication and the head checks, while the server is ready.
+ * resolves to several addresses has one per address), which then leave Expect headers to Fastify instead of answering
+ * them themselves. `100 Continue` is sent from a preParsing hook, which runs only for a request whose body is about
+ * to be read: one that every onRequest hook passed and a route (or the not-found handler) takes.
  */
-export function guardRequestHeads(app: FastifyInstance, bodyLimitBytes: number, wanted: (req: IncomingMessage) => boolean): void {
+export function guardRequestHeads(app: FastifyInstance, bodyLimitBytes: number): void {
   app.addHook('onRequest', async (req, reply) => {
     const refused = headRefusal(req.headers, req.raw.httpVersion, bodyLimitBytes);
     if (!refused) return;
@@ -41,16 +41,16 @@ export function guardRequestHeads(app: FastifyInstance, bodyLimitBytes: number, 
     reply.header('connection', 'close');
     throw refused;
   });
+  app.addHook('preParsing', async (req, reply, payload) => {
+    if (req.headers.expect?.trim().toLowerCase() === '100-continue' && !reply.raw.headersSent) reply.raw.writeContinue();
+    return payload;
+  });
   const guarded = new WeakSet<Server>();
   const guard = (server: Server): void => {
     if (guarded.has(server)) return;
     guarded.add(server);
-    // With a listener, Node no longer sends 100 Continue by itself; the request goes to Fastify either way.
-    server.on('checkContinue', (req: IncomingMessage, res: ServerResponse) => {
-      if (wanted(req) && headRefusal(req.headers, req.httpVersion, bodyLimitBytes) === null) res.writeContinue();
-      server.emit('request', req, res);
-    });
-    // Node would answer 417 itself, with an empty body: the hook above answers it in the protocol's shape.
+    // With listeners, Node neither sends 100 Continue nor answers other expectations by itself.
+    server.on('checkContinue', (req: IncomingMessage, res: ServerResponse) => void server.emit('request', req, res));
     server.on('checkExpectation', (req: IncomingMessage, res: ServerResponse) => void server.emit('request', req, res));
   };
   guard(app.server as Server);

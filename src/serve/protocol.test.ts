@@ -117,6 +117,8 @@ describe('parseInferRequest', () => {
     const { body, headerLength } = binaryRequest({ inputs: [{ name: 'x', shape: [1e9, 3, 8, 8], datatype: 'FP32', parameters: { binary_data_size: 12 } }] }, new Float32Array(3));
     rejects(() => parseInferRequest(body, headerLength), /binary_data_size 12 does not match shape/);
     rejects(() => parseInferRequest(json({ inputs: [{ name: 'x', shape: [1e9, 3, 8, 8], datatype: 'FP32', data: [1, 2] }] }), null), /has 2 values but shape/);
+    // Nested data too: its values are not allocated for a shape the body's text cannot fill.
+    rejects(() => parseInferRequest(json({ inputs: [{ name: 'x', shape: [65536, 3, 224, 224], datatype: 'FP32', data: [[1]] }] }), null), /shape \[65536, 3, 224, 224\] needs 9865003008 values, more than the request's \d+ bytes of JSON can hold/);
   });
 
   it('reads JSON tensors, flat or nested, converting numbers to float32', () => {

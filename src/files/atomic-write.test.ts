@@ -68,7 +68,11 @@ describe('atomic writes', () => {
     // An empty file (mktemp's) holds nothing to lose; a device is no output, empty or not.
     await fs.writeFile(file, '');
     await checkOutputFile(file, true, '--html', kind);
-    for (const overwrite of [true, false]) await assert.rejects(checkOutputFile('/dev/null', overwrite, '--html', kind), { code: 'OUTPUT_EXISTS', message: /--html \/dev\/null is not a regular file/ });
+    for (const overwrite of [true, false]) await assert.rejects(checkOutputFile('/dev/null', overwrite, '--html', kind), { code: 'OUTPUT_EXISTS', message: /--html \/dev\/null leads into \/dev or \/proc/ });
+    // A link to this process's stdout resolves to wherever stdout goes (a regular file when redirected): still refused.
+    const toStdout = path.join(root, 'stdout-link');
+    await fs.symlink('/proc/self/fd/1', toStdout);
+    for (const overwrite of [true, false]) await assert.rejects(checkOutputFile(toStdout, overwrite, '--html', kind), { code: 'OUTPUT_EXISTS', message: /leads into \/dev or \/proc \(a stream such as \/dev\/stdout, not a file\)/ });
   });
 
   it('never replaces the working directory or one holding it, and refuses an empty path', async (t) => {

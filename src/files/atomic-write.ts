@@ -54,7 +54,9 @@ export async function checkOutputFile(target: string, overwrite: boolean, flag =
   if (target.trim() === '') throw new LayercacheError('OUTPUT_EXISTS', `${flag} is an empty path; give a file, e.g. ${flag} report.html`);
   const st = await fs.stat(target).catch(() => null);
   if (st?.isDirectory()) throw new LayercacheError('OUTPUT_EXISTS', `${flag} ${target} is a directory; give a file path, e.g. ${path.join(target, 'report.html')}`);
-  // Only a regular file is replaced (a FIFO, a device, /dev/stdout are not outputs, --force or not).
+  // Only a regular file is replaced (a FIFO, a device, /dev/stdout are not outputs, --force or not). /dev/stdout
+  // redirected to a file resolves to that file, so the path's links are followed one by one for /dev and /proc.
+  if (await throughDevOrProc(target)) throw new LayercacheError('OUTPUT_EXISTS', `${flag} ${target} leads into /dev or /proc (a stream such as /dev/stdout, not a file); give a file path, e.g. report.html`);
   if (st && !st.isFile()) throw new LayercacheError('OUTPUT_EXISTS', `${flag} ${target} is not a regular file (a pipe, a device or a socket); give a file path, e.g. report.html`);
   if (st && !overwrite) throw new LayercacheError('OUTPUT_EXISTS', `${flag} ${target} already exists; choose another path or pass --force to replace it`);
   // An empty regular file (from mktemp) holds nothing to lose.
@@ -84,6 +86,18 @@ async function checkWritable(target: string, what: string): Promise<void> {
     }
     if (path.dirname(dir) === dir) return;
   }
+}
+
+/** Whether `target`, or any symbolic link on the way from it (at most 8), lies in /dev or /proc. */
+async function throughDevOrProc(target: string): Promise<boolean> {
+  let at = path.resolve(target);
+  for (let hop = 0; hop <= 8; hop++) {
+    if (/^\/(dev|proc)(\/|$)/.test(at)) return true;
+    const link = await fs.readlink(at).catch(() => null);
+    if (link === null) return false;
+    at = path.resolve(path.dirname(at), link);
+  }
+  return false;
 }
 
 /** The first 4 KiB of a file as text ('' when it cannot be read). */

@@ -551,6 +551,12 @@ describe('requests Node\'s HTTP parser refuses', () => {
         socket.on('error', reject);
       });
       assert.match(waited, /^HTTP\/1\.1 100 Continue\r\n\r\n\{\}sentHTTP\/1\.1 404 /);
+      // HTTP/1.0 ignores Expect: no 100 Continue (a 1.0 client would take it for its answer), and no 417.
+      const body10 = JSON.stringify(inferBody(randomNormal(seededRng(4), sample), 1));
+      const old = await rawExchange(address, `POST ${URL_INFER} HTTP/1.0\r\nhost: x\r\nexpect: 100-continue\r\ncontent-type: application/json\r\ncontent-length: ${Buffer.byteLength(body10)}\r\n\r\n${body10}`);
+      assert.match(old, /^HTTP\/1\.1 200 OK\r\n/);
+      const oldTeapot = await rawExchange(address, `POST ${URL_INFER} HTTP/1.0\r\nhost: x\r\nexpect: teapot\r\ncontent-type: application/json\r\ncontent-length: ${Buffer.byteLength(body10)}\r\n\r\n${body10}`);
+      assert.match(oldTeapot, /^HTTP\/1\.1 200 OK\r\n/);
       // A body within the limit is asked for, then answered.
       const payload = JSON.stringify(inferBody(randomNormal(seededRng(3), sample), 1));
       const continued = await rawExchange(address, `POST ${URL_INFER} HTTP/1.1\r\nhost: x\r\nexpect: 100-continue\r\nconnection: close\r\ncontent-type: application/json\r\ncontent-length: ${Buffer.byteLength(payload)}\r\n\r\n${payload}`);

@@ -10,10 +10,15 @@ import type { IncomingMessage, Server, ServerResponse } from 'node:http';
 import type { FastifyInstance } from 'fastify';
 import { LayercacheError } from '../errors/index.ts';
 
+/** Whether a request speaks HTTP/1.1 or later, where Expect means something (HTTP/1.0 ignores it). */
+function atLeastHttp11(req: IncomingMessage): boolean {
+  return req.httpVersionMajor > 1 || (req.httpVersionMajor === 1 && req.httpVersionMinor >= 1);
+}
+
 /** Why a request head is refused, or null. */
 export function headRefusal(headers: IncomingMessage['headers'], httpVersion: string, bodyLimitBytes: number): LayercacheError | null {
   const expect = headers.expect;
-  if (expect !== undefined && expect.trim().toLowerCase() !== '100-continue') {
+  if (expect !== undefined && httpVersion !== '1.0' && expect.trim().toLowerCase() !== '100-continue') {
     return new LayercacheError('EXPECTATION_FAILED', `the request expects '${expect.slice(0, 64)}', which this server does not meet; send no Expect header, or Expect: 100-continue`);
   }
   const declared = Number(headers['content-length']);
@@ -42,7 +47,8 @@ export function guardRequestHeads(app: FastifyInstance, bodyLimitBytes: number):
     throw refused;
   });
   app.addHook('preParsing', async (req, reply, payload) => {
-    if (req.headers.expect?.trim().toLowerCase() === '100-continue' && !reply.raw.headersSent) reply.raw.writeContinue();
+    // HTTP/1.1 and later only: an HTTP/1.0 client takes any status line for its answer (RFC 9110 §15.2).
+    if (atLeastHttp11(req.raw) && req.headers.expect?.trim().toLowerCase() === '100-continue' && !reply.raw.headersSent) reply.raw.writeContinue();
     return payload;
   });
   const guarded = new WeakSet<Server>();

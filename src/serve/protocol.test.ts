@@ -24,6 +24,10 @@ describe('parseInferRequest', () => {
     assert.deepEqual(Array.from(parseInferRequest(b16.body, b16.headerLength).inputs[0]!.data), [1, -3]);
     // Beyond FP16's range in JSON, and a BOOL byte other than 0/1, are 400s too.
     rejects(() => parseInferRequest(json({ inputs: [{ name: 'x', shape: [2], datatype: 'FP16', data: [1, 1e6] }] }), null), /value 1 is 1000000, outside FP16 \(at most ±65504\)/);
+    // JSON values of a narrow float type are what the type stores, as the same values sent as binary are:
+    // 0.1 is 0x2e66 in FP16 (0.0999755859375) and 0x3dcd in BF16 (0.10009765625).
+    assert.deepEqual(Array.from(parseInferRequest(json({ inputs: [{ name: 'x', shape: [1], datatype: 'FP16', data: [0.1] }] }), null).inputs[0]!.data), [Math.fround(0.0999755859375)]);
+    assert.deepEqual(Array.from(parseInferRequest(json({ inputs: [{ name: 'x', shape: [1], datatype: 'BF16', data: [0.1] }] }), null).inputs[0]!.data), [Math.fround(0.10009765625)]);
     const bool = binaryRequest({ inputs: [{ name: 'x', shape: [2], datatype: 'BOOL', parameters: { binary_data_size: 2 } }] }, new Uint8Array([1, 2]));
     rejects(() => parseInferRequest(bool.body, bool.headerLength), /value 1 is 2, outside BOOL \(integers 0 to 1\)/);
     // An FP16 infinity is a 400 like any non-finite input.

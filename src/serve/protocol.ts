@@ -260,7 +260,7 @@ export function parseInferRequest(body: Uint8Array, headerLength: number | null,
       const values = valuesOf(h.raw.data, h.shape, h.datatype === 'BOOL', h.where);
       // Checked before float32 rounds them: an integer beyond 2^24 would pass as its neighbour.
       checkRange(values, h.kind, h.datatype, h.where);
-      data = Float32Array.from(values);
+      data = Float32Array.from(h.kind.round ? values.map(h.kind.round) : values);
     }
     checkFinite(data, h.where);
     return { name: h.name, datatype: h.datatype, shape: h.shape, data };

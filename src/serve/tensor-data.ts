@@ -7,7 +7,7 @@
  */
 import { endianness } from 'node:os';
 import { LayercacheError } from '../errors/index.ts';
-import { bfloat16ToFloat, halfToFloat } from '../tensor/index.ts';
+import { bfloat16ToFloat, halfToFloat, roundToBfloat16, roundToHalf } from '../tensor/index.ts';
 
 /** A refusal of the request, naming what is wrong in it. */
 export function invalid(message: string): LayercacheError {
@@ -21,6 +21,8 @@ export interface Numeric {
   readonly range?: readonly [number, number];
   /** Float types narrower than FP32: the largest magnitude JSON data may hold. */
   readonly max?: number;
+  /** Float types narrower than FP32: a JSON value as the type stores it (so JSON and binary give the same input). */
+  readonly round?: (x: number) => number;
 }
 
 const LITTLE_ENDIAN = endianness() === 'LE';
@@ -36,8 +38,8 @@ export const NUMERIC: Readonly<Record<string, Numeric>> = {
   INT32: { bytes: 4, read: (v, o) => v.getInt32(o, true), range: [-(2 ** 31), 2 ** 31 - 1] },
   UINT64: { bytes: 8, read: (v, o) => Number(v.getBigUint64(o, true)), range: [0, Number.MAX_SAFE_INTEGER] },
   INT64: { bytes: 8, read: (v, o) => Number(v.getBigInt64(o, true)), range: [Number.MIN_SAFE_INTEGER, Number.MAX_SAFE_INTEGER] },
-  FP16: { bytes: 2, read: (v, o) => halfToFloat(v.getUint16(o, true)), max: 65504 },
-  BF16: { bytes: 2, read: (v, o) => bfloat16ToFloat(v.getUint16(o, true)) },
+  FP16: { bytes: 2, read: (v, o) => halfToFloat(v.getUint16(o, true)), max: 65504, round: roundToHalf },
+  BF16: { bytes: 2, read: (v, o) => bfloat16ToFloat(v.getUint16(o, true)), round: roundToBfloat16 },
   FP32: { bytes: 4, read: (v, o) => v.getFloat32(o, true) },
   FP64: { bytes: 8, read: (v, o) => v.getFloat64(o, true) },
 };

@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
-import { bfloat16ToFloat, floatValues, halfToFloat } from './float-bits.ts';
+import { bfloat16ToFloat, floatValues, halfToFloat, roundToBfloat16, roundToHalf } from './float-bits.ts';
 import { tensor } from './tensor.ts';
 
 describe('half-width floats (oracle: bit patterns worked out by hand)', () => {
@@ -19,3 +19,21 @@ describe('half-width floats (oracle: bit patterns worked out by hand)', () => {
     assert.equal(floatValues(tensor('int64', [1], new BigInt64Array([1n]))), null);
   });
 });
+
+describe('rounding to a half-width float (oracle: every finite bit pattern, decoded exactly)', () => {
+  for (const [name, decode, round, top] of [['float16', halfToFloat, roundToHalf, 0x7bff], ['bfloat16', bfloat16ToFloat, roundToBfloat16, 0x7f7f]] as const) {
+    it(`${name}: each value rounds to itself, and each midpoint to its even neighbour, nearer points to the nearer`, () => {
+      for (let h = 0; h < top; h++) {
+        const [a, b] = [decode(h), decode(h + 1)];
+        for (const sign of [1, -1]) {
+          assert.equal(round(sign * a), sign * a, `${name} ${h.toString(16)}`);
+          const mid = (a + b) / 2;
+          assert.equal(round(sign * mid), sign * (h % 2 === 0 ? a : b), `${name} midpoint after ${h.toString(16)}`);
+          assert.equal(round(sign * (mid - (b - a) / 8)), sign * a);
+          assert.equal(round(sign * (mid + (b - a) / 8)), sign * b);
+        }
+      }
+    });
+  }
+});
+

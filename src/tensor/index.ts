@@ -1,4 +1,4 @@
 /** Public surface of the tensor module: a plain, runtime-independent tensor value and seeded randomness. */
 export { type DType, type Tensor, type TypedArrayOf, numel, unusableScoresRow, bytesPerElement, allocate, tensor, sliceRows } from './tensor.ts';
 export { type Rng, seededRng, randomNormal, shuffleInPlace } from './random.ts';
-export { halfToFloat, bfloat16ToFloat, floatValues } from './float-bits.ts';
+export { halfToFloat, bfloat16ToFloat, roundToHalf, roundToBfloat16, floatValues } from './float-bits.ts';

@@ -25,7 +25,7 @@ import { sha256 } from '../files/index.ts';
 import { LayercacheError } from '../errors/index.ts';
 import { applyFeatureScaling, buildHeadModel, fitFeatureScaling, foldScaling, headLabel, headMacs, initParams, type HeadSpec } from '../heads/index.ts';
 import { analyzeClassifier, describeReading, isPlainReading, scoresName } from '../inspect/index.ts';
-import { modelOpset, parseModel, serializeModel, type ModelProto } from '../onnx/index.ts';
+import { encodesModel, modelOpset, serializeModel, type ModelProto } from '../onnx/index.ts';
 import { withPhase, type Progress } from '../progress/index.ts';
 import { seededRng } from '../tensor/index.ts';
 import { extractSegments } from '../surgery/index.ts';
@@ -138,17 +138,8 @@ export async function buildCascade(input: BuildInput, given: BuildConfig, engine
   const valid = parseConfig({ build: given as ConfigInput['build'], engine: { intraOpThreads: engineGiven.intraOpThreads, graphOptimization: engineGiven.graphOptimization } });
   const config = valid.build;
   const engine: EngineOptions = { ...valid.engine, ...(engineGiven.spinning !== undefined ? { spinning: engineGiven.spinning } : {}) };
-  // The segments are cut from `model` and the bundle carries `modelBytes`: they must be one model. Compared in
-  // canonical form: a file's own bytes may order its fields otherwise than serializeModel does, and be the same model.
-  const canonical = sha256(serializeModel(input.model));
-  const canonicalOfBytes = (): string | null => {
-    try {
-      return sha256(serializeModel(parseModel(input.modelBytes, input.modelFile)));
-    } catch {
-      return null; // bytes that are no model are not this one: refused below
-    }
-  };
-  if (canonical !== sha256(input.modelBytes) && canonical !== canonicalOfBytes()) {
+  // The segments are cut from `model` and the bundle carries `modelBytes`: they must be one model.
+  if (!encodesModel(input.modelBytes, input.model)) {
     throw new LayercacheError('CONFIG_INVALID', `the model and the model bytes given to buildCascade are not the same model (${input.modelFile}); pass loadModelFile(path)'s model and bytes together`);
   }
   // Heads are distilled from, and the cascade serves the softmax of, the scores output: it is read as logits.

@@ -48,15 +48,15 @@ export async function checkDemoDir(outDir: string): Promise<void> {
   const st = await fs.stat(outDir).catch(() => null);
   if (!st) return;
   if (!st.isDirectory()) throw new LayercacheError('OUTPUT_EXISTS', `--out ${outDir} is a file, not a directory; choose another directory for the demo, e.g. --out layercache-demo`);
-  const entries = await fs.readdir(outDir);
-  if (entries.length === 0) return;
+  const listed = await fs.readdir(outDir, { withFileTypes: true });
+  if (listed.length === 0) return;
+  const entries = listed.map((e) => e.name);
   const recipe = entries.includes(DIGITS_RECIPE_FILE) ? await fs.readFile(path.join(outDir, DIGITS_RECIPE_FILE), 'utf8').catch(() => '') : '';
   if (!isDigitsRecipe(recipe)) {
     throw new LayercacheError('OUTPUT_EXISTS', `--out ${outDir} holds files but is not an earlier demo's directory (${entries.includes(DIGITS_RECIPE_FILE) ? `its ${DIGITS_RECIPE_FILE} is not the demo's` : `no ${DIGITS_RECIPE_FILE}`}); the demo writes backbone.onnx, bundle/ and report.html there, so give a new or empty directory, e.g. --out layercache-demo`);
   }
   // Files of the user's beside an earlier demo's: the demo would not delete them, but keep its directory its own.
-  const kinds = await fs.readdir(outDir, { withFileTypes: true });
-  const stray = kinds.filter((e) => !DEMO_ENTRIES.has(parseTempSibling(e.name)?.target ?? e.name) && !(e.isFile() && isOsLitter(e.name))).map((e) => e.name);
+  const stray = listed.filter((e) => !DEMO_ENTRIES.has(parseTempSibling(e.name)?.target ?? e.name) && !(e.isFile() && isOsLitter(e.name))).map((e) => e.name);
   if (stray.length > 0) {
     throw new LayercacheError('OUTPUT_EXISTS', `--out ${outDir} is an earlier demo's directory but also holds ${stray.slice(0, 3).map((e) => `'${e}'`).join(', ')}${stray.length > 3 ? ` and ${stray.length - 3} more` : ''}; move them out, or give a new or empty directory, e.g. --out layercache-demo`);
   }

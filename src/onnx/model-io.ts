@@ -55,6 +55,21 @@ export function serializeModel(model: ModelProto): Uint8Array {
   return toBinary(ModelProtoSchema, model);
 }
 
+/**
+ * Whether `bytes` encode `model`. Compared in canonical form: a file's own bytes may order or pack its fields
+ * otherwise than serializeModel writes them and still be the same model; bytes that are no model are not.
+ */
+export function encodesModel(bytes: Uint8Array, model: ModelProto): boolean {
+  const same = (a: Uint8Array, b: Uint8Array): boolean => Buffer.from(a.buffer, a.byteOffset, a.byteLength).equals(b);
+  const canonical = serializeModel(model);
+  if (same(canonical, bytes)) return true;
+  try {
+    return same(canonical, serializeModel(parseModel(bytes)));
+  } catch {
+    return false; // not a model at all
+  }
+}
+
 /** Deep copy, so that surgery never mutates its input. */
 export function cloneModel(model: ModelProto): ModelProto {
   return clone(ModelProtoSchema, model);

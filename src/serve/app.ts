@@ -16,7 +16,7 @@ import { unusableScoresRow } from '../tensor/index.ts';
 import type { AcceptedRequests } from './accepted-requests.ts';
 import { answerClientError, sendError } from './error-replies.ts';
 import { bearerCheck, PUBLIC_ROUTES } from './bearer-auth.ts';
-import { ACCEPTED_ENCODINGS, bodyOf, BROWSER_SIMPLE_TYPES, decodeBody, mediaTypeOf } from './request-body.ts';
+import { ACCEPTED_ENCODINGS, bodyOf, BROWSER_SIMPLE_TYPES, decodeBody, mediaTypeOf, pathOf } from './request-body.ts';
 import type { DynamicBatcher, RowsResult } from './batcher.ts';
 import type { ServerMetrics } from './metrics.ts';
 import type { OnlineLearner } from './online.ts';
@@ -25,6 +25,7 @@ import { OUTPUTS, outputTensors } from './served-outputs.ts';
 import { answeredAs, modelOf, type Served } from './version-pin.ts';
 import { PARSE_INLINE_BYTES, RequestParser } from './request-parser.ts';
 import { Slots } from './slots.ts';
+import { CLASSIFY_MAX_PIXELS, DECODE_SLOTS, isJpegOrPng, MULTIPART_FIELDS, multipartImage } from './classify-input.ts';
 import { clip, encodeInferResponse, HEADER_LENGTH } from './protocol.ts';
 
 /** Routes whose failures layercache_inference_request_failure counts. */
@@ -61,27 +62,8 @@ export interface AppDeps {
   readonly token: string | null;
 }
 
-/** Form fields a classify request may send beside its image. */
-const MULTIPART_FIELDS = 16;
-
-/** Largest image the classify route decodes (64 megapixels, a large camera photo); larger ones are refused undecoded. */
-const CLASSIFY_MAX_PIXELS = 64 * 2 ** 20;
-
-/**
- * Images decoded at once: sharp decodes on libuv's thread pool (4 threads), which also inflates compressed bodies
- * and reads files; eight large photos at once held a 3 KB gzip request 2.5 s.
- */
-const DECODE_SLOTS = 2;
-
 function notReady(): LayercacheError {
   return new LayercacheError('NOT_READY', 'the server is not ready (starting or shutting down); wait for GET /v2/health/ready to return 200');
-}
-
-const PNG_SIGNATURE = Buffer.from([0x89, 0x50, 0x4e, 0x47, 0x0d, 0x0a, 0x1a, 0x0a]);
-
-/** By the file's signature: JPEG (FF D8 FF) or PNG. */
-function isJpegOrPng(bytes: Buffer): boolean {
-  return (bytes.length >= 3 && bytes[0] === 0xff && bytes[1] === 0xd8 && bytes[2] === 0xff) || bytes.subarray(0, 8).equals(PNG_SIGNATURE);
 }
 
 let requestCounter = 0;
@@ -110,7 +92,7 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
     // During a shutdown the routes answer NOT_READY themselves (in the protocol's error shape), and serve accepted requests.
     return503OnClosing: false,
     // Fastify's and Node's own refusals answer in the protocol's error shape too.
-    frameworkErrors: (error, req, reply) => void sendError(reply.header('x-request-id', req.id), new LayercacheError('INFER_REQUEST_INVALID', `the URL path '${clip(req.url.split('?')[0]!)}' cannot be routed (a malformed percent-encoding, or a part too long); check the URL`, { cause: error })),
+    frameworkErrors: (error, req, reply) => void sendError(reply.header('x-request-id', req.id), new LayercacheError('INFER_REQUEST_INVALID', `the URL path '${clip(pathOf(req.url))}' cannot be routed (a malformed percent-encoding, or a part too long); check the URL`, { cause: error })),
     clientErrorHandler: answerClientError,
     // The client's x-request-id when it is a plausible id (it goes into every log line of the request), else one of ours.
     requestIdHeader: false,
@@ -123,6 +105,15 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
     logController: new LogController({ disableRequestLogging: !deps.logger.isLevelEnabled('debug') }),
   });
   const served: Served = { name: model.name, servingVersion: () => online.servingVersion };
+  /** The queue's refusal of even a one-row request, when it is full. */
+  const queueFull = (): LayercacheError | null => {
+    const refused = batcher.refusal(1);
+    return refused?.code === 'QUEUE_FULL' ? refused : null;
+  };
+  const refuseWhenFull = (): void => {
+    const refused = queueFull();
+    if (refused) throw refused;
+  };
   const decodeSlots = new Slots(DECODE_SLOTS);
   /** Per connection, the releases of its accepted requests not yet answered. */
   const socketReleases = new WeakMap<object, Set<() => void>>();
@@ -183,14 +174,14 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
   // inputs would run and feed the online learner. Browsers say so (Fetch Metadata); servers and curl send no such header.
   app.addHook('onRequest', async (req) => {
     if (req.headers['sec-fetch-site'] === 'cross-site' && !PUBLIC_ROUTES.has(req.routeOptions.url ?? '')) {
-      throw new LayercacheError('CROSS_SITE_REFUSED', `a browser sent ${req.method} ${clip(req.url.split('?')[0]!)} from a page on another site (Sec-Fetch-Site: cross-site); the server takes no cross-site requests: call it from a backend or a same-site page`);
+      throw new LayercacheError('CROSS_SITE_REFUSED', `a browser sent ${req.method} ${clip(pathOf(req.url))} from a page on another site (Sec-Fetch-Site: cross-site); the server takes no cross-site requests: call it from a backend or a same-site page`);
     }
   });
   const check = deps.token === null ? null : bearerCheck(deps.token);
   if (check) {
     app.addHook('onRequest', async (req, reply) => {
       // The path only: a client that puts its token in the query string must not see it in the answer or the log.
-      const problem = check(req.routeOptions.url, req.headers.authorization, `${req.method} ${clip(req.url.split('?')[0]!)}`);
+      const problem = check(req.routeOptions.url, req.headers.authorization, `${req.method} ${clip(pathOf(req.url))}`);
       if (problem === null) return;
       reply.header('www-authenticate', 'Bearer realm="layercache"');
       throw new LayercacheError('UNAUTHORIZED', problem);
@@ -201,8 +192,8 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
   // A full queue refuses an inference from its head, before its body is uploaded (the routes check again once it is).
   app.addHook('onRequest', async (req, reply) => {
     if (!INFERENCE_ROUTE.test(req.routeOptions.url ?? '')) return;
-    const full = batcher.refusal(1);
-    if (full?.code !== 'QUEUE_FULL') return;
+    const full = queueFull();
+    if (!full) return;
     reply.header('connection', 'close');
     throw full;
   });
@@ -232,13 +223,13 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
   });
   app.setNotFoundHandler((req, reply) => {
     // A path that exists under other methods is a 405 naming them (RFC 9110), not a 404.
-    const pathname = req.url.split('?')[0]!;
+    const pathname = pathOf(req.url);
     const allowed = [...new Set(routes.filter((r) => r.pattern.test(pathname)).flatMap((r) => r.methods))];
     if (allowed.length > 0) {
       reply.header('allow', allowed.join(', '));
-      return sendError(reply, new LayercacheError('METHOD_NOT_ALLOWED', `${req.method} is not allowed on ${pathname}; use ${allowed.join(' or ')}`));
+      return sendError(reply, new LayercacheError('METHOD_NOT_ALLOWED', `${req.method} is not allowed on ${clip(pathname)}; use ${allowed.join(' or ')}`));
     }
-    return sendError(reply, new LayercacheError('ROUTE_NOT_FOUND', `no route ${req.method} ${clip(req.url.split('?')[0]!)}; see docs/http-api.md for the routes`));
+    return sendError(reply, new LayercacheError('ROUTE_NOT_FOUND', `no route ${req.method} ${clip(pathname)}; see docs/http-api.md for the routes`));
   });
 
   const fail = (code: string): void => {
@@ -321,8 +312,7 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
     }
     const headerLength = headerValue === undefined ? null : Number(headerValue);
     // The queue may have filled while the body arrived: refused before it is decoded and parsed.
-    const full = batcher.refusal(1);
-    if (full?.code === 'QUEUE_FULL') throw full;
+    refuseWhenFull();
     const parsed = await parser.parse(await decodedBody(req, reply), headerLength);
     const input = parsed.inputs[0]!;
     const rows = input.shape[0]!;
@@ -345,20 +335,6 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
     } catch (err) {
       if (err instanceof LayercacheError && err.code === 'UNSUPPORTED_MEDIA_TYPE') reply.header('accept-encoding', ACCEPTED_ENCODINGS);
       throw err;
-    }
-  }
-
-  /** The file part of a multipart body; a malformed body is the client's error (400), an oversized file a 413. */
-  async function multipartImage(req: FastifyRequest): Promise<Buffer> {
-    try {
-      const part = await req.file();
-      if (!part) throw new LayercacheError('INFER_REQUEST_INVALID', 'the multipart body has no file part; send the image as a file field');
-      return await part.toBuffer();
-    } catch (err) {
-      const f = err as Partial<FastifyError>;
-      // A body that stopped arriving is the error handler's REQUEST_INCOMPLETE, not a malformed body.
-      if (err instanceof LayercacheError || f.statusCode === 413 || f.code === 'FST_REQ_FILE_TOO_LARGE' || f.code === 'ECONNRESET' || f.message === 'aborted') throw err;
-      throw new LayercacheError('INFER_REQUEST_INVALID', `the multipart body is malformed (${(err as Error).message}); send a multipart/form-data body with the image as a file field, e.g. curl -F image=@cat.jpg`, { cause: err });
     }
   }
 
@@ -395,8 +371,7 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
       throw new LayercacheError('INFER_REQUEST_INVALID', `the image is not a JPEG or PNG (its first bytes are ${bytes.subarray(0, 8).toString('hex')}); classify takes JPEG or PNG files`);
     }
     // A full queue refuses before the image is decoded (hundreds of milliseconds for a large photo).
-    const full = batcher.refusal(1);
-    if (full?.code === 'QUEUE_FULL') throw full;
+    refuseWhenFull();
     const x = await decodeSlots.run(() => decodeImage(bytes, model.imageSize!, model.preprocess!, 'the request body', CLASSIFY_MAX_PIXELS));
     const r = await infer(req, x.data, 1, pinned);
     const K = r.classes;

@@ -253,11 +253,8 @@ export function parseInferRequest(body: Uint8Array, headerLength: number | null,
       if (h.datatype === 'BOOL') checkRange(data, h.kind, h.datatype, h.where);
       offset += h.binarySize;
     } else {
-      // Every value takes at least two bytes of JSON ("0,"): nested data whose shape the text cannot fill is refused
-      // before its values are allocated (flat data is counted first by valuesOf, which names both numbers).
-      const nested = Array.isArray(h.raw.data) && h.raw.data.some(Array.isArray);
-      if (nested && h.count > jsonEnd / 2) throw invalid(`${h.where}: shape [${h.shape.join(', ')}] needs ${h.count} values, more than the request's ${jsonEnd} bytes of JSON can hold`);
-      const values = valuesOf(h.raw.data, h.shape, h.datatype === 'BOOL', h.where);
+      // Every value takes at least two bytes of JSON ("0,"): that bounds how many the text can hold.
+      const values = valuesOf(h.raw.data, h.shape, h.datatype === 'BOOL', h.where, { most: Math.floor(jsonEnd / 2), textBytes: jsonEnd });
       // Checked before float32 rounds them: an integer beyond 2^24 would pass as its neighbour.
       checkRange(values, h.kind, h.datatype, h.where);
       data = Float32Array.from(h.kind.round ? values.map(h.kind.round) : values);

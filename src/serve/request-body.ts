@@ -26,6 +26,11 @@ export function mediaTypeOf(req: FastifyRequest): string {
   return String(req.headers['content-type'] ?? '').split(';')[0]!.trim().toLowerCase();
 }
 
+/** A request URL's path without its query (where a client may have put a token), for messages and logs. */
+export function pathOf(url: string): string {
+  return url.split('?')[0]!;
+}
+
 /** The raw body (the catch-all parser's bytes); an empty Buffer for a request sent without one. */
 export function bodyOf(req: FastifyRequest): Buffer {
   return Buffer.isBuffer(req.body) ? req.body : Buffer.alloc(0);

@@ -24,6 +24,7 @@ import { sha256 } from '../files/index.ts';
 import { analyzeClassifier, checkClassifier, describeReading, scoresName } from '../inspect/index.ts';
 import { loadModelFile } from '../onnx/index.ts';
 import { AcceptedRequests } from './accepted-requests.ts';
+import { pathOf } from './request-body.ts';
 import { buildApp, type ModelInfo } from './app.ts';
 import { DynamicBatcher } from './batcher.ts';
 import { EnginePool } from './engine-pool.ts';
@@ -148,7 +149,7 @@ async function startLocked(sourcePath: string, config: Config, store: VersionSto
   const log: Logger = pino({
     level: s.log, base: { model: s.name },
     // Request lines carry the path without its query: a client may put a token there, and nothing else is read from it.
-    serializers: { req: (req: { method?: string; url?: string; host?: string; ip?: string }) => ({ method: req.method, url: req.url?.split('?')[0], host: req.host, remoteAddress: req.ip }) },
+    serializers: { req: (req: { method?: string; url?: string; host?: string; ip?: string }) => ({ method: req.method, url: req.url === undefined ? undefined : pathOf(req.url), host: req.host, remoteAddress: req.ip }) },
   }, logSink ?? process.stdout);
   const given = (await isBundleDir(sourcePath)) ? await loadBundle(sourcePath) : null;
   // A bare model is read once: for its hash here and its graph below (clear errors when unreadable).

@@ -48,14 +48,17 @@ export const NUMERIC: Readonly<Record<string, Numeric>> = {
  * The values of a tensor's JSON `data`, row-major: a flat array, arrays nested as `shape`
  * (every level as long as its dimension), or nested that way down to some level whose arrays
  * hold the rest flat (say, one flat array per row, as Triton accepts). Booleans only for BOOL.
- * Throws naming the first problem; nesting deeper than the shape is refused before it is walked.
+ * Throws naming the first problem; nesting deeper than the shape is refused before it is walked. `text`: the most
+ * values the request's JSON can hold (and its size, for the message), checked before the values are allocated.
  */
-export function valuesOf(data: unknown, shape: readonly number[], bool: boolean, where: string): Float64Array {
+export function valuesOf(data: unknown, shape: readonly number[], bool: boolean, where: string, text?: { readonly most: number; readonly textBytes: number }): Float64Array {
   if (!Array.isArray(data)) throw invalid(`${where}.data must be an array of numbers`);
   const count = shape.reduce((a, b) => a * b, 1);
   // A flat array of the wrong length is named with both numbers before anything is allocated.
   const flat = !data.some(Array.isArray);
   if (flat && data.length !== count) throw invalid(`${where} has ${data.length} values but shape [${shape.join(', ')}] needs ${count}`);
+  // Nested data whose shape the request's text cannot fill is refused before its values are allocated.
+  if (text && count > text.most) throw invalid(`${where}: shape [${shape.join(', ')}] needs ${count} values, more than the request's ${text.textBytes} bytes of JSON can hold`);
   // Written into a typed array of the known size: its memory is outside the JavaScript heap, and it does not grow.
   const out = new Float64Array(count);
   let n = 0;

@@ -1,0 +1,41 @@
+/**
+ * The classify route's image as a request carries it: its limits (form fields beside it, pixels, decodes at once),
+ * the file part of a multipart body, and the formats it takes (JPEG and PNG, by their signature).
+ * Invariant: a malformed multipart body is the client's error (400), an oversized file a 413; a body that stopped
+ * arriving is left to the error handler (REQUEST_INCOMPLETE).
+ */
+import type { FastifyError, FastifyRequest } from 'fastify';
+import { LayercacheError } from '../errors/index.ts';
+
+/** Form fields a classify request may send beside its image. */
+export const MULTIPART_FIELDS = 16;
+
+/** Largest image the classify route decodes (64 megapixels, a large camera photo); larger ones are refused undecoded. */
+export const CLASSIFY_MAX_PIXELS = 64 * 2 ** 20;
+
+/**
+ * Images decoded at once: sharp decodes on libuv's thread pool (4 threads), which also inflates compressed bodies
+ * and reads files; eight large photos at once held a 3 KB gzip request 2.5 s.
+ */
+export const DECODE_SLOTS = 2;
+
+const PNG_SIGNATURE = Buffer.from([0x89, 0x50, 0x4e, 0x47, 0x0d, 0x0a, 0x1a, 0x0a]);
+
+/** By the file's signature: JPEG (FF D8 FF) or PNG. */
+export function isJpegOrPng(bytes: Buffer): boolean {
+  return (bytes.length >= 3 && bytes[0] === 0xff && bytes[1] === 0xd8 && bytes[2] === 0xff) || bytes.subarray(0, 8).equals(PNG_SIGNATURE);
+}
+
+/** The file part of a multipart body; a malformed body is the client's error (400), an oversized file a 413. */
+export async function multipartImage(req: FastifyRequest): Promise<Buffer> {
+  try {
+    const part = await req.file();
+    if (!part) throw new LayercacheError('INFER_REQUEST_INVALID', 'the multipart body has no file part; send the image as a file field');
+    return await part.toBuffer();
+  } catch (err) {
+    const f = err as Partial<FastifyError>;
+    // A body that stopped arriving is the error handler's REQUEST_INCOMPLETE, not a malformed body.
+    if (err instanceof LayercacheError || f.statusCode === 413 || f.code === 'FST_REQ_FILE_TOO_LARGE' || f.code === 'ECONNRESET' || f.message === 'aborted') throw err;
+    throw new LayercacheError('INFER_REQUEST_INVALID', `the multipart body is malformed (${(err as Error).message}); send a multipart/form-data body with the image as a file field, e.g. curl -F image=@cat.jpg`, { cause: err });
+  }
+}

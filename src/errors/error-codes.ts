@@ -58,6 +58,7 @@ export const ERROR_CODES = {
   QUEUE_FULL: unavailable('The inference queue is full; the server sheds load instead of queueing without bound.'),
   NOT_READY: unavailable('The server is starting or shutting down and takes no inference requests.'),
   ENGINE_UNAVAILABLE: unavailable('No engine worker is running; the server is replacing one that failed.'),
+  WORKER_RESTARTING: unavailable('A worker thread the request waited for stopped because of another request; this one was not run and can be sent again.'),
   STATE_MISMATCH: input('The state directory holds bundle versions of another model.'),
   STATE_LOCKED: input('Another running server uses the state directory.'),
   REQUEST_TIMEOUT: { httpStatus: 504, exitCode: 1, meaning: 'An inference request did not finish within the request timeout.' },

@@ -426,7 +426,9 @@ describe('load shedding', () => {
       assert.ok(codes.includes(503), `no 503 among ${codes.join(',')}`);
       assert.ok(codes.includes(200));
       assert.ok(codes.every((c) => c === 200 || c === 503));
-      assert.equal(all.find((r) => r.statusCode === 503)!.json().code, 'QUEUE_FULL');
+      const refused = all.find((r) => r.statusCode === 503)!;
+      assert.equal(refused.json().code, 'QUEUE_FULL');
+      assert.equal(refused.headers['retry-after'], '1', 'a 503 tells the client when to send again');
     } finally {
       await s.close();
     }
@@ -448,6 +450,7 @@ describe('a full queue', () => {
       // From the request's head: the client is not kept uploading a body that would be refused (none is sent here).
       const head = await rawExchange(await s.listen(), `POST ${URL_INFER} HTTP/1.1\r\nhost: x\r\ncontent-type: application/json\r\ncontent-length: 100000\r\n\r\n`);
       assert.match(head, /^HTTP\/1\.1 503 [\s\S]*connection: close[\s\S]*"code":"QUEUE_FULL"/i);
+      assert.match(head, /\r\nretry-after: 1\r\n/i);
       await s.close();
       assert.deepEqual((await Promise.all(queued)).map((r) => r.statusCode), [200, 200]);
     } finally {

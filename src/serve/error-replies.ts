@@ -1,15 +1,21 @@
 /**
  * Error answers in the protocol's shape, `{ "error": message, "code": CODE }` with the status of the code: for a
  * request Fastify routed, and for one Node's HTTP parser refused before any route saw it.
- * Invariant: an error answer's content type is exactly `application/json`, as every infer answer's is.
+ * Invariants: an error answer's content type is exactly `application/json`, as every infer answer's is; a routed 503
+ * carries `Retry-After`.
  */
 import { STATUS_CODES } from 'node:http';
 import type { Duplex } from 'node:stream';
 import type { FastifyReply } from 'fastify';
 import { LayercacheError } from '../errors/index.ts';
 
+/** Seconds a client told 503 should wait before it sends the request again. */
+export const RETRY_AFTER_S = 1;
+
 /** Sends `err` as the answer to a routed request. */
 export function sendError(reply: FastifyReply, err: LayercacheError): FastifyReply {
+  // A 503 is load shed, a start, a shutdown or a worker being replaced: each passes within seconds (RFC 9110 §10.2.3).
+  if (err.httpStatus === 503) reply.header('retry-after', String(RETRY_AFTER_S));
   // Serialised here, as bytes: an object or a string would go out as 'application/json; charset=utf-8', and KServe's
   // client reads the error text only from exactly 'application/json', the type of every infer answer.
   return reply.code(err.httpStatus).header('content-type', 'application/json').send(Buffer.from(JSON.stringify({ error: err.message, code: err.code })));

@@ -84,7 +84,7 @@ describe('RequestParser', () => {
     }
   });
 
-  it('fails the parses of a worker that stops with WORKER_FAILED, and starts another for the next body', async () => {
+  it('fails the parses of a worker that stops with WORKER_RESTARTING (send again), and starts another for the next body', async () => {
     const parser = new RequestParser(spec, 0);
     try {
       const body = () => json({ inputs: [{ name: 'x', shape: [1, 2, 3], datatype: 'FP32', data: [1, 2, 3, 4, 5, 6] }] });
@@ -93,22 +93,22 @@ describe('RequestParser', () => {
       const pending = parser.parse(Buffer.from(JSON.stringify({ inputs: [{ name: 'x', shape: [8, 2, 3], datatype: 'FP32', data: new Array(48).fill(0.5) }] }).padEnd(20_000_000, ' ')), null).catch((e: unknown) => e);
       await worker.terminate();
       const failed = await pending;
-      assert.ok(failed instanceof LayercacheError && failed.code === 'WORKER_FAILED', String(failed));
+      assert.ok(failed instanceof LayercacheError && failed.code === 'WORKER_RESTARTING' && failed.httpStatus === 503, String(failed));
       assert.deepEqual(Array.from((await parser.parse(body(), null)).inputs[0]!.data), [1, 2, 3, 4, 5, 6]);
     } finally {
       await parser.close();
     }
   });
 
-  it('fails a body that takes the worker past its heap with WORKER_FAILED, and goes on (the process survives)', { timeout: 60_000 }, async () => {
+  it('fails a body that takes the worker past its heap with BODY_TOO_LARGE, those behind it with WORKER_RESTARTING, and goes on (the process survives)', { timeout: 60_000 }, async () => {
     const parser = new RequestParser(spec, 0, 16);
     try {
       const input = JSON.stringify({ name: 'x', shape: [1, 2, 3], datatype: 'FP32', data: [1, 2, 3, 4, 5, 6] });
       const heavy = Buffer.from(`{"inputs":[${input}],"pad":[${'1.5,'.repeat(5_000_000)}1]}`);
       // A body queued behind the heavy one is not blamed for it: it is told to retry.
       const [failed, behind] = await Promise.all([parser.parse(heavy, null), parser.parse(Buffer.from(`{"inputs":[${input}]}`), null)].map((p) => p.catch((e: unknown) => e)));
-      assert.ok(failed instanceof LayercacheError && failed.code === 'WORKER_FAILED' && /this request's body took the request-parser worker past its 16 MB heap; send the tensors as binary/.test(failed.message), String(failed));
-      assert.ok(behind instanceof LayercacheError && behind.code === 'WORKER_FAILED' && /stopped while this request waited .*retry the request/.test(behind.message), String(behind));
+      assert.ok(failed instanceof LayercacheError && failed.code === 'BODY_TOO_LARGE' && failed.httpStatus === 413 && /this request's body took the request-parser worker past its 16 MB heap; send the tensors as binary/.test(failed.message), String(failed));
+      assert.ok(behind instanceof LayercacheError && behind.code === 'WORKER_RESTARTING' && behind.httpStatus === 503 && /stopped while this request waited .*send it again/.test(behind.message), String(behind));
       assert.deepEqual(Array.from((await parser.parse(Buffer.from(`{"inputs":[${input}]}`), null)).inputs[0]!.data), [1, 2, 3, 4, 5, 6]);
     } finally {
       await parser.close();

@@ -6,8 +6,9 @@
  * - the answer is the same either way (the same parseInferRequest runs), errors included (code and message);
  * - a large body is moved to the worker, not copied, when it owns its memory; the caller must not read it after;
  * - the worker starts at the first large body and keeps the process alive only while parses are pending; its heap is bounded, so a body
- *   that needs more memory stops the worker, not the process; if it dies, its pending parses fail with
- *   WORKER_FAILED and the next large body starts another;
+ *   that needs more memory stops the worker, not the process, and fails with BODY_TOO_LARGE; the parses that only
+ *   waited behind it fail with WORKER_RESTARTING (503: send again), as do all pending parses when the worker dies
+ *   of another cause; the next large body starts another worker;
  * - after close() every parse still pending fails with NOT_READY, and large bodies are refused the same way.
  */
 import type { Worker } from 'node:worker_threads';
@@ -39,7 +40,7 @@ export class RequestParser {
   private nextId = 1;
   private closed = false;
 
-  /** heapMb: the worker's heap limit (a body that needs more fails alone, with WORKER_FAILED, not the server). */
+  /** heapMb: the worker's heap limit (a body that needs more fails alone, with BODY_TOO_LARGE, not the server). */
   constructor(private readonly spec: ModelSpec, private readonly inlineBytes = PARSE_INLINE_BYTES, private readonly heapMb = 512) {}
 
   /** Parses `body` (see parseInferRequest); headerLength: Inference-Header-Content-Length, null when absent. */
@@ -98,9 +99,9 @@ export class RequestParser {
       if (err.code === 'ERR_WORKER_OUT_OF_MEMORY') {
         const [first] = this.pending.values();
         this.pending.delete(this.pending.keys().next().value!);
-        first?.reject(new LayercacheError('WORKER_FAILED', `this request's body took the request-parser worker past its ${this.heapMb} MB heap; send the tensors as binary (Inference-Header-Content-Length) or fewer rows per request`, { cause: err }));
+        first?.reject(new LayercacheError('BODY_TOO_LARGE', `this request's body took the request-parser worker past its ${this.heapMb} MB heap; send the tensors as binary (Inference-Header-Content-Length) or fewer rows per request`, { cause: err }));
       }
-      this.failAll(new LayercacheError('WORKER_FAILED', `the request-parser worker stopped while this request waited (${err.message}); retry the request`, { cause: err }));
+      this.failAll(new LayercacheError('WORKER_RESTARTING', `the request-parser worker stopped while this request waited (${err.message}); this request was not read: send it again`, { cause: err }));
     };
     w.on('error', fail);
     w.on('exit', (code) => fail(new Error(`exit code ${code}`)));

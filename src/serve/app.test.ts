@@ -242,6 +242,8 @@ describe('server routes', () => {
       [{ method: 'POST', url: URL_INFER, payload: `{"inputs":[{"name":"image","shape":[1,3,8,8],"datatype":"FP32","data":${'['.repeat(20_000)}1${']'.repeat(20_000)}}]}`, headers: { 'content-type': 'application/json' } }, 400, 'INFER_REQUEST_INVALID', /JSON nests deeper than 32 levels/],
       [{ method: 'GET', url: '/v3/nothing' }, 404, 'ROUTE_NOT_FOUND', /no route GET \/v3\/nothing/],
       [{ method: 'GET', url: '/v2/models/%zz' }, 400, 'INFER_REQUEST_INVALID', /cannot be routed/],
+      [{ method: 'GET', url: `/v2/models/${'m'.repeat(300)}/ready` }, 404, 'MODEL_NOT_FOUND', /names a model or version of over 256 characters, which is not served here; this server serves 'tiny'/],
+      [{ method: 'GET', url: `/v2/models/tiny/versions/${'9'.repeat(300)}` }, 404, 'MODEL_NOT_FOUND', /over 256 characters/],
       [{ method: 'GET', url: URL_INFER }, 405, 'METHOD_NOT_ALLOWED', /GET is not allowed on \/v2\/models\/tiny\/infer; use POST/],
       [{ method: 'DELETE', url: '/v2/models/tiny/versions/0?x=1' }, 405, 'METHOD_NOT_ALLOWED', /use GET or HEAD$/],
     ];

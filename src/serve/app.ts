@@ -68,6 +68,9 @@ function notReady(): LayercacheError {
 
 let requestCounter = 0;
 
+/** The longest model name or version the router reads from a path (names have at most 128 characters, config.ts). */
+const MAX_PATH_PARAM = 256;
+
 /**
  * How often Node looks for requests that outlived their timeouts: its default, 30 s, let a stalled upload hold a
  * connection for a minute past a 2 s --timeout-ms. A quarter of the timeout, within [50 ms, 1 s].
@@ -92,12 +95,16 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
     // During a shutdown the routes answer NOT_READY themselves (in the protocol's error shape), and serve accepted requests.
     return503OnClosing: false,
     // Fastify's and Node's own refusals answer in the protocol's error shape too.
-    frameworkErrors: (error, req, reply) => void sendError(reply.header('x-request-id', req.id), new LayercacheError('INFER_REQUEST_INVALID', `the URL path '${clip(pathOf(req.url))}' cannot be routed (a malformed percent-encoding, or a part too long); check the URL`, { cause: error })),
+    // A path part over the router's limit can only be a model name or version, longer than any served (404, as for any
+    // other model); a malformed percent-encoding is the client's error (400).
+    frameworkErrors: (error, req, reply) => void sendError(reply.header('x-request-id', req.id), error.code === 'FST_ERR_MAX_PARAM_LENGTH'
+      ? new LayercacheError('MODEL_NOT_FOUND', `the URL path '${clip(pathOf(req.url))}' names a model or version of over ${MAX_PATH_PARAM} characters, which is not served here; this server serves '${model.name}'`, { cause: error })
+      : new LayercacheError('INFER_REQUEST_INVALID', `the URL path '${clip(pathOf(req.url))}' cannot be routed (a malformed percent-encoding); check the URL`, { cause: error })),
     clientErrorHandler: answerClientError,
     // The client's x-request-id when it is a plausible id (it goes into every log line of the request), else one of ours.
     requestIdHeader: false,
     // A model name may have 128 characters (config); the router's default limit, 100, left longer ones unreachable.
-    routerOptions: { maxParamLength: 256 },
+    routerOptions: { maxParamLength: MAX_PATH_PARAM },
     genReqId: (req) => {
       const given = req.headers['x-request-id'];
       return typeof given === 'string' && /^[\x21-\x7e]{1,128}$/.test(given) ? given : `req-${(++requestCounter).toString(36)}`;

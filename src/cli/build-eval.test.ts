@@ -451,6 +451,9 @@ describe('build → bundle → eval on a tiny model', () => {
       [['--data', `raw:${data}:3x8x8#0-99`, '--image-size', '16x16'], 'USAGE', /--image-size applies to folder: data, which is resized to it; 'raw:.*' has its own size: drop the flag/],
       // Written before the bundle, inside --out it would make the save fail after the whole build.
       [['--data', `raw:${data}:3x8x8#0-99`, '--latency-profile', path.join(out, 'latency.json')], 'USAGE', /--latency-profile .*latency\.json lies inside --out/],
+      // One that cannot be written would only be a warning after the build.
+      [['--data', `raw:${data}:3x8x8#0-99`, '--latency-profile', dir], 'OUTPUT_EXISTS', /--latency-profile .* is a directory; give a file path/],
+      [['--data', `raw:${data}:3x8x8#0-99`, '--latency-profile', path.join(data, 'latency.json')], 'OUTPUT_EXISTS', /--latency-profile .*latency\.json cannot be created: .* is a file, not a directory/],
     ];
     for (const [args, code, pattern] of cases) {
       const r = await cli('build', model, '--out', out, ...args);

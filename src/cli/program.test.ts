@@ -230,6 +230,8 @@ describe('layercache serve', () => {
     const before = await fs.readFile(model);
     assertOneLineError(await cli('serve', model, '--state', path.join(dir, 'state3'), '--latency-profile', model), 'OUTPUT_EXISTS', /--latency-profile .*net\.onnx is not a latency profile/);
     assert.deepEqual(await fs.readFile(model), before);
+    // One retrains cannot write: refused at the start, not a warning at every retrain.
+    assertOneLineError(await cli('serve', model, '--state', path.join(dir, 'state3'), '--latency-profile', dir), 'OUTPUT_EXISTS', /--latency-profile .* is a directory; give a file path/);
     // A --state that is a file, or lies under one.
     assertOneLineError(await cli('serve', model, '--state', model), 'CONFIG_INVALID', /state directory .*net\.onnx cannot be created: it, or a directory above it, is a file; give a directory path for --state/);
     assertOneLineError(await cli('serve', model, '--state', path.join(model, 'sub')), 'CONFIG_INVALID', /cannot be created: it, or a directory above it, is a file/);

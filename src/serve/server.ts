@@ -20,7 +20,7 @@ import { hasManifest, loadBundle, MANIFEST_FILE, type LoadedBundle } from '../bu
 import { deriveConfig, type Config } from '../config/index.ts';
 import { checkAugmentable, colourImageSizeOf, preprocessFlags, samePreprocess, validatePreprocess, type Preprocess } from '../data/index.ts';
 import { LayercacheError } from '../errors/index.ts';
-import { sha256 } from '../files/index.ts';
+import { checkOutputFile, sha256 } from '../files/index.ts';
 import { analyzeClassifier, checkClassifier, describeReading, scoresName } from '../inspect/index.ts';
 import { loadModelFile } from '../onnx/index.ts';
 import { AcceptedRequests } from './accepted-requests.ts';
@@ -257,8 +257,11 @@ async function startLocked(sourcePath: string, config: Config, store: VersionSto
     const latencyProfile = config.build.latencyProfile ?? path.join(stateDir, 'latency-profile.json');
     if (s.online.enabled) {
       const profileReading = await readLatencyProfile(latencyProfile);
-      if (config.build.latencyProfile !== null) refuseForeignProfile(latencyProfile, profileReading);
-      else if (!profileReading.replaceable) {
+      if (config.build.latencyProfile !== null) {
+        refuseForeignProfile(latencyProfile, profileReading);
+        // Every retrain would only warn that it could not save it.
+        await checkOutputFile(latencyProfile, true, '--latency-profile');
+      } else if (!profileReading.replaceable) {
         await fs.rm(latencyProfile, { force: true });
         log.warn({ file: latencyProfile }, `state: removed ${profileReading.problem ?? latencyProfile}; retrains measure latencies again`);
       }

@@ -37,7 +37,7 @@ export const ERROR_CODES = {
   NO_EXITS: input('The graph has no single-tensor cut point, so it cannot be split.'),
   ENGINE_SESSION_FAILED: input('onnxruntime could not load the model.'),
   ENGINE_RUN_FAILED: internal('onnxruntime failed while running the model.'),
-  MODEL_OUTPUT_INVALID: { httpStatus: 500, exitCode: 2, meaning: 'The model answered an input with class scores that are not finite numbers (NaN or infinity), which no answer can be read from.' },
+  MODEL_OUTPUT_INVALID: { httpStatus: 422, exitCode: 2, meaning: 'The model answered an input with class scores that are not finite numbers (NaN or infinity), which no answer can be read from.' },
   DATA_SPEC_INVALID: input('A data specification could not be parsed or read.'),
   DATA_SHAPE_MISMATCH: input('The data samples do not have the shape the model expects.'),
   INPUT_INVALID: input('A tensor given to a cascade or session is malformed: its data does not fit its dims or type, it holds a value that is not finite, or an input the model takes is missing.'),

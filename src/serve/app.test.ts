@@ -481,7 +481,7 @@ describe('a full queue', () => {
 });
 
 describe('class scores that are not finite', () => {
-  it('fail only the request whose row the model cannot answer (500 MODEL_OUTPUT_INVALID); the batch beside it and later requests are answered', async () => {
+  it('fail only the request whose row the model cannot answer (422 MODEL_OUTPUT_INVALID); the batch beside it and later requests are answered', async () => {
     const file = path.join(dir, 'nan-above-100.onnx');
     await saveModel(nanAbove100().model, file);
     const s = await startServer(file, loadConfig({ engine: { intraOpThreads: 1 }, serve: { name: 'nan', log: 'silent', port: 0, maxQueueDelayUs: 20_000, online: { enabled: false } } }, {}));
@@ -489,7 +489,7 @@ describe('class scores that are not finite', () => {
       const body = (x0: number) => ({ inputs: [{ name: 'x', shape: [1, 6], datatype: 'FP32', data: [x0, 1, 2, 3, 4, 5] }] });
       // Sent together, so that the dynamic batcher may run them as one batch.
       const [bad, good] = await Promise.all([1000, 1].map((x0) => s.app.inject({ method: 'POST', url: '/v2/models/nan/infer', payload: body(x0) })));
-      assert.equal(bad!.statusCode, 500, bad!.body);
+      assert.equal(bad!.statusCode, 422, bad!.body);
       assert.equal(bad!.json().code, 'MODEL_OUTPUT_INVALID');
       assert.match(bad!.json().error, /class scores for row 0 of this request are not finite numbers \(NaN or infinity\)/);
       assert.equal(good!.statusCode, 200, good!.body);

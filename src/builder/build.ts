@@ -19,7 +19,7 @@ import {
   type CalibrationTable, type Policy, type Selection,
 } from '../calibrate/index.ts';
 import { parseConfig, type BuildConfig, type ConfigInput } from '../config/index.ts';
-import { distinctSamples, withAugmentedCopies, type Augmentation, type DataSource, type Preprocess } from '../data/index.ts';
+import { distinctSamples, withAugmentedCopies, type DataSource, type Preprocess } from '../data/index.ts';
 import type { EngineOptions } from '../engine/index.ts';
 import { sha256 } from '../files/index.ts';
 import { LayercacheError } from '../errors/index.ts';
@@ -29,61 +29,17 @@ import { encodesModel, modelOpset, serializeModel, type ModelProto } from '../on
 import { withPhase, type Progress } from '../progress/index.ts';
 import { seededRng } from '../tensor/index.ts';
 import { extractSegments } from '../surgery/index.ts';
-import { cvFoldsFor } from './cv-folds.ts';
+import { settingsOf } from './build-settings.ts';
 import { collectFeatures, type ExitInfo, type FeatureSet } from './collect.ts';
 import { keyMismatch, latencyProfileKey, LATENCY_PROFILE_FORMAT, newestChecks, shortId, type CascadeCheck, type LatencyProfile } from './latency-profile.ts';
 import { measureCascade, measureLatency, type LatencyCosts } from './measure.ts';
-import { predictHeads, type TrainSettings } from './train-heads.ts';
+import { predictHeads } from './train-heads.ts';
 import { selectDeployed, type DeployedDrop } from './deployed-check.ts';
 import { summarize, type BuildReport } from './build-report.ts';
 import { checkBuildable } from './buildable.ts';
 import { trainCandidates, type CandidateTraining } from './train-phases.ts';
 
 const pkg = createRequire(import.meta.url)('../../package.json') as { version: string };
-
-interface BuildSettings {
-  readonly tolerance: number;
-  /** Statistical mode: Clopper–Pearson confidence 1 − delta; null for the empirical mode. */
-  readonly delta: number | null;
-  /** Empirical mode: calibration must reach agreement ≥ 1 − tolerance + margin. */
-  readonly margin: number;
-  /** Batch size whose latency is minimised. */
-  readonly batch: number;
-  readonly objective: 'latency' | 'macs';
-  readonly score: ScoreSpec['kind'];
-  readonly folds: number;
-  readonly cvSplits: number;
-  readonly cvFolds: number;
-  readonly family: readonly HeadSpec[];
-  readonly train: TrainSettings;
-  readonly refineExits: number;
-  readonly screenEpochs: number;
-  readonly collectBatch: number;
-  readonly measureReps: number;
-  readonly augment: readonly Augmentation[];
-}
-
-/** The build's settings from its configuration, with what depends on the data's size (`samples`) resolved. */
-function settingsOf(c: BuildConfig, samples: number): BuildSettings {
-  return {
-    tolerance: c.tolerance,
-    delta: c.delta,
-    margin: c.delta !== null ? 0 : (c.margin ?? c.tolerance / 5),
-    batch: c.batch,
-    objective: c.objective,
-    score: c.score,
-    folds: c.folds,
-    cvSplits: c.cvSplits,
-    cvFolds: cvFoldsFor(samples, c.cvFolds),
-    family: c.family,
-    train: { epochs: c.epochs, batchSize: c.trainBatch, learningRate: c.learningRate, weightDecay: c.weightDecay, temperature: c.temperature, seed: c.seed },
-    refineExits: c.refineExits,
-    screenEpochs: c.screenEpochs,
-    collectBatch: c.collectBatch,
-    measureReps: c.measureReps,
-    augment: c.augment,
-  };
-}
 
 /**
  * Latency differences under this share of the backbone's latency are within the cost model's

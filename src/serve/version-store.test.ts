@@ -9,7 +9,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { LayercacheError } from '../errors/index.ts';
-import { VersionStore } from './version-store.ts';
+import { processStart, VersionStore } from './version-store.ts';
 
 let dir: string;
 /** Pids never reach 2^22 + 1 on Linux: no process has it. */
@@ -31,7 +31,10 @@ describe('VersionStore.lock', () => {
     await fs.mkdir(state);
     const store = new VersionStore(state);
     const unlock = await store.lock();
-    assert.equal((await fs.readFile(path.join(state, 'lock'), 'utf8')).trim(), String(process.pid));
+    // This pid and when this process started (Linux: the boot's id and the start time since boot).
+    const [pid, start] = (await fs.readFile(path.join(state, 'lock'), 'utf8')).trim().split(' ');
+    assert.equal(pid, String(process.pid));
+    assert.equal(start, await processStart(process.pid));
     await assert.rejects(new VersionStore(state).lock(), locked);
     await unlock();
     await assert.rejects(fs.stat(path.join(state, 'lock')), { code: 'ENOENT' });
@@ -40,8 +43,14 @@ describe('VersionStore.lock', () => {
     await fs.writeFile(path.join(state, 'lock'), `${process.ppid}\n`);
     // The message says what to do if that process is not a server (a pid reused by another program).
     await assert.rejects(store.lock(), (e: unknown) => locked(e) && (e as Error).message.includes(`process ${process.ppid}`) && (e as Error).message.includes(`if no layercache server uses it, process ${process.ppid} is another program that now has the old server's process id: delete ${path.join(state, 'lock')}`));
-    // Left by a process that is gone, or by an earlier process that had this very pid (a restarted container): taken over.
-    for (const stale of [DEAD_PID, process.pid]) {
+    // The same with the start time it records, whether or not it is known here.
+    const parentStart = await processStart(process.ppid);
+    await fs.writeFile(path.join(state, 'lock'), `${process.ppid} ${parentStart ?? 'unknown'}\n`);
+    await assert.rejects(store.lock(), (e: unknown) => locked(e) && (e as Error).message.includes(`process ${process.ppid}`));
+    // Left by a process that is gone, by an earlier process that had this very pid (a restarted container), or by one
+    // whose pid a process started later now has (its recorded start time differs): taken over.
+    const reused = parentStart === null ? [] : [`${process.ppid} ${parentStart.replace(/:\d+$/, ':1')}`];
+    for (const stale of [`${DEAD_PID}`, `${process.pid}`, ...reused]) {
       await fs.writeFile(path.join(state, 'lock'), `${stale}\n`);
       const release = await store.lock();
       await release();

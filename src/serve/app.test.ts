@@ -221,6 +221,21 @@ describe('server routes', () => {
     assert.match(long.json().error, /the request body is 71680 bytes, over the limit of 65536 bytes/);
   });
 
+  it('refuses an image that passes the limit in a chunked multipart body at once, without reading the body to its end', { timeout: 20_000 }, async () => {
+    const s = await startServer(modelFile, serverConfig({ bodyLimitBytes: 64 * 1024, requestTimeoutMs: 60_000, online: { enabled: false } }));
+    try {
+      const chunk = (b: Buffer | string): string => `${Buffer.byteLength(b).toString(16)}\r\n${b.toString()}\r\n`;
+      const head = `POST /v2/models/tiny/classify HTTP/1.1\r\nhost: x\r\ncontent-type: multipart/form-data; boundary=xyz\r\ntransfer-encoding: chunked\r\n\r\n`;
+      const part = '--xyz\r\ncontent-disposition: form-data; name="image"; filename="a.png"\r\ncontent-type: image/png\r\n\r\n';
+      // 96 KiB of a file, and the body never ends: the answer must not wait for its end (nor for --timeout-ms).
+      const answer = await rawExchange(await s.listen(), head + chunk(part) + Array.from({ length: 6 }, () => chunk('a'.repeat(16 * 1024))).join(''));
+      assert.match(answer, /^HTTP\/1\.1 413 [\s\S]*connection: close[\s\S]*"code":"BODY_TOO_LARGE"/i);
+      assert.match(answer, /the image is over the limit of 65536 bytes; send a smaller image or raise --body-limit/);
+    } finally {
+      await s.close();
+    }
+  });
+
   it('answers errors with {error, code} and the protocol status', async () => {
     const app = server.app;
     const x = randomNormal(seededRng(5), sample);

@@ -221,6 +221,9 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
   };
   app.setErrorHandler((error: FastifyError | LayercacheError, req, reply) => {
     const e = toLayercacheError(error, req);
+    // Answered before its body was all read (an oversized upload): Node would otherwise read the rest to keep the
+    // connection, and a chunked body may never end.
+    if (!req.raw.complete) reply.header('connection', 'close');
     // Every failed inference is counted here: the handlers' own errors and Fastify's before them (body limit, content type).
     if (INFERENCE_ROUTE.test(req.routeOptions.url ?? '')) fail(e.code);
     // 503 and 504 are the server shedding load or shutting down, not faults.
@@ -363,7 +366,7 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
       if (coding !== 'identity' && coding !== '') {
         throw new LayercacheError('UNSUPPORTED_MEDIA_TYPE', `a multipart body is read as sent, not decoded (Content-Encoding '${clip(coding)}'); send it uncompressed, or send the image itself as the body (which may be compressed)`);
       }
-      bytes = await multipartImage(req);
+      bytes = await multipartImage(req, deps.limits.bodyLimitBytes);
     } else {
       // Whatever the content type says (but not one a browser sends cross-site unasked): the image is recognised by its signature below.
       const type = mediaTypeOf(req);

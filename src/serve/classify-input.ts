@@ -4,6 +4,7 @@
  * Invariant: a malformed multipart body is the client's error (400), an oversized file a 413; a body that stopped
  * arriving is left to the error handler (REQUEST_INCOMPLETE).
  */
+import type { Readable } from 'node:stream';
 import type { FastifyError, FastifyRequest } from 'fastify';
 import { LayercacheError } from '../errors/index.ts';
 
@@ -26,16 +27,36 @@ export function isJpegOrPng(bytes: Buffer): boolean {
   return (bytes.length >= 3 && bytes[0] === 0xff && bytes[1] === 0xd8 && bytes[2] === 0xff) || bytes.subarray(0, 8).equals(PNG_SIGNATURE);
 }
 
-/** The file part of a multipart body; a malformed body is the client's error (400), an oversized file a 413. */
-export async function multipartImage(req: FastifyRequest): Promise<Buffer> {
+/**
+ * The file part of a multipart body (at most `limitBytes`); a malformed body is the client's error (400), an oversized
+ * file a 413 as soon as it passes the limit (the plugin's toBuffer read the body to its end first, which a chunked
+ * upload may never reach).
+ */
+export async function multipartImage(req: FastifyRequest, limitBytes: number): Promise<Buffer> {
   try {
     const part = await req.file();
     if (!part) throw new LayercacheError('INFER_REQUEST_INVALID', 'the multipart body has no file part; send the image as a file field');
-    return await part.toBuffer();
+    return await readFilePart(part.file, limitBytes);
   } catch (err) {
     const f = err as Partial<FastifyError>;
     // A body that stopped arriving is the error handler's REQUEST_INCOMPLETE, not a malformed body.
     if (err instanceof LayercacheError || f.statusCode === 413 || f.code === 'FST_REQ_FILE_TOO_LARGE' || f.code === 'ECONNRESET' || f.message === 'aborted') throw err;
     throw new LayercacheError('INFER_REQUEST_INVALID', `the multipart body is malformed (${(err as Error).message}); send a multipart/form-data body with the image as a file field, e.g. curl -F image=@cat.jpg`, { cause: err });
   }
+}
+
+/** A file part's bytes; refused when it passes `limitBytes` (busboy's 'limit'), without waiting for the part's end. */
+function readFilePart(file: Readable, limitBytes: number): Promise<Buffer> {
+  return new Promise<Buffer>((resolve, reject) => {
+    const chunks: Buffer[] = [];
+    file.on('data', (chunk: Buffer) => chunks.push(chunk));
+    file.once('limit', () => {
+      chunks.length = 0;
+      reject(new LayercacheError('BODY_TOO_LARGE', `the image is over the limit of ${limitBytes} bytes; send a smaller image or raise --body-limit`));
+      // Its parser stops; the rest of the body is not read (the answer closes the connection).
+      file.destroy();
+    });
+    file.once('end', () => resolve(Buffer.concat(chunks)));
+    file.once('error', reject);
+  });
 }

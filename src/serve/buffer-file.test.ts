@@ -12,7 +12,8 @@ import { saveModel } from '../onnx/index.ts';
 import { randomNormal, seededRng } from '../tensor/index.ts';
 import { residualNet } from '../../test/support/models.ts';
 import { tempDir } from '../../test/support/temp-dir.ts';
-import { BUFFER_FILE, readBufferFile, saveBufferFile, type BufferHeader } from './buffer-file.ts';
+import { BUFFER_FILE, persistBufferFile, readBufferFile, restoreBufferFile, saveBufferFile, type BufferHeader } from './buffer-file.ts';
+import { SampleBuffer } from './sample-buffer.ts';
 import { startServer } from './server.ts';
 
 let dir: string;
@@ -74,6 +75,33 @@ describe('buffer file', () => {
 });
 
 describe('online buffer across restarts', () => {
+  it('restores a buffer only for the preprocessing that made its samples (a file without it, from before, whatever it is now)', async () => {
+    const file = path.join(dir, 'prep.bin');
+    const a = { scale: 255, mean: [0.485, 0.456, 0.406], std: [0.229, 0.224, 0.225], layout: 'nchw' as const };
+    const b = { ...a, mean: [0], std: [1] };
+    const owner = (preprocess: typeof a | null) => ({ model: 'ab'.repeat(32), sampleDims: [2, 3], preprocess });
+    const warnings: string[] = [];
+    const log = { info: () => {}, warn: (_: object, m: string) => void warnings.push(m), error: (_: object, m: string) => void warnings.push(m) };
+    const save = async (preprocess: typeof a | null): Promise<void> => {
+      const buffer = new SampleBuffer(6, 10, 1 << 20);
+      buffer.add(Float32Array.from({ length: 12 }, (_, i) => i), 2);
+      await persistBufferFile(file, buffer, { ...owner(preprocess), lastRetrainAt: 0, fruitlessRetrains: 0 }, log);
+    };
+    for (const [savedWith, now, restored] of [[a, a, 2], [a, b, 0], [a, null, 0], [null, null, 2], [null, a, 0]] as const) {
+      await save(savedWith);
+      const buffer = new SampleBuffer(6, 10, 1 << 20);
+      warnings.length = 0;
+      await restoreBufferFile(file, buffer, owner(now), log);
+      assert.equal(buffer.size, restored, `saved with ${JSON.stringify(savedWith)}, restored under ${JSON.stringify(now)}`);
+      if (restored === 0) assert.match(warnings.join('\n'), /holds samples of images preprocessed otherwise \(.*\), which a retrain would mix with today's; not restored/);
+    }
+    // A file saved before the preprocessing was kept in it is restored as before.
+    const old = new SampleBuffer(6, 10, 1 << 20);
+    await saveBufferFile(file, header(2), [new Float32Array(12)]);
+    await restoreBufferFile(file, old, { ...owner(b), model: header(2).model }, log);
+    assert.equal(old.size, 2);
+  });
+
   it('a restarted server keeps the buffered samples and the retrain schedule; another model\'s buffer is not restored', { timeout: 120_000 }, async () => {
     const modelFile = path.join(dir, 'tiny.onnx');
     await saveModel(residualNet().model, modelFile);

@@ -11,6 +11,7 @@ import { promises as fs } from 'node:fs';
 import os from 'node:os';
 import { z } from 'zod';
 import { asLayercacheError, LayercacheError } from '../errors/index.ts';
+import { preprocessFlags, samePreprocess, type Preprocess } from '../data/index.ts';
 import { readFully, writeFileAtomic } from '../files/index.ts';
 import type { Logger } from './online-deps.ts';
 import type { SampleBuffer } from './sample-buffer.ts';
@@ -27,6 +28,11 @@ const BufferHeaderSchema = z.object({
   model: z.string().regex(/^[0-9a-f]{64}$/),
   /** Dims of one sample (the model input without its batch dim). */
   sampleDims: z.array(z.number().int().min(1)).min(1),
+  /**
+   * How the classify route made samples of images (null: no preprocessing); absent in files saved before it was
+   * kept, which are restored whatever the preprocessing now.
+   */
+  preprocess: z.object({ scale: z.number(), mean: z.array(z.number()), std: z.array(z.number()), layout: z.enum(['nchw', 'nhwc']) }).strict().nullable().optional(),
   samples: z.number().int().min(0),
   /** Samples ever admitted by the buffer that was saved, and that count at its last retrain (the retrain schedule). */
   admitted: z.number().int().min(0),
@@ -100,6 +106,8 @@ export interface BufferOwner {
   /** sha256 of the backbone served. */
   readonly model: string;
   readonly sampleDims: readonly number[];
+  /** The preprocessing that makes samples of images (null: none): samples made another way are not restored. */
+  readonly preprocess: Preprocess | null;
 }
 
 /**
@@ -113,11 +121,16 @@ export async function restoreBufferFile(file: string, buffer: SampleBuffer, owne
   try {
     // The newest samples that fit are read straight into the buffer's storage.
     h = await readBufferFile(file, (header) => {
-      if (header.model === owner.model && header.sampleDims.length === dims.length && header.sampleDims.every((d, i) => d === dims[i])) {
+      const sameShape = header.sampleDims.length === dims.length && header.sampleDims.every((d, i) => d === dims[i]);
+      const samePrep = header.preprocess === undefined || samePreprocess(header.preprocess, owner.preprocess);
+      if (header.model === owner.model && sameShape && samePrep) {
         claimed = true;
         return buffer.restoreInto(Math.min(header.samples, buffer.capacity), header.admitted);
       }
-      const whose = header.model !== owner.model ? `of another model (sha256 ${header.model.slice(0, 12)}…)` : `of shape [${header.sampleDims.join(', ')}], not [${dims.join(', ')}]`;
+      const whose = header.model !== owner.model
+        ? `of another model (sha256 ${header.model.slice(0, 12)}…)`
+        : !sameShape ? `of shape [${header.sampleDims.join(', ')}], not [${dims.join(', ')}]`
+          : `of images preprocessed otherwise (${preprocessFlags(header.preprocess ?? null)}, not ${preprocessFlags(owner.preprocess)}), which a retrain would mix with today's`;
       log.warn({ file, model: header.model, sampleDims: header.sampleDims }, `online buffer: ${file} holds samples ${whose}; not restored (the next shutdown replaces it)`);
       return null;
     });
@@ -150,6 +163,7 @@ export async function persistBufferFile(file: string, buffer: SampleBuffer, owne
   try {
     await saveBufferFile(file, {
       format: 'layercache.buffer/1', model: owner.model, sampleDims: [...owner.sampleDims],
+      preprocess: owner.preprocess === null ? null : { ...owner.preprocess, mean: [...owner.preprocess.mean], std: [...owner.preprocess.std] },
       samples: buffer.size, admitted: buffer.total, lastRetrainAt: owner.lastRetrainAt, fruitlessRetrains: owner.fruitlessRetrains, savedAt: new Date().toISOString(),
     }, buffer.chunks());
   } catch (err) {

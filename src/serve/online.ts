@@ -381,7 +381,7 @@ export class OnlineLearner {
   /** At start: restores the buffer a graceful shutdown saved, with its retrain schedule (see buffer-file.ts). */
   async restoreBuffer(): Promise<void> {
     if (!this.learning || this.deps.bufferFile === null) return;
-    const r = await restoreBufferFile(this.deps.bufferFile, this.buffer, { model: this.deps.modelSha256, sampleDims: this.deps.sampleDims }, this.deps.log);
+    const r = await restoreBufferFile(this.deps.bufferFile, this.buffer, { model: this.deps.modelSha256, sampleDims: this.deps.sampleDims, preprocess: this.deps.preprocess }, this.deps.log);
     if (r === null) return;
     this.schedule.restore(r);
     this.restored = this.buffer.size;
@@ -392,7 +392,7 @@ export class OnlineLearner {
   /** After close and the batcher's drain: saves the buffer for the next start; rejects when it could not be saved. */
   async saveBuffer(): Promise<void> {
     if (!this.learning || this.deps.bufferFile === null || this.buffer.size === 0) return;
-    await persistBufferFile(this.deps.bufferFile, this.buffer, { model: this.deps.modelSha256, sampleDims: this.deps.sampleDims, ...this.schedule.state }, this.deps.log);
+    await persistBufferFile(this.deps.bufferFile, this.buffer, { model: this.deps.modelSha256, sampleDims: this.deps.sampleDims, preprocess: this.deps.preprocess, ...this.schedule.state }, this.deps.log);
   }
 
   /** Resolves when no retrain or guard action is running. */

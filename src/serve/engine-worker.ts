@@ -13,6 +13,7 @@
  */
 import { parentPort } from 'node:worker_threads';
 import { loadBundle } from '../bundle/index.ts';
+import { revisedBundle } from './version-store.ts';
 import { argmaxRows } from '../calibrate/index.ts';
 import { Cascade } from '../cascade/index.ts';
 import { Session } from '../engine/index.ts';
@@ -51,7 +52,10 @@ async function load(msg: Extract<EngineRequest, { kind: 'load' }>): Promise<void
   /** The backbone as read for this source, for verification; none without exits (nothing exits early). */
   let verifier: Uint8Array | null = null;
   if (msg.source.kind === 'bundle') {
-    const bundle = await loadBundle(msg.source.dir);
+    const { dir, thresholds } = msg.source;
+    const loaded = await loadBundle(dir);
+    if (thresholds && thresholds.length !== loaded.manifest.exits.length) throw new Error(`${thresholds.length} thresholds for the ${loaded.manifest.exits.length} exits of ${dir}`);
+    const bundle = thresholds ? revisedBundle(loaded, msg.version, thresholds, []) : loaded;
     cascade = await Cascade.fromBundle(bundle, msg.engine);
     if (cascade.exitCount > 0) verifier = readBackbone(bundle).bytes;
   } else {

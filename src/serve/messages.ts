@@ -9,7 +9,11 @@ import type { InferRequest, ModelSpec } from './protocol.ts';
 
 /** What an engine worker runs: a bundle, or a bare model (the full backbone, no exits). */
 export type EngineSource =
-  | { readonly kind: 'bundle'; readonly dir: string }
+  /**
+   * thresholds: in place of the manifest's, one per exit (null disables it): a guard action the state directory
+   * could not save is served from the files of the version it revised.
+   */
+  | { readonly kind: 'bundle'; readonly dir: string; readonly thresholds?: readonly (number | null)[] }
   /** reading: how to read the model (its logits, batch, types and input size; see inspect's classifier-reading.ts). */
   | { readonly kind: 'model'; readonly file: string; readonly classes: number; readonly reading: ClassifierReading };
 

@@ -26,6 +26,7 @@ export class ServerMetrics {
   readonly retrainSeconds: Histogram<'model'>;
   readonly bufferSamples: Gauge<'model'>;
   readonly guardActions: Counter<'model' | 'exit' | 'tensor' | 'action'>;
+  readonly guardUnsaved: Counter<'model'>;
   readonly queueRows: Gauge<'model'>;
   private queue: { model: string; rows: () => number } | null = null;
 
@@ -48,6 +49,7 @@ export class ServerMetrics {
     this.retrainSeconds = new Histogram({ name: 'layercache_retrain_duration_seconds', help: 'Duration of online retrains', labelNames: ['model'], buckets: [1, 5, 15, 30, 60, 120, 240, 480, 960], registers });
     this.bufferSamples = new Gauge({ name: 'layercache_buffer_samples', help: 'Samples held in the online training buffer', labelNames: ['model'], registers });
     this.guardActions = new Counter({ name: 'layercache_guard_actions_total', help: 'Accuracy-guard actions (threshold raised or exit disabled)', labelNames: ['model', 'exit', 'tensor', 'action'], registers });
+    this.guardUnsaved = new Counter({ name: 'layercache_guard_unsaved_total', help: 'Accuracy-guard actions served from memory because the state directory could not save them (a restart would not keep them)', labelNames: ['model'], registers });
     this.queueRows = new Gauge({
       name: 'layercache_queue_rows', help: 'Rows waiting in the batching queue', labelNames: ['model'], registers,
       // Read at scrape time, so it falls back to 0 when traffic stops.

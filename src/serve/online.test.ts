@@ -423,6 +423,41 @@ describe('accuracy guard', () => {
     }
   });
 
+  it('acts at once when the state directory cannot save the new version: served from memory, counted and logged', async () => {
+    const forced = await forcedExitBundle();
+    const lines: string[] = [];
+    const state = path.join(dir, 'guard-unsaved');
+    const s = await startServer(forced, loadConfig({
+      engine: { intraOpThreads: 1 },
+      build: { tolerance: 0.01 },
+      serve: { name: 'tiny', log: 'warn', stateDir: state, online: { enabled: false, verifyShare: 1, guardMinSamples: 10, keepVersions: 1, guardMaxRaises: 0 } },
+    }, {}), { write: (l) => void lines.push(l) });
+    // Fault injection: a full (or read-only) disk refuses every new version.
+    const store = (s.online as unknown as { deps: { store: VersionStore } }).deps.store;
+    store.saveRevision = () => Promise.reject(new Error('ENOSPC: no space left on device (injected)'));
+    const x = randomNormal(seededRng(31), 60 * sample);
+    const exits: number[] = [];
+    try {
+      for (let i = 0; i < 60; i++) {
+        const res = await s.app.inject({ method: 'POST', url: '/v2/models/tiny/infer', payload: body(x.subarray(i * sample, (i + 1) * sample)) });
+        assert.equal(res.statusCode, 200, res.body);
+        exits.push(res.json().outputs.find((o: { name: string }) => o.name === 'exit').data[0]);
+        await s.online.idle();
+      }
+      const status = s.online.status();
+      assert.equal(status.version, 2, 'the disable serves as version 2');
+      assert.equal(status.perExit[0]!.threshold, null);
+      assert.equal(exits.at(-1), -1, 'the disabled exit answers nothing, though its version was never saved');
+      const m = (await s.app.inject('/metrics')).body;
+      assert.match(m, /^layercache_guard_unsaved_total\{model="tiny"\} 1$/m);
+      assert.match(m, /^layercache_guard_actions_total\{model="tiny",exit="0",tensor="[^"]+",action="disable"\} 1$/m);
+      assert.ok(lines.some((l) => /guard: version 2 could not be saved \(ENOSPC: no space left on device \(injected\)\); it serves from memory/.test(l)), lines.join(''));
+      assert.deepEqual(await new VersionStore(state).list(), [], 'nothing was saved (the bundle it revised is the one the server started from)');
+    } finally {
+      await s.close();
+    }
+  });
+
   it('verifies more answers (guardBoostShare) while the point estimate says agreement is short', async () => {
     const forced = await forcedExitBundle();
     const verifiedAfter = async (state: string, guardBoostShare: number) => {

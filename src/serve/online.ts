@@ -25,10 +25,10 @@ import { minBuildSamples } from '../config/index.ts';
 import { asLayercacheError, LayercacheError } from '../errors/index.ts';
 import { seededRng, type Rng } from '../tensor/index.ts';
 import { AgreementGuard, keepsServing } from './agreement-guard.ts';
-import type { EngineReply } from './messages.ts';
+import type { EngineReply, EngineSource } from './messages.ts';
 import { persistBufferFile, restoreBufferFile } from './buffer-file.ts';
 import { SampleBuffer } from './sample-buffer.ts';
-import { guardRaisesOf } from './version-store.ts';
+import { guardRaisesOf, revisedBundle } from './version-store.ts';
 import type { OnlineDeps, OnlineStatus } from './online-deps.ts';
 import { runOnlineRetrain, type FinishedRetrain } from './retrain-run.ts';
 import { RetrainSchedule } from './retrain-schedule.ts';
@@ -221,12 +221,19 @@ export class OnlineLearner {
       // A retrain swapped in meanwhile: its heads and thresholds are fresh, and its verified answers decide anew.
       if (this.bundle !== bundle || this.closed) return;
       const version = await this.allocateVersion();
+      // Saved when the state directory takes it; else served from memory all the same (the files of the version it
+      // revises, with the new thresholds): protecting answers does not wait for a full or read-only disk.
+      const unsaved = await this.deps.store.saveRevision(bundle, version, thresholds, plan.raises).then(() => null, (err: unknown) => err as Error);
+      if (unsaved) {
+        this.deps.metrics.guardUnsaved.inc({ model: this.deps.model });
+        this.deps.log.error({ err: unsaved, version }, `guard: version ${version} could not be saved (${unsaved.message}); it serves from memory, and a restart before a later version is saved resumes an older one without this action`);
+      }
+      const inMemory = unsaved ? { bundle: revisedBundle(bundle, version, thresholds, plan.raises), source: { kind: 'bundle' as const, dir: bundle.dir, thresholds } } : undefined;
       try {
-        await this.deps.store.saveRevision(bundle, version, thresholds, plan.raises);
         // The guard keeps what still applies: the other exits' evidence, and this exit's share above its new threshold.
-        await this.swapTo(version, (guard) => guard.raiseExit(e, thresholds[e] ?? Number.POSITIVE_INFINITY));
+        await this.swapTo(version, (guard) => guard.raiseExit(e, thresholds[e] ?? Number.POSITIVE_INFINITY), inMemory);
       } catch (err) {
-        // The next try waits for guardMinSamples fresh verified answers, instead of saving a bundle per answer.
+        // The next try waits for guardMinSamples fresh verified answers, instead of swapping per answer.
         this.guard.resetExit(e);
         throw err;
       }
@@ -241,19 +248,20 @@ export class OnlineLearner {
   }
 
   /**
-   * Serves the saved `version`. If the engine workers cannot take it, it is deleted (a restart
-   * must not resume a version that never served) and this rejects.
+   * Serves the saved `version`, or one held in memory (`inMemory`: a guard action the state directory could not
+   * save). If the engine workers cannot take a saved one, it is deleted (a restart must not resume a version that
+   * never served) and this rejects.
    */
-  private async swapTo(version: number, keep?: (guard: AgreementGuard) => void): Promise<void> {
+  private async swapTo(version: number, keep?: (guard: AgreementGuard) => void, inMemory?: { bundle: LoadedBundle; source: EngineSource }): Promise<void> {
     const dir = this.deps.store.dirOf(version);
     let bundle: LoadedBundle;
     try {
-      bundle = await loadBundle(dir);
+      bundle = inMemory?.bundle ?? await loadBundle(dir);
       // Before the swap: each engine worker answers with the new version as soon as it has loaded it.
       this.rememberTensors(version, bundle);
-      await this.deps.pool.swap({ kind: 'bundle', dir }, version);
+      await this.deps.pool.swap(inMemory?.source ?? { kind: 'bundle', dir }, version);
     } catch (err) {
-      await this.deps.store.remove(version);
+      if (!inMemory) await this.deps.store.remove(version);
       throw err;
     }
     this.bundle = bundle;
@@ -269,7 +277,9 @@ export class OnlineLearner {
   private async prune(): Promise<void> {
     try {
       // Never the serving version, nor the one a running retrain is writing (it may land on disk before its swap).
-      const pruned = await this.deps.store.prune(this.deps.config.keepVersions, [this.version, ...(this.building === null ? [] : [this.building])]);
+      // Nor the one whose files it loads from (itself, or the version an unsaved guard action revised).
+      const loadedFrom = this.bundle ? this.deps.store.versionOf(this.bundle.dir) : null;
+      const pruned = await this.deps.store.prune(this.deps.config.keepVersions, [this.version, ...[loadedFrom, this.building].filter((v): v is number => v !== null)]);
       if (pruned.length > 0) this.deps.log.info({ pruned }, `state: deleted versions ${pruned.join(', ')} (keeping the newest ${this.deps.config.keepVersions})`);
     } catch (err) {
       this.deps.log.warn({ err }, `state: old versions could not be deleted: ${(err as Error).message}`);

@@ -58,6 +58,16 @@ describe('VersionStore.lock', () => {
   });
 });
 
+describe('VersionStore.versionOf', () => {
+  it("names the version of one of its directories, and none for any other (a bundle the server started from)", () => {
+    const store = new VersionStore(path.join(dir, 'of'));
+    assert.equal(store.versionOf(store.dirOf(3)), 3);
+    assert.equal(store.versionOf(`${store.dirOf(3)}/`), 3);
+    assert.equal(store.versionOf(path.join(dir, 'elsewhere', 'v000003')), null);
+    assert.equal(store.versionOf(path.join(store.versionsDir, 'v000003.tmp-1-00ff00ff')), null);
+  });
+});
+
 describe('VersionStore leftovers and pruning', () => {
   it('removes unfinished saves of gone processes, keeps a live one\'s, and prunes all but the newest, sparing some', async () => {
     const state = path.join(dir, 'prune');

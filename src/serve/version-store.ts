@@ -195,22 +195,39 @@ export class VersionStore {
 
   /**
    * Saves a copy of `bundle` as `version` with new thresholds (null disables an exit) and the
-   * guard's raise count per exit.
-   * Returns its directory.
+   * guard's raise count per exit (revisedBundle). Returns its directory.
    */
   async saveRevision(bundle: LoadedBundle, version: number, thresholds: readonly (number | null)[], guardRaises: readonly number[]): Promise<string> {
     const dir = this.dirOf(version);
-    const manifest = {
+    const revised = revisedBundle(bundle, version, thresholds, guardRaises);
+    await saveBundle(dir, revised.manifest, revised);
+    return dir;
+  }
+
+  /** The version whose directory `dir` is, or null when it is not one of this store's (a bundle the server started from). */
+  versionOf(dir: string): number | null {
+    if (path.resolve(path.dirname(dir)) !== path.resolve(this.versionsDir)) return null;
+    const m = NAME.exec(path.basename(dir));
+    return m ? Number(m[1]) : null;
+  }
+}
+
+/**
+ * `bundle` as `version` with new thresholds (null disables an exit) and the guard's raise count per exit, in memory:
+ * the same files, so it still names the directory they came from.
+ */
+export function revisedBundle(bundle: LoadedBundle, version: number, thresholds: readonly (number | null)[], guardRaises: readonly number[]): LoadedBundle {
+  return {
+    ...bundle,
+    manifest: {
       ...bundle.manifest,
       version,
       createdAt: new Date().toISOString(),
       exits: bundle.manifest.exits.map((e, i) => ({ ...e, threshold: thresholds[i]! })),
       // The guard's raises per exit so far, so a restart does not grant every exit its raises again.
       metrics: { ...bundle.manifest.metrics, guardRaises: [...guardRaises] },
-    };
-    await saveBundle(dir, manifest, bundle);
-    return dir;
-  }
+    },
+  };
 }
 
 /** The guard's raises per exit that `saveRevision` recorded in a version (none for a fresh or built one). */

@@ -146,6 +146,32 @@ describe('layercache serve', () => {
     assert.equal(signals.listenerCount('SIGTERM'), 0);
   });
 
+  it('says it listens on every interface when bound to a wildcard host (the address printed is one of them)', async () => {
+    const { dir, model } = await fixture();
+    const signals = new EventEmitter();
+    let err = '';
+    const config = loadConfig({ engine: { intraOpThreads: 1 }, serve: { host: '0.0.0.0', port: 0, log: 'silent', token: 'a-token-of-16-characters', stateDir: path.join(dir, 'any-state') } }, {});
+    const running = runServe(model, config, { out: () => {}, err: (s) => void (err += s), isTty: false }, signals);
+    while (!/serving 'layercache' at/.test(err)) await new Promise((r) => setImmediate(r));
+    signals.emit('SIGTERM');
+    await running;
+    assert.match(err, /serving 'layercache' at http:\/\/[^ ]+ \(state .*any-state, listening on every interface \(--host 0\.0\.0\.0\)\)/);
+  });
+
+  it('drains on SIGHUP too (a closed terminal), which would otherwise kill it with its state locked', async () => {
+    const { dir, model } = await fixture();
+    const signals = new EventEmitter();
+    let err = '';
+    const config = loadConfig({ engine: { intraOpThreads: 1 }, serve: { port: 0, log: 'silent', stateDir: path.join(dir, 'hup-state') } }, {});
+    const running = runServe(model, config, { out: () => {}, err: (s) => void (err += s), isTty: false }, signals);
+    while (!/serving 'layercache' at/.test(err)) await new Promise((r) => setImmediate(r));
+    signals.emit('SIGHUP');
+    await running;
+    assert.match(err, /SIGHUP: draining in-flight requests/);
+    await assert.rejects(fs.access(path.join(dir, 'hup-state', 'lock')), 'the state lock is released');
+    assert.equal(signals.listenerCount('SIGHUP'), 0);
+  });
+
   it('warns, as build does, when an image model is served with no normalisation given; not for a model of other inputs', async () => {
     const { dir, model } = await fixture();
     const flat = path.join(dir, 'flat.onnx');

@@ -7,6 +7,7 @@
  * request accepted while ready (its headers arrived) is served to the end, also during a
  * shutdown, and every other inference during a shutdown is 503 NOT_READY before its body is read.
  */
+import { randomBytes } from 'node:crypto';
 import multipart from '@fastify/multipart';
 import type { Logger } from 'pino';
 import Fastify, { LogController, type FastifyBaseLogger, type FastifyError, type FastifyInstance, type FastifyReply, type FastifyRequest } from 'fastify';
@@ -68,6 +69,9 @@ function notReady(): LayercacheError {
 
 let requestCounter = 0;
 
+/** Generated request ids start with this, drawn per process, so that ids of restarts and replicas do not collide in logs. */
+const PROCESS_TAG = randomBytes(4).toString('hex');
+
 /** The longest model name or version the router reads from a path (names have at most 128 characters, config.ts). */
 const MAX_PATH_PARAM = 256;
 
@@ -107,7 +111,7 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
     routerOptions: { maxParamLength: MAX_PATH_PARAM },
     genReqId: (req) => {
       const given = req.headers['x-request-id'];
-      return typeof given === 'string' && /^[\x21-\x7e]{1,128}$/.test(given) ? given : `req-${(++requestCounter).toString(36)}`;
+      return typeof given === 'string' && /^[\x21-\x7e]{1,128}$/.test(given) ? given : `req-${PROCESS_TAG}-${(++requestCounter).toString(36)}`;
     },
     logController: new LogController({ disableRequestLogging: !deps.logger.isLevelEnabled('debug') }),
   });

@@ -1,4 +1,4 @@
-/** `layercache serve`: run the KServe v2 server until SIGTERM or SIGINT, then shut down gracefully. */
+/** `layercache serve`: run the KServe v2 server until SIGTERM, SIGINT or SIGHUP, then shut down gracefully. */
 import { promises as fs } from 'node:fs';
 import type { Config } from '../../config/index.ts';
 import { asLayercacheError, LayercacheError } from '../../errors/index.ts';
@@ -36,7 +36,9 @@ export async function runServe(source: string, config: Config, io: CliIo, signal
   let onSignal = (signal: string): void => {
     received ??= signal;
   };
-  const handlers = ['SIGTERM', 'SIGINT'].map((signal) => [signal, () => onSignal(signal)] as const);
+  // SIGHUP too (its terminal closed): its default action would kill the server without saving its buffer or
+  // releasing its state lock.
+  const handlers = ['SIGTERM', 'SIGINT', 'SIGHUP'].map((signal) => [signal, () => onSignal(signal)] as const);
   for (const [signal, handler] of handlers) signals.on(signal, handler);
   try {
     const server = await startServer(source, config);
@@ -51,7 +53,9 @@ export async function runServe(source: string, config: Config, io: CliIo, signal
     if (opts.warnRawPixels && m.imageSize) {
       io.err(rawPixelsWarning('images sent to classify'));
     }
-    io.err(`layercache: serving '${m.name}' at ${address} (state ${server.stateDir})\n`);
+    // Fastify names one address of a wildcard host; the server listens on every interface.
+    const everywhere = ['0.0.0.0', '::', '[::]'].includes(config.serve.host) ? `, listening on every interface (--host ${config.serve.host})` : '';
+    io.err(`layercache: serving '${m.name}' at ${address} (state ${server.stateDir}${everywhere})\n`);
     // The token itself is never printed.
     io.err(curlLine(`${address}/v2/models/${m.name}`, config.serve.token));
     await new Promise<void>((resolve, reject) => {

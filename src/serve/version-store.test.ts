@@ -58,6 +58,24 @@ describe('VersionStore.lock', () => {
   });
 });
 
+describe('VersionStore.lock release', () => {
+  it('a lock that cannot be removed (a read-only filesystem) is FILE_WRITE_FAILED naming it, not an internal error', async (t) => {
+    const state = path.join(dir, 'lock-ro');
+    await fs.mkdir(state);
+    const release = await new VersionStore(state).lock();
+    const rm = fs.rm;
+    t.mock.method(fs, 'rm', async (p: string, o: object) => {
+      if (p === path.join(state, 'lock')) throw Object.assign(new Error(`EROFS: read-only file system, unlink '${p}'`), { code: 'EROFS' });
+      return rm(p, o);
+    });
+    await assert.rejects(release(), (e: unknown) => e instanceof LayercacheError && e.code === 'FILE_WRITE_FAILED' && e.message.includes(`the state lock ${path.join(state, 'lock')} could not be removed (EROFS)`));
+    t.mock.restoreAll();
+    // Left behind by a process that is gone, or by this one: the next start takes it over.
+    const again = await new VersionStore(state).lock();
+    await again();
+  });
+});
+
 describe('VersionStore.versionOf', () => {
   it("names the version of one of its directories, and none for any other (a bundle the server started from)", () => {
     const store = new VersionStore(path.join(dir, 'of'));

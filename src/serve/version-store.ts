@@ -93,7 +93,11 @@ export class VersionStore {
     }
     return async () => {
       LOCKED_HERE.delete(key);
-      await fs.rm(file, { force: true });
+      try {
+        await fs.rm(file, { force: true });
+      } catch (err) {
+        throw new LayercacheError('FILE_WRITE_FAILED', `the state lock ${file} could not be removed (${(err as NodeJS.ErrnoException).code ?? (err as Error).message}); the next start takes it over, since its process is gone`, { cause: err });
+      }
     };
   }
 

@@ -12,9 +12,10 @@
 export { LayercacheError, ERROR_CODES, type ErrorCode, type ErrorCodeInfo } from './errors/index.ts';
 
 /**
- * The one configuration schema: validated once, frozen, passed down.
+ * The one configuration schema: validated once, frozen, passed down. LAYERCACHE_TOKEN is read (and an empty or
+ * malformed one refused) unless `{ serving: false }` says the configuration will not serve.
  * @example
- *   const config = loadConfig({ build: { tolerance: 0.01, augment: ['flip'] }, engine: { intraOpThreads: 2 } });
+ *   const config = loadConfig({ build: { tolerance: 0.01, augment: ['flip'] }, engine: { intraOpThreads: 2 } }, process.env, { serving: false });
  */
 export { loadConfig, type Config, type ConfigInput, type BuildConfig, type ServeConfig, type PreprocessConfig, type LoadOptions } from './config/index.ts';
 
@@ -108,7 +109,7 @@ export { startServer, type RunningServer, type OnlineControl, type OnlineStatus,
 /**
  * The built-in demo: a deep MLP on the mnist package's digits, built, evaluated and reported.
  * @example
- *   const demo = await runDemo('layercache-demo', loadConfig(), SILENT, { latencySamples: 1000 });
+ *   const demo = await runDemo('layercache-demo', loadConfig({}, process.env, { serving: false }), SILENT, { latencySamples: 1000 });
  *   console.log(demo.evaluation.cached.agreement, demo.reportFile);
  */
 export { runDemo, type DemoResult } from './demo/index.ts';

@@ -21,7 +21,7 @@ const unavailable = (meaning: string): ErrorCodeInfo => ({ httpStatus: 503, exit
 
 export const ERROR_CODES = {
   USAGE: input('A command-line argument or option is missing or malformed.'),
-  CONFIG_INVALID: input('A configuration value is out of range or of the wrong type.'),
+  CONFIG_INVALID: input('A configuration value is out of range or of the wrong type, or cannot be used here (the server\'s --host/--port cannot be listened on).'),
   FILE_NOT_FOUND: notFound('A file or directory that was named does not exist.'),
   FILE_UNREADABLE: input('A file exists but cannot be read.'),
   FILE_WRITE_FAILED: internal('Writing an output failed, or its place cannot be written by this user (found before the work); nothing partial was left behind.'),
@@ -51,7 +51,7 @@ export const ERROR_CODES = {
   ROUTE_NOT_FOUND: notFound('No route has this path.'),
   METHOD_NOT_ALLOWED: { httpStatus: 405, exitCode: 2, meaning: 'The path exists, but not for this HTTP method; the Allow header names the methods.' },
   MODEL_NOT_FOUND: notFound('The request names a model this server does not serve.'),
-  UNSUPPORTED_MEDIA_TYPE: { httpStatus: 415, exitCode: 2, meaning: 'The request body has a content type the route does not accept.' },
+  UNSUPPORTED_MEDIA_TYPE: { httpStatus: 415, exitCode: 2, meaning: 'The request body has a content type or a content encoding the route does not accept.' },
   BODY_TOO_LARGE: { httpStatus: 413, exitCode: 2, meaning: 'The request body is larger than the server accepts.' },
   HEADERS_TOO_LARGE: { httpStatus: 431, exitCode: 2, meaning: 'The request headers are larger than the server accepts.' },
   EXPECTATION_FAILED: { httpStatus: 417, exitCode: 2, meaning: 'The request has an Expect header the server does not meet (anything but 100-continue).' },

@@ -132,10 +132,16 @@ async function start(sourcePath: string, config: Config, stateDir: string, tempo
     const why = err.code === 'EEXIST' || err.code === 'ENOTDIR' ? 'it, or a directory above it, is a file' : err.message;
     throw new LayercacheError('CONFIG_INVALID', `state directory ${stateDir} cannot be created: ${why}; give a directory path for --state`, { cause: err });
   });
+  const s = config.serve;
+  const log: Logger = pino({
+    level: s.log, base: { model: s.name },
+    // Request lines carry the path without its query: a client may put a token there, and nothing else is read from it.
+    serializers: { req: (req: { method?: string; url?: string; host?: string; ip?: string }) => ({ method: req.method, url: req.url === undefined ? undefined : pathOf(req.url), host: req.host, remoteAddress: req.ip }) },
+  }, logSink ?? process.stdout);
   const store = new VersionStore(stateDir);
-  const unlock = await store.lock();
+  const unlock = await store.lock((text) => log.warn({ stateDir }, text));
   try {
-    return await startLocked(sourcePath, config, store, temporary, unlock, logSink);
+    return await startLocked(sourcePath, config, store, temporary, unlock, log);
   } catch (err) {
     await unlock();
     throw err;
@@ -143,14 +149,9 @@ async function start(sourcePath: string, config: Config, stateDir: string, tempo
 }
 
 /** With the state directory locked; `unlock` runs at close. */
-async function startLocked(sourcePath: string, config: Config, store: VersionStore, temporary: string | null, unlock: () => Promise<void>, logSink?: { write(line: string): void }): Promise<RunningServer> {
+async function startLocked(sourcePath: string, config: Config, store: VersionStore, temporary: string | null, unlock: () => Promise<void>, log: Logger): Promise<RunningServer> {
   const s = config.serve;
   const stateDir = store.stateDir;
-  const log: Logger = pino({
-    level: s.log, base: { model: s.name },
-    // Request lines carry the path without its query: a client may put a token there, and nothing else is read from it.
-    serializers: { req: (req: { method?: string; url?: string; host?: string; ip?: string }) => ({ method: req.method, url: req.url === undefined ? undefined : pathOf(req.url), host: req.host, remoteAddress: req.ip }) },
-  }, logSink ?? process.stdout);
   const given = (await isBundleDir(sourcePath)) ? await loadBundle(sourcePath) : null;
   // A bare model is read once: for its hash here and its graph below (clear errors when unreadable).
   const givenModel = given ? null : await loadModelFile(sourcePath);

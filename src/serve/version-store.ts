@@ -8,50 +8,10 @@ import { promises as fs } from 'node:fs';
 import path from 'node:path';
 import { loadBundle, saveBundle, type LoadedBundle } from '../bundle/index.ts';
 import { asLayercacheError, LayercacheError } from '../errors/index.ts';
-import { otherProcessAlive, parseTempSibling, tempSibling } from '../files/index.ts';
+import { otherProcessAlive, parseTempSibling } from '../files/index.ts';
+import { lockStateDir, type LockTiming } from './state-lock.ts';
 
 const NAME = /^v(\d{6,})$/;
-
-/** State directories locked by servers of this process (a lock file naming this pid may be stale: containers reuse pids). */
-const LOCKED_HERE = new Set<string>();
-
-/**
- * When process `pid` started: the boot's id and the start time in clock ticks since boot, from Linux's /proc; null
- * where /proc does not tell (another system, or the process is gone), and the pid alone then names the holder.
- */
-export async function processStart(pid: number): Promise<string | null> {
-  try {
-    const stat = await fs.readFile(`/proc/${pid}/stat`, 'utf8');
-    // "pid (comm) state ppid …": comm may hold spaces and parentheses; starttime is field 22, the 20th after comm.
-    const start = stat.slice(stat.lastIndexOf(')') + 2).split(' ')[19];
-    const boot = (await fs.readFile('/proc/sys/kernel/random/boot_id', 'utf8')).trim();
-    return start && /^\d+$/.test(start) ? `${boot}:${start}` : null;
-  } catch {
-    return null; // not Linux, or no such process: the caller falls back to the pid alone
-  }
-}
-
-/** Whether `pid` still runs the process that wrote a lock recording `start` (null: not recorded, the pid decides). */
-async function holds(pid: number, start: string | null): Promise<boolean> {
-  if (!otherProcessAlive(pid)) return false;
-  if (start === null) return true;
-  const now = await processStart(pid);
-  // Another start time: the pid now belongs to another process (a pid reused after a restart or a reboot).
-  return now === null || now === start;
-}
-
-interface LockHolder {
-  readonly pid: number;
-  /** processStart of the pid when it took the lock; null in a lock that does not record it. */
-  readonly start: string | null;
-}
-
-/** The process a lock file names ("PID START"), or null when it names none (empty or garbage: stale). */
-async function lockHolder(file: string): Promise<LockHolder | null> {
-  const [pidText, start] = (await fs.readFile(file, 'utf8').catch(() => '')).trim().split(/\s+/);
-  const pid = Number(pidText);
-  return Number.isInteger(pid) && pid > 0 ? { pid, start: start ?? null } : null;
-}
 
 export class VersionStore {
   readonly versionsDir: string;
@@ -74,72 +34,9 @@ export class VersionStore {
     }
   }
 
-  /**
-   * Takes the state directory for this process (STATE/lock holds its pid and, on Linux, when it started); a lock
-   * left by a process that is gone, or whose pid now belongs to a process started later, is taken over. Returns
-   * the release function.
-   */
-  async lock(): Promise<() => Promise<void>> {
-    const file = path.join(this.stateDir, 'lock');
-    const key = path.resolve(this.stateDir);
-    // Claimed before the first await, so two servers starting at once in this process cannot both pass.
-    if (LOCKED_HERE.has(key)) throw new LayercacheError('STATE_LOCKED', `state directory ${this.stateDir} is in use by another server in this process (${process.pid}); give each server its own --state`);
-    LOCKED_HERE.add(key);
-    try {
-      await this.takeLockFile(file);
-    } catch (err) {
-      LOCKED_HERE.delete(key);
-      throw err;
-    }
-    return async () => {
-      LOCKED_HERE.delete(key);
-      try {
-        await fs.rm(file, { force: true });
-      } catch (err) {
-        throw new LayercacheError('FILE_WRITE_FAILED', `the state lock ${file} could not be removed (${(err as NodeJS.ErrnoException).code ?? (err as Error).message}); the next start takes it over, since its process is gone`, { cause: err });
-      }
-    };
-  }
-
-  /**
-   * Creates `file` holding this pid, complete or not at all (written aside, then hard-linked into
-   * place, which fails if it exists). A lock whose holder is gone is moved aside and checked:
-   * if what was moved is a live process's fresh lock, it is put back and this fails.
-   */
-  private async takeLockFile(file: string): Promise<void> {
-    for (let attempt = 0; attempt < 3; attempt++) {
-      const mine = tempSibling(file);
-      try {
-        const start = await processStart(process.pid);
-        await fs.writeFile(mine, `${process.pid}${start === null ? '' : ` ${start}`}\n`);
-        await fs.link(mine, file);
-        return;
-      } catch (err) {
-        if ((err as NodeJS.ErrnoException).code !== 'EEXIST') {
-          throw new LayercacheError('FILE_WRITE_FAILED', `cannot create ${file} (${(err as Error).message}); check the state directory's permissions`, { cause: err });
-        }
-      } finally {
-        await fs.rm(mine, { force: true });
-      }
-      const holder = await lockHolder(file);
-      if (holder !== null && await holds(holder.pid, holder.start)) {
-        throw new LayercacheError('STATE_LOCKED', `state directory ${this.stateDir} is in use by process ${holder.pid}; give each server its own --state (if no layercache server uses it, process ${holder.pid} is another program that now has the old server's process id: delete ${file})`);
-      }
-      const aside = tempSibling(file);
-      try {
-        await fs.rename(file, aside);
-      } catch {
-        continue; // someone else moved it first: try again
-      }
-      const moved = await lockHolder(aside);
-      if (moved !== null && (moved.pid !== holder?.pid || moved.start !== holder.start) && await holds(moved.pid, moved.start)) {
-        await fs.link(aside, file).catch(() => undefined);
-        await fs.rm(aside, { force: true });
-        throw new LayercacheError('STATE_LOCKED', `state directory ${this.stateDir} was just taken by process ${moved.pid}; give each server its own --state`);
-      }
-      await fs.rm(aside, { force: true });
-    }
-    throw new LayercacheError('STATE_LOCKED', `state directory ${this.stateDir} is being taken by another process; give each server its own --state`);
+  /** Takes the state directory for this process (state-lock.ts); returns the release function. */
+  lock(onWait?: (text: string) => void, timing?: LockTiming): Promise<() => Promise<void>> {
+    return lockStateDir(this.stateDir, timing, onWait);
   }
 
   /** Version numbers present on disk, newest first. */

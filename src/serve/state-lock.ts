@@ -1,0 +1,200 @@
+/**
+ * The state directory's lock, STATE/lock: one server at a time per state directory, also across containers and
+ * machines sharing it (a volume mounted by two replicas).
+ * The file holds "PID IDENTITY": IDENTITY is `host/boot/pidns/start` on Linux (host name, boot id, pid namespace,
+ * the process's start time in ticks since boot), `host` elsewhere. While it holds the lock, the server touches the
+ * file every `refreshMs`.
+ * Invariants:
+ * - where the holder's pid can be checked (the same host, boot and pid namespace), it decides at once: a lock whose
+ *   process is gone, or whose pid now belongs to a process started later, is taken over;
+ * - where it cannot (another container, machine or boot), the lock is taken over only after it went unrefreshed for
+ *   `staleMs`, watched with this process's own clock (no clock shared with the holder is assumed); a refresh seen
+ *   meanwhile means a live holder: STATE_LOCKED;
+ * - the file is created complete or not at all (written aside, then hard-linked into place, which fails if it exists).
+ */
+import { promises as fs } from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import { LayercacheError } from '../errors/index.ts';
+import { otherProcessAlive, tempSibling } from '../files/index.ts';
+
+/** How often a holder touches its lock, and how long a lock of an unverifiable holder must go untouched to be stale. */
+export interface LockTiming {
+  readonly refreshMs: number;
+  readonly staleMs: number;
+  /** Waits `ms` (a test passes one that moves a fake clock instead). */
+  readonly wait: (ms: number) => Promise<void>;
+  /** Milliseconds on a monotonic clock. */
+  readonly now: () => number;
+}
+
+export const LOCK_TIMING: LockTiming = {
+  refreshMs: 5_000,
+  staleMs: 20_000,
+  wait: (ms) => new Promise((resolve) => setTimeout(resolve, ms)),
+  now: () => performance.now(),
+};
+
+/** State directories locked by servers of this process (a lock file naming this pid may be stale: containers reuse pids). */
+const LOCKED_HERE = new Set<string>();
+
+/**
+ * When process `pid` started: the boot's id, its pid namespace and its start time in clock ticks since boot, from
+ * Linux's /proc; null where /proc does not tell (another system, or the process is gone).
+ */
+export async function processStart(pid: number): Promise<string | null> {
+  try {
+    const stat = await fs.readFile(`/proc/${pid}/stat`, 'utf8');
+    // "pid (comm) state ppid …": comm may hold spaces and parentheses; starttime is field 22, the 20th after comm.
+    const start = stat.slice(stat.lastIndexOf(')') + 2).split(' ')[19];
+    const boot = (await fs.readFile('/proc/sys/kernel/random/boot_id', 'utf8')).trim();
+    const ns = /\[(\d+)\]/.exec(await fs.readlink(`/proc/${pid}/ns/pid`))?.[1];
+    return start && /^\d+$/.test(start) && ns ? `${boot}/${ns}/${start}` : null;
+  } catch {
+    return null; // not Linux, or no such process: identities then hold the host name alone
+  }
+}
+
+/** This process's identity in a lock: `host/boot/pidns/start`, or `host` where /proc does not tell. */
+async function ownIdentity(): Promise<string> {
+  const host = os.hostname().replace(/[\s/]/g, '_') || 'unknown';
+  const start = await processStart(process.pid);
+  return start === null ? host : `${host}/${start}`;
+}
+
+interface LockHolder {
+  readonly pid: number;
+  /** Its identity (ownIdentity); null in a lock that does not record one (written before it was kept). */
+  readonly identity: string | null;
+}
+
+/** The process a lock file names ("PID IDENTITY"), or null when it names none (absent, empty or garbage: stale). */
+async function lockHolder(file: string): Promise<LockHolder | null> {
+  const [pidText, identity] = (await fs.readFile(file, 'utf8').catch(() => '')).trim().split(/\s+/);
+  const pid = Number(pidText);
+  return Number.isInteger(pid) && pid > 0 ? { pid, identity: identity ?? null } : null;
+}
+
+/**
+ * Whether the holder is known to run, known to be gone, or cannot be told from here (another host, boot or pid
+ * namespace; `mine`: this process's identity).
+ */
+async function holderState(holder: LockHolder, mine: string): Promise<'running' | 'gone' | 'unknown'> {
+  const alive = (): 'running' | 'gone' => (otherProcessAlive(holder.pid) ? 'running' : 'gone');
+  if (holder.identity === null) return alive(); // a lock from before identities: its pid decides, as it did
+  const [host, ...start] = holder.identity.split('/');
+  const [myHost, ...myStart] = mine.split('/');
+  if (host !== myHost) return 'unknown';
+  // The same host without /proc (not Linux) on either side: the pid decides, as it must.
+  if (start.length === 0 || myStart.length === 0) return alive();
+  // Another boot or pid namespace (another container): its pid means nothing here.
+  if (start[0] !== myStart[0] || start[1] !== myStart[1]) return 'unknown';
+  if (alive() === 'gone') return 'gone';
+  // The same pid in this namespace, started at another time: another process has it now.
+  return `${host}/${await processStart(holder.pid)}` === holder.identity ? 'running' : 'gone';
+}
+
+/**
+ * Takes `stateDir` for this process; returns the release function. A lock whose holder cannot be checked from here
+ * makes this wait until it goes unrefreshed for `timing.staleMs` (or refuses as soon as it is refreshed).
+ */
+export async function lockStateDir(stateDir: string, timing: LockTiming = LOCK_TIMING, onWait: (text: string) => void = () => {}): Promise<() => Promise<void>> {
+  const file = path.join(stateDir, 'lock');
+  const key = path.resolve(stateDir);
+  // Claimed before the first await, so two servers starting at once in this process cannot both pass.
+  if (LOCKED_HERE.has(key)) throw new LayercacheError('STATE_LOCKED', `state directory ${stateDir} is in use by another server in this process (${process.pid}); give each server its own --state`);
+  LOCKED_HERE.add(key);
+  let refresher: NodeJS.Timeout;
+  try {
+    const mine = await ownIdentity();
+    await takeLockFile(file, stateDir, mine, timing, onWait);
+    // Best effort: a refresh that fails (the disk gone read-only) only lets another server take over later.
+    refresher = setInterval(() => {
+      const t = new Date();
+      fs.utimes(file, t, t).catch(() => undefined);
+    }, timing.refreshMs);
+    refresher.unref();
+  } catch (err) {
+    LOCKED_HERE.delete(key);
+    throw err;
+  }
+  return async () => {
+    clearInterval(refresher);
+    LOCKED_HERE.delete(key);
+    try {
+      await fs.rm(file, { force: true });
+    } catch (err) {
+      throw new LayercacheError('FILE_WRITE_FAILED', `the state lock ${file} could not be removed (${(err as NodeJS.ErrnoException).code ?? (err as Error).message}); the next start takes it over, since its process is gone`, { cause: err });
+    }
+  };
+}
+
+/** When `file` was last touched (ms since the epoch), or null once it is gone. */
+async function touchedAt(file: string): Promise<number | null> {
+  return (await fs.stat(file).catch(() => null))?.mtimeMs ?? null;
+}
+
+/**
+ * Resolves when the lock of a holder that cannot be checked from here went unrefreshed for `staleMs` (true), or
+ * changed hands or vanished meanwhile (false: try again); throws STATE_LOCKED when it is refreshed.
+ */
+async function awaitStale(file: string, stateDir: string, holder: LockHolder, timing: LockTiming): Promise<boolean> {
+  const seen = await touchedAt(file);
+  if (seen === null) return false;
+  // Untouched for three times the wait by this machine's clock: stale without waiting (clocks far more apart than
+  // that would be needed to mistake a live holder's lock for it).
+  if (Date.now() - seen > 3 * timing.staleMs) return true;
+  const since = timing.now();
+  while (timing.now() - since < timing.staleMs) {
+    await timing.wait(Math.min(timing.refreshMs / 2, timing.staleMs - (timing.now() - since)));
+    const now = await lockHolder(file);
+    if (now === null || now.pid !== holder.pid || now.identity !== holder.identity) return false;
+    if (await touchedAt(file) !== seen) {
+      throw new LayercacheError('STATE_LOCKED', `state directory ${stateDir} is in use by process ${holder.pid} of ${holder.identity?.split('/')[0] ?? 'another host'}, in another container or on another machine (its lock is kept fresh); give each server its own --state`);
+    }
+  }
+  return true;
+}
+
+/** Creates `file` for this process, taking over a stale lock: moved aside and checked, put back if it was a fresh one. */
+async function takeLockFile(file: string, stateDir: string, mine: string, timing: LockTiming, onWait: (text: string) => void): Promise<void> {
+  for (let attempt = 0; attempt < 3; attempt++) {
+    const temp = tempSibling(file);
+    try {
+      await fs.writeFile(temp, `${process.pid} ${mine}\n`);
+      await fs.link(temp, file);
+      return;
+    } catch (err) {
+      if ((err as NodeJS.ErrnoException).code !== 'EEXIST') {
+        throw new LayercacheError('FILE_WRITE_FAILED', `cannot create ${file} (${(err as Error).message}); check the state directory's permissions`, { cause: err });
+      }
+    } finally {
+      await fs.rm(temp, { force: true });
+    }
+    const holder = await lockHolder(file);
+    if (holder !== null) {
+      const state = await holderState(holder, mine);
+      if (state === 'running') {
+        throw new LayercacheError('STATE_LOCKED', `state directory ${stateDir} is in use by process ${holder.pid}; give each server its own --state (if no layercache server uses it, process ${holder.pid} is another program that now has the old server's process id: delete ${file})`);
+      }
+      if (state === 'unknown') {
+        onWait(`state: ${file} names process ${holder.pid} of ${holder.identity?.split('/')[0] ?? 'another host'}, which cannot be checked from here (another container or machine); waiting up to ${Math.round(timing.staleMs / 1000)} s to see whether it is kept fresh`);
+        if (!(await awaitStale(file, stateDir, holder, timing))) continue;
+      }
+    }
+    const aside = tempSibling(file);
+    try {
+      await fs.rename(file, aside);
+    } catch {
+      continue; // someone else moved it first: try again
+    }
+    const moved = await lockHolder(aside);
+    if (moved !== null && (moved.pid !== holder?.pid || moved.identity !== holder.identity) && await holderState(moved, mine) !== 'gone') {
+      await fs.link(aside, file).catch(() => undefined);
+      await fs.rm(aside, { force: true });
+      throw new LayercacheError('STATE_LOCKED', `state directory ${stateDir} was just taken by process ${moved.pid}; give each server its own --state`);
+    }
+    await fs.rm(aside, { force: true });
+  }
+  throw new LayercacheError('STATE_LOCKED', `state directory ${stateDir} is being taken by another process; give each server its own --state`);
+}

@@ -367,13 +367,14 @@ describe('build → bundle → eval on a tiny model', () => {
     assert.ok((await fs.readFile(data)).equals(dataBefore));
   });
 
-  it('--latency-profile: a second build reuses every latency and runtime check of the first, and chooses the same bundle', async () => {
+  it('--latency-profile: a second build reuses every latency and runtime check of the first, and chooses the same bundle', async (t) => {
     // A model whose one exit pays, so the selection keeps it and checks the cascade on the runtime.
     const heavy = path.join(dir, 'heavy.onnx');
     await saveModel(heavyTail().model, heavy);
     const rows = path.join(dir, 'rows.f32');
     await fs.writeFile(rows, randomNormal(seededRng(9), 200 * 8));
-    const profile = path.join(dir, 'latency.json');
+    const profile = path.join(dir, 'profiles', 'latency.json');
+    await fs.mkdir(path.dirname(profile));
     const args = (out: string) => ['build', heavy, '--data', `raw:${rows}:8#0-199`, '--out', path.join(dir, out), ...fast, '--epochs', '40', '--latency-profile', profile, '--json'];
     const run = async (out: string) => {
       const b = await cli(...args(out));
@@ -387,7 +388,14 @@ describe('build → bundle → eval on a tiny model', () => {
     assert.equal(stored.key.batch, 1);
     assert.deepEqual(Object.keys(stored.toExitMs), ['stem']);
     assert.deepEqual(first.manifest.exits.map((e) => e.tensor), ['stem']);
+    // Read where it cannot be saved (a shared, read-only profile): used, not refused.
+    const access = fs.access;
+    const readOnly = t.mock.method(fs, 'access', async (p: string, mode?: number) => {
+      if (p === path.dirname(profile)) throw Object.assign(new Error(`EACCES: permission denied, access '${p}'`), { code: 'EACCES' });
+      return access(p, mode);
+    });
     const second = await run('profiled-2');
+    readOnly.mock.restore();
     assert.deepEqual(second.report.latencyReused, { exits: true, heads: first.report.latencyReused.of, of: first.report.latencyReused.of });
     assert.ok(first.report.checks.length > 0 && second.report.checks.every((c: { reused: boolean }) => c.reused));
     assert.deepEqual(second.report.checks.map((c: { ratio: number }) => c.ratio), first.report.checks.map((c: { ratio: number }) => c.ratio));

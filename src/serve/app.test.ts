@@ -235,11 +235,29 @@ describe('server routes', () => {
       const head = `POST /v2/models/tiny/classify HTTP/1.1\r\nhost: x\r\ncontent-type: multipart/form-data; boundary=xyz\r\ntransfer-encoding: chunked\r\n\r\n`;
       const part = '--xyz\r\ncontent-disposition: form-data; name="image"; filename="a.png"\r\ncontent-type: image/png\r\n\r\n';
       // 96 KiB of a file, and the body never ends: the answer must not wait for its end (nor for --timeout-ms).
-      const answer = await rawExchange(await s.listen(), head + chunk(part) + Array.from({ length: 6 }, () => chunk('a'.repeat(16 * 1024))).join(''));
+      const address = await s.listen();
+      const answer = await rawExchange(address, head + chunk(part) + Array.from({ length: 6 }, () => chunk('a'.repeat(16 * 1024))).join(''));
       assert.match(answer, /^HTTP\/1\.1 413 [\s\S]*connection: close[\s\S]*"code":"BODY_TOO_LARGE"/i);
       assert.match(answer, /the image is over the limit of 65536 bytes; send a smaller image or raise --body-limit/);
+      // So is a path the router refuses before any body is read (the exchange ends only when the server closes).
+      const unroutable = await rawExchange(address, `POST /v2/models/${'m'.repeat(300)}/infer HTTP/1.1\r\nhost: x\r\ntransfer-encoding: chunked\r\n\r\n${chunk('{"inputs":')}`);
+      assert.match(unroutable, /^HTTP\/1\.1 404 [\s\S]*connection: close[\s\S]*"code":"MODEL_NOT_FOUND"/i);
+      // In-process (inject) there is no connection to close: errors there say nothing of one.
+      assert.notEqual((await s.app.inject({ method: 'POST', url: '/v2/models/tiny/infer', payload: '{not json', headers: { 'content-type': 'application/json' } })).headers.connection, 'close');
     } finally {
       await s.close();
+    }
+    // The whole body in one write, under a small limit: the part's head and the bytes past the limit reach the parser
+    // in one read, before the route reads the part (it was answered as a truncated image: a 400, or a 200).
+    const small = await startServer(modelFile, serverConfig({ bodyLimitBytes: 4096, online: { enabled: false } }));
+    try {
+      const chunk = (b: string): string => `${Buffer.byteLength(b).toString(16)}\r\n${b}\r\n`;
+      const head = `POST /v2/models/tiny/classify HTTP/1.1\r\nhost: x\r\ncontent-type: multipart/form-data; boundary=xyz\r\ntransfer-encoding: chunked\r\nconnection: close\r\n\r\n`;
+      const part = '--xyz\r\ncontent-disposition: form-data; name="image"; filename="a.png"\r\ncontent-type: image/png\r\n\r\n';
+      const whole = head + chunk(`${part}${'a'.repeat(12 * 1024)}\r\n--xyz--\r\n`) + '0\r\n\r\n';
+      assert.match(await rawExchange(await small.listen(), whole), /^HTTP\/1\.1 413 [\s\S]*"code":"BODY_TOO_LARGE"/i);
+    } finally {
+      await small.close();
     }
   });
 

@@ -46,17 +46,21 @@ export async function multipartImage(req: FastifyRequest, limitBytes: number): P
 }
 
 /** A file part's bytes; refused when it passes `limitBytes` (busboy's 'limit'), without waiting for the part's end. */
-function readFilePart(file: Readable, limitBytes: number): Promise<Buffer> {
+function readFilePart(file: Readable & { truncated?: boolean }, limitBytes: number): Promise<Buffer> {
   return new Promise<Buffer>((resolve, reject) => {
     const chunks: Buffer[] = [];
-    file.on('data', (chunk: Buffer) => chunks.push(chunk));
-    file.once('limit', () => {
+    const tooLarge = (): void => {
       chunks.length = 0;
       reject(new LayercacheError('BODY_TOO_LARGE', `the image is over the limit of ${limitBytes} bytes; send a smaller image or raise --body-limit`));
       // Its parser stops; the rest of the body is not read (the answer closes the connection).
       file.destroy();
-    });
-    file.once('end', () => resolve(Buffer.concat(chunks)));
+    };
+    // The limit may have been passed before these listeners were attached (the part's head and the bytes beyond the
+    // limit in one read): busboy then marks the part truncated, and 'limit' does not come again.
+    if (file.truncated) return tooLarge();
+    file.on('data', (chunk: Buffer) => chunks.push(chunk));
+    file.once('limit', tooLarge);
+    file.once('end', () => (file.truncated ? tooLarge() : resolve(Buffer.concat(chunks))));
     file.once('error', reject);
   });
 }

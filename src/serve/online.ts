@@ -224,10 +224,6 @@ export class OnlineLearner {
       // Saved when the state directory takes it; else served from memory all the same (the files of the version it
       // revises, with the new thresholds): protecting answers does not wait for a full or read-only disk.
       const unsaved = await this.deps.store.saveRevision(bundle, version, thresholds, plan.raises).then(() => null, (err: unknown) => err as Error);
-      if (unsaved) {
-        this.deps.metrics.guardUnsaved.inc({ model: this.deps.model });
-        this.deps.log.error({ err: unsaved, version }, `guard: version ${version} could not be saved (${unsaved.message}); it serves from memory, and a restart before a later version is saved resumes an older one without this action`);
-      }
       const inMemory = unsaved ? { bundle: revisedBundle(bundle, version, thresholds, plan.raises), source: { kind: 'bundle' as const, dir: bundle.dir, thresholds } } : undefined;
       try {
         // The guard keeps what still applies: the other exits' evidence, and this exit's share above its new threshold.
@@ -236,6 +232,10 @@ export class OnlineLearner {
         // The next try waits for guardMinSamples fresh verified answers, instead of swapping per answer.
         this.guard.resetExit(e);
         throw err;
+      }
+      if (unsaved) {
+        this.deps.metrics.guardUnsaved.inc({ model: this.deps.model });
+        this.deps.log.error({ err: unsaved, version }, `guard: version ${version} could not be saved (${unsaved.message}); it serves from memory, and a restart before a later version is saved resumes an older one without this action (whose number a later version may then take)`);
       }
       const what = disable ? 'disable' : 'raise';
       this.deps.metrics.guardActions.inc({ model: this.deps.model, exit: String(e), tensor: this.exitTensor(this.version, e), action: what });

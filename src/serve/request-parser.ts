@@ -62,7 +62,7 @@ export class RequestParser {
       try {
         worker.postMessage(message, [moved.buffer as ArrayBuffer]);
       } catch (err) {
-        reject(new LayercacheError('WORKER_FAILED', `the request body could not be sent to the request-parser worker (${(err as Error).message}); retry the request`, { cause: err }));
+        reject(new LayercacheError('WORKER_RESTARTING', `the request body could not be sent to the request-parser worker (${(err as Error).message}); this request was not read: send it again`, { cause: err }));
         return;
       }
       this.pending.set(id, { resolve, reject });

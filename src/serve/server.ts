@@ -139,7 +139,7 @@ async function start(sourcePath: string, config: Config, stateDir: string, tempo
     serializers: { req: (req: { method?: string; url?: string; host?: string; ip?: string }) => ({ method: req.method, url: req.url === undefined ? undefined : pathOf(req.url), host: req.host, remoteAddress: req.ip }) },
   }, logSink ?? process.stdout);
   const store = new VersionStore(stateDir);
-  const unlock = await store.lock((text) => log.warn({ stateDir }, text));
+  const unlock = await store.lock((text, level) => log[level]({ stateDir }, text));
   try {
     return await startLocked(sourcePath, config, store, temporary, unlock, log);
   } catch (err) {
@@ -260,8 +260,9 @@ async function startLocked(sourcePath: string, config: Config, store: VersionSto
       const profileReading = await readLatencyProfile(latencyProfile);
       if (config.build.latencyProfile !== null) {
         refuseForeignProfile(latencyProfile, profileReading);
-        // Every retrain would only warn that it could not save it.
-        await checkOutputFile(latencyProfile, true, '--latency-profile');
+        // Without a profile in it, every retrain would measure and only warn that it could not save one; a profile
+        // that can be read is used even where it cannot be saved (a shared, read-only one).
+        if (profileReading.profile === null) await checkOutputFile(latencyProfile, true, '--latency-profile');
       } else if (!profileReading.replaceable) {
         await fs.rm(latencyProfile, { force: true });
         log.warn({ file: latencyProfile }, `state: removed ${profileReading.problem ?? latencyProfile}; retrains measure latencies again`);

@@ -58,11 +58,15 @@ describe('the state lock', () => {
     await unlock();
     await assert.rejects(fs.stat(path.join(state, 'lock')), { code: 'ENOENT' });
 
-    // Held by a live process of this host and namespace (our parent), with or without (an older lock) its identity.
+    // Held by a live process of this host and namespace (our parent), with or without (an older lock) its identity;
+    // only a lock without a start time to compare leaves the doubt that the pid is another program's by now.
     const parent = await processStart(process.ppid);
-    for (const content of [`${process.ppid}\n`, `${process.ppid} ${host}${parent === null ? '' : `/${parent}`}\n`]) {
-      await fs.writeFile(path.join(state, 'lock'), content);
-      await assert.rejects(lockStateDir(state, fakeTiming()), locked(new RegExp(`in use by process ${process.ppid}; .*delete ${path.join(state, 'lock').replace(/[.*+?^${}()|[\]\\/]/g, '\\$&')}`)));
+    const deleteAdvice = new RegExp(`another program that now has the old server's process id: delete ${path.join(state, 'lock').replace(/[.*+?^${}()|[\]\\/]/g, '\\$&')}`);
+    await fs.writeFile(path.join(state, 'lock'), `${process.ppid}\n`);
+    await assert.rejects(lockStateDir(state, fakeTiming()), locked(deleteAdvice));
+    if (parent !== null) {
+      await fs.writeFile(path.join(state, 'lock'), `${process.ppid} ${host}/${parent}\n`);
+      await assert.rejects(lockStateDir(state, fakeTiming()), (e: unknown) => locked(new RegExp(`in use by process ${process.ppid}; give each server its own --state$`))(e) && !deleteAdvice.test((e as Error).message));
     }
     // Left by a process that is gone, by an earlier process that had this very pid (a restarted container), or by one
     // whose pid a process started later now has (its recorded start time differs): taken over, without waiting.
@@ -95,17 +99,48 @@ describe('the state lock', () => {
       const said: string[] = [];
       const release = await lockStateDir(gone, timing, (text) => said.push(text));
       assert.ok(timing.waited() >= LOCK_TIMING.staleMs, `taken over after ${timing.waited()} ms unrefreshed`);
-      assert.match(said.join('\n'), /names process 1 of .*, which cannot be checked from here \(another container or machine\); waiting up to 20 s/);
+      assert.match(said.join('\n'), /names process 1 of .*, which cannot be checked from here \(another container or machine\); waiting for it to go 20 s unrefreshed/);
       assert.match(await fs.readFile(lockFile(gone), 'utf8'), new RegExp(`^${process.pid} `));
       await release();
     }
-    // Untouched for long by this machine's clock: taken over at once.
-    const old = await stateWithLock('foreign-old', foreign[0]!);
-    const then = new Date(Date.now() - 3 * LOCK_TIMING.staleMs - 1000);
-    await fs.utimes(lockFile(old), then, then);
-    const timing = fakeTiming();
-    await (await lockStateDir(old, timing))();
-    assert.equal(timing.waited(), 0);
+  });
+
+  it("a live holder whose start time this user cannot read (another user's process, /proc with hidepid) keeps its lock", async (t) => {
+    const parent = await processStart(process.ppid);
+    if (parent === null) return t.skip('no /proc here: the pid alone decides');
+    const state = await stateWithLock('hidden', `${process.ppid} ${host}/${parent}\n`);
+    const readFile = fs.readFile;
+    t.mock.method(fs, 'readFile', async (p: string, o: object) => {
+      if (p === `/proc/${process.ppid}/stat`) throw Object.assign(new Error(`EACCES: permission denied, open '${p}'`), { code: 'EACCES' });
+      return readFile(p, o);
+    });
+    await assert.rejects(lockStateDir(state, fakeTiming()), locked(new RegExp(`in use by process ${process.ppid}`)));
+  });
+
+  it('a holder that finds its lock taken (it seemed gone while paused) stops touching it and leaves it at release', async (t) => {
+    t.mock.timers.enable({ apis: ['setInterval'] });
+    const state = path.join(dir, 'taken');
+    await fs.mkdir(state);
+    const said: [string, string][] = [];
+    let heard!: () => void;
+    const spoken = new Promise<void>((r) => { heard = r; });
+    const release = await lockStateDir(state, LOCK_TIMING, (text, level) => {
+      said.push([level, text]);
+      heard();
+    });
+    const file = path.join(state, 'lock');
+    const other = `1 other-host/boot/4026531836/100\n`;
+    await fs.writeFile(file, other);
+    const then = new Date(Date.now() - 60_000);
+    await fs.utimes(file, then, then);
+    const before = (await fs.stat(file)).mtimeMs;
+    t.mock.timers.tick(LOCK_TIMING.refreshMs);
+    await spoken;
+    assert.equal(said[0]?.[0], 'error');
+    assert.match(said[0]![1], /no longer names this process \(another server took it over while this one seemed gone\); two servers may now use .*: stop one/);
+    assert.equal((await fs.stat(file)).mtimeMs, before, 'the other server\'s lock is not touched');
+    await release();
+    assert.equal(await fs.readFile(file, 'utf8'), other, 'nor removed');
   });
 
   it('is refreshed while held, so that a server elsewhere sees it live', async (t) => {
@@ -116,9 +151,16 @@ describe('the state lock', () => {
     const file = path.join(state, 'lock');
     const then = new Date(Date.now() - 60_000);
     await fs.utimes(file, then, then);
+    // The refresh's own write is asynchronous: wait for it, not for time to pass.
+    const utimes = fs.utimes;
+    let touched!: () => void;
+    const refreshed = new Promise<void>((r) => { touched = r; });
+    t.mock.method(fs, 'utimes', async (...args: Parameters<typeof fs.utimes>) => {
+      await utimes(...args);
+      touched();
+    });
     t.mock.timers.tick(LOCK_TIMING.refreshMs);
-    // The refresh's own write is asynchronous: wait for it (bounded), not for time to pass.
-    for (let i = 0; i < 1000 && (await fs.stat(file)).mtimeMs === then.getTime(); i++) await new Promise((r) => setImmediate(r));
+    await refreshed;
     assert.ok((await fs.stat(file)).mtimeMs > then.getTime() + 30_000, 'touched by the refresh');
     await release();
   });

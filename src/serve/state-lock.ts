@@ -10,6 +10,7 @@
  * - where it cannot (another container, machine or boot), the lock is taken over only after it went unrefreshed for
  *   `staleMs`, watched with this process's own clock (no clock shared with the holder is assumed); a refresh seen
  *   meanwhile means a live holder: STATE_LOCKED;
+ * - a holder touches and releases the lock only while it still names it (one paused past `staleMs` may find it taken);
  * - the file is created complete or not at all (written aside, then hard-linked into place, which fails if it exists).
  */
 import { promises as fs } from 'node:fs';
@@ -38,20 +39,31 @@ export const LOCK_TIMING: LockTiming = {
 /** State directories locked by servers of this process (a lock file naming this pid may be stale: containers reuse pids). */
 const LOCKED_HERE = new Set<string>();
 
-/**
- * When process `pid` started: the boot's id, its pid namespace and its start time in clock ticks since boot, from
- * Linux's /proc; null where /proc does not tell (another system, or the process is gone).
- */
-export async function processStart(pid: number): Promise<string | null> {
+/** When process `pid` started, in clock ticks since boot (/proc/PID/stat, readable by every user); null where it cannot be read. */
+async function startTicks(pid: number): Promise<string | null> {
   try {
     const stat = await fs.readFile(`/proc/${pid}/stat`, 'utf8');
     // "pid (comm) state ppid …": comm may hold spaces and parentheses; starttime is field 22, the 20th after comm.
     const start = stat.slice(stat.lastIndexOf(')') + 2).split(' ')[19];
+    return start && /^\d+$/.test(start) ? start : null;
+  } catch {
+    return null; // not Linux, no such process, or hidden (/proc mounted with hidepid)
+  }
+}
+
+/**
+ * Where and when process `pid` runs: the boot's id, its pid namespace and its start time, from Linux's /proc
+ * (`boot/pidns/start`); null where /proc does not tell (another system; another user's process, whose namespace
+ * link only its owner may read).
+ */
+export async function processStart(pid: number): Promise<string | null> {
+  try {
+    const start = await startTicks(pid);
     const boot = (await fs.readFile('/proc/sys/kernel/random/boot_id', 'utf8')).trim();
     const ns = /\[(\d+)\]/.exec(await fs.readlink(`/proc/${pid}/ns/pid`))?.[1];
-    return start && /^\d+$/.test(start) && ns ? `${boot}/${ns}/${start}` : null;
+    return start !== null && ns ? `${boot}/${ns}/${start}` : null;
   } catch {
-    return null; // not Linux, or no such process: identities then hold the host name alone
+    return null; // not Linux, or not readable: identities then hold the host name alone
   }
 }
 
@@ -90,28 +102,47 @@ async function holderState(holder: LockHolder, mine: string): Promise<'running' 
   // Another boot or pid namespace (another container): its pid means nothing here.
   if (start[0] !== myStart[0] || start[1] !== myStart[1]) return 'unknown';
   if (alive() === 'gone') return 'gone';
-  // The same pid in this namespace, started at another time: another process has it now.
-  return `${host}/${await processStart(holder.pid)}` === holder.identity ? 'running' : 'gone';
+  // The same pid in this namespace, started at another time: another process has it now. A start time that cannot
+  // be read (a process hidden from this user) leaves the pid to decide: running.
+  const now = await startTicks(holder.pid);
+  return now === null || now === start[2] ? 'running' : 'gone';
 }
 
 /**
  * Takes `stateDir` for this process; returns the release function. A lock whose holder cannot be checked from here
- * makes this wait until it goes unrefreshed for `timing.staleMs` (or refuses as soon as it is refreshed).
+ * makes this wait until it goes unrefreshed for `timing.staleMs` (or refuses as soon as it is refreshed). `say`
+ * hears such a wait, and a lock this process finds taken from it (it seemed gone to another server, paused for
+ * longer than `staleMs`): then it stops touching the lock, and its release leaves the other's lock in place.
  */
-export async function lockStateDir(stateDir: string, timing: LockTiming = LOCK_TIMING, onWait: (text: string) => void = () => {}): Promise<() => Promise<void>> {
+export async function lockStateDir(stateDir: string, timing: LockTiming = LOCK_TIMING, say: (text: string, level: 'warn' | 'error') => void = () => {}): Promise<() => Promise<void>> {
   const file = path.join(stateDir, 'lock');
   const key = path.resolve(stateDir);
   // Claimed before the first await, so two servers starting at once in this process cannot both pass.
   if (LOCKED_HERE.has(key)) throw new LayercacheError('STATE_LOCKED', `state directory ${stateDir} is in use by another server in this process (${process.pid}); give each server its own --state`);
   LOCKED_HERE.add(key);
   let refresher: NodeJS.Timeout;
+  let mine: string;
+  const ours = async (): Promise<boolean> => {
+    const holder = await lockHolder(file);
+    return holder !== null && holder.pid === process.pid && holder.identity === mine;
+  };
+  let lost = false;
   try {
-    const mine = await ownIdentity();
-    await takeLockFile(file, stateDir, mine, timing, onWait);
-    // Best effort: a refresh that fails (the disk gone read-only) only lets another server take over later.
+    mine = await ownIdentity();
+    await takeLockFile(file, stateDir, mine, timing, say);
     refresher = setInterval(() => {
-      const t = new Date();
-      fs.utimes(file, t, t).catch(() => undefined);
+      void (async () => {
+        if (lost) return;
+        if (!(await ours())) {
+          lost = true;
+          clearInterval(refresher);
+          say(`state: ${file} no longer names this process (another server took it over while this one seemed gone); two servers may now use ${stateDir}: stop one`, 'error');
+          return;
+        }
+        const t = new Date();
+        // Best effort: a refresh that fails (the disk gone read-only) only lets another server take over later.
+        await fs.utimes(file, t, t).catch(() => undefined);
+      })();
     }, timing.refreshMs);
     refresher.unref();
   } catch (err) {
@@ -121,6 +152,8 @@ export async function lockStateDir(stateDir: string, timing: LockTiming = LOCK_T
   return async () => {
     clearInterval(refresher);
     LOCKED_HERE.delete(key);
+    // Another server's lock (taken while this one seemed gone) stays.
+    if (!(await ours())) return;
     try {
       await fs.rm(file, { force: true });
     } catch (err) {
@@ -141,9 +174,6 @@ async function touchedAt(file: string): Promise<number | null> {
 async function awaitStale(file: string, stateDir: string, holder: LockHolder, timing: LockTiming): Promise<boolean> {
   const seen = await touchedAt(file);
   if (seen === null) return false;
-  // Untouched for three times the wait by this machine's clock: stale without waiting (clocks far more apart than
-  // that would be needed to mistake a live holder's lock for it).
-  if (Date.now() - seen > 3 * timing.staleMs) return true;
   const since = timing.now();
   while (timing.now() - since < timing.staleMs) {
     await timing.wait(Math.min(timing.refreshMs / 2, timing.staleMs - (timing.now() - since)));
@@ -157,7 +187,7 @@ async function awaitStale(file: string, stateDir: string, holder: LockHolder, ti
 }
 
 /** Creates `file` for this process, taking over a stale lock: moved aside and checked, put back if it was a fresh one. */
-async function takeLockFile(file: string, stateDir: string, mine: string, timing: LockTiming, onWait: (text: string) => void): Promise<void> {
+async function takeLockFile(file: string, stateDir: string, mine: string, timing: LockTiming, say: (text: string, level: 'warn' | 'error') => void): Promise<void> {
   for (let attempt = 0; attempt < 3; attempt++) {
     const temp = tempSibling(file);
     try {
@@ -175,10 +205,12 @@ async function takeLockFile(file: string, stateDir: string, mine: string, timing
     if (holder !== null) {
       const state = await holderState(holder, mine);
       if (state === 'running') {
-        throw new LayercacheError('STATE_LOCKED', `state directory ${stateDir} is in use by process ${holder.pid}; give each server its own --state (if no layercache server uses it, process ${holder.pid} is another program that now has the old server's process id: delete ${file})`);
+        // Without a start time to compare (not Linux, or an older lock), the pid may be another program's by now.
+        const unsure = holder.identity === null || holder.identity.split('/').length < 4;
+        throw new LayercacheError('STATE_LOCKED', `state directory ${stateDir} is in use by process ${holder.pid}; give each server its own --state${unsure ? ` (if no layercache server uses it, process ${holder.pid} is another program that now has the old server's process id: delete ${file})` : ''}`);
       }
       if (state === 'unknown') {
-        onWait(`state: ${file} names process ${holder.pid} of ${holder.identity?.split('/')[0] ?? 'another host'}, which cannot be checked from here (another container or machine); waiting up to ${Math.round(timing.staleMs / 1000)} s to see whether it is kept fresh`);
+        say(`state: ${file} names process ${holder.pid} of ${holder.identity?.split('/')[0] ?? 'another host'}, which cannot be checked from here (another container or machine); waiting for it to go ${Math.round(timing.staleMs / 1000)} s unrefreshed, or to be refreshed`, 'warn');
         if (!(await awaitStale(file, stateDir, holder, timing))) continue;
       }
     }

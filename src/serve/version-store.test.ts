@@ -46,11 +46,15 @@ describe('VersionStore leftovers and pruning', () => {
     const liveFile = path.join(state, `latency-profile.json.tmp-${process.ppid}-0badf00d`);
     await fs.writeFile(deadFile, 'x');
     await fs.writeFile(liveFile, 'x');
+    // A lock being taken over by a server on another machine, whose pid means nothing here: left to it.
+    const lockAside = path.join(state, `lock.tmp-${DEAD_PID}-0badf00d`);
+    await fs.writeFile(lockAside, '1 other-host\n');
     const removed: string[] = [];
     await store.removeLeftovers((d) => removed.push(d));
     assert.deepEqual(removed.sort(), [dead, deadFile].sort());
     await fs.stat(live);
     await fs.stat(liveFile);
+    await fs.stat(lockAside);
     assert.deepEqual(await store.prune(2, [1]), [2]);
     assert.deepEqual(await store.list(), [4, 3, 1]);
   });

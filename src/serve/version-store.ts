@@ -35,8 +35,8 @@ export class VersionStore {
   }
 
   /** Takes the state directory for this process (state-lock.ts); returns the release function. */
-  lock(onWait?: (text: string) => void, timing?: LockTiming): Promise<() => Promise<void>> {
-    return lockStateDir(this.stateDir, timing, onWait);
+  lock(say?: (text: string, level: 'warn' | 'error') => void, timing?: LockTiming): Promise<() => Promise<void>> {
+    return lockStateDir(this.stateDir, timing, say);
   }
 
   /** Version numbers present on disk, newest first. */
@@ -56,7 +56,9 @@ export class VersionStore {
     const top = await fs.readdir(this.stateDir).catch(() => [] as string[]);
     const found = [
       ...(await this.names()).filter((n) => NAME.test(parseTempSibling(n)?.target ?? '')).map((n) => path.join(this.versionsDir, n)),
-      ...top.filter((n) => parseTempSibling(n) !== null).map((n) => path.join(this.stateDir, n)),
+      // Not the lock's: another machine's server may be taking it over (its pid means nothing here); each taker
+      // removes its own.
+      ...top.filter((n) => { const t = parseTempSibling(n); return t !== null && t.target !== 'lock'; }).map((n) => path.join(this.stateDir, n)),
     ];
     for (const file of found) {
       // This process holds the lock and has not started saving yet, so its own pid's leftovers are stale too.

@@ -1,6 +1,6 @@
 /** `layercache build`: collect, measure, train and select, then save a bundle atomically. */
 import Table from 'cli-table3';
-import { buildCascade, whyNoExit, withLatencyProfileFile } from '../../builder/index.ts';
+import { buildCascade, readLatencyProfile, whyNoExit, withLatencyProfileFile } from '../../builder/index.ts';
 import { BUNDLE_OUTPUT, saveBundle } from '../../bundle/index.ts';
 import type { Config } from '../../config/index.ts';
 import { imageSizeOf, isImageSpec, openDataSource, type ImageSize } from '../../data/index.ts';
@@ -27,9 +27,11 @@ export async function runBuild(file: string, opts: BuildCommandOptions, config: 
     throw new LayercacheError('USAGE', `--latency-profile ${profile} lies inside --out ${opts.out}, which the bundle replaces; keep the profile outside it, e.g. --latency-profile latency-profile.json`);
   }
   // Refuse an occupied --out before minutes of work, not after (the save checks again); and a --latency-profile that
-  // cannot be written (a directory, under a file, no permission), which would only be a warning after the build.
+  // holds no profile and cannot be written (a directory, under a file, no permission), which would only be a warning
+  // after the build.
   await checkOutputDir(opts.out, opts.force, BUNDLE_OUTPUT);
-  if (profile !== null) await checkOutputFile(profile, true, '--latency-profile');
+  // A profile that can be read is used even where it cannot be saved (a shared, read-only one): saving it only warns.
+  if (profile !== null && (await readLatencyProfile(profile)).profile === null) await checkOutputFile(profile, true, '--latency-profile');
   const progress = terminalProgress(io, config.color);
   const { model, bytes: modelBytes } = await loadModelFile(file);
   const declared = model.graph!.input.find((v) => !model.graph!.initializer.some((t) => t.name === v.name));

@@ -7,7 +7,7 @@ import { describe, it } from 'node:test';
 import { promisify } from 'node:util';
 import { GraphBuilder, saveModel, serializeModel, loadModel } from '../onnx/index.ts';
 import { tensor } from '../tensor/index.ts';
-import { loadConfig } from '../config/index.ts';
+import { loadConfig, type ConfigInput } from '../config/index.ts';
 import type { LayercacheError } from '../errors/index.ts';
 import { runServe } from './commands/serve.ts';
 import { cli } from '../../test/support/cli.ts';
@@ -131,45 +131,49 @@ describe('layercache --help', () => {
   });
 });
 
+/**
+ * Runs `serve` in-process on `signals` until it says it is serving; `stop` emits the signals given and waits for the
+ * command to return; `err` is its stderr so far.
+ */
+async function serving(model: string, serve: ConfigInput['serve'], opts: { warnRawPixels?: boolean } = {}) {
+  const signals = new EventEmitter();
+  let err = '';
+  const config = loadConfig({ engine: { intraOpThreads: 1 }, serve: { port: 0, log: 'silent', ...serve } }, {});
+  const running = runServe(model, config, { out: () => {}, err: (s) => void (err += s), isTty: false }, signals, opts);
+  while (!/serving 'layercache' at http:\/\/[^ ]+:\d+/.test(err)) await new Promise((r) => setImmediate(r));
+  return {
+    signals,
+    err: () => err,
+    stop: async (...names: string[]) => {
+      for (const n of names) signals.emit(n);
+      await running;
+    },
+  };
+}
+
 describe('layercache serve', () => {
   it('drains and returns on SIGTERM; a repeated signal does not cut the drain short', async () => {
     const { dir, model } = await fixture();
-    const signals = new EventEmitter();
-    let err = '';
-    const config = loadConfig({ engine: { intraOpThreads: 1 }, serve: { port: 0, log: 'silent', stateDir: path.join(dir, 'sig-state') } }, {});
-    const running = runServe(model, config, { out: () => {}, err: (s) => void (err += s), isTty: false }, signals);
-    while (!/serving 'layercache' at http:\/\/127\.0\.0\.1:\d+/.test(err)) await new Promise((r) => setImmediate(r));
-    signals.emit('SIGTERM');
-    signals.emit('SIGTERM');
-    await running;
-    assert.match(err, /SIGTERM: draining in-flight requests\n.*SIGTERM: already draining/s);
-    assert.equal(signals.listenerCount('SIGTERM'), 0);
+    const s = await serving(model, { stateDir: path.join(dir, 'sig-state') });
+    await s.stop('SIGTERM', 'SIGTERM');
+    assert.match(s.err(), /SIGTERM: draining in-flight requests\n.*SIGTERM: already draining/s);
+    assert.equal(s.signals.listenerCount('SIGTERM'), 0);
   });
 
   it('says it listens on every interface when bound to a wildcard host (the address printed is one of them)', async () => {
     const { dir, model } = await fixture();
-    const signals = new EventEmitter();
-    let err = '';
-    const config = loadConfig({ engine: { intraOpThreads: 1 }, serve: { host: '0.0.0.0', port: 0, log: 'silent', token: 'a-token-of-16-characters', stateDir: path.join(dir, 'any-state') } }, {});
-    const running = runServe(model, config, { out: () => {}, err: (s) => void (err += s), isTty: false }, signals);
-    while (!/serving 'layercache' at/.test(err)) await new Promise((r) => setImmediate(r));
-    signals.emit('SIGTERM');
-    await running;
-    assert.match(err, /serving 'layercache' at http:\/\/[^ ]+ \(state .*any-state, listening on every interface \(--host 0\.0\.0\.0\)\)/);
+    const s = await serving(model, { host: '0.0.0.0', token: 'a-token-of-16-characters', stateDir: path.join(dir, 'any-state') });
+    await s.stop('SIGTERM');
+    assert.match(s.err(), /serving 'layercache' at http:\/\/[^ ]+ \(state .*any-state, listening on every interface \(--host 0\.0\.0\.0\)\)/);
   });
 
   it('drains on SIGHUP too (a closed terminal), which would otherwise kill it with its state locked', async () => {
     const { dir, model } = await fixture();
-    const signals = new EventEmitter();
-    let err = '';
-    const config = loadConfig({ engine: { intraOpThreads: 1 }, serve: { port: 0, log: 'silent', stateDir: path.join(dir, 'hup-state') } }, {});
-    const running = runServe(model, config, { out: () => {}, err: (s) => void (err += s), isTty: false }, signals);
-    while (!/serving 'layercache' at/.test(err)) await new Promise((r) => setImmediate(r));
-    signals.emit('SIGHUP');
-    await running;
-    assert.match(err, /SIGHUP: draining in-flight requests/);
+    const s = await serving(model, { stateDir: path.join(dir, 'hup-state') });
+    await s.stop('SIGHUP');
+    assert.match(s.err(), /SIGHUP: draining in-flight requests/);
     await assert.rejects(fs.access(path.join(dir, 'hup-state', 'lock')), 'the state lock is released');
-    assert.equal(signals.listenerCount('SIGHUP'), 0);
+    assert.equal(s.signals.listenerCount('SIGHUP'), 0);
   });
 
   it('warns, as build does, when an image model is served with no normalisation given; not for a model of other inputs', async () => {
@@ -177,14 +181,9 @@ describe('layercache serve', () => {
     const flat = path.join(dir, 'flat.onnx');
     await saveModel(mlp().model, flat);
     for (const [file, warned] of [[model, true], [flat, false]] as const) {
-      const signals = new EventEmitter();
-      let err = '';
-      const config = loadConfig({ engine: { intraOpThreads: 1 }, serve: { port: 0, log: 'silent', online: { enabled: false } } }, {});
-      const running = runServe(file, config, { out: () => {}, err: (s) => void (err += s), isTty: false }, signals, { warnRawPixels: true });
-      while (!/serving 'layercache' at/.test(err)) await new Promise((r) => setImmediate(r));
-      signals.emit('SIGTERM');
-      await running;
-      assert.equal(/warning: no --scale, --mean or --std: images sent to classify reach the model as raw 0–255 pixel values/.test(err), warned, err);
+      const s = await serving(file, { online: { enabled: false } }, { warnRawPixels: true });
+      await s.stop('SIGTERM');
+      assert.equal(/warning: no --scale, --mean or --std: images sent to classify reach the model as raw 0–255 pixel values/.test(s.err()), warned, s.err());
     }
   });
 

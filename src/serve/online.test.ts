@@ -20,7 +20,7 @@ import { mlp, residualNet } from '../../test/support/models.ts';
 import { loadBundle } from '../bundle/index.ts';
 import { cli } from '../../test/support/cli.ts';
 import { saveWithForcedExit } from '../../test/support/forced-exit.ts';
-import { startServer } from './server.ts';
+import { startServer, type RunningServer } from './server.ts';
 import { VersionStore } from './version-store.ts';
 import { BUFFER_FILE, readBufferFile } from './buffer-file.ts';
 import { ServerMetrics } from './metrics.ts';
@@ -43,6 +43,19 @@ function config(stateDir: string, online: OnlineInput, log: 'silent' | 'info' | 
 }
 
 const body = (x: Float32Array): Record<string, unknown> => ({ inputs: [{ name: 'image', shape: [1, 3, 8, 8], datatype: 'FP32', data: Array.from(x) }] });
+
+/** Sends 60 one-row requests of seeded random inputs, each after the guard has settled; the exit each was answered at. */
+async function guardedExits(s: RunningServer, seed: number): Promise<number[]> {
+  const x = randomNormal(seededRng(seed), 60 * sample);
+  const exits: number[] = [];
+  for (let i = 0; i < 60; i++) {
+    const res = await s.app.inject({ method: 'POST', url: '/v2/models/tiny/infer', payload: body(x.subarray(i * sample, (i + 1) * sample)) });
+    assert.equal(res.statusCode, 200, res.body);
+    exits.push(res.json().outputs.find((o: { name: string }) => o.name === 'exit').data[0]);
+    await s.online.idle();
+  }
+  return exits;
+}
 
 before(async () => {
   dir = await fs.mkdtemp(path.join(os.tmpdir(), 'layercache-online-'));
@@ -371,15 +384,8 @@ describe('accuracy guard', () => {
         build: { tolerance: 0.01 },
         serve: { name: 'tiny', log: 'warn', stateDir: path.join(dir, state), online: { enabled: false, verifyShare: 1, guardMinSamples: 10, keepVersions: 1, ...online } },
       }, {}), { write: (l) => void lines.push(l) });
-      const x = randomNormal(seededRng(31), 60 * sample);
-      const exits: number[] = [];
       try {
-        for (let i = 0; i < 60; i++) {
-          const res = await s.app.inject({ method: 'POST', url: '/v2/models/tiny/infer', payload: body(x.subarray(i * sample, (i + 1) * sample)) });
-          assert.equal(res.statusCode, 200, res.body);
-          exits.push(res.json().outputs.find((o: { name: string }) => o.name === 'exit').data[0]);
-          await s.online.idle();
-        }
+        const exits = await guardedExits(s, 31);
         return { status: s.online.status(), metrics: (await s.app.inject('/metrics')).body, exits, actions: lines.map((l) => JSON.parse(l) as { msg: string; action?: string; thresholdAfter?: number | null }).filter((l) => l.action) };
       } finally {
         await s.close();
@@ -435,15 +441,8 @@ describe('accuracy guard', () => {
     // Fault injection: a full (or read-only) disk refuses every new version.
     const store = (s.online as unknown as { deps: { store: VersionStore } }).deps.store;
     store.saveRevision = () => Promise.reject(new Error('ENOSPC: no space left on device (injected)'));
-    const x = randomNormal(seededRng(31), 60 * sample);
-    const exits: number[] = [];
     try {
-      for (let i = 0; i < 60; i++) {
-        const res = await s.app.inject({ method: 'POST', url: '/v2/models/tiny/infer', payload: body(x.subarray(i * sample, (i + 1) * sample)) });
-        assert.equal(res.statusCode, 200, res.body);
-        exits.push(res.json().outputs.find((o: { name: string }) => o.name === 'exit').data[0]);
-        await s.online.idle();
-      }
+      const exits = await guardedExits(s, 31);
       const status = s.online.status();
       assert.equal(status.version, 2, 'the disable serves as version 2');
       assert.equal(status.perExit[0]!.threshold, null);

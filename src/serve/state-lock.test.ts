@@ -137,7 +137,7 @@ describe('the state lock', () => {
     t.mock.timers.tick(LOCK_TIMING.refreshMs);
     await spoken;
     assert.equal(said[0]?.[0], 'error');
-    assert.match(said[0]![1], /no longer names this process \(another server took it over while this one seemed gone\); two servers may now use .*: stop one/);
+    assert.match(said[0]![1], /no longer names this process \(removed, or taken over by another server while this one seemed gone\); two servers may now use .*: stop one/);
     assert.equal((await fs.stat(file)).mtimeMs, before, 'the other server\'s lock is not touched');
     await release();
     assert.equal(await fs.readFile(file, 'utf8'), other, 'nor removed');

@@ -122,27 +122,35 @@ export async function lockStateDir(stateDir: string, timing: LockTiming = LOCK_T
   LOCKED_HERE.add(key);
   let refresher: NodeJS.Timeout;
   let mine: string;
+  /** Whether the lock names this process; rejects when it cannot be read (not when it is gone: false). */
   const ours = async (): Promise<boolean> => {
-    const holder = await lockHolder(file);
-    return holder !== null && holder.pid === process.pid && holder.identity === mine;
+    let text: string;
+    try {
+      text = await fs.readFile(file, 'utf8');
+    } catch (err) {
+      if ((err as NodeJS.ErrnoException).code === 'ENOENT') return false;
+      throw err;
+    }
+    return text.trim() === `${process.pid} ${mine}`;
   };
   let lost = false;
   try {
     mine = await ownIdentity();
     await takeLockFile(file, stateDir, mine, timing, say);
     refresher = setInterval(() => {
+      // Best effort: a refresh that fails (the lock unreadable, the disk gone read-only) only lets another server
+      // take over later.
       void (async () => {
         if (lost) return;
         if (!(await ours())) {
           lost = true;
           clearInterval(refresher);
-          say(`state: ${file} no longer names this process (another server took it over while this one seemed gone); two servers may now use ${stateDir}: stop one`, 'error');
+          say(`state: ${file} no longer names this process (removed, or taken over by another server while this one seemed gone); two servers may now use ${stateDir}: stop one`, 'error');
           return;
         }
         const t = new Date();
-        // Best effort: a refresh that fails (the disk gone read-only) only lets another server take over later.
-        await fs.utimes(file, t, t).catch(() => undefined);
-      })();
+        await fs.utimes(file, t, t);
+      })().catch(() => undefined);
     }, timing.refreshMs);
     refresher.unref();
   } catch (err) {
@@ -152,9 +160,9 @@ export async function lockStateDir(stateDir: string, timing: LockTiming = LOCK_T
   return async () => {
     clearInterval(refresher);
     LOCKED_HERE.delete(key);
-    // Another server's lock (taken while this one seemed gone) stays.
-    if (!(await ours())) return;
     try {
+      // Another server's lock (taken while this one seemed gone) stays.
+      if (!(await ours())) return;
       await fs.rm(file, { force: true });
     } catch (err) {
       throw new LayercacheError('FILE_WRITE_FAILED', `the state lock ${file} could not be removed (${(err as NodeJS.ErrnoException).code ?? (err as Error).message}); the next start takes it over, since its process is gone`, { cause: err });

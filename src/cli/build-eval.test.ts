@@ -461,6 +461,8 @@ describe('build → bundle → eval on a tiny model', () => {
       [['--data', `raw:${data}:3x8x8#0-99`, '--latency-profile', path.join(out, 'latency.json')], 'USAGE', /--latency-profile .*latency\.json lies inside --out/],
       // One that cannot be written would only be a warning after the build.
       [['--data', `raw:${data}:3x8x8#0-99`, '--latency-profile', dir], 'OUTPUT_EXISTS', /--latency-profile .* is a directory; give a file path/],
+      // A stream is refused before it is read (a profile read from it once could be neither read again nor saved).
+      [['--data', `raw:${data}:3x8x8#0-99`, '--latency-profile', '/dev/stdin'], 'OUTPUT_EXISTS', /--latency-profile \/dev\/stdin leads into \/dev or \/proc/],
       [['--data', `raw:${data}:3x8x8#0-99`, '--latency-profile', path.join(data, 'latency.json')], 'OUTPUT_EXISTS', /--latency-profile .*latency\.json cannot be created: .* is a file, not a directory/],
     ];
     for (const [args, code, pattern] of cases) {

@@ -48,9 +48,10 @@ async function fileAncestor(target: string): Promise<string | null> {
 
 /**
  * Whether `target` may become an output file, checked before long work: a directory, a path
- * under a file, or an existing file without `overwrite` is OUTPUT_EXISTS.
+ * under a file, or an existing file without `overwrite` is OUTPUT_EXISTS; and (`writable`) one this
+ * user may not write is FILE_WRITE_FAILED.
  */
-export async function checkOutputFile(target: string, overwrite: boolean, flag = '--out', kind?: OutputFileKind): Promise<void> {
+export async function checkOutputFile(target: string, overwrite: boolean, flag = '--out', kind?: OutputFileKind, writable = true): Promise<void> {
   if (target.trim() === '') throw new LayercacheError('OUTPUT_EXISTS', `${flag} is an empty path; give a file, e.g. ${flag} report.html`);
   const st = await fs.stat(target).catch(() => null);
   if (st?.isDirectory()) throw new LayercacheError('OUTPUT_EXISTS', `${flag} ${target} is a directory; give a file path, e.g. ${path.join(target, 'report.html')}`);
@@ -65,7 +66,7 @@ export async function checkOutputFile(target: string, overwrite: boolean, flag =
   }
   const blocker = st ? null : await fileAncestor(target);
   if (blocker) throw new LayercacheError('OUTPUT_EXISTS', `${flag} ${target} cannot be created: ${blocker} is a file, not a directory; choose another path`);
-  await checkWritable(target, `${flag} ${target}`);
+  if (writable) await checkWritable(target, `${flag} ${target}`);
 }
 
 /**

@@ -242,6 +242,9 @@ describe('server routes', () => {
       // So is a path the router refuses before any body is read (the exchange ends only when the server closes).
       const unroutable = await rawExchange(address, `POST /v2/models/${'m'.repeat(300)}/infer HTTP/1.1\r\nhost: x\r\ntransfer-encoding: chunked\r\n\r\n${chunk('{"inputs":')}`);
       assert.match(unroutable, /^HTTP\/1\.1 404 [\s\S]*connection: close[\s\S]*"code":"MODEL_NOT_FOUND"/i);
+      // Without a body there is nothing unread: the connection stays (the exchange ends with the next request's close).
+      const bodiless = await rawExchange(address, `GET /v2/models/${'m'.repeat(300)}/ready HTTP/1.1\r\nhost: x\r\n\r\nGET /v2/health/live HTTP/1.1\r\nhost: x\r\nconnection: close\r\n\r\n`);
+      assert.match(bodiless, /^HTTP\/1\.1 404 [\s\S]*HTTP\/1\.1 200 /, 'the second request is answered on the same connection');
       // In-process (inject) there is no connection to close: errors there say nothing of one.
       assert.notEqual((await s.app.inject({ method: 'POST', url: '/v2/models/tiny/infer', payload: '{not json', headers: { 'content-type': 'application/json' } })).headers.connection, 'close');
     } finally {

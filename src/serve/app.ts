@@ -8,6 +8,7 @@
  * shutdown, and every other inference during a shutdown is 503 NOT_READY before its body is read.
  */
 import { randomBytes } from 'node:crypto';
+import type { IncomingHttpHeaders } from 'node:http';
 import multipart from '@fastify/multipart';
 import type { Logger } from 'pino';
 import Fastify, { LogController, type FastifyBaseLogger, type FastifyError, type FastifyInstance, type FastifyReply, type FastifyRequest } from 'fastify';
@@ -76,8 +77,10 @@ const PROCESS_TAG = randomBytes(4).toString('hex');
  * An answer given before the request's body was all read closes the connection: Node would otherwise read the rest
  * to keep it, and a chunked body may never end. (`complete` is undefined under inject(), which has no connection.)
  */
-function closeIfUnread(reply: FastifyReply, raw: { complete?: boolean }): FastifyReply {
-  return raw.complete === false ? reply.header('connection', 'close') : reply;
+function closeIfUnread(reply: FastifyReply, raw: { complete?: boolean; headers: IncomingHttpHeaders }): FastifyReply {
+  // A request without a body may not be marked complete yet when the router refuses it (Node sets it a tick later).
+  const hasBody = Number(raw.headers['content-length'] ?? 0) > 0 || raw.headers['transfer-encoding'] !== undefined;
+  return raw.complete === false && hasBody ? reply.header('connection', 'close') : reply;
 }
 
 /** The longest model name or version the router reads from a path (names have at most 128 characters, config.ts). */

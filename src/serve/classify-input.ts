@@ -58,6 +58,8 @@ function readFilePart(file: Readable & { truncated?: boolean }, limitBytes: numb
     // The limit may have been passed before these listeners were attached (the part's head and the bytes beyond the
     // limit in one read): busboy then marks the part truncated, and 'limit' does not come again.
     if (file.truncated) return tooLarge();
+    // Ended by an error (the client went away) before it was read: that error, which will not come again.
+    if (file.errored) return reject(file.errored);
     file.on('data', (chunk: Buffer) => chunks.push(chunk));
     file.once('limit', tooLarge);
     file.once('end', () => (file.truncated ? tooLarge() : resolve(Buffer.concat(chunks))));

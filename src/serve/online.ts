@@ -231,6 +231,7 @@ export class OnlineLearner {
       } catch (err) {
         // The next try waits for guardMinSamples fresh verified answers, instead of swapping per answer.
         this.guard.resetExit(e);
+        if (unsaved) this.deps.log.warn({ err: unsaved, version }, `guard: version ${version} could not be saved either (${unsaved.message})`);
         throw err;
       }
       if (unsaved) {

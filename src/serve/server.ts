@@ -257,12 +257,14 @@ async function startLocked(sourcePath: string, config: Config, store: VersionSto
     // if unreadable as a profile, is the server's to replace.
     const latencyProfile = config.build.latencyProfile ?? path.join(stateDir, 'latency-profile.json');
     if (s.online.enabled) {
+      // What a given one is (a file, not a stream such as /dev/stdin) is checked before it is read.
+      if (config.build.latencyProfile !== null) await checkOutputFile(latencyProfile, true, '--latency-profile', undefined, false);
       const profileReading = await readLatencyProfile(latencyProfile);
       if (config.build.latencyProfile !== null) {
         refuseForeignProfile(latencyProfile, profileReading);
         // Without a profile in it, every retrain would measure and only warn that it could not save one; a profile
         // that can be read is used even where it cannot be saved (a shared, read-only one).
-        if (profileReading.profile === null) await checkOutputFile(latencyProfile, true, '--latency-profile');
+        await checkOutputFile(latencyProfile, true, '--latency-profile', undefined, profileReading.profile === null);
       } else if (!profileReading.replaceable) {
         await fs.rm(latencyProfile, { force: true });
         log.warn({ file: latencyProfile }, `state: removed ${profileReading.problem ?? latencyProfile}; retrains measure latencies again`);

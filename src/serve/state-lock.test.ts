@@ -165,14 +165,78 @@ describe('the state lock', () => {
     await release();
   });
 
+  it('a lock missing at one refresh (a starting server moved it aside to check it) is kept; missing at two, it is lost; a failing refresh is said once', async (t) => {
+    t.mock.timers.enable({ apis: ['setInterval'] });
+    const state = path.join(dir, 'blink');
+    await fs.mkdir(state);
+    const said: [string, string][] = [];
+    let hear!: () => void;
+    const release = await lockStateDir(state, LOCK_TIMING, (text, level) => {
+      said.push([level, text]);
+      hear();
+    });
+    const file = path.join(state, 'lock');
+    const aside = `${file}.aside`;
+    // Each refresh ends with fs.utimes (when the lock is ours) or a word (when not): wait for one or the other.
+    const utimes = fs.utimes;
+    let touched!: () => void;
+    t.mock.method(fs, 'utimes', async (...args: Parameters<typeof fs.utimes>) => {
+      try {
+        await utimes(...args);
+      } finally {
+        touched();
+      }
+    });
+    const refresh = async (): Promise<void> => {
+      const done = new Promise<void>((r) => { touched = r; hear = r; });
+      t.mock.timers.tick(LOCK_TIMING.refreshMs);
+      await done;
+    };
+    // A refresh that finds the lock missing once ends without a write or a word, right after reading it.
+    const readFile = fs.readFile;
+    let read: () => void = () => {};
+    t.mock.method(fs, 'readFile', async (p: string, o: object) => {
+      try {
+        return await readFile(p, o);
+      } finally {
+        if (p === file) setImmediate(read);
+      }
+    });
+    const tickQuietly = async (): Promise<void> => {
+      const done = new Promise<void>((r) => { read = r; });
+      t.mock.timers.tick(LOCK_TIMING.refreshMs);
+      await done;
+    };
+    await fs.rename(file, aside);
+    await tickQuietly();
+    await fs.rename(aside, file);
+    await refresh();
+    assert.equal(said.length, 0, 'missing once, then back: still ours, refreshed');
+    // A refresh that fails is said once, not at every tick.
+    t.mock.method(fs, 'utimes', async () => {
+      touched();
+      throw Object.assign(new Error('EROFS: read-only file system'), { code: 'EROFS' });
+    });
+    await refresh();
+    await refresh();
+    assert.deepEqual(said.map(([level]) => level), ['warn']);
+    assert.match(said[0]![1], /could not be refreshed \(EROFS\); if this lasts 20 s, a server on another machine or container may take .* over/);
+    await fs.rm(file);
+    await tickQuietly();
+    await refresh();
+    assert.equal(said.at(-1)?.[0], 'error');
+    assert.match(said.at(-1)![1], /no longer names this process/);
+    await release();
+  });
+
   it('a lock that cannot be removed (a read-only filesystem) is FILE_WRITE_FAILED naming it, not an internal error', async (t) => {
     const state = path.join(dir, 'lock-ro');
     await fs.mkdir(state);
     const release = await lockStateDir(state);
-    const rm = fs.rm;
-    t.mock.method(fs, 'rm', async (p: string, o: object) => {
-      if (p === path.join(state, 'lock')) throw Object.assign(new Error(`EROFS: read-only file system, unlink '${p}'`), { code: 'EROFS' });
-      return rm(p, o);
+    const rename = fs.rename;
+    t.mock.method(fs, 'rename', async (from: string, to: string) => {
+      if (from === path.join(state, 'lock')) throw Object.assign(new Error(`EROFS: read-only file system, rename '${from}'`), { code: 'EROFS' });
+      return rename(from, to);
     });
     await assert.rejects(release(), (e: unknown) => e instanceof LayercacheError && e.code === 'FILE_WRITE_FAILED' && e.message.includes(`the state lock ${path.join(state, 'lock')} could not be removed (EROFS)`));
     t.mock.restoreAll();

@@ -122,35 +122,45 @@ export async function lockStateDir(stateDir: string, timing: LockTiming = LOCK_T
   LOCKED_HERE.add(key);
   let refresher: NodeJS.Timeout;
   let mine: string;
-  /** Whether the lock names this process; rejects when it cannot be read (not when it is gone: false). */
-  const ours = async (): Promise<boolean> => {
+  /** Whom `at` names: this process, another, or none (absent); rejects when it cannot be read. */
+  const whose = async (at: string): Promise<'ours' | 'other' | 'missing'> => {
     let text: string;
     try {
-      text = await fs.readFile(file, 'utf8');
+      text = await fs.readFile(at, 'utf8');
     } catch (err) {
-      if ((err as NodeJS.ErrnoException).code === 'ENOENT') return false;
+      if ((err as NodeJS.ErrnoException).code === 'ENOENT') return 'missing';
       throw err;
     }
-    return text.trim() === `${process.pid} ${mine}`;
+    return text.trim() === `${process.pid} ${mine}` ? 'ours' : 'other';
   };
   let lost = false;
+  let missed = 0;
+  let failing = false;
   try {
     mine = await ownIdentity();
     await takeLockFile(file, stateDir, mine, timing, say);
     refresher = setInterval(() => {
-      // Best effort: a refresh that fails (the lock unreadable, the disk gone read-only) only lets another server
-      // take over later.
       void (async () => {
         if (lost) return;
-        if (!(await ours())) {
+        const now = await whose(file);
+        // Missing once may be a starting server checking it (moved aside for a moment); missing twice, it is gone.
+        if (now === 'missing' && ++missed < 2) return;
+        if (now !== 'ours') {
           lost = true;
           clearInterval(refresher);
           say(`state: ${file} no longer names this process (removed, or taken over by another server while this one seemed gone); two servers may now use ${stateDir}: stop one`, 'error');
           return;
         }
+        missed = 0;
         const t = new Date();
         await fs.utimes(file, t, t);
-      })().catch(() => undefined);
+        failing = false;
+      })().catch((err: unknown) => {
+        // Said once per run of failures: until a refresh works again, a server elsewhere may take the lock over.
+        if (failing) return;
+        failing = true;
+        say(`state: ${file} could not be refreshed (${(err as NodeJS.ErrnoException).code ?? (err as Error).message}); if this lasts ${Math.round(timing.staleMs / 1000)} s, a server on another machine or container may take ${stateDir} over`, 'warn');
+      });
     }, timing.refreshMs);
     refresher.unref();
   } catch (err) {
@@ -160,12 +170,19 @@ export async function lockStateDir(stateDir: string, timing: LockTiming = LOCK_T
   return async () => {
     clearInterval(refresher);
     LOCKED_HERE.delete(key);
+    // Moved aside before it is checked, so that a lock another server installs meanwhile is not the one removed;
+    // another server's lock (taken while this one seemed gone) is put back.
+    const aside = tempSibling(file);
     try {
-      // Another server's lock (taken while this one seemed gone) stays.
-      if (!(await ours())) return;
-      await fs.rm(file, { force: true });
+      await fs.rename(file, aside);
     } catch (err) {
+      if ((err as NodeJS.ErrnoException).code === 'ENOENT') return;
       throw new LayercacheError('FILE_WRITE_FAILED', `the state lock ${file} could not be removed (${(err as NodeJS.ErrnoException).code ?? (err as Error).message}); the next start takes it over, since its process is gone`, { cause: err });
+    }
+    try {
+      if (await whose(aside) === 'other') await fs.link(aside, file).catch(() => undefined);
+    } finally {
+      await fs.rm(aside, { force: true });
     }
   };
 }

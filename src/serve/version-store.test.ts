@@ -46,12 +46,17 @@ describe('VersionStore leftovers and pruning', () => {
     const liveFile = path.join(state, `latency-profile.json.tmp-${process.ppid}-0badf00d`);
     await fs.writeFile(deadFile, 'x');
     await fs.writeFile(liveFile, 'x');
-    // A lock being taken over by a server on another machine, whose pid means nothing here: left to it.
+    // A lock being taken over by a server on another machine, whose pid means nothing here: left to it; one an hour
+    // old is a leftover.
     const lockAside = path.join(state, `lock.tmp-${DEAD_PID}-0badf00d`);
     await fs.writeFile(lockAside, '1 other-host\n');
+    const lockOld = path.join(state, `lock.tmp-${DEAD_PID}-0ddba11f`);
+    await fs.writeFile(lockOld, '1 other-host\n');
+    const hourAgo = new Date(Date.now() - 61 * 60 * 1000);
+    await fs.utimes(lockOld, hourAgo, hourAgo);
     const removed: string[] = [];
     await store.removeLeftovers((d) => removed.push(d));
-    assert.deepEqual(removed.sort(), [dead, deadFile].sort());
+    assert.deepEqual(removed.sort(), [dead, deadFile, lockOld].sort());
     await fs.stat(live);
     await fs.stat(liveFile);
     await fs.stat(lockAside);

@@ -13,6 +13,9 @@ import { lockStateDir, type LockTiming } from './state-lock.ts';
 
 const NAME = /^v(\d{6,})$/;
 
+/** Age after which a lock's temporary sibling is a leftover whatever its pid says. */
+const LOCK_LEFTOVER_MS = 60 * 60 * 1000;
+
 export class VersionStore {
   readonly versionsDir: string;
 
@@ -56,13 +59,15 @@ export class VersionStore {
     const top = await fs.readdir(this.stateDir).catch(() => [] as string[]);
     const found = [
       ...(await this.names()).filter((n) => NAME.test(parseTempSibling(n)?.target ?? '')).map((n) => path.join(this.versionsDir, n)),
-      // Not the lock's: another machine's server may be taking it over (its pid means nothing here); each taker
-      // removes its own.
-      ...top.filter((n) => { const t = parseTempSibling(n); return t !== null && t.target !== 'lock'; }).map((n) => path.join(this.stateDir, n)),
+      ...top.filter((n) => parseTempSibling(n) !== null).map((n) => path.join(this.stateDir, n)),
     ];
     for (const file of found) {
+      const { target, pid } = parseTempSibling(path.basename(file))!;
       // This process holds the lock and has not started saving yet, so its own pid's leftovers are stale too.
-      if (otherProcessAlive(parseTempSibling(path.basename(file))!.pid)) continue;
+      if (otherProcessAlive(pid)) continue;
+      // The lock's are kept for an hour: another machine's server may be taking the lock over (its pid means nothing
+      // here), and a taker holds them for milliseconds.
+      if (target === 'lock' && Date.now() - ((await fs.stat(file).catch(() => null))?.mtimeMs ?? 0) < LOCK_LEFTOVER_MS) continue;
       await fs.rm(file, { recursive: true, force: true });
       onRemove(file);
     }

@@ -31,7 +31,11 @@ export async function runBuild(file: string, opts: BuildCommandOptions, config: 
   // after the build.
   await checkOutputDir(opts.out, opts.force, BUNDLE_OUTPUT);
   // A profile that can be read is used even where it cannot be saved (a shared, read-only one): saving it only warns.
-  if (profile !== null && (await readLatencyProfile(profile)).profile === null) await checkOutputFile(profile, true, '--latency-profile');
+  // (What it is, a file and not a stream, is checked before it is read.)
+  if (profile !== null) {
+    await checkOutputFile(profile, true, '--latency-profile', undefined, false);
+    if ((await readLatencyProfile(profile)).profile === null) await checkOutputFile(profile, true, '--latency-profile');
+  }
   const progress = terminalProgress(io, config.color);
   const { model, bytes: modelBytes } = await loadModelFile(file);
   const declared = model.graph!.input.find((v) => !model.graph!.initializer.some((t) => t.name === v.name));

@@ -46,11 +46,31 @@ export function bundlePaths(exits: number, candidates: number): { segments: stri
   };
 }
 
+/** The files a bundle's manifest names, by path relative to its directory, with their sha256. */
+function filesOf(m: Manifest): Map<string, string> {
+  return new Map([
+    [m.source.backbone.file, m.source.backbone.sha256],
+    ...m.segments.map((x) => [x.file, x.sha256] as const),
+    ...m.exits.map((x) => [x.head.file, x.head.sha256] as const),
+    ...m.candidates.map((x) => [x.head.file, x.head.sha256] as const),
+  ]);
+}
+
+export interface SaveBundleOptions {
+  readonly overwrite?: boolean;
+  /**
+   * A saved bundle whose files the new one may share: a file of the same path and sha256 is hard-linked from it
+   * instead of written (a revision that only changes thresholds then costs a manifest). Falls back to writing where
+   * links cannot be made.
+   */
+  readonly linkFrom?: { readonly dir: string; readonly manifest: Manifest };
+}
+
 /**
  * Writes a bundle atomically. `manifest` must already reference the files by the names
  * of bundlePaths(); their sha256 fields are filled in here.
  */
-export async function saveBundle(dir: string, manifest: Manifest, files: BundleFiles, options: { overwrite?: boolean } = {}): Promise<Manifest> {
+export async function saveBundle(dir: string, manifest: Manifest, files: BundleFiles, options: SaveBundleOptions = {}): Promise<Manifest> {
   // A bundle is self-contained: a backbone that keeps its weights in side files would be read from wherever it runs.
   if (hasExternalData(parseModel(files.backbone, 'backbone'))) {
     throw new LayercacheError('BUNDLE_INVALID', 'the backbone bytes keep their weights in external data files, which a bundle would not carry; pass the whole model: loadModelFile(path).bytes, which inlines them');
@@ -73,13 +93,29 @@ export async function saveBundle(dir: string, manifest: Manifest, files: BundleF
   };
   const checked = ManifestSchema.safeParse(final);
   if (!checked.success) throw new LayercacheError('INTERNAL', `refusing to save an invalid manifest: ${checked.error.issues[0]?.message}`, { cause: checked.error });
+  const shared = options.linkFrom ? filesOf(options.linkFrom.manifest) : new Map<string, string>();
+  const wanted = filesOf(final);
   await writeDirAtomic(dir, async (tmp) => {
-    await writeFileAtomic(path.join(tmp, paths.backbone), files.backbone);
-    for (const [i, b] of segBytes.entries()) await writeFileAtomic(path.join(tmp, paths.segments[i]!), b);
-    for (const [i, b] of headBytes.entries()) await writeFileAtomic(path.join(tmp, paths.heads[i]!), b);
-    for (const [i, b] of candBytes.entries()) await writeFileAtomic(path.join(tmp, paths.candidates[i]!), b);
+    const put = async (file: string, bytes: Uint8Array): Promise<void> => {
+      const to = path.join(tmp, file);
+      if (options.linkFrom && shared.get(file) === wanted.get(file)) {
+        const from = path.join(options.linkFrom.dir, file);
+        // Linked only when its bytes are what its manifest says (a damaged file is not carried into a new bundle);
+        // another filesystem, or no hard links there: written instead.
+        const there = await fs.readFile(from).catch(() => null);
+        if (there && sha256(there) === wanted.get(file)) {
+          await fs.mkdir(path.dirname(to), { recursive: true });
+          if (await fs.link(from, to).then(() => true, () => false)) return;
+        }
+      }
+      await writeFileAtomic(to, bytes);
+    };
+    await put(paths.backbone, files.backbone);
+    for (const [i, b] of segBytes.entries()) await put(paths.segments[i]!, b);
+    for (const [i, b] of headBytes.entries()) await put(paths.heads[i]!, b);
+    for (const [i, b] of candBytes.entries()) await put(paths.candidates[i]!, b);
     await writeFileAtomic(path.join(tmp, MANIFEST_FILE), `${JSON.stringify(final, null, 2)}\n`);
-  }, { ...options, kind: BUNDLE_OUTPUT });
+  }, { overwrite: options.overwrite, kind: BUNDLE_OUTPUT });
   return final;
 }
 

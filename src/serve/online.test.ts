@@ -404,6 +404,11 @@ describe('accuracy guard', () => {
     assert.ok(count(disabled.metrics, 'layercache_verification_total', ',agree="no"') > 0, 'verified answers counted by exit and tensor');
     assert.ok(count(disabled.metrics, 'layercache_inference_exit_total') > 0, 'answers counted by exit and tensor');
     assert.deepEqual(await new VersionStore(path.join(dir, 'guard')).list(), [2], 'persisted; only the newest with keepVersions 1');
+    // A revision changes only the manifest: its model files are hard links to those of the bundle it revised.
+    for (const file of ['backbone.onnx', 'segments/segment_00.onnx', 'heads/head_00.onnx']) {
+      const [from, to] = await Promise.all([fs.stat(path.join(forced, file)), fs.stat(path.join(new VersionStore(path.join(dir, 'guard')).dirOf(2), file))]);
+      assert.equal(to.ino, from.ino, file);
+    }
     // A least raise above every score the heads give: that threshold keeps no wrong answer, so it is a raise (to 100).
     const raised = await run('guard-raise', { guardRaise: 100 });
     assert.deepEqual(raised.actions.map((a) => [a.action, a.thresholdAfter]), [['raise', 100]]);

@@ -108,7 +108,8 @@ export class VersionStore {
   async saveRevision(bundle: LoadedBundle, version: number, thresholds: readonly (number | null)[], guardRaises: readonly number[]): Promise<string> {
     const dir = this.dirOf(version);
     const revised = revisedBundle(bundle, version, thresholds, guardRaises);
-    await saveBundle(dir, revised.manifest, revised);
+    // Only the manifest differs: the files are linked from the version revised, where they are on disk.
+    await saveBundle(dir, revised.manifest, revised, { linkFrom: { dir: bundle.dir, manifest: bundle.manifest } });
     return dir;
   }
 

@@ -74,7 +74,7 @@ export { withLatencyProfileFile, readLatencyProfile, writeLatencyProfile, type L
  *   await saveBundle('bundle/', built.manifest, { backbone: modelBytes, segments: built.segments, heads: built.heads, candidateHeads: built.candidateHeads });
  *   const bundle = await loadBundle('bundle/');
  */
-export { saveBundle, loadBundle, bundlePaths, type LoadedBundle, type BundleFiles, type Manifest, type ScoreSpec } from './bundle/index.ts';
+export { saveBundle, loadBundle, bundlePaths, type LoadedBundle, type BundleFiles, type SaveBundleOptions, type Manifest, type ScoreSpec } from './bundle/index.ts';
 
 /**
  * The early-exit runtime: rows answered by a confident head skip the rest of the network.

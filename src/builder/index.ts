@@ -6,5 +6,5 @@ export { collectFeatures, buildFeatureProbe, type FeatureSet, type ExitInfo } fr
 export { trainHeads, predictHeads, type HeadJob, type TrainSettings, type TrainResult } from './train-heads.ts';
 export { measureCascade, measureLatency, timeAlternating, type CandidateCut, type LatencyCosts } from './measure.ts';
 export {
-  readLatencyProfile, refuseForeignProfile, writeLatencyProfile, withLatencyProfileFile, type LatencyProfile, type ProfileReading,
+  checkLatencyProfileFile, readLatencyProfile, refuseForeignProfile, writeLatencyProfile, withLatencyProfileFile, type LatencyProfile, type ProfileReading,
 } from './latency-profile.ts';

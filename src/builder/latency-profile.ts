@@ -18,7 +18,7 @@ import os from 'node:os';
 import { z } from 'zod';
 import { runtimeVersion, type EngineOptions } from '../engine/index.ts';
 import { LayercacheError } from '../errors/index.ts';
-import { sha256, writeFileAtomic } from '../files/index.ts';
+import { checkOutputFile, sha256, writeFileAtomic } from '../files/index.ts';
 import type { Progress } from '../progress/index.ts';
 
 export const LATENCY_PROFILE_FORMAT = 'layercache.latency-profile/1';
@@ -147,6 +147,20 @@ export function refuseForeignProfile(file: string, reading: ProfileReading): voi
   if (!reading.replaceable) {
     throw new LayercacheError('OUTPUT_EXISTS', `--latency-profile ${reading.problem ?? file}, and saving the profile would replace it; give a path of its own, e.g. --latency-profile latency-profile.json`);
   }
+}
+
+/**
+ * Checks a --latency-profile path before long work and reads it: a path that is no file (a directory, a stream such
+ * as /dev/stdin, checked before it is read) or that holds another kind of file is refused; so is one this user may
+ * not write when it holds no profile, since its build could then only warn that it saved none. A profile that can
+ * be read is used even where it cannot be saved (a shared, read-only one).
+ */
+export async function checkLatencyProfileFile(file: string): Promise<ProfileReading> {
+  await checkOutputFile(file, true, '--latency-profile', undefined, false);
+  const reading = await readLatencyProfile(file);
+  refuseForeignProfile(file, reading);
+  if (reading.profile === null) await checkOutputFile(file, true, '--latency-profile');
+  return reading;
 }
 
 /** Writes a profile atomically. */

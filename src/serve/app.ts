@@ -8,7 +8,6 @@
  * shutdown, and every other inference during a shutdown is 503 NOT_READY before its body is read.
  */
 import { randomBytes } from 'node:crypto';
-import type { IncomingHttpHeaders } from 'node:http';
 import multipart from '@fastify/multipart';
 import type { Logger } from 'pino';
 import Fastify, { LogController, type FastifyBaseLogger, type FastifyError, type FastifyInstance, type FastifyReply, type FastifyRequest } from 'fastify';
@@ -73,16 +72,6 @@ let requestCounter = 0;
 /** Generated request ids start with this, drawn per process, so that ids of restarts and replicas do not collide in logs. */
 const PROCESS_TAG = randomBytes(4).toString('hex');
 
-/**
- * An answer given before the request's body was all read closes the connection: Node would otherwise read the rest
- * to keep it, and a chunked body may never end. (`complete` is undefined under inject(), which has no connection.)
- */
-function closeIfUnread(reply: FastifyReply, raw: { complete?: boolean; headers: IncomingHttpHeaders }): FastifyReply {
-  // A request without a body may not be marked complete yet when the router refuses it (Node sets it a tick later).
-  const hasBody = Number(raw.headers['content-length'] ?? 0) > 0 || raw.headers['transfer-encoding'] !== undefined;
-  return raw.complete === false && hasBody ? reply.header('connection', 'close') : reply;
-}
-
 /** The longest model name or version the router reads from a path (names have at most 128 characters, config.ts). */
 const MAX_PATH_PARAM = 256;
 
@@ -112,7 +101,7 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
     // Fastify's and Node's own refusals answer in the protocol's error shape too.
     // A path part over the router's limit can only be a model name or version, longer than any served (404, as for any
     // other model); a malformed percent-encoding is the client's error (400).
-    frameworkErrors: (error, req, reply) => void sendError(closeIfUnread(reply.header('x-request-id', req.id), req.raw), error.code === 'FST_ERR_MAX_PARAM_LENGTH'
+    frameworkErrors: (error, req, reply) => void sendError(reply.header('x-request-id', req.id), error.code === 'FST_ERR_MAX_PARAM_LENGTH'
       ? new LayercacheError('MODEL_NOT_FOUND', `the URL path '${clip(pathOf(req.url))}' names a model or version of over ${MAX_PATH_PARAM} characters, which is not served here; this server serves '${model.name}'`, { cause: error })
       : new LayercacheError('INFER_REQUEST_INVALID', `the URL path '${clip(pathOf(req.url))}' cannot be routed (a malformed percent-encoding); check the URL`, { cause: error })),
     clientErrorHandler: answerClientError,
@@ -236,7 +225,6 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
   };
   app.setErrorHandler((error: FastifyError | LayercacheError, req, reply) => {
     const e = toLayercacheError(error, req);
-    closeIfUnread(reply, req.raw);
     // Every failed inference is counted here: the handlers' own errors and Fastify's before them (body limit, content type).
     if (INFERENCE_ROUTE.test(req.routeOptions.url ?? '')) fail(e.code);
     // 503 and 504 are the server shedding load or shutting down, not faults.

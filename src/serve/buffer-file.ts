@@ -10,6 +10,7 @@
 import { promises as fs } from 'node:fs';
 import os from 'node:os';
 import { z } from 'zod';
+import { PreprocessSchema } from '../bundle/index.ts';
 import { asLayercacheError, LayercacheError } from '../errors/index.ts';
 import { preprocessFlags, samePreprocess, type Preprocess } from '../data/index.ts';
 import { readFully, writeFileAtomic } from '../files/index.ts';
@@ -32,7 +33,7 @@ const BufferHeaderSchema = z.object({
    * How the classify route made samples of images (null: no preprocessing); absent in files saved before it was
    * kept, which are restored whatever the preprocessing now.
    */
-  preprocess: z.object({ scale: z.number(), mean: z.array(z.number()), std: z.array(z.number()), layout: z.enum(['nchw', 'nhwc']) }).strict().nullable().optional(),
+  preprocess: PreprocessSchema.nullable().optional(),
   samples: z.number().int().min(0),
   /** Samples ever admitted by the buffer that was saved, and that count at its last retrain (the retrain schedule). */
   admitted: z.number().int().min(0),

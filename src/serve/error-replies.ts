@@ -2,7 +2,7 @@
  * Error answers in the protocol's shape, `{ "error": message, "code": CODE }` with the status of the code: for a
  * request Fastify routed, and for one Node's HTTP parser refused before any route saw it.
  * Invariants: an error answer's content type is exactly `application/json`, as every infer answer's is; a routed 503
- * carries `Retry-After`.
+ * carries `Retry-After`; one given before the request's body was all read closes the connection.
  */
 import { STATUS_CODES } from 'node:http';
 import type { Duplex } from 'node:stream';
@@ -14,6 +14,12 @@ export const RETRY_AFTER_S = 1;
 
 /** Sends `err` as the answer to a routed request. */
 export function sendError(reply: FastifyReply, err: LayercacheError): FastifyReply {
+  // Given before the request's body was all read (an oversized upload, a refused path): the connection closes, or
+  // Node would read the rest to keep it, and a chunked body may never end. A request without a body may not be marked
+  // complete yet when the router refuses it (Node sets it a tick later); under inject() `complete` is undefined.
+  const raw = reply.request.raw;
+  const hasBody = Number(raw.headers['content-length'] ?? 0) > 0 || raw.headers['transfer-encoding'] !== undefined;
+  if (raw.complete === false && hasBody) reply.header('connection', 'close');
   // A 503 is load shed, a start, a shutdown or a worker being replaced: each passes within seconds (RFC 9110 §10.2.3).
   if (err.httpStatus === 503) reply.header('retry-after', String(RETRY_AFTER_S));
   // Serialised here, as bytes: an object or a string would go out as 'application/json; charset=utf-8', and KServe's

@@ -15,12 +15,12 @@ import os from 'node:os';
 import path from 'node:path';
 import type { FastifyInstance } from 'fastify';
 import { pino, type Logger } from 'pino';
-import { readLatencyProfile, refuseForeignProfile } from '../builder/index.ts';
+import { checkLatencyProfileFile, readLatencyProfile } from '../builder/index.ts';
 import { hasManifest, loadBundle, MANIFEST_FILE, type LoadedBundle } from '../bundle/index.ts';
 import { deriveConfig, type Config } from '../config/index.ts';
 import { checkAugmentable, colourImageSizeOf, preprocessFlags, samePreprocess, validatePreprocess, type Preprocess } from '../data/index.ts';
 import { LayercacheError } from '../errors/index.ts';
-import { checkOutputFile, sha256 } from '../files/index.ts';
+import { sha256 } from '../files/index.ts';
 import { analyzeClassifier, checkClassifier, describeReading, scoresName } from '../inspect/index.ts';
 import { loadModelFile } from '../onnx/index.ts';
 import { AcceptedRequests } from './accepted-requests.ts';
@@ -256,16 +256,10 @@ async function startLocked(sourcePath: string, config: Config, store: VersionSto
     // --latency-profile file of another kind (the model, given by mistake) is refused now; the state directory's own,
     // if unreadable as a profile, is the server's to replace.
     const latencyProfile = config.build.latencyProfile ?? path.join(stateDir, 'latency-profile.json');
-    if (s.online.enabled) {
-      // What a given one is (a file, not a stream such as /dev/stdin) is checked before it is read.
-      if (config.build.latencyProfile !== null) await checkOutputFile(latencyProfile, true, '--latency-profile', undefined, false);
+    if (s.online.enabled && config.build.latencyProfile !== null) await checkLatencyProfileFile(latencyProfile);
+    else if (s.online.enabled) {
       const profileReading = await readLatencyProfile(latencyProfile);
-      if (config.build.latencyProfile !== null) {
-        refuseForeignProfile(latencyProfile, profileReading);
-        // Without a profile in it, every retrain would measure and only warn that it could not save one; a profile
-        // that can be read is used even where it cannot be saved (a shared, read-only one).
-        await checkOutputFile(latencyProfile, true, '--latency-profile', undefined, profileReading.profile === null);
-      } else if (!profileReading.replaceable) {
+      if (!profileReading.replaceable) {
         await fs.rm(latencyProfile, { force: true });
         log.warn({ file: latencyProfile }, `state: removed ${profileReading.problem ?? latencyProfile}; retrains measure latencies again`);
       }

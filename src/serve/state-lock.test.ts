@@ -7,7 +7,7 @@ import assert from 'node:assert/strict';
 import { promises as fs } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
-import { after, before, describe, it } from 'node:test';
+import { after, before, describe, it, type TestContext } from 'node:test';
 import { LayercacheError } from '../errors/index.ts';
 import { LOCK_TIMING, lockStateDir, processStart, type LockTiming } from './state-lock.ts';
 
@@ -44,6 +44,20 @@ async function stateWithLock(name: string, content: string): Promise<string> {
   await fs.mkdir(state, { recursive: true });
   await fs.writeFile(path.join(state, 'lock'), content);
   return state;
+}
+
+/** A lock held on fake interval timers, with what it says; `onWord(f)` has f called at each word from then on. */
+async function heldOnFakeTimers(t: TestContext, name: string) {
+  t.mock.timers.enable({ apis: ['setInterval'] });
+  const state = path.join(dir, name);
+  await fs.mkdir(state);
+  const said: [string, string][] = [];
+  let hear: () => void = () => {};
+  const release = await lockStateDir(state, LOCK_TIMING, (text, level) => {
+    said.push([level, text]);
+    hear();
+  });
+  return { file: path.join(state, 'lock'), said, release, onWord: (f: () => void): void => { hear = f; } };
 }
 
 describe('the state lock', () => {
@@ -118,17 +132,8 @@ describe('the state lock', () => {
   });
 
   it('a holder that finds its lock taken (it seemed gone while paused) stops touching it and leaves it at release', async (t) => {
-    t.mock.timers.enable({ apis: ['setInterval'] });
-    const state = path.join(dir, 'taken');
-    await fs.mkdir(state);
-    const said: [string, string][] = [];
-    let heard!: () => void;
-    const spoken = new Promise<void>((r) => { heard = r; });
-    const release = await lockStateDir(state, LOCK_TIMING, (text, level) => {
-      said.push([level, text]);
-      heard();
-    });
-    const file = path.join(state, 'lock');
+    const { file, said, release, onWord } = await heldOnFakeTimers(t, 'taken');
+    const spoken = new Promise<void>((r) => onWord(r));
     const other = `1 other-host/boot/4026531836/100\n`;
     await fs.writeFile(file, other);
     const then = new Date(Date.now() - 60_000);
@@ -166,16 +171,7 @@ describe('the state lock', () => {
   });
 
   it('a lock missing at one refresh (a starting server moved it aside to check it) is kept; missing at two, it is lost; a failing refresh is said once', async (t) => {
-    t.mock.timers.enable({ apis: ['setInterval'] });
-    const state = path.join(dir, 'blink');
-    await fs.mkdir(state);
-    const said: [string, string][] = [];
-    let hear!: () => void;
-    const release = await lockStateDir(state, LOCK_TIMING, (text, level) => {
-      said.push([level, text]);
-      hear();
-    });
-    const file = path.join(state, 'lock');
+    const { file, said, release, onWord } = await heldOnFakeTimers(t, 'blink');
     const aside = `${file}.aside`;
     // Each refresh ends with fs.utimes (when the lock is ours) or a word (when not): wait for one or the other.
     const utimes = fs.utimes;
@@ -188,7 +184,10 @@ describe('the state lock', () => {
       }
     });
     const refresh = async (): Promise<void> => {
-      const done = new Promise<void>((r) => { touched = r; hear = r; });
+      const done = new Promise<void>((r) => {
+        touched = r;
+        onWord(r);
+      });
       t.mock.timers.tick(LOCK_TIMING.refreshMs);
       await done;
     };
@@ -214,7 +213,8 @@ describe('the state lock', () => {
     assert.equal(said.length, 0, 'missing once, then back: still ours, refreshed');
     // A refresh that fails is said once, not at every tick.
     t.mock.method(fs, 'utimes', async () => {
-      touched();
+      // Said to be done only after the refresh has handled the failure (its catch runs before the next macrotask).
+      setImmediate(touched);
       throw Object.assign(new Error('EROFS: read-only file system'), { code: 'EROFS' });
     });
     await refresh();

@@ -80,9 +80,19 @@ interface LockHolder {
   readonly identity: string | null;
 }
 
-/** The process a lock file names ("PID IDENTITY"), or null when it names none (absent, empty or garbage: stale). */
+/** A lock file's text; null when it is absent; rejects when it cannot be read. */
+async function lockText(file: string): Promise<string | null> {
+  try {
+    return await fs.readFile(file, 'utf8');
+  } catch (err) {
+    if ((err as NodeJS.ErrnoException).code === 'ENOENT') return null;
+    throw err;
+  }
+}
+
+/** The process a lock file names ("PID IDENTITY"), or null when it names none (absent, unreadable, empty or garbage: stale). */
 async function lockHolder(file: string): Promise<LockHolder | null> {
-  const [pidText, identity] = (await fs.readFile(file, 'utf8').catch(() => '')).trim().split(/\s+/);
+  const [pidText, identity] = ((await lockText(file).catch(() => null)) ?? '').trim().split(/\s+/);
   const pid = Number(pidText);
   return Number.isInteger(pid) && pid > 0 ? { pid, identity: identity ?? null } : null;
 }
@@ -124,14 +134,8 @@ export async function lockStateDir(stateDir: string, timing: LockTiming = LOCK_T
   let mine: string;
   /** Whom `at` names: this process, another, or none (absent); rejects when it cannot be read. */
   const whose = async (at: string): Promise<'ours' | 'other' | 'missing'> => {
-    let text: string;
-    try {
-      text = await fs.readFile(at, 'utf8');
-    } catch (err) {
-      if ((err as NodeJS.ErrnoException).code === 'ENOENT') return 'missing';
-      throw err;
-    }
-    return text.trim() === `${process.pid} ${mine}` ? 'ours' : 'other';
+    const text = await lockText(at);
+    return text === null ? 'missing' : text.trim() === `${process.pid} ${mine}` ? 'ours' : 'other';
   };
   let lost = false;
   let missed = 0;

@@ -1,11 +1,11 @@
 /** `layercache build`: collect, measure, train and select, then save a bundle atomically. */
 import Table from 'cli-table3';
-import { buildCascade, readLatencyProfile, whyNoExit, withLatencyProfileFile } from '../../builder/index.ts';
+import { buildCascade, checkLatencyProfileFile, whyNoExit, withLatencyProfileFile } from '../../builder/index.ts';
 import { BUNDLE_OUTPUT, saveBundle } from '../../bundle/index.ts';
 import type { Config } from '../../config/index.ts';
 import { imageSizeOf, isImageSpec, openDataSource, type ImageSize } from '../../data/index.ts';
 import { LayercacheError } from '../../errors/index.ts';
-import { checkOutputDir, checkOutputFile, isWithin, realPath } from '../../files/index.ts';
+import { checkOutputDir, isWithin, realPath } from '../../files/index.ts';
 import { loadModelFile, readValueInfo } from '../../onnx/index.ts';
 import { formatCount, formatPercent, formatProbability, plural } from '../format.ts';
 import type { CliIo } from '../io.ts';
@@ -26,16 +26,9 @@ export async function runBuild(file: string, opts: BuildCommandOptions, config: 
   if (profile !== null && isWithin(await realPath(profile), await realPath(opts.out))) {
     throw new LayercacheError('USAGE', `--latency-profile ${profile} lies inside --out ${opts.out}, which the bundle replaces; keep the profile outside it, e.g. --latency-profile latency-profile.json`);
   }
-  // Refuse an occupied --out before minutes of work, not after (the save checks again); and a --latency-profile that
-  // holds no profile and cannot be written (a directory, under a file, no permission), which would only be a warning
-  // after the build.
+  // Refuse an occupied --out, or a --latency-profile that cannot serve, before minutes of work, not after.
   await checkOutputDir(opts.out, opts.force, BUNDLE_OUTPUT);
-  // A profile that can be read is used even where it cannot be saved (a shared, read-only one): saving it only warns.
-  // (What it is, a file and not a stream, is checked before it is read.)
-  if (profile !== null) {
-    await checkOutputFile(profile, true, '--latency-profile', undefined, false);
-    if ((await readLatencyProfile(profile)).profile === null) await checkOutputFile(profile, true, '--latency-profile');
-  }
+  if (profile !== null) await checkLatencyProfileFile(profile);
   const progress = terminalProgress(io, config.color);
   const { model, bytes: modelBytes } = await loadModelFile(file);
   const declared = model.graph!.input.find((v) => !model.graph!.initializer.some((t) => t.name === v.name));

@@ -25,36 +25,28 @@ import { minBuildSamples } from '../config/index.ts';
 import { asLayercacheError, LayercacheError } from '../errors/index.ts';
 import { seededRng, type Rng } from '../tensor/index.ts';
 import { AgreementGuard, keepsServing } from './agreement-guard.ts';
-import type { EngineReply, EngineSource } from './messages.ts';
+import type { EngineReply } from './messages.ts';
 import { persistBufferFile, restoreBufferFile } from './buffer-file.ts';
 import { SampleBuffer } from './sample-buffer.ts';
 import { guardRaisesOf, revisedBundle } from './version-store.ts';
 import type { OnlineDeps, OnlineStatus } from './online-deps.ts';
 import { runOnlineRetrain, type FinishedRetrain } from './retrain-run.ts';
 import { RetrainSchedule } from './retrain-schedule.ts';
-import { ExitTensors } from './exit-tensors.ts';
+import { ServingVersion, type InMemoryVersion } from './serving-version.ts';
 
 export class OnlineLearner {
   private readonly buffer: SampleBuffer;
   private readonly rng: Rng;
   private guard: AgreementGuard;
-  private bundle: LoadedBundle | null;
-  private version: number;
+  private readonly serving: ServingVersion;
   private retraining: Promise<void> | null = null;
   private guarding: Promise<void> | null = null;
-  /** Version numbering, saves and swaps of retrains and guard actions, one at a time. */
-  private swaps: Promise<unknown> = Promise.resolve();
-  /** Highest version number handed out. */
-  private reserved = 0;
   private readonly schedule: RetrainSchedule;
   private retrains = 0;
   private restored = 0;
   private closed = false;
   /** Abandons the running retrain (kills its process), while one runs. */
   private stopRetrain: (() => void) | null = null;
-  /** The version number a running retrain writes, until it has been swapped in or given up. */
-  private building: number | null = null;
-  private readonly tensors = new ExitTensors();
 
   constructor(private readonly deps: OnlineDeps, start: { version: number; bundle: LoadedBundle | null }) {
     const rowSize = deps.sampleDims.reduce((a, b) => a * b, 1);
@@ -69,10 +61,8 @@ export class OnlineLearner {
     }
     this.rng = seededRng(deps.config.seed);
     this.schedule = new RetrainSchedule(deps.config.retrainAfter, deps.config.retrainEvery);
-    this.version = start.version;
-    this.bundle = start.bundle;
+    this.serving = new ServingVersion(deps, start);
     this.guard = this.newGuard();
-    this.rememberTensors(this.version, this.bundle);
     if (deps.config.enabled) deps.log.info({ capacity: this.buffer.capacity, bytes: this.buffer.bytes }, `online buffer: ${this.buffer.capacity} samples, ${(this.buffer.bytes / 2 ** 20).toFixed(1)} MiB`);
   }
 
@@ -81,16 +71,20 @@ export class OnlineLearner {
    * '' for the backbone (e < 0) or a version no longer known (answers in flight across several swaps).
    */
   exitTensor(version: number, e: number): string {
-    return this.tensors.of(version, e);
-  }
-
-  private rememberTensors(version: number, bundle: LoadedBundle | null): void {
-    this.tensors.remember(version, bundle?.manifest.exits.map((x) => x.tensor) ?? []);
+    return this.serving.exitTensor(version, e);
   }
 
   /** The version serving requests (cheap: no guard statistics). */
   get servingVersion(): number {
-    return this.version;
+    return this.serving.version;
+  }
+
+  private get version(): number {
+    return this.serving.version;
+  }
+
+  private get bundle(): LoadedBundle | null {
+    return this.serving.bundle;
   }
 
   private get exitCount(): number {
@@ -175,20 +169,6 @@ export class OnlineLearner {
     });
   }
 
-  /** Runs task after every earlier save-and-swap has finished. */
-  private serial<T>(task: () => Promise<T>): Promise<T> {
-    const next = this.swaps.then(task);
-    this.swaps = next.catch(() => undefined);
-    return next;
-  }
-
-  /** A new version number: above the serving one, every one on disk and every one handed out. */
-  private async allocateVersion(): Promise<number> {
-    const free = await this.deps.store.nextVersion(this.version);
-    this.reserved = Math.max(this.reserved + 1, free);
-    return this.reserved;
-  }
-
   /**
    * Sets the agreement gauges from the guard. Exit shares move with every request, so a scrape of /metrics
    * calls this too; an exit with no verified answer has no agreement gauge (rather than a made-up 1).
@@ -217,10 +197,10 @@ export class OnlineLearner {
     if (plan === null) return;
     const { exit: e, before, disable, stats, thresholds } = plan;
     const duringRetrain = this.retraining !== null;
-    const action = this.logged(this.serial(async () => {
+    const action = this.logged(this.serving.serial(async () => {
       // A retrain swapped in meanwhile: its heads and thresholds are fresh, and its verified answers decide anew.
       if (this.bundle !== bundle || this.closed) return;
-      const version = await this.allocateVersion();
+      const version = await this.serving.allocate();
       // Saved when the state directory takes it; else served from memory all the same (the files of the version it
       // revises, with the new thresholds): protecting answers does not wait for a full or read-only disk.
       const unsaved = await this.deps.store.saveRevision(bundle, version, thresholds, plan.raises).then(() => null, (err: unknown) => err as Error);
@@ -241,7 +221,7 @@ export class OnlineLearner {
       const what = disable ? 'disable' : 'raise';
       this.deps.metrics.guardActions.inc({ model: this.deps.model, exit: String(e), tensor: this.exitTensor(this.version, e), action: what });
       this.deps.log.warn({ exit: e, action: what, verified: stats.n, agreement: stats.agreement, thresholdBefore: before, thresholdAfter: thresholds[e], version, duringRetrain }, `guard: live agreement below ${(1 - this.deps.build.tolerance) * 100}%; exit ${e} ${disable ? 'disabled' : `threshold raised by ${(thresholds[e]! - before).toFixed(2)} log-odds, to ${thresholds[e]!.toFixed(2)}`} (version ${version})`);
-      await this.prune();
+      await this.serving.prune();
     })).finally(() => {
       this.guarding = null;
     });
@@ -249,48 +229,20 @@ export class OnlineLearner {
   }
 
   /**
-   * Serves the saved `version`, or one held in memory (`inMemory`: a guard action the state directory could not
-   * save). If the engine workers cannot take a saved one, it is deleted (a restart must not resume a version that
-   * never served) and this rejects.
+   * Serves `version` (see ServingVersion.swapTo). The guard keeps what still applies to a guard action's version
+   * (`keep`); a retrained version, with new heads, starts afresh.
    */
-  private async swapTo(version: number, keep?: (guard: AgreementGuard) => void, inMemory?: { bundle: LoadedBundle; source: EngineSource }): Promise<void> {
-    const dir = this.deps.store.dirOf(version);
-    let bundle: LoadedBundle;
-    try {
-      bundle = inMemory?.bundle ?? await loadBundle(dir);
-      // Before the swap: each engine worker answers with the new version as soon as it has loaded it.
-      this.rememberTensors(version, bundle);
-      await this.deps.pool.swap(inMemory?.source ?? { kind: 'bundle', dir }, version);
-    } catch (err) {
-      if (!inMemory) await this.deps.store.remove(version);
-      throw err;
-    }
-    this.bundle = bundle;
-    this.version = version;
-    // A guard action adjusts the evidence it has; a retrained version (new heads) starts afresh.
+  private async swapTo(version: number, keep?: (guard: AgreementGuard) => void, inMemory?: InMemoryVersion): Promise<void> {
+    await this.serving.swapTo(version, inMemory);
     if (keep) keep(this.guard);
     else this.guard = this.newGuard();
-    this.deps.metrics.bundleVersion.set({ model: this.deps.model }, version);
     this.updateGauges();
-  }
-
-  /** After a swap and its bookkeeping: deletes old versions; a failure is a warning (the swap has happened). */
-  private async prune(): Promise<void> {
-    try {
-      // Never the serving version, nor the one a running retrain is writing (it may land on disk before its swap).
-      // Nor the one whose files it loads from (itself, or the version an unsaved guard action revised).
-      const loadedFrom = this.bundle ? this.deps.store.versionOf(this.bundle.dir) : null;
-      const pruned = await this.deps.store.prune(this.deps.config.keepVersions, [this.version, ...[loadedFrom, this.building].filter((v): v is number => v !== null)]);
-      if (pruned.length > 0) this.deps.log.info({ pruned }, `state: deleted versions ${pruned.join(', ')} (keeping the newest ${this.deps.config.keepVersions})`);
-    } catch (err) {
-      this.deps.log.warn({ err }, `state: old versions could not be deleted: ${(err as Error).message}`);
-    }
   }
 
   private async retrain(): Promise<void> {
     try {
-      const version = await this.allocateVersion();
-      this.building = version;
+      const version = await this.serving.allocate();
+      this.serving.building = version;
       await this.retrainAs(version);
     } catch (err) {
       // A buffer that cannot build (too few distinct samples, say) would otherwise fail again every retrainEvery.
@@ -298,7 +250,7 @@ export class OnlineLearner {
       this.deps.log.info({ nextAfter: this.schedule.nextWait }, `retrain: the next retrain waits for ${this.schedule.nextWait} new samples`);
       throw err;
     } finally {
-      this.building = null;
+      this.serving.building = null;
     }
   }
 
@@ -322,7 +274,7 @@ export class OnlineLearner {
       this.schedule.abandoned();
       return;
     }
-    const serving = await this.serial(() => this.settle(reply));
+    const serving = await this.serving.serial(() => this.settle(reply));
     if (serving === null || serving === 'kept') return;
     this.deps.log.info({ version: serving, exits: reply.exits, calibrationAgreement: reply.agreement, macsSaved: reply.macsSaved, seconds: reply.seconds, latencyReused: reply.latencyReused }, `retrain: version ${serving} serving (${reply.exits} exit${reply.exits === 1 ? '' : 's'}, ${(reply.macsSaved * 100).toFixed(1)}% MACs saved on calibration)${reply.noExitReason ? `: ${reply.noExitReason}` : ''}`);
   }
@@ -350,7 +302,7 @@ export class OnlineLearner {
       if (v < this.version) {
         // A guard action landed during the retrain under a higher number: versions only grow, so the
         // retrained bundle is saved again under a new one (the old copy is pruned with the others).
-        v = await this.allocateVersion();
+        v = await this.serving.allocate();
         const built = await loadBundle(this.deps.store.dirOf(done.version));
         await this.deps.store.saveRevision(built, v, built.manifest.exits.map((x) => x.threshold), new Array<number>(built.manifest.exits.length).fill(0));
         this.deps.log.info({ version: v, built: done.version }, `retrain: version ${done.version} saved again as version ${v}, after the guard's version ${this.version}`);
@@ -369,7 +321,7 @@ export class OnlineLearner {
     this.schedule.finished(!fruitless);
     if (fruitless) this.deps.log.info({ version: v, nextAfter: this.schedule.nextWait }, `retrain: version ${v} keeps no exit, as the version before it; the next retrain waits for ${this.schedule.nextWait} new samples`);
     m.retrains.inc({ model: this.deps.model, outcome: 'swapped' });
-    await this.prune();
+    await this.serving.prune();
     return v;
   }
 

@@ -14,6 +14,7 @@ import { appendGraph, modelOpset, readValueInfo, serializeModel, type Dim, type 
 import { numel, type Tensor } from '../tensor/index.ts';
 import { scoreRow } from '../calibrate/index.ts';
 import { softmaxRow } from './confidence.ts';
+import { decidesInGraph } from './graph-parts.ts';
 import { buildIfCascade } from './if-graph.ts';
 import { buildCompressCascade } from './compress-graph.ts';
 
@@ -145,7 +146,7 @@ export class Cascade {
     let batched: Session | null = null;
     let stages: Stage[] | null = null;
     try {
-      if (use === 'run' && exits.length > 0) {
+      if (use === 'run' && exits.length > 0 && decidesInGraph(parts.score, exits.map((e) => e.threshold), modelOpset(last))) {
         // Batch 1: one graph of nested If nodes, one session call per request.
         single = await Session.create(serializeModel(buildIfCascade(fused, last, exits, exits.map((_, j) => fusedHeadOutput(j)), parts.classes, parts.score)), 'batch-1 cascade', engine);
         // Batch N: one graph that drops answered rows with Compress (opset ≥ 11).

@@ -7,6 +7,7 @@
 import { create } from '@bufbuild/protobuf';
 import { GraphProtoSchema, ModelProtoSchema, type NodeProto, type TensorProto } from 'onnx-buf';
 import type { ScoreSpec } from '../bundle/index.ts';
+import { LayercacheError } from '../errors/index.ts';
 import { GraphBuilder, makeValueInfo, type ModelProto } from '../onnx/index.ts';
 import { tensor } from '../tensor/index.ts';
 import type { CascadeExit } from './cascade.ts';
@@ -70,8 +71,9 @@ export function appendExitDecision(
   g: GraphBuilder, lp: string, exit: CascadeExit, j: number, kind: ScoreSpec['kind'], classes: number, opset: number, claim: (base: string) => string, out: string,
 ): void {
   const never = exit.threshold === Number.POSITIVE_INFINITY;
-  // OneHot needs opset 9; older graphs compare log p_max at every threshold.
-  const logOdds = kind !== 'margin' && !never && exit.threshold >= LOG_ODDS_FROM && opset >= 9;
+  const logOdds = kind !== 'margin' && !never && exit.threshold >= LOG_ODDS_FROM;
+  // OneHot needs opset 9: the cascade runs older graphs stage by stage when a threshold needs log-odds.
+  if (logOdds && opset < 9) throw new LayercacheError('INTERNAL', `an opset-${opset} graph cannot compare threshold ${exit.threshold} in-graph; check decidesInGraph first`);
   let score: string;
   if (kind === 'margin') {
     const i64 = (name: string, v: bigint) => g.weight(claim(`${name}_${j}`), tensor('int64', [1], new BigInt64Array([v])));
@@ -98,6 +100,15 @@ export function appendExitDecision(
   const inclusive = !never && opset >= 12;
   const limit = g.weight(claim(`lc_thr_${j}`), tensor('float32', [1], new Float32Array([inclusive || never ? value : float32Below(value)])));
   g.op(inclusive ? 'GreaterOrEqual' : 'Greater', [score, limit], {}, out);
+}
+
+/**
+ * Whether the single graphs decide every exit exactly as scoreRow: not below opset 9 when a max or temperature
+ * threshold needs the in-graph log-odds (no OneHot there; float32 log p_max is 0 above a score of about 16.6, so
+ * every near-certain row would exit whatever the threshold). The cascade then runs stage by stage.
+ */
+export function decidesInGraph(kind: ScoreSpec['kind'], thresholds: readonly number[], opset: number): boolean {
+  return opset >= 9 || kind === 'margin' || thresholds.every((t) => t < LOG_ODDS_FROM || t === Number.POSITIVE_INFINITY);
 }
 
 /**

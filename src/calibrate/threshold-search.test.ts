@@ -2,7 +2,7 @@ import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import { seededRng } from '../tensor/index.ts';
 import { NEVER, simulate, type CalibrationTable, type Policy } from './policy.ts';
-import { deriveScoreOrders, optimizeForBudget, optimizeForLambda, scoreOrders } from './threshold-search.ts';
+import { cutBetween, deriveScoreOrders, optimizeForBudget, optimizeForLambda, scoreOrders, shiftPolicy } from './threshold-search.ts';
 
 /**
  * Random tables with integer costs (so every sum is exact and ties resolve the same way however they are summed),
@@ -117,5 +117,40 @@ describe('deriveScoreOrders', () => {
   it('refuses rows that are not ascending', () => {
     const table = randomTable(3, 10, 2);
     assert.throws(() => deriveScoreOrders(table, Int32Array.from([0, 4, 2]), table), { code: 'INTERNAL', message: /row 2 follows 4/ });
+  });
+});
+
+describe('rows scoring +Infinity (certain beyond float64)', () => {
+  // 40% of the rows score +∞ and agree; every other row disagrees. The only good exit answers just the +∞ rows.
+  const n = 400;
+  const rng = seededRng(1).uniform;
+  const table: CalibrationTable = {
+    n, fullCost: 1,
+    exits: [{ cost: 0.2, headCost: 0.01, score: Float64Array.from({ length: n }, (_, i) => (i % 10 < 4 ? Infinity : 3 * rng())), correct: Uint8Array.from({ length: n }, (_, i) => (i % 10 < 4 ? 1 : 0)) }],
+  };
+
+  it('can be answered on their own: the cut under them is finite, above every finite score', () => {
+    for (const policy of [optimizeForLambda(table, 100), optimizeForBudget(table, 0, { thresholds: [NEVER] })]) {
+      const t = policy.thresholds[0]!;
+      assert.ok(Number.isFinite(t) && t > 3, `threshold ${t}`);
+      const o = simulate(table, policy);
+      assert.equal(o.exitRates[0], 0.4);
+      assert.equal(o.errors, 0);
+    }
+  });
+
+  it('a shifted policy keeps them answered', () => {
+    const shifted = shiftPolicy(table, { thresholds: [2] }, 5);
+    assert.ok(Number.isFinite(shifted.thresholds[0]!) && shifted.thresholds[0]! >= 7, `threshold ${shifted.thresholds[0]}`);
+    assert.equal(simulate(table, shifted).exitRates[0], 0.4);
+  });
+
+  it('cutBetween: midway, the higher score over −∞, finite under +∞', () => {
+    assert.equal(cutBetween(3, 1), 2);
+    assert.equal(cutBetween(3, Number.NEGATIVE_INFINITY), 3);
+    assert.equal(cutBetween(Infinity, 3), 4);
+    assert.ok(cutBetween(Infinity, 1e300) > 1e300 && Number.isFinite(cutBetween(Infinity, 1e300)));
+    assert.equal(cutBetween(Infinity, Number.NEGATIVE_INFINITY), 1);
+    assert.equal(cutBetween(Infinity, Infinity), Infinity, 'nothing lies between equal scores');
   });
 });

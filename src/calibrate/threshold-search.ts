@@ -158,13 +158,13 @@ export function optimizeForLambda(table: CalibrationTable, lambda: number, start
           best = running;
           // Midway to the next score: no sample sits on the threshold, so float32 and
           // float64 comparisons at run time agree on every calibration sample.
-          bestT = Number.isFinite(score) ? (previous + score) / 2 : previous;
+          bestT = cutBetween(previous, score);
         }
         running += col.cost + (col.correct[i] ? 0 : lambda) - (nextCost[i]! + (nextWrong[i] ? lambda : 0));
         previous = score;
       }
       // The last cut answers every sample that reaches e.
-      if (sweep.reachedCount > 0 && running < best - 1e-12) bestT = previous;
+      if (sweep.reachedCount > 0 && running < best - 1e-12) bestT = cutBetween(previous, Number.NEGATIVE_INFINITY);
       if (bestT !== thresholds[e]) {
         thresholds[e] = bestT;
         changed = true;
@@ -227,11 +227,11 @@ export function optimizeForBudget(table: CalibrationTable, maxErrors: number, st
         wrong += (col.correct[i] ? 0 : 1) - nextWrong[i]!;
         const nextScore = j === m - 1 ? Number.NEGATIVE_INFINITY : col.score[order[j + 1]!]!;
         if (!(nextScore < col.score[i]!) || wrong > maxErrors) continue;
-        // The current threshold admits exactly the samples scoring at least it.
-        if (thresholds[e]! <= col.score[i]! && thresholds[e]! > nextScore) currentDelta = delta;
+        // The current threshold admits exactly the samples scoring at least it (NEVER none, not even a +∞ score).
+        if (thresholds[e] !== NEVER && thresholds[e]! <= col.score[i]! && thresholds[e]! > nextScore) currentDelta = delta;
         if (delta < bestDelta - 1e-12) {
           bestDelta = delta;
-          bestT = Number.isFinite(nextScore) ? (col.score[i]! + nextScore) / 2 : col.score[i]!;
+          bestT = cutBetween(col.score[i]!, nextScore);
         }
       }
       if (bestDelta < currentDelta - 1e-12) {
@@ -280,8 +280,23 @@ export function shiftPolicy(table: CalibrationTable, policy: Policy, shift: numb
     const below = lo < order.length ? score[order[lo]!]! : Number.NEGATIVE_INFINITY;
     // Midway between `want` (or a score above it) and the lowest score reaching it: never under t + shift, where
     // a sparse table's midway point between the scores around `want` could fall below t itself.
-    return Number.isFinite(below) ? (last + Math.max(below, want)) / 2 : last;
+    return cutBetween(last, Math.max(below, want));
   });
   const { exitRates } = simulate(table, { thresholds });
   return { thresholds: thresholds.map((t, e) => (exitRates[e] === 0 ? NEVER : t)) };
+}
+
+/**
+ * A threshold t that admits the samples scoring `above` and not those scoring `below` (below < t ≤ above): midway
+ * between them, or `above` itself when nothing scores lower (below −∞). A cut under a score of +Infinity (a row
+ * certain beyond float64) is finite, just over `below`: +Infinity is NEVER, "exit not kept", and a cut near the
+ * finite scores keeps the in-graph float32 comparison of such rows (a score of hundreds) on the same side.
+ */
+export function cutBetween(above: number, below: number): number {
+  if (!(below < above)) return above;
+  if (above === Number.POSITIVE_INFINITY) {
+    const from = Number.isFinite(below) ? below : 0;
+    return from + Math.max(1, Math.abs(from) * 1e-6);
+  }
+  return Number.isFinite(below) ? (above + below) / 2 : above;
 }

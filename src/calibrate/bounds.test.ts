@@ -19,6 +19,18 @@ describe('Clopper–Pearson', () => {
     }
   });
 
+  it('stays precise at a tiny δ (closed forms at k = 0 and k = n − 1)', () => {
+    for (const n of [1, 10, 1000]) {
+      for (const d of [1e-6, 1e-9, 1e-12]) {
+        // P[Bin ≤ 0] = (1 − p)^n = δ; P[Bin ≤ n − 1] = 1 − p^n = δ.
+        const zero = 1 - d ** (1 / n);
+        const most = Math.exp(Math.log1p(-d) / n);
+        assert.ok(Math.abs(clopperPearsonUpper(0, n, d) - zero) <= 1e-10 * zero, `k 0, n ${n}, δ ${d}: ${clopperPearsonUpper(0, n, d)} vs ${zero}`);
+        if (n > 1) assert.ok(Math.abs(clopperPearsonUpper(n - 1, n, d) - most) <= 1e-12, `k n−1, n ${n}, δ ${d}: ${clopperPearsonUpper(n - 1, n, d)} vs ${most}`);
+      }
+    }
+  });
+
   it('the bound p solves P[Bin(n, p) <= k] = δ', () => {
     for (const [k, n, d] of [[3, 50, 0.05], [25, 5000, 0.05], [40, 1000, 0.1]] as const) {
       const p = clopperPearsonUpper(k, n, d);

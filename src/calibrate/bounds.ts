@@ -47,11 +47,23 @@ function betaContinuedFraction(a: number, b: number, x: number): number {
 
 /** Regularized incomplete beta I_x(a, b). */
 export function incompleteBeta(x: number, a: number, b: number): number {
-  if (x <= 0) return 0;
-  if (x >= 1) return 1;
-  const lnFront = logGamma(a + b) - logGamma(a) - logGamma(b) + a * Math.log(x) + b * Math.log(1 - x);
-  if (x < (a + 1) / (a + b + 2)) return (Math.exp(lnFront) * betaContinuedFraction(a, b, x)) / a;
-  return 1 - (Math.exp(lnFront) * betaContinuedFraction(b, a, 1 - x)) / b;
+  return betaTails(x, a, b).lower;
+}
+
+/**
+ * I_x(a, b) and 1 − I_x(a, b), each from the continued fraction that converges at x, the other as its complement,
+ * so that the tail a bound solves for stays precise however small (1 − I near δ = 1e-12 would cancel).
+ */
+function betaTails(x: number, a: number, b: number): { lower: number; upper: number } {
+  if (x <= 0) return { lower: 0, upper: 1 };
+  if (x >= 1) return { lower: 1, upper: 0 };
+  const lnFront = logGamma(a + b) - logGamma(a) - logGamma(b) + a * Math.log(x) + b * Math.log1p(-x);
+  if (x < (a + 1) / (a + b + 2)) {
+    const lower = (Math.exp(lnFront) * betaContinuedFraction(a, b, x)) / a;
+    return { lower, upper: 1 - lower };
+  }
+  const upper = (Math.exp(lnFront) * betaContinuedFraction(b, a, 1 - x)) / b;
+  return { lower: 1 - upper, upper };
 }
 
 /** Upper (1 − δ) Clopper–Pearson bound on p after k events in n trials. */
@@ -62,7 +74,7 @@ export function clopperPearsonUpper(k: number, n: number, delta: number): number
   let hi = 1;
   for (let it = 0; it < 100; it++) {
     const mid = (lo + hi) / 2;
-    if (1 - incompleteBeta(mid, k + 1, n - k) > delta) lo = mid;
+    if (betaTails(mid, k + 1, n - k).upper > delta) lo = mid;
     else hi = mid;
   }
   return hi;

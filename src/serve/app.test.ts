@@ -264,6 +264,39 @@ describe('server routes', () => {
     }
   });
 
+  it('lets a client that sends its whole oversized body before reading see the 413 (lingering close), declared or chunked', { timeout: 30_000 }, async () => {
+    const s = await startServer(modelFile, serverConfig({ bodyLimitBytes: 64 * 1024, online: { enabled: false } }));
+    try {
+      const address = await s.listen();
+      const { hostname, port } = new URL(address);
+      // As Python's http.client does: every byte written (waiting only for the socket to drain), then the answer read.
+      const writeAllThenRead = (head: string, chunks: Buffer[]): Promise<string> => new Promise((resolve, reject) => {
+        const socket = net.connect(Number(port), hostname);
+        socket.on('error', reject);
+        socket.once('connect', async () => {
+          socket.pause();
+          const write = (b: Buffer | string) => (socket.write(b) ? Promise.resolve() : new Promise<void>((r) => socket.once('drain', () => r())));
+          await write(head);
+          for (const c of chunks) await write(c);
+          let text = '';
+          socket.on('data', (d: Buffer) => { text += d.toString(); });
+          socket.on('end', () => resolve(text));
+          socket.resume();
+        });
+      });
+      // 32 MiB: well past what the kernel's socket buffers hold, so an unread rest would reset the connection.
+      const mib = Buffer.alloc(1 << 20, 0x20);
+      const chunks = Array.from({ length: 32 }, () => mib);
+      const declared = await writeAllThenRead(`POST ${URL_INFER} HTTP/1.1\r\nhost: x\r\ncontent-type: application/json\r\ncontent-length: ${32 << 20}\r\n\r\n`, chunks);
+      assert.match(declared, /^HTTP\/1\.1 413 [\s\S]*connection: close[\s\S]*"code":"BODY_TOO_LARGE"/i);
+      const hex = `${(1 << 20).toString(16)}\r\n`;
+      const chunked = await writeAllThenRead(`POST ${URL_INFER} HTTP/1.1\r\nhost: x\r\ncontent-type: application/json\r\ntransfer-encoding: chunked\r\n\r\n`, chunks.flatMap((c) => [Buffer.from(hex), c, Buffer.from('\r\n')]).concat(Buffer.from('0\r\n\r\n')));
+      assert.match(chunked, /^HTTP\/1\.1 413 [\s\S]*connection: close[\s\S]*"code":"BODY_TOO_LARGE"/i);
+    } finally {
+      await s.close();
+    }
+  });
+
   it('answers errors with {error, code} and the protocol status', async () => {
     const app = server.app;
     const x = randomNormal(seededRng(5), sample);

@@ -2,12 +2,14 @@
  * Error answers in the protocol's shape, `{ "error": message, "code": CODE }` with the status of the code: for a
  * request Fastify routed, and for one Node's HTTP parser refused before any route saw it.
  * Invariants: an error answer's content type is exactly `application/json`, as every infer answer's is; a routed 503
- * carries `Retry-After`; one given before the request's body was all read closes the connection.
+ * carries `Retry-After`; one given before the request's body was all read closes the connection, lingering
+ * (lingering-close.ts).
  */
 import { STATUS_CODES } from 'node:http';
 import type { Duplex } from 'node:stream';
 import type { FastifyReply } from 'fastify';
 import { LayercacheError } from '../errors/index.ts';
+import { lingerOnClose } from './lingering-close.ts';
 
 /** Seconds a client told 503 should wait before it sends the request again. */
 export const RETRY_AFTER_S = 1;
@@ -19,7 +21,11 @@ export function sendError(reply: FastifyReply, err: LayercacheError): FastifyRep
   // complete yet when the router refuses it (Node sets it a tick later); under inject() `complete` is undefined.
   const raw = reply.request.raw;
   const hasBody = Number(raw.headers['content-length'] ?? 0) > 0 || raw.headers['transfer-encoding'] !== undefined;
-  if (raw.complete === false && hasBody) reply.header('connection', 'close');
+  if (raw.complete === false && hasBody) {
+    reply.header('connection', 'close');
+    // Not reset with the body unread: a client that sends it all before reading gets this answer.
+    lingerOnClose(raw);
+  }
   // A 503 is load shed, a start, a shutdown or a worker being replaced: each passes within seconds (RFC 9110 §10.2.3).
   if (err.httpStatus === 503) reply.header('retry-after', String(RETRY_AFTER_S));
   // Serialised here, as bytes: an object or a string would go out as 'application/json; charset=utf-8', and KServe's

@@ -109,6 +109,31 @@ describe('DynamicBatcher', () => {
     await assert.rejects(b.submit(row(1), 1, new Uint8Array(1)), /boom/);
   });
 
+  it('when onnxruntime fails a batch of several requests, runs each alone: only the one that fails alone fails', async () => {
+    const engine = fakeEngine();
+    engine.hold = true;
+    // Fails any batch holding a row of value 9 (a token id past the vocabulary, say).
+    const b = new DynamicBatcher(opts, async (input, rows) => {
+      const out = await engine.execute(input, rows);
+      if (input.includes(9)) throw new LayercacheError('ENGINE_RUN_FAILED', 'index 9 out of range');
+      return out;
+    });
+    const first = b.submit(row(1), 1, new Uint8Array(1));
+    const batched = [b.submit(row(2), 1, new Uint8Array(1)), b.submit(row(9), 1, new Uint8Array(1)), b.submit(row(3, 2), 2, new Uint8Array(2))];
+    engine.hold = false;
+    engine.release();
+    const [ok1, ok2, bad, ok3] = await Promise.allSettled([first, ...batched]);
+    assert.equal(ok1.status, 'fulfilled');
+    assert.equal(ok2.status === 'fulfilled' && ok2.value.probs[0], 2);
+    assert.equal(ok3.status === 'fulfilled' && ok3.value.probs[2], 3);
+    assert.ok(bad.status === 'rejected' && bad.reason instanceof LayercacheError && bad.reason.code === 'ENGINE_RUN_FAILED');
+    // The failed batch, then each of its requests on its own, in their order.
+    assert.deepEqual(engine.batches, [[1], [2, 9, 3, 3], [2], [9], [3, 3]]);
+    // Another failure (a worker gone) is not retried.
+    const gone = new DynamicBatcher(opts, () => Promise.reject(new LayercacheError('WORKER_FAILED', 'boom')));
+    await assert.rejects(gone.submit(row(1), 1, new Uint8Array(1)), /boom/);
+  });
+
   it('hurry sends a request waiting for its batch to fill at once, and still takes new ones', async () => {
     const engine = fakeEngine();
     // A queue delay far longer than the test's timeout: only hurry() can send the lone request.

@@ -5,7 +5,9 @@
  * at once (QUEUE_FULL) rather than queued without bound.
  * Invariants: requests are never split; a request larger than maxBatchSize runs alone;
  * every submitted request settles exactly once (result, engine error or timeout); a
- * request that times out while queued is removed and never computed.
+ * request that times out while queued is removed and never computed; when onnxruntime fails a
+ * batch of several requests, each runs again alone, so that one request's bad input (a token id
+ * past the vocabulary, say) fails only that request.
  */
 import { LayercacheError } from '../errors/index.ts';
 
@@ -52,6 +54,8 @@ interface Job {
   readonly reject: (e: Error) => void;
   timer: NodeJS.Timeout | null;
   settled: boolean;
+  /** Runs in a batch of its own: its batch failed in onnxruntime. */
+  alone: boolean;
 }
 
 export interface BatchEvent {
@@ -96,7 +100,7 @@ export class DynamicBatcher {
     if (refused) return Promise.reject(refused);
     this.inFlight++;
     return new Promise<RowsResult>((resolve, reject) => {
-      const job: Job = { input, rows, verify, enqueued: performance.now(), resolve, reject, timer: null, settled: false };
+      const job: Job = { input, rows, verify, enqueued: performance.now(), resolve, reject, timer: null, settled: false, alone: false };
       job.timer = setTimeout(() => {
         const at = this.queue.indexOf(job);
         if (at >= 0) {
@@ -163,7 +167,7 @@ export class DynamicBatcher {
   private take(): Job[] {
     const jobs: Job[] = [this.queue.shift()!];
     let rows = jobs[0]!.rows;
-    while (this.queue.length > 0 && rows + this.queue[0]!.rows <= this.options.maxBatchSize) {
+    while (!jobs[0]!.alone && this.queue.length > 0 && !this.queue[0]!.alone && rows + this.queue[0]!.rows <= this.options.maxBatchSize) {
       const j = this.queue.shift()!;
       jobs.push(j);
       rows += j.rows;
@@ -212,6 +216,16 @@ export class DynamicBatcher {
       }
     }, (err: unknown) => {
       const e = err instanceof Error ? err : new LayercacheError('WORKER_FAILED', String(err));
+      const waiting = jobs.filter((j) => !j.settled);
+      if (waiting.length > 1 && e instanceof LayercacheError && e.code === 'ENGINE_RUN_FAILED') {
+        // Each again on its own, first in line (their wait is over): only the request that fails alone fails.
+        for (const j of waiting.reverse()) {
+          j.alone = true;
+          this.queue.unshift(j);
+          this.queuedRows += j.rows;
+        }
+        return;
+      }
       for (const j of jobs) this.settle(j, e);
     }).finally(() => {
       this.busy--;

@@ -17,6 +17,18 @@ describe('augmentation', () => {
     assert.deepEqual(Array.from(flipped(source, 'nchw').batch(0, 1).data), [3, 2, 1, 6, 5, 4]);
   });
 
+  it('refuses samples whose layout looks the other way (mirroring [H, W, 3] as NCHW would swap R and B), naming --layout', () => {
+    const hwc: DataSource = { ...source, sampleDims: [8, 8, 3], batch: (s, e) => tensor('float32', [e - s, 8, 8, 3], new Float32Array((e - s) * 192)) };
+    for (const make of [() => flipped(hwc, 'nchw'), () => withAugmentedCopies(hwc, ['random'], 'nchw', 1)]) {
+      assert.throws(make, (e: unknown) => e instanceof LayercacheError && e.code === 'DATA_SHAPE_MISMATCH' && /\[8, 8, 3\], which looks nhwc \(3 channels\); give --layout nhwc/.test(e.message));
+    }
+    const chw: DataSource = { ...source, sampleDims: [3, 8, 8] };
+    assert.throws(() => flipped(chw, 'nhwc'), /\[3, 8, 8\], which looks nchw \(3 channels\); give --layout nchw/);
+    // The right layout, and shapes that could be either (feature maps), pass.
+    assert.equal(flipped(hwc, 'nhwc').count, 2);
+    assert.equal(flipped({ ...source, sampleDims: [16, 8, 8] }, 'nchw').count, 2);
+  });
+
   it('crop shifts each image by a seeded offset and fills the border with 0; the same seed gives the same copies', () => {
     const a = cropped(source, 'nchw', 1, 1).batch(0, 2).data as Float32Array;
     const b = cropped(source, 'nchw', 1, 1).batch(0, 2).data as Float32Array;

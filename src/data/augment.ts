@@ -18,14 +18,21 @@ export type Augmentation = 'flip' | 'crop' | 'random';
 const KINDS: readonly Augmentation[] = ['flip', 'crop', 'random'];
 
 /** Refuses augmentations for samples that are not images [C, H, W] or [H, W, C]; `what` names the samples. */
-export function checkAugmentable(augment: readonly Augmentation[], sampleDims: readonly number[], what: string): void {
-  if (augment.length > 0 && sampleDims.length !== 3) {
+export function checkAugmentable(augment: readonly Augmentation[], sampleDims: readonly number[], layout: 'nchw' | 'nhwc', what: string): void {
+  if (augment.length === 0) return;
+  if (sampleDims.length !== 3) {
     throw new LayercacheError('DATA_SHAPE_MISMATCH', `--augment ${augment.join(',')} needs image samples [C, H, W] or [H, W, C], but ${what} has [${sampleDims.join(', ')}]; drop --augment`);
+  }
+  // Channels where the layout puts a spatial axis: mirroring would swap colour channels (R and B), not pixels.
+  const [channels, other] = layout === 'nchw' ? [sampleDims[0]!, sampleDims[2]!] : [sampleDims[2]!, sampleDims[0]!];
+  if (channels > 4 && other <= 4) {
+    const fix = layout === 'nchw' ? 'nhwc' : 'nchw';
+    throw new LayercacheError('DATA_SHAPE_MISMATCH', `--augment ${augment.join(',')} mirrors and shifts the spatial axes of ${layout} samples, but ${what} has [${sampleDims.join(', ')}], which looks ${fix} (${other} channels); give --layout ${fix}, or drop --augment`);
   }
 }
 
-function imageDims(source: DataSource, kind: Augmentation): readonly number[] {
-  checkAugmentable([kind], source.sampleDims, `'${source.description}'`);
+function imageDims(source: DataSource, kind: Augmentation, layout: 'nchw' | 'nhwc'): readonly number[] {
+  checkAugmentable([kind], source.sampleDims, layout, `'${source.description}'`);
   return source.sampleDims;
 }
 
@@ -45,7 +52,7 @@ function transformed(source: DataSource, label: string, transform: (src: Float32
 
 /** A data source whose samples are the horizontal mirror images of `source`'s. */
 export function flipped(source: DataSource, layout: 'nchw' | 'nhwc'): DataSource {
-  const dims = imageDims(source, 'flip');
+  const dims = imageDims(source, 'flip', layout);
   return transformed(source, 'flipped', (src, out) => {
     // Rows of the last spatial axis: W for NCHW (length W), H·W rows of C for NHWC.
     if (layout === 'nchw') {
@@ -100,12 +107,12 @@ function draws(count: number, seed: number, max: number, mirrorShare: number): D
 
 /** A data source whose samples are randomly shifted copies (padded random crops) of `source`'s. */
 export function cropped(source: DataSource, layout: 'nchw' | 'nhwc', seed: number, max = 4): DataSource {
-  return shifted(source, layout, 'cropped', imageDims(source, 'crop'), draws(source.count, seed, max, 0));
+  return shifted(source, layout, 'cropped', imageDims(source, 'crop', layout), draws(source.count, seed, max, 0));
 }
 
 /** A data source whose samples are mirrored with probability 1/2, then randomly shifted: the usual CIFAR augmentation. */
 export function randomized(source: DataSource, layout: 'nchw' | 'nhwc', seed: number, max = 4): DataSource {
-  return shifted(source, layout, 'randomly mirrored and cropped', imageDims(source, 'random'), draws(source.count, seed, max, 0.5));
+  return shifted(source, layout, 'randomly mirrored and cropped', imageDims(source, 'random', layout), draws(source.count, seed, max, 0.5));
 }
 
 /**

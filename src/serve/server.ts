@@ -251,7 +251,7 @@ async function startLocked(sourcePath: string, config: Config, store: VersionSto
     }
     if (model.imageSize && model.preprocess) validatePreprocess(model.preprocess, model.imageSize.channels);
     // Every retrain would fail on it, as build does.
-    if (s.online.enabled) checkAugmentable(config.build.augment, start.sampleDims, 'the model\'s input');
+    if (s.online.enabled) checkAugmentable(config.build.augment, start.sampleDims, start.preprocess?.layout ?? config.preprocess.layout, 'the model\'s input');
     // Retrains save their latency profile there (only retrains read it: without learning it is not looked at). A
     // --latency-profile file of another kind (the model, given by mistake) is refused now; the state directory's own,
     // if unreadable as a profile, is the server's to replace.

@@ -12,7 +12,7 @@ import { dtypeOfElemType, elemTypeName, elemTypeOfDtype, indexGraph, modelOpset,
 import { analyzeDataflow, addOutputs, collapseCuts, nodeMacs, rebuildableCuts, type Dataflow, type TensorType } from '../surgery/index.ts';
 import { allocate, bytesPerElement, numel, seededRng, type DType, type Tensor } from '../tensor/index.ts';
 import { applyReading, fixSampleDims, isPlainReading, refuseSeveralInputs, selectScoresOutput, type ClassifierReading } from './classifier-reading.ts';
-import { planLogits, squeezedClasses, type LogitsPlan } from './logits-plan.ts';
+import { planLogits, scoresCaution, squeezedClasses, type LogitsPlan } from './logits-plan.ts';
 
 export interface TensorSummary {
   readonly name: string;
@@ -48,6 +48,8 @@ export interface ModelAnalysis {
   readonly totalMacs: number;
   /** How layercache reads logits from the first output (see classifier-reading.ts). */
   readonly logits: LogitsPlan;
+  /** Why scores read as logits may not be logits (see scoresCaution), or null. */
+  readonly scoresCaution: string | null;
   /** Every cut point as an exit candidate. */
   readonly candidates: readonly ExitCandidate[];
   /** Candidates collapsed to one per block (the default listing). */
@@ -209,9 +211,12 @@ export async function analyzeModel(model: ModelProto, opts: AnalyzeOptions = {})
     if (!s) throw new LayercacheError('INTERNAL', `no shape was recorded for tensor '${name}'`);
     return s;
   };
-  const logits = planLogits(index, modelOpset(model), dimsOf, index.outputs[0] === undefined ? undefined : atOne[index.outputs[0]]);
+  const firstName = index.outputs[0];
+  const logits = planLogits(index, modelOpset(model), dimsOf, firstName === undefined ? undefined : atOne[firstName]);
+  const scoresRows = firstName === undefined ? undefined : atTwo?.[firstName] ?? atOne[firstName];
+  const caution = logits.kind === 'logits' && firstName !== undefined ? scoresCaution(scoresRows, firstName) : null;
   return {
-    model, flow, batchDim, totalMacs, candidates, exits, logits,
+    model, flow, batchDim, totalMacs, candidates, exits, logits, scoresCaution: caution,
     inputs: index.inputs.map(summaryOf),
     outputs: index.outputs.map(summaryOf),
     tensor: (name) => summaries.get(name),

@@ -57,6 +57,18 @@ describe('reading logits from a classifier', () => {
     assert.ok(maxAbsDiff(tensor('float32', [5, 4], softmax(read.data as Float32Array, 4)), probs) < 1e-6);
   });
 
+  it('scores that are neither logits nor probabilities (a Sigmoid, percentages) are read as logits with a caution saying so', async () => {
+    const sigmoid = await analyzeModel(withNormalisedOutput(plain, 'sigmoid'));
+    assert.deepEqual(sigmoid.logits, { kind: 'logits' });
+    assert.match(sigmoid.scoresCaution ?? '', /output 'probs' holds values in \[0, 1\] whose rows do not sum to 1 \(independent per-class scores, as from a Sigmoid\?\); layercache reads them as logits/);
+    const percent = await analyzeModel(withNormalisedOutput(plain, 'percent'));
+    assert.match(percent.scoresCaution ?? '', /output 'probs' has non-negative rows that all sum to 100 \(probabilities scaled by it\?\)/);
+    assert.match(describeReading(PLAIN_READING, plain, percent.scoresCaution).join('\n'), /sum to 100/);
+    // Logits, log-probabilities and probabilities (read before their Softmax, or through a log) get none.
+    for (const kind of ['logsoftmax', 'softmax', 'manual'] as const) assert.equal((await analyzeModel(withNormalisedOutput(plain, kind))).scoresCaution, null, kind);
+    assert.equal((await analyzeModel(plain)).scoresCaution, null);
+  });
+
   it('a Softmax over the batch axis is not a per-sample softmax and is left alone', async () => {
     assert.deepEqual((await analyzeModel(withNormalisedOutput(plain, 'batch-softmax'))).logits, { kind: 'logits' });
   });

@@ -201,8 +201,8 @@ export function scoresName(model: ModelProto, reading: ClassifierReading): strin
   return reading.scoresOutput ?? model.graph?.output[0]?.name ?? '';
 }
 
-/** Readable lines on what a reading does, and which output holds the class scores when there are several, for notes. */
-export function describeReading(reading: ClassifierReading, model: ModelProto): string[] {
+/** Readable lines on what a reading does, and which output holds the class scores when there are several, for notes; then the analysis's caution on the scores, if any. */
+export function describeReading(reading: ClassifierReading, model: ModelProto, scoresCaution: string | null = null): string[] {
   const lines: string[] = [];
   const outputs = model.graph?.output ?? [];
   const scores = scoresName(model, reading);
@@ -218,6 +218,7 @@ export function describeReading(reading: ClassifierReading, model: ModelProto): 
   }
   const logits = describeLogitsPlan(reading.logits, scores);
   if (logits) lines.push(logits);
+  if (scoresCaution) lines.push(scoresCaution);
   if (reading.inputDtype !== null) lines.push(`the model takes ${reading.inputDtype} input; layercache feeds it float32 values cast to ${reading.inputDtype} (preprocess to that type's range, e.g. --scale 1 --mean 0 --std 1 for uint8 pixels)`);
   if (reading.outputDtype !== null) lines.push(`the model's class scores are ${reading.outputDtype}; layercache reads them as float32`);
   if (reading.sampleDims) lines.push(`the model leaves its input size open; layercache fixes it at [${reading.sampleDims.join(', ')}] per sample, the data's`);

@@ -98,6 +98,43 @@ export function holdsProbabilities(values: Tensor): boolean {
 }
 
 /**
+ * A caution for scores read as logits that look like something else, on the analysis run's rows ([rows, classes],
+ * two rows or more): every value in [0, 1] without rows summing to 1 (independent per-class scores, as a Sigmoid
+ * gives), or non-negative rows that all sum to one constant other than 1 (probabilities scaled, as percentages).
+ * Read as logits, their argmax (the answer) is right but the served probabilities are their softmax. Null when
+ * nothing looks wrong.
+ */
+export function scoresCaution(values: Tensor | undefined, output: string): string | null {
+  const v = values ? floatValues(values) : null;
+  const k = values ? squeezedClasses(values.dims) : null;
+  const rows = values?.dims[0] ?? 0;
+  if (!v || k === null || rows < 2) return null;
+  let unit = true;
+  const sums: number[] = [];
+  for (let r = 0; r < rows; r++) {
+    let sum = 0;
+    for (let c = 0; c < k; c++) {
+      const x = v[r * k + c]!;
+      if (!(x >= 0)) return null;
+      if (x > 1) unit = false;
+      sum += x;
+    }
+    sums.push(sum);
+  }
+  // Identical rows (an integer input fed zeros) say nothing of how rows sum.
+  let distinct = false;
+  for (let i = k; i < rows * k && !distinct; i++) distinct = v[i] !== v[i % k];
+  if (!distinct) return null;
+  const same = sums.every((x) => Math.abs(x - sums[0]!) <= 1e-3 * Math.max(1, sums[0]!));
+  const consequence = `layercache reads them as logits: its answers follow their argmax, but the probabilities it serves are their softmax, not these scores; export the scores before the last activation (or name another output with --scores-output)`;
+  if (same && Math.abs(sums[0]! - 1) > 1e-3 && sums[0]! > 0) {
+    return `output '${output}' has non-negative rows that all sum to ${Number(sums[0]!.toPrecision(4))} (probabilities scaled by it?); ${consequence}`;
+  }
+  if (unit && !same) return `output '${output}' holds values in [0, 1] whose rows do not sum to 1 (independent per-class scores, as from a Sigmoid?); ${consequence}`;
+  return null;
+}
+
+/**
  * The plan for reading logits from the first output. first: the first output's values on the analysis run
  * ([rows, classes]), for outputs that hold probabilities without a Softmax layercache can see.
  */

@@ -184,11 +184,13 @@ export function heavyTail(): { model: ModelProto } {
  * Softmax over axis 1, Flatten), 'manual' (Exp / ReduceSum: probabilities with no Softmax node), 'batch-softmax'
  * (Softmax over the batch axis: not per sample) or 'logsoftmax'. The other outputs follow unchanged.
  */
-export function withNormalisedOutput(model: ModelProto, kind: 'softmax' | 'softmax-flatten' | 'manual' | 'batch-softmax' | 'logsoftmax'): ModelProto {
+export function withNormalisedOutput(model: ModelProto, kind: 'softmax' | 'softmax-flatten' | 'manual' | 'batch-softmax' | 'logsoftmax' | 'sigmoid' | 'percent'): ModelProto {
   const out = extendModel(model, (g) => {
     const z = model.graph!.output[0]!.name;
     let y: string;
     if (kind === 'softmax') y = g.op('Softmax', [z], { axis: -1 }, 'probs');
+    else if (kind === 'sigmoid') y = g.op('Sigmoid', [z], {}, 'probs');
+    else if (kind === 'percent') y = g.op('Mul', [g.op('Softmax', [z], { axis: -1 }), g.weight('hundred', tensor('float32', [1], new Float32Array([100])))], {}, 'probs');
     else if (kind === 'batch-softmax') y = g.op('Softmax', [z], { axis: 0 }, 'probs');
     else if (kind === 'logsoftmax') y = g.op('LogSoftmax', [z], { axis: -1 }, 'log_probs');
     else if (kind === 'manual') {

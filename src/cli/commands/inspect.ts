@@ -19,6 +19,7 @@ export function inspectJson(file: string, a: ModelAnalysis, all: boolean): objec
     inputs: a.inputs.map((t) => ({ name: t.name, shape: t.shape })),
     outputs: a.outputs.map((t) => ({ name: t.name, shape: t.shape })),
     reading: readingOf(a),
+    scoresCaution: a.scoresCaution,
     totalMacs: a.totalMacs,
     exits: (all ? a.candidates : a.exits).map((e) => ({
       index: e.index, tensor: e.tensor, shape: e.shape, cumulativeMacs: e.cumulativeMacs, fraction: e.fraction,
@@ -38,7 +39,7 @@ export async function runInspect(file: string, opts: InspectOptions, config: Con
   io.out(`model       ${file}\n`);
   io.out(`inputs      ${a.inputs.map((t) => `${t.name} ${t.dtype}${formatShape(t.shape)}`).join(', ')}\n`);
   io.out(`outputs     ${a.outputs.map((t) => `${t.name} ${t.dtype}${formatShape(t.shape)}`).join(', ')}\n`);
-  for (const line of describeReading(readingOf(a), model)) io.out(`reading     ${line}\n`);
+  for (const line of describeReading(readingOf(a), model, a.scoresCaution)) io.out(`reading     ${line}\n`);
   io.out(`total MACs  ${formatCount(a.totalMacs)} per sample\n`);
   // build and serve refuse such a model (refuseSeveralInputs); inspect says why before listing anything.
   const several = a.inputs.length > 1

@@ -11,7 +11,7 @@ import { loadConfig, type ConfigInput } from '../config/index.ts';
 import type { LayercacheError } from '../errors/index.ts';
 import { runServe } from './commands/serve.ts';
 import { cli } from '../../test/support/cli.ts';
-import { denseConcat, mlp, residualNet, withNormalisedOutput } from '../../test/support/models.ts';
+import { denseConcat, hardBatchOne, mlp, residualNet, withNormalisedOutput } from '../../test/support/models.ts';
 import { maxAbsDiff, randomInput, runModel } from '../../test/support/chain.ts';
 import { tempDir } from '../../test/support/temp-dir.ts';
 
@@ -64,6 +64,12 @@ describe('layercache inspect', () => {
     const softmax = path.join(path.dirname(model), 'softmax.onnx');
     await saveModel(withNormalisedOutput(residualNet().model, 'softmax'), softmax);
     assert.match((await cli('inspect', softmax)).stdout, /^reading +output 'probs' is a softmax \(node '.+'\); layercache reads the logits before it$/m);
+    // A batch hard-coded inside the graph: inspect says that build and serve refuse the model, as they do.
+    const one = path.join(path.dirname(model), 'one.onnx');
+    await saveModel(hardBatchOne().model, one);
+    assert.match((await cli('inspect', one)).stdout, /^refused +build and serve refuse this model: .*fixes its batch at 1 .*re-export it with a dynamic batch dimension/m);
+    assert.match(JSON.parse((await cli('inspect', one, '--json')).stdout).refusal, /fixes its batch at 1/);
+    assert.equal(JSON.parse((await cli('inspect', model, '--json')).stdout).refusal, null);
   });
 
   it('bad input: one-line errors with codes, no stack trace', async () => {

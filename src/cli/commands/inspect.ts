@@ -1,7 +1,8 @@
 /** `layercache inspect`: list the candidate exits of a model. */
 import Table from 'cli-table3';
 import type { Config } from '../../config/index.ts';
-import { analyzeModel, describeReading, readingOf, type ModelAnalysis } from '../../inspect/index.ts';
+import { LayercacheError } from '../../errors/index.ts';
+import { analyzeClassifier, analyzeModel, describeReading, readingOf, type ModelAnalysis } from '../../inspect/index.ts';
 import { loadModel } from '../../onnx/index.ts';
 import { formatBytes, formatCount, formatPercent, formatShape } from '../format.ts';
 import type { CliIo } from '../io.ts';
@@ -13,13 +14,14 @@ export interface InspectOptions {
 }
 
 /** The `inspect --json` contract. */
-export function inspectJson(file: string, a: ModelAnalysis, all: boolean): object {
+export function inspectJson(file: string, a: ModelAnalysis, all: boolean, refusal: string | null = null): object {
   return {
     model: file,
     inputs: a.inputs.map((t) => ({ name: t.name, shape: t.shape })),
     outputs: a.outputs.map((t) => ({ name: t.name, shape: t.shape })),
     reading: readingOf(a),
     scoresCaution: a.scoresCaution,
+    refusal,
     totalMacs: a.totalMacs,
     exits: (all ? a.candidates : a.exits).map((e) => ({
       index: e.index, tensor: e.tensor, shape: e.shape, cumulativeMacs: e.cumulativeMacs, fraction: e.fraction,
@@ -30,9 +32,11 @@ export function inspectJson(file: string, a: ModelAnalysis, all: boolean): objec
 
 export async function runInspect(file: string, opts: InspectOptions, config: Config, io: CliIo): Promise<void> {
   const model = await loadModel(file);
-  const a = await analyzeModel(model, { source: file, engine: config.engine, ...(opts.inputShape ? { inputShapes: opts.inputShape } : {}) });
+  const analyze = { source: file, engine: config.engine, ...(opts.inputShape ? { inputShapes: opts.inputShape } : {}) };
+  const a = await analyzeModel(model, analyze);
+  const refusal = await batchRefusal(model, a, analyze);
   if (opts.json) {
-    io.out(`${JSON.stringify(inspectJson(file, a, opts.all), null, 2)}\n`);
+    io.out(`${JSON.stringify(inspectJson(file, a, opts.all, refusal), null, 2)}\n`);
     return;
   }
   const exits = opts.all ? a.candidates : a.exits;
@@ -40,6 +44,7 @@ export async function runInspect(file: string, opts: InspectOptions, config: Con
   io.out(`inputs      ${a.inputs.map((t) => `${t.name} ${t.dtype}${formatShape(t.shape)}`).join(', ')}\n`);
   io.out(`outputs     ${a.outputs.map((t) => `${t.name} ${t.dtype}${formatShape(t.shape)}`).join(', ')}\n`);
   for (const line of describeReading(readingOf(a), model, a.scoresCaution)) io.out(`reading     ${line}\n`);
+  if (refusal !== null) io.out(`refused     build and serve refuse this model: ${refusal}\n`);
   io.out(`total MACs  ${formatCount(a.totalMacs)} per sample\n`);
   // build and serve refuse such a model (refuseSeveralInputs); inspect says why before listing anything.
   const several = a.inputs.length > 1
@@ -67,4 +72,19 @@ export async function runInspect(file: string, opts: InspectOptions, config: Con
     ? `${exits.length} cut points.`
     : `${exits.length} exits (one per block; ${a.candidates.length} cut points in all, list them with --all).`;
   io.out(`${note}\n`);
+}
+
+/**
+ * Why build and serve refuse the model although it runs as given, or null: a batch fixed in its input that the graph
+ * also hard-codes (a Reshape to [1, -1]), so that it fails once layercache frees it (analyzeClassifier's check).
+ */
+async function batchRefusal(model: Parameters<typeof analyzeModel>[0], a: ModelAnalysis, opts: Parameters<typeof analyzeModel>[1]): Promise<string | null> {
+  if (!readingOf(a).dynamicBatch) return null;
+  try {
+    await analyzeClassifier(model, opts);
+    return null;
+  } catch (err) {
+    if (err instanceof LayercacheError && err.code === 'MODEL_UNSUPPORTED') return err.message;
+    throw err;
+  }
 }

@@ -54,6 +54,10 @@ export function memorySource(data: Float32Array, sampleDims: readonly number[], 
  */
 export function requireSampleDims(data: DataSource, want: readonly (number | string)[], model: string, fix: string): void {
   if (want.join('x') !== data.sampleDims.join('x')) {
-    throw new LayercacheError('DATA_SHAPE_MISMATCH', `data '${data.description}' gives samples of shape [${data.sampleDims.join(', ')}] but ${model} expects [${want.join(', ')}] per sample; ${fix}`);
+    // The same dims in another order, from tensors: --layout lays out decoded images, not stored tensors.
+    const sorted = (d: readonly (number | string)[]): string => d.map(String).sort().join('x');
+    const tensors = /^(npy|raw):/.test(data.description) && sorted(want) === sorted(data.sampleDims);
+    const hint = tensors ? 'tensor data (npy:, raw:) is fed as stored, whatever --layout says (which lays out decoded images): store the tensors in the model\'s order' : fix;
+    throw new LayercacheError('DATA_SHAPE_MISMATCH', `data '${data.description}' gives samples of shape [${data.sampleDims.join(', ')}] but ${model} expects [${want.join(', ')}] per sample; ${hint}`);
   }
 }

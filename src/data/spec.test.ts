@@ -9,7 +9,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { IDENTITY_PREPROCESS } from './preprocess.ts';
-import { memorySource } from './source.ts';
+import { memorySource, requireSampleDims } from './source.ts';
 import { openDataSource, specsOverlap } from './spec.ts';
 
 let dir: string;
@@ -167,5 +167,18 @@ describe('specsOverlap', () => {
   it("refuses a '#' that does not start a range before reading anything (folder:runs/#2 was cut silently)", async () => {
     await assert.rejects(openDataSource('folder:/nowhere/run#2', { scale: 1, mean: [0], std: [1], layout: 'nchw' }, { channels: 3, height: 2, width: 2 }),
       { code: 'DATA_SPEC_INVALID', message: /malformed range '#2' \(expected #A-B, both inclusive\); everything after the last '#' is the range/ });
+  });
+});
+
+describe('requireSampleDims', () => {
+  it('tells tensor data in another order to be stored in the model\'s (not --layout, which lays out images)', () => {
+    const nhwc = memorySource(new Float32Array(2 * 48), [4, 4, 3], 'npy:x.npy#0-1');
+    assert.throws(() => requireSampleDims(nhwc, [3, 4, 4], "the model input 'x'", 'check the layout (--layout) or the data spec'), {
+      code: 'DATA_SHAPE_MISMATCH', message: /\[4, 4, 3\] but the model input 'x' expects \[3, 4, 4\] per sample; tensor data \(npy:, raw:\) is fed as stored, whatever --layout says .*store the tensors in the model's order/,
+    });
+    // Other dims, or images: the caller's advice.
+    assert.throws(() => requireSampleDims(nhwc, [3, 8, 8], 'm', 'check the layout (--layout) or the data spec'), { message: /per sample; check the layout \(--layout\) or the data spec$/ });
+    const images = memorySource(new Float32Array(2 * 48), [4, 4, 3], 'folder:imgs#0-1');
+    assert.throws(() => requireSampleDims(images, [3, 4, 4], 'm', 'check the layout (--layout) or the data spec'), { message: /check the layout \(--layout\)/ });
   });
 });

@@ -153,6 +153,14 @@ describe('reading logits from a classifier', () => {
     assert.deepEqual(describeReading(PLAIN_READING, twoOutputs().model), ["the model has 2 outputs ('logits', 'probs'); layercache reads the first as the class scores — pass --scores-output NAME if they are another"]);
   });
 
+  it('describeReading fits its advice on a cast input to the type: pixel ranges for uint8, integers for int64, nothing for float16', () => {
+    const line = (inputDtype: 'uint8' | 'int64' | 'float16') => describeReading({ ...PLAIN_READING, inputDtype }, plain).join('\n');
+    assert.match(line('uint8'), /cast to uint8 \(preprocess to that type's range, e\.g\. --scale 1 --mean 0 --std 1 for uint8 pixels\)/);
+    assert.match(line('int64'), /cast to int64 \(give integer values, token ids say, as float32 tensors/);
+    assert.doesNotMatch(line('int64'), /pixels/);
+    assert.match(line('float16'), /cast to float16$/);
+  });
+
   /** The mlp with its logits reshaped to `dims` (0 keeps the batch) as its only output, 'scores'; `before` normalises them first. */
   const reshapedScores = (dims: bigint[], before?: 'softmax') => {
     const m = extendModel(plain, (g) => {

@@ -219,7 +219,12 @@ export function describeReading(reading: ClassifierReading, model: ModelProto, s
   const logits = describeLogitsPlan(reading.logits, scores);
   if (logits) lines.push(logits);
   if (scoresCaution) lines.push(scoresCaution);
-  if (reading.inputDtype !== null) lines.push(`the model takes ${reading.inputDtype} input; layercache feeds it float32 values cast to ${reading.inputDtype} (preprocess to that type's range, e.g. --scale 1 --mean 0 --std 1 for uint8 pixels)`);
+  if (reading.inputDtype !== null) {
+    const t = reading.inputDtype;
+    const range = t === 'uint8' || t === 'int8' ? ' (preprocess to that type\'s range, e.g. --scale 1 --mean 0 --std 1 for uint8 pixels)'
+      : /int/.test(t) ? ' (give integer values, token ids say, as float32 tensors: npy: or raw: data, or float32 in requests)' : '';
+    lines.push(`the model takes ${t} input; layercache feeds it float32 values cast to ${t}${range}`);
+  }
   if (reading.outputDtype !== null) lines.push(`the model's class scores are ${reading.outputDtype}; layercache reads them as float32`);
   if (reading.sampleDims) lines.push(`the model leaves its input size open; layercache fixes it at [${reading.sampleDims.join(', ')}] per sample, the data's`);
   if (reading.dynamicBatch) {

@@ -11,7 +11,7 @@ import { loadConfig, type ConfigInput } from '../config/index.ts';
 import type { LayercacheError } from '../errors/index.ts';
 import { runServe } from './commands/serve.ts';
 import { cli } from '../../test/support/cli.ts';
-import { denseConcat, hardBatchOne, mlp, residualNet, withNormalisedOutput } from '../../test/support/models.ts';
+import { denseConcat, hardBatchOne, mlp, residualNet, withNormalisedOutput, withOpenSize } from '../../test/support/models.ts';
 import { maxAbsDiff, randomInput, runModel } from '../../test/support/chain.ts';
 import { tempDir } from '../../test/support/temp-dir.ts';
 
@@ -292,6 +292,19 @@ describe('layercache split', () => {
       current = (await runModel(seg, current)) as typeof current;
     }
     assert.ok(maxAbsDiff(current.logits!, expected.logits!) <= 1e-5);
+  });
+
+  it('a model of open input size: every segment is cut for the --input-shape size, the first included', async () => {
+    const { dir } = await fixture();
+    const open = path.join(dir, 'open.onnx');
+    await saveModel(withOpenSize(residualNet().model), open);
+    const out = path.join(dir, 'open-segs');
+    const r = await cli('split', open, '--at', 'stem', '--out', out, '--input-shape', 'image=1x3x8x8');
+    assert.equal(r.code, 0, r.stderr);
+    assert.match(r.stdout, /^note: input 'image' \[N, 3, H, W\] leaves its size open; the segments are cut for \[3, 8, 8\] per sample/m);
+    const index = JSON.parse(await fs.readFile(path.join(out, 'segments.json'), 'utf8'));
+    assert.deepEqual(index.segments[0].inputs, [{ name: 'image', dtype: 'float32', shape: ['N', 3, 8, 8] }]);
+    assert.deepEqual(index.segments[1].inputs, [{ name: 'stem', dtype: 'float32', shape: ['N', 4, 8, 8] }]);
   });
 
   it('bad cuts: unknown tensor and non-frontier tensor; nothing is written', async () => {

@@ -1,6 +1,6 @@
 /** `layercache split`: cut a model into segments at named tensors. */
 import type { Config } from '../../config/index.ts';
-import { analyzeModel } from '../../inspect/index.ts';
+import { analyzeModel, fixSampleDims } from '../../inspect/index.ts';
 import { loadModelFile } from '../../onnx/index.ts';
 import { extractSegments, orderCuts, writeSegments } from '../../surgery/index.ts';
 import { formatShape } from '../format.ts';
@@ -15,8 +15,19 @@ export interface SplitOptions {
 }
 
 export async function runSplit(file: string, opts: SplitOptions, config: Config, io: CliIo): Promise<void> {
-  const { model, bytes } = await loadModelFile(file);
-  const a = await analyzeModel(model, { source: file, engine: config.engine, ...(opts.inputShape ? { inputShapes: opts.inputShape } : {}) });
+  const { model: given, bytes } = await loadModelFile(file);
+  const analyze = { source: file, engine: config.engine, ...(opts.inputShape ? { inputShapes: opts.inputShape } : {}) };
+  let model = given;
+  let a = await analyzeModel(given, analyze);
+  // The cut tensors' shapes come from the probe run at --input-shape: a first segment left open to other sizes
+  // would feed the next ones what they do not take, so every segment is for that size.
+  const [input] = a.inputs;
+  let sized: string | null = null;
+  if (a.inputs.length === 1 && input && input.shape.some((d, i) => i > 0 && typeof d === 'string')) {
+    model = fixSampleDims(given, input.dims.slice(1));
+    a = await analyzeModel(model, analyze);
+    sized = `input '${input.name}' [${input.shape.join(', ')}] leaves its size open; the segments are cut for [${input.dims.slice(1).join(', ')}] per sample, the --input-shape size`;
+  }
   const cuts = orderCuts(a.flow, opts.at);
   const segments = extractSegments(model, a.flow, cuts, a.typeOf);
   const index = await writeSegments(opts.out, segments, { path: file, bytes }, { overwrite: opts.force });
@@ -24,6 +35,7 @@ export async function runSplit(file: string, opts: SplitOptions, config: Config,
     io.out(`${JSON.stringify({ out: opts.out, ...index }, null, 2)}\n`);
     return;
   }
+  if (sized) io.out(`note: ${sized}\n`);
   for (const s of index.segments) {
     const ins = s.inputs.map((t) => `${t.name}${formatShape(t.shape)}`).join(', ');
     const outs = s.outputs.map((t) => `${t.name}${formatShape(t.shape)}`).join(', ');

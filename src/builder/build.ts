@@ -100,7 +100,7 @@ export async function buildCascade(input: BuildInput, given: BuildConfig, engine
   }
   // Heads are distilled from, and the cascade serves the softmax of, the scores output: it is read as logits.
   const { analysis: a, reading } = await analyzeClassifier(input.model, { source: input.modelFile, engine, sampleDims: input.data.sampleDims, scoresOutput: config.scoresOutput });
-  for (const line of describeReading(reading, input.model, a.scoresCaution)) progress.note(line);
+  for (const line of describeReading(reading, input.model, a.cautions)) progress.note(line);
   const model = a.model;
   const scores = scoresName(input.model, reading);
   // The data is checked as given first (its shape is the error to report, not how few distinct samples it holds).

@@ -48,8 +48,11 @@ export interface ModelAnalysis {
   readonly totalMacs: number;
   /** How layercache reads logits from the first output (see classifier-reading.ts). */
   readonly logits: LogitsPlan;
-  /** Why scores read as logits may not be logits (see scoresCaution), or null. */
-  readonly scoresCaution: string | null;
+  /**
+   * What may make layercache's answers differ from what the model means: scores read as logits that look like
+   * something else (scoresCaution), cuts inside a quantized model's integer kernels (quantizedCaution).
+   */
+  readonly cautions: readonly string[];
   /** Every cut point as an exit candidate. */
   readonly candidates: readonly ExitCandidate[];
   /** Candidates collapsed to one per block (the default listing). */
@@ -214,9 +217,10 @@ export async function analyzeModel(model: ModelProto, opts: AnalyzeOptions = {})
   const firstName = index.outputs[0];
   const logits = planLogits(index, modelOpset(model), dimsOf, firstName === undefined ? undefined : atOne[firstName]);
   const scoresRows = firstName === undefined ? undefined : atTwo?.[firstName] ?? atOne[firstName];
-  const caution = logits.kind === 'logits' && firstName !== undefined ? scoresCaution(scoresRows, firstName) : null;
+  const scores = logits.kind === 'logits' && firstName !== undefined ? scoresCaution(scoresRows, firstName) : null;
+  const cautions = [scores, quantizedCaution(index)].filter((c): c is string => c !== null);
   return {
-    model, flow, batchDim, totalMacs, candidates, exits, logits, scoresCaution: caution,
+    model, flow, batchDim, totalMacs, candidates, exits, logits, cautions,
     inputs: index.inputs.map(summaryOf),
     outputs: index.outputs.map(summaryOf),
     tensor: (name) => summaries.get(name),
@@ -225,6 +229,17 @@ export async function analyzeModel(model: ModelProto, opts: AnalyzeOptions = {})
       return { elemType: elemTypeOfDtype(s.dtype), shape: s.shape };
     },
   };
+}
+
+/**
+ * A caution for a model quantized in QDQ form (QuantizeLinear and DequantizeLinear nodes): onnxruntime runs each
+ * DequantizeLinear → op → QuantizeLinear group as one integer kernel, and a segment boundary inside a group keeps
+ * it in float, so the segments answer a little differently from the uncut model. Null for other models.
+ */
+function quantizedCaution(index: ReturnType<typeof indexGraph>): string | null {
+  const qdq = index.nodes.filter((n) => n.opType === 'QuantizeLinear' || n.opType === 'DequantizeLinear').length;
+  if (qdq === 0) return null;
+  return `the model is quantized (${qdq} QuantizeLinear/DequantizeLinear nodes): onnxruntime runs each DequantizeLinear → op → QuantizeLinear group as one integer kernel, but a cut through a group runs it in float, so segments and bundles answer a little differently from the uncut model; layercache eval measures agreement with the uncut model, differences included`;
 }
 
 /**

@@ -60,13 +60,24 @@ describe('reading logits from a classifier', () => {
   it('scores that are neither logits nor probabilities (a Sigmoid, percentages) are read as logits with a caution saying so', async () => {
     const sigmoid = await analyzeModel(withNormalisedOutput(plain, 'sigmoid'));
     assert.deepEqual(sigmoid.logits, { kind: 'logits' });
-    assert.match(sigmoid.scoresCaution ?? '', /output 'probs' holds values in \[0, 1\] whose rows do not sum to 1 \(independent per-class scores, as from a Sigmoid\?\); layercache reads them as logits/);
+    assert.match(sigmoid.cautions.join('\n'), /output 'probs' holds values in \[0, 1\] whose rows do not sum to 1 \(independent per-class scores, as from a Sigmoid\?\); layercache reads them as logits/);
     const percent = await analyzeModel(withNormalisedOutput(plain, 'percent'));
-    assert.match(percent.scoresCaution ?? '', /output 'probs' has non-negative rows that all sum to 100 \(probabilities scaled by it\?\)/);
-    assert.match(describeReading(PLAIN_READING, plain, percent.scoresCaution).join('\n'), /sum to 100/);
+    assert.match(percent.cautions.join('\n'), /output 'probs' has non-negative rows that all sum to 100 \(probabilities scaled by it\?\)/);
+    assert.match(describeReading(PLAIN_READING, plain, percent.cautions).join('\n'), /sum to 100/);
     // Logits, log-probabilities and probabilities (read before their Softmax, or through a log) get none.
-    for (const kind of ['logsoftmax', 'softmax', 'manual'] as const) assert.equal((await analyzeModel(withNormalisedOutput(plain, kind))).scoresCaution, null, kind);
-    assert.equal((await analyzeModel(plain)).scoresCaution, null);
+    for (const kind of ['logsoftmax', 'softmax', 'manual'] as const) assert.deepEqual((await analyzeModel(withNormalisedOutput(plain, kind))).cautions, [], kind);
+    assert.deepEqual((await analyzeModel(plain)).cautions, []);
+  });
+
+  it('a model quantized in QDQ form gets a caution: cuts through its integer kernels change its answers a little', async () => {
+    const g = new GraphBuilder({ opset: 17 });
+    const x = g.input('x', 'float32', ['batch', 6]);
+    const scale = g.weight('s', tensor('float32', [], new Float32Array([0.05])));
+    const zero = g.weight('zp', tensor('uint8', [], new Uint8Array([128])));
+    const dq = g.op('DequantizeLinear', [g.op('QuantizeLinear', [x, scale, zero]), scale, zero]);
+    g.op('Gemm', [dq, g.weight('w', tensor('float32', [4, 6], new Float32Array(24).fill(0.1))), g.weight('b', tensor('float32', [4], new Float32Array([0, 1, -1, 2])))], { transB: 1 }, 'logits');
+    g.output('logits', 'float32', ['batch', 4]);
+    assert.match((await analyzeModel(g.build())).cautions.join('\n'), /the model is quantized \(2 QuantizeLinear\/DequantizeLinear nodes\).*layercache eval measures agreement with the uncut model/);
   });
 
   it('a Softmax over the batch axis is not a per-sample softmax and is left alone', async () => {

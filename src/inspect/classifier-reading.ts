@@ -201,8 +201,8 @@ export function scoresName(model: ModelProto, reading: ClassifierReading): strin
   return reading.scoresOutput ?? model.graph?.output[0]?.name ?? '';
 }
 
-/** Readable lines on what a reading does, and which output holds the class scores when there are several, for notes; then the analysis's caution on the scores, if any. */
-export function describeReading(reading: ClassifierReading, model: ModelProto, scoresCaution: string | null = null): string[] {
+/** Readable lines on what a reading does, and which output holds the class scores when there are several, for notes; then the analysis's cautions (ModelAnalysis.cautions). */
+export function describeReading(reading: ClassifierReading, model: ModelProto, cautions: readonly string[] = []): string[] {
   const lines: string[] = [];
   const outputs = model.graph?.output ?? [];
   const scores = scoresName(model, reading);
@@ -218,7 +218,7 @@ export function describeReading(reading: ClassifierReading, model: ModelProto, s
   }
   const logits = describeLogitsPlan(reading.logits, scores);
   if (logits) lines.push(logits);
-  if (scoresCaution) lines.push(scoresCaution);
+  lines.push(...cautions);
   if (reading.inputDtype !== null) {
     const t = reading.inputDtype;
     const range = t === 'uint8' || t === 'int8' ? ' (preprocess to that type\'s range, e.g. --scale 1 --mean 0 --std 1 for uint8 pixels)'

@@ -199,7 +199,7 @@ async function startLocked(sourcePath: string, config: Config, store: VersionSto
     checkClassifier(a, sourcePath, scoresName(model, reading));
     const out = a.outputs[0]!;
     for (const line of describeReading(reading, model)) log.info(line);
-    if (a.scoresCaution) log.warn(a.scoresCaution);
+    for (const caution of a.cautions) log.warn(caution);
     return {
       source: { kind: 'model', file: sourcePath, classes: out.dims[1]!, reading },
       version: 0,

@@ -20,7 +20,7 @@ export function inspectJson(file: string, a: ModelAnalysis, all: boolean, refusa
     inputs: a.inputs.map((t) => ({ name: t.name, shape: t.shape })),
     outputs: a.outputs.map((t) => ({ name: t.name, shape: t.shape })),
     reading: readingOf(a),
-    scoresCaution: a.scoresCaution,
+    cautions: a.cautions,
     refusal,
     totalMacs: a.totalMacs,
     exits: (all ? a.candidates : a.exits).map((e) => ({
@@ -43,7 +43,7 @@ export async function runInspect(file: string, opts: InspectOptions, config: Con
   io.out(`model       ${file}\n`);
   io.out(`inputs      ${a.inputs.map((t) => `${t.name} ${t.dtype}${formatShape(t.shape)}`).join(', ')}\n`);
   io.out(`outputs     ${a.outputs.map((t) => `${t.name} ${t.dtype}${formatShape(t.shape)}`).join(', ')}\n`);
-  for (const line of describeReading(readingOf(a), model, a.scoresCaution)) io.out(`reading     ${line}\n`);
+  for (const line of describeReading(readingOf(a), model, a.cautions)) io.out(`reading     ${line}\n`);
   if (refusal !== null) io.out(`refused     build and serve refuse this model: ${refusal}\n`);
   io.out(`total MACs  ${formatCount(a.totalMacs)} per sample\n`);
   // build and serve refuse such a model (refuseSeveralInputs); inspect says why before listing anything.

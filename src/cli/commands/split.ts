@@ -36,6 +36,7 @@ export async function runSplit(file: string, opts: SplitOptions, config: Config,
     return;
   }
   if (sized) io.out(`note: ${sized}\n`);
+  for (const caution of a.cautions) io.out(`note: ${caution}\n`);
   for (const s of index.segments) {
     const ins = s.inputs.map((t) => `${t.name}${formatShape(t.shape)}`).join(', ');
     const outs = s.outputs.map((t) => `${t.name}${formatShape(t.shape)}`).join(', ');

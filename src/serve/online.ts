@@ -246,7 +246,7 @@ export class OnlineLearner {
       await this.retrainAs(version);
     } catch (err) {
       // A buffer that cannot build (too few distinct samples, say) would otherwise fail again every retrainEvery.
-      this.schedule.finished(false);
+      this.schedule.finished(false, this.buffer.total);
       this.deps.log.info({ nextAfter: this.schedule.nextWait }, `retrain: the next retrain waits for ${this.schedule.nextWait} new samples`);
       throw err;
     } finally {
@@ -291,7 +291,7 @@ export class OnlineLearner {
     if (keepsServing(done.exits, this.activeExits, live, this.deps.build.tolerance, this.deps.config.guardMinSamples)) {
       await this.deps.store.remove(done.version);
       m.retrains.inc({ model: this.deps.model, outcome: 'kept' });
-      this.schedule.finished(false);
+      this.schedule.finished(false, this.buffer.total);
       this.deps.log.info({ version: this.version, built: done.version, lower: live.lower, verified: live.verified, nextAfter: this.schedule.nextWait }, `retrain: version ${done.version} kept no exit (${done.noExitReason ?? 'no reason given'}); version ${this.version} stays, since its ${live.verified} verified answers bound live agreement at ${(live.lower * 100).toFixed(2)}% ≥ ${((1 - this.deps.build.tolerance) * 100).toFixed(2)}%; the next retrain waits for ${this.schedule.nextWait} new samples`);
       return 'kept';
     }
@@ -318,7 +318,7 @@ export class OnlineLearner {
     }
     // Counted as soon as it serves (status and metrics agree with the answers' versions), pruned after.
     this.retrains++;
-    this.schedule.finished(!fruitless);
+    this.schedule.finished(!fruitless, this.buffer.total);
     if (fruitless) this.deps.log.info({ version: v, nextAfter: this.schedule.nextWait }, `retrain: version ${v} keeps no exit, as the version before it; the next retrain waits for ${this.schedule.nextWait} new samples`);
     m.retrains.inc({ model: this.deps.model, outcome: 'swapped' });
     await this.serving.prune();

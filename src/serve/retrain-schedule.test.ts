@@ -28,7 +28,8 @@ describe('RetrainSchedule', () => {
     assert.equal(s.isDue(499), false);
     assert.equal(s.isDue(500), true);
     s.started(510);
-    s.finished(true);
+    // Samples that came while it ran count towards the next: one that added an exit counts from its start.
+    s.finished(true, 650);
     assert.equal(s.isDue(709), false);
     assert.equal(s.isDue(710), true);
   });
@@ -36,20 +37,26 @@ describe('RetrainSchedule', () => {
   it('each fruitless retrain in a row doubles the wait, up to 2^MAX_BACKOFF_DOUBLINGS; one that adds an exit resets it', () => {
     const s = new RetrainSchedule(100, 100);
     const waits: number[] = [];
+    let total = 100;
     for (let k = 0; k < MAX_BACKOFF_DOUBLINGS + 2; k++) {
-      s.started(100 * (k + 1));
-      s.finished(false);
+      s.started(total);
+      // Traffic brings 1,000 samples while each retrain runs, more than any wait: a fruitless retrain's wait counts
+      // from its end, or every retrain would start as the last one ends.
+      total += 1000;
+      s.finished(false, total);
       waits.push(s.nextWait);
+      assert.equal(s.isDue(total), false, `retrain ${k + 1}: the next waits`);
+      assert.equal(s.isDue(total + s.nextWait), true);
     }
     assert.deepEqual(waits, [200, 400, 800, 800, 800]);
-    s.finished(true);
+    s.finished(true, total);
     assert.equal(s.nextWait, 100);
   });
 
   it('a failed retrain (started, never finished) keeps the wait; a restored schedule resumes from its last retrain', () => {
     const s = new RetrainSchedule(100, 50);
     s.started(100);
-    s.finished(false);
+    s.finished(false, 100);
     s.started(200);
     assert.equal(s.nextWait, 100, 'the unfinished retrain changed nothing');
     const r = new RetrainSchedule(100, 50);
@@ -68,7 +75,7 @@ describe('RetrainSchedule', () => {
   it('a retrain abandoned at shutdown counts as never started', () => {
     const s = new RetrainSchedule(100, 50);
     s.started(100);
-    s.finished(true);
+    s.finished(true, 120);
     s.started(150);
     s.abandoned();
     assert.equal(s.lastRetrainAt, 100);

@@ -1,4 +1,6 @@
 import assert from 'node:assert/strict';
+import { execFile } from 'node:child_process';
+import { promisify } from 'node:util';
 import { describe, it } from 'node:test';
 import { GraphBuilder, serializeModel } from '../onnx/index.ts';
 import { ortMessage, Session } from './session.ts';
@@ -26,6 +28,30 @@ describe('Session', () => {
     await s.release();
     await s.release();
     await assert.rejects(s.run({ x: { dtype: 'float32', dims: [1, 4], data: new Float32Array(4) } }), { code: 'RELEASED', message: /relu was released/ });
+  });
+});
+
+describe('onnxruntime telemetry', () => {
+  it('is off unless the user says otherwise: a process that runs a session leaves no telemetry log file', { timeout: 60_000 }, async () => {
+    // A fresh process, as a user's: onnxruntime reads the opt-out once, when it starts.
+    const script = `const { Session } = await import(${JSON.stringify(new URL('./session.ts', import.meta.url).href)});
+      const { GraphBuilder, serializeModel } = await import(${JSON.stringify(new URL('../onnx/index.ts', import.meta.url).href)});
+      const g = new GraphBuilder();
+      g.output(g.op('Relu', [g.input('x', 'float32', ['batch', 2])]), 'float32', ['batch', 2]);
+      const s = await Session.create(serializeModel(g.build()), 'relu');
+      await s.release();
+      const { existsSync } = await import('node:fs');
+      console.log(JSON.stringify({ env: process.env.ORT_DISABLE_TELEMETRY ?? null, log: existsSync('/tmp/mat-debug-' + process.pid + '.log') }));`;
+    const run = async (value: string | undefined): Promise<{ env: string | null; log: boolean }> => {
+      const env = { ...process.env };
+      if (value === undefined) delete env.ORT_DISABLE_TELEMETRY;
+      else env.ORT_DISABLE_TELEMETRY = value;
+      // (The user's own value is left alone, but a test does not turn the telemetry on to show it.)
+      const { stdout } = await promisify(execFile)(process.execPath, ['--import', 'tsx', '--input-type=module', '-e', script], { env });
+      return JSON.parse(stdout.trim().split('\n').at(-1)!);
+    };
+    // onnxruntime-node 1.30's telemetry SDK writes that file in every process that creates a session.
+    assert.deepEqual(await run(undefined), { env: '1', log: false });
   });
 });
 

@@ -4,6 +4,8 @@
  * Invariants: every onnxruntime failure surfaces as a LayercacheError with the
  * original error as `cause`; outputs are copied out of onnxruntime-owned memory.
  */
+// First: onnxruntime reads its telemetry opt-out when it starts.
+import './ort-telemetry.ts';
 import * as ort from 'onnxruntime-node';
 import { LayercacheError } from '../errors/index.ts';
 import type { DType, Tensor } from '../tensor/index.ts';

@@ -410,7 +410,7 @@ describe('build → bundle → eval on a tiny model', () => {
     assert.equal(JSON.parse(await fs.readFile(profile, 'utf8')).key.batch, 4, 'the profile of the latest conditions replaces it');
   });
 
-  it('tensor data records no preprocessing but its --layout still steers the augmented copies', async () => {
+  it('tensor data records no preprocessing but its --layout still steers the augmented copies (and refuses a layout they do not fit)', async () => {
     // One latency profile for all three builds, so that timing noise cannot change their choices (see --latency-profile below).
     const profile = path.join(dir, 'layout-profile.json');
     let k = 0;
@@ -426,8 +426,11 @@ describe('build → bundle → eval on a tiny model', () => {
     };
     const nchw = await heads('nchw');
     assert.equal(await heads('nchw'), nchw, 'with a shared profile a build is repeatable');
-    // Mirroring width in nchw and in nhwc flips different axes of these tensors: other copies, so other heads.
-    assert.notEqual(await heads('nhwc'), nchw);
+    // As nhwc, these [3, 8, 8] tensors would be mirrored along their 8 "channels": the copies follow --layout, which
+    // refuses what it cannot mirror rather than swapping channels.
+    const wrong = await cli('build', model, '--data', `raw:${data}:3x8x8#0-63`, '--out', path.join(dir, 'layout-nhwc'), ...fast, '--augment', 'flip', '--layout', 'nhwc', '--latency-profile', profile);
+    assert.equal(wrong.code, 2, wrong.stderr);
+    assert.match(wrong.stderr, /^layercache: error DATA_SHAPE_MISMATCH: --augment flip mirrors and shifts the spatial axes of nhwc samples, but .* has \[3, 8, 8\], which looks nchw \(3 channels\); give --layout nchw/m);
   });
 
   it('a bundle that keeps no exit expects 100% agreement, and says so', async () => {

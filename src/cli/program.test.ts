@@ -305,6 +305,17 @@ describe('layercache split', () => {
     const index = JSON.parse(await fs.readFile(path.join(out, 'segments.json'), 'utf8'));
     assert.deepEqual(index.segments[0].inputs, [{ name: 'image', dtype: 'float32', shape: ['N', 3, 8, 8] }]);
     assert.deepEqual(index.segments[1].inputs, [{ name: 'stem', dtype: 'float32', shape: ['N', 4, 8, 8] }]);
+    // A batch that is not the first axis ([seq, batch, 8]) stays free: nothing is fixed, as before.
+    const g = new GraphBuilder({ opset: 17 });
+    g.op('Relu', [g.op('Relu', [g.input('x', 'float32', ['seq', 'batch', 8])], {}, 'r1')], {}, 'y');
+    g.output('y', 'float32', ['seq', 'batch', 8]);
+    const timeMajor = path.join(dir, 'time-major.onnx');
+    await saveModel(g.build(), timeMajor);
+    const tm = await cli('split', timeMajor, '--at', 'r1', '--out', path.join(dir, 'tm-segs'), '--input-shape', 'x=5x2x8');
+    assert.equal(tm.code, 0, tm.stderr);
+    assert.doesNotMatch(tm.stdout, /leaves its size open/);
+    const tmIndex = JSON.parse(await fs.readFile(path.join(dir, 'tm-segs', 'segments.json'), 'utf8'));
+    assert.deepEqual(tmIndex.segments[0].inputs[0].shape, ['seq', 'batch', 8]);
   });
 
   it('bad cuts: unknown tensor and non-frontier tensor; nothing is written', async () => {

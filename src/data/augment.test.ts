@@ -27,6 +27,11 @@ describe('augmentation', () => {
     // The right layout, and shapes that could be either (feature maps), pass.
     assert.equal(flipped(hwc, 'nhwc').count, 2);
     assert.equal(flipped({ ...source, sampleDims: [16, 8, 8] }, 'nchw').count, 2);
+    // Feature maps of small spatial size are not images of another layout.
+    for (const [dims, layout] of [[[64, 4, 4], 'nchw'], [[512, 2, 2], 'nchw'], [[4, 4, 64], 'nhwc'], [[3, 3, 3], 'nchw'], [[8, 8, 3], 'nhwc']] as const) {
+      assert.equal(flipped({ ...source, sampleDims: dims }, layout).count, 2, `${layout} [${dims.join(', ')}]`);
+    }
+    assert.throws(() => flipped({ ...source, sampleDims: [8, 8, 3] }, 'nchw'), /give --layout nhwc/);
   });
 
   it('crop shifts each image by a seeded offset and fills the border with 0; the same seed gives the same copies', () => {

@@ -292,6 +292,30 @@ describe('server routes', () => {
       const hex = `${(1 << 20).toString(16)}\r\n`;
       const chunked = await writeAllThenRead(`POST ${URL_INFER} HTTP/1.1\r\nhost: x\r\ncontent-type: application/json\r\ntransfer-encoding: chunked\r\n\r\n`, chunks.flatMap((c) => [Buffer.from(hex), c, Buffer.from('\r\n')]).concat(Buffer.from('0\r\n\r\n')));
       assert.match(chunked, /^HTTP\/1\.1 413 [\s\S]*connection: close[\s\S]*"code":"BODY_TOO_LARGE"/i);
+      // A request sent on the lingering connection after the 413 is not run (its answer could not be sent).
+      const served = async (): Promise<string> => ((await s.app.inject('/metrics')).body.match(/^layercache_inference_request_success\{[^}]*\} (\d+)/m) ?? [])[1] ?? '0';
+      const before = await served();
+      const late = JSON.stringify(inferBody(new Float32Array(sample), 1));
+      const after413 = await new Promise<string>((resolve, reject) => {
+        const socket = net.connect(Number(port), hostname);
+        let text = '';
+        let sentLate = false;
+        socket.on('error', reject);
+        socket.on('data', (d: Buffer) => {
+          text += d.toString();
+          // The 413 came: the next request goes on the same connection, which lingers (the client does not close it:
+          // the server does, at once once it sees the request, else after LINGER_IDLE_MS).
+          if (/"code":"BODY_TOO_LARGE"/.test(text) && !sentLate && (sentLate = true)) socket.write(`POST ${URL_INFER} HTTP/1.1\r\nhost: x\r\ncontent-type: application/json\r\ncontent-length: ${Buffer.byteLength(late)}\r\n\r\n${late}`);
+        });
+        socket.on('close', () => resolve(text));
+        socket.write(`POST ${URL_INFER} HTTP/1.1\r\nhost: x\r\ncontent-type: application/json\r\ncontent-length: ${70 * 1024}\r\n\r\n${' '.repeat(70 * 1024)}`);
+      });
+      assert.equal((after413.match(/HTTP\/1\.1 /g) ?? []).length, 1, after413);
+      // A request on a fresh connection, answered after any request the server had queued before it (one engine,
+      // first in, first out): only it is counted.
+      const fresh = await s.app.inject({ method: 'POST', url: URL_INFER, payload: late, headers: { 'content-type': 'application/json' } });
+      assert.equal(fresh.statusCode, 200, fresh.body);
+      assert.equal(await served(), String(Number(before) + 1), 'the request sent after the 413 was not run');
     } finally {
       await s.close();
     }

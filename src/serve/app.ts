@@ -16,6 +16,7 @@ import { asLayercacheError, LayercacheError } from '../errors/index.ts';
 import { unusableScoresRow } from '../tensor/index.ts';
 import type { AcceptedRequests } from './accepted-requests.ts';
 import { answerClientError, sendError } from './error-replies.ts';
+import { refuseLingeringRequests } from './lingering-close.ts';
 import { bearerCheck, PUBLIC_ROUTES } from './bearer-auth.ts';
 import { ACCEPTED_ENCODINGS, bodyOf, BROWSER_SIMPLE_TYPES, decodeBody, mediaTypeOf, pathOf } from './request-body.ts';
 import type { DynamicBatcher, RowsResult } from './batcher.ts';
@@ -132,6 +133,7 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
   const parserHeapMb = Math.max(512, Math.ceil((8 * deps.limits.bodyLimitBytes) / 2 ** 20));
   const parser = new RequestParser({ inputName: model.inputName, sampleDims: model.sampleDims, maxRows: deps.limits.maxRequestRows, outputs: OUTPUTS }, PARSE_INLINE_BYTES, parserHeapMb);
   app.addHook('onClose', () => parser.close());
+  refuseLingeringRequests(app);
   // A classify body is one image: a few small fields beside it at most, so that a body of many fields cannot grow
   // past --body-limit (the body limit does not cover multipart streams; their declared length is checked below).
   await app.register(multipart, { limits: { files: 1, fileSize: deps.limits.bodyLimitBytes, fields: MULTIPART_FIELDS, fieldSize: 64 * 1024, parts: MULTIPART_FIELDS + 1, headerPairs: 64 } });

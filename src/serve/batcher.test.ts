@@ -135,6 +135,32 @@ describe('DynamicBatcher', () => {
     await assert.rejects(gone.submit(row(1), 1, new Uint8Array(1)), /boom/);
   });
 
+  it('a request left alone in a failed batch (its batch-mate timed out while it ran) runs again on its own', async (t) => {
+    t.mock.timers.enable({ apis: ['setTimeout'] });
+    const engine = fakeEngine();
+    engine.hold = true;
+    const b = new DynamicBatcher({ ...opts, requestTimeoutMs: 100 }, async (input, rows) => {
+      const out = await engine.execute(input, rows);
+      if (input.includes(9)) throw new LayercacheError('ENGINE_RUN_FAILED', 'index 9 out of range');
+      return out;
+    });
+    const first = b.submit(row(1), 1, new Uint8Array(1));
+    const bad = assert.rejects(b.submit(row(9), 1, new Uint8Array(1)), { code: 'REQUEST_TIMEOUT' });
+    t.mock.timers.tick(50);
+    const good = b.submit(row(2), 1, new Uint8Array(1));
+    engine.release();
+    await first;
+    // [9, 2] runs (held) once the event loop turns; the bad request's deadline passes first, then the batch fails.
+    await new Promise((r) => setImmediate(r));
+    assert.deepEqual(engine.batches, [[1], [9, 2]]);
+    t.mock.timers.tick(60);
+    await bad;
+    engine.hold = false;
+    engine.release();
+    assert.equal((await good).probs[0], 2);
+    assert.deepEqual(engine.batches, [[1], [9, 2], [2]]);
+  });
+
   it('hurry sends a request waiting for its batch to fill at once, and still takes new ones', async () => {
     const engine = fakeEngine();
     // A queue delay far longer than the test's timeout: only hurry() can send the lone request.

@@ -2,7 +2,8 @@
  * The dynamic batcher, after Triton's: requests wait in one FIFO queue; a batch is sent to
  * an idle engine as soon as it holds maxBatchSize rows or its oldest request has waited
  * maxQueueDelayUs. The queue is bounded in rows: a request that does not fit is refused
- * at once (QUEUE_FULL) rather than queued without bound.
+ * at once (QUEUE_FULL) rather than queued without bound (requests put back to run alone
+ * after a failed batch may take it past the bound, by at most maxBatchSize rows per engine).
  * Invariants: requests are never split; a request larger than maxBatchSize runs alone;
  * every submitted request settles exactly once (result, engine error or timeout); a
  * request that times out while queued is removed and never computed; when onnxruntime fails a
@@ -217,7 +218,8 @@ export class DynamicBatcher {
     }, (err: unknown) => {
       const e = err instanceof Error ? err : new LayercacheError('WORKER_FAILED', String(err));
       const waiting = jobs.filter((j) => !j.settled);
-      if (waiting.length > 1 && e instanceof LayercacheError && e.code === 'ENGINE_RUN_FAILED') {
+      // Also when only one is left (its batch-mates timed out while it ran): the failure may have been theirs.
+      if (jobs.length > 1 && waiting.length > 0 && e instanceof LayercacheError && e.code === 'ENGINE_RUN_FAILED') {
         // Each again on its own, first in line (their wait is over): only the request that fails alone fails.
         for (const j of waiting.reverse()) {
           j.alone = true;

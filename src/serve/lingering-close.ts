@@ -4,13 +4,16 @@
  * client still sends until the client closes its side, goes quiet for LINGER_IDLE_MS, or LINGER_TOTAL_MS pass.
  * Closing at once with data unread makes the kernel reset the connection, and a client that sends its whole body
  * before it reads (Python's http.client and requests) then sees a broken pipe instead of the answer.
- * Invariants: a lingering connection answers nothing more (its side is closed) and is destroyed within
- * LINGER_TOTAL_MS; the server's closeAllConnections (a shutdown) still destroys it at once.
+ * Invariants: a lingering connection answers nothing more (its side is closed), and a request the client still sends
+ * on it is not served (refuseLingeringRequests: the connection is destroyed instead, as one closed at once was); it is
+ * destroyed within LINGER_TOTAL_MS, or sooner by Node's --timeout-ms check of a request still arriving; the
+ * server's closeAllConnections (a shutdown) still destroys it at once.
  * How: Node's HTTP server ends a `connection: close` response's socket with `socket.destroySoon()` (or `end()` when a
  * socket has none); that socket's destroySoon is replaced by the lingering one.
  */
 import type { IncomingMessage } from 'node:http';
 import type { Socket } from 'node:net';
+import type { FastifyInstance } from 'fastify';
 
 /** The client's silence after which a lingering connection is closed. */
 export const LINGER_IDLE_MS = 5_000;
@@ -40,4 +43,17 @@ export function lingerOnClose(req: IncomingMessage): void {
     req.resume();
     socket.resume();
   };
+}
+
+/**
+ * A request that arrives on a lingering connection (sent after the answer that closed it) is not routed, parsed or
+ * run: its answer could not be sent. The connection is destroyed. Register before every other onRequest hook.
+ */
+export function refuseLingeringRequests(app: FastifyInstance): void {
+  app.addHook('onRequest', async (req, reply) => {
+    const socket = req.raw.socket as Socket | null;
+    if (!socket || !lingering.has(socket)) return;
+    socket.destroy();
+    return reply.hijack();
+  });
 }

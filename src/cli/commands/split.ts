@@ -1,6 +1,6 @@
 /** `layercache split`: cut a model into segments at named tensors. */
 import type { Config } from '../../config/index.ts';
-import { analyzeModel, fixSampleDims } from '../../inspect/index.ts';
+import { analyzeModel, batchAxisOf, fixSampleDims } from '../../inspect/index.ts';
 import { loadModelFile } from '../../onnx/index.ts';
 import { extractSegments, orderCuts, writeSegments } from '../../surgery/index.ts';
 import { formatShape } from '../format.ts';
@@ -23,7 +23,8 @@ export async function runSplit(file: string, opts: SplitOptions, config: Config,
   // would feed the next ones what they do not take, so every segment is for that size.
   const [input] = a.inputs;
   let sized: string | null = null;
-  if (a.inputs.length === 1 && input && input.shape.some((d, i) => i > 0 && typeof d === 'string')) {
+  // (A batch axis not first, as in [seq, batch, 8], is left as it was: fixSampleDims keeps only a leading batch.)
+  if (a.inputs.length === 1 && input && batchAxisOf(input.shape) === 0 && input.shape.some((d, i) => i > 0 && typeof d === 'string')) {
     model = fixSampleDims(given, input.dims.slice(1));
     a = await analyzeModel(model, analyze);
     sized = `input '${input.name}' [${input.shape.join(', ')}] leaves its size open; the segments are cut for [${input.dims.slice(1).join(', ')}] per sample, the --input-shape size`;

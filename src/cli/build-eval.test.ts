@@ -308,6 +308,9 @@ describe('build → bundle → eval on a tiny model', () => {
     assert.ok(j.cached.agreement >= 0 && j.cached.agreement <= 1);
     assert.ok(j.oracle.macsPerSample <= j.backbone.macsPerSample);
     assert.ok('paperBaseline' in j && j.paperBaseline.exitRates.length === 3);
+    // At the threshold the build chose for it, and it says so.
+    assert.equal(j.paperBaseline.thresholdFrom, 'build');
+    assert.equal(j.paperBaseline.threshold, (bundle.manifest.metrics.paperRule as { threshold: number }).threshold);
     // The paper rule is timed against its own run of the backbone, not the bundle's.
     assert.ok(j.paperBaseline.pairedBackbone.latencyMs.mean > 0 && j.paperBaseline.pairedBackbone.throughputBatch64 > 0);
     assert.equal(j.cached.exitRates.length, bundle.manifest.exits.length);

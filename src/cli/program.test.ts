@@ -5,7 +5,7 @@ import path from 'node:path';
 import { EventEmitter } from 'node:events';
 import { describe, it } from 'node:test';
 import { promisify } from 'node:util';
-import { GraphBuilder, saveModel, serializeModel, loadModel } from '../onnx/index.ts';
+import { GraphBuilder, makeValueInfo, saveModel, serializeModel, loadModel } from '../onnx/index.ts';
 import { tensor } from '../tensor/index.ts';
 import { loadConfig, type ConfigInput } from '../config/index.ts';
 import type { LayercacheError } from '../errors/index.ts';
@@ -305,6 +305,16 @@ describe('layercache split', () => {
     const index = JSON.parse(await fs.readFile(path.join(out, 'segments.json'), 'utf8'));
     assert.deepEqual(index.segments[0].inputs, [{ name: 'image', dtype: 'float32', shape: ['N', 3, 8, 8] }]);
     assert.deepEqual(index.segments[1].inputs, [{ name: 'stem', dtype: 'float32', shape: ['N', 4, 8, 8] }]);
+    // A batch fixed at 1 ([1, 3, 'H', 'W']) is the first axis too.
+    const fixedOne = path.join(dir, 'fixed-one.onnx');
+    const withOne = withOpenSize(residualNet().model);
+    const decl = withOne.graph!.input[0]!;
+    withOne.graph!.input[0] = makeValueInfo(decl.name, 1, [1, 3, 'H', 'W']);
+    await saveModel(withOne, fixedOne);
+    const one = await cli('split', fixedOne, '--at', 'stem', '--out', path.join(dir, 'one-segs'), '--input-shape', 'image=1x3x8x8');
+    assert.equal(one.code, 0, one.stderr);
+    const oneIndex = JSON.parse(await fs.readFile(path.join(dir, 'one-segs', 'segments.json'), 'utf8'));
+    assert.deepEqual(oneIndex.segments[0].inputs[0].shape.slice(1), [3, 8, 8]);
     // A batch that is not the first axis ([seq, batch, 8]) stays free: nothing is fixed, as before.
     const g = new GraphBuilder({ opset: 17 });
     g.op('Relu', [g.op('Relu', [g.input('x', 'float32', ['seq', 'batch', 8])], {}, 'r1')], {}, 'y');

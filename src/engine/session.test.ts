@@ -34,13 +34,15 @@ describe('Session', () => {
 describe('onnxruntime telemetry', () => {
   it('is off unless the user says otherwise: a process that runs a session leaves no telemetry log file', { timeout: 60_000 }, async () => {
     // A fresh process, as a user's: onnxruntime reads the opt-out once, when it starts.
-    const script = `const { Session } = await import(${JSON.stringify(new URL('./session.ts', import.meta.url).href)});
+    // (A file of an earlier process with the same pid is removed first: pids are reused.)
+    const script = `const { existsSync, rmSync } = await import('node:fs');
+      rmSync('/tmp/mat-debug-' + process.pid + '.log', { force: true });
+      const { Session } = await import(${JSON.stringify(new URL('./session.ts', import.meta.url).href)});
       const { GraphBuilder, serializeModel } = await import(${JSON.stringify(new URL('../onnx/index.ts', import.meta.url).href)});
       const g = new GraphBuilder();
       g.output(g.op('Relu', [g.input('x', 'float32', ['batch', 2])]), 'float32', ['batch', 2]);
       const s = await Session.create(serializeModel(g.build()), 'relu');
       await s.release();
-      const { existsSync } = await import('node:fs');
       console.log(JSON.stringify({ env: process.env.ORT_DISABLE_TELEMETRY ?? null, log: existsSync('/tmp/mat-debug-' + process.pid + '.log') }));`;
     const run = async (value: string | undefined): Promise<{ env: string | null; log: boolean }> => {
       const env = { ...process.env };
@@ -52,6 +54,28 @@ describe('onnxruntime telemetry', () => {
     };
     // onnxruntime-node 1.30's telemetry SDK writes that file in every process that creates a session.
     assert.deepEqual(await run(undefined), { env: '1', log: false });
+    // An empty value is no choice: it is turned off too.
+    assert.deepEqual(await run(''), { env: '1', log: false });
+  });
+
+  it('loaded first in a worker thread (whose environment onnxruntime does not read), says that it cannot turn it off', { timeout: 60_000 }, async () => {
+    // A worker does not inherit tsx's loader: it registers it, as module-launch.ts does.
+    const boot = `import('node:worker_threads').then(({ parentPort }) => {
+        process.on('warning', (w) => parentPort.postMessage(w.code));
+        return import(${JSON.stringify(import.meta.resolve('tsx/esm/api'))}).then((tsx) => { tsx.register(); return import(${JSON.stringify(new URL('./session.ts', import.meta.url).href)}); })
+          // A warning is emitted on a later tick: done after it.
+          .then(() => new Promise((r) => setImmediate(r))).then(() => parentPort.postMessage('loaded'));
+      });`;
+    const script = `const { Worker } = await import('node:worker_threads');
+      const env = { ...process.env };
+      delete env.ORT_DISABLE_TELEMETRY;
+      const w = new Worker(${JSON.stringify(boot)}, { eval: true, env });
+      const seen = [];
+      w.on('message', (m) => { seen.push(m); if (m === 'loaded') { console.log(JSON.stringify(seen)); w.terminate(); } });`;
+    const env = { ...process.env };
+    delete env.ORT_DISABLE_TELEMETRY;
+    const { stdout } = await promisify(execFile)(process.execPath, ['--import', 'tsx', '--input-type=module', '-e', script], { env });
+    assert.deepEqual(JSON.parse(stdout.trim().split('\n').at(-1)!), ['LAYERCACHE_ORT_TELEMETRY', 'loaded']);
   });
 });
 

@@ -66,6 +66,11 @@ export interface EvalReport {
    */
   readonly paperBaseline?: CachedFigures & {
     readonly threshold: number;
+    /**
+     * Where the threshold came from: the build's calibration ('build'), the paper's 0.5 for a bundle that records
+     * none ('default'), or tuned on these samples to the bundle's agreement ('matched', which favours the rule).
+     */
+    readonly thresholdFrom: 'build' | 'default' | 'matched';
     readonly pairedBackbone: { readonly latencyMs: LatencyStats; readonly throughputBatch64: number };
   };
   readonly latencySamples: number;
@@ -111,10 +116,17 @@ function batchesOf(data: DataSource, size: number): Batches {
   }, { count, at });
 }
 
+/**
+ * The p-quantile of `values` by the nearest-rank rule: the smallest value with at least p·n values at or below it
+ * (p99 of 100 samples is the 99th smallest, not the largest). NaN for no values.
+ */
+export function percentile(values: readonly number[], p: number): number {
+  const s = [...values].sort((a, b) => a - b);
+  return s.length === 0 ? Number.NaN : s[Math.min(s.length - 1, Math.max(0, Math.ceil(p * s.length) - 1))]!;
+}
+
 function stats(ms: number[]): LatencyStats {
-  const s = [...ms].sort((a, b) => a - b);
-  const q = (p: number): number => s[Math.min(s.length - 1, Math.floor(p * s.length))]!;
-  return { p50: q(0.5), p95: q(0.95), p99: q(0.99), mean: s.reduce((a, b) => a + b, 0) / s.length };
+  return { p50: percentile(ms, 0.5), p95: percentile(ms, 0.95), p99: percentile(ms, 0.99), mean: ms.reduce((a, b) => a + b, 0) / ms.length };
 }
 
 function accuracyOf(classes: ArrayLike<number>, labels: DataSource['labels']): number | null {
@@ -330,8 +342,9 @@ export async function evaluateBundle(bundle: LoadedBundle, data: DataSource, opt
 
     let paperBaseline: EvalReport['paperBaseline'];
     if (opts.paper) {
-      const built = (m.metrics.paperRule as { threshold?: number } | undefined)?.threshold ?? 0.5;
-      const threshold = opts.paper === 'build' ? built : paperRule({
+      const recorded = (m.metrics.paperRule as { threshold?: number } | undefined)?.threshold;
+      const thresholdFrom = opts.paper !== 'build' ? 'matched' : recorded === undefined ? 'default' : 'build';
+      const threshold = opts.paper === 'build' ? recorded ?? 0.5 : paperRule({
         n: data.count, fullCost: m.source.totalMacs,
         exits: m.candidates.map((c, e) => ({
           cost: c.cumulativeMacs, headCost: c.head.macs, score: maxScore(traced[e]!, K),
@@ -347,7 +360,7 @@ export async function evaluateBundle(bundle: LoadedBundle, data: DataSource, opt
           }, opts.engine));
         }
         const p = await cachedFigures('paper rule', paperCascades, m.candidates.map((c) => c.cumulativeMacs), m.candidates.map((c) => c.head.macs), m.source.totalMacs, data, reference, labels, batches, opts, backbones);
-        paperBaseline = { ...p.figures, threshold, pairedBackbone: { latencyMs: stats(p.backboneTrace), throughputBatch64: p.backboneThroughput } };
+        paperBaseline = { ...p.figures, threshold, thresholdFrom, pairedBackbone: { latencyMs: stats(p.backboneTrace), throughputBatch64: p.backboneThroughput } };
       } finally {
         await Promise.all(paperCascades.map((c) => c.release()));
       }

@@ -52,6 +52,8 @@ describe('pairedSaving (hand-computed)', () => {
     const more = [...backbone, 2, 2, 2, 2, 2, 2, 2];
     assert.equal(pairedSaving(more, more.map(() => 1.5), 5).blocks, MIN_INTERVAL_BLOCKS);
     assert.deepEqual(pairedSaving(more, more.map(() => 1.5), 5).ci95, [0.25, 0.25]);
+    // One sample is one block of one sample, not of 50.
+    assert.deepEqual(pairedSaving([2], [1], 50), { saved: 0.5, ci95: null, blocks: 1, blockSize: 1 });
   });
 
   it('is reproducible, and refuses unpaired latencies or a block size that is not a positive integer', () => {

@@ -49,9 +49,11 @@ export function pairedSaving(backbone: readonly number[], cached: readonly numbe
     return 1 - c / b;
   };
   const saved = savedOf((k) => k);
-  if (sums.length < MIN_INTERVAL_BLOCKS) return { saved, ci95: null, blocks: sums.length, blockSize };
+  // Blocks of at most as many samples as there are.
+  const size = Math.min(blockSize, backbone.length);
+  if (sums.length < MIN_INTERVAL_BLOCKS) return { saved, ci95: null, blocks: sums.length, blockSize: size };
   const rng = seededRng(seed);
   const boots = Float64Array.from({ length: reps }, () => savedOf(() => Math.floor(rng.uniform() * sums.length))).sort();
   const at = (q: number): number => boots[Math.min(reps - 1, Math.max(0, Math.round(q * (reps - 1))))]!;
-  return { saved, ci95: [at(0.025), at(0.975)], blocks: sums.length, blockSize };
+  return { saved, ci95: [at(0.025), at(0.975)], blocks: sums.length, blockSize: size };
 }

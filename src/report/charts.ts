@@ -8,6 +8,7 @@
 import type * as Vega from 'vega';
 import type * as VegaLite from 'vega-lite';
 import type { TopLevelSpec } from 'vega-lite';
+import { percentile } from '../evaluate/index.ts';
 
 type ChartLibraries = { readonly vega: typeof Vega; readonly vegaLite: typeof VegaLite };
 let libraries: Promise<ChartLibraries> | null = null;
@@ -59,7 +60,9 @@ export async function paretoChart(input: ParetoInput, y: 'macsSaved' | 'latencyS
     layer: [
       {
         data: { values: input.front.map((p) => ({ agreement: p.agreement, saved: p[y], series: 'Pareto front (calibration)' })) },
-        mark: { type: 'line', point: true, interpolate: 'step-after' },
+        // A staircase that drops at each point: at an agreement between two points only the saving of the
+        // higher-agreement one is reached (step-after drew the lower one's saving across the gap).
+        mark: { type: 'line', point: true, interpolate: 'step-before' },
         encoding: {
           x: { field: 'agreement', type: 'quantitative', title: 'agreement with the backbone', scale: { zero: false }, axis: { format: '.1%' } },
           y: { field: 'saved', type: 'quantitative', title, axis: { format: '.0%' } },
@@ -135,7 +138,10 @@ export async function agreementCurveChart(
   tolerance: number, floor: number,
 ): Promise<string> {
   const values = exits.flatMap((e) => e.curve.hitRate.map((h, k) => ({ candidate: `exit ${e.candidate}`, macsBefore: e.macsBefore, hitRate: h, agreement: e.curve.agreement[k]! })));
-  const y = { field: 'agreement', type: 'quantitative', title: 'agreement of the answered samples', axis: { format: '.1%' }, scale: { domain: [floor, 1] } };
+  // Enough decimals that the ticks of a narrow axis (from 99.8% at a tolerance of 0.01%) differ.
+  const span = 1 - floor;
+  const digits = span >= 0.05 ? 1 : span >= 0.005 ? 2 : 3;
+  const y = { field: 'agreement', type: 'quantitative', title: 'agreement of the answered samples', axis: { format: `.${digits}%` }, scale: { domain: [floor, 1] } };
   return toSvg({
     layer: [
       {
@@ -161,7 +167,7 @@ export async function agreementCurveChart(
 
 /** Batch-1 latency distributions of the backbone and the bundle, measured side by side. */
 export async function latencyChart(traces: { backbone: readonly number[]; bundle: readonly number[] }): Promise<string> {
-  const clip = quantile([...traces.backbone, ...traces.bundle], 0.99);
+  const clip = traces.backbone.length + traces.bundle.length === 0 ? 0 : percentile([...traces.backbone, ...traces.bundle], 0.99);
   const values = [
     ...traces.backbone.map((ms) => ({ system: 'backbone', ms: Math.min(ms, clip) })),
     ...traces.bundle.map((ms) => ({ system: 'bundle', ms: Math.min(ms, clip) })),
@@ -199,9 +205,4 @@ export async function computeChart(rows: readonly { segment: string; macsFull: n
   } as TopLevelSpec);
 }
 
-function quantile(xs: readonly number[], q: number): number {
-  if (xs.length === 0) return 0;
-  const s = [...xs].sort((a, b) => a - b);
-  return s[Math.min(s.length - 1, Math.floor(q * s.length))]!;
-}
 

@@ -2,6 +2,7 @@ import assert from 'node:assert/strict';
 import { promises as fs } from 'node:fs';
 import { after, before, describe, it } from 'node:test';
 import { tinyReport } from '../../test/support/tiny-report.ts';
+import { agreementCurveChart, paretoChart } from './charts.ts';
 
 let html: string;
 let dir: string;
@@ -41,7 +42,27 @@ describe('HTML report', () => {
     assert.match(html, /onnxruntime-node \d+\.\d+\.\d+/);
     // The headroom caption names the build tolerance (0.2) and the in-sample best found on these samples.
     // The curves' caption names the agreement the bundle was built for (1 − 0.2).
-    assert.match(html, /The dashed line is the 80\.0% agreement the bundle was built for/);
-    assert.match(html, /at 20\.0% tolerance, with MACs as the cost: -?\d+\.\d% of MACs saved with \d+ exits? \(\d+\.\d\d% agreement\)/);
+    assert.match(html, /The dashed line is the 80% agreement the bundle was built for/);
+    assert.match(html, /at 20% tolerance, with MACs as the cost: -?\d+\.\d% of MACs saved with \d+ exits? \(\d+\.\d\d% agreement\)/);
+  });
+});
+
+describe('charts', () => {
+  it('draws the Pareto front as a staircase that drops at each point: between two points only the higher-agreement saving is reached', async () => {
+    const svg = await paretoChart({ front: [{ agreement: 0.5, macsSaved: 0.9, latencySaved: 0.9 }, { agreement: 0.9, macsSaved: 0.2, latencySaved: 0.2 }], points: [] }, 'macsSaved');
+    const d = svg.match(/aria-roledescription="line mark" d="([^"]+)"/)?.[1] ?? '';
+    // From the first point straight down to the second's saving, then across to it (not across at 90% first).
+    const [start, down, across] = [...d.matchAll(/[ML]([\d.]+),([\d.]+)/g)].map((m): [number, number] => [Number(m[1]), Number(m[2])]);
+    assert.ok(start && down && across, d);
+    assert.equal(down[0], start[0], `vertical first: ${d}`);
+    assert.equal(across[1], down[1], d);
+    assert.ok(across[0] > start[0], d);
+  });
+
+  it('labels a narrow agreement axis with the digits that tell its ticks apart', async () => {
+    const svg = await agreementCurveChart([{ candidate: 0, macsBefore: 0.3, curve: { hitRate: [0, 0.5, 1], agreement: [1, 0.999, 0.99] } }], 0.0001, 0.998);
+    const ticks = [...svg.matchAll(/<text[^>]*>(99\.\d+%|100\.\d+%)<\/text>/g)].map((m) => m[1]);
+    assert.ok(ticks.length >= 3, svg.slice(0, 200));
+    assert.equal(new Set(ticks).size, ticks.length, `duplicate tick labels: ${ticks.join(' ')}`);
   });
 });

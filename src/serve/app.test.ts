@@ -321,6 +321,23 @@ describe('server routes', () => {
     }
   });
 
+  it('a refusal pipelined behind a request still computing is answered after it, with it (the connection lingers only then)', { timeout: 30_000 }, async () => {
+    // The first request waits in the batcher while the refusal and a third request arrive on the same connection.
+    const s = await startServer(modelFile, serverConfig({ bodyLimitBytes: 16 * 1024, maxQueueDelayUs: 300_000, online: { enabled: false } }));
+    try {
+      const address = await s.listen();
+      const x = JSON.stringify(inferBody(new Float32Array(sample), 1));
+      const first = `POST ${URL_INFER} HTTP/1.1\r\nhost: x\r\ncontent-type: application/json\r\ncontent-length: ${Buffer.byteLength(x)}\r\n\r\n${x}`;
+      const refused = `POST ${URL_INFER} HTTP/1.1\r\nhost: x\r\ncontent-type: application/json\r\ncontent-length: ${20 * 1024}\r\n\r\n${' '.repeat(20 * 1024)}`;
+      const third = 'GET /v2/health/ready HTTP/1.1\r\nhost: x\r\n\r\n';
+      const answer = await rawExchange(address, first + refused + third);
+      assert.match(answer, /^HTTP\/1\.1 200 [\s\S]*"outputs"[\s\S]*HTTP\/1\.1 413 [\s\S]*"code":"BODY_TOO_LARGE"/, answer.slice(0, 300));
+      assert.equal((answer.match(/HTTP\/1\.1 /g) ?? []).length, 2, 'the request after the refusal is not answered: the connection closes');
+    } finally {
+      await s.close();
+    }
+  });
+
   it('answers errors with {error, code} and the protocol status', async () => {
     const app = server.app;
     const x = randomNormal(seededRng(5), sample);

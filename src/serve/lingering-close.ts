@@ -20,15 +20,19 @@ export const LINGER_IDLE_MS = 5_000;
 /** The longest a connection lingers. */
 export const LINGER_TOTAL_MS = 30_000;
 
+/** Sockets whose close was made a lingering one; `lingering`, those lingering now (their last answer is out). */
+const patched = new WeakSet<Socket>();
 const lingering = new WeakSet<Socket>();
 
 /** Makes the close that follows the answer to `req` a lingering one (nothing without a socket, as under inject()). */
 export function lingerOnClose(req: IncomingMessage): void {
   const socket = req.socket as (Socket & { destroySoon?: () => void }) | null;
-  if (!socket || socket.destroyed || typeof socket.destroySoon !== 'function' || lingering.has(socket)) return;
-  lingering.add(socket);
+  if (!socket || socket.destroyed || typeof socket.destroySoon !== 'function' || patched.has(socket)) return;
+  patched.add(socket);
   socket.destroySoon = () => {
     if (socket.destroyed) return;
+    // From now on, not before: answers to requests pipelined ahead of this one are out, and must not be cut short.
+    lingering.add(socket);
     const stop = (): void => {
       socket.destroy();
     };

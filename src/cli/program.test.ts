@@ -326,6 +326,16 @@ describe('layercache split', () => {
     assert.doesNotMatch(tm.stdout, /leaves its size open/);
     const tmIndex = JSON.parse(await fs.readFile(path.join(dir, 'tm-segs', 'segments.json'), 'utf8'));
     assert.deepEqual(tmIndex.segments[0].inputs[0].shape, ['seq', 'batch', 8]);
+    // So is one whose sequence length is fixed ([1, batch, 8]): its first axis is not the batch.
+    const g1 = new GraphBuilder({ opset: 17 });
+    g1.op('Relu', [g1.op('Relu', [g1.input('x', 'float32', [1, 'batch', 8])], {}, 'r1')], {}, 'y');
+    g1.output('y', 'float32', [1, 'batch', 8]);
+    const fixedSeq = path.join(dir, 'fixed-seq.onnx');
+    await saveModel(g1.build(), fixedSeq);
+    const fs1 = await cli('split', fixedSeq, '--at', 'r1', '--out', path.join(dir, 'fs-segs'), '--input-shape', 'x=1x4x8');
+    assert.equal(fs1.code, 0, fs1.stderr);
+    const fsIndex = JSON.parse(await fs.readFile(path.join(dir, 'fs-segs', 'segments.json'), 'utf8'));
+    assert.deepEqual(fsIndex.segments[0].inputs[0].shape, [1, 'batch', 8]);
   });
 
   it('bad cuts: unknown tensor and non-frontier tensor; nothing is written', async () => {

@@ -19,7 +19,9 @@ import { isMainThread } from 'node:worker_threads';
 if (!process.env.ORT_DISABLE_TELEMETRY) {
   process.env.ORT_DISABLE_TELEMETRY = '1';
   if (!isMainThread) {
-    process.emitWarning('layercache was loaded first in a worker thread, whose environment onnxruntime does not read, so onnxruntime\'s usage telemetry stays on; set ORT_DISABLE_TELEMETRY=1 in the environment, or import layercache in the main thread first', { code: 'LAYERCACHE_ORT_TELEMETRY' });
+    // (A worker started with SHARE_ENV writes the process's environment, and the opt-out then works; a worker cannot
+    // tell which it has, so the warning says so.)
+    process.emitWarning('layercache was loaded first in a worker thread, whose own copy of the environment onnxruntime does not read (unless the worker was started with SHARE_ENV), so onnxruntime\'s usage telemetry may stay on; set ORT_DISABLE_TELEMETRY=1 in the environment, or import layercache in the main thread first', { code: 'LAYERCACHE_ORT_TELEMETRY' });
   }
 }
 /* eslint-enable no-restricted-properties */

@@ -3,6 +3,7 @@ import { promises as fs } from 'node:fs';
 import { after, before, describe, it } from 'node:test';
 import { tinyReport } from '../../test/support/tiny-report.ts';
 import { agreementCurveChart, paretoChart } from './charts.ts';
+import { agreementPct } from './report.ts';
 
 let html: string;
 let dir: string;
@@ -64,5 +65,9 @@ describe('charts', () => {
     const ticks = [...svg.matchAll(/<text[^>]*>(99\.\d+%|100\.\d+%)<\/text>/g)].map((m) => m[1]);
     assert.ok(ticks.length >= 3, svg.slice(0, 200));
     assert.equal(new Set(ticks).size, ticks.length, `duplicate tick labels: ${ticks.join(' ')}`);
+  });
+
+  it('names the agreement a bundle was built for with its tolerance\'s digits', () => {
+    assert.deepEqual([0.2, 0.01, 0.005, 0.0001, 0.00001, 0.00025].map(agreementPct), ['80%', '99%', '99.5%', '99.99%', '99.999%', '99.975%']);
   });
 });

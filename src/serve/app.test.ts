@@ -333,6 +333,25 @@ describe('server routes', () => {
       const answer = await rawExchange(address, first + refused + third);
       assert.match(answer, /^HTTP\/1\.1 200 [\s\S]*"outputs"[\s\S]*HTTP\/1\.1 413 [\s\S]*"code":"BODY_TOO_LARGE"/, answer.slice(0, 300));
       assert.equal((answer.match(/HTTP\/1\.1 /g) ?? []).length, 2, 'the request after the refusal is not answered: the connection closes');
+      // A client that keeps the lingering connection open: the request after the refusal, which can no longer be
+      // answered, is not held as in flight (a shutdown would wait for it until the linger ends).
+      const { hostname, port } = new URL(address);
+      await new Promise<void>((resolve, reject) => {
+        const socket = net.connect(Number(port), hostname, () => socket.write(first + refused + third.replace('GET /v2/health/ready', `POST ${URL_INFER}`).replace('\r\n\r\n', `\r\ncontent-type: application/json\r\ncontent-length: ${Buffer.byteLength(x)}\r\n\r\n${x}`)));
+        socket.on('error', reject);
+        socket.resume();
+        // The server's FIN: its side is closed. Then one turn of the event loop.
+        socket.on('end', () => setImmediate(() => {
+          try {
+            assert.equal(s.inFlight(), 0);
+            resolve();
+          } catch (err) {
+            reject(err as Error);
+          } finally {
+            socket.destroy();
+          }
+        }));
+      });
     } finally {
       await s.close();
     }

@@ -170,9 +170,12 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
         const all = new Set<() => void>();
         releases = all;
         socketReleases.set(socket, all);
-        socket.once('close', () => {
+        // Also once our side is closed (a lingering connection): no answer can go out on it any more.
+        const releaseAll = (): void => {
           for (const r of [...all]) r();
-        });
+        };
+        socket.once('close', releaseAll);
+        socket.once('finish', releaseAll);
       }
       releases.add(release);
     }

@@ -1,6 +1,6 @@
 /** `layercache split`: cut a model into segments at named tensors. */
 import type { Config } from '../../config/index.ts';
-import { analyzeModel, batchAxisOf, fixSampleDims } from '../../inspect/index.ts';
+import { analyzeModel, batchIsFirst, fixSampleDims } from '../../inspect/index.ts';
 import { loadModelFile } from '../../onnx/index.ts';
 import { extractSegments, orderCuts, writeSegments } from '../../surgery/index.ts';
 import { formatShape } from '../format.ts';
@@ -23,10 +23,8 @@ export async function runSplit(file: string, opts: SplitOptions, config: Config,
   // would feed the next ones what they do not take, so every segment is for that size.
   const [input] = a.inputs;
   let sized: string | null = null;
-  // The batch is the first axis when it is named there or fixed there ([1, 3, 'H', 'W']); one named elsewhere, as
-  // in [seq, batch, 8], is left as it was: fixSampleDims keeps only a leading batch.
-  const batchFirst = input !== undefined && (batchAxisOf(input.shape) === 0 || typeof input.shape[0] === 'number');
-  if (a.inputs.length === 1 && input && batchFirst && input.shape.some((d, i) => i > 0 && typeof d === 'string')) {
+  // A batch on another axis ([seq, batch, 8], [1, batch, 8]) is left as it was: fixSampleDims keeps a leading batch.
+  if (a.inputs.length === 1 && input && batchIsFirst(input.shape) && input.shape.some((d, i) => i > 0 && typeof d === 'string')) {
     model = fixSampleDims(given, input.dims.slice(1));
     a = await analyzeModel(model, analyze);
     sized = `input '${input.name}' [${input.shape.join(', ')}] leaves its size open; the segments are cut for [${input.dims.slice(1).join(', ')}] per sample, the --input-shape size`;

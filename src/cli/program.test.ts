@@ -326,6 +326,16 @@ describe('layercache split', () => {
     assert.doesNotMatch(tm.stdout, /leaves its size open/);
     const tmIndex = JSON.parse(await fs.readFile(path.join(dir, 'tm-segs', 'segments.json'), 'utf8'));
     assert.deepEqual(tmIndex.segments[0].inputs[0].shape, ['seq', 'batch', 8]);
+    // Unnamed open dims ('?', as exporters write them) are not a batch elsewhere: [1, 3, '?', '?'] is sized.
+    const anon = withOpenSize(residualNet().model);
+    const anonDecl = anon.graph!.input[0]!;
+    anon.graph!.input[0] = makeValueInfo(anonDecl.name, 1, [1, 3, '?', '?']);
+    const anonFile = path.join(dir, 'anon.onnx');
+    await saveModel(anon, anonFile);
+    const an = await cli('split', anonFile, '--at', 'stem', '--out', path.join(dir, 'anon-segs'), '--input-shape', 'image=1x3x8x8');
+    assert.equal(an.code, 0, an.stderr);
+    const anIndex = JSON.parse(await fs.readFile(path.join(dir, 'anon-segs', 'segments.json'), 'utf8'));
+    assert.deepEqual(anIndex.segments[0].inputs[0].shape, [1, 3, 8, 8]);
     // So is one whose sequence length is fixed ([1, batch, 8]): its first axis is not the batch.
     const g1 = new GraphBuilder({ opset: 17 });
     g1.op('Relu', [g1.op('Relu', [g1.input('x', 'float32', [1, 'batch', 8])], {}, 'r1')], {}, 'y');

@@ -74,17 +74,19 @@ export interface AnalyzeOptions {
 }
 
 const BATCH_NAMES = /^(batch|batch_size|batchsize|bs|n|b|unk__\d+|dynamic_?axes_?\d*|\?|)$/i;
+/** Names that say "batch" (not the placeholders exporters give any unknown dim: '?', '', unk__7, dynamic_axes_1). */
+const SAID_BATCH = /^(batch|batch_size|batchsize|bs|n|b)$/i;
 
-/** Axis of the batch in a declared input shape: a batch-like symbolic name, else the first symbolic dim, else 0. */
 /**
- * Whether the batch is the input's first axis: named there or open there, or fixed there with no dim named as a
- * batch elsewhere ([1, 3, 'H', 'W'] yes; [1, 'batch', 8], time-major with a fixed length, no).
+ * Whether the batch is the input's first axis: named there or open there, or fixed there with no dim called a batch
+ * elsewhere ([1, 3, 'H', 'W'] and [1, 3, '?', '?'] yes; [1, 'batch', 8], time-major with a fixed length, no).
  */
 export function batchIsFirst(shape: readonly Dim[] | null): boolean {
   if (!shape || batchAxisOf(shape) === 0) return true;
-  return typeof shape[0] === 'number' && !shape.some((d) => typeof d === 'string' && BATCH_NAMES.test(d));
+  return typeof shape[0] === 'number' && !shape.some((d) => typeof d === 'string' && SAID_BATCH.test(d));
 }
 
+/** Axis of the batch in a declared input shape: a batch-like symbolic name, else the first symbolic dim, else 0. */
 export function batchAxisOf(shape: readonly Dim[] | null): number {
   if (!shape) return 0;
   const named = shape.findIndex((d) => typeof d === 'string' && BATCH_NAMES.test(d));

@@ -104,13 +104,21 @@ export async function exitChart(rows: readonly { exit: string; hitRate: number; 
 }
 
 /**
+ * The agreement a tolerance asks for, 1 − tolerance, with the tolerance's digits: 0.2 → 80%, 0.00025 → 99.975%,
+ * 1e-7 → 99.99999% (a fixed number of digits said 100% for small tolerances).
+ */
+export function targetAgreementPct(tolerance: number): string {
+  const t = Number((100 * tolerance).toPrecision(4));
+  const decimals = Math.min(20, Math.max(0, Math.ceil(-Math.log10(t)) + 3));
+  return `${Number((100 - t).toFixed(decimals))}%`;
+}
+
+/**
  * Per candidate exit, by the share of the backbone's MACs before it: its head's agreement with
  * the backbone, and the share of samples it could answer at the required agreement.
  */
 export async function headroomChart(rows: readonly { macsBefore: number; agreement: number; answerable: number }[], tolerance: number): Promise<string> {
-  // Enough decimals to tell the level from 100% (tolerance 0.05% → 99.95%).
-  const digits = Math.min(4, Math.max(1, Math.ceil(-Math.log10(tolerance)) - 1));
-  const answerable = `answerable at ≥ ${(100 * (1 - tolerance)).toFixed(digits)}% agreement`;
+  const answerable = `answerable at ≥ ${targetAgreementPct(tolerance)} agreement`;
   return toSvg({
     data: { values: rows.flatMap((r) => [
       { macsBefore: r.macsBefore, measure: 'head agreement (all samples)', value: r.agreement },

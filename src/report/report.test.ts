@@ -2,8 +2,7 @@ import assert from 'node:assert/strict';
 import { promises as fs } from 'node:fs';
 import { after, before, describe, it } from 'node:test';
 import { tinyReport } from '../../test/support/tiny-report.ts';
-import { agreementCurveChart, paretoChart } from './charts.ts';
-import { agreementPct } from './report.ts';
+import { agreementCurveChart, paretoChart, targetAgreementPct } from './charts.ts';
 
 let html: string;
 let dir: string;
@@ -68,6 +67,6 @@ describe('charts', () => {
   });
 
   it('names the agreement a bundle was built for with its tolerance\'s digits', () => {
-    assert.deepEqual([0.2, 0.01, 0.005, 0.0001, 0.00001, 0.00025].map(agreementPct), ['80%', '99%', '99.5%', '99.99%', '99.999%', '99.975%']);
+    assert.deepEqual([0.2, 0.01, 0.005, 0.0001, 0.00001, 0.00025, 1e-7, 1.5e-9, 0.333].map(targetAgreementPct), ['80%', '99%', '99.5%', '99.99%', '99.999%', '99.975%', '99.99999%', '99.99999985%', '66.7%']);
   });
 });

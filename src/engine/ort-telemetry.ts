@@ -7,8 +7,9 @@
  * (read when onnxruntime creates its environment, with its first session), unless the variable is set already
  * (ORT_DISABLE_TELEMETRY=0 keeps the telemetry; an empty value counts as unset). Worker threads started after this
  * runs inherit it, and so do child processes (retrains). A worker thread's process.env is its own copy, which
- * onnxruntime does not read: layercache loaded first in a worker cannot turn the telemetry off, and says so (set
- * the variable in the environment, or import layercache in the main thread first).
+ * onnxruntime does not read (unless the worker was started with SHARE_ENV): layercache loaded first in a worker
+ * may not turn the telemetry off, and warns (set the variable in the environment, or import layercache in the main
+ * thread first).
  * Invariant: imported by session.ts before onnxruntime-node (ES modules run in import order). The one place besides
  * the config module that touches process.env: the variable is onnxruntime's, read by onnxruntime, and must be set
  * before any configuration exists.

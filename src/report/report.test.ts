@@ -3,12 +3,14 @@ import { promises as fs } from 'node:fs';
 import { after, before, describe, it } from 'node:test';
 import { tinyReport } from '../../test/support/tiny-report.ts';
 import { agreementCurveChart, paretoChart, targetAgreementPct } from './charts.ts';
+import { renderReport } from './report.ts';
 
 let html: string;
 let dir: string;
+let input: Awaited<ReturnType<typeof tinyReport>>['input'];
 
 before(async () => {
-  ({ html, dir } = await tinyReport());
+  ({ html, dir, input } = await tinyReport());
 });
 
 after(async () => {
@@ -44,6 +46,14 @@ describe('HTML report', () => {
     // The curves' caption names the agreement the bundle was built for (1 − 0.2).
     assert.match(html, /The dashed line is the 80% agreement the bundle was built for/);
     assert.match(html, /at 20% tolerance, with MACs as the cost: -?\d+\.\d% of MACs saved with \d+ exits? \(\d+\.\d\d% agreement\)/);
+  });
+});
+
+describe('captions', () => {
+  it('give the timing blocks the evaluation used', async () => {
+    assert.match(html, /alternating blocks of 50 on the same inputs/);
+    const few = await renderReport({ ...input, evaluation: { ...input.evaluation, latencySaved: { ...input.evaluation.latencySaved, blockSize: 7 } } });
+    assert.match(few, /alternating blocks of 7 on the same inputs/);
   });
 });
 

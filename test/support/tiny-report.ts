@@ -9,14 +9,14 @@ import { openDataSource } from '../../src/data/index.ts';
 import { evaluateBundle } from '../../src/evaluate/index.ts';
 import { saveModel } from '../../src/onnx/index.ts';
 import { SILENT } from '../../src/progress/index.ts';
-import { renderReport } from '../../src/report/index.ts';
+import { renderReport, type ReportInput } from '../../src/report/index.ts';
 import { randomNormal, seededRng } from '../../src/tensor/index.ts';
 import { cli } from './cli.ts';
 import { saveWithForcedExit } from './forced-exit.ts';
 import { residualNet } from './models.ts';
 import { tempDir } from './temp-dir.ts';
 
-export async function tinyReport(): Promise<{ html: string; dir: string }> {
+export async function tinyReport(): Promise<{ html: string; dir: string; input: ReportInput }> {
   const dir = await tempDir('report');
   const model = path.join(dir, 'net.onnx');
   await saveModel(residualNet().model, model);
@@ -29,5 +29,6 @@ export async function tinyReport(): Promise<{ html: string; dir: string }> {
   const evaluation = await evaluateBundle(bundle, await openDataSource(`raw:${data}:3x8x8#200-299`, { scale: 1, mean: [0], std: [1], layout: 'nchw' }), {
     engine: { intraOpThreads: 1, graphOptimization: 'all' }, progress: SILENT, latencySamples: 50, paper: false,
   });
-  return { html: await renderReport({ manifest: bundle.manifest, evaluation, title: 'tiny <report>' }), dir };
+  const input: ReportInput = { manifest: bundle.manifest, evaluation, title: 'tiny <report>' };
+  return { html: await renderReport(input), dir, input };
 }

@@ -9,7 +9,7 @@ import { checkOutputFile, isWithin, realPath, sha256 } from '../../files/index.t
 import { evaluateBundle, type EvalReport, type SystemFigures } from '../../evaluate/index.ts';
 import { loadModelFile } from '../../onnx/index.ts';
 import { REPORT_OUTPUT, writeReport } from '../../report/index.ts';
-import { formatCount, formatPercent, formatProbability, formatSaving, formatSetPercent } from '../format.ts';
+import { formatCount, formatPercent, formatProbability, formatSaving, formatSetPercent, plural } from '../format.ts';
 import type { CliIo } from '../io.ts';
 import { terminalProgress } from '../progress-bars.ts';
 
@@ -34,7 +34,7 @@ export interface EvalCommandOptions {
  * samples timed at batch 1; samples: the data's (when all were timed, the data is what to enlarge).
  */
 function savingInterval(p: EvalReport['latencySaved'], timed: number, samples: number): string {
-  const blocks = `${p.blocks} paired block${p.blocks === 1 ? '' : 's'} of ${Math.min(p.blockSize, timed)} samples`;
+  const blocks = `${plural(p.blocks, 'paired block')} of ${plural(Math.min(p.blockSize, timed), 'sample')}`;
   const more = timed >= samples ? `evaluate on more data (all ${timed} samples were timed)` : 'time more samples with --latency-samples';
   return p.ci95 === null
     ? `no interval: ${blocks}; ${more}`

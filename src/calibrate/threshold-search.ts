@@ -4,8 +4,9 @@
  * walking its samples most confident first; and a policy's thresholds raised by a number of score units
  * (shiftPolicy). A sweep over E exits and n samples costs O(E·n) (see Sweep); the selection runs a few thousand
  * descents per build.
- * Invariants: every threshold these return lies midway between two samples' scores (or at the lowest one), so no
- * sample sits on a threshold and float32 and float64 comparisons at run time agree; a descent's result equals that
+ * Invariants: every threshold these return lies midway between two samples' scores (or at the lowest one; just over
+ * the finite score below a +∞ one, see cutBetween), so no sample sits on a threshold and float32 and float64
+ * comparisons at run time agree; a descent's result equals that
  * of the same descent judged by full simulations (threshold-search.test.ts).
  */
 import { LayercacheError } from '../errors/index.ts';

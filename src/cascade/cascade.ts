@@ -235,8 +235,9 @@ export class Cascade {
 
   /**
    * input: [batch, ...] for the backbone's first input. Returns one row per input row, in
-   * order. Batch 1 runs the single nested-If graph; larger batches the single Compress graph
-   * (or, below opset 11, stage by stage); both drop answered rows. `staged` forces the
+   * order. Batch 1 runs the single nested-If graph (or, below opset 9 with a max or temperature threshold from
+   * LOG_ODDS_FROM up, stage by stage); larger batches the single Compress graph (or, below opset 11, stage by
+   * stage); both drop answered rows. `staged` forces the
    * stage-by-stage path (the reference the single graphs are tested against). `finiteChecked`: the caller has
    * refused non-finite values already (the server does, per request), so the per-value scan is skipped.
    */

@@ -6,6 +6,8 @@
  * 'crop' shifts each image by up to `max` pixels in each direction (a padded random crop;
  * the uncovered border is 0 after normalisation), the shift drawn from a seeded RNG;
  * 'random' mirrors each image with probability 1/2 and then shifts it (a fresh draw per copy).
+ * Samples whose layout looks the other way (channels where the layout puts a spatial axis) are refused rather than
+ * mirrored along their channels (checkAugmentable).
  * parseAugmentList reads the list form the CLI and the benchmarks share ("flip,random:10").
  */
 import { MAX_AUGMENTED_COPIES } from '../config/index.ts';

@@ -17,7 +17,7 @@ import { LayercacheError } from '../errors/index.ts';
 import { analyzeModel, readBackbone } from '../inspect/index.ts';
 import { withPhase, type Progress } from '../progress/index.ts';
 import { extractSegments } from '../surgery/index.ts';
-import { unusableScoresRow, type Tensor } from '../tensor/index.ts';
+import { percentile, unusableScoresRow, type Tensor } from '../tensor/index.ts';
 import { headroomOf, type Headroom } from './headroom.ts';
 import { pairedSaving, type PairedSaving } from './paired-saving.ts';
 
@@ -114,15 +114,6 @@ function batchesOf(data: DataSource, size: number): Batches {
   return Object.assign(function* batches(): Generator<Tensor> {
     for (let k = 0; k < count; k++) yield at(k);
   }, { count, at });
-}
-
-/**
- * The p-quantile of `values` by the nearest-rank rule: the smallest value with at least p·n values at or below it
- * (p99 of 100 samples is the 99th smallest, not the largest). NaN for no values.
- */
-export function percentile(values: readonly number[], p: number): number {
-  const s = [...values].sort((a, b) => a - b);
-  return s.length === 0 ? Number.NaN : s[Math.min(s.length - 1, Math.max(0, Math.ceil(p * s.length) - 1))]!;
 }
 
 function stats(ms: number[]): LatencyStats {

@@ -3,6 +3,8 @@
  * tensor's type and shape, find the cut points, count MACs, and list candidate exits.
  * Shapes come from onnxruntime itself, so any operator it runs is understood; running at
  * two batch sizes tells which dimensions follow the batch.
+ * It also gathers cautions: what may make layercache's answers differ from what the model means (scores that may
+ * not be logits, cuts through a quantized model's integer kernels).
  * Invariants: MACs are per sample; exits are listed in topological order with strictly
  * increasing cumulative MACs only where compute happens between them.
  */

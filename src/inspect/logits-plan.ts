@@ -1,7 +1,8 @@
 /**
  * The logits plan of a classifier reading (classifier-reading.ts): how logits are read from the scores output.
  * A Softmax over the classes at the end (through shape-only ops and float casts) is read before it ('softmax');
- * scores that hold probabilities otherwise are read through Log(max(p, 1e-30)) ('log'); anything else as it is.
+ * scores that hold probabilities otherwise are read through Log(max(p, 1e-30)) ('log'); anything else as it is,
+ * with a caution when it looks like neither logits nor probabilities (scoresCaution: a Sigmoid's scores, percentages).
  * Invariant: softmax of the planned output equals the original probabilities (up to the clamp).
  */
 import { clone } from '@bufbuild/protobuf';

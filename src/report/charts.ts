@@ -8,7 +8,7 @@
 import type * as Vega from 'vega';
 import type * as VegaLite from 'vega-lite';
 import type { TopLevelSpec } from 'vega-lite';
-import { percentile } from '../evaluate/index.ts';
+import { percentile } from '../tensor/index.ts';
 
 type ChartLibraries = { readonly vega: typeof Vega; readonly vegaLite: typeof VegaLite };
 let libraries: Promise<ChartLibraries> | null = null;

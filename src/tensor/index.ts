@@ -1,4 +1,5 @@
-/** Public surface of the tensor module: a plain, runtime-independent tensor value and seeded randomness. */
+/** Public surface of the tensor module: a plain, runtime-independent tensor value, seeded randomness and percentiles. */
 export { type DType, type Tensor, type TypedArrayOf, numel, unusableScoresRow, bytesPerElement, allocate, tensor, sliceRows } from './tensor.ts';
 export { type Rng, seededRng, randomNormal, shuffleInPlace } from './random.ts';
+export { percentile } from './percentile.ts';
 export { halfToFloat, bfloat16ToFloat, roundToHalf, roundToBfloat16, floatValues } from './float-bits.ts';

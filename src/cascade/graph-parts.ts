@@ -71,7 +71,7 @@ export function appendExitDecision(
   g: GraphBuilder, lp: string, exit: CascadeExit, j: number, kind: ScoreSpec['kind'], classes: number, opset: number, claim: (base: string) => string, out: string,
 ): void {
   const never = exit.threshold === Number.POSITIVE_INFINITY;
-  const logOdds = kind !== 'margin' && !never && exit.threshold >= LOG_ODDS_FROM;
+  const logOdds = comparesLogOdds(kind, exit.threshold);
   // OneHot needs opset 9: the cascade runs older graphs stage by stage when a threshold needs log-odds.
   if (logOdds && opset < 9) throw new LayercacheError('INTERNAL', `an opset-${opset} graph cannot compare threshold ${exit.threshold} in-graph; check decidesInGraph first`);
   let score: string;
@@ -108,7 +108,12 @@ export function appendExitDecision(
  * every near-certain row would exit whatever the threshold). The cascade then runs stage by stage.
  */
 export function decidesInGraph(kind: ScoreSpec['kind'], thresholds: readonly number[], opset: number): boolean {
-  return opset >= 9 || kind === 'margin' || thresholds.every((t) => t < LOG_ODDS_FROM || t === Number.POSITIVE_INFINITY);
+  return opset >= 9 || !thresholds.some((t) => comparesLogOdds(kind, t));
+}
+
+/** Whether an exit's decision compares log-odds computed in the graph (max and temperature scores, from LOG_ODDS_FROM up). */
+function comparesLogOdds(kind: ScoreSpec['kind'], threshold: number): boolean {
+  return kind !== 'margin' && threshold !== Number.POSITIVE_INFINITY && threshold >= LOG_ODDS_FROM;
 }
 
 /**

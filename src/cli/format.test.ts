@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
-import { curlLine, formatProbability, formatSaving, formatSetPercent, isLoopbackHost, openHostWarning, plural } from './format.ts';
+import { curlLine, formatProbability, formatSaving, isLoopbackHost, openHostWarning, plural } from './format.ts';
 
 describe('formatSaving', () => {
   it('says lower for a saving and higher for a loss, never a negative "lower"', () => {
@@ -20,10 +20,6 @@ describe('formatProbability', () => {
 });
 
 describe('plural', () => {
-  it('gives a set fraction (a tolerance) with the digits it has', () => {
-    assert.deepEqual([0.01, 0.005, 0.0001, 0.02, 1 - 0.0001, 0.07].map(formatSetPercent), ['1%', '0.5%', '0.01%', '2%', '99.99%', '7%']);
-  });
-
   it('adds an s except for one', () => {
     assert.deepEqual([0, 1, 2].map((n) => plural(n, 'exit')), ['0 exits', '1 exit', '2 exits']);
   });

@@ -23,11 +23,6 @@ export function formatPercent(fraction: number): string {
   return `${(fraction * 100).toFixed(1)}%`;
 }
 
-/** A set fraction (a tolerance) with the digits it has: 0.01 → "1%", 0.0001 → "0.01%" (formatPercent said 0.0%). */
-export function formatSetPercent(fraction: number): string {
-  return `${Number((fraction * 100).toPrecision(4))}%`;
-}
-
 /**
  * A probability threshold, with the digits that tell it from 1: 0.9 → "0.90000", 0.9999995 → "1 − 5.0e-7" (printed
  * with five decimals it read "1.00000", a rule that never fires).

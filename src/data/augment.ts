@@ -27,10 +27,9 @@ export function checkAugmentable(augment: readonly Augmentation[], sampleDims: r
   }
   // An image in the other layout (a few channels, fewer than its height and width) where this one puts a spatial
   // axis: mirroring would swap colour channels (R and B), not pixels. Feature maps ([64, 4, 4]) pass.
-  const [channels, other, h, w] = layout === 'nchw'
-    ? [sampleDims[0]!, sampleDims[2]!, sampleDims[0]!, sampleDims[1]!]
-    : [sampleDims[2]!, sampleDims[0]!, sampleDims[1]!, sampleDims[2]!];
-  if (channels > 4 && other <= 4 && other < Math.min(h, w)) {
+  const [d0, d1, d2] = sampleDims as [number, number, number];
+  const [channels, other, otherH, otherW] = layout === 'nchw' ? [d0, d2, d0, d1] : [d2, d0, d1, d2];
+  if (channels > 4 && other <= 4 && other < Math.min(otherH, otherW)) {
     const fix = layout === 'nchw' ? 'nhwc' : 'nchw';
     throw new LayercacheError('DATA_SHAPE_MISMATCH', `--augment ${augment.join(',')} mirrors and shifts the spatial axes of ${layout} samples, but ${what} has [${sampleDims.join(', ')}], which looks ${fix} (${other} channels); give --layout ${fix}, or drop --augment`);
   }

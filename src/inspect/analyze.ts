@@ -294,13 +294,21 @@ export async function analyzeClassifier(model: ModelProto, opts: AnalyzeOptions 
     shapeAdvice: opts.shapeAdvice ?? 'a cascade runs one input size: build a bundle from data of the size you serve (the data fixes it) and serve that, or re-export the model with a fixed size',
   });
   const reading = readingOf(given, sampleDims, scoresOutput);
+  return { analysis: await analyzeAsRead(model, given, reading, opts), reading };
+}
+
+/**
+ * The analysis of `model` as `reading` reads it (`given`: the analysis the reading came from, returned as it is for
+ * a plain reading). A fixed batch that the graph also hard-codes, so that the model fails once its batch is freed,
+ * is MODEL_UNSUPPORTED with the fix.
+ */
+export async function analyzeAsRead(model: ModelProto, given: ModelAnalysis, reading: ClassifierReading, opts: AnalyzeOptions = {}): Promise<ModelAnalysis> {
+  if (isPlainReading(reading)) return given;
   const [input] = given.inputs;
-  const { dynamicBatch } = reading;
-  if (isPlainReading(reading)) return { analysis: given, reading };
   try {
-    return { analysis: await analyzeModel(applyReading(model, reading), opts), reading };
+    return await analyzeModel(applyReading(model, reading), opts);
   } catch (err) {
-    if (!dynamicBatch || !(err instanceof LayercacheError) || err.code !== 'MODEL_UNSUPPORTED') throw err;
+    if (!reading.dynamicBatch || !(err instanceof LayercacheError) || err.code !== 'MODEL_UNSUPPORTED') throw err;
     // The run's own failure, not analyzeModel's advice for models that declare a dynamic batch.
     const why = err.cause instanceof Error ? err.cause.message : err.message;
     throw new LayercacheError('MODEL_UNSUPPORTED', `${opts.source ?? 'the model'} fixes its batch at ${input!.shape[0]} (input '${input!.name}' [${input!.shape.join(', ')}]) and does not run at another batch size once layercache frees it (${why}); re-export it with a dynamic batch dimension (for example torch.onnx.export(..., dynamic_axes={'${input!.name}': {0: 'batch'}}))`, { cause: err });

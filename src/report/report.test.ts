@@ -2,7 +2,7 @@ import assert from 'node:assert/strict';
 import { promises as fs } from 'node:fs';
 import { after, before, describe, it } from 'node:test';
 import { tinyReport } from '../../test/support/tiny-report.ts';
-import { agreementCurveChart, paretoChart, targetAgreementPct } from './charts.ts';
+import { agreementCurveChart, paretoChart, setPercent, targetAgreementPct } from './charts.ts';
 import { renderReport } from './report.ts';
 
 let html: string;
@@ -74,6 +74,10 @@ describe('charts', () => {
     const ticks = [...svg.matchAll(/<text[^>]*>(99\.\d+%|100\.\d+%)<\/text>/g)].map((m) => m[1]);
     assert.ok(ticks.length >= 3, svg.slice(0, 200));
     assert.equal(new Set(ticks).size, ticks.length, `duplicate tick labels: ${ticks.join(' ')}`);
+  });
+
+  it('gives a set fraction (a tolerance) with the digits it has', () => {
+    assert.deepEqual([0.01, 0.005, 0.0001, 0.02, 1 - 0.0001, 0.07].map(setPercent), ['1%', '0.5%', '0.01%', '2%', '99.99%', '7%']);
   });
 
   it('names the agreement a bundle was built for with its tolerance\'s digits', () => {

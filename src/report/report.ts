@@ -11,7 +11,7 @@ import { createRequire } from 'node:module';
 import type { Manifest } from '../bundle/index.ts';
 import type { EvalReport } from '../evaluate/index.ts';
 import { writeFileAtomic, type OutputFileKind } from '../files/index.ts';
-import { agreementCurveChart, chartLibraryVersions, computeChart, exitChart, headroomChart, latencyChart, paretoChart, targetAgreementPct } from './charts.ts';
+import { agreementCurveChart, chartLibraryVersions, computeChart, exitChart, headroomChart, latencyChart, paretoChart, setPercent, targetAgreementPct } from './charts.ts';
 
 const require = createRequire(import.meta.url);
 const versionOf = (pkg: string): string => {
@@ -31,8 +31,6 @@ function point(v: unknown): Point | null {
 
 const esc = (s: string): string => s.replace(/[&<>"]/g, (c) => ({ '&': '&amp;', '<': '&lt;', '>': '&gt;', '"': '&quot;' })[c]!);
 const pct = (x: number | null, d = 1): string => (x === null || !Number.isFinite(x) ? '—' : `${(100 * x).toFixed(d)}%`);
-/** A set value (a tolerance, an axis floor) with the digits it has: 0.0001 → 0.01%, 0.998 → 99.8%. */
-const exactPct = (x: number): string => `${Number((100 * x).toPrecision(4))}%`;
 const num = (x: number): string => (Math.abs(x) >= 1e6 ? `${(x / 1e6).toFixed(2)} M` : Math.abs(x) >= 1e3 ? `${(x / 1e3).toFixed(1)} k` : x.toFixed(0));
 
 export interface ReportInput {
@@ -100,7 +98,7 @@ export async function renderReport(input: ReportInput): Promise<string> {
     const n = hr.inSampleBest.exits;
     const objective = (m.build as { objective?: unknown }).objective;
     return `Each candidate head on these held-out samples, scored as the bundle scores them. The best choice of exits and thresholds the search finds on these very samples `
-      + `(so optimistic, and not a proven optimum) at ${exactPct(hr.tolerance)} tolerance, with MACs as the cost: ${pct(best)} of MACs saved with ${n} exit${n === 1 ? '' : 's'} `
+      + `(so optimistic, and not a proven optimum) at ${setPercent(hr.tolerance)} tolerance, with MACs as the cost: ${pct(best)} of MACs saved with ${n} exit${n === 1 ? '' : 's'} `
       + `(${pct(hr.inSampleBest.agreement, 2)} agreement). The bundle, chosen on its build data${typeof objective === 'string' ? ` with ${objective} as the objective` : ''} and a safety margin: ${pct(bundleSaved)}. `
       + 'A bundle cannot expect to save more than the in-sample best with these heads; beyond it only heads that are confident on more samples help.'
       + (screened > 0 ? ` ${screened} of the ${hr.exits.length} candidates were only screened: their heads were trained briefly, and the build could not keep them.` : '');
@@ -152,7 +150,7 @@ ${figure('exits', 'Hit rate and agreement per exit', exits, 'Held-out share of r
 ${figure('latency', 'Batch-1 latency distributions', latency, `Backbone and bundle timed in alternating blocks of ${ev.latencySaved.blockSize} on the same inputs.`)}
 ${figure('compute', 'Where the compute goes', compute, 'Per segment: MACs of a pass through it (with its head), and the average MACs spent per request given the share of requests that reach it.')}
 ${hr ? figure('headroom', 'Headroom per candidate exit', headroom, headroomCaption) : ''}
-${hr ? figure('curves', 'Agreement vs hit rate per candidate exit', curves, `Each line is one candidate head on these held-out samples: answering its most confident samples first, the agreement of its answers with the backbone at each share answered. The dashed line is the ${targetAgreementPct(hr.tolerance)} agreement the bundle was built for; where a line crosses it is that exit's answerable share in the chart above. The axis starts at ${exactPct(curveFloor)}; lines below it are cut.`) : ''}
+${hr ? figure('curves', 'Agreement vs hit rate per candidate exit', curves, `Each line is one candidate head on these held-out samples: answering its most confident samples first, the agreement of its answers with the backbone at each share answered. The dashed line is the ${targetAgreementPct(hr.tolerance)} agreement the bundle was built for; where a line crosses it is that exit's answerable share in the chart above. The axis starts at ${setPercent(curveFloor)}; lines below it are cut.`) : ''}
 </div>
 <h2>Settings and versions</h2>
 ${table(['setting', 'value'], settings)}

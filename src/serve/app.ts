@@ -127,8 +127,6 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
     if (refused) throw refused;
   };
   const decodeSlots = new Slots(DECODE_SLOTS);
-  /** Per connection, the releases of its accepted requests not yet answered. */
-  const socketReleases = new WeakMap<object, Set<() => void>>();
   // The worker's heap: a body's text, its parsed numbers (8 bytes each, about a third of the text's bytes) and more.
   const parserHeapMb = Math.max(512, Math.ceil((8 * deps.limits.bodyLimitBytes) / 2 ** 20));
   const parser = new RequestParser({ inputName: model.inputName, sampleDims: model.sampleDims, maxRows: deps.limits.maxRequestRows, outputs: OUTPUTS }, PARSE_INLINE_BYTES, parserHeapMb);
@@ -154,31 +152,9 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
       if (INFERENCE_ROUTE.test(req.routeOptions.url ?? '')) throw notReady();
       return;
     }
-    const socket = req.raw.socket as typeof req.raw.socket | undefined;
-    deps.accepted.accept(req, socket ?? null);
-    // 'close' comes once the answer is sent, and also when the client goes away first; a pipelined
-    // request whose answer never got the connection is released when the connection closes.
-    const release = (): void => {
-      if (socket) socketReleases.get(socket)?.delete(release);
-      deps.accepted.release(req);
-    };
-    reply.raw.once('close', release);
-    if (socket) {
-      // One listener per connection, however many requests are pipelined on it (one each passed Node's limit of 10).
-      let releases = socketReleases.get(socket);
-      if (!releases) {
-        const all = new Set<() => void>();
-        releases = all;
-        socketReleases.set(socket, all);
-        // Also once our side is closed (a lingering connection): no answer can go out on it any more.
-        const releaseAll = (): void => {
-          for (const r of [...all]) r();
-        };
-        socket.once('close', releaseAll);
-        socket.once('finish', releaseAll);
-      }
-      releases.add(release);
-    }
+    deps.accepted.accept(req, (req.raw.socket as typeof req.raw.socket | undefined) ?? null);
+    // 'close' comes once the answer is sent, and also when the client goes away first.
+    reply.raw.once('close', () => deps.accepted.release(req));
   });
   app.addHook('onSend', async (req, reply) => {
     reply.header('x-request-id', req.id);

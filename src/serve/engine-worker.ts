@@ -13,7 +13,6 @@
  */
 import { parentPort } from 'node:worker_threads';
 import { loadBundle } from '../bundle/index.ts';
-import { revisedBundle } from './version-store.ts';
 import { argmaxRows } from '../calibrate/index.ts';
 import { Cascade } from '../cascade/index.ts';
 import { Session } from '../engine/index.ts';
@@ -21,6 +20,7 @@ import { applyReading, readBackbone } from '../inspect/index.ts';
 import { asLayercacheError } from '../errors/index.ts';
 import { loadModelFile } from '../onnx/index.ts';
 import { tensor, unusableScoresRow } from '../tensor/index.ts';
+import { revisedBundle } from './bundle-revision.ts';
 import type { EngineReply, EngineRequest } from './messages.ts';
 
 interface Loaded {

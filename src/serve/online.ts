@@ -28,7 +28,7 @@ import { AgreementGuard, keepsServing } from './agreement-guard.ts';
 import type { EngineReply } from './messages.ts';
 import { persistBufferFile, restoreBufferFile } from './buffer-file.ts';
 import { SampleBuffer } from './sample-buffer.ts';
-import { guardRaisesOf, revisedBundle } from './version-store.ts';
+import { guardRaisesOf, revisedBundle } from './bundle-revision.ts';
 import type { OnlineDeps, OnlineStatus } from './online-deps.ts';
 import { runOnlineRetrain, type FinishedRetrain } from './retrain-run.ts';
 import { RetrainSchedule } from './retrain-schedule.ts';

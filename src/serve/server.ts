@@ -238,6 +238,8 @@ async function startLocked(sourcePath: string, config: Config, store: VersionSto
     }
   }
   const layout = start.preprocess?.layout ?? 'nchw';
+  // How retrains lay out their augmented copies: the preprocessing's layout, else --layout (tensor samples).
+  const samplesLayout = start.preprocess?.layout ?? config.preprocess.layout;
   const model: ModelInfo = {
     name: s.name, inputName: start.inputName, sampleDims: start.sampleDims, classes: start.classes,
     preprocess: start.preprocess, imageSize: colourImageSizeOf([1, ...start.sampleDims], layout) ?? null, labels: s.labels,
@@ -252,13 +254,14 @@ async function startLocked(sourcePath: string, config: Config, store: VersionSto
     }
     if (model.imageSize && model.preprocess) validatePreprocess(model.preprocess, model.imageSize.channels);
     // Every retrain would fail on it, as build does.
-    if (s.online.enabled) checkAugmentable(config.build.augment, start.sampleDims, start.preprocess?.layout ?? config.preprocess.layout, 'the model\'s input');
+    if (s.online.enabled) checkAugmentable(config.build.augment, start.sampleDims, samplesLayout, 'the model\'s input');
     // Retrains save their latency profile there (only retrains read it: without learning it is not looked at). A
     // --latency-profile file of another kind (the model, given by mistake) is refused now; the state directory's own,
     // if unreadable as a profile, is the server's to replace.
     const latencyProfile = config.build.latencyProfile ?? path.join(stateDir, 'latency-profile.json');
-    if (s.online.enabled && config.build.latencyProfile !== null) await checkLatencyProfileFile(latencyProfile);
-    else if (s.online.enabled) {
+    if (s.online.enabled && config.build.latencyProfile !== null) {
+      await checkLatencyProfileFile(latencyProfile);
+    } else if (s.online.enabled) {
       const profileReading = await readLatencyProfile(latencyProfile);
       if (!profileReading.replaceable) {
         await fs.rm(latencyProfile, { force: true });
@@ -271,7 +274,7 @@ async function startLocked(sourcePath: string, config: Config, store: VersionSto
     }, (input, rows, verify, more) => pool.run(input, rows, verify, more), (b) => metrics.batchRows.observe({ model: s.name }, b.rows));
     metrics.watchQueue(s.name, () => batcher.pendingRows);
     const online = new OnlineLearner({
-      config: s.online, build: deriveConfig(config, { build: { scoresOutput: wantedScores } }).build, preprocess: start.preprocess, layout: start.preprocess?.layout ?? config.preprocess.layout, engine: s.online.retrainThreads === null ? config.engine : { ...config.engine, intraOpThreads: s.online.retrainThreads },
+      config: s.online, build: deriveConfig(config, { build: { scoresOutput: wantedScores } }).build, preprocess: start.preprocess, layout: samplesLayout, engine: s.online.retrainThreads === null ? config.engine : { ...config.engine, intraOpThreads: s.online.retrainThreads },
       modelFile: start.modelFile, latencyProfile, sampleDims: start.sampleDims, pool, store, metrics, model: s.name, log,
       modelSha256: givenSha, bufferFile: temporary === null && s.online.persistBuffer ? path.join(stateDir, BUFFER_FILE) : null,
     }, { version: start.version, bundle: start.bundle });

@@ -10,6 +10,7 @@ import { loadBundle, saveBundle, type LoadedBundle } from '../bundle/index.ts';
 import { asLayercacheError, LayercacheError } from '../errors/index.ts';
 import { otherProcessAlive, parseTempSibling } from '../files/index.ts';
 import { lockStateDir, type LockTiming } from './state-lock.ts';
+import { revisedBundle } from './bundle-revision.ts';
 
 const NAME = /^v(\d{6,})$/;
 
@@ -119,29 +120,4 @@ export class VersionStore {
     const m = NAME.exec(path.basename(dir));
     return m ? Number(m[1]) : null;
   }
-}
-
-/**
- * `bundle` as `version` with new thresholds (null disables an exit) and the guard's raise count per exit, in memory:
- * the same files, so it still names the directory they came from.
- */
-export function revisedBundle(bundle: LoadedBundle, version: number, thresholds: readonly (number | null)[], guardRaises: readonly number[]): LoadedBundle {
-  return {
-    ...bundle,
-    manifest: {
-      ...bundle.manifest,
-      version,
-      createdAt: new Date().toISOString(),
-      exits: bundle.manifest.exits.map((e, i) => ({ ...e, threshold: thresholds[i]! })),
-      // The guard's raises per exit so far, so a restart does not grant every exit its raises again.
-      metrics: { ...bundle.manifest.metrics, guardRaises: [...guardRaises] },
-    },
-  };
-}
-
-/** The guard's raises per exit that `saveRevision` recorded in a version (none for a fresh or built one). */
-export function guardRaisesOf(bundle: LoadedBundle | null, exits: number): number[] {
-  const saved = bundle?.manifest.metrics.guardRaises;
-  const ok = Array.isArray(saved) && saved.length === exits && saved.every((r) => Number.isInteger(r) && r >= 0);
-  return ok ? [...(saved as number[])] : new Array<number>(exits).fill(0);
 }

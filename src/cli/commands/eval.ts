@@ -8,8 +8,8 @@ import { LayercacheError } from '../../errors/index.ts';
 import { checkOutputFile, isWithin, realPath, sha256 } from '../../files/index.ts';
 import { evaluateBundle, type EvalReport, type SystemFigures } from '../../evaluate/index.ts';
 import { loadModelFile } from '../../onnx/index.ts';
-import { REPORT_OUTPUT, writeReport } from '../../report/index.ts';
-import { formatCount, formatPercent, formatProbability, formatSaving, formatSetPercent, plural } from '../format.ts';
+import { REPORT_OUTPUT, setPercent, writeReport } from '../../report/index.ts';
+import { formatCount, formatPercent, formatProbability, formatSaving, plural } from '../format.ts';
 import type { CliIo } from '../io.ts';
 import { terminalProgress } from '../progress-bars.ts';
 
@@ -110,7 +110,7 @@ export async function runEval(dir: string, opts: EvalCommandOptions, config: Con
   if (h) {
     const n = h.inSampleBest.exits;
     const screened = h.exits.filter((e) => !e.refined).length;
-    io.out(`headroom: at ${formatSetPercent(h.tolerance)} tolerance, the best choice of exits and thresholds found on these very samples (optimistic) `
+    io.out(`headroom: at ${setPercent(h.tolerance)} tolerance, the best choice of exits and thresholds found on these very samples (optimistic) `
       + `saves ${formatPercent(1 - h.inSampleBest.macsPerSample / b.macsPerSample)} of MACs with these heads (${n} exit${n === 1 ? '' : 's'})`
       + (screened > 0 ? `; ${screened} of ${h.exits.length} candidates were only screened (briefly trained heads)\n` : '\n'));
   }

@@ -2,7 +2,7 @@
 import Table from 'cli-table3';
 import type { Config } from '../../config/index.ts';
 import { LayercacheError } from '../../errors/index.ts';
-import { analyzeClassifier, analyzeModel, describeReading, readingOf, type ModelAnalysis } from '../../inspect/index.ts';
+import { analyzeAsRead, analyzeModel, describeReading, readingOf, type ModelAnalysis } from '../../inspect/index.ts';
 import { loadModel } from '../../onnx/index.ts';
 import { formatBytes, formatCount, formatPercent, formatShape } from '../format.ts';
 import type { CliIo } from '../io.ts';
@@ -76,12 +76,14 @@ export async function runInspect(file: string, opts: InspectOptions, config: Con
 
 /**
  * Why build and serve refuse the model although it runs as given, or null: a batch fixed in its input that the graph
- * also hard-codes (a Reshape to [1, -1]), so that it fails once layercache frees it (analyzeClassifier's check).
+ * also hard-codes (a Reshape to [1, -1]), so that it fails once layercache frees it (their check, analyzeAsRead, run
+ * once more only for a model whose batch is freed).
  */
 async function batchRefusal(model: Parameters<typeof analyzeModel>[0], a: ModelAnalysis, opts: Parameters<typeof analyzeModel>[1]): Promise<string | null> {
-  if (!readingOf(a).dynamicBatch) return null;
+  const reading = readingOf(a);
+  if (!reading.dynamicBatch) return null;
   try {
-    await analyzeClassifier(model, opts);
+    await analyzeAsRead(model, a, reading, opts);
     return null;
   } catch (err) {
     if (err instanceof LayercacheError && err.code === 'MODEL_UNSUPPORTED') return err.message;

@@ -26,7 +26,8 @@ const dir = bundleArg(root);
 const blocks = countFlag('blocks', 20);
 const threads = countFlag('threads', 2);
 const assets = process.env.LAYERCACHE_ASSETS ?? path.resolve(root, '../shared/assets');
-const m = (await loadBundle(dir)).manifest;
+const loaded = await loadBundle(dir);
+const m = loaded.manifest;
 const data = await openDataSource(`cifar10:${path.join(assets, 'cifar10_test_jpeg.bin')}#5000-9999`, m.preprocess!);
 const ROWS = 32;
 const BLOCK = 20;
@@ -34,7 +35,7 @@ const SHARE = 0.05;
 const rng = seededRng(5);
 const batches = Array.from({ length: 60 }, (_, k) => ({ input: data.batch(k * ROWS, (k + 1) * ROWS).data as Float32Array, verify: Uint8Array.from({ length: ROWS }, () => (rng.uniform() < SHARE ? 1 : 0)) }));
 let verifiedRows = 0;
-const pool = await EnginePool.start(1, { kind: 'bundle', dir }, 1, {
+const pool = await EnginePool.start(1, { kind: 'bundle', dir, manifestSha256: loaded.manifestSha256 }, 1, {
   engine: { intraOpThreads: threads, graphOptimization: 'all' }, sampleDims: data.sampleDims,
   onVerified: (v) => { verifiedRows += v.rows; }, onWorkerError: (e) => { throw e; }, onVerifyFailed: (e) => { throw e; },
   verifyHoldMs: 60_000,

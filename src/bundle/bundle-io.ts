@@ -25,6 +25,11 @@ export interface BundleFiles {
 export interface LoadedBundle extends BundleFiles {
   readonly dir: string;
   readonly manifest: Manifest;
+  /**
+   * sha256 of manifest.json as read. The manifest lists every file's sha256, so this names the directory's whole
+   * content: a later load of `dir` with another value read another bundle (rebuilt in place, say).
+   */
+  readonly manifestSha256: string;
 }
 
 /** Paths of a bundle's files, relative to its directory. */
@@ -141,9 +146,9 @@ export async function hasManifest(dir: string): Promise<boolean> {
 /** Loads and fully validates a bundle. */
 export async function loadBundle(dir: string): Promise<LoadedBundle> {
   const manifestPath = path.join(dir, MANIFEST_FILE);
-  let text: string;
+  let raw: Buffer;
   try {
-    text = await fs.readFile(manifestPath, 'utf8');
+    raw = await fs.readFile(manifestPath);
   } catch (err) {
     const code = (err as NodeJS.ErrnoException).code;
     const build = `build one with 'layercache build MODEL.onnx --data SPEC --out ${code === 'ENOTDIR' ? 'BUNDLE' : dir}'`;
@@ -153,6 +158,7 @@ export async function loadBundle(dir: string): Promise<LoadedBundle> {
         ? `${dir} is a file, not a bundle directory; pass the directory \`layercache build --out\` wrote, or ${build}`
         : `cannot read ${manifestPath}: ${(err as Error).message}`, { cause: err });
   }
+  const text = raw.toString('utf8');
   let json: unknown;
   try {
     json = JSON.parse(text);
@@ -202,5 +208,5 @@ export async function loadBundle(dir: string): Promise<LoadedBundle> {
       throw new LayercacheError('BUNDLE_INVALID', `bundle ${dir}: its manifest's ${(err as Error).message}; the manifest was edited or the bundle is corrupted — rebuild it`, { cause: err });
     }
   }
-  return { dir, manifest, backbone, segments, heads, candidateHeads };
+  return { dir, manifest, manifestSha256: sha256(raw), backbone, segments, heads, candidateHeads };
 }

@@ -63,6 +63,7 @@ export const ERROR_CODES = {
   STATE_LOCKED: input('Another running server uses the state directory.'),
   REQUEST_TIMEOUT: { httpStatus: 504, exitCode: 1, meaning: 'An inference request did not finish within the request timeout.' },
   REQUEST_INCOMPLETE: { httpStatus: 408, exitCode: 2, meaning: 'A request did not arrive completely within the request timeout.' },
+  SOURCE_CHANGED: internal('The model file or bundle the server started from changed on disk while it serves; the server will not load the new content under its running version.'),
   WORKER_FAILED: internal('An engine worker thread, the request-parser worker or the retraining process failed.'),
   INTERNAL: internal('An unexpected internal error; please report it with --verbose output.'),
 } as const satisfies Record<string, ErrorCodeInfo>;

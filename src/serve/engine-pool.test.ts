@@ -16,7 +16,9 @@ import { cli } from '../../test/support/cli.ts';
 import { saveWithForcedExit } from '../../test/support/forced-exit.ts';
 import { nanAbove100, residualNet, withFixedBatch } from '../../test/support/models.ts';
 import { LayercacheError } from '../errors/index.ts';
+import { sha256 } from '../files/index.ts';
 import { EnginePool } from './engine-pool.ts';
+import type { EngineSource } from './messages.ts';
 
 const sample = 3 * 8 * 8;
 let dir: string;
@@ -41,8 +43,13 @@ after(async () => {
 
 interface Seen { rows: number; version: number }
 
+/** The engine source of the bundle in `d`, as the server names it (with its manifest's sha256). */
+async function bundleAt(d: string): Promise<EngineSource> {
+  return { kind: 'bundle', dir: d, manifestSha256: (await loadBundle(d)).manifestSha256 };
+}
+
 async function startPool(verified: Seen[], failures: Error[], verifyHoldMs: number): Promise<EnginePool> {
-  return EnginePool.start(1, { kind: 'bundle', dir: forced }, 1, {
+  return EnginePool.start(1, await bundleAt(forced), 1, {
     engine: { intraOpThreads: 1, graphOptimization: 'all' }, sampleDims: [3, 8, 8], verifyHoldMs,
     onVerified: (v) => verified.push({ rows: v.rows, version: v.version }), onWorkerError: (e) => failures.push(e), onVerifyFailed: (e) => failures.push(e),
   });
@@ -76,7 +83,7 @@ describe('EnginePool verification', () => {
       assert.deepEqual(rows(), [2, 20, 3]);
       // A swap verifies what is held first, as the version that answered it, before it resolves.
       await pool.run(x.slice(0, 4 * sample), 4, all(4), true);
-      await pool.swap({ kind: 'bundle', dir: forced }, 2);
+      await pool.swap(await bundleAt(forced), 2);
       assert.deepEqual(verified.at(-1), { rows: 4, version: 1 });
       // At close, held rows are dropped (the server has stopped learning by then).
       await pool.run(x.slice(0, 2 * sample), 2, all(2), true);
@@ -92,7 +99,7 @@ describe('EnginePool verification', () => {
     const failures: Error[] = [];
     let arrived: () => void = () => {};
     const first = new Promise<void>((resolve) => { arrived = resolve; });
-    const pool = await EnginePool.start(1, { kind: 'bundle', dir: forced }, 1, {
+    const pool = await EnginePool.start(1, await bundleAt(forced), 1, {
       engine: { intraOpThreads: 1, graphOptimization: 'all' }, sampleDims: [3, 8, 8], verifyHoldMs: 1,
       onVerified: (v) => { verified.push({ rows: v.rows, version: v.version }); arrived(); }, onWorkerError: (e) => failures.push(e), onVerifyFailed: (e) => failures.push(e),
     });
@@ -122,7 +129,7 @@ describe('EnginePool verification of rows the backbone cannot answer', () => {
     await saveWithForcedExit(await loadBundle(built), 0, 0, nanForced);
     const verified: { rows: number; input: Float32Array; exits: number[]; agree: number[]; scores: number[] }[] = [];
     const failures: Error[] = [];
-    const pool = await EnginePool.start(1, { kind: 'bundle', dir: nanForced }, 1, {
+    const pool = await EnginePool.start(1, await bundleAt(nanForced), 1, {
       engine: { intraOpThreads: 1, graphOptimization: 'all' }, sampleDims: [6], verifyHoldMs: 60_000,
       onVerified: (v) => verified.push({ rows: v.rows, input: v.input, exits: Array.from(v.exits), agree: Array.from(v.agree), scores: Array.from(v.scores) }), onWorkerError: (e) => failures.push(e), onVerifyFailed: (e) => failures.push(e),
     });
@@ -161,14 +168,14 @@ describe('EnginePool with a model whose batch is fixed at 1', () => {
     const verified: number[] = [];
     const failures: Error[] = [];
     const reading = { scoresOutput: null, flattenScores: false, logits: { kind: 'logits' as const }, dynamicBatch: true, inputDtype: null, outputDtype: null, sampleDims: null };
-    const pool = await EnginePool.start(1, { kind: 'model', file: model, classes: 5, reading }, 0, {
+    const pool = await EnginePool.start(1, { kind: 'model', file: model, classes: 5, reading, sha256: sha256(await fs.readFile(model)) }, 0, {
       engine: { intraOpThreads: 1, graphOptimization: 'all' }, sampleDims: [3, 8, 8], verifyHoldMs: 60_000,
       onVerified: (v) => void verified.push(v.rows), onWorkerError: (e) => failures.push(e), onVerifyFailed: (e) => failures.push(e),
     });
     const x = randomNormal(seededRng(12), 4 * sample);
     try {
       assert.deepEqual(Array.from((await pool.run(x.slice(), 4, new Uint8Array(4))).exits), [-1, -1, -1, -1]);
-      await pool.swap({ kind: 'bundle', dir: bundleDir }, 1);
+      await pool.swap(await bundleAt(bundleDir), 1);
       const out = await pool.run(x.slice(), 4, new Uint8Array(4).fill(1), false);
       assert.deepEqual(Array.from(out.exits), [0, 0, 0, 0]);
       await pool.run(x.slice(0, sample), 1, new Uint8Array(1), false);
@@ -199,7 +206,7 @@ describe('EnginePool recovery', () => {
     const failures: Error[] = [];
     const retrying = signal();
     const back = signal();
-    const pool = await EnginePool.start(1, { kind: 'bundle', dir: movable }, 1, opts((e) => {
+    const pool = await EnginePool.start(1, await bundleAt(movable), 1, opts((e) => {
       failures.push(e);
       if (/could not load/.test(e.message)) retrying.fire();
     }, back.fire));
@@ -209,7 +216,7 @@ describe('EnginePool recovery', () => {
       await retrying.wait;
       assert.equal(pool.size, 0, 'the replacement that could not load is not in the pool');
       // Nothing could try a new version now: the swap is refused and replacements keep loading version 1.
-      await assert.rejects(pool.swap({ kind: 'bundle', dir: forced }, 2), (e: unknown) => e instanceof LayercacheError && e.code === 'ENGINE_UNAVAILABLE');
+      await assert.rejects(pool.swap(await bundleAt(forced), 2), (e: unknown) => e instanceof LayercacheError && e.code === 'ENGINE_UNAVAILABLE');
       assert.equal(pool.currentVersion, 1);
       await assert.rejects(pool.run(x, 1, new Uint8Array(1)), (e: unknown) => e instanceof LayercacheError && e.code === 'ENGINE_UNAVAILABLE' && e.httpStatus === 503);
       await fs.rename(`${movable}-away`, movable);
@@ -223,13 +230,54 @@ describe('EnginePool recovery', () => {
     assert.match(failures[0]!.message, /an engine worker stopped/);
   });
 
+  it('has a replacement worker refuse a bundle rebuilt in place or a model written over, SOURCE_CHANGED, and load once it is put back', { timeout: 60_000 }, async () => {
+    // The server describes what it loaded (its version, thresholds, guard): other content must not answer under it.
+    const inPlace = path.join(dir, 'in-place');
+    await fs.cp(forced, inPlace, { recursive: true });
+    const modelFile = path.join(dir, 'in-place.onnx');
+    await saveModel(residualNet().model, modelFile);
+    const reading = { scoresOutput: null, flattenScores: false, logits: { kind: 'logits' as const }, dynamicBatch: true, inputDtype: null, outputDtype: null, sampleDims: null };
+    const sources: [string, EngineSource, () => Promise<void>, () => Promise<void>][] = [
+      ['bundle', await bundleAt(inPlace),
+        // The same model and heads with other thresholds: only the manifest differs.
+        async () => { await fs.rm(inPlace, { recursive: true }); await fs.cp(path.join(dir, 'built'), inPlace, { recursive: true }); },
+        async () => { await fs.rm(inPlace, { recursive: true }); await fs.cp(forced, inPlace, { recursive: true }); }],
+      ['model', { kind: 'model', file: modelFile, classes: 5, reading, sha256: sha256(await fs.readFile(modelFile)) },
+        () => saveModel(nanAbove100().model, modelFile),
+        () => saveModel(residualNet().model, modelFile)],
+    ];
+    for (const [what, source, replace, restore] of sources) {
+      const failures: Error[] = [];
+      const retrying = signal();
+      const back = signal();
+      const pool = await EnginePool.start(1, source, 1, opts((e) => {
+        failures.push(e);
+        if (/could not load/.test(e.message)) retrying.fire();
+      }, back.fire));
+      try {
+        await replace();
+        await pool.threads[0]!.terminate();
+        await retrying.wait;
+        assert.equal(pool.size, 0, `${what}: the replacement did not load the new content`);
+        const refused = failures.find((e) => /could not load/.test(e.message))!;
+        assert.ok(refused.cause instanceof LayercacheError && refused.cause.code === 'SOURCE_CHANGED', `${what}: ${String(refused.cause)}`);
+        assert.match(refused.message, /changed since the server loaded it .*restart the server/);
+        await restore();
+        await back.wait;
+        assert.equal((await pool.run(x, 1, new Uint8Array(1))).version, 1);
+      } finally {
+        await pool.close();
+      }
+    }
+  });
+
   it('takes every worker back to the previous version when one fails during a swap', { timeout: 60_000 }, async () => {
     const back = signal();
-    const pool = await EnginePool.start(2, { kind: 'bundle', dir: forced }, 1, opts(() => {}, back.fire));
+    const pool = await EnginePool.start(2, await bundleAt(forced), 1, opts(() => {}, back.fire));
     try {
       // Worker 0 stops while the swap's load is on its way to it; worker 1 loads version 2.
       void pool.threads[0]!.terminate();
-      await assert.rejects(pool.swap({ kind: 'bundle', dir: forced }, 2), /hot swap to version 2 failed, version 1 serves on/);
+      await assert.rejects(pool.swap(await bundleAt(forced), 2), /hot swap to version 2 failed, version 1 serves on/);
       assert.equal(pool.currentVersion, 1);
       await back.wait;
       assert.equal(pool.size, 2);

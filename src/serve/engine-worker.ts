@@ -18,9 +18,11 @@ import { Cascade } from '../cascade/index.ts';
 import { Session } from '../engine/index.ts';
 import { applyReading, readBackbone } from '../inspect/index.ts';
 import { asLayercacheError } from '../errors/index.ts';
+import { sha256 } from '../files/index.ts';
 import { loadModelFile } from '../onnx/index.ts';
 import { tensor, unusableScoresRow } from '../tensor/index.ts';
 import { revisedBundle } from './bundle-revision.ts';
+import { sourceChanged } from './source-changed.ts';
 import type { EngineReply, EngineRequest } from './messages.ts';
 
 interface Loaded {
@@ -54,13 +56,16 @@ async function load(msg: Extract<EngineRequest, { kind: 'load' }>): Promise<void
   if (msg.source.kind === 'bundle') {
     const { dir, thresholds } = msg.source;
     const loaded = await loadBundle(dir);
+    if (loaded.manifestSha256 !== msg.source.manifestSha256) throw sourceChanged(`bundle ${dir}`, 'its manifest', msg.source.manifestSha256, loaded.manifestSha256);
     if (thresholds && thresholds.length !== loaded.manifest.exits.length) throw new Error(`${thresholds.length} thresholds for the ${loaded.manifest.exits.length} exits of ${dir}`);
     const bundle = thresholds ? revisedBundle(loaded, msg.version, thresholds, []) : loaded;
     cascade = await Cascade.fromBundle(bundle, msg.engine);
     if (cascade.exitCount > 0) verifier = readBackbone(bundle).bytes;
   } else {
     // Its external data files too, if any (a bundle's backbone is self-contained).
-    const { model } = await loadModelFile(msg.source.file);
+    const { model, bytes } = await loadModelFile(msg.source.file);
+    const found = sha256(bytes);
+    if (found !== msg.source.sha256) throw sourceChanged(`model ${msg.source.file}`, 'it', msg.source.sha256, found);
     cascade = await Cascade.create({ segments: [applyReading(model, msg.source.reading)], heads: [], exits: [], classes: msg.source.classes, score: 'max' }, msg.engine);
   }
   let backbone: Session | null = null;

@@ -7,15 +7,20 @@ import type { EngineOptions } from '../engine/index.ts';
 import type { ClassifierReading } from '../inspect/index.ts';
 import type { InferRequest, ModelSpec } from './protocol.ts';
 
-/** What an engine worker runs: a bundle, or a bare model (the full backbone, no exits). */
+/**
+ * What an engine worker runs: a bundle, or a bare model (the full backbone, no exits). Each names the content the
+ * main thread loaded (manifestSha256, sha256 of the model's self-contained bytes): a worker that finds other
+ * content at the path (a bundle rebuilt in place, a model re-exported over its file) refuses to load it, so a
+ * replacement worker never serves another model under the version the main thread describes.
+ */
 export type EngineSource =
   /**
    * thresholds: in place of the manifest's, one per exit (null disables it): a guard action the state directory
    * could not save is served from the files of the version it revised.
    */
-  | { readonly kind: 'bundle'; readonly dir: string; readonly thresholds?: readonly (number | null)[] }
+  | { readonly kind: 'bundle'; readonly dir: string; readonly thresholds?: readonly (number | null)[]; readonly manifestSha256: string }
   /** reading: how to read the model (its logits, batch, types and input size; see inspect's classifier-reading.ts). */
-  | { readonly kind: 'model'; readonly file: string; readonly classes: number; readonly reading: ClassifierReading };
+  | { readonly kind: 'model'; readonly file: string; readonly classes: number; readonly reading: ClassifierReading; readonly sha256: string };
 
 export type EngineRequest =
   /** verifyHoldMs: longest verification rows held back under load wait when no further batch comes. */
@@ -49,6 +54,8 @@ export type EngineReply =
 
 export interface RetrainRequest {
   readonly modelFile: string;
+  /** sha256 of the model's self-contained bytes when the server started: a retrain refuses a file that changed since. */
+  readonly modelSha256: string;
   readonly sampleDims: readonly number[];
   readonly build: BuildConfig;
   readonly preprocess: PreprocessConfig | null;

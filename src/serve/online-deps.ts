@@ -27,7 +27,7 @@ export interface OnlineDeps {
   /** Latency profile file of the retrains (read and updated by each). */
   readonly latencyProfile: string;
   readonly sampleDims: readonly number[];
-  /** sha256 of the backbone served (a saved buffer of another model is not restored). */
+  /** sha256 of the backbone served (a saved buffer of another model is not restored; a retrain refuses modelFile if it changed). */
   readonly modelSha256: string;
   /** Where the buffer is saved at close and restored from at start; null: not kept across restarts. */
   readonly bufferFile: string | null;

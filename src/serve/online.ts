@@ -204,7 +204,7 @@ export class OnlineLearner {
       // Saved when the state directory takes it; else served from memory all the same (the files of the version it
       // revises, with the new thresholds): protecting answers does not wait for a full or read-only disk.
       const unsaved = await this.deps.store.saveRevision(bundle, version, thresholds, plan.raises).then(() => null, (err: unknown) => err as Error);
-      const inMemory = unsaved ? { bundle: revisedBundle(bundle, version, thresholds, plan.raises), source: { kind: 'bundle' as const, dir: bundle.dir, thresholds } } : undefined;
+      const inMemory = unsaved ? { bundle: revisedBundle(bundle, version, thresholds, plan.raises), source: { kind: 'bundle' as const, dir: bundle.dir, thresholds, manifestSha256: bundle.manifestSha256 } } : undefined;
       try {
         // The guard keeps what still applies: the other exits' evidence, and this exit's share above its new threshold.
         await this.swapTo(version, (guard) => guard.raiseExit(e, thresholds[e] ?? Number.POSITIVE_INFINITY), inMemory);

@@ -11,8 +11,10 @@ import { buildCascade, whyNoExit, withLatencyProfileFile } from '../builder/inde
 import { saveBundle } from '../bundle/index.ts';
 import { memorySource } from '../data/index.ts';
 import { asLayercacheError, LayercacheError } from '../errors/index.ts';
+import { sha256 } from '../files/index.ts';
 import { loadModelFile } from '../onnx/index.ts';
 import type { Progress } from '../progress/index.ts';
+import { sourceChanged } from './source-changed.ts';
 import type { RetrainChildMessage, RetrainLog, RetrainMessage, RetrainReply, RetrainRequest } from './messages.ts';
 
 // The builder's notes, the latency profile's warnings and each phase's end go to the server's log as they happen;
@@ -38,6 +40,8 @@ const progress: Progress = {
 async function retrain(req: RetrainRequest, samples: Float32Array): Promise<RetrainReply> {
   const started = performance.now();
   const { model, bytes } = await loadModelFile(req.modelFile);
+  const found = sha256(bytes);
+  if (found !== req.modelSha256) throw sourceChanged(`model ${req.modelFile}`, 'it', req.modelSha256, found);
   const data = memorySource(samples, req.sampleDims, `live traffic (${samples.length / req.sampleDims.reduce((a, b) => a * b, 1)} buffered samples)`);
   const result = await withLatencyProfileFile(req.latencyProfile, progress,
     (latencyProfile) => buildCascade({ modelFile: req.modelFile, modelBytes: bytes, model, data, preprocess: req.preprocess, layout: req.layout, latencyProfile }, req.build, req.engine, progress),

@@ -17,6 +17,7 @@ import { mlp, residualNet } from '../../test/support/models.ts';
 import { loadBundle } from '../bundle/index.ts';
 import { loadConfig, type ConfigInput } from '../config/index.ts';
 import { LayercacheError } from '../errors/index.ts';
+import { sha256 } from '../files/index.ts';
 import { saveModel } from '../onnx/index.ts';
 import { randomNormal, seededRng } from '../tensor/index.ts';
 import type { RetrainReply, RetrainRequest } from './messages.ts';
@@ -24,13 +25,14 @@ import { runRetrainProcess } from './retrain-process.ts';
 
 let dir: string;
 let modelFile: string;
+let modelSha256: string;
 const sampleDims = [3, 8, 8];
 const samples = randomNormal(seededRng(7), 120 * 3 * 8 * 8);
 
 function request(name: string, build: NonNullable<ConfigInput['build']> = {}): RetrainRequest {
   const config = loadConfig({ engine: { intraOpThreads: 1 }, build: { folds: 2, epochs: 3, tolerance: 0.2, measureReps: 3, objective: 'macs', ...build } }, {});
   return {
-    modelFile, sampleDims, build: config.build, preprocess: null, layout: 'nchw', engine: config.engine,
+    modelFile, modelSha256, sampleDims, build: config.build, preprocess: null, layout: 'nchw', engine: config.engine,
     outDir: path.join(dir, name), version: 1, latencyProfile: path.join(dir, `${name}-profile.json`),
   };
 }
@@ -39,6 +41,7 @@ before(async () => {
   dir = await fs.mkdtemp(path.join(os.tmpdir(), 'layercache-retrain-'));
   modelFile = path.join(dir, 'tiny.onnx');
   await saveModel(residualNet().model, modelFile);
+  modelSha256 = sha256(await fs.readFile(modelFile));
 });
 
 after(async () => {
@@ -80,10 +83,17 @@ describe('retraining process', () => {
     // Samples of another shape than the model's input: the build refuses them.
     const mlpFile = path.join(dir, 'mlp.onnx');
     await saveModel(mlp().model, mlpFile);
-    const reply = await runRetrainProcess({ ...request('failed'), modelFile: mlpFile }, all, () => {});
+    const reply = await runRetrainProcess({ ...request('failed'), modelFile: mlpFile, modelSha256: sha256(await fs.readFile(mlpFile)) }, all, () => {});
     assert.equal(reply.kind, 'error');
     assert.ok(reply.kind === 'error' && reply.code.length > 0 && reply.message.length > 0, JSON.stringify(reply));
     await assert.rejects(fs.stat(path.join(dir, 'failed')), /ENOENT/);
+  });
+
+  it('refuses a model file that changed since the server loaded it (SOURCE_CHANGED), saving nothing', { timeout: 60_000 }, async () => {
+    const reply = await runRetrainProcess({ ...request('changed'), modelSha256: sha256(new Uint8Array([1, 2, 3])) }, all, () => {});
+    assert.ok(reply.kind === 'error' && reply.code === 'SOURCE_CHANGED', JSON.stringify(reply));
+    assert.match(reply.message, /tiny\.onnx changed since the server loaded it/);
+    await assert.rejects(fs.stat(path.join(dir, 'changed')), /ENOENT/);
   });
 
   it('lets go of the snapshot once it is sent, and a retrain abandoned while it builds ends at once, saving nothing', { timeout: 60_000 }, async () => {

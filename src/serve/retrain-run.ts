@@ -27,7 +27,7 @@ export async function runOnlineRetrain(
   const started = performance.now();
   const { log, metrics: m, model } = deps;
   const request: RetrainRequest = {
-    modelFile: deps.modelFile, sampleDims: deps.sampleDims, build: deps.build,
+    modelFile: deps.modelFile, modelSha256: deps.modelSha256, sampleDims: deps.sampleDims, build: deps.build,
     preprocess: deps.preprocess, layout: deps.layout, engine: deps.engine, outDir: deps.store.dirOf(version), version,
     latencyProfile: deps.latencyProfile,
   };

@@ -100,7 +100,7 @@ function fromBundle(bundle: LoadedBundle, version: number): Start {
   const m = bundle.manifest;
   const input = m.source.inputs[0]!;
   return {
-    source: { kind: 'bundle', dir: bundle.dir },
+    source: { kind: 'bundle', dir: bundle.dir, manifestSha256: bundle.manifestSha256 },
     version,
     bundle,
     modelFile: path.join(bundle.dir, m.source.backbone.file),
@@ -201,7 +201,7 @@ async function startLocked(sourcePath: string, config: Config, store: VersionSto
     for (const line of describeReading(reading, model)) log.info(line);
     for (const caution of a.cautions) log.warn(caution);
     return {
-      source: { kind: 'model', file: sourcePath, classes: out.dims[1]!, reading },
+      source: { kind: 'model', file: sourcePath, classes: out.dims[1]!, reading, sha256: givenSha },
       version: 0,
       bundle: null,
       modelFile: sourcePath,

@@ -77,7 +77,7 @@ export class ServingVersion {
       bundle = inMemory?.bundle ?? await loadBundle(dir);
       // Before the swap: each engine worker answers with the new version as soon as it has loaded it.
       this.rememberTensors(version, bundle);
-      await this.deps.pool.swap(inMemory?.source ?? { kind: 'bundle', dir }, version);
+      await this.deps.pool.swap(inMemory?.source ?? { kind: 'bundle', dir, manifestSha256: bundle.manifestSha256 }, version);
     } catch (err) {
       if (!inMemory) await this.deps.store.remove(version);
       throw err;

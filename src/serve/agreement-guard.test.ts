@@ -8,10 +8,13 @@ describe('AgreementGuard', () => {
     // 10 rows: 4 at exit 0, 2 at exit 1, 4 at the backbone.
     g.recordAnswers(Int32Array.from([0, 0, 0, 0, 1, 1, -1, -1, -1, -1]));
     for (let i = 0; i < 10; i++) g.recordVerified(0, i !== 0, 5); // 90%
+    assert.equal(g.overall().estimate, null, 'exit 1 answers 20% of rows and nothing says how often it agrees');
+    // Its bound counts exit 1's answers as wrong: at most 1 − 0.2 − 0.4 · (1 − exit 0's lower bound).
+    assert.ok(Math.abs(g.overall().lower - (1 - 0.2 - 0.4 * (1 - g.stats()[0]!.lower))) < 1e-12);
     for (let i = 0; i < 4; i++) g.recordVerified(1, true, 5); // 100%
     const o = g.overall();
-    assert.ok(Math.abs(o.estimate - (1 - 0.4 * 0.1)) < 1e-12);
-    assert.ok(o.lower < o.estimate);
+    assert.ok(Math.abs(o.estimate! - (1 - 0.4 * 0.1)) < 1e-12);
+    assert.ok(o.lower < o.estimate!);
     // One disagreement in ten: with delta 0.05 split over 2 exits, the one-sided Clopper–Pearson
     // lower bound on exit 0's disagreement is 1 − 0.975^(1/10), so the upper bound on live
     // agreement is 1 − 0.4 · 0.002529 ≈ 99.9%.

@@ -156,15 +156,21 @@ export class AgreementGuard {
     });
   }
 
-  /** Live agreement estimate and its lower bound; exits with no verified answer count as agreeing (estimate) or not at all (bound). */
-  overall(): { estimate: number; lower: number } {
+  /**
+   * Live agreement estimate and its lower bound. An exit that answered rows but has no verified answer yet (none
+   * sampled, or its evidence dropped by a guard action or a retrain) leaves the estimate unknown (null), not 1: nothing
+   * says how often it agrees. The bound counts such an exit as never agreeing.
+   */
+  overall(): { estimate: number | null; lower: number } {
     let loss = 0;
     let lossUpper = 0;
+    let unknown = false;
     for (const s of this.stats()) {
+      if (s.n === 0 && s.share > 0) unknown = true;
       loss += s.share * (1 - s.agreement);
       lossUpper += s.share * (1 - s.lower);
     }
-    return { estimate: 1 - loss, lower: Math.max(0, 1 - lossUpper) };
+    return { estimate: unknown ? null : 1 - loss, lower: Math.max(0, 1 - lossUpper) };
   }
 
   /**

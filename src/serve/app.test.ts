@@ -453,6 +453,11 @@ describe('server routes', () => {
     assert.equal(value('layercache_inference_request_failure{model="tiny",code="UNSUPPORTED_MEDIA_TYPE"}'), 7, 'six from the error table, one from the clipped Content-Encoding');
     assert.equal(value('layercache_inference_request_failure{model="tiny",code="BODY_TOO_LARGE"}'), 3, 'one from the error table, two from the classify limits');
     assert.equal(value('layercache_queue_rows{model="tiny"}'), 0, 'nothing queued between requests');
+    // End to end covers every answered inference, failures too, each once (it counted successes only).
+    const failures = [...text.matchAll(/^layercache_inference_request_failure\{[^}]*\} (\S+)$/gm)].reduce((a, m) => a + Number(m[1]), 0);
+    assert.ok(failures >= 15);
+    assert.equal(value('layercache_inference_request_duration_seconds_count{model="tiny",outcome="failure"}'), failures);
+    assert.equal(value('layercache_inference_request_duration_seconds_count{model="tiny",outcome="success"}'), value('layercache_inference_request_success{model="tiny"}'));
     for (const name of ['layercache_inference_queue_duration_seconds_bucket', 'layercache_inference_compute_duration_seconds_bucket', 'layercache_inference_request_duration_seconds_bucket', 'layercache_inference_batch_size_bucket', 'layercache_bundle_version', 'layercache_buffer_samples', 'layercache_agreement_estimate', 'layercache_agreement_lower_bound', 'layercache_retrain_total', 'layercache_retrain_duration_seconds', 'layercache_guard_actions_total']) {
       assert.match(text, new RegExp(`^# HELP ${name.replace(/_bucket$/, '')} `, 'm'), name);
     }

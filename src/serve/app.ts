@@ -189,6 +189,12 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
     reply.header('connection', 'close');
     throw full;
   });
+  // End to end in the server, failures included: from the request's head to its answer's last byte (reading, parsing
+  // and decoding the body, queue, engine, encoding the answer), as the client would see it but for the network.
+  app.addHook('onResponse', async (req, reply) => {
+    if (!INFERENCE_ROUTE.test(req.routeOptions.url ?? '')) return;
+    metrics.requestSeconds.observe({ model: model.name, outcome: reply.statusCode < 400 ? 'success' : 'failure' }, reply.elapsedTime / 1000);
+  });
   /** Fastify's own errors (body limit, content type, parsing) as layercache errors; others unchanged. */
   const toLayercacheError = (error: unknown, req: FastifyRequest): LayercacheError => {
     if (error instanceof LayercacheError) return error;
@@ -231,7 +237,6 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
   /** Runs rows [rows, ...sample] through the batcher; records metrics and feeds the online learner. */
   async function infer(req: FastifyRequest, data: Float32Array, rows: number, pinned: string | null): Promise<RowsResult> {
     if (!deps.isReady() && !deps.accepted.has(req)) throw notReady();
-    const started = performance.now();
     const verify = online.verifyMask(rows);
     const r = await batcher.submit(data, rows, verify);
     // A NaN answer is no answer (JSON would show it as null): the request fails, and the learner never sees it.
@@ -244,7 +249,6 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
     answeredAs(served, pinned, r.version);
     metrics.queueSeconds.observe({ model: model.name }, r.queueMs / 1000);
     metrics.computeSeconds.observe({ model: model.name }, r.computeMs / 1000);
-    metrics.requestSeconds.observe({ model: model.name }, (performance.now() - started) / 1000);
     for (const e of r.exits) metrics.exits.inc({ model: model.name, exit: e < 0 ? 'backbone' : String(e), tensor: online.exitTensor(r.version, e) });
     metrics.requestSuccess.inc({ model: model.name });
     return r;

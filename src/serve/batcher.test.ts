@@ -49,6 +49,27 @@ describe('DynamicBatcher', () => {
     assert.equal(r1!.version, 7);
   });
 
+  it('counts the time a batch waited inside the engine (verifying earlier batches) as queue time, not compute', async () => {
+    const engine = fakeEngine();
+    engine.hold = true;
+    // The engine held the batch until released, then says its own run took 0 ms.
+    const b = new DynamicBatcher(opts, async (i, r) => ({ ...(await engine.execute(i, r)), ranMs: 0 }));
+    const started = performance.now();
+    const pending = b.submit(row(1), 1, new Uint8Array(1));
+    while (engine.batches.length === 0) await new Promise<void>((resolve) => setImmediate(resolve));
+    await new Promise<void>((resolve) => setImmediate(resolve));
+    engine.hold = false;
+    engine.release();
+    const r = await pending;
+    const total = performance.now() - started;
+    assert.equal(r.computeMs, 0);
+    assert.ok(r.queueMs > 0 && r.queueMs <= total, `${r.queueMs} of ${total} ms`);
+    // An executor that does not know its run time: the whole call is compute.
+    const plain = new DynamicBatcher(opts, (i, rows) => engine.execute(i, rows));
+    const q = await plain.submit(row(1), 1, new Uint8Array(1));
+    assert.ok(q.computeMs > 0);
+  });
+
   it('tells the engine whether requests were still queued when it sent a batch', async () => {
     const engine = fakeEngine();
     engine.hold = true;

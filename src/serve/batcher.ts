@@ -23,6 +23,11 @@ export interface BatchOutput {
   readonly classes: number;
   /** Bundle version that answered. */
   readonly version: number;
+  /**
+   * The engine's time for this batch's own run, in ms, when the executor knows it (an engine worker may first finish
+   * verifying earlier batches: that wait counts as queue time); absent, the whole call counts as compute.
+   */
+  readonly ranMs?: number;
 }
 
 export interface RowsResult extends BatchOutput {
@@ -198,7 +203,8 @@ export class DynamicBatcher {
     const started = performance.now();
     this.busy++;
     this.execute(input, rows, verify, this.queue.length > 0).then((out) => {
-      const computeMs = performance.now() - started;
+      const callMs = performance.now() - started;
+      const computeMs = Math.min(callMs, out.ranMs ?? callMs);
       this.onBatch({ rows, computeMs });
       let r = 0;
       for (const j of jobs) {
@@ -209,7 +215,7 @@ export class DynamicBatcher {
           confidence: out.confidence.slice(r, r + j.rows),
           classes: K,
           version: out.version,
-          queueMs: started - j.enqueued,
+          queueMs: started - j.enqueued + (callMs - computeMs),
           computeMs,
           batchRows: rows,
         });

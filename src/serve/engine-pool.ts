@@ -218,7 +218,7 @@ export class EnginePool {
       const own = input.slice();
       const reply = await w.call({ kind: 'infer', input: own, rows, sampleDims: this.sampleDims, verify, more }, [own.buffer as ArrayBuffer]);
       if (reply.kind !== 'result') throw new LayercacheError('INTERNAL', `engine worker answered '${reply.kind}' to a batch`);
-      return { probs: reply.probs, exits: reply.exits, confidence: reply.confidence, classes: reply.classes, version: reply.version };
+      return { probs: reply.probs, exits: reply.exits, confidence: reply.confidence, classes: reply.classes, version: reply.version, ranMs: reply.ranMs };
     } finally {
       w.busy = false;
       this.wakeOne();

@@ -40,6 +40,8 @@ export type EngineReply =
   | {
     readonly kind: 'result'; readonly id: number; readonly version: number; readonly classes: number;
     readonly probs: Float32Array; readonly exits: Int32Array; readonly confidence: Float32Array;
+    /** The batch's own run in the worker, in ms: not the wait behind verification of earlier batches. */
+    readonly ranMs: number;
   }
   | { readonly kind: 'error'; readonly id: number; readonly code: string; readonly message: string }
   | { readonly kind: 'closed'; readonly id: number }

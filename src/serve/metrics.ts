@@ -5,7 +5,8 @@
  */
 import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom-client';
 
-const LATENCY_BUCKETS_S = [0.0005, 0.001, 0.002, 0.004, 0.008, 0.016, 0.032, 0.064, 0.128, 0.256, 0.512, 1, 2, 5];
+// From a queue delay of 100 µs to the longest --timeout-ms a request is likely to be given.
+const LATENCY_BUCKETS_S = [0.0001, 0.00025, 0.0005, 0.001, 0.002, 0.004, 0.008, 0.016, 0.032, 0.064, 0.128, 0.256, 0.512, 1, 2, 5, 10, 30, 60];
 const BATCH_BUCKETS = [1, 2, 4, 8, 16, 32, 64, 128, 256];
 
 export class ServerMetrics {
@@ -14,7 +15,7 @@ export class ServerMetrics {
   readonly requestFailure: Counter<'model' | 'code'>;
   readonly queueSeconds: Histogram<'model'>;
   readonly computeSeconds: Histogram<'model'>;
-  readonly requestSeconds: Histogram<'model'>;
+  readonly requestSeconds: Histogram<'model' | 'outcome'>;
   readonly batchRows: Histogram<'model'>;
   readonly exits: Counter<'model' | 'exit' | 'tensor'>;
   readonly agreement: Gauge<'model'>;
@@ -35,9 +36,9 @@ export class ServerMetrics {
     collectDefaultMetrics({ register: this.registry, prefix: 'layercache_' });
     this.requestSuccess = new Counter({ name: 'layercache_inference_request_success', help: 'Inference requests answered successfully', labelNames: ['model'], registers });
     this.requestFailure = new Counter({ name: 'layercache_inference_request_failure', help: 'Inference requests that failed, by error code', labelNames: ['model', 'code'], registers });
-    this.queueSeconds = new Histogram({ name: 'layercache_inference_queue_duration_seconds', help: 'Time a request waited in the batching queue', labelNames: ['model'], buckets: LATENCY_BUCKETS_S, registers });
-    this.computeSeconds = new Histogram({ name: 'layercache_inference_compute_duration_seconds', help: 'Engine time of the batch a request ran in', labelNames: ['model'], buckets: LATENCY_BUCKETS_S, registers });
-    this.requestSeconds = new Histogram({ name: 'layercache_inference_request_duration_seconds', help: 'End-to-end time of an inference request in the server', labelNames: ['model'], buckets: LATENCY_BUCKETS_S, registers });
+    this.queueSeconds = new Histogram({ name: 'layercache_inference_queue_duration_seconds', help: 'Time a request waited for its batch to run: in the batching queue, and in the engine worker while it finished verifying earlier batches', labelNames: ['model'], buckets: LATENCY_BUCKETS_S, registers });
+    this.computeSeconds = new Histogram({ name: 'layercache_inference_compute_duration_seconds', help: "Engine time of the batch a request ran in (the batch's own run in the engine worker)", labelNames: ['model'], buckets: LATENCY_BUCKETS_S, registers });
+    this.requestSeconds = new Histogram({ name: 'layercache_inference_request_duration_seconds', help: 'End-to-end time of an inference request in the server, from its head to the last byte of its answer (body, parsing, queue, engine, answer), by outcome (success: a 2xx answer, failure: any other)', labelNames: ['model', 'outcome'], buckets: LATENCY_BUCKETS_S, registers });
     this.batchRows = new Histogram({ name: 'layercache_inference_batch_size', help: 'Rows per batch sent to the engine', labelNames: ['model'], buckets: BATCH_BUCKETS, registers });
     this.exits = new Counter({ name: 'layercache_inference_exit_total', help: "Rows answered per exit index ('backbone' = full model) and the exit's cut tensor (an index names another tensor after a retrain)", labelNames: ['model', 'exit', 'tensor'], registers });
     this.agreement = new Gauge({ name: 'layercache_agreement_estimate', help: 'Live agreement with the backbone, estimated from verification samples', labelNames: ['model'], registers });

@@ -48,7 +48,8 @@ export interface OnlineStatus {
   readonly restoredSamples: number;
   readonly retraining: boolean;
   readonly retrains: number;
-  readonly agreement: { estimate: number; lower: number };
+  /** estimate: null while an exit that answers rows has no verified answer. */
+  readonly agreement: { estimate: number | null; lower: number };
   /** raises: the guard's threshold raises of this exit since it was trained. */
   /** agreement: of the verified answers, null when there is none yet (lower is then 0). */
   readonly perExit: { exit: number; verified: number; agreement: number | null; lower: number; share: number; threshold: number | null; raises: number }[];

@@ -177,7 +177,9 @@ export class OnlineLearner {
     const m = this.deps.metrics;
     const model = this.deps.model;
     const o = this.guard.overall();
-    m.agreement.set({ model }, o.estimate);
+    // Unknown (an answering exit without verified answers): no series, rather than a made-up figure.
+    if (o.estimate === null) m.agreement.remove({ model });
+    else m.agreement.set({ model }, o.estimate);
     m.agreementLower.set({ model }, o.lower);
     // Only the serving version's exits: a retrained version may have fewer, or other tensors at the same index.
     m.exitAgreement.reset();

@@ -436,10 +436,10 @@ describe('accuracy guard', () => {
     }
   });
 
-  it('acts at once when the state directory cannot save the new version: served from memory, counted and logged', async () => {
+  for (const unlistable of [false, true]) it(`acts at once when the state directory cannot save the new version${unlistable ? ', nor list its versions' : ''}: served from memory, counted and logged`, async () => {
     const forced = await forcedExitBundle();
     const lines: string[] = [];
-    const state = path.join(dir, 'guard-unsaved');
+    const state = path.join(dir, `guard-unsaved${unlistable ? '-unlistable' : ''}`);
     const s = await startServer(forced, loadConfig({
       engine: { intraOpThreads: 1 },
       build: { tolerance: 0.01 },
@@ -448,6 +448,8 @@ describe('accuracy guard', () => {
     // Fault injection: a full (or read-only) disk refuses every new version.
     const store = (s.online as unknown as { deps: { store: VersionStore } }).deps.store;
     store.saveRevision = () => Promise.reject(new Error('ENOSPC: no space left on device (injected)'));
+    // An unreadable versions directory (EACCES, EIO) failed the action before its save, at each verified answer, uncounted.
+    if (unlistable) store.nextVersion = () => Promise.reject(new Error('EIO: i/o error, scandir (injected)'));
     try {
       const exits = await guardedExits(s, 31);
       const status = s.online.status();
@@ -457,7 +459,9 @@ describe('accuracy guard', () => {
       const m = (await s.app.inject('/metrics')).body;
       assert.match(m, /^layercache_guard_unsaved_total\{model="tiny"\} 1$/m);
       assert.match(m, /^layercache_guard_actions_total\{model="tiny",exit="0",tensor="[^"]+",action="disable"\} 1$/m);
-      assert.ok(lines.some((l) => /guard: version 2 could not be saved \(ENOSPC: no space left on device \(injected\)\); it serves from memory/.test(l)), lines.join(''));
+      const why = unlistable ? /EIO: i\/o error, scandir \(injected\)/ : /ENOSPC: no space left on device \(injected\)/;
+      assert.ok(lines.some((l) => new RegExp(`guard: version 2 could not be saved \\(${why.source}\\); it serves from memory`).test(l)), lines.join(''));
+      assert.equal(lines.filter((l) => /"level":50/.test(l)).length, 1, 'one error line, not one per verified answer');
       assert.deepEqual(await new VersionStore(state).list(), [], 'nothing was saved (the bundle it revised is the one the server started from)');
     } finally {
       await s.close();

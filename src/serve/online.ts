@@ -202,10 +202,15 @@ export class OnlineLearner {
     const action = this.logged(this.serving.serial(async () => {
       // A retrain swapped in meanwhile: its heads and thresholds are fresh, and its verified answers decide anew.
       if (this.bundle !== bundle || this.closed) return;
-      const version = await this.serving.allocate();
       // Saved when the state directory takes it; else served from memory all the same (the files of the version it
-      // revises, with the new thresholds): protecting answers does not wait for a full or read-only disk.
-      const unsaved = await this.deps.store.saveRevision(bundle, version, thresholds, plan.raises).then(() => null, (err: unknown) => err as Error);
+      // revises, with the new thresholds): protecting answers waits neither for a full or read-only disk nor for a
+      // versions directory that cannot be listed.
+      let unsaved: Error | null = null;
+      const version = await this.serving.allocate().catch((err: unknown) => {
+        unsaved = err as Error;
+        return this.serving.allocateUnsaved();
+      });
+      unsaved ??= await this.deps.store.saveRevision(bundle, version, thresholds, plan.raises).then(() => null, (err: unknown) => err as Error);
       const inMemory = unsaved ? { bundle: revisedBundle(bundle, version, thresholds, plan.raises), source: { kind: 'bundle' as const, dir: bundle.dir, thresholds, manifestSha256: bundle.manifestSha256 } } : undefined;
       try {
         // The guard keeps what still applies: the other exits' evidence, and this exit's share above its new threshold.

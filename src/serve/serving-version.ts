@@ -67,6 +67,15 @@ export class ServingVersion {
   }
 
   /**
+   * A number for a version served from memory only, when the state directory cannot list its versions: above the
+   * serving one and every one handed out. Never to be saved (a version on disk may already carry it).
+   */
+  allocateUnsaved(): number {
+    this.reserved = Math.max(this.reserved + 1, this.current.version + 1);
+    return this.reserved;
+  }
+
+  /**
    * Serves the saved `version`, or one held in memory (a guard action the state directory could not save). If the
    * engine workers cannot take a saved one, it is deleted and this rejects. On return the new version serves.
    */

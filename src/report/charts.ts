@@ -8,7 +8,7 @@
 import type * as Vega from 'vega';
 import type * as VegaLite from 'vega-lite';
 import type { TopLevelSpec } from 'vega-lite';
-import { percentile } from '../tensor/index.ts';
+import { percentile, targetAgreementPct } from '../tensor/index.ts';
 
 type ChartLibraries = { readonly vega: typeof Vega; readonly vegaLite: typeof VegaLite };
 let libraries: Promise<ChartLibraries> | null = null;
@@ -101,26 +101,6 @@ export async function exitChart(rows: readonly { exit: string; hitRate: number; 
     },
     width: 420, height: 240,
   } as TopLevelSpec);
-}
-
-/** A set fraction (a tolerance, an axis floor) in percent with the digits it has: 0.0001 → 0.01, 0.998 → 99.8. */
-function setPercentValue(fraction: number): number {
-  return Number((100 * fraction).toPrecision(4));
-}
-
-/** A set fraction as a percentage with the digits it has: 0.01 → "1%", 0.0001 → "0.01%" (one decimal said 0.0%). */
-export function setPercent(fraction: number): string {
-  return `${setPercentValue(fraction)}%`;
-}
-
-/**
- * The agreement a tolerance asks for, 1 − tolerance, with the tolerance's digits: 0.2 → 80%, 0.00025 → 99.975%,
- * 1e-7 → 99.99999% (a fixed number of digits said 100% for small tolerances).
- */
-export function targetAgreementPct(tolerance: number): string {
-  const t = setPercentValue(tolerance);
-  const decimals = Math.min(20, Math.max(0, Math.ceil(-Math.log10(t)) + 3));
-  return `${Number((100 - t).toFixed(decimals))}%`;
 }
 
 /**

@@ -2,7 +2,7 @@ import assert from 'node:assert/strict';
 import { promises as fs } from 'node:fs';
 import { after, before, describe, it } from 'node:test';
 import { tinyReport } from '../../test/support/tiny-report.ts';
-import { agreementCurveChart, paretoChart, setPercent, targetAgreementPct } from './charts.ts';
+import { agreementCurveChart, paretoChart } from './charts.ts';
 import { renderReport } from './report.ts';
 
 let html: string;
@@ -76,11 +76,4 @@ describe('charts', () => {
     assert.equal(new Set(ticks).size, ticks.length, `duplicate tick labels: ${ticks.join(' ')}`);
   });
 
-  it('gives a set fraction (a tolerance) with the digits it has', () => {
-    assert.deepEqual([0.01, 0.005, 0.0001, 0.02, 1 - 0.0001, 0.07].map(setPercent), ['1%', '0.5%', '0.01%', '2%', '99.99%', '7%']);
-  });
-
-  it('names the agreement a bundle was built for with its tolerance\'s digits', () => {
-    assert.deepEqual([0.2, 0.01, 0.005, 0.0001, 0.00001, 0.00025, 1e-7, 1.5e-9, 0.333].map(targetAgreementPct), ['80%', '99%', '99.5%', '99.99%', '99.999%', '99.975%', '99.99999%', '99.99999985%', '66.7%']);
-  });
 });

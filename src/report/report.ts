@@ -11,7 +11,8 @@ import { createRequire } from 'node:module';
 import type { Manifest } from '../bundle/index.ts';
 import type { EvalReport } from '../evaluate/index.ts';
 import { writeFileAtomic, type OutputFileKind } from '../files/index.ts';
-import { agreementCurveChart, chartLibraryVersions, computeChart, exitChart, headroomChart, latencyChart, paretoChart, setPercent, targetAgreementPct } from './charts.ts';
+import { agreementCurveChart, chartLibraryVersions, computeChart, exitChart, headroomChart, latencyChart, paretoChart } from './charts.ts';
+import { setPercent, targetAgreementPct } from '../tensor/index.ts';
 
 const require = createRequire(import.meta.url);
 const versionOf = (pkg: string): string => {

@@ -4,7 +4,7 @@
  * extension both ways, the classify route, metrics, and the error answers.
  */
 import assert from 'node:assert/strict';
-import { promises as fs } from 'node:fs';
+import { readFileSync, promises as fs } from 'node:fs';
 import dns from 'node:dns';
 import http from 'node:http';
 import net from 'node:net';
@@ -453,6 +453,15 @@ describe('server routes', () => {
     assert.equal(value('layercache_inference_request_failure{model="tiny",code="UNSUPPORTED_MEDIA_TYPE"}'), 7, 'six from the error table, one from the clipped Content-Encoding');
     assert.equal(value('layercache_inference_request_failure{model="tiny",code="BODY_TOO_LARGE"}'), 3, 'one from the error table, two from the classify limits');
     assert.equal(value('layercache_queue_rows{model="tiny"}'), 0, 'nothing queued between requests');
+    // Series an SRE alerts on exist before their first event; the build's versions are named.
+    assert.equal(value('layercache_engine_workers{model="tiny"}'), 1);
+    for (const name of ['layercache_engine_worker_failures_total{model="tiny"}', 'layercache_verification_failures_total{model="tiny"}', 'layercache_guard_unsaved_total{model="tiny"}', 'layercache_retrain_total{model="tiny",outcome="failed"}']) {
+      assert.equal(value(name), 0, name);
+    }
+    const info = /^layercache_build_info\{model="tiny",version="([^"]+)",onnxruntime="([^"]+)",node="([^"]+)"\} 1$/m.exec(text);
+    assert.ok(info, 'layercache_build_info');
+    assert.equal(info[1], JSON.parse(readFileSync(new URL('../../package.json', import.meta.url), 'utf8')).version);
+    assert.equal(info[3], process.versions.node);
     // End to end covers every answered inference, failures too, each once (it counted successes only).
     const failures = [...text.matchAll(/^layercache_inference_request_failure\{[^}]*\} (\S+)$/gm)].reduce((a, m) => a + Number(m[1]), 0);
     assert.ok(failures >= 15);
@@ -590,6 +599,8 @@ describe('a full queue', () => {
       const res = await s.app.inject({ method: 'POST', url: URL_INFER, payload: '{not json', headers: { 'content-type': 'application/json' } });
       assert.equal(res.statusCode, 503, res.body);
       assert.equal(res.json().code, 'QUEUE_FULL');
+      // Its rows are unknown from its head ("this request adds 1" was said of requests of any size).
+      assert.match(res.json().error, /holds 2 rows and not one more row fits, over the limit of 2/);
       // From the request's head: the client is not kept uploading a body that would be refused (none is sent here).
       const head = await rawExchange(await s.listen(), `POST ${URL_INFER} HTTP/1.1\r\nhost: x\r\ncontent-type: application/json\r\ncontent-length: 100000\r\n\r\n`);
       assert.match(head, /^HTTP\/1\.1 503 [\s\S]*connection: close[\s\S]*"code":"QUEUE_FULL"/i);
@@ -964,7 +975,7 @@ describe('stalled uploads', () => {
       };
       const boundary = 'xyzzy';
       const stalled = [
-        `POST ${URL_INFER} HTTP/1.1\r\nhost: x\r\ncontent-type: application/json\r\ncontent-length: 100\r\n\r\n{"inputs":`,
+        `POST ${URL_INFER} HTTP/1.1\r\nhost: x\r\nx-request-id: stall-1\r\ncontent-type: application/json\r\ncontent-length: 100\r\n\r\n{"inputs":`,
         // A multipart image upload to classify that stops inside its file part.
         `POST /v2/models/tiny/classify HTTP/1.1\r\nhost: x\r\ncontent-type: multipart/form-data; boundary=${boundary}\r\ncontent-length: 1000\r\n\r\n--${boundary}\r\ncontent-disposition: form-data; name="image"; filename="a.png"\r\ncontent-type: image/png\r\n\r\n\x89PNG`,
       ];
@@ -972,6 +983,8 @@ describe('stalled uploads', () => {
         const answer = await stall(head);
         assert.match(answer, /^HTTP\/1.1 408 /);
         assert.match(answer, /"code":"REQUEST_INCOMPLETE"/);
+        // The id the log lines of the request carry, the client's own or the server's, as on every answer.
+        assert.match(answer, head.includes('stall-1') ? /\r\nx-request-id: stall-1\r\n/i : /\r\nx-request-id: req-[^\r]+\r\n/i);
       }
       // The handlers' side of the same requests (their bodies aborted) is counted under the answer's code, not as invalid.
       const failures = async (code: string): Promise<number> => Number(new RegExp(`^layercache_inference_request_failure\\{model="tiny",code="${code}"\\} (\\S+)$`, 'm').exec((await s.app.inject('/metrics')).body)?.[1] ?? 0);

@@ -119,7 +119,8 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
   const served: Served = { name: model.name, servingVersion: () => online.servingVersion };
   /** The queue's refusal of even a one-row request, when it is full. */
   const queueFull = (): LayercacheError | null => {
-    const refused = batcher.refusal(1);
+    // Its rows are not known yet (the body is not read): the queue is full when not one more row fits.
+    const refused = batcher.refusal(null);
     return refused?.code === 'QUEUE_FULL' ? refused : null;
   };
   const refuseWhenFull = (): void => {
@@ -147,6 +148,8 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
     routes.push({ pattern: new RegExp(`^${r.url.replace(/:[^/]+/g, '[^/]+')}$`), methods });
   });
   app.addHook('onRequest', async (req, reply) => {
+    // On the response from its start: an answer Node writes itself (a body that stalls past --timeout-ms) carries it too.
+    reply.raw.setHeader('x-request-id', req.id);
     if (!deps.isReady()) {
       // Not accepted: an inference arriving during a shutdown is refused before its body is read or decoded.
       if (INFERENCE_ROUTE.test(req.routeOptions.url ?? '')) throw notReady();

@@ -91,11 +91,12 @@ export class DynamicBatcher {
     return this.queuedRows;
   }
 
-  /** Why a request of `rows` rows would be refused now (closed, or the queue full), or null. */
-  refusal(rows: number): LayercacheError | null {
+  /** Why a request of `rows` rows (null: not known yet, at least one) would be refused now (closed, or the queue full), or null. */
+  refusal(rows: number | null): LayercacheError | null {
     if (this.closed) return new LayercacheError('NOT_READY', 'the server is shutting down and takes no new requests; retry against another replica');
-    if (this.queuedRows + rows > this.options.maxQueueRows) {
-      return new LayercacheError('QUEUE_FULL', `the inference queue holds ${this.queuedRows} rows and this request adds ${rows}, over the limit of ${this.options.maxQueueRows}; retry later with backoff`);
+    if (this.queuedRows + (rows ?? 1) > this.options.maxQueueRows) {
+      const adds = rows === null ? 'not one more row fits' : `this request adds ${rows}`;
+      return new LayercacheError('QUEUE_FULL', `the inference queue holds ${this.queuedRows} rows and ${adds}, over the limit of ${this.options.maxQueueRows}; retry later with backoff`);
     }
     return null;
   }

@@ -48,7 +48,10 @@ export function answerClientError(err: Error & { code?: string }, socket: Duplex
   const status = e.httpStatus;
   const body = JSON.stringify({ error: e.message, code: e.code });
   // As Node does: no answer while a response on this connection is under way (a pipelined request's), only the close.
-  const answering = (socket as Duplex & { _httpMessage?: { headersSent?: boolean } })._httpMessage;
-  if (socket.writable && !answering?.headersSent) socket.write(`HTTP/1.1 ${status} ${STATUS_CODES[status]}\r\ncontent-type: application/json\r\ncontent-length: ${Buffer.byteLength(body)}\r\nconnection: close\r\n\r\n${body}`);
+  const answering = (socket as Duplex & { _httpMessage?: { headersSent?: boolean; getHeader?: (name: string) => unknown } })._httpMessage;
+  // A request routed before it stalled has its id on its response already (app.ts; a printable token, header-safe).
+  const id = answering?.getHeader?.('x-request-id');
+  const idLine = typeof id === 'string' ? `x-request-id: ${id}\r\n` : '';
+  if (socket.writable && !answering?.headersSent) socket.write(`HTTP/1.1 ${status} ${STATUS_CODES[status]}\r\ncontent-type: application/json\r\ncontent-length: ${Buffer.byteLength(body)}\r\n${idLine}connection: close\r\n\r\n${body}`);
   socket.destroy(err);
 }

@@ -29,7 +29,12 @@ export class ServerMetrics {
   readonly guardActions: Counter<'model' | 'exit' | 'tensor' | 'action'>;
   readonly guardUnsaved: Counter<'model'>;
   readonly queueRows: Gauge<'model'>;
+  readonly buildInfo: Gauge<'model' | 'version' | 'onnxruntime' | 'node'>;
+  readonly engineWorkers: Gauge<'model'>;
+  readonly workerFailures: Counter<'model'>;
+  readonly verifyFailures: Counter<'model'>;
   private queue: { model: string; rows: () => number } | null = null;
+  private workers: { model: string; running: () => number } | null = null;
 
   constructor() {
     const registers = [this.registry];
@@ -51,6 +56,15 @@ export class ServerMetrics {
     this.bufferSamples = new Gauge({ name: 'layercache_buffer_samples', help: 'Samples held in the online training buffer', labelNames: ['model'], registers });
     this.guardActions = new Counter({ name: 'layercache_guard_actions_total', help: 'Accuracy-guard actions (threshold raised or exit disabled)', labelNames: ['model', 'exit', 'tensor', 'action'], registers });
     this.guardUnsaved = new Counter({ name: 'layercache_guard_unsaved_total', help: 'Accuracy-guard actions served from memory because the state directory could not save them (a restart would not keep them)', labelNames: ['model'], registers });
+    this.buildInfo = new Gauge({ name: 'layercache_build_info', help: 'Always 1; the labels name the versions of layercache, onnxruntime and Node.js that serve', labelNames: ['model', 'version', 'onnxruntime', 'node'], registers });
+    this.workerFailures = new Counter({ name: 'layercache_engine_worker_failures_total', help: 'Engine worker threads that failed (each is replaced), and replacements that could not load', labelNames: ['model'], registers });
+    this.verifyFailures = new Counter({ name: 'layercache_verification_failures_total', help: 'Verification runs of early answers on the full backbone that failed (their answers go unchecked)', labelNames: ['model'], registers });
+    this.engineWorkers = new Gauge({
+      name: 'layercache_engine_workers', help: 'Engine worker threads running the serving version (fewer than --workers while one is being replaced)', labelNames: ['model'], registers,
+      collect: () => {
+        if (this.workers) this.engineWorkers.set({ model: this.workers.model }, this.workers.running());
+      },
+    });
     this.queueRows = new Gauge({
       name: 'layercache_queue_rows', help: 'Rows waiting in the batching queue', labelNames: ['model'], registers,
       // Read at scrape time, so it falls back to 0 when traffic stops.
@@ -58,6 +72,24 @@ export class ServerMetrics {
         if (this.queue) this.queueRows.set({ model: this.queue.model }, this.queue.rows());
       },
     });
+  }
+
+  /**
+   * Series that exist from the start at 0, so that rate() and absent() alerts read them before their first event,
+   * and the build's versions (layercache_build_info, always 1).
+   */
+  start(model: string, versions: { version: string; onnxruntime: string }): void {
+    this.buildInfo.set({ model, ...versions, node: process.versions.node }, 1);
+    this.requestSuccess.inc({ model }, 0);
+    for (const outcome of ['swapped', 'failed', 'kept']) this.retrains.inc({ model, outcome }, 0);
+    this.guardUnsaved.inc({ model }, 0);
+    this.workerFailures.inc({ model }, 0);
+    this.verifyFailures.inc({ model }, 0);
+  }
+
+  /** layercache_engine_workers reports running() at each scrape. */
+  watchWorkers(model: string, running: () => number): void {
+    this.workers = { model, running };
   }
 
   /** layercache_queue_rows reports rows() at each scrape. */

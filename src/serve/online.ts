@@ -23,7 +23,7 @@
 import { loadBundle, type LoadedBundle } from '../bundle/index.ts';
 import { minBuildSamples } from '../config/index.ts';
 import { asLayercacheError, LayercacheError } from '../errors/index.ts';
-import { seededRng, type Rng } from '../tensor/index.ts';
+import { seededRng, targetAgreementPct, type Rng } from '../tensor/index.ts';
 import { AgreementGuard, keepsServing } from './agreement-guard.ts';
 import type { EngineReply } from './messages.ts';
 import { persistBufferFile, restoreBufferFile } from './buffer-file.ts';
@@ -227,7 +227,7 @@ export class OnlineLearner {
       }
       const what = disable ? 'disable' : 'raise';
       this.deps.metrics.guardActions.inc({ model: this.deps.model, exit: String(e), tensor: this.exitTensor(this.version, e), action: what });
-      this.deps.log.warn({ exit: e, action: what, verified: stats.n, agreement: stats.agreement, thresholdBefore: before, thresholdAfter: thresholds[e], version, duringRetrain }, `guard: live agreement below ${(1 - this.deps.build.tolerance) * 100}%; exit ${e} ${disable ? 'disabled' : `threshold raised by ${(thresholds[e]! - before).toFixed(2)} log-odds, to ${thresholds[e]!.toFixed(2)}`} (version ${version})`);
+      this.deps.log.warn({ exit: e, action: what, verified: stats.n, agreement: stats.agreement, thresholdBefore: before, thresholdAfter: thresholds[e], version, duringRetrain }, `guard: live agreement below ${targetAgreementPct(this.deps.build.tolerance)}; exit ${e} ${disable ? 'disabled' : `threshold raised by ${(thresholds[e]! - before).toFixed(2)} log-odds, to ${thresholds[e]!.toFixed(2)}`} (version ${version})`);
       await this.serving.prune();
     })).finally(() => {
       this.guarding = null;

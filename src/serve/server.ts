@@ -18,6 +18,7 @@ import { pino, type Logger } from 'pino';
 import { checkLatencyProfileFile, readLatencyProfile } from '../builder/index.ts';
 import { hasManifest, loadBundle, MANIFEST_FILE, type LoadedBundle } from '../bundle/index.ts';
 import { deriveConfig, type Config } from '../config/index.ts';
+import { runtimeVersion } from '../engine/index.ts';
 import { checkAugmentable, colourImageSizeOf, preprocessFlags, samePreprocess, validatePreprocess, type Preprocess } from '../data/index.ts';
 import { LayercacheError } from '../errors/index.ts';
 import { sha256 } from '../files/index.ts';
@@ -215,6 +216,7 @@ async function startLocked(sourcePath: string, config: Config, store: VersionSto
   let start = await startOf(resumed);
 
   const metrics = new ServerMetrics();
+  metrics.start(s.name, { version: pkg.version, onnxruntime: runtimeVersion() });
   let learner: OnlineLearner | null = null;
   let pool: EnginePool;
   for (;;) {
@@ -223,8 +225,14 @@ async function startLocked(sourcePath: string, config: Config, store: VersionSto
         engine: config.engine,
         sampleDims: start.sampleDims,
         onVerified: (v) => learner?.onVerified(v),
-        onWorkerError: (err) => log.error({ err }, `engine worker failed: ${err.message}`),
-        onVerifyFailed: (err) => log.warn({ err }, err.message),
+        onWorkerError: (err) => {
+          metrics.workerFailures.inc({ model: s.name });
+          log.error({ err }, `engine worker failed: ${err.message}`);
+        },
+        onVerifyFailed: (err) => {
+          metrics.verifyFailures.inc({ model: s.name });
+          log.warn({ err }, err.message);
+        },
         verifyHoldMs: s.online.verifyHoldMs,
         onWorkerReplaced: () => log.info({ workers: pool.size }, `engine worker replaced; ${pool.size} of ${s.workers} running`),
       });
@@ -273,6 +281,7 @@ async function startLocked(sourcePath: string, config: Config, store: VersionSto
       requestTimeoutMs: s.requestTimeoutMs, rowSize: start.sampleDims.reduce((a, b) => a * b, 1), engines: s.workers,
     }, (input, rows, verify, more) => pool.run(input, rows, verify, more), (b) => metrics.batchRows.observe({ model: s.name }, b.rows));
     metrics.watchQueue(s.name, () => batcher.pendingRows);
+    metrics.watchWorkers(s.name, () => pool.size);
     const online = new OnlineLearner({
       config: s.online, build: deriveConfig(config, { build: { scoresOutput: wantedScores } }).build, preprocess: start.preprocess, layout: samplesLayout, engine: s.online.retrainThreads === null ? config.engine : { ...config.engine, intraOpThreads: s.online.retrainThreads },
       modelFile: start.modelFile, latencyProfile, sampleDims: start.sampleDims, pool, store, metrics, model: s.name, log,
@@ -297,8 +306,11 @@ async function startLocked(sourcePath: string, config: Config, store: VersionSto
   // Last, when nothing else can fail: restoring consumes the saved buffer, which a failed start would lose.
   await online.restoreBuffer();
   if (resumed) log.info({ version: resumed.version, stateDir }, `resumed version ${resumed.version} from ${stateDir}`);
+  const exitsServed = start.bundle?.manifest.exits.filter((x) => x.threshold !== null).length ?? 0;
+  log.info({ version: start.version, exits: exitsServed }, `serving version ${start.version} of ${given ? `bundle ${sourcePath}` : `model ${sourcePath}`}: ${exitsServed === 0 ? 'no exit (every request runs the full backbone)' : `${exitsServed} exit${exitsServed === 1 ? '' : 's'}`}`);
   if (temporary) log.info({ stateDir }, `bundle versions go to the temporary directory ${stateDir}, removed at shutdown (\`layercache serve --state DIR\` keeps them across restarts)`);
   metrics.bundleVersion.set({ model: s.name }, start.version);
+  metrics.bufferSamples.set({ model: s.name }, online.status().bufferSamples);
   ready = true;
 
   let closing: Promise<void> | null = null;

@@ -1,5 +1,6 @@
-/** Public surface of the tensor module: a plain, runtime-independent tensor value, seeded randomness and percentiles. */
+/** Public surface of the tensor module: a plain, runtime-independent tensor value, seeded randomness, percentiles and set percentages. */
 export { type DType, type Tensor, type TypedArrayOf, numel, unusableScoresRow, bytesPerElement, allocate, tensor, sliceRows } from './tensor.ts';
 export { type Rng, seededRng, randomNormal, shuffleInPlace } from './random.ts';
 export { percentile } from './percentile.ts';
+export { setPercent, targetAgreementPct } from './set-percent.ts';
 export { halfToFloat, bfloat16ToFloat, roundToHalf, roundToBfloat16, floatValues } from './float-bits.ts';

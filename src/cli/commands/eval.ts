@@ -8,10 +8,11 @@ import { LayercacheError } from '../../errors/index.ts';
 import { checkOutputFile, isWithin, realPath, sha256 } from '../../files/index.ts';
 import { evaluateBundle, type EvalReport, type SystemFigures } from '../../evaluate/index.ts';
 import { loadModelFile } from '../../onnx/index.ts';
-import { REPORT_OUTPUT, setPercent, writeReport } from '../../report/index.ts';
+import { REPORT_OUTPUT, writeReport } from '../../report/index.ts';
 import { formatCount, formatPercent, formatProbability, formatSaving, plural } from '../format.ts';
 import type { CliIo } from '../io.ts';
 import { terminalProgress } from '../progress-bars.ts';
+import { setPercent } from '../../tensor/index.ts';
 
 export interface EvalCommandOptions {
   readonly data: string;

@@ -30,6 +30,8 @@ describe('the demo\'s output directory', () => {
     await assert.rejects(checkDemoDir(work), { code: 'OUTPUT_EXISTS', message: /is an earlier demo's directory but also holds 'notes\.md'; move them out/ });
     await fs.rm(path.join(work, 'notes.md'));
     await fs.writeFile(path.join(work, '.DS_Store'), 'finder');
+    // The request `demo --serve` wrote is the demo's own (a later demo refused the directory for it).
+    await fs.writeFile(path.join(work, 'request.json'), '{"inputs": []}');
     await checkDemoDir(work);
     // Its bundle/ holding a file a bundle does not: refused now, before the training, not when the bundle is saved.
     await fs.writeFile(path.join(work, 'bundle', 'notes.md'), 'mine');

@@ -64,8 +64,11 @@ export async function checkDemoDir(outDir: string): Promise<void> {
   if (entries.includes('bundle')) await checkOutputDir(path.join(outDir, 'bundle'), true, BUNDLE_OUTPUT);
 }
 
+/** The ready-to-paste infer request `demo --serve` writes beside the bundle. */
+export const DEMO_REQUEST_FILE = 'request.json';
+
 /** What the demo writes into its directory. */
-const DEMO_ENTRIES = new Set([DIGITS_RECIPE_FILE, 'backbone.onnx', 'bundle', 'report.html']);
+const DEMO_ENTRIES = new Set([DIGITS_RECIPE_FILE, 'backbone.onnx', 'bundle', 'report.html', DEMO_REQUEST_FILE]);
 
 /** Whether `text` is a recipe the demo wrote (another program's backbone.json is not). */
 function isDigitsRecipe(text: string): boolean {

@@ -1,10 +1,10 @@
 /** `layercache demo`: train a backbone on built-in digits, build, evaluate, report; optionally serve. */
-import { promises as fs } from 'node:fs';
 import path from 'node:path';
 import Table from 'cli-table3';
 import { deriveConfig, type Config } from '../../config/index.ts';
 import { openDataSource, IDENTITY_PREPROCESS } from '../../data/index.ts';
-import { DEMO_SPLITS, DIGITS_BACKBONE, runDemo } from '../../demo/index.ts';
+import { DEMO_REQUEST_FILE, DEMO_SPLITS, DIGITS_BACKBONE, runDemo } from '../../demo/index.ts';
+import { writeFileAtomic } from '../../files/index.ts';
 import { curlLine, formatCount, formatPercent } from '../format.ts';
 import type { CliIo } from '../io.ts';
 import { terminalProgress } from '../progress-bars.ts';
@@ -47,8 +47,8 @@ export async function runDemoCommand(opts: DemoCommandOptions, config: Config, i
   if (!serveConfig) return;
   // A ready-to-paste request: the first held-out digit.
   const digit = (await openDataSource(DEMO_SPLITS.evaluate, IDENTITY_PREPROCESS)).batch(0, 1).data;
-  const requestFile = path.join(opts.out, 'request.json');
-  await fs.writeFile(requestFile, JSON.stringify({ inputs: [{ name: 'input', shape: [1, digit.length], datatype: 'FP32', data: Array.from(digit, (v) => Number(v.toFixed(4))) }] }));
+  const requestFile = path.join(opts.out, DEMO_REQUEST_FILE);
+  await writeFileAtomic(requestFile, JSON.stringify({ inputs: [{ name: 'input', shape: [1, digit.length], datatype: 'FP32', data: Array.from(digit, (v) => Number(v.toFixed(4))) }] }));
   io.err(`serving the bundle; try:\n${curlLine(`http://127.0.0.1:${opts.port}/v2/models/digits/infer -H 'content-type: application/json' -d @${requestFile}`, serveConfig.serve.token)}`);
   await runServe(r.bundleDir, serveConfig, io);
 }

@@ -262,6 +262,8 @@ describe('EnginePool recovery', () => {
         const refused = failures.find((e) => /could not load/.test(e.message))!;
         assert.ok(refused.cause instanceof LayercacheError && refused.cause.code === 'SOURCE_CHANGED', `${what}: ${String(refused.cause)}`);
         assert.match(refused.message, /changed since the server loaded it .*restart the server/);
+        // The worker's stack came across as the cause (it was dropped at the thread boundary).
+        assert.match(((refused.cause as Error).cause as Error).stack!, /engine-worker\.[tj]s/);
         await restore();
         await back.wait;
         assert.equal((await pool.run(x, 1, new Uint8Array(1))).version, 1);

@@ -16,7 +16,8 @@
  */
 import type { Worker } from 'node:worker_threads';
 import type { EngineOptions } from '../engine/index.ts';
-import { ERROR_CODES, LayercacheError, type ErrorCode } from '../errors/index.ts';
+import { LayercacheError } from '../errors/index.ts';
+import { fromReport } from './remote-error.ts';
 import type { BatchOutput } from './batcher.ts';
 import type { EngineCall, EngineReply, EngineSource } from './messages.ts';
 import { startWorker } from './module-launch.ts';
@@ -44,16 +45,15 @@ class EngineWorker {
         return;
       }
       if (reply.kind === 'verify-failed') {
-        onVerifyFailed(new LayercacheError('ENGINE_RUN_FAILED', `verification of ${reply.rows} early answers failed (${reply.code}): ${reply.message}`));
+        const failed = fromReport(reply);
+        onVerifyFailed(new LayercacheError('ENGINE_RUN_FAILED', `verification of ${reply.rows} early answers failed (${reply.code}): ${reply.message}`, { cause: failed }));
         return;
       }
       const p = this.pending.get(reply.id);
       if (!p) return;
       this.pending.delete(reply.id);
-      if (reply.kind === 'error') {
-        const code = (reply.code in ERROR_CODES ? reply.code : 'WORKER_FAILED') as ErrorCode;
-        p.reject(new LayercacheError(code, reply.message));
-      } else p.resolve(reply);
+      if (reply.kind === 'error') p.reject(fromReport(reply));
+      else p.resolve(reply);
     });
     const fail = (err: Error): void => {
       const e = new LayercacheError('WORKER_FAILED', `an engine worker stopped: ${err.message}`, { cause: err });

@@ -17,11 +17,11 @@ import { argmaxRows } from '../calibrate/index.ts';
 import { Cascade } from '../cascade/index.ts';
 import { Session } from '../engine/index.ts';
 import { applyReading, readBackbone } from '../inspect/index.ts';
-import { asLayercacheError } from '../errors/index.ts';
 import { sha256 } from '../files/index.ts';
 import { loadModelFile } from '../onnx/index.ts';
 import { tensor, unusableScoresRow } from '../tensor/index.ts';
 import { revisedBundle } from './bundle-revision.ts';
+import { reportOf } from './remote-error.ts';
 import { sourceChanged } from './source-changed.ts';
 import type { EngineReply, EngineRequest } from './messages.ts';
 
@@ -116,8 +116,7 @@ async function infer(msg: Extract<EngineRequest, { kind: 'infer' }>): Promise<vo
       holdTimer = null;
       chain = chain.then(verifyPending).catch((err: unknown) => {
         // verifyPending reports its own failures; this is a last resort that keeps the chain alive.
-        const e = asLayercacheError(err);
-        post({ kind: 'verify-failed', rows: 0, code: e.code, message: e.message });
+        post({ kind: 'verify-failed', rows: 0, ...reportOf(err) });
       });
     }, live.verifyHoldMs);
   }
@@ -145,8 +144,7 @@ async function verifyPending(): Promise<void> {
   try {
     out = await live.backbone.run({ [live.cascade.inputName]: tensor('float32', [n, ...p.sampleDims], input) });
   } catch (err) {
-    const e = asLayercacheError(err);
-    post({ kind: 'verify-failed', rows: n, code: e.code, message: e.message });
+    post({ kind: 'verify-failed', rows: n, ...reportOf(err) });
     return;
   }
   const logits = Object.values(out)[0]!.data as Float32Array;
@@ -177,8 +175,7 @@ async function handle(msg: EngineRequest): Promise<void> {
       post({ kind: 'closed', id: msg.id });
     }
   } catch (err) {
-    const e = asLayercacheError(err);
-    post({ kind: 'error', id: msg.id, code: e.code, message: e.message });
+    post({ kind: 'error', id: msg.id, ...reportOf(err) });
   }
 }
 

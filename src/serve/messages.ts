@@ -6,6 +6,7 @@ import type { BuildConfig, PreprocessConfig } from '../config/index.ts';
 import type { EngineOptions } from '../engine/index.ts';
 import type { ClassifierReading } from '../inspect/index.ts';
 import type { InferRequest, ModelSpec } from './protocol.ts';
+import type { ErrorReport } from './remote-error.ts';
 
 /**
  * What an engine worker runs: a bundle, or a bare model (the full backbone, no exits). Each names the content the
@@ -43,7 +44,7 @@ export type EngineReply =
     /** The batch's own run in the worker, in ms: not the wait behind verification of earlier batches. */
     readonly ranMs: number;
   }
-  | { readonly kind: 'error'; readonly id: number; readonly code: string; readonly message: string }
+  | ({ readonly kind: 'error'; readonly id: number } & ErrorReport)
   | { readonly kind: 'closed'; readonly id: number }
   /**
    * Early answers checked against the full backbone after their response was sent:
@@ -52,7 +53,7 @@ export type EngineReply =
   /** scores: each answer's score at its exit, in the units of the exit's threshold. */
   | { readonly kind: 'verified'; readonly version: number; readonly exits: Int32Array; readonly agree: Uint8Array; readonly scores: Float64Array; readonly input: Float32Array; readonly rows: number }
   /** Verification of early answers failed (their responses were sent already; nothing else is affected). */
-  | { readonly kind: 'verify-failed'; readonly rows: number; readonly code: string; readonly message: string };
+  | ({ readonly kind: 'verify-failed'; readonly rows: number } & ErrorReport);
 
 export interface RetrainRequest {
   readonly modelFile: string;
@@ -98,7 +99,7 @@ export type RetrainReply =
     /** Whether the latencies came from the profile (every exit's and head's) rather than timing under live traffic. */
     readonly latencyReused: boolean;
   }
-  | { readonly kind: 'error'; readonly code: string; readonly message: string; readonly stack: string | undefined };
+  | ({ readonly kind: 'error' } & ErrorReport);
 
 /** A request body for the parser worker: body (transferred) and the Inference-Header-Content-Length (null: none). */
 export interface ParseRequest {
@@ -111,4 +112,4 @@ export interface ParseRequest {
 /** The parsed request (its tensors transferred), or the error's code and message. */
 export type ParseReply =
   | { readonly kind: 'parsed'; readonly id: number; readonly request: InferRequest }
-  | { readonly kind: 'error'; readonly id: number; readonly code: string; readonly message: string };
+  | ({ readonly kind: 'error'; readonly id: number } & ErrorReport);

@@ -6,7 +6,7 @@
  * parsed tensors' memory is transferred, not copied; an error goes back as its code and message.
  */
 import { parentPort } from 'node:worker_threads';
-import { asLayercacheError } from '../errors/index.ts';
+import { reportOf } from './remote-error.ts';
 import type { ParseReply, ParseRequest } from './messages.ts';
 import { parseInferRequest } from './protocol.ts';
 
@@ -19,8 +19,7 @@ port.on('message', (m: ParseRequest) => {
     reply = { kind: 'parsed', id: m.id, request };
     port.postMessage(reply, request.inputs.map((i) => i.data.buffer as ArrayBuffer));
   } catch (err) {
-    const e = asLayercacheError(err);
-    reply = { kind: 'error', id: m.id, code: e.code, message: e.message };
+    reply = { kind: 'error', id: m.id, ...reportOf(err) };
     port.postMessage(reply);
   }
 });

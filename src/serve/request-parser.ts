@@ -12,7 +12,8 @@
  * - after close() every parse still pending fails with NOT_READY, and large bodies are refused the same way.
  */
 import type { Worker } from 'node:worker_threads';
-import { ERROR_CODES, LayercacheError, type ErrorCode } from '../errors/index.ts';
+import { LayercacheError } from '../errors/index.ts';
+import { fromReport } from './remote-error.ts';
 import type { ParseReply, ParseRequest } from './messages.ts';
 import { startWorker } from './module-launch.ts';
 import { parseInferRequest, type InferRequest, type ModelSpec } from './protocol.ts';
@@ -89,7 +90,7 @@ export class RequestParser {
       this.pending.delete(reply.id);
       if (this.pending.size === 0) w.unref();
       if (reply.kind === 'parsed') p.resolve(reply.request);
-      else p.reject(new LayercacheError((reply.code in ERROR_CODES ? reply.code : 'WORKER_FAILED') as ErrorCode, reply.message));
+      else p.reject(fromReport(reply));
     });
     const fail = (err: Error & { code?: string }): void => {
       if (this.worker !== w) return;

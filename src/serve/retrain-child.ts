@@ -10,7 +10,8 @@ import { promises as fs } from 'node:fs';
 import { buildCascade, whyNoExit, withLatencyProfileFile } from '../builder/index.ts';
 import { saveBundle } from '../bundle/index.ts';
 import { memorySource } from '../data/index.ts';
-import { asLayercacheError, LayercacheError } from '../errors/index.ts';
+import { LayercacheError } from '../errors/index.ts';
+import { reportOf } from './remote-error.ts';
 import { sha256 } from '../files/index.ts';
 import { loadModelFile } from '../onnx/index.ts';
 import type { Progress } from '../progress/index.ts';
@@ -83,8 +84,7 @@ const onMessage = (message: RetrainMessage): void => {
   process.off('message', onMessage);
   tell({ kind: 'received' });
   retrain(request!, samples!).then(tell, (err: unknown) => {
-    const e = asLayercacheError(err);
-    tell({ kind: 'error', code: e.code, message: e.message, stack: e.stack });
+    tell({ kind: 'error', ...reportOf(err) });
   });
 };
 process.on('message', onMessage);

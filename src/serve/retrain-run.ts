@@ -6,7 +6,7 @@
  * nothing was saved and nothing is counted); any other failure is counted once, as a failed retrain, and rejects
  * with a LayercacheError naming the version.
  */
-import { ERROR_CODES, LayercacheError, type ErrorCode } from '../errors/index.ts';
+import { fromReport } from './remote-error.ts';
 import type { RetrainLog, RetrainReply, RetrainRequest } from './messages.ts';
 import type { OnlineDeps } from './online-deps.ts';
 import { runRetrainProcess } from './retrain-process.ts';
@@ -61,8 +61,7 @@ export async function runOnlineRetrain(
   m.retrainSeconds.observe({ model }, (performance.now() - started) / 1000);
   if (reply.kind === 'error') {
     m.retrains.inc({ model, outcome: 'failed' });
-    const code = (reply.code in ERROR_CODES ? reply.code : 'WORKER_FAILED') as ErrorCode;
-    throw new LayercacheError(code, `retrain of version ${version} failed: ${reply.message}`);
+    throw fromReport(reply, `retrain of version ${version} failed: ${reply.message}`);
   }
   return reply;
 }

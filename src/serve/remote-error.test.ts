@@ -1,0 +1,31 @@
+import assert from 'node:assert/strict';
+import { describe, it } from 'node:test';
+import { LayercacheError } from '../errors/index.ts';
+import { fromReport, reportOf } from './remote-error.ts';
+
+describe('errors across a worker boundary', () => {
+  it('keep their code and the stack where they arose, as the rebuilt error\'s cause', () => {
+    const bug = (): never => {
+      throw new TypeError('x is undefined');
+    };
+    let thrown: unknown;
+    try {
+      bug();
+    } catch (err) {
+      thrown = err;
+    }
+    // A plain error becomes INTERNAL; its own stack, not the wrapper's, is what is reported.
+    const report = structuredClone(reportOf(thrown));
+    assert.equal(report.code, 'INTERNAL');
+    assert.match(report.stack!, /TypeError: x is undefined\n\s+at bug /);
+    const rebuilt = fromReport(report, `retrain of version 3 failed: ${report.message}`);
+    assert.ok(rebuilt instanceof LayercacheError && rebuilt.code === 'INTERNAL');
+    assert.equal(rebuilt.message, 'retrain of version 3 failed: x is undefined');
+    assert.equal((rebuilt.cause as Error).stack, report.stack);
+    // A coded error keeps its code; a code this side does not know is WORKER_FAILED; no stack, no cause.
+    assert.equal(fromReport(reportOf(new LayercacheError('SOURCE_CHANGED', 'm'))).code, 'SOURCE_CHANGED');
+    const unknown = fromReport({ code: 'NOT_A_CODE', message: 'm', stack: undefined });
+    assert.equal(unknown.code, 'WORKER_FAILED');
+    assert.equal(unknown.cause, undefined);
+  });
+});

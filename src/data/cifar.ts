@@ -1,10 +1,12 @@
 /**
  * Reader for the CIFAR-10 "binary version" layout: records of 3073 bytes, one label byte
  * then 1024 R, 1024 G and 1024 B bytes (32×32, row-major). Invariant: only the requested
- * record range is read from disk; labels and pixels keep record order.
+ * record range is read from disk, whole (a file that shrinks meanwhile is refused, never read as zeros); labels and
+ * pixels keep record order.
  */
 import { promises as fs } from 'node:fs';
 import { LayercacheError } from '../errors/index.ts';
+import { readFully } from '../files/index.ts';
 
 export const CIFAR_RECORD_BYTES = 3073;
 export const CIFAR_SHAPE = { channels: 3, height: 32, width: 32 } as const;
@@ -54,10 +56,18 @@ export async function readCifar(file: string, start: number, end: number): Promi
   const handle = await fs.open(file, 'r').catch((err: unknown) => {
     throw cifarUnreadable(file, err);
   });
+  let done: number;
   try {
-    await handle.read(buf, 0, buf.length, start * CIFAR_RECORD_BYTES);
+    // One read may return fewer bytes (a network or FUSE file system): read until done or the file ends.
+    done = await readFully(handle, buf, start * CIFAR_RECORD_BYTES);
+  } catch (err) {
+    throw cifarUnreadable(file, err);
   } finally {
     await handle.close();
+  }
+  // The file shrank since its size was read: the missing records would be zeros with label 0.
+  if (done < buf.length) {
+    throw new LayercacheError('DATA_SPEC_INVALID', `${file} ended at byte ${start * CIFAR_RECORD_BYTES + done} while records ${start}-${end - 1} were read (it shrank: is another process writing it?); read it again once it is complete`);
   }
   const labels = new Uint8Array(count);
   const pixels = new Uint8Array(count * 3072);

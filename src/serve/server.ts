@@ -122,7 +122,8 @@ export async function startServer(sourcePath: string, config: Config, logSink?: 
   try {
     return await start(sourcePath, config, temporary, temporary, logSink);
   } catch (err) {
-    await fs.rm(temporary, { recursive: true, force: true });
+    // Why the start failed is what the caller needs; a temporary directory left in /tmp is not worth hiding it.
+    await fs.rm(temporary, { recursive: true, force: true }).catch(() => undefined);
     throw err;
   }
 }
@@ -144,7 +145,8 @@ async function start(sourcePath: string, config: Config, stateDir: string, tempo
   try {
     return await startLocked(sourcePath, config, store, temporary, unlock, log);
   } catch (err) {
-    await unlock();
+    // A lock that cannot be removed now is stale once this process is gone (state-lock.ts): the start's error comes first.
+    await unlock().catch((e: unknown) => log.warn({ err: e, stateDir }, `state: the lock could not be released after a failed start: ${(e as Error).message}`));
     throw err;
   }
 }

@@ -88,7 +88,8 @@ export class ServingVersion {
       this.rememberTensors(version, bundle);
       await this.deps.pool.swap(inMemory?.source ?? { kind: 'bundle', dir, manifestSha256: bundle.manifestSha256 }, version);
     } catch (err) {
-      if (!inMemory) await this.deps.store.remove(version);
+      // Not served, so not resumed either once removed; if it cannot be removed the swap's failure still comes first.
+      if (!inMemory) await this.deps.store.remove(version).catch((e: unknown) => this.deps.log.warn({ err: e, version }, `state: version ${version}, which the engine workers could not take, could not be removed: ${(e as Error).message}`));
       throw err;
     }
     this.current = { version, bundle };

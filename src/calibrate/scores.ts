@@ -10,13 +10,6 @@
 
 export type ScoreKind = 'max' | 'margin' | 'temperature';
 
-export const SCORE_KINDS: readonly ScoreKind[] = ['max', 'margin', 'temperature'];
-
-/** Log-odds score → max-softmax probability. */
-export function maxProbabilityOf(score: number): number {
-  return 1 - Math.exp(-score);
-}
-
 /** Max-softmax probability → log-odds score. */
 export function scoreOfMaxProbability(p: number): number {
   return p >= 1 ? Number.POSITIVE_INFINITY : -Math.log(1 - p);

@@ -507,6 +507,8 @@ describe('request log lines', () => {
     assert.equal(incoming.length, 5, lines.join(''));
     assert.match(incoming[0]!, /"url":"\/v2\/models\/tiny","host":"localhost:80","remoteAddress":"127\.0\.0\.1"/);
     assert.deepEqual(lines.filter((l) => l.includes('SECRET')), []);
+    // Which replica wrote a line: every line names its process and host, as pino's default does.
+    for (const l of lines) assert.match(l, new RegExp(`"model":"tiny","pid":${process.pid},"hostname":"${os.hostname().replace(/[.*+?^${}()|[\]\\]/g, '\\$&')}"`), l);
   });
 });
 

@@ -136,7 +136,8 @@ async function start(sourcePath: string, config: Config, stateDir: string, tempo
   });
   const s = config.serve;
   const log: Logger = pino({
-    level: s.log, base: { model: s.name },
+    // pino's default base (pid, hostname) too: which replica wrote a line.
+    level: s.log, base: { model: s.name, pid: process.pid, hostname: os.hostname() },
     // Request lines carry the path without its query: a client may put a token there, and nothing else is read from it.
     serializers: { req: (req: { method?: string; url?: string; host?: string; ip?: string }) => ({ method: req.method, url: req.url === undefined ? undefined : pathOf(req.url), host: req.host, remoteAddress: req.ip }) },
   }, logSink ?? process.stdout);

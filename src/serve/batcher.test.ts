@@ -52,8 +52,8 @@ describe('DynamicBatcher', () => {
   it('counts the time a batch waited inside the engine (verifying earlier batches) as queue time, not compute', async () => {
     const engine = fakeEngine();
     engine.hold = true;
-    // The engine held the batch until released, then says its own run took 0 ms.
-    const b = new DynamicBatcher(opts, async (i, r) => ({ ...(await engine.execute(i, r)), ranMs: 0 }));
+    // The engine held the batch until released, then says the batch waited all that time for it to be free.
+    const b = new DynamicBatcher(opts, async (i, r) => ({ ...(await engine.execute(i, r)), waitedMs: Number.MAX_VALUE }));
     const started = performance.now();
     const pending = b.submit(row(1), 1, new Uint8Array(1));
     while (engine.batches.length === 0) await new Promise<void>((resolve) => setImmediate(resolve));

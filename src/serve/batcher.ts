@@ -24,10 +24,10 @@ export interface BatchOutput {
   /** Bundle version that answered. */
   readonly version: number;
   /**
-   * The engine's time for this batch's own run, in ms, when the executor knows it (an engine worker may first finish
-   * verifying earlier batches: that wait counts as queue time); absent, the whole call counts as compute.
+   * Of the call, the ms the batch waited for an engine to be free (one verifying earlier batches' answers, say): queue
+   * time, not compute. Absent: none.
    */
-  readonly ranMs?: number;
+  readonly waitedMs?: number;
 }
 
 export interface RowsResult extends BatchOutput {
@@ -205,7 +205,7 @@ export class DynamicBatcher {
     this.busy++;
     this.execute(input, rows, verify, this.queue.length > 0).then((out) => {
       const callMs = performance.now() - started;
-      const computeMs = Math.min(callMs, out.ranMs ?? callMs);
+      const computeMs = callMs - Math.min(callMs, out.waitedMs ?? 0);
       this.onBatch({ rows, computeMs });
       let r = 0;
       for (const j of jobs) {

@@ -67,8 +67,21 @@ describe('EnginePool verification', () => {
     // The worker handles messages in order and verifies before taking the next one, so once a
     // batch's result is back, every verification of earlier batches has been reported.
     try {
+      // What goes to the worker and comes back, in order.
+      const seen: string[] = [];
+      const thread = pool.threads[0]!;
+      thread.on('message', (m: { kind: string }) => void seen.push(`in ${m.kind}`));
+      const postMessage = thread.postMessage.bind(thread);
+      thread.postMessage = (m: { kind: string }, transfer?: Parameters<typeof postMessage>[1]) => {
+        seen.push(`out ${m.kind}`);
+        postMessage(m, transfer);
+      };
       await pool.run(x.slice(0, 2 * sample), 2, all(2), false);
-      await pool.run(x.slice(0, sample), 1, new Uint8Array(1), true);
+      // The worker verifies after the first result: the next batch is sent once it is done, not queued inside it
+      // behind the verification (where its wait counted as engine time, and where a second worker may have been idle).
+      const next = await pool.run(x.slice(0, sample), 1, new Uint8Array(1), true);
+      assert.deepEqual(seen.slice(0, 6), ['out infer', 'in result', 'in verified', 'in idle', 'out infer', 'in result']);
+      assert.ok(next.waitedMs! > 0);
       assert.deepEqual(rows(), [2], 'nothing waited: verified right after its batch');
       for (let k = 0; k < 3; k++) await pool.run(x.slice(0, 5 * sample), 5, all(5), true);
       await pool.run(x.slice(0, sample), 1, new Uint8Array(1), true);

@@ -31,6 +31,8 @@ interface Pending {
 
 class EngineWorker {
   private readonly pending = new Map<number, Pending>();
+  /** Batches sent and not yet done with (their verification included), by id: resolved at 'idle' or when the worker stops. */
+  private readonly unfinished = new Map<number, () => void>();
   private nextId = 1;
   busy = false;
   /** The version this worker last loaded (−1 before its first load). */
@@ -49,6 +51,11 @@ class EngineWorker {
         onVerifyFailed(new LayercacheError('ENGINE_RUN_FAILED', `verification of ${reply.rows} early answers failed (${reply.code}): ${reply.message}`, { cause: failed }));
         return;
       }
+      if (reply.kind === 'idle') {
+        this.unfinished.get(reply.id)?.();
+        this.unfinished.delete(reply.id);
+        return;
+      }
       const p = this.pending.get(reply.id);
       if (!p) return;
       this.pending.delete(reply.id);
@@ -59,6 +66,8 @@ class EngineWorker {
       const e = new LayercacheError('WORKER_FAILED', `an engine worker stopped: ${err.message}`, { cause: err });
       for (const p of this.pending.values()) p.reject(e);
       this.pending.clear();
+      for (const done of this.unfinished.values()) done();
+      this.unfinished.clear();
       onExit(this, e);
     };
     this.worker.on('error', fail);
@@ -68,11 +77,23 @@ class EngineWorker {
   }
 
   call(msg: EngineCall, transfer: ArrayBuffer[] = []): Promise<EngineReply> {
+    return this.send(msg, transfer).reply;
+  }
+
+  /** A batch: its reply, and when the worker is done with it (after any verification it runs). */
+  infer(msg: Extract<EngineCall, { kind: 'infer' }>, transfer: ArrayBuffer[]): { reply: Promise<EngineReply>; done: Promise<void> } {
+    const { id, reply } = this.send(msg, transfer);
+    const done = new Promise<void>((resolve) => this.unfinished.set(id, resolve));
+    return { reply, done };
+  }
+
+  private send(msg: EngineCall, transfer: ArrayBuffer[]): { id: number; reply: Promise<EngineReply> } {
     const id = this.nextId++;
-    return new Promise((resolve, reject) => {
+    const reply = new Promise<EngineReply>((resolve, reject) => {
       this.pending.set(id, { resolve, reject });
       this.worker.postMessage({ ...msg, id }, transfer);
     });
+    return { id, reply };
   }
 }
 
@@ -211,18 +232,21 @@ export class EnginePool {
 
   /** input: [rows, ...sampleDims]; a copy is sent to the worker. more: other batches are waiting (verification may wait for them). */
   async run(input: Float32Array, rows: number, verify: Uint8Array, more = false): Promise<BatchOutput> {
+    const asked = performance.now();
     const w = await this.idleWorker();
+    const waitedMs = performance.now() - asked;
     w.busy = true;
-    try {
-      // A copy is transferred: the caller keeps its input (the online buffer may admit it).
-      const own = input.slice();
-      const reply = await w.call({ kind: 'infer', input: own, rows, sampleDims: this.sampleDims, verify, more }, [own.buffer as ArrayBuffer]);
-      if (reply.kind !== 'result') throw new LayercacheError('INTERNAL', `engine worker answered '${reply.kind}' to a batch`);
-      return { probs: reply.probs, exits: reply.exits, confidence: reply.confidence, classes: reply.classes, version: reply.version, ranMs: reply.ranMs };
-    } finally {
+    // A copy is transferred: the caller keeps its input (the online buffer may admit it).
+    const own = input.slice();
+    const { reply, done } = w.infer({ kind: 'infer', input: own, rows, sampleDims: this.sampleDims, verify, more }, [own.buffer as ArrayBuffer]);
+    // Busy until done with it: a batch sent while the worker verifies would wait in it, unseen, for a worker that may be idle.
+    void done.then(() => {
       w.busy = false;
       this.wakeOne();
-    }
+    });
+    const r = await reply;
+    if (r.kind !== 'result') throw new LayercacheError('INTERNAL', `engine worker answered '${r.kind}' to a batch`);
+    return { probs: r.probs, exits: r.exits, confidence: r.confidence, classes: r.classes, version: r.version, waitedMs };
   }
 
   /**

@@ -84,7 +84,6 @@ async function load(msg: Extract<EngineRequest, { kind: 'load' }>): Promise<void
 async function infer(msg: Extract<EngineRequest, { kind: 'infer' }>): Promise<void> {
   const live = current;
   if (!live) throw new Error('no model loaded');
-  const began = performance.now();
   const input = tensor('float32', [msg.rows, ...msg.sampleDims], msg.input);
   // The protocol layer refused non-finite values per request, before batching.
   const rows = await live.cascade.run(input, { finiteChecked: true });
@@ -97,7 +96,7 @@ async function infer(msg: Extract<EngineRequest, { kind: 'infer' }>): Promise<vo
     exits[i] = r.exit ?? -1;
     confidence[i] = r.confidence;
   });
-  post({ kind: 'result', id: msg.id, version: live.version, classes: K, probs, exits, confidence, ranMs: performance.now() - began }, [probs.buffer, exits.buffer, confidence.buffer]);
+  post({ kind: 'result', id: msg.id, version: live.version, classes: K, probs, exits, confidence}, [probs.buffer, exits.buffer, confidence.buffer]);
 
   // Verification sampling: early answers picked by the main thread, checked after the response.
   const size = msg.input.length / msg.rows;
@@ -177,6 +176,9 @@ async function handle(msg: EngineRequest): Promise<void> {
   } catch (err) {
     post({ kind: 'error', id: msg.id, ...reportOf(err) });
   }
+  // After the verification a batch may run once its result is out: the pool sends the next batch to a worker
+  // that is done, and counts the wait for one as queue time, not as the next batch's engine time.
+  if (msg.kind === 'infer') post({ kind: 'idle', id: msg.id });
 }
 
 port.on('message', (msg: EngineRequest) => {

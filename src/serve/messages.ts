@@ -41,9 +41,9 @@ export type EngineReply =
   | {
     readonly kind: 'result'; readonly id: number; readonly version: number; readonly classes: number;
     readonly probs: Float32Array; readonly exits: Int32Array; readonly confidence: Float32Array;
-    /** The batch's own run in the worker, in ms: not the wait behind verification of earlier batches. */
-    readonly ranMs: number;
   }
+  /** The batch `id` is done with, its verification included (after its result): the worker takes the next one at once. */
+  | { readonly kind: 'idle'; readonly id: number }
   | ({ readonly kind: 'error'; readonly id: number } & ErrorReport)
   | { readonly kind: 'closed'; readonly id: number }
   /**

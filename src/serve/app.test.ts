@@ -992,6 +992,9 @@ describe('stalled uploads', () => {
       const failures = async (code: string): Promise<number> => Number(new RegExp(`^layercache_inference_request_failure\\{model="tiny",code="${code}"\\} (\\S+)$`, 'm').exec((await s.app.inject('/metrics')).body)?.[1] ?? 0);
       while (await failures('REQUEST_INCOMPLETE') < stalled.length) await new Promise((r) => setImmediate(r));
       assert.equal(await failures('INFER_REQUEST_INVALID'), 0);
+      // Their time is in the end-to-end histogram, as aborted: no answer of the route's went out.
+      const aborted = /^layercache_inference_request_duration_seconds_count\{model="tiny",outcome="aborted"\} (\S+)$/m.exec((await s.app.inject('/metrics')).body)?.[1];
+      assert.equal(Number(aborted), stalled.length);
     } finally {
       await s.close();
     }

@@ -150,6 +150,13 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
   app.addHook('onRequest', async (req, reply) => {
     // On the response from its start: an answer Node writes itself (a body that stalls past --timeout-ms) carries it too.
     reply.raw.setHeader('x-request-id', req.id);
+    // A connection closed before the answer was all sent (the client gave up, or Node answered a stalled body with a
+    // 408 itself): its time counts too, or under overload the slowest requests would drop out of the histogram.
+    reply.raw.once('close', () => {
+      if (!reply.raw.writableFinished && INFERENCE_ROUTE.test(req.routeOptions.url ?? '')) {
+        metrics.requestSeconds.observe({ model: model.name, outcome: 'aborted' }, reply.elapsedTime / 1000);
+      }
+    });
     if (!deps.isReady()) {
       // Not accepted: an inference arriving during a shutdown is refused before its body is read or decoded.
       if (INFERENCE_ROUTE.test(req.routeOptions.url ?? '')) throw notReady();

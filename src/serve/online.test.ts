@@ -600,17 +600,26 @@ describe('accuracy guard', () => {
     }
   });
 
-  it('counts a retrain whose renumbering fails as failed, and removes its copy', { timeout: 120_000 }, async () => {
+  for (const fault of ['save', 'list'] as const) it(`counts a retrain whose renumbering fails (${fault === 'save' ? 'its save' : 'the versions cannot be listed'}) as failed, and removes its copy`, { timeout: 120_000 }, async () => {
     const lines: string[] = [];
-    const state = path.join(dir, 'guard-retrain-fails');
+    const state = path.join(dir, `guard-retrain-fails-${fault}`);
     const s = await guardDuringRetrain(state, lines);
-    // Fault injection: the renumbering save (a retrained bundle, no raises) fails; the guard's own saves (with raises) work.
     const store = (s.online as unknown as { deps: { store: VersionStore } }).deps.store;
-    const save = store.saveRevision.bind(store);
-    store.saveRevision = (bundle, version, thresholds, raises) => (raises.every((r) => r === 0) ? Promise.reject(new Error('disk full (injected)')) : save(bundle, version, thresholds, raises));
+    const injected = fault === 'save' ? 'disk full (injected)' : 'EIO: i/o error, scandir (injected)';
+    if (fault === 'save') {
+      // The renumbering save (a retrained bundle, no raises) fails; the guard's own saves (with raises) work.
+      const save = store.saveRevision.bind(store);
+      store.saveRevision = (bundle, version, thresholds, raises) => (raises.every((r) => r === 0) ? Promise.reject(new Error(injected)) : save(bundle, version, thresholds, raises));
+    } else {
+      // The retrain takes its number; then the versions cannot be listed: the guard acts from memory, and the
+      // renumbering's allocation fails (its copy was left for a restart to resume).
+      const next = store.nextVersion.bind(store);
+      let calls = 0;
+      store.nextVersion = (current) => (++calls === 1 ? next(current) : Promise.reject(new Error(injected)));
+    }
     try {
       const x = randomNormal(seededRng(41), 400 * sample);
-      const failed = (): boolean => lines.some((l) => /disk full \(injected\)/.test(l));
+      const failed = (): boolean => lines.some((l) => l.includes(`"msg":"online: ${injected}`));
       for (let i = 0; i < 20_000 && !failed(); i++) {
         const res = await s.app.inject({ method: 'POST', url: '/v2/models/tiny/infer', payload: body(x.subarray((i % 400) * sample, ((i % 400) + 1) * sample)) });
         assert.equal(res.statusCode, 200, res.body);
@@ -622,7 +631,8 @@ describe('accuracy guard', () => {
       // The guard's version serves on; the retrained copy under its first number is gone (a restart must not resume it).
       const built = Number(/"retrain: building version (\d+)/.exec(lines.join(''))![1]);
       const onDisk = await new VersionStore(state).list();
-      assert.ok(onDisk.includes(s.online.status().version) && !onDisk.includes(built), `version ${built} left on disk: ${onDisk.join(', ')}`);
+      assert.ok(!onDisk.includes(built), `version ${built} left on disk: ${onDisk.join(', ')}`);
+      if (fault === 'save') assert.ok(onDisk.includes(s.online.status().version), 'the guard\'s version was saved');
       assert.ok(s.online.status().version > built, 'a guard version serves');
     } finally {
       await s.close();

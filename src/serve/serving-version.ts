@@ -20,8 +20,10 @@ export class ServingVersion {
   private current: { version: number; bundle: LoadedBundle | null };
   /** Version numbering, saves and swaps, one at a time. */
   private swaps: Promise<unknown> = Promise.resolve();
-  /** Highest version number handed out. */
+  /** Highest version number handed out, or on disk when the server started. */
   private reserved = 0;
+  /** Seeds `reserved` with the versions on disk at start (one the start skipped, corrupted, may be above the serving one). */
+  private readonly seeded: Promise<void>;
   /** The version number a running retrain writes, until it has been swapped in or given up. */
   building: number | null = null;
   private readonly tensors = new ExitTensors();
@@ -29,6 +31,10 @@ export class ServingVersion {
   constructor(private readonly deps: Pick<OnlineDeps, 'store' | 'pool' | 'metrics' | 'model' | 'log' | 'config'>, start: { version: number; bundle: LoadedBundle | null }) {
     this.current = { ...start };
     this.rememberTensors(start.version, start.bundle);
+    // Unlistable now too: allocate() lists again, and allocateUnsaved() stays above the serving version at least.
+    this.seeded = deps.store.nextVersion(start.version).then((free) => {
+      this.reserved = Math.max(this.reserved, free - 1);
+    }, () => undefined);
   }
 
   get version(): number {
@@ -68,9 +74,11 @@ export class ServingVersion {
 
   /**
    * A number for a version served from memory only, when the state directory cannot list its versions: above the
-   * serving one and every one handed out. Never to be saved (a version on disk may already carry it).
+   * serving one, every one handed out and every one on disk at start. Never to be saved (a version written since by
+   * another process may carry it).
    */
-  allocateUnsaved(): number {
+  async allocateUnsaved(): Promise<number> {
+    await this.seeded;
     this.reserved = Math.max(this.reserved + 1, this.current.version + 1);
     return this.reserved;
   }

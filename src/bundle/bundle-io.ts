@@ -26,8 +26,10 @@ export interface LoadedBundle extends BundleFiles {
   readonly dir: string;
   readonly manifest: Manifest;
   /**
-   * sha256 of manifest.json as read. The manifest lists every file's sha256, so this names the directory's whole
-   * content: a later load of `dir` with another value read another bundle (rebuilt in place, say).
+   * sha256 of `dir`'s manifest.json as read. The manifest lists every file's sha256, so this names the directory's
+   * whole content on disk: a later load of `dir` with another value read another bundle (rebuilt in place, say). A
+   * bundle revised in memory (new thresholds over the same files) keeps it: it still names what `dir` holds, not
+   * `manifest`.
    */
   readonly manifestSha256: string;
 }

@@ -63,7 +63,8 @@ export async function readCifar(file: string, start: number, end: number): Promi
   } catch (err) {
     throw cifarUnreadable(file, err);
   } finally {
-    await handle.close();
+    // A read handle's close cannot lose data; its failure must not hide the read's.
+    await handle.close().catch(() => undefined);
   }
   // The file shrank since its size was read: the missing records would be zeros with label 0.
   if (done < buf.length) {

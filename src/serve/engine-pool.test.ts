@@ -286,6 +286,56 @@ describe('EnginePool recovery', () => {
     }
   });
 
+  it('sends batches to workers that are free: two in one tick to two workers, and past one verifying held rows', { timeout: 60_000 }, async () => {
+    const pool = await EnginePool.start(2, await bundleAt(forced), 1, { ...opts(() => {}, () => {}), verifyHoldMs: 1 });
+    const sentTo = [0, 0];
+    pool.threads.forEach((thread, k) => {
+      const postMessage = thread.postMessage.bind(thread);
+      thread.postMessage = (m: { kind: string }, transfer?: Parameters<typeof postMessage>[1]) => {
+        if (m.kind === 'infer') sentTo[k]!++;
+        postMessage(m, transfer);
+      };
+    });
+    const all = (n: number) => new Uint8Array(n).fill(1);
+    const batch = (n: number) => randomNormal(seededRng(9), n * sample);
+    // Both workers done with their first batch: the next goes to worker 0, the first free one.
+    const idle = Promise.all(pool.threads.map((thread) => new Promise<void>((resolve) => {
+      const onMessage = (m: { kind: string }): void => {
+        if (m.kind !== 'idle') return;
+        thread.off('message', onMessage);
+        resolve();
+      };
+      thread.on('message', onMessage);
+    })));
+    try {
+      // Both were free: one each (the pool reserved a worker only after an await, so both took the first).
+      await Promise.all([pool.run(batch(1), 1, new Uint8Array(1)), pool.run(batch(1), 1, new Uint8Array(1))]);
+      assert.deepEqual(sentTo, [1, 1]);
+      await idle;
+      // A worker holds 15 rows back (more batches said to be waiting) and verifies them on its timer: the batch
+      // sent while it does goes to the other worker, not behind the verification.
+      const next = new Promise<{ verifying: number; before: number[] }>((resolve, reject) => {
+        const listeners = pool.threads.map((thread, k) => {
+          const onMessage = (m: { kind: string }): void => {
+            if (m.kind !== 'verifying') return;
+            pool.threads.forEach((t, j) => t.off('message', listeners[j]!));
+            const before = [...sentTo];
+            pool.run(batch(1), 1, new Uint8Array(1)).then(() => resolve({ verifying: k, before }), reject);
+          };
+          thread.on('message', onMessage);
+          return onMessage;
+        });
+      });
+      await pool.run(batch(15), 15, all(15), true);
+      const { verifying, before } = await next;
+      assert.equal(verifying, 0);
+      const other = 1 - verifying;
+      assert.deepEqual(sentTo, before.map((n, k) => (k === other ? n + 1 : n)), `sent to ${sentTo} (was ${before}); worker ${verifying} was verifying`);
+    } finally {
+      await pool.close();
+    }
+  });
+
   it('takes every worker back to the previous version when one fails during a swap', { timeout: 60_000 }, async () => {
     const back = signal();
     const pool = await EnginePool.start(2, await bundleAt(forced), 1, opts(() => {}, back.fire));

@@ -34,12 +34,15 @@ class EngineWorker {
   /** Batches sent and not yet done with (their verification included), by id: resolved at 'idle' or when the worker stops. */
   private readonly unfinished = new Map<number, () => void>();
   private nextId = 1;
+  /** A batch was handed to it and it is not done with it (verification included). */
   busy = false;
+  /** Verifying rows it held back, on its own timer. */
+  verifying = false;
   /** The version this worker last loaded (−1 before its first load). */
   version = -1;
   readonly worker: Worker;
 
-  constructor(onVerified: (v: Verified) => void, onVerifyFailed: (err: Error) => void, onExit: (w: EngineWorker, err: Error) => void) {
+  constructor(onVerified: (v: Verified) => void, onVerifyFailed: (err: Error) => void, onExit: (w: EngineWorker, err: Error) => void, onFree: () => void) {
     this.worker = startWorker('engine-worker');
     this.worker.on('message', (reply: EngineReply) => {
       if (reply.kind === 'verified') {
@@ -49,6 +52,11 @@ class EngineWorker {
       if (reply.kind === 'verify-failed') {
         const failed = fromReport(reply);
         onVerifyFailed(new LayercacheError('ENGINE_RUN_FAILED', `verification of ${reply.rows} early answers failed (${reply.code}): ${reply.message}`, { cause: failed }));
+        return;
+      }
+      if (reply.kind === 'verifying' || reply.kind === 'verified-held') {
+        this.verifying = reply.kind === 'verifying';
+        if (!this.verifying) onFree();
         return;
       }
       if (reply.kind === 'idle') {
@@ -72,7 +80,7 @@ class EngineWorker {
     };
     this.worker.on('error', fail);
     this.worker.on('exit', (code) => {
-      if (this.pending.size > 0 || code !== 0) fail(new Error(`exit code ${code}`));
+      if (this.pending.size > 0 || this.unfinished.size > 0 || code !== 0) fail(new Error(`exit code ${code}`));
     });
   }
 
@@ -172,7 +180,7 @@ export class EnginePool {
 
   /** A new worker, added to the pool once it runs the current version (reloaded if a swap or rollback moved on meanwhile). */
   private async spawn(): Promise<void> {
-    const w = new EngineWorker(this.onVerified, this.onVerifyFailed, (dead, err) => this.replace(dead, err));
+    const w = new EngineWorker(this.onVerified, this.onVerifyFailed, (dead, err) => this.replace(dead, err), () => this.wakeOne());
     try {
       while (w.version !== this.version) await this.load(w, this.source, this.version);
     } catch (err) {
@@ -218,11 +226,15 @@ export class EnginePool {
     this.waiting.shift()?.();
   }
 
-  /** An idle worker, waiting for one while any worker is alive. */
+  /** An idle worker, reserved for the caller (busy), waiting for one while any worker is alive. */
   private async idleWorker(): Promise<EngineWorker> {
     for (;;) {
-      const w = this.workers.find((x) => !x.busy);
-      if (w) return w;
+      // Reserved here, not after the await: two batches sent in one tick would both have taken the first worker.
+      const w = this.workers.find((x) => !x.busy && !x.verifying) ?? this.workers.find((x) => !x.busy);
+      if (w) {
+        w.busy = true;
+        return w;
+      }
       if (this.workers.length === 0 || this.closing) {
         throw new LayercacheError('ENGINE_UNAVAILABLE', 'no engine worker is running: the server is recovering from a worker failure (see its log); retry shortly');
       }
@@ -235,7 +247,6 @@ export class EnginePool {
     const asked = performance.now();
     const w = await this.idleWorker();
     const waitedMs = performance.now() - asked;
-    w.busy = true;
     // A copy is transferred: the caller keeps its input (the online buffer may admit it).
     const own = input.slice();
     const { reply, done } = w.infer({ kind: 'infer', input: own, rows, sampleDims: this.sampleDims, verify, more }, [own.buffer as ArrayBuffer]);

@@ -113,10 +113,12 @@ async function infer(msg: Extract<EngineRequest, { kind: 'infer' }>): Promise<vo
   else if (pending) {
     holdTimer = setTimeout(() => {
       holdTimer = null;
+      // Busy meanwhile, as with a batch: the pool sends the next batch to another worker if one is free.
+      post({ kind: 'verifying' });
       chain = chain.then(verifyPending).catch((err: unknown) => {
         // verifyPending reports its own failures; this is a last resort that keeps the chain alive.
         post({ kind: 'verify-failed', rows: 0, ...reportOf(err) });
-      });
+      }).finally(() => post({ kind: 'verified-held' }));
     }, live.verifyHoldMs);
   }
 }

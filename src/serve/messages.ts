@@ -44,6 +44,9 @@ export type EngineReply =
   }
   /** The batch `id` is done with, its verification included (after its result): the worker takes the next one at once. */
   | { readonly kind: 'idle'; readonly id: number }
+  /** Verification of rows held back has started on the hold timer, and has ended: the worker is busy in between. */
+  | { readonly kind: 'verifying' }
+  | { readonly kind: 'verified-held' }
   | ({ readonly kind: 'error'; readonly id: number } & ErrorReport)
   | { readonly kind: 'closed'; readonly id: number }
   /**

@@ -319,7 +319,8 @@ export class OnlineLearner {
       // Counted whichever step failed; the retrained copy that never served is not left for a restart to resume.
       m.retrains.inc({ model: this.deps.model, outcome: 'failed' });
       // Also when the renumbering failed before it had a number (v is still the built one); removing twice is harmless.
-      await this.deps.store.remove(done.version).catch((e: unknown) => this.deps.log.warn({ err: e, version: done.version }, `state: version ${done.version} could not be deleted: ${(e as Error).message}`));
+      // Never the serving version (a step after its swap failed).
+      if (this.serving.version !== done.version) await this.deps.store.remove(done.version).catch((e: unknown) => this.deps.log.warn({ err: e, version: done.version }, `state: version ${done.version} could not be deleted: ${(e as Error).message}`));
       throw err;
     }
     // Counted as soon as it serves (status and metrics agree with the answers' versions), pruned after.

@@ -10,6 +10,8 @@ describe('ServingVersion numbering', () => {
     let listable = true;
     const store = { nextVersion: async (current: number) => (listable ? Math.max(current, 5) + 1 : Promise.reject(new Error('EIO (injected)'))) };
     const serving = new ServingVersion({ store } as unknown as Deps, { version: 4, bundle: null });
+    // It lists the versions on disk once it has started (a tick later).
+    await new Promise((resolve) => setImmediate(resolve));
     listable = false;
     await assert.rejects(serving.allocate(), /EIO/);
     // It took 5, the skipped version's number: pins and logs would name two bundles.

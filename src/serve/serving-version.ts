@@ -32,7 +32,7 @@ export class ServingVersion {
     this.current = { ...start };
     this.rememberTensors(start.version, start.bundle);
     // Unlistable now too: allocate() lists again, and allocateUnsaved() stays above the serving version at least.
-    this.seeded = deps.store.nextVersion(start.version).then((free) => {
+    this.seeded = Promise.resolve().then(() => deps.store.nextVersion(start.version)).then((free) => {
       this.reserved = Math.max(this.reserved, free - 1);
     }, () => undefined);
   }

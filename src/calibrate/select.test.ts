@@ -4,6 +4,7 @@ import { globalThresholdPolicy, oracleCost, paperRule } from './baselines.ts';
 import { NEVER, simulate, type CalibrationTable } from './policy.ts';
 import { scoreOfMaxProbability } from './scores.ts';
 import { isFeasible, paretoFront, selectPolicy } from './select.ts';
+import { averaged, withExtraErrors } from './cross-validation.ts';
 import { shiftPolicy } from './threshold-search.ts';
 
 // Four samples, two exits. Reaching exit 0 costs 1, exit 1 costs 2, the backbone 4; each kept head costs 0.1.
@@ -234,5 +235,33 @@ describe('averaging several 2-fold splits', () => {
     const six = spread(6);
     assert.ok(one > 0, 'the test needs a selection that depends on the split');
     assert.ok(six < one, `spread of the selected cost over 6 orders: ${six.toFixed(4)} with 6 splits, ${one.toFixed(4)} with 1`);
+  });
+});
+
+describe('feasibility and baselines at their edges (hand-computed)', () => {
+  const outcome = (errors: number): ReturnType<typeof simulate> => ({ meanCost: 1, agreement: 1 - errors / 100, errors, exitRates: [0.5], exitErrors: [errors], fullRate: 0.5 });
+
+  it('meets a tolerance exactly, whatever the float rounding of tolerance − margin (0.03 − 0.01 = 0.019999999999999997)', () => {
+    assert.equal(isFeasible(outcome(2), 100, { tolerance: 0.03, margin: 0.01 }), true);
+    assert.equal(isFeasible(outcome(3), 100, { tolerance: 0.03, margin: 0.01 }), false);
+  });
+
+  it('tunes the paper rule to the probability the target needs, not a coarse grid of it', () => {
+    // Max probabilities .9999, .9995 (disagrees), .99, .5: full agreement needs p > .9995, exactly one row exits.
+    const p = [0.9999, 0.9995, 0.99, 0.5];
+    const t: CalibrationTable = { n: 4, fullCost: 1, exits: [{ cost: 0.5, headCost: 0, score: Float64Array.from(p, scoreOfMaxProbability), correct: Uint8Array.from([1, 0, 1, 1]) }] };
+    const r = paperRule(t, 1);
+    assert.equal(r.outcome.errors, 0);
+    assert.deepEqual(r.outcome.exitRates, [0.25]);
+    // A probability; within 1e-12 of the cut after 50 halvings (8 gave steps of 1/256: threshold 1, nothing exits).
+    assert.ok(r.threshold > 0.9995 && r.threshold <= 0.9995 + 1e-12, String(r.threshold));
+  });
+
+  it('adds only positive optimism to an estimate, and averages optimism over splits', () => {
+    assert.equal(withExtraErrors(outcome(5), -3, 100).errors, 5, 'a split that did better on its judged half does not lower the estimate');
+    assert.equal(withExtraErrors(outcome(5), 2, 100).errors, 7);
+    const avg = averaged([{ outcome: outcome(4), optimismErrors: 2 }, { outcome: outcome(6), optimismErrors: 4 }]);
+    assert.equal(avg.optimismErrors, 3);
+    assert.equal(avg.outcome.errors, 5);
   });
 });

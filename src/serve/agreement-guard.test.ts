@@ -43,6 +43,9 @@ describe('AgreementGuard', () => {
     g.recordAnswers(Int32Array.from([0]));
     for (const a of [false, false, true, true, true, true]) g.recordVerified(0, a, 5);
     assert.deepEqual([g.stats()[0]!.n, g.stats()[0]!.agreed], [4, 4]);
+    // Agreements leave the window too (the first case evicts only disagreements).
+    for (const a of [false, false, false, false]) g.recordVerified(0, a, 5);
+    assert.deepEqual([g.stats()[0]!.n, g.stats()[0]!.agreed], [4, 0]);
     g.resetExit(0);
     assert.equal(g.stats()[0]!.n, 0);
   });

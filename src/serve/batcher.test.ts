@@ -70,6 +70,26 @@ describe('DynamicBatcher', () => {
     assert.ok(q.computeMs > 0);
   });
 
+  it('puts each request\'s verification mask at its own rows, and gives each request its own confidences', async () => {
+    const masks: number[][] = [];
+    let hold = true;
+    const held: (() => void)[] = [];
+    const b = new DynamicBatcher(opts, async (input, rows, verify) => {
+      masks.push(Array.from(verify));
+      if (hold) await new Promise<void>((resolve) => held.push(resolve));
+      return { probs: new Float32Array(rows * 2), exits: new Int32Array(rows), confidence: Float32Array.from(input, (v) => v / 10), classes: 2, version: 1 };
+    });
+    const first = b.submit(row(1), 1, Uint8Array.from([1]));
+    while (masks.length === 0) await new Promise<void>((resolve) => setImmediate(resolve));
+    const rest = [b.submit(row(2), 1, Uint8Array.from([0])), b.submit(row(3, 2), 2, Uint8Array.from([0, 1])), b.submit(row(4), 1, Uint8Array.from([1]))];
+    hold = false;
+    for (const release of held.splice(0)) release();
+    const [, , r3, r4] = await Promise.all([first, ...rest]);
+    assert.deepEqual(masks, [[1], [0, 0, 1, 1]]);
+    assert.deepEqual(r3!.confidence, Float32Array.from([0.3, 0.3]));
+    assert.deepEqual(r4!.confidence, Float32Array.from([0.4]));
+  });
+
   it('tells the engine whether requests were still queued when it sent a batch', async () => {
     const engine = fakeEngine();
     engine.hold = true;

@@ -11,4 +11,6 @@ test('percentiles follow the nearest-rank rule: p99 of 100 samples is the 99th s
   assert.equal(percentile([7], 0.99), 7);
   assert.ok(Number.isNaN(percentile([], 0.5)));
   assert.equal(hundred[0], 100, 'the values are not reordered');
+  // p·n not whole: the rank rounds up (0.95 · 13 = 12.35 → the 13th), never to the nearest.
+  assert.equal(percentile(Array.from({ length: 13 }, (_, i) => i + 1), 0.95), 13);
 });

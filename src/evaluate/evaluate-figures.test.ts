@@ -1,0 +1,96 @@
+import assert from 'node:assert/strict';
+import { promises as fs } from 'node:fs';
+import path from 'node:path';
+import { before, describe, it } from 'node:test';
+import { loadBundle, type LoadedBundle } from '../bundle/index.ts';
+import { IDENTITY_PREPROCESS, openDataSource } from '../data/index.ts';
+import { saveModel } from '../onnx/index.ts';
+import { SILENT } from '../progress/index.ts';
+import { percentile, randomNormal, seededRng } from '../tensor/index.ts';
+import { evaluateBundle, type EvalReport } from './evaluate.ts';
+import { cli } from '../../test/support/cli.ts';
+import { saveWithForcedExit } from '../../test/support/forced-exit.ts';
+import { heavyTail } from '../../test/support/models.ts';
+import { tempDir } from '../../test/support/temp-dir.ts';
+
+/**
+ * eval's figures against identities they must meet, on a one-exit bundle whose threshold is set by hand: MACs per
+ * sample from the exit rates and the costs in the manifest, agreement from the per-exit agreements, the latency
+ * statistics from the trace, and the oracle the same over any split of the samples into batches.
+ */
+/** A log-odds threshold that some of these rows' scores at the exit reach and some do not (seeded data). */
+const MID = 1;
+
+describe('evaluateBundle figures', () => {
+  let dir: string;
+  let data: string;
+  let built: LoadedBundle;
+  const evaluate = async (bundleDir: string, range: string): Promise<EvalReport> => {
+    const source = await openDataSource(`raw:${data}:8#${range}`, IDENTITY_PREPROCESS);
+    return evaluateBundle(await loadBundle(bundleDir), source, { engine: { intraOpThreads: 1, graphOptimization: 'all' }, progress: SILENT, latencySamples: 20, paper: false, timingInstances: 1 });
+  };
+  const forced = async (name: string, threshold: number): Promise<string> => {
+    const out = path.join(dir, name);
+    await saveWithForcedExit(built, 0, threshold, out);
+    return out;
+  };
+
+  before(async () => {
+    dir = await tempDir('eval-figures');
+    const model = path.join(dir, 'tiny.onnx');
+    // Its classes vary over random inputs (3 of 4 on these), unlike the smaller fixtures', which answer one class for all.
+    await saveModel(heavyTail().model, model);
+    data = path.join(dir, 'samples.f32');
+    await fs.writeFile(data, randomNormal(seededRng(21), 200 * 8));
+    const b = await cli('build', model, '--data', `raw:${data}:8#0-99`, '--out', path.join(dir, 'built'), '--folds', '2', '--epochs', '2', '--tolerance', '0.2', '--threads', '1');
+    assert.equal(b.code, 0, b.stderr);
+    built = await loadBundle(path.join(dir, 'built'));
+  });
+
+  it('charges MACs by exit rate, head included, and agreement by exit, at thresholds 0, never, and in between', { timeout: 120_000 }, async () => {
+    const cand = built.manifest.candidates[0]!;
+    const total = built.manifest.source.totalMacs;
+    const [cum, head] = [cand.cumulativeMacs, cand.head.macs];
+    const close = (a: number, b: number, what: string): void => assert.ok(Math.abs(a - b) <= 1e-9 * Math.max(1, Math.abs(b)), `${what}: ${a} vs ${b}`);
+
+    const all = (await evaluate(await forced('all', 0), '100-199')).cached;
+    assert.deepEqual([all.exitRates, all.fullRate], [[1], 0]);
+    close(all.macsPerSample, cum + head, 'every row at the exit');
+    close(all.exitAgreement[0]!, all.agreement, 'agreement is the exit\'s');
+    assert.ok(all.agreement > 0 && all.agreement < 1, `a head that disagrees on some rows (${all.agreement}): the identities below are not trivial`);
+
+    const none = (await evaluate(await forced('none', 1e30), '100-199')).cached;
+    assert.deepEqual([none.exitRates, none.fullRate, none.agreement, none.exitAgreement], [[0], 1, 1, [null]]);
+    close(none.macsPerSample, total + head, 'every row past the head to the end');
+
+    // A threshold between the rows' scores: some exit, some go on.
+    const mid = await evaluate(await forced('mid', MID), '100-199');
+    const c = mid.cached;
+    assert.ok(c.exitRates[0]! > 0 && c.fullRate > 0, `threshold 2 splits the rows: ${c.exitRates[0]} exit`);
+    close(c.exitRates[0]! + c.fullRate, 1, 'every row once');
+    close(c.macsPerSample, c.exitRates[0]! * (cum + head) + c.fullRate * (total + head), 'MACs by exit rate');
+    close(1 - c.agreement, c.exitRates[0]! * (1 - c.exitAgreement[0]!), 'disagreement only where rows exit');
+    close(mid.backbone.macsPerSample, total, 'the backbone');
+
+    // Latency statistics are the trace's: nearest-rank percentiles and the mean.
+    for (const [stats, trace] of [[c.latencyMs, mid.latencyTrace.cached], [mid.backbone.latencyMs, mid.latencyTrace.backbone]] as const) {
+      assert.equal(trace.length, 20);
+      assert.deepEqual([stats.p50, stats.p95, stats.p99], [percentile(trace, 0.5), percentile(trace, 0.95), percentile(trace, 0.99)]);
+      close(stats.mean, trace.reduce((a, b) => a + b, 0) / trace.length, 'mean latency');
+    }
+  });
+
+  it('gives the same oracle and headroom over any split of the samples (rows are matched to their own reference)', { timeout: 120_000 }, async () => {
+    const bundle = await forced('split', MID);
+    const whole = await evaluate(bundle, '100-199');
+    const first = await evaluate(bundle, '100-163');
+    const rest = await evaluate(bundle, '164-199');
+    const close = (a: number, b: number, what: string): void => assert.ok(Math.abs(a - b) <= 1e-6 * Math.max(1, Math.abs(b)), `${what}: ${a} vs ${b}`);
+    // 100 rows run as batches of 64 and 36: a row compared with another batch's reference would show here.
+    close(100 * whole.oracle.macsPerSample, 64 * first.oracle.macsPerSample + 36 * rest.oracle.macsPerSample, 'oracle');
+    whole.headroom!.exits.forEach((x, e) => {
+      close(100 * x.agreement, 64 * first.headroom!.exits[e]!.agreement + 36 * rest.headroom!.exits[e]!.agreement, `candidate ${e} agreement`);
+    });
+    close(100 * whole.cached.agreement, 64 * first.cached.agreement + 36 * rest.cached.agreement, 'agreement');
+  });
+});

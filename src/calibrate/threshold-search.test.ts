@@ -73,6 +73,22 @@ describe('optimizeForLambda (oracle: the same descent judged by full simulations
     assert.ok(kept > 100, `only ${kept} exits kept over all cases`);
   });
 
+  it('finds the optimum of a hand-checked table where a later exit\'s threshold sits on a sample\'s score', () => {
+    // Full cost 12, λ 30. Keeping exit 1 alone at 0.75 answers every sample there, all correctly: cost 6 + 1 = 7.
+    // Adding exit 0 at 0.375 answers samples 0 and 1 there (cost 3 + 3 = 6) but sample 2 then pays 3 + 3 + 6 + 1 = 13:
+    // mean 25/3 ≈ 8.33, no better (a sweep that took "≥ threshold" for "> threshold" at exit 1 kept it, at 7.33).
+    const table: CalibrationTable = {
+      n: 3, fullCost: 12, exits: [
+        { cost: 3, headCost: 3, score: Float64Array.from([1.25, 0.5, 0.25]), correct: Uint8Array.from([1, 1, 0]) },
+        { cost: 6, headCost: 1, score: Float64Array.from([0.75, 1.25, 0.75]), correct: Uint8Array.from([1, 1, 1]) },
+        { cost: 9, headCost: 3, score: Float64Array.from([0.25, 1, 0.75]), correct: Uint8Array.from([1, 1, 0]) },
+      ],
+    };
+    const best = optimizeForLambda(table, 30);
+    assert.deepEqual(best.thresholds, [NEVER, 0.75, NEVER]);
+    assert.equal(simulate(table, best).meanCost, 7);
+  });
+
   it('drops exits that cannot be kept from a start policy', () => {
     const table = randomTable(7, 50, 4);
     const blocked = table.exits.findIndex((c) => !Number.isFinite(c.headCost));

@@ -258,7 +258,9 @@ describe('cascade', () => {
       assert.equal(scoreRow((await c.trace(x)).heads[0]!, 0, 5, 'margin', 1).score, Infinity, 'the test needs a score of +∞');
       const one = await c.run({ dtype: 'float32', dims: [1, 3, 8, 8], data: (x.data as Float32Array).slice(0, 192) });
       assert.equal(one[0]!.exit, null, 'batch 1');
-      if (opset >= 11) assert.deepEqual((await c.run(x)).map((r) => r.exit), [null, null, null], 'batch N');
+      // Batch N: one graph from opset 11, stage by stage below; and the staged path at every opset.
+      assert.deepEqual((await c.run(x)).map((r) => r.exit), [null, null, null], 'batch N');
+      assert.deepEqual((await c.run(x, { staged: true })).map((r) => r.exit), [null, null, null], 'staged');
     });
   }
 

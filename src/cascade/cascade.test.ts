@@ -264,6 +264,24 @@ describe('cascade', () => {
     });
   }
 
+  for (const score of ['max', 'margin', 'temperature'] as const) {
+    it(`scoreOf gives an answer's score in its exit's threshold units (${score}${score === 'temperature' ? ', T = 2' : ''}), as the guard records it`, async () => {
+      const { segments, heads } = await partsAt(17, 3);
+      const T = score === 'temperature' ? 2 : 1;
+      // Threshold 0 at exit 0: every row answers there, with the head's log-probabilities as traced.
+      const c = await Cascade.create({ segments, heads, exits: tensors.map((tensor, e) => ({ tensor, threshold: e === 0 ? 0 : Infinity, temperature: T })), classes: 5, score }, engine);
+      created.push(c);
+      const x = randomInput([6, 3, 8, 8], 43);
+      const lp = (await c.trace(x)).heads[0]!;
+      const rows = await c.run(x);
+      rows.forEach((row, r) => {
+        assert.equal(row.exit, 0);
+        const want = scoreRow(lp, r, 5, score, T).score;
+        assert.ok(Math.abs(c.scoreOf(row) - want) <= 1e-4 * Math.max(1, Math.abs(want)), `row ${r}: ${c.scoreOf(row)} vs ${want}`);
+      });
+    });
+  }
+
   it('refuses input it would answer wrongly, naming the value: NaN, a wrong sample shape, data that does not fit its dims, another dtype; and thresholds that are NaN', async () => {
     const c = await cascadeWith([Infinity, Infinity]);
     created.push(c);

@@ -348,6 +348,22 @@ describe('metric labels across a hot swap', () => {
   });
 });
 
+describe('the online buffer\'s admissions', () => {
+  it('with an exit serving, takes only the full-backbone rows picked for verification (an unbiased sample, not every hard input)', async () => {
+    const bundle = await loadBundle(await forcedExitBundle());
+    const c = loadConfig({ serve: { online: { retrainAfter: 1_000_000 } } }, {});
+    const deps = {
+      config: { ...c.serve.online, enabled: true }, build: c.build, preprocess: null, layout: 'nchw', engine: c.engine, modelFile, latencyProfile: '',
+      sampleDims: [3, 8, 8], modelSha256: '', bufferFile: null, pool: {}, store: { dirOf: () => '', remove: async () => {} }, metrics: new ServerMetrics(), model: 'tiny', log: { info() {}, warn() {}, error() {} },
+    } as unknown as OnlineDeps;
+    const learner = new OnlineLearner(deps, { version: 1, bundle });
+    // Rows 0 and 1 ran the whole backbone, row 2 exited; only row 1 was picked for verification.
+    learner.onAnswered(randomNormal(seededRng(50), 3 * sample), Int32Array.from([-1, -1, 0]), Uint8Array.from([0, 1, 0]), 1);
+    assert.equal(learner.status().bufferSamples, 1);
+    await learner.close();
+  });
+});
+
 describe('agreement in /cache and /metrics', () => {
   it('no verified answer yet: agreement null, no estimate and no exit gauge; the bounds agree between /cache and /metrics as the exit shares move', async () => {
     const forced = await forcedExitBundle();

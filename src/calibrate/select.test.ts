@@ -5,7 +5,7 @@ import { NEVER, simulate, type CalibrationTable } from './policy.ts';
 import { scoreOfMaxProbability } from './scores.ts';
 import { isFeasible, paretoFront, selectPolicy } from './select.ts';
 import { averaged, withExtraErrors } from './cross-validation.ts';
-import { shiftPolicy } from './threshold-search.ts';
+import { optimizeForLambda, shiftPolicy } from './threshold-search.ts';
 
 // Four samples, two exits. Reaching exit 0 costs 1, exit 1 costs 2, the backbone 4; each kept head costs 0.1.
 const table: CalibrationTable = {
@@ -263,5 +263,30 @@ describe('feasibility and baselines at their edges (hand-computed)', () => {
     const avg = averaged([{ outcome: outcome(4), optimismErrors: 2 }, { outcome: outcome(6), optimismErrors: 4 }]);
     assert.equal(avg.optimismErrors, 3);
     assert.equal(avg.outcome.errors, 5);
+  });
+});
+
+describe('selectPolicy\'s cross-validated outcome (recomputed independently)', () => {
+  it('is the deployed rule fitted on one half and judged on the other, both ways, not the in-sample outcome', () => {
+    const table = synthetic(1, 3000);
+    const sel = selectPolicy(table, { tolerance: 0.02, margin: 0.004 });
+    assert.ok(sel.crossValidated && Number.isFinite(sel.lambda), 'a selection with exits, cross-validated');
+    // The halves: even and odd samples (two folds, one split, in order).
+    const half = (k: number, judged: boolean): CalibrationTable => {
+      const idx = Array.from({ length: table.n }, (_, i) => i).filter((i) => (i % 2 === k) === judged);
+      return { n: idx.length, fullCost: table.fullCost, exits: table.exits.map((c) => ({ ...c, score: Float64Array.from(idx, (i) => c.score[i]!), correct: Uint8Array.from(idx, (i) => c.correct[i]!) })) };
+    };
+    let errors = 0;
+    let cost = 0;
+    for (const k of [0, 1]) {
+      const fit = half(k, false);
+      const judge = half(k, true);
+      const o = simulate(judge, shiftPolicy(fit, optimizeForLambda(fit, sel.lambda), sel.shift));
+      errors += o.errors;
+      cost += o.meanCost * judge.n;
+    }
+    assert.equal(sel.crossValidated.errors, errors);
+    assert.ok(Math.abs(sel.crossValidated.meanCost - cost / table.n) < 1e-9, `${sel.crossValidated.meanCost} vs ${cost / table.n}`);
+    assert.notEqual(errors, sel.outcome.errors, 'judged out of sample, the errors differ from the in-sample ones here');
   });
 });

@@ -17,12 +17,10 @@ import { argmaxRows } from '../calibrate/index.ts';
 import { Cascade } from '../cascade/index.ts';
 import { Session } from '../engine/index.ts';
 import { applyReading, readBackbone } from '../inspect/index.ts';
-import { sha256 } from '../files/index.ts';
-import { loadModelFile } from '../onnx/index.ts';
 import { tensor, unusableScoresRow } from '../tensor/index.ts';
 import { revisedBundle } from './bundle-revision.ts';
 import { reportOf } from './remote-error.ts';
-import { sourceChanged } from './source-changed.ts';
+import { loadUnchangedModel, sourceChanged } from './source-changed.ts';
 import type { EngineReply, EngineRequest } from './messages.ts';
 
 interface Loaded {
@@ -63,9 +61,7 @@ async function load(msg: Extract<EngineRequest, { kind: 'load' }>): Promise<void
     if (cascade.exitCount > 0) verifier = readBackbone(bundle).bytes;
   } else {
     // Its external data files too, if any (a bundle's backbone is self-contained).
-    const { model, bytes } = await loadModelFile(msg.source.file);
-    const found = sha256(bytes);
-    if (found !== msg.source.sha256) throw sourceChanged(`model ${msg.source.file}`, 'it', msg.source.sha256, found);
+    const { model } = await loadUnchangedModel(msg.source.file, msg.source.sha256);
     cascade = await Cascade.create({ segments: [applyReading(model, msg.source.reading)], heads: [], exits: [], classes: msg.source.classes, score: 'max' }, msg.engine);
   }
   let backbone: Session | null = null;

@@ -33,8 +33,8 @@ export class ServerMetrics {
   readonly engineWorkers: Gauge<'model'>;
   readonly workerFailures: Counter<'model'>;
   readonly verifyFailures: Counter<'model'>;
-  private queue: { model: string; rows: () => number } | null = null;
-  private workers: { model: string; running: () => number } | null = null;
+  /** Gauges read at each scrape (so they fall back as soon as what they read does): per gauge, its model and reader. */
+  private readonly readers = new Map<Gauge<'model'>, { model: string; read: () => number }>();
 
   constructor() {
     const registers = [this.registry];
@@ -59,19 +59,8 @@ export class ServerMetrics {
     this.buildInfo = new Gauge({ name: 'layercache_build_info', help: 'Always 1; the labels name the versions of layercache, onnxruntime and Node.js that serve', labelNames: ['model', 'version', 'onnxruntime', 'node'], registers });
     this.workerFailures = new Counter({ name: 'layercache_engine_worker_failures_total', help: 'Engine worker threads that failed (each is replaced), and replacements that could not load', labelNames: ['model'], registers });
     this.verifyFailures = new Counter({ name: 'layercache_verification_failures_total', help: 'Verification runs of early answers on the full backbone that failed (their answers go unchecked)', labelNames: ['model'], registers });
-    this.engineWorkers = new Gauge({
-      name: 'layercache_engine_workers', help: 'Engine worker threads running the serving version (fewer than --workers while one is being replaced)', labelNames: ['model'], registers,
-      collect: () => {
-        if (this.workers) this.engineWorkers.set({ model: this.workers.model }, this.workers.running());
-      },
-    });
-    this.queueRows = new Gauge({
-      name: 'layercache_queue_rows', help: 'Rows waiting in the batching queue', labelNames: ['model'], registers,
-      // Read at scrape time, so it falls back to 0 when traffic stops.
-      collect: () => {
-        if (this.queue) this.queueRows.set({ model: this.queue.model }, this.queue.rows());
-      },
-    });
+    this.engineWorkers = this.scrapedGauge('layercache_engine_workers', 'Engine worker threads running the serving version (fewer than --workers while one is being replaced)', registers);
+    this.queueRows = this.scrapedGauge('layercache_queue_rows', 'Rows waiting in the batching queue', registers);
   }
 
   /**
@@ -87,13 +76,19 @@ export class ServerMetrics {
     this.verifyFailures.inc({ model }, 0);
   }
 
-  /** layercache_engine_workers reports running() at each scrape. */
-  watchWorkers(model: string, running: () => number): void {
-    this.workers = { model, running };
+  /** `gauge` (queueRows, engineWorkers) reports read() at each scrape. */
+  watch(gauge: Gauge<'model'>, model: string, read: () => number): void {
+    this.readers.set(gauge, { model, read });
   }
 
-  /** layercache_queue_rows reports rows() at each scrape. */
-  watchQueue(model: string, rows: () => number): void {
-    this.queue = { model, rows };
+  private scrapedGauge(name: string, help: string, registers: Registry[]): Gauge<'model'> {
+    const gauge: Gauge<'model'> = new Gauge({
+      name, help, labelNames: ['model'], registers,
+      collect: () => {
+        const reader = this.readers.get(gauge);
+        if (reader) gauge.set({ model: reader.model }, reader.read());
+      },
+    });
+    return gauge;
   }
 }

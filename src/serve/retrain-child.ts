@@ -12,10 +12,8 @@ import { saveBundle } from '../bundle/index.ts';
 import { memorySource } from '../data/index.ts';
 import { LayercacheError } from '../errors/index.ts';
 import { reportOf } from './remote-error.ts';
-import { sha256 } from '../files/index.ts';
-import { loadModelFile } from '../onnx/index.ts';
 import type { Progress } from '../progress/index.ts';
-import { sourceChanged } from './source-changed.ts';
+import { loadUnchangedModel } from './source-changed.ts';
 import type { RetrainChildMessage, RetrainLog, RetrainMessage, RetrainReply, RetrainRequest } from './messages.ts';
 
 // The builder's notes, the latency profile's warnings and each phase's end go to the server's log as they happen;
@@ -40,9 +38,7 @@ const progress: Progress = {
 
 async function retrain(req: RetrainRequest, samples: Float32Array): Promise<RetrainReply> {
   const started = performance.now();
-  const { model, bytes } = await loadModelFile(req.modelFile);
-  const found = sha256(bytes);
-  if (found !== req.modelSha256) throw sourceChanged(`model ${req.modelFile}`, 'it', req.modelSha256, found);
+  const { model, bytes } = await loadUnchangedModel(req.modelFile, req.modelSha256);
   const data = memorySource(samples, req.sampleDims, `live traffic (${samples.length / req.sampleDims.reduce((a, b) => a * b, 1)} buffered samples)`);
   const result = await withLatencyProfileFile(req.latencyProfile, progress,
     (latencyProfile) => buildCascade({ modelFile: req.modelFile, modelBytes: bytes, model, data, preprocess: req.preprocess, layout: req.layout, latencyProfile }, req.build, req.engine, progress),

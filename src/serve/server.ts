@@ -283,8 +283,8 @@ async function startLocked(sourcePath: string, config: Config, store: VersionSto
       maxBatchSize: s.maxBatchSize, maxQueueDelayUs: s.maxQueueDelayUs, maxQueueRows: s.maxQueueRows,
       requestTimeoutMs: s.requestTimeoutMs, rowSize: start.sampleDims.reduce((a, b) => a * b, 1), engines: s.workers,
     }, (input, rows, verify, more) => pool.run(input, rows, verify, more), (b) => metrics.batchRows.observe({ model: s.name }, b.rows));
-    metrics.watchQueue(s.name, () => batcher.pendingRows);
-    metrics.watchWorkers(s.name, () => pool.size);
+    metrics.watch(metrics.queueRows, s.name, () => batcher.pendingRows);
+    metrics.watch(metrics.engineWorkers, s.name, () => pool.size);
     const online = new OnlineLearner({
       config: s.online, build: deriveConfig(config, { build: { scoresOutput: wantedScores } }).build, preprocess: start.preprocess, layout: samplesLayout, engine: s.online.retrainThreads === null ? config.engine : { ...config.engine, intraOpThreads: s.online.retrainThreads },
       modelFile: start.modelFile, latencyProfile, sampleDims: start.sampleDims, pool, store, metrics, model: s.name, log,

@@ -21,6 +21,7 @@ export class ServerMetrics {
   readonly agreement: Gauge<'model'>;
   readonly agreementLower: Gauge<'model'>;
   readonly exitAgreement: Gauge<'model' | 'exit' | 'tensor'>;
+  readonly exitThreshold: Gauge<'model' | 'exit' | 'tensor' | 'score'>;
   readonly verified: Counter<'model' | 'exit' | 'tensor' | 'agree'>;
   readonly bundleVersion: Gauge<'model'>;
   readonly retrains: Counter<'model' | 'outcome'>;
@@ -49,6 +50,7 @@ export class ServerMetrics {
     this.agreement = new Gauge({ name: 'layercache_agreement_estimate', help: 'Live agreement with the backbone, estimated from verification samples', labelNames: ['model'], registers });
     this.agreementLower = new Gauge({ name: 'layercache_agreement_lower_bound', help: 'One-sided lower confidence bound on live agreement', labelNames: ['model'], registers });
     this.exitAgreement = new Gauge({ name: 'layercache_exit_agreement_estimate', help: 'Agreement of verified early answers per exit of the serving version (sliding window)', labelNames: ['model', 'exit', 'tensor'], registers });
+    this.exitThreshold = new Gauge({ name: 'layercache_exit_threshold', help: "Threshold of each exit of the serving version, in its score's units (score label: log-odds −log(1 − p) for max and temperature, the margin for margin); +Inf for an exit the accuracy guard disabled", labelNames: ['model', 'exit', 'tensor', 'score'], registers });
     this.verified = new Counter({ name: 'layercache_verification_total', help: 'Early answers checked against the full backbone', labelNames: ['model', 'exit', 'tensor', 'agree'], registers });
     this.bundleVersion = new Gauge({ name: 'layercache_bundle_version', help: 'Bundle version serving requests', labelNames: ['model'], registers });
     this.retrains = new Counter({ name: 'layercache_retrain_total', help: 'Online retrains, by outcome', labelNames: ['model', 'outcome'], registers });

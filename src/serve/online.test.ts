@@ -434,6 +434,10 @@ describe('accuracy guard', () => {
     const raised = await run('guard-raise', { guardRaise: 100 });
     assert.deepEqual(raised.actions.map((a) => [a.action, a.thresholdAfter]), [['raise', 100]]);
     assert.equal(count(raised.metrics, 'layercache_guard_actions_total', ',action="raise"'), 1);
+    // The serving version's thresholds, in the score's units: the raise's 100, and +Inf for the disabled exit.
+    const threshold = (text: string): string | undefined => new RegExp(`^layercache_exit_threshold\\{model="tiny",exit="0",tensor="${tensor}",score="max"\\} (\\S+)$`, 'm').exec(text)?.[1];
+    assert.equal(threshold(raised.metrics), '100');
+    assert.equal(threshold(disabled.metrics), '+Inf');
     assert.equal(raised.exits.at(-1), -1, 'raised above its scores, the exit answers nothing');
     assert.equal(raised.status.perExit[0]!.raises, 1);
     assert.equal(raised.status.perExit[0]!.verified, 0, 'a raise drops the verified answers its threshold was fitted on');
@@ -528,10 +532,12 @@ describe('accuracy guard', () => {
       const send = async (i: number) => assert.equal((await s.app.inject({ method: 'POST', url: '/v2/models/tiny/infer', payload: body(x.subarray(i * sample, (i + 1) * sample)) })).statusCode, 200);
       for (let i = 0; i < 20; i++) await send(i);
       assert.equal((await gauges()).length, 1, 'exit 0 of version 1 has verified answers');
+      assert.match((await s.app.inject('/metrics')).body, /^layercache_exit_threshold\{model="tiny",exit="0",tensor="[^"]+",score="max"\} 0$/m, "version 1's exit at its threshold, 0");
       for (let i = 20; i < 120; i++) await send(i);
       await s.online.idle();
       assert.deepEqual([s.online.status().version, s.online.status().exits], [2, 0], 'the retrained version, with no exit, serves');
       assert.deepEqual(await gauges(), []);
+      assert.doesNotMatch((await s.app.inject('/metrics')).body, /^layercache_exit_threshold\{/m, 'no threshold of the old exit');
     } finally {
       await s.close();
     }

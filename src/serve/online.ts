@@ -186,6 +186,9 @@ export class OnlineLearner {
     for (const s of this.guard.stats()) {
       if (s.n > 0) m.exitAgreement.set({ model, exit: String(s.exit), tensor: this.exitTensor(this.version, s.exit) }, s.agreement);
     }
+    m.exitThreshold.reset();
+    const manifest = this.bundle?.manifest;
+    manifest?.exits.forEach((x, e) => m.exitThreshold.set({ model, exit: String(e), tensor: x.tensor, score: manifest.score.kind }, x.threshold ?? Number.POSITIVE_INFINITY));
   }
 
   /**

@@ -7,7 +7,7 @@ import { seededRng } from '../tensor/index.ts';
 import { randomInput, runModel } from '../../test/support/chain.ts';
 import { residualNet } from '../../test/support/models.ts';
 import { Cascade, type CascadeExit } from './cascade.ts';
-import { float32Below } from './graph-parts.ts';
+import { float32Below, LOG_ODDS_FROM } from './graph-parts.ts';
 import { scoreRow } from '../calibrate/index.ts';
 import { cloneModel, type ModelProto } from '../onnx/index.ts';
 
@@ -135,6 +135,41 @@ describe('cascade', () => {
         for (let k = 0; k < 5; k++) assert.ok(Math.abs(r.probs[k]! - staged[i]!.probs[k]!) < 1e-5);
       });
       assert.deepEqual([...new Set(graph.map((r) => r.exit))].sort(), [0, 1]);
+    });
+  }
+
+  for (const kind of ['max', 'margin'] as const) {
+    it(`a threshold at one row's own score, or one float32-resolvable step either side, decides that row exactly like the staged runtime, at batch 1 and batch N: ${kind} score`, async () => {
+      const x = randomInput([8, 3, 8, 8], 24);
+      const probe = await cascadeWith([Infinity, Infinity], kind);
+      created.push(probe);
+      // Head 0's log-probabilities as the staged runtime scores them (its fused stage).
+      const lp = (await probe.trace(x)).heads[0]!;
+      const scores = Array.from({ length: 8 }, (_, i) => scoreRow(lp, i, 5, kind, 1).score);
+      // The graphs compare a float32 score (log p_max; the margin) with a float32 comparison value, so a threshold of
+      // exactly a row's score decides as scoreRow only where both round to one float32: for the margin always (a
+      // float32 subtraction is the rounded exact difference), for max on a row whose float32 log p_max is
+      // float32(log(1 − e^(−score))). There, exiting depends on the comparison being inclusive (≥, not >).
+      const f32Score = (i: number): number => (kind === 'margin' ? Math.fround(scores[i]!) : Math.max(...lp.subarray(i * 5, i * 5 + 5)));
+      const f32Value = (i: number): number => Math.fround(kind === 'margin' ? scores[i]! : Math.log(-Math.expm1(-scores[i]!)));
+      const r = scores.findIndex((_, i) => f32Score(i) === f32Value(i));
+      assert.ok(r >= 0, `the test needs a row whose float32 score equals the float32 comparison value of its own score: ${scores.join(' ')}`);
+      const s = scores[r]!;
+      assert.ok(s < LOG_ODDS_FROM, `the test needs a score below ${LOG_ODDS_FROM} (compared as log p_max, not as in-graph log-odds): ${s}`);
+      // Steps of 1e-6 relative: float32 spacing is 2^-24 to 2^-23 relative, and the step moves the comparison value by
+      // at least 7 float32 steps (log p by s·1e-6/(e^s − 1); the margin itself), clear of the score's own float32
+      // rounding (under one step), where the next float64 (2^-52 relative) would be lost in it. So a comparison value
+      // off by 1e-5 (relative or absolute), in either direction, flips one of these decisions.
+      for (const [threshold, want] of [[s, 0], [s * (1 + 1e-6), null], [s * (1 - 1e-6), 0]] as const) {
+        const c = await cascadeWith([threshold, Infinity], kind);
+        const staged = await c.run(x, { staged: true });
+        assert.equal(staged[r]!.exit, want, `staged, threshold ${threshold} vs score ${s}: exits where score ≥ threshold`);
+        const one = await c.run({ dtype: 'float32', dims: [1, 3, 8, 8], data: (x.data as Float32Array).slice(r * 192, (r + 1) * 192) });
+        assert.equal(one[0]!.exit, want, `batch 1 (If graph), row ${r}, threshold ${threshold} vs score ${s}`);
+        const graph = await c.run(x);
+        graph.forEach((row, i) => assert.equal(row.exit, staged[i]!.exit, `batch N (Compress graph), row ${i}, threshold ${threshold} vs score ${s}`));
+        await c.release();
+      }
     });
   }
 

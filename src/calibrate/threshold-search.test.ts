@@ -98,6 +98,61 @@ describe('optimizeForLambda (oracle: the same descent judged by full simulations
   });
 });
 
+describe('optimizeForLambda: what a sample costs after exit 0 when exits 1 and 2 are kept (hand-checked)', () => {
+  // Heads cost 1, 2 and 1 at exits 0, 1 and 2; λ 10. Each descent starts from exits 1 and 2 kept at 1.5, so that exit 0's
+  // first choice depends on what those exits do with its samples (Sweep's continuations).
+  const column = (cost: number, headCost: number, score: number[], correct: number[]) => ({ cost, headCost, score: Float64Array.from(score), correct: Uint8Array.from(correct) });
+  const start: Policy = { thresholds: [NEVER, 1.5, 1.5] };
+
+  it('a sample that exit 1 answers costs exit 1\'s head plus the backbone up to exit 1', () => {
+    // a1 (exit 0 agrees) and a2 (exit 0 disagrees) pass exit 1; b1 and b2 fail exit 1 and pass exit 2. Exits 1 and 2 agree
+    // where they answer. Backbone costs 1, 4 and 6 up to exits 0, 1 and 2, 12 in full.
+    // Without exit 0, a1 costs 2 + 4 = 6 at exit 1. Keeping exit 0 for a1 alone (threshold 2.5, between a1's 3 and a2's 2)
+    // costs a1 1 + 1 = 2 (saves 4) and adds exit 0's head, 1, to the other three samples (+3): net −1. That is
+    // a1: 2; a2: 1 + 2 + 4 = 7; b1, b2: 1 + 2 + 1 + 6 = 10 each; total 29, against 30 without exit 0 (6 + 6 + 9 + 9).
+    // Answering a2 at exit 0 too would save 7 − 2 = 5 for a disagreement, λ = 10. Exit 1 stays (its head on the three
+    // samples it reaches, 6, against 13 − 4 = 9 saved on a2, who would go on past exit 2 to the backbone), and so does
+    // exit 2 (2 against 12 − 6 = 6 saved on each of b1, b2; it reaches them alone, so its threshold is their score, 3).
+    // A sweep that left exit 1's head out of a1's continuation (4) saw 2 saved, less than 3, and dropped exit 0 (30).
+    // One that took a sample's continuation past exit 1 where exit 1 answers it (2 + 7 = 9 for a1, 2 + 13 = 15 for a2)
+    // saw a2 answered at exit 0 for 2 + λ = 12 < 15, and kept it.
+    const table: CalibrationTable = {
+      n: 4, fullCost: 12, exits: [
+        column(1, 1, [3, 2, 0, 0], [1, 0, 0, 0]),
+        column(4, 2, [3, 3, 0, 0], [1, 1, 0, 0]),
+        column(6, 1, [3, 0, 3, 3], [1, 1, 1, 1]),
+      ],
+    };
+    const best = optimizeForLambda(table, 10, start);
+    assert.deepEqual(best.thresholds, [2.5, 1.5, 3]);
+    const outcome = simulate(table, best);
+    assert.deepEqual([outcome.meanCost * table.n, outcome.errors], [29, 0]);
+  });
+
+  it('a sample that goes on past exit 1 pays exit 1\'s head, and exit 2\'s disagreement is its own', () => {
+    // p fails exit 1 and is answered by exit 2; q passes exit 1; r fails exit 1 and passes exit 2; s fails both and runs
+    // the backbone. Exit 0 disagrees on all four, exit 1 on r and s, exit 2 on p and s. Backbone costs 1, 2 and 3 up to
+    // exits 0, 1 and 2, 8 in full.
+    // Without exit 0, p costs 2 + 1 + 3 = 6 (exit 1's head, then exit 2) and disagrees. Keeping exit 0 for p alone
+    // (threshold 1.5) costs p 1 + 1 = 2 (saves 4, same disagreement) and adds 1 to q, r and s (+3): net −1. That is
+    // p: 2; q: 1 + 2 + 2 = 5; r: 1 + 2 + 1 + 3 = 7; s: 1 + 2 + 1 + 8 = 12; total 26 and 1 disagreement, against 27 and 1.
+    // Exit 1 stays (6 in heads on q, r, s against 1 + 8 − 2 = 7 saved on q), and so does exit 2 (2 against 8 − 3 = 5 on r).
+    // A sweep that left exit 1's head out of p's continuation (4) saw 2 saved and dropped exit 0; one that did not
+    // carry exit 2's disagreement into p's continuation saw exit 0's answer add one, +λ, and dropped it too.
+    const table: CalibrationTable = {
+      n: 4, fullCost: 8, exits: [
+        column(1, 1, [3, 0, 0, 0], [0, 0, 0, 0]),
+        column(2, 2, [0, 3, 0, 0], [1, 1, 0, 0]),
+        column(3, 1, [3, 0, 3, 0], [0, 1, 1, 0]),
+      ],
+    };
+    const best = optimizeForLambda(table, 10, start);
+    assert.deepEqual(best.thresholds, [1.5, 1.5, 1.5]);
+    const outcome = simulate(table, best);
+    assert.deepEqual([outcome.meanCost * table.n, outcome.errors], [26, 1]);
+  });
+});
+
 describe('optimizeForBudget (oracle: feasibility and local optimality by full simulations)', () => {
   // Starts from "keep none", or (odd seeds) from a λ search's policy, as the in-sample selection does.
   it('meets the budget and no single exit\'s cut is cheaper within it, on 40 random tables', () => {

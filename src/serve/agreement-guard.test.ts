@@ -142,6 +142,29 @@ describe('AgreementGuard actions and shares', () => {
     assert.equal(h.thresholdFor(0, 0.1, 1), Number.POSITIVE_INFINITY, 'even the top answer alone: (2/3) · (1/5) · 1 > 0.1');
   });
 
+  it('thresholdFor: the other exits\' estimated losses come out of the tolerance first', () => {
+    // Two exits, delta 0.05: each exit's bounds at δ = 0.025. Exit 0 answers 10% of rows, exit 1 30%. Exit 0's 10
+    // verified answers score 1..10, those scored 1–3 wrong. For m kept answers all agreeing, the upper bound on their
+    // disagreement is 1 − 0.025^(1/m), so exit 0's loss at a threshold keeping m of them is 0.1 · (m/10) · (1 − 0.025^(1/m)):
+    // m = 7 (t = 4): 0.0287; m = 2 (t = 9): 0.0168; m = 1 (t = 10): 0.00975. At t = 3 one of 8 is wrong: more than
+    // 0.0287 · 8/7 = 0.0328.
+    const guard = (exit1Wrong: number): AgreementGuard => {
+      const g = new AgreementGuard(2, 100, 0.05);
+      g.recordAnswers(Int32Array.from({ length: 10 }, (_, i) => (i < 1 ? 0 : i < 4 ? 1 : -1)));
+      for (let k = 1; k <= 10; k++) g.recordVerified(0, k > 3, k);
+      for (let k = 0; k < 40; k++) g.recordVerified(1, k >= exit1Wrong, 5);
+      return g;
+    };
+    for (const [m, loss] of [[7, 0.0287], [2, 0.0168], [1, 0.00975]] as const) {
+      assert.ok(Math.abs(0.1 * (m / 10) * (1 - 0.025 ** (1 / m)) - loss) < 1e-4, `${m} kept`);
+    }
+    // Exit 1 agreeing on all 40 leaves the whole tolerance of 3% to exit 0: t = 4 (0.0287 ≤ 0.03 < 0.0328).
+    assert.equal(guard(0).thresholdFor(0, 0.03, 0.5), 4);
+    // Exit 1 wrong on 2 of 40 is estimated to lose 0.3 · 2/40 = 1.5%, which leaves 1.5% to exit 0: only its top answer
+    // fits (0.00975 ≤ 0.015 < 0.0168), t = 10. Budgeting the whole 3% for exit 0 would give 4 again.
+    assert.equal(guard(2).thresholdFor(0, 0.03, 0.5), 10);
+  });
+
   it('is suspicious when the point estimate (from 10 or more verified answers) is below 1 − tolerance', () => {
     const g = new AgreementGuard(1, 100, 0.05);
     g.recordAnswers(Int32Array.from({ length: 10 }, (_, i) => (i < 5 ? 0 : -1)));

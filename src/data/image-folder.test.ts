@@ -48,7 +48,7 @@ describe('folder data source', () => {
     assert.ok(Math.abs(t.data[12]! + 1) < 1e-6);
 
     // A size whose decoded pixels no array can hold is refused before any image is decoded (it failed INTERNAL).
-    await assert.rejects(openDataSource(`folder:${root}`, pre, { channels: 3, height: 20_000, width: 20_000 }), { code: 'DATA_SPEC_INVALID', message: /4 images of 20000×20000 would take 4\.5 GiB decoded; take fewer images/ });
+    await assert.rejects(openDataSource(`folder:${root}`, pre, { channels: 3, height: 20_000, width: 20_000 }), { code: 'DATA_SPEC_INVALID', message: /4 images decoded at 20000×20000 would take 4\.5 GiB in memory, over the 4\.0 GiB one array holds; take at most 3 at once \(a range, #0-2\), or a smaller size/ });
     await fs.writeFile(path.join(root, 'dog', '3.png'), 'not a png');
     await assert.rejects(openDataSource(`folder:${root}`, pre, { channels: 3, height: 2, width: 2 }), { code: 'DATA_SPEC_INVALID', message: /3\.png cannot be decoded/ });
     await assert.rejects(openDataSource(`folder:${path.join(root, 'missing')}`, pre, { channels: 3, height: 2, width: 2 }), { code: 'FILE_NOT_FOUND' });

@@ -14,7 +14,7 @@ import path from 'node:path';
 import sharp from 'sharp';
 import { LayercacheError } from '../errors/index.ts';
 import { preprocessPlanar, type Preprocess } from './preprocess.ts';
-import type { DataSource } from './source.ts';
+import { checkArrayBytes, type DataSource } from './source.ts';
 import type { Tensor } from '../tensor/index.ts';
 import { SILENT, withPhase, type Progress } from '../progress/index.ts';
 
@@ -159,12 +159,9 @@ export async function openImageFolder(spec: string, root: string, range: (total:
   const files = all.files.slice(a, b);
   const { channels, height, width } = size;
   const plane = height * width;
-  // Decoded pixels are held in one array; past ~4 GiB none can be made (and the float inputs are 4× that).
-  const bytes = files.length * channels * plane;
-  if (bytes > 2 ** 32 - 1) {
-    throw new LayercacheError('DATA_SPEC_INVALID', `data spec '${spec}': ${files.length} images of ${height}×${width} would take ${(bytes / 2 ** 30).toFixed(1)} GiB decoded; take fewer images (a range, #0-999) or a smaller size`);
-  }
-  const pixels = new Uint8Array(bytes);
+  // Decoded pixels are held in one array (and the float inputs of a batch are 4× its share).
+  checkArrayBytes(spec, `${files.length} images decoded at ${height}×${width}`, files.length, channels * plane, ', or a smaller size');
+  const pixels = new Uint8Array(files.length * channels * plane);
   // sharp decodes on libuv's thread pool: a few images in flight keep it busy; each lands at its own index.
   let next = 0;
   /** The first image (in order) that failed, once any has: the others in flight finish, none starts. */

@@ -3,8 +3,24 @@
  * Invariants: batch(start, end) returns float32 [end − start, ...sampleDims] in sample
  * order; labels, when known, are aligned with samples.
  */
+import { constants } from 'node:buffer';
 import { LayercacheError } from '../errors/index.ts';
 import { tensor, type Tensor } from '../tensor/index.ts';
+
+/** The most bytes one typed array holds (Node's buffer.constants.MAX_LENGTH: 4 GiB on 64-bit Node 20). */
+export const MAX_ARRAY_BYTES = constants.MAX_LENGTH;
+
+/**
+ * Refuses a range of `count` items (samples, records, images; `what`, e.g. "records 0-1499999") that would take
+ * `bytesPer` bytes each in one array, when they do not fit in one: a typed array that large cannot be made, and the
+ * failure was a RangeError ("Invalid typed array length"). `spec` names the data; `size`, a smaller size's hint.
+ */
+export function checkArrayBytes(spec: string, what: string, count: number, bytesPer: number, size = ''): void {
+  const bytes = count * bytesPer;
+  if (bytes <= MAX_ARRAY_BYTES) return;
+  const fits = Math.max(1, Math.floor(MAX_ARRAY_BYTES / bytesPer));
+  throw new LayercacheError('DATA_SPEC_INVALID', `data spec '${spec}': ${what} would take ${(bytes / 2 ** 30).toFixed(1)} GiB in memory, over the ${(MAX_ARRAY_BYTES / 2 ** 30).toFixed(1)} GiB one array holds; take at most ${fits} at once (a range, #0-${fits - 1})${size}`);
+}
 
 export interface DataSource {
   /** Human-readable description, e.g. "cifar10:…/cifar10_test_jpeg.bin#0-4999". */

@@ -102,6 +102,28 @@ describe('data specs', () => {
     await Promise.all([fs.rm(big), fs.rm(bigNpy)]);
   });
 
+  it('a range too large for one array is refused before anything is read, naming the range and how much fits (raw, npy, cifar10)', async () => {
+    // Sparse files: the sizes are real, the disk holds almost nothing. A range over 4 GiB was a RangeError (INTERNAL).
+    const per = 3 * 32 * 32 * 4;
+    const samples = 400_000; // 4.9 GB of float32
+    const raw = path.join(dir, 'huge.raw');
+    await fs.writeFile(raw, '');
+    await fs.truncate(raw, samples * per);
+    await assert.rejects(openDataSource(`raw:${raw}:3x32x32`, IDENTITY_PREPROCESS),
+      { code: 'DATA_SPEC_INVALID', message: /samples 0-399999 would take 4\.6 GiB in memory, over the 4\.0 GiB one array holds; take at most 349525 at once \(a range, #0-349524\)/ });
+    assert.equal((await openDataSource(`raw:${raw}:3x32x32#0-9`, IDENTITY_PREPROCESS)).count, 10, 'a range that fits still opens');
+    const bigNpy = path.join(dir, 'huge.npy');
+    const header = npy([samples, 3, 32, 32], new Float32Array(0));
+    await fs.writeFile(bigNpy, header);
+    await fs.truncate(bigNpy, header.length + samples * per);
+    await assert.rejects(openDataSource(`npy:${bigNpy}#0-399999`, IDENTITY_PREPROCESS), { code: 'DATA_SPEC_INVALID', message: /samples 0-399999 would take 4\.6 GiB/ });
+    const cifar = path.join(dir, 'huge.bin');
+    await fs.writeFile(cifar, '');
+    await fs.truncate(cifar, 1_500_000 * 3073);
+    await assert.rejects(openDataSource(`cifar10:${cifar}`, IDENTITY_PREPROCESS), { code: 'DATA_SPEC_INVALID', message: /records 0-1499999 would take 4\.3 GiB in memory.*take at most 1397646 at once/ });
+    await Promise.all([fs.rm(raw), fs.rm(bigNpy), fs.rm(cifar)]);
+  });
+
   it('a .npy cut within its header, and a reversed range, say so', async () => {
     await fs.writeFile(path.join(dir, 'head.npy'), npy([4, 2, 3], values).subarray(0, 30));
     await assert.rejects(openDataSource(`npy:${path.join(dir, 'head.npy')}`, IDENTITY_PREPROCESS), { code: 'DATA_SPEC_INVALID', message: /is truncated within its header; save it again with np\.save/ });

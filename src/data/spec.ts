@@ -12,9 +12,9 @@ import path from 'node:path';
 import { LayercacheError } from '../errors/index.ts';
 import { readFully } from '../files/index.ts';
 import { sliceRows, tensor } from '../tensor/index.ts';
-import { readCifar, cifarRecordCount, CIFAR_SHAPE } from './cifar.ts';
+import { readCifar, cifarRecordCount, CIFAR_RECORD_BYTES, CIFAR_SHAPE } from './cifar.ts';
 import { preprocessPlanar, type Preprocess } from './preprocess.ts';
-import { boundsChecked, type DataSource } from './source.ts';
+import { boundsChecked, checkArrayBytes, type DataSource } from './source.ts';
 import { openImageFolder, type ImageSize } from './image-folder.ts';
 import { openMnist } from './mnist.ts';
 import { SILENT, type Progress } from '../progress/index.ts';
@@ -186,6 +186,7 @@ async function openUnchecked(spec: string, preprocess: Preprocess, imageSize: Im
   if (kind === 'cifar10') {
     const total = await cifarRecordCount(rest);
     const [a, b] = parseRange(spec, range, total, ['the file', 'records']);
+    checkArrayBytes(spec, `records ${a}-${b - 1}`, b - a, CIFAR_RECORD_BYTES);
     const images = await readCifar(rest, a, b);
     const { channels, height, width } = CIFAR_SHAPE;
     const plane = channels * height * width;
@@ -212,6 +213,7 @@ async function openUnchecked(spec: string, preprocess: Preprocess, imageSize: Im
       const need = offset + shape[0]! * per * 4;
       if (f.size < need) throw bad(spec, `is ${f.size} bytes, but its header's shape (${shape.join(', ')}) of float32 needs ${need}: the file is truncated; save it again with np.save`);
       const [a, b] = parseRange(spec, range, shape[0]!, ['the array', 'samples']);
+      checkArrayBytes(spec, `samples ${a}-${b - 1}`, b - a, per * 4);
       const samples = new Float32Array((await f.read(offset + a * per * 4, (b - a) * per * 4)).buffer);
       checkFinite(spec, samples, per, a);
       return tensorSource(spec, samples, shape.slice(1), b - a);
@@ -231,6 +233,7 @@ async function openUnchecked(spec: string, preprocess: Preprocess, imageSize: Im
       if (f.size % per !== 0) throw bad(spec, `is ${f.size} bytes, not a multiple of ${per} (one ${dims.join('x')} float32 sample)`);
       if (f.size === 0) throw bad(spec, 'is an empty file: it holds no samples');
       const [a, b] = parseRange(spec, range, f.size / per, ['the file', 'samples']);
+      checkArrayBytes(spec, `samples ${a}-${b - 1}`, b - a, per);
       const samples = new Float32Array((await f.read(a * per, (b - a) * per)).buffer);
       checkFinite(spec, samples, per / 4, a);
       return tensorSource(spec, samples, dims, b - a);

@@ -119,4 +119,50 @@ describe('folder data source', () => {
     const x = src.batch(0, 4).data;
     assert.deepEqual([x[0], x[12], x[24], x[36]], [20, 40, 10, 30]);
   });
+  it('refuses what it would otherwise skip or mislabel, naming it: a link that cannot be followed, an image in two classes, a BMP, an unreadable image', async (t) => {
+    const pre = { scale: 1, mean: [0], std: [1], layout: 'nchw' as const };
+    const size = { channels: 3, height: 2, width: 2 };
+    const png = await sharp({ create: { width: 2, height: 2, channels: 3, background: { r: 1, g: 2, b: 3 } } }).png().toBuffer();
+    // A broken link, and one that loops: both were skipped silently, shifting every later image's index.
+    const links = await tempDir('links');
+    await fs.writeFile(path.join(links, 'a.png'), png);
+    await fs.symlink(path.join(links, 'nowhere.png'), path.join(links, 'gone.png'));
+    await assert.rejects(openDataSource(`folder:${links}`, pre, size), { code: 'DATA_SPEC_INVALID', message: /gone\.png is a link to .*nowhere\.png, which cannot be followed \(ENOENT\); fix or remove the link/ });
+    await fs.rm(path.join(links, 'gone.png'));
+    await fs.symlink('self.png', path.join(links, 'self.png'));
+    await assert.rejects(openDataSource(`folder:${links}`, pre, size), { code: 'DATA_SPEC_INVALID', message: /self\.png is a link to self\.png, which cannot be followed \(ELOOP\)/ });
+    await fs.rm(path.join(links, 'self.png'));
+    assert.equal((await openDataSource(`folder:${links}`, pre, size)).count, 1);
+
+    // A link from one class folder into another: dog's images were counted under cat too, labelled cat.
+    const shared = await tempDir('shared');
+    await fs.mkdir(path.join(shared, 'cat'));
+    await fs.mkdir(path.join(shared, 'dog'));
+    await fs.writeFile(path.join(shared, 'cat', '0.png'), png);
+    await fs.writeFile(path.join(shared, 'dog', '1.png'), png);
+    await fs.symlink(path.join(shared, 'dog'), path.join(shared, 'cat', 'more'));
+    await assert.rejects(openDataSource(`folder:${shared}`, pre, size), { code: 'DATA_SPEC_INVALID', message: /image .*cat\/more\/1\.png \(class 'cat'\) and .*dog\/1\.png \(class 'dog'\) are the same file, .*, so it would carry two labels/ });
+    // Within one class a link to its own images is no conflict (the build keeps each distinct sample once).
+    await fs.rm(path.join(shared, 'cat', 'more'));
+    await fs.symlink(path.join(shared, 'cat', '0.png'), path.join(shared, 'cat', 'again.png'));
+    assert.deepEqual(Array.from((await openDataSource(`folder:${shared}`, pre, size)).labels!), [0, 0, 1]);
+
+    // A BMP is listed (not skipped) and refused before any decoding, saying what to do.
+    const bmp = await tempDir('bmp');
+    await fs.writeFile(path.join(bmp, 'a.png'), png);
+    await fs.writeFile(path.join(bmp, 'b.bmp'), Buffer.from('BM'));
+    await assert.rejects(openDataSource(`folder:${bmp}`, pre, size), { code: 'DATA_SPEC_INVALID', message: /b\.bmp is a BMP, which the image decoder \(sharp\) cannot read; convert the BMP images to PNG/ });
+    assert.equal((await openDataSource(`folder:${bmp}#0-0`, pre, size)).count, 1, 'outside the range it is not decoded, so not refused');
+
+    // An image file that cannot be read is FILE_UNREADABLE, naming it (it was 'cannot be decoded', with sharp's message).
+    const locked = await tempDir('locked');
+    await fs.writeFile(path.join(locked, 'a.png'), png);
+    const readFile = fs.readFile.bind(fs);
+    // Tests run as root here, which chmod does not stop: the file system's refusal is faked.
+    t.mock.method(fs, 'readFile', (async (file: string, ...rest: unknown[]) => {
+      if (String(file).endsWith('a.png')) throw Object.assign(new Error('EACCES: permission denied'), { code: 'EACCES' });
+      return (readFile as (...a: unknown[]) => Promise<unknown>)(file, ...rest);
+    }) as typeof fs.readFile);
+    await assert.rejects(openDataSource(`folder:${locked}`, pre, size), { code: 'FILE_UNREADABLE', message: /image .*a\.png cannot be read \(EACCES\); fix its permissions, or remove it/ });
+  });
 });

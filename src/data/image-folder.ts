@@ -1,8 +1,8 @@
 /**
  * A folder of images (JPEG, PNG, WebP, …) decoded with sharp. With class subfolders
  * (root/cat/1.jpg, root/dog/a/2.jpg) the sorted subfolder names are the labels; with images
- * directly in the folder there are none. Symbolic links are followed; hidden entries are
- * skipped. Every image is decoded once, resized to the model's input size (stretched to
+ * directly in the folder there are none. Symbolic links are followed (one that cannot be is refused, as is an image
+ * reached from two class folders); hidden entries are skipped. Every image is decoded once, resized to the model's input size (stretched to
  * fill; EXIF orientation is not applied, as PIL-based loaders do not; an alpha channel is
  * dropped, as PIL's convert('RGB') drops it, so a transparent pixel keeps its colour) and kept
  * as planar bytes; batches are preprocessed on demand.
@@ -45,13 +45,24 @@ export function colourImageSizeOf(shape: readonly (number | string)[] | null | u
   return size && (size.channels === 1 || size.channels === 3) ? size : undefined;
 }
 
-/** What a directory entry is, following symbolic links (a broken link is neither). */
+/**
+ * What a directory entry is, following symbolic links; null for anything else (a socket, a device). A link that
+ * cannot be followed (its target is gone, or it loops) is refused: skipping it would shift every later index (an
+ * image) or label (a class folder), silently.
+ */
 async function kindOf(dir: string, e: Dirent): Promise<'dir' | 'file' | null> {
   if (e.isDirectory()) return 'dir';
   if (e.isFile()) return 'file';
   if (!e.isSymbolicLink()) return null;
-  const st = await fs.stat(path.join(dir, e.name)).catch(() => null);
-  return st?.isDirectory() ? 'dir' : st?.isFile() ? 'file' : null;
+  const link = path.join(dir, e.name);
+  let st;
+  try {
+    st = await fs.stat(link);
+  } catch (err) {
+    const target = await fs.readlink(link).catch(() => '?');
+    throw new LayercacheError('DATA_SPEC_INVALID', `${link} is a link to ${target}, which cannot be followed (${(err as NodeJS.ErrnoException).code ?? (err as Error).message}); fix or remove the link (skipping it would shift the index of every later image)`, { cause: err });
+  }
+  return st.isDirectory() ? 'dir' : st.isFile() ? 'file' : null;
 }
 
 /** The non-hidden entries of `dir` that are directories or files, links followed; names sorted. */
@@ -88,6 +99,22 @@ async function imagesUnder(dir: string, seen: Set<string>): Promise<string[]> {
   return out;
 }
 
+/** Refuses an image file reached from two class folders (through a link), which would carry two labels. */
+async function refuseSharedImages(classes: readonly { name: string; images: readonly string[] }[]): Promise<void> {
+  if (classes.length < 2) return;
+  const owner = new Map<string, { name: string; image: string }>();
+  for (const c of classes) {
+    const reals = await Promise.all(c.images.map((f) => fs.realpath(f)));
+    reals.forEach((real, i) => {
+      const first = owner.get(real);
+      if (first && first.name !== c.name) {
+        throw new LayercacheError('DATA_SPEC_INVALID', `image ${first.image} (class '${first.name}') and ${c.images[i]} (class '${c.name}') are the same file, ${real}, so it would carry two labels; each image must sit in one class folder: remove the link that brings it into the other`);
+      }
+      if (!first) owner.set(real, { name: c.name, image: c.images[i]! });
+    });
+  }
+}
+
 /**
  * The images of `root`: directly in it (no labels), or in class subfolders at any depth (labels numbered in the
  * sorted order of the class folders' names, as torchvision's ImageFolder numbers them). A class folder without
@@ -99,6 +126,7 @@ async function listImages(root: string): Promise<{ files: string[]; labels: Int3
   const named = entries.filter((e) => e.kind === 'dir').map((e) => e.name);
   // Each class's images in the sorted order of their whole relative paths (cat/a-1.png before cat/a/0.png).
   const classes = await Promise.all(named.map(async (name) => ({ name, images: (await imagesUnder(path.join(root, name), new Set())).sort(byCodeUnits) })));
+  await refuseSharedImages(classes);
   const holding = classes.filter((c) => c.images.length > 0);
   if (holding.length > 0 && direct.length > 0) {
     throw new LayercacheError('DATA_SPEC_INVALID', `image folder ${root} holds both images (${path.basename(direct[0]!)}, …) and subfolders with images (${holding[0]!.name}, …); put every image in a class subfolder, or none in any, so that labels are unambiguous`);
@@ -151,12 +179,25 @@ export async function decodeImage(bytes: Uint8Array, size: ImageSize, p: Preproc
   return preprocessPlanar(planar, 1, size.channels, size.height, size.width, p);
 }
 
+/** The bytes of image file `file`; a file that cannot be read is FILE_UNREADABLE, naming it and its error code. */
+async function readImage(file: string): Promise<Uint8Array> {
+  try {
+    return await fs.readFile(file);
+  } catch (err) {
+    const code = (err as NodeJS.ErrnoException).code ?? (err as Error).message;
+    throw new LayercacheError('FILE_UNREADABLE', `image ${file} cannot be read (${code}); fix its permissions, or remove it`, { cause: err });
+  }
+}
+
 /** Opens `root` as a data source of images resized to `size`; `range` selects [start, end) of the sorted files. */
 export async function openImageFolder(spec: string, root: string, range: (total: number) => [number, number], size: ImageSize, p: Preprocess, progress: Progress = SILENT): Promise<DataSource> {
   const all = await listImages(root);
   if (all.files.length === 0) throw new LayercacheError('DATA_SPEC_INVALID', `data spec '${spec}': ${root} holds no images (.jpg, .png, .webp, …)`);
   const [a, b] = range(all.files.length);
   const files = all.files.slice(a, b);
+  // Listed (so that no image is skipped silently), but sharp's prebuilt libvips has no BMP decoder: say so at once.
+  const bmp = files.find((f) => /\.bmp$/i.test(f));
+  if (bmp) throw new LayercacheError('DATA_SPEC_INVALID', `image ${bmp} is a BMP, which the image decoder (sharp) cannot read; convert the BMP images to PNG (e.g. ImageMagick's mogrify -format png *.bmp) and remove the .bmp files`);
   const { channels, height, width } = size;
   const plane = height * width;
   // Decoded pixels are held in one array (and the float inputs of a batch are 4× its share).
@@ -170,7 +211,8 @@ export async function openImageFolder(spec: string, root: string, range: (total:
     const worker = async (): Promise<void> => {
       for (let i = next++; i < files.length && !state.failed; i = next++) {
         try {
-          pixels.set(await decodePlanar(files[i]!, size), i * channels * plane);
+          // Read here, then decoded from its bytes (as a classify request's): a file that cannot be read says so.
+          pixels.set(await decodePlanar(await readImage(files[i]!), size), i * channels * plane);
         } catch (err) {
           // Another worker may have failed meanwhile (the loop's test narrowed this to null).
           const other = state.failed as { index: number } | null;
@@ -184,6 +226,7 @@ export async function openImageFolder(spec: string, root: string, range: (total:
   });
   if (state.failed) {
     const { index, err } = state.failed;
+    if (err instanceof LayercacheError) throw err; // unreadable
     throw new LayercacheError('DATA_SPEC_INVALID', `image ${files[index]} cannot be decoded (${(err as Error).message}); remove it or replace it with a valid JPEG/PNG`, { cause: err });
   }
   const sampleDims = p.layout === 'nchw' ? [channels, height, width] : [height, width, channels];

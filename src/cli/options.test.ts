@@ -1,7 +1,7 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import { LayercacheError } from '../errors/index.ts';
-import { parseImageSize, parseInputShape } from './options.ts';
+import { parseCount, parseImageSize, parseInputShape, parseNumber, parseNumberList, parsePositiveCount } from './options.ts';
 
 const usage = (fn: () => unknown, pattern: RegExp) => assert.throws(fn, (e: unknown) => e instanceof LayercacheError && e.code === 'USAGE' && pattern.test(e.message));
 
@@ -16,5 +16,16 @@ describe('CLI option parsers', () => {
     usage(() => parseImageSize('100000x100000', '--image-size'), /--image-size '100000x100000' has a side over 16384 pixels/);
     usage(() => parseInputShape('input=1x0'), /has a zero dimension/);
     usage(() => parseImageSize('32', '--image-size'), /is not HxW/);
+  });
+
+  it('read numbers written in decimal only: an empty value, hex or binary is refused (Number() read them as 0, 16, 1)', () => {
+    assert.deepEqual(['255', ' 0.5 ', '-1', '.25', '1e3', '+2E-1'].map((v) => parseNumber(v, '--scale')), [255, 0.5, -1, 0.25, 1000, 0.2]);
+    assert.deepEqual(parseNumberList('0.485,0.456,0.406', '--mean'), [0.485, 0.456, 0.406]);
+    for (const bad of ['0x10', '0b1', '0o7', '', ' ', 'Infinity', '1_000', '1,5']) usage(() => parseNumber(bad, '--scale'), /--scale '.*' is not a number; write it in decimal, e.g\. 255 or 0\.5/);
+    usage(() => parseNumberList('0.5,,0.5', '--std'), /--std '' is not a number/);
+    assert.equal(parseCount('0', '--max-queue-delay-us'), 0);
+    assert.equal(parsePositiveCount('1e6', '--retrain-after'), 1_000_000);
+    for (const bad of ['', ' ', '0x10', '2.5']) usage(() => parseCount(bad, '--max-queue-delay-us'), /--max-queue-delay-us '.*' is not a non-negative integer/);
+    for (const bad of ['', '0b11', '0']) usage(() => parsePositiveCount(bad, '--epochs'), /--epochs '.*' is not a positive integer/);
   });
 });

@@ -41,24 +41,35 @@ export function parseNameList(value: string, option: string): string[] {
   return names;
 }
 
+/**
+ * A decimal number as people write one (12, -0.5, .5, 1e6): Number() also reads '' and ' ' as 0 and '0x10' as 16,
+ * which would turn a typo into a setting silently.
+ */
+const DECIMAL = /^\s*[+-]?(\d+\.?\d*|\.\d+)(e[+-]?\d+)?\s*$/i;
+
+/** value as a number when it is written in decimal, else NaN. */
+function decimal(value: string): number {
+  return DECIMAL.test(value) ? Number(value) : Number.NaN;
+}
+
 /** Parses a positive integer option. */
 export function parsePositiveCount(value: string, option: string): number {
-  const n = Number(value);
+  const n = decimal(value);
   if (!Number.isInteger(n) || n < 1) throw new LayercacheError('USAGE', `${option} '${value}' is not a positive integer`);
   return n;
 }
 
 /** Parses a non-negative integer option. */
 export function parseCount(value: string, option: string): number {
-  const n = Number(value);
+  const n = decimal(value);
   if (!Number.isInteger(n) || n < 0) throw new LayercacheError('USAGE', `${option} '${value}' is not a non-negative integer`);
   return n;
 }
 
 /** Parses a finite number option. */
 export function parseNumber(value: string, option: string): number {
-  const n = Number(value);
-  if (value.trim() === '' || !Number.isFinite(n)) throw new LayercacheError('USAGE', `${option} '${value}' is not a number`);
+  const n = decimal(value);
+  if (!Number.isFinite(n)) throw new LayercacheError('USAGE', `${option} '${value}' is not a number; write it in decimal, e.g. 255 or 0.5`);
   return n;
 }
 

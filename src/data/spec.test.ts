@@ -16,7 +16,11 @@ let dir: string;
 
 /** A version-1 .npy file of little-endian float32 in C order. */
 function npy(shape: number[], data: Float32Array): Buffer {
-  let header = `{'descr': '<f4', 'fortran_order': False, 'shape': (${shape.join(', ')}${shape.length === 1 ? ',' : ''}), }`;
+  return npyWith(`{'descr': '<f4', 'fortran_order': False, 'shape': (${shape.join(', ')}${shape.length === 1 ? ',' : ''}), }`, data);
+}
+
+/** A version-1 .npy file with the header dictionary `header`, as given. */
+function npyWith(header: string, data: Float32Array): Buffer {
   while ((10 + header.length + 1) % 64 !== 0) header += ' ';
   header += '\n';
   const head = Buffer.alloc(10);
@@ -74,7 +78,26 @@ describe('data specs', () => {
       { code: 'DATA_SPEC_INVALID', message: /per-sample shape 3x0 with a 0 in it/ });
     await fs.writeFile(path.join(dir, 'zero.npy'), npy([4, 0], new Float32Array(0)));
     await assert.rejects(openDataSource(`npy:${path.join(dir, 'zero.npy')}`, IDENTITY_PREPROCESS),
-      { code: 'DATA_SPEC_INVALID', message: /shape \(4,0\); every axis must be at least 1/ });
+      { code: 'DATA_SPEC_INVALID', message: /shape \(4, 0\); every axis must be a whole number, at least 1/ });
+  });
+
+  it('a spec that names no file says so, with an example (it read as a file named \'\')', async () => {
+    for (const [spec, what] of [['cifar10:', /names no file; give its path, e\.g\. cifar10:data\/test_batch\.bin#0-999/], ['cifar10:#0-9', /names no file/], ['npy:', /names no file; give its path, e\.g\. npy:inputs\.npy/], ['raw::3x8x8#0-1', /names no file; give its path, e\.g\. raw:inputs\.f32:3x32x32#0-999/], ['folder:', /names no folder; give its path, e\.g\. folder:images\/#0-999/]] as const) {
+      await assert.rejects(openDataSource(spec, IDENTITY_PREPROCESS, { channels: 3, height: 8, width: 8 }), { code: 'DATA_SPEC_INVALID', message: what }, spec);
+    }
+  });
+
+  it('a .npy header that is not a plain float32 array says what it holds: a structured array, a shape that is not whole numbers', async () => {
+    // np.save(f, np.zeros((4,), dtype=[('a', '<f4'), ('b', '<f4')])): it said the header had no descr, and to use np.save.
+    await fs.writeFile(path.join(dir, 'fields.npy'), npyWith(`{'descr': [('a', '<f4'), ('b', '<f4')], 'fortran_order': False, 'shape': (4,), }`, new Float32Array(8)));
+    await assert.rejects(openDataSource(`npy:${path.join(dir, 'fields.npy')}`, IDENTITY_PREPROCESS),
+      { code: 'DATA_SPEC_INVALID', message: /holds a structured array \(named fields: .*\); save a plain float32 array, np\.save\(path, np\.ascontiguousarray\(x, dtype='<f4'\)\)/ });
+    // Not shapes np.save writes: '2.5' was read as 2.5 and refused as if below 1; '0x2' was read as 2 and accepted.
+    for (const shape of ['2.5, 3', '0x2, 12', '2, NaN']) {
+      await fs.writeFile(path.join(dir, 'odd.npy'), npyWith(`{'descr': '<f4', 'fortran_order': False, 'shape': (${shape}), }`, values));
+      await assert.rejects(openDataSource(`npy:${path.join(dir, 'odd.npy')}`, IDENTITY_PREPROCESS),
+        { code: 'DATA_SPEC_INVALID', message: new RegExp(`has shape \\(${shape.replace('.', '\\.')}\\); every axis must be a whole number, at least 1`) });
+    }
   });
 
   it('reads only the asked range, so files over 2 GiB open (a sparse raw file and .npy just over 2 GiB)', async () => {

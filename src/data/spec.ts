@@ -135,11 +135,16 @@ function parseNpy(head: Uint8Array, spec: string): { shape: number[]; offset: nu
   const descr = /'descr':\s*'([^']+)'/.exec(header)?.[1];
   const order = /'fortran_order':\s*(True|False)/.exec(header)?.[1];
   const shape = /'shape':\s*\(([^)]*)\)/.exec(header)?.[1];
+  // A structured dtype's descr is a list of fields, e.g. [('a', '<f4'), ('b', '<f4')].
+  if (descr === undefined && /'descr':\s*\[/.test(header)) throw bad(spec, `holds a structured array (named fields: '${header.trim().slice(0, 80)}'); save a plain float32 array, np.save(path, np.ascontiguousarray(x, dtype='<f4'))`);
   if (descr === undefined || order === undefined || shape === undefined) throw bad(spec, `has a header without descr, fortran_order and shape ('${header.trim().slice(0, 80)}'); save it with np.save`);
   if (descr !== '<f4' || order !== 'False') {
     throw bad(spec, `holds ${descr} data${order === 'True' ? ' in Fortran order' : ''}; save it as little-endian float32 in C order (np.ascontiguousarray(x, dtype='<f4'))`);
   }
-  return { shape: shape.split(',').map((x) => x.trim()).filter(Boolean).map(Number), offset: start + headerLen };
+  const axes = shape.split(',').map((x) => x.trim()).filter(Boolean);
+  // Whole numbers of at least 1 (np.save writes no other); Number() would read '2.5', '1e3' or '0x10' as numbers.
+  if (!axes.every((x) => /^[1-9]\d*$/.test(x))) throw bad(spec, `has shape (${shape.trim()}); every axis must be a whole number, at least 1`);
+  return { shape: axes.map(Number), offset: start + headerLen };
 }
 
 /** Largest .npy header read: version 1 headers hold at most 65,535 bytes; longer ones are read in full. */
@@ -175,6 +180,12 @@ export async function openDataSource(spec: string, preprocess: Preprocess, image
 
 async function openUnchecked(spec: string, preprocess: Preprocess, imageSize: ImageSize | undefined, progress: Progress): Promise<DataSource> {
   const { kind, rest, range } = splitSpec(spec);
+  const example: Record<string, string> = { cifar10: 'cifar10:data/test_batch.bin#0-999', folder: 'folder:images/#0-999', npy: 'npy:inputs.npy#0-999', raw: 'raw:inputs.f32:3x32x32#0-999' };
+  /** A file name that is empty: it read as a file named '' ("CIFAR file  does not exist"). */
+  const requirePath = (file: string): void => {
+    if (file === '') throw bad(spec, `names no ${kind === 'folder' ? 'folder' : 'file'}; give its path, e.g. ${example[kind]}`);
+  };
+  if (kind in example && kind !== 'raw') requirePath(rest);
   if (kind === 'folder') {
     if (!imageSize) throw bad(spec, 'needs a size to resize its images to, and the model leaves its input size open: give one (build --image-size HxW, which the bundle then fixes), or preprocessed tensors (npy:, raw:)');
     return openImageFolder(spec, rest, (total) => parseRange(spec, range, total, ['the folder', 'images']), imageSize, preprocess, progress);
@@ -208,7 +219,6 @@ async function openUnchecked(spec: string, preprocess: Preprocess, imageSize: Im
       }
       const { shape, offset } = parseNpy(head, spec);
       if (shape.length < 2) throw bad(spec, `has shape (${shape.join(',')}); it needs a leading sample axis, e.g. (N, 3, 32, 32)`);
-      if (!shape.every((d) => Number.isInteger(d) && d > 0)) throw bad(spec, `has shape (${shape.join(',')}); every axis must be at least 1`);
       const per = shape.slice(1).reduce((x, y) => x * y, 1);
       const need = offset + shape[0]! * per * 4;
       if (f.size < need) throw bad(spec, `is ${f.size} bytes, but its header's shape (${shape.join(', ')}) of float32 needs ${need}: the file is truncated; save it again with np.save`);
@@ -225,6 +235,7 @@ async function openUnchecked(spec: string, preprocess: Preprocess, imageSize: Im
     const m = /^(.*):(\d+(?:x\d+)*)$/.exec(rest);
     if (!m) throw bad(spec, 'lacks the per-sample shape (raw:PATH:DxDxD)');
     const file = m[1]!;
+    requirePath(file);
     const dims = m[2]!.split('x').map(Number);
     if (dims.some((d) => d === 0)) throw bad(spec, `has a per-sample shape ${m[2]} with a 0 in it; every axis must be at least 1`);
     const f = await openFile(spec, file);

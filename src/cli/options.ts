@@ -1,4 +1,5 @@
 /** Parsers for CLI option values. Invariant: bad values raise USAGE errors naming the value and the fix. */
+import { parseDecimal } from '../config/index.ts';
 import { LayercacheError } from '../errors/index.ts';
 
 /** Parses "name=1x3x224x224" (repeatable) into { name: [1,3,224,224] }. */
@@ -41,41 +42,38 @@ export function parseNameList(value: string, option: string): string[] {
   return names;
 }
 
-/**
- * A decimal number as people write one (12, -0.5, .5, 1e6): Number() also reads '' and ' ' as 0 and '0x10' as 16,
- * which would turn a typo into a setting silently.
- */
-const DECIMAL = /^\s*[+-]?(\d+\.?\d*|\.\d+)(e[+-]?\d+)?\s*$/i;
-
-/** value as a number when it is written in decimal, else NaN. */
-function decimal(value: string): number {
-  return DECIMAL.test(value) ? Number(value) : Number.NaN;
-}
-
 /** Parses a positive integer option. */
 export function parsePositiveCount(value: string, option: string): number {
-  const n = decimal(value);
-  if (!Number.isInteger(n) || n < 1) throw new LayercacheError('USAGE', `${option} '${value}' is not a positive integer`);
+  const n = parseDecimal(value);
+  if (!Number.isInteger(n) || n < 1) throw new LayercacheError('USAGE', `${option} '${value}' is not a positive integer; write it in decimal, e.g. ${option} 2`);
   return n;
 }
 
 /** Parses a non-negative integer option. */
 export function parseCount(value: string, option: string): number {
-  const n = decimal(value);
-  if (!Number.isInteger(n) || n < 0) throw new LayercacheError('USAGE', `${option} '${value}' is not a non-negative integer`);
+  const n = parseDecimal(value);
+  if (!Number.isInteger(n) || n < 0) throw new LayercacheError('USAGE', `${option} '${value}' is not a non-negative integer; write it in decimal, e.g. ${option} 2`);
   return n;
 }
 
 /** Parses a finite number option. */
 export function parseNumber(value: string, option: string): number {
-  const n = decimal(value);
-  if (!Number.isFinite(n)) throw new LayercacheError('USAGE', `${option} '${value}' is not a number; write it in decimal, e.g. 255 or 0.5`);
+  const n = parseDecimal(value);
+  if (Number.isNaN(n)) throw new LayercacheError('USAGE', `${option} '${value}' is not a number; write it in decimal, e.g. 255 or 0.5`);
+  if (!Number.isFinite(n)) throw new LayercacheError('USAGE', `${option} '${value}' is too large for a number; give a smaller value`);
   return n;
 }
 
 /** Parses "a,b,c" numbers. */
 export function parseNumberList(value: string, option: string): number[] {
-  return value.split(',').map((v) => parseNumber(v, option));
+  return value.split(',').map((v, i, all) => {
+    try {
+      return parseNumber(v, option);
+    } catch (err) {
+      if (all.length === 1) throw err;
+      throw new LayercacheError('USAGE', `${option} '${value}': item ${i + 1} ('${v}') is not a number; give comma-separated decimals, e.g. ${option} 0.485,0.456,0.406`, { cause: err });
+    }
+  });
 }
 
 /** Parses a number strictly between 0 and 1 (a tolerance or a confidence level δ). */

@@ -34,6 +34,8 @@ describe('config', () => {
     assert.throws(() => loadConfig({}, { LAYERCACHE_THREADS: 'two' }), { code: 'CONFIG_INVALID', message: /LAYERCACHE_THREADS='two'/ });
     // Number() read these as 0 (onnxruntime's default) and 2.
     for (const v of [' ', '0x2']) assert.throws(() => loadConfig({}, { LAYERCACHE_THREADS: v }), { code: 'CONFIG_INVALID', message: /is not an integer from 0 to 256/ }, JSON.stringify(v));
+    // The grammar of --threads: decimal, so '2.0' and '+2' are 2.
+    for (const v of ['2.0', '+2']) assert.equal(loadConfig({}, { LAYERCACHE_THREADS: v }).engine.intraOpThreads, 2, v);
     // Out of range: still named as the variable (the CLI would otherwise name its --threads flag).
     assert.throws(() => loadConfig({}, { LAYERCACHE_THREADS: '1000' }), (e: LayercacheError) => e.code === 'CONFIG_INVALID' && /LAYERCACHE_THREADS='1000' is not an integer from 0 to 256/.test(e.message) && e.setting === undefined);
     assert.throws(() => parseConfig({ engine: { intraOpThreads: -1 } }), { code: 'CONFIG_INVALID', message: /engine\.intraOpThreads/ });

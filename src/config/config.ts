@@ -5,6 +5,7 @@
  */
 import { z } from 'zod';
 import { LayercacheError } from '../errors/index.ts';
+import { parseDecimal } from './decimal.ts';
 
 /** Most onnxruntime threads per operator a configuration may ask for. */
 const MAX_THREADS = 256;
@@ -301,8 +302,8 @@ export function loadConfig(overrides: ConfigInput = {}, env: NodeJS.ProcessEnv =
   const fromEnv: ConfigInput = {};
   const threads = env.LAYERCACHE_THREADS;
   if (threads !== undefined && threads !== '') {
-    // Digits only: Number() reads ' ' as 0 and '0x2' as 2.
-    const n = /^\s*\d+\s*$/.test(threads) ? Number(threads) : Number.NaN;
+    // In decimal, as --threads: Number() reads ' ' as 0 and '0x2' as 2.
+    const n = parseDecimal(threads);
     // Checked here, range included, so that the error names the variable rather than a setting or flag.
     if (!Number.isInteger(n) || n < 0 || n > MAX_THREADS) {
       throw new LayercacheError('CONFIG_INVALID', `LAYERCACHE_THREADS='${threads}' is not an integer from 0 to ${MAX_THREADS}; unset it or set e.g. LAYERCACHE_THREADS=2`);

@@ -132,6 +132,11 @@ describe('folder data source', () => {
     await fs.symlink('self.png', path.join(links, 'self.png'));
     await assert.rejects(openDataSource(`folder:${links}`, pre, size), { code: 'DATA_SPEC_INVALID', message: /self\.png is a link to self\.png, which cannot be followed \(ELOOP\)/ });
     await fs.rm(path.join(links, 'self.png'));
+    // A link without an extension could be a class folder: refused too. One that is neither image nor folder is skipped.
+    await fs.symlink(path.join(links, 'gone-class'), path.join(links, 'birds'));
+    await assert.rejects(openDataSource(`folder:${links}`, pre, size), { code: 'DATA_SPEC_INVALID', message: /birds is a link to .*gone-class, which cannot be followed/ });
+    await fs.rm(path.join(links, 'birds'));
+    await fs.symlink(path.join(links, 'nowhere.csv'), path.join(links, 'labels.csv'));
     assert.equal((await openDataSource(`folder:${links}`, pre, size)).count, 1);
 
     // A link from one class folder into another: dog's images were counted under cat too, labelled cat.
@@ -142,6 +147,12 @@ describe('folder data source', () => {
     await fs.writeFile(path.join(shared, 'dog', '1.png'), png);
     await fs.symlink(path.join(shared, 'dog'), path.join(shared, 'cat', 'more'));
     await assert.rejects(openDataSource(`folder:${shared}`, pre, size), { code: 'DATA_SPEC_INVALID', message: /image .*cat\/more\/1\.png \(class 'cat'\) and .*dog\/1\.png \(class 'dog'\) are the same file, .*, so it would carry two labels/ });
+    // The same through a link to the file itself rather than to its folder.
+    await fs.rm(path.join(shared, 'cat', 'more'));
+    await fs.symlink(path.join(shared, 'dog', '1.png'), path.join(shared, 'cat', 'z.png'));
+    await assert.rejects(openDataSource(`folder:${shared}`, pre, size), { code: 'DATA_SPEC_INVALID', message: /image .*cat\/z\.png \(class 'cat'\) and .*dog\/1\.png \(class 'dog'\) are the same file/ });
+    await fs.rm(path.join(shared, 'cat', 'z.png'));
+    await fs.symlink(path.join(shared, 'dog'), path.join(shared, 'cat', 'more'));
     // Within one class a link to its own images is no conflict (the build keeps each distinct sample once).
     await fs.rm(path.join(shared, 'cat', 'more'));
     await fs.symlink(path.join(shared, 'cat', '0.png'), path.join(shared, 'cat', 'again.png'));
@@ -164,5 +175,11 @@ describe('folder data source', () => {
       return (readFile as (...a: unknown[]) => Promise<unknown>)(file, ...rest);
     }) as typeof fs.readFile);
     await assert.rejects(openDataSource(`folder:${locked}`, pre, size), { code: 'FILE_UNREADABLE', message: /image .*a\.png cannot be read \(EACCES\); fix its permissions, or remove it/ });
+    // Removed between the listing and its decoding: not a permission problem.
+    t.mock.method(fs, 'readFile', (async (file: string, ...rest: unknown[]) => {
+      if (String(file).endsWith('a.png')) throw Object.assign(new Error('ENOENT: no such file or directory'), { code: 'ENOENT' });
+      return (readFile as (...a: unknown[]) => Promise<unknown>)(file, ...rest);
+    }) as typeof fs.readFile);
+    await assert.rejects(openDataSource(`folder:${locked}`, pre, size), { code: 'FILE_NOT_FOUND', message: /image .*a\.png was removed after its folder was listed; run again once the folder has stopped changing/ });
   });
 });

@@ -1,8 +1,9 @@
 /**
  * A folder of images (JPEG, PNG, WebP, …) decoded with sharp. With class subfolders
  * (root/cat/1.jpg, root/dog/a/2.jpg) the sorted subfolder names are the labels; with images
- * directly in the folder there are none. Symbolic links are followed (one that cannot be is refused, as is an image
- * reached from two class folders); hidden entries are skipped. Every image is decoded once, resized to the model's input size (stretched to
+ * directly in the folder there are none. Symbolic links are followed (one that cannot be is refused when it could be
+ * an image or a class folder, as is an image reached from two class folders); hidden entries are skipped. A BMP is
+ * listed and refused (sharp cannot decode it), as is an image file that cannot be read. Every image is decoded once, resized to the model's input size (stretched to
  * fill; EXIF orientation is not applied, as PIL-based loaders do not; an alpha channel is
  * dropped, as PIL's convert('RGB') drops it, so a transparent pixel keeps its colour) and kept
  * as planar bytes; batches are preprocessed on demand.
@@ -45,28 +46,35 @@ export function colourImageSizeOf(shape: readonly (number | string)[] | null | u
   return size && (size.channels === 1 || size.channels === 3) ? size : undefined;
 }
 
+/** Entries that may be an image or a class folder: an image's extension, or none (a folder's name usually has none). */
+const mayMatter = (name: string): boolean => IMAGE.test(name) || path.extname(name) === '';
+
 /**
- * What a directory entry is, following symbolic links; null for anything else (a socket, a device). A link that
- * cannot be followed (its target is gone, or it loops) is refused: skipping it would shift every later index (an
- * image) or label (a class folder), silently.
+ * What a directory entry is, following symbolic links (`link` says whether it is one); null for anything else (a
+ * socket, a device). A link that cannot be followed (its target is gone, or it loops) is refused when its name could
+ * be an image's or a class folder's: skipping it would shift every later index or label silently. Others (a dangling
+ * `labels.csv`) are skipped, as any file of another kind is.
  */
-async function kindOf(dir: string, e: Dirent): Promise<'dir' | 'file' | null> {
-  if (e.isDirectory()) return 'dir';
-  if (e.isFile()) return 'file';
+async function kindOf(dir: string, e: Dirent): Promise<{ kind: 'dir' | 'file'; link: boolean } | null> {
+  if (e.isDirectory()) return { kind: 'dir', link: false };
+  if (e.isFile()) return { kind: 'file', link: false };
   if (!e.isSymbolicLink()) return null;
   const link = path.join(dir, e.name);
   let st;
   try {
     st = await fs.stat(link);
   } catch (err) {
+    if (!mayMatter(e.name)) return null;
     const target = await fs.readlink(link).catch(() => '?');
-    throw new LayercacheError('DATA_SPEC_INVALID', `${link} is a link to ${target}, which cannot be followed (${(err as NodeJS.ErrnoException).code ?? (err as Error).message}); fix or remove the link (skipping it would shift the index of every later image)`, { cause: err });
+    throw new LayercacheError('DATA_SPEC_INVALID', `${link} is a link to ${target}, which cannot be followed (${(err as NodeJS.ErrnoException).code ?? (err as Error).message}); fix or remove the link (skipping it would shift the index of every later image, or the label of every later class)`, { cause: err });
   }
-  return st.isDirectory() ? 'dir' : st.isFile() ? 'file' : null;
+  return st.isDirectory() ? { kind: 'dir', link: true } : st.isFile() ? { kind: 'file', link: true } : null;
 }
 
+interface Entry { readonly name: string; readonly kind: 'dir' | 'file'; readonly link: boolean }
+
 /** The non-hidden entries of `dir` that are directories or files, links followed; names sorted. */
-async function entriesOf(dir: string): Promise<{ name: string; kind: 'dir' | 'file' }[]> {
+async function entriesOf(dir: string): Promise<Entry[]> {
   let entries: Dirent[];
   try {
     entries = await fs.readdir(dir, { withFileTypes: true });
@@ -77,41 +85,55 @@ async function entriesOf(dir: string): Promise<{ name: string; kind: 'dir' | 'fi
       : new LayercacheError('FILE_UNREADABLE', `image folder ${dir} cannot be read (${code ?? (err as Error).message}); fix its permissions, or give another folder`, { cause: err });
   }
   // Hidden entries (.git, .ipynb_checkpoints, macOS's ._photo.jpg companions) are not data.
-  const kinds = await Promise.all(entries.filter((e) => !e.name.startsWith('.')).map(async (e) => ({ name: e.name, kind: await kindOf(dir, e) })));
-  return kinds.filter((k): k is { name: string; kind: 'dir' | 'file' } => k.kind !== null).sort((a, b) => (a.name < b.name ? -1 : a.name > b.name ? 1 : 0));
+  const kinds = await Promise.all(entries.filter((e) => !e.name.startsWith('.')).map(async (e) => {
+    const k = await kindOf(dir, e);
+    return k && { name: e.name, ...k };
+  }));
+  return kinds.filter((k): k is Entry => k !== null).sort((a, b) => (a.name < b.name ? -1 : a.name > b.name ? 1 : 0));
+}
+
+/** An image file that could not be read or resolved after the folder was listed: its path, the cause and the fix. */
+function imageFileError(file: string, err: unknown): LayercacheError {
+  const code = (err as NodeJS.ErrnoException).code ?? (err as Error).message;
+  if (code === 'ENOENT') return new LayercacheError('FILE_NOT_FOUND', `image ${file} was removed after its folder was listed; run again once the folder has stopped changing`, { cause: err });
+  const fix = code === 'EACCES' || code === 'EPERM' ? 'fix its permissions, or remove it' : 'check the file, or remove it';
+  return new LayercacheError('FILE_UNREADABLE', `image ${file} cannot be read (${code}); ${fix}`, { cause: err });
 }
 
 const byCodeUnits = (a: string, b: string): number => (a < b ? -1 : a > b ? 1 : 0);
 
-/** Every image under `dir`, at any depth (links followed, each real directory once), in sorted path order. */
-async function imagesUnder(dir: string, seen: Set<string>): Promise<string[]> {
+/** An image as listed (`file`, the path through the folder given) and the file it is (`real`, links resolved). */
+interface ListedImage { readonly file: string; readonly real: string }
+
+/** Every image under `dir`, at any depth (links followed, each real directory once). */
+async function imagesUnder(dir: string, seen: Set<string>): Promise<ListedImage[]> {
   const real = await fs.realpath(dir).catch((err: unknown) => {
     throw new LayercacheError('FILE_UNREADABLE', `image folder ${dir} cannot be resolved (${(err as NodeJS.ErrnoException).code ?? (err as Error).message}); fix the link or its permissions, or give another folder`, { cause: err });
   });
   if (seen.has(real)) return [];
   seen.add(real);
-  const out: string[] = [];
+  const out: ListedImage[] = [];
   for (const e of await entriesOf(dir)) {
-    const full = path.join(dir, e.name);
-    if (e.kind === 'file' && IMAGE.test(e.name)) out.push(full);
-    else if (e.kind === 'dir') out.push(...(await imagesUnder(full, seen)));
+    const file = path.join(dir, e.name);
+    if (e.kind === 'file' && IMAGE.test(e.name)) {
+      // Only a link needs resolving (one call per link, not per image).
+      out.push({ file, real: e.link ? await fs.realpath(file).catch((err: unknown) => { throw imageFileError(file, err); }) : path.join(real, e.name) });
+    } else if (e.kind === 'dir') out.push(...(await imagesUnder(file, seen)));
   }
   return out;
 }
 
 /** Refuses an image file reached from two class folders (through a link), which would carry two labels. */
-async function refuseSharedImages(classes: readonly { name: string; images: readonly string[] }[]): Promise<void> {
-  if (classes.length < 2) return;
-  const owner = new Map<string, { name: string; image: string }>();
+function refuseSharedImages(classes: readonly { name: string; images: readonly ListedImage[] }[]): void {
+  const owner = new Map<string, { name: string; file: string }>();
   for (const c of classes) {
-    const reals = await Promise.all(c.images.map((f) => fs.realpath(f)));
-    reals.forEach((real, i) => {
+    for (const { file, real } of c.images) {
       const first = owner.get(real);
       if (first && first.name !== c.name) {
-        throw new LayercacheError('DATA_SPEC_INVALID', `image ${first.image} (class '${first.name}') and ${c.images[i]} (class '${c.name}') are the same file, ${real}, so it would carry two labels; each image must sit in one class folder: remove the link that brings it into the other`);
+        throw new LayercacheError('DATA_SPEC_INVALID', `image ${first.file} (class '${first.name}') and ${file} (class '${c.name}') are the same file, ${real}, so it would carry two labels; each image must sit in one class folder: remove the link that brings it into the other`);
       }
-      if (!first) owner.set(real, { name: c.name, image: c.images[i]! });
-    });
+      if (!first) owner.set(real, { name: c.name, file });
+    }
   }
 }
 
@@ -125,8 +147,8 @@ async function listImages(root: string): Promise<{ files: string[]; labels: Int3
   const direct = entries.filter((e) => e.kind === 'file' && IMAGE.test(e.name)).map((e) => path.join(root, e.name));
   const named = entries.filter((e) => e.kind === 'dir').map((e) => e.name);
   // Each class's images in the sorted order of their whole relative paths (cat/a-1.png before cat/a/0.png).
-  const classes = await Promise.all(named.map(async (name) => ({ name, images: (await imagesUnder(path.join(root, name), new Set())).sort(byCodeUnits) })));
-  await refuseSharedImages(classes);
+  const classes = await Promise.all(named.map(async (name) => ({ name, images: (await imagesUnder(path.join(root, name), new Set())).sort((x, y) => byCodeUnits(x.file, y.file)) })));
+  refuseSharedImages(classes);
   const holding = classes.filter((c) => c.images.length > 0);
   if (holding.length > 0 && direct.length > 0) {
     throw new LayercacheError('DATA_SPEC_INVALID', `image folder ${root} holds both images (${path.basename(direct[0]!)}, …) and subfolders with images (${holding[0]!.name}, …); put every image in a class subfolder, or none in any, so that labels are unambiguous`);
@@ -139,7 +161,7 @@ async function listImages(root: string): Promise<{ files: string[]; labels: Int3
   const files: string[] = [];
   const labels: number[] = [];
   for (const [k, c] of classes.entries()) {
-    files.push(...c.images);
+    files.push(...c.images.map((x) => x.file));
     for (let i = 0; i < c.images.length; i++) labels.push(k);
   }
   return { files, labels: Int32Array.from(labels), classes: classes.map((c) => c.name) };
@@ -179,13 +201,12 @@ export async function decodeImage(bytes: Uint8Array, size: ImageSize, p: Preproc
   return preprocessPlanar(planar, 1, size.channels, size.height, size.width, p);
 }
 
-/** The bytes of image file `file`; a file that cannot be read is FILE_UNREADABLE, naming it and its error code. */
+/** The bytes of image file `file`; one that cannot be read is an error naming it, its error code and the fix. */
 async function readImage(file: string): Promise<Uint8Array> {
   try {
     return await fs.readFile(file);
   } catch (err) {
-    const code = (err as NodeJS.ErrnoException).code ?? (err as Error).message;
-    throw new LayercacheError('FILE_UNREADABLE', `image ${file} cannot be read (${code}); fix its permissions, or remove it`, { cause: err });
+    throw imageFileError(file, err);
   }
 }
 

@@ -18,6 +18,9 @@ export const MAX_ARRAY_BYTES = constants.MAX_LENGTH;
 export function checkArrayBytes(spec: string, what: string, count: number, bytesPer: number, size = ''): void {
   const bytes = count * bytesPer;
   if (bytes <= MAX_ARRAY_BYTES) return;
+  if (bytesPer > MAX_ARRAY_BYTES) {
+    throw new LayercacheError('DATA_SPEC_INVALID', `data spec '${spec}': one sample would take ${(bytesPer / 2 ** 30).toFixed(1)} GiB in memory, over the ${(MAX_ARRAY_BYTES / 2 ** 30).toFixed(1)} GiB one array holds; give smaller samples${size}`);
+  }
   const fits = Math.max(1, Math.floor(MAX_ARRAY_BYTES / bytesPer));
   throw new LayercacheError('DATA_SPEC_INVALID', `data spec '${spec}': ${what} would take ${(bytes / 2 ** 30).toFixed(1)} GiB in memory, over the ${(MAX_ARRAY_BYTES / 2 ** 30).toFixed(1)} GiB one array holds; take at most ${fits} at once (a range, #0-${fits - 1})${size}`);
 }

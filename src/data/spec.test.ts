@@ -82,7 +82,7 @@ describe('data specs', () => {
   });
 
   it('a spec that names no file says so, with an example (it read as a file named \'\')', async () => {
-    for (const [spec, what] of [['cifar10:', /names no file; give its path, e\.g\. cifar10:data\/test_batch\.bin#0-999/], ['cifar10:#0-9', /names no file/], ['npy:', /names no file; give its path, e\.g\. npy:inputs\.npy/], ['raw::3x8x8#0-1', /names no file; give its path, e\.g\. raw:inputs\.f32:3x32x32#0-999/], ['folder:', /names no folder; give its path, e\.g\. folder:images\/#0-999/]] as const) {
+    for (const [spec, what] of [['cifar10:', /names no file; give its path, e\.g\. cifar10:data\/test_batch\.bin#0-999/], ['cifar10:#0-9', /names no file/], ['npy:', /names no file; give its path, e\.g\. npy:inputs\.npy/], ['raw::3x8x8#0-1', /names no file; give its path, e\.g\. raw:inputs\.f32:3x32x32#0-999/], ['folder:', /names no folder; give its path, e\.g\. folder:images\/#0-999/], ['folder: ', /names no folder/], ['toString:x', /has unknown kind 'toString'/]] as const) {
       await assert.rejects(openDataSource(spec, IDENTITY_PREPROCESS, { channels: 3, height: 8, width: 8 }), { code: 'DATA_SPEC_INVALID', message: what }, spec);
     }
   });
@@ -144,7 +144,12 @@ describe('data specs', () => {
     await fs.writeFile(cifar, '');
     await fs.truncate(cifar, 1_500_000 * 3073);
     await assert.rejects(openDataSource(`cifar10:${cifar}`, IDENTITY_PREPROCESS), { code: 'DATA_SPEC_INVALID', message: /records 0-1499999 would take 4\.3 GiB in memory.*take at most 1397646 at once/ });
-    await Promise.all([fs.rm(raw), fs.rm(bigNpy), fs.rm(cifar)]);
+    // One sample too large for an array: 'take at most 1' would repeat the range given.
+    const one = path.join(dir, 'one.raw');
+    await fs.writeFile(one, '');
+    await fs.truncate(one, 33_000 * 33_000 * 4);
+    await assert.rejects(openDataSource(`raw:${one}:1x33000x33000#0-0`, IDENTITY_PREPROCESS), { code: 'DATA_SPEC_INVALID', message: /one sample would take 4\.1 GiB in memory, over the 4\.0 GiB one array holds; give smaller samples/ });
+    await Promise.all([fs.rm(raw), fs.rm(bigNpy), fs.rm(cifar), fs.rm(one)]);
   });
 
   it('a .npy cut within its header, and a reversed range, say so', async () => {

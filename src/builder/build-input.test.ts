@@ -56,6 +56,29 @@ describe('buildCascade from code', () => {
     await assert.doesNotReject(buildCascade({ ...input, data, modelBytes: reordered }, { ...config.build, epochs: 1, screenEpochs: 1, folds: 2, refineExits: 1 }, { intraOpThreads: 1, graphOptimization: 'all' }, SILENT));
   });
 
+  it('refuses preprocessing that the bundle could not be saved or loaded with, before the build: naming the value', async () => {
+    // A 2-value mean for 3-channel images built, saved, then failed every load (BUNDLE_INVALID); a scale of 0 built and
+    // then failed the save as INTERNAL ("refusing to save an invalid manifest").
+    const pre = { scale: 255, mean: [0.5], std: [0.25], layout: 'nchw' as const };
+    for (const [change, what] of [[{ mean: [0.1, 0.2] }, /preprocessing mean 0\.1,0\.2 has 2 values but the images have 3 channels/], [{ scale: 0 }, /preprocessing scale 0 must be more than 0/], [{ std: [-1] }, /preprocessing std -1 must be more than 0/]] as const) {
+      await assert.rejects(buildCascade({ ...input, preprocess: { ...pre, ...change } }, config.build, config.engine, SILENT),
+        (e: unknown) => e instanceof LayercacheError && e.code === 'CONFIG_INVALID' && what.test(e.message), JSON.stringify(change));
+    }
+    // A model whose input is not an image: the lists must agree with each other.
+    const flat = mlp().model;
+    const flatInput = { modelFile: 'mlp.onnx', modelBytes: serializeModel(flat), model: flat, data: memorySource(randomNormal(seededRng(3), 40 * 6), [6], 'random') };
+    await assert.rejects(buildCascade({ ...flatInput, preprocess: { ...pre, mean: [0, 0], std: [1, 1, 1] } }, config.build, config.engine, SILENT),
+      (e: unknown) => e instanceof LayercacheError && e.code === 'CONFIG_INVALID' && /preprocessing mean 0,0 has 2 values but the images have 3 channels/.test(e.message));
+  });
+
+  it('blames a NaN in the data on the data, not on the model', async () => {
+    // It said the backbone's class scores were not finite: "check the model on that input".
+    const values = randomNormal(seededRng(4), 40 * 192);
+    values[30 * 192 + 5] = Number.NaN;
+    await assert.rejects(buildCascade({ ...input, data: memorySource(values, [3, 8, 8], 'in memory') }, config.build, config.engine, SILENT),
+      (e: unknown) => e instanceof LayercacheError && e.code === 'INPUT_INVALID' && /^sample 30 of 'in memory' holds NaN \(value 5\); inputs must be finite numbers/.test(e.message));
+  });
+
   it('refuses a model and model bytes that are two models, or bytes that are no model', async () => {
     for (const modelBytes of [serializeModel(mlp().model), new Uint8Array([1, 2, 3])]) {
       await assert.rejects(buildCascade({ ...input, modelBytes }, config.build, config.engine, SILENT),

@@ -38,13 +38,20 @@ describe('evaluateBundle figures', () => {
   before(async () => {
     dir = await tempDir('eval-figures');
     const model = path.join(dir, 'tiny.onnx');
-    // Its classes vary over random inputs (3 of 4 on these), unlike the smaller fixtures', which answer one class for all.
+    // Its classes vary over random inputs (test/support/models.test.ts), so agreement below 1 is possible.
     await saveModel(heavyTail().model, model);
     data = path.join(dir, 'samples.f32');
     await fs.writeFile(data, randomNormal(seededRng(21), 200 * 8));
     const b = await cli('build', model, '--data', `raw:${data}:8#0-99`, '--out', path.join(dir, 'built'), '--folds', '2', '--epochs', '2', '--tolerance', '0.2', '--threads', '1');
     assert.equal(b.code, 0, b.stderr);
     built = await loadBundle(path.join(dir, 'built'));
+  });
+
+  it('refuses labels that are not one class index per sample (they scored accuracy 0)', async () => {
+    const source = await openDataSource(`raw:${data}:8#100-119`, IDENTITY_PREPROCESS);
+    const opts = { engine: { intraOpThreads: 1, graphOptimization: 'all' as const }, progress: SILENT, latencySamples: 5, paper: false, timingInstances: 1 };
+    await assert.rejects(evaluateBundle(built, { ...source, labels: new Uint8Array(3) }, opts), { code: 'DATA_SPEC_INVALID', message: /has 3 labels for 20 samples; give one class index per sample, or labels: null/ });
+    await assert.rejects(evaluateBundle(built, { ...source, labels: new Int32Array(20).fill(-1) }, opts), { code: 'DATA_SPEC_INVALID', message: /labels sample 0 as -1; labels are class indices from 0/ });
   });
 
   it('charges MACs by exit rate, head included, and agreement by exit, at thresholds 0, never, and in between', { timeout: 120_000 }, async () => {

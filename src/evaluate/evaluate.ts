@@ -260,6 +260,12 @@ export async function evaluateBundle(bundle: LoadedBundle, data: DataSource, opt
   // figure, but its accuracy would compare the wrong classes: it is reported as unavailable, with a note.
   let labels = data.labels;
   if (labels) {
+    // A DataSource built in code may carry labels that are not one class index per sample: refused, not scored 0.
+    if (labels.length !== data.count) {
+      throw new LayercacheError('DATA_SPEC_INVALID', `'${data.description}' has ${labels.length} labels for ${data.count} samples; give one class index per sample, or labels: null`);
+    }
+    const negative = labels.findIndex((l) => !(Number.isInteger(l) && l >= 0));
+    if (negative >= 0) throw new LayercacheError('DATA_SPEC_INVALID', `'${data.description}' labels sample ${negative} as ${labels[negative]}; labels are class indices from 0, or give labels: null`);
     let top = -1;
     for (let i = 0; i < labels.length; i++) top = Math.max(top, labels[i]!);
     if (top >= m.source.classes) {

@@ -82,7 +82,7 @@ export { saveBundle, loadBundle, bundlePaths, type LoadedBundle, type BundleFile
  *   const cascade = await Cascade.fromBundle(bundle, config.engine);
  *   const rows = await cascade.run(data.batch(0, 8)); // [{ probs, classIndex, exit (null = backbone), confidence }, …]
  */
-export { Cascade, type CascadeRow, type CascadeExit } from './cascade/index.ts';
+export { Cascade, type CascadeRow, type CascadeExit, type CascadeUse } from './cascade/index.ts';
 
 /**
  * Backbone vs bundle in the same run on the same inputs: agreement, accuracy, MACs, latency, throughput.

@@ -277,6 +277,8 @@ export function parseConfig(input: ConfigInput): Config {
     // The token is a secret: its length only, also inside an object shown whole (an unknown key beside it).
     const secret = (v: unknown): string => `<${String(v).length} characters>`;
     const shown = value === undefined ? '' : where === 'serve.token' ? ` (${String(value).length} characters)`
+      // NaN and ±Infinity as themselves: JSON shows them as null.
+      : typeof value === 'number' ? ` (${String(value)})`
       : ` (${JSON.stringify(value, (k, v: unknown) => (k === 'token' && typeof v === 'string' ? secret(v) : v))?.slice(0, 80) ?? String(value)})`;
     throw new LayercacheError('CONFIG_INVALID', `configuration value ${where}${shown} is invalid: ${problem}`, { cause: result.error, setting: { path: where, value, problem } });
   }
@@ -293,12 +295,32 @@ export interface LoadOptions {
   readonly serving?: boolean;
 }
 
+/** An object of settings (from code it may be anything): not a plain object, it is refused, naming where. */
+function requireObject(value: unknown, where: string): void {
+  if (value !== null && typeof value === 'object' && !Array.isArray(value)) return;
+  const shown = typeof value === 'number' ? String(value) : JSON.stringify(value) ?? String(value);
+  throw new LayercacheError('CONFIG_INVALID', `configuration ${where} is ${shown}, not an object of settings; give e.g. ${where === '(root)' ? "loadConfig({ serve: { port: 8080 } })" : `{ ${where}: { … } }`}`, { setting: { path: where, value, problem: 'expected an object' } });
+}
+
+/**
+ * The overrides and each section in them are objects: merged section by section, a section of another type (engine: 5,
+ * serve: []) spread to nothing and the defaults served silently.
+ */
+function requireSections(overrides: unknown): void {
+  requireObject(overrides, '(root)');
+  const o = overrides as Record<string, unknown>;
+  for (const key of ['engine', 'build', 'preprocess', 'serve'] as const) if (o[key] !== undefined) requireObject(o[key], key);
+  const serve = o.serve as Record<string, unknown> | undefined;
+  if (serve?.online !== undefined) requireObject(serve.online, 'serve.online');
+}
+
 /**
  * Builds the configuration from explicit settings over environment variables:
  * LAYERCACHE_THREADS (engine.intraOpThreads), LAYERCACHE_TOKEN (serve.token) and NO_COLOR
  * (color off).
  */
 export function loadConfig(overrides: ConfigInput = {}, env: NodeJS.ProcessEnv = process.env, opts: LoadOptions = {}): Config {
+  requireSections(overrides);
   const fromEnv: ConfigInput = {};
   const threads = env.LAYERCACHE_THREADS;
   if (threads !== undefined && threads !== '') {
@@ -338,6 +360,7 @@ export function loadConfig(overrides: ConfigInput = {}, env: NodeJS.ProcessEnv =
  * (build, engine, preprocess, serve, serve.online), and the result is validated and frozen again.
  */
 export function deriveConfig(base: Config, overrides: ConfigInput): Config {
+  requireSections(overrides);
   // Config is plain data (numbers, strings, booleans, null, arrays): a JSON copy is exact and mutable.
   const b = JSON.parse(JSON.stringify(base)) as z.infer<typeof ConfigSchema>;
   return parseConfig({

@@ -56,6 +56,13 @@ export function boundsChecked(source: DataSource): DataSource {
  * The array is not copied; the caller must not change it while the source is in use.
  */
 export function memorySource(data: Float32Array, sampleDims: readonly number[], description: string): DataSource {
+  // From code: checked here, rather than failing later in a tensor with a message about a constructor.
+  if (!(data instanceof Float32Array)) {
+    throw new LayercacheError('DATA_SHAPE_MISMATCH', `${description}: the samples are a ${(data as object | null)?.constructor?.name ?? typeof data}; give a Float32Array (Float32Array.from(values))`);
+  }
+  if (!sampleDims.every((d) => Number.isInteger(d) && d >= 1)) {
+    throw new LayercacheError('DATA_SHAPE_MISMATCH', `${description}: sample shape [${sampleDims.join(', ')}] has an axis that is not a whole number of at least 1; give the shape of one sample, e.g. [3, 32, 32]`);
+  }
   const per = sampleDims.reduce((a, b) => a * b, 1);
   if (per === 0 || data.length % per !== 0) {
     throw new LayercacheError('DATA_SHAPE_MISMATCH', `${description}: ${data.length} values do not divide into samples of shape [${sampleDims.join(', ')}]`);

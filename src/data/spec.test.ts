@@ -181,6 +181,15 @@ describe('data specs', () => {
   });
 });
 
+describe('memorySource', () => {
+  it('refuses a sample shape with an axis under 1 (it gave count -2) and samples that are not float32', () => {
+    for (const dims of [[-2], [0, 3], [1.5]]) {
+      assert.throws(() => memorySource(new Float32Array(4), dims, 'm'), { code: 'DATA_SHAPE_MISMATCH', message: /m: sample shape \[.*\] has an axis that is not a whole number of at least 1/ }, JSON.stringify(dims));
+    }
+    assert.throws(() => memorySource(new Float64Array(4) as never, [2], 'm'), { code: 'DATA_SHAPE_MISMATCH', message: /m: the samples are a Float64Array; give a Float32Array/ });
+  });
+});
+
 describe('batch bounds', () => {
   it('refuses a batch outside the source with DATA_SPEC_INVALID, not NaN rows or a RangeError', async () => {
     const x = memorySource(new Float32Array(4 * 3).fill(1), [3], 'four rows');

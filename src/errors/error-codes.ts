@@ -41,7 +41,7 @@ export const ERROR_CODES = {
   DATA_SPEC_INVALID: input('A data specification could not be parsed or read.'),
   DATA_SHAPE_MISMATCH: input('The data samples do not have the shape the model expects.'),
   INPUT_INVALID: input('A tensor given to a cascade or session is malformed: its data does not fit its dims or type, it holds a value that is not finite, or an input the model takes is missing.'),
-  RELEASED: { httpStatus: 500, exitCode: 1, meaning: 'A session or cascade was run after its release(); create a new one to run again.' },
+  RELEASED: { httpStatus: 500, exitCode: 1, meaning: 'A session or cascade was run after its release(), or a server listened after its close(); create a new one.' },
   BUNDLE_NOT_FOUND: notFound('The bundle directory or its manifest does not exist.'),
   BUNDLE_INVALID: input('The bundle manifest or one of its files is malformed or corrupted.'),
   BUNDLE_MODEL_MISMATCH: input('The bundle was built for a different model.'),

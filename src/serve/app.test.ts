@@ -485,6 +485,12 @@ describe('listening', () => {
       await a.close();
     }
   });
+
+  it('after close() is RELEASED, not a port to change (it said: choose another --port)', async () => {
+    const s = await startServer(modelFile, serverConfig({ online: { enabled: false } }));
+    await s.close();
+    await assert.rejects(s.listen(), { code: 'RELEASED', message: /this server was closed, so it cannot listen again; start a new one with startServer/ });
+  });
 });
 
 describe('request log lines', () => {

@@ -321,6 +321,8 @@ async function startLocked(sourcePath: string, config: Config, store: VersionSto
     app, online, model, stateDir,
     inFlight: () => accepted.size,
     async listen() {
+      // Its engine workers and state lock are gone: Fastify's refusal read as a port to change.
+      if (closing) throw new LayercacheError('RELEASED', 'this server was closed, so it cannot listen again; start a new one with startServer');
       try {
         return await app.listen({ host: s.host, port: s.port });
       } catch (err) {

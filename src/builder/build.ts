@@ -101,13 +101,9 @@ export async function buildCascade(input: BuildInput, given: BuildConfig, engine
   // Heads are distilled from, and the cascade serves the softmax of, the scores output: it is read as logits.
   const { analysis: a, reading } = await analyzeClassifier(input.model, { source: input.modelFile, engine, sampleDims: input.data.sampleDims, scoresOutput: config.scoresOutput });
   for (const line of describeReading(reading, input.model, a.cautions)) progress.note(line);
-  // The preprocessing goes into the manifest, which a load checks as this does: refused now, not after the build
-  // (from code it may come from anywhere; the CLI's flags were checked already). Images' channels, when the input is
-  // an image; else as many as its longest list.
-  if (input.preprocess) {
-    const p = input.preprocess;
-    validatePreprocess(p, colourImageSizeOf(a.inputs[0]?.shape, p.layout)?.channels ?? Math.max(p.mean.length, p.std.length));
-  }
+  // The preprocessing goes into the manifest, which a load and the server's start check as this does (its lists'
+  // lengths only when the input is an image): refused now, not after the build (from code it may come from anywhere).
+  if (input.preprocess) validatePreprocess(input.preprocess, colourImageSizeOf(a.inputs[0]?.shape, input.preprocess.layout)?.channels ?? null);
   const model = a.model;
   const scores = scoresName(input.model, reading);
   // The data is checked as given first (its shape is the error to report, not how few distinct samples it holds).

@@ -97,19 +97,13 @@ export async function collectFeatures(
       for (let s = 0; s < count; s += opts.batchSize) {
         const v = Math.floor(s / samples);
         const e = Math.min((v + 1) * samples, s + opts.batchSize);
-        const x = sources[v]!.batch(s - v * samples, e - v * samples);
-        const out = await session.run({ [inputName]: x });
+        const out = await session.run({ [inputName]: sources[v]!.batch(s - v * samples, e - v * samples) });
         const t = out.lc_teacher!;
         if (t.dims.length !== 2 || t.dims[1] !== classes) {
           throw new LayercacheError('MODEL_UNSUPPORTED', `the backbone output '${teacherOutput}' has shape [${t.dims.join(', ')}], expected [batch, ${classes}]; layercache needs a classifier with one [batch, classes] output`);
         }
         const bad = unusableScoresRow(t.data as Float32Array, classes);
         if (bad >= 0) {
-          // The input's fault when it holds a NaN or an infinity itself (data built in code is not checked on reading).
-          const per = (x.data as Float32Array).length / (e - s);
-          const row = (x.data as Float32Array).subarray(bad * per, (bad + 1) * per);
-          const at = row.findIndex((value) => !Number.isFinite(value));
-          if (at >= 0) throw new LayercacheError('INPUT_INVALID', `sample ${bad + s - v * samples} of '${sources[v]!.description}' holds ${row[at]} (value ${at}); inputs must be finite numbers: fix the data, or its preprocessing (--scale, --mean, --std)`);
           throw new LayercacheError('MODEL_OUTPUT_INVALID', `the backbone's class scores for sample ${bad + s - v * samples} of '${sources[v]!.description}' are not finite numbers (NaN or infinity), so no head can learn from them; check the model on that input, and the preprocessing flags (--scale, --mean, --std)`);
         }
         teacher.set(t.data as Float32Array, s * classes);

@@ -6,7 +6,10 @@
  * 98.7%). Repeats carry nothing to learn, so a build keeps each distinct sample once.
  * Invariants: samples are compared by their exact float32 values (bit patterns, so −0 and 0 differ); the first
  * copy of each is kept, in the original order, with its label; the source itself is returned when nothing repeats.
+ * This is a build's first full read of its data, in the caller's order, so it also refuses a value that is not finite
+ * (naming the sample as the caller counts it): a NaN would otherwise surface as the backbone's NaN answer.
  */
+import { LayercacheError } from '../errors/index.ts';
 import { sha256 } from '../files/index.ts';
 import { tensor } from '../tensor/index.ts';
 import { boundsChecked, type DataSource } from './source.ts';
@@ -29,6 +32,10 @@ export function distinctSamples(source: DataSource): DistinctSamples {
     const b = Math.min(source.count, a + HASH_BATCH);
     const t = source.batch(a, b);
     const per = t.data.length / (b - a);
+    const bad = t.data.findIndex((x) => !Number.isFinite(x));
+    if (bad >= 0) {
+      throw new LayercacheError('INPUT_INVALID', `sample ${a + Math.floor(bad / per)} of '${source.description}' holds ${t.data[bad]} (value ${bad % per}); inputs must be finite numbers: fix the data`);
+    }
     for (let i = 0; i < b - a; i++) {
       const row = t.data.subarray(i * per, (i + 1) * per);
       const key = sha256(row);

@@ -25,8 +25,11 @@ export function samePreprocess(a: Preprocess | null, b: Preprocess | null): bool
   return preprocessFlags(a) === preprocessFlags(b);
 }
 
-/** Checks a preprocessing spec against a channel count. */
-export function validatePreprocess(p: Preprocess, channels: number): void {
+/**
+ * Checks a preprocessing spec against a channel count; `channels` null (the input is not an image, so the spec
+ * normalises nothing) checks the values alone, not the lists' lengths.
+ */
+export function validatePreprocess(p: Preprocess, channels: number | null): void {
   // The setting names the value, so the CLI reports it as a usage error of its flag (--scale, --mean, --std).
   const bad = (key: 'scale' | 'mean' | 'std', value: unknown, problem: string): never => {
     const shown = Array.isArray(value) ? value.join(',') : String(value);
@@ -34,7 +37,7 @@ export function validatePreprocess(p: Preprocess, channels: number): void {
   };
   if (!(p.scale > 0)) bad('scale', p.scale, 'must be more than 0');
   for (const [key, v] of [['mean', p.mean], ['std', p.std]] as const) {
-    if (v.length !== 1 && v.length !== channels) {
+    if (channels !== null && v.length !== 1 && v.length !== channels) {
       bad(key, v, `has ${v.length} values but the images have ${channels} channel${channels === 1 ? '' : 's'}: give ${channels === 1 ? 'one value' : `one value per channel (${channels}) or one for all`}`);
     }
     if (v.some((x) => !Number.isFinite(x))) bad(key, v, 'must be numbers');
@@ -42,9 +45,10 @@ export function validatePreprocess(p: Preprocess, channels: number): void {
   // A negative std flips the sign of every input: a slip, never a normalisation anyone means.
   if (p.std.some((s) => s <= 0)) bad('std', p.std, 'must be more than 0 (a standard deviation)');
   // Pixels 0 and 255 must stay finite float32 values once scaled and normalised (--scale 1e-320 made them infinite).
-  for (let c = 0; c < channels; c++) {
-    const m = p.mean.length === 1 ? p.mean[0]! : p.mean[c]!;
-    const sd = p.std.length === 1 ? p.std[0]! : p.std[c]!;
+  for (let c = 0; c < (channels ?? Math.max(p.mean.length, p.std.length)); c++) {
+    // One value for all channels, else channel c's (lists of other lengths, for an input that is not an image: the last).
+    const m = p.mean[Math.min(c, p.mean.length - 1)]!;
+    const sd = p.std[Math.min(c, p.std.length - 1)]!;
     for (const pixel of [0, 255]) {
       if (!Number.isFinite(Math.fround((pixel / p.scale - m) / sd))) {
         // Named by the value that is out of scale: a tiny scale, a huge mean, else a tiny std.
@@ -63,7 +67,7 @@ export function preprocessPlanar(pixels: Uint8Array, count: number, channels: nu
   validatePreprocess(p, channels);
   const plane = height * width;
   const out = new Float32Array(count * channels * plane);
-  for (let c = 0; c < channels; c++) {
+  for (let c = 0; c < (channels ?? Math.max(p.mean.length, p.std.length)); c++) {
     const m = p.mean.length === 1 ? p.mean[0]! : p.mean[c]!;
     const s = p.std.length === 1 ? p.std[0]! : p.std[c]!;
     const a = 1 / (p.scale * s);

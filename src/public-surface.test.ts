@@ -39,7 +39,10 @@ function unexportedTypes(entry: string): Map<string, string> {
     }
     walk(s);
   };
-  /** The named types a type is made of: its alias or symbol, type arguments, union and intersection members. */
+  /**
+   * The named types a type is made of: its alias or symbol, type arguments, union and intersection members, and for
+   * an unnamed object or function type (an inferred return { opts }, an arrow function) its members and signatures.
+   */
   const considerType = (t: ts.Type, where: string, depth = 0): void => {
     if (depth > 4) return;
     consider(t.aliasSymbol ?? t.getSymbol(), where);
@@ -48,6 +51,19 @@ function unexportedTypes(entry: string): Map<string, string> {
       for (const a of checker.getTypeArguments(t as ts.TypeReference)) considerType(a, where, depth + 1);
     }
     if (t.isUnionOrIntersection()) for (const u of t.types) considerType(u, where, depth + 1);
+    if (t.flags & ts.TypeFlags.Object && (t as ts.ObjectType).objectFlags & ts.ObjectFlags.Anonymous && !t.aliasSymbol) {
+      for (const p of t.getProperties()) {
+        const decl = p.valueDeclaration ?? p.declarations?.[0];
+        if (decl) considerType(checker.getTypeOfSymbolAtLocation(p, decl), `${where}.${p.name}`, depth + 1);
+      }
+      for (const sig of t.getCallSignatures()) {
+        for (const param of sig.getParameters()) {
+          const decl = param.valueDeclaration ?? param.declarations?.[0];
+          if (decl) considerType(checker.getTypeOfSymbolAtLocation(param, decl), where, depth + 1);
+        }
+        considerType(sig.getReturnType(), where, depth + 1);
+      }
+    }
   };
   /** Every type named in the type annotations under `node`. */
   const typeNodes = (node: ts.Node, where: string): void => {
@@ -79,8 +95,11 @@ function unexportedTypes(entry: string): Map<string, string> {
         for (const h of d.heritageClauses ?? []) typeNodes(h, s.name);
         for (const m of d.members.filter(isPublic)) {
           const where = `${s.name}.${m.name?.getText() ?? 'constructor'}`;
-          if (ts.isMethodDeclaration(m) || ts.isConstructorDeclaration(m) || ts.isGetAccessorDeclaration(m)) signature(m, where);
-          else if (ts.isPropertyDeclaration(m) && m.type) typeNodes(m.type, where);
+          if (ts.isMethodDeclaration(m) || ts.isConstructorDeclaration(m) || ts.isAccessor(m)) signature(m, where);
+          else if (ts.isPropertyDeclaration(m)) {
+            if (m.type) typeNodes(m.type, where);
+            else considerType(checker.getTypeAtLocation(m), where);
+          }
         }
       } else if (ts.isInterfaceDeclaration(d) || ts.isTypeAliasDeclaration(d)) typeNodes(d, s.name);
       else if (ts.isVariableDeclaration(d)) {

@@ -23,11 +23,12 @@ describe('CLI option parsers', () => {
     assert.deepEqual(parseNumberList('0.485,0.456,0.406', '--mean'), [0.485, 0.456, 0.406]);
     for (const bad of ['0x10', '0b1', '0o7', '', ' ', 'Infinity', '1_000', '1,5']) usage(() => parseNumber(bad, '--scale'), /--scale '.*' is not a number; write it in decimal, e.g\. 255 or 0\.5/);
     usage(() => parseNumberList('0.485,0.456,0.406,', '--mean'), /--mean '0\.485,0\.456,0\.406,': item 4 \(''\) is not a number; give comma-separated decimals/);
-    usage(() => parseNumber('1e400', '--scale'), /--scale '1e400' is too large for a number/);
+    usage(() => parseNumber('-1e400', '--scale'), /--scale '-1e400' is beyond the range of numbers; give a value of smaller magnitude/);
+    usage(() => parseNumberList('0.5,1e400', '--mean'), /--mean '0\.5,1e400': item 2 \('1e400'\) is beyond the range of numbers/);
     // Number() read '' as 0 for --threads and --seed (parseCount).
     assert.equal(parseCount('0', '--threads'), 0);
     assert.equal(parsePositiveCount('1e6', '--retrain-after'), 1_000_000);
-    for (const bad of ['', ' ', '0x10', '2.5']) usage(() => parseCount(bad, '--seed'), /--seed '.*' is not a non-negative integer; write it in decimal, e\.g\. --seed 2/);
-    for (const bad of ['', '0b11', '0']) usage(() => parsePositiveCount(bad, '--epochs'), /--epochs '.*' is not a positive integer; write it in decimal/);
+    for (const bad of ['', ' ', '0x10', '2.5']) usage(() => parseCount(bad, '--seed'), /--seed '.*' is not a non-negative integer; write a whole number in decimal/);
+    for (const bad of ['', '0b11', '0']) usage(() => parsePositiveCount(bad, '--epochs'), /--epochs '.*' is not a positive integer; write a whole number in decimal/);
   });
 });

@@ -45,14 +45,14 @@ export function parseNameList(value: string, option: string): string[] {
 /** Parses a positive integer option. */
 export function parsePositiveCount(value: string, option: string): number {
   const n = parseDecimal(value);
-  if (!Number.isInteger(n) || n < 1) throw new LayercacheError('USAGE', `${option} '${value}' is not a positive integer; write it in decimal, e.g. ${option} 2`);
+  if (!Number.isInteger(n) || n < 1) throw new LayercacheError('USAGE', `${option} '${value}' is not a positive integer; write a whole number in decimal`);
   return n;
 }
 
 /** Parses a non-negative integer option. */
 export function parseCount(value: string, option: string): number {
   const n = parseDecimal(value);
-  if (!Number.isInteger(n) || n < 0) throw new LayercacheError('USAGE', `${option} '${value}' is not a non-negative integer; write it in decimal, e.g. ${option} 2`);
+  if (!Number.isInteger(n) || n < 0) throw new LayercacheError('USAGE', `${option} '${value}' is not a non-negative integer; write a whole number in decimal`);
   return n;
 }
 
@@ -60,7 +60,7 @@ export function parseCount(value: string, option: string): number {
 export function parseNumber(value: string, option: string): number {
   const n = parseDecimal(value);
   if (Number.isNaN(n)) throw new LayercacheError('USAGE', `${option} '${value}' is not a number; write it in decimal, e.g. 255 or 0.5`);
-  if (!Number.isFinite(n)) throw new LayercacheError('USAGE', `${option} '${value}' is too large for a number; give a smaller value`);
+  if (!Number.isFinite(n)) throw new LayercacheError('USAGE', `${option} '${value}' is beyond the range of numbers; give a value of smaller magnitude`);
   return n;
 }
 
@@ -71,7 +71,8 @@ export function parseNumberList(value: string, option: string): number[] {
       return parseNumber(v, option);
     } catch (err) {
       if (all.length === 1) throw err;
-      throw new LayercacheError('USAGE', `${option} '${value}': item ${i + 1} ('${v}') is not a number; give comma-separated decimals, e.g. ${option} 0.485,0.456,0.406`, { cause: err });
+      const why = Number.isNaN(parseDecimal(v)) ? 'is not a number' : 'is beyond the range of numbers';
+      throw new LayercacheError('USAGE', `${option} '${value}': item ${i + 1} ('${v}') ${why}; give comma-separated decimals, e.g. ${option} 0.485,0.456,0.406`, { cause: err });
     }
   });
 }

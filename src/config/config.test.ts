@@ -35,8 +35,8 @@ describe('config', () => {
     // Number() read these as 0 (onnxruntime's default) and 2.
     for (const v of [' ', '0x2']) assert.throws(() => loadConfig({}, { LAYERCACHE_THREADS: v }), { code: 'CONFIG_INVALID', message: /is not an integer from 0 to 256/ }, JSON.stringify(v));
     // From code: a section that is not an object spread to nothing, and the defaults served (serve: 5, engine: null).
-    for (const [given, where] of [[{ engine: 5 }, /configuration engine is 5, not an object of settings; give e\.g\. \{ engine: \{ … \} \}/], [{ engine: null }, /engine is null/], [{ serve: [] }, /serve is \[\]/], [{ serve: { online: 1 } }, /serve\.online is 1/], [null, /configuration \(root\) is null, not an object of settings; give e\.g\. loadConfig\(\{ serve: \{ port: 8080 \} \}\)/]] as const) {
-      assert.throws(() => loadConfig(given as never, {}), { code: 'CONFIG_INVALID', message: where }, JSON.stringify(given));
+    for (const [given, where] of [[{ engine: 5 }, /configuration engine is 5, not an object of settings; give e\.g\. \{ engine: \{ … \} \}/], [{ engine: null }, /engine is null/], [{ serve: [] }, /serve is \[\]/], [{ serve: { online: 1 } }, /serve\.online is 1, not an object of settings; give e\.g\. \{ serve: \{ online: \{ … \} \} \}/], [{ engine: new Map([['intraOpThreads', 2]]) }, /engine is a Map, not an object of settings/], [{ engine: 5n }, /engine is 5, not an object/], [null, /configuration \(root\) is null, not an object of settings; give e\.g\. loadConfig\(\{ serve: \{ port: 8080 \} \}\)/]] as const) {
+      assert.throws(() => loadConfig(given as never, {}), { code: 'CONFIG_INVALID', message: where }, String(where));
     }
     // NaN was shown as null (JSON's spelling).
     assert.throws(() => loadConfig({ serve: { port: Number.NaN } }, {}), { code: 'CONFIG_INVALID', message: /configuration value serve\.port \(NaN\) is invalid/ });

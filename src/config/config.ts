@@ -297,9 +297,14 @@ export interface LoadOptions {
 
 /** An object of settings (from code it may be anything): not a plain object, it is refused, naming where. */
 function requireObject(value: unknown, where: string): void {
-  if (value !== null && typeof value === 'object' && !Array.isArray(value)) return;
-  const shown = typeof value === 'number' ? String(value) : JSON.stringify(value) ?? String(value);
-  throw new LayercacheError('CONFIG_INVALID', `configuration ${where} is ${shown}, not an object of settings; give e.g. ${where === '(root)' ? "loadConfig({ serve: { port: 8080 } })" : `{ ${where}: { … } }`}`, { setting: { path: where, value, problem: 'expected an object' } });
+  // Plain objects only: a Map, a Date or an array spreads to nothing, as a number does.
+  const proto = value !== null && typeof value === 'object' ? Object.getPrototypeOf(value) as unknown : undefined;
+  if (proto === Object.prototype || proto === null) return;
+  const shown = typeof value === 'number' || typeof value === 'bigint' ? String(value)
+    : proto !== undefined && !Array.isArray(value) ? `a ${(value as object).constructor?.name ?? 'object'}`
+    : JSON.stringify(value) ?? String(value);
+  const example = where === '(root)' ? 'loadConfig({ serve: { port: 8080 } })' : `${where.split('.').reduceRight((inner, key) => `{ ${key}: ${inner} }`, '{ … }')}`;
+  throw new LayercacheError('CONFIG_INVALID', `configuration ${where} is ${shown}, not an object of settings; give e.g. ${example}`, { setting: { path: where, value, problem: 'expected an object' } });
 }
 
 /**

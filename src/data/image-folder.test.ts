@@ -152,9 +152,7 @@ describe('folder data source', () => {
     await fs.symlink(path.join(shared, 'dog', '1.png'), path.join(shared, 'cat', 'z.png'));
     await assert.rejects(openDataSource(`folder:${shared}`, pre, size), { code: 'DATA_SPEC_INVALID', message: /image .*cat\/z\.png \(class 'cat'\) and .*dog\/1\.png \(class 'dog'\) are the same file/ });
     await fs.rm(path.join(shared, 'cat', 'z.png'));
-    await fs.symlink(path.join(shared, 'dog'), path.join(shared, 'cat', 'more'));
     // Within one class a link to its own images is no conflict (the build keeps each distinct sample once).
-    await fs.rm(path.join(shared, 'cat', 'more'));
     await fs.symlink(path.join(shared, 'cat', '0.png'), path.join(shared, 'cat', 'again.png'));
     assert.deepEqual(Array.from((await openDataSource(`folder:${shared}`, pre, size)).labels!), [0, 0, 1]);
 

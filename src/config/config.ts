@@ -303,7 +303,7 @@ function requireObject(value: unknown, where: string): void {
   const shown = typeof value === 'number' || typeof value === 'bigint' ? String(value)
     : proto !== undefined && !Array.isArray(value) ? `a ${(value as object).constructor?.name ?? 'object'}`
     : JSON.stringify(value) ?? String(value);
-  const example = where === '(root)' ? 'loadConfig({ serve: { port: 8080 } })' : `${where.split('.').reduceRight((inner, key) => `{ ${key}: ${inner} }`, '{ … }')}`;
+  const example = where === '(root)' ? 'loadConfig({ serve: { port: 8080 } })' : where.split('.').reduceRight((inner, key) => `{ ${key}: ${inner} }`, '{ … }');
   throw new LayercacheError('CONFIG_INVALID', `configuration ${where} is ${shown}, not an object of settings; give e.g. ${example}`, { setting: { path: where, value, problem: 'expected an object' } });
 }
 

@@ -67,7 +67,7 @@ export function preprocessPlanar(pixels: Uint8Array, count: number, channels: nu
   validatePreprocess(p, channels);
   const plane = height * width;
   const out = new Float32Array(count * channels * plane);
-  for (let c = 0; c < (channels ?? Math.max(p.mean.length, p.std.length)); c++) {
+  for (let c = 0; c < channels; c++) {
     const m = p.mean.length === 1 ? p.mean[0]! : p.mean[c]!;
     const s = p.std.length === 1 ? p.std[0]! : p.std[c]!;
     const a = 1 / (p.scale * s);

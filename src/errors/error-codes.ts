@@ -40,7 +40,7 @@ export const ERROR_CODES = {
   MODEL_OUTPUT_INVALID: { httpStatus: 422, exitCode: 2, meaning: 'The model answered an input with class scores that are not finite numbers (NaN or infinity), which no answer can be read from.' },
   DATA_SPEC_INVALID: input('A data specification could not be parsed or read.'),
   DATA_SHAPE_MISMATCH: input('The data samples do not have the shape the model expects.'),
-  INPUT_INVALID: input('A tensor given to a cascade or session is malformed: its data does not fit its dims or type, it holds a value that is not finite, or an input the model takes is missing.'),
+  INPUT_INVALID: input("A tensor given to a cascade or session is malformed: its data does not fit its dims or type, or an input the model takes is missing; or a cascade's (or a build's) input holds a value that is not finite."),
   RELEASED: { httpStatus: 500, exitCode: 1, meaning: 'A session or cascade was run after its release(), or a server listened after its close(); create a new one.' },
   BUNDLE_NOT_FOUND: notFound('The bundle directory or its manifest does not exist.'),
   BUNDLE_INVALID: input('The bundle manifest or one of its files is malformed or corrupted.'),

@@ -47,11 +47,13 @@ describe('evaluateBundle figures', () => {
     built = await loadBundle(path.join(dir, 'built'));
   });
 
-  it('refuses labels that are not one class index per sample (they scored accuracy 0)', async () => {
+  it('refuses labels that are not one class index per sample (they scored accuracy 0), and a paper option of another value', async () => {
     const source = await openDataSource(`raw:${data}:8#100-119`, IDENTITY_PREPROCESS);
     const opts = { engine: { intraOpThreads: 1, graphOptimization: 'all' as const }, progress: SILENT, latencySamples: 5, paper: false as const, timingInstances: 1 };
     await assert.rejects(evaluateBundle(built, { ...source, labels: new Uint8Array(3) }, opts), { code: 'DATA_SPEC_INVALID', message: /has 3 labels for 20 samples; give one class index per sample, or labels: null/ });
     await assert.rejects(evaluateBundle(built, { ...source, labels: new Int32Array(20).fill(-1) }, opts), { code: 'DATA_SPEC_INVALID', message: /labels sample 0 as -1; labels are class indices from 0/ });
+    // From code, a paper option of another value was read as 'match'.
+    await assert.rejects(evaluateBundle(built, source, { ...opts, paper: 'nope' as never }), { code: 'CONFIG_INVALID', message: /paper "nope" must be false, 'build' .* or 'match'/ });
   });
 
   it('charges MACs by exit rate, head included, and agreement by exit, at thresholds 0, never, and in between', { timeout: 120_000 }, async () => {

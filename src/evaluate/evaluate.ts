@@ -251,6 +251,10 @@ export async function evaluateBundle(bundle: LoadedBundle, data: DataSource, opt
   if (!Number.isInteger(opts.latencySamples) || opts.latencySamples < 1) {
     throw new LayercacheError('CONFIG_INVALID', `latencySamples ${opts.latencySamples} must be a positive integer: the number of samples timed at batch 1 (the CLI's default is 2000)`);
   }
+  // From code: any other value was read as 'match' (truthy, not 'build').
+  if (!([false, 'build', 'match'] as unknown[]).includes(opts.paper)) {
+    throw new LayercacheError('CONFIG_INVALID', `paper ${JSON.stringify(opts.paper) ?? String(opts.paper)} must be false, 'build' (the threshold the build recorded) or 'match' (the threshold that matches the bundle's agreement)`);
+  }
   const instances = opts.timingInstances ?? TIMING_INSTANCES;
   if (!(Number.isInteger(instances) && instances >= 1)) {
     throw new LayercacheError('CONFIG_INVALID', `timingInstances ${instances} must be a positive integer (the default is ${TIMING_INSTANCES})`);

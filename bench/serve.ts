@@ -5,7 +5,8 @@
  *           bundle with verification sampling off, driven by
  *           autocannon for --duration seconds each at every --concurrency, split into --rounds
  *           (default 6) short runs that alternate between the servers (the order reversed every
- *           other round), with binary-tensor infer requests of held-out CIFAR-10 records
+ *           other round and rotated every two, so each server runs at each place equally often
+ *           over 6 rounds), with binary-tensor infer requests of held-out CIFAR-10 records
  *           5000–5511 (cycled). Online learning is off in all; verification sampling (5%)
  *           stays on, as in production. This shared VM's throughput drifts by ±15% from one
  *           10 s run to the next, so each server is compared with the backbone run beside it in
@@ -89,6 +90,18 @@ async function stopServe(s: Server): Promise<number | null> {
   return exited;
 }
 
+/**
+ * Round `round`'s order of the servers: rotated by one place every two rounds, every other round reversed, so that
+ * over 2 × (servers) rounds each server runs at each place equally often. Reversal alone left a server at the ends
+ * and another in the middle; on this VM a server's place moved its ratio by up to 8 points (an identical copy of
+ * the bundle server measured 1.04× against 1.08×; BENCHMARKS.md, session 24).
+ */
+function orderOf<T>(labels: readonly T[], round: number): T[] {
+  const turn = Math.floor(round / 2);
+  const rotated = labels.map((_, i) => labels[(i + turn) % labels.length]!);
+  return round % 2 === 0 ? rotated : rotated.reverse();
+}
+
 /** The median of `xs` (at least one value) and its range. */
 function spread(xs: number[]): { median: number; min: number; max: number } {
   const v = [...xs].sort((a, b) => a - b);
@@ -138,7 +151,7 @@ if (!skipLoad) {
     // Per round and server: requests/s and inference CPU ms per request, for the paired ratios.
     const perRound = Object.fromEntries(labels.map((l) => [l, [] as { rps: number; inferenceCpuMs: number | null }[]])) as Record<keyof typeof servers, { rps: number; inferenceCpuMs: number | null }[]>;
     for (let round = 0; round < rounds; round++) {
-      for (const label of round % 2 === 0 ? labels : [...labels].reverse()) {
+      for (const label of orderOf(labels, round)) {
         let next = 0;
         const pid = servers[label].child.pid!;
         const gen0 = process.cpuUsage();
@@ -197,6 +210,7 @@ if (!skipLoad) {
   results.load = load;
   results.duration = duration;
   results.rounds = rounds;
+  results.order = 'rotated';
   results.loadEngine = { workers: loadWorkers, threads: loadThreads };
   results.loadRun = { commit, date: new Date().toISOString() };
 }

@@ -92,9 +92,9 @@ async function stopServe(s: Server): Promise<number | null> {
 
 /**
  * Round `round`'s order of the servers: rotated by one place every two rounds, every other round reversed, so that
- * over 2 × (servers) rounds each server runs at each place equally often. Reversal alone left a server at the ends
- * and another in the middle; on this VM a server's place moved its ratio by up to 8 points (an identical copy of
- * the bundle server measured 1.04× against 1.08×; BENCHMARKS.md, session 24).
+ * over 2 × (servers) rounds each server runs at each place equally often (reversal alone kept one server at the
+ * ends and another in the middle). Balancing the places did not remove the 4–9 points between two identical
+ * servers of one run, which belong to the process (BENCHMARKS.md, session 24).
  */
 function orderOf<T>(labels: readonly T[], round: number): T[] {
   const turn = Math.floor(round / 2);

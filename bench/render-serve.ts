@@ -17,7 +17,7 @@ interface LoadRow {
 interface Spread { median: number; min: number; max: number }
 interface Window { records: string; versions: string; hitRate: number; agreement: number; macsSaved: number; meanMs: number }
 interface Serve {
-  machine: string; date: string; commit?: string; duration?: number; rounds?: number; order?: 'rotated'; loadEngine?: { workers: number; threads: number }; load?: LoadRow[]; loadRun?: { commit: string; date: string };
+  machine: string; date: string; commit?: string; duration?: number; rounds?: number; order?: 'rotated'; servers?: string; loadEngine?: { workers: number; threads: number }; load?: LoadRow[]; loadRun?: { commit: string; date: string };
   online?: {
     run?: { commit: string; date: string };
     tolerance?: number; windows: Window[]; retrains: { atRecord: number; seconds: number }[];
@@ -34,7 +34,7 @@ export async function renderServe(): Promise<void> {
   const lines = ['<!-- bench:serve:start -->', `Machine: ${s.machine}; run ${at(s.date)}${s.commit ? `, commit ${s.commit}` : ''}. Command: \`npm run bench:serve\`.`, ''];
   if (s.load) {
     if (s.loadRun) lines.push(`Load run at commit ${s.loadRun.commit}, ${at(s.loadRun.date)}.`, '');
-    lines.push(`**Load** (autocannon, ${s.duration ?? 60} s per row in ${s.rounds ?? 3} rounds alternating between the servers${s.rounds !== undefined ? `, the order reversed every other round${s.order === 'rotated' ? ' and rotated every two (each server at each place equally often)' : ''}` : ''}, binary-tensor requests of held-out records 5000–5511; \`serve --no-online\`, ${s.loadEngine?.threads ?? 2} onnxruntime thread${(s.loadEngine?.threads ?? 2) === 1 ? '' : 's'}, ${s.loadEngine?.workers ?? 1} engine worker${(s.loadEngine?.workers ?? 1) === 1 ? '' : 's'}, max batch 32; p50/p99 are means over the rounds; "× backbone" is the median over rounds of the requests/s ratio to the backbone run in the same round, with its range):`, '');
+    lines.push(`**Load** (autocannon, ${s.duration ?? 60} s per row in ${s.rounds ?? 3} rounds alternating between the servers${s.rounds !== undefined ? `, the order reversed every other round${s.order === 'rotated' ? ' and rotated every two (each server at each place equally often)' : ''}${s.servers ? `, the servers ${s.servers} in its order and warmed for 2 s` : ''}` : ''}, binary-tensor requests of held-out records 5000–5511; \`serve --no-online\`, ${s.loadEngine?.threads ?? 2} onnxruntime thread${(s.loadEngine?.threads ?? 2) === 1 ? '' : 's'}, ${s.loadEngine?.workers ?? 1} engine worker${(s.loadEngine?.workers ?? 1) === 1 ? '' : 's'}, max batch 32; p50/p99 are means over the rounds; "× backbone" is the median over rounds of the requests/s ratio to the backbone run in the same round, with its range):`, '');
     const times = (x: Spread | null | undefined): string => (x ? `${x.median.toFixed(2)}× (${x.min.toFixed(2)}–${x.max.toFixed(2)})` : '');
     lines.push('| server | connections | requests/s | × backbone, per round | latency p50 ms | p99 ms | mean ms | errors / non-2xx |', '|---|---:|---:|---|---:|---:|---:|---|');
     for (const r of s.load) lines.push(`| ${r.server} | ${r.connections} | ${r.requestsPerSecond.toFixed(0)} | ${times(r.vsBackbone?.requestsPerSecond)} | ${r.p50Ms.toFixed(1)} | ${r.p99Ms.toFixed(1)} | ${r.meanMs.toFixed(2)} | ${r.errors} / ${r.non2xx} |`);

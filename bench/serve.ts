@@ -2,7 +2,9 @@
  * `npm run bench:serve`: the server under load, and online caching from a cold start.
  *   load    three `layercache serve` processes side by side: the bare backbone, the
  *           ResNet-56 1% bundle (built here from records 0–4999 if absent), and the same
- *           bundle with verification sampling off, driven by
+ *           bundle with verification sampling off (with --control, a fourth: an identical copy of
+ *           the bundle server), started afresh every round in that round's order and warmed by
+ *           2 s of unmeasured load, driven by
  *           autocannon for --duration seconds each at every --concurrency, split into --rounds
  *           (default 6) short runs that alternate between the servers (the order reversed every
  *           other round and rotated every two, so each server runs at each place equally often
@@ -25,7 +27,7 @@
  *           the chance that at least one of the ten windows has 6 or more is (binomial) 35% at
  *           d = 0.5% and 4.3% at d = 0.3%, so the bundle must hold 0.3% for the windows to hold.
  * Writes bench/results/serve.json and the serve section of BENCHMARKS.md.
- *   npm run bench:serve [-- --duration 60 --rounds 6 --concurrency 1,8,64 --workers 1 --threads 2 --online-tolerance 0.003 --skip-load --skip-online]
+ *   npm run bench:serve [-- --duration 60 --rounds 6 --concurrency 1,8,64 --workers 1 --threads 2 --online-tolerance 0.003 --skip-load --skip-online --control]
  */
 import { spawn, type ChildProcess } from 'node:child_process';
 import { existsSync, promises as fs } from 'node:fs';
@@ -54,6 +56,9 @@ const rounds = numberFlag('rounds', 6);
 if (!(Number.isInteger(rounds) && rounds >= 1)) throw new Error(`--rounds ${rounds} must be a whole number ≥ 1`);
 const skipLoad = hasFlag('skip-load');
 const skipOnline = hasFlag('skip-online');
+const control = hasFlag('control');
+/** Seconds of unmeasured load a freshly started server gets before its measured run. */
+const WARMUP_S = 2;
 const onlineTolerance = numberFlag('online-tolerance', 0.003);
 // Engine workers and onnxruntime threads of the load servers (the online server keeps 1 × 2).
 const loadWorkers = numberFlag('workers', 1);
@@ -134,24 +139,39 @@ if (!skipLoad) {
     await saveBundle(bundleDir, r.manifest, { backbone: bytes, segments: r.segments, heads: r.heads, candidateHeads: r.candidateHeads }, { overwrite: true });
   }
   const bodies = Array.from({ length: 512 }, (_, k) => inferBody(data, 5000 + k));
-  // Both servers run side by side (idle sessions do not spin); each concurrency alternates
-  // short runs between them, so drift and other load on the machine hit both alike.
-  const servers = {
-    backbone: await startServe([modelFile, '--no-online', '--workers', String(loadWorkers), ...ppFlags], loadThreads),
-    bundle: await startServe([bundleDir, '--no-online', '--workers', String(loadWorkers)], loadThreads),
+  // The servers run side by side (idle sessions do not spin); each concurrency alternates short runs between them,
+  // so drift and other load on the machine hit all alike. They are started afresh every round, in that round's
+  // order: two identical servers started once measured 4–9 points apart (BENCHMARKS.md, session 24), a gap tied to
+  // the process, which fresh processes in a rotated start order spread over every server.
+  const serveArgs = {
+    backbone: [modelFile, '--no-online', '--workers', String(loadWorkers), ...ppFlags],
+    bundle: [bundleDir, '--no-online', '--workers', String(loadWorkers)],
     // The same bundle without verification sampling: what checking 5% of early answers costs.
-    'bundle, no verification': await startServe([bundleDir, '--no-online', '--workers', String(loadWorkers), '--verify-share', '0'], loadThreads),
+    'bundle, no verification': [bundleDir, '--no-online', '--workers', String(loadWorkers), '--verify-share', '0'],
+    // --control: an identical copy of the bundle server, whose ratio to the bundle shows the protocol's own spread.
+    'bundle (identical copy)': [bundleDir, '--no-online', '--workers', String(loadWorkers)],
   };
-  const labels = Object.keys(servers) as (keyof typeof servers)[];
+  type Label = keyof typeof serveArgs;
+  const labels = (Object.keys(serveArgs) as Label[]).filter((l) => control || l !== 'bundle (identical copy)');
+  /** Every server started in `order`, each warmed by a short unmeasured run at `connections`. */
+  const startAll = async (order: readonly Label[], connections: number): Promise<Record<Label, Server>> => {
+    const started: Partial<Record<Label, Server>> = {};
+    for (const label of order) started[label] = await startServe(serveArgs[label], loadThreads);
+    for (const label of order) await autocannon({ url: `${started[label]!.url}/v2/models/resnet56/infer`, connections, duration: WARMUP_S, method: 'POST', requests: [{ method: 'POST', setupRequest: (req: autocannon.Request) => ({ ...req, body: bodies[0]!.body, headers: { 'content-type': 'application/octet-stream', 'inference-header-content-length': String(bodies[0]!.headerLength) } }) }] });
+    return started as Record<Label, Server>;
+  };
+  const exitCodes = new Map<Label, (number | null)[]>(labels.map((l) => [l, []]));
   const load: Record<string, unknown>[] = [];
   for (const connections of concurrencies) {
-    const acc = Object.fromEntries(labels.map((l) => [l, [] as autocannon.Result[]])) as Record<keyof typeof servers, autocannon.Result[]>;
+    const acc = Object.fromEntries(labels.map((l) => [l, [] as autocannon.Result[]])) as Record<Label, autocannon.Result[]>;
     // CPU ms per server over its runs: the load generator (this process), the server's main thread, its other threads.
-    const cpu = Object.fromEntries(labels.map((l) => [l, { loadGenerator: 0, serverMain: 0, serverOther: 0, wall: 0, measured: true }])) as Record<keyof typeof servers, { loadGenerator: number; serverMain: number; serverOther: number; wall: number; measured: boolean }>;
+    const cpu = Object.fromEntries(labels.map((l) => [l, { loadGenerator: 0, serverMain: 0, serverOther: 0, wall: 0, measured: true }])) as Record<Label, { loadGenerator: number; serverMain: number; serverOther: number; wall: number; measured: boolean }>;
     // Per round and server: requests/s and inference CPU ms per request, for the paired ratios.
-    const perRound = Object.fromEntries(labels.map((l) => [l, [] as { rps: number; inferenceCpuMs: number | null }[]])) as Record<keyof typeof servers, { rps: number; inferenceCpuMs: number | null }[]>;
+    const perRound = Object.fromEntries(labels.map((l) => [l, [] as { rps: number; inferenceCpuMs: number | null }[]])) as Record<Label, { rps: number; inferenceCpuMs: number | null }[]>;
     for (let round = 0; round < rounds; round++) {
-      for (const label of orderOf(labels, round)) {
+      const order = orderOf(labels, round);
+      const servers = await startAll(order, connections);
+      for (const label of order) {
         let next = 0;
         const pid = servers[label].child.pid!;
         const gen0 = process.cpuUsage();
@@ -180,6 +200,7 @@ if (!skipLoad) {
           c.serverOther += (srv1.totalMs - srv1.mainMs) - (srv0.totalMs - srv0.mainMs);
         } else c.measured = false;
       }
+      for (const label of order) exitCodes.get(label)!.push(await stopServe(servers[label]));
     }
     for (const label of labels) {
       const rs = acc[label];
@@ -206,11 +227,12 @@ if (!skipLoad) {
       load.push(row);
     }
   }
-  for (const [label, server] of Object.entries(servers)) console.log(`${label}: SIGTERM → exit code ${await stopServe(server)}`);
+  for (const [label, codes] of exitCodes) console.log(`${label}: SIGTERM → exit codes ${[...new Set(codes)].join(', ')}`);
   results.load = load;
   results.duration = duration;
   results.rounds = rounds;
   results.order = 'rotated';
+  results.servers = 'restarted every round';
   results.loadEngine = { workers: loadWorkers, threads: loadThreads };
   results.loadRun = { commit, date: new Date().toISOString() };
 }

@@ -153,11 +153,25 @@ if (!skipLoad) {
   };
   type Label = keyof typeof serveArgs;
   const labels = (Object.keys(serveArgs) as Label[]).filter((l) => control || l !== 'bundle (identical copy)');
+  /** autocannon against `server` for `seconds` at `connections`, the request bodies cycled. */
+  const drive = (server: Server, connections: number, seconds: number): Promise<autocannon.Result> => {
+    let next = 0;
+    return autocannon({
+      url: `${server.url}/v2/models/resnet56/infer`, connections, duration: seconds, method: 'POST',
+      requests: [{
+        method: 'POST',
+        setupRequest: (req: autocannon.Request) => {
+          const b = bodies[next++ % bodies.length]!;
+          return { ...req, body: b.body, headers: { 'content-type': 'application/octet-stream', 'inference-header-content-length': String(b.headerLength) } };
+        },
+      }],
+    });
+  };
   /** Every server started in `order`, each warmed by a short unmeasured run at `connections`. */
   const startAll = async (order: readonly Label[], connections: number): Promise<Record<Label, Server>> => {
     const started: Partial<Record<Label, Server>> = {};
     for (const label of order) started[label] = await startServe(serveArgs[label], loadThreads);
-    for (const label of order) await autocannon({ url: `${started[label]!.url}/v2/models/resnet56/infer`, connections, duration: WARMUP_S, method: 'POST', requests: [{ method: 'POST', setupRequest: (req: autocannon.Request) => ({ ...req, body: bodies[0]!.body, headers: { 'content-type': 'application/octet-stream', 'inference-header-content-length': String(bodies[0]!.headerLength) } }) }] });
+    for (const label of order) await drive(started[label]!, connections, WARMUP_S);
     return started as Record<Label, Server>;
   };
   const exitCodes = new Map<Label, (number | null)[]>(labels.map((l) => [l, []]));
@@ -172,21 +186,11 @@ if (!skipLoad) {
       const order = orderOf(labels, round);
       const servers = await startAll(order, connections);
       for (const label of order) {
-        let next = 0;
         const pid = servers[label].child.pid!;
         const gen0 = process.cpuUsage();
         const srv0 = processCpu(pid);
         const t0 = performance.now();
-        acc[label].push(await autocannon({
-          url: `${servers[label].url}/v2/models/resnet56/infer`, connections, duration: duration / rounds, method: 'POST',
-          requests: [{
-            method: 'POST',
-            setupRequest: (req: autocannon.Request) => {
-              const b = bodies[next++ % bodies.length]!;
-              return { ...req, body: b.body, headers: { 'content-type': 'application/octet-stream', 'inference-header-content-length': String(b.headerLength) } };
-            },
-          }],
-        }));
+        acc[label].push(await drive(servers[label], connections, duration / rounds));
         const srv1 = processCpu(pid);
         const gen = process.cpuUsage(gen0);
         const c = cpu[label];

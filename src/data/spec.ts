@@ -178,14 +178,16 @@ export async function openDataSource(spec: string, preprocess: Preprocess, image
   return boundsChecked(await openUnchecked(spec, preprocess, imageSize, progress));
 }
 
+/** Per spec kind that names a file or folder: an example of a whole spec. */
+const PATH_EXAMPLES = new Map([['cifar10', 'cifar10:data/test_batch.bin#0-999'], ['folder', 'folder:images/#0-999'], ['npy', 'npy:inputs.npy#0-999'], ['raw', 'raw:inputs.f32:3x32x32#0-999']]);
+
 async function openUnchecked(spec: string, preprocess: Preprocess, imageSize: ImageSize | undefined, progress: Progress): Promise<DataSource> {
   const { kind, rest, range } = splitSpec(spec);
-  const example = new Map([['cifar10', 'cifar10:data/test_batch.bin#0-999'], ['folder', 'folder:images/#0-999'], ['npy', 'npy:inputs.npy#0-999'], ['raw', 'raw:inputs.f32:3x32x32#0-999']]);
   /** A file name that is empty or blank: it read as a file named '' ("CIFAR file  does not exist"). */
   const requirePath = (file: string): void => {
-    if (file.trim() === '') throw bad(spec, `names no ${kind === 'folder' ? 'folder' : 'file'}; give its path, e.g. ${example.get(kind)}`);
+    if (file.trim() === '') throw bad(spec, `names no ${kind === 'folder' ? 'folder' : 'file'}; give its path, e.g. ${PATH_EXAMPLES.get(kind)}`);
   };
-  if (example.has(kind) && kind !== 'raw') requirePath(rest);
+  if (PATH_EXAMPLES.has(kind) && kind !== 'raw') requirePath(rest);
   if (kind === 'folder') {
     if (!imageSize) throw bad(spec, 'needs a size to resize its images to, and the model leaves its input size open: give one (build --image-size HxW, which the bundle then fixes), or preprocessed tensors (npy:, raw:)');
     return openImageFolder(spec, rest, (total) => parseRange(spec, range, total, ['the folder', 'images']), imageSize, preprocess, progress);

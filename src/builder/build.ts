@@ -19,14 +19,14 @@ import {
   type CalibrationTable, type Policy, type Selection,
 } from '../calibrate/index.ts';
 import { parseConfig, type BuildConfig, type ConfigInput } from '../config/index.ts';
-import { colourImageSizeOf, distinctSamples, validatePreprocess, withAugmentedCopies, type DataSource, type Preprocess } from '../data/index.ts';
+import { colourImageSizeOf, distinctSamples, requireDataSource, validatePreprocess, withAugmentedCopies, type DataSource, type Preprocess } from '../data/index.ts';
 import type { EngineOptions } from '../engine/index.ts';
 import { sha256 } from '../files/index.ts';
-import { LayercacheError } from '../errors/index.ts';
+import { LayercacheError, isRecord, requireArgument } from '../errors/index.ts';
 import { applyFeatureScaling, buildHeadModel, fitFeatureScaling, foldScaling, headLabel, headMacs, initParams, type HeadSpec } from '../heads/index.ts';
 import { analyzeClassifier, describeReading, isPlainReading, scoresName } from '../inspect/index.ts';
-import { encodesModel, modelOpset, serializeModel, type ModelProto } from '../onnx/index.ts';
-import { withPhase, type Progress } from '../progress/index.ts';
+import { encodesModel, modelOpset, requireModel, serializeModel, type ModelProto } from '../onnx/index.ts';
+import { requireProgress, withPhase, type Progress } from '../progress/index.ts';
 import { seededRng } from '../tensor/index.ts';
 import { extractSegments } from '../surgery/index.ts';
 import { settingsOf } from './build-settings.ts';
@@ -90,6 +90,16 @@ export interface BuildResult {
  * Writes nothing: save the result with saveBundle (its backbone is input.modelBytes).
  */
 export async function buildCascade(input: BuildInput, given: BuildConfig, engineGiven: EngineOptions, progress: Progress): Promise<BuildResult> {
+  const call = 'buildCascade(input, build, engine, progress)';
+  requireArgument(call, 'input', input, 'object', "{ modelFile, modelBytes, model, data, preprocess } (model and modelBytes from loadModelFile(modelFile))");
+  requireArgument(call, 'input.modelFile', input.modelFile, 'string', "the model's path or a name for it, e.g. 'model.onnx'");
+  requireArgument(call, 'input.modelBytes', input.modelBytes, 'bytes', "the model's bytes: loadModelFile(modelFile).bytes");
+  requireModel(call, input.model);
+  requireDataSource(call, 'input.data', input.data);
+  requireArgument(call, 'input.preprocess', input.preprocess, (v) => v === null || isRecord(v), 'the preprocessing of image data (it goes into the manifest), or null for tensor data');
+  requireArgument(call, 'build', given, 'object', 'build settings: loadConfig().build');
+  requireArgument(call, 'engine', engineGiven, 'object', 'engine options: loadConfig().engine');
+  requireProgress(call, progress);
   // From code, the settings may come from anywhere: checked against the schema, as loadConfig checks them.
   const valid = parseConfig({ build: given as ConfigInput['build'], engine: { intraOpThreads: engineGiven.intraOpThreads, graphOptimization: engineGiven.graphOptimization } });
   const config = valid.build;

@@ -17,9 +17,9 @@ import { promises as fs } from 'node:fs';
 import os from 'node:os';
 import { z } from 'zod';
 import { runtimeVersion, type EngineOptions } from '../engine/index.ts';
-import { LayercacheError } from '../errors/index.ts';
+import { LayercacheError, requireArgument } from '../errors/index.ts';
 import { checkOutputFile, sha256, writeFileAtomic } from '../files/index.ts';
-import type { Progress } from '../progress/index.ts';
+import { requireProgress, type Progress } from '../progress/index.ts';
 
 export const LATENCY_PROFILE_FORMAT = 'layercache.latency-profile/1';
 
@@ -111,6 +111,7 @@ const PROFILE_FORMAT_PREFIX = LATENCY_PROFILE_FORMAT.slice(0, LATENCY_PROFILE_FO
  * to report (the builder then measures again), and whether it may be replaced.
  */
 export async function readLatencyProfile(file: string): Promise<ProfileReading> {
+  requireArgument('readLatencyProfile(file)', 'file', file, 'path', "the profile's path, e.g. 'latency.json'");
   let text: string;
   try {
     text = await fs.readFile(file, 'utf8');
@@ -165,7 +166,14 @@ export async function checkLatencyProfileFile(file: string): Promise<ProfileRead
 
 /** Writes a profile atomically. */
 export async function writeLatencyProfile(file: string, profile: LatencyProfile): Promise<void> {
-  await writeFileAtomic(file, `${JSON.stringify(ProfileSchema.parse(profile), null, 2)}\n`);
+  const call = 'writeLatencyProfile(file, profile)';
+  requireArgument(call, 'file', file, 'path', "the profile's path, e.g. 'latency.json'");
+  const checked = ProfileSchema.safeParse(profile);
+  if (!checked.success) {
+    const issue = checked.error.issues[0]!;
+    throw new LayercacheError('ARGUMENT_INVALID', `${call}: profile${issue.path.map((k) => (typeof k === 'number' ? `[${k}]` : `.${String(k)}`)).join('')} ${issue.message}; give a build's profile: (await buildCascade(…)).latencyProfile`, { cause: checked.error });
+  }
+  await writeFileAtomic(file, `${JSON.stringify(checked.data, null, 2)}\n`);
 }
 
 /**
@@ -177,6 +185,11 @@ export async function withLatencyProfileFile<R extends { readonly latencyProfile
   file: string | null, progress: Progress, build: (profile: LatencyProfile | null) => Promise<R>,
   warn: (text: string) => void = (text) => progress.note(text),
 ): Promise<R> {
+  const call = 'withLatencyProfileFile(file, progress, build, warn)';
+  requireArgument(call, 'file', file, (v) => v === null || (typeof v === 'string' && v !== ''), "the profile's path, e.g. 'latency.json', or null for none");
+  requireProgress(call, progress);
+  requireArgument(call, 'build', build, 'function', 'a function from the profile (or null) to a build: (profile) => buildCascade({ …, latencyProfile: profile }, …)');
+  requireArgument(call, 'warn', warn, 'function', 'a function taking a warning line, or nothing for progress notes');
   if (file === null) return build(null);
   const reading = await readLatencyProfile(file);
   refuseForeignProfile(file, reading);

@@ -7,7 +7,7 @@
 import { promises as fs } from 'node:fs';
 import path from 'node:path';
 import { colourImageSizeOf, validatePreprocess } from '../data/index.ts';
-import { LayercacheError } from '../errors/index.ts';
+import { LayercacheError, isRecord, requireArgument } from '../errors/index.ts';
 import { sha256, writeDirAtomic, writeFileAtomic, type OutputKind } from '../files/index.ts';
 import { hasExternalData, parseModel, readValueInfo, serializeModel, type ModelProto } from '../onnx/index.ts';
 import { ManifestSchema, type Manifest } from './manifest.ts';
@@ -78,6 +78,14 @@ export interface SaveBundleOptions {
  * of bundlePaths(); their sha256 fields are filled in here.
  */
 export async function saveBundle(dir: string, manifest: Manifest, files: BundleFiles, options: SaveBundleOptions = {}): Promise<Manifest> {
+  const call = 'saveBundle(dir, manifest, files, options)';
+  requireArgument(call, 'dir', dir, 'path', "the bundle directory to write, e.g. 'bundle/'");
+  requireArgument(call, 'manifest', manifest, (v) => isRecord(v) && isRecord(v.source) && ['segments', 'exits', 'candidates'].every((k) => Array.isArray(v[k])),
+    "a build's manifest: (await buildCascade(…)).manifest");
+  const filesHint = '{ backbone, segments, heads, candidateHeads } from the build: { backbone: modelBytes, segments: built.segments, heads: built.heads, candidateHeads: built.candidateHeads }';
+  requireArgument(call, 'files', files, (v) => isRecord(v) && ['segments', 'heads', 'candidateHeads'].every((k) => Array.isArray(v[k])), filesHint);
+  requireArgument(call, 'files.backbone', files.backbone, 'bytes', "the bytes of the model the bundle was built from: loadModelFile(path).bytes");
+  requireArgument(call, 'options', options, 'object', 'options such as { overwrite: true }, or nothing');
   // A bundle is self-contained: a backbone that keeps its weights in side files would be read from wherever it runs.
   if (hasExternalData(parseModel(files.backbone, 'backbone'))) {
     throw new LayercacheError('BUNDLE_INVALID', 'the backbone bytes keep their weights in external data files, which a bundle would not carry; pass the whole model: loadModelFile(path).bytes, which inlines them');
@@ -147,6 +155,7 @@ export async function hasManifest(dir: string): Promise<boolean> {
 
 /** Loads and fully validates a bundle. */
 export async function loadBundle(dir: string): Promise<LoadedBundle> {
+  requireArgument('loadBundle(dir)', 'dir', dir, 'path', "the path of a bundle directory, e.g. loadBundle('bundle/')");
   const manifestPath = path.join(dir, MANIFEST_FILE);
   let raw: Buffer;
   try {

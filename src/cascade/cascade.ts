@@ -8,7 +8,7 @@
  */
 import type { LoadedBundle, ScoreSpec } from '../bundle/index.ts';
 import { Session, type EngineOptions } from '../engine/index.ts';
-import { LayercacheError } from '../errors/index.ts';
+import { LayercacheError, isRecord, requireArgument } from '../errors/index.ts';
 import { HEAD_INPUT, HEAD_OUTPUT } from '../heads/index.ts';
 import { appendGraph, modelOpset, readValueInfo, serializeModel, type Dim, type ModelProto } from '../onnx/index.ts';
 import { numel, type Tensor } from '../tensor/index.ts';
@@ -122,6 +122,10 @@ export class Cascade {
     engine: EngineOptions,
     use: CascadeUse = 'run',
   ): Promise<Cascade> {
+    const call = 'Cascade.create(parts, engine, use)';
+    requireArgument(call, 'parts', parts, (v) => isRecord(v) && ['segments', 'heads', 'exits'].every((k) => Array.isArray(v[k])),
+      "{ segments, heads, exits, classes, score }, e.g. a bundle's: use Cascade.fromBundle(await loadBundle('bundle/'), engine)");
+    requireArgument(call, 'engine', engine, 'object', 'engine options: loadConfig().engine');
     const { segments, heads, exits } = parts;
     if (segments.length !== exits.length + 1 || heads.length !== exits.length) {
       throw new LayercacheError('BUNDLE_INVALID', `a cascade with ${exits.length} exits needs ${exits.length + 1} segments and ${exits.length} heads, got ${segments.length} and ${heads.length}`);
@@ -180,6 +184,9 @@ export class Cascade {
    * disables an exit); default the manifest's.
    */
   static async fromBundle(bundle: LoadedBundle, engine: EngineOptions, thresholds?: readonly number[]): Promise<Cascade> {
+    const call = 'Cascade.fromBundle(bundle, engine, thresholds)';
+    requireArgument(call, 'bundle', bundle, (v) => isRecord(v) && isRecord(v.manifest), "a loaded bundle: await loadBundle('bundle/')");
+    if (thresholds !== undefined) requireArgument(call, 'thresholds', thresholds, (v) => Array.isArray(v) && v.every((t) => typeof t === 'number'), "one number per exit (Infinity disables an exit), or nothing for the manifest's");
     const m = bundle.manifest;
     if (thresholds && thresholds.length !== m.exits.length) {
       throw new LayercacheError('CONFIG_INVALID', `${thresholds.length} thresholds were given for bundle ${bundle.dir}, which has ${m.exits.length} exits; give one per exit, or none for the manifest's`);
@@ -199,6 +206,7 @@ export class Cascade {
    * is not finite (the backbone would answer NaN rows, read as class 0).
    */
   private checkInput(input: Tensor, finiteChecked: boolean): void {
+    requireArgument('cascade.run(input, options)', 'input', input, 'tensor', "a float32 tensor [batch, …sample]: { dtype: 'float32', dims: [1, 3, 32, 32], data: Float32Array }");
     const dims = input.dims;
     const want = this.sampleShape;
     if (input.dtype !== 'float32') {
@@ -242,6 +250,7 @@ export class Cascade {
    * refused non-finite values already (the server does, per request), so the per-value scan is skipped.
    */
   async run(input: Tensor, options: { staged?: boolean; finiteChecked?: boolean } = {}): Promise<CascadeRow[]> {
+    requireArgument('cascade.run(input, options)', 'options', options, 'object', 'options such as { staged: true }, or nothing');
     this.checkInput(input, options.finiteChecked ?? false);
     const batch = input.dims[0]!;
     const graph = options.staged ? null : batch === 1 ? this.single : this.batched;

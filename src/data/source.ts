@@ -4,7 +4,7 @@
  * order; labels, when known, are aligned with samples.
  */
 import { constants } from 'node:buffer';
-import { LayercacheError } from '../errors/index.ts';
+import { LayercacheError, isRecord, requireArgument } from '../errors/index.ts';
 import { tensor, type Tensor } from '../tensor/index.ts';
 
 /** The most bytes one typed array holds (Node's buffer.constants.MAX_LENGTH: 4 GiB on 64-bit Node 20). */
@@ -37,6 +37,12 @@ export interface DataSource {
   batch(start: number, end: number): Tensor<'float32'>;
 }
 
+/** Throws ARGUMENT_INVALID unless `value` has a DataSource's fields. call, arg: the public call and its argument. */
+export function requireDataSource(call: string, arg: string, value: unknown): void {
+  requireArgument(call, arg, value, (v) => isRecord(v) && typeof v.batch === 'function' && Number.isInteger(v.count) && Array.isArray(v.sampleDims) && typeof v.description === 'string',
+    "a DataSource, from openDataSource('cifar10:data.bin#0-999', preprocess) or memorySource(samples, [3, 32, 32], 'my samples')");
+}
+
 /** `source` whose batch(start, end) refuses a range outside [0, count] (instead of NaN rows or a RangeError). */
 export function boundsChecked(source: DataSource): DataSource {
   const inner = source.batch.bind(source);
@@ -56,6 +62,10 @@ export function boundsChecked(source: DataSource): DataSource {
  * The array is not copied; the caller must not change it while the source is in use.
  */
 export function memorySource(data: Float32Array, sampleDims: readonly number[], description: string): DataSource {
+  const call = 'memorySource(data, sampleDims, description)';
+  requireArgument(call, 'data', data, (v) => ArrayBuffer.isView(v), 'the samples as one Float32Array [count × sample size], e.g. Float32Array.from(values)');
+  requireArgument(call, 'description', description, 'string', "a name for the samples in messages, e.g. 'my samples'");
+  requireArgument(call, 'sampleDims', sampleDims, 'array', 'the shape of one sample, e.g. [3, 32, 32]');
   // From code: checked here, rather than failing later in a tensor with a message about a constructor.
   if (!(data instanceof Float32Array)) {
     throw new LayercacheError('DATA_SHAPE_MISMATCH', `${description}: the samples are a ${(data as object | null)?.constructor?.name ?? typeof data}; give a Float32Array (Float32Array.from(values))`);

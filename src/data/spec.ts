@@ -9,7 +9,7 @@
  */
 import { promises as fs } from 'node:fs';
 import path from 'node:path';
-import { LayercacheError } from '../errors/index.ts';
+import { LayercacheError, requireArgument } from '../errors/index.ts';
 import { readFully } from '../files/index.ts';
 import { sliceRows, tensor } from '../tensor/index.ts';
 import { readCifar, cifarRecordCount, CIFAR_RECORD_BYTES, CIFAR_SHAPE } from './cifar.ts';
@@ -17,7 +17,7 @@ import { preprocessPlanar, type Preprocess } from './preprocess.ts';
 import { boundsChecked, checkArrayBytes, type DataSource } from './source.ts';
 import { openImageFolder, type ImageSize } from './image-folder.ts';
 import { openMnist } from './mnist.ts';
-import { SILENT, type Progress } from '../progress/index.ts';
+import { SILENT, requireProgress, type Progress } from '../progress/index.ts';
 
 const HELP = 'use cifar10:PATH#0-4999, folder:PATH#0-99, npy:PATH#0-99, raw:PATH:3x32x32#0-99 or mnist:#0-999';
 
@@ -175,6 +175,11 @@ export function isImageSpec(spec: string): boolean {
  * folders, whose images are resized to it; `progress` shows their decoding.
  */
 export async function openDataSource(spec: string, preprocess: Preprocess, imageSize?: ImageSize, progress: Progress = SILENT): Promise<DataSource> {
+  const call = 'openDataSource(spec, preprocess, imageSize, progress)';
+  requireArgument(call, 'spec', spec, 'string', "a data spec, e.g. 'cifar10:data.bin#0-999' or 'npy:inputs.npy'");
+  requireArgument(call, 'preprocess', preprocess, 'object', 'the preprocessing of images, or IDENTITY_PREPROCESS for tensor data (npy, raw, mnist)');
+  if (imageSize !== undefined) requireArgument(call, 'imageSize', imageSize, 'object', "the model's image size, e.g. { channels: 3, height: 32, width: 32 }, or nothing");
+  requireProgress(call, progress);
   return boundsChecked(await openUnchecked(spec, preprocess, imageSize, progress));
 }
 

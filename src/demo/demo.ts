@@ -14,10 +14,10 @@ import { buildCascade } from '../builder/index.ts';
 import { BUNDLE_OUTPUT, loadBundle, saveBundle } from '../bundle/index.ts';
 import { deriveConfig, type Config } from '../config/index.ts';
 import { openDataSource, IDENTITY_PREPROCESS } from '../data/index.ts';
-import { LayercacheError } from '../errors/index.ts';
+import { LayercacheError, isRecord, requireArgument } from '../errors/index.ts';
 import { checkOutputDir, isOsLitter, parseTempSibling } from '../files/index.ts';
 import { evaluateBundle, type EvalReport } from '../evaluate/index.ts';
-import type { Progress } from '../progress/index.ts';
+import { requireProgress, type Progress } from '../progress/index.ts';
 import { writeReport } from '../report/index.ts';
 import { DIGITS_RECIPE_FILE, digitsBackbone } from './digits-backbone.ts';
 
@@ -85,6 +85,11 @@ function isDigitsRecipe(text: string): boolean {
  * unlabeled digits, evaluates both on digits neither saw, and writes outDir/report.html.
  */
 export async function runDemo(outDir: string, config: Config, progress: Progress, opts: { latencySamples: number }): Promise<DemoResult> {
+  const call = 'runDemo(outDir, config, progress, opts)';
+  requireArgument(call, 'outDir', outDir, 'path', "the directory to write the demo into, e.g. 'layercache-demo'");
+  requireArgument(call, 'config', config, (v) => isRecord(v) && isRecord(v.build) && isRecord(v.engine), "a configuration from loadConfig, e.g. loadConfig({}, process.env, { serving: false })");
+  requireProgress(call, progress);
+  requireArgument(call, 'opts', opts, 'object', '{ latencySamples: 1000 }');
   await checkDemoDir(outDir);
   const cfg = demoBuildConfig(config);
   const train = await openDataSource(DEMO_SPLITS.train, IDENTITY_PREPROCESS);

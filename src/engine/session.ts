@@ -7,7 +7,7 @@
 // First: onnxruntime reads its telemetry opt-out when it starts.
 import './ort-telemetry.ts';
 import * as ort from 'onnxruntime-node';
-import { LayercacheError } from '../errors/index.ts';
+import { LayercacheError, requireArgument } from '../errors/index.ts';
 import type { DType, Tensor } from '../tensor/index.ts';
 
 export interface EngineOptions {
@@ -17,6 +17,22 @@ export interface EngineOptions {
   readonly graphOptimization: 'disabled' | 'basic' | 'extended' | 'all';
   /** Let idle onnxruntime worker threads spin (lower latency for a single session, contention for many). */
   readonly spinning?: boolean;
+}
+
+const GRAPH_OPTIMIZATIONS: readonly string[] = ['disabled', 'basic', 'extended', 'all'];
+
+/**
+ * Refuses engine options onnxruntime would refuse as a model it cannot load (or would take as another setting):
+ * CONFIG_INVALID naming the option. From code they may come from anywhere; loadConfig's are valid.
+ */
+function checkEngineOptions(options: EngineOptions): void {
+  requireArgument('Session.create(model, label, options)', 'options', options, 'object', "engine options, e.g. { intraOpThreads: 2, graphOptimization: 'all' } (loadConfig().engine)");
+  const bad = (setting: string, value: unknown, problem: string): LayercacheError =>
+    new LayercacheError('CONFIG_INVALID', `engine.${setting} is ${JSON.stringify(value) ?? String(value)}: ${problem}`, { setting: { path: `engine.${setting}`, value, problem } });
+  const o = options as unknown as Record<string, unknown>;
+  if (!Number.isInteger(o.intraOpThreads) || (o.intraOpThreads as number) < 0) throw bad('intraOpThreads', o.intraOpThreads, 'give a whole number of threads per operator, or 0 to let onnxruntime choose');
+  if (!GRAPH_OPTIMIZATIONS.includes(o.graphOptimization as string)) throw bad('graphOptimization', o.graphOptimization, `give one of ${GRAPH_OPTIMIZATIONS.map((g) => `'${g}'`).join(', ')}`);
+  if (o.spinning !== undefined && typeof o.spinning !== 'boolean') throw bad('spinning', o.spinning, 'give true, false or nothing');
 }
 
 /** The onnxruntime version that runs the sessions (timings are only comparable within one). */
@@ -83,6 +99,10 @@ export class Session {
 
   /** Loads a serialised ONNX model. `label` names it in error messages. */
   static async create(model: Uint8Array, label: string, options: EngineOptions = DEFAULT_ENGINE_OPTIONS): Promise<Session> {
+    const call = 'Session.create(model, label, options)';
+    requireArgument(call, 'model', model, 'bytes', "a model's bytes, e.g. serializeModel(model) or readFileSync('model.onnx')");
+    requireArgument(call, 'label', label, 'string', "a name for the model in messages, e.g. 'my model'");
+    checkEngineOptions(options);
     try {
       const session = await ort.InferenceSession.create(model, {
         graphOptimizationLevel: options.graphOptimization,
@@ -115,6 +135,9 @@ export class Session {
   /** Runs the model. feeds: input name → tensor; returns the requested (default: all) outputs. */
   async run(feeds: Readonly<Record<string, Tensor>>, outputNames?: readonly string[]): Promise<Record<string, Tensor>> {
     if (this.released) throw new LayercacheError('RELEASED', `${this.label} was released; create a new session (or cascade) to run it again`);
+    const call = 'session.run(feeds, outputNames)';
+    requireArgument(call, 'feeds', feeds, 'object', "input name → tensor, e.g. { input: { dtype: 'float32', dims: [1, 784], data } }");
+    if (outputNames !== undefined) requireArgument(call, 'outputNames', outputNames, (v) => Array.isArray(v) && v.every((n) => typeof n === 'string'), 'an array of output names, or nothing for all');
     // A required input left out (or misnamed) is the caller's error, not onnxruntime's failure. Names beyond the
     // inputs are onnxruntime's to judge: it takes feeds for initializers a graph also lists as inputs.
     const names = this.session.inputNames;
@@ -124,7 +147,10 @@ export class Session {
       throw new LayercacheError('INPUT_INVALID', `${this.label} takes the inputs ${names.map((n) => `'${n}'`).join(', ')}; '${missing}' is missing${extra.length > 0 ? ` (given: ${extra.map((n) => `'${n}'`).join(', ')})` : ''}`);
     }
     const ortFeeds: Record<string, ort.Tensor> = {};
-    for (const [k, v] of Object.entries(feeds)) ortFeeds[k] = toOrt(k, v);
+    for (const [k, v] of Object.entries(feeds)) {
+      requireArgument(call, `feeds['${k}']`, v, 'tensor', "a tensor: { dtype: 'float32', dims: [1, 784], data: Float32Array }");
+      ortFeeds[k] = toOrt(k, v);
+    }
     let result: ort.InferenceSession.ReturnType;
     try {
       result = outputNames ? await this.session.run(ortFeeds, outputNames as string[]) : await this.session.run(ortFeeds);

@@ -65,6 +65,7 @@ export const ERROR_CODES = {
   REQUEST_INCOMPLETE: { httpStatus: 408, exitCode: 2, meaning: 'A request did not arrive completely within the request timeout.' },
   SOURCE_CHANGED: internal('The model file or bundle the server started from changed on disk while it serves; the server will not load the new content under its running version.'),
   WORKER_FAILED: internal('An engine worker thread, the request-parser worker or the retraining process failed.'),
+  ARGUMENT_INVALID: internal('A library function was given an argument of the wrong kind (a call from plain JavaScript that TypeScript would have refused).'),
   INTERNAL: internal('An unexpected internal error; please report it with --verbose output.'),
 } as const satisfies Record<string, ErrorCodeInfo>;
 

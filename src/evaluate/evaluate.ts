@@ -11,11 +11,11 @@
 import { Cascade, type CascadeRow } from '../cascade/index.ts';
 import type { LoadedBundle } from '../bundle/index.ts';
 import { argmaxRows, maxScore, paperRule, scoreOfMaxProbability } from '../calibrate/index.ts';
-import { requireSampleDims, type DataSource } from '../data/index.ts';
+import { requireDataSource, requireSampleDims, type DataSource } from '../data/index.ts';
 import { Session, type EngineOptions } from '../engine/index.ts';
-import { LayercacheError } from '../errors/index.ts';
+import { LayercacheError, isRecord, requireArgument } from '../errors/index.ts';
 import { analyzeModel, readBackbone } from '../inspect/index.ts';
-import { withPhase, type Progress } from '../progress/index.ts';
+import { requireProgress, withPhase, type Progress } from '../progress/index.ts';
 import { extractSegments } from '../surgery/index.ts';
 import { percentile, unusableScoresRow, type Tensor } from '../tensor/index.ts';
 import { headroomOf, type Headroom } from './headroom.ts';
@@ -242,6 +242,12 @@ async function cachedFigures(
  * the headroom of the candidate heads and, when asked, the paper's rule.
  */
 export async function evaluateBundle(bundle: LoadedBundle, data: DataSource, opts: EvalOptions): Promise<EvalReport> {
+  const call = 'evaluateBundle(bundle, data, opts)';
+  requireArgument(call, 'bundle', bundle, (v) => isRecord(v) && isRecord(v.manifest), "a loaded bundle: await loadBundle('bundle/')");
+  requireDataSource(call, 'data', data);
+  requireArgument(call, 'opts', opts, 'object', "options: { engine: config.engine, progress: SILENT, latencySamples: 1000, paper: false }");
+  requireArgument(call, 'opts.engine', opts.engine, 'object', 'engine options: loadConfig().engine');
+  requireProgress(call, opts.progress);
   const m = bundle.manifest;
   const K = m.source.classes;
   requireSampleDims(data, m.source.inputs[0]!.shape.slice(1), "the bundle's model", "check the layout (the manifest's preprocessing) and the data");

@@ -8,9 +8,9 @@
  * Invariants: MACs are per sample; exits are listed in topological order with strictly
  * increasing cumulative MACs only where compute happens between them.
  */
-import { LayercacheError } from '../errors/index.ts';
+import { LayercacheError, requireArgument } from '../errors/index.ts';
 import { Session, DEFAULT_ENGINE_OPTIONS, type EngineOptions } from '../engine/index.ts';
-import { dtypeOfElemType, elemTypeName, elemTypeOfDtype, indexGraph, modelOpset, readValueInfo, protoDims, serializeModel, type Dim, type ModelProto } from '../onnx/index.ts';
+import { dtypeOfElemType, elemTypeName, elemTypeOfDtype, indexGraph, modelOpset, readValueInfo, protoDims, requireModel, serializeModel, type Dim, type ModelProto } from '../onnx/index.ts';
 import { analyzeDataflow, addOutputs, collapseCuts, nodeMacs, rebuildableCuts, type Dataflow, type TensorType } from '../surgery/index.ts';
 import { allocate, bytesPerElement, numel, seededRng, type DType, type Tensor } from '../tensor/index.ts';
 import { applyReading, fixSampleDims, isPlainReading, refuseSeveralInputs, selectScoresOutput, type ClassifierReading } from './classifier-reading.ts';
@@ -137,6 +137,8 @@ function feedFor(name: string, elemType: number, shape: readonly Dim[] | null, s
 
 /** Analyses a model. Runs it twice (batch 1 and 2) with all intermediates exposed. */
 export async function analyzeModel(model: ModelProto, opts: AnalyzeOptions = {}): Promise<ModelAnalysis> {
+  requireModel('analyzeModel(model, opts)', model);
+  requireArgument('analyzeModel(model, opts)', 'opts', opts, 'object', "options such as { source: 'model.onnx' }, or nothing");
   const source = opts.source ?? 'model';
   const index = indexGraph(model.graph!);
   const rawFlow = analyzeDataflow(index);

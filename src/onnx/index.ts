@@ -1,5 +1,5 @@
 /** Public surface of the onnx module: model I/O, graph indexing, the graph builder and proto helpers. */
-export { type ModelProto, parseModel, serializeModel, encodesModel, cloneModel, loadModel, loadModelFile, readModelFile, saveModel, hasExternalData } from './model-io.ts';
+export { type ModelProto, requireModel, parseModel, serializeModel, encodesModel, cloneModel, loadModel, loadModelFile, readModelFile, saveModel, hasExternalData } from './model-io.ts';
 export { type GraphIndex, indexGraph, outerScopeReads } from './graph-index.ts';
 export { GraphBuilder, float, extendModel, modelOpset, type AttrValue, type FloatAttr } from './builder.ts';
 export { appendGraph } from './merge.ts';

@@ -8,13 +8,14 @@ import { promises as fs } from 'node:fs';
 import path from 'node:path';
 import { fromBinary, toBinary, clone } from '@bufbuild/protobuf';
 import { ModelProtoSchema, TensorProto_DataLocation, type ModelProto, type TensorProto, type GraphProto } from 'onnx-buf';
-import { LayercacheError } from '../errors/index.ts';
+import { LayercacheError, requireArgument } from '../errors/index.ts';
 import { writeFileAtomic } from '../files/index.ts';
 
 export type { ModelProto };
 
 /** Parses ONNX bytes. `source` names the origin in error messages. */
 export function parseModel(bytes: Uint8Array, source = 'model'): ModelProto {
+  requireArgument('parseModel(bytes)', 'bytes', bytes, 'bytes', "an ONNX model's bytes, e.g. parseModel(readFileSync('model.onnx'))");
   if (bytes.length === 0) {
     throw new LayercacheError('ONNX_PARSE_FAILED', `${source} is empty (0 bytes); pass an .onnx model file`);
   }
@@ -50,8 +51,18 @@ function validateModel(model: ModelProto, source: string): void {
   }
 }
 
+/**
+ * Throws ARGUMENT_INVALID unless `model` is a parsed ModelProto (from parseModel, loadModel or loadModelFile).
+ * call: the public call that was given it, as a user writes it.
+ */
+export function requireModel(call: string, model: unknown): void {
+  requireArgument(call, 'model', model, (v) => typeof v === 'object' && v !== null && (v as { $typeName?: unknown }).$typeName === 'onnx.ModelProto',
+    "a model from loadModel('model.onnx') or parseModel(bytes)");
+}
+
 /** Serialises a model to ONNX bytes. */
 export function serializeModel(model: ModelProto): Uint8Array {
+  requireModel('serializeModel(model)', model);
   return toBinary(ModelProtoSchema, model);
 }
 
@@ -77,6 +88,7 @@ export function cloneModel(model: ModelProto): ModelProto {
 
 /** Reads a model from disk, inlining any external-data tensors found next to it. */
 export async function loadModel(file: string): Promise<ModelProto> {
+  requireArgument('loadModel(file)', 'file', file, 'path', "the path of an .onnx file, e.g. loadModel('model.onnx')");
   return (await loadModelFile(file)).model;
 }
 
@@ -86,6 +98,7 @@ export async function loadModel(file: string): Promise<ModelProto> {
  * `bytes`, never the file alone: a header without its weights is not the model.
  */
 export async function loadModelFile(file: string): Promise<{ model: ModelProto; bytes: Uint8Array }> {
+  requireArgument('loadModelFile(file)', 'file', file, 'path', "the path of an .onnx file, e.g. loadModelFile('model.onnx')");
   const bytes = await readModelFile(file);
   const model = parseModel(bytes, file);
   if (!hasExternalData(model)) return { model, bytes };
@@ -95,6 +108,7 @@ export async function loadModelFile(file: string): Promise<{ model: ModelProto; 
 
 /** Reads raw model bytes with clear errors for missing or unreadable files. */
 export async function readModelFile(file: string): Promise<Uint8Array> {
+  requireArgument('readModelFile(file)', 'file', file, 'path', "the path of an .onnx file, e.g. readModelFile('model.onnx')");
   try {
     return new Uint8Array(await fs.readFile(file));
   } catch (err) {
@@ -111,6 +125,8 @@ export async function readModelFile(file: string): Promise<Uint8Array> {
 
 /** Writes a model to disk atomically. */
 export async function saveModel(model: ModelProto, file: string): Promise<void> {
+  requireModel('saveModel(model, file)', model);
+  requireArgument('saveModel(model, file)', 'file', file, 'path', "the path to write, e.g. saveModel(model, 'out.onnx')");
   await writeFileAtomic(file, serializeModel(model));
 }
 

@@ -1,2 +1,2 @@
 /** Public surface of the progress module. */
-export { type Progress, type ProgressPhase, SILENT, withPhase } from './progress.ts';
+export { type Progress, type ProgressPhase, SILENT, withPhase, requireProgress } from './progress.ts';

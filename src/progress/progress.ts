@@ -3,6 +3,8 @@
  * CLI renders bars on a terminal, and tests and servers pass SILENT.
  * Invariant: every phase that starts is ended, also when it fails.
  */
+import { requireArgument } from '../errors/index.ts';
+
 export interface Progress {
   /** Starts a phase of `total` units. */
   phase(label: string, total: number): ProgressPhase;
@@ -16,6 +18,12 @@ export interface ProgressPhase {
 }
 
 const NO_PHASE: ProgressPhase = Object.freeze({ tick: () => {}, end: () => {} });
+
+/** Throws ARGUMENT_INVALID unless `value` has a Progress's methods. call: the public call, as a user writes it. */
+export function requireProgress(call: string, value: unknown): void {
+  requireArgument(call, 'progress', value, (v) => typeof v === 'object' && v !== null && typeof (v as Progress).phase === 'function' && typeof (v as Progress).note === 'function',
+    'a Progress (an object with phase() and note()), e.g. SILENT');
+}
 
 export const SILENT: Progress = Object.freeze({ phase: () => NO_PHASE, note: () => {} });
 

@@ -10,6 +10,7 @@
 import { createRequire } from 'node:module';
 import type { Manifest } from '../bundle/index.ts';
 import type { EvalReport } from '../evaluate/index.ts';
+import { isRecord, requireArgument } from '../errors/index.ts';
 import { writeFileAtomic, type OutputFileKind } from '../files/index.ts';
 import { agreementCurveChart, chartLibraryVersions, computeChart, exitChart, headroomChart, latencyChart, paretoChart } from './charts.ts';
 import { setPercent, targetAgreementPct } from '../tensor/index.ts';
@@ -41,8 +42,17 @@ export interface ReportInput {
   readonly title: string;
 }
 
+/** Throws ARGUMENT_INVALID unless `input` has a report's parts. call: the public call, as a user writes it. */
+function checkReportInput(call: string, input: ReportInput): void {
+  requireArgument(call, 'input', input, 'object', "{ manifest, evaluation, title }, e.g. { manifest: bundle.manifest, evaluation: await evaluateBundle(…), title: 'ResNet-56' }");
+  requireArgument(call, 'input.manifest', input.manifest, (v) => isRecord(v) && isRecord(v.source) && isRecord(v.metrics), "the bundle's manifest: (await loadBundle('bundle/')).manifest");
+  requireArgument(call, 'input.evaluation', input.evaluation, (v) => isRecord(v) && isRecord(v.backbone) && isRecord(v.cached), "the evaluation of that bundle: await evaluateBundle(bundle, data, opts)");
+  requireArgument(call, 'input.title', input.title, 'string', "the page's heading, e.g. 'ResNet-56'");
+}
+
 /** The report as one HTML document. */
 export async function renderReport(input: ReportInput): Promise<string> {
+  checkReportInput('renderReport(input)', input);
   const { manifest: m, evaluation: ev } = input;
   const metrics = m.metrics as Record<string, unknown>;
   const base = point({ agreement: 1, ...(metrics.backbone as object) });
@@ -167,6 +177,8 @@ export const REPORT_OUTPUT: OutputFileKind = {
 
 /** Renders and writes the report atomically; returns the HTML. */
 export async function writeReport(file: string, input: ReportInput): Promise<string> {
+  requireArgument('writeReport(file, input)', 'file', file, 'path', "the HTML file to write, e.g. 'report.html'");
+  checkReportInput('writeReport(file, input)', input);
   const html = await renderReport(input);
   await writeFileAtomic(file, html);
   return html;

@@ -20,7 +20,7 @@ import { hasManifest, loadBundle, MANIFEST_FILE, type LoadedBundle } from '../bu
 import { deriveConfig, type Config } from '../config/index.ts';
 import { runtimeVersion } from '../engine/index.ts';
 import { checkAugmentable, colourImageSizeOf, preprocessFlags, samePreprocess, validatePreprocess, type Preprocess } from '../data/index.ts';
-import { LayercacheError } from '../errors/index.ts';
+import { LayercacheError, isRecord, requireArgument } from '../errors/index.ts';
 import { sha256 } from '../files/index.ts';
 import { analyzeClassifier, checkClassifier, describeReading, scoresName } from '../inspect/index.ts';
 import { loadModelFile } from '../onnx/index.ts';
@@ -117,6 +117,10 @@ function fromBundle(bundle: LoadedBundle, version: number): Start {
  * versions go to a temporary directory, removed at close or when startup fails.
  */
 export async function startServer(sourcePath: string, config: Config, logSink?: { write(line: string): void }): Promise<RunningServer> {
+  const call = 'startServer(sourcePath, config, logSink)';
+  requireArgument(call, 'sourcePath', sourcePath, 'path', "a MODEL.onnx file or a bundle directory, e.g. startServer('bundle/', loadConfig({ serve: { port: 8080 } }))");
+  requireArgument(call, 'config', config, (v) => isRecord(v) && ['serve', 'engine', 'build', 'preprocess'].every((k) => isRecord(v[k])), 'a configuration from loadConfig, e.g. loadConfig({ serve: { port: 8080 } })');
+  if (logSink !== undefined) requireArgument(call, 'logSink', logSink, (v) => isRecord(v) && typeof v.write === 'function', 'a stream to write log lines to (an object with write(line)), or nothing for stdout');
   if (config.serve.stateDir !== null) return start(sourcePath, config, config.serve.stateDir, null, logSink);
   const temporary = await fs.mkdtemp(path.join(os.tmpdir(), 'layercache-state-'));
   try {

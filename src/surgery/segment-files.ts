@@ -3,6 +3,7 @@
  * Invariant: the directory appears complete or not at all (atomic directory write).
  */
 import path from 'node:path';
+import { requireArgument } from '../errors/index.ts';
 import { sha256, writeDirAtomic, writeFileAtomic, type OutputKind } from '../files/index.ts';
 import { dtypeOfElemType, elemTypeName, readValueInfo, serializeModel, type Dim, type ValueInfoProto } from '../onnx/index.ts';
 import type { Segment } from './segments.ts';
@@ -47,6 +48,12 @@ export async function writeSegments(
   source: { readonly path: string; readonly bytes: Uint8Array },
   options: { overwrite?: boolean } = {},
 ): Promise<SegmentsIndex> {
+  const call = 'writeSegments(dir, segments, source, options)';
+  requireArgument(call, 'dir', dir, 'path', "the directory to write, e.g. 'segments/'");
+  requireArgument(call, 'segments', segments, (v) => Array.isArray(v) && v.length > 0, 'the segments from extractSegments(model, flow, cuts, typeOf)');
+  requireArgument(call, 'source', source, (v) => typeof v === 'object' && v !== null && typeof (v as { path?: unknown }).path === 'string' && (v as { bytes?: unknown }).bytes instanceof Uint8Array,
+    "the model cut: { path: 'model.onnx', bytes } (bytes from loadModelFile)");
+  requireArgument(call, 'options', options, 'object', 'options such as { overwrite: true }, or nothing');
   const width = Math.max(2, String(segments.length - 1).length);
   const index: SegmentsIndex = {
     format: 'layercache.segments/1',

@@ -7,8 +7,8 @@
  */
 import { create } from '@bufbuild/protobuf';
 import { GraphProtoSchema, ModelProtoSchema, ValueInfoProtoSchema } from 'onnx-buf';
-import { LayercacheError } from '../errors/index.ts';
-import { cloneModel, makeValueInfo, outerScopeReads, type Dim, type ModelProto, type NodeProto, type TensorProto, type ValueInfoProto } from '../onnx/index.ts';
+import { LayercacheError, requireArgument } from '../errors/index.ts';
+import { cloneModel, makeValueInfo, outerScopeReads, requireModel, type Dim, type ModelProto, type NodeProto, type TensorProto, type ValueInfoProto } from '../onnx/index.ts';
 import { rebuildShape } from './shape-rewrite.ts';
 import type { Dataflow } from './dataflow.ts';
 
@@ -153,6 +153,11 @@ function subModel(
  * segments. typeOf gives the declared type of each cut tensor.
  */
 export function extractSegments(model: ModelProto, flow: Dataflow, cuts: readonly string[], typeOf: (name: string) => TensorType): Segment[] {
+  const call = 'extractSegments(model, flow, cuts, typeOf)';
+  requireModel(call, model);
+  requireArgument(call, 'flow', flow, 'object', "the flow of the model's analysis: (await analyzeModel(model)).flow");
+  requireArgument(call, 'cuts', cuts, (v) => Array.isArray(v) && v.every((c) => typeof c === 'string'), "an array of cut tensor names, e.g. [analysis.exits[9].tensor]");
+  requireArgument(call, 'typeOf', typeOf, 'function', "the analysis's typeOf: (await analyzeModel(model)).typeOf");
   const { index } = flow;
   const g = model.graph!;
   const ordered = orderCuts(flow, cuts);
@@ -196,6 +201,10 @@ function assertSelfContained(seg: ModelProto, j: number): void {
  * runtime.
  */
 export function addOutputs(model: ModelProto, taps: readonly string[], typeOf: (name: string) => TensorType | null): ModelProto {
+  const call = 'addOutputs(model, taps, typeOf)';
+  requireModel(call, model);
+  requireArgument(call, 'taps', taps, (v) => Array.isArray(v) && v.every((c) => typeof c === 'string'), "an array of tensor names, e.g. ['stage1_out']");
+  requireArgument(call, 'typeOf', typeOf, 'function', "a function from a tensor name to its type, or to null: (await analyzeModel(model)).typeOf");
   const probe = cloneModel(model);
   const g = probe.graph!;
   const existing = new Set(g.output.map((v) => v.name));

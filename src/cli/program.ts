@@ -35,7 +35,7 @@ const FLAG_OF_SETTING: Readonly<Record<string, string>> = {
   'build.refineExits': '--refine-exits', 'build.screenEpochs': '--screen-epochs', 'build.seed': '--seed', 'build.temperature': '--distill-temperature',
   'build.latencyProfile': '--latency-profile', 'build.scoresOutput': '--scores-output',
   'preprocess.scale': '--scale', 'preprocess.mean': '--mean', 'preprocess.std': '--std', 'preprocess.layout': '--layout',
-  'serve.name': '--name', 'serve.host': '--host', 'serve.port': '--port', 'serve.stateDir': '--state', 'serve.workers': '--workers',
+  'serve.tolerance': '--tolerance', 'serve.name': '--name', 'serve.host': '--host', 'serve.port': '--port', 'serve.stateDir': '--state', 'serve.workers': '--workers',
   'serve.maxBatchSize': '--max-batch-size', 'serve.maxQueueDelayUs': '--max-queue-delay-us', 'serve.maxQueueRows': '--max-queue-rows',
   'serve.maxRequestRows': '--max-request-rows', 'serve.requestTimeoutMs': '--timeout-ms', 'serve.bodyLimitBytes': '--body-limit',
   'serve.token': '--token', 'serve.labels': '--labels', 'serve.online.retrainAfter': '--retrain-after', 'serve.online.retrainEvery': '--retrain-every',
@@ -268,7 +268,7 @@ export async function runCli(argv: readonly string[], io: CliIo, env?: NodeJS.Pr
     .option('--buffer-samples <n>', 'online buffer size (sliding window)', (v) => parsePositiveCount(v, '--buffer-samples'), 5000)
     .option('--buffer-bytes <bytes>', 'most memory the online buffer may hold (it keeps fewer samples when they are large)', (v) => parsePositiveCount(v, '--buffer-bytes'), 512 * 2 ** 20)
     .option('--verify-share <p>', 'share of requests checked against the full backbone', (v) => parseNumber(v, '--verify-share'), 0.05)
-    .option('--tolerance <t>', 'allowed disagreement with the backbone, in (0, 1)', (v) => parseFraction(v, '--tolerance', '0.01'), 0.01)
+    .option('--tolerance <t>', "allowed disagreement with the backbone, in (0, 1), that the accuracy guard and retrains hold (default: a bundle's own, as built; 0.01 for a model)", (v) => parseFraction(v, '--tolerance', '0.01'))
     .option('--augment <list>', 'label-free augmented copies when retraining, e.g. flip or flip,random:4', (v) => parseAugmentList(v, '--augment'))
     .option('--latency-profile <file>', 'latency profile for retrains (see build --latency-profile; default STATE/latency-profile.json)', (v) => parsePath(v, '--latency-profile', 'latency-profile.json'))
     .option('--scores-output <name>', 'serving a model: its output holding the class scores (default: the first); a bundle records its own')
@@ -286,9 +286,10 @@ export async function runCli(argv: readonly string[], io: CliIo, env?: NodeJS.Pr
       config = loadConfig({
         verbose: g.verbose ?? false,
         ...(g.threads !== undefined ? { engine: { intraOpThreads: g.threads } } : {}),
-        build: { tolerance: o.tolerance as number, latencyProfile: (o.latencyProfile as string | undefined) ?? null, scoresOutput: (o.scoresOutput as string | undefined) ?? null, ...(o.augment ? { augment: o.augment as ('flip' | 'crop' | 'random')[] } : {}) },
+        build: { latencyProfile: (o.latencyProfile as string | undefined) ?? null, scoresOutput: (o.scoresOutput as string | undefined) ?? null, ...(o.augment ? { augment: o.augment as ('flip' | 'crop' | 'random')[] } : {}) },
         preprocess: preprocessFrom(o),
         serve: {
+          tolerance: (o.tolerance as number | undefined) ?? null,
           name: o.name as string, host: o.host as string, port: o.port as number, stateDir: (o.state as string | undefined) ?? null,
           workers: o.workers as number, maxBatchSize: o.maxBatchSize as number, maxQueueDelayUs: o.maxQueueDelayUs as number,
           maxQueueRows: o.maxQueueRows as number, maxRequestRows: o.maxRequestRows as number, requestTimeoutMs: o.timeoutMs as number,

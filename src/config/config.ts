@@ -192,6 +192,11 @@ const ServeSchema = z.object({
    * null = no authentication. Read from LAYERCACHE_TOKEN when not given.
    */
   token: z.string().regex(TOKEN, 'must be 16–4096 printable ASCII characters without spaces (e.g. from `openssl rand -hex 32`)').nullable().default(null),
+  /**
+   * Allowed disagreement with the backbone while serving: the accuracy guard acts below 1 − tolerance, and retrains
+   * select for it. null = the served bundle's own (as built, or as last retrained), and build.tolerance for a bare model.
+   */
+  tolerance: z.number().gt(0).lt(1).nullable().default(null),
   /** Engine worker threads; each holds its own sessions. */
   workers: z.number().int().min(1).max(64).default(1),
   log: z.enum(['silent', 'error', 'warn', 'info', 'debug']).default('info'),

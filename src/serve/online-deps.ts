@@ -40,6 +40,8 @@ export interface OnlineDeps {
 
 export interface OnlineStatus {
   readonly version: number;
+  /** The guard acts when live agreement falls below 1 − tolerance; retrains select for it. */
+  readonly tolerance: number;
   readonly exits: number;
   readonly bufferSamples: number;
   readonly bufferCapacity: number;

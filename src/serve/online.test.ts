@@ -402,8 +402,7 @@ describe('accuracy guard', () => {
       const lines: string[] = [];
       const s = await startServer(forced, loadConfig({
         engine: { intraOpThreads: 1 },
-        build: { tolerance: 0.01 },
-        serve: { name: 'tiny', log: 'warn', stateDir: path.join(dir, state), online: { enabled: false, verifyShare: 1, guardMinSamples: 10, keepVersions: 1, ...online } },
+        serve: { tolerance: 0.01, name: 'tiny', log: 'warn', stateDir: path.join(dir, state), online: { enabled: false, verifyShare: 1, guardMinSamples: 10, keepVersions: 1, ...online } },
       }, {}), { write: (l) => void lines.push(l) });
       try {
         const exits = await guardedExits(s, 31);
@@ -442,14 +441,14 @@ describe('accuracy guard', () => {
     assert.equal(raised.status.perExit[0]!.raises, 1);
     assert.equal(raised.status.perExit[0]!.verified, 0, 'a raise drops the verified answers its threshold was fitted on');
     // A restart resumes the raise count too: no exit gets its raises again.
-    const again = await startServer(forced, loadConfig({ engine: { intraOpThreads: 1 }, build: { tolerance: 0.01 }, serve: { name: 'tiny', log: 'silent', stateDir: path.join(dir, 'guard'), online: { enabled: false } } }, {}));
+    const again = await startServer(forced, loadConfig({ engine: { intraOpThreads: 1 }, serve: { tolerance: 0.01, name: 'tiny', log: 'silent', stateDir: path.join(dir, 'guard'), online: { enabled: false } } }, {}));
     try {
       assert.deepEqual(again.online.status().perExit.map((x) => [x.threshold, x.raises]), [[null, 1]]);
     } finally {
       await again.close();
     }
     // With its only exit disabled every row runs the whole backbone, so every row is learnt from, not only the verified share.
-    const learning = await startServer(forced, loadConfig({ engine: { intraOpThreads: 1 }, build: { tolerance: 0.01 }, serve: { name: 'tiny', log: 'silent', stateDir: path.join(dir, 'guard'), online: { retrainAfter: 1_000_000, verifyShare: 0 } } }, {}));
+    const learning = await startServer(forced, loadConfig({ engine: { intraOpThreads: 1 }, serve: { tolerance: 0.01, name: 'tiny', log: 'silent', stateDir: path.join(dir, 'guard'), online: { retrainAfter: 1_000_000, verifyShare: 0 } } }, {}));
     try {
       const x = randomNormal(seededRng(33), 20 * sample);
       for (let i = 0; i < 20; i++) await learning.app.inject({ method: 'POST', url: '/v2/models/tiny/infer', payload: body(x.subarray(i * sample, (i + 1) * sample)) });
@@ -459,14 +458,30 @@ describe('accuracy guard', () => {
     }
   });
 
+  it("holds a bundle to the tolerance it was built for (0.2 here), not build.tolerance's default; serve.tolerance overrides it", async () => {
+    const forced = await forcedExitBundle();
+    const start = async (state: string, serve: { tolerance?: number }) => {
+      const lines: string[] = [];
+      const s = await startServer(forced, loadConfig({ engine: { intraOpThreads: 1 }, serve: { name: 'tiny', log: 'info', stateDir: path.join(dir, state), online: { enabled: false }, ...serve } }, {}), { write: (l) => void lines.push(l) });
+      await s.close();
+      const said = lines.map((l) => JSON.parse(l) as { msg: string; tolerance?: number }).find((l) => l.tolerance !== undefined);
+      return { status: s.online.status().tolerance, said };
+    };
+    const built = await start('tolerance-built', {});
+    assert.equal(built.status, 0.2);
+    assert.match(built.said?.msg ?? '', /^the accuracy guard holds agreement with the backbone at 80% or more \(tolerance 20%: the served bundle's, as built; --tolerance overrides it\)$/);
+    const given = await start('tolerance-given', { tolerance: 0.05 });
+    assert.equal(given.status, 0.05);
+    assert.match(given.said?.msg ?? '', /at 95% or more \(tolerance 5%: serve\.tolerance, --tolerance\)$/);
+  });
+
   for (const unlistable of [false, true]) it(`acts at once when the state directory cannot save the new version${unlistable ? ', nor list its versions' : ''}: served from memory, counted and logged`, async () => {
     const forced = await forcedExitBundle();
     const lines: string[] = [];
     const state = path.join(dir, `guard-unsaved${unlistable ? '-unlistable' : ''}`);
     const s = await startServer(forced, loadConfig({
       engine: { intraOpThreads: 1 },
-      build: { tolerance: 0.07 },
-      serve: { name: 'tiny', log: 'warn', stateDir: state, online: { enabled: false, verifyShare: 1, guardMinSamples: 10, keepVersions: 1, guardMaxRaises: 0 } },
+      serve: { tolerance: 0.07, name: 'tiny', log: 'warn', stateDir: state, online: { enabled: false, verifyShare: 1, guardMinSamples: 10, keepVersions: 1, guardMaxRaises: 0 } },
     }, {}), { write: (l) => void lines.push(l) });
     // Fault injection: a full (or read-only) disk refuses every new version.
     const store = (s.online as unknown as { deps: { store: VersionStore } }).deps.store;
@@ -498,9 +513,8 @@ describe('accuracy guard', () => {
     const verifiedAfter = async (state: string, guardBoostShare: number) => {
       const s = await startServer(forced, loadConfig({
         engine: { intraOpThreads: 1 },
-        build: { tolerance: 0.01 },
         // guardMinSamples as large as the window: the guard never acts here, it only verifies.
-        serve: { name: 'tiny', log: 'silent', stateDir: path.join(dir, state), online: { enabled: false, verifyShare: 0.1, guardBoostShare, guardWindow: 400, guardMinSamples: 400 } },
+        serve: { tolerance: 0.01, name: 'tiny', log: 'silent', stateDir: path.join(dir, state), online: { enabled: false, verifyShare: 0.1, guardBoostShare, guardWindow: 400, guardMinSamples: 400 } },
       }, {}));
       try {
         const x = randomNormal(seededRng(33), 300 * sample);
@@ -523,8 +537,8 @@ describe('accuracy guard', () => {
     const s = await startServer(forced, loadConfig({
       engine: { intraOpThreads: 1 },
       // As below: the retrain keeps no exit, and with the guard held off (guardMinSamples) nothing keeps version 1.
-      build: { tolerance: 0.01, objective: 'macs', folds: 2, epochs: 1, family: [{ pool: 2, hidden: 4, dropout: 0 }], measureReps: 3 },
-      serve: { name: 'tiny', log: 'silent', stateDir: path.join(dir, 'fewer'), online: { verifyShare: 1, guardMinSamples: 400, retrainAfter: 100, retrainEvery: 1_000_000 } },
+      build: { objective: 'macs', folds: 2, epochs: 1, family: [{ pool: 2, hidden: 4, dropout: 0 }], measureReps: 3 },
+      serve: { tolerance: 0.01, name: 'tiny', log: 'silent', stateDir: path.join(dir, 'fewer'), online: { verifyShare: 1, guardMinSamples: 400, retrainAfter: 100, retrainEvery: 1_000_000 } },
     }, {}));
     const gauges = async (): Promise<string[]> => (await s.app.inject('/metrics')).body.split('\n').filter((l) => l.startsWith('layercache_exit_agreement_estimate{'));
     try {
@@ -560,9 +574,9 @@ describe('accuracy guard', () => {
       engine: { intraOpThreads: 1 },
       // MACs as the objective: no runtime check, so the retrain's outcome does not depend on timing. One epoch of
       // a small MLP head (a linear head on pooled b2_out would be the backbone's own classifier) keeps no exit at 1%.
-      build: { tolerance: 0.01, objective: 'macs', folds: 2, epochs: 1, family: [{ pool: 2, hidden: 4, dropout: 0 }], measureReps: 3 },
+      build: { objective: 'macs', folds: 2, epochs: 1, family: [{ pool: 2, hidden: 4, dropout: 0 }], measureReps: 3 },
       // guardDelta 0.5: 70 agreeing answers bound agreement at 0.5^(1/70) ≥ 99%.
-      serve: { name: 'tiny', log: 'info', stateDir: path.join(dir, 'kept'), online: { verifyShare: 1, guardDelta: 0.5, retrainAfter: 100, retrainEvery: 1_000_000 } },
+      serve: { tolerance: 0.01, name: 'tiny', log: 'info', stateDir: path.join(dir, 'kept'), online: { verifyShare: 1, guardDelta: 0.5, retrainAfter: 100, retrainEvery: 1_000_000 } },
     }, {}), { write: (l) => void lines.push(l) });
     try {
       const x = randomNormal(seededRng(71), 120 * sample);
@@ -587,9 +601,9 @@ describe('accuracy guard', () => {
     return startServer(await forcedExitBundle(), loadConfig({
       engine: { intraOpThreads: 1 },
       // Enough epochs that the retrain outlasts the verified answers the guard needs.
-      build: { tolerance: 0.01, folds: 2, epochs: 100, measureReps: 3 },
+      build: { folds: 2, epochs: 100, measureReps: 3 },
       // The guard needs 60 verified answers: it acts after the retrain started at 40 samples.
-      serve: { name: 'tiny', log: 'info', stateDir: state, online: { retrainAfter: 40, retrainEvery: 1_000_000, verifyShare: 1, guardMinSamples: 60, guardMaxRaises: 50, guardRaise: 0.05 } },
+      serve: { tolerance: 0.01, name: 'tiny', log: 'info', stateDir: state, online: { retrainAfter: 40, retrainEvery: 1_000_000, verifyShare: 1, guardMinSamples: 60, guardMaxRaises: 50, guardRaise: 0.05 } },
     }, {}), { write: (l) => void lines.push(l) });
   }
 

@@ -339,6 +339,7 @@ export class OnlineLearner {
     const raises = this.raises;
     return {
       version: this.version,
+      tolerance: this.deps.build.tolerance,
       exits: this.exitCount,
       bufferSamples: this.buffer.size,
       bufferCapacity: this.buffer.capacity,

@@ -22,6 +22,7 @@ import { runtimeVersion } from '../engine/index.ts';
 import { checkAugmentable, colourImageSizeOf, preprocessFlags, samePreprocess, validatePreprocess, type Preprocess } from '../data/index.ts';
 import { LayercacheError, isRecord, requireArgument } from '../errors/index.ts';
 import { sha256 } from '../files/index.ts';
+import { setPercent, targetAgreementPct } from '../tensor/index.ts';
 import { analyzeClassifier, checkClassifier, describeReading, scoresName } from '../inspect/index.ts';
 import { loadModelFile } from '../onnx/index.ts';
 import { AcceptedRequests } from './accepted-requests.ts';
@@ -35,6 +36,7 @@ import { BUFFER_FILE } from './buffer-file.ts';
 import { OnlineLearner } from './online.ts';
 import type { OnlineStatus } from './online-deps.ts';
 import { VersionStore } from './version-store.ts';
+import { servingTolerance } from './serving-tolerance.ts';
 
 const pkg = createRequire(import.meta.url)('../../package.json') as { version: string };
 
@@ -259,6 +261,8 @@ async function startLocked(sourcePath: string, config: Config, store: VersionSto
     name: s.name, inputName: start.inputName, sampleDims: start.sampleDims, classes: start.classes,
     preprocess: start.preprocess, imageSize: colourImageSizeOf([1, ...start.sampleDims], layout) ?? null, labels: s.labels,
   };
+  // A bundle is held to the tolerance it was built for, unless serve.tolerance (--tolerance) says otherwise.
+  const held = servingTolerance(s.tolerance, start.bundle, config.build.tolerance);
   let ready = false;
   const accepted = new AcceptedRequests();
   // Everything that can still fail after the workers started: on failure the workers stop, so no thread outlives it.
@@ -290,7 +294,7 @@ async function startLocked(sourcePath: string, config: Config, store: VersionSto
     metrics.watch(metrics.queueRows, s.name, () => batcher.pendingRows);
     metrics.watch(metrics.engineWorkers, s.name, () => pool.size);
     const online = new OnlineLearner({
-      config: s.online, build: deriveConfig(config, { build: { scoresOutput: wantedScores } }).build, preprocess: start.preprocess, layout: samplesLayout, engine: s.online.retrainThreads === null ? config.engine : { ...config.engine, intraOpThreads: s.online.retrainThreads },
+      config: s.online, build: deriveConfig(config, { build: { scoresOutput: wantedScores, tolerance: held.tolerance } }).build, preprocess: start.preprocess, layout: samplesLayout, engine: s.online.retrainThreads === null ? config.engine : { ...config.engine, intraOpThreads: s.online.retrainThreads },
       modelFile: start.modelFile, latencyProfile, sampleDims: start.sampleDims, pool, store, metrics, model: s.name, log,
       modelSha256: givenSha, bufferFile: temporary === null && s.online.persistBuffer ? path.join(stateDir, BUFFER_FILE) : null,
     }, { version: start.version, bundle: start.bundle });
@@ -315,6 +319,7 @@ async function startLocked(sourcePath: string, config: Config, store: VersionSto
   if (resumed) log.info({ version: resumed.version, stateDir }, `resumed version ${resumed.version} from ${stateDir}`);
   const exitsServed = start.bundle?.manifest.exits.filter((x) => x.threshold !== null).length ?? 0;
   log.info({ version: start.version, exits: exitsServed }, `serving version ${start.version} of ${given ? `bundle ${sourcePath}` : `model ${sourcePath}`}: ${exitsServed === 0 ? 'no exit (every request runs the full backbone)' : `${exitsServed} exit${exitsServed === 1 ? '' : 's'}`}`);
+  log.info({ tolerance: held.tolerance, from: held.from }, `the accuracy guard${s.online.enabled ? ' and retrains hold' : ' holds'} agreement with the backbone at ${targetAgreementPct(held.tolerance)} or more (tolerance ${setPercent(held.tolerance)}: ${held.from})`);
   if (temporary) log.info({ stateDir }, `bundle versions go to the temporary directory ${stateDir}, removed at shutdown (\`layercache serve --state DIR\` keeps them across restarts)`);
   metrics.bundleVersion.set({ model: s.name }, start.version);
   metrics.bufferSamples.set({ model: s.name }, online.status().bufferSamples);

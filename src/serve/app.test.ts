@@ -371,7 +371,12 @@ describe('server routes', () => {
       [{ method: 'POST', url: URL_INFER, payload: Buffer.alloc(70 * 1024), headers: { 'content-type': 'application/octet-stream', [HEADER_LENGTH]: '2' } }, 413, 'BODY_TOO_LARGE', /over the limit of 65536 bytes/],
       [{ method: 'POST', url: URL_INFER, payload: Buffer.alloc(8), headers: { 'content-type': 'application/octet-stream', [HEADER_LENGTH]: 'abc' } }, 400, 'INFER_REQUEST_INVALID', /inference-header-content-length 'abc' is not a byte count/i],
       [{ method: 'POST', url: '/v2/models/tiny/classify', payload: Buffer.from('not an image'), headers: { 'content-type': 'image/png' } }, 400, 'INFER_REQUEST_INVALID', /not a JPEG or PNG \(its first bytes are 6e6f7420616e2069\)/],
-      [{ method: 'POST', url: '/v2/models/tiny/classify', payload: Buffer.from('GIF89a\x01\x00\x01\x00'), headers: { 'content-type': 'image/png' } }, 400, 'INFER_REQUEST_INVALID', /not a JPEG or PNG/],
+      [{ method: 'POST', url: '/v2/models/tiny/classify', payload: Buffer.from('GIF89a\x01\x00\x01\x00'), headers: { 'content-type': 'image/png' } }, 400, 'INFER_REQUEST_INVALID', /not a JPEG or PNG \(its first bytes are [0-9a-f]+\); it looks like a GIF; classify takes JPEG or PNG files/],
+      [{ method: 'POST', url: '/v2/models/tiny/classify', payload: '{"image": "iVBORw0KGgo="}', headers: { 'content-type': 'application/octet-stream' } }, 400, 'INFER_REQUEST_INVALID', /not a JPEG or PNG .*; the body looks like JSON: classify takes the image file's bytes \(as the body, or a multipart\/form-data file field\), and tensors go to the infer route/],
+      [{ method: 'POST', url: '/v2/models/tiny/classify', payload: '--xyz\r\n\r\n--xyz--', headers: { 'content-type': 'multipart/mixed; boundary=xyz' } }, 400, 'INFER_REQUEST_INVALID', /; a multipart\/mixed body is read as the image itself: send the image as a multipart\/form-data file field/],
+      [{ method: 'POST', url: '/v2/models/tiny/classify', payload: '--xyz\r\ncontent-disposition: form-data; name="image"; filename="a.png"\r\ncontent-type: image/png\r\n\r\n\r\n--xyz--\r\n', headers: { 'content-type': 'multipart/form-data; boundary=xyz' } }, 400, 'INFER_REQUEST_INVALID', /the multipart body's file part is empty; attach the JPEG or PNG file's bytes to it/],
+      [{ method: 'POST', url: URL_INFER, payload: '{}', headers: { 'content-type': 'garbage' } }, 415, 'UNSUPPORTED_MEDIA_TYPE', /^content type 'garbage' is not a media type this route reads; send Content-Type: application\/json \(with Inference-Header-Content-Length for binary tensors\)/],
+      [{ method: 'POST', url: '/v2/models/tiny/classify?x=1', payload: 'x', headers: { 'content-type': ';' } }, 415, 'UNSUPPORTED_MEDIA_TYPE', /^content type ';' is not a media type this route reads; send Content-Type: image\/jpeg, image\/png, application\/octet-stream or multipart\/form-data/],
       [{ method: 'POST', url: '/v2/models/tiny/classify', payload: Buffer.concat([Buffer.from([0x89, 0x50, 0x4e, 0x47, 0x0d, 0x0a, 0x1a, 0x0a]), Buffer.from('truncated')]), headers: { 'content-type': 'image/png' } }, 400, 'INFER_REQUEST_INVALID', /cannot be decoded as an image/],
       [{ method: 'POST', url: '/v2/models/tiny/classify', payload: 'garbage', headers: { 'content-type': 'multipart/form-data; boundary=xyz' } }, 400, 'INFER_REQUEST_INVALID', /multipart body is malformed/],
       [{ method: 'POST', url: '/v2/models/tiny/classify', payload: gzipSync('--xyz--'), headers: { 'content-type': 'multipart/form-data; boundary=xyz', 'content-encoding': 'gzip' } }, 415, 'UNSUPPORTED_MEDIA_TYPE', /a multipart body is read as sent, not decoded \(Content-Encoding 'gzip'\)/],
@@ -450,7 +455,7 @@ describe('server routes', () => {
     assert.ok(value('layercache_inference_request_failure{model="tiny",code="INFER_REQUEST_INVALID"}') >= 4);
     assert.ok(value('layercache_inference_exit_total{model="tiny",exit="backbone",tensor=""}') >= 7);
     // Rejected by Fastify before the handler (body limit) or by the route (an image type, a brotli body, three browser types): counted all the same, once each.
-    assert.equal(value('layercache_inference_request_failure{model="tiny",code="UNSUPPORTED_MEDIA_TYPE"}'), 7, 'six from the error table, one from the clipped Content-Encoding');
+    assert.equal(value('layercache_inference_request_failure{model="tiny",code="UNSUPPORTED_MEDIA_TYPE"}'), 9, 'eight from the error table, one from the clipped Content-Encoding');
     assert.equal(value('layercache_inference_request_failure{model="tiny",code="BODY_TOO_LARGE"}'), 3, 'one from the error table, two from the classify limits');
     assert.equal(value('layercache_queue_rows{model="tiny"}'), 0, 'nothing queued between requests');
     // Series an SRE alerts on exist before their first event; the build's versions are named.
@@ -545,8 +550,12 @@ describe('bearer token', () => {
       assert.equal(bare.headers['www-authenticate'], 'Bearer realm="layercache"');
       assert.equal(bare.json().code, 'UNAUTHORIZED');
       assert.match(bare.json().error, /needs an Authorization: Bearer TOKEN header/);
-      for (const [authorization, message] of [[`Bearer ${token}x`, /not the server's/], [`Bearer  ${token} x`, /not the server's/], [token, /uses no Bearer scheme; send Authorization: Bearer TOKEN/], [`Basic ${token}`, /uses the 'Basic' scheme/], ['Bearer ', /no token after Bearer/]] as const) {
+      for (const [authorization, message] of [[`Bearer ${token}x`, /not the server's/], [`Bearer  ${token} x`, /more than one word after Bearer; send Authorization: Bearer TOKEN, the token alone/], [`Bearer\t${token}`, /other white space than spaces; send Authorization: Bearer TOKEN, with one space/], [`bearer   ${token}`, null], [token, /uses no Bearer scheme; send Authorization: Bearer TOKEN/], [`Basic ${token}`, /uses the 'Basic' scheme/], ['Bearer ', /no token after Bearer/]] as const) {
         const res = await s.app.inject({ method: 'POST', url: URL_INFER, payload: inferBody(x, 1), headers: { authorization } });
+        if (message === null) {
+          assert.equal(res.statusCode, 200, 'the scheme in any case, then spaces, then the token: accepted');
+          continue;
+        }
         assert.equal(res.statusCode, 401, authorization);
         assert.match(res.json().error, message);
         // The message is logged: it must never carry the header, which may be the token sent without its scheme.

@@ -27,7 +27,7 @@ import { OUTPUTS, outputTensors } from './served-outputs.ts';
 import { answeredAs, modelOf, type Served } from './version-pin.ts';
 import { PARSE_INLINE_BYTES, RequestParser } from './request-parser.ts';
 import { Slots } from './slots.ts';
-import { CLASSIFY_MAX_PIXELS, DECODE_SLOTS, isJpegOrPng, MULTIPART_FIELDS, multipartImage } from './classify-input.ts';
+import { CLASSIFY_MAX_PIXELS, DECODE_SLOTS, isJpegOrPng, MULTIPART_FIELDS, multipartImage, notImageHint } from './classify-input.ts';
 import { clip, encodeInferResponse, HEADER_LENGTH } from './protocol.ts';
 
 /** Routes whose failures layercache_inference_request_failure counts. */
@@ -216,7 +216,12 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
     // The body stopped arriving: the client went away, or Node's request timeout ended it (it answers 408 itself).
     if (f.code === 'ECONNRESET' || f.message === 'aborted') return new LayercacheError('REQUEST_INCOMPLETE', 'the request body stopped arriving before it was complete (the client went away, or --timeout-ms ran out)', { cause: error });
     // Every content type has a parser (the catch-all); a plugin's own refusal still answers in this shape.
-    if (f.statusCode === 415) return new LayercacheError('UNSUPPORTED_MEDIA_TYPE', `content type '${clip(req.headers['content-type'] ?? '(none)')}' is not accepted here; docs/http-api.md says what each route reads`, { cause: error });
+    if (f.statusCode === 415) {
+      const given = req.headers['content-type'];
+      const named = given === undefined ? 'no content type' : given.trim() === '' ? 'an empty Content-Type' : `content type '${clip(given)}'`;
+      const send = pathOf(req.url).endsWith('/classify') ? 'image/jpeg, image/png, application/octet-stream or multipart/form-data' : 'application/json (with Inference-Header-Content-Length for binary tensors)';
+      return new LayercacheError('UNSUPPORTED_MEDIA_TYPE', `${named} is not a media type this route reads; send Content-Type: ${send} (docs/http-api.md)`, { cause: error });
+    }
     if (f.statusCode !== undefined && f.statusCode >= 400 && f.statusCode < 500) return new LayercacheError('INFER_REQUEST_INVALID', f.message ?? String(error), { cause: error });
     return asLayercacheError(error);
   };
@@ -371,10 +376,12 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
       }
       bytes = await decodedBody(req, reply);
     }
-    if (!bytes || bytes.length === 0) throw new LayercacheError('INFER_REQUEST_INVALID', 'the request has no image; send the JPEG or PNG bytes as the body');
+    if (!bytes || bytes.length === 0) {
+      throw new LayercacheError('INFER_REQUEST_INVALID', req.isMultipart() ? "the multipart body's file part is empty; attach the JPEG or PNG file's bytes to it" : 'the request has no image; send the JPEG or PNG bytes as the body');
+    }
     // Only the formats the route promises reach the decoder (sharp would also render SVG, GIF, TIFF, …).
     if (!isJpegOrPng(bytes)) {
-      throw new LayercacheError('INFER_REQUEST_INVALID', `the image is not a JPEG or PNG (its first bytes are ${bytes.subarray(0, 8).toString('hex')}); classify takes JPEG or PNG files`);
+      throw new LayercacheError('INFER_REQUEST_INVALID', `the image is not a JPEG or PNG (its first bytes are ${bytes.subarray(0, 8).toString('hex')})${notImageHint(bytes, mediaTypeOf(req))}; classify takes JPEG or PNG files`);
     }
     // A full queue refuses before the image is decoded (hundreds of milliseconds for a large photo).
     refuseWhenFull();

@@ -34,7 +34,11 @@ export function bearerCheck(token: string): (route: string | undefined, given: s
     const words = given.trim().split(/\s+/).filter((w) => w !== '');
     const scheme = (words[0] ?? '').toLowerCase();
     if (scheme === 'bearer') {
-      return words.length < 2 ? 'the Authorization header has no token after Bearer; send Authorization: Bearer TOKEN' : 'the bearer token is not the server\'s; send the token the server was started with';
+      if (words.length < 2) return 'the Authorization header has no token after Bearer; send Authorization: Bearer TOKEN';
+      // Malformed, not wrong: the token may well be right (RFC 6750: the scheme, spaces, then the token alone).
+      if (words.length > 2) return 'the Authorization header has more than one word after Bearer; send Authorization: Bearer TOKEN, the token alone';
+      if (!/^bearer +\S/i.test(given.trim())) return 'the Authorization header separates Bearer from the token by other white space than spaces; send Authorization: Bearer TOKEN, with one space';
+      return 'the bearer token is not the server\'s; send the token the server was started with';
     }
     return `the Authorization header uses ${KNOWN_SCHEMES.has(scheme) ? `the '${words[0]}' scheme` : 'no Bearer scheme'}; send Authorization: Bearer TOKEN`;
   };

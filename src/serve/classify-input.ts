@@ -28,6 +28,23 @@ export function isJpegOrPng(bytes: Buffer): boolean {
 }
 
 /**
+ * Why a body that is not a JPEG or PNG was sent, when its bytes or type say: JSON (tensors, or an image in base64,
+ * meant for another route or encoding), a multipart body of another kind than form-data, or an image format
+ * classify does not take. mediaType: the request's Content-Type, lower-cased, without parameters. '' when nothing says.
+ */
+export function notImageHint(bytes: Buffer, mediaType: string): string {
+  if (mediaType.startsWith('multipart/')) return `; a ${mediaType} body is read as the image itself: send the image as a multipart/form-data file field`;
+  const first = bytes.subarray(0, 64).toString('latin1').trimStart();
+  if (first.startsWith('{') || first.startsWith('[')) return '; the body looks like JSON: classify takes the image file\'s bytes (as the body, or a multipart/form-data file field), and tensors go to the infer route';
+  if (first.startsWith('GIF8')) return '; it looks like a GIF';
+  if (first.startsWith('RIFF') && bytes.subarray(8, 12).toString('latin1') === 'WEBP') return '; it looks like a WebP';
+  if (first.startsWith('BM')) return '; it looks like a BMP';
+  if (/^(II\*\0|MM\0\*)/.test(first)) return '; it looks like a TIFF';
+  if (/^[A-Za-z0-9+/]{16}/.test(first)) return '; it looks like base64 text: send the decoded bytes';
+  return '';
+}
+
+/**
  * The file part of a multipart body (at most `limitBytes`); a malformed body is the client's error (400), an oversized
  * file a 413 as soon as it passes the limit (the plugin's toBuffer read the body to its end first, which a chunked
  * upload may never reach).

@@ -72,7 +72,17 @@ describe('parseInferRequest', () => {
     const input = { name: 'x', shape: [1], datatype: 'FP32', data: [1] };
     rejects(() => parseInferRequest(json({ inputs: [input], outputs: [{ name: 'probabilities', parameters: { classification: 2 } }] }), null), /classification extension, which this server does not offer/);
     // Plain JSON that does not parse gets no hint about binary tensors; binary bytes and gzip's magic get the fitting one.
-    assert.throws(() => parseInferRequest(Buffer.from('{"inputs": [NaN]}'), null), (e: LayercacheError) => /not valid JSON/.test(e.message) && !/binary|gzip/.test(e.message));
+    assert.throws(() => parseInferRequest(Buffer.from('{"inputs": ['), null), (e: LayercacheError) => /not valid JSON/.test(e.message) && !/binary|gzip|NaN|mark|Inference-Header/.test(e.message));
+    // What Python's json.dumps writes for nan and inf, and a byte-order mark: each named.
+    for (const literal of ['NaN', 'Infinity', '-Infinity']) {
+      rejects(() => parseInferRequest(Buffer.from(`{"inputs":[{"name":"x","shape":[1,2],"datatype":"FP32","data":[1, ${literal}]}]}`), null), /not valid JSON .*; JSON has no NaN or Infinity \(Python's json\.dumps writes them unless allow_nan=False\): send finite numbers$/);
+    }
+    rejects(() => parseInferRequest(Buffer.from('\ufeff{"inputs": []}'), null), /; the body starts with a UTF-8 byte-order mark, which JSON does not allow: send the JSON without it$/);
+    // A header length that cuts the JSON short or runs into the binary data: the hint names the header.
+    const framed = binaryRequest({ inputs: [{ name: 'x', shape: [1], datatype: 'FP32', parameters: { binary_data_size: 4 } }] }, new Float32Array([1]));
+    for (const off of [-1, 2]) {
+      rejects(() => parseInferRequest(framed.body, framed.headerLength + off), new RegExp(`not valid JSON .*; Inference-Header-Content-Length says the JSON header is the body's first ${framed.headerLength + off} bytes: it must count exactly the JSON's bytes`));
+    }
     rejects(() => parseInferRequest(Buffer.concat([Buffer.from('{"inputs": []}'), Buffer.from([0, 0, 128, 63])]), null), /binary bytes: a request with binary tensors also needs the Inference-Header-Content-Length header/);
     // Binary bytes full of bracket values after the header: still the hint, not a nesting error.
     rejects(() => parseInferRequest(Buffer.concat([Buffer.from('{"inputs": []}'), Buffer.alloc(400, 0x5b), Buffer.from([0])]), null), /also needs the Inference-Header-Content-Length header/);
@@ -191,7 +201,7 @@ describe('parseInferRequest against the model', () => {
       json({ inputs: [{ name: 'x', shape: [1, 3], datatype: 'FP32', data: [1, 2, 3] }], outputs: [{ name: 'class', parameters: { binary_data: long } }] }),
       json({ id: { [long]: 1 }, inputs: [] }),
     ]) assert.throws(() => parseInferRequest(body, null, spec), (e: LayercacheError) => e.code === 'INFER_REQUEST_INVALID' && e.message.length < 400 && e.message.includes('…'));
-    rejects(() => parseInferRequest(Buffer.from('{"inputs":[{"name":"x","shape":[1,3],"datatype":"FP32","data":[1,1e999,3]}]}'), null, spec), /data holds Infinity at value 1/);
+    rejects(() => parseInferRequest(Buffer.from('{"inputs":[{"name":"x","shape":[1,3],"datatype":"FP32","data":[1,1e999,3]}]}'), null, spec), /data holds a number too large for a double \(such as 1e400\) at value 1; it must hold finite numbers/);
   });
 
   it('refuses, before parsing, JSON that would cost more than any request: many objects or arrays; and a long id', () => {

@@ -61,11 +61,16 @@ function parametersOf(v: unknown, where: string): Parameters {
  * Why a body without Inference-Header-Content-Length did not parse as JSON, when its bytes say more: compressed
  * (gzip's magic) without a Content-Encoding, or binary (control bytes, which JSON text never holds) without the header.
  */
-function notJsonHint(body: Uint8Array): string {
+function notJsonHint(body: Uint8Array, headerLength: number | null): string {
+  if (headerLength !== null) return `; Inference-Header-Content-Length says the JSON header is the body's first ${headerLength} bytes: it must count exactly the JSON's bytes (in UTF-8), with the binary tensor data after them`;
   if (body.length >= 2 && body[0] === 0x1f && body[1] === 0x8b) return '; the body looks gzip-compressed: send it with Content-Encoding: gzip';
+  if (body.length >= 3 && body[0] === 0xef && body[1] === 0xbb && body[2] === 0xbf) return '; the body starts with a UTF-8 byte-order mark, which JSON does not allow: send the JSON without it';
   // The JSON header of a binary request is short: its first 64 KiB tell, and the scan stays cheap on a 64 MiB body.
-  const binary = body.subarray(0, 65_536).some((b) => b < 0x09 || (b > 0x0d && b < 0x20));
-  return binary ? '; the body holds binary bytes: a request with binary tensors also needs the Inference-Header-Content-Length header' : '';
+  const head = body.subarray(0, 65_536);
+  if (head.some((b) => b < 0x09 || (b > 0x0d && b < 0x20))) return '; the body holds binary bytes: a request with binary tensors also needs the Inference-Header-Content-Length header';
+  // Python's json.dumps writes NaN and Infinity, which are not JSON.
+  if (/[[:,]\s*-?(?:NaN|Infinity)\b/.test(Buffer.from(head).toString('latin1'))) return '; JSON has no NaN or Infinity (Python\'s json.dumps writes them unless allow_nan=False): send finite numbers';
+  return '';
 }
 
 /** What the served model takes, checked against a request's JSON header before any tensor data is decoded. */
@@ -206,7 +211,7 @@ export function parseInferRequest(body: Uint8Array, headerLength: number | null,
   try {
     json = JSON.parse(Buffer.from(body.buffer, body.byteOffset, jsonEnd).toString('utf8'));
   } catch (err) {
-    throw new LayercacheError('INFER_REQUEST_INVALID', `the request's JSON header is not valid JSON (${(err as Error).message})${headerLength === null ? notJsonHint(body) : ''}`, { cause: err });
+    throw new LayercacheError('INFER_REQUEST_INVALID', `the request's JSON header is not valid JSON (${(err as Error).message})${notJsonHint(body, headerLength || null)}`, { cause: err });
   }
   if (!isObject(json)) throw invalid('the request body must be a JSON object with an "inputs" array');
   if (json.id !== undefined && typeof json.id !== 'string') throw invalid(`"id" must be a string, got ${describe(json.id)}`);

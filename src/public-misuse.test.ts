@@ -58,11 +58,25 @@ describe('public functions given arguments of the wrong kind', async () => {
     ['renderReport(null)', () => loose(lc.renderReport)(null), 'renderReport(input): input is null'],
     ['writeReport(out, {})', () => loose(lc.writeReport)(out, {}), 'writeReport(file, input): input.manifest is missing'],
     ['startServer(5)', () => loose(lc.startServer)(5, config), 'startServer(sourcePath, config, logSink): sourcePath is 5 (a number)'],
-    ["startServer('x', { serve: {} })", () => loose(lc.startServer)('x', { serve: {} }), 'config is an object'],
+    ["startServer('x', 5)", () => loose(lc.startServer)('x', 5), 'startServer(sourcePath, config, logSink): config is 5 (a number)'],
     ['buildCascade(null)', () => loose(lc.buildCascade)(null, config.build, config.engine, lc.SILENT), 'buildCascade(input, build, engine, progress): input is null'],
     ['runDemo(out, config, null)', () => loose(lc.runDemo)(out, config, null, { latencySamples: 10 }), 'runDemo(outDir, config, progress, opts): progress is null'],
     ['readLatencyProfile(5)', () => loose(lc.readLatencyProfile)(5), 'readLatencyProfile(file): file is 5 (a number)'],
     ['writeLatencyProfile(out, {})', () => loose(lc.writeLatencyProfile)(out, {}), 'writeLatencyProfile(file, profile): profile.format'],
+    ['loadConfig({}, null)', () => loose(lc.loadConfig)({}, null), 'loadConfig(overrides, env, opts): env is null'],
+    ['new GraphBuilder(null)', () => new (lc.GraphBuilder as unknown as new (o: unknown) => unknown)(null), 'new GraphBuilder(options): options is null'],
+    ['cascade.scoreOf(null)', () => loose(cascade.scoreOf.bind(cascade))(null), 'cascade.scoreOf(row): row is null'],
+    ['cascade.trace(null)', () => loose(cascade.trace.bind(cascade))(null), 'cascade.trace(input): input is null'],
+    ['Cascade.create({ segments: [null] … })', () => loose(lc.Cascade.create)({ segments: [null], heads: [], exits: [], classes: 4, score: 'max' }, config.engine), 'Cascade.create(parts, engine, use): parts.segments[0] is null'],
+    ['Cascade.create({ exits: [null] … })', () => loose(lc.Cascade.create)({ segments: [model, model], heads: [model], exits: [null], classes: 4, score: 'max' }, config.engine), 'parts.exits is an array of 1'],
+    ['Cascade.fromBundle({ manifest: {} })', () => loose(lc.Cascade.fromBundle)({ manifest: {} }, config.engine), 'Cascade.fromBundle(bundle, engine, thresholds): bundle is an object'],
+    ['evaluateBundle({ manifest: {} }, …)', () => loose(lc.evaluateBundle)({ manifest: {} }, null, {}), 'evaluateBundle(bundle, data, opts): bundle is an object'],
+    ["extractSegments(model, {}, ['h1'], f)", () => loose(lc.extractSegments)(model, {}, ['h1'], () => null), 'extractSegments(model, flow, cuts, typeOf): flow is an object'],
+    ['writeSegments(out, [null], source)', () => loose(lc.writeSegments)(out, [null], { path: 'm.onnx', bytes: new Uint8Array(1) }), 'writeSegments(dir, segments, source, options): segments[0] is null'],
+    ['bundlePaths(null, 1)', () => loose(lc.bundlePaths)(null, 1), 'bundlePaths(exits, candidates): exits is null'],
+    ["bundlePaths(2, '1')", () => loose(lc.bundlePaths)(2, '1'), "candidates is '1' (a string)"],
+    ['buildCascade({ …, model: null })', () => loose(lc.buildCascade)({ modelFile: 'm.onnx', modelBytes: new Uint8Array(1), model: null }, config.build, config.engine, lc.SILENT), 'buildCascade(input, build, engine, progress): input.model is null; give the model of input.modelBytes'],
+    ['saveBundle(out, manifest, { backbone, segments: [] })', () => loose(lc.saveBundle)(out, { source: {}, segments: [], exits: [], candidates: [] }, { backbone: new Uint8Array(1), segments: [] }), 'saveBundle(dir, manifest, files, options): files.heads is missing'],
     ["withLatencyProfileFile(out, SILENT, 'b')", () => loose(lc.withLatencyProfileFile)(out, lc.SILENT, 'b'), "build is 'b' (a string)"],
   ];
 
@@ -82,12 +96,52 @@ describe('public functions given arguments of the wrong kind', async () => {
     await assert.rejects(fs.access(out), { code: 'ENOENT' });
   });
 
-  it('an engine option onnxruntime would not take is CONFIG_INVALID naming it, not blamed on the model', async () => {
+  it('an engine option onnxruntime would not take is CONFIG_INVALID naming the call and the option, not blamed on the model', async () => {
     const bytes = lc.serializeModel(model);
-    await assert.rejects(lc.Session.create(bytes, 'mlp', { intraOpThreads: -1, graphOptimization: 'all' }), { code: 'CONFIG_INVALID', message: /engine\.intraOpThreads is -1: give a whole number/ });
-    await assert.rejects(lc.Session.create(bytes, 'mlp', { intraOpThreads: 1, graphOptimization: 'max' as never }), { code: 'CONFIG_INVALID', message: /engine\.graphOptimization is "max": give one of 'disabled'/ });
-    await assert.rejects(lc.Session.create(bytes, 'mlp', { intraOpThreads: 1, graphOptimization: 'all', spinning: 'yes' as never }), { code: 'CONFIG_INVALID', message: /engine\.spinning is "yes"/ });
+    const create = 'Session.create(model, label, options): ';
+    const cases: Array<[unknown, RegExp]> = [
+      [{ intraOpThreads: -1, graphOptimization: 'all' }, /engine\.intraOpThreads is -1 \(a number\); give a whole number of threads per operator up to 256/],
+      [{ intraOpThreads: 300, graphOptimization: 'all' }, /engine\.intraOpThreads is 300 \(a number\)/],
+      [{ intraOpThreads: Number.NaN, graphOptimization: 'all' }, /engine\.intraOpThreads is NaN \(a number\)/],
+      [{ intraOpThreads: 2n, graphOptimization: 'all' }, /engine\.intraOpThreads is 2 \(a bigint\)/],
+      [{ intraOpThreads: 1, graphOptimization: 'max' }, /engine\.graphOptimization is 'max' \(a string\); give one of 'disabled', 'basic', 'extended', 'all'/],
+      [{ intraOpThreads: 1, graphOptimization: 'all', spinning: 1n }, /engine\.spinning is 1 \(a bigint\); give true, false or nothing/],
+    ];
+    for (const [options, message] of cases) {
+      await assert.rejects(lc.Session.create(bytes, 'mlp', options as never), (e: unknown) => {
+        assert.ok(e instanceof lc.LayercacheError, String(e));
+        assert.equal(e.code, 'CONFIG_INVALID');
+        assert.ok(e.message.startsWith(create), e.message);
+        assert.match(e.message, message);
+        return true;
+      });
+    }
+    // Given through another public call, the message names that call.
+    await assert.rejects(lc.analyzeModel(model, { engine: 5 as never }), { code: 'ARGUMENT_INVALID', message: /^analyzeModel\(model, opts\): engine options is 5 \(a number\)/ });
+    await assert.rejects(lc.analyzeModel(model, { engine: { intraOpThreads: 1, graphOptimization: 'fast' as never } }), { code: 'CONFIG_INVALID', message: /^analyzeModel\(model, opts\): engine\.graphOptimization is 'fast'/ });
     // The same options, valid, load the model.
     (await lc.Session.create(bytes, 'mlp', { intraOpThreads: 1, graphOptimization: 'all', spinning: false })).release();
+  });
+
+  it('a configuration made in code is checked as loadConfig checks it, naming the setting', async () => {
+    await assert.rejects(lc.startServer('x', { serve: { port: 'a' } } as never), { code: 'CONFIG_INVALID', message: /^configuration value serve\.port \("a"\) is invalid/ });
+    await assert.rejects(lc.runDemo(out, { build: { epochs: 0 } } as never, lc.SILENT, { latencySamples: 10 }), { code: 'CONFIG_INVALID', message: /^configuration value build\.epochs \(0\) is invalid/ });
+    const bad = { ...config, serve: { ...config.serve, port: -1 } };
+    await assert.rejects(lc.startServer('x', bad as never), { code: 'CONFIG_INVALID', message: /configuration value serve\.port \(-1\) is invalid/ });
+  });
+
+  it('what the signatures allow is taken as before: plain-array tensor data, Buffer bytes, frozen and cloned models', async () => {
+    const feeds = { x: { dtype: 'float32', dims: [1, 6], data: [0.5, -1, 2, 0, 1, 3] } };
+    const fromArray = await loose(session.run.bind(session))(feeds) as Record<string, lc.Tensor>;
+    const fromTyped = await session.run({ x: { dtype: 'float32', dims: [1, 6], data: Float32Array.from([0.5, -1, 2, 0, 1, 3]) } });
+    assert.deepEqual(fromArray.logits!.data, fromTyped.logits!.data, 'onnxruntime takes a plain array of numbers');
+    assert.equal(fromTyped.logits!.dims.join(','), '1,4');
+    const buffered = await lc.Session.create(Buffer.from(lc.serializeModel(model)), 'buffer');
+    buffered.release();
+    const frozen = Object.freeze(lc.parseModel(lc.serializeModel(model)));
+    assert.deepEqual(lc.serializeModel(frozen), lc.serializeModel(model));
+    assert.deepEqual(lc.serializeModel(structuredClone(model)), lc.serializeModel(model));
+    // A cascade takes only Float32Array data, and says so precisely.
+    await assert.rejects(cascade.run(feeds.x as never), { code: 'INPUT_INVALID', message: /its data is not a Float32Array/ });
   });
 });

@@ -20,7 +20,7 @@ import {
 } from '../calibrate/index.ts';
 import { parseConfig, type BuildConfig, type ConfigInput } from '../config/index.ts';
 import { colourImageSizeOf, distinctSamples, requireDataSource, validatePreprocess, withAugmentedCopies, type DataSource, type Preprocess } from '../data/index.ts';
-import type { EngineOptions } from '../engine/index.ts';
+import { checkEngineOptions, type EngineOptions } from '../engine/index.ts';
 import { sha256 } from '../files/index.ts';
 import { LayercacheError, isRecord, requireArgument } from '../errors/index.ts';
 import { applyFeatureScaling, buildHeadModel, fitFeatureScaling, foldScaling, headLabel, headMacs, initParams, type HeadSpec } from '../heads/index.ts';
@@ -94,11 +94,11 @@ export async function buildCascade(input: BuildInput, given: BuildConfig, engine
   requireArgument(call, 'input', input, 'object', "{ modelFile, modelBytes, model, data, preprocess } (model and modelBytes from loadModelFile(modelFile))");
   requireArgument(call, 'input.modelFile', input.modelFile, 'string', "the model's path or a name for it, e.g. 'model.onnx'");
   requireArgument(call, 'input.modelBytes', input.modelBytes, 'bytes', "the model's bytes: loadModelFile(modelFile).bytes");
-  requireModel(call, input.model);
+  requireModel(call, input.model, 'input.model', "the model of input.modelBytes: (await loadModelFile(modelFile)).model");
   requireDataSource(call, 'input.data', input.data);
   requireArgument(call, 'input.preprocess', input.preprocess, (v) => v === null || isRecord(v), 'the preprocessing of image data (it goes into the manifest), or null for tensor data');
   requireArgument(call, 'build', given, 'object', 'build settings: loadConfig().build');
-  requireArgument(call, 'engine', engineGiven, 'object', 'engine options: loadConfig().engine');
+  checkEngineOptions(call, engineGiven);
   requireProgress(call, progress);
   // From code, the settings may come from anywhere: checked against the schema, as loadConfig checks them.
   const valid = parseConfig({ build: given as ConfigInput['build'], engine: { intraOpThreads: engineGiven.intraOpThreads, graphOptimization: engineGiven.graphOptimization } });

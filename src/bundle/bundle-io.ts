@@ -9,7 +9,7 @@ import path from 'node:path';
 import { colourImageSizeOf, validatePreprocess } from '../data/index.ts';
 import { LayercacheError, isRecord, requireArgument } from '../errors/index.ts';
 import { sha256, writeDirAtomic, writeFileAtomic, type OutputKind } from '../files/index.ts';
-import { hasExternalData, parseModel, readValueInfo, serializeModel, type ModelProto } from '../onnx/index.ts';
+import { hasExternalData, parseModel, readValueInfo, requireModel, serializeModel, type ModelProto } from '../onnx/index.ts';
 import { ManifestSchema, type Manifest } from './manifest.ts';
 
 export const MANIFEST_FILE = 'manifest.json';
@@ -44,6 +44,9 @@ export const BUNDLE_OUTPUT: OutputKind = {
 };
 
 export function bundlePaths(exits: number, candidates: number): { segments: string[]; heads: string[]; candidates: string[]; backbone: string } {
+  const count = (v: unknown): boolean => Number.isInteger(v) && (v as number) >= 0;
+  requireArgument('bundlePaths(exits, candidates)', 'exits', exits, count, 'the number of exits, e.g. manifest.exits.length');
+  requireArgument('bundlePaths(exits, candidates)', 'candidates', candidates, count, 'the number of candidate exits, e.g. manifest.candidates.length');
   const pad = (i: number): string => String(i).padStart(Math.max(2, String(Math.max(exits, candidates)).length), '0');
   return {
     backbone: 'backbone.onnx',
@@ -82,9 +85,12 @@ export async function saveBundle(dir: string, manifest: Manifest, files: BundleF
   requireArgument(call, 'dir', dir, 'path', "the bundle directory to write, e.g. 'bundle/'");
   requireArgument(call, 'manifest', manifest, (v) => isRecord(v) && isRecord(v.source) && ['segments', 'exits', 'candidates'].every((k) => Array.isArray(v[k])),
     "a build's manifest: (await buildCascade(…)).manifest");
-  const filesHint = '{ backbone, segments, heads, candidateHeads } from the build: { backbone: modelBytes, segments: built.segments, heads: built.heads, candidateHeads: built.candidateHeads }';
-  requireArgument(call, 'files', files, (v) => isRecord(v) && ['segments', 'heads', 'candidateHeads'].every((k) => Array.isArray(v[k])), filesHint);
-  requireArgument(call, 'files.backbone', files.backbone, 'bytes', "the bytes of the model the bundle was built from: loadModelFile(path).bytes");
+  requireArgument(call, 'files', files, 'object', '{ backbone, segments, heads, candidateHeads } from the build: { backbone: modelBytes, segments: built.segments, heads: built.heads, candidateHeads: built.candidateHeads }');
+  requireArgument(call, 'files.backbone', files.backbone, 'bytes', 'the bytes of the model the bundle was built from: (await loadModelFile(path)).bytes');
+  for (const key of ['segments', 'heads', 'candidateHeads'] as const) {
+    requireArgument(call, `files.${key}`, files[key], 'array', `the build's ${key}: built.${key}`);
+    files[key].forEach((m, i) => requireModel(call, m, `files.${key}[${i}]`, `the build's ${key}: built.${key}`));
+  }
   requireArgument(call, 'options', options, 'object', 'options such as { overwrite: true }, or nothing');
   // A bundle is self-contained: a backbone that keeps its weights in side files would be read from wherever it runs.
   if (hasExternalData(parseModel(files.backbone, 'backbone'))) {
@@ -151,6 +157,13 @@ async function readChecked(dir: string, ref: { file: string; sha256: string }, w
 /** Whether `dir` holds a bundle manifest (a file named MANIFEST_FILE); nothing is validated. */
 export async function hasManifest(dir: string): Promise<boolean> {
   return (await fs.stat(path.join(dir, MANIFEST_FILE)).catch(() => null))?.isFile() ?? false;
+}
+
+/** Throws ARGUMENT_INVALID unless `value` looks like loadBundle's result. call, arg: the public call and its argument. */
+export function requireLoadedBundle(call: string, arg: string, value: unknown): void {
+  requireArgument(call, arg, value, (v) => isRecord(v) && typeof v.dir === 'string' && isRecord(v.manifest) && isRecord(v.manifest.source)
+    && ['segments', 'exits', 'candidates'].every((k) => Array.isArray((v.manifest as Record<string, unknown>)[k]))
+    && ['segments', 'heads', 'candidateHeads'].every((k) => Array.isArray(v[k])), "a loaded bundle: await loadBundle('bundle/')");
 }
 
 /** Loads and fully validates a bundle. */

@@ -6,11 +6,11 @@
  * Invariants: results come back in input row order; a threshold of +Infinity never
  * exits; an input that never exits gets exactly the backbone's answer.
  */
-import type { LoadedBundle, ScoreSpec } from '../bundle/index.ts';
-import { Session, type EngineOptions } from '../engine/index.ts';
+import { requireLoadedBundle, type LoadedBundle, type ScoreSpec } from '../bundle/index.ts';
+import { checkEngineOptions, Session, type EngineOptions } from '../engine/index.ts';
 import { LayercacheError, isRecord, requireArgument } from '../errors/index.ts';
 import { HEAD_INPUT, HEAD_OUTPUT } from '../heads/index.ts';
-import { appendGraph, modelOpset, readValueInfo, serializeModel, type Dim, type ModelProto } from '../onnx/index.ts';
+import { appendGraph, modelOpset, readValueInfo, requireModel, serializeModel, type Dim, type ModelProto } from '../onnx/index.ts';
 import { numel, type Tensor } from '../tensor/index.ts';
 import { scoreRow } from '../calibrate/index.ts';
 import { softmaxRow } from './confidence.ts';
@@ -123,9 +123,13 @@ export class Cascade {
     use: CascadeUse = 'run',
   ): Promise<Cascade> {
     const call = 'Cascade.create(parts, engine, use)';
-    requireArgument(call, 'parts', parts, (v) => isRecord(v) && ['segments', 'heads', 'exits'].every((k) => Array.isArray(v[k])),
-      "{ segments, heads, exits, classes, score }, e.g. a bundle's: use Cascade.fromBundle(await loadBundle('bundle/'), engine)");
-    requireArgument(call, 'engine', engine, 'object', 'engine options: loadConfig().engine');
+    requireArgument(call, 'parts', parts, 'object', "{ segments, heads, exits, classes, score }, e.g. a bundle's: use Cascade.fromBundle(await loadBundle('bundle/'), engine)");
+    for (const key of ['segments', 'heads'] as const) {
+      requireArgument(call, `parts.${key}`, parts[key], 'array', `an array of ONNX models (ModelProto), as a bundle's ${key}`);
+      parts[key].forEach((m, i) => requireModel(call, m, `parts.${key}[${i}]`));
+    }
+    requireArgument(call, 'parts.exits', parts.exits, (v) => Array.isArray(v) && v.every(isRecord), "an array of exits, one per head: { tensor, threshold, … } as in a bundle's manifest");
+    checkEngineOptions(call, engine);
     const { segments, heads, exits } = parts;
     if (segments.length !== exits.length + 1 || heads.length !== exits.length) {
       throw new LayercacheError('BUNDLE_INVALID', `a cascade with ${exits.length} exits needs ${exits.length + 1} segments and ${exits.length} heads, got ${segments.length} and ${heads.length}`);
@@ -185,7 +189,8 @@ export class Cascade {
    */
   static async fromBundle(bundle: LoadedBundle, engine: EngineOptions, thresholds?: readonly number[]): Promise<Cascade> {
     const call = 'Cascade.fromBundle(bundle, engine, thresholds)';
-    requireArgument(call, 'bundle', bundle, (v) => isRecord(v) && isRecord(v.manifest), "a loaded bundle: await loadBundle('bundle/')");
+    requireLoadedBundle(call, 'bundle', bundle);
+    checkEngineOptions(call, engine);
     if (thresholds !== undefined) requireArgument(call, 'thresholds', thresholds, (v) => Array.isArray(v) && v.every((t) => typeof t === 'number'), "one number per exit (Infinity disables an exit), or nothing for the manifest's");
     const m = bundle.manifest;
     if (thresholds && thresholds.length !== m.exits.length) {
@@ -232,6 +237,7 @@ export class Cascade {
    * probabilities); NaN for a row the full backbone answered.
    */
   scoreOf(row: CascadeRow): number {
+    requireArgument('cascade.scoreOf(row)', 'row', row, (v) => isRecord(v) && (v.exit === null || Number.isInteger(v.exit)) && ArrayBuffer.isView(v.probs), 'a row that cascade.run returned');
     if (row.exit === null) return Number.NaN;
     const exit = this.plans[row.exit]!.exit!;
     return scoreRow(Float64Array.from(row.probs, Math.log), 0, this.classes, this.scoreKind, exit.temperature).score;
@@ -311,6 +317,7 @@ export class Cascade {
    * [batch, classes], and the backbone's logits [batch, classes]. For evaluation.
    */
   async trace(input: Tensor): Promise<{ heads: Float32Array[]; logits: Float32Array }> {
+    requireArgument('cascade.trace(input)', 'input', input, 'tensor', "a float32 tensor [batch, …sample]: { dtype: 'float32', dims: [1, 3, 32, 32], data: Float32Array }");
     const heads: Float32Array[] = [];
     let x = input;
     for (const [j, stage] of (await this.stages()).entries()) {

@@ -27,6 +27,12 @@ export function parsePath(value: string, option: string, example: string): strin
   return value;
 }
 
+/** A path given as a command's argument: refuses an empty one, as parsePath does an option's. usage: the command line to show. */
+export function parsePathArgument(value: string, name: string, usage: string): string {
+  if (value.trim() === '') throw new LayercacheError('USAGE', `the ${name} argument '${value}' is an empty path; give one, e.g. ${usage}`);
+  return value;
+}
+
 /** Parses "HxW" (image height and width, each at least 1) into [height, width]. */
 export function parseImageSize(value: string, option: string): [number, number] {
   const m = /^(\d+)x(\d+)$/.exec(value.trim());

@@ -446,3 +446,22 @@ describe('the layercache bin', () => {
     }
   });
 });
+
+describe('an empty path as a command argument', () => {
+  it('is a USAGE error naming the argument (exit 2), never a library error for the CLI user to decode', async () => {
+    const cases: Array<[string[], RegExp]> = [
+      [['inspect', ''], /the MODEL argument '' is an empty path; give one, e.g\. layercache inspect model\.onnx/],
+      [['split', ' ', '--at', 'x', '--out', 'o'], /the MODEL argument ' ' is an empty path/],
+      [['build', '', '--data', 'mnist:#0-9', '--out', 'o'], /the MODEL argument '' is an empty path; give one, e.g\. layercache build model\.onnx/],
+      [['eval', '', '--data', 'mnist:#0-9'], /the BUNDLE argument '' is an empty path; give one, e.g\. layercache eval bundle\//],
+      [['report', '', '--data', 'mnist:#0-9', '--out', 'r.html'], /the BUNDLE argument '' is an empty path/],
+      [['serve', ''], /the SOURCE argument '' is an empty path; give one, e.g\. layercache serve bundle\//],
+    ];
+    for (const [argv, message] of cases) {
+      const r = await cli(...argv);
+      assert.equal(r.code, 2, `${argv.join(' ')}: ${r.stderr}`);
+      assert.match(r.stderr, /^layercache: error USAGE: /, argv.join(' '));
+      assert.match(r.stderr, message, argv.join(' '));
+    }
+  });
+});

@@ -18,7 +18,7 @@ import { readLabels, runServe } from './commands/serve.ts';
 import { runDemoCommand } from './commands/demo.ts';
 import { rawPixelsWarning } from './format.ts';
 import type { CliIo } from './io.ts';
-import { parseChoice, parseCount, parsePath, parsePositiveCount, parseFraction, parseImageSize, parseInputShape, parseNameList, parseNumber, parseNumberList } from './options.ts';
+import { parseChoice, parseCount, parsePath, parsePositiveCount, parseFraction, parseImageSize, parseInputShape, parseNameList, parseNumber, parseNumberList, parsePathArgument } from './options.ts';
 
 const pkg = createRequire(import.meta.url)('../../package.json') as { version: string };
 
@@ -123,7 +123,7 @@ export async function runCli(argv: readonly string[], io: CliIo, env?: NodeJS.Pr
   program
     .command('inspect')
     .description('List the candidate exits of an ONNX model: cut points, shapes and cumulative MACs.')
-    .argument('<model>', 'path to an .onnx model')
+    .argument('<model>', 'path to an .onnx model', (v: string) => parsePathArgument(v, 'MODEL', 'layercache inspect model.onnx'))
     .option('--all', 'list every cut point instead of one exit per block', false)
     .option('--json', 'print JSON (the CLI contract) instead of a table', false)
     .addOption(shapeOption())
@@ -135,7 +135,7 @@ export async function runCli(argv: readonly string[], io: CliIo, env?: NodeJS.Pr
   program
     .command('split')
     .description('Cut an ONNX model into segments at the given tensors and write them with segments.json.')
-    .argument('<model>', 'path to an .onnx model')
+    .argument('<model>', 'path to an .onnx model', (v: string) => parsePathArgument(v, 'MODEL', 'layercache split model.onnx'))
     .requiredOption('--at <names>', 'comma-separated cut tensors (see `layercache inspect`)')
     .requiredOption('--out <dir>', 'output directory (created atomically)', (v) => parsePath(v, '--out', 'segments/'))
     .option('--force', 'replace --out if it holds an earlier split (segments.json)', false)
@@ -149,7 +149,7 @@ export async function runCli(argv: readonly string[], io: CliIo, env?: NodeJS.Pr
   const build = program
     .command('build')
     .description('Build a bundle: train cache heads by self-distillation on unlabeled data, then pick exits and thresholds.')
-    .argument('<model>', 'path to an .onnx classifier')
+    .argument('<model>', 'path to an .onnx classifier', (v: string) => parsePathArgument(v, 'MODEL', 'layercache build model.onnx …'))
     .requiredOption('--data <spec>', 'unlabeled samples: cifar10:PATH#A-B | folder:DIR#A-B | npy:PATH#A-B | raw:PATH:DxDxD#A-B | mnist:#A-B (ranges inclusive)')
     .requiredOption('--out <dir>', 'bundle directory to write (atomically)', (v) => parsePath(v, '--out', 'bundle/'))
     .option('--tolerance <t>', 'allowed disagreement with the backbone, in (0, 1)', (v) => parseFraction(v, '--tolerance', '0.01'), 0.01)
@@ -202,7 +202,7 @@ export async function runCli(argv: readonly string[], io: CliIo, env?: NodeJS.Pr
   program
     .command('eval')
     .description('Measure the backbone and the bundle in the same run on the same inputs.')
-    .argument('<bundle>', 'bundle directory (from layercache build)')
+    .argument('<bundle>', 'bundle directory (from layercache build)', (v: string) => parsePathArgument(v, 'BUNDLE', 'layercache eval bundle/ …'))
     .requiredOption('--data <spec>', 'samples to evaluate on: cifar10:PATH#A-B | folder:DIR#A-B | npy:PATH#A-B | raw:PATH:DxDxD#A-B | mnist:#A-B (ranges inclusive)')
     .option('--json', 'print the report as JSON', false)
     .option('--baseline <name>', "also run a baseline: 'paper' (every exit, one global max-softmax threshold)")
@@ -219,7 +219,7 @@ export async function runCli(argv: readonly string[], io: CliIo, env?: NodeJS.Pr
   program
     .command('report')
     .description('Evaluate a bundle against its backbone on held-out data and write the self-contained HTML report.')
-    .argument('<bundle>', 'bundle directory (from layercache build)')
+    .argument('<bundle>', 'bundle directory (from layercache build)', (v: string) => parsePathArgument(v, 'BUNDLE', 'layercache report bundle/ …'))
     .requiredOption('--data <spec>', 'samples to evaluate on (see eval)')
     .option('--out <file>', 'the HTML file to write (atomically)', (v) => parsePath(v, '--out', 'report.html'), 'report.html')
     .option('--latency-samples <n>', 'samples timed one by one at batch 1', (v) => parsePositiveCount(v, '--latency-samples'), 2000)
@@ -248,7 +248,7 @@ export async function runCli(argv: readonly string[], io: CliIo, env?: NodeJS.Pr
   const serve = program
     .command('serve')
     .description('Serve a bundle or a bare model over the KServe v2 REST protocol, learning cache heads from live traffic.')
-    .argument('<source>', 'bundle directory (from layercache build) or MODEL.onnx (starts with no exits)')
+    .argument('<source>', 'bundle directory (from layercache build) or MODEL.onnx (starts with no exits)', (v: string) => parsePathArgument(v, 'SOURCE', 'layercache serve bundle/'))
     .option('--name <name>', 'model name in the URLs', 'layercache')
     .option('--host <host>', 'address to listen on', '127.0.0.1')
     .option('--port <port>', 'port to listen on (0 = any free port)', (v) => parseNumber(v, '--port'), 8080)

@@ -4,11 +4,11 @@
  * argument; unknown keys are rejected; units are part of the names.
  */
 import { z } from 'zod';
-import { LayercacheError } from '../errors/index.ts';
+import { LayercacheError, requireArgument } from '../errors/index.ts';
 import { parseDecimal } from './decimal.ts';
 
 /** Most onnxruntime threads per operator a configuration may ask for. */
-const MAX_THREADS = 256;
+export const MAX_THREADS = 256;
 
 /** Most augmented copies a build may ask for (each costs one backbone pass per sample). */
 export const MAX_AUGMENTED_COPIES = 32;
@@ -331,6 +331,8 @@ function requireSections(overrides: unknown): void {
  */
 export function loadConfig(overrides: ConfigInput = {}, env: NodeJS.ProcessEnv = process.env, opts: LoadOptions = {}): Config {
   requireSections(overrides);
+  requireArgument('loadConfig(overrides, env, opts)', 'env', env, 'object', 'the environment to read, e.g. process.env, or {} for none');
+  requireArgument('loadConfig(overrides, env, opts)', 'opts', opts, 'object', 'options such as { serving: false }, or nothing');
   const fromEnv: ConfigInput = {};
   const threads = env.LAYERCACHE_THREADS;
   if (threads !== undefined && threads !== '') {

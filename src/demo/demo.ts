@@ -12,9 +12,9 @@ import { promises as fs } from 'node:fs';
 import path from 'node:path';
 import { buildCascade } from '../builder/index.ts';
 import { BUNDLE_OUTPUT, loadBundle, saveBundle } from '../bundle/index.ts';
-import { deriveConfig, type Config } from '../config/index.ts';
+import { deriveConfig, parseConfig, type Config, type ConfigInput } from '../config/index.ts';
 import { openDataSource, IDENTITY_PREPROCESS } from '../data/index.ts';
-import { LayercacheError, isRecord, requireArgument } from '../errors/index.ts';
+import { LayercacheError, requireArgument } from '../errors/index.ts';
 import { checkOutputDir, isOsLitter, parseTempSibling } from '../files/index.ts';
 import { evaluateBundle, type EvalReport } from '../evaluate/index.ts';
 import { requireProgress, type Progress } from '../progress/index.ts';
@@ -84,10 +84,12 @@ function isDigitsRecipe(text: string): boolean {
  * The built-in demo: trains a deep MLP on the mnist package's digits (cached in outDir), builds a bundle from
  * unlabeled digits, evaluates both on digits neither saw, and writes outDir/report.html.
  */
-export async function runDemo(outDir: string, config: Config, progress: Progress, opts: { latencySamples: number }): Promise<DemoResult> {
+export async function runDemo(outDir: string, given: Config, progress: Progress, opts: { latencySamples: number }): Promise<DemoResult> {
   const call = 'runDemo(outDir, config, progress, opts)';
   requireArgument(call, 'outDir', outDir, 'path', "the directory to write the demo into, e.g. 'layercache-demo'");
-  requireArgument(call, 'config', config, (v) => isRecord(v) && isRecord(v.build) && isRecord(v.engine), "a configuration from loadConfig, e.g. loadConfig({}, process.env, { serving: false })");
+  requireArgument(call, 'config', given, 'object', "a configuration from loadConfig, e.g. loadConfig({}, process.env, { serving: false })");
+  // Perhaps made in code, not by loadConfig: checked as loadConfig checks it (CONFIG_INVALID naming the setting).
+  const config = parseConfig(given as ConfigInput);
   requireProgress(call, progress);
   requireArgument(call, 'opts', opts, 'object', '{ latencySamples: 1000 }');
   await checkDemoDir(outDir);

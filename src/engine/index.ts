@@ -1,2 +1,2 @@
 /** Public surface of the engine module: onnxruntime sessions behind plain tensors. */
-export { Session, DEFAULT_ENGINE_OPTIONS, runtimeVersion, type EngineOptions, type IoInfo } from './session.ts';
+export { Session, DEFAULT_ENGINE_OPTIONS, checkEngineOptions, runtimeVersion, type EngineOptions, type IoInfo } from './session.ts';

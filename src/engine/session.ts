@@ -7,7 +7,8 @@
 // First: onnxruntime reads its telemetry opt-out when it starts.
 import './ort-telemetry.ts';
 import * as ort from 'onnxruntime-node';
-import { LayercacheError, requireArgument } from '../errors/index.ts';
+import { MAX_THREADS } from '../config/index.ts';
+import { describeArgument, LayercacheError, requireArgument } from '../errors/index.ts';
 import type { DType, Tensor } from '../tensor/index.ts';
 
 export interface EngineOptions {
@@ -23,14 +24,18 @@ const GRAPH_OPTIMIZATIONS: readonly string[] = ['disabled', 'basic', 'extended',
 
 /**
  * Refuses engine options onnxruntime would refuse as a model it cannot load (or would take as another setting):
- * CONFIG_INVALID naming the option. From code they may come from anywhere; loadConfig's are valid.
+ * CONFIG_INVALID naming the call and the option. From code they may come from anywhere; loadConfig's are valid.
+ * call: the public call that was given them, as a user writes it.
  */
-function checkEngineOptions(options: EngineOptions): void {
-  requireArgument('Session.create(model, label, options)', 'options', options, 'object', "engine options, e.g. { intraOpThreads: 2, graphOptimization: 'all' } (loadConfig().engine)");
+export function checkEngineOptions(call: string, options: EngineOptions): void {
+  requireArgument(call, 'engine options', options, 'object', "engine options, e.g. { intraOpThreads: 2, graphOptimization: 'all' } (loadConfig().engine)");
   const bad = (setting: string, value: unknown, problem: string): LayercacheError =>
-    new LayercacheError('CONFIG_INVALID', `engine.${setting} is ${JSON.stringify(value) ?? String(value)}: ${problem}`, { setting: { path: `engine.${setting}`, value, problem } });
+    new LayercacheError('CONFIG_INVALID', `${call}: engine.${setting} is ${describeArgument(value)}; ${problem}`, { setting: { path: `engine.${setting}`, value, problem } });
   const o = options as unknown as Record<string, unknown>;
-  if (!Number.isInteger(o.intraOpThreads) || (o.intraOpThreads as number) < 0) throw bad('intraOpThreads', o.intraOpThreads, 'give a whole number of threads per operator, or 0 to let onnxruntime choose');
+  const threads = o.intraOpThreads;
+  if (!(Number.isInteger(threads) && (threads as number) >= 0 && (threads as number) <= MAX_THREADS)) {
+    throw bad('intraOpThreads', threads, `give a whole number of threads per operator up to ${MAX_THREADS}, or 0 to let onnxruntime choose`);
+  }
   if (!GRAPH_OPTIMIZATIONS.includes(o.graphOptimization as string)) throw bad('graphOptimization', o.graphOptimization, `give one of ${GRAPH_OPTIMIZATIONS.map((g) => `'${g}'`).join(', ')}`);
   if (o.spinning !== undefined && typeof o.spinning !== 'boolean') throw bad('spinning', o.spinning, 'give true, false or nothing');
 }
@@ -102,7 +107,7 @@ export class Session {
     const call = 'Session.create(model, label, options)';
     requireArgument(call, 'model', model, 'bytes', "a model's bytes, e.g. serializeModel(model) or readFileSync('model.onnx')");
     requireArgument(call, 'label', label, 'string', "a name for the model in messages, e.g. 'my model'");
-    checkEngineOptions(options);
+    checkEngineOptions(call, options);
     try {
       const session = await ort.InferenceSession.create(model, {
         graphOptimizationLevel: options.graphOptimization,

@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
-import { describeArgument, requireArgument, type ArgumentKind } from './argument-check.ts';
+import { describeArgument, isRecord, requireArgument, type ArgumentKind } from './argument-check.ts';
 import { LayercacheError } from './layercache-error.ts';
 
 describe('describeArgument', () => {
@@ -32,9 +32,9 @@ describe('requireArgument', () => {
     ['bytes', [new Uint8Array(1), Buffer.from('a')], [[1], new Int8Array(1), new Float32Array(1), 'a', null]],
     ['array', [[], [1]], [{}, 'ab', new Uint8Array(1), null]],
     ['function', [() => 1, Math.max], [{}, null, 'f']],
-    ['tensor', [tensor, { dtype: 'int64', dims: [], data: new BigInt64Array(1) }], [
+    ['tensor', [tensor, { dtype: 'int64', dims: [], data: new BigInt64Array(1) }, { dtype: 'float32', dims: [1], data: [0] }], [
       null, [], { dims: [1], data: new Float32Array(1) }, { dtype: 'float32', dims: '1', data: new Float32Array(1) },
-      { dtype: 'float32', dims: ['1'], data: new Float32Array(1) }, { dtype: 'float32', dims: [1], data: [0] },
+      { dtype: 'float32', dims: ['1'], data: new Float32Array(1) }, { dtype: 'float32', dims: [1], data: '0' }, { dtype: 'float32', dims: [1] },
     ]],
   ];
   for (const [kind, accepted, refused] of table) {
@@ -50,6 +50,11 @@ describe('requireArgument', () => {
       }
     });
   }
+
+  it('isRecord: an object that is not an array, null prototypes and class instances included', () => {
+    for (const v of [{}, Object.create(null), new Map(), new Float32Array(1)]) assert.equal(isRecord(v), true);
+    for (const v of [null, undefined, [], 'a', 1, () => 1]) assert.equal(isRecord(v), false);
+  });
 
   it('a test of its own decides instead of a kind', () => {
     requireArgument('f(n)', 'n', 3, (v) => v === 3, 'three');

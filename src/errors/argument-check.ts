@@ -13,7 +13,8 @@ import { LayercacheError } from './layercache-error.ts';
  * - `bytes`: a Uint8Array (a Node Buffer is one);
  * - `array`: an array;
  * - `function`: a function;
- * - `tensor`: `{ dtype: string, dims: number[], data: typed array }` (its fit is the runtime's to check).
+ * - `tensor`: `{ dtype: string, dims: number[], data }`, data a typed array or an array (whether it fits is the
+ *   runtime's to check: onnxruntime takes plain arrays of numbers, a cascade only a Float32Array).
  */
 export type ArgumentKind = 'path' | 'string' | 'object' | 'bytes' | 'array' | 'function' | 'tensor';
 
@@ -27,7 +28,7 @@ const FITS: Readonly<Record<ArgumentKind, (v: unknown) => boolean>> = {
   bytes: (v) => v instanceof Uint8Array,
   array: Array.isArray,
   function: (v) => typeof v === 'function',
-  tensor: (v) => isRecord(v) && typeof v.dtype === 'string' && Array.isArray(v.dims) && v.dims.every((d) => typeof d === 'number') && ArrayBuffer.isView(v.data),
+  tensor: (v) => isRecord(v) && typeof v.dtype === 'string' && Array.isArray(v.dims) && v.dims.every((d) => typeof d === 'number') && (ArrayBuffer.isView(v.data) || Array.isArray(v.data)),
 };
 
 /** A short description of any value, for a message: `123 (a number)`, `null`, `an array of 2`, `an object (Map)`. */

@@ -9,11 +9,11 @@
  * MACs per sample count the backbone up to the exit plus every kept head evaluated.
  */
 import { Cascade, type CascadeRow } from '../cascade/index.ts';
-import type { LoadedBundle } from '../bundle/index.ts';
+import { requireLoadedBundle, type LoadedBundle } from '../bundle/index.ts';
 import { argmaxRows, maxScore, paperRule, scoreOfMaxProbability } from '../calibrate/index.ts';
 import { requireDataSource, requireSampleDims, type DataSource } from '../data/index.ts';
-import { Session, type EngineOptions } from '../engine/index.ts';
-import { LayercacheError, isRecord, requireArgument } from '../errors/index.ts';
+import { checkEngineOptions, Session, type EngineOptions } from '../engine/index.ts';
+import { LayercacheError, requireArgument } from '../errors/index.ts';
 import { analyzeModel, readBackbone } from '../inspect/index.ts';
 import { requireProgress, withPhase, type Progress } from '../progress/index.ts';
 import { extractSegments } from '../surgery/index.ts';
@@ -243,10 +243,10 @@ async function cachedFigures(
  */
 export async function evaluateBundle(bundle: LoadedBundle, data: DataSource, opts: EvalOptions): Promise<EvalReport> {
   const call = 'evaluateBundle(bundle, data, opts)';
-  requireArgument(call, 'bundle', bundle, (v) => isRecord(v) && isRecord(v.manifest), "a loaded bundle: await loadBundle('bundle/')");
+  requireLoadedBundle(call, 'bundle', bundle);
   requireDataSource(call, 'data', data);
   requireArgument(call, 'opts', opts, 'object', "options: { engine: config.engine, progress: SILENT, latencySamples: 1000, paper: false }");
-  requireArgument(call, 'opts.engine', opts.engine, 'object', 'engine options: loadConfig().engine');
+  checkEngineOptions(call, opts.engine);
   requireProgress(call, opts.progress);
   const m = bundle.manifest;
   const K = m.source.classes;

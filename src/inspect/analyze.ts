@@ -9,7 +9,7 @@
  * increasing cumulative MACs only where compute happens between them.
  */
 import { LayercacheError, requireArgument } from '../errors/index.ts';
-import { Session, DEFAULT_ENGINE_OPTIONS, type EngineOptions } from '../engine/index.ts';
+import { Session, DEFAULT_ENGINE_OPTIONS, checkEngineOptions, type EngineOptions } from '../engine/index.ts';
 import { dtypeOfElemType, elemTypeName, elemTypeOfDtype, indexGraph, modelOpset, readValueInfo, protoDims, requireModel, serializeModel, type Dim, type ModelProto } from '../onnx/index.ts';
 import { analyzeDataflow, addOutputs, collapseCuts, nodeMacs, rebuildableCuts, type Dataflow, type TensorType } from '../surgery/index.ts';
 import { allocate, bytesPerElement, numel, seededRng, type DType, type Tensor } from '../tensor/index.ts';
@@ -139,6 +139,7 @@ function feedFor(name: string, elemType: number, shape: readonly Dim[] | null, s
 export async function analyzeModel(model: ModelProto, opts: AnalyzeOptions = {}): Promise<ModelAnalysis> {
   requireModel('analyzeModel(model, opts)', model);
   requireArgument('analyzeModel(model, opts)', 'opts', opts, 'object', "options such as { source: 'model.onnx' }, or nothing");
+  if (opts.engine !== undefined) checkEngineOptions('analyzeModel(model, opts)', opts.engine);
   const source = opts.source ?? 'model';
   const index = indexGraph(model.graph!);
   const rawFlow = analyzeDataflow(index);

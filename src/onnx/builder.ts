@@ -15,7 +15,7 @@ import {
   AttributeProtoSchema, AttributeProto_AttributeType as A, GraphProtoSchema, ModelProtoSchema, NodeProtoSchema,
   OperatorSetIdProtoSchema, type AttributeProto, type GraphProto, type ModelProto, type NodeProto, type TensorProto, type ValueInfoProto,
 } from 'onnx-buf';
-import { LayercacheError } from '../errors/index.ts';
+import { LayercacheError, requireArgument } from '../errors/index.ts';
 import type { DType, Tensor } from '../tensor/index.ts';
 import { makeValueInfo, tensorToProto, type Dim } from './tensor-proto.ts';
 
@@ -61,6 +61,7 @@ export class GraphBuilder {
   private readonly graphName: string;
 
   constructor(options: { opset?: number; irVersion?: number; name?: string } = {}) {
+    requireArgument('new GraphBuilder(options)', 'options', options, 'object', 'options such as { opset: 17 }, or nothing');
     this.opset = options.opset ?? 17;
     this.irVersion = options.irVersion ?? 8;
     this.graphName = options.name ?? 'graph';

@@ -53,11 +53,10 @@ function validateModel(model: ModelProto, source: string): void {
 
 /**
  * Throws ARGUMENT_INVALID unless `model` is a parsed ModelProto (from parseModel, loadModel or loadModelFile).
- * call: the public call that was given it, as a user writes it.
+ * call: the public call that was given it, as a user writes it; arg: the argument's name there.
  */
-export function requireModel(call: string, model: unknown): void {
-  requireArgument(call, 'model', model, (v) => typeof v === 'object' && v !== null && (v as { $typeName?: unknown }).$typeName === 'onnx.ModelProto',
-    "a model from loadModel('model.onnx') or parseModel(bytes)");
+export function requireModel(call: string, model: unknown, arg = 'model', give = "a model from loadModel('model.onnx') or parseModel(bytes)"): void {
+  requireArgument(call, arg, model, (v) => typeof v === 'object' && v !== null && (v as { $typeName?: unknown }).$typeName === 'onnx.ModelProto', give);
 }
 
 /** Serialises a model to ONNX bytes. */

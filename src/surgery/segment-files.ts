@@ -51,6 +51,8 @@ export async function writeSegments(
   const call = 'writeSegments(dir, segments, source, options)';
   requireArgument(call, 'dir', dir, 'path', "the directory to write, e.g. 'segments/'");
   requireArgument(call, 'segments', segments, (v) => Array.isArray(v) && v.length > 0, 'the segments from extractSegments(model, flow, cuts, typeOf)');
+  segments.forEach((seg, i) => requireArgument(call, `segments[${i}]`, seg, (v) => typeof v === 'object' && v !== null && (v as { model?: { $typeName?: unknown } }).model?.$typeName === 'onnx.ModelProto',
+    'a segment from extractSegments(model, flow, cuts, typeOf)'));
   requireArgument(call, 'source', source, (v) => typeof v === 'object' && v !== null && typeof (v as { path?: unknown }).path === 'string' && (v as { bytes?: unknown }).bytes instanceof Uint8Array,
     "the model cut: { path: 'model.onnx', bytes } (bytes from loadModelFile)");
   requireArgument(call, 'options', options, 'object', 'options such as { overwrite: true }, or nothing');

@@ -155,7 +155,8 @@ function subModel(
 export function extractSegments(model: ModelProto, flow: Dataflow, cuts: readonly string[], typeOf: (name: string) => TensorType): Segment[] {
   const call = 'extractSegments(model, flow, cuts, typeOf)';
   requireModel(call, model);
-  requireArgument(call, 'flow', flow, 'object', "the flow of the model's analysis: (await analyzeModel(model)).flow");
+  requireArgument(call, 'flow', flow, (v) => typeof v === 'object' && v !== null && (v as Dataflow).cutPosition instanceof Map && typeof (v as Dataflow).index === 'object',
+    "the flow of the model's analysis: (await analyzeModel(model)).flow");
   requireArgument(call, 'cuts', cuts, (v) => Array.isArray(v) && v.every((c) => typeof c === 'string'), "an array of cut tensor names, e.g. [analysis.exits[9].tensor]");
   requireArgument(call, 'typeOf', typeOf, 'function', "the analysis's typeOf: (await analyzeModel(model)).typeOf");
   const { index } = flow;

@@ -87,6 +87,8 @@ describe('server routes', () => {
     const app = server.app;
     assert.deepEqual((await app.inject('/v2/models/tiny/versions/0')).json().versions, ['0']);
     assert.equal((await app.inject('/v2/models/tiny/versions/0/ready')).statusCode, 200);
+    assert.equal((await app.inject('/v2/models/tiny/versions/0/cache')).json().version, 0, 'the cache status too');
+    assert.equal((await app.inject('/v2/models/tiny/versions/3/cache')).json().code, 'MODEL_NOT_FOUND');
     const x = randomNormal(seededRng(9), sample);
     const res = await app.inject({ method: 'POST', url: '/v2/models/tiny/versions/0/infer', payload: inferBody(x, 1) });
     assert.equal(res.statusCode, 200, res.body);

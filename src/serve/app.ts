@@ -290,14 +290,14 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
         { name: 'exit', datatype: 'INT32', shape: [-1] },
         { name: 'confidence', datatype: 'FP32', shape: [-1] },
       ],
-      parameters: { bundle_version: s.version, exits: s.exits },
+      parameters: { bundle_version: s.version, exits: s.exits, answering_exits: s.answeringExits },
     };
   });
   for (const at of MODEL) app.get(`${at}/ready`, async (req, reply) => {
     modelOf(served, req);
     return reply.code(serving() ? 200 : 503).send({ name: model.name, ready: serving() });
   });
-  app.get('/v2/models/:name/cache', async (req) => {
+  for (const at of MODEL) app.get(`${at}/cache`, async (req) => {
     modelOf(served, req);
     return online.status();
   });

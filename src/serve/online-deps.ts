@@ -42,7 +42,10 @@ export interface OnlineStatus {
   readonly version: number;
   /** The guard acts when live agreement falls below 1 − tolerance; retrains select for it. */
   readonly tolerance: number;
+  /** Exits the serving version keeps, numbered 0 to exits − 1. */
   readonly exits: number;
+  /** Of them, those that answer requests: the accuracy guard disables an exit by taking its threshold away. */
+  readonly answeringExits: number;
   readonly bufferSamples: number;
   readonly bufferCapacity: number;
   readonly admitted: number;

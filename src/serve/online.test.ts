@@ -406,7 +406,7 @@ describe('accuracy guard', () => {
       }, {}), { write: (l) => void lines.push(l) });
       try {
         const exits = await guardedExits(s, 31);
-        return { status: s.online.status(), metrics: (await s.app.inject('/metrics')).body, exits, actions: lines.map((l) => JSON.parse(l) as { msg: string; action?: string; thresholdAfter?: number | null }).filter((l) => l.action) };
+        return { status: s.online.status(), parameters: (await s.app.inject('/v2/models/tiny')).json().parameters, metrics: (await s.app.inject('/metrics')).body, exits, actions: lines.map((l) => JSON.parse(l) as { msg: string; action?: string; thresholdAfter?: number | null }).filter((l) => l.action) };
       } finally {
         await s.close();
       }
@@ -414,6 +414,8 @@ describe('accuracy guard', () => {
     const disabled = await run('guard', { guardMaxRaises: 0 });
     assert.deepEqual(disabled.actions.map((a) => a.action), ['disable']);
     assert.equal(disabled.status.perExit[0]!.threshold, null);
+    assert.deepEqual([disabled.status.exits, disabled.status.answeringExits], [1, 0], 'the disabled exit is kept but answers nothing');
+    assert.deepEqual(disabled.parameters, { bundle_version: 2, exits: 1, answering_exits: 0 }, 'the model metadata says so too');
     assert.equal(disabled.status.version, 2, 'the built bundle is version 1; the disable, version 2');
     assert.equal(disabled.exits[0], 0, 'threshold 0 answers at the exit');
     assert.equal(disabled.exits.at(-1), -1, 'a disabled exit answers nothing');

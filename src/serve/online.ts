@@ -341,6 +341,7 @@ export class OnlineLearner {
       version: this.version,
       tolerance: this.deps.build.tolerance,
       exits: this.exitCount,
+      answeringExits: this.activeExits,
       bufferSamples: this.buffer.size,
       bufferCapacity: this.buffer.capacity,
       admitted: this.buffer.total,

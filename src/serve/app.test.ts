@@ -706,6 +706,17 @@ describe('requests Node\'s HTTP parser refuses', () => {
         assert.equal(body.code, code);
         assert.match(body.error, message);
       }
+      // A valid request followed on its connection by bytes that are no request (a Content-Length that undercounts
+      // its body): the request is answered first, then the refusal, then the close. The refusal used to go out
+      // alone, ahead of the answer still being made, which was lost.
+      const infer = JSON.stringify(inferBody(randomNormal(seededRng(6), sample), 1));
+      for (const [declared, first] of [[Buffer.byteLength(infer), /^HTTP\/1\.1 200 OK\r\n/], [10, /^HTTP\/1\.1 400 Bad Request\r\n(?:.*\r\n)*\r\n\{"error":"the request's JSON header is not valid JSON/]] as const) {
+        const answer = await rawExchange(address, `POST ${URL_INFER} HTTP/1.1\r\nhost: x\r\ncontent-type: application/json\r\ncontent-length: ${declared}\r\n\r\n${infer}NOT HTTP\r\n\r\n`);
+        assert.match(answer, first, `Content-Length ${declared}`);
+        const second = answer.indexOf('HTTP/1.1 400', 12);
+        assert.ok(second > 0, `no second answer after the first (Content-Length ${declared}): ${answer.slice(0, 300)}`);
+        assert.match(answer.slice(second), /^HTTP\/1\.1 400 Bad Request\r\n(?:.*\r\n)*connection: close\r\n\r\n\{"error":"the request is not valid HTTP \(HPE_INVALID_METHOD\)"/);
+      }
       // Refusals from the head go through Fastify: with an x-request-id, and counted.
       const teapot = await rawExchange(address, `POST ${URL_INFER} HTTP/1.1\r\nhost: x\r\nx-request-id: tea-1\r\nexpect: teapot\r\ncontent-length: 2\r\n\r\n{}`);
       assert.match(teapot, /\r\nx-request-id: tea-1\r\n/);

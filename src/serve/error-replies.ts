@@ -36,7 +36,8 @@ export function sendError(reply: FastifyReply, err: LayercacheError): FastifyRep
 /**
  * A request Node's HTTP parser refused (malformed request line or headers, headers too large,
  * a request that timed out while arriving): answered in the protocol's error shape, then the
- * connection is closed, as Node itself does.
+ * connection is closed, as Node itself does; after the answer to a request that arrived whole before it, when that
+ * answer is still being made (Node loses it).
  */
 export function answerClientError(err: Error & { code?: string }, socket: Duplex): void {
   if (err.code === 'ECONNRESET' || socket.destroyed) return;
@@ -47,11 +48,31 @@ export function answerClientError(err: Error & { code?: string }, socket: Duplex
       : new LayercacheError('INFER_REQUEST_INVALID', `the request is not valid HTTP (${err.code ?? err.message})`);
   const status = e.httpStatus;
   const body = JSON.stringify({ error: e.message, code: e.code });
-  // As Node does: no answer while a response on this connection is under way (a pipelined request's), only the close.
-  const answering = (socket as Duplex & { _httpMessage?: { headersSent?: boolean; getHeader?: (name: string) => unknown } })._httpMessage;
+  const answering = (socket as Duplex & { _httpMessage?: AnswerUnderWay })._httpMessage;
+  const refuse = (idLine: string): void => {
+    if (socket.writable) socket.write(`HTTP/1.1 ${status} ${STATUS_CODES[status]}\r\ncontent-type: application/json\r\ncontent-length: ${Buffer.byteLength(body)}\r\n${idLine}connection: close\r\n\r\n${body}`);
+    socket.destroy(err);
+  };
+  // Bytes after a request that arrived whole (pipelined, or a Content-Length that undercounted its body) are no
+  // request: that request's answer, still being made, goes first, then this refusal, then the close.
+  if (answering && !answering.writableFinished && answering.req?.complete === true) {
+    answering.once('finish', () => refuse(''));
+    answering.once('close', () => socket.destroy(err));
+    return;
+  }
   // A request routed before it stalled has its id on its response already (app.ts; a printable token, header-safe).
   const id = answering?.getHeader?.('x-request-id');
-  const idLine = typeof id === 'string' ? `x-request-id: ${id}\r\n` : '';
-  if (socket.writable && !answering?.headersSent) socket.write(`HTTP/1.1 ${status} ${STATUS_CODES[status]}\r\ncontent-type: application/json\r\ncontent-length: ${Buffer.byteLength(body)}\r\n${idLine}connection: close\r\n\r\n${body}`);
-  socket.destroy(err);
+  // As Node does: no answer while the stalled request's own answer is under way, only the close.
+  if (answering?.headersSent) socket.destroy(err);
+  else refuse(typeof id === 'string' ? `x-request-id: ${id}\r\n` : '');
+}
+
+/** The response a connection is making when its next bytes fail to parse (Node's `socket._httpMessage`). */
+interface AnswerUnderWay {
+  readonly headersSent?: boolean;
+  readonly writableFinished?: boolean;
+  /** The request it answers; `complete` once its body arrived whole. */
+  readonly req?: { readonly complete?: boolean };
+  getHeader?(name: string): unknown;
+  once(event: 'finish' | 'close', listener: () => void): unknown;
 }

@@ -12,10 +12,10 @@ import multipart from '@fastify/multipart';
 import type { Logger } from 'pino';
 import Fastify, { LogController, type FastifyBaseLogger, type FastifyError, type FastifyInstance, type FastifyReply, type FastifyRequest } from 'fastify';
 import { decodeImage, type ImageSize, type Preprocess } from '../data/index.ts';
-import { asLayercacheError, LayercacheError } from '../errors/index.ts';
+import { LayercacheError } from '../errors/index.ts';
 import { unusableScoresRow } from '../tensor/index.ts';
 import type { AcceptedRequests } from './accepted-requests.ts';
-import { answerClientError, sendError } from './error-replies.ts';
+import { answerClientError, asProtocolError, sendError } from './error-replies.ts';
 import { refuseLingeringRequests } from './lingering-close.ts';
 import { bearerCheck, PUBLIC_ROUTES } from './bearer-auth.ts';
 import { ACCEPTED_ENCODINGS, bodyOf, BROWSER_SIMPLE_TYPES, decodeBody, mediaTypeOf, pathOf } from './request-body.ts';
@@ -205,28 +205,8 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
     if (!INFERENCE_ROUTE.test(req.routeOptions.url ?? '')) return;
     metrics.requestSeconds.observe({ model: model.name, outcome: reply.statusCode < 400 ? 'success' : 'failure' }, reply.elapsedTime / 1000);
   });
-  /** Fastify's own errors (body limit, content type, parsing) as layercache errors; others unchanged. */
-  const toLayercacheError = (error: unknown, req: FastifyRequest): LayercacheError => {
-    if (error instanceof LayercacheError) return error;
-    const f = error as Partial<FastifyError>;
-    if (f.code === 'FST_PARTS_LIMIT' || f.code === 'FST_FIELDS_LIMIT' || f.code === 'FST_FILES_LIMIT') {
-      return new LayercacheError('BODY_TOO_LARGE', `the multipart body has more parts than a classify request needs (at most one file and ${MULTIPART_FIELDS} fields); send the image alone as one file field`, { cause: error });
-    }
-    if (f.statusCode === 413 || f.code === 'FST_REQ_FILE_TOO_LARGE') return new LayercacheError('BODY_TOO_LARGE', `the request body is over the limit of ${deps.limits.bodyLimitBytes} bytes; send fewer rows per request or raise --body-limit`, { cause: error });
-    // The body stopped arriving: the client went away, or Node's request timeout ended it (it answers 408 itself).
-    if (f.code === 'ECONNRESET' || f.message === 'aborted') return new LayercacheError('REQUEST_INCOMPLETE', 'the request body stopped arriving before it was complete (the client went away, or --timeout-ms ran out)', { cause: error });
-    // Every content type has a parser (the catch-all); a plugin's own refusal still answers in this shape.
-    if (f.statusCode === 415) {
-      const given = req.headers['content-type'];
-      const named = given === undefined ? 'no content type' : given.trim() === '' ? 'an empty Content-Type' : `content type '${clip(given)}'`;
-      const send = pathOf(req.url).endsWith('/classify') ? 'image/jpeg, image/png, application/octet-stream or multipart/form-data' : 'application/json (with Inference-Header-Content-Length for binary tensors)';
-      return new LayercacheError('UNSUPPORTED_MEDIA_TYPE', `${named} is not a media type this route reads; send Content-Type: ${send} (docs/http-api.md)`, { cause: error });
-    }
-    if (f.statusCode !== undefined && f.statusCode >= 400 && f.statusCode < 500) return new LayercacheError('INFER_REQUEST_INVALID', f.message ?? String(error), { cause: error });
-    return asLayercacheError(error);
-  };
   app.setErrorHandler((error: FastifyError | LayercacheError, req, reply) => {
-    const e = toLayercacheError(error, req);
+    const e = asProtocolError(error, req, deps.limits.bodyLimitBytes);
     // Every failed inference is counted here: the handlers' own errors and Fastify's before them (body limit, content type).
     if (INFERENCE_ROUTE.test(req.routeOptions.url ?? '')) fail(e.code);
     // 503 and 504 are the server shedding load or shutting down, not faults.

@@ -7,12 +7,36 @@
  */
 import { STATUS_CODES } from 'node:http';
 import type { Duplex } from 'node:stream';
-import type { FastifyReply } from 'fastify';
-import { LayercacheError } from '../errors/index.ts';
+import type { FastifyError, FastifyReply, FastifyRequest } from 'fastify';
+import { asLayercacheError, LayercacheError } from '../errors/index.ts';
+import { MULTIPART_FIELDS } from './classify-input.ts';
+import { clip } from './protocol.ts';
+import { pathOf } from './request-body.ts';
 import { lingerOnClose } from './lingering-close.ts';
 
 /** Seconds a client told 503 should wait before it sends the request again. */
 export const RETRY_AFTER_S = 1;
+
+/** Fastify's own errors (body limit, content type, parsing) as layercache errors; others unchanged. */
+export function asProtocolError(error: unknown, req: FastifyRequest, bodyLimitBytes: number): LayercacheError {
+  if (error instanceof LayercacheError) return error;
+  const f = error as Partial<FastifyError>;
+  if (f.code === 'FST_PARTS_LIMIT' || f.code === 'FST_FIELDS_LIMIT' || f.code === 'FST_FILES_LIMIT') {
+    return new LayercacheError('BODY_TOO_LARGE', `the multipart body has more parts than a classify request needs (at most one file and ${MULTIPART_FIELDS} fields); send the image alone as one file field`, { cause: error });
+  }
+  if (f.statusCode === 413 || f.code === 'FST_REQ_FILE_TOO_LARGE') return new LayercacheError('BODY_TOO_LARGE', `the request body is over the limit of ${bodyLimitBytes} bytes; send fewer rows per request or raise --body-limit`, { cause: error });
+  // The body stopped arriving: the client went away, or Node's request timeout ended it (it answers 408 itself).
+  if (f.code === 'ECONNRESET' || f.message === 'aborted') return new LayercacheError('REQUEST_INCOMPLETE', 'the request body stopped arriving before it was complete (the client went away, or --timeout-ms ran out)', { cause: error });
+  // Every content type has a parser (the catch-all); a plugin's own refusal still answers in this shape.
+  if (f.statusCode === 415) {
+    const given = req.headers['content-type'];
+    const named = given === undefined ? 'no content type' : given.trim() === '' ? 'an empty Content-Type' : `content type '${clip(given)}'`;
+    const send = pathOf(req.url).endsWith('/classify') ? 'image/jpeg, image/png, application/octet-stream or multipart/form-data' : 'application/json (with Inference-Header-Content-Length for binary tensors)';
+    return new LayercacheError('UNSUPPORTED_MEDIA_TYPE', `${named} is not a media type this route reads; send Content-Type: ${send} (docs/http-api.md)`, { cause: error });
+  }
+  if (f.statusCode !== undefined && f.statusCode >= 400 && f.statusCode < 500) return new LayercacheError('INFER_REQUEST_INVALID', f.message ?? String(error), { cause: error });
+  return asLayercacheError(error);
+}
 
 /** Sends `err` as the answer to a routed request. */
 export function sendError(reply: FastifyReply, err: LayercacheError): FastifyReply {

@@ -194,7 +194,7 @@ const ServeSchema = z.object({
   token: z.string().regex(TOKEN, 'must be 16–4096 printable ASCII characters without spaces (e.g. from `openssl rand -hex 32`)').nullable().default(null),
   /**
    * Allowed disagreement with the backbone while serving: the accuracy guard acts below 1 − tolerance, and retrains
-   * select for it. null = the served bundle's own (as built, or as last retrained), and build.tolerance for a bare model.
+   * select for it. null = the given bundle's own (as built), and build.tolerance for a bare model.
    */
   tolerance: z.number().gt(0).lt(1).nullable().default(null),
   /** Engine worker threads; each holds its own sessions. */

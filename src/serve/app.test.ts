@@ -377,6 +377,8 @@ describe('server routes', () => {
       [{ method: 'POST', url: '/v2/models/tiny/classify', payload: '{"image": "iVBORw0KGgo="}', headers: { 'content-type': 'application/octet-stream' } }, 400, 'INFER_REQUEST_INVALID', /not a JPEG or PNG .*; the body looks like JSON: classify takes the image file's bytes \(as the body, or a multipart\/form-data file field\), and tensors go to the infer route/],
       [{ method: 'POST', url: '/v2/models/tiny/classify', payload: '--xyz\r\n\r\n--xyz--', headers: { 'content-type': 'multipart/mixed; boundary=xyz' } }, 400, 'INFER_REQUEST_INVALID', /; a multipart\/mixed body is read as the image itself: send the image as a multipart\/form-data file field/],
       [{ method: 'POST', url: '/v2/models/tiny/classify', payload: '--xyz\r\ncontent-disposition: form-data; name="image"; filename="a.png"\r\ncontent-type: image/png\r\n\r\n\r\n--xyz--\r\n', headers: { 'content-type': 'multipart/form-data; boundary=xyz' } }, 400, 'INFER_REQUEST_INVALID', /the multipart body's file part is empty; attach the JPEG or PNG file's bytes to it/],
+      // The right way to send a file, holding the wrong format: the format is named, not the multipart type.
+      [{ method: 'POST', url: '/v2/models/tiny/classify', payload: '--xyz\r\ncontent-disposition: form-data; name="image"; filename="a.gif"\r\ncontent-type: image/gif\r\n\r\nGIF89a\x01\x00\x01\x00\r\n--xyz--\r\n', headers: { 'content-type': 'multipart/form-data; boundary=xyz' } }, 400, 'INFER_REQUEST_INVALID', /\); it looks like a GIF; classify takes JPEG or PNG files$/],
       [{ method: 'POST', url: URL_INFER, payload: '{}', headers: { 'content-type': 'garbage' } }, 415, 'UNSUPPORTED_MEDIA_TYPE', /^content type 'garbage' is not a media type this route reads; send Content-Type: application\/json \(with Inference-Header-Content-Length for binary tensors\)/],
       [{ method: 'POST', url: '/v2/models/tiny/classify?x=1', payload: 'x', headers: { 'content-type': ';' } }, 415, 'UNSUPPORTED_MEDIA_TYPE', /^content type ';' is not a media type this route reads; send Content-Type: image\/jpeg, image\/png, application\/octet-stream or multipart\/form-data/],
       [{ method: 'POST', url: '/v2/models/tiny/classify', payload: Buffer.concat([Buffer.from([0x89, 0x50, 0x4e, 0x47, 0x0d, 0x0a, 0x1a, 0x0a]), Buffer.from('truncated')]), headers: { 'content-type': 'image/png' } }, 400, 'INFER_REQUEST_INVALID', /cannot be decoded as an image/],
@@ -716,6 +718,32 @@ describe('requests Node\'s HTTP parser refuses', () => {
         const second = answer.indexOf('HTTP/1.1 400', 12);
         assert.ok(second > 0, `no second answer after the first (Content-Length ${declared}): ${answer.slice(0, 300)}`);
         assert.match(answer.slice(second), /^HTTP\/1\.1 400 Bad Request\r\n(?:.*\r\n)*connection: close\r\n\r\n\{"error":"the request is not valid HTTP \(HPE_INVALID_METHOD\)"/);
+      }
+      // Several requests before the bytes that are no request: each answered, in order, then the refusal; bytes that
+      // keep coming after them are dropped without another refusal (or another pair of listeners per chunk).
+      const warnings: Error[] = [];
+      const onWarning = (w: Error): void => void warnings.push(w);
+      process.on('warning', onWarning);
+      try {
+        const one = `POST ${URL_INFER} HTTP/1.1\r\nhost: x\r\ncontent-type: application/json\r\ncontent-length: ${Buffer.byteLength(infer)}\r\n\r\n${infer}`;
+        const piped = await rawExchange(address, `${one}${one}${one}NOT HTTP\r\n\r\n${'MORE GARBAGE\r\n'.repeat(2000)}`);
+        assert.deepEqual(piped.match(/HTTP\/1\.1 \d{3}/g), ['HTTP/1.1 200', 'HTTP/1.1 200', 'HTTP/1.1 200', 'HTTP/1.1 400'], piped.slice(0, 200));
+        const chunks = await new Promise<string>((resolve, reject) => {
+          let text = '';
+          const { hostname, port } = new URL(address);
+          const socket = net.connect(Number(port), hostname, () => {
+            socket.write(`${one}NOT HTTP\r\n\r\n`);
+            for (let i = 0; i < 30; i++) socket.write('GARBAGE\r\n');
+          });
+          socket.on('data', (d: Buffer) => { text += d.toString(); });
+          socket.on('close', () => resolve(text));
+          socket.on('error', reject);
+        });
+        assert.deepEqual(chunks.match(/HTTP\/1\.1 \d{3}/g), ['HTTP/1.1 200', 'HTTP/1.1 400']);
+        await new Promise((r) => setImmediate(r));
+        assert.deepEqual(warnings.map((w) => w.name), [], 'no MaxListenersExceededWarning');
+      } finally {
+        process.off('warning', onWarning);
       }
       // Refusals from the head go through Fastify: with an x-request-id, and counted.
       const teapot = await rawExchange(address, `POST ${URL_INFER} HTTP/1.1\r\nhost: x\r\nx-request-id: tea-1\r\nexpect: teapot\r\ncontent-length: 2\r\n\r\n{}`);

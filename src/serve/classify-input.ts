@@ -33,7 +33,7 @@ export function isJpegOrPng(bytes: Buffer): boolean {
  * classify does not take. mediaType: the request's Content-Type, lower-cased, without parameters. '' when nothing says.
  */
 export function notImageHint(bytes: Buffer, mediaType: string): string {
-  if (mediaType.startsWith('multipart/')) return `; a ${mediaType} body is read as the image itself: send the image as a multipart/form-data file field`;
+  if (mediaType.startsWith('multipart/') && mediaType !== 'multipart/form-data') return `; a ${mediaType} body is read as the image itself: send the image as a multipart/form-data file field`;
   const first = bytes.subarray(0, 64).toString('latin1').trimStart();
   if (first.startsWith('{') || first.startsWith('[')) return '; the body looks like JSON: classify takes the image file\'s bytes (as the body, or a multipart/form-data file field), and tensors go to the infer route';
   if (first.startsWith('GIF8')) return '; it looks like a GIF';

@@ -77,11 +77,24 @@ export function answerClientError(err: Error & { code?: string }, socket: Duplex
     if (socket.writable) socket.write(`HTTP/1.1 ${status} ${STATUS_CODES[status]}\r\ncontent-type: application/json\r\ncontent-length: ${Buffer.byteLength(body)}\r\n${idLine}connection: close\r\n\r\n${body}`);
     socket.destroy(err);
   };
-  // Bytes after a request that arrived whole (pipelined, or a Content-Length that undercounted its body) are no
-  // request: that request's answer, still being made, goes first, then this refusal, then the close.
-  if (answering && !answering.writableFinished && answering.req?.complete === true) {
-    answering.once('finish', () => refuse(''));
-    answering.once('close', () => socket.destroy(err));
+  // Bytes after requests that arrived whole (pipelined, or a Content-Length that undercounted its body) are no
+  // request: the answers still being made go first, in order, then this refusal, then the close. Further bytes
+  // raise this again: they are dropped while the socket waits (once).
+  if (refusing.has(socket)) return;
+  if (answering && awaited(answering)) {
+    refusing.add(socket);
+    const waitFor = (res: AnswerUnderWay): void => {
+      // Node hands the connection to the next queued answer after this one's finish: looked up a tick later.
+      res.once('finish', () => process.nextTick(() => {
+        const next = (socket as Duplex & { _httpMessage?: AnswerUnderWay })._httpMessage;
+        if (next && next !== res && awaited(next)) waitFor(next);
+        else refuse('');
+      }));
+      res.once('close', () => {
+        if (!res.writableFinished) socket.destroy(err);
+      });
+    };
+    waitFor(answering);
     return;
   }
   // A request routed before it stalled has its id on its response already (app.ts; a printable token, header-safe).
@@ -89,6 +102,14 @@ export function answerClientError(err: Error & { code?: string }, socket: Duplex
   // As Node does: no answer while the stalled request's own answer is under way, only the close.
   if (answering?.headersSent) socket.destroy(err);
   else refuse(typeof id === 'string' ? `x-request-id: ${id}\r\n` : '');
+}
+
+/** Connections whose refusal waits for the answers under way. */
+const refusing = new WeakSet<Duplex>();
+
+/** An answer to wait for: one still being made, to a request that arrived whole. */
+function awaited(res: AnswerUnderWay): boolean {
+  return !res.writableFinished && res.req?.complete === true;
 }
 
 /** The response a connection is making when its next bytes fail to parse (Node's `socket._httpMessage`). */

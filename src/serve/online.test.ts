@@ -17,7 +17,7 @@ import { buildHeadModel } from '../heads/index.ts';
 import { randomNormal, seededRng } from '../tensor/index.ts';
 import { LayercacheError } from '../errors/index.ts';
 import { mlp, residualNet } from '../../test/support/models.ts';
-import { loadBundle } from '../bundle/index.ts';
+import { loadBundle, saveBundle } from '../bundle/index.ts';
 import { cli } from '../../test/support/cli.ts';
 import { saveWithForcedExit } from '../../test/support/forced-exit.ts';
 import { startServer, type RunningServer } from './server.ts';
@@ -471,10 +471,17 @@ describe('accuracy guard', () => {
     };
     const built = await start('tolerance-built', {});
     assert.equal(built.status, 0.2);
-    assert.match(built.said?.msg ?? '', /^the accuracy guard holds agreement with the backbone at 80% or more \(tolerance 20%: the served bundle's, as built; --tolerance overrides it\)$/);
+    assert.match(built.said?.msg ?? '', /^the accuracy guard holds agreement with the backbone at 80% or more \(tolerance 20%: the bundle's, as built; --tolerance overrides it\)$/);
     const given = await start('tolerance-given', { tolerance: 0.05 });
     assert.equal(given.status, 0.05);
     assert.match(given.said?.msg ?? '', /at 95% or more \(tolerance 5%: serve\.tolerance, --tolerance\)$/);
+    // A version in the state directory retrained at another tolerance (as a server given --tolerance 0.05 saves
+    // them) does not change it: a restart with the same settings runs at the same tolerance.
+    const bundle = await loadBundle(forced);
+    const store = new VersionStore(path.join(dir, 'tolerance-resumed'));
+    await saveBundle(store.dirOf(2), { ...bundle.manifest, version: 2, build: { ...bundle.manifest.build, tolerance: 0.05 } }, bundle);
+    const resumed = await start('tolerance-resumed', {});
+    assert.equal(resumed.status, 0.2, "the given bundle's, not the resumed version's");
   });
 
   for (const unlistable of [false, true]) it(`acts at once when the state directory cannot save the new version${unlistable ? ', nor list its versions' : ''}: served from memory, counted and logged`, async () => {

@@ -83,6 +83,20 @@ describe('parseInferRequest', () => {
     for (const off of [-1, 2]) {
       rejects(() => parseInferRequest(framed.body, framed.headerLength + off), new RegExp(`not valid JSON .*; Inference-Header-Content-Length says the JSON header is the body's first ${framed.headerLength + off} bytes: it must count exactly the JSON's bytes`));
     }
+    // A header length that is right, on JSON that is wrong: the JSON's fault is named, not the length.
+    const header = (text: string): { body: Buffer; headerLength: number } => ({ body: Buffer.concat([Buffer.from(text), Buffer.from(new Float32Array([1]).buffer)]), headerLength: Buffer.byteLength(text) });
+    const exact = [
+      [header('{"inputs":[{"name":"x","shape":[1],"datatype":"FP32","parameters":{"binary_data_size":4}}],"parameters":{"a":NaN}}'), /; JSON has no NaN or Infinity/],
+      [header('\ufeff{"inputs":[{"name":"x","shape":[1],"datatype":"FP32","parameters":{"binary_data_size":4}}]}'), /; the body starts with a UTF-8 byte-order mark/],
+      [header('{"inputs":[{"name":"x","shape":[1],"datatype":"FP32","parameters":{"binary_data_size":4}},]}'), /is not valid JSON \([^)]*\)$/],
+    ] as const;
+    for (const [{ body, headerLength }, message] of exact) {
+      assert.throws(() => parseInferRequest(body, headerLength), (e: LayercacheError) => message.test(e.message) && !/Inference-Header-Content-Length says/.test(e.message), body.toString('latin1', 0, 40));
+    }
+    // "NaN" inside a string, where the parser stopped at something else: no NaN hint.
+    assert.throws(() => parseInferRequest(Buffer.from('{"id":"a, NaN","inputs":[1,]}'), null), (e: LayercacheError) => /not valid JSON/.test(e.message) && !/NaN or Infinity/.test(e.message));
+    // A header length of 0 (Triton's raw binary request) read without the model: no hint that the header is missing.
+    assert.throws(() => parseInferRequest(Buffer.from(new Float32Array([1]).buffer), 0), (e: LayercacheError) => /not valid JSON/.test(e.message) && !/needs the Inference-Header-Content-Length/.test(e.message));
     rejects(() => parseInferRequest(Buffer.concat([Buffer.from('{"inputs": []}'), Buffer.from([0, 0, 128, 63])]), null), /binary bytes: a request with binary tensors also needs the Inference-Header-Content-Length header/);
     // Binary bytes full of bracket values after the header: still the hint, not a nesting error.
     rejects(() => parseInferRequest(Buffer.concat([Buffer.from('{"inputs": []}'), Buffer.alloc(400, 0x5b), Buffer.from([0])]), null), /also needs the Inference-Header-Content-Length header/);

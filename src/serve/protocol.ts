@@ -58,18 +58,30 @@ function parametersOf(v: unknown, where: string): Parameters {
 }
 
 /**
- * Why a body without Inference-Header-Content-Length did not parse as JSON, when its bytes say more: compressed
- * (gzip's magic) without a Content-Encoding, or binary (control bytes, which JSON text never holds) without the header.
+ * Why a request's JSON did not parse, when its bytes say more: an Inference-Header-Content-Length that does not mark
+ * where the JSON object ends; without that header, a body compressed (gzip's magic) without a Content-Encoding, or
+ * binary (control bytes, which JSON text never holds); a byte-order mark; NaN or Infinity where the parser stopped.
+ * problem: JSON.parse's message.
  */
-function notJsonHint(body: Uint8Array, headerLength: number | null): string {
-  if (headerLength !== null) return `; Inference-Header-Content-Length says the JSON header is the body's first ${headerLength} bytes: it must count exactly the JSON's bytes (in UTF-8), with the binary tensor data after them`;
-  if (body.length >= 2 && body[0] === 0x1f && body[1] === 0x8b) return '; the body looks gzip-compressed: send it with Content-Encoding: gzip';
-  if (body.length >= 3 && body[0] === 0xef && body[1] === 0xbb && body[2] === 0xbf) return '; the body starts with a UTF-8 byte-order mark, which JSON does not allow: send the JSON without it';
-  // The JSON header of a binary request is short: its first 64 KiB tell, and the scan stays cheap on a 64 MiB body.
-  const head = body.subarray(0, 65_536);
-  if (head.some((b) => b < 0x09 || (b > 0x0d && b < 0x20))) return '; the body holds binary bytes: a request with binary tensors also needs the Inference-Header-Content-Length header';
-  // Python's json.dumps writes NaN and Infinity, which are not JSON.
-  if (/[[:,]\s*-?(?:NaN|Infinity)\b/.test(Buffer.from(head).toString('latin1'))) return '; JSON has no NaN or Infinity (Python\'s json.dumps writes them unless allow_nan=False): send finite numbers';
+function notJsonHint(body: Uint8Array, headerLength: number | null, problem: string): string {
+  const json = headerLength === null ? body : body.subarray(0, headerLength);
+  if (headerLength !== null) {
+    // The header length is to blame when the JSON it marks does not end where a JSON object ends, or goes on past it.
+    let last = json.length - 1;
+    while (last >= 0 && (json[last] === 0x20 || json[last] === 0x0a || json[last] === 0x0d || json[last] === 0x09)) last--;
+    if (json[last] !== 0x7d || /after JSON at position/.test(problem)) {
+      return `; Inference-Header-Content-Length says the JSON header is the body's first ${headerLength} bytes: it must count exactly the JSON's bytes (in UTF-8), with the binary tensor data after them`;
+    }
+  } else {
+    if (body.length >= 2 && body[0] === 0x1f && body[1] === 0x8b) return '; the body looks gzip-compressed: send it with Content-Encoding: gzip';
+    // The JSON header of a binary request is short: its first 64 KiB tell, and the scan stays cheap on a 64 MiB body.
+    if (body.subarray(0, 65_536).some((b) => b < 0x09 || (b > 0x0d && b < 0x20))) return '; the body holds binary bytes: a request with binary tensors also needs the Inference-Header-Content-Length header';
+  }
+  if (json.length >= 3 && json[0] === 0xef && json[1] === 0xbb && json[2] === 0xbf) return '; the body starts with a UTF-8 byte-order mark, which JSON does not allow: send the JSON without it';
+  // Python's json.dumps writes NaN and Infinity, which are not JSON: named when the parser stopped at one.
+  if (/Unexpected token '[NI]'|No number after minus sign/.test(problem) && /[[:,]\s*-?(?:NaN|Infinity)\b/.test(Buffer.from(json.subarray(0, 65_536)).toString('latin1'))) {
+    return '; JSON has no NaN or Infinity (Python\'s json.dumps writes them unless allow_nan=False): send finite numbers';
+  }
   return '';
 }
 
@@ -211,7 +223,7 @@ export function parseInferRequest(body: Uint8Array, headerLength: number | null,
   try {
     json = JSON.parse(Buffer.from(body.buffer, body.byteOffset, jsonEnd).toString('utf8'));
   } catch (err) {
-    throw new LayercacheError('INFER_REQUEST_INVALID', `the request's JSON header is not valid JSON (${(err as Error).message})${notJsonHint(body, headerLength || null)}`, { cause: err });
+    throw new LayercacheError('INFER_REQUEST_INVALID', `the request's JSON header is not valid JSON (${(err as Error).message})${headerLength === 0 ? '' : notJsonHint(body, headerLength, (err as Error).message)}`, { cause: err });
   }
   if (!isObject(json)) throw invalid('the request body must be a JSON object with an "inputs" array');
   if (json.id !== undefined && typeof json.id !== 'string') throw invalid(`"id" must be a string, got ${describe(json.id)}`);

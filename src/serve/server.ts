@@ -263,8 +263,9 @@ async function startLocked(sourcePath: string, config: Config, store: VersionSto
     name: s.name, inputName: start.inputName, sampleDims: start.sampleDims, classes: start.classes,
     preprocess: start.preprocess, imageSize: colourImageSizeOf([1, ...start.sampleDims], layout) ?? null, labels: s.labels,
   };
-  // A bundle is held to the tolerance it was built for, unless serve.tolerance (--tolerance) says otherwise.
-  const held = servingTolerance(s.tolerance, start.bundle, config.build.tolerance);
+  // A bundle is held to the tolerance it was built for, unless serve.tolerance (--tolerance) says otherwise; the given
+  // bundle's, not a resumed version's: a restart runs at the same tolerance whatever the newest version is.
+  const held = servingTolerance(s.tolerance, given, config.build.tolerance);
   let ready = false;
   const accepted = new AcceptedRequests();
   // Everything that can still fail after the workers started: on failure the workers stop, so no thread outlives it.

@@ -12,10 +12,10 @@ describe('servingTolerance', () => {
     assert.equal(servingTolerance(0.03, null, 0.01).tolerance, 0.03);
   });
 
-  it("else the served bundle's own tolerance, as built", () => {
+  it("else the given bundle's own tolerance, as built", () => {
     const held = servingTolerance(null, builtAt({ tolerance: 0.05 }), 0.01);
     assert.equal(held.tolerance, 0.05);
-    assert.match(held.from, /the served bundle's, as built; --tolerance overrides it/);
+    assert.match(held.from, /the bundle's, as built; --tolerance overrides it/);
   });
 
   it('else build.tolerance: a bare model, or a bundle recording no usable tolerance (one made in code)', () => {

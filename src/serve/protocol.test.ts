@@ -206,7 +206,7 @@ describe('parseInferRequest against the model', () => {
     rejects(() => parseInferRequest(many, null, spec), /got 'in0', 'in1', 'in2' and 47 more$/);
   });
 
-  it("clips a client's long strings in its messages, and shows JSON's 1e999 as Infinity", () => {
+  it("clips a client's long strings in its messages, and names JSON's 1e999 as a number too large for a double", () => {
     const long = 'n'.repeat(100_000);
     for (const body of [
       json({ inputs: [{ name: long, shape: [1, 3], datatype: 'FP32', data: [1, 2, 3] }] }),

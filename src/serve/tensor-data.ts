@@ -122,8 +122,7 @@ export function checkRange(values: Float32Array | Float64Array | readonly number
 /** A JSON value, briefly, for an error message. */
 export function describe(x: unknown): string {
   if (Array.isArray(x)) return 'an array';
-  // JSON.stringify writes Infinity (JSON's 1e999) as null.
-  // JSON has no Infinity: a number past the double range (1e400) parses to it.
+  // JSON has no Infinity: a number past the double range (1e400) parses to it (and JSON.stringify would write null).
   if (x === Number.POSITIVE_INFINITY || x === Number.NEGATIVE_INFINITY) return `a number too large for a double (such as ${x < 0 ? '-' : ''}1e400)`;
   const text = typeof x === 'number' ? String(x) : (JSON.stringify(x) ?? String(x));
   return text.length > 40 ? `${text.slice(0, 40)}…` : text;

@@ -234,7 +234,7 @@ describe('server routes', () => {
     const s = await startServer(modelFile, serverConfig({ bodyLimitBytes: 64 * 1024, requestTimeoutMs: 60_000, online: { enabled: false } }));
     try {
       const chunk = (b: Buffer | string): string => `${Buffer.byteLength(b).toString(16)}\r\n${b.toString()}\r\n`;
-      const head = `POST /v2/models/tiny/classify HTTP/1.1\r\nhost: x\r\ncontent-type: multipart/form-data; boundary=xyz\r\ntransfer-encoding: chunked\r\n\r\n`;
+      const head = `POST /v2/models/tiny/classify HTTP/1.1\r\nhost: localhost\r\ncontent-type: multipart/form-data; boundary=xyz\r\ntransfer-encoding: chunked\r\n\r\n`;
       const part = '--xyz\r\ncontent-disposition: form-data; name="image"; filename="a.png"\r\ncontent-type: image/png\r\n\r\n';
       // 96 KiB of a file, and the body never ends: the answer must not wait for its end (nor for --timeout-ms).
       const address = await s.listen();
@@ -242,10 +242,10 @@ describe('server routes', () => {
       assert.match(answer, /^HTTP\/1\.1 413 [\s\S]*connection: close[\s\S]*"code":"BODY_TOO_LARGE"/i);
       assert.match(answer, /the image is over the limit of 65536 bytes; send a smaller image or raise --body-limit/);
       // So is a path the router refuses before any body is read (the exchange ends only when the server closes).
-      const unroutable = await rawExchange(address, `POST /v2/models/${'m'.repeat(300)}/infer HTTP/1.1\r\nhost: x\r\ntransfer-encoding: chunked\r\n\r\n${chunk('{"inputs":')}`);
+      const unroutable = await rawExchange(address, `POST /v2/models/${'m'.repeat(300)}/infer HTTP/1.1\r\nhost: localhost\r\ntransfer-encoding: chunked\r\n\r\n${chunk('{"inputs":')}`);
       assert.match(unroutable, /^HTTP\/1\.1 404 [\s\S]*connection: close[\s\S]*"code":"MODEL_NOT_FOUND"/i);
       // Without a body there is nothing unread: the connection stays (the exchange ends with the next request's close).
-      const bodiless = await rawExchange(address, `GET /v2/models/${'m'.repeat(300)}/ready HTTP/1.1\r\nhost: x\r\n\r\nGET /v2/health/live HTTP/1.1\r\nhost: x\r\nconnection: close\r\n\r\n`);
+      const bodiless = await rawExchange(address, `GET /v2/models/${'m'.repeat(300)}/ready HTTP/1.1\r\nhost: localhost\r\n\r\nGET /v2/health/live HTTP/1.1\r\nhost: localhost\r\nconnection: close\r\n\r\n`);
       assert.match(bodiless, /^HTTP\/1\.1 404 [\s\S]*HTTP\/1\.1 200 /, 'the second request is answered on the same connection');
       // In-process (inject) there is no connection to close: errors there say nothing of one.
       assert.notEqual((await s.app.inject({ method: 'POST', url: '/v2/models/tiny/infer', payload: '{not json', headers: { 'content-type': 'application/json' } })).headers.connection, 'close');
@@ -257,7 +257,7 @@ describe('server routes', () => {
     const small = await startServer(modelFile, serverConfig({ bodyLimitBytes: 4096, online: { enabled: false } }));
     try {
       const chunk = (b: string): string => `${Buffer.byteLength(b).toString(16)}\r\n${b}\r\n`;
-      const head = `POST /v2/models/tiny/classify HTTP/1.1\r\nhost: x\r\ncontent-type: multipart/form-data; boundary=xyz\r\ntransfer-encoding: chunked\r\nconnection: close\r\n\r\n`;
+      const head = `POST /v2/models/tiny/classify HTTP/1.1\r\nhost: localhost\r\ncontent-type: multipart/form-data; boundary=xyz\r\ntransfer-encoding: chunked\r\nconnection: close\r\n\r\n`;
       const part = '--xyz\r\ncontent-disposition: form-data; name="image"; filename="a.png"\r\ncontent-type: image/png\r\n\r\n';
       const whole = head + chunk(`${part}${'a'.repeat(12 * 1024)}\r\n--xyz--\r\n`) + '0\r\n\r\n';
       assert.match(await rawExchange(await small.listen(), whole), /^HTTP\/1\.1 413 [\s\S]*"code":"BODY_TOO_LARGE"/i);
@@ -289,10 +289,10 @@ describe('server routes', () => {
       // 32 MiB: well past what the kernel's socket buffers hold, so an unread rest would reset the connection.
       const mib = Buffer.alloc(1 << 20, 0x20);
       const chunks = Array.from({ length: 32 }, () => mib);
-      const declared = await writeAllThenRead(`POST ${URL_INFER} HTTP/1.1\r\nhost: x\r\ncontent-type: application/json\r\ncontent-length: ${32 << 20}\r\n\r\n`, chunks);
+      const declared = await writeAllThenRead(`POST ${URL_INFER} HTTP/1.1\r\nhost: localhost\r\ncontent-type: application/json\r\ncontent-length: ${32 << 20}\r\n\r\n`, chunks);
       assert.match(declared, /^HTTP\/1\.1 413 [\s\S]*connection: close[\s\S]*"code":"BODY_TOO_LARGE"/i);
       const hex = `${(1 << 20).toString(16)}\r\n`;
-      const chunked = await writeAllThenRead(`POST ${URL_INFER} HTTP/1.1\r\nhost: x\r\ncontent-type: application/json\r\ntransfer-encoding: chunked\r\n\r\n`, chunks.flatMap((c) => [Buffer.from(hex), c, Buffer.from('\r\n')]).concat(Buffer.from('0\r\n\r\n')));
+      const chunked = await writeAllThenRead(`POST ${URL_INFER} HTTP/1.1\r\nhost: localhost\r\ncontent-type: application/json\r\ntransfer-encoding: chunked\r\n\r\n`, chunks.flatMap((c) => [Buffer.from(hex), c, Buffer.from('\r\n')]).concat(Buffer.from('0\r\n\r\n')));
       assert.match(chunked, /^HTTP\/1\.1 413 [\s\S]*connection: close[\s\S]*"code":"BODY_TOO_LARGE"/i);
       // A request sent on the lingering connection after the 413 is not run (its answer could not be sent).
       const served = async (): Promise<string> => ((await s.app.inject('/metrics')).body.match(/^layercache_inference_request_success\{[^}]*\} (\d+)/m) ?? [])[1] ?? '0';
@@ -307,10 +307,10 @@ describe('server routes', () => {
           text += d.toString();
           // The 413 came: the next request goes on the same connection, which lingers (the client does not close it:
           // the server does, at once once it sees the request, else after LINGER_IDLE_MS).
-          if (/"code":"BODY_TOO_LARGE"/.test(text) && !sentLate && (sentLate = true)) socket.write(`POST ${URL_INFER} HTTP/1.1\r\nhost: x\r\ncontent-type: application/json\r\ncontent-length: ${Buffer.byteLength(late)}\r\n\r\n${late}`);
+          if (/"code":"BODY_TOO_LARGE"/.test(text) && !sentLate && (sentLate = true)) socket.write(`POST ${URL_INFER} HTTP/1.1\r\nhost: localhost\r\ncontent-type: application/json\r\ncontent-length: ${Buffer.byteLength(late)}\r\n\r\n${late}`);
         });
         socket.on('close', () => resolve(text));
-        socket.write(`POST ${URL_INFER} HTTP/1.1\r\nhost: x\r\ncontent-type: application/json\r\ncontent-length: ${70 * 1024}\r\n\r\n${' '.repeat(70 * 1024)}`);
+        socket.write(`POST ${URL_INFER} HTTP/1.1\r\nhost: localhost\r\ncontent-type: application/json\r\ncontent-length: ${70 * 1024}\r\n\r\n${' '.repeat(70 * 1024)}`);
       });
       assert.equal((after413.match(/HTTP\/1\.1 /g) ?? []).length, 1, after413);
       // A request on a fresh connection, answered after any request the server had queued before it (one engine,
@@ -329,9 +329,9 @@ describe('server routes', () => {
     try {
       const address = await s.listen();
       const x = JSON.stringify(inferBody(new Float32Array(sample), 1));
-      const first = `POST ${URL_INFER} HTTP/1.1\r\nhost: x\r\ncontent-type: application/json\r\ncontent-length: ${Buffer.byteLength(x)}\r\n\r\n${x}`;
-      const refused = `POST ${URL_INFER} HTTP/1.1\r\nhost: x\r\ncontent-type: application/json\r\ncontent-length: ${20 * 1024}\r\n\r\n${' '.repeat(20 * 1024)}`;
-      const third = 'GET /v2/health/ready HTTP/1.1\r\nhost: x\r\n\r\n';
+      const first = `POST ${URL_INFER} HTTP/1.1\r\nhost: localhost\r\ncontent-type: application/json\r\ncontent-length: ${Buffer.byteLength(x)}\r\n\r\n${x}`;
+      const refused = `POST ${URL_INFER} HTTP/1.1\r\nhost: localhost\r\ncontent-type: application/json\r\ncontent-length: ${20 * 1024}\r\n\r\n${' '.repeat(20 * 1024)}`;
+      const third = 'GET /v2/health/ready HTTP/1.1\r\nhost: localhost\r\n\r\n';
       const answer = await rawExchange(address, first + refused + third);
       assert.match(answer, /^HTTP\/1\.1 200 [\s\S]*"outputs"[\s\S]*HTTP\/1\.1 413 [\s\S]*"code":"BODY_TOO_LARGE"/, answer.slice(0, 300));
       assert.equal((answer.match(/HTTP\/1\.1 /g) ?? []).length, 2, 'the request after the refusal is not answered: the connection closes');
@@ -434,9 +434,25 @@ describe('server routes', () => {
     assert.equal(crossSite.json().code, 'CROSS_SITE_REFUSED');
     assert.equal((await app.inject({ url: '/v2/models/tiny', headers: { 'sec-fetch-site': 'cross-site' } })).statusCode, 403);
     assert.equal((await app.inject({ url: '/v2/health/ready', headers: { 'sec-fetch-site': 'cross-site' } })).statusCode, 200);
-    for (const site of ['same-origin', 'same-site', 'none']) {
+    // Another origin of the same site (a page on another port of this host) too.
+    const sameSite = await app.inject({ method: 'POST', url: URL_INFER, payload: text, headers: { 'content-type': 'application/json', 'sec-fetch-site': 'same-site' } });
+    assert.equal(sameSite.statusCode, 403, sameSite.body);
+    assert.match(sameSite.json().error, /from a page on another origin of this site \(Sec-Fetch-Site: same-site\)/);
+    for (const site of ['same-origin', 'none']) {
       assert.equal((await app.inject({ method: 'POST', url: URL_INFER, payload: text, headers: { 'content-type': 'application/json', 'sec-fetch-site': site } })).statusCode, 200, site);
     }
+    // Listening on loopback only (the default), a request must name a loopback host: a page whose name was rebound to
+    // 127.0.0.1 sends its own (DNS rebinding), with Sec-Fetch-Site: same-origin.
+    for (const host of ['attacker.example:8080', 'attacker.example', '10.0.0.1:80', 'localhost.attacker.example', '[::2]:80', 'bad host']) {
+      const res = await app.inject({ method: 'POST', url: URL_INFER, payload: text, headers: { 'content-type': 'application/json', 'sec-fetch-site': 'same-origin', host } });
+      assert.equal(res.statusCode, 421, host);
+      assert.equal(res.json().code, 'HOST_NOT_SERVED', host);
+      assert.match(res.json().error, /listens on loopback only and answers loopback names \(localhost, 127\.0\.0\.1, \[::1\]\)/);
+    }
+    for (const host of ['localhost:8080', 'LOCALHOST', '127.0.0.1:80', '127.1.2.3', '[::1]:8080', 'api.localhost:9', 'localhost.']) {
+      assert.equal((await app.inject({ method: 'POST', url: URL_INFER, payload: text, headers: { 'content-type': 'application/json', host } })).statusCode, 200, host);
+    }
+    assert.equal((await app.inject({ url: '/v2/health/ready', headers: { host: 'attacker.example' } })).statusCode, 200, 'health stays open to probes');
     // Types a page on any site can make a browser send without a preflight are refused, on both routes that take bodies.
     for (const [url, type] of [[URL_INFER, 'text/plain'], [URL_INFER, 'application/x-www-form-urlencoded'], ['/v2/models/tiny/classify', 'text/plain']]) {
       const res = await app.inject({ method: 'POST', url, payload: text, headers: { 'content-type': type } });
@@ -568,9 +584,9 @@ describe('bearer token', () => {
       assert.equal((await s.app.inject({ url: '/v3/unknown' })).statusCode, 401, 'unknown routes are not probed without the token');
       // Without the token, a body over the limit is a 401 like any other request: the limit is not revealed.
       const address = await s.listen();
-      const unauthorisedLarge = await rawExchange(address, `POST ${URL_INFER} HTTP/1.1\r\nhost: x\r\nconnection: close\r\ncontent-length: 100000000\r\n\r\n`);
+      const unauthorisedLarge = await rawExchange(address, `POST ${URL_INFER} HTTP/1.1\r\nhost: localhost\r\nconnection: close\r\ncontent-length: 100000000\r\n\r\n`);
       assert.match(unauthorisedLarge, /^HTTP\/1\.1 401 /);
-      const continued = await rawExchange(address, `POST ${URL_INFER} HTTP/1.1\r\nhost: x\r\nconnection: close\r\nexpect: 100-continue\r\ncontent-length: 100000000\r\n\r\n`);
+      const continued = await rawExchange(address, `POST ${URL_INFER} HTTP/1.1\r\nhost: localhost\r\nconnection: close\r\nexpect: 100-continue\r\ncontent-length: 100000000\r\n\r\n`);
       assert.match(continued, /^HTTP\/1\.1 401 /, 'not invited to upload, and not told the limit');
       // A token sent in the query string (not how to send it) is not repeated in the answer, nor so in the log.
       const queried = await s.app.inject({ url: `/v2/models/tiny?token=${token}` });
@@ -623,7 +639,7 @@ describe('a full queue', () => {
       // Its rows are unknown from its head ("this request adds 1" was said of requests of any size).
       assert.match(res.json().error, /holds 2 rows and not one more row fits, over the limit of 2/);
       // From the request's head: the client is not kept uploading a body that would be refused (none is sent here).
-      const head = await rawExchange(await s.listen(), `POST ${URL_INFER} HTTP/1.1\r\nhost: x\r\ncontent-type: application/json\r\ncontent-length: 100000\r\n\r\n`);
+      const head = await rawExchange(await s.listen(), `POST ${URL_INFER} HTTP/1.1\r\nhost: localhost\r\ncontent-type: application/json\r\ncontent-length: 100000\r\n\r\n`);
       assert.match(head, /^HTTP\/1\.1 503 [\s\S]*connection: close[\s\S]*"code":"QUEUE_FULL"/i);
       assert.match(head, /\r\nretry-after: 1\r\n/i);
       await s.close();
@@ -693,12 +709,12 @@ describe('requests Node\'s HTTP parser refuses', () => {
       const address = await s.listen();
       const cases: [string, RegExp, string, RegExp][] = [
         ['NOT AN HTTP REQUEST\r\n\r\n', /^HTTP\/1\.1 400 Bad Request\r\n/, 'INFER_REQUEST_INVALID', /not valid HTTP/],
-        [`GET /v2 HTTP/1.1\r\nhost: x\r\nx-big: ${'a'.repeat(20_000)}\r\n\r\n`, /^HTTP\/1\.1 431 /, 'HEADERS_TOO_LARGE', /over Node's limit of 16 KiB/],
+        [`GET /v2 HTTP/1.1\r\nhost: localhost\r\nx-big: ${'a'.repeat(20_000)}\r\n\r\n`, /^HTTP\/1\.1 431 /, 'HEADERS_TOO_LARGE', /over Node's limit of 16 KiB/],
         // Node answered these two with an empty body.
         ['GET /v2 HTTP/1.1\r\n\r\n', /^HTTP\/1\.1 400 /, 'INFER_REQUEST_INVALID', /no Host header, which HTTP\/1\.1 requires/],
-        [`POST ${URL_INFER} HTTP/1.1\r\nhost: x\r\nexpect: teapot\r\ncontent-length: 2\r\n\r\n{}`, /^HTTP\/1\.1 417 /, 'EXPECTATION_FAILED', /expects 'teapot', which this server does not meet/],
+        [`POST ${URL_INFER} HTTP/1.1\r\nhost: localhost\r\nexpect: teapot\r\ncontent-length: 2\r\n\r\n{}`, /^HTTP\/1\.1 417 /, 'EXPECTATION_FAILED', /expects 'teapot', which this server does not meet/],
         // A body over the limit is refused from its head, without the 100 Continue that would invite it.
-        [`POST ${URL_INFER} HTTP/1.1\r\nhost: x\r\nexpect: 100-continue\r\ncontent-length: 2000000000\r\n\r\n`, /^HTTP\/1\.1 413 /, 'BODY_TOO_LARGE', /the request body is 2000000000 bytes, over the limit of 67108864 bytes/],
+        [`POST ${URL_INFER} HTTP/1.1\r\nhost: localhost\r\nexpect: 100-continue\r\ncontent-length: 2000000000\r\n\r\n`, /^HTTP\/1\.1 413 /, 'BODY_TOO_LARGE', /the request body is 2000000000 bytes, over the limit of 67108864 bytes/],
       ];
       for (const [raw, status, code, message] of cases) {
         const answer = await rawExchange(address, raw);
@@ -713,7 +729,7 @@ describe('requests Node\'s HTTP parser refuses', () => {
       // alone, ahead of the answer still being made, which was lost.
       const infer = JSON.stringify(inferBody(randomNormal(seededRng(6), sample), 1));
       for (const [declared, first] of [[Buffer.byteLength(infer), /^HTTP\/1\.1 200 OK\r\n/], [10, /^HTTP\/1\.1 400 Bad Request\r\n(?:.*\r\n)*\r\n\{"error":"the request's JSON header is not valid JSON/]] as const) {
-        const answer = await rawExchange(address, `POST ${URL_INFER} HTTP/1.1\r\nhost: x\r\ncontent-type: application/json\r\ncontent-length: ${declared}\r\n\r\n${infer}NOT HTTP\r\n\r\n`);
+        const answer = await rawExchange(address, `POST ${URL_INFER} HTTP/1.1\r\nhost: localhost\r\ncontent-type: application/json\r\ncontent-length: ${declared}\r\n\r\n${infer}NOT HTTP\r\n\r\n`);
         assert.match(answer, first, `Content-Length ${declared}`);
         const second = answer.indexOf('HTTP/1.1 400', 12);
         assert.ok(second > 0, `no second answer after the first (Content-Length ${declared}): ${answer.slice(0, 300)}`);
@@ -725,7 +741,7 @@ describe('requests Node\'s HTTP parser refuses', () => {
       const onWarning = (w: Error): void => void warnings.push(w);
       process.on('warning', onWarning);
       try {
-        const one = `POST ${URL_INFER} HTTP/1.1\r\nhost: x\r\ncontent-type: application/json\r\ncontent-length: ${Buffer.byteLength(infer)}\r\n\r\n${infer}`;
+        const one = `POST ${URL_INFER} HTTP/1.1\r\nhost: localhost\r\ncontent-type: application/json\r\ncontent-length: ${Buffer.byteLength(infer)}\r\n\r\n${infer}`;
         const piped = await rawExchange(address, `${one}${one}${one}NOT HTTP\r\n\r\n${'MORE GARBAGE\r\n'.repeat(2000)}`);
         assert.deepEqual(piped.match(/HTTP\/1\.1 \d{3}/g), ['HTTP/1.1 200', 'HTTP/1.1 200', 'HTTP/1.1 200', 'HTTP/1.1 400'], piped.slice(0, 200));
         const chunks = await new Promise<string>((resolve, reject) => {
@@ -746,7 +762,7 @@ describe('requests Node\'s HTTP parser refuses', () => {
         process.off('warning', onWarning);
       }
       // Refusals from the head go through Fastify: with an x-request-id, and counted.
-      const teapot = await rawExchange(address, `POST ${URL_INFER} HTTP/1.1\r\nhost: x\r\nx-request-id: tea-1\r\nexpect: teapot\r\ncontent-length: 2\r\n\r\n{}`);
+      const teapot = await rawExchange(address, `POST ${URL_INFER} HTTP/1.1\r\nhost: localhost\r\nx-request-id: tea-1\r\nexpect: teapot\r\ncontent-length: 2\r\n\r\n{}`);
       assert.match(teapot, /\r\nx-request-id: tea-1\r\n/);
       assert.match((await s.app.inject({ url: '/metrics' })).body, /layercache_inference_request_failure\{model="tiny",code="EXPECTATION_FAILED"\} 2/);
       // A request the routes refuse only once they read it (a 404 here) is asked for its body too, so a client that
@@ -754,7 +770,7 @@ describe('requests Node\'s HTTP parser refuses', () => {
       const { hostname, port } = new URL(address);
       const waited = await new Promise<string>((resolve, reject) => {
         let text = '';
-        const socket = net.connect(Number(port), hostname, () => socket.write('POST /nowhere HTTP/1.1\r\nhost: x\r\nconnection: close\r\nexpect: 100-continue\r\ncontent-length: 2\r\n\r\n'));
+        const socket = net.connect(Number(port), hostname, () => socket.write('POST /nowhere HTTP/1.1\r\nhost: localhost\r\nconnection: close\r\nexpect: 100-continue\r\ncontent-length: 2\r\n\r\n'));
         socket.on('data', (d: Buffer) => {
           text += d.toString();
           if (text.includes('100 Continue\r\n\r\n') && !text.includes('{}sent')) {
@@ -768,13 +784,13 @@ describe('requests Node\'s HTTP parser refuses', () => {
       assert.match(waited, /^HTTP\/1\.1 100 Continue\r\n\r\n\{\}sentHTTP\/1\.1 404 /);
       // HTTP/1.0 ignores Expect: no 100 Continue (a 1.0 client would take it for its answer), and no 417.
       const body10 = JSON.stringify(inferBody(randomNormal(seededRng(4), sample), 1));
-      const old = await rawExchange(address, `POST ${URL_INFER} HTTP/1.0\r\nhost: x\r\nexpect: 100-continue\r\ncontent-type: application/json\r\ncontent-length: ${Buffer.byteLength(body10)}\r\n\r\n${body10}`);
+      const old = await rawExchange(address, `POST ${URL_INFER} HTTP/1.0\r\nhost: localhost\r\nexpect: 100-continue\r\ncontent-type: application/json\r\ncontent-length: ${Buffer.byteLength(body10)}\r\n\r\n${body10}`);
       assert.match(old, /^HTTP\/1\.1 200 OK\r\n/);
-      const oldTeapot = await rawExchange(address, `POST ${URL_INFER} HTTP/1.0\r\nhost: x\r\nexpect: teapot\r\ncontent-type: application/json\r\ncontent-length: ${Buffer.byteLength(body10)}\r\n\r\n${body10}`);
+      const oldTeapot = await rawExchange(address, `POST ${URL_INFER} HTTP/1.0\r\nhost: localhost\r\nexpect: teapot\r\ncontent-type: application/json\r\ncontent-length: ${Buffer.byteLength(body10)}\r\n\r\n${body10}`);
       assert.match(oldTeapot, /^HTTP\/1\.1 200 OK\r\n/);
       // A body within the limit is asked for, then answered.
       const payload = JSON.stringify(inferBody(randomNormal(seededRng(3), sample), 1));
-      const continued = await rawExchange(address, `POST ${URL_INFER} HTTP/1.1\r\nhost: x\r\nexpect: 100-continue\r\nconnection: close\r\ncontent-type: application/json\r\ncontent-length: ${Buffer.byteLength(payload)}\r\n\r\n${payload}`);
+      const continued = await rawExchange(address, `POST ${URL_INFER} HTTP/1.1\r\nhost: localhost\r\nexpect: 100-continue\r\nconnection: close\r\ncontent-type: application/json\r\ncontent-length: ${Buffer.byteLength(payload)}\r\n\r\n${payload}`);
       assert.match(continued, /^HTTP\/1\.1 100 Continue\r\n\r\nHTTP\/1\.1 200 OK\r\n/);
     } finally {
       await s.close();
@@ -785,7 +801,7 @@ describe('requests Node\'s HTTP parser refuses', () => {
 /** A whole HTTP/1.1 infer request for one random row, as raw text. */
 function rawInferRequest(seed: number): string {
   const payload = JSON.stringify(inferBody(randomNormal(seededRng(seed), sample), 1));
-  return `POST ${URL_INFER} HTTP/1.1\r\nhost: x\r\ncontent-type: application/json\r\ncontent-length: ${Buffer.byteLength(payload)}\r\n\r\n${payload}`;
+  return `POST ${URL_INFER} HTTP/1.1\r\nhost: localhost\r\ncontent-type: application/json\r\ncontent-length: ${Buffer.byteLength(payload)}\r\n\r\n${payload}`;
 }
 
 describe('a host that resolves to several addresses', () => {
@@ -802,7 +818,7 @@ describe('a host that resolves to several addresses', () => {
       const port = new URL(await s.listen()).port;
       lookup.mock.restore();
       for (const host of ['127.0.0.1', '127.0.0.2']) {
-        const answer = await rawExchange(`http://${host}:${port}`, `POST ${URL_INFER} HTTP/1.1\r\nhost: x\r\nexpect: teapot\r\ncontent-length: 2\r\n\r\n{}`);
+        const answer = await rawExchange(`http://${host}:${port}`, `POST ${URL_INFER} HTTP/1.1\r\nhost: localhost\r\nexpect: teapot\r\ncontent-length: 2\r\n\r\n{}`);
         assert.match(answer, /^HTTP\/1\.1 417 [\s\S]*"code":"EXPECTATION_FAILED"/, host);
       }
     } finally {
@@ -820,7 +836,7 @@ describe('pipelined requests', () => {
     process.on('warning', onWarning);
     try {
       const address = await s.listen();
-      const last = rawInferRequest(40).replace('host: x\r\n', 'host: x\r\nconnection: close\r\n');
+      const last = rawInferRequest(40).replace('host: localhost\r\n', 'host: localhost\r\nconnection: close\r\n');
       const text = await rawExchange(address, Array.from({ length: 14 }, (_, i) => rawInferRequest(20 + i)).join('') + last);
       assert.equal(text.match(/HTTP\/1\.1 200 OK\r\n/g)?.length, 15, text.slice(0, 300));
       await new Promise((r) => setImmediate(r));
@@ -1033,9 +1049,9 @@ describe('stalled uploads', () => {
       };
       const boundary = 'xyzzy';
       const stalled = [
-        `POST ${URL_INFER} HTTP/1.1\r\nhost: x\r\nx-request-id: stall-1\r\ncontent-type: application/json\r\ncontent-length: 100\r\n\r\n{"inputs":`,
+        `POST ${URL_INFER} HTTP/1.1\r\nhost: localhost\r\nx-request-id: stall-1\r\ncontent-type: application/json\r\ncontent-length: 100\r\n\r\n{"inputs":`,
         // A multipart image upload to classify that stops inside its file part.
-        `POST /v2/models/tiny/classify HTTP/1.1\r\nhost: x\r\ncontent-type: multipart/form-data; boundary=${boundary}\r\ncontent-length: 1000\r\n\r\n--${boundary}\r\ncontent-disposition: form-data; name="image"; filename="a.png"\r\ncontent-type: image/png\r\n\r\n\x89PNG`,
+        `POST /v2/models/tiny/classify HTTP/1.1\r\nhost: localhost\r\ncontent-type: multipart/form-data; boundary=${boundary}\r\ncontent-length: 1000\r\n\r\n--${boundary}\r\ncontent-disposition: form-data; name="image"; filename="a.png"\r\ncontent-type: image/png\r\n\r\n\x89PNG`,
       ];
       for (const head of stalled) {
         const answer = await stall(head);

@@ -16,6 +16,7 @@ import { LayercacheError } from '../errors/index.ts';
 import { unusableScoresRow } from '../tensor/index.ts';
 import type { AcceptedRequests } from './accepted-requests.ts';
 import { answerClientError, asProtocolError, sendError } from './error-replies.ts';
+import { listensOnLoopbackOnly, siteProblem } from './request-site.ts';
 import { refuseLingeringRequests } from './lingering-close.ts';
 import { bearerCheck, PUBLIC_ROUTES } from './bearer-auth.ts';
 import { ACCEPTED_ENCODINGS, bodyOf, BROWSER_SIMPLE_TYPES, decodeBody, mediaTypeOf, pathOf } from './request-body.ts';
@@ -62,6 +63,8 @@ export interface AppDeps {
   readonly logger: Logger;
   /** Bearer token every route but health and metrics requires; null = none. */
   readonly token: string | null;
+  /** The address the server listens on (--host): on loopback only, requests must name a loopback host. */
+  readonly listenHost: string;
 }
 
 function notReady(): LayercacheError {
@@ -172,12 +175,15 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
     // open until the client's idle timeout), unless accepted requests are pipelined behind it on that connection.
     if (!deps.isReady() && !deps.accepted.othersOnConnection(req)) reply.header('connection', 'close');
   });
-  // A page on another site can make a browser send requests here (forms and simple requests need no preflight): its
-  // inputs would run and feed the online learner. Browsers say so (Fetch Metadata); servers and curl send no such header.
+  // A web page can make a browser send requests here (forms and simple requests need no preflight): its inputs would
+  // run and feed the online learner. Pages of other origins, and pages reaching a loopback server under a rebound name,
+  // are refused (request-site.ts).
+  const loopbackOnly = listensOnLoopbackOnly(deps.listenHost);
   app.addHook('onRequest', async (req) => {
-    if (req.headers['sec-fetch-site'] === 'cross-site' && !PUBLIC_ROUTES.has(req.routeOptions.url ?? '')) {
-      throw new LayercacheError('CROSS_SITE_REFUSED', `a browser sent ${req.method} ${clip(pathOf(req.url))} from a page on another site (Sec-Fetch-Site: cross-site); the server takes no cross-site requests: call it from a backend or a same-site page`);
-    }
+    if (PUBLIC_ROUTES.has(req.routeOptions.url ?? '')) return;
+    const site = req.headers['sec-fetch-site'];
+    const problem = siteProblem(Array.isArray(site) ? site[0] : site, req.headers.host, loopbackOnly, `${req.method} ${clip(pathOf(req.url))}`);
+    if (problem) throw problem;
   });
   const check = deps.token === null ? null : bearerCheck(deps.token);
   if (check) {

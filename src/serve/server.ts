@@ -304,7 +304,7 @@ async function startLocked(sourcePath: string, config: Config, store: VersionSto
     learner = online;
     // A request larger than the whole queue could never be queued: it is a 400 naming the limit, not a 503 forever.
     const app = await buildApp({
-      model, batcher, metrics, online, serverVersion: pkg.version, isReady: () => ready, engineRunning: () => pool.size > 0, accepted, logger: log, token: s.token,
+      model, batcher, metrics, online, serverVersion: pkg.version, isReady: () => ready, engineRunning: () => pool.size > 0, accepted, logger: log, token: s.token, listenHost: s.host,
       limits: { bodyLimitBytes: s.bodyLimitBytes, maxRequestRows: Math.min(s.maxRequestRows, s.maxQueueRows), requestTimeoutMs: s.requestTimeoutMs, topK: s.topK },
     });
     return { batcher, online, app };

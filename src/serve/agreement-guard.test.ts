@@ -99,6 +99,28 @@ describe('AgreementGuard actions and shares', () => {
     assert.equal(g.wantsEvidence(0.5), false, 'both probations over: exit 0 answers nothing, exit 1 passed 20,000 rows');
   });
 
+  it('a new version starts with every exit on probation, before it has answered a row, until each has fresh answers', () => {
+    const g = new AgreementGuard(2, 100, 0.05, 3);
+    assert.equal(g.wantsEvidence(0.5), false, 'a new guard alone wants nothing');
+    g.startProbation();
+    assert.equal(g.wantsEvidence(0.5), true, 'no row answered yet: the probation waits (it does not end for a share of 0)');
+    g.recordAnswers(Int32Array.from({ length: 100 }, (_, i) => (i < 50 ? 0 : 1)));
+    for (let k = 0; k < 3; k++) g.recordVerified(0, true, 5);
+    assert.equal(g.wantsEvidence(0.5), true, 'exit 1 has no verified answer yet');
+    for (let k = 0; k < 3; k++) g.recordVerified(1, true, 5);
+    assert.equal(g.wantsEvidence(0.5), false, 'three fresh answers each end it');
+    // An exit that answers nothing leaves its probation once 500 rows have passed.
+    const quiet = new AgreementGuard(1, 100, 0.05, 3);
+    quiet.startProbation();
+    quiet.recordAnswers(new Int32Array(499).fill(-1));
+    assert.equal(quiet.wantsEvidence(0.5), true);
+    quiet.recordAnswers(new Int32Array(1).fill(-1));
+    assert.equal(quiet.wantsEvidence(0.5), false);
+    const none = new AgreementGuard(1, 100, 0.05, 0);
+    none.startProbation();
+    assert.equal(none.wantsEvidence(0.5), false, 'probationSamples 0: no probation');
+  });
+
   it('plan: raises the offending exit to what thresholdFor calls for, or disables it after guardMaxRaises; other exits untouched', () => {
     const g = new AgreementGuard(2, 100, 0.05);
     // Exit 1 answers 20% of rows; its verified answers scored 1..10 are wrong at 1–6: surely below 95%.

@@ -30,8 +30,12 @@ import { clopperPearsonLower } from '../calibrate/index.ts';
 /** Rows after which an old answer weighs half in the exits' shares. */
 export const SHARE_HALF_LIFE_ROWS = 2000;
 
-/** An exit on probation that answers less than this share of rows leaves it: there is little to verify. */
+/**
+ * An exit on probation that answers less than this share of rows leaves it, once PROBATION_GRACE_ROWS rows have
+ * passed since it began: there is little to verify.
+ */
 const PROBATION_MIN_SHARE = 0.002;
+const PROBATION_GRACE_ROWS = 500;
 
 /** Rows after which a probation ends whatever it found. */
 const PROBATION_MAX_ROWS = 20_000;
@@ -133,6 +137,16 @@ export class AgreementGuard {
     for (let f = e + 1; f < this.agrees.length; f++) this.probation.set(f, { needed: this.probationSamples, sinceRows: this.rowsSeen });
   }
 
+  /**
+   * Every exit goes on probation: a retrained version's heads, which no live answer has checked yet (they learned
+   * from the traffic buffered, which clients choose: a flood of noise labelled by the backbone taught one set of
+   * heads to answer one class for everything). Until each has `probationSamples` verified answers, more are verified.
+   */
+  startProbation(): void {
+    if (this.probationSamples === 0) return;
+    for (let e = 0; e < this.agrees.length; e++) this.probation.set(e, { needed: this.probationSamples, sinceRows: this.rowsSeen });
+  }
+
   /** Forgets exit e's verified answers (after an action that failed, so that the next waits for fresh ones). */
   resetExit(e: number): void {
     this.agrees[e]!.fill(0);
@@ -174,14 +188,15 @@ export class AgreementGuard {
   }
 
   /**
-   * Whether more answers should be verified: the guard is suspicious, or an exit it raised is on probation.
+   * Whether more answers should be verified: the guard is suspicious, or an exit is on probation (raised, or new).
    */
   wantsEvidence(tolerance: number): boolean {
     // Probation ends with enough fresh answers, or when the exit answers (almost) nothing, or after
     // PROBATION_MAX_ROWS rows: an exit raised above every score it gets would otherwise keep it forever.
     for (const [e, p] of this.probation) {
       const share = this.rows === 0 ? 0 : this.answered[e]! / this.rows;
-      if (share < PROBATION_MIN_SHARE || this.rowsSeen - p.sinceRows > PROBATION_MAX_ROWS) this.probation.delete(e);
+      const since = this.rowsSeen - p.sinceRows;
+      if ((share < PROBATION_MIN_SHARE && since >= PROBATION_GRACE_ROWS) || since > PROBATION_MAX_ROWS) this.probation.delete(e);
     }
     return this.probation.size > 0 || this.suspicious(tolerance);
   }

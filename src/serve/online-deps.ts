@@ -42,6 +42,8 @@ export interface OnlineStatus {
   readonly version: number;
   /** The guard acts when live agreement falls below 1 − tolerance; retrains select for it. */
   readonly tolerance: number;
+  /** The share of early answers verified now: --verify-share, or guardBoostShare while the guard wants evidence (a new or raised exit, or agreement that looks short). */
+  readonly verifyShare: number;
   /** Exits the serving version keeps, numbered 0 to exits − 1. */
   readonly exits: number;
   /** Of them, those that answer requests: the accuracy guard disables an exit by taking its threshold away. */

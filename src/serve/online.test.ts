@@ -95,6 +95,7 @@ describe('online retraining', () => {
       for (let i = 1; i < versions.length; i++) assert.ok(versions[i]! >= versions[i - 1]! || versions.slice(i).every((v) => v === 1), `version went back at ${i}`);
       const status = s.online.status();
       assert.equal(status.retrains, 1);
+      assert.equal(status.verifyShare, 0.05, 'a retrained version without exits has no answer to verify more of');
       const m = (await s.app.inject('/metrics')).body;
       assert.match(m, /^layercache_retrain_total\{model="tiny",outcome="swapped"\} 1$/m);
       assert.match(m, /^layercache_bundle_version\{model="tiny"\} 1$/m);

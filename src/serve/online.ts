@@ -115,10 +115,15 @@ export class OnlineLearner {
     // While the point estimate says agreement is short (not yet significantly), or a raised exit has too few fresh
     // verified answers, more answers are verified: evidence to act, or the all-clear, comes within hundreds of
     // requests, not thousands.
-    const c = this.deps.config;
-    const share = this.bundle && this.guard.wantsEvidence(this.deps.build.tolerance) ? Math.max(c.verifyShare, c.guardBoostShare) : c.verifyShare;
+    const share = this.verifyShare();
     for (let i = 0; i < rows; i++) mask[i] = this.rng.uniform() < share ? 1 : 0;
     return mask;
+  }
+
+  /** The share of answers verified now: verifyShare, or guardBoostShare while the guard wants evidence. */
+  private verifyShare(): number {
+    const c = this.deps.config;
+    return this.bundle && this.guard.wantsEvidence(this.deps.build.tolerance) ? Math.max(c.verifyShare, c.guardBoostShare) : c.verifyShare;
   }
 
   /** After a batch was answered. input: [rows, ...sample]; exits: [rows], −1 = full backbone. */
@@ -245,7 +250,11 @@ export class OnlineLearner {
   private async swapTo(version: number, keep?: (guard: AgreementGuard) => void, inMemory?: InMemoryVersion): Promise<void> {
     await this.serving.swapTo(version, inMemory);
     if (keep) keep(this.guard);
-    else this.guard = this.newGuard();
+    else {
+      // New heads: their answers are verified at the boosted share until each exit has guardMinSamples of them.
+      this.guard = this.newGuard();
+      this.guard.startProbation();
+    }
     this.updateGauges();
   }
 
@@ -340,6 +349,7 @@ export class OnlineLearner {
     return {
       version: this.version,
       tolerance: this.deps.build.tolerance,
+      verifyShare: this.verifyShare(),
       exits: this.exitCount,
       answeringExits: this.activeExits,
       bufferSamples: this.buffer.size,

@@ -45,6 +45,11 @@ describe('online caching on ResNet-20 (prequential)', { skip: SKIP_NO_ASSETS }, 
       await server.online.idle();
       const status = server.online.status();
       assert.equal(status.retrains, 1);
+      // The new heads learned from traffic clients chose (a flood of noise can teach them one class for everything):
+      // until each exit has guardMinSamples verified answers, its answers are verified at the boosted share (0.5 by
+      // default, against --verify-share's 0.05), so the guard can act within dozens of requests.
+      assert.ok(status.answeringExits > 0 && status.perExit.every((x) => x.verified === 0), JSON.stringify(status));
+      assert.equal(status.verifyShare, 0.5);
       const answers: { cls: number; exit: number }[] = [];
       for (let i = 1500; i < 3000; i++) answers.push(await send(i));
 

@@ -11,12 +11,13 @@ import { asideSibling, parseTempSibling, removeStaleTemps, tempSibling } from '.
 import { isWithin, realPath } from './within.ts';
 
 /** Writes `data` (or its parts, one after another, without joining them) to `file` atomically (temp file + fsync + rename). */
-export async function writeFileAtomic(file: string, data: Uint8Array | string | readonly Uint8Array[]): Promise<void> {
+export async function writeFileAtomic(file: string, data: Uint8Array | string | readonly Uint8Array[], options: { mode?: number } = {}): Promise<void> {
   await removeStaleTemps(file);
   const tmp = tempSibling(file);
   try {
     await fs.mkdir(path.dirname(file), { recursive: true });
-    const handle = await fs.open(tmp, 'w');
+    // Created with `mode` (less the umask), and so is the file it becomes: a private file is never readable by others.
+    const handle = await fs.open(tmp, 'w', options.mode ?? 0o666);
     try {
       if (Array.isArray(data)) {
         for (const part of data as readonly Uint8Array[]) {

@@ -128,6 +128,9 @@ describe('online buffer across restarts', () => {
     await first.close();
     const saved = await readAll(path.join(state, BUFFER_FILE));
     assert.equal(saved?.header.samples, 100);
+    // The clients' inputs and the versions are private: the state directory the server made is 0700, the buffer 0600.
+    assert.equal((await fs.stat(state)).mode & 0o777, 0o700);
+    assert.equal((await fs.stat(path.join(state, BUFFER_FILE))).mode & 0o077, 0, 'buffer.bin readable by this user only');
     assert.deepEqual(Array.from(saved!.rows.subarray(0, 192)), Array.from(x.subarray(0, 192)), 'the oldest sample first, as served');
 
     const second = await startServer(modelFile, config, { write: (l) => void lines.push(l) });

@@ -16,6 +16,7 @@ import { preprocessFlags, samePreprocess, type Preprocess } from '../data/index.
 import { readFully, writeFileAtomic } from '../files/index.ts';
 import type { Logger } from './online-deps.ts';
 import type { SampleBuffer } from './sample-buffer.ts';
+import { PRIVATE_FILE_MODE } from './state-dir.ts';
 import type { ScheduleState } from './retrain-schedule.ts';
 
 export const BUFFER_FILE = 'buffer.bin';
@@ -56,7 +57,8 @@ export async function saveBufferFile(file: string, header: BufferHeader, parts: 
   const head = Buffer.alloc(4 + Buffer.byteLength(json));
   head.writeUInt32LE(Buffer.byteLength(json), 0);
   head.write(json, 4, 'utf8');
-  await writeFileAtomic(file, [head, ...parts.map((p) => new Uint8Array(p.buffer, p.byteOffset, p.byteLength))]);
+  // Clients' inputs: readable by this user only.
+  await writeFileAtomic(file, [head, ...parts.map((p) => new Uint8Array(p.buffer, p.byteOffset, p.byteLength))], { mode: PRIVATE_FILE_MODE });
 }
 
 /**

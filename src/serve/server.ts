@@ -37,6 +37,7 @@ import { OnlineLearner } from './online.ts';
 import type { OnlineStatus } from './online-deps.ts';
 import { VersionStore } from './version-store.ts';
 import { servingTolerance } from './serving-tolerance.ts';
+import { checkStateDirAccess, STATE_DIR_MODE } from './state-dir.ts';
 
 const pkg = createRequire(import.meta.url)('../../package.json') as { version: string };
 
@@ -138,7 +139,7 @@ export async function startServer(sourcePath: string, given: Config, logSink?: {
 
 /** temporary: stateDir again when it is the server's own, to remove at close; else null. */
 async function start(sourcePath: string, config: Config, stateDir: string, temporary: string | null, logSink?: { write(line: string): void }): Promise<RunningServer> {
-  await fs.mkdir(stateDir, { recursive: true }).catch((err: NodeJS.ErrnoException) => {
+  await fs.mkdir(stateDir, { recursive: true, mode: STATE_DIR_MODE }).catch((err: NodeJS.ErrnoException) => {
     const why = err.code === 'EEXIST' || err.code === 'ENOTDIR' ? 'it, or a directory above it, is a file' : err.message;
     throw new LayercacheError('CONFIG_INVALID', `state directory ${stateDir} cannot be created: ${why}; give a directory path for --state`, { cause: err });
   });
@@ -149,6 +150,7 @@ async function start(sourcePath: string, config: Config, stateDir: string, tempo
     // Request lines carry the path without its query: a client may put a token there, and nothing else is read from it.
     serializers: { req: (req: { method?: string; url?: string; host?: string; ip?: string }) => ({ method: req.method, url: req.url === undefined ? undefined : pathOf(req.url), host: req.host, remoteAddress: req.ip }) },
   }, logSink ?? process.stdout);
+  await checkStateDirAccess(stateDir, (text) => log.warn({ stateDir }, text));
   const store = new VersionStore(stateDir);
   const unlock = await store.lock((text, level) => log[level]({ stateDir }, text));
   try {

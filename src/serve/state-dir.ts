@@ -1,0 +1,26 @@
+/**
+ * Who may touch the state directory. It holds the bundle versions a restart serves and, in buffer.bin, inputs
+ * clients sent. Invariants: a directory the server creates is private (0700); one owned by another user is refused
+ * (they could have planted the versions or the buffer it would load); one other users may read or enter is served
+ * with a warning (chmod is the owner's decision).
+ */
+import { promises as fs } from 'node:fs';
+import { LayercacheError } from '../errors/index.ts';
+
+/** Mode of a state directory the server creates. */
+export const STATE_DIR_MODE = 0o700;
+
+/** Mode of the files in it that hold clients' inputs. */
+export const PRIVATE_FILE_MODE = 0o600;
+
+/** Refuses another user's directory; warns about one open to other users. uid: this process's (none on Windows). */
+export async function checkStateDirAccess(dir: string, warn: (text: string) => void, uid = process.getuid?.()): Promise<void> {
+  const st = await fs.stat(dir);
+  // Root may serve from a service account's directory; any other user, only from its own.
+  if (uid !== undefined && uid !== 0 && st.uid !== uid) {
+    throw new LayercacheError('CONFIG_INVALID', `state directory ${dir} belongs to another user (uid ${st.uid}; this server runs as uid ${uid}), who could have put the versions and inputs it would load there; give a directory of your own for --state`);
+  }
+  if ((st.mode & 0o077) !== 0) {
+    warn(`state directory ${dir} is open to other users (mode ${(st.mode & 0o777).toString(8)}); it holds the bundle versions a restart serves and inputs clients sent (buffer.bin): chmod 700 it`);
+  }
+}

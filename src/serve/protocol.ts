@@ -163,14 +163,25 @@ function maxJsonArrays(spec: ModelSpec | null): number {
 }
 
 /**
- * Why the JSON value at the start of bytes [0, end) would cost more to parse than any request needs, or null:
- * nesting deeper than MAX_JSON_DEPTH, or more objects or arrays than a request holds (`[{},{},…]` in 40 MB took the
- * parser seconds and gigabytes). Brackets in strings do not count; the scan stops where the top-level value closes.
+ * Most values (commas outside strings, bar a few) the JSON of a request may hold: the model's input at the row
+ * limit, plus room for the other fields. 31 million zeros in 62 MB held the request parser 2–3 s for everyone.
  */
-function jsonCostProblem(bytes: Uint8Array, end: number, maxArrays: number): string | null {
+function maxJsonValues(spec: ModelSpec | null): number {
+  if (spec === null) return Number.POSITIVE_INFINITY;
+  return spec.maxRows * spec.sampleDims.reduce((a, b) => a * b, 1) + 4096;
+}
+
+/**
+ * Why the JSON value at the start of bytes [0, end) would cost more to parse than any request needs, or null:
+ * nesting deeper than MAX_JSON_DEPTH, or more objects, arrays or values than a request holds (`[{},{},…]` in 40 MB
+ * took the parser seconds and gigabytes). Brackets and commas in strings do not count; the scan stops where the
+ * top-level value closes.
+ */
+function jsonCostProblem(bytes: Uint8Array, end: number, maxArrays: number, maxValues: number): string | null {
   let depth = 0;
   let objects = 0;
   let arrays = 0;
+  let commas = 0;
   let inString = false;
   for (let i = 0; i < end; i++) {
     const b = bytes[i]!;
@@ -178,7 +189,9 @@ function jsonCostProblem(bytes: Uint8Array, end: number, maxArrays: number): str
       if (b === 0x5c) i++; // a backslash escapes the next byte
       else if (b === 0x22) inString = false;
     } else if (b === 0x22) inString = true;
-    else if (b === 0x5b || b === 0x7b) {
+    else if (b === 0x2c) {
+      if (++commas > maxValues) return `holds more than ${maxValues} values, more than the model's input at the row limit needs`;
+    } else if (b === 0x5b || b === 0x7b) {
       if (++depth > MAX_JSON_DEPTH) return `nests deeper than ${MAX_JSON_DEPTH} levels; a request needs about ${MAX_RANK + 4} at most (data nested as a shape of up to ${MAX_RANK} dimensions)`;
       if (b === 0x7b && ++objects > MAX_JSON_OBJECTS) return `holds more than ${MAX_JSON_OBJECTS} objects; a request holds a few (its inputs, outputs and parameters)`;
       if (b === 0x5b && ++arrays > maxArrays) return `holds more than ${maxArrays} arrays, more than data nested as its shape needs at the row limit`;
@@ -217,7 +230,7 @@ export function parseInferRequest(body: Uint8Array, headerLength: number | null,
   if (headerLength === 0 && spec !== null) return parseRawBinaryRequest(body, spec);
   const jsonEnd = headerLength ?? body.length;
   // JSON.parse takes seconds over millions of nested brackets, which no request needs.
-  const costly = jsonCostProblem(body, jsonEnd, maxJsonArrays(spec));
+  const costly = jsonCostProblem(body, jsonEnd, maxJsonArrays(spec), maxJsonValues(spec));
   if (costly !== null) throw invalid(`the request's JSON ${costly}`);
   let json: unknown;
   try {

@@ -4,6 +4,7 @@ import path from 'node:path';
 import { describe, it } from 'node:test';
 import sharp from 'sharp';
 import { openDataSource } from './spec.ts';
+import { decodeImage } from './image-folder.ts';
 import { tempDir } from '../../test/support/temp-dir.ts';
 
 describe('folder data source', () => {
@@ -179,5 +180,29 @@ describe('folder data source', () => {
       return (readFile as (...a: unknown[]) => Promise<unknown>)(file, ...rest);
     }) as typeof fs.readFile);
     await assert.rejects(openDataSource(`folder:${locked}`, pre, size), { code: 'FILE_NOT_FOUND', message: /image .*a\.png was removed after its folder was listed; run again once the folder has stopped changing/ });
+  });
+});
+
+describe('decodeImage limits', () => {
+  const size = { channels: 3, height: 4, width: 4 } as const;
+  const identity = { scale: 255, mean: [0, 0, 0], std: [1, 1, 1], layout: 'nchw' } as const;
+  const png = async (bits: 8 | 16): Promise<Buffer> => {
+    const img = sharp(Buffer.alloc(100 * 100 * 3, 200), { raw: { width: 100, height: 100, channels: 3 } });
+    return (bits === 16 ? img.toColourspace('rgb16') : img).png().toBuffer();
+  };
+
+  it('refuses from its header an image that decodes to more than maxDecodedBytes (16 bits take twice 8), naming sizes and the fix', async () => {
+    const deep = await png(16);
+    assert.equal((await sharp(deep).metadata()).depth, 'ushort');
+    await assert.rejects(decodeImage(deep, size, identity, 'the upload', { maxDecodedBytes: 50_000 }), {
+      code: 'INFER_REQUEST_INVALID',
+      message: /^the upload would decode to 59 KiB \(100×100, 3 channels of ushort\), more than the 49 KiB decoded here; send an 8-bit image scaled down \(the model takes 4×4\)$/,
+    });
+    // 8 bits of the same image: 30,000 bytes, under the limit, decoded.
+    const x = await decodeImage(await png(8), size, identity, 'the upload', { maxDecodedBytes: 50_000 });
+    assert.deepEqual(x.dims, [1, 3, 4, 4]);
+    assert.ok(Math.abs(x.data[0]! - 200 / 255) < 1e-6);
+    // Without limits, the 16-bit one decodes as before.
+    assert.deepEqual((await decodeImage(deep, size, identity, 'the upload')).dims, [1, 3, 4, 4]);
   });
 });

@@ -183,19 +183,33 @@ async function decodePlanar(image: string | Uint8Array, size: ImageSize, maxPixe
   return out;
 }
 
+/** Bytes per channel value of sharp's pixel depths. */
+const DEPTH_BYTES: Readonly<Record<string, number>> = { uchar: 1, char: 1, ushort: 2, short: 2, uint: 4, int: 4, float: 4, complex: 8, double: 8, dpcomplex: 16 };
+
 /**
  * Decodes one encoded image (JPEG, PNG, …) into a model input [1, ...] preprocessed like the
- * bundle's build data. `what` names the image in the error; an image over `maxPixels` is refused undecoded.
+ * bundle's build data. `what` names the image in the error. An image over `limits.maxPixels`, or one that decodes to
+ * more than `limits.maxDecodedBytes` (a 16-bit PNG takes twice an 8-bit one's), is refused from its header, undecoded.
  */
-export async function decodeImage(bytes: Uint8Array, size: ImageSize, p: Preprocess, what: string, maxPixels?: number): Promise<Tensor<'float32'>> {
+export async function decodeImage(bytes: Uint8Array, size: ImageSize, p: Preprocess, what: string, limits: { maxPixels?: number; maxDecodedBytes?: number } = {}): Promise<Tensor<'float32'>> {
+  const { maxPixels, maxDecodedBytes } = limits;
+  const tooManyPixels = (cause?: unknown): LayercacheError => new LayercacheError('INFER_REQUEST_INVALID', `${what} is an image of more than ${((maxPixels ?? 0) / 2 ** 20).toFixed(0)} megapixels, which is not decoded here; scale it down first (the model takes ${size.width}×${size.height})`, cause === undefined ? undefined : { cause });
   let planar: Uint8Array;
   try {
+    if (maxDecodedBytes !== undefined) {
+      const m = await sharp(bytes).metadata();
+      if (maxPixels !== undefined && (m.width ?? 0) * (m.height ?? 0) > maxPixels) throw tooManyPixels();
+      const decoded = (m.width ?? 0) * (m.height ?? 0) * (m.channels ?? 4) * (DEPTH_BYTES[m.depth ?? 'uchar'] ?? 8);
+      if (decoded > maxDecodedBytes) {
+        const amount = (b: number): string => (b >= 2 ** 20 ? `${(b / 2 ** 20).toFixed(0)} MiB` : `${(b / 1024).toFixed(0)} KiB`);
+        throw new LayercacheError('INFER_REQUEST_INVALID', `${what} would decode to ${amount(decoded)} (${m.width}×${m.height}, ${m.channels} channels of ${m.depth}), more than the ${amount(maxDecodedBytes)} decoded here; send an 8-bit image scaled down (the model takes ${size.width}×${size.height})`);
+      }
+    }
     planar = await decodePlanar(bytes, size, maxPixels);
   } catch (err) {
+    if (err instanceof LayercacheError) throw err;
     const message = (err as Error).message;
-    if (maxPixels !== undefined && /pixel limit/i.test(message)) {
-      throw new LayercacheError('INFER_REQUEST_INVALID', `${what} is an image of more than ${(maxPixels / 2 ** 20).toFixed(0)} megapixels, which is not decoded here; scale it down first (the model takes ${size.width}×${size.height})`, { cause: err });
-    }
+    if (maxPixels !== undefined && /pixel limit/i.test(message)) throw tooManyPixels(err);
     throw new LayercacheError('INFER_REQUEST_INVALID', `${what} cannot be decoded as an image (${message}); send a JPEG or PNG file`, { cause: err });
   }
   return preprocessPlanar(planar, 1, size.channels, size.height, size.width, p);

@@ -28,7 +28,7 @@ import { OUTPUTS, outputTensors } from './served-outputs.ts';
 import { answeredAs, modelOf, type Served } from './version-pin.ts';
 import { PARSE_INLINE_BYTES, RequestParser } from './request-parser.ts';
 import { Slots } from './slots.ts';
-import { CLASSIFY_MAX_PIXELS, DECODE_SLOTS, isJpegOrPng, MULTIPART_FIELDS, multipartImage, notImageHint } from './classify-input.ts';
+import { CLASSIFY_MAX_DECODED_BYTES, CLASSIFY_MAX_PIXELS, DECODE_SLOTS, isJpegOrPng, MULTIPART_FIELDS, multipartImage, notImageHint } from './classify-input.ts';
 import { clip, encodeInferResponse, HEADER_LENGTH } from './protocol.ts';
 
 /** Routes whose failures layercache_inference_request_failure counts. */
@@ -371,7 +371,7 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
     }
     // A full queue refuses before the image is decoded (hundreds of milliseconds for a large photo).
     refuseWhenFull();
-    const x = await decodeSlots.run(() => decodeImage(bytes, model.imageSize!, model.preprocess!, 'the request body', CLASSIFY_MAX_PIXELS));
+    const x = await decodeSlots.run(() => decodeImage(bytes, model.imageSize!, model.preprocess!, 'the request body', { maxPixels: CLASSIFY_MAX_PIXELS, maxDecodedBytes: CLASSIFY_MAX_DECODED_BYTES }));
     const r = await infer(req, x.data, 1, pinned);
     const K = r.classes;
     const order = Array.from({ length: K }, (_, k) => k).sort((a, b) => r.probs[b]! - r.probs[a]!).slice(0, deps.limits.topK);

@@ -15,6 +15,13 @@ export const MULTIPART_FIELDS = 16;
 export const CLASSIFY_MAX_PIXELS = 64 * 2 ** 20;
 
 /**
+ * Most bytes an image the classify route decodes may take decoded: 64 megapixels of 8-bit RGBA. A 16-bit PNG of as
+ * many pixels (384 MiB as RGB) is refused from its header: four of them decoding pushed the server from 241 to
+ * 941 MB (security review).
+ */
+export const CLASSIFY_MAX_DECODED_BYTES = 256 * 2 ** 20;
+
+/**
  * Images decoded at once: sharp decodes on libuv's thread pool (4 threads), which also inflates compressed bodies
  * and reads files; eight large photos at once held a 3 KB gzip request 2.5 s.
  */

@@ -21,7 +21,7 @@ import { tensor, unusableScoresRow } from '../tensor/index.ts';
 import { revisedBundle } from './bundle-revision.ts';
 import { reportOf } from './remote-error.ts';
 import { loadUnchangedModel, sourceChanged } from './source-changed.ts';
-import type { EngineReply, EngineRequest } from './messages.ts';
+import { VERIFY_AND_ADMIT, type EngineReply, type EngineRequest } from './messages.ts';
 
 interface Loaded {
   readonly cascade: Cascade;
@@ -39,7 +39,7 @@ const VERIFY_BATCH_ROWS = 16;
 const port = parentPort!;
 let current: Loaded | null = null;
 /** Early answers waiting for verification (all answered by `current`): inputs, answering exits, answered classes. */
-let pending: { inputs: Float32Array[]; exits: number[]; classes: number[]; scores: number[]; sampleDims: readonly number[] } | null = null;
+let pending: { inputs: Float32Array[]; exits: number[]; classes: number[]; scores: number[]; admit: number[]; sampleDims: readonly number[] } | null = null;
 let holdTimer: NodeJS.Timeout | null = null;
 let chain: Promise<void> = Promise.resolve();
 
@@ -98,11 +98,12 @@ async function infer(msg: Extract<EngineRequest, { kind: 'infer' }>): Promise<vo
   const size = msg.input.length / msg.rows;
   for (let i = 0; i < msg.rows; i++) {
     if (!msg.verify[i] || rows[i]!.exit === null) continue;
-    pending ??= { inputs: [], exits: [], classes: [], scores: [], sampleDims: msg.sampleDims };
+    pending ??= { inputs: [], exits: [], classes: [], scores: [], admit: [], sampleDims: msg.sampleDims };
     pending.inputs.push(msg.input.slice(i * size, (i + 1) * size));
     pending.exits.push(rows[i]!.exit!);
     pending.classes.push(rows[i]!.classIndex);
     pending.scores.push(live.cascade.scoreOf(rows[i]!));
+    pending.admit.push(msg.verify[i] === VERIFY_AND_ADMIT ? 1 : 0);
   }
   if (pending && (!msg.more || pending.exits.length >= VERIFY_BATCH_ROWS)) await verifyPending();
   // Held back for batches that may not come (their requests timed out, or another worker took them).
@@ -153,7 +154,8 @@ async function verifyPending(): Promise<void> {
   const agree = Uint8Array.from(usable, (k) => (backboneClasses[k] === p.classes[k] ? 1 : 0));
   const scores = Float64Array.from(usable, (k) => p.scores[k]!);
   const kept = usable.length < n ? stack(usable.map((k) => p.inputs[k]!)) : input;
-  post({ kind: 'verified', version: live.version, exits: Int32Array.from(usable, (k) => p.exits[k]!), agree, scores, input: kept, rows: usable.length }, [kept.buffer, scores.buffer]);
+  const admit = Uint8Array.from(usable, (k) => p.admit[k]!);
+  post({ kind: 'verified', version: live.version, exits: Int32Array.from(usable, (k) => p.exits[k]!), agree, scores, admit, input: kept, rows: usable.length }, [kept.buffer, scores.buffer]);
 }
 
 async function handle(msg: EngineRequest): Promise<void> {

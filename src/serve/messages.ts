@@ -23,6 +23,14 @@ export type EngineSource =
   /** reading: how to read the model (its logits, batch, types and input size; see inspect's classifier-reading.ts). */
   | { readonly kind: 'model'; readonly file: string; readonly classes: number; readonly reading: ClassifierReading; readonly sha256: string };
 
+/**
+ * A row picked at --verify-share: verified, and admitted to the online buffer (a uniform sample of the traffic).
+ * VERIFY_ONLY: picked beyond it, while the guard wants more evidence; verified but not admitted, or the buffer would
+ * fill faster (and with more of whoever sends most) whenever the guard is on probation.
+ */
+export const VERIFY_AND_ADMIT = 1;
+export const VERIFY_ONLY = 2;
+
 export type EngineRequest =
   /** verifyHoldMs: longest verification rows held back under load wait when no further batch comes. */
   | { readonly kind: 'load'; readonly id: number; readonly source: EngineSource; readonly version: number; readonly engine: EngineOptions; readonly verifyHoldMs: number }
@@ -30,6 +38,7 @@ export type EngineRequest =
    * input [rows, ...sample] (transferred); verify [rows]. more: other batches were waiting when
    * this one was sent, so the worker may hold its verification rows back to run them with later ones.
    */
+  /** verify: per row, 0 = no, VERIFY_AND_ADMIT = verify and admit to the online buffer, VERIFY_ONLY = verify only. */
   | { readonly kind: 'infer'; readonly id: number; readonly input: Float32Array; readonly rows: number; readonly sampleDims: readonly number[]; readonly verify: Uint8Array; readonly more: boolean }
   | { readonly kind: 'close'; readonly id: number };
 
@@ -54,7 +63,8 @@ export type EngineReply =
    * per row the answering exit, whether the backbone agreed, and the input [rows, ...sample].
    */
   /** scores: each answer's score at its exit, in the units of the exit's threshold. */
-  | { readonly kind: 'verified'; readonly version: number; readonly exits: Int32Array; readonly agree: Uint8Array; readonly scores: Float64Array; readonly input: Float32Array; readonly rows: number }
+  /** admit: per row, 1 = picked at --verify-share, for the online buffer; 0 = verified only while the guard wanted more. */
+  | { readonly kind: 'verified'; readonly version: number; readonly exits: Int32Array; readonly agree: Uint8Array; readonly scores: Float64Array; readonly admit: Uint8Array; readonly input: Float32Array; readonly rows: number }
   /** Verification of early answers failed (their responses were sent already; nothing else is affected). */
   | ({ readonly kind: 'verify-failed'; readonly rows: number } & ErrorReport);
 

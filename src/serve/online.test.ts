@@ -25,6 +25,7 @@ import { VersionStore } from './version-store.ts';
 import { BUFFER_FILE, readBufferFile } from './buffer-file.ts';
 import { ServerMetrics } from './metrics.ts';
 import { OnlineLearner } from './online.ts';
+import { VERIFY_AND_ADMIT, VERIFY_ONLY } from './messages.ts';
 import type { OnlineDeps } from './online-deps.ts';
 
 let dir: string;
@@ -361,6 +362,32 @@ describe('the online buffer\'s admissions', () => {
     // Rows 0 and 1 ran the whole backbone, row 2 exited; only row 1 was picked for verification.
     learner.onAnswered(randomNormal(seededRng(50), 3 * sample), Int32Array.from([-1, -1, 0]), Uint8Array.from([0, 1, 0]), 1);
     assert.equal(learner.status().bufferSamples, 1);
+    await learner.close();
+  });
+
+  it('while the guard wants evidence it verifies more rows, but admits only those picked at --verify-share (probation does not fill the buffer faster)', async () => {
+    const bundle = await loadBundle(await forcedExitBundle());
+    const c = loadConfig({ serve: { online: { retrainAfter: 1_000_000 } } }, {});
+    const deps = {
+      config: { ...c.serve.online, enabled: true }, build: c.build, preprocess: null, layout: 'nchw', engine: c.engine, modelFile, latencyProfile: '',
+      sampleDims: [3, 8, 8], modelSha256: '', bufferFile: null, pool: {}, store: { dirOf: () => '', remove: async () => {} }, metrics: new ServerMetrics(), model: 'tiny', log: { info() {}, warn() {}, error() {} },
+    } as unknown as OnlineDeps;
+    const learner = new OnlineLearner(deps, { version: 1, bundle });
+    const count = (mask: Uint8Array, v: number): number => mask.reduce((a, m) => a + (m === v ? 1 : 0), 0);
+    const calm = learner.verifyMask(20_000);
+    assert.equal(count(calm, VERIFY_ONLY), 0);
+    assert.ok(Math.abs(count(calm, VERIFY_AND_ADMIT) - 1000) < 150, `${count(calm, VERIFY_AND_ADMIT)} of 20,000 picked at 5%`);
+    // Exit 0 answers every row, and 12 verified answers all disagree: the guard is suspicious and wants evidence.
+    learner.onAnswered(randomNormal(seededRng(51), 100 * sample), new Int32Array(100), new Uint8Array(100), 1);
+    learner.onVerified({ kind: 'verified', version: 1, exits: new Int32Array(12), agree: new Uint8Array(12), scores: new Float64Array(12), admit: Uint8Array.from({ length: 12 }, (_, i) => (i < 3 ? 1 : 0)), input: randomNormal(seededRng(52), 12 * sample), rows: 12 });
+    assert.equal(learner.status().bufferSamples, 3, 'only the verified rows picked at --verify-share are learnt from');
+    assert.equal(learner.status().verifyShare, 0.5);
+    const boosted = learner.verifyMask(20_000);
+    assert.ok(Math.abs(count(boosted, VERIFY_AND_ADMIT) - 1000) < 150, `${count(boosted, VERIFY_AND_ADMIT)} of 20,000 admitted, as at 5%`);
+    assert.ok(Math.abs(count(boosted, VERIFY_ONLY) - 9000) < 400, `${count(boosted, VERIFY_ONLY)} of 20,000 verified only`);
+    // Full-backbone rows picked beyond --verify-share are not admitted either.
+    learner.onAnswered(randomNormal(seededRng(53), 3 * sample), Int32Array.from([-1, -1, -1]), Uint8Array.from([VERIFY_ONLY, VERIFY_AND_ADMIT, 0]), 1);
+    assert.equal(learner.status().bufferSamples, 4);
     await learner.close();
   });
 });

@@ -25,7 +25,7 @@ import { minBuildSamples } from '../config/index.ts';
 import { asLayercacheError, LayercacheError } from '../errors/index.ts';
 import { seededRng, targetAgreementPct, type Rng } from '../tensor/index.ts';
 import { AgreementGuard, keepsServing } from './agreement-guard.ts';
-import type { EngineReply } from './messages.ts';
+import { VERIFY_AND_ADMIT, VERIFY_ONLY, type EngineReply } from './messages.ts';
 import { persistBufferFile, restoreBufferFile } from './buffer-file.ts';
 import { SampleBuffer } from './sample-buffer.ts';
 import { guardRaisesOf, revisedBundle } from './bundle-revision.ts';
@@ -116,7 +116,11 @@ export class OnlineLearner {
     // verified answers, more answers are verified: evidence to act, or the all-clear, comes within hundreds of
     // requests, not thousands.
     const share = this.verifyShare();
-    for (let i = 0; i < rows; i++) mask[i] = this.rng.uniform() < share ? 1 : 0;
+    const base = this.deps.config.verifyShare;
+    for (let i = 0; i < rows; i++) {
+      const u = this.rng.uniform();
+      mask[i] = u < base ? VERIFY_AND_ADMIT : u < share ? VERIFY_ONLY : 0;
+    }
     return mask;
   }
 
@@ -134,7 +138,7 @@ export class OnlineLearner {
     const keep = new Uint8Array(exits.length);
     // Full-backbone rows are admitted now (all of them while no exit answers, else the picked ones);
     // picked early answers are admitted when their verification comes back.
-    for (let i = 0; i < exits.length; i++) keep[i] = exits[i] === -1 && (this.activeExits === 0 || verify[i] === 1) ? 1 : 0;
+    for (let i = 0; i < exits.length; i++) keep[i] = exits[i] === -1 && (this.activeExits === 0 || verify[i] === VERIFY_AND_ADMIT) ? 1 : 0;
     this.buffer.add(input, exits.length, keep);
     this.afterAdmit();
   }
@@ -148,7 +152,8 @@ export class OnlineLearner {
       m.verified.inc({ model: this.deps.model, exit: String(v.exits[k]), tensor: this.exitTensor(v.version, v.exits[k]!), agree: v.agree[k] === 1 ? 'yes' : 'no' });
     }
     if (this.learning) {
-      this.buffer.add(v.input, v.rows);
+      // Those picked at --verify-share only: the boosted share verifies more, it does not learn more.
+      this.buffer.add(v.input, v.rows, v.admit);
       this.afterAdmit();
     }
     this.updateGauges();

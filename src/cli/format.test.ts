@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
-import { curlLine, formatProbability, formatSaving, isLoopbackHost, openHostWarning, plural } from './format.ts';
+import { curlLine, formatProbability, formatSaving, openHostWarning, plural } from './format.ts';
 
 describe('formatSaving', () => {
   it('says lower for a saving and higher for a loss, never a negative "lower"', () => {
@@ -27,8 +27,7 @@ describe('plural', () => {
 
 describe('openHostWarning', () => {
   it('warns for a host beyond this machine without a token, and only then', () => {
-    for (const h of ['127.0.0.1', '127.1.2.3', 'localhost', '::1', '[::1]', '::ffff:127.0.0.1']) assert.equal(isLoopbackHost(h), true, h);
-    for (const h of ['0.0.0.0', '::', '192.0.2.2', 'example.com', '128.0.0.1']) assert.equal(isLoopbackHost(h), false, h);
+    for (const h of ['127.1.2.3', 'localhost', '[::1]', '::ffff:127.0.0.1']) assert.equal(openHostWarning(h, null), null, h);
     assert.match(openHostWarning('0.0.0.0', null)!, /--host 0\.0\.0\.0 lets other machines reach the server, and no token is set/);
     assert.equal(openHostWarning('0.0.0.0', 'a-long-enough-token'), null);
     assert.equal(openHostWarning('127.0.0.1', null), null);

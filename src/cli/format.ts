@@ -1,5 +1,6 @@
 /** Human-readable formatting for CLI output. Invariant: pure functions, no I/O. */
 import type { Dim } from '../onnx/index.ts';
+import { isLoopbackHost } from '../serve/index.ts';
 
 export function formatShape(shape: readonly Dim[] | null): string {
   return shape ? `[${shape.join(', ')}]` : '[?]';
@@ -29,12 +30,6 @@ export function formatPercent(fraction: number): string {
  */
 export function formatProbability(p: number): string {
   return p < 1 && p.toFixed(5) === '1.00000' ? `1 − ${(1 - p).toExponential(1)}` : p.toFixed(5);
-}
-
-/** Whether `host` (a --host value) reaches only this machine: localhost, 127.0.0.0/8 or ::1. */
-export function isLoopbackHost(host: string): boolean {
-  const h = host.trim().toLowerCase().replace(/^\[(.*)\]$/, '$1');
-  return h === 'localhost' || h === '::1' || /^(::ffff:)?127(\.\d{1,3}){3}$/.test(h);
 }
 
 /** The warning for a server that listens beyond this machine without a token, or null. */

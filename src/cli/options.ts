@@ -42,9 +42,9 @@ export function parseImageSize(value: string, option: string): [number, number] 
 }
 
 /** Parses "a,b,c" into a list of non-empty names. */
-export function parseNameList(value: string, option: string): string[] {
+export function parseNameList(value: string, option: string, what = 'tensors', example = '/layer1/Relu_output_0'): string[] {
   const names = value.split(',').map((s) => s.trim()).filter((s) => s.length > 0);
-  if (names.length === 0) throw new LayercacheError('USAGE', `${option} '${value}' names no tensors; pass a comma-separated list, e.g. ${option} /layer1/Relu_output_0`);
+  if (names.length === 0) throw new LayercacheError('USAGE', `${option} '${value}' names no ${what}; pass a comma-separated list, e.g. ${option} ${example}`);
   return names;
 }
 

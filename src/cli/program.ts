@@ -35,7 +35,7 @@ const FLAG_OF_SETTING: Readonly<Record<string, string>> = {
   'build.refineExits': '--refine-exits', 'build.screenEpochs': '--screen-epochs', 'build.seed': '--seed', 'build.temperature': '--distill-temperature',
   'build.latencyProfile': '--latency-profile', 'build.scoresOutput': '--scores-output',
   'preprocess.scale': '--scale', 'preprocess.mean': '--mean', 'preprocess.std': '--std', 'preprocess.layout': '--layout',
-  'serve.tolerance': '--tolerance', 'serve.name': '--name', 'serve.host': '--host', 'serve.port': '--port', 'serve.stateDir': '--state', 'serve.workers': '--workers',
+  'serve.tolerance': '--tolerance', 'serve.name': '--name', 'serve.host': '--host', 'serve.allowedHosts': '--allowed-host', 'serve.port': '--port', 'serve.stateDir': '--state', 'serve.workers': '--workers',
   'serve.maxBatchSize': '--max-batch-size', 'serve.maxQueueDelayUs': '--max-queue-delay-us', 'serve.maxQueueRows': '--max-queue-rows',
   'serve.maxRequestRows': '--max-request-rows', 'serve.requestTimeoutMs': '--timeout-ms', 'serve.bodyLimitBytes': '--body-limit',
   'serve.token': '--token', 'serve.labels': '--labels', 'serve.online.retrainAfter': '--retrain-after', 'serve.online.retrainEvery': '--retrain-every',
@@ -261,6 +261,7 @@ export async function runCli(argv: readonly string[], io: CliIo, env?: NodeJS.Pr
     .option('--timeout-ms <ms>', 'per-request timeout', (v) => parsePositiveCount(v, '--timeout-ms'), 30000)
     .option('--body-limit <bytes>', 'largest request body', (v) => parsePositiveCount(v, '--body-limit'), 64 * 2 ** 20)
     .option('--labels <file>', 'class names for the classify route, one per line', (v) => parsePath(v, '--labels', 'labels.txt'))
+    .option('--allowed-host <names>', 'comma-separated host names answered besides localhost while --host is loopback and no token is set (the names a reverse proxy on this machine forwards)', (v) => parseNameList(v, '--allowed-host', 'hosts', 'api.example.com'))
     .option('--token <token>', 'bearer token every route but health and metrics requires (16+ characters; prefer the LAYERCACHE_TOKEN environment variable, since command lines are visible to other users)')
     .option('--no-online', 'do not learn from traffic (verification and the accuracy guard stay on)')
     .option('--retrain-after <n>', 'buffered samples before the first retrain', (v) => parsePositiveCount(v, '--retrain-after'), 2000)
@@ -290,7 +291,7 @@ export async function runCli(argv: readonly string[], io: CliIo, env?: NodeJS.Pr
         preprocess: preprocessFrom(o),
         serve: {
           tolerance: (o.tolerance as number | undefined) ?? null,
-          name: o.name as string, host: o.host as string, port: o.port as number, stateDir: (o.state as string | undefined) ?? null,
+          name: o.name as string, host: o.host as string, allowedHosts: (o.allowedHost as string[] | undefined) ?? [], port: o.port as number, stateDir: (o.state as string | undefined) ?? null,
           workers: o.workers as number, maxBatchSize: o.maxBatchSize as number, maxQueueDelayUs: o.maxQueueDelayUs as number,
           maxQueueRows: o.maxQueueRows as number, maxRequestRows: o.maxRequestRows as number, requestTimeoutMs: o.timeoutMs as number,
           bodyLimitBytes: o.bodyLimit as number, log: o.logLevel as 'info',

@@ -165,6 +165,11 @@ const TOKEN = /^[\x21-\x7e]{16,4096}$/;
 const ServeSchema = z.object({
   name: z.string().regex(/^[A-Za-z0-9][A-Za-z0-9._-]{0,127}$/, 'must be 1–128 letters, digits, ".", "_" or "-"').default('layercache'),
   host: z.string().min(1).default('127.0.0.1'),
+  /**
+   * Host names answered besides loopback ones while the server listens on loopback only and has no token (the
+   * names a reverse proxy on this machine forwards); other names are refused (DNS rebinding).
+   */
+  allowedHosts: z.array(z.string().regex(/^[A-Za-z0-9.:[\]-]{1,253}$/, 'must be a host name or address, without a port')).default([]),
   port: z.number().int().min(0).max(65535).default(8080),
   /** Directory of persisted bundle versions (online mode); null keeps them in a temporary directory. */
   stateDir: z.string().min(1).nullable().default(null),

@@ -48,7 +48,7 @@ export const ERROR_CODES = {
   INFER_REQUEST_INVALID: input('An inference request does not follow the Open Inference Protocol v2 or does not fit the model.'),
   UNAUTHORIZED: { httpStatus: 401, exitCode: 2, meaning: 'The request has no valid bearer token, and the server requires one.' },
   CROSS_SITE_REFUSED: { httpStatus: 403, exitCode: 2, meaning: 'A browser sent the request from a page of another origin (Sec-Fetch-Site: cross-site or same-site).' },
-  HOST_NOT_SERVED: { httpStatus: 421, exitCode: 2, meaning: 'The Host header names no loopback name, and the server listens on loopback only (a web page reaching it through DNS rebinding).' },
+  HOST_NOT_SERVED: { httpStatus: 421, exitCode: 2, meaning: 'The Host header names no loopback name nor an --allowed-host, and the server listens on loopback only without a token (a web page reaching it through DNS rebinding).' },
   ROUTE_NOT_FOUND: notFound('No route has this path.'),
   METHOD_NOT_ALLOWED: { httpStatus: 405, exitCode: 2, meaning: 'The path exists, but not for this HTTP method; the Allow header names the methods.' },
   MODEL_NOT_FOUND: notFound('The request names a model this server does not serve.'),

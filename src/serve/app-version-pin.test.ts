@@ -35,7 +35,7 @@ async function appWith(serving: { version: number }, onSubmit: () => void): Prom
   const deps: AppDeps = {
     model: { name: 'm', inputName: 'x', sampleDims: [2], classes: CLASSES, preprocess: null, imageSize: null, labels: [] },
     batcher, metrics: new ServerMetrics(), online, serverVersion: 'test', isReady: () => true, engineRunning: () => true,
-    accepted: new AcceptedRequests(), logger: pino({ level: 'silent' }), token: null, listenHost: '127.0.0.1',
+    accepted: new AcceptedRequests(), logger: pino({ level: 'silent' }), token: null, listenHost: '127.0.0.1', allowedHosts: [],
     limits: { bodyLimitBytes: 1 << 20, maxRequestRows: 8, requestTimeoutMs: 5000, topK: 3 },
   };
   return buildApp(deps);

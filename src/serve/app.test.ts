@@ -447,12 +447,21 @@ describe('server routes', () => {
       const res = await app.inject({ method: 'POST', url: URL_INFER, payload: text, headers: { 'content-type': 'application/json', 'sec-fetch-site': 'same-origin', host } });
       assert.equal(res.statusCode, 421, host);
       assert.equal(res.json().code, 'HOST_NOT_SERVED', host);
-      assert.match(res.json().error, /listens on loopback only and answers loopback names \(localhost, 127\.0\.0\.1, \[::1\]\)/);
+      assert.match(res.json().error, /listens on loopback only, has no token, and answers loopback names \(localhost, 127\.0\.0\.1, \[::1\]\); .*add --allowed-host/);
     }
     for (const host of ['localhost:8080', 'LOCALHOST', '127.0.0.1:80', '127.1.2.3', '[::1]:8080', 'api.localhost:9', 'localhost.']) {
       assert.equal((await app.inject({ method: 'POST', url: URL_INFER, payload: text, headers: { 'content-type': 'application/json', host } })).statusCode, 200, host);
     }
     assert.equal((await app.inject({ url: '/v2/health/ready', headers: { host: 'attacker.example' } })).statusCode, 200, 'health stays open to probes');
+    // The name a reverse proxy on this machine forwards, once given (config serve.allowedHosts, --allowed-host).
+    const proxied = await startServer(modelFile, serverConfig({ allowedHosts: ['api.example.com'], online: { enabled: false } }));
+    try {
+      const ok = await proxied.app.inject({ method: 'POST', url: URL_INFER, payload: text, headers: { 'content-type': 'application/json', host: 'api.example.com:443' } });
+      assert.equal(ok.statusCode, 200, ok.body);
+      assert.equal((await proxied.app.inject({ url: '/v2/models/tiny', headers: { host: 'other.example.com' } })).statusCode, 421);
+    } finally {
+      await proxied.close();
+    }
     // Types a page on any site can make a browser send without a preflight are refused, on both routes that take bodies.
     for (const [url, type] of [[URL_INFER, 'text/plain'], [URL_INFER, 'application/x-www-form-urlencoded'], ['/v2/models/tiny/classify', 'text/plain']]) {
       const res = await app.inject({ method: 'POST', url, payload: text, headers: { 'content-type': type } });
@@ -597,6 +606,8 @@ describe('bearer token', () => {
       assert.equal(ok.statusCode, 200, ok.body);
       assert.equal((await s.app.inject({ url: '/v2/models/tiny', headers: { authorization: `bearer ${token}` } })).statusCode, 200, 'the scheme name is case-insensitive');
       assert.equal((await s.app.inject({ url: '/v2', headers: { authorization: `Bearer ${token}` } })).statusCode, 200);
+      // With a token, Host is not checked (a rebinding page cannot send the token): a proxy's forwarded name passes.
+      assert.equal((await s.app.inject({ url: '/v2', headers: { authorization: `Bearer ${token}`, host: 'api.example.com' } })).statusCode, 200);
     } finally {
       await s.close();
     }

@@ -16,7 +16,7 @@ import { LayercacheError } from '../errors/index.ts';
 import { unusableScoresRow } from '../tensor/index.ts';
 import type { AcceptedRequests } from './accepted-requests.ts';
 import { answerClientError, asProtocolError, sendError } from './error-replies.ts';
-import { listensOnLoopbackOnly, siteProblem } from './request-site.ts';
+import { hostCheckOf, siteProblem } from './request-site.ts';
 import { refuseLingeringRequests } from './lingering-close.ts';
 import { bearerCheck, PUBLIC_ROUTES } from './bearer-auth.ts';
 import { ACCEPTED_ENCODINGS, bodyOf, BROWSER_SIMPLE_TYPES, decodeBody, mediaTypeOf, pathOf } from './request-body.ts';
@@ -63,8 +63,9 @@ export interface AppDeps {
   readonly logger: Logger;
   /** Bearer token every route but health and metrics requires; null = none. */
   readonly token: string | null;
-  /** The address the server listens on (--host): on loopback only, requests must name a loopback host. */
+  /** The address the server listens on (--host): on loopback only and without a token, requests must name a loopback host or one of allowedHosts. */
   readonly listenHost: string;
+  readonly allowedHosts: readonly string[];
 }
 
 function notReady(): LayercacheError {
@@ -178,11 +179,11 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
   // A web page can make a browser send requests here (forms and simple requests need no preflight): its inputs would
   // run and feed the online learner. Pages of other origins, and pages reaching a loopback server under a rebound name,
   // are refused (request-site.ts).
-  const loopbackOnly = listensOnLoopbackOnly(deps.listenHost);
+  const hostCheck = hostCheckOf(deps.listenHost, deps.token, deps.allowedHosts);
   app.addHook('onRequest', async (req) => {
     if (PUBLIC_ROUTES.has(req.routeOptions.url ?? '')) return;
     const site = req.headers['sec-fetch-site'];
-    const problem = siteProblem(Array.isArray(site) ? site[0] : site, req.headers.host, loopbackOnly, `${req.method} ${clip(pathOf(req.url))}`);
+    const problem = siteProblem(Array.isArray(site) ? site[0] : site, req.headers.host, hostCheck, `${req.method} ${clip(pathOf(req.url))}`);
     if (problem) throw problem;
   });
   const check = deps.token === null ? null : bearerCheck(deps.token);

@@ -4,3 +4,4 @@ export { type ModelInfo } from './app.ts';
 export { type OnlineStatus } from './online-deps.ts';
 export { HEADER_LENGTH, parseInferRequest, encodeInferResponse, type InferRequest, type ModelSpec, type OutputTensor } from './protocol.ts';
 export { RequestParser, PARSE_INLINE_BYTES } from './request-parser.ts';
+export { isLoopbackHost } from './request-site.ts';

@@ -37,7 +37,7 @@ import { OnlineLearner } from './online.ts';
 import type { OnlineStatus } from './online-deps.ts';
 import { VersionStore } from './version-store.ts';
 import { servingTolerance } from './serving-tolerance.ts';
-import { checkStateDirAccess, STATE_DIR_MODE } from './state-dir.ts';
+import { checkStateDirAccess, makeStateDir } from './state-dir.ts';
 
 const pkg = createRequire(import.meta.url)('../../package.json') as { version: string };
 
@@ -139,7 +139,7 @@ export async function startServer(sourcePath: string, given: Config, logSink?: {
 
 /** temporary: stateDir again when it is the server's own, to remove at close; else null. */
 async function start(sourcePath: string, config: Config, stateDir: string, temporary: string | null, logSink?: { write(line: string): void }): Promise<RunningServer> {
-  await fs.mkdir(stateDir, { recursive: true, mode: STATE_DIR_MODE }).catch((err: NodeJS.ErrnoException) => {
+  const created = await makeStateDir(stateDir).catch((err: NodeJS.ErrnoException) => {
     const why = err.code === 'EEXIST' || err.code === 'ENOTDIR' ? 'it, or a directory above it, is a file' : err.message;
     throw new LayercacheError('CONFIG_INVALID', `state directory ${stateDir} cannot be created: ${why}; give a directory path for --state`, { cause: err });
   });
@@ -150,7 +150,8 @@ async function start(sourcePath: string, config: Config, stateDir: string, tempo
     // Request lines carry the path without its query: a client may put a token there, and nothing else is read from it.
     serializers: { req: (req: { method?: string; url?: string; host?: string; ip?: string }) => ({ method: req.method, url: req.url === undefined ? undefined : pathOf(req.url), host: req.host, remoteAddress: req.ip }) },
   }, logSink ?? process.stdout);
-  await checkStateDirAccess(stateDir, (text) => log.warn({ stateDir }, text));
+  // One it made now is its own, whatever owner the file system reports (an NFS export squashing users says nobody).
+  if (!created) await checkStateDirAccess(stateDir, (text) => log.warn({ stateDir }, text));
   const store = new VersionStore(stateDir);
   const unlock = await store.lock((text, level) => log[level]({ stateDir }, text));
   try {
@@ -306,7 +307,7 @@ async function startLocked(sourcePath: string, config: Config, store: VersionSto
     learner = online;
     // A request larger than the whole queue could never be queued: it is a 400 naming the limit, not a 503 forever.
     const app = await buildApp({
-      model, batcher, metrics, online, serverVersion: pkg.version, isReady: () => ready, engineRunning: () => pool.size > 0, accepted, logger: log, token: s.token, listenHost: s.host,
+      model, batcher, metrics, online, serverVersion: pkg.version, isReady: () => ready, engineRunning: () => pool.size > 0, accepted, logger: log, token: s.token, listenHost: s.host, allowedHosts: s.allowedHosts,
       limits: { bodyLimitBytes: s.bodyLimitBytes, maxRequestRows: Math.min(s.maxRequestRows, s.maxQueueRows), requestTimeoutMs: s.requestTimeoutMs, topK: s.topK },
     });
     return { batcher, online, app };

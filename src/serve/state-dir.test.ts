@@ -3,20 +3,36 @@ import { promises as fs } from 'node:fs';
 import path from 'node:path';
 import { after, describe, it } from 'node:test';
 import { tempDir } from '../../test/support/temp-dir.ts';
-import { checkStateDirAccess } from './state-dir.ts';
+import { checkStateDirAccess, makeStateDir } from './state-dir.ts';
 
 describe('checkStateDirAccess', async () => {
   const root = await tempDir('state-dir');
   after(() => fs.rm(root, { recursive: true, force: true }));
 
-  it("refuses another user's directory (its versions and inputs could have been planted), naming both uids", async () => {
+  it("refuses another user's directory (its versions and inputs could have been planted), naming both uids; root's and one's own pass", async () => {
     const dir = path.join(root, 'theirs');
     await fs.mkdir(dir, { mode: 0o700 });
+    // Tests may run as root: the directory is then given to another user, and the server's uid is passed in.
+    if (process.getuid?.() === 0) await fs.chown(dir, 1234, 1234);
     const owner = (await fs.stat(dir)).uid;
-    // Tests run as root here: the server's uid is given, as another user's would be.
+    assert.notEqual(owner, 0);
     await assert.rejects(checkStateDirAccess(dir, () => {}, owner + 1), { code: 'CONFIG_INVALID', message: new RegExp(`belongs to another user \\(uid ${owner}; this server runs as uid ${owner + 1}\\).*give a directory of your own for --state`) });
     await checkStateDirAccess(dir, () => {}, owner);
     await checkStateDirAccess(dir, () => {}, 0);
+    // Root's directory (a container's volume) passes for any user.
+    const roots = path.join(root, 'roots');
+    await fs.mkdir(roots, { mode: 0o700 });
+    if ((await fs.stat(roots)).uid === 0) await checkStateDirAccess(roots, () => {}, 1000);
+  });
+
+  it('makes a missing state directory private, not its parents, and says whether it made it', async () => {
+    const dir = path.join(root, 'a', 'b', 'state');
+    assert.equal(await makeStateDir(dir), true);
+    assert.equal((await fs.stat(dir)).mode & 0o777, 0o700);
+    assert.notEqual((await fs.stat(path.join(root, 'a', 'b'))).mode & 0o077, 0, 'a parent keeps the umask\'s mode');
+    assert.equal(await makeStateDir(dir), false);
+    await fs.writeFile(path.join(root, 'file'), 'x');
+    await assert.rejects(makeStateDir(path.join(root, 'file')), { code: 'EEXIST' });
   });
 
   it('warns about a directory other users may read or enter; a private one passes quietly', async () => {

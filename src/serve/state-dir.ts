@@ -1,10 +1,11 @@
 /**
  * Who may touch the state directory. It holds the bundle versions a restart serves and, in buffer.bin, inputs
- * clients sent. Invariants: a directory the server creates is private (0700); one owned by another user is refused
- * (they could have planted the versions or the buffer it would load); one other users may read or enter is served
- * with a warning (chmod is the owner's decision).
+ * clients sent. Invariants: a directory the server creates is private (0700), its parents are not made so; an
+ * existing one owned by another user (but root) is refused (they could have planted the versions or the buffer it
+ * would load); one other users may read or enter is served with a warning (chmod is the owner's decision).
  */
 import { promises as fs } from 'node:fs';
+import path from 'node:path';
 import { LayercacheError } from '../errors/index.ts';
 
 /** Mode of a state directory the server creates. */
@@ -13,11 +14,30 @@ export const STATE_DIR_MODE = 0o700;
 /** Mode of the files in it that hold clients' inputs. */
 export const PRIVATE_FILE_MODE = 0o600;
 
-/** Refuses another user's directory; warns about one open to other users. uid: this process's (none on Windows). */
+/**
+ * Creates the state directory if it is missing: its parents as any directory (the umask's mode), itself private.
+ * Whether it was created now.
+ */
+export async function makeStateDir(dir: string): Promise<boolean> {
+  await fs.mkdir(path.dirname(path.resolve(dir)), { recursive: true });
+  try {
+    await fs.mkdir(dir, { mode: STATE_DIR_MODE });
+    return true;
+  } catch (err) {
+    if ((err as NodeJS.ErrnoException).code === 'EEXIST' && (await fs.stat(dir)).isDirectory()) return false;
+    throw err;
+  }
+}
+
+/**
+ * An existing state directory: refuses one owned by another user than this one or root; warns about one open to
+ * other users. uid: this process's (none on Windows).
+ */
 export async function checkStateDirAccess(dir: string, warn: (text: string) => void, uid = process.getuid?.()): Promise<void> {
   const st = await fs.stat(dir);
-  // Root may serve from a service account's directory; any other user, only from its own.
-  if (uid !== undefined && uid !== 0 && st.uid !== uid) {
+  // Root may serve from a service account's directory; any other user from its own, or root's (a container's
+  // volume, an emptyDir): root is trusted already.
+  if (uid !== undefined && uid !== 0 && st.uid !== uid && st.uid !== 0) {
     throw new LayercacheError('CONFIG_INVALID', `state directory ${dir} belongs to another user (uid ${st.uid}; this server runs as uid ${uid}), who could have put the versions and inputs it would load there; give a directory of your own for --state`);
   }
   if ((st.mode & 0o077) !== 0) {

@@ -204,5 +204,9 @@ describe('decodeImage limits', () => {
     assert.ok(Math.abs(x.data[0]! - 200 / 255) < 1e-6);
     // Without limits, the 16-bit one decodes as before.
     assert.deepEqual((await decodeImage(deep, size, identity, 'the upload')).dims, [1, 3, 4, 4]);
+    // A progressive JPEG counts twice (its coefficients are held until the last scan); a baseline one once.
+    const jpeg = (progressive: boolean): Promise<Buffer> => sharp(Buffer.alloc(100 * 100 * 3, 90), { raw: { width: 100, height: 100, channels: 3 } }).jpeg({ progressive }).toBuffer();
+    await assert.rejects(decodeImage(await jpeg(true), size, identity, 'the upload', { maxDecodedBytes: 50_000 }), { message: /would decode to 59 KiB \(100×100, 3 channels of uchar, progressive\)/ });
+    assert.deepEqual((await decodeImage(await jpeg(false), size, identity, 'the upload', { maxDecodedBytes: 50_000 })).dims, [1, 3, 4, 4]);
   });
 });

@@ -199,10 +199,12 @@ export async function decodeImage(bytes: Uint8Array, size: ImageSize, p: Preproc
     if (maxDecodedBytes !== undefined) {
       const m = await sharp(bytes).metadata();
       if (maxPixels !== undefined && (m.width ?? 0) * (m.height ?? 0) > maxPixels) throw tooManyPixels();
-      const decoded = (m.width ?? 0) * (m.height ?? 0) * (m.channels ?? 4) * (DEPTH_BYTES[m.depth ?? 'uchar'] ?? 8);
+      // A progressive JPEG holds its DCT coefficients, 2 bytes a sample, until the last scan: twice its pixels' bytes.
+      const progressive = m.format === 'jpeg' && m.isProgressive === true ? 2 : 1;
+      const decoded = (m.width ?? 0) * (m.height ?? 0) * (m.channels ?? 4) * (DEPTH_BYTES[m.depth ?? 'uchar'] ?? 8) * progressive;
       if (decoded > maxDecodedBytes) {
         const amount = (b: number): string => (b >= 2 ** 20 ? `${(b / 2 ** 20).toFixed(0)} MiB` : `${(b / 1024).toFixed(0)} KiB`);
-        throw new LayercacheError('INFER_REQUEST_INVALID', `${what} would decode to ${amount(decoded)} (${m.width}×${m.height}, ${m.channels} channels of ${m.depth}), more than the ${amount(maxDecodedBytes)} decoded here; send an 8-bit image scaled down (the model takes ${size.width}×${size.height})`);
+        throw new LayercacheError('INFER_REQUEST_INVALID', `${what} would decode to ${amount(decoded)} (${m.width}×${m.height}, ${m.channels} channels of ${m.depth}${progressive > 1 ? ', progressive' : ''}), more than the ${amount(maxDecodedBytes)} decoded here; send an 8-bit image scaled down (the model takes ${size.width}×${size.height})`);
       }
     }
     planar = await decodePlanar(bytes, size, maxPixels);

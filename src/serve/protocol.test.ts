@@ -225,7 +225,7 @@ describe('parseInferRequest against the model', () => {
     rejects(() => parseInferRequest(Buffer.from(`{"inputs":[${input}],"pad":[${'[],'.repeat(2000)}[]]}`), null, spec), /JSON holds more than 1029 arrays/);
     assert.equal(parseInferRequest(Buffer.from(`{"inputs":[{"name":"x","shape":[4,3],"datatype":"FP32","data":[[1,2,3],[4,5,6],[7,8,9],[1,2,3]]}]}`), null, spec).inputs[0]!.data.length, 12);
     // More values than the model's input at the row limit (4 rows of 3) and 4,096 for the rest: refused unparsed.
-    rejects(() => parseInferRequest(Buffer.from(`{"inputs":[{"name":"x","shape":[1,3],"datatype":"FP32","data":[${'0,'.repeat(5000)}0]}]}`), null, spec), /JSON holds more than 4108 values, more than the model's input at the row limit needs/);
+    rejects(() => parseInferRequest(Buffer.from(`{"inputs":[{"name":"x","shape":[1,3],"datatype":"FP32","data":[${'0,'.repeat(5000)}0]}]}`), null, spec), /JSON holds more than 4108 values, more than the model's input needs at the row limit \(--max-request-rows\); send fewer rows per request/);
     // Commas inside strings are no values.
     assert.equal(parseInferRequest(Buffer.from(`{"inputs":[${input}],"pad":"${','.repeat(5000)}"}`), null, spec).inputs[0]!.data.length, 3);
     rejects(() => parseInferRequest(json({ id: 'i'.repeat(300), inputs: [{ name: 'x', shape: [1, 3], datatype: 'FP32', data: [1, 2, 3] }] }), null, spec), /"id" has 300 characters; an id may have at most 256/);

@@ -190,7 +190,7 @@ function jsonCostProblem(bytes: Uint8Array, end: number, maxArrays: number, maxV
       else if (b === 0x22) inString = false;
     } else if (b === 0x22) inString = true;
     else if (b === 0x2c) {
-      if (++commas > maxValues) return `holds more than ${maxValues} values, more than the model's input at the row limit needs`;
+      if (++commas > maxValues) return `holds more than ${maxValues} values, more than the model's input needs at the row limit (--max-request-rows); send fewer rows per request`;
     } else if (b === 0x5b || b === 0x7b) {
       if (++depth > MAX_JSON_DEPTH) return `nests deeper than ${MAX_JSON_DEPTH} levels; a request needs about ${MAX_RANK + 4} at most (data nested as a shape of up to ${MAX_RANK} dimensions)`;
       if (b === 0x7b && ++objects > MAX_JSON_OBJECTS) return `holds more than ${MAX_JSON_OBJECTS} objects; a request holds a few (its inputs, outputs and parameters)`;

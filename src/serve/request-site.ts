@@ -9,28 +9,33 @@
 import { isIP } from 'node:net';
 import { LayercacheError } from '../errors/index.ts';
 
+/** A host name or address as compared: trimmed, lower-cased, without IPv6 brackets or a final dot. */
+function normalHost(host: string): string {
+  return host.trim().toLowerCase().replace(/^\[(.*)\]$/, '$1').replace(/\.$/, '');
+}
+
 /** Whether a --host value listens on loopback only, or a Host names this machine's loopback: 127.0.0.0/8, ::1, localhost. */
 export function isLoopbackHost(host: string): boolean {
-  const n = host.trim().toLowerCase().replace(/^\[(.*)\]$/, '$1').replace(/\.$/, '');
+  const n = normalHost(host);
   if (n === 'localhost' || n.endsWith('.localhost')) return true;
   const v4 = n.replace(/^::ffff:/, '');
   if (isIP(v4) === 4) return v4.startsWith('127.');
   return n === '::1' || n === '0:0:0:0:0:0:0:1';
 }
 
-/** The host name of a Host header value (`name:port`, `[v6]:port`), lower-cased; null when it is malformed. */
 /**
  * The names a server answers besides loopback ones, or null when it checks no Host: it listens beyond loopback (it
  * cannot know its names), or it has a token (a page cannot send it). allowed: --allowed-host's names.
  */
 export function hostCheckOf(listenHost: string, token: string | null, allowed: readonly string[]): ReadonlySet<string> | null {
   if (token !== null || !isLoopbackHost(listenHost)) return null;
-  return new Set(allowed.map((a) => a.trim().toLowerCase().replace(/^\[(.*)\]$/, '$1').replace(/\.$/, '')));
+  return new Set(allowed.map(normalHost));
 }
 
+/** The host name of a Host header value (`name:port`, `[v6]:port`), as compared; null when it is malformed. */
 function hostNameOf(header: string): string | null {
   const m = /^(?:\[([0-9a-f:.]+)\]|([^:[\]]+))(?::\d{1,5})?$/i.exec(header.trim());
-  return m ? (m[1] ?? m[2]!).toLowerCase() : null;
+  return m ? normalHost(m[1] ?? m[2]!) : null;
 }
 
 /**
@@ -45,7 +50,7 @@ export function siteProblem(site: string | undefined, host: string | undefined, 
   // HTTP/1.0 may send no Host; a browser always does.
   if (hostCheck !== null && host !== undefined) {
     const name = hostNameOf(host);
-    if (name === null || !(isLoopbackHost(name) || hostCheck.has(name.replace(/\.$/, '')))) {
+    if (name === null || !(isLoopbackHost(name) || hostCheck.has(name))) {
       return new LayercacheError('HOST_NOT_SERVED', `${request} names host '${clipHost(host)}', but this server listens on loopback only, has no token, and answers loopback names (localhost, 127.0.0.1, [::1])${hostCheck.size > 0 ? ` and ${[...hostCheck].join(', ')}` : ''}; a web page whose name points here (DNS rebinding) is refused. Behind a reverse proxy on this machine, add --allowed-host with the name it forwards (or have it send Host: localhost), or set --token`);
     }
   }

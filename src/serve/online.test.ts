@@ -350,15 +350,20 @@ describe('metric labels across a hot swap', () => {
   });
 });
 
+/** A learner serving the forced-exit bundle as version 1, with learning on and no engine behind it (default settings). */
+async function learnerOnForcedExit(): Promise<OnlineLearner> {
+  const bundle = await loadBundle(await forcedExitBundle());
+  const c = loadConfig({ serve: { online: { retrainAfter: 1_000_000 } } }, {});
+  const deps = {
+    config: { ...c.serve.online, enabled: true }, build: c.build, preprocess: null, layout: 'nchw', engine: c.engine, modelFile, latencyProfile: '',
+    sampleDims: [3, 8, 8], modelSha256: '', bufferFile: null, pool: {}, store: { dirOf: () => '', remove: async () => {} }, metrics: new ServerMetrics(), model: 'tiny', log: { info() {}, warn() {}, error() {} },
+  } as unknown as OnlineDeps;
+  return new OnlineLearner(deps, { version: 1, bundle });
+}
+
 describe('the online buffer\'s admissions', () => {
   it('with an exit serving, takes only the full-backbone rows picked for verification (an unbiased sample, not every hard input)', async () => {
-    const bundle = await loadBundle(await forcedExitBundle());
-    const c = loadConfig({ serve: { online: { retrainAfter: 1_000_000 } } }, {});
-    const deps = {
-      config: { ...c.serve.online, enabled: true }, build: c.build, preprocess: null, layout: 'nchw', engine: c.engine, modelFile, latencyProfile: '',
-      sampleDims: [3, 8, 8], modelSha256: '', bufferFile: null, pool: {}, store: { dirOf: () => '', remove: async () => {} }, metrics: new ServerMetrics(), model: 'tiny', log: { info() {}, warn() {}, error() {} },
-    } as unknown as OnlineDeps;
-    const learner = new OnlineLearner(deps, { version: 1, bundle });
+    const learner = await learnerOnForcedExit();
     // Rows 0 and 1 ran the whole backbone, row 2 exited; only row 1 was picked for verification.
     learner.onAnswered(randomNormal(seededRng(50), 3 * sample), Int32Array.from([-1, -1, 0]), Uint8Array.from([0, 1, 0]), 1);
     assert.equal(learner.status().bufferSamples, 1);
@@ -366,13 +371,7 @@ describe('the online buffer\'s admissions', () => {
   });
 
   it('while the guard wants evidence it verifies more rows, but admits only those picked at --verify-share (probation does not fill the buffer faster)', async () => {
-    const bundle = await loadBundle(await forcedExitBundle());
-    const c = loadConfig({ serve: { online: { retrainAfter: 1_000_000 } } }, {});
-    const deps = {
-      config: { ...c.serve.online, enabled: true }, build: c.build, preprocess: null, layout: 'nchw', engine: c.engine, modelFile, latencyProfile: '',
-      sampleDims: [3, 8, 8], modelSha256: '', bufferFile: null, pool: {}, store: { dirOf: () => '', remove: async () => {} }, metrics: new ServerMetrics(), model: 'tiny', log: { info() {}, warn() {}, error() {} },
-    } as unknown as OnlineDeps;
-    const learner = new OnlineLearner(deps, { version: 1, bundle });
+    const learner = await learnerOnForcedExit();
     const count = (mask: Uint8Array, v: number): number => mask.reduce((a, m) => a + (m === v ? 1 : 0), 0);
     const calm = learner.verifyMask(20_000);
     assert.equal(count(calm, VERIFY_ONLY), 0);

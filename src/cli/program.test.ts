@@ -447,6 +447,15 @@ describe('the layercache bin', () => {
   });
 });
 
+describe('serve --allowed-host', () => {
+  it('adds up when repeated, and a name with a port is refused naming the flag', async () => {
+    // The bad name comes first: refused only if the second flag did not replace the first.
+    const r = await cli('serve', 'model.onnx', '--allowed-host', 'bad.example:8080', '--allowed-host', 'ok.example');
+    assert.equal(r.code, 2, r.stderr);
+    assert.match(r.stderr, /--allowed-host \S*\s*.*bad\.example:8080.*without a port/s);
+  });
+});
+
 describe('an empty path as a command argument', () => {
   it('is a USAGE error naming the argument (exit 2), never a library error for the CLI user to decode', async () => {
     const cases: Array<[string[], RegExp]> = [

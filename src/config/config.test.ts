@@ -87,6 +87,16 @@ describe('config', () => {
   });
 });
 
+describe('serve.allowedHosts', () => {
+  it('takes host names and IP addresses (IPv6 with or without brackets), refuses ports and malformed names', () => {
+    const ok = ['api.example.com', 'api.example.com.', 'my_host', 'localhost', '10.0.0.1', 'fe80::1', '[fe80::1]', '[::1]'];
+    assert.deepEqual(loadConfig({ serve: { allowedHosts: ok } }, {}).serve.allowedHosts, ok);
+    for (const bad of ['example.com:8080', '[::1]:80', 'localhost:8080', ':', '[', 'a..b', '', '-', 'a b']) {
+      assert.throws(() => loadConfig({ serve: { allowedHosts: [bad] } }, {}), { code: 'CONFIG_INVALID', message: /serve\.allowedHosts\.0 .*must be a host name or an IP address \(IPv6 in brackets or not\), without a port/ }, bad);
+    }
+  });
+});
+
 describe('deriveConfig', () => {
   it('overrides section by section, keeps the rest, validates and freezes', () => {
     const base = loadConfig({ engine: { intraOpThreads: 2 }, build: { tolerance: 0.02, augment: ['flip'] } }, {});

@@ -3,6 +3,7 @@
  * reads process.env; configuration is validated once, frozen, and passed down as an
  * argument; unknown keys are rejected; units are part of the names.
  */
+import { isIP } from 'node:net';
 import { z } from 'zod';
 import { LayercacheError, requireArgument } from '../errors/index.ts';
 import { parseDecimal } from './decimal.ts';
@@ -162,6 +163,13 @@ const OnlineSchema = z.object({
 /** A bearer token: printable ASCII without spaces, long enough not to be guessed. */
 const TOKEN = /^[\x21-\x7e]{16,4096}$/;
 
+/** A host name (letters, digits, '-', '_', dots; a final dot allowed) or an IP address, with no port. */
+function isHostName(h: string): boolean {
+  const bare = h.replace(/^\[(.*)\]$/, '$1');
+  if (isIP(bare) !== 0) return true;
+  return h === bare && /^(?=.{1,253}$)[A-Za-z0-9_](?:[A-Za-z0-9_-]{0,62})(?:\.[A-Za-z0-9_](?:[A-Za-z0-9_-]{0,62}))*\.?$/.test(h);
+}
+
 const ServeSchema = z.object({
   name: z.string().regex(/^[A-Za-z0-9][A-Za-z0-9._-]{0,127}$/, 'must be 1–128 letters, digits, ".", "_" or "-"').default('layercache'),
   host: z.string().min(1).default('127.0.0.1'),
@@ -169,7 +177,7 @@ const ServeSchema = z.object({
    * Host names answered besides loopback ones while the server listens on loopback only and has no token (the
    * names a reverse proxy on this machine forwards); other names are refused (DNS rebinding).
    */
-  allowedHosts: z.array(z.string().regex(/^[A-Za-z0-9.:[\]-]{1,253}$/, 'must be a host name or address, without a port')).default([]),
+  allowedHosts: z.array(z.string().refine(isHostName, 'must be a host name or an IP address (IPv6 in brackets or not), without a port')).default([]),
   port: z.number().int().min(0).max(65535).default(8080),
   /** Directory of persisted bundle versions (online mode); null keeps them in a temporary directory. */
   stateDir: z.string().min(1).nullable().default(null),

@@ -101,7 +101,7 @@ export class DynamicBatcher {
     return null;
   }
 
-  /** input: [rows, ...sample]. verify: [rows], 1 = check this row against the full backbone. */
+  /** input: [rows, ...sample]. verify: [rows], non-zero = check this row against the full backbone (messages.ts). */
   submit(input: Float32Array, rows: number, verify: Uint8Array): Promise<RowsResult> {
     const refused = this.refusal(rows);
     if (refused) return Promise.reject(refused);

@@ -109,7 +109,7 @@ export class OnlineLearner {
     return new AgreementGuard(this.exitCount, this.deps.config.guardWindow, this.deps.config.guardDelta, this.deps.config.guardMinSamples);
   }
 
-  /** Per row of a batch about to run: 1 = verify it against the full backbone. */
+  /** Per row of a batch about to run: 0, VERIFY_AND_ADMIT (picked at --verify-share) or VERIFY_ONLY (boosted). */
   verifyMask(rows: number): Uint8Array {
     const mask = new Uint8Array(rows);
     // While the point estimate says agreement is short (not yet significantly), or a raised exit has too few fresh

@@ -140,8 +140,9 @@ export async function startServer(sourcePath: string, given: Config, logSink?: {
 /** temporary: stateDir again when it is the server's own, to remove at close; else null. */
 async function start(sourcePath: string, config: Config, stateDir: string, temporary: string | null, logSink?: { write(line: string): void }): Promise<RunningServer> {
   const created = await makeStateDir(stateDir).catch((err: NodeJS.ErrnoException) => {
-    const why = err.code === 'EEXIST' || err.code === 'ENOTDIR' ? 'it, or a directory above it, is a file' : err.message;
-    throw new LayercacheError('CONFIG_INVALID', `state directory ${stateDir} cannot be created: ${why}; give a directory path for --state`, { cause: err });
+    const file = err.code === 'EEXIST' || err.code === 'ENOTDIR';
+    const why = file ? 'it, or a directory above it, is a file' : err.message;
+    throw new LayercacheError('CONFIG_INVALID', `state directory ${stateDir} cannot be created: ${why}; give ${file ? 'a directory path' : 'a directory this user may create and write'} for --state`, { cause: err });
   });
   const s = config.serve;
   const log: Logger = pino({

@@ -16,13 +16,19 @@ describe('checkStateDirAccess', async () => {
     if (process.getuid?.() === 0) await fs.chown(dir, 1234, 1234);
     const owner = (await fs.stat(dir)).uid;
     assert.notEqual(owner, 0);
-    await assert.rejects(checkStateDirAccess(dir, () => {}, owner + 1), { code: 'CONFIG_INVALID', message: new RegExp(`belongs to another user \\(uid ${owner}; this server runs as uid ${owner + 1}\\).*give a directory of your own for --state`) });
+    await assert.rejects(checkStateDirAccess(dir, () => {}, owner + 1), { code: 'CONFIG_INVALID', message: new RegExp(`is another user's \\(uid ${owner}; this server runs as uid ${owner + 1}\\): .*give a directory of your own for --state`) });
     await checkStateDirAccess(dir, () => {}, owner);
     await checkStateDirAccess(dir, () => {}, 0);
-    // Root's directory (a container's volume) passes for any user.
+    // Root's directory that only root may write (a container's volume) passes for any user; one others may write
+    // (a shared /tmp) does not.
     const roots = path.join(root, 'roots');
-    await fs.mkdir(roots, { mode: 0o700 });
-    if ((await fs.stat(roots)).uid === 0) await checkStateDirAccess(roots, () => {}, 1000);
+    await fs.mkdir(roots, { mode: 0o755 });
+    if ((await fs.stat(roots)).uid === 0) {
+      await fs.chmod(roots, 0o755);
+      await checkStateDirAccess(roots, () => {}, 1000);
+      await fs.chmod(roots, 0o1777);
+      await assert.rejects(checkStateDirAccess(roots, () => {}, 1000), { code: 'CONFIG_INVALID', message: /is root's and writable by others \(mode 1777\)/ });
+    }
   });
 
   it('makes a missing state directory private, not its parents, and says whether it made it', async () => {

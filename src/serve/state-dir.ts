@@ -1,8 +1,8 @@
 /**
  * Who may touch the state directory. It holds the bundle versions a restart serves and, in buffer.bin, inputs
  * clients sent. Invariants: a directory the server creates is private (0700), its parents are not made so; an
- * existing one owned by another user (but root) is refused (they could have planted the versions or the buffer it
- * would load); one other users may read or enter is served with a warning (chmod is the owner's decision).
+ * existing one that another user owns, or that root owns and others may write (/tmp), is refused (they could have
+ * planted the versions or the buffer it would load); one other users may read or enter is served with a warning.
  */
 import { promises as fs } from 'node:fs';
 import path from 'node:path';
@@ -35,10 +35,12 @@ export async function makeStateDir(dir: string): Promise<boolean> {
  */
 export async function checkStateDirAccess(dir: string, warn: (text: string) => void, uid = process.getuid?.()): Promise<void> {
   const st = await fs.stat(dir);
-  // Root may serve from a service account's directory; any other user from its own, or root's (a container's
-  // volume, an emptyDir): root is trusted already.
-  if (uid !== undefined && uid !== 0 && st.uid !== uid && st.uid !== 0) {
-    throw new LayercacheError('CONFIG_INVALID', `state directory ${dir} belongs to another user (uid ${st.uid}; this server runs as uid ${uid}), who could have put the versions and inputs it would load there; give a directory of your own for --state`);
+  // Root may serve from a service account's directory; any other user from its own, or from root's that only root
+  // may write (a container's volume): root is trusted already, but not those a shared /tmp lets write.
+  const rootsAlone = st.uid === 0 && (st.mode & 0o022) === 0;
+  if (uid !== undefined && uid !== 0 && st.uid !== uid && !rootsAlone) {
+    const whose = st.uid === 0 ? `root's and writable by others (mode ${(st.mode & 0o7777).toString(8)})` : `another user's (uid ${st.uid}; this server runs as uid ${uid})`;
+    throw new LayercacheError('CONFIG_INVALID', `state directory ${dir} is ${whose}: they could have put the versions and inputs it would load there; give a directory of your own for --state`);
   }
   if ((st.mode & 0o077) !== 0) {
     warn(`state directory ${dir} is open to other users (mode ${(st.mode & 0o777).toString(8)}); it holds the bundle versions a restart serves and inputs clients sent (buffer.bin): chmod 700 it`);

@@ -1,7 +1,7 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import { LayercacheError } from '../errors/index.ts';
-import { deriveConfig, loadConfig, parseConfig, type ConfigInput } from './config.ts';
+import { deriveConfig, loadConfig, parseConfig, validConfig, type ConfigInput } from './config.ts';
 
 describe('config', () => {
   it('defaults, frozen', () => {
@@ -84,6 +84,18 @@ describe('config', () => {
     assert.equal(problem({ colour: true } as never), 'has unknown setting colour');
     assert.equal(problem({ build: { augment: 'flip' as never } }), 'must be an array');
     assert.throws(() => parseConfig({ serve: { port: -1 } }), { code: 'CONFIG_INVALID', message: /^configuration value serve\.port \(-1\) is invalid: must be at least 0$/ });
+  });
+});
+
+describe('validConfig', () => {
+  it("returns parseConfig's own results as they are, and parses a configuration made in code", () => {
+    const loaded = loadConfig({ serve: { port: 9000 } }, {});
+    assert.equal(validConfig(loaded), loaded, 'validated once');
+    const copy = { ...loaded, serve: { ...loaded.serve } };
+    const parsed = validConfig(copy);
+    assert.notEqual(parsed, copy);
+    assert.deepEqual(parsed, loaded);
+    assert.throws(() => validConfig({ ...loaded, serve: { ...loaded.serve, port: -1 } }), { code: 'CONFIG_INVALID', message: /serve\.port/ });
   });
 });
 

@@ -3,10 +3,10 @@
  * reads process.env; configuration is validated once, frozen, and passed down as an
  * argument; unknown keys are rejected; units are part of the names.
  */
-import { isIP } from 'node:net';
 import { z } from 'zod';
 import { LayercacheError, requireArgument } from '../errors/index.ts';
 import { parseDecimal } from './decimal.ts';
+import { isHostName, requireSections } from './input-shape.ts';
 
 /** Most onnxruntime threads per operator a configuration may ask for. */
 export const MAX_THREADS = 256;
@@ -14,10 +14,13 @@ export const MAX_THREADS = 256;
 /** Most augmented copies a build may ask for (each costs one backbone pass per sample). */
 export const MAX_AUGMENTED_COPIES = 32;
 
+/** onnxruntime's graph optimisation levels, as engine.graphOptimization names them. */
+export const GRAPH_OPTIMIZATIONS = ['disabled', 'basic', 'extended', 'all'] as const;
+
 const EngineSchema = z.object({
   /** Threads per onnxruntime operator; 0 lets onnxruntime choose. */
   intraOpThreads: z.number().int().min(0).max(MAX_THREADS).default(0),
-  graphOptimization: z.enum(['disabled', 'basic', 'extended', 'all']).default('all'),
+  graphOptimization: z.enum(GRAPH_OPTIMIZATIONS).default('all'),
 }).strict();
 
 const HeadSpecSchema = z.object({
@@ -163,13 +166,6 @@ const OnlineSchema = z.object({
 /** A bearer token: printable ASCII without spaces, long enough not to be guessed. */
 const TOKEN = /^[\x21-\x7e]{16,4096}$/;
 
-/** A host name (letters, digits, '-', '_', dots; a final dot allowed) or an IP address, with no port. */
-function isHostName(h: string): boolean {
-  const bare = h.replace(/^\[(.*)\]$/, '$1');
-  if (isIP(bare) !== 0) return true;
-  return h === bare && /^(?=.{1,253}$)[A-Za-z0-9_](?:[A-Za-z0-9_-]{0,62})(?:\.[A-Za-z0-9_](?:[A-Za-z0-9_-]{0,62}))*\.?$/.test(h);
-}
-
 const ServeSchema = z.object({
   name: z.string().regex(/^[A-Za-z0-9][A-Za-z0-9._-]{0,127}$/, 'must be 1–128 letters, digits, ".", "_" or "-"').default('layercache'),
   host: z.string().min(1).default('127.0.0.1'),
@@ -284,6 +280,17 @@ function plainProblem(issue: z.core.$ZodIssue): string {
   }
 }
 
+/** Configurations parseConfig returned (loadConfig's and deriveConfig's included): valid and frozen. */
+const validated = new WeakSet<object>();
+
+/**
+ * `given` as a valid configuration: itself when parseConfig made it, else parsed now (one made in code may hold
+ * anything; CONFIG_INVALID names the setting). For the public functions that take a Config.
+ */
+export function validConfig(given: Config): Config {
+  return validated.has(given) ? given : parseConfig(given as ConfigInput);
+}
+
 /** Validates a configuration object and freezes it. */
 export function parseConfig(input: ConfigInput): Config {
   const result = ConfigSchema.safeParse(input);
@@ -302,7 +309,9 @@ export function parseConfig(input: ConfigInput): Config {
   }
   const bad = conflict(result.data);
   if (bad) throw new LayercacheError('CONFIG_INVALID', `configuration value ${bad.where} is invalid: ${bad.message}`, { setting: { path: bad.where, value: bad.value, problem: bad.message } });
-  return deepFreeze(result.data);
+  const config = deepFreeze(result.data);
+  validated.add(config);
+  return config;
 }
 
 export interface LoadOptions {
@@ -311,30 +320,6 @@ export interface LoadOptions {
    * one refused); commands that do not serve ignore it.
    */
   readonly serving?: boolean;
-}
-
-/** An object of settings (from code it may be anything): not a plain object, it is refused, naming where. */
-function requireObject(value: unknown, where: string): void {
-  // Plain objects only: a Map, a Date or an array spreads to nothing, as a number does.
-  const proto = value !== null && typeof value === 'object' ? Object.getPrototypeOf(value) as unknown : undefined;
-  if (proto === Object.prototype || proto === null) return;
-  const shown = typeof value === 'number' || typeof value === 'bigint' ? String(value)
-    : proto !== undefined && !Array.isArray(value) ? `a ${(value as object).constructor?.name ?? 'object'}`
-    : JSON.stringify(value) ?? String(value);
-  const example = where === '(root)' ? 'loadConfig({ serve: { port: 8080 } })' : where.split('.').reduceRight((inner, key) => `{ ${key}: ${inner} }`, '{ … }');
-  throw new LayercacheError('CONFIG_INVALID', `configuration ${where} is ${shown}, not an object of settings; give e.g. ${example}`, { setting: { path: where, value, problem: 'expected an object' } });
-}
-
-/**
- * The overrides and each section in them are objects: merged section by section, a section of another type (engine: 5,
- * serve: []) spread to nothing and the defaults served silently.
- */
-function requireSections(overrides: unknown): void {
-  requireObject(overrides, '(root)');
-  const o = overrides as Record<string, unknown>;
-  for (const key of ['engine', 'build', 'preprocess', 'serve'] as const) if (o[key] !== undefined) requireObject(o[key], key);
-  const serve = o.serve as Record<string, unknown> | undefined;
-  if (serve?.online !== undefined) requireObject(serve.online, 'serve.online');
 }
 
 /**

@@ -12,7 +12,7 @@ import { promises as fs } from 'node:fs';
 import path from 'node:path';
 import { buildCascade } from '../builder/index.ts';
 import { BUNDLE_OUTPUT, loadBundle, saveBundle } from '../bundle/index.ts';
-import { deriveConfig, parseConfig, type Config, type ConfigInput } from '../config/index.ts';
+import { deriveConfig, validConfig, type Config } from '../config/index.ts';
 import { openDataSource, IDENTITY_PREPROCESS } from '../data/index.ts';
 import { LayercacheError, requireArgument } from '../errors/index.ts';
 import { checkOutputDir, isOsLitter, parseTempSibling } from '../files/index.ts';
@@ -89,7 +89,7 @@ export async function runDemo(outDir: string, given: Config, progress: Progress,
   requireArgument(call, 'outDir', outDir, 'path', "the directory to write the demo into, e.g. 'layercache-demo'");
   requireArgument(call, 'config', given, 'object', "a configuration from loadConfig, e.g. loadConfig({}, process.env, { serving: false })");
   // Perhaps made in code, not by loadConfig: checked as loadConfig checks it (CONFIG_INVALID naming the setting).
-  const config = parseConfig(given as ConfigInput);
+  const config = validConfig(given);
   requireProgress(call, progress);
   requireArgument(call, 'opts', opts, 'object', '{ latencySamples: 1000 }');
   await checkDemoDir(outDir);

@@ -7,8 +7,8 @@
 // First: onnxruntime reads its telemetry opt-out when it starts.
 import './ort-telemetry.ts';
 import * as ort from 'onnxruntime-node';
-import { MAX_THREADS } from '../config/index.ts';
-import { describeArgument, LayercacheError, requireArgument } from '../errors/index.ts';
+import { GRAPH_OPTIMIZATIONS, MAX_THREADS } from '../config/index.ts';
+import { describeArgument, fitsArgument, LayercacheError, requireArgument } from '../errors/index.ts';
 import type { DType, Tensor } from '../tensor/index.ts';
 
 export interface EngineOptions {
@@ -19,8 +19,6 @@ export interface EngineOptions {
   /** Let idle onnxruntime worker threads spin (lower latency for a single session, contention for many). */
   readonly spinning?: boolean;
 }
-
-const GRAPH_OPTIMIZATIONS: readonly string[] = ['disabled', 'basic', 'extended', 'all'];
 
 /**
  * Refuses engine options onnxruntime would refuse as a model it cannot load (or would take as another setting):
@@ -36,7 +34,7 @@ export function checkEngineOptions(call: string, options: EngineOptions): void {
   if (!(Number.isInteger(threads) && (threads as number) >= 0 && (threads as number) <= MAX_THREADS)) {
     throw bad('intraOpThreads', threads, `give a whole number of threads per operator up to ${MAX_THREADS}, or 0 to let onnxruntime choose`);
   }
-  if (!GRAPH_OPTIMIZATIONS.includes(o.graphOptimization as string)) throw bad('graphOptimization', o.graphOptimization, `give one of ${GRAPH_OPTIMIZATIONS.map((g) => `'${g}'`).join(', ')}`);
+  if (!(GRAPH_OPTIMIZATIONS as readonly unknown[]).includes(o.graphOptimization)) throw bad('graphOptimization', o.graphOptimization, `give one of ${GRAPH_OPTIMIZATIONS.map((g) => `'${g}'`).join(', ')}`);
   if (o.spinning !== undefined && typeof o.spinning !== 'boolean') throw bad('spinning', o.spinning, 'give true, false or nothing');
 }
 
@@ -153,7 +151,8 @@ export class Session {
     }
     const ortFeeds: Record<string, ort.Tensor> = {};
     for (const [k, v] of Object.entries(feeds)) {
-      requireArgument(call, `feeds['${k}']`, v, 'tensor', "a tensor: { dtype: 'float32', dims: [1, 784], data: Float32Array }");
+      // Per run, per feed: the argument's name is built only when it is refused.
+      if (!fitsArgument(v, 'tensor')) requireArgument(call, `feeds['${k}']`, v, 'tensor', "a tensor: { dtype: 'float32', dims: [1, 784], data: Float32Array }");
       ortFeeds[k] = toOrt(k, v);
     }
     let result: ort.InferenceSession.ReturnType;

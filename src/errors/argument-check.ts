@@ -31,6 +31,11 @@ const FITS: Readonly<Record<ArgumentKind, (v: unknown) => boolean>> = {
   tensor: (v) => isRecord(v) && typeof v.dtype === 'string' && Array.isArray(v.dims) && v.dims.every((d) => typeof d === 'number') && (ArrayBuffer.isView(v.data) || Array.isArray(v.data)),
 };
 
+/** Whether `value` is of `kind` (requireArgument's test, for a caller that builds its message only on failure). */
+export function fitsArgument(value: unknown, kind: ArgumentKind): boolean {
+  return FITS[kind](value);
+}
+
 /** A short description of any value, for a message: `123 (a number)`, `null`, `an array of 2`, `an object (Map)`. */
 export function describeArgument(value: unknown): string {
   if (value === undefined) return 'missing';

@@ -183,7 +183,7 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
   app.addHook('onRequest', async (req) => {
     if (PUBLIC_ROUTES.has(req.routeOptions.url ?? '')) return;
     const site = req.headers['sec-fetch-site'];
-    const problem = siteProblem(Array.isArray(site) ? site[0] : site, req.headers.host, hostCheck, `${req.method} ${clip(pathOf(req.url))}`);
+    const problem = siteProblem(Array.isArray(site) ? site[0] : site, req.headers.host, hostCheck, () => `${req.method} ${clip(pathOf(req.url))}`);
     if (problem) throw problem;
   });
   const check = deps.token === null ? null : bearerCheck(deps.token);

@@ -6,6 +6,7 @@
  * field; binary tensors are little-endian and appear in the order of their inputs.
  */
 import { LayercacheError } from '../errors/index.ts';
+import { numel } from '../tensor/index.ts';
 import { checkFinite, checkRange, describe, invalid, MAX_RANK, NUMERIC, readBinary, shapeOf, valuesOf, type Numeric } from './tensor-data.ts';
 
 /** The v2 header that gives the JSON part's length when binary tensors follow it. */
@@ -168,7 +169,7 @@ function maxJsonArrays(spec: ModelSpec | null): number {
  */
 function maxJsonValues(spec: ModelSpec | null): number {
   if (spec === null) return Number.POSITIVE_INFINITY;
-  return spec.maxRows * spec.sampleDims.reduce((a, b) => a * b, 1) + 4096;
+  return spec.maxRows * numel(spec.sampleDims) + 4096;
 }
 
 /**

@@ -12,21 +12,21 @@ describe('request-site', () => {
     assert.equal(hostCheckOf('0.0.0.0', null, []), null);
     assert.equal(hostCheckOf('127.0.0.1', 'a-token-of-16-characters', []), null);
     assert.deepEqual([...hostCheckOf('127.0.0.1', null, ['API.example.com.', '[::2]'])!], ['api.example.com', '::2']);
-    assert.equal(siteProblem('same-site', 'anything.example', null, 'GET /')?.code, 'CROSS_SITE_REFUSED', 'Fetch Metadata is checked whatever the Host');
+    assert.equal(siteProblem('same-site', 'anything.example', null, () => 'GET /')?.code, 'CROSS_SITE_REFUSED', 'Fetch Metadata is checked whatever the Host');
   });
 
   it('answers the names given beside loopback ones, any port, any case; refuses others naming the fixes', () => {
     const check = hostCheckOf('127.0.0.1', null, ['api.example.com'])!;
-    for (const h of ['api.example.com', 'API.EXAMPLE.COM:443', 'api.example.com.', 'localhost:8080', '[::1]:80']) assert.equal(siteProblem(undefined, h, check, 'GET /'), null, h);
-    const refused = siteProblem(undefined, 'evil.example', check, 'GET /v2');
+    for (const h of ['api.example.com', 'API.EXAMPLE.COM:443', 'api.example.com.', 'localhost:8080', '[::1]:80']) assert.equal(siteProblem(undefined, h, check, () => 'GET /'), null, h);
+    const refused = siteProblem(undefined, 'evil.example', check, () => 'GET /v2');
     assert.equal(refused?.code, 'HOST_NOT_SERVED');
     assert.match(refused!.message, /^GET \/v2 names host 'evil\.example', but this server listens on loopback only, has no token, and answers loopback names \(localhost, 127\.0\.0\.1, \[::1\]\) and api\.example\.com; .*add --allowed-host with the name it forwards \(or have it send Host: localhost\), or set --token$/);
   });
 
   it('HTTP/1.0 without a Host passes; a malformed Host is refused, clipped in the message', () => {
     const check = hostCheckOf('localhost', null, [])!;
-    assert.equal(siteProblem(undefined, undefined, check, 'GET /'), null);
-    assert.equal(siteProblem(undefined, 'a:b:c', check, 'GET /')?.code, 'HOST_NOT_SERVED');
-    assert.equal(siteProblem(undefined, `${'a'.repeat(100)}.example`, check, 'GET /')?.message.includes('a'.repeat(65)), false);
+    assert.equal(siteProblem(undefined, undefined, check, () => 'GET /'), null);
+    assert.equal(siteProblem(undefined, 'a:b:c', check, () => 'GET /')?.code, 'HOST_NOT_SERVED');
+    assert.equal(siteProblem(undefined, `${'a'.repeat(100)}.example`, check, () => 'GET /')?.message.includes('a'.repeat(65)), false);
   });
 });

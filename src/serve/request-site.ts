@@ -8,6 +8,7 @@
  */
 import { isIP } from 'node:net';
 import { LayercacheError } from '../errors/index.ts';
+import { clip } from './protocol.ts';
 
 /** A host name or address as compared: trimmed, lower-cased, without IPv6 brackets or a final dot. */
 function normalHost(host: string): string {
@@ -41,22 +42,19 @@ function hostNameOf(header: string): string | null {
 /**
  * Why a request must not run here, or null. site: its Sec-Fetch-Site header; host: its Host header; hostCheck: the
  * names answered besides loopback ones, or null when no Host is checked (the server listens beyond loopback, or has
- * a token); request: how to name it ("POST /v2/…").
+ * a token); request: how to name it ("POST /v2/…"), made only for a refusal (this runs for every request).
  */
-export function siteProblem(site: string | undefined, host: string | undefined, hostCheck: ReadonlySet<string> | null, request: string): LayercacheError | null {
+export function siteProblem(site: string | undefined, host: string | undefined, hostCheck: ReadonlySet<string> | null, request: () => string): LayercacheError | null {
   if (site === 'cross-site' || site === 'same-site') {
-    return new LayercacheError('CROSS_SITE_REFUSED', `a browser sent ${request} from a page on ${site === 'cross-site' ? 'another site' : 'another origin of this site'} (Sec-Fetch-Site: ${site}); the server takes no requests from other origins' pages: call it from a backend or a page of its own origin`);
+    return new LayercacheError('CROSS_SITE_REFUSED', `a browser sent ${request()} from a page on ${site === 'cross-site' ? 'another site' : 'another origin of this site'} (Sec-Fetch-Site: ${site}); the server takes no requests from other origins' pages: call it from a backend or a page of its own origin`);
   }
   // HTTP/1.0 may send no Host; a browser always does.
   if (hostCheck !== null && host !== undefined) {
     const name = hostNameOf(host);
     if (name === null || !(isLoopbackHost(name) || hostCheck.has(name))) {
-      return new LayercacheError('HOST_NOT_SERVED', `${request} names host '${clipHost(host)}', but this server listens on loopback only, has no token, and answers loopback names (localhost, 127.0.0.1, [::1])${hostCheck.size > 0 ? ` and ${[...hostCheck].join(', ')}` : ''}; a web page whose name points here (DNS rebinding) is refused. Behind a reverse proxy on this machine, add --allowed-host with the name it forwards (or have it send Host: localhost), or set --token`);
+      return new LayercacheError('HOST_NOT_SERVED', `${request()} names host '${clip(host)}', but this server listens on loopback only, has no token, and answers loopback names (localhost, 127.0.0.1, [::1])${hostCheck.size > 0 ? ` and ${[...hostCheck].join(', ')}` : ''}; a web page whose name points here (DNS rebinding) is refused. Behind a reverse proxy on this machine, add --allowed-host with the name it forwards (or have it send Host: localhost), or set --token`);
     }
   }
   return null;
 }
 
-function clipHost(host: string): string {
-  return host.length > 64 ? `${host.slice(0, 64)}…` : host;
-}

@@ -17,7 +17,7 @@ import type { FastifyInstance } from 'fastify';
 import { pino, type Logger } from 'pino';
 import { checkLatencyProfileFile, readLatencyProfile } from '../builder/index.ts';
 import { hasManifest, loadBundle, MANIFEST_FILE, type LoadedBundle } from '../bundle/index.ts';
-import { deriveConfig, parseConfig, type Config, type ConfigInput } from '../config/index.ts';
+import { deriveConfig, validConfig, type Config } from '../config/index.ts';
 import { runtimeVersion } from '../engine/index.ts';
 import { checkAugmentable, colourImageSizeOf, preprocessFlags, samePreprocess, validatePreprocess, type Preprocess } from '../data/index.ts';
 import { LayercacheError, isRecord, requireArgument } from '../errors/index.ts';
@@ -124,7 +124,7 @@ export async function startServer(sourcePath: string, given: Config, logSink?: {
   requireArgument(call, 'sourcePath', sourcePath, 'path', "a MODEL.onnx file or a bundle directory, e.g. startServer('bundle/', loadConfig({ serve: { port: 8080 } }))");
   requireArgument(call, 'config', given, 'object', 'a configuration from loadConfig, e.g. loadConfig({ serve: { port: 8080 } })');
   // Perhaps made in code, not by loadConfig: checked as loadConfig checks it (CONFIG_INVALID naming the setting).
-  const config = parseConfig(given as ConfigInput);
+  const config = validConfig(given);
   if (logSink !== undefined) requireArgument(call, 'logSink', logSink, (v) => isRecord(v) && typeof v.write === 'function', 'a stream to write log lines to (an object with write(line)), or nothing for stdout');
   if (config.serve.stateDir !== null) return start(sourcePath, config, config.serve.stateDir, null, logSink);
   const temporary = await fs.mkdtemp(path.join(os.tmpdir(), 'layercache-state-'));

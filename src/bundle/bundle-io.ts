@@ -92,6 +92,11 @@ export async function saveBundle(dir: string, manifest: Manifest, files: BundleF
     files[key].forEach((m, i) => requireModel(call, m, `files.${key}[${i}]`, `the build's ${key}: built.${key}`));
   }
   requireArgument(call, 'options', options, 'object', 'options such as { overwrite: true }, or nothing');
+  // One model per entry the manifest describes, in its order: a missing one would be saved as garbage or not at all.
+  for (const [key, entries] of [['segments', 'segments'], ['heads', 'exits'], ['candidateHeads', 'candidates']] as const) {
+    requireArgument(call, `files.${key}`, files[key], (v) => (v as unknown[]).length === manifest[entries].length,
+      `the ${manifest[entries].length} models of the manifest's ${entries}, in its order: built.${key} with built.manifest`);
+  }
   // A bundle is self-contained: a backbone that keeps its weights in side files would be read from wherever it runs.
   if (hasExternalData(parseModel(files.backbone, 'backbone'))) {
     throw new LayercacheError('BUNDLE_INVALID', 'the backbone bytes keep their weights in external data files, which a bundle would not carry; pass the whole model: loadModelFile(path).bytes, which inlines them');
@@ -113,7 +118,10 @@ export async function saveBundle(dir: string, manifest: Manifest, files: BundleF
     candidates: manifest.candidates.map((c, i) => ({ ...c, head: { ...c.head, file: paths.candidates[i]!, sha256: sha256(candBytes[i]!) } })),
   };
   const checked = ManifestSchema.safeParse(final);
-  if (!checked.success) throw new LayercacheError('INTERNAL', `refusing to save an invalid manifest: ${checked.error.issues[0]?.message}`, { cause: checked.error });
+  if (!checked.success) {
+    const issue = checked.error.issues[0]!;
+    throw new LayercacheError('BUNDLE_INVALID', `refusing to save an invalid manifest: ${issue.path.length > 0 ? `${issue.path.join('.')}: ` : ''}${issue.message}; pass the manifest of a build (built.manifest or a loaded bundle's), changing only what its schema allows`, { cause: checked.error });
+  }
   const shared = options.linkFrom ? filesOf(options.linkFrom.manifest) : new Map<string, string>();
   const wanted = filesOf(final);
   await writeDirAtomic(dir, async (tmp) => {

@@ -292,6 +292,13 @@ describe('build → bundle → eval on a tiny model', () => {
     assert.deepEqual((await c1.run(x)).map((r) => [r.classIndex, r.exit]), (await c2.run(x)).map((r) => [r.classIndex, r.exit]));
     await c1.release();
     await c2.release();
+    // From code: an edited manifest the schema refuses, or files that do not match it, name the problem; nothing is written.
+    const bad = { ...bundle.manifest, format: 'layercache.bundle/2' as unknown as typeof bundle.manifest.format };
+    await assert.rejects(saveBundle(path.join(dir, 'bad'), bad, bundle), { code: 'BUNDLE_INVALID', message: /^refusing to save an invalid manifest: format: .*; pass the manifest of a build/ });
+    await assert.rejects(saveBundle(path.join(dir, 'bad'), bundle.manifest, { ...bundle, segments: bundle.segments.slice(1) }), {
+      code: 'ARGUMENT_INVALID', message: new RegExp(`files\\.segments is an array of ${bundle.segments.length - 1}; give the ${bundle.segments.length} models of the manifest's segments`),
+    });
+    await assert.rejects(fs.access(path.join(dir, 'bad')), 'nothing is written');
 
     const e = await cli('eval', out, '--data', `raw:${data}:3x8x8#200-299`, '--json', '--baseline', 'paper', '--latency-samples', '20', '--threads', '1');
     assert.equal(e.code, 0, e.stderr);

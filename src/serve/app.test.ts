@@ -449,7 +449,7 @@ describe('server routes', () => {
       assert.equal(res.json().code, 'HOST_NOT_SERVED', host);
       assert.match(res.json().error, /listens on loopback only, has no token, and answers loopback names \(localhost, 127\.0\.0\.1, \[::1\]\); .*add --allowed-host/);
     }
-    for (const host of ['localhost:8080', 'LOCALHOST', '127.0.0.1:80', '127.1.2.3', '[::1]:8080', 'api.localhost:9', 'localhost.']) {
+    for (const host of ['localhost:8080', 'LOCALHOST', '127.0.0.1:80', '127.1.2.3', '[::1]:8080', 'api.localhost:9', 'localhost.', '[0::1]:8080', '[::ffff:7f00:1]:80']) {
       assert.equal((await app.inject({ method: 'POST', url: URL_INFER, payload: text, headers: { 'content-type': 'application/json', host } })).statusCode, 200, host);
     }
     assert.equal((await app.inject({ url: '/v2/health/ready', headers: { host: 'attacker.example' } })).statusCode, 200, 'health stays open to probes');

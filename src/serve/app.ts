@@ -16,7 +16,7 @@ import { LayercacheError } from '../errors/index.ts';
 import { unusableScoresRow } from '../tensor/index.ts';
 import type { AcceptedRequests } from './accepted-requests.ts';
 import { answerClientError, asProtocolError, sendError } from './error-replies.ts';
-import { hostCheckOf, siteProblem } from './request-site.ts';
+import { hostCheckOf, siteProblem, unusedAllowedHostsWarning } from './request-site.ts';
 import { refuseLingeringRequests } from './lingering-close.ts';
 import { bearerCheck, PUBLIC_ROUTES } from './bearer-auth.ts';
 import { ACCEPTED_ENCODINGS, bodyOf, BROWSER_SIMPLE_TYPES, decodeBody, mediaTypeOf, pathOf } from './request-body.ts';
@@ -180,6 +180,8 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
   // run and feed the online learner. Pages of other origins, and pages reaching a loopback server under a rebound name,
   // are refused (request-site.ts).
   const hostCheck = hostCheckOf(deps.listenHost, deps.token, deps.allowedHosts);
+  const unusedAllowedHosts = unusedAllowedHostsWarning(deps.listenHost, deps.token, deps.allowedHosts);
+  if (unusedAllowedHosts !== null) deps.logger.warn(unusedAllowedHosts);
   app.addHook('onRequest', async (req) => {
     if (PUBLIC_ROUTES.has(req.routeOptions.url ?? '')) return;
     const site = req.headers['sec-fetch-site'];

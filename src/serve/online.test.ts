@@ -476,6 +476,18 @@ describe('accuracy guard', () => {
     } finally {
       await again.close();
     }
+    // A resumed version starts on probation, as after a swap: this process has verified none of its answers. The
+    // given bundle, served as it is, does not.
+    const onProbation = async (state: string): Promise<number> => {
+      const t = await startServer(forced, loadConfig({ engine: { intraOpThreads: 1 }, serve: { tolerance: 0.01, name: 'tiny', log: 'silent', stateDir: path.join(dir, state), online: { enabled: false } } }, {}));
+      try {
+        return t.online.status().verifyShare;
+      } finally {
+        await t.close();
+      }
+    };
+    assert.equal(await onProbation('guard-raise'), 0.5, 'resumed: boosted');
+    assert.equal(await onProbation('guard-fresh'), 0.05, 'the given bundle: --verify-share');
     // With its only exit disabled every row runs the whole backbone, so every row is learnt from, not only the verified share.
     const learning = await startServer(forced, loadConfig({ engine: { intraOpThreads: 1 }, serve: { tolerance: 0.01, name: 'tiny', log: 'silent', stateDir: path.join(dir, 'guard'), online: { retrainAfter: 1_000_000, verifyShare: 0 } } }, {}));
     try {

@@ -25,6 +25,7 @@ import { minBuildSamples } from '../config/index.ts';
 import { asLayercacheError, LayercacheError } from '../errors/index.ts';
 import { seededRng, targetAgreementPct, type Rng } from '../tensor/index.ts';
 import { AgreementGuard, keepsServing } from './agreement-guard.ts';
+import { setAgreementGauges } from './agreement-gauges.ts';
 import { VERIFY_AND_ADMIT, VERIFY_ONLY, type EngineReply } from './messages.ts';
 import { persistBufferFile, restoreBufferFile } from './buffer-file.ts';
 import { SampleBuffer } from './sample-buffer.ts';
@@ -48,7 +49,12 @@ export class OnlineLearner {
   /** Abandons the running retrain (kills its process), while one runs. */
   private stopRetrain: (() => void) | null = null;
 
-  constructor(private readonly deps: OnlineDeps, start: { version: number; bundle: LoadedBundle | null }) {
+  /**
+   * start: the version served first; `resumed` when it comes from the state directory: its exits start on probation,
+   * as after a swap (this process has verified none of their answers, and their heads may have learnt from clients'
+   * traffic), so a restart does not end a retrained version's probation.
+   */
+  constructor(private readonly deps: OnlineDeps, start: { version: number; bundle: LoadedBundle | null; resumed?: boolean }) {
     const rowSize = deps.sampleDims.reduce((a, b) => a * b, 1);
     // Without learning nothing is buffered: no memory is set aside.
     this.buffer = new SampleBuffer(rowSize, deps.config.enabled ? deps.config.bufferSamples : 1, deps.config.bufferBytes);
@@ -63,6 +69,7 @@ export class OnlineLearner {
     this.schedule = new RetrainSchedule(deps.config.retrainAfter, deps.config.retrainEvery);
     this.serving = new ServingVersion(deps, start);
     this.guard = this.newGuard();
+    if (start.resumed === true) this.guard.startProbation();
     if (deps.config.enabled) deps.log.info({ capacity: this.buffer.capacity, bytes: this.buffer.bytes }, `online buffer: ${this.buffer.capacity} samples, ${(this.buffer.bytes / 2 ** 20).toFixed(1)} MiB`);
   }
 
@@ -184,21 +191,7 @@ export class OnlineLearner {
    * calls this too; an exit with no verified answer has no agreement gauge (rather than a made-up 1).
    */
   updateGauges(): void {
-    const m = this.deps.metrics;
-    const model = this.deps.model;
-    const o = this.guard.overall();
-    // Unknown (an answering exit without verified answers): no series, rather than a made-up figure.
-    if (o.estimate === null) m.agreement.remove({ model });
-    else m.agreement.set({ model }, o.estimate);
-    m.agreementLower.set({ model }, o.lower);
-    // Only the serving version's exits: a retrained version may have fewer, or other tensors at the same index.
-    m.exitAgreement.reset();
-    for (const s of this.guard.stats()) {
-      if (s.n > 0) m.exitAgreement.set({ model, exit: String(s.exit), tensor: this.exitTensor(this.version, s.exit) }, s.agreement);
-    }
-    m.exitThreshold.reset();
-    const manifest = this.bundle?.manifest;
-    manifest?.exits.forEach((x, e) => m.exitThreshold.set({ model, exit: String(e), tensor: x.tensor, score: manifest.score.kind }, x.threshold ?? Number.POSITIVE_INFINITY));
+    setAgreementGauges(this.deps.metrics, this.deps.model, this.guard, this.bundle, (e) => this.exitTensor(this.version, e));
   }
 
   /**

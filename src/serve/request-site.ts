@@ -6,22 +6,30 @@
  * nowhere anyway. Servers, curl and SDKs send neither a Sec-Fetch-Site header nor a foreign Host.
  * Invariant: health and metrics stay open to anything that can reach the port (probes and scrapers).
  */
-import { isIP } from 'node:net';
+import { BlockList, isIP } from 'node:net';
 import { LayercacheError } from '../errors/index.ts';
 import { clip } from './protocol.ts';
 
-/** A host name or address as compared: trimmed, lower-cased, without IPv6 brackets or a final dot. */
+/**
+ * A host name or address as compared: trimmed, lower-cased, without IPv6 brackets or a final dot; an IPv6 address in
+ * its canonical spelling (0::1 and ::1 compare equal).
+ */
 function normalHost(host: string): string {
-  return host.trim().toLowerCase().replace(/^\[(.*)\]$/, '$1').replace(/\.$/, '');
+  const n = host.trim().toLowerCase().replace(/^\[(.*)\]$/, '$1').replace(/\.$/, '');
+  return isIP(n) === 6 ? new URL(`http://[${n}]`).hostname.slice(1, -1) : n;
 }
+
+/** Loopback addresses; node's BlockList also matches IPv4-mapped IPv6 spellings (::ffff:7f00:1) and every spelling of ::1. */
+const loopback = new BlockList();
+loopback.addSubnet('127.0.0.0', 8, 'ipv4');
+loopback.addAddress('::1', 'ipv6');
 
 /** Whether a --host value listens on loopback only, or a Host names this machine's loopback: 127.0.0.0/8, ::1, localhost. */
 export function isLoopbackHost(host: string): boolean {
   const n = normalHost(host);
   if (n === 'localhost' || n.endsWith('.localhost')) return true;
-  const v4 = n.replace(/^::ffff:/, '');
-  if (isIP(v4) === 4) return v4.startsWith('127.');
-  return n === '::1' || n === '0:0:0:0:0:0:0:1';
+  const family = isIP(n);
+  return family !== 0 && loopback.check(n, family === 4 ? 'ipv4' : 'ipv6');
 }
 
 /**
@@ -31,6 +39,13 @@ export function isLoopbackHost(host: string): boolean {
 export function hostCheckOf(listenHost: string, token: string | null, allowed: readonly string[]): ReadonlySet<string> | null {
   if (token !== null || !isLoopbackHost(listenHost)) return null;
   return new Set(allowed.map(normalHost));
+}
+
+/** The warning for --allowed-host names given to a server that checks no Host (hostCheckOf is null), or null. */
+export function unusedAllowedHostsWarning(listenHost: string, token: string | null, allowed: readonly string[]): string | null {
+  if (allowed.length === 0 || hostCheckOf(listenHost, token, allowed) !== null) return null;
+  const why = token !== null ? 'a token is set (a web page cannot send it)' : `--host ${listenHost} is not loopback only (the server cannot know its names)`;
+  return `--allowed-host ${allowed.join(',')} has no effect: the Host header is checked only while the server listens on loopback without a token, and ${why}; drop --allowed-host`;
 }
 
 /** The host name of a Host header value (`name:port`, `[v6]:port`), as compared; null when it is malformed. */

@@ -304,7 +304,7 @@ async function startLocked(sourcePath: string, config: Config, store: VersionSto
       config: s.online, build: deriveConfig(config, { build: { scoresOutput: wantedScores, tolerance: held.tolerance } }).build, preprocess: start.preprocess, layout: samplesLayout, engine: s.online.retrainThreads === null ? config.engine : { ...config.engine, intraOpThreads: s.online.retrainThreads },
       modelFile: start.modelFile, latencyProfile, sampleDims: start.sampleDims, pool, store, metrics, model: s.name, log,
       modelSha256: givenSha, bufferFile: temporary === null && s.online.persistBuffer ? path.join(stateDir, BUFFER_FILE) : null,
-    }, { version: start.version, bundle: start.bundle });
+    }, { version: start.version, bundle: start.bundle, resumed: resumed !== null });
     learner = online;
     // A request larger than the whole queue could never be queued: it is a 400 naming the limit, not a 503 forever.
     const app = await buildApp({

@@ -4,8 +4,8 @@ import { hostCheckOf, isLoopbackHost, siteProblem, unusedAllowedHostsWarning } f
 
 describe('request-site', () => {
   it('loopback: 127.0.0.0/8, ::1 (also IPv4-mapped) and localhost names, as --host values or Host names', () => {
-    for (const h of ['127.0.0.1', '127.0.1.1', 'localhost', 'LOCALHOST', 'localhost.', 'api.localhost', '::1', '[::1]', '0:0:0:0:0:0:0:1', '::ffff:127.0.0.1', ' 127.0.0.1 ', '::ffff:7f00:1', '0::1', '[0000::0001]', '::0:1']) assert.equal(isLoopbackHost(h), true, h);
-    for (const h of ['0.0.0.0', '::', '10.1.2.3', 'myhost', '128.0.0.1', '::2', 'localhost.example', '::ffff:10.0.0.1', '::ffff:a00:1', '127.0.0.1.example']) assert.equal(isLoopbackHost(h), false, h);
+    for (const h of ['127.0.0.1', '127.0.1.1', 'localhost', 'LOCALHOST', 'localhost.', 'api.localhost', '::1', '[::1]', '0:0:0:0:0:0:0:1', '::ffff:127.0.0.1', ' 127.0.0.1 ', '::ffff:7f00:1', '0::1', '[0000::0001]', '::0:1', '::1%lo']) assert.equal(isLoopbackHost(h), true, h);
+    for (const h of ['0.0.0.0', '::', '10.1.2.3', 'myhost', '128.0.0.1', '::2', 'localhost.example', '::ffff:10.0.0.1', '::ffff:a00:1', '127.0.0.1.example', 'fe80::1%eth0']) assert.equal(isLoopbackHost(h), false, h);
   });
 
   it('checks Host only on loopback without a token: beyond loopback it cannot know its names, and a page cannot send the token', () => {
@@ -25,6 +25,7 @@ describe('request-site', () => {
   it('answers the names given beside loopback ones, any port, any case; refuses others naming the fixes', () => {
     const check = hostCheckOf('127.0.0.1', null, ['api.example.com'])!;
     for (const h of ['api.example.com', 'API.EXAMPLE.COM:443', 'api.example.com.', 'localhost:8080', '[::1]:80']) assert.equal(siteProblem(undefined, h, check, () => 'GET /'), null, h);
+    assert.deepEqual([...hostCheckOf('::1%lo', null, ['fe80::1%eth0'])!], ['fe80::1%eth0'], 'zone ids are kept as given');
     assert.equal(siteProblem(undefined, '[0:0::3]:8080', hostCheckOf('127.0.0.1', null, ['::3']), () => 'GET /'), null, 'IPv6 spellings compare canonically');
     const refused = siteProblem(undefined, 'evil.example', check, () => 'GET /v2');
     assert.equal(refused?.code, 'HOST_NOT_SERVED');

@@ -12,11 +12,11 @@ import { clip } from './protocol.ts';
 
 /**
  * A host name or address as compared: trimmed, lower-cased, without IPv6 brackets or a final dot; an IPv6 address in
- * its canonical spelling (0::1 and ::1 compare equal).
+ * its canonical spelling (0::1 and ::1 compare equal), except with a zone id (fe80::1%eth0), which URLs do not take.
  */
 function normalHost(host: string): string {
   const n = host.trim().toLowerCase().replace(/^\[(.*)\]$/, '$1').replace(/\.$/, '');
-  return isIP(n) === 6 ? new URL(`http://[${n}]`).hostname.slice(1, -1) : n;
+  return isIP(n) === 6 && !n.includes('%') ? new URL(`http://[${n}]`).hostname.slice(1, -1) : n;
 }
 
 /** Loopback addresses; node's BlockList also matches IPv4-mapped IPv6 spellings (::ffff:7f00:1) and every spelling of ::1. */

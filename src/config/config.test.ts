@@ -100,11 +100,11 @@ describe('validConfig', () => {
 });
 
 describe('serve.allowedHosts', () => {
-  it('takes host names and IP addresses (IPv6 with or without brackets), refuses ports and malformed names', () => {
+  it('takes host names and IP addresses (IPv6 with or without brackets), refuses ports, zone ids and malformed names', () => {
     const ok = ['api.example.com', 'api.example.com.', 'my_host', 'localhost', '10.0.0.1', 'fe80::1', '[fe80::1]', '[::1]'];
     assert.deepEqual(loadConfig({ serve: { allowedHosts: ok } }, {}).serve.allowedHosts, ok);
-    for (const bad of ['example.com:8080', '[::1]:80', 'localhost:8080', ':', '[', 'a..b', '', '-', 'a b']) {
-      assert.throws(() => loadConfig({ serve: { allowedHosts: [bad] } }, {}), { code: 'CONFIG_INVALID', message: /serve\.allowedHosts\.0 .*must be a host name or an IP address \(IPv6 in brackets or not\), without a port/ }, bad);
+    for (const bad of ['example.com:8080', '[::1]:80', 'localhost:8080', ':', '[', 'a..b', '', '-', 'a b', 'fe80::1%eth0', '[fe80::1%eth0]']) {
+      assert.throws(() => loadConfig({ serve: { allowedHosts: [bad] } }, {}), { code: 'CONFIG_INVALID', message: /serve\.allowedHosts\.0 .*must be a host name or an IP address \(IPv6 in brackets or not, without a zone id\), without a port/ }, bad);
     }
   });
 });

@@ -173,7 +173,8 @@ const ServeSchema = z.object({
    * Host names answered besides loopback ones while the server listens on loopback only and has no token (the
    * names a reverse proxy on this machine forwards); other names are refused (DNS rebinding).
    */
-  allowedHosts: z.array(z.string().refine(isHostName, 'must be a host name or an IP address (IPv6 in brackets or not), without a port')).default([]),
+  // A zone id (fe80::1%eth0) never matches: a Host header cannot carry one.
+  allowedHosts: z.array(z.string().refine((h) => isHostName(h) && !h.includes('%'), 'must be a host name or an IP address (IPv6 in brackets or not, without a zone id), without a port')).default([]),
   port: z.number().int().min(0).max(65535).default(8080),
   /** Directory of persisted bundle versions (online mode); null keeps them in a temporary directory. */
   stateDir: z.string().min(1).nullable().default(null),

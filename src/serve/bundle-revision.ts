@@ -30,3 +30,12 @@ export function guardRaisesOf(bundle: LoadedBundle | null, exits: number): numbe
   const ok = Array.isArray(saved) && saved.length === exits && saved.every((r) => Number.isInteger(r) && r >= 0);
   return ok ? [...(saved as number[])] : new Array<number>(exits).fill(0);
 }
+
+/**
+ * Whether `bundle`'s heads were learnt from served traffic: any exit whose head is not one of the given bundle's
+ * (`given`; null for a bare model, whose every head was). A guard's revision keeps the heads it revised.
+ */
+export function headsLearntOnline(bundle: LoadedBundle, given: LoadedBundle | null): boolean {
+  const own = new Set(given?.manifest.exits.map((x) => x.head.sha256) ?? []);
+  return bundle.manifest.exits.some((x) => !own.has(x.head.sha256));
+}

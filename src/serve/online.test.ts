@@ -476,8 +476,9 @@ describe('accuracy guard', () => {
     } finally {
       await again.close();
     }
-    // A resumed version starts on probation, as after a swap: this process has verified none of its answers. The
-    // given bundle, served as it is, does not.
+    // A resumed version whose heads a retrain learnt from traffic starts on probation, as after the swap that first
+    // served it: this process has verified none of its answers. The given bundle, and a guard's revision of it (its
+    // heads), do not.
     const onProbation = async (state: string): Promise<number> => {
       const t = await startServer(forced, loadConfig({ engine: { intraOpThreads: 1 }, serve: { tolerance: 0.01, name: 'tiny', log: 'silent', stateDir: path.join(dir, state), online: { enabled: false } } }, {}));
       try {
@@ -486,7 +487,9 @@ describe('accuracy guard', () => {
         await t.close();
       }
     };
-    assert.equal(await onProbation('guard-raise'), 0.5, 'resumed: boosted');
+    await saveWithForcedExit(await loadBundle(path.join(dir, 'built')), 1, 0, new VersionStore(path.join(dir, 'guard-learnt')).dirOf(3));
+    assert.equal(await onProbation('guard-learnt'), 0.5, 'resumed with other heads than the given bundle\'s: boosted');
+    assert.equal(await onProbation('guard-raise'), 0.05, 'a revision of the given bundle: --verify-share');
     assert.equal(await onProbation('guard-fresh'), 0.05, 'the given bundle: --verify-share');
     // With its only exit disabled every row runs the whole backbone, so every row is learnt from, not only the verified share.
     const learning = await startServer(forced, loadConfig({ engine: { intraOpThreads: 1 }, serve: { tolerance: 0.01, name: 'tiny', log: 'silent', stateDir: path.join(dir, 'guard'), online: { retrainAfter: 1_000_000, verifyShare: 0 } } }, {}));

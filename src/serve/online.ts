@@ -50,11 +50,11 @@ export class OnlineLearner {
   private stopRetrain: (() => void) | null = null;
 
   /**
-   * start: the version served first; `resumed` when it comes from the state directory: its exits start on probation,
-   * as after a swap (this process has verified none of their answers, and their heads may have learnt from clients'
-   * traffic), so a restart does not end a retrained version's probation.
+   * start: the version served first; `learntOnline` when it was resumed from the state directory with heads a
+   * retrain learnt from clients' traffic: its exits start on probation, as after the swap that first served them (this
+   * process has verified none of their answers), so a restart does not end a retrained version's probation.
    */
-  constructor(private readonly deps: OnlineDeps, start: { version: number; bundle: LoadedBundle | null; resumed?: boolean }) {
+  constructor(private readonly deps: OnlineDeps, start: { version: number; bundle: LoadedBundle | null; learntOnline?: boolean }) {
     const rowSize = deps.sampleDims.reduce((a, b) => a * b, 1);
     // Without learning nothing is buffered: no memory is set aside.
     this.buffer = new SampleBuffer(rowSize, deps.config.enabled ? deps.config.bufferSamples : 1, deps.config.bufferBytes);
@@ -69,7 +69,7 @@ export class OnlineLearner {
     this.schedule = new RetrainSchedule(deps.config.retrainAfter, deps.config.retrainEvery);
     this.serving = new ServingVersion(deps, start);
     this.guard = this.newGuard();
-    if (start.resumed === true) this.guard.startProbation();
+    if (start.learntOnline === true) this.guard.startProbation();
     if (deps.config.enabled) deps.log.info({ capacity: this.buffer.capacity, bytes: this.buffer.bytes }, `online buffer: ${this.buffer.capacity} samples, ${(this.buffer.bytes / 2 ** 20).toFixed(1)} MiB`);
   }
 

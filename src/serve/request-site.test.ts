@@ -18,8 +18,8 @@ describe('request-site', () => {
   it('warns when --allowed-host names are given to a server that checks no Host, saying why', () => {
     assert.equal(unusedAllowedHostsWarning('127.0.0.1', null, ['api.example.com']), null);
     assert.equal(unusedAllowedHostsWarning('0.0.0.0', null, []), null);
-    assert.match(unusedAllowedHostsWarning('127.0.0.1', 'a-token-of-16-characters', ['api.example.com'])!, /^--allowed-host api\.example\.com has no effect: .*a token is set .*; drop --allowed-host$/);
-    assert.match(unusedAllowedHostsWarning('0.0.0.0', null, ['a.example', 'b.example'])!, /^--allowed-host a\.example,b\.example has no effect: .*--host 0\.0\.0\.0 is not loopback only/);
+    assert.match(unusedAllowedHostsWarning('127.0.0.1', 'a-token-of-16-characters', ['api.example.com'])!, /^--allowed-host api\.example\.com \(serve\.allowedHosts\) has no effect: .*a token is set .*; drop --allowed-host$/);
+    assert.match(unusedAllowedHostsWarning('0.0.0.0', null, ['a.example', 'b.example'])!, /^--allowed-host a\.example,b\.example \(serve\.allowedHosts\) has no effect: .*--host 0\.0\.0\.0 is not loopback only/);
   });
 
   it('answers the names given beside loopback ones, any port, any case; refuses others naming the fixes', () => {

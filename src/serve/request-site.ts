@@ -26,7 +26,11 @@ loopback.addAddress('::1', 'ipv6');
 
 /** Whether a --host value listens on loopback only, or a Host names this machine's loopback: 127.0.0.0/8, ::1, localhost. */
 export function isLoopbackHost(host: string): boolean {
-  const n = normalHost(host);
+  return isLoopbackName(normalHost(host));
+}
+
+/** isLoopbackHost of a name normalHost gave. */
+function isLoopbackName(n: string): boolean {
   if (n === 'localhost' || n.endsWith('.localhost')) return true;
   const family = isIP(n);
   return family !== 0 && loopback.check(n, family === 4 ? 'ipv4' : 'ipv6');
@@ -45,7 +49,7 @@ export function hostCheckOf(listenHost: string, token: string | null, allowed: r
 export function unusedAllowedHostsWarning(listenHost: string, token: string | null, allowed: readonly string[]): string | null {
   if (allowed.length === 0 || hostCheckOf(listenHost, token, allowed) !== null) return null;
   const why = token !== null ? 'a token is set (a web page cannot send it)' : `--host ${listenHost} is not loopback only (the server cannot know its names)`;
-  return `--allowed-host ${allowed.join(',')} has no effect: the Host header is checked only while the server listens on loopback without a token, and ${why}; drop --allowed-host`;
+  return `--allowed-host ${allowed.join(',')} (serve.allowedHosts) has no effect: the Host header is checked only while the server listens on loopback without a token, and ${why}; drop --allowed-host`;
 }
 
 /** The host name of a Host header value (`name:port`, `[v6]:port`), as compared; null when it is malformed. */
@@ -66,7 +70,7 @@ export function siteProblem(site: string | undefined, host: string | undefined, 
   // HTTP/1.0 may send no Host; a browser always does.
   if (hostCheck !== null && host !== undefined) {
     const name = hostNameOf(host);
-    if (name === null || !(isLoopbackHost(name) || hostCheck.has(name))) {
+    if (name === null || !(isLoopbackName(name) || hostCheck.has(name))) {
       return new LayercacheError('HOST_NOT_SERVED', `${request()} names host '${clip(host)}', but this server listens on loopback only, has no token, and answers loopback names (localhost, 127.0.0.1, [::1])${hostCheck.size > 0 ? ` and ${[...hostCheck].join(', ')}` : ''}; a web page whose name points here (DNS rebinding) is refused. Behind a reverse proxy on this machine, add --allowed-host with the name it forwards (or have it send Host: localhost), or set --token`);
     }
   }

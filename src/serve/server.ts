@@ -34,6 +34,7 @@ import type { EngineSource } from './messages.ts';
 import { ServerMetrics } from './metrics.ts';
 import { BUFFER_FILE } from './buffer-file.ts';
 import { OnlineLearner } from './online.ts';
+import { headsLearntOnline } from './bundle-revision.ts';
 import type { OnlineStatus } from './online-deps.ts';
 import { VersionStore } from './version-store.ts';
 import { servingTolerance } from './serving-tolerance.ts';
@@ -304,7 +305,7 @@ async function startLocked(sourcePath: string, config: Config, store: VersionSto
       config: s.online, build: deriveConfig(config, { build: { scoresOutput: wantedScores, tolerance: held.tolerance } }).build, preprocess: start.preprocess, layout: samplesLayout, engine: s.online.retrainThreads === null ? config.engine : { ...config.engine, intraOpThreads: s.online.retrainThreads },
       modelFile: start.modelFile, latencyProfile, sampleDims: start.sampleDims, pool, store, metrics, model: s.name, log,
       modelSha256: givenSha, bufferFile: temporary === null && s.online.persistBuffer ? path.join(stateDir, BUFFER_FILE) : null,
-    }, { version: start.version, bundle: start.bundle, resumed: resumed !== null });
+    }, { version: start.version, bundle: start.bundle, learntOnline: resumed !== null && headsLearntOnline(resumed.bundle, given) });
     learner = online;
     // A request larger than the whole queue could never be queued: it is a 400 naming the limit, not a 503 forever.
     const app = await buildApp({

@@ -18,7 +18,7 @@ import os from 'node:os';
 import { z } from 'zod';
 import { runtimeVersion, type EngineOptions } from '../engine/index.ts';
 import { LayercacheError, requireArgument } from '../errors/index.ts';
-import { checkOutputFile, sha256, writeFileAtomic } from '../files/index.ts';
+import { checkOutputFile, notRegularFile, sha256, writeFileAtomic } from '../files/index.ts';
 import { requireProgress, type Progress } from '../progress/index.ts';
 
 export const LATENCY_PROFILE_FORMAT = 'layercache.latency-profile/1';
@@ -112,6 +112,8 @@ const PROFILE_FORMAT_PREFIX = LATENCY_PROFILE_FORMAT.slice(0, LATENCY_PROFILE_FO
  */
 export async function readLatencyProfile(file: string): Promise<ProfileReading> {
   requireArgument('readLatencyProfile(file)', 'file', file, 'path', "the profile's path, e.g. 'latency.json'");
+  const kind = await notRegularFile(file);
+  if (kind !== null) return { profile: null, problem: `latency profile ${file} is ${kind}, not a file`, replaceable: false };
   let text: string;
   try {
     text = await fs.readFile(file, 'utf8');

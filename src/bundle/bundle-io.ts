@@ -8,7 +8,7 @@ import { promises as fs } from 'node:fs';
 import path from 'node:path';
 import { colourImageSizeOf, validatePreprocess } from '../data/index.ts';
 import { LayercacheError, isRecord, requireArgument } from '../errors/index.ts';
-import { sha256, writeDirAtomic, writeFileAtomic, type OutputKind } from '../files/index.ts';
+import { notRegularFile, sha256, writeDirAtomic, writeFileAtomic, type OutputKind } from '../files/index.ts';
 import { hasExternalData, parseModel, readValueInfo, requireModel, serializeModel, type ModelProto } from '../onnx/index.ts';
 import { ManifestSchema, type Manifest } from './manifest.ts';
 
@@ -150,6 +150,8 @@ export async function saveBundle(dir: string, manifest: Manifest, files: BundleF
 
 async function readChecked(dir: string, ref: { file: string; sha256: string }, what: string): Promise<Uint8Array> {
   const file = path.join(dir, ref.file);
+  const kind = await notRegularFile(file);
+  if (kind !== null) throw new LayercacheError('BUNDLE_INVALID', `bundle ${dir}: ${what} ${ref.file} is ${kind}, not a file; rebuild the bundle with 'layercache build'`);
   let bytes: Uint8Array;
   try {
     bytes = new Uint8Array(await fs.readFile(file));
@@ -178,6 +180,8 @@ export function requireLoadedBundle(call: string, arg: string, value: unknown): 
 export async function loadBundle(dir: string): Promise<LoadedBundle> {
   requireArgument('loadBundle(dir)', 'dir', dir, 'path', "the path of a bundle directory, e.g. loadBundle('bundle/')");
   const manifestPath = path.join(dir, MANIFEST_FILE);
+  const kind = await notRegularFile(manifestPath);
+  if (kind !== null) throw new LayercacheError('BUNDLE_INVALID', `bundle ${dir}: ${MANIFEST_FILE} is ${kind}, not a file; rebuild the bundle with 'layercache build'`);
   let raw: Buffer;
   try {
     raw = await fs.readFile(manifestPath);

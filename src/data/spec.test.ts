@@ -4,6 +4,7 @@
  * with labels outside 0–9) refused with a code and a message that names the problem.
  */
 import assert from 'node:assert/strict';
+import { execFileSync } from 'node:child_process';
 import { promises as fs } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
@@ -156,6 +157,18 @@ describe('data specs', () => {
     await fs.writeFile(path.join(dir, 'head.npy'), npy([4, 2, 3], values).subarray(0, 30));
     await assert.rejects(openDataSource(`npy:${path.join(dir, 'head.npy')}`, IDENTITY_PREPROCESS), { code: 'DATA_SPEC_INVALID', message: /is truncated within its header; save it again with np\.save/ });
     await assert.rejects(openDataSource(`npy:${path.join(dir, 'ok.npy')}#3-1`, IDENTITY_PREPROCESS), { code: 'DATA_SPEC_INVALID', message: /has an empty range #3-1: it is reversed; ranges are inclusive, first record first \(#1-3\)/ });
+  });
+
+  it('a device or a FIFO given as a data file is refused before it is opened (opening a FIFO waits for a writer)', async () => {
+    const fifo = path.join(dir, 'fifo');
+    execFileSync('mkfifo', [fifo]);
+    try {
+      await assert.rejects(openDataSource(`raw:${fifo}:3`, IDENTITY_PREPROCESS), { code: 'FILE_UNREADABLE', message: /fifo \(from data spec 'raw:.*'\) is a FIFO \(named pipe\); give the file itself$/ });
+      await assert.rejects(openDataSource(`npy:/dev/zero`, IDENTITY_PREPROCESS), { code: 'FILE_UNREADABLE', message: /\/dev\/zero .* is a device; give the file itself$/ });
+      await assert.rejects(openDataSource(`cifar10:${fifo}#0-1`, IDENTITY_PREPROCESS), { code: 'FILE_UNREADABLE', message: /is a FIFO \(named pipe\), not a CIFAR-10 binary file/ });
+    } finally {
+      await fs.rm(fifo);
+    }
   });
 
   it('a directory given as a data file is named as a directory', async () => {

@@ -10,7 +10,7 @@
 import { promises as fs } from 'node:fs';
 import path from 'node:path';
 import { LayercacheError, requireArgument } from '../errors/index.ts';
-import { readFully } from '../files/index.ts';
+import { notRegularFile, readFully } from '../files/index.ts';
 import { sliceRows, tensor } from '../tensor/index.ts';
 import { readCifar, cifarRecordCount, CIFAR_RECORD_BYTES, CIFAR_SHAPE } from './cifar.ts';
 import { preprocessPlanar, type Preprocess } from './preprocess.ts';
@@ -90,6 +90,8 @@ function unreadable(spec: string, file: string, err: unknown): LayercacheError {
  * larger than memory (or than the 2 GiB a single read allows).
  */
 async function openFile(spec: string, file: string): Promise<{ size: number; read(start: number, length: number): Promise<Uint8Array>; close(): Promise<void> }> {
+  const kind = await notRegularFile(file);
+  if (kind !== null) throw new LayercacheError('FILE_UNREADABLE', `data file ${file} (from data spec '${spec}') is ${kind}; give the file itself${kind === 'a directory' ? ' (folder:DIR reads a directory of images)' : ''}`);
   let fh: fs.FileHandle;
   try {
     fh = await fs.open(file, 'r');

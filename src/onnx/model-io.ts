@@ -9,7 +9,7 @@ import path from 'node:path';
 import { fromBinary, toBinary, clone } from '@bufbuild/protobuf';
 import { ModelProtoSchema, TensorProto_DataLocation, type ModelProto, type TensorProto, type GraphProto } from 'onnx-buf';
 import { LayercacheError, requireArgument } from '../errors/index.ts';
-import { writeFileAtomic } from '../files/index.ts';
+import { notRegularFile, writeFileAtomic } from '../files/index.ts';
 
 export type { ModelProto };
 
@@ -108,6 +108,10 @@ export async function loadModelFile(file: string): Promise<{ model: ModelProto; 
 /** Reads raw model bytes with clear errors for missing or unreadable files. */
 export async function readModelFile(file: string): Promise<Uint8Array> {
   requireArgument('readModelFile(file)', 'file', file, 'path', "the path of an .onnx file, e.g. readModelFile('model.onnx')");
+  const kind = await notRegularFile(file);
+  if (kind !== null) {
+    throw new LayercacheError('FILE_UNREADABLE', `${file} is ${kind}, not a model file; pass the .onnx model file${kind === 'a directory' ? ' inside it' : ''}`);
+  }
   try {
     return new Uint8Array(await fs.readFile(file));
   } catch (err) {
@@ -165,6 +169,10 @@ async function inlineExternalData(model: ModelProto, baseDir: string, source: st
     }
     let data = files.get(resolved);
     if (!data) {
+      const kind = await notRegularFile(resolved);
+      if (kind !== null) {
+        throw new LayercacheError('ONNX_EXTERNAL_DATA_MISSING', `${source}: tensor '${t.name}' keeps its weights in external file '${location}', which is ${kind}; put the data file next to the model`);
+      }
       try {
         data = new Uint8Array(await fs.readFile(resolved));
       } catch (err) {

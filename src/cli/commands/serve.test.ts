@@ -12,6 +12,7 @@ test('reads one label per line, with or without a final newline, CRLF too', asyn
     const file = path.join(dir, 'labels.txt');
     await fs.writeFile(file, 'cat\r\ndog\nbird\n');
     assert.deepEqual(await readLabels(file), ['cat', 'dog', 'bird']);
+    await assert.rejects(readLabels('/dev/zero'), { code: 'FILE_UNREADABLE', message: /^labels file \/dev\/zero is a device; give a text file/ });
     await fs.writeFile(file, 'cat\ndog');
     assert.deepEqual(await readLabels(file), ['cat', 'dog']);
     await fs.writeFile(file, 'cat\ndog\n\n  \n');

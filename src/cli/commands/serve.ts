@@ -2,12 +2,15 @@
 import { promises as fs } from 'node:fs';
 import type { Config } from '../../config/index.ts';
 import { asLayercacheError, LayercacheError } from '../../errors/index.ts';
+import { notRegularFile } from '../../files/index.ts';
 import { startServer } from '../../serve/index.ts';
 import { curlLine, openHostWarning, rawPixelsWarning } from '../format.ts';
 import type { CliIo } from '../io.ts';
 
 /** Reads class names, one per line in class order (blank lines at the end are allowed; one before a name is refused: it would shift every later name). */
 export async function readLabels(file: string): Promise<string[]> {
+  const kind = await notRegularFile(file);
+  if (kind !== null) throw new LayercacheError('FILE_UNREADABLE', `labels file ${file} is ${kind}; give a text file with one class name per line`);
   let text: string;
   try {
     text = await fs.readFile(file, 'utf8');

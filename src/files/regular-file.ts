@@ -1,0 +1,19 @@
+/**
+ * Files a user names are read only when they are regular files. Anything else is refused before it is opened: a
+ * device never ends (/dev/zero filled the machine's memory), opening a FIFO waits for a writer (the process hangs),
+ * and a directory or socket holds no bytes to read.
+ * Invariant: only the kind is checked (symbolic links followed); a missing file is left to the caller's read, which
+ * names it as missing.
+ */
+import { promises as fs } from 'node:fs';
+
+/** What `file` is when it exists and is not a regular file ("a directory", "a FIFO (named pipe)", …); else null. */
+export async function notRegularFile(file: string): Promise<string | null> {
+  const st = await fs.stat(file).catch(() => null);
+  if (st === null || st.isFile()) return null;
+  if (st.isDirectory()) return 'a directory';
+  if (st.isFIFO()) return 'a FIFO (named pipe)';
+  if (st.isCharacterDevice() || st.isBlockDevice()) return 'a device';
+  if (st.isSocket()) return 'a socket';
+  return 'not a regular file';
+}

@@ -405,6 +405,24 @@ describe('the layercache bin', () => {
     });
   });
 
+  it('output that cannot be written fails the command with one line, not a stack or exit 0 (> /dev/full)', async () => {
+    const bin = path.resolve(import.meta.dirname, '../../bin/layercache.js');
+    const { dir } = await fixture();
+    const model = path.join(dir, 'full.onnx');
+    await saveModel(residualNet().model, model);
+    const full = await fs.open('/dev/full', 'w');
+    try {
+      const child = spawn(process.execPath, [bin, 'inspect', model, '--json'], { stdio: ['ignore', full.fd, 'pipe'] });
+      let stderr = '';
+      child.stderr!.on('data', (d: Buffer) => void (stderr += d.toString()));
+      const code = await new Promise<number | null>((resolve) => child.on('close', resolve));
+      assert.equal(code, 1, stderr);
+      assert.match(stderr, /^layercache: error FILE_WRITE_FAILED: could not write standard output \(ENOSPC\): the output is incomplete; free space where it is redirected, or redirect it elsewhere\n$/);
+    } finally {
+      await full.close();
+    }
+  });
+
   it('a reader that closes the pipe early does not crash it (layercache … | head)', async () => {
     const bin = path.resolve(import.meta.dirname, '../../bin/layercache.js');
     const child = spawn(process.execPath, [bin, '--help'], { stdio: ['ignore', 'pipe', 'pipe'] });

@@ -218,9 +218,24 @@ describe('layercache serve', () => {
     // Emitted synchronously, before the server has started.
     signals.emit('SIGTERM');
     await running;
-    assert.match(err, /serving 'layercache' at .*\n.*SIGTERM: draining in-flight requests/s);
+    assert.match(err, /^layercache: SIGTERM: the server is starting; it stops once started \(send the signal again to stop at once\)\n.*serving 'layercache' at .*\n.*SIGTERM: draining in-flight requests/s);
     assert.equal(signals.listenerCount('SIGTERM'), 0);
     await assert.rejects(fs.access(path.join(state, 'lock')), 'the state lock is released');
+  });
+
+  it('a second signal during startup stops at once, with the signal\'s exit status (a stuck startup could be ended by SIGKILL only)', async () => {
+    const { dir, model } = await fixture();
+    const signals = new EventEmitter();
+    let err = '';
+    const exits: number[] = [];
+    const config = loadConfig({ engine: { intraOpThreads: 1 }, serve: { port: 0, log: 'silent', stateDir: path.join(dir, 'twice-state') } }, {});
+    // In a test exitNow returns, so the command goes on to start and then shuts down on the first signal.
+    const running = runServe(model, config, { out: () => {}, err: (s) => void (err += s), isTty: false, exitNow: (c) => void exits.push(c) }, signals);
+    signals.emit('SIGINT');
+    signals.emit('SIGINT');
+    assert.deepEqual(exits, [130]);
+    assert.match(err, /SIGINT again during startup: stopping at once/);
+    await running;
   });
 
   it('bad sources and options fail with one-line errors before listening', async () => {

@@ -1,5 +1,6 @@
 /** `layercache serve`: run the KServe v2 server until SIGTERM, SIGINT or SIGHUP, then shut down gracefully. */
 import { promises as fs } from 'node:fs';
+import os from 'node:os';
 import type { Config } from '../../config/index.ts';
 import { asLayercacheError, LayercacheError } from '../../errors/index.ts';
 import { notRegularFile } from '../../files/index.ts';
@@ -34,10 +35,17 @@ export async function readLabels(file: string): Promise<string[]> {
 export async function runServe(source: string, config: Config, io: CliIo, signals: NodeJS.EventEmitter = process, opts: { warnRawPixels?: boolean } = {}): Promise<void> {
   // One handler per signal for the whole command. A signal during startup is held until the server is
   // up, then shuts it down properly (the default action would kill the process and leave the state lock
-  // and a temporary directory behind).
+  // and a temporary directory behind). A second one stops at once: a startup stuck on a stalled mount
+  // could otherwise be ended by SIGKILL only.
   let received: string | null = null;
   let onSignal = (signal: string): void => {
-    received ??= signal;
+    if (received === null) {
+      received = signal;
+      io.err(`layercache: ${signal}: the server is starting; it stops once started (send the signal again to stop at once)\n`);
+      return;
+    }
+    io.err(`layercache: ${signal} again during startup: stopping at once (a temporary state directory or the state lock may be left behind)\n`);
+    io.exitNow?.(128 + (os.constants.signals[signal as NodeJS.Signals] ?? 15));
   };
   // SIGHUP too (its terminal closed): its default action would kill the server without saving its buffer or
   // releasing its state lock.

@@ -38,6 +38,8 @@ describe('the demo\'s output directory', () => {
     await assert.rejects(checkDemoDir(work), { code: 'OUTPUT_EXISTS', message: /bundle.* is not a layercache bundle/ });
     await fs.rm(path.join(work, 'bundle', 'notes.md'));
     await assert.rejects(checkDemoDir(path.join(work, 'report.html')), { code: 'OUTPUT_EXISTS', message: /is a file, not a directory/ });
+    // A new directory that cannot be made is refused before the training (it was INTERNAL ENOTDIR at the end of it).
+    await assert.rejects(checkDemoDir(path.join(work, 'report.html', 'demo')), { code: 'OUTPUT_EXISTS', message: /report\.html is a file, not a directory; choose another output directory/ });
     await assert.rejects(checkDemoDir(''), { code: 'OUTPUT_EXISTS', message: /empty path/ });
   });
 });

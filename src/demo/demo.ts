@@ -46,10 +46,18 @@ export function demoBuildConfig(config: Config): Config {
 export async function checkDemoDir(outDir: string): Promise<void> {
   if (outDir.trim() === '') throw new LayercacheError('OUTPUT_EXISTS', 'the demo\'s directory is an empty path; give one, e.g. --out layercache-demo');
   const st = await fs.stat(outDir).catch(() => null);
-  if (!st) return;
+  // A new directory: refused now, not after the backbone's training, where it cannot be made (a file on its path,
+  // a read-only or another user's place).
+  if (!st) {
+    await checkOutputDir(outDir, false);
+    return;
+  }
   if (!st.isDirectory()) throw new LayercacheError('OUTPUT_EXISTS', `--out ${outDir} is a file, not a directory; choose another directory for the demo, e.g. --out layercache-demo`);
   const listed = await fs.readdir(outDir, { withFileTypes: true });
-  if (listed.length === 0) return;
+  if (listed.length === 0) {
+    await checkOutputDir(outDir, false);
+    return;
+  }
   const entries = listed.map((e) => e.name);
   const recipe = entries.includes(DIGITS_RECIPE_FILE) ? await fs.readFile(path.join(outDir, DIGITS_RECIPE_FILE), 'utf8').catch(() => '') : '';
   if (!isDigitsRecipe(recipe)) {
@@ -60,8 +68,9 @@ export async function checkDemoDir(outDir: string): Promise<void> {
   if (stray.length > 0) {
     throw new LayercacheError('OUTPUT_EXISTS', `--out ${outDir} is an earlier demo's directory but also holds ${stray.slice(0, 3).map((e) => `'${e}'`).join(', ')}${stray.length > 3 ? ` and ${stray.length - 3} more` : ''}; move them out, or give a new or empty directory, e.g. --out layercache-demo`);
   }
-  // Its bundle is replaced at the end: refused now, not after the training, if it holds what a bundle does not.
-  if (entries.includes('bundle')) await checkOutputDir(path.join(outDir, 'bundle'), true, BUNDLE_OUTPUT);
+  // Its bundle is replaced at the end: refused now, not after the training, if it holds what a bundle does not, or
+  // cannot be written there.
+  await checkOutputDir(path.join(outDir, 'bundle'), true, BUNDLE_OUTPUT);
 }
 
 /** The ready-to-paste infer request `demo --serve` writes beside the bundle. */

@@ -156,6 +156,10 @@ async function readChecked(dir: string, ref: { file: string; sha256: string }, w
   try {
     bytes = new Uint8Array(await fs.readFile(file));
   } catch (err) {
+    const code = (err as NodeJS.ErrnoException).code;
+    if (code === 'EACCES' || code === 'EPERM') {
+      throw new LayercacheError('FILE_UNREADABLE', `bundle ${dir}: ${what} ${ref.file} cannot be read (${code}); fix its permissions`, { cause: err });
+    }
     throw new LayercacheError('BUNDLE_INVALID', `bundle ${dir} is missing ${what} ${ref.file}; rebuild the bundle with 'layercache build'`, { cause: err });
   }
   if (sha256(bytes) !== ref.sha256) {
@@ -187,6 +191,9 @@ export async function loadBundle(dir: string): Promise<LoadedBundle> {
     raw = await fs.readFile(manifestPath);
   } catch (err) {
     const code = (err as NodeJS.ErrnoException).code;
+    if (code === 'EACCES' || code === 'EPERM') {
+      throw new LayercacheError('FILE_UNREADABLE', `bundle ${dir}: ${MANIFEST_FILE} cannot be read (${code}); fix its permissions`, { cause: err });
+    }
     const build = `build one with 'layercache build MODEL.onnx --data SPEC --out ${code === 'ENOTDIR' ? 'BUNDLE' : dir}'`;
     throw new LayercacheError('BUNDLE_NOT_FOUND', code === 'ENOENT'
       ? `no bundle at ${dir} (${MANIFEST_FILE} is missing); ${build}`

@@ -268,6 +268,21 @@ describe('build → bundle → eval on a tiny model', () => {
     assert.match(clash.stderr, /--image-size 4x4 differs from the model's input size 8x8; leave it out/);
   });
 
+  it('a bundle file this user may not read is FILE_UNREADABLE (fix its permissions), not missing (rebuild)', async (t) => {
+    const out = path.join(dir, 'perm-bundle');
+    assert.equal((await cli('build', model, '--data', `raw:${data}:3x8x8#0-99`, '--out', out, ...fast)).code, 0);
+    // Tests run as root here, which chmod does not stop: the file system's refusal is faked.
+    const readFile = fs.readFile.bind(fs);
+    let locked = 'backbone.onnx';
+    t.mock.method(fs, 'readFile', (async (file: string, ...rest: unknown[]) => {
+      if (String(file) === path.join(out, locked)) throw Object.assign(new Error('EACCES: permission denied'), { code: 'EACCES' });
+      return (readFile as (...a: unknown[]) => Promise<unknown>)(file, ...rest);
+    }) as typeof fs.readFile);
+    await assert.rejects(loadBundle(out), { code: 'FILE_UNREADABLE', message: /perm-bundle: backbone backbone\.onnx cannot be read \(EACCES\); fix its permissions$/ });
+    locked = 'manifest.json';
+    await assert.rejects(loadBundle(out), { code: 'FILE_UNREADABLE', message: /perm-bundle: manifest\.json cannot be read \(EACCES\); fix its permissions$/ });
+  });
+
   it('builds a valid bundle, round-trips it, and eval reports the contract fields', async () => {
     const out = path.join(dir, 'bundle');
     const b = await cli('build', model, '--data', `raw:${data}:3x8x8#0-199`, '--out', out, ...fast, '--json');

@@ -4,6 +4,7 @@ import path from 'node:path';
 import { describe, it, mock } from 'node:test';
 import { checkOutputDir, checkOutputFile, writeDirAtomic, writeFileAtomic } from './atomic-write.ts';
 import { tempDir } from '../../test/support/temp-dir.ts';
+import { LayercacheError } from '../errors/index.ts';
 
 describe('atomic writes', () => {
   it('a failing fill leaves neither the directory nor temporary files behind', async () => {
@@ -77,11 +78,38 @@ describe('atomic writes', () => {
       throw Object.assign(new Error('EBUSY: resource busy'), { code: 'EBUSY' });
     });
     try {
-      await assert.rejects(writeFileAtomic(path.join(root, 'a.txt'), 'a'), { code: 'FILE_WRITE_FAILED', message: /could not write .*a\.txt: EXDEV/ });
+      await assert.rejects(writeFileAtomic(path.join(root, 'a.txt'), 'a'), { code: 'FILE_WRITE_FAILED', message: /could not write .*a\.txt: EXDEV.*; it is as it was$/ });
     } finally {
       rename.mock.restore();
       rm.mock.restore();
     }
+  });
+
+  it('a disk that fills up is named by the output asked for, with the fix (not the temporary file that failed)', async () => {
+    const root = await tempDir('atomic-full');
+    const target = path.join(root, 'bundle');
+    const full = Object.assign(new Error(`ENOSPC: no space left on device, write '${target}.tmp-1-abcd0123/x'`), { code: 'ENOSPC' });
+    await assert.rejects(writeDirAtomic(target, async () => {
+      throw new LayercacheError('FILE_WRITE_FAILED', `could not write ${target}.tmp-1-abcd0123/x: ${full.message}`, { cause: full });
+    }), { code: 'FILE_WRITE_FAILED', message: new RegExp(`^could not write ${target} \\(ENOSPC\\): the disk is full; free space there, or write elsewhere; nothing was written$`) });
+    // Other errors of the filling are its own to tell.
+    await assert.rejects(writeDirAtomic(target, async () => {
+      throw new LayercacheError('BUNDLE_INVALID', 'mine');
+    }), { code: 'BUNDLE_INVALID', message: 'mine' });
+    assert.deepEqual(await fs.readdir(root), []);
+  });
+
+  it('a new output another process made meanwhile is OUTPUT_EXISTS, and this one writes nothing', async () => {
+    const root = await tempDir('atomic-race');
+    const target = path.join(root, 'out');
+    await assert.rejects(writeDirAtomic(target, async (tmp) => {
+      await fs.writeFile(path.join(tmp, 'mine'), 'a');
+      // The other build's rename lands while this one fills.
+      await fs.mkdir(target);
+      await fs.writeFile(path.join(target, 'theirs'), 'b');
+    }), { code: 'OUTPUT_EXISTS', message: /out was made by another process while this one wrote it; nothing was written: choose another output directory, or replace it/ });
+    assert.deepEqual(await fs.readdir(root), ['out']);
+    assert.deepEqual(await fs.readdir(target), ['theirs']);
   });
 
   it('with a kind, overwrite replaces only a file it recognises', async () => {

@@ -10,6 +10,27 @@ import { LayercacheError } from '../errors/index.ts';
 import { asideSibling, parseTempSibling, removeStaleTemps, tempSibling } from './temp-siblings.ts';
 import { isWithin, realPath } from './within.ts';
 
+/** The fix for a write that failed with a file system error code, when the code alone says what to do. */
+const WRITE_FIXES: Readonly<Record<string, string>> = {
+  ENOSPC: 'the disk is full; free space there, or write elsewhere',
+  EDQUOT: 'the disk quota is used up; free space there, or write elsewhere',
+  EROFS: 'the file system is read-only; write elsewhere',
+  EACCES: 'this user may not write there; fix its permissions, or write elsewhere',
+  EPERM: 'this user may not write there; fix its permissions, or write elsewhere',
+};
+
+/**
+ * FILE_WRITE_FAILED for a write of `target` that failed with `err` (or a FILE_WRITE_FAILED of one of its files, whose
+ * cause is the file system's error): named by the output the user asked for, not the temporary file that failed.
+ */
+function writeFailure(target: string, err: unknown, outcome: string): LayercacheError {
+  const fsErr = (err instanceof LayercacheError && err.code === 'FILE_WRITE_FAILED' ? err.cause : err) as NodeJS.ErrnoException;
+  const fix = fsErr?.code === undefined ? undefined : WRITE_FIXES[fsErr.code];
+  return new LayercacheError('FILE_WRITE_FAILED', fix
+    ? `could not write ${target} (${fsErr.code}): ${fix}; ${outcome}`
+    : `could not write ${target}: ${(fsErr as Error | undefined)?.message ?? String(err)}; ${outcome}`, { cause: err });
+}
+
 /** Writes `data` (or its parts, one after another, without joining them) to `file` atomically (temp file + fsync + rename). */
 export async function writeFileAtomic(file: string, data: Uint8Array | string | readonly Uint8Array[], options: { mode?: number } = {}): Promise<void> {
   await removeStaleTemps(file);
@@ -33,9 +54,7 @@ export async function writeFileAtomic(file: string, data: Uint8Array | string | 
   } catch (err) {
     // Best effort: a temporary file that cannot be removed either must not hide why the write failed.
     await fs.rm(tmp, { force: true }).catch(() => undefined);
-    throw new LayercacheError('FILE_WRITE_FAILED', `could not write ${file}: ${(err as Error).message}`, {
-      cause: err,
-    });
+    throw writeFailure(file, err, 'it is as it was');
   }
 }
 
@@ -261,13 +280,21 @@ export async function writeDirAtomic(
     await fill(tmp);
   } catch (err) {
     await fs.rm(tmp, { recursive: true, force: true });
-    if (err instanceof LayercacheError) throw err;
-    throw new LayercacheError('FILE_WRITE_FAILED', `could not write ${target}: ${(err as Error).message}`, { cause: err });
+    // A file of it that could not be written is named by the output (the temporary path means nothing to the user)
+    // when its error code says what to do; any other error of the filling is the filling's to tell.
+    const fsCode = ((err instanceof LayercacheError ? err.cause : err) as NodeJS.ErrnoException | undefined)?.code;
+    if (err instanceof LayercacheError && !(err.code === 'FILE_WRITE_FAILED' && fsCode !== undefined && fsCode in WRITE_FIXES)) throw err;
+    throw writeFailure(target, err, `nothing was written${existing ? ` (${target} is as it was)` : ''}`);
   }
   if (!existing) {
     await fs.rename(tmp, dir).catch(async (err: unknown) => {
       await fs.rm(tmp, { recursive: true, force: true });
-      throw new LayercacheError('FILE_WRITE_FAILED', `could not write ${target}: ${(err as Error).message}`, { cause: err });
+      const code = (err as NodeJS.ErrnoException).code;
+      // Made by another process since it was checked (two builds into one new --out).
+      if (code === 'ENOTEMPTY' || code === 'EEXIST') {
+        throw new LayercacheError('OUTPUT_EXISTS', `output directory ${target} was made by another process while this one wrote it; nothing was written: choose another output directory, or replace it (--force; from code, overwrite: true)`, { cause: err });
+      }
+      throw writeFailure(target, err, 'nothing was written');
     });
     return;
   }

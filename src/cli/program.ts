@@ -10,6 +10,7 @@ import { hasManifest } from '../bundle/index.ts';
 import { loadConfig, type Config } from '../config/index.ts';
 import { asLayercacheError, LayercacheError } from '../errors/index.ts';
 import { isImageSpec, parseAugmentList } from '../data/index.ts';
+import { stopUndoOnInterrupt, undoWritesOnInterrupt } from './interrupt.ts';
 import { runBuild } from './commands/build.ts';
 import { runEval } from './commands/eval.ts';
 import { runInspect } from './commands/inspect.ts';
@@ -307,6 +308,10 @@ export async function runCli(argv: readonly string[], io: CliIo, env?: NodeJS.Pr
       await runServe(source, config, io, process, { warnRawPixels: !bundle && normalisationGiven(o).length === 0 });
     });
 
+  // Every command but serve (which shuts down on signals itself) undoes its unfinished writes when interrupted.
+  program.hook('preAction', (_root, command) => {
+    if (command.name() !== 'serve') undoWritesOnInterrupt(io);
+  });
   try {
     await program.parseAsync([...argv], { from: 'user' });
     return 0;
@@ -318,5 +323,7 @@ export async function runCli(argv: readonly string[], io: CliIo, env?: NodeJS.Pr
     const e = inFlagTerms(asLayercacheError(err));
     io.err(describeError(e, config?.verbose ?? argv.includes('--verbose')));
     return e.exitCode;
+  } finally {
+    stopUndoOnInterrupt();
   }
 }

@@ -7,7 +7,7 @@
 import { constants as fsConstants, promises as fs } from 'node:fs';
 import path from 'node:path';
 import { LayercacheError } from '../errors/index.ts';
-import { asideSibling, parseTempSibling, removeStaleTemps, tempSibling } from './temp-siblings.ts';
+import { asideSibling, finishedAside, finishedTemp, parseTempSibling, removeStaleTemps, unfinishedAside, unfinishedTemp } from './temp-siblings.ts';
 import { isWithin, realPath } from './within.ts';
 
 /** The fix for a write that failed with a file system error code, when the code alone says what to do. */
@@ -34,7 +34,7 @@ function writeFailure(target: string, err: unknown, outcome: string): Layercache
 /** Writes `data` (or its parts, one after another, without joining them) to `file` atomically (temp file + fsync + rename). */
 export async function writeFileAtomic(file: string, data: Uint8Array | string | readonly Uint8Array[], options: { mode?: number } = {}): Promise<void> {
   await removeStaleTemps(file);
-  const tmp = tempSibling(file);
+  const tmp = unfinishedTemp(file);
   try {
     await fs.mkdir(path.dirname(file), { recursive: true });
     // Created with `mode` (less the umask), and so is the file it becomes: a private file is never readable by others.
@@ -55,6 +55,8 @@ export async function writeFileAtomic(file: string, data: Uint8Array | string | 
     // Best effort: a temporary file that cannot be removed either must not hide why the write failed.
     await fs.rm(tmp, { force: true }).catch(() => undefined);
     throw writeFailure(file, err, 'it is as it was');
+  } finally {
+    finishedTemp(tmp);
   }
 }
 
@@ -269,54 +271,62 @@ export async function writeDirAtomic(
   const existing = await checkOutputDir(target, options.overwrite ?? false, options.kind);
   const dir = path.resolve(target);
   await removeStaleTemps(dir);
-  const tmp = tempSibling(dir);
+  const tmp = unfinishedTemp(dir);
+  let old: string | null = null;
   try {
-    await fs.mkdir(path.dirname(dir), { recursive: true });
-    await fs.mkdir(tmp);
-  } catch (err) {
-    throw new LayercacheError('FILE_WRITE_FAILED', `cannot create ${target}: ${(err as Error).message}; check the path and its permissions`, { cause: err });
-  }
-  try {
-    await fill(tmp);
-  } catch (err) {
-    await fs.rm(tmp, { recursive: true, force: true });
-    // A file of it that could not be written is named by the output (the temporary path means nothing to the user)
-    // when its error code says what to do; any other error of the filling is the filling's to tell.
-    const fsCode = ((err instanceof LayercacheError ? err.cause : err) as NodeJS.ErrnoException | undefined)?.code;
-    if (err instanceof LayercacheError && !(err.code === 'FILE_WRITE_FAILED' && fsCode !== undefined && fsCode in WRITE_FIXES)) throw err;
-    throw writeFailure(target, err, `nothing was written${existing ? ` (${target} is as it was)` : ''}`);
-  }
-  if (!existing) {
-    await fs.rename(tmp, dir).catch(async (err: unknown) => {
+    try {
+      await fs.mkdir(path.dirname(dir), { recursive: true });
+      await fs.mkdir(tmp);
+    } catch (err) {
+      throw new LayercacheError('FILE_WRITE_FAILED', `cannot create ${target}: ${(err as Error).message}; check the path and its permissions`, { cause: err });
+    }
+    try {
+      await fill(tmp);
+    } catch (err) {
       await fs.rm(tmp, { recursive: true, force: true });
-      const code = (err as NodeJS.ErrnoException).code;
-      // Made by another process since it was checked (two builds into one new --out).
-      if (code === 'ENOTEMPTY' || code === 'EEXIST') {
-        throw new LayercacheError('OUTPUT_EXISTS', `output directory ${target} was made by another process while this one wrote it; nothing was written: choose another output directory, or replace it (--force; from code, overwrite: true)`, { cause: err });
-      }
-      throw writeFailure(target, err, 'nothing was written');
-    });
-    return;
-  }
-  // The old directory is set aside under a name no clean-up removes: if the process dies between the two renames,
-  // it is what is left of the output, to be renamed back.
-  const old = asideSibling(dir);
-  try {
-    await fs.rename(dir, old);
-  } catch (err) {
-    await fs.rm(tmp, { recursive: true, force: true });
-    throw new LayercacheError('FILE_WRITE_FAILED', `could not replace ${target}: ${(err as Error).message}; check its permissions`, { cause: err });
-  }
-  try {
-    await fs.rename(tmp, dir);
-  } catch (err) {
-    const restored = await fs.rename(old, dir).then(() => true, () => false);
-    await fs.rm(tmp, { recursive: true, force: true });
-    throw new LayercacheError('FILE_WRITE_FAILED', `could not replace ${target}: ${(err as Error).message}; ${restored ? 'it is as it was' : `the old output is at ${old}: rename it back to ${target}`}`, { cause: err });
-  }
-  try {
-    await fs.rm(old, { recursive: true, force: true });
-  } catch (err) {
-    throw new LayercacheError('FILE_WRITE_FAILED', `${target} now holds the new output, but the old one, set aside at ${old}, could not be removed (${(err as NodeJS.ErrnoException).code ?? (err as Error).message}); remove it yourself`, { cause: err });
+      // A file of it that could not be written is named by the output (the temporary path means nothing to the user)
+      // when its error code says what to do; any other error of the filling is the filling's to tell.
+      const fsCode = ((err instanceof LayercacheError ? err.cause : err) as NodeJS.ErrnoException | undefined)?.code;
+      if (err instanceof LayercacheError && !(err.code === 'FILE_WRITE_FAILED' && fsCode !== undefined && fsCode in WRITE_FIXES)) throw err;
+      throw writeFailure(target, err, `nothing was written${existing ? ` (${target} is as it was)` : ''}`);
+    }
+    if (!existing) {
+      await fs.rename(tmp, dir).catch(async (err: unknown) => {
+        await fs.rm(tmp, { recursive: true, force: true });
+        const code = (err as NodeJS.ErrnoException).code;
+        // Made by another process since it was checked (two builds into one new --out).
+        if (code === 'ENOTEMPTY' || code === 'EEXIST') {
+          throw new LayercacheError('OUTPUT_EXISTS', `output directory ${target} was made by another process while this one wrote it; nothing was written: choose another output directory, or replace it (--force; from code, overwrite: true)`, { cause: err });
+        }
+        throw writeFailure(target, err, 'nothing was written');
+      });
+      return;
+    }
+    // The old directory is set aside under a name no clean-up removes: if the process dies between the two renames,
+    // it is what is left of the output, to be renamed back.
+    old = asideSibling(dir);
+    // An interrupt from here on puts it back unless its replacement landed (removeUnfinishedWritesSync).
+    unfinishedAside(old, dir);
+    try {
+      await fs.rename(dir, old);
+    } catch (err) {
+      await fs.rm(tmp, { recursive: true, force: true });
+      throw new LayercacheError('FILE_WRITE_FAILED', `could not replace ${target}: ${(err as Error).message}; check its permissions`, { cause: err });
+    }
+    try {
+      await fs.rename(tmp, dir);
+    } catch (err) {
+      const restored = await fs.rename(old, dir).then(() => true, () => false);
+      await fs.rm(tmp, { recursive: true, force: true });
+      throw new LayercacheError('FILE_WRITE_FAILED', `could not replace ${target}: ${(err as Error).message}; ${restored ? 'it is as it was' : `the old output is at ${old}: rename it back to ${target}`}`, { cause: err });
+    }
+    try {
+      await fs.rm(old, { recursive: true, force: true });
+    } catch (err) {
+      throw new LayercacheError('FILE_WRITE_FAILED', `${target} now holds the new output, but the old one, set aside at ${old}, could not be removed (${(err as NodeJS.ErrnoException).code ?? (err as Error).message}); remove it yourself`, { cause: err });
+    }
+  } finally {
+    finishedTemp(tmp);
+    if (old !== null) finishedAside(old);
   }
 }

@@ -1,11 +1,67 @@
 /**
- * Temporary siblings of atomic writes (`TARGET.tmp-PID-HEX`): their names, and the leftovers of interrupted writes.
- * Invariant: a temporary path of a process that still runs (this one included) is never removed; removal is best
- * effort and never fails the write that asked for it.
+ * Temporary siblings of atomic writes (`TARGET.tmp-PID-HEX`): their names, the leftovers of interrupted writes, and
+ * this process's unfinished writes, undone at an interrupt (removeUnfinishedWritesSync).
+ * Invariant: a temporary path of a process that still runs (this one included) is never removed, except by that
+ * process's own interrupt; removal is best effort and never fails the write that asked for it.
  */
 import { randomBytes } from 'node:crypto';
-import { promises as fs } from 'node:fs';
+import { existsSync, promises as fs, renameSync, rmSync } from 'node:fs';
 import path from 'node:path';
+
+/** This process's unfinished atomic writes: temporary paths, and outputs set aside (aside path → output). */
+const unfinished = new Set<string>();
+const setAside = new Map<string, string>();
+
+/** tempSibling for an atomic write: this process's unfinished write until finishedTemp(path). */
+export function unfinishedTemp(target: string): string {
+  const p = tempSibling(target);
+  unfinished.add(p);
+  return p;
+}
+
+/** The write of temporary path `p` (unfinishedTemp's) ended: renamed into place or removed. */
+export function finishedTemp(p: string): void {
+  unfinished.delete(p);
+}
+
+/** Output `target` is set aside at `aside` while it is replaced, until finishedAside(aside). */
+export function unfinishedAside(aside: string, target: string): void {
+  setAside.set(aside, target);
+}
+
+/** The replaced output at `aside` was removed, or renamed back. */
+export function finishedAside(aside: string): void {
+  setAside.delete(aside);
+}
+
+/**
+ * Undoes this process's unfinished writes, synchronously (a signal handler, before the process exits): removes
+ * their temporary paths, and puts an output set aside back where its replacement did not land (else removes it).
+ * Best effort; returns how many writes it undid.
+ */
+export function removeUnfinishedWritesSync(): number {
+  let undone = 0;
+  for (const p of unfinished) {
+    try {
+      rmSync(p, { recursive: true, force: true });
+      undone++;
+    } catch {
+      // Left for a later write's removeStaleTemps.
+    }
+  }
+  unfinished.clear();
+  for (const [aside, target] of setAside) {
+    try {
+      if (existsSync(target)) rmSync(aside, { recursive: true, force: true });
+      else renameSync(aside, target);
+      undone++;
+    } catch {
+      // The write's own message names the aside path when it fails; an interrupt cannot say more.
+    }
+  }
+  setAside.clear();
+  return undone;
+}
 
 /** A fresh temporary path beside `target`, naming this process: `TARGET.tmp-PID-HEX`. */
 export function tempSibling(target: string): string {

@@ -10,6 +10,7 @@ import type { CliIo } from '../io.ts';
 import { terminalProgress } from '../progress-bars.ts';
 import { evalJson } from './eval.ts';
 import { runServe } from './serve.ts';
+import { stopUndoOnInterrupt } from '../interrupt.ts';
 
 export interface DemoCommandOptions {
   readonly out: string;
@@ -50,5 +51,7 @@ export async function runDemoCommand(opts: DemoCommandOptions, config: Config, i
   const requestFile = path.join(opts.out, DEMO_REQUEST_FILE);
   await writeFileAtomic(requestFile, JSON.stringify({ inputs: [{ name: 'input', shape: [1, digit.length], datatype: 'FP32', data: Array.from(digit, (v) => Number(v.toFixed(4))) }] }));
   io.err(`serving the bundle; try:\n${curlLine(`http://127.0.0.1:${opts.port}/v2/models/digits/infer -H 'content-type: application/json' -d @${requestFile}`, serveConfig.serve.token)}`);
+  // The demo's writes are done: from here signals shut the server down.
+  stopUndoOnInterrupt();
   await runServe(r.bundleDir, serveConfig, io);
 }

@@ -238,6 +238,20 @@ describe('layercache serve', () => {
     await running;
   });
 
+  it('without --state and with no usable TMPDIR, serve says so and names --state (it was INTERNAL ENOENT)', async () => {
+    const { model } = await fixture();
+    const before = process.env.TMPDIR;
+    process.env.TMPDIR = '/nonexistent-layercache-tmp';
+    try {
+      const r = await cli('serve', model, '--port', '0', '--scale', '255', '--mean', '0.5', '--std', '0.25');
+      assert.equal(r.code, 1, r.stderr);
+      assert.match(r.stderr, /^layercache: error FILE_WRITE_FAILED: cannot make a temporary state directory in \/nonexistent-layercache-tmp \(ENOENT\); give the server one of its own with --state DIR \(serve\.stateDir\), or set TMPDIR to a writable directory\n$/);
+    } finally {
+      if (before === undefined) delete process.env.TMPDIR;
+      else process.env.TMPDIR = before;
+    }
+  });
+
   it('bad sources and options fail with one-line errors before listening', async () => {
     const { dir, model } = await fixture();
     // A bad token is named by its length, never printed.

@@ -128,7 +128,9 @@ export async function startServer(sourcePath: string, given: Config, logSink?: {
   const config = validConfig(given);
   if (logSink !== undefined) requireArgument(call, 'logSink', logSink, (v) => isRecord(v) && typeof v.write === 'function', 'a stream to write log lines to (an object with write(line)), or nothing for stdout');
   if (config.serve.stateDir !== null) return start(sourcePath, config, config.serve.stateDir, null, logSink);
-  const temporary = await fs.mkdtemp(path.join(os.tmpdir(), 'layercache-state-'));
+  const temporary = await fs.mkdtemp(path.join(os.tmpdir(), 'layercache-state-')).catch((err: NodeJS.ErrnoException) => {
+    throw new LayercacheError('FILE_WRITE_FAILED', `cannot make a temporary state directory in ${os.tmpdir()} (${err.code ?? err.message}); give the server one of its own with --state DIR (serve.stateDir), or set TMPDIR to a writable directory`, { cause: err });
+  });
   try {
     return await start(sourcePath, config, temporary, temporary, logSink);
   } catch (err) {

@@ -19,7 +19,7 @@ import { openImageFolder, type ImageSize } from './image-folder.ts';
 import { openMnist } from './mnist.ts';
 import { SILENT, requireProgress, type Progress } from '../progress/index.ts';
 
-const HELP = 'use cifar10:PATH#0-4999, folder:PATH#0-99, npy:PATH#0-99, raw:PATH:3x32x32#0-99 or mnist:#0-999';
+const HELP = 'specs take the forms cifar10:PATH#0-4999, folder:PATH#0-99, npy:PATH#0-99, raw:PATH:3x32x32#0-99 and mnist:#0-999 (ranges optional, both ends inclusive)';
 
 function bad(spec: string, why: string, cause?: unknown): LayercacheError {
   return new LayercacheError('DATA_SPEC_INVALID', `data spec '${spec}' ${why}; ${HELP}`, cause === undefined ? undefined : { cause });
@@ -32,7 +32,10 @@ function parseRange(spec: string, range: string | undefined, total: number, [whe
   if (!m) throw bad(spec, `has a malformed range '#${range}' (expected #A-B, both inclusive)`);
   const [a, b] = [Number(m[1]), Number(m[2])];
   if (a > b) throw bad(spec, `has an empty range #${a}-${b}: it is reversed; ranges are inclusive, first record first (#${b}-${a})`);
-  if (b >= total) throw bad(spec, `asks for records up to ${b}, but ${where} holds ${total} ${unit} (0-${total - 1})`);
+  if (b >= total) {
+    const within = a < total ? `#${a}-${total - 1}` : `#0-${total - 1}`;
+    throw bad(spec, `asks for records up to ${b}, but ${where} holds ${total} ${unit} (0-${total - 1}); ask for a range within them, e.g. ${within}`);
+  }
   return [a, b + 1];
 }
 

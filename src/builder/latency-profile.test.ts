@@ -84,6 +84,12 @@ describe('latency profile', () => {
     assert.deepEqual(new Uint8Array(await fs.readFile(model)), bytes);
   });
 
+  it('a device or a FIFO as the profile is neither read nor replaced (/dev/zero never ends): refused before the build', async () => {
+    await assert.rejects(withLatencyProfileFile('/dev/zero', notes(), async () => {
+      throw new Error('the build must not run');
+    }), { code: 'OUTPUT_EXISTS', message: /^--latency-profile \/dev\/zero is a device, not a file, and saving the profile would replace it/ });
+  });
+
   it('a profile path that can be neither read nor written is a warning; the build result stands', async () => {
     const dir = await tempDir('profile');
     const warnings: string[] = [];

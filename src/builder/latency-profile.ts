@@ -112,8 +112,11 @@ const PROFILE_FORMAT_PREFIX = LATENCY_PROFILE_FORMAT.slice(0, LATENCY_PROFILE_FO
  */
 export async function readLatencyProfile(file: string): Promise<ProfileReading> {
   requireArgument('readLatencyProfile(file)', 'file', file, 'path', "the profile's path, e.g. 'latency.json'");
+  // A device or a FIFO is neither read (/dev/zero never ends; a FIFO waits for a writer) nor replaced; a directory
+  // cannot be replaced by a file anyway: its save fails, with a warning.
   const kind = await notRegularFile(file);
-  if (kind !== null) return { profile: null, problem: `latency profile ${file} is ${kind}, not a file`, replaceable: false };
+  if (kind === 'a directory') return { profile: null, problem: `cannot read latency profile ${file}: it is a directory`, replaceable: true };
+  if (kind !== null) return { profile: null, problem: `${file} is ${kind}, not a file`, replaceable: false };
   let text: string;
   try {
     text = await fs.readFile(file, 'utf8');

@@ -1,4 +1,5 @@
 import assert from 'node:assert/strict';
+import { execFileSync } from 'node:child_process';
 import { promises as fs } from 'node:fs';
 import path from 'node:path';
 import { describe, it, mock } from 'node:test';
@@ -97,6 +98,15 @@ describe('atomic writes', () => {
       throw new LayercacheError('BUNDLE_INVALID', 'mine');
     }), { code: 'BUNDLE_INVALID', message: 'mine' });
     assert.deepEqual(await fs.readdir(root), []);
+  });
+
+  it('never replaces a FIFO or a device with a file (as root the rename would replace /dev/null itself)', async () => {
+    const root = await tempDir('atomic-fifo');
+    const fifo = path.join(root, 'pipe');
+    execFileSync('mkfifo', [fifo]);
+    await assert.rejects(writeFileAtomic(fifo, 'x'), { code: 'OUTPUT_EXISTS', message: /pipe is a FIFO \(named pipe\), which writing a file there would replace; give the path of a file$/ });
+    assert.ok((await fs.lstat(fifo)).isFIFO());
+    assert.deepEqual(await fs.readdir(root), ['pipe']);
   });
 
   it('a new output another process made meanwhile is OUTPUT_EXISTS, and this one writes nothing', async () => {

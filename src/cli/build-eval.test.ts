@@ -392,6 +392,28 @@ describe('build → bundle → eval on a tiny model', () => {
     assert.ok((await fs.readFile(data)).equals(dataBefore));
   });
 
+  it('eval --html that cannot be written fails after printing the figures (a full disk does not lose the evaluation)', async (t) => {
+    const out = path.join(dir, 'bundle');
+    const html = path.join(dir, 'full-disk.html');
+    const open = fs.open.bind(fs);
+    t.mock.method(fs, 'open', (async (file: string, ...rest: unknown[]) => {
+      if (String(file).startsWith(`${html}.tmp-`)) throw Object.assign(new Error('ENOSPC: no space left on device'), { code: 'ENOSPC' });
+      return (open as (...a: unknown[]) => Promise<unknown>)(file, ...rest);
+    }) as typeof fs.open);
+    const args = ['--data', `raw:${data}:3x8x8#200-209`, '--latency-samples', '2', '--threads', '1', '--html', html];
+    const text = await cli('eval', out, ...args);
+    assert.equal(text.code, 1);
+    assert.match(text.stdout, /agreement[\s\S]*MACs saved/);
+    assert.doesNotMatch(text.stdout, /wrote /);
+    assert.match(text.stderr, /\nlayercache: error FILE_WRITE_FAILED: could not write .*full-disk\.html \(ENOSPC\): the disk is full; free space there, or write elsewhere; it is as it was\n$/);
+    const json = await cli('eval', out, ...args, '--json');
+    assert.equal(json.code, 1);
+    const figures = JSON.parse(json.stdout) as Record<string, unknown>;
+    assert.equal(figures.samples, 10);
+    assert.equal(figures.report, undefined, 'no report named that was not written');
+    await assert.rejects(fs.access(html));
+  });
+
   it('--latency-profile: a second build reuses every latency and runtime check of the first, and chooses the same bundle', async (t) => {
     // A model whose one exit pays, so the selection keeps it and checks the cascade on the runtime.
     const heavy = path.join(dir, 'heavy.onnx');

@@ -81,9 +81,18 @@ export async function runEval(dir: string, opts: EvalCommandOptions, config: Con
     engine: config.engine, progress, latencySamples: opts.latencySamples, paper: opts.baseline === 'paper' ? 'build' : false,
     ...(opts.timingInstances !== undefined ? { timingInstances: opts.timingInstances } : {}),
   });
-  if (opts.html) await writeReport(opts.html, { manifest: bundle.manifest, evaluation: report, title: `layercache report: ${bundle.manifest.source.file}` });
+  // A report that cannot be written (a full disk) fails the command, after the figures are printed: the evaluation
+  // took minutes and is not lost with it.
+  let htmlFailed: unknown = null;
+  if (opts.html) {
+    await writeReport(opts.html, { manifest: bundle.manifest, evaluation: report, title: `layercache report: ${bundle.manifest.source.file}` }).catch((err: unknown) => {
+      htmlFailed = err;
+    });
+  }
+  const wrote = opts.html !== undefined && htmlFailed === null;
   if (opts.json) {
-    io.out(`${JSON.stringify({ ...evalJson(report), ...(opts.html ? { report: opts.html } : {}) }, null, 2)}\n`);
+    io.out(`${JSON.stringify({ ...evalJson(report), ...(wrote ? { report: opts.html } : {}) }, null, 2)}\n`);
+    if (htmlFailed !== null) throw htmlFailed;
     return report;
   }
   const t = new Table({ head: ['', 'agreement', 'accuracy', 'MACs/sample', 'p50 ms', 'p95 ms', 'p99 ms', 'mean ms', 'batch-64 samples/s'], style: { head: [], border: [] } });
@@ -120,6 +129,7 @@ export async function runEval(dir: string, opts: EvalCommandOptions, config: Con
     io.out(`paper rule (every exit, p ≥ ${formatProbability(p.threshold)}): MACs saved ${formatPercent(1 - p.macsPerSample / b.macsPerSample)}, `
       + `mean batch-1 latency ${formatSaving(1 - p.latencyMs.mean / p.pairedBackbone.latencyMs.mean)} and batch-64 throughput ×${(p.throughputBatch64 / p.pairedBackbone.throughputBatch64).toFixed(2)} against the backbone timed beside it\n`);
   }
-  if (opts.html) io.out(`wrote ${opts.html}\n`);
+  if (htmlFailed !== null) throw htmlFailed;
+  if (wrote) io.out(`wrote ${opts.html}\n`);
   return report;
 }

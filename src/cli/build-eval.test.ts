@@ -405,7 +405,7 @@ describe('build → bundle → eval on a tiny model', () => {
     assert.equal(text.code, 1);
     assert.match(text.stdout, /agreement[\s\S]*MACs saved/);
     assert.doesNotMatch(text.stdout, /wrote /);
-    assert.match(text.stderr, /\nlayercache: error FILE_WRITE_FAILED: could not write .*full-disk\.html \(ENOSPC\): the disk is full; free space there, or write elsewhere; it is as it was\n$/);
+    assert.match(text.stderr, /\nlayercache: error FILE_WRITE_FAILED: could not write .*full-disk\.html \(ENOSPC\): the disk is full; free space there, or write elsewhere; nothing was written\n$/);
     const json = await cli('eval', out, ...args, '--json');
     assert.equal(json.code, 1);
     const figures = JSON.parse(json.stdout) as Record<string, unknown>;

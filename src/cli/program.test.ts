@@ -231,7 +231,11 @@ describe('layercache serve', () => {
     const config = loadConfig({ engine: { intraOpThreads: 1 }, serve: { port: 0, log: 'silent', stateDir: path.join(dir, 'twice-state') } }, {});
     // In a test exitNow returns, so the command goes on to start and then shuts down on the first signal.
     const running = runServe(model, config, { out: () => {}, err: (s) => void (err += s), isTty: false, exitNow: (c) => void exits.push(c) }, signals);
-    signals.emit('SIGINT');
+    // The same signal at once is one request sent twice (an orchestrator and a process group): held.
+    signals.emit('SIGTERM');
+    signals.emit('SIGTERM');
+    assert.deepEqual(exits, []);
+    assert.match(err, /SIGTERM again within a second: taken as the same request; it stops once started/);
     signals.emit('SIGINT');
     assert.deepEqual(exits, [130]);
     assert.match(err, /SIGINT again during startup: stopping at once/);
@@ -446,7 +450,7 @@ describe('the layercache bin', () => {
       child.stderr!.on('data', (d: Buffer) => void (stderr += d.toString()));
       const code = await new Promise<number | null>((resolve) => child.on('close', resolve));
       assert.equal(code, 1, stderr);
-      assert.match(stderr, /^layercache: error FILE_WRITE_FAILED: could not write standard output \(ENOSPC\): the output is incomplete; free space where it is redirected, or redirect it elsewhere\n$/);
+      assert.match(stderr, /^layercache: error FILE_WRITE_FAILED: could not write standard output \(ENOSPC\): what the command printed is incomplete \(files it wrote are whole\); free space where it is redirected, or redirect it elsewhere\n$/);
     } finally {
       await full.close();
     }

@@ -22,7 +22,7 @@ function isFileLike(fd: number, isTty: boolean): boolean {
 /** What went wrong writing to `name`, and the fix. */
 function writeFailed(name: string, err: NodeJS.ErrnoException): LayercacheError {
   const fix = err.code === 'ENOSPC' ? 'free space where it is redirected, or redirect it elsewhere' : 'redirect it to a file that can be written';
-  return new LayercacheError('FILE_WRITE_FAILED', `could not write ${name} (${err.code ?? err.message}): the output is incomplete; ${fix}`, { cause: err });
+  return new LayercacheError('FILE_WRITE_FAILED', `could not write ${name} (${err.code ?? err.message}): what the command printed is incomplete (files it wrote are whole); ${fix}`, { cause: err });
 }
 
 /**

@@ -21,8 +21,9 @@ import { SILENT, requireProgress, type Progress } from '../progress/index.ts';
 
 const HELP = 'specs take the forms cifar10:PATH#0-4999, folder:PATH#0-99, npy:PATH#0-99, raw:PATH:3x32x32#0-99 and mnist:#0-999 (ranges optional, both ends inclusive)';
 
-function bad(spec: string, why: string, cause?: unknown): LayercacheError {
-  return new LayercacheError('DATA_SPEC_INVALID', `data spec '${spec}' ${why}; ${HELP}`, cause === undefined ? undefined : { cause });
+/** why: what is wrong; the list of spec forms follows unless `why` already says how to fix it (formsHelp false). */
+function bad(spec: string, why: string, cause?: unknown, formsHelp = true): LayercacheError {
+  return new LayercacheError('DATA_SPEC_INVALID', `data spec '${spec}' ${why}${formsHelp ? `; ${HELP}` : ''}`, cause === undefined ? undefined : { cause });
 }
 
 /** [where, unit]: what holds the data, for the error (['the folder', 'images']: "the folder holds 3 images"). */
@@ -34,7 +35,7 @@ function parseRange(spec: string, range: string | undefined, total: number, [whe
   if (a > b) throw bad(spec, `has an empty range #${a}-${b}: it is reversed; ranges are inclusive, first record first (#${b}-${a})`);
   if (b >= total) {
     const within = a < total ? `#${a}-${total - 1}` : `#0-${total - 1}`;
-    throw bad(spec, `asks for records up to ${b}, but ${where} holds ${total} ${unit} (0-${total - 1}); ask for a range within them, e.g. ${within}`);
+    throw bad(spec, `asks for records up to ${b}, but ${where} holds ${total} ${unit} (0-${total - 1}); ask for a range within them, e.g. ${within}`, undefined, false);
   }
   return [a, b + 1];
 }

@@ -40,6 +40,16 @@ describe('the demo\'s output directory', () => {
     await assert.rejects(checkDemoDir(path.join(work, 'report.html')), { code: 'OUTPUT_EXISTS', message: /is a file, not a directory/ });
     // A new directory that cannot be made is refused before the training (it was INTERNAL ENOTDIR at the end of it).
     await assert.rejects(checkDemoDir(path.join(work, 'report.html', 'demo')), { code: 'OUTPUT_EXISTS', message: /report\.html is a file, not a directory; choose another output directory/ });
+    // The demo writes into its directory, never replaces it: the (empty) working directory is fine.
+    const empty = path.join(root, 'empty-cwd');
+    await fs.mkdir(empty);
+    const cwd = process.cwd();
+    process.chdir(empty);
+    try {
+      await checkDemoDir('.');
+    } finally {
+      process.chdir(cwd);
+    }
     await assert.rejects(checkDemoDir(''), { code: 'OUTPUT_EXISTS', message: /empty path/ });
   });
 });

@@ -46,16 +46,18 @@ export function demoBuildConfig(config: Config): Config {
 export async function checkDemoDir(outDir: string): Promise<void> {
   if (outDir.trim() === '') throw new LayercacheError('OUTPUT_EXISTS', 'the demo\'s directory is an empty path; give one, e.g. --out layercache-demo');
   const st = await fs.stat(outDir).catch(() => null);
-  // A new directory: refused now, not after the backbone's training, where it cannot be made (a file on its path,
-  // a read-only or another user's place).
+  // Its bundle is written last, replacing an earlier demo's: refused now, not after the backbone's training, where it
+  // cannot be made (a file on its path, a read-only or another user's place) or holds what a bundle does not. The
+  // demo writes into outDir, never replaces it: `--out .` is fine.
+  const bundleWritable = (): Promise<unknown> => checkOutputDir(path.join(outDir, 'bundle'), true, BUNDLE_OUTPUT);
   if (!st) {
-    await checkOutputDir(outDir, false);
+    await bundleWritable();
     return;
   }
   if (!st.isDirectory()) throw new LayercacheError('OUTPUT_EXISTS', `--out ${outDir} is a file, not a directory; choose another directory for the demo, e.g. --out layercache-demo`);
   const listed = await fs.readdir(outDir, { withFileTypes: true });
   if (listed.length === 0) {
-    await checkOutputDir(outDir, false);
+    await bundleWritable();
     return;
   }
   const entries = listed.map((e) => e.name);
@@ -68,9 +70,7 @@ export async function checkDemoDir(outDir: string): Promise<void> {
   if (stray.length > 0) {
     throw new LayercacheError('OUTPUT_EXISTS', `--out ${outDir} is an earlier demo's directory but also holds ${stray.slice(0, 3).map((e) => `'${e}'`).join(', ')}${stray.length > 3 ? ` and ${stray.length - 3} more` : ''}; move them out, or give a new or empty directory, e.g. --out layercache-demo`);
   }
-  // Its bundle is replaced at the end: refused now, not after the training, if it holds what a bundle does not, or
-  // cannot be written there.
-  await checkOutputDir(path.join(outDir, 'bundle'), true, BUNDLE_OUTPUT);
+  await bundleWritable();
 }
 
 /** The ready-to-paste infer request `demo --serve` writes beside the bundle. */

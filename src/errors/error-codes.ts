@@ -24,7 +24,7 @@ export const ERROR_CODES = {
   CONFIG_INVALID: input('A configuration value is out of range or of the wrong type, or cannot be used here (the server\'s --host/--port cannot be listened on).'),
   FILE_NOT_FOUND: notFound('A file or directory that was named does not exist.'),
   FILE_UNREADABLE: input('A file exists but cannot be read.'),
-  FILE_WRITE_FAILED: internal('Writing an output failed, or its place cannot be written by this user (found before the work); nothing partial was left behind.'),
+  FILE_WRITE_FAILED: internal('Writing an output failed, or its place cannot be written by this user (found before the work); no partial file or directory was left behind.'),
   OUTPUT_EXISTS: input('The output path already exists and is not empty.'),
   ONNX_PARSE_FAILED: input('The file is not a valid ONNX model (not protobuf, or truncated).'),
   ONNX_INVALID_MODEL: input('The file parses as protobuf but is not a usable ONNX model.'),

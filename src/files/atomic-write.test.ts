@@ -72,16 +72,17 @@ describe('atomic writes', () => {
 
   it('reports why a write failed, also when its temporary file cannot be removed', async () => {
     const root = await tempDir('atomic');
-    const rename = mock.method(fs, 'rename', async () => {
-      throw Object.assign(new Error('EXDEV: cross-device link not permitted'), { code: 'EXDEV' });
-    });
+    // A directory in the file's place: the final rename fails (EISDIR), after the file was written.
+    await fs.mkdir(path.join(root, 'a.txt'));
     const rm = mock.method(fs, 'rm', async () => {
       throw Object.assign(new Error('EBUSY: resource busy'), { code: 'EBUSY' });
     });
     try {
-      await assert.rejects(writeFileAtomic(path.join(root, 'a.txt'), 'a'), { code: 'FILE_WRITE_FAILED', message: /could not write .*a\.txt: EXDEV.*; it is as it was$/ });
+      await assert.rejects(writeFileAtomic(path.join(root, 'a.txt'), 'a'), { code: 'FILE_WRITE_FAILED', message: /could not write .*a\.txt: EISDIR.*; it is as it was$/ });
+      // A new file under a file: there was nothing to keep.
+      await fs.writeFile(path.join(root, 'f'), 'f');
+      await assert.rejects(writeFileAtomic(path.join(root, 'f', 'b.txt'), 'b'), { code: 'FILE_WRITE_FAILED', message: /could not write .*b\.txt: .*; nothing was written$/ });
     } finally {
-      rename.mock.restore();
       rm.mock.restore();
     }
   });

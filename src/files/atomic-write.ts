@@ -4,7 +4,7 @@
  * and renamed; directories are assembled beside the target and renamed into place. A write
  * first removes the temporary siblings that interrupted writes of the same target left.
  */
-import { constants as fsConstants, promises as fs } from 'node:fs';
+import { constants as fsConstants, promises as fs, renameSync } from 'node:fs';
 import path from 'node:path';
 import { LayercacheError } from '../errors/index.ts';
 import { asideSibling, finishedAside, finishedTemp, parseTempSibling, removeStaleTemps, unfinishedAside, unfinishedTemp } from './temp-siblings.ts';
@@ -37,6 +37,7 @@ export async function writeFileAtomic(file: string, data: Uint8Array | string | 
   // The rename would replace a device node or a FIFO (as root, /dev/null itself) with a regular file.
   const kind = await notRegularFile(file);
   if (kind !== null && kind !== 'a directory') throw new LayercacheError('OUTPUT_EXISTS', `${file} is ${kind}, which writing a file there would replace; give the path of a file`);
+  const existed = await fs.stat(file).then(() => true, () => false);
   await removeStaleTemps(file);
   const tmp = unfinishedTemp(file);
   try {
@@ -54,11 +55,13 @@ export async function writeFileAtomic(file: string, data: Uint8Array | string | 
     } finally {
       await handle.close();
     }
-    await fs.rename(tmp, file);
+    // In one tick with its bookkeeping: an interrupt's undo (a signal handler, between ticks) never races the rename.
+    renameSync(tmp, file);
+    finishedTemp(tmp);
   } catch (err) {
     // Best effort: a temporary file that cannot be removed either must not hide why the write failed.
     await fs.rm(tmp, { force: true }).catch(() => undefined);
-    throw writeFailure(file, err, 'it is as it was');
+    throw writeFailure(file, err, existed ? 'it is as it was' : 'nothing was written');
   } finally {
     finishedTemp(tmp);
   }
@@ -294,8 +297,13 @@ export async function writeDirAtomic(
       if (err instanceof LayercacheError && !(err.code === 'FILE_WRITE_FAILED' && fsCode !== undefined && fsCode in WRITE_FIXES)) throw err;
       throw writeFailure(target, err, `nothing was written${existing ? ` (${target} is as it was)` : ''}`);
     }
+    // Renames run synchronously, each in one tick with its bookkeeping: an interrupt's undo (a signal handler, between
+    // ticks) must never remove a tree while a rename of it is under way in the thread pool (a half-deleted output).
     if (!existing) {
-      await fs.rename(tmp, dir).catch(async (err: unknown) => {
+      try {
+        renameSync(tmp, dir);
+        finishedTemp(tmp);
+      } catch (err) {
         await fs.rm(tmp, { recursive: true, force: true });
         const code = (err as NodeJS.ErrnoException).code;
         // Made by another process since it was checked (two builds into one new --out).
@@ -303,7 +311,7 @@ export async function writeDirAtomic(
           throw new LayercacheError('OUTPUT_EXISTS', `output directory ${target} was made by another process while this one wrote it; nothing was written: choose another output directory, or replace it (--force; from code, overwrite: true)`, { cause: err });
         }
         throw writeFailure(target, err, 'nothing was written');
-      });
+      }
       return;
     }
     // The old directory is set aside under a name no clean-up removes: if the process dies between the two renames,
@@ -312,15 +320,23 @@ export async function writeDirAtomic(
     // An interrupt from here on puts it back unless its replacement landed (removeUnfinishedWritesSync).
     unfinishedAside(old, dir);
     try {
-      await fs.rename(dir, old);
+      renameSync(dir, old);
     } catch (err) {
       await fs.rm(tmp, { recursive: true, force: true });
       throw new LayercacheError('FILE_WRITE_FAILED', `could not replace ${target}: ${(err as Error).message}; check its permissions`, { cause: err });
     }
     try {
-      await fs.rename(tmp, dir);
+      renameSync(tmp, dir);
+      finishedTemp(tmp);
     } catch (err) {
-      const restored = await fs.rename(old, dir).then(() => true, () => false);
+      const restored = (() => {
+        try {
+          renameSync(old, dir);
+          return true;
+        } catch {
+          return false;
+        }
+      })();
       await fs.rm(tmp, { recursive: true, force: true });
       throw new LayercacheError('FILE_WRITE_FAILED', `could not replace ${target}: ${(err as Error).message}; ${restored ? 'it is as it was' : `the old output is at ${old}: rename it back to ${target}`}`, { cause: err });
     }

@@ -19,6 +19,8 @@ describe('notRegularFile', () => {
       assert.equal(await notRegularFile(path.join(dir, 'missing')), null);
       assert.equal(await notRegularFile(dir), 'a directory');
       assert.equal(await notRegularFile(path.join(dir, 'fifo')), 'a FIFO (named pipe)');
+      assert.equal(await notRegularFile(path.join(dir, 'fifo'), { fifo: true }), null);
+      assert.equal(await notRegularFile('/dev/zero', { fifo: true }), 'a device');
       assert.equal(await notRegularFile('/dev/zero'), 'a device');
     } finally {
       await fs.rm(dir, { recursive: true, force: true });

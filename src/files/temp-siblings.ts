@@ -37,12 +37,14 @@ export function finishedAside(aside: string): void {
 /**
  * Undoes this process's unfinished writes, synchronously (a signal handler, before the process exits): removes
  * their temporary paths, and puts an output set aside back where its replacement did not land (else removes it).
- * Best effort; returns how many writes it undid.
+ * Best effort; returns how many temporary outputs it removed (an output that had landed is not counted). Atomic
+ * writes rename synchronously, in the tick that ends their bookkeeping, so this never races a rename.
  */
 export function removeUnfinishedWritesSync(): number {
   let undone = 0;
   for (const p of unfinished) {
     try {
+      if (!existsSync(p)) continue;
       rmSync(p, { recursive: true, force: true });
       undone++;
     } catch {
@@ -54,7 +56,6 @@ export function removeUnfinishedWritesSync(): number {
     try {
       if (existsSync(target)) rmSync(aside, { recursive: true, force: true });
       else renameSync(aside, target);
-      undone++;
     } catch {
       // The write's own message names the aside path when it fails; an interrupt cannot say more.
     }

@@ -1,5 +1,5 @@
 import assert from 'node:assert/strict';
-import { execFileSync } from 'node:child_process';
+import { execFileSync, spawn } from 'node:child_process';
 import { promises as fs } from 'node:fs';
 import path from 'node:path';
 import { describe, it } from 'node:test';
@@ -56,11 +56,21 @@ describe('model I/O', () => {
     const dir = await tempDir();
     await assert.rejects(loadModel(path.join(dir, 'missing.onnx')), { code: 'FILE_NOT_FOUND', message: /missing\.onnx/ });
     await assert.rejects(loadModel(dir), { code: 'FILE_UNREADABLE' });
-    // A device never ends (/dev/zero filled the memory), and opening a FIFO waits for a writer: refused unread.
+    // A device never ends (/dev/zero filled the memory): refused unread.
     await assert.rejects(loadModel('/dev/zero'), { code: 'FILE_UNREADABLE', message: /^\/dev\/zero is a device, not a model file; pass the \.onnx model file$/ });
+  });
+
+  it('reads a model from a FIFO with a writer (process substitution, /dev/stdin from a pipe)', async () => {
+    const dir = await tempDir();
+    const file = path.join(dir, 'm.onnx');
+    const { model } = mlp();
+    await saveModel(model, file);
     const fifo = path.join(dir, 'fifo.onnx');
     execFileSync('mkfifo', [fifo]);
-    await assert.rejects(loadModel(fifo), { code: 'FILE_UNREADABLE', message: /fifo\.onnx is a FIFO \(named pipe\), not a model file/ });
+    const writer = spawn('sh', ['-c', 'cat "$0" > "$1"', file, fifo], { stdio: 'ignore' });
+    const done = new Promise((resolve) => writer.on('close', resolve));
+    assert.deepEqual(serializeModel(await loadModel(fifo)), serializeModel(model));
+    assert.equal(await done, 0);
   });
 
   it('inlines weights kept in an external data file, and names the file when it is missing', async () => {

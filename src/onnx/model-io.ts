@@ -108,7 +108,8 @@ export async function loadModelFile(file: string): Promise<{ model: ModelProto; 
 /** Reads raw model bytes with clear errors for missing or unreadable files. */
 export async function readModelFile(file: string): Promise<Uint8Array> {
   requireArgument('readModelFile(file)', 'file', file, 'path', "the path of an .onnx file, e.g. readModelFile('model.onnx')");
-  const kind = await notRegularFile(file);
+  // A FIFO is read whole, as before: process substitution (`<(cat m.onnx)`) or /dev/stdin from a pipe.
+  const kind = await notRegularFile(file, { fifo: true });
   if (kind !== null) {
     throw new LayercacheError('FILE_UNREADABLE', `${file} is ${kind}, not a model file; pass the .onnx model file${kind === 'a directory' ? ' inside it' : ''}`);
   }

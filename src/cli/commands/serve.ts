@@ -10,7 +10,8 @@ import type { CliIo } from '../io.ts';
 
 /** Reads class names, one per line in class order (blank lines at the end are allowed; one before a name is refused: it would shift every later name). */
 export async function readLabels(file: string): Promise<string[]> {
-  const kind = await notRegularFile(file);
+  // A FIFO is read whole (`--labels <(…)`).
+  const kind = await notRegularFile(file, { fifo: true });
   if (kind !== null) throw new LayercacheError('FILE_UNREADABLE', `labels file ${file} is ${kind}; give a text file with one class name per line`);
   let text: string;
   try {
@@ -32,16 +33,26 @@ export async function readLabels(file: string): Promise<string[]> {
  * warnRawPixels: no --scale, --mean or --std was given for a model (as build does, the server then says so if the
  * model takes images, which classify would feed it as raw 0–255 pixels).
  */
+/** A signal repeated within this long is one request sent twice (an orchestrator and a process group), not an insistence. */
+const REPEAT_MS = 1000;
+
 export async function runServe(source: string, config: Config, io: CliIo, signals: NodeJS.EventEmitter = process, opts: { warnRawPixels?: boolean } = {}): Promise<void> {
   // One handler per signal for the whole command. A signal during startup is held until the server is
   // up, then shuts it down properly (the default action would kill the process and leave the state lock
-  // and a temporary directory behind). A second one stops at once: a startup stuck on a stalled mount
-  // could otherwise be ended by SIGKILL only.
+  // and a temporary directory behind). Another one stops at once (a startup stuck on a stalled mount could
+  // otherwise be ended by SIGKILL only), unless it is the same signal within a second: an orchestrator and a
+  // process group both sending SIGTERM.
   let received: string | null = null;
+  let receivedAt = 0;
   let onSignal = (signal: string): void => {
     if (received === null) {
       received = signal;
+      receivedAt = performance.now();
       io.err(`layercache: ${signal}: the server is starting; it stops once started (send the signal again to stop at once)\n`);
+      return;
+    }
+    if (signal === received && performance.now() - receivedAt < REPEAT_MS) {
+      io.err(`layercache: ${signal} again within a second: taken as the same request; it stops once started\n`);
       return;
     }
     io.err(`layercache: ${signal} again during startup: stopping at once (a temporary state directory or the state lock may be left behind)\n`);

@@ -29,13 +29,13 @@ export async function readLabels(file: string): Promise<string[]> {
   return lines;
 }
 
+/** A signal repeated within this long is one request sent twice (an orchestrator and a process group), not an insistence. */
+const REPEAT_MS = 1000;
+
 /**
  * warnRawPixels: no --scale, --mean or --std was given for a model (as build does, the server then says so if the
  * model takes images, which classify would feed it as raw 0–255 pixels).
  */
-/** A signal repeated within this long is one request sent twice (an orchestrator and a process group), not an insistence. */
-const REPEAT_MS = 1000;
-
 export async function runServe(source: string, config: Config, io: CliIo, signals: NodeJS.EventEmitter = process, opts: { warnRawPixels?: boolean } = {}): Promise<void> {
   // One handler per signal for the whole command. A signal during startup is held until the server is
   // up, then shuts it down properly (the default action would kill the process and leave the state lock

@@ -9,4 +9,10 @@ export interface CliIo {
    * timeout while worker threads still hold the process; absent in tests, where the caller returns.
    */
   readonly exitNow?: (code: number) => void;
+  /**
+   * Ends the process at once by `signal`'s default action (main: its handlers removed, the signal raised again), so
+   * that the shell sees 128 + its number; process.exit would first wait for onnxruntime's and libuv's threads, one
+   * of which may be blocked for good (opening a FIFO no one writes). Absent in tests, where the caller returns.
+   */
+  readonly killBySignal?: (signal: NodeJS.Signals) => void;
 }

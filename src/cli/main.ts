@@ -29,6 +29,10 @@ export async function main(): Promise<void> {
     },
     isTty: Boolean(process.stderr.isTTY),
     exitNow: (c) => process.exit(c),
+    killBySignal: (signal) => {
+      process.removeAllListeners(signal);
+      process.kill(process.pid, signal);
+    },
   });
   if (late !== null && code === 0) {
     try {

@@ -1,5 +1,5 @@
 import assert from 'node:assert/strict';
-import { execFile, spawn } from 'node:child_process';
+import { execFile, execFileSync, spawn } from 'node:child_process';
 import { promises as fs } from 'node:fs';
 import path from 'node:path';
 import { EventEmitter } from 'node:events';
@@ -218,7 +218,7 @@ describe('layercache serve', () => {
     // Emitted synchronously, before the server has started.
     signals.emit('SIGTERM');
     await running;
-    assert.match(err, /^layercache: SIGTERM: the server is starting; it stops once started \(send the signal again to stop at once\)\n.*serving 'layercache' at .*\n.*SIGTERM: draining in-flight requests/s);
+    assert.match(err, /^layercache: SIGTERM: the server is starting; it stops once started \(send another signal, or this one again after a second, to stop at once\)\n.*serving 'layercache' at .*\n.*SIGTERM: draining in-flight requests/s);
     assert.equal(signals.listenerCount('SIGTERM'), 0);
     await assert.rejects(fs.access(path.join(state, 'lock')), 'the state lock is released');
   });
@@ -227,17 +227,17 @@ describe('layercache serve', () => {
     const { dir, model } = await fixture();
     const signals = new EventEmitter();
     let err = '';
-    const exits: number[] = [];
+    const kills: string[] = [];
     const config = loadConfig({ engine: { intraOpThreads: 1 }, serve: { port: 0, log: 'silent', stateDir: path.join(dir, 'twice-state') } }, {});
-    // In a test exitNow returns, so the command goes on to start and then shuts down on the first signal.
-    const running = runServe(model, config, { out: () => {}, err: (s) => void (err += s), isTty: false, exitNow: (c) => void exits.push(c) }, signals);
+    // In a test killBySignal returns, so the command goes on to start and then shuts down on the first signal.
+    const running = runServe(model, config, { out: () => {}, err: (s) => void (err += s), isTty: false, killBySignal: (s) => void kills.push(s) }, signals);
     // The same signal at once is one request sent twice (an orchestrator and a process group): held.
     signals.emit('SIGTERM');
     signals.emit('SIGTERM');
-    assert.deepEqual(exits, []);
+    assert.deepEqual(kills, []);
     assert.match(err, /SIGTERM again within a second: taken as the same request; it stops once started/);
     signals.emit('SIGINT');
-    assert.deepEqual(exits, [130]);
+    assert.deepEqual(kills, ['SIGINT']);
     assert.match(err, /SIGINT again during startup: stopping at once/);
     await running;
   });
@@ -254,6 +254,14 @@ describe('layercache serve', () => {
       if (before === undefined) delete process.env.TMPDIR;
       else process.env.TMPDIR = before;
     }
+  });
+
+  it('serve refuses a model from a pipe: its engine workers read the model again', async () => {
+    const { dir } = await fixture();
+    const fifo = path.join(dir, 'served.fifo');
+    execFileSync('mkfifo', [fifo]);
+    const r = await cli('serve', fifo, '--port', '0', '--scale', '255', '--mean', '0.5', '--std', '0.25');
+    assertOneLineError(r, 'FILE_UNREADABLE', /served\.fifo is not a regular file \(a pipe or a device\); serve reads the model more than once \(engine workers, retrains\): save it to a file and serve that$/);
   });
 
   it('bad sources and options fail with one-line errors before listening', async () => {

@@ -69,8 +69,13 @@ describe('model I/O', () => {
     execFileSync('mkfifo', [fifo]);
     const writer = spawn('sh', ['-c', 'cat "$0" > "$1"', file, fifo], { stdio: 'ignore' });
     const done = new Promise((resolve) => writer.on('close', resolve));
-    assert.deepEqual(serializeModel(await loadModel(fifo)), serializeModel(model));
-    assert.equal(await done, 0);
+    try {
+      assert.deepEqual(serializeModel(await loadModel(fifo)), serializeModel(model));
+      assert.equal(await done, 0);
+    } finally {
+      // Refused unread, the writer would wait for a reader for good.
+      writer.kill();
+    }
   });
 
   it('inlines weights kept in an external data file, and names the file when it is missing', async () => {

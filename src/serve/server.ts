@@ -94,6 +94,8 @@ interface Start {
 async function isBundleDir(p: string): Promise<boolean> {
   const st = await fs.stat(p).catch(() => null);
   if (!st) throw new LayercacheError('FILE_NOT_FOUND', `${p} does not exist; give a MODEL.onnx file or a bundle directory built by 'layercache build'`);
+  // The engine workers and retrains read the model again: a pipe (`<(…)`) would be empty for them, a FIFO hang.
+  if (!st.isDirectory() && !st.isFile()) throw new LayercacheError('FILE_UNREADABLE', `${p} is not a regular file (a pipe or a device); serve reads the model more than once (engine workers, retrains): save it to a file and serve that`);
   if (!st.isDirectory()) return false;
   if (!(await hasManifest(p))) {
     throw new LayercacheError('BUNDLE_NOT_FOUND', `${p} is a directory without ${MANIFEST_FILE}; give a bundle directory built by 'layercache build', or a MODEL.onnx file`);

@@ -1,6 +1,5 @@
 /** `layercache serve`: run the KServe v2 server until SIGTERM, SIGINT or SIGHUP, then shut down gracefully. */
 import { promises as fs } from 'node:fs';
-import os from 'node:os';
 import type { Config } from '../../config/index.ts';
 import { asLayercacheError, LayercacheError } from '../../errors/index.ts';
 import { notRegularFile } from '../../files/index.ts';
@@ -48,7 +47,7 @@ export async function runServe(source: string, config: Config, io: CliIo, signal
     if (received === null) {
       received = signal;
       receivedAt = performance.now();
-      io.err(`layercache: ${signal}: the server is starting; it stops once started (send the signal again to stop at once)\n`);
+      io.err(`layercache: ${signal}: the server is starting; it stops once started (send another signal, or this one again after a second, to stop at once)\n`);
       return;
     }
     if (signal === received && performance.now() - receivedAt < REPEAT_MS) {
@@ -56,7 +55,8 @@ export async function runServe(source: string, config: Config, io: CliIo, signal
       return;
     }
     io.err(`layercache: ${signal} again during startup: stopping at once (a temporary state directory or the state lock may be left behind)\n`);
-    io.exitNow?.(128 + (os.constants.signals[signal as NodeJS.Signals] ?? 15));
+    for (const [s, handler] of handlers) signals.off(s, handler);
+    io.killBySignal?.(signal as NodeJS.Signals);
   };
   // SIGHUP too (its terminal closed): its default action would kill the server without saving its buffer or
   // releasing its state lock.

@@ -261,7 +261,7 @@ describe('layercache serve', () => {
     const fifo = path.join(dir, 'served.fifo');
     execFileSync('mkfifo', [fifo]);
     const r = await cli('serve', fifo, '--port', '0', '--scale', '255', '--mean', '0.5', '--std', '0.25');
-    assertOneLineError(r, 'FILE_UNREADABLE', /served\.fifo is not a regular file \(a pipe or a device\); serve reads the model more than once \(engine workers, retrains\): save it to a file and serve that$/);
+    assertOneLineError(r, 'FILE_UNREADABLE', /served\.fifo is a FIFO \(named pipe\), not a model file; serve reads the model more than once \(engine workers, retrains\): save it to a file and serve that$/);
   });
 
   it('bad sources and options fail with one-line errors before listening', async () => {

@@ -6,7 +6,7 @@
  */
 import { promises as fs } from 'node:fs';
 import { LayercacheError } from '../errors/index.ts';
-import { notRegularFile, readFully } from '../files/index.ts';
+import { nonRegularKind, readFully } from '../files/index.ts';
 
 export const CIFAR_RECORD_BYTES = 3073;
 export const CIFAR_SHAPE = { channels: 3, height: 32, width: 32 } as const;
@@ -33,7 +33,7 @@ export async function cifarRecordCount(file: string): Promise<number> {
   try {
     const st = await fs.stat(file);
     if (st.isDirectory()) throw new LayercacheError('FILE_UNREADABLE', `CIFAR file ${file} is a directory; give the binary file itself, e.g. cifar10:${file.replace(/\/$/, '')}/test_batch.bin#0-999`);
-    const kind = await notRegularFile(file);
+    const kind = nonRegularKind(st);
     if (kind !== null) throw new LayercacheError('FILE_UNREADABLE', `CIFAR file ${file} is ${kind}, not a CIFAR-10 binary file; give the path of the file itself`);
     size = st.size;
   } catch (err) {

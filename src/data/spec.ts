@@ -84,7 +84,6 @@ export async function specsOverlap(given: string, built: string): Promise<boolea
 /** Maps a failed read of `file` to a clear error. */
 function unreadable(spec: string, file: string, err: unknown): LayercacheError {
   const code = (err as NodeJS.ErrnoException).code;
-  if (code === 'EISDIR') return new LayercacheError('FILE_UNREADABLE', `data file ${file} (from data spec '${spec}') is a directory; give the file itself (folder:DIR reads a directory of images)`, { cause: err });
   if (code === 'EACCES' || code === 'EPERM') return new LayercacheError('FILE_UNREADABLE', `data file ${file} (from data spec '${spec}') cannot be read (${code}); fix its permissions`, { cause: err });
   return new LayercacheError('FILE_NOT_FOUND', `data file ${file} (from data spec '${spec}') cannot be read: ${code ?? 'error'}; check the path`, { cause: err });
 }
@@ -104,9 +103,7 @@ async function openFile(spec: string, file: string): Promise<{ size: number; rea
   }
   let size: number;
   try {
-    const st = await fh.stat();
-    if (st.isDirectory()) throw Object.assign(new Error('is a directory'), { code: 'EISDIR' });
-    size = st.size;
+    size = (await fh.stat()).size;
   } catch (err) {
     await fh.close();
     throw unreadable(spec, file, err);

@@ -9,7 +9,7 @@ import path from 'node:path';
 import { LayercacheError } from '../errors/index.ts';
 import { asideSibling, finishedAside, finishedTemp, parseTempSibling, removeStaleTemps, unfinishedAside, unfinishedTemp } from './temp-siblings.ts';
 import { isWithin, realPath } from './within.ts';
-import { notRegularFile } from './regular-file.ts';
+import { nonRegularKind } from './regular-file.ts';
 
 /** The fix for a write that failed with a file system error code, when the code alone says what to do. */
 const WRITE_FIXES: Readonly<Record<string, string>> = {
@@ -35,9 +35,10 @@ function writeFailure(target: string, err: unknown, outcome: string): Layercache
 /** Writes `data` (or its parts, one after another, without joining them) to `file` atomically (temp file + fsync + rename). */
 export async function writeFileAtomic(file: string, data: Uint8Array | string | readonly Uint8Array[], options: { mode?: number } = {}): Promise<void> {
   // The rename would replace a device node or a FIFO (as root, /dev/null itself) with a regular file.
-  const kind = await notRegularFile(file);
+  const st = await fs.stat(file).catch(() => null);
+  const kind = st === null ? null : nonRegularKind(st);
   if (kind !== null && kind !== 'a directory') throw new LayercacheError('OUTPUT_EXISTS', `${file} is ${kind}, which writing a file there would replace; give the path of a file`);
-  const existed = await fs.stat(file).then(() => true, () => false);
+  const existed = st !== null;
   await removeStaleTemps(file);
   const tmp = unfinishedTemp(file);
   try {

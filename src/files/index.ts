@@ -4,5 +4,5 @@ export { readFully } from './read-fully.ts';
 export { sha256 } from './digest.ts';
 export { isWithin, realPath } from './within.ts';
 export { tempSibling, parseTempSibling, otherProcessAlive, removeStaleTemps } from './temp-siblings.ts';
-export { notRegularFile } from './regular-file.ts';
+export { nonRegularKind, notRegularFile } from './regular-file.ts';
 export { removeUnfinishedWritesSync } from './temp-siblings.ts';

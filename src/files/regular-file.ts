@@ -6,7 +6,17 @@
  * Invariant: only the kind is checked (symbolic links followed); a missing file is left to the caller's read, which
  * names it as missing.
  */
-import { promises as fs } from 'node:fs';
+import { promises as fs, type Stats } from 'node:fs';
+
+/** What a file of these stats is when it is not a regular file ("a directory", "a FIFO (named pipe)", …); else null. */
+export function nonRegularKind(st: Stats, accept: { fifo?: boolean } = {}): string | null {
+  if (st.isFile()) return null;
+  if (st.isDirectory()) return 'a directory';
+  if (st.isFIFO()) return accept.fifo === true ? null : 'a FIFO (named pipe)';
+  if (st.isCharacterDevice() || st.isBlockDevice()) return 'a device';
+  if (st.isSocket()) return 'a socket';
+  return 'not a regular file';
+}
 
 /**
  * What `file` is when it exists and is not a regular file ("a directory", "a FIFO (named pipe)", …); else null.
@@ -14,10 +24,5 @@ import { promises as fs } from 'node:fs';
  */
 export async function notRegularFile(file: string, accept: { fifo?: boolean } = {}): Promise<string | null> {
   const st = await fs.stat(file).catch(() => null);
-  if (st === null || st.isFile()) return null;
-  if (st.isDirectory()) return 'a directory';
-  if (st.isFIFO()) return accept.fifo === true ? null : 'a FIFO (named pipe)';
-  if (st.isCharacterDevice() || st.isBlockDevice()) return 'a device';
-  if (st.isSocket()) return 'a socket';
-  return 'not a regular file';
+  return st === null ? null : nonRegularKind(st, accept);
 }

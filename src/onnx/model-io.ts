@@ -120,9 +120,6 @@ export async function readModelFile(file: string): Promise<Uint8Array> {
     if (e.code === 'ENOENT') {
       throw new LayercacheError('FILE_NOT_FOUND', `model file ${file} does not exist; check the path`, { cause: err });
     }
-    if (e.code === 'EISDIR') {
-      throw new LayercacheError('FILE_UNREADABLE', `${file} is a directory; pass the .onnx model file inside it`, { cause: err });
-    }
     throw new LayercacheError('FILE_UNREADABLE', `cannot read model file ${file}: ${e.message}`, { cause: err });
   }
 }

@@ -21,7 +21,7 @@ import { deriveConfig, validConfig, type Config } from '../config/index.ts';
 import { runtimeVersion } from '../engine/index.ts';
 import { checkAugmentable, colourImageSizeOf, preprocessFlags, samePreprocess, validatePreprocess, type Preprocess } from '../data/index.ts';
 import { LayercacheError, isRecord, requireArgument } from '../errors/index.ts';
-import { sha256 } from '../files/index.ts';
+import { nonRegularKind, sha256 } from '../files/index.ts';
 import { setPercent, targetAgreementPct } from '../tensor/index.ts';
 import { analyzeClassifier, checkClassifier, describeReading, scoresName } from '../inspect/index.ts';
 import { loadModelFile } from '../onnx/index.ts';
@@ -95,7 +95,8 @@ async function isBundleDir(p: string): Promise<boolean> {
   const st = await fs.stat(p).catch(() => null);
   if (!st) throw new LayercacheError('FILE_NOT_FOUND', `${p} does not exist; give a MODEL.onnx file or a bundle directory built by 'layercache build'`);
   // The engine workers and retrains read the model again: a pipe (`<(…)`) would be empty for them, a FIFO hang.
-  if (!st.isDirectory() && !st.isFile()) throw new LayercacheError('FILE_UNREADABLE', `${p} is not a regular file (a pipe or a device); serve reads the model more than once (engine workers, retrains): save it to a file and serve that`);
+  const kind = nonRegularKind(st);
+  if (kind !== null && kind !== 'a directory') throw new LayercacheError('FILE_UNREADABLE', `${p} is ${kind}, not a model file; serve reads the model more than once (engine workers, retrains): save it to a file and serve that`);
   if (!st.isDirectory()) return false;
   if (!(await hasManifest(p))) {
     throw new LayercacheError('BUNDLE_NOT_FOUND', `${p} is a directory without ${MANIFEST_FILE}; give a bundle directory built by 'layercache build', or a MODEL.onnx file`);

@@ -9,7 +9,7 @@ import { GraphBuilder, makeValueInfo, saveModel, serializeModel, loadModel } fro
 import { tensor } from '../tensor/index.ts';
 import { loadConfig, type ConfigInput } from '../config/index.ts';
 import type { LayercacheError } from '../errors/index.ts';
-import { runServe } from './commands/serve.ts';
+import { runServe, type RunServeOptions } from './commands/serve.ts';
 import { cli } from '../../test/support/cli.ts';
 import { denseConcat, hardBatchOne, mlp, residualNet, withNormalisedOutput, withOpenSize } from '../../test/support/models.ts';
 import { maxAbsDiff, randomInput, runModel } from '../../test/support/chain.ts';
@@ -141,7 +141,7 @@ describe('layercache --help', () => {
  * Runs `serve` in-process on `signals` until it says it is serving; `stop` emits the signals given and waits for the
  * command to return; `err` is its stderr so far.
  */
-async function serving(model: string, serve: ConfigInput['serve'], opts: { warnRawPixels?: boolean } = {}) {
+async function serving(model: string, serve: ConfigInput['serve'], opts: RunServeOptions = {}) {
   const signals = new EventEmitter();
   let err = '';
   const config = loadConfig({ engine: { intraOpThreads: 1 }, serve: { port: 0, log: 'silent', ...serve } }, {});
@@ -171,6 +171,15 @@ describe('layercache serve', () => {
     const s = await serving(model, { host: '0.0.0.0', token: 'a-token-of-16-characters', stateDir: path.join(dir, 'any-state') });
     await s.stop('SIGTERM');
     assert.match(s.err(), /serving 'layercache' at http:\/\/[^ ]+ \(state .*any-state, listening on every interface \(--host 0\.0\.0\.0\)\)/);
+  });
+
+  it('suggests its example request at the port it listens on (demo --serve --port 0 printed port 0)', async () => {
+    const { model } = await fixture();
+    const s = await serving(model, { online: { enabled: false } }, { exampleRequest: (address, name) => `${address}/v2/models/${name}/infer -d @req.json` });
+    await s.stop('SIGTERM');
+    const port = /serving 'layercache' at http:\/\/127\.0\.0\.1:(\d+)/.exec(s.err())?.[1];
+    assert.ok(port !== undefined && port !== '0', s.err());
+    assert.match(s.err(), new RegExp(`\n {2}curl -s http://127\\.0\\.0\\.1:${port}/v2/models/layercache/infer -d @req\\.json\n`));
   });
 
   it('drains on SIGHUP too (a closed terminal), which would otherwise kill it with its state locked', async () => {

@@ -105,7 +105,7 @@ export async function runCli(argv: readonly string[], io: CliIo, env?: NodeJS.Pr
     .option('--verbose', 'print stack traces and error causes')
     .addOption(new Option('--threads <n>', 'onnxruntime threads per operator (0 = auto; env LAYERCACHE_THREADS)').argParser((v) => parseCount(v, '--threads')))
     .showHelpAfterError('(run with --help for usage)')
-    .addHelpText('after', '\nExit status: 0 success, 2 bad input or usage, 1 internal failure; each error prints one line\n"layercache: error CODE: message" (codes and fixes: docs/errors.md). NO_COLOR turns colour off;\nprogress bars appear only when stderr is a terminal.\n')
+    .addHelpText('after', '\nExit status: 0 success, 2 bad input or usage, 1 internal failure; each error prints one line\n"layercache: error CODE: message" (codes and fixes: docs/errors.md). NO_COLOR turns colour off;\nprogress bars appear only when stderr is a terminal (not TERM=dumb).\n')
     .exitOverride()
     .configureOutput({
       writeOut: (s) => io.out(s),

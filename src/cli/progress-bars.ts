@@ -1,18 +1,19 @@
 /**
  * Renders library progress for the terminal: cli-progress bars on a TTY, one line per
- * finished phase otherwise (CI logs stay readable). Invariant: writes only to stderr,
+ * finished phase otherwise (CI logs and TERM=dumb stay readable). Invariant: writes only to stderr,
  * so --json output on stdout stays clean.
  */
 import cliProgress from 'cli-progress';
+import type { Config } from '../config/index.ts';
 import type { Progress, ProgressPhase } from '../progress/index.ts';
 import type { CliIo } from './io.ts';
 
-export function terminalProgress(io: CliIo, color: boolean): Progress {
+export function terminalProgress(io: CliIo, config: Pick<Config, 'color' | 'progressBars'>): Progress {
   return {
     note: (text) => io.err(`${text}\n`),
     phase: (label, total): ProgressPhase => {
       const started = performance.now();
-      if (!io.isTty) {
+      if (!io.isTty || !config.progressBars) {
         return {
           tick: () => {},
           end: () => io.err(`${label}: done in ${((performance.now() - started) / 1000).toFixed(1)} s\n`),
@@ -20,8 +21,8 @@ export function terminalProgress(io: CliIo, color: boolean): Progress {
       }
       const bar = new cliProgress.SingleBar({
         format: `${label.padEnd(18)} {bar} {percentage}% | {value}/{total} | {duration_formatted} | {status}`,
-        barCompleteChar: color ? '\u2588' : '#',
-        barIncompleteChar: color ? '\u2591' : '-',
+        barCompleteChar: config.color ? '\u2588' : '#',
+        barIncompleteChar: config.color ? '\u2591' : '-',
         hideCursor: true,
         stream: process.stderr,
         clearOnComplete: false,

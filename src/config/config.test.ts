@@ -19,10 +19,14 @@ describe('config', () => {
     assert.equal(loadConfig({ build: { delta: 0.05 } }, {}).build.margin, null);
   });
 
-  it('reads LAYERCACHE_THREADS and NO_COLOR; explicit settings win', () => {
+  it('reads LAYERCACHE_THREADS, NO_COLOR and TERM=dumb; explicit settings win', () => {
     assert.equal(loadConfig({}, { LAYERCACHE_THREADS: '2' }).engine.intraOpThreads, 2);
     assert.equal(loadConfig({ engine: { intraOpThreads: 1 } }, { LAYERCACHE_THREADS: '2' }).engine.intraOpThreads, 1);
     assert.equal(loadConfig({}, { NO_COLOR: '1' }).color, false);
+    assert.equal(loadConfig({}, { NO_COLOR: '1' }).progressBars, true);
+    // A dumb terminal prints escape codes as text: neither colour nor bars redrawn in place.
+    assert.deepEqual([loadConfig({}, { TERM: 'dumb' }).color, loadConfig({}, { TERM: 'dumb' }).progressBars], [false, false]);
+    assert.deepEqual([loadConfig({}, { TERM: 'xterm-256color' }).color, loadConfig({}, { TERM: 'xterm-256color' }).progressBars], [true, true]);
     const token = 't'.repeat(32);
     assert.equal(loadConfig({}, { LAYERCACHE_TOKEN: token }).serve.token, token);
     assert.equal(loadConfig({ serve: { port: 9000 } }, { LAYERCACHE_TOKEN: token }).serve.token, token, 'other serve settings keep the token from the environment');

@@ -218,8 +218,10 @@ export const ConfigSchema = z.object({
   build: BuildSchema.default(BuildSchema.parse({})),
   preprocess: PreprocessSchema.default(PreprocessSchema.parse({})),
   serve: ServeSchema.default(ServeSchema.parse({})),
-  /** Colour in terminal output (off when NO_COLOR is set). */
+  /** Colour in terminal output (off when NO_COLOR is set, or TERM=dumb). */
   color: z.boolean().default(true),
+  /** Animated progress bars when stderr is a terminal (off when TERM=dumb, which cannot move its cursor: one line per finished phase instead). */
+  progressBars: z.boolean().default(true),
   /** Print stack traces and error causes. */
   verbose: z.boolean().default(false),
 }).strict();
@@ -325,8 +327,8 @@ export interface LoadOptions {
 
 /**
  * Builds the configuration from explicit settings over environment variables:
- * LAYERCACHE_THREADS (engine.intraOpThreads), LAYERCACHE_TOKEN (serve.token) and NO_COLOR
- * (color off).
+ * LAYERCACHE_THREADS (engine.intraOpThreads), LAYERCACHE_TOKEN (serve.token), NO_COLOR
+ * (color off) and TERM=dumb (color and progressBars off).
  */
 export function loadConfig(overrides: ConfigInput = {}, env: NodeJS.ProcessEnv = process.env, opts: LoadOptions = {}): Config {
   requireSections(overrides);
@@ -344,6 +346,11 @@ export function loadConfig(overrides: ConfigInput = {}, env: NodeJS.ProcessEnv =
     fromEnv.engine = { intraOpThreads: n };
   }
   if (env.NO_COLOR !== undefined && env.NO_COLOR !== '') fromEnv.color = false;
+  // A dumb terminal prints escape codes literally: no colour, and no bar redrawn in place.
+  if (env.TERM === 'dumb') {
+    fromEnv.color = false;
+    fromEnv.progressBars = false;
+  }
   // Only a configuration that serves reads the token: other commands ignore it, malformed or empty.
   const token = (opts.serving ?? true) ? env.LAYERCACHE_TOKEN : undefined;
   if (token === '') {

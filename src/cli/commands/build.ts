@@ -29,7 +29,7 @@ export async function runBuild(file: string, opts: BuildCommandOptions, config: 
   // Refuse an occupied --out, or a --latency-profile that cannot serve, before minutes of work, not after.
   await checkOutputDir(opts.out, opts.force, BUNDLE_OUTPUT);
   if (profile !== null) await checkLatencyProfileFile(profile);
-  const progress = terminalProgress(io, config.color);
+  const progress = terminalProgress(io, config);
   const { model, bytes: modelBytes } = await loadModelFile(file);
   const declared = model.graph!.input.find((v) => !model.graph!.initializer.some((t) => t.name === v.name));
   const data = await openDataSource(opts.data, config.preprocess, imageSizeFor(declared ? readValueInfo(declared)?.shape : undefined, config.preprocess.layout, opts.imageSize), progress);

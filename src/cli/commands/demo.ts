@@ -5,7 +5,7 @@ import { deriveConfig, type Config } from '../../config/index.ts';
 import { openDataSource, IDENTITY_PREPROCESS } from '../../data/index.ts';
 import { DEMO_REQUEST_FILE, DEMO_SPLITS, DIGITS_BACKBONE, runDemo } from '../../demo/index.ts';
 import { writeFileAtomic } from '../../files/index.ts';
-import { curlLine, formatCount, formatPercent } from '../format.ts';
+import { formatCount, formatPercent } from '../format.ts';
 import type { CliIo } from '../io.ts';
 import { terminalProgress } from '../progress-bars.ts';
 import { evalJson } from './eval.ts';
@@ -23,7 +23,7 @@ export interface DemoCommandOptions {
 export async function runDemoCommand(opts: DemoCommandOptions, config: Config, io: CliIo): Promise<void> {
   // Serving settings are checked before minutes of work, not after.
   const serveConfig = opts.serve ? deriveConfig(config, { serve: { name: 'digits', port: opts.port, online: { enabled: false } } }) : null;
-  const progress = terminalProgress(io, config.color);
+  const progress = terminalProgress(io, config);
   if (!opts.json) io.err(`layercache demo: a deep MLP (${[DIGITS_BACKBONE.inputDim, ...DIGITS_BACKBONE.hidden, DIGITS_BACKBONE.classes].join('→')}) on the 10,000 digits of the mnist package\n`);
   const r = await runDemo(opts.out, config, progress, { latencySamples: opts.latencySamples });
   const ev = r.evaluation;
@@ -50,8 +50,8 @@ export async function runDemoCommand(opts: DemoCommandOptions, config: Config, i
   const digit = (await openDataSource(DEMO_SPLITS.evaluate, IDENTITY_PREPROCESS)).batch(0, 1).data;
   const requestFile = path.join(opts.out, DEMO_REQUEST_FILE);
   await writeFileAtomic(requestFile, JSON.stringify({ inputs: [{ name: 'input', shape: [1, digit.length], datatype: 'FP32', data: Array.from(digit, (v) => Number(v.toFixed(4))) }] }));
-  io.err(`serving the bundle; try:\n${curlLine(`http://127.0.0.1:${opts.port}/v2/models/digits/infer -H 'content-type: application/json' -d @${requestFile}`, serveConfig.serve.token)}`);
   // The demo's writes are done: from here signals shut the server down.
   stopUndoOnInterrupt();
-  await runServe(r.bundleDir, serveConfig, io);
+  // Suggested once listening, at the address listened on (`--port 0` picks the port).
+  await runServe(r.bundleDir, serveConfig, io, process, { exampleRequest: (address, model) => `${address}/v2/models/${model}/infer -H 'content-type: application/json' -d @${requestFile}` });
 }

@@ -75,7 +75,7 @@ export async function runEval(dir: string, opts: EvalCommandOptions, config: Con
     io.err(`layercache: warning: --data ${opts.data} overlaps the records the bundle was built from (${built}): its heads were trained and its thresholds chosen on them, so agreement and savings read higher there than on new inputs; evaluate on other records\n`);
   }
   const pre = bundle.manifest.preprocess ?? IDENTITY_PREPROCESS;
-  const progress = terminalProgress(io, config.color);
+  const progress = terminalProgress(io, config);
   const data = await openDataSource(opts.data, pre, imageSizeOf(bundle.manifest.source.inputs[0]!.shape, pre.layout), progress);
   const report = await evaluateBundle(bundle, data, {
     engine: config.engine, progress, latencySamples: opts.latencySamples, paper: opts.baseline === 'paper' ? 'build' : false,

@@ -31,11 +31,17 @@ export async function readLabels(file: string): Promise<string[]> {
 /** A signal repeated within this long is one request sent twice (an orchestrator and a process group), not an insistence. */
 const REPEAT_MS = 1000;
 
-/**
- * warnRawPixels: no --scale, --mean or --std was given for a model (as build does, the server then says so if the
- * model takes images, which classify would feed it as raw 0–255 pixels).
- */
-export async function runServe(source: string, config: Config, io: CliIo, signals: NodeJS.EventEmitter = process, opts: { warnRawPixels?: boolean } = {}): Promise<void> {
+export interface RunServeOptions {
+  /**
+   * No --scale, --mean or --std was given for a model (as build does, the server then says so if the model takes
+   * images, which classify would feed it as raw 0–255 pixels).
+   */
+  readonly warnRawPixels?: boolean;
+  /** The request to suggest, as curl's arguments for the address listened on (`--port 0` picks it); default: the model's metadata. */
+  readonly exampleRequest?: (address: string, model: string) => string;
+}
+
+export async function runServe(source: string, config: Config, io: CliIo, signals: NodeJS.EventEmitter = process, opts: RunServeOptions = {}): Promise<void> {
   // One handler per signal for the whole command. A signal during startup is held until the server is
   // up, then shuts it down properly (the default action would kill the process and leave the state lock
   // and a temporary directory behind). Another one stops at once (a startup stuck on a stalled mount could
@@ -79,7 +85,7 @@ export async function runServe(source: string, config: Config, io: CliIo, signal
     const everywhere = ['0.0.0.0', '::', '[::]'].includes(config.serve.host) ? `, listening on every interface (--host ${config.serve.host})` : '';
     io.err(`layercache: serving '${m.name}' at ${address} (state ${server.stateDir}${everywhere})\n`);
     // The token itself is never printed.
-    io.err(curlLine(`${address}/v2/models/${m.name}`, config.serve.token));
+    io.err(curlLine(opts.exampleRequest?.(address, m.name) ?? `${address}/v2/models/${m.name}`, config.serve.token));
     await new Promise<void>((resolve, reject) => {
       let draining = false;
       onSignal = (signal) => {

@@ -119,6 +119,17 @@ async function holderState(holder: LockHolder, mine: string): Promise<'running' 
 }
 
 /**
+ * Whose lock `stateDir` holds, as seen from here: none (no lock, or one naming no process), a process known to run
+ * or known to be gone, or one that cannot be checked from here (another host, boot or pid namespace).
+ */
+export async function stateLockHolder(stateDir: string): Promise<'none' | 'running' | 'gone' | 'unknown'> {
+  // Held by a server of this process (a lock naming this pid is otherwise taken for a stale one: containers reuse pids).
+  if (LOCKED_HERE.has(path.resolve(stateDir))) return 'running';
+  const holder = await lockHolder(path.join(stateDir, 'lock'));
+  return holder === null ? 'none' : holderState(holder, await ownIdentity());
+}
+
+/**
  * Takes `stateDir` for this process; returns the release function. A lock whose holder cannot be checked from here
  * makes this wait until it goes unrefreshed for `timing.staleMs` (or refuses as soon as it is refreshed). `say`
  * hears such a wait, and a lock this process finds taken from it (it seemed gone to another server, paused for

@@ -21,7 +21,7 @@ function npy(shape: number[], data: Float32Array): Buffer {
 }
 
 /** A version-1 .npy file with the header dictionary `header`, as given. */
-function npyWith(header: string, data: Float32Array): Buffer {
+function npyWith(header: string, data: ArrayBufferView): Buffer {
   while ((10 + header.length + 1) % 64 !== 0) header += ' ';
   header += '\n';
   const head = Buffer.alloc(10);
@@ -50,6 +50,21 @@ describe('data specs', () => {
     await fs.writeFile(path.join(dir, 'ok.raw'), values);
     const r = await openDataSource(`raw:${path.join(dir, 'ok.raw')}:6#3-3`, IDENTITY_PREPROCESS);
     assert.deepEqual(Array.from(r.batch(0, 1).data as Float32Array), Array.from(values.subarray(18, 24)));
+  });
+
+  it('reads a float64 .npy (numpy\'s default) as float32, range included; integers and big-endian are refused, saying why', async () => {
+    const f64 = Float64Array.from(values, (v) => v + 1e-9);
+    await fs.writeFile(path.join(dir, 'f64.npy'), npyWith(`{'descr': '<f8', 'fortran_order': False, 'shape': (4, 2, 3), }`, f64));
+    const n = await openDataSource(`npy:${path.join(dir, 'f64.npy')}#1-2`, IDENTITY_PREPROCESS);
+    assert.deepEqual([n.count, n.sampleDims], [2, [2, 3]]);
+    assert.deepEqual(Array.from(n.batch(0, 2).data as Float32Array), Array.from(f64.subarray(6, 18), Math.fround));
+    // Truncation is measured in the file's own element size.
+    await fs.writeFile(path.join(dir, 'f64-cut.npy'), npyWith(`{'descr': '<f8', 'fortran_order': False, 'shape': (4, 2, 3), }`, f64).subarray(0, -8));
+    await assert.rejects(openDataSource(`npy:${path.join(dir, 'f64-cut.npy')}`, IDENTITY_PREPROCESS), { code: 'DATA_SPEC_INVALID', message: /shape \(4, 2, 3\) of float64 needs 320: the file is truncated/ });
+    await fs.writeFile(path.join(dir, 'u8.npy'), npyWith(`{'descr': '|u1', 'fortran_order': False, 'shape': (4, 6), }`, new Uint8Array(24)));
+    await assert.rejects(openDataSource(`npy:${path.join(dir, 'u8.npy')}`, IDENTITY_PREPROCESS), { code: 'DATA_SPEC_INVALID', message: /holds integers \(\|u1\), which would reach the model unnormalised: tensor data is fed as stored; save the preprocessed float32 tensors, .*or give images as folder: or cifar10: data/ });
+    await fs.writeFile(path.join(dir, 'be.npy'), npyWith(`{'descr': '>f8', 'fortran_order': False, 'shape': (4, 6), }`, f64));
+    await assert.rejects(openDataSource(`npy:${path.join(dir, 'be.npy')}`, IDENTITY_PREPROCESS), { code: 'DATA_SPEC_INVALID', message: /holds >f8 data; save it as little-endian float32 or float64 in C order/ });
   });
 
   it('a truncated .npy is named as truncated, not an internal error', async () => {

@@ -17,6 +17,7 @@ import { preprocessPlanar, type Preprocess } from './preprocess.ts';
 import { boundsChecked, checkArrayBytes, type DataSource } from './source.ts';
 import { openImageFolder, type ImageSize } from './image-folder.ts';
 import { openMnist } from './mnist.ts';
+import { NPY_HEAD, parseNpy, readNpyElements } from './npy.ts';
 import { SILENT, requireProgress, type Progress } from '../progress/index.ts';
 
 const HELP = 'specs take the forms cifar10:PATH#0-4999, folder:PATH#0-99, npy:PATH#0-99, raw:PATH:3x32x32#0-99 and mnist:#0-999 (ranges optional, both ends inclusive)';
@@ -125,34 +126,6 @@ async function openFile(spec: string, file: string): Promise<{ size: number; rea
   };
 }
 
-/** Parses a .npy header from the file's first bytes; returns the shape and the data offset. */
-function parseNpy(head: Uint8Array, spec: string): { shape: number[]; offset: number } {
-  const magic = String.fromCharCode(...head.subarray(0, 6));
-  if (magic !== '\x93NUMPY') throw bad(spec, 'is not a .npy file');
-  const major = head[6]!;
-  if (head.length < 12) throw bad(spec, 'is truncated within its header; save it again with np.save');
-  const headerLen = major === 1 ? head[8]! | (head[9]! << 8) : new DataView(head.buffer, head.byteOffset + 8, 4).getUint32(0, true);
-  const start = major === 1 ? 10 : 12;
-  if (head.length < start + headerLen) throw bad(spec, 'is truncated within its header; save it again with np.save');
-  const header = new TextDecoder().decode(head.subarray(start, start + headerLen));
-  const descr = /'descr':\s*'([^']+)'/.exec(header)?.[1];
-  const order = /'fortran_order':\s*(True|False)/.exec(header)?.[1];
-  const shape = /'shape':\s*\(([^)]*)\)/.exec(header)?.[1];
-  // A structured dtype's descr is a list of fields, e.g. [('a', '<f4'), ('b', '<f4')].
-  if (descr === undefined && /'descr':\s*\[/.test(header)) throw bad(spec, `holds a structured array (named fields: '${header.trim().slice(0, 80)}'); save a plain float32 array, np.save(path, np.ascontiguousarray(x, dtype='<f4'))`);
-  if (descr === undefined || order === undefined || shape === undefined) throw bad(spec, `has a header without descr, fortran_order and shape ('${header.trim().slice(0, 80)}'); save it with np.save`);
-  if (descr !== '<f4' || order !== 'False') {
-    throw bad(spec, `holds ${descr} data${order === 'True' ? ' in Fortran order' : ''}; save it as little-endian float32 in C order (np.ascontiguousarray(x, dtype='<f4'))`);
-  }
-  const axes = shape.split(',').map((x) => x.trim()).filter(Boolean);
-  // Whole numbers of at least 1 (np.save writes no other); Number() would read '2.5', '1e3' or '0x10' as numbers.
-  if (!axes.every((x) => /^[1-9]\d*$/.test(x))) throw bad(spec, `has shape (${shape.trim()}); every axis must be a whole number, at least 1`);
-  return { shape: axes.map(Number), offset: start + headerLen };
-}
-
-/** Largest .npy header read: version 1 headers hold at most 65,535 bytes; longer ones are read in full. */
-const NPY_HEAD = 65_536 + 12;
-
 /** Tensors are fed as they are, so a NaN or infinity would flow silently into every answer. data: [count, ...sample] */
 function checkFinite(spec: string, data: Float32Array, perSample: number, first: number): void {
   const i = data.findIndex((x) => !Number.isFinite(x));
@@ -227,14 +200,15 @@ async function openUnchecked(spec: string, preprocess: Preprocess, imageSize: Im
         const len = 12 + new DataView(head.buffer, 8, 4).getUint32(0, true);
         if (len > head.length && len <= f.size) head = await f.read(0, len);
       }
-      const { shape, offset } = parseNpy(head, spec);
+      const header = parseNpy(head, (why) => bad(spec, why));
+      const { shape, itemBytes } = header;
       if (shape.length < 2) throw bad(spec, `has shape (${shape.join(',')}); it needs a leading sample axis, e.g. (N, 3, 32, 32)`);
       const per = shape.slice(1).reduce((x, y) => x * y, 1);
-      const need = offset + shape[0]! * per * 4;
-      if (f.size < need) throw bad(spec, `is ${f.size} bytes, but its header's shape (${shape.join(', ')}) of float32 needs ${need}: the file is truncated; save it again with np.save`);
+      const need = header.offset + shape[0]! * per * itemBytes;
+      if (f.size < need) throw bad(spec, `is ${f.size} bytes, but its header's shape (${shape.join(', ')}) of ${header.dtype} needs ${need}: the file is truncated; save it again with np.save`);
       const [a, b] = parseRange(spec, range, shape[0]!, ['the array', 'samples']);
       checkArrayBytes(spec, `samples ${a}-${b - 1}`, b - a, per * 4);
-      const samples = new Float32Array((await f.read(offset + a * per * 4, (b - a) * per * 4)).buffer);
+      const samples = await readNpyElements(header, a * per, (b - a) * per, f.read);
       checkFinite(spec, samples, per, a);
       return tensorSource(spec, samples, shape.slice(1), b - a);
     } finally {

@@ -5,11 +5,6 @@ export interface CliIo {
   /** True when stderr is a terminal (progress bars only then). */
   readonly isTty: boolean;
   /**
-   * Ends the process at once with `code` (main's process.exit), for a shutdown that ran past its
-   * timeout while worker threads still hold the process; absent in tests, where the caller returns.
-   */
-  readonly exitNow?: (code: number) => void;
-  /**
    * Ends the process at once by `signal`'s default action (main: its handlers removed, the signal raised again), so
    * that the shell sees 128 + its number; process.exit would first wait for onnxruntime's and libuv's threads, one
    * of which may be blocked for good (opening a FIFO no one writes). Absent in tests, where the caller returns.

@@ -1,7 +1,8 @@
 /**
  * Process entry of the `layercache` bin. Invariant: the only place that sets the
  * process exit status; it uses exitCode (not exit()) so piped output is flushed, except
- * through `exitNow`, which a server shutdown past its timeout calls.
+ * through `killBySignal`, which ends an interrupted command, a stopped server start-up and a server
+ * shutdown past its timeout by the signal received (exit status 128 + its number).
  */
 import { runCli } from './program.ts';
 import { processWriter } from './stdout.ts';
@@ -28,7 +29,6 @@ export async function main(): Promise<void> {
       }
     },
     isTty: Boolean(process.stderr.isTTY),
-    exitNow: (c) => process.exit(c),
     killBySignal: (signal) => {
       process.removeAllListeners(signal);
       process.kill(process.pid, signal);

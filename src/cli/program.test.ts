@@ -217,6 +217,22 @@ describe('layercache serve', () => {
     await assert.rejects(running, (e: LayercacheError) => /^the shutdown failed: .*ENOTDIR/.test(e.message) && e.exitCode === 1);
   });
 
+  it('a shutdown past shutdownTimeoutMs ends by the signal received (process.exit would wait for a worker thread stuck in onnxruntime)', async () => {
+    const { dir, model } = await fixture();
+    const signals = new EventEmitter();
+    let err = '';
+    const kills: string[] = [];
+    // A timeout of 0 ms runs out before the shutdown, which waits for the engine's worker threads to end.
+    const config = loadConfig({ engine: { intraOpThreads: 1 }, serve: { port: 0, log: 'silent', shutdownTimeoutMs: 0, stateDir: path.join(dir, 'overrun-state'), online: { enabled: false } } }, {});
+    const running = runServe(model, config, { out: () => {}, err: (s) => void (err += s), isTty: false, killBySignal: (s) => void kills.push(s) }, signals);
+    while (!/serving 'layercache' at/.test(err)) await new Promise((r) => setImmediate(r));
+    signals.emit('SIGINT');
+    // In a test killBySignal returns: the command returns, and the shutdown goes on to its end.
+    await running;
+    assert.deepEqual(kills, ['SIGINT']);
+    assert.match(err, /SIGINT: draining in-flight requests\n.*shutdown took over 0 ms; stopping anyway, by SIGINT\n/s);
+  });
+
   it('a signal during startup is held, then shuts the started server down properly', async () => {
     const { dir, model } = await fixture();
     const signals = new EventEmitter();

@@ -97,9 +97,10 @@ export async function runServe(source: string, config: Config, io: CliIo, signal
         draining = true;
         io.err(`layercache: ${signal}: draining in-flight requests\n`);
         const timer = setTimeout(() => {
-          io.err(`layercache: shutdown took over ${config.serve.shutdownTimeoutMs} ms; stopping anyway\n`);
-          // Worker threads (a running retrain, a stuck batch) would keep the process alive.
-          io.exitNow?.(1);
+          io.err(`layercache: shutdown took over ${config.serve.shutdownTimeoutMs} ms; stopping anyway, by ${signal}\n`);
+          // By the signal's default action: process.exit would wait for the engine's worker threads, and one stuck
+          // in onnxruntime would keep the process alive for good.
+          io.killBySignal?.(signal as NodeJS.Signals);
           resolve();
         }, config.serve.shutdownTimeoutMs);
         server.close().then(() => {

@@ -17,6 +17,7 @@ describe('readNpyElements', () => {
       reads.length = 0;
       assert.deepEqual(Array.from(await readNpyElements(header, 2, 9, read, chunk)), Array.from(f64.subarray(2), Math.fround), `chunk ${chunk}`);
       assert.equal(reads.reduce((x, y) => x + y, 0), 9 * 8, `chunk ${chunk}: each element read once`);
+      assert.ok(Math.max(...reads) <= Math.max(chunk, 8), `chunk ${chunk}: reads of at most a chunk (${reads.join(', ')})`);
     }
   });
 });

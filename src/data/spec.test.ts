@@ -61,6 +61,14 @@ describe('data specs', () => {
     // Truncation is measured in the file's own element size.
     await fs.writeFile(path.join(dir, 'f64-cut.npy'), npyWith(`{'descr': '<f8', 'fortran_order': False, 'shape': (4, 2, 3), }`, f64).subarray(0, -8));
     await assert.rejects(openDataSource(`npy:${path.join(dir, 'f64-cut.npy')}`, IDENTITY_PREPROCESS), { code: 'DATA_SPEC_INVALID', message: /shape \(4, 2, 3\) of float64 needs 320: the file is truncated/ });
+    // A finite float64 past float32's range is said as the file holds it, not as the infinity it would become.
+    const big = Float64Array.from(f64);
+    big[9] = -1e39;
+    await fs.writeFile(path.join(dir, 'f64-big.npy'), npyWith(`{'descr': '<f8', 'fortran_order': False, 'shape': (4, 2, 3), }`, big));
+    await assert.rejects(openDataSource(`npy:${path.join(dir, 'f64-big.npy')}#1-3`, IDENTITY_PREPROCESS), { code: 'DATA_SPEC_INVALID', message: /holds -1e\+39 at sample 1 \(value 3\), beyond the range of float32 \(±3\.4e38\), which the model takes; scale the data into it/ });
+    big[9] = Number.NaN;
+    await fs.writeFile(path.join(dir, 'f64-nan.npy'), npyWith(`{'descr': '<f8', 'fortran_order': False, 'shape': (4, 2, 3), }`, big));
+    await assert.rejects(openDataSource(`npy:${path.join(dir, 'f64-nan.npy')}`, IDENTITY_PREPROCESS), { code: 'DATA_SPEC_INVALID', message: /holds NaN at sample 1 \(value 3\); inputs must be finite numbers/ });
     await fs.writeFile(path.join(dir, 'u8.npy'), npyWith(`{'descr': '|u1', 'fortran_order': False, 'shape': (4, 6), }`, new Uint8Array(24)));
     await assert.rejects(openDataSource(`npy:${path.join(dir, 'u8.npy')}`, IDENTITY_PREPROCESS), { code: 'DATA_SPEC_INVALID', message: /holds integers \(\|u1\), which would reach the model unnormalised: tensor data is fed as stored; save the preprocessed float32 tensors, .*or give images as folder: or cifar10: data/ });
     await fs.writeFile(path.join(dir, 'be.npy'), npyWith(`{'descr': '>f8', 'fortran_order': False, 'shape': (4, 6), }`, f64));

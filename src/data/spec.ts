@@ -209,6 +209,12 @@ async function openUnchecked(spec: string, preprocess: Preprocess, imageSize: Im
       const [a, b] = parseRange(spec, range, shape[0]!, ['the array', 'samples']);
       checkArrayBytes(spec, `samples ${a}-${b - 1}`, b - a, per * 4);
       const samples = await readNpyElements(header, a * per, (b - a) * per, f.read);
+      const inf = header.dtype === 'float64' ? samples.findIndex((x) => !Number.isFinite(x)) : -1;
+      if (inf >= 0) {
+        // Perhaps a finite float64 past float32's range, which the conversion made infinite: said as what the file holds.
+        const v = new DataView((await f.read(header.offset + (a * per + inf) * 8, 8)).buffer).getFloat64(0, true);
+        if (Number.isFinite(v)) throw bad(spec, `holds ${v} at sample ${a + Math.floor(inf / per)} (value ${inf % per}), beyond the range of float32 (±3.4e38), which the model takes; scale the data into it`);
+      }
       checkFinite(spec, samples, per, a);
       return tensorSource(spec, samples, shape.slice(1), b - a);
     } finally {

@@ -1,67 +1,115 @@
 /**
- * The sweep of temporary state directories on a scratch root: those of gone servers removed, everything else kept.
+ * Temporary state directories on a scratch root: those of gone servers removed, everything else kept (a user's own
+ * --state directory of that name, live servers' in this process, another process or another container, litter of
+ * another kind); a server started without --state sweeps its TMPDIR, and one started with --state on a temporary
+ * directory adopts it.
  */
 import assert from 'node:assert/strict';
 import { promises as fs } from 'node:fs';
 import path from 'node:path';
 import { describe, it } from 'node:test';
+import { loadConfig } from '../config/index.ts';
+import { saveModel } from '../onnx/index.ts';
+import { mlp } from '../../test/support/models.ts';
 import { tempDir } from '../../test/support/temp-dir.ts';
-import { removeAbandonedStateDirs, TEMPORARY_STATE_PREFIX } from './abandoned-state.ts';
+import { adoptStateDir, makeTemporaryStateDir, removeAbandonedStateDirs, TEMPORARY_MARKER } from './abandoned-state.ts';
+import { startServer } from './server.ts';
 import { lockStateDir, processStart } from './state-lock.ts';
 
 /** Pids never reach 2^22 + 1 on Linux: no process has it. */
 const DEAD_PID = 4194305;
+const HOUR = 60 * 60 * 1000;
 
-describe('removeAbandonedStateDirs', () => {
-  it('removes the temporary state of servers known to be gone, and of lock-less ones idle for long; keeps the rest', async (t) => {
+/** This process's identity in a lock, as its servers write it. */
+async function ownIdentity(root: string): Promise<string> {
+  const probe = await fs.mkdtemp(path.join(root, 'probe-'));
+  const release = await lockStateDir(probe);
+  const [, identity] = (await fs.readFile(path.join(probe, 'lock'), 'utf8')).trim().split(' ');
+  await release();
+  await fs.rm(probe, { recursive: true });
+  return identity!;
+}
+
+async function age(file: string, ms: number): Promise<void> {
+  const t = new Date(Date.now() - ms);
+  await fs.lutimes(file, t, t);
+}
+
+/** A directory under `root` holding versions/, perhaps a lock and the marker, last changed `ageMs` ago. */
+async function stateDir(root: string, name: string, { lock = null as string | null, marked = true, ageMs = 0 } = {}): Promise<string> {
+  const dir = path.join(root, name);
+  await fs.mkdir(path.join(dir, 'versions', 'v000001'), { recursive: true });
+  if (lock !== null) await fs.writeFile(path.join(dir, 'lock'), lock);
+  if (marked) await fs.writeFile(path.join(dir, TEMPORARY_MARKER), '');
+  await age(dir, ageMs);
+  return dir;
+}
+
+describe('temporary state directories', () => {
+  it('removes those of servers known to be gone, marked ones unlocked for long, and empty idle ones; keeps the rest', async (t) => {
     const root = await tempDir('abandoned-state');
-    // This process's identity in a lock, as a server writes it.
-    const probe = path.join(root, 'probe');
-    await fs.mkdir(probe);
-    const release = await lockStateDir(probe);
-    const [, identity] = (await fs.readFile(path.join(probe, 'lock'), 'utf8')).trim().split(' ');
-    await release();
-    const state = async (name: string, lock: string | null, ageMs = 0): Promise<string> => {
-      const dir = path.join(root, name);
-      await fs.mkdir(path.join(dir, 'versions'), { recursive: true });
-      if (lock !== null) await fs.writeFile(path.join(dir, 'lock'), lock);
-      const t = new Date(Date.now() - ageMs);
-      await fs.utimes(dir, t, t);
-      return dir;
-    };
-    const hour = 60 * 60 * 1000;
-    const gone = await state(`${TEMPORARY_STATE_PREFIX}gone`, `${DEAD_PID} ${identity}\n`);
-    const stoppedBeforeLock = await fs.mkdtemp(path.join(root, TEMPORARY_STATE_PREFIX));
-    await fs.utimes(stoppedBeforeLock, new Date(Date.now() - 2 * hour), new Date(Date.now() - 2 * hour));
+    const identity = await ownIdentity(root);
+    const [host, boot, ns] = identity.split('/');
+    const gone = `${DEAD_PID} ${identity}\n`;
+    const removable = [
+      await stateDir(root, 'layercache-state-gone', { lock: gone }),
+      // Killed between its lock's release and the directory's removal, or before it locked it.
+      await stateDir(root, 'layercache-state-unlocked', { ageMs: 2 * HOUR }),
+      // Stopped before it was marked.
+      await fs.mkdtemp(path.join(root, 'layercache-state-')),
+    ];
+    await age(removable[2]!, 2 * HOUR);
     // Held by another server of this process: its lock names this pid, which alone would read as a stale lock.
-    const heldHere = await state(`${TEMPORARY_STATE_PREFIX}held-here`, null, 2 * hour);
-    const releaseHeld = await lockStateDir(heldHere);
-    t.after(releaseHeld);
-    const [host, boot, ns] = identity!.split('/');
+    const heldHere = await stateDir(root, 'layercache-state-held-here', { ageMs: 2 * HOUR });
+    t.after(await lockStateDir(heldHere));
+    await age(heldHere, 2 * HOUR);
     const kept = [
       heldHere,
+      // A lock naming this process's identity that this module does not hold: a server in a worker thread.
+      await stateDir(root, 'layercache-state-worker', { lock: `${process.pid} ${identity}\n`, ageMs: 2 * HOUR }),
       // A live server of another process (this one's parent stands for it).
-      await state(`${TEMPORARY_STATE_PREFIX}running`, `${process.ppid} ${host}/${boot}/${ns}/${(await processStart(process.ppid))!.split('/')[2]}\n`, 2 * hour),
+      ...(boot === undefined ? [] : [await stateDir(root, 'layercache-state-running', { lock: `${process.ppid} ${host}/${boot}/${ns}/${(await processStart(process.ppid))!.split('/')[2]}\n`, ageMs: 2 * HOUR })]),
       // Another container's server sharing /tmp: its pid means nothing here.
-      await state(`${TEMPORARY_STATE_PREFIX}elsewhere`, `${DEAD_PID} another-host/b/1/2\n`, 2 * hour),
-      // A server starting now: not locked yet.
-      await state(`${TEMPORARY_STATE_PREFIX}starting`, null),
+      await stateDir(root, 'layercache-state-elsewhere', { lock: `${DEAD_PID} another-host/b/1/2\n`, ageMs: 2 * HOUR }),
+      // A marked one unlocked now: a server starting.
+      await stateDir(root, 'layercache-state-starting'),
+      await fs.mkdtemp(path.join(root, 'layercache-state-')),
+      // A user's own --state directories of that name, unmarked: one whose server crashed, one stopped cleanly.
+      await stateDir(root, 'layercache-state-mine-crashed', { lock: gone, marked: false, ageMs: 2 * HOUR }),
+      await stateDir(root, 'layercache-state-mine-stopped', { marked: false, ageMs: 2 * HOUR }),
       // The caller's own, and a directory of another name.
-      await state(`${TEMPORARY_STATE_PREFIX}own`, `${DEAD_PID} ${identity}\n`),
-      await state('user-state', `${DEAD_PID} ${identity}\n`),
+      await stateDir(root, 'layercache-state-own', { lock: gone }),
+      await stateDir(root, 'user-state', { lock: gone }),
     ];
-    const file = path.join(root, `${TEMPORARY_STATE_PREFIX}file`);
+    // Litter of another kind under the name: a file, and a link to a directory elsewhere that looks abandoned.
+    const file = path.join(root, 'layercache-state-file');
     await fs.writeFile(file, 'not a directory');
+    await age(file, 2 * HOUR);
+    const target = await stateDir(root, 'link-target', { lock: gone, ageMs: 2 * HOUR });
+    const link = path.join(root, 'layercache-state-link');
+    await fs.symlink(target, link);
+    await age(link, 2 * HOUR);
+    // Another user's, where this process may make one (root).
+    const others: string[] = [];
+    if (process.getuid?.() === 0) {
+      const other = await stateDir(root, 'layercache-state-other-user', { lock: gone, ageMs: 2 * HOUR });
+      await fs.chown(other, 1, 1);
+      others.push(other);
+    }
+
     const said: [string, string][] = [];
-    const removed = await removeAbandonedStateDirs(root, path.join(root, `${TEMPORARY_STATE_PREFIX}own`), (text, level) => void said.push([level, text]));
-    assert.deepEqual(removed.sort(), [gone, stoppedBeforeLock].sort());
+    const own = path.join(root, 'layercache-state-own');
+    const removed = await removeAbandonedStateDirs(root, own, (text, level) => void said.push([level, text]));
+    assert.deepEqual(removed.sort(), removable.sort());
     for (const dir of removed) await assert.rejects(fs.access(dir), { code: 'ENOENT' });
-    for (const dir of [...kept, file]) await fs.access(dir);
+    for (const dir of [...kept, ...others, file, link, target]) await fs.access(dir);
+    // A user's directory is not touched at all: its stale lock is not taken over and released.
+    assert.equal(await fs.readFile(path.join(root, 'layercache-state-mine-crashed', 'lock'), 'utf8'), gone);
     assert.deepEqual(said.map(([level]) => level), ['info']);
-    assert.match(said[0]![1], /removed 2 temporary state directories of servers that ended without closing: .*gone/);
+    assert.match(said[0]![1], /removed 3 temporary state directories of servers that ended without closing: .*layercache-state-gone/);
     // Nothing left to remove: nothing said.
     said.length = 0;
-    assert.deepEqual(await removeAbandonedStateDirs(root, path.join(root, `${TEMPORARY_STATE_PREFIX}own`), (text, level) => void said.push([level, text])), []);
+    assert.deepEqual(await removeAbandonedStateDirs(root, own, (text, level) => void said.push([level, text])), []);
     assert.deepEqual(said, []);
   });
 
@@ -69,5 +117,41 @@ describe('removeAbandonedStateDirs', () => {
     const said: string[] = [];
     assert.deepEqual(await removeAbandonedStateDirs('/nonexistent-root-of-layercache', '', (text) => void said.push(text)), []);
     assert.match(said.join('\n'), /\/nonexistent-root-of-layercache could not be listed .*ENOENT/);
+  });
+
+  it('a server without --state sweeps its TMPDIR; one given a temporary directory as --state adopts it (no sweep removes it then)', async () => {
+    const root = await tempDir('abandoned-serve');
+    const model = path.join(root, 'model.onnx');
+    await saveModel(mlp().model, model);
+    const identity = await ownIdentity(root);
+    const abandoned = await stateDir(root, 'layercache-state-abandoned', { lock: `${DEAD_PID} ${identity}\n` });
+    const kept = await makeTemporaryStateDir(root);
+    await fs.writeFile(path.join(kept, 'lock'), `${DEAD_PID} ${identity}\n`);
+    const config = (stateDir: string | null) => loadConfig({ engine: { intraOpThreads: 1 }, serve: { port: 0, log: 'silent', stateDir, online: { enabled: false } } }, {});
+    // Given as --state: the server takes its stale lock and the directory, whose marker goes.
+    const adopting = await startServer(model, config(kept));
+    try {
+      await assert.rejects(fs.access(path.join(kept, TEMPORARY_MARKER)), { code: 'ENOENT' });
+    } finally {
+      await adopting.close();
+    }
+    const before = process.env.TMPDIR;
+    process.env.TMPDIR = root;
+    try {
+      const temporary = await startServer(model, config(null));
+      try {
+        assert.equal(path.dirname(temporary.stateDir), root);
+        await fs.access(path.join(temporary.stateDir, TEMPORARY_MARKER));
+      } finally {
+        await temporary.close();
+      }
+    } finally {
+      if (before === undefined) delete process.env.TMPDIR;
+      else process.env.TMPDIR = before;
+    }
+    await assert.rejects(fs.access(abandoned), { code: 'ENOENT' });
+    await fs.access(kept);
+    // Adopting a directory that is not marked changes nothing.
+    await adoptStateDir(kept);
   });
 });

@@ -39,7 +39,7 @@ import type { OnlineStatus } from './online-deps.ts';
 import { VersionStore } from './version-store.ts';
 import { servingTolerance } from './serving-tolerance.ts';
 import { checkStateDirAccess, makeStateDir } from './state-dir.ts';
-import { removeAbandonedStateDirs, TEMPORARY_STATE_PREFIX } from './abandoned-state.ts';
+import { adoptStateDir, makeTemporaryStateDir, removeAbandonedStateDirs } from './abandoned-state.ts';
 
 const pkg = createRequire(import.meta.url)('../../package.json') as { version: string };
 
@@ -132,9 +132,7 @@ export async function startServer(sourcePath: string, given: Config, logSink?: {
   const config = validConfig(given);
   if (logSink !== undefined) requireArgument(call, 'logSink', logSink, (v) => isRecord(v) && typeof v.write === 'function', 'a stream to write log lines to (an object with write(line)), or nothing for stdout');
   if (config.serve.stateDir !== null) return start(sourcePath, config, config.serve.stateDir, null, logSink);
-  const temporary = await fs.mkdtemp(path.join(os.tmpdir(), TEMPORARY_STATE_PREFIX)).catch((err: NodeJS.ErrnoException) => {
-    throw new LayercacheError('FILE_WRITE_FAILED', `cannot make a temporary state directory in ${os.tmpdir()} (${err.code ?? err.message}); give the server one of its own with --state DIR (serve.stateDir), or set TMPDIR to a writable directory`, { cause: err });
-  });
+  const temporary = await makeTemporaryStateDir();
   try {
     return await start(sourcePath, config, temporary, temporary, logSink);
   } catch (err) {
@@ -160,10 +158,11 @@ async function start(sourcePath: string, config: Config, stateDir: string, tempo
   }, logSink ?? process.stdout);
   // One it made now is its own, whatever owner the file system reports (an NFS export squashing users says nobody).
   if (!created) await checkStateDirAccess(stateDir, (text) => log.warn({ stateDir }, text));
-  if (temporary !== null) await removeAbandonedStateDirs(path.dirname(temporary), temporary, (text, level) => log[level](text));
   const store = new VersionStore(stateDir);
   const unlock = await store.lock((text, level) => log[level]({ stateDir }, text));
   try {
+    // Once locked: a temporary directory given as --state is this server's now, and no sweep may remove it.
+    await (temporary === null ? adoptStateDir(stateDir) : removeAbandonedStateDirs(path.dirname(temporary), temporary, (text, level) => log[level](text)));
     return await startLocked(sourcePath, config, store, temporary, unlock, log);
   } catch (err) {
     // A lock that cannot be removed now is stale once this process is gone (state-lock.ts): the start's error comes first.

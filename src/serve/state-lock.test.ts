@@ -119,6 +119,30 @@ describe('the state lock', () => {
     }
   });
 
+  it('held by this very process elsewhere (a server in a worker thread, another copy of layercache): refused while refreshed, taken over once unrefreshed', async () => {
+    // Such a server's lock names this pid and identity, as this module's would; it was taken for a stale one at once.
+    const probe = path.join(dir, 'own-probe');
+    await fs.mkdir(probe);
+    const releaseProbe = await lockStateDir(probe);
+    const own = await fs.readFile(path.join(probe, 'lock'), 'utf8');
+    await releaseProbe();
+    const live = await stateWithLock('own-live', own);
+    const touch = async (): Promise<void> => {
+      const t = new Date(Date.now() + 1000);
+      await fs.utimes(path.join(live, 'lock'), t, t);
+    };
+    await assert.rejects(lockStateDir(live, fakeTiming(touch)), locked(/in use by another server in this process \(in a worker thread, or another copy of layercache\) \(its lock is kept fresh\)/));
+    assert.equal(await fs.readFile(path.join(live, 'lock'), 'utf8'), own, 'its lock is left as it was');
+    // One of this process's own servers whose lock could not be released: nothing refreshes it.
+    const unreleased = await stateWithLock('own-unreleased', own);
+    const timing = fakeTiming();
+    const said: string[] = [];
+    const release = await lockStateDir(unreleased, timing, (text) => said.push(text));
+    assert.ok(timing.waited() >= LOCK_TIMING.staleMs, `taken over after ${timing.waited()} ms unrefreshed`);
+    assert.match(said.join('\n'), /names this process, from a server it runs elsewhere .* or one whose lock was not released; waiting for it to go 20 s unrefreshed/);
+    await release();
+  });
+
   it("a live holder whose start time this user cannot read (another user's process, /proc with hidepid) keeps its lock", async (t) => {
     const parent = await processStart(process.ppid);
     if (parent === null) return t.skip('no /proc here: the pid alone decides');

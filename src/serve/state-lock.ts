@@ -102,6 +102,10 @@ async function lockHolder(file: string): Promise<LockHolder | null> {
  * namespace; `mine`: this process's identity).
  */
 async function holderState(holder: LockHolder, mine: string): Promise<'running' | 'gone' | 'unknown'> {
+  // This very process (its whole identity): a server in it that this module does not know of (in a worker thread,
+  // or another copy of layercache loaded), or one of its own whose lock could not be released. Which, only the
+  // lock's refreshes tell.
+  if (holder.pid === process.pid && holder.identity === mine) return 'unknown';
   const alive = (): 'running' | 'gone' => (otherProcessAlive(holder.pid) ? 'running' : 'gone');
   if (holder.identity === null) return alive(); // a lock from before identities: its pid decides, as it did
   const [host, ...start] = holder.identity.split('/');
@@ -220,7 +224,8 @@ async function awaitStale(file: string, stateDir: string, holder: LockHolder, ti
     const now = await lockHolder(file);
     if (now === null || now.pid !== holder.pid || now.identity !== holder.identity) return false;
     if (await touchedAt(file) !== seen) {
-      throw new LayercacheError('STATE_LOCKED', `state directory ${stateDir} is in use by process ${holder.pid} of ${holder.identity?.split('/')[0] ?? 'another host'}, in another container or on another machine (its lock is kept fresh); give each server its own --state`);
+      const where = holder.pid === process.pid ? 'by another server in this process (in a worker thread, or another copy of layercache)' : `by process ${holder.pid} of ${holder.identity?.split('/')[0] ?? 'another host'}, in another container or on another machine`;
+      throw new LayercacheError('STATE_LOCKED', `state directory ${stateDir} is in use ${where} (its lock is kept fresh); give each server its own --state`);
     }
   }
   return true;
@@ -250,7 +255,10 @@ async function takeLockFile(file: string, stateDir: string, mine: string, timing
         throw new LayercacheError('STATE_LOCKED', `state directory ${stateDir} is in use by process ${holder.pid}; give each server its own --state${unsure ? ` (if no layercache server uses it, process ${holder.pid} is another program that now has the old server's process id: delete ${file})` : ''}`);
       }
       if (state === 'unknown') {
-        say(`state: ${file} names process ${holder.pid} of ${holder.identity?.split('/')[0] ?? 'another host'}, which cannot be checked from here (another container or machine); waiting for it to go ${Math.round(timing.staleMs / 1000)} s unrefreshed, or to be refreshed`, 'warn');
+        const whose = holder.pid === process.pid
+          ? 'this process, from a server it runs elsewhere (in a worker thread, or another copy of layercache) or one whose lock was not released'
+          : `process ${holder.pid} of ${holder.identity?.split('/')[0] ?? 'another host'}, which cannot be checked from here (another container or machine)`;
+        say(`state: ${file} names ${whose}; waiting for it to go ${Math.round(timing.staleMs / 1000)} s unrefreshed, or to be refreshed`, 'warn');
         if (!(await awaitStale(file, stateDir, holder, timing))) continue;
       }
     }

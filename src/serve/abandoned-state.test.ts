@@ -19,6 +19,8 @@ import { lockStateDir, processStart } from './state-lock.ts';
 /** Pids never reach 2^22 + 1 on Linux: no process has it. */
 const DEAD_PID = 4194305;
 const HOUR = 60 * 60 * 1000;
+/** A directory as makeTemporaryStateDir marks it, to copy its marker from. */
+const MARKED = tempDir('marker-source').then((root) => makeTemporaryStateDir(root));
 
 /** This process's identity in a lock, as its servers write it. */
 async function ownIdentity(root: string): Promise<string> {
@@ -40,7 +42,7 @@ async function stateDir(root: string, name: string, { lock = null as string | nu
   const dir = path.join(root, name);
   await fs.mkdir(path.join(dir, 'versions', 'v000001'), { recursive: true });
   if (lock !== null) await fs.writeFile(path.join(dir, 'lock'), lock);
-  if (marked) await fs.writeFile(path.join(dir, TEMPORARY_MARKER), '');
+  if (marked) await fs.writeFile(path.join(dir, TEMPORARY_MARKER), await fs.readFile(path.join(await MARKED, TEMPORARY_MARKER)));
   await age(dir, ageMs);
   return dir;
 }
@@ -111,6 +113,49 @@ describe('temporary state directories', () => {
     said.length = 0;
     assert.deepEqual(await removeAbandonedStateDirs(root, own, (text, level) => void said.push([level, text])), []);
     assert.deepEqual(said, []);
+  });
+
+  it('takes the lock and checks the marker again before removing: a server that took the directory over meanwhile keeps it; one that vanished is passed over', async (t) => {
+    const root = await tempDir('abandoned-race');
+    const gone = `${DEAD_PID} ${await ownIdentity(root)}\n`;
+    const adopted = await stateDir(root, 'layercache-state-adopted', { lock: gone });
+    const taken = await stateDir(root, 'layercache-state-taken', { lock: gone });
+    const vanishing = await stateDir(root, 'layercache-state-vanishing', { lock: gone });
+    const said: string[] = [];
+    const removed = await removeAbandonedStateDirs(root, '', (text) => void said.push(text), {
+      beforeLock: async (dir) => {
+        // A server took it over with --state and stopped again: unmarked now.
+        if (dir === adopted) {
+          await (await lockStateDir(dir))();
+          await adoptStateDir(dir);
+        }
+        // A server holds it now.
+        if (dir === taken) t.after(await lockStateDir(dir));
+        // Another server's sweep removed it.
+        if (dir === vanishing) await fs.rm(dir, { recursive: true });
+      },
+    });
+    assert.deepEqual(removed, []);
+    assert.deepEqual(said, []);
+    await fs.access(path.join(adopted, 'versions'));
+    await fs.access(path.join(taken, 'versions'));
+  });
+
+  it('knows its marker by name and text: a user\'s file of that name is neither swept nor removed at adoption; a removal cut short is finished', async () => {
+    const root = await tempDir('abandoned-marker');
+    const gone = `${DEAD_PID} ${await ownIdentity(root)}\n`;
+    const look = await stateDir(root, 'layercache-state-lookalike', { lock: gone, marked: false, ageMs: 2 * HOUR });
+    await fs.writeFile(path.join(look, TEMPORARY_MARKER), 'my notes\n');
+    const asDir = await stateDir(root, 'layercache-state-marker-dir', { lock: gone, marked: false, ageMs: 2 * HOUR });
+    await fs.mkdir(path.join(asDir, TEMPORARY_MARKER));
+    const cut = path.join(root, '.layercache-removing-0123456789ab');
+    await fs.mkdir(path.join(cut, 'versions'), { recursive: true });
+    assert.deepEqual(await removeAbandonedStateDirs(root, '', () => {}), []);
+    await assert.rejects(fs.access(cut), { code: 'ENOENT' });
+    await adoptStateDir(look);
+    await adoptStateDir(asDir);
+    assert.equal(await fs.readFile(path.join(look, TEMPORARY_MARKER), 'utf8'), 'my notes\n');
+    assert.ok((await fs.stat(path.join(asDir, TEMPORARY_MARKER))).isDirectory());
   });
 
   it('a root that cannot be listed is said, not thrown: the server starts anyway', async () => {

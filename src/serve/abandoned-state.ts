@@ -3,15 +3,19 @@
  * marker file, and removed at a later start when the server that made one ended without closing (killed by
  * SIGKILL, crashed, or stopped at once by a second signal during start-up).
  * Invariants:
- * - only directories of this user, of that name, that carry the marker are removed: a user's own --state directory
- *   of that name has none, and a server started with --state on a temporary directory removes its marker (adopts it);
- * - one is removed only when its lock names a process known from here to be gone (same host, boot and pid
- *   namespace), or names none and the directory has not changed for `idleMs`; and only after the sweep has taken
- *   its lock, so that a server taking it over meanwhile keeps it;
- * - an empty one (a server stopped before it marked it) goes after `idleMs` unchanged, by rmdir, which fails if
- *   anything was put in it meanwhile;
- * - a directory whose holder cannot be checked from here (another container sharing /tmp) is left alone.
+ * - only this user's directories of that name are removed, and of those only
+ *   - marked ones (the marker a regular file with the text written here): a user's own --state directory of that
+ *     name has no marker, and a server started with --state on a temporary directory removes it (adopts it); and
+ *     only when their lock names a process known from here to be gone (same host, boot and pid namespace), or names
+ *     none and the directory has not changed for `idleMs`;
+ *   - empty ones unchanged for `idleMs` (a server stopped before it marked its own), by rmdir, which fails if
+ *     anything was put in them meanwhile;
+ * - a marked one is removed holding its lock, its marker checked again under it, and renamed aside before its
+ *   contents go: a server that takes it over with --state meanwhile keeps it, or finds it gone, never half-removed;
+ * - one whose holder cannot be checked from here (another container sharing /tmp, another copy of layercache in this
+ *   process) is left alone; one that vanishes meanwhile (another server's sweep, its server closing) is passed over.
  */
+import { randomBytes } from 'node:crypto';
 import { promises as fs } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
@@ -20,11 +24,22 @@ import { lockStateDir, stateLockHolder } from './state-lock.ts';
 
 const PREFIX = 'layercache-state-';
 
-/** The marker of a temporary state directory. */
-export const TEMPORARY_MARKER = 'temporary';
+/** Where a marked directory is renamed to while its contents are removed (never matched by PREFIX). */
+const REMOVING_PREFIX = '.layercache-removing-';
+
+/** The marker of a temporary state directory, and its text. */
+export const TEMPORARY_MARKER = '.layercache-temporary';
+const MARKER_TEXT = 'a layercache server\'s temporary state directory: removed once that server is gone\n';
 
 /** How long an unlocked temporary state directory must go unchanged to count as abandoned. */
 const IDLE_MS = 60 * 60 * 1000;
+
+export interface SweepOptions {
+  /** How long an unlocked marked (or empty) directory must go unchanged. */
+  readonly idleMs?: number;
+  /** Runs before the sweep takes an abandoned directory's lock (tests stand for a server taking it over there). */
+  readonly beforeLock?: (dir: string) => Promise<void>;
+}
 
 /** Makes a temporary state directory in `root` (default TMPDIR), marked as one. */
 export async function makeTemporaryStateDir(root: string = os.tmpdir()): Promise<string> {
@@ -32,7 +47,7 @@ export async function makeTemporaryStateDir(root: string = os.tmpdir()): Promise
     throw new LayercacheError('FILE_WRITE_FAILED', `cannot make a temporary state directory in ${root} (${err.code ?? err.message}); give the server one of its own with --state DIR (serve.stateDir), or set TMPDIR to a writable directory`, { cause: err });
   });
   try {
-    await fs.writeFile(path.join(dir, TEMPORARY_MARKER), 'a layercache server\'s temporary state: removed once that server is gone\n');
+    await fs.writeFile(path.join(dir, TEMPORARY_MARKER), MARKER_TEXT);
   } catch (err) {
     await fs.rm(dir, { recursive: true, force: true });
     throw new LayercacheError('FILE_WRITE_FAILED', `cannot write in the temporary state directory ${dir} (${(err as NodeJS.ErrnoException).code ?? (err as Error).message}); give the server one of its own with --state DIR (serve.stateDir)`, { cause: err });
@@ -40,9 +55,23 @@ export async function makeTemporaryStateDir(root: string = os.tmpdir()): Promise
   return dir;
 }
 
+/** Whether `dir` carries the marker: a regular file holding exactly the marker's text. */
+async function marked(dir: string): Promise<boolean> {
+  const file = path.join(dir, TEMPORARY_MARKER);
+  const st = await fs.lstat(file).catch(() => null);
+  if (st === null || !st.isFile() || st.size !== Buffer.byteLength(MARKER_TEXT)) return false;
+  return (await fs.readFile(file, 'utf8').catch(() => '')) === MARKER_TEXT;
+}
+
 /** A state directory given as --state, locked by this server: no longer temporary, whatever made it. */
 export async function adoptStateDir(stateDir: string): Promise<void> {
-  await fs.rm(path.join(stateDir, TEMPORARY_MARKER), { force: true });
+  if (await marked(stateDir)) await fs.rm(path.join(stateDir, TEMPORARY_MARKER), { force: true });
+}
+
+/** Whether `err` says a path vanished (ENOENT, or a lock that could not be made in a directory that is gone). */
+function vanished(err: unknown): boolean {
+  const e = err instanceof LayercacheError ? err.cause : err;
+  return (e as NodeJS.ErrnoException | undefined)?.code === 'ENOENT';
 }
 
 /**
@@ -50,7 +79,8 @@ export async function adoptStateDir(stateDir: string): Promise<void> {
  * `say` hears at 'info'. One that cannot be read or removed is left, and `say` hears why at 'warn' (the start goes
  * on: it is litter, not this server's state).
  */
-export async function removeAbandonedStateDirs(root: string, own: string, say: (text: string, level: 'info' | 'warn') => void, idleMs: number = IDLE_MS): Promise<string[]> {
+export async function removeAbandonedStateDirs(root: string, own: string, say: (text: string, level: 'info' | 'warn') => void, opts: SweepOptions = {}): Promise<string[]> {
+  const idleMs = opts.idleMs ?? IDLE_MS;
   const warn = (text: string): void => say(text, 'warn');
   const names = await fs.readdir(root).catch((err: NodeJS.ErrnoException) => {
     warn(`state: ${root} could not be listed to remove temporary state directories of servers that are gone (${err.code ?? err.message})`);
@@ -59,23 +89,31 @@ export async function removeAbandonedStateDirs(root: string, own: string, say: (
   const removed: string[] = [];
   const uid = process.getuid?.();
   for (const name of names) {
-    if (!name.startsWith(PREFIX)) continue;
+    const removing = name.startsWith(REMOVING_PREFIX);
+    if (!removing && !name.startsWith(PREFIX)) continue;
     const dir = path.join(root, name);
     if (path.resolve(dir) === path.resolve(own)) continue;
     try {
       const st = await fs.lstat(dir);
       if (!st.isDirectory() || (uid !== undefined && st.uid !== uid)) continue;
+      // A removal that stopped midway (its process killed): nothing else names such a directory.
+      if (removing) {
+        await fs.rm(dir, { recursive: true, force: true });
+        continue;
+      }
       const idle = Date.now() - st.mtimeMs > idleMs;
       const entries = await fs.readdir(dir);
       if (entries.length === 0) {
         if (idle && await fs.rmdir(dir).then(() => true, () => false)) removed.push(dir);
         continue;
       }
-      if (!entries.includes(TEMPORARY_MARKER)) continue;
+      if (!entries.includes(TEMPORARY_MARKER) || !(await marked(dir))) continue;
       const holder = await stateLockHolder(dir);
       if (!(holder === 'gone' || (holder === 'none' && idle))) continue;
-      if (await removeLocked(dir, warn)) removed.push(dir);
+      await opts.beforeLock?.(dir);
+      if (await removeLocked(dir, root, warn)) removed.push(dir);
     } catch (err) {
+      if (vanished(err)) continue;
       warn(`state: the temporary state directory ${dir}, of a server that seems gone, could not be removed (${(err as NodeJS.ErrnoException).code ?? (err as Error).message}); remove it by hand`);
     }
   }
@@ -83,8 +121,8 @@ export async function removeAbandonedStateDirs(root: string, own: string, say: (
   return removed;
 }
 
-/** Removes `dir` holding its lock, if it is still marked temporary then; false when another server has it. */
-async function removeLocked(dir: string, warn: (text: string) => void): Promise<boolean> {
+/** Removes marked `dir` holding its lock; false when another server has it, or has adopted it. */
+async function removeLocked(dir: string, root: string, warn: (text: string) => void): Promise<boolean> {
   let release: () => Promise<void>;
   try {
     release = await lockStateDir(dir, undefined, warn);
@@ -92,12 +130,15 @@ async function removeLocked(dir: string, warn: (text: string) => void): Promise<
     if (err instanceof LayercacheError && err.code === 'STATE_LOCKED') return false;
     throw err;
   }
+  // Renamed aside under the lock (its lock goes with it, so release finds none): a server taking the path over
+  // later makes a new directory there.
+  const aside = path.join(root, `${REMOVING_PREFIX}${randomBytes(6).toString('hex')}`);
   try {
-    // A server that took it over with --state (and then let it go) has adopted it.
-    const marked = await fs.access(path.join(dir, TEMPORARY_MARKER)).then(() => true, () => false);
-    if (marked) await fs.rm(dir, { recursive: true, force: true });
-    return marked;
+    if (!(await marked(dir))) return false;
+    await fs.rename(dir, aside);
   } finally {
     await release();
   }
+  await fs.rm(aside, { recursive: true, force: true });
+  return true;
 }

@@ -67,7 +67,8 @@ describe('the state lock', () => {
     const unlock = await lockStateDir(state);
     // This pid and where and when this process runs (Linux: host, boot id, pid namespace, start time).
     const start = await processStart(process.pid);
-    assert.equal((await fs.readFile(path.join(state, 'lock'), 'utf8')).trim(), `${process.pid} ${host}${start === null ? '' : `/${start}`}`);
+    // And a nonce of this lock's: copies of this module in one process (worker threads) tell their locks apart.
+    assert.match((await fs.readFile(path.join(state, 'lock'), 'utf8')).trim(), new RegExp(`^${process.pid} ${host}${start === null ? '' : `/${start}`} [0-9a-f]{12}$`));
     await assert.rejects(lockStateDir(state), locked(/in use by another server in this process/));
     await unlock();
     await assert.rejects(fs.stat(path.join(state, 'lock')), { code: 'ENOENT' });
@@ -119,28 +120,34 @@ describe('the state lock', () => {
     }
   });
 
-  it('held by this very process elsewhere (a server in a worker thread, another copy of layercache): refused while refreshed, taken over once unrefreshed', async () => {
-    // Such a server's lock names this pid and identity, as this module's would; it was taken for a stale one at once.
+  it('held by this very process elsewhere (a server in a worker thread, another copy of layercache): refused while refreshed, taken over once unrefreshed; its own unreleased lock taken at once', async () => {
     const probe = path.join(dir, 'own-probe');
     await fs.mkdir(probe);
     const releaseProbe = await lockStateDir(probe);
     const own = await fs.readFile(path.join(probe, 'lock'), 'utf8');
     await releaseProbe();
-    const live = await stateWithLock('own-live', own);
+    // Another copy's lock names this pid and identity, with a nonce of its own; it was taken for a stale one at once.
+    const [pid, identity] = own.trim().split(' ');
+    const copy = `${pid} ${identity} 0123456789ab\n`;
+    const live = await stateWithLock('own-live', copy);
     const touch = async (): Promise<void> => {
       const t = new Date(Date.now() + 1000);
       await fs.utimes(path.join(live, 'lock'), t, t);
     };
     await assert.rejects(lockStateDir(live, fakeTiming(touch)), locked(/in use by another server in this process \(in a worker thread, or another copy of layercache\) \(its lock is kept fresh\)/));
-    assert.equal(await fs.readFile(path.join(live, 'lock'), 'utf8'), own, 'its lock is left as it was');
-    // One of this process's own servers whose lock could not be released: nothing refreshes it.
-    const unreleased = await stateWithLock('own-unreleased', own);
+    assert.equal(await fs.readFile(path.join(live, 'lock'), 'utf8'), copy, 'its lock is left as it was');
+    const stopped = await stateWithLock('own-stopped', copy);
     const timing = fakeTiming();
     const said: string[] = [];
-    const release = await lockStateDir(unreleased, timing, (text) => said.push(text));
+    const release = await lockStateDir(stopped, timing, (text) => said.push(text));
     assert.ok(timing.waited() >= LOCK_TIMING.staleMs, `taken over after ${timing.waited()} ms unrefreshed`);
-    assert.match(said.join('\n'), /names this process, from a server it runs elsewhere .* or one whose lock was not released; waiting for it to go 20 s unrefreshed/);
+    assert.match(said.join('\n'), /names this process, from a server it runs elsewhere \(in a worker thread, or another copy of layercache\); waiting for it to go 20 s unrefreshed/);
     await release();
+    // A lock this module took and could not release (its nonce is one of this module's): taken over at once.
+    const unreleased = await stateWithLock('own-unreleased', own);
+    const at = fakeTiming();
+    await (await lockStateDir(unreleased, at))();
+    assert.equal(at.waited(), 0);
   });
 
   it("a live holder whose start time this user cannot read (another user's process, /proc with hidepid) keeps its lock", async (t) => {

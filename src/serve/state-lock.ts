@@ -1,18 +1,23 @@
 /**
  * The state directory's lock, STATE/lock: one server at a time per state directory, also across containers and
  * machines sharing it (a volume mounted by two replicas).
- * The file holds "PID IDENTITY": IDENTITY is `host/boot/pidns/start` on Linux (host name, boot id, pid namespace,
- * the process's start time in ticks since boot), `host` elsewhere. While it holds the lock, the server touches the
- * file every `refreshMs`.
+ * The file holds "PID IDENTITY NONCE": IDENTITY is `host/boot/pidns/start` on Linux (host name, boot id, pid
+ * namespace, the process's start time in ticks since boot), `host` elsewhere; NONCE is random per lock taken, so that
+ * two copies of this module in one process (a server in a worker thread, two layercache packages) tell their locks
+ * apart. While it holds the lock, the server touches the file every `refreshMs`.
  * Invariants:
  * - where the holder's pid can be checked (the same host, boot and pid namespace), it decides at once: a lock whose
- *   process is gone, or whose pid now belongs to a process started later, is taken over;
+ *   process is gone, or whose pid now belongs to a process started later, is taken over; so is one this module
+ *   took in this process and no longer holds (its release failed);
+ * - a lock of this very process that another copy of this module took is treated as one that cannot be checked:
+ *   below;
  * - where it cannot (another container, machine or boot), the lock is taken over only after it went unrefreshed for
  *   `staleMs`, watched with this process's own clock (no clock shared with the holder is assumed); a refresh seen
  *   meanwhile means a live holder: STATE_LOCKED;
  * - a holder touches and releases the lock only while it still names it (one paused past `staleMs` may find it taken);
  * - the file is created complete or not at all (written aside, then hard-linked into place, which fails if it exists).
  */
+import { randomBytes } from 'node:crypto';
 import { promises as fs } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
@@ -36,8 +41,11 @@ export const LOCK_TIMING: LockTiming = {
   now: () => performance.now(),
 };
 
-/** State directories locked by servers of this process (a lock file naming this pid may be stale: containers reuse pids). */
+/** State directories locked by servers of this module in this process (this pid's other locks: see the header). */
 const LOCKED_HERE = new Set<string>();
+
+/** The nonces of the locks this module took in this process, held or not. */
+const NONCES_HERE = new Set<string>();
 
 /** When process `pid` started, in clock ticks since boot (/proc/PID/stat, readable by every user); null where it cannot be read. */
 async function startTicks(pid: number): Promise<string | null> {
@@ -78,6 +86,8 @@ interface LockHolder {
   readonly pid: number;
   /** Its identity (ownIdentity); null in a lock that does not record one (written before it was kept). */
   readonly identity: string | null;
+  /** The lock's nonce; null in a lock that does not record one. */
+  readonly nonce: string | null;
 }
 
 /** A lock file's text; null when it is absent; rejects when it cannot be read. */
@@ -90,11 +100,11 @@ async function lockText(file: string): Promise<string | null> {
   }
 }
 
-/** The process a lock file names ("PID IDENTITY"), or null when it names none (absent, unreadable, empty or garbage: stale). */
+/** The process a lock file names ("PID IDENTITY NONCE"), or null when it names none (absent, unreadable, empty or garbage: stale). */
 async function lockHolder(file: string): Promise<LockHolder | null> {
-  const [pidText, identity] = ((await lockText(file).catch(() => null)) ?? '').trim().split(/\s+/);
+  const [pidText, identity, nonce] = ((await lockText(file).catch(() => null)) ?? '').trim().split(/\s+/);
   const pid = Number(pidText);
-  return Number.isInteger(pid) && pid > 0 ? { pid, identity: identity ?? null } : null;
+  return Number.isInteger(pid) && pid > 0 ? { pid, identity: identity ?? null, nonce: nonce ?? null } : null;
 }
 
 /**
@@ -102,10 +112,9 @@ async function lockHolder(file: string): Promise<LockHolder | null> {
  * namespace; `mine`: this process's identity).
  */
 async function holderState(holder: LockHolder, mine: string): Promise<'running' | 'gone' | 'unknown'> {
-  // This very process (its whole identity): a server in it that this module does not know of (in a worker thread,
-  // or another copy of layercache loaded), or one of its own whose lock could not be released. Which, only the
-  // lock's refreshes tell.
-  if (holder.pid === process.pid && holder.identity === mine) return 'unknown';
+  // This very process (its whole identity): a lock this module took and no longer holds (its release failed) is
+  // stale; another copy's (a server in a worker thread, another layercache package) only its refreshes tell.
+  if (holder.pid === process.pid && holder.identity === mine) return holder.nonce !== null && NONCES_HERE.has(holder.nonce) ? 'gone' : 'unknown';
   const alive = (): 'running' | 'gone' => (otherProcessAlive(holder.pid) ? 'running' : 'gone');
   if (holder.identity === null) return alive(); // a lock from before identities: its pid decides, as it did
   const [host, ...start] = holder.identity.split('/');
@@ -124,10 +133,11 @@ async function holderState(holder: LockHolder, mine: string): Promise<'running' 
 
 /**
  * Whose lock `stateDir` holds, as seen from here: none (no lock, or one naming no process), a process known to run
- * or known to be gone, or one that cannot be checked from here (another host, boot or pid namespace).
+ * or known to be gone, or one that cannot be checked from here (another host, boot or pid namespace, or another copy
+ * of this module in this process).
  */
 export async function stateLockHolder(stateDir: string): Promise<'none' | 'running' | 'gone' | 'unknown'> {
-  // Held by a server of this process (a lock naming this pid is otherwise taken for a stale one: containers reuse pids).
+  // Held by a server of this module: its lock's nonce would read as one this module no longer holds.
   if (LOCKED_HERE.has(path.resolve(stateDir))) return 'running';
   const holder = await lockHolder(path.join(stateDir, 'lock'));
   return holder === null ? 'none' : holderState(holder, await ownIdentity());
@@ -147,17 +157,19 @@ export async function lockStateDir(stateDir: string, timing: LockTiming = LOCK_T
   LOCKED_HERE.add(key);
   let refresher: NodeJS.Timeout;
   let mine: string;
-  /** Whom `at` names: this process, another, or none (absent); rejects when it cannot be read. */
+  const nonce = randomBytes(6).toString('hex');
+  NONCES_HERE.add(nonce);
+  /** Whom `at` names: this lock, another, or none (absent); rejects when it cannot be read. */
   const whose = async (at: string): Promise<'ours' | 'other' | 'missing'> => {
     const text = await lockText(at);
-    return text === null ? 'missing' : text.trim() === `${process.pid} ${mine}` ? 'ours' : 'other';
+    return text === null ? 'missing' : text.trim() === `${process.pid} ${mine} ${nonce}` ? 'ours' : 'other';
   };
   let lost = false;
   let missed = 0;
   let failing = false;
   try {
     mine = await ownIdentity();
-    await takeLockFile(file, stateDir, mine, timing, say);
+    await takeLockFile(file, stateDir, mine, nonce, timing, say);
     refresher = setInterval(() => {
       void (async () => {
         if (lost) return;
@@ -222,7 +234,7 @@ async function awaitStale(file: string, stateDir: string, holder: LockHolder, ti
   while (timing.now() - since < timing.staleMs) {
     await timing.wait(Math.min(timing.refreshMs / 2, timing.staleMs - (timing.now() - since)));
     const now = await lockHolder(file);
-    if (now === null || now.pid !== holder.pid || now.identity !== holder.identity) return false;
+    if (now === null || now.pid !== holder.pid || now.identity !== holder.identity || now.nonce !== holder.nonce) return false;
     if (await touchedAt(file) !== seen) {
       const where = holder.pid === process.pid ? 'by another server in this process (in a worker thread, or another copy of layercache)' : `by process ${holder.pid} of ${holder.identity?.split('/')[0] ?? 'another host'}, in another container or on another machine`;
       throw new LayercacheError('STATE_LOCKED', `state directory ${stateDir} is in use ${where} (its lock is kept fresh); give each server its own --state`);
@@ -232,11 +244,11 @@ async function awaitStale(file: string, stateDir: string, holder: LockHolder, ti
 }
 
 /** Creates `file` for this process, taking over a stale lock: moved aside and checked, put back if it was a fresh one. */
-async function takeLockFile(file: string, stateDir: string, mine: string, timing: LockTiming, say: (text: string, level: 'warn' | 'error') => void): Promise<void> {
+async function takeLockFile(file: string, stateDir: string, mine: string, nonce: string, timing: LockTiming, say: (text: string, level: 'warn' | 'error') => void): Promise<void> {
   for (let attempt = 0; attempt < 3; attempt++) {
     const temp = tempSibling(file);
     try {
-      await fs.writeFile(temp, `${process.pid} ${mine}\n`);
+      await fs.writeFile(temp, `${process.pid} ${mine} ${nonce}\n`);
       await fs.link(temp, file);
       return;
     } catch (err) {
@@ -256,7 +268,7 @@ async function takeLockFile(file: string, stateDir: string, mine: string, timing
       }
       if (state === 'unknown') {
         const whose = holder.pid === process.pid
-          ? 'this process, from a server it runs elsewhere (in a worker thread, or another copy of layercache) or one whose lock was not released'
+          ? 'this process, from a server it runs elsewhere (in a worker thread, or another copy of layercache)'
           : `process ${holder.pid} of ${holder.identity?.split('/')[0] ?? 'another host'}, which cannot be checked from here (another container or machine)`;
         say(`state: ${file} names ${whose}; waiting for it to go ${Math.round(timing.staleMs / 1000)} s unrefreshed, or to be refreshed`, 'warn');
         if (!(await awaitStale(file, stateDir, holder, timing))) continue;
@@ -269,7 +281,7 @@ async function takeLockFile(file: string, stateDir: string, mine: string, timing
       continue; // someone else moved it first: try again
     }
     const moved = await lockHolder(aside);
-    if (moved !== null && (moved.pid !== holder?.pid || moved.identity !== holder.identity) && await holderState(moved, mine) !== 'gone') {
+    if (moved !== null && (moved.pid !== holder?.pid || moved.identity !== holder.identity || moved.nonce !== holder.nonce) && await holderState(moved, mine) !== 'gone') {
       await fs.link(aside, file).catch(() => undefined);
       await fs.rm(aside, { force: true });
       throw new LayercacheError('STATE_LOCKED', `state directory ${stateDir} was just taken by process ${moved.pid}; give each server its own --state`);

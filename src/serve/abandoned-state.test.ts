@@ -63,7 +63,8 @@ describe('temporary state directories', () => {
     await age(removable[2]!, 2 * HOUR);
     // Held by another server of this process: its lock names this pid, which alone would read as a stale lock.
     const heldHere = await stateDir(root, 'layercache-state-held-here', { ageMs: 2 * HOUR });
-    t.after(await lockStateDir(heldHere));
+    const releaseHeld = await lockStateDir(heldHere);
+    t.after(() => releaseHeld());
     await age(heldHere, 2 * HOUR);
     const kept = [
       heldHere,
@@ -130,7 +131,10 @@ describe('temporary state directories', () => {
           await adoptStateDir(dir);
         }
         // A server holds it now.
-        if (dir === taken) t.after(await lockStateDir(dir));
+        if (dir === taken) {
+          const release = await lockStateDir(dir);
+          t.after(() => release());
+        }
         // Another server's sweep removed it.
         if (dir === vanishing) await fs.rm(dir, { recursive: true });
       },
@@ -139,6 +143,30 @@ describe('temporary state directories', () => {
     assert.deepEqual(said, []);
     await fs.access(path.join(adopted, 'versions'));
     await fs.access(path.join(taken, 'versions'));
+  });
+
+  it('moves a directory away before removing its contents: a server taking the path over during the removal keeps what it writes', async (t) => {
+    const root = await tempDir('abandoned-move');
+    const dir = await stateDir(root, 'layercache-state-contested', { lock: `${DEAD_PID} ${await ownIdentity(root)}\n` });
+    let adopter: (() => Promise<void>) | null = null;
+    const rm = fs.rm.bind(fs);
+    // The removal deletes the lock first, and a server given the path as --state starts right then.
+    t.mock.method(fs, 'rm', async (target: string, opts?: { recursive?: boolean }) => {
+      if (opts?.recursive && adopter === null) {
+        await fs.rm(path.join(target, 'lock'), { force: true });
+        await fs.mkdir(dir, { recursive: true });
+        adopter = await lockStateDir(dir);
+        await fs.writeFile(path.join(dir, 'buffer.bin'), 'the new server\'s');
+      }
+      return rm(target, opts);
+    });
+    assert.deepEqual(await removeAbandonedStateDirs(root, '', () => {}), [dir]);
+    t.mock.restoreAll();
+    assert.ok(adopter !== null, 'the removal ran');
+    assert.equal(await fs.readFile(path.join(dir, 'buffer.bin'), 'utf8'), 'the new server\'s');
+    assert.match(await fs.readFile(path.join(dir, 'lock'), 'utf8'), new RegExp(`^${process.pid} `));
+    await (adopter as () => Promise<void>)();
+    assert.deepEqual((await fs.readdir(root)).filter((n) => n.startsWith('.layercache-removing-')), [], 'nothing left aside');
   });
 
   it('knows its marker by name and text: a user\'s file of that name is neither swept nor removed at adoption; a removal cut short is finished', async () => {

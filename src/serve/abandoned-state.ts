@@ -10,8 +10,11 @@
  *     none and the directory has not changed for `idleMs`;
  *   - empty ones unchanged for `idleMs` (a server stopped before it marked its own), by rmdir, which fails if
  *     anything was put in them meanwhile;
- * - a marked one is removed holding its lock, its marker checked again under it, and renamed aside before its
- *   contents go: a server that takes it over with --state meanwhile keeps it, or finds it gone, never half-removed;
+ * - a marked one is removed holding its lock, its marker checked again under it, and renamed aside
+ *   (TMPDIR/.layercache-removing-*) before its contents go: a server that takes the path over with --state
+ *   meanwhile keeps the directory, or starts afresh in a new one, never in a half-removed one; the lock is then let
+ *   go without touching the path; a directory of that aside name is the sweep's own and is removed at any later
+ *   sweep (its removal was cut short);
  * - one whose holder cannot be checked from here (another container sharing /tmp, another copy of layercache in this
  *   process) is left alone; one that vanishes meanwhile (another server's sweep, its server closing) is passed over.
  */
@@ -41,6 +44,9 @@ export interface SweepOptions {
   readonly beforeLock?: (dir: string) => Promise<void>;
 }
 
+/** What removeLocked did: nothing (another server has the directory), or moved it away (and removed its contents, or not). */
+type Removal = 'kept' | 'removed' | { readonly left: string; readonly err: unknown };
+
 /** Makes a temporary state directory in `root` (default TMPDIR), marked as one. */
 export async function makeTemporaryStateDir(root: string = os.tmpdir()): Promise<string> {
   const dir = await fs.mkdtemp(path.join(root, PREFIX)).catch((err: NodeJS.ErrnoException) => {
@@ -65,7 +71,11 @@ async function marked(dir: string): Promise<boolean> {
 
 /** A state directory given as --state, locked by this server: no longer temporary, whatever made it. */
 export async function adoptStateDir(stateDir: string): Promise<void> {
-  if (await marked(stateDir)) await fs.rm(path.join(stateDir, TEMPORARY_MARKER), { force: true });
+  if (!(await marked(stateDir))) return;
+  const marker = path.join(stateDir, TEMPORARY_MARKER);
+  await fs.rm(marker, { force: true }).catch((err: NodeJS.ErrnoException) => {
+    throw new LayercacheError('FILE_WRITE_FAILED', `cannot remove ${marker} (${err.code ?? err.message}), which marks ${stateDir} as a temporary state directory that a server without --state would remove; check the directory's permissions`, { cause: err });
+  });
 }
 
 /** Whether `err` says a path vanished (ENOENT, or a lock that could not be made in a directory that is gone). */
@@ -111,7 +121,10 @@ export async function removeAbandonedStateDirs(root: string, own: string, say: (
       const holder = await stateLockHolder(dir);
       if (!(holder === 'gone' || (holder === 'none' && idle))) continue;
       await opts.beforeLock?.(dir);
-      if (await removeLocked(dir, root, warn)) removed.push(dir);
+      const r = await removeLocked(dir, root, warn);
+      if (r === 'kept') continue;
+      removed.push(dir);
+      if (r !== 'removed') warn(`state: the temporary state directory ${dir} of a server that is gone was moved to ${r.left} to be removed, but its contents could not be (${(r.err as NodeJS.ErrnoException).code ?? (r.err as Error).message}); the next start tries again, or remove it by hand`);
     } catch (err) {
       if (vanished(err)) continue;
       warn(`state: the temporary state directory ${dir}, of a server that seems gone, could not be removed (${(err as NodeJS.ErrnoException).code ?? (err as Error).message}); remove it by hand`);
@@ -121,24 +134,24 @@ export async function removeAbandonedStateDirs(root: string, own: string, say: (
   return removed;
 }
 
-/** Removes marked `dir` holding its lock; false when another server has it, or has adopted it. */
-async function removeLocked(dir: string, root: string, warn: (text: string) => void): Promise<boolean> {
-  let release: () => Promise<void>;
+/** Removes marked `dir` holding its lock; 'kept' when another server has it, or has adopted it. */
+async function removeLocked(dir: string, root: string, warn: (text: string) => void): Promise<Removal> {
+  let release: (opts?: { moved?: boolean }) => Promise<void>;
   try {
     release = await lockStateDir(dir, undefined, warn);
   } catch (err) {
-    if (err instanceof LayercacheError && err.code === 'STATE_LOCKED') return false;
+    if (err instanceof LayercacheError && err.code === 'STATE_LOCKED') return 'kept';
     throw err;
   }
-  // Renamed aside under the lock (its lock goes with it, so release finds none): a server taking the path over
-  // later makes a new directory there.
+  // Renamed aside under the lock, the lock with it: a server taking the path over later makes a new directory there.
   const aside = path.join(root, `${REMOVING_PREFIX}${randomBytes(6).toString('hex')}`);
+  let moved = false;
   try {
-    if (!(await marked(dir))) return false;
+    if (!(await marked(dir))) return 'kept';
     await fs.rename(dir, aside);
+    moved = true;
   } finally {
-    await release();
+    await release({ moved });
   }
-  await fs.rm(aside, { recursive: true, force: true });
-  return true;
+  return fs.rm(aside, { recursive: true, force: true }).then(() => 'removed' as const, (err: unknown) => ({ left: aside, err }));
 }

@@ -120,6 +120,47 @@ describe('the state lock', () => {
     }
   });
 
+  it('a lock this module holds, reached by another path (a symbolic link), is refused, not taken for an unreleased one', async () => {
+    const real = path.join(dir, 'linked-real');
+    await fs.mkdir(real);
+    const link = path.join(dir, 'linked-link');
+    await fs.symlink(real, link);
+    const release = await lockStateDir(real);
+    try {
+      await assert.rejects(lockStateDir(link, fakeTiming()), locked(/in use by another server in this process \(\d+\), which reached it by another path \(a symbolic link\)/));
+    } finally {
+      await release();
+    }
+    // Released, it is free by either path.
+    await (await lockStateDir(link, fakeTiming()))();
+  });
+
+  it('a stale lock replaced by a live one just before it is taken over is put back (the live one compared by its nonce too)', async (t) => {
+    const probe = path.join(dir, 'swap-probe');
+    await fs.mkdir(probe);
+    const releaseProbe = await lockStateDir(probe);
+    // This module's own lock, no longer held: stale.
+    const unreleased = await fs.readFile(path.join(probe, 'lock'), 'utf8');
+    await releaseProbe();
+    const [pid, identity] = unreleased.trim().split(' ');
+    // Another copy of this module in this process takes the directory over first: same pid and identity, its own nonce.
+    const copy = `${pid} ${identity} 0123456789ab\n`;
+    const state = await stateWithLock('swapped', unreleased);
+    const rename = fs.rename.bind(fs);
+    let swapped = false;
+    t.mock.method(fs, 'rename', async (from: string, to: string) => {
+      if (!swapped && from === path.join(state, 'lock')) {
+        swapped = true;
+        await fs.writeFile(from, copy);
+      }
+      return rename(from, to);
+    });
+    await assert.rejects(lockStateDir(state, fakeTiming()), locked(/was just taken by process/));
+    t.mock.restoreAll();
+    assert.ok(swapped);
+    assert.equal(await fs.readFile(path.join(state, 'lock'), 'utf8'), copy, 'the live lock is put back');
+  });
+
   it('held by this very process elsewhere (a server in a worker thread, another copy of layercache): refused while refreshed, taken over once unrefreshed; its own unreleased lock taken at once', async () => {
     const probe = path.join(dir, 'own-probe');
     await fs.mkdir(probe);

@@ -44,8 +44,9 @@ export const LOCK_TIMING: LockTiming = {
 /** State directories locked by servers of this module in this process (this pid's other locks: see the header). */
 const LOCKED_HERE = new Set<string>();
 
-/** The nonces of the locks this module took in this process, held or not. */
+/** The nonces of the locks this module took in this process, held or not; and of those it holds now. */
 const NONCES_HERE = new Set<string>();
+const HELD_HERE = new Set<string>();
 
 /** When process `pid` started, in clock ticks since boot (/proc/PID/stat, readable by every user); null where it cannot be read. */
 async function startTicks(pid: number): Promise<string | null> {
@@ -112,9 +113,13 @@ async function lockHolder(file: string): Promise<LockHolder | null> {
  * namespace; `mine`: this process's identity).
  */
 async function holderState(holder: LockHolder, mine: string): Promise<'running' | 'gone' | 'unknown'> {
-  // This very process (its whole identity): a lock this module took and no longer holds (its release failed) is
-  // stale; another copy's (a server in a worker thread, another layercache package) only its refreshes tell.
-  if (holder.pid === process.pid && holder.identity === mine) return holder.nonce !== null && NONCES_HERE.has(holder.nonce) ? 'gone' : 'unknown';
+  // This very process (its whole identity): a lock this module holds (reached by another path: a symbolic link)
+  // runs; one it took and no longer holds (its release failed) is stale; another copy's (a server in a worker
+  // thread, another layercache package) only its refreshes tell.
+  if (holder.pid === process.pid && holder.identity === mine) {
+    if (holder.nonce !== null && HELD_HERE.has(holder.nonce)) return 'running';
+    return holder.nonce !== null && NONCES_HERE.has(holder.nonce) ? 'gone' : 'unknown';
+  }
   const alive = (): 'running' | 'gone' => (otherProcessAlive(holder.pid) ? 'running' : 'gone');
   if (holder.identity === null) return alive(); // a lock from before identities: its pid decides, as it did
   const [host, ...start] = holder.identity.split('/');
@@ -148,8 +153,10 @@ export async function stateLockHolder(stateDir: string): Promise<'none' | 'runni
  * makes this wait until it goes unrefreshed for `timing.staleMs` (or refuses as soon as it is refreshed). `say`
  * hears such a wait, and a lock this process finds taken from it (it seemed gone to another server, paused for
  * longer than `staleMs`): then it stops touching the lock, and its release leaves the other's lock in place.
+ * Released with `{ moved: true }`, the lock is let go without touching the path: the directory was moved away with
+ * it (what is at the path now is someone else's).
  */
-export async function lockStateDir(stateDir: string, timing: LockTiming = LOCK_TIMING, say: (text: string, level: 'warn' | 'error') => void = () => {}): Promise<() => Promise<void>> {
+export async function lockStateDir(stateDir: string, timing: LockTiming = LOCK_TIMING, say: (text: string, level: 'warn' | 'error') => void = () => {}): Promise<(opts?: { moved?: boolean }) => Promise<void>> {
   const file = path.join(stateDir, 'lock');
   const key = path.resolve(stateDir);
   // Claimed before the first await, so two servers starting at once in this process cannot both pass.
@@ -170,6 +177,7 @@ export async function lockStateDir(stateDir: string, timing: LockTiming = LOCK_T
   try {
     mine = await ownIdentity();
     await takeLockFile(file, stateDir, mine, nonce, timing, say);
+    HELD_HERE.add(nonce);
     refresher = setInterval(() => {
       void (async () => {
         if (lost) return;
@@ -178,6 +186,7 @@ export async function lockStateDir(stateDir: string, timing: LockTiming = LOCK_T
         if (now === 'missing' && ++missed < 2) return;
         if (now !== 'ours') {
           lost = true;
+          HELD_HERE.delete(nonce);
           clearInterval(refresher);
           say(`state: ${file} no longer names this process (removed, or taken over by another server while this one seemed gone); two servers may now use ${stateDir}: stop one`, 'error');
           return;
@@ -198,9 +207,11 @@ export async function lockStateDir(stateDir: string, timing: LockTiming = LOCK_T
     LOCKED_HERE.delete(key);
     throw err;
   }
-  return async () => {
+  return async ({ moved = false } = {}) => {
     clearInterval(refresher);
     LOCKED_HERE.delete(key);
+    HELD_HERE.delete(nonce);
+    if (moved) return;
     // Moved aside before it is checked, so that a lock another server installs meanwhile is not the one removed;
     // another server's lock (taken while this one seemed gone) is put back.
     const aside = tempSibling(file);
@@ -264,7 +275,8 @@ async function takeLockFile(file: string, stateDir: string, mine: string, nonce:
       if (state === 'running') {
         // Without a start time to compare (not Linux, or an older lock), the pid may be another program's by now.
         const unsure = holder.identity === null || holder.identity.split('/').length < 4;
-        throw new LayercacheError('STATE_LOCKED', `state directory ${stateDir} is in use by process ${holder.pid}; give each server its own --state${unsure ? ` (if no layercache server uses it, process ${holder.pid} is another program that now has the old server's process id: delete ${file})` : ''}`);
+        const by = holder.pid === process.pid ? `another server in this process (${process.pid}), which reached it by another path (a symbolic link)` : `process ${holder.pid}`;
+        throw new LayercacheError('STATE_LOCKED', `state directory ${stateDir} is in use by ${by}; give each server its own --state${unsure ? ` (if no layercache server uses it, process ${holder.pid} is another program that now has the old server's process id: delete ${file})` : ''}`);
       }
       if (state === 'unknown') {
         const whose = holder.pid === process.pid

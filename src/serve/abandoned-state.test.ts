@@ -169,6 +169,30 @@ describe('temporary state directories', () => {
     assert.deepEqual((await fs.readdir(root)).filter((n) => n.startsWith('.layercache-removing-')), [], 'nothing left aside');
   });
 
+  it('lets the lock of a directory it moved away go without touching the path: a server there right after the move keeps its lock', async (t) => {
+    const root = await tempDir('abandoned-moved');
+    const dir = await stateDir(root, 'layercache-state-moved', { lock: `${DEAD_PID} ${await ownIdentity(root)}\n` });
+    // Another process's server, given the path as --state, starts right after the move, before the sweep lets its lock go.
+    const theirs = `${process.ppid} another-server-s-lock\n`;
+    let started = false;
+    const touched: string[] = [];
+    const rename = fs.rename.bind(fs);
+    t.mock.method(fs, 'rename', async (from: string, to: string) => {
+      if (started) touched.push(from);
+      await rename(from, to);
+      if (from === dir && !started) {
+        started = true;
+        await fs.mkdir(dir);
+        await fs.writeFile(path.join(dir, 'lock'), theirs);
+      }
+    });
+    assert.deepEqual(await removeAbandonedStateDirs(root, '', () => {}), [dir]);
+    t.mock.restoreAll();
+    assert.ok(started, 'the directory was moved');
+    assert.deepEqual(touched.filter((f) => f === path.join(dir, 'lock')), [], 'the new server\'s lock was not moved');
+    assert.equal(await fs.readFile(path.join(dir, 'lock'), 'utf8'), theirs);
+  });
+
   it('knows its marker by name and text: a user\'s file of that name is neither swept nor removed at adoption; a removal cut short is finished', async () => {
     const root = await tempDir('abandoned-marker');
     const gone = `${DEAD_PID} ${await ownIdentity(root)}\n`;

@@ -13,8 +13,9 @@
  * - a marked one is removed holding its lock, its marker checked again under it, and renamed aside
  *   (TMPDIR/.layercache-removing-*) before its contents go: a server that takes the path over with --state
  *   meanwhile keeps the directory, or starts afresh in a new one, never in a half-removed one; the lock is then let
- *   go without touching the path; a directory of that aside name is the sweep's own and is removed at any later
- *   sweep (its removal was cut short);
+ *   go without touching the path (a server whose start found the directory just before it was moved fails to lock
+ *   it, and says so); a directory of that aside name is the sweep's own and is removed at any later sweep (its
+ *   removal was cut short);
  * - one whose holder cannot be checked from here (another container sharing /tmp, another copy of layercache in this
  *   process) is left alone; one that vanishes meanwhile (another server's sweep, its server closing) is passed over.
  */
@@ -138,7 +139,8 @@ export async function removeAbandonedStateDirs(root: string, own: string, say: (
 async function removeLocked(dir: string, root: string, warn: (text: string) => void): Promise<Removal> {
   let release: (opts?: { moved?: boolean }) => Promise<void>;
   try {
-    release = await lockStateDir(dir, undefined, warn);
+    // A holder that cannot be checked from here (another container, another copy of layercache) is not waited on.
+    release = await lockStateDir(dir, undefined, warn, { waitForUnknown: false });
   } catch (err) {
     if (err instanceof LayercacheError && err.code === 'STATE_LOCKED') return 'kept';
     throw err;

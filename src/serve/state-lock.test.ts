@@ -216,8 +216,23 @@ describe('the state lock', () => {
     assert.equal(said[0]?.[0], 'error');
     assert.match(said[0]![1], /no longer names this process \(removed, or taken over by another server while this one seemed gone\); two servers may now use .*: stop one/);
     assert.equal((await fs.stat(file)).mtimeMs, before, 'the other server\'s lock is not touched');
+    // Not even moved aside for a moment (a server starting then would find no lock, and lose its own at the put-back).
+    const moved: string[] = [];
+    const rename = fs.rename.bind(fs);
+    t.mock.method(fs, 'rename', async (from: string, to: string) => {
+      moved.push(from);
+      return rename(from, to);
+    });
     await release();
+    assert.deepEqual(moved, []);
     assert.equal(await fs.readFile(file, 'utf8'), other, 'nor removed');
+  });
+
+  it('refuses a holder that cannot be checked from here at once when asked not to wait (the sweep of temporary state)', async () => {
+    const state = await stateWithLock('unknown-now', `1 other-host/boot/4026531836/100\n`);
+    const timing = fakeTiming();
+    await assert.rejects(lockStateDir(state, timing, () => {}, { waitForUnknown: false }), locked(/is held by process 1 of other-host, which cannot be checked from here/));
+    assert.equal(timing.waited(), 0);
   });
 
   it('is refreshed while held, so that a server elsewhere sees it live', async (t) => {

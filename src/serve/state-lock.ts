@@ -8,13 +8,15 @@
  * Invariants:
  * - where the holder's pid can be checked (the same host, boot and pid namespace), it decides at once: a lock whose
  *   process is gone, or whose pid now belongs to a process started later, is taken over; so is one this module
- *   took in this process and no longer holds (its release failed);
+ *   took in this process and no longer holds (its release failed), while one it holds (reached by another path: a
+ *   symbolic link, a bind mount) runs;
  * - a lock of this very process that another copy of this module took is treated as one that cannot be checked:
  *   below;
  * - where it cannot (another container, machine or boot), the lock is taken over only after it went unrefreshed for
  *   `staleMs`, watched with this process's own clock (no clock shared with the holder is assumed); a refresh seen
  *   meanwhile means a live holder: STATE_LOCKED;
- * - a holder touches and releases the lock only while it still names it (one paused past `staleMs` may find it taken);
+ * - a holder touches and releases the lock only while it still names it (one paused past `staleMs` may find it taken:
+ *   then it leaves the lock alone, and its release does not touch it);
  * - the file is created complete or not at all (written aside, then hard-linked into place, which fails if it exists).
  */
 import { randomBytes } from 'node:crypto';
@@ -142,7 +144,7 @@ async function holderState(holder: LockHolder, mine: string): Promise<'running' 
  * of this module in this process).
  */
 export async function stateLockHolder(stateDir: string): Promise<'none' | 'running' | 'gone' | 'unknown'> {
-  // Held by a server of this module: its lock's nonce would read as one this module no longer holds.
+  // Held, or being taken, by a server of this module by this very path.
   if (LOCKED_HERE.has(path.resolve(stateDir))) return 'running';
   const holder = await lockHolder(path.join(stateDir, 'lock'));
   return holder === null ? 'none' : holderState(holder, await ownIdentity());
@@ -154,9 +156,10 @@ export async function stateLockHolder(stateDir: string): Promise<'none' | 'runni
  * hears such a wait, and a lock this process finds taken from it (it seemed gone to another server, paused for
  * longer than `staleMs`): then it stops touching the lock, and its release leaves the other's lock in place.
  * Released with `{ moved: true }`, the lock is let go without touching the path: the directory was moved away with
- * it (what is at the path now is someone else's).
+ * it (what is at the path now is someone else's). With `waitForUnknown` false, a holder that cannot be checked from
+ * here is refused at once (STATE_LOCKED) instead of waited on.
  */
-export async function lockStateDir(stateDir: string, timing: LockTiming = LOCK_TIMING, say: (text: string, level: 'warn' | 'error') => void = () => {}): Promise<(opts?: { moved?: boolean }) => Promise<void>> {
+export async function lockStateDir(stateDir: string, timing: LockTiming = LOCK_TIMING, say: (text: string, level: 'warn' | 'error') => void = () => {}, { waitForUnknown = true } = {}): Promise<(opts?: { moved?: boolean }) => Promise<void>> {
   const file = path.join(stateDir, 'lock');
   const key = path.resolve(stateDir);
   // Claimed before the first await, so two servers starting at once in this process cannot both pass.
@@ -166,22 +169,26 @@ export async function lockStateDir(stateDir: string, timing: LockTiming = LOCK_T
   let mine: string;
   const nonce = randomBytes(6).toString('hex');
   NONCES_HERE.add(nonce);
+  // Held from the moment its file may name it (the link in takeLockFile), so that it never reads as an unreleased one.
+  HELD_HERE.add(nonce);
   /** Whom `at` names: this lock, another, or none (absent); rejects when it cannot be read. */
   const whose = async (at: string): Promise<'ours' | 'other' | 'missing'> => {
     const text = await lockText(at);
     return text === null ? 'missing' : text.trim() === `${process.pid} ${mine} ${nonce}` ? 'ours' : 'other';
   };
   let lost = false;
+  let released = false;
   let missed = 0;
   let failing = false;
   try {
     mine = await ownIdentity();
-    await takeLockFile(file, stateDir, mine, nonce, timing, say);
-    HELD_HERE.add(nonce);
+    await takeLockFile(file, stateDir, mine, nonce, timing, say, waitForUnknown);
     refresher = setInterval(() => {
       void (async () => {
-        if (lost) return;
+        if (lost || released) return;
         const now = await whose(file);
+        // Released while this tick read the file: the path may be another server's now.
+        if (released) return;
         // Missing once may be a starting server checking it (moved aside for a moment); missing twice, it is gone.
         if (now === 'missing' && ++missed < 2) return;
         if (now !== 'ours') {
@@ -193,7 +200,7 @@ export async function lockStateDir(stateDir: string, timing: LockTiming = LOCK_T
         }
         missed = 0;
         const t = new Date();
-        await fs.utimes(file, t, t);
+        if (!released) await fs.utimes(file, t, t);
         failing = false;
       })().catch((err: unknown) => {
         // Said once per run of failures: until a refresh works again, a server elsewhere may take the lock over.
@@ -205,13 +212,16 @@ export async function lockStateDir(stateDir: string, timing: LockTiming = LOCK_T
     refresher.unref();
   } catch (err) {
     LOCKED_HERE.delete(key);
+    HELD_HERE.delete(nonce);
     throw err;
   }
-  return async ({ moved = false } = {}) => {
+  return async (opts?: { moved?: boolean }) => {
+    released = true;
     clearInterval(refresher);
     LOCKED_HERE.delete(key);
     HELD_HERE.delete(nonce);
-    if (moved) return;
+    // Moved away with its directory, or taken over by another server: nothing at the path is this lock.
+    if (opts?.moved === true || lost) return;
     // Moved aside before it is checked, so that a lock another server installs meanwhile is not the one removed;
     // another server's lock (taken while this one seemed gone) is put back.
     const aside = tempSibling(file);
@@ -219,7 +229,7 @@ export async function lockStateDir(stateDir: string, timing: LockTiming = LOCK_T
       await fs.rename(file, aside);
     } catch (err) {
       if ((err as NodeJS.ErrnoException).code === 'ENOENT') return;
-      throw new LayercacheError('FILE_WRITE_FAILED', `the state lock ${file} could not be removed (${(err as NodeJS.ErrnoException).code ?? (err as Error).message}); the next start takes it over, since its process is gone`, { cause: err });
+      throw new LayercacheError('FILE_WRITE_FAILED', `the state lock ${file} could not be removed (${(err as NodeJS.ErrnoException).code ?? (err as Error).message}); a later start takes it over once this process is gone (or at once in this process)`, { cause: err });
     }
     try {
       if (await whose(aside) === 'other') await fs.link(aside, file).catch(() => undefined);
@@ -255,7 +265,7 @@ async function awaitStale(file: string, stateDir: string, holder: LockHolder, ti
 }
 
 /** Creates `file` for this process, taking over a stale lock: moved aside and checked, put back if it was a fresh one. */
-async function takeLockFile(file: string, stateDir: string, mine: string, nonce: string, timing: LockTiming, say: (text: string, level: 'warn' | 'error') => void): Promise<void> {
+async function takeLockFile(file: string, stateDir: string, mine: string, nonce: string, timing: LockTiming, say: (text: string, level: 'warn' | 'error') => void, waitForUnknown: boolean): Promise<void> {
   for (let attempt = 0; attempt < 3; attempt++) {
     const temp = tempSibling(file);
     try {
@@ -267,7 +277,8 @@ async function takeLockFile(file: string, stateDir: string, mine: string, nonce:
         throw new LayercacheError('FILE_WRITE_FAILED', `cannot create ${file} (${(err as Error).message}); check the state directory's permissions`, { cause: err });
       }
     } finally {
-      await fs.rm(temp, { force: true });
+      // Only the temporary file: the lock stands once linked (a leftover is removed at a later start, removeLeftovers).
+      await fs.rm(temp, { force: true }).catch(() => undefined);
     }
     const holder = await lockHolder(file);
     if (holder !== null) {
@@ -279,6 +290,7 @@ async function takeLockFile(file: string, stateDir: string, mine: string, nonce:
         throw new LayercacheError('STATE_LOCKED', `state directory ${stateDir} is in use by ${by}; give each server its own --state${unsure ? ` (if no layercache server uses it, process ${holder.pid} is another program that now has the old server's process id: delete ${file})` : ''}`);
       }
       if (state === 'unknown') {
+        if (!waitForUnknown) throw new LayercacheError('STATE_LOCKED', `state directory ${stateDir} is held by process ${holder.pid} of ${holder.identity?.split('/')[0] ?? 'another host'}, which cannot be checked from here; give each server its own --state`);
         const whose = holder.pid === process.pid
           ? 'this process, from a server it runs elsewhere (in a worker thread, or another copy of layercache)'
           : `process ${holder.pid} of ${holder.identity?.split('/')[0] ?? 'another host'}, which cannot be checked from here (another container or machine)`;

@@ -60,6 +60,20 @@ async function heldOnFakeTimers(t: TestContext, name: string) {
   return { file: path.join(state, 'lock'), said, release, onWord: (f: () => void): void => { hear = f; } };
 }
 
+/**
+ * Lock texts naming this process: `unreleased`, one this module took and let go (as a failed release leaves it);
+ * `copy`, one another copy of this module would write (same pid and identity, a nonce of its own).
+ */
+async function locksOfThisProcess(name: string): Promise<{ unreleased: string; copy: string }> {
+  const probe = path.join(dir, name);
+  await fs.mkdir(probe);
+  const release = await lockStateDir(probe);
+  const unreleased = await fs.readFile(path.join(probe, 'lock'), 'utf8');
+  await release();
+  const [pid, identity] = unreleased.trim().split(' ');
+  return { unreleased, copy: `${pid} ${identity} 0123456789ab\n` };
+}
+
 describe('the state lock', () => {
   it('refuses a second server in this process and a live process, takes over a dead or stale lock', async () => {
     const state = path.join(dir, 'lock');
@@ -136,15 +150,9 @@ describe('the state lock', () => {
   });
 
   it('a stale lock replaced by a live one just before it is taken over is put back (the live one compared by its nonce too)', async (t) => {
-    const probe = path.join(dir, 'swap-probe');
-    await fs.mkdir(probe);
-    const releaseProbe = await lockStateDir(probe);
     // This module's own lock, no longer held: stale.
-    const unreleased = await fs.readFile(path.join(probe, 'lock'), 'utf8');
-    await releaseProbe();
-    const [pid, identity] = unreleased.trim().split(' ');
-    // Another copy of this module in this process takes the directory over first: same pid and identity, its own nonce.
-    const copy = `${pid} ${identity} 0123456789ab\n`;
+    const { unreleased, copy } = await locksOfThisProcess('swap-probe');
+    // Another copy of this module in this process takes the directory over first.
     const state = await stateWithLock('swapped', unreleased);
     const rename = fs.rename.bind(fs);
     let swapped = false;
@@ -162,14 +170,8 @@ describe('the state lock', () => {
   });
 
   it('held by this very process elsewhere (a server in a worker thread, another copy of layercache): refused while refreshed, taken over once unrefreshed; its own unreleased lock taken at once', async () => {
-    const probe = path.join(dir, 'own-probe');
-    await fs.mkdir(probe);
-    const releaseProbe = await lockStateDir(probe);
-    const own = await fs.readFile(path.join(probe, 'lock'), 'utf8');
-    await releaseProbe();
     // Another copy's lock names this pid and identity, with a nonce of its own; it was taken for a stale one at once.
-    const [pid, identity] = own.trim().split(' ');
-    const copy = `${pid} ${identity} 0123456789ab\n`;
+    const { unreleased: own, copy } = await locksOfThisProcess('own-probe');
     const live = await stateWithLock('own-live', copy);
     const touch = async (): Promise<void> => {
       const t = new Date(Date.now() + 1000);

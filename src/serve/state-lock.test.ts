@@ -193,6 +193,24 @@ describe('the state lock', () => {
     assert.equal(at.waited(), 0);
   });
 
+  it('a lock from elsewhere that changes hands while watched (another nonce) is watched afresh, not taken for a refresh of the first', async () => {
+    const state = await stateWithLock('renonced', `1 other-host/boot/4026531836/100 aaaaaaaaaaaa\n`);
+    const lock = path.join(state, 'lock');
+    let replaced = false;
+    const timing = fakeTiming(async () => {
+      if (replaced) return;
+      replaced = true;
+      await fs.writeFile(lock, `1 other-host/boot/4026531836/100 bbbbbbbbbbbb\n`);
+      const t = new Date(Date.now() + 1000);
+      await fs.utimes(lock, t, t);
+    });
+    const release = await lockStateDir(state, timing);
+    assert.ok(replaced);
+    // One look at the first holder, then the new one's own full watch.
+    assert.ok(timing.waited() >= LOCK_TIMING.staleMs + LOCK_TIMING.refreshMs / 2, `the new holder watched for its own ${LOCK_TIMING.staleMs} ms (${timing.waited()} ms in all)`);
+    await release();
+  });
+
   it("a live holder whose start time this user cannot read (another user's process, /proc with hidepid) keeps its lock", async (t) => {
     const parent = await processStart(process.ppid);
     if (parent === null) return t.skip('no /proc here: the pid alone decides');

@@ -193,6 +193,17 @@ describe('temporary state directories', () => {
     assert.equal(await fs.readFile(path.join(dir, 'lock'), 'utf8'), theirs);
   });
 
+  it('does not wait on a holder it cannot check that appeared since it looked (another container took the directory)', async () => {
+    const root = await tempDir('abandoned-unknown');
+    const dir = await stateDir(root, 'layercache-state-taken-elsewhere', { lock: `${DEAD_PID} ${await ownIdentity(root)}\n` });
+    const removed = await removeAbandonedStateDirs(root, '', () => {}, {
+      // With the default wait this would hang for 20 s of real time, then take the live lock over.
+      beforeLock: async (d) => void await fs.writeFile(path.join(d, 'lock'), '1 other-host/boot/1/100 0123456789ab\n'),
+    });
+    assert.deepEqual(removed, []);
+    assert.equal(await fs.readFile(path.join(dir, 'lock'), 'utf8'), '1 other-host/boot/1/100 0123456789ab\n');
+  });
+
   it('knows its marker by name and text: a user\'s file of that name is neither swept nor removed at adoption; a removal cut short is finished', async () => {
     const root = await tempDir('abandoned-marker');
     const gone = `${DEAD_PID} ${await ownIdentity(root)}\n`;

@@ -211,6 +211,121 @@ describe('the state lock', () => {
     await release();
   });
 
+  it('a lock being taken (linked, the take not yet returned) reached by another path is running, not an unreleased one', async (t) => {
+    const real = path.join(dir, 'taking-real');
+    await fs.mkdir(real);
+    const link = path.join(dir, 'taking-link');
+    await fs.symlink(real, link);
+    const rm = fs.rm.bind(fs);
+    let second: Promise<unknown> | null = null;
+    // Another server of this process comes in by the link while the first removes its temporary lock file.
+    t.mock.method(fs, 'rm', async (target: string, opts?: object) => {
+      if (second === null && target.startsWith(path.join(real, 'lock.tmp-'))) {
+        second = lockStateDir(link, fakeTiming()).then((r) => r, (e: unknown) => e);
+        await second;
+      }
+      return rm(target, opts);
+    });
+    const release = await lockStateDir(real, fakeTiming());
+    t.mock.restoreAll();
+    assert.ok(locked()(await second), 'the second server is refused');
+    await release();
+  });
+
+  it('a temporary lock file that cannot be removed does not fail a lock already taken', async (t) => {
+    const state = path.join(dir, 'temp-stuck');
+    await fs.mkdir(state);
+    const rm = fs.rm.bind(fs);
+    t.mock.method(fs, 'rm', async (target: string, opts?: object) => {
+      if (target.startsWith(path.join(state, 'lock.tmp-'))) throw Object.assign(new Error('EIO: i/o error'), { code: 'EIO' });
+      return rm(target, opts);
+    });
+    const release = await lockStateDir(state, fakeTiming());
+    t.mock.restoreAll();
+    assert.match(await fs.readFile(path.join(state, 'lock'), 'utf8'), new RegExp(`^${process.pid} `));
+    await release();
+  });
+
+  it('a refresh still writing when the lock is released says nothing of the path it left, and a second release does nothing', async (t) => {
+    t.mock.timers.enable({ apis: ['setInterval'] });
+    const state = path.join(dir, 'released-mid-refresh');
+    await fs.mkdir(state);
+    const said: string[] = [];
+    const release = await lockStateDir(state, LOCK_TIMING, (text, level) => void said.push(`${level}: ${text}`));
+    let open!: () => void;
+    const gate = new Promise<void>((r) => { open = r; });
+    let writing!: () => void;
+    const inWrite = new Promise<void>((r) => { writing = r; });
+    let written: Promise<void> | null = null;
+    const utimes = fs.utimes.bind(fs);
+    t.mock.method(fs, 'utimes', (file: string, a: Date, b: Date) => {
+      written = (async () => {
+        writing();
+        await gate;
+        return utimes(file, a, b);
+      })();
+      return written;
+    });
+    t.mock.timers.tick(LOCK_TIMING.refreshMs);
+    await inWrite;
+    await release();
+    // The write fails on the path the release left (no lock there now).
+    open();
+    await (written as unknown as Promise<void>).catch(() => undefined);
+    await new Promise((r) => setImmediate(r));
+    t.mock.timers.reset();
+    assert.deepEqual(said, []);
+    // Another server's lock at the path by now: a second release must not move it, not even for a moment.
+    await fs.writeFile(path.join(state, 'lock'), '1 other-host/boot/1/1 x\n');
+    const moved: string[] = [];
+    const rename = fs.rename.bind(fs);
+    t.mock.method(fs, 'rename', async (from: string, to: string) => {
+      moved.push(from);
+      return rename(from, to);
+    });
+    await release();
+    assert.deepEqual(moved, []);
+    assert.equal(await fs.readFile(path.join(state, 'lock'), 'utf8'), '1 other-host/boot/1/1 x\n');
+  });
+
+  it('a refresh still reading when the lock is released does not take a new server\'s lock at the path for its own lock lost', async (t) => {
+    t.mock.timers.enable({ apis: ['setInterval'] });
+    const state = path.join(dir, 'released-mid-read');
+    await fs.mkdir(state);
+    const said: string[] = [];
+    const release = await lockStateDir(state, LOCK_TIMING, (text, level) => void said.push(`${level}: ${text}`));
+    const file = path.join(state, 'lock');
+    let open!: () => void;
+    const gate = new Promise<void>((r) => { open = r; });
+    let reading!: () => void;
+    const inRead = new Promise<void>((r) => { reading = r; });
+    let read: Promise<unknown> | null = null;
+    const readFile = fs.readFile.bind(fs);
+    t.mock.method(fs, 'readFile', (target: string, opts?: object) => {
+      if (target !== file || read !== null) return readFile(target, opts);
+      read = (async () => {
+        reading();
+        await gate;
+        return readFile(target, opts);
+      })();
+      return read;
+    });
+    t.mock.timers.tick(LOCK_TIMING.refreshMs);
+    await inRead;
+    await release();
+    // A new server's lock at the path, read by the refresh that started before the release.
+    await fs.writeFile(file, '1 other-host/boot/1/1 x\n');
+    open();
+    await (read as unknown as Promise<unknown>).catch(() => undefined);
+    await new Promise((r) => setImmediate(r));
+    t.mock.timers.reset();
+    assert.deepEqual(said, []);
+  });
+
+  it('a lock of a state directory removed meanwhile says so, not to check its permissions', async () => {
+    await assert.rejects(lockStateDir(path.join(dir, 'never-made'), fakeTiming()), { code: 'FILE_WRITE_FAILED', message: /the state directory .*never-made no longer exists \(removed while this server started, e\.g\. as an abandoned temporary one\); start the server again/ });
+  });
+
   it("a live holder whose start time this user cannot read (another user's process, /proc with hidepid) keeps its lock", async (t) => {
     const parent = await processStart(process.ppid);
     if (parent === null) return t.skip('no /proc here: the pid alone decides');

@@ -200,9 +200,11 @@ export async function lockStateDir(stateDir: string, timing: LockTiming = LOCK_T
         }
         missed = 0;
         const t = new Date();
-        if (!released) await fs.utimes(file, t, t);
+        await fs.utimes(file, t, t);
         failing = false;
       })().catch((err: unknown) => {
+        // A refresh still writing when the lock was released fails on the path it left: nothing to say.
+        if (released || lost) return;
         // Said once per run of failures: until a refresh works again, a server elsewhere may take the lock over.
         if (failing) return;
         failing = true;
@@ -216,6 +218,8 @@ export async function lockStateDir(stateDir: string, timing: LockTiming = LOCK_T
     throw err;
   }
   return async (opts?: { moved?: boolean }) => {
+    // Once: a second call would move aside whatever is at the path by then.
+    if (released) return;
     released = true;
     clearInterval(refresher);
     LOCKED_HERE.delete(key);
@@ -273,7 +277,11 @@ async function takeLockFile(file: string, stateDir: string, mine: string, nonce:
       await fs.link(temp, file);
       return;
     } catch (err) {
-      if ((err as NodeJS.ErrnoException).code !== 'EEXIST') {
+      const code = (err as NodeJS.ErrnoException).code;
+      if (code === 'ENOENT') {
+        throw new LayercacheError('FILE_WRITE_FAILED', `cannot create ${file}: the state directory ${stateDir} no longer exists (removed while this server started, e.g. as an abandoned temporary one); start the server again`, { cause: err });
+      }
+      if (code !== 'EEXIST') {
         throw new LayercacheError('FILE_WRITE_FAILED', `cannot create ${file} (${(err as Error).message}); check the state directory's permissions`, { cause: err });
       }
     } finally {

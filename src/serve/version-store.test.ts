@@ -54,9 +54,13 @@ describe('VersionStore leftovers and pruning', () => {
     await fs.writeFile(lockOld, '1 other-host\n');
     const hourAgo = new Date(Date.now() - 61 * 60 * 1000);
     await fs.utimes(lockOld, hourAgo, hourAgo);
+    // One an hour old of a pid that runs here (a container's pid 1 on a shared volume, say): a leftover too.
+    const lockOldLive = path.join(state, `lock.tmp-${process.ppid}-0ddba11e`);
+    await fs.writeFile(lockOldLive, '1 other-host\n');
+    await fs.utimes(lockOldLive, hourAgo, hourAgo);
     const removed: string[] = [];
     await store.removeLeftovers((d) => removed.push(d));
-    assert.deepEqual(removed.sort(), [dead, deadFile, lockOld].sort());
+    assert.deepEqual(removed.sort(), [dead, deadFile, lockOld, lockOldLive].sort());
     await fs.stat(live);
     await fs.stat(liveFile);
     await fs.stat(lockAside);

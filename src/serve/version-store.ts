@@ -64,11 +64,15 @@ export class VersionStore {
     ];
     for (const file of found) {
       const { target, pid } = parseTempSibling(path.basename(file))!;
-      // This process holds the lock and has not started saving yet, so its own pid's leftovers are stale too.
-      if (otherProcessAlive(pid)) continue;
-      // The lock's are kept for an hour: another machine's server may be taking the lock over (its pid means nothing
-      // here), and a taker holds them for milliseconds.
-      if (target === 'lock' && Date.now() - ((await fs.stat(file).catch(() => null))?.mtimeMs ?? 0) < LOCK_LEFTOVER_MS) continue;
+      if (target === 'lock') {
+        // The lock's go by age alone: another machine's server may be taking the lock over (its pid means nothing
+        // here), a taker holds them for milliseconds, and one a taker could not remove after linking it shares the
+        // live lock's file (refreshed with it) until that lock is released.
+        if (Date.now() - ((await fs.stat(file).catch(() => null))?.mtimeMs ?? 0) < LOCK_LEFTOVER_MS) continue;
+      } else if (otherProcessAlive(pid)) {
+        // This process holds the lock and has not started saving yet, so its own pid's leftovers are stale too.
+        continue;
+      }
       await fs.rm(file, { recursive: true, force: true });
       onRemove(file);
     }

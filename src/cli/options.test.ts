@@ -29,6 +29,9 @@ describe('CLI option parsers', () => {
     assert.equal(parseCount('0', '--threads'), 0);
     assert.equal(parsePositiveCount('1e6', '--retrain-after'), 1_000_000);
     for (const bad of ['', ' ', '0x10', '2.5']) usage(() => parseCount(bad, '--seed'), /--seed '.*' is not a non-negative integer; write a whole number in decimal/);
-    for (const bad of ['', '0b11', '0']) usage(() => parsePositiveCount(bad, '--epochs'), /--epochs '.*' is not a positive integer; write a whole number in decimal/);
+    for (const bad of ['', '0b11']) usage(() => parsePositiveCount(bad, '--epochs'), /--epochs '.*' is not a positive integer; write a whole number in decimal/);
+    // A whole number out of range is told the range, not how to write a number ('0' is one already).
+    usage(() => parsePositiveCount('0', '--batch'), /--batch '0' is not a positive integer; give a whole number of at least 1$/);
+    usage(() => parseCount('-1', '--threads'), /--threads '-1' is not a non-negative integer; give a whole number of at least 0$/);
   });
 });

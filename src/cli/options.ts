@@ -51,14 +51,17 @@ export function parseNameList(value: string, option: string, what = 'tensors', e
 /** Parses a positive integer option. */
 export function parsePositiveCount(value: string, option: string): number {
   const n = parseDecimal(value);
-  if (!Number.isInteger(n) || n < 1) throw new LayercacheError('USAGE', `${option} '${value}' is not a positive integer; write a whole number in decimal`);
+  // A whole number below 1 is told the bound; anything else how to write one ('0x10' and '2.5' are not read as numbers here).
+  if (Number.isInteger(n) && n < 1) throw new LayercacheError('USAGE', `${option} '${value}' is not a positive integer; give a whole number of at least 1`);
+  if (!Number.isInteger(n)) throw new LayercacheError('USAGE', `${option} '${value}' is not a positive integer; write a whole number in decimal`);
   return n;
 }
 
 /** Parses a non-negative integer option. */
 export function parseCount(value: string, option: string): number {
   const n = parseDecimal(value);
-  if (!Number.isInteger(n) || n < 0) throw new LayercacheError('USAGE', `${option} '${value}' is not a non-negative integer; write a whole number in decimal`);
+  if (Number.isInteger(n) && n < 0) throw new LayercacheError('USAGE', `${option} '${value}' is not a non-negative integer; give a whole number of at least 0`);
+  if (!Number.isInteger(n)) throw new LayercacheError('USAGE', `${option} '${value}' is not a non-negative integer; write a whole number in decimal`);
   return n;
 }
 

@@ -45,7 +45,7 @@ export const ERROR_CODES = {
   BUNDLE_NOT_FOUND: notFound('The bundle directory or its manifest does not exist.'),
   BUNDLE_INVALID: input('The bundle manifest or one of its files is malformed or corrupted.'),
   BUNDLE_MODEL_MISMATCH: input('The bundle was built for a different model.'),
-  INFER_REQUEST_INVALID: input('An inference request does not follow the Open Inference Protocol v2 or does not fit the model.'),
+  INFER_REQUEST_INVALID: input('An inference request does not follow the Open Inference Protocol v2 or does not fit the model; or any request lacks the Host header HTTP/1.1 requires.'),
   UNAUTHORIZED: { httpStatus: 401, exitCode: 2, meaning: 'The request has no valid bearer token, and the server requires one.' },
   CROSS_SITE_REFUSED: { httpStatus: 403, exitCode: 2, meaning: 'A browser sent the request from a page of another origin (Sec-Fetch-Site: cross-site or same-site).' },
   HOST_NOT_SERVED: { httpStatus: 421, exitCode: 2, meaning: 'The Host header names no loopback name nor an --allowed-host, and the server listens on loopback only without a token (a web page reaching it through DNS rebinding).' },

@@ -74,6 +74,17 @@ async function locksOfThisProcess(name: string): Promise<{ unreleased: string; c
   return { unreleased, copy: `${pid} ${identity} 0123456789ab\n` };
 }
 
+/** From now until the test ends, what every fs.rename moves (a lock moved aside even for a moment shows here). */
+function recordRenames(t: TestContext): string[] {
+  const moved: string[] = [];
+  const rename = fs.rename.bind(fs);
+  t.mock.method(fs, 'rename', async (from: string, to: string) => {
+    moved.push(from);
+    return rename(from, to);
+  });
+  return moved;
+}
+
 describe('the state lock', () => {
   it('refuses a second server in this process and a live process, takes over a dead or stale lock', async () => {
     const state = path.join(dir, 'lock');
@@ -277,12 +288,7 @@ describe('the state lock', () => {
     assert.deepEqual(said, []);
     // Another server's lock at the path by now: a second release must not move it, not even for a moment.
     await fs.writeFile(path.join(state, 'lock'), '1 other-host/boot/1/1 x\n');
-    const moved: string[] = [];
-    const rename = fs.rename.bind(fs);
-    t.mock.method(fs, 'rename', async (from: string, to: string) => {
-      moved.push(from);
-      return rename(from, to);
-    });
+    const moved = recordRenames(t);
     await release();
     assert.deepEqual(moved, []);
     assert.equal(await fs.readFile(path.join(state, 'lock'), 'utf8'), '1 other-host/boot/1/1 x\n');
@@ -352,12 +358,7 @@ describe('the state lock', () => {
     assert.match(said[0]![1], /no longer names this process \(removed, or taken over by another server while this one seemed gone\); two servers may now use .*: stop one/);
     assert.equal((await fs.stat(file)).mtimeMs, before, 'the other server\'s lock is not touched');
     // Not even moved aside for a moment (a server starting then would find no lock, and lose its own at the put-back).
-    const moved: string[] = [];
-    const rename = fs.rename.bind(fs);
-    t.mock.method(fs, 'rename', async (from: string, to: string) => {
-      moved.push(from);
-      return rename(from, to);
-    });
+    const moved = recordRenames(t);
     await release();
     assert.deepEqual(moved, []);
     assert.equal(await fs.readFile(file, 'utf8'), other, 'nor removed');

@@ -1,7 +1,7 @@
 /**
  * The .npy format (numpy's np.save): the header parsed, and samples read as float32.
  * Invariants: only C-order arrays of little-endian float32 or float64 are read (float64, numpy's default, is
- * converted to float32 as it is read, in chunks, so memory holds the float32 samples and one chunk); a header
+ * converted to float32 as it is read), in chunks, so memory holds the float32 samples and one chunk; a header
  * that is anything else is refused naming what it holds and how to save it instead. Integer arrays are refused
  * rather than converted: tensor data reaches the model as stored, and integer pixels would arrive unnormalised.
  */
@@ -58,17 +58,16 @@ export function parseNpy(head: Uint8Array, fail: (why: string) => Error): NpyHea
   return { shape: axes.map(Number), offset: start + headerLen, descr, dtype: dtype.name, itemBytes: dtype.bytes };
 }
 
-/** Bytes of float64 converted per read: bounds the memory beyond the float32 samples. */
+/** Bytes read per chunk: bounds the memory beyond the float32 samples. */
 const CHUNK_BYTES = 64 * 2 ** 20;
 
 /**
- * Elements [first, first + count) of the array as float32, read through `read(start, length)` (bytes of the file).
- * float32 is read as it is; float64 in chunks, converted by typed-array assignment (native, no per-element JS).
+ * Elements [first, first + count) of the array as float32, read through `read(start, length)` (bytes of the file),
+ * in chunks copied (float64: converted) by typed-array assignment (native, no per-element JS).
  */
 export async function readNpyElements(header: NpyHeader, first: number, count: number, read: (start: number, length: number) => Promise<Uint8Array>, chunkBytes = CHUNK_BYTES): Promise<Float32Array> {
   const { bytes, view } = DTYPES.get(header.descr)!;
   const at = (i: number): number => header.offset + (first + i) * bytes;
-  if (bytes === 4) return new Float32Array((await read(at(0), count * 4)).buffer);
   const out = new Float32Array(count);
   const step = Math.max(1, Math.floor(chunkBytes / bytes));
   for (let i = 0; i < count; i += step) {

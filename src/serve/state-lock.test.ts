@@ -74,6 +74,13 @@ async function locksOfThisProcess(name: string): Promise<{ unreleased: string; c
   return { unreleased, copy: `${pid} ${identity} 0123456789ab\n` };
 }
 
+/** A one-shot signal between a test and a call it holds midway: `fire()` once, `fired` resolves then. */
+function signal(): { fired: Promise<void>; fire: () => void } {
+  let fire!: () => void;
+  const fired = new Promise<void>((r) => { fire = r; });
+  return { fired, fire };
+}
+
 /** From now until the test ends, what every fs.rename moves (a lock moved aside even for a moment shows here). */
 function recordRenames(t: TestContext): string[] {
   const moved: string[] = [];
@@ -258,70 +265,57 @@ describe('the state lock', () => {
   });
 
   it('a refresh still writing when the lock is released says nothing of the path it left, and a second release does nothing', async (t) => {
-    t.mock.timers.enable({ apis: ['setInterval'] });
-    const state = path.join(dir, 'released-mid-refresh');
-    await fs.mkdir(state);
-    const said: string[] = [];
-    const release = await lockStateDir(state, LOCK_TIMING, (text, level) => void said.push(`${level}: ${text}`));
-    let open!: () => void;
-    const gate = new Promise<void>((r) => { open = r; });
-    let writing!: () => void;
-    const inWrite = new Promise<void>((r) => { writing = r; });
+    const { file: lock, said, release } = await heldOnFakeTimers(t, 'released-mid-refresh');
+    const gate = signal();
+    const inWrite = signal();
     let written: Promise<void> | null = null;
     const utimes = fs.utimes.bind(fs);
     t.mock.method(fs, 'utimes', (file: string, a: Date, b: Date) => {
       written = (async () => {
-        writing();
-        await gate;
+        inWrite.fire();
+        await gate.fired;
         return utimes(file, a, b);
       })();
       return written;
     });
     t.mock.timers.tick(LOCK_TIMING.refreshMs);
-    await inWrite;
+    await inWrite.fired;
     await release();
     // The write fails on the path the release left (no lock there now).
-    open();
+    gate.fire();
     await (written as unknown as Promise<void>).catch(() => undefined);
     await new Promise((r) => setImmediate(r));
     t.mock.timers.reset();
     assert.deepEqual(said, []);
     // Another server's lock at the path by now: a second release must not move it, not even for a moment.
-    await fs.writeFile(path.join(state, 'lock'), '1 other-host/boot/1/1 x\n');
+    await fs.writeFile(lock, '1 other-host/boot/1/1 x\n');
     const moved = recordRenames(t);
     await release();
     assert.deepEqual(moved, []);
-    assert.equal(await fs.readFile(path.join(state, 'lock'), 'utf8'), '1 other-host/boot/1/1 x\n');
+    assert.equal(await fs.readFile(lock, 'utf8'), '1 other-host/boot/1/1 x\n');
   });
 
   it('a refresh still reading when the lock is released does not take a new server\'s lock at the path for its own lock lost', async (t) => {
-    t.mock.timers.enable({ apis: ['setInterval'] });
-    const state = path.join(dir, 'released-mid-read');
-    await fs.mkdir(state);
-    const said: string[] = [];
-    const release = await lockStateDir(state, LOCK_TIMING, (text, level) => void said.push(`${level}: ${text}`));
-    const file = path.join(state, 'lock');
-    let open!: () => void;
-    const gate = new Promise<void>((r) => { open = r; });
-    let reading!: () => void;
-    const inRead = new Promise<void>((r) => { reading = r; });
+    const { file, said, release } = await heldOnFakeTimers(t, 'released-mid-read');
+    const gate = signal();
+    const inRead = signal();
     let read: Promise<unknown> | null = null;
     const readFile = fs.readFile.bind(fs);
     t.mock.method(fs, 'readFile', (target: string, opts?: object) => {
       if (target !== file || read !== null) return readFile(target, opts);
       read = (async () => {
-        reading();
-        await gate;
+        inRead.fire();
+        await gate.fired;
         return readFile(target, opts);
       })();
       return read;
     });
     t.mock.timers.tick(LOCK_TIMING.refreshMs);
-    await inRead;
+    await inRead.fired;
     await release();
     // A new server's lock at the path, read by the refresh that started before the release.
     await fs.writeFile(file, '1 other-host/boot/1/1 x\n');
-    open();
+    gate.fire();
     await (read as unknown as Promise<unknown>).catch(() => undefined);
     await new Promise((r) => setImmediate(r));
     t.mock.timers.reset();

@@ -78,11 +78,15 @@ export async function processStart(pid: number): Promise<string | null> {
   }
 }
 
-/** This process's identity in a lock: `host/boot/pidns/start`, or `host` where /proc does not tell. */
-async function ownIdentity(): Promise<string> {
-  const host = os.hostname().replace(/[\s/]/g, '_') || 'unknown';
-  const start = await processStart(process.pid);
-  return start === null ? host : `${host}/${start}`;
+/** This process's identity in a lock: `host/boot/pidns/start`, or `host` where /proc does not tell. Read once. */
+let identity: Promise<string> | null = null;
+function ownIdentity(): Promise<string> {
+  identity ??= (async () => {
+    const host = os.hostname().replace(/[\s/]/g, '_') || 'unknown';
+    const start = await processStart(process.pid);
+    return start === null ? host : `${host}/${start}`;
+  })();
+  return identity;
 }
 
 interface LockHolder {

@@ -19,7 +19,7 @@ import type { LayercacheError } from '../errors/index.ts';
 import { Session } from '../engine/index.ts';
 import { GraphBuilder, saveModel, serializeModel } from '../onnx/index.ts';
 import { randomNormal, seededRng } from '../tensor/index.ts';
-import { nanAbove100, residualNet, withFixedBatch, withIoTypes, withNormalisedOutput } from '../../test/support/models.ts';
+import { nanAbove100, residualNet, tokenBag, withFixedBatch, withIoTypes, withNormalisedOutput } from '../../test/support/models.ts';
 import { saveWithExternalData } from '../../test/support/external-data.ts';
 import { randomInput } from '../../test/support/chain.ts';
 import { startServer, type RunningServer } from './server.ts';
@@ -695,6 +695,29 @@ describe('class scores that are not finite', () => {
       assert.equal(good!.statusCode, 200, good!.body);
       assert.ok(good!.json().outputs[0].data.every((p: unknown) => typeof p === 'number'));
       assert.equal((await s.app.inject({ method: 'POST', url: '/v2/models/nan/infer', payload: body(2) })).statusCode, 200);
+    } finally {
+      await s.close();
+    }
+  });
+});
+
+describe('an input the model cannot take (a token id past its vocabulary)', () => {
+  it('fails only its request, with 422 MODEL_INPUT_REFUSED and onnxruntime\'s reason; the batch beside it and later requests are answered', async () => {
+    const file = path.join(dir, 'token-bag.onnx');
+    await saveModel(tokenBag().model, file);
+    const s = await startServer(file, loadConfig({ engine: { intraOpThreads: 1 }, serve: { name: 'tokens', log: 'silent', port: 0, maxQueueDelayUs: 20_000, online: { enabled: false } } }, {}));
+    try {
+      const infer = (ids: number[]) => s.app.inject({ method: 'POST', url: '/v2/models/tokens/infer', payload: { inputs: [{ name: 'x', shape: [1, 4], datatype: 'FP32', data: ids }] } });
+      assert.equal((await infer([1, 2, 3, 4])).statusCode, 200);
+      // Sent together, so that the dynamic batcher may run them as one batch (which onnxruntime then fails).
+      const [bad, good] = await Promise.all([infer([1, 2, 30, 4]), infer([5, 6, 7, 8])]);
+      assert.equal(bad!.statusCode, 422, bad!.body);
+      assert.equal(bad!.json().code, 'MODEL_INPUT_REFUSED');
+      assert.match(bad!.json().error, /^the model cannot run on this request's input: .*Gather.*idx=30 must be within the inclusive range \[-10,9\].*send values the model takes/);
+      assert.equal(good!.statusCode, 200, good!.body);
+      assert.equal((await infer([9, 0, 1, 2])).statusCode, 200);
+      const metrics = (await s.app.inject({ method: 'GET', url: '/metrics' })).body;
+      assert.match(metrics, /layercache_inference_request_failure\{[^}]*code="MODEL_INPUT_REFUSED"[^}]*\} 1/);
     } finally {
       await s.close();
     }

@@ -168,12 +168,36 @@ describe('DynamicBatcher', () => {
     assert.equal(r1.probs[0], 1);
     assert.equal(r2.probs[0], 2);
     assert.deepEqual(Array.from(r3.probs), [3, 0, 3, 0]);
-    assert.ok(bad?.status === 'rejected' && bad.reason instanceof LayercacheError && bad.reason.code === 'ENGINE_RUN_FAILED');
+    // Failed on its own after other batches were answered: its input is refused (422), onnxruntime's reason kept.
+    assert.ok(bad?.status === 'rejected' && bad.reason instanceof LayercacheError && bad.reason.code === 'MODEL_INPUT_REFUSED', String(bad));
+    assert.match(bad.reason.message, /^the model cannot run on this request's input: .*\(index 9 out of range\); send values the model takes/);
+    assert.equal((bad.reason.cause as LayercacheError).code, 'ENGINE_RUN_FAILED');
     // The failed batch, then each of its requests on its own, in their order.
     assert.deepEqual(engine.batches, [[1], [2, 9, 3, 3], [2], [9], [3, 3]]);
     // Another failure (a worker gone) is not retried.
     const gone = new DynamicBatcher(opts, () => Promise.reject(new LayercacheError('WORKER_FAILED', 'boom')));
     await assert.rejects(gone.submit(row(1), 1, new Uint8Array(1)), /boom/);
+  });
+
+  it('a request that onnxruntime fails before any batch was answered stays ENGINE_RUN_FAILED: nothing shows the engines run', async () => {
+    let calls = 0;
+    const b = new DynamicBatcher(opts, async (input, rows) => {
+      calls++;
+      if (input.includes(9)) throw new LayercacheError('ENGINE_RUN_FAILED', 'index 9 out of range');
+      return fakeEngine().execute(input, rows);
+    });
+    await assert.rejects(b.submit(row(9), 1, new Uint8Array(1)), { code: 'ENGINE_RUN_FAILED', message: 'index 9 out of range' });
+    assert.equal((await b.submit(row(2), 1, new Uint8Array(1))).probs[0], 2);
+    // Once a batch was answered, the same input fails as the input's fault.
+    await assert.rejects(b.submit(row(9), 1, new Uint8Array(1)), { code: 'MODEL_INPUT_REFUSED' });
+    // Other failures keep their code, alone or not.
+    const gone = new DynamicBatcher(opts, async (input, rows) => {
+      if (input.includes(9)) throw new LayercacheError('WORKER_FAILED', 'boom');
+      return fakeEngine().execute(input, rows);
+    });
+    await gone.submit(row(2), 1, new Uint8Array(1));
+    await assert.rejects(gone.submit(row(9), 1, new Uint8Array(1)), { code: 'WORKER_FAILED' });
+    assert.equal(calls, 3);
   });
 
   it('a request left alone in a failed batch (its batch-mate timed out while it ran) runs again on its own', async (t) => {

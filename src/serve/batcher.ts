@@ -8,7 +8,9 @@
  * every submitted request settles exactly once (result, engine error or timeout); a
  * request that times out while queued is removed and never computed; when onnxruntime fails a
  * batch of several requests, each runs again alone, so that one request's bad input (a token id
- * past the vocabulary, say) fails only that request.
+ * past the vocabulary, say) fails only that request. A request that onnxruntime fails on its own,
+ * once the engines have answered some batch, fails as MODEL_INPUT_REFUSED (422: its input, not the
+ * server); before any batch was answered nothing tells the two apart, and it stays ENGINE_RUN_FAILED.
  */
 import { LayercacheError } from '../errors/index.ts';
 
@@ -79,6 +81,8 @@ export class DynamicBatcher {
   private hurried = false;
   private idleWaiters: (() => void)[] = [];
   private inFlight = 0;
+  /** Some batch was answered: the engines run, so a request failing on its own is refused for its input. */
+  private answered = false;
 
   constructor(
     private readonly options: BatcherOptions,
@@ -206,6 +210,7 @@ export class DynamicBatcher {
     this.execute(input, rows, verify, this.queue.length > 0).then((out) => {
       const callMs = performance.now() - started;
       const computeMs = callMs - Math.min(callMs, out.waitedMs ?? 0);
+      this.answered = true;
       this.onBatch({ rows, computeMs });
       let r = 0;
       for (const j of jobs) {
@@ -235,10 +240,16 @@ export class DynamicBatcher {
         }
         return;
       }
-      for (const j of jobs) this.settle(j, e);
+      for (const j of jobs) this.settle(j, jobs.length === 1 ? refusedInput(e, this.answered) : e);
     }).finally(() => {
       this.busy--;
       this.pump();
     });
   }
+}
+
+/** A run of one request alone failed with `e`: its input's fault (MODEL_INPUT_REFUSED) when the engines answered before. */
+function refusedInput(e: Error, answered: boolean): Error {
+  if (!answered || !(e instanceof LayercacheError) || e.code !== 'ENGINE_RUN_FAILED') return e;
+  return new LayercacheError('MODEL_INPUT_REFUSED', `the model cannot run on this request's input: onnxruntime failed on it alone, while this server answers other requests (${e.message}); send values the model takes (token ids within its vocabulary, say)`, { cause: e });
 }

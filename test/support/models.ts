@@ -298,3 +298,20 @@ export function withEmbeddingFirst(model: ModelProto): ModelProto {
   out.graph!.output = out.graph!.output.slice(1);
   return out;
 }
+
+/**
+ * A bag of tokens: x[batch, 4] holds token ids as float32 (what layercache feeds), cast to int64 and looked up in a
+ * 10-token embedding (Gather), averaged, then Gemm(3) → logits. An id outside [−10, 9] makes onnxruntime's Gather
+ * fail: an input the model refuses, not a failure of the model.
+ */
+export function tokenBag(): { model: ModelProto } {
+  const rng = seededRng(7);
+  const g = new GraphBuilder({ opset: 17 });
+  const x = g.input('x', 'float32', ['batch', 4]);
+  const ids = g.op('Cast', [x], { to: 7 }, 'ids');
+  const e = g.op('Gather', [w(g, rng, 'embedding', [10, 5], 1), ids], { axis: 0 }, 'embedded');
+  const m = g.op('ReduceMean', [e], { axes: [1], keepdims: 0 }, 'bag');
+  g.op('Gemm', [m, w(g, rng, 'wy', [3, 5], 1), w(g, rng, 'by', [3], 0.1)], { transB: 1 }, 'logits');
+  g.output('logits', 'float32', ['batch', 3]);
+  return { model: g.build() };
+}

@@ -37,7 +37,7 @@ export const ERROR_CODES = {
   NO_EXITS: input('The graph has no single-tensor cut point, so it cannot be split.'),
   ENGINE_SESSION_FAILED: input('onnxruntime could not load the model.'),
   ENGINE_RUN_FAILED: internal('onnxruntime failed while running the model.'),
-  MODEL_INPUT_REFUSED: { httpStatus: 422, exitCode: 2, meaning: 'onnxruntime failed on one request\'s input run on its own, while the same server answers other requests: the input holds values the model cannot take (a token id past its vocabulary, say).' },
+  MODEL_INPUT_REFUSED: { httpStatus: 422, exitCode: 2, meaning: 'onnxruntime failed on one request\'s input run on its own, while it ran the requests batched with it: the input holds values the model cannot take (a token id past its vocabulary, say).' },
   MODEL_OUTPUT_INVALID: { httpStatus: 422, exitCode: 2, meaning: 'The model answered an input with class scores that are not finite numbers (NaN or infinity), which no answer can be read from.' },
   DATA_SPEC_INVALID: input('A data specification could not be parsed or read.'),
   DATA_SHAPE_MISMATCH: input('The data samples do not have the shape the model expects.'),

@@ -170,7 +170,7 @@ describe('DynamicBatcher', () => {
     assert.deepEqual(Array.from(r3.probs), [3, 0, 3, 0]);
     // Failed on its own after other batches were answered: its input is refused (422), onnxruntime's reason kept.
     assert.ok(bad?.status === 'rejected' && bad.reason instanceof LayercacheError && bad.reason.code === 'MODEL_INPUT_REFUSED', String(bad));
-    assert.match(bad.reason.message, /^the model cannot run on this request's input: .*\(index 9 out of range\); send values the model takes/);
+    assert.match(bad.reason.message, /^the model cannot run on this request's input, though it ran the requests batched with it: index 9 out of range; check that the input holds values the model takes/);
     assert.equal((bad.reason.cause as LayercacheError).code, 'ENGINE_RUN_FAILED');
     // The failed batch, then each of its requests on its own, in their order.
     assert.deepEqual(engine.batches, [[1], [2, 9, 3, 3], [2], [9], [3, 3]]);
@@ -179,25 +179,55 @@ describe('DynamicBatcher', () => {
     await assert.rejects(gone.submit(row(1), 1, new Uint8Array(1)), /boom/);
   });
 
-  it('a request that onnxruntime fails before any batch was answered stays ENGINE_RUN_FAILED: nothing shows the engines run', async () => {
-    let calls = 0;
-    const b = new DynamicBatcher(opts, async (input, rows) => {
-      calls++;
-      if (input.includes(9)) throw new LayercacheError('ENGINE_RUN_FAILED', 'index 9 out of range');
-      return fakeEngine().execute(input, rows);
-    });
-    await assert.rejects(b.submit(row(9), 1, new Uint8Array(1)), { code: 'ENGINE_RUN_FAILED', message: 'index 9 out of range' });
-    assert.equal((await b.submit(row(2), 1, new Uint8Array(1))).probs[0], 2);
-    // Once a batch was answered, the same input fails as the input's fault.
-    await assert.rejects(b.submit(row(9), 1, new Uint8Array(1)), { code: 'MODEL_INPUT_REFUSED' });
-    // Other failures keep their code, alone or not.
-    const gone = new DynamicBatcher(opts, async (input, rows) => {
-      if (input.includes(9)) throw new LayercacheError('WORKER_FAILED', 'boom');
-      return fakeEngine().execute(input, rows);
-    });
-    await gone.submit(row(2), 1, new Uint8Array(1));
-    await assert.rejects(gone.submit(row(9), 1, new Uint8Array(1)), { code: 'WORKER_FAILED' });
-    assert.equal(calls, 3);
+  it('without a batch-mate answered alone, a request onnxruntime fails stays ENGINE_RUN_FAILED; with one, it waits for its batch-mates', async (t) => {
+    // Timers never fire (nor hold the test open): a batch goes when it is full, a request run again alone at once.
+    t.mock.timers.enable({ apis: ['setTimeout'] });
+    const turns = async (until: () => boolean): Promise<void> => {
+      for (let i = 0; i < 50 && !until(); i++) await new Promise((r) => setImmediate(r));
+    };
+    // Fail every run holding a 9, and, once `broken`, every run (a version that cannot run).
+    let broken = false;
+    const engine = fakeEngine();
+    const batcher = (maxQueueDelayUs: number) => {
+      const b = new DynamicBatcher({ ...opts, maxQueueDelayUs }, async (input, rows) => {
+        const out = await engine.execute(input, rows);
+        if (broken || input.includes(9)) throw new LayercacheError('ENGINE_RUN_FAILED', 'index 9 out of range');
+        return out;
+      });
+      return (v: number): Promise<unknown> => b.submit(row(v), 1, new Uint8Array(1)).then((r) => r.probs[0], (e: LayercacheError) => e.code);
+    };
+    // A request alone to begin with: nothing shows the fault is its input's, even after other requests were answered.
+    const send = batcher(0);
+    assert.equal(await send(2), 2);
+    assert.equal(await send(9), 'ENGINE_RUN_FAILED');
+    // Every request of the batch fails alone too: no evidence against the engines.
+    const sendSlow = batcher(1e9);
+    broken = true;
+    engine.batches.length = 0;
+    const all = [sendSlow(9), sendSlow(2), sendSlow(3), sendSlow(4)];
+    // Run again alone without waiting for the queue delay (they take no batch-mates).
+    await turns(() => engine.batches.length === 5);
+    assert.deepEqual(engine.batches, [[9, 2, 3, 4], [9], [2], [3], [4]]);
+    assert.deepEqual(await Promise.all(all), ['ENGINE_RUN_FAILED', 'ENGINE_RUN_FAILED', 'ENGINE_RUN_FAILED', 'ENGINE_RUN_FAILED']);
+    // The refused request ran first alone, and is answered only once its batch-mate was: then as its input's fault.
+    broken = false;
+    engine.batches.length = 0;
+    engine.hold = true;
+    let refused: unknown = null;
+    const bad = sendSlow(9).then((code) => { refused = code; });
+    const mates = [sendSlow(2), sendSlow(3), sendSlow(4)];
+    await new Promise((r) => setImmediate(r));
+    engine.release(); // [9, 2, 3, 4] fails
+    await new Promise((r) => setImmediate(r));
+    engine.release(); // [9] fails alone
+    await new Promise((r) => setImmediate(r));
+    assert.deepEqual(engine.batches, [[9, 2, 3, 4], [9], [2]]);
+    assert.equal(refused, null, 'answered before its batch-mates ran');
+    engine.hold = false;
+    engine.release();
+    assert.deepEqual(await Promise.all(mates), [2, 3, 4]);
+    await bad;
+    assert.equal(refused, 'MODEL_INPUT_REFUSED');
   });
 
   it('a request left alone in a failed batch (its batch-mate timed out while it ran) runs again on its own', async (t) => {

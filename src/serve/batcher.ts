@@ -8,9 +8,11 @@
  * every submitted request settles exactly once (result, engine error or timeout); a
  * request that times out while queued is removed and never computed; when onnxruntime fails a
  * batch of several requests, each runs again alone, so that one request's bad input (a token id
- * past the vocabulary, say) fails only that request. A request that onnxruntime fails on its own,
- * once the engines have answered some batch, fails as MODEL_INPUT_REFUSED (422: its input, not the
- * server); before any batch was answered nothing tells the two apart, and it stays ENGINE_RUN_FAILED.
+ * past the vocabulary, say) fails only that request. Such a request fails as MODEL_INPUT_REFUSED
+ * (422: its input, not the server) when one of its batch-mates was answered on its own: the same
+ * engines ran the others. Without that evidence (a request that was alone to begin with, or whose
+ * batch-mates all failed too: a version that cannot run) it stays ENGINE_RUN_FAILED (500). Its answer
+ * waits until every batch-mate has run alone or timed out.
  */
 import { LayercacheError } from '../errors/index.ts';
 
@@ -62,8 +64,18 @@ interface Job {
   readonly reject: (e: Error) => void;
   timer: NodeJS.Timeout | null;
   settled: boolean;
-  /** Runs in a batch of its own: its batch failed in onnxruntime. */
-  alone: boolean;
+  /** Its batch failed in onnxruntime, so it runs in a batch of its own, with the batch's other requests in this group. */
+  retry: RetryGroup | null;
+}
+
+/** The requests of a batch onnxruntime failed, each run again alone. */
+interface RetryGroup {
+  /** Members whose run alone has not ended (answered, failed or timed out). */
+  readonly running: Set<Job>;
+  /** A member was answered alone: the engines run, so a member failing alone was refused for its input. */
+  answered: boolean;
+  /** Members that failed alone in onnxruntime, answered once no member runs. */
+  readonly failed: { job: Job; error: LayercacheError }[];
 }
 
 export interface BatchEvent {
@@ -81,8 +93,6 @@ export class DynamicBatcher {
   private hurried = false;
   private idleWaiters: (() => void)[] = [];
   private inFlight = 0;
-  /** Some batch was answered: the engines run, so a request failing on its own is refused for its input. */
-  private answered = false;
 
   constructor(
     private readonly options: BatcherOptions,
@@ -111,7 +121,7 @@ export class DynamicBatcher {
     if (refused) return Promise.reject(refused);
     this.inFlight++;
     return new Promise<RowsResult>((resolve, reject) => {
-      const job: Job = { input, rows, verify, enqueued: performance.now(), resolve, reject, timer: null, settled: false, alone: false };
+      const job: Job = { input, rows, verify, enqueued: performance.now(), resolve, reject, timer: null, settled: false, retry: null };
       job.timer = setTimeout(() => {
         const at = this.queue.indexOf(job);
         if (at >= 0) {
@@ -146,6 +156,18 @@ export class DynamicBatcher {
   }
 
   private settle(job: Job, result: RowsResult | Error): void {
+    const group = job.retry;
+    if (group?.running.delete(job)) {
+      const failed = result instanceof LayercacheError && result.code === 'ENGINE_RUN_FAILED';
+      if (failed) group.failed.push({ job, error: result });
+      else if (!(result instanceof Error)) group.answered = true;
+      if (group.running.size === 0) for (const f of group.failed) this.finish(f.job, group.answered ? refusedInput(f.error) : f.error);
+      if (failed) return;
+    }
+    this.finish(job, result);
+  }
+
+  private finish(job: Job, result: RowsResult | Error): void {
     if (job.settled) return;
     job.settled = true;
     if (job.timer) clearTimeout(job.timer);
@@ -158,7 +180,8 @@ export class DynamicBatcher {
   private pump(): void {
     while (this.busy < this.options.engines && this.queue.length > 0) {
       const waitedUs = (performance.now() - this.queue[0]!.enqueued) * 1000;
-      const full = this.queuedRows >= this.options.maxBatchSize;
+      // A request run again alone takes no batch-mates, so it waits for none.
+      const full = this.queuedRows >= this.options.maxBatchSize || this.queue[0]!.retry !== null;
       if (!full && !this.closed && !this.hurried && waitedUs < this.options.maxQueueDelayUs) {
         if (!this.wake) {
           const again = (): void => {
@@ -178,7 +201,7 @@ export class DynamicBatcher {
   private take(): Job[] {
     const jobs: Job[] = [this.queue.shift()!];
     let rows = jobs[0]!.rows;
-    while (!jobs[0]!.alone && this.queue.length > 0 && !this.queue[0]!.alone && rows + this.queue[0]!.rows <= this.options.maxBatchSize) {
+    while (jobs[0]!.retry === null && this.queue.length > 0 && this.queue[0]!.retry === null && rows + this.queue[0]!.rows <= this.options.maxBatchSize) {
       const j = this.queue.shift()!;
       jobs.push(j);
       rows += j.rows;
@@ -210,7 +233,6 @@ export class DynamicBatcher {
     this.execute(input, rows, verify, this.queue.length > 0).then((out) => {
       const callMs = performance.now() - started;
       const computeMs = callMs - Math.min(callMs, out.waitedMs ?? 0);
-      this.answered = true;
       this.onBatch({ rows, computeMs });
       let r = 0;
       for (const j of jobs) {
@@ -233,14 +255,15 @@ export class DynamicBatcher {
       // Also when only one is left (its batch-mates timed out while it ran): the failure may have been theirs.
       if (jobs.length > 1 && waiting.length > 0 && e instanceof LayercacheError && e.code === 'ENGINE_RUN_FAILED') {
         // Each again on its own, first in line (their wait is over): only the request that fails alone fails.
+        const group: RetryGroup = { running: new Set(waiting), answered: false, failed: [] };
         for (const j of waiting.reverse()) {
-          j.alone = true;
+          j.retry = group;
           this.queue.unshift(j);
           this.queuedRows += j.rows;
         }
         return;
       }
-      for (const j of jobs) this.settle(j, jobs.length === 1 ? refusedInput(e, this.answered) : e);
+      for (const j of jobs) this.settle(j, e);
     }).finally(() => {
       this.busy--;
       this.pump();
@@ -248,8 +271,7 @@ export class DynamicBatcher {
   }
 }
 
-/** A run of one request alone failed with `e`: its input's fault (MODEL_INPUT_REFUSED) when the engines answered before. */
-function refusedInput(e: Error, answered: boolean): Error {
-  if (!answered || !(e instanceof LayercacheError) || e.code !== 'ENGINE_RUN_FAILED') return e;
-  return new LayercacheError('MODEL_INPUT_REFUSED', `the model cannot run on this request's input: onnxruntime failed on it alone, while this server answers other requests (${e.message}); send values the model takes (token ids within its vocabulary, say)`, { cause: e });
+/** `e`, of a request that failed alone while a batch-mate run alone was answered, as its input's fault. */
+function refusedInput(e: LayercacheError): LayercacheError {
+  return new LayercacheError('MODEL_INPUT_REFUSED', `the model cannot run on this request's input, though it ran the requests batched with it: ${e.message}; check that the input holds values the model takes (token ids within its vocabulary, say)`, { cause: e });
 }

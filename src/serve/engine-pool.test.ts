@@ -340,9 +340,11 @@ describe('EnginePool recovery', () => {
     const back = signal();
     const pool = await EnginePool.start(2, await bundleAt(forced), 1, opts(() => {}, back.fire));
     try {
-      // Worker 0 stops while the swap's load is on its way to it; worker 1 loads version 2.
+      // Worker 0 stops while the swap's load is on its way to it; worker 1 loads version 2. The swap starts in the tick
+      // of the terminate: after an await the worker may be gone and replaced already, and the swap rightly succeed.
+      const next = await bundleAt(forced);
       void pool.threads[0]!.terminate();
-      await assert.rejects(pool.swap(await bundleAt(forced), 2), /hot swap to version 2 failed, version 1 serves on/);
+      await assert.rejects(pool.swap(next, 2), /hot swap to version 2 failed, version 1 serves on/);
       assert.equal(pool.currentVersion, 1);
       await back.wait;
       assert.equal(pool.size, 2);

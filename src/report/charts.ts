@@ -135,7 +135,7 @@ export async function agreementCurveChart(
   exits: readonly { candidate: number; macsBefore: number; curve: { hitRate: readonly number[]; agreement: readonly number[] } }[],
   tolerance: number, floor: number,
 ): Promise<string> {
-  const values = exits.flatMap((e) => e.curve.hitRate.map((h, k) => ({ candidate: `exit ${e.candidate}`, macsBefore: e.macsBefore, hitRate: h, agreement: e.curve.agreement[k]! })));
+  const values = exits.flatMap((e) => e.curve.hitRate.map((h, k) => ({ candidate: `candidate ${e.candidate}`, macsBefore: e.macsBefore, hitRate: h, agreement: e.curve.agreement[k]! })));
   // Enough decimals that the ticks of a narrow axis (from 99.8% at a tolerance of 0.01%) differ.
   const span = 1 - floor;
   const digits = span >= 0.05 ? 1 : span >= 0.005 ? 2 : 3;
@@ -148,7 +148,7 @@ export async function agreementCurveChart(
         encoding: {
           x: { field: 'hitRate', type: 'quantitative', title: 'share of samples answered, most confident first', axis: { format: '.0%' }, scale: { domain: [0, 1] } },
           y,
-          color: { field: 'macsBefore', type: 'quantitative', title: 'exit: share of MACs before it', scale: { scheme: 'viridis', domain: [0, 1] }, legend: { format: '.0%', direction: 'horizontal', titleLimit: 320 } },
+          color: { field: 'macsBefore', type: 'quantitative', title: 'candidate exit: share of MACs before it', scale: { scheme: 'viridis', domain: [0, 1] }, legend: { format: '.0%', direction: 'horizontal', titleLimit: 320 } },
           detail: { field: 'candidate', type: 'nominal' },
           tooltip: [{ field: 'candidate' }, { field: 'macsBefore', format: '.1%' }, { field: 'hitRate', format: '.1%' }, { field: 'agreement', format: '.2%' }],
         },

@@ -49,6 +49,21 @@ describe('HTML report', () => {
   });
 });
 
+describe('the evaluation data', () => {
+  it('is called held out, under a verdict, when it does not overlap the build\'s; otherwise a warning says so and nothing says held out', async () => {
+    assert.match(html, /<p class="verdict">The bundle answers [\d.]+% of these samples early and saves [−\d.]+% of the backbone's MACs per sample, agreeing with the backbone on [\d.]+% of them \(built for at least 80%: (not )?met on these samples\)\. Timed beside the backbone in this run: /);
+    assert.match(html, /on the same 100 held-out samples \(raw:/);
+    assert.doesNotMatch(html, /class="warning"/);
+    const built = String(input.manifest.build.data);
+    const overlapping = built.replace('#0-199', '#150-249');
+    assert.notEqual(overlapping, built);
+    const page = await renderReport({ ...input, evaluation: { ...input.evaluation, data: overlapping } });
+    assert.match(page, /<p class="warning">Warning: these samples overlap the records the bundle was built from/);
+    assert.match(page, /on the same 100 samples \(raw:.*#150-249, which overlap the build's raw:.*#0-199\)/);
+    assert.doesNotMatch(page, /held.out/i);
+  });
+});
+
 describe('captions', () => {
   it('give the timing blocks the evaluation used', async () => {
     assert.match(html, /alternating blocks of 50 on the same inputs/);

@@ -4,16 +4,21 @@
  * the paper's rule and the oracle bound; hit rate and agreement per exit; batch-1 latency
  * distributions; where the compute goes per segment; the headroom the heads' confidence
  * leaves per candidate exit, with the ceiling of any threshold selection; and the settings and versions.
+ * It opens with a verdict in words (verdict.ts): savings, the agreement against the one the bundle was built
+ * for, and whether it is faster.
  * Invariant: every figure in it comes from the manifest (build-time calibration) or the
- * evaluation report (held-out measurement), and each is labelled with which.
+ * evaluation report (measured on the evaluation data), and each is labelled with which; the evaluation data is
+ * called held out only when it does not overlap the build's.
  */
 import { createRequire } from 'node:module';
 import type { Manifest } from '../bundle/index.ts';
 import type { EvalReport } from '../evaluate/index.ts';
+import { specsOverlap } from '../data/index.ts';
 import { isRecord, requireArgument } from '../errors/index.ts';
 import { writeFileAtomic, type OutputFileKind } from '../files/index.ts';
 import { agreementCurveChart, chartLibraryVersions, computeChart, exitChart, headroomChart, latencyChart, paretoChart } from './charts.ts';
 import { setPercent, targetAgreementPct } from '../tensor/index.ts';
+import { latencyChange, signedPct, verdictSentences } from './verdict.ts';
 
 const require = createRequire(import.meta.url);
 const versionOf = (pkg: string): string => {
@@ -54,6 +59,11 @@ function checkReportInput(call: string, input: ReportInput): void {
 export async function renderReport(input: ReportInput): Promise<string> {
   checkReportInput('renderReport(input)', input);
   const { manifest: m, evaluation: ev } = input;
+  const builtOn = m.build.data;
+  const overlapsBuild = typeof builtOn === 'string' && await specsOverlap(ev.data, builtOn);
+  // What the evaluation data is called: held out only when the build did not see it.
+  const measuredOn = overlapsBuild ? 'evaluation data' : 'held out';
+  const these = overlapsBuild ? 'these' : 'these held-out';
   const metrics = m.metrics as Record<string, unknown>;
   const base = point({ agreement: 1, ...(metrics.backbone as object) });
   const baseMacs = m.source.totalMacs;
@@ -64,7 +74,7 @@ export async function renderReport(input: ReportInput): Promise<string> {
   const paper = point(metrics.paperRule);
   const oracle = point({ agreement: 1, ...(metrics.oracle as object) });
   const heldOut = {
-    name: 'chosen, held out',
+    name: `chosen, ${measuredOn}`,
     agreement: ev.cached.agreement,
     macsSaved: 1 - ev.cached.macsPerSample / ev.backbone.macsPerSample,
     latencySaved: 1 - ev.cached.latencyMs.mean / ev.backbone.latencyMs.mean,
@@ -73,7 +83,7 @@ export async function renderReport(input: ReportInput): Promise<string> {
     ...(chosen ? [{ name: 'chosen, calibration', agreement: chosen.agreement, ...saved(chosen) }] : []),
     heldOut,
     ...(paper ? [{ name: "paper's rule, calibration", agreement: paper.agreement, ...saved(paper) }] : []),
-    ...(oracle ? [{ name: 'oracle bound', agreement: 1, ...saved(oracle) }] : []),
+    ...(oracle ? [{ name: 'oracle bound, calibration', agreement: 1, ...saved(oracle) }] : []),
   ];
 
   const exitRows = [
@@ -103,12 +113,17 @@ export async function renderReport(input: ReportInput): Promise<string> {
   const b = ev.backbone;
   const c = ev.cached;
   const bundleSaved = 1 - c.macsPerSample / b.macsPerSample;
+  const tolerance = typeof m.build.tolerance === 'number' ? m.build.tolerance : null;
+  const verdict = verdictSentences({
+    macsSaved: bundleSaved, earlyRate: 1 - c.fullRate, agreement: c.agreement, tolerance, latency: ev.latencySaved,
+    throughputRatio: c.throughputBatch64 / b.throughputBatch64, overlapsBuild, exits: m.exits.length,
+  });
+  const objective = (m.build as { objective?: unknown }).objective;
   const headroomCaption = hr === null ? '' : (() => {
     const best = 1 - hr.inSampleBest.macsPerSample / b.macsPerSample;
     const screened = hr.exits.filter((e) => !e.refined).length;
     const n = hr.inSampleBest.exits;
-    const objective = (m.build as { objective?: unknown }).objective;
-    return `Each candidate head on these held-out samples, scored as the bundle scores them. The best choice of exits and thresholds the search finds on these very samples `
+    return `Each candidate head on ${these} samples, scored as the bundle scores them. The best choice of exits and thresholds the search finds on these very samples `
       + `(so optimistic, and not a proven optimum) at ${setPercent(hr.tolerance)} tolerance, with MACs as the cost: ${pct(best)} of MACs saved with ${n} exit${n === 1 ? '' : 's'} `
       + `(${pct(hr.inSampleBest.agreement, 2)} agreement). The bundle, chosen on its build data${typeof objective === 'string' ? ` with ${objective} as the objective` : ''} and a safety margin: ${pct(bundleSaved)}. `
       + 'A bundle cannot expect to save more than the in-sample best with these heads; beyond it only heads that are confident on more samples help.'
@@ -120,7 +135,7 @@ export async function renderReport(input: ReportInput): Promise<string> {
     ['accuracy vs labels', pct(b.accuracy), pct(c.accuracy)],
     ['MACs per sample (heads included)', num(b.macsPerSample), `${num(c.macsPerSample)} (${pct(1 - c.macsPerSample / b.macsPerSample)} saved)`],
     ['batch-1 latency mean / p50 / p99, ms', `${b.latencyMs.mean.toFixed(3)} / ${b.latencyMs.p50.toFixed(3)} / ${b.latencyMs.p99.toFixed(3)}`,
-      `${c.latencyMs.mean.toFixed(3)} / ${c.latencyMs.p50.toFixed(3)} / ${c.latencyMs.p99.toFixed(3)} (mean ${pct(ev.latencySaved.saved)} saved${ev.latencySaved.ci95 ? `; 95% interval ${pct(ev.latencySaved.ci95[0])} to ${pct(ev.latencySaved.ci95[1])} in this run, over ${ev.latencySaved.blocks} paired blocks` : ''})`],
+      `${c.latencyMs.mean.toFixed(3)} / ${c.latencyMs.p50.toFixed(3)} / ${c.latencyMs.p99.toFixed(3)} (mean ${latencyChange(ev.latencySaved.saved)}${ev.latencySaved.ci95 ? `; 95% interval of the saving ${signedPct(ev.latencySaved.ci95[0])} to ${signedPct(ev.latencySaved.ci95[1])} in this run, over ${ev.latencySaved.blocks} paired blocks` : ''})`],
     ['batch-64 throughput, samples/s', b.throughputBatch64.toFixed(0), `${c.throughputBatch64.toFixed(0)} (${(c.throughputBatch64 / b.throughputBatch64).toFixed(2)}×)`],
   ];
   const exitTable = m.exits.map((e, i) => [
@@ -136,7 +151,7 @@ export async function renderReport(input: ReportInput): Promise<string> {
     ['versions', `layercache ${versionOf('../..')}, onnxruntime-node ${versionOf('onnxruntime-node')}, vega ${charting.vega}, vega-lite ${charting.vegaLite}, Node ${process.version}`],
   ];
   const table = (head: string[], rows: string[][]): string =>
-    `<table><thead><tr>${head.map((h) => `<th>${esc(h)}</th>`).join('')}</tr></thead><tbody>${rows.map((r) => `<tr>${r.map((x) => `<td>${esc(x)}</td>`).join('')}</tr>`).join('')}</tbody></table>`;
+    `<div class="wide"><table><thead><tr>${head.map((h) => `<th>${esc(h)}</th>`).join('')}</tr></thead><tbody>${rows.map((r) => `<tr>${r.map((x) => `<td>${esc(x)}</td>`).join('')}</tr>`).join('')}</tbody></table></div>`;
   const figure = (id: string, title: string, svg: string, caption: string): string =>
     `<figure id="${id}" class="chart"><h2>${esc(title)}</h2>${svg}<figcaption>${esc(caption)}</figcaption></figure>`;
 
@@ -145,23 +160,27 @@ export async function renderReport(input: ReportInput): Promise<string> {
 <title>${esc(input.title)}</title>
 <style>
 body { font-family: system-ui, -apple-system, "Segoe UI", Roboto, sans-serif; margin: 2rem auto; max-width: 1000px; color: #222; padding: 0 1rem; }
-h1 { font-size: 1.5rem; } h2 { font-size: 1.1rem; margin: 0 0 .5rem; }
+h1 { font-size: 1.5rem; } h2 { font-size: 1.1rem; margin: 0 0 .5rem; } h1, p { overflow-wrap: anywhere; }
 table { border-collapse: collapse; margin: .5rem 0 1.5rem; font-size: .9rem; } th, td { border-bottom: 1px solid #ddd; padding: .3rem .6rem; text-align: left; vertical-align: top; }
-th { background: #f6f7f9; } .grid { display: grid; grid-template-columns: repeat(auto-fit, minmax(460px, 1fr)); gap: 1.5rem; }
-figure { margin: 0; } figcaption { font-size: .85rem; color: #555; margin-top: .3rem; } svg { max-width: 100%; height: auto; }
+th { background: #f6f7f9; } td { overflow-wrap: break-word; } .wide { overflow-x: auto; }
+.grid { display: grid; grid-template-columns: repeat(auto-fit, minmax(min(460px, 100%), 1fr)); gap: 1.5rem; }
+figure { margin: 0; min-width: 0; } figcaption { font-size: .85rem; color: #555; margin-top: .3rem; } svg { max-width: 100%; height: auto; }
+.verdict { font-size: 1.05rem; } .warning { background: #fff4e5; border-left: 4px solid #b35c00; padding: .5rem .8rem; }
 </style></head><body>
 <h1>${esc(input.title)}</h1>
-<p>Backbone and bundle measured in the same run on the same ${ev.samples} held-out samples (${esc(ev.data)}). Points marked “calibration” are the builder's out-of-fold estimates on its own data.</p>
+<p class="verdict">${esc(verdict.slice(0, 2).join(' '))}</p>
+${verdict.length > 2 ? `<p class="warning">${esc(verdict[2]!)}</p>` : ''}
+<p>Backbone and bundle measured in the same run on the same ${ev.samples} ${overlapsBuild ? '' : 'held-out '}samples (${esc(ev.data)}${overlapsBuild ? `, which overlap the build's ${esc(String(builtOn))}` : ''}). Points marked “calibration” are the builder's out-of-fold estimates on its own data.</p>
 ${table(['', 'backbone', 'bundle'], summary)}
-${m.exits.length > 0 ? table(['', 'tensor', 'share of MACs before it', 'head', 'threshold (max prob.)', 'hit rate, calibration', 'hit rate, held out', 'agreement of its answers'], exitTable) : '<p>The bundle keeps no exit: no exit met the agreement requirement on the calibration samples, so it runs the backbone alone.</p>'}
+${m.exits.length > 0 ? table(['', 'tensor', 'share of MACs before it', 'head', 'threshold (max prob.)', 'hit rate, calibration', `hit rate, ${measuredOn}`, 'agreement of its answers'], exitTable) : '<p>The bundle keeps no exit: no exit met the agreement requirement on the calibration samples, so it runs the backbone alone.</p>'}
 <div class="grid">
-${figure('pareto-macs', 'Cost vs agreement: MACs', paretoMacs, 'Each point of the front is a choice of exits and thresholds on the calibration samples; the oracle answers every sample at the earliest exit whose head agrees with the backbone.')}
-${figure('pareto-latency', 'Cost vs agreement: latency', paretoLatency, 'Batch-1 latency saved, from the per-segment latencies measured at build time (held out: measured).')}
-${figure('exits', 'Hit rate and agreement per exit', exits, 'Held-out share of requests answered at each exit (and by the full backbone), and how often those answers agree with the backbone.')}
+${figure('pareto-macs', 'Cost vs agreement: MACs', paretoMacs, `Each point of the front is a choice of exits and thresholds on the calibration samples, the cheapest at its agreement${typeof objective === 'string' ? ` in ${objective}, the build's objective` : ''}; both charts show those same choices, so the other cost need not fall as agreement rises. The chosen point keeps a safety margin and need not lie on the front. The oracle answers every sample at the earliest exit whose head agrees with the backbone.`)}
+${figure('pareto-latency', 'Cost vs agreement: latency', paretoLatency, `Batch-1 latency saved, from the per-segment latencies measured at build time (${measuredOn}: timed in this run).`)}
+${figure('exits', 'Hit rate and agreement per exit', exits, `${overlapsBuild ? 'Share' : 'Held-out share'} of requests answered at each exit (and by the full backbone), and how often those answers agree with the backbone.`)}
 ${figure('latency', 'Batch-1 latency distributions', latency, `Backbone and bundle timed in alternating blocks of ${ev.latencySaved.blockSize} on the same inputs.`)}
 ${figure('compute', 'Where the compute goes', compute, 'Per segment: MACs of a pass through it (with its head), and the average MACs spent per request given the share of requests that reach it.')}
 ${hr ? figure('headroom', 'Headroom per candidate exit', headroom, headroomCaption) : ''}
-${hr ? figure('curves', 'Agreement vs hit rate per candidate exit', curves, `Each line is one candidate head on these held-out samples: answering its most confident samples first, the agreement of its answers with the backbone at each share answered. The dashed line is the ${targetAgreementPct(hr.tolerance)} agreement the bundle was built for; where a line crosses it is that exit's answerable share in the chart above. The axis starts at ${setPercent(curveFloor)}; lines below it are cut.`) : ''}
+${hr ? figure('curves', 'Agreement vs hit rate per candidate exit', curves, `Each line is one candidate head on ${these} samples: answering its most confident samples first, the agreement of its answers with the backbone at each share answered. The dashed line is the ${targetAgreementPct(hr.tolerance)} agreement the bundle was built for; where a line crosses it is that exit's answerable share in the chart above. The axis starts at ${setPercent(curveFloor)}; lines below it are cut.`) : ''}
 </div>
 <h2>Settings and versions</h2>
 ${table(['setting', 'value'], settings)}

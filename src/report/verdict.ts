@@ -1,0 +1,58 @@
+/**
+ * The report's opening sentences: what the bundle saves, whether it held the agreement it was built for, and
+ * whether it is faster, said in words a deploying engineer reads in seconds. Invariants: a figure worse than the
+ * backbone's is said as such ("higher", "slower"), never as a negative saving; a latency change whose 95% interval
+ * includes zero is "no clear change"; the samples are called held out only when they do not overlap the build's.
+ */
+import type { PairedSaving } from '../evaluate/index.ts';
+import { targetAgreementPct } from '../tensor/index.ts';
+
+/** A fraction as a percentage with a true minus sign: −6.1%, not -6.1%. */
+export function signedPct(x: number, digits = 1): string {
+  return `${(100 * x).toFixed(digits)}%`.replace(/^-/, '−');
+}
+
+/** A latency saving in words: "6.1% lower" or "6.1% higher" (the mean; `saved` is 1 − bundle / backbone). */
+export function latencyChange(saved: number): string {
+  return saved >= 0 ? `${signedPct(saved)} lower` : `${signedPct(-saved)} higher`;
+}
+
+export interface VerdictFigures {
+  /** 1 − bundle MACs / backbone MACs, per sample, heads included. */
+  readonly macsSaved: number;
+  /** Share of samples answered at an exit. */
+  readonly earlyRate: number;
+  readonly agreement: number;
+  /** The tolerance the bundle was built for, or null when the manifest does not say. */
+  readonly tolerance: number | null;
+  readonly latency: PairedSaving;
+  /** Bundle / backbone batch-64 throughput. */
+  readonly throughputRatio: number;
+  /** The evaluation data overlaps the build's: the figures read optimistic. */
+  readonly overlapsBuild: boolean;
+  readonly exits: number;
+}
+
+/** The verdict paragraph's sentences, plain text (the caller escapes them). */
+export function verdictSentences(f: VerdictFigures): string[] {
+  const out: string[] = [];
+  if (f.exits === 0) {
+    out.push('The bundle keeps no exit: it runs the backbone alone and saves nothing.');
+  } else {
+    const target = f.tolerance === null ? ''
+      : ` (built for at least ${targetAgreementPct(f.tolerance)}: ${f.agreement >= 1 - f.tolerance ? 'met' : 'not met'} on these samples)`;
+    out.push(`The bundle answers ${signedPct(f.earlyRate)} of these samples early and saves ${signedPct(f.macsSaved)} of the backbone's MACs per sample, agreeing with the backbone on ${signedPct(f.agreement, 2)} of them${target}.`);
+  }
+  const ci = f.latency.ci95;
+  const interval = ci ? ` (95% interval of the saving ${signedPct(ci[0])} to ${signedPct(ci[1])})` : '';
+  const latency = ci !== null && ci[0] <= 0 && ci[1] >= 0
+    ? `no clear change in mean batch-1 latency (${latencyChange(f.latency.saved)}; the 95% interval of the saving, ${signedPct(ci[0])} to ${signedPct(ci[1])}, includes zero)`
+    : `mean batch-1 latency ${latencyChange(f.latency.saved)}${interval}`;
+  const ratio = f.throughputRatio;
+  const throughput = `batch-64 throughput ${ratio.toFixed(2)}× the backbone's${ratio < 1 ? ', lower' : ''}`;
+  out.push(`Timed beside the backbone in this run: ${latency}; ${throughput}.`);
+  if (f.overlapsBuild) {
+    out.push('Warning: these samples overlap the records the bundle was built from. Its heads were trained and its thresholds chosen on them, so agreement and savings read higher here than on new inputs; evaluate on other records.');
+  }
+  return out;
+}

@@ -50,7 +50,7 @@ export function verdictSentences(f: VerdictFigures): string[] {
     : `mean batch-1 latency ${latencyChange(f.latency.saved)}${interval}`;
   const ratio = f.throughputRatio;
   const throughput = `batch-64 throughput ${ratio.toFixed(2)}× the backbone's${ratio < 1 ? ', lower' : ''}`;
-  out.push(`Timed beside the backbone in this run: ${latency}; ${throughput}.`);
+  out.push(`Timed beside the backbone in this run: ${latency}; ${throughput}.${ci ? ' Separate runs can differ more than this run\'s interval.' : ''}`);
   if (f.overlapsBuild) {
     out.push('Warning: these samples overlap the records the bundle was built from. Its heads were trained and its thresholds chosen on them, so agreement and savings read higher here than on new inputs; evaluate on other records.');
   }

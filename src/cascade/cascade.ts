@@ -11,7 +11,7 @@ import { checkEngineOptions, Session, type EngineOptions } from '../engine/index
 import { LayercacheError, isRecord, requireArgument } from '../errors/index.ts';
 import { HEAD_INPUT, HEAD_OUTPUT } from '../heads/index.ts';
 import { appendGraph, modelOpset, readValueInfo, requireModel, serializeModel, type Dim, type ModelProto } from '../onnx/index.ts';
-import { numel, type Tensor } from '../tensor/index.ts';
+import { firstNonFinite, numel, type Tensor } from '../tensor/index.ts';
 import { scoreRow } from '../calibrate/index.ts';
 import { softmaxRow } from './confidence.ts';
 import { decidesInGraph } from './graph-parts.ts';
@@ -224,11 +224,10 @@ export class Cascade {
     if (!(data instanceof Float32Array) || data.length !== numel(dims)) {
       throw new LayercacheError('INPUT_INVALID', `the cascade's input '${this.inputName}' has dims [${dims.join(', ')}] (${numel(dims)} values), but its data is ${data instanceof Float32Array ? `${data.length} values` : 'not a Float32Array'}; give a Float32Array of exactly that length`);
     }
-    for (let i = 0; i < data.length && !finiteChecked; i++) {
-      if (!Number.isFinite(data[i]!)) {
-        const per = numel(dims.slice(1));
-        throw new LayercacheError('INPUT_INVALID', `the cascade's input '${this.inputName}' holds ${data[i]} at row ${Math.floor(i / per)} (value ${i % per}); inputs must be finite numbers`);
-      }
+    const i = finiteChecked ? -1 : firstNonFinite(data);
+    if (i >= 0) {
+      const per = numel(dims.slice(1));
+      throw new LayercacheError('INPUT_INVALID', `the cascade's input '${this.inputName}' holds ${data[i]} at row ${Math.floor(i / per)} (value ${i % per}); inputs must be finite numbers`);
     }
   }
 

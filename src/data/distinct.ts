@@ -11,7 +11,7 @@
  */
 import { LayercacheError } from '../errors/index.ts';
 import { sha256 } from '../files/index.ts';
-import { tensor } from '../tensor/index.ts';
+import { firstNonFinite, tensor } from '../tensor/index.ts';
 import { boundsChecked, type DataSource } from './source.ts';
 
 /** Samples hashed per batch read from the source. */
@@ -32,7 +32,7 @@ export function distinctSamples(source: DataSource): DistinctSamples {
     const b = Math.min(source.count, a + HASH_BATCH);
     const t = source.batch(a, b);
     const per = t.data.length / (b - a);
-    const bad = t.data.findIndex((x) => !Number.isFinite(x));
+    const bad = firstNonFinite(t.data);
     if (bad >= 0) {
       throw new LayercacheError('INPUT_INVALID', `sample ${a + Math.floor(bad / per)} of '${source.description}' holds ${t.data[bad]} (value ${bad % per}); inputs must be finite numbers: fix the data`);
     }

@@ -11,7 +11,7 @@ import { promises as fs } from 'node:fs';
 import path from 'node:path';
 import { LayercacheError, requireArgument } from '../errors/index.ts';
 import { notRegularFile, readFully } from '../files/index.ts';
-import { sliceRows, tensor } from '../tensor/index.ts';
+import { firstNonFinite, sliceRows, tensor } from '../tensor/index.ts';
 import { readCifar, cifarRecordCount, CIFAR_RECORD_BYTES, CIFAR_SHAPE } from './cifar.ts';
 import { preprocessPlanar, type Preprocess } from './preprocess.ts';
 import { boundsChecked, checkArrayBytes, type DataSource } from './source.ts';
@@ -128,7 +128,7 @@ async function openFile(spec: string, file: string): Promise<{ size: number; rea
 
 /** Tensors are fed as they are, so a NaN or infinity would flow silently into every answer. data: [count, ...sample] */
 function checkFinite(spec: string, data: Float32Array, perSample: number, first: number): void {
-  const i = data.findIndex((x) => !Number.isFinite(x));
+  const i = firstNonFinite(data);
   if (i >= 0) throw bad(spec, `holds ${data[i]} at sample ${first + Math.floor(i / perSample)} (value ${i % perSample}); inputs must be finite numbers`);
 }
 

@@ -7,7 +7,7 @@
  */
 import { endianness } from 'node:os';
 import { LayercacheError } from '../errors/index.ts';
-import { bfloat16ToFloat, halfToFloat, roundToBfloat16, roundToHalf } from '../tensor/index.ts';
+import { bfloat16ToFloat, firstNonFinite, halfToFloat, roundToBfloat16, roundToHalf } from '../tensor/index.ts';
 
 /** A refusal of the request, naming what is wrong in it. */
 export function invalid(message: string): LayercacheError {
@@ -153,7 +153,7 @@ export function readBinary(body: Uint8Array, offset: number, count: number, kind
  * a model answers them with NaN, and the online buffer must not learn from them.
  */
 export function checkFinite(data: Float32Array, where: string): void {
-  const bad = data.findIndex((x) => !Number.isFinite(x));
+  const bad = firstNonFinite(data);
   if (bad >= 0) throw invalid(`${where} value ${bad} is ${data[bad]} as float32; inputs must be finite numbers within float32's range`);
 }
 

@@ -64,6 +64,18 @@ describe('the evaluation data', () => {
   });
 });
 
+describe('exits', () => {
+  it('give each exit\'s agreement with the number of answers it rests on; a bundle without exits draws no exit or compute chart', async () => {
+    const n = Math.round(input.evaluation.cached.exitRates[0]! * input.evaluation.samples);
+    const agreeing = Math.round(input.evaluation.cached.exitAgreement![0]! * n);
+    assert.ok(n > 0);
+    assert.match(html, new RegExp(`<td>\\d+\\.\\d\\d% \\(${agreeing} of ${n}\\)</td></tr>`));
+    const none = await renderReport({ ...input, manifest: { ...input.manifest, exits: [] } });
+    assert.deepEqual([...none.matchAll(/<figure id="([a-z-]+)"/g)].map((f) => f[1]), ['pareto-macs', 'pareto-latency', 'latency', 'headroom', 'curves']);
+    assert.match(none, /<p class="verdict">The bundle keeps no exit: it runs the backbone alone and saves nothing\./);
+  });
+});
+
 describe('captions', () => {
   it('give the timing blocks the evaluation used', async () => {
     assert.match(html, /alternating blocks of 50 on the same inputs/);

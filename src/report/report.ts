@@ -38,6 +38,9 @@ function point(v: unknown): Point | null {
 
 const esc = (s: string): string => s.replace(/[&<>"]/g, (c) => ({ '&': '&amp;', '<': '&lt;', '>': '&gt;', '"': '&quot;' })[c]!);
 const pct = (x: number | null, d = 1): string => (x === null || !Number.isFinite(x) ? '—' : `${(100 * x).toFixed(d)}%`);
+/** An exit's agreement with the count it rests on: 71.43% (5 of 7); a share of few answers says little. */
+const answeredAgreement = (agreement: number | null, answered: number): string =>
+  (agreement === null ? '—' : `${pct(agreement, 2)} (${Math.round(agreement * answered).toLocaleString('en-US')} of ${answered.toLocaleString('en-US')})`);
 const num = (x: number): string => (Math.abs(x) >= 1e6 ? `${(x / 1e6).toFixed(2)} M` : Math.abs(x) >= 1e3 ? `${(x / 1e3).toFixed(1)} k` : x.toFixed(0));
 
 export interface ReportInput {
@@ -140,7 +143,7 @@ export async function renderReport(input: ReportInput): Promise<string> {
   ];
   const exitTable = m.exits.map((e, i) => [
     `exit ${i}`, e.tensor, pct(e.cumulativeMacs / baseMacs), `${e.head.spec.hidden > 0 ? `MLP ${e.head.spec.hidden}` : 'linear'} (${num(e.head.macs)} MACs)`,
-    e.threshold === null ? 'disabled' : (1 - Math.exp(-e.threshold)).toFixed(5), pct(e.expectedHitRate), pct(c.exitRates[i] ?? 0), pct(c.exitAgreement?.[i] ?? null, 2),
+    e.threshold === null ? 'disabled' : (1 - Math.exp(-e.threshold)).toFixed(5), pct(e.expectedHitRate), pct(c.exitRates[i] ?? 0), answeredAgreement(c.exitAgreement?.[i] ?? null, Math.round((c.exitRates[i] ?? 0) * ev.samples)),
   ]);
   const charting = await chartLibraryVersions();
   const settings: [string, string][] = [
@@ -176,9 +179,9 @@ ${m.exits.length > 0 ? table(['', 'tensor', 'share of MACs before it', 'head', '
 <div class="grid">
 ${figure('pareto-macs', 'Cost vs agreement: MACs', paretoMacs, `Each point of the front is a choice of exits and thresholds on the calibration samples, the cheapest at its agreement${typeof objective === 'string' ? ` in ${objective}, the build's objective` : ''}; both charts show those same choices, so the other cost need not fall as agreement rises. The chosen point keeps a safety margin and need not lie on the front. The oracle answers every sample at the earliest exit whose head agrees with the backbone.`)}
 ${figure('pareto-latency', 'Cost vs agreement: latency', paretoLatency, `Batch-1 latency saved, from the per-segment latencies measured at build time (${measuredOn}: timed in this run).`)}
-${figure('exits', 'Hit rate and agreement per exit', exits, `${overlapsBuild ? 'Share' : 'Held-out share'} of requests answered at each exit (and by the full backbone), and how often those answers agree with the backbone.`)}
+${m.exits.length === 0 ? '' : figure('exits', 'Hit rate and agreement per exit', exits, `${overlapsBuild ? 'Share' : 'Held-out share'} of requests answered at each exit (and by the full backbone), and how often those answers agree with the backbone.`)}
 ${figure('latency', 'Batch-1 latency distributions', latency, `Backbone and bundle timed in alternating blocks of ${ev.latencySaved.blockSize} on the same inputs.`)}
-${figure('compute', 'Where the compute goes', compute, 'Per segment: MACs of a pass through it (with its head), and the average MACs spent per request given the share of requests that reach it.')}
+${m.exits.length === 0 ? '' : figure('compute', 'Where the compute goes', compute, 'Per segment: MACs of a pass through it (with its head), and the average MACs spent per request given the share of requests that reach it.')}
 ${hr ? figure('headroom', 'Headroom per candidate exit', headroom, headroomCaption) : ''}
 ${hr ? figure('curves', 'Agreement vs hit rate per candidate exit', curves, `Each line is one candidate head on ${these} samples: answering its most confident samples first, the agreement of its answers with the backbone at each share answered. The dashed line is the ${targetAgreementPct(hr.tolerance)} agreement the bundle was built for; where a line crosses it is that exit's answerable share in the chart above. The axis starts at ${setPercent(curveFloor)}; lines below it are cut.`) : ''}
 </div>

@@ -51,20 +51,26 @@ export interface ParetoInput {
   readonly points: readonly { name: string; agreement: number; macsSaved: number; latencySaved: number | null }[];
 }
 
-/** MACs saved (or latency saved) vs agreement: the front as a line, named points on top. */
-export async function paretoChart(input: ParetoInput, y: 'macsSaved' | 'latencySaved'): Promise<string> {
+/**
+ * MACs saved (or latency saved) vs agreement: the front as a line, named points on top. floor: where the agreement
+ * axis starts (0: the whole front); the front's points below it are left out, its staircase entering at the floor
+ * with the saving of the first point above it, so that the savings axis fits what is shown.
+ */
+export async function paretoChart(input: ParetoInput, y: 'macsSaved' | 'latencySaved', floor = 0): Promise<string> {
   const title = y === 'macsSaved' ? 'MACs saved (heads included)' : 'batch-1 latency saved (cost model)';
   const points = input.points.filter((p) => p[y] !== null);
+  const shown = input.front.filter((p) => p.agreement >= floor);
+  const front = shown.length < input.front.length && shown.length > 0 ? [{ ...shown[0]!, agreement: floor }, ...shown] : shown;
   return toSvg({
     width: 420, height: 260,
     layer: [
       {
-        data: { values: input.front.map((p) => ({ agreement: p.agreement, saved: p[y], series: 'Pareto front (calibration)' })) },
+        data: { values: front.map((p) => ({ agreement: p.agreement, saved: p[y], series: 'Pareto front (calibration)' })) },
         // A staircase that drops at each point: at an agreement between two points only the saving of the
         // higher-agreement one is reached (step-after drew the lower one's saving across the gap).
         mark: { type: 'line', point: true, interpolate: 'step-before' },
         encoding: {
-          x: { field: 'agreement', type: 'quantitative', title: 'agreement with the backbone', scale: { zero: false }, axis: { format: '.1%' } },
+          x: { field: 'agreement', type: 'quantitative', title: 'agreement with the backbone', scale: floor > 0 ? { domain: [floor, 1] } : { zero: false }, axis: { format: '.1%' } },
           y: { field: 'saved', type: 'quantitative', title, axis: { format: '.0%' } },
           color: { field: 'series', type: 'nominal', title: null, scale: { range: ['#9aa7b8'] } },
         },

@@ -96,6 +96,16 @@ describe('charts', () => {
     assert.ok(across[0] > start[0], d);
   });
 
+  it('starts the agreement axis at the floor asked for, leaving out the front below it and fitting the savings axis to what is shown', async () => {
+    const front = [{ agreement: 0.5, macsSaved: 0.9, latencySaved: 0.9 }, { agreement: 0.95, macsSaved: 0.3, latencySaved: 0.3 }, { agreement: 0.99, macsSaved: 0.1, latencySaved: 0.1 }];
+    const labels = (svg: string): number[] => [...svg.matchAll(/<text[^>]*>(\d+(?:\.\d)?)%<\/text>/g)].map((t) => Number(t[1]));
+    const whole = labels(await paretoChart({ front, points: [] }, 'macsSaved'));
+    assert.ok(whole.includes(90) && Math.min(...whole) <= 50, `ticks ${whole.join(' ')}`);
+    const zoomed = labels(await paretoChart({ front, points: [] }, 'macsSaved', 0.9));
+    // Agreement ticks from 90%, savings ticks up to 30%: nothing of the 50% point is left.
+    assert.ok(zoomed.filter((v) => v >= 90).length >= 3 && !zoomed.some((v) => v > 30 && v < 90), `ticks ${zoomed.join(' ')}`);
+  });
+
   it('labels a narrow agreement axis with the digits that tell its ticks apart', async () => {
     const svg = await agreementCurveChart([{ candidate: 0, macsBefore: 0.3, curve: { hitRate: [0, 0.5, 1], agreement: [1, 0.999, 0.99] } }], 0.0001, 0.998);
     const ticks = [...svg.matchAll(/<text[^>]*>(99\.\d+%|100\.\d+%)<\/text>/g)].map((m) => m[1]);

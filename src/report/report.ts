@@ -101,12 +101,16 @@ export async function renderReport(input: ReportInput): Promise<string> {
     return row;
   });
 
+  // The agreement axis of the Pareto charts: ten tolerances below 100% (the front's bolder choices are left out), or
+  // lower to show every named point.
+  const tolerance = typeof m.build.tolerance === 'number' ? m.build.tolerance : null;
+  const paretoFloor = tolerance === null ? 0 : Math.max(0, Math.min(1 - 10 * tolerance, ...named.map((p) => p.agreement - tolerance)));
   const hr = ev.headroom;
   // The agreement axis of the curves: 20 tolerances below 100%, so the crossing stays legible.
   const curveFloor = hr === null ? 0 : Math.max(0, 1 - 20 * hr.tolerance);
   const [paretoMacs, paretoLatency, exits, latency, compute, headroom, curves] = await Promise.all([
-    paretoChart({ front, points: named }, 'macsSaved'),
-    paretoChart({ front, points: named.map((p) => ({ ...p, latencySaved: Number.isFinite(p.latencySaved) ? p.latencySaved : null })) }, 'latencySaved'),
+    paretoChart({ front, points: named }, 'macsSaved', paretoFloor),
+    paretoChart({ front, points: named.map((p) => ({ ...p, latencySaved: Number.isFinite(p.latencySaved) ? p.latencySaved : null })) }, 'latencySaved', paretoFloor),
     exitChart(exitRows),
     latencyChart({ backbone: ev.latencyTrace.backbone, bundle: ev.latencyTrace.cached }),
     computeChart(computeRows),
@@ -116,7 +120,6 @@ export async function renderReport(input: ReportInput): Promise<string> {
   const b = ev.backbone;
   const c = ev.cached;
   const bundleSaved = 1 - c.macsPerSample / b.macsPerSample;
-  const tolerance = typeof m.build.tolerance === 'number' ? m.build.tolerance : null;
   const verdict = verdictSentences({
     macsSaved: bundleSaved, earlyRate: 1 - c.fullRate, agreement: c.agreement, tolerance, latency: ev.latencySaved,
     throughputRatio: c.throughputBatch64 / b.throughputBatch64, overlapsBuild, exits: m.exits.length,
@@ -177,7 +180,7 @@ ${verdict.length > 2 ? `<p class="warning">${esc(verdict[2]!)}</p>` : ''}
 ${table(['', 'backbone', 'bundle'], summary)}
 ${m.exits.length > 0 ? table(['', 'tensor', 'share of MACs before it', 'head', 'threshold (max prob.)', 'hit rate, calibration', `hit rate, ${measuredOn}`, 'agreement of its answers'], exitTable) : '<p>The bundle keeps no exit: no exit met the agreement requirement on the calibration samples, so it runs the backbone alone.</p>'}
 <div class="grid">
-${figure('pareto-macs', 'Cost vs agreement: MACs', paretoMacs, `Each point of the front is a choice of exits and thresholds on the calibration samples, the cheapest at its agreement${typeof objective === 'string' ? ` in ${objective}, the build's objective` : ''}; both charts show those same choices, so the other cost need not fall as agreement rises. The chosen point keeps a safety margin and need not lie on the front. The oracle answers every sample at the earliest exit whose head agrees with the backbone.`)}
+${figure('pareto-macs', 'Cost vs agreement: MACs', paretoMacs, `Each point of the front is a choice of exits and thresholds on the calibration samples, the cheapest at its agreement${typeof objective === 'string' ? ` in ${objective}, the build's objective` : ''}; both charts show those same choices, so the other cost need not fall as agreement rises. The chosen point keeps a safety margin and need not lie on the front.${front.some((p) => p.agreement < paretoFloor) ? ` The agreement axis starts at ${setPercent(paretoFloor)}: the front's bolder choices, which save more and agree less, are left out.` : ''} The oracle answers every sample at the earliest exit whose head agrees with the backbone.`)}
 ${figure('pareto-latency', 'Cost vs agreement: latency', paretoLatency, `Batch-1 latency saved, from the per-segment latencies measured at build time (${measuredOn}: timed in this run).`)}
 ${m.exits.length === 0 ? '' : figure('exits', 'Hit rate and agreement per exit', exits, `${overlapsBuild ? 'Share' : 'Held-out share'} of requests answered at each exit (and by the full backbone), and how often those answers agree with the backbone.`)}
 ${figure('latency', 'Batch-1 latency distributions', latency, `Backbone and bundle timed in alternating blocks of ${ev.latencySaved.blockSize} on the same inputs.`)}

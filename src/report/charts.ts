@@ -72,7 +72,7 @@ export async function paretoChart(input: ParetoInput, y: 'macsSaved' | 'latencyS
         encoding: {
           x: { field: 'agreement', type: 'quantitative', title: 'agreement with the backbone', scale: floor > 0 ? { domain: [floor, 1] } : { zero: false }, axis: { format: '.1%' } },
           y: { field: 'saved', type: 'quantitative', title, axis: { format: '.0%' } },
-          color: { field: 'series', type: 'nominal', title: null, scale: { range: ['#9aa7b8'] } },
+          color: { field: 'series', type: 'nominal', title: null, scale: { range: ['#7f8c9d'] } },
         },
       },
       {
@@ -102,7 +102,7 @@ export async function exitChart(rows: readonly { exit: string; hitRate: number; 
       x: { field: 'exit', type: 'nominal', title: 'answered at', sort: null, axis: { labelAngle: 0 } },
       xOffset: { field: 'measure', type: 'nominal' },
       y: { field: 'value', type: 'quantitative', title: null, axis: { format: '.0%' }, scale: { domain: [0, 1] } },
-      color: { field: 'measure', type: 'nominal', title: null, scale: { range: ['#4c78a8', '#f58518'] } },
+      color: { field: 'measure', type: 'nominal', title: null, scale: { range: ['#4c78a8', '#d9730d'] } },
       tooltip: [{ field: 'exit' }, { field: 'measure' }, { field: 'value', format: '.2%' }],
     },
     width: 420, height: 240,
@@ -124,7 +124,7 @@ export async function headroomChart(rows: readonly { macsBefore: number; agreeme
     encoding: {
       x: { field: 'macsBefore', type: 'quantitative', title: "share of the backbone's MACs before the exit", axis: { format: '.0%' }, scale: { domain: [0, 1] } },
       y: { field: 'value', type: 'quantitative', title: null, axis: { format: '.0%' }, scale: { domain: [0, 1] } },
-      color: { field: 'measure', type: 'nominal', title: null, sort: null, scale: { range: ['#9aa7b8', '#4c78a8'] } },
+      color: { field: 'measure', type: 'nominal', title: null, sort: null, scale: { range: ['#7f8c9d', '#4c78a8'] } },
       tooltip: [{ field: 'measure' }, { field: 'macsBefore', format: '.1%' }, { field: 'value', format: '.1%' }],
     },
     width: 420, height: 240,
@@ -180,9 +180,9 @@ export async function latencyChart(traces: { backbone: readonly number[]; bundle
     data: { values },
     mark: { type: 'bar', opacity: 0.6, binSpacing: 0 },
     encoding: {
-      x: { field: 'ms', type: 'quantitative', bin: { maxbins: 40 }, title: `latency per request, ms (clipped at the 99th percentile, ${clip.toFixed(3)} ms)` },
+      x: { field: 'ms', type: 'quantitative', bin: { maxbins: 40 }, title: `ms per request (over p99, ${clip.toFixed(3)} ms, in the last bin)` },
       y: { aggregate: 'count', type: 'quantitative', title: 'requests', stack: null },
-      color: { field: 'system', type: 'nominal', title: null, scale: { range: ['#9aa7b8', '#4c78a8'] } },
+      color: { field: 'system', type: 'nominal', title: null, scale: { range: ['#7f8c9d', '#d9730d'] } },
     },
     width: 420, height: 240,
   } as TopLevelSpec);
@@ -203,7 +203,7 @@ export async function computeChart(rows: readonly { segment: string; macsFull: n
       x: { field: 'segment', type: 'nominal', sort: null, title: 'segment (+ the head at its end)', axis: { labelAngle: 0 } },
       xOffset: { field: 'kind', type: 'nominal' },
       y: { field: 'macs', type: 'quantitative', title: 'MACs', axis: { format: '~s' } },
-      color: { field: 'kind', type: 'nominal', title: null, scale: { range: ['#9aa7b8', '#54a24b'] } },
+      color: { field: 'kind', type: 'nominal', title: null, scale: { range: ['#7f8c9d', '#54a24b'] } },
     },
     width: 420, height: 240,
   } as TopLevelSpec);

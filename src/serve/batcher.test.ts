@@ -172,8 +172,8 @@ describe('DynamicBatcher', () => {
     assert.ok(bad?.status === 'rejected' && bad.reason instanceof LayercacheError && bad.reason.code === 'MODEL_INPUT_REFUSED', String(bad));
     assert.match(bad.reason.message, /^the model cannot run on this request's input, though it ran the requests batched with it: index 9 out of range; check that the input holds values the model takes/);
     assert.equal((bad.reason.cause as LayercacheError).code, 'ENGINE_RUN_FAILED');
-    // The failed batch, then each of its requests on its own, in their order.
-    assert.deepEqual(engine.batches, [[1], [2, 9, 3, 3], [2], [9], [3, 3]]);
+    // The failed batch, then each of its requests on its own, in their order, and the one that failed once more after them.
+    assert.deepEqual(engine.batches, [[1], [2, 9, 3, 3], [2], [9], [3, 3], [9]]);
     // Another failure (a worker gone) is not retried.
     const gone = new DynamicBatcher(opts, () => Promise.reject(new LayercacheError('WORKER_FAILED', 'boom')));
     await assert.rejects(gone.submit(row(1), 1, new Uint8Array(1)), /boom/);
@@ -206,8 +206,8 @@ describe('DynamicBatcher', () => {
     engine.batches.length = 0;
     const all = [sendSlow(9), sendSlow(2), sendSlow(3), sendSlow(4)];
     // Run again alone without waiting for the queue delay (they take no batch-mates).
-    await turns(() => engine.batches.length === 5);
-    assert.deepEqual(engine.batches, [[9, 2, 3, 4], [9], [2], [3], [4]]);
+    await turns(() => engine.batches.length === 9);
+    assert.deepEqual(engine.batches, [[9, 2, 3, 4], [9], [2], [3], [4], [9], [2], [3], [4]]);
     assert.deepEqual(await Promise.all(all), ['ENGINE_RUN_FAILED', 'ENGINE_RUN_FAILED', 'ENGINE_RUN_FAILED', 'ENGINE_RUN_FAILED']);
     // The refused request ran first alone, and is answered only once its batch-mate was: then as its input's fault.
     broken = false;
@@ -228,6 +228,47 @@ describe('DynamicBatcher', () => {
     assert.deepEqual(await Promise.all(mates), [2, 3, 4]);
     await bad;
     assert.equal(refused, 'MODEL_INPUT_REFUSED');
+  });
+
+  it('a request that fails alone once but not the second time (a failure of the moment, a lack of memory say) is answered', async () => {
+    const engine = fakeEngine();
+    let failuresLeft = 2;
+    const b = new DynamicBatcher({ ...opts, maxQueueDelayUs: 10_000_000, maxBatchSize: 2 }, async (input, rows) => {
+      const out = await engine.execute(input, rows);
+      // The batch fails, then the first request's first run alone.
+      if (input.includes(1) && failuresLeft-- > 0) throw new LayercacheError('ENGINE_RUN_FAILED', 'Failed to allocate memory');
+      return out;
+    });
+    const answers = await Promise.all([b.submit(row(1), 1, new Uint8Array(1)), b.submit(row(2), 1, new Uint8Array(1))]);
+    assert.deepEqual(answers.map((r) => r.probs[0]), [1, 2]);
+    assert.deepEqual(engine.batches, [[1, 2], [1], [2], [1]]);
+  });
+
+  it('a request held for its batch-mates gets its own error when its deadline passes, not a timeout a client would retry', async (t) => {
+    t.mock.timers.enable({ apis: ['setTimeout'] });
+    // Each run waits until the test lets the run of its first value go.
+    const waiting: { value: number; go: () => void }[] = [];
+    const ran: number[][] = [];
+    const b = new DynamicBatcher({ ...opts, engines: 2, requestTimeoutMs: 100, maxQueueDelayUs: 10_000_000, maxBatchSize: 2 }, async (input, rows) => {
+      ran.push(Array.from(input));
+      await new Promise<void>((go) => waiting.push({ value: input[0]!, go }));
+      if (input.includes(9)) throw new LayercacheError('ENGINE_RUN_FAILED', 'index 9 out of range');
+      return { probs: new Float32Array(rows * 2).fill(input[0]!), exits: new Int32Array(rows), confidence: new Float32Array(rows).fill(1), classes: 2, version: 1 };
+    });
+    const go = async (value: number): Promise<void> => {
+      waiting.splice(waiting.findIndex((w) => w.value === value), 1)[0]!.go();
+      for (let i = 0; i < 5; i++) await new Promise((r) => setImmediate(r));
+    };
+    const bad = b.submit(row(9), 1, new Uint8Array(1)).then(() => 'answered', (e: LayercacheError) => e.code);
+    const mate = b.submit(row(2), 1, new Uint8Array(1)).then(() => 'answered', (e: LayercacheError) => e.code);
+    await go(9); // [9, 2] fails: each runs alone, on the two engines
+    await go(9); // [9] fails alone, and runs again while [2] still runs
+    await go(9); // [9] fails again: held until [2] ends
+    assert.deepEqual(ran, [[9, 2], [9], [2], [9]]);
+    t.mock.timers.tick(150);
+    assert.equal(await bad, 'ENGINE_RUN_FAILED');
+    assert.equal(await mate, 'REQUEST_TIMEOUT');
+    await go(2);
   });
 
   it('a request left alone in a failed batch (its batch-mate timed out while it ran) runs again on its own', async (t) => {

@@ -8,11 +8,12 @@
  * every submitted request settles exactly once (result, engine error or timeout); a
  * request that times out while queued is removed and never computed; when onnxruntime fails a
  * batch of several requests, each runs again alone, so that one request's bad input (a token id
- * past the vocabulary, say) fails only that request. Such a request fails as MODEL_INPUT_REFUSED
- * (422: its input, not the server) when one of its batch-mates was answered on its own: the same
- * engines ran the others. Without that evidence (a request that was alone to begin with, or whose
- * batch-mates all failed too: a version that cannot run) it stays ENGINE_RUN_FAILED (500). Its answer
- * waits until every batch-mate has run alone or timed out.
+ * past the vocabulary, say) fails only that request. A request that fails alone runs alone once
+ * more, after its batch-mates (a failure of the moment, such as a lack of memory, passes then); when
+ * it fails again and one of its batch-mates was answered on its own, it fails as MODEL_INPUT_REFUSED
+ * (422: its input, not the server: the same engines ran the others). Without that evidence (a request
+ * that was alone to begin with, or whose batch-mates all failed too: a version that cannot run) it
+ * stays ENGINE_RUN_FAILED (500). Its answer waits until every batch-mate has run alone or timed out.
  */
 import { LayercacheError } from '../errors/index.ts';
 
@@ -66,11 +67,15 @@ interface Job {
   settled: boolean;
   /** Its batch failed in onnxruntime, so it runs in a batch of its own, with the batch's other requests in this group. */
   retry: RetryGroup | null;
+  /** It failed alone once already and runs alone a second time. */
+  again: boolean;
 }
 
 /** The requests of a batch onnxruntime failed, each run again alone. */
 interface RetryGroup {
-  /** Members whose run alone has not ended (answered, failed or timed out). */
+  /** Requests of the failed batch. */
+  readonly size: number;
+  /** Members whose runs alone have not ended (answered, failed twice or timed out). */
   readonly running: Set<Job>;
   /** A member was answered alone: the engines run, so a member failing alone was refused for its input. */
   answered: boolean;
@@ -121,8 +126,11 @@ export class DynamicBatcher {
     if (refused) return Promise.reject(refused);
     this.inFlight++;
     return new Promise<RowsResult>((resolve, reject) => {
-      const job: Job = { input, rows, verify, enqueued: performance.now(), resolve, reject, timer: null, settled: false, retry: null };
+      const job: Job = { input, rows, verify, enqueued: performance.now(), resolve, reject, timer: null, settled: false, retry: null, again: false };
       job.timer = setTimeout(() => {
+        // Failed alone twice and held for its batch-mates: its own error, not a timeout (which a client would retry).
+        const held = job.retry?.failed.find((f) => f.job === job);
+        if (held) return this.finish(job, job.retry!.answered ? refusedInput(held.error) : held.error);
         const at = this.queue.indexOf(job);
         if (at >= 0) {
           this.queue.splice(at, 1);
@@ -157,8 +165,18 @@ export class DynamicBatcher {
 
   private settle(job: Job, result: RowsResult | Error): void {
     const group = job.retry;
-    if (group?.running.delete(job)) {
+    if (group?.running.has(job)) {
       const failed = result instanceof LayercacheError && result.code === 'ENGINE_RUN_FAILED';
+      if (failed && !job.again && group.size > 1) {
+        // Once more, after the group's requests still queued, before its failure counts against its input.
+        job.again = true;
+        let at = this.queue.length;
+        while (at > 0 && this.queue[at - 1]!.retry !== group) at--;
+        this.queue.splice(at, 0, job);
+        this.queuedRows += job.rows;
+        return;
+      }
+      group.running.delete(job);
       if (failed) group.failed.push({ job, error: result });
       else if (!(result instanceof Error)) group.answered = true;
       if (group.running.size === 0) for (const f of group.failed) this.finish(f.job, group.answered ? refusedInput(f.error) : f.error);
@@ -255,7 +273,7 @@ export class DynamicBatcher {
       // Also when only one is left (its batch-mates timed out while it ran): the failure may have been theirs.
       if (jobs.length > 1 && waiting.length > 0 && e instanceof LayercacheError && e.code === 'ENGINE_RUN_FAILED') {
         // Each again on its own, first in line (their wait is over): only the request that fails alone fails.
-        const group: RetryGroup = { running: new Set(waiting), answered: false, failed: [] };
+        const group: RetryGroup = { size: waiting.length, running: new Set(waiting), answered: false, failed: [] };
         for (const j of waiting.reverse()) {
           j.retry = group;
           this.queue.unshift(j);

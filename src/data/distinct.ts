@@ -31,6 +31,10 @@ export function distinctSamples(source: DataSource): DistinctSamples {
   for (let a = 0; a < source.count; a += HASH_BATCH) {
     const b = Math.min(source.count, a + HASH_BATCH);
     const t = source.batch(a, b);
+    // A source made in code may return anything: refused as memorySource refuses it, not as a TypeError further on.
+    if (!(t.data instanceof Float32Array)) {
+      throw new LayercacheError('DATA_SHAPE_MISMATCH', `${source.description}: batch(${a}, ${b}) returned samples as a ${(t.data as object | null)?.constructor?.name ?? typeof t.data}; give a Float32Array (Float32Array.from(values))`);
+    }
     const per = t.data.length / (b - a);
     const bad = firstNonFinite(t.data);
     if (bad >= 0) {

@@ -256,7 +256,12 @@ describe('specsOverlap', () => {
     // A build spec that does not resolve here (it ran elsewhere): its file name is all there is to go by.
     assert.equal(await specsOverlap(`cifar10:${train}#0-99`, 'cifar10:/elsewhere/cifar.bin#0-99'), true);
     assert.equal(await specsOverlap(`npy:${train}#0-99`, `cifar10:${train}#0-99`), false);
-    assert.equal(await specsOverlap('nonsense', `cifar10:${train}#0-99`), false);
+    // Not a spec (a retrained bundle's build data): nothing to compare.
+    assert.equal(await specsOverlap('nonsense', `cifar10:${train}#0-99`), null);
+    assert.equal(await specsOverlap(`cifar10:${train}#0-99`, 'live traffic (5000 buffered samples)'), null);
+    // raw: names its file before the dims: the same file with other dims, and another file of the same name.
+    assert.equal(await specsOverlap(`raw:${train}:3072#0-9`, `raw:${viaDots}:3x32x32#5-20`), true);
+    assert.equal(await specsOverlap(`raw:${path.join(root, 'test', 'cifar.bin')}:3x32x32#0-9`, `raw:${train}:3x32x32#0-9`), false);
   });
 
   it("refuses a '#' that does not start a range before reading anything (folder:runs/#2 was cut silently)", async () => {

@@ -59,9 +59,10 @@ function splitSpec(spec: string): { kind: string; rest: string; range: string | 
 /**
  * Whether eval data `given` names records that the build data `built` (a manifest's `build.data`) also named: the same
  * kind, the same file (by its real path when `built` resolves from here; by name when it does not, since the build
- * may have run elsewhere) and overlapping ranges.
+ * may have run elsewhere) and overlapping ranges. null when either is not a data spec (a retrained bundle's
+ * "live traffic (…)"), so nothing can be compared.
  */
-export async function specsOverlap(given: string, built: string): Promise<boolean> {
+export async function specsOverlap(given: string, built: string): Promise<boolean | null> {
   let x: ReturnType<typeof splitSpec>;
   let y: ReturnType<typeof splitSpec>;
   try {
@@ -69,12 +70,15 @@ export async function specsOverlap(given: string, built: string): Promise<boolea
     // A build that left out repeated samples says so after its spec.
     y = splitSpec(built.replace(/ \(\d+ distinct of \d+ samples\)$/, ''));
   } catch {
-    return false; // a spec that does not parse names no records to compare
+    return null; // a spec that does not parse names no records to compare
   }
   if (x.kind !== y.kind) return false;
+  // raw:FILE:DIMS names its file before the dims.
+  const fileOf = (rest: string): string => (x.kind === 'raw' ? (/^(.*):(\d+(?:x\d+)*)$/.exec(rest)?.[1] ?? rest) : rest);
+  const [fx, fy] = [fileOf(x.rest), fileOf(y.rest)];
   const real = async (p: string): Promise<string | null> => (p === '' ? '' : fs.realpath(p).catch(() => null));
-  const [a, b] = await Promise.all([real(x.rest), real(y.rest)]);
-  const same = b !== null ? a === b : path.basename(x.rest) === path.basename(y.rest);
+  const [a, b] = await Promise.all([real(fx), real(fy)]);
+  const same = b !== null ? a === b : path.basename(fx) === path.basename(fy);
   if (!same) return false;
   const span = (r: string | undefined): [number, number] => (r === undefined ? [0, Infinity] : r.split('-').map(Number) as [number, number]);
   const [a0, a1] = span(x.range);
@@ -209,7 +213,7 @@ async function openUnchecked(spec: string, preprocess: Preprocess, imageSize: Im
       const [a, b] = parseRange(spec, range, shape[0]!, ['the array', 'samples']);
       checkArrayBytes(spec, `samples ${a}-${b - 1}`, b - a, per * 4);
       const samples = await readNpyElements(header, a * per, (b - a) * per, f.read);
-      const inf = header.dtype === 'float64' ? samples.findIndex((x) => !Number.isFinite(x)) : -1;
+      const inf = header.dtype === 'float64' ? firstNonFinite(samples) : -1;
       if (inf >= 0) {
         // Perhaps a finite float64 past float32's range, which the conversion made infinite: said as what the file holds.
         const v = new DataView((await f.read(header.offset + (a * per + inf) * 8, 8)).buffer).getFloat64(0, true);

@@ -63,10 +63,13 @@ export async function renderReport(input: ReportInput): Promise<string> {
   checkReportInput('renderReport(input)', input);
   const { manifest: m, evaluation: ev } = input;
   const builtOn = m.build.data;
-  const overlapsBuild = typeof builtOn === 'string' && await specsOverlap(ev.data, builtOn);
-  // What the evaluation data is called: held out only when the build did not see it.
-  const measuredOn = overlapsBuild ? 'evaluation data' : 'held out';
-  const these = overlapsBuild ? 'these' : 'these held-out';
+  // true: the build saw (some of) the evaluation data; null: its data cannot be compared (live traffic, or none said).
+  const overlap = typeof builtOn === 'string' ? await specsOverlap(ev.data, builtOn) : null;
+  const overlapsBuild = overlap === true;
+  // What the evaluation data is called: held out only when the build is known not to have seen it.
+  const unseen = overlap === false;
+  const measuredOn = unseen ? 'held out' : 'evaluation data';
+  const these = unseen ? 'these held-out' : 'these';
   const metrics = m.metrics as Record<string, unknown>;
   const base = point({ agreement: 1, ...(metrics.backbone as object) });
   const baseMacs = m.source.totalMacs;
@@ -139,7 +142,7 @@ export async function renderReport(input: ReportInput): Promise<string> {
   const summary = [
     ['agreement with the backbone', '100%', pct(c.agreement, 2)],
     ['accuracy vs labels', pct(b.accuracy), pct(c.accuracy)],
-    ['MACs per sample (heads included)', num(b.macsPerSample), `${num(c.macsPerSample)} (${pct(1 - c.macsPerSample / b.macsPerSample)} saved)`],
+    ['MACs per sample (heads included)', num(b.macsPerSample), `${num(c.macsPerSample)} (${bundleSaved >= 0 ? `${pct(bundleSaved)} saved` : `${pct(-bundleSaved)} more`})`],
     ['batch-1 latency mean / p50 / p99, ms', `${b.latencyMs.mean.toFixed(3)} / ${b.latencyMs.p50.toFixed(3)} / ${b.latencyMs.p99.toFixed(3)}`,
       `${c.latencyMs.mean.toFixed(3)} / ${c.latencyMs.p50.toFixed(3)} / ${c.latencyMs.p99.toFixed(3)} (mean ${latencyChange(ev.latencySaved.saved)}${ev.latencySaved.ci95 ? `; 95% interval of the saving ${signedPct(ev.latencySaved.ci95[0])} to ${signedPct(ev.latencySaved.ci95[1])} in this run, over ${ev.latencySaved.blocks} paired blocks` : ''})`],
     ['batch-64 throughput, samples/s', b.throughputBatch64.toFixed(0), `${c.throughputBatch64.toFixed(0)} (${(c.throughputBatch64 / b.throughputBatch64).toFixed(2)}×)`],
@@ -176,13 +179,13 @@ figure { margin: 0; min-width: 0; } figcaption { font-size: .85rem; color: #555;
 <h1>${esc(input.title)}</h1>
 <p class="verdict">${esc(verdict.slice(0, 2).join(' '))}</p>
 ${verdict.length > 2 ? `<p class="warning">${esc(verdict[2]!)}</p>` : ''}
-<p>Backbone and bundle measured in the same run on the same ${ev.samples} ${overlapsBuild ? '' : 'held-out '}samples (${esc(ev.data)}${overlapsBuild ? `, which overlap the build's ${esc(String(builtOn))}` : ''}). Points marked “calibration” are the builder's out-of-fold estimates on its own data.</p>
+<p>Backbone and bundle measured in the same run on the same ${ev.samples} ${unseen ? 'held-out ' : ''}samples (${esc(ev.data)}${overlapsBuild ? `, which overlap the build's ${esc(String(builtOn))}` : overlap === null ? `; the build's data, ${esc(typeof builtOn === 'string' ? builtOn : 'not recorded')}, cannot be compared with them` : ''}). Points marked “calibration” are the builder's out-of-fold estimates on its own data.</p>
 ${table(['', 'backbone', 'bundle'], summary)}
 ${m.exits.length > 0 ? table(['', 'tensor', 'share of MACs before it', 'head', 'threshold (max prob.)', 'hit rate, calibration', `hit rate, ${measuredOn}`, 'agreement of its answers'], exitTable) : '<p>The bundle keeps no exit: no exit met the agreement requirement on the calibration samples, so it runs the backbone alone.</p>'}
 <div class="grid">
 ${figure('pareto-macs', 'Cost vs agreement: MACs', paretoMacs, `Each point of the front is a choice of exits and thresholds on the calibration samples, the cheapest at its agreement${typeof objective === 'string' ? ` in ${objective}, the build's objective` : ''}; both charts show those same choices, so the other cost need not fall as agreement rises. The chosen point keeps a safety margin and need not lie on the front.${front.some((p) => p.agreement < paretoFloor) ? ` The agreement axis starts at ${setPercent(paretoFloor)}: the front's bolder choices, which save more and agree less, are left out.` : ''} The oracle answers every sample at the earliest exit whose head agrees with the backbone.`)}
 ${figure('pareto-latency', 'Cost vs agreement: latency', paretoLatency, `Batch-1 latency saved, from the per-segment latencies measured at build time (${measuredOn}: timed in this run).`)}
-${m.exits.length === 0 ? '' : figure('exits', 'Hit rate and agreement per exit', exits, `${overlapsBuild ? 'Share' : 'Held-out share'} of requests answered at each exit (and by the full backbone), and how often those answers agree with the backbone.`)}
+${m.exits.length === 0 ? '' : figure('exits', 'Hit rate and agreement per exit', exits, `${unseen ? 'Held-out share' : 'Share'} of requests answered at each exit (and by the full backbone), and how often those answers agree with the backbone.`)}
 ${figure('latency', 'Batch-1 latency distributions', latency, `Backbone and bundle timed in alternating blocks of ${ev.latencySaved.blockSize} on the same inputs.`)}
 ${m.exits.length === 0 ? '' : figure('compute', 'Where the compute goes', compute, 'Per segment: MACs of a pass through it (with its head), and the average MACs spent per request given the share of requests that reach it.')}
 ${hr ? figure('headroom', 'Headroom per candidate exit', headroom, headroomCaption) : ''}

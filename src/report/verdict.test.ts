@@ -15,6 +15,10 @@ describe('the report\'s verdict', () => {
     assert.equal(third, undefined);
     assert.match(verdictSentences({ ...base, agreement: 0.9799 })[0]!, /built for at least 98%: not met on these samples/);
     assert.doesNotMatch(verdictSentences({ ...base, tolerance: null })[0]!, /built for/);
+    // Exactly at the target, though 1 − 0.059 is 0.9410000000000001 in floating point.
+    assert.match(verdictSentences({ ...base, tolerance: 0.059, agreement: 0.941 })[0]!, /built for at least 94\.1%: met/);
+    // Heads that cost more than their exits save.
+    assert.match(verdictSentences({ ...base, macsSaved: -0.002 })[0]!, /early and spends 0\.2% more MACs per sample than the backbone \(its heads cost more than its exits save\), agreeing/);
   });
 
   it('says a slower bundle is slower, and an interval that includes zero is no clear change', () => {

@@ -39,9 +39,11 @@ export function verdictSentences(f: VerdictFigures): string[] {
   if (f.exits === 0) {
     out.push('The bundle keeps no exit: it runs the backbone alone and saves nothing.');
   } else {
-    const target = f.tolerance === null ? ''
-      : ` (built for at least ${targetAgreementPct(f.tolerance)}: ${f.agreement >= 1 - f.tolerance ? 'met' : 'not met'} on these samples)`;
-    out.push(`The bundle answers ${signedPct(f.earlyRate)} of these samples early and saves ${signedPct(f.macsSaved)} of the backbone's MACs per sample, agreeing with the backbone on ${signedPct(f.agreement, 2)} of them${target}.`);
+    // 1 − tolerance in floating point can sit above the exact target (1 − 0.059 = 0.9410000000000001).
+    const met = f.tolerance !== null && f.agreement >= 1 - f.tolerance - 1e-12;
+    const target = f.tolerance === null ? '' : ` (built for at least ${targetAgreementPct(f.tolerance)}: ${met ? 'met' : 'not met'} on these samples)`;
+    const macs = f.macsSaved >= 0 ? `saves ${signedPct(f.macsSaved)} of the backbone's MACs per sample` : `spends ${signedPct(-f.macsSaved)} more MACs per sample than the backbone (its heads cost more than its exits save)`;
+    out.push(`The bundle answers ${signedPct(f.earlyRate)} of these samples early and ${macs}, agreeing with the backbone on ${signedPct(f.agreement, 2)} of them${target}.`);
   }
   const ci = f.latency.ci95;
   const interval = ci ? ` (95% interval of the saving ${signedPct(ci[0])} to ${signedPct(ci[1])})` : '';

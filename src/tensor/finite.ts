@@ -2,8 +2,8 @@
  * Where a float32 array first holds a value that is not finite (NaN, ±Infinity), for the checks that refuse such
  * inputs before they reach a model. Invariant: the answer equals `data.findIndex((x) => !Number.isFinite(x))`.
  * The common case, every value finite, costs one unrolled pass (x · 0 is 0 for every finite x and NaN otherwise,
- * so the sum stays 0 exactly when all are finite: 16 µs for 50,176 values here, against 259 µs for findIndex;
- * `npm run bench:finite`); only an array holding a bad value is scanned again for its index.
+ * so the sum stays 0 exactly when all are finite: about 15 times faster than findIndex here, `npm run
+ * bench:finite`); only an array holding a bad value is scanned again for its index.
  */
 
 /** data: any length; returns the index of the first NaN or ±Infinity, or −1 when every value is finite. */

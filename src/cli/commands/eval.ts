@@ -71,7 +71,7 @@ export async function runEval(dir: string, opts: EvalCommandOptions, config: Con
     throw new LayercacheError('DATA_SPEC_INVALID', `bundle ${dir} was built from tensors fed as they are, so it records no image preprocessing, and '${opts.data}' holds images; evaluate it on tensors preprocessed the same way (npy: or raw:), or rebuild it from images with --scale, --mean and --std`);
   }
   const built = bundle.manifest.build.data;
-  if (typeof built === 'string' && await specsOverlap(opts.data, built)) {
+  if (typeof built === 'string' && await specsOverlap(opts.data, built) === true) {
     io.err(`layercache: warning: --data ${opts.data} overlaps the records the bundle was built from (${built}): its heads were trained and its thresholds chosen on them, so agreement and savings read higher there than on new inputs; evaluate on other records\n`);
   }
   const pre = bundle.manifest.preprocess ?? IDENTITY_PREPROCESS;

@@ -42,6 +42,8 @@ describe('HTML report', () => {
     assert.match(html, /<td>exit 0<\/td><td>b1_out<\/td>/);
     assert.match(html, /build\.tolerance<\/td><td>0\.2<\/td>/);
     assert.match(html, /onnxruntime-node \d+\.\d+\.\d+/);
+    // The words the page uses, explained.
+    for (const term of ['backbone', 'exit, head', 'agreement', 'hit rate', 'MACs', 'calibration', 'headroom, in-sample best']) assert.match(html, new RegExp(`<dt>${term}</dt><dd>`));
     // The headroom caption names the build tolerance (0.2) and the in-sample best found on these samples.
     // The curves' caption names the agreement the bundle was built for (1 − 0.2).
     assert.match(html, /The dashed line is the 80% agreement the bundle was built for/);

@@ -174,7 +174,7 @@ table { border-collapse: collapse; margin: .5rem 0 1.5rem; font-size: .9rem; } t
 th { background: #f6f7f9; } td { overflow-wrap: break-word; } .wide { overflow-x: auto; }
 .grid { display: grid; grid-template-columns: repeat(auto-fit, minmax(min(460px, 100%), 1fr)); gap: 1.5rem; }
 figure { margin: 0; min-width: 0; } figcaption { font-size: .85rem; color: #555; margin-top: .3rem; } svg { max-width: 100%; height: auto; }
-.verdict { font-size: 1.05rem; } .warning { background: #fff4e5; border-left: 4px solid #b35c00; padding: .5rem .8rem; }
+.verdict { font-size: 1.05rem; } .terms dt { font-weight: 600; } .terms dd { margin: 0 0 .4rem 1rem; font-size: .9rem; } .warning { background: #fff4e5; border-left: 4px solid #b35c00; padding: .5rem .8rem; }
 </style></head><body>
 <h1>${esc(input.title)}</h1>
 <p class="verdict">${esc(verdict.slice(0, 2).join(' '))}</p>
@@ -191,6 +191,16 @@ ${m.exits.length === 0 ? '' : figure('compute', 'Where the compute goes', comput
 ${hr ? figure('headroom', 'Headroom per candidate exit', headroom, headroomCaption) : ''}
 ${hr ? figure('curves', 'Agreement vs hit rate per candidate exit', curves, `Each line is one candidate head on ${these} samples: answering its most confident samples first, the agreement of its answers with the backbone at each share answered. The dashed line is the ${targetAgreementPct(hr.tolerance)} agreement the bundle was built for; where a line crosses it is that exit's answerable share in the chart above. The axis starts at ${setPercent(curveFloor)}; lines below it are cut.`) : ''}
 </div>
+<h2>Terms</h2>
+<dl class="terms">
+<dt>backbone</dt><dd>the model as given; the bundle answers as it does, or from an exit.</dd>
+<dt>exit, head</dt><dd>a cut inside the backbone where a small head (a classifier on the activations there) may answer; a candidate exit is one the build considered.</dd>
+<dt>agreement</dt><dd>the share of samples the bundle answers with the backbone's class; the tolerance is the share it may differ on.</dd>
+<dt>hit rate</dt><dd>the share of samples answered at an exit, before the rest of the backbone runs.</dd>
+<dt>MACs</dt><dd>multiply-accumulate operations per sample, the model's arithmetic, heads included.</dd>
+<dt>calibration</dt><dd>the build's estimates on its own data (out of fold); the other figures are measured on the evaluation data named at the top.</dd>
+<dt>headroom, in-sample best</dt><dd>what choices of exits and thresholds made on the evaluation samples themselves would save: an optimistic ceiling for these heads.</dd>
+</dl>
 <h2>Settings and versions</h2>
 ${table(['setting', 'value'], settings)}
 </body></html>

@@ -244,31 +244,55 @@ describe('DynamicBatcher', () => {
     assert.deepEqual(engine.batches, [[1, 2], [1], [2], [1]]);
   });
 
-  it('a request held for its batch-mates gets its own error when its deadline passes, not a timeout a client would retry', async (t) => {
+  it('at its deadline, a request that failed alone gets the error known by then, not a timeout a client would retry', async (t) => {
     t.mock.timers.enable({ apis: ['setTimeout'] });
-    // Each run waits until the test lets the run of its first value go.
+    // Each run waits until the test lets the run of its first value go. 9 always fails; 8 fails its first two runs.
     const waiting: { value: number; go: () => void }[] = [];
     const ran: number[][] = [];
-    const b = new DynamicBatcher({ ...opts, engines: 2, requestTimeoutMs: 100, maxQueueDelayUs: 10_000_000, maxBatchSize: 2 }, async (input, rows) => {
-      ran.push(Array.from(input));
-      await new Promise<void>((go) => waiting.push({ value: input[0]!, go }));
-      if (input.includes(9)) throw new LayercacheError('ENGINE_RUN_FAILED', 'index 9 out of range');
-      return { probs: new Float32Array(rows * 2).fill(input[0]!), exits: new Int32Array(rows), confidence: new Float32Array(rows).fill(1), classes: 2, version: 1 };
-    });
+    let eightFails = 2;
+    const batcher = (maxBatchSize: number): ((v: number) => Promise<string>) => {
+      const b = new DynamicBatcher({ ...opts, engines: 2, requestTimeoutMs: 100, maxQueueDelayUs: 10_000_000, maxBatchSize }, async (input, rows) => {
+        ran.push(Array.from(input));
+        await new Promise<void>((go) => waiting.push({ value: input[0]!, go }));
+        if (input.includes(9) || (input.includes(8) && eightFails-- > 0)) throw new LayercacheError('ENGINE_RUN_FAILED', 'index out of range');
+        return { probs: new Float32Array(rows * 2).fill(input[0]!), exits: new Int32Array(rows), confidence: new Float32Array(rows).fill(1), classes: 2, version: 1 };
+      });
+      return (v) => b.submit(row(v), 1, new Uint8Array(1)).then(() => 'answered', (e: LayercacheError) => e.code);
+    };
     const go = async (value: number): Promise<void> => {
-      waiting.splice(waiting.findIndex((w) => w.value === value), 1)[0]!.go();
+      const at = waiting.findIndex((w) => w.value === value);
+      assert.ok(at >= 0, `no run of ${value} is waiting`);
+      waiting.splice(at, 1)[0]!.go();
       for (let i = 0; i < 5; i++) await new Promise((r) => setImmediate(r));
     };
-    const bad = b.submit(row(9), 1, new Uint8Array(1)).then(() => 'answered', (e: LayercacheError) => e.code);
-    const mate = b.submit(row(2), 1, new Uint8Array(1)).then(() => 'answered', (e: LayercacheError) => e.code);
+    // Failed once, its second run waiting for its batch-mate's first: onnxruntime's error.
+    let send = batcher(2);
+    const once = send(9);
+    const mate = send(2);
     await go(9); // [9, 2] fails: each runs alone, on the two engines
-    await go(9); // [9] fails alone, and runs again while [2] still runs
-    await go(9); // [9] fails again: held until [2] ends
-    assert.deepEqual(ran, [[9, 2], [9], [2], [9]]);
+    await go(9); // [9] fails alone; its second run waits until [2] has run
+    assert.deepEqual(ran, [[9, 2], [9], [2]]);
     t.mock.timers.tick(150);
-    assert.equal(await bad, 'ENGINE_RUN_FAILED');
+    assert.equal(await once, 'ENGINE_RUN_FAILED');
     assert.equal(await mate, 'REQUEST_TIMEOUT');
     await go(2);
+    // Failed twice while a batch-mate was answered, held for another's second run: refused for its input.
+    ran.length = 0;
+    send = batcher(3);
+    const twice = send(9);
+    const flaky = send(8);
+    const good = send(2);
+    await go(9); // [9, 8, 2] fails: [9] and [8] run alone, [2] waits for an engine
+    await go(9); // [9] fails alone; [2] runs
+    await go(8); // [8] fails alone (its first failure)
+    await go(2); // [2] is answered: no first run is left, so [9] and [8] run again
+    assert.deepEqual(ran, [[9, 8, 2], [9], [8], [2], [9], [8]]);
+    await go(9); // [9] fails again: held while [8] runs
+    t.mock.timers.tick(150);
+    assert.equal(await twice, 'MODEL_INPUT_REFUSED');
+    assert.equal(await flaky, 'ENGINE_RUN_FAILED', 'failed once by its deadline');
+    assert.equal(await good, 'answered');
+    await go(8);
   });
 
   it('a request left alone in a failed batch (its batch-mate timed out while it ran) runs again on its own', async (t) => {

@@ -9,11 +9,12 @@
  * request that times out while queued is removed and never computed; when onnxruntime fails a
  * batch of several requests, each runs again alone, so that one request's bad input (a token id
  * past the vocabulary, say) fails only that request. A request that fails alone runs alone once
- * more, after its batch-mates (a failure of the moment, such as a lack of memory, passes then); when
- * it fails again and one of its batch-mates was answered on its own, it fails as MODEL_INPUT_REFUSED
+ * more, once every batch-mate's run alone has ended (a failure of the moment, such as a lack of memory,
+ * passes then); when it fails again and one of its batch-mates was answered on its own, it fails as MODEL_INPUT_REFUSED
  * (422: its input, not the server: the same engines ran the others). Without that evidence (a request
  * that was alone to begin with, or whose batch-mates all failed too: a version that cannot run) it
- * stays ENGINE_RUN_FAILED (500). Its answer waits until every batch-mate has run alone or timed out.
+ * stays ENGINE_RUN_FAILED (500). Its answer waits until every batch-mate has run alone or timed out;
+ * at its deadline a request that failed alone gets the error known by then, not a timeout.
  */
 import { LayercacheError } from '../errors/index.ts';
 
@@ -67,14 +68,18 @@ interface Job {
   settled: boolean;
   /** Its batch failed in onnxruntime, so it runs in a batch of its own, with the batch's other requests in this group. */
   retry: RetryGroup | null;
-  /** It failed alone once already and runs alone a second time. */
-  again: boolean;
+  /** The error of its first run alone, when that failed in onnxruntime: it runs alone a second time. */
+  firstError: LayercacheError | null;
 }
 
 /** The requests of a batch onnxruntime failed, each run again alone. */
 interface RetryGroup {
   /** Requests of the failed batch. */
   readonly size: number;
+  /** Members whose first run alone has not ended. */
+  firstRuns: number;
+  /** Members whose first run alone failed, queued for a second once no first run is left. */
+  readonly second: Job[];
   /** Members whose runs alone have not ended (answered, failed twice or timed out). */
   readonly running: Set<Job>;
   /** A member was answered alone: the engines run, so a member failing alone was refused for its input. */
@@ -126,16 +131,11 @@ export class DynamicBatcher {
     if (refused) return Promise.reject(refused);
     this.inFlight++;
     return new Promise<RowsResult>((resolve, reject) => {
-      const job: Job = { input, rows, verify, enqueued: performance.now(), resolve, reject, timer: null, settled: false, retry: null, again: false };
+      const job: Job = { input, rows, verify, enqueued: performance.now(), resolve, reject, timer: null, settled: false, retry: null, firstError: null };
       job.timer = setTimeout(() => {
-        // Failed alone twice and held for its batch-mates: its own error, not a timeout (which a client would retry).
-        const held = job.retry?.failed.find((f) => f.job === job);
-        if (held) return this.finish(job, job.retry!.answered ? refusedInput(held.error) : held.error);
-        const at = this.queue.indexOf(job);
-        if (at >= 0) {
-          this.queue.splice(at, 1);
-          this.queuedRows -= job.rows;
-        }
+        const at = this.unqueue(job);
+        const group = job.retry;
+        if (group && job.firstError) return this.failedAtDeadline(group, job, job.firstError);
         this.settle(job, new LayercacheError('REQUEST_TIMEOUT', `the request did not finish within ${this.options.requestTimeoutMs} ms (${at >= 0 ? 'still queued' : 'running'}); the server is overloaded or the timeout (--timeout-ms) is too short`));
       }, this.options.requestTimeoutMs);
       this.queue.push(job);
@@ -167,22 +167,57 @@ export class DynamicBatcher {
     const group = job.retry;
     if (group?.running.has(job)) {
       const failed = result instanceof LayercacheError && result.code === 'ENGINE_RUN_FAILED';
-      if (failed && !job.again && group.size > 1) {
-        // Once more, after the group's requests still queued, before its failure counts against its input.
-        job.again = true;
-        let at = this.queue.length;
-        while (at > 0 && this.queue[at - 1]!.retry !== group) at--;
-        this.queue.splice(at, 0, job);
-        this.queuedRows += job.rows;
-        return;
+      if (job.firstError === null) {
+        // The end of its first run alone (or its deadline before it).
+        group.firstRuns--;
+        if (failed && group.size > 1) {
+          job.firstError = result;
+          group.second.push(job);
+        }
+        if (group.firstRuns === 0) {
+          // Second runs, first in line, once no first run is left (another run beside them could be what failed).
+          for (const j of group.second.splice(0).reverse()) {
+            this.queue.unshift(j);
+            this.queuedRows += j.rows;
+          }
+          this.pump();
+        }
+        if (job.firstError !== null) return;
       }
       group.running.delete(job);
       if (failed) group.failed.push({ job, error: result });
       else if (!(result instanceof Error)) group.answered = true;
-      if (group.running.size === 0) for (const f of group.failed) this.finish(f.job, group.answered ? refusedInput(f.error) : f.error);
+      if (group.running.size === 0) this.answerFailed(group);
       if (failed) return;
     }
     this.finish(job, result);
+  }
+
+  /** Every member has ended: those that failed alone twice get their answers. */
+  private answerFailed(group: RetryGroup): void {
+    for (const f of group.failed) this.finish(f.job, group.answered ? refusedInput(f.error) : f.error);
+  }
+
+  /**
+   * The deadline of a request that failed its first run alone: it gets the error known now, not a timeout (which a
+   * client would retry): its input's fault only when it failed alone twice and a batch-mate was answered.
+   */
+  private failedAtDeadline(group: RetryGroup, job: Job, first: LayercacheError): void {
+    const waiting = group.second.indexOf(job);
+    if (waiting >= 0) group.second.splice(waiting, 1);
+    const twice = group.failed.find((f) => f.job === job);
+    if (group.running.delete(job) && group.running.size === 0) this.answerFailed(group);
+    this.finish(job, twice && group.answered ? refusedInput(twice.error) : first);
+  }
+
+  /** Takes `job` out of the queue; returns where it was, or −1. */
+  private unqueue(job: Job): number {
+    const at = this.queue.indexOf(job);
+    if (at >= 0) {
+      this.queue.splice(at, 1);
+      this.queuedRows -= job.rows;
+    }
+    return at;
   }
 
   private finish(job: Job, result: RowsResult | Error): void {
@@ -273,7 +308,7 @@ export class DynamicBatcher {
       // Also when only one is left (its batch-mates timed out while it ran): the failure may have been theirs.
       if (jobs.length > 1 && waiting.length > 0 && e instanceof LayercacheError && e.code === 'ENGINE_RUN_FAILED') {
         // Each again on its own, first in line (their wait is over): only the request that fails alone fails.
-        const group: RetryGroup = { size: waiting.length, running: new Set(waiting), answered: false, failed: [] };
+        const group: RetryGroup = { size: waiting.length, firstRuns: waiting.length, second: [], running: new Set(waiting), answered: false, failed: [] };
         for (const j of waiting.reverse()) {
           j.retry = group;
           this.queue.unshift(j);

@@ -57,6 +57,16 @@ export function formatSaving(saved: number): string {
   return saved >= 0 ? `${formatPercent(saved)} lower` : `${formatPercent(-saved)} higher`;
 }
 
+/** A saving (1 − bundle / backbone) for a table cell: "14.4% saved", or "0.2% more" (heads that cost more than their exits save). */
+export function savedOrMore(saved: number): string {
+  return saved >= 0 ? `${formatPercent(saved)} saved` : `${formatPercent(-saved)} more`;
+}
+
+/** A MACs saving (1 − bundle / backbone) in words: "saved 14.4%", or "0.2% more than the backbone's" (heads that cost more than their exits save). */
+export function formatMacsSaving(saved: number): string {
+  return saved >= 0 ? `saved ${formatPercent(saved)}` : `${formatPercent(-saved)} more than the backbone's`;
+}
+
 /**
  * The warning when images will reach a model as raw 0–255 pixels (no --scale, --mean or --std given); `how` says
  * which images (e.g. "images", "images sent to classify"), `after` ends the advice.

@@ -35,7 +35,7 @@ describe('distinctSamples', () => {
     const good = repeated();
     for (const data of [[1, null, 3, 4], new Float64Array(4), new BigInt64Array(4)]) {
       const odd = { ...good, batch: (a: number, b: number) => ({ ...good.batch(a, b), data }) } as unknown as DataSource;
-      assert.throws(() => distinctSamples(odd), { code: 'DATA_SHAPE_MISMATCH', message: /^test rows: batch\(0, 5\) returned samples as a (Array|Float64Array|BigInt64Array); give a Float32Array/ });
+      assert.throws(() => distinctSamples(odd), { code: 'DATA_SHAPE_MISMATCH', message: /^test rows: batch\(0, 5\) returned samples of type (Array|Float64Array|BigInt64Array); give a Float32Array/ });
     }
     const nan = memorySource(Float32Array.from([1, 2, 3, Number.NaN]), [2], 'nan rows');
     assert.throws(() => distinctSamples(nan), { code: 'INPUT_INVALID', message: /^sample 1 of 'nan rows' holds NaN \(value 1\); inputs must be finite numbers/ });

@@ -33,7 +33,7 @@ export function distinctSamples(source: DataSource): DistinctSamples {
     const t = source.batch(a, b);
     // A source made in code may return anything: refused as memorySource refuses it, not as a TypeError further on.
     if (!(t.data instanceof Float32Array)) {
-      throw new LayercacheError('DATA_SHAPE_MISMATCH', `${source.description}: batch(${a}, ${b}) returned samples as a ${(t.data as object | null)?.constructor?.name ?? typeof t.data}; give a Float32Array (Float32Array.from(values))`);
+      throw new LayercacheError('DATA_SHAPE_MISMATCH', `${source.description}: batch(${a}, ${b}) returned samples of type ${(t.data as object | null)?.constructor?.name ?? typeof t.data}; give a Float32Array (Float32Array.from(values))`);
     }
     const per = t.data.length / (b - a);
     const bad = firstNonFinite(t.data);

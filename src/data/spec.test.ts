@@ -259,6 +259,8 @@ describe('specsOverlap', () => {
     // Not a spec (a retrained bundle's build data): nothing to compare.
     assert.equal(await specsOverlap('nonsense', `cifar10:${train}#0-99`), null);
     assert.equal(await specsOverlap(`cifar10:${train}#0-99`, 'live traffic (5000 buffered samples)'), null);
+    // A description made in code splits like a spec, but names no kind layercache reads.
+    assert.equal(await specsOverlap('held rows: set B', `cifar10:${train}#0-99`), null);
     // raw: names its file before the dims: the same file with other dims, and another file of the same name.
     assert.equal(await specsOverlap(`raw:${train}:3072#0-9`, `raw:${viaDots}:3x32x32#5-20`), true);
     assert.equal(await specsOverlap(`raw:${path.join(root, 'test', 'cifar.bin')}:3x32x32#0-9`, `raw:${train}:3x32x32#0-9`), false);

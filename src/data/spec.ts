@@ -72,9 +72,10 @@ export async function specsOverlap(given: string, built: string): Promise<boolea
   } catch {
     return null; // a spec that does not parse names no records to compare
   }
+  // A description made in code ('held rows: set B') splits like a spec too: only the kinds layercache reads compare.
+  if (!SPEC_KINDS.has(x.kind) || !SPEC_KINDS.has(y.kind)) return null;
   if (x.kind !== y.kind) return false;
-  // raw:FILE:DIMS names its file before the dims.
-  const fileOf = (rest: string): string => (x.kind === 'raw' ? (/^(.*):(\d+(?:x\d+)*)$/.exec(rest)?.[1] ?? rest) : rest);
+  const fileOf = (rest: string): string => (x.kind === 'raw' ? (RAW_BODY.exec(rest)?.[1] ?? rest) : rest);
   const [fx, fy] = [fileOf(x.rest), fileOf(y.rest)];
   const real = async (p: string): Promise<string | null> => (p === '' ? '' : fs.realpath(p).catch(() => null));
   const [a, b] = await Promise.all([real(fx), real(fy)]);
@@ -164,7 +165,12 @@ export async function openDataSource(spec: string, preprocess: Preprocess, image
 }
 
 /** Per spec kind that names a file or folder: an example of a whole spec. */
+/** raw:FILE:DIMS#A-B: the file, then the sample dims. */
+const RAW_BODY = /^(.*):(\d+(?:x\d+)*)$/;
+
 const PATH_EXAMPLES = new Map([['cifar10', 'cifar10:data/test_batch.bin#0-999'], ['folder', 'folder:images/#0-999'], ['npy', 'npy:inputs.npy#0-999'], ['raw', 'raw:inputs.f32:3x32x32#0-999']]);
+/** The kinds of data spec layercache reads. */
+const SPEC_KINDS = new Set([...PATH_EXAMPLES.keys(), 'mnist']);
 
 async function openUnchecked(spec: string, preprocess: Preprocess, imageSize: ImageSize | undefined, progress: Progress): Promise<DataSource> {
   const { kind, rest, range } = splitSpec(spec);
@@ -226,7 +232,7 @@ async function openUnchecked(spec: string, preprocess: Preprocess, imageSize: Im
     }
   }
   if (kind === 'raw') {
-    const m = /^(.*):(\d+(?:x\d+)*)$/.exec(rest);
+    const m = RAW_BODY.exec(rest);
     if (!m) throw bad(spec, 'lacks the per-sample shape (raw:PATH:DxDxD)');
     const file = m[1]!;
     requirePath(file);

@@ -8,7 +8,7 @@
  * for, and whether it is faster.
  * Invariant: every figure in it comes from the manifest (build-time calibration) or the
  * evaluation report (measured on the evaluation data), and each is labelled with which; the evaluation data is
- * called held out only when it does not overlap the build's.
+ * called held out only when it is known not to overlap the build's (a retrained bundle's live traffic cannot be compared).
  */
 import { createRequire } from 'node:module';
 import type { Manifest } from '../bundle/index.ts';
@@ -134,7 +134,7 @@ export async function renderReport(input: ReportInput): Promise<string> {
     const n = hr.inSampleBest.exits;
     return `Each candidate head on ${these} samples, scored as the bundle scores them. The best choice of exits and thresholds the search finds on these very samples `
       + `(so optimistic, and not a proven optimum) at ${setPercent(hr.tolerance)} tolerance, with MACs as the cost: ${pct(best)} of MACs saved with ${n} exit${n === 1 ? '' : 's'} `
-      + `(${pct(hr.inSampleBest.agreement, 2)} agreement). The bundle, chosen on its build data${typeof objective === 'string' ? ` with ${objective} as the objective` : ''} and a safety margin: ${pct(bundleSaved)}. `
+      + `(${pct(hr.inSampleBest.agreement, 2)} agreement). The bundle, chosen on its build data${typeof objective === 'string' ? ` with ${objective} as the objective` : ''} and a safety margin: ${bundleSaved >= 0 ? `${pct(bundleSaved)} saved` : `${pct(-bundleSaved)} more MACs than the backbone`}. `
       + 'A bundle cannot expect to save more than the in-sample best with these heads; beyond it only heads that are confident on more samples help.'
       + (screened > 0 ? ` ${screened} of the ${hr.exits.length} candidates were only screened: their heads were trained briefly, and the build could not keep them.` : '');
   })();

@@ -2,7 +2,7 @@
  * The report's opening sentences: what the bundle saves, whether it held the agreement it was built for, and
  * whether it is faster, said in words a deploying engineer reads in seconds. Invariants: a figure worse than the
  * backbone's is said as such ("higher", "slower"), never as a negative saving; a latency change whose 95% interval
- * includes zero is "no clear change"; the samples are called held out only when they do not overlap the build's.
+ * includes zero is "no clear change"; the samples are called held out only when known not to overlap the build's.
  */
 import type { PairedSaving } from '../evaluate/index.ts';
 import { targetAgreementPct } from '../tensor/index.ts';

@@ -5,7 +5,7 @@ import { deriveConfig, type Config } from '../../config/index.ts';
 import { openDataSource, IDENTITY_PREPROCESS } from '../../data/index.ts';
 import { DEMO_REQUEST_FILE, DEMO_SPLITS, DIGITS_BACKBONE, runDemo } from '../../demo/index.ts';
 import { writeFileAtomic } from '../../files/index.ts';
-import { formatCount, formatPercent } from '../format.ts';
+import { formatCount, formatPercent, savedOrMore } from '../format.ts';
 import type { CliIo } from '../io.ts';
 import { terminalProgress } from '../progress-bars.ts';
 import { evalJson } from './eval.ts';
@@ -36,7 +36,7 @@ export async function runDemoCommand(opts: DemoCommandOptions, config: Config, i
     t.push(
       ['agreement with the backbone', '100%', formatPercent(c.agreement)],
       ['accuracy', b.accuracy === null ? '—' : formatPercent(b.accuracy), c.accuracy === null ? '—' : formatPercent(c.accuracy)],
-      ['MACs per sample', formatCount(b.macsPerSample), `${formatCount(c.macsPerSample)} (${formatPercent(1 - c.macsPerSample / b.macsPerSample)} saved)`],
+      ['MACs per sample', formatCount(b.macsPerSample), `${formatCount(c.macsPerSample)} (${savedOrMore(1 - c.macsPerSample / b.macsPerSample)})`],
       ['batch-1 latency mean ms', b.latencyMs.mean.toFixed(4), c.latencyMs.mean.toFixed(4)],
       ['batch-1 latency p99 ms', b.latencyMs.p99.toFixed(4), c.latencyMs.p99.toFixed(4)],
       ['batch-64 throughput /s', b.throughputBatch64.toFixed(0), c.throughputBatch64.toFixed(0)],

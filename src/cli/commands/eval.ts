@@ -9,7 +9,7 @@ import { checkOutputFile, isWithin, realPath, sha256 } from '../../files/index.t
 import { evaluateBundle, type EvalReport, type SystemFigures } from '../../evaluate/index.ts';
 import { loadModelFile } from '../../onnx/index.ts';
 import { REPORT_OUTPUT, writeReport } from '../../report/index.ts';
-import { formatCount, formatPercent, formatProbability, formatSaving, plural } from '../format.ts';
+import { formatCount, formatMacsSaving, formatPercent, formatProbability, formatSaving, plural } from '../format.ts';
 import type { CliIo } from '../io.ts';
 import { terminalProgress } from '../progress-bars.ts';
 import { setPercent } from '../../tensor/index.ts';
@@ -111,7 +111,7 @@ export async function runEval(dir: string, opts: EvalCommandOptions, config: Con
   io.out(`${report.samples} samples from ${report.data}; latency over the first ${report.latencySamples} at batch 1\n${t.toString()}\n`);
   const b = report.backbone;
   const c = report.cached;
-  io.out(`MACs saved ${formatPercent(1 - c.macsPerSample / b.macsPerSample)} (oracle bound ${formatPercent(1 - report.oracle.macsPerSample / b.macsPerSample)}), `
+  io.out(`MACs ${formatMacsSaving(1 - c.macsPerSample / b.macsPerSample)} (oracle bound ${formatPercent(1 - report.oracle.macsPerSample / b.macsPerSample)}), `
     + `mean batch-1 latency ${formatSaving(report.latencySaved.saved)} (${savingInterval(report.latencySaved, report.latencySamples, report.samples)}), `
     + `batch-64 throughput ×${(c.throughputBatch64 / b.throughputBatch64).toFixed(2)}\n`);
   if (report.samples < 64) io.out(`note: with ${report.samples} samples, the batch-64 throughput ran batches of ${report.samples}; evaluate on 64 or more for the batch-64 figure\n`);
@@ -126,7 +126,7 @@ export async function runEval(dir: string, opts: EvalCommandOptions, config: Con
   }
   const p = report.paperBaseline;
   if (p) {
-    io.out(`paper rule (every exit, p ≥ ${formatProbability(p.threshold)}): MACs saved ${formatPercent(1 - p.macsPerSample / b.macsPerSample)}, `
+    io.out(`paper rule (every exit, p ≥ ${formatProbability(p.threshold)}): MACs ${formatMacsSaving(1 - p.macsPerSample / b.macsPerSample)}, `
       + `mean batch-1 latency ${formatSaving(1 - p.latencyMs.mean / p.pairedBackbone.latencyMs.mean)} and batch-64 throughput ×${(p.throughputBatch64 / p.pairedBackbone.throughputBatch64).toFixed(2)} against the backbone timed beside it\n`);
   }
   if (htmlFailed !== null) throw htmlFailed;

@@ -9,12 +9,13 @@
  * request that times out while queued is removed and never computed; when onnxruntime fails a
  * batch of several requests, each runs again alone, so that one request's bad input (a token id
  * past the vocabulary, say) fails only that request. A request that fails alone runs alone once
- * more, once every batch-mate's run alone has ended (a failure of the moment, such as a lack of memory,
- * passes then); when it fails again and one of its batch-mates was answered on its own, it fails as MODEL_INPUT_REFUSED
- * (422: its input, not the server: the same engines ran the others). Without that evidence (a request
- * that was alone to begin with, or whose batch-mates all failed too: a version that cannot run) it
- * stays ENGINE_RUN_FAILED (500). Its answer waits until every batch-mate has run alone or timed out;
- * at its deadline a request that failed alone gets the error known by then, not a timeout.
+ * more, once every batch-mate's run alone has ended (a failure of the moment, such as a lack of
+ * memory, passes then). When it fails again and one of its batch-mates was answered on its own, it
+ * fails as MODEL_INPUT_REFUSED (422: its input, not the server: the same engines ran the others).
+ * Without that evidence (a request that was alone to begin with, or whose batch-mates all failed
+ * too: a version that cannot run) it stays ENGINE_RUN_FAILED (500). Its answer waits until every
+ * batch-mate has run alone or timed out; at its deadline, a request that failed a run alone gets
+ * the error known by then, not a timeout.
  */
 import { LayercacheError } from '../errors/index.ts';
 

@@ -18,7 +18,7 @@ import { isRecord, requireArgument } from '../errors/index.ts';
 import { writeFileAtomic, type OutputFileKind } from '../files/index.ts';
 import { agreementCurveChart, chartLibraryVersions, computeChart, exitChart, headroomChart, latencyChart, paretoChart } from './charts.ts';
 import { setPercent, targetAgreementPct } from '../tensor/index.ts';
-import { latencyChange, signedPct, verdictSentences } from './verdict.ts';
+import { latencyChange, savedOrMore, signedPct, verdictSentences } from './verdict.ts';
 
 const require = createRequire(import.meta.url);
 const versionOf = (pkg: string): string => {
@@ -134,7 +134,7 @@ export async function renderReport(input: ReportInput): Promise<string> {
     const n = hr.inSampleBest.exits;
     return `Each candidate head on ${these} samples, scored as the bundle scores them. The best choice of exits and thresholds the search finds on these very samples `
       + `(so optimistic, and not a proven optimum) at ${setPercent(hr.tolerance)} tolerance, with MACs as the cost: ${pct(best)} of MACs saved with ${n} exit${n === 1 ? '' : 's'} `
-      + `(${pct(hr.inSampleBest.agreement, 2)} agreement). The bundle, chosen on its build data${typeof objective === 'string' ? ` with ${objective} as the objective` : ''} and a safety margin: ${bundleSaved >= 0 ? `${pct(bundleSaved)} saved` : `${pct(-bundleSaved)} more MACs than the backbone`}. `
+      + `(${pct(hr.inSampleBest.agreement, 2)} agreement). The bundle, chosen on its build data${typeof objective === 'string' ? ` with ${objective} as the objective` : ''} and a safety margin: ${savedOrMore(bundleSaved)}. `
       + 'A bundle cannot expect to save more than the in-sample best with these heads; beyond it only heads that are confident on more samples help.'
       + (screened > 0 ? ` ${screened} of the ${hr.exits.length} candidates were only screened: their heads were trained briefly, and the build could not keep them.` : '');
   })();
@@ -142,7 +142,7 @@ export async function renderReport(input: ReportInput): Promise<string> {
   const summary = [
     ['agreement with the backbone', '100%', pct(c.agreement, 2)],
     ['accuracy vs labels', pct(b.accuracy), pct(c.accuracy)],
-    ['MACs per sample (heads included)', num(b.macsPerSample), `${num(c.macsPerSample)} (${bundleSaved >= 0 ? `${pct(bundleSaved)} saved` : `${pct(-bundleSaved)} more`})`],
+    ['MACs per sample (heads included)', num(b.macsPerSample), `${num(c.macsPerSample)} (${savedOrMore(bundleSaved)})`],
     ['batch-1 latency mean / p50 / p99, ms', `${b.latencyMs.mean.toFixed(3)} / ${b.latencyMs.p50.toFixed(3)} / ${b.latencyMs.p99.toFixed(3)}`,
       `${c.latencyMs.mean.toFixed(3)} / ${c.latencyMs.p50.toFixed(3)} / ${c.latencyMs.p99.toFixed(3)} (mean ${latencyChange(ev.latencySaved.saved)}${ev.latencySaved.ci95 ? `; 95% interval of the saving ${signedPct(ev.latencySaved.ci95[0])} to ${signedPct(ev.latencySaved.ci95[1])} in this run, over ${ev.latencySaved.blocks} paired blocks` : ''})`],
     ['batch-64 throughput, samples/s', b.throughputBatch64.toFixed(0), `${c.throughputBatch64.toFixed(0)} (${(c.throughputBatch64 / b.throughputBatch64).toFixed(2)}×)`],

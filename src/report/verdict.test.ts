@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
-import { latencyChange, signedPct, verdictSentences, type VerdictFigures } from './verdict.ts';
+import { latencyChange, savedOrMore, signedPct, verdictSentences, type VerdictFigures } from './verdict.ts';
 
 const base: VerdictFigures = {
   macsSaved: 0.144, earlyRate: 0.227, agreement: 0.9898, tolerance: 0.02,
@@ -40,5 +40,7 @@ describe('the report\'s verdict', () => {
     assert.equal(signedPct(0.5, 0), '50%');
     assert.equal(latencyChange(0), '0.0% lower');
     assert.equal(latencyChange(-0.25), '25.0% higher');
+    assert.equal(savedOrMore(0.144), '14.4% saved');
+    assert.equal(savedOrMore(-0.002), '0.2% more');
   });
 });

@@ -17,6 +17,11 @@ export function latencyChange(saved: number): string {
   return saved >= 0 ? `${signedPct(saved)} lower` : `${signedPct(-saved)} higher`;
 }
 
+/** A MACs saving for a table cell: "14.4% saved", or "0.2% more" (heads that cost more than their exits save). */
+export function savedOrMore(saved: number): string {
+  return saved >= 0 ? `${signedPct(saved)} saved` : `${signedPct(-saved)} more`;
+}
+
 export interface VerdictFigures {
   /** 1 − bundle MACs / backbone MACs, per sample, heads included. */
   readonly macsSaved: number;

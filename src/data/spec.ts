@@ -164,10 +164,10 @@ export async function openDataSource(spec: string, preprocess: Preprocess, image
   return boundsChecked(await openUnchecked(spec, preprocess, imageSize, progress));
 }
 
-/** Per spec kind that names a file or folder: an example of a whole spec. */
 /** raw:FILE:DIMS#A-B: the file, then the sample dims. */
 const RAW_BODY = /^(.*):(\d+(?:x\d+)*)$/;
 
+/** Per spec kind that names a file or folder: an example of a whole spec. */
 const PATH_EXAMPLES = new Map([['cifar10', 'cifar10:data/test_batch.bin#0-999'], ['folder', 'folder:images/#0-999'], ['npy', 'npy:inputs.npy#0-999'], ['raw', 'raw:inputs.f32:3x32x32#0-999']]);
 /** The kinds of data spec layercache reads. */
 const SPEC_KINDS = new Set([...PATH_EXAMPLES.keys(), 'mnist']);

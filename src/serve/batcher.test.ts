@@ -295,6 +295,49 @@ describe('DynamicBatcher', () => {
     await go(8);
   });
 
+  it('a second run alone waits for a batch-mate\'s first run that goes on in its engine past that request\'s deadline', async (t) => {
+    t.mock.timers.enable({ apis: ['setTimeout'] });
+    const waiting: { value: number; go: () => void }[] = [];
+    const ran: number[][] = [];
+    // 7 is a big request: while its run is in an engine, a run of 9 beside it lacks memory.
+    let bigRuns = 0;
+    const b = new DynamicBatcher({ ...opts, engines: 3, requestTimeoutMs: 100, maxQueueDelayUs: 10_000_000, maxBatchSize: 3 }, async (input, rows) => {
+      ran.push(Array.from(input));
+      const big = input.includes(7);
+      if (big) bigRuns++;
+      try {
+        await new Promise<void>((go) => waiting.push({ value: input[0]!, go }));
+        if (rows > 1 || (input[0] === 9 && bigRuns > 0)) throw new LayercacheError('ENGINE_RUN_FAILED', 'Failed to allocate memory');
+        return { probs: new Float32Array(rows * 2), exits: new Int32Array(rows), confidence: new Float32Array(rows), classes: 2, version: 1 };
+      } finally {
+        if (big) bigRuns--;
+      }
+    });
+    const go = async (value: number): Promise<void> => {
+      const at = waiting.findIndex((w) => w.value === value);
+      assert.ok(at >= 0, `no run of ${value} is waiting`);
+      waiting.splice(at, 1)[0]!.go();
+      for (let i = 0; i < 5; i++) await new Promise((r) => setImmediate(r));
+    };
+    const send = (v: number): Promise<string> => b.submit(row(v), 1, new Uint8Array(1)).then(() => 'answered', (e: LayercacheError) => e.code);
+    const big = send(7);
+    t.mock.timers.tick(50);
+    const nine = send(9);
+    const two = send(2);
+    await go(7); // [7, 9, 2] fails: each runs alone, on the three engines
+    await go(9); // [9] fails beside [7]
+    await go(2); // [2] is answered
+    t.mock.timers.tick(60); // [7]'s deadline passes; its run goes on
+    assert.equal(await big, 'REQUEST_TIMEOUT');
+    assert.equal(await two, 'answered');
+    assert.deepEqual(ran, [[7, 9, 2], [7], [9], [2]], 'no second run beside the run of [7]');
+    await go(7); // [7]'s run ends: [9] runs again, alone now
+    assert.deepEqual(ran, [[7, 9, 2], [7], [9], [2], [9]]);
+    await go(9);
+    assert.equal(await nine, 'answered');
+    assert.equal(b.pendingRows, 0);
+  });
+
   it('a request left alone in a failed batch (its batch-mate timed out while it ran) runs again on its own', async (t) => {
     t.mock.timers.enable({ apis: ['setTimeout'] });
     const engine = fakeEngine();

@@ -71,6 +71,10 @@ interface Job {
   retry: RetryGroup | null;
   /** The error of its first run alone, when that failed in onnxruntime: it runs alone a second time. */
   firstError: LayercacheError | null;
+  /** Its first run alone is in an engine (it goes on after the request's deadline). */
+  inFirstRun: boolean;
+  /** Its first run alone has ended (or its deadline passed before it started): counted off group.firstRuns. */
+  firstEnded: boolean;
 }
 
 /** The requests of a batch onnxruntime failed, each run again alone. */
@@ -132,7 +136,7 @@ export class DynamicBatcher {
     if (refused) return Promise.reject(refused);
     this.inFlight++;
     return new Promise<RowsResult>((resolve, reject) => {
-      const job: Job = { input, rows, verify, enqueued: performance.now(), resolve, reject, timer: null, settled: false, retry: null, firstError: null };
+      const job: Job = { input, rows, verify, enqueued: performance.now(), resolve, reject, timer: null, settled: false, retry: null, firstError: null, inFirstRun: false, firstEnded: false };
       job.timer = setTimeout(() => {
         const at = this.unqueue(job);
         const group = job.retry;
@@ -170,19 +174,12 @@ export class DynamicBatcher {
       const failed = result instanceof LayercacheError && result.code === 'ENGINE_RUN_FAILED';
       if (job.firstError === null) {
         // The end of its first run alone (or its deadline before it).
-        group.firstRuns--;
         if (failed && group.size > 1) {
           job.firstError = result;
           group.second.push(job);
         }
-        if (group.firstRuns === 0) {
-          // Second runs, first in line, once no first run is left (another run beside them could be what failed).
-          for (const j of group.second.splice(0).reverse()) {
-            this.queue.unshift(j);
-            this.queuedRows += j.rows;
-          }
-          this.pump();
-        }
+        // A deadline during the run: the run still goes on in its engine, and is counted off when it ends.
+        if (!job.inFirstRun) this.endFirstRun(job);
         if (job.firstError !== null) return;
       }
       group.running.delete(job);
@@ -192,6 +189,22 @@ export class DynamicBatcher {
       if (failed) return;
     }
     this.finish(job, result);
+  }
+
+  /** `job`'s first run alone has ended, or its deadline passed before it ran: after the group's last, its second runs go first in line. */
+  private endFirstRun(job: Job): void {
+    const group = job.retry!;
+    if (job.firstEnded) return;
+    job.firstEnded = true;
+    group.firstRuns--;
+    if (group.firstRuns === 0) {
+      // Second runs, first in line, once no first run is left (another run beside them could be what failed).
+      for (const j of group.second.splice(0).reverse()) {
+        this.queue.unshift(j);
+        this.queuedRows += j.rows;
+      }
+      this.pump();
+    }
   }
 
   /** Every member has ended: those that failed alone twice get their answers. */
@@ -208,7 +221,7 @@ export class DynamicBatcher {
     if (waiting >= 0) group.second.splice(waiting, 1);
     const twice = group.failed.find((f) => f.job === job);
     if (group.running.delete(job) && group.running.size === 0) this.answerFailed(group);
-    this.finish(job, twice && group.answered ? refusedInput(twice.error) : first);
+    this.finish(job, twice && group.answered ? refusedInput(twice.error) : twice?.error ?? first);
   }
 
   /** Takes `job` out of the queue; returns where it was, or −1. */
@@ -282,11 +295,19 @@ export class DynamicBatcher {
         r += j.rows;
       }
     }
+    const first = jobs.length === 1 && jobs[0]!.retry !== null && jobs[0]!.firstError === null ? jobs[0]! : null;
+    if (first) first.inFirstRun = true;
+    const ended = (): void => {
+      if (!first) return;
+      first.inFirstRun = false;
+      if (first.settled) this.endFirstRun(first);
+    };
     const started = performance.now();
     this.busy++;
     this.execute(input, rows, verify, this.queue.length > 0).then((out) => {
       const callMs = performance.now() - started;
       const computeMs = callMs - Math.min(callMs, out.waitedMs ?? 0);
+      ended();
       this.onBatch({ rows, computeMs });
       let r = 0;
       for (const j of jobs) {
@@ -305,6 +326,7 @@ export class DynamicBatcher {
       }
     }, (err: unknown) => {
       const e = err instanceof Error ? err : new LayercacheError('WORKER_FAILED', String(err));
+      ended();
       const waiting = jobs.filter((j) => !j.settled);
       // Also when only one is left (its batch-mates timed out while it ran): the failure may have been theirs.
       if (jobs.length > 1 && waiting.length > 0 && e instanceof LayercacheError && e.code === 'ENGINE_RUN_FAILED') {

@@ -293,7 +293,7 @@ export class OnlineLearner {
     }
     const serving = await this.serving.serial(() => this.settle(reply));
     if (serving === null || serving === 'kept') return;
-    this.deps.log.info({ version: serving, exits: reply.exits, calibrationAgreement: reply.agreement, macsSaved: reply.macsSaved, seconds: reply.seconds, latencyReused: reply.latencyReused }, `retrain: version ${serving} serving (${reply.exits} exit${reply.exits === 1 ? '' : 's'}, ${(reply.macsSaved * 100).toFixed(1)}% MACs saved on calibration)${reply.noExitReason ? `: ${reply.noExitReason}` : ''}`);
+    this.deps.log.info({ version: serving, exits: reply.exits, calibrationAgreement: reply.agreement, macsSaved: reply.macsSaved, seconds: reply.seconds, latencyReused: reply.latencyReused }, `retrain: version ${serving} serving (${reply.exits} exit${reply.exits === 1 ? '' : 's'}, ${Math.abs(reply.macsSaved * 100).toFixed(1)}% ${reply.macsSaved >= 0 ? 'MACs saved' : 'more MACs'} on calibration)${reply.noExitReason ? `: ${reply.noExitReason}` : ''}`);
   }
 
   /**

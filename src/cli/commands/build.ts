@@ -7,7 +7,7 @@ import { imageSizeOf, isImageSpec, openDataSource, type ImageSize } from '../../
 import { LayercacheError } from '../../errors/index.ts';
 import { checkOutputDir, isWithin, realPath } from '../../files/index.ts';
 import { loadModelFile, readValueInfo } from '../../onnx/index.ts';
-import { formatCount, formatPercent, formatProbability, plural } from '../format.ts';
+import { formatCount, formatPercent, formatProbability, plural, savedOrMore } from '../format.ts';
 import type { CliIo } from '../io.ts';
 import { terminalProgress } from '../progress-bars.ts';
 
@@ -45,9 +45,9 @@ export async function runBuild(file: string, opts: BuildCommandOptions, config: 
     io.out(`${JSON.stringify({ bundle: opts.out, seconds, report: r, exits: saved.exits }, null, 2)}\n`);
     return;
   }
-  const t = new Table({ head: ['', 'agreement', 'latency ms/sample', 'MACs/sample', 'MACs saved'], style: { head: [], border: [] } });
+  const t = new Table({ head: ['', 'agreement', 'latency ms/sample', 'MACs/sample', 'MACs vs backbone'], style: { head: [], border: [] } });
   const row = (name: string, agreement: number | null, ms: number, macs: number) =>
-    t.push([name, agreement === null ? '—' : formatPercent(agreement), ms.toFixed(3), formatCount(macs), formatPercent(1 - macs / r.backbone.macsPerSample)]);
+    t.push([name, agreement === null ? '—' : formatPercent(agreement), ms.toFixed(3), formatCount(macs), savedOrMore(1 - macs / r.backbone.macsPerSample)]);
   row('backbone', 1, r.backbone.latencyMs, r.backbone.macsPerSample);
   row(`selected (${plural(r.selected.exits.length, 'exit')})`, r.selected.agreement, r.selected.latencyMs, r.selected.macsPerSample);
   row(`paper rule (p ≥ ${formatProbability(r.paperRule.threshold)})`, r.paperRule.agreement, r.paperRule.latencyMs, r.paperRule.macsPerSample);

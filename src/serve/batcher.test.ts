@@ -1,6 +1,7 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import { LayercacheError } from '../errors/index.ts';
+import { seededRng } from '../tensor/index.ts';
 import { DynamicBatcher, type BatchOutput } from './batcher.ts';
 
 /** An engine that answers class = first input value of each row, and records the batches it saw. */
@@ -233,7 +234,8 @@ describe('DynamicBatcher', () => {
   it('a request that fails alone once but not the second time (a failure of the moment, a lack of memory say) is answered', async () => {
     const engine = fakeEngine();
     let failuresLeft = 2;
-    const b = new DynamicBatcher({ ...opts, maxQueueDelayUs: 10_000_000, maxBatchSize: 2 }, async (input, rows) => {
+    // Sent in one tick, the two fill a batch at once (a long queue delay would leave a timer holding the test open).
+    const b = new DynamicBatcher({ ...opts, maxQueueDelayUs: 1000, maxBatchSize: 2 }, async (input, rows) => {
       const out = await engine.execute(input, rows);
       // The batch fails, then the first request's first run alone.
       if (input.includes(1) && failuresLeft-- > 0) throw new LayercacheError('ENGINE_RUN_FAILED', 'Failed to allocate memory');
@@ -362,6 +364,52 @@ describe('DynamicBatcher', () => {
     engine.release();
     assert.equal((await good).probs[0], 2);
     assert.deepEqual(engine.batches, [[1], [9, 2], [2]]);
+  });
+
+  it('keeps its invariants under random failures, deadlines, hurry and drain (200 seeded runs on mocked time)', async (t) => {
+    t.mock.timers.enable({ apis: ['setTimeout'] });
+    /** One mocked millisecond, then the event loop's turns that follow from it. */
+    const tick = async (): Promise<void> => {
+      t.mock.timers.tick(1);
+      for (let i = 0; i < 3; i++) await new Promise((r) => setImmediate(r));
+    };
+    for (let seed = 1; seed <= 200; seed++) {
+      const random = seededRng(seed);
+      const rng = (): number => random.uniform();
+      const engines = 1 + Math.floor(rng() * 3);
+      const bad = new Set<number>();
+      const runs = new Map<number, number>();
+      const b = new DynamicBatcher({ maxBatchSize: 4, maxQueueDelayUs: 2000, maxQueueRows: 1000, requestTimeoutMs: 5 + Math.floor(rng() * 40), rowSize: 1, engines }, async (input, rows) => {
+        assert.ok(b.pendingRows >= 0, `seed ${seed}: negative pending rows`);
+        for (const v of input) runs.set(v, (runs.get(v) ?? 0) + 1);
+        await new Promise((r) => setTimeout(r, Math.floor(rng() * 6)));
+        if (rng() < 0.15 || Array.from(input).some((v) => bad.has(v))) throw new LayercacheError('ENGINE_RUN_FAILED', 'refused');
+        if (rng() < 0.03) throw new LayercacheError('WORKER_FAILED', 'gone');
+        return { probs: new Float32Array(rows * 2), exits: new Int32Array(rows), confidence: new Float32Array(rows), classes: 2, version: 1 };
+      });
+      const settled = new Map<number, number>();
+      const answers: Promise<unknown>[] = [];
+      let drained: Promise<void> | null = null;
+      for (let i = 1, n = 5 + Math.floor(rng() * 20); i <= n; i++) {
+        if (rng() < 0.3) bad.add(i);
+        const count = (): void => void settled.set(i, (settled.get(i) ?? 0) + 1);
+        answers.push(b.submit(Float32Array.of(i), 1, new Uint8Array(1)).then(count, count));
+        for (let k = rng() < 0.3 ? Math.floor(rng() * 4) : 0; k > 0; k--) await tick();
+        if (rng() < 0.1) b.hurry();
+        if (rng() < 0.05) {
+          drained = b.drain();
+          break;
+        }
+      }
+      let done = false;
+      void (drained ?? b.drain()).then(() => { done = true; });
+      for (let ms = 0; ms < 1000 && !done; ms++) await tick();
+      assert.ok(done, `seed ${seed}: drain did not resolve`);
+      await Promise.all(answers);
+      assert.equal(b.pendingRows, 0, `seed ${seed}`);
+      for (const [i, c] of settled) assert.equal(c, 1, `seed ${seed}: request ${i} settled ${c} times`);
+      for (const [v, c] of runs) assert.ok(c <= 3, `seed ${seed}: request ${v} ran ${c} times`);
+    }
   });
 
   it('hurry sends a request waiting for its batch to fill at once, and still takes new ones', async () => {

@@ -292,6 +292,9 @@ export class EnginePool {
     // A replacement still loading terminates itself once it sees `closing`.
     await Promise.allSettled([...this.spawning]);
     await Promise.all(this.workers.map(async (w) => {
+      // 'close' is answered after the batch under way (messages are handled in order): a worker terminated during an
+      // onnxruntime run aborts the whole process (onnxruntime-node 1.30: "terminate called after throwing an instance
+      // of 'Napi::Error'", measured in session 28), so no worker is terminated while it may be running.
       await w.call({ kind: 'close' }).catch(() => undefined);
       await w.worker.terminate();
     }));

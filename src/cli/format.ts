@@ -52,16 +52,6 @@ export function plural(n: number, noun: string): string {
   return `${n} ${noun}${n === 1 ? '' : 's'}`;
 }
 
-/** A relative change in a cost, e.g. 0.061 → "6.1% lower", −0.04 → "4.0% higher". */
-export function formatSaving(saved: number): string {
-  return saved >= 0 ? `${formatPercent(saved)} lower` : `${formatPercent(-saved)} higher`;
-}
-
-/** A saving (1 − bundle / backbone) for a table cell: "14.4% saved", or "0.2% more" (heads that cost more than their exits save). */
-export function savedOrMore(saved: number): string {
-  return saved >= 0 ? `${formatPercent(saved)} saved` : `${formatPercent(-saved)} more`;
-}
-
 /** A MACs saving (1 − bundle / backbone) in words: "saved 14.4%", or "0.2% more than the backbone's" (heads that cost more than their exits save). */
 export function formatMacsSaving(saved: number): string {
   return saved >= 0 ? `saved ${formatPercent(saved)}` : `${formatPercent(-saved)} more than the backbone's`;

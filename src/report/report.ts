@@ -17,8 +17,8 @@ import { specsOverlap } from '../data/index.ts';
 import { isRecord, requireArgument } from '../errors/index.ts';
 import { writeFileAtomic, type OutputFileKind } from '../files/index.ts';
 import { agreementCurveChart, chartLibraryVersions, computeChart, exitChart, headroomChart, latencyChart, paretoChart } from './charts.ts';
-import { setPercent, targetAgreementPct } from '../tensor/index.ts';
-import { latencyChange, savedOrMore, signedPct, verdictSentences } from './verdict.ts';
+import { lowerOrHigher, savedOrMore, setPercent, signedPct, targetAgreementPct } from '../tensor/index.ts';
+import { verdictSentences } from './verdict.ts';
 
 const require = createRequire(import.meta.url);
 const versionOf = (pkg: string): string => {
@@ -144,7 +144,7 @@ export async function renderReport(input: ReportInput): Promise<string> {
     ['accuracy vs labels', pct(b.accuracy), pct(c.accuracy)],
     ['MACs per sample (heads included)', num(b.macsPerSample), `${num(c.macsPerSample)} (${savedOrMore(bundleSaved)})`],
     ['batch-1 latency mean / p50 / p99, ms', `${b.latencyMs.mean.toFixed(3)} / ${b.latencyMs.p50.toFixed(3)} / ${b.latencyMs.p99.toFixed(3)}`,
-      `${c.latencyMs.mean.toFixed(3)} / ${c.latencyMs.p50.toFixed(3)} / ${c.latencyMs.p99.toFixed(3)} (mean ${latencyChange(ev.latencySaved.saved)}${ev.latencySaved.ci95 ? `; 95% interval of the saving ${signedPct(ev.latencySaved.ci95[0])} to ${signedPct(ev.latencySaved.ci95[1])} in this run, over ${ev.latencySaved.blocks} paired blocks` : ''})`],
+      `${c.latencyMs.mean.toFixed(3)} / ${c.latencyMs.p50.toFixed(3)} / ${c.latencyMs.p99.toFixed(3)} (mean ${lowerOrHigher(ev.latencySaved.saved)}${ev.latencySaved.ci95 ? `; 95% interval of the saving ${signedPct(ev.latencySaved.ci95[0])} to ${signedPct(ev.latencySaved.ci95[1])} in this run, over ${ev.latencySaved.blocks} paired blocks` : ''})`],
     ['batch-64 throughput, samples/s', b.throughputBatch64.toFixed(0), `${c.throughputBatch64.toFixed(0)} (${(c.throughputBatch64 / b.throughputBatch64).toFixed(2)}×)`],
   ];
   const exitTable = m.exits.map((e, i) => [

@@ -5,22 +5,7 @@
  * includes zero is "no clear change"; the samples are called held out only when known not to overlap the build's.
  */
 import type { PairedSaving } from '../evaluate/index.ts';
-import { targetAgreementPct } from '../tensor/index.ts';
-
-/** A fraction as a percentage with a true minus sign: −6.1%, not -6.1%. */
-export function signedPct(x: number, digits = 1): string {
-  return `${(100 * x).toFixed(digits)}%`.replace(/^-/, '−');
-}
-
-/** A latency saving in words: "6.1% lower" or "6.1% higher" (the mean; `saved` is 1 − bundle / backbone). */
-export function latencyChange(saved: number): string {
-  return saved >= 0 ? `${signedPct(saved)} lower` : `${signedPct(-saved)} higher`;
-}
-
-/** A MACs saving for a table cell: "14.4% saved", or "0.2% more" (heads that cost more than their exits save). */
-export function savedOrMore(saved: number): string {
-  return saved >= 0 ? `${signedPct(saved)} saved` : `${signedPct(-saved)} more`;
-}
+import { lowerOrHigher, signedPct, targetAgreementPct } from '../tensor/index.ts';
 
 export interface VerdictFigures {
   /** 1 − bundle MACs / backbone MACs, per sample, heads included. */
@@ -53,8 +38,8 @@ export function verdictSentences(f: VerdictFigures): string[] {
   const ci = f.latency.ci95;
   const interval = ci ? ` (95% interval of the saving ${signedPct(ci[0])} to ${signedPct(ci[1])})` : '';
   const latency = ci !== null && ci[0] <= 0 && ci[1] >= 0
-    ? `no clear change in mean batch-1 latency (${latencyChange(f.latency.saved)}; the 95% interval of the saving, ${signedPct(ci[0])} to ${signedPct(ci[1])}, includes zero)`
-    : `mean batch-1 latency ${latencyChange(f.latency.saved)}${interval}`;
+    ? `no clear change in mean batch-1 latency (${lowerOrHigher(f.latency.saved)}; the 95% interval of the saving, ${signedPct(ci[0])} to ${signedPct(ci[1])}, includes zero)`
+    : `mean batch-1 latency ${lowerOrHigher(f.latency.saved)}${interval}`;
   const ratio = f.throughputRatio;
   const throughput = `batch-64 throughput ${ratio.toFixed(2)}× the backbone's${ratio < 1 ? ', lower' : ''}`;
   out.push(`Timed beside the backbone in this run: ${latency}; ${throughput}.${ci ? ' Separate runs can differ more than this run\'s interval.' : ''}`);

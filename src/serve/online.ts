@@ -23,7 +23,7 @@
 import { loadBundle, type LoadedBundle } from '../bundle/index.ts';
 import { minBuildSamples } from '../config/index.ts';
 import { asLayercacheError, LayercacheError } from '../errors/index.ts';
-import { seededRng, targetAgreementPct, type Rng } from '../tensor/index.ts';
+import { savedOrMore, seededRng, targetAgreementPct, type Rng } from '../tensor/index.ts';
 import { AgreementGuard, keepsServing } from './agreement-guard.ts';
 import { setAgreementGauges } from './agreement-gauges.ts';
 import { VERIFY_AND_ADMIT, VERIFY_ONLY, type EngineReply } from './messages.ts';
@@ -293,7 +293,7 @@ export class OnlineLearner {
     }
     const serving = await this.serving.serial(() => this.settle(reply));
     if (serving === null || serving === 'kept') return;
-    this.deps.log.info({ version: serving, exits: reply.exits, calibrationAgreement: reply.agreement, macsSaved: reply.macsSaved, seconds: reply.seconds, latencyReused: reply.latencyReused }, `retrain: version ${serving} serving (${reply.exits} exit${reply.exits === 1 ? '' : 's'}, ${Math.abs(reply.macsSaved * 100).toFixed(1)}% ${reply.macsSaved >= 0 ? 'MACs saved' : 'more MACs'} on calibration)${reply.noExitReason ? `: ${reply.noExitReason}` : ''}`);
+    this.deps.log.info({ version: serving, exits: reply.exits, calibrationAgreement: reply.agreement, macsSaved: reply.macsSaved, seconds: reply.seconds, latencyReused: reply.latencyReused }, `retrain: version ${serving} serving (${reply.exits} exit${reply.exits === 1 ? '' : 's'}, MACs ${savedOrMore(reply.macsSaved)} on calibration)${reply.noExitReason ? `: ${reply.noExitReason}` : ''}`);
   }
 
   /**

@@ -3,5 +3,6 @@ export { type DType, type Tensor, type TypedArrayOf, numel, unusableScoresRow, b
 export { type Rng, seededRng, randomNormal, shuffleInPlace } from './random.ts';
 export { percentile } from './percentile.ts';
 export { firstNonFinite } from './finite.ts';
+export { lowerOrHigher, savedOrMore, signedPct } from './saving-words.ts';
 export { setPercent, targetAgreementPct } from './set-percent.ts';
 export { halfToFloat, bfloat16ToFloat, roundToHalf, roundToBfloat16, floatValues } from './float-bits.ts';

@@ -7,7 +7,8 @@ import { imageSizeOf, isImageSpec, openDataSource, type ImageSize } from '../../
 import { LayercacheError } from '../../errors/index.ts';
 import { checkOutputDir, isWithin, realPath } from '../../files/index.ts';
 import { loadModelFile, readValueInfo } from '../../onnx/index.ts';
-import { formatCount, formatPercent, formatProbability, plural, savedOrMore } from '../format.ts';
+import { savedOrMore } from '../../tensor/index.ts';
+import { formatCount, formatPercent, formatProbability, plural } from '../format.ts';
 import type { CliIo } from '../io.ts';
 import { terminalProgress } from '../progress-bars.ts';
 

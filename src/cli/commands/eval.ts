@@ -9,10 +9,10 @@ import { checkOutputFile, isWithin, realPath, sha256 } from '../../files/index.t
 import { evaluateBundle, type EvalReport, type SystemFigures } from '../../evaluate/index.ts';
 import { loadModelFile } from '../../onnx/index.ts';
 import { REPORT_OUTPUT, writeReport } from '../../report/index.ts';
-import { formatCount, formatMacsSaving, formatPercent, formatProbability, formatSaving, plural } from '../format.ts';
+import { formatCount, formatMacsSaving, formatPercent, formatProbability, plural } from '../format.ts';
 import type { CliIo } from '../io.ts';
 import { terminalProgress } from '../progress-bars.ts';
-import { setPercent } from '../../tensor/index.ts';
+import { lowerOrHigher, setPercent } from '../../tensor/index.ts';
 
 export interface EvalCommandOptions {
   readonly data: string;
@@ -112,7 +112,7 @@ export async function runEval(dir: string, opts: EvalCommandOptions, config: Con
   const b = report.backbone;
   const c = report.cached;
   io.out(`MACs ${formatMacsSaving(1 - c.macsPerSample / b.macsPerSample)} (oracle bound ${formatPercent(1 - report.oracle.macsPerSample / b.macsPerSample)}), `
-    + `mean batch-1 latency ${formatSaving(report.latencySaved.saved)} (${savingInterval(report.latencySaved, report.latencySamples, report.samples)}), `
+    + `mean batch-1 latency ${lowerOrHigher(report.latencySaved.saved)} (${savingInterval(report.latencySaved, report.latencySamples, report.samples)}), `
     + `batch-64 throughput ×${(c.throughputBatch64 / b.throughputBatch64).toFixed(2)}\n`);
   if (report.samples < 64) io.out(`note: with ${report.samples} samples, the batch-64 throughput ran batches of ${report.samples}; evaluate on 64 or more for the batch-64 figure\n`);
   io.out(`exit hit rates: ${c.exitRates.map((r, i) => `#${i} (candidate ${bundle.manifest.exits[i]!.candidate}) ${formatPercent(r)}`).join(', ') || 'none'}; full backbone ${formatPercent(c.fullRate)}\n`);
@@ -127,7 +127,7 @@ export async function runEval(dir: string, opts: EvalCommandOptions, config: Con
   const p = report.paperBaseline;
   if (p) {
     io.out(`paper rule (every exit, p ≥ ${formatProbability(p.threshold)}): MACs ${formatMacsSaving(1 - p.macsPerSample / b.macsPerSample)}, `
-      + `mean batch-1 latency ${formatSaving(1 - p.latencyMs.mean / p.pairedBackbone.latencyMs.mean)} and batch-64 throughput ×${(p.throughputBatch64 / p.pairedBackbone.throughputBatch64).toFixed(2)} against the backbone timed beside it\n`);
+      + `mean batch-1 latency ${lowerOrHigher(1 - p.latencyMs.mean / p.pairedBackbone.latencyMs.mean)} and batch-64 throughput ×${(p.throughputBatch64 / p.pairedBackbone.throughputBatch64).toFixed(2)} against the backbone timed beside it\n`);
   }
   if (htmlFailed !== null) throw htmlFailed;
   if (wrote) io.out(`wrote ${opts.html}\n`);

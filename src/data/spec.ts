@@ -131,9 +131,8 @@ async function openFile(spec: string, file: string): Promise<{ size: number; rea
   };
 }
 
-/** Tensors are fed as they are, so a NaN or infinity would flow silently into every answer. data: [count, ...sample] */
-function checkFinite(spec: string, data: Float32Array, perSample: number, first: number): void {
-  const i = firstNonFinite(data);
+/** Tensors are fed as they are, so a NaN or infinity would flow silently into every answer. data: [count, ...sample]; i: its first non-finite value, when already known. */
+function checkFinite(spec: string, data: Float32Array, perSample: number, first: number, i = firstNonFinite(data)): void {
   if (i >= 0) throw bad(spec, `holds ${data[i]} at sample ${first + Math.floor(i / perSample)} (value ${i % perSample}); inputs must be finite numbers`);
 }
 
@@ -219,13 +218,13 @@ async function openUnchecked(spec: string, preprocess: Preprocess, imageSize: Im
       const [a, b] = parseRange(spec, range, shape[0]!, ['the array', 'samples']);
       checkArrayBytes(spec, `samples ${a}-${b - 1}`, b - a, per * 4);
       const samples = await readNpyElements(header, a * per, (b - a) * per, f.read);
-      const inf = header.dtype === 'float64' ? firstNonFinite(samples) : -1;
-      if (inf >= 0) {
+      const inf = firstNonFinite(samples);
+      if (inf >= 0 && header.dtype === 'float64') {
         // Perhaps a finite float64 past float32's range, which the conversion made infinite: said as what the file holds.
         const v = new DataView((await f.read(header.offset + (a * per + inf) * 8, 8)).buffer).getFloat64(0, true);
         if (Number.isFinite(v)) throw bad(spec, `holds ${v} at sample ${a + Math.floor(inf / per)} (value ${inf % per}), beyond the range of float32 (±3.4e38), which the model takes; scale the data into it`);
       }
-      checkFinite(spec, samples, per, a);
+      checkFinite(spec, samples, per, a, inf);
       return tensorSource(spec, samples, shape.slice(1), b - a);
     } finally {
       await f.close();

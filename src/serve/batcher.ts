@@ -199,10 +199,7 @@ export class DynamicBatcher {
     group.firstRuns--;
     if (group.firstRuns === 0) {
       // Second runs, first in line, once no first run is left (another run beside them could be what failed).
-      for (const j of group.second.splice(0).reverse()) {
-        this.queue.unshift(j);
-        this.queuedRows += j.rows;
-      }
+      this.putFirst(group.second.splice(0));
       this.pump();
     }
   }
@@ -222,6 +219,12 @@ export class DynamicBatcher {
     const twice = group.failed.find((f) => f.job === job);
     if (group.running.delete(job) && group.running.size === 0) this.answerFailed(group);
     this.finish(job, twice && group.answered ? refusedInput(twice.error) : twice?.error ?? first);
+  }
+
+  /** Puts `jobs` first in line, in their order (they run again: their wait is over). */
+  private putFirst(jobs: readonly Job[]): void {
+    this.queue.unshift(...jobs);
+    for (const j of jobs) this.queuedRows += j.rows;
   }
 
   /** Takes `job` out of the queue; returns where it was, or −1. */
@@ -332,11 +335,8 @@ export class DynamicBatcher {
       if (jobs.length > 1 && waiting.length > 0 && e instanceof LayercacheError && e.code === 'ENGINE_RUN_FAILED') {
         // Each again on its own, first in line (their wait is over): only the request that fails alone fails.
         const group: RetryGroup = { size: waiting.length, firstRuns: waiting.length, second: [], running: new Set(waiting), answered: false, failed: [] };
-        for (const j of waiting.reverse()) {
-          j.retry = group;
-          this.queue.unshift(j);
-          this.queuedRows += j.rows;
-        }
+        for (const j of waiting) j.retry = group;
+        this.putFirst(waiting);
         return;
       }
       for (const j of jobs) this.settle(j, e);

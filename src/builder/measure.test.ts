@@ -5,10 +5,11 @@ import type { ModelProto } from '../onnx/index.ts';
 import { buildHeadModel, initParams } from '../heads/index.ts';
 import { SILENT, type Progress } from '../progress/index.ts';
 import { extractSegments } from '../surgery/index.ts';
-import { seededRng } from '../tensor/index.ts';
+import { seededRng, type Tensor } from '../tensor/index.ts';
 import { randomInput } from '../../test/support/chain.ts';
 import { residualNet } from '../../test/support/models.ts';
-import { measureLatency, shapeId, timeAlternating, type CandidateCut } from './measure.ts';
+import { Cascade } from '../cascade/index.ts';
+import { measureCascade, measureLatency, shapeId, timeAlternating, type CandidateCut } from './measure.ts';
 
 const engine = { intraOpThreads: 1, graphOptimization: 'all' } as const;
 
@@ -106,6 +107,33 @@ describe('latency cost model', () => {
   it('rejects an empty list of candidate exits', async () => {
     const { model } = residualNet();
     await assert.rejects(measureLatency(model, [], [], randomInput([1, 3, 8, 8], 1), { engine, progress: SILENT, reps: 3 }), /at least one candidate exit/);
+  });
+
+  it('measureCascade: the cascade runs without its input scan (the backbone side has none), done before the clock', async (t) => {
+    const { model } = residualNet();
+    const a = await analyzeModel(model);
+    const tensors = ['stem', 'b1_out'];
+    const spec = { pool: 2, hidden: 6, dropout: 0 };
+    const rng = seededRng(3);
+    const parts = {
+      segments: extractSegments(model, a.flow, tensors, a.typeOf).map((s) => s.model),
+      heads: tensors.map(() => buildHeadModel(spec, initParams(spec, 16, 5, rng), [4, 8, 8], 5, 17)),
+      exits: tensors.map((tensor) => ({ tensor, threshold: Infinity, temperature: 1 })), classes: 5, score: 'max' as const,
+    };
+    const seen: boolean[] = [];
+    const run = Cascade.prototype.run;
+    t.mock.method(Cascade.prototype, 'run', function (this: Cascade, x: Tensor, o: { finiteChecked?: boolean } = {}) {
+      seen.push(o.finiteChecked ?? false);
+      return run.call(this, x, o);
+    });
+    const inputs = Array.from({ length: 4 }, (_, i) => randomInput([2, 3, 8, 8], i));
+    const r = await measureCascade(model, parts, inputs, { engine, reps: 2 });
+    assert.ok(seen.length >= 8 && seen.every(Boolean), JSON.stringify(seen));
+    assert.ok(r.ratio > 0 && Number.isFinite(r.ratio));
+    // Input the scan refuses still gets the cascade's own error, naming the value.
+    seen.length = 0;
+    inputs[2]!.data[5] = Number.NaN;
+    await assert.rejects(measureCascade(model, parts, inputs, { engine, reps: 1 }), { code: 'INPUT_INVALID', message: /holds NaN at row 0 \(value 5\)/ });
   });
 
   it('timeAlternating: every runner sees every input each pass, the order flips every block, the reference ratio is 1', async () => {

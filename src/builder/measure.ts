@@ -22,7 +22,7 @@
  * costs from a prior latency profile (latency-profile.ts) are used only when they cover every
  * exit, and then only head shapes missing from it are timed.
  */
-import { Cascade } from '../cascade/index.ts';
+import { Cascade, finiteInput } from '../cascade/index.ts';
 import { LayercacheError } from '../errors/index.ts';
 import { Session, type EngineOptions } from '../engine/index.ts';
 import { GraphBuilder, modelOpset, readValueInfo, serializeModel, type ModelProto } from '../onnx/index.ts';
@@ -314,9 +314,12 @@ export async function measureCascade(
   try {
     const cascade = await Cascade.create(parts, opts.engine);
     try {
+      // The cascade's scan for values that are not finite, which the backbone side does not do, runs before the
+      // clock; input it would refuse runs unchecked, so its own error names the value.
+      const finiteChecked = inputs.every(finiteInput);
       const r = await timeAlternating({
         backbone: (x) => full.run({ [inputName]: x }),
-        cascade: (x) => cascade.run(x),
+        cascade: (x) => cascade.run(x, { finiteChecked }),
       }, inputs, { passes: opts.reps, blockSize: Math.max(1, Math.round(BLOCK_ROWS / (inputs[0]?.dims[0] ?? 1))), ...(opts.onBlock ? { onBlock: opts.onBlock } : {}) });
       return { backboneMs: r.backbone!.meanMs, cascadeMs: r.cascade!.meanMs, ratio: r.cascade!.ratio };
     } finally {

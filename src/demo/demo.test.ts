@@ -3,7 +3,8 @@ import { promises as fs } from 'node:fs';
 import path from 'node:path';
 import { describe, it } from 'node:test';
 import { tempDir } from '../../test/support/temp-dir.ts';
-import { checkDemoDir } from './demo.ts';
+import { loadConfig } from '../config/index.ts';
+import { checkDemoDir, demoBuildConfig } from './demo.ts';
 import { DIGITS_RECIPE_FILE } from './digits-backbone.ts';
 
 describe('the demo\'s output directory', () => {
@@ -51,5 +52,14 @@ describe('the demo\'s output directory', () => {
       process.chdir(cwd);
     }
     await assert.rejects(checkDemoDir(''), { code: 'OUTPUT_EXISTS', message: /empty path/ });
+  });
+});
+
+describe('the demo\'s settings', () => {
+  it('run its small network on one onnxruntime thread where the configuration leaves the number to onnxruntime, else as given', () => {
+    const threads = (env: Record<string, string>): number => demoBuildConfig(loadConfig({}, env, { serving: false })).engine.intraOpThreads;
+    assert.equal(loadConfig({}, {}, { serving: false }).engine.intraOpThreads, 0);
+    assert.deepEqual([threads({}), threads({ LAYERCACHE_THREADS: '0' }), threads({ LAYERCACHE_THREADS: '2' })], [1, 1, 2]);
+    assert.equal(demoBuildConfig(loadConfig({}, {}, { serving: false })).build.tolerance, 0.01);
   });
 });

@@ -6,8 +6,10 @@ import { loadBundle, type LoadedBundle } from '../bundle/index.ts';
 import { IDENTITY_PREPROCESS, openDataSource } from '../data/index.ts';
 import { saveModel } from '../onnx/index.ts';
 import { SILENT } from '../progress/index.ts';
-import { percentile, randomNormal, seededRng } from '../tensor/index.ts';
+import { percentile, randomNormal, seededRng, type Tensor } from '../tensor/index.ts';
+import { Cascade } from '../cascade/index.ts';
 import { evaluateBundle, type EvalReport } from './evaluate.ts';
+import { MAX_THROUGHPUT_PASSES } from './side-by-side.ts';
 import { cli } from '../../test/support/cli.ts';
 import { saveWithForcedExit } from '../../test/support/forced-exit.ts';
 import { heavyTail } from '../../test/support/models.ts';
@@ -87,6 +89,29 @@ describe('evaluateBundle figures', () => {
       assert.deepEqual([stats.p50, stats.p95, stats.p99], [percentile(trace, 0.5), percentile(trace, 0.95), percentile(trace, 0.99)]);
       close(stats.mean, trace.reduce((a, b) => a + b, 0) / trace.length, 'mean latency');
     }
+  });
+
+  it('times batch 64 over repeated passes (at most MAX_THROUGHPUT_PASSES), each with the input scan outside the clock', { timeout: 120_000 }, async (t) => {
+    const source = await openDataSource(`raw:${data}:8#100-119`, IDENTITY_PREPROCESS);
+    const calls: { rows: number; finiteChecked: boolean }[] = [];
+    const run = Cascade.prototype.run;
+    t.mock.method(Cascade.prototype, 'run', function (this: Cascade, x: Tensor, o: { finiteChecked?: boolean } = {}) {
+      calls.push({ rows: x.dims[0]!, finiteChecked: o.finiteChecked ?? false });
+      return run.call(this, x, o);
+    });
+    const opts = { engine: { intraOpThreads: 1, graphOptimization: 'all' as const }, progress: SILENT, latencySamples: 5, paper: false as const, timingInstances: 1 };
+    // 20 samples: one batch of 20 rows per pass, after one untimed warm-up run per instance.
+    for (const [throughputMs, passes] of [[0, 1], [1e9, MAX_THROUGHPUT_PASSES]] as const) {
+      calls.length = 0;
+      const r = await evaluateBundle(built, source, { ...opts, throughputMs });
+      const batch64 = calls.filter((c) => c.rows === 20);
+      assert.equal(batch64.length, 1 + passes, `throughputMs ${throughputMs}`);
+      // The backbone side runs no such scan: every timed run of the bundle, batch 1 too, leaves it out.
+      assert.ok(calls.slice(1).every((c) => c.finiteChecked), JSON.stringify(calls.slice(0, 8)));
+      assert.equal(calls.filter((c) => c.rows === 1).length, 5 + Math.ceil(5 / 50));
+      assert.ok(r.cached.throughputBatch64 > 0 && Number.isFinite(r.cached.throughputBatch64));
+    }
+    await assert.rejects(evaluateBundle(built, source, { ...opts, throughputMs: -1 }), { code: 'CONFIG_INVALID', message: /throughputMs -1 must be a number of milliseconds ≥ 0/ });
   });
 
   it('gives the same oracle and headroom over any split of the samples (rows are matched to their own reference)', { timeout: 120_000 }, async () => {

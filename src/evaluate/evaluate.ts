@@ -2,46 +2,27 @@
  * `layercache eval`: the backbone and the bundle measured in the same run on the same
  * inputs. Accuracy figures come from full passes at batch 64; latency from batch-1 runs in
  * alternating blocks (backbone and bundle on the same samples, each first in every other
- * block) so machine noise hits both alike; throughput from alternating batch-64 passes. No session lets its idle
+ * block) so machine noise hits both alike; throughput from alternating batch-64 passes (side-by-side.ts). No session lets its idle
  * onnxruntime threads spin (see engine/session.ts), the backbone's included, so both
  * sides run under the same settings.
  * Invariants: agreement compares the bundle's class with the backbone's on every sample;
  * MACs per sample count the backbone up to the exit plus every kept head evaluated.
  */
-import { Cascade, type CascadeRow } from '../cascade/index.ts';
+import { Cascade } from '../cascade/index.ts';
 import { requireLoadedBundle, type LoadedBundle } from '../bundle/index.ts';
 import { argmaxRows, maxScore, paperRule, scoreOfMaxProbability } from '../calibrate/index.ts';
 import { requireDataSource, requireSampleDims, type DataSource } from '../data/index.ts';
 import { checkEngineOptions, Session, type EngineOptions } from '../engine/index.ts';
 import { LayercacheError, requireArgument } from '../errors/index.ts';
 import { analyzeModel, readBackbone } from '../inspect/index.ts';
-import { requireProgress, withPhase, type Progress } from '../progress/index.ts';
+import { requireProgress, type Progress } from '../progress/index.ts';
 import { extractSegments } from '../surgery/index.ts';
-import { percentile, unusableScoresRow, type Tensor } from '../tensor/index.ts';
+import { unusableScoresRow } from '../tensor/index.ts';
 import { headroomOf, type Headroom } from './headroom.ts';
 import { pairedSaving, type PairedSaving } from './paired-saving.ts';
+import { accuracyOf, batchesOf, LATENCY_BLOCK, sideBySide, stats, THROUGHPUT_MS, type CachedFigures, type LatencyStats, type SystemFigures } from './side-by-side.ts';
 
-export interface LatencyStats {
-  readonly p50: number;
-  readonly p95: number;
-  readonly p99: number;
-  readonly mean: number;
-}
-
-export interface SystemFigures {
-  readonly accuracy: number | null;
-  readonly macsPerSample: number;
-  readonly latencyMs: LatencyStats;
-  readonly throughputBatch64: number;
-}
-
-export interface CachedFigures extends SystemFigures {
-  readonly agreement: number;
-  readonly exitRates: number[];
-  /** Per exit: agreement with the backbone of the rows it answered (null when it answered none). */
-  readonly exitAgreement: (number | null)[];
-  readonly fullRate: number;
-}
+export type { CachedFigures, LatencyStats, SystemFigures };
 
 export interface EvalReport {
   readonly samples: number;
@@ -94,6 +75,11 @@ export interface EvalOptions {
   readonly paper: false | 'build' | 'match';
   /** Equivalent session instances of each side, timed in rotation (default TIMING_INSTANCES). */
   readonly timingInstances?: number;
+  /**
+   * Least time in ms each side spends in timed batch-64 runs: passes over the data repeat until then, at most
+   * MAX_THROUGHPUT_PASSES (default THROUGHPUT_MS, 500; 0 times one pass).
+   */
+  readonly throughputMs?: number;
 }
 
 /**
@@ -101,140 +87,6 @@ export interface EvalOptions {
  * (DEVELOPERS.md, session 7); rotating three instances per side averages that offset.
  */
 const TIMING_INSTANCES = 3;
-
-/** Samples per block of batch-1 timing: each side runs a block in turn, on the same samples. */
-const LATENCY_BLOCK = 50;
-
-/** The data in batches of `size` rows, made on demand: iterate `batches()`, or take one with `at(k)`. */
-type Batches = (() => Generator<Tensor>) & { readonly count: number; at(k: number): Tensor };
-
-function batchesOf(data: DataSource, size: number): Batches {
-  const at = (k: number): Tensor => data.batch(k * size, Math.min(data.count, (k + 1) * size));
-  const count = Math.ceil(data.count / size);
-  return Object.assign(function* batches(): Generator<Tensor> {
-    for (let k = 0; k < count; k++) yield at(k);
-  }, { count, at });
-}
-
-function stats(ms: number[]): LatencyStats {
-  return { p50: percentile(ms, 0.5), p95: percentile(ms, 0.95), p99: percentile(ms, 0.99), mean: ms.reduce((a, b) => a + b, 0) / ms.length };
-}
-
-function accuracyOf(classes: ArrayLike<number>, labels: DataSource['labels']): number | null {
-  if (!labels) return null;
-  let ok = 0;
-  for (let i = 0; i < classes.length; i++) if (classes[i] === labels[i]) ok++;
-  return ok / classes.length;
-}
-
-/** Milliseconds `run` takes, wall clock. */
-async function wallMs(run: () => Promise<unknown>): Promise<number> {
-  const t = performance.now();
-  await run();
-  return performance.now() - t;
-}
-
-/**
- * Runs the two sides of timing round k, the backbone first in even rounds and the other side first in odd ones:
- * whichever runs second meets a machine the first has just warmed (caches, clocks), so neither always does.
- */
-export async function inTurn(k: number, backbone: () => Promise<void>, other: () => Promise<void>): Promise<void> {
-  if (k % 2 === 0) {
-    await backbone();
-    await other();
-  } else {
-    await other();
-    await backbone();
-  }
-}
-
-/**
- * cascades, backbones: equivalent instances (same graphs), used in rotation, block by block:
- * each session's timing carries its own offset of a percent or two (DEVELOPERS.md), which
- * rotation averages out instead of charging it all to one side.
- */
-async function cachedFigures(
-  name: string, cascades: readonly Cascade[], exitMacs: readonly number[], headMacs: readonly number[], totalMacs: number,
-  data: DataSource, reference: Int32Array, labels: DataSource['labels'], batches: Batches, opts: EvalOptions, backbones: readonly Session[],
-): Promise<{ figures: CachedFigures; trace: number[]; backboneTrace: number[]; backboneThroughput: number }> {
-  const rows: CascadeRow[] = [];
-  const inputName = backbones[0]!.inputs[0]!.name;
-  let cascadeMs = 0;
-  let backboneMs = 0;
-  await withPhase(opts.progress, `${name}: batch 64`, batches.count, async (phase) => {
-    // Every instance runs once untimed first: a session's first run is slow.
-    const first = batches.at(0);
-    for (const session of backbones) await session.run({ [inputName]: first });
-    for (const c of cascades) await c.run(first);
-    for (let k = 0; k < batches.count; k++) {
-      const b = batches.at(k);
-      const backbone = backbones[k % backbones.length]!;
-      const cascade = cascades[k % cascades.length]!;
-      await inTurn(k,
-        async () => { backboneMs += await wallMs(() => backbone.run({ [inputName]: b })); },
-        async () => { cascadeMs += await wallMs(async () => rows.push(...(await cascade.run(b)))); });
-      phase.tick();
-    }
-  });
-  const n = rows.length;
-  let agree = 0;
-  let macs = 0;
-  const counts = exitMacs.map(() => 0);
-  const agreeAt = exitMacs.map(() => 0);
-  let full = 0;
-  rows.forEach((r, i) => {
-    if (r.classIndex === reference[i]) {
-      agree++;
-      if (r.exit !== null) agreeAt[r.exit]!++;
-    }
-    const last = r.exit ?? exitMacs.length - 1;
-    for (let e = 0; e <= last; e++) macs += headMacs[e]!;
-    if (r.exit === null) {
-      macs += totalMacs;
-      full++;
-    } else {
-      macs += exitMacs[r.exit]!;
-      counts[r.exit]!++;
-    }
-  });
-  // Batch 1: alternating blocks of samples (a backbone block and the same samples through the
-  // bundle, the two in turn first), so both see the same machine conditions and their worker
-  // threads do not contend sample by sample.
-  const lat: number[] = [];
-  const blat: number[] = [];
-  const timed = Math.min(opts.latencySamples, data.count);
-  const block = LATENCY_BLOCK;
-  await withPhase(opts.progress, `${name}: batch 1`, timed, async (phase) => {
-    for (let s = 0; s < timed; s += block) {
-      const e = Math.min(timed, s + block);
-      const backbone = backbones[(s / block) % backbones.length]!;
-      const cascade = cascades[(s / block) % cascades.length]!;
-      const xs = Array.from({ length: e - s }, (_, k) => data.batch(s + k, s + k + 1));
-      // Each side's block: one untimed run to warm it after the other side, then every sample timed.
-      const timeBlock = async (run: (x: Tensor) => Promise<unknown>, into: number[]): Promise<void> => {
-        await run(xs[0]!);
-        for (const x of xs) into.push(await wallMs(() => run(x)));
-      };
-      await inTurn(s / block, () => timeBlock((x) => backbone.run({ [inputName]: x }), blat), () => timeBlock((x) => cascade.run(x), lat));
-      phase.tick(e - s);
-    }
-  });
-  return {
-    figures: {
-      agreement: agree / n,
-      accuracy: accuracyOf(rows.map((r) => r.classIndex), labels),
-      macsPerSample: macs / n,
-      latencyMs: stats(lat),
-      throughputBatch64: n / (cascadeMs / 1000),
-      exitRates: counts.map((c) => c / n),
-      exitAgreement: counts.map((c, e) => (c === 0 ? null : agreeAt[e]! / c)),
-      fullRate: full / n,
-    },
-    trace: lat,
-    backboneTrace: blat,
-    backboneThroughput: n / (backboneMs / 1000),
-  };
-}
 
 /**
  * Measures a bundle against its backbone on the same samples in one run: agreement (and accuracy when the data
@@ -265,6 +117,11 @@ export async function evaluateBundle(bundle: LoadedBundle, data: DataSource, opt
   if (!(Number.isInteger(instances) && instances >= 1)) {
     throw new LayercacheError('CONFIG_INVALID', `timingInstances ${instances} must be a positive integer (the default is ${TIMING_INSTANCES})`);
   }
+  const throughputMs = opts.throughputMs ?? THROUGHPUT_MS;
+  if (!(Number.isFinite(throughputMs) && throughputMs >= 0)) {
+    throw new LayercacheError('CONFIG_INVALID', `throughputMs ${throughputMs} must be a number of milliseconds ≥ 0 (the default is ${THROUGHPUT_MS}; 0 times one pass over the data)`);
+  }
+  const timing = { progress: opts.progress, latencySamples: opts.latencySamples, throughputMs };
   // Labels are class indices of this model. Data labelled with more classes (CIFAR-10 for a two-class model, or
   // folders of images split into more subfolders than the model has classes) still measures agreement, the main
   // figure, but its accuracy would compare the wrong classes: it is reported as unavailable, with a note.
@@ -317,7 +174,7 @@ export async function evaluateBundle(bundle: LoadedBundle, data: DataSource, opt
     const reference = argmaxRows(logits, K);
     const exitMacs = m.exits.map((e) => e.cumulativeMacs);
     const headMacs = m.exits.map((e) => e.head.macs);
-    const main = await cachedFigures('bundle', cascades, exitMacs, headMacs, m.source.totalMacs, data, reference, labels, batches, opts, backbones);
+    const main = await sideBySide('bundle', cascades, exitMacs, headMacs, m.source.totalMacs, data, reference, labels, batches, timing, backbones);
     // The bundle's cascades are done with: their memory goes before the trace's and the paper rule's.
     await Promise.all(cascades.splice(0).map((c) => c.release()));
 
@@ -366,7 +223,7 @@ export async function evaluateBundle(bundle: LoadedBundle, data: DataSource, opt
             exits: m.candidates.map((c) => ({ tensor: c.tensor, threshold: scoreOfMaxProbability(threshold), temperature: 1 })), classes: K, score: 'max',
           }, opts.engine));
         }
-        const p = await cachedFigures('paper rule', paperCascades, m.candidates.map((c) => c.cumulativeMacs), m.candidates.map((c) => c.head.macs), m.source.totalMacs, data, reference, labels, batches, opts, backbones);
+        const p = await sideBySide('paper rule', paperCascades, m.candidates.map((c) => c.cumulativeMacs), m.candidates.map((c) => c.head.macs), m.source.totalMacs, data, reference, labels, batches, timing, backbones);
         paperBaseline = { ...p.figures, threshold, thresholdFrom, pairedBackbone: { latencyMs: stats(p.backboneTrace), throughputBatch64: p.backboneThroughput } };
       } finally {
         await Promise.all(paperCascades.map((c) => c.release()));

@@ -3,7 +3,7 @@ import path from 'node:path';
 import Table from 'cli-table3';
 import { deriveConfig, type Config } from '../../config/index.ts';
 import { openDataSource, IDENTITY_PREPROCESS } from '../../data/index.ts';
-import { DEMO_REQUEST_FILE, DEMO_SPLITS, DIGITS_BACKBONE, runDemo } from '../../demo/index.ts';
+import { DEMO_REQUEST_FILE, DEMO_SPLITS, DIGITS_BACKBONE, demoThreads, runDemo } from '../../demo/index.ts';
 import { writeFileAtomic } from '../../files/index.ts';
 import { savedOrMore } from '../../tensor/index.ts';
 import { formatCount, formatPercent } from '../format.ts';
@@ -23,7 +23,7 @@ export interface DemoCommandOptions {
 
 export async function runDemoCommand(opts: DemoCommandOptions, config: Config, io: CliIo): Promise<void> {
   // Serving settings are checked before minutes of work, not after.
-  const serveConfig = opts.serve ? deriveConfig(config, { serve: { name: 'digits', port: opts.port, online: { enabled: false } } }) : null;
+  const serveConfig = opts.serve ? deriveConfig(config, { engine: { intraOpThreads: demoThreads(config) }, serve: { name: 'digits', port: opts.port, online: { enabled: false } } }) : null;
   const progress = terminalProgress(io, config);
   if (!opts.json) io.err(`layercache demo: a deep MLP (${[DIGITS_BACKBONE.inputDim, ...DIGITS_BACKBONE.hidden, DIGITS_BACKBONE.classes].join('→')}) on the 10,000 digits of the mnist package\n`);
   const r = await runDemo(opts.out, config, progress, { latencySamples: opts.latencySamples });

@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
-import { inTurn } from './evaluate.ts';
+import { inTurn } from './side-by-side.ts';
 
 test('timing rounds take turns: the backbone runs first in even rounds, the other side in odd ones', async () => {
   const order: string[] = [];

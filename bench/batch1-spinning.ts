@@ -7,10 +7,11 @@
  */
 import path from 'node:path';
 import { loadBundle } from '../src/bundle/index.ts';
-import { Cascade, finiteInput } from '../src/cascade/index.ts';
+import { Cascade } from '../src/cascade/index.ts';
 import { openDataSource } from '../src/data/index.ts';
 import { Session } from '../src/engine/index.ts';
 import { readBackbone } from '../src/inspect/index.ts';
+import { finiteInput } from '../src/tensor/index.ts';
 import { bundleArg, numberFlag } from './flags.ts';
 
 const root = path.resolve(import.meta.dirname, '..');

@@ -131,7 +131,6 @@ describe('latency cost model', () => {
     assert.ok(seen.length >= 8 && seen.every(Boolean), JSON.stringify(seen));
     assert.ok(r.ratio > 0 && Number.isFinite(r.ratio));
     // Input the scan refuses still gets the cascade's own error, naming the value.
-    seen.length = 0;
     inputs[2]!.data[5] = Number.NaN;
     await assert.rejects(measureCascade(model, parts, inputs, { engine, reps: 1 }), { code: 'INPUT_INVALID', message: /holds NaN at row 0 \(value 5\)/ });
   });

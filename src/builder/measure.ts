@@ -22,12 +22,12 @@
  * costs from a prior latency profile (latency-profile.ts) are used only when they cover every
  * exit, and then only head shapes missing from it are timed.
  */
-import { Cascade, finiteInput } from '../cascade/index.ts';
+import { Cascade } from '../cascade/index.ts';
 import { LayercacheError } from '../errors/index.ts';
 import { Session, type EngineOptions } from '../engine/index.ts';
 import { GraphBuilder, modelOpset, readValueInfo, serializeModel, type ModelProto } from '../onnx/index.ts';
 import { withPhase, type Progress, type ProgressPhase } from '../progress/index.ts';
-import type { Tensor } from '../tensor/index.ts';
+import { finiteInput, type Tensor } from '../tensor/index.ts';
 import { fitPrefixCosts, isotonic } from './cost-fit.ts';
 import { shortId } from './latency-profile.ts';
 

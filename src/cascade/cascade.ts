@@ -93,14 +93,6 @@ export function gatherRows(x: Tensor, keep: readonly number[]): Tensor {
  * A bundle's early-exit runtime: `Cascade.fromBundle(bundle, engine)`, then `run(input)` answers each row at the
  * first exit whose head is confident enough, or with the whole backbone. Release it when done.
  */
-/**
- * Whether x holds float32 data with every value finite: the scan `cascade.run` leaves out when told
- * `finiteChecked`. A caller that times the cascade against a plain session runs it before the clock starts.
- */
-export function finiteInput(x: Tensor): boolean {
-  return x.data instanceof Float32Array && firstNonFinite(x.data) < 0;
-}
-
 export class Cascade {
   /** The stage sessions, created when first needed: tracing, `staged`, or batch N without a Compress graph. */
   private staging: Promise<readonly Stage[]> | null;

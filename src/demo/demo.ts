@@ -35,9 +35,9 @@ export interface DemoResult {
 
 /**
  * onnxruntime threads per operator for the demo's network where the configuration leaves the number to onnxruntime
- * (0): one. The network is small (0.4 M MACs per sample), and a second thread did not speed its backbone on our
- * 2-core machine (batch 64: about 0.27 M samples/s with one or two; batch 1: 0.028 ms with one, 0.037 ms with
- * two) but slowed its bundle, whose many small operators each wake it. Training the backbone keeps the setting.
+ * (0): one. The network is small (0.4 M MACs per sample). On our 2-core machine a second thread made its backbone
+ * slower at batch 1 (0.028 → 0.037–0.039 ms), left it within a few percent at batch 64 (0.26–0.29 M samples/s either
+ * way), and slowed its bundle, whose many small operators each wake it. Training the backbone keeps the setting.
  */
 export function demoThreads(config: Config): number {
   return config.engine.intraOpThreads === 0 ? 1 : config.engine.intraOpThreads;

@@ -76,8 +76,8 @@ export interface EvalOptions {
   /** Equivalent session instances of each side, timed in rotation (default TIMING_INSTANCES). */
   readonly timingInstances?: number;
   /**
-   * Least time in ms each side spends in timed batch-64 runs: passes over the data repeat until then, at most
-   * MAX_THROUGHPUT_PASSES (default THROUGHPUT_MS, 500; 0 times one pass).
+   * Least time in ms the slower side spends in timed batch-64 runs: passes over the data repeat until then, at most
+   * 100 of them in 4 × throughputMs of wall time (default 500; 0 times one pass).
    */
   readonly throughputMs?: number;
 }

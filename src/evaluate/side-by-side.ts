@@ -1,17 +1,18 @@
 /**
  * The bundle timed beside its backbone on the same samples, for eval. Batch 64: the two sides run batch by
- * batch in turn, over the data once (the pass that collects the bundle's answers) and again until each side has
- * run for at least `throughputMs` (one pass of a small model takes milliseconds, too short to time). Batch 1:
- * blocks of LATENCY_BLOCK samples in turn.
- * Invariants: each side's timed region holds the same work, one session run (and, for the bundle, making its
- * rows); the bundle's input check (its scan for values that are not finite, which the backbone side does not do)
- * runs before the clock starts. Throughput counts every timed row of every pass.
+ * batch in turn, over the data once (the pass that collects the bundle's answers) and again until the slower side
+ * has run for `throughputMs` (one pass of a small model takes milliseconds, too short to time), within
+ * MAX_THROUGHPUT_PASSES passes and EXTRA_PASSES_WALL × `throughputMs` of wall time. Batch 1: blocks of
+ * LATENCY_BLOCK samples in turn.
+ * Invariants: each side's clock covers one session run (the bundle's also makes its answer rows); the bundle's
+ * input check (its scan for values that are not finite, which the backbone side does not do) runs before its clock
+ * starts. Both sides run the same batches, and throughput counts every timed row of every pass.
  */
-import { finiteInput, type Cascade, type CascadeRow } from '../cascade/index.ts';
+import type { Cascade, CascadeRow } from '../cascade/index.ts';
 import type { DataSource } from '../data/index.ts';
 import type { Session } from '../engine/index.ts';
 import { withPhase, type Progress } from '../progress/index.ts';
-import { percentile, type Tensor } from '../tensor/index.ts';
+import { finiteInput, percentile, type Tensor } from '../tensor/index.ts';
 
 export interface LatencyStats {
   readonly p50: number;
@@ -44,6 +45,9 @@ export const THROUGHPUT_MS = 500;
 /** Most passes over the data for batch-64 timing, whatever `throughputMs` asks. */
 export const MAX_THROUGHPUT_PASSES = 100;
 
+/** The passes after the first take at most this many times `throughputMs` of wall time. */
+const EXTRA_PASSES_WALL = 4;
+
 /** The data in batches of `size` rows, made on demand: iterate `batches()`, or take one with `at(k)`. */
 export type Batches = (() => Generator<Tensor>) & { readonly count: number; at(k: number): Tensor };
 
@@ -66,11 +70,11 @@ export function accuracyOf(classes: ArrayLike<number>, labels: DataSource['label
   return ok / classes.length;
 }
 
-/** Milliseconds `run` takes, wall clock. */
-async function wallMs(run: () => Promise<unknown>): Promise<number> {
-  const t = performance.now();
+/** Milliseconds `run` takes on `now`'s clock. */
+async function wallMs(now: () => number, run: () => Promise<unknown>): Promise<number> {
+  const t = now();
   await run();
-  return performance.now() - t;
+  return now() - t;
 }
 
 /**
@@ -100,8 +104,10 @@ export interface SideBySideOptions {
   readonly progress: Progress;
   /** Samples timed at batch 1 (the first ones). */
   readonly latencySamples: number;
-  /** Least time each side spends in timed batch-64 runs (passes over the data repeat until then). */
+  /** Least time the slower side spends in timed batch-64 runs (passes over the data repeat until then). */
   readonly throughputMs: number;
+  /** The clock in ms (default performance.now; tests give their own). */
+  readonly now?: () => number;
 }
 
 /**
@@ -119,7 +125,8 @@ export async function sideBySide(
   let cascadeMs = 0;
   let backboneMs = 0;
   let timedRows = 0;
-  const pass = async (p: number, onBatch: (k: number, answers: CascadeRow[]) => void): Promise<void> => {
+  const now = opts.now ?? ((): number => performance.now());
+  const pass = async (p: number, onBatch: (answers: CascadeRow[]) => void): Promise<void> => {
     for (let k = 0; k < batches.count; k++) {
       const b = batches.at(k);
       const backbone = backbones[k % backbones.length]!;
@@ -127,10 +134,10 @@ export async function sideBySide(
       let answers: CascadeRow[] = [];
       // Each pass starts with the other side first, so an odd batch count does not favour one side.
       await inTurn(k + p,
-        async () => { backboneMs += await wallMs(() => backbone.run({ [inputName]: b })); },
-        async () => { cascadeMs += await wallMs(async () => { answers = await run(); }); });
+        async () => { backboneMs += await wallMs(now, () => backbone.run({ [inputName]: b })); },
+        async () => { cascadeMs += await wallMs(now, async () => { answers = await run(); }); });
       timedRows += b.dims[0]!;
-      onBatch(k, answers);
+      onBatch(answers);
     }
   };
   await withPhase(opts.progress, `${name}: batch 64`, batches.count, async (phase) => {
@@ -138,12 +145,15 @@ export async function sideBySide(
     const first = batches.at(0);
     for (const session of backbones) await session.run({ [inputName]: first });
     for (const c of cascades) await c.run(first);
-    await pass(0, (_, answers) => {
+    await pass(0, (answers) => {
       rows.push(...answers);
       phase.tick();
     });
-    // A pass shorter than throughputMs is mostly the machine's noise: time more of them.
-    for (let p = 1; p < MAX_THROUGHPUT_PASSES && Math.min(backboneMs, cascadeMs) < opts.throughputMs; p++) await pass(p, () => {});
+    // A pass shorter than throughputMs is mostly the machine's noise: time more of them, until the slower side has
+    // run for throughputMs, within EXTRA_PASSES_WALL times that of wall time (making batches is untimed, and may
+    // cost more than running them).
+    const until = now() + EXTRA_PASSES_WALL * opts.throughputMs;
+    for (let p = 1; p < MAX_THROUGHPUT_PASSES && Math.max(backboneMs, cascadeMs) < opts.throughputMs && now() < until; p++) await pass(p, () => {});
   });
   const n = rows.length;
   let agree = 0;
@@ -183,7 +193,7 @@ export async function sideBySide(
       // Each side's block: one untimed run to warm it after the other side, then every sample timed.
       const timeBlock = async (run: (k: number) => Promise<unknown>, into: number[]): Promise<void> => {
         await run(0);
-        for (let k = 0; k < xs.length; k++) into.push(await wallMs(() => run(k)));
+        for (let k = 0; k < xs.length; k++) into.push(await wallMs(now, () => run(k)));
       };
       await inTurn(s / block, () => timeBlock((k) => backbone.run({ [inputName]: xs[k]! }), blat), () => timeBlock((k) => runs[k]!(), lat));
       phase.tick(e - s);

@@ -1,6 +1,7 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
-import { AgreementGuard, keepsServing, SHARE_HALF_LIFE_ROWS } from './agreement-guard.ts';
+import { AgreementGuard, SHARE_HALF_LIFE_ROWS } from './agreement-guard.ts';
+import { keepsServing } from './guard-action.ts';
 
 describe('AgreementGuard', () => {
   it('combines per-exit agreement with each exit\'s share of requests (computed by hand)', () => {
@@ -23,19 +24,60 @@ describe('AgreementGuard', () => {
     assert.equal(g.offender(0.01, 5), null, '96% < 99%, but one disagreement in ten is not evidence: no action');
     // Twenty more verified answers at exit 0, ten of them wrong: now surely below 99%.
     for (let i = 0; i < 20; i++) g.recordVerified(0, i % 2 === 0, 5);
-    assert.equal(g.offender(0.01, 5), 0, 'exit 0 surely loses the agreement');
+    assert.deepEqual(g.offender(0.01, 5), { exit: 0, recent: null }, 'exit 0 surely loses the agreement');
     assert.equal(g.offender(0.01, 31), null, 'too few verified answers to act');
   });
 
-  it('lets neither trigger an action nor receive one an exit with too few verified answers', () => {
+  it('lets neither trigger an action nor receive one an exit with too few verified answers, even all wrong', () => {
     const g = new AgreementGuard(2, 400, 0.05);
     // 30% of rows exit at 0, 50% at 1, 20% run the backbone.
     g.recordAnswers(Int32Array.from({ length: 100 }, (_, i) => (i < 30 ? 0 : i < 80 ? 1 : -1)));
     for (let i = 0; i < 56; i++) g.recordVerified(0, i !== 0, 5); // 55 of 56: fine
-    for (let i = 0; i < 30; i++) g.recordVerified(1, i < 10, 5); // 10 of 30: bad, but only 30 answers
+    for (let i = 0; i < 30; i++) g.recordVerified(1, i < 10, 5); // 10 of 30, the last 20 wrong: bad, but only 30 answers
     assert.equal(g.offender(0.01, 40), null, 'exit 1 is not eligible yet, and exit 0 alone is within tolerance');
     for (let i = 0; i < 10; i++) g.recordVerified(1, false, 5);
-    assert.equal(g.offender(0.01, 40), 1, 'with 40 answers exit 1 is eligible and is the one acted on');
+    assert.deepEqual(g.offender(0.01, 40), { exit: 1, recent: null }, 'with 40 answers exit 1 is eligible: 10 of 40 is surely below the floor');
+  });
+
+  it('after a shift in the traffic: a recent run of wrong answers acts though the window\'s older answers hold its estimate up', () => {
+    // The label-shift audit's case: exit 0 answers 3% of rows; 300 verified answers agreed before the shift.
+    const g = new AgreementGuard(1, 400, 0.05);
+    g.recordAnswers(Int32Array.from({ length: 100 }, (_, i) => (i < 3 ? 0 : -1)));
+    for (let i = 0; i < 300; i++) g.recordVerified(0, true, 5);
+    const steady = g.overall().lower;
+    assert.ok(steady > 0.999, `steady traffic: the window bounds live agreement at ${steady}`);
+    let wrong = 0; // scored 5, 6, …: confident answers, all wrong
+    for (let i = 0; i < 5; i++) g.recordVerified(0, false, 5 + wrong++);
+    assert.deepEqual([g.offender(0.01, 40), g.suspicious(0.01)], [null, false], 'the last 16: 0.03 · 5/16 = 0.94% lost');
+    g.recordVerified(0, false, 5 + wrong++);
+    assert.deepEqual([g.offender(0.01, 40), g.suspicious(0.01)], [null, true], '0.03 · 6/16 = 1.1%: verify more, not yet evidence to act');
+    g.recordVerified(0, false, 5 + wrong++);
+    // The window still says 300 of 307 (0.07% of rows lost); the last 8, 1 agreeing, bound agreement at 0.59
+    // (Clopper–Pearson at δ 0.05 over 5 runs): 0.03 · 0.41 = 1.2% surely lost.
+    assert.ok(Math.abs(g.stats()[0]!.agreement - 300 / 307) < 1e-12);
+    assert.deepEqual(g.offender(0.01, 40), { exit: 0, recent: 8 });
+    g.recordVerified(0, false, 5 + wrong);
+    // All 8 wrong: agreement surely below 1 − 0.005^(1/8) ≈ 0.485, and the bound on live agreement falls with it.
+    assert.ok(g.overall().lower < 1 - 0.03 * (1 - 0.485), `${g.overall().lower}`);
+    // The threshold is fitted on those 8 alone (scored 5 to 12, all wrong), not on the 300 before: only a threshold
+    // of 11 keeps few enough of them (2 of 8, at most 0.03 · 2/8 of rows lost). On the whole window, 6 would do.
+    const plan = g.plan([5], [0], 0.01, { guardMinSamples: 40, guardRaise: 1, guardMaxRaises: 3 })!;
+    assert.deepEqual([plan.exit, plan.recent, plan.disable, plan.thresholds], [0, 8, false, [11]]);
+    assert.equal(g.thresholdFor(0, 0.01, 6), 6);
+  });
+
+  it('acts on an exit surely wrong more often than right whatever its share (it fit in the tolerance before)', () => {
+    const g = new AgreementGuard(2, 400, 0.05);
+    // Exit 0 answers 0.9% of rows and is wrong on all of its 40 verified answers: 0.9% lost, under a 1% tolerance.
+    g.recordAnswers(Int32Array.from({ length: 1000 }, (_, i) => (i < 9 ? 0 : i < 200 ? 1 : -1)));
+    for (let i = 0; i < 40; i++) g.recordVerified(0, false, 5);
+    for (let i = 0; i < 200; i++) g.recordVerified(1, true, 5);
+    assert.deepEqual(g.offender(0.01, 40), { exit: 0, recent: null });
+    // An exit at the floor's other side, 60 of 100 right at 0.5% of rows, stays: within the tolerance, and not surely wrong more often than right.
+    const h = new AgreementGuard(1, 400, 0.05);
+    h.recordAnswers(Int32Array.from({ length: 1000 }, (_, i) => (i < 5 ? 0 : -1)));
+    for (let i = 0; i < 100; i++) h.recordVerified(0, i % 5 < 3, 5);
+    assert.equal(h.offender(0.01, 40), null);
   });
 
   it('keeps a sliding window and forgets an exit on reset', () => {
@@ -185,6 +227,16 @@ describe('AgreementGuard actions and shares', () => {
     // Exit 1 wrong on 2 of 40 is estimated to lose 0.3 · 2/40 = 1.5%, which leaves 1.5% to exit 0: only its top answer
     // fits (0.00975 ≤ 0.015 < 0.0168), t = 10. Budgeting the whole 3% for exit 0 would give 4 again.
     assert.equal(guard(2).thresholdFor(0, 0.03, 0.5), 10);
+  });
+
+  it('is suspicious when the point estimate of the last 16 verified answers is below 1 − tolerance, though the window\'s is not', () => {
+    const g = new AgreementGuard(1, 400, 0.05);
+    g.recordAnswers(Int32Array.from({ length: 100 }, (_, i) => (i < 10 ? 0 : -1)));
+    for (let i = 0; i < 300; i++) g.recordVerified(0, true, 5);
+    g.recordVerified(0, false, 5);
+    assert.equal(g.suspicious(0.01), false, '0.1 · 1/16 = 0.6%');
+    g.recordVerified(0, false, 5);
+    assert.equal(g.suspicious(0.01), true, '0.1 · 2/16 = 1.25% > 1% (the window: 0.1 · 2/302 = 0.07%)');
   });
 
   it('is suspicious when the point estimate (from 10 or more verified answers) is below 1 − tolerance', () => {

@@ -10,11 +10,15 @@
  * any one look the lower bound on live agreement holds for all exits jointly with confidence
  * at least 1 − delta; the upper bound likewise.
  * Invariants: the guard acts only on significant evidence, when even the upper bound from
- * the exits with at least minSamples verified answers is below 1 − tolerance, and it acts on
- * one of those exits. Acting on the point estimate of a few dozen verified answers let noise
- * raise thresholds one way only (a ResNet-56 exit was raised after 1 disagreement in 56);
- * letting an exit with too few answers trigger an action on another exit did the same. The
- * point estimate only makes the guard `suspicious`, which asks for more verification.
+ * the exits with at least minSamples verified answers is below 1 − tolerance, and it acts on one of
+ * those exits. An exit's evidence is its window and its recent runs (the last
+ * 8, 16, … 128 answers, each at a bound of its own, with a second delta split over them: together
+ * at most 2·delta per look), which show a shift in the traffic that the window's older answers
+ * hide. An exit whose agreement is surely below AGREEMENT_FLOOR is acted on whatever its share.
+ * Acting on the point estimate of a few dozen verified answers let noise raise thresholds one way
+ * only (a ResNet-56 exit was raised after 1 disagreement in 56); letting an exit with too few
+ * answers trigger an action on another exit did the same. The point estimate (of the window, or
+ * of the last 16 answers) only makes the guard `suspicious`, which asks for more verification.
  * An action keeps the evidence that still applies: the other exits keep their verified answers.
  * The raised exit's share shrinks by the fraction of its verified answers at or above its new
  * threshold (those it still gives), but the answers themselves are dropped: its threshold was
@@ -26,6 +30,7 @@
  * raise grows beyond delta; raises only make answers safer.
  */
 import { clopperPearsonLower } from '../calibrate/index.ts';
+import type { ExitStats, GuardAction, GuardLimits, Offender } from './guard-action.ts';
 
 /** Rows after which an old answer weighs half in the exits' shares. */
 export const SHARE_HALF_LIFE_ROWS = 2000;
@@ -43,17 +48,32 @@ const PROBATION_MAX_ROWS = 20_000;
 /** Verified answers an exit needs before its point estimate may make the guard suspicious. */
 const SUSPICION_MIN_SAMPLES = 10;
 
-export interface ExitStats {
-  readonly exit: number;
-  /** Verified answers in the window. */
+/** The most recent verified answers of an exit whose point estimate may make the guard suspicious too. */
+const SUSPICION_RECENT = 16;
+
+/**
+ * Runs of an exit's most recent verified answers that are tested besides its whole window: after a shift in the
+ * traffic, its window of hundreds still holds the answers from before (a label-shift audit: 38 and 91 old agreeing
+ * answers kept two exits' estimates above 99% while every new early answer was wrong, for 10,000 requests). Each run
+ * is tested at its own Clopper–Pearson bound, so a few answers count only when they are all or nearly all wrong.
+ */
+export const RECENT_RUNS = [8, 16, 32, 64, 128] as const;
+
+/**
+ * An exit whose agreement is surely below this (its upper bound, from its window or a recent run) is acted on
+ * whatever its share: it answers wrongly more often than not, which no share of the tolerance excuses (the audit's
+ * exit was wrong on all of 504 answers and stayed, because at 0.9% of rows it fit in a 1% tolerance).
+ */
+export const AGREEMENT_FLOOR = 0.5;
+
+/** One view of an exit's evidence: its whole window (`recent` null) or its `recent` most recent verified answers. */
+interface Evidence {
+  readonly recent: number | null;
   readonly n: number;
   readonly agreed: number;
-  /** agreed / n (1 when n = 0). */
-  readonly agreement: number;
+  /** Clopper–Pearson bounds on the exit's agreement at this view's confidence. */
   readonly lower: number;
   readonly upper: number;
-  /** Fraction of recent answered rows this exit answered (exponentially weighted). */
-  readonly share: number;
 }
 
 export class AgreementGuard {
@@ -76,9 +96,12 @@ export class AgreementGuard {
 
   /** Confidence level of each exit's bounds: delta split over the exits. */
   private readonly exitDelta: number;
+  /** Confidence level of each recent run's bounds: a second delta, split over the exits and the runs. */
+  private readonly runDelta: number;
 
   constructor(exits: number, private readonly window: number, delta: number, private readonly probationSamples = 0) {
     this.exitDelta = delta / Math.max(1, exits);
+    this.runDelta = this.exitDelta / RECENT_RUNS.length;
     this.agrees = Array.from({ length: exits }, () => new Uint8Array(window));
     this.scores = Array.from({ length: exits }, () => new Float64Array(window));
     this.filled = new Array<number>(exits).fill(0);
@@ -111,14 +134,40 @@ export class AgreementGuard {
     if (p && --p.needed <= 0) this.probation.delete(exit);
   }
 
-  /** Exit e's verified answers, oldest first. */
-  private entries(e: number): { agree: number; score: number }[] {
+  /** Exit e's verified answers, oldest first: all in its window, or its `last` most recent. */
+  private entries(e: number, last: number | null = null): { agree: number; score: number }[] {
     const n = this.filled[e]!;
     const start = n < this.window ? 0 : this.cursor[e]!;
-    return Array.from({ length: n }, (_, k) => {
-      const i = (start + k) % this.window;
+    const skip = last === null ? 0 : Math.max(0, n - last);
+    return Array.from({ length: n - skip }, (_, k) => {
+      const i = (start + skip + k) % this.window;
       return { agree: this.agrees[e]![i]!, score: this.scores[e]![i]! };
     });
+  }
+
+  /**
+   * Exit e's evidence: its whole window (at the exit's confidence), and each recent run of RECENT_RUNS it has
+   * answers for (at the runs' confidence).
+   */
+  private evidence(e: number): Evidence[] {
+    const n = this.filled[e]!;
+    const view = (recent: number | null, m: number, agreed: number, delta: number): Evidence => ({
+      recent, n: m, agreed,
+      lower: m === 0 ? 0 : clopperPearsonLower(agreed, m, delta),
+      upper: m === 0 ? 1 : 1 - clopperPearsonLower(m - agreed, m, delta),
+    });
+    const views = [view(null, n, this.agreedIn[e]!, this.exitDelta)];
+    // Walks back from the newest answer, counting agreements, and takes a view at each run's length.
+    let agreed = 0;
+    let r = 0;
+    for (let k = 1; k <= n && r < RECENT_RUNS.length; k++) {
+      agreed += this.agrees[e]![(this.cursor[e]! - k + this.window) % this.window]!;
+      if (k === RECENT_RUNS[r]) {
+        if (k < n) views.push(view(k, k, agreed, this.runDelta));
+        r++;
+      }
+    }
+    return views;
   }
 
   /**
@@ -182,7 +231,10 @@ export class AgreementGuard {
     for (const s of this.stats()) {
       if (s.n === 0 && s.share > 0) unknown = true;
       loss += s.share * (1 - s.agreement);
-      lossUpper += s.share * (1 - s.lower);
+      // A recent run's upper bound caps the window's lower one: after a shift, the window's older answers hold its
+      // bound up, but its live agreement is surely no more than the run's. (A short run's own lower bound is weak
+      // evidence in steady traffic: 8 of 8 agreeing bound agreement only at 0.5.)
+      lossUpper += s.share * (1 - Math.min(...this.evidence(s.exit).map((v) => (v.recent === null ? v.lower : v.upper))));
     }
     return { estimate: unknown ? null : 1 - loss, lower: Math.max(0, 1 - lossUpper) };
   }
@@ -209,24 +261,40 @@ export class AgreementGuard {
     let loss = 0;
     for (let e = 0; e < this.agrees.length; e++) {
       const n = this.filled[e]!;
-      if (n >= SUSPICION_MIN_SAMPLES && this.rows > 0) loss += (this.answered[e]! / this.rows) * (1 - this.agreedIn[e]! / n);
+      if (n < SUSPICION_MIN_SAMPLES || this.rows === 0) continue;
+      // The window's estimate or its last SUSPICION_RECENT answers', whichever is worse.
+      const recent = this.entries(e, SUSPICION_RECENT);
+      const disagreement = Math.max(1 - this.agreedIn[e]! / n, 1 - recent.reduce((a, x) => a + x.agree, 0) / recent.length);
+      loss += (this.answered[e]! / this.rows) * disagreement;
     }
     return loss > tolerance;
   }
 
   /**
-   * The exit to act on when live agreement is significantly below 1 − tolerance: when the
-   * agreement the exits with at least minSamples verified answers surely lose (Σ share ×
-   * (1 − upper bound)) exceeds the tolerance, the one of them that surely loses most; null
-   * otherwise (exits with fewer answers neither trigger an action nor receive one).
+   * The exit to act on, with the view of its evidence that calls for it, or null. Only exits with at least
+   * minSamples verified answers count (they neither trigger an action nor receive one before). Each surely loses
+   * share × (1 − upper bound) of agreement, by the worst of its views: its whole window, and each recent run
+   * (RECENT_RUNS; at a bound of its own, so a short run counts only when nearly all wrong). The guard acts when
+   * those losses add up to more than the tolerance (on the exit that surely loses most), or when an exit's agreement
+   * is surely below AGREEMENT_FLOOR (on the first such exit), whatever its share.
    */
-  offender(tolerance: number, minSamples: number): number | null {
-    const eligible = this.stats().filter((s) => s.n >= minSamples);
-    const surelyLost = (s: ExitStats): number => s.share * (1 - s.upper);
-    if (eligible.reduce((a, s) => a + surelyLost(s), 0) <= tolerance) return null;
-    let worst: ExitStats | null = null;
-    for (const s of eligible) if (surelyLost(s) > 0 && (!worst || surelyLost(s) > surelyLost(worst))) worst = s;
-    return worst ? worst.exit : null;
+  offender(tolerance: number, minSamples: number): Offender | null {
+    const shares = this.stats().map((s) => s.share);
+    let total = 0;
+    let worst: (Offender & { lost: number }) | null = null;
+    for (let e = 0; e < this.agrees.length; e++) {
+      if (this.filled[e]! < minSamples) continue;
+      let own: (Offender & { lost: number }) | null = null;
+      for (const v of this.evidence(e)) {
+        if (v.upper < AGREEMENT_FLOOR) return { exit: e, recent: v.recent };
+        const lost = shares[e]! * (1 - v.upper);
+        if (lost > 0 && (!own || lost > own.lost)) own = { exit: e, recent: v.recent, lost };
+      }
+      if (!own) continue;
+      total += own.lost;
+      if (!worst || own.lost > worst.lost) worst = own;
+    }
+    return total > tolerance && worst ? { exit: worst.exit, recent: worst.recent } : null;
   }
 
   /**
@@ -235,12 +303,13 @@ export class AgreementGuard {
    * losses; +Infinity (disable) when none does. "Surely": the kept answers' disagreement is taken at its
    * Clopper–Pearson upper bound (confidence 1 − delta/E), since a threshold fitted on a few dozen answers flatters
    * them (a point-estimate fit on 76 answers aimed at 0.5 points of loss and gave 1.1 in a drift experiment).
+   * `recent`: fitted on the exit's `recent` most recent answers only (the view that called for the action).
    */
-  thresholdFor(e: number, tolerance: number, least: number): number {
+  thresholdFor(e: number, tolerance: number, least: number, recent: number | null = null): number {
     const stats = this.stats();
     const others = stats.reduce((a, s) => (s.exit === e ? a : a + s.share * (1 - s.agreement)), 0);
     const budget = Math.max(0, tolerance - others);
-    const all = this.entries(e).sort((a, b) => a.score - b.score);
+    const all = this.entries(e, recent).sort((a, b) => a.score - b.score);
     const n = all.length;
     if (n === 0) return least;
     const share = stats[e]!.share;
@@ -272,44 +341,17 @@ export class AgreementGuard {
    * above), or disabled when none will do or it was raised `maxRaises` times already.
    */
   plan(thresholds: readonly (number | null)[], raises: readonly number[], tolerance: number, limits: GuardLimits): GuardAction | null {
-    const e = this.offender(tolerance, limits.guardMinSamples);
-    if (e === null) return null;
+    const off = this.offender(tolerance, limits.guardMinSamples);
+    if (off === null) return null;
+    const e = off.exit;
     const before = thresholds[e];
     if (before === null || before === undefined) return null;
-    const wanted = this.thresholdFor(e, tolerance, before + limits.guardRaise);
+    const wanted = this.thresholdFor(e, tolerance, before + limits.guardRaise, off.recent);
     const disable = raises[e]! >= limits.guardMaxRaises || wanted === Number.POSITIVE_INFINITY;
     return {
-      exit: e, before, disable, stats: this.stats()[e]!,
+      exit: e, before, disable, stats: this.stats()[e]!, recent: off.recent,
       thresholds: thresholds.map((t, i) => (i === e ? (disable ? null : wanted) : t)),
       raises: raises.map((r, i) => (i === e ? r + 1 : r)),
     };
   }
-}
-
-/** The guard's settings a plan uses (serve.online's). */
-export interface GuardLimits {
-  readonly guardMinSamples: number;
-  readonly guardRaise: number;
-  readonly guardMaxRaises: number;
-}
-
-/** What the guard does to one exit: its threshold before, the version's thresholds and raise counts after. */
-export interface GuardAction {
-  readonly exit: number;
-  readonly before: number;
-  readonly disable: boolean;
-  /** The exit's verified answers that called for it. */
-  readonly stats: ExitStats;
-  readonly thresholds: (number | null)[];
-  readonly raises: number[];
-}
-
-/**
- * Whether a retrain that kept no exit should leave the serving version (which has exits) in place: when the
- * guard's verified evidence (at least minSamples answers) bounds live agreement at 1 − tolerance or above, the
- * serving version is demonstrably safe on the live traffic, and a calibration on a small buffer that found no safe
- * exit is not a reason to give up its speed-up (a drift re-run lost a version at 99.8% so).
- */
-export function keepsServing(retrainedExits: number, servingExits: number, live: { lower: number; verified: number }, tolerance: number, minSamples: number): boolean {
-  return retrainedExits === 0 && servingExits > 0 && live.verified >= minSamples && live.lower >= 1 - tolerance;
 }

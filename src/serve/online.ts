@@ -24,7 +24,8 @@ import { loadBundle, type LoadedBundle } from '../bundle/index.ts';
 import { minBuildSamples } from '../config/index.ts';
 import { asLayercacheError, LayercacheError } from '../errors/index.ts';
 import { savedOrMore, seededRng, targetAgreementPct, type Rng } from '../tensor/index.ts';
-import { AgreementGuard, keepsServing } from './agreement-guard.ts';
+import { AgreementGuard } from './agreement-guard.ts';
+import { keepsServing } from './guard-action.ts';
 import { setAgreementGauges } from './agreement-gauges.ts';
 import { VERIFY_AND_ADMIT, VERIFY_ONLY, type EngineReply } from './messages.ts';
 import { persistBufferFile, restoreBufferFile } from './buffer-file.ts';
@@ -233,7 +234,7 @@ export class OnlineLearner {
       }
       const what = disable ? 'disable' : 'raise';
       this.deps.metrics.guardActions.inc({ model: this.deps.model, exit: String(e), tensor: this.exitTensor(this.version, e), action: what });
-      this.deps.log.warn({ exit: e, action: what, verified: stats.n, agreement: stats.agreement, thresholdBefore: before, thresholdAfter: thresholds[e], version, duringRetrain }, `guard: live agreement below ${targetAgreementPct(this.deps.build.tolerance)}; exit ${e} ${disable ? 'disabled' : `threshold raised by ${(thresholds[e]! - before).toFixed(2)} log-odds, to ${thresholds[e]!.toFixed(2)}`} (version ${version})`);
+      this.deps.log.warn({ exit: e, action: what, verified: stats.n, agreement: stats.agreement, recent: plan.recent, thresholdBefore: before, thresholdAfter: thresholds[e], version, duringRetrain }, `guard: live agreement below ${targetAgreementPct(this.deps.build.tolerance)}${plan.recent === null ? '' : ` on exit ${e}'s last ${plan.recent} verified answers`}; exit ${e} ${disable ? 'disabled' : `threshold raised by ${(thresholds[e]! - before).toFixed(2)} log-odds, to ${thresholds[e]!.toFixed(2)}`} (version ${version})`);
       await this.serving.prune();
     })).finally(() => {
       this.guarding = null;

@@ -1,0 +1,56 @@
+/**
+ * What the accuracy guard decides (agreement-guard.ts computes it): the exit to act on and the evidence that calls
+ * for it, the action on it (a threshold raised, or the exit disabled), and whether a retrain that kept no exit leaves
+ * the serving version in place.
+ * Invariant: an action changes one exit; the others' thresholds and raise counts are the version's.
+ */
+
+/** An exit's verified answers in the guard's window, and its share of recent rows. */
+export interface ExitStats {
+  readonly exit: number;
+  /** Verified answers in the window. */
+  readonly n: number;
+  readonly agreed: number;
+  /** agreed / n (1 when n = 0). */
+  readonly agreement: number;
+  readonly lower: number;
+  readonly upper: number;
+  /** Fraction of recent answered rows this exit answered (exponentially weighted). */
+  readonly share: number;
+}
+
+/** The exit to act on, and the view of its evidence that calls for it (its threshold is fitted on that view's answers). */
+export interface Offender {
+  readonly exit: number;
+  readonly recent: number | null;
+}
+
+/** The guard's settings a plan uses (serve.online's). */
+export interface GuardLimits {
+  readonly guardMinSamples: number;
+  readonly guardRaise: number;
+  readonly guardMaxRaises: number;
+}
+
+/** What the guard does to one exit: its threshold before, the version's thresholds and raise counts after. */
+export interface GuardAction {
+  readonly exit: number;
+  readonly before: number;
+  readonly disable: boolean;
+  /** The exit's verified answers (its whole window). */
+  readonly stats: ExitStats;
+  /** The evidence that called for it: the exit's `recent` most recent verified answers, or (null) its whole window. */
+  readonly recent: number | null;
+  readonly thresholds: (number | null)[];
+  readonly raises: number[];
+}
+
+/**
+ * Whether a retrain that kept no exit should leave the serving version (which has exits) in place: when the
+ * guard's verified evidence (at least minSamples answers) bounds live agreement at 1 − tolerance or above, the
+ * serving version is demonstrably safe on the live traffic, and a calibration on a small buffer that found no safe
+ * exit is not a reason to give up its speed-up (a drift re-run lost a version at 99.8% so).
+ */
+export function keepsServing(retrainedExits: number, servingExits: number, live: { lower: number; verified: number }, tolerance: number, minSamples: number): boolean {
+  return retrainedExits === 0 && servingExits > 0 && live.verified >= minSamples && live.lower >= 1 - tolerance;
+}

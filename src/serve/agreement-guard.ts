@@ -11,10 +11,10 @@
  * at least 1 − delta; the upper bound likewise.
  * Invariants: the guard acts only on significant evidence, when even the upper bound from
  * the exits with at least minSamples verified answers is below 1 − tolerance, and it acts on one of
- * those exits. An exit's evidence is its window and its recent runs (the last
- * 8, 16, … 128 answers, each at a bound of its own, with a second delta split over them: together
- * at most 2·delta per look), which show a shift in the traffic that the window's older answers
- * hide. An exit whose agreement is surely below AGREEMENT_FLOOR is acted on whatever its share.
+ * those exits; or when an exit's agreement is surely below AGREEMENT_FLOOR, and it disables that
+ * exit. An exit's evidence is its window and its recent runs (the last 8, 16, … 128 answers, each
+ * at a bound of its own, with a second delta split over them: together at most 2·delta per look),
+ * which show a shift in the traffic that the window's older answers hide.
  * Acting on the point estimate of a few dozen verified answers let noise raise thresholds one way
  * only (a ResNet-56 exit was raised after 1 disagreement in 56); letting an exit with too few
  * answers trigger an action on another exit did the same. The point estimate (of the window, or
@@ -48,19 +48,27 @@ const PROBATION_MAX_ROWS = 20_000;
 /** Verified answers an exit needs before its point estimate may make the guard suspicious. */
 const SUSPICION_MIN_SAMPLES = 10;
 
-/** The most recent verified answers of an exit whose point estimate may make the guard suspicious too. */
+/**
+ * The most recent verified answers of an exit whose point estimate may make the guard suspicious too, once at least
+ * SUSPICION_RECENT_WRONG of them disagree (one stray wrong answer of 16 at an exit answering a fifth of the rows
+ * would otherwise make it suspicious, and verify at the boosted share, for a sixth of the time in steady traffic).
+ */
 const SUSPICION_RECENT = 16;
+const SUSPICION_RECENT_WRONG = 3;
 
 /**
  * Runs of an exit's most recent verified answers that are tested besides its whole window: after a shift in the
  * traffic, its window of hundreds still holds the answers from before (a label-shift audit: 38 and 91 old agreeing
  * answers kept two exits' estimates above 99% while every new early answer was wrong, for 10,000 requests). Each run
- * is tested at its own Clopper–Pearson bound, so a few answers count only when they are all or nearly all wrong.
+ * is tested at its own Clopper–Pearson bound. All of them may show an exit below AGREEMENT_FLOOR; only those of at
+ * least BUDGET_MIN_RUN answers count towards the tolerance (a fit on 8 answers disabled exits at 97% agreement that
+ * answer a fifth of the rows, when 3 of their last 8 happened to be wrong: 1,000 simulated looks in 100,000).
  */
 export const RECENT_RUNS = [8, 16, 32, 64, 128] as const;
+const BUDGET_MIN_RUN = 32;
 
 /**
- * An exit whose agreement is surely below this (its upper bound, from its window or a recent run) is acted on
+ * An exit whose agreement is surely below this (its upper bound, from its window or a recent run) is disabled
  * whatever its share: it answers wrongly more often than not, which no share of the tolerance excuses (the audit's
  * exit was wrong on all of 504 answers and stayed, because at 0.9% of rows it fit in a 1% tolerance).
  */
@@ -99,6 +107,9 @@ export class AgreementGuard {
   /** Confidence level of each recent run's bounds: a second delta, split over the exits and the runs. */
   private readonly runDelta: number;
 
+  /** Clopper–Pearson lower bounds by (k, n, delta): each costs a hundred bisection steps, and a look takes dozens. */
+  private readonly bounds = new Map<string, number>();
+
   constructor(exits: number, private readonly window: number, delta: number, private readonly probationSamples = 0) {
     this.exitDelta = delta / Math.max(1, exits);
     this.runDelta = this.exitDelta / RECENT_RUNS.length;
@@ -134,6 +145,18 @@ export class AgreementGuard {
     if (p && --p.needed <= 0) this.probation.delete(exit);
   }
 
+  /** clopperPearsonLower(k, n, delta), remembered. */
+  private lowerBound(k: number, n: number, delta: number): number {
+    const key = `${k}/${n}/${delta}`;
+    let b = this.bounds.get(key);
+    if (b === undefined) {
+      if (this.bounds.size >= 100_000) this.bounds.clear();
+      b = clopperPearsonLower(k, n, delta);
+      this.bounds.set(key, b);
+    }
+    return b;
+  }
+
   /** Exit e's verified answers, oldest first: all in its window, or its `last` most recent. */
   private entries(e: number, last: number | null = null): { agree: number; score: number }[] {
     const n = this.filled[e]!;
@@ -153,8 +176,8 @@ export class AgreementGuard {
     const n = this.filled[e]!;
     const view = (recent: number | null, m: number, agreed: number, delta: number): Evidence => ({
       recent, n: m, agreed,
-      lower: m === 0 ? 0 : clopperPearsonLower(agreed, m, delta),
-      upper: m === 0 ? 1 : 1 - clopperPearsonLower(m - agreed, m, delta),
+      lower: m === 0 ? 0 : this.lowerBound(agreed, m, delta),
+      upper: m === 0 ? 1 : 1 - this.lowerBound(m - agreed, m, delta),
     });
     const views = [view(null, n, this.agreedIn[e]!, this.exitDelta)];
     // Walks back from the newest answer, counting agreements, and takes a view at each run's length.
@@ -212,8 +235,8 @@ export class AgreementGuard {
       return {
         exit: e, n, agreed,
         agreement: n === 0 ? 1 : agreed / n,
-        lower: n === 0 ? 0 : clopperPearsonLower(agreed, n, this.exitDelta),
-        upper: n === 0 ? 1 : 1 - clopperPearsonLower(n - agreed, n, this.exitDelta),
+        lower: n === 0 ? 0 : this.lowerBound(agreed, n, this.exitDelta),
+        upper: n === 0 ? 1 : 1 - this.lowerBound(n - agreed, n, this.exitDelta),
         share: this.rows === 0 ? 0 : this.answered[e]! / this.rows,
       };
     });
@@ -262,39 +285,44 @@ export class AgreementGuard {
     for (let e = 0; e < this.agrees.length; e++) {
       const n = this.filled[e]!;
       if (n < SUSPICION_MIN_SAMPLES || this.rows === 0) continue;
-      // The window's estimate or its last SUSPICION_RECENT answers', whichever is worse.
+      // The window's estimate, or its last SUSPICION_RECENT answers' when SUSPICION_RECENT_WRONG of them disagree, whichever is worse.
       const recent = this.entries(e, SUSPICION_RECENT);
-      const disagreement = Math.max(1 - this.agreedIn[e]! / n, 1 - recent.reduce((a, x) => a + x.agree, 0) / recent.length);
+      const wrong = recent.length - recent.reduce((a, x) => a + x.agree, 0);
+      const disagreement = Math.max(1 - this.agreedIn[e]! / n, wrong >= SUSPICION_RECENT_WRONG ? wrong / recent.length : 0);
       loss += (this.answered[e]! / this.rows) * disagreement;
     }
     return loss > tolerance;
   }
 
   /**
-   * The exit to act on, with the view of its evidence that calls for it, or null. Only exits with at least
-   * minSamples verified answers count (they neither trigger an action nor receive one before). Each surely loses
-   * share × (1 − upper bound) of agreement, by the worst of its views: its whole window, and each recent run
-   * (RECENT_RUNS; at a bound of its own, so a short run counts only when nearly all wrong). The guard acts when
-   * those losses add up to more than the tolerance (on the exit that surely loses most), or when an exit's agreement
-   * is surely below AGREEMENT_FLOOR (on the first such exit), whatever its share.
+   * The exit to act on, with the view of its evidence that calls for it, or null. Only exits with at least minSamples
+   * verified answers count (they neither trigger an action nor receive one before). First, an exit whose agreement
+   * is surely below AGREEMENT_FLOOR by any view (the lowest such bound), to be disabled. Otherwise each exit surely
+   * loses share × (1 − upper bound) of agreement, by the worst of its window and its recent runs of at least
+   * BUDGET_MIN_RUN answers (each at a bound of its own), and the guard acts when those losses add up to more than the
+   * tolerance, on the exit that surely loses most.
    */
   offender(tolerance: number, minSamples: number): Offender | null {
     const shares = this.stats().map((s) => s.share);
+    let floor: (Offender & { upper: number }) | null = null;
     let total = 0;
     let worst: (Offender & { lost: number }) | null = null;
     for (let e = 0; e < this.agrees.length; e++) {
       if (this.filled[e]! < minSamples) continue;
+      const views = this.evidence(e);
+      for (const v of views) if (v.upper < AGREEMENT_FLOOR && (!floor || v.upper < floor.upper)) floor = { exit: e, recent: v.recent, floor: true, upper: v.upper };
       let own: (Offender & { lost: number }) | null = null;
-      for (const v of this.evidence(e)) {
-        if (v.upper < AGREEMENT_FLOOR) return { exit: e, recent: v.recent };
+      for (const v of views) {
+        if (v.recent !== null && v.recent < BUDGET_MIN_RUN) continue;
         const lost = shares[e]! * (1 - v.upper);
-        if (lost > 0 && (!own || lost > own.lost)) own = { exit: e, recent: v.recent, lost };
+        if (lost > 0 && (!own || lost > own.lost)) own = { exit: e, recent: v.recent, floor: false, lost };
       }
       if (!own) continue;
       total += own.lost;
       if (!worst || own.lost > worst.lost) worst = own;
     }
-    return total > tolerance && worst ? { exit: worst.exit, recent: worst.recent } : null;
+    if (floor) return { exit: floor.exit, recent: floor.recent, floor: true };
+    return total > tolerance && worst ? { exit: worst.exit, recent: worst.recent, floor: false } : null;
   }
 
   /**
@@ -327,7 +355,7 @@ export class AgreementGuard {
       }
       const kept = n - lo;
       if (kept === 0) return 0;
-      const disagreeUpper = 1 - clopperPearsonLower(kept - wrongFrom[lo]!, kept, this.exitDelta);
+      const disagreeUpper = 1 - this.lowerBound(kept - wrongFrom[lo]!, kept, this.exitDelta);
       return share * (kept / n) * disagreeUpper;
     };
     if (lossAt(least) <= budget) return least;
@@ -346,7 +374,12 @@ export class AgreementGuard {
     const e = off.exit;
     const before = thresholds[e];
     if (before === null || before === undefined) return null;
-    const wanted = this.thresholdFor(e, tolerance, before + limits.guardRaise, off.recent);
+    // When a recent run's few dozen answers cannot bound a threshold (at a large share none can: any kept wrong answer
+    // weighs too much), the least raise is made, and the exit's fresh answers decide the next one: in simulated steady
+    // traffic such fits disabled exits at 99% agreement.
+    const least = before + limits.guardRaise;
+    const fitted = off.floor ? Number.POSITIVE_INFINITY : this.thresholdFor(e, tolerance, least, off.recent);
+    const wanted = off.recent !== null && !off.floor && fitted === Number.POSITIVE_INFINITY ? least : fitted;
     const disable = raises[e]! >= limits.guardMaxRaises || wanted === Number.POSITIVE_INFINITY;
     return {
       exit: e, before, disable, stats: this.stats()[e]!, recent: off.recent,

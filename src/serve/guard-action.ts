@@ -23,6 +23,8 @@ export interface ExitStats {
 export interface Offender {
   readonly exit: number;
   readonly recent: number | null;
+  /** Its agreement is surely below AGREEMENT_FLOOR: disabled, not raised. */
+  readonly floor: boolean;
 }
 
 /** The guard's settings a plan uses (serve.online's). */

@@ -1,16 +1,18 @@
 /**
  * `npm run bench:guard`: the accuracy guard on simulated verified answers (no model, seeded, a few seconds).
- *   steady  one exit at a fixed true agreement and share, 100,000 verified answers with a look (plan) after each,
- *           as the server looks: actions taken (each resets the exit's evidence and the simulation goes on), how
- *           many disabled it, and the share of looks at which the guard was suspicious (boosted verification).
- *           Rows whose true loss (share × disagreement) is under the tolerance should see few actions.
+ *   steady  one exit at a fixed true agreement and share, 100,000 verified answers (those the exit gives at its
+ *           threshold; agreeing answers score higher than disagreeing ones, as a head's confidence does), with a
+ *           look (plan) after each, and each action applied as the server applies it (the new threshold, the raise
+ *           count, the guard's raiseExit): raises, whether and when the exit was disabled, and the share of its
+ *           answers it still gives at the end. Rows whose true loss (share × disagreement) is under the tolerance
+ *           should see few actions and keep most of their answers.
  *   shift   400 verified answers at 99% agreement, then agreement drops to 0 or 0.5: verified answers until the
  *           first action, and what it did.
- * Tolerance 1%, guardDelta 0.05, guardMinSamples 40, window 400.
+ * Tolerance 1%, guardDelta 0.05, guardMinSamples 40, guardRaise 1, guardMaxRaises 3, window 400.
  *   npm run bench:guard [-- --answers 100000]
  */
 import { AgreementGuard } from '../src/serve/agreement-guard.ts';
-import { seededRng } from '../src/tensor/index.ts';
+import { seededRng, type Rng } from '../src/tensor/index.ts';
 import { numberFlag } from './flags.ts';
 
 const answers = numberFlag('answers', 100_000);
@@ -24,28 +26,39 @@ function guardAt(share: number): AgreementGuard {
   return g;
 }
 
-console.log(`steady traffic: ${answers} verified answers, a look after each\n`);
-console.log('| agreement | share | true loss | actions | of them disables | suspicious looks |\n|---:|---:|---:|---:|---:|---:|');
+/** An answer's score in 0–10: agreeing answers draw 10·√u, disagreeing ones 10·u². */
+const scoreOf = (agree: boolean, rng: Rng): number => (agree ? 10 * Math.sqrt(rng.uniform()) : 10 * rng.uniform() ** 2);
+
+/** The share of an exit's answers at true agreement p that score at least t (from the two distributions above). */
+const keptAt = (p: number, t: number): number => (t <= 0 ? 1 : t >= 10 ? 0 : p * (1 - (t / 10) ** 2) + (1 - p) * (1 - Math.sqrt(t / 10)));
+
+console.log(`steady traffic: ${answers} verified answers, a look after each, actions applied\n`);
+console.log('| agreement | share | true loss | raises | disabled after (verified answers) | threshold at the end | answers still given |\n|---:|---:|---:|---:|---:|---:|---:|');
 for (const p of [0.99, 0.97, 0.9]) {
   for (const share of [0.02, 0.05, 0.1, 0.2, 0.3, 0.5]) {
     const rng = seededRng(12_345 + Math.round(p * 1000) * 7 + Math.round(share * 100));
     const g = guardAt(share);
-    let actions = 0;
-    let disables = 0;
-    let suspicious = 0;
-    for (let i = 0; i < answers; i++) {
-      const agree = rng.uniform() < p;
-      // Agreeing answers tend to score higher than disagreeing ones, as a head's confidence does.
-      g.recordVerified(0, agree, agree ? 10 * Math.sqrt(rng.uniform()) : 10 * rng.uniform() ** 2);
-      if (g.suspicious(tolerance)) suspicious++;
-      const action = g.plan([0], [0], tolerance, limits);
-      if (action) {
-        actions++;
-        if (action.disable) disables++;
-        g.resetExit(0);
-      }
+    let threshold: number | null = 0;
+    let raises = 0;
+    let disabledAt: number | null = null;
+    for (let i = 0; i < answers && threshold !== null; i++) {
+      // An answer the exit no longer gives (under its threshold) is not verified: the row runs the backbone.
+      let agree: boolean;
+      let score: number;
+      do {
+        agree = rng.uniform() < p;
+        score = scoreOf(agree, rng);
+      } while (score < threshold);
+      g.recordVerified(0, agree, score);
+      const action = g.plan([threshold], [raises], tolerance, limits);
+      if (!action) continue;
+      threshold = action.thresholds[0]!;
+      raises = action.raises[0]!;
+      g.raiseExit(0, threshold ?? Number.POSITIVE_INFINITY);
+      if (threshold === null) disabledAt = i + 1;
     }
-    console.log(`| ${p} | ${share} | ${(100 * share * (1 - p)).toFixed(2)}% | ${actions} | ${disables} | ${(100 * suspicious / answers).toFixed(1)}% |`);
+    const given = threshold === null ? 0 : keptAt(p, threshold);
+    console.log(`| ${p} | ${share} | ${(100 * share * (1 - p)).toFixed(2)}% | ${raises - (disabledAt === null ? 0 : 1)} | ${disabledAt ?? '—'} | ${threshold === null ? 'disabled' : threshold.toFixed(2)} | ${(100 * given).toFixed(0)}% |`);
   }
 }
 
@@ -66,7 +79,8 @@ for (const after of [0, 0.5]) {
       g.recordVerified(0, rng.uniform() < after, 5 + 4 * rng.uniform());
       action = g.plan([0], [0], tolerance, limits);
     }
-    const what = !action ? 'none in 2,000' : action.disable ? `disable (${action.recent === null ? 'window' : `last ${action.recent}`})` : `raise to ${action.thresholds[0]!.toFixed(2)} (${action.recent === null ? 'window' : `last ${action.recent}`})`;
+    const view = action?.recent === null ? 'window' : `last ${action?.recent}`;
+    const what = !action ? 'none in 2,000' : action.disable ? `disable (${view})` : `raise to ${action.thresholds[0]!.toFixed(2)} (${view})`;
     console.log(`| ${after} | ${share} | ${action ? k : '—'} | ${what} |`);
   }
 }

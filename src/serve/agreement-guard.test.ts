@@ -36,8 +36,8 @@ describe('AgreementGuard', () => {
     for (let i = 0; i < 39; i++) g.recordVerified(1, i < 10, 5); // the last 29 wrong, but only 39 answers
     assert.equal(g.offender(0.01, 40), null, 'exit 1 is not eligible yet, and exit 0 alone is within tolerance');
     g.recordVerified(1, false, 5);
-    // With 40 it is: its window (10 of 40) and its last 8, 16 and 32 (all wrong) are surely below one half. The
-    // lowest bound is the last 32's (1 − 0.005^(1/32) = 0.15; the window's 10 of 40 bound it at 0.40).
+    // With 40 it is: its window (10 of 40) and its last 16 (all wrong) and 32 (2 agreeing) are surely below one half.
+    // The lowest bound is the last 32's (0.25; the last 16's 1 − 0.00625^(1/16) = 0.27; the window's 0.41).
     assert.deepEqual(g.offender(0.01, 40), { exit: 1, recent: 32, floor: true });
   });
 
@@ -52,35 +52,44 @@ describe('AgreementGuard', () => {
     assert.deepEqual([g.offender(0.01, 40), g.suspicious(0.01)], [null, false], 'the last 16: 0.03 · 5/16 = 0.94% lost');
     g.recordVerified(0, false, 6);
     assert.deepEqual([g.offender(0.01, 40), g.suspicious(0.01)], [null, true], '0.03 · 6/16 = 1.1%: verify more, not yet evidence to act');
+    for (let i = 0; i < 6; i++) g.recordVerified(0, false, 6);
+    assert.equal(g.offender(0.01, 40), null, '12 of the last 16 wrong: not surely below one half, and a run of 16 does not count towards the tolerance');
     g.recordVerified(0, false, 6);
-    assert.equal(g.offender(0.01, 40), null, '1 of the last 8 agreeing: not surely below one half, and a run of 8 does not count towards the tolerance');
-    g.recordVerified(0, false, 6);
-    // The window still says 300 of 308 (0.08% of rows lost); the last 8, all wrong, bound agreement at
-    // 1 − 0.01^(1/8) = 0.438 (δ 0.05 over 5 runs, one-sided): below the floor, so the exit is disabled.
-    assert.ok(Math.abs(g.stats()[0]!.agreement - 300 / 308) < 1e-12);
-    assert.deepEqual(g.offender(0.01, 40), { exit: 0, recent: 8, floor: true });
+    // The window still says 300 of 313 (0.12% of rows lost); the last 16, 13 wrong, bound agreement below one half
+    // (Clopper–Pearson at δ 0.05 over 4 runs): the exit is disabled.
+    assert.ok(Math.abs(g.stats()[0]!.agreement - 300 / 313) < 1e-12);
+    assert.deepEqual(g.offender(0.01, 40), { exit: 0, recent: 16, floor: true });
     const plan = g.plan([5], [0], 0.01, { guardMinSamples: 40, guardRaise: 1, guardMaxRaises: 3 })!;
-    assert.deepEqual([plan.exit, plan.recent, plan.disable, plan.thresholds], [0, 8, true, [null]]);
-    // The bound on live agreement falls with it: exit 0 counts at that run's upper bound, not the window's lower one.
-    assert.ok(Math.abs(g.overall().lower - (1 - 0.03 * 0.01 ** (1 / 8))) < 1e-9, `${g.overall().lower}`);
+    assert.deepEqual([plan.exit, plan.recent, plan.disable, plan.thresholds], [0, 16, true, [null]]);
+    for (let i = 0; i < 3; i++) g.recordVerified(0, false, 6);
+    // All 16 wrong: the bound on live agreement falls with them; exit 0 counts at that run's upper bound
+    // (1 − 0.0125^(1/16)), not at the window's lower one.
+    assert.ok(Math.abs(g.overall().lower - (1 - 0.03 * 0.0125 ** (1 / 16))) < 1e-9, `${g.overall().lower}`);
   });
 
-  it('a recent run counts towards the tolerance from 32 answers, and is fitted on; at a large share, the least raise', () => {
-    // Exit 0 answers 30% of rows; 368 answers agreed, then 8 of the last 32 disagree (scored 3–10).
+  it('a recent run counts towards the tolerance from 32 answers on; the threshold is fitted on the whole window', () => {
+    // Exit 0 answers 30% of rows; 368 answers agreed (scored 5), then 8 of the last 32 disagree (scored 3, 7, 3, 7, …).
     const g = new AgreementGuard(1, 400, 0.05);
     g.recordAnswers(Int32Array.from({ length: 1000 }, (_, i) => (i < 300 ? 0 : -1)));
     for (let i = 0; i < 368; i++) g.recordVerified(0, true, 5);
     for (let i = 0; i < 32; i++) g.recordVerified(0, i % 4 !== 0, 3 + (i % 8));
     assert.deepEqual(g.offender(0.01, 40), { exit: 0, recent: 32, floor: false });
-    // Fitted on the last 32, no threshold keeps few enough answers at 30% of rows (+Infinity), so the least raise;
-    // on the whole window, 4 would do.
-    assert.equal(g.thresholdFor(0, 0.01, 3, 32), Number.POSITIVE_INFINITY);
-    assert.equal(g.thresholdFor(0, 0.01, 3), 4);
+    // On the window, 4 keeps the answers scored 4 and up: 4 of them wrong (those scored 7) among 396, within the
+    // tolerance. On the last 32 alone no threshold is (at 30% of rows any kept wrong answer weighs too much): a fit on
+    // them disabled exits in steady traffic.
     const plan = g.plan([2], [0], 0.01, { guardMinSamples: 40, guardRaise: 1, guardMaxRaises: 3 })!;
-    assert.deepEqual([plan.recent, plan.disable, plan.thresholds], [32, false, [3]]);
+    assert.deepEqual([plan.recent, plan.disable, plan.thresholds], [32, false, [4]]);
+    assert.equal(g.thresholdFor(0, 0.01, 3), 4);
+    // A run of 16 does not count towards the tolerance: 4 wrong of the last 16 at 30% of rows would (0.3 · (1 − 0.941)
+    // = 1.8%), but the last 32 (28 agreeing: 0.8%) and the window (396 of 400) do not.
+    const h = new AgreementGuard(1, 400, 0.05);
+    h.recordAnswers(Int32Array.from({ length: 1000 }, (_, i) => (i < 300 ? 0 : -1)));
+    for (let i = 0; i < 384; i++) h.recordVerified(0, true, 5);
+    for (let i = 0; i < 16; i++) h.recordVerified(0, i % 4 !== 0, 5);
+    assert.equal(h.offender(0.01, 40), null);
   });
 
-  it('in steady traffic, a few wrong answers among an exit\'s last 8 do not act on it (they disabled exits at 97% agreement)', () => {
+  it('in steady traffic, a few wrong answers among an exit\'s last 8 do not act on it (runs of 8 disabled exits at 97% agreement)', () => {
     // The review's case: 20% of rows, 387 of its 400 answers agreeing, 3 of the last 8 wrong.
     const g = new AgreementGuard(1, 400, 0.05);
     g.recordAnswers(Int32Array.from({ length: 1000 }, (_, i) => (i < 200 ? 0 : -1)));

@@ -12,7 +12,7 @@
  * Invariants: the guard acts only on significant evidence, when even the upper bound from
  * the exits with at least minSamples verified answers is below 1 − tolerance, and it acts on one of
  * those exits; or when an exit's agreement is surely below AGREEMENT_FLOOR, and it disables that
- * exit. An exit's evidence is its window and its recent runs (the last 8, 16, … 128 answers, each
+ * exit. An exit's evidence is its window and its recent runs (the last 16, 32, 64 and 128 answers, each
  * at a bound of its own, with a second delta split over them: together at most 2·delta per look),
  * which show a shift in the traffic that the window's older answers hide.
  * Acting on the point estimate of a few dozen verified answers let noise raise thresholds one way
@@ -27,7 +27,7 @@
  * exits after it, which now get the rows it gave up; meanwhile the guard wants more evidence (see
  * `wantsEvidence`). A retrained version starts afresh.
  * Looks repeat after every verified answer, so over a long run the chance of one needless
- * raise grows beyond delta; raises only make answers safer.
+ * action grows beyond the 2·delta of one look; actions only make answers safer.
  */
 import { clopperPearsonLower } from '../calibrate/index.ts';
 import type { ExitStats, GuardAction, GuardLimits, Offender } from './guard-action.ts';
@@ -60,11 +60,13 @@ const SUSPICION_RECENT_WRONG = 3;
  * Runs of an exit's most recent verified answers that are tested besides its whole window: after a shift in the
  * traffic, its window of hundreds still holds the answers from before (a label-shift audit: 38 and 91 old agreeing
  * answers kept two exits' estimates above 99% while every new early answer was wrong, for 10,000 requests). Each run
- * is tested at its own Clopper–Pearson bound. All of them may show an exit below AGREEMENT_FLOOR; only those of at
- * least BUDGET_MIN_RUN answers count towards the tolerance (a fit on 8 answers disabled exits at 97% agreement that
- * answer a fifth of the rows, when 3 of their last 8 happened to be wrong: 1,000 simulated looks in 100,000).
+ * is tested at its own Clopper–Pearson bound. All of them may show an exit below AGREEMENT_FLOOR (13 wrong of the last
+ * 16 do with one exit, 15 with four exits and a guardDelta of 0.01; 8 of 8 did not, once delta was split over 3 or
+ * more exits); only those
+ * of at least BUDGET_MIN_RUN answers count towards the tolerance (runs of 8 let 3 stray wrong answers act on an exit
+ * at 97% agreement answering a fifth of the rows: 53 disables in 100,000 simulated looks).
  */
-export const RECENT_RUNS = [8, 16, 32, 64, 128] as const;
+export const RECENT_RUNS = [16, 32, 64, 128] as const;
 const BUDGET_MIN_RUN = 32;
 
 /**
@@ -331,13 +333,12 @@ export class AgreementGuard {
    * losses; +Infinity (disable) when none does. "Surely": the kept answers' disagreement is taken at its
    * Clopper–Pearson upper bound (confidence 1 − delta/E), since a threshold fitted on a few dozen answers flatters
    * them (a point-estimate fit on 76 answers aimed at 0.5 points of loss and gave 1.1 in a drift experiment).
-   * `recent`: fitted on the exit's `recent` most recent answers only (the view that called for the action).
    */
-  thresholdFor(e: number, tolerance: number, least: number, recent: number | null = null): number {
+  thresholdFor(e: number, tolerance: number, least: number): number {
     const stats = this.stats();
     const others = stats.reduce((a, s) => (s.exit === e ? a : a + s.share * (1 - s.agreement)), 0);
     const budget = Math.max(0, tolerance - others);
-    const all = this.entries(e, recent).sort((a, b) => a.score - b.score);
+    const all = this.entries(e).sort((a, b) => a.score - b.score);
     const n = all.length;
     if (n === 0) return least;
     const share = stats[e]!.share;
@@ -365,8 +366,9 @@ export class AgreementGuard {
 
   /**
    * The action live agreement calls for on a version with these thresholds (null: disabled) and guard raises per
-   * exit, or null: the offending exit's threshold raised to what its verified answers call for (at least `raise`
-   * above), or disabled when none will do or it was raised `maxRaises` times already.
+   * exit, or null. An exit surely below AGREEMENT_FLOOR is disabled. Otherwise the offending exit's threshold is
+   * raised to what the verified answers in its window call for (at least guardRaise above), whichever view called
+   * for the action, or it is disabled when none will do or it was raised guardMaxRaises times already.
    */
   plan(thresholds: readonly (number | null)[], raises: readonly number[], tolerance: number, limits: GuardLimits): GuardAction | null {
     const off = this.offender(tolerance, limits.guardMinSamples);
@@ -374,12 +376,10 @@ export class AgreementGuard {
     const e = off.exit;
     const before = thresholds[e];
     if (before === null || before === undefined) return null;
-    // When a recent run's few dozen answers cannot bound a threshold (at a large share none can: any kept wrong answer
-    // weighs too much), the least raise is made, and the exit's fresh answers decide the next one: in simulated steady
-    // traffic such fits disabled exits at 99% agreement.
-    const least = before + limits.guardRaise;
-    const fitted = off.floor ? Number.POSITIVE_INFINITY : this.thresholdFor(e, tolerance, least, off.recent);
-    const wanted = off.recent !== null && !off.floor && fitted === Number.POSITIVE_INFINITY ? least : fitted;
+    // Fitted on the whole window, whichever view called for it: at a large share a fit on a run's few dozen answers
+    // kept only the top one or two (a disable in all but name), and repeated least raises walked an exit at 97%
+    // agreement and 30% of the rows into a disable (simulated steady traffic, `npm run bench:guard`).
+    const wanted = off.floor ? Number.POSITIVE_INFINITY : this.thresholdFor(e, tolerance, before + limits.guardRaise);
     const disable = raises[e]! >= limits.guardMaxRaises || wanted === Number.POSITIVE_INFINITY;
     return {
       exit: e, before, disable, stats: this.stats()[e]!, recent: off.recent,

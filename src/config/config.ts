@@ -133,7 +133,7 @@ const OnlineSchema = z.object({
   guardMinSamples: z.number().int().min(5).max(1_000_000).default(40),
   /** Confidence 1 − delta of the guard's bounds on agreement at each look (split over the exits), and again of its bounds on each exit's recent runs. */
   guardDelta: z.number().gt(0).lt(1).default(0.05),
-  /** Log-odds added to an offending exit's threshold: at least this when its window calls for a raise (its verified answers may call for more), exactly this when a recent run does; after guardMaxRaises raises it is disabled. */
+  /** Least log-odds added to an offending exit's threshold (its verified answers may call for more); after guardMaxRaises raises, or when no threshold would do, it is disabled. */
   guardRaise: z.number().gt(0).max(100).default(1),
   /**
    * Share of requests verified while the guard's point estimate puts live agreement below 1 − tolerance (not yet

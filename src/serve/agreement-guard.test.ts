@@ -89,6 +89,45 @@ describe('AgreementGuard', () => {
     assert.equal(h.offender(0.01, 40), null);
   });
 
+  it('after a raise a recent run called for, keeps that run\'s answers the exit still gives: a raise that keeps every new wrong answer shows at once', () => {
+    // Exit 0 answers 10% of rows; 300 answers agreed (scored 8), then new ones score 5–9 and are all wrong.
+    const g = new AgreementGuard(1, 400, 0.05);
+    g.recordAnswers(Int32Array.from({ length: 100 }, (_, i) => (i < 10 ? 0 : -1)));
+    for (let i = 0; i < 300; i++) g.recordVerified(0, true, 8);
+    let k = 0;
+    let plan = null;
+    while (!plan) {
+      g.recordVerified(0, false, 5 + (k++ % 5));
+      plan = g.plan([0], [0], 0.01, { guardMinSamples: 40, guardRaise: 1, guardMaxRaises: 3 });
+    }
+    // The last 32 call for it; fitted on the window, whose 300 agreeing answers hold it up, the least raise seems
+    // enough, though it keeps every new (wrong) answer.
+    assert.deepEqual([plan.recent, plan.disable, plan.thresholds], [32, false, [1]]);
+    g.raiseExit(0, 1, plan.recent);
+    // The run's answers it still gives stay (all 32: the k new wrong ones and 32 − k old agreeing); the older ones go.
+    assert.deepEqual([g.stats()[0]!.n, g.stats()[0]!.agreed], [32, 32 - k]);
+    // Eight fresh answers (all wrong) make 40, and the last 16 are surely below one half: disabled.
+    for (let i = 0; i < 8; i++) g.recordVerified(0, false, 6);
+    assert.deepEqual(g.plan([1], [1], 0.01, { guardMinSamples: 40, guardRaise: 1, guardMaxRaises: 3 })?.thresholds, [null]);
+    // After an action the window called for, nothing stays.
+    const h = new AgreementGuard(1, 400, 0.05);
+    h.recordAnswers(Int32Array.from([0, -1]));
+    for (let i = 0; i < 50; i++) h.recordVerified(0, i % 2 === 0, 5);
+    h.raiseExit(0, 1, null);
+    assert.equal(h.stats()[0]!.n, 0);
+  });
+
+  it('acts on the exit that surely loses the most, not the first', () => {
+    const g = new AgreementGuard(2, 400, 0.05);
+    // Exit 0: 10% of rows at 90% agreement (at most about 1.4% lost); exit 1: 30% of rows at 90% (about 4.2%).
+    g.recordAnswers(Int32Array.from({ length: 100 }, (_, i) => (i < 10 ? 0 : i < 40 ? 1 : -1)));
+    for (let i = 0; i < 200; i++) {
+      g.recordVerified(0, i % 10 !== 0, 5);
+      g.recordVerified(1, i % 10 !== 0, 5);
+    }
+    assert.deepEqual(g.offender(0.01, 40), { exit: 1, recent: null, floor: false });
+  });
+
   it('in steady traffic, a few wrong answers among an exit\'s last 8 do not act on it (runs of 8 disabled exits at 97% agreement)', () => {
     // The review's case: 20% of rows, 387 of its 400 answers agreeing, 3 of the last 8 wrong.
     const g = new AgreementGuard(1, 400, 0.05);

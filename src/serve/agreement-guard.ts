@@ -109,7 +109,7 @@ export class AgreementGuard {
   /** Confidence level of each recent run's bounds: a second delta, split over the exits and the runs. */
   private readonly runDelta: number;
 
-  /** Clopper–Pearson lower bounds by (k, n, delta): each costs a hundred bisection steps, and a look takes dozens. */
+  /** Clopper–Pearson lower bounds by (k, n, delta): a hundred bisection steps each, dozens per look. */
   private readonly bounds = new Map<string, number>();
 
   constructor(exits: number, private readonly window: number, delta: number, private readonly probationSamples = 0) {
@@ -134,17 +134,22 @@ export class AgreementGuard {
 
   /** One verified early answer at `exit`, given at `score` (the exit's score, in its threshold's units). */
   recordVerified(exit: number, agree: boolean, score: number): void {
-    const a = this.agrees[exit];
-    if (!a) return;
-    const at = this.cursor[exit]!;
-    if (this.filled[exit] === this.window) this.agreedIn[exit]! -= a[at]!;
-    a[at] = agree ? 1 : 0;
-    this.scores[exit]![at] = score;
-    this.agreedIn[exit]! += a[at]!;
-    this.cursor[exit] = (at + 1) % this.window;
-    this.filled[exit] = Math.min(this.window, this.filled[exit]! + 1);
+    if (!this.agrees[exit]) return;
+    this.push(exit, agree, score);
     const p = this.probation.get(exit);
     if (p && --p.needed <= 0) this.probation.delete(exit);
+  }
+
+  /** Adds a verified answer to exit e's window (evicting the oldest when full). */
+  private push(e: number, agree: boolean, score: number): void {
+    const a = this.agrees[e]!;
+    const at = this.cursor[e]!;
+    if (this.filled[e] === this.window) this.agreedIn[e]! -= a[at]!;
+    a[at] = agree ? 1 : 0;
+    this.scores[e]![at] = score;
+    this.agreedIn[e]! += a[at]!;
+    this.cursor[e] = (at + 1) % this.window;
+    this.filled[e] = Math.min(this.window, this.filled[e]! + 1);
   }
 
   /** clopperPearsonLower(k, n, delta), remembered. */
@@ -198,13 +203,18 @@ export class AgreementGuard {
   /**
    * Exit e's threshold was raised to `threshold`: its share shrinks by the fraction of its verified answers it
    * still gives (score ≥ threshold; they are a uniform sample of its answers), and its verified answers are
-   * dropped (the threshold was fitted on them); it is on probation until it has fresh ones. +Infinity disables it.
+   * dropped (the threshold was fitted on them), but for those of the `recent` run that called for the action that it
+   * still gives; it is on probation until it has fresh ones. +Infinity disables it.
    */
-  raiseExit(e: number, threshold: number): void {
+  raiseExit(e: number, threshold: number, recent: number | null = null): void {
     const all = this.entries(e);
     const kept = all.filter((x) => x.score >= threshold).length;
     this.answered[e]! *= threshold === Number.POSITIVE_INFINITY ? 0 : all.length === 0 ? 1 : kept / all.length;
+    // A recent run's answers the exit still gives stay: the window's older answers can make a raise that keeps every
+    // new wrong answer look enough, and the run then shows it at once, not after guardMinSamples fresh answers.
+    const stay = recent === null || threshold === Number.POSITIVE_INFINITY ? [] : this.entries(e, recent).filter((x) => x.score >= threshold);
     this.resetExit(e);
+    for (const x of stay) this.push(e, x.agree === 1, x.score);
     if (this.probationSamples === 0) return;
     if (threshold !== Number.POSITIVE_INFINITY) this.probation.set(e, { needed: this.probationSamples, sinceRows: this.rowsSeen });
     // The rows e gave up go on to the later exits: their windows describe the traffic before.

@@ -19,7 +19,7 @@ export interface ExitStats {
   readonly share: number;
 }
 
-/** The exit to act on, and the view of its evidence that calls for it (its threshold is fitted on that view's answers). */
+/** The exit to act on, and the view of its evidence that calls for it (the answers of a recent run outlive a raise). */
 export interface Offender {
   readonly exit: number;
   readonly recent: number | null;

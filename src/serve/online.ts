@@ -221,7 +221,7 @@ export class OnlineLearner {
       const inMemory = unsaved ? { bundle: revisedBundle(bundle, version, thresholds, plan.raises), source: { kind: 'bundle' as const, dir: bundle.dir, thresholds, manifestSha256: bundle.manifestSha256 } } : undefined;
       try {
         // The guard keeps what still applies: the other exits' evidence, and this exit's share above its new threshold.
-        await this.swapTo(version, (guard) => guard.raiseExit(e, thresholds[e] ?? Number.POSITIVE_INFINITY), inMemory);
+        await this.swapTo(version, (guard) => guard.raiseExit(e, thresholds[e] ?? Number.POSITIVE_INFINITY, plan.recent), inMemory);
       } catch (err) {
         // The next try waits for guardMinSamples fresh verified answers, instead of swapping per answer.
         this.guard.resetExit(e);

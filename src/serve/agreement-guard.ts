@@ -21,7 +21,8 @@
  * of the last 16 answers) only makes the guard `suspicious`, which asks for more verification.
  * An action keeps the evidence that still applies: the other exits keep their verified answers.
  * The raised exit's share shrinks by the fraction of its verified answers at or above its new
- * threshold (those it still gives), but the answers themselves are dropped: its threshold was
+ * threshold (those it still gives), but the answers themselves are dropped (all but those of a
+ * recent run that called for the action, which it still gives: see raiseExit): its threshold was
  * fitted on them, so they would flatter it (a drift re-run kept them and stayed at 98.85% for
  * 29,000 requests). Until it has `probationSamples` fresh ones it is on probation, and so are the
  * exits after it, which now get the rows it gave up; meanwhile the guard wants more evidence (see
@@ -62,9 +63,8 @@ const SUSPICION_RECENT_WRONG = 3;
  * answers kept two exits' estimates above 99% while every new early answer was wrong, for 10,000 requests). Each run
  * is tested at its own Clopper–Pearson bound. All of them may show an exit below AGREEMENT_FLOOR (13 wrong of the last
  * 16 do with one exit, 15 with four exits and a guardDelta of 0.01; 8 of 8 did not, once delta was split over 3 or
- * more exits); only those
- * of at least BUDGET_MIN_RUN answers count towards the tolerance (runs of 8 let 3 stray wrong answers act on an exit
- * at 97% agreement answering a fifth of the rows: 53 disables in 100,000 simulated looks).
+ * more exits); only those of at least BUDGET_MIN_RUN answers count towards the tolerance (runs of 8 let 3 stray wrong
+ * answers act on an exit at 97% agreement answering a fifth of the rows: 53 disables in 100,000 simulated looks).
  */
 export const RECENT_RUNS = [16, 32, 64, 128] as const;
 const BUDGET_MIN_RUN = 32;
@@ -268,7 +268,7 @@ export class AgreementGuard {
       loss += s.share * (1 - s.agreement);
       // A recent run's upper bound caps the window's lower one: after a shift, the window's older answers hold its
       // bound up, but its live agreement is surely no more than the run's. (A short run's own lower bound is weak
-      // evidence in steady traffic: 8 of 8 agreeing bound agreement only at 0.5.)
+      // evidence in steady traffic: 16 of 16 agreeing bound agreement only at 0.76, with one exit.)
       lossUpper += s.share * (1 - Math.min(...this.evidence(s.exit).map((v) => (v.recent === null ? v.lower : v.upper))));
     }
     return { estimate: unknown ? null : 1 - loss, lower: Math.max(0, 1 - lossUpper) };

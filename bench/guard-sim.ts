@@ -8,22 +8,31 @@
  *           should see few actions and keep most of their answers.
  *   shift   400 verified answers at 99% agreement, then agreement drops to 0 or 0.5 (new answers score 5–9, right
  *           or wrong): the first action, and verified answers until the exit is disabled, actions applied.
- * Tolerance 1%, guardDelta 0.05, guardMinSamples 40, guardRaise 1, guardMaxRaises 3, window 400.
+ * Tolerance 1% and the serve.online defaults (guardWindow 400, guardDelta 0.05, guardMinSamples 40, guardRaise 1,
+ * guardMaxRaises 3).
  *   npm run bench:guard [-- --answers 100000]
  */
+import { loadConfig } from '../src/config/index.ts';
 import { AgreementGuard } from '../src/serve/agreement-guard.ts';
 import { seededRng, type Rng } from '../src/tensor/index.ts';
 import { numberFlag } from './flags.ts';
 
 const answers = numberFlag('answers', 100_000);
 const tolerance = 0.01;
-const limits = { guardMinSamples: 40, guardRaise: 1, guardMaxRaises: 3 };
+const limits = loadConfig({}, {}, { serving: false }).serve.online;
 
 /** A guard over one exit answering `share` of the rows. */
 function guardAt(share: number): AgreementGuard {
-  const g = new AgreementGuard(1, 400, 0.05, 0);
+  const g = new AgreementGuard(1, limits.guardWindow, limits.guardDelta, 0);
   g.recordAnswers(Int32Array.from({ length: 1000 }, (_, i) => (i < share * 1000 ? 0 : -1)));
   return g;
+}
+
+/** An exit's threshold (null: disabled) and raise count, with a guard action applied as the server applies it. */
+function apply(g: AgreementGuard, action: NonNullable<ReturnType<AgreementGuard['plan']>>): { threshold: number | null; raises: number } {
+  const threshold = action.thresholds[0]!;
+  g.raiseExit(0, threshold ?? Number.POSITIVE_INFINITY, action.recent);
+  return { threshold, raises: action.raises[0]! };
 }
 
 /** An answer's score in 0–10: agreeing answers draw 10·√u, disagreeing ones 10·u². */
@@ -52,9 +61,7 @@ for (const p of [0.99, 0.97, 0.9]) {
       g.recordVerified(0, agree, score);
       const action = g.plan([threshold], [raises], tolerance, limits);
       if (!action) continue;
-      threshold = action.thresholds[0]!;
-      raises = action.raises[0]!;
-      g.raiseExit(0, threshold ?? Number.POSITIVE_INFINITY, action.recent);
+      ({ threshold, raises } = apply(g, action));
       if (threshold === null) disabledAt = i + 1;
     }
     const given = threshold === null ? 0 : keptAt(p, threshold);
@@ -85,9 +92,7 @@ for (const after of [0, 0.5]) {
       if (!action) continue;
       const view = action.recent === null ? 'window' : `last ${action.recent}`;
       if (first === '—') first = `${k}, ${action.disable ? 'disable' : `raise to ${action.thresholds[0]!.toFixed(2)}`} (${view})`;
-      threshold = action.thresholds[0]!;
-      raises = action.raises[0]!;
-      g.raiseExit(0, threshold ?? Number.POSITIVE_INFINITY, action.recent);
+      ({ threshold, raises } = apply(g, action));
       if (threshold === null) disabledAt = k;
     }
     console.log(`| ${after} | ${share} | ${first} | ${disabledAt ?? 'not in 2,000'} |`);

@@ -22,8 +22,6 @@ import { headroomOf, type Headroom } from './headroom.ts';
 import { pairedSaving, type PairedSaving } from './paired-saving.ts';
 import { accuracyOf, batchesOf, LATENCY_BLOCK, sideBySide, stats, THROUGHPUT_MS, type CachedFigures, type LatencyStats, type SystemFigures } from './side-by-side.ts';
 
-export type { CachedFigures, LatencyStats, SystemFigures };
-
 export interface EvalReport {
   readonly samples: number;
   readonly data: string;

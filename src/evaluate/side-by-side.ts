@@ -39,7 +39,7 @@ export interface CachedFigures extends SystemFigures {
 /** Samples per block of batch-1 timing: each side runs a block in turn, on the same samples. */
 export const LATENCY_BLOCK = 50;
 
-/** The default least time each side spends in timed batch-64 runs. */
+/** The default least time the slower side spends in timed batch-64 runs. */
 export const THROUGHPUT_MS = 500;
 
 /** Most passes over the data for batch-64 timing, whatever `throughputMs` asks. */

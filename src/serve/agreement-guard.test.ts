@@ -60,7 +60,7 @@ describe('AgreementGuard', () => {
     assert.ok(Math.abs(g.stats()[0]!.agreement - 300 / 313) < 1e-12);
     assert.deepEqual(g.offender(0.01, 40), { exit: 0, recent: 16, floor: true });
     const plan = g.plan([5], [0], 0.01, { guardMinSamples: 40, guardRaise: 1, guardMaxRaises: 3 })!;
-    assert.deepEqual([plan.exit, plan.recent, plan.disable, plan.thresholds], [0, 16, true, [null]]);
+    assert.deepEqual([plan.exit, plan.recent, plan.disable, plan.thresholds, plan.evidence], [0, 16, true, [null], { n: 16, agreed: 3 }]);
     for (let i = 0; i < 3; i++) g.recordVerified(0, false, 6);
     // All 16 wrong: the bound on live agreement falls with them; exit 0 counts at that run's upper bound
     // (1 − 0.0125^(1/16)), not at the window's lower one.

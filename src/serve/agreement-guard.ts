@@ -66,7 +66,7 @@ const SUSPICION_RECENT_WRONG = 3;
  * more exits); only those of at least BUDGET_MIN_RUN answers count towards the tolerance (runs of 8 let 3 stray wrong
  * answers act on an exit at 97% agreement answering a fifth of the rows: 53 disables in 100,000 simulated looks).
  */
-export const RECENT_RUNS = [16, 32, 64, 128] as const;
+const RECENT_RUNS = [16, 32, 64, 128] as const;
 const BUDGET_MIN_RUN = 32;
 
 /**
@@ -74,7 +74,7 @@ const BUDGET_MIN_RUN = 32;
  * whatever its share: it answers wrongly more often than not, which no share of the tolerance excuses (the audit's
  * exit was wrong on all of 504 answers and stayed, because at 0.9% of rows it fit in a 1% tolerance).
  */
-export const AGREEMENT_FLOOR = 0.5;
+const AGREEMENT_FLOOR = 0.5;
 
 /** One view of an exit's evidence: its whole window (`recent` null) or its `recent` most recent verified answers. */
 interface Evidence {
@@ -386,13 +386,13 @@ export class AgreementGuard {
     const e = off.exit;
     const before = thresholds[e];
     if (before === null || before === undefined) return null;
-    // Fitted on the whole window, whichever view called for it: at a large share a fit on a run's few dozen answers
-    // kept only the top one or two (a disable in all but name), and repeated least raises walked an exit at 97%
-    // agreement and 30% of the rows into a disable (simulated steady traffic, `npm run bench:guard`).
+    // Fitted on the whole window, whichever view called for it: fits on a run's few dozen answers kept only the top
+    // one or two at a large share, and least raises walked an in-tolerance exit into a disable (`npm run bench:guard`).
     const wanted = off.floor ? Number.POSITIVE_INFINITY : this.thresholdFor(e, tolerance, before + limits.guardRaise);
     const disable = raises[e]! >= limits.guardMaxRaises || wanted === Number.POSITIVE_INFINITY;
+    const view = this.evidence(e).find((v) => v.recent === off.recent)!;
     return {
-      exit: e, before, disable, stats: this.stats()[e]!, recent: off.recent,
+      exit: e, before, disable, stats: this.stats()[e]!, recent: off.recent, evidence: { n: view.n, agreed: view.agreed },
       thresholds: thresholds.map((t, i) => (i === e ? (disable ? null : wanted) : t)),
       raises: raises.map((r, i) => (i === e ? r + 1 : r)),
     };

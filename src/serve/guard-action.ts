@@ -43,6 +43,8 @@ export interface GuardAction {
   readonly stats: ExitStats;
   /** The evidence that called for it: the exit's `recent` most recent verified answers, or (null) its whole window. */
   readonly recent: number | null;
+  /** That evidence's verified answers, and how many agreed. */
+  readonly evidence: { readonly n: number; readonly agreed: number };
   readonly thresholds: (number | null)[];
   readonly raises: number[];
 }

@@ -24,7 +24,7 @@ describe('AgreementGuard', () => {
     assert.equal(g.offender(0.01, 5), null, '96% < 99%, but one disagreement in ten is not evidence: no action');
     // Twenty more verified answers at exit 0, ten of them wrong: now surely below 99%.
     for (let i = 0; i < 20; i++) g.recordVerified(0, i % 2 === 0, 5);
-    assert.deepEqual(g.offender(0.01, 5), { exit: 0, recent: null, floor: false }, 'exit 0 surely loses the agreement');
+    assert.deepEqual(g.offender(0.01, 5), { exit: 0, recent: null, floor: false, evidence: { n: 30, agreed: 19 } }, 'exit 0 surely loses the agreement');
     assert.equal(g.offender(0.01, 31), null, 'too few verified answers to act');
   });
 
@@ -38,7 +38,7 @@ describe('AgreementGuard', () => {
     g.recordVerified(1, false, 5);
     // With 40 it is: its window (10 of 40) and its last 16 (all wrong) and 32 (2 agreeing) are surely below one half.
     // The lowest bound is the last 32's (0.25; the last 16's 1 − 0.00625^(1/16) = 0.27; the window's 0.41).
-    assert.deepEqual(g.offender(0.01, 40), { exit: 1, recent: 32, floor: true });
+    assert.deepEqual(g.offender(0.01, 40), { exit: 1, recent: 32, floor: true, evidence: { n: 32, agreed: 2 } });
   });
 
   it('after a shift in the traffic: a recent run of wrong answers acts though the window\'s older answers hold its estimate up', () => {
@@ -58,7 +58,7 @@ describe('AgreementGuard', () => {
     // The window still says 300 of 313 (0.12% of rows lost); the last 16, 13 wrong, bound agreement below one half
     // (Clopper–Pearson at δ 0.05 over 4 runs): the exit is disabled.
     assert.ok(Math.abs(g.stats()[0]!.agreement - 300 / 313) < 1e-12);
-    assert.deepEqual(g.offender(0.01, 40), { exit: 0, recent: 16, floor: true });
+    assert.deepEqual(g.offender(0.01, 40), { exit: 0, recent: 16, floor: true, evidence: { n: 16, agreed: 3 } });
     const plan = g.plan([5], [0], 0.01, { guardMinSamples: 40, guardRaise: 1, guardMaxRaises: 3 })!;
     assert.deepEqual([plan.exit, plan.recent, plan.disable, plan.thresholds, plan.evidence], [0, 16, true, [null], { n: 16, agreed: 3 }]);
     for (let i = 0; i < 3; i++) g.recordVerified(0, false, 6);
@@ -73,7 +73,7 @@ describe('AgreementGuard', () => {
     g.recordAnswers(Int32Array.from({ length: 1000 }, (_, i) => (i < 300 ? 0 : -1)));
     for (let i = 0; i < 368; i++) g.recordVerified(0, true, 5);
     for (let i = 0; i < 32; i++) g.recordVerified(0, i % 4 !== 0, 3 + (i % 8));
-    assert.deepEqual(g.offender(0.01, 40), { exit: 0, recent: 32, floor: false });
+    assert.deepEqual(g.offender(0.01, 40), { exit: 0, recent: 32, floor: false, evidence: { n: 32, agreed: 24 } });
     // On the window, 4 keeps the answers scored 4 and up: 4 of them wrong (those scored 7) among 396, within the
     // tolerance. On the last 32 alone no threshold is (at 30% of rows any kept wrong answer weighs too much): a fit on
     // them disabled exits in steady traffic.
@@ -125,7 +125,7 @@ describe('AgreementGuard', () => {
       g.recordVerified(0, i % 10 !== 0, 5);
       g.recordVerified(1, i % 10 !== 0, 5);
     }
-    assert.deepEqual(g.offender(0.01, 40), { exit: 1, recent: null, floor: false });
+    assert.deepEqual(g.offender(0.01, 40), { exit: 1, recent: null, floor: false, evidence: { n: 200, agreed: 180 } });
   });
 
   it('in steady traffic, a few wrong answers among an exit\'s last 8 do not act on it (runs of 8 disabled exits at 97% agreement)', () => {
@@ -144,7 +144,7 @@ describe('AgreementGuard', () => {
     g.recordAnswers(Int32Array.from({ length: 1000 }, (_, i) => (i < 9 ? 0 : i < 200 ? 1 : -1)));
     for (let i = 0; i < 40; i++) g.recordVerified(0, false, 5 + i);
     for (let i = 0; i < 200; i++) g.recordVerified(1, true, 5);
-    assert.deepEqual(g.offender(0.01, 40), { exit: 0, recent: null, floor: true });
+    assert.deepEqual(g.offender(0.01, 40), { exit: 0, recent: null, floor: true, evidence: { n: 40, agreed: 0 } });
     // Disabled, not raised: a fit to the tolerance keeps its most confident wrong answers (0.9% fits in 1%).
     assert.ok(g.thresholdFor(0, 0.01, 6) < Number.POSITIVE_INFINITY);
     assert.deepEqual(g.plan([5, 5], [0, 0], 0.01, { guardMinSamples: 40, guardRaise: 1, guardMaxRaises: 3 })!.thresholds, [null, 5]);

@@ -175,10 +175,7 @@ export class AgreementGuard {
     });
   }
 
-  /**
-   * Exit e's evidence: its whole window (at the exit's confidence), and each recent run of RECENT_RUNS it has
-   * answers for (at the runs' confidence).
-   */
+  /** Exit e's evidence: its whole window (at the exit's confidence), and each recent run it has answers for (the runs'). */
   private evidence(e: number): Evidence[] {
     const n = this.filled[e]!;
     const view = (recent: number | null, m: number, agreed: number, delta: number): Evidence => ({
@@ -240,6 +237,11 @@ export class AgreementGuard {
     this.agreedIn[e] = 0;
   }
 
+  /** Fraction of recent answered rows exit e answered (exponentially weighted). */
+  private shareOf(e: number): number {
+    return this.rows === 0 ? 0 : this.answered[e]! / this.rows;
+  }
+
   stats(): ExitStats[] {
     return this.agrees.map((_, e) => {
       const n = this.filled[e]!;
@@ -249,7 +251,7 @@ export class AgreementGuard {
         agreement: n === 0 ? 1 : agreed / n,
         lower: n === 0 ? 0 : this.lowerBound(agreed, n, this.exitDelta),
         upper: n === 0 ? 1 : 1 - this.lowerBound(n - agreed, n, this.exitDelta),
-        share: this.rows === 0 ? 0 : this.answered[e]! / this.rows,
+        share: this.shareOf(e),
       };
     });
   }
@@ -281,9 +283,8 @@ export class AgreementGuard {
     // Probation ends with enough fresh answers, or when the exit answers (almost) nothing, or after
     // PROBATION_MAX_ROWS rows: an exit raised above every score it gets would otherwise keep it forever.
     for (const [e, p] of this.probation) {
-      const share = this.rows === 0 ? 0 : this.answered[e]! / this.rows;
       const since = this.rowsSeen - p.sinceRows;
-      if ((share < PROBATION_MIN_SHARE && since >= PROBATION_GRACE_ROWS) || since > PROBATION_MAX_ROWS) this.probation.delete(e);
+      if ((this.shareOf(e) < PROBATION_MIN_SHARE && since >= PROBATION_GRACE_ROWS) || since > PROBATION_MAX_ROWS) this.probation.delete(e);
     }
     return this.probation.size > 0 || this.suspicious(tolerance);
   }
@@ -296,12 +297,12 @@ export class AgreementGuard {
     let loss = 0;
     for (let e = 0; e < this.agrees.length; e++) {
       const n = this.filled[e]!;
-      if (n < SUSPICION_MIN_SAMPLES || this.rows === 0) continue;
+      if (n < SUSPICION_MIN_SAMPLES) continue;
       // The window's estimate, or its last SUSPICION_RECENT answers' when SUSPICION_RECENT_WRONG of them disagree, whichever is worse.
       const recent = this.entries(e, SUSPICION_RECENT);
       const wrong = recent.length - recent.reduce((a, x) => a + x.agree, 0);
       const disagreement = Math.max(1 - this.agreedIn[e]! / n, wrong >= SUSPICION_RECENT_WRONG ? wrong / recent.length : 0);
-      loss += (this.answered[e]! / this.rows) * disagreement;
+      loss += this.shareOf(e) * disagreement;
     }
     return loss > tolerance;
   }
@@ -315,26 +316,25 @@ export class AgreementGuard {
    * tolerance, on the exit that surely loses most.
    */
   offender(tolerance: number, minSamples: number): Offender | null {
-    const shares = this.stats().map((s) => s.share);
-    let floor: (Offender & { upper: number }) | null = null;
+    const as = (exit: number, v: Evidence, floor: boolean): Offender => ({ exit, recent: v.recent, floor, evidence: { n: v.n, agreed: v.agreed } });
+    let floor: { exit: number; v: Evidence } | null = null;
     let total = 0;
-    let worst: (Offender & { lost: number }) | null = null;
+    let worst: { exit: number; v: Evidence; lost: number } | null = null;
     for (let e = 0; e < this.agrees.length; e++) {
       if (this.filled[e]! < minSamples) continue;
-      const views = this.evidence(e);
-      for (const v of views) if (v.upper < AGREEMENT_FLOOR && (!floor || v.upper < floor.upper)) floor = { exit: e, recent: v.recent, floor: true, upper: v.upper };
-      let own: (Offender & { lost: number }) | null = null;
-      for (const v of views) {
-        if (v.recent !== null && v.recent < BUDGET_MIN_RUN) continue;
-        const lost = shares[e]! * (1 - v.upper);
-        if (lost > 0 && (!own || lost > own.lost)) own = { exit: e, recent: v.recent, floor: false, lost };
+      const share = this.shareOf(e);
+      let own: { exit: number; v: Evidence; lost: number } | null = null;
+      for (const v of this.evidence(e)) {
+        if (v.upper < AGREEMENT_FLOOR && (!floor || v.upper < floor.v.upper)) floor = { exit: e, v };
+        const lost = share * (1 - v.upper);
+        if ((v.recent === null || v.recent >= BUDGET_MIN_RUN) && lost > 0 && (!own || lost > own.lost)) own = { exit: e, v, lost };
       }
       if (!own) continue;
       total += own.lost;
       if (!worst || own.lost > worst.lost) worst = own;
     }
-    if (floor) return { exit: floor.exit, recent: floor.recent, floor: true };
-    return total > tolerance && worst ? { exit: worst.exit, recent: worst.recent, floor: false } : null;
+    if (floor) return as(floor.exit, floor.v, true);
+    return total > tolerance && worst ? as(worst.exit, worst.v, false) : null;
   }
 
   /**
@@ -390,9 +390,8 @@ export class AgreementGuard {
     // one or two at a large share, and least raises walked an in-tolerance exit into a disable (`npm run bench:guard`).
     const wanted = off.floor ? Number.POSITIVE_INFINITY : this.thresholdFor(e, tolerance, before + limits.guardRaise);
     const disable = raises[e]! >= limits.guardMaxRaises || wanted === Number.POSITIVE_INFINITY;
-    const view = this.evidence(e).find((v) => v.recent === off.recent)!;
     return {
-      exit: e, before, disable, stats: this.stats()[e]!, recent: off.recent, evidence: { n: view.n, agreed: view.agreed },
+      exit: e, before, disable, stats: this.stats()[e]!, recent: off.recent, evidence: off.evidence,
       thresholds: thresholds.map((t, i) => (i === e ? (disable ? null : wanted) : t)),
       raises: raises.map((r, i) => (i === e ? r + 1 : r)),
     };

@@ -25,6 +25,8 @@ export interface Offender {
   readonly recent: number | null;
   /** Its agreement is surely below AGREEMENT_FLOOR: disabled, not raised. */
   readonly floor: boolean;
+  /** That view's verified answers, and how many agreed. */
+  readonly evidence: { readonly n: number; readonly agreed: number };
 }
 
 /** The guard's settings a plan uses (serve.online's). */

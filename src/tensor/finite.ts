@@ -22,10 +22,7 @@ export function firstNonFinite(data: Float32Array): number {
   return -1;
 }
 
-/**
- * Whether x holds float32 data with every value finite: the scan `cascade.run` leaves out when told
- * `finiteChecked`. A caller that times the cascade against a plain session runs it before the clock starts.
- */
+/** x: any shape; whether it holds float32 data with every value finite (an input check a caller may run ahead of time). */
 export function finiteInput(x: Tensor): boolean {
   return x.data instanceof Float32Array && firstNonFinite(x.data) < 0;
 }

@@ -8,12 +8,17 @@
  *           should see few actions and keep most of their answers.
  *   shift   400 verified answers at 99% agreement, then agreement drops to 0 or 0.5 (new answers score 5–9, right
  *           or wrong): the first action, and verified answers until the exit is disabled, actions applied.
+ *   requests  the same drop to 0, request by request: the exit answers its share of them, and each answer is
+ *           verified at the share the server's verify rule gives it (verify-rule.ts: --verify-share, the guard's
+ *           boost while it is suspicious, more for an exit answering few rows), against the rule without the
+ *           last (every exit at --verify-share or the boost): requests and wrong early answers until the exit is disabled.
  * Tolerance 1% and the serve.online defaults (guardWindow 400, guardDelta 0.05, guardMinSamples 40, guardRaise 1,
  * guardMaxRaises 3).
  *   npm run bench:guard [-- --answers 100000]
  */
 import { loadConfig } from '../src/config/index.ts';
 import { AgreementGuard } from '../src/serve/agreement-guard.ts';
+import { verifyRule } from '../src/serve/verify-rule.ts';
 import { seededRng, type Rng } from '../src/tensor/index.ts';
 import { numberFlag } from './flags.ts';
 
@@ -96,5 +101,44 @@ for (const after of [0, 0.5]) {
       if (threshold === null) disabledAt = k;
     }
     console.log(`| ${after} | ${share} | ${first} | ${disabledAt ?? 'not in 2,000'} |`);
+  }
+}
+
+console.log(`\nafter a shift, request by request: 400 verified answers at 99% agreement, then every early answer wrong (--verify-share ${limits.verifyShare}, guardBoostShare ${limits.guardBoostShare})\n`);
+console.log('| share | verify rule | verified rows per request before the shift | requests until disabled | wrong early answers given until then |\n|---:|---|---:|---:|---:|');
+for (const share of [0.005, 0.01, 0.02, 0.05, 0.1, 0.3]) {
+  for (const rare of [false, true]) {
+    const rng = seededRng(11 + Math.round(share * 1000));
+    const g = guardAt(share);
+    for (let i = 0; i < 400; i++) {
+      const agree = rng.uniform() < 0.99;
+      g.recordVerified(0, agree, agree ? 8 : 2);
+    }
+    /** The verify share of the exit's answers now: the server's rule, or the same without its rare-exit term. */
+    const verifyShare = (): number => {
+      const wanted = g.evidenceWanted(tolerance);
+      return rare ? verifyRule(limits.verifyShare, limits.guardBoostShare, wanted, g.shares()).verifyBelow[0]! : wanted[0] ? Math.max(limits.verifyShare, limits.guardBoostShare) : limits.verifyShare;
+    };
+    const before = share * verifyShare();
+    let threshold: number | null = 0;
+    let raises = 0;
+    let wrong = 0;
+    let requests = 0;
+    const one = new Int32Array(1);
+    while (threshold !== null && requests < 1_000_000) {
+      requests++;
+      const score = 5 + 4 * rng.uniform();
+      const answers = rng.uniform() < share && score >= threshold;
+      one[0] = answers ? 0 : -1;
+      const p = verifyShare();
+      g.recordAnswers(one);
+      if (!answers) continue;
+      wrong++;
+      if (rng.uniform() >= p) continue;
+      g.recordVerified(0, false, score);
+      const action = g.plan([threshold], [raises], tolerance, limits);
+      if (action) ({ threshold, raises } = apply(g, action));
+    }
+    console.log(`| ${share} | ${rare ? 'per exit (rare exits more)' : 'every exit alike'} | ${before.toFixed(4)} | ${threshold === null ? requests.toLocaleString('en-US') : 'not in 1,000,000'} | ${wrong} |`);
   }
 }

@@ -33,18 +33,21 @@ const ROWS = 32;
 const BLOCK = 20;
 const SHARE = 0.05;
 const rng = seededRng(5);
-const batches = Array.from({ length: 60 }, (_, k) => ({ input: data.batch(k * ROWS, (k + 1) * ROWS).data as Float32Array, verify: Uint8Array.from({ length: ROWS }, () => (rng.uniform() < SHARE ? 1 : 0)) }));
+const batches = Array.from({ length: 60 }, (_, k) => ({ input: data.batch(k * ROWS, (k + 1) * ROWS).data as Float32Array, draws: Float64Array.from({ length: ROWS }, () => rng.uniform()) }));
+/** Every exit's answers verified at SHARE (verify-rule.ts). */
+const rule = { admitBelow: SHARE, verifyBelow: m.exits.map(() => SHARE) };
 let verifiedRows = 0;
 const pool = await EnginePool.start(1, { kind: 'bundle', dir, manifestSha256: loaded.manifestSha256 }, 1, {
   engine: { intraOpThreads: threads, graphOptimization: 'all' }, sampleDims: data.sampleDims,
   onVerified: (v) => { verifiedRows += v.rows; }, onWorkerError: (e) => { throw e; }, onVerifyFailed: (e) => { throw e; },
   verifyHoldMs: 60_000,
 });
-const none = new Uint8Array(ROWS);
+/** Draws no rule verifies. */
+const none = new Float64Array(ROWS).fill(1);
 const modes = {
-  off: (b: (typeof batches)[number]) => pool.run(b.input, ROWS, none, true),
-  'each batch': (b: (typeof batches)[number]) => pool.run(b.input, ROWS, b.verify, false),
-  batched: (b: (typeof batches)[number]) => pool.run(b.input, ROWS, b.verify, true),
+  off: (b: (typeof batches)[number]) => pool.run(b.input, ROWS, none, rule, true),
+  'each batch': (b: (typeof batches)[number]) => pool.run(b.input, ROWS, b.draws, rule, false),
+  batched: (b: (typeof batches)[number]) => pool.run(b.input, ROWS, b.draws, rule, true),
 };
 const names = Object.keys(modes) as (keyof typeof modes)[];
 const total: Record<string, number> = Object.fromEntries(names.map((n) => [n, 0]));
@@ -52,7 +55,7 @@ const rel: Record<string, number[]> = Object.fromEntries(names.map((n) => [n, []
 let next = 0;
 // Warm-up, then one batch with more = false, so nothing is held back when timing starts.
 for (const name of names) for (let k = 0; k < BLOCK; k++) await modes[name](batches[k]!);
-await pool.run(batches[0]!.input, ROWS, none, false);
+await pool.run(batches[0]!.input, ROWS, none, rule, false);
 for (let b = 0; b < blocks; b++) {
   const ms: Record<string, number> = {};
   for (const name of b % 2 ? [...names].reverse() : names) {
@@ -60,7 +63,7 @@ for (let b = 0; b < blocks; b++) {
     const first = next;
     const t = performance.now();
     for (let k = 0; k < BLOCK; k++) await modes[name](batches[(first + k) % batches.length]!);
-    await pool.run(batches[first % batches.length]!.input.subarray(0, numel(data.sampleDims)), 1, new Uint8Array(1), false);
+    await pool.run(batches[first % batches.length]!.input.subarray(0, numel(data.sampleDims)), 1, none.subarray(0, 1), rule, false);
     ms[name] = performance.now() - t;
   }
   next += BLOCK;

@@ -269,7 +269,7 @@ export async function runCli(argv: readonly string[], io: CliIo, env?: NodeJS.Pr
     .option('--retrain-every <n>', 'new buffered samples between retrains', (v) => parsePositiveCount(v, '--retrain-every'), 2000)
     .option('--buffer-samples <n>', 'online buffer size (sliding window)', (v) => parsePositiveCount(v, '--buffer-samples'), 5000)
     .option('--buffer-bytes <bytes>', 'most memory the online buffer may hold (it keeps fewer samples when they are large)', (v) => parsePositiveCount(v, '--buffer-bytes'), 512 * 2 ** 20)
-    .option('--verify-share <p>', 'share of requests checked against the full backbone, and (once exits answer) learnt from; 0 stops learning then', (v) => parseNumber(v, '--verify-share'), 0.05)
+    .option('--verify-share <p>', 'share of early answers checked against the full backbone (more of an exit answering under a tenth of the rows), and of requests learnt from once exits answer; 0 stops learning then', (v) => parseNumber(v, '--verify-share'), 0.05)
     .option('--tolerance <t>', "allowed disagreement with the backbone, in (0, 1), that the accuracy guard and retrains hold (default: a bundle's own, as built; 0.01 for a model)", (v) => parseFraction(v, '--tolerance', '0.01'))
     .option('--augment <list>', 'label-free augmented copies when retraining, e.g. flip or flip,random:4', (v) => parseAugmentList(v, '--augment'))
     .option('--latency-profile <file>', 'latency profile for retrains (see build --latency-profile; default STATE/latency-profile.json)', (v) => parsePath(v, '--latency-profile', 'latency-profile.json'))

@@ -125,7 +125,7 @@ const OnlineSchema = z.object({
   bufferSamples: z.number().int().min(20).max(10_000_000).default(5000),
   /** … and at most this many bytes of stored inputs. */
   bufferBytes: z.number().int().min(1 << 20).default(512 * 2 ** 20),
-  /** Share of requests verified against the full backbone (early-exited ones after the response). */
+  /** Share of early answers verified against the full backbone after the response (more of an exit's that answers under a tenth of the rows), and of requests admitted to the buffer once exits answer. */
   verifyShare: z.number().min(0).max(1).default(0.05),
   /** Verified early answers per exit kept in the guard's sliding window. */
   guardWindow: z.number().int().min(10).max(1_000_000).default(400),

@@ -185,20 +185,20 @@ describe('AgreementGuard actions and shares', () => {
     for (let k = 1; k <= 8; k++) g.recordVerified(0, k >= 5, k);
     for (let k = 0; k < 3; k++) g.recordVerified(1, true, 9);
     const before = g.stats();
-    assert.equal(g.wantsEvidence(0.5), false);
+    assert.deepEqual(g.evidenceWanted(0.5), [false, false]);
     g.raiseExit(0, 5);
     const after = g.stats();
     assert.deepEqual([after[0]!.n, after[0]!.agreed], [0, 0], 'no reuse of the answers the threshold was fitted on');
     assert.ok(Math.abs(after[0]!.share - before[0]!.share / 2) < 1e-12, 'half of the verified answers scored 5 or more: half the share');
     assert.deepEqual(after[1], before[1], 'exit 1 untouched');
-    assert.equal(g.wantsEvidence(0.5), true, 'on probation: wants fresh answers');
+    assert.deepEqual(g.evidenceWanted(0.5), [true, true], 'on probation: wants fresh answers; exit 1 gets the rows exit 0 gave up, so it is too');
     for (let k = 0; k < 3; k++) g.recordVerified(0, true, 6);
-    assert.equal(g.wantsEvidence(0.5), true, 'exit 1 gets the rows exit 0 gave up: it is on probation too');
+    assert.deepEqual(g.evidenceWanted(0.5), [false, true], 'exit 0 has its three fresh answers, exit 1 not yet');
     for (let k = 0; k < 3; k++) g.recordVerified(1, true, 9);
-    assert.equal(g.wantsEvidence(0.5), false, 'three fresh answers each end the probations');
+    assert.deepEqual(g.evidenceWanted(0.5), [false, false], 'three fresh answers each end the probations');
     g.raiseExit(1, Number.POSITIVE_INFINITY);
     assert.deepEqual([g.stats()[1]!.n, g.stats()[1]!.share], [0, 0], 'disabled: no answers, no share');
-    assert.equal(g.wantsEvidence(0.5), false, 'a disabled exit needs no evidence');
+    assert.deepEqual(g.evidenceWanted(0.5), [false, false], 'a disabled exit needs no evidence');
   });
 
   it('a probation ends when the exit answers almost nothing, or after 20,000 rows, even without fresh answers', () => {
@@ -209,33 +209,33 @@ describe('AgreementGuard actions and shares', () => {
     // Raised above every score it gets: it keeps no share and would never collect fresh answers.
     g.raiseExit(0, 100);
     assert.equal(g.stats()[0]!.share, 0);
-    assert.equal(g.wantsEvidence(0.5), true, 'exit 1, which gets exit 0\'s rows, is on probation');
+    assert.deepEqual(g.evidenceWanted(0.5), [true, true], 'exit 1, which gets exit 0\'s rows, is on probation');
     g.recordAnswers(new Int32Array(10_000).fill(1));
-    assert.equal(g.wantsEvidence(0.5), true, 'no fresh answer yet, 10,000 rows on');
+    assert.deepEqual(g.evidenceWanted(0.5), [false, true], 'exit 0 answers nothing after 500 rows: its probation is over; exit 1 has no fresh answer yet, 10,000 rows on');
     g.recordAnswers(new Int32Array(10_001).fill(1));
-    assert.equal(g.wantsEvidence(0.5), false, 'both probations over: exit 0 answers nothing, exit 1 passed 20,000 rows');
+    assert.deepEqual(g.evidenceWanted(0.5), [false, false], 'exit 1 passed 20,000 rows');
   });
 
   it('a new version starts with every exit on probation, before it has answered a row, until each has fresh answers', () => {
     const g = new AgreementGuard(2, 100, 0.05, 3);
-    assert.equal(g.wantsEvidence(0.5), false, 'a new guard alone wants nothing');
+    assert.deepEqual(g.evidenceWanted(0.5), [false, false], 'a new guard alone wants nothing');
     g.startProbation();
-    assert.equal(g.wantsEvidence(0.5), true, 'no row answered yet: the probation waits (it does not end for a share of 0)');
+    assert.deepEqual(g.evidenceWanted(0.5), [true, true], 'no row answered yet: the probation waits (it does not end for a share of 0)');
     g.recordAnswers(Int32Array.from({ length: 100 }, (_, i) => (i < 50 ? 0 : 1)));
     for (let k = 0; k < 3; k++) g.recordVerified(0, true, 5);
-    assert.equal(g.wantsEvidence(0.5), true, 'exit 1 has no verified answer yet');
+    assert.deepEqual(g.evidenceWanted(0.5), [false, true], 'exit 1 has no verified answer yet');
     for (let k = 0; k < 3; k++) g.recordVerified(1, true, 5);
-    assert.equal(g.wantsEvidence(0.5), false, 'three fresh answers each end it');
+    assert.deepEqual(g.evidenceWanted(0.5), [false, false], 'three fresh answers each end it');
     // An exit that answers nothing leaves its probation once 500 rows have passed.
     const quiet = new AgreementGuard(1, 100, 0.05, 3);
     quiet.startProbation();
     quiet.recordAnswers(new Int32Array(499).fill(-1));
-    assert.equal(quiet.wantsEvidence(0.5), true);
+    assert.deepEqual(quiet.evidenceWanted(0.5), [true]);
     quiet.recordAnswers(new Int32Array(1).fill(-1));
-    assert.equal(quiet.wantsEvidence(0.5), false);
+    assert.deepEqual(quiet.evidenceWanted(0.5), [false]);
     const none = new AgreementGuard(1, 100, 0.05, 0);
     none.startProbation();
-    assert.equal(none.wantsEvidence(0.5), false, 'probationSamples 0: no probation');
+    assert.deepEqual(none.evidenceWanted(0.5), [false], 'probationSamples 0: no probation');
   });
 
   it('plan: raises the offending exit to what thresholdFor calls for, or disables it after guardMaxRaises; other exits untouched', () => {

@@ -26,25 +26,16 @@
  * fitted on them, so they would flatter it (a drift re-run kept them and stayed at 98.85% for
  * 29,000 requests). Until it has `probationSamples` fresh ones it is on probation, and so are the
  * exits after it, which now get the rows it gave up; meanwhile the guard wants more evidence (see
- * `wantsEvidence`). A retrained version starts afresh.
+ * `evidenceWanted`). A retrained version starts afresh.
  * Looks repeat after every verified answer, so over a long run the chance of one needless
  * action grows beyond the 2·delta of one look; actions only make answers safer.
  */
 import { clopperPearsonLower } from '../calibrate/index.ts';
 import type { ExitStats, GuardAction, GuardLimits, Offender } from './guard-action.ts';
+import { Probation } from './guard-probation.ts';
 
 /** Rows after which an old answer weighs half in the exits' shares. */
 export const SHARE_HALF_LIFE_ROWS = 2000;
-
-/**
- * An exit on probation that answers less than this share of rows leaves it, once PROBATION_GRACE_ROWS rows have
- * passed since it began: there is little to verify.
- */
-const PROBATION_MIN_SHARE = 0.002;
-const PROBATION_GRACE_ROWS = 500;
-
-/** Rows after which a probation ends whatever it found. */
-const PROBATION_MAX_ROWS = 20_000;
 
 /** Verified answers an exit needs before its point estimate may make the guard suspicious. */
 const SUSPICION_MIN_SAMPLES = 10;
@@ -96,11 +87,8 @@ export class AgreementGuard {
   private readonly answered: number[];
   private rows = 0;
 
-  /**
-   * Exits on probation after a raise (the raised one and those after it, which now get the rows it gave up): the
-   * fresh verified answers each still needs, and the rows answered when it started.
-   */
-  private readonly probation = new Map<number, { needed: number; sinceRows: number }>();
+  /** Exits whose answers are verified more often (guard-probation.ts). */
+  private readonly probation: Probation;
   /** Rows answered in all (not weighted), for the probation's row limit. */
   private rowsSeen = 0;
 
@@ -112,7 +100,8 @@ export class AgreementGuard {
   /** Clopper–Pearson lower bounds by (k, n, delta): a hundred bisection steps each, dozens per look. */
   private readonly bounds = new Map<string, number>();
 
-  constructor(exits: number, private readonly window: number, delta: number, private readonly probationSamples = 0) {
+  constructor(exits: number, private readonly window: number, delta: number, probationSamples = 0) {
+    this.probation = new Probation(probationSamples);
     this.exitDelta = delta / Math.max(1, exits);
     this.runDelta = this.exitDelta / RECENT_RUNS.length;
     this.agrees = Array.from({ length: exits }, () => new Uint8Array(window));
@@ -136,8 +125,7 @@ export class AgreementGuard {
   recordVerified(exit: number, agree: boolean, score: number): void {
     if (!this.agrees[exit]) return;
     this.push(exit, agree, score);
-    const p = this.probation.get(exit);
-    if (p && --p.needed <= 0) this.probation.delete(exit);
+    this.probation.verified(exit);
   }
 
   /** Adds a verified answer to exit e's window (evicting the oldest when full). */
@@ -212,10 +200,10 @@ export class AgreementGuard {
     const stay = recent === null || threshold === Number.POSITIVE_INFINITY ? [] : this.entries(e, recent).filter((x) => x.score >= threshold);
     this.resetExit(e);
     for (const x of stay) this.push(e, x.agree === 1, x.score);
-    if (this.probationSamples === 0) return;
-    if (threshold !== Number.POSITIVE_INFINITY) this.probation.set(e, { needed: this.probationSamples, sinceRows: this.rowsSeen });
+    if (threshold === Number.POSITIVE_INFINITY) this.probation.end(e);
+    else this.probation.start([e], this.rowsSeen);
     // The rows e gave up go on to the later exits: their windows describe the traffic before.
-    for (let f = e + 1; f < this.agrees.length; f++) this.probation.set(f, { needed: this.probationSamples, sinceRows: this.rowsSeen });
+    this.probation.start(this.exitsFrom(e + 1), this.rowsSeen);
   }
 
   /**
@@ -224,8 +212,12 @@ export class AgreementGuard {
    * heads to answer one class for everything). Until each has `probationSamples` verified answers, more are verified.
    */
   startProbation(): void {
-    if (this.probationSamples === 0) return;
-    for (let e = 0; e < this.agrees.length; e++) this.probation.set(e, { needed: this.probationSamples, sinceRows: this.rowsSeen });
+    this.probation.start(this.exitsFrom(0), this.rowsSeen);
+  }
+
+  /** Exit indices from `first` to the last. */
+  private exitsFrom(first: number): number[] {
+    return Array.from({ length: Math.max(0, this.agrees.length - first) }, (_, k) => first + k);
   }
 
   /** Forgets exit e's verified answers (after an action that failed, so that the next waits for fresh ones). */
@@ -277,16 +269,17 @@ export class AgreementGuard {
   }
 
   /**
-   * Whether more answers should be verified: the guard is suspicious, or an exit is on probation (raised, or new).
+   * Per exit, whether its answers should be verified more often: the guard is suspicious (every exit), or the exit is
+   * on probation (raised, after a raised one, or new).
    */
-  wantsEvidence(tolerance: number): boolean {
-    // Probation ends with enough fresh answers, or when the exit answers (almost) nothing, or after
-    // PROBATION_MAX_ROWS rows: an exit raised above every score it gets would otherwise keep it forever.
-    for (const [e, p] of this.probation) {
-      const since = this.rowsSeen - p.sinceRows;
-      if ((this.shareOf(e) < PROBATION_MIN_SHARE && since >= PROBATION_GRACE_ROWS) || since > PROBATION_MAX_ROWS) this.probation.delete(e);
-    }
-    return this.probation.size > 0 || this.suspicious(tolerance);
+  evidenceWanted(tolerance: number): boolean[] {
+    const all = this.suspicious(tolerance);
+    return this.exitsFrom(0).map((e) => this.probation.on(e, this.rowsSeen, this.shareOf(e)) || all);
+  }
+
+  /** Per exit, the fraction of recent answered rows it answered (exponentially weighted). */
+  shares(): number[] {
+    return this.exitsFrom(0).map((e) => this.shareOf(e));
   }
 
   /**

@@ -27,7 +27,7 @@ async function appWith(serving: { version: number }, onSubmit: () => void): Prom
   const learned: number[] = [];
   const online = {
     get servingVersion() { return serving.version; },
-    verifyMask: (rows: number) => new Uint8Array(rows),
+    verifyDraws: (rows: number) => new Float64Array(rows).fill(1),
     onAnswered: (_x: Float32Array, exits: Int32Array) => { learned.push(exits.length); },
     exitTensor: () => '',
     updateGauges: () => {},

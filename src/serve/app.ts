@@ -241,15 +241,15 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
   /** Runs rows [rows, ...sample] through the batcher; records metrics and feeds the online learner. */
   async function infer(req: FastifyRequest, data: Float32Array, rows: number, pinned: string | null): Promise<RowsResult> {
     if (!deps.isReady() && !deps.accepted.has(req)) throw notReady();
-    const verify = online.verifyMask(rows);
-    const r = await batcher.submit(data, rows, verify);
+    const draws = online.verifyDraws(rows);
+    const r = await batcher.submit(data, rows, draws);
     // A NaN answer is no answer (JSON would show it as null): the request fails, and the learner never sees it.
     const bad = unusableScoresRow(r.probs, r.classes);
     if (bad >= 0) {
       throw new LayercacheError('MODEL_OUTPUT_INVALID', `the model's class scores for row ${bad} of this request are not finite numbers (NaN or infinity); the model cannot answer this input (check what it was trained on, and the preprocessing)`);
     }
     // The rows ran and their verification goes on, so the learner sees them even when the request is refused below.
-    online.onAnswered(data, r.exits, verify, r.version);
+    online.onAnswered(data, r.exits, draws, r.version);
     answeredAs(served, pinned, r.version);
     metrics.queueSeconds.observe({ model: model.name }, r.queueMs / 1000);
     metrics.computeSeconds.observe({ model: model.name }, r.computeMs / 1000);

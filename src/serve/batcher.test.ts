@@ -36,8 +36,8 @@ describe('DynamicBatcher', () => {
     const engine = fakeEngine();
     engine.hold = true;
     const b = new DynamicBatcher(opts, (i, r) => engine.execute(i, r));
-    const first = b.submit(row(1), 1, new Uint8Array(1));
-    const rest = [b.submit(row(2), 1, new Uint8Array(1)), b.submit(row(3, 2), 2, new Uint8Array(2)), b.submit(row(4), 1, new Uint8Array(1))];
+    const first = b.submit(row(1), 1, new Float64Array(1));
+    const rest = [b.submit(row(2), 1, new Float64Array(1)), b.submit(row(3, 2), 2, new Float64Array(2)), b.submit(row(4), 1, new Float64Array(1))];
     engine.hold = false;
     engine.release();
     const [r1, r2, r3, r4] = await Promise.all([first, ...rest]);
@@ -56,7 +56,7 @@ describe('DynamicBatcher', () => {
     // The engine held the batch until released, then says the batch waited all that time for it to be free.
     const b = new DynamicBatcher(opts, async (i, r) => ({ ...(await engine.execute(i, r)), waitedMs: Number.MAX_VALUE }));
     const started = performance.now();
-    const pending = b.submit(row(1), 1, new Uint8Array(1));
+    const pending = b.submit(row(1), 1, new Float64Array(1));
     while (engine.batches.length === 0) await new Promise<void>((resolve) => setImmediate(resolve));
     await new Promise<void>((resolve) => setImmediate(resolve));
     engine.hold = false;
@@ -67,26 +67,26 @@ describe('DynamicBatcher', () => {
     assert.ok(r.queueMs > 0 && r.queueMs <= total, `${r.queueMs} of ${total} ms`);
     // An executor that does not know its run time: the whole call is compute.
     const plain = new DynamicBatcher(opts, (i, rows) => engine.execute(i, rows));
-    const q = await plain.submit(row(1), 1, new Uint8Array(1));
+    const q = await plain.submit(row(1), 1, new Float64Array(1));
     assert.ok(q.computeMs > 0);
   });
 
-  it('puts each request\'s verification mask at its own rows, and gives each request its own confidences', async () => {
+  it('puts each request\'s verification draws at its own rows, and gives each request its own confidences', async () => {
     const masks: number[][] = [];
     let hold = true;
     const held: (() => void)[] = [];
-    const b = new DynamicBatcher(opts, async (input, rows, verify) => {
-      masks.push(Array.from(verify));
+    const b = new DynamicBatcher(opts, async (input, rows, draws) => {
+      masks.push(Array.from(draws));
       if (hold) await new Promise<void>((resolve) => held.push(resolve));
       return { probs: new Float32Array(rows * 2), exits: new Int32Array(rows), confidence: Float32Array.from(input, (v) => v / 10), classes: 2, version: 1 };
     });
-    const first = b.submit(row(1), 1, Uint8Array.from([1]));
+    const first = b.submit(row(1), 1, Float64Array.from([0.1]));
     while (masks.length === 0) await new Promise<void>((resolve) => setImmediate(resolve));
-    const rest = [b.submit(row(2), 1, Uint8Array.from([0])), b.submit(row(3, 2), 2, Uint8Array.from([0, 1])), b.submit(row(4), 1, Uint8Array.from([1]))];
+    const rest = [b.submit(row(2), 1, Float64Array.from([0.2])), b.submit(row(3, 2), 2, Float64Array.from([0.3, 0.35])), b.submit(row(4), 1, Float64Array.from([0.1]))];
     hold = false;
     for (const release of held.splice(0)) release();
     const [, , r3, r4] = await Promise.all([first, ...rest]);
-    assert.deepEqual(masks, [[1], [0, 0, 1, 1]]);
+    assert.deepEqual(masks, [[0.1], [0.2, 0.3, 0.35, 0.1]]);
     assert.deepEqual(r3!.confidence, Float32Array.from([0.3, 0.3]));
     assert.deepEqual(r4!.confidence, Float32Array.from([0.4]));
   });
@@ -99,8 +99,8 @@ describe('DynamicBatcher', () => {
       more.push(m);
       return engine.execute(i, r);
     });
-    const first = b.submit(row(1), 1, new Uint8Array(1));
-    const rest = [1, 2, 3].map((v) => b.submit(row(v), 1, new Uint8Array(1)));
+    const first = b.submit(row(1), 1, new Float64Array(1));
+    const rest = [1, 2, 3].map((v) => b.submit(row(v), 1, new Float64Array(1)));
     engine.hold = false;
     engine.release();
     await Promise.all([first, ...rest]);
@@ -113,7 +113,7 @@ describe('DynamicBatcher', () => {
     const engine = fakeEngine();
     engine.hold = true;
     const b = new DynamicBatcher(opts, (i, r) => engine.execute(i, r));
-    const all = [b.submit(row(0), 1, new Uint8Array(1)), b.submit(row(1, 3), 3, new Uint8Array(3)), b.submit(row(2, 3), 3, new Uint8Array(3)), b.submit(row(3, 1), 1, new Uint8Array(1))];
+    const all = [b.submit(row(0), 1, new Float64Array(1)), b.submit(row(1, 3), 3, new Float64Array(3)), b.submit(row(2, 3), 3, new Float64Array(3)), b.submit(row(3, 1), 1, new Float64Array(1))];
     engine.hold = false;
     engine.release();
     await Promise.all(all);
@@ -125,9 +125,9 @@ describe('DynamicBatcher', () => {
     const engine = fakeEngine();
     engine.hold = true;
     const b = new DynamicBatcher(opts, (i, r) => engine.execute(i, r));
-    const running = b.submit(row(1), 1, new Uint8Array(1));
-    const queued = b.submit(row(1, 8), 8, new Uint8Array(8));
-    await assert.rejects(b.submit(row(1), 1, new Uint8Array(1)), (e: unknown) => e instanceof LayercacheError && e.code === 'QUEUE_FULL' && /holds 8 rows/.test(e.message));
+    const running = b.submit(row(1), 1, new Float64Array(1));
+    const queued = b.submit(row(1, 8), 8, new Float64Array(8));
+    await assert.rejects(b.submit(row(1), 1, new Float64Array(1)), (e: unknown) => e instanceof LayercacheError && e.code === 'QUEUE_FULL' && /holds 8 rows/.test(e.message));
     engine.hold = false;
     engine.release();
     await Promise.all([running, queued]);
@@ -137,8 +137,8 @@ describe('DynamicBatcher', () => {
     const engine = fakeEngine();
     engine.hold = true;
     const b = new DynamicBatcher({ ...opts, requestTimeoutMs: 1 }, (i, r) => engine.execute(i, r));
-    const running = assert.rejects(b.submit(row(1), 1, new Uint8Array(1)), (e: unknown) => e instanceof LayercacheError && e.code === 'REQUEST_TIMEOUT' && /running/.test(e.message));
-    const late = assert.rejects(b.submit(row(2), 1, new Uint8Array(1)), (e: unknown) => e instanceof LayercacheError && e.code === 'REQUEST_TIMEOUT' && /still queued/.test(e.message));
+    const running = assert.rejects(b.submit(row(1), 1, new Float64Array(1)), (e: unknown) => e instanceof LayercacheError && e.code === 'REQUEST_TIMEOUT' && /running/.test(e.message));
+    const late = assert.rejects(b.submit(row(2), 1, new Float64Array(1)), (e: unknown) => e instanceof LayercacheError && e.code === 'REQUEST_TIMEOUT' && /still queued/.test(e.message));
     await Promise.all([running, late]);
     engine.hold = false;
     engine.release();
@@ -148,7 +148,7 @@ describe('DynamicBatcher', () => {
 
   it('fails every request of a batch when the engine fails', async () => {
     const b = new DynamicBatcher(opts, () => Promise.reject(new LayercacheError('WORKER_FAILED', 'boom')));
-    await assert.rejects(b.submit(row(1), 1, new Uint8Array(1)), /boom/);
+    await assert.rejects(b.submit(row(1), 1, new Float64Array(1)), /boom/);
   });
 
   it('when onnxruntime fails a batch of several requests, runs each alone: only the one that fails alone fails', async () => {
@@ -160,8 +160,8 @@ describe('DynamicBatcher', () => {
       if (input.includes(9)) throw new LayercacheError('ENGINE_RUN_FAILED', 'index 9 out of range');
       return out;
     });
-    const first = b.submit(row(1), 1, new Uint8Array(1));
-    const batched = [b.submit(row(2), 1, new Uint8Array(1)), b.submit(row(9), 1, new Uint8Array(1)), b.submit(row(3, 2), 2, new Uint8Array(2))];
+    const first = b.submit(row(1), 1, new Float64Array(1));
+    const batched = [b.submit(row(2), 1, new Float64Array(1)), b.submit(row(9), 1, new Float64Array(1)), b.submit(row(3, 2), 2, new Float64Array(2))];
     engine.hold = false;
     engine.release();
     const [bad] = await Promise.allSettled([batched[1]!]);
@@ -177,7 +177,7 @@ describe('DynamicBatcher', () => {
     assert.deepEqual(engine.batches, [[1], [2, 9, 3, 3], [2], [9], [3, 3], [9]]);
     // Another failure (a worker gone) is not retried.
     const gone = new DynamicBatcher(opts, () => Promise.reject(new LayercacheError('WORKER_FAILED', 'boom')));
-    await assert.rejects(gone.submit(row(1), 1, new Uint8Array(1)), /boom/);
+    await assert.rejects(gone.submit(row(1), 1, new Float64Array(1)), /boom/);
   });
 
   it('without a batch-mate answered alone, a request onnxruntime fails stays ENGINE_RUN_FAILED; with one, it waits for its batch-mates', async (t) => {
@@ -195,7 +195,7 @@ describe('DynamicBatcher', () => {
         if (broken || input.includes(9)) throw new LayercacheError('ENGINE_RUN_FAILED', 'index 9 out of range');
         return out;
       });
-      return (v: number): Promise<unknown> => b.submit(row(v), 1, new Uint8Array(1)).then((r) => r.probs[0], (e: LayercacheError) => e.code);
+      return (v: number): Promise<unknown> => b.submit(row(v), 1, new Float64Array(1)).then((r) => r.probs[0], (e: LayercacheError) => e.code);
     };
     // A request alone to begin with: nothing shows the fault is its input's, even after other requests were answered.
     const send = batcher(0);
@@ -241,7 +241,7 @@ describe('DynamicBatcher', () => {
       if (input.includes(1) && failuresLeft-- > 0) throw new LayercacheError('ENGINE_RUN_FAILED', 'Failed to allocate memory');
       return out;
     });
-    const answers = await Promise.all([b.submit(row(1), 1, new Uint8Array(1)), b.submit(row(2), 1, new Uint8Array(1))]);
+    const answers = await Promise.all([b.submit(row(1), 1, new Float64Array(1)), b.submit(row(2), 1, new Float64Array(1))]);
     assert.deepEqual(answers.map((r) => r.probs[0]), [1, 2]);
     assert.deepEqual(engine.batches, [[1, 2], [1], [2], [1]]);
   });
@@ -259,7 +259,7 @@ describe('DynamicBatcher', () => {
         if (input.includes(9) || (input.includes(8) && eightFails-- > 0)) throw new LayercacheError('ENGINE_RUN_FAILED', 'index out of range');
         return { probs: new Float32Array(rows * 2).fill(input[0]!), exits: new Int32Array(rows), confidence: new Float32Array(rows).fill(1), classes: 2, version: 1 };
       });
-      return (v) => b.submit(row(v), 1, new Uint8Array(1)).then(() => 'answered', (e: LayercacheError) => e.code);
+      return (v) => b.submit(row(v), 1, new Float64Array(1)).then(() => 'answered', (e: LayercacheError) => e.code);
     };
     const go = async (value: number): Promise<void> => {
       const at = waiting.findIndex((w) => w.value === value);
@@ -321,7 +321,7 @@ describe('DynamicBatcher', () => {
       waiting.splice(at, 1)[0]!.go();
       for (let i = 0; i < 5; i++) await new Promise((r) => setImmediate(r));
     };
-    const send = (v: number): Promise<string> => b.submit(row(v), 1, new Uint8Array(1)).then(() => 'answered', (e: LayercacheError) => e.code);
+    const send = (v: number): Promise<string> => b.submit(row(v), 1, new Float64Array(1)).then(() => 'answered', (e: LayercacheError) => e.code);
     const big = send(7);
     t.mock.timers.tick(50);
     const nine = send(9);
@@ -349,10 +349,10 @@ describe('DynamicBatcher', () => {
       if (input.includes(9)) throw new LayercacheError('ENGINE_RUN_FAILED', 'index 9 out of range');
       return out;
     });
-    const first = b.submit(row(1), 1, new Uint8Array(1));
-    const bad = assert.rejects(b.submit(row(9), 1, new Uint8Array(1)), { code: 'REQUEST_TIMEOUT' });
+    const first = b.submit(row(1), 1, new Float64Array(1));
+    const bad = assert.rejects(b.submit(row(9), 1, new Float64Array(1)), { code: 'REQUEST_TIMEOUT' });
     t.mock.timers.tick(50);
-    const good = b.submit(row(2), 1, new Uint8Array(1));
+    const good = b.submit(row(2), 1, new Float64Array(1));
     engine.release();
     await first;
     // [9, 2] runs (held) once the event loop turns; the bad request's deadline passes first, then the batch fails.
@@ -393,7 +393,7 @@ describe('DynamicBatcher', () => {
       for (let i = 1, n = 5 + Math.floor(rng() * 20); i <= n; i++) {
         if (rng() < 0.3) bad.add(i);
         const count = (): void => void settled.set(i, (settled.get(i) ?? 0) + 1);
-        answers.push(b.submit(Float32Array.of(i), 1, new Uint8Array(1)).then(count, count));
+        answers.push(b.submit(Float32Array.of(i), 1, new Float64Array(1)).then(count, count));
         for (let k = rng() < 0.3 ? Math.floor(rng() * 4) : 0; k > 0; k--) await tick();
         if (rng() < 0.1) b.hurry();
         if (rng() < 0.05) {
@@ -416,14 +416,14 @@ describe('DynamicBatcher', () => {
     const engine = fakeEngine();
     // A queue delay far longer than the test's timeout: only hurry() can send the lone request.
     const b = new DynamicBatcher({ ...opts, maxBatchSize: 8, maxQueueDelayUs: 1e9 }, (i, r) => engine.execute(i, r));
-    const a = b.submit(row(5), 1, new Uint8Array(1));
+    const a = b.submit(row(5), 1, new Float64Array(1));
     await new Promise((r) => setImmediate(r));
     assert.deepEqual(engine.batches, [], 'still waiting for the batch to fill');
     b.hurry();
     assert.equal((await a).probs[0], 5);
     assert.deepEqual(engine.batches, [[5]]);
     // New requests are still taken, and go at once too.
-    assert.equal((await b.submit(row(6), 1, new Uint8Array(1))).probs[0], 6);
+    assert.equal((await b.submit(row(6), 1, new Float64Array(1))).probs[0], 6);
     assert.deepEqual(engine.batches, [[5], [6]]);
     await b.drain();
   });
@@ -432,13 +432,13 @@ describe('DynamicBatcher', () => {
     const engine = fakeEngine();
     engine.hold = true;
     const b = new DynamicBatcher(opts, (i, r) => engine.execute(i, r));
-    const a = b.submit(row(1), 1, new Uint8Array(1));
-    const c = b.submit(row(2), 1, new Uint8Array(1));
+    const a = b.submit(row(1), 1, new Float64Array(1));
+    const c = b.submit(row(2), 1, new Float64Array(1));
     let drained = false;
     const d = b.drain().then(() => {
       drained = true;
     });
-    await assert.rejects(b.submit(row(3), 1, new Uint8Array(1)), (e: unknown) => e instanceof LayercacheError && e.code === 'NOT_READY');
+    await assert.rejects(b.submit(row(3), 1, new Float64Array(1)), (e: unknown) => e instanceof LayercacheError && e.code === 'NOT_READY');
     assert.equal(drained, false);
     engine.hold = false;
     engine.release();

@@ -45,7 +45,7 @@ export interface RowsResult extends BatchOutput {
 }
 
 /** Runs one batch: input [rows, ...sample] and a per-row verification mask; more: requests were still queued when it was sent. */
-export type BatchExecutor = (input: Float32Array, rows: number, verify: Uint8Array, more: boolean) => Promise<BatchOutput>;
+export type BatchExecutor = (input: Float32Array, rows: number, draws: Float64Array, more: boolean) => Promise<BatchOutput>;
 
 export interface BatcherOptions {
   readonly maxBatchSize: number;
@@ -61,7 +61,7 @@ export interface BatcherOptions {
 interface Job {
   readonly input: Float32Array;
   readonly rows: number;
-  readonly verify: Uint8Array;
+  readonly draws: Float64Array;
   readonly enqueued: number;
   readonly resolve: (r: RowsResult) => void;
   readonly reject: (e: Error) => void;
@@ -130,13 +130,13 @@ export class DynamicBatcher {
     return null;
   }
 
-  /** input: [rows, ...sample]. verify: [rows], non-zero = check this row against the full backbone (messages.ts). */
-  submit(input: Float32Array, rows: number, verify: Uint8Array): Promise<RowsResult> {
+  /** input: [rows, ...sample]. draws: [rows], each row's verification draw (verify-rule.ts). */
+  submit(input: Float32Array, rows: number, draws: Float64Array): Promise<RowsResult> {
     const refused = this.refusal(rows);
     if (refused) return Promise.reject(refused);
     this.inFlight++;
     return new Promise<RowsResult>((resolve, reject) => {
-      const job: Job = { input, rows, verify, enqueued: performance.now(), resolve, reject, timer: null, settled: false, retry: null, firstError: null, inFirstRun: false, firstEnded: false };
+      const job: Job = { input, rows, draws, enqueued: performance.now(), resolve, reject, timer: null, settled: false, retry: null, firstError: null, inFirstRun: false, firstEnded: false };
       job.timer = setTimeout(() => {
         const at = this.unqueue(job);
         const group = job.retry;
@@ -284,17 +284,17 @@ export class DynamicBatcher {
     const rows = jobs.reduce((a, j) => a + j.rows, 0);
     const size = this.options.rowSize;
     let input: Float32Array;
-    let verify: Uint8Array;
+    let draws: Float64Array;
     if (jobs.length === 1) {
       input = jobs[0]!.input;
-      verify = jobs[0]!.verify;
+      draws = jobs[0]!.draws;
     } else {
       input = new Float32Array(rows * size);
-      verify = new Uint8Array(rows);
+      draws = new Float64Array(rows);
       let r = 0;
       for (const j of jobs) {
         input.set(j.input, r * size);
-        verify.set(j.verify, r);
+        draws.set(j.draws, r);
         r += j.rows;
       }
     }
@@ -307,7 +307,7 @@ export class DynamicBatcher {
     };
     const started = performance.now();
     this.busy++;
-    this.execute(input, rows, verify, this.queue.length > 0).then((out) => {
+    this.execute(input, rows, draws, this.queue.length > 0).then((out) => {
       const callMs = performance.now() - started;
       const computeMs = callMs - Math.min(callMs, out.waitedMs ?? 0);
       ended();

@@ -21,6 +21,10 @@ import { EnginePool } from './engine-pool.ts';
 import type { EngineSource } from './messages.ts';
 
 const sample = 3 * 8 * 8;
+/** Every exit's answers verified at half (verify-rule.ts): a draw of 0 is verified and admitted, a draw of 1 neither. */
+const RULE = { admitBelow: 0.5, verifyBelow: [] };
+const verifyAll = (n: number): Float64Array => new Float64Array(n);
+const verifyNone = (n: number): Float64Array => new Float64Array(n).fill(1);
 let dir: string;
 let forced: string;
 
@@ -62,7 +66,6 @@ describe('EnginePool verification', () => {
     // A hold longer than any test: only batches, swaps and closes flush here.
     const pool = await startPool(verified, failures, 60_000);
     const x = randomNormal(seededRng(4), 8 * sample);
-    const all = (n: number) => new Uint8Array(n).fill(1);
     const rows = () => verified.map((v) => v.rows);
     // The worker handles messages in order and verifies before taking the next one, so once a
     // batch's result is back, every verification of earlier batches has been reported.
@@ -76,30 +79,30 @@ describe('EnginePool verification', () => {
         seen.push(`out ${m.kind}`);
         postMessage(m, transfer);
       };
-      await pool.run(x.slice(0, 2 * sample), 2, all(2), false);
+      await pool.run(x.slice(0, 2 * sample), 2, verifyAll(2), RULE, false);
       // The worker verifies after the first result: the next batch is sent once it is done, not queued inside it
       // behind the verification (where its wait counted as engine time, and where a second worker may have been idle).
-      const next = await pool.run(x.slice(0, sample), 1, new Uint8Array(1), true);
+      const next = await pool.run(x.slice(0, sample), 1, verifyNone(1), RULE, true);
       assert.deepEqual(seen.slice(0, 6), ['out infer', 'in result', 'in verified', 'in idle', 'out infer', 'in result']);
       assert.ok(next.waitedMs! > 0);
       assert.deepEqual(rows(), [2], 'nothing waited: verified right after its batch');
-      for (let k = 0; k < 3; k++) await pool.run(x.slice(0, 5 * sample), 5, all(5), true);
-      await pool.run(x.slice(0, sample), 1, new Uint8Array(1), true);
+      for (let k = 0; k < 3; k++) await pool.run(x.slice(0, 5 * sample), 5, verifyAll(5), RULE, true);
+      await pool.run(x.slice(0, sample), 1, verifyNone(1), RULE, true);
       assert.deepEqual(rows(), [2], '15 rows pending under load: held back');
-      await pool.run(x.slice(0, 5 * sample), 5, all(5), true);
-      await pool.run(x.slice(0, sample), 1, new Uint8Array(1), true);
+      await pool.run(x.slice(0, 5 * sample), 5, verifyAll(5), RULE, true);
+      await pool.run(x.slice(0, sample), 1, verifyNone(1), RULE, true);
       assert.deepEqual(rows(), [2, 20], 'at 16 or more pending rows: one backbone batch');
       // Traffic stops: the last batch comes with nothing queued behind it and flushes what was held.
-      await pool.run(x.slice(0, 3 * sample), 3, all(3), true);
-      await pool.run(x.slice(0, sample), 1, new Uint8Array(1), false);
-      await pool.run(x.slice(0, sample), 1, new Uint8Array(1), true);
+      await pool.run(x.slice(0, 3 * sample), 3, verifyAll(3), RULE, true);
+      await pool.run(x.slice(0, sample), 1, verifyNone(1), RULE, false);
+      await pool.run(x.slice(0, sample), 1, verifyNone(1), RULE, true);
       assert.deepEqual(rows(), [2, 20, 3]);
       // A swap verifies what is held first, as the version that answered it, before it resolves.
-      await pool.run(x.slice(0, 4 * sample), 4, all(4), true);
+      await pool.run(x.slice(0, 4 * sample), 4, verifyAll(4), RULE, true);
       await pool.swap(await bundleAt(forced), 2);
       assert.deepEqual(verified.at(-1), { rows: 4, version: 1 });
       // At close, held rows are dropped (the server has stopped learning by then).
-      await pool.run(x.slice(0, 2 * sample), 2, all(2), true);
+      await pool.run(x.slice(0, 2 * sample), 2, verifyAll(2), RULE, true);
     } finally {
       await pool.close();
     }
@@ -118,13 +121,32 @@ describe('EnginePool verification', () => {
     });
     try {
       // Under load (more = true) and then nothing: the batch that was waiting never comes.
-      await pool.run(randomNormal(seededRng(6), 3 * sample), 3, new Uint8Array(3).fill(1), true);
+      await pool.run(randomNormal(seededRng(6), 3 * sample), 3, verifyAll(3), RULE, true);
       await first;
       assert.deepEqual(verified, [{ rows: 3, version: 1 }]);
     } finally {
       await pool.close();
     }
     assert.deepEqual(failures, []);
+  });
+
+  it('verifies an early answer when its draw is under its exit\'s verify share, and admits it when under --verify-share', async () => {
+    const admitted: number[][] = [];
+    const failures: Error[] = [];
+    const pool = await EnginePool.start(1, await bundleAt(forced), 1, {
+      engine: { intraOpThreads: 1, graphOptimization: 'all' }, sampleDims: [3, 8, 8], verifyHoldMs: 60_000,
+      onVerified: (v) => void admitted.push(Array.from(v.admit)), onWorkerError: (e) => failures.push(e), onVerifyFailed: (e) => failures.push(e),
+    });
+    try {
+      // Every row exits at exit 0, whose answers are verified at 0.6; the buffer admits at 0.1.
+      const out = await pool.run(randomNormal(seededRng(7), 4 * sample), 4, Float64Array.from([0.05, 0.3, 0.7, 0.59]), { admitBelow: 0.1, verifyBelow: [0.6] }, false);
+      assert.deepEqual(Array.from(out.exits), [0, 0, 0, 0]);
+      await pool.run(randomNormal(seededRng(8), sample), 1, verifyNone(1), RULE, false);
+    } finally {
+      await pool.close();
+    }
+    assert.deepEqual(failures, []);
+    assert.deepEqual(admitted, [[1, 0, 0]], 'rows 0, 1 and 3 verified; row 0 admitted');
   });
 });
 
@@ -150,11 +172,11 @@ describe('EnginePool verification of rows the backbone cannot answer', () => {
     try {
       // Three rows answered early (every row exits at candidate 0); the backbone gives NaN for the middle one.
       const rows = Float32Array.from([...x.subarray(0, 6), 1000, 0, 0, 0, 0, 0, ...x.subarray(6, 12)]);
-      const answered = await pool.run(rows, 3, new Uint8Array(3).fill(1), false);
+      const answered = await pool.run(rows, 3, verifyAll(3), RULE, false);
       assert.deepEqual(Array.from(answered.exits), [0, 0, 0]);
       confidence = Array.from(answered.confidence);
       // The worker verifies before it takes the next batch, so the verification is in once this one is back.
-      await pool.run(x.slice(0, 6), 1, new Uint8Array(1), false);
+      await pool.run(x.slice(0, 6), 1, verifyNone(1), RULE, false);
     } finally {
       await pool.close();
     }
@@ -187,11 +209,11 @@ describe('EnginePool with a model whose batch is fixed at 1', () => {
     });
     const x = randomNormal(seededRng(12), 4 * sample);
     try {
-      assert.deepEqual(Array.from((await pool.run(x.slice(), 4, new Uint8Array(4))).exits), [-1, -1, -1, -1]);
+      assert.deepEqual(Array.from((await pool.run(x.slice(), 4, verifyNone(4), RULE)).exits), [-1, -1, -1, -1]);
       await pool.swap(await bundleAt(bundleDir), 1);
-      const out = await pool.run(x.slice(), 4, new Uint8Array(4).fill(1), false);
+      const out = await pool.run(x.slice(), 4, verifyAll(4), RULE, false);
       assert.deepEqual(Array.from(out.exits), [0, 0, 0, 0]);
-      await pool.run(x.slice(0, sample), 1, new Uint8Array(1), false);
+      await pool.run(x.slice(0, sample), 1, verifyNone(1), RULE, false);
     } finally {
       await pool.close();
     }
@@ -231,11 +253,11 @@ describe('EnginePool recovery', () => {
       // Nothing could try a new version now: the swap is refused and replacements keep loading version 1.
       await assert.rejects(pool.swap(await bundleAt(forced), 2), (e: unknown) => e instanceof LayercacheError && e.code === 'ENGINE_UNAVAILABLE');
       assert.equal(pool.currentVersion, 1);
-      await assert.rejects(pool.run(x, 1, new Uint8Array(1)), (e: unknown) => e instanceof LayercacheError && e.code === 'ENGINE_UNAVAILABLE' && e.httpStatus === 503);
+      await assert.rejects(pool.run(x, 1, verifyNone(1), RULE), (e: unknown) => e instanceof LayercacheError && e.code === 'ENGINE_UNAVAILABLE' && e.httpStatus === 503);
       await fs.rename(`${movable}-away`, movable);
       await back.wait;
       assert.equal(pool.size, 1);
-      const out = await pool.run(x, 1, new Uint8Array(1));
+      const out = await pool.run(x, 1, verifyNone(1), RULE);
       assert.equal(out.version, 1);
     } finally {
       await pool.close();
@@ -279,7 +301,7 @@ describe('EnginePool recovery', () => {
         assert.match(((refused.cause as Error).cause as Error).stack!, /engine-worker\.[tj]s/);
         await restore();
         await back.wait;
-        assert.equal((await pool.run(x, 1, new Uint8Array(1))).version, 1);
+        assert.equal((await pool.run(x, 1, verifyNone(1), RULE)).version, 1);
       } finally {
         await pool.close();
       }
@@ -296,7 +318,6 @@ describe('EnginePool recovery', () => {
         postMessage(m, transfer);
       };
     });
-    const all = (n: number) => new Uint8Array(n).fill(1);
     const batch = (n: number) => randomNormal(seededRng(9), n * sample);
     // Both workers done with their first batch: the next goes to worker 0, the first free one.
     const idle = Promise.all(pool.threads.map((thread) => new Promise<void>((resolve) => {
@@ -309,7 +330,7 @@ describe('EnginePool recovery', () => {
     })));
     try {
       // Both were free: one each (the pool reserved a worker only after an await, so both took the first).
-      await Promise.all([pool.run(batch(1), 1, new Uint8Array(1)), pool.run(batch(1), 1, new Uint8Array(1))]);
+      await Promise.all([pool.run(batch(1), 1, verifyNone(1), RULE), pool.run(batch(1), 1, verifyNone(1), RULE)]);
       assert.deepEqual(sentTo, [1, 1]);
       await idle;
       // A worker holds 15 rows back (more batches said to be waiting) and verifies them on its timer: the batch
@@ -320,13 +341,13 @@ describe('EnginePool recovery', () => {
             if (m.kind !== 'verifying') return;
             pool.threads.forEach((t, j) => t.off('message', listeners[j]!));
             const before = [...sentTo];
-            pool.run(batch(1), 1, new Uint8Array(1)).then(() => resolve({ verifying: k, before }), reject);
+            pool.run(batch(1), 1, verifyNone(1), RULE).then(() => resolve({ verifying: k, before }), reject);
           };
           thread.on('message', onMessage);
           return onMessage;
         });
       });
-      await pool.run(batch(15), 15, all(15), true);
+      await pool.run(batch(15), 15, verifyAll(15), RULE, true);
       const { verifying, before } = await next;
       assert.equal(verifying, 0);
       const other = 1 - verifying;
@@ -349,7 +370,7 @@ describe('EnginePool recovery', () => {
       await back.wait;
       assert.equal(pool.size, 2);
       // Two batches at once: one per worker, both on version 1.
-      const outs = await Promise.all([pool.run(x, 1, new Uint8Array(1)), pool.run(x, 1, new Uint8Array(1))]);
+      const outs = await Promise.all([pool.run(x, 1, verifyNone(1), RULE), pool.run(x, 1, verifyNone(1), RULE)]);
       assert.deepEqual(outs.map((o) => o.version), [1, 1]);
     } finally {
       await pool.close();

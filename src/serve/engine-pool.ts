@@ -21,6 +21,7 @@ import { fromReport } from './remote-error.ts';
 import type { BatchOutput } from './batcher.ts';
 import type { EngineCall, EngineReply, EngineSource } from './messages.ts';
 import { startWorker } from './module-launch.ts';
+import type { VerifyRule } from './verify-rule.ts';
 
 type Verified = Extract<EngineReply, { kind: 'verified' }>;
 
@@ -242,14 +243,17 @@ export class EnginePool {
     }
   }
 
-  /** input: [rows, ...sampleDims]; a copy is sent to the worker. more: other batches are waiting (verification may wait for them). */
-  async run(input: Float32Array, rows: number, verify: Uint8Array, more = false): Promise<BatchOutput> {
+  /**
+   * input: [rows, ...sampleDims]; a copy is sent to the worker. draws: [rows], read by `rule` (verify-rule.ts). more:
+   * other batches are waiting (verification may wait for them).
+   */
+  async run(input: Float32Array, rows: number, draws: Float64Array, rule: VerifyRule, more = false): Promise<BatchOutput> {
     const asked = performance.now();
     const w = await this.idleWorker();
     const waitedMs = performance.now() - asked;
     // A copy is transferred: the caller keeps its input (the online buffer may admit it).
     const own = input.slice();
-    const { reply, done } = w.infer({ kind: 'infer', input: own, rows, sampleDims: this.sampleDims, verify, more }, [own.buffer as ArrayBuffer]);
+    const { reply, done } = w.infer({ kind: 'infer', input: own, rows, sampleDims: this.sampleDims, draws, rule, more }, [own.buffer as ArrayBuffer]);
     // Busy until done with it: a batch sent while the worker verifies would wait in it, unseen, for a worker that may be idle.
     void done.then(() => {
       w.busy = false;

@@ -21,7 +21,8 @@ import { tensor, unusableScoresRow } from '../tensor/index.ts';
 import { revisedBundle } from './bundle-revision.ts';
 import { reportOf } from './remote-error.ts';
 import { loadUnchangedModel, sourceChanged } from './source-changed.ts';
-import { VERIFY_AND_ADMIT, type EngineReply, type EngineRequest } from './messages.ts';
+import type { EngineReply, EngineRequest } from './messages.ts';
+import { admits, verifies } from './verify-rule.ts';
 
 interface Loaded {
   readonly cascade: Cascade;
@@ -94,16 +95,16 @@ async function infer(msg: Extract<EngineRequest, { kind: 'infer' }>): Promise<vo
   });
   post({ kind: 'result', id: msg.id, version: live.version, classes: K, probs, exits, confidence}, [probs.buffer, exits.buffer, confidence.buffer]);
 
-  // Verification sampling: early answers picked by the main thread, checked after the response.
+  // Verification sampling: early answers whose draw is under their exit's verify share, checked after the response.
   const size = msg.input.length / msg.rows;
   for (let i = 0; i < msg.rows; i++) {
-    if (!msg.verify[i] || rows[i]!.exit === null) continue;
+    if (!verifies(msg.rule, msg.draws[i]!, rows[i]!.exit)) continue;
     pending ??= { inputs: [], exits: [], classes: [], scores: [], admit: [], sampleDims: msg.sampleDims };
     pending.inputs.push(msg.input.slice(i * size, (i + 1) * size));
     pending.exits.push(rows[i]!.exit!);
     pending.classes.push(rows[i]!.classIndex);
     pending.scores.push(live.cascade.scoreOf(rows[i]!));
-    pending.admit.push(msg.verify[i] === VERIFY_AND_ADMIT ? 1 : 0);
+    pending.admit.push(admits(msg.rule, msg.draws[i]!) ? 1 : 0);
   }
   if (pending && (!msg.more || pending.exits.length >= VERIFY_BATCH_ROWS)) await verifyPending();
   // Held back for batches that may not come (their requests timed out, or another worker took them).

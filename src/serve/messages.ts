@@ -7,6 +7,7 @@ import type { EngineOptions } from '../engine/index.ts';
 import type { ClassifierReading } from '../inspect/index.ts';
 import type { InferRequest, ModelSpec } from './protocol.ts';
 import type { ErrorReport } from './remote-error.ts';
+import type { VerifyRule } from './verify-rule.ts';
 
 /**
  * What an engine worker runs: a bundle, or a bare model (the full backbone, no exits). Each names the content the
@@ -23,23 +24,15 @@ export type EngineSource =
   /** reading: how to read the model (its logits, batch, types and input size; see inspect's classifier-reading.ts). */
   | { readonly kind: 'model'; readonly file: string; readonly classes: number; readonly reading: ClassifierReading; readonly sha256: string };
 
-/**
- * A row picked at --verify-share: verified, and admitted to the online buffer (a uniform sample of the traffic).
- * VERIFY_ONLY: picked beyond it, while the guard wants more evidence; verified but not admitted, or the buffer would
- * fill faster (and with more of whoever sends most) whenever the guard is on probation.
- */
-export const VERIFY_AND_ADMIT = 1;
-export const VERIFY_ONLY = 2;
-
 export type EngineRequest =
   /** verifyHoldMs: longest verification rows held back under load wait when no further batch comes. */
   | { readonly kind: 'load'; readonly id: number; readonly source: EngineSource; readonly version: number; readonly engine: EngineOptions; readonly verifyHoldMs: number }
   /**
-   * input [rows, ...sample] (transferred); verify [rows]. more: other batches were waiting when
-   * this one was sent, so the worker may hold its verification rows back to run them with later ones.
+   * input [rows, ...sample] (transferred); draws [rows], each row's verification draw, which `rule` reads once the
+   * row's exit is known (verify-rule.ts). more: other batches were waiting when this one was sent, so the worker may
+   * hold its verification rows back to run them with later ones.
    */
-  /** verify: per row, 0 = no, VERIFY_AND_ADMIT = verify and admit to the online buffer, VERIFY_ONLY = verify only. */
-  | { readonly kind: 'infer'; readonly id: number; readonly input: Float32Array; readonly rows: number; readonly sampleDims: readonly number[]; readonly verify: Uint8Array; readonly more: boolean }
+  | { readonly kind: 'infer'; readonly id: number; readonly input: Float32Array; readonly rows: number; readonly sampleDims: readonly number[]; readonly draws: Float64Array; readonly rule: VerifyRule; readonly more: boolean }
   | { readonly kind: 'close'; readonly id: number };
 
 /** A request without its id (the channel assigns it). */

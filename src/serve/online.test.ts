@@ -25,7 +25,7 @@ import { VersionStore } from './version-store.ts';
 import { BUFFER_FILE, readBufferFile } from './buffer-file.ts';
 import { ServerMetrics } from './metrics.ts';
 import { OnlineLearner } from './online.ts';
-import { VERIFY_AND_ADMIT, VERIFY_ONLY } from './messages.ts';
+import { verifies } from './verify-rule.ts';
 import type { OnlineDeps } from './online-deps.ts';
 
 let dir: string;
@@ -364,29 +364,41 @@ async function learnerOnForcedExit(): Promise<OnlineLearner> {
 describe('the online buffer\'s admissions', () => {
   it('with an exit serving, takes only the full-backbone rows picked for verification (an unbiased sample, not every hard input)', async () => {
     const learner = await learnerOnForcedExit();
-    // Rows 0 and 1 ran the whole backbone, row 2 exited; only row 1 was picked for verification.
-    learner.onAnswered(randomNormal(seededRng(50), 3 * sample), Int32Array.from([-1, -1, 0]), Uint8Array.from([0, 1, 0]), 1);
+    // Rows 0 and 1 ran the whole backbone, row 2 exited; only rows 1 and 2 drew under --verify-share (0.05), and row 2
+    // is admitted when its verification comes back.
+    learner.onAnswered(randomNormal(seededRng(50), 3 * sample), Int32Array.from([-1, -1, 0]), Float64Array.from([0.5, 0.01, 0.01]), 1);
     assert.equal(learner.status().bufferSamples, 1);
     await learner.close();
   });
 
-  it('while the guard wants evidence it verifies more rows, but admits only those picked at --verify-share (probation does not fill the buffer faster)', async () => {
+  it('while the guard wants evidence it verifies more rows, but admits only those drawn under --verify-share (probation does not fill the buffer faster)', async () => {
     const learner = await learnerOnForcedExit();
-    const count = (mask: Uint8Array, v: number): number => mask.reduce((a, m) => a + (m === v ? 1 : 0), 0);
-    const calm = learner.verifyMask(20_000);
-    assert.equal(count(calm, VERIFY_ONLY), 0);
-    assert.ok(Math.abs(count(calm, VERIFY_AND_ADMIT) - 1000) < 150, `${count(calm, VERIFY_AND_ADMIT)} of 20,000 picked at 5%`);
+    const draws = learner.verifyDraws(20_000);
+    const verified = (rule: ReturnType<OnlineLearner['verifyRule']>): number => draws.reduce((a, u) => a + (verifies(rule, u, 0) ? 1 : 0), 0);
+    assert.deepEqual(learner.verifyRule(), { admitBelow: 0.05, verifyBelow: [0.05] });
+    assert.ok(Math.abs(verified(learner.verifyRule()) - 1000) < 150, `${verified(learner.verifyRule())} of 20,000 exit-0 answers verified at 5%`);
     // Exit 0 answers every row, and 12 verified answers all disagree: the guard is suspicious and wants evidence.
-    learner.onAnswered(randomNormal(seededRng(51), 100 * sample), new Int32Array(100), new Uint8Array(100), 1);
+    learner.onAnswered(randomNormal(seededRng(51), 100 * sample), new Int32Array(100), new Float64Array(100).fill(0.5), 1);
     learner.onVerified({ kind: 'verified', version: 1, exits: new Int32Array(12), agree: new Uint8Array(12), scores: new Float64Array(12), admit: Uint8Array.from({ length: 12 }, (_, i) => (i < 3 ? 1 : 0)), input: randomNormal(seededRng(52), 12 * sample), rows: 12 });
-    assert.equal(learner.status().bufferSamples, 3, 'only the verified rows picked at --verify-share are learnt from');
+    assert.equal(learner.status().bufferSamples, 3, 'only the verified rows drawn under --verify-share are learnt from');
+    assert.deepEqual(learner.verifyRule(), { admitBelow: 0.05, verifyBelow: [0.5] });
     assert.equal(learner.status().verifyShare, 0.5);
-    const boosted = learner.verifyMask(20_000);
-    assert.ok(Math.abs(count(boosted, VERIFY_AND_ADMIT) - 1000) < 150, `${count(boosted, VERIFY_AND_ADMIT)} of 20,000 admitted, as at 5%`);
-    assert.ok(Math.abs(count(boosted, VERIFY_ONLY) - 9000) < 400, `${count(boosted, VERIFY_ONLY)} of 20,000 verified only`);
-    // Full-backbone rows picked beyond --verify-share are not admitted either.
-    learner.onAnswered(randomNormal(seededRng(53), 3 * sample), Int32Array.from([-1, -1, -1]), Uint8Array.from([VERIFY_ONLY, VERIFY_AND_ADMIT, 0]), 1);
+    assert.ok(Math.abs(verified(learner.verifyRule()) - 10_000) < 400, `${verified(learner.verifyRule())} of 20,000 verified at the boosted 50%`);
+    // Full-backbone rows drawn beyond --verify-share are not admitted either.
+    learner.onAnswered(randomNormal(seededRng(53), 3 * sample), Int32Array.from([-1, -1, -1]), Float64Array.from([0.3, 0.01, 0.9]), 1);
     assert.equal(learner.status().bufferSamples, 4);
+    await learner.close();
+  });
+
+  it('verifies more of the answers of an exit that answers few rows: as often as if it answered a tenth of them', async () => {
+    const learner = await learnerOnForcedExit();
+    // Exit 0 answers 2% of the rows: each answer is verified at 0.05 · 0.1 / 0.02 = 0.25, one verified answer per 200 rows.
+    learner.onAnswered(randomNormal(seededRng(54), 1000 * sample), Int32Array.from({ length: 1000 }, (_, i) => (i % 50 === 0 ? 0 : -1)), new Float64Array(1000).fill(0.5), 1);
+    const rule = learner.verifyRule();
+    assert.ok(Math.abs(rule.verifyBelow[0]! - 0.25) < 1e-9, JSON.stringify(rule));
+    assert.equal(rule.admitBelow, 0.05, 'the buffer still admits at --verify-share');
+    const status = learner.status();
+    assert.ok(Math.abs(status.perExit[0]!.verifyShare! - 0.25) < 1e-9 && Math.abs(status.verifyShare - 0.25) < 1e-9, JSON.stringify(status));
     await learner.close();
   });
 });

@@ -1,10 +1,11 @@
 /**
  * Online caching: learn heads from the traffic the server answers, check early answers
  * against the full backbone, and guard agreement.
- *   sampling  each row is picked for verification with probability verifyShare; a picked
- *             early answer has the full backbone run on it after its response was sent
+ *   sampling  each row draws a number; an early answer whose draw is under its exit's verify
+ *             share (verify-rule.ts: verifyShare, more for a new, raised or rare exit) has the
+ *             full backbone run on it after its response was sent
  *   buffer    while the serving version has no exits every row ran the full backbone and
- *             is admitted; otherwise only picked rows are, so the buffer stays a uniform
+ *             is admitted; otherwise only rows drawn under verifyShare are, so the buffer stays a uniform
  *             sample of traffic (not biased towards the hard inputs that reach the end)
  *             a graceful shutdown saves it to STATE/buffer.bin, the next start restores it
  *   retrain   when retrain-schedule.ts says so, the whole builder runs on the buffer in a
@@ -27,7 +28,7 @@ import { savedOrMore, seededRng, targetAgreementPct, type Rng } from '../tensor/
 import { AgreementGuard } from './agreement-guard.ts';
 import { keepsServing } from './guard-action.ts';
 import { setAgreementGauges } from './agreement-gauges.ts';
-import { VERIFY_AND_ADMIT, VERIFY_ONLY, type EngineReply } from './messages.ts';
+import type { EngineReply } from './messages.ts';
 import { persistBufferFile, restoreBufferFile } from './buffer-file.ts';
 import { SampleBuffer } from './sample-buffer.ts';
 import { guardRaisesOf, revisedBundle } from './bundle-revision.ts';
@@ -35,6 +36,7 @@ import type { OnlineDeps, OnlineStatus } from './online-deps.ts';
 import { runOnlineRetrain, type FinishedRetrain } from './retrain-run.ts';
 import { RetrainSchedule } from './retrain-schedule.ts';
 import { ServingVersion, type InMemoryVersion } from './serving-version.ts';
+import { admits, verifiedShare, verifyRule, type VerifyRule } from './verify-rule.ts';
 
 export class OnlineLearner {
   private readonly buffer: SampleBuffer;
@@ -117,36 +119,35 @@ export class OnlineLearner {
     return new AgreementGuard(this.exitCount, this.deps.config.guardWindow, this.deps.config.guardDelta, this.deps.config.guardMinSamples);
   }
 
-  /** Per row of a batch about to run: 0, VERIFY_AND_ADMIT (picked at --verify-share) or VERIFY_ONLY (boosted). */
-  verifyMask(rows: number): Uint8Array {
-    const mask = new Uint8Array(rows);
-    // While the point estimate says agreement is short (not yet significantly), or a raised exit has too few fresh
-    // verified answers, more answers are verified: evidence to act, or the all-clear, comes within hundreds of
-    // requests, not thousands.
-    const share = this.verifyShare();
-    const base = this.deps.config.verifyShare;
-    for (let i = 0; i < rows; i++) {
-      const u = this.rng.uniform();
-      mask[i] = u < base ? VERIFY_AND_ADMIT : u < share ? VERIFY_ONLY : 0;
-    }
-    return mask;
+  /** Per row of a request about to be queued: its verification draw, uniform in [0, 1) (verify-rule.ts). */
+  verifyDraws(rows: number): Float64Array {
+    const draws = new Float64Array(rows);
+    for (let i = 0; i < rows; i++) draws[i] = this.rng.uniform();
+    return draws;
   }
 
-  /** The share of answers verified now: verifyShare, or guardBoostShare while the guard wants evidence. */
-  private verifyShare(): number {
+  /**
+   * What a batch about to run verifies: per exit, --verify-share, or guardBoostShare while the guard wants evidence on
+   * it (the point estimate says agreement is short, not yet significantly, or the exit has too few fresh verified
+   * answers: evidence to act, or the all-clear, comes within hundreds of requests, not thousands), and more of the
+   * answers of an exit that answers few rows (verify-rule.ts).
+   */
+  verifyRule(): VerifyRule {
     const c = this.deps.config;
-    return this.bundle && this.guard.wantsEvidence(this.deps.build.tolerance) ? Math.max(c.verifyShare, c.guardBoostShare) : c.verifyShare;
+    if (!this.bundle) return { admitBelow: c.verifyShare, verifyBelow: [] };
+    return verifyRule(c.verifyShare, c.guardBoostShare, this.guard.evidenceWanted(this.deps.build.tolerance), this.guard.shares());
   }
 
-  /** After a batch was answered. input: [rows, ...sample]; exits: [rows], −1 = full backbone. */
-  onAnswered(input: Float32Array, exits: Int32Array, verify: Uint8Array, version: number): void {
+  /** After a batch was answered. input: [rows, ...sample]; exits, draws: [rows] (exit −1 = full backbone). */
+  onAnswered(input: Float32Array, exits: Int32Array, draws: Float64Array, version: number): void {
     if (version !== this.version) return;
     this.guard.recordAnswers(exits);
     if (!this.learning) return;
     const keep = new Uint8Array(exits.length);
-    // Full-backbone rows are admitted now (all of them while no exit answers, else the picked ones);
-    // picked early answers are admitted when their verification comes back.
-    for (let i = 0; i < exits.length; i++) keep[i] = exits[i] === -1 && (this.activeExits === 0 || verify[i] === VERIFY_AND_ADMIT) ? 1 : 0;
+    // Full-backbone rows are admitted now (all of them while no exit answers, else those drawn under --verify-share);
+    // such early answers are admitted when their verification comes back.
+    const rule = { admitBelow: this.deps.config.verifyShare, verifyBelow: [] };
+    for (let i = 0; i < exits.length; i++) keep[i] = exits[i] === -1 && (this.activeExits === 0 || admits(rule, draws[i]!)) ? 1 : 0;
     this.buffer.add(input, exits.length, keep);
     this.afterAdmit();
   }
@@ -160,7 +161,7 @@ export class OnlineLearner {
       m.verified.inc({ model: this.deps.model, exit: String(v.exits[k]), tensor: this.exitTensor(v.version, v.exits[k]!), agree: v.agree[k] === 1 ? 'yes' : 'no' });
     }
     if (this.learning) {
-      // Those picked at --verify-share only: the boosted share verifies more, it does not learn more.
+      // Those drawn under --verify-share only: verifying more does not learn more.
       this.buffer.add(v.input, v.rows, v.admit);
       this.afterAdmit();
     }
@@ -345,10 +346,13 @@ export class OnlineLearner {
 
   status(): OnlineStatus {
     const raises = this.raises;
+    const rule = this.verifyRule();
+    const stats = this.guard.stats();
+    const thresholds = this.bundle?.manifest.exits.map((x) => x.threshold) ?? [];
     return {
       version: this.version,
       tolerance: this.deps.build.tolerance,
-      verifyShare: this.verifyShare(),
+      verifyShare: verifiedShare(rule, stats.map((s) => s.share)),
       exits: this.exitCount,
       answeringExits: this.activeExits,
       bufferSamples: this.buffer.size,
@@ -358,7 +362,10 @@ export class OnlineLearner {
       retraining: this.retraining !== null,
       retrains: this.retrains,
       agreement: this.guard.overall(),
-      perExit: this.guard.stats().map((s) => ({ exit: s.exit, verified: s.n, agreement: s.n > 0 ? s.agreement : null, lower: s.lower, share: s.share, threshold: this.bundle?.manifest.exits[s.exit]?.threshold ?? null, raises: raises[s.exit] ?? 0 })),
+      perExit: stats.map((s, e) => ({
+        exit: e, verified: s.n, agreement: s.n > 0 ? s.agreement : null, lower: s.lower, share: s.share,
+        verifyShare: thresholds[e] === null ? null : rule.verifyBelow[e]!, threshold: thresholds[e] ?? null, raises: raises[e] ?? 0,
+      })),
     };
   }
 

@@ -301,18 +301,18 @@ async function startLocked(sourcePath: string, config: Config, store: VersionSto
         log.warn({ file: latencyProfile }, `state: removed ${profileReading.problem ?? latencyProfile}; retrains measure latencies again`);
       }
     }
-    const batcher = new DynamicBatcher({
-      maxBatchSize: s.maxBatchSize, maxQueueDelayUs: s.maxQueueDelayUs, maxQueueRows: s.maxQueueRows,
-      requestTimeoutMs: s.requestTimeoutMs, rowSize: start.sampleDims.reduce((a, b) => a * b, 1), engines: s.workers,
-    }, (input, rows, verify, more) => pool.run(input, rows, verify, more), (b) => metrics.batchRows.observe({ model: s.name }, b.rows));
-    metrics.watch(metrics.queueRows, s.name, () => batcher.pendingRows);
-    metrics.watch(metrics.engineWorkers, s.name, () => pool.size);
     const online = new OnlineLearner({
       config: s.online, build: deriveConfig(config, { build: { scoresOutput: wantedScores, tolerance: held.tolerance } }).build, preprocess: start.preprocess, layout: samplesLayout, engine: s.online.retrainThreads === null ? config.engine : { ...config.engine, intraOpThreads: s.online.retrainThreads },
       modelFile: start.modelFile, latencyProfile, sampleDims: start.sampleDims, pool, store, metrics, model: s.name, log,
       modelSha256: givenSha, bufferFile: temporary === null && s.online.persistBuffer ? path.join(stateDir, BUFFER_FILE) : null,
     }, { version: start.version, bundle: start.bundle, learntOnline: resumed !== null && headsLearntOnline(resumed.bundle, given) });
     learner = online;
+    const batcher = new DynamicBatcher({
+      maxBatchSize: s.maxBatchSize, maxQueueDelayUs: s.maxQueueDelayUs, maxQueueRows: s.maxQueueRows,
+      requestTimeoutMs: s.requestTimeoutMs, rowSize: start.sampleDims.reduce((a, b) => a * b, 1), engines: s.workers,
+    }, (input, rows, draws, more) => pool.run(input, rows, draws, online.verifyRule(), more), (b) => metrics.batchRows.observe({ model: s.name }, b.rows));
+    metrics.watch(metrics.queueRows, s.name, () => batcher.pendingRows);
+    metrics.watch(metrics.engineWorkers, s.name, () => pool.size);
     // A request larger than the whole queue could never be queued: it is a 400 naming the limit, not a 503 forever.
     const app = await buildApp({
       model, batcher, metrics, online, serverVersion: pkg.version, isReady: () => ready, engineRunning: () => pool.size > 0, accepted, logger: log, token: s.token, listenHost: s.host, allowedHosts: s.allowedHosts,

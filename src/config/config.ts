@@ -129,8 +129,10 @@ const OnlineSchema = z.object({
   verifyShare: z.number().min(0).max(1).default(0.05),
   /** Verified early answers per exit kept in the guard's sliding window. */
   guardWindow: z.number().int().min(10).max(1_000_000).default(400),
-  /** Verified early answers an exit needs before the guard may act on it. */
+  /** Verified early answers an exit needs before the guard may act on it for the tolerance. */
   guardMinSamples: z.number().int().min(5).max(1_000_000).default(40),
+  /** Verified early answers an exit needs before the guard may disable it for agreement surely under one half (guardMinSamples if fewer). */
+  guardFloorSamples: z.number().int().min(5).max(1_000_000).default(16),
   /** Confidence 1 − delta of the guard's bounds on agreement at each look (split over the exits), and again of its bounds on each exit's recent runs. */
   guardDelta: z.number().gt(0).lt(1).default(0.05),
   /** Least log-odds added to an offending exit's threshold (its verified answers may call for more); after guardMaxRaises raises, or when no threshold would do, it is disabled. */

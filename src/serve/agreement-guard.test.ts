@@ -3,6 +3,9 @@ import { describe, it } from 'node:test';
 import { AgreementGuard, SHARE_HALF_LIFE_ROWS } from './agreement-guard.ts';
 import { keepsServing } from './guard-action.ts';
 
+/** The guard's sample counts: guardMinSamples `min`, guardFloorSamples `floor` (16, the default). */
+const at = (min: number, floor = 16) => ({ guardMinSamples: min, guardFloorSamples: floor });
+
 describe('AgreementGuard', () => {
   it('combines per-exit agreement with each exit\'s share of requests (computed by hand)', () => {
     const g = new AgreementGuard(2, 100, 0.05);
@@ -20,25 +23,44 @@ describe('AgreementGuard', () => {
     // lower bound on exit 0's disagreement is 1 − 0.975^(1/10), so the upper bound on live
     // agreement is 1 − 0.4 · 0.002529 ≈ 99.9%.
     assert.ok(Math.abs(g.stats()[0]!.upper - 0.975 ** 0.1) < 1e-9);
-    assert.equal(g.offender(0.05, 5), null, '96% ≥ 95%: no action');
-    assert.equal(g.offender(0.01, 5), null, '96% < 99%, but one disagreement in ten is not evidence: no action');
+    assert.equal(g.offender(0.05, at(5)), null, '96% ≥ 95%: no action');
+    assert.equal(g.offender(0.01, at(5)), null, '96% < 99%, but one disagreement in ten is not evidence: no action');
     // Twenty more verified answers at exit 0, ten of them wrong: now surely below 99%.
     for (let i = 0; i < 20; i++) g.recordVerified(0, i % 2 === 0, 5);
-    assert.deepEqual(g.offender(0.01, 5), { exit: 0, recent: null, floor: false, evidence: { n: 30, agreed: 19 } }, 'exit 0 surely loses the agreement');
-    assert.equal(g.offender(0.01, 31), null, 'too few verified answers to act');
+    assert.deepEqual(g.offender(0.01, at(5)), { exit: 0, recent: null, floor: false, evidence: { n: 30, agreed: 19 } }, 'exit 0 surely loses the agreement');
+    assert.equal(g.offender(0.01, at(31)), null, 'too few verified answers to act');
   });
 
-  it('lets neither trigger an action nor receive one an exit with too few verified answers, even all wrong', () => {
+  it('lets an exit with fewer than minSamples verified answers neither trigger an action on the tolerance nor receive one', () => {
     const g = new AgreementGuard(2, 400, 0.05);
     // 30% of rows exit at 0, 50% at 1, 20% run the backbone.
     g.recordAnswers(Int32Array.from({ length: 100 }, (_, i) => (i < 30 ? 0 : i < 80 ? 1 : -1)));
     for (let i = 0; i < 56; i++) g.recordVerified(0, i !== 0, 5); // 55 of 56: fine
-    for (let i = 0; i < 39; i++) g.recordVerified(1, i < 10, 5); // the last 29 wrong, but only 39 answers
-    assert.equal(g.offender(0.01, 40), null, 'exit 1 is not eligible yet, and exit 0 alone is within tolerance');
+    for (let i = 0; i < 39; i++) g.recordVerified(1, i % 3 !== 0, 5); // 26 of 39: surely over 1% lost at half the rows, not surely under one half
+    assert.equal(g.offender(0.01, at(40)), null, 'exit 1 is not eligible yet, and exit 0 alone is within tolerance');
+    g.recordVerified(1, true, 5);
+    assert.deepEqual(g.offender(0.01, at(40)), { exit: 1, recent: null, floor: false, evidence: { n: 40, agreed: 27 } });
+  });
+
+  it('disables an exit surely below one half from 16 verified answers, before minSamples (a retrained version learnt before a shift)', () => {
+    const g = new AgreementGuard(2, 400, 0.05);
+    g.recordAnswers(Int32Array.from({ length: 100 }, (_, i) => (i < 30 ? 0 : i < 80 ? 1 : -1)));
+    for (let i = 0; i < 15; i++) g.recordVerified(1, false, 5);
+    assert.equal(g.offender(0.01, at(40)), null, '15 answers, all wrong: not yet');
     g.recordVerified(1, false, 5);
-    // With 40 it is: its window (10 of 40) and its last 16 (all wrong) and 32 (2 agreeing) are surely below one half.
-    // The lowest bound is the last 32's (0.25; the last 16's 1 − 0.00625^(1/16) = 0.27; the window's 0.41).
-    assert.deepEqual(g.offender(0.01, 40), { exit: 1, recent: 32, floor: true, evidence: { n: 32, agreed: 2 } });
+    // 0 of 16 bound agreement at 1 − 0.025^(1/16) = 0.21 (delta 0.05 split over 2 exits).
+    assert.deepEqual(g.offender(0.01, at(40)), { exit: 1, recent: null, floor: true, evidence: { n: 16, agreed: 0 } });
+    assert.deepEqual(g.plan([5, 5], [0, 0], 0.01, { ...at(40), guardRaise: 1, guardMaxRaises: 3 })!.thresholds, [5, null]);
+    // 8 of 16 right is not surely below one half, and too few answers to count towards the tolerance.
+    const h = new AgreementGuard(2, 400, 0.05);
+    h.recordAnswers(Int32Array.from({ length: 100 }, (_, i) => (i < 30 ? 0 : i < 80 ? 1 : -1)));
+    for (let i = 0; i < 16; i++) h.recordVerified(1, i % 2 === 0, 5);
+    assert.equal(h.offender(0.01, at(40)), null);
+    // With guardFloorSamples 10, the floor acts from 10 answers.
+    const k = new AgreementGuard(1, 400, 0.05);
+    k.recordAnswers(new Int32Array(100));
+    for (let i = 0; i < 10; i++) k.recordVerified(0, false, 5);
+    assert.equal(k.offender(0.01, at(40, 10))?.floor, true);
   });
 
   it('after a shift in the traffic: a recent run of wrong answers acts though the window\'s older answers hold its estimate up', () => {
@@ -49,17 +71,17 @@ describe('AgreementGuard', () => {
     const steady = g.overall().lower;
     assert.ok(steady > 0.999, `steady traffic: the window bounds live agreement at ${steady}`);
     for (let i = 0; i < 5; i++) g.recordVerified(0, false, 6);
-    assert.deepEqual([g.offender(0.01, 40), g.suspicious(0.01)], [null, false], 'the last 16: 0.03 · 5/16 = 0.94% lost');
+    assert.deepEqual([g.offender(0.01, at(40)), g.suspicious(0.01)], [null, false], 'the last 16: 0.03 · 5/16 = 0.94% lost');
     g.recordVerified(0, false, 6);
-    assert.deepEqual([g.offender(0.01, 40), g.suspicious(0.01)], [null, true], '0.03 · 6/16 = 1.1%: verify more, not yet evidence to act');
+    assert.deepEqual([g.offender(0.01, at(40)), g.suspicious(0.01)], [null, true], '0.03 · 6/16 = 1.1%: verify more, not yet evidence to act');
     for (let i = 0; i < 6; i++) g.recordVerified(0, false, 6);
-    assert.equal(g.offender(0.01, 40), null, '12 of the last 16 wrong: not surely below one half, and a run of 16 does not count towards the tolerance');
+    assert.equal(g.offender(0.01, at(40)), null, '12 of the last 16 wrong: not surely below one half, and a run of 16 does not count towards the tolerance');
     g.recordVerified(0, false, 6);
     // The window still says 300 of 313 (0.12% of rows lost); the last 16, 13 wrong, bound agreement below one half
     // (Clopper–Pearson at δ 0.05 over 4 runs): the exit is disabled.
     assert.ok(Math.abs(g.stats()[0]!.agreement - 300 / 313) < 1e-12);
-    assert.deepEqual(g.offender(0.01, 40), { exit: 0, recent: 16, floor: true, evidence: { n: 16, agreed: 3 } });
-    const plan = g.plan([5], [0], 0.01, { guardMinSamples: 40, guardRaise: 1, guardMaxRaises: 3 })!;
+    assert.deepEqual(g.offender(0.01, at(40)), { exit: 0, recent: 16, floor: true, evidence: { n: 16, agreed: 3 } });
+    const plan = g.plan([5], [0], 0.01, { ...at(40), guardRaise: 1, guardMaxRaises: 3 })!;
     assert.deepEqual([plan.exit, plan.recent, plan.disable, plan.thresholds, plan.evidence], [0, 16, true, [null], { n: 16, agreed: 3 }]);
     for (let i = 0; i < 3; i++) g.recordVerified(0, false, 6);
     // All 16 wrong: the bound on live agreement falls with them; exit 0 counts at that run's upper bound
@@ -73,11 +95,11 @@ describe('AgreementGuard', () => {
     g.recordAnswers(Int32Array.from({ length: 1000 }, (_, i) => (i < 300 ? 0 : -1)));
     for (let i = 0; i < 368; i++) g.recordVerified(0, true, 5);
     for (let i = 0; i < 32; i++) g.recordVerified(0, i % 4 !== 0, 3 + (i % 8));
-    assert.deepEqual(g.offender(0.01, 40), { exit: 0, recent: 32, floor: false, evidence: { n: 32, agreed: 24 } });
+    assert.deepEqual(g.offender(0.01, at(40)), { exit: 0, recent: 32, floor: false, evidence: { n: 32, agreed: 24 } });
     // On the window, 4 keeps the answers scored 4 and up: 4 of them wrong (those scored 7) among 396, within the
     // tolerance. On the last 32 alone no threshold is (at 30% of rows any kept wrong answer weighs too much): a fit on
     // them disabled exits in steady traffic.
-    const plan = g.plan([2], [0], 0.01, { guardMinSamples: 40, guardRaise: 1, guardMaxRaises: 3 })!;
+    const plan = g.plan([2], [0], 0.01, { ...at(40), guardRaise: 1, guardMaxRaises: 3 })!;
     assert.deepEqual([plan.recent, plan.disable, plan.thresholds], [32, false, [4]]);
     assert.equal(g.thresholdFor(0, 0.01, 3), 4);
     // A run of 16 does not count towards the tolerance: 4 wrong of the last 16 at 30% of rows would (0.3 · (1 − 0.941)
@@ -86,7 +108,7 @@ describe('AgreementGuard', () => {
     h.recordAnswers(Int32Array.from({ length: 1000 }, (_, i) => (i < 300 ? 0 : -1)));
     for (let i = 0; i < 384; i++) h.recordVerified(0, true, 5);
     for (let i = 0; i < 16; i++) h.recordVerified(0, i % 4 !== 0, 5);
-    assert.equal(h.offender(0.01, 40), null);
+    assert.equal(h.offender(0.01, at(40)), null);
   });
 
   it('after a raise a recent run called for, keeps that run\'s answers the exit still gives: a raise that keeps every new wrong answer shows at once', () => {
@@ -98,7 +120,7 @@ describe('AgreementGuard', () => {
     let plan = null;
     while (!plan) {
       g.recordVerified(0, false, 5 + (k++ % 5));
-      plan = g.plan([0], [0], 0.01, { guardMinSamples: 40, guardRaise: 1, guardMaxRaises: 3 });
+      plan = g.plan([0], [0], 0.01, { ...at(40), guardRaise: 1, guardMaxRaises: 3 });
     }
     // The last 32 call for it; fitted on the window, whose 300 agreeing answers hold it up, the least raise seems
     // enough, though it keeps every new (wrong) answer.
@@ -108,7 +130,7 @@ describe('AgreementGuard', () => {
     assert.deepEqual([g.stats()[0]!.n, g.stats()[0]!.agreed], [32, 32 - k]);
     // Eight fresh answers (all wrong) make 40, and the last 16 are surely below one half: disabled.
     for (let i = 0; i < 8; i++) g.recordVerified(0, false, 6);
-    assert.deepEqual(g.plan([1], [1], 0.01, { guardMinSamples: 40, guardRaise: 1, guardMaxRaises: 3 })?.thresholds, [null]);
+    assert.deepEqual(g.plan([1], [1], 0.01, { ...at(40), guardRaise: 1, guardMaxRaises: 3 })?.thresholds, [null]);
     // After an action the window called for, nothing stays.
     const h = new AgreementGuard(1, 400, 0.05);
     h.recordAnswers(Int32Array.from([0, -1]));
@@ -125,7 +147,7 @@ describe('AgreementGuard', () => {
       g.recordVerified(0, i % 10 !== 0, 5);
       g.recordVerified(1, i % 10 !== 0, 5);
     }
-    assert.deepEqual(g.offender(0.01, 40), { exit: 1, recent: null, floor: false, evidence: { n: 200, agreed: 180 } });
+    assert.deepEqual(g.offender(0.01, at(40)), { exit: 1, recent: null, floor: false, evidence: { n: 200, agreed: 180 } });
   });
 
   it('in steady traffic, a few wrong answers among an exit\'s last 8 do not act on it (runs of 8 disabled exits at 97% agreement)', () => {
@@ -135,7 +157,7 @@ describe('AgreementGuard', () => {
     for (let i = 0; i < 392; i++) g.recordVerified(0, i % 40 !== 7, 5);
     for (const a of [true, false, true, false, true, false, true, true]) g.recordVerified(0, a, 5);
     assert.deepEqual([g.stats()[0]!.agreed, g.stats()[0]!.n], [387, 400]);
-    assert.equal(g.offender(0.01, 40), null);
+    assert.equal(g.offender(0.01, at(40)), null);
   });
 
   it('disables an exit surely wrong more often than right whatever its share (it fit in the tolerance before)', () => {
@@ -144,15 +166,15 @@ describe('AgreementGuard', () => {
     g.recordAnswers(Int32Array.from({ length: 1000 }, (_, i) => (i < 9 ? 0 : i < 200 ? 1 : -1)));
     for (let i = 0; i < 40; i++) g.recordVerified(0, false, 5 + i);
     for (let i = 0; i < 200; i++) g.recordVerified(1, true, 5);
-    assert.deepEqual(g.offender(0.01, 40), { exit: 0, recent: null, floor: true, evidence: { n: 40, agreed: 0 } });
+    assert.deepEqual(g.offender(0.01, at(40)), { exit: 0, recent: null, floor: true, evidence: { n: 40, agreed: 0 } });
     // Disabled, not raised: a fit to the tolerance keeps its most confident wrong answers (0.9% fits in 1%).
     assert.ok(g.thresholdFor(0, 0.01, 6) < Number.POSITIVE_INFINITY);
-    assert.deepEqual(g.plan([5, 5], [0, 0], 0.01, { guardMinSamples: 40, guardRaise: 1, guardMaxRaises: 3 })!.thresholds, [null, 5]);
+    assert.deepEqual(g.plan([5, 5], [0, 0], 0.01, { ...at(40), guardRaise: 1, guardMaxRaises: 3 })!.thresholds, [null, 5]);
     // An exit at the floor's other side, 60 of 100 right at 0.5% of rows, stays: within the tolerance, and not surely wrong more often than right.
     const h = new AgreementGuard(1, 400, 0.05);
     h.recordAnswers(Int32Array.from({ length: 1000 }, (_, i) => (i < 5 ? 0 : -1)));
     for (let i = 0; i < 100; i++) h.recordVerified(0, i % 5 < 3, 5);
-    assert.equal(h.offender(0.01, 40), null);
+    assert.equal(h.offender(0.01, at(40)), null);
   });
 
   it('keeps a sliding window and forgets an exit on reset', () => {
@@ -243,7 +265,7 @@ describe('AgreementGuard actions and shares', () => {
     // Exit 1 answers 20% of rows; its verified answers scored 1..10 are wrong at 1–6: surely below 95%.
     g.recordAnswers(Int32Array.from({ length: 10 }, (_, i) => (i < 2 ? 1 : -1)));
     for (let k = 1; k <= 10; k++) g.recordVerified(1, k > 6, k);
-    const limits = { guardMinSamples: 5, guardRaise: 0.5, guardMaxRaises: 3 };
+    const limits = { ...at(5), guardRaise: 0.5, guardMaxRaises: 3 };
     const raise = g.plan([2, 1], [0, 1], 0.05, limits)!;
     assert.equal(raise.exit, 1);
     assert.equal(raise.before, 1);

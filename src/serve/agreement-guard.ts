@@ -11,7 +11,7 @@
  * at least 1 − delta; the upper bound likewise.
  * Invariants: the guard acts only on significant evidence, when even the upper bound from
  * the exits with at least minSamples verified answers is below 1 − tolerance, and it acts on one of
- * those exits; or when an exit's agreement is surely below AGREEMENT_FLOOR, and it disables that
+ * those exits; or when an exit with guardFloorSamples is surely below AGREEMENT_FLOOR, and it disables that
  * exit. An exit's evidence is its window and its recent runs (the last 16, 32, 64 and 128 answers, each
  * at a bound of its own, with a second delta split over them: together at most 2·delta per look),
  * which show a shift in the traffic that the window's older answers hide.
@@ -301,24 +301,29 @@ export class AgreementGuard {
   }
 
   /**
-   * The exit to act on, with the view of its evidence that calls for it, or null. Only exits with at least minSamples
-   * verified answers count (they neither trigger an action nor receive one before). First, an exit whose agreement
-   * is surely below AGREEMENT_FLOOR by any view (the lowest such bound), to be disabled. Otherwise each exit surely
+   * The exit to act on, with the view of its evidence that calls for it, or null. First, an exit whose agreement is
+   * surely below AGREEMENT_FLOOR by any view (the lowest such bound), to be disabled, once it has guardFloorSamples
+   * verified answers (or guardMinSamples if fewer): a retrained version learnt before a shift in the traffic answered
+   * wrongly 98 times in 3,097 requests while its exits waited for guardMinSamples (40). Otherwise, among exits with at
+   * least guardMinSamples verified answers (no other triggers an action or receives one), each surely
    * loses share × (1 − upper bound) of agreement, by the worst of its window and its recent runs of at least
    * BUDGET_MIN_RUN answers (each at a bound of its own), and the guard acts when those losses add up to more than the
    * tolerance, on the exit that surely loses most.
    */
-  offender(tolerance: number, minSamples: number): Offender | null {
+  offender(tolerance: number, limits: Pick<GuardLimits, 'guardMinSamples' | 'guardFloorSamples'>): Offender | null {
+    const { guardMinSamples: minSamples, guardFloorSamples: floorSamples } = limits;
     const as = (exit: number, v: Evidence, floor: boolean): Offender => ({ exit, recent: v.recent, floor, evidence: { n: v.n, agreed: v.agreed } });
     let floor: { exit: number; v: Evidence } | null = null;
     let total = 0;
     let worst: { exit: number; v: Evidence; lost: number } | null = null;
     for (let e = 0; e < this.agrees.length; e++) {
-      if (this.filled[e]! < minSamples) continue;
+      const n = this.filled[e]!;
+      if (n < Math.min(minSamples, floorSamples)) continue;
       const share = this.shareOf(e);
       let own: { exit: number; v: Evidence; lost: number } | null = null;
       for (const v of this.evidence(e)) {
         if (v.upper < AGREEMENT_FLOOR && (!floor || v.upper < floor.v.upper)) floor = { exit: e, v };
+        if (n < minSamples) continue;
         const lost = share * (1 - v.upper);
         if ((v.recent === null || v.recent >= BUDGET_MIN_RUN) && lost > 0 && (!own || lost > own.lost)) own = { exit: e, v, lost };
       }
@@ -374,7 +379,7 @@ export class AgreementGuard {
    * for the action, or it is disabled when none will do or it was raised guardMaxRaises times already.
    */
   plan(thresholds: readonly (number | null)[], raises: readonly number[], tolerance: number, limits: GuardLimits): GuardAction | null {
-    const off = this.offender(tolerance, limits.guardMinSamples);
+    const off = this.offender(tolerance, limits);
     if (off === null) return null;
     const e = off.exit;
     const before = thresholds[e];

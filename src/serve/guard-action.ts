@@ -32,6 +32,7 @@ export interface Offender {
 /** The guard's settings a plan uses (serve.online's). */
 export interface GuardLimits {
   readonly guardMinSamples: number;
+  readonly guardFloorSamples: number;
   readonly guardRaise: number;
   readonly guardMaxRaises: number;
 }

@@ -576,8 +576,8 @@ describe('accuracy guard', () => {
     const verifiedAfter = async (state: string, guardBoostShare: number) => {
       const s = await startServer(forced, loadConfig({
         engine: { intraOpThreads: 1 },
-        // guardMinSamples as large as the window: the guard never acts here, it only verifies.
-        serve: { tolerance: 0.01, name: 'tiny', log: 'silent', stateDir: path.join(dir, state), online: { enabled: false, verifyShare: 0.1, guardBoostShare, guardWindow: 400, guardMinSamples: 400 } },
+        // guardMinSamples and guardFloorSamples as large as the window: the guard never acts here, it only verifies.
+        serve: { tolerance: 0.01, name: 'tiny', log: 'silent', stateDir: path.join(dir, state), online: { enabled: false, verifyShare: 0.1, guardBoostShare, guardWindow: 400, guardMinSamples: 400, guardFloorSamples: 400 } },
       }, {}));
       try {
         const x = randomNormal(seededRng(33), 300 * sample);
@@ -599,9 +599,9 @@ describe('accuracy guard', () => {
     const forced = await forcedExitBundle();
     const s = await startServer(forced, loadConfig({
       engine: { intraOpThreads: 1 },
-      // As below: the retrain keeps no exit, and with the guard held off (guardMinSamples) nothing keeps version 1.
+      // As below: the retrain keeps no exit, and with the guard held off (guardMinSamples, guardFloorSamples) nothing keeps version 1.
       build: { objective: 'macs', folds: 2, epochs: 1, family: [{ pool: 2, hidden: 4, dropout: 0 }], measureReps: 3 },
-      serve: { tolerance: 0.01, name: 'tiny', log: 'silent', stateDir: path.join(dir, 'fewer'), online: { verifyShare: 1, guardMinSamples: 400, retrainAfter: 100, retrainEvery: 1_000_000 } },
+      serve: { tolerance: 0.01, name: 'tiny', log: 'silent', stateDir: path.join(dir, 'fewer'), online: { verifyShare: 1, guardMinSamples: 400, guardFloorSamples: 400, retrainAfter: 100, retrainEvery: 1_000_000 } },
     }, {}));
     const gauges = async (): Promise<string[]> => (await s.app.inject('/metrics')).body.split('\n').filter((l) => l.startsWith('layercache_exit_agreement_estimate{'));
     try {
@@ -666,7 +666,7 @@ describe('accuracy guard', () => {
       // Enough epochs that the retrain outlasts the verified answers the guard needs.
       build: { folds: 2, epochs: 100, measureReps: 3 },
       // The guard needs 60 verified answers: it acts after the retrain started at 40 samples.
-      serve: { tolerance: 0.01, name: 'tiny', log: 'info', stateDir: state, online: { retrainAfter: 40, retrainEvery: 1_000_000, verifyShare: 1, guardMinSamples: 60, guardMaxRaises: 50, guardRaise: 0.05 } },
+      serve: { tolerance: 0.01, name: 'tiny', log: 'info', stateDir: state, online: { retrainAfter: 40, retrainEvery: 1_000_000, verifyShare: 1, guardMinSamples: 60, guardFloorSamples: 60, guardMaxRaises: 50, guardRaise: 0.05 } },
     }, {}), { write: (l) => void lines.push(l) });
   }
 

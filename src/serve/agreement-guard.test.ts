@@ -223,6 +223,28 @@ describe('AgreementGuard actions and shares', () => {
     assert.deepEqual(g.evidenceWanted(0.5), [false, false], 'a disabled exit needs no evidence');
   });
 
+  it('a raise of a later exit puts it and the exits after it on probation, not the exits before it', () => {
+    const g = new AgreementGuard(3, 100, 0.05, 3);
+    g.recordAnswers(Int32Array.from({ length: 90 }, (_, i) => i % 3));
+    g.raiseExit(1, 5);
+    assert.deepEqual(g.evidenceWanted(0.5), [false, true, true]);
+  });
+
+  it('while suspicious, wants evidence on the exits whose own point estimate is over the tolerance, not on every exit', () => {
+    const g = new AgreementGuard(2, 400, 0.05);
+    // Exit 0: half the rows, 199 of 200 agreeing (0.5%). Exit 1: 5% of the rows, 5 wrong of its last 16.
+    g.recordAnswers(Int32Array.from({ length: 1000 }, (_, i) => (i < 500 ? 0 : i < 550 ? 1 : -1)));
+    for (let i = 0; i < 200; i++) g.recordVerified(0, i !== 0, 5);
+    for (let i = 0; i < 16; i++) g.recordVerified(1, i % 3 !== 0 || i === 15, 5);
+    // 0.5 · 0.005 + 0.05 · 5/16 = 1.8% > 1%: suspicious, and exit 1 is to blame.
+    assert.equal(g.suspicious(0.01), true);
+    assert.deepEqual(g.evidenceWanted(0.01), [false, true]);
+    assert.deepEqual(g.evidenceWanted(0.02), [false, false], 'within a 2% tolerance: not suspicious');
+    // Three wrong among exit 0's last 16 (3/16 by that run): to blame as well.
+    for (let i = 0; i < 3; i++) g.recordVerified(0, false, 5);
+    assert.deepEqual(g.evidenceWanted(0.01), [true, true]);
+  });
+
   it('a probation ends when the exit answers almost nothing, or after 20,000 rows, even without fresh answers', () => {
     const g = new AgreementGuard(2, 100, 0.05, 40);
     g.recordAnswers(Int32Array.from({ length: 100 }, (_, i) => (i < 50 ? 0 : 1)));

@@ -26,6 +26,7 @@ import { BUFFER_FILE, readBufferFile } from './buffer-file.ts';
 import { ServerMetrics } from './metrics.ts';
 import { OnlineLearner } from './online.ts';
 import { verifies } from './verify-rule.ts';
+import { revisedBundle } from './bundle-revision.ts';
 import type { OnlineDeps } from './online-deps.ts';
 
 let dir: string;
@@ -350,9 +351,13 @@ describe('metric labels across a hot swap', () => {
   });
 });
 
-/** A learner serving the forced-exit bundle as version 1, with learning on and no engine behind it (default settings). */
-async function learnerOnForcedExit(): Promise<OnlineLearner> {
-  const bundle = await loadBundle(await forcedExitBundle());
+/**
+ * A learner serving the forced-exit bundle as version 1, with learning on and no engine behind it (default settings);
+ * `thresholds` in place of the bundle's (null: disabled by the guard).
+ */
+async function learnerOnForcedExit(thresholds?: (number | null)[]): Promise<OnlineLearner> {
+  const loaded = await loadBundle(await forcedExitBundle());
+  const bundle = thresholds ? revisedBundle(loaded, 1, thresholds, [1]) : loaded;
   const c = loadConfig({ serve: { online: { retrainAfter: 1_000_000 } } }, {});
   const deps = {
     config: { ...c.serve.online, enabled: true }, build: c.build, preprocess: null, layout: 'nchw', engine: c.engine, modelFile, latencyProfile: '',
@@ -399,6 +404,14 @@ describe('the online buffer\'s admissions', () => {
     assert.equal(rule.admitBelow, 0.05, 'the buffer still admits at --verify-share');
     const status = learner.status();
     assert.ok(Math.abs(status.perExit[0]!.verifyShare! - 0.25) < 1e-9 && Math.abs(status.verifyShare - 0.25) < 1e-9, JSON.stringify(status));
+    await learner.close();
+  });
+
+  it('shows no verify share for an exit the guard disabled', async () => {
+    const learner = await learnerOnForcedExit([null]);
+    learner.onAnswered(randomNormal(seededRng(55), 10 * sample), new Int32Array(10).fill(-1), new Float64Array(10).fill(0.5), 1);
+    const status = learner.status();
+    assert.deepEqual([status.answeringExits, status.perExit[0]!.threshold, status.perExit[0]!.verifyShare, status.verifyShare], [0, null, null, 0.05]);
     await learner.close();
   });
 });

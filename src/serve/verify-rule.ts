@@ -6,9 +6,10 @@
  * Invariants: every verify share is at least admitBelow, so every admitted early answer was verified and the buffer
  * stays a uniform sample of the traffic, whatever is verified beyond it; under `--verify-share 0` only the guard's
  * boosted share verifies anything. An exit answering less than VERIFY_REFERENCE_SHARE of the rows has its answers
- * verified as often as if it answered that share (up to all of them): each exit then gets at least
- * verifyShare × VERIFY_REFERENCE_SHARE verified answers per request, and a failing exit is found within the same
- * number of requests whatever its share, for at most that share of the rows verified per exit.
+ * verified as often as if it answered that share, up to all of them: per row, an exit gets at least the smaller of
+ * its share and verifyShare × VERIFY_REFERENCE_SHARE verified answers, and costs at most the latter beyond its own
+ * share's worth; a failing rare exit gives fewer wrong answers before it is found than one answering that share
+ * (the same number of verified answers finds it, and fewer of its answers go unverified).
  */
 
 /** The share of rows under which an exit's answers are verified as if it answered this share. */

@@ -3,7 +3,8 @@
  * service (engine workers, dynamic batcher, online learner, HTTP app).
  * Startup: if the state directory holds a valid bundle version, the newest one the engine
  * can open is served (a restart resumes where it stopped), provided it was built for the same backbone as the
- * given model or bundle (else STATE_MISMATCH); otherwise the given bundle, or the bare
+ * given model or bundle (else STATE_MISMATCH) and the given bundle is the one it grew from (else that bundle is
+ * saved as a new version and served: state-origin.ts); otherwise the given bundle, or the bare
  * backbone with no exits, is served as version 0. Ready means started, not shutting
  * down, and at least one engine worker running.
  * Shutdown: readiness goes false, the HTTP server stops accepting connections, queued and
@@ -35,6 +36,7 @@ import { ServerMetrics } from './metrics.ts';
 import { BUFFER_FILE } from './buffer-file.ts';
 import { OnlineLearner } from './online.ts';
 import { headsLearntOnline } from './bundle-revision.ts';
+import { resumeOrAdopt } from './state-origin.ts';
 import type { OnlineStatus } from './online-deps.ts';
 import { VersionStore } from './version-store.ts';
 import { servingTolerance } from './serving-tolerance.ts';
@@ -234,7 +236,7 @@ async function startLocked(sourcePath: string, config: Config, store: VersionSto
       classes: out.dims[1]!,
     };
   };
-  let resumed = await resume();
+  let resumed = await resumeOrAdopt(store, given, sourcePath, await resume(), (text) => log.info(text));
   let start = await startOf(resumed);
 
   const metrics = new ServerMetrics();
@@ -330,7 +332,7 @@ async function startLocked(sourcePath: string, config: Config, store: VersionSto
   const { batcher, online, app } = wired;
   // Last, when nothing else can fail: restoring consumes the saved buffer, which a failed start would lose.
   await online.restoreBuffer();
-  if (resumed) log.info({ version: resumed.version, stateDir }, `resumed version ${resumed.version} from ${stateDir}`);
+  if (resumed && !('adopted' in resumed)) log.info({ version: resumed.version, stateDir }, `resumed version ${resumed.version} from ${stateDir}`);
   const exitsServed = start.bundle?.manifest.exits.filter((x) => x.threshold !== null).length ?? 0;
   log.info({ version: start.version, exits: exitsServed }, `serving version ${start.version} of ${given ? `bundle ${sourcePath}` : `model ${sourcePath}`}: ${exitsServed === 0 ? 'no exit (every request runs the full backbone)' : `${exitsServed} exit${exitsServed === 1 ? '' : 's'}`}`);
   log.info({ tolerance: held.tolerance, from: held.from }, `the accuracy guard${s.online.enabled ? ' and retrains hold' : ' holds'} agreement with the backbone at ${targetAgreementPct(held.tolerance)} or more (tolerance ${setPercent(held.tolerance)}: ${held.from})`);

@@ -53,3 +53,22 @@ export function settingsOf(c: BuildConfig, samples: number): BuildSettings {
     augment: c.augment,
   };
 }
+
+/**
+ * The build configuration a bundle's recorded settings (its manifest's `build`) stand for, for what shapes its heads
+ * and their selection: augmentation, head family, training, objective, score, folds and the statistical mode. Not
+ * the tolerance (the caller holds it), nor what was resolved for the data's size (margin, cvFolds), nor the
+ * machine's knobs (collectBatch, measureReps). A setting the bundle does not record (an older bundle) is absent.
+ * The result is a partial configuration, to be validated with the rest (config's deriveConfig).
+ */
+export function recordedBuildConfig(recorded: Readonly<Record<string, unknown>>): Partial<Record<keyof BuildConfig, unknown>> {
+  const train = (recorded.train ?? {}) as Readonly<Record<string, unknown>>;
+  const out: Partial<Record<keyof BuildConfig, unknown>> = {
+    augment: recorded.augment, family: recorded.family, objective: recorded.objective, score: recorded.score,
+    folds: recorded.folds, cvSplits: recorded.cvSplits, batch: recorded.batch, delta: recorded.delta,
+    refineExits: recorded.refineExits, screenEpochs: recorded.screenEpochs,
+    epochs: train.epochs, trainBatch: train.batchSize, learningRate: train.learningRate, weightDecay: train.weightDecay,
+    temperature: train.temperature, seed: train.seed,
+  };
+  return Object.fromEntries(Object.entries(out).filter(([, v]) => v !== undefined));
+}

@@ -8,3 +8,4 @@ export { measureCascade, measureLatency, timeAlternating, type CandidateCut, typ
 export {
   checkLatencyProfileFile, readLatencyProfile, refuseForeignProfile, writeLatencyProfile, withLatencyProfileFile, type LatencyProfile, type ProfileReading,
 } from './latency-profile.ts';
+export { recordedBuildConfig } from './build-settings.ts';

@@ -1,7 +1,6 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import { AgreementGuard, SHARE_HALF_LIFE_ROWS } from './agreement-guard.ts';
-import { keepsServing } from './guard-action.ts';
 
 /** The guard's sample counts: guardMinSamples `min`, guardFloorSamples `floor` (16, the default). */
 const at = (min: number, floor = 16) => ({ guardMinSamples: min, guardFloorSamples: floor });
@@ -367,16 +366,5 @@ describe('AgreementGuard actions and shares', () => {
     g.recordVerified(0, true, 5);
     assert.equal(g.suspicious(0.01), true, '0.5 · 1/10 = 5% lost > 1%');
     assert.equal(g.suspicious(0.1), false);
-  });
-});
-
-describe('keepsServing', () => {
-  it('keeps a serving version with exits over a retrain that kept none only on enough verified evidence at 1 − tolerance', () => {
-    const live = { lower: 0.9939, verified: 1241 };
-    assert.equal(keepsServing(0, 3, live, 0.01, 40), true, 'the drift re-run\'s case: 99.39% bound on 1,241 answers');
-    assert.equal(keepsServing(1, 3, live, 0.01, 40), false, 'a retrain that kept exits is served');
-    assert.equal(keepsServing(0, 0, live, 0.01, 40), false, 'nothing to keep');
-    assert.equal(keepsServing(0, 3, { lower: 0.987, verified: 1241 }, 0.01, 40), false, 'bound below 99%');
-    assert.equal(keepsServing(0, 3, { lower: 1, verified: 39 }, 0.01, 40), false, 'too little evidence (an exit that never answers bounds nothing)');
   });
 });

@@ -1,7 +1,6 @@
 /**
  * What the accuracy guard decides (agreement-guard.ts computes it): the exit to act on and the evidence that calls
- * for it, the action on it (a threshold raised, or the exit disabled), and whether a retrain that kept no exit leaves
- * the serving version in place.
+ * for it, and the action on it (a threshold raised, or the exit disabled).
  * Invariant: an action changes one exit; the others' thresholds and raise counts are the version's.
  */
 
@@ -50,14 +49,4 @@ export interface GuardAction {
   readonly evidence: { readonly n: number; readonly agreed: number };
   readonly thresholds: (number | null)[];
   readonly raises: number[];
-}
-
-/**
- * Whether a retrain that kept no exit should leave the serving version (which has exits) in place: when the
- * guard's verified evidence (at least minSamples answers) bounds live agreement at 1 − tolerance or above, the
- * serving version is demonstrably safe on the live traffic, and a calibration on a small buffer that found no safe
- * exit is not a reason to give up its speed-up (a drift re-run lost a version at 99.8% so).
- */
-export function keepsServing(retrainedExits: number, servingExits: number, live: { lower: number; verified: number }, tolerance: number, minSamples: number): boolean {
-  return retrainedExits === 0 && servingExits > 0 && live.verified >= minSamples && live.lower >= 1 - tolerance;
 }

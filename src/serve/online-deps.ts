@@ -37,34 +37,3 @@ export interface OnlineDeps {
   readonly model: string;
   readonly log: Logger;
 }
-
-export interface OnlineStatus {
-  readonly version: number;
-  /** The guard acts when live agreement falls below 1 − tolerance; retrains select for it. */
-  readonly tolerance: number;
-  /**
-   * The share of early answers verified now (each exit's verify share weighted by its share of rows; the largest
-   * while no exit has answered): --verify-share, guardBoostShare for exits the guard wants evidence on (new or raised,
-   * or agreement that looks short), more for exits answering few rows (verify-rule.ts).
-   */
-  readonly verifyShare: number;
-  /** Exits the serving version keeps, numbered 0 to exits − 1. */
-  readonly exits: number;
-  /** Of them, those that answer requests: the accuracy guard disables an exit by taking its threshold away. */
-  readonly answeringExits: number;
-  readonly bufferSamples: number;
-  readonly bufferCapacity: number;
-  readonly admitted: number;
-  /** Samples of the buffer restored from a saved one at start (0 when none was). */
-  readonly restoredSamples: number;
-  readonly retraining: boolean;
-  readonly retrains: number;
-  /** estimate: null while an exit that answers rows has no verified answer. */
-  readonly agreement: { estimate: number | null; lower: number };
-  /** raises: the guard's threshold raises of this exit since it was trained. */
-  /**
-   * agreement: of the verified answers, null when there is none yet (lower is then 0). verifyShare: the share of its
-   * answers verified now (null for an exit the guard disabled).
-   */
-  readonly perExit: { exit: number; verified: number; agreement: number | null; lower: number; share: number; verifyShare: number | null; threshold: number | null; raises: number }[];
-}

@@ -414,6 +414,14 @@ describe('the online buffer\'s admissions', () => {
     assert.deepEqual([status.answeringExits, status.perExit[0]!.threshold, status.perExit[0]!.verifyShare, status.verifyShare], [0, null, null, 0.05]);
     await learner.close();
   });
+
+  it('names each exit\'s cut tensor, and says when the next retrain starts', async () => {
+    const learner = await learnerOnForcedExit();
+    const tensor = (await loadBundle(await forcedExitBundle())).manifest.exits[0]!.tensor;
+    const status = learner.status();
+    assert.deepEqual([status.perExit[0]!.tensor, status.admitted, status.nextRetrainAt], [tensor, 0, 1_000_000]);
+    await learner.close();
+  });
 });
 
 describe('agreement in /cache and /metrics', () => {

@@ -10,7 +10,7 @@
  *             a graceful shutdown saves it to STATE/buffer.bin, the next start restores it
  *   retrain   when retrain-schedule.ts says so, the whole builder runs on the buffer in a
  *             child process (retrain-run.ts); the result is saved as the next bundle version and hot-swapped
- *             in (or dropped, see keepsServing)
+ *             in (or dropped, see retrain-verdict.ts)
  *   guard     when live agreement (from verified early answers) falls below 1 − tolerance,
  *             the exit losing most agreement has its threshold raised at once, and is
  *             disabled after guardMaxRaises raises; each action is a new bundle version
@@ -26,17 +26,18 @@ import { minBuildSamples } from '../config/index.ts';
 import { asLayercacheError, LayercacheError } from '../errors/index.ts';
 import { savedOrMore, seededRng, targetAgreementPct, type Rng } from '../tensor/index.ts';
 import { AgreementGuard } from './agreement-guard.ts';
-import { keepsServing } from './guard-action.ts';
+import { keptBecause, liveMacsSaved, retrainVerdict } from './retrain-verdict.ts';
 import { setAgreementGauges } from './agreement-gauges.ts';
 import type { EngineReply } from './messages.ts';
 import { persistBufferFile, restoreBufferFile } from './buffer-file.ts';
 import { SampleBuffer } from './sample-buffer.ts';
 import { guardRaisesOf, revisedBundle } from './bundle-revision.ts';
-import type { OnlineDeps, OnlineStatus } from './online-deps.ts';
+import type { OnlineDeps } from './online-deps.ts';
+import { onlineStatus, type OnlineStatus } from './online-status.ts';
 import { runOnlineRetrain, type FinishedRetrain } from './retrain-run.ts';
 import { RetrainSchedule } from './retrain-schedule.ts';
 import { ServingVersion, type InMemoryVersion } from './serving-version.ts';
-import { admits, verifiedShare, verifyRule, type VerifyRule } from './verify-rule.ts';
+import { admits, verifyRule, type VerifyRule } from './verify-rule.ts';
 
 export class OnlineLearner {
   private readonly buffer: SampleBuffer;
@@ -295,23 +296,26 @@ export class OnlineLearner {
     }
     const serving = await this.serving.serial(() => this.settle(reply));
     if (serving === null || serving === 'kept') return;
-    this.deps.log.info({ version: serving, exits: reply.exits, calibrationAgreement: reply.agreement, macsSaved: reply.macsSaved, seconds: reply.seconds, latencyReused: reply.latencyReused }, `retrain: version ${serving} serving (${reply.exits} exit${reply.exits === 1 ? '' : 's'}, MACs ${savedOrMore(reply.macsSaved)} on calibration)${reply.noExitReason ? `: ${reply.noExitReason}` : ''}`);
+    const tensors = this.bundle?.manifest.exits.map((x) => x.tensor) ?? [];
+    this.deps.log.info({ version: serving, exits: reply.exits, tensors, calibrationAgreement: reply.agreement, macsSaved: reply.macsSaved, seconds: reply.seconds, latencyReused: reply.latencyReused }, `retrain: version ${serving} serving (${reply.exits} exit${reply.exits === 1 ? '' : 's'}${tensors.length > 0 ? ` at ${tensors.join(', ')}` : ''}, MACs ${savedOrMore(reply.macsSaved)} on calibration)${reply.noExitReason ? `: ${reply.noExitReason}` : ''}`);
   }
 
   /**
-   * After a retrain's build (one at a time with the other swaps): keeps the serving version (the build kept no exit,
-   * and live agreement is proven), or swaps the build in, numbered above every version. The version now serving, or
-   * 'kept', or null once the server is closing.
+   * After a retrain's build (one at a time with the other swaps): keeps the serving version (retrain-verdict.ts), or
+   * swaps the build in, numbered above every version. The version now serving, or 'kept', or null once closing.
    */
   private async settle(done: FinishedRetrain): Promise<number | 'kept' | null> {
     const m = this.deps.metrics;
     if (this.closed) return null;
-    const live = { lower: this.guard.overall().lower, verified: this.guard.stats().reduce((a, x) => a + x.n, 0) };
-    if (keepsServing(done.exits, this.activeExits, live, this.deps.build.tolerance, this.deps.config.guardMinSamples)) {
+    const m0 = this.bundle?.manifest;
+    const live = { answeringExits: this.activeExits, ...this.guard.overall(), verified: this.guard.stats().reduce((a, x) => a + x.n, 0), macsSaved: m0 ? liveMacsSaved(m0.exits, m0.source.totalMacs, this.guard.shares()) : 0 };
+    const verdict = retrainVerdict(done, live, this.deps.build.tolerance, this.deps.config.guardMinSamples);
+    if (verdict.keep) {
       await this.deps.store.remove(done.version);
       m.retrains.inc({ model: this.deps.model, outcome: 'kept' });
       this.schedule.finished(false, this.buffer.total);
-      this.deps.log.info({ version: this.version, built: done.version, lower: live.lower, verified: live.verified, nextAfter: this.schedule.nextWait }, `retrain: version ${done.version} kept no exit (${done.noExitReason ?? 'no reason given'}); version ${this.version} stays, since its ${live.verified} verified answers bound live agreement at ${(live.lower * 100).toFixed(2)}% ≥ ${((1 - this.deps.build.tolerance) * 100).toFixed(2)}%; the next retrain waits for ${this.schedule.nextWait} new samples`);
+      const why = keptBecause(verdict.why, done, live, this.version, this.deps.build.tolerance);
+      this.deps.log.info({ version: this.version, built: done.version, why: verdict.why, lower: live.lower, verified: live.verified, macsSaved: done.macsSaved, liveMacsSaved: live.macsSaved, nextAfter: this.schedule.nextWait }, `retrain: version ${done.version} ${why}; the next retrain waits for ${this.schedule.nextWait} new samples`);
       return 'kept';
     }
     // No exit, and none served before either: the swap changes nothing, and the next retrain waits longer.
@@ -345,28 +349,12 @@ export class OnlineLearner {
   }
 
   status(): OnlineStatus {
-    const raises = this.raises;
-    const rule = this.verifyRule();
-    const stats = this.guard.stats();
-    const thresholds = this.bundle?.manifest.exits.map((x) => x.threshold) ?? [];
-    return {
-      version: this.version,
-      tolerance: this.deps.build.tolerance,
-      verifyShare: verifiedShare(rule, stats.map((s) => s.share)),
-      exits: this.exitCount,
-      answeringExits: this.activeExits,
-      bufferSamples: this.buffer.size,
-      bufferCapacity: this.buffer.capacity,
-      admitted: this.buffer.total,
-      restoredSamples: this.restored,
-      retraining: this.retraining !== null,
-      retrains: this.retrains,
-      agreement: this.guard.overall(),
-      perExit: stats.map((s, e) => ({
-        exit: e, verified: s.n, agreement: s.n > 0 ? s.agreement : null, lower: s.lower, share: s.share,
-        verifyShare: thresholds[e] === null ? null : rule.verifyBelow[e]!, threshold: thresholds[e] ?? null, raises: raises[e] ?? 0,
-      })),
-    };
+    return onlineStatus({
+      version: this.version, tolerance: this.deps.build.tolerance, bundle: this.bundle, raises: this.raises,
+      stats: this.guard.stats(), agreement: this.guard.overall(), rule: this.verifyRule(), buffer: this.buffer,
+      restoredSamples: this.restored, nextRetrainAt: this.learning ? this.schedule.dueAt : null,
+      retraining: this.retraining !== null, retrains: this.retrains,
+    });
   }
 
   /** At start: restores the buffer a graceful shutdown saved, with its retrain schedule (see buffer-file.ts). */

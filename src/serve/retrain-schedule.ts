@@ -49,9 +49,14 @@ export class RetrainSchedule {
     return this.retrainEvery * 2 ** Math.min(this.fruitless, MAX_BACKOFF_DOUBLINGS);
   }
 
+  /** The buffer's total at which the next retrain is due. */
+  get dueAt(): number {
+    return this.last === 0 ? this.retrainAfter : this.last + this.nextWait;
+  }
+
   /** True when a retrain is due with `total` samples admitted so far. */
   isDue(total: number): boolean {
-    return total >= (this.last === 0 ? this.retrainAfter : this.last + this.nextWait);
+    return total >= this.dueAt;
   }
 
   /** A retrain starts with `total` samples admitted. */

@@ -18,7 +18,7 @@ import type { FastifyInstance } from 'fastify';
 import { pino, type Logger } from 'pino';
 import { checkLatencyProfileFile, readLatencyProfile } from '../builder/index.ts';
 import { hasManifest, loadBundle, MANIFEST_FILE, type LoadedBundle } from '../bundle/index.ts';
-import { deriveConfig, validConfig, type Config } from '../config/index.ts';
+import { validConfig, type Config } from '../config/index.ts';
 import { runtimeVersion } from '../engine/index.ts';
 import { checkAugmentable, colourImageSizeOf, preprocessFlags, samePreprocess, validatePreprocess, type Preprocess } from '../data/index.ts';
 import { LayercacheError, isRecord, requireArgument } from '../errors/index.ts';
@@ -37,7 +37,8 @@ import { BUFFER_FILE } from './buffer-file.ts';
 import { OnlineLearner } from './online.ts';
 import { headsLearntOnline } from './bundle-revision.ts';
 import { resumeOrAdopt } from './state-origin.ts';
-import type { OnlineStatus } from './online-deps.ts';
+import { retrainBuild } from './retrain-build.ts';
+import type { OnlineStatus } from './online-status.ts';
 import { VersionStore } from './version-store.ts';
 import { servingTolerance } from './serving-tolerance.ts';
 import { checkStateDirAccess, makeStateDir } from './state-dir.ts';
@@ -304,7 +305,7 @@ async function startLocked(sourcePath: string, config: Config, store: VersionSto
       }
     }
     const online = new OnlineLearner({
-      config: s.online, build: deriveConfig(config, { build: { scoresOutput: wantedScores, tolerance: held.tolerance } }).build, preprocess: start.preprocess, layout: samplesLayout, engine: s.online.retrainThreads === null ? config.engine : { ...config.engine, intraOpThreads: s.online.retrainThreads },
+      config: s.online, build: retrainBuild(config, given, held.tolerance, wantedScores, (text) => log.warn(text)), preprocess: start.preprocess, layout: samplesLayout, engine: s.online.retrainThreads === null ? config.engine : { ...config.engine, intraOpThreads: s.online.retrainThreads },
       modelFile: start.modelFile, latencyProfile, sampleDims: start.sampleDims, pool, store, metrics, model: s.name, log,
       modelSha256: givenSha, bufferFile: temporary === null && s.online.persistBuffer ? path.join(stateDir, BUFFER_FILE) : null,
     }, { version: start.version, bundle: start.bundle, learntOnline: resumed !== null && headsLearntOnline(resumed.bundle, given) });

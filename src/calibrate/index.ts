@@ -6,5 +6,5 @@ export { clopperPearsonUpper, clopperPearsonLower, incompleteBeta } from './boun
 export { paperRule, oracleCost, globalThresholdPolicy } from './baselines.ts';
 export { agreementCurve, answerableShare, inSampleSelection } from './headroom.ts';
 export {
-  type ScoreKind, type RowScore, scoreRow, scoresFor, argmaxRows, maxScore, marginScore, fitTemperature, scoreOfMaxProbability,
+  type ScoreKind, type RowScore, scoreRow, scoresFor, argmaxRows, maxScore, marginScore, fitTemperature, scoreOfMaxProbability, thresholdCondition,
 } from './scores.ts';

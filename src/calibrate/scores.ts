@@ -114,3 +114,16 @@ export function fitTemperature(logProbs: Float32Array, classes: number, referenc
   }
   return Math.exp((a + b) / 2);
 }
+
+/**
+ * A threshold in its score's units as the condition an answer meets, for people: 'max' and 'temperature' thresholds
+ * are log-odds −log(1 − p), shown as p (above 0.999 as its distance from 1: "p ≥ 1 − 1.4e-5", not "1.0000");
+ * 'margin' ones are log(p₁ / p₂). null: a disabled exit.
+ */
+export function thresholdCondition(kind: ScoreKind, threshold: number | null): string {
+  if (threshold === null) return 'disabled';
+  if (kind === 'margin') return `log(p₁/p₂) ≥ ${threshold.toFixed(3)}`;
+  const p = kind === 'temperature' ? 'p at T' : 'p';
+  const miss = Math.exp(-threshold);
+  return miss < 1e-3 ? `${p} ≥ 1 − ${miss.toExponential(1)}` : `${p} ≥ ${(1 - miss).toFixed(4)}`;
+}

@@ -259,7 +259,7 @@ describe('build → bundle → eval on a tiny model', () => {
     }
     const unsized = await cli('build', file, '--data', `folder:${images}`, '--out', path.join(dir, 'open-images-bundle'), ...fast);
     assert.equal(unsized.code, 2);
-    assert.match(unsized.stderr, /the model leaves its input size open: give one \(build --image-size HxW, which the bundle then fixes\)/);
+    assert.match(unsized.stderr, /the model leaves its input size open: give one \(build --image-size HxW, which the bundle then fixes; from code, openDataSource's imageSize/);
     const sizedBuild = await cli('build', file, '--data', `folder:${images}`, '--out', path.join(dir, 'open-images-bundle'), ...fast, '--image-size', '8x8', '--scale', '255');
     assert.equal(sizedBuild.code, 0, sizedBuild.stderr);
     assert.deepEqual((await loadBundle(path.join(dir, 'open-images-bundle'))).manifest.source.reading?.sampleDims, [3, 8, 8]);

@@ -151,8 +151,9 @@ export function isImageSpec(spec: string): boolean {
 
 /**
  * Opens a data source. `preprocess` applies to image formats (cifar10, folder); tensor
- * formats (npy, raw) are fed as they are. `imageSize` (the model's input) is needed for
- * folders, whose images are resized to it; `progress` shows their decoding.
+ * formats (npy, raw) are fed as they are. `imageSize` (the model's input, e.g. { channels: 3, height: 32, width: 32 })
+ * is needed for folders, whose images are resized to it; `progress` shows their decoding. The source's
+ * `batch(start, end)` gives samples start to end − 1 as one tensor.
  */
 export async function openDataSource(spec: string, preprocess: Preprocess, imageSize?: ImageSize, progress: Progress = SILENT): Promise<DataSource> {
   const call = 'openDataSource(spec, preprocess, imageSize, progress)';
@@ -179,7 +180,7 @@ async function openUnchecked(spec: string, preprocess: Preprocess, imageSize: Im
   };
   if (PATH_EXAMPLES.has(kind) && kind !== 'raw') requirePath(rest);
   if (kind === 'folder') {
-    if (!imageSize) throw bad(spec, 'needs a size to resize its images to, and the model leaves its input size open: give one (build --image-size HxW, which the bundle then fixes), or preprocessed tensors (npy:, raw:)');
+    if (!imageSize) throw bad(spec, 'needs a size to resize its images to, and the model leaves its input size open: give one (build --image-size HxW, which the bundle then fixes; from code, openDataSource\'s imageSize, e.g. { channels: 3, height: 32, width: 32 }), or preprocessed tensors (npy:, raw:)');
     return openImageFolder(spec, rest, (total) => parseRange(spec, range, total, ['the folder', 'images']), imageSize, preprocess, progress);
   }
   if (kind === 'mnist') {

@@ -12,6 +12,7 @@
  */
 import { createRequire } from 'node:module';
 import type { Manifest } from '../bundle/index.ts';
+import { thresholdCondition } from '../calibrate/index.ts';
 import type { EvalReport } from '../evaluate/index.ts';
 import { specsOverlap } from '../data/index.ts';
 import { isRecord, requireArgument } from '../errors/index.ts';
@@ -149,7 +150,7 @@ export async function renderReport(input: ReportInput): Promise<string> {
   ];
   const exitTable = m.exits.map((e, i) => [
     `exit ${i}`, e.tensor, pct(e.cumulativeMacs / baseMacs), `${e.head.spec.hidden > 0 ? `MLP ${e.head.spec.hidden}` : 'linear'} (${num(e.head.macs)} MACs)`,
-    e.threshold === null ? 'disabled' : (1 - Math.exp(-e.threshold)).toFixed(5), pct(e.expectedHitRate), pct(c.exitRates[i] ?? 0), answeredAgreement(c.exitAgreement?.[i] ?? null, Math.round((c.exitRates[i] ?? 0) * ev.samples)),
+    thresholdCondition(m.score.kind, e.threshold), pct(e.expectedHitRate), pct(c.exitRates[i] ?? 0), answeredAgreement(c.exitAgreement?.[i] ?? null, Math.round((c.exitRates[i] ?? 0) * ev.samples)),
   ]);
   const charting = await chartLibraryVersions();
   const settings: [string, string][] = [
@@ -181,7 +182,7 @@ figure { margin: 0; min-width: 0; } figcaption { font-size: .85rem; color: #555;
 ${verdict.length > 2 ? `<p class="warning">${esc(verdict[2]!)}</p>` : ''}
 <p>Backbone and bundle measured in the same run on the same ${ev.samples} ${unseen ? 'held-out ' : ''}samples (${esc(ev.data)}${overlapsBuild ? `, which overlap the build's ${esc(String(builtOn))}` : overlap === null ? `; the build's data, ${esc(typeof builtOn === 'string' ? builtOn : 'not recorded')}, cannot be compared with them` : ''}). Points marked “calibration” are the builder's out-of-fold estimates on its own data.</p>
 ${table(['', 'backbone', 'bundle'], summary)}
-${m.exits.length > 0 ? table(['', 'tensor', 'share of MACs before it', 'head', 'threshold (max prob.)', 'hit rate, calibration', `hit rate, ${measuredOn}`, 'agreement of its answers'], exitTable) : '<p>The bundle keeps no exit: no exit met the agreement requirement on the calibration samples, so it runs the backbone alone.</p>'}
+${m.exits.length > 0 ? table(['', 'tensor', 'share of MACs before it', 'head', 'answers when', 'hit rate, calibration', `hit rate, ${measuredOn}`, 'agreement of its answers'], exitTable) : '<p>The bundle keeps no exit: no exit met the agreement requirement on the calibration samples, so it runs the backbone alone.</p>'}
 <div class="grid">
 ${figure('pareto-macs', 'Cost vs agreement: MACs', paretoMacs, `Each point of the front is a choice of exits and thresholds on the calibration samples, the cheapest at its agreement${typeof objective === 'string' ? ` in ${objective}, the build's objective` : ''}; both charts show those same choices, so the other cost need not fall as agreement rises. The chosen point keeps a safety margin and need not lie on the front.${front.some((p) => p.agreement < paretoFloor) ? ` The agreement axis starts at ${setPercent(paretoFloor)}: the front's bolder choices, which save more and agree less, are left out.` : ''} The oracle answers every sample at the earliest exit whose head agrees with the backbone.`)}
 ${figure('pareto-latency', 'Cost vs agreement: latency', paretoLatency, `Batch-1 latency saved, from the per-segment latencies measured at build time (${measuredOn}: timed in this run).`)}

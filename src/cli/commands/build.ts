@@ -2,6 +2,7 @@
 import Table from 'cli-table3';
 import { buildCascade, checkLatencyProfileFile, whyNoExit, withLatencyProfileFile } from '../../builder/index.ts';
 import { BUNDLE_OUTPUT, saveBundle } from '../../bundle/index.ts';
+import { thresholdCondition } from '../../calibrate/index.ts';
 import type { Config } from '../../config/index.ts';
 import { imageSizeOf, isImageSpec, openDataSource, type ImageSize } from '../../data/index.ts';
 import { LayercacheError } from '../../errors/index.ts';
@@ -56,9 +57,9 @@ export async function runBuild(file: string, opts: BuildCommandOptions, config: 
   const est = r.selected.estimatedAgreement;
   io.out(`calibration estimates on ${r.samples} out-of-fold samples (latency at batch ${r.latencyBatch})${est === null ? '' : `; expected agreement of the selection on new inputs (cross-validated): ${formatPercent(est)}`}:\n${t.toString()}\n`);
   // Exits are numbered as eval and serve number them (their order in the bundle); candidates as inspect lists them.
-  const ex = new Table({ head: ['exit', 'candidate', 'tensor', 'head', 'threshold p', 'hit rate'], style: { head: [], border: [] } });
+  const ex = new Table({ head: ['exit', 'candidate', 'tensor', 'head', 'answers when', 'hit rate'], style: { head: [], border: [] } });
   for (const [i, e] of saved.exits.entries()) {
-    ex.push([`#${i}`, e.candidate, e.tensor, `${e.head.spec.hidden > 0 ? `mlp${e.head.spec.hidden}` : 'linear'}@${e.head.spec.pool}x${e.head.spec.pool}`, e.threshold === null ? 'disabled' : (1 - Math.exp(-e.threshold)).toFixed(4), formatPercent(e.expectedHitRate)]);
+    ex.push([`#${i}`, e.candidate, e.tensor, `${e.head.spec.hidden > 0 ? `mlp${e.head.spec.hidden}` : 'linear'}@${e.head.spec.pool}x${e.head.spec.pool}`, thresholdCondition(saved.score.kind, e.threshold), formatPercent(e.expectedHitRate)]);
   }
   if (saved.exits.length > 0) io.out(`${ex.toString()}\n`);
   else io.out(`${whyNoExit(r)}; the bundle runs the full backbone.\n`);

@@ -12,6 +12,9 @@
  *           verified at the share the server's verify rule gives it (verify-rule.ts: --verify-share, the guard's
  *           boost while it is suspicious, more for an exit answering few rows), against the rule without the
  *           last (every exit at --verify-share or the boost): requests and wrong early answers until the exit is disabled.
+ *   several four exits in steady traffic at fixed shares and agreements, row by row, under three verify rules (session
+ *           29's: every exit alike and the boost for all while suspicious; rare exits more, boost for all; the
+ *           server's): rows verified, rows while the guard is suspicious, and actions.
  * Tolerance 1% and the serve.online defaults (guardWindow 400, guardDelta 0.05, guardMinSamples 40, guardRaise 1,
  * guardMaxRaises 3).
  *   npm run bench:guard [-- --answers 100000]

@@ -307,8 +307,9 @@ export class OnlineLearner {
   private async settle(done: FinishedRetrain): Promise<number | 'kept' | null> {
     const m = this.deps.metrics;
     if (this.closed) return null;
-    const m0 = this.bundle?.manifest;
-    const live = { answeringExits: this.activeExits, ...this.guard.overall(), verified: this.guard.stats().reduce((a, x) => a + x.n, 0), macsSaved: m0 ? liveMacsSaved(m0.exits, m0.source.totalMacs, this.guard.shares()) : 0 };
+    const manifest = this.bundle?.manifest;
+    const macsSaved = manifest ? liveMacsSaved(manifest.exits, manifest.source.totalMacs, this.guard.shares()) : 0;
+    const live = { answeringExits: this.activeExits, ...this.guard.overall(), verified: this.guard.stats().reduce((a, x) => a + x.n, 0), macsSaved };
     const verdict = retrainVerdict(done, live, this.deps.build.tolerance, this.deps.config.guardMinSamples);
     if (verdict.keep) {
       await this.deps.store.remove(done.version);

@@ -170,9 +170,9 @@ export async function evaluateBundle(bundle: LoadedBundle, data: DataSource, opt
       off += out.length;
     }
     const reference = argmaxRows(logits, K);
-    const exitMacs = m.exits.map((e) => e.cumulativeMacs);
-    const headMacs = m.exits.map((e) => e.head.macs);
-    const main = await sideBySide('bundle', cascades, exitMacs, headMacs, m.source.totalMacs, data, reference, labels, batches, timing, backbones);
+    const judged = { data, batches, reference, labels };
+    const costs = { exitMacs: m.exits.map((e) => e.cumulativeMacs), headMacs: m.exits.map((e) => e.head.macs), totalMacs: m.source.totalMacs };
+    const main = await sideBySide('bundle', cascades, backbones, costs, judged, timing);
     // The bundle's cascades are done with: their memory goes before the trace's and the paper rule's.
     await Promise.all(cascades.splice(0).map((c) => c.release()));
 
@@ -221,7 +221,8 @@ export async function evaluateBundle(bundle: LoadedBundle, data: DataSource, opt
             exits: m.candidates.map((c) => ({ tensor: c.tensor, threshold: scoreOfMaxProbability(threshold), temperature: 1 })), classes: K, score: 'max',
           }, opts.engine));
         }
-        const p = await sideBySide('paper rule', paperCascades, m.candidates.map((c) => c.cumulativeMacs), m.candidates.map((c) => c.head.macs), m.source.totalMacs, data, reference, labels, batches, timing, backbones);
+        const paperCosts = { exitMacs: m.candidates.map((c) => c.cumulativeMacs), headMacs: m.candidates.map((c) => c.head.macs), totalMacs: m.source.totalMacs };
+        const p = await sideBySide('paper rule', paperCascades, backbones, paperCosts, judged, timing);
         paperBaseline = { ...p.figures, threshold, thresholdFrom, pairedBackbone: { latencyMs: stats(p.backboneTrace), throughputBatch64: p.backboneThroughput } };
       } finally {
         await Promise.all(paperCascades.map((c) => c.release()));

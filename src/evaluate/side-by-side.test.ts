@@ -32,8 +32,9 @@ function sides(costs: { backboneMs: number; cascadeMs: number; batchMs: number }
     },
   };
   const slow = { ...data, batch: (s: number, e: number) => { t += costs.batchMs; return data.batch(s, e); } };
-  const run = (throughputMs: number) => sideBySide('bundle', [cascade as unknown as Cascade], [], [], 100, slow, new Int32Array(data.count), null,
-    batchesOf(slow, 64), { progress: SILENT, latencySamples: 2, throughputMs, now: () => t }, [backbone as unknown as Session]);
+  const judged = { data: slow, batches: batchesOf(slow, 64), reference: new Int32Array(data.count), labels: null };
+  const run = (throughputMs: number) => sideBySide('bundle', [cascade as unknown as Cascade], [backbone as unknown as Session], { exitMacs: [], headMacs: [], totalMacs: 100 }, judged,
+    { progress: SILENT, latencySamples: 2, throughputMs, now: () => t });
   return { log, run };
 }
 

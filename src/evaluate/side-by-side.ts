@@ -110,16 +110,31 @@ export interface SideBySideOptions {
   readonly now?: () => number;
 }
 
+/** What a cascade's rows cost in MACs: up to each exit ([exits]), each exit's head ([exits]), and the whole backbone. */
+export interface MacCosts {
+  readonly exitMacs: readonly number[];
+  readonly headMacs: readonly number[];
+  readonly totalMacs: number;
+}
+
+/** The samples both sides run: the data, in batches of 64, and what the answers are judged by (reference: [samples], the backbone's classes). */
+export interface JudgedData {
+  readonly data: DataSource;
+  readonly batches: Batches;
+  readonly reference: Int32Array;
+  readonly labels: DataSource['labels'];
+}
+
 /**
  * The bundle's figures beside the backbone's. cascades, backbones: equivalent instances (same graphs), used in
  * rotation, batch by batch and block by block: each session's timing carries its own offset of a percent or two
- * (DEVELOPERS.md), which rotation averages out instead of charging it all to one side. reference: [samples] the
- * backbone's classes.
+ * (DEVELOPERS.md), which rotation averages out instead of charging it all to one side.
  */
 export async function sideBySide(
-  name: string, cascades: readonly Cascade[], exitMacs: readonly number[], headMacs: readonly number[], totalMacs: number,
-  data: DataSource, reference: Int32Array, labels: DataSource['labels'], batches: Batches, opts: SideBySideOptions, backbones: readonly Session[],
+  name: string, cascades: readonly Cascade[], backbones: readonly Session[], costs: MacCosts, judged: JudgedData, opts: SideBySideOptions,
 ): Promise<{ figures: CachedFigures; trace: number[]; backboneTrace: number[]; backboneThroughput: number }> {
+  const { exitMacs, headMacs, totalMacs } = costs;
+  const { data, batches, reference, labels } = judged;
   const rows: CascadeRow[] = [];
   const inputName = backbones[0]!.inputs[0]!.name;
   let cascadeMs = 0;

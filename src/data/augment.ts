@@ -21,18 +21,23 @@ const KINDS: readonly Augmentation[] = ['flip', 'crop', 'random'];
 
 /** Refuses augmentations for samples that are not images [C, H, W] or [H, W, C]; `what` names the samples. */
 export function checkAugmentable(augment: readonly Augmentation[], sampleDims: readonly number[], layout: 'nchw' | 'nhwc', what: string): void {
-  if (augment.length === 0) return;
-  if (sampleDims.length !== 3) {
-    throw new LayercacheError('DATA_SHAPE_MISMATCH', `--augment ${augment.join(',')} needs image samples [C, H, W] or [H, W, C], but ${what} has [${sampleDims.join(', ')}]; drop --augment`);
-  }
+  const problem = augmentProblem(augment, sampleDims, layout, what);
+  if (problem !== null) throw new LayercacheError('DATA_SHAPE_MISMATCH', problem);
+}
+
+/** Why these augmentations do not fit such samples (checkAugmentable's message), or null when they do. */
+export function augmentProblem(augment: readonly Augmentation[], sampleDims: readonly number[], layout: 'nchw' | 'nhwc', what: string): string | null {
+  if (augment.length === 0) return null;
+  if (sampleDims.length !== 3) return `--augment ${augment.join(',')} needs image samples [C, H, W] or [H, W, C], but ${what} has [${sampleDims.join(', ')}]; drop --augment`;
   // An image in the other layout (a few channels, fewer than its height and width) where this one puts a spatial
   // axis: mirroring would swap colour channels (R and B), not pixels. Feature maps ([64, 4, 4]) pass.
   const [d0, d1, d2] = sampleDims as [number, number, number];
   const [channels, other, otherH, otherW] = layout === 'nchw' ? [d0, d2, d0, d1] : [d2, d0, d1, d2];
   if (channels > 4 && other <= 4 && other < Math.min(otherH, otherW)) {
     const fix = layout === 'nchw' ? 'nhwc' : 'nchw';
-    throw new LayercacheError('DATA_SHAPE_MISMATCH', `--augment ${augment.join(',')} mirrors and shifts the spatial axes of ${layout} samples, but ${what} has [${sampleDims.join(', ')}], which looks ${fix} (${other} channels); give --layout ${fix}, or drop --augment`);
+    return `--augment ${augment.join(',')} mirrors and shifts the spatial axes of ${layout} samples, but ${what} has [${sampleDims.join(', ')}], which looks ${fix} (${other} channels); give --layout ${fix}, or drop --augment`;
   }
+  return null;
 }
 
 function imageDims(source: DataSource, kind: Augmentation, layout: 'nchw' | 'nhwc'): readonly number[] {

@@ -3,7 +3,7 @@ export { type Preprocess, IDENTITY_PREPROCESS, preprocessFlags, samePreprocess, 
 export { type LabelledImages, CIFAR_RECORD_BYTES, CIFAR_SHAPE, cifarRecordCount, readCifar } from './cifar.ts';
 export { type DataSource, memorySource, requireDataSource, requireSampleDims } from './source.ts';
 export { isImageSpec, openDataSource, specsOverlap } from './spec.ts';
-export { type Augmentation, checkAugmentable, cropped, flipped, parseAugmentList, randomized, withAugmentedCopies } from './augment.ts';
+export { type Augmentation, augmentProblem, checkAugmentable, cropped, flipped, parseAugmentList, randomized, withAugmentedCopies } from './augment.ts';
 export { type ImageSize, colourImageSizeOf, imageSizeOf, decodeImage } from './image-folder.ts';
 export { loadMnist, MNIST_SIDE, type MnistDigits } from './mnist.ts';
 export { type DistinctSamples, distinctSamples } from './distinct.ts';

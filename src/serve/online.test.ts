@@ -424,6 +424,41 @@ describe('the online buffer\'s admissions', () => {
   });
 });
 
+describe('retrains of a served bundle', () => {
+  it('build with the bundle\'s recorded settings, and the start names any they cannot take', async () => {
+    const odd = path.join(dir, 'odd-settings');
+    await fs.cp(await forcedExitBundle(), odd, { recursive: true });
+    const file = path.join(odd, 'manifest.json');
+    const m = JSON.parse(await fs.readFile(file, 'utf8'));
+    m.build.train.epochs = -3;
+    await fs.writeFile(file, JSON.stringify(m));
+    const lines: string[] = [];
+    const s = await startServer(odd, loadConfig({ engine: { intraOpThreads: 1 }, serve: { name: 'tiny', log: 'warn', stateDir: path.join(dir, 'odd-state'), online: { retrainAfter: 1_000_000 } } }, {}), { write: (l) => void lines.push(l) });
+    await s.close();
+    const said = lines.map((l) => (JSON.parse(l) as { msg: string }).msg);
+    assert.ok(said.some((x) => x.startsWith(`retrains: bundle ${odd} was built with settings retrains here cannot take, so they use the configuration's: epochs (`)), said.join('\n'));
+  });
+});
+
+describe('a finished retrain against the serving version', () => {
+  it('is kept out when it expects to save fewer MACs than the serving version saves on live traffic, and swapped in when more', async () => {
+    const learner = await learnerOnForcedExit();
+    const m = (await loadBundle(await forcedExitBundle())).manifest;
+    // Exit 0 answers every row, and 50 verified answers all agree: live agreement 100%, at the exit's whole share.
+    learner.onAnswered(randomNormal(seededRng(56), 1000 * sample), new Int32Array(1000), new Float64Array(1000).fill(0.5), 1);
+    learner.onVerified({ kind: 'verified', version: 1, exits: new Int32Array(50), agree: new Uint8Array(50).fill(1), scores: new Float64Array(50).fill(5), admit: new Uint8Array(50), input: randomNormal(seededRng(57), 50 * sample), rows: 50 });
+    const live = 1 - (m.exits[0]!.cumulativeMacs + m.exits[0]!.head.macs) / m.source.totalMacs;
+    const shares = learner.status().perExit[0]!.share;
+    assert.ok(shares > 0.99 && live > 0.05, `share ${shares}, live saving ${live}`);
+    const settle = (macsSaved: number) => (learner as unknown as { settle(d: unknown): Promise<number | 'kept' | null> })
+      .settle({ kind: 'done', version: 2, exits: 1, agreement: 0.995, macsSaved, seconds: 1, noExitReason: null, latencyReused: true });
+    assert.equal(await settle(live - 0.01), 'kept');
+    // A retrain that saves more is swapped in: here the swap fails (no engine behind this learner), which shows it was tried.
+    await assert.rejects(settle(live + 0.01));
+    await learner.close();
+  });
+});
+
 describe('agreement in /cache and /metrics', () => {
   it('no verified answer yet: agreement null, no estimate and no exit gauge; the bounds agree between /cache and /metrics as the exit shares move', async () => {
     const forced = await forcedExitBundle();

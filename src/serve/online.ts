@@ -234,6 +234,7 @@ export class OnlineLearner {
         this.deps.metrics.guardUnsaved.inc({ model: this.deps.model });
         this.deps.log.error({ err: unsaved, version }, `guard: version ${version} could not be saved (${unsaved.message}); it serves from memory, and a restart before a later version is saved resumes an older one without this action (whose number a later version may then take)`);
       }
+      this.schedule.resetBackoff();
       const what = disable ? 'disable' : 'raise';
       this.deps.metrics.guardActions.inc({ model: this.deps.model, exit: String(e), tensor: this.exitTensor(this.version, e), action: what });
       this.deps.log.warn({ exit: e, action: what, verified: stats.n, agreement: stats.agreement, recent: plan.recent, thresholdBefore: before, thresholdAfter: thresholds[e], version, duringRetrain }, `guard: live agreement below ${targetAgreementPct(this.deps.build.tolerance)}${plan.recent === null ? '' : ` on exit ${e}'s last ${plan.recent} verified answers (${plan.evidence.agreed} agreeing)`}; exit ${e} ${disable ? 'disabled' : `threshold raised by ${(thresholds[e]! - before).toFixed(2)} log-odds, to ${thresholds[e]!.toFixed(2)}`} (version ${version})`);

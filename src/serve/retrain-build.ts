@@ -1,27 +1,48 @@
 /**
  * The build configuration the server's retrains run with. Serving a bundle, a setting the configuration leaves at its
  * default is the bundle's as built (its augmentation, head family, training, objective, score, folds, statistical
- * mode: builder's recordedBuildConfig), so a retrain learns as the bundle was built; a setting given (`serve
- * --augment`, or the configuration from code) is used as given. An audit served a bundle built with flip
+ * mode: builder's recordedBuildConfig), so a retrain learns as the bundle was built; a setting given another value
+ * (`serve --augment`, or the configuration from code) is used as given. An audit served a bundle built with flip
  * augmentation, and its first retrain, without it, saved 8.6% of MACs where the bundle saved 13.6%.
  * Invariants: the tolerance is the one the server holds, and the scores output the one it reads; a recorded setting
- * the configuration would refuse (a bundle from another version) is not used, and the warning says so.
+ * the configuration refuses (a bundle from another version, or one at odds with a setting given) is not used, nor a
+ * recorded augmentation the served samples cannot take (`augmentProblem`: tensor samples whose layout the bundle does
+ * not record), and a warning names each one.
  */
 import { isDeepStrictEqual } from 'node:util';
 import { recordedBuildConfig } from '../builder/index.ts';
 import type { LoadedBundle } from '../bundle/index.ts';
 import { deriveConfig, parseConfig, type BuildConfig, type Config, type ConfigInput } from '../config/index.ts';
 
-export function retrainBuild(config: Config, given: LoadedBundle | null, tolerance: number, scoresOutput: string | null, warn: (text: string) => void): BuildConfig {
-  const own = { scoresOutput, tolerance };
-  if (!given) return deriveConfig(config, { build: own }).build;
+export interface RetrainBuildOptions {
+  /** What the server holds to and reads the class scores from. */
+  readonly tolerance: number;
+  readonly scoresOutput: string | null;
+  /** Why these augmentations do not fit the served samples, or null when they do. */
+  readonly augmentProblem: (augment: BuildConfig['augment']) => string | null;
+  readonly warn: (text: string) => void;
+}
+
+export function retrainBuild(config: Config, given: LoadedBundle | null, o: RetrainBuildOptions): BuildConfig {
+  const own = { scoresOutput: o.scoresOutput, tolerance: o.tolerance };
+  const derived = (extra: Record<string, unknown>): BuildConfig => deriveConfig(config, { build: { ...extra, ...own } as ConfigInput['build'] }).build;
+  if (!given) return derived({});
   const defaults = parseConfig({}).build as Readonly<Record<string, unknown>>;
   const set = config.build as Readonly<Record<string, unknown>>;
-  const inherited = Object.fromEntries(Object.entries(recordedBuildConfig(given.manifest.build)).filter(([k]) => isDeepStrictEqual(set[k], defaults[k])));
-  try {
-    return deriveConfig(config, { build: { ...inherited, ...own } as ConfigInput['build'] }).build;
-  } catch (err) {
-    warn(`retrains: bundle ${given.dir} records build settings this version does not take (${(err as Error).message}); retrains use the configuration's`);
-    return deriveConfig(config, { build: own }).build;
+  const inherited: Record<string, unknown> = {};
+  const refused: string[] = [];
+  // One at a time, so that one setting refused leaves the others inherited.
+  for (const [k, v] of Object.entries(recordedBuildConfig(given.manifest.build))) {
+    if (!isDeepStrictEqual(set[k], defaults[k])) continue;
+    try {
+      const build = derived({ ...inherited, [k]: v });
+      const problem = k === 'augment' ? o.augmentProblem(build.augment) : null;
+      if (problem !== null) throw new Error(problem);
+      inherited[k] = v;
+    } catch (err) {
+      refused.push(`${k} (${(err as Error).message})`);
+    }
   }
+  if (refused.length > 0) o.warn(`retrains: bundle ${given.dir} was built with settings retrains here cannot take, so they use the configuration's: ${refused.join('; ')}`);
+  return derived(inherited);
 }

@@ -53,6 +53,17 @@ describe('RetrainSchedule', () => {
     assert.equal(s.nextWait, 100);
   });
 
+  it('a guard action resets the backoff: the next retrain waits retrainEvery from the last, and dueAt says when', () => {
+    const s = new RetrainSchedule(100, 100);
+    s.started(100);
+    s.finished(false, 1100);
+    s.started(1300);
+    s.finished(false, 1400);
+    assert.deepEqual([s.nextWait, s.dueAt], [400, 1800]);
+    s.resetBackoff();
+    assert.deepEqual([s.nextWait, s.dueAt, s.isDue(1499), s.isDue(1500)], [100, 1500, false, true]);
+  });
+
   it('a failed retrain (started, never finished) keeps the wait; a restored schedule resumes from its last retrain', () => {
     const s = new RetrainSchedule(100, 50);
     s.started(100);

@@ -79,6 +79,14 @@ export class RetrainSchedule {
     if (!addedExits) this.last = Math.max(this.last, total);
   }
 
+  /**
+   * The serving version changed under the guard (a threshold raised, an exit disabled): the retrains that added
+   * nothing to it say nothing about the next, which waits retrainEvery again, not their backoff.
+   */
+  resetBackoff(): void {
+    this.fruitless = 0;
+  }
+
   /** At start, from a saved buffer. */
   restore(state: ScheduleState): void {
     this.last = state.lastRetrainAt;

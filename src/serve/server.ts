@@ -4,7 +4,7 @@
  * Startup: if the state directory holds a valid bundle version, the newest one the engine
  * can open is served (a restart resumes where it stopped), provided it was built for the same backbone as the
  * given model or bundle (else STATE_MISMATCH) and the given bundle is the one it grew from (else that bundle is
- * saved as a new version and served: state-origin.ts); otherwise the given bundle, or the bare
+ * saved as a new version and served: start-version.ts); otherwise the given bundle, or the bare
  * backbone with no exits, is served as version 0. Ready means started, not shutting
  * down, and at least one engine worker running.
  * Shutdown: readiness goes false, the HTTP server stops accepting connections, queued and
@@ -20,9 +20,9 @@ import { checkLatencyProfileFile, readLatencyProfile } from '../builder/index.ts
 import { hasManifest, loadBundle, MANIFEST_FILE, type LoadedBundle } from '../bundle/index.ts';
 import { validConfig, type Config } from '../config/index.ts';
 import { runtimeVersion } from '../engine/index.ts';
-import { checkAugmentable, colourImageSizeOf, preprocessFlags, samePreprocess, validatePreprocess, type Preprocess } from '../data/index.ts';
+import { augmentProblem, checkAugmentable, colourImageSizeOf, validatePreprocess, type Preprocess } from '../data/index.ts';
 import { LayercacheError, isRecord, requireArgument } from '../errors/index.ts';
-import { nonRegularKind, sha256 } from '../files/index.ts';
+import { isWithin, nonRegularKind, realPath, sha256 } from '../files/index.ts';
 import { setPercent, targetAgreementPct } from '../tensor/index.ts';
 import { analyzeClassifier, checkClassifier, describeReading, scoresName } from '../inspect/index.ts';
 import { loadModelFile } from '../onnx/index.ts';
@@ -36,7 +36,7 @@ import { ServerMetrics } from './metrics.ts';
 import { BUFFER_FILE } from './buffer-file.ts';
 import { OnlineLearner } from './online.ts';
 import { headsLearntOnline } from './bundle-revision.ts';
-import { resumeOrAdopt } from './state-origin.ts';
+import { latestResumable, recordOrigin, resumeOrAdopt, type StartVersion } from './start-version.ts';
 import { retrainBuild } from './retrain-build.ts';
 import type { OnlineStatus } from './online-status.ts';
 import { VersionStore } from './version-store.ts';
@@ -179,6 +179,9 @@ async function startLocked(sourcePath: string, config: Config, store: VersionSto
   const s = config.serve;
   const stateDir = store.stateDir;
   const given = (await isBundleDir(sourcePath)) ? await loadBundle(sourcePath) : null;
+  if (given && isWithin(await realPath(given.dir), await realPath(stateDir))) {
+    throw new LayercacheError('USAGE', `bundle ${sourcePath} is inside the state directory ${stateDir}, whose versions are pruned (retrains would lose the backbone they read); copy it out (cp -r ${sourcePath} bundle/) and serve the copy`);
+  }
   // A bare model is read once: for its hash here and its graph below (clear errors when unreadable).
   const givenModel = given ? null : await loadModelFile(sourcePath);
   const givenSha = given ? given.manifest.source.sha256 : sha256(givenModel!.bytes);
@@ -192,26 +195,9 @@ async function startLocked(sourcePath: string, config: Config, store: VersionSto
   }
   await store.removeLeftovers((dir) => log.warn({ dir }, `state: removed ${dir}, left by a save that did not finish (a retrain stopped at shutdown or a crash)`));
   const onSkip = (version: number, err: Error): void => log.error({ version }, `state: version ${version} cannot be served and was skipped: ${err.message}`);
-  /** The newest valid version below `below`, refused if it belongs to another model. */
-  const resume = async (below?: number): Promise<{ version: number; bundle: LoadedBundle } | null> => {
-    const r = await store.latestValid(onSkip, below);
-    if (r && r.bundle.manifest.source.sha256 !== givenSha) {
-      const src = r.bundle.manifest.source;
-      throw new LayercacheError('STATE_MISMATCH', `state directory ${stateDir} holds version ${r.version} built for ${src.file} (sha256 ${src.sha256.slice(0, 12)}…), not for ${sourcePath} (sha256 ${givenSha.slice(0, 12)}…); serve the model that state was built for, or pass a new --state directory`);
-    }
-    // A resumed version preprocesses inputs as it was built to: what this start asks for (the bundle's, or the
-    // flags for a model) must agree, or images would silently be normalised in a way nobody asked for.
-    const wantedPreprocess = given ? given.manifest.preprocess : config.preprocess;
-    if (r && !samePreprocess(r.bundle.manifest.preprocess, wantedPreprocess)) {
-      throw new LayercacheError('STATE_MISMATCH', `state directory ${stateDir} holds version ${r.version}, which preprocesses inputs with ${preprocessFlags(r.bundle.manifest.preprocess)}, but ${given ? `bundle ${sourcePath} uses` : 'this start asks for'} ${preprocessFlags(wantedPreprocess)}; ${given ? 'serve the bundle that state grew from' : 'pass the flags the state was served with'}, or a new --state directory`);
-    }
-    const readFrom = r?.bundle.manifest.source.reading?.scoresOutput ?? null;
-    if (r && readFrom !== wantedScores) {
-      const name = (o: string | null) => (o === null ? 'the first output' : `output '${o}'`);
-      throw new LayercacheError('STATE_MISMATCH', `state directory ${stateDir} holds version ${r.version}, which reads the class scores from ${name(readFrom)}, not from ${name(wantedScores)} (--scores-output); pass the --scores-output it was built with, or a new --state directory`);
-    }
-    return r;
-  };
+  const expected = { sha256: givenSha, preprocess: given ? given.manifest.preprocess : config.preprocess, scoresOutput: wantedScores, sourcePath, given: given !== null };
+  /** The newest valid version below `below`, refused if it belongs to another model (start-version.ts). */
+  const resume = (below?: number): Promise<StartVersion | null> => latestResumable(store, expected, onSkip, below);
   /** What is served: a resumed version, else the given bundle, else the bare backbone as version 0. */
   const startOf = async (resumed: { version: number; bundle: LoadedBundle } | null): Promise<Start> => {
     if (resumed) {
@@ -237,7 +223,7 @@ async function startLocked(sourcePath: string, config: Config, store: VersionSto
       classes: out.dims[1]!,
     };
   };
-  let resumed = await resumeOrAdopt(store, given, sourcePath, await resume(), (text) => log.info(text));
+  let resumed = await resumeOrAdopt(store, given, sourcePath, await resume(), { info: (t) => log.info(t), warn: (t) => log.warn(t) });
   let start = await startOf(resumed);
 
   const metrics = new ServerMetrics();
@@ -263,13 +249,19 @@ async function startLocked(sourcePath: string, config: Config, store: VersionSto
       });
       break;
     } catch (err) {
-      // A saved version whose files are intact but which the engine cannot open: the next older one is served.
-      if (!resumed) throw err;
+      // A saved version whose files are intact but which the engine cannot open: the next older one is served; not
+      // below a given bundle adopted at this start (the older ones grew from another), which is removed, as refused.
+      if (resumed?.adopted) await store.remove(resumed.version);
+      if (!resumed || resumed.adopted) throw err;
       onSkip(resumed.version, new Error(`its files are intact but the engine cannot load it: ${(err as Error).message}`));
       resumed = await resume(resumed.version);
       start = await startOf(resumed);
     }
   }
+  await recordOrigin(store, given, resumed).catch(async (err: unknown) => {
+    await pool.close();
+    throw err;
+  });
   const layout = start.preprocess?.layout ?? 'nchw';
   // How retrains lay out their augmented copies: the preprocessing's layout, else --layout (tensor samples).
   const samplesLayout = start.preprocess?.layout ?? config.preprocess.layout;
@@ -291,6 +283,7 @@ async function startLocked(sourcePath: string, config: Config, store: VersionSto
     if (model.imageSize && model.preprocess) validatePreprocess(model.preprocess, model.imageSize.channels);
     // Every retrain would fail on it, as build does.
     if (s.online.enabled) checkAugmentable(config.build.augment, start.sampleDims, samplesLayout, 'the model\'s input');
+
     // Retrains save their latency profile there (only retrains read it: without learning it is not looked at). A
     // --latency-profile file of another kind (the model, given by mistake) is refused now; the state directory's own,
     // if unreadable as a profile, is the server's to replace.
@@ -305,7 +298,7 @@ async function startLocked(sourcePath: string, config: Config, store: VersionSto
       }
     }
     const online = new OnlineLearner({
-      config: s.online, build: retrainBuild(config, given, held.tolerance, wantedScores, (text) => log.warn(text)), preprocess: start.preprocess, layout: samplesLayout, engine: s.online.retrainThreads === null ? config.engine : { ...config.engine, intraOpThreads: s.online.retrainThreads },
+      config: s.online, build: retrainBuild(config, given, { tolerance: held.tolerance, scoresOutput: wantedScores, augmentProblem: (a) => augmentProblem(a, start.sampleDims, samplesLayout, 'the model\'s input'), warn: (text) => log.warn(text) }), preprocess: start.preprocess, layout: samplesLayout, engine: s.online.retrainThreads === null ? config.engine : { ...config.engine, intraOpThreads: s.online.retrainThreads },
       modelFile: start.modelFile, latencyProfile, sampleDims: start.sampleDims, pool, store, metrics, model: s.name, log,
       modelSha256: givenSha, bufferFile: temporary === null && s.online.persistBuffer ? path.join(stateDir, BUFFER_FILE) : null,
     }, { version: start.version, bundle: start.bundle, learntOnline: resumed !== null && headsLearntOnline(resumed.bundle, given) });
@@ -333,7 +326,7 @@ async function startLocked(sourcePath: string, config: Config, store: VersionSto
   const { batcher, online, app } = wired;
   // Last, when nothing else can fail: restoring consumes the saved buffer, which a failed start would lose.
   await online.restoreBuffer();
-  if (resumed && !('adopted' in resumed)) log.info({ version: resumed.version, stateDir }, `resumed version ${resumed.version} from ${stateDir}`);
+  if (resumed && !resumed.adopted) log.info({ version: resumed.version, stateDir }, `resumed version ${resumed.version} from ${stateDir}`);
   const exitsServed = start.bundle?.manifest.exits.filter((x) => x.threshold !== null).length ?? 0;
   log.info({ version: start.version, exits: exitsServed }, `serving version ${start.version} of ${given ? `bundle ${sourcePath}` : `model ${sourcePath}`}: ${exitsServed === 0 ? 'no exit (every request runs the full backbone)' : `${exitsServed} exit${exitsServed === 1 ? '' : 's'}`}`);
   log.info({ tolerance: held.tolerance, from: held.from }, `the accuracy guard${s.online.enabled ? ' and retrains hold' : ' holds'} agreement with the backbone at ${targetAgreementPct(held.tolerance)} or more (tolerance ${setPercent(held.tolerance)}: ${held.from})`);

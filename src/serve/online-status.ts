@@ -30,6 +30,7 @@ export interface OnlineStatus {
   /** Samples of the buffer restored from a saved one at start (0 when none was). */
   readonly restoredSamples: number;
   readonly retraining: boolean;
+  /** Retrained versions swapped in since this start (kept and failed retrains are in the metrics). */
   readonly retrains: number;
   /** estimate: null while an exit that answers rows has no verified answer. */
   readonly agreement: { estimate: number | null; lower: number };

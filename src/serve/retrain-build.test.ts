@@ -7,16 +7,18 @@ import { retrainBuild, type RetrainBuildOptions } from './retrain-build.ts';
 /** A bundle as far as retrainBuild reads it: its directory and recorded build settings. */
 const bundleWith = (build: Record<string, unknown>): LoadedBundle => ({ dir: 'built/', manifest: { build } }) as unknown as LoadedBundle;
 const recorded = { augment: ['flip'], family: [{ pool: 2, hidden: 64, dropout: 0.1 }], objective: 'macs', train: { epochs: 20, seed: 9 } };
-const options = (warned: string[] = [], augmentProblem: RetrainBuildOptions['augmentProblem'] = () => null): RetrainBuildOptions =>
-  ({ tolerance: 0.02, scoresOutput: null, augmentProblem, warn: (t) => void warned.push(t) });
+const options = (warned: string[] = [], augmentProblem: RetrainBuildOptions['augmentProblem'] = () => null, said: string[] = []): RetrainBuildOptions =>
+  ({ tolerance: 0.02, scoresOutput: null, augmentProblem, info: (t) => void said.push(t), warn: (t) => void warned.push(t) });
 
 describe('retrainBuild', () => {
   it('serving a bundle, takes the settings the configuration leaves at their defaults from the bundle as built', () => {
     const warned: string[] = [];
-    const b = retrainBuild(parseConfig({}), bundleWith(recorded), options(warned));
+    const said: string[] = [];
+    const b = retrainBuild(parseConfig({}), bundleWith(recorded), options(warned, () => null, said));
     assert.deepEqual([b.augment, b.family, b.objective, b.epochs, b.seed], [['flip'], [{ pool: 2, hidden: 64, dropout: 0.1 }], 'macs', 20, 9]);
     assert.deepEqual([b.tolerance, b.scoresOutput], [0.02, null], 'the tolerance the server holds');
     assert.deepEqual(warned, []);
+    assert.deepEqual(said, ['retrains: as bundle built/ was built, augment flip, family [{"pool":2,"hidden":64,"dropout":0.1}], objective macs, epochs 20, seed 9']);
   });
 
   it('keeps a setting the configuration gives another value (serve --augment), and takes the rest from the bundle', () => {

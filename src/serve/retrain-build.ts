@@ -20,6 +20,7 @@ export interface RetrainBuildOptions {
   readonly scoresOutput: string | null;
   /** Why these augmentations do not fit the served samples, or null when they do. */
   readonly augmentProblem: (augment: BuildConfig['augment']) => string | null;
+  readonly info: (text: string) => void;
   readonly warn: (text: string) => void;
 }
 
@@ -44,5 +45,13 @@ export function retrainBuild(config: Config, given: LoadedBundle | null, o: Retr
     }
   }
   if (refused.length > 0) o.warn(`retrains: bundle ${given.dir} was built with settings retrains here cannot take, so they use the configuration's: ${refused.join('; ')}`);
+  const differ = Object.entries(inherited).filter(([k, v]) => !isDeepStrictEqual(v, defaults[k]));
+  if (differ.length > 0) o.info(`retrains: as bundle ${given.dir} was built, ${differ.map(([k, v]) => `${k} ${settingText(v)}`).join(', ')}`);
   return derived(inherited);
+}
+
+/** A setting's value for the log: `flip,crop`, `macs`, `20`, or JSON for the rest. */
+function settingText(v: unknown): string {
+  if (typeof v === 'string') return v;
+  return Array.isArray(v) && v.every((x) => typeof x === 'string') ? v.join(',') : JSON.stringify(v);
 }

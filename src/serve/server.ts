@@ -298,7 +298,7 @@ async function startLocked(sourcePath: string, config: Config, store: VersionSto
       }
     }
     const online = new OnlineLearner({
-      config: s.online, build: retrainBuild(config, given, { tolerance: held.tolerance, scoresOutput: wantedScores, augmentProblem: (a) => augmentProblem(a, start.sampleDims, samplesLayout, 'the model\'s input'), warn: (text) => log.warn(text) }), preprocess: start.preprocess, layout: samplesLayout, engine: s.online.retrainThreads === null ? config.engine : { ...config.engine, intraOpThreads: s.online.retrainThreads },
+      config: s.online, build: retrainBuild(config, given, { tolerance: held.tolerance, scoresOutput: wantedScores, augmentProblem: (a) => augmentProblem(a, start.sampleDims, samplesLayout, 'the model\'s input'), info: (text) => log.info(text), warn: (text) => log.warn(text) }), preprocess: start.preprocess, layout: samplesLayout, engine: s.online.retrainThreads === null ? config.engine : { ...config.engine, intraOpThreads: s.online.retrainThreads },
       modelFile: start.modelFile, latencyProfile, sampleDims: start.sampleDims, pool, store, metrics, model: s.name, log,
       modelSha256: givenSha, bufferFile: temporary === null && s.online.persistBuffer ? path.join(stateDir, BUFFER_FILE) : null,
     }, { version: start.version, bundle: start.bundle, learntOnline: resumed !== null && headsLearntOnline(resumed.bundle, given) });

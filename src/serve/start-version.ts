@@ -8,7 +8,7 @@
  * only grow, and a restart resumes it or what grew from it); nothing is deleted (older versions go as keepVersions
  * says); the record is written only once the start succeeded (recordOrigin), so a given bundle the engine cannot
  * load is not taken for the state's origin; a state directory without the file (written before it existed) resumes
- * as before, with a warning when its newest version's heads are not the given bundle's, and gets one.
+ * as before, and gets one, unless its newest version's heads are not the given bundle's: then every start warns.
  */
 import { promises as fs } from 'node:fs';
 import path from 'node:path';
@@ -73,11 +73,15 @@ export async function latestResumable(store: VersionStore, x: ResumeExpectation,
   return r;
 }
 
-/** A version to serve at start; `adopted`: the given bundle, saved into the state at this start. */
+/**
+ * A version to serve at start; `adopted`: the given bundle, saved into the state at this start; `unsure`: resumed from
+ * a state with no record whose heads are not all the given bundle's (no record is written, so each start warns).
+ */
 export interface StartVersion {
   readonly version: number;
   readonly bundle: LoadedBundle;
   readonly adopted?: true;
+  readonly unsure?: true;
 }
 
 /**
@@ -94,10 +98,9 @@ export async function resumeOrAdopt(
   if (!given || !resumed) return resumed;
   const origin = await readOrigin(path.join(store.stateDir, ORIGIN_FILE));
   if (origin === null) {
-    if (headsLearntOnline(resumed.bundle, given)) {
-      log.warn(`state: ${store.stateDir} has no record of the bundle its versions grew from (it was written before layercache kept one), and version ${resumed.version} has heads bundle ${givenPath} does not; it is resumed. If ${givenPath} is a new build to serve instead, move ${store.versionsDir} aside, or start with another --state`);
-    }
-    return resumed;
+    if (!headsLearntOnline(resumed.bundle, given)) return resumed;
+    log.warn(`state: ${store.stateDir} has no record of the bundle its versions grew from (it was written before layercache kept one), and version ${resumed.version} has heads bundle ${givenPath} does not; it is resumed. If ${givenPath} is a new build to serve instead, move ${store.versionsDir} aside, or start with another --state`);
+    return { ...resumed, unsure: true };
   }
   if (origin.bundle === given.manifestSha256) return resumed;
   const version = await store.nextVersion(resumed.version);
@@ -110,10 +113,10 @@ export async function resumeOrAdopt(
 /**
  * Records the bundle the state's versions grow from, once the start has succeeded: the given bundle; for a bare model,
  * none (null) when nothing was resumed, else the record stays (a bundle's lineage served from its backbone still
- * grew from that bundle).
+ * grew from that bundle); nothing after an `unsure` resume.
  */
 export async function recordOrigin(store: VersionStore, given: LoadedBundle | null, served: StartVersion | null): Promise<void> {
-  if (!given && served) return;
+  if ((!given && served) || served?.unsure) return;
   const origin: Origin = { bundle: given?.manifestSha256 ?? null };
   await writeFileAtomic(path.join(store.stateDir, ORIGIN_FILE), `${JSON.stringify(origin)}\n`);
 }

@@ -355,13 +355,14 @@ describe('metric labels across a hot swap', () => {
  * A learner serving the forced-exit bundle as version 1, with learning on and no engine behind it (default settings);
  * `thresholds` in place of the bundle's (null: disabled by the guard).
  */
-async function learnerOnForcedExit(thresholds?: (number | null)[]): Promise<OnlineLearner> {
+async function learnerOnForcedExit(thresholds?: (number | null)[], own: Partial<Pick<OnlineDeps, 'store' | 'pool'>> = {}): Promise<OnlineLearner> {
   const loaded = await loadBundle(await forcedExitBundle());
   const bundle = thresholds ? revisedBundle(loaded, 1, thresholds, [1]) : loaded;
   const c = loadConfig({ serve: { online: { retrainAfter: 1_000_000 } } }, {});
   const deps = {
     config: { ...c.serve.online, enabled: true }, build: c.build, preprocess: null, layout: 'nchw', engine: c.engine, modelFile, latencyProfile: '',
     sampleDims: [3, 8, 8], modelSha256: '', bufferFile: null, pool: {}, store: { dirOf: () => '', remove: async () => {} }, metrics: new ServerMetrics(), model: 'tiny', log: { info() {}, warn() {}, error() {} },
+    ...own,
   } as unknown as OnlineDeps;
   return new OnlineLearner(deps, { version: 1, bundle });
 }
@@ -454,7 +455,24 @@ describe('a finished retrain against the serving version', () => {
       .settle({ kind: 'done', version: 2, exits: 1, agreement: 0.995, macsSaved, seconds: 1, noExitReason: null, latencyReused: true });
     assert.equal(await settle(live - 0.01), 'kept');
     // A retrain that saves more is swapped in: here the swap fails (no engine behind this learner), which shows it was tried.
-    await assert.rejects(settle(live + 0.01));
+    await assert.rejects(settle(live + 0.01), /loadBundle\(dir\): dir is an empty string/);
+    await learner.close();
+  });
+
+  it('a guard action resets the backoff of kept retrains: the next retrain waits --retrain-every again', async () => {
+    const learner = await learnerOnForcedExit(undefined, { store: new VersionStore(path.join(dir, 'backoff')), pool: { swap: async () => {} } as unknown as OnlineDeps['pool'] });
+    // Ten full-backbone rows drawn under --verify-share are admitted; a kept retrain then doubles the wait from there.
+    learner.onAnswered(randomNormal(seededRng(58), 10 * sample), new Int32Array(10).fill(-1), new Float64Array(10).fill(0.01), 1);
+    learner.onAnswered(randomNormal(seededRng(59), 1000 * sample), new Int32Array(1000), new Float64Array(1000).fill(0.5), 1);
+    learner.onVerified({ kind: 'verified', version: 1, exits: new Int32Array(40), agree: new Uint8Array(40).fill(1), scores: new Float64Array(40).fill(5), admit: new Uint8Array(40), input: randomNormal(seededRng(61), 40 * sample), rows: 40 });
+    const settle = (learner as unknown as { settle(d: unknown): Promise<number | 'kept' | null> }).settle.bind(learner);
+    assert.equal(await settle({ kind: 'done', version: 2, exits: 1, agreement: 1, macsSaved: -1, seconds: 1, noExitReason: null, latencyReused: true }), 'kept');
+    assert.equal(learner.status().nextRetrainAt, 10 + 2 * 2000);
+    // Then exit 0 is wrong on its last 16 verified answers: disabled, as a new version.
+    learner.onVerified({ kind: 'verified', version: 1, exits: new Int32Array(16), agree: new Uint8Array(16), scores: new Float64Array(16).fill(5), admit: new Uint8Array(16), input: randomNormal(seededRng(60), 16 * sample), rows: 16 });
+    await learner.idle();
+    const status = learner.status();
+    assert.deepEqual([status.version, status.answeringExits, status.nextRetrainAt], [2, 0, 10 + 2000]);
     await learner.close();
   });
 });

@@ -36,7 +36,7 @@ import { ServerMetrics } from './metrics.ts';
 import { BUFFER_FILE } from './buffer-file.ts';
 import { OnlineLearner } from './online.ts';
 import { headsLearntOnline } from './bundle-revision.ts';
-import { latestResumable, recordOrigin, resumeOrAdopt, type StartVersion } from './start-version.ts';
+import { StartVersions } from './start-version.ts';
 import { retrainBuild } from './retrain-build.ts';
 import type { OnlineStatus } from './online-status.ts';
 import { VersionStore } from './version-store.ts';
@@ -179,8 +179,8 @@ async function startLocked(sourcePath: string, config: Config, store: VersionSto
   const s = config.serve;
   const stateDir = store.stateDir;
   const given = (await isBundleDir(sourcePath)) ? await loadBundle(sourcePath) : null;
-  if (given && isWithin(await realPath(given.dir), await realPath(stateDir))) {
-    throw new LayercacheError('USAGE', `bundle ${sourcePath} is inside the state directory ${stateDir}, whose versions are pruned (retrains would lose the backbone they read); copy it out (cp -r ${sourcePath} bundle/) and serve the copy`);
+  if (isWithin(await realPath(sourcePath), await realPath(store.versionsDir))) {
+    throw new LayercacheError('USAGE', `${sourcePath} is inside the state directory's versions (${store.versionsDir}), which are pruned and replaced (retrains would lose the backbone they read); copy it out (cp -r ${sourcePath} ${given ? 'bundle/' : 'model.onnx'}) and serve the copy`);
   }
   // A bare model is read once: for its hash here and its graph below (clear errors when unreadable).
   const givenModel = given ? null : await loadModelFile(sourcePath);
@@ -196,12 +196,10 @@ async function startLocked(sourcePath: string, config: Config, store: VersionSto
   await store.removeLeftovers((dir) => log.warn({ dir }, `state: removed ${dir}, left by a save that did not finish (a retrain stopped at shutdown or a crash)`));
   const onSkip = (version: number, err: Error): void => log.error({ version }, `state: version ${version} cannot be served and was skipped: ${err.message}`);
   const expected = { sha256: givenSha, preprocess: given ? given.manifest.preprocess : config.preprocess, scoresOutput: wantedScores, sourcePath, given: given !== null };
-  /** The newest valid version below `below`, refused if it belongs to another model (start-version.ts). */
-  const resume = (below?: number): Promise<StartVersion | null> => latestResumable(store, expected, onSkip, below);
   /** What is served: a resumed version, else the given bundle, else the bare backbone as version 0. */
   const startOf = async (resumed: { version: number; bundle: LoadedBundle } | null): Promise<Start> => {
     if (resumed) {
-      // Retrains read the backbone from the given source, which pruning never deletes: resume() checked
+      // Retrains read the backbone from the given source, which pruning never deletes: latestResumable checked
       // that it holds the same bytes (its sha256 is the version's source, and a bundle's backbone is its source).
       return { ...fromBundle(resumed.bundle, resumed.version), modelFile: given ? path.join(given.dir, given.manifest.source.backbone.file) : sourcePath };
     }
@@ -223,7 +221,8 @@ async function startLocked(sourcePath: string, config: Config, store: VersionSto
       classes: out.dims[1]!,
     };
   };
-  let resumed = await resumeOrAdopt(store, given, sourcePath, await resume(), { info: (t) => log.info(t), warn: (t) => log.warn(t) });
+  const versions = await StartVersions.open(store, given, expected, { info: (t) => log.info(t), warn: (t) => log.warn(t), error: (t) => log.error(t) }, onSkip);
+  let resumed = versions.current;
   let start = await startOf(resumed);
 
   const metrics = new ServerMetrics();
@@ -249,16 +248,13 @@ async function startLocked(sourcePath: string, config: Config, store: VersionSto
       });
       break;
     } catch (err) {
-      // A saved version whose files are intact but which the engine cannot open: the next older one is served; not
-      // below a given bundle adopted at this start (the older ones grew from another), which is removed, as refused.
-      if (resumed?.adopted) await store.remove(resumed.version);
-      if (!resumed || resumed.adopted) throw err;
-      onSkip(resumed.version, new Error(`its files are intact but the engine cannot load it: ${(err as Error).message}`));
-      resumed = await resume(resumed.version);
+      // A saved version whose files are intact but which the engine cannot open: an older one of the given bundle's
+      // lineage is served, if any (start-version.ts).
+      resumed = await versions.fallBack(err);
       start = await startOf(resumed);
     }
   }
-  await recordOrigin(store, given, resumed).catch(async (err: unknown) => {
+  await versions.record().catch(async (err: unknown) => {
     await pool.close();
     throw err;
   });
@@ -298,7 +294,7 @@ async function startLocked(sourcePath: string, config: Config, store: VersionSto
       }
     }
     const online = new OnlineLearner({
-      config: s.online, build: retrainBuild(config, given, { tolerance: held.tolerance, scoresOutput: wantedScores, augmentProblem: (a) => augmentProblem(a, start.sampleDims, samplesLayout, 'the model\'s input'), info: (text) => log.info(text), warn: (text) => log.warn(text) }), preprocess: start.preprocess, layout: samplesLayout, engine: s.online.retrainThreads === null ? config.engine : { ...config.engine, intraOpThreads: s.online.retrainThreads },
+      config: s.online, build: retrainBuild(config, s.online.enabled ? given : null, { tolerance: held.tolerance, scoresOutput: wantedScores, augmentProblem: (a) => augmentProblem(a, start.sampleDims, samplesLayout, 'the model\'s input'), info: (text) => log.info(text), warn: (text) => log.warn(text) }), preprocess: start.preprocess, layout: samplesLayout, engine: s.online.retrainThreads === null ? config.engine : { ...config.engine, intraOpThreads: s.online.retrainThreads },
       modelFile: start.modelFile, latencyProfile, sampleDims: start.sampleDims, pool, store, metrics, model: s.name, log,
       modelSha256: givenSha, bufferFile: temporary === null && s.online.persistBuffer ? path.join(stateDir, BUFFER_FILE) : null,
     }, { version: start.version, bundle: start.bundle, learntOnline: resumed !== null && headsLearntOnline(resumed.bundle, given) });

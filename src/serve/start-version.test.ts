@@ -3,9 +3,9 @@ import { promises as fs } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { after, before, describe, it } from 'node:test';
+import { createHash } from 'node:crypto';
 import { loadBundle } from '../bundle/index.ts';
 import { loadConfig } from '../config/index.ts';
-import { createHash } from 'node:crypto';
 import { LayercacheError } from '../errors/index.ts';
 import { GraphBuilder, saveModel, serializeModel } from '../onnx/index.ts';
 import { randomNormal, seededRng } from '../tensor/index.ts';
@@ -13,11 +13,11 @@ import { cli } from '../../test/support/cli.ts';
 import { saveWithForcedExit } from '../../test/support/forced-exit.ts';
 import { residualNet } from '../../test/support/models.ts';
 import { startServer } from './server.ts';
-import { ORIGIN_FILE, recordOrigin } from './start-version.ts';
+import { ORIGIN_FILE, StartVersions } from './start-version.ts';
 import { VersionStore } from './version-store.ts';
 
 let dir: string;
-/** Two bundles of one backbone: the same exit at thresholds 0 (a) and 5 (b). */
+/** Two bundles of one backbone: the same exit at thresholds 0 (a) and 5 (b); dir/c has another exit. */
 let a: string;
 let b: string;
 
@@ -34,6 +34,8 @@ before(async () => {
   b = path.join(dir, 'b');
   await saveWithForcedExit(await loadBundle(built), 0, 0, a);
   await saveWithForcedExit(await loadBundle(built), 0, 5, b);
+  // Another exit (candidate 1), so another head: a bundle whose versions are not a's or b's.
+  await saveWithForcedExit(await loadBundle(built), 1, 0, path.join(dir, 'c'));
 });
 
 after(async () => {
@@ -42,19 +44,51 @@ after(async () => {
 
 /** Starts and stops a server on `bundle` with `state`: the version it served, its thresholds, and what it logged. */
 async function served(bundle: string, state: string): Promise<{ version: number; thresholds: (number | null)[]; said: string[] }> {
-  const lines: string[] = [];
-  const s = await startServer(bundle, loadConfig({ engine: { intraOpThreads: 1 }, serve: { name: 'tiny', log: 'info', stateDir: state, online: { enabled: false } } }, {}), { write: (l) => void lines.push(l) });
-  const status = s.online.status();
-  await s.close();
-  return { version: status.version, thresholds: status.perExit.map((x) => x.threshold), said: lines.map((l) => (JSON.parse(l) as { msg: string }).msg) };
+  const r = await attempt(bundle, state);
+  if (r.error !== null) throw r.error;
+  return r;
 }
+
+/** As served, also when the start fails (`error`), with what it logged until then. */
+async function attempt(bundle: string, state: string): Promise<{ version: number; thresholds: (number | null)[]; said: string[]; error: unknown }> {
+  const lines: string[] = [];
+  const said = (): string[] => lines.map((l) => (JSON.parse(l) as { msg: string }).msg);
+  try {
+    const s = await startServer(bundle, loadConfig({ engine: { intraOpThreads: 1 }, serve: { name: 'tiny', log: 'info', stateDir: state, online: { enabled: false } } }, {}), { write: (l) => void lines.push(l) });
+    const status = s.online.status();
+    await s.close();
+    return { version: status.version, thresholds: status.perExit.map((x) => x.threshold), said: said(), error: null };
+  } catch (error) {
+    return { version: -1, thresholds: [], said: said(), error };
+  }
+}
+
+/** The record in `state`. */
+async function origin(state: string): Promise<unknown> {
+  return JSON.parse(await fs.readFile(path.join(state, ORIGIN_FILE), 'utf8'));
+}
+
+/** Makes the bundle in `d` one the engine cannot load, with intact files: its first segment uses an operator onnxruntime does not have. */
+async function breakEngine(d: string): Promise<void> {
+  const m = JSON.parse(await fs.readFile(path.join(d, 'manifest.json'), 'utf8'));
+  const g = new GraphBuilder();
+  g.output(g.op('NoSuchOperator', [g.input('image', 'float32', ['N', 3, 8, 8])]), 'float32', ['N', 5]);
+  const foreign = serializeModel(g.build());
+  await fs.rm(path.join(d, m.segments[0].file));
+  await fs.writeFile(path.join(d, m.segments[0].file), foreign);
+  m.segments[0].sha256 = createHash('sha256').update(foreign).digest('hex');
+  await fs.writeFile(path.join(d, 'manifest.json'), JSON.stringify(m));
+}
+
+/** The engine's refusal of a broken bundle. */
+const engineRefusal = (e: unknown): boolean => e instanceof LayercacheError && /onnxruntime cannot load/.test(e.message);
 
 describe('the bundle a state directory grew from', () => {
   it('serves a given bundle other than the one the state grew from as a new version, and resumes it after', async () => {
     const state = path.join(dir, 'state');
     const first = await served(a, state);
     assert.deepEqual([first.version, first.thresholds], [1, [0]]);
-    assert.deepEqual(JSON.parse(await fs.readFile(path.join(state, ORIGIN_FILE), 'utf8')), { bundle: (await loadBundle(a)).manifestSha256 });
+    assert.deepEqual(await origin(state), { bundle: (await loadBundle(a)).manifestSha256, since: 0 });
     // A version that grew from a (a guard's revision of it, say).
     const store = new VersionStore(state);
     await store.saveRevision(await loadBundle(a), 2, [3], [1]);
@@ -64,6 +98,7 @@ describe('the bundle a state directory grew from', () => {
     assert.ok(other.said.some((m) => m === `state: bundle ${b} is not the bundle version 2 grew from; it serves as version 3 (the older versions stay until keepVersions prunes them)`), other.said.join('\n'));
     assert.ok(!other.said.some((m) => m.startsWith('resumed version')), other.said.join('\n'));
     assert.deepEqual(await store.list(), [3, 2]);
+    assert.deepEqual(await origin(state), { bundle: (await loadBundle(b)).manifestSha256, since: 3 });
     const again = await served(b, state);
     assert.deepEqual([again.version, again.thresholds], [3, [5]], 'a restart with it resumes it');
     assert.deepEqual(await store.list(), [3, 2]);
@@ -76,15 +111,15 @@ describe('the bundle a state directory grew from', () => {
     const r = await served(b, state);
     assert.deepEqual([r.version, r.thresholds], [2, [3]]);
     assert.ok(!r.said.some((m) => m.includes('has no record')), r.said.join('\n'));
-    assert.deepEqual(JSON.parse(await fs.readFile(path.join(state, ORIGIN_FILE), 'utf8')), { bundle: (await loadBundle(b)).manifestSha256 });
+    assert.deepEqual(await origin(state), { bundle: (await loadBundle(b)).manifestSha256, since: 0 });
     // A version with a head the given bundle does not have (learnt from traffic, or another bundle's): resumed, with a warning.
     const other = path.join(dir, 'legacy-other');
-    await saveWithForcedExit(await loadBundle(path.join(dir, 'built')), 1, 0, path.join(dir, 'c'));
     await new VersionStore(other).saveRevision(await loadBundle(path.join(dir, 'c')), 2, [0], [0]);
     for (let k = 0; k < 2; k++) {
       const w = await served(b, other);
       assert.equal(w.version, 2);
-      const warning = `state: ${other} has no record of the bundle its versions grew from (it was written before layercache kept one), and version 2 has heads bundle ${b} does not; it is resumed. If ${b} is a new build to serve instead, move ${path.join(other, 'versions')} aside, or start with another --state`;
+      const sha = (await loadBundle(b)).manifestSha256;
+      const warning = `state: ${other} has no record of the bundle its versions grew from (it was written before layercache kept one), and version 2 has heads bundle ${b} does not; it is resumed. To keep serving these versions and stop this warning, write {"bundle":"${sha}"} to ${path.join(other, ORIGIN_FILE)}; to serve ${b} instead, move ${path.join(other, 'versions')} aside, or start with another --state`;
       assert.ok(w.said.includes(warning), `start ${k + 1}: ${w.said.join('\n')}`);
     }
     await assert.rejects(fs.readFile(path.join(other, ORIGIN_FILE)), 'nothing recorded: every start warns');
@@ -94,37 +129,84 @@ describe('the bundle a state directory grew from', () => {
     const state = path.join(dir, 'bare');
     await served(a, state);
     const store = new VersionStore(state);
-    const resumed = { version: 2, bundle: await loadBundle(await store.saveRevision(await loadBundle(a), 2, [3], [1])) };
-    await recordOrigin(store, null, resumed);
-    assert.deepEqual(JSON.parse(await fs.readFile(path.join(state, ORIGIN_FILE), 'utf8')), { bundle: (await loadBundle(a)).manifestSha256 });
-    await recordOrigin(store, null, null);
-    assert.deepEqual(JSON.parse(await fs.readFile(path.join(state, ORIGIN_FILE), 'utf8')), { bundle: null });
+    await store.saveRevision(await loadBundle(a), 2, [3], [1]);
+    const bundleA = await loadBundle(a);
+    const expect = { sha256: bundleA.manifest.source.sha256, preprocess: bundleA.manifest.preprocess, scoresOutput: null, sourcePath: 'tiny.onnx', given: false };
+    const quiet = { info() {}, warn() {}, error() {} };
+    const bare = await StartVersions.open(store, null, expect, quiet, () => {});
+    assert.equal(bare.current?.version, 2);
+    await bare.record();
+    assert.deepEqual(await origin(state), { bundle: bundleA.manifestSha256, since: 0 });
+    const fresh = path.join(dir, 'bare-fresh');
+    await fs.mkdir(fresh);
+    const none = await StartVersions.open(new VersionStore(fresh), null, expect, quiet, () => {});
+    await none.record();
+    assert.deepEqual(await origin(fresh), { bundle: null, since: 0 });
   });
 
   it('refuses an adopted bundle the engine cannot load, leaves no version of it, and does not record it (the old versions are not served under its name)', async () => {
     const state = path.join(dir, 'broken');
     await served(a, state);
     await new VersionStore(state).saveRevision(await loadBundle(a), 2, [3], [1]);
-    // b's files intact (hashes match), but its first segment uses an operator onnxruntime does not have.
     const broken = path.join(dir, 'b-broken');
     await fs.cp(b, broken, { recursive: true });
-    const m = JSON.parse(await fs.readFile(path.join(broken, 'manifest.json'), 'utf8'));
-    const g = new GraphBuilder();
-    g.output(g.op('NoSuchOperator', [g.input('image', 'float32', ['N', 3, 8, 8])]), 'float32', ['N', 5]);
-    const foreign = serializeModel(g.build());
-    await fs.writeFile(path.join(broken, m.segments[0].file), foreign);
-    m.segments[0].sha256 = createHash('sha256').update(foreign).digest('hex');
-    await fs.writeFile(path.join(broken, 'manifest.json'), JSON.stringify(m));
-    for (let k = 0; k < 2; k++) await assert.rejects(served(broken, state), (e: unknown) => !(e instanceof LayercacheError) || e.code !== 'STATE_MISMATCH');
+    await breakEngine(broken);
+    for (let k = 0; k < 2; k++) assert.ok(engineRefusal((await attempt(broken, state)).error));
     assert.deepEqual(await new VersionStore(state).list(), [2]);
-    assert.deepEqual(JSON.parse(await fs.readFile(path.join(state, ORIGIN_FILE), 'utf8')), { bundle: (await loadBundle(a)).manifestSha256 });
+    assert.deepEqual(await origin(state), { bundle: (await loadBundle(a)).manifestSha256, since: 0 });
   });
 
-  it('refuses a bundle inside the state directory, whose versions are pruned', async () => {
+  it('falls back, when the engine cannot load a version, only within the given bundle\'s lineage', async () => {
+    const state = path.join(dir, 'lineage');
+    await served(a, state);
+    const store = new VersionStore(state);
+    await store.saveRevision(await loadBundle(a), 2, [3], [1]);
+    assert.equal((await served(b, state)).version, 3, 'b adopted at version 3');
+    // A later version of b's lineage the engine cannot load: version 3 serves.
+    await store.saveRevision(await loadBundle(store.dirOf(3)), 4, [5], [1]);
+    await breakEngine(store.dirOf(4));
+    const fell = await served(b, state);
+    assert.equal(fell.version, 3);
+    assert.ok(fell.said.some((m) => m.startsWith('state: version 4 cannot be served and was skipped: its files are intact but the engine cannot load it')), fell.said.join('\n'));
+    // Version 3 too: version 2 grew from a, and is not served in b's name.
+    await breakEngine(store.dirOf(3));
+    const refused = await attempt(b, state);
+    assert.ok(engineRefusal(refused.error), String(refused.error));
+    assert.ok(refused.said.includes(`state: version 2 grew from another bundle than ${b} (adopted at version 3), so it is not served in its name`), refused.said.join('\n'));
+  });
+
+  it('without a record, checks each version a start falls back to: an unsure one is resumed with a warning and nothing is recorded', async () => {
+    const state = path.join(dir, 'unsure-fallback');
+    const store = new VersionStore(state);
+    await store.saveRevision(await loadBundle(path.join(dir, 'c')), 2, [0], [0]);
+    await store.saveRevision(await loadBundle(a), 3, [3], [1]);
+    await breakEngine(store.dirOf(3));
+    for (let k = 0; k < 2; k++) {
+      const r = await served(b, state);
+      assert.equal(r.version, 2);
+      assert.ok(r.said.some((m) => m.includes('and version 2 has heads bundle')), `start ${k + 1}: ${r.said.join('\n')}`);
+    }
+    await assert.rejects(fs.readFile(path.join(state, ORIGIN_FILE)));
+  });
+
+  it('says when the record cannot be read, and takes the state to have none', async () => {
+    const state = path.join(dir, 'unreadable');
+    await served(a, state);
+    await fs.writeFile(path.join(state, ORIGIN_FILE), '{"bundle": 7}');
+    const r = await served(a, state);
+    assert.ok(r.said.some((m) => m.startsWith(`state: ${path.join(state, ORIGIN_FILE)} cannot be read (not a record of the form`)), r.said.join('\n'));
+    assert.deepEqual(await origin(state), { bundle: (await loadBundle(a)).manifestSha256, since: 0 }, 'written again');
+  });
+
+  it('refuses a bundle or model inside the state directory\'s versions, which are pruned; elsewhere in it is fine', async () => {
     const state = path.join(dir, 'inside');
     await served(a, state);
     const store = new VersionStore(state);
     await store.saveRevision(await loadBundle(a), 2, [3], [1]);
-    await assert.rejects(served(store.dirOf(2), state), (e: unknown) => e instanceof LayercacheError && e.code === 'USAGE' && e.message.includes('is inside the state directory') && e.message.includes('copy it out'));
+    const inside = (e: unknown): boolean => e instanceof LayercacheError && e.code === 'USAGE' && e.message.includes("is inside the state directory's versions") && e.message.includes('copy it out');
+    await assert.rejects(served(store.dirOf(2), state), inside);
+    await assert.rejects(served(path.join(store.dirOf(2), 'backbone.onnx'), state), inside);
+    await fs.cp(a, path.join(state, 'a-copy'), { recursive: true });
+    assert.equal((await served(path.join(state, 'a-copy'), state)).version, 2);
   });
 });

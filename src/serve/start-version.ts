@@ -6,9 +6,11 @@
  * and was served the old one's retrained version, logged as a version of the new bundle).
  * Invariants: a given bundle other than the recorded one is saved as a new version above the newest (version numbers
  * only grow, and a restart resumes it or what grew from it); nothing is deleted (older versions go as keepVersions
- * says); the record is written only once the start succeeded (recordOrigin), so a given bundle the engine cannot
- * load is not taken for the state's origin; a state directory without the file (written before it existed) resumes
- * as before, and gets one, unless its newest version's heads are not the given bundle's: then every start warns.
+ * says); the record is written only once the engine has loaded the version to serve (`record`), so a given bundle
+ * the engine cannot load is not taken for the state's origin, and a start falls back to an older version only within
+ * the given bundle's lineage (`since`, the version it was adopted at); a state directory without the file (written
+ * before it existed) resumes as before, and gets one, unless a version it resumes has heads the given bundle does
+ * not: then every start warns.
  */
 import { promises as fs } from 'node:fs';
 import path from 'node:path';
@@ -24,18 +26,27 @@ export const ORIGIN_FILE = 'origin.json';
 interface Origin {
   /** manifestSha256 of the bundle the server was started with; null: a bare model. */
   readonly bundle: string | null;
+  /** The oldest version that grew from it (where it was adopted; 0: every version). */
+  readonly since: number;
 }
 
-/** The recorded origin, or null when there is none (or it cannot be read as one: it is written again at this start). */
-async function readOrigin(file: string): Promise<Origin | null> {
-  const text = await fs.readFile(file, 'utf8').catch(() => null);
-  if (text === null) return null;
+/** The record: absent, unreadable (why), or read. */
+type OriginReading = { readonly origin: Origin | null; readonly problem: string | null };
+
+async function readOrigin(file: string): Promise<OriginReading> {
+  let text: string;
   try {
-    const o = JSON.parse(text) as unknown;
-    const bundle = (o as { bundle?: unknown } | null)?.bundle;
-    return typeof bundle === 'string' || bundle === null ? { bundle } : null;
-  } catch {
-    return null;
+    text = await fs.readFile(file, 'utf8');
+  } catch (err) {
+    return { origin: null, problem: (err as NodeJS.ErrnoException).code === 'ENOENT' ? null : (err as Error).message };
+  }
+  try {
+    const o = JSON.parse(text) as { bundle?: unknown; since?: unknown } | null;
+    const since = o?.since ?? 0;
+    if ((typeof o?.bundle === 'string' || o?.bundle === null) && Number.isInteger(since) && (since as number) >= 0) return { origin: { bundle: o.bundle, since: since as number }, problem: null };
+    return { origin: null, problem: 'not a record of the form {"bundle": SHA256 or null, "since": VERSION}' };
+  } catch (err) {
+    return { origin: null, problem: (err as Error).message };
   }
 }
 
@@ -84,39 +95,81 @@ export interface StartVersion {
   readonly unsure?: true;
 }
 
-/**
- * The version to serve at start: `resumed` (the newest valid version, already checked to be for this backbone and
- * preprocessing), or, when `given` is a bundle other than the one the state grew from, that bundle saved as a new
- * version above it (`adopted`). A state with no record (from before there was one) whose newest version has heads
- * the given bundle does not is resumed, with a warning: it may have grown from another bundle, or learnt from
- * traffic. Nothing is recorded until recordOrigin.
- */
-export async function resumeOrAdopt(
-  store: VersionStore, given: LoadedBundle | null, givenPath: string, resumed: StartVersion | null,
-  log: { info(text: string): void; warn(text: string): void },
-): Promise<StartVersion | null> {
-  if (!given || !resumed) return resumed;
-  const origin = await readOrigin(path.join(store.stateDir, ORIGIN_FILE));
-  if (origin === null) {
-    if (!headsLearntOnline(resumed.bundle, given)) return resumed;
-    log.warn(`state: ${store.stateDir} has no record of the bundle its versions grew from (it was written before layercache kept one), and version ${resumed.version} has heads bundle ${givenPath} does not; it is resumed. If ${givenPath} is a new build to serve instead, move ${store.versionsDir} aside, or start with another --state`);
-    return { ...resumed, unsure: true };
-  }
-  if (origin.bundle === given.manifestSha256) return resumed;
-  const version = await store.nextVersion(resumed.version);
-  const exits = given.manifest.exits;
-  const dir = await store.saveRevision(given, version, exits.map((x) => x.threshold), guardRaisesOf(given, exits.length));
-  log.info(`state: bundle ${givenPath} is not the bundle version ${resumed.version} grew from; it serves as version ${version} (the older versions stay until keepVersions prunes them)`);
-  return { version, bundle: await loadBundle(dir), adopted: true };
-}
+type StartLog = { info(text: string): void; warn(text: string): void; error(text: string): void };
 
 /**
- * Records the bundle the state's versions grow from, once the start has succeeded: the given bundle; for a bare model,
- * none (null) when nothing was resumed, else the record stays (a bundle's lineage served from its backbone still
- * grew from that bundle); nothing after an `unsure` resume.
+ * The version a start serves, and the older ones it falls back to when the engine cannot load it. Opened with the
+ * newest resumable version: that one, or, when `given` is a bundle other than the one the state grew from, that
+ * bundle saved as a new version above it (`adopted`). A state with no record (from before there was one) whose
+ * version has heads the given bundle does not is resumed with a warning (`unsure`): it may have grown from another
+ * bundle, or learnt from traffic. Nothing is recorded until `record`.
  */
-export async function recordOrigin(store: VersionStore, given: LoadedBundle | null, served: StartVersion | null): Promise<void> {
-  if ((!given && served) || served?.unsure) return;
-  const origin: Origin = { bundle: given?.manifestSha256 ?? null };
-  await writeFileAtomic(path.join(store.stateDir, ORIGIN_FILE), `${JSON.stringify(origin)}\n`);
+export class StartVersions {
+  private constructor(
+    private readonly store: VersionStore, private readonly given: LoadedBundle | null, private readonly givenPath: string,
+    private readonly x: ResumeExpectation, private readonly origin: Origin | null, private readonly log: StartLog,
+    private readonly onSkip: (version: number, err: Error) => void, public current: StartVersion | null,
+  ) {}
+
+  static async open(store: VersionStore, given: LoadedBundle | null, x: ResumeExpectation, log: StartLog, onSkip: (version: number, err: Error) => void): Promise<StartVersions> {
+    const resumed = await latestResumable(store, x, onSkip);
+    const file = path.join(store.stateDir, ORIGIN_FILE);
+    const { origin, problem } = await readOrigin(file);
+    if (problem !== null) log.warn(`state: ${file} cannot be read (${problem}); the state is taken to have no record of the bundle its versions grew from`);
+    const v = new StartVersions(store, given, x.sourcePath, x, origin, log, onSkip, resumed);
+    if (!given || !resumed) return v;
+    if (origin === null) v.current = v.checked(resumed);
+    else if (origin.bundle !== given.manifestSha256) {
+      const version = await store.nextVersion(resumed.version);
+      const exits = given.manifest.exits;
+      const dir = await store.saveRevision(given, version, exits.map((e) => e.threshold), guardRaisesOf(given, exits.length));
+      log.info(`state: bundle ${x.sourcePath} is not the bundle version ${resumed.version} grew from; it serves as version ${version} (the older versions stay until keepVersions prunes them)`);
+      v.current = { version, bundle: await loadBundle(dir), adopted: true };
+    }
+    return v;
+  }
+
+  /** Without a record: `r`, unsure (and said) when it has heads the given bundle does not. */
+  private checked(r: StartVersion): StartVersion {
+    if (!this.given || !headsLearntOnline(r.bundle, this.given)) return r;
+    const sha = this.given.manifestSha256;
+    this.log.warn(`state: ${this.store.stateDir} has no record of the bundle its versions grew from (it was written before layercache kept one), and version ${r.version} has heads bundle ${this.givenPath} does not; it is resumed. To keep serving these versions and stop this warning, write {"bundle":"${sha}"} to ${path.join(this.store.stateDir, ORIGIN_FILE)}; to serve ${this.givenPath} instead, move ${this.store.versionsDir} aside, or start with another --state`);
+    return { ...r, unsure: true };
+  }
+
+  /**
+   * The engine could not load the current version (`err`): the next older one, refused (`err` thrown) when the
+   * current one is the given bundle adopted at this start (its copy is removed) or the older one is below the version
+   * the given bundle was adopted at (it grew from another bundle, and would be served in this one's name).
+   */
+  async fallBack(err: unknown): Promise<StartVersion | null> {
+    const r = this.current;
+    if (!r) throw err;
+    if (r.adopted) {
+      await this.store.remove(r.version).catch((e: unknown) => this.log.error(`state: version ${r.version}, the copy of bundle ${this.givenPath} the engine cannot load, could not be deleted: ${(e as Error).message}`));
+      throw err;
+    }
+    this.onSkip(r.version, new Error(`its files are intact but the engine cannot load it: ${(err as Error).message}`));
+    const next = await latestResumable(this.store, this.x, this.onSkip, r.version);
+    const since = this.given && this.origin?.bundle === this.given.manifestSha256 ? this.origin.since : 0;
+    if (next && next.version < since) {
+      this.log.error(`state: version ${next.version} grew from another bundle than ${this.givenPath} (adopted at version ${since}), so it is not served in its name`);
+      throw err;
+    }
+    this.current = next && this.origin === null ? this.checked(next) : next;
+    return this.current;
+  }
+
+  /**
+   * Records the bundle the state's versions grow from, once the engine has loaded the version to serve: the given
+   * bundle (from the version it was adopted at); for a bare model, none when nothing was resumed, else the record
+   * stays (a bundle's lineage served from its backbone still grew from that bundle); nothing after an `unsure` resume.
+   */
+  async record(): Promise<void> {
+    const c = this.current;
+    if ((!this.given && c) || c?.unsure) return;
+    const kept = this.given && this.origin?.bundle === this.given.manifestSha256 ? this.origin.since : 0;
+    const origin: Origin = { bundle: this.given?.manifestSha256 ?? null, since: c?.adopted ? c.version : kept };
+    await writeFileAtomic(path.join(this.store.stateDir, ORIGIN_FILE), `${JSON.stringify(origin)}\n`);
+  }
 }

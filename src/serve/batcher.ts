@@ -44,7 +44,7 @@ export interface RowsResult extends BatchOutput {
   readonly batchRows: number;
 }
 
-/** Runs one batch: input [rows, ...sample] and a per-row verification mask; more: requests were still queued when it was sent. */
+/** Runs one batch: input [rows, ...sample] and each row's verification draw; more: requests were still queued when it was sent. */
 export type BatchExecutor = (input: Float32Array, rows: number, draws: Float64Array, more: boolean) => Promise<BatchOutput>;
 
 export interface BatcherOptions {

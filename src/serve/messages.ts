@@ -56,7 +56,7 @@ export type EngineReply =
    * per row the answering exit, whether the backbone agreed, and the input [rows, ...sample].
    */
   /** scores: each answer's score at its exit, in the units of the exit's threshold. */
-  /** admit: per row, 1 = picked at --verify-share, for the online buffer; 0 = verified only while the guard wanted more. */
+  /** admit: per row, 1 = drawn under --verify-share, for the online buffer; 0 = verified beyond it (verify-rule.ts). */
   | { readonly kind: 'verified'; readonly version: number; readonly exits: Int32Array; readonly agree: Uint8Array; readonly scores: Float64Array; readonly admit: Uint8Array; readonly input: Float32Array; readonly rows: number }
   /** Verification of early answers failed (their responses were sent already; nothing else is affected). */
   | ({ readonly kind: 'verify-failed'; readonly rows: number } & ErrorReport);

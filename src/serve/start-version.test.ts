@@ -95,7 +95,7 @@ describe('the bundle a state directory grew from', () => {
     assert.deepEqual((await served(a, state)).thresholds, [3], 'the same bundle again: the state resumes');
     const other = await served(b, state);
     assert.deepEqual([other.version, other.thresholds], [3, [5]], 'another bundle: it serves, as a version above the newest');
-    assert.ok(other.said.some((m) => m === `state: bundle ${b} is not the bundle version 2 grew from; it serves as version 3 (the older versions stay until keepVersions prunes them)`), other.said.join('\n'));
+    assert.ok(other.said.some((m) => m === `state: bundle ${b} serves as version 3: it is not the bundle version 2 grew from (the older versions stay until keepVersions prunes them)`), other.said.join('\n'));
     assert.ok(!other.said.some((m) => m.startsWith('resumed version')), other.said.join('\n'));
     assert.deepEqual(await store.list(), [3, 2]);
     assert.deepEqual(await origin(state), { bundle: (await loadBundle(b)).manifestSha256, since: 3 });
@@ -173,6 +173,59 @@ describe('the bundle a state directory grew from', () => {
     const refused = await attempt(b, state);
     assert.ok(engineRefusal(refused.error), String(refused.error));
     assert.ok(refused.said.includes(`state: version 2 grew from another bundle than ${b} (adopted at version 3), so it is not served in its name`), refused.said.join('\n'));
+  });
+
+  it('adopts the given bundle again when the versions since its adoption are gone, and records an adoption before saving it (a start cut short)', async () => {
+    const state = path.join(dir, 'gone');
+    await served(a, state);
+    const store = new VersionStore(state);
+    await store.saveRevision(await loadBundle(a), 2, [3], [1]);
+    assert.equal((await served(b, state)).version, 3);
+    await store.remove(3);
+    const again = await served(b, state);
+    assert.deepEqual([again.version, again.thresholds], [3, [5]], 'not version 2, a\'s, in b\'s name');
+    assert.ok(again.said.some((m) => m.startsWith(`state: bundle ${b} serves as version 3: version 2 grew from another bundle (this one was adopted at version 3, which is gone)`)), again.said.join('\n'));
+    // A start with a, cut short after its adoption was saved (before the engine loaded it): the record already names a,
+    // so b's copy (version 3) is not resumed as a's; a start with b adopts b again, above it.
+    const bundleB = await loadBundle(b);
+    const expect = { sha256: bundleB.manifest.source.sha256, preprocess: bundleB.manifest.preprocess, scoresOutput: null, sourcePath: a, given: true };
+    const cut = await StartVersions.open(store, await loadBundle(a), expect, { info() {}, warn() {}, error() {} }, () => {});
+    assert.deepEqual([cut.current?.version, cut.current?.adopted], [4, true]);
+    assert.deepEqual(await origin(state), { bundle: (await loadBundle(a)).manifestSha256, since: 4 });
+    const b5 = await served(b, state);
+    assert.deepEqual([b5.version, b5.thresholds], [5, [5]]);
+  });
+
+  it('keeps the engine\'s error, and the record of the adoption, when the copy it cannot load cannot be removed', async () => {
+    const state = path.join(dir, 'unremovable');
+    await served(a, state);
+    const store = new (class extends VersionStore {
+      override async remove(): Promise<void> {
+        throw new Error('EBUSY: the copy is held');
+      }
+    })(state);
+    await store.saveRevision(await loadBundle(a), 2, [3], [1]);
+    const bundleB = await loadBundle(b);
+    const expect = { sha256: bundleB.manifest.source.sha256, preprocess: bundleB.manifest.preprocess, scoresOutput: null, sourcePath: b, given: true };
+    const errors: string[] = [];
+    const v = await StartVersions.open(store, bundleB, expect, { info() {}, warn() {}, error: (t) => void errors.push(t) }, () => {});
+    const engine = new Error('onnxruntime cannot load it');
+    await assert.rejects(v.fallBack(engine), (e: unknown) => e === engine);
+    assert.deepEqual(errors, [`state: version 3, the copy of bundle ${b} the engine cannot load, could not be deleted: EBUSY: the copy is held`]);
+    // The record still names b from version 3: no start serves that copy in a's name.
+    assert.deepEqual(await origin(state), { bundle: bundleB.manifestSha256, since: 3 });
+  });
+
+  it('a bare model serves the bare backbone rather than a version below the recorded bundle\'s adoption', async () => {
+    const state = path.join(dir, 'bare-below');
+    await served(a, state);
+    const store = new VersionStore(state);
+    await store.saveRevision(await loadBundle(a), 2, [3], [1]);
+    await fs.writeFile(path.join(state, ORIGIN_FILE), JSON.stringify({ bundle: (await loadBundle(b)).manifestSha256, since: 3 }));
+    const bundleA = await loadBundle(a);
+    const expect = { sha256: bundleA.manifest.source.sha256, preprocess: bundleA.manifest.preprocess, scoresOutput: null, sourcePath: 'tiny.onnx', given: false };
+    const bare = await StartVersions.open(store, null, expect, { info() {}, warn() {}, error() {} }, () => {});
+    assert.equal(bare.current, null);
   });
 
   it('without a record, checks each version a start falls back to: an unsure one is resumed with a warning and nothing is recorded', async () => {

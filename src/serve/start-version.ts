@@ -1,16 +1,17 @@
 /**
- * Which version a start serves from its state directory: the newest that loads and fits the given source
- * (latestResumable), unless the given bundle is not the one the state's versions grew from (resumeOrAdopt).
- * STATE/origin.json records that bundle (its manifest sha256, or null for a bare model), so that a start with another
- * bundle serves it rather than the old one's versions (an audit rebuilt a bundle, restarted with the same --state,
- * and was served the old one's retrained version, logged as a version of the new bundle).
- * Invariants: a given bundle other than the recorded one is saved as a new version above the newest (version numbers
- * only grow, and a restart resumes it or what grew from it); nothing is deleted (older versions go as keepVersions
- * says); the record is written only once the engine has loaded the version to serve (`record`), so a given bundle
- * the engine cannot load is not taken for the state's origin, and a start falls back to an older version only within
- * the given bundle's lineage (`since`, the version it was adopted at); a state directory without the file (written
- * before it existed) resumes as before, and gets one, unless a version it resumes has heads the given bundle does
- * not: then every start warns.
+ * Which version a start serves from its state directory (StartVersions): the newest that loads and fits the given
+ * source, unless the given bundle is not the one the state's versions grew from. STATE/origin.json records that
+ * bundle (its manifest sha256, or null for a bare model) and `since`, the oldest version that grew from it, so that a
+ * start with another bundle serves that bundle rather than the old one's versions (an audit rebuilt a bundle,
+ * restarted with the same --state, and was served the old one's retrained version, logged as a version of the new
+ * bundle).
+ * Invariants: no version below `since` is served in the recorded bundle's name, nor by a bare model (a newest version
+ * below it, or a fallback below it, adopts the bundle again or fails the start, or serves the bare backbone); a given
+ * bundle other than the recorded one is recorded first and then saved as a new version above the newest, so a start
+ * cut short in between leaves a record no other bundle's versions pass (version numbers only grow, nothing is
+ * deleted: older versions go as keepVersions says); a copy the engine cannot load is removed and the previous record
+ * put back; a state directory without the file (written before it existed) resumes as before, and gets one, unless
+ * a version it resumes has heads the given bundle does not: then every start warns.
  */
 import { promises as fs } from 'node:fs';
 import path from 'node:path';
@@ -65,7 +66,7 @@ export interface ResumeExpectation {
  * (STATE_MISMATCH) when it was built for another backbone, or preprocesses inputs or reads the class scores otherwise
  * than this start asks: images would be normalised in a way nobody asked for.
  */
-export async function latestResumable(store: VersionStore, x: ResumeExpectation, onSkip: (version: number, err: LayercacheError) => void, below?: number): Promise<StartVersion | null> {
+async function latestResumable(store: VersionStore, x: ResumeExpectation, onSkip: (version: number, err: LayercacheError) => void, below?: number): Promise<StartVersion | null> {
   const r = await store.latestValid(onSkip, below);
   if (!r) return null;
   const stateDir = store.stateDir;
@@ -88,7 +89,7 @@ export async function latestResumable(store: VersionStore, x: ResumeExpectation,
  * A version to serve at start; `adopted`: the given bundle, saved into the state at this start; `unsure`: resumed from
  * a state with no record whose heads are not all the given bundle's (no record is written, so each start warns).
  */
-export interface StartVersion {
+interface StartVersion {
   readonly version: number;
   readonly bundle: LoadedBundle;
   readonly adopted?: true;
@@ -107,9 +108,14 @@ type StartLog = { info(text: string): void; warn(text: string): void; error(text
 export class StartVersions {
   private constructor(
     private readonly store: VersionStore, private readonly given: LoadedBundle | null, private readonly givenPath: string,
-    private readonly x: ResumeExpectation, private readonly origin: Origin | null, private readonly log: StartLog,
-    private readonly onSkip: (version: number, err: Error) => void, public current: StartVersion | null,
+    private readonly x: ResumeExpectation, private origin: Origin | null, private readonly log: StartLog,
+    private readonly onSkip: (version: number, err: Error) => void, private served: StartVersion | null,
   ) {}
+
+  /** The version to serve (null: the given bundle as built, or the bare backbone). */
+  get current(): StartVersion | null {
+    return this.served;
+  }
 
   static async open(store: VersionStore, given: LoadedBundle | null, x: ResumeExpectation, log: StartLog, onSkip: (version: number, err: Error) => void): Promise<StartVersions> {
     const resumed = await latestResumable(store, x, onSkip);
@@ -117,16 +123,30 @@ export class StartVersions {
     const { origin, problem } = await readOrigin(file);
     if (problem !== null) log.warn(`state: ${file} cannot be read (${problem}); the state is taken to have no record of the bundle its versions grew from`);
     const v = new StartVersions(store, given, x.sourcePath, x, origin, log, onSkip, resumed);
-    if (!given || !resumed) return v;
-    if (origin === null) v.current = v.checked(resumed);
-    else if (origin.bundle !== given.manifestSha256) {
-      const version = await store.nextVersion(resumed.version);
-      const exits = given.manifest.exits;
-      const dir = await store.saveRevision(given, version, exits.map((e) => e.threshold), guardRaisesOf(given, exits.length));
-      log.info(`state: bundle ${x.sourcePath} is not the bundle version ${resumed.version} grew from; it serves as version ${version} (the older versions stay until keepVersions prunes them)`);
-      v.current = { version, bundle: await loadBundle(dir), adopted: true };
-    }
+    if (!resumed) return v;
+    if (!given) {
+      // A bare model serves the bare backbone rather than a version below the recorded bundle's.
+      if (resumed.version < (origin?.since ?? 0)) v.served = null;
+    } else if (origin === null) v.served = v.checked(resumed);
+    else if (origin.bundle !== given.manifestSha256) await v.adopt(resumed, `it is not the bundle version ${resumed.version} grew from`);
+    else if (resumed.version < origin.since) await v.adopt(resumed, `version ${resumed.version} grew from another bundle (this one was adopted at version ${origin.since}, which is gone)`);
     return v;
+  }
+
+  /** The versions since the recorded bundle was adopted are its (0: all of them), for the given source. */
+  private get since(): number {
+    return !this.given || this.origin?.bundle === this.given.manifestSha256 ? this.origin?.since ?? 0 : 0;
+  }
+
+  /** Saves the given bundle as a new version above the newest, recorded first (see the top comment). */
+  private async adopt(resumed: StartVersion, why: string): Promise<void> {
+    const given = this.given!;
+    const version = await this.store.nextVersion(resumed.version);
+    await this.write({ bundle: given.manifestSha256, since: version });
+    const exits = given.manifest.exits;
+    const dir = await this.store.saveRevision(given, version, exits.map((e) => e.threshold), guardRaisesOf(given, exits.length));
+    this.log.info(`state: bundle ${this.givenPath} serves as version ${version}: ${why} (the older versions stay until keepVersions prunes them)`);
+    this.served = { version, bundle: await loadBundle(dir), adopted: true };
   }
 
   /** Without a record: `r`, unsure (and said) when it has heads the given bundle does not. */
@@ -138,38 +158,53 @@ export class StartVersions {
   }
 
   /**
-   * The engine could not load the current version (`err`): the next older one, refused (`err` thrown) when the
-   * current one is the given bundle adopted at this start (its copy is removed) or the older one is below the version
-   * the given bundle was adopted at (it grew from another bundle, and would be served in this one's name).
+   * The engine could not load the current version (`err`): the next older one; `err` is thrown when the current one
+   * is the given bundle adopted at this start (its copy is removed, and the previous record put back) or the older
+   * one is below `since` (it grew from another bundle, and would be served in this one's name; a bare model serves
+   * the bare backbone instead).
    */
   async fallBack(err: unknown): Promise<StartVersion | null> {
-    const r = this.current;
+    const r = this.served;
     if (!r) throw err;
     if (r.adopted) {
-      await this.store.remove(r.version).catch((e: unknown) => this.log.error(`state: version ${r.version}, the copy of bundle ${this.givenPath} the engine cannot load, could not be deleted: ${(e as Error).message}`));
+      await this.store.remove(r.version).then(() => this.restoreRecord(), (e: unknown) => this.log.error(`state: version ${r.version}, the copy of bundle ${this.givenPath} the engine cannot load, could not be deleted: ${(e as Error).message}`));
       throw err;
     }
     this.onSkip(r.version, new Error(`its files are intact but the engine cannot load it: ${(err as Error).message}`));
     const next = await latestResumable(this.store, this.x, this.onSkip, r.version);
-    const since = this.given && this.origin?.bundle === this.given.manifestSha256 ? this.origin.since : 0;
-    if (next && next.version < since) {
-      this.log.error(`state: version ${next.version} grew from another bundle than ${this.givenPath} (adopted at version ${since}), so it is not served in its name`);
-      throw err;
+    if (next && next.version < this.since) {
+      this.log.error(`state: version ${next.version} grew from another bundle than ${this.given ? this.givenPath : 'the one recorded'} (adopted at version ${this.since}), so it is not served${this.given ? ' in its name' : ''}`);
+      if (this.given) throw err;
+      this.served = null;
+      return null;
     }
-    this.current = next && this.origin === null ? this.checked(next) : next;
-    return this.current;
+    this.served = next && this.origin === null ? this.checked(next) : next;
+    return this.served;
   }
 
   /**
    * Records the bundle the state's versions grow from, once the engine has loaded the version to serve: the given
-   * bundle (from the version it was adopted at); for a bare model, none when nothing was resumed, else the record
-   * stays (a bundle's lineage served from its backbone still grew from that bundle); nothing after an `unsure` resume.
+   * bundle (from the version it was adopted at; from above every version on disk when it serves as built); for a bare
+   * model, none when nothing was resumed, else the record stays (a bundle's lineage served from its backbone still
+   * grew from that bundle); nothing after an `unsure` resume.
    */
   async record(): Promise<void> {
-    const c = this.current;
-    if ((!this.given && c) || c?.unsure) return;
-    const kept = this.given && this.origin?.bundle === this.given.manifestSha256 ? this.origin.since : 0;
-    const origin: Origin = { bundle: this.given?.manifestSha256 ?? null, since: c?.adopted ? c.version : kept };
+    const c = this.served;
+    if ((!this.given && c) || c?.unsure || c?.adopted) return;
+    const unchanged = this.origin !== null && this.origin.bundle === (this.given?.manifestSha256 ?? null);
+    // Serving as built (nothing resumed): versions on disk that would not load now are not this lineage's.
+    const newest = c || unchanged ? undefined : (await this.store.list())[0];
+    const since = unchanged ? this.origin!.since : newest === undefined ? 0 : newest + 1;
+    await this.write({ bundle: this.given?.manifestSha256 ?? null, since });
+  }
+
+  /** The record before this start's adoption, put back (or removed, if there was none). */
+  private async restoreRecord(): Promise<void> {
+    if (this.origin) await this.write(this.origin);
+    else await fs.rm(path.join(this.store.stateDir, ORIGIN_FILE), { force: true });
+  }
+
+  private async write(origin: Origin): Promise<void> {
     await writeFileAtomic(path.join(this.store.stateDir, ORIGIN_FILE), `${JSON.stringify(origin)}\n`);
   }
 }

@@ -256,6 +256,7 @@ async function startLocked(sourcePath: string, config: Config, store: VersionSto
   }
   await versions.record().catch(async (err: unknown) => {
     await pool.close();
+    await versions.abandon();
     throw err;
   });
   const layout = start.preprocess?.layout ?? 'nchw';
@@ -317,6 +318,7 @@ async function startLocked(sourcePath: string, config: Config, store: VersionSto
     wired = await wire();
   } catch (err) {
     await pool.close();
+    await versions.abandon();
     throw err;
   }
   const { batcher, online, app } = wired;

@@ -168,11 +168,33 @@ describe('the bundle a state directory grew from', () => {
     const fell = await served(b, state);
     assert.equal(fell.version, 3);
     assert.ok(fell.said.some((m) => m.startsWith('state: version 4 cannot be served and was skipped: its files are intact but the engine cannot load it')), fell.said.join('\n'));
-    // Version 3 too: version 2 grew from a, and is not served in b's name.
+    // Version 3 too: version 2 grew from a, and is not served in b's name; b is adopted again, above the newest.
     await breakEngine(store.dirOf(3));
-    const refused = await attempt(b, state);
-    assert.ok(engineRefusal(refused.error), String(refused.error));
-    assert.ok(refused.said.includes(`state: version 2 grew from another bundle than ${b} (adopted at version 3), so it is not served in its name`), refused.said.join('\n'));
+    const again = await served(b, state);
+    assert.deepEqual([again.version, again.thresholds], [5, [5]]);
+    assert.ok(again.said.includes(`state: bundle ${b} serves as version 5: version 2 grew from another bundle (this one was adopted at version 3) (the older versions stay until keepVersions prunes them)`), again.said.join('\n'));
+    assert.ok(!again.said.some((m) => m.startsWith('serving version 2')), again.said.join('\n'));
+  });
+
+  it('adopts the given bundle above the newest version when none on disk can be served (numbers only grow), and puts the record back when the copy cannot be saved', async () => {
+    const state = path.join(dir, 'none-loads');
+    await served(a, state);
+    const store = new VersionStore(state);
+    await store.saveRevision(await loadBundle(a), 2, [3], [1]);
+    await fs.writeFile(path.join(store.dirOf(2), 'manifest.json'), '{"truncated');
+    const r = await served(a, state);
+    assert.deepEqual([r.version, r.thresholds], [3, [0]], 'not served as built at version 1, below version 2 on disk');
+    assert.deepEqual(await origin(state), { bundle: (await loadBundle(a)).manifestSha256, since: 3 });
+    const before = await fs.readFile(path.join(state, ORIGIN_FILE), 'utf8');
+    const full = new (class extends VersionStore {
+      override async saveRevision(): Promise<string> {
+        throw new Error('ENOSPC: no space left on device');
+      }
+    })(state);
+    const bundleB = await loadBundle(b);
+    const expect = { sha256: bundleB.manifest.source.sha256, preprocess: bundleB.manifest.preprocess, scoresOutput: null, sourcePath: b, given: true };
+    await assert.rejects(StartVersions.open(full, bundleB, expect, { info() {}, warn() {}, error() {} }, () => {}), /ENOSPC/);
+    assert.equal(await fs.readFile(path.join(state, ORIGIN_FILE), 'utf8'), before, 'the record as it was');
   });
 
   it('adopts the given bundle again when the versions since its adoption are gone, and records an adoption before saving it (a start cut short)', async () => {
@@ -211,7 +233,7 @@ describe('the bundle a state directory grew from', () => {
     const v = await StartVersions.open(store, bundleB, expect, { info() {}, warn() {}, error: (t) => void errors.push(t) }, () => {});
     const engine = new Error('onnxruntime cannot load it');
     await assert.rejects(v.fallBack(engine), (e: unknown) => e === engine);
-    assert.deepEqual(errors, [`state: version 3, the copy of bundle ${b} the engine cannot load, could not be deleted: EBUSY: the copy is held`]);
+    assert.deepEqual(errors, [`state: version 3, the copy of bundle ${b} this start made, could not be deleted: EBUSY: the copy is held`]);
     // The record still names b from version 3: no start serves that copy in a's name.
     assert.deepEqual(await origin(state), { bundle: bundleB.manifestSha256, since: 3 });
   });
@@ -242,13 +264,22 @@ describe('the bundle a state directory grew from', () => {
     await assert.rejects(fs.readFile(path.join(state, ORIGIN_FILE)));
   });
 
-  it('says when the record cannot be read, and takes the state to have none', async () => {
+  it('with a record it cannot read, serves no version on disk as the given source\'s: a bundle is adopted above them, a bare model serves the bare backbone', async () => {
     const state = path.join(dir, 'unreadable');
     await served(a, state);
-    await fs.writeFile(path.join(state, ORIGIN_FILE), '{"bundle": 7}');
+    const store = new VersionStore(state);
+    await store.saveRevision(await loadBundle(b), 2, [5], [0]);
+    const file = path.join(state, ORIGIN_FILE);
+    await fs.writeFile(file, '{"bundle": 7}');
+    const bundleA = await loadBundle(a);
+    const expect = { sha256: bundleA.manifest.source.sha256, preprocess: bundleA.manifest.preprocess, scoresOutput: null, sourcePath: 'tiny.onnx', given: false };
+    const warned: string[] = [];
+    const bare = await StartVersions.open(store, null, expect, { info() {}, warn: (t) => void warned.push(t), error() {} }, () => {});
+    assert.equal(bare.current, null);
+    assert.ok(warned.some((m) => m.startsWith(`state: ${file} cannot be read (not a record of the form`)), warned.join('\n'));
     const r = await served(a, state);
-    assert.ok(r.said.some((m) => m.startsWith(`state: ${path.join(state, ORIGIN_FILE)} cannot be read (not a record of the form`)), r.said.join('\n'));
-    assert.deepEqual(await origin(state), { bundle: (await loadBundle(a)).manifestSha256, since: 0 }, 'written again');
+    assert.deepEqual([r.version, r.thresholds], [3, [0]], 'not b\'s version 2, whose heads are a\'s');
+    assert.deepEqual(await origin(state), { bundle: bundleA.manifestSha256, since: 3 });
   });
 
   it('refuses a bundle or model inside the state directory\'s versions, which are pruned; elsewhere in it is fine', async () => {

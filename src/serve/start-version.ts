@@ -5,13 +5,14 @@
  * start with another bundle serves that bundle rather than the old one's versions (an audit rebuilt a bundle,
  * restarted with the same --state, and was served the old one's retrained version, logged as a version of the new
  * bundle).
- * Invariants: no version below `since` is served in the recorded bundle's name, nor by a bare model (a newest version
- * below it, or a fallback below it, adopts the bundle again or fails the start, or serves the bare backbone); a given
- * bundle other than the recorded one is recorded first and then saved as a new version above the newest, so a start
- * cut short in between leaves a record no other bundle's versions pass (version numbers only grow, nothing is
- * deleted: older versions go as keepVersions says); a copy the engine cannot load is removed and the previous record
- * put back; a state directory without the file (written before it existed) resumes as before, and gets one, unless
- * a version it resumes has heads the given bundle does not: then every start warns.
+ * Invariants: no version below `since` is served in the recorded bundle's name, nor by a bare model, and none at all
+ * while the record cannot be read: the given bundle is adopted (saved as a new version above the newest on disk, so
+ * numbers only grow), or the bare backbone serves; an adoption's record is written before its copy is saved, and put
+ * back as it was if the copy cannot be saved or served, so a start cut short leaves no other bundle's version to pass
+ * for the recorded one (nothing older is deleted: keepVersions prunes); a state without the file (written before it
+ * existed) resumes as before and gets one, unless a version it resumes has heads the given bundle does not: then
+ * every start warns. A crash between an adoption's record and its copy costs the old bundle its lineage's standing
+ * (its next start adopts it afresh), not its versions.
  */
 import { promises as fs } from 'node:fs';
 import path from 'node:path';
@@ -31,23 +32,23 @@ interface Origin {
   readonly since: number;
 }
 
-/** The record: absent, unreadable (why), or read. */
-type OriginReading = { readonly origin: Origin | null; readonly problem: string | null };
+/** The record: read (origin), absent (both null), or unreadable (problem); text: the file as it was, to put back. */
+type OriginReading = { readonly origin: Origin | null; readonly problem: string | null; readonly text: string | null };
 
 async function readOrigin(file: string): Promise<OriginReading> {
   let text: string;
   try {
     text = await fs.readFile(file, 'utf8');
   } catch (err) {
-    return { origin: null, problem: (err as NodeJS.ErrnoException).code === 'ENOENT' ? null : (err as Error).message };
+    return { origin: null, problem: (err as NodeJS.ErrnoException).code === 'ENOENT' ? null : (err as Error).message, text: null };
   }
   try {
     const o = JSON.parse(text) as { bundle?: unknown; since?: unknown } | null;
     const since = o?.since ?? 0;
-    if ((typeof o?.bundle === 'string' || o?.bundle === null) && Number.isInteger(since) && (since as number) >= 0) return { origin: { bundle: o.bundle, since: since as number }, problem: null };
-    return { origin: null, problem: 'not a record of the form {"bundle": SHA256 or null, "since": VERSION}' };
+    if ((typeof o?.bundle === 'string' || o?.bundle === null) && Number.isInteger(since) && (since as number) >= 0) return { origin: { bundle: o.bundle, since: since as number }, problem: null, text };
+    return { origin: null, problem: 'not a record of the form {"bundle": SHA256 or null, "since": VERSION}', text };
   } catch (err) {
-    return { origin: null, problem: (err as Error).message };
+    return { origin: null, problem: (err as Error).message, text };
   }
 }
 
@@ -108,7 +109,7 @@ type StartLog = { info(text: string): void; warn(text: string): void; error(text
 export class StartVersions {
   private constructor(
     private readonly store: VersionStore, private readonly given: LoadedBundle | null, private readonly givenPath: string,
-    private readonly x: ResumeExpectation, private origin: Origin | null, private readonly log: StartLog,
+    private readonly x: ResumeExpectation, private readonly reading: OriginReading, private readonly log: StartLog,
     private readonly onSkip: (version: number, err: Error) => void, private served: StartVersion | null,
   ) {}
 
@@ -117,19 +118,32 @@ export class StartVersions {
     return this.served;
   }
 
+  private get origin(): Origin | null {
+    return this.reading.origin;
+  }
+
   static async open(store: VersionStore, given: LoadedBundle | null, x: ResumeExpectation, log: StartLog, onSkip: (version: number, err: Error) => void): Promise<StartVersions> {
     const resumed = await latestResumable(store, x, onSkip);
     const file = path.join(store.stateDir, ORIGIN_FILE);
-    const { origin, problem } = await readOrigin(file);
-    if (problem !== null) log.warn(`state: ${file} cannot be read (${problem}); the state is taken to have no record of the bundle its versions grew from`);
-    const v = new StartVersions(store, given, x.sourcePath, x, origin, log, onSkip, resumed);
-    if (!resumed) return v;
+    const reading = await readOrigin(file);
+    const { origin, problem } = reading;
+    // Unreadable is not absent (a state from before there was a record): nothing on disk is known to be whose.
+    if (problem !== null) log.warn(`state: ${file} cannot be read (${problem}); no version in ${store.versionsDir} is served as this start's${given ? `: bundle ${x.sourcePath} is saved as a new version` : ''}`);
+    const v = new StartVersions(store, given, x.sourcePath, x, reading, log, onSkip, resumed);
     if (!given) {
       // A bare model serves the bare backbone rather than a version below the recorded bundle's.
-      if (resumed.version < (origin?.since ?? 0)) v.served = null;
+      const since = problem !== null ? Number.POSITIVE_INFINITY : origin?.since ?? 0;
+      if (resumed && resumed.version < since) {
+        log.warn(`state: version ${resumed.version} is not served: ${problem !== null ? 'the record of whose versions these are cannot be read' : `it is below version ${since}, where the recorded bundle was adopted`}; the bare backbone serves`);
+        v.served = null;
+      }
+    } else if (problem !== null) await v.adopt('the state\'s record cannot be read');
+    else if (!resumed) {
+      // Nothing loads: served as built, but above any version on disk, so that numbers only grow.
+      if ((await store.list()).length > 0) await v.adopt('no version in the state can be served');
     } else if (origin === null) v.served = v.checked(resumed);
-    else if (origin.bundle !== given.manifestSha256) await v.adopt(resumed, `it is not the bundle version ${resumed.version} grew from`);
-    else if (resumed.version < origin.since) await v.adopt(resumed, `version ${resumed.version} grew from another bundle (this one was adopted at version ${origin.since}, which is gone)`);
+    else if (origin.bundle !== given.manifestSha256) await v.adopt(`it is not the bundle version ${resumed.version} grew from`);
+    else if (resumed.version < origin.since) await v.adopt(`version ${resumed.version} grew from another bundle (this one was adopted at version ${origin.since}, which is gone)`);
     return v;
   }
 
@@ -138,15 +152,23 @@ export class StartVersions {
     return !this.given || this.origin?.bundle === this.given.manifestSha256 ? this.origin?.since ?? 0 : 0;
   }
 
-  /** Saves the given bundle as a new version above the newest, recorded first (see the top comment). */
-  private async adopt(resumed: StartVersion, why: string): Promise<void> {
+  /**
+   * Saves the given bundle as a new version above the newest on disk, its record written first (see the top
+   * comment); a failure to save it puts the record back.
+   */
+  private async adopt(why: string): Promise<void> {
     const given = this.given!;
-    const version = await this.store.nextVersion(resumed.version);
+    const version = await this.store.nextVersion(0);
     await this.write({ bundle: given.manifestSha256, since: version });
-    const exits = given.manifest.exits;
-    const dir = await this.store.saveRevision(given, version, exits.map((e) => e.threshold), guardRaisesOf(given, exits.length));
+    try {
+      const exits = given.manifest.exits;
+      const dir = await this.store.saveRevision(given, version, exits.map((e) => e.threshold), guardRaisesOf(given, exits.length));
+      this.served = { version, bundle: await loadBundle(dir), adopted: true };
+    } catch (err) {
+      await this.restoreRecord();
+      throw err;
+    }
     this.log.info(`state: bundle ${this.givenPath} serves as version ${version}: ${why} (the older versions stay until keepVersions prunes them)`);
-    this.served = { version, bundle: await loadBundle(dir), adopted: true };
   }
 
   /** Without a record: `r`, unsure (and said) when it has heads the given bundle does not. */
@@ -158,50 +180,65 @@ export class StartVersions {
   }
 
   /**
-   * The engine could not load the current version (`err`): the next older one; `err` is thrown when the current one
-   * is the given bundle adopted at this start (its copy is removed, and the previous record put back) or the older
-   * one is below `since` (it grew from another bundle, and would be served in this one's name; a bare model serves
-   * the bare backbone instead).
+   * The engine could not load the current version (`err`): the next older one of the given source's lineage. A copy
+   * adopted at this start is undone and `err` thrown; below `since`, or with none left, the given bundle is adopted
+   * again above the newest (a bare model serves the bare backbone).
    */
   async fallBack(err: unknown): Promise<StartVersion | null> {
     const r = this.served;
     if (!r) throw err;
     if (r.adopted) {
-      await this.store.remove(r.version).then(() => this.restoreRecord(), (e: unknown) => this.log.error(`state: version ${r.version}, the copy of bundle ${this.givenPath} the engine cannot load, could not be deleted: ${(e as Error).message}`));
+      await this.abandon();
       throw err;
     }
     this.onSkip(r.version, new Error(`its files are intact but the engine cannot load it: ${(err as Error).message}`));
     const next = await latestResumable(this.store, this.x, this.onSkip, r.version);
-    if (next && next.version < this.since) {
-      this.log.error(`state: version ${next.version} grew from another bundle than ${this.given ? this.givenPath : 'the one recorded'} (adopted at version ${this.since}), so it is not served${this.given ? ' in its name' : ''}`);
-      if (this.given) throw err;
-      this.served = null;
-      return null;
+    if (next && next.version >= this.since) {
+      this.served = this.origin === null ? this.checked(next) : next;
+      return this.served;
     }
-    this.served = next && this.origin === null ? this.checked(next) : next;
+    if (this.given) await this.adopt(next ? `version ${next.version} grew from another bundle (this one was adopted at version ${this.since})` : 'no version of its lineage can be served');
+    else {
+      if (next) this.log.warn(`state: version ${next.version} is not served: it is below version ${this.since}, where the recorded bundle was adopted; the bare backbone serves`);
+      this.served = null;
+    }
     return this.served;
+  }
+
+  /** The start failed after this start adopted the given bundle: its copy is removed and the record put back. */
+  async abandon(): Promise<void> {
+    const r = this.served;
+    if (!r?.adopted) return;
+    await this.store.remove(r.version).then(
+      () => this.restoreRecord().catch((e: unknown) => this.log.error(`state: the record in ${path.join(this.store.stateDir, ORIGIN_FILE)} could not be put back: ${(e as Error).message}`)),
+      (e: unknown) => this.log.error(`state: version ${r.version}, the copy of bundle ${this.givenPath} this start made, could not be deleted: ${(e as Error).message}`),
+    );
   }
 
   /**
    * Records the bundle the state's versions grow from, once the engine has loaded the version to serve: the given
-   * bundle (from the version it was adopted at; from above every version on disk when it serves as built); for a bare
-   * model, none when nothing was resumed, else the record stays (a bundle's lineage served from its backbone still
-   * grew from that bundle); nothing after an `unsure` resume.
+   * bundle (from the version it was adopted at, written then); serving as built or the bare backbone, from above
+   * every version on disk; for a bare model serving a version, the record stays (a bundle's lineage served from its
+   * backbone still grew from that bundle); nothing after an `unsure` resume.
    */
   async record(): Promise<void> {
     const c = this.served;
     if ((!this.given && c) || c?.unsure || c?.adopted) return;
-    const unchanged = this.origin !== null && this.origin.bundle === (this.given?.manifestSha256 ?? null);
-    // Serving as built (nothing resumed): versions on disk that would not load now are not this lineage's.
-    const newest = c || unchanged ? undefined : (await this.store.list())[0];
-    const since = unchanged ? this.origin!.since : newest === undefined ? 0 : newest + 1;
-    await this.write({ bundle: this.given?.manifestSha256 ?? null, since });
+    const bundle = this.given?.manifestSha256 ?? null;
+    let since = this.origin?.bundle === bundle ? this.origin.since : 0;
+    if (!c) {
+      // Nothing on disk serves: every later version grows from what serves as built.
+      const newest = (await this.store.list())[0];
+      since = newest === undefined ? 0 : newest + 1;
+    }
+    await this.write({ bundle, since });
   }
 
-  /** The record before this start's adoption, put back (or removed, if there was none). */
+  /** The record as it was before this start's adoption, put back (removed, if there was none). */
   private async restoreRecord(): Promise<void> {
-    if (this.origin) await this.write(this.origin);
-    else await fs.rm(path.join(this.store.stateDir, ORIGIN_FILE), { force: true });
+    const file = path.join(this.store.stateDir, ORIGIN_FILE);
+    if (this.reading.text !== null) await writeFileAtomic(file, this.reading.text);
+    else if (this.reading.problem === null) await fs.rm(file, { force: true });
   }
 
   private async write(origin: Origin): Promise<void> {

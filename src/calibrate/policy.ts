@@ -99,3 +99,28 @@ export function simulate(table: CalibrationTable, policy: Policy): PolicyOutcome
   };
 }
 
+
+/** A cascade's costs by exit, in network order: the backbone up to each exit ([exits]), each exit's head ([exits]), the whole backbone. */
+export interface CascadeCosts {
+  readonly prefix: readonly number[];
+  readonly head: readonly number[];
+  readonly full: number;
+}
+
+/**
+ * Mean cost per sample of a cascade whose exits answered `answered[e]` of `total` samples (counts, or shares of a
+ * total of 1), by the cost model above with every exit kept: a sample answered at exit e costs the backbone up to e
+ * and every head up to e's; any other the whole backbone and every head.
+ */
+export function meanCascadeCost(costs: CascadeCosts, answered: readonly number[], total: number): number {
+  let cost = 0;
+  let heads = 0;
+  let early = 0;
+  costs.prefix.forEach((prefix, e) => {
+    heads += costs.head[e]!;
+    const a = answered[e] ?? 0;
+    cost += a * (prefix + heads);
+    early += a;
+  });
+  return (cost + Math.max(0, total - early) * (costs.full + heads)) / total;
+}

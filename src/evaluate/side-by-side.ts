@@ -8,6 +8,7 @@
  * input check (its scan for values that are not finite, which the backbone side does not do) runs before its clock
  * starts. Both sides run the same batches, and throughput counts every timed row of every pass.
  */
+import { meanCascadeCost } from '../calibrate/index.ts';
 import type { Cascade, CascadeRow } from '../cascade/index.ts';
 import type { DataSource } from '../data/index.ts';
 import type { Session } from '../engine/index.ts';
@@ -172,7 +173,6 @@ export async function sideBySide(
   });
   const n = rows.length;
   let agree = 0;
-  let macs = 0;
   const counts = exitMacs.map(() => 0);
   const agreeAt = exitMacs.map(() => 0);
   let full = 0;
@@ -181,16 +181,10 @@ export async function sideBySide(
       agree++;
       if (r.exit !== null) agreeAt[r.exit]!++;
     }
-    const last = r.exit ?? exitMacs.length - 1;
-    for (let e = 0; e <= last; e++) macs += headMacs[e]!;
-    if (r.exit === null) {
-      macs += totalMacs;
-      full++;
-    } else {
-      macs += exitMacs[r.exit]!;
-      counts[r.exit]!++;
-    }
+    if (r.exit === null) full++;
+    else counts[r.exit]!++;
   });
+  const macsPerSample = meanCascadeCost({ prefix: exitMacs, head: headMacs, full: totalMacs }, counts, n);
   // Batch 1: alternating blocks of samples (a backbone block and the same samples through the
   // bundle, the two in turn first), so both see the same machine conditions and their worker
   // threads do not contend sample by sample.
@@ -218,7 +212,7 @@ export async function sideBySide(
     figures: {
       agreement: agree / n,
       accuracy: accuracyOf(rows.map((r) => r.classIndex), labels),
-      macsPerSample: macs / n,
+      macsPerSample,
       latencyMs: stats(lat),
       throughputBatch64: timedRows / (cascadeMs / 1000),
       exitRates: counts.map((c) => c / n),

@@ -14,6 +14,7 @@ import { saveModel } from '../onnx/index.ts';
 import { randomNormal, seededRng } from '../tensor/index.ts';
 import { cli } from '../../test/support/cli.ts';
 import { saveWithForcedExit } from '../../test/support/forced-exit.ts';
+import { buildTinyBundle } from '../../test/support/tiny-bundle.ts';
 import { nanAbove100, residualNet, withFixedBatch } from '../../test/support/models.ts';
 import { LayercacheError } from '../errors/index.ts';
 import { sha256 } from '../files/index.ts';
@@ -30,15 +31,10 @@ let forced: string;
 
 before(async () => {
   dir = await fs.mkdtemp(path.join(os.tmpdir(), 'layercache-pool-'));
-  const model = path.join(dir, 'tiny.onnx');
-  await saveModel(residualNet().model, model);
-  const data = path.join(dir, 'samples.f32');
-  await fs.writeFile(data, randomNormal(seededRng(3), 100 * sample));
-  const b = await cli('build', model, '--data', `raw:${data}:3x8x8#0-99`, '--out', path.join(dir, 'built'), '--folds', '2', '--epochs', '1', '--tolerance', '0.2', '--threads', '1');
-  assert.equal(b.code, 0, b.stderr);
+  const { built } = await buildTinyBundle(dir);
   // Every row exits at candidate 0 (threshold 0), so every row picked for verification is an early answer.
   forced = path.join(dir, 'forced');
-  await saveWithForcedExit(await loadBundle(path.join(dir, 'built')), 0, 0, forced);
+  await saveWithForcedExit(await loadBundle(built), 0, 0, forced);
 });
 
 after(async () => {

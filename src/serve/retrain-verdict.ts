@@ -12,6 +12,7 @@
  * what it does.
  */
 import type { ExitEntry } from '../bundle/index.ts';
+import { meanCascadeCost } from '../calibrate/index.ts';
 import { savedOrMore } from '../tensor/index.ts';
 
 /** What the serving version shows on live traffic. */
@@ -38,22 +39,13 @@ export function retrainVerdict(retrained: { exits: number; macsSaved: number }, 
 }
 
 /**
- * MACs per sample saved by a version's exits at these shares of the rows (shares: [exits]), heads included: a row
- * answered at exit e costs the backbone up to e and the heads up to e's; any other row costs the whole backbone and
- * every head (a disabled exit's head still runs: the cascade gives it an infinite threshold, and it answers nothing).
+ * MACs per sample saved by a version's exits at these shares of the rows (shares: [exits]), heads included, by
+ * calibrate's cascade cost model (a disabled exit's head still runs: the cascade gives it an infinite threshold, and
+ * it answers nothing).
  */
 export function liveMacsSaved(exits: readonly Pick<ExitEntry, 'cumulativeMacs' | 'head'>[], totalMacs: number, shares: readonly number[]): number {
-  let macs = 0;
-  let heads = 0;
-  let early = 0;
-  exits.forEach((x, e) => {
-    heads += x.head.macs;
-    const share = shares[e] ?? 0;
-    macs += share * (x.cumulativeMacs + heads);
-    early += share;
-  });
-  macs += Math.max(0, 1 - early) * (totalMacs + heads);
-  return 1 - macs / totalMacs;
+  const costs = { prefix: exits.map((x) => x.cumulativeMacs), head: exits.map((x) => x.head.macs), full: totalMacs };
+  return 1 - meanCascadeCost(costs, shares, 1) / totalMacs;
 }
 
 /** Why version `serving` stays, for the log: what follows "retrain: version N". */

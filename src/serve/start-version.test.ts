@@ -7,13 +7,11 @@ import { createHash } from 'node:crypto';
 import { loadBundle } from '../bundle/index.ts';
 import { loadConfig } from '../config/index.ts';
 import { LayercacheError } from '../errors/index.ts';
-import { GraphBuilder, saveModel, serializeModel } from '../onnx/index.ts';
-import { randomNormal, seededRng } from '../tensor/index.ts';
-import { cli } from '../../test/support/cli.ts';
+import { GraphBuilder, serializeModel } from '../onnx/index.ts';
 import { saveWithForcedExit } from '../../test/support/forced-exit.ts';
-import { residualNet } from '../../test/support/models.ts';
+import { buildTinyBundle } from '../../test/support/tiny-bundle.ts';
 import { startServer } from './server.ts';
-import { ORIGIN_FILE, StartVersions } from './start-version.ts';
+import { ORIGIN_FILE, StartVersions, type ResumeExpectation } from './start-version.ts';
 import { VersionStore } from './version-store.ts';
 
 let dir: string;
@@ -23,13 +21,7 @@ let b: string;
 
 before(async () => {
   dir = await fs.mkdtemp(path.join(os.tmpdir(), 'layercache-origin-'));
-  const model = path.join(dir, 'tiny.onnx');
-  await saveModel(residualNet().model, model);
-  const data = path.join(dir, 'samples.f32');
-  await fs.writeFile(data, randomNormal(seededRng(3), 100 * 3 * 8 * 8));
-  const built = path.join(dir, 'built');
-  const r = await cli('build', model, '--data', `raw:${data}:3x8x8#0-99`, '--out', built, '--folds', '2', '--epochs', '1', '--tolerance', '0.2', '--threads', '1');
-  assert.equal(r.code, 0, r.stderr);
+  const { built } = await buildTinyBundle(dir);
   a = path.join(dir, 'a');
   b = path.join(dir, 'b');
   await saveWithForcedExit(await loadBundle(built), 0, 0, a);
@@ -80,6 +72,24 @@ async function breakEngine(d: string): Promise<void> {
   await fs.writeFile(path.join(d, 'manifest.json'), JSON.stringify(m));
 }
 
+/** What a start from bundle `source` (null: the bare model, tiny.onnx) asks a resumed version to match. */
+async function expectation(source: string | null): Promise<ResumeExpectation> {
+  const m = (await loadBundle(source ?? a)).manifest;
+  return { sha256: m.source.sha256, preprocess: m.preprocess, scoresOutput: null, sourcePath: source ?? 'tiny.onnx', given: source !== null };
+}
+
+/** A state directory `name` that a served, with a guard's revision of it as version 2 (threshold 3, one raise). */
+async function grownFromA(name: string): Promise<{ state: string; store: VersionStore }> {
+  const state = path.join(dir, name);
+  await served(a, state);
+  const store = new VersionStore(state);
+  await store.saveRevision(await loadBundle(a), 2, [3], [1]);
+  return { state, store };
+}
+
+/** A start's log that says nothing. */
+const QUIET = { info() {}, warn() {}, error() {} };
+
 /** The engine's refusal of a broken bundle. */
 const engineRefusal = (e: unknown): boolean => e instanceof LayercacheError && /onnxruntime cannot load/.test(e.message);
 
@@ -126,28 +136,22 @@ describe('the bundle a state directory grew from', () => {
   });
 
   it('a start from the bare model keeps the record of the bundle the resumed versions grew from; with nothing resumed, it records none', async () => {
-    const state = path.join(dir, 'bare');
-    await served(a, state);
-    const store = new VersionStore(state);
-    await store.saveRevision(await loadBundle(a), 2, [3], [1]);
+    const { state, store } = await grownFromA('bare');
     const bundleA = await loadBundle(a);
-    const expect = { sha256: bundleA.manifest.source.sha256, preprocess: bundleA.manifest.preprocess, scoresOutput: null, sourcePath: 'tiny.onnx', given: false };
-    const quiet = { info() {}, warn() {}, error() {} };
-    const bare = await StartVersions.open(store, null, expect, quiet, () => {});
+    const expect = await expectation(null);
+    const bare = await StartVersions.open(store, null, expect, QUIET, () => {});
     assert.equal(bare.current?.version, 2);
     await bare.record();
     assert.deepEqual(await origin(state), { bundle: bundleA.manifestSha256, since: 0 });
     const fresh = path.join(dir, 'bare-fresh');
     await fs.mkdir(fresh);
-    const none = await StartVersions.open(new VersionStore(fresh), null, expect, quiet, () => {});
+    const none = await StartVersions.open(new VersionStore(fresh), null, expect, QUIET, () => {});
     await none.record();
     assert.deepEqual(await origin(fresh), { bundle: null, since: 0 });
   });
 
   it('refuses an adopted bundle the engine cannot load, leaves no version of it, and does not record it (the old versions are not served under its name)', async () => {
-    const state = path.join(dir, 'broken');
-    await served(a, state);
-    await new VersionStore(state).saveRevision(await loadBundle(a), 2, [3], [1]);
+    const { state } = await grownFromA('broken');
     const broken = path.join(dir, 'b-broken');
     await fs.cp(b, broken, { recursive: true });
     await breakEngine(broken);
@@ -157,10 +161,7 @@ describe('the bundle a state directory grew from', () => {
   });
 
   it('falls back, when the engine cannot load a version, only within the given bundle\'s lineage', async () => {
-    const state = path.join(dir, 'lineage');
-    await served(a, state);
-    const store = new VersionStore(state);
-    await store.saveRevision(await loadBundle(a), 2, [3], [1]);
+    const { state, store } = await grownFromA('lineage');
     assert.equal((await served(b, state)).version, 3, 'b adopted at version 3');
     // A later version of b's lineage the engine cannot load: version 3 serves.
     await store.saveRevision(await loadBundle(store.dirOf(3)), 4, [5], [1]);
@@ -177,10 +178,7 @@ describe('the bundle a state directory grew from', () => {
   });
 
   it('adopts the given bundle above the newest version when none on disk can be served (numbers only grow), and puts the record back when the copy cannot be saved', async () => {
-    const state = path.join(dir, 'none-loads');
-    await served(a, state);
-    const store = new VersionStore(state);
-    await store.saveRevision(await loadBundle(a), 2, [3], [1]);
+    const { state, store } = await grownFromA('none-loads');
     await fs.writeFile(path.join(store.dirOf(2), 'manifest.json'), '{"truncated');
     const r = await served(a, state);
     assert.deepEqual([r.version, r.thresholds], [3, [0]], 'not served as built at version 1, below version 2 on disk');
@@ -192,16 +190,12 @@ describe('the bundle a state directory grew from', () => {
       }
     })(state);
     const bundleB = await loadBundle(b);
-    const expect = { sha256: bundleB.manifest.source.sha256, preprocess: bundleB.manifest.preprocess, scoresOutput: null, sourcePath: b, given: true };
-    await assert.rejects(StartVersions.open(full, bundleB, expect, { info() {}, warn() {}, error() {} }, () => {}), /ENOSPC/);
+    await assert.rejects(StartVersions.open(full, bundleB, await expectation(b), QUIET, () => {}), /ENOSPC/);
     assert.equal(await fs.readFile(path.join(state, ORIGIN_FILE), 'utf8'), before, 'the record as it was');
   });
 
   it('adopts the given bundle again when the versions since its adoption are gone, and records an adoption before saving it (a start cut short)', async () => {
-    const state = path.join(dir, 'gone');
-    await served(a, state);
-    const store = new VersionStore(state);
-    await store.saveRevision(await loadBundle(a), 2, [3], [1]);
+    const { state, store } = await grownFromA('gone');
     assert.equal((await served(b, state)).version, 3);
     await store.remove(3);
     const again = await served(b, state);
@@ -209,9 +203,7 @@ describe('the bundle a state directory grew from', () => {
     assert.ok(again.said.some((m) => m.startsWith(`state: bundle ${b} serves as version 3: version 2 grew from another bundle (this one was adopted at version 3, which is gone)`)), again.said.join('\n'));
     // A start with a, cut short after its adoption was saved (before the engine loaded it): the record already names a,
     // so b's copy (version 3) is not resumed as a's; a start with b adopts b again, above it.
-    const bundleB = await loadBundle(b);
-    const expect = { sha256: bundleB.manifest.source.sha256, preprocess: bundleB.manifest.preprocess, scoresOutput: null, sourcePath: a, given: true };
-    const cut = await StartVersions.open(store, await loadBundle(a), expect, { info() {}, warn() {}, error() {} }, () => {});
+    const cut = await StartVersions.open(store, await loadBundle(a), await expectation(a), QUIET, () => {});
     assert.deepEqual([cut.current?.version, cut.current?.adopted], [4, true]);
     assert.deepEqual(await origin(state), { bundle: (await loadBundle(a)).manifestSha256, since: 4 });
     const b5 = await served(b, state);
@@ -228,9 +220,8 @@ describe('the bundle a state directory grew from', () => {
     })(state);
     await store.saveRevision(await loadBundle(a), 2, [3], [1]);
     const bundleB = await loadBundle(b);
-    const expect = { sha256: bundleB.manifest.source.sha256, preprocess: bundleB.manifest.preprocess, scoresOutput: null, sourcePath: b, given: true };
     const errors: string[] = [];
-    const v = await StartVersions.open(store, bundleB, expect, { info() {}, warn() {}, error: (t) => void errors.push(t) }, () => {});
+    const v = await StartVersions.open(store, bundleB, await expectation(b), { info() {}, warn() {}, error: (t) => void errors.push(t) }, () => {});
     const engine = new Error('onnxruntime cannot load it');
     await assert.rejects(v.fallBack(engine), (e: unknown) => e === engine);
     assert.deepEqual(errors, [`state: version 3, the copy of bundle ${b} this start made, could not be deleted: EBUSY: the copy is held`]);
@@ -239,14 +230,9 @@ describe('the bundle a state directory grew from', () => {
   });
 
   it('a bare model serves the bare backbone rather than a version below the recorded bundle\'s adoption', async () => {
-    const state = path.join(dir, 'bare-below');
-    await served(a, state);
-    const store = new VersionStore(state);
-    await store.saveRevision(await loadBundle(a), 2, [3], [1]);
+    const { state, store } = await grownFromA('bare-below');
     await fs.writeFile(path.join(state, ORIGIN_FILE), JSON.stringify({ bundle: (await loadBundle(b)).manifestSha256, since: 3 }));
-    const bundleA = await loadBundle(a);
-    const expect = { sha256: bundleA.manifest.source.sha256, preprocess: bundleA.manifest.preprocess, scoresOutput: null, sourcePath: 'tiny.onnx', given: false };
-    const bare = await StartVersions.open(store, null, expect, { info() {}, warn() {}, error() {} }, () => {});
+    const bare = await StartVersions.open(store, null, await expectation(null), QUIET, () => {});
     assert.equal(bare.current, null);
   });
 
@@ -271,22 +257,17 @@ describe('the bundle a state directory grew from', () => {
     await store.saveRevision(await loadBundle(b), 2, [5], [0]);
     const file = path.join(state, ORIGIN_FILE);
     await fs.writeFile(file, '{"bundle": 7}');
-    const bundleA = await loadBundle(a);
-    const expect = { sha256: bundleA.manifest.source.sha256, preprocess: bundleA.manifest.preprocess, scoresOutput: null, sourcePath: 'tiny.onnx', given: false };
     const warned: string[] = [];
-    const bare = await StartVersions.open(store, null, expect, { info() {}, warn: (t) => void warned.push(t), error() {} }, () => {});
+    const bare = await StartVersions.open(store, null, await expectation(null), { info() {}, warn: (t) => void warned.push(t), error() {} }, () => {});
     assert.equal(bare.current, null);
     assert.ok(warned.some((m) => m.startsWith(`state: ${file} cannot be read (not a record of the form`)), warned.join('\n'));
     const r = await served(a, state);
     assert.deepEqual([r.version, r.thresholds], [3, [0]], 'not b\'s version 2, whose heads are a\'s');
-    assert.deepEqual(await origin(state), { bundle: bundleA.manifestSha256, since: 3 });
+    assert.deepEqual(await origin(state), { bundle: (await loadBundle(a)).manifestSha256, since: 3 });
   });
 
   it('refuses a bundle or model inside the state directory\'s versions, which are pruned; elsewhere in it is fine', async () => {
-    const state = path.join(dir, 'inside');
-    await served(a, state);
-    const store = new VersionStore(state);
-    await store.saveRevision(await loadBundle(a), 2, [3], [1]);
+    const { state, store } = await grownFromA('inside');
     const inside = (e: unknown): boolean => e instanceof LayercacheError && e.code === 'USAGE' && e.message.includes("is inside the state directory's versions") && e.message.includes('copy it out');
     await assert.rejects(served(store.dirOf(2), state), inside);
     await assert.rejects(served(path.join(store.dirOf(2), 'backbone.onnx'), state), inside);

@@ -108,7 +108,7 @@ type StartLog = { info(text: string): void; warn(text: string): void; error(text
  */
 export class StartVersions {
   private constructor(
-    private readonly store: VersionStore, private readonly given: LoadedBundle | null, private readonly givenPath: string,
+    private readonly store: VersionStore, private readonly given: LoadedBundle | null,
     private readonly x: ResumeExpectation, private readonly reading: OriginReading, private readonly log: StartLog,
     private readonly onSkip: (version: number, err: Error) => void, private served: StartVersion | null,
   ) {}
@@ -129,7 +129,7 @@ export class StartVersions {
     const { origin, problem } = reading;
     // Unreadable is not absent (a state from before there was a record): nothing on disk is known to be whose.
     if (problem !== null) log.warn(`state: ${file} cannot be read (${problem}); no version in ${store.versionsDir} is served as this start's${given ? `: bundle ${x.sourcePath} is saved as a new version` : ''}`);
-    const v = new StartVersions(store, given, x.sourcePath, x, reading, log, onSkip, resumed);
+    const v = new StartVersions(store, given, x, reading, log, onSkip, resumed);
     if (!given) {
       // A bare model serves the bare backbone rather than a version below the recorded bundle's.
       const since = problem !== null ? Number.POSITIVE_INFINITY : origin?.since ?? 0;
@@ -168,14 +168,14 @@ export class StartVersions {
       await this.restoreRecord();
       throw err;
     }
-    this.log.info(`state: bundle ${this.givenPath} serves as version ${version}: ${why} (the older versions stay until keepVersions prunes them)`);
+    this.log.info(`state: bundle ${this.x.sourcePath} serves as version ${version}: ${why} (the older versions stay until keepVersions prunes them)`);
   }
 
   /** Without a record: `r`, unsure (and said) when it has heads the given bundle does not. */
   private checked(r: StartVersion): StartVersion {
     if (!this.given || !headsLearntOnline(r.bundle, this.given)) return r;
     const sha = this.given.manifestSha256;
-    this.log.warn(`state: ${this.store.stateDir} has no record of the bundle its versions grew from (it was written before layercache kept one), and version ${r.version} has heads bundle ${this.givenPath} does not; it is resumed. To keep serving these versions and stop this warning, write {"bundle":"${sha}"} to ${path.join(this.store.stateDir, ORIGIN_FILE)}; to serve ${this.givenPath} instead, move ${this.store.versionsDir} aside, or start with another --state`);
+    this.log.warn(`state: ${this.store.stateDir} has no record of the bundle its versions grew from (it was written before layercache kept one), and version ${r.version} has heads bundle ${this.x.sourcePath} does not; it is resumed. To keep serving these versions and stop this warning, write {"bundle":"${sha}"} to ${path.join(this.store.stateDir, ORIGIN_FILE)}; to serve ${this.x.sourcePath} instead, move ${this.store.versionsDir} aside, or start with another --state`);
     return { ...r, unsure: true };
   }
 
@@ -211,7 +211,7 @@ export class StartVersions {
     if (!r?.adopted) return;
     await this.store.remove(r.version).then(
       () => this.restoreRecord().catch((e: unknown) => this.log.error(`state: the record in ${path.join(this.store.stateDir, ORIGIN_FILE)} could not be put back: ${(e as Error).message}`)),
-      (e: unknown) => this.log.error(`state: version ${r.version}, the copy of bundle ${this.givenPath} this start made, could not be deleted: ${(e as Error).message}`),
+      (e: unknown) => this.log.error(`state: version ${r.version}, the copy of bundle ${this.x.sourcePath} this start made, could not be deleted: ${(e as Error).message}`),
     );
   }
 

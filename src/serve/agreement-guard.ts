@@ -150,22 +150,18 @@ export class AgreementGuard {
     });
   }
 
+  /** How many of exit e's `k` most recent verified answers agreed (k at most its answers). */
+  private agreedInLast(e: number, k: number): number {
+    let agreed = 0;
+    for (let j = 1; j <= k; j++) agreed += this.agrees[e]![(this.cursor[e]! - j + this.window) % this.window]!;
+    return agreed;
+  }
+
   /** Exit e's evidence: its whole window (at the exit's confidence), and each recent run it has answers for (the runs'). */
   private evidence(e: number): Evidence[] {
     const n = this.filled[e]!;
     const view = (recent: number | null, m: number, agreed: number, delta: number): Evidence => ({ recent, n: m, agreed, ...this.bounds.of(agreed, m, delta) });
-    const views = [view(null, n, this.agreedIn[e]!, this.exitDelta)];
-    // Walks back from the newest answer, counting agreements, and takes a view at each run's length.
-    let agreed = 0;
-    let r = 0;
-    for (let k = 1; k <= n && r < RECENT_RUNS.length; k++) {
-      agreed += this.agrees[e]![(this.cursor[e]! - k + this.window) % this.window]!;
-      if (k === RECENT_RUNS[r]) {
-        if (k < n) views.push(view(k, k, agreed, this.runDelta));
-        r++;
-      }
-    }
-    return views;
+    return [view(null, n, this.agreedIn[e]!, this.exitDelta), ...RECENT_RUNS.filter((k) => k < n).map((k) => view(k, k, this.agreedInLast(e, k), this.runDelta))];
   }
 
   /**
@@ -284,9 +280,9 @@ export class AgreementGuard {
       const n = this.filled[e]!;
       if (n < SUSPICION_MIN_SAMPLES) return 0;
       // The window's estimate, or its last SUSPICION_RECENT answers' when SUSPICION_RECENT_WRONG of them disagree, whichever is worse.
-      const recent = this.entries(e, SUSPICION_RECENT);
-      const wrong = recent.length - recent.reduce((a, x) => a + x.agree, 0);
-      const d = Math.max(1 - this.agreedIn[e]! / n, wrong >= SUSPICION_RECENT_WRONG ? wrong / recent.length : 0);
+      const last = Math.min(n, SUSPICION_RECENT);
+      const wrong = last - this.agreedInLast(e, last);
+      const d = Math.max(1 - this.agreedIn[e]! / n, wrong >= SUSPICION_RECENT_WRONG ? wrong / last : 0);
       loss += this.shareOf(e) * d;
       return d;
     });

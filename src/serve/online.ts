@@ -148,7 +148,8 @@ export class OnlineLearner {
     // Full-backbone rows are admitted now (all of them while no exit answers, else those drawn under --verify-share);
     // such early answers are admitted when their verification comes back.
     const rule = { admitBelow: this.deps.config.verifyShare, verifyBelow: [] };
-    for (let i = 0; i < exits.length; i++) keep[i] = exits[i] === -1 && (this.activeExits === 0 || admits(rule, draws[i]!)) ? 1 : 0;
+    const everyRow = this.activeExits === 0;
+    for (let i = 0; i < exits.length; i++) keep[i] = exits[i] === -1 && (everyRow || admits(rule, draws[i]!)) ? 1 : 0;
     this.buffer.add(input, exits.length, keep);
     this.afterAdmit();
   }

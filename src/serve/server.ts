@@ -221,9 +221,8 @@ async function startLocked(sourcePath: string, config: Config, store: VersionSto
       classes: out.dims[1]!,
     };
   };
-  const versions = await StartVersions.open(store, given, expected, { info: (t) => log.info(t), warn: (t) => log.warn(t), error: (t) => log.error(t) }, onSkip);
-  let resumed = versions.current;
-  let start = await startOf(resumed);
+  const versions = await StartVersions.open(store, given, expected, log, onSkip);
+  let start = await startOf(versions.current);
 
   const metrics = new ServerMetrics();
   metrics.start(s.name, { version: pkg.version, onnxruntime: runtimeVersion() });
@@ -250,10 +249,10 @@ async function startLocked(sourcePath: string, config: Config, store: VersionSto
     } catch (err) {
       // A saved version whose files are intact but which the engine cannot open: an older one of the given bundle's
       // lineage is served, if any (start-version.ts).
-      resumed = await versions.fallBack(err);
-      start = await startOf(resumed);
+      start = await startOf(await versions.fallBack(err));
     }
   }
+  const resumed = versions.current;
   await versions.record().catch(async (err: unknown) => {
     await pool.close();
     await versions.abandon();
